@@ -1,0 +1,93 @@
+"""Læringsløp, an LTI 1.3 tool: the application factory only wires things together."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, g
+from flask.wrappers import Response
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from lti_tool import db
+from lti_tool.settings import Settings, load_settings
+
+csrf = CSRFProtect()
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    settings = load_settings(overrides)
+    app = Flask(__name__, instance_path=settings.INSTANCE_PATH)
+    _configure(app, settings)
+
+    from lti_tool import cli, errors, i18n
+    from lti_tool.lti import services as lti_services
+
+    db.init_app(app, settings.database_url)
+    lti_services.init_app(app, settings)
+    csrf.init_app(app)
+    i18n.init_app(app)
+    errors.register_error_handlers(app)
+    _register_blueprints(app)
+    cli.register(app)
+    app.after_request(_finish_request)
+    app.context_processor(_template_globals)
+    if settings.PROXY_FIX_HOPS:
+        n = settings.PROXY_FIX_HOPS
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n
+        )
+    return app
+
+
+def _configure(app: Flask, settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.LOG_LEVEL.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    secure = settings.is_https
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.SECRET_KEY,
+        TESTING=settings.APP_ENV == "test",
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.SESSION_HOURS),
+        SESSION_COOKIE_NAME="laeringslop_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        # Inside an LMS iframe the tool is a third party: cookies need SameSite=None,
+        # which browsers only accept with Secure; Partitioned (CHIPS) keeps them when
+        # third-party cookies are blocked. Over plain http (the local demo) use Lax.
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_SAMESITE="None" if secure else "Lax",
+        SESSION_COOKIE_PARTITIONED=secure,
+        PREFERRED_URL_SCHEME="https" if secure else "http",
+        WTF_CSRF_SSL_STRICT=False,  # the Referer is the LMS's page inside an iframe
+        WTF_CSRF_TIME_LIMIT=None,
+        BABEL_DEFAULT_LOCALE=settings.DEFAULT_LOCALE,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+    )
+
+
+def _register_blueprints(app: Flask) -> None:
+    from lti_tool.views import admin, demo, designer, health, home, learner, lti, manager
+
+    for module in (health, lti, home, learner, designer, manager, admin, demo):
+        app.register_blueprint(module.bp)
+
+
+def _template_globals() -> dict[str, Any]:
+    from lti_tool.auth import launch_token
+
+    return {"lt": launch_token()}
+
+
+def _finish_request(response: Response) -> Response:
+    """Commit the request's one transaction, unless an error asked for a rollback."""
+    if g.get("rollback_only"):
+        db.rollback_request_session()
+    else:
+        db.commit_request_session()
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response

@@ -1,0 +1,101 @@
+"""Who is asking: the person and permissions of the current launch, and route guards.
+
+A launch signs the browser in through the session cookie. Where the browser drops
+cookies inside the LMS iframe, pages carry a signed launch token (``lt``) instead, in
+links and forms, so navigation keeps working without cookies.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import current_app, g, request, session
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from lti_tool.db import get_session
+from lti_tool.errors import Forbidden, NotSignedIn
+from lti_tool.lti.roles import Permission
+from lti_tool.models import Launch
+from lti_tool.services.launches import get_launch
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PUBLIC = "public"
+LAUNCH_TOKEN_PARAM = "lt"
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key or "", salt="launch-token")
+
+
+def sign_in(launch: Launch) -> str:
+    """Remember the launch for this browser; return the token for cookie-less navigation."""
+    session.clear()
+    session.permanent = True
+    session["launch_id"] = launch.id
+    if launch.person.locale:
+        session["locale"] = launch.person.locale
+    token: str = _serializer().dumps(launch.id)
+    g.launch_token = token
+    return token
+
+
+def _launch_from_token() -> Launch | None:
+    token = request.values.get(LAUNCH_TOKEN_PARAM) or request.headers.get("X-Launch-Token")
+    if not token:
+        return None
+    max_age = current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
+    try:
+        launch_id = _serializer().loads(token, max_age=max_age)
+    except BadSignature:
+        return None
+    g.launch_token = token
+    return get_launch(get_session(), launch_id)
+
+
+def current_launch() -> Launch | None:
+    if "current_launch" not in g:
+        launch = _launch_from_token()
+        if launch is None and session.get("launch_id"):
+            launch = get_launch(get_session(), session["launch_id"])
+        g.current_launch = launch
+    found: Launch | None = g.current_launch
+    return found
+
+
+def current_permissions() -> frozenset[Permission]:
+    launch = current_launch()
+    return frozenset(Permission(p) for p in launch.permissions) if launch else frozenset()
+
+
+def launch_token() -> str | None:
+    """The token to carry in links, when this request came with one (no cookies)."""
+    return g.get("launch_token") if not session.get("launch_id") else None
+
+
+def requires(*permissions: Permission) -> Callable[[F], F]:
+    """Allow the view to people holding any of these permissions; refuse everyone else."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            launch = current_launch()
+            if launch is None:
+                raise NotSignedIn(f"{request.path} without a launch")
+            held = current_permissions()
+            if not held.intersection(permissions):
+                raise Forbidden(f"{request.path} needs {permissions}, person {launch.person_id}")
+            return view(*args, **kwargs)
+
+        guarded.access = tuple(str(p) for p in permissions)  # type: ignore[attr-defined]
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+def public(view: F) -> F:
+    """Open to anyone: the LTI endpoints, JWKS, health checks."""
+    view.access = (PUBLIC,)  # type: ignore[attr-defined]
+    return view

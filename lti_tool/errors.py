@@ -1,0 +1,273 @@
+"""Domain exceptions, and the one place that turns them into responses.
+
+Inside the LMS iframe an error is a translated HTML page; under ``/api`` it is JSON.
+Anything unexpected is logged with its traceback and shown as a generic message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_babel import gettext, lazy_gettext
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ToolError(Exception):
+    """A refusal the user should understand. ``message`` is shown; ``detail`` is logged."""
+
+    status = 400
+    code = "bad_request"
+    title: Any = lazy_gettext("Something went wrong")
+    message: Any = lazy_gettext("The request could not be handled.")
+
+    def __init__(self, detail: str = "", *, commit: bool = False, **params: Any) -> None:
+        super().__init__(detail or self.code)
+        self.detail = detail
+        self.params = params
+        #: Keep what the request wrote (e.g. a deployment recorded as pending).
+        self.commit = commit
+
+
+class LaunchError(ToolError):
+    """An LTI login or launch was refused."""
+
+    title = lazy_gettext("The launch from your learning platform was refused")
+    message = lazy_gettext("The learning platform sent a launch the tool cannot accept.")
+    #: Ask the user to start again from the course: most causes are transient.
+    retry_hint = True
+
+
+def _launch_error(
+    name: str, status: int, code: str, message: Any, retry_hint: bool = True
+) -> type[LaunchError]:
+    return type(
+        name,
+        (LaunchError,),
+        {"status": status, "code": code, "message": message, "retry_hint": retry_hint},
+    )
+
+
+MissingParameter = _launch_error(
+    "MissingParameter",
+    400,
+    "missing_parameter",
+    lazy_gettext("The login request from the learning platform lacks a required field."),
+)
+UnknownPlatform = _launch_error(
+    "UnknownPlatform",
+    403,
+    "unknown_platform",
+    lazy_gettext(
+        "This learning platform (issuer and client id) is not registered with the tool. "
+        "Ask your LMS administrator to register it."
+    ),
+    retry_hint=False,
+)
+PlatformDisabled = _launch_error(
+    "PlatformDisabled",
+    403,
+    "platform_disabled",
+    lazy_gettext("This learning platform has been disabled by the tool's administrator."),
+    retry_hint=False,
+)
+InvalidToken = _launch_error(
+    "InvalidToken",
+    401,
+    "invalid_token",
+    lazy_gettext("The launch message could not be verified (signature or format)."),
+)
+UnknownKey = _launch_error(
+    "UnknownKey",
+    401,
+    "unknown_key",
+    lazy_gettext(
+        "The launch was signed with a key the learning platform does not publish."
+    ),
+)
+ExpiredToken = _launch_error(
+    "ExpiredToken",
+    401,
+    "expired_token",
+    lazy_gettext("The launch message has expired. Open the activity again from your course."),
+)
+TokenFromFuture = _launch_error(
+    "TokenFromFuture",
+    401,
+    "token_not_yet_valid",
+    lazy_gettext(
+        "The launch message is dated in the future; the clocks of the learning platform "
+        "and the tool disagree."
+    ),
+)
+WrongAudience = _launch_error(
+    "WrongAudience",
+    401,
+    "wrong_audience",
+    lazy_gettext("The launch message was meant for another tool (audience mismatch)."),
+)
+WrongIssuer = _launch_error(
+    "WrongIssuer",
+    401,
+    "wrong_issuer",
+    lazy_gettext("The launch message comes from another platform than the one that logged in."),
+)
+MissingNonce = _launch_error(
+    "MissingNonce", 401, "missing_nonce", lazy_gettext("The launch message has no nonce.")
+)
+ReplayedLaunch = _launch_error(
+    "ReplayedLaunch",
+    401,
+    "replayed_launch",
+    lazy_gettext("This launch has already been used. Open the activity again from your course."),
+)
+StateMismatch = _launch_error(
+    "StateMismatch",
+    401,
+    "state_mismatch",
+    lazy_gettext(
+        "The launch does not belong to the login started in this browser, or the login "
+        "took too long."
+    ),
+)
+MissingDeployment = _launch_error(
+    "MissingDeployment",
+    400,
+    "missing_deployment",
+    lazy_gettext("The launch message does not say which deployment of the tool it is for."),
+    retry_hint=False,
+)
+DeploymentPending = _launch_error(
+    "DeploymentPending",
+    403,
+    "deployment_pending",
+    lazy_gettext(
+        "This placement of the tool is new and awaits approval by the tool's administrator. "
+        "Try again once it has been approved."
+    ),
+    retry_hint=False,
+)
+DeploymentDisabled = _launch_error(
+    "DeploymentDisabled",
+    403,
+    "deployment_disabled",
+    lazy_gettext("This placement of the tool has been disabled by the tool's administrator."),
+    retry_hint=False,
+)
+UnsupportedMessage = _launch_error(
+    "UnsupportedMessage",
+    400,
+    "unsupported_message_type",
+    lazy_gettext("The learning platform sent a kind of LTI message this tool does not handle."),
+    retry_hint=False,
+)
+InvalidVersion = _launch_error(
+    "InvalidVersion",
+    400,
+    "invalid_lti_version",
+    lazy_gettext("The launch message does not declare LTI version 1.3.0."),
+    retry_hint=False,
+)
+InvalidClaims = _launch_error(
+    "InvalidClaims",
+    400,
+    "invalid_claims",
+    lazy_gettext("The launch message lacks required LTI information."),
+    retry_hint=False,
+)
+PlatformUnreachable = _launch_error(
+    "PlatformUnreachable",
+    502,
+    "platform_unreachable",
+    lazy_gettext("The tool could not fetch the learning platform's public keys. Try again."),
+)
+
+
+class NotSignedIn(ToolError):
+    status = 401
+    code = "not_signed_in"
+    title = lazy_gettext("You are not signed in")
+    message = lazy_gettext(
+        "Open Læringsløp from a course in your learning platform to sign in."
+    )
+
+
+class Forbidden(ToolError):
+    status = 403
+    code = "forbidden"
+    title = lazy_gettext("Access denied")
+    message = lazy_gettext("You do not have permission to see this page.")
+
+
+class NotFound(ToolError):
+    status = 404
+    code = "not_found"
+    title = lazy_gettext("Not found")
+    message = lazy_gettext("The page or item does not exist.")
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path in ("/healthz", "/readyz")
+
+
+def render_error(
+    status: int, code: str, title: Any, message: Any, commit: bool = False, **context: Any
+) -> tuple[Any, int]:
+    if not commit:
+        g.rollback_only = True
+    if _wants_json():
+        return jsonify(error=code, message=str(message)), status
+    return (
+        render_template(
+            "errors/error.html", status=status, code=code, title=title, message=message, **context
+        ),
+        status,
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ToolError)
+    def handle_tool_error(exc: ToolError) -> tuple[Any, int]:
+        if isinstance(exc, LaunchError):
+            log.warning("LTI refused: %s (%s) %s", exc.code, exc.status, exc.detail)
+        else:
+            log.info("refused %s %s: %s %s", request.method, request.path, exc.code, exc.detail)
+        return render_error(
+            exc.status,
+            exc.code,
+            exc.title,
+            exc.message,
+            commit=exc.commit,
+            retry_hint=getattr(exc, "retry_hint", False),
+            **exc.params,
+        )
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(exc: HTTPException) -> Any:
+        if exc.code is None or exc.code < 400:
+            return exc
+        messages = {
+            400: gettext("The request was not understood."),
+            403: gettext("You do not have permission to see this page."),
+            404: gettext("The page or item does not exist."),
+            405: gettext("This address does not accept that kind of request."),
+        }
+        return render_error(
+            exc.code,
+            (exc.name or "error").lower().replace(" ", "_"),
+            exc.name,
+            messages.get(exc.code, exc.description or ""),
+        )
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception) -> tuple[Any, int]:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return render_error(
+            500,
+            "internal_error",
+            gettext("Something went wrong"),
+            gettext("An unexpected error occurred. It has been logged; please try again later."),
+        )

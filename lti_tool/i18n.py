@@ -1,0 +1,33 @@
+"""Languages: bokmål by default, nynorsk and English; the launch decides.
+
+Order: an explicit ``?lang=`` choice, the locale the LMS sent at launch (kept in the
+session), the browser's Accept-Language, then bokmål.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g, request, session
+from flask_babel import Babel, get_locale
+
+from lti_tool.lti.claims import normalise_locale
+from lti_tool.settings import LOCALES
+
+LANGUAGE_NAMES = {"nb": "Norsk bokmål", "nn": "Norsk nynorsk", "en": "English"}
+
+
+def select_locale() -> str:
+    chosen = normalise_locale(request.args.get("lang"))
+    if chosen:
+        return chosen
+    from_launch = normalise_locale(g.get("launch_locale") or session.get("locale"))
+    if from_launch:
+        return from_launch
+    best = request.accept_languages.best_match(["nb", "no", "nn", "en"])
+    return normalise_locale(best) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def init_app(app: Flask) -> None:
+    Babel(app, locale_selector=select_locale)
+    app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
+    app.jinja_env.globals["LOCALES"] = LOCALES

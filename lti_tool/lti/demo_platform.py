@@ -1,0 +1,282 @@
+"""A real LTI 1.3 platform, small: the demo LMS at /demo, and the test suite's platform.
+
+It has its own RSA key and JWKS, answers the tool's OIDC authorization request with a
+signed id_token shaped like Moodle 5.2's (see shared/lms-samples), and can sign anything a
+test needs to show a refusal (wrong audience, expired, another key, ``alg: none``…).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import hashlib
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from lti_tool.lti import claims as c
+from lti_tool.lti.keys import generate_private_pem, rsa_public_jwk, write_private_file
+
+LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
+
+
+@dataclasses.dataclass(frozen=True)
+class Persona:
+    key: str
+    sub: str
+    given_name: str
+    family_name: str
+    email: str
+    roles: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+PERSONAS: dict[str, Persona] = {
+    p.key: p
+    for p in (
+        Persona("learner", "101", "Demo", "Ansatt", "ansatt@demokommune.example", (
+            LIS + "membership#Learner",
+        )),
+        Persona("designer", "102", "Demo", "Kursutvikler", "kursutvikler@demokommune.example", (
+            LIS + "membership#Instructor",
+        )),
+        Persona("manager", "103", "Demo", "Enhetsleder", "leder@demokommune.example", (
+            LIS + "membership#Manager",
+        )),
+        Persona("admin", "2", "Demo", "Administrator", "admin@demokommune.example", (
+            LIS + "institution/person#Administrator",
+            LIS + "membership#Instructor",
+            LIS + "system/person#Administrator",
+        )),
+    )
+}
+
+
+class AuthRequestError(ValueError):
+    """The tool's authorization request is not one this platform accepts."""
+
+
+class DemoPlatform:
+    """One platform (issuer) with one client registration of the tool."""
+
+    token_lifetime = 60  # Moodle's id_tokens live 60 seconds
+
+    def __init__(
+        self,
+        issuer: str,
+        client_id: str,
+        deployment_id: str,
+        private_pem: bytes,
+        kid: str,
+        tool_launch_url: str,
+        tool_login_url: str,
+    ) -> None:
+        self.issuer = issuer
+        self.client_id = client_id
+        self.deployment_id = deployment_id
+        self.private_pem = private_pem
+        self.kid = kid
+        self.tool_launch_url = tool_launch_url
+        self.tool_login_url = tool_login_url
+        key = serialization.load_pem_private_key(private_pem, password=None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        self._key = key
+
+    # --- the platform's URLs (relative to its issuer) ----------------------------------
+
+    @property
+    def auth_url(self) -> str:
+        return self.issuer + "/auth"
+
+    @property
+    def token_url(self) -> str:
+        return self.issuer + "/token"
+
+    @property
+    def jwks_url(self) -> str:
+        return self.issuer + "/jwks.json"
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [rsa_public_jwk(self._key.public_key(), self.kid)]}
+
+    # --- step 1: third-party initiated login -------------------------------------------
+
+    def login_params(
+        self,
+        persona: str = "learner",
+        *,
+        message_type: str = c.RESOURCE_LINK_REQUEST,
+        locale: str = "nb",
+        storage_target: str | None = None,
+        canvas_style: bool = False,
+    ) -> dict[str, str]:
+        """What the platform sends to the tool's login URL (Moodle's shape by default)."""
+        hint = {"persona": persona, "message_type": message_type, "locale": locale}
+        params = {
+            "iss": self.issuer,
+            "login_hint": PERSONAS[persona].sub,
+            "target_link_uri": self.tool_launch_url,
+            "lti_message_hint": json.dumps(hint, separators=(",", ":")),
+            "client_id": self.client_id,
+        }
+        if canvas_style:  # Canvas names it deployment_id and adds its own fields
+            params["deployment_id"] = self.deployment_id
+            params["canvas_region"] = "not_configured"
+            params["canvas_environment"] = "prod"
+        else:
+            params["lti_deployment_id"] = self.deployment_id
+        if storage_target:
+            params["lti_storage_target"] = storage_target
+        return params
+
+    def login_url(self, persona: str = "learner", **kwargs: Any) -> str:
+        return self.tool_login_url + "?" + urlencode(self.login_params(persona, **kwargs))
+
+    # --- step 2: the authorization request, answered with a signed id_token -------------
+
+    def authorize(self, query: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+        """Check the tool's auth request; return where to POST and the form to POST."""
+        expected = {
+            "scope": "openid",
+            "response_type": "id_token",
+            "response_mode": "form_post",
+            "prompt": "none",
+            "client_id": self.client_id,
+        }
+        for name, value in expected.items():
+            if query.get(name) != value:
+                raise AuthRequestError(f"{name} must be {value!r}")
+        if query.get("redirect_uri") != self.tool_launch_url:
+            raise AuthRequestError("redirect_uri is not the registered launch URL")
+        for name in ("state", "nonce", "login_hint"):
+            if not query.get(name):
+                raise AuthRequestError(f"{name} missing")
+        try:
+            hint = json.loads(query.get("lti_message_hint") or "{}")
+        except ValueError:
+            raise AuthRequestError("lti_message_hint is not ours") from None
+        persona = next((p for p in PERSONAS.values() if p.sub == query["login_hint"]), None)
+        if persona is None:
+            raise AuthRequestError("unknown login_hint")
+        claims = self.launch_claims(
+            persona.key,
+            nonce=query["nonce"],
+            message_type=hint.get("message_type", c.RESOURCE_LINK_REQUEST),
+            locale=hint.get("locale", "nb"),
+        )
+        return query["redirect_uri"], {"id_token": self.sign(claims), "state": query["state"]}
+
+    def launch_claims(
+        self,
+        persona: str,
+        *,
+        nonce: str,
+        message_type: str = c.RESOURCE_LINK_REQUEST,
+        locale: str = "nb",
+        now: int | None = None,
+    ) -> dict[str, Any]:
+        """The claims of a launch, as Moodle 5.2 shapes them."""
+        who = PERSONAS[persona]
+        now = int(time.time()) if now is None else now
+        claims: dict[str, Any] = {
+            "nonce": nonce,
+            "iat": now,
+            "exp": now + self.token_lifetime,
+            "iss": self.issuer,
+            "aud": self.client_id,
+            c.DEPLOYMENT_ID: self.deployment_id,
+            c.TARGET_LINK_URI: self.tool_launch_url,
+            "sub": who.sub,
+            c.LTI + "lis": {"person_sourcedid": f"EMP-{who.key}", "course_section_sourcedid": ""},
+            c.ROLES: list(who.roles),
+            c.CONTEXT: {
+                "id": "2",
+                "label": "INFOSEC",
+                "title": "Informasjonssikkerhet for ansatte",
+                "type": ["CourseSection"],
+            },
+            c.MESSAGE_TYPE: message_type,
+            "given_name": who.given_name,
+            "family_name": who.family_name,
+            "name": who.name,
+            "email": who.email,
+            c.LTI + "ext": {"user_username": who.key, "lms": "moodle-2"},
+            c.LAUNCH_PRESENTATION: {
+                "locale": locale,
+                "document_target": "iframe",
+                "return_url": self.issuer + "/course",
+            },
+            c.TOOL_PLATFORM: {
+                "product_family_code": "moodle",
+                "version": "2026020500",
+                "guid": "demo-lms",
+                "name": "Demokommune",
+                "description": "Demo LMS",
+            },
+            c.VERSION: "1.3.0",
+            c.CUSTOM: {"kommune": "demokommune", "course_label": "INFOSEC"},
+        }
+        if message_type == c.DEEP_LINKING_REQUEST:
+            claims[c.DEEP_LINKING_SETTINGS] = {
+                "deep_link_return_url": self.issuer + "/deep-link-return",
+                "accept_types": ["ltiResourceLink"],
+                "accept_presentation_document_targets": ["frame", "iframe", "window"],
+                "accept_copy_advice": False,
+                "accept_multiple": True,
+                "accept_unsigned": False,
+                "auto_create": False,
+                "can_confirm": False,
+                "accept_lineitem": True,
+                "title": "",
+                "text": "",
+                "data": "demo-" + uuid.uuid4().hex[:8],
+            }
+        else:
+            claims[c.RESOURCE_LINK] = {
+                "title": "Læringsløp",
+                "description": "",
+                "id": "1",
+            }
+        return claims
+
+    def sign(
+        self,
+        claims: Mapping[str, Any],
+        *,
+        headers: Mapping[str, Any] | None = None,
+        key: Any = None,
+        algorithm: str = "RS256",
+    ) -> str:
+        all_headers = {"typ": "JWT", "kid": self.kid, **(headers or {})}
+        return jwt.encode(
+            dict(claims), key if key is not None else self._key, algorithm=algorithm,
+            headers=all_headers,
+        )
+
+
+def load_or_create_key(path: Path) -> tuple[bytes, str]:
+    """The demo platform's key, kept in the instance folder between runs."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_private_file(path, generate_private_pem())
+    pem = path.read_bytes()
+    return pem, key_id(pem)
+
+
+def key_id(private_pem: bytes) -> str:
+    """A kid derived from the public key, stable across restarts."""
+    key = serialization.load_pem_private_key(private_pem, password=None)
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return "demo-" + hashlib.sha256(der).hexdigest()[:16]

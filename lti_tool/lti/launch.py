@@ -1,0 +1,274 @@
+"""Launch validation: the second leg of an LTI 1.3 launch, on pylti1p3's MessageLaunch.
+
+pylti1p3 gives the structure (format decoding, registration lookup through our database
+tool configuration); every check it leaves loose is done here instead: the state bound to
+the browser, the nonce bound to the state and consumed once, the signature with a key from
+the platform's JWKS (refetched once on an unknown kid), RS* algorithms only, iss/aud/azp,
+exp/iat with leeway, the deployment (new ones recorded as pending), message type, version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import jwt
+from marshmallow import ValidationError
+from pylti1p3.exception import LtiException
+from pylti1p3.message_launch import MessageLaunch
+from pylti1p3.request import Request
+from sqlalchemy.orm import Session
+
+from lti_tool.errors import (
+    DeploymentDisabled,
+    DeploymentPending,
+    ExpiredToken,
+    InvalidClaims,
+    InvalidToken,
+    InvalidVersion,
+    MissingDeployment,
+    MissingNonce,
+    PlatformDisabled,
+    ReplayedLaunch,
+    StateMismatch,
+    TokenFromFuture,
+    UnknownPlatform,
+    UnsupportedMessage,
+    WrongAudience,
+    WrongIssuer,
+)
+from lti_tool.lti import claims as c
+from lti_tool.lti.oidc import hash_secret
+from lti_tool.lti.services import LtiServices
+from lti_tool.lti.tool_config import DatabaseToolConf, ToolRegistration
+from lti_tool.models import Deployment, Status
+from lti_tool.services import platforms
+
+log = logging.getLogger(__name__)
+
+ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512")
+
+
+class BrowserCheckNeeded(Exception):
+    """No state cookie came with the launch; the browser must prove the state another way.
+
+    Carries the stored login so the view can try LTI client-side storage, or offer to
+    open the tool in a new window (where the platform did not offer storage).
+    """
+
+    def __init__(self, state: str, login: Mapping[str, Any]) -> None:
+        super().__init__("state cookie missing")
+        self.state = state
+        self.login = login
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidatedLaunch:
+    claims: dict[str, Any]
+    registration: ToolRegistration
+    deployment: Deployment
+    message_type: str
+    locale: str | None
+
+
+class _FormRequest(Request):
+    def __init__(self, form: Mapping[str, str], secure: bool) -> None:
+        self._form = form
+        self._secure = secure
+
+    @property
+    def session(self) -> None:
+        return None
+
+    def get_param(self, key: str) -> str:
+        return self._form.get(key) or ""
+
+    def is_secure(self) -> bool:
+        return self._secure
+
+
+class ToolMessageLaunch(MessageLaunch):
+    def __init__(
+        self,
+        form: Mapping[str, str],
+        *,
+        session: Session,
+        lti: LtiServices,
+        state_cookie: str | None,
+    ) -> None:
+        self._session_db = session
+        self._lti = lti
+        self._state_cookie = state_cookie
+        self._login: dict[str, Any] = {}
+        self._deployment: Deployment | None = None
+        super().__init__(
+            _FormRequest(form, lti.settings.is_https),
+            DatabaseToolConf(session, lti.keyring),
+            session_service=object(),  # type: ignore[arg-type]  # state lives in our store
+            cookie_service=object(),  # type: ignore[arg-type]
+        )
+        self._registration = None
+
+    def _get_request_param(self, key: str) -> str:
+        return self._request.get_param(key)
+
+    def validate(self) -> ToolMessageLaunch:
+        self._validated = True
+        try:
+            self.validate_jwt_format()
+        except LtiException as exc:
+            raise InvalidToken(str(exc)) from exc
+        self.validate_nonce_present()
+        self.validate_state()
+        self.validate_registration()
+        self.validate_jwt_signature()
+        self.consume_nonce()
+        self.validate_message()
+        self.validate_deployment()
+        return self
+
+    # --- each check -------------------------------------------------------------------
+
+    def validate_nonce_present(self) -> None:
+        nonce = self._jwt["body"].get("nonce")
+        if not nonce or not isinstance(nonce, str):
+            raise MissingNonce("id_token without nonce")
+        if self._lti.state_store.nonce_was_used(nonce):
+            raise ReplayedLaunch(f"nonce {nonce[:8]}… used before")
+
+    def validate_state(self) -> ToolMessageLaunch:  # type: ignore[override]
+        """The state must come back to the browser that started the login."""
+        state = self._get_request_param("state")
+        if not state:
+            raise StateMismatch("launch without state")
+        store = self._lti.state_store
+        proof = self._state_cookie or self._get_request_param("lti_storage_secret")
+        if not proof:
+            login = store.get_state(state)
+            if login is None:
+                raise StateMismatch("no state cookie and unknown state")
+            raise BrowserCheckNeeded(state, login)
+        login = store.take_state(state)
+        if login is None:
+            raise StateMismatch("state unknown or expired")
+        if not hmac.compare_digest(hash_secret(proof), login["secret_hash"]):
+            raise StateMismatch("state does not belong to this browser")
+        if self._jwt["body"].get("nonce") != login["nonce"]:
+            raise StateMismatch("nonce does not match the login")
+        self._login = login
+        return self
+
+    def validate_registration(self) -> ToolMessageLaunch:  # type: ignore[override]
+        body = self._jwt["body"]
+        issuer, client_id = self._login["iss"], self._login["client_id"]
+        if body.get("iss") != issuer:
+            raise WrongIssuer(f"iss {body.get('iss')!r}, login was from {issuer!r}")
+        platform = self._tool_config.find_platform(issuer, client_id)
+        if platform is None:
+            raise UnknownPlatform(f"registration {issuer} / {client_id} gone since login")
+        if platform.status != Status.ACTIVE:
+            raise PlatformDisabled(f"platform {platform.id} disabled")
+        self._registration = ToolRegistration(platform, self._lti.keyring)
+        return self
+
+    def validate_jwt_signature(self) -> ToolMessageLaunch:  # type: ignore[override]
+        assert isinstance(self._registration, ToolRegistration)
+        header = self._jwt.get("header", {})
+        alg = header.get("alg")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise InvalidToken(f"id_token alg {alg!r} refused")
+        platform = self._registration.platform
+        key = self._lti.platform_keys.key_for(platform.jwks_url, header.get("kid"))
+        try:
+            jwt.decode(
+                self._get_id_token(),
+                key=key.key,
+                algorithms=[alg],
+                audience=platform.client_id,
+                issuer=platform.issuer,
+                leeway=self._lti.settings.LTI_LEEWAY_SECONDS,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise ExpiredToken(str(exc)) from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise TokenFromFuture(str(exc)) from exc
+        except jwt.InvalidAudienceError as exc:
+            raise WrongAudience(str(exc)) from exc
+        except jwt.InvalidIssuerError as exc:
+            raise WrongIssuer(str(exc)) from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise InvalidClaims(str(exc)) from exc
+        except jwt.InvalidTokenError as exc:
+            raise InvalidToken(f"{type(exc).__name__}: {exc}") from exc
+        aud = self._jwt["body"].get("aud")
+        azp = self._jwt["body"].get("azp")
+        if isinstance(aud, list) and len(aud) > 1 and azp is None:
+            raise WrongAudience("several audiences and no azp")
+        if azp is not None and azp != platform.client_id:
+            raise WrongAudience(f"azp {azp!r} is not our client_id")
+        return self
+
+    def consume_nonce(self) -> None:
+        nonce = self._jwt["body"]["nonce"]
+        if not self._lti.state_store.use_nonce(nonce, self._lti.settings.LTI_NONCE_TTL_SECONDS):
+            raise ReplayedLaunch(f"nonce {nonce[:8]}… used concurrently")
+
+    def validate_message(self) -> ToolMessageLaunch:  # type: ignore[override]
+        body = self._jwt["body"]
+        if body.get(c.VERSION) != "1.3.0":
+            raise InvalidVersion(f"version claim {body.get(c.VERSION)!r}")
+        message_type = body.get(c.MESSAGE_TYPE)
+        if message_type not in c.SUPPORTED_MESSAGE_TYPES:
+            raise UnsupportedMessage(f"message_type {message_type!r}")
+        try:
+            c.LaunchClaimsSchema().load(body)
+        except ValidationError as exc:
+            raise InvalidClaims(f"claims: {exc.messages}") from exc
+        return self
+
+    def validate_deployment(self) -> ToolMessageLaunch:  # type: ignore[override]
+        assert isinstance(self._registration, ToolRegistration)
+        deployment_id = self._jwt["body"].get(c.DEPLOYMENT_ID)
+        if not deployment_id or not isinstance(deployment_id, str):
+            raise MissingDeployment("id_token without deployment_id")
+        deployment = platforms.record_deployment(
+            self._session_db, self._registration.platform, deployment_id
+        )
+        if deployment.status == Status.PENDING:
+            raise DeploymentPending(
+                f"deployment {deployment_id!r} of platform {deployment.platform_id} pending",
+                commit=True,
+            )
+        if deployment.status == Status.DISABLED:
+            raise DeploymentDisabled(f"deployment {deployment.id} disabled")
+        self._deployment = deployment
+        return self
+
+    def result(self) -> ValidatedLaunch:
+        assert isinstance(self._registration, ToolRegistration) and self._deployment is not None
+        body = dict(self._jwt["body"])
+        presentation = body.get(c.LAUNCH_PRESENTATION) or {}
+        return ValidatedLaunch(
+            claims=body,
+            registration=self._registration,
+            deployment=self._deployment,
+            message_type=body[c.MESSAGE_TYPE],
+            locale=c.normalise_locale(presentation.get("locale")),
+        )
+
+
+def validate_launch(
+    session: Session,
+    lti: LtiServices,
+    form: Mapping[str, str],
+    state_cookie: str | None,
+) -> ValidatedLaunch:
+    """Validate an id_token POSTed to /lti/launch, or raise a LaunchError saying why."""
+    if not form.get("id_token"):
+        raise InvalidToken("launch without id_token")
+    launch = ToolMessageLaunch(form, session=session, lti=lti, state_cookie=state_cookie)
+    return launch.validate().result()

@@ -1,0 +1,84 @@
+"""The platforms' public keys: fetched from their JWKS URL, cached, refetched once on an
+unknown ``kid`` (platforms rotate keys; D2L every hour)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+import requests
+from jwt import PyJWK
+from jwt.exceptions import PyJWKError
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
+
+from lti_tool.errors import PlatformUnreachable, UnknownKey
+from lti_tool.lti.state import Cache
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "Laeringslop-LTI-Tool/0.1 (+https://www.imsglobal.org/spec/lti/v1p3)"
+
+
+class _JwksSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    keys = fields.List(fields.Dict(), required=True)
+
+
+class PlatformKeys:
+    REFETCH_COOLDOWN = 10
+    def __init__(self, cache: Cache, ttl: int, timeout: int) -> None:
+        self.cache = cache
+        self.ttl = ttl
+        self.timeout = timeout
+
+    def _cache_key(self, jwks_url: str) -> str:
+        return "jwks:" + hashlib.sha256(jwks_url.encode()).hexdigest()
+
+    def fetch(self, jwks_url: str) -> list[dict[str, Any]]:
+        try:
+            response = requests.get(
+                jwks_url, timeout=self.timeout, headers={"User-Agent": USER_AGENT}
+            )
+            response.raise_for_status()
+            keys: list[dict[str, Any]] = _JwksSchema().load(response.json())["keys"]
+        except (requests.RequestException, ValueError, ValidationError) as exc:
+            raise PlatformUnreachable(f"JWKS {jwks_url}: {exc}") from exc
+        self.cache.set(self._cache_key(jwks_url), keys, self.ttl)
+        return keys
+
+    def key_for(self, jwks_url: str, kid: str | None) -> PyJWK:
+        """The platform's key with this kid: from the cache, else one fresh fetch.
+
+        A refetch for an unknown kid is allowed once per ``REFETCH_COOLDOWN`` seconds, so
+        tokens with made-up kids cannot make the tool hammer the platform.
+        """
+        if not kid:
+            raise UnknownKey("id_token header has no kid")
+        cache_key = self._cache_key(jwks_url)
+        cached = self.cache.get(cache_key)
+        if cached is not None:
+            found = _find(cached, kid, jwks_url)
+            if found is not None:
+                return found
+            if self.cache.get(cache_key + ":refetched"):
+                raise UnknownKey(f"kid {kid!r} not in {jwks_url} (refetched recently)")
+            self.cache.set(cache_key + ":refetched", True, self.REFETCH_COOLDOWN)
+        keys = self.fetch(jwks_url)
+        log.info("fetched platform JWKS %s (%d keys)", jwks_url, len(keys))
+        found = _find(keys, kid, jwks_url)
+        if found is None:
+            raise UnknownKey(f"kid {kid!r} not in {jwks_url}")
+        return found
+
+
+def _find(keys: list[dict[str, Any]], kid: str, jwks_url: str) -> PyJWK | None:
+    for jwk in keys:
+        if jwk.get("kid") == kid:
+            try:
+                return PyJWK.from_dict(jwk)
+            except PyJWKError as exc:
+                raise UnknownKey(f"unusable key {kid} in {jwks_url}: {exc}") from exc
+    return None

@@ -1,0 +1,61 @@
+"""The LTI layer's collaborators, built once per app from the settings."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import redis
+from flask import Flask, current_app
+
+from lti_tool.lti.keys import KeyRing
+from lti_tool.lti.platform_keys import PlatformKeys
+from lti_tool.lti.state import Cache, DatabaseStateStore, MemoryCache, RedisCache, RedisStateStore, StateStore
+from lti_tool.settings import Settings
+
+
+@dataclasses.dataclass
+class LtiServices:
+    settings: Settings
+    state_store: StateStore
+    cache: Cache
+    platform_keys: PlatformKeys
+    keyring: KeyRing
+    redis: redis.Redis | None = None
+
+    @property
+    def launch_url(self) -> str:
+        return self.settings.base_url + "/lti/launch"
+
+    @property
+    def login_url(self) -> str:
+        return self.settings.base_url + "/lti/login"
+
+
+def build_services(settings: Settings) -> LtiServices:
+    client: redis.Redis | None = None
+    state_store: StateStore
+    cache: Cache
+    if settings.REDIS_URL:
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5
+        )
+        state_store, cache = RedisStateStore(client), RedisCache(client)
+    else:
+        state_store, cache = DatabaseStateStore(), MemoryCache()
+    return LtiServices(
+        settings=settings,
+        state_store=state_store,
+        cache=cache,
+        platform_keys=PlatformKeys(cache, settings.JWKS_CACHE_SECONDS, settings.HTTP_TIMEOUT_SECONDS),
+        keyring=KeyRing(settings.KEYS_DIR, settings.KEY_GRACE_DAYS),
+        redis=client,
+    )
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    app.extensions["lti"] = build_services(settings)
+
+
+def lti_services() -> LtiServices:
+    services: LtiServices = current_app.extensions["lti"]
+    return services

@@ -1,0 +1,62 @@
+"""People as the LMS identifies them: one Person per (platform, sub)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lti_tool.db import Base, intpk, str255, timestamp
+from lti_tool.models.organisation import Organisation
+from lti_tool.models.platform import Deployment, Platform
+
+
+class Person(Base):
+    __tablename__ = "person"
+    __table_args__ = (UniqueConstraint("platform_id", "sub"),)
+
+    id: Mapped[intpk]
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    sub: Mapped[str255]
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    """Set from the deployment of the person's first launch."""
+    name: Mapped[str] = mapped_column(String(300), default="")
+    given_name: Mapped[str] = mapped_column(String(200), default="")
+    family_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(320), default="")
+    locale: Mapped[str] = mapped_column(String(10), default="")
+    created_at: Mapped[timestamp]
+    last_seen_at: Mapped[timestamp]
+
+    platform: Mapped[Platform] = relationship()
+    organisation: Mapped[Organisation] = relationship()
+
+    @property
+    def display_name(self) -> str:
+        full = self.name or " ".join(p for p in (self.given_name, self.family_name) if p)
+        return full or self.email or self.sub
+
+
+class Launch(Base):
+    """A validated launch; later requests and LMS service calls refer back to it."""
+
+    __tablename__ = "launch"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    deployment_pk: Mapped[int] = mapped_column(
+        ForeignKey("deployment.id", ondelete="CASCADE"), index=True
+    )
+    message_type: Mapped[str] = mapped_column(String(64))
+    context_id: Mapped[str | None] = mapped_column(String(255))
+    permissions: Mapped[list[str]] = mapped_column(JSON)
+    """Tool permissions derived from the LTI roles of this launch."""
+    claims: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[timestamp]
+
+    person: Mapped[Person] = relationship()
+    deployment: Mapped[Deployment] = relationship()
+
+
+

@@ -1,0 +1,72 @@
+"""The platform registry: LMS registrations (issuer + client_id) and their deployments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lti_tool.db import Base, intpk, str255, timestamp, url
+from lti_tool.models.organisation import Organisation
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+status_type = Enum(
+    Status,
+    name="registry_status",
+    native_enum=False,
+    length=20,
+    values_callable=lambda e: [m.value for m in e],
+)
+
+
+class Platform(Base):
+    """One registration of the tool in one LMS: Canvas shares an issuer across customers."""
+
+    __tablename__ = "platform"
+    __table_args__ = (UniqueConstraint("issuer", "client_id"),)
+
+    id: Mapped[intpk]
+    issuer: Mapped[url]
+    client_id: Mapped[str255]
+    name: Mapped[str] = mapped_column(String(200), default="")
+    auth_login_url: Mapped[url]
+    auth_token_url: Mapped[url]
+    jwks_url: Mapped[url]
+    auth_audience: Mapped[str | None] = mapped_column(String(2048))
+    """Audience for client-credential assertions when the token URL is not it (rare)."""
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    """Organisation that deployments first seen in a launch are recorded under."""
+    status: Mapped[Status] = mapped_column(status_type, default=Status.ACTIVE)
+    created_at: Mapped[timestamp]
+
+    organisation: Mapped[Organisation] = relationship()
+    deployments: Mapped[list[Deployment]] = relationship(
+        back_populates="platform", order_by="Deployment.id", cascade="all, delete-orphan"
+    )
+
+
+class Deployment(Base):
+    __tablename__ = "deployment"
+    __table_args__ = (UniqueConstraint("platform_id", "deployment_id"),)
+
+    id: Mapped[intpk]
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    deployment_id: Mapped[str255]
+    """The platform's own id for this deployment (the LTI deployment_id claim)."""
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    status: Mapped[Status] = mapped_column(status_type, default=Status.PENDING)
+    created_at: Mapped[timestamp]
+    approved_at: Mapped[dt.datetime | None]
+    last_launch_at: Mapped[dt.datetime | None]
+    launch_count: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    platform: Mapped[Platform] = relationship(back_populates="deployments")
+    organisation: Mapped[Organisation] = relationship()

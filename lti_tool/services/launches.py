@@ -1,0 +1,62 @@
+"""What a validated launch changes: the person, the launch record, the deployment's counters."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_tool.db import utcnow
+from lti_tool.lti import claims as c
+from lti_tool.lti.launch import ValidatedLaunch
+from lti_tool.lti.roles import permissions_for
+from lti_tool.models import Launch, Person
+from lti_tool.services import platforms
+
+#: Claims copied onto the person when the platform shares them (Canvas may not).
+PROFILE_FIELDS = {"name": 300, "given_name": 200, "family_name": 200, "email": 320}
+
+
+def upsert_person(session: Session, launch: ValidatedLaunch) -> Person:
+    platform = launch.registration.platform
+    sub = launch.claims["sub"]
+    person = session.scalar(
+        select(Person).where(Person.platform_id == platform.id, Person.sub == sub)
+    )
+    if person is None:
+        person = Person(
+            platform_id=platform.id, sub=sub, organisation_id=launch.deployment.organisation_id
+        )
+        session.add(person)
+    for field, limit in PROFILE_FIELDS.items():
+        value = launch.claims.get(field)
+        if isinstance(value, str) and value.strip():
+            setattr(person, field, value.strip()[:limit])
+    if launch.locale:
+        person.locale = launch.locale
+    person.last_seen_at = utcnow()
+    session.flush()
+    return person
+
+
+def record_launch(session: Session, launch: ValidatedLaunch) -> Launch:
+    person = upsert_person(session, launch)
+    context = launch.claims.get(c.CONTEXT) or {}
+    record = Launch(
+        id=secrets.token_urlsafe(24),
+        person=person,
+        deployment=launch.deployment,
+        message_type=launch.message_type,
+        context_id=str(context.get("id"))[:255] if context.get("id") else None,
+        permissions=sorted(permissions_for(launch.claims.get(c.ROLES) or [])),
+        claims=launch.claims,
+    )
+    session.add(record)
+    platforms.count_launch(session, launch.deployment)
+    session.flush()
+    return record
+
+
+def get_launch(session: Session, launch_id: str) -> Launch | None:
+    return session.get(Launch, launch_id)

@@ -1,0 +1,172 @@
+"""The tool's settings: one typed list, read from the environment, validated at start.
+
+Every setting has an embedded default so that a fresh machine runs the tool with nothing
+else installed (SQLite under the instance folder, an in-process cache). A settings file
+(TOML, path in ``LTI_TOOL_SETTINGS``) may set the same names; the environment wins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: The secret used when none is configured. Refused in production.
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
+
+ENVIRONMENTS = ("development", "test", "production")
+LOCALES = ("nb", "nn", "en")
+
+
+class SettingsError(RuntimeError):
+    """The configuration cannot work; the message says what to change."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    APP_ENV: str = "development"
+    """development (demo LMS on), test, or production (demo off, strict checks)."""
+    SECRET_KEY: str = DEVELOPMENT_SECRET_KEY
+    BASE_URL: str = "http://localhost:5000"
+    """The public URL the platforms reach the tool at; https in production."""
+    DATABASE_URL: str = ""
+    """Empty means SQLite in the instance folder."""
+    REDIS_URL: str = ""
+    """Empty means OIDC state and nonces live in the database and caches in process."""
+    INSTANCE_PATH: str = str(PROJECT_ROOT / "instance")
+    KEYS_DIR: str = str(PROJECT_ROOT / "keys")
+    KEY_GRACE_DAYS: int = 7
+    """How long a rotated-out key stays published in the JWKS."""
+    LTI_LEEWAY_SECONDS: int = 30
+    """Clock drift accepted on exp/iat of the platforms' id_tokens."""
+    LTI_STATE_TTL_SECONDS: int = 600
+    """How long a login may take between initiation and launch."""
+    LTI_NONCE_TTL_SECONDS: int = 7200
+    """How long a used nonce is remembered; longer than any id_token lives."""
+    JWKS_CACHE_SECONDS: int = 3600
+    HTTP_TIMEOUT_SECONDS: int = 10
+    DEMO_ENABLED: bool | None = None
+    """The /demo LMS; on by default outside production, and refused in production."""
+    PROXY_FIX_HOPS: int = 0
+    """Number of trusted reverse proxies setting X-Forwarded-* (e.g. 1 behind nginx)."""
+    SESSION_HOURS: int = 8
+    DEFAULT_LOCALE: str = "nb"
+    LOG_LEVEL: str = "INFO"
+
+    @property
+    def is_production(self) -> bool:
+        return self.APP_ENV == "production"
+
+    @property
+    def demo_enabled(self) -> bool:
+        if self.DEMO_ENABLED is None:
+            return not self.is_production
+        return self.DEMO_ENABLED
+
+    @property
+    def is_https(self) -> bool:
+        return urlsplit(self.BASE_URL).scheme == "https"
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL, with the psycopg 3 driver for PostgreSQL URLs."""
+        url = self.DATABASE_URL
+        if not url:
+            return "sqlite:///" + str(Path(self.INSTANCE_PATH) / "lti_tool.sqlite3")
+        for prefix in ("postgres://", "postgresql://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def base_url(self) -> str:
+        return self.BASE_URL.rstrip("/")
+
+
+def _coerce(field: dataclasses.Field[Any], raw: Any) -> Any:
+    kind = field.type if isinstance(field.type, str) else field.type.__name__
+    if isinstance(raw, str):
+        raw = raw.strip()
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind.startswith("bool"):
+            if isinstance(raw, bool):
+                return raw
+            lowered = str(raw).lower()
+            if lowered in ("", "none", "auto") and "None" in kind:
+                return None
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+    except ValueError:
+        raise SettingsError(f"Setting {field.name}={raw!r} is not a valid {kind}.") from None
+    return str(raw)
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read settings file, environment and overrides (in that order), then validate."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    settings_file = environ.get("LTI_TOOL_SETTINGS")
+    if settings_file:
+        try:
+            with open(settings_file, "rb") as fh:
+                values.update(tomllib.load(fh))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"Cannot read LTI_TOOL_SETTINGS={settings_file}: {exc}") from exc
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    for name in fields:
+        if name in environ:
+            values[name] = environ[name]
+    values.update(overrides or {})
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise SettingsError(f"Unknown setting(s): {', '.join(unknown)}.")
+    settings = Settings(**{k: _coerce(fields[k], v) for k, v in values.items()})
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Refuse combinations that cannot work, with a message saying what to change."""
+    problems = []
+    if settings.APP_ENV not in ENVIRONMENTS:
+        problems.append(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}.")
+    base = urlsplit(settings.BASE_URL)
+    if base.scheme not in ("http", "https") or not base.netloc:
+        problems.append("BASE_URL must be an absolute http(s) URL, e.g. https://lti.example.no.")
+    if settings.DEFAULT_LOCALE not in LOCALES:
+        problems.append(f"DEFAULT_LOCALE must be one of {', '.join(LOCALES)}.")
+    for name in ("LTI_LEEWAY_SECONDS", "KEY_GRACE_DAYS", "PROXY_FIX_HOPS"):
+        if getattr(settings, name) < 0:
+            problems.append(f"{name} must not be negative.")
+    if settings.LTI_LEEWAY_SECONDS > 300:
+        problems.append("LTI_LEEWAY_SECONDS above 300 would accept stale id_tokens.")
+    if settings.LTI_NONCE_TTL_SECONDS < 600:
+        problems.append("LTI_NONCE_TTL_SECONDS must be at least 600 (longer than any id_token).")
+    if settings.is_production:
+        if settings.SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(settings.SECRET_KEY) < 32:
+            problems.append(
+                "Production needs SECRET_KEY: a random value of at least 32 characters "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+            )
+        if base.scheme != "https":
+            problems.append(
+                "Production needs an https BASE_URL: LMS platforms launch tools in iframes "
+                "and browsers only keep the tool's cookies over https."
+            )
+        if settings.DEMO_ENABLED:
+            problems.append("DEMO_ENABLED cannot be on in production: the demo LMS signs launches.")
+    if problems:
+        raise SettingsError("Invalid configuration:\n- " + "\n- ".join(problems))

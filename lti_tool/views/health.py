@@ -1,0 +1,49 @@
+"""Health checks for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, g, jsonify
+
+from lti_tool.auth import public
+from lti_tool.db import get_session
+from lti_tool.lti.services import lti_services
+from sqlalchemy import text
+
+bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
+
+
+@bp.route("/healthz")
+@public
+def healthz() -> Any:
+    """The process is alive and answering."""
+    return jsonify(status="ok")
+
+
+@bp.route("/readyz")
+@public
+def readyz() -> Any:
+    """The database and the cache (Redis, when configured) are reachable."""
+    checks: dict[str, str] = {}
+    try:
+        get_session().execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        g.rollback_only = True
+        log.warning("readyz: database unreachable: %s", exc)
+        checks["database"] = "unreachable"
+    redis_client = lti_services().redis
+    if redis_client is not None:
+        try:
+            redis_client.ping()
+            checks["cache"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            log.warning("readyz: redis unreachable: %s", exc)
+            checks["cache"] = "unreachable"
+    else:
+        checks["cache"] = "in-process"
+    ready = all(v in ("ok", "in-process") for v in checks.values())
+    return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503

@@ -1,0 +1,74 @@
+"""Alembic environment: the URL comes from the tool's settings, the schema from its models."""
+
+from __future__ import annotations
+
+from logging.config import fileConfig
+from pathlib import Path
+
+from alembic import context
+from sqlalchemy import text
+
+from lti_tool import models  # noqa: F401  - every model registers its table
+from lti_tool.db import Base, make_engine
+from lti_tool.settings import load_settings
+
+config = context.config
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = Base.metadata
+
+
+def database_url() -> str:
+    url = config.attributes.get("database_url")
+    if url:
+        return str(url)
+    settings = load_settings()
+    if not settings.DATABASE_URL:
+        Path(settings.INSTANCE_PATH).mkdir(parents=True, exist_ok=True)
+    return settings.database_url
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=database_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    engine = make_engine(database_url())
+    with engine.connect() as connection:
+        _run(connection)
+    engine.dispose()
+
+
+def _run(connection) -> None:  # type: ignore[no-untyped-def]
+    is_sqlite = connection.dialect.name == "sqlite"
+    if connection.dialect.name == "postgresql":
+        # Never wait forever behind a lock held by a running app, nor run away.
+        connection.execute(text("SET lock_timeout = '10s'"))
+        connection.execute(text("SET statement_timeout = '5min'"))
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=is_sqlite,
+        compare_type=True,
+        compare_server_default=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

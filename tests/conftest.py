@@ -1,0 +1,155 @@
+"""Test fixtures: a migrated database (SQLite, or PostgreSQL via TEST_DATABASE_URL), Redis
+when TEST_REDIS_URL is set, the demo platform as the test LMS, and app instances."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, text
+
+from lti_tool import create_app
+from lti_tool.db import Base, get_session
+from lti_tool.lti.demo_platform import DemoPlatform
+from lti_tool.lti.keys import KeyRing, generate_private_pem
+from lti_tool.services import platforms
+from tests.fakes.lms import TestLms
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOL_BASE_URL = "https://tool.example"
+PLATFORM_ISSUER = "https://moodle.example"
+
+
+def _migrate(url: str) -> None:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = url
+    command.upgrade(config, "head")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    if url:
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        engine = create_engine(url)
+        with engine.begin() as conn:  # a clean schema for every test run
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    else:
+        url = "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+    _migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("TEST_REDIS_URL", "")
+    if url:
+        import redis
+
+        redis.Redis.from_url(url).ping()  # fail loudly when asked for and unreachable
+    return url
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("keys")
+    KeyRing(path, 7).rotate()
+    return path
+
+
+@pytest.fixture(scope="session")
+def platform_pem() -> bytes:
+    return generate_private_pem()
+
+
+@pytest.fixture
+def settings_overrides(
+    database_url: str, redis_url: str, keys_dir: Path, tmp_path: Path
+) -> dict[str, Any]:
+    return {
+        "APP_ENV": "test",
+        "SECRET_KEY": "test-secret-key-test-secret-key-test-secret",
+        "BASE_URL": TOOL_BASE_URL,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "KEYS_DIR": str(keys_dir),
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "LTI_LEEWAY_SECONDS": 5,
+    }
+
+
+@pytest.fixture
+def make_app(settings_overrides: dict[str, Any]) -> Callable[..., Any]:
+    """Build another app instance (another worker/host) sharing the same DB and Redis."""
+
+    def make(**overrides: Any) -> Any:
+        return create_app({**settings_overrides, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Any]) -> Iterator[Any]:
+    app = make_app()
+    yield app
+    _clean(app)
+
+
+def _clean(app: Any) -> None:
+    """Empty every table and the test Redis database after each test."""
+    with app.app_context():
+        session = get_session()
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
+        session.commit()
+        lti = app.extensions["lti"]
+        if lti.redis is not None:
+            lti.redis.flushdb()
+
+
+@pytest.fixture
+def mocked_http() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def lms(app: Any, platform_pem: bytes, mocked_http: responses.RequestsMock) -> TestLms:
+    """The test LMS: the demo platform code, registered with the tool, its JWKS faked."""
+    platform = DemoPlatform(
+        issuer=PLATFORM_ISSUER,
+        client_id="client-123",
+        deployment_id="1",
+        private_pem=platform_pem,
+        kid="platform-key-1",
+        tool_launch_url=TOOL_BASE_URL + "/lti/launch",
+        tool_login_url=TOOL_BASE_URL + "/lti/login",
+    )
+    with app.app_context():
+        registration = platforms.register_platform(
+            get_session(),
+            issuer=platform.issuer,
+            client_id=platform.client_id,
+            auth_login_url=platform.auth_url,
+            auth_token_url=platform.token_url,
+            jwks_url=platform.jwks_url,
+            organisation_name="Testkommune",
+            deployment_ids=[platform.deployment_id],
+        )
+        get_session().commit()
+        assert registration.id
+    return TestLms(platform, mocked_http)
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return TestLms.browser(app)

@@ -1,0 +1,130 @@
+"""The test LMS: drives real signed launches against the tool through HTTP.
+
+It wraps the demo platform (the same code /demo runs) and fakes the platform's HTTP
+endpoints with ``responses``: the tool fetches the JWKS as it would from Moodle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import responses
+
+from lti_tool.lti.demo_platform import DemoPlatform
+
+TOOL_HOST = "tool.example"
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, Any]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": a.get("action"), "method": a.get("method"), "fields": {}})
+        elif tag == "input" and self.forms and a.get("name"):
+            self.forms[-1]["fields"][a["name"]] = a.get("value") or ""
+
+
+def parse_forms(html: str) -> list[dict[str, Any]]:
+    parser = _FormParser()
+    parser.feed(html)
+    return parser.forms
+
+
+def csrf_token(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "page has no CSRF token"
+    return found.group(1)
+
+
+@dataclasses.dataclass
+class Login:
+    response: Any
+    auth_query: dict[str, str]
+
+
+class TestLms:
+    __test__ = False
+
+    def __init__(self, platform: DemoPlatform, http: responses.RequestsMock) -> None:
+        self.platform = platform
+        self.http = http
+        self.jwks_calls = 0
+        self.jwks_body: dict[str, Any] = platform.jwks()
+        http.add_callback(responses.GET, platform.jwks_url, callback=self._serve_jwks)
+
+    def _serve_jwks(self, request: Any) -> tuple[int, dict[str, str], str]:
+        import json
+
+        self.jwks_calls += 1
+        return 200, {"Content-Type": "application/json"}, json.dumps(self.jwks_body)
+
+    @staticmethod
+    def browser(app: Any) -> Any:
+        """A test client that behaves like a browser on the tool's https host."""
+        client = app.test_client()
+        client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": TOOL_HOST})
+        return client
+
+    # --- the three legs of a launch ----------------------------------------------------
+
+    def login(self, client: Any, persona: str = "learner", method: str = "GET", **kwargs: Any) -> Login:
+        params = self.platform.login_params(persona, **kwargs)
+        if method == "GET":
+            response = client.get("/lti/login", query_string=params)
+        else:
+            response = client.post("/lti/login", data=params)
+        query: dict[str, str] = {}
+        if response.status_code == 302:
+            location = response.headers["Location"]
+            query = dict(parse_qsl(urlsplit(location).query))
+        elif response.status_code == 200:  # the client-side storage page
+            found = re.search(r'var authUrl = "([^"]+)"', response.get_data(as_text=True))
+            if found:
+                url = found.group(1).encode().decode("unicode_escape")
+                query = dict(parse_qsl(urlsplit(url).query))
+        return Login(response, query)
+
+    def authorize(self, login: Login) -> dict[str, str]:
+        action, fields = self.platform.authorize(login.auth_query)
+        assert action == self.platform.tool_launch_url
+        return fields
+
+    def post_launch(self, client: Any, form: dict[str, str]) -> Any:
+        return client.post("/lti/launch", data=form)
+
+    def launch(self, client: Any, persona: str = "learner", **kwargs: Any) -> Any:
+        """A whole login → authorization → launch, as the platform and browser do it."""
+        login = self.login(client, persona, **kwargs)
+        assert login.response.status_code in (200, 302), login.response.get_data(as_text=True)
+        return self.post_launch(client, self.authorize(login))
+
+    def signed_launch(
+        self,
+        client: Any,
+        persona: str = "learner",
+        *,
+        change: dict[str, Any] | None = None,
+        remove: tuple[str, ...] = (),
+        headers: dict[str, Any] | None = None,
+        key: Any = None,
+        algorithm: str = "RS256",
+        token: str | None = None,
+        **login_kwargs: Any,
+    ) -> Any:
+        """Log in for real, then answer with an id_token built to a test's needs."""
+        login = self.login(client, persona, **login_kwargs)
+        claims = self.platform.launch_claims(persona, nonce=login.auth_query["nonce"])
+        claims.update(change or {})
+        for name in remove:
+            claims.pop(name, None)
+        if token is None:
+            token = self.platform.sign(claims, headers=headers, key=key, algorithm=algorithm)
+        return self.post_launch(client, {"id_token": token, "state": login.auth_query["state"]})
