@@ -57,6 +57,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         # Never wait forever behind a lock held by a running app, nor run away.
         connection.execute(text("SET lock_timeout = '10s'"))
         connection.execute(text("SET statement_timeout = '5min'"))
+        connection.commit()  # else Alembic runs inside this implicit transaction, uncommitted
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -1,0 +1,212 @@
+"""Launch benchmark: full login → authorization → launch → landing flows against gunicorn.
+
+The benchmark process plays the LMS: it serves its JWKS over HTTP, signs id_tokens with
+the demo platform code, and drives N browser flows at a given concurrency. The tool runs
+under gunicorn (2 workers by default) on PostgreSQL and Redis, as in production.
+
+    .venv/bin/python bench/launch_bench.py \
+        --database-url postgresql://postgres@127.0.0.1:5432/lti_bench \
+        --redis-url redis://127.0.0.1:6379/14 --flows 400 --concurrency 8
+
+Prints launches/s and p50/p95/max latency of a whole flow. The database given is reset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lti_tool.lti.demo_platform import DemoPlatform  # noqa: E402
+from lti_tool.lti.keys import generate_private_pem  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_jwks(platform: DemoPlatform, port: int) -> ThreadingHTTPServer:
+    body = json.dumps(platform.jwks()).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def reset_database(url: str) -> None:
+    """Create the benchmark database if needed, and empty it."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+        )
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+    engine = create_engine(target)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def one_flow(base_url: str, platform: DemoPlatform, persona: str) -> float:
+    started = time.perf_counter()
+    with requests.Session() as browser:
+        login = browser.get(
+            base_url + "/lti/login", params=platform.login_params(persona), allow_redirects=False
+        )
+        assert login.status_code == 302, login.text[:300]
+        query = dict(parse_qsl(urlsplit(login.headers["Location"]).query))
+        action, form = platform.authorize(query)
+        launch = browser.post(action, data=form, allow_redirects=False)
+        assert launch.status_code == 302, launch.text[:300]
+        landing = browser.get(base_url + launch.headers["Location"], allow_redirects=False)
+        if landing.status_code != 200 and launch.headers["Location"].startswith("http"):
+            landing = browser.get(launch.headers["Location"])
+        assert landing.status_code == 200, landing.status_code
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/lti_bench")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--flows", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--warmup", type=int, default=16)
+    args = parser.parse_args()
+
+    venv_bin = Path(sys.executable).parent
+    tool_port, jwks_port = free_port(), free_port()
+    base_url = f"http://127.0.0.1:{tool_port}"
+    workdir = Path(tempfile.mkdtemp(prefix="lti-bench-"))
+    env = {
+        **os.environ,
+        "APP_ENV": "development",
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "BASE_URL": base_url,
+        "KEYS_DIR": str(workdir / "keys"),
+        "INSTANCE_PATH": str(workdir / "instance"),
+        "LOG_LEVEL": "WARNING",
+    }
+    platform = DemoPlatform(
+        issuer=f"http://127.0.0.1:{jwks_port}",
+        client_id="bench-client",
+        deployment_id="1",
+        private_pem=generate_private_pem(),
+        kid="bench-key",
+        tool_launch_url=base_url + "/lti/launch",
+        tool_login_url=base_url + "/lti/login",
+    )
+    reset_database(args.database_url)
+    import redis
+
+    redis.Redis.from_url(args.redis_url).flushdb()
+    run = {"cwd": ROOT, "env": env, "check": True}
+    subprocess.run([venv_bin / "alembic", "upgrade", "head"], capture_output=True, **run)
+    subprocess.run([venv_bin / "flask", "--app", "lti_tool", "keys", "rotate"], **run)
+    subprocess.run(
+        [
+            venv_bin / "flask", "--app", "lti_tool", "platform", "add",
+            "--issuer", platform.issuer, "--client-id", platform.client_id,
+            "--auth-url", platform.auth_url, "--token-url", platform.token_url,
+            "--jwks-url", platform.jwks_url, "--deployment", platform.deployment_id,
+            "--organisation", "Benchkommune",
+        ],
+        **run,
+    )
+    jwks_server = serve_jwks(platform, jwks_port)
+    server = subprocess.Popen(
+        [
+            venv_bin / "gunicorn", "--bind", f"127.0.0.1:{tool_port}",
+            "--workers", str(args.workers), "--threads", str(args.threads),
+            "--worker-class", "gthread", "--log-level", "warning", "lti_tool:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(base_url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        personas = ["learner", "designer", "manager", "admin"]
+        for i in range(args.warmup):
+            one_flow(base_url, platform, personas[i % 4])
+        with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+            started = time.perf_counter()
+            latencies = list(
+                pool.map(
+                    lambda i: one_flow(base_url, platform, personas[i % 4]), range(args.flows)
+                )
+            )
+            elapsed = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        jwks_server.shutdown()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100)
+    result = {
+        "flows": args.flows,
+        "concurrency": args.concurrency,
+        "workers": args.workers,
+        "threads": args.threads,
+        "launches_per_second": round(args.flows / elapsed, 1),
+        "p50_ms": round(q[49] * 1000, 1),
+        "p95_ms": round(q[94] * 1000, 1),
+        "max_ms": round(latencies[-1] * 1000, 1),
+        "database": "postgresql" if "postgres" in args.database_url else "other",
+        "cache": "redis" if args.redis_url else "database",
+    }
+    print(json.dumps(result, indent=2))
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"launch-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
