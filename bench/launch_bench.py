@@ -48,7 +48,7 @@ def serve_jwks(platform: DemoPlatform, port: int) -> ThreadingHTTPServer:
     body = json.dumps(platform.jwks()).encode()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -145,20 +145,43 @@ def main() -> int:
     subprocess.run([venv_bin / "flask", "--app", "lti_tool", "keys", "rotate"], **run)
     subprocess.run(
         [
-            venv_bin / "flask", "--app", "lti_tool", "platform", "add",
-            "--issuer", platform.issuer, "--client-id", platform.client_id,
-            "--auth-url", platform.auth_url, "--token-url", platform.token_url,
-            "--jwks-url", platform.jwks_url, "--deployment", platform.deployment_id,
-            "--organisation", "Benchkommune",
+            venv_bin / "flask",
+            "--app",
+            "lti_tool",
+            "platform",
+            "add",
+            "--issuer",
+            platform.issuer,
+            "--client-id",
+            platform.client_id,
+            "--auth-url",
+            platform.auth_url,
+            "--token-url",
+            platform.token_url,
+            "--jwks-url",
+            platform.jwks_url,
+            "--deployment",
+            platform.deployment_id,
+            "--organisation",
+            "Benchkommune",
         ],
         **run,
     )
     jwks_server = serve_jwks(platform, jwks_port)
     server = subprocess.Popen(
         [
-            venv_bin / "gunicorn", "--bind", f"127.0.0.1:{tool_port}",
-            "--workers", str(args.workers), "--threads", str(args.threads),
-            "--worker-class", "gthread", "--log-level", "warning", "lti_tool:create_app()",
+            venv_bin / "gunicorn",
+            "--bind",
+            f"127.0.0.1:{tool_port}",
+            "--workers",
+            str(args.workers),
+            "--threads",
+            str(args.threads),
+            "--worker-class",
+            "gthread",
+            "--log-level",
+            "warning",
+            "lti_tool:create_app()",
         ],
         cwd=ROOT,
         env=env,
@@ -176,9 +199,7 @@ def main() -> int:
         with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
             started = time.perf_counter()
             latencies = list(
-                pool.map(
-                    lambda i: one_flow(base_url, platform, personas[i % 4]), range(args.flows)
-                )
+                pool.map(lambda i: one_flow(base_url, platform, personas[i % 4]), range(args.flows))
             )
             elapsed = time.perf_counter() - started
     finally:

@@ -28,6 +28,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app, settings.database_url)
     lti_services.init_app(app, settings)
+    from lti_tool.auth import bind_csrf_to_launch_token
+
+    app.before_request(bind_csrf_to_launch_token)  # before CSRFProtect's own check
     csrf.init_app(app)
     i18n.init_app(app)
     errors.register_error_handlers(app)
@@ -72,7 +75,12 @@ def _configure(app: Flask, settings: Settings) -> None:
 def _register_blueprints(app: Flask) -> None:
     from lti_tool.views import admin, demo, designer, health, home, learner, lti, manager
 
-    for module in (health, lti, home, learner, designer, manager, admin, demo):
+    modules = [health, lti, home, learner, designer, manager, admin]
+    # Not even registered when off: its POST routes would otherwise answer a CSRF 400
+    # before the blueprint's own 404 guard runs.
+    if app.config["SETTINGS"].demo_enabled:
+        modules.append(demo)
+    for module in modules:
         app.register_blueprint(module.bp)
 
 

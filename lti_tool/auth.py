@@ -8,6 +8,8 @@ links and forms, so navigation keeps working without cookies.
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,7 +25,7 @@ from lti_tool.services.launches import get_launch
 F = TypeVar("F", bound=Callable[..., Any])
 
 PUBLIC = "public"
-LAUNCH_TOKEN_PARAM = "lt"
+LAUNCH_TOKEN_PARAM = "lt"  # noqa: S105 - a parameter name, not a secret
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -53,6 +55,29 @@ def _launch_from_token() -> Launch | None:
         return None
     g.launch_token = token
     return get_launch(get_session(), launch_id)
+
+
+def bind_csrf_to_launch_token() -> None:
+    """Give a cookie-less request the CSRF secret of its launch (before CSRFProtect runs).
+
+    Flask-WTF keeps its CSRF secret in the session; without cookies every request starts
+    a new session, so a form rendered with ``lt`` could never be posted back. A request
+    with a valid launch token and no session gets a secret derived from that launch.
+    """
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    if field in session or session.get("launch_id"):
+        return
+    token = request.values.get(LAUNCH_TOKEN_PARAM) or request.headers.get("X-Launch-Token")
+    if not token:
+        return
+    max_age = current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
+    try:
+        launch_id = _serializer().loads(token, max_age=max_age)
+    except BadSignature:
+        return
+    key = (current_app.secret_key or "").encode()
+    message = f"launch-csrf:{launch_id}".encode()
+    session[field] = hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def current_launch() -> Launch | None:

@@ -93,9 +93,7 @@ def platform_list() -> None:
     if not rows:
         click.echo("No platforms registered.")
     for p in rows:
-        click.echo(
-            f"{p.id}\t{p.status.value}\t{p.issuer}\t{p.client_id}\t{p.organisation.name}"
-        )
+        click.echo(f"{p.id}\t{p.status.value}\t{p.issuer}\t{p.client_id}\t{p.organisation.name}")
         for d in p.deployments:
             click.echo(
                 f"\tdeployment {d.id}\t{d.status.value}\t{d.deployment_id}\t"

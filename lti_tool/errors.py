@@ -16,6 +16,11 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 
+def log_launch_refusal(code: str, status: int, detail: str) -> None:
+    """The one log line of every refused login or launch (monitoring greps for it)."""
+    log.warning("LTI refused: %s (%s) %s", code, status, detail)
+
+
 class ToolError(Exception):
     """A refusal the user should understand. ``message`` is shown; ``detail`` is logged."""
 
@@ -232,7 +237,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ToolError)
     def handle_tool_error(exc: ToolError) -> tuple[Any, int]:
         if isinstance(exc, LaunchError):
-            log.warning("LTI refused: %s (%s) %s", exc.code, exc.status, exc.detail)
+            log_launch_refusal(exc.code, exc.status, exc.detail)
         else:
             log.info("refused %s %s: %s %s", request.method, request.path, exc.code, exc.detail)
         return render_error(
@@ -249,6 +254,12 @@ def register_error_handlers(app: Flask) -> None:
     def handle_http_error(exc: HTTPException) -> Any:
         if exc.code is None or exc.code < 400:
             return exc
+        titles = {
+            400: gettext("Bad request"),
+            403: gettext("Access denied"),
+            404: gettext("Not found"),
+            405: gettext("Request not allowed"),
+        }
         messages = {
             400: gettext("The request was not understood."),
             403: gettext("You do not have permission to see this page."),
@@ -258,7 +269,7 @@ def register_error_handlers(app: Flask) -> None:
         return render_error(
             exc.code,
             (exc.name or "error").lower().replace(" ", "_"),
-            exc.name,
+            titles.get(exc.code, exc.name),
             messages.get(exc.code, exc.description or ""),
         )
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 #: The secret used when none is configured. Refused in production.
-DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"  # noqa: S105
 
 ENVIRONMENTS = ("development", "test", "production")
 LOCALES = ("nb", "nn", "en")

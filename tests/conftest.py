@@ -88,13 +88,21 @@ def settings_overrides(
 
 
 @pytest.fixture
-def make_app(settings_overrides: dict[str, Any]) -> Callable[..., Any]:
+def make_app(settings_overrides: dict[str, Any]) -> Iterator[Callable[..., Any]]:
     """Build another app instance (another worker/host) sharing the same DB and Redis."""
+    made: list[Any] = []
 
     def make(**overrides: Any) -> Any:
-        return create_app({**settings_overrides, **overrides})
+        app = create_app({**settings_overrides, **overrides})
+        made.append(app)
+        return app
 
-    return make
+    yield make
+    for app in made:  # close pooled connections: PostgreSQL's warn when garbage-collected
+        app.extensions["db_engine"].dispose()
+        lti = app.extensions["lti"]
+        if lti.redis is not None:
+            lti.redis.close()
 
 
 @pytest.fixture

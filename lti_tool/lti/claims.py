@@ -74,7 +74,7 @@ class LaunchClaimsSchema(_Base):
 
 def normalise_locale(value: str | None) -> str | None:
     """Platforms send nb, nb-NO, nb_NO, nn, no, en-GB …: map to our catalogues."""
-    if not value:
+    if not value or not isinstance(value, str):
         return None
     lang = value.replace("_", "-").split("-")[0].lower()
     if lang in ("nb", "no"):

@@ -8,8 +8,8 @@ test needs to show a refusal (wrong audience, expired, another key, ``alg: none`
 from __future__ import annotations
 
 import dataclasses
-import json
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Mapping
@@ -44,20 +44,42 @@ class Persona:
 PERSONAS: dict[str, Persona] = {
     p.key: p
     for p in (
-        Persona("learner", "101", "Demo", "Ansatt", "ansatt@demokommune.example", (
-            LIS + "membership#Learner",
-        )),
-        Persona("designer", "102", "Demo", "Kursutvikler", "kursutvikler@demokommune.example", (
-            LIS + "membership#Instructor",
-        )),
-        Persona("manager", "103", "Demo", "Enhetsleder", "leder@demokommune.example", (
-            LIS + "membership#Manager",
-        )),
-        Persona("admin", "2", "Demo", "Administrator", "admin@demokommune.example", (
-            LIS + "institution/person#Administrator",
-            LIS + "membership#Instructor",
-            LIS + "system/person#Administrator",
-        )),
+        Persona(
+            "learner",
+            "101",
+            "Demo",
+            "Ansatt",
+            "ansatt@demokommune.example",
+            (LIS + "membership#Learner",),
+        ),
+        Persona(
+            "designer",
+            "102",
+            "Demo",
+            "Kursutvikler",
+            "kursutvikler@demokommune.example",
+            (LIS + "membership#Instructor",),
+        ),
+        Persona(
+            "manager",
+            "103",
+            "Demo",
+            "Enhetsleder",
+            "leder@demokommune.example",
+            (LIS + "membership#Manager",),
+        ),
+        Persona(
+            "admin",
+            "2",
+            "Demo",
+            "Administrator",
+            "admin@demokommune.example",
+            (
+                LIS + "institution/person#Administrator",
+                LIS + "membership#Instructor",
+                LIS + "system/person#Administrator",
+            ),
+        ),
     )
 }
 
@@ -259,7 +281,9 @@ class DemoPlatform:
     ) -> str:
         all_headers = {"typ": "JWT", "kid": self.kid, **(headers or {})}
         return jwt.encode(
-            dict(claims), key if key is not None else self._key, algorithm=algorithm,
+            dict(claims),
+            key if key is not None else self._key,
+            algorithm=algorithm,
             headers=all_headers,
         )
 

@@ -101,7 +101,8 @@ class KeyRing:
         now = now or dt.datetime.now(dt.UTC)
         keys = self.all_keys()
         published = []
-        for key, successor in zip(keys, [*keys[1:], None], strict=True):
+        successors: list[ToolKey | None] = [*keys[1:], None] if keys else []
+        for key, successor in zip(keys, successors, strict=True):
             if successor is None or now - successor.created_at < self.grace:
                 published.append(key)
         return published

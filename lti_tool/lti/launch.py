@@ -121,6 +121,10 @@ class ToolMessageLaunch(MessageLaunch):
             self.validate_jwt_format()
         except LtiException as exc:
             raise InvalidToken(str(exc)) from exc
+        if not isinstance(self._jwt.get("header"), dict) or not isinstance(
+            self._jwt.get("body"), dict
+        ):
+            raise InvalidToken("id_token header or payload is not a JSON object")
         self.validate_nonce_present()
         self.validate_state()
         self.validate_registration()
@@ -251,7 +255,9 @@ class ToolMessageLaunch(MessageLaunch):
     def result(self) -> ValidatedLaunch:
         assert isinstance(self._registration, ToolRegistration) and self._deployment is not None
         body = dict(self._jwt["body"])
-        presentation = body.get(c.LAUNCH_PRESENTATION) or {}
+        presentation = body.get(c.LAUNCH_PRESENTATION)
+        if not isinstance(presentation, dict):
+            presentation = {}
         return ValidatedLaunch(
             claims=body,
             registration=self._registration,

@@ -64,6 +64,8 @@ def start_login(session: Session, lti: LtiServices, params: Mapping[str, str]) -
     if not client_id:
         # Older platforms omit client_id; it is only unambiguous with one registration.
         candidates = platforms.platforms_for_issuer(session, issuer)
+        if not candidates:
+            raise UnknownPlatform(f"login from unknown issuer={issuer!r} without client_id")
         if len(candidates) != 1:
             raise MissingParameter(f"login without client_id for {issuer}", field="client_id")
         client_id = candidates[0].client_id

@@ -9,7 +9,14 @@ from flask import Flask, current_app
 
 from lti_tool.lti.keys import KeyRing
 from lti_tool.lti.platform_keys import PlatformKeys
-from lti_tool.lti.state import Cache, DatabaseStateStore, MemoryCache, RedisCache, RedisStateStore, StateStore
+from lti_tool.lti.state import (
+    Cache,
+    DatabaseStateStore,
+    MemoryCache,
+    RedisCache,
+    RedisStateStore,
+    StateStore,
+)
 from lti_tool.settings import Settings
 
 
@@ -46,7 +53,9 @@ def build_services(settings: Settings) -> LtiServices:
         settings=settings,
         state_store=state_store,
         cache=cache,
-        platform_keys=PlatformKeys(cache, settings.JWKS_CACHE_SECONDS, settings.HTTP_TIMEOUT_SECONDS),
+        platform_keys=PlatformKeys(
+            cache, settings.JWKS_CACHE_SECONDS, settings.HTTP_TIMEOUT_SECONDS
+        ),
         keyring=KeyRing(settings.KEYS_DIR, settings.KEY_GRACE_DAYS),
         redis=client,
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-
-
 from sqlalchemy import String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -21,6 +19,3 @@ class Organisation(Base):
 
     def __repr__(self) -> str:
         return f"<Organisation {self.name!r}>"
-
-
-

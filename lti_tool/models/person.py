@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -57,6 +55,3 @@ class Launch(Base):
 
     person: Mapped[Person] = relationship()
     deployment: Mapped[Deployment] = relationship()
-
-
-

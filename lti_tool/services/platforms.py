@@ -155,9 +155,7 @@ def count_launch(session: Session, deployment: Deployment) -> None:
     session.flush()
 
 
-def list_deployments(
-    session: Session, status: Status | None = None
-) -> Sequence[Deployment]:
+def list_deployments(session: Session, status: Status | None = None) -> Sequence[Deployment]:
     query = select(Deployment).join(Platform).order_by(Platform.issuer, Deployment.deployment_id)
     if status is not None:
         query = query.where(Deployment.status == status)
@@ -180,9 +178,12 @@ def approve_deployment(session: Session, deployment_pk: int) -> Deployment:
 
 
 def count_pending_deployments(session: Session) -> int:
-    return session.scalar(
-        select(func.count()).select_from(Deployment).where(Deployment.status == Status.PENDING)
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count()).select_from(Deployment).where(Deployment.status == Status.PENDING)
+        )
+        or 0
+    )
 
 
 def platforms_of(session: Session, organisation_id: int) -> Sequence[Platform]:

@@ -37,7 +37,7 @@ def _only_outside_production() -> Any:
     if not settings.demo_enabled:
         raise NotFound("the demo LMS is off (production)")
     # Cookies are per host: keep the demo on the host the tool knows as BASE_URL.
-    if not request.host_url.rstrip("/") == settings.base_url and request.method == "GET":
+    if request.host_url.rstrip("/") != settings.base_url and request.method == "GET":
         return redirect(settings.base_url + request.full_path.rstrip("?"))
     return None
 

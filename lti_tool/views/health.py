@@ -6,11 +6,11 @@ import logging
 from typing import Any
 
 from flask import Blueprint, g, jsonify
+from sqlalchemy import text
 
 from lti_tool.auth import public
 from lti_tool.db import get_session
 from lti_tool.lti.services import lti_services
-from sqlalchemy import text
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def readyz() -> Any:
     try:
         get_session().execute(text("SELECT 1"))
         checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+    except Exception as exc:
         g.rollback_only = True
         log.warning("readyz: database unreachable: %s", exc)
         checks["database"] = "unreachable"
@@ -40,7 +40,7 @@ def readyz() -> Any:
         try:
             redis_client.ping()
             checks["cache"] = "ok"
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("readyz: redis unreachable: %s", exc)
             checks["cache"] = "unreachable"
     else:

@@ -13,7 +13,7 @@ from flask_babel import gettext
 from lti_tool import csrf
 from lti_tool.auth import public, sign_in
 from lti_tool.db import get_session
-from lti_tool.errors import render_error
+from lti_tool.errors import log_launch_refusal, render_error
 from lti_tool.lti import claims as c
 from lti_tool.lti.launch import BrowserCheckNeeded, validate_launch
 from lti_tool.lti.oidc import start_login, state_cookie_name
@@ -119,6 +119,7 @@ def _browser_check_page(check: BrowserCheckNeeded, form: dict[str, str]) -> Any:
             platform_origin=_origin(check.login),
             login_params=login_params,
         )
+    log_launch_refusal("cookies_blocked", 403, "no state cookie; offered a new window")
     return render_error(
         403,
         "cookies_blocked",

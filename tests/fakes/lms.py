@@ -73,10 +73,20 @@ class TestLms:
         client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": TOOL_HOST})
         return client
 
+    @staticmethod
+    def cookieless_browser(app: Any) -> Any:
+        """A browser that drops every cookie the tool sets (third-party cookies blocked)."""
+        return app.test_client(use_cookies=False)
+
     # --- the three legs of a launch ----------------------------------------------------
 
-    def login(self, client: Any, persona: str = "learner", method: str = "GET", **kwargs: Any) -> Login:
-        params = self.platform.login_params(persona, **kwargs)
+    def login(
+        self, client: Any, persona: str = "learner", method: str = "GET", **kwargs: Any
+    ) -> Login:
+        return self.login_with(client, self.platform.login_params(persona, **kwargs), method)
+
+    def login_with(self, client: Any, params: dict[str, str], method: str = "GET") -> Login:
+        """The login leg with parameters a test has edited (unknown issuer, no client_id…)."""
         if method == "GET":
             response = client.get("/lti/login", query_string=params)
         else:
@@ -128,3 +138,21 @@ class TestLms:
         if token is None:
             token = self.platform.sign(claims, headers=headers, key=key, algorithm=algorithm)
         return self.post_launch(client, {"id_token": token, "state": login.auth_query["state"]})
+
+    def storage_launch(self, client: Any, persona: str = "learner", **kwargs: Any) -> Any:
+        """A launch that proves the browser through LTI platform storage, not the cookie.
+
+        The login page's ``lti.put_data`` secret is what ``lti.get_data`` answers on the
+        launch page, whose form is then posted with it as ``lti_storage_secret``.
+        """
+        login = self.login(client, persona, storage_target="_parent", **kwargs)
+        assert login.response.status_code == 200, login.response.get_data(as_text=True)
+        found = re.search(r'value: "([^"]+)"', login.response.get_data(as_text=True))
+        assert found, "the login page puts no secret in platform storage"
+        response = self.post_launch(client, self.authorize(login))
+        if response.status_code != 200:  # the browser kept the cookie after all
+            return response
+        forms = parse_forms(response.get_data(as_text=True))
+        relaunch = next(f for f in forms if f["action"] == "/lti/launch")
+        fields = {**relaunch["fields"], "lti_storage_secret": found.group(1)}
+        return self.post_launch(client, fields)

@@ -1,0 +1,180 @@
+"""Who may open what: every route declares its access, and the guards enforce it."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+
+from lti_tool.auth import PUBLIC
+from lti_tool.db import get_session
+from lti_tool.lti.roles import Permission
+from lti_tool.models import Status
+from lti_tool.services.platforms import find_platform, get_deployment, record_deployment
+from tests.fakes.lms import TestLms, csrf_token
+
+PERMISSION_VALUES = {str(p) for p in Permission}
+
+HOME_PAGES = ["/learner/", "/designer/", "/manager/", "/admin/"]
+GUARDED_GET_PAGES = [*HOME_PAGES, "/designer/deep-link"]
+
+ALLOWED = {
+    "learner": {"/learner/"},
+    "designer": {"/learner/", "/designer/"},
+    "manager": {"/learner/", "/manager/"},
+    "admin": set(HOME_PAGES),  # the demo admin holds Instructor too
+}
+
+
+def _rules(app):
+    return [rule for rule in app.url_map.iter_rules() if rule.endpoint != "static"]
+
+
+def test_every_route_declares_its_access(app):
+    undeclared = []
+    for rule in _rules(app):
+        view = app.view_functions[rule.endpoint]
+        access = getattr(view, "access", None)
+        if not access:
+            undeclared.append(f"{rule.rule} ({rule.endpoint})")
+            continue
+        assert isinstance(access, tuple), rule.rule
+        if PUBLIC in access:
+            assert access == (PUBLIC,), f"{rule.rule} is public and guarded at once"
+        else:
+            unknown = set(access) - PERMISSION_VALUES
+            assert not unknown, f"{rule.rule} names unknown permissions {unknown}"
+    assert not undeclared, "routes without @requires(...) or @public: " + ", ".join(
+        sorted(undeclared)
+    )
+
+
+def test_the_guarded_pages_are_the_ones_this_matrix_checks(app):
+    """A new guarded page without arguments must be added to this file's matrix."""
+    guarded = {
+        rule.rule
+        for rule in _rules(app)
+        if "GET" in (rule.methods or set())
+        and not rule.arguments
+        and PUBLIC not in app.view_functions[rule.endpoint].access
+    }
+    assert guarded == set(GUARDED_GET_PAGES)
+
+
+def test_guards_match_the_declared_access(app):
+    expected = {
+        "learner.home": {"learner"},
+        "designer.home": {"designer", "admin"},
+        "designer.deep_link": {"designer", "admin"},
+        "designer.deep_link_submit": {"designer", "admin"},
+        "manager.home": {"manager", "admin"},
+        "admin.home": {"admin"},
+        "admin.approve_deployment": {"admin"},
+    }
+    for endpoint, permissions in expected.items():
+        assert set(app.view_functions[endpoint].access) == permissions, endpoint
+
+
+@pytest.mark.parametrize("path", GUARDED_GET_PAGES)
+def test_anonymous_is_not_signed_in(client, path):
+    response = client.get(path)
+    assert response.status_code == 401
+    assert "<code>not_signed_in</code>" in response.get_data(as_text=True)
+
+
+def test_a_forged_launch_token_signs_nobody_in(client):
+    assert client.get("/learner/", query_string={"lt": "forged.token.value"}).status_code == 401
+
+
+@pytest.mark.parametrize("persona", list(ALLOWED))
+def test_each_persona_sees_only_its_pages(app, lms, persona):
+    client = TestLms.browser(app)  # a fresh browser per persona
+    launched = lms.launch(client, persona)
+    assert launched.status_code == 302, launched.get_data(as_text=True)
+    for path in HOME_PAGES:
+        status = client.get(path).status_code
+        expected = 200 if path in ALLOWED[persona] else 403
+        assert status == expected, f"{persona} on {path}: {status}, expected {expected}"
+        if status == 403:
+            assert "<code>forbidden</code>" in client.get(path).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("persona", list(ALLOWED))
+def test_launch_token_without_cookie_grants_the_same(app, lms, persona):
+    """In an iframe without cookies the lt token is the sign-in; same permissions."""
+    launched = lms.launch(TestLms.browser(app), persona)
+    token = launched.headers["Location"].split("lt=")[1].split("&")[0]
+    cookieless = TestLms.browser(app)
+    for path in HOME_PAGES:
+        status = cookieless.get(path, query_string={"lt": token}).status_code
+        expected = 200 if path in ALLOWED[persona] else 403
+        assert status == expected, f"{persona} on {path} with lt: {status}"
+
+
+@pytest.mark.parametrize(
+    ("persona", "expected"),
+    [("learner", 403), ("manager", 403), ("designer", 400), ("admin", 400)],
+)
+def test_deep_link_page_needs_a_designer_in_a_deep_linking_launch(app, lms, persona, expected):
+    client = TestLms.browser(app)
+    lms.launch(client, persona)  # a resource-link launch, not deep linking
+    assert client.get("/designer/deep-link").status_code == expected
+
+
+def _csrf_token(app, client) -> str:
+    """What flask-wtf's csrf_token() would put in a form of this browser's session."""
+    with client.session_transaction() as session:
+        raw = session.setdefault("csrf_token", secrets.token_hex(20))
+    return URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token").dumps(raw)
+
+
+@pytest.fixture
+def pending_deployment(app, lms):
+    with app.app_context():
+        session = get_session()
+        platform = find_platform(session, lms.platform.issuer, lms.platform.client_id)
+        deployment = record_deployment(session, platform, "cloned-course-7")
+        session.commit()
+        assert deployment.status == Status.PENDING
+        return deployment.id
+
+
+def _status(app, deployment_pk):
+    with app.app_context():
+        return get_deployment(get_session(), deployment_pk).status
+
+
+@pytest.mark.parametrize("persona", ["learner", "designer", "manager"])
+def test_only_admins_approve_deployments(app, lms, pending_deployment, persona):
+    client = TestLms.browser(app)
+    lms.launch(client, persona)
+    response = client.post(
+        f"/admin/deployments/{pending_deployment}/approve",
+        data={"csrf_token": _csrf_token(app, client)},
+    )
+    assert response.status_code == 403
+    assert _status(app, pending_deployment) == Status.PENDING
+
+
+def test_anonymous_cannot_approve(app, lms, pending_deployment):
+    client = TestLms.browser(app)
+    response = client.post(
+        f"/admin/deployments/{pending_deployment}/approve",
+        data={"csrf_token": _csrf_token(app, client)},
+    )
+    assert response.status_code == 401
+    assert _status(app, pending_deployment) == Status.PENDING
+
+
+def test_admin_approves_with_a_csrf_token_only(app, lms, pending_deployment):
+    client = TestLms.browser(app)
+    lms.launch(client, "admin")
+    url = f"/admin/deployments/{pending_deployment}/approve"
+    assert client.post(url).status_code == 400  # no CSRF token
+    assert _status(app, pending_deployment) == Status.PENDING
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "cloned-course-7" in page
+    response = client.post(url, data={"csrf_token": csrf_token(page)})
+    assert response.status_code == 302
+    assert _status(app, pending_deployment) == Status.ACTIVE

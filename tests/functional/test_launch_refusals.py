@@ -1,0 +1,377 @@
+"""Launches the tool must refuse, and the lenient edges it must still accept.
+
+Every test logs in for real first (so the state, nonce and state cookie are genuine), then
+answers with an id_token built to show one fault. A refusal must give its own 4xx status,
+print its error code on the page, and write one "LTI refused" line to the log.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt import PyJWK
+
+from lti_tool.lti import claims as c
+from lti_tool.lti.keys import rsa_public_jwk
+from tests.conftest import PLATFORM_ISSUER
+from tests.fakes.lms import parse_forms
+
+LEEWAY = 5  # LTI_LEEWAY_SECONDS in the test settings
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and r.getMessage().startswith("LTI refused: ")
+    ]
+
+
+def assert_refused(response: Any, status: int, code: str, caplog: pytest.LogCaptureFixture) -> None:
+    page = response.get_data(as_text=True)
+    assert response.status_code == status, page
+    assert f"<code>{code}</code>" in page
+    logged = refusals(caplog)
+    assert len(logged) == 1, logged
+    assert logged[0].startswith(f"LTI refused: {code} ({status})"), logged
+
+
+def assert_signed_in(response: Any, landing: str = "/learner/") -> None:
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert response.headers["Location"].split("?")[0].endswith(landing)
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64json(value: Any) -> str:
+    return b64url(json.dumps(value, separators=(",", ":")).encode())
+
+
+def login_and_post(lms: Any, client: Any, build_token: Any) -> Any:
+    """Log in for real, then post a hand-built id_token carrying the login's nonce."""
+    login = lms.login(client)
+    claims = lms.platform.launch_claims("learner", nonce=login.auth_query["nonce"])
+    token = build_token(claims)
+    return lms.post_launch(client, {"id_token": token, "state": login.auth_query["state"]})
+
+
+def cli(app: Any, *args: str) -> str:
+    result = app.test_cli_runner().invoke(args=list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def new_rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+# --- signature and keys -----------------------------------------------------------------
+
+
+def test_signature_by_another_key_is_refused(lms, client, caplog):
+    response = lms.signed_launch(client, key=new_rsa_key())  # the platform's kid, wrong key
+    assert_refused(response, 401, "invalid_token", caplog)
+
+
+def test_unknown_kid_is_refused_after_one_refetch(lms, client, caplog):
+    assert_signed_in(lms.launch(client))
+    assert lms.jwks_calls == 1
+    caplog.clear()
+
+    response = lms.signed_launch(client, headers={"kid": "platform-key-unknown"})
+    assert_refused(response, 401, "unknown_key", caplog)
+    assert lms.jwks_calls == 2  # the cached keyset lacked the kid: fetched again, once
+
+    caplog.clear()
+    response = lms.signed_launch(client, headers={"kid": "platform-key-unknown-2"})
+    assert_refused(response, 401, "unknown_key", caplog)
+    assert lms.jwks_calls == 2  # no second refetch within the cooldown
+
+
+def test_rotated_platform_key_is_found_by_refetching(lms, client):
+    assert_signed_in(lms.launch(client))
+    assert lms.jwks_calls == 1
+    rotated = new_rsa_key()
+    lms.jwks_body = {"keys": [rsa_public_jwk(rotated.public_key(), "platform-key-2")]}
+
+    response = lms.signed_launch(client, key=rotated, headers={"kid": "platform-key-2"})
+    assert_signed_in(response)
+    assert lms.jwks_calls == 2
+
+
+def test_jwks_is_fetched_once_for_two_launches(lms, client):
+    assert_signed_in(lms.launch(client))
+    assert_signed_in(lms.launch(client, "designer"), "/designer/")
+    assert lms.jwks_calls == 1
+
+
+def test_alg_none_is_refused(lms, client, caplog):
+    def unsigned(claims: dict[str, Any]) -> str:
+        header = {"alg": "none", "typ": "JWT", "kid": lms.platform.kid}
+        return f"{b64json(header)}.{b64json(claims)}."
+
+    response = login_and_post(lms, client, unsigned)
+    assert_refused(response, 401, "invalid_token", caplog)
+
+
+def test_hs256_with_the_platform_public_key_as_secret_is_refused(lms, client, caplog):
+    # The key confusion attack: anyone can read the platform's public key from its JWKS.
+    public_pem = PyJWK.from_dict(lms.jwks_body["keys"][0]).key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+    def hmac_signed(claims: dict[str, Any]) -> str:
+        header = {"alg": "HS256", "typ": "JWT", "kid": lms.platform.kid}
+        signing_input = f"{b64json(header)}.{b64json(claims)}"
+        mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+        return f"{signing_input}.{b64url(mac)}"
+
+    response = login_and_post(lms, client, hmac_signed)
+    assert_refused(response, 401, "invalid_token", caplog)
+    assert "HS256" in refusals(caplog)[0]
+
+
+@pytest.mark.parametrize(
+    ("header", "body"),
+    [
+        ({"alg": "RS256", "kid": "platform-key-1"}, [1, 2]),
+        (["RS256"], {"nonce": "x"}),
+        ({"alg": "RS256", "kid": "platform-key-1"}, None),
+    ],
+    ids=["body-not-object", "header-not-object", "body-null"],
+)
+def test_id_token_that_is_not_a_jwt_object_is_refused(lms, client, caplog, header, body):
+    login = lms.login(client)
+    token = f"{b64json(header)}.{b64json(body)}.{b64url(b'sig')}"
+    response = lms.post_launch(client, {"id_token": token, "state": login.auth_query["state"]})
+    assert_refused(response, 401, "invalid_token", caplog)
+
+
+# --- time -------------------------------------------------------------------------------
+
+
+def test_expired_token_is_refused(lms, client, caplog):
+    now = int(time.time())
+    response = lms.signed_launch(client, change={"iat": now - 70, "exp": now - 2 * LEEWAY})
+    assert_refused(response, 401, "expired_token", caplog)
+
+
+def test_token_issued_in_the_future_is_refused(lms, client, caplog):
+    now = int(time.time())
+    response = lms.signed_launch(client, change={"iat": now + 2 * LEEWAY, "exp": now + 70})
+    assert_refused(response, 401, "token_not_yet_valid", caplog)
+
+
+def test_clock_skew_within_leeway_is_accepted(lms, client, caplog):
+    now = int(time.time())
+    ahead = lms.signed_launch(client, change={"iat": now + 3, "exp": now + 63})
+    assert_signed_in(ahead)
+    behind = lms.signed_launch(client, change={"iat": now - 63, "exp": now - 3})
+    assert_signed_in(behind)
+    assert refusals(caplog) == []
+
+
+# --- who the token is from and for ------------------------------------------------------
+
+
+def test_wrong_audience_is_refused(lms, client, caplog):
+    response = lms.signed_launch(client, change={"aud": "another-tool"})
+    assert_refused(response, 401, "wrong_audience", caplog)
+
+
+def test_wrong_issuer_is_refused(lms, client, caplog):
+    response = lms.signed_launch(client, change={"iss": "https://evil.example"})
+    assert_refused(response, 401, "wrong_issuer", caplog)
+
+
+def test_login_from_unknown_issuer_is_refused(lms, client, caplog):
+    params = lms.platform.login_params()
+    params["iss"] = "https://unknown-lms.example"
+    login = lms.login_with(client, params)
+    assert_refused(login.response, 403, "unknown_platform", caplog)
+
+
+def test_login_with_unknown_client_id_is_refused(lms, client, caplog):
+    params = lms.platform.login_params()
+    params["client_id"] = "client-999"
+    login = lms.login_with(client, params)
+    assert_refused(login.response, 403, "unknown_platform", caplog)
+
+
+def test_login_from_unknown_issuer_without_client_id_is_refused(lms, client, caplog):
+    params = lms.platform.login_params()
+    params["iss"] = "https://unknown-lms.example"
+    del params["client_id"]
+    login = lms.login_with(client, params)
+    assert_refused(login.response, 403, "unknown_platform", caplog)
+
+
+# --- nonce and state --------------------------------------------------------------------
+
+
+def test_missing_nonce_is_refused(lms, client, caplog):
+    response = lms.signed_launch(client, remove=("nonce",))
+    assert_refused(response, 401, "missing_nonce", caplog)
+
+
+def test_replayed_id_token_is_refused(lms, client, caplog):
+    login = lms.login(client)
+    form = lms.authorize(login)
+    assert_signed_in(lms.post_launch(client, form))
+    assert refusals(caplog) == []
+
+    response = lms.post_launch(client, form)
+    assert_refused(response, 401, "replayed_launch", caplog)
+
+
+def test_state_from_elsewhere_is_refused(lms, client, caplog):
+    login = lms.login(client)
+    form = lms.authorize(login)
+    form["state"] = "a-state-this-browser-never-received"
+    response = lms.post_launch(client, form)
+    assert_refused(response, 401, "state_mismatch", caplog)
+
+
+def test_state_of_another_login_in_the_same_browser_is_refused(lms, client, caplog):
+    first = lms.login(client)
+    second = lms.login(client)
+    form = lms.authorize(first)
+    form["state"] = second.auth_query["state"]  # its cookie is present, its nonce differs
+    response = lms.post_launch(client, form)
+    assert_refused(response, 401, "state_mismatch", caplog)
+
+
+@pytest.mark.parametrize("canvas_style", [False, True], ids=["moodle", "canvas"])
+def test_missing_state_cookie_offers_a_new_window(lms, client, app, caplog, canvas_style):
+    login = lms.login(client, canvas_style=canvas_style)
+    form = lms.authorize(login)
+    cookieless = lms.browser(app)  # the browser dropped the tool's third-party cookie
+
+    response = lms.post_launch(cookieless, form)
+    assert_refused(response, 403, "cookies_blocked", caplog)
+    forms = [f for f in parse_forms(response.get_data(as_text=True)) if f["action"] == "/lti/login"]
+    assert len(forms) == 1
+    assert forms[0]["method"] == "post"
+    fields = dict(forms[0]["fields"])
+    assert fields.pop("lti_new_window") == "1"
+    sent = lms.platform.login_params(canvas_style=canvas_style)
+    # What the login needs comes back (Canvas's deployment_id too); platform extras do not.
+    assert fields == {k: v for k, v in sent.items() if not k.startswith("canvas_")}
+    assert ("deployment_id" in fields) is canvas_style
+
+    # The new window starts the login again and completes the launch.
+    window = lms.browser(app)
+    relogin = lms.login_with(window, forms[0]["fields"], method="POST")
+    assert relogin.response.status_code == 302
+    assert_signed_in(lms.post_launch(window, lms.authorize(relogin)))
+
+
+# --- the LTI message --------------------------------------------------------------------
+
+
+def test_missing_deployment_id_is_refused(lms, client, caplog):
+    response = lms.signed_launch(client, remove=(c.DEPLOYMENT_ID,))
+    assert_refused(response, 400, "missing_deployment", caplog)
+
+
+def test_new_deployment_is_recorded_as_pending(lms, client, app, caplog):
+    assert cli(app, "deployment", "list", "--pending").strip() == "No deployments."
+
+    response = lms.signed_launch(client, change={c.DEPLOYMENT_ID: "cloned-course-7"})
+    assert_refused(response, 403, "deployment_pending", caplog)
+
+    pending = cli(app, "deployment", "list", "--pending").strip().splitlines()
+    assert len(pending) == 1
+    pk, status, issuer, client_id, deployment_id, _organisation = pending[0].split("\t")
+    assert (status, issuer, client_id, deployment_id) == (
+        "pending",
+        PLATFORM_ISSUER,
+        "client-123",
+        "cloned-course-7",
+    )
+
+    cli(app, "deployment", "approve", pk)
+    response = lms.signed_launch(client, change={c.DEPLOYMENT_ID: "cloned-course-7"})
+    assert_signed_in(response)
+
+
+def test_unsupported_message_type_is_refused(lms, client, caplog):
+    response = lms.signed_launch(client, change={c.MESSAGE_TYPE: "LtiSubmissionReviewRequest"})
+    assert_refused(response, 400, "unsupported_message_type", caplog)
+
+
+def test_missing_version_claim_is_refused(lms, client, caplog):
+    response = lms.signed_launch(client, remove=(c.VERSION,))
+    assert_refused(response, 400, "invalid_lti_version", caplog)
+
+
+# --- logins the tool must accept --------------------------------------------------------
+
+
+def test_login_by_post_launches(lms, client):
+    login = lms.login(client, method="POST")
+    assert login.response.status_code == 302
+    assert_signed_in(lms.post_launch(client, lms.authorize(login)))
+
+
+def test_canvas_style_login_launches(lms, client):
+    login = lms.login(client, canvas_style=True)
+    assert "lti_deployment_id" not in lms.platform.login_params(canvas_style=True)
+    assert login.response.status_code == 302
+    assert_signed_in(lms.post_launch(client, lms.authorize(login)))
+
+
+def test_login_without_client_id_uses_the_only_registration(lms, client):
+    params = lms.platform.login_params()
+    del params["client_id"]
+    login = lms.login_with(client, params)
+    assert login.response.status_code == 302, login.response.get_data(as_text=True)
+    assert login.auth_query["client_id"] == "client-123"
+    assert_signed_in(lms.post_launch(client, lms.authorize(login)))
+
+
+def test_login_without_client_id_is_refused_when_ambiguous(lms, client, app, caplog):
+    cli(
+        app,
+        "platform", "add",
+        "--issuer", PLATFORM_ISSUER,
+        "--client-id", "client-456",
+        "--auth-url", PLATFORM_ISSUER + "/auth",
+        "--token-url", PLATFORM_ISSUER + "/token",
+        "--jwks-url", PLATFORM_ISSUER + "/jwks.json",
+        "--organisation", "Nabokommune",
+    )  # fmt: skip
+    params = lms.platform.login_params()
+    del params["client_id"]
+    login = lms.login_with(client, params)
+    assert_refused(login.response, 400, "missing_parameter", caplog)
+
+
+def test_unverifiable_token_with_odd_locale_is_refused_not_crashed(lms, client, caplog):
+    # The error page's language is read from the token before it is verified.
+    def unsigned(claims: dict[str, Any]) -> str:
+        claims[c.LAUNCH_PRESENTATION] = {"locale": 5}
+        return f"{b64json({'alg': 'none', 'kid': lms.platform.kid})}.{b64json(claims)}."
+
+    response = login_and_post(lms, client, unsigned)
+    assert_refused(response, 401, "invalid_token", caplog)
+
+
+@pytest.mark.parametrize("presentation", [{"locale": 5}, "iframe"], ids=["locale", "claim"])
+def test_malformed_launch_presentation_does_not_stop_a_launch(lms, client, presentation):
+    response = lms.signed_launch(client, change={c.LAUNCH_PRESENTATION: presentation})
+    assert_signed_in(response)
