@@ -104,6 +104,7 @@ class ToolMessageLaunch(MessageLaunch):
         self._state_cookie = state_cookie
         self._login: dict[str, Any] = {}
         self._deployment: Deployment | None = None
+        self._browser_check: BrowserCheckNeeded | None = None
         super().__init__(
             _FormRequest(form, lti.settings.is_https),
             DatabaseToolConf(session, lti.keyring),
@@ -129,6 +130,9 @@ class ToolMessageLaunch(MessageLaunch):
         self.validate_state()
         self.validate_registration()
         self.validate_jwt_signature()
+        if self._browser_check is not None:
+            # Only a genuine id_token learns how to continue without the cookie.
+            raise self._browser_check
         self.consume_nonce()
         self.validate_message()
         self.validate_deployment()
@@ -151,15 +155,18 @@ class ToolMessageLaunch(MessageLaunch):
         store = self._lti.state_store
         proof = self._state_cookie or self._get_request_param("lti_storage_secret")
         if not proof:
+            # No cookie: read the login without using it up, check the token, then ask
+            # the browser to prove the state another way (see validate()).
             login = store.get_state(state)
             if login is None:
                 raise StateMismatch("no state cookie and unknown state")
-            raise BrowserCheckNeeded(state, login)
-        login = store.take_state(state)
-        if login is None:
-            raise StateMismatch("state unknown or expired")
-        if not hmac.compare_digest(hash_secret(proof), login["secret_hash"]):
-            raise StateMismatch("state does not belong to this browser")
+            self._browser_check = BrowserCheckNeeded(state, login)
+        else:
+            login = store.take_state(state)
+            if login is None:
+                raise StateMismatch("state unknown or expired")
+            if not hmac.compare_digest(hash_secret(proof), login["secret_hash"]):
+                raise StateMismatch("state does not belong to this browser")
         if self._jwt["body"].get("nonce") != login["nonce"]:
             raise StateMismatch("nonce does not match the login")
         self._login = login
@@ -185,7 +192,7 @@ class ToolMessageLaunch(MessageLaunch):
         if alg not in ALLOWED_ALGORITHMS:
             raise InvalidToken(f"id_token alg {alg!r} refused")
         platform = self._registration.platform
-        key = self._lti.platform_keys.key_for(platform.jwks_url, header.get("kid"))
+        key = self._lti.platform_keys.key_for(platform.jwks_url, header.get("kid"), alg)
         try:
             jwt.decode(
                 self._get_id_token(),

@@ -49,7 +49,7 @@ class PlatformKeys:
         self.cache.set(self._cache_key(jwks_url), keys, self.ttl)
         return keys
 
-    def key_for(self, jwks_url: str, kid: str | None) -> PyJWK:
+    def key_for(self, jwks_url: str, kid: str | None, alg: str) -> PyJWK:
         """The platform's key with this kid: from the cache, else one fresh fetch.
 
         A refetch for an unknown kid is allowed once per ``REFETCH_COOLDOWN`` seconds, so
@@ -60,7 +60,7 @@ class PlatformKeys:
         cache_key = self._cache_key(jwks_url)
         cached = self.cache.get(cache_key)
         if cached is not None:
-            found = _find(cached, kid, jwks_url)
+            found = _find(cached, kid, alg, jwks_url)
             if found is not None:
                 return found
             if self.cache.get(cache_key + ":refetched"):
@@ -68,17 +68,21 @@ class PlatformKeys:
             self.cache.set(cache_key + ":refetched", True, self.REFETCH_COOLDOWN)
         keys = self.fetch(jwks_url)
         log.info("fetched platform JWKS %s (%d keys)", jwks_url, len(keys))
-        found = _find(keys, kid, jwks_url)
+        found = _find(keys, kid, alg, jwks_url)
         if found is None:
             raise UnknownKey(f"kid {kid!r} not in {jwks_url}")
         return found
 
 
-def _find(keys: list[dict[str, Any]], kid: str, jwks_url: str) -> PyJWK | None:
+def _find(keys: list[dict[str, Any]], kid: str, alg: str, jwks_url: str) -> PyJWK | None:
+    """The key with this kid; a key that names its algorithm is only used with that one."""
     for jwk in keys:
         if jwk.get("kid") == kid:
+            declared = jwk.get("alg")
+            if declared and declared != alg:
+                raise UnknownKey(f"key {kid} in {jwks_url} is for {declared}, token uses {alg}")
             try:
-                return PyJWK.from_dict(jwk)
+                return PyJWK.from_dict(jwk, algorithm=alg)
             except PyJWKError as exc:
                 raise UnknownKey(f"unusable key {kid} in {jwks_url}: {exc}") from exc
     return None

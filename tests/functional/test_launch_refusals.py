@@ -375,3 +375,21 @@ def test_unverifiable_token_with_odd_locale_is_refused_not_crashed(lms, client, 
 def test_malformed_launch_presentation_does_not_stop_a_launch(lms, client, presentation):
     response = lms.signed_launch(client, change={c.LAUNCH_PRESENTATION: presentation})
     assert_signed_in(response)
+
+
+def test_token_alg_other_than_the_keys_declared_alg_is_refused(lms, client, caplog):
+    """The platform's JWK says RS256: an RS512 token under that kid is not accepted."""
+    response = lms.signed_launch(client, algorithm="RS512")
+    assert_refused(response, 401, "unknown_key", caplog)
+
+
+def test_without_cookie_a_forged_token_learns_nothing_about_the_login(lms, app, caplog):
+    """The new-window page (with the login's hints) is only shown for a genuine id_token."""
+    browser = lms.cookieless_browser(app)
+    login = lms.login(browser)
+    claims = lms.platform.launch_claims("learner", nonce=login.auth_query["nonce"])
+    forged = lms.platform.sign(claims, key=new_rsa_key())
+    response = lms.post_launch(browser, {"id_token": forged, "state": login.auth_query["state"]})
+    assert_refused(response, 401, "invalid_token", caplog)
+    page = response.get_data(as_text=True)
+    assert "login_hint" not in page and "lti_message_hint" not in page
