@@ -44,17 +44,23 @@ def sign_in(launch: Launch) -> str:
     return token
 
 
-def _launch_from_token() -> Launch | None:
+def _launch_id_from_token() -> str | None:
+    """The launch id in the request's launch token, when it carries a valid one."""
     token = request.values.get(LAUNCH_TOKEN_PARAM) or request.headers.get("X-Launch-Token")
     if not token:
         return None
     max_age = current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
     try:
-        launch_id = _serializer().loads(token, max_age=max_age)
+        launch_id = str(_serializer().loads(token, max_age=max_age))
     except BadSignature:
         return None
     g.launch_token = token
-    return get_launch(get_session(), launch_id)
+    return launch_id
+
+
+def _launch_from_token() -> Launch | None:
+    launch_id = _launch_id_from_token()
+    return get_launch(get_session(), launch_id) if launch_id else None
 
 
 def bind_csrf_to_launch_token() -> None:
@@ -67,15 +73,10 @@ def bind_csrf_to_launch_token() -> None:
     field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
     if field in session or session.get("launch_id"):
         return
-    token = request.values.get(LAUNCH_TOKEN_PARAM) or request.headers.get("X-Launch-Token")
-    if not token:
+    launch_id = _launch_id_from_token()
+    if not launch_id:
         return
-    max_age = current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
-    try:
-        launch_id = _serializer().loads(token, max_age=max_age)
-    except BadSignature:
-        return
-    key = (current_app.secret_key or "").encode()
+    key = str(current_app.secret_key or "").encode()
     message = f"launch-csrf:{launch_id}".encode()
     session[field] = hmac.new(key, message, hashlib.sha256).hexdigest()
 

@@ -162,6 +162,13 @@ DeploymentDisabled = _launch_error(
     lazy_gettext("This placement of the tool has been disabled by the tool's administrator."),
     retry_hint=False,
 )
+DeepLinkingForbidden = _launch_error(
+    "DeepLinkingForbidden",
+    403,
+    "deep_linking_forbidden",
+    lazy_gettext("Only course designers and administrators can add Læringsløp to a course."),
+    retry_hint=False,
+)
 UnsupportedMessage = _launch_error(
     "UnsupportedMessage",
     400,

@@ -1,7 +1,8 @@
 """Languages: bokmål by default, nynorsk and English; the launch decides.
 
 Order: an explicit ``?lang=`` choice, the locale the LMS sent at launch (kept in the
-session), the browser's Accept-Language, then bokmål.
+session, or found through the launch token without cookies), the browser's
+Accept-Language, then bokmål.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ def select_locale() -> str:
     from_launch = normalise_locale(g.get("launch_locale") or session.get("locale"))
     if from_launch:
         return from_launch
+    if not session.get("launch_id"):  # cookie-less: the launch token names the launch
+        from lti_tool.auth import current_launch
+
+        launch = current_launch()
+        if launch is not None and normalise_locale(launch.person.locale):
+            return str(normalise_locale(launch.person.locale))
     best = request.accept_languages.best_match(["nb", "no", "nn", "en"])
     return normalise_locale(best) or current_app.config["BABEL_DEFAULT_LOCALE"]
 

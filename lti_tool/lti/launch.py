@@ -269,7 +269,7 @@ class ToolMessageLaunch(MessageLaunch):
             claims=body,
             registration=self._registration,
             deployment=self._deployment,
-            message_type=body[c.MESSAGE_TYPE],
+            message_type=str(body[c.MESSAGE_TYPE]),
             locale=c.normalise_locale(presentation.get("locale")),
         )
 

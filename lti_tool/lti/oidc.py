@@ -57,7 +57,8 @@ def start_login(session: Session, lti: LtiServices, params: Mapping[str, str]) -
     issuer = (params.get("iss") or "").strip()
     login_hint = params.get("login_hint") or ""
     target_link_uri = params.get("target_link_uri") or ""
-    for name, value in (("iss", issuer), ("login_hint", login_hint), ("target_link_uri", target_link_uri)):
+    required = {"iss": issuer, "login_hint": login_hint, "target_link_uri": target_link_uri}
+    for name, value in required.items():
         if not value:
             raise MissingParameter(f"login without {name}", field=name)
     client_id = (params.get("client_id") or "").strip()

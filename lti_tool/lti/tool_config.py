@@ -54,9 +54,9 @@ class DatabaseToolConf(ToolConfAbstract):
     def find_platform(self, iss: str, client_id: str) -> Platform | None:
         return platforms.find_platform(self.session, iss, client_id)
 
-    def find_registration_by_params(
+    def find_registration_by_params(  # type: ignore[override]  # None when unknown
         self, iss: str, client_id: str, *args: Any, **kwargs: Any
-    ) -> ToolRegistration | None:  # type: ignore[override]
+    ) -> ToolRegistration | None:
         platform = self.find_platform(iss, client_id)
         if platform is None or platform.status != Status.ACTIVE:
             return None

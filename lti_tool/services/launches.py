@@ -8,9 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_tool.db import utcnow
+from lti_tool.errors import DeepLinkingForbidden
 from lti_tool.lti import claims as c
 from lti_tool.lti.launch import ValidatedLaunch
-from lti_tool.lti.roles import permissions_for
+from lti_tool.lti.roles import Permission, highest, permissions_for
 from lti_tool.models import Launch, Person
 from lti_tool.services import platforms
 
@@ -40,7 +41,21 @@ def upsert_person(session: Session, launch: ValidatedLaunch) -> Person:
     return person
 
 
+#: The page each permission lands on after a launch (the highest permission wins).
+LANDING = {
+    Permission.LEARNER: "learner.home",
+    Permission.DESIGNER: "designer.home",
+    Permission.MANAGER: "manager.home",
+    Permission.ADMIN: "admin.home",
+}
+CAN_PLACE_CONTENT = frozenset({Permission.DESIGNER, Permission.ADMIN})
+
+
 def record_launch(session: Session, launch: ValidatedLaunch) -> Launch:
+    """Record a validated launch; a deep-linking request needs someone who may add content."""
+    permissions = permissions_for(launch.claims.get(c.ROLES) or [])
+    if launch.message_type == c.DEEP_LINKING_REQUEST and not permissions & CAN_PLACE_CONTENT:
+        raise DeepLinkingForbidden(f"deep linking by roles {launch.claims.get(c.ROLES)}")
     person = upsert_person(session, launch)
     context = launch.claims.get(c.CONTEXT) or {}
     record = Launch(
@@ -49,13 +64,19 @@ def record_launch(session: Session, launch: ValidatedLaunch) -> Launch:
         deployment=launch.deployment,
         message_type=launch.message_type,
         context_id=str(context.get("id"))[:255] if context.get("id") else None,
-        permissions=sorted(permissions_for(launch.claims.get(c.ROLES) or [])),
+        permissions=sorted(permissions),
         claims=launch.claims,
     )
     session.add(record)
     platforms.count_launch(session, launch.deployment)
     session.flush()
     return record
+
+
+def landing_endpoint(launch: Launch) -> str:
+    if launch.message_type == c.DEEP_LINKING_REQUEST:
+        return "designer.deep_link"
+    return LANDING[highest(launch.permissions)]
 
 
 def get_launch(session: Session, launch_id: str) -> Launch | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,20 +18,11 @@ from lti_tool.errors import log_launch_refusal, render_error
 from lti_tool.lti import claims as c
 from lti_tool.lti.launch import BrowserCheckNeeded, validate_launch
 from lti_tool.lti.oidc import start_login, state_cookie_name
-from lti_tool.lti.roles import highest
 from lti_tool.lti.services import lti_services
-from lti_tool.services.launches import record_launch
+from lti_tool.services.launches import landing_endpoint, record_launch
 from lti_tool.services.platforms import find_platform
 
 bp = Blueprint("lti", __name__, url_prefix="/lti")
-
-LANDING = {
-    "learner": "learner.home",
-    "designer": "designer.home",
-    "manager": "manager.home",
-    "admin": "admin.home",
-}
-
 
 @bp.route("/login", methods=["GET", "POST"])
 @csrf.exempt
@@ -52,7 +44,7 @@ def login() -> Any:
             )
         )
     else:
-        response = redirect(start.auth_url)
+        response = redirect(start.auth_url)  # type: ignore[assignment]
     response.set_cookie(
         state_cookie_name(start.state),
         start.browser_secret,
@@ -77,7 +69,9 @@ def _unverified_locale(id_token: str) -> str | None:
     except jwt.InvalidTokenError:
         return None
     presentation = body.get(c.LAUNCH_PRESENTATION)
-    return c.normalise_locale(presentation.get("locale")) if isinstance(presentation, dict) else None
+    if not isinstance(presentation, dict):
+        return None
+    return c.normalise_locale(presentation.get("locale"))
 
 
 @bp.route("/launch", methods=["POST"])
@@ -98,10 +92,7 @@ def launch() -> Any:
         return _browser_check_page(check, form)
     record = record_launch(get_session(), validated)
     token = sign_in(record)
-    endpoint = LANDING[highest(record.permissions)]
-    if validated.message_type == c.DEEP_LINKING_REQUEST:
-        endpoint = "designer.deep_link"
-    response = redirect(url_for(endpoint, lt=token))
+    response = redirect(url_for(landing_endpoint(record), lt=token))
     response.delete_cookie(cookie_name, path="/lti/", **_cross_site_cookie())
     return response
 
@@ -129,7 +120,7 @@ def _browser_check_page(check: BrowserCheckNeeded, form: dict[str, str]) -> Any:
     )
 
 
-def _origin(login: dict[str, Any]) -> str:
+def _origin(login: Mapping[str, Any]) -> str:
     """The platform's origin: where LTI storage messages may go."""
     platform = find_platform(get_session(), login["iss"], login["client_id"])
     if platform is None:

@@ -131,15 +131,14 @@ def test_deep_linking_response_omits_data_when_the_request_had_none(app, lms, cl
     assert DL + "data" not in body
 
 
-def test_learner_deep_linking_launch_is_refused_on_the_page(lms, client):
+def test_learner_deep_linking_launch_is_refused_at_launch(lms, client):
     response = deep_linking_launch(lms, client, "learner")
-    assert response.status_code == 302, response.get_data(as_text=True)
 
-    page = client.get(response.headers["Location"])
-
-    assert page.status_code == 403
-    assert "forbidden" in page.get_data(as_text=True)
-    assert "JWT" not in page.get_data(as_text=True)
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert "<code>deep_linking_forbidden</code>" in page
+    assert "JWT" not in page
+    assert client.get("/learner/").status_code == 401  # nobody was signed in
 
 
 def test_learner_cannot_post_a_deep_linking_response(lms, make_app):
@@ -147,7 +146,7 @@ def test_learner_cannot_post_a_deep_linking_response(lms, make_app):
     no_csrf = make_app()
     no_csrf.config["WTF_CSRF_ENABLED"] = False
     learner = TestLms.browser(no_csrf)
-    assert deep_linking_launch(lms, learner, "learner").status_code == 302
+    assert lms.launch(learner, "learner").status_code == 302
 
     refused = learner.post("/designer/deep-link", data={"item": "home"})
 

@@ -215,3 +215,13 @@ def test_lang_parameter_also_switches_error_pages(app):
     html = response.get_data(as_text=True)
     assert html_lang(html) == "nn"
     assert "Du er ikkje logga inn" in html
+
+
+def test_without_cookies_the_launch_token_keeps_the_launch_language(app, lms):
+    """A browser that drops cookies has no session: the launch token names the launch."""
+    browser = TestLms.cookieless_browser(app)
+    response = lms.storage_launch(browser, "learner", locale="nn")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    page = browser.get(response.headers["Location"], headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    assert_language(page.get_data(as_text=True), "nn", LEARNER_INTRO)
