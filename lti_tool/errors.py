@@ -89,9 +89,7 @@ UnknownKey = _launch_error(
     "UnknownKey",
     401,
     "unknown_key",
-    lazy_gettext(
-        "The launch was signed with a key the learning platform does not publish."
-    ),
+    lazy_gettext("The launch was signed with a key the learning platform does not publish."),
 )
 ExpiredToken = _launch_error(
     "ExpiredToken",
@@ -202,9 +200,7 @@ class NotSignedIn(ToolError):
     status = 401
     code = "not_signed_in"
     title = lazy_gettext("You are not signed in")
-    message = lazy_gettext(
-        "Open Læringsløp from a course in your learning platform to sign in."
-    )
+    message = lazy_gettext("Open Læringsløp from a course in your learning platform to sign in.")
 
 
 class Forbidden(ToolError):

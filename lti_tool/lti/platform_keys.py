@@ -29,6 +29,7 @@ class _JwksSchema(Schema):
 
 class PlatformKeys:
     REFETCH_COOLDOWN = 10
+
     def __init__(self, cache: Cache, ttl: int, timeout: int) -> None:
         self.cache = cache
         self.ttl = ttl

@@ -77,9 +77,7 @@ class DatabaseStateStore:
         if random.randrange(self.sweep_every) == 0:  # noqa: S311 - not security relevant
             session.execute(delete(LoginState).where(LoginState.expires_at < now))
             session.execute(delete(UsedNonce).where(UsedNonce.expires_at < now))
-        session.add(
-            LoginState(state=state, data=data, expires_at=now + dt.timedelta(seconds=ttl))
-        )
+        session.add(LoginState(state=state, data=data, expires_at=now + dt.timedelta(seconds=ttl)))
         session.flush()
 
     def get_state(self, state: str) -> dict[str, Any] | None:
@@ -103,9 +101,7 @@ class DatabaseStateStore:
         session = get_session()
         try:
             with session.begin_nested():
-                session.add(
-                    UsedNonce(nonce=nonce, expires_at=utcnow() + dt.timedelta(seconds=ttl))
-                )
+                session.add(UsedNonce(nonce=nonce, expires_at=utcnow() + dt.timedelta(seconds=ttl)))
         except IntegrityError:
             return False
         return True

@@ -24,6 +24,7 @@ from lti_tool.services.platforms import find_platform
 
 bp = Blueprint("lti", __name__, url_prefix="/lti")
 
+
 @bp.route("/login", methods=["GET", "POST"])
 @csrf.exempt
 @public
@@ -149,4 +150,3 @@ def jwks() -> Response:
     response.cache_control.public = True
     response.cache_control.max_age = 300
     return response
-

@@ -47,9 +47,7 @@ def test_anonymous_launch_without_name_or_email_still_works(app, lms):
     client = TestLms.browser(app)
     html = _landing(
         client,
-        lms.signed_launch(
-            client, "learner", remove=("name", "given_name", "family_name", "email")
-        ),
+        lms.signed_launch(client, "learner", remove=("name", "given_name", "family_name", "email")),
     )
     assert lms.platform.launch_claims("learner", nonce="x")["sub"] in html
 
