@@ -1,11 +1,25 @@
-"""Organisations: the municipalities (kommuner) that own everything else."""
+"""Organisations (the municipalities that own everything else) and the regions they form."""
 
 from __future__ import annotations
 
-from sqlalchemy import String, false
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, String, false
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_tool.db import Base, intpk, timestamp
+
+
+class Region(Base):
+    """A group of municipalities that share content and see aggregated figures."""
+
+    __tablename__ = "region"
+
+    id: Mapped[intpk]
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[timestamp]
+
+    organisations: Mapped[list[Organisation]] = relationship(
+        back_populates="region", order_by="Organisation.name"
+    )
 
 
 class Organisation(Base):
@@ -15,7 +29,12 @@ class Organisation(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     auto_activate_deployments: Mapped[bool] = mapped_column(default=False, server_default=false())
     """When true, a deployment first seen in a launch is active at once instead of pending."""
+    region_id: Mapped[int | None] = mapped_column(
+        ForeignKey("region.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[timestamp]
+
+    region: Mapped[Region | None] = relationship(back_populates="organisations")
 
     def __repr__(self) -> str:
         return f"<Organisation {self.name!r}>"

@@ -45,6 +45,12 @@ class Platform(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     """Organisation that deployments first seen in a launch are recorded under."""
     status: Mapped[Status] = mapped_column(status_type, default=Status.ACTIVE)
+    product_family: Mapped[str | None] = mapped_column(String(50))
+    """moodle, canvas, … as the platform names itself (Dynamic Registration or launches)."""
+    registered_via: Mapped[str] = mapped_column(
+        String(20), default="manual", server_default="manual"
+    )
+    """manual (CLI or admin form) or dynamic (LTI Dynamic Registration)."""
     created_at: Mapped[timestamp]
 
     organisation: Mapped[Organisation] = relationship()
