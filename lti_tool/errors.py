@@ -160,6 +160,23 @@ DeploymentDisabled = _launch_error(
     lazy_gettext("This placement of the tool has been disabled by the tool's administrator."),
     retry_hint=False,
 )
+
+
+
+class CookiesBlocked(LaunchError):
+    """The browser dropped the state cookie and the platform offered no storage."""
+
+    status = 403
+    code = "cookies_blocked"
+    title = lazy_gettext("Your browser blocked the tool's cookies")
+    message = lazy_gettext(
+        "The tool runs inside your learning platform, and your browser does not let it keep "
+        "the cookie that proves this launch started here. Open the tool in a new window to "
+        "continue; nothing is lost."
+    )
+    retry_hint = False
+
+
 DeepLinkingForbidden = _launch_error(
     "DeepLinkingForbidden",
     403,

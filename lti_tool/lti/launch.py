@@ -98,8 +98,11 @@ class ToolMessageLaunch(MessageLaunch):
         session: Session,
         lti: LtiServices,
         state_cookie: str | None,
+        same_origin_post: bool = False,
     ) -> None:
         self._session_db = session
+        self._same_origin_post = same_origin_post
+        self._state = ""
         self._lti = lti
         self._state_cookie = state_cookie
         self._login: dict[str, Any] = {}
@@ -133,7 +136,7 @@ class ToolMessageLaunch(MessageLaunch):
         if self._browser_check is not None:
             # Only a genuine id_token learns how to continue without the cookie.
             raise self._browser_check
-        self.consume_nonce()
+        self.consume_state_and_nonce()
         self.validate_message()
         self.validate_deployment()
         return self
@@ -148,28 +151,35 @@ class ToolMessageLaunch(MessageLaunch):
             raise ReplayedLaunch(f"nonce {nonce[:8]}… used before")
 
     def validate_state(self) -> ToolMessageLaunch:  # type: ignore[override]
-        """The state must come back to the browser that started the login."""
+        """The state must come back to the browser that started the login.
+
+        The browser proves it with the secret set at login: from the state cookie, or
+        (cookies blocked) from LTI platform storage, re-posted by the tool's own page. The
+        state is only read here; it is used up once the token has been verified.
+        """
         state = self._get_request_param("state")
         if not state:
             raise StateMismatch("launch without state")
-        store = self._lti.state_store
-        proof = self._state_cookie or self._get_request_param("lti_storage_secret")
-        if not proof:
-            # No cookie: read the login without using it up, check the token, then ask
-            # the browser to prove the state another way (see validate()).
-            login = store.get_state(state)
-            if login is None:
-                raise StateMismatch("no state cookie and unknown state")
-            self._browser_check = BrowserCheckNeeded(state, login)
-        else:
-            login = store.take_state(state)
-            if login is None:
-                raise StateMismatch("state unknown or expired")
+        login = self._lti.state_store.get_state(state)
+        if login is None:
+            raise StateMismatch("state unknown or expired")
+        proof = self._state_cookie
+        storage_secret = self._get_request_param("lti_storage_secret")
+        if not proof and storage_secret:
+            if not login.get("storage_target"):
+                raise StateMismatch("storage secret for a login that offered no platform storage")
+            if not self._same_origin_post:
+                raise StateMismatch("storage secret not posted by the tool's own page")
+            proof = storage_secret
+        if proof:
             if not hmac.compare_digest(hash_secret(proof), login["secret_hash"]):
                 raise StateMismatch("state does not belong to this browser")
+        else:
+            self._browser_check = BrowserCheckNeeded(state, login)
         if self._jwt["body"].get("nonce") != login["nonce"]:
             raise StateMismatch("nonce does not match the login")
         self._login = login
+        self._state = state
         return self
 
     def validate_registration(self) -> ToolMessageLaunch:  # type: ignore[override]
@@ -223,7 +233,10 @@ class ToolMessageLaunch(MessageLaunch):
             raise WrongAudience(f"azp {azp!r} is not our client_id")
         return self
 
-    def consume_nonce(self) -> None:
+    def consume_state_and_nonce(self) -> None:
+        """Use up the login and its nonce, atomically: a second copy of the token fails."""
+        if self._lti.state_store.take_state(self._state) is None:
+            raise ReplayedLaunch("state used by a concurrent launch")
         nonce = self._jwt["body"]["nonce"]
         if not self._lti.state_store.use_nonce(nonce, self._lti.settings.LTI_NONCE_TTL_SECONDS):
             raise ReplayedLaunch(f"nonce {nonce[:8]}… used concurrently")
@@ -279,9 +292,16 @@ def validate_launch(
     lti: LtiServices,
     form: Mapping[str, str],
     state_cookie: str | None,
+    same_origin_post: bool = False,
 ) -> ValidatedLaunch:
     """Validate an id_token POSTed to /lti/launch, or raise a LaunchError saying why."""
     if not form.get("id_token"):
         raise InvalidToken("launch without id_token")
-    launch = ToolMessageLaunch(form, session=session, lti=lti, state_cookie=state_cookie)
+    launch = ToolMessageLaunch(
+        form,
+        session=session,
+        lti=lti,
+        state_cookie=state_cookie,
+        same_origin_post=same_origin_post,
+    )
     return launch.validate().result()

@@ -77,6 +77,8 @@ def start_login(session: Session, lti: LtiServices, params: Mapping[str, str]) -
     if platform.status != Status.ACTIVE:
         raise PlatformDisabled(f"login from disabled platform {platform.id}")
 
+    auth = urlsplit(platform.auth_login_url)
+    origin = f"{auth.scheme}://{auth.netloc}"  # where LTI storage messages may go
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     browser_secret = secrets.token_urlsafe(32)
@@ -89,6 +91,7 @@ def start_login(session: Session, lti: LtiServices, params: Mapping[str, str]) -
             "nonce": nonce,
             "secret_hash": hash_secret(browser_secret),
             "storage_target": storage_target,
+            "platform_origin": origin,
             "login_params": {k: params[k] for k in LOGIN_PARAMS if params.get(k)},
         },
         lti.settings.LTI_STATE_TTL_SECONDS,
@@ -107,11 +110,10 @@ def start_login(session: Session, lti: LtiServices, params: Mapping[str, str]) -
     if params.get("lti_message_hint"):
         query["lti_message_hint"] = params["lti_message_hint"]
     separator = "&" if "?" in platform.auth_login_url else "?"
-    auth = urlsplit(platform.auth_login_url)
     return LoginStart(
         state=state,
         browser_secret=browser_secret,
         auth_url=platform.auth_login_url + separator + urlencode(query),
         storage_target=storage_target,
-        platform_origin=f"{auth.scheme}://{auth.netloc}",
+        platform_origin=origin,
     )

@@ -110,6 +110,10 @@ class TestLms:
     def post_launch(self, client: Any, form: dict[str, str]) -> Any:
         return client.post("/lti/launch", data=form)
 
+    def repost_launch(self, client: Any, form: dict[str, str]) -> Any:
+        """The tool's own storage page posting the launch again (a same-origin POST)."""
+        return client.post("/lti/launch", data=form, headers={"Sec-Fetch-Site": "same-origin"})
+
     def launch(self, client: Any, persona: str = "learner", **kwargs: Any) -> Any:
         """A whole login → authorization → launch, as the platform and browser do it."""
         login = self.login(client, persona, **kwargs)
@@ -155,4 +159,4 @@ class TestLms:
         forms = parse_forms(response.get_data(as_text=True))
         relaunch = next(f for f in forms if f["action"] == "/lti/launch")
         fields = {**relaunch["fields"], "lti_storage_secret": found.group(1)}
-        return self.post_launch(client, fields)
+        return self.repost_launch(client, fields)

@@ -236,7 +236,7 @@ def test_launch_with_a_wrong_storage_secret_is_refused(app, lms):
     relaunch = next(f for f in parse_forms(page) if f["action"] == "/lti/launch")
     relaunch["fields"]["lti_storage_secret"] = "not-the-secret-the-login-put"
 
-    response = lms.post_launch(browser, relaunch["fields"])
+    response = lms.repost_launch(browser, relaunch["fields"])
 
     assert response.status_code == 401
     assert "state_mismatch" in response.get_data(as_text=True)
@@ -250,7 +250,7 @@ def test_storage_secret_of_another_login_is_refused(app, lms):
     login = lms.login(browser, "learner", storage_target="_parent")
     form = {**lms.authorize(login), "lti_storage_secret": other_secret}
 
-    response = lms.post_launch(browser, form)
+    response = lms.repost_launch(browser, form)
 
     assert response.status_code == 401
     assert "state_mismatch" in response.get_data(as_text=True)
@@ -312,3 +312,35 @@ def test_launch_token_signed_with_another_secret_is_refused(app, lms, make_app):
     page = cookieless_browser(app).get("/learner/", query_string={"lt": forged})
 
     assert page.status_code == 401
+
+
+def test_storage_secret_posted_from_another_site_is_refused(app, lms):
+    """Login CSRF: an attacker's own secret, posted by the victim's browser from elsewhere."""
+    attacker = cookieless_browser(app)
+    login = lms.login(attacker, "admin", storage_target="_parent")
+    secret = storage_secret(login.response.get_data(as_text=True))
+    form = {**lms.authorize(login), "lti_storage_secret": secret}
+    victim = cookieless_browser(app)
+
+    response = victim.post(
+        "/lti/launch",
+        data=form,
+        headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+    )
+
+    assert response.status_code == 401
+    assert "state_mismatch" in response.get_data(as_text=True)
+    assert "Location" not in response.headers
+
+
+def test_storage_secret_for_a_login_without_platform_storage_is_refused(app, lms):
+    browser = TestLms.browser(app)
+    login = lms.login(browser, "learner")
+    secret = browser.get_cookie(state_cookie_name(login.auth_query["state"]), path="/lti/")
+    assert secret is not None
+    form = {**lms.authorize(login), "lti_storage_secret": secret.value}
+
+    response = lms.repost_launch(cookieless_browser(app), form)
+
+    assert response.status_code == 401
+    assert "state_mismatch" in response.get_data(as_text=True)

@@ -393,3 +393,18 @@ def test_without_cookie_a_forged_token_learns_nothing_about_the_login(lms, app, 
     assert_refused(response, 401, "invalid_token", caplog)
     page = response.get_data(as_text=True)
     assert "login_hint" not in page and "lti_message_hint" not in page
+
+
+def test_a_refused_token_does_not_use_up_the_login(lms, client, caplog):
+    """Same on Redis and the database: the state is consumed only by a verified launch."""
+    login = lms.login(client)
+    claims = lms.platform.launch_claims("learner", nonce=login.auth_query["nonce"])
+    wrong = lms.platform.sign({**claims, "aud": "someone-else"})
+    refused = lms.post_launch(client, {"id_token": wrong, "state": login.auth_query["state"]})
+    assert_refused(refused, 401, "wrong_audience", caplog)
+
+    right = lms.platform.sign(claims)
+    accepted = lms.post_launch(client, {"id_token": right, "state": login.auth_query["state"]})
+    assert_signed_in(accepted)
+    again = lms.post_launch(client, {"id_token": right, "state": login.auth_query["state"]})
+    assert again.status_code == 401
