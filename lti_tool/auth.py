@@ -17,9 +17,9 @@ from flask import current_app, g, request, session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from lti_tool.db import get_session
-from lti_tool.errors import Forbidden, NotSignedIn
+from lti_tool.errors import DeploymentDisabled, Forbidden, NotSignedIn, PlatformDisabled
 from lti_tool.lti.roles import Permission
-from lti_tool.models import Launch
+from lti_tool.models import Launch, Status
 from lti_tool.services.launches import get_launch
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -97,8 +97,21 @@ def current_permissions() -> frozenset[Permission]:
 
 
 def launch_token() -> str | None:
-    """The token to carry in links, when this request came with one (no cookies)."""
-    return g.get("launch_token") if not session.get("launch_id") else None
+    """The token to carry in links when this request came with one.
+
+    Always carried, not only without cookies: each tab keeps the launch it was opened
+    with, even when a later launch in another tab changed the shared session.
+    """
+    token: str | None = g.get("launch_token")
+    return token
+
+
+def current_organisation_id() -> int:
+    """The organisation of the current launch's deployment: what the person acts for."""
+    launch = current_launch()
+    if launch is None:
+        raise NotSignedIn("no launch")
+    return launch.deployment.organisation_id
 
 
 def requires(*permissions: Permission) -> Callable[[F], F]:
@@ -110,6 +123,11 @@ def requires(*permissions: Permission) -> Callable[[F], F]:
             launch = current_launch()
             if launch is None:
                 raise NotSignedIn(f"{request.path} without a launch")
+            # A session or launch token outlives neither its platform nor its deployment.
+            if launch.deployment.platform.status != Status.ACTIVE:
+                raise PlatformDisabled(f"platform {launch.deployment.platform_id} disabled")
+            if launch.deployment.status != Status.ACTIVE:
+                raise DeploymentDisabled(f"deployment {launch.deployment_pk} not active")
             held = current_permissions()
             if not held.intersection(permissions):
                 raise Forbidden(f"{request.path} needs {permissions}, person {launch.person_id}")

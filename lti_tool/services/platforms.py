@@ -76,21 +76,27 @@ def register_platform(
     deployment_ids: Sequence[str] = (),
     name: str = "",
 ) -> Platform:
-    """Add a platform, or update the URLs of a known (issuer, client_id)."""
+    """Add a platform, or update the URLs of a known (issuer, client_id) and add deployments."""
     issuer = _check_url("issuer", issuer)
     if not client_id.strip():
         raise RegistryError("client_id is empty")
     organisation = get_or_create_organisation(session, organisation_name)
     platform = find_platform(session, issuer, client_id.strip())
     if platform is None:
-        platform = Platform(issuer=issuer, client_id=client_id.strip())
+        # A new platform belongs to the organisation named; a known one keeps its owner
+        # and status (disable/enable are separate acts): naming another organisation
+        # only gives the new deployment ids to it, as on a regional LMS.
+        platform = Platform(
+            issuer=issuer,
+            client_id=client_id.strip(),
+            organisation=organisation,
+            status=Status.ACTIVE,
+        )
         session.add(platform)
     platform.name = name or platform.name or urlsplit(issuer).netloc
     platform.auth_login_url = _check_url("auth login URL", auth_login_url)
     platform.auth_token_url = _check_url("token URL", auth_token_url)
     platform.jwks_url = _check_url("JWKS URL", jwks_url)
-    platform.organisation = organisation
-    platform.status = Status.ACTIVE
     session.flush()
     known = {d.deployment_id for d in platform.deployments}
     for deployment_id in deployment_ids:
