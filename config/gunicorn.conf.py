@@ -8,4 +8,6 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 timeout = 30
 accesslog = "-"
+# %(U)s is the path without the query string: launch tokens (?lt=) stay out of the logs.
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

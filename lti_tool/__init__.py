@@ -73,9 +73,19 @@ def _configure(app: Flask, settings: Settings) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from lti_tool.views import admin, demo, designer, health, home, learner, lti, manager
+    from lti_tool.views import (
+        admin,
+        demo,
+        designer,
+        health,
+        home,
+        learner,
+        lti,
+        manager,
+        registration,
+    )
 
-    modules = [health, lti, home, learner, designer, manager, admin]
+    modules = [health, lti, registration, home, learner, designer, manager, admin]
     # Not even registered when off: its POST routes would otherwise answer a CSRF 400
     # before the blueprint's own 404 guard runs.
     if app.config["SETTINGS"].demo_enabled:

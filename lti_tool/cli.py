@@ -11,13 +11,13 @@ from typing import Any
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from lti_tool.db import get_session
 from lti_tool.errors import ToolError
 from lti_tool.lti.services import lti_services
 from lti_tool.models import Status
-from lti_tool.services import demo, platforms
+from lti_tool.services import demo, platforms, registration
 
 
 def transaction(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -169,6 +169,35 @@ def deployment_approve(deployment_pk: int) -> None:
     click.echo(f"Deployment {d.deployment_id} of {d.platform.issuer} is active.")
 
 
+@click.command("registration-url")
+@click.option("--organisation", required=True, help="Organisation name; created if new.")
+@click.option(
+    "--expires-in",
+    type=click.IntRange(1, registration.MAX_EXPIRES_IN_MINUTES),
+    default=60,
+    show_default=True,
+    help="Minutes the URL stays valid.",
+)
+@with_appcontext
+@transaction
+def registration_url(organisation: str, expires_in: int) -> None:
+    """Print a one-time URL for registering a platform by LTI Dynamic Registration.
+
+    Enter it in the LMS (Moodle: Manage tools, Tool URL; Canvas: Developer Keys,
+    LTI Registration). Only a hash of it is stored: it cannot be shown again.
+    """
+    invite, secret = registration.create_registration_invite(
+        get_session(), organisation, expires_in
+    )
+    url = registration.registration_url(lti_services().settings.base_url, secret)
+    expires = invite.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    click.echo(
+        f"Registration URL for {invite.organisation.name}, usable once until {expires}:",
+        err=True,
+    )
+    click.echo(url)
+
+
 @keys_cli.command("rotate")
 def keys_rotate() -> None:
     """Create the first key, or a new one; the previous stays published for the grace period."""
@@ -214,3 +243,4 @@ def demo_setup() -> None:
 def register(app: Flask) -> None:
     for group in (platform_cli, organisation_cli, deployment_cli, keys_cli, demo_cli):
         app.cli.add_command(group)
+    app.cli.add_command(registration_url)

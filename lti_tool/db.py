@@ -7,12 +7,16 @@ view returned without error) and rolled back otherwise; services only ``flush()`
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from lti_tool.settings import SettingsError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -56,6 +60,23 @@ class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UTCDateTime()}
 
 
+T = TypeVar("T")
+
+
+def insert_or_find(session: Session, new: T, find: Callable[[], T | None]) -> T:
+    """Insert ``new``; if a concurrent request inserted the same unique row first, return
+    that one instead (two first launches of a new deployment or person at once)."""
+    try:
+        with session.begin_nested():
+            session.add(new)
+    except IntegrityError:
+        found = find()
+        if found is None:
+            raise
+        return found
+    return new
+
+
 def make_engine(database_url: str) -> Engine:
     if database_url.startswith("sqlite"):
         engine = create_engine(database_url, connect_args={"timeout": 30})
@@ -73,7 +94,13 @@ def make_engine(database_url: str) -> Engine:
 
 
 def init_app(app: Flask, database_url: str) -> None:
-    engine = make_engine(database_url)
+    try:
+        engine = make_engine(database_url)
+    except (ArgumentError, ImportError) as exc:  # a typo'd URL or a driver not installed
+        raise SettingsError(
+            f"DATABASE_URL cannot be used ({exc}). Use postgresql://user@host/db "
+            "(psycopg 3), or leave it unset for SQLite."
+        ) from exc
     app.extensions["db_engine"] = engine
     app.extensions["db_sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
     app.teardown_appcontext(_close_session)

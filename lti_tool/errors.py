@@ -162,7 +162,6 @@ DeploymentDisabled = _launch_error(
 )
 
 
-
 class CookiesBlocked(LaunchError):
     """The browser dropped the state cookie and the platform offered no storage."""
 
@@ -232,6 +231,108 @@ class NotFound(ToolError):
     code = "not_found"
     title = lazy_gettext("Not found")
     message = lazy_gettext("The page or item does not exist.")
+
+
+class RegistrationError(ToolError):
+    """LTI Dynamic Registration refused or failed; nothing is written, the invite stays usable.
+
+    With ``show_detail`` the detail (the platform's answer) is shown to the administrator.
+    """
+
+    title = lazy_gettext("The learning platform could not be registered")
+    show_detail = True
+
+    def __init__(self, detail: str = "", **params: Any) -> None:
+        if self.show_detail and detail:
+            params.setdefault("details", detail)
+        super().__init__(detail, **params)
+
+
+class RegistrationNotInvited(RegistrationError):
+    status = 403
+    code = "registration_not_invited"
+    show_detail = False
+    message = lazy_gettext(
+        "Registering a learning platform needs a registration URL issued by the tool's "
+        "administrator. Ask them for one and enter it in your learning platform."
+    )
+
+
+class InviteUnknown(RegistrationNotInvited):
+    code = "registration_invite_unknown"
+    message = lazy_gettext(
+        "This registration URL is not valid. Ask the tool's administrator for a new one."
+    )
+
+
+class InviteUsed(RegistrationNotInvited):
+    code = "registration_invite_used"
+    message = lazy_gettext(
+        "This registration URL has already been used. Each URL registers one platform once; "
+        "ask the tool's administrator for a new one."
+    )
+
+
+class InviteExpired(RegistrationNotInvited):
+    code = "registration_invite_expired"
+    message = lazy_gettext(
+        "This registration URL has expired. Ask the tool's administrator for a new one."
+    )
+
+
+class RegistrationParameterMissing(RegistrationError):
+    status = 400
+    code = "registration_missing_parameter"
+    message = lazy_gettext(
+        "The registration URL must be opened by your learning platform, which adds where to "
+        "find its configuration. Enter the URL in the platform's tool registration (Moodle: "
+        "Manage tools, Tool URL; Canvas: Developer Keys, LTI Registration)."
+    )
+
+
+class PlatformConfigurationInvalid(RegistrationError):
+    status = 502
+    code = "invalid_platform_configuration"
+    message = lazy_gettext(
+        "The learning platform's configuration (OpenID configuration) could not be read or "
+        "is incomplete. Nothing was registered; you can try again with the same URL."
+    )
+
+
+class PlatformUnsupported(RegistrationError):
+    status = 502
+    code = "platform_unsupported"
+    message = lazy_gettext(
+        "The learning platform does not offer resource link launches "
+        "(LtiResourceLinkRequest), which the tool needs. Nothing was registered."
+    )
+
+
+class RegistrationPlatformUnreachable(RegistrationError):
+    status = 504
+    code = "registration_platform_unreachable"
+    message = lazy_gettext(
+        "The tool could not reach the learning platform (network error or timeout). Nothing "
+        "was registered; you can try again with the same URL."
+    )
+
+
+class RegistrationRejected(RegistrationError):
+    status = 502
+    code = "registration_rejected"
+    message = lazy_gettext(
+        "The learning platform refused to register the tool. Its answer is shown below. "
+        "Nothing was registered; you can try again with the same URL."
+    )
+
+
+class RegistrationResponseInvalid(RegistrationError):
+    status = 502
+    code = "invalid_registration_response"
+    message = lazy_gettext(
+        "The learning platform's answer to the registration lacks the tool's client id. "
+        "Nothing was registered; you can try again with the same URL."
+    )
 
 
 def _wants_json() -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,10 +12,14 @@ from pylti1p3.deep_link_resource import DeepLinkResource
 from lti_tool.lti import claims as c
 from lti_tool.lti.tool_config import ToolRegistration
 
+IAT_BACKDATE_SECONDS = 5
+
 
 class _DeepLink(DeepLink):
     def get_message_jwt(self, resources: Sequence[DeepLinkResource]) -> dict[str, object]:
         message = super().get_message_jwt(resources)
+        # Back-date iat a little: platforms' clocks drift and refuse "not yet valid" tokens.
+        message["iat"] = int(time.time()) - IAT_BACKDATE_SECONDS
         # pylti1p3 sends "data": null when the request had none; the spec says omit it.
         if message.get("https://purl.imsglobal.org/spec/lti-dl/claim/data") is None:
             message.pop("https://purl.imsglobal.org/spec/lti-dl/claim/data", None)

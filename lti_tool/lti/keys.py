@@ -122,6 +122,7 @@ class KeyRing:
         """Create a new newest key; the previous one keeps being published for the grace."""
         now = now or dt.datetime.now(dt.UTC)
         self.keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.keys_dir.chmod(0o700)  # also when the folder came from a checkout as 0755
         newest = self.all_keys()[-1:]
         if newest and newest[0].created_at >= now.replace(microsecond=0):
             now = newest[0].created_at + dt.timedelta(seconds=1)

@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 from jwt import PyJWK
-from jwt.exceptions import PyJWKError
+from jwt.exceptions import PyJWKError, PyJWTError
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from lti_tool.errors import PlatformUnreachable, UnknownKey
@@ -84,6 +84,6 @@ def _find(keys: list[dict[str, Any]], kid: str, alg: str, jwks_url: str) -> PyJW
                 raise UnknownKey(f"key {kid} in {jwks_url} is for {declared}, token uses {alg}")
             try:
                 return PyJWK.from_dict(jwk, algorithm=alg)
-            except PyJWKError as exc:
+            except (PyJWKError, PyJWTError) as exc:  # wrong kty, bad numbers, …
                 raise UnknownKey(f"unusable key {kid} in {jwks_url}: {exc}") from exc
     return None

@@ -17,7 +17,7 @@ from lti_tool.lti.state import (
     RedisStateStore,
     StateStore,
 )
-from lti_tool.settings import Settings
+from lti_tool.settings import Settings, SettingsError
 
 
 @dataclasses.dataclass
@@ -43,9 +43,14 @@ def build_services(settings: Settings) -> LtiServices:
     state_store: StateStore
     cache: Cache
     if settings.REDIS_URL:
-        client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5
-        )
+        try:
+            client = redis.Redis.from_url(
+                settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5
+            )
+        except ValueError as exc:
+            raise SettingsError(
+                f"REDIS_URL cannot be used ({exc}). Use redis://host:6379/0."
+            ) from exc
         state_store, cache = RedisStateStore(client), RedisCache(client)
     else:
         state_store, cache = DatabaseStateStore(), MemoryCache()

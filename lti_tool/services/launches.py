@@ -7,7 +7,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lti_tool.db import utcnow
+from lti_tool.db import insert_or_find, utcnow
 from lti_tool.errors import DeepLinkingForbidden
 from lti_tool.lti import claims as c
 from lti_tool.lti.launch import ValidatedLaunch
@@ -22,14 +22,18 @@ PROFILE_FIELDS = {"name": 300, "given_name": 200, "family_name": 200, "email": 3
 def upsert_person(session: Session, launch: ValidatedLaunch) -> Person:
     platform = launch.registration.platform
     sub = launch.claims["sub"]
-    person = session.scalar(
-        select(Person).where(Person.platform_id == platform.id, Person.sub == sub)
-    )
+
+    def find() -> Person | None:
+        return session.scalar(
+            select(Person).where(Person.platform_id == platform.id, Person.sub == sub)
+        )
+
+    person = find()
     if person is None:
-        person = Person(
+        new = Person(
             platform_id=platform.id, sub=sub, organisation_id=launch.deployment.organisation_id
         )
-        session.add(person)
+        person = insert_or_find(session, new, find)
     for field, limit in PROFILE_FIELDS.items():
         value = launch.claims.get(field)
         if isinstance(value, str) and value.strip():

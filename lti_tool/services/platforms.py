@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from lti_tool.db import utcnow
+from lti_tool.db import insert_or_find, utcnow
 from lti_tool.errors import NotFound, ToolError
 from lti_tool.models import Deployment, Organisation, Platform, Status
 
@@ -135,23 +135,26 @@ def record_deployment(session: Session, platform: Platform, deployment_id: str) 
     Cloned courses and Canvas registrations produce deployment ids nobody typed in: they
     start pending unless the organisation accepts new deployments at once.
     """
-    deployment = session.scalar(
-        select(Deployment).where(
-            Deployment.platform_id == platform.id, Deployment.deployment_id == deployment_id
+
+    def find() -> Deployment | None:
+        return session.scalar(
+            select(Deployment).where(
+                Deployment.platform_id == platform.id, Deployment.deployment_id == deployment_id
+            )
         )
-    )
+
+    deployment = find()
     if deployment is None:
         organisation = platform.organisation
         active = organisation.auto_activate_deployments
-        deployment = Deployment(
-            platform=platform,
+        new = Deployment(
+            platform_id=platform.id,
             deployment_id=deployment_id,
-            organisation=organisation,
+            organisation_id=organisation.id,
             status=Status.ACTIVE if active else Status.PENDING,
             approved_at=utcnow() if active else None,
         )
-        session.add(deployment)
-        session.flush()
+        deployment = insert_or_find(session, new, find)
     return deployment
 
 

@@ -36,6 +36,8 @@ def home() -> Any:
 @bp.route("/deployments/<int:deployment_pk>/approve", methods=["POST"])
 @requires(Permission.ADMIN)
 def approve_deployment(deployment_pk: int) -> Any:
-    deployment = platforms.approve_deployment_of(get_session(), current_organisation_id(), deployment_pk)
+    deployment = platforms.approve_deployment_of(
+        get_session(), current_organisation_id(), deployment_pk
+    )
     flash(gettext("Deployment %(id)s is approved.", id=deployment.deployment_id), "success")
     return redirect(url_for("admin.home", lt=launch_token()))

@@ -26,7 +26,7 @@ def healthz() -> Any:
 @bp.route("/readyz")
 @public
 def readyz() -> Any:
-    """The database and the cache (Redis, when configured) are reachable."""
+    """The database and the cache (Redis, when configured) are reachable; a key exists."""
     checks: dict[str, str] = {}
     try:
         get_session().execute(text("SELECT 1"))
@@ -45,5 +45,7 @@ def readyz() -> Any:
             checks["cache"] = "unreachable"
     else:
         checks["cache"] = "in-process"
+    # Without a signing key platforms cannot verify deep-linking responses or AGS calls.
+    checks["keys"] = "ok" if lti_services().keyring.all_keys() else "missing"
     ready = all(v in ("ok", "in-process") for v in checks.values())
     return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503

@@ -37,3 +37,10 @@ def test_readyz_is_503_when_redis_is_unreachable(make_app):
     body = response.get_json()
     assert body["checks"]["cache"] == "unreachable"
     assert body["checks"]["database"] == "ok"
+
+
+def test_readyz_is_503_without_a_signing_key(make_app, tmp_path):
+    app = make_app(KEYS_DIR=str(tmp_path / "no-keys"))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["keys"] == "missing"

@@ -408,3 +408,9 @@ def test_a_refused_token_does_not_use_up_the_login(lms, client, caplog):
     assert_signed_in(accepted)
     again = lms.post_launch(client, {"id_token": right, "state": login.auth_query["state"]})
     assert again.status_code == 401
+
+
+def test_a_jwks_key_of_the_wrong_type_is_refused_not_crashed(lms, client, caplog):
+    lms.jwks_body = {"keys": [{"kty": "oct", "kid": lms.platform.kid, "k": "c2VjcmV0"}]}
+    response = lms.launch(client)
+    assert_refused(response, 401, "unknown_key", caplog)

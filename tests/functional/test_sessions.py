@@ -78,7 +78,9 @@ def test_platform_add_again_keeps_the_owner_and_the_status(app, lms):
         "--deployment", "kommune-b", "--organisation", "Kommune B",
     )  # fmt: skip
     listing = cli(app, "platform", "list")
-    platform_line = next(line for line in listing.splitlines() if line.startswith("1\t"))
+    platform_line = next(
+        line for line in listing.splitlines() if not line.startswith("\t") and p.issuer in line
+    )
     assert "\tdisabled\t" in platform_line and platform_line.endswith("Testkommune")
     deployment_line = next(line for line in listing.splitlines() if "kommune-b" in line)
     assert "Kommune B" in deployment_line

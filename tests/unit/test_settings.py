@@ -174,3 +174,18 @@ def test_create_app_refuses_production_without_a_secret(make_app):
 def test_create_app_refuses_unknown_names():
     with pytest.raises(SettingsError, match="Unknown setting"):
         create_app({"DATABASE": "sqlite://"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "mysql://root@localhost/x"),
+        ("DATABASE_URL", "not a url"),
+        ("REDIS_URL", "http://localhost:6379"),
+    ],
+)
+def test_unusable_database_or_redis_url_fails_at_start_naming_the_setting(name, value, tmp_path):
+    from lti_tool import create_app
+
+    with pytest.raises(SettingsError, match=name):
+        create_app({name: value, "INSTANCE_PATH": str(tmp_path)})
