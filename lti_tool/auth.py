@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from flask import current_app, g, request, session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.exceptions import HTTPException
 
 from lti_tool.db import get_session
 from lti_tool.errors import DeploymentDisabled, Forbidden, NotSignedIn, PlatformDisabled
@@ -46,7 +47,10 @@ def sign_in(launch: Launch) -> str:
 
 def _launch_id_from_token() -> str | None:
     """The launch id in the request's launch token, when it carries a valid one."""
-    token = request.values.get(LAUNCH_TOKEN_PARAM) or request.headers.get("X-Launch-Token")
+    try:
+        token = request.values.get(LAUNCH_TOKEN_PARAM) or request.headers.get("X-Launch-Token")
+    except HTTPException:  # a body the request may not carry (too large): no token
+        return None
     if not token:
         return None
     max_age = current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()

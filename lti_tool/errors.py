@@ -380,18 +380,20 @@ def register_error_handlers(app: Flask) -> None:
             403: gettext("Access denied"),
             404: gettext("Not found"),
             405: gettext("Request not allowed"),
+            413: gettext("Too large"),
         }
         messages = {
             400: gettext("The request was not understood."),
             403: gettext("You do not have permission to see this page."),
             404: gettext("The page or item does not exist."),
             405: gettext("This address does not accept that kind of request."),
+            413: gettext("What was sent is larger than the tool accepts."),
         }
         return render_error(
             exc.code,
             (exc.name or "error").lower().replace(" ", "_"),
-            titles.get(exc.code, exc.name),
-            messages.get(exc.code, exc.description or ""),
+            titles.get(exc.code, gettext("Something went wrong")),
+            messages.get(exc.code, gettext("The request could not be handled.")),
         )
 
     @app.errorhandler(Exception)

@@ -225,3 +225,14 @@ def test_without_cookies_the_launch_token_keeps_the_launch_language(app, lms):
     page = browser.get(response.headers["Location"], headers={"Accept-Language": "en"})
     assert page.status_code == 200
     assert_language(page.get_data(as_text=True), "nn", LEARNER_INTRO)
+
+
+def test_other_http_errors_are_translated_too(app):
+    """A 413 (upload too large) is worded in the page's language, not Werkzeug's English."""
+    client = app.test_client()
+    response = client.post("/lti/launch", data={"id_token": "x" * (3 * 1024 * 1024)})
+    assert response.status_code == 413
+    html = response.get_data(as_text=True)
+    assert html_lang(html) == "nb"
+    assert "For stort" in html
+    assert "Request Entity Too Large" not in html
