@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import jwt
@@ -16,6 +17,13 @@ from lti_tool.lti import claims as c
 from lti_tool.lti.launch import BrowserCheckNeeded, validate_launch
 from lti_tool.lti.oidc import start_login, state_cookie_name
 from lti_tool.lti.services import lti_services
+from lti_tool.lti.tool_configuration import (
+    SCOPES,
+    canvas_developer_key,
+    moodle_manual_fields,
+    public_configuration,
+    tool_urls,
+)
 from lti_tool.services.launches import landing_endpoint, record_launch
 
 bp = Blueprint("lti", __name__, url_prefix="/lti")
@@ -127,3 +135,24 @@ def jwks() -> Response:
     response.cache_control.public = True
     response.cache_control.max_age = 300
     return response
+
+
+@bp.route("/config.json")
+@public
+def config_json() -> Response:
+    """The tool's public URLs and the Canvas developer-key JSON, for manual registration."""
+    return jsonify(public_configuration(lti_services().settings.base_url))
+
+
+@bp.route("/config")
+@public
+def config_page() -> Any:
+    """Every value an LMS administrator pastes when registering the tool by hand."""
+    base_url = lti_services().settings.base_url
+    return render_template(
+        "lti/config.html",
+        urls=tool_urls(base_url),
+        moodle_fields=moodle_manual_fields(base_url),
+        canvas_json=json.dumps(canvas_developer_key(base_url), indent=2, ensure_ascii=False),
+        scopes=SCOPES,
+    )
