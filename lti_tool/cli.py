@@ -17,7 +17,7 @@ from lti_tool.db import get_session
 from lti_tool.errors import ToolError
 from lti_tool.lti.services import lti_services
 from lti_tool.models import Status
-from lti_tool.services import demo, platforms, registration
+from lti_tool.services import demo, organisations, platforms, registration
 
 
 def transaction(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -40,6 +40,7 @@ def transaction(command: Callable[..., Any]) -> Callable[..., Any]:
 
 platform_cli = AppGroup("platform", help="Register and manage LMS platforms.")
 organisation_cli = AppGroup("organisation", help="Organisations (municipalities).")
+region_cli = AppGroup("region", help="Regions: groups of municipalities that share content.")
 deployment_cli = AppGroup("deployment", help="Deployments of the tool in the platforms.")
 keys_cli = AppGroup("keys", help="The tool's signing keys (published at /lti/jwks.json).")
 demo_cli = AppGroup("demo", help="The built-in demo LMS.")
@@ -146,6 +147,64 @@ def organisation_list() -> None:
         click.echo(f"{o.id}\t{o.name}\t{policy}")
 
 
+@organisation_cli.command("rename")
+@click.argument("old")
+@click.argument("new")
+@transaction
+def organisation_rename(old: str, new: str) -> None:
+    """Rename the organisation named OLD to NEW."""
+    organisation = organisations.rename_organisation(get_session(), old, new)
+    click.echo(f"Organisation {organisation.id}: {old} is now {organisation.name}")
+
+
+@organisation_cli.command("set-region")
+@click.argument("name")
+@click.option("--region", "region", default=None, help="The region to put it in.")
+@click.option("--none", "no_region", is_flag=True, help="Take it out of its region.")
+@transaction
+def organisation_set_region(name: str, region: str | None, no_region: bool) -> None:
+    """Put the organisation NAME in a region (--region REGION), or in none (--none)."""
+    if (region is None) == (not no_region):
+        raise click.UsageError("Give either --region REGION or --none.")
+    organisation = organisations.set_organisation_region(get_session(), name, region)
+    if organisation.region is None:
+        click.echo(f"{organisation.name} is in no region.")
+    else:
+        click.echo(f"{organisation.name} is in the region {organisation.region.name}.")
+
+
+@region_cli.command("add")
+@click.argument("name")
+@transaction
+def region_add(name: str) -> None:
+    """Create a region."""
+    region = organisations.create_region(get_session(), name)
+    click.echo(f"Region {region.id}: {region.name}")
+
+
+@region_cli.command("rename")
+@click.argument("old")
+@click.argument("new")
+@transaction
+def region_rename(old: str, new: str) -> None:
+    """Rename the region named OLD to NEW."""
+    region = organisations.rename_region(get_session(), old, new)
+    click.echo(f"Region {region.id}: {old} is now {region.name}")
+
+
+@region_cli.command("list")
+@transaction
+def region_list() -> None:
+    """List regions with their member organisations."""
+    rows = organisations.list_regions(get_session())
+    if not rows:
+        click.echo("No regions.")
+    for region in rows:
+        click.echo(f"{region.id}\t{region.name}\t{len(region.organisations)} organisation(s)")
+        for member in region.organisations:
+            click.echo(f"\t{member.name}")
+
+
 @deployment_cli.command("list")
 @click.option("--pending", is_flag=True, help="Only those awaiting approval.")
 @transaction
@@ -241,6 +300,7 @@ def demo_setup() -> None:
 
 
 def register(app: Flask) -> None:
-    for group in (platform_cli, organisation_cli, deployment_cli, keys_cli, demo_cli):
+    groups = (platform_cli, organisation_cli, region_cli, deployment_cli, keys_cli, demo_cli)
+    for group in groups:
         app.cli.add_command(group)
     app.cli.add_command(registration_url)

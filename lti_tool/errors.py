@@ -233,6 +233,70 @@ class NotFound(ToolError):
     message = lazy_gettext("The page or item does not exist.")
 
 
+class InvalidName(ToolError):
+    status = 400
+    code = "invalid_name"
+    title = lazy_gettext("The name cannot be used")
+    message = lazy_gettext("A name must have between 1 and 200 characters.")
+
+
+class OrganisationNameTaken(ToolError):
+    status = 409
+    code = "organisation_name_taken"
+    title = lazy_gettext("The name is taken")
+    message = lazy_gettext("Another organisation already has this name.")
+
+
+class RegionNameTaken(ToolError):
+    status = 409
+    code = "region_name_taken"
+    title = lazy_gettext("The name is taken")
+    message = lazy_gettext("Another region already has this name.")
+
+
+class PlatformOwnedElsewhere(ToolError):
+    status = 409
+    code = "platform_owned_elsewhere"
+    title = lazy_gettext("The platform is registered by another organisation")
+    message = lazy_gettext(
+        "This issuer and client ID are already registered by another organisation. Ask the "
+        "learning platform for a client ID of your own, or ask that organisation."
+    )
+
+
+class PlatformInUse(ToolError):
+    status = 409
+    code = "platform_in_use"
+    title = lazy_gettext("The platform cannot be deleted")
+    message = lazy_gettext(
+        "People have used the tool from this learning platform, and deleting it would delete "
+        "what they did. Disable it instead: launches are refused and everything is kept."
+    )
+
+
+class DeploymentInUse(ToolError):
+    status = 409
+    code = "deployment_in_use"
+    title = lazy_gettext("The deployment cannot be deleted")
+    message = lazy_gettext(
+        "The tool has been launched through this deployment, and deleting it would delete "
+        "those launches. Disable it instead: launches are refused and everything is kept."
+    )
+
+
+class OwnAccess(ToolError):
+    """An admin would disable or delete what their own launch goes through."""
+
+    status = 409
+    code = "own_access"
+    title = lazy_gettext("You are signed in through this")
+    message = lazy_gettext(
+        "You are signed in through this learning platform or deployment: disabling or "
+        "deleting it would lock you out at once. Do it signed in through another deployment, "
+        "or with the command line."
+    )
+
+
 class RegistrationError(ToolError):
     """LTI Dynamic Registration refused or failed; nothing is written, the invite stays usable.
 

@@ -77,6 +77,17 @@ def write_private_file(path: Path, pem: bytes) -> None:
         fh.write(pem)
 
 
+@dataclasses.dataclass(frozen=True)
+class KeyState:
+    """A key as the admin console shows it."""
+
+    key: ToolKey
+    signing: bool
+    published: bool
+    published_until: dt.datetime | None
+    """When a replaced key leaves the JWKS; None for the newest (published until replaced)."""
+
+
 class KeyRing:
     def __init__(self, keys_dir: str | Path, grace_days: int) -> None:
         self.keys_dir = Path(keys_dir)
@@ -106,6 +117,22 @@ class KeyRing:
             if successor is None or now - successor.created_at < self.grace:
                 published.append(key)
         return published
+
+    def states(self, now: dt.datetime | None = None) -> list[KeyState]:
+        """Every key, newest first, with whether it signs and until when it is published."""
+        published = {k.kid for k in self.published_keys(now)}
+        keys = self.all_keys()
+        successors: list[ToolKey | None] = [*keys[1:], None] if keys else []
+        states = [
+            KeyState(
+                key=key,
+                signing=successor is None,
+                published=key.kid in published,
+                published_until=successor.created_at + self.grace if successor else None,
+            )
+            for key, successor in zip(keys, successors, strict=True)
+        ]
+        return states[::-1]
 
     def signing_key(self) -> ToolKey:
         keys = self.all_keys()

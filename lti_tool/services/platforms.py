@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from lti_tool.db import insert_or_find, utcnow
-from lti_tool.errors import NotFound, ToolError
-from lti_tool.models import Deployment, Organisation, Platform, Status
+from lti_tool.errors import (
+    DeploymentInUse,
+    NotFound,
+    OrganisationNameTaken,
+    OwnAccess,
+    PlatformInUse,
+    PlatformOwnedElsewhere,
+    ToolError,
+)
+from lti_tool.models import (
+    Deployment,
+    Launch,
+    Organisation,
+    Person,
+    Platform,
+    RegistrationInvite,
+    Status,
+)
 
 
 class RegistryError(ToolError):
@@ -36,7 +53,7 @@ def create_organisation(
     if not name:
         raise RegistryError("organisation name is empty")
     if session.scalar(select(Organisation.id).where(Organisation.name == name)) is not None:
-        raise RegistryError(f"an organisation named {name!r} already exists")
+        raise OrganisationNameTaken(f"an organisation named {name!r} already exists")
     organisation = Organisation(name=name, auto_activate_deployments=auto_activate_deployments)
     session.add(organisation)
     session.flush()
@@ -221,3 +238,264 @@ def approve_deployment_of(session: Session, organisation_id: int, deployment_pk:
     if organisation_id not in (deployment.organisation_id, deployment.platform.organisation_id):
         raise NotFound(f"deployment {deployment_pk} is not organisation {organisation_id}'s")
     return approve_deployment(session, deployment_pk)
+
+
+# --- the admin console: what an organisation's admin manages ------------------------------
+#
+# An admin acts for the organisation of their launch's deployment. They manage the platforms
+# that organisation owns, every deployment on those platforms (a regional LMS serves several
+# municipalities), and the deployments that belong to their organisation on other platforms.
+# Anything else is not found: the console never tells whether it exists.
+
+
+def platform_of(session: Session, organisation_id: int, platform_pk: int) -> Platform:
+    """A platform the organisation owns."""
+    platform = session.get(Platform, platform_pk)
+    if platform is None or platform.organisation_id != organisation_id:
+        raise NotFound(f"platform {platform_pk} is not organisation {organisation_id}'s")
+    return platform
+
+
+def deployment_of(session: Session, organisation_id: int, deployment_pk: int) -> Deployment:
+    """A deployment of the organisation, or on a platform the organisation owns."""
+    deployment = session.get(Deployment, deployment_pk)
+    if deployment is None or organisation_id not in (
+        deployment.organisation_id,
+        deployment.platform.organisation_id,
+    ):
+        raise NotFound(f"deployment {deployment_pk} is not organisation {organisation_id}'s")
+    return deployment
+
+
+@dataclasses.dataclass(frozen=True)
+class Impact:
+    """What disabling or deleting a platform or a deployment would touch."""
+
+    people: int
+    """People who have launched the tool through it."""
+    launches: int
+    deployments: int
+    signed_in_through: bool
+    """The acting admin's own launch goes through it: disabling it locks them out."""
+
+    @property
+    def in_use(self) -> bool:
+        return bool(self.people or self.launches)
+
+    @property
+    def deletable(self) -> bool:
+        return not (self.in_use or self.signed_in_through)
+
+
+def _launch_rows(session: Session, *where: ColumnElement[bool]) -> int:
+    return session.scalar(select(func.count()).select_from(Launch).where(*where)) or 0
+
+
+def platform_impact(session: Session, platform: Platform, acting_deployment_pk: int) -> Impact:
+    people = (
+        session.scalar(
+            select(func.count()).select_from(Person).where(Person.platform_id == platform.id)
+        )
+        or 0
+    )
+    pks = [d.id for d in platform.deployments]
+    counted = sum(d.launch_count for d in platform.deployments)
+    recorded = _launch_rows(session, Launch.deployment_pk.in_(pks)) if pks else 0
+    return Impact(
+        people=people,
+        launches=max(counted, recorded),
+        deployments=len(pks),
+        signed_in_through=acting_deployment_pk in pks,
+    )
+
+
+def deployment_impact(
+    session: Session, deployment: Deployment, acting_deployment_pk: int
+) -> Impact:
+    people = (
+        session.scalar(
+            select(func.count(func.distinct(Launch.person_id))).where(
+                Launch.deployment_pk == deployment.id
+            )
+        )
+        or 0
+    )
+    recorded = _launch_rows(session, Launch.deployment_pk == deployment.id)
+    return Impact(
+        people=people,
+        launches=max(deployment.launch_count, recorded),
+        deployments=1,
+        signed_in_through=deployment.id == acting_deployment_pk,
+    )
+
+
+def platform_with_impact_of(
+    session: Session, organisation_id: int, platform_pk: int, acting_deployment_pk: int
+) -> tuple[Platform, Impact]:
+    platform = platform_of(session, organisation_id, platform_pk)
+    return platform, platform_impact(session, platform, acting_deployment_pk)
+
+
+def deployment_with_impact_of(
+    session: Session, organisation_id: int, deployment_pk: int, acting_deployment_pk: int
+) -> tuple[Deployment, Impact]:
+    deployment = deployment_of(session, organisation_id, deployment_pk)
+    return deployment, deployment_impact(session, deployment, acting_deployment_pk)
+
+
+def set_platform_status_of(
+    session: Session,
+    organisation_id: int,
+    platform_pk: int,
+    status: Status,
+    acting_deployment_pk: int,
+) -> Platform:
+    """Enable or disable a platform the organisation owns (not the one the admin is in)."""
+    platform = platform_of(session, organisation_id, platform_pk)
+    if status != Status.ACTIVE and acting_deployment_pk in {d.id for d in platform.deployments}:
+        raise OwnAccess(f"platform {platform_pk} carries the acting launch")
+    platform.status = status
+    session.flush()
+    return platform
+
+
+def set_deployment_status_of(
+    session: Session,
+    organisation_id: int,
+    deployment_pk: int,
+    status: Status,
+    acting_deployment_pk: int,
+) -> Deployment:
+    """Enable (approving it if pending) or disable a deployment the organisation manages."""
+    deployment = deployment_of(session, organisation_id, deployment_pk)
+    if status != Status.ACTIVE and deployment.id == acting_deployment_pk:
+        raise OwnAccess(f"deployment {deployment_pk} carries the acting launch")
+    deployment.status = status
+    if status == Status.ACTIVE and deployment.approved_at is None:
+        deployment.approved_at = utcnow()
+    session.flush()
+    return deployment
+
+
+def delete_platform_of(
+    session: Session, organisation_id: int, platform_pk: int, acting_deployment_pk: int
+) -> Platform:
+    """Delete a platform nobody has used, with its deployments (registry rows only).
+
+    A platform people have launched from is refused: deleting it would delete them and all
+    they did. Disabling it is the way to stop it.
+    """
+    platform, impact = platform_with_impact_of(
+        session, organisation_id, platform_pk, acting_deployment_pk
+    )
+    if impact.signed_in_through:
+        raise OwnAccess(f"platform {platform_pk} carries the acting launch")
+    if impact.in_use:
+        raise PlatformInUse(
+            f"platform {platform_pk} has {impact.people} people and {impact.launches} launches"
+        )
+    session.delete(platform)
+    session.flush()
+    return platform
+
+
+def delete_deployment_of(
+    session: Session, organisation_id: int, deployment_pk: int, acting_deployment_pk: int
+) -> Deployment:
+    """Delete a deployment never launched through (a typo, a stray cloned course)."""
+    deployment, impact = deployment_with_impact_of(
+        session, organisation_id, deployment_pk, acting_deployment_pk
+    )
+    if impact.signed_in_through:
+        raise OwnAccess(f"deployment {deployment_pk} carries the acting launch")
+    if impact.in_use:
+        raise DeploymentInUse(f"deployment {deployment_pk} has {impact.launches} launches")
+    deployment.platform.deployments.remove(deployment)
+    session.flush()
+    return deployment
+
+
+def organisations_in_reach(session: Session, organisation_id: int) -> Sequence[Organisation]:
+    """The organisations an admin manages: their own, those of deployments on their
+    platforms, and new ones that have nothing yet (no platform, deployment or invite).
+
+    An admin may give a deployment to any of them, rename them and put them in a region.
+    Not to others: a deployment given to another municipality would let the admin act
+    for it.
+    """
+    on_own_platforms = (
+        select(Deployment.organisation_id)
+        .join(Platform)
+        .where(Platform.organisation_id == organisation_id)
+    )
+    has_nothing = (
+        ~select(Platform.id).where(Platform.organisation_id == Organisation.id).exists()
+        & ~select(Deployment.id).where(Deployment.organisation_id == Organisation.id).exists()
+        & ~select(RegistrationInvite.id)
+        .where(RegistrationInvite.organisation_id == Organisation.id)
+        .exists()
+    )
+    return session.scalars(
+        select(Organisation)
+        .where(
+            (Organisation.id == organisation_id)
+            | Organisation.id.in_(on_own_platforms)
+            | has_nothing
+        )
+        .order_by(Organisation.name)
+    ).all()
+
+
+def organisation_in_reach(session: Session, organisation_id: int, target_pk: int) -> Organisation:
+    for organisation in organisations_in_reach(session, organisation_id):
+        if organisation.id == target_pk:
+            return organisation
+    raise NotFound(f"organisation {target_pk} is out of organisation {organisation_id}'s reach")
+
+
+def reassign_deployment_of(
+    session: Session, organisation_id: int, deployment_pk: int, target_pk: int
+) -> Deployment:
+    """Give a deployment to another organisation: its next launches act for that one."""
+    deployment = deployment_of(session, organisation_id, deployment_pk)
+    deployment.organisation = organisation_in_reach(session, organisation_id, target_pk)
+    session.flush()
+    return deployment
+
+
+def register_platform_of(
+    session: Session,
+    organisation_id: int,
+    *,
+    issuer: str,
+    client_id: str,
+    auth_login_url: str,
+    auth_token_url: str,
+    jwks_url: str,
+    deployment_ids: Sequence[str] = (),
+    name: str = "",
+) -> Platform:
+    """Register a platform by hand for the organisation, or update one it already owns.
+
+    An (issuer, client_id) another organisation registered is refused: its URLs are not
+    this admin's to change.
+    """
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise NotFound(f"organisation {organisation_id}")
+    existing = find_platform(session, issuer.strip(), client_id.strip())
+    if existing is not None and existing.organisation_id != organisation_id:
+        raise PlatformOwnedElsewhere(
+            f"{issuer} / {client_id} is organisation {existing.organisation_id}'s"
+        )
+    return register_platform(
+        session,
+        issuer=issuer,
+        client_id=client_id,
+        auth_login_url=auth_login_url,
+        auth_token_url=auth_token_url,
+        jwks_url=jwks_url,
+        organisation_name=organisation.name,
+        deployment_ids=deployment_ids,
+        name=name,
+    )

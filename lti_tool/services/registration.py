@@ -20,7 +20,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from lti_tool.db import utcnow
-from lti_tool.errors import InviteExpired, InviteUnknown, InviteUsed
+from lti_tool.errors import InviteExpired, InviteUnknown, InviteUsed, NotFound
 from lti_tool.lti import registration as dr
 from lti_tool.lti.tool_configuration import registration_request
 from lti_tool.models import Organisation, Platform, RegistrationInvite
@@ -50,12 +50,33 @@ def create_registration_invite(
 
     The secret is returned once and never stored: keep it for the URL you show.
     """
+    _check_expires_in(expires_in_minutes)
+    organisation = platforms.get_or_create_organisation(session, organisation_name)
+    return _new_invite(session, organisation, expires_in_minutes)
+
+
+def create_registration_invite_of(
+    session: Session, organisation_id: int, expires_in_minutes: int = 60
+) -> tuple[RegistrationInvite, str]:
+    """A one-time invite for the organisation an admin acts for (see above)."""
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise NotFound(f"organisation {organisation_id}")
+    return _new_invite(session, organisation, expires_in_minutes)
+
+
+def _check_expires_in(expires_in_minutes: int) -> None:
     if not 0 < expires_in_minutes <= MAX_EXPIRES_IN_MINUTES:
         raise RegistryError(
             f"expires in must be between 1 and {MAX_EXPIRES_IN_MINUTES} minutes, "
             f"got {expires_in_minutes}"
         )
-    organisation = platforms.get_or_create_organisation(session, organisation_name)
+
+
+def _new_invite(
+    session: Session, organisation: Organisation, expires_in_minutes: int
+) -> tuple[RegistrationInvite, str]:
+    _check_expires_in(expires_in_minutes)
     secret = secrets.token_urlsafe(32)
     invite = RegistrationInvite(
         secret_hash=hash_secret(secret),

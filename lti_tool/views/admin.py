@@ -1,19 +1,68 @@
-"""The tool administrator's pages: platforms, deployments awaiting approval, keys."""
+"""The tool administrator's console: platforms, deployments, registration, organisations,
+regions and the tool's keys.
+
+An admin acts for the organisation of their launch's deployment; the services decide what
+that organisation may see and change (anything else is not found). Disabling, deleting and
+rotating keys go through a confirmation page: its GET shows what will happen, its POST
+(with the CSRF token) does it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
-from flask_babel import gettext
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext, ngettext
+from marshmallow import ValidationError
 
 from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
 from lti_tool.db import get_session, utcnow
+from lti_tool.errors import (
+    DeploymentInUse,
+    OrganisationNameTaken,
+    OwnAccess,
+    PlatformInUse,
+    PlatformOwnedElsewhere,
+    RegionNameTaken,
+)
 from lti_tool.lti.roles import Permission
 from lti_tool.lti.services import lti_services
-from lti_tool.services import platforms
+from lti_tool.lti.tool_configuration import tool_urls
+from lti_tool.models import Status
+from lti_tool.schemas.admin import (
+    INVITE_LIFETIMES,
+    InviteForm,
+    ManualRegistrationForm,
+    NameForm,
+    OrganisationForm,
+    ReassignForm,
+    field_errors,
+)
+from lti_tool.services import organisations, platforms, registration
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+#: Status of a page that shows a form again with what was wrong in it.
+INVALID_FORM = 422
+
+
+def _acting_deployment_pk() -> int:
+    launch = current_launch()
+    assert launch is not None  # @requires let the request in
+    return launch.deployment_pk
+
+
+def _to(endpoint: str, **values: Any) -> Any:
+    """Redirect within the console, keeping the tab's launch token."""
+    return redirect(url_for(endpoint, lt=launch_token(), **values))
+
+
+def _render(template: str, status: int = 200, **context: Any) -> Any:
+    return render_template(template, launch=current_launch(), **context), status
+
+
+# --- platforms and deployments ------------------------------------------------------------
 
 
 @bp.route("/")
@@ -21,15 +70,118 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 def home() -> Any:
     session = get_session()
     organisation_id = current_organisation_id()
-    keyring = lti_services().keyring
-    published = {k.kid for k in keyring.published_keys()}
-    return render_template(
+    return _render(
         "admin/home.html",
-        launch=current_launch(),
+        organisation_id=organisation_id,
         platforms=platforms.platforms_of(session, organisation_id),
         deployments=platforms.deployments_of(session, organisation_id),
-        keys=[(k, k.kid in published) for k in reversed(keyring.all_keys())],
-        now=utcnow(),
+    )
+
+
+@bp.route("/platforms/<int:platform_pk>")
+@requires(Permission.ADMIN)
+def platform(platform_pk: int) -> Any:
+    found, impact = platforms.platform_with_impact_of(
+        get_session(), current_organisation_id(), platform_pk, _acting_deployment_pk()
+    )
+    return _render(
+        "admin/platform.html",
+        platform=found,
+        impact=impact,
+        organisation_id=current_organisation_id(),
+    )
+
+
+@bp.route("/platforms/<int:platform_pk>/enable", methods=["POST"])
+@requires(Permission.ADMIN)
+def enable_platform(platform_pk: int) -> Any:
+    found = platforms.set_platform_status_of(
+        get_session(),
+        current_organisation_id(),
+        platform_pk,
+        Status.ACTIVE,
+        _acting_deployment_pk(),
+    )
+    flash(gettext("The platform %(name)s is enabled.", name=found.name or found.issuer), "success")
+    return _to("admin.platform", platform_pk=platform_pk)
+
+
+@bp.route("/platforms/<int:platform_pk>/disable")
+@requires(Permission.ADMIN)
+def confirm_disable_platform(platform_pk: int) -> Any:
+    found, impact = platforms.platform_with_impact_of(
+        get_session(), current_organisation_id(), platform_pk, _acting_deployment_pk()
+    )
+    refusal = OwnAccess.message if impact.signed_in_through else None
+    return _render(
+        "admin/confirm_platform_disable.html", platform=found, impact=impact, refusal=refusal
+    )
+
+
+@bp.route("/platforms/<int:platform_pk>/disable", methods=["POST"])
+@requires(Permission.ADMIN)
+def disable_platform(platform_pk: int) -> Any:
+    found = platforms.set_platform_status_of(
+        get_session(),
+        current_organisation_id(),
+        platform_pk,
+        Status.DISABLED,
+        _acting_deployment_pk(),
+    )
+    flash(
+        gettext(
+            "The platform %(name)s is disabled: launches from it are refused.",
+            name=found.name or found.issuer,
+        ),
+        "success",
+    )
+    return _to("admin.platform", platform_pk=platform_pk)
+
+
+@bp.route("/platforms/<int:platform_pk>/delete")
+@requires(Permission.ADMIN)
+def confirm_delete_platform(platform_pk: int) -> Any:
+    found, impact = platforms.platform_with_impact_of(
+        get_session(), current_organisation_id(), platform_pk, _acting_deployment_pk()
+    )
+    refusal = (
+        OwnAccess.message
+        if impact.signed_in_through
+        else PlatformInUse.message
+        if impact.in_use
+        else None
+    )
+    return _render(
+        "admin/confirm_platform_delete.html", platform=found, impact=impact, refusal=refusal
+    )
+
+
+@bp.route("/platforms/<int:platform_pk>/delete", methods=["POST"])
+@requires(Permission.ADMIN)
+def delete_platform(platform_pk: int) -> Any:
+    found = platforms.delete_platform_of(
+        get_session(), current_organisation_id(), platform_pk, _acting_deployment_pk()
+    )
+    flash(gettext("The platform %(name)s is deleted.", name=found.name or found.issuer), "success")
+    return _to("admin.home")
+
+
+@bp.route("/deployments/<int:deployment_pk>")
+@requires(Permission.ADMIN)
+def deployment(deployment_pk: int) -> Any:
+    session = get_session()
+    organisation_id = current_organisation_id()
+    found, impact = platforms.deployment_with_impact_of(
+        session, organisation_id, deployment_pk, _acting_deployment_pk()
+    )
+    return _render(
+        "admin/deployment.html",
+        deployment=found,
+        impact=impact,
+        organisation_id=organisation_id,
+        organisation_options=[
+            (o.id, o.name) for o in platforms.organisations_in_reach(session, organisation_id)
+        ],
     )
 
 
@@ -41,3 +193,336 @@ def approve_deployment(deployment_pk: int) -> Any:
     )
     flash(gettext("Deployment %(id)s is approved.", id=deployment.deployment_id), "success")
     return redirect(url_for("admin.home", lt=launch_token()))
+
+
+@bp.route("/deployments/<int:deployment_pk>/enable", methods=["POST"])
+@requires(Permission.ADMIN)
+def enable_deployment(deployment_pk: int) -> Any:
+    found = platforms.set_deployment_status_of(
+        get_session(),
+        current_organisation_id(),
+        deployment_pk,
+        Status.ACTIVE,
+        _acting_deployment_pk(),
+    )
+    flash(gettext("Deployment %(id)s is enabled.", id=found.deployment_id), "success")
+    return _to("admin.deployment", deployment_pk=deployment_pk)
+
+
+@bp.route("/deployments/<int:deployment_pk>/disable")
+@requires(Permission.ADMIN)
+def confirm_disable_deployment(deployment_pk: int) -> Any:
+    found, impact = platforms.deployment_with_impact_of(
+        get_session(), current_organisation_id(), deployment_pk, _acting_deployment_pk()
+    )
+    refusal = OwnAccess.message if impact.signed_in_through else None
+    return _render(
+        "admin/confirm_deployment_disable.html", deployment=found, impact=impact, refusal=refusal
+    )
+
+
+@bp.route("/deployments/<int:deployment_pk>/disable", methods=["POST"])
+@requires(Permission.ADMIN)
+def disable_deployment(deployment_pk: int) -> Any:
+    found = platforms.set_deployment_status_of(
+        get_session(),
+        current_organisation_id(),
+        deployment_pk,
+        Status.DISABLED,
+        _acting_deployment_pk(),
+    )
+    flash(
+        gettext(
+            "Deployment %(id)s is disabled: launches into it are refused.", id=found.deployment_id
+        ),
+        "success",
+    )
+    return _to("admin.deployment", deployment_pk=deployment_pk)
+
+
+@bp.route("/deployments/<int:deployment_pk>/delete")
+@requires(Permission.ADMIN)
+def confirm_delete_deployment(deployment_pk: int) -> Any:
+    found, impact = platforms.deployment_with_impact_of(
+        get_session(), current_organisation_id(), deployment_pk, _acting_deployment_pk()
+    )
+    refusal = (
+        OwnAccess.message
+        if impact.signed_in_through
+        else DeploymentInUse.message
+        if impact.in_use
+        else None
+    )
+    return _render(
+        "admin/confirm_deployment_delete.html", deployment=found, impact=impact, refusal=refusal
+    )
+
+
+@bp.route("/deployments/<int:deployment_pk>/delete", methods=["POST"])
+@requires(Permission.ADMIN)
+def delete_deployment(deployment_pk: int) -> Any:
+    found = platforms.delete_deployment_of(
+        get_session(), current_organisation_id(), deployment_pk, _acting_deployment_pk()
+    )
+    flash(gettext("Deployment %(id)s is deleted.", id=found.deployment_id), "success")
+    return _to("admin.home")
+
+
+@bp.route("/deployments/<int:deployment_pk>/organisation", methods=["POST"])
+@requires(Permission.ADMIN)
+def reassign_deployment(deployment_pk: int) -> Any:
+    try:
+        form = ReassignForm().load(request.form)
+    except ValidationError:
+        flash(gettext("Choose the organisation to move the deployment to."), "error")
+        return _to("admin.deployment", deployment_pk=deployment_pk)
+    found = platforms.reassign_deployment_of(
+        get_session(), current_organisation_id(), deployment_pk, form["organisation_id"]
+    )
+    flash(
+        gettext(
+            "Deployment %(id)s now belongs to %(organisation)s.",
+            id=found.deployment_id,
+            organisation=found.organisation.name,
+        ),
+        "success",
+    )
+    return _to("admin.deployment", deployment_pk=deployment_pk)
+
+
+# --- registration -------------------------------------------------------------------------
+
+
+def _registration_page(
+    errors: Mapping[str, list[str]] | None = None,
+    values: Mapping[str, str] | None = None,
+    status: int = 200,
+) -> Any:
+    return _render(
+        "admin/registration.html",
+        status,
+        tool=tool_urls(lti_services().settings.base_url),
+        lifetimes=INVITE_LIFETIMES,
+        errors=errors or {},
+        values=values or {},
+    )
+
+
+@bp.route("/registration")
+@requires(Permission.ADMIN)
+def registration_page() -> Any:
+    return _registration_page()
+
+
+@bp.route("/registration", methods=["POST"])
+@requires(Permission.ADMIN)
+def register_platform() -> Any:
+    """Register a platform by hand, with the values its LMS shows for the tool."""
+    try:
+        form = ManualRegistrationForm().load(request.form)
+    except ValidationError as exc:
+        return _registration_page(field_errors(exc), request.form, INVALID_FORM)
+    try:
+        registered = platforms.register_platform_of(
+            get_session(), current_organisation_id(), **form
+        )
+    except PlatformOwnedElsewhere as exc:
+        return _registration_page({"client_id": [str(exc.message)]}, request.form, INVALID_FORM)
+    flash(
+        ngettext(
+            "The platform %(name)s is registered with %(num)d deployment.",
+            "The platform %(name)s is registered with %(num)d deployments.",
+            len(registered.deployments),
+            name=registered.name,
+        ),
+        "success",
+    )
+    return _to("admin.platform", platform_pk=registered.id)
+
+
+@bp.route("/registration/url", methods=["POST"])
+@requires(Permission.ADMIN)
+def registration_url() -> Any:
+    """A one-time Dynamic Registration URL for the admin's organisation, shown this once."""
+    try:
+        form = InviteForm().load(request.form)
+    except ValidationError as exc:
+        return _registration_page(field_errors(exc), request.form, INVALID_FORM)
+    invite, secret = registration.create_registration_invite_of(
+        get_session(), current_organisation_id(), form["expires_in"]
+    )
+    page, status = _render(
+        "admin/registration_url.html",
+        invite=invite,
+        url=registration.registration_url(lti_services().settings.base_url, secret),
+    )
+    return page, status, {"Cache-Control": "no-store"}
+
+
+# --- organisations and regions -------------------------------------------------------------
+
+
+def _organisations_page(
+    errors: Mapping[str, list[str]] | None = None,
+    values: Mapping[str, str] | None = None,
+    status: int = 200,
+) -> Any:
+    organisation_id = current_organisation_id()
+    return _render(
+        "admin/organisations.html",
+        status,
+        organisation_id=organisation_id,
+        organisations=platforms.organisations_in_reach(get_session(), organisation_id),
+        errors=errors or {},
+        values=values or {},
+    )
+
+
+@bp.route("/organisations")
+@requires(Permission.ADMIN)
+def organisations_page() -> Any:
+    return _organisations_page()
+
+
+@bp.route("/organisations", methods=["POST"])
+@requires(Permission.ADMIN)
+def create_organisation() -> Any:
+    try:
+        form = NameForm().load(request.form)
+        created = platforms.create_organisation(get_session(), form["name"])
+    except ValidationError as exc:
+        return _organisations_page(field_errors(exc), request.form, INVALID_FORM)
+    except OrganisationNameTaken as exc:
+        return _organisations_page({"name": [str(exc.message)]}, request.form, INVALID_FORM)
+    flash(gettext("The organisation %(name)s is created.", name=created.name), "success")
+    return _to("admin.organisations_page")
+
+
+def _organisation_page(
+    organisation_pk: int,
+    errors: Mapping[str, list[str]] | None = None,
+    values: Mapping[str, str] | None = None,
+    status: int = 200,
+) -> Any:
+    session = get_session()
+    return _render(
+        "admin/organisation.html",
+        status,
+        organisation=platforms.organisation_in_reach(
+            session, current_organisation_id(), organisation_pk
+        ),
+        region_options=[
+            ("", gettext("No region")),
+            *((r.id, r.name) for r in organisations.list_regions(session)),
+        ],
+        errors=errors or {},
+        values=values or {},
+    )
+
+
+@bp.route("/organisations/<int:organisation_pk>")
+@requires(Permission.ADMIN)
+def organisation(organisation_pk: int) -> Any:
+    return _organisation_page(organisation_pk)
+
+
+@bp.route("/organisations/<int:organisation_pk>", methods=["POST"])
+@requires(Permission.ADMIN)
+def update_organisation(organisation_pk: int) -> Any:
+    """Rename an organisation in the admin's reach and put it in a region, or in none."""
+    try:
+        form = OrganisationForm().load(request.form)
+        updated = organisations.update_organisation_of(
+            get_session(),
+            current_organisation_id(),
+            organisation_pk,
+            form["name"],
+            form["region_id"],
+        )
+    except ValidationError as exc:
+        return _organisation_page(organisation_pk, field_errors(exc), request.form, INVALID_FORM)
+    except OrganisationNameTaken as exc:
+        return _organisation_page(
+            organisation_pk, {"name": [str(exc.message)]}, request.form, INVALID_FORM
+        )
+    flash(gettext("The organisation %(name)s is saved.", name=updated.name), "success")
+    return _to("admin.organisations_page")
+
+
+def _regions_page(
+    errors: Mapping[str, list[str]] | None = None,
+    values: Mapping[str, str] | None = None,
+    status: int = 200,
+) -> Any:
+    return _render(
+        "admin/regions.html",
+        status,
+        regions=organisations.list_regions(get_session()),
+        errors=errors or {},
+        values=values or {},
+    )
+
+
+@bp.route("/regions")
+@requires(Permission.ADMIN)
+def regions_page() -> Any:
+    return _regions_page()
+
+
+@bp.route("/regions", methods=["POST"])
+@requires(Permission.ADMIN)
+def create_region() -> Any:
+    try:
+        form = NameForm().load(request.form)
+        created = organisations.create_region(get_session(), form["name"])
+    except ValidationError as exc:
+        return _regions_page(field_errors(exc), request.form, INVALID_FORM)
+    except RegionNameTaken as exc:
+        return _regions_page({"name": [str(exc.message)]}, request.form, INVALID_FORM)
+    flash(gettext("The region %(name)s is created.", name=created.name), "success")
+    return _to("admin.regions_page")
+
+
+# --- the tool's keys ------------------------------------------------------------------------
+
+
+@bp.route("/keys")
+@requires(Permission.ADMIN)
+def keys() -> Any:
+    keyring = lti_services().keyring
+    return _render(
+        "admin/keys.html",
+        keys=keyring.states(),
+        grace_days=keyring.grace.days,
+        jwks_url=tool_urls(lti_services().settings.base_url)["jwks_url"],
+        now=utcnow(),
+    )
+
+
+@bp.route("/keys/rotate")
+@requires(Permission.ADMIN)
+def confirm_rotate_keys() -> Any:
+    keyring = lti_services().keyring
+    return _render(
+        "admin/confirm_keys_rotate.html", keys=keyring.states(), grace_days=keyring.grace.days
+    )
+
+
+@bp.route("/keys/rotate", methods=["POST"])
+@requires(Permission.ADMIN)
+def rotate_keys() -> Any:
+    """A new signing key; the previous one stays published for the grace period."""
+    keyring = lti_services().keyring
+    key = keyring.rotate()
+    flash(
+        ngettext(
+            "The new key %(kid)s signs from now on. The previous key stays published for "
+            "%(num)d day.",
+            "The new key %(kid)s signs from now on. The previous key stays published for "
+            "%(num)d days.",
+            keyring.grace.days,
+            kid=key.kid,
+        ),
+        "success",
+    )
+    return _to("admin.keys")

@@ -17,13 +17,22 @@ from tests.fakes.lms import TestLms, csrf_token
 PERMISSION_VALUES = {str(p) for p in Permission}
 
 HOME_PAGES = ["/learner/", "/designer/", "/manager/", "/admin/"]
-GUARDED_GET_PAGES = [*HOME_PAGES, "/designer/deep-link"]
+#: The admin console's pages without arguments (those with arguments: test_admin_console).
+ADMIN_PAGES = [
+    "/admin/keys",
+    "/admin/keys/rotate",
+    "/admin/registration",
+    "/admin/organisations",
+    "/admin/regions",
+]
+PAGES = [*HOME_PAGES, *ADMIN_PAGES]
+GUARDED_GET_PAGES = [*PAGES, "/designer/deep-link"]
 
 ALLOWED = {
     "learner": {"/learner/"},
     "designer": {"/learner/", "/designer/"},
     "manager": {"/learner/", "/manager/"},
-    "admin": set(HOME_PAGES),  # the demo admin holds Instructor too
+    "admin": set(PAGES),  # the demo admin holds Instructor too
 }
 
 
@@ -74,6 +83,10 @@ def test_guards_match_the_declared_access(app):
     }
     for endpoint, permissions in expected.items():
         assert set(app.view_functions[endpoint].access) == permissions, endpoint
+    admin_endpoints = [r.endpoint for r in _rules(app) if r.endpoint.startswith("admin.")]
+    assert len(admin_endpoints) > 20
+    for endpoint in admin_endpoints:  # the whole console is for admins only
+        assert app.view_functions[endpoint].access == ("admin",), endpoint
 
 
 @pytest.mark.parametrize("path", GUARDED_GET_PAGES)
@@ -92,7 +105,7 @@ def test_each_persona_sees_only_its_pages(app, lms, persona):
     client = TestLms.browser(app)  # a fresh browser per persona
     launched = lms.launch(client, persona)
     assert launched.status_code == 302, launched.get_data(as_text=True)
-    for path in HOME_PAGES:
+    for path in PAGES:
         status = client.get(path).status_code
         expected = 200 if path in ALLOWED[persona] else 403
         assert status == expected, f"{persona} on {path}: {status}, expected {expected}"
@@ -106,7 +119,7 @@ def test_launch_token_without_cookie_grants_the_same(app, lms, persona):
     launched = lms.launch(TestLms.browser(app), persona)
     token = launched.headers["Location"].split("lt=")[1].split("&")[0]
     cookieless = TestLms.browser(app)
-    for path in HOME_PAGES:
+    for path in PAGES:
         status = cookieless.get(path, query_string={"lt": token}).status_code
         expected = 200 if path in ALLOWED[persona] else 403
         assert status == expected, f"{persona} on {path} with lt: {status}"

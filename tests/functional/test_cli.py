@@ -166,3 +166,109 @@ def test_approving_an_unknown_deployment_fails(cli):
     result = cli("deployment", "approve", "999999", ok=False)
     assert result.exit_code != 0
     assert "999999" in result.output
+
+
+# --- organisations and regions ------------------------------------------------------------
+
+
+def _regions(output: str) -> dict[str, list[str]]:
+    """`region list` as {region: [member, …]}."""
+    found: dict[str, list[str]] = {}
+    current = ""
+    for line in output.splitlines():
+        if line.startswith("\t"):
+            found[current].append(line.strip())
+        elif line and line != "No regions.":
+            current = line.split("\t")[1]
+            found[current] = []
+    return found
+
+
+def test_organisation_rename(cli):
+    cli("organisation", "add", "Kongsberg")
+    renamed = cli("organisation", "rename", "Kongsberg", "Kongsberg kommune")
+    assert "Kongsberg is now Kongsberg kommune" in renamed.output
+    listed = cli("organisation", "list").output
+    assert "\tKongsberg kommune\t" in listed
+    assert "\tKongsberg\t" not in listed
+
+
+def test_organisation_rename_refuses_a_taken_name_and_an_unknown_one(cli):
+    cli("organisation", "add", "Kongsberg")
+    cli("organisation", "add", "Flesberg")
+
+    taken = cli("organisation", "rename", "Kongsberg", "Flesberg", ok=False)
+    assert taken.exit_code != 0
+    assert "Error:" in taken.output and "already exists" in taken.output
+    assert "Traceback" not in taken.output
+    unknown = cli("organisation", "rename", "Rollag", "Rollag kommune", ok=False)
+    assert unknown.exit_code != 0
+    assert "no organisation named 'Rollag'" in unknown.output
+    empty = cli("organisation", "rename", "Kongsberg", "  ", ok=False)
+    assert empty.exit_code != 0 and "1 to 200 characters" in empty.output
+
+    listed = cli("organisation", "list").output
+    assert "\tKongsberg\t" in listed and "\tFlesberg\t" in listed
+
+
+def test_region_add_rename_and_list(cli):
+    assert "No regions." in cli("region", "list").output
+    added = cli("region", "add", "Kongsbergregionen")
+    assert "Kongsbergregionen" in added.output
+    cli("region", "add", "Vestfold")
+    assert _regions(cli("region", "list").output) == {"Kongsbergregionen": [], "Vestfold": []}
+
+    renamed = cli("region", "rename", "Vestfold", "Vestfoldregionen")
+    assert "Vestfold is now Vestfoldregionen" in renamed.output
+    assert list(_regions(cli("region", "list").output)) == ["Kongsbergregionen", "Vestfoldregionen"]
+
+
+def test_duplicate_regions_are_refused_clearly(cli):
+    cli("region", "add", "Kongsbergregionen")
+    cli("region", "add", "Vestfold")
+
+    again = cli("region", "add", "Kongsbergregionen", ok=False)
+    assert again.exit_code != 0
+    assert "Error:" in again.output and "already exists" in again.output
+    renamed = cli("region", "rename", "Vestfold", "Kongsbergregionen", ok=False)
+    assert renamed.exit_code != 0 and "already exists" in renamed.output
+    unknown = cli("region", "rename", "Telemark", "Telemarkregionen", ok=False)
+    assert unknown.exit_code != 0 and "no region named 'Telemark'" in unknown.output
+
+    assert list(_regions(cli("region", "list").output)) == ["Kongsbergregionen", "Vestfold"]
+
+
+def test_organisation_set_region_and_clear_it(cli):
+    cli("region", "add", "Kongsbergregionen")
+    for name in ("Kongsberg", "Flesberg", "Drammen"):
+        cli("organisation", "add", name)
+
+    put = cli("organisation", "set-region", "Kongsberg", "--region", "Kongsbergregionen")
+    assert "Kongsberg is in the region Kongsbergregionen." in put.output
+    cli("organisation", "set-region", "Flesberg", "--region", "Kongsbergregionen")
+    listed = cli("region", "list").output
+    assert _regions(listed) == {"Kongsbergregionen": ["Flesberg", "Kongsberg"]}
+    assert "2 organisation(s)" in listed
+
+    cleared = cli("organisation", "set-region", "Kongsberg", "--none")
+    assert "Kongsberg is in no region." in cleared.output
+    assert _regions(cli("region", "list").output) == {"Kongsbergregionen": ["Flesberg"]}
+
+
+def test_organisation_set_region_needs_exactly_one_choice_and_known_names(cli):
+    cli("region", "add", "Kongsbergregionen")
+    cli("organisation", "add", "Kongsberg")
+
+    neither = cli("organisation", "set-region", "Kongsberg", ok=False)
+    assert neither.exit_code == 2 and "--region REGION or --none" in neither.output
+    both = cli(
+        "organisation", "set-region", "Kongsberg", "--region", "Kongsbergregionen", "--none",
+        ok=False,
+    )  # fmt: skip
+    assert both.exit_code == 2
+    unknown_region = cli("organisation", "set-region", "Kongsberg", "--region", "Nope", ok=False)
+    assert unknown_region.exit_code == 1 and "no region named 'Nope'" in unknown_region.output
+    unknown = cli("organisation", "set-region", "Nope", "--region", "Kongsbergregionen", ok=False)
+    assert unknown.exit_code == 1 and "no organisation named 'Nope'" in unknown.output
+
+    assert _regions(cli("region", "list").output) == {"Kongsbergregionen": []}

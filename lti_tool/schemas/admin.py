@@ -1,0 +1,157 @@
+"""The admin console's forms: what each one may carry, with messages shown by the fields.
+
+Messages are translated when a form is read (inside the request, in the reader's language).
+Unknown fields (the CSRF token, the launch token) are left out.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask_babel import gettext, lazy_gettext
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing, validates
+
+from lti_tool.services.organisations import MAX_NAME_LENGTH
+from lti_tool.services.registration import MAX_EXPIRES_IN_MINUTES
+
+#: How long a registration URL may stay valid, in minutes: an hour, a day, a week.
+INVITE_LIFETIMES = (60, 24 * 60, 7 * 24 * 60)
+assert max(INVITE_LIFETIMES) <= MAX_EXPIRES_IN_MINUTES
+
+#: Longest issuer, client id and deployment id the registry stores.
+MAX_ID_LENGTH = 255
+MAX_URL_LENGTH = 2048
+
+
+class _Form(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+FILL_IN = lazy_gettext("Fill this in.")
+CHOOSE = lazy_gettext("Choose one.")
+
+
+class Text(fields.Field):
+    """Text from a form field, trimmed; required and at most ``max_length`` characters."""
+
+    def __init__(self, max_length: int, *, required: bool = True, **kwargs: Any) -> None:
+        super().__init__(
+            required=required,
+            load_default=missing if required else "",
+            error_messages={"required": FILL_IN, "null": FILL_IN},
+            **kwargs,
+        )
+        self.max_length = max_length
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str):
+            raise ValidationError(gettext("Enter text."))
+        text = value.strip()
+        if not text and self.required:
+            raise ValidationError(str(FILL_IN))
+        if len(text) > self.max_length:
+            raise ValidationError(
+                gettext("Use at most %(count)d characters.", count=self.max_length)
+            )
+        return text
+
+
+class HttpUrl(Text):
+    """An absolute http(s) address."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(MAX_URL_LENGTH, **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.netloc or " " in text:
+            raise ValidationError(
+                gettext("Enter a full address that starts with https:// (or http://).")
+            )
+        return text
+
+
+class IdList(fields.Field):
+    """Ids separated by commas or new lines; blanks and repeats left out."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
+        if not isinstance(value, str):
+            raise ValidationError(gettext("Enter text."))
+        ids: list[str] = []
+        for part in re.split(r"[,\n\r]+", value):
+            item = part.strip()
+            if len(item) > MAX_ID_LENGTH:
+                raise ValidationError(
+                    gettext("Each id may have at most %(count)d characters.", count=MAX_ID_LENGTH)
+                )
+            if item and item not in ids:
+                ids.append(item)
+        return ids
+
+
+class Choice(fields.Field):
+    """A number picked in a select; the empty option is None when ``allow_empty``."""
+
+    def __init__(self, *, allow_empty: bool = False, **kwargs: Any) -> None:
+        super().__init__(
+            required=not allow_empty,
+            load_default=None if allow_empty else missing,
+            error_messages={"required": CHOOSE, "null": CHOOSE},
+            **kwargs,
+        )
+        self.allow_empty = allow_empty
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int | None:
+        if value in ("", None) and self.allow_empty:
+            return None
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ValidationError(str(CHOOSE)) from None
+
+
+class ManualRegistrationForm(_Form):
+    """A platform registered by hand, with the values its LMS shows for the tool."""
+
+    name = Text(200, required=False)
+    issuer = HttpUrl()
+    client_id = Text(MAX_ID_LENGTH)
+    auth_login_url = HttpUrl()
+    auth_token_url = HttpUrl()
+    jwks_url = HttpUrl()
+    deployment_ids = IdList(load_default=list)
+
+
+class InviteForm(_Form):
+    expires_in = Choice()
+
+    @validates("expires_in")
+    def _one_of_the_offered(self, value: int, **kwargs: Any) -> None:
+        if value not in INVITE_LIFETIMES:
+            raise ValidationError(str(CHOOSE))
+
+
+class NameForm(_Form):
+    name = Text(MAX_NAME_LENGTH)
+
+
+class OrganisationForm(_Form):
+    name = Text(MAX_NAME_LENGTH)
+    region_id = Choice(allow_empty=True)
+
+
+class ReassignForm(_Form):
+    organisation_id = Choice()
+
+
+def field_errors(exc: ValidationError) -> dict[str, list[str]]:
+    """A schema's errors as ``{field: [message, …]}`` for the templates."""
+    messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+    return {
+        name: [str(m) for m in (found if isinstance(found, list) else [found])]
+        for name, found in messages.items()
+    }
