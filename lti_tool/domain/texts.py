@@ -1,0 +1,27 @@
+"""Texts in the three languages: stored as {"nb": …, "nn": …, "en": …}."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+LANGUAGES = ("nb", "nn", "en")
+#: When a text lacks the asked language: bokmål and nynorsk stand in for each other first.
+FALLBACK = {"nb": ("nb", "nn", "en"), "nn": ("nn", "nb", "en"), "en": ("en", "nb", "nn")}
+
+
+def localized(text: Mapping[str, str] | None, locale: str) -> str:
+    """The text in ``locale``, else the nearest language that has it, else ''."""
+    if not text:
+        return ""
+    for language in FALLBACK.get(str(locale), LANGUAGES):
+        value = text.get(language)
+        if value:
+            return value
+    return ""
+
+
+def clean_text(text: Mapping[str, str] | None) -> dict[str, str]:
+    """Keep the known languages with a non-empty value, trimmed."""
+    if not text:
+        return {}
+    return {k: v.strip() for k, v in text.items() if k in LANGUAGES and v and v.strip()}

@@ -1,0 +1,43 @@
+"""Per-organisation API tokens for integrations (HR systems): only a hash is kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lti_tool.db import Base, intpk, timestamp
+from lti_tool.models.organisation import Organisation
+
+
+class TokenScope(enum.StrEnum):
+    READ = "read"
+    WRITE = "write"
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+
+    id: Mapped[intpk]
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    """sha256 of the token; the token itself is shown once, when created."""
+    scope: Mapped[TokenScope] = mapped_column(
+        Enum(
+            TokenScope,
+            name="token_scope",
+            native_enum=False,
+            length=10,
+            values_callable=lambda e: [m.value for m in e],
+        )
+    )
+    created_at: Mapped[timestamp]
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+    organisation: Mapped[Organisation] = relationship()
