@@ -7,11 +7,12 @@ view returned without error) and rolled back otherwise; services only ``flush()`
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy import DateTime, Engine, Enum, MetaData, String, create_engine, event
 from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -53,6 +54,17 @@ str50 = Annotated[str, mapped_column(String(50))]
 str255 = Annotated[str, mapped_column(String(255))]
 url = Annotated[str, mapped_column(String(2048))]
 timestamp = Annotated[dt.datetime, mapped_column(UTCDateTime(), default=utcnow)]
+
+
+def str_enum(kind: type[enum.StrEnum], name: str, length: int = 20) -> Enum:
+    """A string enum stored as its values in a VARCHAR (no native type to migrate)."""
+    return Enum(
+        kind,
+        name=name,
+        native_enum=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+    )
 
 
 class Base(DeclarativeBase):

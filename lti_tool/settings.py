@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -56,6 +57,10 @@ class Settings:
     PROXY_FIX_HOPS: int = 0
     """Number of trusted reverse proxies setting X-Forwarded-* (e.g. 1 behind nginx)."""
     SESSION_HOURS: int = 8
+    LTI_JOB_ROLE_PARAM: str = "job_role"
+    """The launch's custom parameter naming the person's job role code(s), comma-separated."""
+    LTI_UNIT_PARAM: str = "unit"
+    """The launch's custom parameter naming the person's unit code(s), comma-separated."""
     DEFAULT_LOCALE: str = "nb"
     LOG_LEVEL: str = "INFO"
 
@@ -153,6 +158,9 @@ def validate(settings: Settings) -> None:
             problems.append(f"{name} must not be negative.")
     if settings.LTI_LEEWAY_SECONDS > 300:
         problems.append("LTI_LEEWAY_SECONDS above 300 would accept stale id_tokens.")
+    for name in ("LTI_JOB_ROLE_PARAM", "LTI_UNIT_PARAM"):
+        if not re.fullmatch(r"[A-Za-z0-9_]{1,100}", getattr(settings, name)):
+            problems.append(f"{name} must be a custom parameter name: letters, digits and _.")
     if settings.LTI_NONCE_TTL_SECONDS < 600:
         problems.append("LTI_NONCE_TTL_SECONDS must be at least 600 (longer than any id_token).")
     if settings.is_production:

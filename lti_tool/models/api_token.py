@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lti_tool.db import Base, intpk, timestamp
+from lti_tool.db import Base, intpk, str_enum, timestamp
 from lti_tool.models.organisation import Organisation
 
 
@@ -27,15 +27,7 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     """sha256 of the token; the token itself is shown once, when created."""
-    scope: Mapped[TokenScope] = mapped_column(
-        Enum(
-            TokenScope,
-            name="token_scope",
-            native_enum=False,
-            length=10,
-            values_callable=lambda e: [m.value for m in e],
-        )
-    )
+    scope: Mapped[TokenScope] = mapped_column(str_enum(TokenScope, "token_scope", length=10))
     created_at: Mapped[timestamp]
     last_used_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]

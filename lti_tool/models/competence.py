@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, Enum, ForeignKey, String, UniqueConstraint, false
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lti_tool.db import Base, intpk, timestamp
+from lti_tool.db import Base, intpk, str_enum, timestamp
 
 
 class VersionStatus(enum.StrEnum):
@@ -23,13 +23,7 @@ class VersionStatus(enum.StrEnum):
     ARCHIVED = "archived"
 
 
-version_status_type = Enum(
-    VersionStatus,
-    name="version_status",
-    native_enum=False,
-    length=20,
-    values_callable=lambda e: [m.value for m in e],
-)
+version_status_type = str_enum(VersionStatus, "version_status")
 
 
 class Framework(Base):

@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint, false
+from sqlalchemy import ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lti_tool.db import Base, intpk, timestamp
+from lti_tool.db import Base, intpk, str_enum, timestamp
 from lti_tool.models.job_role import JobRole
 from lti_tool.models.person import Person
 
@@ -39,14 +39,8 @@ class AssignmentStatus(enum.StrEnum):
     ENDED = "ended"
 
 
-def _enum(kind: type[enum.StrEnum], name: str) -> Enum:
-    return Enum(
-        kind,
-        name=name,
-        native_enum=False,
-        length=20,
-        values_callable=lambda e: [m.value for m in e],
-    )
+source_type = str_enum(AssignmentSource, "assignment_source")
+assignment_status_type = str_enum(AssignmentStatus, "assignment_status")
 
 
 class OrgUnit(Base):
@@ -60,7 +54,7 @@ class OrgUnit(Base):
     parent_id: Mapped[int | None] = mapped_column(
         ForeignKey("org_unit.id", ondelete="RESTRICT"), index=True
     )
-    kind: Mapped[UnitKind] = mapped_column(_enum(UnitKind, "unit_kind"))
+    kind: Mapped[UnitKind] = mapped_column(str_enum(UnitKind, "unit_kind"))
     code: Mapped[str] = mapped_column(String(100))
     """What LTI custom parameters and HR files name the unit by."""
     name: Mapped[str] = mapped_column(String(200))
@@ -73,7 +67,18 @@ class OrgUnit(Base):
     children: Mapped[list[OrgUnit]] = relationship(back_populates="parent", order_by="OrgUnit.name")
 
 
-class JobRoleAssignment(Base):
+class _AssignmentRecord:
+    """Where an assignment came from, and when it started, was decided and ended."""
+
+    source: Mapped[AssignmentSource] = mapped_column(source_type)
+    status: Mapped[AssignmentStatus] = mapped_column(assignment_status_type)
+    created_at: Mapped[timestamp]
+    decided_at: Mapped[dt.datetime | None]
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    ended_at: Mapped[dt.datetime | None]
+
+
+class JobRoleAssignment(_AssignmentRecord, Base):
     __tablename__ = "job_role_assignment"
 
     id: Mapped[intpk]
@@ -81,29 +86,17 @@ class JobRoleAssignment(Base):
     job_role_id: Mapped[int] = mapped_column(
         ForeignKey("job_role.id", ondelete="CASCADE"), index=True
     )
-    source: Mapped[AssignmentSource] = mapped_column(_enum(AssignmentSource, "assignment_source"))
-    status: Mapped[AssignmentStatus] = mapped_column(_enum(AssignmentStatus, "assignment_status"))
-    created_at: Mapped[timestamp]
-    decided_at: Mapped[dt.datetime | None]
-    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
-    ended_at: Mapped[dt.datetime | None]
 
     person: Mapped[Person] = relationship(foreign_keys=[person_id])
     job_role: Mapped[JobRole] = relationship()
 
 
-class UnitAssignment(Base):
+class UnitAssignment(_AssignmentRecord, Base):
     __tablename__ = "unit_assignment"
 
     id: Mapped[intpk]
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
     unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id", ondelete="CASCADE"), index=True)
-    source: Mapped[AssignmentSource] = mapped_column(_enum(AssignmentSource, "assignment_source"))
-    status: Mapped[AssignmentStatus] = mapped_column(_enum(AssignmentStatus, "assignment_status"))
-    created_at: Mapped[timestamp]
-    decided_at: Mapped[dt.datetime | None]
-    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
-    ended_at: Mapped[dt.datetime | None]
 
     person: Mapped[Person] = relationship(foreign_keys=[person_id])
     unit: Mapped[OrgUnit] = relationship()

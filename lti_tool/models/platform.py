@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lti_tool.db import Base, intpk, str255, timestamp, url
+from lti_tool.db import Base, intpk, str255, str_enum, timestamp, url
 from lti_tool.models.organisation import Organisation
 
 
@@ -18,13 +18,7 @@ class Status(enum.StrEnum):
     DISABLED = "disabled"
 
 
-status_type = Enum(
-    Status,
-    name="registry_status",
-    native_enum=False,
-    length=20,
-    values_callable=lambda e: [m.value for m in e],
-)
+status_type = str_enum(Status, "registry_status")
 
 
 class Platform(Base):
