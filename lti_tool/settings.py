@@ -54,6 +54,9 @@ class Settings:
     HTTP_TIMEOUT_SECONDS: int = 10
     DEMO_ENABLED: bool | None = None
     """The /demo LMS; on by default outside production, and refused in production."""
+    REGISTRATION_ALLOW_PRIVATE_HOSTS: bool | None = None
+    """Let Dynamic Registration call platforms on private/local addresses; on by default
+    outside production (test LMSs on localhost), off in production unless set."""
     PROXY_FIX_HOPS: int = 0
     """Number of trusted reverse proxies setting X-Forwarded-* (e.g. 1 behind nginx)."""
     SESSION_HOURS: int = 8
@@ -73,6 +76,12 @@ class Settings:
         if self.DEMO_ENABLED is None:
             return not self.is_production
         return self.DEMO_ENABLED
+
+    @property
+    def registration_allows_private_hosts(self) -> bool:
+        if self.REGISTRATION_ALLOW_PRIVATE_HOSTS is None:
+            return not self.is_production
+        return self.REGISTRATION_ALLOW_PRIVATE_HOSTS
 
     @property
     def is_https(self) -> bool:

@@ -13,7 +13,9 @@ Spec: https://www.imsglobal.org/spec/lti-dr/v1p0
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
+import socket
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +46,8 @@ CANVAS_ISSUERS = frozenset(
         "https://canvas.test.instructure.com",
     }
 )
+#: Where hosted Canvas serves authorization, tokens and keys (and subdomains of these).
+CANVAS_HOSTS = ("instructure.com", "canvaslms.com")
 
 #: How much of a platform's error body the administrator is shown.
 MAX_DETAIL = 4000
@@ -173,15 +177,62 @@ def _headers(registration_token: str) -> dict[str, str]:
     return headers
 
 
-def fetch_platform_configuration(initiation: Initiation, timeout: int) -> PlatformConfiguration:
+#: Bigger answers are not a platform's configuration or registration: refuse to read on.
+MAX_RESPONSE_BYTES = 1024 * 1024
+
+
+def check_outbound_url(url: str, allow_private: bool) -> None:
+    """Refuse to call internal addresses on behalf of whoever opened a registration URL.
+
+    The registration URL is opened by a browser with parameters it chose: without this,
+    ``openid_configuration`` could make the tool fetch (and show) internal services.
+    """
+    if allow_private:
+        return
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise RegistrationPlatformUnreachable(f"{url}: cannot resolve {host}: {exc}") from exc
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise PlatformConfigurationInvalid(
+                f"{url}: {host} is a private or local address ({address}); set "
+                "REGISTRATION_ALLOW_PRIVATE_HOSTS=true to register platforms on internal hosts"
+            )
+
+
+def _send(
+    method: str, url: str, allow_private: bool, timeout: int, **kwargs: Any
+) -> requests.Response:
+    """One call to the platform: no redirects followed, no more than MAX_RESPONSE_BYTES."""
+    check_outbound_url(url, allow_private)
+    try:
+        response = requests.request(
+            method, url, allow_redirects=False, stream=True, timeout=timeout, **kwargs
+        )
+        content = response.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
+    except requests.RequestException as exc:
+        raise RegistrationPlatformUnreachable(f"{method} {url}: {exc}") from exc
+    if len(content) > MAX_RESPONSE_BYTES:
+        raise PlatformConfigurationInvalid(f"{method} {url}: answer larger than 1 MB")
+    response._content = content  # the body read under the cap, for .json()/.text
+    return response
+
+
+def fetch_platform_configuration(
+    initiation: Initiation, timeout: int, allow_private: bool = True
+) -> PlatformConfiguration:
     """GET and check the platform's OpenID configuration."""
     url = initiation.openid_configuration
-    try:
-        response = requests.get(
-            url, headers=_headers(initiation.registration_token), timeout=timeout
-        )
-    except requests.RequestException as exc:
-        raise RegistrationPlatformUnreachable(f"GET {url}: {exc}") from exc
+    response = _send(
+        "GET",
+        url,
+        allow_private,
+        headers=_headers(initiation.registration_token),
+        timeout=timeout,
+    )
     if not response.ok:
         raise PlatformConfigurationInvalid(
             f"GET {url}: HTTP {response.status_code}\n{_body(response)}"
@@ -230,6 +281,18 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 def _check_issuer(configuration: PlatformConfiguration) -> None:
     """The issuer is the host that serves the configuration, except Canvas's shared one."""
     if configuration.is_canvas and configuration.issuer.rstrip("/") in CANVAS_ISSUERS:
+        # Anyone can claim to be hosted Canvas: its keys and endpoints must be Instructure's.
+        for url in (
+            configuration.authorization_endpoint,
+            configuration.token_endpoint,
+            configuration.jwks_uri,
+        ):
+            host = (urlsplit(url).hostname or "").lower()
+            if not any(host == h or host.endswith("." + h) for h in CANVAS_HOSTS):
+                raise PlatformConfigurationInvalid(
+                    f"{url}: hosted Canvas ({configuration.issuer}) serves its endpoints "
+                    f"from {', '.join(CANVAS_HOSTS)}"
+                )
         return
     if _origin(configuration.issuer) != _origin(configuration.configuration_url):
         raise PlatformConfigurationInvalid(
@@ -243,16 +306,19 @@ def register_client(
     registration_token: str,
     client: Mapping[str, Any],
     timeout: int,
+    allow_private: bool = True,
 ) -> ClientRegistration:
     """POST the tool's client registration; return what the platform made of it."""
     url = configuration.registration_endpoint
     headers = {**_headers(registration_token), "Content-Type": "application/json"}
-    try:
-        response = requests.post(
-            url, data=json.dumps(client).encode(), headers=headers, timeout=timeout
-        )
-    except requests.RequestException as exc:
-        raise RegistrationPlatformUnreachable(f"POST {url}: {exc}") from exc
+    response = _send(
+        "POST",
+        url,
+        allow_private,
+        data=json.dumps(client).encode(),
+        headers=headers,
+        timeout=timeout,
+    )
     if not response.ok:  # Canvas answers 422 with its own error body: show it
         raise RegistrationRejected(f"POST {url}: HTTP {response.status_code}\n{_body(response)}")
     try:
@@ -266,11 +332,16 @@ def register_client(
 
 
 def _body(response: requests.Response) -> str:
-    """The response body for the administrator: JSON indented, anything else as text."""
+    """A JSON error body for the administrator (Canvas explains its 422s there).
+
+    Anything else is only described, not shown: the page must not become a window onto
+    whatever the given URL serves.
+    """
     try:
         text = json.dumps(response.json(), indent=2, ensure_ascii=False)
     except ValueError:
-        text = response.text
+        kind = response.headers.get("Content-Type", "unknown type")
+        return f"({len(response.content)} bytes of {kind}, not shown)"
     return text[:MAX_DETAIL] + ("…" if len(text) > MAX_DETAIL else "")
 
 

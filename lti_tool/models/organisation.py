@@ -15,10 +15,15 @@ class Region(Base):
 
     id: Mapped[intpk]
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    steward_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisation.id", ondelete="SET NULL", use_alter=True), index=True
+    )
+    """The organisation whose admin created it in the console: only they manage it there
+    (the command line manages every region)."""
     created_at: Mapped[timestamp]
 
     organisations: Mapped[list[Organisation]] = relationship(
-        back_populates="region", order_by="Organisation.name"
+        back_populates="region", order_by="Organisation.name", foreign_keys="Organisation.region_id"
     )
 
 
@@ -32,9 +37,16 @@ class Organisation(Base):
     region_id: Mapped[int | None] = mapped_column(
         ForeignKey("region.id", ondelete="SET NULL"), index=True
     )
+    steward_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisation.id", ondelete="SET NULL"), index=True
+    )
+    """The organisation whose admin created it in the console; that admin manages it until it
+    has a platform of its own. Organisations made on the command line have none."""
     created_at: Mapped[timestamp]
 
-    region: Mapped[Region | None] = relationship(back_populates="organisations")
+    region: Mapped[Region | None] = relationship(
+        back_populates="organisations", foreign_keys=[region_id]
+    )
 
     def __repr__(self) -> str:
         return f"<Organisation {self.name!r}>"

@@ -78,9 +78,10 @@ def set_organisation_region(
 def update_organisation_of(
     session: Session, organisation_id: int, target_pk: int, name: str, region_pk: int | None
 ) -> Organisation:
-    """Rename an organisation in the admin's reach, and put it in a region (or none)."""
+    """Rename an organisation in the admin's reach, and put it in one of the regions the
+    admin's organisation manages (or take it out of its region)."""
     organisation = organisation_in_reach(session, organisation_id, target_pk)
-    region = get_region(session, region_pk) if region_pk is not None else None
+    region = region_of(session, organisation_id, region_pk) if region_pk is not None else None
     _rename_organisation(session, organisation, name)
     organisation.region = region
     session.flush()
@@ -97,6 +98,23 @@ def list_regions(session: Session) -> Sequence[Region]:
     ).all()
 
 
+def regions_of(session: Session, organisation_id: int) -> Sequence[Region]:
+    """The regions an admin manages in the console: those their organisation created."""
+    return session.scalars(
+        select(Region)
+        .where(Region.steward_id == organisation_id)
+        .options(selectinload(Region.organisations))
+        .order_by(Region.name)
+    ).all()
+
+
+def region_of(session: Session, organisation_id: int, region_pk: int) -> Region:
+    for region in regions_of(session, organisation_id):
+        if region.id == region_pk:
+            return region
+    raise NotFound(f"region {region_pk} is not managed by organisation {organisation_id}")
+
+
 def get_region(session: Session, region_pk: int) -> Region:
     region = session.get(Region, region_pk)
     if region is None:
@@ -111,11 +129,11 @@ def find_region(session: Session, name: str) -> Region:
     return region
 
 
-def create_region(session: Session, name: str) -> Region:
+def create_region(session: Session, name: str, steward_id: int | None = None) -> Region:
     name = _clean_name(name)
     if session.scalar(select(Region.id).where(Region.name == name)) is not None:
         raise RegionNameTaken(f"a region named {name!r} already exists")
-    region = Region(name=name)
+    region = Region(name=name, steward_id=steward_id)
     session.add(region)
     _flush_unique(session, RegionNameTaken(f"a region named {name!r} already exists"))
     return region

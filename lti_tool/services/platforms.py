@@ -25,7 +25,6 @@ from lti_tool.models import (
     Organisation,
     Person,
     Platform,
-    RegistrationInvite,
     Status,
 )
 
@@ -47,14 +46,19 @@ def get_or_create_organisation(session: Session, name: str) -> Organisation:
 
 
 def create_organisation(
-    session: Session, name: str, auto_activate_deployments: bool = False
+    session: Session,
+    name: str,
+    auto_activate_deployments: bool = False,
+    steward_id: int | None = None,
 ) -> Organisation:
     name = name.strip()
     if not name:
         raise RegistryError("organisation name is empty")
     if session.scalar(select(Organisation.id).where(Organisation.name == name)) is not None:
         raise OrganisationNameTaken(f"an organisation named {name!r} already exists")
-    organisation = Organisation(name=name, auto_activate_deployments=auto_activate_deployments)
+    organisation = Organisation(
+        name=name, auto_activate_deployments=auto_activate_deployments, steward_id=steward_id
+    )
     session.add(organisation)
     session.flush()
     return organisation
@@ -163,7 +167,10 @@ def record_deployment(session: Session, platform: Platform, deployment_id: str) 
     deployment = find()
     if deployment is None:
         organisation = platform.organisation
-        active = organisation.auto_activate_deployments
+        # A platform registered through an admin's invite (Canvas sends no deployment id
+        # at registration) gets its first deployment active: the invite was the consent.
+        first_of_invited = platform.registered_via == "dynamic" and not platform.deployments
+        active = organisation.auto_activate_deployments or first_of_invited
         new = Deployment(
             platform_id=platform.id,
             deployment_id=deployment_id,
@@ -417,7 +424,8 @@ def delete_deployment_of(
 
 def organisations_in_reach(session: Session, organisation_id: int) -> Sequence[Organisation]:
     """The organisations an admin manages: their own, those of deployments on their
-    platforms, and new ones that have nothing yet (no platform, deployment or invite).
+    platforms, and those their organisation created in the console that have no platform
+    of their own yet (never another admin's, nor one made on the command line).
 
     An admin may give a deployment to any of them, rename them and put them in a region.
     Not to others: a deployment given to another municipality would let the admin act
@@ -428,19 +436,13 @@ def organisations_in_reach(session: Session, organisation_id: int) -> Sequence[O
         .join(Platform)
         .where(Platform.organisation_id == organisation_id)
     )
-    has_nothing = (
-        ~select(Platform.id).where(Platform.organisation_id == Organisation.id).exists()
-        & ~select(Deployment.id).where(Deployment.organisation_id == Organisation.id).exists()
-        & ~select(RegistrationInvite.id)
-        .where(RegistrationInvite.organisation_id == Organisation.id)
-        .exists()
-    )
+    stewarded = (Organisation.steward_id == organisation_id) & ~select(Platform.id).where(
+        Platform.organisation_id == Organisation.id
+    ).exists()
     return session.scalars(
         select(Organisation)
         .where(
-            (Organisation.id == organisation_id)
-            | Organisation.id.in_(on_own_platforms)
-            | has_nothing
+            (Organisation.id == organisation_id) | Organisation.id.in_(on_own_platforms) | stewarded
         )
         .order_by(Organisation.name)
     ).all()

@@ -20,7 +20,13 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from lti_tool.db import utcnow
-from lti_tool.errors import InviteExpired, InviteUnknown, InviteUsed, NotFound
+from lti_tool.errors import (
+    InviteExpired,
+    InviteUnknown,
+    InviteUsed,
+    NotFound,
+    PlatformOwnedElsewhere,
+)
 from lti_tool.lti import registration as dr
 from lti_tool.lti.tool_configuration import registration_request
 from lti_tool.models import Organisation, Platform, RegistrationInvite
@@ -118,16 +124,19 @@ def register_with_invite(
     *,
     base_url: str,
     timeout: int,
+    allow_private_hosts: bool = True,
 ) -> Registered:
     """Register the tool with the platform that opened the invite's URL, and record it.
 
     The platform is contacted first; a refusal raises before anything is written.
     """
-    configuration = dr.fetch_platform_configuration(initiation, timeout)
+    configuration = dr.fetch_platform_configuration(initiation, timeout, allow_private_hosts)
     client = registration_request(
         base_url, configuration.product_family, configuration.scopes_supported
     )
-    answer = dr.register_client(configuration, initiation.registration_token, client, timeout)
+    answer = dr.register_client(
+        configuration, initiation.registration_token, client, timeout, allow_private_hosts
+    )
     platform, updated = _record_platform(session, invite.organisation, configuration, answer)
     _mark_used(session, invite, platform)
     log.info(
@@ -156,6 +165,12 @@ def _record_platform(
     """
     issuer = configuration.issuer
     existing = platforms.find_platform(session, issuer, answer.client_id)
+    if existing is not None and existing.organisation_id != organisation.id:
+        # Never let one organisation's invite rewrite (keys, URLs) another's platform.
+        raise PlatformOwnedElsewhere(
+            f"{issuer} client {answer.client_id} belongs to organisation "
+            f"{existing.organisation_id}, invite is for {organisation.id}"
+        )
     if existing is None and not configuration.is_canvas:
         same_organisation = [
             p

@@ -389,7 +389,9 @@ def organisations_page() -> Any:
 def create_organisation() -> Any:
     try:
         form = NameForm().load(request.form)
-        created = platforms.create_organisation(get_session(), form["name"])
+        created = platforms.create_organisation(
+            get_session(), form["name"], steward_id=current_organisation_id()
+        )
     except ValidationError as exc:
         return _organisations_page(field_errors(exc), request.form, INVALID_FORM)
     except OrganisationNameTaken as exc:
@@ -413,7 +415,7 @@ def _organisation_page(
         ),
         region_options=[
             ("", gettext("No region")),
-            *((r.id, r.name) for r in organisations.list_regions(session)),
+            *((r.id, r.name) for r in organisations.regions_of(session, current_organisation_id())),
         ],
         errors=errors or {},
         values=values or {},
@@ -457,7 +459,7 @@ def _regions_page(
     return _render(
         "admin/regions.html",
         status,
-        regions=organisations.list_regions(get_session()),
+        regions=organisations.regions_of(get_session(), current_organisation_id()),
         errors=errors or {},
         values=values or {},
     )
@@ -474,7 +476,9 @@ def regions_page() -> Any:
 def create_region() -> Any:
     try:
         form = NameForm().load(request.form)
-        created = organisations.create_region(get_session(), form["name"])
+        created = organisations.create_region(
+            get_session(), form["name"], steward_id=current_organisation_id()
+        )
     except ValidationError as exc:
         return _regions_page(field_errors(exc), request.form, INVALID_FORM)
     except RegionNameTaken as exc:

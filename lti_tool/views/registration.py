@@ -39,5 +39,6 @@ def register(secret: str) -> Any:
         initiation,
         base_url=settings.base_url,
         timeout=settings.HTTP_TIMEOUT_SECONDS,
+        allow_private_hosts=settings.registration_allows_private_hosts,
     )
     return render_template("registration/done.html", registered=registered)

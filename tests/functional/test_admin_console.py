@@ -792,3 +792,53 @@ def test_confirmation_flow_works_without_cookies(app, lms, second):
     assert "lt=" in done.headers["Location"]
     assert get_page(admin, done.headers["Location"])
     assert find_deployment(app, lms.platform.issuer, SECOND).status == Status.DISABLED
+
+
+# --- what an admin may not reach: organisations and regions of others --------------------
+
+
+def test_an_organisation_made_on_the_command_line_is_out_of_an_admins_reach(
+    app, lms, admin, second
+):
+    """The operator's new municipality is not something any LMS admin can move into."""
+    result = app.test_cli_runner().invoke(args=["organisation", "add", "Bergen"])
+    assert result.exit_code == 0, result.output
+    bergen = organisation_named(app, "Bergen")
+    assert bergen is not None
+    assert "Bergen" not in get_page(admin, "/admin/organisations")
+    page = get_page(admin, f"/admin/deployments/{second}")
+    assert f'value="{bergen.id}"' not in page
+    refused = submit(
+        admin, page, f"/admin/deployments/{second}/organisation", organisation_id=str(bergen.id)
+    )
+    assert refused.status_code == 404
+
+
+def test_regions_of_others_are_neither_listed_nor_joinable(app, lms, admin):
+    for args in (["region", "add", "Vestlandet"], ["organisation", "add", "Annenkommune"]):
+        assert app.test_cli_runner().invoke(args=args).exit_code == 0
+    assert (
+        app.test_cli_runner()
+        .invoke(args=["organisation", "set-region", "Annenkommune", "--region", "Vestlandet"])
+        .exit_code
+        == 0
+    )
+    regions_page = get_page(admin, "/admin/regions")
+    assert "Vestlandet" not in regions_page and "Annenkommune" not in regions_page
+    own = organisation_named(app, "Testkommune")
+    with app.app_context():
+        vestlandet = get_session().scalar(select(Region).where(Region.name == "Vestlandet"))
+        assert vestlandet is not None
+        vestlandet_id = vestlandet.id
+    page = get_page(admin, f"/admin/organisations/{own.id}")
+    assert "Vestlandet" not in page
+    refused = submit(
+        admin, page, f"/admin/organisations/{own.id}", name="Testkommune",
+        region_id=str(vestlandet_id),
+    )  # fmt: skip
+    assert refused.status_code == 404
+
+    created = submit(admin, regions_page, "/admin/regions", name="Kongsbergregionen")
+    assert created.status_code == 302
+    page = get_page(admin, f"/admin/organisations/{own.id}")
+    assert "Kongsbergregionen" in page
