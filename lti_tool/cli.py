@@ -14,10 +14,11 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
 from lti_tool.db import get_session
-from lti_tool.errors import ToolError
+from lti_tool.errors import ImportErrors, ToolError
 from lti_tool.lti.services import lti_services
 from lti_tool.models import Status
-from lti_tool.services import demo, organisations, platforms, registration
+from lti_tool.services import demo, framework_io, organisations, platforms, registration
+from lti_tool.services import frameworks as framework_services
 
 
 def transaction(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -296,11 +297,200 @@ def demo_setup() -> None:
     if not lti.keyring.all_keys():
         lti.keyring.rotate()
     platform = demo.register_demo_platform(get_session(), demo.demo_platform(lti))
+    loaded = framework_io.load_examples(get_session(), platform.organisation_id)
+    if loaded.frameworks or loaded.job_roles:
+        click.echo(
+            f"Example content loaded: {len(loaded.frameworks)} framework(s), "
+            f"{len(loaded.job_roles)} job role(s)."
+        )
     click.echo(f"Demo LMS registered ({platform.issuer}). Open {lti.settings.base_url}/demo")
 
 
+assignments_cli = AppGroup("assignments", help="Job roles and units of the employees.")
+
+
+@assignments_cli.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option("--organisation", required=True, help="The organisation (municipality) name.")
+@with_appcontext
+def assignments_import(file: Any, organisation: str) -> None:
+    """Import job roles and units from HR's CSV file, all or nothing.
+
+    Columns: person_sourcedid or email, and job_role and/or unit; one row per employee
+    and job role. Every problem is listed with its row and column; with any, nothing
+    is written.
+    """
+    from flask_babel import force_locale
+
+    from lti_tool.services import assignment_import
+
+    session = get_session()
+    data = file.read(assignment_import.MAX_IMPORT_BYTES + 1)
+    with force_locale("en"):
+        try:
+            found = organisations.find_organisation(session, organisation)
+            result = assignment_import.import_assignments(
+                session, found.id, data, imported_by_id=None
+            )
+        except assignment_import.ImportRejected as rejected:
+            session.rollback()
+            for problem in rejected.problems:
+                where = f"row {problem.row}" if problem.row else "file"
+                column = f", {problem.column}" if problem.column else ""
+                click.echo(f"{where}{column}: {problem.message}", err=True)
+            raise click.ClickException(
+                f"Nothing imported: {len(rejected.problems)} problem(s)."
+            ) from rejected
+        except ToolError as exc:
+            session.rollback()
+            raise click.ClickException(exc.detail or exc.code) from exc
+    session.commit()
+    click.echo(
+        f"Imported {result.rows} row(s): {result.added} new, {result.unchanged} already held."
+    )
+
+
+# --- competence frameworks, job roles, example content ------------------------------------
+
+framework_cli = AppGroup("framework", help="Competence frameworks: import, export, list.")
+job_role_cli = AppGroup("job-role", help="Job roles and their basis competence: import, export.")
+content_cli = AppGroup("content", help="Example content shipped with the tool.")
+FORMAT_CHOICE = click.Choice(sorted(framework_io.FORMATS))
+
+
+def _refuse_import(exc: ImportErrors) -> click.ClickException:
+    """Print every problem of a refused import, one per line (in English), and roll back."""
+    from flask_babel import force_locale
+
+    get_session().rollback()
+    with force_locale("en"):
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+    return click.ClickException(f"Nothing imported: {len(exc.problems)} problem(s).")
+
+
+@framework_cli.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option("--organisation", required=True, help="Organisation name.")
+@click.option(
+    "--format", "format_name", type=FORMAT_CHOICE, default=None, help="Default: by file name."
+)
+@click.option(
+    "--language",
+    type=click.Choice(["nb", "nn", "en"]),
+    default="nb",
+    show_default=True,
+    help="The language of a one-language file.",
+)
+@click.option("--publish", is_flag=True, help="Publish the imported version at once.")
+@transaction
+def framework_import(
+    file: Any, organisation: str, format_name: str | None, language: str, publish: bool
+) -> None:
+    """Import FILE as a new framework of the organisation (all or nothing)."""
+    if format_name is None:
+        format_name = "moodle-csv" if str(file.name).lower().endswith(".csv") else "case"
+    owner = organisations.find_organisation(get_session(), organisation)
+    try:
+        version = framework_io.import_framework(
+            get_session(), owner.id, file.read(), format_name, language=language, publish=publish
+        )
+    except ImportErrors as exc:
+        raise _refuse_import(exc) from exc
+    click.echo(
+        f"Framework {version.framework.code} version {version.number} ({version.status.value}): "
+        f"{len(version.competences)} competence(s), {len(version.levels)} level(s)."
+    )
+
+
+@framework_cli.command("export")
+@click.argument("code")
+@click.option("--organisation", required=True, help="Organisation name.")
+@click.option("--format", "format_name", type=FORMAT_CHOICE, required=True)
+@click.option(
+    "--version",
+    "number",
+    type=int,
+    default=None,
+    help="Version number (default: the latest published, else the latest).",
+)
+@click.option("--output", type=click.File("wb"), default="-", help="File (default: stdout).")
+@transaction
+def framework_export(
+    code: str, organisation: str, format_name: str, number: int | None, output: Any
+) -> None:
+    """Export the framework CODE."""
+    owner = organisations.find_organisation(get_session(), organisation)
+    output.write(
+        framework_io.export_framework(
+            get_session(), owner.id, code, format_name, number, creator=owner.name
+        )
+    )
+
+
+@framework_cli.command("list")
+@click.option("--organisation", required=True, help="Organisation name.")
+@transaction
+def framework_list(organisation: str) -> None:
+    owner = organisations.find_organisation(get_session(), organisation)
+    rows = framework_services.list_frameworks(get_session(), owner.id)
+    if not rows:
+        click.echo("No frameworks.")
+    for framework in rows:
+        versions = ", ".join(f"{v.number} {v.status.value}" for v in framework.versions)
+        click.echo(f"{framework.id}\t{framework.code}\t{versions}")
+
+
+@job_role_cli.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option("--organisation", required=True, help="Organisation name.")
+@transaction
+def job_role_import(file: Any, organisation: str) -> None:
+    """Import job roles and their profiles from FILE (JSON; all or nothing)."""
+    owner = organisations.find_organisation(get_session(), organisation)
+    try:
+        made = framework_io.import_job_roles(get_session(), owner.id, file.read())
+    except ImportErrors as exc:
+        raise _refuse_import(exc) from exc
+    click.echo(f"Imported {len(made)} job role(s): {', '.join(r.code for r in made)}")
+
+
+@job_role_cli.command("export")
+@click.option("--organisation", required=True, help="Organisation name.")
+@click.option("--output", type=click.File("wb"), default="-", help="File (default: stdout).")
+@transaction
+def job_role_export(organisation: str, output: Any) -> None:
+    """Export every job role of the organisation with its profile (JSON)."""
+    owner = organisations.find_organisation(get_session(), organisation)
+    output.write(framework_io.export_job_roles(get_session(), owner.id))
+
+
+@content_cli.command("load-examples")
+@click.option("--organisation", required=True, help="Organisation name; created if new.")
+@transaction
+def content_load_examples(organisation: str) -> None:
+    """Load the example frameworks and job roles (what exists is left as it is)."""
+    owner = platforms.get_or_create_organisation(get_session(), organisation)
+    loaded = framework_io.load_examples(get_session(), owner.id)
+    click.echo(
+        f"Loaded {len(loaded.frameworks)} framework(s) and {len(loaded.job_roles)} job "
+        f"role(s) into {owner.name}; {len(loaded.skipped)} framework(s) were there already."
+    )
+
+
 def register(app: Flask) -> None:
-    groups = (platform_cli, organisation_cli, region_cli, deployment_cli, keys_cli, demo_cli)
+    groups = (
+        platform_cli,
+        organisation_cli,
+        region_cli,
+        deployment_cli,
+        keys_cli,
+        demo_cli,
+        framework_cli,
+        job_role_cli,
+        content_cli,
+    )
     for group in groups:
         app.cli.add_command(group)
+    app.cli.add_command(assignments_cli)
     app.cli.add_command(registration_url)

@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from flask import Flask, g, jsonify, render_template, request
-from flask_babel import gettext, lazy_gettext
+from flask_babel import LazyString, gettext, lazy_gettext
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -469,3 +469,211 @@ def register_error_handlers(app: Flask) -> None:
             gettext("Something went wrong"),
             gettext("An unexpected error occurred. It has been logged; please try again later."),
         )
+
+
+# --- competence frameworks, job roles and their import/export -----------------------------
+
+
+def _format_message(template: Any, values: dict[str, Any]) -> str:
+    return str(template) % values
+
+
+class FormattedError(ToolError):
+    """A refusal whose message names what was refused: the class's ``message`` holds
+    %(name)s placeholders, filled from the keyword arguments (translated when shown)."""
+
+    def __init__(self, detail: str = "", **values: Any) -> None:
+        super().__init__(detail)
+        self.values = values
+        if values:
+            self.message = LazyString(_format_message, type(self).message, values)
+
+
+class FrameworkCodeTaken(FormattedError):
+    status = 409
+    code = "framework_code_taken"
+    title = lazy_gettext("The code is taken")
+    message = lazy_gettext("Another competence framework already has the code %(code)s.")
+
+
+class InvalidCode(FormattedError):
+    status = 400
+    code = "invalid_code"
+    title = lazy_gettext("The code cannot be used")
+    message = lazy_gettext(
+        "A code must have between 1 and %(max)s characters and no spaces: %(code)s."
+    )
+
+
+class MissingTitle(ToolError):
+    status = 400
+    code = "missing_title"
+    title = lazy_gettext("The title is missing")
+    message = lazy_gettext("Give a title in at least one language (bokmål, nynorsk or English).")
+
+
+class VersionNotDraft(FormattedError):
+    status = 409
+    code = "version_not_draft"
+    title = lazy_gettext("This version cannot be changed")
+    message = lazy_gettext(
+        "Version %(number)s of %(framework)s is %(status)s: only a draft can be changed. "
+        "Start a new draft to make changes."
+    )
+
+
+class DraftExists(FormattedError):
+    status = 409
+    code = "draft_exists"
+    title = lazy_gettext("There is already a draft")
+    message = lazy_gettext(
+        "%(framework)s already has a draft (version %(number)s). Publish or change that one."
+    )
+
+
+class NothingPublished(FormattedError):
+    status = 409
+    code = "nothing_published"
+    title = lazy_gettext("No published version")
+    message = lazy_gettext(
+        "%(framework)s has no published version to start a new draft from. Change the draft it has."
+    )
+
+
+class CannotPublish(FormattedError):
+    status = 409
+    code = "cannot_publish"
+    title = lazy_gettext("The version cannot be published yet")
+    message = lazy_gettext(
+        "A version needs at least one competence and a scale of at least two levels before "
+        "it can be published (it has %(competences)s competence(s) and %(levels)s level(s))."
+    )
+
+
+class InvalidScale(FormattedError):
+    status = 400
+    code = "invalid_scale"
+    title = lazy_gettext("The scale cannot be used")
+    message = lazy_gettext(
+        "A scale has between 2 and %(max)s levels, each with a label in at least one language."
+    )
+
+
+class LevelInUse(FormattedError):
+    status = 409
+    code = "level_in_use"
+    title = lazy_gettext("The level is in use")
+    message = lazy_gettext(
+        "Level %(value)s is required by a job role and cannot be removed from the scale."
+    )
+
+
+class CompetenceCodeTaken(FormattedError):
+    status = 409
+    code = "competence_code_taken"
+    title = lazy_gettext("The code is taken")
+    message = lazy_gettext("Another competence in this version already has the code %(code)s.")
+
+
+class HierarchyCycle(FormattedError):
+    status = 409
+    code = "hierarchy_cycle"
+    title = lazy_gettext("The competence cannot be moved there")
+    message = lazy_gettext(
+        "%(code)s cannot be placed under itself or under one of its own sub-competences."
+    )
+
+
+class CompetenceInUse(FormattedError):
+    status = 409
+    code = "competence_in_use"
+    title = lazy_gettext("The competence is in use")
+    message = lazy_gettext(
+        "%(code)s is required by a job role and cannot be deleted. Archive it instead."
+    )
+
+
+class CompetenceHasChildren(FormattedError):
+    status = 409
+    code = "competence_has_children"
+    title = lazy_gettext("The competence has sub-competences")
+    message = lazy_gettext(
+        "%(code)s has sub-competences. Move or delete them first, or archive it instead."
+    )
+
+
+class JobRoleCodeTaken(FormattedError):
+    status = 409
+    code = "job_role_code_taken"
+    title = lazy_gettext("The code is taken")
+    message = lazy_gettext("Another job role already has the code %(code)s.")
+
+
+class RequirementInvalid(FormattedError):
+    status = 400
+    code = "requirement_invalid"
+    title = lazy_gettext("The requirement cannot be used")
+
+
+class CompetenceNotPublished(RequirementInvalid):
+    code = "competence_not_published"
+    message = lazy_gettext(
+        "%(code)s is not in a published version of its framework. Publish the version first."
+    )
+
+
+class UnknownLevel(RequirementInvalid):
+    code = "unknown_level"
+    message = lazy_gettext("Level %(value)s is not on the scale of %(framework)s.")
+
+
+class InvalidRenewal(RequirementInvalid):
+    code = "invalid_renewal"
+    message = lazy_gettext("The renewal period must be between 1 and %(max)s months, or none.")
+
+
+class RequirementExists(RequirementInvalid):
+    code = "requirement_exists"
+    message = lazy_gettext("The job role already requires %(code)s.")
+
+
+class UnknownFormat(FormattedError):
+    status = 400
+    code = "unknown_format"
+    title = lazy_gettext("Unknown format")
+    message = lazy_gettext("The format %(format)s is not known. Known formats: %(known)s.")
+
+
+class ImportErrors(ToolError):
+    """An import refused: nothing was written. ``problems`` says what and where, each."""
+
+    status = 422
+    code = "import_errors"
+    title = lazy_gettext("The file cannot be imported")
+    message = lazy_gettext("Nothing was imported. Correct the problems listed below and try again.")
+
+    def __init__(self, problems: list[Any]) -> None:
+        self.problems = list(problems)
+        super().__init__(
+            f"{len(self.problems)} problem(s)",
+            details=LazyString(lambda: "\n".join(str(p) for p in self.problems)),
+        )
+
+
+class OrgUnitCodeTaken(FormattedError):
+    status = 409
+    code = "org_unit_code_taken"
+    title = lazy_gettext("The code is taken")
+    message = lazy_gettext("Another sector, department or unit already has the code %(code)s.")
+
+
+class InvalidOrgUnitParent(FormattedError):
+    """A unit under a unit, a sector under anything, or a loop in the tree."""
+
+    status = 409
+    code = "invalid_org_unit_parent"
+    title = lazy_gettext("It cannot be placed there")
+    message = lazy_gettext(
+        "%(code)s cannot be placed under %(parent)s: a unit sits under a sector or a "
+        "department (or at the top), a department under a sector, and nothing under itself."
+    )

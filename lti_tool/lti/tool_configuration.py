@@ -40,7 +40,7 @@ def tool_urls(base_url: str) -> dict[str, str]:
     return {
         "login_url": base + "/lti/login",
         "launch_url": base + "/lti/launch",
-        "redirect_uris": base + "/lti/launch",
+        "redirect_uri": base + "/lti/launch",
         "deep_linking_url": base + "/lti/launch",
         "jwks_url": base + "/lti/jwks.json",
         "domain": urlsplit(base).netloc,
@@ -91,7 +91,7 @@ def registration_request(
         "response_types": ["id_token"],
         "grant_types": ["implicit", "client_credentials"],
         "initiate_login_uri": urls["login_url"],
-        "redirect_uris": [urls["redirect_uris"]],
+        "redirect_uris": [urls["redirect_uri"]],
         "client_name": TOOL_NAME,
         "jwks_uri": urls["jwks_url"],
         "logo_uri": urls["icon_url"],
@@ -161,7 +161,7 @@ def moodle_manual_fields(base_url: str) -> list[tuple[str, str]]:
         ("Public key type", "Keyset URL"),
         ("Public keyset", urls["jwks_url"]),
         ("Initiate login URL", urls["login_url"]),
-        ("Redirection URI(s)", urls["redirect_uris"]),
+        ("Redirection URI(s)", urls["redirect_uri"]),
         ("Custom parameters", custom),
         ("Tool configuration usage", "Show in activity chooser and as a preconfigured tool"),
         ("Default launch container", "Embed, without blocks"),
@@ -181,13 +181,24 @@ def moodle_manual_fields(base_url: str) -> list[tuple[str, str]]:
     ]
 
 
+#: What a tool admin enters for hosted Canvas (the same for every Canvas customer).
+CANVAS_PLATFORM = {
+    "issuer": "https://canvas.instructure.com",
+    "auth_login_url": "https://sso.canvaslms.com/api/lti/authorize_redirect",
+    "auth_token_url": "https://sso.canvaslms.com/login/oauth2/token",
+    "jwks_url": "https://sso.canvaslms.com/api/lti/security/jwks",
+}
+
+
 def public_configuration(base_url: str) -> dict[str, Any]:
     """Everything for manual registration, as served at /lti/config.json."""
     urls = tool_urls(base_url)
     return {
         "title": TOOL_NAME,
         "description": TOOL_DESCRIPTION,
-        **{k: v for k, v in urls.items() if k != "icon_url"},
+        **{k: v for k, v in urls.items() if k not in ("icon_url", "redirect_uri")},
+        "redirect_uris": [urls["redirect_uri"]],
+        "canvas_platform": dict(CANVAS_PLATFORM),
         "scopes": list(SCOPES),
         "claims": list(CLAIMS),
         "custom_parameters": dict(CUSTOM_PARAMETERS),

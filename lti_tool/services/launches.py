@@ -13,7 +13,7 @@ from lti_tool.lti import claims as c
 from lti_tool.lti.launch import ValidatedLaunch
 from lti_tool.lti.roles import Permission, highest, permissions_for
 from lti_tool.models import Launch, Person
-from lti_tool.services import platforms
+from lti_tool.services import assignments, platforms
 
 #: Claims copied onto the person when the platform shares them (Canvas may not).
 PROFILE_FIELDS = {"name": 300, "given_name": 200, "family_name": 200, "email": 320}
@@ -55,8 +55,19 @@ LANDING = {
 CAN_PLACE_CONTENT = frozenset({Permission.DESIGNER, Permission.ADMIN})
 
 
-def record_launch(session: Session, launch: ValidatedLaunch) -> Launch:
-    """Record a validated launch; a deep-linking request needs someone who may add content."""
+def record_launch(
+    session: Session,
+    launch: ValidatedLaunch,
+    *,
+    job_role_param: str = "job_role",
+    unit_param: str = "unit",
+) -> Launch:
+    """Record a validated launch; a deep-linking request needs someone who may add content.
+
+    The custom parameters named ``job_role_param`` and ``unit_param`` place the person in
+    the organisation's job roles and units (``services.assignments``), in the same
+    transaction.
+    """
     permissions = permissions_for(launch.claims.get(c.ROLES) or [])
     if launch.message_type == c.DEEP_LINKING_REQUEST and not permissions & CAN_PLACE_CONTENT:
         raise DeepLinkingForbidden(f"deep linking by roles {launch.claims.get(c.ROLES)}")
@@ -73,6 +84,14 @@ def record_launch(session: Session, launch: ValidatedLaunch) -> Launch:
     )
     session.add(record)
     platforms.count_launch(session, launch.deployment)
+    assignments.sync_launch_assignments(
+        session,
+        person,
+        launch.deployment.organisation_id,
+        launch.claims.get(c.CUSTOM),
+        job_role_param=job_role_param,
+        unit_param=unit_param,
+    )
     session.flush()
     return record
 

@@ -18,6 +18,7 @@ from lti_tool.lti.launch import BrowserCheckNeeded, validate_launch
 from lti_tool.lti.oidc import start_login, state_cookie_name
 from lti_tool.lti.services import lti_services
 from lti_tool.lti.tool_configuration import (
+    CANVAS_PLATFORM,
     SCOPES,
     canvas_developer_key,
     moodle_manual_fields,
@@ -105,7 +106,13 @@ def launch() -> Any:
         )
     except BrowserCheckNeeded as check:
         return _browser_check_page(check, form)
-    record = record_launch(get_session(), validated)
+    settings = lti_services().settings
+    record = record_launch(
+        get_session(),
+        validated,
+        job_role_param=settings.LTI_JOB_ROLE_PARAM,
+        unit_param=settings.LTI_UNIT_PARAM,
+    )
     token = sign_in(record)
     response = current_app.make_response(redirect(url_for(landing_endpoint(record), lt=token)))
     _state_cookie(response, cookie, "", 0)
@@ -155,4 +162,5 @@ def config_page() -> Any:
         moodle_fields=moodle_manual_fields(base_url),
         canvas_json=json.dumps(canvas_developer_key(base_url), indent=2, ensure_ascii=False),
         scopes=SCOPES,
+        canvas_platform=CANVAS_PLATFORM,
     )

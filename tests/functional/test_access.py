@@ -78,6 +78,12 @@ def test_guards_match_the_declared_access(app):
         "designer.deep_link": {"designer", "admin"},
         "designer.deep_link_submit": {"designer", "admin"},
         "manager.home": {"manager", "admin"},
+        "manager.person": {"manager", "admin"},
+        "manager.assign": {"manager", "admin"},
+        "manager.end": {"manager", "admin"},
+        "manager.decide": {"manager", "admin"},
+        "manager.import_file": {"manager", "admin"},
+        "learner.choose_job_roles": {"learner"},
         "admin.home": {"admin"},
         "admin.approve_deployment": {"admin"},
     }

@@ -15,7 +15,9 @@ def test_config_json_lists_the_tool_urls_and_canvas_developer_key(client):
     config = response.get_json()
     assert config["login_url"] == TOOL_BASE_URL + "/lti/login"
     assert config["launch_url"] == TOOL_BASE_URL + "/lti/launch"
-    assert config["redirect_uris"] == TOOL_BASE_URL + "/lti/launch"
+    assert config["redirect_uris"] == [TOOL_BASE_URL + "/lti/launch"]
+    assert config["canvas_platform"]["issuer"] == "https://canvas.instructure.com"
+    assert config["canvas_platform"]["jwks_url"].startswith("https://sso.canvaslms.com/")
     assert config["deep_linking_url"] == TOOL_BASE_URL + "/lti/launch"
     assert config["jwks_url"] == TOOL_BASE_URL + "/lti/jwks.json"
     assert config["domain"] == "tool.example"

@@ -1,0 +1,215 @@
+"""Job roles and their profiles as JSON: read and write.
+
+```
+{"format": "laeringslop-job-roles", "version": 1,
+ "job_roles": [{"code": "sykepleier", "title": {"nb": …}, "description": {…},
+                "archived": false,
+                "requirements": [{"framework": "legemiddelhandtering", "framework_version": 1,
+                                  "competence": "LM-01", "required_level": 3,
+                                  "mandatory": true, "renewal_months": 24}]}]}
+```
+Competences are named by framework code, version number and competence code, so a file
+moves between organisations. Checking that they exist is the service's job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from flask_babel import lazy_gettext
+
+from lti_tool.interchange.model import (
+    MAX_IMPORT_ITEMS,
+    Problem,
+    code_problem,
+    decode,
+    text_of,
+)
+
+FORMAT = "laeringslop-job-roles"
+
+
+@dataclasses.dataclass
+class RequirementData:
+    framework: str
+    framework_version: int
+    competence: str
+    required_level: int
+    mandatory: bool
+    renewal_months: int | None
+    where: Any = None
+
+
+@dataclasses.dataclass
+class JobRoleData:
+    code: str
+    title: dict[str, str]
+    description: dict[str, str] = dataclasses.field(default_factory=dict)
+    archived: bool = False
+    requirements: list[RequirementData] = dataclasses.field(default_factory=list)
+    where: Any = None
+
+
+def at_field(path: str) -> Any:
+    return lazy_gettext("field %(path)s", path=path)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def parse(data: bytes) -> tuple[list[JobRoleData], list[Problem]]:
+    text, problems = decode(data)
+    if text is None:
+        return [], problems
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        return [], [
+            Problem("", lazy_gettext("the file is not valid JSON (%(error)s)", error=str(exc)))
+        ]
+    roles = document.get("job_roles") if isinstance(document, dict) else None
+    if not isinstance(roles, list):
+        return [], [Problem(at_field("job_roles"), lazy_gettext("a list of job roles is needed"))]
+    if (
+        sum(len(r.get("requirements") or []) for r in roles if isinstance(r, dict))
+        > (MAX_IMPORT_ITEMS)
+        or len(roles) > MAX_IMPORT_ITEMS
+    ):
+        return [], [
+            Problem(
+                "",
+                lazy_gettext(
+                    "The file holds more than %(max)s job roles or requirements.",
+                    max=MAX_IMPORT_ITEMS,
+                ),
+            )
+        ]
+    result: list[JobRoleData] = []
+    codes: dict[str, str] = {}
+    for number, raw in enumerate(roles):
+        path = f"job_roles[{number}]"
+        if not isinstance(raw, dict):
+            problems.append(Problem(at_field(path), lazy_gettext("a job role must be an object")))
+            continue
+        raw_code = raw.get("code")
+        code = raw_code.strip() if isinstance(raw_code, str) else ""
+        wrong = code_problem(code)
+        if wrong is not None:
+            problems.append(Problem(at_field(f"{path}.code"), wrong))
+        elif code in codes:
+            problems.append(
+                Problem(
+                    at_field(f"{path}.code"),
+                    lazy_gettext(
+                        "the code %(code)s is used twice (also at %(other)s)",
+                        code=code,
+                        other=codes[code],
+                    ),
+                )
+            )
+        else:
+            codes[code] = path
+        title = text_of(raw.get("title"))
+        if not title:
+            problems.append(
+                Problem(at_field(f"{path}.title"), lazy_gettext("the job role has no title"))
+            )
+        role = JobRoleData(
+            code=code,
+            title=title,
+            description=text_of(raw.get("description")),
+            archived=raw.get("archived") is True,
+            where=at_field(path),
+        )
+        requirements = raw.get("requirements") or []
+        if not isinstance(requirements, list):
+            problems.append(
+                Problem(at_field(f"{path}.requirements"), lazy_gettext("must be a list"))
+            )
+            requirements = []
+        for index, req in enumerate(requirements):
+            parsed = _requirement(req, f"{path}.requirements[{index}]", problems)
+            if parsed is not None:
+                role.requirements.append(parsed)
+        result.append(role)
+    return result, problems
+
+
+def _requirement(raw: Any, path: str, problems: list[Problem]) -> RequirementData | None:
+    if not isinstance(raw, dict):
+        problems.append(Problem(at_field(path), lazy_gettext("a requirement must be an object")))
+        return None
+    found = len(problems)
+    texts = {}
+    for field in ("framework", "competence"):
+        value = raw.get(field)
+        if not isinstance(value, str) or not value.strip():
+            problems.append(
+                Problem(at_field(f"{path}.{field}"), lazy_gettext("required, and missing or empty"))
+            )
+        else:
+            texts[field] = value.strip()
+    numbers = {}
+    for field in ("framework_version", "required_level"):
+        value = _int(raw.get(field))
+        if value is None:
+            problems.append(
+                Problem(at_field(f"{path}.{field}"), lazy_gettext("a whole number is needed"))
+            )
+        else:
+            numbers[field] = value
+    renewal = raw.get("renewal_months")
+    if renewal is not None and _int(renewal) is None:
+        problems.append(
+            Problem(
+                at_field(f"{path}.renewal_months"),
+                lazy_gettext("a whole number of months, or null, is needed"),
+            )
+        )
+    mandatory = raw.get("mandatory", True)
+    if not isinstance(mandatory, bool):
+        problems.append(
+            Problem(at_field(f"{path}.mandatory"), lazy_gettext("true or false is needed"))
+        )
+    if len(problems) > found:
+        return None
+    return RequirementData(
+        framework=texts["framework"],
+        framework_version=numbers["framework_version"],
+        competence=texts["competence"],
+        required_level=numbers["required_level"],
+        mandatory=bool(mandatory),
+        renewal_months=renewal,
+        where=at_field(path),
+    )
+
+
+def dump(roles: list[JobRoleData]) -> bytes:
+    document = {
+        "format": FORMAT,
+        "version": 1,
+        "job_roles": [
+            {
+                "code": role.code,
+                "title": role.title,
+                "description": role.description,
+                "archived": role.archived,
+                "requirements": [
+                    {
+                        "framework": r.framework,
+                        "framework_version": r.framework_version,
+                        "competence": r.competence,
+                        "required_level": r.required_level,
+                        "mandatory": r.mandatory,
+                        "renewal_months": r.renewal_months,
+                    }
+                    for r in role.requirements
+                ],
+            }
+            for role in roles
+        ],
+    }
+    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")

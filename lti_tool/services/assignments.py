@@ -1,0 +1,425 @@
+"""Who holds which job role and sits in which unit, and where that came from.
+
+Four sources (``AssignmentSource``), each kept on the row with its times:
+
+- **launch**: the LMS names the person's job role(s) and unit(s) in custom parameters
+  (names set by ``LTI_JOB_ROLE_PARAM`` and ``LTI_UNIT_PARAM``). A parameter that is sent
+  is the truth for launch-sourced assignments: codes no longer sent are ended. A parameter
+  that is absent, or only holds Moodle's unfilled placeholders (``$User.department``),
+  changes nothing: a course without the parameters says nothing about the person.
+- **self**: a learner without a job role chooses; the choice waits (pending) for a manager.
+- **manager**: a manager assigns and ends.
+- **import**: a CSV file from HR (``services/assignment_import.py``).
+
+Every query is scoped by the organisation: a role, unit, person or assignment of another
+organisation is not found.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lti_tool.db import utcnow
+from lti_tool.errors import NotFound
+from lti_tool.models import (
+    AssignmentSource,
+    AssignmentStatus,
+    JobRole,
+    JobRoleAssignment,
+    OrgUnit,
+    Person,
+    UnitAssignment,
+    UnitKind,
+)
+
+log = logging.getLogger(__name__)
+
+#: Moodle sends a substitution parameter it could not fill as the literal ``$User.x``.
+UNFILLED = "$"
+
+Assignment = JobRoleAssignment | UnitAssignment
+
+
+class Kind(enum.StrEnum):
+    """What an assignment places the person in: a job role or a unit."""
+
+    ROLE = "role"
+    UNIT = "unit"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    model: Any
+    target: Any
+    fk: str
+
+    @property
+    def fk_column(self) -> Any:
+        return getattr(self.model, self.fk)
+
+
+SPECS = {
+    Kind.ROLE: _Spec(JobRoleAssignment, JobRole, "job_role_id"),
+    Kind.UNIT: _Spec(UnitAssignment, OrgUnit, "unit_id"),
+}
+
+
+def parse_codes(value: Any) -> list[str] | None:
+    """The codes in one custom parameter value, or None when it tells nothing.
+
+    ``"a, b"`` → ``["a", "b"]``; ``""`` → ``[]`` (sent, and empty); absent, not a string,
+    or only unfilled placeholders (``"$User.department"``) → None.
+    """
+    if not isinstance(value, str):
+        return None
+    parts = [p.strip() for p in value.split(",")]
+    codes = [p for p in parts if p and not p.startswith(UNFILLED)]
+    if not codes and any(p.startswith(UNFILLED) for p in parts):
+        return None
+    return list(dict.fromkeys(codes))
+
+
+# --- lookups --------------------------------------------------------------------------------
+
+
+def job_roles_of(session: Session, organisation_id: int) -> list[JobRole]:
+    """The organisation's job roles in use (not archived), by code."""
+    return list(
+        session.scalars(
+            select(JobRole)
+            .where(JobRole.organisation_id == organisation_id, JobRole.archived.is_(False))
+            .order_by(JobRole.code)
+        )
+    )
+
+
+def units_of(session: Session, organisation_id: int) -> list[OrgUnit]:
+    """The organisation's units a person can be placed in (kind unit, not archived)."""
+    return list(
+        session.scalars(
+            select(OrgUnit)
+            .where(
+                OrgUnit.organisation_id == organisation_id,
+                OrgUnit.kind == UnitKind.UNIT,
+                OrgUnit.archived.is_(False),
+            )
+            .order_by(OrgUnit.name)
+        )
+    )
+
+
+def by_codes(session: Session, kind: Kind, organisation_id: int, codes: Iterable[str]) -> dict:
+    """The organisation's roles or units with these codes (case-insensitive), by lower code."""
+    target = SPECS[kind].target
+    lowered = {c.lower() for c in codes}
+    if not lowered:
+        return {}
+    found = session.scalars(
+        select(target).where(
+            target.organisation_id == organisation_id,
+            target.archived.is_(False),
+            func.lower(target.code).in_(lowered),
+        )
+    )
+    return {t.code.lower(): t for t in found if kind == Kind.ROLE or t.kind == UnitKind.UNIT}
+
+
+def _target_of(session: Session, kind: Kind, organisation_id: int, target_id: int) -> Any:
+    target = session.get(SPECS[kind].target, target_id)
+    if target is None or target.organisation_id != organisation_id or target.archived:
+        raise NotFound(f"{kind} {target_id} not in organisation {organisation_id}")
+    if kind == Kind.UNIT and target.kind != UnitKind.UNIT:
+        raise NotFound(f"org unit {target_id} is a {target.kind}, not a unit")
+    return target
+
+
+def get_person(session: Session, organisation_id: int, person_id: int) -> Person:
+    person = session.get(Person, person_id)
+    if person is None or person.organisation_id != organisation_id:
+        raise NotFound(f"person {person_id} not in organisation {organisation_id}")
+    return person
+
+
+def _assignments(
+    session: Session,
+    kind: Kind,
+    organisation_id: int,
+    *,
+    person_ids: Sequence[int] | None = None,
+    statuses: Iterable[AssignmentStatus] = (AssignmentStatus.ACTIVE,),
+) -> list[Any]:
+    spec = SPECS[kind]
+    query = (
+        select(spec.model)
+        .join(spec.target, spec.fk_column == spec.target.id)
+        .where(spec.target.organisation_id == organisation_id, spec.model.status.in_(statuses))
+        .order_by(spec.model.created_at, spec.model.id)
+    )
+    if person_ids is not None:
+        query = query.where(spec.model.person_id.in_(person_ids))
+    return list(session.scalars(query))
+
+
+def get_assignment(session: Session, organisation_id: int, kind: Kind, assignment_id: int) -> Any:
+    spec = SPECS[kind]
+    found = session.get(spec.model, assignment_id)
+    if found is None:
+        raise NotFound(f"{kind} assignment {assignment_id}")
+    target = session.get(spec.target, getattr(found, spec.fk))
+    if target is None or target.organisation_id != organisation_id:
+        raise NotFound(f"{kind} assignment {assignment_id} not in organisation {organisation_id}")
+    return found
+
+
+# --- changes --------------------------------------------------------------------------------
+
+
+def _end(row: Any, by_id: int | None = None) -> None:
+    now = utcnow()
+    if row.status == AssignmentStatus.PENDING:  # a rejected choice is decided, then ended
+        row.decided_at = now
+        row.decided_by_id = by_id
+    row.status = AssignmentStatus.ENDED
+    row.ended_at = now
+
+
+def _add(
+    session: Session,
+    kind: Kind,
+    person_id: int,
+    target_id: int,
+    source: AssignmentSource,
+    status: AssignmentStatus = AssignmentStatus.ACTIVE,
+    by_id: int | None = None,
+) -> Any:
+    spec = SPECS[kind]
+    row = spec.model(person_id=person_id, source=source, status=status, **{spec.fk: target_id})
+    if status == AssignmentStatus.ACTIVE and by_id is not None:
+        row.decided_at = utcnow()
+        row.decided_by_id = by_id
+    session.add(row)
+    return row
+
+
+def _sync_launch(
+    session: Session, kind: Kind, person: Person, organisation_id: int, codes: list[str]
+) -> None:
+    known = by_codes(session, kind, organisation_id, codes)
+    unknown = [c for c in codes if c.lower() not in known]
+    if unknown:
+        log.warning(
+            "launch of person %s names unknown %s code(s) %s in organisation %s; ignored",
+            person.id,
+            kind,
+            unknown,
+            organisation_id,
+        )
+    wanted = {t.id for t in known.values()}
+    active = _assignments(session, kind, organisation_id, person_ids=[person.id])
+    fk = SPECS[kind].fk
+    held = {getattr(a, fk) for a in active}
+    for row in active:
+        if row.source == AssignmentSource.LAUNCH and getattr(row, fk) not in wanted:
+            _end(row)
+    for target_id in sorted(wanted - held):
+        _add(session, kind, person.id, target_id, AssignmentSource.LAUNCH)
+
+
+def sync_launch_assignments(
+    session: Session,
+    person: Person,
+    organisation_id: int,
+    custom: Mapping[str, Any] | None,
+    *,
+    job_role_param: str,
+    unit_param: str,
+) -> None:
+    """Bring the person's launch-sourced roles and units in line with the launch's custom
+    parameters. Unknown codes are logged and ignored; a role or unit already held from
+    another source is not added twice."""
+    custom = custom if isinstance(custom, Mapping) else {}
+    for kind, param in ((Kind.ROLE, job_role_param), (Kind.UNIT, unit_param)):
+        codes = parse_codes(custom.get(param))
+        if codes is not None:
+            _sync_launch(session, kind, person, organisation_id, codes)
+    session.flush()
+
+
+def choose_self(
+    session: Session,
+    organisation_id: int,
+    person_id: int,
+    job_role_ids: Sequence[int],
+    unit_id: int | None,
+) -> None:
+    """The learner's own choice of job role(s) and unit: pending until a manager decides.
+
+    A new choice replaces the learner's earlier pending choices.
+    """
+    person = get_person(session, organisation_id, person_id)
+    roles = [
+        _target_of(session, Kind.ROLE, organisation_id, i) for i in dict.fromkeys(job_role_ids)
+    ]
+    unit = _target_of(session, Kind.UNIT, organisation_id, unit_id) if unit_id else None
+    for kind, targets in ((Kind.ROLE, roles), (Kind.UNIT, [unit] if unit else [])):
+        fk = SPECS[kind].fk
+        current = _assignments(
+            session,
+            kind,
+            organisation_id,
+            person_ids=[person.id],
+            statuses=(AssignmentStatus.ACTIVE, AssignmentStatus.PENDING),
+        )
+        for row in current:
+            if row.status == AssignmentStatus.PENDING and row.source == AssignmentSource.SELF:
+                _end(row, by_id=person.id)
+        held = {getattr(r, fk) for r in current if r.status == AssignmentStatus.ACTIVE}
+        for target in targets:
+            if target.id not in held:
+                _add(
+                    session,
+                    kind,
+                    person.id,
+                    target.id,
+                    AssignmentSource.SELF,
+                    AssignmentStatus.PENDING,
+                )
+    session.flush()
+
+
+def decide(
+    session: Session,
+    organisation_id: int,
+    kind: Kind,
+    assignment_id: int,
+    *,
+    approve: bool,
+    decided_by_id: int,
+) -> Any:
+    """A manager approves (pending → active) or rejects (pending → ended) a self-choice."""
+    row = get_assignment(session, organisation_id, kind, assignment_id)
+    if row.status != AssignmentStatus.PENDING:
+        raise NotFound(f"{kind} assignment {assignment_id} is {row.status}, not pending")
+    if approve:
+        row.status = AssignmentStatus.ACTIVE
+        row.decided_at = utcnow()
+        row.decided_by_id = decided_by_id
+    else:
+        _end(row, by_id=decided_by_id)
+    session.flush()
+    return row
+
+
+def assign(
+    session: Session,
+    organisation_id: int,
+    person_id: int,
+    kind: Kind,
+    target_id: int,
+    *,
+    by_id: int | None,
+    source: AssignmentSource = AssignmentSource.MANAGER,
+) -> Any:
+    """Give the person the role or unit (active at once); the active row if already held."""
+    row, _created = assign_once(
+        session, organisation_id, person_id, kind, target_id, by_id=by_id, source=source
+    )
+    return row
+
+
+def assign_once(
+    session: Session,
+    organisation_id: int,
+    person_id: int,
+    kind: Kind,
+    target_id: int,
+    *,
+    by_id: int | None,
+    source: AssignmentSource,
+) -> tuple[Any, bool]:
+    """``assign``, also saying whether a new assignment was written."""
+    person = get_person(session, organisation_id, person_id)
+    target = _target_of(session, kind, organisation_id, target_id)
+    fk = SPECS[kind].fk
+    for row in _assignments(session, kind, organisation_id, person_ids=[person.id]):
+        if getattr(row, fk) == target.id:
+            return row, False
+    row = _add(session, kind, person.id, target.id, source, by_id=by_id)
+    session.flush()
+    return row, True
+
+
+def end_assignment(
+    session: Session, organisation_id: int, kind: Kind, assignment_id: int, *, by_id: int
+) -> Any:
+    """End an active (or pending) assignment; the row stays as history."""
+    row = get_assignment(session, organisation_id, kind, assignment_id)
+    if row.status == AssignmentStatus.ENDED:
+        raise NotFound(f"{kind} assignment {assignment_id} already ended")
+    _end(row, by_id=by_id)
+    if row.decided_by_id is None:
+        row.decided_by_id = by_id
+    session.flush()
+    return row
+
+
+# --- overviews ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Placement:
+    """A person's roles and units: active and pending rows, each with its source and times."""
+
+    person: Person
+    roles: list[JobRoleAssignment] = dataclasses.field(default_factory=list)
+    units: list[UnitAssignment] = dataclasses.field(default_factory=list)
+    pending_roles: list[JobRoleAssignment] = dataclasses.field(default_factory=list)
+    pending_units: list[UnitAssignment] = dataclasses.field(default_factory=list)
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self.pending_roles or self.pending_units)
+
+
+def _placements(
+    session: Session, organisation_id: int, people: Sequence[Person]
+) -> list[Placement]:
+    by_id = {p.id: Placement(p) for p in people}
+    ids = list(by_id)
+    statuses = (AssignmentStatus.ACTIVE, AssignmentStatus.PENDING)
+    for kind in Kind:
+        for row in _assignments(session, kind, organisation_id, person_ids=ids, statuses=statuses):
+            placement = by_id[row.person_id]
+            pending = row.status == AssignmentStatus.PENDING
+            if kind == Kind.ROLE:
+                (placement.pending_roles if pending else placement.roles).append(row)
+            else:
+                (placement.pending_units if pending else placement.units).append(row)
+    return list(by_id.values())
+
+
+def placement_of(session: Session, organisation_id: int, person_id: int) -> Placement:
+    person = get_person(session, organisation_id, person_id)
+    return _placements(session, organisation_id, [person])[0]
+
+
+def people_of(session: Session, organisation_id: int) -> list[Placement]:
+    """Everyone of the organisation the tool knows (has launched), with roles and units."""
+    people = session.scalars(
+        select(Person)
+        .where(Person.organisation_id == organisation_id)
+        .order_by(Person.family_name, Person.given_name, Person.name, Person.id)
+    )
+    return _placements(session, organisation_id, list(people))
+
+
+def pending_choices(session: Session, organisation_id: int) -> list[Placement]:
+    """The people with self-choices awaiting a manager's decision."""
+    return [p for p in people_of(session, organisation_id) if p.has_pending]

@@ -1,0 +1,453 @@
+"""Import and export of frameworks and job roles (flush only, never commit).
+
+Formats are a registry keyed by name (``FORMATS``): adding one is adding a module with
+``parse(bytes, language)`` and ``dump(FrameworkData, …)``. Every import reads and checks
+the whole file first and raises ``ImportErrors`` with every problem it found, each with
+its line or item and field; only a file without problems is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from importlib import resources
+from typing import Any, Protocol
+
+from flask_babel import lazy_gettext
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_tool.errors import ImportErrors, UnknownFormat
+from lti_tool.interchange import case, job_roles_json, moodle_csv
+from lti_tool.interchange.job_roles_json import JobRoleData, RequirementData
+from lti_tool.interchange.model import (
+    CompetenceData,
+    FrameworkData,
+    LevelData,
+    Problem,
+    sibling_order,
+    validate_framework,
+)
+from lti_tool.models import (
+    Competence,
+    Framework,
+    FrameworkVersion,
+    JobRole,
+    Requirement,
+    ScaleLevel,
+    VersionStatus,
+)
+from lti_tool.services import frameworks, job_roles
+
+# --- the formats ---------------------------------------------------------------------------
+
+
+class Parse(Protocol):
+    def __call__(
+        self, data: bytes, language: str = "nb"
+    ) -> tuple[FrameworkData | None, list[Problem]]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameworkFormat:
+    name: str
+    parse: Parse
+    dump: Callable[[FrameworkData, FrameworkVersion, str], bytes]
+    extension: str
+    media_type: str
+
+
+def _dump_moodle(data: FrameworkData, version: FrameworkVersion, creator: str) -> bytes:
+    return moodle_csv.dump(data)
+
+
+_ADOPTION = {
+    VersionStatus.DRAFT: "Draft",
+    VersionStatus.PUBLISHED: "Adopted",
+    VersionStatus.ARCHIVED: "Deprecated",
+}
+
+
+def _dump_case(data: FrameworkData, version: FrameworkVersion, creator: str) -> bytes:
+    return case.dump(
+        data,
+        creator=creator,
+        changed=version.published_at or version.created_at,
+        adoption_status=_ADOPTION[version.status],
+        version=str(version.number),
+    )
+
+
+FORMATS: dict[str, FrameworkFormat] = {
+    "moodle-csv": FrameworkFormat(
+        "moodle-csv", moodle_csv.parse, _dump_moodle, "csv", "text/csv; charset=utf-8"
+    ),
+    "case": FrameworkFormat("case", case.parse, _dump_case, "json", "application/json"),
+}
+
+
+def get_format(name: str) -> FrameworkFormat:
+    found = FORMATS.get(name)
+    if found is None:
+        raise UnknownFormat(f"format {name!r}", format=name, known=", ".join(sorted(FORMATS)))
+    return found
+
+
+# --- frameworks -----------------------------------------------------------------------------
+
+
+def version_data(version: FrameworkVersion) -> FrameworkData:
+    """The version as plain data, competences depth first (parents before children)."""
+    ordered = frameworks.ordered_competences(version)
+    codes = {c.id: c.code for c in ordered}
+    return FrameworkData(
+        code=version.framework.code,
+        title=dict(version.title),
+        description=dict(version.description or {}),
+        identifier=version.identifier,
+        levels=[
+            LevelData(level.value, dict(level.label), dict(level.description or {}))
+            for level in version.levels
+        ],
+        competences=[
+            CompetenceData(
+                key=c.code,
+                parent_key=codes[c.parent_id] if c.parent_id is not None else None,
+                code=c.code,
+                title=dict(c.title),
+                description=dict(c.description or {}),
+                external_ref=c.external_ref,
+                identifier=c.identifier,
+                archived=c.archived,
+            )
+            for c in ordered
+        ],
+    )
+
+
+def export_framework(
+    session: Session,
+    organisation_id: int,
+    code: str,
+    format_name: str,
+    number: int | None = None,
+    creator: str = "Læringsløp",
+) -> bytes:
+    """The framework ``code`` (version ``number``; else the latest published one, else the
+    latest) in the format named."""
+    chosen = get_format(format_name)
+    version = frameworks.find_version(session, organisation_id, code, number)
+    return chosen.dump(version_data(version), version, creator)
+
+
+def parse_framework(
+    session: Session,
+    organisation_id: int,
+    data: bytes,
+    format_name: str,
+    *,
+    language: str = "nb",
+    publish: bool = False,
+) -> FrameworkData:
+    """Read and check a file without writing: the data, or ``ImportErrors``."""
+    chosen = get_format(format_name)
+    parsed, problems = chosen.parse(data, language)
+    if parsed is not None:
+        problems += validate_framework(parsed, publish=publish)
+        taken = session.scalar(
+            select(Framework.id).where(
+                Framework.organisation_id == organisation_id, Framework.code == parsed.code
+            )
+        )
+        if taken is not None:
+            problems.append(
+                Problem(
+                    parsed.where if parsed.where is not None else "",
+                    lazy_gettext(
+                        "another competence framework already has the code %(code)s",
+                        code=parsed.code,
+                    ),
+                )
+            )
+    if problems or parsed is None:
+        raise ImportErrors(problems)
+    return parsed
+
+
+def import_framework(
+    session: Session,
+    organisation_id: int,
+    data: bytes,
+    format_name: str,
+    *,
+    language: str = "nb",
+    publish: bool = False,
+) -> FrameworkVersion:
+    """A new framework from a file: its first version, a draft (or published)."""
+    parsed = parse_framework(
+        session, organisation_id, data, format_name, language=language, publish=publish
+    )
+    return write_framework(session, organisation_id, parsed, source=format_name, publish=publish)
+
+
+def write_framework(
+    session: Session,
+    organisation_id: int,
+    data: FrameworkData,
+    *,
+    source: str,
+    publish: bool = False,
+) -> FrameworkVersion:
+    """Write checked data (``validate_framework`` found nothing) as a new framework."""
+    version = frameworks.create_framework(
+        session,
+        organisation_id,
+        data.code,
+        data.title,
+        data.description,
+        identifier=data.identifier,
+        source=source,
+    )
+    version.levels = [
+        ScaleLevel(value=level.value, label=level.label, description=level.description)
+        for level in sorted(data.levels, key=lambda lv: lv.value)
+    ]
+    made: dict[str, Competence] = {}
+    positions: dict[str | None, int] = {}
+    for item in sibling_order(data.competences):
+        position = positions.get(item.parent_key, 0)
+        positions[item.parent_key] = position + 1
+        made[item.key] = Competence(
+            identifier=item.identifier or frameworks.new_identifier(),
+            code=item.code,
+            title=item.title,
+            description=item.description,
+            external_ref=item.external_ref,
+            archived=item.archived,
+            position=position,
+        )
+    for item in data.competences:
+        if item.parent_key is not None:
+            made[item.key].parent = made[item.parent_key]
+    version.competences = [made[item.key] for item in data.competences]
+    session.flush()
+    if publish:
+        frameworks.publish_version(session, organisation_id, version.id)
+    return version
+
+
+# --- job roles ------------------------------------------------------------------------------
+
+
+def export_job_roles(session: Session, organisation_id: int) -> bytes:
+    roles = job_roles.list_job_roles(session, organisation_id, include_archived=True)
+    return job_roles_json.dump(
+        [
+            JobRoleData(
+                code=role.code,
+                title=dict(role.title),
+                description=dict(role.description or {}),
+                archived=role.archived,
+                requirements=[
+                    RequirementData(
+                        framework=r.competence.version.framework.code,
+                        framework_version=r.competence.version.number,
+                        competence=r.competence.code,
+                        required_level=r.required_level,
+                        mandatory=r.mandatory,
+                        renewal_months=r.renewal_months,
+                    )
+                    for r in role.requirements
+                ],
+            )
+            for role in roles
+        ]
+    )
+
+
+def import_job_roles(
+    session: Session, organisation_id: int, data: bytes, *, skip_existing: bool = False
+) -> list[JobRole]:
+    """New job roles with their profiles from our JSON. A role whose code exists is a
+    problem, or with ``skip_existing`` left as it is."""
+    roles, problems = job_roles_json.parse(data)
+    existing = set(
+        session.scalars(select(JobRole.code).where(JobRole.organisation_id == organisation_id))
+    )
+    versions: dict[tuple[str, int], FrameworkVersion | None] = {}
+    wanted: list[tuple[JobRoleData, list[tuple[RequirementData, Competence]]]] = []
+    for role in roles:
+        if role.code in existing:
+            if not skip_existing:
+                problems.append(
+                    Problem(
+                        role.where,
+                        lazy_gettext(
+                            "another job role already has the code %(code)s", code=role.code
+                        ),
+                    )
+                )
+            continue
+        found: list[tuple[RequirementData, Competence]] = []
+        seen: set[int] = set()
+        for req in role.requirements:
+            competence = _resolve(session, organisation_id, req, versions, problems)
+            if competence is None:
+                continue
+            if competence.id in seen:
+                problems.append(
+                    Problem(
+                        req.where,
+                        lazy_gettext("%(code)s is required twice", code=competence.code),
+                    )
+                )
+                continue
+            seen.add(competence.id)
+            found.append((req, competence))
+        wanted.append((role, found))
+    if problems:
+        raise ImportErrors(problems)
+    made = []
+    for role, found in wanted:
+        job_role = job_roles.create_job_role(
+            session, organisation_id, role.code, role.title, role.description
+        )
+        job_role.archived = role.archived
+        for req, competence in found:
+            job_role.requirements.append(
+                Requirement(
+                    competence=competence,
+                    required_level=req.required_level,
+                    mandatory=req.mandatory,
+                    renewal_months=req.renewal_months,
+                )
+            )
+        made.append(job_role)
+    session.flush()
+    return made
+
+
+def _resolve(
+    session: Session,
+    organisation_id: int,
+    req: RequirementData,
+    versions: dict[tuple[str, int], FrameworkVersion | None],
+    problems: list[Problem],
+) -> Competence | None:
+    key = (req.framework, req.framework_version)
+    if key not in versions:
+        versions[key] = session.scalar(
+            select(FrameworkVersion)
+            .join(Framework)
+            .where(
+                Framework.organisation_id == organisation_id,
+                Framework.code == req.framework,
+                FrameworkVersion.number == req.framework_version,
+            )
+        )
+    version = versions[key]
+    if version is None:
+        problems.append(
+            Problem(
+                req.where,
+                lazy_gettext(
+                    "there is no version %(number)s of the framework %(framework)s",
+                    number=req.framework_version,
+                    framework=req.framework,
+                ),
+            )
+        )
+        return None
+    if version.status != VersionStatus.PUBLISHED:
+        problems.append(
+            Problem(
+                req.where,
+                lazy_gettext(
+                    "version %(number)s of %(framework)s is not published",
+                    number=req.framework_version,
+                    framework=req.framework,
+                ),
+            )
+        )
+        return None
+    competence = next((c for c in version.competences if c.code == req.competence), None)
+    if competence is None or competence.archived:
+        problems.append(
+            Problem(
+                req.where,
+                lazy_gettext(
+                    "%(framework)s version %(number)s has no competence %(code)s",
+                    framework=req.framework,
+                    number=req.framework_version,
+                    code=req.competence,
+                ),
+            )
+        )
+        return None
+    if req.required_level not in {level.value for level in version.levels}:
+        problems.append(
+            Problem(
+                req.where,
+                lazy_gettext(
+                    "level %(value)s is not on the scale of %(framework)s",
+                    value=req.required_level,
+                    framework=req.framework,
+                ),
+            )
+        )
+        return None
+    if req.renewal_months is not None and not (
+        1 <= req.renewal_months <= job_roles.MAX_RENEWAL_MONTHS
+    ):
+        problems.append(
+            Problem(
+                req.where,
+                lazy_gettext(
+                    "the renewal period must be between 1 and %(max)s months, or none",
+                    max=job_roles.MAX_RENEWAL_MONTHS,
+                ),
+            )
+        )
+        return None
+    return competence
+
+
+# --- example content ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class LoadedExamples:
+    frameworks: list[str]
+    job_roles: list[str]
+    skipped: list[str]
+
+
+def _content() -> dict[str, Any]:
+    manifest = resources.files("lti_tool.content").joinpath("manifest.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(manifest)
+    return loaded
+
+
+def load_examples(session: Session, organisation_id: int) -> LoadedExamples:
+    """The example frameworks (published) and job roles, through the same import code.
+    What the organisation already has (by code) is left as it is: loading twice is safe."""
+    manifest = _content()
+    folder = resources.files("lti_tool.content")
+    result = LoadedExamples([], [], [])
+    have = set(
+        session.scalars(select(Framework.code).where(Framework.organisation_id == organisation_id))
+    )
+    for entry in manifest["frameworks"]:
+        if entry["code"] in have:
+            result.skipped.append(entry["code"])
+            continue
+        data = folder.joinpath(entry["file"]).read_bytes()
+        import_framework(session, organisation_id, data, entry["format"], publish=True)
+        result.frameworks.append(entry["code"])
+    for name in manifest["job_roles"]:
+        made = import_job_roles(
+            session, organisation_id, folder.joinpath(name).read_bytes(), skip_existing=True
+        )
+        result.job_roles += [role.code for role in made]
+    return result

@@ -1,0 +1,170 @@
+"""A person's requirements: the union of their active job roles' basis competence, with
+where they stand on each (``current_levels``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from lti_tool.domain.requirements import RoleRequirement, union_requirements
+from lti_tool.domain.texts import localized
+from lti_tool.models import Competence, FrameworkVersion, JobRole, Requirement
+from lti_tool.services import assignments
+
+
+def current_levels(
+    session: Session, organisation_id: int, person_id: int, competence_ids: Iterable[int]
+) -> dict[int, int]:
+    """The level the person has shown in each competence; 0 = nothing shown.
+
+    There is no evidence in the tool yet, so this is 0 for every competence. The evidence
+    issue replaces this body (same signature): the highest level of the person's valid
+    evidence for the competence, within the organisation.
+    """
+    return dict.fromkeys(competence_ids, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Level:
+    value: int
+    label: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RequirementLine:
+    """One required competence, in the reader's language."""
+
+    competence_id: int
+    code: str
+    title: str
+    framework: str
+    framework_version: int
+    required: Level
+    current: Level | None
+    """None: nothing shown yet (level 0)."""
+    scale: tuple[Level, ...]
+    mandatory: bool
+    renewal_months: int | None
+    job_roles: tuple[str, ...]
+    """Titles of the roles that ask for it."""
+
+    @property
+    def top(self) -> int:
+        """The scale's highest value (the bars' full width)."""
+        return max([lvl.value for lvl in self.scale] + [self.required.value, 1])
+
+    @property
+    def current_value(self) -> int:
+        return self.current.value if self.current else 0
+
+    @property
+    def met(self) -> bool:
+        return self.current_value >= self.required.value
+
+
+@dataclasses.dataclass(frozen=True)
+class RoleLine:
+    id: int
+    code: str
+    title: str
+
+
+@dataclasses.dataclass(frozen=True)
+class MyRequirements:
+    roles: tuple[RoleLine, ...]
+    pending_roles: tuple[RoleLine, ...]
+    units: tuple[str, ...]
+    pending_units: tuple[str, ...]
+    lines: tuple[RequirementLine, ...]
+    roles_without_requirements: tuple[str, ...]
+    choosable_roles: tuple[RoleLine, ...] = ()
+    """Offered for a self-choice when the person has no active job role."""
+    choosable_units: tuple[tuple[int, str], ...] = ()
+
+
+def _level(levels: dict[int, Level], value: int) -> Level:
+    return levels.get(value) or Level(value, str(value))
+
+
+def requirements_of(
+    session: Session, organisation_id: int, person_id: int, locale: str
+) -> MyRequirements:
+    """What the person's active job roles require, and their pending self-choices."""
+    placement = assignments.placement_of(session, organisation_id, person_id)
+    roles = [a.job_role for a in placement.roles]
+
+    def role_line(role: JobRole) -> RoleLine:
+        return RoleLine(role.id, role.code, localized(role.title, locale) or role.code)
+
+    requirements = list(
+        session.scalars(
+            select(Requirement)
+            .join(JobRole)
+            .where(
+                JobRole.id.in_([r.id for r in roles]),
+                JobRole.organisation_id == organisation_id,
+            )
+            .options(
+                selectinload(Requirement.competence)
+                .selectinload(Competence.version)
+                .options(
+                    selectinload(FrameworkVersion.levels), selectinload(FrameworkVersion.framework)
+                )
+            )
+        )
+    )
+    competences = {r.competence_id: r.competence for r in requirements}
+    titles = {r.id: localized(r.title, locale) or r.code for r in roles}
+    merged = union_requirements(
+        RoleRequirement(
+            r.competence_id, r.required_level, r.mandatory, r.renewal_months, r.job_role_id
+        )
+        for r in requirements
+    )
+    shown = current_levels(session, organisation_id, person_id, [m.competence_id for m in merged])
+    lines = []
+    for m in merged:
+        competence = competences[m.competence_id]
+        version = competence.version
+        scale = {
+            lvl.value: Level(lvl.value, localized(lvl.label, locale) or str(lvl.value))
+            for lvl in version.levels
+        }
+        now = shown.get(m.competence_id, 0)
+        lines.append(
+            RequirementLine(
+                competence_id=competence.id,
+                code=competence.code,
+                title=localized(competence.title, locale) or competence.code,
+                framework=localized(version.title, locale) or version.framework.code,
+                framework_version=version.number,
+                required=_level(scale, m.required_level),
+                current=_level(scale, now) if now > 0 else None,
+                scale=tuple(scale.values()),
+                mandatory=m.mandatory,
+                renewal_months=m.renewal_months,
+                job_roles=tuple(titles[i] for i in m.job_role_ids if i in titles),
+            )
+        )
+    lines.sort(key=lambda line: (not line.mandatory, line.framework, line.title))
+    asking = {r.job_role_id for r in requirements}
+    offer_roles: tuple[RoleLine, ...] = ()
+    offer_units: tuple[tuple[int, str], ...] = ()
+    if not roles:
+        offer_roles = tuple(
+            role_line(r) for r in assignments.job_roles_of(session, organisation_id)
+        )
+        offer_units = tuple((u.id, u.name) for u in assignments.units_of(session, organisation_id))
+    return MyRequirements(
+        choosable_roles=offer_roles,
+        choosable_units=offer_units,
+        roles=tuple(role_line(r) for r in roles),
+        pending_roles=tuple(role_line(a.job_role) for a in placement.pending_roles),
+        units=tuple(a.unit.name for a in placement.units),
+        pending_units=tuple(a.unit.name for a in placement.pending_units),
+        lines=tuple(lines),
+        roles_without_requirements=tuple(titles[r.id] for r in roles if r.id not in asking),
+    )

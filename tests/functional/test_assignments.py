@@ -1,0 +1,401 @@
+"""Job roles and units from self-choice, managers and HR's CSV file, scoped by organisation."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from lti_tool.db import get_session
+from lti_tool.lti import claims as c
+from lti_tool.models import JobRoleAssignment, Person, UnitAssignment
+from tests.fakes import content
+from tests.fakes.lms import TestLms, parse_forms
+from tests.functional.test_admin_console import add_platform
+from tests.functional.test_deployments import other_lms
+from tests.functional.test_learner_requirements import launch, page, rows
+
+
+@pytest.fixture
+def care(app: Any, lms: TestLms) -> dict[str, Any]:
+    with app.app_context():
+        return content.care_content()
+
+
+@pytest.fixture
+def manager(app: Any, lms: TestLms) -> Any:
+    browser = TestLms.browser(app)
+    launch(lms, browser, "manager")
+    return browser
+
+
+def person_id(app: Any, sub: str, issuer: str = "https://moodle.example") -> int:
+    with app.app_context():
+        found = get_session().scalar(
+            select(Person.id).where(Person.sub == sub, Person.platform.has(issuer=issuer))
+        )
+        assert found is not None
+        return found
+
+
+def form_for(html: str, action_part: str, **match: str) -> dict[str, Any]:
+    for form in parse_forms(html):
+        if action_part in (form["action"] or "") and all(
+            form["fields"].get(k) == v for k, v in match.items()
+        ):
+            return form
+    raise AssertionError(f"no form posting to {action_part} with {match}")
+
+
+def post_form(browser: Any, html: str, action_part: str, data: dict | None = None, **match: str):
+    form = form_for(html, action_part, **match)
+    return browser.post(form["action"], data={**form["fields"], **(data or {})})
+
+
+def count(app: Any, model: Any) -> int:
+    with app.app_context():
+        return get_session().scalar(select(func.count()).select_from(model))
+
+
+# --- self-choice ----------------------------------------------------------------------------
+
+
+def test_self_choice_waits_for_a_manager_then_counts(app, lms, care, manager):
+    learner = TestLms.browser(app)
+    launch(lms, learner)
+    html = page(learner)
+    response = post_form(
+        learner,
+        html,
+        "/learner/job-roles",
+        {
+            "job_role_ids": [str(care["roles"]["sykepleier"])],
+            "unit_id": str(care["units"]["sykehjemmet"]),
+        },
+    )
+    assert response.status_code == 302
+    html = page(learner)
+    assert "Awaiting a manager" in html
+    assert "Legemiddelhåndtering (en)" not in html  # not before approval
+    assert rows(app) == [("sykepleier", "self", "pending", False)]
+
+    home = page(manager, "/manager/")
+    assert "Demo Ansatt" in home
+    assert "Job role: Sykepleier (en)" in home and "Unit: Sykehjemmet" in home
+    for form in parse_forms(home):
+        if (form["action"] or "").split("?")[0].endswith("/approve"):
+            assert manager.post(form["action"], data=form["fields"]).status_code == 302
+    with app.app_context():
+        held = get_session().scalars(select(JobRoleAssignment)).one()
+        assert held.status.value == "active"
+        assert held.decided_by_id == person_id(app, "103")
+        assert held.decided_at is not None
+    assert rows(app, UnitAssignment) == [("sykehjemmet", "self", "active", False)]
+    html = page(learner)
+    assert "Legemiddelhåndtering (en)" in html and "Sykehjemmet" in html
+    assert "No choices await your decision." in page(manager, "/manager/")
+
+
+def test_a_manager_rejects_a_choice(app, lms, care, manager):
+    learner = TestLms.browser(app)
+    launch(lms, learner)
+    post_form(
+        learner,
+        page(learner),
+        "/learner/job-roles",
+        {"job_role_ids": [str(care["roles"]["sykepleier"])]},
+    )
+    home = page(manager, "/manager/")
+    reject = next(
+        f for f in parse_forms(home) if (f["action"] or "").split("?")[0].endswith("/reject")
+    )
+    assert manager.post(reject["action"], data=reject["fields"]).status_code == 302
+    assert rows(app) == [("sykepleier", "self", "ended", True)]
+    assert "Choose your job role" in page(learner)
+
+
+def test_a_self_choice_needs_a_role(app, lms, care):
+    learner = TestLms.browser(app)
+    launch(lms, learner)
+    response = post_form(learner, page(learner), "/learner/job-roles", {"job_role_ids": []})
+    assert response.status_code == 422
+    assert "Velg minst én rolle." in response.get_data(as_text=True)  # bokmål, as launched
+    assert rows(app) == []
+
+
+def test_a_self_choice_of_another_organisations_role_is_not_found(
+    app, lms, care, platform_pem, mocked_http
+):
+    other = other_lms(platform_pem, mocked_http, "https://canvas.example", "c-2", "d-2")
+    add_platform(app, other, "Annenkommune")
+    with app.app_context():
+        theirs = content.job_role(content.organisation_id("Annenkommune"), "x", "X", [])
+        get_session().commit()
+    learner = TestLms.browser(app)
+    launch(lms, learner)
+    response = post_form(learner, page(learner), "/learner/job-roles", {"job_role_ids": [theirs]})
+    assert response.status_code == 404
+    assert rows(app) == []
+
+
+# --- a manager assigns and ends ---------------------------------------------------------------
+
+
+def test_a_manager_assigns_and_ends_roles_and_units(app, lms, care, manager):
+    learner = TestLms.browser(app)
+    launch(lms, learner)
+    learner_id = person_id(app, "101")
+    html = page(manager, f"/manager/people/{learner_id}")
+    role = str(care["roles"]["helsefagarbeider"])
+    response = post_form(manager, html, "/assign", {"target_id": role}, kind="role")
+    assert response.status_code == 302
+    unit = str(care["units"]["hjemmetjenesten"])
+    post_form(manager, html, "/assign", {"target_id": unit}, kind="unit")
+    post_form(manager, html, "/assign", {"target_id": role}, kind="role")  # twice: one row
+    assert rows(app) == [("helsefagarbeider", "manager", "active", False)]
+    assert rows(app, UnitAssignment) == [("hjemmetjenesten", "manager", "active", False)]
+    assert "MS Office (en)" in page(learner)
+
+    html = page(manager, f"/manager/people/{learner_id}")
+    assert "by a manager" in html
+    end = next(f for f in parse_forms(html) if "/role/" in f["action"] and "/end" in f["action"])
+    assert manager.post(end["action"], data=end["fields"]).status_code == 302
+    assert rows(app) == [("helsefagarbeider", "manager", "ended", True)]
+    assert "Choose your job role" in page(learner)
+
+
+def test_launch_roles_are_not_doubled_by_a_manager_and_survive_the_lms(app, lms, care, manager):
+    learner = TestLms.browser(app)
+    launch(lms, learner, job_role="sykepleier")
+    html = page(manager, f"/manager/people/{person_id(app, '101')}")
+    post_form(
+        manager, html, "/assign", {"target_id": str(care["roles"]["sykepleier"])}, kind="role"
+    )
+    post_form(
+        manager, html, "/assign", {"target_id": str(care["roles"]["helsefagarbeider"])}, kind="role"
+    )
+    launch(lms, learner, job_role="")  # the LMS no longer sends a role
+    assert rows(app) == [
+        ("sykepleier", "launch", "ended", True),
+        ("helsefagarbeider", "manager", "active", False),
+    ]
+
+
+def test_manager_forms_need_the_csrf_token(app, lms, care, manager):
+    learner = TestLms.browser(app)
+    launch(lms, learner)
+    url = f"/manager/people/{person_id(app, '101')}/assign"
+    response = manager.post(url, data={"kind": "role", "target_id": care["roles"]["sykepleier"]})
+    assert response.status_code == 400
+    assert rows(app) == []
+
+
+@pytest.mark.parametrize("persona", ["learner", "designer"])
+def test_learners_and_designers_are_refused_the_manager_pages(app, lms, care, persona):
+    browser = TestLms.browser(app)
+    launch(lms, browser, persona)
+    own = person_id(app, {"learner": "101", "designer": "102"}[persona])
+    assert browser.get("/manager/").status_code == 403
+    assert browser.get(f"/manager/people/{own}").status_code == 403
+
+
+# --- another municipality -------------------------------------------------------------------
+
+
+@pytest.fixture
+def annen(app: Any, platform_pem: bytes, mocked_http: Any) -> TestLms:
+    """Annenkommune's Canvas, with its own 'sykepleier' job role and one requirement."""
+    other = other_lms(platform_pem, mocked_http, "https://canvas.example", "client-456", "dep-9")
+    add_platform(app, other, "Annenkommune")
+    with app.app_context():
+        org = content.organisation_id("Annenkommune")
+        ids = content.framework(org, "dig", "Digital kompetanse", {"it": "IT-systemer"})
+        content.job_role(org, "sykepleier", "Sykepleier i Annen", [(ids["it"], 4, True, None)])
+        get_session().commit()
+    return other
+
+
+def test_a_second_municipality_sees_none_of_it(app, lms, care, manager, annen):
+    ours = TestLms.browser(app)
+    launch(lms, ours, job_role="sykepleier")
+    theirs = TestLms.browser(app)
+    launch(annen, theirs, job_role="sykepleier")
+
+    html = page(theirs)
+    assert "Sykepleier i Annen (en)" in html
+    assert "IT-systemer (en)" in html and "Level 4 of 4: Expert" in html
+    assert "Legemiddelhåndtering" not in html
+    assert "Legemiddelhåndtering (en)" in page(ours)
+    assert "IT-systemer" not in page(ours)
+
+    their_manager = TestLms.browser(app)
+    launch(annen, their_manager, "manager")
+    home = page(their_manager, "/manager/")
+    assert "Sykepleier i Annen (en)" in home
+    our_learner = person_id(app, "101")
+    assert their_manager.get(f"/manager/people/{our_learner}").status_code == 404
+    # … nor can they end our learner's role, whatever the token
+    with app.app_context():
+        ours_row = get_session().scalar(
+            select(JobRoleAssignment.id).where(JobRoleAssignment.person_id == our_learner)
+        )
+    csrf = form_for(home, "/manager/import")["fields"]
+    response = their_manager.post(f"/manager/assignments/role/{ours_row}/end", data=csrf)
+    assert response.status_code == 404
+    assert ("sykepleier", "launch", "active", False) in rows(app)
+
+    # our manager lists only our people
+    our_home = page(manager, "/manager/")
+    their_learner = person_id(app, "101", "https://canvas.example")
+    assert f"/manager/people/{their_learner}" not in our_home
+    assert manager.get(f"/manager/people/{their_learner}").status_code == 404
+
+
+# --- HR's CSV file --------------------------------------------------------------------------
+
+
+def upload(browser: Any, csv_text: str | bytes, name: str = "hr.csv") -> Any:
+    home = page(browser, "/manager/")
+    form = form_for(home, "/manager/import")
+    data = csv_text.encode() if isinstance(csv_text, str) else csv_text
+    action = form["action"] + ("&" if "?" in form["action"] else "?") + "lang=en"
+    return browser.post(
+        action,
+        data={**form["fields"], "file": (io.BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
+
+
+@pytest.fixture
+def staff(app: Any, lms: TestLms, care: Any) -> None:
+    """The learner and the designer have launched (the tool knows them)."""
+    for persona in ("learner", "designer"):
+        launch(lms, TestLms.browser(app), persona)
+
+
+def test_an_import_writes_every_row(app, lms, care, manager, staff):
+    response = upload(
+        manager,
+        "person_sourcedid;email;job_role;unit\n"
+        "EMP-learner;;sykepleier;hjemmetjenesten\n"
+        "EMP-learner;;helsefagarbeider;\n"
+        ";KURSUTVIKLER@demokommune.example;;sykehjemmet\n",
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    home = manager.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Imported 3 rows: 4 new, 0 already held." in home
+    assert sorted(rows(app)) == [
+        ("helsefagarbeider", "import", "active", False),
+        ("sykepleier", "import", "active", False),
+    ]
+    assert sorted(rows(app, UnitAssignment)) == [
+        ("hjemmetjenesten", "import", "active", False),
+        ("sykehjemmet", "import", "active", False),
+    ]
+    response = upload(manager, "email,job_role\nansatt@demokommune.example,sykepleier\n")
+    home = manager.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Imported 1 row: 0 new, 1 already held." in home
+    assert count(app, JobRoleAssignment) == 2
+
+
+def test_an_import_with_problems_writes_nothing_and_reports_each(app, lms, care, manager, staff):
+    before = (count(app, JobRoleAssignment), count(app, UnitAssignment))
+    response = upload(
+        manager,
+        "person_sourcedid,email,job_role,unit\n"
+        "EMP-learner,,sykepleier,hjemmetjenesten\n"  # fine, but not written
+        "EMP-nobody,,sykepleier,\n"  # row 3: unknown person
+        ",,helsefagarbeider,\n"  # row 4: no person
+        "EMP-designer,,brannmann,ukjent\n"  # row 5: unknown role and unit
+        "EMP-designer,,,\n"  # row 6: nothing to assign
+        "EMP-designer,,sykepleier,helse\n",  # row 7: a sector is not a unit
+        name="ansatte.csv",
+    )
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Nothing was imported: the file ansatte.csv has 6 problems." in html
+    problems = html.split("import-problems")[1].split("</table>")[0]
+    expected = [
+        ("3", "person_sourcedid", "No one with EMP-nobody in your organisation"),
+        ("4", "person_sourcedid/email", "Fill in person_sourcedid or email."),
+        ("5", "job_role", "no job role with the code brannmann"),
+        ("5", "unit", "no unit with the code ukjent"),
+        ("6", "job_role/unit", "Fill in job_role or unit."),
+        ("7", "unit", "no unit with the code helse"),
+    ]
+    for row, column, text in expected:
+        assert f"<td>{row}</td><td>{column}</td><td>" in problems, (row, column)
+        assert text in problems
+    assert (count(app, JobRoleAssignment), count(app, UnitAssignment)) == before == (0, 0)
+
+
+def test_an_import_checks_the_header_and_limits(app, lms, care, manager, staff, monkeypatch):
+    html = upload(manager, "ansatt,stilling\nEMP-learner,sykepleier\n").get_data(as_text=True)
+    assert "Unknown column ansatt." in html
+    assert "The header needs a person_sourcedid or an email column." in html
+    assert "The header needs a job_role or a unit column." in html
+    assert "The file is empty." in upload(manager, "\n\n").get_data(as_text=True)
+    from lti_tool.services import assignment_import
+
+    monkeypatch.setattr(assignment_import, "MAX_IMPORT_ROWS", 2)
+    many = "email,job_role\n" + "ansatt@demokommune.example,sykepleier\n" * 3
+    assert "more than 2 rows" in upload(manager, many).get_data(as_text=True)
+    monkeypatch.setattr(assignment_import, "MAX_IMPORT_BYTES", 1024)
+    big = "email,job_role\n" + "ansatt@demokommune.example,sykepleier\n" * 40
+    assert "larger than 1 kB" in upload(manager, big).get_data(as_text=True)
+    assert count(app, JobRoleAssignment) == 0
+
+
+def test_an_excel_file_in_windows_1252_is_read(app, lms, care, manager, staff):
+    with app.app_context():
+        content.unit(care["organisation_id"], "sjøsiden", "Sjøsiden")
+        get_session().commit()
+    data = "email;unit\r\nansatt@demokommune.example;sjøsiden\r\n".encode("cp1252")
+    response = upload(manager, data)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert rows(app, UnitAssignment) == [("sjøsiden", "import", "active", False)]
+
+
+def test_the_import_command(app, lms, care, staff, tmp_path):
+    good = tmp_path / "good.csv"
+    good.write_text("person_sourcedid,job_role\nEMP-learner,sykepleier\n")
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["assignments", "import", str(good), "--organisation", "Testkommune"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Imported 1 row(s): 1 new, 0 already held." in result.output
+    assert rows(app) == [("sykepleier", "import", "active", False)]
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("person_sourcedid,job_role\nEMP-learner,helsefagarbeider\nEMP-x,lege\n")
+    result = runner.invoke(
+        args=["assignments", "import", str(bad), "--organisation", "Testkommune"]
+    )
+    assert result.exit_code == 1
+    assert "row 3, person_sourcedid: No one with EMP-x" in result.output
+    assert "row 3, job_role: Your organisation has no job role with the code lege." in result.output
+    assert "Nothing imported: 2 problem(s)." in result.output
+    assert len(rows(app)) == 1
+
+    result = runner.invoke(args=["assignments", "import", str(good), "--organisation", "Ingen"])
+    assert result.exit_code == 1
+
+
+def test_an_import_only_matches_people_of_the_organisation(app, lms, care, manager, annen):
+    launch(annen, TestLms.browser(app))  # Annenkommune's learner: same sourcedid and email
+    response = upload(manager, "person_sourcedid,job_role\nEMP-learner,sykepleier\n")
+    assert response.status_code == 422
+    assert "No one with EMP-learner in your organisation" in response.get_data(as_text=True)
+
+
+def test_launch_custom_claims_are_kept_on_the_launch(app, lms, care):
+    """The sourcedid the import matches comes from the launch's lis claim."""
+    launch(lms, TestLms.browser(app), job_role="sykepleier")
+    with app.app_context():
+        from lti_tool.models import Launch
+
+        claims = get_session().scalars(select(Launch)).one().claims
+        assert claims[c.LTI + "lis"]["person_sourcedid"] == "EMP-learner"

@@ -1,0 +1,289 @@
+"""Competence frameworks and job roles through the services, the database and the CLI:
+drafts and publishing, import/export round trips, all-or-nothing imports, example content,
+and organisation isolation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask_babel import force_locale
+from sqlalchemy import func, select
+
+from lti_tool.db import get_session
+from lti_tool.errors import (
+    CannotPublish,
+    CompetenceCodeTaken,
+    CompetenceInUse,
+    CompetenceNotPublished,
+    DraftExists,
+    FrameworkCodeTaken,
+    HierarchyCycle,
+    ImportErrors,
+    InvalidRenewal,
+    LevelInUse,
+    NotFound,
+    UnknownLevel,
+    VersionNotDraft,
+)
+from lti_tool.models import (
+    Competence,
+    Framework,
+    FrameworkVersion,
+    JobRole,
+    Requirement,
+    ScaleLevel,
+)
+from lti_tool.services import framework_io, frameworks, job_roles, platforms
+from lti_tool.services.frameworks import LevelInput
+
+FAKES = Path(__file__).resolve().parents[1] / "fakes" / "frameworks"
+TABLES = (Framework, FrameworkVersion, ScaleLevel, Competence, JobRole, Requirement)
+SCALE = [LevelInput({"nb": "Lav"}), LevelInput({"nb": "Middels"}), LevelInput({"nb": "Høy"})]
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield get_session()
+
+
+@pytest.fixture
+def cli(app):
+    runner = app.test_cli_runner()
+
+    def run(*args: str, ok: bool = True):
+        result = runner.invoke(args=list(args))
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return run
+
+
+def _org(session, name: str = "Kongsberg") -> int:
+    return platforms.get_or_create_organisation(session, name).id
+
+
+def _counts(session) -> dict:
+    return {t.__name__: session.scalar(select(func.count()).select_from(t)) for t in TABLES}
+
+
+def _draft(session, org: int):
+    version = frameworks.create_framework(session, org, "fw", {"nb": "Rammeverk"})
+    frameworks.set_scale(session, org, version.id, SCALE)
+    a = frameworks.add_competence(session, org, version.id, "A", {"nb": "Alfa"})
+    b = frameworks.add_competence(session, org, version.id, "B", {"nb": "Beta"}, parent_id=a.id)
+    return version, a, b
+
+
+def test_drafts_change_and_published_versions_do_not(ctx):
+    org = _org(ctx)
+    version, a, b = _draft(ctx, org)
+    with pytest.raises(FrameworkCodeTaken) as taken:
+        frameworks.create_framework(ctx, org, "fw", {"nb": "Igjen"})
+    with force_locale("en"):
+        assert str(taken.value.message) == ("Another competence framework already has the code fw.")
+    with force_locale("nn"):
+        assert str(taken.value.message) == "Eit anna kompetanserammeverk har alt koden fw."
+    with pytest.raises(CompetenceCodeTaken):
+        frameworks.add_competence(ctx, org, version.id, "A", {"nb": "Alfa igjen"})
+    with pytest.raises(HierarchyCycle):
+        frameworks.move_competence(ctx, org, a.id, b.id)
+    c = frameworks.add_competence(ctx, org, version.id, "C", {"nb": "Gamma"}, position=0)
+    assert [x.code for x in frameworks.ordered_competences(version)] == ["C", "A", "B"]
+    frameworks.move_competence(ctx, org, b.id, None, 1)
+    assert [(x.code, x.position) for x in frameworks.ordered_competences(version)] == [
+        ("C", 0),
+        ("B", 1),
+        ("A", 2),
+    ]
+    frameworks.delete_competence(ctx, org, c.id)
+    frameworks.publish_version(ctx, org, version.id)
+    for change in (
+        lambda: frameworks.add_competence(ctx, org, version.id, "D", {"nb": "D"}),
+        lambda: frameworks.update_competence(ctx, org, a.id, "A", {"nb": "Ny"}),
+        lambda: frameworks.archive_competence(ctx, org, a.id),
+        lambda: frameworks.set_scale(ctx, org, version.id, SCALE[:2]),
+        lambda: frameworks.delete_competence(ctx, org, a.id),
+    ):
+        with pytest.raises(VersionNotDraft):
+            change()
+
+
+def test_publishing_needs_competences_and_two_levels(ctx):
+    org = _org(ctx)
+    version = frameworks.create_framework(ctx, org, "tom", {"nb": "Tom"})
+    with pytest.raises(CannotPublish):
+        frameworks.publish_version(ctx, org, version.id)
+
+
+def test_a_new_draft_keeps_identifiers_and_hierarchy(ctx):
+    org = _org(ctx)
+    version, a, _ = _draft(ctx, org)
+    frameworks.publish_version(ctx, org, version.id)
+    draft = frameworks.start_new_draft(ctx, org, version.framework_id)
+    assert draft.number == 2
+    copied = {c.code: c for c in draft.competences}
+    assert copied["A"].identifier == a.identifier and copied["A"].id != a.id
+    assert copied["B"].parent is copied["A"]
+    assert [lv.label for lv in draft.levels] == [lv.label for lv in version.levels]
+    with pytest.raises(DraftExists):
+        frameworks.start_new_draft(ctx, org, version.framework_id)
+
+
+def test_competences_and_levels_in_use_are_archive_only(ctx):
+    org = _org(ctx)
+    version, a, _ = _draft(ctx, org)
+    role = job_roles.create_job_role(ctx, org, "sykepleier", {"nb": "Sykepleier"})
+    with pytest.raises(CompetenceNotPublished):
+        job_roles.add_requirement(ctx, org, role.id, a.id, 2)
+    frameworks.publish_version(ctx, org, version.id)
+    with pytest.raises(UnknownLevel):
+        job_roles.add_requirement(ctx, org, role.id, a.id, 4)
+    with pytest.raises(InvalidRenewal):
+        job_roles.add_requirement(ctx, org, role.id, a.id, 3, renewal_months=241)
+    job_roles.add_requirement(ctx, org, role.id, a.id, 3, renewal_months=24)
+    # A requirement pinned to a draft competence (only possible by hand) blocks deleting it.
+    draft = frameworks.start_new_draft(ctx, org, version.framework_id)
+    in_draft = next(c for c in draft.competences if c.code == "A")
+    ctx.add(Requirement(job_role=role, competence=in_draft, required_level=3))
+    ctx.flush()
+    with pytest.raises(CompetenceInUse):
+        frameworks.delete_competence(ctx, org, in_draft.id)
+    with pytest.raises(LevelInUse):
+        frameworks.set_scale(ctx, org, draft.id, SCALE[:2])
+    assert frameworks.archive_competence(ctx, org, in_draft.id).archived
+
+
+def test_person_requirements_are_the_union_of_the_roles(ctx):
+    org = _org(ctx)
+    framework_io.load_examples(ctx, org)
+    roles = {r.code: r.id for r in job_roles.list_job_roles(ctx, org)}
+    union = job_roles.requirements_for_roles(
+        ctx, org, [roles["sykepleier"], roles["helsefagarbeider"], roles["alle-ansatte"]]
+    )
+    assert len(union) == 12
+    dispensing = next(
+        p
+        for p in union
+        if p.job_role_ids == tuple(sorted([roles["sykepleier"], roles["helsefagarbeider"]]))
+        and p.required_level == 3
+        and p.renewal_months == 24
+    )
+    assert dispensing.mandatory
+    assert job_roles.requirements_for_roles(ctx, _org(ctx, "Drammen"), list(roles.values())) == []
+
+
+@pytest.mark.parametrize("format_name", ["moodle-csv", "case"])
+def test_export_then_import_gives_back_the_framework(ctx, format_name):
+    source, target = _org(ctx), _org(ctx, "Drammen")
+    framework_io.load_examples(ctx, source)
+    for code in ("digital-kompetanse", "informasjonssikkerhet", "legemiddelhandtering"):
+        exported = framework_io.export_framework(ctx, source, code, format_name)
+        imported = framework_io.import_framework(ctx, target, exported, format_name)
+        original = frameworks.find_version(ctx, source, code)
+        assert framework_io.version_data(imported) == framework_io.version_data(original)
+        again = framework_io.export_framework(ctx, target, code, format_name, number=1)
+        if format_name == "moodle-csv":
+            assert again == exported
+
+
+def test_import_of_hand_made_files(ctx):
+    org = _org(ctx)
+    moodle = framework_io.import_framework(
+        ctx, org, (FAKES / "moodle-export.csv").read_bytes(), "moodle-csv", publish=True
+    )
+    assert moodle.status.value == "published"
+    assert [(c.code, c.parent.code if c.parent else None, c.position)
+            for c in frameworks.ordered_competences(moodle)] == [
+        ("kontor", None, 0), ("tekst", "kontor", 0), ("regneark", "kontor", 1), ("epost", None, 1)
+    ]  # fmt: skip
+    external = framework_io.import_framework(
+        ctx, org, (FAKES / "case-external.json").read_bytes(), "case"
+    )
+    assert external.framework.code == "c5fb0e3a-9b0e-4c39-8d55-1a2b3c4d5e6f"
+    assert [c.code for c in frameworks.ordered_competences(external)] == [
+        "HY.1",
+        "HY.1.1",
+        "HY.1.2",
+    ]
+    assert external.source == "case"
+
+
+def test_a_broken_file_writes_nothing_and_reports_every_problem(cli, app, tmp_path):
+    cli("organisation", "add", "Kongsberg")
+    broken = tmp_path / "broken.csv"
+    broken.write_text(
+        (FAKES / "moodle-export.csv").read_text()
+        + 'nowhere,X,"Foreldreløs",,1,,,,0,null,,7,,\n'
+        + ',tekst,"Dobbel",,1,,,,0,null,,8,,\n'
+    )
+    with app.app_context():
+        before = _counts(get_session())
+    result = cli("framework", "import", str(broken), "--organisation", "Kongsberg", ok=False)
+    assert result.exit_code != 0
+    assert "line 7: the parent nowhere does not exist" in result.output
+    assert "line 8: the code tekst is used twice (also at line 4)" in result.output
+    assert "Nothing imported: 2 problem(s)." in result.output
+    with app.app_context():
+        assert _counts(get_session()) == before
+
+
+def test_cli_import_export_and_examples(cli, tmp_path):
+    cli("organisation", "add", "Kongsberg")
+    cli("organisation", "add", "Drammen")
+    loaded = cli("content", "load-examples", "--organisation", "Kongsberg").output
+    assert "Loaded 3 framework(s) and 4 job role(s)" in loaded
+    again = cli("content", "load-examples", "--organisation", "Kongsberg").output
+    assert "Loaded 0 framework(s) and 0 job role(s)" in again
+    out = tmp_path / "lm.json"
+    cli("framework", "export", "legemiddelhandtering", "--organisation", "Kongsberg",
+        "--format", "case", "--output", str(out))  # fmt: skip
+    imported = cli("framework", "import", str(out), "--organisation", "Drammen", "--publish")
+    assert (
+        "legemiddelhandtering version 1 (published): 6 competence(s), 4 level(s)" in imported.output
+    )
+    roles = tmp_path / "roles.json"
+    cli("job-role", "export", "--organisation", "Kongsberg", "--output", str(roles))
+    refused = cli("job-role", "import", str(roles), "--organisation", "Drammen", ok=False)
+    assert "there is no version 1 of the framework informasjonssikkerhet" in refused.output
+    listed = cli("framework", "list", "--organisation", "Drammen").output
+    assert "legemiddelhandtering\t1 published" in listed
+
+
+def test_job_roles_round_trip(ctx):
+    source, target = _org(ctx), _org(ctx, "Drammen")
+    framework_io.load_examples(ctx, source)
+    for code in ("digital-kompetanse", "informasjonssikkerhet", "legemiddelhandtering"):
+        data = framework_io.export_framework(ctx, source, code, "case")
+        framework_io.import_framework(ctx, target, data, "case", publish=True)
+    exported = framework_io.export_job_roles(ctx, source)
+    framework_io.import_job_roles(ctx, target, exported)
+    assert framework_io.export_job_roles(ctx, target) == exported
+    before = _counts(ctx)
+    with pytest.raises(ImportErrors) as refused:
+        framework_io.import_job_roles(ctx, target, exported)
+    assert len(refused.value.problems) == 4
+    assert _counts(ctx) == before
+
+
+def test_another_organisation_cannot_read_export_or_change(ctx):
+    org, other = _org(ctx), _org(ctx, "Drammen")
+    version, a, _ = _draft(ctx, org)
+    role = job_roles.create_job_role(ctx, org, "r", {"nb": "R"})
+    for attempt in (
+        lambda: frameworks.get_framework(ctx, other, version.framework_id),
+        lambda: frameworks.get_version(ctx, other, version.id),
+        lambda: frameworks.get_competence(ctx, other, a.id),
+        lambda: frameworks.find_framework(ctx, other, "fw"),
+        lambda: framework_io.export_framework(ctx, other, "fw", "case"),
+        lambda: frameworks.update_competence(ctx, other, a.id, "A", {"nb": "X"}),
+        lambda: frameworks.publish_version(ctx, other, version.id),
+        lambda: frameworks.start_new_draft(ctx, other, version.framework_id),
+        lambda: job_roles.get_job_role(ctx, other, role.id),
+        lambda: job_roles.add_requirement(ctx, other, role.id, a.id, 1),
+    ):
+        with pytest.raises(NotFound):
+            attempt()
+    assert frameworks.list_frameworks(ctx, other) == []
