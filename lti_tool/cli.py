@@ -294,10 +294,7 @@ def demo_setup() -> None:
     lti = lti_services()
     if not lti.settings.demo_enabled:
         raise click.ClickException("The demo LMS is off in production.")
-    if not lti.keyring.all_keys():
-        lti.keyring.rotate()
-    platform = demo.register_demo_platform(get_session(), demo.demo_platform(lti))
-    loaded = framework_io.load_examples(get_session(), platform.organisation_id)
+    platform, loaded = demo.set_up_demo(get_session(), lti)
     if loaded.frameworks or loaded.job_roles:
         click.echo(
             f"Example content loaded: {len(loaded.frameworks)} framework(s), "

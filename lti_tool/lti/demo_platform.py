@@ -102,6 +102,7 @@ class DemoPlatform:
         kid: str,
         tool_launch_url: str,
         tool_login_url: str,
+        custom_by_persona: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.issuer = issuer
         self.client_id = client_id
@@ -110,6 +111,8 @@ class DemoPlatform:
         self.kid = kid
         self.tool_launch_url = tool_launch_url
         self.tool_login_url = tool_login_url
+        #: Extra custom parameters per persona, as an LMS fills them from user fields.
+        self.custom_by_persona = custom_by_persona or {}
         key = serialization.load_pem_private_key(private_pem, password=None)
         assert isinstance(key, rsa.RSAPrivateKey)
         self._key = key
@@ -246,7 +249,11 @@ class DemoPlatform:
                 "description": "Demo LMS",
             },
             c.VERSION: "1.3.0",
-            c.CUSTOM: {"kommune": "demokommune", "course_label": "INFOSEC"},
+            c.CUSTOM: {
+                "kommune": "demokommune",
+                "course_label": "INFOSEC",
+                **self.custom_by_persona.get(persona, {}),
+            },
         }
         if message_type == c.DEEP_LINKING_REQUEST:
             claims[c.DEEP_LINKING_SETTINGS] = {

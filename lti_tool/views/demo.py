@@ -59,11 +59,8 @@ def course() -> Any:
 @bp.route("/setup", methods=["POST"])
 @public
 def setup() -> Any:
-    """Register the demo LMS with the tool and create the tool's first key if needed."""
-    lti = lti_services()
-    if not lti.keyring.all_keys():
-        lti.keyring.rotate()
-    demo.register_demo_platform(get_session(), demo.demo_platform(lti))
+    """Register the demo LMS, create the tool's first key and load the example content."""
+    demo.set_up_demo(get_session(), lti_services())
     return redirect(url_for("demo.course"))
 
 

@@ -232,3 +232,15 @@ def test_demo_setup_command_refuses_in_production(production_app):
     result = production_app.test_cli_runner().invoke(args=["demo", "setup"])
     assert result.exit_code != 0
     assert "off in production" in result.output
+
+
+def test_the_demo_learner_sees_the_example_requirements_of_their_job_roles(demo_app):
+    """The demo LMS sends job_role=sykepleier,alle-ansatte; setup loaded the examples."""
+    client = demo_app.test_client()
+    _setup(client)
+    landing = _path(_launch(client, "learner"))
+    assert landing.split("?")[0] == "/learner/"
+    page = client.get(landing).get_data(as_text=True)
+    assert "Sykepleier" in page
+    assert "dobbeltkontroll" in page.lower()  # from the medication-handling profile
+    assert "personvern" in page.lower()  # from the all-staff information-security profile
