@@ -75,6 +75,7 @@ def _configure(app: Flask, settings: Settings) -> None:
 def _register_blueprints(app: Flask) -> None:
     from lti_tool.views import (
         admin,
+        api,
         demo,
         designer,
         health,
@@ -85,7 +86,7 @@ def _register_blueprints(app: Flask) -> None:
         registration,
     )
 
-    modules = [health, lti, registration, home, learner, designer, manager, admin]
+    modules = [health, lti, registration, home, learner, designer, manager, admin, api]
     # Not even registered when off: its POST routes would otherwise answer a CSRF 400
     # before the blueprint's own 404 guard runs.
     if app.config["SETTINGS"].demo_enabled:

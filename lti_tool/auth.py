@@ -7,6 +7,7 @@ links and forms, so navigation keeps working without cookies.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import hmac
@@ -18,7 +19,15 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
 from lti_tool.db import get_session
-from lti_tool.errors import DeploymentDisabled, Forbidden, NotSignedIn, PlatformDisabled
+from lti_tool.errors import (
+    ApiTokenInvalid,
+    DeploymentDisabled,
+    Forbidden,
+    NotSignedIn,
+    PersonOnly,
+    PlatformDisabled,
+    ReadOnlyToken,
+)
 from lti_tool.lti.roles import Permission
 from lti_tool.models import Launch, Status
 from lti_tool.services.launches import get_launch
@@ -147,3 +156,80 @@ def public(view: F) -> F:
     """Open to anyone: the LTI endpoints, JWKS, health checks."""
     view.access = (PUBLIC,)  # type: ignore[attr-defined]
     return view
+
+
+# --- the REST API: a Bearer token or the launch -----------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiCaller:
+    """Who calls the API: a token of an organisation, or a person through their launch."""
+
+    organisation_id: int
+    person_id: int | None = None
+    """None for a token."""
+    token_id: int | None = None
+    can_write: bool = False
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiTokenInvalid("Authorization header is not a Bearer token")
+    return token.strip()
+
+
+def current_api_caller() -> ApiCaller:
+    found: ApiCaller = g.api_caller
+    return found
+
+
+def api_access(*permissions: Permission, tokens: bool = True) -> Callable[[F], F]:
+    """Allow an API view to tokens (read scope: GET only) and to launched people holding
+    any of ``permissions``. A launched person's changes need the page's CSRF token in the
+    ``X-CSRFToken`` header; a token's do not (no cookie, so nothing to forge)."""
+    from lti_tool import csrf
+    from lti_tool.models import TokenScope
+    from lti_tool.services import api_tokens
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            reads = request.method in ("GET", "HEAD", "OPTIONS")
+            token = _bearer()
+            if token is not None:
+                row = api_tokens.authenticate(get_session(), token)
+                if row is None:
+                    raise ApiTokenInvalid(f"{request.path}: unknown or revoked token")
+                if not tokens:
+                    raise PersonOnly(f"{request.path} with token {row.id}")
+                if not reads and row.scope != TokenScope.WRITE:
+                    raise ReadOnlyToken(f"{request.method} {request.path} with token {row.id}")
+                g.api_caller = ApiCaller(
+                    row.organisation_id, token_id=row.id, can_write=row.scope == TokenScope.WRITE
+                )
+                return view(*args, **kwargs)
+            csrf.protect()
+            return requires(*permissions)(_as_launch(view))(*args, **kwargs)
+
+        guarded.access = tuple(str(p) for p in permissions)  # type: ignore[attr-defined]
+        guarded.api_tokens = tokens  # type: ignore[attr-defined]
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+def _as_launch(view: F) -> F:
+    @functools.wraps(view)
+    def signed_in(*args: Any, **kwargs: Any) -> Any:
+        launch = current_launch()
+        assert launch is not None  # requires() let the request in
+        g.api_caller = ApiCaller(
+            launch.deployment.organisation_id, person_id=launch.person_id, can_write=True
+        )
+        return view(*args, **kwargs)
+
+    return signed_in  # type: ignore[return-value]

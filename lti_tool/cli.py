@@ -16,8 +16,15 @@ from flask.cli import AppGroup, with_appcontext
 from lti_tool.db import get_session
 from lti_tool.errors import ImportErrors, ToolError
 from lti_tool.lti.services import lti_services
-from lti_tool.models import Status
-from lti_tool.services import demo, framework_io, organisations, platforms, registration
+from lti_tool.models import Status, TokenScope
+from lti_tool.services import (
+    api_tokens,
+    demo,
+    framework_io,
+    organisations,
+    platforms,
+    registration,
+)
 from lti_tool.services import frameworks as framework_services
 
 
@@ -475,6 +482,56 @@ def content_load_examples(organisation: str) -> None:
     )
 
 
+api_token_cli = AppGroup("api-token", help="API tokens of an organisation (for /api/v1).")
+
+
+@api_token_cli.command("create")
+@click.option("--organisation", required=True, help="Organisation name.")
+@click.option(
+    "--scope",
+    type=click.Choice([str(s) for s in TokenScope]),
+    required=True,
+    help="read: GET only; write: everything.",
+)
+@click.option("--name", default="", help="What the token is for (e.g. the HR system).")
+@transaction
+def api_token_create(organisation: str, scope: str, name: str) -> None:
+    """Create a token and print it: it is shown this once, only its hash is kept."""
+    owner = organisations.find_organisation(get_session(), organisation)
+    row, token = api_tokens.create_token(get_session(), owner.id, TokenScope(scope), name)
+    click.echo(f"API token {row.id} ({row.scope.value}) for {owner.name}. Keep it now:", err=True)
+    click.echo(token)
+
+
+@api_token_cli.command("list")
+@click.option("--organisation", default=None, help="Organisation name (default: all).")
+@transaction
+def api_token_list(organisation: str | None) -> None:
+    """List tokens (never the tokens themselves)."""
+    owner_id = None
+    if organisation:
+        owner_id = organisations.find_organisation(get_session(), organisation).id
+    rows = api_tokens.list_tokens(get_session(), owner_id)
+    if not rows:
+        click.echo("No API tokens.")
+    for row in rows:
+        state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
+        used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
+        click.echo(
+            f"{row.id}\t{row.organisation.name}\t{row.scope.value}\t{state}\t"
+            f"last used {used}\t{row.name}"
+        )
+
+
+@api_token_cli.command("revoke")
+@click.argument("token_id", type=int)
+@transaction
+def api_token_revoke(token_id: int) -> None:
+    """Revoke a token at once: requests with it are refused (401)."""
+    row = api_tokens.revoke_token(get_session(), token_id)
+    click.echo(f"Revoked API token {row.id} of {row.organisation.name}.")
+
+
 def register(app: Flask) -> None:
     groups = (
         platform_cli,
@@ -490,4 +547,5 @@ def register(app: Flask) -> None:
     for group in groups:
         app.cli.add_command(group)
     app.cli.add_command(assignments_cli)
+    app.cli.add_command(api_token_cli)
     app.cli.add_command(registration_url)

@@ -409,13 +409,24 @@ def render_error(
     if not commit:
         g.rollback_only = True
     if _wants_json():
-        return jsonify(error=code, message=str(message)), status
+        body: dict[str, Any] = {"error": code, "message": str(message)}
+        for extra in ("errors", "problems"):  # field-level errors, import problems (API)
+            if extra in context:
+                body[extra] = context[extra]
+        return jsonify(body), status
     return (
         render_template(
             "errors/error.html", status=status, code=code, title=title, message=message, **context
         ),
         status,
     )
+
+
+def _api_extras(exc: ToolError) -> dict[str, Any]:
+    """What a JSON client needs beyond the message: an import's problems, one per entry."""
+    if _wants_json() and isinstance(exc, ImportErrors):
+        return {"problems": [str(p) for p in exc.problems]}
+    return {}
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -432,6 +443,7 @@ def register_error_handlers(app: Flask) -> None:
             exc.message,
             commit=exc.commit,
             retry_hint=getattr(exc, "retry_hint", False),
+            **_api_extras(exc),
             **exc.params,
         )
 
@@ -677,3 +689,48 @@ class InvalidOrgUnitParent(FormattedError):
         "%(code)s cannot be placed under %(parent)s: a unit sits under a sector or a "
         "department (or at the top), a department under a sector, and nothing under itself."
     )
+
+
+# --- the REST API ---------------------------------------------------------------------------
+
+
+class ApiTokenInvalid(ToolError):
+    """A Bearer token that is unknown, revoked or malformed."""
+
+    status = 401
+    code = "invalid_api_token"
+    title = lazy_gettext("The API token is not valid")
+    message = lazy_gettext(
+        "The API token is unknown or has been revoked. Ask the tool's administrator for a new one."
+    )
+
+
+class ReadOnlyToken(ToolError):
+    status = 403
+    code = "read_only_token"
+    title = lazy_gettext("The API token may only read")
+    message = lazy_gettext("This API token may only read. Changes need a token with write access.")
+
+
+class PersonOnly(ToolError):
+    """An endpoint about the person signed in, called with a token (no person)."""
+
+    status = 403
+    code = "person_only"
+    title = lazy_gettext("Only for a signed-in person")
+    message = lazy_gettext(
+        "This address answers about the person signed in from the learning platform; an "
+        "API token has no person."
+    )
+
+
+class InvalidInput(ToolError):
+    """What was sent does not fit the endpoint's schema: ``errors`` names each field."""
+
+    status = 422
+    code = "invalid_input"
+    title = lazy_gettext("The request has errors")
+    message = lazy_gettext("Some fields are missing or invalid; see errors.")
+
+    def __init__(self, errors: dict[str, Any]) -> None:
+        super().__init__(f"invalid fields {sorted(errors)}", errors=errors)

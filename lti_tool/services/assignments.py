@@ -357,7 +357,7 @@ def assign_once(
 
 
 def end_assignment(
-    session: Session, organisation_id: int, kind: Kind, assignment_id: int, *, by_id: int
+    session: Session, organisation_id: int, kind: Kind, assignment_id: int, *, by_id: int | None
 ) -> Any:
     """End an active (or pending) assignment; the row stays as history."""
     row = get_assignment(session, organisation_id, kind, assignment_id)

@@ -308,6 +308,7 @@ def start_new_draft(session: Session, organisation_id: int, framework_id: int) -
         identifier=source.identifier,
         source=source.source,
     )
+    session.add(draft)  # before loading the source's rows: their autoflush must see it
     draft.levels = [
         ScaleLevel(value=level.value, label=dict(level.label), description=dict(level.description))
         for level in source.levels

@@ -181,6 +181,11 @@ def _requirement(session: Session, organisation_id: int, requirement_id: int) ->
     return requirement
 
 
+def get_requirement(session: Session, organisation_id: int, requirement_id: int) -> Requirement:
+    """One line of a job role's profile, when the role is the organisation's."""
+    return _requirement(session, organisation_id, requirement_id)
+
+
 def update_requirement(
     session: Session,
     organisation_id: int,

@@ -15,10 +15,19 @@ from marshmallow import ValidationError
 
 from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
 from lti_tool.db import get_session
+from lti_tool.errors import (
+    InvalidCode,
+    InvalidName,
+    InvalidOrgUnitParent,
+    OrgUnitCodeTaken,
+    ToolError,
+)
 from lti_tool.lti.roles import Permission
+from lti_tool.models import UnitKind
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.assignments import AssignForm
-from lti_tool.services import assignment_import, assignments
+from lti_tool.schemas.org_units import MoveUnitForm, RenameUnitForm, UnitForm
+from lti_tool.services import assignment_import, assignments, org_units
 from lti_tool.services.assignment_import import ImportRejected
 from lti_tool.services.assignments import Kind
 
@@ -147,3 +156,155 @@ def import_file() -> Any:
         "success",
     )
     return _to("manager.home")
+
+
+# --- the municipality's sectors, departments and units ------------------------------------
+
+#: The field a refusal of the org unit services belongs to.
+UNIT_FIELD_OF: dict[type[ToolError], str] = {
+    InvalidCode: "code",
+    OrgUnitCodeTaken: "code",
+    InvalidName: "name",
+    InvalidOrgUnitParent: "parent_id",
+}
+UNIT_REFUSALS = tuple(UNIT_FIELD_OF)
+
+
+def _unit_refusal(exc: ToolError) -> dict[str, list[str]]:
+    field = next(name for kind, name in UNIT_FIELD_OF.items() if isinstance(exc, kind))
+    return {field: [str(exc.message)]}
+
+
+def _parent_options(leave_out: int | None = None) -> list[tuple[Any, str]]:
+    """Every unit that something can sit under, indented by depth (archived left out)."""
+    options: list[tuple[Any, str]] = [("", gettext("None (at the top)"))]
+
+    def walk(nodes: list[org_units.TreeNode], depth: int) -> None:
+        for node in nodes:
+            if node.unit.id == leave_out:
+                continue
+            if node.unit.kind != UnitKind.UNIT:
+                options.append((node.unit.id, "\u2013 " * depth + node.unit.name))
+            walk(node.children, depth + 1)
+
+    walk(org_units.unit_tree(get_session(), current_organisation_id()), 0)
+    return options
+
+
+def _units_page(status: int = 200, **context: Any) -> Any:
+    context.setdefault("errors", {})
+    context.setdefault("values", {"kind": UnitKind.UNIT.value})
+    page = render_template(
+        "manager/units.html",
+        launch=current_launch(),
+        tree=org_units.unit_tree(get_session(), current_organisation_id(), include_archived=True),
+        kinds=[k.value for k in UnitKind],
+        parent_options=_parent_options(),
+        **context,
+    )
+    return page, status
+
+
+@bp.route("/units")
+@requires(Permission.MANAGER, Permission.ADMIN)
+def units() -> Any:
+    return _units_page()
+
+
+@bp.route("/units", methods=["POST"])
+@requires(Permission.MANAGER, Permission.ADMIN)
+def create_unit() -> Any:
+    try:
+        form = UnitForm().load(request.form)
+        made = org_units.create_unit(
+            get_session(),
+            current_organisation_id(),
+            kind=UnitKind(form["kind"]),
+            code=form["code"],
+            name=form["name"],
+            parent_id=form["parent_id"],
+        )
+    except ValidationError as exc:
+        return _units_page(INVALID_FORM, errors=field_errors(exc), values=request.form)
+    except UNIT_REFUSALS as exc:
+        return _units_page(INVALID_FORM, errors=_unit_refusal(exc), values=request.form)
+    flash(gettext("%(name)s is created.", name=made.name), "success")
+    return _to("manager.units")
+
+
+def _unit_page(
+    unit_id: int,
+    status: int = 200,
+    errors: dict[str, list[str]] | None = None,
+    values: Any = None,
+    move_errors: dict[str, list[str]] | None = None,
+) -> Any:
+    found = org_units.get_unit(get_session(), current_organisation_id(), unit_id)
+    page = render_template(
+        "manager/unit.html",
+        launch=current_launch(),
+        unit=found,
+        parent_options=_parent_options(leave_out=found.id),
+        errors=errors or {},
+        values=values if values is not None else {"code": found.code, "name": found.name},
+        move_errors=move_errors or {},
+    )
+    return page, status
+
+
+@bp.route("/units/<int:unit_id>")
+@requires(Permission.MANAGER, Permission.ADMIN)
+def unit(unit_id: int) -> Any:
+    return _unit_page(unit_id)
+
+
+@bp.route("/units/<int:unit_id>", methods=["POST"])
+@requires(Permission.MANAGER, Permission.ADMIN)
+def rename_unit(unit_id: int) -> Any:
+    try:
+        form = RenameUnitForm().load(request.form)
+        renamed = org_units.rename_unit(
+            get_session(), current_organisation_id(), unit_id, name=form["name"], code=form["code"]
+        )
+    except ValidationError as exc:
+        return _unit_page(unit_id, INVALID_FORM, field_errors(exc), request.form)
+    except UNIT_REFUSALS as exc:
+        return _unit_page(unit_id, INVALID_FORM, _unit_refusal(exc), request.form)
+    flash(gettext("%(name)s is saved.", name=renamed.name), "success")
+    return _to("manager.units")
+
+
+@bp.route("/units/<int:unit_id>/move", methods=["POST"])
+@requires(Permission.MANAGER, Permission.ADMIN)
+def move_unit(unit_id: int) -> Any:
+    try:
+        form = MoveUnitForm().load(request.form)
+        moved = org_units.move_unit(
+            get_session(), current_organisation_id(), unit_id, form["parent_id"]
+        )
+    except ValidationError as exc:
+        return _unit_page(unit_id, INVALID_FORM, move_errors=field_errors(exc))
+    except UNIT_REFUSALS as exc:
+        return _unit_page(unit_id, INVALID_FORM, move_errors=_unit_refusal(exc))
+    flash(gettext("%(name)s is moved.", name=moved.name), "success")
+    return _to("manager.units")
+
+
+@bp.route("/units/<int:unit_id>/archive")
+@requires(Permission.MANAGER, Permission.ADMIN)
+def confirm_archive_unit(unit_id: int) -> Any:
+    found = org_units.get_unit(get_session(), current_organisation_id(), unit_id)
+    return render_template("manager/confirm_unit_archive.html", launch=current_launch(), unit=found)
+
+
+@bp.route("/units/<int:unit_id>/<any(archive, restore):action>", methods=["POST"])
+@requires(Permission.MANAGER, Permission.ADMIN)
+def archive_unit(unit_id: int, action: str) -> Any:
+    found = org_units.archive_unit(
+        get_session(), current_organisation_id(), unit_id, archived=action == "archive"
+    )
+    if found.archived:
+        flash(gettext("%(name)s is archived.", name=found.name), "success")
+    else:
+        flash(gettext("%(name)s is restored.", name=found.name), "success")
+    return _to("manager.units")

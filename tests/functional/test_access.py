@@ -25,13 +25,17 @@ ADMIN_PAGES = [
     "/admin/organisations",
     "/admin/regions",
 ]
-PAGES = [*HOME_PAGES, *ADMIN_PAGES]
+#: The designer's and the manager's pages without arguments (the others: test_designer_ui,
+#: test_manager_units).
+DESIGNER_PAGES = ["/designer/frameworks", "/designer/job-roles", "/designer/job-roles/export"]
+MANAGER_PAGES = ["/manager/units"]
+PAGES = [*HOME_PAGES, *ADMIN_PAGES, *DESIGNER_PAGES, *MANAGER_PAGES]
 GUARDED_GET_PAGES = [*PAGES, "/designer/deep-link"]
 
 ALLOWED = {
     "learner": {"/learner/"},
-    "designer": {"/learner/", "/designer/"},
-    "manager": {"/learner/", "/manager/"},
+    "designer": {"/learner/", "/designer/", *DESIGNER_PAGES},
+    "manager": {"/learner/", "/manager/", *MANAGER_PAGES},
     "admin": set(PAGES),  # the demo admin holds Instructor too
 }
 
@@ -67,6 +71,7 @@ def test_the_guarded_pages_are_the_ones_this_matrix_checks(app):
         if "GET" in (rule.methods or set())
         and not rule.arguments
         and PUBLIC not in app.view_functions[rule.endpoint].access
+        and not rule.rule.startswith("/api/")  # the API's matrix: API_ACCESS below
     }
     assert guarded == set(GUARDED_GET_PAGES)
 
@@ -84,6 +89,16 @@ def test_guards_match_the_declared_access(app):
         "manager.decide": {"manager", "admin"},
         "manager.import_file": {"manager", "admin"},
         "learner.choose_job_roles": {"learner"},
+        "designer.frameworks_page": {"designer", "admin"},
+        "designer.import_framework": {"designer", "admin"},
+        "designer.export_framework": {"designer", "admin"},
+        "designer.publish": {"designer", "admin"},
+        "designer.delete_competence": {"designer", "admin"},
+        "designer.job_roles_page": {"designer", "admin"},
+        "designer.add_requirement": {"designer", "admin"},
+        "manager.units": {"manager", "admin"},
+        "manager.create_unit": {"manager", "admin"},
+        "manager.archive_unit": {"manager", "admin"},
         "admin.home": {"admin"},
         "admin.approve_deployment": {"admin"},
     }
@@ -93,6 +108,9 @@ def test_guards_match_the_declared_access(app):
     assert len(admin_endpoints) > 20
     for endpoint in admin_endpoints:  # the whole console is for admins only
         assert app.view_functions[endpoint].access == ("admin",), endpoint
+    for rule in _rules(app):  # every designer page is for designers and admins
+        if rule.endpoint.startswith("designer."):
+            assert set(app.view_functions[rule.endpoint].access) == {"designer", "admin"}
 
 
 @pytest.mark.parametrize("path", GUARDED_GET_PAGES)
@@ -197,3 +215,38 @@ def test_admin_approves_with_a_csrf_token_only(app, lms, pending_deployment):
     response = client.post(url, data={"csrf_token": csrf_token(page)})
     assert response.status_code == 302
     assert _status(app, pending_deployment) == Status.ACTIVE
+
+
+#: Who may call the API through a launch (a token's scope decides for tokens).
+API_DESIGN = {"designer", "admin"}
+API_READ = {"designer", "manager", "admin"}
+API_PEOPLE = {"manager", "admin"}
+
+
+def test_api_guards_match_the_declared_access(app):
+    """Content: designers change it, managers read it; people: managers; me: everyone."""
+    for rule in _rules(app):
+        if not rule.endpoint.startswith("api."):
+            continue
+        view = app.view_functions[rule.endpoint]
+        access = set(view.access)
+        methods = (rule.methods or set()) - {"HEAD", "OPTIONS"}
+        if rule.endpoint == "api.openapi":
+            assert access == {PUBLIC}
+        elif rule.rule == "/api/v1/me/requirements":
+            assert access == PERMISSION_VALUES and view.api_tokens is False
+        elif rule.rule.startswith(("/api/v1/people", "/api/v1/assignments")):
+            assert access == API_PEOPLE, rule.rule
+        elif rule.rule.startswith("/api/v1/org-units"):
+            assert access == (API_READ if methods == {"GET"} else API_PEOPLE), rule.rule
+        else:
+            assert access == (API_READ if methods == {"GET"} else API_DESIGN), rule.rule
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/frameworks", "/api/v1/people", "/api/v1/me/requirements"]
+)
+def test_api_without_token_or_launch_is_not_signed_in(client, path):
+    response = client.get(path)
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "not_signed_in"

@@ -1,0 +1,445 @@
+"""The designer's pages, driven over HTTP with real launches: frameworks (create, edit,
+scale, publish, new draft), import and export through the upload form, job roles with
+their profiles, and who may see them."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from lti_tool.db import get_session
+from lti_tool.models import (
+    Competence,
+    Deployment,
+    Framework,
+    FrameworkVersion,
+    JobRole,
+    Organisation,
+    Requirement,
+    ScaleLevel,
+    Status,
+)
+from lti_tool.services import framework_io, platforms
+from tests.fakes.lms import TestLms, csrf_token
+from tests.functional.test_admin_console import follow, form_for, get_page, submit
+from tests.functional.test_deployments import launch_into
+
+FAKES = Path(__file__).resolve().parent.parent / "fakes" / "frameworks"
+
+
+def designer(app: Any, lms: TestLms, persona: str = "designer") -> Any:
+    browser = TestLms.browser(app)
+    response = lms.launch(browser, persona, locale="en")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return browser
+
+
+def counts(app: Any) -> dict[str, int]:
+    with app.app_context():
+        session = get_session()
+        return {
+            model.__name__: session.scalar(select(func.count()).select_from(model)) or 0
+            for model in (Framework, FrameworkVersion, Competence, ScaleLevel, JobRole, Requirement)
+        }
+
+
+def upload(browser: Any, page: str, path: str, data: bytes, name: str, **fields: str) -> Any:
+    form = form_for(page, path)
+    return browser.post(
+        form["action"],
+        data={**form["fields"], **fields, "file": (io.BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
+
+
+def version_id(location: str) -> int:
+    found = re.search(r"/designer/versions/(\d+)", location)
+    assert found, location
+    return int(found.group(1))
+
+
+def competence_id(app: Any, code: str) -> int:
+    with app.app_context():
+        found = (
+            get_session()
+            .scalars(
+                select(Competence.id).where(Competence.code == code).order_by(Competence.id.desc())
+            )
+            .first()
+        )
+        assert found is not None
+        return found
+
+
+# --- frameworks -----------------------------------------------------------------------------
+
+
+def test_create_edit_publish_and_start_a_new_draft(app, lms):
+    browser = designer(app, lms)
+    home = get_page(browser, "/designer/")
+    assert "/designer/frameworks" in home and "/designer/job-roles" in home
+
+    page = get_page(browser, "/designer/frameworks")
+    response = submit(browser, page, "/designer/frameworks", code="", title_nb="")
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert 'aria-invalid="true"' in text and 'href="#framework-code"' in text
+
+    response = submit(
+        browser, page, "/designer/frameworks", code="ikt", title_nb="IKT", title_en="ICT"
+    )
+    version = version_id(response.headers["Location"])
+    page = follow(browser, response)
+    assert "IKT, version 1" not in page  # the page speaks English: the English title
+    assert "ICT, version 1" in page and "Draft" in page
+
+    # competences: a top one, one under it
+    new = get_page(browser, f"/designer/versions/{version}/competences/new")
+    response = submit(
+        browser,
+        new,
+        f"/designer/versions/{version}/competences",
+        code="grunn",
+        parent_id="",
+        title_nb="Grunnleggende",
+        external_ref="https://lovdata.no/",
+    )
+    follow(browser, response)
+    top = competence_id(app, "grunn")
+    new = get_page(browser, f"/designer/versions/{version}/competences/new?parent_id={top}")
+    assert f'<option value="{top}" selected>' in new
+    response = submit(
+        browser,
+        new,
+        f"/designer/versions/{version}/competences",
+        code="epost",
+        parent_id=str(top),
+        title_nb="E-post",
+        title_nn="E-post",
+    )
+    page = follow(browser, response)
+    assert "epost" in page and "competence-tree" in page
+    # a taken code is shown by its field
+    response = submit(
+        browser, new, f"/designer/versions/{version}/competences", code="grunn", title_nb="X"
+    )
+    assert response.status_code == 422
+    assert "already has the code grunn" in response.get_data(as_text=True)
+
+    # edit, then move to the top
+    child = competence_id(app, "epost")
+    edit = get_page(browser, f"/designer/competences/{child}")
+    follow(
+        browser,
+        submit(browser, edit, f"/designer/competences/{child}", code="e-post", title_en="Email"),
+    )
+    follow(browser, submit(browser, edit, f"/designer/competences/{child}/move", parent_id=""))
+    with app.app_context():
+        moved = get_session().get(Competence, child)
+        assert (moved.code, moved.parent_id, moved.title["en"]) == ("e-post", None, "Email")
+
+    # publishing needs a scale: the confirmation then the refusal
+    confirm = get_page(browser, f"/designer/versions/{version}/publish")
+    response = submit(browser, confirm, f"/designer/versions/{version}/publish")
+    assert response.status_code == 409
+
+    scale = get_page(browser, f"/designer/versions/{version}/scale")
+    response = submit(browser, scale, f"/designer/versions/{version}/scale", level_1_nb="Lav")
+    assert response.status_code == 422
+    assert "at least two levels" in response.get_data(as_text=True)
+    response = submit(
+        browser,
+        scale,
+        f"/designer/versions/{version}/scale",
+        level_1_nb="Lav",
+        level_1_en="Low",
+        level_2_nb="Høy",
+        level_2_en="High",
+        description_2_en="Can teach it",
+    )
+    page = follow(browser, response)
+    assert "Low" in page and "High" in page and "Can teach it" in page
+
+    # archive and delete: delete goes through a confirmation
+    delete = get_page(browser, f"/designer/competences/{child}/delete")
+    assert "Delete the competence e-post?" in delete
+    follow(browser, submit(browser, delete, f"/designer/competences/{child}/delete"))
+    with app.app_context():
+        assert get_session().get(Competence, child) is None
+
+    confirm = get_page(browser, f"/designer/versions/{version}/publish")
+    page = follow(browser, submit(browser, confirm, f"/designer/versions/{version}/publish"))
+    assert "Published" in page and "Start a new draft" in page
+    assert f"/designer/competences/{top}/delete" not in page  # frozen: no actions
+
+    framework = form_for(page, "/designer/frameworks/", "get") if False else None
+    assert framework is None
+    with app.app_context():
+        framework_pk = get_session().get(FrameworkVersion, version).framework_id
+    response = submit(browser, page, f"/designer/frameworks/{framework_pk}/drafts")
+    draft = version_id(response.headers["Location"])
+    page = follow(browser, response)
+    assert "ICT, version 2" in page and "grunn" in page and "Draft" in page
+    assert draft != version
+
+
+def test_import_moodle_csv_and_case_then_export_gives_them_back(app, lms):
+    browser = designer(app, lms)
+    page = get_page(browser, "/designer/frameworks")
+    moodle = (FAKES / "moodle-export.csv").read_bytes()
+    response = upload(
+        browser, page, "/designer/frameworks/import", moodle, "moodle.csv",
+        format="moodle-csv", language="nb", publish="1",
+    )  # fmt: skip
+    imported = follow(browser, response)
+    assert "IKT-grunnkompetanse" in imported and "Published" in imported
+
+    content = resources.files("lti_tool.content")
+    case = content.joinpath("informasjonssikkerhet.case.json").read_bytes()
+    response = upload(
+        browser, page, "/designer/frameworks/import", case, "infosik.json",
+        format="case", language="nb",
+    )  # fmt: skip
+    follow(browser, response)
+
+    listing = get_page(browser, "/designer/frameworks")
+    assert "IKT-GRUNN" in listing and "informasjonssikkerhet" in listing
+    with app.app_context():
+        session = get_session()
+        ids = dict(session.execute(select(Framework.code, Framework.id)).all())
+        org = session.scalar(select(Framework.organisation_id))
+        expected_csv = framework_io.export_framework(session, org, "IKT-GRUNN", "moodle-csv")
+    exported = browser.get(
+        f"/designer/frameworks/{ids['IKT-GRUNN']}/export", query_string={"format": "moodle-csv"}
+    )
+    assert exported.status_code == 200
+    assert exported.headers["Content-Disposition"] == 'attachment; filename="IKT-GRUNN-v1.csv"'
+    assert exported.data == expected_csv
+    # what comes out goes back in, as the same framework, in another organisation
+    with app.app_context():
+        session = get_session()
+        other = platforms.create_organisation(session, "Drammen")
+        again = framework_io.import_framework(session, other.id, exported.data, "moodle-csv")
+        assert (
+            framework_io.version_data(again).competences
+            == framework_io.version_data(
+                framework_io.frameworks.find_version(session, org, "IKT-GRUNN")
+            ).competences
+        )
+        session.rollback()
+
+    exported = browser.get(
+        f"/designer/frameworks/{ids['informasjonssikkerhet']}/export",
+        query_string={"format": "case", "version": "1"},
+    )
+    assert exported.status_code == 200
+    assert exported.mimetype == "application/json"
+    data = json.loads(exported.data)
+    source = json.loads(case)
+    assert data["CFDocument"]["identifier"] == source["CFDocument"]["identifier"]
+    assert sorted(i["identifier"] for i in data["CFItems"]) == sorted(
+        i["identifier"] for i in source["CFItems"]
+    )
+
+
+def test_a_broken_file_shows_every_problem_and_changes_nothing(app, lms):
+    browser = designer(app, lms)
+    page = get_page(browser, "/designer/frameworks")
+    broken = (
+        (FAKES / "moodle-export.csv").read_text()
+        + 'nowhere,X,"Foreldreløs",,1,,,,0,null,,7,,\n'
+        + ',tekst,"Dobbel",,1,,,,0,null,,8,,\n'
+    ).encode()
+    before = counts(app)
+    response = upload(
+        browser, page, "/designer/frameworks/import", broken, "broken.csv",
+        format="moodle-csv", language="nb",
+    )  # fmt: skip
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert "the file broken.csv has 2 problems" in text
+    assert re.search(r"<td>line 7</td><td>the parent nowhere does not exist", text)
+    assert re.search(r"<td>line 8</td><td>the code tekst is used twice", text)
+    assert counts(app) == before
+    # a file in the wrong format, and no file at all
+    response = upload(
+        browser, page, "/designer/frameworks/import", broken, "broken.csv",
+        format="case", language="nb",
+    )  # fmt: skip
+    assert response.status_code == 422 and "Nothing was imported" in response.get_data(as_text=True)
+    form = form_for(page, "/designer/frameworks/import")
+    response = browser.post(
+        form["action"],
+        data={**form["fields"], "format": "case", "language": "nb"},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422 and "Choose a file." in response.get_data(as_text=True)
+    assert counts(app) == before
+
+
+# --- job roles ------------------------------------------------------------------------------
+
+
+def test_job_role_with_requirements(app, lms):
+    browser = designer(app, lms)
+    page = get_page(browser, "/designer/frameworks")
+    moodle = (FAKES / "moodle-export.csv").read_bytes()
+    follow(browser, upload(
+        browser, page, "/designer/frameworks/import", moodle, "m.csv",
+        format="moodle-csv", language="nb", publish="1",
+    ))  # fmt: skip
+
+    roles = get_page(browser, "/designer/job-roles")
+    response = submit(
+        browser, roles, "/designer/job-roles", code="saksbehandler", title_nb="Saksbehandler"
+    )
+    role_page = follow(browser, response)
+    role = int(re.search(r"/designer/job-roles/(\d+)", response.headers["Location"]).group(1))
+    assert "No competences are required yet." in role_page
+
+    tekst = competence_id(app, "tekst")
+    picked = get_page(browser, f"/designer/job-roles/{role}?competence_id={tekst}")
+    assert "Kompetent" in picked  # the level select shows the version's scale labels
+    response = submit(
+        browser, picked, f"/designer/job-roles/{role}/requirements",
+        required_level="3", mandatory="1", renewal_months="24",
+    )  # fmt: skip
+    role_page = follow(browser, response)
+    with app.app_context():
+        req = get_session().scalars(select(Requirement)).one()
+        assert (req.required_level, req.mandatory, req.renewal_months) == (3, True, 24)
+        req_id = req.id
+    # twice is refused by the field; a bad renewal too
+    response = submit(
+        browser, picked, f"/designer/job-roles/{role}/requirements", required_level="2"
+    )
+    assert response.status_code == 422
+    assert "already requires tekst" in response.get_data(as_text=True)
+    response = submit(
+        browser, role_page, f"/designer/requirements/{req_id}",
+        required_level="2", renewal_months="999",
+    )  # fmt: skip
+    assert response.status_code == 422
+    assert "between 1 and 240 months" in response.get_data(as_text=True)
+    follow(browser, submit(
+        browser, role_page, f"/designer/requirements/{req_id}",
+        required_level="2", renewal_months="", mandatory="",  # the box unticked
+    ))  # fmt: skip
+    with app.app_context():
+        req = get_session().get(Requirement, req_id)
+        assert (req.required_level, req.mandatory, req.renewal_months) == (2, False, None)
+
+    exported = browser.get("/designer/job-roles/export")
+    assert exported.status_code == 200
+    roles_json = json.loads(exported.data)
+    assert roles_json["job_roles"][0]["requirements"][0]["competence"] == "tekst"
+
+    confirm = get_page(browser, f"/designer/requirements/{req_id}/remove")
+    follow(browser, submit(browser, confirm, f"/designer/requirements/{req_id}/remove"))
+    confirm = get_page(browser, f"/designer/job-roles/{role}/archive")
+    page = follow(browser, submit(browser, confirm, f"/designer/job-roles/{role}/archive"))
+    assert "This job role is archived" in page
+    with app.app_context():
+        assert get_session().scalar(select(func.count(Requirement.id))) == 0
+
+    # the export imports again (here: renamed, to not collide)
+    roles = get_page(browser, "/designer/job-roles")
+    data = exported.data.replace(b'"saksbehandler"', b'"radgiver"')
+    response = upload(browser, roles, "/designer/job-roles/import", data, "roles.json")
+    follow(browser, response)
+    with app.app_context():
+        assert get_session().scalar(select(func.count(Requirement.id))) == 1
+    before = counts(app)
+    response = upload(browser, roles, "/designer/job-roles/import", data, "roles.json")
+    assert response.status_code == 422
+    assert "another job role already has the code radgiver" in response.get_data(as_text=True)
+    assert counts(app) == before
+
+
+# --- who may ----------------------------------------------------------------------------------
+
+
+def _some_content(app: Any) -> dict[str, int]:
+    with app.app_context():
+        session = get_session()
+        org = session.scalar(select(Organisation.id).where(Organisation.name == "Testkommune"))
+        framework_io.load_examples(session, org)
+        session.commit()
+        return {
+            "framework": session.scalars(select(Framework.id)).first(),
+            "version": session.scalars(select(FrameworkVersion.id)).first(),
+            "competence": session.scalars(select(Competence.id)).first(),
+            "role": session.scalars(select(JobRole.id)).first(),
+            "requirement": session.scalars(select(Requirement.id)).first(),
+        }
+
+
+def _pages(ids: dict[str, int]) -> list[str]:
+    return [
+        "/designer/frameworks",
+        f"/designer/frameworks/{ids['framework']}",
+        f"/designer/frameworks/{ids['framework']}/export?format=case",
+        f"/designer/versions/{ids['version']}",
+        f"/designer/versions/{ids['version']}/scale",
+        f"/designer/versions/{ids['version']}/publish",
+        f"/designer/versions/{ids['version']}/competences/new",
+        f"/designer/competences/{ids['competence']}",
+        f"/designer/competences/{ids['competence']}/delete",
+        "/designer/job-roles",
+        f"/designer/job-roles/{ids['role']}",
+        f"/designer/job-roles/{ids['role']}/archive",
+        f"/designer/requirements/{ids['requirement']}/remove",
+    ]
+
+
+@pytest.mark.parametrize("persona", ["learner", "manager"])
+def test_learners_and_managers_are_refused(app, lms, persona):
+    ids = _some_content(app)
+    browser = designer(app, lms, persona)
+    for path in _pages(ids):
+        assert browser.get(path).status_code == 403, path
+
+
+def test_designers_and_admins_see_every_page(app, lms):
+    ids = _some_content(app)
+    for persona in ("designer", "admin"):
+        browser = designer(app, lms, persona)
+        for path in _pages(ids):
+            status = browser.get(path).status_code
+            assert status in (200, 302), f"{persona} {path}: {status}"
+
+
+def test_another_organisations_designer_finds_nothing(app, lms):
+    ids = _some_content(app)
+    with app.app_context():
+        session = get_session()
+        other = platforms.create_organisation(session, "Drammen")
+        platform = platforms.find_platform(session, lms.platform.issuer, lms.platform.client_id)
+        found = platforms.record_deployment(session, platform, "drammen-1")
+        found.organisation_id, found.status = other.id, Status.ACTIVE
+        session.commit()
+        assert session.get(Deployment, found.id).organisation_id == other.id
+    browser = TestLms.browser(app)
+    assert launch_into(lms, browser, "drammen-1", "designer").status_code == 302
+    listing = get_page(browser, "/designer/frameworks")
+    assert "informasjonssikkerhet" not in listing
+    for path in _pages(ids):
+        if path in ("/designer/frameworks", "/designer/job-roles"):
+            continue
+        assert browser.get(path).status_code == 404, path
+    token = csrf_token(listing)
+    for path in (
+        f"/designer/frameworks/{ids['framework']}/drafts",
+        f"/designer/versions/{ids['version']}/publish",
+        f"/designer/competences/{ids['competence']}/delete",
+        f"/designer/job-roles/{ids['role']}/archive",
+        f"/designer/requirements/{ids['requirement']}/remove",
+    ):
+        assert browser.post(path, data={"csrf_token": token}).status_code == 404, path
