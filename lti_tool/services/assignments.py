@@ -410,14 +410,33 @@ def placement_of(session: Session, organisation_id: int, person_id: int) -> Plac
     return _placements(session, organisation_id, [person])[0]
 
 
-def people_of(session: Session, organisation_id: int) -> list[Placement]:
-    """Everyone of the organisation the tool knows (has launched), with roles and units."""
+def people_of(
+    session: Session,
+    organisation_id: int,
+    offset: int | None = None,
+    limit: int | None = None,
+) -> list[Placement]:
+    """Everyone of the organisation the tool knows (has launched), with roles and units;
+    one page of them with ``offset``/``limit``."""
     people = session.scalars(
         select(Person)
         .where(Person.organisation_id == organisation_id)
         .order_by(Person.family_name, Person.given_name, Person.name, Person.id)
+        .offset(offset)
+        .limit(limit)
     )
     return _placements(session, organisation_id, list(people))
+
+
+def count_people(session: Session, organisation_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Person)
+            .where(Person.organisation_id == organisation_id)
+        )
+        or 0
+    )
 
 
 def pending_choices(session: Session, organisation_id: int) -> list[Placement]:

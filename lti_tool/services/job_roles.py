@@ -22,7 +22,7 @@ from lti_tool.errors import (
     RequirementExists,
     UnknownLevel,
 )
-from lti_tool.models import JobRole, Requirement, VersionStatus
+from lti_tool.models import Competence, FrameworkVersion, JobRole, Requirement, VersionStatus
 from lti_tool.services.frameworks import clean_code, clean_title, get_competence
 
 #: The longest renewal period, in months (20 years).
@@ -35,8 +35,13 @@ def list_job_roles(
     query = select(JobRole).where(JobRole.organisation_id == organisation_id)
     if not include_archived:
         query = query.where(JobRole.archived.is_(False))
+    # The profile lines with their competence, version and framework in four queries,
+    # not one per requirement (profiles have hundreds of lines).
+    lines = selectinload(JobRole.requirements).selectinload(Requirement.competence)
     return session.scalars(
-        query.options(selectinload(JobRole.requirements)).order_by(JobRole.code)
+        query.options(
+            lines.selectinload(Competence.version).selectinload(FrameworkVersion.framework)
+        ).order_by(JobRole.code)
     ).all()
 
 

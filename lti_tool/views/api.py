@@ -119,11 +119,18 @@ def _dump(schema: type[Schema], obj: Any, status: int = 200) -> tuple[Response, 
     return jsonify(schema().dump(obj)), status
 
 
-def _page(schema: type[Schema], items: Sequence[Any], query: dict[str, Any]) -> Response:
-    """One page of ``items`` with the totals, and Link headers to the neighbours."""
+def _page(
+    schema: type[Schema], items: Sequence[Any], query: dict[str, Any], total: int | None = None
+) -> Response:
+    """One page of ``items`` with the totals, and Link headers to the neighbours.
+
+    With ``total``, ``items`` is already that page (paged in the database)."""
     page, per_page = query["page"], query["per_page"]
-    total = len(items)
-    chunk = items[(page - 1) * per_page : page * per_page]
+    if total is None:
+        total = len(items)
+        chunk = items[(page - 1) * per_page : page * per_page]
+    else:
+        chunk = items
     response = jsonify(
         items=schema(many=True).dump(chunk), page=page, per_page=per_page, total=total
     )
@@ -525,7 +532,9 @@ def archive_org_unit(unit_id: int) -> Any:
 )
 def list_people() -> Any:
     query = _query(s.PageQuery)
-    return _page(s.PersonOut, assignments.people_of(get_session(), _org()), query)
+    session, page, per_page = get_session(), query["page"], query["per_page"]
+    people = assignments.people_of(session, _org(), (page - 1) * per_page, per_page)
+    return _page(s.PersonOut, people, query, assignments.count_people(session, _org()))
 
 
 @bp.get("/people/<int:person_id>")
