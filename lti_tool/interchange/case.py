@@ -1,9 +1,13 @@
 """1EdTech CASE 1.0 packages (CFPackage JSON): read and write.
 
 The framework is the ``CFDocument``; each competence a ``CFItem`` (``humanCodingScheme`` is
-its code, ``fullStatement`` its title, ``notes`` its description); the hierarchy and order
+its code, or its identifier when it has none, a repeated one or one too long;
+``abbreviatedStatement`` or else ``fullStatement`` its title; ``notes`` its description,
+after the full statement when that is not the title); the hierarchy and order
 are ``isChildOf`` ``CFAssociations`` (origin: the child, destination: its parent item or
-the document; ``sequenceNumber``: the order among siblings); the scale is a ``CFRubric``
+the document; ``sequenceNumber``: the order among siblings; of several parents the one
+with the lowest sequence number, else the first, is kept; a parent outside the package
+leaves the item at the top); the scale is a ``CFRubric``
 whose one criterion has a ``CFRubricCriterionLevel`` per level (``score``: the value,
 ``quality``: the label).
 
@@ -31,6 +35,8 @@ from lti_tool.interchange.model import (
     LevelData,
     Problem,
     at_item,
+    code_problem,
+    competence_code_problem,
     decode,
     text_of,
     too_many,
@@ -78,6 +84,12 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
         return None, [
             Problem("", lazy_gettext("the file is not valid JSON (%(error)s)", error=str(exc)))
         ]
+    if (
+        isinstance(package, dict)
+        and "CFDocument" not in package
+        and isinstance(package.get("CFPackage"), dict)
+    ):
+        package = package["CFPackage"]  # as some servers wrap it: {"CFPackage": {…}}
     document = package.get("CFDocument") if isinstance(package, dict) else None
     if not isinstance(document, dict):
         return None, [Problem("", lazy_gettext("the file is not a CASE package (no CFDocument)"))]
@@ -97,7 +109,12 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
     title = text_of(doc_ext.get("title")) or _one(language, _string(document, "title"))
     if not title:
         problems.append(Problem(at_item("CFDocument", doc_id or "?", "title"), _missing()))
-    code = _string(doc_ext, "code") or _string(document, "humanCodingScheme") or doc_id
+    code = _string(doc_ext, "code")
+    if not code:
+        # A document's coding scheme that cannot be a framework's code gives way to its
+        # identifier, as when it has none.
+        scheme = _string(document, "humanCodingScheme")
+        code = scheme if scheme and code_problem(scheme) is None else doc_id
     framework = FrameworkData(
         code=code,
         title=title,
@@ -109,7 +126,10 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
     )
 
     by_uri: dict[str, str] = {}
+    if doc_id and _string(document, "uri"):
+        by_uri[_string(document, "uri")] = doc_id
     parsed: list[CompetenceData] = []
+    codes: set[str] = set()
     for number, item in enumerate(items, start=1):
         if not isinstance(item, dict):
             problems.append(
@@ -127,22 +147,34 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
             by_uri[_string(item, "uri")] = identifier
         item_language = _language(item.get("language"), language)
         ext = _ext(item)
-        abbreviated = _string(item, "abbreviatedStatement")
         notes = _string(item, "notes")
-        if abbreviated and not ext:
-            item_title = _one(item_language, abbreviated)
-            item_description = _one(item_language, notes or statement)
-        else:
-            item_title = text_of(ext.get("title")) or _one(item_language, statement)
+        if text_of(ext.get("title")):
+            # Our own export: the extension holds the exact texts in every language.
+            item_title = text_of(ext.get("title"))
             item_description = text_of(ext.get("description")) or _one(item_language, notes)
+        else:
+            # The short statement is the title when there is one; the full statement is
+            # then kept first in the description, before the notes.
+            title_text = _string(item, "abbreviatedStatement") or statement
+            parts = [statement] if statement and statement != title_text else []
+            if notes:
+                parts.append(notes)
+            item_title = _one(item_language, title_text)
+            item_description = _one(item_language, "\n\n".join(parts))
         ref = ext.get("external_ref") if ext else _string(item, "uri")
         if isinstance(ref, str) and not ref.startswith(("http://", "https://")) and not ext:
             ref = None
+        # CASE names items by identifier; humanCodingScheme is only a label, and may be
+        # missing, repeated or too long to be a code: then the identifier is the code.
+        code = _string(item, "humanCodingScheme")
+        if not code or code in codes or competence_code_problem(code) is not None:
+            code = identifier
+        codes.add(code)
         parsed.append(
             CompetenceData(
                 key=identifier or label,
                 parent_key=None,
-                code=_string(item, "humanCodingScheme") or identifier,
+                code=code,
                 title=item_title,
                 description=item_description,
                 external_ref=ref if isinstance(ref, str) and ref else None,
@@ -153,7 +185,9 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
         )
 
     keys = {c.key: c for c in parsed}
-    parent_seen: dict[str, str] = {}
+    # Each item's isChildOf associations to a node in the package, as
+    # (no sequence number, sequence number, order in the file, parent, sequence number).
+    candidates: dict[str, list[tuple[bool, int, int, str, int | None]]] = {}
     for number, association in enumerate(associations, start=1):
         if not isinstance(association, dict):
             continue
@@ -171,30 +205,20 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
             )
             continue
         if parent != doc_id and parent not in keys:
-            problems.append(
-                Problem(
-                    at_item("CFAssociation", label, "destinationNodeURI"),
-                    lazy_gettext("the parent %(parent)s does not exist", parent=parent or "?"),
-                )
-            )
-            continue
-        if child in parent_seen:
-            problems.append(
-                Problem(
-                    at_item("CFAssociation", label),
-                    lazy_gettext(
-                        "%(item)s has a second parent (also association %(other)s)",
-                        item=child,
-                        other=parent_seen[child],
-                    ),
-                )
-            )
-            continue
-        parent_seen[child] = label
+            continue  # a parent in another document: the item stays at the top
+        sequence = association.get("sequenceNumber")
+        if isinstance(sequence, bool) or not isinstance(sequence, int):
+            sequence = None
+        candidates.setdefault(child, []).append(
+            (sequence is None, sequence or 0, number, parent, sequence)
+        )
+    for child, found in candidates.items():
+        # An item with more than one parent (CASE allows it) keeps one: the one with the
+        # lowest sequence number, else the first in the file.
+        *_, parent, sequence = min(found)
         competence = keys[child]
         competence.parent_key = None if parent == doc_id else parent
-        sequence = association.get("sequenceNumber")
-        competence.sequence = sequence if isinstance(sequence, int) else None
+        competence.sequence = sequence
     framework.competences = parsed
     return framework, problems
 

@@ -31,6 +31,8 @@ MAX_LEVELS = 10
 EXTENSION = "laeringslop"
 
 _CODE = re.compile(r"^\S+$")
+#: Control characters (C0, DEL, C1), which no code may hold.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,9 +114,29 @@ def text_of(value: Any) -> dict[str, str]:
 
 
 def code_problem(code: str) -> Any | None:
+    """What is wrong with a framework's or job role's code (these take no spaces)."""
     if not code or len(code) > MAX_CODE_LENGTH or not _CODE.match(code):
         return lazy_gettext(
             "the code “%(code)s” must have between 1 and %(max)s characters and no spaces",
+            code=code,
+            max=MAX_CODE_LENGTH,
+        )
+    return None
+
+
+def competence_code_problem(code: str) -> Any | None:
+    """What is wrong with a competence's code: other tools' codes may have inner spaces
+    ("DIG 1.1"), so only an empty or too long code, or one with control characters (or
+    spaces at its ends, which the readers trim) is refused."""
+    if (
+        not code
+        or len(code) > MAX_CODE_LENGTH
+        or code != code.strip()
+        or _CONTROL.search(code) is not None
+    ):
+        return lazy_gettext(
+            "the code “%(code)s” must have between 1 and %(max)s characters and no control "
+            "characters",
             code=code,
             max=MAX_CODE_LENGTH,
         )
@@ -180,7 +202,7 @@ def validate_framework(data: FrameworkData, *, publish: bool = False) -> list[Pr
     by_identifier: dict[str, CompetenceData] = {}
     for competence in data.competences:
         here = _where(competence.where)
-        wrong_code = code_problem(competence.code)
+        wrong_code = competence_code_problem(competence.code)
         if wrong_code is not None:
             problems.append(Problem(here, wrong_code))
         elif competence.code in by_code:

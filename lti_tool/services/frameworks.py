@@ -35,6 +35,7 @@ from lti_tool.errors import (
     NothingPublished,
     VersionNotDraft,
 )
+from lti_tool.interchange.model import competence_code_problem
 from lti_tool.models import (
     Competence,
     Framework,
@@ -65,6 +66,15 @@ class LevelInput:
 def clean_code(code: str) -> str:
     cleaned = (code or "").strip()
     if not cleaned or len(cleaned) > MAX_CODE_LENGTH or not _CODE.match(cleaned):
+        raise InvalidCode(f"invalid code {code!r}", code=code, max=MAX_CODE_LENGTH)
+    return cleaned
+
+
+def clean_competence_code(code: str) -> str:
+    """A competence's code: other tools' codes have inner spaces ("DIG 1.1"), so only the
+    rule imports follow applies (interchange.model.competence_code_problem)."""
+    cleaned = (code or "").strip()
+    if competence_code_problem(cleaned) is not None:
         raise InvalidCode(f"invalid code {code!r}", code=code, max=MAX_CODE_LENGTH)
     return cleaned
 
@@ -387,7 +397,7 @@ def add_competence(
     identifier: str | None = None,
 ) -> Competence:
     version = _draft(session, organisation_id, version_id)
-    code = clean_code(code)
+    code = clean_competence_code(code)
     _check_code_free(version, code, None)
     parent = _parent_in(session, organisation_id, version, parent_id)
     siblings = _siblings(version, parent_id)
@@ -421,7 +431,7 @@ def update_competence(
     external_ref: str | None = None,
 ) -> Competence:
     competence = _draft_competence(session, organisation_id, competence_id)
-    code = clean_code(code)
+    code = clean_competence_code(code)
     _check_code_free(competence.version, code, competence)
     competence.code = code
     competence.title = clean_title(title)

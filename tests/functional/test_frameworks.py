@@ -4,6 +4,7 @@ and organisation isolation."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from lti_tool.errors import (
     FrameworkCodeTaken,
     HierarchyCycle,
     ImportErrors,
+    InvalidCode,
     InvalidRenewal,
     LevelInUse,
     NotFound,
@@ -230,6 +232,66 @@ def test_a_broken_file_writes_nothing_and_reports_every_problem(cli, app, tmp_pa
         assert _counts(get_session()) == before
 
 
+def test_cli_imports_a_case_package_as_other_tools_write_them(cli, app, tmp_path):
+    """Wrapped in CFPackage, codes with spaces and repeated, an item with two parents, a
+    parent in another document, and an abbreviated statement with notes."""
+    doc = "7d1e0000-0000-4000-8000-00000000d0c0"
+
+    def node(identifier: str) -> dict:
+        return {"title": "x", "identifier": identifier, "uri": f"https://salt.example/{identifier}"}
+
+    def item(identifier: str, code: str, statement: str, **more: str) -> dict:
+        return {"identifier": identifier, "uri": f"https://salt.example/{identifier}",
+                "humanCodingScheme": code, "fullStatement": statement, "language": "nb",
+                "CFDocumentURI": node(doc), "lastChangeDateTime": "2024-01-01T00:00:00+00:00",
+                **more}  # fmt: skip
+
+    def child_of(number: int, child: str, parent: str, sequence: int) -> dict:
+        return {"identifier": f"as-{number}", "uri": f"https://salt.example/as-{number}",
+                "associationType": "isChildOf", "sequenceNumber": sequence,
+                "originNodeURI": node(child), "destinationNodeURI": node(parent),
+                "lastChangeDateTime": "2024-01-01T00:00:00+00:00"}  # fmt: skip
+
+    package = {
+        "CFPackage": {
+            "CFDocument": {"identifier": doc, "uri": f"https://salt.example/{doc}",
+                           "creator": "Fylket", "title": "Matematikk", "language": "nb",
+                           "lastChangeDateTime": "2024-01-01T00:00:00+00:00"},
+            "CFItems": [
+                item("i1", "MA 1", "Tall og algebra"),
+                item("i2", "MA 1.1", "Regner med brøk og desimaltall.",
+                     abbreviatedStatement="Brøk", notes="Også prosent."),
+                item("i3", "MA 1.1", "Løser likninger."),
+                item("i4", "MA 2", "Geometri"),
+            ],
+            "CFAssociations": [
+                child_of(1, "i1", doc, 1),
+                child_of(2, "i4", doc, 2),
+                child_of(3, "i2", "i1", 1),
+                child_of(4, "i2", "i4", 3),
+                child_of(5, "i3", "in-another-document", 1),
+            ],
+        }
+    }  # fmt: skip
+    path = tmp_path / "opensalt.json"
+    path.write_text(json.dumps(package, ensure_ascii=False))
+    cli("organisation", "add", "Kongsberg")
+    result = cli("framework", "import", str(path), "--organisation", "Kongsberg",
+                 "--format", "case")  # fmt: skip
+    assert "4 competence(s)" in result.output
+    with app.app_context():
+        session = get_session()
+        org = _org(session)
+        version = frameworks.find_version(session, org, doc)
+        assert [(c.code, c.parent.code if c.parent else None)
+                for c in frameworks.ordered_competences(version)] == [
+            ("MA 1", None), ("MA 1.1", "MA 1"), ("MA 2", None), ("i3", None)
+        ]  # fmt: skip
+        fraction = next(c for c in version.competences if c.code == "MA 1.1")
+        assert fraction.title == {"nb": "Brøk"}
+        assert fraction.description == {"nb": "Regner med brøk og desimaltall.\n\nOgså prosent."}
+
+
 def test_cli_import_export_and_examples(cli, tmp_path):
     cli("organisation", "add", "Kongsberg")
     cli("organisation", "add", "Drammen")
@@ -287,3 +349,16 @@ def test_another_organisation_cannot_read_export_or_change(ctx):
         with pytest.raises(NotFound):
             attempt()
     assert frameworks.list_frameworks(ctx, other) == []
+
+
+def test_competence_codes_may_have_inner_spaces_as_other_tools_write_them(ctx):
+    """An imported "DIG 1.1" stays editable; framework codes stay without spaces."""
+    org = _org(ctx)
+    version, a, _ = _draft(ctx, org)
+    spaced = frameworks.add_competence(ctx, org, version.id, "DIG 1.1", {"nb": "Med mellomrom"})
+    frameworks.update_competence(ctx, org, spaced.id, "DIG 1.2", {"nb": "Endret"})
+    assert spaced.code == "DIG 1.2"
+    with pytest.raises(InvalidCode):
+        frameworks.update_competence(ctx, org, a.id, "", {"nb": "Tom"})
+    with pytest.raises(InvalidCode):
+        frameworks.create_framework(ctx, org, "fw 2", {"nb": "Mellomrom"})

@@ -139,7 +139,7 @@ def test_every_problem_is_reported_with_its_line():
         "X,B,Beta,,1,,,,,,,,,",
         "D,C,Gamma,,1,,,,,,,,,",
         "C,D,Delta,,1,,,,,,,,,",
-        ",har mellomrom,Epsilon,,1,,,,,,,,,",
+        f",{'E' * 101},Epsilon,,1,,,,,,,,,",
         ",F,,,1,,,,,,,,,",
     ])  # fmt: skip
     data, problems = moodle_csv.parse(text.encode())
@@ -151,7 +151,7 @@ def test_every_problem_is_reported_with_its_line():
     assert any(m.startswith("line 5:") and "parent X does not exist" in m for m in messages)
     assert any(m.startswith("line 6:") and "loop" in m for m in messages)
     assert any(m.startswith("line 7:") and "loop" in m for m in messages)
-    assert any(m.startswith("line 8:") and "no spaces" in m for m in messages)
+    assert any(m.startswith("line 8:") and "no control characters" in m for m in messages)
     assert any(m.startswith("line 9:") and "no title" in m for m in messages)
     assert len(messages) == 6
 
@@ -201,8 +201,10 @@ def test_an_external_case_package_is_read_in_its_language():
 def test_case_problems_name_the_item_and_field():
     package = json.loads((FAKES / "case-external.json").read_text())
     package["CFItems"][1]["fullStatement"] = ""
-    package["CFItems"][2]["humanCodingScheme"] = "HY.1"
-    package["CFAssociations"][1]["destinationNodeURI"]["identifier"] = "nowhere"
+    package["CFAssociations"][1]["originNodeURI"]["identifier"] = "nowhere"
+    package["CFAssociations"][2]["destinationNodeURI"]["identifier"] = (
+        "0e1f0000-0000-4000-8000-000000000003"
+    )
     data, problems = case.parse(json.dumps(package).encode())
     messages = _messages(problems) + _messages(validate_framework(data))
     assert (
@@ -210,12 +212,12 @@ def test_case_problems_name_the_item_and_field():
         "required, and missing or empty" in messages
     )
     assert any(
-        "CFAssociation a0000000-0000-4000-8000-000000000002, field destinationNodeURI" in m
+        "CFAssociation a0000000-0000-4000-8000-000000000002, field originNodeURI" in m
         and "nowhere" in m
         for m in messages
     )
     assert any(
-        m.startswith("CFItem 0e1f0000-0000-4000-8000-000000000003: the code HY.1 is used twice")
+        m.startswith("CFItem 0e1f0000-0000-4000-8000-000000000003: HY.1.1 is its own ancestor")
         for m in messages
     )
 
@@ -252,3 +254,188 @@ def test_job_roles_json_round_trip_and_problems():
     )
     assert "field job_roles[0].requirements[0].required_level: a whole number is needed" in messages
     assert any(m.startswith("field job_roles[1].code: the code r is used twice") for m in messages)
+
+
+# --- real-world files (OpenSALT, CASE Network, Moodle) -------------------------------------
+
+DOC = "9a1b2c3d-0000-4000-8000-00000000d0c0"
+
+
+def _node(identifier: str, title: str = "x") -> dict:
+    return {
+        "title": title,
+        "identifier": identifier,
+        "uri": f"https://salt.example/uri/{identifier}",
+    }
+
+
+def _child_of(number: int, child: str, parent: str, sequence: int | None = None) -> dict:
+    association = {
+        "identifier": f"a{number}",
+        "uri": f"https://salt.example/uri/a{number}",
+        "associationType": "isChildOf",
+        "originNodeURI": _node(child),
+        "destinationNodeURI": _node(parent),
+        "CFDocumentURI": _node(DOC),
+        "lastChangeDateTime": "2024-01-01T00:00:00+00:00",
+    }
+    if sequence is not None:
+        association["sequenceNumber"] = sequence
+    return association
+
+
+def _item(identifier: str, code: str | None, statement: str, **more: str) -> dict:
+    item = {
+        "identifier": identifier,
+        "uri": f"https://salt.example/uri/{identifier}",
+        "fullStatement": statement,
+        "CFDocumentURI": _node(DOC),
+        "lastChangeDateTime": "2024-01-01T00:00:00+00:00",
+        **more,
+    }
+    if code is not None:
+        item["humanCodingScheme"] = code
+    return item
+
+
+def _package(items: list[dict], associations: list[dict]) -> dict:
+    """A small package shaped like OpenSALT's and CASE Network's exports."""
+    return {
+        "CFDocument": {
+            "identifier": DOC,
+            "uri": f"https://salt.example/uri/{DOC}",
+            "creator": "Fylket",
+            "title": "Matematikk",
+            "humanCodingScheme": "MA 2020",
+            "language": "en",
+            "lastChangeDateTime": "2024-01-01T00:00:00+00:00",
+        },
+        "CFItems": items,
+        "CFAssociations": associations,
+        "CFDefinitions": {"CFConcepts": [], "CFSubjects": [], "CFItemTypes": []},
+    }
+
+
+def _read(package: dict) -> FrameworkData:
+    data, problems = case.parse(json.dumps(package).encode())
+    assert problems == []
+    assert validate_framework(data) == []
+    return data
+
+
+def _tree(data: FrameworkData) -> list[tuple[str, str | None]]:
+    codes = {c.key: c.code for c in data.competences}
+    return [(c.code, codes.get(c.parent_key) if c.parent_key else None) for c in data.competences]
+
+
+def test_codes_may_have_inner_spaces():
+    text = "\n".join([
+        HEADER,
+        FRAMEWORK_ROW,
+        ",DIG 1,Digital kompetanse,,1,,,,,,,,,",
+        '"DIG 1"," DIG 1.1 ",E-post,,1,,,,,,,,,',
+    ])  # fmt: skip
+    data, problems = moodle_csv.parse(text.encode())
+    assert problems == []
+    assert validate_framework(data) == []
+    assert [(c.code, c.parent_key) for c in data.competences] == [
+        ("DIG 1", None),
+        ("DIG 1.1", "DIG 1"),
+    ]
+    package = _package(
+        [_item("i1", "MA 1", "Tall"), _item("i2", "MA 1.1", "Brøk")],
+        [_child_of(1, "i1", DOC), _child_of(2, "i2", "i1")],
+    )
+    assert _tree(_read(package)) == [("MA 1", None), ("MA 1.1", "MA 1")]
+
+
+def test_codes_are_refused_only_when_empty_too_long_or_with_control_characters():
+    for code in ("A 1", "Æ-1 b", "x" * 100):
+        data = FrameworkData("fw", {"nb": "F"}, competences=[
+            CompetenceData(code, None, code, {"nb": "T"}),
+        ])  # fmt: skip
+        assert validate_framework(data) == [], code
+    for code in ("", "A\t1", "A\x001", "x" * 101, " A"):
+        data = FrameworkData("fw", {"nb": "F"}, competences=[
+            CompetenceData("k", None, code, {"nb": "T"}),
+        ])  # fmt: skip
+        assert "no control characters" in _messages(validate_framework(data))[0], code
+
+
+def test_moodle_csv_duplicate_codes_are_still_refused():
+    text = "\n".join([HEADER, FRAMEWORK_ROW, ",DIG 1,A,,1,,,,,,,,,", ",DIG 1,B,,1,,,,,,,,,"])
+    data, problems = moodle_csv.parse(text.encode())
+    assert problems == []
+    assert any("DIG 1 is used twice" in m for m in _messages(validate_framework(data)))
+
+
+def test_a_case_coding_scheme_that_cannot_be_a_code_gives_way_to_the_identifier():
+    package = _package([_item("i1", "K" * 101, "Lang kode")], [_child_of(1, "i1", DOC)])
+    assert [c.code for c in _read(package).competences] == ["i1"]
+
+
+def test_a_repeated_case_coding_scheme_keeps_the_first_and_gives_the_rest_their_identifier():
+    package = _package(
+        [_item("i1", "MA 1", "Tall"), _item("i2", "MA 1", "Algebra"), _item("i3", "MA 1", "Geo")],
+        [_child_of(1, "i1", DOC), _child_of(2, "i2", DOC), _child_of(3, "i3", DOC)],
+    )
+    assert [c.code for c in _read(package).competences] == ["MA 1", "i2", "i3"]
+
+
+def test_a_case_item_with_two_parents_keeps_the_lowest_sequence_number_else_the_first():
+    items = [_item("p1", "P1", "En"), _item("p2", "P2", "To"), _item("c", "C", "Barn")]
+    top = [_child_of(1, "p1", DOC, 1), _child_of(2, "p2", DOC, 2)]
+    numbered = _package(items, [*top, _child_of(3, "c", "p1", 5), _child_of(4, "c", "p2", 2)])
+    data = _read(numbered)
+    assert _tree(data) == [("P1", None), ("P2", None), ("C", "P2")]
+    assert data.competences[2].sequence == 2
+    unnumbered = _package(items, [*top, _child_of(3, "c", "p2"), _child_of(4, "c", "p1")])
+    assert _tree(_read(unnumbered)) == [("P1", None), ("P2", None), ("C", "P2")]
+
+
+def test_a_case_parent_in_another_document_leaves_the_item_at_the_top():
+    package = _package(
+        [_item("i1", "MA 1", "Tall"), _item("i2", "MA 1.1", "Brøk")],
+        [_child_of(1, "i1", DOC), _child_of(2, "i2", "in-another-document")],
+    )
+    assert _tree(_read(package)) == [("MA 1", None), ("MA 1.1", None)]
+
+
+def test_a_case_full_statement_is_kept_when_the_abbreviated_one_is_the_title():
+    package = _package(
+        [
+            _item("i1", "A", "Full tekst.", abbreviatedStatement="Kort", notes="Merknad."),
+            _item("i2", "B", "Bare full.", notes="Merknad."),
+            _item("i3", "C", "Lik.", abbreviatedStatement="Lik."),
+        ],
+        [_child_of(n, f"i{n}", DOC) for n in (1, 2, 3)],
+    )
+    by_code = {c.code: c for c in _read(package).competences}
+    assert by_code["A"].title == {"en": "Kort"}
+    assert by_code["A"].description == {"en": "Full tekst.\n\nMerknad."}
+    assert by_code["B"].title == {"en": "Bare full."}
+    assert by_code["B"].description == {"en": "Merknad."}
+    assert by_code["C"].title == {"en": "Lik."}
+    assert by_code["C"].description == {}
+
+
+def test_a_wrapped_case_package_is_read():
+    package = _package([_item("i1", "MA 1", "Tall")], [_child_of(1, "i1", DOC)])
+    data = _read({"CFPackage": package})
+    assert data.identifier == DOC
+    assert data.code == DOC  # "MA 2020" cannot be a framework's code (no spaces)
+    assert [c.code for c in data.competences] == ["MA 1"]
+
+
+def test_codes_with_spaces_round_trip():
+    data = FrameworkData("fw", {"nb": "F"}, identifier="d", competences=[
+        CompetenceData("id-1", None, "DIG 1", {"nb": "En"}, identifier="id-1"),
+        CompetenceData("id-2", "id-1", "DIG 1.1", {"nb": "To"}, identifier="id-2"),
+    ])  # fmt: skip
+    parsed, problems = case.parse(case.dump(data))
+    assert problems == [] and _comparable(parsed) == _comparable(data)
+    for c in data.competences:
+        c.key = c.code
+    data.competences[1].parent_key = "DIG 1"
+    parsed, problems = moodle_csv.parse(moodle_csv.dump(data))
+    assert problems == [] and _comparable(parsed) == _comparable(data)
