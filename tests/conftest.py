@@ -164,3 +164,17 @@ def lms(app: Any, platform_pem: bytes, mocked_http: responses.RequestsMock) -> T
 @pytest.fixture
 def client(app: Any) -> Any:
     return TestLms.browser(app)
+
+
+@pytest.fixture
+def cli(app: Any) -> Callable[..., Any]:
+    """Run a `flask --app lti_tool …` command on the test app; by default it must succeed."""
+    runner = app.test_cli_runner()
+
+    def run(*args: str, ok: bool = True) -> Any:
+        result = runner.invoke(args=list(args))
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return run

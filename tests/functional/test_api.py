@@ -69,19 +69,6 @@ OPERATIONS = sorted(
 
 
 @pytest.fixture
-def cli(app):
-    runner = app.test_cli_runner()
-
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(args=list(args))
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    return run
-
-
-@pytest.fixture
 def new_token(cli):
     def make(organisation: str = "Testkommune", scope: str = "write") -> str:
         result = cli("api-token", "create", "--organisation", organisation, "--scope", scope)

@@ -16,19 +16,6 @@ PLATFORM_ARGS = [
 ]  # fmt: skip
 
 
-@pytest.fixture
-def cli(app):
-    runner = app.test_cli_runner()
-
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(args=list(args))
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    return run
-
-
 def _platform_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line and not line.startswith("\t")]
 

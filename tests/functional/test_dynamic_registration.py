@@ -217,19 +217,6 @@ class RegisteredPlatform(DemoPlatform):
 
 
 @pytest.fixture
-def cli(app):
-    runner = app.test_cli_runner()
-
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(args=list(args))
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    return run
-
-
-@pytest.fixture
 def browser(app):
     return TestLms.browser(app)
 

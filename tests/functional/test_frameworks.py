@@ -50,19 +50,6 @@ def ctx(app):
         yield get_session()
 
 
-@pytest.fixture
-def cli(app):
-    runner = app.test_cli_runner()
-
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(args=list(args))
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result
-
-    return run
-
-
 def _org(session, name: str = "Kongsberg") -> int:
     return platforms.get_or_create_organisation(session, name).id
 
