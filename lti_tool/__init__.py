@@ -76,6 +76,7 @@ def _register_blueprints(app: Flask) -> None:
     from lti_tool.views import (
         admin,
         api,
+        attempts,
         demo,
         designer,
         health,
@@ -83,10 +84,23 @@ def _register_blueprints(app: Flask) -> None:
         learner,
         lti,
         manager,
+        mapping_design,
         registration,
     )
 
-    modules = [health, lti, registration, home, learner, designer, manager, admin, api]
+    modules = [
+        health,
+        lti,
+        registration,
+        home,
+        learner,
+        attempts,
+        designer,
+        mapping_design,
+        manager,
+        admin,
+        api,
+    ]
     # Not even registered when off: its POST routes would otherwise answer a CSRF 400
     # before the blueprint's own 404 guard runs.
     if app.config["SETTINGS"].demo_enabled:

@@ -6,6 +6,7 @@ Each command is one transaction: it commits at the end, or writes nothing on err
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,8 @@ from lti_tool.services import (
     registration,
 )
 from lti_tool.services import frameworks as framework_services
+
+log = logging.getLogger(__name__)
 
 
 def transaction(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -302,10 +305,11 @@ def demo_setup() -> None:
     if not lti.settings.demo_enabled:
         raise click.ClickException("The demo LMS is off in production.")
     platform, loaded = demo.set_up_demo(get_session(), lti)
-    if loaded.frameworks or loaded.job_roles:
+    if loaded.frameworks or loaded.job_roles or loaded.items or loaded.mappings:
         click.echo(
             f"Example content loaded: {len(loaded.frameworks)} framework(s), "
-            f"{len(loaded.job_roles)} job role(s)."
+            f"{len(loaded.job_roles)} job role(s), {len(loaded.items)} item(s), "
+            f"{len(loaded.mappings)} mapping(s)."
         )
     click.echo(f"Demo LMS registered ({platform.issuer}). Open {lti.settings.base_url}/demo")
 
@@ -473,13 +477,16 @@ def job_role_export(organisation: str, output: Any) -> None:
 @click.option("--organisation", required=True, help="Organisation name; created if new.")
 @transaction
 def content_load_examples(organisation: str) -> None:
-    """Load the example frameworks and job roles (what exists is left as it is)."""
+    """Load the example frameworks, job roles, item bank and skills mappings (what
+    exists is left as it is)."""
     owner = platforms.get_or_create_organisation(get_session(), organisation)
     loaded = framework_io.load_examples(get_session(), owner.id)
     click.echo(
         f"Loaded {len(loaded.frameworks)} framework(s) and {len(loaded.job_roles)} job "
         f"role(s) into {owner.name}; {len(loaded.skipped)} framework(s) were there already."
     )
+    mapped = framework_io.load_example_mappings(get_session(), owner.id)
+    click.echo(f"Loaded {len(mapped.items)} item(s) and {len(mapped.mappings)} mapping(s).")
 
 
 api_token_cli = AppGroup("api-token", help="API tokens of an organisation (for /api/v1).")
@@ -532,6 +539,76 @@ def api_token_revoke(token_id: int) -> None:
     click.echo(f"Revoked API token {row.id} of {row.organisation.name}.")
 
 
+# --- grades for the LMS (AGS) ---------------------------------------------------------------
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="One pass over what is due, then exit (for cron).")
+@click.option(
+    "--batch",
+    type=click.IntRange(1, 10_000),
+    default=100,
+    show_default=True,
+    help="At most this many scores per pass.",
+)
+@with_appcontext
+def worker(once: bool, batch: int) -> None:
+    """Send queued scores to the LMS gradebooks (AGS), in order, retrying what fails for now.
+
+    Each pass first submits attempts whose time limit ran out unattended, so their scores
+    are sent too.
+    Runs until SIGTERM or SIGINT (it finishes the score it is sending), sleeping
+    SCORE_WORKER_POLL_SECONDS when nothing is due. Several workers may run at once: each
+    score is claimed by one. With --once it makes one pass and prints what it did.
+    """
+    import signal
+    import threading
+
+    from flask import current_app
+
+    from lti_tool.db import utcnow
+    from lti_tool.services.attempts import close_overdue_attempts
+    from lti_tool.services.score_delivery import DeliveryCounts, deliver_due
+
+    services = lti_services()
+    session_factory = current_app.extensions["db_sessionmaker"]
+    if once:
+        close_overdue_attempts(session_factory, utcnow())
+        counts = deliver_due(session_factory, services, limit=batch)
+        click.echo(str(counts))
+        return
+
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: Any) -> None:
+        log.info("worker: %s received, stopping", signal.Signals(signum).name)
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    poll = services.settings.SCORE_WORKER_POLL_SECONDS
+    log.info("worker: sending queued scores (polling every %ss)", poll)
+    total = DeliveryCounts()
+    try:
+        while not stopping.is_set():
+            try:
+                close_overdue_attempts(session_factory, utcnow())
+                counts = deliver_due(session_factory, services, limit=batch, stop=stopping.is_set)
+            except Exception:  # the database away for a moment: keep the worker, try again
+                log.exception("worker: a pass failed; trying again in %ss", poll)
+                stopping.wait(poll)
+                continue
+            total.delivered += counts.delivered
+            total.retrying += counts.retrying
+            total.failed += counts.failed
+            if counts.handled < batch:  # nothing more due now: wait, or until told to stop
+                stopping.wait(poll)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("worker: stopped (%s)", total)
+    click.echo(f"Stopped: {total}")
+
+
 def register(app: Flask) -> None:
     groups = (
         platform_cli,
@@ -549,3 +626,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(assignments_cli)
     app.cli.add_command(api_token_cli)
     app.cli.add_command(registration_url)
+    app.cli.add_command(worker)

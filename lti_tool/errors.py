@@ -601,7 +601,8 @@ class CompetenceInUse(FormattedError):
     code = "competence_in_use"
     title = lazy_gettext("The competence is in use")
     message = lazy_gettext(
-        "%(code)s is required by a job role and cannot be deleted. Archive it instead."
+        "%(code)s is in use (by a job role, an item, a mapping or evidence) and cannot be "
+        "deleted. Archive it instead."
     )
 
 
@@ -656,13 +657,10 @@ class UnknownFormat(FormattedError):
     message = lazy_gettext("The format %(format)s is not known. Known formats: %(known)s.")
 
 
-class ImportErrors(ToolError):
-    """An import refused: nothing was written. ``problems`` says what and where, each."""
+class ProblemsError(ToolError):
+    """A refusal with a list of things to correct (``problems``), each shown."""
 
     status = 422
-    code = "import_errors"
-    title = lazy_gettext("The file cannot be imported")
-    message = lazy_gettext("Nothing was imported. Correct the problems listed below and try again.")
 
     def __init__(self, problems: list[Any]) -> None:
         self.problems = list(problems)
@@ -670,6 +668,14 @@ class ImportErrors(ToolError):
             f"{len(self.problems)} problem(s)",
             details=LazyString(lambda: "\n".join(str(p) for p in self.problems)),
         )
+
+
+class ImportErrors(ProblemsError):
+    """An import refused: nothing was written. ``problems`` says what and where, each."""
+
+    code = "import_errors"
+    title = lazy_gettext("The file cannot be imported")
+    message = lazy_gettext("Nothing was imported. Correct the problems listed below and try again.")
 
 
 class OrgUnitCodeTaken(FormattedError):
@@ -734,3 +740,80 @@ class InvalidInput(ToolError):
 
     def __init__(self, errors: dict[str, Any]) -> None:
         super().__init__(f"invalid fields {sorted(errors)}", errors=errors)
+
+
+# --- item bank, mappings and attempts -----------------------------------------------------
+
+
+class ItemInvalid(ProblemsError):
+    """An item that cannot be used: ``problems`` lists each thing to correct."""
+
+    code = "item_invalid"
+    title = lazy_gettext("The item cannot be saved")
+    message = lazy_gettext("Correct the problems listed and save again.")
+
+
+class ItemCodeTaken(FormattedError):
+    status = 409
+    code = "item_code_taken"
+    title = lazy_gettext("The code is taken")
+    message = lazy_gettext("Another item in the bank already has the code %(code)s.")
+
+
+class ItemInUse(FormattedError):
+    status = 409
+    code = "item_in_use"
+    title = lazy_gettext("The item has been answered")
+    message = lazy_gettext(
+        "%(code)s has been answered, so its type, options, credits and competences cannot "
+        "change (texts and feedback can). Archive it and make a new item instead."
+    )
+
+
+class MappingCodeTaken(FormattedError):
+    status = 409
+    code = "mapping_code_taken"
+    title = lazy_gettext("The code is taken")
+    message = lazy_gettext("Another mapping already has the code %(code)s.")
+
+
+class MappingInvalid(FormattedError):
+    status = 409
+    code = "mapping_invalid"
+    title = lazy_gettext("The mapping cannot be used yet")
+    message = lazy_gettext("%(reason)s")
+
+
+class MappingNotOpen(FormattedError):
+    status = 409
+    code = "mapping_not_open"
+    title = lazy_gettext("The mapping is not open")
+    message = lazy_gettext("%(title)s is not published, so it cannot be taken now.")
+
+
+class AttemptNotAllowed(FormattedError):
+    status = 409
+    code = "attempt_not_allowed"
+    title = lazy_gettext("No new attempt now")
+    message = lazy_gettext("%(reason)s")
+
+
+class AttemptClosed(FormattedError):
+    status = 409
+    code = "attempt_closed"
+    title = lazy_gettext("The attempt is closed")
+    message = lazy_gettext("%(reason)s")
+
+
+class InvalidAnswer(FormattedError):
+    status = 422
+    code = "invalid_answer"
+    title = lazy_gettext("The answer cannot be saved")
+    message = lazy_gettext("%(reason)s")
+
+
+class PlacementInvalid(FormattedError):
+    status = 422
+    code = "placement_invalid"
+    title = lazy_gettext("This cannot be placed")
+    message = lazy_gettext("%(reason)s")

@@ -8,7 +8,7 @@ Accept-Language, then bokmål.
 from __future__ import annotations
 
 from flask import Flask, current_app, g, request, session
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, format_date, format_datetime, format_time, get_locale
 
 from lti_tool.lti.claims import normalise_locale
 from lti_tool.settings import LOCALES
@@ -34,7 +34,12 @@ def select_locale() -> str:
 
 
 def init_app(app: Flask) -> None:
+    # Dates and times are shown in Norwegian time; they are stored in UTC.
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Oslo")
     Babel(app, locale_selector=select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["format_datetime"] = format_datetime
+    app.jinja_env.globals["format_time"] = format_time
+    app.jinja_env.globals["format_date"] = format_date
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     app.jinja_env.globals["LOCALES"] = LOCALES

@@ -52,6 +52,20 @@ class Settings:
     """How long a used nonce is remembered; longer than any id_token lives."""
     JWKS_CACHE_SECONDS: int = 3600
     HTTP_TIMEOUT_SECONDS: int = 10
+    SCORE_RETRY_BASE_SECONDS: int = 30
+    """Grades (AGS): the first retry after a temporary failure comes within this many
+    seconds; each further one within twice as long (exponential backoff, full jitter)."""
+    SCORE_RETRY_MAX_SECONDS: int = 3600
+    """Grades: the longest wait between two tries of a score."""
+    SCORE_RETRY_FOR_HOURS: int = 72
+    """Grades: how long a score the LMS cannot take now is retried before it is marked
+    failed (an admin can send it again from /admin/deliveries)."""
+    SCORE_WORKER_POLL_SECONDS: int = 5
+    """Grades: how long ``flask --app lti_tool worker`` sleeps when nothing is due."""
+    SCORE_LEASE_SECONDS: int = 300
+    """Grades: how long a worker holds a score it is sending; if it dies, another worker
+    takes the score over after this. Longer than any delivery takes (several calls of up
+    to HTTP_TIMEOUT_SECONDS each)."""
     DEMO_ENABLED: bool | None = None
     """The /demo LMS; on by default outside production, and refused in production."""
     REGISTRATION_ALLOW_PRIVATE_HOSTS: bool | None = None
@@ -170,6 +184,21 @@ def validate(settings: Settings) -> None:
     for name in ("LTI_JOB_ROLE_PARAM", "LTI_UNIT_PARAM"):
         if not re.fullmatch(r"[A-Za-z0-9_]{1,100}", getattr(settings, name)):
             problems.append(f"{name} must be a custom parameter name: letters, digits and _.")
+    for name in (
+        "SCORE_RETRY_BASE_SECONDS",
+        "SCORE_RETRY_MAX_SECONDS",
+        "SCORE_RETRY_FOR_HOURS",
+        "SCORE_WORKER_POLL_SECONDS",
+    ):
+        if getattr(settings, name) < 1:
+            problems.append(f"{name} must be at least 1.")
+    if settings.SCORE_RETRY_MAX_SECONDS < settings.SCORE_RETRY_BASE_SECONDS:
+        problems.append("SCORE_RETRY_MAX_SECONDS must not be less than SCORE_RETRY_BASE_SECONDS.")
+    if settings.SCORE_LEASE_SECONDS < 6 * settings.HTTP_TIMEOUT_SECONDS:
+        problems.append(
+            "SCORE_LEASE_SECONDS must be at least 6 × HTTP_TIMEOUT_SECONDS: a delivery makes "
+            "several calls to the LMS, and another worker would send the score again."
+        )
     if settings.LTI_NONCE_TTL_SECONDS < 600:
         problems.append("LTI_NONCE_TTL_SECONDS must be at least 600 (longer than any id_token).")
     if settings.is_production:

@@ -18,6 +18,8 @@ CUSTOM = LTI + "custom"
 LAUNCH_PRESENTATION = LTI + "launch_presentation"
 TOOL_PLATFORM = LTI + "tool_platform"
 DEEP_LINKING_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+DEEP_LINKING_CONTENT_ITEMS = "https://purl.imsglobal.org/spec/lti-dl/claim/content_items"
+DEEP_LINKING_DATA = "https://purl.imsglobal.org/spec/lti-dl/claim/data"
 AGS_ENDPOINT = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 

@@ -53,6 +53,22 @@ PERSONAS: dict[str, Persona] = {
             (LIS + "membership#Learner",),
         ),
         Persona(
+            "learner2",
+            "104",
+            "Kari",
+            "Nilsen",
+            "kari.nilsen@demokommune.example",
+            (LIS + "membership#Learner",),
+        ),
+        Persona(
+            "learner3",
+            "105",
+            "Ola",
+            "Hansen",
+            "ola.hansen@demokommune.example",
+            (LIS + "membership#Learner",),
+        ),
+        Persona(
             "designer",
             "102",
             "Demo",
@@ -84,6 +100,27 @@ PERSONAS: dict[str, Persona] = {
 }
 
 
+AGS_SCOPES = (
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly",
+    "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+)
+#: The course's link to the tool that an administrator adds by hand (no grades).
+DEFAULT_LINK_ID = "1"
+
+
+@dataclasses.dataclass
+class PlacedLink:
+    """A resource link in the course, as a deep-linking response created it."""
+
+    id: str
+    title: str
+    custom: dict[str, str] = dataclasses.field(default_factory=dict)
+    lineitem: str | None = None
+    """Its gradebook column's URL (Moodle: ``…/lineitems/<n>/lineitem?type_id=1``)."""
+
+
 class AuthRequestError(ValueError):
     """The tool's authorization request is not one this platform accepts."""
 
@@ -103,6 +140,7 @@ class DemoPlatform:
         tool_launch_url: str,
         tool_login_url: str,
         custom_by_persona: Mapping[str, Mapping[str, str]] | None = None,
+        links: Mapping[str, PlacedLink] | None = None,
     ) -> None:
         self.issuer = issuer
         self.client_id = client_id
@@ -113,6 +151,8 @@ class DemoPlatform:
         self.tool_login_url = tool_login_url
         #: Extra custom parameters per persona, as an LMS fills them from user fields.
         self.custom_by_persona = custom_by_persona or {}
+        #: Links placed in the course by deep linking, by resource link id.
+        self.links: dict[str, PlacedLink] = dict(links or {})
         key = serialization.load_pem_private_key(private_pem, password=None)
         assert isinstance(key, rsa.RSAPrivateKey)
         self._key = key
@@ -131,6 +171,14 @@ class DemoPlatform:
     def jwks_url(self) -> str:
         return self.issuer + "/jwks.json"
 
+    @property
+    def lineitems_url(self) -> str:
+        """The course's line-item container, shaped like Moodle's (course 2, tool type 1)."""
+        return self.issuer + "/mod/lti/services.php/2/lineitems?type_id=1"
+
+    def lineitem_url(self, number: int) -> str:
+        return self.issuer + f"/mod/lti/services.php/2/lineitems/{number}/lineitem?type_id=1"
+
     def jwks(self) -> dict[str, Any]:
         return {"keys": [rsa_public_jwk(self._key.public_key(), self.kid)]}
 
@@ -144,9 +192,12 @@ class DemoPlatform:
         locale: str = "nb",
         storage_target: str | None = None,
         canvas_style: bool = False,
+        link: str | None = None,
     ) -> dict[str, str]:
         """What the platform sends to the tool's login URL (Moodle's shape by default)."""
         hint = {"persona": persona, "message_type": message_type, "locale": locale}
+        if link is not None:
+            hint["link"] = link
         params = {
             "iss": self.issuer,
             "login_hint": PERSONAS[persona].sub,
@@ -198,6 +249,7 @@ class DemoPlatform:
             nonce=query["nonce"],
             message_type=hint.get("message_type", c.RESOURCE_LINK_REQUEST),
             locale=hint.get("locale", "nb"),
+            link=hint.get("link"),
         )
         return query["redirect_uri"], {"id_token": self.sign(claims), "state": query["state"]}
 
@@ -209,8 +261,13 @@ class DemoPlatform:
         message_type: str = c.RESOURCE_LINK_REQUEST,
         locale: str = "nb",
         now: int | None = None,
+        link: str | None = None,
     ) -> dict[str, Any]:
-        """The claims of a launch, as Moodle 5.2 shapes them."""
+        """The claims of a launch, as Moodle 5.2 shapes them.
+
+        ``link`` names a placed link (its custom parameters and gradebook column come
+        along); without it the launch is from the course's hand-made link, with no grades.
+        """
         who = PERSONAS[persona]
         now = int(time.time()) if now is None else now
         claims: dict[str, Any] = {
@@ -270,13 +327,39 @@ class DemoPlatform:
                 "text": "",
                 "data": "demo-" + uuid.uuid4().hex[:8],
             }
+            claims[c.AGS_ENDPOINT] = {"scope": list(AGS_SCOPES), "lineitems": self.lineitems_url}
         else:
-            claims[c.RESOURCE_LINK] = {
-                "title": "Læringsløp",
-                "description": "",
-                "id": "1",
-            }
+            placed = self.links.get(link or "") or PlacedLink(DEFAULT_LINK_ID, "Læringsløp")
+            claims[c.RESOURCE_LINK] = {"title": placed.title, "description": "", "id": placed.id}
+            claims[c.CUSTOM].update(placed.custom)
+            if placed.lineitem:
+                claims[c.AGS_ENDPOINT] = {
+                    "scope": list(AGS_SCOPES),
+                    "lineitems": self.lineitems_url,
+                    "lineitem": placed.lineitem,
+                }
         return claims
+
+    def place(self, content_items: list[dict[str, Any]], lineitem_for: Any = None) -> list[str]:
+        """Add the ltiResourceLink items of a deep-linking response to the course, as the
+        LMS does; ``lineitem_for(item["lineItem"])`` makes the gradebook column and returns
+        its URL. Returns the new links' ids."""
+        added = []
+        for item in content_items:
+            if item.get("type") != "ltiResourceLink":
+                continue
+            link_id = str(len(self.links) + 2)  # "1" is the hand-made link
+            lineitem = None
+            if item.get("lineItem") and lineitem_for is not None:
+                lineitem = lineitem_for(item["lineItem"])
+            self.links[link_id] = PlacedLink(
+                link_id,
+                str(item.get("title") or ""),
+                {str(k): str(v) for k, v in (item.get("custom") or {}).items()},
+                lineitem,
+            )
+            added.append(link_id)
+        return added
 
     def sign(
         self,

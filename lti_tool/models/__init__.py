@@ -8,8 +8,20 @@ from lti_tool.models.competence import (
     ScaleLevel,
     VersionStatus,
 )
+from lti_tool.models.evidence import Evidence
+from lti_tool.models.item_bank import Item, ItemCompetence, ItemOption
 from lti_tool.models.job_role import JobRole, Requirement
 from lti_tool.models.lti_state import LoginState, UsedNonce
+from lti_tool.models.mapping import (
+    Attempt,
+    AttemptStatus,
+    Mapping,
+    MappingCompetence,
+    MappingItem,
+    MappingStatus,
+    Response,
+    Selection,
+)
 from lti_tool.models.org_structure import (
     AssignmentSource,
     AssignmentStatus,
@@ -22,19 +34,31 @@ from lti_tool.models.organisation import Organisation, Region
 from lti_tool.models.person import Launch, Person
 from lti_tool.models.platform import Deployment, Platform, Status
 from lti_tool.models.registration import RegistrationInvite
+from lti_tool.models.score_delivery import DeliveryStatus, ScoreDelivery
 
 __all__ = [
     "ApiToken",
     "AssignmentSource",
     "AssignmentStatus",
+    "Attempt",
+    "AttemptStatus",
     "Competence",
+    "DeliveryStatus",
     "Deployment",
+    "Evidence",
     "Framework",
     "FrameworkVersion",
+    "Item",
+    "ItemCompetence",
+    "ItemOption",
     "JobRole",
     "JobRoleAssignment",
     "Launch",
     "LoginState",
+    "Mapping",
+    "MappingCompetence",
+    "MappingItem",
+    "MappingStatus",
     "OrgUnit",
     "Organisation",
     "Person",
@@ -42,7 +66,10 @@ __all__ = [
     "Region",
     "RegistrationInvite",
     "Requirement",
+    "Response",
     "ScaleLevel",
+    "ScoreDelivery",
+    "Selection",
     "Status",
     "TokenScope",
     "UnitAssignment",

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Callable
+from collections.abc import Mapping as MappingType
 from importlib import resources
 from typing import Any, Protocol
 
@@ -18,7 +20,8 @@ from flask_babel import lazy_gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lti_tool.errors import ImportErrors, UnknownFormat
+from lti_tool.domain.items import CompetenceRef, ItemData, OptionData
+from lti_tool.errors import ImportErrors, NotFound, UnknownFormat
 from lti_tool.interchange import case, job_roles_json, moodle_csv
 from lti_tool.interchange.job_roles_json import JobRoleData, RequirementData
 from lti_tool.interchange.model import (
@@ -33,12 +36,18 @@ from lti_tool.models import (
     Competence,
     Framework,
     FrameworkVersion,
+    Item,
     JobRole,
+    Mapping,
+    MappingStatus,
     Requirement,
     ScaleLevel,
+    Selection,
     VersionStatus,
 )
-from lti_tool.services import frameworks, job_roles
+from lti_tool.services import frameworks, item_bank, job_roles, mappings
+
+log = logging.getLogger(__name__)
 
 # --- the formats ---------------------------------------------------------------------------
 
@@ -421,6 +430,8 @@ class LoadedExamples:
     frameworks: list[str]
     job_roles: list[str]
     skipped: list[str]
+    items: list[str] = dataclasses.field(default_factory=list)
+    mappings: list[str] = dataclasses.field(default_factory=list)
 
 
 def _content() -> dict[str, Any]:
@@ -451,3 +462,179 @@ def load_examples(session: Session, organisation_id: int) -> LoadedExamples:
         )
         result.job_roles += [role.code for role in made]
     return result
+
+
+def load_example_mappings(session: Session, organisation_id: int) -> LoadedExamples:
+    """The example item bank and skills mappings (``content/mappings.json``), through the
+    item-bank and mapping services, on top of the example frameworks and job roles
+    (``load_examples`` first). An item or mapping whose code the organisation has already
+    is left as it is (listed in ``skipped``): loading twice is safe.
+
+    The file is our own small shape::
+
+        {"format": "laeringslop-mappings", "version": 1,
+         "items": [{"code", "kind", "stem": {"nb", "nn", "en"}, "feedback"?, "points"?,
+                    "settings"?, "competences": [{"framework", "competence", "weight"?}],
+                    "options"?: [{"text", "fraction", "feedback"?, "value"?, "tolerance"?}]}],
+         "mappings": [{"code", "title", "description"?, "job_role" | "competences",
+                       "items"?: [item codes], "rules"?: {MappingRules' fields},
+                       "status"?: "published" (default) | "draft"}]}
+
+    Competences are named by framework code and competence code, in the newest published
+    version; an item whose competences the organisation does not have is skipped, and so
+    is a mapping whose job role it does not have.
+    """
+    manifest = _content()
+    folder = resources.files("lti_tool.content")
+    result = LoadedExamples([], [], [])
+    for name in manifest.get("mappings", []):
+        content = json.loads(folder.joinpath(name).read_text("utf-8"))
+        if content.get("format") != "laeringslop-mappings" or content.get("version") != 1:
+            raise ValueError(f"content/{name} is not a laeringslop-mappings file, version 1")
+        _load_items(session, organisation_id, content.get("items", []), result)
+        _load_mappings(session, organisation_id, content.get("mappings", []), result)
+    return result
+
+
+def _published_competences(session: Session, organisation_id: int) -> dict[tuple[str, str], int]:
+    """(framework code, competence code) → competence id, the newest published version's."""
+    rows = session.execute(
+        select(Framework.code, Competence.code, Competence.id)
+        .join(FrameworkVersion, Competence.version_id == FrameworkVersion.id)
+        .join(Framework, FrameworkVersion.framework_id == Framework.id)
+        .where(
+            Framework.organisation_id == organisation_id,
+            FrameworkVersion.status == VersionStatus.PUBLISHED,
+            Competence.archived.is_(False),
+        )
+        .order_by(FrameworkVersion.number)
+    )
+    return {(framework, code): competence_id for framework, code, competence_id in rows}
+
+
+def _item_ids(session: Session, organisation_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(Item.code, Item.id).where(Item.organisation_id == organisation_id)
+    )
+    return {code.lower(): item_id for code, item_id in rows}
+
+
+def _example_item(entry: MappingType[str, Any], refs: list[CompetenceRef]) -> ItemData:
+    return ItemData(
+        kind=entry["kind"],
+        stem=entry["stem"],
+        code=entry["code"],
+        points=float(entry.get("points", 1.0)),
+        feedback=entry.get("feedback") or {},
+        settings=entry.get("settings") or {},
+        options=tuple(
+            OptionData(
+                text=option.get("text") or {},
+                fraction=float(option.get("fraction", 0.0)),
+                feedback=option.get("feedback") or {},
+                value=option.get("value"),
+                tolerance=option.get("tolerance"),
+            )
+            for option in entry.get("options") or ()
+        ),
+        competences=tuple(refs),
+    )
+
+
+def _load_items(
+    session: Session,
+    organisation_id: int,
+    entries: list[MappingType[str, Any]],
+    result: LoadedExamples,
+) -> None:
+    competences = _published_competences(session, organisation_id)
+    have = _item_ids(session, organisation_id)
+    for entry in entries:
+        code = entry["code"]
+        if code.lower() in have:
+            result.skipped.append(code)
+            continue
+        refs = []
+        for ref in entry["competences"]:
+            competence_id = competences.get((ref["framework"], ref["competence"]))
+            if competence_id is None:
+                break
+            refs.append(
+                CompetenceRef(ref["competence"], float(ref.get("weight", 1.0)), competence_id)
+            )
+        else:
+            item = item_bank.create_item(
+                session, organisation_id, _example_item(entry, refs), source="example"
+            )
+            have[item.code.lower()] = item.id
+            result.items.append(item.code)
+            continue
+        log.warning("example item %s: its competences are not in the organisation", code)
+        result.skipped.append(code)
+
+
+def _rules(raw: MappingType[str, Any]) -> mappings.MappingRules:
+    known = {f.name for f in dataclasses.fields(mappings.MappingRules)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"unknown mapping rules {sorted(unknown)}")
+    values = dict(raw)
+    if "selection" in values:
+        values["selection"] = Selection(values["selection"])
+    return mappings.MappingRules(**values)
+
+
+def _load_mappings(
+    session: Session,
+    organisation_id: int,
+    entries: list[MappingType[str, Any]],
+    result: LoadedExamples,
+) -> None:
+    competences = _published_competences(session, organisation_id)
+    items = _item_ids(session, organisation_id)
+    have = {
+        code.lower()
+        for code in session.scalars(
+            select(Mapping.code).where(Mapping.organisation_id == organisation_id)
+        )
+    }
+    for entry in entries:
+        code = entry["code"]
+        if code.lower() in have:
+            result.skipped.append(code)
+            continue
+        job_role_id = None
+        if entry.get("job_role"):
+            try:
+                job_role_id = job_roles.find_job_role(
+                    session, organisation_id, entry["job_role"]
+                ).id
+            except NotFound:
+                log.warning("example mapping %s: no job role %s", code, entry["job_role"])
+                result.skipped.append(code)
+                continue
+        mapping = mappings.create_mapping(
+            session,
+            organisation_id,
+            code=code,
+            title=entry["title"],
+            description=entry.get("description"),
+            job_role_id=job_role_id,
+            competence_ids=[
+                competences[key]
+                for key in ((c["framework"], c["competence"]) for c in entry.get("competences", []))
+                if key in competences
+            ],
+            rules=_rules(entry.get("rules") or {}),
+        )
+        item_ids = [items[c.lower()] for c in entry.get("items", []) if c.lower() in items]
+        if item_ids:
+            mappings.add_items(session, organisation_id, mapping.id, item_ids)
+        if entry.get("status", "published") == "published":
+            problems = mappings.publish_problems(session, mapping)
+            if problems:
+                log.warning("example mapping %s left a draft: %s", code, problems[0])
+            else:
+                mappings.set_status(session, organisation_id, mapping.id, MappingStatus.PUBLISHED)
+        have.add(code.lower())
+        result.mappings.append(mapping.code)

@@ -38,8 +38,11 @@ from lti_tool.errors import (
 from lti_tool.interchange.model import competence_code_problem
 from lti_tool.models import (
     Competence,
+    Evidence,
     Framework,
     FrameworkVersion,
+    ItemCompetence,
+    MappingCompetence,
     Requirement,
     ScaleLevel,
     VersionStatus,
@@ -485,10 +488,15 @@ def competence_in_use(session: Session, competence_ids: Iterable[int]) -> bool:
     ids = list(competence_ids)
     if not ids:
         return False
-    count = session.scalar(
-        select(func.count(Requirement.id)).where(Requirement.competence_id.in_(ids))
+    return any(
+        session.scalar(select(func.count()).where(column.in_(ids)))
+        for column in (
+            Requirement.competence_id,
+            ItemCompetence.competence_id,
+            MappingCompetence.competence_id,
+            Evidence.competence_id,
+        )
     )
-    return bool(count)
 
 
 def delete_competence(session: Session, organisation_id: int, competence_id: int) -> None:

@@ -96,10 +96,19 @@ def record_launch(
     return record
 
 
-def landing_endpoint(launch: Launch) -> str:
+#: The custom parameter of a placed link that names a mapping (see services.placement).
+MAPPING_PARAM = "mapping"
+
+
+def landing(launch: Launch) -> tuple[str, dict[str, str]]:
+    """Where a launch lands: the designer's picker for deep linking, the placed mapping for
+    a link that names one, else the start page of the person's highest permission."""
     if launch.message_type == c.DEEP_LINKING_REQUEST:
-        return "designer.deep_link"
-    return LANDING[highest(launch.permissions)]
+        return "designer.deep_link", {}
+    mapping = str((launch.claims.get(c.CUSTOM) or {}).get(MAPPING_PARAM) or "").strip()
+    if mapping:
+        return "attempts.mapping_page", {"code": mapping}
+    return LANDING[highest(launch.permissions)], {}
 
 
 def get_launch(session: Session, launch_id: str) -> Launch | None:

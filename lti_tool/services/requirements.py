@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session, aliased, selectinload
 
+from lti_tool.domain.mapping_results import SELF_ASSESSMENT
 from lti_tool.domain.requirements import RoleRequirement, union_requirements
 from lti_tool.domain.texts import localized
-from lti_tool.models import Competence, FrameworkVersion, JobRole, Requirement
+from lti_tool.models import Competence, Evidence, FrameworkVersion, JobRole, Requirement
 from lti_tool.services import assignments
 
 
@@ -20,11 +22,49 @@ def current_levels(
 ) -> dict[int, int]:
     """The level the person has shown in each competence; 0 = nothing shown.
 
-    There is no evidence in the tool yet, so this is 0 for every competence. The evidence
-    issue replaces this body (same signature): the highest level of the person's valid
-    evidence for the competence, within the organisation.
+    Evidence counts for the competence it was recorded against and for the same
+    competence (same framework and identifier) in the framework's other versions. A
+    knowledge test (or any evidence but a self-assessment) outweighs a self-assessment;
+    among evidence of the same weight the most recent counts, so a retake that went worse
+    shows where the person stands now.
     """
-    return dict.fromkeys(competence_ids, 0)
+    wanted = list(competence_ids)
+    levels = dict.fromkeys(wanted, 0)
+    if not wanted:
+        return levels
+    asked = aliased(Competence)
+    shown = aliased(Competence)
+    asked_version = aliased(FrameworkVersion)
+    shown_version = aliased(FrameworkVersion)
+    rows = session.execute(
+        select(asked.id, Evidence.source, Evidence.level, Evidence.recorded_at, Evidence.id)
+        .join(asked_version, asked.version_id == asked_version.id)
+        .join(
+            shown,
+            and_(shown.identifier == asked.identifier),
+        )
+        .join(
+            shown_version,
+            and_(
+                shown.version_id == shown_version.id,
+                shown_version.framework_id == asked_version.framework_id,
+            ),
+        )
+        .join(Evidence, Evidence.competence_id == shown.id)
+        .where(
+            asked.id.in_(wanted),
+            Evidence.person_id == person_id,
+            Evidence.organisation_id == organisation_id,
+        )
+    ).all()
+    best: dict[int, tuple[bool, Any, int, int]] = {}
+    for competence_id, source, level, recorded_at, evidence_id in rows:
+        rank = (source != SELF_ASSESSMENT, recorded_at, evidence_id, level)
+        if competence_id not in best or rank > best[competence_id]:
+            best[competence_id] = rank
+    for competence_id, rank in best.items():
+        levels[competence_id] = rank[3]
+    return levels
 
 
 @dataclasses.dataclass(frozen=True)

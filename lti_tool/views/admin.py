@@ -1,5 +1,5 @@
 """The tool administrator's console: platforms, deployments, registration, organisations,
-regions and the tool's keys.
+regions, the tool's keys, and the delivery of grades to the LMS.
 
 An admin acts for the organisation of their launch's deployment; the services decide what
 that organisation may see and change (anything else is not found). Disabling, deleting and
@@ -29,7 +29,7 @@ from lti_tool.errors import (
 from lti_tool.lti.roles import Permission
 from lti_tool.lti.services import lti_services
 from lti_tool.lti.tool_configuration import tool_urls
-from lti_tool.models import Status
+from lti_tool.models import DeliveryStatus, Status
 from lti_tool.schemas.admin import (
     INVITE_LIFETIMES,
     InviteForm,
@@ -39,7 +39,7 @@ from lti_tool.schemas.admin import (
     ReassignForm,
     field_errors,
 )
-from lti_tool.services import organisations, platforms, registration
+from lti_tool.services import organisations, platforms, registration, score_delivery
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -530,3 +530,59 @@ def rotate_keys() -> Any:
         "success",
     )
     return _to("admin.keys")
+
+
+# --- grades sent to the LMS (AGS) -----------------------------------------------------------
+
+
+@bp.route("/deliveries")
+@requires(Permission.ADMIN)
+def deliveries() -> Any:
+    """The organisation's scores on their way to the LMS gradebooks, and those refused."""
+    session = get_session()
+    organisation_id = current_organisation_id()
+    pending = score_delivery.deliveries_of(session, organisation_id, DeliveryStatus.PENDING)
+    failed = score_delivery.deliveries_of(session, organisation_id, DeliveryStatus.FAILED)
+    return _render(
+        "admin/deliveries.html",
+        counts=score_delivery.delivery_counts(session, organisation_id),
+        pending=pending,
+        failed=failed,
+        superseded=score_delivery.superseded_ids(session, organisation_id),
+        names=score_delivery.person_names(session, [*pending, *failed]),
+        now=utcnow(),
+    )
+
+
+@bp.route("/deliveries/<int:delivery_id>/retry", methods=["POST"])
+@requires(Permission.ADMIN)
+def retry_delivery(delivery_id: int) -> Any:
+    outcome = score_delivery.retry_delivery(get_session(), current_organisation_id(), delivery_id)
+    if outcome == score_delivery.RetryOutcome.QUEUED:
+        flash(gettext("The score is queued and will be sent again shortly."), "success")
+    elif outcome == score_delivery.RetryOutcome.SUPERSEDED:
+        flash(
+            gettext(
+                "The score was not sent again: a newer score for the same person and grade "
+                "item has reached the learning platform since."
+            ),
+            "error",
+        )
+    else:
+        flash(gettext("The score has not failed: it is queued or delivered already."), "info")
+    return _to("admin.deliveries")
+
+
+@bp.route("/deliveries/retry-failed", methods=["POST"])
+@requires(Permission.ADMIN)
+def retry_failed_deliveries() -> Any:
+    queued = score_delivery.retry_failed(get_session(), current_organisation_id())
+    flash(
+        ngettext(
+            "%(num)d failed score is queued to be sent again.",
+            "%(num)d failed scores are queued to be sent again.",
+            queued,
+        ),
+        "success",
+    )
+    return _to("admin.deliveries")

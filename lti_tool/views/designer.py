@@ -35,13 +35,14 @@ from lti_tool.errors import (
     LevelInUse,
     MissingTitle,
     NotFound,
+    PlacementInvalid,
     RequirementExists,
     ToolError,
     UnknownLevel,
 )
 from lti_tool.interchange.model import MAX_IMPORT_BYTES
 from lti_tool.lti import claims as c
-from lti_tool.lti.deep_linking import build_response
+from lti_tool.lti.deep_linking import DeepLinkingSettings, build_response
 from lti_tool.lti.roles import Permission
 from lti_tool.lti.services import lti_services
 from lti_tool.lti.tool_config import ToolRegistration
@@ -59,7 +60,7 @@ from lti_tool.schemas.designer import (
     RequirementUpdateForm,
     ScaleForm,
 )
-from lti_tool.services import framework_io, frameworks, job_roles
+from lti_tool.services import framework_io, frameworks, job_roles, mappings, placement
 from lti_tool.services.frameworks import MAX_LEVELS, LevelInput
 
 bp = Blueprint("designer", __name__, url_prefix="/designer")
@@ -151,17 +152,41 @@ def _deep_linking_launch() -> Any:
 @requires(*DESIGNERS)
 def deep_link() -> Any:
     """Choose what to place in the course (the LMS's "add activity / external tool")."""
+    return _deep_link_page()
+
+
+def _deep_link_page(errors: Errors | None = None, status: int = 200) -> Any:
     launch = _deep_linking_launch()
-    return render_template("designer/deep_link.html", launch=launch)
+    return _render(
+        "designer/deep_link.html",
+        status,
+        settings=DeepLinkingSettings.from_claims(launch.claims),
+        mappings=mappings.list_mappings(
+            get_session(), current_organisation_id(), published_only=True
+        ),
+        errors=errors or {},
+    )
 
 
 @bp.route("/deep-link", methods=["POST"])
 @requires(*DESIGNERS)
 def deep_link_submit() -> Any:
+    """Answer the LMS with the chosen links (or none, when the designer cancels)."""
     launch = _deep_linking_launch()
-    lti = lti_services()
-    registration = ToolRegistration(launch.deployment.platform, lti.keyring)
-    items = [{"url": lti.launch_url, "title": "Læringsløp"}]
+    settings = DeepLinkingSettings.from_claims(launch.claims)
+    chosen = [] if request.form.get("cancel") else request.form.getlist("item")
+    try:
+        items = placement.content_items(
+            get_session(),
+            current_organisation_id(),
+            chosen,
+            settings,
+            lti_services().launch_url,
+            str(get_locale()),
+        )
+    except PlacementInvalid as exc:
+        return _deep_link_page({"item": [str(exc.message)]}, INVALID_FORM)
+    registration = ToolRegistration(launch.deployment.platform, lti_services().keyring)
     return_url, token = build_response(registration, launch.claims, items)
     return render_template("lti/autopost.html", action=return_url, fields={"JWT": token})
 

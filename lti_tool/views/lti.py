@@ -25,7 +25,7 @@ from lti_tool.lti.tool_configuration import (
     public_configuration,
     tool_urls,
 )
-from lti_tool.services.launches import landing_endpoint, record_launch
+from lti_tool.services.launches import landing, record_launch
 
 bp = Blueprint("lti", __name__, url_prefix="/lti")
 
@@ -114,7 +114,9 @@ def launch() -> Any:
         unit_param=settings.LTI_UNIT_PARAM,
     )
     token = sign_in(record)
-    response = current_app.make_response(redirect(url_for(landing_endpoint(record), lt=token)))
+    endpoint, values = landing(record)
+    target = url_for(endpoint, **{**values, "lt": token})  # type: ignore[arg-type]
+    response = current_app.make_response(redirect(target))
     _state_cookie(response, cookie, "", 0)
     return response
 

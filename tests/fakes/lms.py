@@ -160,3 +160,50 @@ class TestLms:
         relaunch = next(f for f in forms if f["action"] == "/lti/launch")
         fields = {**relaunch["fields"], "lti_storage_secret": found.group(1)}
         return self.repost_launch(client, fields)
+
+    # --- deep linking: the designer places content in the course ------------------------
+
+    def deep_link(
+        self,
+        client: Any,
+        choose: list[str],
+        *,
+        persona: str = "designer",
+        lineitem_for: Any = None,
+        cancel: bool = False,
+    ) -> tuple[list[str], dict[str, Any]]:
+        """Open the tool's picker from a deep-linking launch, choose ``choose`` (the form's
+        values: ``mapping:<id>``, ``role``, ``home``), and receive the signed response as the
+        LMS does: verified with the tool's JWKS, its links placed in the course (columns
+        made by ``lineitem_for``). Returns the new links' ids and the response's claims."""
+        import jwt
+
+        from lti_tool.lti import claims as c
+
+        response = self.launch(client, persona, message_type=c.DEEP_LINKING_REQUEST, locale="en")
+        assert response.status_code == 302, response.get_data(as_text=True)
+        page = client.get(response.headers["Location"])
+        assert page.status_code == 200, page.get_data(as_text=True)
+        form = next(f for f in parse_forms(page.get_data(as_text=True)) if f["method"] == "post")
+        data: dict[str, Any] = {"csrf_token": form["fields"]["csrf_token"]}
+        if cancel:
+            data["cancel"] = "1"
+        else:
+            data["item"] = choose
+        answer = client.post(form["action"], data=data)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        autopost = parse_forms(answer.get_data(as_text=True))[0]
+        assert autopost["action"] == self.platform.issuer + "/deep-link-return"
+        token = autopost["fields"]["JWT"]
+        jwks = client.get("/lti/jwks.json").get_json()
+        kid = jwt.get_unverified_header(token)["kid"]
+        key = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == kid))
+        message = jwt.decode(
+            token,
+            key.key,
+            algorithms=["RS256"],
+            audience=self.platform.issuer,
+            issuer=self.platform.client_id,
+        )
+        items = message[c.DEEP_LINKING_CONTENT_ITEMS]
+        return self.platform.place(items, lineitem_for), message

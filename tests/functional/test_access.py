@@ -24,13 +24,21 @@ ADMIN_PAGES = [
     "/admin/registration",
     "/admin/organisations",
     "/admin/regions",
+    "/admin/deliveries",
 ]
 #: The designer's and the manager's pages without arguments (the others: test_designer_ui,
 #: test_manager_units).
-DESIGNER_PAGES = ["/designer/frameworks", "/designer/job-roles", "/designer/job-roles/export"]
+DESIGNER_PAGES = [
+    "/designer/frameworks",
+    "/designer/job-roles",
+    "/designer/job-roles/export",
+    "/designer/items",
+    "/designer/mappings",
+]
 MANAGER_PAGES = ["/manager/units"]
 PAGES = [*HOME_PAGES, *ADMIN_PAGES, *DESIGNER_PAGES, *MANAGER_PAGES]
-GUARDED_GET_PAGES = [*PAGES, "/designer/deep-link"]
+#: Pages that need a query or a launch of a kind (tested in their own modules).
+GUARDED_GET_PAGES = [*PAGES, "/designer/deep-link", "/designer/items/new"]
 
 ALLOWED = {
     "learner": {"/learner/"},

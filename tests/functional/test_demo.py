@@ -1,22 +1,44 @@
 """The demo LMS at /demo, end to end: a real platform inside the app, off in production.
 
 The browser is the test client on http://localhost (its default host), which is the
-BASE_URL; the tool fetches the demo platform's JWKS over HTTP, answered here by the same
-app through ``responses``.
+BASE_URL; the tool fetches the demo platform's JWKS over HTTP, and its score worker calls
+the demo's token and AGS endpoints over HTTP, each answered here by the same app through
+``responses``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
+import time
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+import jwt
 import pytest
 import responses
+from sqlalchemy import func, select
 
 from lti_tool.db import get_session
+from lti_tool.domain.items import MULTIPLE_CHOICE, NUMERIC, SELF_ASSESSMENT
+from lti_tool.lti import ags
+from lti_tool.lti import claims as c
 from lti_tool.lti.demo_platform import PERSONAS
-from lti_tool.models import Status
+from lti_tool.lti.keys import generate_private_pem
+from lti_tool.lti.services import lti_services
+from lti_tool.models import (
+    Attempt,
+    DeliveryStatus,
+    Item,
+    Mapping,
+    MappingStatus,
+    ScoreDelivery,
+    Selection,
+    Status,
+)
+from lti_tool.services import demo, mappings
 from lti_tool.services.demo import DEMO_CLIENT_ID, DEMO_DEPLOYMENT_ID
 from lti_tool.services.platforms import find_platform
 from tests.fakes.lms import csrf_token, parse_forms
@@ -25,6 +47,8 @@ BASE_URL = "http://localhost"
 DEMO_ISSUER = BASE_URL + "/demo"
 LANDING = {
     "learner": "/learner/",
+    "learner2": "/learner/",
+    "learner3": "/learner/",
     "designer": "/designer/",
     "manager": "/manager/",
     "admin": "/admin/",
@@ -244,3 +268,491 @@ def test_the_demo_learner_sees_the_example_requirements_of_their_job_roles(demo_
     assert "Sykepleier" in page
     assert "dobbeltkontroll" in page.lower()  # from the medication-handling profile
     assert "personvern" in page.lower()  # from the all-staff information-security profile
+
+
+# --- the example skills mappings ------------------------------------------------------------
+
+INFOSEC = "informasjonssikkerhet-alle"
+MEDICATION = "legemiddelhandtering-sykepleier"
+LANGUAGES = {"nb", "nn", "en"}
+LINEITEMS = DEMO_ISSUER + "/mod/lti/services.php/2/lineitems?type_id=1"
+
+
+def _demo_org(app) -> int:
+    with app.app_context():
+        platform = find_platform(get_session(), DEMO_ISSUER, DEMO_CLIENT_ID)
+        assert platform is not None
+        return platform.organisation_id
+
+
+def _bank(app) -> tuple[int, int]:
+    with app.app_context():
+        session = get_session()
+        org = _demo_org(app)
+        items = session.scalar(select(func.count(Item.id)).where(Item.organisation_id == org))
+        found = session.scalar(select(func.count(Mapping.id)).where(Mapping.organisation_id == org))
+        return items or 0, found or 0
+
+
+def test_setup_loads_the_example_mappings_exactly_once(demo_app):
+    _setup(demo_app.test_client())
+    first = _bank(demo_app)
+    result = demo_app.test_cli_runner().invoke(args=["demo", "setup"])
+    assert result.exit_code == 0, result.output
+    assert _bank(demo_app) == first == (33, 2)
+
+    with demo_app.app_context():
+        session = get_session()
+        org = _demo_org(demo_app)
+        infosec = mappings.find_mapping(session, org, INFOSEC)
+        assert infosec.status == MappingStatus.PUBLISHED
+        assert infosec.job_role is not None and infosec.job_role.code == "alle-ansatte"
+        assert infosec.selection == Selection.FIXED and infosec.pass_percentage == 80
+        asked = [mi.item for mi in infosec.items]
+        measured = {mc.competence.code for mc in infosec.competences}
+        assert measured == {f"IS-0{n}" for n in range(1, 7)}
+        statements = {
+            ic.competence.code for i in asked if i.kind == SELF_ASSESSMENT for ic in i.competences
+        }
+        assert statements == measured  # a self-assessment statement per competence
+        assert not mappings.unmeasured(session, infosec)
+
+        medication = mappings.find_mapping(session, org, MEDICATION)
+        assert medication.status == MappingStatus.PUBLISHED
+        assert medication.job_role is not None and medication.job_role.code == "sykepleier"
+        assert medication.selection == Selection.RANDOM
+        assert (medication.items_per_competence, medication.time_limit_minutes) == (2, 30)
+        counts = mappings.bank_counts(
+            session, org, [mc.competence_id for mc in medication.competences]
+        )
+        assert len(counts) == 6 and min(counts.values()) > 2  # something to draw from
+
+        items = session.scalars(select(Item).where(Item.organisation_id == org)).all()
+        knowledge = [i for i in items if i.kind != SELF_ASSESSMENT]
+        assert len(knowledge) >= 12
+        assert {i.kind for i in knowledge} == {
+            "single_choice",
+            "multiple_choice",
+            "true_false",
+            "numeric",
+        }
+        for item in items:
+            assert set(item.stem) == LANGUAGES, item.code
+            for option in item.options:
+                assert set(option.feedback) == LANGUAGES, item.code
+                if item.kind != NUMERIC:
+                    assert set(option.text) == LANGUAGES, item.code
+        dose = next(i for i in items if i.code == "LM-02-K1")
+        assert dose.settings == {"unit": "ml"}
+        assert (dose.options[0].value, dose.options[0].fraction) == (0.75, 1.0)
+
+        # A mapping the organisation deleted comes back; the items it has are not made twice.
+        session.delete(medication)
+        session.commit()
+    result = demo_app.test_cli_runner().invoke(args=["demo", "setup"])
+    assert result.exit_code == 0, result.output
+    assert _bank(demo_app) == (33, 2)
+
+
+# --- deep linking places a mapping in the course ---------------------------------------------
+
+
+def _deep_link(app, client, choice: str) -> str:
+    """The designer adds an activity: deep linking from the course page to the tool's
+    picker, the chosen item, the signed response back to the LMS. Returns its page."""
+    launched = _launch(client, "designer", deep_linking="1")
+    assert launched.status_code == 302, launched.get_data(as_text=True)
+    page = client.get(_path(launched))
+    assert page.status_code == 200
+    (choose,) = [f for f in parse_forms(page.get_data(as_text=True)) if f["method"] == "post"]
+    submitted = client.post(choose["action"], data={**choose["fields"], "item": choice})
+    assert submitted.status_code == 200, submitted.get_data(as_text=True)
+    (back,) = parse_forms(submitted.get_data(as_text=True))
+    assert back["action"] == DEMO_ISSUER + "/deep-link-return"
+    returned = client.post(urlsplit(back["action"]).path + "?lang=en", data=back["fields"])
+    assert returned.status_code == 200, returned.get_data(as_text=True)
+    return returned.get_data(as_text=True)
+
+
+def _place_infosec(app) -> str:
+    client = app.test_client()
+    _setup(client)
+    with app.app_context():
+        mapping = mappings.find_mapping(get_session(), _demo_org(app), INFOSEC)
+        choice, title = f"mapping:{mapping.id}", mapping.title["nb"]
+    html = _deep_link(app, client, choice)
+    assert title in html and "with a gradebook column" in html
+    return title
+
+
+def test_a_designer_places_a_mapping_in_the_demo_course(demo_app, make_app):
+    title = _place_infosec(demo_app)
+
+    page = demo_app.test_client().get("/demo/?lang=en").get_data(as_text=True)
+    assert f"<legend>{title}</legend>" in page
+    assert f"<code>{INFOSEC}</code>" in page
+    assert "Gradebook column: " + title in page
+    for learner in ("learner", "learner2", "learner3"):
+        assert f'name="link" value="2" formaction="/demo/launch/{learner}"' in page
+
+    with demo_app.app_context():
+        lti = lti_services()
+        course = demo.load_course(lti)
+        link = course.links["2"]
+        assert link.custom == {"mapping": INFOSEC}
+        assert (
+            link.lineitem == DEMO_ISSUER + "/mod/lti/services.php/2/lineitems/1/lineitem?type_id=1"
+        )
+        assert course.line_items[1] == {
+            "label": title,
+            "scoreMaximum": 100,
+            "resourceId": f"mapping:{INFOSEC}",
+            "tag": "laeringslop-mapping",
+            "resourceLinkId": "2",
+        }
+        # The placed link's launch carries its custom parameter and its gradebook column;
+        # the course's hand-made link takes no grades.
+        platform = demo.demo_platform(lti)
+        placed = platform.launch_claims("learner", nonce="n", link="2")
+        assert placed[c.CUSTOM]["mapping"] == INFOSEC
+        assert placed[c.AGS_ENDPOINT]["lineitem"] == link.lineitem
+        assert placed[c.AGS_ENDPOINT]["lineitems"] == LINEITEMS
+        assert placed[c.RESOURCE_LINK]["id"] == "2"
+        hand_made = platform.launch_claims("learner", nonce="n")
+        assert c.AGS_ENDPOINT not in hand_made
+        assert hand_made[c.RESOURCE_LINK]["id"] == "1"
+
+    # The course is kept in the instance folder: another process sees the same.
+    other = make_app(BASE_URL=BASE_URL)
+    assert f"<legend>{title}</legend>" in other.test_client().get("/demo/").get_data(as_text=True)
+
+
+def test_a_learner_opens_the_placed_mapping(demo_app):
+    _place_infosec(demo_app)
+    client = demo_app.test_client()
+    launched = _launch(client, "learner2", link="2")
+    assert launched.status_code == 302, launched.get_data(as_text=True)
+    assert _path(launched).startswith(f"/mappings/{INFOSEC}?")
+    assert "Nilsen" in client.get(_path(launched)).get_data(as_text=True)
+
+
+def test_launching_a_link_the_course_does_not_have_is_404(demo_app):
+    _setup(demo_app.test_client())
+    response = demo_app.test_client().get("/demo/launch/learner", query_string={"link": "9"})
+    assert response.status_code == 404
+
+
+# --- the platform's token endpoint -----------------------------------------------------------
+
+
+def _assertion(app, **changes: Any) -> str:
+    """A client assertion as the tool's AGS client signs it, with ``changes`` applied."""
+    with app.app_context():
+        key = lti_services().keyring.signing_key()
+        now = int(time.time())
+        claims = {
+            "iss": DEMO_CLIENT_ID,
+            "sub": DEMO_CLIENT_ID,
+            "aud": DEMO_ISSUER + "/token",
+            "iat": now,
+            "exp": now + 300,
+            "jti": str(uuid.uuid4()),
+        }
+        signing_key: Any = changes.pop("key", key.private_pem())
+        claims.update(changes)
+        for name, value in list(claims.items()):
+            if value is None:
+                del claims[name]
+        return jwt.encode(claims, signing_key, algorithm="RS256", headers={"kid": key.kid})
+
+
+def _token_form(assertion: str, scope: str = ags.SCOPE_SCORE + " " + ags.SCOPE_LINEITEM) -> dict:
+    return {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion,
+        "scope": scope,
+    }
+
+
+def _access_token(app, scope: str = ags.SCOPE_SCORE + " " + ags.SCOPE_LINEITEM) -> str:
+    response = app.test_client().post("/demo/token", data=_token_form(_assertion(app), scope))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()["access_token"]
+
+
+def test_the_token_endpoint_accepts_the_tools_client_assertion(demo_app):
+    _setup(demo_app.test_client())
+    with demo_app.app_context():
+        client = ags.AgsClient.from_services(lti_services())
+        auth = ags.PlatformAuth(1, DEMO_CLIENT_ID, DEMO_ISSUER + "/token")
+        assertion = client.client_assertion(auth)  # exactly what the score worker sends
+    response = demo_app.test_client().post("/demo/token", data=_token_form(assertion))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 3600
+    assert re.fullmatch(r"[0-9a-f]{32}", body["access_token"])
+    assert body["scope"].split() == [ags.SCOPE_SCORE, ags.SCOPE_LINEITEM]
+    assert response.headers["Cache-Control"] == "no-store"
+    with demo_app.app_context():  # kept only as a hash
+        stored = json.dumps(demo.load_course(lti_services()).to_json())
+        assert body["access_token"] not in stored
+
+
+@pytest.mark.parametrize(
+    ("changes", "form_changes", "status", "error"),
+    [
+        ({"aud": "https://elsewhere.example/token"}, {}, 401, "invalid_client"),
+        ({"iss": "someone-else", "sub": "someone-else"}, {}, 401, "invalid_client"),
+        ({"sub": "someone-else"}, {}, 401, "invalid_client"),
+        ({"exp": int(time.time()) - 600}, {}, 401, "invalid_client"),
+        ({"jti": None}, {}, 401, "invalid_client"),
+        ({"key": generate_private_pem()}, {}, 401, "invalid_client"),  # not the tool's key
+        ({}, {"client_assertion": "not.a.jwt"}, 401, "invalid_client"),
+        ({}, {"grant_type": "password"}, 400, "unsupported_grant_type"),
+        ({}, {"client_assertion_type": "basic"}, 400, "invalid_request"),
+        ({}, {"scope": "https://example.org/everything"}, 400, "invalid_scope"),
+    ],
+)
+def test_the_token_endpoint_refuses_a_bad_request(demo_app, changes, form_changes, status, error):
+    _setup(demo_app.test_client())
+    form = {**_token_form(_assertion(demo_app, **changes)), **form_changes}
+    response = demo_app.test_client().post("/demo/token", data=form)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.get_json()["error"] == error
+    with demo_app.app_context():
+        assert demo.load_course(lti_services()).tokens == {}
+
+
+# --- the platform's gradebook (AGS) ----------------------------------------------------------
+
+
+def _score(user_id: str = "101", given: float = 85, when: str = "2026-11-22T10:35:46.041+00:00"):
+    return {
+        "userId": user_id,
+        "scoreGiven": given,
+        "scoreMaximum": 100,
+        "activityProgress": "Completed",
+        "gradingProgress": "FullyGraded",
+        "timestamp": when,
+        "comment": f"{INFOSEC}: {given:g} %",
+    }
+
+
+def _post_score(app, url: str, score: Any, token: str | None, content_type: str = ags.SCORE_TYPE):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    parts = urlsplit(url)
+    return app.test_client().post(
+        parts.path + "?" + parts.query,
+        data=json.dumps(score),
+        headers={**headers, "Content-Type": content_type, "Accept": "application/json"},
+    )
+
+
+def _new_column(app, token: str, label: str = "Kartlegging", resource_id: str = "quiz-2"):
+    response = app.test_client().post(
+        "/demo/mod/lti/services.php/2/lineitems?type_id=1",
+        data=json.dumps(
+            {"scoreMaximum": 10, "label": label, "resourceId": resource_id, "tag": "quiz"}
+        ),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": ags.LINEITEM_TYPE},
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.mimetype == ags.LINEITEM_TYPE
+    return response.get_json()
+
+
+def test_line_items_are_listed_found_and_created_like_moodle(demo_app):
+    _setup(demo_app.test_client())
+    token = _access_token(demo_app)
+    created = _new_column(demo_app, token)
+    assert created == {
+        "id": DEMO_ISSUER + "/mod/lti/services.php/2/lineitems/1/lineitem?type_id=1",
+        "label": "Kartlegging",
+        "scoreMaximum": 10,
+        "resourceId": "quiz-2",
+        "tag": "quiz",
+    }
+    _new_column(demo_app, token, "Annen", "other")
+    auth = {"Authorization": f"Bearer {token}", "Accept": ags.LINEITEM_CONTAINER_TYPE}
+    client = demo_app.test_client()
+    listed = client.get("/demo/mod/lti/services.php/2/lineitems?type_id=1", headers=auth)
+    assert listed.status_code == 200 and listed.mimetype == ags.LINEITEM_CONTAINER_TYPE
+    assert [i["label"] for i in listed.get_json()] == ["Kartlegging", "Annen"]
+    filtered = client.get(
+        "/demo/mod/lti/services.php/2/lineitems",
+        query_string={"type_id": "1", "resource_id": "other"},
+        headers=auth,
+    )
+    assert [i["resourceId"] for i in filtered.get_json()] == ["other"]
+    one = client.get(urlsplit(created["id"]).path + "?type_id=1", headers=auth)
+    assert one.status_code == 200 and one.get_json() == created
+    missing = client.get(
+        "/demo/mod/lti/services.php/2/lineitems/9/lineitem?type_id=1", headers=auth
+    )
+    assert missing.status_code == 404
+    # Moodle needs the tool type; a column needs a label; a score-only token reads nothing.
+    assert client.get("/demo/mod/lti/services.php/2/lineitems", headers=auth).status_code == 404
+    bad = client.post(
+        "/demo/mod/lti/services.php/2/lineitems?type_id=1",
+        data=json.dumps({"scoreMaximum": 10}),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": ags.LINEITEM_TYPE},
+    )
+    assert bad.status_code == 400
+    score_only = _access_token(demo_app, ags.SCOPE_SCORE)
+    refused = client.get(
+        "/demo/mod/lti/services.php/2/lineitems?type_id=1",
+        headers={"Authorization": f"Bearer {score_only}"},
+    )
+    assert refused.status_code == 403
+
+
+def test_the_tools_ags_client_finds_and_creates_columns_in_the_demo(demo_app, mocked_http):
+    _setup(demo_app.test_client())
+    _serve_platform_api(demo_app, mocked_http)
+    with demo_app.app_context():
+        client = ags.AgsClient.from_services(lti_services())
+        auth = ags.PlatformAuth(1, DEMO_CLIENT_ID, DEMO_ISSUER + "/token")
+        made = client.find_or_create_line_item(auth, LINEITEMS, "mapping:x", "X", 100)
+        assert client.find_or_create_line_item(auth, LINEITEMS, "mapping:x", "X", 100) == made
+        assert client.post_score(auth, made, _score()) == 200
+        assert demo.load_course(lti_services()).scores[1]["101"]["scoreGiven"] == 85
+
+
+def test_the_scores_endpoint_checks_the_token_and_the_content_type(demo_app):
+    _setup(demo_app.test_client())
+    column = _new_column(demo_app, _access_token(demo_app))["id"]
+    scores = column.replace("/lineitem?", "/lineitem/scores?")
+    token = _access_token(demo_app)
+
+    missing = _post_score(demo_app, scores, _score(), None)
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+    assert _post_score(demo_app, scores, _score(), "not-a-token").status_code == 401
+    wrong_type = _post_score(demo_app, scores, _score(), token, "application/json")
+    assert wrong_type.status_code == 415
+    for field in ("userId", "activityProgress", "gradingProgress", "timestamp"):
+        incomplete = {k: v for k, v in _score().items() if k != field}
+        answer = _post_score(demo_app, scores, incomplete, token)
+        assert answer.status_code == 400 and field in answer.get_json()["error_description"]
+    assert _post_score(demo_app, scores, _score(user_id="999"), token).status_code == 400
+    no_item = scores.replace("/lineitems/1/", "/lineitems/7/")
+    assert _post_score(demo_app, no_item, _score(), token).status_code == 404
+    with demo_app.app_context():
+        assert demo.load_course(lti_services()).scores == {}
+
+    stored = _post_score(demo_app, scores, _score(given=85), token)
+    assert stored.status_code == 200, stored.get_data(as_text=True)
+    assert stored.mimetype == ags.SCORE_TYPE
+    # An older score does not replace it; a newer one does.
+    older = _post_score(demo_app, scores, _score(given=1, when="2026-11-22T09:00:00+00:00"), token)
+    assert older.status_code == 409
+    _post_score(
+        demo_app, scores, _score(user_id="104", given=60, when="2026-11-23T08:00:00Z"), token
+    )
+
+    page = demo_app.test_client().get("/demo/gradebook")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "<caption>" in html and '<th scope="col">Kartlegging' in html
+    assert _cell(html, PERSONAS["learner"].name) == "8.5"  # 85/100, in a column out of 10
+    assert _cell(html, PERSONAS["learner2"].name) == "6"
+    assert _cell(html, PERSONAS["learner3"].name) is None
+
+
+def _cell(html: str, name: str) -> str | None:
+    """The grade in the person's row of the gradebook's first column."""
+    row = re.search(
+        rf'<th scope="row">{re.escape(name)}<br>.*?</th>\s*<td>\s*(.*?)\s*(<br>|</td>)', html, re.S
+    )
+    assert row, name
+    return None if "visually-hidden" in row.group(1) else row.group(1)
+
+
+# --- the whole story: place, take, submit, and the score in the LMS's gradebook ---------------
+
+
+def _serve_platform_api(app, mocked_http) -> None:
+    """The tool's HTTP calls to the demo's token and AGS endpoints, answered by the app."""
+
+    def forward(request: Any) -> tuple[int, dict[str, str], bytes]:
+        parts = urlsplit(request.url)
+        headers = {
+            name: request.headers[name]
+            for name in ("Authorization", "Content-Type", "Accept")
+            if name in request.headers
+        }
+        body = request.body.encode() if isinstance(request.body, str) else request.body
+        response = app.test_client().open(
+            parts.path, method=request.method, query_string=parts.query, headers=headers, data=body
+        )
+        return response.status_code, {"Content-Type": response.content_type}, response.data
+
+    api = re.compile(re.escape(DEMO_ISSUER) + r"/(token|mod/lti/services\.php/.*)$")
+    for method in (responses.GET, responses.POST):
+        mocked_http.add_callback(method, api, callback=forward)
+
+
+def _right_answer(item: Item) -> list[str]:
+    if item.kind == SELF_ASSESSMENT:
+        return ["3"]
+    if item.kind == NUMERIC:
+        best = max(item.options, key=lambda o: o.fraction)
+        return [f"{best.value:g}".replace(".", ",")]
+    if item.kind == MULTIPLE_CHOICE:
+        return [str(o.id) for o in item.options if o.fraction > 0]
+    return [str(max(item.options, key=lambda o: o.fraction).id)]
+
+
+def test_a_submitted_mapping_reaches_the_demo_gradebook(demo_app, mocked_http):
+    title = _place_infosec(demo_app)
+    _serve_platform_api(demo_app, mocked_http)
+
+    client = demo_app.test_client()  # the learner's browser: the placed activity
+    launched = _launch(client, "learner", link="2")
+    start_page = client.get(_path(launched))
+    (start,) = [f for f in parse_forms(start_page.get_data(as_text=True)) if f["method"] == "post"]
+    token = start["fields"]["csrf_token"]
+    first = client.post(start["action"], data=start["fields"])
+    assert first.status_code == 302, first.get_data(as_text=True)
+
+    with demo_app.app_context():
+        session = get_session()
+        attempt = session.scalars(select(Attempt)).one()
+        plan = [session.get(Item, entry["item"]) for entry in attempt.plan]
+        answers = [_right_answer(item) for item in plan]
+        attempt_id = attempt.id
+    lt = dict(p.split("=", 1) for p in urlsplit(_path(first)).query.split("&"))["lt"]
+    for position, answer in enumerate(answers, 1):
+        saved = client.post(
+            f"/mappings/attempts/{attempt_id}/items/{position}",
+            query_string={"lt": lt},
+            data={"csrf_token": token, "answer": answer, "go": "next"},
+        )
+        assert saved.status_code == 302, saved.get_data(as_text=True)
+    submitted = client.post(
+        f"/mappings/attempts/{attempt_id}/submit",
+        query_string={"lt": lt},
+        data={"csrf_token": token},
+    )
+    assert submitted.status_code == 302, submitted.get_data(as_text=True)
+
+    with demo_app.app_context():
+        (queued,) = get_session().scalars(select(ScoreDelivery)).all()
+        assert queued.status == DeliveryStatus.PENDING
+        assert queued.lineitem_url == demo.demo_platform(lti_services()).lineitem_url(1)
+
+    # The score worker (as scripts/demo runs it) sends it to the demo LMS over HTTP.
+    result = demo_app.test_cli_runner().invoke(args=["worker", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "delivered=1" in result.output, result.output
+
+    html = demo_app.test_client().get("/demo/gradebook").get_data(as_text=True)
+    assert f'<th scope="col">{title}' in html
+    assert _cell(html, PERSONAS["learner"].name) == "100"
+    assert _cell(html, PERSONAS["learner2"].name) is None
+    with demo_app.app_context():
+        (score,) = demo.load_course(lti_services()).scores[1].values()
+        assert score["userId"] == PERSONAS["learner"].sub
+        assert score["activityProgress"] == "Completed"
+        assert dt.datetime.fromisoformat(score["timestamp"]).tzinfo is not None

@@ -4,7 +4,7 @@ the compiled .mo files match their .po files, and placeholders survive translati
 When a test here fails after you added or changed a user-facing string, refresh and
 translate the catalogues, then compile them:
 
-    .venv/bin/pybabel extract -F lti_tool/babel.cfg -k lazy_gettext \\
+    .venv/bin/pybabel extract -F lti_tool/babel.cfg -k lazy_gettext -k _l \\
         -o lti_tool/translations/messages.pot lti_tool
     .venv/bin/pybabel update -i lti_tool/translations/messages.pot -d lti_tool/translations
     (translate the new entries in nb, nn and en; remove "fuzzy" flags once checked)
@@ -31,8 +31,8 @@ PACKAGE = ROOT / "lti_tool"
 TRANSLATIONS = PACKAGE / "translations"
 BABEL_CFG = PACKAGE / "babel.cfg"
 
-#: The keywords ``pybabel extract -k lazy_gettext`` uses (Babel's defaults and ours).
-KEYWORDS: dict[str, Any] = {**DEFAULT_KEYWORDS, "lazy_gettext": None}
+#: The keywords ``pybabel extract -k lazy_gettext -k _l`` uses (Babel's defaults and ours).
+KEYWORDS: dict[str, Any] = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "_l": None}
 
 #: A Python %-format placeholder: %(name)s, %(n)d, %s, %.1f … (not the escape %%).
 PLACEHOLDER = re.compile(

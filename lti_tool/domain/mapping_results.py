@@ -1,0 +1,153 @@
+"""From scored answers to a level per competence, and item statistics for designers.
+
+Rules (shown to designers on the mapping page):
+- Knowledge items: per competence, the weighted share of the credit the person earned,
+  weights = the item's points × its weight for that competence. The percentage becomes a
+  level through the mapping's thresholds: the highest level whose minimum is reached.
+  Without thresholds a scale of n levels is cut evenly: level k needs k / (n + 1) of 100 %.
+- Self-assessment statements: per competence, the weighted mean of the levels the person
+  chose, rounded down to a level on the scale.
+- A competence measured by knowledge items takes its level from them (the self-assessed
+  level is kept alongside); one measured only by statements takes the self-assessed level.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+KNOWLEDGE_TEST = "knowledge_test"
+SELF_ASSESSMENT = "self_assessment"
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoredItem:
+    points: float
+    fraction: float
+    """The credit earned, 0 … 1 (0 for an item left unanswered)."""
+    competences: Sequence[tuple[int, float]]
+    """(competence id, weight) pairs."""
+    self_level: int | None = None
+    """Self-assessment statements: the level chosen (None when unanswered)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CompetenceResult:
+    competence_id: int
+    level: int
+    """0 = measured, but no level reached."""
+    source: str
+    percentage: float | None
+    """Knowledge items only: 0 … 100."""
+    self_level: int | None
+
+
+def default_thresholds(scale: Sequence[int]) -> dict[int, float]:
+    values = sorted(scale)
+    n = len(values)
+    return {v: round(100.0 * (i + 1) / (n + 1), 1) for i, v in enumerate(values)}
+
+
+def level_for(percentage: float, thresholds: Mapping[int, float], scale: Sequence[int]) -> int:
+    """The highest level whose minimum the percentage reaches; 0 when none."""
+    cut = thresholds or default_thresholds(scale)
+    reached = [level for level, minimum in cut.items() if percentage + 1e-9 >= minimum]
+    return max(reached, default=0)
+
+
+def competence_results(
+    knowledge: Iterable[ScoredItem],
+    statements: Iterable[ScoredItem],
+    thresholds: Mapping[int, Mapping[int, float]],
+    scales: Mapping[int, Sequence[int]],
+) -> dict[int, CompetenceResult]:
+    """A result for every competence that ``thresholds`` names (the mapping's competences).
+
+    ``thresholds`` maps a competence to its {level: minimum %} (empty = default);
+    ``scales`` maps it to its scale's values.
+    """
+    earned: dict[int, float] = {}
+    possible: dict[int, float] = {}
+    for item in knowledge:
+        for competence_id, weight in item.competences:
+            share = item.points * weight
+            possible[competence_id] = possible.get(competence_id, 0.0) + share
+            earned[competence_id] = earned.get(competence_id, 0.0) + share * item.fraction
+    chosen: dict[int, list[tuple[int, float]]] = {}
+    for item in statements:
+        if item.self_level is None:
+            continue
+        for competence_id, weight in item.competences:
+            chosen.setdefault(competence_id, []).append((item.self_level, weight))
+    results = {}
+    for competence_id, cut in thresholds.items():
+        scale = scales.get(competence_id, ())
+        self_level = _mean_level(chosen.get(competence_id), scale)
+        if possible.get(competence_id):
+            percentage = round(100.0 * earned[competence_id] / possible[competence_id], 1)
+            level = level_for(percentage, cut, scale)
+            results[competence_id] = CompetenceResult(
+                competence_id, level, KNOWLEDGE_TEST, percentage, self_level
+            )
+        elif self_level is not None:
+            results[competence_id] = CompetenceResult(
+                competence_id, self_level, SELF_ASSESSMENT, None, self_level
+            )
+    return results
+
+
+def _mean_level(chosen: Sequence[tuple[int, float]] | None, scale: Sequence[int]) -> int | None:
+    if not chosen:
+        return None
+    total = sum(w for _, w in chosen)
+    mean = sum(level * w for level, w in chosen) / total
+    below = [v for v in scale if v <= mean + 1e-9]
+    return max(below) if below else math.floor(mean)
+
+
+# --- item statistics ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemStatistics:
+    item_id: int
+    answers: int
+    facility: float | None
+    """The mean credit, 0 … 1: how easy the item was (None: nobody answered)."""
+    discrimination: float | None
+    """The correlation of the item's credit with the rest of the attempt's score, -1 … 1:
+    how well it separates strong from weak (None: too few answers, or no spread)."""
+
+
+def item_statistics(attempts: Sequence[Mapping[int, float]]) -> dict[int, ItemStatistics]:
+    """Facility and corrected item-total correlation per item, over submitted attempts.
+
+    Each attempt maps item id → credit (0 … 1) for the knowledge items it asked.
+    """
+    item_ids = sorted({i for attempt in attempts for i in attempt})
+    stats = {}
+    for item_id in item_ids:
+        pairs = [
+            (attempt[item_id], sum(v for k, v in attempt.items() if k != item_id))
+            for attempt in attempts
+            if item_id in attempt
+        ]
+        credits = [p[0] for p in pairs]
+        facility = sum(credits) / len(credits) if credits else None
+        stats[item_id] = ItemStatistics(item_id, len(pairs), facility, _correlation(pairs))
+    return stats
+
+
+def _correlation(pairs: Sequence[tuple[float, float]]) -> float | None:
+    if len(pairs) < 3:
+        return None
+    n = len(pairs)
+    mean_x = sum(p[0] for p in pairs) / n
+    mean_y = sum(p[1] for p in pairs) / n
+    cov = sum((x - mean_x) * (y - mean_y) for x, y in pairs)
+    var_x = sum((x - mean_x) ** 2 for x, _ in pairs)
+    var_y = sum((y - mean_y) ** 2 for _, y in pairs)
+    if var_x <= 1e-12 or var_y <= 1e-12:
+        return None
+    return round(cov / math.sqrt(var_x * var_y), 3)

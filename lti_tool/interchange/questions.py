@@ -1,0 +1,218 @@
+"""What the question-bank readers (Moodle XML and GIFT) share, before anything is written.
+
+Both read Moodle's questions into ``ItemData``: texts in Moodle's formats become plain
+text, each question gets a code unique within the file, and every item is checked with the
+item rules so that a file is refused with all its problems rather than half imported.
+Nothing here touches the database or Flask (beyond lazily translated messages).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+from lti_tool.domain.items import CompetenceRef, ItemData, validate_item
+from lti_tool.domain.texts import LANGUAGES
+from lti_tool.interchange.model import MAX_CODE_LENGTH, MAX_IMPORT_ITEMS, Problem
+
+#: Moodle's text formats, as its XML names them.
+HTML = "html"
+MOODLE_AUTO_FORMAT = "moodle_auto_format"
+PLAIN_TEXT = "plain_text"
+MARKDOWN = "markdown"
+
+#: The options of a true/false item, in each language (the item's data, not the interface).
+TRUE_FALSE_WORDS = {"nb": ("Sant", "Usant"), "nn": ("Sant", "Usant"), "en": ("True", "False")}
+
+#: How many words of a question's text name it when it has no name.
+NAME_WORDS = 8
+CODE_WORDS = 6
+
+_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+_SPACES = re.compile(r"\s+")
+_NOT_IN_CODE = re.compile(r"[\W_]+")
+#: Moodle's category paths start with their context ("$course$/", "$system$/" …) and "top".
+_CATEGORY_CONTEXT = re.compile(r"^\$\w+\$/")
+_CATEGORY_TOP = re.compile(r"^top(?:/|$)")
+
+
+def check_language(language: str) -> None:
+    """The language the file is written in must be one of ours, or its texts are lost."""
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}")
+
+
+def in_language(language: str, text: str) -> dict[str, str]:
+    """A text as our items hold it ({"nb": …}), or no text at all."""
+    return {language: text} if text else {}
+
+
+def true_false_words(language: str) -> tuple[str, str]:
+    return TRUE_FALSE_WORDS[language]
+
+
+# Texts
+
+
+class _TextOnly(HTMLParser):
+    """Collects an HTML fragment's text: block ends become line breaks, scripts vanish."""
+
+    BREAKS = frozenset(
+        {"br", "p", "div", "li", "tr", "ul", "ol", "table", "blockquote", "pre", "hr"}
+        | {f"h{level}" for level in range(1, 7)}
+    )
+    HIDDEN = frozenset({"script", "style", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in self.HIDDEN:
+            self.hidden += 1
+        elif tag in self.BREAKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in self.BREAKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(_SPACES.sub(" ", data))
+
+
+def _tidy_lines(text: str) -> str:
+    """Collapse the spaces in each line and drop empty lines."""
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def html_to_text(value: str) -> str:
+    """Plain text of HTML: tags (and so images) dropped, entities read, paragraphs as lines."""
+    parser = _TextOnly()
+    parser.feed(value)
+    parser.close()
+    return _tidy_lines("".join(parser.parts))
+
+
+def to_plain_text(value: str, text_format: str) -> str:
+    """Plain text of a Moodle text in one of its formats (HTML unless it says otherwise).
+
+    Auto-format keeps its line breaks (Moodle shows them) but may hold HTML; plain text and
+    Markdown already read as text.
+    """
+    if text_format in (PLAIN_TEXT, MARKDOWN):
+        return _tidy_lines(value)
+    if text_format == MOODLE_AUTO_FORMAT:
+        value = value.replace("\n", "<br>")
+    return html_to_text(value)
+
+
+def short_name(text: str, words: int = NAME_WORDS) -> str:
+    """The first words of a text, to name a question that has no name of its own."""
+    parts = text.split()
+    return " ".join(parts[:words]) + ("…" if len(parts) > words else "")
+
+
+def parse_number(text: str) -> float | None:
+    """A finite decimal number written with a point (as Moodle writes them), or None."""
+    text = text.strip()
+    if not _NUMBER.match(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def category_path(raw: str) -> str:
+    """A Moodle category path without its context ("$course$/top/Brann/Slukking" becomes
+    "Brann/Slukking"): the context means nothing outside the course it came from."""
+    path = _CATEGORY_CONTEXT.sub("", raw.strip())
+    return _CATEGORY_TOP.sub("", path).strip()
+
+
+# Codes
+
+
+class Codes:
+    """Hands out item codes unique within one file: a clash gets -2, -3 … appended."""
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+
+    def claim(self, idnumber: str, name: str) -> str:
+        """Moodle's ID number (its spaces made dashes) if it has one, else a slug of the name."""
+        base = "-".join(idnumber.split()) if idnumber.strip() else slug(name)
+        base = base[:MAX_CODE_LENGTH] or "question"
+        code, number = base, 1
+        while code in self.taken:
+            number += 1
+            suffix = f"-{number}"
+            code = base[: MAX_CODE_LENGTH - len(suffix)] + suffix
+        self.taken.add(code)
+        return code
+
+
+def slug(text: str) -> str:
+    """Lower-case words joined by dashes ("Hva er 112?" → "hva-er-112"); letters like æøå stay."""
+    return _NOT_IN_CODE.sub("-", text.casefold()).strip("-")
+
+
+# Problems
+
+
+def at_question(line: int, name: str) -> Any:
+    return _l("line %(line)s, question “%(name)s”", line=line, name=name)
+
+
+def unsupported_type(where: Any, name: str, question_type: Any) -> Problem:
+    return Problem(
+        where,
+        _l(
+            "Question “%(name)s” has type %(type)s, which cannot be imported (supported: "
+            "multiple choice, true/false, numerical).",
+            name=name,
+            type=question_type,
+        ),
+    )
+
+
+def not_a_number(where: Any, value: str) -> Problem:
+    return Problem(
+        where,
+        _l(
+            "“%(value)s” is not a number (write decimals with a point, as in 2.5).",
+            value=value,
+        ),
+    )
+
+
+def no_questions() -> Problem:
+    return Problem("", _l("The file holds no questions."))
+
+
+def too_many_questions(count: int) -> Problem:
+    return Problem(
+        "",
+        _l(
+            "The file holds %(count)s questions; the most one import can hold is %(max)s.",
+            count=count,
+            max=MAX_IMPORT_ITEMS,
+        ),
+    )
+
+
+def item_problems(item: ItemData, where: Any) -> list[Problem]:
+    """The item rules' problems, except the missing competence: tags become competences
+    only when the import is resolved against the organisation's frameworks."""
+    if not item.competences:
+        item = dataclasses.replace(item, competences=(CompetenceRef(code="-"),))
+    return [Problem(where, message) for message in validate_item(item)]

@@ -1,0 +1,657 @@
+"""Taking a mapping: start or resume an attempt, save answers as they are given, submit
+once, and the result against the person's job roles.
+
+Every rule is checked here, on the server: attempt limits, the waiting time between
+attempts, and the time limit (an answer after the deadline is refused, and an attempt past
+its deadline is submitted with what was saved in time). Submitting is safe to repeat: the
+attempt moves from in progress to submitted in one conditional UPDATE, so a double click or
+a second tab finds it submitted and writes nothing more.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import random
+from collections.abc import Callable, Sequence
+from collections.abc import Mapping as MappingType
+from typing import Any
+
+from flask_babel import format_date
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from lti_tool.db import insert_or_find
+from lti_tool.domain import mapping_results as results
+from lti_tool.domain.items import (
+    MULTIPLE_CHOICE,
+    NUMERIC,
+    SELF_ASSESSMENT,
+    TRUE_FALSE,
+    Scale,
+    score_answer,
+)
+from lti_tool.domain.texts import localized
+from lti_tool.errors import (
+    AttemptClosed,
+    AttemptNotAllowed,
+    InvalidAnswer,
+    MappingNotOpen,
+    NotFound,
+)
+from lti_tool.lti import claims as c
+from lti_tool.models import (
+    Attempt,
+    AttemptStatus,
+    Competence,
+    Evidence,
+    FrameworkVersion,
+    Item,
+    ItemCompetence,
+    Launch,
+    Mapping,
+    MappingStatus,
+    Response,
+    Selection,
+)
+from lti_tool.services import item_bank, mappings, placement
+
+# --- starting and resuming ----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Overview:
+    """What the mapping's start page shows the person."""
+
+    mapping: Mapping
+    attempts: Sequence[Attempt]
+    in_progress: Attempt | None
+    refusal: Any
+    """Why no new attempt may start now (None: one may)."""
+
+
+def _attempts_of(session: Session, mapping_id: int, person_id: int) -> list[Attempt]:
+    return list(
+        session.scalars(
+            select(Attempt)
+            .where(Attempt.mapping_id == mapping_id, Attempt.person_id == person_id)
+            .order_by(Attempt.number)
+        )
+    )
+
+
+def _refusal(mapping: Mapping, attempts: Sequence[Attempt], now: dt.datetime) -> Any:
+    if mapping.status != MappingStatus.PUBLISHED:
+        return _l("This mapping is not open.")
+    done = [a for a in attempts if a.status == AttemptStatus.SUBMITTED]
+    if mapping.max_attempts is not None and len(done) >= mapping.max_attempts:
+        return _l("You have used all %(n)s attempts.", n=mapping.max_attempts)
+    if mapping.min_days_between and done:
+        last = max(a.submitted_at for a in done if a.submitted_at is not None)
+        opens = last + dt.timedelta(days=mapping.min_days_between)
+        if now < opens:
+            return _l("Your next attempt opens on %(date)s.", date=format_date(opens, "long"))
+    return None
+
+
+def overview(
+    session: Session, organisation_id: int, mapping: Mapping, person_id: int, now: dt.datetime
+) -> Overview:
+    attempts = _attempts_of(session, mapping.id, person_id)
+    in_progress = next((a for a in attempts if a.status == AttemptStatus.IN_PROGRESS), None)
+    if in_progress is not None and _overdue(in_progress, now):
+        submit_attempt(session, organisation_id, in_progress.id, person_id, now)
+        in_progress = None
+    return Overview(mapping, attempts, in_progress, _refusal(mapping, attempts, now))
+
+
+def start_attempt(
+    session: Session,
+    organisation_id: int,
+    mapping_id: int,
+    person_id: int,
+    launch_id: str,
+    now: dt.datetime,
+    rng: random.Random | None = None,
+) -> Attempt:
+    """The person's attempt in progress, or a new one when the rules allow it."""
+    mapping = mappings.get_mapping(session, organisation_id, mapping_id)
+    view = overview(session, organisation_id, mapping, person_id, now)
+    if view.in_progress is not None:
+        view.in_progress.launch_id = launch_id
+        session.flush()
+        return view.in_progress
+    if mapping.status != MappingStatus.PUBLISHED:
+        raise MappingNotOpen(f"mapping {mapping.id} not published", title=mapping.code)
+    if view.refusal is not None:
+        raise AttemptNotAllowed(f"mapping {mapping.id}: no attempt now", reason=view.refusal)
+    number = len(view.attempts) + 1
+    attempt = Attempt(
+        organisation_id=organisation_id,
+        mapping_id=mapping.id,
+        person_id=person_id,
+        number=number,
+        launch_id=launch_id,
+        plan=_plan(session, mapping, rng or random.SystemRandom()),
+        started_at=now,
+        deadline_at=(
+            now + dt.timedelta(minutes=mapping.time_limit_minutes)
+            if mapping.time_limit_minutes
+            else None
+        ),
+    )
+
+    def started_elsewhere() -> Attempt | None:  # a second tab started it at the same moment
+        return session.scalar(
+            select(Attempt).where(
+                Attempt.mapping_id == mapping.id,
+                Attempt.person_id == person_id,
+                Attempt.number == number,
+            )
+        )
+
+    return insert_or_find(session, attempt, started_elsewhere)
+
+
+def _plan(session: Session, mapping: Mapping, rng: random.Random) -> list[dict[str, Any]]:
+    """The items this attempt asks, and the order of their options, frozen now."""
+    if mapping.selection == Selection.FIXED:
+        items = [mi.item for mi in mapping.items if not mi.item.archived]
+    else:
+        items = _draw(session, mapping, rng)
+    if mapping.shuffle:
+        rng.shuffle(items)
+    plan = []
+    for item in items:
+        option_ids = [o.id for o in item.options]
+        if mapping.shuffle and item.kind not in (TRUE_FALSE, NUMERIC):
+            rng.shuffle(option_ids)
+        plan.append({"item": item.id, "options": option_ids})
+    return plan
+
+
+def _draw(session: Session, mapping: Mapping, rng: random.Random) -> list[Item]:
+    chosen: dict[int, Item] = {}
+    per = mapping.items_per_competence or 1
+    for mc in mapping.competences:
+        candidates = [
+            item
+            for item in item_bank.list_items(
+                session, mapping.organisation_id, competence_id=mc.competence_id
+            )
+            if item.id not in chosen
+        ]
+        for item in rng.sample(candidates, min(per, len(candidates))):
+            chosen[item.id] = item
+    return list(chosen.values())
+
+
+# --- answering ----------------------------------------------------------------------------
+
+
+def get_attempt(session: Session, organisation_id: int, attempt_id: int, person_id: int) -> Attempt:
+    """The person's own attempt (anyone else's is not found)."""
+    attempt = session.scalar(
+        select(Attempt)
+        .where(
+            Attempt.id == attempt_id,
+            Attempt.organisation_id == organisation_id,
+            Attempt.person_id == person_id,
+        )
+        .options(selectinload(Attempt.responses), selectinload(Attempt.mapping))
+    )
+    if attempt is None:
+        raise NotFound(f"no attempt {attempt_id} for person {person_id}")
+    return attempt
+
+
+def _overdue(attempt: Attempt, now: dt.datetime) -> bool:
+    return attempt.deadline_at is not None and now >= attempt.deadline_at
+
+
+@dataclasses.dataclass(frozen=True)
+class Question:
+    """One page of an attempt: the item, its options in the attempt's order, the answer."""
+
+    position: int
+    """1-based."""
+    count: int
+    item: Item
+    options: Sequence[Any]
+    scale: Sequence[Any]
+    """Self-assessment: the competence's scale levels (value, label, description)."""
+    answer: MappingType[str, Any] | None
+    answered: int
+
+
+def _items(session: Session, attempt: Attempt) -> dict[int, Item]:
+    ids = [entry["item"] for entry in attempt.plan]
+    loaded = session.scalars(
+        select(Item)
+        .where(Item.id.in_(ids))
+        .options(
+            selectinload(Item.options),
+            selectinload(Item.competences)
+            .selectinload(ItemCompetence.competence)
+            .selectinload(Competence.version)
+            .selectinload(FrameworkVersion.levels),
+        )
+    ).all()
+    return {item.id: item for item in loaded}
+
+
+def _scale_of(item: Item) -> list[Any]:
+    if item.kind != SELF_ASSESSMENT or not item.competences:
+        return []
+    return list(item.competences[0].competence.version.levels)
+
+
+def question(session: Session, attempt: Attempt, position: int) -> Question:
+    if not 1 <= position <= len(attempt.plan):
+        raise NotFound(f"attempt {attempt.id} has no item {position}")
+    entry = attempt.plan[position - 1]
+    item = _items(session, attempt)[entry["item"]]
+    by_id = {o.id: o for o in item.options}
+    answers = {r.item_id: r.answer for r in attempt.responses}
+    return Question(
+        position=position,
+        count=len(attempt.plan),
+        item=item,
+        options=[by_id[i] for i in entry["options"] if i in by_id],
+        scale=_scale_of(item),
+        answer=answers.get(item.id),
+        answered=sum(1 for e in attempt.plan if e["item"] in answers),
+    )
+
+
+def _open(session: Session, attempt: Attempt, now: dt.datetime) -> None:
+    if attempt.status != AttemptStatus.IN_PROGRESS:
+        raise AttemptClosed(
+            f"attempt {attempt.id} submitted", reason=_l("This attempt is already submitted.")
+        )
+    if _overdue(attempt, now):
+        submit_attempt(session, attempt.organisation_id, attempt.id, attempt.person_id, now)
+        raise AttemptClosed(
+            f"attempt {attempt.id} past its deadline",
+            reason=_l("The time is up: the attempt was submitted with the answers saved in time."),
+            commit=True,
+        )
+
+
+def parse_answer(item: Item, options: Sequence[int], scale: Sequence[int], raw: Any) -> dict | None:
+    """An answer from form values, checked against what the attempt offered; None = blank."""
+    values = [v for v in (raw or []) if str(v).strip()]
+    if not values:
+        return None
+    if item.kind == SELF_ASSESSMENT:
+        level = _whole(values[0])
+        if level not in scale:
+            raise InvalidAnswer("level not on scale", reason=_l("Choose one of the levels."))
+        return {"level": level}
+    if item.kind == NUMERIC:
+        text = str(values[0]).strip().replace(" ", "").replace("\u2212", "-").replace(",", ".")
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            raise InvalidAnswer("not a number", reason=_l("Enter a number, like 12 or 2,5."))
+        return {"value": number}
+    chosen = [_whole(v) for v in values]
+    if any(c not in options for c in chosen) or len(set(chosen)) != len(chosen):
+        raise InvalidAnswer("unknown option", reason=_l("Choose among the options shown."))
+    if item.kind != MULTIPLE_CHOICE and len(chosen) > 1:
+        raise InvalidAnswer("several options", reason=_l("Choose one option."))
+    return {"options": chosen}
+
+
+def _whole(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+def save_answer(
+    session: Session,
+    organisation_id: int,
+    attempt_id: int,
+    person_id: int,
+    position: int,
+    raw: Any,
+    now: dt.datetime,
+) -> Attempt:
+    """Keep the answer to the item at ``position`` (blank clears it)."""
+    attempt = get_attempt(session, organisation_id, attempt_id, person_id)
+    _open(session, attempt, now)
+    page = question(session, attempt, position)
+    answer = parse_answer(
+        page.item,
+        [o.id for o in page.options],
+        [lvl.value for lvl in page.scale],
+        raw,
+    )
+    existing = next((r for r in attempt.responses if r.item_id == page.item.id), None)
+    if answer is None:
+        if existing is not None:
+            attempt.responses.remove(existing)
+            session.delete(existing)
+    elif existing is not None:
+        existing.answer = answer
+        existing.answered_at = now
+    else:
+        new = Response(attempt_id=attempt.id, item_id=page.item.id, answer=answer, answered_at=now)
+
+        def saved_in_another_tab() -> Response | None:
+            return session.scalar(
+                select(Response).where(
+                    Response.attempt_id == attempt.id, Response.item_id == page.item.id
+                )
+            )
+
+        saved = insert_or_find(session, new, saved_in_another_tab)
+        saved.answer, saved.answered_at = answer, now
+    session.flush()
+    session.expire(attempt, ["responses"])
+    return attempt
+
+
+# --- submitting ---------------------------------------------------------------------------
+
+
+def submit_attempt(
+    session: Session,
+    organisation_id: int,
+    attempt_id: int,
+    person_id: int,
+    now: dt.datetime,
+) -> Attempt:
+    """Score the attempt, write its evidence and queue its score, once."""
+    attempt = get_attempt(session, organisation_id, attempt_id, person_id)
+    moved = session.execute(
+        update(Attempt)
+        .where(Attempt.id == attempt.id, Attempt.status == AttemptStatus.IN_PROGRESS)
+        .values(status=AttemptStatus.SUBMITTED, submitted_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(attempt)
+    if moved.rowcount != 1:  # type: ignore[attr-defined]  # submitted already: nothing more
+        return attempt
+    _score(session, attempt, now)
+    return attempt
+
+
+def _score(session: Session, attempt: Attempt, now: dt.datetime) -> None:
+    mapping = mappings.get_mapping(session, attempt.organisation_id, attempt.mapping_id)
+    items = _items(session, attempt)
+    in_time = {
+        r.item_id: r
+        for r in attempt.responses
+        if attempt.deadline_at is None or r.answered_at <= attempt.deadline_at
+    }
+    measured = {mc.competence_id for mc in mapping.competences}
+    knowledge, statements = [], []
+    score = maximum = 0.0
+    for entry in attempt.plan:
+        item = items[entry["item"]]
+        response = in_time.get(item.id)
+        scale = Scale([lvl.value for lvl in _scale_of(item)])
+        fraction = (
+            score_answer(item_bank.item_data(item), response.answer, scale) if response else 0.0
+        )
+        for r in attempt.responses:
+            if r.item_id == item.id:
+                r.fraction = fraction if r is response else None
+        competences = [
+            (ic.competence_id, ic.weight) for ic in item.competences if ic.competence_id in measured
+        ]
+        if item.kind == SELF_ASSESSMENT:
+            level = response.answer.get("level") if response else None
+            statements.append(results.ScoredItem(item.points, fraction, competences, level))
+        else:
+            knowledge.append(results.ScoredItem(item.points, fraction, competences))
+            score += item.points * fraction
+            maximum += item.points
+    if not knowledge:  # a self-assessment only: the gradebook sees how far along the scale
+        score = sum(s.points * s.fraction for s in statements)
+        maximum = sum(s.points for s in statements)
+    attempt.score = round(score, 4)
+    attempt.max_score = round(maximum, 4)
+    attempt.percentage = round(100.0 * score / maximum, 1) if maximum else 0.0
+    cut = {
+        mc.competence_id: {int(k): v for k, v in mc.thresholds.items()}
+        for mc in mapping.competences
+    }
+    scales = {
+        mc.competence_id: [lvl.value for lvl in mc.competence.version.levels]
+        for mc in mapping.competences
+    }
+    for result in results.competence_results(knowledge, statements, cut, scales).values():
+        session.add(
+            Evidence(
+                organisation_id=attempt.organisation_id,
+                person_id=attempt.person_id,
+                competence_id=result.competence_id,
+                source=result.source,
+                level=result.level,
+                percentage=result.percentage,
+                attempt_id=attempt.id,
+                recorded_at=now,
+                detail={"mapping": mapping.code, "self_level": result.self_level},
+            )
+        )
+    _queue_gradebook_score(session, attempt, mapping, now)
+    session.flush()
+
+
+def _queue_gradebook_score(
+    session: Session, attempt: Attempt, mapping: Mapping, now: dt.datetime
+) -> None:
+    from lti_tool.services import score_delivery
+
+    launch = session.get(Launch, attempt.launch_id) if attempt.launch_id else None
+    if launch is None:
+        return
+    score_delivery.queue_score(
+        session,
+        organisation_id=attempt.organisation_id,
+        attempt_id=attempt.id,
+        launch=launch,
+        score_given=attempt.percentage or 0.0,
+        score_maximum=placement.SCORE_MAXIMUM,
+        comment=f"{mapping.code}: {attempt.percentage:g} %",
+        now=now,
+        line_item=placement.line_item_for(
+            str((launch.claims.get(c.CUSTOM) or {}).get(placement.MAPPING_PARAM) or mapping.code),
+            placement.label_of(mapping, launch.person.locale or "nb"),
+        ),
+        submitted_at=now,
+    )
+
+
+def attempt_count(session: Session, mapping_id: int) -> int:
+    return (
+        session.scalar(select(func.count(Attempt.id)).where(Attempt.mapping_id == mapping_id)) or 0
+    )
+
+
+# --- the result ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ResultLine:
+    """One measured competence: the level reached against what the person's roles need."""
+
+    code: str
+    title: str
+    level: int
+    level_label: str
+    required: int | None
+    required_label: str
+    top: int
+    source: str
+    percentage: float | None
+    self_level_label: str
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.required is None else self.level >= self.required
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemReview:
+    stem: str
+    kind: str
+    credit: float | None
+    """0 … 1 for knowledge items; None for statements."""
+    answer: str
+    correct: str
+    feedback: Sequence[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class AttemptResult:
+    attempt: Attempt
+    lines: Sequence[ResultLine]
+    reviews: Sequence[ItemReview]
+
+    @property
+    def passed(self) -> bool | None:
+        mark = self.attempt.mapping.pass_percentage
+        if mark is None or self.attempt.percentage is None:
+            return None
+        return self.attempt.percentage >= mark
+
+
+def attempt_result(
+    session: Session, organisation_id: int, attempt_id: int, person_id: int, locale: str
+) -> AttemptResult:
+    from lti_tool.services import requirements
+
+    attempt = get_attempt(session, organisation_id, attempt_id, person_id)
+    if attempt.status != AttemptStatus.SUBMITTED:
+        raise AttemptClosed(
+            f"attempt {attempt.id} not submitted",
+            reason=_l("Submit the attempt to see the result."),
+        )
+    needed = {
+        line.competence_id: line
+        for line in requirements.requirements_of(session, organisation_id, person_id, locale).lines
+    }
+    evidence = session.scalars(
+        select(Evidence)
+        .where(Evidence.attempt_id == attempt.id)
+        .options(
+            selectinload(Evidence.competence)
+            .selectinload(Competence.version)
+            .selectinload(FrameworkVersion.levels)
+        )
+        .order_by(Evidence.id)
+    ).all()
+    lines = []
+    for record in evidence:
+        competence = record.competence
+        labels = {lvl.value: localized(lvl.label, locale) for lvl in competence.version.levels}
+        need = needed.get(competence.id)
+        self_level = record.detail.get("self_level")
+        lines.append(
+            ResultLine(
+                code=competence.code,
+                title=localized(competence.title, locale) or competence.code,
+                level=record.level,
+                level_label=labels.get(record.level, "") if record.level else "",
+                required=need.required.value if need else None,
+                required_label=need.required.label if need else "",
+                top=max(labels, default=1),
+                source=record.source,
+                percentage=record.percentage,
+                self_level_label=labels.get(self_level, "") if self_level else "",
+            )
+        )
+    return AttemptResult(attempt, lines, _reviews(session, attempt, locale))
+
+
+def _reviews(session: Session, attempt: Attempt, locale: str) -> list[ItemReview]:
+    items = _items(session, attempt)
+    answers = {r.item_id: r for r in attempt.responses}
+    reviews = []
+    for entry in attempt.plan:
+        item = items[entry["item"]]
+        response = answers.get(item.id)
+        answer = response.answer if response else {}
+        options = {o.id: o for o in item.options}
+        feedback = [
+            localized(options[i].feedback, locale)
+            for i in answer.get("options", [])
+            if i in options and options[i].feedback
+        ]
+        if item.feedback:
+            feedback.append(localized(item.feedback, locale))
+        if item.kind == SELF_ASSESSMENT:
+            labels = {lvl.value: localized(lvl.label, locale) for lvl in _scale_of(item)}
+            shown = labels.get(answer.get("level"), "")
+            right = ""
+        elif item.kind == NUMERIC:
+            shown = f"{answer['value']:g}" if "value" in answer else ""
+            best = max(item.options, key=lambda o: o.fraction, default=None)
+            right = _numeric_answer(best) if best else ""
+            if "value" in answer:
+                feedback[:0] = [
+                    localized(o.feedback, locale)
+                    for o in item.options
+                    if o.feedback
+                    and o.value is not None
+                    and abs(answer["value"] - o.value) <= (o.tolerance or 0) + 1e-9
+                ][:1]
+        else:
+            shown = ", ".join(
+                localized(options[i].text, locale)
+                for i in answer.get("options", [])
+                if i in options
+            )
+            right = ", ".join(localized(o.text, locale) for o in item.options if o.fraction > 0)
+        reviews.append(
+            ItemReview(
+                stem=localized(item.stem, locale),
+                kind=item.kind,
+                credit=None
+                if item.kind == SELF_ASSESSMENT
+                else (response.fraction or 0.0 if response else 0.0),
+                answer=shown,
+                correct=right,
+                feedback=[f for f in feedback if f],
+            )
+        )
+    return reviews
+
+
+def _numeric_answer(option: Any) -> str:
+    if option.value is None:
+        return ""
+    if option.tolerance:
+        return f"{option.value:g} ± {option.tolerance:g}"
+    return f"{option.value:g}"
+
+
+def close_overdue_attempts(
+    session_factory: Callable[[], Session], now: dt.datetime, limit: int = 500
+) -> int:
+    """Submit attempts whose time ran out while nobody came back to them, each in its own
+    transaction, so their score reaches the gradebook without the person returning."""
+    with session_factory() as session:
+        overdue = session.execute(
+            select(Attempt.id, Attempt.organisation_id, Attempt.person_id)
+            .where(
+                Attempt.status == AttemptStatus.IN_PROGRESS,
+                Attempt.deadline_at.is_not(None),
+                Attempt.deadline_at <= now,
+            )
+            .limit(limit)
+        ).all()
+    for attempt_id, organisation_id, person_id in overdue:
+        with session_factory() as session:
+            submit_attempt(session, organisation_id, attempt_id, person_id, now)
+            session.commit()
+    return len(overdue)

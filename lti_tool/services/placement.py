@@ -1,0 +1,97 @@
+"""What a designer places in an LMS course by Deep Linking: mappings (each with its own
+gradebook column), "the mapping of my job role", or the tool's start page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from lti_tool.domain.texts import localized
+from lti_tool.errors import NotFound, PlacementInvalid
+from lti_tool.lti.deep_linking import DeepLinkingSettings, resource_link
+from lti_tool.models import Mapping, MappingStatus
+from lti_tool.services import mappings
+from lti_tool.services.launches import MAPPING_PARAM
+
+#: The value that means "the published mapping of the person's job role".
+MY_ROLE = "@job-role"
+#: Scores are sent as percentages: every column the tool creates is out of 100.
+SCORE_MAXIMUM = 100
+LINE_ITEM_TAG = "laeringslop-mapping"
+
+HOME = "home"
+ROLE = "role"
+
+
+def line_item_for(placed_as: str, label: str) -> dict[str, Any]:
+    """The gradebook column of a placed mapping; deep linking and find-or-create agree on
+    its resourceId, so a column made either way is found again."""
+    return {
+        "scoreMaximum": SCORE_MAXIMUM,
+        "label": label,
+        "resourceId": f"mapping:{placed_as}",
+        "tag": LINE_ITEM_TAG,
+    }
+
+
+def label_of(mapping: Mapping, locale: str) -> str:
+    return localized(mapping.title, locale) or mapping.code
+
+
+def content_items(
+    session: Session,
+    organisation_id: int,
+    chosen: Sequence[str],
+    settings: DeepLinkingSettings,
+    launch_url: str,
+    locale: str,
+) -> list[dict[str, Any]]:
+    """The deep-linking content items for the designer's choice (empty = cancelled)."""
+    if not chosen:
+        return []
+    if not settings.accepts_links:
+        raise PlacementInvalid(
+            "platform does not accept ltiResourceLink",
+            reason=_l("The LMS does not accept links to tools here."),
+        )
+    if len(chosen) > 1 and not settings.accept_multiple:
+        raise PlacementInvalid(
+            "several items, one accepted",
+            reason=_l("The LMS takes one item at a time here: choose one."),
+        )
+    items = []
+    for choice in dict.fromkeys(chosen):
+        if choice == HOME:
+            items.append(resource_link(launch_url, "Læringsløp"))
+            continue
+        if choice == ROLE:
+            placed_as, title = MY_ROLE, str(_l("Skills mapping for my job role"))
+        else:
+            mapping = _published(session, organisation_id, choice)
+            placed_as, title = mapping.code, label_of(mapping, locale)
+        items.append(
+            resource_link(
+                launch_url,
+                title,
+                custom={MAPPING_PARAM: placed_as},
+                line_item=line_item_for(placed_as, title) if settings.accept_lineitem else None,
+            )
+        )
+    return items
+
+
+def _published(session: Session, organisation_id: int, choice: str) -> Mapping:
+    mapping_id = choice.removeprefix("mapping:")
+    try:
+        mapping = mappings.get_mapping(session, organisation_id, int(mapping_id))
+    except (ValueError, NotFound):
+        mapping = None
+    if mapping is None or mapping.status != MappingStatus.PUBLISHED:
+        raise PlacementInvalid(
+            f"no published mapping {choice!r}",
+            reason=_l("Choose among the published mappings shown."),
+        )
+    return mapping

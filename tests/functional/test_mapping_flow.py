@@ -1,0 +1,366 @@
+"""A skills mapping from end to end, as an independent platform sees it: a designer builds
+and places it by Deep Linking, several learners launch it from the course, answer (and
+abandon and resume), submit, and the gradebook receives exactly one correct score each —
+including across an outage of its score endpoint."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from lti_tool.db import get_session
+from lti_tool.lti.services import lti_services
+from lti_tool.models import Attempt, Evidence, ScoreDelivery
+from lti_tool.services import score_delivery
+from tests.fakes import content
+from tests.fakes.gradebook import FakeGradebook
+from tests.fakes.lms import TestLms, parse_forms
+from tests.fakes.mappings import (
+    add_all_items,
+    create_item,
+    create_mapping,
+    designer_browser,
+    publish,
+)
+
+
+@pytest.fixture
+def care(app: Any, lms: TestLms) -> dict[str, Any]:
+    with app.app_context():
+        return content.care_content()
+
+
+@pytest.fixture
+def gradebook(lms: TestLms) -> FakeGradebook:
+    return FakeGradebook(
+        lms.platform.issuer, lms.http, lms.platform.token_url, client_id=lms.platform.client_id
+    )
+
+
+def build_mapping(app: Any, lms: TestLms, care: dict[str, Any]) -> int:
+    """The nurse's mapping: a statement and three knowledge items, published."""
+    browser = designer_browser(app, lms)
+    legemidler = care["competences"]["legemidler"]
+    personvern = care["competences"]["personvern"]
+    for response in (
+        create_item(
+            browser,
+            "self_assessment",
+            "Jeg kan dobbeltkontrollere legemidler",
+            {legemidler: 1},
+            code="selv-1",
+        ),
+        create_item(
+            browser,
+            "single_choice",
+            "Hvem har ansvar for dobbeltkontroll?",
+            {legemidler: 1},
+            options=[("Begge som kontrollerer", True), ("Bare den ene", False)],
+            code="kunn-1",
+        ),
+        create_item(
+            browser,
+            "multiple_choice",
+            "Hva er personopplysninger?",
+            {personvern: 1},
+            options=[("Navn", True), ("Fødselsnummer", True), ("Været", False)],
+            code="kunn-2",
+        ),
+        create_item(
+            browser,
+            "numeric",
+            "Hvor mange ml er 50 mg av 10 mg/ml?",
+            {legemidler: 2},
+            numeric=[(5, 0, 100)],
+            code="kunn-3",
+        ),
+    ):
+        assert response.status_code == 302, response.get_data(as_text=True)
+    mapping_id = create_mapping(
+        browser,
+        "sykepleier-kartlegging",
+        "Kartlegging for sykepleiere",
+        job_role_id=str(care["roles"]["sykepleier"]),
+        pass_percentage="50",
+    )
+    add_all_items(browser, mapping_id)
+    response = publish(browser, mapping_id)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return mapping_id
+
+
+def place(lms: TestLms, app: Any, gradebook: FakeGradebook, mapping_id: int) -> str:
+    browser = designer_browser(app, lms)
+
+    def column(line_item: dict[str, Any]) -> str:
+        return gradebook.add_line_item(
+            line_item["label"],
+            line_item["scoreMaximum"],
+            resource_id=line_item["resourceId"],
+            tag=line_item["tag"],
+        )
+
+    (link_id,), _message = lms.deep_link(browser, [f"mapping:{mapping_id}"], lineitem_for=column)
+    return link_id
+
+
+def answer(browser: Any, location: str, value: Any, go: str = "next") -> Any:
+    """Answer the item page at ``location`` (its form, its CSRF token)."""
+    page = browser.get(location)
+    assert page.status_code == 200, page.get_data(as_text=True)
+    form = next(f for f in parse_forms(page.get_data(as_text=True)) if f["method"] == "post")
+    return browser.post(
+        form["action"],
+        data={"csrf_token": form["fields"]["csrf_token"], "answer": value, "go": go},
+    )
+
+
+def option_values(browser: Any, location: str) -> dict[str, str]:
+    """The item page's options: label text → value."""
+    html = browser.get(location).get_data(as_text=True)
+    pairs = re.findall(
+        r'name="answer" value="(\d+)" id="([^"]+)"[^>]*>\s*<label for="\2">([^<]+)</label>', html
+    )
+    return {label.strip(): value for value, _id, label in pairs}
+
+
+def take(app: Any, lms: TestLms, persona: str, link_id: str, answers: dict[str, Any]) -> Any:
+    """Launch the placed link as ``persona``, answer each item (by its stem), submit."""
+    browser = TestLms.browser(app)
+    response = lms.launch(browser, persona, link=link_id, locale="en")
+    assert response.status_code == 302
+    start = browser.get(response.headers["Location"])
+    assert start.status_code == 200, start.get_data(as_text=True)
+    form = next(
+        f for f in parse_forms(start.get_data(as_text=True)) if "/attempts" in (f["action"] or "")
+    )
+    response = browser.post(form["action"], data=form["fields"])
+    assert response.status_code == 302, response.get_data(as_text=True)
+    location = response.headers["Location"]
+    while "/items/" in location:
+        html = browser.get(location).get_data(as_text=True)
+        stem = next(s for s in answers if s in html)
+        value = answers[stem]
+        if isinstance(value, str) and not value.replace(",", "").replace(".", "").isdigit():
+            value = option_values(browser, location)[value]
+        elif isinstance(value, list):
+            options = option_values(browser, location)
+            value = [options[v] for v in value]
+        response = answer(browser, location, value)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        location = response.headers["Location"]
+    review = browser.get(location)
+    submit_form = next(
+        f for f in parse_forms(review.get_data(as_text=True)) if "/submit" in (f["action"] or "")
+    )
+    done = browser.post(submit_form["action"], data=submit_form["fields"])
+    assert done.status_code == 302, done.get_data(as_text=True)
+    return browser, done.headers["Location"], submit_form
+
+
+NURSE_RIGHT = {
+    "dobbeltkontrollere": "3",
+    "dobbeltkontroll?": "Begge som kontrollerer",
+    "personopplysninger": ["Navn", "Fødselsnummer"],
+    "50 mg": "5",
+}
+
+
+def deliver(app: Any, now: dt.datetime | None = None) -> Any:
+    """One pass of the score worker (what `flask --app lti_tool worker --once` runs)."""
+    with app.app_context():
+        return score_delivery.deliver_due(
+            app.extensions["db_sessionmaker"], lti_services(), now=now
+        )
+
+
+def test_placed_mapping_gives_each_learner_one_score_and_evidence(app, lms, care, gradebook):
+    mapping_id = build_mapping(app, lms, care)
+    link_id = place(lms, app, gradebook, mapping_id)
+    lineitem = lms.platform.links[link_id].lineitem
+    assert lineitem and "type_id=1" in lineitem
+
+    browser, result_url, submit_form = take(app, lms, "learner", link_id, NURSE_RIGHT)
+    result = browser.get(result_url).get_data(as_text=True)
+    assert "Score: 100 %" in result
+    assert "passed" in result
+
+    # a double click on submit writes nothing more
+    again = browser.post(submit_form["action"], data=submit_form["fields"])
+    assert again.status_code == 302
+    with app.app_context():
+        assert len(get_session().scalars(select(Attempt)).all()) == 1
+        assert len(get_session().scalars(select(ScoreDelivery)).all()) == 1
+        evidence = get_session().scalars(select(Evidence)).all()
+        assert {(e.source, e.level) for e in evidence} == {("knowledge_test", 4)}
+        assert len(evidence) == 2
+
+    deliver(app)
+    assert gradebook.given("101", lineitem) == [100]
+    deliver(app)
+    assert gradebook.given("101", lineitem) == [100]  # never sent twice
+
+
+NURSE_HALF = {
+    "dobbeltkontrollere": "1",
+    "dobbeltkontroll?": "Bare den ene",
+    "personopplysninger": ["Navn"],
+    "50 mg": "5,0",
+}
+
+
+def test_several_learners_outage_and_recovery_each_score_arrives_once(app, lms, care, gradebook):
+    mapping_id = build_mapping(app, lms, care)
+    link_id = place(lms, app, gradebook, mapping_id)
+    lineitem = lms.platform.links[link_id].lineitem
+    gradebook.down = 503  # the LMS's score endpoint is down while people submit
+    take(app, lms, "learner", link_id, NURSE_RIGHT)
+    take(app, lms, "manager", link_id, NURSE_HALF)
+    counts = deliver(app)
+    assert counts.delivered == 0
+    assert gradebook.received == []
+
+    gradebook.down = requests.ConnectionError("connection refused")
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)
+    deliver(app, later)
+    assert gradebook.received == []
+
+    gradebook.down = None  # back after an hour
+    deliver(app, dt.datetime.now(dt.UTC) + dt.timedelta(hours=2))
+    assert gradebook.given("101", lineitem) == [100]
+    # the half-right manager: a wrong single choice, half of multiple choice, the numeric
+    # (weight 2 on its competence, but points count once in the total): 1.5 of 3
+    assert gradebook.given("103", lineitem) == [50]
+    deliver(app, dt.datetime.now(dt.UTC) + dt.timedelta(hours=3))
+    assert len(gradebook.received) == 2
+    score = gradebook.scores[lineitem]["103"][0]
+    assert score["scoreMaximum"] == 100
+    assert score["activityProgress"] == "Completed"
+    assert score["gradingProgress"] == "FullyGraded"
+    assert score["userId"] == "103"
+
+
+def test_abandon_and_resume_on_another_device_keeps_the_answers(app, lms, care, gradebook):
+    mapping_id = build_mapping(app, lms, care)
+    link_id = place(lms, app, gradebook, mapping_id)
+
+    first = TestLms.browser(app)
+    response = lms.launch(first, "learner", link=link_id, locale="en")
+    start = first.get(response.headers["Location"]).get_data(as_text=True)
+    form = next(f for f in parse_forms(start) if "/attempts" in (f["action"] or ""))
+    location = first.post(form["action"], data=form["fields"]).headers["Location"]
+    assert location.split("?")[0].endswith("/items/1")
+    html = first.get(location).get_data(as_text=True)
+    stem = next(s for s in NURSE_RIGHT if s in html)
+    value = NURSE_RIGHT[stem]
+    if not str(value).isdigit():
+        value = option_values(first, location)[value]
+    response = answer(first, location, value)
+    assert response.status_code == 302
+    # the browser is closed; a phone launches from the course later
+    second = TestLms.browser(app)
+    response = lms.launch(second, "learner", link=link_id, locale="en")
+    start = second.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Continue where you left off" in start
+    form = next(f for f in parse_forms(start) if "/attempts" in (f["action"] or ""))
+    location = second.post(form["action"], data=form["fields"]).headers["Location"]
+    assert location.split("?")[0].endswith("/items/2"), "resumes at the first open item"
+    review = second.get(location.split("/items/")[0] + "/review").get_data(as_text=True)
+    assert review.count("Not answered") == 3
+    with app.app_context():
+        assert len(get_session().scalars(select(Attempt)).all()) == 1
+
+
+def test_an_answer_that_is_not_a_number_is_refused_at_its_field(app, lms, care, gradebook):
+    mapping_id = build_mapping(app, lms, care)
+    link_id = place(lms, app, gradebook, mapping_id)
+    browser = TestLms.browser(app)
+    response = lms.launch(browser, "learner", link=link_id, locale="en")
+    start = browser.get(response.headers["Location"]).get_data(as_text=True)
+    form = next(f for f in parse_forms(start) if "/attempts" in (f["action"] or ""))
+    location = browser.post(form["action"], data=form["fields"]).headers["Location"]
+    base = location.split("/items/")[0]
+    for n in range(1, 5):
+        url = f"{base}/items/{n}"
+        if "50 mg" in browser.get(url).get_data(as_text=True):
+            break
+    response = answer(browser, url, "fem")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'aria-invalid="true"' in html
+    assert "Enter a number, like 12 or 2,5." in html
+    assert 'id="answer-error"' in html
+
+
+def test_a_launch_with_only_the_line_items_endpoint_finds_or_creates_its_column(
+    app, lms, care, gradebook
+):
+    """A mapping link added by hand (custom mapping=<code>) in a course that accepts
+    grades: the launch names the container only; the tool creates its column once and
+    finds it again for the next learner."""
+    build_mapping(app, lms, care)
+    from lti_tool.lti import claims as c
+
+    def launch(persona: str) -> Any:
+        browser = TestLms.browser(app)
+        custom = {"mapping": "sykepleier-kartlegging"}
+        response = lms.signed_launch(
+            browser,
+            persona,
+            change={c.CUSTOM: custom, c.AGS_ENDPOINT: gradebook.endpoint_claim()},
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return browser, response.headers["Location"]
+
+    for persona in ("learner", "manager"):
+        browser, location = launch(persona)
+        page = browser.get(location).get_data(as_text=True)
+        form = next(f for f in parse_forms(page) if "/attempts" in (f["action"] or ""))
+        location = browser.post(form["action"], data=form["fields"]).headers["Location"]
+        review = browser.get(location.split("/items/")[0] + "/review").get_data(as_text=True)
+        submit_form = next(f for f in parse_forms(review) if "/submit" in (f["action"] or ""))
+        assert browser.post(submit_form["action"], data=submit_form["fields"]).status_code == 302
+    deliver(app)
+    assert len(gradebook.created) == 1
+    created = gradebook.created[0]
+    assert created["resourceId"] == "mapping:sykepleier-kartlegging"
+    assert created["scoreMaximum"] == 100
+    column = next(iter(gradebook.scores))
+    assert set(gradebook.scores[column]) == {"101", "103"}
+
+
+def test_a_changed_answer_is_saved_in_the_background(app, lms, care, gradebook):
+    mapping_id = build_mapping(app, lms, care)
+    link_id = place(lms, app, gradebook, mapping_id)
+    browser = TestLms.browser(app)
+    response = lms.launch(browser, "learner", link=link_id, locale="en")
+    start = browser.get(response.headers["Location"]).get_data(as_text=True)
+    form = next(f for f in parse_forms(start) if "/attempts" in (f["action"] or ""))
+    location = browser.post(form["action"], data=form["fields"]).headers["Location"]
+    base = location.split("/items/")[0]
+    for n in range(1, 5):
+        url = f"{base}/items/{n}"
+        if "50 mg" in browser.get(url).get_data(as_text=True):
+            break
+    page = browser.get(url).get_data(as_text=True)
+    form = next(f for f in parse_forms(page) if f["method"] == "post")
+    token = form["fields"]["csrf_token"]
+    saved = browser.post(
+        form["action"],
+        data={"csrf_token": token, "answer": "5", "go": "stay"},
+        headers={"X-Autosave": "1"},
+    )
+    assert saved.status_code == 204
+    refused = browser.post(
+        form["action"],
+        data={"csrf_token": token, "answer": "fem", "go": "stay"},
+        headers={"X-Autosave": "1"},
+    )
+    assert refused.status_code == 422
+    assert refused.get_json() == {"error": "Enter a number, like 12 or 2,5."}
+    assert 'value="5"' in browser.get(url).get_data(as_text=True)  # the good answer kept

@@ -1,0 +1,501 @@
+"""Reading Moodle question banks (Moodle XML and GIFT) into items, without a database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask_babel import Babel
+
+from lti_tool.domain.items import (
+    MULTIPLE_CHOICE,
+    NUMERIC,
+    SINGLE_CHOICE,
+    TRUE_FALSE,
+    CompetenceRef,
+    ItemData,
+    OptionData,
+)
+from lti_tool.interchange.model import MAX_IMPORT_BYTES, MAX_IMPORT_ITEMS
+from lti_tool.interchange.questions import Codes, html_to_text, to_plain_text
+from lti_tool.interchange.questions_gift import parse_gift
+from lti_tool.interchange.questions_moodle_xml import parse_moodle_xml
+
+FAKES = Path(__file__).resolve().parents[1] / "fakes" / "questions"
+SUPPORTED = "(supported: multiple choice, true/false, numerical)."
+
+
+@pytest.fixture(autouse=True)
+def english():
+    app = Flask(__name__)
+    Babel(app, locale_selector=lambda: "en")
+    with app.app_context():
+        yield
+
+
+def _messages(problems) -> list[str]:
+    return [str(p) for p in problems]
+
+
+def nb(text: str) -> dict[str, str]:
+    return {"nb": text}
+
+
+def choice(text: str, fraction: float = 0.0, feedback: str = "") -> OptionData:
+    return OptionData(text=nb(text), fraction=fraction, feedback=nb(feedback) if feedback else {})
+
+
+def number(value: float, tolerance: float, fraction: float = 1.0, feedback: str = "") -> OptionData:
+    return OptionData(
+        fraction=fraction,
+        feedback=nb(feedback) if feedback else {},
+        value=value,
+        tolerance=tolerance,
+    )
+
+
+def true_false(answer: bool, wrong: str = "", right: str = "") -> tuple[OptionData, OptionData]:
+    """Sant/Usant with the feedback each earns when ``answer`` is the right one."""
+    return (
+        choice("Sant", 1.0 if answer else 0.0, right if answer else wrong),
+        choice("Usant", 0.0 if answer else 1.0, wrong if answer else right),
+    )
+
+
+# Moodle XML
+
+SLUKKEUTSTYR = {"category": "Standard for Brannvern grunnkurs/Slukkeutstyr"}
+VARSLING = {"category": "Standard for Brannvern grunnkurs/Varsling"}
+
+
+def test_moodle_export_gives_its_supported_questions_exactly():
+    items, problems = parse_moodle_xml((FAKES / "moodle-export.xml").read_bytes())
+
+    assert items == [
+        ItemData(
+            kind=SINGLE_CHOICE,
+            stem=nb("Det brenner i en frityrgryte på kjøkkenet.\nHva gjør du først?"),
+            options=(
+                choice("Legger på lokket & slår av platen", 1.0, "Riktig: lokket kveler flammene."),
+                choice("Heller vann på", 0.0, "Aldri vann på brennende fett!"),
+                choice("Bærer gryta ut"),
+            ),
+            code="BRANN-FRITYR",
+            feedback=nb("Vann på brennende fett gir en eksplosjonsartet brann."),
+            settings=SLUKKEUTSTYR,
+            competences=(CompetenceRef(code="BRANN-1"), CompetenceRef(code="kjøkken")),
+        ),
+        ItemData(
+            kind=MULTIPLE_CHOICE,
+            stem=nb("Hvilke slukkemidler kan brukes på brann i elektrisk utstyr?"),
+            options=(
+                choice("CO2-apparat", 0.5),
+                choice("Pulverapparat", 0.5),
+                choice("Vannslange", -1.0, "Vann leder strøm."),
+            ),
+            code="brannklasser",
+            points=2.0,
+            settings=SLUKKEUTSTYR,
+            competences=(CompetenceRef(code="BRANN-2"),),
+        ),
+        ItemData(
+            kind=TRUE_FALSE,
+            stem=nb("Rømningsveier kan brukes som lager\nnår det er travelt."),
+            options=true_false(False, "Nei, rømningsveier skal alltid være frie.", "Riktig."),
+            code="rømningsvei",
+            settings=SLUKKEUTSTYR,
+            competences=(CompetenceRef(code="BRANN-1"),),
+        ),
+        ItemData(
+            kind=NUMERIC,
+            stem=nb("Hvor lang er brannslangen i et standard brannskap (i meter)?"),
+            options=(number(30.0, 0.5), number(25.0, 2.0, 0.5, "Nesten.")),
+            code="brannslange-rekkevidde",
+            feedback=nb("Se skiltet på skapet."),
+            settings={**SLUKKEUTSTYR, "unit": "m"},
+        ),
+        ItemData(
+            kind=SINGLE_CHOICE,
+            stem=nb("Hvilken brannklasse gjelder brennbare væsker?"),
+            options=(choice("A"), choice("B", 1.0)),
+            code="brannklasser-2",
+            settings=VARSLING,
+            competences=(CompetenceRef(code="BRANN-2"),),
+        ),
+    ]
+    assert _messages(problems) == [
+        f"line 210: Question “Beskriv rømningsplanen” has type essay, which cannot be imported "
+        f"{SUPPORTED}",
+        f"line 253: Question “Nødnummer brann” has type shortanswer, which cannot be imported "
+        f"{SUPPORTED}",
+    ]
+
+
+def _quiz(*questions: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<quiz>\n' + "\n".join(questions) + "\n</quiz>\n"
+    ).encode()
+
+
+def _multichoice(
+    name: str, *answers: tuple[str, str], idnumber: str = "", single: str = "true"
+) -> str:
+    return (
+        f'<question type="multichoice"><name><text>{name}</text></name>'
+        f'<questiontext format="html"><text>Spørsmål {name}</text></questiontext>'
+        f"<idnumber>{idnumber}</idnumber><single>{single}</single>"
+        + "".join(f'<answer fraction="{f}"><text>{t}</text></answer>' for f, t in answers)
+        + "</question>"
+    )  # fmt: skip
+
+
+def test_moodle_xml_reports_every_unusable_question_at_its_line():
+    data = _quiz(
+        _multichoice("Ingen riktige", ("0", "A"), ("50", "B")),
+        _multichoice("Ett svar", ("100", "A")),
+        _multichoice("For mye", ("100", "A"), ("100", "B"), single="false"),
+        _multichoice("Rar prosent", ("hundre", "A"), ("0", "B")),
+        '<question type="truefalse"><name><text>Uten svar</text></name>'
+        '<questiontext><text>Sant?</text></questiontext></question>',
+        '<question type="numerical"><name><text>Komma</text></name>'
+        '<questiontext><text>Hvor mye?</text></questiontext>'
+        '<answer fraction="100"><text>2,5</text><tolerance>0</tolerance></answer></question>',
+        '<question type="numerical"><name><text>Hva som helst</text></name>'
+        '<questiontext><text>Hvor mye?</text></questiontext>'
+        '<answer fraction="100"><text>*</text></answer></question>',
+        '<question type="ddwtos"><name><text>Dra og slipp</text></name></question>',
+        '<question type="multianswer"><name><text>Cloze</text></name></question>',
+    )  # fmt: skip
+    items, problems = parse_moodle_xml(data)
+
+    assert [item.code for item in items] == [
+        "ingen-riktige", "ett-svar", "for-mye", "rar-prosent", "uten-svar", "komma",
+        "hva-som-helst",
+    ]  # fmt: skip
+    assert _messages(problems) == [
+        "line 3, question “Ingen riktige”: Mark one option as fully correct.",
+        "line 4, question “Ett svar”: Give at least two options.",
+        "line 5, question “For mye”: The correct options' credits must add up to 100 %.",
+        "line 6, question “Rar prosent”: “hundre” is not a number (write decimals with a "
+        "point, as in 2.5).",
+        "line 7, question “Uten svar”: a true/false question needs the answers “true” and “false”",
+        "line 8, question “Komma”: “2,5” is not a number (write decimals with a point, as in 2.5).",
+        "line 9, question “Hva som helst”: “*” (any number) cannot be an accepted answer",
+        f"line 10: Question “Dra og slipp” has type ddwtos, which cannot be imported {SUPPORTED}",
+        f"line 11: Question “Cloze” has type multianswer, which cannot be imported {SUPPORTED}",
+    ]
+
+
+def test_moodle_xml_codes_come_from_id_numbers_and_are_unique_in_the_file():
+    right = (("100", "A"), ("0", "B"))
+    data = _quiz(
+        _multichoice("Første", *right, idnumber="BRANN 1"),
+        _multichoice("Andre", *right, idnumber="BRANN-1"),
+        _multichoice("Lang " + "x" * 120, *right),
+        _multichoice("Lang " + "x" * 120, *right),
+        _multichoice("?!", *right),
+    )
+    items, problems = parse_moodle_xml(data)
+
+    assert problems == []
+    assert [item.code for item in items] == [
+        "BRANN-1",
+        "BRANN-1-2",
+        "lang-" + "x" * 95,
+        "lang-" + "x" * 93 + "-2",
+        "question",
+    ]
+
+
+def test_moodle_xml_true_false_words_follow_the_language():
+    data = _quiz(
+        '<question type="truefalse"><name><text>TF</text></name>'
+        '<questiontext format="plain_text"><text>Is it?</text></questiontext>'
+        '<answer fraction="100"><text>true</text></answer>'
+        '<answer fraction="0"><text>false</text></answer></question>'
+    )  # fmt: skip
+    items, problems = parse_moodle_xml(data, language="en")
+
+    assert problems == []
+    assert items[0].stem == {"en": "Is it?"}
+    assert [option.text for option in items[0].options] == [{"en": "True"}, {"en": "False"}]
+    assert [option.fraction for option in items[0].options] == [1.0, 0.0]
+
+
+def test_malformed_moodle_xml_is_one_problem_at_its_line():
+    data = b'<?xml version="1.0"?>\n<quiz>\n<question type="truefalse">\n</quiz>\n'
+    items, problems = parse_moodle_xml(data)
+
+    assert items == []
+    assert _messages(problems) == [
+        "line 4: the XML cannot be read (mismatched tag: line 4, column 2)"
+    ]
+
+
+def test_moodle_xml_with_a_document_type_is_refused_so_entities_never_expand():
+    xxe = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n'
+        b'<!DOCTYPE quiz [<!ENTITY secret SYSTEM "file:///etc/passwd">]>\n'
+        b'<quiz><question type="truefalse"><name><text>&secret;</text></name></question></quiz>\n'
+    )
+    laughs = (
+        b'<?xml version="1.0"?>\n<!DOCTYPE quiz [\n<!ENTITY a "aaaaaaaaaa">\n'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">\n]>\n<quiz>&b;</quiz>\n'
+    )
+    refused = (
+        "line 2: the file declares a document type or entities (<!DOCTYPE …>), which Moodle "
+        "never writes; it is refused for safety"
+    )
+    for data in (xxe, laughs):
+        items, problems = parse_moodle_xml(data)
+        assert items == []
+        assert _messages(problems) == [refused]
+
+
+def test_moodle_xml_that_is_not_a_question_export_or_empty():
+    assert _messages(parse_moodle_xml(b"<competencies/>")[1]) == [
+        "This is not a Moodle XML question file: it starts with <competencies>, not <quiz>."
+    ]
+    category = (
+        '<question type="category"><category><text>$course$/top/Tom</text></category></question>'
+    )
+    assert _messages(parse_moodle_xml(_quiz(category))[1]) == ["The file holds no questions."]
+
+
+# GIFT
+
+GIFT_CATEGORY = {"category": "Brannvern/Slukking"}
+
+
+def test_gift_bank_gives_every_supported_form_exactly():
+    items, problems = parse_gift((FAKES / "bank.gift").read_bytes())
+
+    def gift(kind: str, stem: str, options, code: str, feedback: str = "") -> ItemData:
+        return ItemData(
+            kind=kind,
+            stem=nb(stem),
+            options=tuple(options),
+            code=code,
+            feedback=nb(feedback) if feedback else {},
+            settings=GIFT_CATEGORY,
+        )
+
+    assert items == [
+        gift(
+            SINGLE_CHOICE,
+            "Det brenner i en frityrgryte. Hva gjør du først?",
+            [
+                choice("Legger på lokket", 1.0, "Riktig: lokket kveler flammene."),
+                choice("Heller vann på", 0.0, "Aldri vann på brennende fett!"),
+                choice("Bærer gryta ut"),
+            ],
+            "frityrbrann",
+            "Vann på brennende fett gir en eksplosjonsartet brann.",
+        ),
+        gift(
+            MULTIPLE_CHOICE,
+            "Hvilke slukkemidler kan brukes på brann i elektrisk utstyr?",
+            [
+                choice("CO2-apparat", 0.5),
+                choice("Pulverapparat", 0.5),
+                choice("Vannslange", -1.0, "Vann leder strøm."),
+            ],
+            "brannklasser",
+        ),
+        gift(
+            TRUE_FALSE,
+            "Rømningsveier kan brukes som lager når det er travelt.",
+            true_false(False, "Nei, de skal alltid være frie.", "Riktig."),
+            "rømningsvei",
+        ),
+        gift(
+            TRUE_FALSE,
+            "Røykvarslere skal testes minst én gang i året.",
+            true_false(True),
+            "røykvarsler",
+        ),
+        gift(TRUE_FALSE, "Et slukkeapparat skal stå synlig.", true_false(True), "slukkeapparat"),
+        gift(
+            TRUE_FALSE,
+            "Heisen kan brukes ved brann.",
+            true_false(False),
+            "branntrapp",
+            "Bruk alltid trappene.",
+        ),
+        gift(
+            NUMERIC,
+            "Hvor mange meter er brannslangen i et standard brannskap?",
+            [number(30.0, 0.0)],
+            "slangelengde",
+        ),
+        gift(
+            NUMERIC,
+            "Hvor mange kilo pulver har et vanlig pulverapparat?",
+            [number(6.0, 0.5)],
+            "pulverapparat-vekt",
+        ),
+        gift(
+            NUMERIC,
+            "Ved hvor mange grader tenner papir omtrent?",
+            [number(250.0, 50.0)],
+            "temperatur",
+        ),
+        gift(
+            NUMERIC,
+            "Hvor mange minutter bør en rømning ta?",
+            [number(3.0, 0.0, 1.0, "Riktig."), number(5.0, 1.0, 0.5, "Litt for lenge.")],
+            "rømningstid",
+        ),
+        gift(
+            SINGLE_CHOICE,
+            "Ved brann ringer du _____ og varsler brannvesenet.",
+            [choice("110", 1.0), choice("112"), choice("113")],
+            "ved-brann-ringer-du-og",
+        ),
+        gift(
+            SINGLE_CHOICE,
+            "Hva betyr skiltet {grønn pil} med teksten «Nødutgang = utgang»?\nVelg én.",
+            [choice("Vei ut ved fare~rømning", 1.0), choice("Inngang for brannvesenet#1")],
+            "tegn-skilt",
+        ),
+        gift(
+            SINGLE_CHOICE,
+            "Hva bruker du på brann i en frityrgryte på en restaurant?",
+            [choice("Brannteppe", 1.0), choice("Vann")],
+            "frityrbrann-2",
+        ),
+    ]
+    assert _messages(problems) == [
+        f"line 51: Question “Nødnummer” has type short answer, which cannot be imported "
+        f"{SUPPORTED}",
+        f"line 53: Question “Par” has type matching, which cannot be imported {SUPPORTED}",
+        f"line 59: Question “Refleksjon” has type essay, which cannot be imported {SUPPORTED}",
+        "line 61: Question “Uferdig” cannot be read: it needs exactly one answer section "
+        "between { and } (write \\{ and \\} for braces in its text).",
+        "line 63: Question “Husk å lese branninstruksen før du begynner.” has type "
+        f"description, which cannot be imported {SUPPORTED}",
+    ]
+
+
+def test_gift_choice_kinds_follow_moodle():
+    text = "\n\n".join(
+        [
+            "::En riktig::Q {~%100%A ~B}",
+            "::Delvis::Q {=A ~%50%B ~C}",
+            "::To riktige::Q {=A =B ~C}",
+            "::Straff::Q {~%100%A ~%-50%B}",
+        ]
+    )
+    items, problems = parse_gift(text.encode())
+
+    assert problems == []
+    assert [(item.code, item.kind, [o.fraction for o in item.options]) for item in items] == [
+        ("en-riktig", SINGLE_CHOICE, [1.0, 0.0]),
+        ("delvis", SINGLE_CHOICE, [1.0, 0.5, 0.0]),
+        ("to-riktige", SINGLE_CHOICE, [1.0, 1.0, 0.0]),
+        ("straff", MULTIPLE_CHOICE, [1.0, -0.5]),
+    ]
+
+
+def test_gift_numbers_take_a_decimal_point_only():
+    text = "::Komma::Hvor mye? {#2,5:0.1}\n\n::Område::Hvor mye? {#1..x}\n\n::Svar::Hvor mye? {#}"
+    items, problems = parse_gift(text.encode())
+
+    assert len(items) == 3
+    assert _messages(problems) == [
+        "line 1, question “Komma”: “2,5” is not a number (write decimals with a point, as in 2.5).",
+        "line 3, question “Område”: “x” is not a number (write decimals with a point, as in 2.5).",
+        "line 5, question “Svar”: Give the correct numeric answer.",
+    ]
+
+
+def test_gift_formats_titles_and_categories():
+    text = (
+        "\ufeff// kommentar\n"
+        "$CATEGORY: $course$/top/Brann\n"
+        "[html]<p>Er <b>dette</b> &laquo;sant&raquo;?</p>{T#<p>Nei</p>#<p>Ja</p>}\r\n"
+        "\r\n"
+        "::Plain::[plain]Er 2 < 3?{TRUE}\n"
+        "\n"
+        "::Uten slutt på tittelen {F}\n"
+    )
+    items, problems = parse_gift(text.encode(), language="nn")
+
+    assert problems == []
+    assert [item.stem for item in items] == [
+        {"nn": "Er dette «sant»?"},
+        {"nn": "Er 2 < 3?"},
+        {"nn": "Uten slutt på tittelen"},
+    ]
+    assert [item.code for item in items] == ["er-dette-sant", "plain", "uten-slutt-på-tittelen"]
+    assert items[0].options[0].feedback == {"nn": "Ja"}
+    assert items[0].options[1].feedback == {"nn": "Nei"}
+    assert [item.settings for item in items] == [{"category": "Brann"}] * 3
+
+
+def test_gift_without_questions():
+    items, problems = parse_gift(b"// bare kommentarer\n\n$CATEGORY: tom\n")
+
+    assert items == []
+    assert _messages(problems) == ["The file holds no questions."]
+
+
+# What both formats share
+
+
+@pytest.mark.parametrize("parse", [parse_gift, parse_moodle_xml])
+def test_oversized_files_are_refused_unread(parse):
+    items, problems = parse(b" " * (MAX_IMPORT_BYTES + 1))
+
+    assert items == []
+    assert _messages(problems) == [
+        f"The file is {MAX_IMPORT_BYTES + 1} bytes; the most that can be imported is "
+        f"{MAX_IMPORT_BYTES} bytes."
+    ]
+
+
+@pytest.mark.parametrize("parse", [parse_gift, parse_moodle_xml])
+def test_files_that_are_not_utf8_are_refused(parse):
+    items, problems = parse("<quiz>\n::Ø::Sant? {T}\n</quiz>".encode("latin-1"))
+
+    assert items == []
+    assert _messages(problems) == [
+        "line 2: the file is not UTF-8 text (byte 10). Save it as UTF-8 and try again."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("parse", "data"),
+    [
+        (parse_gift, b"Sant? {T}\n\n" * (MAX_IMPORT_ITEMS + 1)),
+        (parse_moodle_xml, _quiz(*['<question type="category"/>'] * (MAX_IMPORT_ITEMS + 1))),
+    ],
+)
+def test_too_many_questions_are_refused(parse, data):
+    items, problems = parse(data)
+
+    assert items == []
+    assert _messages(problems) == [
+        f"The file holds {MAX_IMPORT_ITEMS + 1} questions; the most one import can hold is "
+        f"{MAX_IMPORT_ITEMS}."
+    ]
+
+
+def test_html_becomes_plain_text_with_paragraphs_as_lines():
+    html = (
+        "<p>Første&nbsp;avsnitt</p>\n<p>Andre <em>avsnitt</em><br>ny linje</p>"
+        '<img src="@@PLUGINFILE@@/bilde.png"><script>alert(1)</script><ul><li>én</li></ul>'
+    )
+    assert html_to_text(html) == "Første avsnitt\nAndre avsnitt\nny linje\nén"
+    assert to_plain_text("a  b\n\nc", "moodle_auto_format") == "a b\nc"
+    assert to_plain_text("*a* <b>", "markdown") == "*a* <b>"
+
+
+def test_codes_stay_unique_and_short():
+    codes = Codes()
+    assert [codes.claim("", "Hva er 112?"), codes.claim("", "Hva er 112"), codes.claim("", "")] == [
+        "hva-er-112",
+        "hva-er-112-2",
+        "question",
+    ]
