@@ -592,6 +592,9 @@ def worker(once: bool, batch: int) -> None:
         while not stopping.is_set():
             try:
                 close_overdue_attempts(session_factory, utcnow())
+            except Exception:  # the database away for a moment: the scores still get a try
+                log.exception("worker: closing overdue attempts failed")
+            try:
                 counts = deliver_due(session_factory, services, limit=batch, stop=stopping.is_set)
             except Exception:  # the database away for a moment: keep the worker, try again
                 log.exception("worker: a pass failed; trying again in %ss", poll)

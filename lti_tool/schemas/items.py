@@ -32,6 +32,12 @@ from lti_tool.models import Selection
 from lti_tool.schemas.admin import Choice, Text, _Form
 from lti_tool.schemas.designer import MAX_DESCRIPTION_LENGTH, _TextsForm, _with_texts
 from lti_tool.services.frameworks import MAX_CODE_LENGTH
+from lti_tool.services.mappings import (
+    MAX_ATTEMPTS,
+    MAX_DAYS_BETWEEN,
+    MAX_ITEMS_PER_COMPETENCE,
+    MAX_TIME_LIMIT_MINUTES,
+)
 
 MAX_FORM_OPTIONS = 8
 MAX_FORM_COMPETENCES = 4
@@ -55,15 +61,25 @@ def _number(text: str, *, whole: bool = False) -> float | None:
 
 
 class Number(fields.Field):
-    def __init__(self, *, whole: bool = False, minimum: float | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        whole: bool = False,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(load_default=None, **kwargs)
         self.whole = whole
         self.minimum = minimum
+        self.maximum = maximum
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float | None:
         number = _number(str(value or ""), whole=self.whole)
         if number is not None and self.minimum is not None and number < self.minimum:
             raise ValidationError(gettext("Enter %(min)s or more.", min=f"{self.minimum:g}"))
+        if number is not None and self.maximum is not None and number > self.maximum:
+            raise ValidationError(gettext("Enter at most %(max)s.", max=f"{self.maximum:g}"))
         if number is not None and self.whole:
             return int(number)
         return number
@@ -77,7 +93,7 @@ def _item_fields() -> dict[str, fields.Field]:
     found: dict[str, fields.Field] = {
         "kind": Text(40),
         "code": Text(MAX_CODE_LENGTH, required=False),
-        "points": Number(minimum=0),
+        "points": Number(minimum=0, maximum=1000),
         "correct": fields.List(fields.String(), load_default=list),
     }
     for lang in LANGUAGES:
@@ -92,7 +108,7 @@ def _item_fields() -> dict[str, fields.Field]:
         found[f"option_{n}_tolerance"] = Number(minimum=0)
     for n in range(1, MAX_FORM_COMPETENCES + 1):
         found[f"competence_{n}"] = Choice(allow_empty=True)
-        found[f"weight_{n}"] = Number(minimum=0)
+        found[f"weight_{n}"] = Number(minimum=0, maximum=100)
     return found
 
 
@@ -173,9 +189,18 @@ def _row_filled(data: Mapping[str, Any], n: int, kind: str) -> bool:
 ItemForm = type("ItemForm", (_ItemBase,), _item_fields())
 
 
+def number_text(value: float) -> str:
+    """A number as a form shows it: all its digits (``%g`` would cut 1234567 to 1.23457e+06)."""
+    return f"{value:.12g}"
+
+
 def item_form_values(item: ItemData) -> dict[str, Any]:
     """A stored item as form values (for the edit form)."""
-    values: dict[str, Any] = {"kind": item.kind, "code": item.code, "points": f"{item.points:g}"}
+    values: dict[str, Any] = {
+        "kind": item.kind,
+        "code": item.code,
+        "points": number_text(item.points),
+    }
     for lang, text in item.stem.items():
         values[f"stem_{lang}"] = text
     for lang, text in item.feedback.items():
@@ -186,17 +211,17 @@ def item_form_values(item: ItemData) -> dict[str, Any]:
             values[f"option_{n}_text_{lang}"] = text
         for lang, text in option.feedback.items():
             values[f"option_{n}_feedback_{lang}"] = text
-        values[f"option_{n}_credit"] = f"{100 * option.fraction:g}"
+        values[f"option_{n}_credit"] = number_text(100 * option.fraction)
         if option.value is not None:
-            values[f"option_{n}_value"] = f"{option.value:g}"
+            values[f"option_{n}_value"] = number_text(option.value)
         if option.tolerance is not None:
-            values[f"option_{n}_tolerance"] = f"{option.tolerance:g}"
+            values[f"option_{n}_tolerance"] = number_text(option.tolerance)
         if option.fraction > 0:
             correct.append(str(n))
     values["correct"] = correct
     for n, ref in enumerate(item.competences, 1):
         values[f"competence_{n}"] = str(ref.id)
-        values[f"weight_{n}"] = f"{ref.weight:g}"
+        values[f"weight_{n}"] = number_text(ref.weight)
     return values
 
 
@@ -217,12 +242,12 @@ def _mapping_rule_fields() -> dict[str, fields.Field]:
     return {
         "code": Text(MAX_CODE_LENGTH),
         "selection": Text(10, required=False),
-        "items_per_competence": Number(whole=True, minimum=1),
+        "items_per_competence": Number(whole=True, minimum=1, maximum=MAX_ITEMS_PER_COMPETENCE),
         "shuffle": fields.Boolean(load_default=False, truthy={"1", "on", "true"}),
-        "time_limit_minutes": Number(whole=True, minimum=1),
-        "max_attempts": Number(whole=True, minimum=1),
-        "min_days_between": Number(whole=True, minimum=1),
-        "pass_percentage": Number(minimum=0),
+        "time_limit_minutes": Number(whole=True, minimum=1, maximum=MAX_TIME_LIMIT_MINUTES),
+        "max_attempts": Number(whole=True, minimum=1, maximum=MAX_ATTEMPTS),
+        "min_days_between": Number(whole=True, minimum=1, maximum=MAX_DAYS_BETWEEN),
+        "pass_percentage": Number(minimum=0, maximum=100),
     }
 
 
@@ -236,8 +261,6 @@ class _MappingBase(_TextsForm):
             raise ValidationError(
                 gettext("Say how many items to draw per competence."), "items_per_competence"
             )
-        if (data.get("pass_percentage") or 0) > 100:
-            raise ValidationError(gettext("Enter at most 100."), "pass_percentage")
 
     @post_load
     def _selection(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

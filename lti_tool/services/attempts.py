@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -56,7 +57,10 @@ from lti_tool.models import (
     Response,
     Selection,
 )
-from lti_tool.services import item_bank, mappings, placement
+from lti_tool.services import item_bank, mappings, placement, score_delivery
+
+log = logging.getLogger(__name__)
+
 
 # --- starting and resuming ----------------------------------------------------------------
 
@@ -87,7 +91,7 @@ def _refusal(mapping: Mapping, attempts: Sequence[Attempt], now: dt.datetime) ->
         return _l("This mapping is not open.")
     done = [a for a in attempts if a.status == AttemptStatus.SUBMITTED]
     if mapping.max_attempts is not None and len(done) >= mapping.max_attempts:
-        return _l("You have used all %(n)s attempts.", n=mapping.max_attempts)
+        return _l("You have used all your attempts (%(n)s).", n=mapping.max_attempts)
     if mapping.min_days_between and done:
         last = max(a.submitted_at for a in done if a.submitted_at is not None)
         opens = last + dt.timedelta(days=mapping.min_days_between)
@@ -127,6 +131,12 @@ def start_attempt(
         raise MappingNotOpen(f"mapping {mapping.id} not published", title=mapping.code)
     if view.refusal is not None:
         raise AttemptNotAllowed(f"mapping {mapping.id}: no attempt now", reason=view.refusal)
+    plan = _plan(session, mapping, rng or random.SystemRandom())
+    if not plan:
+        raise AttemptNotAllowed(
+            f"mapping {mapping.id}: nothing to ask",
+            reason=_l("This mapping has no items to ask right now. Tell its course designer."),
+        )
     number = len(view.attempts) + 1
     attempt = Attempt(
         organisation_id=organisation_id,
@@ -134,7 +144,7 @@ def start_attempt(
         person_id=person_id,
         number=number,
         launch_id=launch_id,
-        plan=_plan(session, mapping, rng or random.SystemRandom()),
+        plan=plan,
         started_at=now,
         deadline_at=(
             now + dt.timedelta(minutes=mapping.time_limit_minutes)
@@ -191,9 +201,17 @@ def _draw(session: Session, mapping: Mapping, rng: random.Random) -> list[Item]:
 # --- answering ----------------------------------------------------------------------------
 
 
-def get_attempt(session: Session, organisation_id: int, attempt_id: int, person_id: int) -> Attempt:
-    """The person's own attempt (anyone else's is not found)."""
-    attempt = session.scalar(
+def get_attempt(
+    session: Session,
+    organisation_id: int,
+    attempt_id: int,
+    person_id: int,
+    *,
+    lock: bool = False,
+) -> Attempt:
+    """The person's own attempt (anyone else's is not found). ``lock`` holds its row until
+    the transaction ends, so a save and a submission of the same attempt never interleave."""
+    query = (
         select(Attempt)
         .where(
             Attempt.id == attempt_id,
@@ -202,6 +220,9 @@ def get_attempt(session: Session, organisation_id: int, attempt_id: int, person_
         )
         .options(selectinload(Attempt.responses), selectinload(Attempt.mapping))
     )
+    if lock:
+        query = query.with_for_update(of=Attempt)
+    attempt = session.scalar(query)
     if attempt is None:
         raise NotFound(f"no attempt {attempt_id} for person {person_id}")
     return attempt
@@ -226,8 +247,10 @@ class Question:
     answered: int
 
 
-def _items(session: Session, attempt: Attempt) -> dict[int, Item]:
-    ids = [entry["item"] for entry in attempt.plan]
+def _items(
+    session: Session, attempt: Attempt, only: Sequence[int] | None = None
+) -> dict[int, Item]:
+    ids = list(only) if only is not None else [entry["item"] for entry in attempt.plan]
     loaded = session.scalars(
         select(Item)
         .where(Item.id.in_(ids))
@@ -252,14 +275,28 @@ def question(session: Session, attempt: Attempt, position: int) -> Question:
     if not 1 <= position <= len(attempt.plan):
         raise NotFound(f"attempt {attempt.id} has no item {position}")
     entry = attempt.plan[position - 1]
-    item = _items(session, attempt)[entry["item"]]
+    return _question(attempt, position, _items(session, attempt, [entry["item"]]))
+
+
+def questions(session: Session, attempt: Attempt) -> list[Question]:
+    """Every page of the attempt, with one load of its items (the review page)."""
+    items = _items(session, attempt)
+    return [_question(attempt, n, items) for n in range(1, len(attempt.plan) + 1)]
+
+
+def _question(attempt: Attempt, position: int, items: MappingType[int, Item]) -> Question:
+    entry = attempt.plan[position - 1]
+    item = items[entry["item"]]
     by_id = {o.id: o for o in item.options}
+    # The attempt's order first; an option added to the item since the attempt started last.
+    order = [i for i in entry["options"] if i in by_id]
+    order += [o.id for o in item.options if o.id not in order]
     answers = {r.item_id: r.answer for r in attempt.responses}
     return Question(
         position=position,
         count=len(attempt.plan),
         item=item,
-        options=[by_id[i] for i in entry["options"] if i in by_id],
+        options=[by_id[i] for i in order],
         scale=_scale_of(item),
         answer=answers.get(item.id),
         answered=sum(1 for e in attempt.plan if e["item"] in answers),
@@ -324,7 +361,7 @@ def save_answer(
     now: dt.datetime,
 ) -> Attempt:
     """Keep the answer to the item at ``position`` (blank clears it)."""
-    attempt = get_attempt(session, organisation_id, attempt_id, person_id)
+    attempt = get_attempt(session, organisation_id, attempt_id, person_id, lock=True)
     _open(session, attempt, now)
     page = question(session, attempt, position)
     answer = parse_answer(
@@ -367,13 +404,21 @@ def submit_attempt(
     attempt_id: int,
     person_id: int,
     now: dt.datetime,
+    launch_id: str | None = None,
 ) -> Attempt:
-    """Score the attempt, write its evidence and queue its score, once."""
-    attempt = get_attempt(session, organisation_id, attempt_id, person_id)
+    """Score the attempt, write its evidence and queue its score, once.
+
+    ``launch_id`` is the launch the person submits from: its course receives the score.
+    """
+    attempt = get_attempt(session, organisation_id, attempt_id, person_id, lock=True)
     moved = session.execute(
         update(Attempt)
         .where(Attempt.id == attempt.id, Attempt.status == AttemptStatus.IN_PROGRESS)
-        .values(status=AttemptStatus.SUBMITTED, submitted_at=now)
+        .values(
+            status=AttemptStatus.SUBMITTED,
+            submitted_at=now,
+            **({"launch_id": launch_id} if launch_id else {}),
+        )
         .execution_options(synchronize_session=False)
     )
     session.refresh(attempt)
@@ -449,10 +494,16 @@ def _score(session: Session, attempt: Attempt, now: dt.datetime) -> None:
 def _queue_gradebook_score(
     session: Session, attempt: Attempt, mapping: Mapping, now: dt.datetime
 ) -> None:
-    from lti_tool.services import score_delivery
-
+    """Queue the score for the gradebook of the course the attempt was submitted from, when
+    that course's link placed this mapping (a learner who wanders from one placed mapping
+    to another must not overwrite the first one's column)."""
     launch = session.get(Launch, attempt.launch_id) if attempt.launch_id else None
     if launch is None:
+        return
+    placed_as = str((launch.claims.get(c.CUSTOM) or {}).get(placement.MAPPING_PARAM) or "")
+    if placed_as.strip().lower() == mapping.code.lower():
+        placed_as = mapping.code
+    elif placed_as != placement.MY_ROLE or mapping.job_role_id is None:
         return
     score_delivery.queue_score(
         session,
@@ -462,12 +513,11 @@ def _queue_gradebook_score(
         score_given=attempt.percentage or 0.0,
         score_maximum=placement.SCORE_MAXIMUM,
         comment=f"{mapping.code}: {attempt.percentage:g} %",
+        submitted_at=now,
         now=now,
         line_item=placement.line_item_for(
-            str((launch.claims.get(c.CUSTOM) or {}).get(placement.MAPPING_PARAM) or mapping.code),
-            placement.label_of(mapping, launch.person.locale or "nb"),
+            placed_as, placement.label_of(mapping, launch.person.locale or "nb")
         ),
-        submitted_at=now,
     )
 
 
@@ -650,8 +700,14 @@ def close_overdue_attempts(
             )
             .limit(limit)
         ).all()
+    closed = 0
     for attempt_id, organisation_id, person_id in overdue:
         with session_factory() as session:
-            submit_attempt(session, organisation_id, attempt_id, person_id, now)
-            session.commit()
-    return len(overdue)
+            try:
+                submit_attempt(session, organisation_id, attempt_id, person_id, now)
+                session.commit()
+                closed += 1
+            except Exception:  # one broken attempt must not stop the others, nor the scores
+                session.rollback()
+                log.exception("could not submit overdue attempt %s", attempt_id)
+    return closed

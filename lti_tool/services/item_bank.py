@@ -168,20 +168,26 @@ def _fill(item: Item, data: ItemData) -> None:
     item.feedback = clean_text(data.feedback)
     item.points = data.points
     item.settings = dict(data.settings)
-    item.options = [
-        ItemOption(
-            position=n,
-            text=clean_text(o.text),
-            fraction=o.fraction,
-            value=o.value,
-            tolerance=o.tolerance,
-            feedback=clean_text(o.feedback),
-        )
-        for n, o in enumerate(data.options)
-    ]
+    # Options are changed in place, row by row: attempts in progress name them by id.
+    kept = list(item.options[: len(data.options)])
+    kept += [ItemOption() for _ in range(len(data.options) - len(kept))]
+    for n, (option, new) in enumerate(zip(kept, data.options, strict=True)):
+        option.position = n
+        option.text = clean_text(new.text)
+        option.fraction = new.fraction
+        option.value = new.value
+        option.tolerance = new.tolerance
+        option.feedback = clean_text(new.feedback)
+    item.options = kept
+    # Kept rows are updated (a delete and an insert of the same pair would collide).
+    have = {ic.competence_id: ic for ic in item.competences}
+    wanted = {ref.id: ref.weight for ref in data.competences if ref.id is not None}
     item.competences = [
-        ItemCompetence(competence_id=ref.id, weight=ref.weight) for ref in data.competences
+        have.get(competence_id) or ItemCompetence(competence_id=competence_id)
+        for competence_id in wanted
     ]
+    for ic in item.competences:
+        ic.weight = wanted[ic.competence_id]
 
 
 def create_item(
@@ -207,11 +213,15 @@ def item_answered(session: Session, item_id: int) -> bool:
 
 def _structure(data: ItemData) -> tuple[object, ...]:
     """What scoring depends on: it may not change once the item has been answered."""
+
+    def same(value: float | None) -> float | None:  # forms round-trip 1/3 as 0.333…
+        return None if value is None else round(value, 6)
+
     return (
         data.kind,
-        data.points,
-        tuple((o.fraction, o.value, o.tolerance) for o in data.options),
-        tuple(sorted((ref.id, ref.weight) for ref in data.competences)),
+        same(data.points),
+        tuple((same(o.fraction), same(o.value), same(o.tolerance)) for o in data.options),
+        tuple(sorted((ref.id, same(ref.weight)) for ref in data.competences)),
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from lti_tool.domain.texts import clean_text
 from lti_tool.errors import MappingCodeTaken, MappingInvalid, NotFound
 from lti_tool.models import (
+    Attempt,
     Competence,
     FrameworkVersion,
     Item,
@@ -34,8 +35,11 @@ from lti_tool.models import (
 from lti_tool.services.frameworks import clean_code, clean_title
 from lti_tool.services.item_bank import usable_competences
 
+#: The largest values a mapping's rules take (the forms refuse more).
 MAX_ITEMS_PER_COMPETENCE = 50
 MAX_TIME_LIMIT_MINUTES = 24 * 60
+MAX_ATTEMPTS = 1000
+MAX_DAYS_BETWEEN = 3650
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +109,7 @@ def mapping_for_job_roles(
             Mapping.status == MappingStatus.PUBLISHED,
             Mapping.job_role_id.in_(job_role_ids),
         )
-        .order_by(Mapping.updated_at.desc(), Mapping.id.desc())
+        .order_by(Mapping.id)
         .limit(1)
     )
 
@@ -195,7 +199,10 @@ def update_mapping(
     mapping = get_mapping(session, organisation_id, mapping_id)
     _check_rules(rules)
     code = _check_code(session, organisation_id, code, mapping.id)
-    if code != mapping.code and mapping.status != MappingStatus.DRAFT:
+    attempted = session.scalar(
+        select(func.count(Attempt.id)).where(Attempt.mapping_id == mapping.id)
+    )
+    if code != mapping.code and (mapping.status != MappingStatus.DRAFT or attempted):
         raise MappingInvalid(
             "code of a published mapping",
             reason=_l(
@@ -238,12 +245,20 @@ def set_thresholds(
 ) -> Mapping:
     """{competence id: {level: minimum %}}; an empty dict returns to the default cut."""
     mapping = get_mapping(session, organisation_id, mapping_id)
-    for mc in mapping.competences:
+    checked: dict[int, dict[str, float]] = {}
+    for mc in mapping.competences:  # every competence checked before anything changes
         if mc.competence_id not in thresholds:
             continue
         cut = thresholds[mc.competence_id]
         scale = {lvl.value for lvl in mc.competence.version.levels}
-        if any(level not in scale for level in cut) or any(not 0 <= v <= 100 for v in cut.values()):
+        if cut and set(cut) != scale:
+            raise MappingInvalid(
+                "thresholds for some levels",
+                reason=_l(
+                    "Give a minimum for every level of a competence, or leave them all empty."
+                ),
+            )
+        if any(not 0 <= v <= 100 for v in cut.values()):
             raise MappingInvalid(
                 "bad thresholds", reason=_l("Thresholds are between 0 and 100 % per level.")
             )
@@ -253,7 +268,10 @@ def set_thresholds(
                 "thresholds not rising",
                 reason=_l("A higher level cannot need a lower percentage than the level below."),
             )
-        mc.thresholds = {str(level): float(v) for level, v in cut.items()}
+        checked[mc.competence_id] = {str(level): float(v) for level, v in cut.items()}
+    for mc in mapping.competences:
+        if mc.competence_id in checked:
+            mc.thresholds = checked[mc.competence_id]
     session.flush()
     return mapping
 

@@ -177,7 +177,7 @@ def review_page(attempt_id: int) -> Any:
     )
     if attempt.status != AttemptStatus.IN_PROGRESS:
         return _to("attempts.result_page", attempt_id=attempt.id)
-    pages = [attempts.question(session, attempt, n) for n in range(1, len(attempt.plan) + 1)]
+    pages = attempts.questions(session, attempt)
     return render_template(
         "attempts/review.html", launch=_launch(), attempt=attempt, pages=pages, now=utcnow()
     )
@@ -188,7 +188,12 @@ def review_page(attempt_id: int) -> Any:
 def submit(attempt_id: int) -> Any:
     """Submit once; a repeat (double click, another tab) just shows the result."""
     attempts.submit_attempt(
-        get_session(), current_organisation_id(), attempt_id, _launch().person_id, utcnow()
+        get_session(),
+        current_organisation_id(),
+        attempt_id,
+        _launch().person_id,
+        utcnow(),
+        launch_id=_launch().id,
     )
     flash(gettext("Your answers are submitted."), "success")
     return _to("attempts.result_page", attempt_id=attempt_id)

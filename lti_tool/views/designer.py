@@ -174,7 +174,10 @@ def deep_link_submit() -> Any:
     """Answer the LMS with the chosen links (or none, when the designer cancels)."""
     launch = _deep_linking_launch()
     settings = DeepLinkingSettings.from_claims(launch.claims)
-    chosen = [] if request.form.get("cancel") else request.form.getlist("item")
+    cancel = bool(request.form.get("cancel"))
+    chosen = [] if cancel else request.form.getlist("item")
+    if not cancel and not chosen:
+        return _deep_link_page({"item": [gettext("Choose what to add, or cancel.")]}, INVALID_FORM)
     try:
         items = placement.content_items(
             get_session(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,12 @@ from sqlalchemy import select
 
 from lti_tool.db import get_session
 from lti_tool.lti import claims as c
-from lti_tool.models import Attempt, AttemptStatus, Item, Mapping
+from lti_tool.models import Attempt, AttemptStatus, Item, Mapping, ScoreDelivery
 from lti_tool.services import platforms
 from tests.fakes import content
 from tests.fakes.gradebook import FakeGradebook
 from tests.fakes.lms import TestLms, parse_forms
-from tests.fakes.mappings import create_item, designer_browser
+from tests.fakes.mappings import create_item, create_mapping, designer_browser, post_form
 from tests.functional.test_deployments import other_lms
 from tests.functional.test_mapping_flow import (
     NURSE_HALF,
@@ -113,7 +114,7 @@ def test_attempt_limits_and_waiting_days(app, lms, care, gradebook, monkeypatch)
         "lti_tool.views.attempts.utcnow", lambda: in_eight_days + dt.timedelta(days=30)
     )
     browser, page = start(app, lms, link_id)
-    assert "You have used all 2 attempts." in page
+    assert "You have used all your attempts (2)." in page
     with app.app_context():
         attempts = get_session().scalars(select(Attempt).order_by(Attempt.number)).all()
         assert [(a.number, a.percentage) for a in attempts] == [(1, 50.0), (2, 100.0)]
@@ -405,3 +406,88 @@ def test_a_published_mappings_code_cannot_change(app, lms, care):
     assert "cannot change once the mapping has been published" in response.get_data(as_text=True)
     with app.app_context():
         assert get_session().get(Mapping, mapping_id).code == "sykepleier-kartlegging"
+
+
+def test_adding_nothing_asks_for_a_choice(app, lms, care):
+    browser, page = _deep_link_page(app, lms, {})
+    form = next(f for f in parse_forms(page.get_data(as_text=True)) if f["method"] == "post")
+    response = browser.post(form["action"], data={"csrf_token": form["fields"]["csrf_token"]})
+    assert response.status_code == 422
+    assert "Choose what to add, or cancel." in response.get_data(as_text=True)
+
+
+def test_a_score_goes_only_to_the_column_of_the_mapping_placed_there(app, lms, care, gradebook):
+    """A learner who opens another mapping from a placed link must not overwrite the
+    placed mapping's column."""
+    first = build_mapping(app, lms, care)
+    link_id = place(lms, app, gradebook, first)
+    browser = designer_browser(app, lms)
+    second = create_mapping(
+        browser,
+        "personvern",
+        "Personvern",
+        competence_ids=[str(care["competences"]["personvern"])],
+    )
+    page = browser.get(f"/designer/mappings/{second}").get_data(as_text=True)
+    form = next(
+        f
+        for f in parse_forms(page)
+        if (f["action"] or "").endswith("/items") or "/items?" in (f["action"] or "")
+    )
+    ids = re.findall(r'name="item_ids" type="checkbox" value="(\d+)"', page)
+    browser.post(form["action"], data={"csrf_token": form["fields"]["csrf_token"], "item_ids": ids})
+    post_form(browser, f"/designer/mappings/{second}", f"/designer/mappings/{second}/publish")
+    learner = TestLms.browser(app)
+    response = lms.launch(learner, "learner", link=link_id, locale="en")
+    token = response.headers["Location"].split("lt=")[1]
+    page = learner.get(f"/mappings/personvern?lt={token}").get_data(as_text=True)
+    form = next(f for f in parse_forms(page) if "/attempts" in (f["action"] or ""))
+    location = learner.post(form["action"], data=form["fields"]).headers["Location"]
+    review = learner.get(location.split("/items/")[0] + "/review").get_data(as_text=True)
+    submit_form = next(f for f in parse_forms(review) if "/submit" in (f["action"] or ""))
+    assert learner.post(submit_form["action"], data=submit_form["fields"]).status_code == 302
+    with app.app_context():
+        assert get_session().scalars(select(Attempt)).one().status == AttemptStatus.SUBMITTED
+        assert get_session().scalars(select(ScoreDelivery)).all() == []
+
+
+def test_editing_an_item_keeps_attempts_in_progress_working(app, lms, care, gradebook):
+    mapping_id = build_mapping(app, lms, care)
+    link_id = place(lms, app, gradebook, mapping_id)
+    learner, location = start(app, lms, link_id)
+    base = location.split("/items/")[0]
+    with app.app_context():
+        item_id = get_session().scalars(select(Item.id).where(Item.code == "kunn-1")).one()
+    designer = designer_browser(app, lms)
+    page = designer.get(f"/designer/items/{item_id}").get_data(as_text=True)
+    form = next(f for f in parse_forms(page) if f["method"] == "post")
+    data = {**form["fields"], "stem_nb": "Hvem har ansvaret for dobbeltkontroll?", "correct": "1"}
+    data["competence_1"] = str(care["competences"]["legemidler"])  # a select: not parsed
+    data["option_1_text_nb"] = "Begge som kontrollerer (rettet)"
+    response = designer.post(form["action"], data=data)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    for n in range(1, 5):
+        html = learner.get(f"{base}/items/{n}").get_data(as_text=True)
+        if "ansvaret for dobbeltkontroll" in html:
+            break
+    assert "Begge som kontrollerer (rettet)" in html
+    assert "Bare den ene" in html
+
+
+def test_thresholds_for_some_levels_only_are_refused_and_nothing_is_saved(app, lms, care):
+    mapping_id = build_mapping(app, lms, care)
+    legemidler = care["competences"]["legemidler"]
+    personvern = care["competences"]["personvern"]
+    browser = designer_browser(app, lms)
+    response = post_form(
+        browser,
+        f"/designer/mappings/{mapping_id}",
+        f"/designer/mappings/{mapping_id}/thresholds",
+        **{f"threshold_{legemidler}_{n}": str(v) for n, v in ((1, 10), (2, 30), (3, 60), (4, 90))},
+        **{f"threshold_{personvern}_3": "80"},
+    )
+    assert response.status_code == 422
+    assert "Give a minimum for every level" in response.get_data(as_text=True)
+    with app.app_context():
+        mapping = get_session().get(Mapping, mapping_id)
+        assert all(mc.thresholds == {} for mc in mapping.competences)
