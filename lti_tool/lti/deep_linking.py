@@ -38,12 +38,12 @@ class DeepLinkingSettings:
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any]) -> DeepLinkingSettings:
         raw = claims.get(c.DEEP_LINKING_SETTINGS) or {}
-        # accept_multiple and accept_lineitem are optional; the spec's defaults: multiple
-        # allowed unless said otherwise, line items accepted unless said otherwise.
+        # Both are optional: several items only when the platform says so (the safe
+        # reading); a line item unless the platform says it takes none.
         return cls(
             return_url=str(raw.get("deep_link_return_url") or ""),
             accept_types=tuple(str(t) for t in raw.get("accept_types") or ()),
-            accept_multiple=raw.get("accept_multiple") is not False,
+            accept_multiple=raw.get("accept_multiple") is True,
             accept_lineitem=raw.get("accept_lineitem") is not False,
             data=raw.get("data") if isinstance(raw.get("data"), str) else None,
         )

@@ -10,10 +10,11 @@ from marshmallow import ValidationError
 
 from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
 from lti_tool.db import get_session
+from lti_tool.domain.texts import localized
 from lti_tool.lti.roles import Permission
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.assignments import SelfChoiceForm, form_data
-from lti_tool.services import assignments, requirements
+from lti_tool.services import assignments, mappings, requirements
 
 bp = Blueprint("learner", __name__, url_prefix="/learner")
 
@@ -27,11 +28,19 @@ def _person_id() -> int:
 
 
 def _page(errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
+    locale = str(get_locale())
     mine = requirements.requirements_of(
-        get_session(), current_organisation_id(), _person_id(), str(get_locale())
+        get_session(), current_organisation_id(), _person_id(), locale
     )
     page = render_template(
-        "learner/home.html", launch=current_launch(), mine=mine, errors=errors or {}
+        "learner/home.html",
+        launch=current_launch(),
+        mine=mine,
+        errors=errors or {},
+        role_mapping=mappings.mapping_for_job_roles(
+            get_session(), current_organisation_id(), [role.id for role in mine.roles]
+        ),
+        localized=lambda text: localized(text, locale),
     )
     return page, status
 

@@ -122,6 +122,7 @@ def test_attempt_limits_and_waiting_days(app, lms, care, gradebook, monkeypatch)
     home = browser.get("/learner/", query_string={"lang": "en"}).get_data(as_text=True)
     assert "Not shown yet" not in home
     assert "Level 4 of 4: Expert" in home  # legemidler, needed at 3
+    assert "Map your competence: Kartlegging for sykepleiere" in home
     assert "requirement met" in home
 
 
