@@ -61,7 +61,9 @@ def _query() -> Select[Mapping]:
         .selectinload(MappingCompetence.competence)
         .selectinload(Competence.version)
         .selectinload(FrameworkVersion.levels),
-        selectinload(Mapping.items).selectinload(MappingItem.item).selectinload(Item.competences),
+        selectinload(Mapping.items)
+        .selectinload(MappingItem.item)
+        .options(selectinload(Item.competences), selectinload(Item.options)),
         selectinload(Mapping.job_role),
     )
 
