@@ -14,6 +14,7 @@ Scoring rules (shown to designers on the item form):
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
@@ -74,7 +75,7 @@ class Scale:
     values: Sequence[int]
 
 
-class ItemType:
+class ItemType(abc.ABC):
     key: ClassVar[str]
     label: ClassVar[Any]
     has_options: ClassVar[bool] = True
@@ -100,9 +101,9 @@ class ItemType:
     def validate_options(self, item: ItemData) -> list[Any]:
         return []
 
+    @abc.abstractmethod
     def score(self, item: ItemData, answer: Mapping[str, Any], scale: Scale | None) -> float:
         """The answer's credit, 0 … 1."""
-        raise NotImplementedError
 
     @staticmethod
     def chosen(answer: Mapping[str, Any]) -> list[int]:
