@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from launch_bench import free_port, reset_database, serve_jwks  # noqa: E402
+from launch_bench import free_port, migrated_database, serve_jwks  # noqa: E402
 
 from lti_tool import create_app  # noqa: E402
 from lti_tool.db import get_session  # noqa: E402
@@ -189,18 +189,7 @@ def main() -> int:
     PROFILE = args.profile
 
     workdir = Path(tempfile.mkdtemp(prefix="lti-bench-competence-"))
-    if args.database_url:
-        reset_database(args.database_url)
-        database_url = args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
-    else:
-        database_url = "sqlite:///" + str(workdir / "bench.sqlite3")
-
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = database_url
-    command.upgrade(config, "head")
+    database_url = migrated_database(args.database_url, workdir)
     KeyRing(workdir / "keys", 7).rotate()
 
     jwks_port = free_port()

@@ -84,6 +84,24 @@ def reset_database(url: str) -> None:
     engine.dispose()
 
 
+def migrated_database(database_url: str | None, workdir: Path) -> str:
+    """The in-process benchmarks' database, migrated to head: the PostgreSQL database
+    given (created if needed, and emptied), else a SQLite file in ``workdir``. Returns its
+    SQLAlchemy URL."""
+    from alembic import command
+    from alembic.config import Config
+
+    if database_url:
+        reset_database(database_url)
+        url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    else:
+        url = "sqlite:///" + str(workdir / "bench.sqlite3")
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = url
+    command.upgrade(config, "head")
+    return url
+
+
 def one_flow(base_url: str, platform: DemoPlatform, persona: str) -> float:
     started = time.perf_counter()
     with requests.Session() as browser:

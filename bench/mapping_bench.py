@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from competence_bench import case_package  # noqa: E402
-from launch_bench import free_port, reset_database, serve_jwks  # noqa: E402
+from launch_bench import free_port, migrated_database, serve_jwks  # noqa: E402
 from sqlalchemy import event, select  # noqa: E402
 
 from lti_tool import create_app  # noqa: E402
@@ -580,18 +580,7 @@ def main() -> int:
     PROFILE = args.profile
 
     workdir = Path(tempfile.mkdtemp(prefix="lti-bench-mapping-"))
-    if args.database_url:
-        reset_database(args.database_url)
-        database_url = args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
-    else:
-        database_url = "sqlite:///" + str(workdir / "bench.sqlite3")
-
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = database_url
-    command.upgrade(config, "head")
+    database_url = migrated_database(args.database_url, workdir)
     KeyRing(workdir / "keys", 7).rotate()
 
     gradebook = Gradebook()

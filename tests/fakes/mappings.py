@@ -99,3 +99,34 @@ def publish(browser: Any, mapping_id: int) -> Any:
         f"/designer/mappings/{mapping_id}",
         f"/designer/mappings/{mapping_id}/publish",
     )
+
+
+def start_attempt(
+    app: Any, lms: TestLms, link_id: str, persona: str = "learner"
+) -> tuple[Any, str]:
+    """Launch the placed link as ``persona`` and press Start (or Continue). Returns the
+    browser and the first item page's URL — or the start page's HTML when it offers no
+    start (the rules refuse a new attempt)."""
+    browser = TestLms.browser(app)
+    response = lms.launch(browser, persona, link=link_id, locale="en")
+    page = browser.get(response.headers["Location"]).get_data(as_text=True)
+    forms = [f for f in parse_forms(page) if "/attempts" in (f["action"] or "")]
+    if not forms:
+        return browser, page
+    response = browser.post(forms[0]["action"], data=forms[0]["fields"])
+    return browser, response.headers["Location"]
+
+
+def item_page_with(browser: Any, location: str, text: str) -> tuple[str, str]:
+    """The URL and HTML of the attempt's item page that shows ``text`` (items may be in
+    any order)."""
+    base = location.split("/items/")[0]
+    n = 1
+    while True:
+        url = f"{base}/items/{n}"
+        response = browser.get(url)
+        assert response.status_code == 200, f"no item page shows {text!r}"
+        html = response.get_data(as_text=True)
+        if text in html:
+            return url, html
+        n += 1

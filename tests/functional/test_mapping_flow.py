@@ -25,7 +25,9 @@ from tests.fakes.mappings import (
     create_item,
     create_mapping,
     designer_browser,
+    item_page_with,
     publish,
+    start_attempt,
 )
 
 
@@ -279,16 +281,8 @@ def test_abandon_and_resume_on_another_device_keeps_the_answers(app, lms, care, 
 def test_an_answer_that_is_not_a_number_is_refused_at_its_field(app, lms, care, gradebook):
     mapping_id = build_mapping(app, lms, care)
     link_id = place(lms, app, gradebook, mapping_id)
-    browser = TestLms.browser(app)
-    response = lms.launch(browser, "learner", link=link_id, locale="en")
-    start = browser.get(response.headers["Location"]).get_data(as_text=True)
-    form = next(f for f in parse_forms(start) if "/attempts" in (f["action"] or ""))
-    location = browser.post(form["action"], data=form["fields"]).headers["Location"]
-    base = location.split("/items/")[0]
-    for n in range(1, 5):
-        url = f"{base}/items/{n}"
-        if "50 mg" in browser.get(url).get_data(as_text=True):
-            break
+    browser, location = start_attempt(app, lms, link_id)
+    url, _page = item_page_with(browser, location, "50 mg")
     response = answer(browser, url, "fem")
     assert response.status_code == 422
     html = response.get_data(as_text=True)
@@ -337,17 +331,8 @@ def test_a_launch_with_only_the_line_items_endpoint_finds_or_creates_its_column(
 def test_a_changed_answer_is_saved_in_the_background(app, lms, care, gradebook):
     mapping_id = build_mapping(app, lms, care)
     link_id = place(lms, app, gradebook, mapping_id)
-    browser = TestLms.browser(app)
-    response = lms.launch(browser, "learner", link=link_id, locale="en")
-    start = browser.get(response.headers["Location"]).get_data(as_text=True)
-    form = next(f for f in parse_forms(start) if "/attempts" in (f["action"] or ""))
-    location = browser.post(form["action"], data=form["fields"]).headers["Location"]
-    base = location.split("/items/")[0]
-    for n in range(1, 5):
-        url = f"{base}/items/{n}"
-        if "50 mg" in browser.get(url).get_data(as_text=True):
-            break
-    page = browser.get(url).get_data(as_text=True)
+    browser, location = start_attempt(app, lms, link_id)
+    url, page = item_page_with(browser, location, "50 mg")
     form = next(f for f in parse_forms(page) if f["method"] == "post")
     token = form["fields"]["csrf_token"]
     saved = browser.post(

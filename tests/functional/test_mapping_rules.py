@@ -19,7 +19,14 @@ from lti_tool.services import platforms
 from tests.fakes import content
 from tests.fakes.gradebook import FakeGradebook
 from tests.fakes.lms import TestLms, parse_forms
-from tests.fakes.mappings import create_item, create_mapping, designer_browser, post_form
+from tests.fakes.mappings import (
+    create_item,
+    create_mapping,
+    designer_browser,
+    item_page_with,
+    post_form,
+    start_attempt,
+)
 from tests.functional.test_deployments import other_lms
 from tests.functional.test_mapping_flow import (
     NURSE_HALF,
@@ -62,22 +69,11 @@ def set_rules(app: Any, lms: TestLms, mapping_id: int, **rules: str) -> None:
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
-def start(app: Any, lms: TestLms, link_id: str, persona: str = "learner") -> tuple[Any, str]:
-    browser = TestLms.browser(app)
-    response = lms.launch(browser, persona, link=link_id, locale="en")
-    page = browser.get(response.headers["Location"]).get_data(as_text=True)
-    forms = [f for f in parse_forms(page) if "/attempts" in (f["action"] or "")]
-    if not forms:
-        return browser, page
-    response = browser.post(forms[0]["action"], data=forms[0]["fields"])
-    return browser, response.headers["Location"]
-
-
 def test_time_limit_is_enforced_on_the_server(app, lms, care, gradebook, monkeypatch):
     mapping_id = build_mapping(app, lms, care)
     set_rules(app, lms, mapping_id, time_limit_minutes="10")
     link_id = place(lms, app, gradebook, mapping_id)
-    browser, location = start(app, lms, link_id)
+    browser, location = start_attempt(app, lms, link_id)
     page = browser.get(location).get_data(as_text=True)
     assert "Time left: about" in page
     form = next(f for f in parse_forms(page) if f["method"] == "post")
@@ -104,7 +100,7 @@ def test_attempt_limits_and_waiting_days(app, lms, care, gradebook, monkeypatch)
     set_rules(app, lms, mapping_id, max_attempts="2", min_days_between="7")
     link_id = place(lms, app, gradebook, mapping_id)
     take(app, lms, "learner", link_id, NURSE_HALF)
-    browser, page = start(app, lms, link_id)
+    browser, page = start_attempt(app, lms, link_id)
     assert "Your next attempt opens on" in page
 
     in_eight_days = dt.datetime.now(dt.UTC) + dt.timedelta(days=8)
@@ -113,7 +109,7 @@ def test_attempt_limits_and_waiting_days(app, lms, care, gradebook, monkeypatch)
     monkeypatch.setattr(
         "lti_tool.views.attempts.utcnow", lambda: in_eight_days + dt.timedelta(days=30)
     )
-    browser, page = start(app, lms, link_id)
+    browser, page = start_attempt(app, lms, link_id)
     assert "You have used all your attempts (2)." in page
     with app.app_context():
         attempts = get_session().scalars(select(Attempt).order_by(Attempt.number)).all()
@@ -129,8 +125,8 @@ def test_attempt_limits_and_waiting_days(app, lms, care, gradebook, monkeypatch)
 def test_an_attempt_is_only_seen_by_its_owner(app, lms, care, gradebook):
     mapping_id = build_mapping(app, lms, care)
     link_id = place(lms, app, gradebook, mapping_id)
-    _browser, location = start(app, lms, link_id)
-    other, _ = start(app, lms, link_id, persona="manager")
+    _browser, location = start_attempt(app, lms, link_id)
+    other, _ = start_attempt(app, lms, link_id, persona="manager")
     path = location.split("?")[0]
     assert other.get(path).status_code == 404
     base = path.split("/items/")[0]
@@ -375,7 +371,7 @@ def test_the_worker_submits_an_abandoned_timed_attempt_and_sends_its_score(
     mapping_id = build_mapping(app, lms, care)
     set_rules(app, lms, mapping_id, time_limit_minutes="5")
     link_id = place(lms, app, gradebook, mapping_id)
-    start(app, lms, link_id)  # started, then the browser is closed for good
+    start_attempt(app, lms, link_id)  # started, then the browser is closed for good
     result = cli("worker", "--once")  # not overdue yet: nothing happens
     assert "delivered=0" in result.output
     later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6)
@@ -455,8 +451,7 @@ def test_a_score_goes_only_to_the_column_of_the_mapping_placed_there(app, lms, c
 def test_editing_an_item_keeps_attempts_in_progress_working(app, lms, care, gradebook):
     mapping_id = build_mapping(app, lms, care)
     link_id = place(lms, app, gradebook, mapping_id)
-    learner, location = start(app, lms, link_id)
-    base = location.split("/items/")[0]
+    learner, location = start_attempt(app, lms, link_id)
     with app.app_context():
         item_id = get_session().scalars(select(Item.id).where(Item.code == "kunn-1")).one()
     designer = designer_browser(app, lms)
@@ -467,10 +462,7 @@ def test_editing_an_item_keeps_attempts_in_progress_working(app, lms, care, grad
     data["option_1_text_nb"] = "Begge som kontrollerer (rettet)"
     response = designer.post(form["action"], data=data)
     assert response.status_code == 302, response.get_data(as_text=True)
-    for n in range(1, 5):
-        html = learner.get(f"{base}/items/{n}").get_data(as_text=True)
-        if "ansvaret for dobbeltkontroll" in html:
-            break
+    _url, html = item_page_with(learner, location, "ansvaret for dobbeltkontroll")
     assert "Begge som kontrollerer (rettet)" in html
     assert "Bare den ene" in html
 
