@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from launch_bench import free_port, migrated_database, serve_jwks  # noqa: E402
+from launch_bench import bench_platform, free_port, migrated_database, serve_jwks  # noqa: E402
 
 from lti_tool import create_app  # noqa: E402
 from lti_tool.db import get_session  # noqa: E402
@@ -47,7 +47,7 @@ from lti_tool.interchange import case, job_roles_json, moodle_csv  # noqa: E402
 from lti_tool.interchange.job_roles_json import JobRoleData, RequirementData  # noqa: E402
 from lti_tool.interchange.model import CompetenceData, FrameworkData, LevelData  # noqa: E402
 from lti_tool.lti.demo_platform import DemoPlatform  # noqa: E402
-from lti_tool.lti.keys import KeyRing, generate_private_pem  # noqa: E402
+from lti_tool.lti.keys import KeyRing  # noqa: E402
 from lti_tool.models import AssignmentSource, AssignmentStatus, JobRoleAssignment, Person  # noqa: E402
 from lti_tool.services import framework_io, frameworks, platforms  # noqa: E402
 
@@ -193,14 +193,9 @@ def main() -> int:
     KeyRing(workdir / "keys", 7).rotate()
 
     jwks_port = free_port()
-    platform = DemoPlatform(
-        issuer=f"http://127.0.0.1:{jwks_port}",
-        client_id="bench-client",
-        deployment_id="1",
-        private_pem=generate_private_pem(),
-        kid="bench-key",
-        tool_launch_url=TOOL_BASE_URL + "/lti/launch",
-        tool_login_url=TOOL_BASE_URL + "/lti/login",
+    platform = bench_platform(
+        jwks_port,
+        TOOL_BASE_URL,
         custom_by_persona={"learner": {"job_role": ",".join(f"ROLE{r}" for r in range(ROLES))}},
     )
     jwks_server = serve_jwks(platform, jwks_port)

@@ -27,6 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
@@ -82,6 +83,20 @@ def reset_database(url: str) -> None:
         conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+def bench_platform(port: int, tool_base_url: str, **kwargs: Any) -> DemoPlatform:
+    """The benchmarks' LMS: the demo platform code, its JWKS served on ``port``."""
+    return DemoPlatform(
+        issuer=f"http://127.0.0.1:{port}",
+        client_id="bench-client",
+        deployment_id="1",
+        private_pem=generate_private_pem(),
+        kid="bench-key",
+        tool_launch_url=tool_base_url + "/lti/launch",
+        tool_login_url=tool_base_url + "/lti/login",
+        **kwargs,
+    )
 
 
 def migrated_database(database_url: str | None, workdir: Path) -> str:
@@ -145,15 +160,7 @@ def main() -> int:
         "INSTANCE_PATH": str(workdir / "instance"),
         "LOG_LEVEL": "WARNING",
     }
-    platform = DemoPlatform(
-        issuer=f"http://127.0.0.1:{jwks_port}",
-        client_id="bench-client",
-        deployment_id="1",
-        private_pem=generate_private_pem(),
-        kid="bench-key",
-        tool_launch_url=base_url + "/lti/launch",
-        tool_login_url=base_url + "/lti/login",
-    )
+    platform = bench_platform(jwks_port, base_url)
     reset_database(args.database_url)
     import redis
 

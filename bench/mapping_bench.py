@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from competence_bench import case_package  # noqa: E402
-from launch_bench import free_port, migrated_database, serve_jwks  # noqa: E402
+from launch_bench import bench_platform, free_port, migrated_database, serve_jwks  # noqa: E402
 from sqlalchemy import event, select  # noqa: E402
 
 from lti_tool import create_app  # noqa: E402
@@ -74,7 +74,7 @@ from lti_tool.domain.items import (  # noqa: E402
     default_fractions,
 )
 from lti_tool.lti.demo_platform import DemoPlatform, PlacedLink  # noqa: E402
-from lti_tool.lti.keys import KeyRing, generate_private_pem  # noqa: E402
+from lti_tool.lti.keys import KeyRing  # noqa: E402
 from lti_tool.lti.services import lti_services  # noqa: E402
 from lti_tool.models import (  # noqa: E402
     Attempt,
@@ -585,15 +585,7 @@ def main() -> int:
 
     gradebook = Gradebook()
     jwks_port = free_port()
-    platform = DemoPlatform(
-        issuer=f"http://127.0.0.1:{jwks_port}",
-        client_id="bench-client",
-        deployment_id="1",
-        private_pem=generate_private_pem(),
-        kid="bench-key",
-        tool_launch_url=TOOL_BASE_URL + "/lti/launch",
-        tool_login_url=TOOL_BASE_URL + "/lti/login",
-    )
+    platform = bench_platform(jwks_port, TOOL_BASE_URL)
     jwks_server = serve_jwks(platform, jwks_port)
     app = create_app(
         {
