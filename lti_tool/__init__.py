@@ -9,6 +9,8 @@ from typing import Any
 
 from flask import Flask, g
 from flask.wrappers import Response
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -16,6 +18,8 @@ from lti_tool import db
 from lti_tool.settings import Settings, load_settings
 
 csrf = CSRFProtect()
+#: Limits the public pages anyone can hammer (certificate verification).
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -32,6 +36,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     app.before_request(bind_csrf_to_launch_token)  # before CSRFProtect's own check
     csrf.init_app(app)
+    limiter.init_app(app)
     i18n.init_app(app)
     errors.register_error_handlers(app)
     _register_blueprints(app)
@@ -69,6 +74,11 @@ def _configure(app: Flask, settings: Settings) -> None:
         WTF_CSRF_TIME_LIMIT=None,
         BABEL_DEFAULT_LOCALE=settings.DEFAULT_LOCALE,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        RATELIMIT_STORAGE_URI=settings.REDIS_URL or "memory://",
+        # Each app (and test) counts on its own, even when they share one Redis.
+        RATELIMIT_KEY_PREFIX=f"laeringslop-{id(app)}"
+        if settings.APP_ENV == "test"
+        else "laeringslop",
     )
 
 
@@ -77,6 +87,8 @@ def _register_blueprints(app: Flask) -> None:
         admin,
         api,
         attempts,
+        certificates,
+        certification_design,
         demo,
         designer,
         health,
@@ -97,6 +109,8 @@ def _register_blueprints(app: Flask) -> None:
         attempts,
         designer,
         mapping_design,
+        certification_design,
+        certificates,
         manager,
         admin,
         api,

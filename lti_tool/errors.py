@@ -400,7 +400,17 @@ class RegistrationResponseInvalid(RegistrationError):
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path in ("/healthz", "/readyz")
+    if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz"):
+        return True
+    return request.path.startswith(("/verify", "/ob/")) and wants_json()
+
+
+def wants_json() -> bool:
+    """A public page asked for as JSON (``?format=json`` or an Accept header preferring it)."""
+    if request.args.get("format") == "json":
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
 
 
 def render_error(
@@ -457,6 +467,7 @@ def register_error_handlers(app: Flask) -> None:
             404: gettext("Not found"),
             405: gettext("Request not allowed"),
             413: gettext("Too large"),
+            429: gettext("Too many requests"),
         }
         messages = {
             400: gettext("The request was not understood."),
@@ -464,6 +475,7 @@ def register_error_handlers(app: Flask) -> None:
             404: gettext("The page or item does not exist."),
             405: gettext("This address does not accept that kind of request."),
             413: gettext("What was sent is larger than the tool accepts."),
+            429: gettext("You have asked too often. Wait a minute and try again."),
         }
         return render_error(
             exc.code,
@@ -816,4 +828,42 @@ class PlacementInvalid(FormattedError):
     status = 422
     code = "placement_invalid"
     title = lazy_gettext("This cannot be placed")
+    message = lazy_gettext("%(reason)s")
+
+
+# --- certification ------------------------------------------------------------------------
+
+
+class CertificationCodeTaken(FormattedError):
+    status = 409
+    code = "certification_code_taken"
+    title = lazy_gettext("The code is taken")
+    message = lazy_gettext("Another certification already has the code %(code)s.")
+
+
+class CertificationInvalid(FormattedError):
+    status = 422
+    code = "certification_invalid"
+    title = lazy_gettext("The certification cannot be saved")
+    message = lazy_gettext("%(reason)s")
+
+
+class CourseCodeTaken(FormattedError):
+    status = 409
+    code = "course_code_taken"
+    title = lazy_gettext("The code is taken")
+    message = lazy_gettext("Another course already has the code %(code)s.")
+
+
+class CannotIssue(FormattedError):
+    status = 409
+    code = "cannot_issue"
+    title = lazy_gettext("No certificate was issued")
+    message = lazy_gettext("%(reason)s")
+
+
+class CannotRevoke(FormattedError):
+    status = 409
+    code = "cannot_revoke"
+    title = lazy_gettext("The certificate cannot be revoked")
     message = lazy_gettext("%(reason)s")

@@ -78,6 +78,11 @@ class Settings:
     """The launch's custom parameter naming the person's job role code(s), comma-separated."""
     LTI_UNIT_PARAM: str = "unit"
     """The launch's custom parameter naming the person's unit code(s), comma-separated."""
+    VERIFY_RATE_LIMIT: str = "30 per minute"
+    """Certificates: how often one address may ask /verify (Flask-Limiter syntax); shared
+    through Redis when configured, else per process."""
+    CERTIFICATE_WARNING_DAYS: int = 90
+    """Certificates: a certificate turns amber this many days before it expires."""
     DEFAULT_LOCALE: str = "nb"
     LOG_LEVEL: str = "INFO"
 

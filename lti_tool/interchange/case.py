@@ -271,7 +271,7 @@ def _levels(rubrics: Any, language: str, problems: list[Problem]) -> list[LevelD
 # --- writing --------------------------------------------------------------------------------
 
 
-def _uri(identifier: str) -> str:
+def case_uri(identifier: str) -> str:
     try:
         return f"urn:uuid:{uuid.UUID(identifier)}"
     except ValueError:
@@ -283,7 +283,7 @@ def _stable(*parts: str) -> str:
 
 
 def _link(title: str, identifier: str) -> dict[str, str]:
-    return {"title": title, "identifier": identifier, "uri": _uri(identifier)}
+    return {"title": title, "identifier": identifier, "uri": case_uri(identifier)}
 
 
 def _drop_empty(obj: dict[str, Any]) -> dict[str, Any]:
@@ -309,7 +309,7 @@ def dump(
     document = _drop_empty(
         {
             "identifier": doc_id,
-            "uri": _uri(doc_id),
+            "uri": case_uri(doc_id),
             "creator": creator,
             "title": doc_title,
             "lastChangeDateTime": when,
@@ -336,7 +336,7 @@ def dump(
             _drop_empty(
                 {
                     "identifier": identifier,
-                    "uri": _uri(identifier),
+                    "uri": case_uri(identifier),
                     "fullStatement": title,
                     "humanCodingScheme": competence.code,
                     "notes": localized(competence.description, language),
@@ -369,7 +369,7 @@ def dump(
         associations.append(
             {
                 "identifier": association_id,
-                "uri": _uri(association_id),
+                "uri": case_uri(association_id),
                 "associationType": "isChildOf",
                 "sequenceNumber": sequence[parent],
                 "originNodeURI": _link(title, identifier),
@@ -398,7 +398,7 @@ def _rubric(framework: FrameworkData, doc_id: str, when: str, language: str) -> 
             _drop_empty(
                 {
                     "identifier": level_id,
-                    "uri": _uri(level_id),
+                    "uri": case_uri(level_id),
                     "quality": localized(level.label, language),
                     "score": level.value,
                     "description": localized(level.description, language),
@@ -414,13 +414,13 @@ def _rubric(framework: FrameworkData, doc_id: str, when: str, language: str) -> 
     title = localized(framework.title, language)
     return {
         "identifier": rubric_id,
-        "uri": _uri(rubric_id),
+        "uri": case_uri(rubric_id),
         "title": title,
         "lastChangeDateTime": when,
         "CFRubricCriteria": [
             {
                 "identifier": criterion_id,
-                "uri": _uri(criterion_id),
+                "uri": case_uri(criterion_id),
                 "category": "scale",
                 "description": title,
                 "position": 1,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import functools
 import os
 import secrets
 from pathlib import Path
@@ -36,12 +37,18 @@ class ToolKey:
         return self.path.read_text()
 
     def private_key(self) -> rsa.RSAPrivateKey:
-        key = serialization.load_pem_private_key(self.path.read_bytes(), password=None)
-        assert isinstance(key, rsa.RSAPrivateKey)
-        return key
+        return _load_private_key(str(self.path), self.path.stat().st_mtime_ns)
 
     def public_jwk(self) -> dict[str, Any]:
         return rsa_public_jwk(self.private_key().public_key(), self.kid)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_private_key(path: str, mtime_ns: int) -> rsa.RSAPrivateKey:
+    """Loading checks the RSA key, which takes tens of milliseconds: do it once per file."""
+    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return key
 
 
 def _b64uint(value: int) -> str:

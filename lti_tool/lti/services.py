@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import redis
 from flask import Flask, current_app
@@ -19,6 +20,10 @@ from lti_tool.lti.state import (
 )
 from lti_tool.settings import Settings, SettingsError
 
+#: Credential keys stay published as long as anything they signed may be checked: in
+#: effect for ever (a hundred years), since a plain course certificate never expires.
+CREDENTIAL_KEY_DAYS = 36500
+
 
 @dataclasses.dataclass
 class LtiServices:
@@ -27,6 +32,8 @@ class LtiServices:
     cache: Cache
     platform_keys: PlatformKeys
     keyring: KeyRing
+    credential_keys: KeyRing
+    """Keys that sign certificates' credentials: never pruned (see services.credentials)."""
     redis: redis.Redis | None = None
 
     @property
@@ -62,6 +69,7 @@ def build_services(settings: Settings) -> LtiServices:
             cache, settings.JWKS_CACHE_SECONDS, settings.HTTP_TIMEOUT_SECONDS
         ),
         keyring=KeyRing(settings.KEYS_DIR, settings.KEY_GRACE_DAYS),
+        credential_keys=KeyRing(Path(settings.KEYS_DIR) / "credentials", CREDENTIAL_KEY_DAYS),
         redis=client,
     )
 

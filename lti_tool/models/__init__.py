@@ -1,6 +1,19 @@
 """Every model, imported here so that Alembic and the app see the whole schema."""
 
 from lti_tool.models.api_token import ApiToken, TokenScope
+from lti_tool.models.certification import (
+    AchievementType,
+    Attendance,
+    Certificate,
+    CertificateAction,
+    CertificateEvent,
+    Certification,
+    CertificationStatus,
+    Course,
+    CourseKind,
+    IssueMethod,
+    StatusList,
+)
 from lti_tool.models.competence import (
     Competence,
     Framework,
@@ -37,17 +50,27 @@ from lti_tool.models.registration import RegistrationInvite
 from lti_tool.models.score_delivery import DeliveryStatus, ScoreDelivery
 
 __all__ = [
+    "AchievementType",
     "ApiToken",
     "AssignmentSource",
     "AssignmentStatus",
     "Attempt",
     "AttemptStatus",
+    "Attendance",
+    "Certificate",
+    "CertificateAction",
+    "CertificateEvent",
+    "Certification",
+    "CertificationStatus",
     "Competence",
+    "Course",
+    "CourseKind",
     "DeliveryStatus",
     "Deployment",
     "Evidence",
     "Framework",
     "FrameworkVersion",
+    "IssueMethod",
     "Item",
     "ItemCompetence",
     "ItemOption",
@@ -71,6 +94,7 @@ __all__ = [
     "ScoreDelivery",
     "Selection",
     "Status",
+    "StatusList",
     "TokenScope",
     "UnitAssignment",
     "UnitKind",

@@ -98,6 +98,8 @@ def record_launch(
 
 #: The custom parameter of a placed link that names a mapping (see services.placement).
 MAPPING_PARAM = "mapping"
+#: The custom parameter of a placed link that names a certification.
+CERTIFICATION_PARAM = "certification"
 
 
 def landing(launch: Launch) -> tuple[str, dict[str, str]]:
@@ -108,6 +110,9 @@ def landing(launch: Launch) -> tuple[str, dict[str, str]]:
     mapping = str((launch.claims.get(c.CUSTOM) or {}).get(MAPPING_PARAM) or "").strip()
     if mapping:
         return "attempts.mapping_page", {"code": mapping}
+    certification = str((launch.claims.get(c.CUSTOM) or {}).get(CERTIFICATION_PARAM) or "")
+    if certification.strip():
+        return "certificates.certification_page", {"code": certification.strip()}
     return LANDING[highest(launch.permissions)], {}
 
 

@@ -4,6 +4,7 @@ where they stand on each (``current_levels``)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,7 +19,13 @@ from lti_tool.services import assignments
 
 
 def current_levels(
-    session: Session, organisation_id: int, person_id: int, competence_ids: Iterable[int]
+    session: Session,
+    organisation_id: int,
+    person_id: int,
+    competence_ids: Iterable[int],
+    *,
+    since: dt.datetime | None = None,
+    certifying_only: bool = False,
 ) -> dict[int, int]:
     """The level the person has shown in each competence; 0 = nothing shown.
 
@@ -27,6 +34,9 @@ def current_levels(
     knowledge test (or any evidence but a self-assessment) outweighs a self-assessment;
     among evidence of the same weight the most recent counts, so a retake that went worse
     shows where the person stands now.
+
+    Certification rules count only evidence recorded ``since`` the rules' start, and never
+    a self-assessment (``certifying_only``).
     """
     wanted = list(competence_ids)
     levels = dict.fromkeys(wanted, 0)
@@ -55,6 +65,8 @@ def current_levels(
             asked.id.in_(wanted),
             Evidence.person_id == person_id,
             Evidence.organisation_id == organisation_id,
+            *([Evidence.recorded_at >= since] if since is not None else []),
+            *([Evidence.source != SELF_ASSESSMENT] if certifying_only else []),
         )
     ).all()
     best: dict[int, tuple[bool, Any, int, int]] = {}

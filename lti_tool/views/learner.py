@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -12,9 +13,10 @@ from lti_tool.auth import current_launch, current_organisation_id, launch_token,
 from lti_tool.db import get_session
 from lti_tool.domain.texts import localized
 from lti_tool.lti.roles import Permission
+from lti_tool.lti.services import lti_services
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.assignments import SelfChoiceForm, form_data
-from lti_tool.services import assignments, mappings, requirements
+from lti_tool.services import assignments, certificates, mappings, requirements
 
 bp = Blueprint("learner", __name__, url_prefix="/learner")
 
@@ -32,6 +34,11 @@ def _page(errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
     mine = requirements.requirements_of(
         get_session(), current_organisation_id(), _person_id(), locale
     )
+    now = dt.datetime.now(dt.UTC)
+    held = certificates.current_only(
+        certificates.certificates_of(get_session(), current_organisation_id(), _person_id())
+    )
+    warn_days = lti_services().settings.CERTIFICATE_WARNING_DAYS
     page = render_template(
         "learner/home.html",
         launch=current_launch(),
@@ -41,6 +48,7 @@ def _page(errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
             get_session(), current_organisation_id(), [role.id for role in mine.roles]
         ),
         localized=lambda text: localized(text, locale),
+        certificates=[(c, certificates.standing(c, now, warn_days)) for c in held],
     )
     return page, status
 

@@ -25,6 +25,7 @@ from lti_tool.lti.tool_configuration import (
     public_configuration,
     tool_urls,
 )
+from lti_tool.services import credentials
 from lti_tool.services.launches import landing, record_launch
 
 bp = Blueprint("lti", __name__, url_prefix="/lti")
@@ -139,8 +140,13 @@ def _browser_check_page(check: BrowserCheckNeeded, form: dict[str, str]) -> Any:
 @bp.route("/jwks.json")
 @public
 def jwks() -> Response:
-    """Every active public key of the tool, each with its kid."""
-    response = jsonify(lti_services().keyring.jwks())
+    """Every active public key of the tool, each with its kid; the keys that sign
+    certificates' credentials are named by their URL."""
+    services = lti_services()
+    credential_keys = credentials.public_keys(
+        services.credential_keys, credentials.CredentialUrls(services.settings.base_url)
+    )
+    response = jsonify({"keys": services.keyring.jwks()["keys"] + credential_keys})
     response.cache_control.public = True
     response.cache_control.max_age = 300
     return response

@@ -25,6 +25,7 @@ ADMIN_PAGES = [
     "/admin/organisations",
     "/admin/regions",
     "/admin/deliveries",
+    "/admin/certificates",
 ]
 #: The designer's and the manager's pages without arguments (the others: test_designer_ui,
 #: test_manager_units).
@@ -34,16 +35,28 @@ DESIGNER_PAGES = [
     "/designer/job-roles/export",
     "/designer/items",
     "/designer/mappings",
+    "/designer/certifications",
 ]
-MANAGER_PAGES = ["/manager/units"]
-PAGES = [*HOME_PAGES, *ADMIN_PAGES, *DESIGNER_PAGES, *MANAGER_PAGES]
+#: Courses: designers define them; managers too record attendance.
+ATTENDANCE_PAGES = ["/designer/courses"]
+MANAGER_PAGES = ["/manager/units", "/manager/certificates"]
+#: Everyone launched sees their own certificates.
+EVERYONE_PAGES = ["/certificates/"]
+PAGES = [
+    *HOME_PAGES,
+    *ADMIN_PAGES,
+    *DESIGNER_PAGES,
+    *ATTENDANCE_PAGES,
+    *MANAGER_PAGES,
+    *EVERYONE_PAGES,
+]
 #: Pages that need a query or a launch of a kind (tested in their own modules).
 GUARDED_GET_PAGES = [*PAGES, "/designer/deep-link", "/designer/items/new"]
 
 ALLOWED = {
-    "learner": {"/learner/"},
-    "designer": {"/learner/", "/designer/", *DESIGNER_PAGES},
-    "manager": {"/learner/", "/manager/", *MANAGER_PAGES},
+    "learner": {"/learner/", *EVERYONE_PAGES},
+    "designer": {"/learner/", "/designer/", *DESIGNER_PAGES, *ATTENDANCE_PAGES, *EVERYONE_PAGES},
+    "manager": {"/learner/", "/manager/", *MANAGER_PAGES, *ATTENDANCE_PAGES, *EVERYONE_PAGES},
     "admin": set(PAGES),  # the demo admin holds Instructor too
 }
 

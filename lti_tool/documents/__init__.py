@@ -1,0 +1,1 @@
+"""Printable documents (PDF) built from already-translated texts, free of Flask."""

@@ -1,0 +1,197 @@
+"""The certificate PDF, read back with pypdf: text, link, QR code, page flow and determinism."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import segno
+from pypdf import PageObject, PdfReader
+from pypdf.generic import ContentStream
+from reportlab.lib.units import mm
+
+from lti_tool.documents.certificate_pdf import (
+    QR_QUIET_ZONE,
+    QR_TAG,
+    CertificateDocument,
+    render_certificate,
+)
+
+URL = "https://kompetanse.example.no/bevis/K7QM-2XD9-PH4T?lang=nb&src=pdf"
+NAME = "Áile Đuŋŋá Šárá Ŧiŋŧ Øyvårdsen"
+COMPETENCES = (
+    ("Personvern og taushetsplikt", "Nivå 2 – Selvstendig"),
+    ("Dokumentasjon i pasientjournal (EPJ)", "Nivå 1 – Grunnleggende"),
+    ("Trygghetsalarm, sensorer og varsling", "Nivå 3 – Veileder"),
+)
+
+DOC = CertificateDocument(
+    language="nb",
+    heading="Kursbevis",
+    holder_label="Dette bekrefter at",
+    holder_name=NAME,
+    achievement_title="Grunnkurs i velferdsteknologi",
+    achievement_description="Trygg bruk av velferdsteknologi i hjemmetjenesten.",
+    competences_heading="Kompetanser",
+    competences=COMPETENCES,
+    organisation_label="Utstedt av",
+    organisation_name="Guovdageainnu suohkan / Kautokeino kommune",
+    issued_label="Utstedt",
+    issued_on="3. mars 2026",
+    expires_label="Gyldig til",
+    expires_on="3. mars 2029",
+    no_expiry_text="Utløper ikke",
+    code_label="Kontrollkode",
+    verification_code="K7QM-2XD9-PH4T",
+    verify_label="Kontroller beviset på",
+    verification_url=URL,
+    document_title="Kursbevis – Grunnkurs i velferdsteknologi",
+)
+
+
+def read(pdf: bytes) -> PdfReader:
+    return PdfReader(io.BytesIO(pdf))
+
+
+def page_texts(pdf: bytes) -> list[str]:
+    """Each page's text with whitespace normalised, so line wrapping does not matter."""
+    return [" ".join(page.extract_text().split()) for page in read(pdf).pages]
+
+
+def text(pdf: bytes) -> str:
+    return " ".join(page_texts(pdf))
+
+
+def qr_read_back(page: PageObject) -> tuple[set[tuple[int, int]], float]:
+    """Dark (row, col) modules drawn in the page's QR block, and the module size in points."""
+    operations = ContentStream(page.get_contents(), page.pdf).operations
+    start = next(
+        i for i, (args, op) in enumerate(operations) if op == b"BMC" and args[0] == f"/{QR_TAG}"
+    )
+    dark: set[tuple[int, int]] = set()
+    module = 1.0
+    for args, op in operations[start + 1 :]:
+        if op == b"EMC":
+            break
+        if op == b"cm":
+            module *= float(args[0])
+        elif op == b"rg":
+            assert [float(v) for v in args] == [0, 0, 0]
+        elif op == b"re":
+            x, y, width, height = (float(v) for v in args)
+            assert height == 1
+            assert x == int(x) and y == int(y) and width == int(width)
+            row = int(y) - QR_QUIET_ZONE
+            dark |= {(row, col - QR_QUIET_ZONE) for col in range(int(x), int(x + width))}
+    return dark, module
+
+
+def test_prints_every_field_in_norwegian_and_sami_letters() -> None:
+    pdf = render_certificate(DOC)
+
+    content = text(pdf)
+    for expected in (
+        "Kursbevis",
+        "Dette bekrefter at",
+        NAME,
+        "Grunnkurs i velferdsteknologi",
+        "Trygg bruk av velferdsteknologi i hjemmetjenesten.",
+        "Kompetanser",
+        *(part for competence in COMPETENCES for part in competence),
+        "Guovdageainnu suohkan / Kautokeino kommune",
+        "3. mars 2026",
+        "3. mars 2029",
+        "K7QM-2XD9-PH4T",
+        "Kontroller beviset på",
+        URL,
+    ):
+        assert expected in content
+    assert "Utløper ikke" not in content
+
+
+def test_metadata_and_language() -> None:
+    reader = read(render_certificate(DOC))
+
+    assert reader.metadata is not None
+    assert reader.metadata.title == DOC.document_title
+    assert reader.metadata.author == DOC.organisation_name
+    assert reader.metadata.subject == f"{DOC.achievement_title} — {NAME}"
+    assert reader.trailer["/Root"]["/Lang"] == "nb"
+    assert len(reader.pages) == 1
+    assert [round(float(v)) for v in reader.pages[0].mediabox] == [0, 0, 595, 842]
+
+
+def test_verification_url_is_a_link() -> None:
+    page = read(render_certificate(DOC)).pages[0]
+
+    uris = [annot.get_object()["/A"]["/URI"] for annot in page["/Annots"]]
+
+    # the printed address and the QR code are both clickable
+    assert uris == [URL, URL]
+
+
+def test_qr_code_reads_back_as_the_verification_url() -> None:
+    page = read(render_certificate(DOC)).pages[0]
+    expected = segno.make_qr(URL, error="m").matrix
+    size = len(expected)
+
+    dark, module = qr_read_back(page)
+
+    assert all(0 <= row < size and 0 <= col < size for row, col in dark)
+    drawn = [[int((row, col) in dark) for col in range(size)] for row in range(size)]
+    assert drawn == [list(row) for row in expected]
+    assert abs(module) * (size + 2 * QR_QUIET_ZONE) >= 35 * mm
+
+
+def test_many_long_competences_flow_onto_more_pages() -> None:
+    competences = tuple(
+        (
+            f"Kompetanse {i:02d}: trygg og forsvarlig bruk av velferdsteknologi, personvern "
+            "og dokumentasjon i den kommunale helse- og omsorgstjenesten",
+            f"Nivå {i % 3 + 1}",
+        )
+        for i in range(40)
+    )
+    pdf = render_certificate(dataclasses.replace(DOC, competences=competences))
+
+    pages = page_texts(pdf)
+    assert len(pages) >= 2
+    content = " ".join(pages)
+    for title, _level in competences:
+        assert title in content
+    # the heading repeats, and every page says which certificate it belongs to
+    assert all("Kompetanser" in page and "K7QM-2XD9-PH4T" in page for page in pages)
+    assert qr_read_back(read(pdf).pages[-1])[0]
+
+
+def test_without_expiry_prints_the_no_expiry_text() -> None:
+    content = text(render_certificate(dataclasses.replace(DOC, expires_on=None)))
+
+    assert "Gyldig til Utløper ikke" in content
+    assert "3. mars 2029" not in content
+
+
+def test_revoked_certificate_says_so() -> None:
+    revoked = "TILBAKEKALT – dette beviset er ikke lenger gyldig"
+
+    assert revoked not in text(render_certificate(DOC))
+    assert revoked in text(render_certificate(dataclasses.replace(DOC, revoked_text=revoked)))
+
+
+def test_without_description_and_competences() -> None:
+    content = text(
+        render_certificate(dataclasses.replace(DOC, achievement_description="", competences=()))
+    )
+
+    assert "Grunnkurs i velferdsteknologi" in content
+    assert "Kompetanser" not in content
+
+
+def test_texts_are_printed_literally_not_as_markup() -> None:
+    name = "Ola <b>Nordmann</b> & Kari"
+
+    assert name in text(render_certificate(dataclasses.replace(DOC, holder_name=name)))
+
+
+def test_same_document_gives_the_same_bytes() -> None:
+    assert render_certificate(DOC) == render_certificate(DOC)
