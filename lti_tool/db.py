@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from lti_tool import clock
 from lti_tool.settings import SettingsError
 
 NAMING_CONVENTION = {
@@ -29,7 +30,7 @@ NAMING_CONVENTION = {
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

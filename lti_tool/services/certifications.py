@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from lti_tool import clock
 from lti_tool.db import insert_or_find
 from lti_tool.domain import certification_rules as rules
 from lti_tool.errors import CertificationCodeTaken, CertificationInvalid, CourseCodeTaken, NotFound
@@ -312,7 +313,7 @@ def set_status(
     certification.status = status
     session.flush()
     if status == CertificationStatus.PUBLISHED:
-        certificates.evaluate_certification(session, certification, dt.datetime.now(dt.UTC))
+        certificates.evaluate_certification(session, certification, clock.now())
     return certification
 
 

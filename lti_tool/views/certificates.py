@@ -18,7 +18,7 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 from flask_babel import get_locale, gettext
 from marshmallow import ValidationError
 
-from lti_tool import csrf, limiter
+from lti_tool import clock, csrf, limiter
 from lti_tool.auth import current_launch, current_organisation_id, launch_token, public, requires
 from lti_tool.db import get_session
 from lti_tool.domain.texts import localized
@@ -45,7 +45,7 @@ def _helpers() -> dict[str, Any]:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return clock.now()
 
 
 def _urls() -> credentials.CredentialUrls:

@@ -15,6 +15,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext
 from marshmallow import ValidationError
 
+from lti_tool import clock
 from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
 from lti_tool.db import get_session
 from lti_tool.domain import certification_rules as rules
@@ -68,7 +69,7 @@ def _render(template: str, status: int = 200, **context: Any) -> Any:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return clock.now()
 
 
 def _values(certification: Any) -> dict[str, Any]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext
 from marshmallow import ValidationError
 
+from lti_tool import clock
 from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
 from lti_tool.db import get_session
 from lti_tool.domain.texts import localized
@@ -34,7 +34,7 @@ def _page(errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
     mine = requirements.requirements_of(
         get_session(), current_organisation_id(), _person_id(), locale
     )
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     held = certificates.current_only(
         certificates.certificates_of(get_session(), current_organisation_id(), _person_id())
     )

@@ -1,0 +1,334 @@
+"""Certification from end to end, as the issue checks it: a learner meets a certification's
+rules in a fresh organisation and gets exactly one certificate; its PDF text and QR link
+are read back; its VC-JWT verifies against the tool's JWKS with an independent verifier
+(joserfc); a tampered copy, an expired one and a revoked one each show as such."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import json
+import re
+from typing import Any
+
+import pytest
+import segno
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import KeySet
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from lti_tool import clock
+from lti_tool.credentials import status_list
+from lti_tool.db import get_session
+from lti_tool.models import Certificate, CertificateEvent
+from tests.conftest import TOOL_BASE_URL
+from tests.fakes import content
+from tests.fakes.lms import TestLms, parse_forms
+from tests.fakes.mappings import designer_browser, post_form
+from tests.functional.test_mapping_flow import NURSE_HALF, NURSE_RIGHT, build_mapping
+from tests.unit.test_certificate_pdf import qr_read_back
+
+MONTH = dt.timedelta(days=30)
+
+
+@pytest.fixture
+def care(app: Any, lms: TestLms) -> dict[str, Any]:
+    with app.app_context():
+        return content.care_content()
+
+
+def _location_id(response: Any, pattern: str) -> int:
+    assert response.status_code == 302, response.get_data(as_text=True)
+    found = re.search(pattern, response.headers["Location"])
+    assert found, response.headers["Location"]
+    return int(found.group(1))
+
+
+def build_certification(app: Any, lms: TestLms, care: dict[str, Any]) -> dict[str, Any]:
+    """Medication handling, as the issue describes it: the mapping passed (the e-learning's
+    test), legemidler shown at level 2, and a supervised practical test at work; valid four
+    years; renewal 90 days ahead by retaking the mapping OR attending a refresher."""
+    mapping_id = build_mapping(app, lms, care)
+    designer = designer_browser(app, lms)
+    courses = {}
+    for code, title, kind in (
+        ("praksis", "Praktisk prøve i legemiddelhåndtering", "practical"),
+        ("oppfrisking", "Oppfriskingskurs legemidler", "classroom"),
+    ):
+        response = post_form(
+            designer, "/designer/courses", "/designer/courses", code=code, title_nb=title, kind=kind
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+    page = designer.get("/designer/courses").get_data(as_text=True)
+    for code in ("praksis", "oppfrisking"):
+        courses[code] = int(
+            re.search(rf"/designer/courses/(\d+)[^>]*><code>{code}<", page).group(1)
+        )
+    response = post_form(
+        designer,
+        "/designer/certifications",
+        "/designer/certifications",
+        code="legemiddel",
+        title_nb="Legemiddelhåndtering",
+        title_en="Medication handling",
+        description_nb="Kompetanse i sikker legemiddelhåndtering.",
+        achievement_type="Certificate",
+        validity_months="48",
+        renewal_window_days="90",
+        minimum_active_days="",
+    )
+    certification_id = _location_id(response, r"/designer/certifications/(\d+)")
+    base = f"/designer/certifications/{certification_id}"
+    legemidler = care["competences"]["legemidler"]
+    for kind, fields in (
+        (
+            "earn",
+            {
+                "operator": "all",
+                "target_1": f"mapping:{mapping_id}",
+                "target_2": f"competence:{legemidler}",
+                "level_2": "2",
+                "target_3": f"course:{courses['praksis']}",
+            },
+        ),
+        ("renew", {"operator": "all", "target_1": f"mapping:{mapping_id}"}),
+        ("renew", {"operator": "any", "target_1": f"course:{courses['oppfrisking']}"}),
+    ):
+        response = post_form(
+            designer, f"{base}/paths/{kind}/new", f"{base}/paths/{kind}/new", **fields
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+    response = post_form(designer, base, f"{base}/status/published")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return {"id": certification_id, "mapping_id": mapping_id, "courses": courses}
+
+
+def record_attendance(
+    app: Any, lms: TestLms, course_id: int, *person_ids: int, on: str = ""
+) -> Any:
+    manager = TestLms.browser(app)
+    assert lms.launch(manager, "manager", locale="en").status_code == 302
+    return post_form(
+        manager,
+        f"/designer/courses/{course_id}",
+        f"/designer/courses/{course_id}/attendance",
+        attended_on=on or clock.now().date().isoformat(),
+        person_ids=[str(p) for p in person_ids],
+    )
+
+
+def person_id(app: Any, sub: str) -> int:
+    from lti_tool.models import Person
+
+    with app.app_context():
+        return get_session().scalar(select(Person.id).where(Person.sub == sub))
+
+
+def certificates_in_db(app: Any) -> list[Certificate]:
+    with app.app_context():
+        return list(get_session().scalars(select(Certificate).order_by(Certificate.id)))
+
+
+def learner_browser(app: Any, lms: TestLms, persona: str = "learner") -> Any:
+    browser = TestLms.browser(app)
+    assert lms.launch(browser, persona, locale="en").status_code == 302
+    return browser
+
+
+def my_certificate_id(browser: Any) -> int:
+    page = browser.get("/certificates/").get_data(as_text=True)
+    return int(re.search(r"/certificates/(\d+)\?", page).group(1))
+
+
+def jwks(browser: Any) -> KeySet:
+    return KeySet.import_key_set(browser.get("/lti/jwks.json").get_json())
+
+
+def verify_upload(browser: Any, text: str) -> dict[str, Any]:
+    response = browser.post("/verify?format=json", data={"credential": text})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def _tamper(token: str, change: Any) -> str:
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    change(claims)
+    raw = json.dumps(claims, ensure_ascii=False).encode()
+    return ".".join([header, base64.urlsafe_b64encode(raw).rstrip(b"=").decode(), signature])
+
+
+def test_meeting_the_rules_issues_one_certificate_that_verifies_everywhere(app, lms, care):
+    built = build_certification(app, lms, care)
+    # the learner passes the mapping: one of three conditions met, no certificate yet
+    _take_mapping(app, lms, built, "learner", NURSE_RIGHT)
+    assert certificates_in_db(app) == []
+    browser = learner_browser(app, lms)
+    progress = browser.get("/certificates/").get_data(as_text=True)
+    assert "Way to earn 1" in progress
+    assert progress.count("Done") == 2 and "Not yet" in progress
+
+    # the supervised practical test is recorded by the manager: the rules are met at once
+    learner_id = person_id(app, "101")
+    response = record_attendance(app, lms, built["courses"]["praksis"], learner_id)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    issued = certificates_in_db(app)
+    assert len(issued) == 1
+    certificate = issued[0]
+    assert certificate.cycle == 1 and certificate.method == "automatic"
+    assert certificate.expires_at - certificate.issued_at > dt.timedelta(days=4 * 365)
+    # recording it again, or another evidence change, issues nothing more
+    record_attendance(app, lms, built["courses"]["praksis"], learner_id)
+    _take_mapping(app, lms, built, "learner", NURSE_RIGHT)
+    assert len(certificates_in_db(app)) == 1
+    with app.app_context():
+        events = get_session().scalars(select(CertificateEvent)).all()
+        assert [(e.action, e.actor_id) for e in events] == [("issued", None)]
+
+    # the start page shows it green
+    home = browser.get("/learner/").get_data(as_text=True)
+    assert 'class="status status-valid">Valid<' in home
+    assert "Legemiddelhåndtering" in home or "Medication handling" in home
+
+    # the PDF: text read back, QR code and link lead to the verification page
+    pdf = browser.get(f"/certificates/{certificate.id}/certificate.pdf?lang=en")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    reader = PdfReader(io.BytesIO(pdf.data))
+    text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+    verify_url = f"{TOOL_BASE_URL}/verify/{certificate.code}"
+    for expected in (
+        "Demo Ansatt",
+        "Legemiddelhåndtering",
+        "Testkommune",
+        certificate.code,
+        verify_url,
+        "This is to certify that",
+        "Valid until",
+    ):
+        assert expected in text, (expected, text)
+    assert "ansatt@demokommune.example" not in text
+    uris = {
+        annotation.get_object()["/A"]["/URI"]
+        for page in reader.pages
+        for annotation in page.get("/Annots") or []
+    }
+    assert uris == {verify_url}
+    assert _qr_matrix(reader) == [list(r) for r in segno.make_qr(verify_url, error="m").matrix]
+
+    # the link works for anyone, without a launch, and shows the minimum
+    anyone = TestLms.browser(app)
+    page = anyone.get(verify_url.removeprefix(TOOL_BASE_URL) + "?lang=en")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "This certificate is genuine and valid." in html and "Demo Ansatt" in html
+    assert "ansatt@" not in html
+    as_json = anyone.get(f"/verify/{certificate.code}", headers={"Accept": "application/json"})
+    body = as_json.get_json()
+    assert body["status"] == "valid" and body["holder"] == "Demo Ansatt"
+    assert "email" not in json.dumps(body) and "101" not in json.dumps(body)
+    # typed by hand, in lower case without dashes
+    typed = anyone.get("/verify?code=" + certificate.code.replace("-", " ").lower())
+    assert typed.status_code == 302 and typed.headers["Location"].endswith(certificate.code)
+
+    # the Open Badges credential: verified by joserfc against the tool's JWKS
+    token = browser.get(f"/certificates/{certificate.id}/credential.jwt").get_data(as_text=True)
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert header["alg"] == "RS256" and header["typ"] == "JWT"
+    assert header["kid"].startswith(f"{TOOL_BASE_URL}/ob/keys/")
+    decoded = jose_jwt.decode(token, jwks(anyone), algorithms=["RS256"])
+    claims = decoded.claims
+    assert claims["@context"] == [
+        "https://www.w3.org/ns/credentials/v2",
+        "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
+    ]
+    assert claims["type"] == ["VerifiableCredential", "OpenBadgeCredential"]
+    assert claims["issuer"]["type"] == ["Profile"] and claims["issuer"]["name"] == "Testkommune"
+    assert claims["iss"] == claims["issuer"]["id"] and claims["jti"] == claims["id"]
+    subject = claims["credentialSubject"]
+    assert claims["sub"] == subject["id"] and subject["id"].startswith("urn:uuid:")
+    assert subject["identifier"][0]["identityHash"] == "Demo Ansatt"
+    achievement = subject["achievement"]
+    assert achievement["achievementType"] == "Certificate"
+    assert achievement["criteria"]["narrative"]
+    assert [a["targetName"] for a in achievement["alignment"]] == ["Legemiddelhåndtering"]
+    assert achievement["alignment"][0]["targetType"] == "CFItem"
+    assert claims["validFrom"] and claims["validUntil"] and claims["exp"] > claims["nbf"]
+    assert claims["credentialStatus"]["type"] == "BitstringStatusListEntry"
+    assert "ansatt@" not in json.dumps(claims)
+    # the bare key the kid names, and the issuer profile, resolve
+    assert anyone.get(header["kid"].removeprefix(TOOL_BASE_URL)).get_json()["kid"] == header["kid"]
+    profile = anyone.get(claims["issuer"]["id"].removeprefix(TOOL_BASE_URL)).get_json()
+    assert profile["name"] == "Testkommune"
+    achievement_doc = anyone.get(achievement["id"].removeprefix(TOOL_BASE_URL)).get_json()
+    assert achievement_doc["achievementType"] == "Certificate"
+    # the JSON download is exactly what was signed
+    as_file = browser.get(f"/certificates/{certificate.id}/credential.json").get_json()
+    assert as_file == {
+        k: v for k, v in claims.items() if k not in ("iss", "jti", "sub", "nbf", "exp")
+    }
+    # the same token twice: signed once
+    again = browser.get(f"/certificates/{certificate.id}/credential.jwt").get_data(as_text=True)
+    assert again == token
+
+    # brought back: genuine, then tampered (as .jwt and as .json)
+    assert verify_upload(anyone, token)["status"] == "valid"
+    assert verify_upload(anyone, json.dumps(as_file))["status"] == "valid"
+
+    def rename(c: dict) -> None:
+        c["credentialSubject"]["identifier"][0]["identityHash"] = "Someone Else"
+
+    assert verify_upload(anyone, _tamper(token, rename))["status"] == "tampered"
+    altered = json.loads(json.dumps(as_file))
+    altered["validUntil"] = "2099-01-01T00:00:00Z"
+    assert verify_upload(anyone, json.dumps(altered))["status"] == "tampered"
+    assert verify_upload(anyone, "not a credential")["status"] == "tampered"
+    page = anyone.post("/verify?lang=en", data={"credential": _tamper(token, rename)})
+    assert "This credential has been changed after it was issued" in page.get_data(as_text=True)
+
+
+def _take_mapping(app: Any, lms: TestLms, built: dict[str, Any], persona: str, answers: Any) -> Any:
+    """Launch a link that names the certification's mapping, answer every item, submit."""
+    browser = TestLms.browser(app)
+    response = lms.signed_launch(browser, persona, change=_custom_mapping())
+    assert response.status_code == 302, response.get_data(as_text=True)
+    location = response.headers["Location"]
+    return _answer_all(browser, location, answers)
+
+
+def _custom_mapping() -> dict[str, Any]:
+    from lti_tool.lti import claims as c
+
+    return {c.CUSTOM: {"mapping": "sykepleier-kartlegging"}}
+
+
+def _answer_all(browser: Any, location: str, answers: Any) -> Any:
+    from tests.functional.test_mapping_flow import answer, option_values
+
+    start = browser.get(location).get_data(as_text=True)
+    form = next(f for f in parse_forms(start) if "/attempts" in (f["action"] or ""))
+    response = browser.post(form["action"], data=form["fields"])
+    location = response.headers["Location"]
+    while "/items/" in location:
+        html = browser.get(location).get_data(as_text=True)
+        stem = next(s for s in answers if s in html)
+        value = answers[stem]
+        if isinstance(value, str) and not value.replace(",", "").isdigit():
+            value = option_values(browser, location)[value]
+        elif isinstance(value, list):
+            options = option_values(browser, location)
+            value = [options[v] for v in value]
+        location = answer(browser, location, value).headers["Location"]
+    review = browser.get(location).get_data(as_text=True)
+    submit = next(f for f in parse_forms(review) if "/submit" in (f["action"] or ""))
+    done = browser.post(submit["action"], data=submit["fields"])
+    assert done.status_code == 302, done.get_data(as_text=True)
+    return done
+
+
+def _qr_matrix(reader: PdfReader) -> list[list[int]]:
+    """The QR code drawn on the first page, rebuilt from its rectangles."""
+    dark, _module = qr_read_back(reader.pages[0])
+    size = max(max(r, c) for r, c in dark) + 1
+    return [[int((row, col) in dark) for col in range(size)] for row in range(size)]
