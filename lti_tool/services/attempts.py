@@ -57,7 +57,7 @@ from lti_tool.models import (
     Response,
     Selection,
 )
-from lti_tool.services import item_bank, mappings, placement, score_delivery
+from lti_tool.services import certificates, item_bank, mappings, placement, score_delivery
 
 log = logging.getLogger(__name__)
 
@@ -489,6 +489,8 @@ def _score(session: Session, attempt: Attempt, now: dt.datetime) -> None:
         )
     _queue_gradebook_score(session, attempt, mapping, now)
     session.flush()
+    # New evidence: certifications it completes are issued in this same transaction.
+    certificates.evaluate_person(session, attempt.organisation_id, attempt.person_id, now)
 
 
 def _queue_gradebook_score(

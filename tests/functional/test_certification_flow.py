@@ -137,11 +137,6 @@ def learner_browser(app: Any, lms: TestLms, persona: str = "learner") -> Any:
     return browser
 
 
-def my_certificate_id(browser: Any) -> int:
-    page = browser.get("/certificates/").get_data(as_text=True)
-    return int(re.search(r"/certificates/(\d+)\?", page).group(1))
-
-
 def jwks(browser: Any) -> KeySet:
     return KeySet.import_key_set(browser.get("/lti/jwks.json").get_json())
 
@@ -674,3 +669,17 @@ def test_a_certificate_is_issued_once_when_evidence_arrives_twice_at_once(app, l
     two.join(10)
     assert results == {"one": 1, "two": 0}
     assert len(certificates_in_db(app)) == 1
+
+
+def test_submitting_the_last_missing_mapping_issues_at_once(app, lms, care):
+    built = build_certification(app, lms, care)
+    learner = learner_browser(app, lms)  # known to the tool from their first launch
+    response = record_attendance(app, lms, built["courses"]["praksis"], person_id(app, "101"))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert certificates_in_db(app) == []
+    _take_mapping(app, lms, built, "learner", NURSE_RIGHT)
+    (certificate,) = certificates_in_db(app)
+    assert certificate.method == "automatic"
+    page = learner.get("/certificates/").get_data(as_text=True)
+    assert "Certificates I hold" in page and certificate.code not in page
+    assert f"/certificates/{certificate.id}" in page
