@@ -362,14 +362,20 @@ def _queue_gradebook_score(
             comment=certification.code,
             submitted_at=now,
             now=now,
-            line_item={
-                "scoreMaximum": 100,
-                "label": certification.code,
-                "resourceId": f"certification:{certification.code}",
-                "tag": SCORE_TAG,
-            },
+            line_item=line_item_for(certification.code, certification.code),
         )
         return
+
+
+def line_item_for(code: str, label: str) -> dict[str, Any]:
+    """The gradebook column of a placed certification (deep linking and find-or-create
+    agree on its resourceId)."""
+    return {
+        "scoreMaximum": 100,
+        "label": label,
+        "resourceId": f"certification:{code}",
+        "tag": SCORE_TAG,
+    }
 
 
 def _reason(raw: str) -> str:

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from lti_tool.domain.texts import localized
 from lti_tool.errors import NotFound, PlacementInvalid
 from lti_tool.lti.deep_linking import DeepLinkingSettings, resource_link
-from lti_tool.models import Mapping, MappingStatus
-from lti_tool.services import mappings
-from lti_tool.services.launches import MAPPING_PARAM
+from lti_tool.models import CertificationStatus, Mapping, MappingStatus
+from lti_tool.services import certificates, certifications, mappings
+from lti_tool.services.launches import CERTIFICATION_PARAM, MAPPING_PARAM
 
 #: The value that means "the published mapping of the person's job role".
 MY_ROLE = "@job-role"
@@ -23,6 +23,7 @@ SCORE_MAXIMUM = 100
 LINE_ITEM_TAG = "laeringslop-mapping"
 
 HOME = "home"
+CERTIFICATION = "certification:"
 ROLE = "role"
 
 
@@ -67,6 +68,20 @@ def content_items(
         if choice == HOME:
             items.append(resource_link(launch_url, "Læringsløp"))
             continue
+        if choice.startswith(CERTIFICATION):
+            certification = _published_certification(session, organisation_id, choice)
+            title = localized(certification.title, locale) or certification.code
+            items.append(
+                resource_link(
+                    launch_url,
+                    title,
+                    custom={CERTIFICATION_PARAM: certification.code},
+                    line_item=certificates.line_item_for(certification.code, title)
+                    if settings.accept_lineitem
+                    else None,
+                )
+            )
+            continue
         if choice == ROLE:
             placed_as, title = MY_ROLE, str(_l("Skills mapping for my job role"))
         else:
@@ -95,3 +110,18 @@ def _published(session: Session, organisation_id: int, choice: str) -> Mapping:
             reason=_l("Choose among the published mappings shown."),
         )
     return mapping
+
+
+def _published_certification(session: Session, organisation_id: int, choice: str) -> Any:
+    try:
+        found = certifications.get_certification(
+            session, organisation_id, int(choice.removeprefix(CERTIFICATION))
+        )
+    except (ValueError, NotFound):
+        found = None
+    if found is None or found.status != CertificationStatus.PUBLISHED:
+        raise PlacementInvalid(
+            f"no published certification {choice!r}",
+            reason=_l("Choose among the published certifications shown."),
+        )
+    return found

@@ -60,7 +60,14 @@ from lti_tool.schemas.designer import (
     RequirementUpdateForm,
     ScaleForm,
 )
-from lti_tool.services import framework_io, frameworks, job_roles, mappings, placement
+from lti_tool.services import (
+    certifications,
+    framework_io,
+    frameworks,
+    job_roles,
+    mappings,
+    placement,
+)
 from lti_tool.services.frameworks import MAX_LEVELS, LevelInput
 
 bp = Blueprint("designer", __name__, url_prefix="/designer")
@@ -162,6 +169,9 @@ def _deep_link_page(errors: Errors | None = None, status: int = 200) -> Any:
         status,
         settings=DeepLinkingSettings.from_claims(launch.claims),
         mappings=mappings.list_mappings(
+            get_session(), current_organisation_id(), published_only=True
+        ),
+        certifications=certifications.list_certifications(
             get_session(), current_organisation_id(), published_only=True
         ),
         errors=errors or {},

@@ -17,7 +17,7 @@ import segno
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 from pypdf import PdfReader
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from lti_tool import clock
 from lti_tool.credentials import status_list
@@ -27,7 +27,7 @@ from tests.conftest import TOOL_BASE_URL
 from tests.fakes import content
 from tests.fakes.lms import TestLms, csrf_token, parse_forms
 from tests.fakes.mappings import designer_browser, post_form
-from tests.functional.test_mapping_flow import NURSE_HALF, NURSE_RIGHT, build_mapping
+from tests.functional.test_mapping_flow import NURSE_RIGHT, build_mapping
 from tests.unit.test_certificate_pdf import qr_read_back
 
 MONTH = dt.timedelta(days=30)
@@ -683,3 +683,45 @@ def test_submitting_the_last_missing_mapping_issues_at_once(app, lms, care):
     page = learner.get("/certificates/").get_data(as_text=True)
     assert "Certificates I hold" in page and certificate.code not in page
     assert f"/certificates/{certificate.id}" in page
+
+
+def test_a_placed_certification_lands_on_its_page_and_scores_100_when_achieved(app, lms, care):
+    from tests.fakes.gradebook import FakeGradebook
+    from tests.functional.test_mapping_flow import deliver
+
+    gradebook = FakeGradebook(
+        lms.platform.issuer, lms.http, lms.platform.token_url, client_id=lms.platform.client_id
+    )
+    built = build_certification(app, lms, care)
+
+    def column(line_item: dict[str, Any]) -> str:
+        assert line_item["resourceId"] == "certification:legemiddel"
+        assert line_item["scoreMaximum"] == 100
+        return gradebook.add_line_item(
+            line_item["label"],
+            line_item["scoreMaximum"],
+            resource_id=line_item["resourceId"],
+            tag=line_item["tag"],
+        )
+
+    designer = designer_browser(app, lms)
+    (link_id,), message = lms.deep_link(
+        designer, [f"certification:{built['id']}"], lineitem_for=column
+    )
+    from lti_tool.lti import claims as c
+
+    item = message[c.DEEP_LINKING_CONTENT_ITEMS][0]
+    assert item["custom"] == {"certification": "legemiddel"}
+    lineitem = lms.platform.links[link_id].lineitem
+
+    learner = TestLms.browser(app)
+    response = lms.launch(learner, "learner", link=link_id, locale="en")
+    assert response.headers["Location"].split("?")[0] == "/certificates/certification/legemiddel"
+    page = learner.get(response.headers["Location"]).get_data(as_text=True)
+    assert "What it takes" in page and "Pass the skills mapping" in page
+
+    _take_mapping(app, lms, built, "learner", NURSE_RIGHT)
+    record_attendance(app, lms, built["courses"]["praksis"], person_id(app, "101"))
+    assert len(certificates_in_db(app)) == 1
+    deliver(app)
+    assert gradebook.given("101", lineitem) == [100]
