@@ -20,6 +20,7 @@ from lti_tool.lti.services import lti_services
 from lti_tool.models import Status, TokenScope
 from lti_tool.services import (
     api_tokens,
+    certifications,
     demo,
     framework_io,
     organisations,
@@ -477,8 +478,8 @@ def job_role_export(organisation: str, output: Any) -> None:
 @click.option("--organisation", required=True, help="Organisation name; created if new.")
 @transaction
 def content_load_examples(organisation: str) -> None:
-    """Load the example frameworks, job roles, item bank and skills mappings (what
-    exists is left as it is)."""
+    """Load the example frameworks, job roles, item bank, skills mappings and
+    certifications (what exists is left as it is)."""
     owner = platforms.get_or_create_organisation(get_session(), organisation)
     loaded = framework_io.load_examples(get_session(), owner.id)
     click.echo(
@@ -487,6 +488,8 @@ def content_load_examples(organisation: str) -> None:
     )
     mapped = framework_io.load_example_mappings(get_session(), owner.id)
     click.echo(f"Loaded {len(mapped.items)} item(s) and {len(mapped.mappings)} mapping(s).")
+    made = certifications.load_examples(get_session(), owner.id)
+    click.echo(f"Loaded {len(made)} certification(s).")
 
 
 api_token_cli = AppGroup("api-token", help="API tokens of an organisation (for /api/v1).")

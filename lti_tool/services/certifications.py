@@ -557,3 +557,104 @@ def attendance_of(session: Session, organisation_id: int, course_id: int) -> lis
             .order_by(Attendance.attended_on.desc(), Attendance.id.desc())
         )
     )
+
+
+# --- example content ----------------------------------------------------------------------
+
+EXAMPLE_COURSES = (
+    (
+        "praksis-legemiddel",
+        CourseKind.PRACTICAL,
+        {
+            "nb": "Praktisk prøve i legemiddelhåndtering (under veiledning)",
+            "nn": "Praktisk prøve i legemiddelhandtering (under rettleiing)",
+            "en": "Supervised practical test in medication handling",
+        },
+    ),
+    (
+        "oppfrisking-legemiddel",
+        CourseKind.CLASSROOM,
+        {
+            "nb": "Oppfriskingskurs i legemiddelhåndtering",
+            "nn": "Oppfriskingskurs i legemiddelhandtering",
+            "en": "Refresher course in medication handling",
+        },
+    ),
+)
+
+
+def load_examples(session: Session, organisation_id: int) -> list[str]:
+    """The example courses and certifications, on top of the example mappings: a course
+    certificate in information security (pass the mapping; no expiry) and medication
+    handling (the mapping and a supervised practical test; four years; renew by retaking
+    the mapping or attending a refresher). What exists is left as it is; returns the codes
+    of the certifications made."""
+    courses = {}
+    for code, kind, title in EXAMPLE_COURSES:
+        found = session.scalar(
+            select(Course).where(Course.organisation_id == organisation_id, Course.code == code)
+        )
+        courses[code] = found or save_course(session, organisation_id, None, code, title, kind)
+    found_mappings = {
+        m.code: m
+        for m in session.scalars(select(Mapping).where(Mapping.organisation_id == organisation_id))
+    }
+    Paths = list[tuple[str, list[str], list[str]]]
+    examples: list[tuple[str, dict[str, str], CertificationTerms, Paths, Paths]] = [
+        (
+            "kursbevis-informasjonssikkerhet",
+            {
+                "nb": "Kursbevis: informasjonssikkerhet og personvern",
+                "nn": "Kursbevis: informasjonstryggleik og personvern",
+                "en": "Course certificate: information security and privacy",
+            },
+            CertificationTerms(),
+            [("all", ["informasjonssikkerhet-alle"], [])],
+            [],
+        ),
+        (
+            "legemiddelhandtering",
+            {
+                "nb": "Sertifisering i legemiddelhåndtering",
+                "nn": "Sertifisering i legemiddelhandtering",
+                "en": "Certification in medication handling",
+            },
+            CertificationTerms(validity_months=48, renewal_window_days=90),
+            [("all", ["legemiddelhandtering-sykepleier"], ["praksis-legemiddel"])],
+            [
+                ("any", ["legemiddelhandtering-sykepleier"], []),
+                ("any", [], ["oppfrisking-legemiddel"]),
+            ],
+        ),
+    ]
+    made = []
+    for code, title, terms, earn, renew in examples:
+        needed = [m for _, ms, _ in earn + renew for m in ms]
+        if any(
+            m not in found_mappings or found_mappings[m].pass_percentage is None for m in needed
+        ):
+            continue
+        if session.scalar(
+            select(Certification.id).where(
+                Certification.organisation_id == organisation_id, Certification.code == code
+            )
+        ):
+            continue
+        certification = create_certification(session, organisation_id, code, title, {}, {}, terms)
+        for path_kind, paths in ((EARN, earn), (RENEW, renew)):
+            for operator, mapping_codes, course_codes in paths:
+                conditions = [
+                    ConditionInput(f"{rules.MAPPING}:{found_mappings[m].id}") for m in mapping_codes
+                ] + [ConditionInput(f"{rules.COURSE}:{courses[c].id}") for c in course_codes]
+                save_path(
+                    session,
+                    organisation_id,
+                    certification.id,
+                    path_kind,
+                    None,
+                    operator,
+                    conditions,
+                )
+        set_status(session, organisation_id, certification.id, CertificationStatus.PUBLISHED)
+        made.append(code)
+    return made

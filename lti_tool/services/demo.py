@@ -39,7 +39,7 @@ from lti_tool.lti.demo_platform import (
 )
 from lti_tool.lti.services import LtiServices
 from lti_tool.models import Platform
-from lti_tool.services import framework_io, platforms
+from lti_tool.services import certifications, framework_io, platforms
 from lti_tool.services.framework_io import LoadedExamples
 from lti_tool.services.launches import MAPPING_PARAM
 
@@ -195,7 +195,7 @@ def register_demo_platform(session: Session, platform: DemoPlatform) -> Platform
 def set_up_demo(session: Session, lti: LtiServices) -> tuple[Platform, LoadedExamples]:
     """Everything the demo needs, idempotent: the tool's first key, the demo LMS's
     registration, and the example content in the demo organisation (frameworks, job
-    roles, the item bank and published skills mappings)."""
+    roles, the item bank, published skills mappings and certifications)."""
     if not lti.keyring.all_keys():
         lti.keyring.rotate()
     platform = register_demo_platform(session, demo_platform(lti))
@@ -203,6 +203,7 @@ def set_up_demo(session: Session, lti: LtiServices) -> tuple[Platform, LoadedExa
     bank = framework_io.load_example_mappings(session, platform.organisation_id)
     loaded.items, loaded.mappings = bank.items, bank.mappings
     loaded.skipped += bank.skipped
+    certifications.load_examples(session, platform.organisation_id)
     return platform, loaded
 
 
