@@ -195,7 +195,7 @@ def verify_upload() -> Any:
     """Check a downloaded credential (.jwt or .json): tampering shows."""
     upload = request.files.get("credential")
     raw = upload.read(MAX_UPLOAD_CHARS + 1).decode("utf-8", "replace") if upload else ""
-    raw = raw or request.form.get("credential", "") or request.get_data(as_text=True)
+    raw = raw or request.form.get("credential_text", "") or request.form.get("credential", "")
     if not raw.strip() or len(raw) > MAX_UPLOAD_CHARS:
         message = gettext("Choose a credential file (.jwt or .json) or paste its text.")
         if wants_json():

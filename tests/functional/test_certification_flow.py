@@ -204,6 +204,15 @@ def test_meeting_the_rules_issues_one_certificate_that_verifies_everywhere(app, 
     ):
         assert expected in text, (expected, text)
     assert "ansatt@demokommune.example" not in text
+    # in the learner's language: bokmål and nynorsk too
+    for lang, words in (
+        ("nb", ("Kursbevis", "Det bekreftes med dette at", "Kontrollkode", "Gyldig til")),
+        ("nn", ("Kursbevis", "Med dette blir det stadfesta at", "Kontrollkode")),
+    ):
+        translated = browser.get(f"/certificates/{certificate.id}/certificate.pdf?lang={lang}")
+        pages = PdfReader(io.BytesIO(translated.data)).pages
+        words_found = " ".join(" ".join(page.extract_text() for page in pages).split())
+        assert all(word in words_found for word in words), (lang, words_found)
     uris = {
         annotation.get_object()["/A"]["/URI"]
         for page in reader.pages
