@@ -277,7 +277,18 @@ def _expiring_page(days: int, errors: Any = None, status: int = 200) -> Any:
 @bp.route("/manager/certifications/<int:certification_id>/issue", methods=["POST"])
 @requires(Permission.MANAGER, Permission.ADMIN, Permission.DESIGNER)
 def issue(certification_id: int) -> Any:
-    """Issue by hand, with a reason (designers from the certification's page too)."""
+    """Issue by hand, with a reason (designers from the certification's page)."""
+    return _issue_by_hand(certification_id)
+
+
+@bp.route("/manager/certificates/issue", methods=["POST"])
+@requires(Permission.MANAGER, Permission.ADMIN)
+def issue_chosen() -> Any:
+    """Issue by hand from the manager's list, the certification chosen on the form."""
+    return _issue_by_hand(request.form.get("certification_id", type=int) or 0)
+
+
+def _issue_by_hand(certification_id: int) -> Any:
     try:
         form = ManualIssueForm().load(request.form.to_dict())
         certificate = certificates.issue_manually(

@@ -513,8 +513,11 @@ def test_manual_issue_needs_a_reason_and_is_audited(app, lms, care):
     assert lms.launch(learner2, "learner2", locale="en").status_code == 302
     target = person_id(app, "104")
     manager = learner_browser(app, lms, "manager")
-    action = f"/manager/certifications/{built['id']}/issue"
-    refused = post_form(manager, "/manager/certificates", action, person_id=str(target), reason="")
+    action = "/manager/certificates/issue"
+    chosen = {"certification_id": str(built["id"])}
+    refused = post_form(
+        manager, "/manager/certificates", action, person_id=str(target), reason="", **chosen
+    )
     assert refused.status_code == 302
     assert certificates_in_db(app) == []
     assert (
@@ -526,6 +529,7 @@ def test_manual_issue_needs_a_reason_and_is_audited(app, lms, care):
         action,
         person_id=str(target),
         reason="Praktisk prøve dokumentert på papir",
+        **chosen,
     )
     assert done.status_code == 302
     (certificate,) = certificates_in_db(app)
@@ -536,7 +540,12 @@ def test_manual_issue_needs_a_reason_and_is_audited(app, lms, care):
         assert event.actor_label == "Demo Leder" or event.actor_id is not None
     # a second manual issue while it is valid is refused
     again = post_form(
-        manager, "/manager/certificates", action, person_id=str(target), reason="Ved en feil igjen"
+        manager,
+        "/manager/certificates",
+        action,
+        person_id=str(target),
+        reason="Ved en feil igjen",
+        **chosen,
     )
     assert again.status_code == 302 and len(certificates_in_db(app)) == 1
     designer = designer_browser(app, lms)
