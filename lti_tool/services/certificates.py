@@ -54,6 +54,8 @@ CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_GROUPS, CODE_GROUP_LENGTH = 3, 4
 MIN_REASON_LENGTH = 5
 SCORE_TAG = "laeringslop-certification"
+#: How long an expired, unrenewed certificate stays on the manager's list.
+EXPIRED_LISTED_DAYS = 365
 
 
 def new_code() -> str:
@@ -113,8 +115,10 @@ def facts_for(
             Attendance.organisation_id == organisation_id,
             Attendance.course_id.in_(course_ids),
         )
-        if since is not None:
-            query = query.where(Attendance.attended_on >= since.date())
+        if since is not None:  # attended in the period, and recorded after it began
+            query = query.where(
+                Attendance.attended_on >= since.date(), Attendance.recorded_at >= since
+            )
         attended = set(session.scalars(query))
     return rules.Facts(
         levels=levels, passed_mappings=frozenset(passed), courses=frozenset(attended)
@@ -203,6 +207,7 @@ def _evaluate(
         IssueMethod.RENEWAL if chance.renewal else IssueMethod.AUTOMATIC,
         now,
         detail={"path": kind, "index": number},
+        met_path=paths[met],
     )
 
 
@@ -210,11 +215,22 @@ def _evaluate(
 
 
 def status_list_of(session: Session, organisation_id: int) -> StatusList:
-    """The organisation's revocation list, made on first need."""
+    """The organisation's newest revocation list with room, made when none has: a list is
+    filled to three quarters at most, so a random free index is found in a few draws."""
     found = session.scalar(
-        select(StatusList).where(StatusList.organisation_id == organisation_id).limit(1)
+        select(StatusList)
+        .where(StatusList.organisation_id == organisation_id)
+        .order_by(StatusList.id.desc())
+        .limit(1)
     )
-    if found is not None:
+    used = (
+        session.scalar(
+            select(func.count(Certificate.id)).where(Certificate.status_list_id == found.id)
+        )
+        if found is not None
+        else 0
+    ) or 0
+    if found is not None and used < found.size * 3 // 4:
         return found
     made = StatusList(
         organisation_id=organisation_id, uuid=str(uuid.uuid4()), size=STATUS_LIST_SIZE
@@ -225,12 +241,12 @@ def status_list_of(session: Session, organisation_id: int) -> StatusList:
 
 
 def certified_competences(
-    session: Session, certification: Certification, locale_titles: bool = True
+    session: Session, paths: Sequence[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """The competences the certification vouches for, at the highest level any earn path
-    asks: what the certificate and its credential list, frozen at issue."""
+    """The competences these paths ask for, each at the highest level asked: what the
+    certificate and its credential list, frozen at issue."""
     wanted: dict[int, int] = {}
-    for path in certification.earn_paths:
+    for path in paths:
         for leaf in rules.leaves(path):
             if leaf["type"] == rules.COMPETENCE:
                 cid = leaf["competence_id"]
@@ -273,8 +289,13 @@ def _issue(
     actor: Person | None = None,
     reason: str = "",
     detail: dict[str, Any] | None = None,
+    met_path: dict[str, Any] | None = None,
 ) -> Certificate | None:
-    """Insert the next certificate; None when a concurrent transaction issued it first."""
+    """Insert the next certificate; None when a concurrent transaction issued it first.
+
+    It lists the competences of the path that was met (a renewal by a path without any
+    keeps those of the certificate it renews); one issued by hand, those of every earn
+    path: the issuer vouches for the certification as defined."""
     person = session.get(Person, person_id)
     organisation = session.get(Organisation, certification.organisation_id)
     assert person is not None and organisation is not None
@@ -286,9 +307,10 @@ def _issue(
         "criteria": certification.criteria,
         "achievement_type": str(certification.achievement_type),
         "organisation": organisation.name,
-        "competences": certified_competences(session, certification),
+        "competences": _competences_for(session, certification, previous, met_path),
+        "language": _language_of(person),
     }
-    for _ in range(5):  # a code or list index drawn twice: draw again
+    for _ in range(40):  # a code or list index drawn twice: draw again
         certificate = Certificate(
             organisation_id=certification.organisation_id,
             certification_id=certification.id,
@@ -315,7 +337,7 @@ def _issue(
                 return None  # issued by someone else at the same moment
             continue
         break
-    else:  # pragma: no cover - five collisions of 59-bit codes and random indices
+    else:  # pragma: no cover - 40 draws in a list at most three quarters full
         raise RuntimeError("could not draw a free certificate code and status index")
     action = (
         CertificateAction.RENEWED if method == IssueMethod.RENEWAL else CertificateAction.ISSUED
@@ -335,6 +357,26 @@ def _issue(
     _queue_gradebook_score(session, certification, person, now)
     session.flush()
     return certificate
+
+
+def _competences_for(
+    session: Session,
+    certification: Certification,
+    previous: Certificate | None,
+    met_path: dict[str, Any] | None,
+) -> list[dict[str, Any]]:
+    if met_path is None:
+        return certified_competences(session, certification.earn_paths)
+    listed = certified_competences(session, [met_path])
+    if not listed and previous is not None and previous.revoked_at is None:
+        return list(previous.content.get("competences", []))
+    return listed
+
+
+def _language_of(person: Person) -> str:
+    """The language the credential is written in: the holder's at issue, else bokmål."""
+    locale = (person.locale or "")[:2]
+    return locale if locale in ("nb", "nn", "en") else "nb"
 
 
 def _queue_gradebook_score(
@@ -422,11 +464,11 @@ def issue_manually(
         person_id,
         previous,
         chance,
-        IssueMethod.RENEWAL if chance.renewal else IssueMethod.MANUAL,
+        IssueMethod.MANUAL,
         now,
         actor=actor,
         reason=reason,
-        detail={"manual": True},
+        detail={"manual": True, "renewal": chance.renewal},
     )
     if certificate is None:
         raise CannotIssue(
@@ -565,10 +607,14 @@ def recent(session: Session, organisation_id: int, limit: int = 50) -> list[Cert
     )
 
 
-def find_by_code(session: Session, code: str) -> Certificate | None:
-    return session.scalar(
-        select(Certificate).where(Certificate.code == normalise_code(code)).options(*_with_all())
-    )
+def find_by_code(
+    session: Session, code: str, organisation_id: int | None = None
+) -> Certificate | None:
+    """The certificate with this code (of this organisation only, when given)."""
+    query = select(Certificate).where(Certificate.code == normalise_code(code))
+    if organisation_id is not None:
+        query = query.where(Certificate.organisation_id == organisation_id)
+    return session.scalar(query.options(*_with_all()))
 
 
 def find_by_credential_id(session: Session, credential_id: str) -> Certificate | None:
@@ -608,6 +654,7 @@ def expiring(
             Certificate.revoked_at.is_(None),
             Certificate.expires_at.is_not(None),
             Certificate.expires_at <= now + dt.timedelta(days=within_days),
+            Certificate.expires_at > now - dt.timedelta(days=EXPIRED_LISTED_DAYS),
         )
         .options(*_with_all())
         .order_by(Certificate.expires_at)

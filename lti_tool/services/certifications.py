@@ -83,10 +83,12 @@ def get_certification(
 
 
 def find_certification(session: Session, organisation_id: int, code: str) -> Certification:
+    """A certification learners may see (published or archived, never a draft)."""
     found = session.scalar(
         select(Certification).where(
             Certification.organisation_id == organisation_id,
             func.lower(Certification.code) == code.strip().lower(),
+            Certification.status != CertificationStatus.DRAFT,
         )
     )
     if found is None:

@@ -98,8 +98,7 @@ def issuer_profile(session: Session, urls: CredentialUrls, organisation_id: int)
 
 
 def _language(certificate: Certificate) -> str:
-    locale = certificate.person.locale[:2] if certificate.person.locale else ""
-    return locale if locale in ("nb", "nn", "en") else "nb"
+    return str(certificate.content.get("language") or "nb")
 
 
 def _criteria(content: dict[str, Any], language: str) -> str:
@@ -355,7 +354,7 @@ def verify_upload(
     if text.startswith("{"):
         try:
             given = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested to exhaust the parser
             return Verification("tampered")
         if not isinstance(given, dict) or not isinstance(given.get("id"), str):
             return Verification("tampered")

@@ -5,7 +5,7 @@ manager's list of what expires soon, and revocation by an admin.
 Who may use what:
 - anyone (public): ``/verify`` and ``/verify/<code>`` (rate-limited), ``/ob/…``;
 - the holder only (any launched person): their own certificates and downloads;
-- managers and admins: the expiring list and manual issue;
+- managers and admins: the expiring list; with designers, manual issue;
 - admins: revocation.
 """
 
@@ -196,6 +196,8 @@ def verify_upload() -> Any:
     upload = request.files.get("credential")
     raw = upload.read(MAX_UPLOAD_CHARS + 1).decode("utf-8", "replace") if upload else ""
     raw = raw or request.form.get("credential_text", "") or request.form.get("credential", "")
+    if not raw and request.mimetype in ("application/json", "application/vc+jwt", "text/plain"):
+        raw = request.get_data(as_text=True)  # a script posts the credential as the body
     if not raw.strip() or len(raw) > MAX_UPLOAD_CHARS:
         message = gettext("Choose a credential file (.jwt or .json) or paste its text.")
         if wants_json():
@@ -311,8 +313,10 @@ def _issue_by_hand(certification_id: int) -> Any:
 
 
 def _back() -> str:
+    """Where the form came from: a path on this site only (no other host, no header tricks)."""
     target = request.form.get("next", "")
-    if target.startswith("/") and not target.startswith("//"):
+    local = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    if local and target.isprintable():
         return target
     return url_for("certificates.expiring", lt=launch_token())
 
@@ -325,9 +329,7 @@ def _back() -> str:
 def register() -> Any:
     session = get_session()
     code = request.args.get("code", "").strip()
-    found = certificates.find_by_code(session, code) if code else None
-    if found is not None and found.organisation_id != current_organisation_id():
-        found = None
+    found = certificates.find_by_code(session, code, current_organisation_id()) if code else None
     return render_template(
         "certificates/register.html",
         launch=current_launch(),

@@ -376,7 +376,7 @@ def create_course() -> Any:
 def _attendance_page(course_id: int, status: int = 200, **context: Any) -> Any:
     session = get_session()
     organisation_id = current_organisation_id()
-    context.setdefault("values", {"attended_on": dt.date.today().isoformat()})
+    context.setdefault("values", {"attended_on": _now().date().isoformat()})
     context.setdefault("errors", {})
     return _render(
         "certification_design/attendance.html",
