@@ -74,7 +74,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import mapping_bench  # noqa: E402
-from launch_bench import bench_platform, free_port, migrated_database, serve_jwks  # noqa: E402
+from launch_bench import (  # noqa: E402
+    bench_platform,
+    free_port,
+    in_process_app,
+    migrated_database,
+    serve_jwks,
+)
 from mapping_bench import (  # noqa: E402
     COMPETENCES,
     QueryCounter,
@@ -89,7 +95,7 @@ from mapping_bench import (  # noqa: E402
 )
 from sqlalchemy import func, select, update  # noqa: E402
 
-from lti_tool import clock, create_app  # noqa: E402
+from lti_tool import clock  # noqa: E402
 from lti_tool.db import get_session  # noqa: E402
 from lti_tool.domain import certification_rules as rules  # noqa: E402
 from lti_tool.domain.mapping_results import KNOWLEDGE_TEST  # noqa: E402
@@ -587,18 +593,11 @@ def main() -> int:
     jwks_port = free_port()
     platform = bench_platform(jwks_port, TOOL_BASE_URL)
     jwks_server = serve_jwks(platform, jwks_port)
-    app = create_app(
-        {
-            "APP_ENV": "test",
-            "SECRET_KEY": "bench-secret-key-bench-secret-key-bench-secret",
-            "BASE_URL": TOOL_BASE_URL,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": "",
-            "KEYS_DIR": str(workdir / "keys"),
-            "INSTANCE_PATH": str(workdir / "instance"),
-            "LOG_LEVEL": "WARNING",
-            "VERIFY_RATE_LIMIT": "100000 per minute",
-        }
+    app = in_process_app(
+        database_url,
+        workdir,
+        TOOL_BASE_URL,
+        VERIFY_RATE_LIMIT="100000 per minute",
     )
     engine = app.extensions["db_engine"]
     results: dict[str, Any] = {

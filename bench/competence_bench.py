@@ -39,9 +39,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from launch_bench import bench_platform, free_port, migrated_database, serve_jwks  # noqa: E402
+from launch_bench import (  # noqa: E402
+    bench_platform,
+    free_port,
+    in_process_app,
+    migrated_database,
+    serve_jwks,
+)
 
-from lti_tool import create_app  # noqa: E402
 from lti_tool.db import get_session  # noqa: E402
 from lti_tool.interchange import case, job_roles_json, moodle_csv  # noqa: E402
 from lti_tool.interchange.job_roles_json import JobRoleData, RequirementData  # noqa: E402
@@ -199,17 +204,10 @@ def main() -> int:
         custom_by_persona={"learner": {"job_role": ",".join(f"ROLE{r}" for r in range(ROLES))}},
     )
     jwks_server = serve_jwks(platform, jwks_port)
-    app = create_app(
-        {
-            "APP_ENV": "test",
-            "SECRET_KEY": "bench-secret-key-bench-secret-key-bench-secret",
-            "BASE_URL": TOOL_BASE_URL,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": "",
-            "KEYS_DIR": str(workdir / "keys"),
-            "INSTANCE_PATH": str(workdir / "instance"),
-            "LOG_LEVEL": "WARNING",
-        }
+    app = in_process_app(
+        database_url,
+        workdir,
+        TOOL_BASE_URL,
     )
     engine = app.extensions["db_engine"]
     results: dict[str, Any] = {

@@ -117,6 +117,26 @@ def migrated_database(database_url: str | None, workdir: Path) -> str:
     return url
 
 
+def in_process_app(database_url: str, workdir: Path, base_url: str, **settings: Any) -> Any:
+    """The tool as the in-process benchmarks run it: its database, keys and instance in
+    ``workdir``, no Redis, quiet logs; ``settings`` add or override."""
+    from lti_tool import create_app
+
+    return create_app(
+        {
+            "APP_ENV": "test",
+            "SECRET_KEY": "bench-secret-key-bench-secret-key-bench-secret",
+            "BASE_URL": base_url,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": "",
+            "KEYS_DIR": str(workdir / "keys"),
+            "INSTANCE_PATH": str(workdir / "instance"),
+            "LOG_LEVEL": "WARNING",
+            **settings,
+        }
+    )
+
+
 def one_flow(base_url: str, platform: DemoPlatform, persona: str) -> float:
     started = time.perf_counter()
     with requests.Session() as browser:

@@ -57,10 +57,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from competence_bench import case_package  # noqa: E402
-from launch_bench import bench_platform, free_port, migrated_database, serve_jwks  # noqa: E402
+from launch_bench import (  # noqa: E402
+    bench_platform,
+    free_port,
+    in_process_app,
+    migrated_database,
+    serve_jwks,
+)
 from sqlalchemy import event, select  # noqa: E402
 
-from lti_tool import create_app  # noqa: E402
 from lti_tool.db import get_session  # noqa: E402
 from lti_tool.domain.items import (  # noqa: E402
     MULTIPLE_CHOICE,
@@ -587,21 +592,14 @@ def main() -> int:
     jwks_port = free_port()
     platform = bench_platform(jwks_port, TOOL_BASE_URL)
     jwks_server = serve_jwks(platform, jwks_port)
-    app = create_app(
-        {
-            "APP_ENV": "test",
-            "SECRET_KEY": "bench-secret-key-bench-secret-key-bench-secret",
-            "BASE_URL": TOOL_BASE_URL,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": "",
-            "KEYS_DIR": str(workdir / "keys"),
-            "INSTANCE_PATH": str(workdir / "instance"),
-            "LOG_LEVEL": "WARNING",
-            # The fake gradebook is on 127.0.0.1. Outside production this is meant to be
-            # the default, but AgsClient.from_services reads the raw setting (None when
-            # unset, so private hosts are refused): say it explicitly.
-            "REGISTRATION_ALLOW_PRIVATE_HOSTS": True,
-        }
+    app = in_process_app(
+        database_url,
+        workdir,
+        TOOL_BASE_URL,
+        # The fake gradebook is on 127.0.0.1. Outside production this is meant to be
+        # the default, but AgsClient.from_services reads the raw setting (None when
+        # unset, so private hosts are refused): say it explicitly.
+        REGISTRATION_ALLOW_PRIVATE_HOSTS=True,
     )
     engine = app.extensions["db_engine"]
     results: dict[str, Any] = {
