@@ -28,6 +28,7 @@ from lti_tool.models.lti_state import LoginState, UsedNonce
 from lti_tool.models.mapping import (
     Attempt,
     AttemptStatus,
+    GradePolicy,
     Mapping,
     MappingCompetence,
     MappingItem,
@@ -70,6 +71,7 @@ __all__ = [
     "Evidence",
     "Framework",
     "FrameworkVersion",
+    "GradePolicy",
     "IssueMethod",
     "Item",
     "ItemCompetence",

@@ -33,6 +33,15 @@ class Selection(enum.StrEnum):
     """N items drawn per competence from the bank, per attempt."""
 
 
+class GradePolicy(enum.StrEnum):
+    """Which of a person's attempts the LMS gradebook gets."""
+
+    HIGHEST = "highest"
+    """The best attempt: a worse retake never lowers the grade (nor undoes a certificate's)."""
+    LATEST = "latest"
+    """The last submitted attempt, better or worse."""
+
+
 class AttemptStatus(enum.StrEnum):
     IN_PROGRESS = "in_progress"
     SUBMITTED = "submitted"
@@ -70,6 +79,12 @@ class Mapping(Base):
     """Days a person must wait after submitting before the next attempt."""
     pass_percentage: Mapped[float | None] = mapped_column(Float)
     """The overall score that counts as passed (for certification rules); None = no pass mark."""
+    grade_policy: Mapped[GradePolicy] = mapped_column(
+        str_enum(GradePolicy, "grade_policy"),
+        default=GradePolicy.HIGHEST,
+        server_default=GradePolicy.HIGHEST.value,
+    )
+    """Which attempt's score the LMS gradebook gets: the highest (default) or the latest."""
     created_at: Mapped[timestamp]
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

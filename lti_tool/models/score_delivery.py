@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_tool.db import Base, UTCDateTime, intpk, str_enum, timestamp
@@ -26,7 +26,10 @@ class DeliveryStatus(enum.StrEnum):
 
 class ScoreDelivery(Base):
     __tablename__ = "score_delivery"
-    __table_args__ = (Index("ix_score_delivery_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_score_delivery_due", "status", "next_attempt_at"),
+        UniqueConstraint("ordering_key", "follows_id"),
+    )
 
     id: Mapped[intpk]
     organisation_id: Mapped[int] = mapped_column(
@@ -40,6 +43,10 @@ class ScoreDelivery(Base):
     )
     ordering_key: Mapped[str] = mapped_column(String(64), index=True)
     """Scores with the same key (platform, line item, user) are sent oldest first."""
+    follows_id: Mapped[int | None]
+    """The id of the score of the same key queued just before this one (0: the first).
+    Unique with the key: of two transactions that saw the same latest score, only one
+    queues after it (rows queued before this column existed have None)."""
     lineitem_url: Mapped[str | None] = mapped_column(String(2048))
     """The launch's line item; None = find or create it in ``lineitems_url`` by resourceId."""
     lineitems_url: Mapped[str | None] = mapped_column(String(2048))
