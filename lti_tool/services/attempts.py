@@ -57,7 +57,7 @@ from lti_tool.models import (
     Response,
     Selection,
 )
-from lti_tool.services import certificates, item_bank, mappings, placement, score_delivery
+from lti_tool.services import certificates, gradebook, item_bank, mappings, placement
 
 log = logging.getLogger(__name__)
 
@@ -496,9 +496,10 @@ def _score(session: Session, attempt: Attempt, now: dt.datetime) -> None:
 def _queue_gradebook_score(
     session: Session, attempt: Attempt, mapping: Mapping, now: dt.datetime
 ) -> None:
-    """Queue the score for the gradebook of the course the attempt was submitted from, when
+    """Queue the grade for the gradebook of the course the attempt was submitted from, when
     that course's link placed this mapping (a learner who wanders from one placed mapping
-    to another must not overwrite the first one's column)."""
+    to another must not overwrite the first one's column). The grade follows the mapping's
+    policy: the highest attempt, or the latest."""
     launch = session.get(Launch, attempt.launch_id) if attempt.launch_id else None
     if launch is None:
         return
@@ -507,20 +508,7 @@ def _queue_gradebook_score(
         placed_as = mapping.code
     elif placed_as != placement.MY_ROLE or mapping.job_role_id is None:
         return
-    score_delivery.queue_score(
-        session,
-        organisation_id=attempt.organisation_id,
-        attempt_id=attempt.id,
-        launch=launch,
-        score_given=attempt.percentage or 0.0,
-        score_maximum=placement.SCORE_MAXIMUM,
-        comment=f"{mapping.code}: {attempt.percentage:g} %",
-        submitted_at=now,
-        now=now,
-        line_item=placement.line_item_for(
-            placed_as, placement.label_of(mapping, launch.person.locale or "nb")
-        ),
-    )
+    gradebook.queue_mapping_grade(session, launch, mapping, placed_as, now, attempt_id=attempt.id)
 
 
 def attempt_count(session: Session, mapping_id: int) -> int:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.domain import certification_rules as rules
+from lti_tool.domain.texts import localized
 from lti_tool.errors import CannotIssue, CannotRevoke, NotFound
 from lti_tool.lti import claims as c
 from lti_tool.models import (
@@ -42,6 +43,7 @@ from lti_tool.models import (
     Mapping,
     Organisation,
     Person,
+    ScoreDelivery,
     StatusList,
 )
 from lti_tool.services import requirements, score_delivery
@@ -394,19 +396,47 @@ def _queue_gradebook_score(
         placed = str((launch.claims.get(c.CUSTOM) or {}).get(CERTIFICATION_PARAM) or "")
         if placed.strip().lower() != certification.code.lower():
             continue
-        score_delivery.queue_score(
-            session,
-            organisation_id=certification.organisation_id,
-            attempt_id=None,
-            launch=launch,
-            score_given=100.0,
-            score_maximum=100.0,
-            comment=certification.code,
-            submitted_at=now,
-            now=now,
-            line_item=line_item_for(certification.code, certification.code),
-        )
+        queue_holder_score(session, certification, launch, now)
         return
+
+
+def holds(certificate: Certificate | None, now: dt.datetime) -> bool:
+    """Whether the certificate is one its holder holds now: not revoked, not expired."""
+    return (
+        certificate is not None
+        and certificate.revoked_at is None
+        and (certificate.expires_at is None or certificate.expires_at > now)
+    )
+
+
+def queue_holder_score(
+    session: Session,
+    certification: Certification,
+    launch: Launch,
+    now: dt.datetime,
+    *,
+    catching_up: bool = False,
+) -> ScoreDelivery | None:
+    """100 for the column of the launch's link when its person holds the certification,
+    unless that column has it already (flush only). The comment names the certification
+    by its title in the person's language."""
+    if not holds(latest_certificate(session, certification.id, launch.person_id), now):
+        return None
+    title = localized(certification.title, _language_of(launch.person)) or certification.code
+    return score_delivery.queue_score(
+        session,
+        organisation_id=certification.organisation_id,
+        attempt_id=None,
+        launch=launch,
+        score_given=100.0,
+        score_maximum=100.0,
+        comment=title,
+        submitted_at=now,
+        now=now,
+        line_item=line_item_for(certification.code, title),
+        if_changed=True,
+        yield_on_conflict=catching_up,
+    )
 
 
 def line_item_for(code: str, label: str) -> dict[str, Any]:

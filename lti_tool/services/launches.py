@@ -66,7 +66,9 @@ def record_launch(
 
     The custom parameters named ``job_role_param`` and ``unit_param`` place the person in
     the organisation's job roles and units (``services.assignments``), in the same
-    transaction.
+    transaction. A launch of a link that places a mapping or certification and carries a
+    line item queues the grade the person has there, if the line item lacks it
+    (``services.gradebook.catch_up``).
     """
     permissions = permissions_for(launch.claims.get(c.ROLES) or [])
     if launch.message_type == c.DEEP_LINKING_REQUEST and not permissions & CAN_PLACE_CONTENT:
@@ -93,6 +95,9 @@ def record_launch(
         unit_param=unit_param,
     )
     session.flush()
+    from lti_tool.services import gradebook  # it builds on what links place (placement)
+
+    gradebook.catch_up(session, record)
     return record
 
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from lti_tool.db import utcnow
@@ -135,6 +136,8 @@ def queue_score(
     line_item: Mapping[str, Any] | None,
     submitted_at: dt.datetime | None,
     now: dt.datetime | None = None,
+    if_changed: bool = False,
+    yield_on_conflict: bool = False,
 ) -> ScoreDelivery | None:
     """Queue the score of a submitted attempt for the launch's gradebook (flush only).
 
@@ -143,6 +146,14 @@ def queue_score(
     line item of ``line_item["resourceId"]`` in the claim's ``lineitems`` container,
     created with ``label``, ``tag`` and ``scoreMaximum`` (default: ``score_maximum``)
     when the LMS has none.
+
+    Each score follows the latest one of its key (platform, line item, user): of two
+    transactions that saw the same latest score, one queues after it and the other, as
+    PostgreSQL makes it wait for the first, reads again and queues after that one.
+    ``if_changed``: queue nothing when the latest score queued for this person and line
+    item (whatever became of it) is this grade already. ``yield_on_conflict``: queue
+    nothing when another transaction queued a score for them at the same moment (a
+    launch catching up: two launches at once queue the grade once).
 
     Returns None, queueing nothing, when the LMS takes no grades from this launch: no AGS
     claim (Moodle: "accept grades" not ticked), no score scope, or no line item and no
@@ -169,31 +180,84 @@ def queue_score(
         )
         return None
     now = now or utcnow()
-    delivery = ScoreDelivery(
-        organisation_id=organisation_id,
-        platform_id=platform.id,
-        attempt_id=attempt_id,
-        ordering_key=ordering_key(platform.id, target, user_id),
-        lineitem_url=endpoint.lineitem,
-        lineitems_url=endpoint.lineitems,
-        line_item=spec,
-        score=score_document(
-            user_id=user_id,
-            score_given=score_given,
-            score_maximum=score_maximum,
-            comment=comment,
-            timestamp=now,
-            submitted_at=submitted_at,
-            canvas=is_canvas(launch),
-        ),
-        status=DeliveryStatus.PENDING,
-        tries=0,
-        next_attempt_at=now,
-        created_at=now,
+    key = ordering_key(platform.id, target, user_id)
+    document = score_document(
+        user_id=user_id,
+        score_given=score_given,
+        score_maximum=score_maximum,
+        comment=comment,
+        timestamp=now,
+        submitted_at=submitted_at,
+        canvas=is_canvas(launch),
     )
-    session.add(delivery)
-    session.flush()
-    return delivery
+    for _ in range(MAX_CHAIN_TRIES):
+        latest = latest_score(session, key)
+        if if_changed and latest is not None and same_grade(latest[1], document):
+            return None
+        delivery_id = _insert_unless_taken(
+            session,
+            organisation_id=organisation_id,
+            platform_id=platform.id,
+            attempt_id=attempt_id,
+            ordering_key=key,
+            follows_id=latest[0] if latest else 0,
+            lineitem_url=endpoint.lineitem,
+            lineitems_url=endpoint.lineitems,
+            line_item=spec,
+            score=document,
+            status=DeliveryStatus.PENDING,
+            tries=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        if delivery_id is not None:
+            return session.get_one(ScoreDelivery, delivery_id)
+        if yield_on_conflict:  # another transaction queued a score for them just now
+            return None
+    raise RuntimeError(f"could not queue a score for key {key}: too much contention")
+
+
+#: How often a score that must be queued reads the latest score again when another
+#: transaction queued one for the same person and line item at the same moment.
+MAX_CHAIN_TRIES = 5
+
+
+def _insert_unless_taken(session: Session, **values: Any) -> int | None:
+    """INSERT … ON CONFLICT DO NOTHING: the new row's id, or None when another row has its
+    (ordering_key, follows_id). On PostgreSQL it waits for a concurrent insert of the same
+    pair to commit or roll back; SQLite runs one writer at a time."""
+    table = ScoreDelivery.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        statement: Any = postgresql.insert(table)
+    else:
+        statement = sqlite.insert(table)
+    statement = (
+        statement.values(**values)
+        .on_conflict_do_nothing(index_elements=["ordering_key", "follows_id"])
+        .returning(table.c.id)
+    )
+    inserted: int | None = session.execute(statement).scalar()
+    return inserted
+
+
+def latest_score(session: Session, key: str) -> tuple[int, dict[str, Any]] | None:
+    """The id and document of the newest score of this key (platform, line item, user)."""
+    found = session.execute(
+        select(ScoreDelivery.id, ScoreDelivery.score)
+        .where(ScoreDelivery.ordering_key == key)
+        .order_by(ScoreDelivery.id.desc())
+        .limit(1)
+    ).first()
+    return (found[0], found[1]) if found else None
+
+
+def same_grade(sent: Mapping[str, Any], document: Mapping[str, Any]) -> bool:
+    """Whether two score documents give the same grade (the comment and time aside)."""
+    return all(
+        isinstance(sent.get(name), int | float)
+        and math.isclose(float(sent[name]), float(document[name]), abs_tol=1e-6)
+        for name in ("scoreGiven", "scoreMaximum")
+    )
 
 
 # --- delivering (the worker) -------------------------------------------------------------

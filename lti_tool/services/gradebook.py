@@ -1,0 +1,167 @@
+"""Which grade a placed link's gradebook column gets, and getting it there once.
+
+A mapping's column gets the person's highest attempt or their latest (the mapping's
+``grade_policy``); a certification's column gets 100 while the person holds it. Scores are
+queued in the outbox (``services.score_delivery``) when an attempt is submitted or a
+certificate issued, and again by ``catch_up`` on a launch of the link: what a person
+achieved before the link existed, or from another course's link, reaches this column on
+their next launch of it.
+
+"Already sent to that line item" is the latest score the outbox holds for the key
+(platform, line item URL, LMS user id), whatever became of it; a grade differing from it is
+queued, the same grade is not. Two launches at once queue it once: each new score names the
+one it follows, unique with the key (``ScoreDelivery.follows_id``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping as MappingType
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lti_tool.db import utcnow
+from lti_tool.domain.texts import localized
+from lti_tool.lti import ags
+from lti_tool.lti import claims as c
+from lti_tool.models import (
+    Attempt,
+    AttemptStatus,
+    Certification,
+    GradePolicy,
+    Launch,
+    Mapping,
+    ScoreDelivery,
+)
+from lti_tool.services import assignments, certificates, mappings, placement, score_delivery
+from lti_tool.services.launches import CERTIFICATION_PARAM, MAPPING_PARAM
+
+
+def language_of(launch: Launch) -> str:
+    """The person's language for gradebook texts: their latest launch's, else bokmål."""
+    return c.normalise_locale(launch.person.locale) or "nb"
+
+
+def mapping_title(mapping: Mapping, language: str) -> str:
+    return localized(mapping.title, language) or mapping.code
+
+
+def mapping_grade(session: Session, mapping: Mapping, person_id: int) -> float | None:
+    """The percentage the gradebook gets for the person's submitted attempts (None: none):
+    the highest or the latest, as the mapping says."""
+    submitted = (Attempt.mapping_id == mapping.id) & (Attempt.person_id == person_id)
+    submitted &= Attempt.status == AttemptStatus.SUBMITTED
+    if mapping.grade_policy == GradePolicy.LATEST:
+        query = (
+            select(Attempt.percentage)
+            .where(submitted)
+            .order_by(Attempt.submitted_at.desc(), Attempt.id.desc())
+            .limit(1)
+        )
+    else:
+        query = select(func.max(Attempt.percentage)).where(submitted)
+    grade = session.scalar(query)
+    return None if grade is None else float(grade)
+
+
+def queue_mapping_grade(
+    session: Session,
+    launch: Launch,
+    mapping: Mapping,
+    placed_as: str,
+    now: dt.datetime,
+    *,
+    attempt_id: int | None = None,
+    catching_up: bool = False,
+) -> ScoreDelivery | None:
+    """Queue the person's grade in the mapping for the column of the launch's link, unless
+    that column has it already (flush only)."""
+    grade = mapping_grade(session, mapping, launch.person_id)
+    if grade is None:
+        return None
+    language = language_of(launch)
+    title = mapping_title(mapping, language)
+    return score_delivery.queue_score(
+        session,
+        organisation_id=mapping.organisation_id,
+        attempt_id=attempt_id,
+        launch=launch,
+        score_given=grade,
+        score_maximum=placement.SCORE_MAXIMUM,
+        comment=f"{title}: {grade:g} %",
+        submitted_at=now,
+        now=now,
+        line_item=placement.line_item_for(placed_as, placement.label_of(mapping, language)),
+        if_changed=True,
+        yield_on_conflict=catching_up,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Placed:
+    """What a resource link launch's custom parameters place."""
+
+    mapping: str = ""
+    certification: str = ""
+
+
+def placed_by(launch_claims: MappingType[str, Any]) -> Placed:
+    custom = launch_claims.get(c.CUSTOM)
+    if not isinstance(custom, MappingType):
+        return Placed()
+    return Placed(
+        mapping=str(custom.get(MAPPING_PARAM) or "").strip(),
+        certification=str(custom.get(CERTIFICATION_PARAM) or "").strip(),
+    )
+
+
+def catch_up(session: Session, launch: Launch, now: dt.datetime | None = None) -> Any:
+    """On a launch of a link that places a mapping or a certification and carries a line
+    item: queue the grade the person has achieved there, unless that line item has it
+    already (flush only). Returns the queued score, or None."""
+    if launch.message_type != c.RESOURCE_LINK_REQUEST:
+        return None
+    endpoint = ags.endpoint_from_claims(launch.claims)
+    if endpoint is None or not endpoint.lineitem or not endpoint.grants(ags.SCOPE_SCORE):
+        return None
+    placed = placed_by(launch.claims)
+    now = now or utcnow()
+    organisation_id = launch.deployment.organisation_id
+    if placed.mapping:
+        mapping = _placed_mapping(session, organisation_id, launch.person_id, placed.mapping)
+        if mapping is None:
+            return None
+        placed_as = placement.MY_ROLE if placed.mapping == placement.MY_ROLE else mapping.code
+        return queue_mapping_grade(session, launch, mapping, placed_as, now, catching_up=True)
+    if placed.certification:
+        certification = session.scalar(
+            select(Certification).where(
+                Certification.organisation_id == organisation_id,
+                func.lower(Certification.code) == placed.certification.lower(),
+            )
+        )
+        if certification is None:
+            return None
+        return certificates.queue_holder_score(
+            session, certification, launch, now, catching_up=True
+        )
+    return None
+
+
+def _placed_mapping(
+    session: Session, organisation_id: int, person_id: int, placed: str
+) -> Mapping | None:
+    if placed == placement.MY_ROLE:
+        roles = assignments.placement_of(session, organisation_id, person_id).roles
+        return mappings.mapping_for_job_roles(
+            session, organisation_id, [a.job_role_id for a in roles]
+        )
+    return session.scalar(
+        select(Mapping).where(
+            Mapping.organisation_id == organisation_id,
+            func.lower(Mapping.code) == placed.lower(),
+        )
+    )
