@@ -28,7 +28,7 @@ from lti_tool.domain.items import (
     default_fractions,
 )
 from lti_tool.domain.texts import LANGUAGES
-from lti_tool.models import Selection
+from lti_tool.models import GradePolicy, Selection
 from lti_tool.schemas.admin import Choice, Text, _Form
 from lti_tool.schemas.designer import MAX_DESCRIPTION_LENGTH, _TextsForm, _with_texts
 from lti_tool.services.frameworks import MAX_CODE_LENGTH
@@ -248,6 +248,7 @@ def _mapping_rule_fields() -> dict[str, fields.Field]:
         "max_attempts": Number(whole=True, minimum=1, maximum=MAX_ATTEMPTS),
         "min_days_between": Number(whole=True, minimum=1, maximum=MAX_DAYS_BETWEEN),
         "pass_percentage": Number(minimum=0, maximum=100),
+        "grade_policy": Text(10, required=False),
     }
 
 
@@ -261,10 +262,16 @@ class _MappingBase(_TextsForm):
             raise ValidationError(
                 gettext("Say how many items to draw per competence."), "items_per_competence"
             )
+        if (data.get("grade_policy") or GradePolicy.HIGHEST) not in {p.value for p in GradePolicy}:
+            raise ValidationError(
+                gettext("Choose which attempt gives the grade: the highest or the latest."),
+                "grade_policy",
+            )
 
     @post_load
     def _selection(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         data["selection"] = Selection(data.get("selection") or Selection.FIXED.value)
+        data["grade_policy"] = GradePolicy(data.get("grade_policy") or GradePolicy.HIGHEST.value)
         return data
 
 

@@ -36,6 +36,7 @@ from lti_tool.models import (
     Competence,
     Framework,
     FrameworkVersion,
+    GradePolicy,
     Item,
     JobRole,
     Mapping,
@@ -581,6 +582,8 @@ def _rules(raw: MappingType[str, Any]) -> mappings.MappingRules:
     values = dict(raw)
     if "selection" in values:
         values["selection"] = Selection(values["selection"])
+    if "grade_policy" in values:
+        values["grade_policy"] = GradePolicy(values["grade_policy"])
     return mappings.MappingRules(**values)
 
 

@@ -22,6 +22,7 @@ from lti_tool.models import (
     Attempt,
     Competence,
     FrameworkVersion,
+    GradePolicy,
     Item,
     ItemCompetence,
     JobRole,
@@ -53,6 +54,8 @@ class MappingRules:
     max_attempts: int | None = None
     min_days_between: int | None = None
     pass_percentage: float | None = None
+    grade_policy: GradePolicy = GradePolicy.HIGHEST
+    """Which attempt gives the grade in a course's gradebook: the highest or the latest."""
 
 
 def _query() -> Select[Mapping]:
@@ -186,6 +189,7 @@ def _apply_rules(mapping: Mapping, rules: MappingRules) -> None:
     mapping.max_attempts = rules.max_attempts
     mapping.min_days_between = rules.min_days_between
     mapping.pass_percentage = rules.pass_percentage
+    mapping.grade_policy = rules.grade_policy
 
 
 def update_mapping(

@@ -226,15 +226,14 @@ def _insert_unless_taken(session: Session, **values: Any) -> int | None:
     """INSERT … ON CONFLICT DO NOTHING: the new row's id, or None when another row has its
     (ordering_key, follows_id). On PostgreSQL it waits for a concurrent insert of the same
     pair to commit or roll back; SQLite runs one writer at a time."""
-    table = ScoreDelivery.__table__
     if session.get_bind().dialect.name == "postgresql":
-        statement: Any = postgresql.insert(table)
+        statement: Any = postgresql.insert(ScoreDelivery)
     else:
-        statement = sqlite.insert(table)
+        statement = sqlite.insert(ScoreDelivery)
     statement = (
         statement.values(**values)
         .on_conflict_do_nothing(index_elements=["ordering_key", "follows_id"])
-        .returning(table.c.id)
+        .returning(ScoreDelivery.id)
     )
     inserted: int | None = session.execute(statement).scalar()
     return inserted

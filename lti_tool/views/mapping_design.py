@@ -58,6 +58,7 @@ RULES = (
     "max_attempts",
     "min_days_between",
     "pass_percentage",
+    "grade_policy",
 )
 
 
