@@ -109,9 +109,7 @@ class Placed:
 
 
 def placed_by(launch_claims: MappingType[str, Any]) -> Placed:
-    custom = launch_claims.get(c.CUSTOM)
-    if not isinstance(custom, MappingType):
-        return Placed()
+    custom = launch_claims.get(c.CUSTOM) or {}
     return Placed(
         mapping=str(custom.get(MAPPING_PARAM) or "").strip(),
         certification=str(custom.get(CERTIFICATION_PARAM) or "").strip(),
