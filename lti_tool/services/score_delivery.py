@@ -1,7 +1,10 @@
 """Scores for the LMS gradebook (AGS): queued with the attempt, sent by the worker after it.
 
 ``queue_score`` writes an outbox row (``ScoreDelivery``) in the caller's transaction, so
-the score exists exactly when the submitted attempt does. ``deliver_due`` (the ``worker``
+the score exists exactly when the submitted attempt does. Each row names the row of its
+(platform, line item, user) it follows, unique with them: two transactions that saw the
+same latest score cannot both queue after it (``services.gradebook`` relies on it to queue
+a grade caught up on launch once). ``deliver_due`` (the ``worker``
 command) sends the rows, each after the transaction that claimed it has committed:
 
 - **in order**: per (platform, line item, user) only the oldest pending row is due, so a
@@ -214,7 +217,9 @@ def queue_score(
             return session.get_one(ScoreDelivery, delivery_id)
         if yield_on_conflict:  # another transaction queued a score for them just now
             return None
-    raise RuntimeError(f"could not queue a score for key {key}: too much contention")
+    raise RuntimeError(  # pragma: no cover - five transactions queueing in the same instant
+        f"could not queue a score for key {key}: too much contention"
+    )
 
 
 #: How often a score that must be queued reads the latest score again when another
