@@ -400,12 +400,10 @@ def _queue_gradebook_score(
         return
 
 
-def holds(certificate: Certificate | None, now: dt.datetime) -> bool:
+def holds(certificate: Certificate, now: dt.datetime) -> bool:
     """Whether the certificate is one its holder holds now: not revoked, not expired."""
-    return (
-        certificate is not None
-        and certificate.revoked_at is None
-        and (certificate.expires_at is None or certificate.expires_at > now)
+    return certificate.revoked_at is None and (
+        certificate.expires_at is None or certificate.expires_at > now
     )
 
 
@@ -420,7 +418,8 @@ def queue_holder_score(
     """100 for the column of the launch's link when its person holds the certification,
     unless that column has it already (flush only). The comment names the certification
     by its title in the person's language."""
-    if not holds(latest_certificate(session, certification.id, launch.person_id), now):
+    certificate = latest_certificate(session, certification.id, launch.person_id)
+    if certificate is None or not holds(certificate, now):
         return None
     title = localized(certification.title, _language_of(launch.person)) or certification.code
     return score_delivery.queue_score(
@@ -431,7 +430,7 @@ def queue_holder_score(
         score_given=100.0,
         score_maximum=100.0,
         comment=title,
-        submitted_at=now,
+        submitted_at=certificate.issued_at,
         now=now,
         line_item=line_item_for(certification.code, title),
         if_changed=True,

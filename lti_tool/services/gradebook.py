@@ -49,22 +49,24 @@ def mapping_title(mapping: Mapping, language: str) -> str:
     return localized(mapping.title, language) or mapping.code
 
 
-def mapping_grade(session: Session, mapping: Mapping, person_id: int) -> float | None:
-    """The percentage the gradebook gets for the person's submitted attempts (None: none):
-    the highest or the latest, as the mapping says."""
-    submitted = (Attempt.mapping_id == mapping.id) & (Attempt.person_id == person_id)
-    submitted &= Attempt.status == AttemptStatus.SUBMITTED
+def mapping_grade(
+    session: Session, mapping: Mapping, person_id: int
+) -> tuple[float, dt.datetime | None] | None:
+    """The percentage the gradebook gets for the person's submitted attempts, and when
+    that attempt was submitted (None: no attempt submitted): the highest attempt (the
+    first to reach it) or the latest, as the mapping says."""
+    query = select(Attempt.percentage, Attempt.submitted_at).where(
+        Attempt.mapping_id == mapping.id,
+        Attempt.person_id == person_id,
+        Attempt.status == AttemptStatus.SUBMITTED,
+        Attempt.percentage.is_not(None),
+    )
     if mapping.grade_policy == GradePolicy.LATEST:
-        query = (
-            select(Attempt.percentage)
-            .where(submitted)
-            .order_by(Attempt.submitted_at.desc(), Attempt.id.desc())
-            .limit(1)
-        )
+        query = query.order_by(Attempt.submitted_at.desc(), Attempt.id.desc())
     else:
-        query = select(func.max(Attempt.percentage)).where(submitted)
-    grade = session.scalar(query)
-    return None if grade is None else float(grade)
+        query = query.order_by(Attempt.percentage.desc(), Attempt.submitted_at, Attempt.id)
+    found = session.execute(query.limit(1)).first()
+    return None if found is None else (float(found[0] or 0.0), found[1])
 
 
 def queue_mapping_grade(
@@ -79,9 +81,10 @@ def queue_mapping_grade(
 ) -> ScoreDelivery | None:
     """Queue the person's grade in the mapping for the column of the launch's link, unless
     that column has it already (flush only)."""
-    grade = mapping_grade(session, mapping, launch.person_id)
-    if grade is None:
+    found = mapping_grade(session, mapping, launch.person_id)
+    if found is None:
         return None
+    grade, submitted_at = found
     language = language_of(launch)
     title = mapping_title(mapping, language)
     return score_delivery.queue_score(
@@ -92,7 +95,7 @@ def queue_mapping_grade(
         score_given=grade,
         score_maximum=placement.SCORE_MAXIMUM,
         comment=f"{title}: {grade:g} %",
-        submitted_at=now,
+        submitted_at=submitted_at or now,
         now=now,
         line_item=placement.line_item_for(placed_as, placement.label_of(mapping, language)),
         if_changed=True,

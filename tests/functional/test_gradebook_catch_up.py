@@ -268,6 +268,36 @@ def test_a_relaunch_with_nothing_new_queues_nothing_in_three_statements(app, lms
     assert gradebook.given(LEARNER, lineitem) == [100]
 
 
+def test_canvas_is_told_when_the_graded_attempt_was_submitted(app, lms, care, gradebook):
+    """A grade caught up later still carries the time of the attempt that earned it, so
+    Canvas does not mark it late; with "highest", the first attempt that reached it."""
+    from lti_tool.models import Attempt
+    from lti_tool.services.score_delivery import CANVAS_SUBMISSION, iso_timestamp
+
+    mapping_id = build_mapping(app, lms, care)
+    take_without_grades(app, lms, NURSE_RIGHT)
+    take_without_grades(app, lms, NURSE_HALF)
+    take_without_grades(app, lms, NURSE_RIGHT)
+    with app.app_context():
+        first, *_ = get_session().scalars(select(Attempt).order_by(Attempt.id))
+        earned_at = iso_timestamp(first.submitted_at)
+    link_id, _lineitem = place(app, lms, gradebook, f"mapping:{mapping_id}")
+    canvas = {"product_family_code": "canvas", "guid": "g", "name": "Canvas", "version": "1"}
+    browser = TestLms.browser(app)
+    login = lms.login(browser, "learner", link=link_id, locale="en")
+    claims = lms.platform.launch_claims(
+        "learner", nonce=login.auth_query["nonce"], link=link_id, locale="en"
+    )
+    claims[c.TOOL_PLATFORM] = canvas
+    token = lms.platform.sign(claims)
+    response = lms.post_launch(browser, {"id_token": token, "state": login.auth_query["state"]})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    (queued,) = scores(app)
+    assert queued["scoreGiven"] == 100
+    assert queued[CANVAS_SUBMISSION] == {"submittedAt": earned_at}
+    assert queued["timestamp"] > earned_at  # the score itself is new
+
+
 # --- the highest or the latest attempt ------------------------------------------------------
 
 
