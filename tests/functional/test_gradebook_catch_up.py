@@ -361,6 +361,21 @@ def test_the_grade_policy_form_refuses_an_unknown_choice(app, lms, care):
         assert mapping.title == {"nb": "Kartlegging for sykepleiere"}  # nothing half-written
 
 
+def test_a_new_mapping_may_take_the_latest_attempt(app, lms, care):
+    from tests.fakes.mappings import create_mapping
+
+    browser = designer_browser(app, lms)
+    page = browser.get("/designer/mappings").get_data(as_text=True)
+    assert 'id="mapping-grade_policy-highest" name="grade_policy" value="highest" checked' in page
+    role = str(care["roles"]["sykepleier"])
+    latest = create_mapping(browser, "ny", "Ny", job_role_id=role, grade_policy="latest")
+    highest = create_mapping(browser, "standard", "Standard", job_role_id=role)
+    with app.app_context():
+        session = get_session()
+        assert session.get(Mapping, latest).grade_policy == "latest"
+        assert session.get(Mapping, highest).grade_policy == "highest"
+
+
 def test_the_grade_policy_form_is_translated(app, lms, care):
     mapping_id = build_mapping(app, lms, care)
     browser = TestLms.browser(app)
