@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections.abc import Mapping as MappingType
 from typing import Any
 
@@ -38,6 +39,8 @@ from lti_tool.models import (
 )
 from lti_tool.services import assignments, certificates, mappings, placement, score_delivery
 from lti_tool.services.launches import CERTIFICATION_PARAM, MAPPING_PARAM
+
+log = logging.getLogger(__name__)
 
 
 def language_of(launch: Launch) -> str:
@@ -119,17 +122,34 @@ def placed_by(launch_claims: MappingType[str, Any]) -> Placed:
     )
 
 
-def catch_up(session: Session, launch: Launch, now: dt.datetime | None = None) -> Any:
+def catch_up(
+    session: Session, launch: Launch, now: dt.datetime | None = None
+) -> ScoreDelivery | None:
     """On a launch of a link that places a mapping or a certification and carries a line
     item: queue the grade the person has achieved there, unless that line item has it
-    already (flush only). Returns the queued score, or None."""
+    already (flush only). Returns the queued score, or None.
+
+    Grade bookkeeping never fails a launch: an error here is logged and its writes undone
+    (a savepoint), and the person gets their page; the next launch tries again."""
     if launch.message_type != c.RESOURCE_LINK_REQUEST:
         return None
     endpoint = ags.endpoint_from_claims(launch.claims)
     if endpoint is None or not endpoint.lineitem or not endpoint.grants(ags.SCOPE_SCORE):
         return None
     placed = placed_by(launch.claims)
-    now = now or utcnow()
+    if not placed.mapping and not placed.certification:
+        return None
+    try:
+        with session.begin_nested():
+            return _queue_placed_grade(session, launch, placed, now or utcnow())
+    except Exception:
+        log.exception("launch %s: the grade could not be caught up", launch.id)
+        return None
+
+
+def _queue_placed_grade(
+    session: Session, launch: Launch, placed: Placed, now: dt.datetime
+) -> ScoreDelivery | None:
     organisation_id = launch.deployment.organisation_id
     if placed.mapping:
         mapping = _placed_mapping(session, organisation_id, launch.person_id, placed.mapping)
@@ -137,19 +157,15 @@ def catch_up(session: Session, launch: Launch, now: dt.datetime | None = None) -
             return None
         placed_as = placement.MY_ROLE if placed.mapping == placement.MY_ROLE else mapping.code
         return queue_mapping_grade(session, launch, mapping, placed_as, now, catching_up=True)
-    if placed.certification:
-        certification = session.scalar(
-            select(Certification).where(
-                Certification.organisation_id == organisation_id,
-                func.lower(Certification.code) == placed.certification.lower(),
-            )
+    certification = session.scalar(
+        select(Certification).where(
+            Certification.organisation_id == organisation_id,
+            func.lower(Certification.code) == placed.certification.lower(),
         )
-        if certification is None:
-            return None
-        return certificates.queue_holder_score(
-            session, certification, launch, now, catching_up=True
-        )
-    return None
+    )
+    if certification is None:
+        return None
+    return certificates.queue_holder_score(session, certification, launch, now, catching_up=True)
 
 
 def _placed_mapping(
