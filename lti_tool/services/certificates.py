@@ -37,6 +37,7 @@ from lti_tool.models import (
     Certification,
     CertificationStatus,
     Competence,
+    Deployment,
     FrameworkVersion,
     IssueMethod,
     Launch,
@@ -385,10 +386,16 @@ def _queue_gradebook_score(
     session: Session, certification: Certification, person: Person, now: dt.datetime
 ) -> None:
     """Tell the LMS the certification is achieved when the person launched a link that
-    placed it (a score of 100 in its gradebook column)."""
+    placed it (a score of 100 in its gradebook column) through a deployment of the
+    certification's organisation: another organisation's link naming the same code is
+    not this certification."""
     launches = session.scalars(
         select(Launch)
-        .where(Launch.person_id == person.id)
+        .join(Deployment, Deployment.id == Launch.deployment_pk)
+        .where(
+            Launch.person_id == person.id,
+            Deployment.organisation_id == certification.organisation_id,
+        )
         .order_by(Launch.created_at.desc())
         .limit(50)
     )

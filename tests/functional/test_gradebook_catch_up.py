@@ -22,7 +22,17 @@ from sqlalchemy import event, select, text
 
 from lti_tool.db import get_session
 from lti_tool.lti import claims as c
-from lti_tool.models import DeliveryStatus, Launch, Mapping, ScoreDelivery
+from lti_tool.models import (
+    Certificate,
+    DeliveryStatus,
+    Deployment,
+    Launch,
+    Mapping,
+    Organisation,
+    Platform,
+    ScoreDelivery,
+    Status,
+)
 from lti_tool.services import gradebook as grades
 from tests.fakes import content
 from tests.fakes.gradebook import FakeGradebook
@@ -578,3 +588,55 @@ def test_a_catch_up_that_breaks_is_undone_and_the_launch_goes_on(
     launch_link(app, lms, link_id)
     deliver(app)
     assert gradebook.given(LEARNER, lineitem) == [100]
+
+
+# --- another organisation -----------------------------------------------------------------------
+
+
+def test_a_certificate_reaches_no_column_of_another_organisation(app, lms, care, gradebook):
+    """One LMS, two organisations (a deployment each). A course of the other organisation
+    has a link naming a certification with the same code; the learner launched it. The
+    certificate they then earn here is not that organisation's: its column stays empty,
+    at issue and on their next launch of the link."""
+    from tests.functional.test_certification_flow import (
+        _take_mapping,
+        build_certification,
+        person_id,
+        record_attendance,
+    )
+
+    built = build_certification(app, lms, care)
+    code = "legemiddel"
+    with app.app_context():
+        session = get_session()
+        other = Organisation(name="Annenkommune")
+        session.add(other)
+        session.flush()
+        platform = session.scalar(select(Platform).where(Platform.issuer == lms.platform.issuer))
+        session.add(
+            Deployment(
+                platform_id=platform.id,
+                deployment_id="annen-1",
+                organisation_id=other.id,
+                status=Status.ACTIVE,
+            )
+        )
+        session.commit()
+    assert lms.launch(TestLms.browser(app), "learner").status_code == 302  # a person here
+    column = gradebook.add_line_item("Legemiddelhåndtering (Annenkommune)", 100)
+    elsewhere = {
+        c.DEPLOYMENT_ID: "annen-1",
+        c.CUSTOM: {"certification": code},
+        c.AGS_ENDPOINT: gradebook.endpoint_claim(column),
+    }
+    response = lms.signed_launch(TestLms.browser(app), "learner", change=elsewhere)
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+    _take_mapping(app, lms, built, "learner", NURSE_RIGHT)
+    record_attendance(app, lms, built["courses"]["praksis"], person_id(app, LEARNER))
+    with app.app_context():
+        assert get_session().scalars(select(Certificate)).one()
+    assert scores(app) == []
+    response = lms.signed_launch(TestLms.browser(app), "learner", change=elsewhere)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert scores(app) == []
