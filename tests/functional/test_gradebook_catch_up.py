@@ -640,3 +640,27 @@ def test_a_certificate_reaches_no_column_of_another_organisation(app, lms, care,
     response = lms.signed_launch(TestLms.browser(app), "learner", change=elsewhere)
     assert response.status_code == 302, response.get_data(as_text=True)
     assert scores(app) == []
+
+
+def test_scores_queued_before_the_upgrade_are_followed(app, lms, care, gradebook):
+    """Rows from before the migration follow nothing (NULL): the first score after the
+    upgrade follows the newest of them, and the same grade is still not queued twice."""
+    mapping_id = build_mapping(app, lms, care)
+    take_without_grades(app, lms, NURSE_HALF)
+    link_id, lineitem = place(app, lms, gradebook, f"mapping:{mapping_id}")
+    launch_link(app, lms, link_id)
+    with app.app_context():
+        session = get_session()
+        session.execute(ScoreDelivery.__table__.update().values(follows_id=None))
+        session.commit()
+        (old,) = session.scalars(select(ScoreDelivery.id))
+    launch_link(app, lms, link_id)
+    assert len(scores(app)) == 1
+    take_from_link(app, lms, link_id, NURSE_RIGHT)
+    with app.app_context():
+        rows = get_session().execute(
+            select(ScoreDelivery.id, ScoreDelivery.follows_id).order_by(ScoreDelivery.id)
+        )
+        assert [follows for _id, follows in rows] == [None, old]
+    deliver(app)
+    assert gradebook.given(LEARNER, lineitem) == [50, 100]
