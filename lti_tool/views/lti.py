@@ -1,4 +1,5 @@
-"""The LTI endpoints platforms call: login initiation, launch, and the tool's JWKS."""
+"""The LTI endpoints platforms call: login initiation (with its cookie check), launch, and
+the tool's JWKS."""
 
 from __future__ import annotations
 
@@ -8,14 +9,24 @@ from typing import Any
 import jwt
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask.wrappers import Response
+from marshmallow import ValidationError
 
 from lti_tool import csrf
 from lti_tool.auth import public, sign_in
 from lti_tool.db import get_session
-from lti_tool.errors import CookiesBlocked
+from lti_tool.errors import CookiesOff, LoginUsed, StateCookieLost
 from lti_tool.lti import claims as c
 from lti_tool.lti.launch import BrowserCheckNeeded, validate_launch
-from lti_tool.lti.oidc import start_login, state_cookie_name
+from lti_tool.lti.oidc import (
+    LoginStart,
+    begin_auth,
+    check_cookie_name,
+    check_login,
+    hold_login,
+    peek_login,
+    release_login,
+    state_cookie_name,
+)
 from lti_tool.lti.services import lti_services
 from lti_tool.lti.tool_configuration import (
     CANVAS_PLATFORM,
@@ -25,6 +36,7 @@ from lti_tool.lti.tool_configuration import (
     public_configuration,
     tool_urls,
 )
+from lti_tool.schemas.lti import VIA_ACCESS, VIA_FRAME, VIA_WINDOW, HeldLoginQuery
 from lti_tool.services import credentials
 from lti_tool.services.launches import landing, record_launch
 
@@ -46,13 +58,90 @@ def _state_cookie(response: Response, name: str, value: str, max_age: int) -> No
     )
 
 
+#: The check cookie's value; its name is bound to the held login (:func:`check_cookie_name`).
+#: It proves only that the browser keeps the tool's cookies here: the state cookie set
+#: after it is what binds the launch to this browser.
+CHECK_COOKIE_VALUE = "1"
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @csrf.exempt
 @public
 def login() -> Any:
-    """OIDC third-party login initiation (GET and POST, as platforms choose)."""
+    """OIDC third-party login initiation (GET and POST, as platforms choose).
+
+    With LTI platform storage the browser goes straight to the platform, its proof kept in
+    storage and cookie. Without it the login is held, unused, until the check step sees
+    the check cookie come back: only then does the platform see the authorization request.
+    """
     lti = lti_services()
-    start = start_login(get_session(), lti, request.values.to_dict())
+    requested = check_login(get_session(), lti, request.values.to_dict())
+    if requested.storage_target:
+        return _to_platform(begin_auth(lti, requested))
+    login_id = hold_login(lti, requested)
+    response = current_app.make_response(redirect(url_for("lti.login_check", id=login_id)))
+    _check_cookie(response, login_id)
+    return response
+
+
+@bp.route("/login/check")
+@public
+def login_check() -> Any:
+    """The cookie check: the check cookie came back, so send the held login to the
+    platform; else offer storage access (in the frame) or a new window, the login unused."""
+    query = _held_login_query()
+    lti = lti_services()
+    login_id = query["id"]
+    if request.cookies.get(check_cookie_name(login_id)) == CHECK_COOKIE_VALUE:
+        response = _to_platform(release_login(lti, login_id))
+        _state_cookie(response, check_cookie_name(login_id), "", 0)
+        return response
+    peek_login(lti, login_id)  # still unused?
+    if query["via"] == VIA_WINDOW:
+        raise CookiesOff("no check cookie in a window of its own")
+    lang = request.args.get("lang")  # the new window keeps the language chosen here
+    return render_template(
+        "lti/login_blocked.html",
+        login_id=login_id,
+        via=query["via"],
+        access_url=url_for("lti.login_retry", id=login_id, via=VIA_ACCESS, lang=lang),
+        window_url=url_for("lti.login_retry", id=login_id, via=VIA_WINDOW, lang=lang),
+        access_failed=query["via"] == VIA_ACCESS,
+    )
+
+
+@bp.route("/login/retry")
+@public
+def login_retry() -> Any:
+    """The held login again, from the frame after storage access or in a new window: set
+    the check cookie once more and check it. Only the tool's own check page follows."""
+    query = _held_login_query()
+    if query["via"] == VIA_FRAME:
+        raise LoginUsed("retry without storage access or window")
+    peek_login(lti_services(), query["id"])
+    lang = request.args.get("lang")
+    target = url_for("lti.login_check", id=query["id"], via=query["via"], lang=lang)
+    response = current_app.make_response(redirect(target))
+    _check_cookie(response, query["id"])
+    return response
+
+
+def _held_login_query() -> dict[str, str]:
+    try:
+        query: dict[str, str] = HeldLoginQuery().load(request.args.to_dict())
+    except ValidationError as exc:
+        raise LoginUsed(f"malformed held login query: {exc.messages}") from exc
+    return query
+
+
+def _check_cookie(response: Response, login_id: str) -> None:
+    ttl = lti_services().settings.LTI_STATE_TTL_SECONDS
+    _state_cookie(response, check_cookie_name(login_id), CHECK_COOKIE_VALUE, ttl)
+
+
+def _to_platform(start: LoginStart) -> Response:
+    """Send the browser to the platform's authorization endpoint with a new state: through
+    the platform-storage page when offered, else by redirect; the state cookie either way."""
     if start.storage_target:
         page = render_template(
             "lti/login_storage.html",
@@ -66,7 +155,8 @@ def login() -> Any:
     else:
         response = current_app.make_response(redirect(start.auth_url))
     cookie = state_cookie_name(start.state)
-    _state_cookie(response, cookie, start.browser_secret, lti.settings.LTI_STATE_TTL_SECONDS)
+    ttl = lti_services().settings.LTI_STATE_TTL_SECONDS
+    _state_cookie(response, cookie, start.browser_secret, ttl)
     return response
 
 
@@ -123,7 +213,8 @@ def launch() -> Any:
 
 
 def _browser_check_page(check: BrowserCheckNeeded, form: dict[str, str]) -> Any:
-    """No state cookie: ask platform storage for the secret, else explain, offer a window."""
+    """No state cookie: ask platform storage for the secret; else refuse. The login was
+    sent to the platform already, so starting it again would be refused there (Moodle)."""
     login_params = check.login.get("login_params", {})
     if check.login.get("storage_target") and not form.get("lti_storage_secret"):
         return render_template(
@@ -134,7 +225,7 @@ def _browser_check_page(check: BrowserCheckNeeded, form: dict[str, str]) -> Any:
             platform_origin=check.login["platform_origin"],
             login_params=login_params,
         )
-    raise CookiesBlocked("no state cookie; offered a new window", new_window_params=login_params)
+    raise StateCookieLost("no state cookie and no platform storage")
 
 
 @bp.route("/jwks.json")

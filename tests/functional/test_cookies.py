@@ -1,7 +1,10 @@
-"""Cookies inside the LMS iframe: their attributes, and launches when the browser drops them.
+"""Cookies inside the LMS iframe: their attributes, the cookie check before the platform
+sees a login, and launches when the browser drops cookies.
 
 The test client does not enforce SameSite or Secure, so a browser that blocks the tool's
-third-party cookies is played by a client that keeps none (``use_cookies=False``).
+third-party cookies is played by a client that keeps none (``use_cookies=False``), and a
+new top-level window (or the frame after storage access) by a fresh client that keeps them.
+The test platform accepts each login's message hint once, as Moodle's auth.php does.
 """
 
 from __future__ import annotations
@@ -13,17 +16,9 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from lti_tool.lti.oidc import state_cookie_name
+from lti_tool.lti.demo_platform import AuthRequestError
+from lti_tool.lti.oidc import check_cookie_name, state_cookie_name
 from tests.fakes.lms import TestLms, parse_forms
-
-LOGIN_PARAMS = (
-    "iss",
-    "login_hint",
-    "target_link_uri",
-    "lti_message_hint",
-    "client_id",
-    "lti_deployment_id",
-)
 
 
 def cookieless_browser(app: Any) -> Any:
@@ -125,62 +120,279 @@ def test_cookies_are_lax_and_not_secure_over_plain_http(lms, make_app):
         assert "httponly" in cookie
 
 
-# --- cookies dropped, no platform storage: open a new window --------------------------
+# --- the cookie check before the platform sees the login ------------------------------
 
 
-def test_launch_without_cookie_offers_a_new_window(app, lms):
-    browser = cookieless_browser(app)
-    login = lms.login(browser, "learner")
-    response = lms.post_launch(browser, lms.authorize(login))
-
-    assert response.status_code == 403
-    page = response.get_data(as_text=True)
-    assert "cookies_blocked" in page
-    assert "Location" not in response.headers
-    assert not any(
-        h.startswith(session_cookie_name(app)) for h in response.headers.getlist("Set-Cookie")
-    )
-    forms = [f for f in parse_forms(page) if f["action"] == "/lti/login"]
-    assert len(forms) == 1
-    assert forms[0]["method"] == "post"
-    assert re.search(r'<form[^>]*action="/lti/login"[^>]*target="_blank"', page)
-    expected = lms.platform.login_params("learner")
-    for name in LOGIN_PARAMS:
-        assert forms[0]["fields"][name] == expected[name], name
+def held_login_id(location: str) -> str:
+    assert TestLms.is_check(location), location
+    return auth_query(location)["id"]
 
 
-def test_new_window_login_leads_to_a_launch(app, lms):
-    blocked = cookieless_browser(app)
-    login = lms.login(blocked, "designer")
-    page = lms.post_launch(blocked, lms.authorize(login)).get_data(as_text=True)
-    form = next(f for f in parse_forms(page) if f["action"] == "/lti/login")
+def blocked_page(app: Any, lms: Any, persona: str = "learner", **kwargs: Any) -> str:
+    """A frame that keeps no cookies: the login stops at the check, on the fallback page."""
+    login = lms.login(cookieless_browser(app), persona, **kwargs)
+    assert login.response.status_code == 200, login.response.get_data(as_text=True)
+    assert not login.auth_query
+    return login.response.get_data(as_text=True)
 
-    # The new window is a first-party context: the browser keeps the tool's cookies there.
-    window = app.test_client()
-    started = window.post(form["action"], data=form["fields"])
-    assert started.status_code == 302, started.get_data(as_text=True)
-    query = auth_query(started.headers["Location"])
-    assert query["state"] != login.auth_query["state"]  # a new login, not the old one
-    action, launch_form = lms.platform.authorize(query)
-    response = window.post(urlsplit(action).path, data=launch_form)
+
+def page_link(page: str, element_id: str, attribute: str = "href") -> str:
+    found = re.search(rf'<[^>]*id="{element_id}"[^>]*>', page)
+    assert found, f"no element #{element_id}"
+    value = re.search(rf'{attribute}="([^"]+)"', found.group(0))
+    assert value, f"#{element_id} has no {attribute}"
+    return value.group(1).replace("&amp;", "&")
+
+
+def test_login_holds_the_login_until_the_cookie_check(lms, client):
+    params = lms.platform.login_params("learner")
+    response = client.get("/lti/login", query_string=params)
+
+    assert response.status_code == 302
+    login_id = held_login_id(response.headers["Location"])
+    assert not response.headers["Location"].startswith(lms.platform.auth_url)
+    cookie = set_cookie_attributes(response, check_cookie_name(login_id))
+    assert cookie["samesite"] == "None"
+    assert "secure" in cookie and "partitioned" in cookie and "httponly" in cookie
+    assert cookie["path"] == "/lti/"
+    assert lms.platform.used_hints == set()  # the platform has seen nothing yet
+
+
+def test_with_cookies_the_check_adds_one_redirect(lms, client):
+    login = lms.login(client, "learner")
+
+    assert login.initiation.status_code == 302  # /lti/login → /lti/login/check
+    assert login.response.status_code == 302  # /lti/login/check → the platform
+    assert login.response.headers["Location"].startswith(lms.platform.auth_url + "?")
+    login_id = held_login_id(login.initiation.headers["Location"])
+    cleared = set_cookie_attributes(login.response, check_cookie_name(login_id))
+    assert cleared["value"] == "" and cleared["max-age"] == "0"
+    response = lms.post_launch(client, lms.authorize(login))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert response.headers["Location"].split("?")[0].endswith("/learner/")
+
+
+def test_frame_without_cookies_gets_a_choice_and_the_platform_sees_nothing(app, lms):
+    page = blocked_page(app, lms)
+
+    assert re.search(r"<h1>[^<]+</h1>", page)
+    window = page_link(page, "new-window")
+    assert window.startswith("/lti/login/retry?")
+    assert auth_query(window)["via"] == "window"
+    assert re.search(r'id="new-window"[^>]*target="_blank"[^>]*rel="noopener"', page)
+    access = page_link(page, "request-access", "data-url")
+    assert auth_query(access)["via"] == "access"
+    assert auth_query(access)["id"] == auth_query(window)["id"]
+    assert "requestStorageAccess" in page
+    assert 'id="storage-access" hidden' in page  # shown by the script where the API exists
+    assert lms.platform.used_hints == set()
+
+
+def test_new_window_launches_with_the_unused_login(app, lms):
+    """The frame keeps no cookies; a top-level window does. The platform's authorization
+    endpoint sees the login's message hint for the first time from the new window."""
+    page = blocked_page(app, lms, "designer")
+
+    window = TestLms.browser(app)  # a fresh browser context: first-party, keeps cookies
+    retry = window.get(page_link(page, "new-window"))
+    assert retry.status_code == 302
+    assert TestLms.is_check(retry.headers["Location"])
+    checked = window.get(retry.headers["Location"])
+    form = lms.authorize_redirect(checked)  # the first use of the hint: accepted
+    response = lms.post_launch(window, form)
 
     assert response.status_code == 302, response.get_data(as_text=True)
     assert response.headers["Location"].split("?")[0].endswith("/designer/")
     assert window.get(response.headers["Location"]).status_code == 200
+    assert len(lms.platform.used_hints) == 1
 
 
-def test_new_window_form_alone_does_not_complete_the_old_launch(app, lms):
-    """Replaying the blocked launch's id_token in the new window is still refused."""
-    blocked = cookieless_browser(app)
-    login = lms.login(blocked, "learner")
-    launch_form = lms.authorize(login)
-    lms.post_launch(blocked, launch_form)
+def test_sending_the_same_login_again_is_refused_by_the_platform(app, lms):
+    """The old fallback: the frame's authorization ran, then a new window sent the same
+    login initiation again. A platform that accepts a message hint once (Moodle) refuses."""
+    frame = TestLms.browser(app)
+    params = lms.platform.login_params("learner")
+    first = lms.login_with(frame, params)
+    lms.authorize(first)  # the frame's authorization: the hint is used
 
-    window = app.test_client()
-    response = window.post("/lti/launch", data=launch_form)
+    window = TestLms.browser(app)
+    again = lms.login_with(window, params)
+    assert again.response.status_code == 302  # the tool sends it on ...
+
+    with pytest.raises(AuthRequestError, match="used before"):
+        lms.authorize(again)  # ... and the platform refuses it, as Moodle's auth.php does
+
+
+def test_storage_access_continues_the_login_in_the_frame(app, lms):
+    page = blocked_page(app, lms)
+
+    # Storage access granted: the same frame now keeps the tool's cookies.
+    frame = TestLms.browser(app)
+    retry = frame.get(page_link(page, "request-access", "data-url"))
+    assert retry.status_code == 302
+    checked = frame.get(retry.headers["Location"])
+    response = lms.post_launch(frame, lms.authorize_redirect(checked))
+
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert response.headers["Location"].split("?")[0].endswith("/learner/")
+
+
+def test_storage_access_that_keeps_no_cookies_leaves_the_new_window(app, lms):
+    page = blocked_page(app, lms)
+    frame = cookieless_browser(app)
+
+    retry = frame.get(page_link(page, "request-access", "data-url"))
+    again = frame.get(retry.headers["Location"])
+
+    assert again.status_code == 200
+    html = again.get_data(as_text=True)
+    assert 'role="alert"' in html
+    assert 'id="request-access"' not in html
+    assert page_link(html, "new-window") == page_link(page, "new-window")
+    assert lms.platform.used_hints == set()
+
+
+def test_new_window_that_keeps_no_cookies_says_so(app, lms):
+    page = blocked_page(app, lms)
+    window = cookieless_browser(app)
+
+    retry = window.get(page_link(page, "new-window"))
+    response = window.get(retry.headers["Location"])
 
     assert response.status_code == 403
-    assert "cookies_blocked" in response.get_data(as_text=True)
+    assert "<code>cookies_off</code>" in response.get_data(as_text=True)
+    assert "new-window" not in response.get_data(as_text=True)
+
+
+def test_a_held_login_reaches_the_platform_once(app, lms):
+    page = blocked_page(app, lms)
+    window = TestLms.browser(app)
+    retry = window.get(page_link(page, "new-window"))
+    lms.authorize_redirect(window.get(retry.headers["Location"]))
+
+    # The frame, after storage access, comes too late: the login went to the platform.
+    frame = TestLms.browser(app)
+    late = frame.get(page_link(page, "request-access", "data-url"))
+    assert late.status_code == 400
+    assert "<code>login_used</code>" in late.get_data(as_text=True)
+    check = cookieless_browser(app).get(retry.headers["Location"])
+    assert check.status_code == 400
+    assert len(lms.platform.used_hints) == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/lti/login/check",
+        "/lti/login/check?id=short",
+        "/lti/login/check?id=" + "A" * 43,  # well formed, never held
+        "/lti/login/retry?id=" + "A" * 43 + "&via=window",
+        "/lti/login/check?id=" + "A" * 43 + "&via=elsewhere",
+        "/lti/login/retry?id=" + "A" * 43 + "&via=frame",
+        "/lti/login/retry?id=../../evil.example",
+    ],
+)
+def test_unknown_or_malformed_held_logins_are_refused(app, lms, path):
+    response = TestLms.browser(app).get(path)
+
+    assert response.status_code == 400
+    assert "<code>login_used</code>" in response.get_data(as_text=True)
+    assert "Location" not in response.headers
+
+
+def test_retry_of_a_real_login_in_the_frame_is_refused(app, lms):
+    page = blocked_page(app, lms)
+    login_id = auth_query(page_link(page, "new-window"))["id"]
+
+    response = TestLms.browser(app).get("/lti/login/retry", query_string={"id": login_id})
+
+    assert response.status_code == 400  # only after storage access, or in a new window
+
+
+def test_a_held_login_is_never_a_launch_state(app, lms):
+    """The check step keeps its logins apart from states: neither passes for the other."""
+    browser = TestLms.browser(app)
+    initiation = browser.get("/lti/login", query_string=lms.platform.login_params())
+    login_id = held_login_id(initiation.headers["Location"])
+    login = lms.login(TestLms.browser(app), "learner")
+    form = lms.authorize(login)
+
+    for state in (login_id, "held-login:" + login_id):
+        response = lms.post_launch(browser, {**form, "state": state})
+        assert response.status_code == 401
+        assert "<code>state_mismatch</code>" in response.get_data(as_text=True)
+    # A launch state is no held login either.
+    check = browser.get("/lti/login/check", query_string={"id": form["state"]})
+    assert check.status_code == 400
+
+
+def test_check_cookie_does_not_stand_in_for_the_state_cookie(app, lms):
+    """Past the check, the launch still needs the state cookie of this browser."""
+    login = lms.login(TestLms.browser(app), "learner")
+    form = lms.authorize(login)
+    other = TestLms.browser(app)
+    other.get("/lti/login", query_string=lms.platform.login_params())  # a check cookie only
+
+    response = lms.post_launch(other, form)
+
+    assert response.status_code == 403
+    assert "<code>state_cookie_lost</code>" in response.get_data(as_text=True)
+
+
+def test_the_fallback_page_keeps_the_login_across_languages(app, lms):
+    page = blocked_page(app, lms)
+    login_id = auth_query(page_link(page, "new-window"))["id"]
+
+    english = cookieless_browser(app).get(
+        "/lti/login/check", query_string={"id": login_id, "lang": "en"}
+    )
+
+    html = english.get_data(as_text=True)
+    assert english.status_code == 200
+    assert "Open Læringsløp in a new window" in html
+    assert "lang=en" in page_link(html, "new-window")
+    assert f"id={login_id}" in html
+
+
+def test_held_login_is_shared_between_instances(lms, make_app):
+    """Held in Redis or the database, never in a process: the check may reach another worker."""
+    first, second = TestLms.browser(make_app()), TestLms.browser(make_app())
+    page = lms.login(cookieless_browser(first.application), "learner").response
+    window = page_link(page.get_data(as_text=True), "new-window")
+
+    retry = second.get(window)
+    checked = second.get(retry.headers["Location"])
+
+    assert lms.post_launch(second, lms.authorize_redirect(checked)).status_code == 302
+
+
+# --- the launch without its state cookie, and no platform storage ---------------------
+
+
+def test_launch_without_the_state_cookie_does_not_resend_the_login(app, lms):
+    login = lms.login(TestLms.browser(app), "learner")
+    response = lms.post_launch(cookieless_browser(app), lms.authorize(login))
+
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert "<code>state_cookie_lost</code>" in page
+    assert "Location" not in response.headers
+    assert not parse_forms(page)  # the login was used: sending it again would be refused
+    assert not any(
+        h.startswith(session_cookie_name(app)) for h in response.headers.getlist("Set-Cookie")
+    )
+
+
+def test_replaying_the_blocked_launch_elsewhere_is_still_refused(app, lms):
+    """The id_token of a launch without its cookie is no good in another browser either."""
+    login = lms.login(TestLms.browser(app), "learner")
+    launch_form = lms.authorize(login)
+    lms.post_launch(cookieless_browser(app), launch_form)
+
+    response = TestLms.browser(app).post("/lti/launch", data=launch_form)
+
+    assert response.status_code == 403
+    assert "state_cookie_lost" in response.get_data(as_text=True)
 
 
 # --- cookies dropped, LTI platform storage --------------------------------------------
