@@ -10,11 +10,14 @@ The test platform accepts each login's message hint once, as Moodle's auth.php d
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import event
 
 from lti_tool.lti.demo_platform import AuthRequestError
 from lti_tool.lti.oidc import check_cookie_name, state_cookie_name
@@ -556,3 +559,48 @@ def test_storage_secret_for_a_login_without_platform_storage_is_refused(app, lms
 
     assert response.status_code == 401
     assert "state_mismatch" in response.get_data(as_text=True)
+
+
+# --- what the check step costs --------------------------------------------------------
+
+
+@contextmanager
+def counted_statements(app: Any) -> Iterator[list[int]]:
+    """The SQL statements the app runs inside the block (in the list's one element)."""
+    counter = [0]
+
+    def count(*args: Any) -> None:
+        counter[0] += 1
+
+    engine = app.extensions["db_engine"]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield counter
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def test_the_check_step_costs_one_request_and_no_lookup(app, lms, client, monkeypatch):
+    """A launch with cookies: one more request (the check) than before. The check looks
+    nothing up: it takes the held login and saves the state — two Redis commands (GETDEL,
+    SET) and no SQL with Redis; two statements (DELETE … RETURNING, INSERT) without."""
+    monkeypatch.setattr("lti_tool.lti.state.random.randrange", lambda n: 1)  # no sweep now
+    on_redis = app.extensions["lti"].redis is not None
+    params = lms.platform.login_params("learner")
+
+    with counted_statements(app) as at_login:
+        initiation = client.get("/lti/login", query_string=params)
+    with counted_statements(app) as at_check:
+        checked = client.get(initiation.headers["Location"])
+    form = lms.authorize_redirect(checked)
+    with counted_statements(app) as at_launch:
+        launched = lms.post_launch(client, form)
+
+    assert launched.status_code == 302, launched.get_data(as_text=True)
+    assert at_check[0] == (0 if on_redis else 2), at_check
+    # /lti/login runs what it ran before the check existed: the platform lookup, and on
+    # the database store one insert (then the state, now the held login).
+    with counted_statements(app) as storage_login:  # platform storage: no check step
+        lms.login(TestLms.browser(app), "learner", storage_target="_parent")
+    assert at_login[0] == storage_login[0], (at_login, storage_login)
+    print(f"SQL statements: login {at_login[0]}, check {at_check[0]}, launch {at_launch[0]}")
