@@ -134,7 +134,6 @@ def begin_auth(lti: LtiServices, login: LoginRequest) -> LoginStart:
             "secret_hash": hash_secret(browser_secret),
             "storage_target": login.storage_target,
             "platform_origin": login.platform_origin,
-            "login_params": login.params,
         },
         lti.settings.LTI_STATE_TTL_SECONDS,
     )

@@ -3,6 +3,7 @@ the tool's JWKS."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -70,16 +71,20 @@ CHECK_COOKIE_VALUE = "1"
 def login() -> Any:
     """OIDC third-party login initiation (GET and POST, as platforms choose).
 
-    With LTI platform storage the browser goes straight to the platform, its proof kept in
-    storage and cookie. Without it the login is held, unused, until the check step sees
-    the check cookie come back: only then does the platform see the authorization request.
+    The login is held, unused, until the check step sees the check cookie come back: only
+    then does the platform see the authorization request (Moodle and Canvas accept each
+    login once). With LTI platform storage the page first tries to keep the browser's
+    proof there and, when the platform answers, goes straight to it; when it does not
+    (Canvas's mobile apps), the page goes to the cookie check instead.
     """
     lti = lti_services()
     requested = check_login(get_session(), lti, request.values.to_dict())
+    login_id = hold_login(lti, dataclasses.replace(requested, storage_target=None))
+    check_url = url_for("lti.login_check", id=login_id)
     if requested.storage_target:
-        return _to_platform(begin_auth(lti, requested))
-    login_id = hold_login(lti, requested)
-    response = current_app.make_response(redirect(url_for("lti.login_check", id=login_id)))
+        response = _to_platform(begin_auth(lti, requested), check_url=check_url)
+    else:
+        response = current_app.make_response(redirect(check_url))
     _check_cookie(response, login_id)
     return response
 
@@ -139,13 +144,15 @@ def _check_cookie(response: Response, login_id: str) -> None:
     _state_cookie(response, check_cookie_name(login_id), CHECK_COOKIE_VALUE, ttl)
 
 
-def _to_platform(start: LoginStart) -> Response:
+def _to_platform(start: LoginStart, check_url: str = "") -> Response:
     """Send the browser to the platform's authorization endpoint with a new state: through
-    the platform-storage page when offered, else by redirect; the state cookie either way."""
+    the platform-storage page when offered (``check_url`` when the platform does not
+    answer it), else by redirect; the state cookie either way."""
     if start.storage_target:
         page = render_template(
             "lti/login_storage.html",
             auth_url=start.auth_url,
+            check_url=check_url,
             state=start.state,
             secret=start.browser_secret,
             storage_target=start.storage_target,
@@ -215,7 +222,6 @@ def launch() -> Any:
 def _browser_check_page(check: BrowserCheckNeeded, form: dict[str, str]) -> Any:
     """No state cookie: ask platform storage for the secret; else refuse. The login was
     sent to the platform already, so starting it again would be refused there (Moodle)."""
-    login_params = check.login.get("login_params", {})
     if check.login.get("storage_target") and not form.get("lti_storage_secret"):
         return render_template(
             "lti/launch_storage.html",
@@ -223,7 +229,6 @@ def _browser_check_page(check: BrowserCheckNeeded, form: dict[str, str]) -> Any:
             state=check.state,
             storage_target=check.login["storage_target"],
             platform_origin=check.login["platform_origin"],
-            login_params=login_params,
         )
     raise StateCookieLost("no state cookie and no platform storage")
 
