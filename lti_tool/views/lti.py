@@ -107,8 +107,7 @@ def login_check() -> Any:
     lang = request.args.get("lang")  # the new window keeps the language chosen here
     return render_template(
         "lti/login_blocked.html",
-        login_id=login_id,
-        via=query["via"],
+        keep_query={"id": login_id, "via": query["via"]},  # in the language links
         access_url=url_for("lti.login_retry", id=login_id, via=VIA_ACCESS, lang=lang),
         window_url=url_for("lti.login_retry", id=login_id, via=VIA_WINDOW, lang=lang),
         access_failed=query["via"] == VIA_ACCESS,
