@@ -181,7 +181,10 @@ def hold_login(lti: LtiServices, login: LoginRequest) -> str:
 def _held(data: Mapping[str, Any] | None, login_id: str) -> LoginRequest:
     if data is None or not isinstance(data.get("login"), dict):
         raise LoginUsed(f"held login {login_id[:8]}… unknown, used or expired")
-    return LoginRequest(**data["login"])
+    try:
+        return LoginRequest(**data["login"])
+    except TypeError as exc:  # held by another version of the tool, during a deploy
+        raise LoginUsed(f"held login {login_id[:8]}… unreadable: {exc}") from exc
 
 
 def peek_login(lti: LtiServices, login_id: str) -> LoginRequest:

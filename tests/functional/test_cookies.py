@@ -19,6 +19,7 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import event
 
+from lti_tool.db import get_session
 from lti_tool.lti.demo_platform import AuthRequestError
 from lti_tool.lti.oidc import check_cookie_name, state_cookie_name
 from tests.fakes.lms import TestLms, parse_forms
@@ -301,6 +302,20 @@ def test_unknown_or_malformed_held_logins_are_refused(app, lms, path):
     assert response.status_code == 400
     assert "<code>login_used</code>" in response.get_data(as_text=True)
     assert "Location" not in response.headers
+
+
+def test_a_held_login_the_tool_cannot_read_is_refused(app, lms):
+    """Held by another version of the tool, during a deploy: refused, not a server error."""
+    login_id = "B" * 43
+    with app.app_context():
+        store = app.extensions["lti"].state_store
+        store.save_state("held-login:" + login_id, {"login": {"issuer": "x"}}, 60)
+        get_session().commit()
+
+    response = TestLms.browser(app).get("/lti/login/check", query_string={"id": login_id})
+
+    assert response.status_code == 400
+    assert "<code>login_used</code>" in response.get_data(as_text=True)
 
 
 def test_retry_of_a_real_login_in_the_frame_is_refused(app, lms):
