@@ -44,8 +44,16 @@ from lti_tool.services.launches import landing, record_launch
 bp = Blueprint("lti", __name__, url_prefix="/lti")
 
 
-def _state_cookie(response: Response, name: str, value: str, max_age: int) -> None:
-    """Set (or with max_age 0, delete) a state cookie, cross-site like the session cookie."""
+def _state_cookie(
+    response: Response, name: str, value: str, max_age: int, *, partitioned: bool = True
+) -> None:
+    """Set (or with max_age 0, delete) a state cookie, cross-site like the session cookie.
+
+    ``partitioned=False`` once the browser is past the frame's own check
+    (:func:`_past_the_frame`): storage access grants the frame its *unpartitioned* cookies
+    (a Partitioned one would land in the jar the frame did not keep), and a window of its
+    own is first party, where every browser keeps unpartitioned cookies.
+    """
     config = current_app.config
     response.set_cookie(
         name,
@@ -55,7 +63,7 @@ def _state_cookie(response: Response, name: str, value: str, max_age: int) -> No
         httponly=True,
         secure=config["SESSION_COOKIE_SECURE"],
         samesite=config["SESSION_COOKIE_SAMESITE"],
-        partitioned=config["SESSION_COOKIE_PARTITIONED"],
+        partitioned=partitioned and config["SESSION_COOKIE_PARTITIONED"],
     )
 
 
@@ -98,8 +106,9 @@ def login_check() -> Any:
     lti = lti_services()
     login_id = query["id"]
     if request.cookies.get(check_cookie_name(login_id)) == CHECK_COOKIE_VALUE:
-        response = _to_platform(release_login(lti, login_id))
-        _state_cookie(response, check_cookie_name(login_id), "", 0)
+        partitioned = not _past_the_frame(query)
+        response = _to_platform(release_login(lti, login_id), partitioned=partitioned)
+        _state_cookie(response, check_cookie_name(login_id), "", 0, partitioned=partitioned)
         return response
     peek_login(lti, login_id)  # still unused?
     if query["via"] == VIA_WINDOW:
@@ -126,8 +135,13 @@ def login_retry() -> Any:
     lang = request.args.get("lang")
     target = url_for("lti.login_check", id=query["id"], via=query["via"], lang=lang)
     response = current_app.make_response(redirect(target))
-    _check_cookie(response, query["id"])
+    _check_cookie(response, query["id"], partitioned=not _past_the_frame(query))
     return response
+
+
+def _past_the_frame(query: dict[str, str]) -> bool:
+    """The browser comes back after storage access, or in a window of its own."""
+    return query["via"] in (VIA_ACCESS, VIA_WINDOW)
 
 
 def _held_login_query() -> dict[str, str]:
@@ -138,12 +152,13 @@ def _held_login_query() -> dict[str, str]:
     return query
 
 
-def _check_cookie(response: Response, login_id: str) -> None:
+def _check_cookie(response: Response, login_id: str, *, partitioned: bool = True) -> None:
     ttl = lti_services().settings.LTI_STATE_TTL_SECONDS
-    _state_cookie(response, check_cookie_name(login_id), CHECK_COOKIE_VALUE, ttl)
+    name = check_cookie_name(login_id)
+    _state_cookie(response, name, CHECK_COOKIE_VALUE, ttl, partitioned=partitioned)
 
 
-def _to_platform(start: LoginStart, check_url: str = "") -> Response:
+def _to_platform(start: LoginStart, check_url: str = "", *, partitioned: bool = True) -> Response:
     """Send the browser to the platform's authorization endpoint with a new state: through
     the platform-storage page when offered (``check_url`` when the platform does not
     answer it), else by redirect; the state cookie either way."""
@@ -162,7 +177,7 @@ def _to_platform(start: LoginStart, check_url: str = "") -> Response:
         response = current_app.make_response(redirect(start.auth_url))
     cookie = state_cookie_name(start.state)
     ttl = lti_services().settings.LTI_STATE_TTL_SECONDS
-    _state_cookie(response, cookie, start.browser_secret, ttl)
+    _state_cookie(response, cookie, start.browser_secret, ttl, partitioned=partitioned)
     return response
 
 

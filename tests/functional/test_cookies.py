@@ -241,6 +241,31 @@ def test_storage_access_continues_the_login_in_the_frame(app, lms):
     assert response.headers["Location"].split("?")[0].endswith("/learner/")
 
 
+@pytest.mark.parametrize("link", [("request-access", "data-url"), ("new-window", "href")])
+def test_past_the_frame_the_login_cookies_are_not_partitioned(app, lms, link):
+    """Storage access grants the frame its unpartitioned cookies (a Partitioned cookie
+    stays in the jar the frame was refused), and a window of its own is first party:
+    after either, the check and state cookies are set without Partitioned."""
+    page = blocked_page(app, lms)
+    browser = TestLms.browser(app)
+
+    retry = browser.get(page_link(page, *link))
+    checked = browser.get(retry.headers["Location"])
+
+    login_id = auth_query(retry.headers["Location"])["id"]
+    state = auth_query(checked.headers["Location"])["state"]
+    cookies = [
+        set_cookie_attributes(retry, check_cookie_name(login_id)),
+        set_cookie_attributes(checked, check_cookie_name(login_id)),  # cleared
+        set_cookie_attributes(checked, state_cookie_name(state)),
+    ]
+    for cookie in cookies:
+        assert "partitioned" not in cookie
+        assert cookie["samesite"] == "None" and "secure" in cookie and "httponly" in cookie
+    response = lms.post_launch(browser, lms.authorize_redirect(checked))
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
 def test_storage_access_that_keeps_no_cookies_leaves_the_new_window(app, lms):
     page = blocked_page(app, lms)
     frame = cookieless_browser(app)
