@@ -326,6 +326,8 @@ def bench_learner(
     client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": "tool.example"})
     login = client.get("/lti/login", query_string=platform.login_params("learner"))
     assert login.status_code == 302, login.get_data(as_text=True)[:300]
+    login = client.get(login.headers["Location"])  # the cookie check, then the platform
+    assert login.status_code == 302, login.get_data(as_text=True)[:300]
     query = dict(parse_qsl(urlsplit(login.headers["Location"]).query))
     _action, form = platform.authorize(query)
     launch = client.post("/lti/launch", data=form)

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
 
@@ -143,6 +143,9 @@ def one_flow(base_url: str, platform: DemoPlatform, persona: str) -> float:
         login = browser.get(
             base_url + "/lti/login", params=platform.login_params(persona), allow_redirects=False
         )
+        assert login.status_code == 302, login.text[:300]
+        check = login.headers["Location"]  # the cookie check, then the platform
+        login = browser.get(urljoin(base_url + "/", check), allow_redirects=False)
         assert login.status_code == 302, login.text[:300]
         query = dict(parse_qsl(urlsplit(login.headers["Location"]).query))
         action, form = platform.authorize(query)

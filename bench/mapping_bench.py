@@ -394,6 +394,8 @@ def signed_launch(
     person of our own) instead of the persona's. Returns the landing path and ``lt``."""
     login = client.get("/lti/login", query_string=platform.login_params(persona, link=link))
     assert login.status_code == 302, login.get_data(as_text=True)[:300]
+    login = client.get(login.headers["Location"])  # the cookie check, then the platform
+    assert login.status_code == 302, login.get_data(as_text=True)[:300]
     query = dict(parse_qsl(urlsplit(login.headers["Location"]).query))
     claims = platform.launch_claims(persona, nonce=query["nonce"], link=link)
     if sub is not None:

@@ -162,19 +162,35 @@ DeploymentDisabled = _launch_error(
 )
 
 
-class CookiesBlocked(LaunchError):
-    """The browser dropped the state cookie and the platform offered no storage."""
-
-    status = 403
-    code = "cookies_blocked"
-    title = lazy_gettext("Your browser blocked the tool's cookies")
-    message = lazy_gettext(
-        "The tool runs inside your learning platform, and your browser does not let it keep "
-        "the cookie that proves this launch started here. Open the tool in a new window to "
-        "continue; nothing is lost."
-    )
-    retry_hint = False
-
+StateCookieLost = _launch_error(
+    "StateCookieLost",
+    403,
+    "state_cookie_lost",
+    lazy_gettext(
+        "Your browser did not send back the cookie the tool set when this sign-in began, so "
+        "the launch cannot be trusted."
+    ),
+)
+LoginUsed = _launch_error(
+    "LoginUsed",
+    400,
+    "login_used",
+    lazy_gettext(
+        "This sign-in has already been used or has expired. The learning platform accepts "
+        "each sign-in once."
+    ),
+)
+CookiesOff = _launch_error(
+    "CookiesOff",
+    403,
+    "cookies_off",
+    lazy_gettext(
+        "Your browser does not keep the tool's cookies even in a window of its own. Allow "
+        "cookies for this site in the browser's settings, then open the activity again from "
+        "your course."
+    ),
+    retry_hint=False,
+)
 
 DeepLinkingForbidden = _launch_error(
     "DeepLinkingForbidden",

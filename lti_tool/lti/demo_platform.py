@@ -2,7 +2,8 @@
 
 It has its own RSA key and JWKS, answers the tool's OIDC authorization request with a
 signed id_token shaped like Moodle 5.2's (see shared/lms-samples), and can sign anything a
-test needs to show a refusal (wrong audience, expired, another key, ``alg: none``…).
+test needs to show a refusal (wrong audience, expired, another key, ``alg: none``…). Like
+Moodle's ``auth.php`` it accepts each login's ``lti_message_hint`` once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -156,6 +157,8 @@ class DemoPlatform:
         key = serialization.load_pem_private_key(private_pem, password=None)
         assert isinstance(key, rsa.RSAPrivateKey)
         self._key = key
+        #: The message hints its authorization endpoint has answered (see :meth:`authorize`).
+        self.used_hints: set[str] = set()
 
     # --- the platform's URLs (relative to its issuer) ----------------------------------
 
@@ -195,7 +198,13 @@ class DemoPlatform:
         link: str | None = None,
     ) -> dict[str, str]:
         """What the platform sends to the tool's login URL (Moodle's shape by default)."""
-        hint = {"persona": persona, "message_type": message_type, "locale": locale}
+        # A new launch id in every login, as Moodle's hint names the launch it started.
+        hint = {
+            "persona": persona,
+            "message_type": message_type,
+            "locale": locale,
+            "launch": uuid.uuid4().hex,
+        }
         if link is not None:
             hint["link"] = link
         params = {
@@ -220,8 +229,16 @@ class DemoPlatform:
 
     # --- step 2: the authorization request, answered with a signed id_token -------------
 
-    def authorize(self, query: Mapping[str, str]) -> tuple[str, dict[str, str]]:
-        """Check the tool's auth request; return where to POST and the form to POST."""
+    def authorize(
+        self, query: Mapping[str, str], first_use: Callable[[str], bool] | None = None
+    ) -> tuple[str, dict[str, str]]:
+        """Check the tool's auth request; return where to POST and the form to POST.
+
+        Each ``lti_message_hint`` is accepted once, as Moodle's ``auth.php`` does (it forgets
+        the launch after the first authorization request: "Invalid request" after that).
+        ``first_use(hint)`` records a hint and says whether it was new; by default this
+        platform object remembers the hints itself.
+        """
         expected = {
             "scope": "openid",
             "response_type": "id_token",
@@ -241,6 +258,10 @@ class DemoPlatform:
             hint = json.loads(query.get("lti_message_hint") or "{}")
         except ValueError:
             raise AuthRequestError("lti_message_hint is not ours") from None
+        if query.get("lti_message_hint") and not (first_use or self._first_use)(
+            query["lti_message_hint"]
+        ):
+            raise AuthRequestError("lti_message_hint used before (Moodle: Invalid request)")
         persona = next((p for p in PERSONAS.values() if p.sub == query["login_hint"]), None)
         if persona is None:
             raise AuthRequestError("unknown login_hint")
@@ -252,6 +273,12 @@ class DemoPlatform:
             link=hint.get("link"),
         )
         return query["redirect_uri"], {"id_token": self.sign(claims), "state": query["state"]}
+
+    def _first_use(self, hint: str) -> bool:
+        if hint in self.used_hints:
+            return False
+        self.used_hints.add(hint)
+        return True
 
     def launch_claims(
         self,

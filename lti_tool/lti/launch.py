@@ -161,7 +161,7 @@ class ToolMessageLaunch(MessageLaunch):
         if not state:
             raise StateMismatch("launch without state")
         login = self._lti.state_store.get_state(state)
-        if login is None:
+        if login is None or "secret_hash" not in login:  # not a held login's key either
             raise StateMismatch("state unknown or expired")
         proof = self._state_cookie
         storage_secret = self._get_request_param("lti_storage_secret")

@@ -4,6 +4,13 @@ The platform calls ``/lti/login`` (GET or POST); we look up the registration by 
 client_id, create a state bound to this browser (a secret kept in a cookie and, where the
 platform offers it, in LTI client-side storage) and a nonce bound to that state, and send
 the browser to the platform's authorization endpoint.
+
+Without platform storage the cookie is the only proof, so the login first checks that the
+browser keeps the tool's cookies (:func:`hold_login`, then :func:`release_login` at
+``/lti/login/check``) *before* the platform sees the authorization request: Moodle's
+``auth.php`` accepts a login's ``lti_message_hint`` once, so a browser that drops cookies
+must take the login elsewhere (a new window, or the frame after storage access) while it
+is still unused.
 """
 
 from __future__ import annotations
@@ -17,13 +24,13 @@ from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy.orm import Session
 
-from lti_tool.errors import MissingParameter, PlatformDisabled, UnknownPlatform
+from lti_tool.errors import LoginUsed, MissingParameter, PlatformDisabled, UnknownPlatform
 from lti_tool.lti.services import LtiServices
 from lti_tool.lti.tool_config import DatabaseToolConf
 from lti_tool.models import Status
 from lti_tool.services import platforms
 
-#: Login parameters kept with the state, to restart the login in a new window.
+#: The login parameters a held login keeps, to send to the platform later.
 LOGIN_PARAMS = (
     "iss",
     "login_hint",
@@ -33,6 +40,27 @@ LOGIN_PARAMS = (
     "lti_deployment_id",
     "deployment_id",
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class LoginRequest:
+    """A login initiation checked against a registered, active platform."""
+
+    issuer: str
+    client_id: str
+    auth_login_url: str
+    login_hint: str
+    lti_message_hint: str | None
+    storage_target: str | None
+    """Frame name for LTI client-side storage, when the platform offers it."""
+    params: dict[str, str]
+    """The login parameters worth keeping (:data:`LOGIN_PARAMS`)."""
+
+    @property
+    def platform_origin(self) -> str:
+        """Where LTI storage messages may go: the origin of the authorization endpoint."""
+        auth = urlsplit(self.auth_login_url)
+        return f"{auth.scheme}://{auth.netloc}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +81,12 @@ def state_cookie_name(state: str) -> str:
     return "lti1p3_state_" + hashlib.sha256(state.encode()).hexdigest()[:24]
 
 
-def start_login(session: Session, lti: LtiServices, params: Mapping[str, str]) -> LoginStart:
+def check_cookie_name(login_id: str) -> str:
+    return "lti1p3_check_" + hashlib.sha256(login_id.encode()).hexdigest()[:24]
+
+
+def check_login(session: Session, lti: LtiServices, params: Mapping[str, str]) -> LoginRequest:
+    """The login request, if it names a registered and active platform; else a LaunchError."""
     issuer = (params.get("iss") or "").strip()
     login_hint = params.get("login_hint") or ""
     target_link_uri = params.get("target_link_uri") or ""
@@ -76,23 +109,31 @@ def start_login(session: Session, lti: LtiServices, params: Mapping[str, str]) -
         raise UnknownPlatform(f"login from unknown issuer={issuer!r} client_id={client_id!r}")
     if platform.status != Status.ACTIVE:
         raise PlatformDisabled(f"login from disabled platform {platform.id}")
+    return LoginRequest(
+        issuer=issuer,
+        client_id=client_id,
+        auth_login_url=platform.auth_login_url,
+        login_hint=login_hint,
+        lti_message_hint=params.get("lti_message_hint") or None,
+        storage_target=params.get("lti_storage_target") or None,
+        params={k: params[k] for k in LOGIN_PARAMS if params.get(k)},
+    )
 
-    auth = urlsplit(platform.auth_login_url)
-    origin = f"{auth.scheme}://{auth.netloc}"  # where LTI storage messages may go
+
+def begin_auth(lti: LtiServices, login: LoginRequest) -> LoginStart:
+    """Create the state and nonce, and the platform's authorization URL to send them to."""
     state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(32)
     browser_secret = secrets.token_urlsafe(32)
-    storage_target = params.get("lti_storage_target") or None
     lti.state_store.save_state(
         state,
         {
-            "iss": issuer,
-            "client_id": client_id,
+            "iss": login.issuer,
+            "client_id": login.client_id,
             "nonce": nonce,
             "secret_hash": hash_secret(browser_secret),
-            "storage_target": storage_target,
-            "platform_origin": origin,
-            "login_params": {k: params[k] for k in LOGIN_PARAMS if params.get(k)},
+            "storage_target": login.storage_target,
+            "platform_origin": login.platform_origin,
         },
         lti.settings.LTI_STATE_TTL_SECONDS,
     )
@@ -101,19 +142,61 @@ def start_login(session: Session, lti: LtiServices, params: Mapping[str, str]) -
         "response_type": "id_token",
         "response_mode": "form_post",
         "prompt": "none",
-        "client_id": client_id,
+        "client_id": login.client_id,
         "redirect_uri": lti.launch_url,
         "state": state,
         "nonce": nonce,
-        "login_hint": login_hint,  # passed back unchanged: Moodle relies on it
+        "login_hint": login.login_hint,  # passed back unchanged: Moodle relies on it
     }
-    if params.get("lti_message_hint"):
-        query["lti_message_hint"] = params["lti_message_hint"]
-    separator = "&" if "?" in platform.auth_login_url else "?"
+    if login.lti_message_hint:
+        query["lti_message_hint"] = login.lti_message_hint
+    separator = "&" if "?" in login.auth_login_url else "?"
     return LoginStart(
         state=state,
         browser_secret=browser_secret,
-        auth_url=platform.auth_login_url + separator + urlencode(query),
-        storage_target=storage_target,
-        platform_origin=origin,
+        auth_url=login.auth_login_url + separator + urlencode(query),
+        storage_target=login.storage_target,
+        platform_origin=login.platform_origin,
     )
+
+
+# --- the cookie check before the platform sees the login -------------------------------
+
+_HELD = "held-login:"  # its own namespace in the state store: never a launch's state
+
+
+def hold_login(lti: LtiServices, login: LoginRequest) -> str:
+    """Keep the checked login, unused, under a random id; return the id.
+
+    It lives as long as a state, in Redis or the database (never in one process): the
+    check may reach another worker, and the new window another host.
+    """
+    login_id = secrets.token_urlsafe(32)
+    lti.state_store.save_state(
+        _HELD + login_id, {"login": dataclasses.asdict(login)}, lti.settings.LTI_STATE_TTL_SECONDS
+    )
+    return login_id
+
+
+def _held(data: Mapping[str, Any] | None, login_id: str) -> LoginRequest:
+    if data is None or not isinstance(data.get("login"), dict):
+        raise LoginUsed(f"held login {login_id[:8]}… unknown, used or expired")
+    try:
+        return LoginRequest(**data["login"])
+    except TypeError as exc:  # held by another version of the tool, during a deploy
+        raise LoginUsed(f"held login {login_id[:8]}… unreadable: {exc}") from exc
+
+
+def peek_login(lti: LtiServices, login_id: str) -> LoginRequest:
+    """The held login, still unused; LoginUsed when it is unknown, used or expired."""
+    return _held(lti.state_store.get_state(_HELD + login_id), login_id)
+
+
+def release_login(lti: LtiServices, login_id: str) -> LoginStart:
+    """Use up the held login and begin its authorization: the only time the platform sees it.
+
+    Call it once the check cookie came back. A held login is released once: whichever of
+    the frame, the frame after storage access and the new window comes back with the
+    cookie first sends it to the platform; the others get LoginUsed.
+    """
+    return begin_auth(lti, _held(lti.state_store.take_state(_HELD + login_id), login_id))

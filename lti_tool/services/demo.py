@@ -173,6 +173,12 @@ def demo_platform(lti: LtiServices, course: DemoCourse | None = None) -> DemoPla
     )
 
 
+def first_use_of_hint(lti: LtiServices, hint: str) -> bool:
+    """Record a login's message hint as answered; False when the demo LMS had answered it."""
+    digest = hashlib.sha256(hint.encode()).hexdigest()
+    return lti.state_store.use_nonce("demo-hint:" + digest, lti.settings.LTI_STATE_TTL_SECONDS)
+
+
 def find_demo_registration(session: Session, platform: DemoPlatform) -> Platform | None:
     return platforms.find_platform(session, platform.issuer, platform.client_id)
 

@@ -140,10 +140,14 @@ def launch(persona: str) -> Any:
 @csrf.exempt
 @public
 def auth() -> Any:
-    """The platform's OIDC authorization endpoint: answers with a signed id_token."""
-    platform = demo.demo_platform(lti_services())
+    """The platform's OIDC authorization endpoint: answers with a signed id_token, once
+    per login (like Moodle's auth.php; the hints used are kept in the shared state store)."""
+    lti = lti_services()
+    platform = demo.demo_platform(lti)
     try:
-        action, fields = platform.authorize(request.values.to_dict())
+        action, fields = platform.authorize(
+            request.values.to_dict(), first_use=lambda hint: demo.first_use_of_hint(lti, hint)
+        )
     except AuthRequestError as exc:
         raise DemoAuthRefused(str(exc)) from exc
     return render_template("lti/autopost.html", action=action, fields=fields)

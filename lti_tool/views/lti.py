@@ -1,21 +1,33 @@
-"""The LTI endpoints platforms call: login initiation, launch, and the tool's JWKS."""
+"""The LTI endpoints platforms call: login initiation (with its cookie check), launch, and
+the tool's JWKS."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import jwt
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask.wrappers import Response
+from marshmallow import ValidationError
 
 from lti_tool import csrf
 from lti_tool.auth import public, sign_in
 from lti_tool.db import get_session
-from lti_tool.errors import CookiesBlocked
+from lti_tool.errors import CookiesOff, LoginUsed, StateCookieLost
 from lti_tool.lti import claims as c
 from lti_tool.lti.launch import BrowserCheckNeeded, validate_launch
-from lti_tool.lti.oidc import start_login, state_cookie_name
+from lti_tool.lti.oidc import (
+    LoginStart,
+    begin_auth,
+    check_cookie_name,
+    check_login,
+    hold_login,
+    peek_login,
+    release_login,
+    state_cookie_name,
+)
 from lti_tool.lti.services import lti_services
 from lti_tool.lti.tool_configuration import (
     CANVAS_PLATFORM,
@@ -25,14 +37,23 @@ from lti_tool.lti.tool_configuration import (
     public_configuration,
     tool_urls,
 )
+from lti_tool.schemas.lti import VIA_ACCESS, VIA_FRAME, VIA_WINDOW, HeldLoginQuery
 from lti_tool.services import credentials
 from lti_tool.services.launches import landing, record_launch
 
 bp = Blueprint("lti", __name__, url_prefix="/lti")
 
 
-def _state_cookie(response: Response, name: str, value: str, max_age: int) -> None:
-    """Set (or with max_age 0, delete) a state cookie, cross-site like the session cookie."""
+def _state_cookie(
+    response: Response, name: str, value: str, max_age: int, *, partitioned: bool = True
+) -> None:
+    """Set (or with max_age 0, delete) a state cookie, cross-site like the session cookie.
+
+    ``partitioned=False`` once the browser is past the frame's own check
+    (:func:`_past_the_frame`): storage access grants the frame its *unpartitioned* cookies
+    (a Partitioned one would land in the jar the frame did not keep), and a window of its
+    own is first party, where every browser keeps unpartitioned cookies.
+    """
     config = current_app.config
     response.set_cookie(
         name,
@@ -42,21 +63,110 @@ def _state_cookie(response: Response, name: str, value: str, max_age: int) -> No
         httponly=True,
         secure=config["SESSION_COOKIE_SECURE"],
         samesite=config["SESSION_COOKIE_SAMESITE"],
-        partitioned=config["SESSION_COOKIE_PARTITIONED"],
+        partitioned=partitioned and config["SESSION_COOKIE_PARTITIONED"],
     )
+
+
+#: The check cookie's value; its name is bound to the held login (:func:`check_cookie_name`).
+#: It proves only that the browser keeps the tool's cookies here: the state cookie set
+#: after it is what binds the launch to this browser.
+CHECK_COOKIE_VALUE = "1"
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @csrf.exempt
 @public
 def login() -> Any:
-    """OIDC third-party login initiation (GET and POST, as platforms choose)."""
+    """OIDC third-party login initiation (GET and POST, as platforms choose).
+
+    The login is held, unused, until the check step sees the check cookie come back: only
+    then does the platform see the authorization request (Moodle and Canvas accept each
+    login once). With LTI platform storage the page first tries to keep the browser's
+    proof there and, when the platform answers, goes straight to it; when it does not
+    (Canvas's mobile apps), the page goes to the cookie check instead.
+    """
     lti = lti_services()
-    start = start_login(get_session(), lti, request.values.to_dict())
+    requested = check_login(get_session(), lti, request.values.to_dict())
+    login_id = hold_login(lti, dataclasses.replace(requested, storage_target=None))
+    check_url = url_for("lti.login_check", id=login_id)
+    if requested.storage_target:
+        response = _to_platform(begin_auth(lti, requested), check_url=check_url)
+    else:
+        response = current_app.make_response(redirect(check_url))
+    _check_cookie(response, login_id)
+    return response
+
+
+@bp.route("/login/check")
+@public
+def login_check() -> Any:
+    """The cookie check: the check cookie came back, so send the held login to the
+    platform; else offer storage access (in the frame) or a new window, the login unused."""
+    query = _held_login_query()
+    lti = lti_services()
+    login_id = query["id"]
+    if request.cookies.get(check_cookie_name(login_id)) == CHECK_COOKIE_VALUE:
+        partitioned = not _past_the_frame(query)
+        response = _to_platform(release_login(lti, login_id), partitioned=partitioned)
+        _state_cookie(response, check_cookie_name(login_id), "", 0, partitioned=partitioned)
+        return response
+    peek_login(lti, login_id)  # still unused?
+    if query["via"] == VIA_WINDOW:
+        raise CookiesOff("no check cookie in a window of its own")
+    lang = request.args.get("lang")  # the new window keeps the language chosen here
+    return render_template(
+        "lti/login_blocked.html",
+        keep_query={"id": login_id, "via": query["via"]},  # in the language links
+        access_url=url_for("lti.login_retry", id=login_id, via=VIA_ACCESS, lang=lang),
+        window_url=url_for("lti.login_retry", id=login_id, via=VIA_WINDOW, lang=lang),
+        access_failed=query["via"] == VIA_ACCESS,
+    )
+
+
+@bp.route("/login/retry")
+@public
+def login_retry() -> Any:
+    """The held login again, from the frame after storage access or in a new window: set
+    the check cookie once more and check it. Only the tool's own check page follows."""
+    query = _held_login_query()
+    if query["via"] == VIA_FRAME:
+        raise LoginUsed("retry without storage access or window")
+    peek_login(lti_services(), query["id"])
+    lang = request.args.get("lang")
+    target = url_for("lti.login_check", id=query["id"], via=query["via"], lang=lang)
+    response = current_app.make_response(redirect(target))
+    _check_cookie(response, query["id"], partitioned=not _past_the_frame(query))
+    return response
+
+
+def _past_the_frame(query: dict[str, str]) -> bool:
+    """The browser comes back after storage access, or in a window of its own."""
+    return query["via"] in (VIA_ACCESS, VIA_WINDOW)
+
+
+def _held_login_query() -> dict[str, str]:
+    try:
+        query: dict[str, str] = HeldLoginQuery().load(request.args.to_dict())
+    except ValidationError as exc:
+        raise LoginUsed(f"malformed held login query: {exc.messages}") from exc
+    return query
+
+
+def _check_cookie(response: Response, login_id: str, *, partitioned: bool = True) -> None:
+    ttl = lti_services().settings.LTI_STATE_TTL_SECONDS
+    name = check_cookie_name(login_id)
+    _state_cookie(response, name, CHECK_COOKIE_VALUE, ttl, partitioned=partitioned)
+
+
+def _to_platform(start: LoginStart, check_url: str = "", *, partitioned: bool = True) -> Response:
+    """Send the browser to the platform's authorization endpoint with a new state: through
+    the platform-storage page when offered (``check_url`` when the platform does not
+    answer it), else by redirect; the state cookie either way."""
     if start.storage_target:
         page = render_template(
             "lti/login_storage.html",
             auth_url=start.auth_url,
+            check_url=check_url,
             state=start.state,
             secret=start.browser_secret,
             storage_target=start.storage_target,
@@ -66,7 +176,8 @@ def login() -> Any:
     else:
         response = current_app.make_response(redirect(start.auth_url))
     cookie = state_cookie_name(start.state)
-    _state_cookie(response, cookie, start.browser_secret, lti.settings.LTI_STATE_TTL_SECONDS)
+    ttl = lti_services().settings.LTI_STATE_TTL_SECONDS
+    _state_cookie(response, cookie, start.browser_secret, ttl, partitioned=partitioned)
     return response
 
 
@@ -123,8 +234,8 @@ def launch() -> Any:
 
 
 def _browser_check_page(check: BrowserCheckNeeded, form: dict[str, str]) -> Any:
-    """No state cookie: ask platform storage for the secret, else explain, offer a window."""
-    login_params = check.login.get("login_params", {})
+    """No state cookie: ask platform storage for the secret; else refuse. The login was
+    sent to the platform already, so starting it again would be refused there (Moodle)."""
     if check.login.get("storage_target") and not form.get("lti_storage_secret"):
         return render_template(
             "lti/launch_storage.html",
@@ -132,9 +243,8 @@ def _browser_check_page(check: BrowserCheckNeeded, form: dict[str, str]) -> Any:
             state=check.state,
             storage_target=check.login["storage_target"],
             platform_origin=check.login["platform_origin"],
-            login_params=login_params,
         )
-    raise CookiesBlocked("no state cookie; offered a new window", new_window_params=login_params)
+    raise StateCookieLost("no state cookie and no platform storage")
 
 
 @bp.route("/jwks.json")

@@ -47,7 +47,10 @@ def csrf_token(html: str) -> str:
 @dataclasses.dataclass
 class Login:
     response: Any
+    """The page or redirect that sends the browser to the platform (or says it cannot)."""
     auth_query: dict[str, str]
+    initiation: Any = None
+    """The answer to ``/lti/login`` itself, when the cookie check came after it."""
 
 
 class TestLms:
@@ -91,6 +94,9 @@ class TestLms:
             response = client.get("/lti/login", query_string=params)
         else:
             response = client.post("/lti/login", data=params)
+        initiation = None
+        if response.status_code == 302 and self.is_check(response.headers["Location"]):
+            initiation, response = response, client.get(response.headers["Location"])
         query: dict[str, str] = {}
         if response.status_code == 302:
             location = response.headers["Location"]
@@ -100,12 +106,24 @@ class TestLms:
             if found:
                 url = found.group(1).encode().decode("unicode_escape")
                 query = dict(parse_qsl(urlsplit(url).query))
-        return Login(response, query)
+        return Login(response, query, initiation)
+
+    @staticmethod
+    def is_check(location: str) -> bool:
+        """Whether a redirect goes to the tool's cookie check (the login's second step)."""
+        return urlsplit(location).path == "/lti/login/check"
 
     def authorize(self, login: Login) -> dict[str, str]:
         action, fields = self.platform.authorize(login.auth_query)
         assert action == self.platform.tool_launch_url
         return fields
+
+    def authorize_redirect(self, response: Any) -> dict[str, str]:
+        """The platform answering the tool's redirect to its authorization endpoint."""
+        assert response.status_code == 302, response.get_data(as_text=True)
+        location = response.headers["Location"]
+        assert location.startswith(self.platform.auth_url + "?"), location
+        return self.authorize(Login(response, dict(parse_qsl(urlsplit(location).query))))
 
     def post_launch(self, client: Any, form: dict[str, str]) -> Any:
         return client.post("/lti/launch", data=form)

@@ -1,29 +1,28 @@
-"""Cookies inside the LMS iframe: their attributes, and launches when the browser drops them.
+"""Cookies inside the LMS iframe: their attributes, the cookie check before the platform
+sees a login, and launches when the browser drops cookies.
 
 The test client does not enforce SameSite or Secure, so a browser that blocks the tool's
-third-party cookies is played by a client that keeps none (``use_cookies=False``).
+third-party cookies is played by a client that keeps none (``use_cookies=False``), and a
+new top-level window (or the frame after storage access) by a fresh client that keeps them.
+The test platform accepts each login's message hint once, as Moodle's auth.php does.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import event
 
-from lti_tool.lti.oidc import state_cookie_name
+from lti_tool.db import get_session
+from lti_tool.lti.demo_platform import AuthRequestError
+from lti_tool.lti.oidc import check_cookie_name, state_cookie_name
 from tests.fakes.lms import TestLms, parse_forms
-
-LOGIN_PARAMS = (
-    "iss",
-    "login_hint",
-    "target_link_uri",
-    "lti_message_hint",
-    "client_id",
-    "lti_deployment_id",
-)
 
 
 def cookieless_browser(app: Any) -> Any:
@@ -125,62 +124,319 @@ def test_cookies_are_lax_and_not_secure_over_plain_http(lms, make_app):
         assert "httponly" in cookie
 
 
-# --- cookies dropped, no platform storage: open a new window --------------------------
+# --- the cookie check before the platform sees the login ------------------------------
 
 
-def test_launch_without_cookie_offers_a_new_window(app, lms):
-    browser = cookieless_browser(app)
-    login = lms.login(browser, "learner")
-    response = lms.post_launch(browser, lms.authorize(login))
-
-    assert response.status_code == 403
-    page = response.get_data(as_text=True)
-    assert "cookies_blocked" in page
-    assert "Location" not in response.headers
-    assert not any(
-        h.startswith(session_cookie_name(app)) for h in response.headers.getlist("Set-Cookie")
-    )
-    forms = [f for f in parse_forms(page) if f["action"] == "/lti/login"]
-    assert len(forms) == 1
-    assert forms[0]["method"] == "post"
-    assert re.search(r'<form[^>]*action="/lti/login"[^>]*target="_blank"', page)
-    expected = lms.platform.login_params("learner")
-    for name in LOGIN_PARAMS:
-        assert forms[0]["fields"][name] == expected[name], name
+def held_login_id(location: str) -> str:
+    assert TestLms.is_check(location), location
+    return auth_query(location)["id"]
 
 
-def test_new_window_login_leads_to_a_launch(app, lms):
-    blocked = cookieless_browser(app)
-    login = lms.login(blocked, "designer")
-    page = lms.post_launch(blocked, lms.authorize(login)).get_data(as_text=True)
-    form = next(f for f in parse_forms(page) if f["action"] == "/lti/login")
+def blocked_page(app: Any, lms: Any, persona: str = "learner", **kwargs: Any) -> str:
+    """A frame that keeps no cookies: the login stops at the check, on the fallback page."""
+    login = lms.login(cookieless_browser(app), persona, **kwargs)
+    assert login.response.status_code == 200, login.response.get_data(as_text=True)
+    assert not login.auth_query
+    return login.response.get_data(as_text=True)
 
-    # The new window is a first-party context: the browser keeps the tool's cookies there.
-    window = app.test_client()
-    started = window.post(form["action"], data=form["fields"])
-    assert started.status_code == 302, started.get_data(as_text=True)
-    query = auth_query(started.headers["Location"])
-    assert query["state"] != login.auth_query["state"]  # a new login, not the old one
-    action, launch_form = lms.platform.authorize(query)
-    response = window.post(urlsplit(action).path, data=launch_form)
+
+def page_link(page: str, element_id: str, attribute: str = "href") -> str:
+    found = re.search(rf'<[^>]*id="{element_id}"[^>]*>', page)
+    assert found, f"no element #{element_id}"
+    value = re.search(rf'{attribute}="([^"]+)"', found.group(0))
+    assert value, f"#{element_id} has no {attribute}"
+    return value.group(1).replace("&amp;", "&")
+
+
+def test_login_holds_the_login_until_the_cookie_check(lms, client):
+    params = lms.platform.login_params("learner")
+    response = client.get("/lti/login", query_string=params)
+
+    assert response.status_code == 302
+    login_id = held_login_id(response.headers["Location"])
+    assert not response.headers["Location"].startswith(lms.platform.auth_url)
+    cookie = set_cookie_attributes(response, check_cookie_name(login_id))
+    assert cookie["samesite"] == "None"
+    assert "secure" in cookie and "partitioned" in cookie and "httponly" in cookie
+    assert cookie["path"] == "/lti/"
+    assert lms.platform.used_hints == set()  # the platform has seen nothing yet
+
+
+def test_with_cookies_the_check_adds_one_redirect(lms, client):
+    login = lms.login(client, "learner")
+
+    assert login.initiation.status_code == 302  # /lti/login → /lti/login/check
+    assert login.response.status_code == 302  # /lti/login/check → the platform
+    assert login.response.headers["Location"].startswith(lms.platform.auth_url + "?")
+    login_id = held_login_id(login.initiation.headers["Location"])
+    cleared = set_cookie_attributes(login.response, check_cookie_name(login_id))
+    assert cleared["value"] == "" and cleared["max-age"] == "0"
+    response = lms.post_launch(client, lms.authorize(login))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert response.headers["Location"].split("?")[0].endswith("/learner/")
+
+
+def test_frame_without_cookies_gets_a_choice_and_the_platform_sees_nothing(app, lms):
+    page = blocked_page(app, lms)
+
+    assert re.search(r"<h1>[^<]+</h1>", page)
+    window = page_link(page, "new-window")
+    assert window.startswith("/lti/login/retry?")
+    assert auth_query(window)["via"] == "window"
+    assert re.search(r'id="new-window"[^>]*target="_blank"[^>]*rel="noopener"', page)
+    access = page_link(page, "request-access", "data-url")
+    assert auth_query(access)["via"] == "access"
+    assert auth_query(access)["id"] == auth_query(window)["id"]
+    assert "requestStorageAccess" in page
+    assert 'id="storage-access" hidden' in page  # shown by the script where the API exists
+    assert lms.platform.used_hints == set()
+
+
+def test_new_window_launches_with_the_unused_login(app, lms):
+    """The frame keeps no cookies; a top-level window does. The platform's authorization
+    endpoint sees the login's message hint for the first time from the new window."""
+    page = blocked_page(app, lms, "designer")
+
+    window = TestLms.browser(app)  # a fresh browser context: first-party, keeps cookies
+    retry = window.get(page_link(page, "new-window"))
+    assert retry.status_code == 302
+    assert TestLms.is_check(retry.headers["Location"])
+    checked = window.get(retry.headers["Location"])
+    form = lms.authorize_redirect(checked)  # the first use of the hint: accepted
+    response = lms.post_launch(window, form)
 
     assert response.status_code == 302, response.get_data(as_text=True)
     assert response.headers["Location"].split("?")[0].endswith("/designer/")
     assert window.get(response.headers["Location"]).status_code == 200
+    assert len(lms.platform.used_hints) == 1
 
 
-def test_new_window_form_alone_does_not_complete_the_old_launch(app, lms):
-    """Replaying the blocked launch's id_token in the new window is still refused."""
-    blocked = cookieless_browser(app)
-    login = lms.login(blocked, "learner")
-    launch_form = lms.authorize(login)
-    lms.post_launch(blocked, launch_form)
+def test_sending_the_same_login_again_is_refused_by_the_platform(app, lms):
+    """The old fallback: the frame's authorization ran, then a new window sent the same
+    login initiation again. A platform that accepts a message hint once (Moodle) refuses."""
+    frame = TestLms.browser(app)
+    params = lms.platform.login_params("learner")
+    first = lms.login_with(frame, params)
+    lms.authorize(first)  # the frame's authorization: the hint is used
 
-    window = app.test_client()
-    response = window.post("/lti/launch", data=launch_form)
+    window = TestLms.browser(app)
+    again = lms.login_with(window, params)
+    assert again.response.status_code == 302  # the tool sends it on ...
+
+    with pytest.raises(AuthRequestError, match="used before"):
+        lms.authorize(again)  # ... and the platform refuses it, as Moodle's auth.php does
+
+
+def test_storage_access_continues_the_login_in_the_frame(app, lms):
+    page = blocked_page(app, lms)
+
+    # Storage access granted: the same frame now keeps the tool's cookies.
+    frame = TestLms.browser(app)
+    retry = frame.get(page_link(page, "request-access", "data-url"))
+    assert retry.status_code == 302
+    checked = frame.get(retry.headers["Location"])
+    response = lms.post_launch(frame, lms.authorize_redirect(checked))
+
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert response.headers["Location"].split("?")[0].endswith("/learner/")
+
+
+@pytest.mark.parametrize("link", [("request-access", "data-url"), ("new-window", "href")])
+def test_past_the_frame_the_login_cookies_are_not_partitioned(app, lms, link):
+    """Storage access grants the frame its unpartitioned cookies (a Partitioned cookie
+    stays in the jar the frame was refused), and a window of its own is first party:
+    after either, the check and state cookies are set without Partitioned."""
+    page = blocked_page(app, lms)
+    browser = TestLms.browser(app)
+
+    retry = browser.get(page_link(page, *link))
+    checked = browser.get(retry.headers["Location"])
+
+    login_id = auth_query(retry.headers["Location"])["id"]
+    state = auth_query(checked.headers["Location"])["state"]
+    cookies = [
+        set_cookie_attributes(retry, check_cookie_name(login_id)),
+        set_cookie_attributes(checked, check_cookie_name(login_id)),  # cleared
+        set_cookie_attributes(checked, state_cookie_name(state)),
+    ]
+    for cookie in cookies:
+        assert "partitioned" not in cookie
+        assert cookie["samesite"] == "None" and "secure" in cookie and "httponly" in cookie
+    response = lms.post_launch(browser, lms.authorize_redirect(checked))
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def test_storage_access_that_keeps_no_cookies_leaves_the_new_window(app, lms):
+    page = blocked_page(app, lms)
+    frame = cookieless_browser(app)
+
+    retry = frame.get(page_link(page, "request-access", "data-url"))
+    again = frame.get(retry.headers["Location"])
+
+    assert again.status_code == 200
+    html = again.get_data(as_text=True)
+    assert 'role="alert"' in html
+    assert 'id="request-access"' not in html
+    assert page_link(html, "new-window") == page_link(page, "new-window")
+    assert lms.platform.used_hints == set()
+
+
+def test_new_window_that_keeps_no_cookies_says_so(app, lms):
+    page = blocked_page(app, lms)
+    window = cookieless_browser(app)
+
+    retry = window.get(page_link(page, "new-window"))
+    response = window.get(retry.headers["Location"])
 
     assert response.status_code == 403
-    assert "cookies_blocked" in response.get_data(as_text=True)
+    assert "<code>cookies_off</code>" in response.get_data(as_text=True)
+    assert "new-window" not in response.get_data(as_text=True)
+
+
+def test_a_held_login_reaches_the_platform_once(app, lms):
+    page = blocked_page(app, lms)
+    window = TestLms.browser(app)
+    retry = window.get(page_link(page, "new-window"))
+    lms.authorize_redirect(window.get(retry.headers["Location"]))
+
+    # The frame, after storage access, comes too late: the login went to the platform.
+    frame = TestLms.browser(app)
+    late = frame.get(page_link(page, "request-access", "data-url"))
+    assert late.status_code == 400
+    assert "<code>login_used</code>" in late.get_data(as_text=True)
+    check = cookieless_browser(app).get(retry.headers["Location"])
+    assert check.status_code == 400
+    assert len(lms.platform.used_hints) == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/lti/login/check",
+        "/lti/login/check?id=short",
+        "/lti/login/check?id=" + "A" * 43,  # well formed, never held
+        "/lti/login/retry?id=" + "A" * 43 + "&via=window",
+        "/lti/login/check?id=" + "A" * 43 + "&via=elsewhere",
+        "/lti/login/retry?id=" + "A" * 43 + "&via=frame",
+        "/lti/login/retry?id=../../evil.example",
+    ],
+)
+def test_unknown_or_malformed_held_logins_are_refused(app, lms, path):
+    response = TestLms.browser(app).get(path)
+
+    assert response.status_code == 400
+    assert "<code>login_used</code>" in response.get_data(as_text=True)
+    assert "Location" not in response.headers
+
+
+def test_a_held_login_the_tool_cannot_read_is_refused(app, lms):
+    """Held by another version of the tool, during a deploy: refused, not a server error."""
+    login_id = "B" * 43
+    with app.app_context():
+        store = app.extensions["lti"].state_store
+        store.save_state("held-login:" + login_id, {"login": {"issuer": "x"}}, 60)
+        get_session().commit()
+
+    response = TestLms.browser(app).get("/lti/login/check", query_string={"id": login_id})
+
+    assert response.status_code == 400
+    assert "<code>login_used</code>" in response.get_data(as_text=True)
+
+
+def test_retry_of_a_real_login_in_the_frame_is_refused(app, lms):
+    page = blocked_page(app, lms)
+    login_id = auth_query(page_link(page, "new-window"))["id"]
+
+    response = TestLms.browser(app).get("/lti/login/retry", query_string={"id": login_id})
+
+    assert response.status_code == 400  # only after storage access, or in a new window
+
+
+def test_a_held_login_is_never_a_launch_state(app, lms):
+    """The check step keeps its logins apart from states: neither passes for the other."""
+    browser = TestLms.browser(app)
+    initiation = browser.get("/lti/login", query_string=lms.platform.login_params())
+    login_id = held_login_id(initiation.headers["Location"])
+    login = lms.login(TestLms.browser(app), "learner")
+    form = lms.authorize(login)
+
+    for state in (login_id, "held-login:" + login_id):
+        response = lms.post_launch(browser, {**form, "state": state})
+        assert response.status_code == 401
+        assert "<code>state_mismatch</code>" in response.get_data(as_text=True)
+    # A launch state is no held login either.
+    check = browser.get("/lti/login/check", query_string={"id": form["state"]})
+    assert check.status_code == 400
+
+
+def test_check_cookie_does_not_stand_in_for_the_state_cookie(app, lms):
+    """Past the check, the launch still needs the state cookie of this browser."""
+    login = lms.login(TestLms.browser(app), "learner")
+    form = lms.authorize(login)
+    other = TestLms.browser(app)
+    other.get("/lti/login", query_string=lms.platform.login_params())  # a check cookie only
+
+    response = lms.post_launch(other, form)
+
+    assert response.status_code == 403
+    assert "<code>state_cookie_lost</code>" in response.get_data(as_text=True)
+
+
+def test_the_fallback_page_keeps_the_login_across_languages(app, lms):
+    page = blocked_page(app, lms)
+    login_id = auth_query(page_link(page, "new-window"))["id"]
+
+    english = cookieless_browser(app).get(
+        "/lti/login/check", query_string={"id": login_id, "lang": "en"}
+    )
+
+    html = english.get_data(as_text=True)
+    assert english.status_code == 200
+    assert "Open Læringsløp in a new window" in html
+    assert "lang=en" in page_link(html, "new-window")
+    # The language links keep the held login.
+    assert f'href="/lti/login/check?lang=nn&amp;id={login_id}&amp;via=frame"' in html
+
+
+def test_held_login_is_shared_between_instances(lms, make_app):
+    """Held in Redis or the database, never in a process: the check may reach another worker."""
+    first, second = TestLms.browser(make_app()), TestLms.browser(make_app())
+    page = lms.login(cookieless_browser(first.application), "learner").response
+    window = page_link(page.get_data(as_text=True), "new-window")
+
+    retry = second.get(window)
+    checked = second.get(retry.headers["Location"])
+
+    assert lms.post_launch(second, lms.authorize_redirect(checked)).status_code == 302
+
+
+# --- the launch without its state cookie, and no platform storage ---------------------
+
+
+def test_launch_without_the_state_cookie_does_not_resend_the_login(app, lms):
+    login = lms.login(TestLms.browser(app), "learner")
+    response = lms.post_launch(cookieless_browser(app), lms.authorize(login))
+
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert "<code>state_cookie_lost</code>" in page
+    assert "Location" not in response.headers
+    assert not parse_forms(page)  # the login was used: sending it again would be refused
+    assert not any(
+        h.startswith(session_cookie_name(app)) for h in response.headers.getlist("Set-Cookie")
+    )
+
+
+def test_replaying_the_blocked_launch_elsewhere_is_still_refused(app, lms):
+    """The id_token of a launch without its cookie is no good in another browser either."""
+    login = lms.login(TestLms.browser(app), "learner")
+    launch_form = lms.authorize(login)
+    lms.post_launch(cookieless_browser(app), launch_form)
+
+    response = TestLms.browser(app).post("/lti/launch", data=launch_form)
+
+    assert response.status_code == 403
+    assert "state_cookie_lost" in response.get_data(as_text=True)
 
 
 # --- cookies dropped, LTI platform storage --------------------------------------------
@@ -215,6 +471,52 @@ def test_launch_without_cookie_asks_platform_storage(app, lms):
     assert relaunch["fields"]["id_token"] == form["id_token"]
     assert relaunch["fields"]["state"] == form["state"]
     assert relaunch["fields"]["lti_storage_secret"] == ""  # the page's script fills it in
+
+
+def storage_page_check_url(login_page: str) -> str:
+    """Where the platform-storage page goes when the platform does not keep the proof."""
+    found = re.search(r'var checkUrl = "([^"]+)"', login_page)
+    assert found, "the login page has no cookie check to fall back on"
+    return found.group(1).encode().decode("unicode_escape")
+
+
+def test_platform_storage_that_does_not_answer_falls_back_to_the_cookie_check(app, lms):
+    """Canvas's mobile apps offer storage and never answer: the page goes to the cookie
+    check, and the platform sees the login once, from there."""
+    browser = TestLms.browser(app)
+    login = lms.login(browser, "learner", storage_target="_parent")
+    page = login.response.get_data(as_text=True)
+    check = storage_page_check_url(page)
+    assert TestLms.is_check(check)
+    assert page_link(page, "continue") == check  # without a script, too
+
+    checked = browser.get(check)  # the page's timeout: no lti.put_data.response came
+    form = lms.authorize_redirect(checked)  # a redirect now, not the storage page again
+    response = lms.post_launch(browser, form)
+
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert len(lms.platform.used_hints) == 1
+
+
+def test_no_platform_storage_and_no_cookies_keeps_the_login_unused(app, lms):
+    browser = cookieless_browser(app)
+    login = lms.login(browser, "learner", storage_target="_parent")
+
+    fallback = browser.get(storage_page_check_url(login.response.get_data(as_text=True)))
+
+    assert fallback.status_code == 200
+    assert 'id="new-window"' in fallback.get_data(as_text=True)
+    assert lms.platform.used_hints == set()
+
+
+def test_launch_without_cookie_or_storage_does_not_send_the_login_again(app, lms):
+    browser = cookieless_browser(app)
+    login = lms.login(browser, "learner", storage_target="_parent")
+
+    page = lms.post_launch(browser, lms.authorize(login)).get_data(as_text=True)
+
+    assert "lti.get_data" in page
+    assert [f["action"] for f in parse_forms(page)] == ["/lti/launch"]  # the re-post only
 
 
 def _launch_through_platform_storage(app: Any, lms: Any, persona: str = "learner") -> Any:
@@ -344,3 +646,47 @@ def test_storage_secret_for_a_login_without_platform_storage_is_refused(app, lms
 
     assert response.status_code == 401
     assert "state_mismatch" in response.get_data(as_text=True)
+
+
+# --- what the check step costs --------------------------------------------------------
+
+
+@contextmanager
+def statements_run(app: Any) -> Iterator[list[str]]:
+    """The SQL statements the app runs inside the block."""
+    run: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        run.append(statement)
+
+    engine = app.extensions["db_engine"]
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield run
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_the_check_step_costs_one_request_and_no_lookup(app, lms, client, monkeypatch):
+    """A launch with cookies: one more request (the check) than before. /lti/login still
+    saves one record (the held login instead of the state); the check looks nothing up: it
+    takes the held login and saves the state — two Redis commands (GETDEL, SET) and no
+    SQL with Redis; two statements (DELETE … RETURNING, INSERT) without."""
+    monkeypatch.setattr("lti_tool.lti.state.random.randrange", lambda n: 1)  # no sweep now
+    on_redis = app.extensions["lti"].redis is not None
+    params = lms.platform.login_params("learner")
+
+    with statements_run(app) as at_login:
+        initiation = client.get("/lti/login", query_string=params)
+    with statements_run(app) as at_check:
+        checked = client.get(initiation.headers["Location"])
+    form = lms.authorize_redirect(checked)
+    with statements_run(app) as at_launch:
+        launched = lms.post_launch(client, form)
+
+    assert launched.status_code == 302, launched.get_data(as_text=True)
+    saved_at_login = [q for q in at_login if "lti_login_state" in q]
+    assert len(saved_at_login) == (0 if on_redis else 1), saved_at_login
+    assert all(q.startswith("SELECT") for q in at_login if q not in saved_at_login)
+    assert len(at_check) == (0 if on_redis else 2), at_check
+    print(f"SQL statements: login {len(at_login)}, check {len(at_check)}, launch {len(at_launch)}")

@@ -101,7 +101,10 @@ def _launch(client, persona: str, **query: str):
     login_path = _path(started)
     assert login_path.startswith("/lti/login?")
 
-    login = client.get(login_path)
+    held = client.get(login_path)
+    assert held.status_code == 302, held.get_data(as_text=True)
+    assert _path(held).startswith("/lti/login/check?")  # the cookie check first
+    login = client.get(_path(held))
     assert login.status_code == 302, login.get_data(as_text=True)
     auth_path = _path(login)
     assert auth_path.startswith("/demo/auth?")
@@ -113,6 +116,20 @@ def _launch(client, persona: str, **query: str):
     assert form["method"] == "post"
     assert set(form["fields"]) == {"id_token", "state"}
     return client.post(urlsplit(form["action"]).path, data=form["fields"])
+
+
+def test_the_demo_lms_answers_each_login_once(demo_app):
+    """Like Moodle's auth.php: a login's message hint is good for one authorization."""
+    client = demo_app.test_client()
+    _setup(client)
+    held = client.get(_path(client.get("/demo/launch/learner")))
+    auth_path = _path(client.get(_path(held)))
+    assert client.get(auth_path).status_code == 200
+
+    again = client.get(auth_path)
+
+    assert again.status_code == 400
+    assert "<code>demo_auth_refused</code>" in again.get_data(as_text=True)
 
 
 def test_setup_registers_the_demo_platform(demo_app):

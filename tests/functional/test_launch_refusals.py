@@ -256,28 +256,20 @@ def test_state_of_another_login_in_the_same_browser_is_refused(lms, client, capl
 
 
 @pytest.mark.parametrize("canvas_style", [False, True], ids=["moodle", "canvas"])
-def test_missing_state_cookie_offers_a_new_window(lms, client, app, caplog, canvas_style):
+def test_missing_state_cookie_is_refused_without_sending_the_login_again(
+    lms, client, app, caplog, canvas_style
+):
+    """The login went to the platform already; a platform that accepts it once (Moodle)
+    would refuse it again, so the page offers no new login, only the way back."""
     login = lms.login(client, canvas_style=canvas_style)
     form = lms.authorize(login)
     cookieless = lms.browser(app)  # the browser dropped the tool's third-party cookie
 
     response = lms.post_launch(cookieless, form)
-    assert_refused(response, 403, "cookies_blocked", caplog)
-    forms = [f for f in parse_forms(response.get_data(as_text=True)) if f["action"] == "/lti/login"]
-    assert len(forms) == 1
-    assert forms[0]["method"] == "post"
-    fields = dict(forms[0]["fields"])
-    assert fields.pop("lti_new_window") == "1"
-    sent = lms.platform.login_params(canvas_style=canvas_style)
-    # What the login needs comes back (Canvas's deployment_id too); platform extras do not.
-    assert fields == {k: v for k, v in sent.items() if not k.startswith("canvas_")}
-    assert ("deployment_id" in fields) is canvas_style
-
-    # The new window starts the login again and completes the launch.
-    window = lms.browser(app)
-    relogin = lms.login_with(window, forms[0]["fields"], method="POST")
-    assert relogin.response.status_code == 302
-    assert_signed_in(lms.post_launch(window, lms.authorize(relogin)))
+    assert_refused(response, 403, "state_cookie_lost", caplog)
+    page = response.get_data(as_text=True)
+    assert not parse_forms(page)
+    assert "login_hint" not in page and "lti_message_hint" not in page
 
 
 # --- the LTI message --------------------------------------------------------------------
@@ -384,9 +376,10 @@ def test_token_alg_other_than_the_keys_declared_alg_is_refused(lms, client, capl
 
 
 def test_without_cookie_a_forged_token_learns_nothing_about_the_login(lms, app, caplog):
-    """The new-window page (with the login's hints) is only shown for a genuine id_token."""
+    """The platform-storage page (with the login's hints) is only shown for a genuine
+    id_token."""
     browser = lms.cookieless_browser(app)
-    login = lms.login(browser)
+    login = lms.login(browser, storage_target="_parent")
     claims = lms.platform.launch_claims("learner", nonce=login.auth_query["nonce"])
     forged = lms.platform.sign(claims, key=new_rsa_key())
     response = lms.post_launch(browser, {"id_token": forged, "state": login.auth_query["state"]})

@@ -54,7 +54,7 @@ def test_launch_needs_the_state_cookie_even_across_instances(lms, make_app):
     response = lms.post_launch(on_second, form)  # the cookie is not carried over
 
     assert response.status_code == 403
-    assert "cookies_blocked" in response.get_data(as_text=True)
+    assert "state_cookie_lost" in response.get_data(as_text=True)
 
 
 def test_nonce_used_on_one_instance_is_refused_on_another(lms, make_app):
