@@ -19,7 +19,11 @@ from urllib.parse import urlsplit
 
 from lti_tool.lti.allowed_hosts import AllowedHosts, parse_allowed_hosts
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_CHECKOUT = Path(__file__).resolve().parent.parent
+#: Where instance/ and keys/ are by default: the repository root when the tool runs from a
+#: checkout; for an installed package (the wheel, the Docker image) the working directory,
+#: never site-packages. Production sets INSTANCE_PATH and KEYS_DIR anyway.
+PROJECT_ROOT = _CHECKOUT if (_CHECKOUT / "pyproject.toml").is_file() else Path.cwd()
 
 #: The secret used when none is configured. Refused in production.
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"  # noqa: S105

@@ -120,6 +120,9 @@ def test_the_wheel_migrates_and_serves_without_the_source_tree(venv, environment
     where = "import lti_tool; print(lti_tool.__file__)"
     package = _run(venv, environment, cwd, "python", "-c", where)
     assert Path(package.strip()).is_relative_to(outside / "venv")  # not the checkout
+    defaults = "from lti_tool.settings import Settings as S; print(S.INSTANCE_PATH, S.KEYS_DIR)"
+    instance, keys = _run(venv, environment, cwd, "python", "-c", defaults).split()
+    assert (instance, keys) == (str(cwd / "instance"), str(cwd / "keys"))  # not site-packages
 
     # The migrations come from the package: a fresh database at head, every table made.
     upgraded = _run(venv, environment, cwd, "flask", "--app", "lti_tool", "db", "upgrade")
