@@ -104,16 +104,15 @@ def migrated_database(database_url: str | None, workdir: Path) -> str:
     given (created if needed, and emptied), else a SQLite file in ``workdir``. Returns its
     SQLAlchemy URL."""
     from alembic import command
-    from alembic.config import Config
+
+    from lti_tool.migrate import alembic_config
 
     if database_url:
         reset_database(database_url)
         url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
     else:
         url = "sqlite:///" + str(workdir / "bench.sqlite3")
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = url
-    command.upgrade(config, "head")
+    command.upgrade(alembic_config(url), "head")
     return url
 
 
@@ -189,7 +188,9 @@ def main() -> int:
 
     redis.Redis.from_url(args.redis_url).flushdb()
     run = {"cwd": ROOT, "env": env, "check": True}
-    subprocess.run([venv_bin / "alembic", "upgrade", "head"], capture_output=True, **run)
+    subprocess.run(
+        [venv_bin / "flask", "--app", "lti_tool", "db", "upgrade"], capture_output=True, **run
+    )
     subprocess.run([venv_bin / "flask", "--app", "lti_tool", "keys", "rotate"], **run)
     subprocess.run(
         [

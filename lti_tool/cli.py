@@ -14,6 +14,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
+from lti_tool import migrate
 from lti_tool.db import get_session
 from lti_tool.errors import ImportErrors, ToolError
 from lti_tool.lti.services import lti_services
@@ -633,3 +634,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(api_token_cli)
     app.cli.add_command(registration_url)
     app.cli.add_command(worker)
+    app.cli.add_command(migrate.db_cli)

@@ -379,6 +379,23 @@ class PlatformConfigurationInvalid(RegistrationError):
     )
 
 
+class PrivateHostRefused(PlatformConfigurationInvalid):
+    """A platform on a private or local address that REGISTRATION_ALLOWED_HOSTS lacks."""
+
+    code = "platform_on_private_host"
+    message = lazy_gettext(
+        "The learning platform is at %(host)s, a private or local network address, which "
+        "the tool only calls when its operator allows it. To register a platform on your own "
+        "network, the tool's operator adds its host name or address range to the setting "
+        "REGISTRATION_ALLOWED_HOSTS. Nothing was registered; you can try again with the same "
+        "URL afterwards."
+    )
+
+    def __init__(self, detail: str = "", *, host: str) -> None:
+        super().__init__(detail)
+        self.message = LazyString(_format_message, type(self).message, {"host": host})
+
+
 class PlatformUnsupported(RegistrationError):
     status = 502
     code = "platform_unsupported"

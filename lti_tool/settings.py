@@ -8,6 +8,7 @@ else installed (SQLite under the instance folder, an in-process cache). A settin
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import tomllib
@@ -16,7 +17,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from lti_tool.lti.allowed_hosts import AllowedHosts, parse_allowed_hosts
+
+_CHECKOUT = Path(__file__).resolve().parent.parent
+#: Where instance/ and keys/ are by default: the repository root when the tool runs from a
+#: checkout; for an installed package (the wheel, the Docker image) the working directory,
+#: never site-packages. Production sets INSTANCE_PATH and KEYS_DIR anyway.
+PROJECT_ROOT = _CHECKOUT if (_CHECKOUT / "pyproject.toml").is_file() else Path.cwd()
 
 #: The secret used when none is configured. Refused in production.
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"  # noqa: S105
@@ -71,6 +78,12 @@ class Settings:
     REGISTRATION_ALLOW_PRIVATE_HOSTS: bool | None = None
     """Let Dynamic Registration call platforms on private/local addresses; on by default
     outside production (test LMSs on localhost), off in production unless set."""
+    REGISTRATION_ALLOWED_HOSTS: tuple[str, ...] = ()
+    """Platforms on private/local addresses the tool may call all the same (when
+    REGISTRATION_ALLOW_PRIVATE_HOSTS is off): host names, addresses or CIDR ranges,
+    comma-separated in the environment, a list in the settings file. A named host is
+    admitted at the addresses its name resolves to; a range admits any host resolving
+    into it."""
     PROXY_FIX_HOPS: int = 0
     """Number of trusted reverse proxies setting X-Forwarded-* (e.g. 1 behind nginx)."""
     SESSION_HOURS: int = 8
@@ -102,6 +115,11 @@ class Settings:
             return not self.is_production
         return self.REGISTRATION_ALLOW_PRIVATE_HOSTS
 
+    @functools.cached_property
+    def registration_allowed_hosts(self) -> AllowedHosts:
+        """REGISTRATION_ALLOWED_HOSTS, parsed (validated at start)."""
+        return parse_allowed_hosts(self.REGISTRATION_ALLOWED_HOSTS)
+
     @property
     def is_https(self) -> bool:
         return urlsplit(self.BASE_URL).scheme == "https"
@@ -126,6 +144,8 @@ def _coerce(field: dataclasses.Field[Any], raw: Any) -> Any:
     kind = field.type if isinstance(field.type, str) else field.type.__name__
     if isinstance(raw, str):
         raw = raw.strip()
+    if kind.startswith("tuple"):
+        return _coerce_list(field.name, raw)
     try:
         if kind == "int":
             return int(raw)
@@ -143,6 +163,15 @@ def _coerce(field: dataclasses.Field[Any], raw: Any) -> Any:
     except ValueError:
         raise SettingsError(f"Setting {field.name}={raw!r} is not a valid {kind}.") from None
     return str(raw)
+
+
+def _coerce_list(name: str, raw: Any) -> tuple[str, ...]:
+    """A list: comma-separated in the environment, a list of strings in the settings file."""
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    if not isinstance(raw, (list, tuple)) or not all(isinstance(v, str) for v in raw):
+        raise SettingsError(f"Setting {name}={raw!r} is not a list of strings.")
+    return tuple(v.strip() for v in raw if v.strip())
 
 
 def load_settings(
@@ -203,6 +232,14 @@ def validate(settings: Settings) -> None:
         problems.append(
             "SCORE_LEASE_SECONDS must be at least 6 × HTTP_TIMEOUT_SECONDS: a delivery makes "
             "several calls to the LMS, and another worker would send the score again."
+        )
+    try:
+        parse_allowed_hosts(settings.REGISTRATION_ALLOWED_HOSTS)
+    except ValueError as exc:
+        problems.append(
+            f"REGISTRATION_ALLOWED_HOSTS: {exc} is neither a host name nor an address or a "
+            "CIDR range. Give host names (moodle.kommune.no), addresses (10.20.30.40) or "
+            "ranges (10.20.0.0/16), comma-separated, without scheme, port or path."
         )
     if settings.LTI_NONCE_TTL_SECONDS < 600:
         problems.append("LTI_NONCE_TTL_SECONDS must be at least 600 (longer than any id_token).")

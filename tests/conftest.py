@@ -11,25 +11,22 @@ from typing import Any
 import pytest
 import responses
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, text
 
 from lti_tool import create_app
 from lti_tool.db import Base, get_session
 from lti_tool.lti.demo_platform import DemoPlatform
 from lti_tool.lti.keys import KeyRing, generate_private_pem
+from lti_tool.migrate import alembic_config
 from lti_tool.services import platforms
 from tests.fakes.lms import TestLms
 
-ROOT = Path(__file__).resolve().parent.parent
 TOOL_BASE_URL = "https://tool.example"
 PLATFORM_ISSUER = "https://moodle.example"
 
 
 def _migrate(url: str) -> None:
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["database_url"] = url
-    command.upgrade(config, "head")
+    command.upgrade(alembic_config(url), "head")  # the migrations shipped in the package
 
 
 @pytest.fixture(scope="session")

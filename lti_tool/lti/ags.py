@@ -34,6 +34,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from lti_tool.errors import PlatformConfigurationInvalid, RegistrationPlatformUnreachable
 from lti_tool.lti import claims as c
+from lti_tool.lti.allowed_hosts import NO_HOSTS, AllowedHosts
 from lti_tool.lti.keys import KeyRing
 from lti_tool.lti.platform_keys import USER_AGENT
 from lti_tool.lti.registration import check_outbound_url
@@ -245,6 +246,7 @@ class AgsClient:
         *,
         token_margin: int = TOKEN_MARGIN_SECONDS,
         allow_private: bool = True,
+        allowed_hosts: AllowedHosts = NO_HOSTS,
     ) -> None:
         self.cache = cache
         self.keyring = keyring
@@ -253,6 +255,8 @@ class AgsClient:
         #: False (production): refuse URLs on private or local addresses, which a platform's
         #: launch claims could otherwise make the worker call (server-side request forgery).
         self.allow_private = allow_private
+        #: The private hosts allowed all the same (REGISTRATION_ALLOWED_HOSTS).
+        self.allowed_hosts = allowed_hosts
 
     @classmethod
     def from_services(cls, services: Any) -> AgsClient:
@@ -263,6 +267,7 @@ class AgsClient:
             services.keyring,
             settings.HTTP_TIMEOUT_SECONDS,
             allow_private=settings.registration_allows_private_hosts,
+            allowed_hosts=settings.registration_allowed_hosts,
         )
 
     # --- HTTP --------------------------------------------------------------------------
@@ -293,7 +298,7 @@ class AgsClient:
         if self.allow_private:
             return
         try:
-            check_outbound_url(url, allow_private=False)
+            check_outbound_url(url, allow_private=False, allowed=self.allowed_hosts)
         except RegistrationPlatformUnreachable as exc:  # DNS away for a moment: try again
             raise AgsError(f"{method} {url}: {exc.detail}", status=None) from exc
         except PlatformConfigurationInvalid as exc:

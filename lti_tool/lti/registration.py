@@ -26,11 +26,13 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields
 from lti_tool.errors import (
     PlatformConfigurationInvalid,
     PlatformUnsupported,
+    PrivateHostRefused,
     RegistrationParameterMissing,
     RegistrationPlatformUnreachable,
     RegistrationRejected,
     RegistrationResponseInvalid,
 )
+from lti_tool.lti.allowed_hosts import NO_HOSTS, AllowedHosts
 from lti_tool.lti.claims import RESOURCE_LINK_REQUEST
 from lti_tool.lti.platform_keys import USER_AGENT
 from lti_tool.lti.tool_configuration import TOOL_CONFIGURATION
@@ -181,11 +183,14 @@ def _headers(registration_token: str) -> dict[str, str]:
 MAX_RESPONSE_BYTES = 1024 * 1024
 
 
-def check_outbound_url(url: str, allow_private: bool) -> None:
+def check_outbound_url(url: str, allow_private: bool, allowed: AllowedHosts = NO_HOSTS) -> None:
     """Refuse to call internal addresses on behalf of whoever opened a registration URL.
 
     The registration URL is opened by a browser with parameters it chose: without this,
-    ``openid_configuration`` could make the tool fetch (and show) internal services.
+    ``openid_configuration`` could make the tool fetch (and show) internal services. Every
+    address the host name resolves to must be public, or admitted by ``allowed``
+    (REGISTRATION_ALLOWED_HOSTS): a name that resolves to one public and one internal
+    address is refused too.
     """
     if allow_private:
         return
@@ -195,19 +200,27 @@ def check_outbound_url(url: str, allow_private: bool) -> None:
     except (socket.gaierror, UnicodeError) as exc:
         raise RegistrationPlatformUnreachable(f"{url}: cannot resolve {host}: {exc}") from exc
     for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise PlatformConfigurationInvalid(
-                f"{url}: {host} is a private or local address ({address}); set "
-                "REGISTRATION_ALLOW_PRIVATE_HOSTS=true to register platforms on internal hosts"
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if not address.is_global and not allowed.admits(host, address):
+            raise PrivateHostRefused(
+                f"{url}: {host} is a private or local address ({address}); add {host} or a "
+                f"range holding {address} to REGISTRATION_ALLOWED_HOSTS to register this "
+                "platform (REGISTRATION_ALLOW_PRIVATE_HOSTS=true would allow every internal "
+                "host)",
+                host=host,
             )
 
 
 def _send(
-    method: str, url: str, allow_private: bool, timeout: int, **kwargs: Any
+    method: str,
+    url: str,
+    allow_private: bool,
+    timeout: int,
+    allowed: AllowedHosts = NO_HOSTS,
+    **kwargs: Any,
 ) -> requests.Response:
     """One call to the platform: no redirects followed, no more than MAX_RESPONSE_BYTES."""
-    check_outbound_url(url, allow_private)
+    check_outbound_url(url, allow_private, allowed)
     try:
         response = requests.request(
             method, url, allow_redirects=False, stream=True, timeout=timeout, **kwargs
@@ -222,7 +235,10 @@ def _send(
 
 
 def fetch_platform_configuration(
-    initiation: Initiation, timeout: int, allow_private: bool = True
+    initiation: Initiation,
+    timeout: int,
+    allow_private: bool = True,
+    allowed: AllowedHosts = NO_HOSTS,
 ) -> PlatformConfiguration:
     """GET and check the platform's OpenID configuration."""
     url = initiation.openid_configuration
@@ -232,6 +248,7 @@ def fetch_platform_configuration(
         allow_private,
         headers=_headers(initiation.registration_token),
         timeout=timeout,
+        allowed=allowed,
     )
     if not response.ok:
         raise PlatformConfigurationInvalid(
@@ -307,6 +324,7 @@ def register_client(
     client: Mapping[str, Any],
     timeout: int,
     allow_private: bool = True,
+    allowed: AllowedHosts = NO_HOSTS,
 ) -> ClientRegistration:
     """POST the tool's client registration; return what the platform made of it."""
     url = configuration.registration_endpoint
@@ -318,6 +336,7 @@ def register_client(
         data=json.dumps(client).encode(),
         headers=headers,
         timeout=timeout,
+        allowed=allowed,
     )
     if not response.ok:  # Canvas answers 422 with its own error body: show it
         raise RegistrationRejected(f"POST {url}: HTTP {response.status_code}\n{_body(response)}")

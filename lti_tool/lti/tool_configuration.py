@@ -10,10 +10,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 TOOL_NAME = "Læringsløp"
-TOOL_DESCRIPTION = (
-    "Rollebasert kompetanse for kommuner: basiskompetanse per rolle, kartlegging, "
-    "læringsplaner og kursbevis."
-)
+#: The name in each of the tool's languages (a proper name: the same in all three).
+TOOL_NAMES = {"nb": TOOL_NAME, "nn": TOOL_NAME, "en": TOOL_NAME}
+TOOL_DESCRIPTIONS = {
+    "nb": "Rollebasert kompetanse for kommuner: basiskompetanse per rolle, kartlegging, "
+    "læringsplaner og kursbevis.",
+    "nn": "Rollebasert kompetanse for kommunar: basiskompetanse per rolle, kartlegging, "
+    "læringsplanar og kursbevis.",
+    "en": "Role-based competence for municipalities: baseline competence per role, "
+    "assessment, learning plans and course certificates.",
+}
+#: The untagged description: bokmål, the tool's default language.
+TOOL_DESCRIPTION = TOOL_DESCRIPTIONS["nb"]
 TOOL_ID = "laeringslop"
 
 AGS_SCOPES = (
@@ -48,17 +56,25 @@ def tool_urls(base_url: str) -> dict[str, str]:
     }
 
 
+def language_tagged(name: str, values: dict[str, str]) -> dict[str, str]:
+    """A human-readable field with a value per language: ``name`` (bokmål, the default) and
+    ``name#nb``, ``name#nn``, ``name#en``, as OpenID Connect Dynamic Client Registration
+    (section 2.1) tags ``client_name`` and LTI Dynamic Registration ``description`` and a
+    message's ``label``."""
+    return {name: values["nb"], **{f"{name}#{language}": values[language] for language in values}}
+
+
 def _messages(urls: dict[str, str], product_family: str) -> list[dict[str, Any]]:
     """The messages the tool accepts, with the placements each LMS understands."""
     resource: dict[str, Any] = {
         "type": "LtiResourceLinkRequest",
         "target_link_uri": urls["launch_url"],
-        "label": TOOL_NAME,
+        **language_tagged("label", TOOL_NAMES),
     }
     deep_linking: dict[str, Any] = {
         "type": "LtiDeepLinkingRequest",
         "target_link_uri": urls["launch_url"],
-        "label": TOOL_NAME,
+        **language_tagged("label", TOOL_NAMES),
     }
     if product_family == "canvas":
         resource["placements"] = ["course_navigation"]
@@ -77,7 +93,7 @@ def registration_request(
     scopes = [s for s in SCOPES if supported_scopes is None or s in supported_scopes]
     configuration: dict[str, Any] = {
         "domain": urls["domain"],
-        "description": TOOL_DESCRIPTION,
+        **language_tagged("description", TOOL_DESCRIPTIONS),
         "target_link_uri": urls["launch_url"],
         "custom_parameters": dict(CUSTOM_PARAMETERS),
         "claims": list(CLAIMS),
@@ -92,7 +108,7 @@ def registration_request(
         "grant_types": ["implicit", "client_credentials"],
         "initiate_login_uri": urls["login_url"],
         "redirect_uris": [urls["redirect_uri"]],
-        "client_name": TOOL_NAME,
+        **language_tagged("client_name", TOOL_NAMES),
         "jwks_uri": urls["jwks_url"],
         "logo_uri": urls["icon_url"],
         "token_endpoint_auth_method": "private_key_jwt",

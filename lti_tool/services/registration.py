@@ -28,6 +28,7 @@ from lti_tool.errors import (
     PlatformOwnedElsewhere,
 )
 from lti_tool.lti import registration as dr
+from lti_tool.lti.allowed_hosts import NO_HOSTS, AllowedHosts
 from lti_tool.lti.tool_configuration import registration_request
 from lti_tool.models import Organisation, Platform, RegistrationInvite
 from lti_tool.services import platforms
@@ -125,17 +126,26 @@ def register_with_invite(
     base_url: str,
     timeout: int,
     allow_private_hosts: bool = True,
+    allowed_hosts: AllowedHosts = NO_HOSTS,
 ) -> Registered:
     """Register the tool with the platform that opened the invite's URL, and record it.
 
-    The platform is contacted first; a refusal raises before anything is written.
+    The platform is contacted first; a refusal raises before anything is written. Outside
+    ``allow_private_hosts``, a platform on a private address must be in ``allowed_hosts``.
     """
-    configuration = dr.fetch_platform_configuration(initiation, timeout, allow_private_hosts)
+    configuration = dr.fetch_platform_configuration(
+        initiation, timeout, allow_private_hosts, allowed_hosts
+    )
     client = registration_request(
         base_url, configuration.product_family, configuration.scopes_supported
     )
     answer = dr.register_client(
-        configuration, initiation.registration_token, client, timeout, allow_private_hosts
+        configuration,
+        initiation.registration_token,
+        client,
+        timeout,
+        allow_private_hosts,
+        allowed_hosts,
     )
     platform, updated = _record_platform(session, invite.organisation, configuration, answer)
     _mark_used(session, invite, platform)

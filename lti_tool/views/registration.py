@@ -40,5 +40,6 @@ def register(secret: str) -> Any:
         base_url=settings.base_url,
         timeout=settings.HTTP_TIMEOUT_SECONDS,
         allow_private_hosts=settings.registration_allows_private_hosts,
+        allowed_hosts=settings.registration_allowed_hosts,
     )
     return render_template("registration/done.html", registered=registered)

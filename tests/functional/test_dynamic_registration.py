@@ -21,7 +21,6 @@ from sqlalchemy import func, select
 
 from lti_tool.db import get_session, utcnow
 from lti_tool.lti.demo_platform import DemoPlatform
-from lti_tool.lti.tool_configuration import TOOL_DESCRIPTION
 from lti_tool.models import Deployment, Platform, RegistrationInvite, Status
 from lti_tool.services import registration
 from tests.conftest import TOOL_BASE_URL
@@ -77,29 +76,48 @@ def moodle_answer(client_id: str = MOODLE_CLIENT_ID, deployment_id: str = MOODLE
     return answer
 
 
+NAME = "Læringsløp"
+#: The tool's name and description in bokmål (untagged and #nb), nynorsk and English.
+DESCRIPTION_NB = (
+    "Rollebasert kompetanse for kommuner: basiskompetanse per rolle, kartlegging, "
+    "læringsplaner og kursbevis."
+)
+DESCRIPTIONS = {
+    "description": DESCRIPTION_NB,
+    "description#nb": DESCRIPTION_NB,
+    "description#nn": "Rollebasert kompetanse for kommunar: basiskompetanse per rolle, "
+    "kartlegging, læringsplanar og kursbevis.",
+    "description#en": "Role-based competence for municipalities: baseline competence per "
+    "role, assessment, learning plans and course certificates.",
+}
+LABELS = {"label": NAME, "label#nb": NAME, "label#nn": NAME, "label#en": NAME}
+
 MOODLE_REQUEST = {
     "application_type": "web",
     "response_types": ["id_token"],
     "grant_types": ["implicit", "client_credentials"],
     "initiate_login_uri": TOOL_BASE_URL + "/lti/login",
     "redirect_uris": [LAUNCH],
-    "client_name": "Læringsløp",
+    "client_name": NAME,
+    "client_name#nb": NAME,
+    "client_name#nn": NAME,
+    "client_name#en": NAME,
     "jwks_uri": TOOL_BASE_URL + "/lti/jwks.json",
     "logo_uri": TOOL_BASE_URL + "/static/icon.svg",
     "token_endpoint_auth_method": "private_key_jwt",
     "scope": SCOPES,
     TOOL_CONFIGURATION: {
         "domain": "tool.example",
-        "description": TOOL_DESCRIPTION,
+        **DESCRIPTIONS,
         "target_link_uri": LAUNCH,
         "custom_parameters": {"person_sourcedid": "$Person.sourcedId"},
         "claims": ["iss", "sub", "name", "given_name", "family_name", "email", "locale"],
         "messages": [
-            {"type": "LtiResourceLinkRequest", "target_link_uri": LAUNCH, "label": "Læringsløp"},
+            {"type": "LtiResourceLinkRequest", "target_link_uri": LAUNCH, **LABELS},
             {
                 "type": "LtiDeepLinkingRequest",
                 "target_link_uri": LAUNCH,
-                "label": "Læringsløp",
+                **LABELS,
                 "placements": ["ContentArea"],
             },
         ],
@@ -176,14 +194,14 @@ CANVAS_REQUEST = {
             {
                 "type": "LtiResourceLinkRequest",
                 "target_link_uri": LAUNCH,
-                "label": "Læringsløp",
+                **LABELS,
                 "placements": ["course_navigation"],
                 CANVAS_EXT + "course_navigation/default_enabled": False,
             },
             {
                 "type": "LtiDeepLinkingRequest",
                 "target_link_uri": LAUNCH,
-                "label": "Læringsløp",
+                **LABELS,
                 "placements": ["link_selection", "assignment_selection"],
             },
         ],

@@ -404,3 +404,24 @@ def test_in_production_the_client_refuses_private_addresses():
         client._request("POST", "http://127.0.0.1:8080/mod/lti/services.php/2/lineitems?type_id=1")
     assert refused.value.permanent
     assert "private or local address" in str(refused.value)
+
+
+def test_in_production_the_client_calls_the_allowed_internal_platform_only(http):
+    from lti_tool.lti.allowed_hosts import parse_allowed_hosts
+    from lti_tool.lti.keys import KeyRing
+    from lti_tool.lti.state import MemoryCache
+
+    client = ags.AgsClient(
+        MemoryCache(),
+        KeyRing("/nonexistent", 7),
+        5,
+        allow_private=False,
+        allowed_hosts=parse_allowed_hosts(["127.0.0.0/8"]),
+    )
+    url = "http://127.0.0.1:8080/mod/lti/services.php/2/lineitems?type_id=1"
+    http.add(responses.GET, url, json=[])
+    assert client._request("GET", url).status_code == 200
+    with pytest.raises(ags.AgsError) as refused:
+        client._request("GET", "http://[::1]:8080/mod/lti/services.php/2/lineitems")
+    assert refused.value.permanent
+    assert "REGISTRATION_ALLOWED_HOSTS" in str(refused.value)

@@ -189,3 +189,48 @@ def test_unusable_database_or_redis_url_fails_at_start_naming_the_setting(name, 
 
     with pytest.raises(SettingsError, match=name):
         create_app({name: value, "INSTANCE_PATH": str(tmp_path)})
+
+
+def test_allowed_hosts_come_comma_separated_from_the_environment():
+    settings = load_settings(
+        environ={**PRODUCTION, "REGISTRATION_ALLOWED_HOSTS": " Moodle.Kommune.no , 10.20.0.0/16,"}
+    )
+    assert settings.REGISTRATION_ALLOWED_HOSTS == ("Moodle.Kommune.no", "10.20.0.0/16")
+    assert settings.registration_allows_private_hosts is False  # the list opens nothing else
+    allowed = settings.registration_allowed_hosts
+    assert allowed.names == {"moodle.kommune.no"}
+    assert [str(n) for n in allowed.networks] == ["10.20.0.0/16"]
+    assert load_settings(environ=PRODUCTION).REGISTRATION_ALLOWED_HOSTS == ()
+
+
+def test_allowed_hosts_are_a_list_in_the_settings_file(tmp_path):
+    path = tmp_path / "settings.toml"
+    path.write_text('REGISTRATION_ALLOWED_HOSTS = ["moodle.kommune.no", "fd00::/8"]\n')
+    settings = load_settings(environ={**PRODUCTION, "LTI_TOOL_SETTINGS": str(path)})
+    assert settings.REGISTRATION_ALLOWED_HOSTS == ("moodle.kommune.no", "fd00::/8")
+    path.write_text("REGISTRATION_ALLOWED_HOSTS = [1, 2]\n")
+    with pytest.raises(SettingsError, match=r"REGISTRATION_ALLOWED_HOSTS.*not a list of strings"):
+        load_settings(environ={**PRODUCTION, "LTI_TOOL_SETTINGS": str(path)})
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "https://moodle.kommune.no",
+        "moodle.kommune.no:8443",
+        "10.0.0.0/33",
+        "moodle.kommune.no/admin",
+        "-moodle.kommune.no",
+        "moodle_kommune.no",
+    ],
+)
+def test_a_bad_allowed_host_is_refused_at_start_naming_it(bad):
+    with pytest.raises(SettingsError, match="REGISTRATION_ALLOWED_HOSTS") as info:
+        load_settings(environ={**PRODUCTION, "REGISTRATION_ALLOWED_HOSTS": f"10.0.0.1,{bad}"})
+    assert repr(bad) in str(info.value)
+    assert "10.0.0.1'" not in str(info.value)  # the good entry is not blamed
+
+
+def test_create_app_refuses_a_bad_allowed_host(make_app):
+    with pytest.raises(SettingsError, match="REGISTRATION_ALLOWED_HOSTS"):
+        make_app(REGISTRATION_ALLOWED_HOSTS="https://moodle.kommune.no/")

@@ -1,4 +1,9 @@
-"""gunicorn settings for production: `gunicorn -c config/gunicorn.conf.py 'lti_tool:create_app()'`."""
+"""gunicorn settings for production, shipped in the package:
+
+    gunicorn -c python:lti_tool.gunicorn_conf 'lti_tool:create_app()'
+
+GUNICORN_BIND, GUNICORN_WORKERS, GUNICORN_THREADS and FORWARDED_ALLOW_IPS override them.
+"""
 
 import os
 

@@ -1,0 +1,177 @@
+"""Installing from the package: the wheel alone migrates the database and serves the tool.
+
+Slow (1–2 minutes: it builds the wheel and installs it with its dependencies in a fresh
+virtual environment); deselect with ``-m 'not slow'``. Everything runs from a temporary
+folder outside the checkout, so nothing can come from the source tree: no alembic.ini,
+no migrations/ or config/ folder.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from alembic.script import ScriptDirectory
+
+from lti_tool import models  # noqa: F401  - every model registers its table
+from lti_tool.db import Base
+from lti_tool.migrate import alembic_config
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+#: What the wheel is not built from: environments, caches, local data, tests, benchmarks.
+NOT_SOURCES = (
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".*_cache",
+    "instance",
+    "keys",
+    "tests",
+    "bench",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def outside() -> Iterator[Path]:
+    """A folder outside the checkout (pytest's tmp_path could be configured inside it)."""
+    with tempfile.TemporaryDirectory(prefix="laeringslop-wheel-") as folder:
+        path = Path(folder).resolve()
+        assert ROOT not in path.parents
+        yield path
+
+
+@pytest.fixture(scope="module")
+def venv(outside: Path) -> Path:
+    """A fresh virtual environment with the tool's wheel installed; returns its bin/.
+
+    The wheel is built from a copy of the sources: setuptools' build/ folder in the
+    checkout could otherwise carry files the sources no longer have.
+    """
+    source = outside / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*NOT_SOURCES))
+    wheels = outside / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", wheels, source],
+        check=True,
+        cwd=outside,
+    )
+    (wheel,) = wheels.glob("lti_tool-*.whl")
+    subprocess.run([sys.executable, "-m", "venv", outside / "venv"], check=True, cwd=outside)
+    bin_ = outside / "venv" / "bin"
+    subprocess.run([bin_ / "python", "-m", "pip", "install", "--quiet", wheel], check=True)
+    return bin_
+
+
+@pytest.fixture(scope="module")
+def environment(outside: Path) -> dict[str, str]:
+    data = outside / "data"
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(outside),
+        "APP_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "BASE_URL": "https://laeringslop.kommune.example",
+        "DATABASE_URL": f"sqlite:///{data}/lti_tool.sqlite3",
+        "KEYS_DIR": str(data / "keys"),
+        "INSTANCE_PATH": str(data / "instance"),
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def _run(venv: Path, environment: dict[str, str], cwd: Path, *args: str) -> str:
+    result = subprocess.run(
+        [str(venv / args[0]), *args[1:]],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_the_wheel_migrates_and_serves_without_the_source_tree(venv, environment, outside):
+    cwd = outside / "elsewhere"
+    cwd.mkdir()
+    (outside / "data").mkdir()
+    where = "import lti_tool; print(lti_tool.__file__)"
+    package = _run(venv, environment, cwd, "python", "-c", where)
+    assert Path(package.strip()).is_relative_to(outside / "venv")  # not the checkout
+    defaults = "from lti_tool.settings import Settings as S; print(S.INSTANCE_PATH, S.KEYS_DIR)"
+    instance, keys = _run(venv, environment, cwd, "python", "-c", defaults).split()
+    assert (instance, keys) == (str(cwd / "instance"), str(cwd / "keys"))  # not site-packages
+
+    # The migrations come from the package: a fresh database at head, every table made.
+    upgraded = _run(venv, environment, cwd, "flask", "--app", "lti_tool", "db", "upgrade")
+    (head,) = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
+    assert f"{head} (head)" in upgraded
+    with sqlite3.connect(outside / "data" / "lti_tool.sqlite3") as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert set(Base.metadata.tables) <= tables
+    _run(venv, environment, cwd, "flask", "--app", "lti_tool", "db", "check")
+    _run(venv, environment, cwd, "flask", "--app", "lti_tool", "keys", "rotate")
+
+    # gunicorn with the packaged settings.
+    port = _free_port()
+    log = outside / "gunicorn.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [
+                str(venv / "gunicorn"),
+                "-c",
+                "python:lti_tool.gunicorn_conf",
+                "lti_tool:create_app()",
+            ],
+            cwd=cwd,
+            env={**environment, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            healthz = _wait_for(base + "/healthz?lt=secret-launch-token", server, log)
+            assert healthz.status_code == 200
+            ready = requests.get(base + "/readyz", timeout=5)
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"] == {"database": "ok", "cache": "in-process", "keys": "ok"}
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    logged = log.read_text()
+    assert "GET /healthz HTTP/1.1" in logged  # the packaged access log format …
+    assert "secret-launch-token" not in logged  # … without query strings
+
+
+def _wait_for(url: str, server: subprocess.Popen[bytes], log: Path) -> requests.Response:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert server.poll() is None, log.read_text()
+        try:
+            return requests.get(url, timeout=2)
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise AssertionError(f"gunicorn did not answer at {url}:\n{log.read_text()}")
