@@ -171,6 +171,20 @@ def slug(text: str) -> str:
 
 # What a file holds
 
+#: How a skipped question's type is named (Moodle's name of any other type is shown as is).
+TYPE_LABELS = {
+    "essay": _l("essay"),
+    "shortanswer": _l("short answer"),
+    "matching": _l("matching"),
+    "description": _l("description"),
+    "multianswer": _l("embedded answers (Cloze)"),
+    "calculated": _l("calculated"),
+}
+
+
+def type_label(question_type: str) -> Any:
+    return TYPE_LABELS.get(question_type, question_type)
+
 
 @dataclasses.dataclass(frozen=True)
 class Question:

@@ -58,6 +58,7 @@ from lti_tool.interchange.questions import (
     to_plain_text,
     too_many_questions,
     true_false_words,
+    type_label,
 )
 
 CATEGORY = "$CATEGORY:"
@@ -218,7 +219,7 @@ def _read_block(block: _Block, context: _Context, found: QuestionFile) -> None:
     question_type = _question_type(question.answers)
     read = _READERS.get(question_type)
     if read is None:
-        found.skipped.append(Skipped(question.name, line, _LABELS[question_type]))
+        found.skipped.append(Skipped(question.name, line, type_label(question_type)))
         return
     where = at_question(line, question.name)
     read_answers = read(question, where, context.language)
@@ -257,7 +258,7 @@ def _split_question(line: int, text: str) -> _Question | Skipped | Problem:
     start, end = text.find("{"), text.find("}")
     if start < 0 and end < 0:
         name = title or short_name(_plain(text, text_format)) or "?"
-        return Skipped(name, line, _LABELS["description"])
+        return Skipped(name, line, type_label("description"))
     if start < 0 or end < start or "{" in text[start + 1 :] or "}" in text[end + 1 :]:
         name = title or short_name(_plain(text.split("{")[0], text_format)) or "?"
         return Problem(
@@ -416,10 +417,3 @@ def _number(text: str, where: Any, problems: list[Problem]) -> float | None:
 
 
 _READERS = {"multichoice": _choice, "truefalse": _true_false, "numerical": _numeric}
-#: How problems name the types we cannot read.
-_LABELS = {
-    "essay": _l("essay"),
-    "matching": _l("matching"),
-    "shortanswer": _l("short answer"),
-    "description": _l("description"),
-}

@@ -55,6 +55,7 @@ from lti_tool.interchange.questions import (
     to_plain_text,
     too_many_questions,
     true_false_words,
+    type_label,
 )
 
 #: The answer Moodle's numerical questions give for "any other number".
@@ -201,7 +202,7 @@ def _read_question(element: Element, line: int, context: _Context, found: Questi
     name = _text(element.find("name")) or short_name(stem) or "?"
     read_answers = _ANSWER_READERS.get(question_type)
     if read_answers is None:
-        found.skipped.append(Skipped(name, line, question_type))
+        found.skipped.append(Skipped(name, line, type_label(question_type)))
         return
     where = at_question(line, name)
     answers = read_answers(element, where, context.language)
