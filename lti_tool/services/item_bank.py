@@ -286,6 +286,8 @@ class ImportRow:
     name: str
     item: ItemData
     """With its code and competences resolved (each ``CompetenceRef`` has an id)."""
+    id: int | None = None
+    """The item written, once it is."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,6 +315,8 @@ class ImportPreview:
 @dataclasses.dataclass(frozen=True)
 class ImportResult:
     items: Sequence[Item]
+    rows: Sequence[ImportRow]
+    """The preview's rows, with the ids of the items written."""
     skipped: Sequence[Skipped]
 
 
@@ -458,7 +462,10 @@ def import_items(
         items.append(item)
     session.add_all(items)
     session.flush()
-    return ImportResult(items, preview.skipped)
+    rows = [
+        dataclasses.replace(row, id=item.id) for row, item in zip(preview.rows, items, strict=True)
+    ]
+    return ImportResult(items, rows, preview.skipped)
 
 
 def _resolve(
