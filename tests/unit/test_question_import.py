@@ -54,10 +54,7 @@ def read(parse, data: bytes, **kwargs):
 
 
 def skip(line: int, name: str, question_type: str) -> str:
-    return (
-        f"line {line}: {name}: Questions of type {question_type} cannot be imported "
-        f"{SUPPORTED}"
-    )
+    return f"line {line}: {name}: Questions of type {question_type} cannot be imported {SUPPORTED}"
 
 
 def nb(text: str) -> dict[str, str]:
@@ -227,7 +224,7 @@ def test_moodle_xml_codes_come_from_id_numbers_and_are_unique_in_the_file():
         _multichoice("Lang " + "x" * 120, *right),
         _multichoice("?!", *right),
     )
-    items, skipped, problems = read(parse_moodle_xml, data)
+    items, _skipped, problems = read(parse_moodle_xml, data)
 
     assert problems == []
     assert [item.code for item in items] == [
@@ -246,7 +243,7 @@ def test_moodle_xml_true_false_words_follow_the_language():
         '<answer fraction="100"><text>true</text></answer>'
         '<answer fraction="0"><text>false</text></answer></question>'
     )  # fmt: skip
-    items, skipped, problems = read(parse_moodle_xml, data, language="en")
+    items, _skipped, problems = read(parse_moodle_xml, data, language="en")
 
     assert problems == []
     assert items[0].stem == {"en": "Is it?"}
@@ -256,7 +253,7 @@ def test_moodle_xml_true_false_words_follow_the_language():
 
 def test_malformed_moodle_xml_is_one_problem_at_its_line():
     data = b'<?xml version="1.0"?>\n<quiz>\n<question type="truefalse">\n</quiz>\n'
-    items, skipped, problems = read(parse_moodle_xml, data)
+    items, _skipped, problems = read(parse_moodle_xml, data)
 
     assert items == []
     assert _messages(problems) == [
@@ -279,7 +276,7 @@ def test_moodle_xml_with_a_document_type_is_refused_so_entities_never_expand():
         "never writes; it is refused for safety"
     )
     for data in (xxe, laughs):
-        items, skipped, problems = read(parse_moodle_xml, data)
+        items, _skipped, problems = read(parse_moodle_xml, data)
         assert items == []
         assert _messages(problems) == [refused]
 
@@ -418,7 +415,7 @@ def test_gift_choice_kinds_follow_moodle():
             "::Straff::Q {~%100%A ~%-50%B}",
         ]
     )
-    items, skipped, problems = read(parse_gift, text.encode())
+    items, _skipped, problems = read(parse_gift, text.encode())
 
     assert problems == []
     assert [(item.code, item.kind, [o.fraction for o in item.options]) for item in items] == [
@@ -431,7 +428,7 @@ def test_gift_choice_kinds_follow_moodle():
 
 def test_gift_numbers_take_a_decimal_point_only():
     text = "::Komma::Hvor mye? {#2,5:0.1}\n\n::Område::Hvor mye? {#1..x}\n\n::Svar::Hvor mye? {#}"
-    items, skipped, problems = read(parse_gift, text.encode())
+    items, _skipped, problems = read(parse_gift, text.encode())
 
     assert len(items) == 3
     assert _messages(problems) == [
@@ -451,7 +448,7 @@ def test_gift_formats_titles_and_categories():
         "\n"
         "::Uten slutt på tittelen {F}\n"
     )
-    items, skipped, problems = read(parse_gift, text.encode(), language="nn")
+    items, _skipped, problems = read(parse_gift, text.encode(), language="nn")
 
     assert problems == []
     assert [item.stem for item in items] == [
@@ -466,7 +463,7 @@ def test_gift_formats_titles_and_categories():
 
 
 def test_gift_without_questions():
-    items, skipped, problems = read(parse_gift, b"// bare kommentarer\n\n$CATEGORY: tom\n")
+    items, _skipped, problems = read(parse_gift, b"// bare kommentarer\n\n$CATEGORY: tom\n")
 
     assert items == []
     assert _messages(problems) == ["The file holds no questions."]
@@ -477,7 +474,7 @@ def test_gift_without_questions():
 
 @pytest.mark.parametrize("parse", [parse_gift, parse_moodle_xml])
 def test_oversized_files_are_refused_unread(parse):
-    items, skipped, problems = read(parse, b" " * (MAX_IMPORT_BYTES + 1))
+    items, _skipped, problems = read(parse, b" " * (MAX_IMPORT_BYTES + 1))
 
     assert items == []
     assert _messages(problems) == [
@@ -488,7 +485,7 @@ def test_oversized_files_are_refused_unread(parse):
 
 @pytest.mark.parametrize("parse", [parse_gift, parse_moodle_xml])
 def test_files_that_are_not_utf8_are_refused(parse):
-    items, skipped, problems = read(parse, "<quiz>\n::Ø::Sant? {T}\n</quiz>".encode("latin-1"))
+    items, _skipped, problems = read(parse, "<quiz>\n::Ø::Sant? {T}\n</quiz>".encode("latin-1"))
 
     assert items == []
     assert _messages(problems) == [
@@ -504,7 +501,7 @@ def test_files_that_are_not_utf8_are_refused(parse):
     ],
 )
 def test_too_many_questions_are_refused(parse, data):
-    items, skipped, problems = read(parse, data)
+    items, _skipped, problems = read(parse, data)
 
     assert items == []
     assert _messages(problems) == [
@@ -694,7 +691,7 @@ def test_moodle_xml_other_answer_keeps_the_first_feedback_and_none_when_blank():
             + "</question>"
         )  # fmt: skip
 
-    items, skipped, problems = read(
+    items, _skipped, problems = read(
         parse_moodle_xml, _quiz(numerical("Blank", ""), numerical("To", "Første", "Andre"))
     )
 
