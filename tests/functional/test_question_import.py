@@ -4,6 +4,7 @@ learners then see."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 from pathlib import Path
@@ -13,7 +14,10 @@ import pytest
 from sqlalchemy import func, select
 
 from lti_tool.db import get_session
+from lti_tool.interchange.questions_gift import parse_gift
+from lti_tool.interchange.questions_moodle_xml import parse_moodle_xml
 from lti_tool.models import Item
+from lti_tool.services import item_bank
 from tests.fakes import content
 from tests.fakes.gradebook import FakeGradebook
 from tests.fakes.lms import TestLms, parse_forms
@@ -446,3 +450,30 @@ def test_learners_see_the_feedback_by_outcome_and_for_any_other_number(app, lms,
     )
     assert "Regn ut dosen delt på styrken." in feedback
     assert "Svaret ditt er riktig." not in feedback
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt"), [(XML, "moodle-xml"), (GIFT, "gift")], ids=["moodle-xml", "gift"]
+)
+def test_what_the_bank_holds_is_what_the_export_says(app, lms, care, token, data, fmt):
+    """Each question comes back from the bank as the file has it (as far as items keep
+    questions): texts, options, credits, feedback of every kind, points, settings."""
+    response = _api(app, token, data, "f", format=fmt, competence="office")
+    assert response.status_code == 201, response.get_json()
+    parse = parse_moodle_xml if fmt == "moodle-xml" else parse_gift
+    with app.app_context():
+        session = get_session()
+        stored = {
+            item.code: item_bank.item_data(item)
+            for item in item_bank.list_items(session, care["organisation_id"])
+        }
+        for expected in parse(data).items:
+            held = stored[expected.code]
+            plain = dataclasses.replace(
+                held,
+                options=tuple(dataclasses.replace(o, id=None) for o in held.options),
+                competences=(),
+            )
+            assert plain == dataclasses.replace(expected, competences=())
+            tagged = {ref.code for ref in expected.competences} & {"legemidler", "personvern"}
+            assert {ref.code for ref in held.competences} == (tagged or {"office"})
