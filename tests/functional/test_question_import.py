@@ -7,10 +7,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+import secrets
 from pathlib import Path
 from typing import Any
 
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, select
 
 from lti_tool.db import get_session
@@ -287,16 +289,51 @@ def test_a_preview_changed_or_of_someone_else_writes_nothing(app, lms, care):
     assert _count(app) == 0
 
 
-def test_learners_may_not_import(app, lms, care):
+def test_a_preview_the_frameworks_have_changed_since_is_not_written(app, lms, care):
+    browser = designer_browser(app, lms)
+    page = preview(browser, XML, "x.xml", "moodle-xml", care["competences"]["office"])
+    html = page.get_data(as_text=True)
+    with app.app_context():  # "hjemmetjenesten", a tag of Dobbeltkontroll, is now a competence
+        content.framework(
+            care["organisation_id"], "enheter", "Enheter", {"hjemmetjenesten": "Hjemmetjenesten"}
+        )
+        get_session().commit()
+
+    response = confirm(browser, html)
+    assert response.status_code == 422
+    assert "The item bank or the frameworks changed since the preview" in response.get_data(
+        as_text=True
+    )
+    assert _count(app) == 0
+
+
+def _page_csrf(app: Any, client: Any) -> str:
+    """The CSRF token the tool's pages give this browser (so only the role can refuse)."""
+    with client.session_transaction() as session:
+        raw = session.setdefault("csrf_token", secrets.token_hex(20))
+    return URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token").dumps(raw)
+
+
+@pytest.mark.parametrize("persona", ["learner", "manager"])
+def test_only_designers_and_admins_may_import(app, lms, care, persona):
+    designer = designer_browser(app, lms)
+    page = preview(designer, GIFT, "x.gift", "gift", care["competences"]["office"])
+    pending = _form(page.get_data(as_text=True), CONFIRM)["fields"]["pending"]  # type: ignore[index]
+
     browser = TestLms.browser(app)
-    assert lms.launch(browser, "learner").status_code == 302
-    for path in (IMPORT, CONFIRM):
-        response = browser.post(path, data={"format": "gift", "language": "nb"})
-        assert response.status_code in (400, 403), path
-    token = browser.get("/").get_data(as_text=True)
-    assert "Import questions" not in token
-    api = browser.post(API, data={"format": "gift", "file": (io.BytesIO(GIFT), "x.gift")})
-    assert api.status_code in (400, 403)
+    assert lms.launch(browser, persona).status_code == 302
+    csrf = _page_csrf(app, browser)
+    assert browser.get("/designer/items").status_code == 403
+    upload = {"csrf_token": csrf, "format": "gift", "language": "nb"}
+    response = browser.post(IMPORT, data={**upload, "file": (io.BytesIO(GIFT), "x.gift")})
+    assert response.status_code == 403
+    assert browser.post(CONFIRM, data={"csrf_token": csrf, "pending": pending}).status_code == 403
+    api = browser.post(
+        API,
+        data={"format": "gift", "competence": "office", "file": (io.BytesIO(GIFT), "x.gift")},
+        headers={"X-CSRFToken": csrf},
+    )
+    assert api.status_code == 403
     assert _count(app) == 0
 
 
