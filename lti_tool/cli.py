@@ -523,13 +523,15 @@ def items_import(
         gift = str(file.name).lower().endswith((".gift", ".txt"))
         format_name = "gift" if gift else "moodle-xml"
     owner = organisations.find_organisation(get_session(), organisation)
-    arguments = (get_session(), owner.id, file.read(), format_name, language)
+    upload = item_bank.QuestionUpload(
+        file.read(), format_name, language, competence_codes=competences
+    )
     try:
         if dry_run:
-            preview = item_bank.preview_import(*arguments, competence_codes=competences)
+            preview = item_bank.preview_import(get_session(), owner.id, upload)
             rows, skipped = preview.rows, preview.skipped
         else:
-            result = item_bank.import_items(*arguments, competence_codes=competences)
+            result = item_bank.import_items(get_session(), owner.id, upload)
             rows, skipped = result.rows, result.skipped
     except ImportErrors as exc:
         raise _refuse_import(exc) from exc

@@ -379,23 +379,29 @@ def _chosen_competences(
     return list({c.id: c for c in chosen}.values())
 
 
-def preview_import(
-    session: Session,
-    organisation_id: int,
-    data: bytes,
-    fmt: str,
-    language: str,
-    *,
-    competence_ids: Sequence[int] = (),
-    competence_codes: Sequence[str] = (),
-) -> ImportPreview:
+@dataclasses.dataclass(frozen=True)
+class QuestionUpload:
+    """A question file to import, and the competences of its questions without a
+    competence tag (by id from the form, by code from the API and the command line)."""
+
+    data: bytes
+    fmt: str
+    """A key of ``PARSERS``."""
+    language: str
+    competence_ids: Sequence[int] = ()
+    competence_codes: Sequence[str] = ()
+
+
+def preview_import(session: Session, organisation_id: int, upload: QuestionUpload) -> ImportPreview:
     """What importing the file would write, and what it would skip; nothing is written.
     Raises ``ImportErrors`` with every problem when the file cannot be imported."""
-    parsed = PARSERS[fmt](data, language)
+    parsed = PARSERS[upload.fmt](upload.data, upload.language)
     problems = list(parsed.problems)
     usable = usable_competences(session, organisation_id)
     by_code = _competences_by_code(usable)
-    defaults = _chosen_competences(usable, by_code, competence_ids, competence_codes, problems)
+    defaults = _chosen_competences(
+        usable, by_code, upload.competence_ids, upload.competence_codes, problems
+    )
     existing = {
         code.lower()
         for code in session.scalars(
@@ -432,32 +438,20 @@ def preview_import(
 def import_items(
     session: Session,
     organisation_id: int,
-    data: bytes,
-    fmt: str,
-    language: str,
+    upload: QuestionUpload,
     *,
-    competence_ids: Sequence[int] = (),
-    competence_codes: Sequence[str] = (),
     fingerprint: str | None = None,
 ) -> ImportResult:
     """Write every question of the preview, or none; the skipped ones are reported.
 
     With ``fingerprint`` (of the preview the designer confirmed), a preview that has
     changed since is refused rather than written."""
-    preview = preview_import(
-        session,
-        organisation_id,
-        data,
-        fmt,
-        language,
-        competence_ids=competence_ids,
-        competence_codes=competence_codes,
-    )
+    preview = preview_import(session, organisation_id, upload)
     if fingerprint is not None and not hmac.compare_digest(fingerprint, preview.fingerprint):
         raise ImportErrors([Problem(None, PREVIEW_CHANGED)])
     items = []
     for row in preview.rows:
-        item = Item(organisation_id=organisation_id, code=row.item.code, source=fmt)
+        item = Item(organisation_id=organisation_id, code=row.item.code, source=upload.fmt)
         _fill(item, row.item)
         items.append(item)
     session.add_all(items)

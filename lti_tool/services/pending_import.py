@@ -13,9 +13,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import zlib
-from collections.abc import Sequence
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from lti_tool.services.item_bank import QuestionUpload
 
 #: How long a preview may wait for its confirmation.
 MAX_AGE_SECONDS = 60 * 60
@@ -26,11 +27,9 @@ _SALT = "item-import-preview"
 class PendingImport:
     organisation_id: int
     person_id: int
-    data: bytes
-    fmt: str
-    language: str
-    competence_ids: Sequence[int]
+    upload: QuestionUpload
     fingerprint: str
+    """Of the preview the person saw (``ImportPreview.fingerprint``)."""
     filename: str
 
 
@@ -38,10 +37,10 @@ def seal(secret: str | bytes, pending: PendingImport) -> str:
     payload = {
         "o": pending.organisation_id,
         "p": pending.person_id,
-        "d": base64.b64encode(zlib.compress(pending.data, 9)).decode("ascii"),
-        "f": pending.fmt,
-        "l": pending.language,
-        "c": list(pending.competence_ids),
+        "d": base64.b64encode(zlib.compress(pending.upload.data, 9)).decode("ascii"),
+        "f": pending.upload.fmt,
+        "l": pending.upload.language,
+        "c": list(pending.upload.competence_ids),
         "h": pending.fingerprint,
         "n": pending.filename,
     }
@@ -62,10 +61,12 @@ def unseal(
         pending = PendingImport(
             organisation_id=int(payload["o"]),
             person_id=int(payload["p"]),
-            data=zlib.decompress(base64.b64decode(payload["d"])),
-            fmt=str(payload["f"]),
-            language=str(payload["l"]),
-            competence_ids=[int(i) for i in payload["c"]],
+            upload=QuestionUpload(
+                data=zlib.decompress(base64.b64decode(payload["d"])),
+                fmt=str(payload["f"]),
+                language=str(payload["l"]),
+                competence_ids=[int(i) for i in payload["c"]],
+            ),
             fingerprint=str(payload["h"]),
             filename=str(payload["n"]),
         )

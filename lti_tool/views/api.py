@@ -269,12 +269,14 @@ def import_items() -> Any:
     fields.pop("csrf_token", None)
     fields["competence"] = request.form.getlist("competence")  # type: ignore[assignment]
     form = _load(s.ItemImportForm, fields)
-    arguments = (get_session(), _org(), _file(), form["format"], form["language"])
+    upload = item_bank.QuestionUpload(
+        _file(), form["format"], form["language"], competence_codes=form["competence"]
+    )
     if form["dry_run"]:
-        preview = item_bank.preview_import(*arguments, competence_codes=form["competence"])
+        preview = item_bank.preview_import(get_session(), _org(), upload)
         found = {"dry_run": True, "imported": preview.rows, "skipped": preview.skipped}
         return _dump(s.ItemImportOut, found)
-    result = item_bank.import_items(*arguments, competence_codes=form["competence"])
+    result = item_bank.import_items(get_session(), _org(), upload)
     found = {"dry_run": False, "imported": result.rows, "skipped": result.skipped}
     return _dump(s.ItemImportOut, found, 201)
 

@@ -218,16 +218,14 @@ def import_items() -> Any:
             raise ValidationError({"file": [gettext("Choose a file.")]})
     except ValidationError as exc:
         return _bank_page(INVALID_FORM, import_errors=field_errors(exc), import_values=request.form)
-    data = upload.read(MAX_IMPORT_BYTES + 1)
+    questions = item_bank.QuestionUpload(
+        upload.read(MAX_IMPORT_BYTES + 1),
+        form["format"],
+        form["language"],
+        competence_ids=form["competence_ids"],
+    )
     try:
-        preview = item_bank.preview_import(
-            get_session(),
-            current_organisation_id(),
-            data,
-            form["format"],
-            form["language"],
-            competence_ids=form["competence_ids"],
-        )
+        preview = item_bank.preview_import(get_session(), current_organisation_id(), questions)
     except ImportErrors as exc:
         return _bank_page(
             INVALID_FORM,
@@ -242,10 +240,7 @@ def import_items() -> Any:
         pending_import.PendingImport(
             organisation_id=current_organisation_id(),
             person_id=launch.person_id,
-            data=data,
-            fmt=form["format"],
-            language=form["language"],
-            competence_ids=form["competence_ids"],
+            upload=questions,
             fingerprint=preview.fingerprint,
             filename=upload.filename,
         ),
@@ -272,13 +267,7 @@ def confirm_import() -> Any:
         return _bank_page(INVALID_FORM)
     try:
         result = item_bank.import_items(
-            get_session(),
-            pending.organisation_id,
-            pending.data,
-            pending.fmt,
-            pending.language,
-            competence_ids=pending.competence_ids,
-            fingerprint=pending.fingerprint,
+            get_session(), pending.organisation_id, pending.upload, fingerprint=pending.fingerprint
         )
     except ImportErrors as exc:
         return _bank_page(INVALID_FORM, problems=exc.problems, filename=pending.filename)
