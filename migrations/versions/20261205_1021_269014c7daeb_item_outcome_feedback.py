@@ -20,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table('item', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('outcome_feedback', sa.JSON(), server_default=sa.text("'{}'"), nullable=False))
+        batch_op.add_column(sa.Column('outcome_feedback', sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
