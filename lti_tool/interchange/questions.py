@@ -146,7 +146,8 @@ def category_path(raw: str) -> str:
 
 
 class Codes:
-    """Hands out item codes unique within one file: a clash gets -2, -3 … appended."""
+    """Hands out item codes unique within one file, whatever their case (as the bank
+    compares them): a clash gets -2, -3 … appended."""
 
     def __init__(self) -> None:
         self.taken: set[str] = set()
@@ -156,11 +157,11 @@ class Codes:
         base = "-".join(idnumber.split()) if idnumber.strip() else slug(name)
         base = base[:MAX_CODE_LENGTH] or "question"
         code, number = base, 1
-        while code in self.taken:
+        while code.casefold() in self.taken:
             number += 1
             suffix = f"-{number}"
             code = base[: MAX_CODE_LENGTH - len(suffix)] + suffix
-        self.taken.add(code)
+        self.taken.add(code.casefold())
         return code
 
 

@@ -527,6 +527,11 @@ def test_codes_stay_unique_and_short():
         "hva-er-112-2",
         "question",
     ]
+    assert [codes.claim("LM-1", ""), codes.claim("lm-1", ""), codes.claim("Lm 1", "")] == [
+        "LM-1",
+        "lm-1-2",
+        "Lm-1-3",
+    ]
 
 
 # One bank as Moodle 5 exports it, in both formats
