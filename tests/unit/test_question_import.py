@@ -737,3 +737,36 @@ def test_outcome_feedback_belongs_to_knowledge_items_and_other_answers_to_numeri
         PARTIALLY_CORRECT,
         INCORRECT,
     ]
+
+
+def test_moodles_own_gift_examples_read_as_moodle_reads_them():
+    """The strings of Moodle's GIFT format tests (question/format/gift/tests)."""
+    text = (
+        "// math range question\n"
+        "::Q5:: What is a number from 1 to 5? {#3:2~#Completely wrong}\n\n"
+        "// question: 666  name: Q5\n"
+        "::Q5::What is a number from 1 to 5?{#\n\t=%100%3:2#\n\t~#Completely wrong\n}\n\n"
+        "::colours:: What's between orange and green in the spectrum?\n{\n"
+        "    ~%50%yellow # right; good!\n    ~%-100%red # [html]wrong\n"
+        "    ~%50%off-beige # right; good!\n    ~%-100%[plain]blue # wrong\n}\n\n"
+        "// question: 666  name: Q8\n::Q8::How are you?{}\n"
+    )
+    items, skipped, problems = read(parse_gift, text.encode(), language="en")
+
+    assert problems == []
+    assert skipped == [skip(19, "Q8", "essay")]
+    numeric = {
+        "kind": NUMERIC,
+        "options": (OptionData(fraction=1.0, value=3.0, tolerance=2.0),),
+        "outcome_feedback": {OTHER_ANSWER: {"en": "Completely wrong"}},
+    }
+    assert [(i.kind, i.options, i.outcome_feedback) for i in items[:2]] == [
+        tuple(numeric.values())
+    ] * 2
+    assert items[2].kind == MULTIPLE_CHOICE
+    assert [(o.text["en"], o.fraction, o.feedback["en"]) for o in items[2].options] == [
+        ("yellow", 0.5, "right; good!"),
+        ("red", -1.0, "wrong"),
+        ("off-beige", 0.5, "right; good!"),
+        ("blue", -1.0, "wrong"),
+    ]
