@@ -271,20 +271,16 @@ def confirm_import() -> Any:
         )
     except ImportErrors as exc:
         return _bank_page(INVALID_FORM, problems=exc.problems, filename=pending.filename)
-    flash(
-        ngettext("%(num)d item is imported.", "%(num)d items are imported.", len(result.items))
-        + (
-            " "
-            + ngettext(
+    done = [ngettext("%(num)d item is imported.", "%(num)d items are imported.", len(result.items))]
+    if result.skipped:
+        done.append(
+            ngettext(
                 "%(num)d question is skipped.",
                 "%(num)d questions are skipped.",
                 len(result.skipped),
             )
-            if result.skipped
-            else ""
-        ),
-        "success",
-    )
+        )
+    flash(" ".join(done), "success")
     return _to("mapping_design.items_page")
 
 
