@@ -266,6 +266,32 @@ def test_a_malformed_file_is_refused_naming_its_defect(app, lms, care, data, fmt
     assert _count(app) == 0
 
 
+def test_the_form_asks_for_a_file_a_format_and_a_language(app, lms, care):
+    browser = designer_browser(app, lms)
+    form = _form(browser.get("/designer/items").get_data(as_text=True), IMPORT)
+    assert form is not None
+    response = browser.post(
+        form["action"],
+        data={"csrf_token": form["fields"]["csrf_token"], "format": "gift", "language": "nb"},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert "Choose a file." in response.get_data(as_text=True)
+    refused = browser.post(
+        form["action"],
+        data={
+            "csrf_token": form["fields"]["csrf_token"],
+            "format": "case",
+            "language": "nb",
+            "file": (io.BytesIO(GIFT), "x.gift"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 422
+    assert "Choose a format." in refused.get_data(as_text=True)
+    assert _count(app) == 0
+
+
 def test_a_preview_changed_or_of_someone_else_writes_nothing(app, lms, care):
     browser = designer_browser(app, lms)
     page = preview(browser, XML, "x.xml", "moodle-xml", care["competences"]["office"])
@@ -435,7 +461,7 @@ def test_the_command_line_previews_as_a_dry_run_then_imports(app, lms, care, cli
     path.write_bytes(GIFT)
     base = ("items", "import", str(path), "--organisation", "Testkommune")
 
-    dry = cli(*base, "--competence", "office", "--dry-run")
+    dry = cli(*base, "--format", "gift", "--competence", "office", "--dry-run")
     lines = dry.stdout.strip().splitlines()
     assert lines[0] == "import\tline 6\tsingle_choice\tLM-DOBBEL\tDobbeltkontroll\tlegemidler"
     assert lines[5].startswith("skip\tline 35\tNødnummer\tQuestions of type short answer")
