@@ -218,7 +218,7 @@ def test_gift_tags_tie_questions_and_an_untagged_one_needs_chosen_competences(ap
     assert refused.status_code == 422
     html = refused.get_data(as_text=True)
     assert "Nothing was imported: the file moodle-5-export.gift has 1 problem." in html
-    assert "line 52, question “Utdeling”" in html
+    assert "line 60, question “Utdeling”" in html
     assert "It measures no competence" in html
     assert _form(html, CONFIRM) is None
 
@@ -245,7 +245,7 @@ def test_gift_tags_tie_questions_and_an_untagged_one_needs_chosen_competences(ap
         (
             GIFT.replace(b"{#\n", b"#\n", 1),
             "gift",
-            "line 27: Question “Dose i ml” cannot be read: it needs exactly one answer section",
+            "line 31: Question “Dose i ml” cannot be read: it needs exactly one answer section",
         ),
         (
             XML.replace(b'<answer fraction="100" format="html">', b'<answer fraction="50">', 1),
@@ -402,18 +402,18 @@ def test_the_api_previews_as_a_dry_run_then_imports(app, lms, care, token):
     found = dry.get_json()
     assert found["dry_run"] is True
     assert [(q["line"], q["name"], q["code"], q["competences"]) for q in found["imported"]] == [
-        (6, "Dobbeltkontroll", "LM-DOBBEL", ["legemidler"]),
-        (15, "Taushetsplikt gjelder", "PV-TAUS", ["personvern"]),
-        (23, "Epikrise", "epikrise", ["personvern"]),
-        (27, "Dose i ml", "LM-DOSE", ["legemidler"]),
-        (52, "Utdeling", "utdeling", ["office"]),
+        (7, "Dobbeltkontroll", "LM-DOBBEL", ["legemidler"]),
+        (17, "Taushetsplikt gjelder", "PV-TAUS", ["personvern"]),
+        (26, "Epikrise", "epikrise", ["personvern"]),
+        (31, "Dose i ml", "LM-DOSE", ["legemidler"]),
+        (60, "Utdeling", "utdeling", ["office"]),
     ]
     assert all(q["id"] is None for q in found["imported"])
     assert [(s["line"], s["name"], s["type"]) for s in found["skipped"]] == [
-        (35, "Nødnummer", "short answer"),
-        (42, "Legemidler og bruk", "matching"),
-        (49, "Avvik", "essay"),
-        (58, "Om legemiddeldelen", "description"),
+        (40, "Nødnummer", "short answer"),
+        (48, "Legemidler og bruk", "matching"),
+        (56, "Avvik", "essay"),
+        (67, "Om legemiddeldelen", "description"),
     ]
     assert _count(app) == 0
 
@@ -428,7 +428,7 @@ def test_the_api_refuses_what_cannot_be_imported_and_writes_nothing(
     app, lms, care, token, other_competence, cli
 ):
     cases = [
-        ({"format": "gift"}, GIFT, ["line 52, question “Utdeling”: It measures no competence"]),
+        ({"format": "gift"}, GIFT, ["line 60, question “Utdeling”: It measures no competence"]),
         (
             {"format": "gift", "competence": ["office", "brannvern"]},
             GIFT,
@@ -463,14 +463,14 @@ def test_the_command_line_previews_as_a_dry_run_then_imports(app, lms, care, cli
 
     dry = cli(*base, "--format", "gift", "--competence", "office", "--dry-run")
     lines = dry.stdout.strip().splitlines()
-    assert lines[0] == "import\tline 6\tsingle_choice\tLM-DOBBEL\tDobbeltkontroll\tlegemidler"
-    assert lines[5].startswith("skip\tline 35\tNødnummer\tQuestions of type short answer")
+    assert lines[0] == "import\tline 7\tsingle_choice\tLM-DOBBEL\tDobbeltkontroll\tlegemidler"
+    assert lines[5].startswith("skip\tline 40\tNødnummer\tQuestions of type short answer")
     assert lines[-1] == ("Dry run: 5 question(s) would be imported, 4 skipped. Nothing written.")
     assert _count(app) == 0
 
     refused = cli(*base, ok=False)
     assert refused.exit_code == 1
-    assert "line 52, question “Utdeling”: It measures no competence" in refused.output
+    assert "line 60, question “Utdeling”: It measures no competence" in refused.output
     assert "Nothing imported: 1 problem(s)." in refused.output
     assert _count(app) == 0
 

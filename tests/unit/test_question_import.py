@@ -548,7 +548,8 @@ MOODLE_5_SKIPPED = [
 
 def _moodle_5_bank() -> list[ItemData]:
     """What the tool keeps of the bank in moodle-5-export.gift (GIFT carries no points,
-    units or combined feedback)."""
+    units or combined feedback). Both files are written as Moodle's exporter writes them
+    (qformat_gift/qformat_xml writequestion, and exportprocess's blank line after each)."""
 
     def item(kind, stem, options, code, tags, feedback="", **extra) -> ItemData:
         return ItemData(
@@ -618,17 +619,17 @@ def test_moodle_gift_export_keeps_id_numbers_tags_and_other_answer_feedback():
     assert found.problems == []
     assert found.items == _moodle_5_bank()
     assert [(q.line, q.name) for q in found.questions] == [
-        (6, "Dobbeltkontroll"),
-        (15, "Taushetsplikt gjelder"),
-        (23, "Epikrise"),
-        (27, "Dose i ml"),
-        (52, "Utdeling"),
+        (7, "Dobbeltkontroll"),
+        (17, "Taushetsplikt gjelder"),
+        (26, "Epikrise"),
+        (31, "Dose i ml"),
+        (60, "Utdeling"),
     ]
     assert [(s.line, s.name, str(s.question_type)) for s in found.skipped] == [
-        (35, *MOODLE_5_SKIPPED[0]),
-        (42, *MOODLE_5_SKIPPED[1]),
-        (49, *MOODLE_5_SKIPPED[2]),
-        (58, *MOODLE_5_SKIPPED[3]),
+        (40, *MOODLE_5_SKIPPED[0]),
+        (48, *MOODLE_5_SKIPPED[1]),
+        (56, *MOODLE_5_SKIPPED[2]),
+        (67, *MOODLE_5_SKIPPED[3]),
     ]
 
 
