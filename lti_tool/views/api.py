@@ -265,9 +265,9 @@ def import_framework() -> Any:
     status=201,
 )
 def import_items() -> Any:
-    fields = request.form.to_dict()
+    fields: dict[str, Any] = request.form.to_dict()
     fields.pop("csrf_token", None)
-    fields["competence"] = request.form.getlist("competence")  # type: ignore[assignment]
+    fields["competence"] = request.form.getlist("competence")  # the field may repeat
     form = _load(s.ItemImportForm, fields)
     upload = item_bank.QuestionUpload(
         _file(), form["format"], form["language"], competence_codes=form["competence"]
