@@ -24,6 +24,7 @@ from lti_tool.services import (
     certifications,
     demo,
     framework_io,
+    item_bank,
     organisations,
     platforms,
     registration,
@@ -475,6 +476,84 @@ def job_role_export(organisation: str, output: Any) -> None:
     output.write(framework_io.export_job_roles(get_session(), owner.id))
 
 
+items_cli = AppGroup("items", help="The item bank: import questions from Moodle.")
+
+
+@items_cli.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option("--organisation", required=True, help="Organisation name.")
+@click.option(
+    "--format",
+    "format_name",
+    type=click.Choice(sorted(item_bank.PARSERS)),
+    default=None,
+    help="Default: gift for .gift and .txt files, else moodle-xml.",
+)
+@click.option(
+    "--language",
+    type=click.Choice(["nb", "nn", "en"]),
+    default="nb",
+    show_default=True,
+    help="The language the questions are written in.",
+)
+@click.option(
+    "--competence",
+    "competences",
+    multiple=True,
+    metavar="CODE",
+    help="A competence measured by questions without a competence tag (repeatable).",
+)
+@click.option("--dry-run", is_flag=True, help="Only show what would be imported and skipped.")
+@transaction
+def items_import(
+    file: Any,
+    organisation: str,
+    format_name: str | None,
+    language: str,
+    competences: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Import the questions of FILE (Moodle XML or GIFT) into the item bank, all or nothing.
+
+    Questions of types the tool does not have (essay, short answer, matching …) are
+    skipped and listed. A question tagged with a competence code measures that competence.
+    """
+    from flask_babel import force_locale
+
+    if format_name is None:
+        gift = str(file.name).lower().endswith((".gift", ".txt"))
+        format_name = "gift" if gift else "moodle-xml"
+    owner = organisations.find_organisation(get_session(), organisation)
+    upload = item_bank.QuestionUpload(
+        file.read(), format_name, language, competence_codes=competences
+    )
+    try:
+        if dry_run:
+            preview = item_bank.preview_import(get_session(), owner.id, upload)
+            rows, skipped = preview.rows, preview.skipped
+        else:
+            result = item_bank.import_items(get_session(), owner.id, upload)
+            rows, skipped = result.rows, result.skipped
+    except ImportErrors as exc:
+        raise _refuse_import(exc) from exc
+    with force_locale("en"):
+        for row in rows:
+            measured = ", ".join(ref.code for ref in row.item.competences)
+            click.echo(
+                f"import\tline {row.line}\t{row.item.kind}\t{row.item.code}\t{row.name}\t{measured}"
+            )
+        for question in skipped:
+            click.echo(f"skip\tline {question.line}\t{question.name}\t{question.reason}")
+    if dry_run:
+        get_session().rollback()
+        click.echo(
+            f"Dry run: {len(rows)} question(s) would be imported, {len(skipped)} skipped. "
+            "Nothing written."
+        )
+    else:
+        click.echo(f"Imported {len(rows)} question(s); skipped {len(skipped)}.")
+
+
 @content_cli.command("load-examples")
 @click.option("--organisation", required=True, help="Organisation name; created if new.")
 @transaction
@@ -627,6 +706,7 @@ def register(app: Flask) -> None:
         framework_cli,
         job_role_cli,
         content_cli,
+        items_cli,
     )
     for group in groups:
         app.cli.add_command(group)

@@ -32,6 +32,16 @@ NUMERIC = "numeric"
 
 MAX_OPTIONS = 20
 
+#: Feedback by outcome (Moodle's combined feedback: correct, partially correct, incorrect),
+#: shown after the answer's own feedback; and, for numeric items, the feedback for an answer
+#: that matches no accepted answer (Moodle's "*" answer).
+CORRECT = "correct"
+PARTIALLY_CORRECT = "partially_correct"
+INCORRECT = "incorrect"
+OTHER_ANSWER = "other_answer"
+OUTCOMES = (CORRECT, PARTIALLY_CORRECT, INCORRECT)
+FEEDBACK_KEYS = (*OUTCOMES, OTHER_ANSWER)
+
 
 @dataclasses.dataclass(frozen=True)
 class OptionData:
@@ -66,6 +76,15 @@ class ItemData:
     feedback: Mapping[str, str] = dataclasses.field(default_factory=dict)
     settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     competences: Sequence[CompetenceRef] = ()
+    outcome_feedback: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+    """Texts by ``FEEDBACK_KEYS`` key ({"correct": {"nb": …}}); a missing key has none."""
+
+
+def outcome(credit: float) -> str:
+    """Which outcome feedback an answer's credit (0 … 1) earns."""
+    if credit >= 0.999:
+        return CORRECT
+    return PARTIALLY_CORRECT if credit > 0 else INCORRECT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +98,12 @@ class ItemType(abc.ABC):
     key: ClassVar[str]
     label: ClassVar[Any]
     has_options: ClassVar[bool] = True
+    outcome_feedback: ClassVar[bool] = True
+    """Whether feedback by outcome (correct, partially correct, incorrect) applies."""
+
+    @property
+    def feedback_keys(self) -> tuple[str, ...]:
+        return OUTCOMES if self.outcome_feedback else ()
 
     def validate(self, item: ItemData) -> list[Any]:
         """Problems with the item (translatable strings); empty when it can be used."""
@@ -95,6 +120,11 @@ class ItemType(abc.ABC):
                 break
         if len(item.options) > MAX_OPTIONS:
             problems.append(_l("At most %(n)d options.", n=MAX_OPTIONS))
+        if any(
+            clean_text(text) and key not in self.feedback_keys
+            for key, text in item.outcome_feedback.items()
+        ):
+            problems.append(_l("This item type has no such feedback."))
         problems.extend(self.validate_options(item))
         return problems
 
@@ -185,6 +215,10 @@ class Numeric(ItemType):
     key = NUMERIC
     label = _l("Numeric answer")
 
+    @property
+    def feedback_keys(self) -> tuple[str, ...]:
+        return FEEDBACK_KEYS
+
     def validate_options(self, item: ItemData) -> list[Any]:
         problems: list[Any] = []
         if not item.options:
@@ -217,6 +251,7 @@ class SelfAssessment(ItemType):
     key = SELF_ASSESSMENT
     label = _l("Self-assessment statement")
     has_options = False
+    outcome_feedback = False
 
     def validate_options(self, item: ItemData) -> list[Any]:
         if item.options:

@@ -1,9 +1,12 @@
 """What the question-bank readers (Moodle XML and GIFT) share, before anything is written.
 
-Both read Moodle's questions into ``ItemData``: texts in Moodle's formats become plain
-text, each question gets a code unique within the file, and every item is checked with the
-item rules so that a file is refused with all its problems rather than half imported.
-Nothing here touches the database or Flask (beyond lazily translated messages).
+Both read Moodle's questions into a ``QuestionFile``: the questions we can hold, each as
+``ItemData`` with its name and line (texts in Moodle's formats become plain text, each
+question gets a code unique within the file: Moodle's ID number, else a slug of its name);
+the questions of types we do not have (essay, short answer, matching …), skipped by name
+and line; and the problems, which refuse the whole file (it cannot be read, or a question
+we could hold breaks the item rules). Nothing here touches the database or Flask (beyond
+lazily translated messages).
 """
 
 from __future__ import annotations
@@ -143,7 +146,8 @@ def category_path(raw: str) -> str:
 
 
 class Codes:
-    """Hands out item codes unique within one file: a clash gets -2, -3 … appended."""
+    """Hands out item codes unique within one file, whatever their case (as the bank
+    compares them): a clash gets -2, -3 … appended."""
 
     def __init__(self) -> None:
         self.taken: set[str] = set()
@@ -153,11 +157,11 @@ class Codes:
         base = "-".join(idnumber.split()) if idnumber.strip() else slug(name)
         base = base[:MAX_CODE_LENGTH] or "question"
         code, number = base, 1
-        while code in self.taken:
+        while code.casefold() in self.taken:
             number += 1
             suffix = f"-{number}"
             code = base[: MAX_CODE_LENGTH - len(suffix)] + suffix
-        self.taken.add(code)
+        self.taken.add(code.casefold())
         return code
 
 
@@ -166,23 +170,72 @@ def slug(text: str) -> str:
     return _NOT_IN_CODE.sub("-", text.casefold()).strip("-")
 
 
+# What a file holds
+
+#: How a skipped question's type is named (Moodle's name of any other type is shown as is).
+TYPE_LABELS = {
+    "essay": _l("essay"),
+    "shortanswer": _l("short answer"),
+    "matching": _l("matching"),
+    "description": _l("description"),
+    "multianswer": _l("embedded answers (Cloze)"),
+    "calculated": _l("calculated"),
+}
+
+
+def type_label(question_type: str) -> Any:
+    return TYPE_LABELS.get(question_type, question_type)
+
+
+@dataclasses.dataclass(frozen=True)
+class Question:
+    """A question we can hold, as an item, with the name and line that find it in the file."""
+
+    item: ItemData
+    name: str
+    line: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Skipped:
+    """A question of a type we do not have: it is left out, and the designer is told."""
+
+    name: str
+    line: int
+    question_type: Any
+    """Moodle's name of the type, translated where we know it (a lazy string)."""
+
+    @property
+    def reason(self) -> Any:
+        return _l(
+            "Questions of type %(type)s cannot be imported (supported: multiple choice, "
+            "true/false, numerical).",
+            type=self.question_type,
+        )
+
+
+@dataclasses.dataclass
+class QuestionFile:
+    questions: list[Question] = dataclasses.field(default_factory=list)
+    skipped: list[Skipped] = dataclasses.field(default_factory=list)
+    problems: list[Problem] = dataclasses.field(default_factory=list)
+
+    @property
+    def items(self) -> list[ItemData]:
+        return [question.item for question in self.questions]
+
+    def finish(self) -> QuestionFile:
+        """A file with neither questions nor problems holds nothing to import."""
+        if not self.questions and not self.skipped and not self.problems:
+            self.problems.append(no_questions())
+        return self
+
+
 # Problems
 
 
 def at_question(line: int, name: str) -> Any:
     return _l("line %(line)s, question “%(name)s”", line=line, name=name)
-
-
-def unsupported_type(where: Any, name: str, question_type: Any) -> Problem:
-    return Problem(
-        where,
-        _l(
-            "Question “%(name)s” has type %(type)s, which cannot be imported (supported: "
-            "multiple choice, true/false, numerical).",
-            name=name,
-            type=question_type,
-        ),
-    )
 
 
 def not_a_number(where: Any, value: str) -> Problem:

@@ -8,8 +8,14 @@ section in braces; text after the braces makes a missing-word question. ``\\~ \\
 
 We read what Moodle reads as multiple choice (``{=right ~wrong}``, ``{~%50%a ~%50%b}``),
 true/false (``{T}``, ``{FALSE#wrong feedback#right feedback}``) and numerical (``{#42:0.5}``,
-``{#1..5}``, ``{#=42 =%50%40:2}``), following Moodle's own reader so a file means here what
-it means there. Essay, short answer, matching and descriptions are reported by name.
+``{#1..5}``, ``{#=42 =%50%40:2 ~#feedback for any other number}``), following Moodle's own
+reader so a file means here what it means there. Essay, short answer, matching and
+descriptions are skipped by name and line.
+
+Moodle's export starts each question with comment lines: ``// question: 2042  name: …``
+and, when the question has them, ``// [id:BRANN-1] [tag:HMS-1] [tag:brann]``. As Moodle
+does, the ``[id:…]`` in a question's comments is its ID number (our code) and each
+``[tag:…]`` a tag (a competence code when it names one); ``\\]`` is a ``]`` in either.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ from flask_babel import lazy_gettext as _l
 from lti_tool.domain.items import (
     MULTIPLE_CHOICE,
     NUMERIC,
+    OTHER_ANSWER,
     SINGLE_CHOICE,
     TRUE_FALSE,
+    CompetenceRef,
     ItemData,
     OptionData,
 )
@@ -36,19 +44,21 @@ from lti_tool.interchange.questions import (
     MOODLE_AUTO_FORMAT,
     PLAIN_TEXT,
     Codes,
+    Question,
+    QuestionFile,
+    Skipped,
     at_question,
     category_path,
     check_language,
     in_language,
     item_problems,
-    no_questions,
     not_a_number,
     parse_number,
     short_name,
     to_plain_text,
     too_many_questions,
     true_false_words,
-    unsupported_type,
+    type_label,
 )
 
 CATEGORY = "$CATEGORY:"
@@ -73,6 +83,20 @@ _ESCAPE = re.compile(r"\\([\\:#=~{}n])")
 _ESCAPED = "\\:#=~{}"
 _PLACEHOLDER = {char: chr(0xE000 + index) for index, char in enumerate(_ESCAPED)}
 _RESTORE = str.maketrans({mark: char for char, mark in _PLACEHOLDER.items()})
+
+#: Moodle's patterns for the ID number and tags in a question's comments: any characters
+#: but brackets and control characters (tags may hold "[" but not "<", ">" or "`"), with
+#: ``\]`` for a "]".
+_ID_NUMBER = re.compile(r"\[id:((?:\\\]|[^\[\]\x00-\x1f\x7f])+)\]")
+_TAG = re.compile(r"\[tag:((?:\\\]|[^\]<>`\x00-\x1f\x7f])+)\]")
+
+
+@dataclasses.dataclass
+class _Block:
+    """One question's lines (trimmed, with their numbers) and its comment lines."""
+
+    lines: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+    comments: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -101,47 +125,52 @@ class _Question:
         return self.title or short_name(self.stem) or "?"
 
 
-def parse_gift(data: bytes, language: str = "nb") -> tuple[list[ItemData], list[Problem]]:
-    """The items of a GIFT file and every problem with it; texts go under ``language``.
-    The caller imports nothing when there is any problem."""
+def parse_gift(data: bytes, language: str = "nb") -> QuestionFile:
+    """The questions of a GIFT file, those skipped and every problem with it; texts go
+    under ``language``. The caller imports nothing when there is any problem."""
     check_language(language)
     text, problems = decode(data)
     if text is None:
-        return [], problems
+        return QuestionFile(problems=problems)
     blocks = _blocks(text)
     if len(blocks) > MAX_IMPORT_ITEMS:
-        return [], [too_many_questions(len(blocks))]
-    items: list[ItemData] = []
+        return QuestionFile(problems=[too_many_questions(len(blocks))])
+    found = QuestionFile(problems=problems)
     context = _Context(language)
     for block in blocks:
-        item, found = _read_block(block, context)
-        if item is not None:
-            items.append(item)
-        problems += found
-    if not items and not problems:
-        problems.append(no_questions())
-    return items, problems
+        _read_block(block, context, found)
+    return found.finish()
 
 
 # Splitting and escapes
 
 
-def _blocks(text: str) -> list[list[tuple[int, str]]]:
-    """The file's questions: runs of lines between blank lines, without comment lines, each
-    line trimmed and with its number."""
-    blocks: list[list[tuple[int, str]]] = []
-    current: list[tuple[int, str]] = []
+def _blocks(text: str) -> list[_Block]:
+    """The file's questions: runs of lines between blank lines, each line trimmed and with
+    its number, the comment lines apart."""
+    blocks: list[_Block] = []
+    current = _Block()
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line:
-            if current:
+            if current.lines:
                 blocks.append(current)
-            current = []
-        elif not line.startswith("//"):  # a comment line does not end a question
-            current.append((number, line))
-    if current:
+            current = _Block()
+        elif line.startswith("//"):  # a comment line does not end a question
+            current.comments.append(line)
+        else:
+            current.lines.append((number, line))
+    if current.lines:
         blocks.append(current)
     return blocks
+
+
+def id_number_and_tags(comments: str) -> tuple[str, list[str]]:
+    """The ID number (the first ``[id:…]``, or '') and the tags in a question's comments."""
+    found = _ID_NUMBER.search(comments)
+    id_number = found.group(1).replace("\\]", "]").strip() if found else ""
+    tags = [match.replace("\\]", "]").strip() for match in _TAG.findall(comments)]
+    return id_number, [tag for tag in dict.fromkeys(tags) if tag]
 
 
 def _hide_escapes(text: str) -> str:
@@ -172,35 +201,43 @@ def _split_format(text: str, default_format: str) -> tuple[str, str]:
 # Questions
 
 
-def _read_block(
-    block: list[tuple[int, str]], context: _Context
-) -> tuple[ItemData | None, list[Problem]]:
-    if block and block[0][1].startswith(CATEGORY):
-        context.category = category_path(block[0][1][len(CATEGORY) :])
-        block = block[1:]
-    if not block:
-        return None, []
-    line = block[0][0]
-    question = _split_question(line, _hide_escapes("\n".join(text for _, text in block)))
+def _read_block(block: _Block, context: _Context, found: QuestionFile) -> None:
+    lines = block.lines
+    if lines[0][1].startswith(CATEGORY):
+        context.category = category_path(lines[0][1][len(CATEGORY) :])
+        lines = lines[1:]
+    if not lines:
+        return
+    line = lines[0][0]
+    question = _split_question(line, _hide_escapes("\n".join(text for _, text in lines)))
     if isinstance(question, Problem):
-        return None, [question]
+        found.problems.append(question)
+        return
+    if isinstance(question, Skipped):
+        found.skipped.append(question)
+        return
     question_type = _question_type(question.answers)
     read = _READERS.get(question_type)
     if read is None:
-        return None, [unsupported_type(at_line(line), question.name, _LABELS[question_type])]
+        found.skipped.append(Skipped(question.name, line, type_label(question_type)))
+        return
     where = at_question(line, question.name)
-    kind, options, problems = read(question, where, context.language)
+    read_answers = read(question, where, context.language)
+    id_number, tags = id_number_and_tags("\n".join(block.comments))
     item = ItemData(
-        kind=kind,
+        kind=read_answers.kind,
         stem=in_language(context.language, question.stem),
-        options=tuple(options),
-        code=context.codes.claim("", question.title or short_name(question.stem, CODE_WORDS)),
+        options=tuple(read_answers.options),
+        code=context.codes.claim(
+            id_number, question.title or short_name(question.stem, CODE_WORDS)
+        ),
         feedback=in_language(context.language, question.feedback),
         settings={"category": context.category} if context.category else {},
+        competences=tuple(CompetenceRef(code=tag) for tag in tags),
+        outcome_feedback=read_answers.outcome_feedback,
     )
-    if problems:
-        return item, problems
-    return item, item_problems(item, where)
+    found.questions.append(Question(item, question.name, line))
+    found.problems.extend(read_answers.problems or item_problems(item, where))
 
 
 def _take_title(text: str) -> tuple[str, str]:
@@ -213,14 +250,15 @@ def _take_title(text: str) -> tuple[str, str]:
     return " ".join(_restore(title).split()), rest.strip()
 
 
-def _split_question(line: int, text: str) -> _Question | Problem:
-    """Title, text, answer section and general feedback, or why they cannot be told apart."""
+def _split_question(line: int, text: str) -> _Question | Skipped | Problem:
+    """Title, text, answer section and general feedback, or why they cannot be told apart
+    (or a description, which has no answers)."""
     title, text = _take_title(text)
     text_format, text = _split_format(text, MOODLE_AUTO_FORMAT)
     start, end = text.find("{"), text.find("}")
     if start < 0 and end < 0:
         name = title or short_name(_plain(text, text_format)) or "?"
-        return unsupported_type(at_line(line), name, _LABELS["description"])
+        return Skipped(name, line, type_label("description"))
     if start < 0 or end < start or "{" in text[start + 1 :] or "}" in text[end + 1 :]:
         name = title or short_name(_plain(text.split("{")[0], text_format)) or "?"
         return Problem(
@@ -260,7 +298,14 @@ def _question_type(answers: str) -> str:
     return "shortanswer"
 
 
-_Read = tuple[str, list[OptionData], list[Problem]]
+@dataclasses.dataclass
+class _Read:
+    """What a type's reader makes of a question's answers."""
+
+    kind: str
+    options: list[OptionData]
+    problems: list[Problem] = dataclasses.field(default_factory=list)
+    outcome_feedback: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
 
 def _weight(answer: str, default: float) -> tuple[float, str]:
@@ -292,7 +337,7 @@ def _choice(question: _Question, where: Any, language: str) -> _Read:
     fractions = sorted(o.fraction for o in options)
     only_one_right = fractions.count(1.0) == 1 and fractions.count(0.0) == len(fractions) - 1
     single = "=" in question.answers or only_one_right
-    return (SINGLE_CHOICE if single else MULTIPLE_CHOICE), options, []
+    return _Read(SINGLE_CHOICE if single else MULTIPLE_CHOICE, options)
 
 
 def _true_false(question: _Question, where: Any, language: str) -> _Read:
@@ -315,14 +360,18 @@ def _true_false(question: _Question, where: Any, language: str) -> _Read:
             feedback=wrong if is_true else right,
         ),
     ]
-    return TRUE_FALSE, options, []
+    return _Read(TRUE_FALSE, options)
 
 
 def _numeric(question: _Question, where: Any, language: str) -> _Read:
     """``{#value}``, ``{#value:tolerance}``, ``{#low..high}``, or several ``=`` answers
-    with ``%n%`` credits. Moodle's ``~`` feedback for any other number is dropped: items
-    have no place for it."""
-    answers = question.answers[1:].partition("~")[0]
+    with ``%n%`` credits. As in Moodle, everything after a ``~`` is the feedback (after its
+    ``#``) for any other number: Moodle's "*" answer, which Moodle's export writes as
+    ``~#feedback``."""
+    answers, other, other_answer = question.answers[1:].partition("~")
+    other_feedback = in_language(
+        language, _plain(other_answer.partition("#")[2], question.text_format)
+    )
     pieces = [piece.strip() for piece in answers.split("=")]
     options: list[OptionData] = []
     problems: list[Problem] = []
@@ -338,7 +387,10 @@ def _numeric(question: _Question, where: Any, language: str) -> _Read:
                 tolerance=tolerance,
             )
         )
-    return NUMERIC, options, problems
+    read = _Read(NUMERIC, options, problems)
+    if other and other_feedback:
+        read.outcome_feedback[OTHER_ANSWER] = other_feedback
+    return read
 
 
 def _value_and_tolerance(
@@ -365,10 +417,3 @@ def _number(text: str, where: Any, problems: list[Problem]) -> float | None:
 
 
 _READERS = {"multichoice": _choice, "truefalse": _true_false, "numerical": _numeric}
-#: How problems name the types we cannot read.
-_LABELS = {
-    "essay": _l("essay"),
-    "matching": _l("matching"),
-    "shortanswer": _l("short answer"),
-    "description": _l("description"),
-}

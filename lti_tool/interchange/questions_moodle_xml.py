@@ -2,9 +2,12 @@
 
 A ``<quiz>`` holds ``<question type="…">`` elements. We read multiple choice (one or several
 answers), true/false and numerical questions; ``category`` pseudo-questions set the category
-of the questions after them; every other type is reported by name. Fractions are percentages
-(-100 … 100), texts are HTML or another Moodle format and become plain text, and
-``<tags>`` are passed on as competence codes for the import to resolve.
+of the questions after them; every other type is skipped by name and line. Fractions are
+percentages (-100 … 100), texts are HTML or another Moodle format and become plain text,
+``<idnumber>`` is the item's code and ``<tags>`` are passed on as competence codes for the
+import to resolve. Multiple choice keeps its combined feedback (``<correctfeedback>``,
+``<partiallycorrectfeedback>``, ``<incorrectfeedback>``) and numerical the feedback of its
+``*`` answer (any other number).
 
 The XML comes from outside, so it is parsed with defusedxml and any document type
 declaration (and with it every entity trick) is refused: Moodle never writes one.
@@ -22,8 +25,12 @@ from defusedxml.ElementTree import DefusedXMLParser
 from flask_babel import lazy_gettext as _l
 
 from lti_tool.domain.items import (
+    CORRECT,
+    INCORRECT,
     MULTIPLE_CHOICE,
     NUMERIC,
+    OTHER_ANSWER,
+    PARTIALLY_CORRECT,
     SINGLE_CHOICE,
     TRUE_FALSE,
     CompetenceRef,
@@ -34,23 +41,31 @@ from lti_tool.interchange.model import MAX_IMPORT_ITEMS, Problem, at_line, decod
 from lti_tool.interchange.questions import (
     HTML,
     Codes,
+    Question,
+    QuestionFile,
+    Skipped,
     at_question,
     category_path,
     check_language,
     in_language,
     item_problems,
-    no_questions,
     not_a_number,
     parse_number,
     short_name,
     to_plain_text,
     too_many_questions,
     true_false_words,
-    unsupported_type,
+    type_label,
 )
 
 #: The answer Moodle's numerical questions give for "any other number".
 ANY_NUMBER = "*"
+#: Moodle's combined feedback elements, by the outcome they are for.
+COMBINED_FEEDBACK = {
+    CORRECT: "correctfeedback",
+    PARTIALLY_CORRECT: "partiallycorrectfeedback",
+    INCORRECT: "incorrectfeedback",
+}
 
 
 @dataclasses.dataclass
@@ -70,41 +85,40 @@ class _Answers:
     options: list[OptionData]
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     problems: list[Problem] = dataclasses.field(default_factory=list)
+    outcome_feedback: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
 
-def parse_moodle_xml(data: bytes, language: str = "nb") -> tuple[list[ItemData], list[Problem]]:
-    """The items of a Moodle XML export and every problem with it; texts go under
-    ``language``. The caller imports nothing when there is any problem."""
+def parse_moodle_xml(data: bytes, language: str = "nb") -> QuestionFile:
+    """The questions of a Moodle XML export, those skipped and every problem with it;
+    texts go under ``language``. The caller imports nothing when there is any problem."""
     check_language(language)
     text, problems = decode(data)
     if text is None:
-        return [], problems
+        return QuestionFile(problems=problems)
     root, lines, problems = _parse_xml(text)
     if root is None:
-        return [], problems
+        return QuestionFile(problems=problems)
     if root.tag != "quiz":
-        return [], [
-            Problem(
-                "",
-                _l(
-                    "This is not a Moodle XML question file: it starts with <%(tag)s>, not <quiz>.",
-                    tag=root.tag,
-                ),
-            )
-        ]
+        return QuestionFile(
+            problems=[
+                Problem(
+                    "",
+                    _l(
+                        "This is not a Moodle XML question file: it starts with <%(tag)s>, "
+                        "not <quiz>.",
+                        tag=root.tag,
+                    ),
+                )
+            ]
+        )
     questions = root.findall("question")
     if len(questions) > MAX_IMPORT_ITEMS:
-        return [], [too_many_questions(len(questions))]
-    items: list[ItemData] = []
+        return QuestionFile(problems=[too_many_questions(len(questions))])
+    found = QuestionFile()
     context = _Context(language)
     for element in questions:
-        item, found = _read_question(element, lines.get(element, 0), context)
-        if item is not None:
-            items.append(item)
-        problems += found
-    if not items and not problems:
-        problems.append(no_questions())
-    return items, problems
+        _read_question(element, lines.get(element, 0), context, found)
+    return found.finish()
 
 
 # Parsing
@@ -179,18 +193,17 @@ def _formatted(element: Element | None) -> str:
 # Questions
 
 
-def _read_question(
-    element: Element, line: int, context: _Context
-) -> tuple[ItemData | None, list[Problem]]:
+def _read_question(element: Element, line: int, context: _Context, found: QuestionFile) -> None:
     question_type = element.get("type") or "?"
     if question_type == "category":
         context.category = category_path(_text(element.find("category")))
-        return None, []
+        return
     stem = _formatted(element.find("questiontext"))
     name = _text(element.find("name")) or short_name(stem) or "?"
     read_answers = _ANSWER_READERS.get(question_type)
     if read_answers is None:
-        return None, [unsupported_type(at_line(line), name, question_type)]
+        found.skipped.append(Skipped(name, line, type_label(question_type)))
+        return
     where = at_question(line, name)
     answers = read_answers(element, where, context.language)
     points = _points(element, where, answers.problems)
@@ -204,10 +217,10 @@ def _read_question(
         feedback=in_language(context.language, _formatted(element.find("generalfeedback"))),
         settings=settings | answers.settings,
         competences=_competences(element),
+        outcome_feedback=answers.outcome_feedback,
     )
-    if answers.problems:
-        return item, answers.problems
-    return item, item_problems(item, where)
+    found.questions.append(Question(item, name, line))
+    found.problems.extend(answers.problems or item_problems(item, where))
 
 
 def _points(element: Element, where: Any, problems: list[Problem]) -> float:
@@ -250,6 +263,10 @@ def _multichoice(element: Element, where: Any, language: str) -> _Answers:
     answers = _Answers(SINGLE_CHOICE if single else MULTIPLE_CHOICE, [])
     for answer in element.findall("answer"):
         answers.options.append(_option(answer, where, language, answers.problems))
+    for outcome, tag in COMBINED_FEEDBACK.items():
+        text = in_language(language, _formatted(element.find(tag)))
+        if text:
+            answers.outcome_feedback[outcome] = text
     return answers
 
 
@@ -277,7 +294,10 @@ def _numerical(element: Element, where: Any, language: str) -> _Answers:
         if raw == ANY_NUMBER:
             if fraction > 0:
                 problems.append(Problem(where, _l("“*” (any number) cannot be an accepted answer")))
-            continue  # Moodle's "any other answer" only carries feedback, which items lack.
+            feedback = in_language(language, _formatted(answer.find("feedback")))
+            if feedback:
+                answers.outcome_feedback.setdefault(OTHER_ANSWER, feedback)
+            continue  # "any other number" is no accepted answer: it only carries feedback
         value = parse_number(raw)
         tolerance = parse_number(_text(answer, "tolerance") or "0")
         if value is None:

@@ -28,6 +28,11 @@ class Item(Base):
     """The statement or question, {"nb": …, "nn": …, "en": …}."""
     feedback: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     """General feedback shown after submission, whatever the answer."""
+    outcome_feedback: Mapped[dict[str, dict[str, str]] | None] = mapped_column(JSON, default=dict)
+    """Feedback by outcome, {"correct" | "partially_correct" | "incorrect": {"nb": …}}
+    (Moodle's combined feedback), and for numeric items {"other_answer": …}: when the answer
+    matches no accepted answer (Moodle's "*" answer). See ``domain.items.FEEDBACK_KEYS``.
+    None for items written before it existed: no such feedback."""
     points: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     """Type-specific settings, e.g. {"unit": "ml"} for a numeric answer."""

@@ -209,6 +209,52 @@ class ImportFormDoc(ImportForm):
     file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
 
 
+# --- question import ------------------------------------------------------------------------
+
+
+class ItemImportForm(Input):
+    format = fields.String(required=True, validate=validate.OneOf(["moodle-xml", "gift"]))
+    language = fields.String(load_default="nb", validate=validate.OneOf(LOCALES))
+    competence = fields.List(
+        fields.String(validate=validate.Length(min=1, max=100)),
+        load_default=list,
+        metadata={
+            "description": "Competence codes measured by questions without a competence tag "
+            "(repeat the field for several)."
+        },
+    )
+    dry_run = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Only the preview: what would be imported and skipped."},
+    )
+
+
+class ItemImportDoc(ItemImportForm):
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+
+
+class ImportedQuestionOut(Schema):
+    id = fields.Integer(allow_none=True, metadata={"description": "None in a dry run."})
+    line = fields.Integer()
+    name = fields.String()
+    kind = fields.String(attribute="item.kind")
+    code = fields.String(attribute="item.code")
+    competences = fields.Function(lambda row: [ref.code for ref in row.item.competences])
+
+
+class SkippedQuestionOut(Schema):
+    line = fields.Integer()
+    name = fields.String()
+    type = fields.Function(lambda skipped: str(skipped.question_type))
+    reason = fields.Function(lambda skipped: str(skipped.reason))
+
+
+class ItemImportOut(Schema):
+    dry_run = fields.Boolean()
+    imported = fields.List(fields.Nested(ImportedQuestionOut))
+    skipped = fields.List(fields.Nested(SkippedQuestionOut))
+
+
 # --- job roles ------------------------------------------------------------------------------
 
 

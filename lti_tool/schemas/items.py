@@ -18,6 +18,7 @@ from flask_babel import gettext
 from marshmallow import ValidationError, fields, post_load, validates_schema
 
 from lti_tool.domain.items import (
+    FEEDBACK_KEYS,
     ITEM_TYPES,
     MULTIPLE_CHOICE,
     NUMERIC,
@@ -99,6 +100,8 @@ def _item_fields() -> dict[str, fields.Field]:
     for lang in LANGUAGES:
         found[f"stem_{lang}"] = Text(MAX_STEM_LENGTH, required=False)
         found[f"feedback_{lang}"] = Text(MAX_DESCRIPTION_LENGTH, required=False)
+        for key in FEEDBACK_KEYS:
+            found[f"outcome_{key}_{lang}"] = Text(MAX_DESCRIPTION_LENGTH, required=False)
     for n in range(1, MAX_FORM_OPTIONS + 1):
         for lang in LANGUAGES:
             found[f"option_{n}_text_{lang}"] = Text(MAX_STEM_LENGTH, required=False)
@@ -177,6 +180,9 @@ class _ItemBase(_Form):
             points=1.0 if data.get("points") is None else data["points"],
             options=tuple(options),
             competences=tuple(competences),
+            outcome_feedback={
+                key: texts for key in FEEDBACK_KEYS if (texts := _texts(data, f"outcome_{key}"))
+            },
         )
 
 
@@ -205,6 +211,9 @@ def item_form_values(item: ItemData) -> dict[str, Any]:
         values[f"stem_{lang}"] = text
     for lang, text in item.feedback.items():
         values[f"feedback_{lang}"] = text
+    for key, texts in item.outcome_feedback.items():
+        for lang, text in texts.items():
+            values[f"outcome_{key}_{lang}"] = text
     correct = []
     for n, option in enumerate(item.options, 1):
         for lang, text in option.text.items():

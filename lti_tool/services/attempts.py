@@ -29,9 +29,11 @@ from lti_tool.domain import mapping_results as results
 from lti_tool.domain.items import (
     MULTIPLE_CHOICE,
     NUMERIC,
+    OTHER_ANSWER,
     SELF_ASSESSMENT,
     TRUE_FALSE,
     Scale,
+    outcome,
     score_answer,
 )
 from lti_tool.domain.texts import localized
@@ -638,13 +640,16 @@ def _reviews(session: Session, attempt: Attempt, locale: str) -> list[ItemReview
             best = max(item.options, key=lambda o: o.fraction, default=None)
             right = _numeric_answer(best) if best else ""
             if "value" in answer:
-                feedback[:0] = [
-                    localized(o.feedback, locale)
+                matched = [
+                    o
                     for o in item.options
-                    if o.feedback
-                    and o.value is not None
+                    if o.value is not None
                     and abs(answer["value"] - o.value) <= (o.tolerance or 0) + 1e-9
-                ][:1]
+                ]
+                own = [o.feedback for o in matched if o.feedback][:1]
+                if not matched:  # Moodle's "*": any other number
+                    own = [(item.outcome_feedback or {}).get(OTHER_ANSWER, {})]
+                feedback[:0] = [localized(text, locale) for text in own]
         else:
             shown = ", ".join(
                 localized(options[i].text, locale)
@@ -652,6 +657,11 @@ def _reviews(session: Session, attempt: Attempt, locale: str) -> list[ItemReview
                 if i in options
             )
             right = ", ".join(localized(o.text, locale) for o in item.options if o.fraction > 0)
+        if item.kind != SELF_ASSESSMENT:
+            credit = response.fraction or 0.0 if response else 0.0
+            by_outcome = (item.outcome_feedback or {}).get(outcome(credit))
+            if by_outcome:  # after the answer's own feedback, before the general one
+                feedback.insert(len(feedback) - bool(item.feedback), localized(by_outcome, locale))
         reviews.append(
             ItemReview(
                 stem=localized(item.stem, locale),

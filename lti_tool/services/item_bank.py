@@ -7,6 +7,10 @@ are what past answers were scored against.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import hmac
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -15,7 +19,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.domain.items import (
-    ITEM_TYPES,
     CompetenceRef,
     ItemData,
     OptionData,
@@ -23,7 +26,8 @@ from lti_tool.domain.items import (
 )
 from lti_tool.domain.texts import clean_text
 from lti_tool.errors import ImportErrors, ItemCodeTaken, ItemInUse, ItemInvalid, NotFound
-from lti_tool.interchange.model import Problem, at_item
+from lti_tool.interchange.model import Problem, at_line
+from lti_tool.interchange.questions import Skipped, at_question
 from lti_tool.interchange.questions_gift import parse_gift
 from lti_tool.interchange.questions_moodle_xml import parse_moodle_xml
 from lti_tool.models import (
@@ -45,7 +49,6 @@ UNKNOWN_COMPETENCE = _l("Choose competences from a published framework of your o
 MIXED_SCALES = _l(
     "A self-assessment statement uses one scale: choose competences of one framework version."
 )
-EMPTY_FILE = _l("The file holds no questions.")
 
 
 def list_items(
@@ -91,6 +94,7 @@ def item_data(item: Item) -> ItemData:
         points=item.points,
         feedback=item.feedback,
         settings=item.settings,
+        outcome_feedback=item.outcome_feedback or {},
         options=tuple(
             OptionData(o.text, o.fraction, o.feedback, o.value, o.tolerance, id=o.id)
             for o in item.options
@@ -162,10 +166,16 @@ def _free_code(session: Session, organisation_id: int) -> str:
     return f"item-{number}"
 
 
+def _outcome_texts(data: ItemData) -> dict[str, dict[str, str]]:
+    texts = {key: clean_text(text) for key, text in data.outcome_feedback.items()}
+    return {key: text for key, text in texts.items() if text}
+
+
 def _fill(item: Item, data: ItemData) -> None:
     item.kind = data.kind
     item.stem = clean_text(data.stem)
     item.feedback = clean_text(data.feedback)
+    item.outcome_feedback = _outcome_texts(data)
     item.points = data.points
     item.settings = dict(data.settings)
     # Options are changed in place, row by row: attempts in progress name them by id.
@@ -237,6 +247,7 @@ def update_item(session: Session, organisation_id: int, item_id: int, data: Item
         item.code = code
         item.stem = clean_text(data.stem)
         item.feedback = clean_text(data.feedback)
+        item.outcome_feedback = _outcome_texts(data)
         for option, new in zip(item.options, data.options, strict=True):
             option.text = clean_text(new.text)
             option.feedback = clean_text(new.feedback)
@@ -255,57 +266,159 @@ def set_archived(session: Session, organisation_id: int, item_id: int, archived:
 
 
 # --- import of Moodle question banks ------------------------------------------------------
+#
+# An import reads the file into a preview: the questions to import (each resolved to its
+# competences) and those skipped (types the tool does not have), or the problems that refuse
+# the whole file (it cannot be read, a question breaks the item rules, a code is taken, a
+# question measures no competence). The designer (or the script) looks at the preview and
+# confirms; the confirmed set is then written all or nothing. A question measures the
+# competences its tags name (Moodle's tags, GIFT's ``// [tag:CODE]``): a tag that is the
+# code of a competence in one of the organisation's published frameworks ties it to that
+# competence; other tags are ignored. A question with no such tag measures the competences
+# chosen for the import (by id on the form, by code in the API and the command line).
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportRow:
+    """A question of the file as it will be (or was) imported."""
+
+    line: int
+    name: str
+    item: ItemData
+    """With its code and competences resolved (each ``CompetenceRef`` has an id)."""
+    id: int | None = None
+    """The item written, once it is."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportPreview:
+    rows: Sequence[ImportRow]
+    skipped: Sequence[Skipped]
+
+    @property
+    def fingerprint(self) -> str:
+        """What the preview promises (codes, types, competences): a confirmation whose
+        preview no longer matches (the bank or the frameworks changed) is refused."""
+        promised = [
+            [
+                row.line,
+                row.item.code,
+                row.item.kind,
+                sorted(c.id or 0 for c in row.item.competences),
+            ]
+            for row in self.rows
+        ]
+        digest = hashlib.sha256(json.dumps(promised).encode())
+        return digest.hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportResult:
+    items: Sequence[Item]
+    rows: Sequence[ImportRow]
+    """The preview's rows, with the ids of the items written."""
+    skipped: Sequence[Skipped]
+
+
+NO_COMPETENCE = _l(
+    "It measures no competence: tag it with the code of a competence of a published "
+    "framework, or choose competences for questions without such a tag."
+)
+NOTHING_TO_IMPORT = _l("No question in the file can be imported.")
+PREVIEW_CHANGED = _l(
+    "The item bank or the frameworks changed since the preview: look at the preview again "
+    "before you import."
+)
 
 
 def _competences_by_code(competences: Iterable[Competence]) -> dict[str, list[Competence]]:
     by_code: dict[str, list[Competence]] = {}
     for competence in competences:
-        by_code.setdefault(competence.code.lower(), []).append(competence)
+        by_code.setdefault(_SPACES.sub(" ", competence.code.strip()).lower(), []).append(competence)
     return by_code
+
+
+def _newest(matches: Sequence[Competence]) -> Competence:
+    return max(matches, key=lambda c: (c.version.number, c.id))
 
 
 _SPACES = re.compile(r"\s+")
 
 
-def import_items(
-    session: Session,
-    organisation_id: int,
-    data: bytes,
-    fmt: str,
-    language: str,
-    default_competence_ids: Sequence[int],
-) -> list[Item]:
-    """Import every item of a file, or none: any problem refuses the whole file.
-
-    An item measures the competences its tags name (by code, in a published framework);
-    an item without such a tag measures the competences chosen on the import form.
-    """
-    parsed, problems = PARSERS[fmt](data, language)
-    usable = usable_competences(session, organisation_id)
+def _chosen_competences(
+    usable: Sequence[Competence],
+    by_code: Mapping[str, list[Competence]],
+    ids: Sequence[int],
+    codes: Sequence[str],
+    problems: list[Problem],
+) -> list[Competence]:
+    """The competences chosen for questions without a competence tag; one that is not the
+    organisation's (or not published) is a problem, never silently dropped."""
     by_id = {c.id: c for c in usable}
-    defaults = [by_id[i] for i in default_competence_ids if i in by_id]
+    chosen = []
+    for competence_id in ids:
+        if competence_id in by_id:
+            chosen.append(by_id[competence_id])
+        else:
+            problems.append(Problem(None, UNKNOWN_COMPETENCE))
+    for code in codes:
+        matches = by_code.get(_SPACES.sub(" ", code.strip()).lower())
+        if matches:
+            chosen.append(_newest(matches))
+        else:
+            problems.append(
+                Problem(
+                    None,
+                    _l(
+                        "No published framework of your organisation has a competence with "
+                        "the code %(code)s.",
+                        code=code,
+                    ),
+                )
+            )
+    return list({c.id: c for c in chosen}.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class QuestionUpload:
+    """A question file to import, and the competences of its questions without a
+    competence tag (by id from the form, by code from the API and the command line)."""
+
+    data: bytes
+    fmt: str
+    """A key of ``PARSERS``."""
+    language: str
+    competence_ids: Sequence[int] = ()
+    competence_codes: Sequence[str] = ()
+
+
+def preview_import(session: Session, organisation_id: int, upload: QuestionUpload) -> ImportPreview:
+    """What importing the file would write, and what it would skip; nothing is written.
+    Raises ``ImportErrors`` with every problem when the file cannot be imported."""
+    parsed = PARSERS[upload.fmt](upload.data, upload.language)
+    problems = list(parsed.problems)
+    usable = usable_competences(session, organisation_id)
     by_code = _competences_by_code(usable)
+    defaults = _chosen_competences(
+        usable, by_code, upload.competence_ids, upload.competence_codes, problems
+    )
     existing = {
         code.lower()
         for code in session.scalars(
             select(Item.code).where(Item.organisation_id == organisation_id)
         )
     }
-    ready: list[ItemData] = []
-    for draft in parsed:
-        refs = _resolve(draft, by_code, defaults)
-        item = ItemData(
-            kind=draft.kind,
-            stem=draft.stem,
-            options=draft.options,
+    rows = []
+    for question in parsed.questions:
+        draft = question.item
+        item = dataclasses.replace(
+            draft,
             code=draft.code[:MAX_CODE_LENGTH],
-            points=draft.points,
-            feedback=draft.feedback,
-            settings=draft.settings,
-            competences=refs,
+            competences=_resolve(draft, by_code, defaults),
         )
-        where = at_item(ITEM_TYPES[item.kind].key, item.code)
-        problems.extend(Problem(where, p) for p in validate_item(item))
+        where = at_question(question.line, question.name)
+        if not item.competences:
+            problems.append(Problem(where, NO_COMPETENCE))
         if item.code.lower() in existing:
             problems.append(
                 Problem(
@@ -313,12 +426,40 @@ def import_items(
                     _l("The bank already has an item with the code %(code)s.", code=item.code),
                 )
             )
-        ready.append(item)
-    if not parsed and not problems:
-        problems.append(Problem(None, EMPTY_FILE))
+        rows.append(ImportRow(question.line, question.name, item))
+    if not rows and parsed.skipped and not problems:
+        problems.append(Problem(None, NOTHING_TO_IMPORT))
+        problems.extend(Problem(at_line(s.line), s.reason) for s in parsed.skipped)
     if problems:
         raise ImportErrors(problems)
-    return [create_item(session, organisation_id, item, source=fmt) for item in ready]
+    return ImportPreview(rows, parsed.skipped)
+
+
+def import_items(
+    session: Session,
+    organisation_id: int,
+    upload: QuestionUpload,
+    *,
+    fingerprint: str | None = None,
+) -> ImportResult:
+    """Write every question of the preview, or none; the skipped ones are reported.
+
+    With ``fingerprint`` (of the preview the designer confirmed), a preview that has
+    changed since is refused rather than written."""
+    preview = preview_import(session, organisation_id, upload)
+    if fingerprint is not None and not hmac.compare_digest(fingerprint, preview.fingerprint):
+        raise ImportErrors([Problem(None, PREVIEW_CHANGED)])
+    items = []
+    for row in preview.rows:
+        item = Item(organisation_id=organisation_id, code=row.item.code, source=upload.fmt)
+        _fill(item, row.item)
+        items.append(item)
+    session.add_all(items)
+    session.flush()
+    rows = [
+        dataclasses.replace(row, id=item.id) for row, item in zip(preview.rows, items, strict=True)
+    ]
+    return ImportResult(items, rows, preview.skipped)
 
 
 def _resolve(
@@ -328,7 +469,7 @@ def _resolve(
     for ref in draft.competences:
         matches = by_code.get(_SPACES.sub(" ", ref.code.strip()).lower(), [])
         if matches:
-            newest = max(matches, key=lambda c: (c.version.number, c.id))
+            newest = _newest(matches)
             tagged.append(CompetenceRef(newest.code, ref.weight, newest.id))
     chosen = tagged or [CompetenceRef(c.code, 1.0, c.id) for c in defaults]
     unique = {ref.id: ref for ref in chosen}

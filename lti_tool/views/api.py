@@ -31,6 +31,7 @@ from lti_tool.services import (
     assignments,
     framework_io,
     frameworks,
+    item_bank,
     job_roles,
     org_units,
     requirements,
@@ -249,6 +250,35 @@ def import_framework() -> Any:
         publish=form["publish"],
     )
     return _dump(s.VersionOut, version, 201)
+
+
+# --- the item bank -------------------------------------------------------------------------
+
+
+@bp.post("/items/import")
+@api_access(*DESIGN)
+@doc(
+    "Import questions from a Moodle XML or GIFT file (all or nothing; unsupported types are "
+    "skipped and listed). With dry_run: only the preview, nothing written (200).",
+    multipart=s.ItemImportDoc,
+    response=s.ItemImportOut,
+    status=201,
+)
+def import_items() -> Any:
+    fields: dict[str, Any] = request.form.to_dict()
+    fields.pop("csrf_token", None)
+    fields["competence"] = request.form.getlist("competence")  # the field may repeat
+    form = _load(s.ItemImportForm, fields)
+    upload = item_bank.QuestionUpload(
+        _file(), form["format"], form["language"], competence_codes=form["competence"]
+    )
+    if form["dry_run"]:
+        preview = item_bank.preview_import(get_session(), _org(), upload)
+        found = {"dry_run": True, "imported": preview.rows, "skipped": preview.skipped}
+        return _dump(s.ItemImportOut, found)
+    result = item_bank.import_items(get_session(), _org(), upload)
+    found = {"dry_run": False, "imported": result.rows, "skipped": result.skipped}
+    return _dump(s.ItemImportOut, found, 201)
 
 
 # --- versions, scales and competences -------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext, ngettext
 from marshmallow import ValidationError
 
@@ -43,7 +43,13 @@ from lti_tool.schemas.items import (
     NewMappingForm,
     item_form_values,
 )
-from lti_tool.services import assignments, item_bank, mapping_statistics, mappings
+from lti_tool.services import (
+    assignments,
+    item_bank,
+    mapping_statistics,
+    mappings,
+    pending_import,
+)
 from lti_tool.services.mappings import MappingRules
 
 bp = Blueprint("mapping_design", __name__, url_prefix="/designer")
@@ -204,7 +210,8 @@ def archive_item(item_id: int, action: str) -> Any:
 @bp.route("/items/import", methods=["POST"])
 @requires(*DESIGNERS)
 def import_items() -> Any:
-    """Questions from a Moodle XML or GIFT file: all of them, or none when any problem."""
+    """Questions from a Moodle XML or GIFT file: a preview of what would be imported and
+    what skipped, with a button to confirm; or every problem, and nothing to confirm."""
     upload = request.files.get("file")
     try:
         form = ImportItemsForm().load(form_data(request.form, "competence_ids"))
@@ -212,15 +219,14 @@ def import_items() -> Any:
             raise ValidationError({"file": [gettext("Choose a file.")]})
     except ValidationError as exc:
         return _bank_page(INVALID_FORM, import_errors=field_errors(exc), import_values=request.form)
+    questions = item_bank.QuestionUpload(
+        upload.read(MAX_IMPORT_BYTES + 1),
+        form["format"],
+        form["language"],
+        competence_ids=form["competence_ids"],
+    )
     try:
-        imported = item_bank.import_items(
-            get_session(),
-            current_organisation_id(),
-            upload.read(MAX_IMPORT_BYTES + 1),
-            form["format"],
-            form["language"],
-            form["competence_ids"],
-        )
+        preview = item_bank.preview_import(get_session(), current_organisation_id(), questions)
     except ImportErrors as exc:
         return _bank_page(
             INVALID_FORM,
@@ -228,10 +234,54 @@ def import_items() -> Any:
             filename=upload.filename,
             import_values=request.form,
         )
-    flash(
-        ngettext("%(num)d item is imported.", "%(num)d items are imported.", len(imported)),
-        "success",
+    launch = current_launch()
+    assert launch is not None  # requires() let a launched person through
+    sealed = pending_import.seal(
+        current_app.secret_key or "",
+        pending_import.PendingImport(
+            organisation_id=current_organisation_id(),
+            person_id=launch.person_id,
+            upload=questions,
+            fingerprint=preview.fingerprint,
+            filename=upload.filename,
+        ),
     )
+    return _bank_page(
+        preview=preview, pending=sealed, filename=upload.filename, import_values=request.form
+    )
+
+
+@bp.route("/items/import/confirm", methods=["POST"])
+@requires(*DESIGNERS)
+def confirm_import() -> Any:
+    """Write the previewed questions, all or none (the file travels sealed in the form)."""
+    launch = current_launch()
+    assert launch is not None
+    pending = pending_import.unseal(
+        current_app.secret_key or "",
+        request.form.get("pending", ""),
+        current_organisation_id(),
+        launch.person_id,
+    )
+    if pending is None:
+        flash(gettext("The preview has expired or is not yours: choose the file again."), "error")
+        return _bank_page(INVALID_FORM)
+    try:
+        result = item_bank.import_items(
+            get_session(), pending.organisation_id, pending.upload, fingerprint=pending.fingerprint
+        )
+    except ImportErrors as exc:
+        return _bank_page(INVALID_FORM, problems=exc.problems, filename=pending.filename)
+    done = [ngettext("%(num)d item is imported.", "%(num)d items are imported.", len(result.items))]
+    if result.skipped:
+        done.append(
+            ngettext(
+                "%(num)d question is skipped.",
+                "%(num)d questions are skipped.",
+                len(result.skipped),
+            )
+        )
+    flash(" ".join(done), "success")
     return _to("mapping_design.items_page")
 
 

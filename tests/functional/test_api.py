@@ -641,6 +641,7 @@ EXAMPLES: dict[tuple[str, str], Any] = {
     ("post", "/frameworks"): {"code": "annen", "title": {"nb": "Annen"}},
     ("post", "/frameworks/import"): "multipart",
     ("post", "/job-roles/import"): "multipart",
+    ("post", "/items/import"): "multipart",
     ("put", "/versions/{version_id}/levels"): {
         "levels": [{"label": {"nb": "1"}}, {"label": {"nb": "2"}}]
     },

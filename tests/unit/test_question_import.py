@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,17 +10,24 @@ from flask import Flask
 from flask_babel import Babel
 
 from lti_tool.domain.items import (
+    CORRECT,
+    INCORRECT,
     MULTIPLE_CHOICE,
     NUMERIC,
+    OTHER_ANSWER,
+    PARTIALLY_CORRECT,
+    SELF_ASSESSMENT,
     SINGLE_CHOICE,
     TRUE_FALSE,
     CompetenceRef,
     ItemData,
     OptionData,
+    outcome,
+    validate_item,
 )
 from lti_tool.interchange.model import MAX_IMPORT_BYTES, MAX_IMPORT_ITEMS
 from lti_tool.interchange.questions import Codes, html_to_text, to_plain_text
-from lti_tool.interchange.questions_gift import parse_gift
+from lti_tool.interchange.questions_gift import id_number_and_tags, parse_gift
 from lti_tool.interchange.questions_moodle_xml import parse_moodle_xml
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes" / "questions"
@@ -36,6 +44,17 @@ def english():
 
 def _messages(problems) -> list[str]:
     return [str(p) for p in problems]
+
+
+def read(parse, data: bytes, **kwargs):
+    """The items, the skipped questions (as "line: name: reason") and the problems."""
+    found = parse(data, **kwargs)
+    skipped = [f"line {s.line}: {s.name}: {s.reason}" for s in found.skipped]
+    return found.items, skipped, found.problems
+
+
+def skip(line: int, name: str, question_type: str) -> str:
+    return f"line {line}: {name}: Questions of type {question_type} cannot be imported {SUPPORTED}"
 
 
 def nb(text: str) -> dict[str, str]:
@@ -66,11 +85,16 @@ def true_false(answer: bool, wrong: str = "", right: str = "") -> tuple[OptionDa
 # Moodle XML
 
 SLUKKEUTSTYR = {"category": "Standard for Brannvern grunnkurs/Slukkeutstyr"}
+STANDARD_COMBINED = {
+    CORRECT: nb("Svaret ditt er riktig."),
+    PARTIALLY_CORRECT: nb("Svaret ditt er delvis riktig."),
+    INCORRECT: nb("Svaret ditt er feil."),
+}
 VARSLING = {"category": "Standard for Brannvern grunnkurs/Varsling"}
 
 
 def test_moodle_export_gives_its_supported_questions_exactly():
-    items, problems = parse_moodle_xml((FAKES / "moodle-export.xml").read_bytes())
+    items, skipped, problems = read(parse_moodle_xml, (FAKES / "moodle-export.xml").read_bytes())
 
     assert items == [
         ItemData(
@@ -85,6 +109,7 @@ def test_moodle_export_gives_its_supported_questions_exactly():
             feedback=nb("Vann på brennende fett gir en eksplosjonsartet brann."),
             settings=SLUKKEUTSTYR,
             competences=(CompetenceRef(code="BRANN-1"), CompetenceRef(code="kjøkken")),
+            outcome_feedback=STANDARD_COMBINED,
         ),
         ItemData(
             kind=MULTIPLE_CHOICE,
@@ -98,6 +123,7 @@ def test_moodle_export_gives_its_supported_questions_exactly():
             points=2.0,
             settings=SLUKKEUTSTYR,
             competences=(CompetenceRef(code="BRANN-2"),),
+            outcome_feedback=STANDARD_COMBINED,
         ),
         ItemData(
             kind=TRUE_FALSE,
@@ -114,6 +140,7 @@ def test_moodle_export_gives_its_supported_questions_exactly():
             code="brannslange-rekkevidde",
             feedback=nb("Se skiltet på skapet."),
             settings={**SLUKKEUTSTYR, "unit": "m"},
+            outcome_feedback={OTHER_ANSWER: nb("Feil lengde.")},
         ),
         ItemData(
             kind=SINGLE_CHOICE,
@@ -124,11 +151,10 @@ def test_moodle_export_gives_its_supported_questions_exactly():
             competences=(CompetenceRef(code="BRANN-2"),),
         ),
     ]
-    assert _messages(problems) == [
-        f"line 210: Question “Beskriv rømningsplanen” has type essay, which cannot be imported "
-        f"{SUPPORTED}",
-        f"line 253: Question “Nødnummer brann” has type shortanswer, which cannot be imported "
-        f"{SUPPORTED}",
+    assert problems == []
+    assert skipped == [
+        skip(210, "Beskriv rømningsplanen", "essay"),
+        skip(253, "Nødnummer brann", "short answer"),
     ]
 
 
@@ -167,7 +193,7 @@ def test_moodle_xml_reports_every_unusable_question_at_its_line():
         '<question type="ddwtos"><name><text>Dra og slipp</text></name></question>',
         '<question type="multianswer"><name><text>Cloze</text></name></question>',
     )  # fmt: skip
-    items, problems = parse_moodle_xml(data)
+    items, skipped, problems = read(parse_moodle_xml, data)
 
     assert [item.code for item in items] == [
         "ingen-riktige", "ett-svar", "for-mye", "rar-prosent", "uten-svar", "komma",
@@ -182,8 +208,10 @@ def test_moodle_xml_reports_every_unusable_question_at_its_line():
         "line 7, question “Uten svar”: a true/false question needs the answers “true” and “false”",
         "line 8, question “Komma”: “2,5” is not a number (write decimals with a point, as in 2.5).",
         "line 9, question “Hva som helst”: “*” (any number) cannot be an accepted answer",
-        f"line 10: Question “Dra og slipp” has type ddwtos, which cannot be imported {SUPPORTED}",
-        f"line 11: Question “Cloze” has type multianswer, which cannot be imported {SUPPORTED}",
+    ]
+    assert skipped == [
+        skip(10, "Dra og slipp", "ddwtos"),
+        skip(11, "Cloze", "embedded answers (Cloze)"),
     ]
 
 
@@ -196,7 +224,7 @@ def test_moodle_xml_codes_come_from_id_numbers_and_are_unique_in_the_file():
         _multichoice("Lang " + "x" * 120, *right),
         _multichoice("?!", *right),
     )
-    items, problems = parse_moodle_xml(data)
+    items, _skipped, problems = read(parse_moodle_xml, data)
 
     assert problems == []
     assert [item.code for item in items] == [
@@ -215,7 +243,7 @@ def test_moodle_xml_true_false_words_follow_the_language():
         '<answer fraction="100"><text>true</text></answer>'
         '<answer fraction="0"><text>false</text></answer></question>'
     )  # fmt: skip
-    items, problems = parse_moodle_xml(data, language="en")
+    items, _skipped, problems = read(parse_moodle_xml, data, language="en")
 
     assert problems == []
     assert items[0].stem == {"en": "Is it?"}
@@ -225,7 +253,7 @@ def test_moodle_xml_true_false_words_follow_the_language():
 
 def test_malformed_moodle_xml_is_one_problem_at_its_line():
     data = b'<?xml version="1.0"?>\n<quiz>\n<question type="truefalse">\n</quiz>\n'
-    items, problems = parse_moodle_xml(data)
+    items, _skipped, problems = read(parse_moodle_xml, data)
 
     assert items == []
     assert _messages(problems) == [
@@ -248,19 +276,19 @@ def test_moodle_xml_with_a_document_type_is_refused_so_entities_never_expand():
         "never writes; it is refused for safety"
     )
     for data in (xxe, laughs):
-        items, problems = parse_moodle_xml(data)
+        items, _skipped, problems = read(parse_moodle_xml, data)
         assert items == []
         assert _messages(problems) == [refused]
 
 
 def test_moodle_xml_that_is_not_a_question_export_or_empty():
-    assert _messages(parse_moodle_xml(b"<competencies/>")[1]) == [
+    assert _messages(parse_moodle_xml(b"<competencies/>").problems) == [
         "This is not a Moodle XML question file: it starts with <competencies>, not <quiz>."
     ]
     category = (
         '<question type="category"><category><text>$course$/top/Tom</text></category></question>'
     )
-    assert _messages(parse_moodle_xml(_quiz(category))[1]) == ["The file holds no questions."]
+    assert _messages(parse_moodle_xml(_quiz(category)).problems) == ["The file holds no questions."]
 
 
 # GIFT
@@ -269,7 +297,7 @@ GIFT_CATEGORY = {"category": "Brannvern/Slukking"}
 
 
 def test_gift_bank_gives_every_supported_form_exactly():
-    items, problems = parse_gift((FAKES / "bank.gift").read_bytes())
+    items, skipped, problems = read(parse_gift, (FAKES / "bank.gift").read_bytes())
 
     def gift(kind: str, stem: str, options, code: str, feedback: str = "") -> ItemData:
         return ItemData(
@@ -367,14 +395,14 @@ def test_gift_bank_gives_every_supported_form_exactly():
         ),
     ]
     assert _messages(problems) == [
-        f"line 51: Question “Nødnummer” has type short answer, which cannot be imported "
-        f"{SUPPORTED}",
-        f"line 53: Question “Par” has type matching, which cannot be imported {SUPPORTED}",
-        f"line 59: Question “Refleksjon” has type essay, which cannot be imported {SUPPORTED}",
         "line 61: Question “Uferdig” cannot be read: it needs exactly one answer section "
         "between { and } (write \\{ and \\} for braces in its text).",
-        "line 63: Question “Husk å lese branninstruksen før du begynner.” has type "
-        f"description, which cannot be imported {SUPPORTED}",
+    ]
+    assert skipped == [
+        skip(51, "Nødnummer", "short answer"),
+        skip(53, "Par", "matching"),
+        skip(59, "Refleksjon", "essay"),
+        skip(63, "Husk å lese branninstruksen før du begynner.", "description"),
     ]
 
 
@@ -387,7 +415,7 @@ def test_gift_choice_kinds_follow_moodle():
             "::Straff::Q {~%100%A ~%-50%B}",
         ]
     )
-    items, problems = parse_gift(text.encode())
+    items, _skipped, problems = read(parse_gift, text.encode())
 
     assert problems == []
     assert [(item.code, item.kind, [o.fraction for o in item.options]) for item in items] == [
@@ -400,7 +428,7 @@ def test_gift_choice_kinds_follow_moodle():
 
 def test_gift_numbers_take_a_decimal_point_only():
     text = "::Komma::Hvor mye? {#2,5:0.1}\n\n::Område::Hvor mye? {#1..x}\n\n::Svar::Hvor mye? {#}"
-    items, problems = parse_gift(text.encode())
+    items, _skipped, problems = read(parse_gift, text.encode())
 
     assert len(items) == 3
     assert _messages(problems) == [
@@ -420,7 +448,7 @@ def test_gift_formats_titles_and_categories():
         "\n"
         "::Uten slutt på tittelen {F}\n"
     )
-    items, problems = parse_gift(text.encode(), language="nn")
+    items, _skipped, problems = read(parse_gift, text.encode(), language="nn")
 
     assert problems == []
     assert [item.stem for item in items] == [
@@ -435,7 +463,7 @@ def test_gift_formats_titles_and_categories():
 
 
 def test_gift_without_questions():
-    items, problems = parse_gift(b"// bare kommentarer\n\n$CATEGORY: tom\n")
+    items, _skipped, problems = read(parse_gift, b"// bare kommentarer\n\n$CATEGORY: tom\n")
 
     assert items == []
     assert _messages(problems) == ["The file holds no questions."]
@@ -446,7 +474,7 @@ def test_gift_without_questions():
 
 @pytest.mark.parametrize("parse", [parse_gift, parse_moodle_xml])
 def test_oversized_files_are_refused_unread(parse):
-    items, problems = parse(b" " * (MAX_IMPORT_BYTES + 1))
+    items, _skipped, problems = read(parse, b" " * (MAX_IMPORT_BYTES + 1))
 
     assert items == []
     assert _messages(problems) == [
@@ -457,7 +485,7 @@ def test_oversized_files_are_refused_unread(parse):
 
 @pytest.mark.parametrize("parse", [parse_gift, parse_moodle_xml])
 def test_files_that_are_not_utf8_are_refused(parse):
-    items, problems = parse("<quiz>\n::Ø::Sant? {T}\n</quiz>".encode("latin-1"))
+    items, _skipped, problems = read(parse, "<quiz>\n::Ø::Sant? {T}\n</quiz>".encode("latin-1"))
 
     assert items == []
     assert _messages(problems) == [
@@ -473,7 +501,7 @@ def test_files_that_are_not_utf8_are_refused(parse):
     ],
 )
 def test_too_many_questions_are_refused(parse, data):
-    items, problems = parse(data)
+    items, _skipped, problems = read(parse, data)
 
     assert items == []
     assert _messages(problems) == [
@@ -498,4 +526,248 @@ def test_codes_stay_unique_and_short():
         "hva-er-112",
         "hva-er-112-2",
         "question",
+    ]
+    assert [codes.claim("LM-1", ""), codes.claim("lm-1", ""), codes.claim("Lm 1", "")] == [
+        "LM-1",
+        "lm-1-2",
+        "Lm-1-3",
+    ]
+
+
+# One bank as Moodle 5 exports it, in both formats
+
+
+LEGEMIDLER = {"category": "Standard for Legemiddelhåndtering"}
+MOODLE_5_SKIPPED = [
+    ("Nødnummer", "short answer"),
+    ("Legemidler og bruk", "matching"),
+    ("Avvik", "essay"),
+    ("Om legemiddeldelen", "description"),
+]
+
+
+def _moodle_5_bank() -> list[ItemData]:
+    """What the tool keeps of the bank in moodle-5-export.gift (GIFT carries no points,
+    units or combined feedback). Both files are written as Moodle's exporter writes them
+    (qformat_gift/qformat_xml writequestion, and exportprocess's blank line after each)."""
+
+    def item(kind, stem, options, code, tags, feedback="", **extra) -> ItemData:
+        return ItemData(
+            kind=kind,
+            stem=nb(stem),
+            options=tuple(options),
+            code=code,
+            feedback=nb(feedback) if feedback else {},
+            settings=LEGEMIDLER,
+            competences=tuple(CompetenceRef(code=tag) for tag in tags),
+            **extra,
+        )
+
+    return [
+        item(
+            SINGLE_CHOICE,
+            "Hvem skal kontrollere en dose før den gis?",
+            [
+                choice("To personer, hver for seg", 1.0, "Riktig: to uavhengige kontroller."),
+                choice("Den som deler ut", 0.0, "Nei, det er bare én kontroll."),
+                choice("Legen"),
+            ],
+            "LM-DOBBEL",
+            ["legemidler", "hjemmetjenesten"],
+            "Se prosedyren for legemiddelhåndtering.",
+        ),
+        item(
+            MULTIPLE_CHOICE,
+            "Hva gjelder taushetsplikten?",
+            [
+                choice("Helseopplysninger", 0.5),
+                choice("Personnummer", 0.5),
+                choice("Kantinemenyen", -1.0, "Nei, den er offentlig."),
+            ],
+            "PV-TAUS",
+            ["personvern"],
+        ),
+        item(
+            TRUE_FALSE,
+            "En epikrise kan sendes på vanlig e-post.",
+            true_false(False, "Nei: bruk sikker kanal.", "Riktig."),
+            "epikrise",
+            ["personvern"],
+            "Se rutinen for sikker sending.",
+        ),
+        item(
+            NUMERIC,
+            "Legen har forskrevet 50 mg. Mikstuen har 10 mg/ml. Hvor mange ml gir du?",
+            [number(5.0, 0.0, 1.0, "Riktig."), number(5.0, 0.5, 0.5, "Nesten: mål nøyaktig.")],
+            "LM-DOSE",
+            ["legemidler"],
+            outcome_feedback={OTHER_ANSWER: nb("Regn ut dosen delt på styrken.")},
+        ),
+        item(
+            SINGLE_CHOICE,
+            "Når skal multidosen deles ut?",
+            [choice("Til avtalt tid", 1.0), choice("Når det passer")],
+            "utdeling",
+            [],
+        ),
+    ]
+
+
+def test_moodle_gift_export_keeps_id_numbers_tags_and_other_answer_feedback():
+    found = parse_gift((FAKES / "moodle-5-export.gift").read_bytes())
+
+    assert found.problems == []
+    assert found.items == _moodle_5_bank()
+    assert [(q.line, q.name) for q in found.questions] == [
+        (7, "Dobbeltkontroll"),
+        (17, "Taushetsplikt gjelder"),
+        (26, "Epikrise"),
+        (31, "Dose i ml"),
+        (60, "Utdeling"),
+    ]
+    assert [(s.line, s.name, str(s.question_type)) for s in found.skipped] == [
+        (40, *MOODLE_5_SKIPPED[0]),
+        (48, *MOODLE_5_SKIPPED[1]),
+        (56, *MOODLE_5_SKIPPED[2]),
+        (67, *MOODLE_5_SKIPPED[3]),
+    ]
+
+
+def test_moodle_xml_export_of_the_same_bank_gives_the_same_items_and_more():
+    found = parse_moodle_xml((FAKES / "moodle-5-export.xml").read_bytes())
+    combined = {
+        CORRECT: nb("Svaret ditt er riktig."),
+        PARTIALLY_CORRECT: nb("Svaret ditt er delvis riktig."),
+        INCORRECT: nb("Svaret ditt er feil."),
+    }
+    single, multiple, tf, numeric, untagged = _moodle_5_bank()
+
+    assert found.problems == []
+    assert found.items == [
+        dataclasses.replace(single, outcome_feedback=combined),
+        dataclasses.replace(multiple, points=2.0, outcome_feedback=combined),
+        tf,
+        dataclasses.replace(numeric, settings={**LEGEMIDLER, "unit": "ml"}),
+        untagged,  # blank combined feedback is no feedback
+    ]
+    assert [(s.name, str(s.question_type)) for s in found.skipped] == MOODLE_5_SKIPPED
+    assert [s.line for s in found.skipped] == [208, 242, 286, 365]
+
+
+def test_gift_id_numbers_and_tags_are_read_as_moodle_reads_them():
+    assert id_number_and_tags("// question: 1  name: x\n// [id:A\\]1] [tag:b] [tag:c]\n") == (
+        "A]1",
+        ["b", "c"],
+    )
+    assert id_number_and_tags("// [tag: x ] [id:første] [id:andre] [tag:x] [tag:[a\\]]") == (
+        "første",
+        ["x", "[a]"],
+    )
+    assert id_number_and_tags("// [id:] [tag:<b>] ingen") == ("", [])
+
+
+def test_gift_numeric_any_other_answer_takes_its_feedback_after_the_hash():
+    text = (
+        "::Uten::Hvor mye? {#5 ~#}\n\n"
+        "::Med::Hvor mye? {#=5:0 ~ignored#Prøv igjen\\: regn ut.}\n\n"
+        "::Tom::Hvor mye? {#5}\n"
+    )
+    items, skipped, problems = read(parse_gift, text.encode())
+
+    assert problems == [] and skipped == []
+    assert [item.outcome_feedback for item in items] == [
+        {},
+        {OTHER_ANSWER: nb("Prøv igjen: regn ut.")},
+        {},
+    ]
+    assert [item.options for item in items] == [(number(5.0, 0.0),)] * 3
+
+
+def test_moodle_xml_other_answer_keeps_the_first_feedback_and_none_when_blank():
+    def numerical(name: str, *others: str) -> str:
+        return (
+            f'<question type="numerical"><name><text>{name}</text></name>'
+            '<questiontext><text>Hvor mye?</text></questiontext>'
+            '<answer fraction="100"><text>5</text><tolerance>0</tolerance></answer>'
+            + "".join(
+                f'<answer fraction="0"><text>*</text><feedback><text>{o}</text></feedback>'
+                "</answer>"
+                for o in others
+            )
+            + "</question>"
+        )  # fmt: skip
+
+    items, _skipped, problems = read(
+        parse_moodle_xml, _quiz(numerical("Blank", ""), numerical("To", "Første", "Andre"))
+    )
+
+    assert problems == []
+    assert [item.outcome_feedback for item in items] == [{}, {OTHER_ANSWER: nb("Første")}]
+
+
+def test_a_file_of_only_skipped_questions_has_no_problem_of_its_own():
+    found = parse_gift(b"::Essay::Skriv.{}\n\n::Kort::Hva? {=svar}\n")
+
+    assert found.problems == [] and found.questions == []
+    assert [s.name for s in found.skipped] == ["Essay", "Kort"]
+
+
+def test_outcome_feedback_belongs_to_knowledge_items_and_other_answers_to_numeric():
+    base = ItemData(
+        kind=SINGLE_CHOICE,
+        stem=nb("Q"),
+        options=(choice("A", 1.0), choice("B")),
+        competences=(CompetenceRef(code="x"),),
+    )
+    assert validate_item(dataclasses.replace(base, outcome_feedback={CORRECT: nb("Bra")})) == []
+    refused = [
+        dataclasses.replace(base, outcome_feedback={OTHER_ANSWER: nb("Nei")}),
+        dataclasses.replace(
+            base, kind=SELF_ASSESSMENT, options=(), outcome_feedback={CORRECT: nb("Bra")}
+        ),
+    ]
+    for item in refused:
+        assert [str(p) for p in validate_item(item)] == ["This item type has no such feedback."]
+    numeric = dataclasses.replace(
+        base, kind=NUMERIC, options=(number(1, 0),), outcome_feedback={OTHER_ANSWER: nb("Nei")}
+    )
+    assert validate_item(numeric) == []
+    assert [outcome(c) for c in (1.0, 0.9995, 0.5, 0.0)] == [
+        CORRECT,
+        CORRECT,
+        PARTIALLY_CORRECT,
+        INCORRECT,
+    ]
+
+
+def test_moodles_own_gift_examples_read_as_moodle_reads_them():
+    """The strings of Moodle's GIFT format tests (question/format/gift/tests)."""
+    text = (
+        "// math range question\n"
+        "::Q5:: What is a number from 1 to 5? {#3:2~#Completely wrong}\n\n"
+        "// question: 666  name: Q5\n"
+        "::Q5::What is a number from 1 to 5?{#\n\t=%100%3:2#\n\t~#Completely wrong\n}\n\n"
+        "::colours:: What's between orange and green in the spectrum?\n{\n"
+        "    ~%50%yellow # right; good!\n    ~%-100%red # [html]wrong\n"
+        "    ~%50%off-beige # right; good!\n    ~%-100%[plain]blue # wrong\n}\n\n"
+        "// question: 666  name: Q8\n::Q8::How are you?{}\n"
+    )
+    items, skipped, problems = read(parse_gift, text.encode(), language="en")
+
+    assert problems == []
+    assert skipped == [skip(19, "Q8", "essay")]
+    numeric = {
+        "kind": NUMERIC,
+        "options": (OptionData(fraction=1.0, value=3.0, tolerance=2.0),),
+        "outcome_feedback": {OTHER_ANSWER: {"en": "Completely wrong"}},
+    }
+    assert [(i.kind, i.options, i.outcome_feedback) for i in items[:2]] == [
+        tuple(numeric.values())
+    ] * 2
+    assert items[2].kind == MULTIPLE_CHOICE
+    assert [(o.text["en"], o.fraction, o.feedback["en"]) for o in items[2].options] == [
+        ("yellow", 0.5, "right; good!"),
+        ("red", -1.0, "wrong"),
+        ("off-beige", 0.5, "right; good!"),
+        ("blue", -1.0, "wrong"),
     ]
