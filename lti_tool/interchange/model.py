@@ -88,6 +88,8 @@ class CompetenceData:
     archived: bool = False
     sequence: int | None = None
     """Order among siblings when the format gives one (CASE sequenceNumber); else file order."""
+    kept: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """What the file held that the tool does not use, by format name: written back on export."""
     where: Any = None
 
 
@@ -99,6 +101,8 @@ class FrameworkData:
     identifier: str | None = None
     levels: list[LevelData] = dataclasses.field(default_factory=list)
     competences: list[CompetenceData] = dataclasses.field(default_factory=list)
+    kept: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """What the file held that the tool does not use, by format name: written back on export."""
     where: Any = None
 
 

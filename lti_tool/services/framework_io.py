@@ -85,6 +85,7 @@ def _dump_case(data: FrameworkData, version: FrameworkVersion, creator: str) -> 
         changed=version.published_at or version.created_at,
         adoption_status=_ADOPTION[version.status],
         version=str(version.number),
+        as_imported=version.source == "case" and version.number == 1,
     )
 
 
@@ -129,10 +130,20 @@ def version_data(version: FrameworkVersion) -> FrameworkData:
                 external_ref=c.external_ref,
                 identifier=c.identifier,
                 archived=c.archived,
+                kept=dict(c.kept or {}),
             )
             for c in ordered
         ],
+        kept=dict(version.kept or {}),
     )
+
+
+def kept_summary(version: FrameworkVersion) -> list[Any]:
+    """What the version's import kept for export that the tool does not use (rules,
+    cross-references, HTML descriptions, item types, notes, …), one sentence each."""
+    competences = [c.kept or {} for c in version.competences]
+    kept = version.kept or {}
+    return moodle_csv.summary(kept, competences) + case.summary(kept, competences)
 
 
 def export_framework(
@@ -218,6 +229,7 @@ def write_framework(
         identifier=data.identifier,
         source=source,
     )
+    version.kept = data.kept
     version.levels = [
         ScaleLevel(value=level.value, label=level.label, description=level.description)
         for level in sorted(data.levels, key=lambda lv: lv.value)
@@ -235,6 +247,7 @@ def write_framework(
             external_ref=item.external_ref,
             archived=item.archived,
             position=position,
+            kept=item.kept,
         )
     for item in data.competences:
         if item.parent_key is not None:
