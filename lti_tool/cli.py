@@ -410,6 +410,8 @@ def framework_import(
         f"Framework {version.framework.code} version {version.number} ({version.status.value}): "
         f"{len(version.competences)} competence(s), {len(version.levels)} level(s)."
     )
+    for line in framework_io.kept_summary(version):
+        click.echo(f"Kept for export: {line}")
 
 
 @framework_cli.command("export")
