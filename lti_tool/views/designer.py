@@ -292,7 +292,7 @@ def import_framework() -> Any:
         "success",
     )
     for line in framework_io.kept_summary(version):
-        flash(line, "info")
+        flash(str(line), "info")
     return _to("designer.version_page", version_id=version.id)
 
 

@@ -190,6 +190,40 @@ def test_create_edit_publish_and_start_a_new_draft(app, lms):
     assert draft != version
 
 
+def test_a_moodle_export_comes_back_byte_for_byte_and_the_page_lists_what_was_kept(app, lms):
+    browser = designer(app, lms)
+    page = get_page(browser, "/designer/frameworks")
+    moodle = (FAKES / "moodle-full-export.csv").read_bytes()
+    response = upload(
+        browser, page, "/designer/frameworks/import", moodle, "moodle.csv",
+        format="moodle-csv", language="nb", publish="1",
+    )  # fmt: skip
+    imported = follow(browser, response)
+    for line in (
+        "2 competency rules kept for export, not evaluated by the tool.",
+        "4 cross-references between competences kept for export.",
+        "7 HTML descriptions kept for export; the tool shows them as plain text.",
+        "The taxonomy of each level (domain,competency,skill) kept for export.",
+    ):
+        assert line in imported
+    # the HTML descriptions are shown as text: no markup from the file reaches the page
+    assert "Kan lede endring og involvere" in imported
+    assert "<strong>endring</strong>" not in imported and "&lt;strong&gt;" not in imported
+    with app.app_context():
+        framework_pk = get_session().scalar(select(Framework.id).where(Framework.code == "DK"))
+    exported = browser.get(
+        f"/designer/frameworks/{framework_pk}/export", query_string={"format": "moodle-csv"}
+    )
+    assert exported.data == moodle
+    # a new draft keeps what was kept, and gives the file back too
+    follow(browser, submit(browser, imported, f"/designer/frameworks/{framework_pk}/drafts"))
+    draft = browser.get(
+        f"/designer/frameworks/{framework_pk}/export",
+        query_string={"format": "moodle-csv", "version": "2"},
+    )
+    assert draft.data == moodle
+
+
 def test_import_moodle_csv_and_case_then_export_gives_them_back(app, lms):
     browser = designer(app, lms)
     page = get_page(browser, "/designer/frameworks")

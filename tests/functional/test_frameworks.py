@@ -371,3 +371,38 @@ def test_competence_codes_may_have_inner_spaces_as_other_tools_write_them(ctx):
         frameworks.update_competence(ctx, org, a.id, "", {"nb": "Tom"})
     with pytest.raises(InvalidCode):
         frameworks.create_framework(ctx, org, "fw 2", {"nb": "Mellomrom"})
+
+
+def _without_extensions(value):
+    if isinstance(value, dict):
+        return {k: _without_extensions(v) for k, v in value.items() if k != "extensions"}
+    if isinstance(value, list):
+        return [_without_extensions(v) for v in value]
+    return value
+
+
+def test_a_case_package_comes_back_as_it_was_through_the_database(cli, app, tmp_path):
+    """Item types, notes, statements, URIs, dates, the association to another framework
+    and the rubric: what the tool does not use is kept and written back."""
+    source = FAKES / "case-external.json"
+    cli("organisation", "add", "Kongsberg")
+    result = cli("framework", "import", str(source), "--organisation", "Kongsberg")
+    kept = [line for line in result.output.splitlines() if line.startswith("Kept for export:")]
+    assert len(kept) == 3 and "CFItemType" in kept[0]
+    out = tmp_path / "out.json"
+    cli("framework", "export", "c5fb0e3a-9b0e-4c39-8d55-1a2b3c4d5e6f", "--organisation",
+        "Kongsberg", "--format", "case", "--output", str(out))  # fmt: skip
+    assert _without_extensions(json.loads(out.read_text())) == _without_extensions(
+        json.loads(source.read_text())
+    )
+
+
+def test_a_moodle_export_through_the_cli_lists_what_was_kept(cli, tmp_path):
+    source = FAKES / "moodle-full-export.csv"
+    cli("organisation", "add", "Kongsberg")
+    result = cli("framework", "import", str(source), "--organisation", "Kongsberg")
+    assert len([line for line in result.output.splitlines() if "Kept for export:" in line]) == 6
+    out = tmp_path / "out.csv"
+    cli("framework", "export", "DK", "--organisation", "Kongsberg", "--format", "moodle-csv",
+        "--output", str(out))  # fmt: skip
+    assert out.read_bytes() == source.read_bytes()

@@ -452,3 +452,167 @@ def test_codes_with_spaces_round_trip():
     data.competences[1].parent_key = "DIG 1"
     parsed, problems = moodle_csv.parse(moodle_csv.dump(data))
     assert problems == [] and _comparable(parsed) == _comparable(data)
+
+
+# --- Moodle's own exports, kept whole -------------------------------------------------------
+
+FULL = FAKES / "moodle-full-export.csv"
+
+
+def test_a_full_moodle_export_comes_back_byte_for_byte():
+    """HTML descriptions (commas, quotes, line breaks, a backslash before a quote), a
+    scale whose default is not its first value, taxonomies, rules with their
+    configuration, cross-references (one ID number with a comma), a competence's own
+    scale, and rows not in tree order."""
+    raw = FULL.read_bytes()
+    data, problems = moodle_csv.parse(raw)
+    assert problems == [] and validate_framework(data) == []
+    assert moodle_csv.dump(data) == raw
+    by_code = {c.code: c for c in data.competences}
+    assert by_code["DK-1"].description == {
+        "nb": 'Kan lede endring og involvere "de rette" personene.'
+    }
+    assert by_code["DK-1.2"].description == {"nb": "Linje én\nLinje to"}
+    assert (
+        by_code["DK-2"].kept["moodle-csv"]["ruletype"] == "core_competency\\competency_rule_points"
+    )
+    assert by_code["DK-3"].kept["moodle-csv"]["related"] == ["DK-1", "DK-4,A"]
+    assert data.kept["moodle-csv"]["taxonomies"] == "domain,competency,skill"
+    summary = moodle_csv.summary(data.kept, [c.kept for c in data.competences])
+    assert [str(line) for line in summary] == [
+        "2 competency rules kept for export, not evaluated by the tool.",
+        "4 cross-references between competences kept for export.",
+        "7 HTML descriptions kept for export; the tool shows them as plain text.",
+        "1 competence's own scale kept for export; the tool uses the framework's scale.",
+        "The scale's default value (Delvis kompetent) and proficient values (Kompetent) kept "
+        "for export.",
+        "The taxonomy of each level (domain,competency,skill) kept for export.",
+    ]  # fmt: skip
+
+
+def test_what_the_tool_changed_is_written_as_the_tool_has_it():
+    data, _ = moodle_csv.parse(FULL.read_bytes())
+    by_code = {c.code: c for c in data.competences}
+    by_code["DK-1"].description = {"nb": "Ny tekst, uten HTML."}
+    data.levels = [*data.levels, LevelData(4, {"nb": "Ekspert"})]
+    del data.competences[data.competences.index(by_code["DK-1"]) + 1]  # DK-1.1
+    data.competences.append(CompetenceData("NY", "DK-2", "NY", {"nb": "Ny kompetanse"}))
+    parsed_rows, unclosed = moodle_csv.read_rows(moodle_csv.dump(data).decode())
+    assert unclosed is None
+    framework, *competences = [row for _, row in parsed_rows[1:]]
+    assert framework[5] == "Ikke kompetent,Delvis kompetent,Kompetent,Ekspert"
+    assert json.loads(framework[6])[1] == {"id": 1, "scaledefault": 1, "proficient": 0}
+    assert framework[13] == "domain,competency,skill"
+    dk1 = next(row for row in competences if row[1] == "DK-1")
+    assert dk1[3:5] == ["Ny tekst, uten HTML.", "2"]
+    assert dk1[7:12] == ["core_competency\\competency_rule_all", "2", "null", "DK-3", "11"]
+    new = competences[-1]
+    assert new == [
+        "DK-2",
+        "NY",
+        "Ny kompetanse",
+        "",
+        "2",
+        "",
+        "",
+        "",
+        "0",
+        "null",
+        "",
+        "19",
+        "",
+        "",
+    ]
+    assert len(framework) == 14  # nothing added: Moodle's 14 columns
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ((",DK-3,18,", ",DK-9,18,"),
+         "line 15: the cross-referenced competence DK-9 does not exist"),
+        ((',2,null,DK-3', ',2,"{nope",DK-3'), "line 6: the rule configuration is not JSON"),
+        ((",3,\"{\"\"base", ",tre,\"{\"\"base"),
+         "line 9: the rule outcome tre is not a whole number"),
+        ((':2,""scaledefault"":1', ':4,""scaledefault"":1'),
+         "line 2: the scale configuration names the value 4, which the scale (3 values) does "
+         "not have"),
+        (("DK-2.1,Fagsystem,,1,", "DK-2.1,Fagsystem,,7,"),
+         "line 13: the description format 7 is not one of Moodle's (0, 1, 2 or 4)"),
+        (("DK-3,18,,\n", 'DK-3,18,,"\n'), None),
+    ],
+)  # fmt: skip
+def test_a_malformed_moodle_export_is_refused_naming_the_defect(change, message):
+    text = FULL.read_text()
+    assert change[0] in text
+    data, problems = moodle_csv.parse(text.replace(change[0], change[1], 1).encode())
+    if message is None:  # a quote opened and never closed
+        assert data is None
+        assert _messages(problems) == ["line 15: a quoted value is never closed"]
+    else:
+        assert message in _messages(problems)
+
+
+def test_phps_csv_dialect():
+    row = ["", "a b", 'si "hei"', "C:\\x", 'C:\\"x"', "1,2", "linje\nto", "æøå", "\t"]
+    written = moodle_csv.write_row(row)
+    assert written == ',"a b","si ""hei""","C:\\x","C:\\"x""","1,2","linje\nto",æøå,"\t"\n'
+    assert moodle_csv.read_rows(written) == ([(1, row)], None)
+    assert moodle_csv.read_rows('a,"b\r\nc"\r\nd,e') == (
+        [(1, ["a", "b\r\nc"]), (3, ["d", "e"])],
+        None,
+    )
+    assert moodle_csv.read_rows('a,"b\nc') == ([], 1)
+
+
+# --- CASE packages, kept whole --------------------------------------------------------------
+
+
+def _without_extensions(value):
+    if isinstance(value, dict):
+        return {k: _without_extensions(v) for k, v in value.items() if k != "extensions"}
+    if isinstance(value, list):
+        return [_without_extensions(v) for v in value]
+    return value
+
+
+def test_an_external_case_package_comes_back_as_it_was():
+    raw = (FAKES / "case-external.json").read_bytes()
+    data, problems = case.parse(raw)
+    assert problems == []
+    again = json.loads(case.dump(data, creator="Kongsberg", as_imported=True))
+    assert _without_extensions(again) == _without_extensions(json.loads(raw))
+    assert [str(line) for line in case.summary(data.kept, [c.kept for c in data.competences])] == [
+        "1 item type (CFItemType) kept for export.",
+        "1 note kept for export, apart from the description.",
+        "1 association that the tool does not use kept for export.",
+    ]
+
+
+def test_case_export_puts_the_short_title_and_the_statement_where_case_has_them():
+    data = FrameworkData("fw", {"nb": "F"}, identifier="d", competences=[
+        CompetenceData("a", None, "A", {"nb": "Kort"}, {"nb": "Hele utsagnet."}, identifier="a"),
+        CompetenceData("b", None, "B", {"nb": "Bare tittel"}, identifier="b"),
+    ])  # fmt: skip
+    items = json.loads(case.dump(data))["CFItems"]
+    assert (items[0]["abbreviatedStatement"], items[0]["fullStatement"]) == (
+        "Kort",
+        "Hele utsagnet.",
+    )
+    assert "notes" not in items[0] and items[0]["CFItemType"] == "Competence"
+    assert items[1]["fullStatement"] == "Bare tittel" and "abbreviatedStatement" not in items[1]
+
+
+def test_a_changed_case_item_is_written_as_the_tool_has_it():
+    data, _ = case.parse((FAKES / "case-external.json").read_bytes())
+    hand = next(c for c in data.competences if c.code == "HY.1.2")
+    hand.title = {"nb": "Håndhygiene (WHO)"}
+    hand.code = "HY.1.2a"
+    package = json.loads(case.dump(data))
+    item = next(i for i in package["CFItems"] if i["identifier"] == hand.identifier)
+    assert item["abbreviatedStatement"] == "Håndhygiene (WHO)"
+    assert item["fullStatement"] == "Utfører håndhygiene etter WHOs fem indikasjoner."
+    assert item["humanCodingScheme"] == "HY.1.2a"
+    assert item["lastChangeDateTime"] != "2024-05-02T10:00:00+00:00"
+    assert package["CFDocument"]["adoptionStatus"] == "Draft"  # not as imported
+    assert package["CFDocument"]["creator"] == "Eksempelfylket"
