@@ -185,6 +185,12 @@ def test_export_then_import_gives_back_the_framework(ctx, format_name):
         again = framework_io.export_framework(ctx, target, code, format_name, number=1)
         if format_name == "moodle-csv":
             assert again == exported
+        else:  # the short title and the statement where CASE has them, and no notes
+            for item in json.loads(again)["CFItems"]:
+                ours = item["extensions"]["laeringslop"]
+                assert item["abbreviatedStatement"] == ours["title"]["nb"]
+                assert item["fullStatement"] == ours["description"]["nb"]
+                assert "notes" not in item
 
 
 def test_import_of_hand_made_files(ctx):
