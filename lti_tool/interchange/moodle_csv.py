@@ -345,7 +345,6 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
 
     framework: FrameworkData | None = None
     competences: list[CompetenceData] = []
-    related: list[tuple[int, list[str]]] = []
     for line, row in body:
         if not any(value.strip() for value in row):
             continue
@@ -402,9 +401,8 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
             )
             continue
         references = [
-            code.replace("%2C", ",") for code in cell("related").split(",") if code.strip()
+            code.strip().replace("%2C", ",") for code in cell("related").split(",") if code.strip()
         ]
-        related.append((line, references))
         ref = ext.get("external_ref")
         competences.append(
             CompetenceData(
@@ -416,13 +414,13 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
                 external_ref=ref if isinstance(ref, str) and ref else None,
                 identifier=identifier,
                 archived=ext.get("archived") is True,
+                related=references,
                 kept={
                     KEPT: kept
                     | {
                         "ruletype": cell("ruletype"),
                         "ruleoutcome": cell("ruleoutcome"),
                         "ruleconfig": cell("ruleconfig"),
-                        "related": references,
                         "exportid": cell("exportid"),
                         "row": len(competences),
                     }
@@ -440,18 +438,6 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
             )
         )
         return None, problems
-    codes = {c.code for c in competences}
-    for line, references in related:
-        for code in references:
-            if code not in codes:
-                problems.append(
-                    Problem(
-                        at_line(line),
-                        lazy_gettext(
-                            "the cross-referenced competence %(code)s does not exist", code=code
-                        ),
-                    )
-                )
     framework.competences = competences
     return framework, problems
 
@@ -601,10 +587,10 @@ def dump(framework: FrameworkData, language: str | None = None) -> bytes:
         ),
     )
     competences = [competence for _, competence in ordered]
-    codes = {c.code for c in competences}
+    codes = {c.key: c.code for c in competences}
     for competence, export_id in zip(competences, _export_ids(competences), strict=True):
         kept = _kept(competence)
-        related = [code for code in kept.get("related") or [] if code in codes]
+        related = [key for key in competence.related if key in codes]
         row = [
             competence.parent_key or "",
             competence.code,
@@ -615,7 +601,7 @@ def dump(framework: FrameworkData, language: str | None = None) -> bytes:
             str(kept.get("ruletype") or ""),
             str(kept.get("ruleoutcome") or "0"),
             str(kept.get("ruleconfig") or "null"),
-            ",".join(code.replace(",", "%2C") for code in related),
+            ",".join(codes[key].replace(",", "%2C") for key in related),
             export_id,
             "",
             "",
@@ -643,8 +629,11 @@ def _ext_value(ext: dict[str, Any]) -> str:
 # --- what was kept --------------------------------------------------------------------------
 
 
-def summary(framework: dict[str, Any], competences: Sequence[dict[str, Any]]) -> list[Any]:
-    """What the import kept for export that the tool does not use, one sentence each."""
+def summary(
+    framework: dict[str, Any], competences: Sequence[dict[str, Any]], links: int = 0
+) -> list[Any]:
+    """What the import kept for export that the tool does not use, one sentence each
+    (``links``: the cross-references between competences)."""
     found = framework.get(KEPT)
     kept: dict[str, Any] = found if isinstance(found, dict) else {}
     rows = [c[KEPT] for c in competences if isinstance(c.get(KEPT), dict)]
@@ -660,7 +649,6 @@ def summary(framework: dict[str, Any], competences: Sequence[dict[str, Any]]) ->
                 rules,
             )
         )
-    links = sum(len(row.get("related") or []) for row in rows)
     if links:
         lines.append(
             lazy_ngettext(

@@ -121,9 +121,12 @@ class Competence(Base):
     position: Mapped[int] = mapped_column(default=0, server_default="0")
     """Order among its siblings."""
     archived: Mapped[bool] = mapped_column(default=False, server_default=false())
+    related: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    """The ``identifier``s of cross-referenced competences of the same version (Moodle's
+    related competencies): kept for export, not used by the tool."""
     kept: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     """What the imported file held that the tool does not use, by format (Moodle: the rule,
-    cross-references, the HTML description, its own scale; CASE: CFItemType, notes, …):
+    the HTML description, its own scale; CASE: CFItemType, notes, …):
     written back on export, so the file comes back as it was."""
 
     version: Mapped[FrameworkVersion] = relationship(

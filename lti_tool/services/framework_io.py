@@ -111,6 +111,7 @@ def version_data(version: FrameworkVersion) -> FrameworkData:
     """The version as plain data, competences depth first (parents before children)."""
     ordered = frameworks.ordered_competences(version)
     codes = {c.id: c.code for c in ordered}
+    by_identifier = {c.identifier: c.code for c in ordered}
     return FrameworkData(
         code=version.framework.code,
         title=dict(version.title),
@@ -130,6 +131,7 @@ def version_data(version: FrameworkVersion) -> FrameworkData:
                 external_ref=c.external_ref,
                 identifier=c.identifier,
                 archived=c.archived,
+                related=[by_identifier[i] for i in c.related or [] if i in by_identifier],
                 kept=dict(c.kept or {}),
             )
             for c in ordered
@@ -143,7 +145,8 @@ def kept_summary(version: FrameworkVersion) -> list[Any]:
     cross-references, HTML descriptions, item types, notes, …), one sentence each."""
     competences = [c.kept or {} for c in version.competences]
     kept = version.kept or {}
-    return moodle_csv.summary(kept, competences) + case.summary(kept, competences)
+    links = sum(len(c.related or []) for c in version.competences)
+    return moodle_csv.summary(kept, competences, links) + case.summary(kept, competences)
 
 
 def export_framework(
@@ -252,6 +255,7 @@ def write_framework(
     for item in data.competences:
         if item.parent_key is not None:
             made[item.key].parent = made[item.parent_key]
+        made[item.key].related = [made[key].identifier for key in item.related]
     version.competences = [made[item.key] for item in data.competences]
     session.flush()
     if publish:

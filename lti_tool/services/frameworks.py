@@ -338,6 +338,7 @@ def start_new_draft(session: Session, organisation_id: int, framework_id: int) -
             external_ref=competence.external_ref,
             position=competence.position,
             archived=competence.archived,
+            related=list(competence.related or []),
             kept=copy.deepcopy(competence.kept or {}),
         )
     for competence in source.competences:

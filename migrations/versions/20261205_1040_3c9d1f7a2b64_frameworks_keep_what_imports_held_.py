@@ -25,6 +25,9 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("competence") as batch_op:
         batch_op.add_column(
+            sa.Column("related", sa.JSON(), server_default=sa.text("'[]'"), nullable=False)
+        )
+        batch_op.add_column(
             sa.Column("kept", sa.JSON(), server_default=sa.text("'{}'"), nullable=False)
         )
 
@@ -32,5 +35,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("competence") as batch_op:
         batch_op.drop_column("kept")
+        batch_op.drop_column("related")
     with op.batch_alter_table("framework_version") as batch_op:
         batch_op.drop_column("kept")

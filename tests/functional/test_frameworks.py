@@ -412,3 +412,25 @@ def test_a_moodle_export_through_the_cli_lists_what_was_kept(cli, tmp_path):
     cli("framework", "export", "DK", "--organisation", "Kongsberg", "--format", "moodle-csv",
         "--output", str(out))  # fmt: skip
     assert out.read_bytes() == source.read_bytes()
+
+
+def test_a_renamed_competence_keeps_its_cross_references_and_rule(ctx):
+    org = _org(ctx)
+    source = (FAKES / "moodle-full-export.csv").read_bytes()
+    version = framework_io.import_framework(ctx, org, source, "moodle-csv", publish=True)
+    draft = frameworks.start_new_draft(ctx, org, version.framework_id)
+    privacy = next(c for c in draft.competences if c.code == "DK-3")
+    frameworks.update_competence(
+        ctx, org, privacy.id, "DK-3x", privacy.title, {"nb": "Ny beskrivelse."}
+    )
+    exported = framework_io.export_framework(ctx, org, "DK", "moodle-csv", draft.number)
+    lines = exported.decode().splitlines()
+    assert ',DK-1,"Endring og innovasjon",' in lines[5]
+    assert lines[5].endswith(",2,null,DK-3x,11,,")
+    assert lines[9] == (
+        ',DK-3x,"Personvern, taushetsplikt og informasjonssikkerhet","Ny beskrivelse.",2,'
+        '"Nei,Ja","[{""scaleid"":4},{""id"":2,""scaledefault"":1,""proficient"":1}]",,0,null,'
+        '"DK-1,DK-4%2CA",14,,'
+    )
+    # the first version is unchanged, and still gives Moodle's file back
+    assert framework_io.export_framework(ctx, org, "DK", "moodle-csv", 1) == source
