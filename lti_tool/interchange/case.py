@@ -16,10 +16,12 @@ What the tool does not use is kept (``kept["case"]``) and written back: each ite
 as they were while what the tool made of them is unchanged, the document's other fields,
 the other associations, the rubric while the scale is unchanged, and ``CFDefinitions``.
 
-CASE texts have one language (``language``): we write the package's (bokmål for ours), and
-keep every language, the framework's code, references and archived flags in an
-``extensions.laeringslop`` object, which our importer reads back. A package without it
-imports into its ``language`` (bokmål when it has none).
+CASE texts have one language (``language``): we write the package's (bokmål for ours).
+What CASE's fields cannot hold (other languages, the framework's code, references,
+archived flags) goes in an ``extensions.laeringslop`` object, which our importer reads
+back, written only when there is such data (so an imported package comes back with
+nothing added). A package without it imports into its ``language`` (bokmål when it has
+none).
 """
 
 from __future__ import annotations
@@ -141,7 +143,8 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
     levels = _levels(package.get("CFRubrics"), language, problems)
     kept: dict[str, Any] = {
         "language": language,
-        "document": {k: v for k, v in document.items() if k not in _DOCUMENT_MAPPED},
+        "document": {k: v for k, v in document.items() if k not in _DOCUMENT_MAPPED}
+        | _other_extensions(document),
         "state": {k: document.get(k) for k in _DOCUMENT_STATE},
         "levels": [localized(level.label, language) for level in levels],
     }
@@ -236,6 +239,15 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
     return framework, problems
 
 
+def _other_extensions(obj: dict[str, Any]) -> dict[str, Any]:
+    """Other tools' extensions of an object, to keep as they are."""
+    extensions = obj.get("extensions")
+    if not isinstance(extensions, dict):
+        return {}
+    others = {k: v for k, v in extensions.items() if k != EXTENSION}
+    return {"extensions": others} if others else {}
+
+
 def _dangling(label: str, field: str, identifier: str) -> Problem:
     return Problem(
         at_item("CFAssociation", label, field),
@@ -257,7 +269,7 @@ def _item(
     abbreviated = _string(item, "abbreviatedStatement")
     item_language = _language(item.get("language"), language)
     ext = _ext(item)
-    fields = {k: v for k, v in item.items() if k not in _ITEM_MAPPED}
+    fields = {k: v for k, v in item.items() if k not in _ITEM_MAPPED} | _other_extensions(item)
     if text_of(ext.get("title")):
         # Our own export: the extension holds the exact texts in every language.
         item_title = text_of(ext.get("title"))
@@ -402,6 +414,31 @@ def _statements(competence: CompetenceData, language: str) -> dict[str, Any]:
     return statements
 
 
+def _other_languages(language: str, *texts: dict[str, str]) -> bool:
+    return any(set(text) - {language} for text in texts)
+
+
+def _item_needs_extension(competence: CompetenceData, item: dict[str, Any], language: str) -> bool:
+    """Does the item hold what CASE's fields cannot (so that our importer gets it back from
+    the extension)? An item that came from a CASE package, unchanged, does not."""
+    item_language = _language(item.get("language"), language)
+    if competence.archived or _other_languages(
+        item_language, competence.title, competence.description
+    ):
+        return True
+    uri = item.get("uri")
+    derived_ref = uri if isinstance(uri, str) and uri.startswith(("http://", "https://")) else None
+    if competence.external_ref != derived_ref:
+        return True
+    full, short = item.get("fullStatement") or "", item.get("abbreviatedStatement") or ""
+    title = short or full
+    description = full if short and full != short else ""
+    return (title, description) != (
+        localized(competence.title, item_language),
+        localized(competence.description, item_language),
+    )
+
+
 def _unchanged(competence: CompetenceData, language: str) -> bool:
     kept = _kept(competence)
     return bool(kept) and (
@@ -455,13 +492,19 @@ def dump(
             document.pop(key, None)
             if value is not None:
                 document[key] = value
-    document["extensions"] = {
-        EXTENSION: {
+    extensions = dict(document.pop("extensions", None) or {})
+    scheme = document.get("humanCodingScheme")
+    derived_code = scheme if isinstance(scheme, str) and not code_problem(scheme) else doc_id
+    if derived_code != framework.code or _other_languages(
+        language, framework.title, framework.description
+    ):
+        extensions[EXTENSION] = {
             "code": framework.code,
             "title": framework.title,
             "description": framework.description,
         }
-    }
+    if extensions:
+        document["extensions"] = extensions
     ordered = sorted(
         enumerate(framework.competences),
         key=lambda pair: (
@@ -476,32 +519,27 @@ def dump(
         fields = dict(_kept(competence).get("fields") or {})
         if not _unchanged(competence, language):
             fields.pop("lastChangeDateTime", None)
-        items.append(
-            _drop_empty(
+        item = {
+            "identifier": identifier,
+            "uri": case_uri(identifier),
+            **_statements(competence, language),
+            "language": None if _kept(competence) else language,
+            "CFItemType": None if _kept(competence) else "Competence",
+            "lastChangeDateTime": when,
+            "CFDocumentURI": None if _kept(competence) else doc_link,
+        } | fields
+        extensions = dict(item.pop("extensions", None) or {})
+        if _item_needs_extension(competence, item, language):
+            extensions[EXTENSION] = _drop_empty(
                 {
-                    "identifier": identifier,
-                    "uri": case_uri(identifier),
-                    **_statements(competence, language),
-                    "language": None if _kept(competence) else language,
-                    "CFItemType": None if _kept(competence) else "Competence",
-                    "lastChangeDateTime": when,
-                    "CFDocumentURI": None if _kept(competence) else doc_link,
-                }
-                | fields
-                | {
-                    "extensions": {
-                        EXTENSION: _drop_empty(
-                            {
-                                "title": competence.title,
-                                "description": competence.description,
-                                "external_ref": competence.external_ref,
-                                "archived": competence.archived or None,
-                            }
-                        )
-                    },
+                    "title": competence.title,
+                    "description": competence.description,
+                    "external_ref": competence.external_ref,
+                    "archived": competence.archived or None,
                 }
             )
-        )
+        item["extensions"] = extensions
+        items.append(_drop_empty(item))
     package: dict[str, Any] = {
         "CFDocument": document,
         "CFItems": items,
