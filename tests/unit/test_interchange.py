@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -629,3 +630,44 @@ def test_other_tools_extensions_and_fields_come_back():
     again = json.loads(case.dump(data, as_imported=True))
     assert again["CFDocument"]["extensions"]["laeringslop"]["code"] == "MA-2020"
     assert again["CFDocument"]["extensions"]["caseNetwork"] == {"y": 2}
+
+
+def test_moodle_scale_configurations_that_are_not_moodles_are_refused():
+    for configuration, message in (
+        ('"{nope"', "the scale configuration is not the JSON list Moodle writes"),
+        ('"{""scaleid"":1}"', "the scale configuration is not the JSON list Moodle writes"),
+    ):
+        row = f',FW,"Rammeverk",,1,"Lav,Høy",{configuration},,,,,,1,'
+        _, problems = moodle_csv.parse(
+            f"{HEADER}\n{row}\n,K,Kompetanse,,1,,,,0,null,,1,,\n".encode()
+        )
+        assert _messages(problems) == [f"line 2: {message}"]
+    assert moodle_csv.summary({"moodle-csv": {"scaleconfiguration": "{x"}}, []) == []
+    plain = {"scalevalues": "Lav,Høy", "scaleconfiguration": '[{"scaleid":1}]'}
+    assert moodle_csv.summary({"moodle-csv": plain}, []) == []
+
+
+def test_our_exports_before_notes_were_kept_apart_import_as_they_did():
+    """Our CASE exports used to write the description in notes as well."""
+    content = resources.files("lti_tool.content").joinpath("legemiddelhandtering.case.json")
+    package = json.loads(content.read_text("utf-8"))
+    for item in package["CFItems"]:
+        item["notes"] = item.pop("fullStatement")
+        item["fullStatement"] = item.pop("abbreviatedStatement")
+    data = _read(package)
+    assert all("notes" not in c.kept["case"]["fields"] for c in data.competences)
+    items = json.loads(case.dump(data))["CFItems"]
+    assert all("notes" not in item for item in items)
+
+
+def test_a_reordered_case_framework_numbers_its_siblings_again():
+    package = _package(
+        [_item("i1", "A", "En"), _item("i2", "B", "To")],
+        [_child_of(1, "i1", DOC, 1), _child_of(2, "i2", DOC, 2)],
+    )
+    data = _read(package)
+    data.competences.reverse()
+    for competence in data.competences:
+        competence.sequence = None
+    associations = json.loads(case.dump(data))["CFAssociations"]
+    assert [(a["identifier"], a["sequenceNumber"]) for a in associations] == [("a1", 2), ("a2", 1)]
