@@ -92,6 +92,20 @@ FORMAT_HTML = "1"
 FORMAT_PLAIN = "2"
 FORMAT_MARKDOWN = "4"
 FORMATS = (FORMAT_MOODLE, FORMAT_HTML, FORMAT_PLAIN, FORMAT_MARKDOWN)
+#: The taxonomies Moodle knows for a framework's levels.
+TAXONOMIES = (
+    "behaviour",
+    "competency",
+    "concept",
+    "domain",
+    "indicator",
+    "level",
+    "outcome",
+    "practice",
+    "proficiency",
+    "skill",
+    "value",
+)
 #: Moodle shortens short names and ID numbers to this many characters.
 MOODLE_MAX = 100
 
@@ -233,17 +247,14 @@ def _json_problem(value: str, line: int, message: Any, problems: list[Problem]) 
 
 def _scale_problems(labels: str, configuration: str, line: int, problems: list[Problem]) -> None:
     """Moodle's scale configuration: a JSON list, the scale first, then one object per
-    value that is the default or proficient, naming the value by its number."""
+    value that is the default or proficient, naming the value by its number; Moodle wants
+    a default value and a proficient one."""
     if not configuration:
         return
-    parsed = _json_problem(
-        configuration,
-        line,
-        lazy_gettext("the scale configuration is not the JSON list Moodle writes"),
-        problems,
-    )
-    if parsed is None:
-        return
+    try:
+        parsed = json.loads(configuration)
+    except ValueError:
+        parsed = None
     if not isinstance(parsed, list):
         problems.append(
             Problem(
@@ -253,6 +264,7 @@ def _scale_problems(labels: str, configuration: str, line: int, problems: list[P
         )
         return
     count = len(_labels(labels))
+    entries = [entry for entry in parsed[1:] if isinstance(entry, dict)]
     for entry in parsed[1:]:
         value = entry.get("id") if isinstance(entry, dict) else None
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= count:
@@ -264,6 +276,29 @@ def _scale_problems(labels: str, configuration: str, line: int, problems: list[P
                         "(%(count)s values) does not have",
                         value=value,
                         count=count,
+                    ),
+                )
+            )
+    if not any(entry.get("scaledefault") for entry in entries):
+        problems.append(
+            Problem(at_line(line), lazy_gettext("the scale configuration has no default value"))
+        )
+    if not any(entry.get("proficient") for entry in entries):
+        problems.append(
+            Problem(at_line(line), lazy_gettext("the scale configuration has no proficient value"))
+        )
+
+
+def _taxonomy_problems(taxonomies: str, line: int, problems: list[Problem]) -> None:
+    for term in taxonomies.split(","):
+        if term and term not in TAXONOMIES:
+            problems.append(
+                Problem(
+                    at_line(line),
+                    lazy_gettext(
+                        "the taxonomy %(term)s is not one of Moodle's (%(known)s)",
+                        term=term,
+                        known=", ".join(TAXONOMIES),
                     ),
                 )
             )
@@ -390,6 +425,7 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
                     )
                 )
                 continue
+            _taxonomy_problems(cell("taxonomy"), line, problems)
             framework = FrameworkData(
                 code=cell("idnumber"),
                 title=title,
@@ -495,6 +531,8 @@ def _scale(framework: FrameworkData, language: str) -> list[str]:
     kept = _kept(framework)
     if kept and _labels(str(kept.get("scalevalues", ""))) == labels:
         return [str(kept["scalevalues"]), str(kept.get("scaleconfiguration", ""))]
+    if not levels:
+        return ["", ""]
     top = len(levels)
     configuration = [{"scaleid": "0"}] + [
         {

@@ -22,7 +22,11 @@ from lti_tool.interchange.model import (
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes" / "frameworks"
 HEADER = ",".join(f'"{h}"' for h in moodle_csv.HEADERS)
-FRAMEWORK_ROW = ',FW,"Rammeverk",,1,"Lav,Middels,Høy","[{""scaleid"":""1""}]",,,,,,1,'
+SCALE_CONFIGURATION = (
+    '"[{""scaleid"":""1""},{""id"":1,""scaledefault"":1,""proficient"":0},'
+    '{""id"":3,""scaledefault"":0,""proficient"":1}]"'
+)
+FRAMEWORK_ROW = f',FW,"Rammeverk",,1,"Lav,Middels,Høy",{SCALE_CONFIGURATION},,,,,,1,'
 
 
 @pytest.fixture(autouse=True)
@@ -126,6 +130,7 @@ def test_a_moodle_export_in_moodles_own_shape_is_read():
 def test_semicolons_and_a_byte_order_mark_are_accepted():
     text = (HEADER + "\n" + FRAMEWORK_ROW + "\n,K1,Kompetanse,,1,,,,,,,,,\n").replace(",", ";")
     text = text.replace('"Lav;Middels;Høy"', '"Lav,Middels,Høy"')
+    text = text.replace(SCALE_CONFIGURATION.replace(",", ";"), SCALE_CONFIGURATION)
     data, problems = moodle_csv.parse(b"\xef\xbb\xbf" + text.encode())
     assert problems == []
     assert [c.code for c in data.competences] == ["K1"]
@@ -539,6 +544,9 @@ def test_what_the_tool_changed_is_written_as_the_tool_has_it():
         ((':2,""scaledefault"":1', ':4,""scaledefault"":1'),
          "line 2: the scale configuration names the value 4, which the scale (3 values) does "
          "not have"),
+        (('"domain,competency,skill"', '"domain,kompetanse"'),
+         "line 2: the taxonomy kompetanse is not one of Moodle's (behaviour, competency, concept, "
+         "domain, indicator, level, outcome, practice, proficiency, skill, value)"),
         (("DK-2.1,Fagsystem,,1,", "DK-2.1,Fagsystem,,7,"),
          "line 13: the description format 7 is not one of Moodle's (0, 1, 2 or 4)"),
         (("DK-3,18,,\n", 'DK-3,18,,"\n'), None),
@@ -636,6 +644,14 @@ def test_moodle_scale_configurations_that_are_not_moodles_are_refused():
     for configuration, message in (
         ('"{nope"', "the scale configuration is not the JSON list Moodle writes"),
         ('"{""scaleid"":1}"', "the scale configuration is not the JSON list Moodle writes"),
+        (
+            '"[{""scaleid"":1},{""id"":2,""proficient"":1}]"',
+            "the scale configuration has no default value",
+        ),
+        (
+            '"[{""scaleid"":1},{""id"":1,""scaledefault"":1}]"',
+            "the scale configuration has no proficient value",
+        ),
     ):
         row = f',FW,"Rammeverk",,1,"Lav,Høy",{configuration},,,,,,1,'
         _, problems = moodle_csv.parse(
