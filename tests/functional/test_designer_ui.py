@@ -202,7 +202,7 @@ def test_a_moodle_export_comes_back_byte_for_byte_and_the_page_lists_what_was_ke
     for line in (
         "2 competency rules kept for export, not evaluated by the tool.",
         "4 cross-references between competences kept for export.",
-        "7 HTML descriptions kept for export; the tool shows them as plain text.",
+        "8 HTML descriptions kept for export; the tool shows them as plain text.",
         "The taxonomy of each level (domain,competency,skill) kept for export.",
     ):
         assert line in imported

@@ -489,7 +489,7 @@ def test_a_full_moodle_export_comes_back_byte_for_byte():
     assert [str(line) for line in summary] == [
         "2 competency rules kept for export, not evaluated by the tool.",
         "4 cross-references between competences kept for export.",
-        "7 HTML descriptions kept for export; the tool shows them as plain text.",
+        "8 HTML descriptions kept for export; the tool shows them as plain text.",
         "1 competence's own scale kept for export; the tool uses the framework's scale.",
         "The scale's default value (Delvis kompetent) and proficient values (Kompetent) kept "
         "for export.",
@@ -502,7 +502,7 @@ def test_what_the_tool_changed_is_written_as_the_tool_has_it():
     by_code = {c.code: c for c in data.competences}
     by_code["DK-1"].description = {"nb": "Ny tekst, uten HTML."}
     data.levels = [*data.levels, LevelData(4, {"nb": "Ekspert"})]
-    del data.competences[data.competences.index(by_code["DK-1"]) + 1]  # DK-1.1
+    data.competences.remove(by_code["DK-1.2"])
     data.competences.append(CompetenceData("NY", "DK-2", "NY", {"nb": "Ny kompetanse"}))
     parsed_rows, unclosed = moodle_csv.read_rows(moodle_csv.dump(data).decode())
     assert unclosed is None
@@ -513,6 +513,7 @@ def test_what_the_tool_changed_is_written_as_the_tool_has_it():
     dk1 = next(row for row in competences if row[1] == "DK-1")
     assert dk1[3:5] == ["Ny tekst, uten HTML.", "2"]
     assert dk1[7:12] == ["core_competency\\competency_rule_all", "2", "null", "DK-3", "11"]
+    assert "DK-1.2" not in [row[1] for row in competences]
     new = competences[-1]
     assert new == [
         "DK-2",
@@ -526,7 +527,7 @@ def test_what_the_tool_changed_is_written_as_the_tool_has_it():
         "0",
         "null",
         "",
-        "19",
+        "20",
         "",
         "",
     ]
@@ -549,7 +550,7 @@ def test_what_the_tool_changed_is_written_as_the_tool_has_it():
          "domain, indicator, level, outcome, practice, proficiency, skill, value)"),
         (("DK-2.1,Fagsystem,,1,", "DK-2.1,Fagsystem,,7,"),
          "line 13: the description format 7 is not one of Moodle's (0, 1, 2 or 4)"),
-        (("DK-3,18,,\n", 'DK-3,18,,"\n'), None),
+        (("null,,19,,\n", 'null,,19,,"\n'), None),
     ],
 )  # fmt: skip
 def test_a_malformed_moodle_export_is_refused_naming_the_defect(change, message):
@@ -558,7 +559,7 @@ def test_a_malformed_moodle_export_is_refused_naming_the_defect(change, message)
     data, problems = moodle_csv.parse(text.replace(change[0], change[1], 1).encode())
     if message is None:  # a quote opened and never closed
         assert data is None
-        assert _messages(problems) == ["line 15: a quoted value is never closed"]
+        assert _messages(problems) == ["line 16: a quoted value is never closed"]
     else:
         assert message in _messages(problems) + _messages(validate_framework(data))
 
