@@ -90,8 +90,10 @@ KEPT = "case"
 _ITEM_MAPPED = frozenset(
     {"identifier", "fullStatement", "abbreviatedStatement", "humanCodingScheme", "extensions"}
 )
-#: Document fields that tell the state of the version: kept for the imported version only.
-_DOCUMENT_STATE = ("lastChangeDateTime", "version", "adoptionStatus")
+#: Document fields that tell the state of the version: kept for the imported version only
+#: (a document without a language gets none back, and one with a regional language, such as
+#: ``en-US``, gets it back as written).
+_DOCUMENT_STATE = ("lastChangeDateTime", "version", "adoptionStatus", "language")
 #: Document fields the tool writes itself (the rest are kept as they are).
 _DOCUMENT_MAPPED = frozenset(
     {"identifier", "title", "description", "extensions", "lastChangeDateTime", "version"}

@@ -424,3 +424,21 @@ def test_a_renamed_competence_keeps_its_cross_references_and_rule(ctx):
     )
     # the first version is unchanged, and still gives Moodle's file back
     assert framework_io.export_framework(ctx, org, "DK", "moodle-csv", 1) == source
+
+
+EXTERNAL = FAKES / "external"
+
+
+@pytest.mark.parametrize(
+    "name", ["opensalt-ItemTypeTestFramework.json", "opensalt-MarkdownFramework.json"]
+)
+def test_opensalts_own_case_packages_come_back_equal(cli, tmp_path, name):
+    """OpenSALT's test packages (no document language, an item type with its definition,
+    Markdown with CR LF) through the CLI: the export is the package, nothing added."""
+    source = EXTERNAL / name
+    cli("organisation", "add", "Kongsberg")
+    cli("framework", "import", str(source), "--organisation", "Kongsberg", "--format", "case")
+    out = tmp_path / "out.json"
+    cli("framework", "export", "d0000000-0000-0000-0000-000000000000", "--organisation",
+        "Kongsberg", "--format", "case", "--output", str(out))  # fmt: skip
+    assert json.loads(out.read_text()) == json.loads(source.read_text())
