@@ -116,9 +116,50 @@ def _normalise(header: str) -> str:
 
 #: Moodle's headers (and those of older Moodle versions) to our column names.
 _KNOWN = {_normalise(h): c for h, c in zip(HEADERS, COLUMNS, strict=True)} | {
+    "parentidnumber": "parent",
     "crossreferencedcompetencyidnumbers": "related",
+    "crossreferencedcompetencyidnumbersoptional": "related",
     "taxonomies": "taxonomy",
 }
+
+
+def _columns(
+    header: list[str], line: int
+) -> tuple[dict[str, int], int | None, bool, list[Problem]]:
+    """Which column holds what: our column names to their index, the index of our own
+    column, and whether the columns are Moodle's, by position.
+
+    Moodle reads its 14 columns by position and writes their names in the exporting
+    user's language (and older versions named them differently), so a header of 14 or
+    more columns is read by position, whatever the names, unless a name we know stands
+    where Moodle reads another column: Moodle would misread such a file, and so it is
+    refused. A shorter header (a file made by hand) is read by the names."""
+    named = [_KNOWN.get(_normalise(name)) for name in header]
+    extension = next(
+        (i for i, name in enumerate(header) if _normalise(name).startswith("læringsløp")), None
+    )
+    if len(header) >= len(COLUMNS) and extension in (None, len(COLUMNS)):
+        misplaced = [
+            Problem(
+                at_line(line),
+                lazy_gettext(
+                    "column %(number)s is “%(found)s”, but Moodle reads its columns by "
+                    "position and reads column %(number)s as “%(expected)s”",
+                    number=index + 1,
+                    found=header[index].strip(),
+                    expected=HEADERS[index],
+                ),
+            )
+            for index, column in enumerate(named[: len(COLUMNS)])
+            if column is not None and column != COLUMNS[index]
+        ]
+        columns = {column: index for index, column in enumerate(COLUMNS)}
+        return columns, extension, True, misplaced
+    columns = {}
+    for index, column in enumerate(named):
+        if column is not None:
+            columns.setdefault(column, index)
+    return columns, extension, False, []
 
 
 def _html_to_text(value: str) -> str:
@@ -355,14 +396,9 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
     if not rows:
         return None, [Problem("", lazy_gettext("The file is empty."))]
     header_line, header = rows[0]
-    columns: dict[str, int] = {}
-    extension_column: int | None = None
-    for index, name in enumerate(header):
-        normalised = _normalise(name)
-        if normalised.startswith("læringsløp"):
-            extension_column = index
-        elif normalised in _KNOWN:
-            columns.setdefault(_KNOWN[normalised], index)
+    columns, extension_column, by_position, misplaced = _columns(header, header_line)
+    if misplaced:
+        return None, misplaced
     missing = [HEADERS[COLUMNS.index(c)] for c in REQUIRED if c not in columns]
     if missing:
         return None, [
@@ -383,6 +419,19 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
     for line, row in body:
         if not any(value.strip() for value in row):
             continue
+        if len(row) != len(header):
+            # Moodle's CSV reader refuses the whole file ("the number of columns is not
+            # constant"); the row is still read, so that its other problems are named too.
+            problems.append(
+                Problem(
+                    at_line(line),
+                    lazy_gettext(
+                        "the row has %(count)s values, but the header row has %(columns)s",
+                        count=len(row),
+                        columns=len(header),
+                    ),
+                )
+            )
 
         def raw(column: str, row: list[str] = row) -> str:
             index = columns.get(column)
@@ -406,6 +455,7 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
         )
         identifier = ext.get("identifier") if isinstance(ext.get("identifier"), str) else None
         kept = {
+            "shortname": raw("shortname"),
             "description": raw("description"),
             "descriptionformat": cell("descriptionformat"),
             "text": description,
@@ -432,7 +482,11 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
                 description=descriptions,
                 identifier=identifier,
                 levels=_levels(cell, ext, language),
-                kept={KEPT: kept | {"taxonomies": cell("taxonomy"), "language": language}},
+                kept={
+                    KEPT: kept
+                    | {"taxonomies": cell("taxonomy"), "language": language}
+                    | ({"header": header[: len(COLUMNS)]} if by_position else {})
+                },
                 where=at_line(line),
             )
             continue
@@ -516,6 +570,13 @@ def _kept(data: FrameworkData | CompetenceData) -> dict[str, Any]:
     return kept if isinstance(kept, dict) else {}
 
 
+def _short_name(kept: dict[str, Any], title: dict[str, str], language: str) -> str:
+    """The short name: as imported (with its spaces) while the title is unchanged."""
+    text = localized(title, language)[:MOODLE_MAX]
+    imported = kept.get("shortname")
+    return imported if isinstance(imported, str) and imported.strip() == text else text
+
+
 def _described(kept: dict[str, Any], description: dict[str, str], language: str) -> list[str]:
     """The description and its format: as imported while its text is unchanged."""
     text = localized(description, language)
@@ -591,7 +652,14 @@ def dump(framework: FrameworkData, language: str | None = None) -> bytes:
     if language not in LANGUAGES:
         language = "nb"
     extension = _needs_extension(framework, language)
-    out = [write_row([*HEADERS, EXTENSION_HEADER] if extension else HEADERS)]
+    header = kept.get("header")
+    if not (
+        isinstance(header, list)
+        and len(header) == len(HEADERS)
+        and all(isinstance(name, str) for name in header)
+    ):
+        header = list(HEADERS)
+    out = [write_row([*header, EXTENSION_HEADER] if extension else header)]
     levels = sorted(framework.levels, key=lambda level: level.value)
     ext: dict[str, Any] = {
         "identifier": framework.identifier,
@@ -602,7 +670,7 @@ def dump(framework: FrameworkData, language: str | None = None) -> bytes:
     row = [
         "",
         framework.code,
-        localized(framework.title, language)[:MOODLE_MAX],
+        _short_name(kept, framework.title, language),
         *_described(kept, framework.description, language),
         *_scale(framework, language),
         "",
@@ -632,7 +700,7 @@ def dump(framework: FrameworkData, language: str | None = None) -> bytes:
         row = [
             competence.parent_key or "",
             competence.code,
-            localized(competence.title, language)[:MOODLE_MAX],
+            _short_name(kept, competence.title, language),
             *_described(kept, competence.description, language),
             str(kept.get("scalevalues") or ""),
             str(kept.get("scaleconfiguration") or "") if kept.get("scalevalues") else "",

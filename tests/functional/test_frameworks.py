@@ -28,6 +28,7 @@ from lti_tool.errors import (
     UnknownLevel,
     VersionNotDraft,
 )
+from lti_tool.interchange import moodle_csv
 from lti_tool.models import (
     Competence,
     Framework,
@@ -442,3 +443,81 @@ def test_opensalts_own_case_packages_come_back_equal(cli, tmp_path, name):
     cli("framework", "export", "d0000000-0000-0000-0000-000000000000", "--organisation",
         "Kongsberg", "--format", "case", "--output", str(out))  # fmt: skip
     assert json.loads(out.read_text()) == json.loads(source.read_text())
+
+
+MOODLE_EXAMPLE = EXTERNAL / "moodle-lpimportcsv-example.csv"
+
+
+def _moodle_round_trip(cli, tmp_path, data: bytes) -> bytes:
+    source = tmp_path / "in.csv"
+    source.write_bytes(data)
+    cli("organisation", "add", "Kongsberg")
+    result = cli("framework", "import", str(source), "--organisation", "Kongsberg")
+    assert "64 competence(s), 2 level(s)" in result.output
+    out = tmp_path / "out.csv"
+    cli("framework", "export", "OECD-CORE", "--organisation", "Kongsberg", "--format",
+        "moodle-csv", "--output", str(out))  # fmt: skip
+    return out.read_bytes()
+
+
+def test_moodles_own_example_comes_back_byte_for_byte(cli, tmp_path):
+    """The file Moodle's tests import: Moodle 3.1's column names, short names ending in a
+    space, CR LF inside the HTML descriptions, cross-references before their targets."""
+    data = MOODLE_EXAMPLE.read_bytes()
+    assert _moodle_round_trip(cli, tmp_path, data) == data
+
+
+def test_moodles_example_saved_by_excel_or_named_in_norwegian_is_read(cli, tmp_path):
+    """A byte order mark and CR LF after each row (as Excel saves it) are read as Moodle
+    reads them, and the export is Moodle's file again; column names in another language
+    (Moodle writes them in the exporting user's) are read by position and kept."""
+    text = MOODLE_EXAMPLE.read_bytes().decode()
+    rest = text.split("\n", 1)[1]
+    norwegian = (
+        "Foreldrens ID-nummer,ID-nummer,Kortnavn,Beskrivelse,Beskrivelsesformat,Skalaverdier,"
+        "Skalaoppsett,Regeltype,Regelutfall,Regeloppsett,Kryssreferanser,Eksport-ID,"
+        "Er rammeverk,Taksonomi"
+    )
+    excel = ("\ufeff" + norwegian + "\n" + rest).replace("\r\n", "\n").replace("\n", "\r\n")
+    exported = _moodle_round_trip(cli, tmp_path, excel.encode())
+    assert exported.decode() == moodle_csv.write_row(norwegian.split(",")) + rest
+
+
+def _line_of(text: str, start: str) -> int:
+    return text[: text.index(start)].count("\n") + 1
+
+
+@pytest.mark.parametrize(
+    ("change", "row", "message"),
+    [
+        (("null,level-1,26,", "null,level-9,26,"), "analytical-thinking,DR-AT1",
+         "the cross-referenced competence level-9 does not exist"),
+        ((",0,null,level-1,27,", ',0,"{""op"":",level-1,27,'), "analytical-thinking,DR-AT-2",
+         "the rule configuration is not JSON"),
+        (("0,null,,11,,\n", "0,null,,11,\n"), "delivery,analytical-thinking",
+         "the row has 13 values, but the header row has 14"),
+        (("Shortname,Description", "Description,Shortname"), '"Parent id number"',
+         "column 3 is “Description”, but Moodle reads its columns by position and reads "
+         "column 3 as “Short name”"),
+        (("null,level-1,64,,\n", 'null,level-1,64,,\n,x,"Uten slutt,,1,,,,0,null,,65,,\n'),
+         ",x,", "a quoted value is never closed"),
+        (("levels,level-2,", "nowhere,level-2,"), "nowhere,level-2",
+         "the parent nowhere does not exist"),
+    ],
+)  # fmt: skip
+def test_malformed_variants_of_moodles_example_are_refused(
+    cli, app, tmp_path, change, row, message
+):
+    text = MOODLE_EXAMPLE.read_bytes().decode()
+    assert change[0] in text
+    broken = text.replace(change[0], change[1], 1)
+    path = tmp_path / "broken.csv"
+    path.write_bytes(broken.encode())
+    cli("organisation", "add", "Kongsberg")
+    with app.app_context():
+        before = _counts(get_session())
+    result = cli("framework", "import", str(path), "--organisation", "Kongsberg", ok=False)
+    assert result.exit_code != 0
+    assert f"line {_line_of(broken, row)}: {message}" in result.output
+    with app.app_context():
+        assert _counts(get_session()) == before
