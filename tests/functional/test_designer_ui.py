@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lti_tool.db import get_session
+from lti_tool.interchange import moodle_csv
 from lti_tool.models import (
     Competence,
     Deployment,
@@ -482,3 +483,30 @@ def test_another_organisations_designer_finds_nothing(app, lms):
         f"/designer/requirements/{ids['requirement']}/remove",
     ):
         assert browser.post(path, data={"csrf_token": token}).status_code == 404, path
+
+
+def test_markup_in_a_moodle_file_never_reaches_the_page_as_markup(app, lms):
+    """An HTML description (with escaped markup in it) and a scale label that is markup:
+    the version page and the import summary show them as text."""
+    attack = "<img src=x onerror=alert(1)>"
+    rows = [
+        moodle_csv.HEADERS,
+        ["", "XSS", "Skript", "<p>&lt;script&gt;alert(2)&lt;/script&gt;</p><script>x</script>",
+         "1", f"{attack},Bra", '[{"scaleid":1},{"id":1,"scaledefault":1,"proficient":1}]',
+         "", "", "", "", "", "1", "competency"],
+        ["", "K1", f"Kort {attack}", f"&lt;b onclick=alert(3)&gt;{attack}", "1", "", "",
+         "", "0", "null", "", "1", "", ""],
+    ]  # fmt: skip
+    data = "".join(moodle_csv.write_row(row) for row in rows).encode()
+    browser = designer(app, lms)
+    page = get_page(browser, "/designer/frameworks")
+    response = upload(
+        browser, page, "/designer/frameworks/import", data, "moodle.csv",
+        format="moodle-csv", language="nb", publish="0",
+    )  # fmt: skip
+    imported = follow(browser, response)
+    assert "The scale&#39;s default value (&lt;img src=x onerror=alert(1)&gt;)" in imported
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in imported
+    assert "&lt;b onclick=alert(3)&gt;" in imported
+    for markup in ("<img", "<script>alert", "<b onclick"):
+        assert markup not in imported
