@@ -521,3 +521,50 @@ def test_malformed_variants_of_moodles_example_are_refused(
     assert f"line {_line_of(broken, row)}: {message}" in result.output
     with app.app_context():
         assert _counts(get_session()) == before
+
+
+def _markdown_package_with(change: str) -> str:
+    package = json.loads((EXTERNAL / "opensalt-MarkdownFramework.json").read_text())
+    first, second = package["CFAssociations"]
+    if change == "unknown destination":
+        first["destinationNodeURI"]["identifier"] = "ffffffff-0000-4000-8000-000000000000"
+    elif change == "unknown origin":
+        second["originNodeURI"]["identifier"] = "eeeeeeee-0000-4000-8000-000000000000"
+    elif change == "its own parent":
+        first["destinationNodeURI"] = dict(first["originNodeURI"])
+    elif change == "no statement":
+        del package["CFItems"][1]["fullStatement"]
+    else:  # cut short
+        return json.dumps(package)[:-40]
+    return json.dumps(package)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("unknown destination",
+         "CFAssociation a5eb02f4-b8df-11e7-b06e-b17e31351e5a, field destinationNodeURI: the "
+         "item ffffffff-0000-4000-8000-000000000000 does not exist"),
+        ("unknown origin",
+         "CFAssociation c496e718-b8df-11e7-b712-1f8220b52d15, field originNodeURI: the item "
+         "eeeeeeee-0000-4000-8000-000000000000 does not exist"),
+        ("its own parent",
+         "CFItem a5eafca0-b8df-11e7-8d17-8dc52d8205bc: MD.Math is its own ancestor: the "
+         "parents form a loop"),
+        ("no statement",
+         "CFItem a5eafca0-b8df-11e7-8d17-8dc52d8205bc, field fullStatement: required, and "
+         "missing or empty"),
+        ("cut short", "the file is not valid JSON"),
+    ],
+)  # fmt: skip
+def test_malformed_variants_of_an_opensalt_package_are_refused(cli, app, tmp_path, change, message):
+    path = tmp_path / "broken.json"
+    path.write_text(_markdown_package_with(change))
+    cli("organisation", "add", "Kongsberg")
+    with app.app_context():
+        before = _counts(get_session())
+    result = cli("framework", "import", str(path), "--organisation", "Kongsberg", ok=False)
+    assert result.exit_code != 0
+    assert message in result.output
+    with app.app_context():
+        assert _counts(get_session()) == before
