@@ -235,6 +235,11 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
                         "row": other[2],
                     }
                 )
+    for competence in parsed:
+        if competence.key not in candidates:
+            # No isChildOf at all (OpenSALT calls it an orphan): top-level in the tool,
+            # and exported without one while it stays there.
+            competence.kept[KEPT]["orphan"] = True
     kept["associations"] = others
     framework.kept = {KEPT: kept}
     framework.competences = parsed
@@ -521,15 +526,22 @@ def dump(
         fields = dict(_kept(competence).get("fields") or {})
         if not _unchanged(competence, language):
             fields.pop("lastChangeDateTime", None)
-        item = {
-            "identifier": identifier,
-            "uri": case_uri(identifier),
-            **_statements(competence, language),
-            "language": None if _kept(competence) else language,
-            "CFItemType": None if _kept(competence) else "Competence",
-            "lastChangeDateTime": when,
-            "CFDocumentURI": None if _kept(competence) else doc_link,
-        } | fields
+        statements = _statements(competence, language)
+        item = _drop_empty(
+            {
+                "identifier": identifier,
+                "uri": case_uri(identifier),
+                **statements,
+                "language": None if _kept(competence) else language,
+                "CFItemType": None if _kept(competence) else "Competence",
+                "lastChangeDateTime": when,
+                "CFDocumentURI": None if _kept(competence) else doc_link,
+            }
+        )
+        # What the package held is written as it was, an empty statement or notes too
+        # (OpenSALT writes "abbreviatedStatement": "" and "notes": "").
+        item |= {key: value for key, value in statements.items() if value == ""} | fields
+        had_extensions = "extensions" in item
         extensions = dict(item.pop("extensions", None) or {})
         if _item_needs_extension(competence, item, language):
             extensions[EXTENSION] = _drop_empty(
@@ -540,8 +552,9 @@ def dump(
                     "archived": competence.archived or None,
                 }
             )
-        item["extensions"] = extensions
-        items.append(_drop_empty(item))
+        if extensions or had_extensions:
+            item["extensions"] = extensions
+        items.append(item)
     package: dict[str, Any] = {
         "CFDocument": document,
         "CFItems": items,
@@ -602,6 +615,8 @@ def _associations(
                     association["sequenceNumber"] = position
                 row = _kept(competence).get("isChildOfRow")
                 associations.append((row if isinstance(row, int) else math.inf, association))
+                continue
+            if parent is None and _kept(competence).get("orphan") is True:
                 continue
             if parent is None:
                 destination = doc_link

@@ -431,17 +431,24 @@ EXTERNAL = FAKES / "external"
 
 
 @pytest.mark.parametrize(
-    "name", ["opensalt-ItemTypeTestFramework.json", "opensalt-MarkdownFramework.json"]
+    "name",
+    [
+        "opensalt-ItemTypeTestFramework.json",
+        "opensalt-MarkdownFramework.json",
+        "opensalt-ordering-excerpt.json",
+    ],
 )
 def test_opensalts_own_case_packages_come_back_equal(cli, tmp_path, name):
-    """OpenSALT's test packages (no document language, an item type with its definition,
-    Markdown with CR LF) through the CLI: the export is the package, nothing added."""
+    """OpenSALT's packages (no document language, an item type with its definition,
+    Markdown with CR LF, empty short statements and notes, an item without isChildOf)
+    through the CLI: the export is the package, nothing added or left out."""
     source = EXTERNAL / name
+    document = json.loads(source.read_text())["CFDocument"]["identifier"]
     cli("organisation", "add", "Kongsberg")
     cli("framework", "import", str(source), "--organisation", "Kongsberg", "--format", "case")
     out = tmp_path / "out.json"
-    cli("framework", "export", "d0000000-0000-0000-0000-000000000000", "--organisation",
-        "Kongsberg", "--format", "case", "--output", str(out))  # fmt: skip
+    cli("framework", "export", document, "--organisation", "Kongsberg", "--format", "case",
+        "--output", str(out))  # fmt: skip
     assert json.loads(out.read_text()) == json.loads(source.read_text())
 
 
