@@ -412,6 +412,11 @@ def framework_import(
         f"Framework {version.framework.code} version {version.number} ({version.status.value}): "
         f"{len(version.competences)} competence(s), {len(version.levels)} level(s)."
     )
+    from flask_babel import force_locale
+
+    with force_locale("en"):
+        for line in framework_io.kept_summary(version):
+            click.echo(f"Kept for export: {line}")
 
 
 @framework_cli.command("export")

@@ -2,29 +2,38 @@
 
 The framework is the ``CFDocument``; each competence a ``CFItem`` (``humanCodingScheme`` is
 its code, or its identifier when it has none, a repeated one or one too long;
-``abbreviatedStatement`` or else ``fullStatement`` its title; ``notes`` its description,
-after the full statement when that is not the title); the hierarchy and order
-are ``isChildOf`` ``CFAssociations`` (origin: the child, destination: its parent item or
-the document; ``sequenceNumber``: the order among siblings; of several parents the one
-with the lowest sequence number, else the first, is kept; a parent outside the package
-leaves the item at the top); the scale is a ``CFRubric``
-whose one criterion has a ``CFRubricCriterionLevel`` per level (``score``: the value,
-``quality``: the label).
+``abbreviatedStatement`` or else ``fullStatement`` its title, and ``fullStatement`` its
+description when there is an abbreviated statement); the hierarchy and order are
+``isChildOf`` ``CFAssociations`` (origin: the child, destination: its parent item or the
+document; ``sequenceNumber``: the order among siblings; of several parents the one with the
+lowest sequence number, else the first, is kept); the scale is a ``CFRubric`` whose one
+criterion has a ``CFRubricCriterionLevel`` per level (``score``: the value, ``quality``:
+the label). An association from or to an identifier that is neither a ``CFItem`` nor the
+``CFDocument`` is refused, as is an ``isChildOf`` whose parent is not in the package.
 
-CASE texts have one language (``language``): we write bokmål, and keep every language,
-the framework's code, references and archived flags in an ``extensions.laeringslop``
-object, which our importer reads back. A package without it imports into its
-``language`` (bokmål when it has none).
+What the tool does not use is kept (``kept["case"]``) and written back: each item's
+``CFItemType``, ``notes``, ``uri`` and every other field, its statements and coding scheme
+as they were while what the tool made of them is unchanged, the document's other fields,
+the other associations, the rubric while the scale is unchanged, and ``CFDefinitions``.
+
+CASE texts have one language (``language``): we write the package's (bokmål for ours).
+What CASE's fields cannot hold (other languages, the framework's code, references,
+archived flags) goes in an ``extensions.laeringslop`` object, which our importer reads
+back, written only when there is such data (so an imported package comes back with
+nothing added). A package without it imports into its ``language`` (bokmål when it has
+none).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from flask_babel import lazy_gettext
+from flask_babel import lazy_gettext, lazy_ngettext
 
 from lti_tool.domain.texts import LANGUAGES, localized
 from lti_tool.interchange.model import (
@@ -38,6 +47,7 @@ from lti_tool.interchange.model import (
     code_problem,
     competence_code_problem,
     decode,
+    sibling_order,
     text_of,
     too_many,
 )
@@ -72,6 +82,23 @@ def _node_identifier(node: Any, by_uri: dict[str, str]) -> str:
         return ""
     identifier = _string(node, "identifier")
     return identifier or by_uri.get(_string(node, "uri"), "")
+
+
+#: The name under which a framework's and a competence's ``kept`` data are stored.
+KEPT = "case"
+#: Item fields the tool reads into its own (the rest are kept as they are).
+_ITEM_MAPPED = frozenset(
+    {"identifier", "fullStatement", "abbreviatedStatement", "humanCodingScheme", "extensions"}
+)
+#: Document fields that tell the state of the version: kept for the imported version only
+#: (a document without a language gets none back, and one with a regional language, such as
+#: ``en-US``, gets it back as written).
+_DOCUMENT_STATE = ("lastChangeDateTime", "version", "adoptionStatus", "language")
+#: Document fields the tool writes itself (the rest are kept as they are).
+_DOCUMENT_MAPPED = frozenset(
+    {"identifier", "title", "description", "extensions", "lastChangeDateTime", "version"}
+    | {"adoptionStatus", "language"}
+)
 
 
 def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list[Problem]]:
@@ -115,13 +142,25 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
         # identifier, as when it has none.
         scheme = _string(document, "humanCodingScheme")
         code = scheme if scheme and code_problem(scheme) is None else doc_id
+    levels = _levels(package.get("CFRubrics"), language, problems)
+    kept: dict[str, Any] = {
+        "language": language,
+        "document": {k: v for k, v in document.items() if k not in _DOCUMENT_MAPPED}
+        | _other_extensions(document),
+        "state": {k: document.get(k) for k in _DOCUMENT_STATE},
+        "levels": [localized(level.label, language) for level in levels],
+    }
+    if isinstance(package.get("CFRubrics"), list):
+        kept["rubrics"] = package["CFRubrics"]
+    if package.get("CFDefinitions") is not None:
+        kept["definitions"] = package["CFDefinitions"]
     framework = FrameworkData(
         code=code,
         title=title,
         description=text_of(doc_ext.get("description"))
         or _one(language, _string(document, "description")),
         identifier=doc_id or None,
-        levels=_levels(package.get("CFRubrics"), language, problems),
+        levels=levels,
         where=doc_where,
     )
 
@@ -140,87 +179,151 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
         label = identifier or f"#{number}"
         if not identifier:
             problems.append(Problem(at_item("CFItem", label, "identifier"), _missing()))
-        statement = _string(item, "fullStatement")
-        if not statement:
-            problems.append(Problem(at_item("CFItem", label, "fullStatement"), _missing()))
         if _string(item, "uri"):
             by_uri[_string(item, "uri")] = identifier
-        item_language = _language(item.get("language"), language)
-        ext = _ext(item)
-        notes = _string(item, "notes")
-        if text_of(ext.get("title")):
-            # Our own export: the extension holds the exact texts in every language.
-            item_title = text_of(ext.get("title"))
-            item_description = text_of(ext.get("description")) or _one(item_language, notes)
-        else:
-            # The short statement is the title when there is one; the full statement is
-            # then kept first in the description, before the notes.
-            title_text = _string(item, "abbreviatedStatement") or statement
-            parts = [statement] if statement and statement != title_text else []
-            if notes:
-                parts.append(notes)
-            item_title = _one(item_language, title_text)
-            item_description = _one(item_language, "\n\n".join(parts))
-        ref = ext.get("external_ref") if ext else _string(item, "uri")
-        if isinstance(ref, str) and not ref.startswith(("http://", "https://")) and not ext:
-            ref = None
-        # CASE names items by identifier; humanCodingScheme is only a label, and may be
-        # missing, repeated or too long to be a code: then the identifier is the code.
-        code = _string(item, "humanCodingScheme")
-        if not code or code in codes or competence_code_problem(code) is not None:
-            code = identifier
-        codes.add(code)
-        parsed.append(
-            CompetenceData(
-                key=identifier or label,
-                parent_key=None,
-                code=code,
-                title=item_title,
-                description=item_description,
-                external_ref=ref if isinstance(ref, str) and ref else None,
-                identifier=identifier or None,
-                archived=ext.get("archived") is True,
-                where=at_item("CFItem", label),
-            )
-        )
+        parsed.append(_item(item, identifier, label, language, codes, problems))
+        parsed[-1].kept[KEPT]["row"] = len(parsed) - 1
 
     keys = {c.key: c for c in parsed}
     # Each item's isChildOf associations to a node in the package, as
     # (no sequence number, sequence number, order in the file, parent, sequence number).
     candidates: dict[str, list[tuple[bool, int, int, str, int | None]]] = {}
+    raw_child_of: dict[tuple[str, int], dict[str, Any]] = {}
+    others: list[dict[str, Any]] = []
     for number, association in enumerate(associations, start=1):
         if not isinstance(association, dict):
-            continue
-        if _string(association, "associationType") != "isChildOf":
             continue
         label = _string(association, "identifier") or f"#{number}"
         child = _node_identifier(association.get("originNodeURI"), by_uri)
         parent = _node_identifier(association.get("destinationNodeURI"), by_uri)
-        if child not in keys:
-            problems.append(
-                Problem(
-                    at_item("CFAssociation", label, "originNodeURI"),
-                    lazy_gettext("the item %(item)s does not exist", item=child or "?"),
-                )
-            )
+        child_of = _string(association, "associationType") == "isChildOf"
+        inside = [child in keys or child == doc_id, parent in keys or parent == doc_id]
+        if child_of and child not in keys:
+            problems.append(_dangling(label, "originNodeURI", child))
             continue
-        if parent != doc_id and parent not in keys:
-            continue  # a parent in another document: the item stays at the top
+        if child_of and not inside[1]:
+            problems.append(_dangling(label, "destinationNodeURI", parent))
+            continue
+        if not child_of:
+            if not inside[0] and not inside[1]:
+                problems.append(_dangling(label, "originNodeURI", child))
+            others.append({"association": association, "inside": inside, "row": number})
+            continue
         sequence = association.get("sequenceNumber")
         if isinstance(sequence, bool) or not isinstance(sequence, int):
             sequence = None
         candidates.setdefault(child, []).append(
             (sequence is None, sequence or 0, number, parent, sequence)
         )
+        raw_child_of[(child, number)] = association
     for child, found in candidates.items():
         # An item with more than one parent (CASE allows it) keeps one: the one with the
-        # lowest sequence number, else the first in the file.
-        *_, parent, sequence = min(found)
+        # lowest sequence number, else the first in the file; the others are kept as they are.
+        chosen = min(found)
+        *_, parent, sequence = chosen
         competence = keys[child]
         competence.parent_key = None if parent == doc_id else parent
         competence.sequence = sequence
+        competence.kept[KEPT]["isChildOf"] = raw_child_of[(child, chosen[2])]
+        competence.kept[KEPT]["isChildOfRow"] = chosen[2]
+        for other in found:
+            if other is not chosen:
+                others.append(
+                    {
+                        "association": raw_child_of[(child, other[2])],
+                        "inside": [True, True],
+                        "row": other[2],
+                    }
+                )
+    for competence in parsed:
+        if competence.key not in candidates:
+            # No isChildOf at all (OpenSALT calls it an orphan): top-level in the tool,
+            # and exported without one while it stays there.
+            competence.kept[KEPT]["orphan"] = True
+    kept["associations"] = others
+    framework.kept = {KEPT: kept}
     framework.competences = parsed
     return framework, problems
+
+
+def _other_extensions(obj: dict[str, Any]) -> dict[str, Any]:
+    """Other tools' extensions of an object, to keep as they are."""
+    extensions = obj.get("extensions")
+    if not isinstance(extensions, dict):
+        return {}
+    others = {k: v for k, v in extensions.items() if k != EXTENSION}
+    return {"extensions": others} if others else {}
+
+
+def _dangling(label: str, field: str, identifier: str) -> Problem:
+    return Problem(
+        at_item("CFAssociation", label, field),
+        lazy_gettext("the item %(item)s does not exist", item=identifier or "?"),
+    )
+
+
+def _item(
+    item: dict[str, Any],
+    identifier: str,
+    label: str,
+    language: str,
+    codes: set[str],
+    problems: list[Problem],
+) -> CompetenceData:
+    statement = _string(item, "fullStatement")
+    if not statement:
+        problems.append(Problem(at_item("CFItem", label, "fullStatement"), _missing()))
+    abbreviated = _string(item, "abbreviatedStatement")
+    item_language = _language(item.get("language"), language)
+    ext = _ext(item)
+    fields = {k: v for k, v in item.items() if k not in _ITEM_MAPPED} | _other_extensions(item)
+    if text_of(ext.get("title")):
+        # Our own export: the extension holds the exact texts in every language.
+        item_title = text_of(ext.get("title"))
+        item_description = text_of(ext.get("description")) or (
+            _one(item_language, statement) if abbreviated else {}
+        )
+        if fields.get("notes") == localized(item_description, item_language):
+            del fields["notes"]  # our exports before 2026-12 wrote the description there
+    else:
+        # The short statement is the title when there is one; the full statement is then
+        # the description. Notes are not part of either: they are kept as they are.
+        item_title = _one(item_language, abbreviated or statement)
+        item_description = (
+            _one(item_language, statement) if abbreviated and statement != abbreviated else {}
+        )
+    ref = ext.get("external_ref") if ext else _string(item, "uri")
+    if isinstance(ref, str) and not ref.startswith(("http://", "https://")) and not ext:
+        ref = None
+    # CASE names items by identifier; humanCodingScheme is only a label, and may be
+    # missing, repeated or too long to be a code: then the identifier is the code.
+    scheme = _string(item, "humanCodingScheme")
+    code = scheme
+    if not code or code in codes or competence_code_problem(code) is not None:
+        code = identifier
+    codes.add(code)
+    return CompetenceData(
+        key=identifier or label,
+        parent_key=None,
+        code=code,
+        title=item_title,
+        description=item_description,
+        external_ref=ref if isinstance(ref, str) and ref else None,
+        identifier=identifier or None,
+        archived=ext.get("archived") is True,
+        kept={
+            KEPT: {
+                "fields": fields,
+                "fullStatement": item.get("fullStatement"),
+                "abbreviatedStatement": item.get("abbreviatedStatement"),
+                "humanCodingScheme": item.get("humanCodingScheme"),
+                "title": localized(item_title, item_language),
+                "description": localized(item_description, item_language),
+                "code": code,
+            }
+        },
+        where=at_item("CFItem", label),
+    )
 
 
 def _missing() -> Any:
@@ -290,6 +393,72 @@ def _drop_empty(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if v not in (None, "", [], {})}
 
 
+def _kept(data: FrameworkData | CompetenceData) -> dict[str, Any]:
+    kept = data.kept.get(KEPT)
+    return kept if isinstance(kept, dict) else {}
+
+
+def _statements(competence: CompetenceData, language: str) -> dict[str, Any]:
+    """fullStatement, abbreviatedStatement and humanCodingScheme: as imported while what
+    the tool made of them is unchanged; else the statement (the description, or the title
+    when there is none) and the short title."""
+    kept = _kept(competence)
+    title = localized(competence.title, language)
+    description = localized(competence.description, language)
+    if kept and kept.get("title") == title and kept.get("description") == description:
+        statements = {
+            "fullStatement": kept.get("fullStatement"),
+            "abbreviatedStatement": kept.get("abbreviatedStatement"),
+        }
+    elif description:
+        statements = {"fullStatement": description, "abbreviatedStatement": title}
+    else:
+        statements = {"fullStatement": title}
+    if kept and kept.get("code") == competence.code:
+        statements["humanCodingScheme"] = kept.get("humanCodingScheme")
+    else:
+        statements["humanCodingScheme"] = competence.code
+    return statements
+
+
+def _other_languages(language: str, *texts: dict[str, str]) -> bool:
+    return any(set(text) - {language} for text in texts)
+
+
+def _item_needs_extension(competence: CompetenceData, item: dict[str, Any], language: str) -> bool:
+    """Does the item hold what CASE's fields cannot (so that our importer gets it back from
+    the extension)? An item that came from a CASE package, unchanged, does not."""
+    item_language = _language(item.get("language"), language)
+    if competence.archived or _other_languages(
+        item_language, competence.title, competence.description
+    ):
+        return True
+    uri = item.get("uri")
+    derived_ref = uri if isinstance(uri, str) and uri.startswith(("http://", "https://")) else None
+    if competence.external_ref != derived_ref:
+        return True
+    full, short = item.get("fullStatement") or "", item.get("abbreviatedStatement") or ""
+    title = short or full
+    description = full if short and full != short else ""
+    return (title, description) != (
+        localized(competence.title, item_language),
+        localized(competence.description, item_language),
+    )
+
+
+def _unchanged(competence: CompetenceData, language: str) -> bool:
+    kept = _kept(competence)
+    return bool(kept) and (
+        kept.get("title"),
+        kept.get("description"),
+        kept.get("code"),
+    ) == (
+        localized(competence.title, language),
+        localized(competence.description, language),
+        competence.code,
+    )
+
+
 def dump(
     framework: FrameworkData,
     *,
@@ -297,8 +466,13 @@ def dump(
     changed: dt.datetime | None = None,
     adoption_status: str = "Draft",
     version: str = "1",
-    language: str = "nb",
+    language: str | None = None,
+    as_imported: bool = False,
 ) -> bytes:
+    """The package; with ``as_imported`` (the version that was imported) the document's
+    date, version and adoption status are the file's."""
+    kept = _kept(framework)
+    language = language or str(kept.get("language") or "nb")
     when = (changed or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
     doc_id = framework.identifier or _stable("document", framework.code)
     doc_title = localized(framework.title, language)
@@ -317,75 +491,167 @@ def dump(
             "language": language,
             "version": version,
             "adoptionStatus": adoption_status,
-            "extensions": {
-                EXTENSION: {
-                    "code": framework.code,
-                    "title": framework.title,
-                    "description": framework.description,
-                }
-            },
         }
     )
+    document |= kept.get("document") or {}
+    if as_imported and isinstance(kept.get("state"), dict):
+        for key, value in kept["state"].items():
+            document.pop(key, None)
+            if value is not None:
+                document[key] = value
+    extensions = dict(document.pop("extensions", None) or {})
+    scheme = document.get("humanCodingScheme")
+    derived_code = scheme if isinstance(scheme, str) and not code_problem(scheme) else doc_id
+    if derived_code != framework.code or _other_languages(
+        language, framework.title, framework.description
+    ):
+        extensions[EXTENSION] = {
+            "code": framework.code,
+            "title": framework.title,
+            "description": framework.description,
+        }
+    if extensions:
+        document["extensions"] = extensions
+    ordered = sorted(
+        enumerate(framework.competences),
+        key=lambda pair: (
+            not isinstance(_kept(pair[1]).get("row"), int),
+            _kept(pair[1]).get("row", 0),
+            pair[0],
+        ),
+    )
     items = []
-    associations = []
-    sequence: dict[str | None, int] = {}
-    for competence in framework.competences:
+    for _, competence in ordered:
         identifier = identifiers[competence.key]
-        title = localized(competence.title, language)
-        items.append(
-            _drop_empty(
-                {
-                    "identifier": identifier,
-                    "uri": case_uri(identifier),
-                    "fullStatement": title,
-                    "humanCodingScheme": competence.code,
-                    "notes": localized(competence.description, language),
-                    "language": language,
-                    "CFItemType": "Competence",
-                    "lastChangeDateTime": when,
-                    "CFDocumentURI": doc_link,
-                    "extensions": {
-                        EXTENSION: _drop_empty(
-                            {
-                                "title": competence.title,
-                                "description": competence.description,
-                                "external_ref": competence.external_ref,
-                                "archived": competence.archived or None,
-                            }
-                        )
-                    },
-                }
-            )
-        )
-        parent = competence.parent_key
-        sequence[parent] = sequence.get(parent, 0) + 1
-        if parent is None:
-            destination = doc_link
-        else:
-            parent_identifier = identifiers[parent]
-            parent_data = next(c for c in framework.competences if c.key == parent)
-            destination = _link(localized(parent_data.title, language), parent_identifier)
-        association_id = _stable("isChildOf", identifier)
-        associations.append(
+        fields = dict(_kept(competence).get("fields") or {})
+        if not _unchanged(competence, language):
+            fields.pop("lastChangeDateTime", None)
+        statements = _statements(competence, language)
+        item = _drop_empty(
             {
-                "identifier": association_id,
-                "uri": case_uri(association_id),
-                "associationType": "isChildOf",
-                "sequenceNumber": sequence[parent],
-                "originNodeURI": _link(title, identifier),
-                "destinationNodeURI": destination,
+                "identifier": identifier,
+                "uri": case_uri(identifier),
+                **statements,
+                "language": None if _kept(competence) else language,
+                "CFItemType": None if _kept(competence) else "Competence",
                 "lastChangeDateTime": when,
-                "CFDocumentURI": doc_link,
+                "CFDocumentURI": None if _kept(competence) else doc_link,
             }
         )
+        # What the package held is written as it was, an empty statement or notes too
+        # (OpenSALT writes "abbreviatedStatement": "" and "notes": "").
+        item |= {key: value for key, value in statements.items() if value == ""} | fields
+        had_extensions = "extensions" in item
+        extensions = dict(item.pop("extensions", None) or {})
+        if _item_needs_extension(competence, item, language):
+            extensions[EXTENSION] = _drop_empty(
+                {
+                    "title": competence.title,
+                    "description": competence.description,
+                    "external_ref": competence.external_ref,
+                    "archived": competence.archived or None,
+                }
+            )
+        if extensions or had_extensions:
+            item["extensions"] = extensions
+        items.append(item)
     package: dict[str, Any] = {
         "CFDocument": document,
         "CFItems": items,
-        "CFAssociations": associations,
+        "CFAssociations": _associations(framework, identifiers, doc_link, when, language),
     }
-    if framework.levels:
+    levels = [localized(level.label, language) for level in framework.levels]
+    if kept.get("rubrics") and kept.get("levels") == levels:
+        package["CFRubrics"] = kept["rubrics"]
+    elif framework.levels:
         package["CFRubrics"] = [_rubric(framework, doc_id, when, language)]
+    if "definitions" in kept:
+        package["CFDefinitions"] = kept["definitions"]
     return (json.dumps(package, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def _associations(
+    framework: FrameworkData,
+    identifiers: dict[str, str],
+    doc_link: dict[str, str],
+    when: str,
+    language: str,
+) -> list[dict[str, Any]]:
+    """isChildOf for each competence (as imported while its parent is unchanged, and with
+    the imported sequence numbers while the siblings' order is), then the other
+    associations imported, those whose ends are still in the framework."""
+    by_key = {c.key: c for c in framework.competences}
+    siblings: dict[str | None, list[CompetenceData]] = {}
+    for competence in sibling_order(framework.competences):
+        siblings.setdefault(competence.parent_key, []).append(competence)
+
+    def parent_identifier(competence: CompetenceData) -> str:
+        key = competence.parent_key
+        return identifiers[key] if key is not None else doc_link["identifier"]
+
+    def imported(competence: CompetenceData) -> dict[str, Any] | None:
+        raw = _kept(competence).get("isChildOf")
+        if not isinstance(raw, dict):
+            return None
+        destination = raw.get("destinationNodeURI")
+        same = isinstance(destination, dict) and destination.get("identifier") == (
+            parent_identifier(competence)
+        )
+        return raw if same else None
+
+    associations: list[tuple[float, dict[str, Any]]] = []
+    for parent, group in siblings.items():
+        raws = [imported(c) for c in group]
+        numbers = [raw.get("sequenceNumber") if raw else None for raw in raws]
+        whole = [n for n in numbers if isinstance(n, int)]
+        keep_numbers = (len(whole) == len(numbers) and whole == sorted(whole)) or (
+            all(raw is not None for raw in raws) and all(n is None for n in numbers)
+        )
+        for position, (competence, raw) in enumerate(zip(group, raws, strict=True), start=1):
+            identifier = identifiers[competence.key]
+            if raw is not None:
+                association = dict(raw)
+                if not keep_numbers:
+                    association["sequenceNumber"] = position
+                row = _kept(competence).get("isChildOfRow")
+                associations.append((row if isinstance(row, int) else math.inf, association))
+                continue
+            if parent is None and _kept(competence).get("orphan") is True:
+                continue
+            if parent is None:
+                destination = doc_link
+            else:
+                destination = _link(localized(by_key[parent].title, language), identifiers[parent])
+            association_id = _stable("isChildOf", identifier)
+            associations.append(
+                (
+                    math.inf,
+                    {
+                        "identifier": association_id,
+                        "uri": case_uri(association_id),
+                        "associationType": "isChildOf",
+                        "sequenceNumber": position,
+                        "originNodeURI": _link(localized(competence.title, language), identifier),
+                        "destinationNodeURI": destination,
+                        "lastChangeDateTime": when,
+                        "CFDocumentURI": doc_link,
+                    },
+                )
+            )
+    present = set(identifiers.values()) | {doc_link["identifier"]}
+    for other in _kept(framework).get("associations") or []:
+        if not isinstance(other, dict) or not isinstance(other.get("association"), dict):
+            continue
+        kept_association: dict[str, Any] = other["association"]
+        ends = [kept_association.get("originNodeURI"), kept_association.get("destinationNodeURI")]
+        inside = other.get("inside") or [False, False]
+        if all(
+            not was_inside or (isinstance(end, dict) and end.get("identifier") in present)
+            for end, was_inside in zip(ends, inside, strict=False)
+        ):
+            row = other.get("row")
+            associations.append((row if isinstance(row, int) else math.inf, kept_association))
+    return [association for _, association in sorted(associations, key=lambda pair: pair[0])]
 
 
 def _rubric(framework: FrameworkData, doc_id: str, when: str, language: str) -> dict[str, Any]:
@@ -431,3 +697,42 @@ def _rubric(framework: FrameworkData, doc_id: str, when: str, language: str) -> 
         ],
         "extensions": {EXTENSION: {"scale": True}},
     }
+
+
+# --- what was kept --------------------------------------------------------------------------
+
+
+def summary(framework: dict[str, Any], competences: Sequence[dict[str, Any]]) -> list[Any]:
+    """What the import kept for export that the tool does not use, one sentence each."""
+    found = framework.get(KEPT)
+    kept: dict[str, Any] = found if isinstance(found, dict) else {}
+    fields = [c[KEPT].get("fields") or {} for c in competences if isinstance(c.get(KEPT), dict)]
+    lines: list[Any] = []
+    types = sum(1 for f in fields if f.get("CFItemType"))
+    if types:
+        lines.append(
+            lazy_ngettext(
+                "%(num)d item type (CFItemType) kept for export.",
+                "%(num)d item types (CFItemType) kept for export.",
+                types,
+            )
+        )
+    notes = sum(1 for f in fields if f.get("notes"))
+    if notes:
+        lines.append(
+            lazy_ngettext(
+                "%(num)d note kept for export, apart from the description.",
+                "%(num)d notes kept for export, apart from the description.",
+                notes,
+            )
+        )
+    others = len(kept.get("associations") or [])
+    if others:
+        lines.append(
+            lazy_ngettext(
+                "%(num)d association that the tool does not use kept for export.",
+                "%(num)d associations that the tool does not use kept for export.",
+                others,
+            )
+        )
+    return lines

@@ -88,6 +88,10 @@ class CompetenceData:
     archived: bool = False
     sequence: int | None = None
     """Order among siblings when the format gives one (CASE sequenceNumber); else file order."""
+    related: list[str] = dataclasses.field(default_factory=list)
+    """The keys of cross-referenced competences (Moodle's related competencies)."""
+    kept: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """What the file held that the tool does not use, by format name: written back on export."""
     where: Any = None
 
 
@@ -99,6 +103,8 @@ class FrameworkData:
     identifier: str | None = None
     levels: list[LevelData] = dataclasses.field(default_factory=list)
     competences: list[CompetenceData] = dataclasses.field(default_factory=list)
+    kept: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """What the file held that the tool does not use, by format name: written back on export."""
     where: Any = None
 
 
@@ -256,6 +262,17 @@ def validate_framework(data: FrameworkData, *, publish: bool = False) -> list[Pr
         if competence.key not in by_key:
             by_key[competence.key] = competence
 
+    for competence in data.competences:
+        for key in competence.related:
+            if key not in by_key:
+                problems.append(
+                    Problem(
+                        _where(competence.where),
+                        lazy_gettext(
+                            "the cross-referenced competence %(code)s does not exist", code=key
+                        ),
+                    )
+                )
     index = {key: number for number, key in enumerate(by_key)}
     parent_of: dict[int, int | None] = {}
     for competence in data.competences:

@@ -6,7 +6,7 @@ from logging.config import fileConfig
 from pathlib import Path
 
 from alembic import context
-from sqlalchemy import text
+from sqlalchemy import JSON, text
 
 from lti_tool import models  # noqa: F401  - every model registers its table
 from lti_tool.db import Base, make_engine
@@ -51,6 +51,26 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
+def _compare_server_default(  # type: ignore[no-untyped-def]
+    context,
+    inspected_column,
+    metadata_column,
+    inspected_default,
+    metadata_default,
+    rendered_metadata_default,
+):
+    """PostgreSQL cannot compare two ``json`` values (there is no ``=`` for ``json``), which
+    Alembic's own comparison asks it to do: a JSON column's defaults are compared as text
+    (``'[]'::json`` as ``'[]'``). Any other column: Alembic's comparison (``None``)."""
+    if not isinstance(metadata_column.type, JSON):
+        return None
+
+    def bare(default: str | None) -> str | None:
+        return default.removesuffix("::json").removesuffix("::jsonb") if default else default
+
+    return bare(inspected_default) != bare(rendered_metadata_default)
+
+
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
     is_sqlite = connection.dialect.name == "sqlite"
     if connection.dialect.name == "postgresql":
@@ -63,7 +83,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         target_metadata=target_metadata,
         render_as_batch=is_sqlite,
         compare_type=True,
-        compare_server_default=True,
+        compare_server_default=_compare_server_default,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, false
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_tool.db import Base, intpk, str_enum, timestamp
@@ -60,6 +61,10 @@ class FrameworkVersion(Base):
     """Stable across versions: the CASE CFDocument identifier."""
     source: Mapped[str] = mapped_column(String(30), default="manual", server_default="manual")
     """manual, case or moodle-csv: where the content came from."""
+    kept: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+    """What the imported file held that the tool does not use, by format ({"moodle-csv": {
+    scale configuration, taxonomies, the HTML description, …}} or {"case": {…}}): written
+    back on export (``interchange``), so the file comes back as it was."""
     created_at: Mapped[timestamp]
     published_at: Mapped[dt.datetime | None]
 
@@ -116,6 +121,13 @@ class Competence(Base):
     position: Mapped[int] = mapped_column(default=0, server_default="0")
     """Order among its siblings."""
     archived: Mapped[bool] = mapped_column(default=False, server_default=false())
+    related: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    """The ``identifier``s of cross-referenced competences of the same version (Moodle's
+    related competencies): kept for export, not used by the tool."""
+    kept: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+    """What the imported file held that the tool does not use, by format (Moodle: the rule,
+    the HTML description, its own scale; CASE: CFItemType, notes, …):
+    written back on export, so the file comes back as it was."""
 
     version: Mapped[FrameworkVersion] = relationship(
         back_populates="competences", foreign_keys=[version_id]

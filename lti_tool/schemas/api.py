@@ -163,6 +163,17 @@ class VersionOut(Schema):
         }
 
 
+class ImportedVersionOut(VersionOut):
+    kept_for_export = fields.List(
+        fields.String(),
+        metadata={
+            "description": "What the file held that the tool keeps for export but does not "
+            "use (competency rules, cross-references, HTML descriptions, item types, notes, "
+            "…), one sentence each."
+        },
+    )
+
+
 class LevelIn(Input):
     label = Texts(required=True)
     description = Texts(load_default=dict)

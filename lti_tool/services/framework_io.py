@@ -86,6 +86,7 @@ def _dump_case(data: FrameworkData, version: FrameworkVersion, creator: str) -> 
         changed=version.published_at or version.created_at,
         adoption_status=_ADOPTION[version.status],
         version=str(version.number),
+        as_imported=version.source == "case" and version.number == 1,
     )
 
 
@@ -111,6 +112,7 @@ def version_data(version: FrameworkVersion) -> FrameworkData:
     """The version as plain data, competences depth first (parents before children)."""
     ordered = frameworks.ordered_competences(version)
     codes = {c.id: c.code for c in ordered}
+    by_identifier = {c.identifier: c.code for c in ordered}
     return FrameworkData(
         code=version.framework.code,
         title=dict(version.title),
@@ -130,10 +132,22 @@ def version_data(version: FrameworkVersion) -> FrameworkData:
                 external_ref=c.external_ref,
                 identifier=c.identifier,
                 archived=c.archived,
+                related=[by_identifier[i] for i in c.related or [] if i in by_identifier],
+                kept=dict(c.kept or {}),
             )
             for c in ordered
         ],
+        kept=dict(version.kept or {}),
     )
+
+
+def kept_summary(version: FrameworkVersion) -> list[Any]:
+    """What the version's import kept for export that the tool does not use (rules,
+    cross-references, HTML descriptions, item types, notes, …), one sentence each."""
+    competences = [c.kept or {} for c in version.competences]
+    kept = version.kept or {}
+    links = sum(len(c.related or []) for c in version.competences)
+    return moodle_csv.summary(kept, competences, links) + case.summary(kept, competences)
 
 
 def export_framework(
@@ -219,6 +233,7 @@ def write_framework(
         identifier=data.identifier,
         source=source,
     )
+    version.kept = data.kept
     version.levels = [
         ScaleLevel(value=level.value, label=level.label, description=level.description)
         for level in sorted(data.levels, key=lambda lv: lv.value)
@@ -236,10 +251,12 @@ def write_framework(
             external_ref=item.external_ref,
             archived=item.archived,
             position=position,
+            kept=item.kept,
         )
     for item in data.competences:
         if item.parent_key is not None:
             made[item.key].parent = made[item.parent_key]
+        made[item.key].related = [made[key].identifier for key in item.related]
     version.competences = [made[item.key] for item in data.competences]
     session.flush()
     if publish:

@@ -8,6 +8,7 @@ keeps the competences' ``identifier``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import uuid
@@ -320,6 +321,7 @@ def start_new_draft(session: Session, organisation_id: int, framework_id: int) -
         description=dict(source.description),
         identifier=source.identifier,
         source=source.source,
+        kept=copy.deepcopy(source.kept or {}),
     )
     session.add(draft)  # before loading the source's rows: their autoflush must see it
     draft.levels = [
@@ -336,6 +338,8 @@ def start_new_draft(session: Session, organisation_id: int, framework_id: int) -
             external_ref=competence.external_ref,
             position=competence.position,
             archived=competence.archived,
+            related=list(competence.related or []),
+            kept=copy.deepcopy(competence.kept or {}),
         )
     for competence in source.competences:
         if competence.parent_id is not None:

@@ -236,7 +236,7 @@ def export_framework(framework_id: int) -> Any:
 @doc(
     "Import a framework file as a new framework (all or nothing)",
     multipart=s.ImportFormDoc,
-    response=s.VersionOut,
+    response=s.ImportedVersionOut,
     status=201,
 )
 def import_framework() -> Any:
@@ -249,7 +249,9 @@ def import_framework() -> Any:
         language=form["language"],
         publish=form["publish"],
     )
-    return _dump(s.VersionOut, version, 201)
+    body = s.VersionOut().dump(version)
+    body["kept_for_export"] = [str(line) for line in framework_io.kept_summary(version)]
+    return jsonify(body), 201
 
 
 # --- the item bank -------------------------------------------------------------------------

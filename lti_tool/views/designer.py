@@ -291,6 +291,8 @@ def import_framework() -> Any:
         ),
         "success",
     )
+    for line in framework_io.kept_summary(version):
+        flash(str(line), "info")
     return _to("designer.version_page", version_id=version.id)
 
 

@@ -489,6 +489,46 @@ def test_import_through_the_api_and_export_again(app, lms, api, new_token, path,
     assert missing.status_code == 422 and "format" in missing.get_json()["errors"]
 
 
+@pytest.mark.parametrize(
+    ("name", "format_name", "kept"),
+    [
+        ("moodle-full-export.csv", "moodle-csv", 6),
+        ("case-external.json", "case", 3),
+    ],
+)
+def test_an_import_lists_what_it_kept_and_the_export_gives_it_back(
+    app, lms, api, new_token, name, format_name, kept
+):
+    token = new_token()
+    data = (FAKES / name).read_bytes()
+    made = api.call(
+        "post",
+        "/frameworks/import",
+        token,
+        data=_upload(data, name, format=format_name),
+        content_type="multipart/form-data",
+    )
+    assert made.status_code == 201, made.get_json()
+    lines = made.get_json()["kept_for_export"]
+    assert len(lines) == kept and all("eksport" in line for line in lines)
+    exported = api.call(
+        "get",
+        f"/frameworks/{made.get_json()['framework_id']}/export?format={format_name}&version=1",
+        token,
+    )
+    if format_name == "moodle-csv":
+        assert exported.data == data
+    else:
+        document = exported.get_json()["CFDocument"]
+        assert document["adoptionStatus"] == "Adopted"
+        assert document["lastChangeDateTime"] == "2024-05-02T10:00:00+00:00"
+        items = {item["humanCodingScheme"]: item for item in exported.get_json()["CFItems"]}
+        assert items["HY.1"]["CFItemType"] == "Domain"
+        assert items["HY.1.1"]["notes"] == "Hansker, frakk, munnbind."
+        assert "notes" not in items["HY.1.2"]
+        assert items["HY.1.2"]["abbreviatedStatement"] == "Håndhygiene"
+
+
 def test_a_broken_file_changes_nothing(app, lms, api, new_token):
     token = new_token()
     organisation_id = _org_id(app, "Testkommune")

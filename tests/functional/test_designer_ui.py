@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lti_tool.db import get_session
+from lti_tool.interchange import moodle_csv
 from lti_tool.models import (
     Competence,
     Deployment,
@@ -190,6 +191,40 @@ def test_create_edit_publish_and_start_a_new_draft(app, lms):
     assert draft != version
 
 
+def test_a_moodle_export_comes_back_byte_for_byte_and_the_page_lists_what_was_kept(app, lms):
+    browser = designer(app, lms)
+    page = get_page(browser, "/designer/frameworks")
+    moodle = (FAKES / "moodle-full-export.csv").read_bytes()
+    response = upload(
+        browser, page, "/designer/frameworks/import", moodle, "moodle.csv",
+        format="moodle-csv", language="nb", publish="1",
+    )  # fmt: skip
+    imported = follow(browser, response)
+    for line in (
+        "2 competency rules kept for export, not evaluated by the tool.",
+        "4 cross-references between competences kept for export.",
+        "8 HTML descriptions kept for export; the tool shows them as plain text.",
+        "The taxonomy of each level (domain,competency,skill) kept for export.",
+    ):
+        assert line in imported
+    # the HTML descriptions are shown as text: no markup from the file reaches the page
+    assert "Kan lede endring og involvere" in imported
+    assert "<strong>endring</strong>" not in imported and "&lt;strong&gt;" not in imported
+    with app.app_context():
+        framework_pk = get_session().scalar(select(Framework.id).where(Framework.code == "DK"))
+    exported = browser.get(
+        f"/designer/frameworks/{framework_pk}/export", query_string={"format": "moodle-csv"}
+    )
+    assert exported.data == moodle
+    # a new draft keeps what was kept, and gives the file back too
+    follow(browser, submit(browser, imported, f"/designer/frameworks/{framework_pk}/drafts"))
+    draft = browser.get(
+        f"/designer/frameworks/{framework_pk}/export",
+        query_string={"format": "moodle-csv", "version": "2"},
+    )
+    assert draft.data == moodle
+
+
 def test_import_moodle_csv_and_case_then_export_gives_them_back(app, lms):
     browser = designer(app, lms)
     page = get_page(browser, "/designer/frameworks")
@@ -227,11 +262,16 @@ def test_import_moodle_csv_and_case_then_export_gives_them_back(app, lms):
         session = get_session()
         other = platforms.create_organisation(session, "Drammen")
         again = framework_io.import_framework(session, other.id, exported.data, "moodle-csv")
-        assert (
-            framework_io.version_data(again).competences
-            == framework_io.version_data(
-                framework_io.frameworks.find_version(session, org, "IKT-GRUNN")
-            ).competences
+        first = framework_io.frameworks.find_version(session, org, "IKT-GRUNN")
+        assert [
+            (c.code, c.parent_key, c.title, c.description)
+            for c in framework_io.version_data(again).competences
+        ] == [
+            (c.code, c.parent_key, c.title, c.description)
+            for c in framework_io.version_data(first).competences
+        ]
+        assert framework_io.export_framework(session, other.id, "IKT-GRUNN", "moodle-csv") == (
+            exported.data
         )
         session.rollback()
 
@@ -443,3 +483,30 @@ def test_another_organisations_designer_finds_nothing(app, lms):
         f"/designer/requirements/{ids['requirement']}/remove",
     ):
         assert browser.post(path, data={"csrf_token": token}).status_code == 404, path
+
+
+def test_markup_in_a_moodle_file_never_reaches_the_page_as_markup(app, lms):
+    """An HTML description (with escaped markup in it) and a scale label that is markup:
+    the version page and the import summary show them as text."""
+    attack = "<img src=x onerror=alert(1)>"
+    rows = [
+        moodle_csv.HEADERS,
+        ["", "XSS", "Skript", "<p>&lt;script&gt;alert(2)&lt;/script&gt;</p><script>x</script>",
+         "1", f"{attack},Bra", '[{"scaleid":1},{"id":1,"scaledefault":1,"proficient":1}]',
+         "", "", "", "", "", "1", "competency"],
+        ["", "K1", f"Kort {attack}", f"&lt;b onclick=alert(3)&gt;{attack}", "1", "", "",
+         "", "0", "null", "", "1", "", ""],
+    ]  # fmt: skip
+    data = "".join(moodle_csv.write_row(row) for row in rows).encode()
+    browser = designer(app, lms)
+    page = get_page(browser, "/designer/frameworks")
+    response = upload(
+        browser, page, "/designer/frameworks/import", data, "moodle.csv",
+        format="moodle-csv", language="nb", publish="0",
+    )  # fmt: skip
+    imported = follow(browser, response)
+    assert "The scale&#39;s default value (&lt;img src=x onerror=alert(1)&gt;)" in imported
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in imported
+    assert "&lt;b onclick=alert(3)&gt;" in imported
+    for markup in ("<img", "<script>alert", "<b onclick"):
+        assert markup not in imported

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,11 @@ from lti_tool.interchange.model import (
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes" / "frameworks"
 HEADER = ",".join(f'"{h}"' for h in moodle_csv.HEADERS)
-FRAMEWORK_ROW = ',FW,"Rammeverk",,1,"Lav,Middels,Høy","[{""scaleid"":""1""}]",,,,,,1,'
+SCALE_CONFIGURATION = (
+    '"[{""scaleid"":""1""},{""id"":1,""scaledefault"":1,""proficient"":0},'
+    '{""id"":3,""scaledefault"":0,""proficient"":1}]"'
+)
+FRAMEWORK_ROW = f',FW,"Rammeverk",,1,"Lav,Middels,Høy",{SCALE_CONFIGURATION},,,,,,1,'
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +85,8 @@ def test_moodle_csv_round_trip_is_exact():
 def test_moodle_csv_export_has_moodles_columns_and_scale():
     text = moodle_csv.dump(_sample()).decode()
     rows = text.splitlines()
-    assert rows[0].split(",")[:14] == list(moodle_csv.HEADERS)
+    moodles_header = (FAKES / "moodle-export.csv").read_text().splitlines()[0]
+    assert rows[0] == moodles_header + ',"Læringsløp data (optional)"'
     assert ',"Lav; litt,Høy",' in rows[1]
     assert '{""id"":1,""scaledefault"":1,""proficient"":0}' in rows[1]
 
@@ -124,6 +130,7 @@ def test_a_moodle_export_in_moodles_own_shape_is_read():
 def test_semicolons_and_a_byte_order_mark_are_accepted():
     text = (HEADER + "\n" + FRAMEWORK_ROW + "\n,K1,Kompetanse,,1,,,,,,,,,\n").replace(",", ";")
     text = text.replace('"Lav;Middels;Høy"', '"Lav,Middels,Høy"')
+    text = text.replace(SCALE_CONFIGURATION.replace(",", ";"), SCALE_CONFIGURATION)
     data, problems = moodle_csv.parse(b"\xef\xbb\xbf" + text.encode())
     assert problems == []
     assert [c.code for c in data.competences] == ["K1"]
@@ -191,7 +198,9 @@ def test_an_external_case_package_is_read_in_its_language():
     assert by_code["HY.1.2"].description == {
         "nb": "Utfører håndhygiene etter WHOs fem indikasjoner."
     }
-    assert by_code["HY.1.1"].description == {"nb": "Hansker, frakk, munnbind."}
+    assert by_code["HY.1.1"].description == {}  # the notes are not the description
+    assert by_code["HY.1.1"].kept["case"]["fields"]["notes"] == "Hansker, frakk, munnbind."
+    assert by_code["HY.1"].kept["case"]["fields"]["CFItemType"] == "Domain"
     assert by_code["HY.1.1"].parent_key == by_code["HY.1"].key
     assert by_code["HY.1.1"].external_ref.startswith("https://case.example.no/")
     assert [lv.label for lv in data.levels] == [{"nb": "Under opplæring"}, {"nb": "Mestrer"}]
@@ -393,15 +402,24 @@ def test_a_case_item_with_two_parents_keeps_the_lowest_sequence_number_else_the_
     assert _tree(_read(unnumbered)) == [("P1", None), ("P2", None), ("C", "P2")]
 
 
-def test_a_case_parent_in_another_document_leaves_the_item_at_the_top():
+def test_a_case_association_to_what_is_not_in_the_package_is_refused_by_name():
     package = _package(
         [_item("i1", "MA 1", "Tall"), _item("i2", "MA 1.1", "Brøk")],
         [_child_of(1, "i1", DOC), _child_of(2, "i2", "in-another-document")],
     )
-    assert _tree(_read(package)) == [("MA 1", None), ("MA 1.1", None)]
+    _, problems = case.parse(json.dumps(package).encode())
+    assert _messages(problems) == [
+        "CFAssociation a2, field destinationNodeURI: the item in-another-document does not exist"
+    ]
+    related = _child_of(3, "nowhere", "nor-here") | {"associationType": "isRelatedTo"}
+    package["CFAssociations"] = [_child_of(1, "i1", DOC), _child_of(2, "i2", "i1"), related]
+    _, problems = case.parse(json.dumps(package).encode())
+    assert _messages(problems) == [
+        "CFAssociation a3, field originNodeURI: the item nowhere does not exist"
+    ]
 
 
-def test_a_case_full_statement_is_kept_when_the_abbreviated_one_is_the_title():
+def test_a_case_full_statement_is_the_description_when_the_abbreviated_one_is_the_title():
     package = _package(
         [
             _item("i1", "A", "Full tekst.", abbreviatedStatement="Kort", notes="Merknad."),
@@ -412,9 +430,10 @@ def test_a_case_full_statement_is_kept_when_the_abbreviated_one_is_the_title():
     )
     by_code = {c.code: c for c in _read(package).competences}
     assert by_code["A"].title == {"en": "Kort"}
-    assert by_code["A"].description == {"en": "Full tekst.\n\nMerknad."}
+    assert by_code["A"].description == {"en": "Full tekst."}
     assert by_code["B"].title == {"en": "Bare full."}
-    assert by_code["B"].description == {"en": "Merknad."}
+    assert by_code["B"].description == {}
+    assert by_code["B"].kept["case"]["fields"]["notes"] == "Merknad."
     assert by_code["C"].title == {"en": "Lik."}
     assert by_code["C"].description == {}
 
@@ -439,3 +458,233 @@ def test_codes_with_spaces_round_trip():
     data.competences[1].parent_key = "DIG 1"
     parsed, problems = moodle_csv.parse(moodle_csv.dump(data))
     assert problems == [] and _comparable(parsed) == _comparable(data)
+
+
+# --- Moodle's own exports, kept whole -------------------------------------------------------
+
+FULL = FAKES / "moodle-full-export.csv"
+
+
+def test_a_full_moodle_export_comes_back_byte_for_byte():
+    """HTML descriptions (commas, quotes, line breaks, a backslash before a quote), a
+    scale whose default is not its first value, taxonomies, rules with their
+    configuration, cross-references (one ID number with a comma), a competence's own
+    scale, and rows not in tree order."""
+    raw = FULL.read_bytes()
+    data, problems = moodle_csv.parse(raw)
+    assert problems == [] and validate_framework(data) == []
+    assert moodle_csv.dump(data) == raw
+    by_code = {c.code: c for c in data.competences}
+    assert by_code["DK-1"].description == {
+        "nb": 'Kan lede endring og involvere "de rette" personene.'
+    }
+    assert by_code["DK-1.2"].description == {"nb": "Linje én\nLinje to"}
+    assert (
+        by_code["DK-2"].kept["moodle-csv"]["ruletype"] == "core_competency\\competency_rule_points"
+    )
+    assert by_code["DK-3"].related == ["DK-1", "DK-4,A"]
+    assert data.kept["moodle-csv"]["taxonomies"] == "domain,competency,skill"
+    links = sum(len(c.related) for c in data.competences)
+    summary = moodle_csv.summary(data.kept, [c.kept for c in data.competences], links)
+    assert [str(line) for line in summary] == [
+        "2 competency rules kept for export, not evaluated by the tool.",
+        "4 cross-references between competences kept for export.",
+        "8 HTML descriptions kept for export; the tool shows them as plain text.",
+        "1 competence's own scale kept for export; the tool uses the framework's scale.",
+        "The scale's default value (Delvis kompetent) and proficient values (Kompetent) kept "
+        "for export.",
+        "The taxonomy of each level (domain,competency,skill) kept for export.",
+    ]  # fmt: skip
+
+
+def test_what_the_tool_changed_is_written_as_the_tool_has_it():
+    data, _ = moodle_csv.parse(FULL.read_bytes())
+    by_code = {c.code: c for c in data.competences}
+    by_code["DK-1"].description = {"nb": "Ny tekst, uten HTML."}
+    data.levels = [*data.levels, LevelData(4, {"nb": "Ekspert"})]
+    data.competences.remove(by_code["DK-1.2"])
+    data.competences.append(CompetenceData("NY", "DK-2", "NY", {"nb": "Ny kompetanse"}))
+    parsed_rows, unclosed = moodle_csv.read_rows(moodle_csv.dump(data).decode())
+    assert unclosed is None
+    framework, *competences = [row for _, row in parsed_rows[1:]]
+    assert framework[5] == "Ikke kompetent,Delvis kompetent,Kompetent,Ekspert"
+    assert json.loads(framework[6])[1] == {"id": 1, "scaledefault": 1, "proficient": 0}
+    assert framework[13] == "domain,competency,skill"
+    dk1 = next(row for row in competences if row[1] == "DK-1")
+    assert dk1[3:5] == ["Ny tekst, uten HTML.", "2"]
+    assert dk1[7:12] == ["core_competency\\competency_rule_all", "2", "null", "DK-3", "11"]
+    assert "DK-1.2" not in [row[1] for row in competences]
+    new = competences[-1]
+    assert new == [
+        "DK-2",
+        "NY",
+        "Ny kompetanse",
+        "",
+        "2",
+        "",
+        "",
+        "",
+        "0",
+        "null",
+        "",
+        "20",
+        "",
+        "",
+    ]
+    assert len(framework) == 14  # nothing added: Moodle's 14 columns
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ((",DK-3,18,", ",DK-9,18,"),
+         "line 15: the cross-referenced competence DK-9 does not exist"),
+        ((',2,null,DK-3', ',2,"{nope",DK-3'), "line 6: the rule configuration is not JSON"),
+        ((",3,\"{\"\"base", ",tre,\"{\"\"base"),
+         "line 9: the rule outcome tre is not a whole number"),
+        ((':2,""scaledefault"":1', ':4,""scaledefault"":1'),
+         "line 2: the scale configuration names the value 4, which the scale (3 values) does "
+         "not have"),
+        (('"domain,competency,skill"', '"domain,kompetanse"'),
+         "line 2: the taxonomy kompetanse is not one of Moodle's (behaviour, competency, concept, "
+         "domain, indicator, level, outcome, practice, proficiency, skill, value)"),
+        (("DK-2.1,Fagsystem,,1,", "DK-2.1,Fagsystem,,7,"),
+         "line 13: the description format 7 is not one of Moodle's (0, 1, 2 or 4)"),
+        (("null,,19,,\n", 'null,,19,,"\n'), None),
+    ],
+)  # fmt: skip
+def test_a_malformed_moodle_export_is_refused_naming_the_defect(change, message):
+    text = FULL.read_text()
+    assert change[0] in text
+    data, problems = moodle_csv.parse(text.replace(change[0], change[1], 1).encode())
+    if message is None:  # a quote opened and never closed
+        assert data is None
+        assert _messages(problems) == ["line 16: a quoted value is never closed"]
+    else:
+        assert message in _messages(problems) + _messages(validate_framework(data))
+
+
+def test_phps_csv_dialect():
+    row = ["", "a b", 'si "hei"', "C:\\x", 'C:\\"x"', "1,2", "linje\nto", "æøå", "\t"]
+    written = moodle_csv.write_row(row)
+    assert written == ',"a b","si ""hei""","C:\\x","C:\\"x""","1,2","linje\nto",æøå,"\t"\n'
+    assert moodle_csv.read_rows(written) == ([(1, row)], None)
+    assert moodle_csv.read_rows('a,"b\r\nc"\r\nd,e') == (
+        [(1, ["a", "b\r\nc"]), (3, ["d", "e"])],
+        None,
+    )
+    assert moodle_csv.read_rows('a,"b\nc') == ([], 1)
+
+
+# --- CASE packages, kept whole --------------------------------------------------------------
+
+
+def test_an_external_case_package_comes_back_as_it_was():
+    raw = (FAKES / "case-external.json").read_bytes()
+    data, problems = case.parse(raw)
+    assert problems == []
+    again = json.loads(case.dump(data, creator="Kongsberg", as_imported=True))
+    assert again == json.loads(raw)  # nothing added: not even our extension
+    assert [str(line) for line in case.summary(data.kept, [c.kept for c in data.competences])] == [
+        "1 item type (CFItemType) kept for export.",
+        "1 note kept for export, apart from the description.",
+        "1 association that the tool does not use kept for export.",
+    ]
+
+
+def test_case_export_puts_the_short_title_and_the_statement_where_case_has_them():
+    data = FrameworkData("fw", {"nb": "F"}, identifier="d", competences=[
+        CompetenceData("a", None, "A", {"nb": "Kort"}, {"nb": "Hele utsagnet."}, identifier="a"),
+        CompetenceData("b", None, "B", {"nb": "Bare tittel"}, identifier="b"),
+    ])  # fmt: skip
+    items = json.loads(case.dump(data))["CFItems"]
+    assert (items[0]["abbreviatedStatement"], items[0]["fullStatement"]) == (
+        "Kort",
+        "Hele utsagnet.",
+    )
+    assert "notes" not in items[0] and items[0]["CFItemType"] == "Competence"
+    assert items[1]["fullStatement"] == "Bare tittel" and "abbreviatedStatement" not in items[1]
+
+
+def test_a_changed_case_item_is_written_as_the_tool_has_it():
+    data, _ = case.parse((FAKES / "case-external.json").read_bytes())
+    hand = next(c for c in data.competences if c.code == "HY.1.2")
+    hand.title = {"nb": "Håndhygiene (WHO)"}
+    hand.code = "HY.1.2a"
+    package = json.loads(case.dump(data))
+    item = next(i for i in package["CFItems"] if i["identifier"] == hand.identifier)
+    assert item["abbreviatedStatement"] == "Håndhygiene (WHO)"
+    assert item["fullStatement"] == "Utfører håndhygiene etter WHOs fem indikasjoner."
+    assert item["humanCodingScheme"] == "HY.1.2a"
+    assert item["lastChangeDateTime"] != "2024-05-02T10:00:00+00:00"
+    assert package["CFDocument"]["adoptionStatus"] == "Draft"  # not as imported
+    assert package["CFDocument"]["creator"] == "Eksempelfylket"
+
+
+def test_other_tools_extensions_and_fields_come_back():
+    package = _package(
+        [
+            _item("i1", "MA 1", "Tall", CFItemType="Kompetansemål", notes="Merk.",
+                  educationLevel=["10"], extensions={"opensalt": {"x": 1}}),
+            _item("i2", "MA 1.1", "Brøk", abbreviatedStatement="Brøk"),
+        ],
+        [_child_of(1, "i1", DOC, 1), _child_of(2, "i2", "i1", 1),
+         _child_of(3, "i2", "i1") | {"associationType": "isRelatedTo"}],
+    )  # fmt: skip
+    package["CFDocument"]["extensions"] = {"caseNetwork": {"y": 2}}
+    package["CFDocument"]["publisher"] = "Fylket"
+    data = _read(package)
+    assert json.loads(case.dump(data, as_imported=True)) == package
+    data.code = "MA-2020"  # a code CASE cannot hold: kept in our extension
+    again = json.loads(case.dump(data, as_imported=True))
+    assert again["CFDocument"]["extensions"]["laeringslop"]["code"] == "MA-2020"
+    assert again["CFDocument"]["extensions"]["caseNetwork"] == {"y": 2}
+
+
+def test_moodle_scale_configurations_that_are_not_moodles_are_refused():
+    for configuration, message in (
+        ('"{nope"', "the scale configuration is not the JSON list Moodle writes"),
+        ('"{""scaleid"":1}"', "the scale configuration is not the JSON list Moodle writes"),
+        (
+            '"[{""scaleid"":1},{""id"":2,""proficient"":1}]"',
+            "the scale configuration has no default value",
+        ),
+        (
+            '"[{""scaleid"":1},{""id"":1,""scaledefault"":1}]"',
+            "the scale configuration has no proficient value",
+        ),
+    ):
+        row = f',FW,"Rammeverk",,1,"Lav,Høy",{configuration},,,,,,1,'
+        _, problems = moodle_csv.parse(
+            f"{HEADER}\n{row}\n,K,Kompetanse,,1,,,,0,null,,1,,\n".encode()
+        )
+        assert _messages(problems) == [f"line 2: {message}"]
+    assert moodle_csv.summary({"moodle-csv": {"scaleconfiguration": "{x"}}, []) == []
+    plain = {"scalevalues": "Lav,Høy", "scaleconfiguration": '[{"scaleid":1}]'}
+    assert moodle_csv.summary({"moodle-csv": plain}, []) == []
+
+
+def test_our_exports_before_notes_were_kept_apart_import_as_they_did():
+    """Our CASE exports used to write the description in notes as well."""
+    content = resources.files("lti_tool.content").joinpath("legemiddelhandtering.case.json")
+    package = json.loads(content.read_text("utf-8"))
+    for item in package["CFItems"]:
+        item["notes"] = item.pop("fullStatement")
+        item["fullStatement"] = item.pop("abbreviatedStatement")
+    data = _read(package)
+    assert all("notes" not in c.kept["case"]["fields"] for c in data.competences)
+    items = json.loads(case.dump(data))["CFItems"]
+    assert all("notes" not in item for item in items)
+
+
+def test_a_reordered_case_framework_numbers_its_siblings_again():
+    package = _package(
+        [_item("i1", "A", "En"), _item("i2", "B", "To")],
+        [_child_of(1, "i1", DOC, 1), _child_of(2, "i2", DOC, 2)],
+    )
+    data = _read(package)
+    data.competences.reverse()
+    for competence in data.competences:
+        competence.sequence = None
+    associations = json.loads(case.dump(data))["CFAssociations"]
+    assert [(a["identifier"], a["sequenceNumber"]) for a in associations] == [("a1", 2), ("a2", 1)]

@@ -1,7 +1,7 @@
 """item outcome feedback: Moodle's combined feedback and numerical "*" answer feedback
 
 Revision ID: 269014c7daeb
-Revises: fe5ed53ae958
+Revises: 0fe726138bb4
 Create Date: 2026-12-05 10:21:37.835330
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '269014c7daeb'
-down_revision: str | None = 'fe5ed53ae958'
+down_revision: str | None = '0fe726138bb4'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
