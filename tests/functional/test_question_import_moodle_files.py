@@ -1,0 +1,166 @@
+"""Moodle's own question-format test files (tests/fakes/questions/moodle/, copied from
+Moodle's repository) through the designer's preview and confirmation, the API and the
+command line: the types we hold are imported, the others skipped by name and line, ID
+numbers kept, and what Moodle itself refuses is refused, naming the defect, nothing written."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes import content
+from tests.fakes.lms import TestLms
+from tests.fakes.mappings import designer_browser
+from tests.functional.test_question_import import (
+    _api,
+    _count,
+    _items,
+    _rows,
+    confirm,
+    preview,
+)
+
+MOODLE = Path(__file__).resolve().parent.parent / "fakes" / "questions" / "moodle"
+CONFIRM = "/designer/items/import/confirm"
+UNSUPPORTED = (
+    "Questions of type {} cannot be imported (supported: multiple choice, true/false, numerical)."
+)
+
+
+@pytest.fixture
+def care(app: Any, lms: TestLms) -> dict[str, Any]:
+    with app.app_context():
+        return content.care_content()
+
+
+@pytest.fixture
+def token(cli: Any, care: dict[str, Any]) -> str:
+    result = cli("api-token", "create", "--organisation", "Testkommune", "--scope", "write")
+    return str(result.stdout.strip().splitlines()[-1])
+
+
+def _read(name: str) -> bytes:
+    return (MOODLE / name).read_bytes()
+
+
+def _unescaped(rows: list[list[str]]) -> list[list[str]]:
+    return [[html.unescape(cell) for cell in row] for row in rows]
+
+
+def test_moodles_gift_test_file_is_previewed_and_imported_on_the_designers_page(
+    app: Any, lms: TestLms, care: dict[str, Any]
+) -> None:
+    browser = designer_browser(app, lms)
+    response = preview(
+        browser,
+        _read("questions.gift.txt"),
+        "questions.gift.txt",
+        "gift",
+        care["competences"]["office"],
+    )
+
+    assert response.status_code == 200, response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert _unescaped(_rows(page, "Questions to import")) == [
+        ["14", "Q2", "Single choice", "q2", "office"],
+        ["22", "colours", "Multiple choice", "colours", "office"],
+        ["31", "Q5", "Numeric answer", "q5", "office"],
+        ["41", "Q1", "True/false", "q1", "office"],
+        ["46", "2-08 TSL", "True/false", "2-08-tsl", "office"],
+        ["49", "2-08 TSL", "True/false", "2-08-tsl-2", "office"],
+    ]
+    assert _unescaped(_rows(page, "Questions skipped")) == [
+        ["2", "Q8", UNSUPPORTED.format("essay")],
+        ["5", "Moodle activities", UNSUPPORTED.format("matching")],
+        ["34", "Shortanswer", UNSUPPORTED.format("short answer")],
+    ]
+    assert _count(app) == 0
+
+    assert confirm(browser, page).status_code == 302
+    items = {item.code: item for item in _items(app)}
+    assert sorted(items) == ["2-08-tsl", "2-08-tsl-2", "colours", "q1", "q2", "q5"]
+    # Numerical: 3 give or take 2, and Moodle's "*" answer's feedback for any other number.
+    q5 = items["q5"]
+    assert [(o.value, o.tolerance, o.fraction) for o in q5.options] == [(3.0, 2.0, 1.0)]
+    assert q5.outcome_feedback == {"other_answer": {"nb": "Completely wrong"}}
+    # True/false {FALSE#wrong#right####general}: each feedback on the option that earns it.
+    q1 = items["q1"]
+    assert [(o.fraction, o.feedback) for o in q1.options] == [
+        (0.0, {"nb": "42 is the Ultimate Answer."}),
+        (1.0, {"nb": "You gave the right answer."}),
+    ]
+    assert q1.feedback == {"nb": "This is, of course, a Hitchiker's Guide to the Galaxy reference."}
+    assert [(o.text, o.fraction) for o in items["colours"].options] == [
+        ({"nb": "yellow"}, 0.5),
+        ({"nb": "red"}, -1.0),
+        ({"nb": "off-beige"}, 0.5),
+        ({"nb": "blue"}, -1.0),
+    ]
+
+
+def test_moodles_xml_test_files_keep_id_numbers_and_skip_the_essay(
+    app: Any, lms: TestLms, care: dict[str, Any], token: str
+) -> None:
+    dry = _api(
+        app,
+        token,
+        _read("nested_categories_with_questions.xml"),
+        "nested.xml",
+        format="moodle-xml",
+        competence="office",
+        dry_run="true",
+    )
+    assert dry.status_code == 200, dry.get_json()
+    found = dry.get_json()
+    assert [(q["line"], q["name"], q["kind"], q["code"]) for q in found["imported"]] == [
+        (15, "Iota Question", "true_false", "iota-question"),
+        (83, "Kappa Question", "true_false", "kappa-question"),
+        (123, "Lambda Question", "true_false", "lambda-question"),
+        (163, "Mu Question", "true_false", "mu-question"),
+    ]
+    assert [(s["line"], s["name"], s["type"]) for s in found["skipped"]] == [
+        (55, "Kappa Essay Question", "essay")
+    ]
+    assert _count(app) == 0
+
+    made = _api(
+        app,
+        token,
+        _read("html_chars_in_idnumbers.xml"),
+        "html_chars.xml",
+        format="moodle-xml",
+        competence="office",
+    )
+    assert made.status_code == 201, made.get_json()
+    (item,) = _items(app)
+    assert item.code == "T-&-F"  # Moodle's ID number "T &amp; F", its spaces made dashes
+    assert item.settings == {"category": "Alpha"}
+    assert [ic.competence.code for ic in item.competences] == ["office"]
+
+
+def test_moodles_gift_file_with_a_category_imports_from_the_command_line(
+    app: Any, lms: TestLms, care: dict[str, Any], cli: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "questions_in_category.gift.txt"
+    path.write_bytes(_read("questions_in_category.gift.txt"))
+    base = ("items", "import", str(path), "--organisation", "Testkommune", "--format", "gift")
+
+    dry = cli(*base, "--competence", "office", "--dry-run")
+    lines = dry.stdout.strip().splitlines()
+    assert lines[:2] == [
+        "import\tline 14\tsingle_choice\tgreeting\tGreeting\toffice",
+        "import\tline 27\ttrue_false\tmoodle-acronym\tMoodle acronym\toffice",
+    ]
+    assert lines[2].startswith("skip\tline 5\tMoodle activities\tQuestions of type matching")
+    assert lines[3].startswith("skip\tline 22\tMoodle user\tQuestions of type short answer")
+    assert _count(app) == 0
+
+    done = cli(*base, "--competence", "office")
+    assert done.stdout.strip().splitlines()[-1] == "Imported 2 question(s); skipped 2."
+    greeting = next(i for i in _items(app) if i.code == "greeting")
+    assert greeting.settings == {"category": "Default for New Features"}
+    assert greeting.stem == {"nb": "Listen to this greeting:\nWhat language is being spoken?"}
+    assert [o.fraction for o in greeting.options] == [0.0, 1.0, 0.0, 0.0]
