@@ -17,6 +17,7 @@ from tests.fakes.mappings import designer_browser
 from tests.functional.test_question_import import (
     _api,
     _count,
+    _form,
     _items,
     _rows,
     confirm,
@@ -164,3 +165,44 @@ def test_moodles_gift_file_with_a_category_imports_from_the_command_line(
     assert greeting.settings == {"category": "Default for New Features"}
     assert greeting.stem == {"nb": "Listen to this greeting:\nWhat language is being spoken?"}
     assert [o.fraction for o in greeting.options] == [0.0, 1.0, 0.0, 0.0]
+
+
+def test_a_file_moodle_refuses_for_its_grades_is_refused_naming_the_grade(
+    app: Any, lms: TestLms, care: dict[str, Any], token: str, cli: Any, tmp_path: Path
+) -> None:
+    """Moodle's error_invalid_grades.xml: an answer worth 33 % (not a third, 33.33333 %)."""
+    data = _read("error_invalid_grades.xml")
+    defect = "The credit 33 % is not one Moodle allows"
+
+    browser = designer_browser(app, lms)
+    page = preview(
+        browser, data, "error_invalid_grades.xml", "moodle-xml", care["competences"]["office"]
+    )
+    assert page.status_code == 422
+    assert defect in html.unescape(page.get_data(as_text=True))
+    assert "line 4, question" in html.unescape(page.get_data(as_text=True))
+    assert _form(page.get_data(as_text=True), CONFIRM) is None
+
+    api = _api(app, token, data, "e.xml", format="moodle-xml", competence="office", dry_run="true")
+    assert api.status_code == 422
+    assert any(defect in p for p in api.get_json()["problems"]), api.get_json()
+
+    gift = tmp_path / "invalid.gift"
+    gift.write_bytes(
+        b"::Primes::Which are prime?{\n~%33%2\n~%33.33333%3\n~%33.33333%5\n~%-50%4\n}\n"
+    )
+    refused = cli(
+        "items",
+        "import",
+        str(gift),
+        "--organisation",
+        "Testkommune",
+        "--format",
+        "gift",
+        "--competence",
+        "office",
+        ok=False,
+    )
+    assert refused.exit_code == 1
+    assert "line 1, question “Primes”: The credit 33 % is not one Moodle allows" in refused.output
+    assert _count(app) == 0
