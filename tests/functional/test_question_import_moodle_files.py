@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from lti_tool.db import get_session
 from tests.fakes import content
 from tests.fakes.lms import TestLms
 from tests.fakes.mappings import designer_browser
@@ -206,3 +207,74 @@ def test_a_file_moodle_refuses_for_its_grades_is_refused_naming_the_grade(
     assert refused.exit_code == 1
     assert "line 1, question “Primes”: The credit 33 % is not one Moodle allows" in refused.output
     assert _count(app) == 0
+
+
+# What Moodle's GIFT exporter writes for a question with an ID number and tags, and the
+# comments its importer reads them from (question/format/gift/tests/giftformat_test.php:
+# test_export_question_with_tags_and_idnumber, extract_idnumber_and_tags_from_comment_testcases).
+MOODLE_EXPORT_WITH_TAGS = (
+    "// question: 104000  name: True/false question\n"
+    "// [id:myid] [tag:tag1] [tag:tag2]\n"
+    "::True/false question::[html]The answer is true.{TRUE#This is the wrong answer."
+    "#This is the right answer.####You should have selected true.}\n\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("comment", "code", "competences"),
+    [
+        ("// A basic comment.", "question", ["office"]),
+        ("// A comment with [id:frog] <-- an idnumber.", "frog", ["office"]),
+        ("// Look tags: [tag:frog] [tag:toad].", "question", ["frog", "toad"]),
+        (
+            "// [tag:  toad] Here is  \n// a [id:   four   ] que[tag:frog   ]stion.",
+            "four",
+            ["toad", "frog"],
+        ),
+        ("// Ceci n'est pas une [tag:\n// frog].", "question", ["office"]),
+        ("// [id:i\\]d].", "i]d", ["office"]),
+    ],
+)
+def test_moodles_gift_comments_give_the_code_and_competences(
+    app: Any,
+    lms: TestLms,
+    care: dict[str, Any],
+    token: str,
+    comment: str,
+    code: str,
+    competences: list[str],
+) -> None:
+    with app.app_context():
+        content.framework(care["organisation_id"], "dyr", "Dyr", {"frog": "Frosk", "toad": "Padde"})
+        get_session().commit()
+    gift = f"{comment}\n::Question::Frogs are amphibians.{{T}}\n".encode()
+
+    response = _api(app, token, gift, "q.gift", format="gift", competence="office")
+
+    assert response.status_code == 201, response.get_json()
+    (row,) = response.get_json()["imported"]
+    assert (row["code"], row["competences"]) == (code, competences)
+
+
+def test_moodles_gift_export_with_an_id_number_and_tags_is_imported(
+    app: Any, lms: TestLms, care: dict[str, Any]
+) -> None:
+    with app.app_context():
+        content.framework(care["organisation_id"], "tagger", "Tagger", {"tag1": "Tag 1"})
+        get_session().commit()
+    browser = designer_browser(app, lms)
+    page = preview(browser, MOODLE_EXPORT_WITH_TAGS.encode(), "export.gift", "gift")
+
+    assert page.status_code == 200, page.get_data(as_text=True)
+    html_page = page.get_data(as_text=True)
+    assert _unescaped(_rows(html_page, "Questions to import")) == [
+        ["3", "True/false question", "True/false", "myid", "tag1"]
+    ]
+    assert confirm(browser, html_page).status_code == 302
+    (item,) = _items(app)
+    assert (item.code, [ic.competence.code for ic in item.competences]) == ("myid", ["tag1"])
+    assert [(o.fraction, o.feedback) for o in item.options] == [
+        (1.0, {"nb": "This is the right answer."}),
+        (0.0, {"nb": "This is the wrong answer."}),
+    ]
+    assert item.feedback == {"nb": "You should have selected true."}
