@@ -179,6 +179,7 @@ TYPE_LABELS = {
     "matching": _l("matching"),
     "description": _l("description"),
     "multianswer": _l("embedded answers (Cloze)"),
+    "cloze": _l("embedded answers (Cloze)"),  # as Moodle XML names multianswer
     "calculated": _l("calculated"),
 }
 

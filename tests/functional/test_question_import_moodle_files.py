@@ -278,3 +278,57 @@ def test_moodles_gift_export_with_an_id_number_and_tags_is_imported(
         (0.0, {"nb": "This is the wrong answer."}),
     ]
     assert item.feedback == {"nb": "You should have selected true."}
+
+
+def test_moodles_xml_export_strings_keep_combined_and_any_other_answer_feedback(
+    app: Any, lms: TestLms, care: dict[str, Any], token: str
+) -> None:
+    """xmlformat_test_exports.xml: what Moodle's XML exporter writes in its own tests
+    (test_export_multichoice, _numerical, _shortanswer, _multianswer_withdollars). Its
+    multiple choice question gives two answers 100 % each, which Moodle's question form
+    refuses (the positive grades must add up to 100 %): so is the file, naming it."""
+    data = _read("xmlformat_test_exports.xml")
+    refused = _api(app, token, data, "exports.xml", format="moodle-xml", competence="office")
+    assert refused.status_code == 422
+    assert refused.get_json()["problems"] == [
+        "line 4, question “Multiple choice question”: The correct options' credits must add "
+        "up to 100 %."
+    ]
+    assert _count(app) == 0
+
+    halves = data
+    for answer in (b"2", b"4"):  # as Moodle's question form requires: 50 % each
+        halves = halves.replace(
+            b'<answer fraction="100" format="plain_text">\n      <text>' + answer + b"</text>",
+            b'<answer fraction="50" format="plain_text">\n      <text>' + answer + b"</text>",
+        )
+    browser = designer_browser(app, lms)
+    page = preview(browser, halves, "exports.xml", "moodle-xml", care["competences"]["office"])
+    assert page.status_code == 200, page.get_data(as_text=True)
+    html_page = page.get_data(as_text=True)
+    assert _unescaped(_rows(html_page, "Questions skipped")) == [
+        ["100", "Short answer question", UNSUPPORTED.format("short answer")],
+        ["135", "Multianswer with $s", UNSUPPORTED.format("embedded answers (Cloze)")],
+    ]
+    assert confirm(browser, html_page).status_code == 302
+    items = {item.code: item for item in _items(app)}
+    choice = items["multiple-choice-question"]
+    assert (choice.kind, choice.points) == ("multiple_choice", 2.0)
+    assert [(o.text, o.fraction) for o in choice.options] == [
+        ({"nb": "1"}, 0.0),
+        ({"nb": "2"}, 0.5),
+        ({"nb": "3"}, 0.0),
+        ({"nb": "4"}, 0.5),
+    ]
+    assert choice.outcome_feedback == {
+        "correct": {"nb": "Your answer is correct."},
+        "partially_correct": {"nb": "Your answer is partially correct."},
+        "incorrect": {"nb": "Your answer is incorrect."},
+    }
+    assert choice.feedback == {"nb": "The even numbers are 2 and 4."}
+    number = items["numerical-question"]
+    assert [(o.value, o.tolerance, o.fraction, o.feedback) for o in number.options] == [
+        (42.0, 0.001, 1.0, {"nb": "Well done!"}),
+        (13.0, 1.0, 0.0, {"nb": "What were you thinking?!"}),
+    ]
+    assert number.outcome_feedback == {"other_answer": {"nb": "Completely wrong."}}
