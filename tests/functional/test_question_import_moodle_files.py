@@ -6,12 +6,15 @@ numbers kept, and what Moodle itself refuses is refused, naming the defect, noth
 from __future__ import annotations
 
 import html
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lti_tool.db import get_session
+from lti_tool.errors import ImportErrors
+from lti_tool.services import item_bank
 from tests.fakes import content
 from tests.fakes.lms import TestLms
 from tests.fakes.mappings import designer_browser
@@ -332,3 +335,52 @@ def test_moodles_xml_export_strings_keep_combined_and_any_other_answer_feedback(
         (13.0, 1.0, 0.0, {"nb": "What were you thinking?!"}),
     ]
     assert number.outcome_feedback == {"other_answer": {"nb": "Completely wrong."}}
+
+
+# --- a confirmation sent twice at once (a double click) ------------------------------------
+
+
+def test_the_same_import_twice_at_once_writes_once_and_refuses_the_other(
+    app: Any, lms: TestLms, care: dict[str, Any]
+) -> None:
+    """Both requests see a bank without the file's codes; the second waits on the unique
+    code until the first commits, then is refused as a changed preview, not a crash."""
+    if app.extensions["db_engine"].dialect.name == "sqlite":
+        pytest.skip("SQLite runs one writer at a time; the race needs PostgreSQL")
+    upload = item_bank.QuestionUpload(
+        _read("questions_in_category.gift.txt"),
+        "gift",
+        "nb",
+        competence_ids=[care["competences"]["office"]],
+    )
+    first_written = threading.Event()
+    release = threading.Event()
+    results: dict[str, Any] = {}
+
+    def confirm_import(name: str, hold: bool) -> None:
+        with app.app_context():
+            session = app.extensions["db_sessionmaker"]()
+            try:
+                result = item_bank.import_items(session, care["organisation_id"], upload)
+                if hold:
+                    first_written.set()
+                    release.wait(5)
+                session.commit()
+                results[name] = len(result.items)
+            except ImportErrors as exc:
+                session.rollback()
+                results[name] = [p.message is item_bank.PREVIEW_CHANGED for p in exc.problems]
+            finally:
+                session.close()
+
+    one = threading.Thread(target=confirm_import, args=("one", True))
+    one.start()
+    assert first_written.wait(10)
+    two = threading.Thread(target=confirm_import, args=("two", False))
+    two.start()
+    two.join(0.5)  # blocked on the unique code until the first commits
+    release.set()
+    one.join(10)
+    two.join(10)
+    assert results == {"one": 2, "two": [True]}  # refused: the preview changed
+    assert _count(app) == 2
