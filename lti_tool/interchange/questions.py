@@ -120,6 +120,13 @@ def to_plain_text(value: str, text_format: str) -> str:
     return html_to_text(value)
 
 
+def question_name(raw: str) -> str:
+    """A question's name as Moodle cleans it on import (``clean_question_name``): its tags
+    dropped ("Question with <strong>invalid grades</strong>" names "Question with invalid
+    grades"), on one line."""
+    return " ".join(html_to_text(raw).split())
+
+
 def short_name(text: str, words: int = NAME_WORDS) -> str:
     """The first words of a text, to name a question that has no name of its own."""
     parts = text.split()
