@@ -120,6 +120,13 @@ def to_plain_text(value: str, text_format: str) -> str:
     return html_to_text(value)
 
 
+def question_name(raw: str) -> str:
+    """A question's name as Moodle cleans it on import (``clean_question_name``): its tags
+    dropped ("Question with <strong>invalid grades</strong>" names "Question with invalid
+    grades"), on one line."""
+    return " ".join(html_to_text(raw).split())
+
+
 def short_name(text: str, words: int = NAME_WORDS) -> str:
     """The first words of a text, to name a question that has no name of its own."""
     parts = text.split()
@@ -179,6 +186,7 @@ TYPE_LABELS = {
     "matching": _l("matching"),
     "description": _l("description"),
     "multianswer": _l("embedded answers (Cloze)"),
+    "cloze": _l("embedded answers (Cloze)"),  # as Moodle XML names multianswer
     "calculated": _l("calculated"),
 }
 
@@ -263,9 +271,60 @@ def too_many_questions(count: int) -> Problem:
     )
 
 
+#: The credits Moodle allows an answer (its ``question_bank::fraction_options_full``):
+#: p/q for q ≤ 6, tenths, 1/q for q ≤ 10 and 1/20, each also negative. Moodle refuses a
+#: file with any other credit ("invalid grade"), so do we: 33 % where a third was meant
+#: would leave the question unable to reach full marks.
+MOODLE_FRACTIONS = (
+    1.0,
+    0.9,
+    0.8333333,
+    0.8,
+    0.75,
+    0.7,
+    0.6666667,
+    0.6,
+    0.5,
+    0.4,
+    0.3333333,
+    0.3,
+    0.25,
+    0.2,
+    0.1666667,
+    0.1428571,
+    0.125,
+    0.1111111,
+    0.1,
+    0.05,
+    0.0,
+)
+
+
+def is_moodle_fraction(fraction: float) -> bool:
+    """As Moodle compares them (``match_grade_options``): within 0.00001 of one it allows."""
+    return any(abs(abs(fraction) - allowed) < 0.00001 for allowed in MOODLE_FRACTIONS)
+
+
+def not_a_moodle_grade(where: Any, fraction: float) -> Problem:
+    return Problem(
+        where,
+        _l(
+            "The credit %(percent)s %% is not one Moodle allows (such as 100, 50, "
+            "33.33333 or -25 %%).",
+            percent=f"{fraction * 100:g}",
+        ),
+    )
+
+
 def item_problems(item: ItemData, where: Any) -> list[Problem]:
     """The item rules' problems, except the missing competence: tags become competences
-    only when the import is resolved against the organisation's frameworks."""
+    only when the import is resolved against the organisation's frameworks. A credit
+    Moodle does not allow is named first."""
+    problems = [
+        not_a_moodle_grade(where, option.fraction)
+        for option in item.options
+        if not is_moodle_fraction(option.fraction)
+    ]
     if not item.competences:
         item = dataclasses.replace(item, competences=(CompetenceRef(code="-"),))
-    return [Problem(where, message) for message in validate_item(item)]
+    return problems + [Problem(where, message) for message in validate_item(item)]

@@ -54,6 +54,7 @@ from lti_tool.interchange.questions import (
     item_problems,
     not_a_number,
     parse_number,
+    question_name,
     short_name,
     to_plain_text,
     too_many_questions,
@@ -247,7 +248,7 @@ def _take_title(text: str) -> tuple[str, str]:
     title, separator, rest = text[2:].partition("::")
     if not separator:
         return "", text[2:]
-    return " ".join(_restore(title).split()), rest.strip()
+    return question_name(_restore(title)), rest.strip()
 
 
 def _split_question(line: int, text: str) -> _Question | Skipped | Problem:

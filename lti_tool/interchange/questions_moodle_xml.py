@@ -51,6 +51,7 @@ from lti_tool.interchange.questions import (
     item_problems,
     not_a_number,
     parse_number,
+    question_name,
     short_name,
     to_plain_text,
     too_many_questions,
@@ -199,7 +200,7 @@ def _read_question(element: Element, line: int, context: _Context, found: Questi
         context.category = category_path(_text(element.find("category")))
         return
     stem = _formatted(element.find("questiontext"))
-    name = _text(element.find("name")) or short_name(stem) or "?"
+    name = question_name(_text(element.find("name"))) or short_name(stem) or "?"
     read_answers = _ANSWER_READERS.get(question_type)
     if read_answers is None:
         found.skipped.append(Skipped(name, line, type_label(question_type)))

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.domain.items import (
@@ -454,8 +455,11 @@ def import_items(
         item = Item(organisation_id=organisation_id, code=row.item.code, source=upload.fmt)
         _fill(item, row.item)
         items.append(item)
-    session.add_all(items)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add_all(items)
+    except IntegrityError as exc:  # the same codes, written by another request meanwhile
+        raise ImportErrors([Problem(None, PREVIEW_CHANGED)]) from exc
     rows = [
         dataclasses.replace(row, id=item.id) for row, item in zip(preview.rows, items, strict=True)
     ]
