@@ -34,6 +34,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     lti_services.init_app(app, settings)
     from lti_tool.auth import bind_csrf_to_launch_token
 
+    app.before_request(_allow_import_files)  # before anything reads the form
     app.before_request(bind_csrf_to_launch_token)  # before CSRFProtect's own check
     csrf.init_app(app)
     limiter.init_app(app)
@@ -49,6 +50,32 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
             app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n
         )
     return app
+
+
+#: The routes that take an import file (up to ``MAX_IMPORT_BYTES``) or carry one, sealed,
+#: from the question preview to its confirmation (compressed, base64 in a signed token: at
+#: most about 1.8 times the file). Every other request stays under MAX_CONTENT_LENGTH.
+IMPORT_ENDPOINTS = frozenset(
+    {
+        "designer.import_framework",
+        "designer.import_job_roles",
+        "mapping_design.import_items",
+        "mapping_design.confirm_import",
+        "api.import_framework",
+        "api.import_items",
+        "api.import_job_roles",
+    }
+)
+
+
+def _allow_import_files() -> None:
+    """Let the import routes take the files their pages promise (the rest: 2 MB)."""
+    from flask import request
+
+    from lti_tool.interchange.model import MAX_IMPORT_BYTES
+
+    if request.endpoint in IMPORT_ENDPOINTS:
+        request.max_content_length = 2 * MAX_IMPORT_BYTES
 
 
 def _configure(app: Flask, settings: Settings) -> None:
