@@ -238,9 +238,9 @@ def main() -> int:
     try:
         for _ in range(100):
             try:
-                if requests.get(base_url + "/readyz", timeout=1).status_code == 200:
+                if requests.get(base_url + "/readyz", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or slow to answer
                 time.sleep(0.1)
         personas = ["learner", "designer", "manager", "admin"]
         for i in range(args.warmup):
