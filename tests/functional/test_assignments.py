@@ -19,12 +19,6 @@ from tests.functional.test_learner_requirements import launch, page, rows
 
 
 @pytest.fixture
-def care(app: Any, lms: TestLms) -> dict[str, Any]:
-    with app.app_context():
-        return content.care_content()
-
-
-@pytest.fixture
 def manager(app: Any, lms: TestLms) -> Any:
     browser = TestLms.browser(app)
     launch(lms, browser, "manager")

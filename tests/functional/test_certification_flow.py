@@ -24,19 +24,12 @@ from lti_tool.credentials import status_list
 from lti_tool.db import get_session
 from lti_tool.models import Certificate, CertificateEvent
 from tests.conftest import TOOL_BASE_URL
-from tests.fakes import content
 from tests.fakes.lms import TestLms, csrf_token, parse_forms
 from tests.fakes.mappings import designer_browser, post_form
 from tests.functional.test_mapping_flow import NURSE_RIGHT, build_mapping
 from tests.unit.test_certificate_pdf import qr_read_back
 
 MONTH = dt.timedelta(days=30)
-
-
-@pytest.fixture
-def care(app: Any, lms: TestLms) -> dict[str, Any]:
-    with app.app_context():
-        return content.care_content()
 
 
 def _location_id(response: Any, pattern: str) -> int:

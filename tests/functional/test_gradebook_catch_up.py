@@ -34,7 +34,6 @@ from lti_tool.models import (
     Status,
 )
 from lti_tool.services import gradebook as grades
-from tests.fakes import content
 from tests.fakes.gradebook import FakeGradebook
 from tests.fakes.lms import TestLms
 from tests.fakes.mappings import designer_browser, post_form
@@ -48,19 +47,6 @@ TITLES = {
     "title_nn": "Kartlegging for sjukepleiarar",
     "title_en": "Skills mapping for nurses",
 }
-
-
-@pytest.fixture
-def care(app: Any, lms: TestLms) -> dict[str, Any]:
-    with app.app_context():
-        return content.care_content()
-
-
-@pytest.fixture
-def gradebook(lms: TestLms) -> FakeGradebook:
-    return FakeGradebook(
-        lms.platform.issuer, lms.http, lms.platform.token_url, client_id=lms.platform.client_id
-    )
 
 
 def place(app: Any, lms: TestLms, gradebook: FakeGradebook, choice: str) -> tuple[str, str]:

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from lti_tool.db import get_session
 from lti_tool.lti import claims as c
 from lti_tool.models import AssignmentSource, AssignmentStatus, JobRoleAssignment, UnitAssignment
-from tests.fakes import content
 from tests.fakes.lms import TestLms
-
-
-@pytest.fixture
-def care(app: Any, lms: TestLms) -> dict[str, Any]:
-    with app.app_context():
-        return content.care_content()
 
 
 def launch(lms: TestLms, client: Any, persona: str = "learner", **custom: str) -> Any:

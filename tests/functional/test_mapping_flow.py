@@ -9,7 +9,6 @@ import datetime as dt
 import re
 from typing import Any
 
-import pytest
 import requests
 from sqlalchemy import select
 
@@ -17,7 +16,6 @@ from lti_tool.db import get_session
 from lti_tool.lti.services import lti_services
 from lti_tool.models import Attempt, Evidence, ScoreDelivery
 from lti_tool.services import score_delivery
-from tests.fakes import content
 from tests.fakes.gradebook import FakeGradebook
 from tests.fakes.lms import TestLms, parse_forms
 from tests.fakes.mappings import (
@@ -29,19 +27,6 @@ from tests.fakes.mappings import (
     publish,
     start_attempt,
 )
-
-
-@pytest.fixture
-def care(app: Any, lms: TestLms) -> dict[str, Any]:
-    with app.app_context():
-        return content.care_content()
-
-
-@pytest.fixture
-def gradebook(lms: TestLms) -> FakeGradebook:
-    return FakeGradebook(
-        lms.platform.issuer, lms.http, lms.platform.token_url, client_id=lms.platform.client_id
-    )
 
 
 def build_mapping(app: Any, lms: TestLms, care: dict[str, Any]) -> int:

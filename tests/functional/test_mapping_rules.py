@@ -9,15 +9,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from lti_tool.db import get_session
 from lti_tool.lti import claims as c
 from lti_tool.models import Attempt, AttemptStatus, Item, Mapping, ScoreDelivery
 from lti_tool.services import platforms
-from tests.fakes import content
-from tests.fakes.gradebook import FakeGradebook
 from tests.fakes.lms import TestLms, parse_forms
 from tests.fakes.mappings import (
     create_item,
@@ -37,19 +34,6 @@ from tests.functional.test_mapping_flow import (
 )
 
 QUESTIONS = Path(__file__).resolve().parent.parent / "fakes" / "questions"
-
-
-@pytest.fixture
-def care(app: Any, lms: TestLms) -> dict[str, Any]:
-    with app.app_context():
-        return content.care_content()
-
-
-@pytest.fixture
-def gradebook(lms: TestLms) -> FakeGradebook:
-    return FakeGradebook(
-        lms.platform.issuer, lms.http, lms.platform.token_url, client_id=lms.platform.client_id
-    )
 
 
 def set_rules(app: Any, lms: TestLms, mapping_id: int, **rules: str) -> None:

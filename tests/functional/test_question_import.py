@@ -21,7 +21,6 @@ from lti_tool.interchange.questions_moodle_xml import parse_moodle_xml
 from lti_tool.models import Item
 from lti_tool.services import item_bank
 from tests.fakes import content
-from tests.fakes.gradebook import FakeGradebook
 from tests.fakes.lms import TestLms, parse_forms
 from tests.fakes.mappings import add_all_items, create_mapping, designer_browser, publish
 from tests.functional.test_mapping_flow import place, take
@@ -41,12 +40,6 @@ COMBINED = {
 
 
 @pytest.fixture
-def care(app: Any, lms: TestLms) -> dict[str, Any]:
-    with app.app_context():
-        return content.care_content()
-
-
-@pytest.fixture
 def other_competence(app: Any, cli: Any) -> int:
     """A published competence "brannvern" of another organisation."""
     cli("organisation", "add", "Annenkommune")
@@ -56,13 +49,6 @@ def other_competence(app: Any, cli: Any) -> int:
         )
         get_session().commit()
         return ids["brannvern"]
-
-
-@pytest.fixture
-def gradebook(lms: TestLms) -> FakeGradebook:
-    return FakeGradebook(
-        lms.platform.issuer, lms.http, lms.platform.token_url, client_id=lms.platform.client_id
-    )
 
 
 def _items(app: Any) -> list[Item]:

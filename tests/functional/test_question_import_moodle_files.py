@@ -36,12 +36,6 @@ UNSUPPORTED = (
 
 
 @pytest.fixture
-def care(app: Any, lms: TestLms) -> dict[str, Any]:
-    with app.app_context():
-        return content.care_content()
-
-
-@pytest.fixture
 def token(cli: Any, care: dict[str, Any]) -> str:
     result = cli("api-token", "create", "--organisation", "Testkommune", "--scope", "write")
     return str(result.stdout.strip().splitlines()[-1])
