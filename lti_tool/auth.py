@@ -127,6 +127,26 @@ def current_organisation_id() -> int:
     return launch.deployment.organisation_id
 
 
+def managed_units() -> frozenset[int] | None:
+    """The units whose people the current manager sees and decides for (with the units
+    under them); None for every unit of the organisation (``services.grants``)."""
+    if "managed_units" not in g:
+        from lti_tool.services import grants
+
+        launch = current_launch()
+        if launch is None:
+            raise NotSignedIn("no launch")
+        g.managed_units = grants.manager_scope(get_session(), launch)
+    found: frozenset[int] | None = g.managed_units
+    return found
+
+
+def require_whole_organisation() -> None:
+    """Refuse a manager of some units what only the organisation's managers may do."""
+    if managed_units() is not None:
+        raise Forbidden(f"{request.path} needs the whole organisation")
+
+
 def requires(*permissions: Permission) -> Callable[[F], F]:
     """Allow the view to people holding any of these permissions; refuse everyone else."""
 

@@ -900,3 +900,21 @@ class CannotRevoke(FormattedError):
     code = "cannot_revoke"
     title = lazy_gettext("The certificate cannot be revoked")
     message = lazy_gettext("%(reason)s")
+
+
+class InvalidGrant(ToolError):
+    status = 422
+    code = "invalid_grant"
+    title = lazy_gettext("The permission cannot be granted")
+    message = lazy_gettext(
+        "A manager needs a unit of your organisation. A coordinator covers your "
+        "organisation's region, or your organisation when no region is given. Other "
+        "permissions take neither."
+    )
+
+
+class GrantReasonMissing(ToolError):
+    status = 422
+    code = "grant_reason_missing"
+    title = lazy_gettext("Give a reason")
+    message = lazy_gettext("Say why, in 1 to 500 characters: the reason is kept in the audit.")

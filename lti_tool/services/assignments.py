@@ -147,6 +147,23 @@ def get_person(session: Session, organisation_id: int, person_id: int) -> Person
     return person
 
 
+def in_units(unit_ids: frozenset[int]) -> Any:
+    """People with an active or pending place in one of the units (a manager's people)."""
+    return select(UnitAssignment.person_id).where(
+        UnitAssignment.unit_id.in_(unit_ids),
+        UnitAssignment.status.in_((AssignmentStatus.ACTIVE, AssignmentStatus.PENDING)),
+    )
+
+
+def check_in_units(session: Session, person_id: int, unit_ids: frozenset[int] | None) -> None:
+    """Refuse, as not found, a person outside the manager's units (None: every unit)."""
+    if unit_ids is None:
+        return
+    found = session.scalar(in_units(unit_ids).where(UnitAssignment.person_id == person_id).limit(1))
+    if found is None:
+        raise NotFound(f"person {person_id} is in none of the units {sorted(unit_ids)}")
+
+
 def _assignments(
     session: Session,
     kind: Kind,
@@ -302,9 +319,12 @@ def decide(
     *,
     approve: bool,
     decided_by_id: int,
+    unit_ids: frozenset[int] | None = None,
 ) -> Any:
-    """A manager approves (pending → active) or rejects (pending → ended) a self-choice."""
+    """A manager approves (pending → active) or rejects (pending → ended) a self-choice of
+    a person in their units (``unit_ids``; None: any unit of the organisation)."""
     row = get_assignment(session, organisation_id, kind, assignment_id)
+    check_in_units(session, row.person_id, unit_ids)
     if row.status != AssignmentStatus.PENDING:
         raise NotFound(f"{kind} assignment {assignment_id} is {row.status}, not pending")
     if approve:
@@ -326,8 +346,15 @@ def assign(
     *,
     by_id: int | None,
     source: AssignmentSource = AssignmentSource.MANAGER,
+    unit_ids: frozenset[int] | None = None,
 ) -> Any:
-    """Give the person the role or unit (active at once); the active row if already held."""
+    """Give the person the role or unit (active at once); the active row if already held.
+
+    A manager of some units (``unit_ids``) acts for people in them, and places them in
+    those units only."""
+    check_in_units(session, person_id, unit_ids)
+    if kind == Kind.UNIT and unit_ids is not None and target_id not in unit_ids:
+        raise NotFound(f"unit {target_id} is not one of {sorted(unit_ids)}")
     row, _created = assign_once(
         session, organisation_id, person_id, kind, target_id, by_id=by_id, source=source
     )
@@ -357,10 +384,17 @@ def assign_once(
 
 
 def end_assignment(
-    session: Session, organisation_id: int, kind: Kind, assignment_id: int, *, by_id: int | None
+    session: Session,
+    organisation_id: int,
+    kind: Kind,
+    assignment_id: int,
+    *,
+    by_id: int | None,
+    unit_ids: frozenset[int] | None = None,
 ) -> Any:
     """End an active (or pending) assignment; the row stays as history."""
     row = get_assignment(session, organisation_id, kind, assignment_id)
+    check_in_units(session, row.person_id, unit_ids)
     if row.status == AssignmentStatus.ENDED:
         raise NotFound(f"{kind} assignment {assignment_id} already ended")
     _end(row, by_id=by_id)
@@ -405,8 +439,11 @@ def _placements(
     return list(by_id.values())
 
 
-def placement_of(session: Session, organisation_id: int, person_id: int) -> Placement:
+def placement_of(
+    session: Session, organisation_id: int, person_id: int, unit_ids: frozenset[int] | None = None
+) -> Placement:
     person = get_person(session, organisation_id, person_id)
+    check_in_units(session, person.id, unit_ids)
     return _placements(session, organisation_id, [person])[0]
 
 
@@ -415,13 +452,15 @@ def people_of(
     organisation_id: int,
     offset: int | None = None,
     limit: int | None = None,
+    unit_ids: frozenset[int] | None = None,
 ) -> list[Placement]:
     """Everyone of the organisation the tool knows (has launched), with roles and units;
-    one page of them with ``offset``/``limit``."""
+    one page of them with ``offset``/``limit``; only the people of ``unit_ids`` if given."""
+    query = select(Person).where(Person.organisation_id == organisation_id)
+    if unit_ids is not None:
+        query = query.where(Person.id.in_(in_units(unit_ids)))
     people = session.scalars(
-        select(Person)
-        .where(Person.organisation_id == organisation_id)
-        .order_by(Person.family_name, Person.given_name, Person.name, Person.id)
+        query.order_by(Person.family_name, Person.given_name, Person.name, Person.id)
         .offset(offset)
         .limit(limit)
     )

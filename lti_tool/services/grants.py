@@ -1,0 +1,267 @@
+"""Who may do what, decided in the tool: permissions granted on top of the LMS roles.
+
+The LMS roles of a launch stay the defaults (``lti.roles.permissions_for``, with the
+context roles each platform counts as designer: ``Platform.designer_roles``). An
+organisation's admin adds to them by granting a person manager of a unit (a sector,
+department or unit, and everything under it), designer, coordinator (of the
+organisation's region, or of the organisation) or admin: from the admin console, the REST
+API, or HR's CSV file (``manages_unit``).
+
+When it takes effect: the permissions are decided at each launch and kept on the launch
+(``Launch.permissions``), so a grant or a withdrawal changes what the person may open at
+their next launch. What a manager sees, though, is read from the grants on every request
+(``managed_unit_ids``): a withdrawn manager sees none of the unit's people at once.
+
+Every grant and withdrawal is kept on its row: who, when, how (console, api, import) and
+why. Rows are never deleted; withdrawn ones stay as history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from lti_tool.db import utcnow
+from lti_tool.errors import GrantReasonMissing, InvalidGrant, NotFound
+from lti_tool.lti.claims import ROLES
+from lti_tool.lti.roles import DESIGNER_ROLE_CHOICES, Permission, permissions_for
+from lti_tool.models import (
+    GrantKind,
+    Launch,
+    Organisation,
+    OrgUnit,
+    PermissionGrant,
+    Person,
+    Platform,
+)
+from lti_tool.services import assignments, platforms
+
+MAX_REASON_LENGTH = 500
+VIA = ("console", "api", "import")
+
+#: The permission each kind of grant gives.
+PERMISSION_OF = {
+    GrantKind.MANAGER: Permission.MANAGER,
+    GrantKind.DESIGNER: Permission.DESIGNER,
+    GrantKind.COORDINATOR: Permission.COORDINATOR,
+    GrantKind.ADMIN: Permission.ADMIN,
+}
+
+
+# --- what a person may do -------------------------------------------------------------------
+
+
+def designer_roles(platform: Platform) -> tuple[str, ...]:
+    return tuple(r for r in platform.designer_roles.split(",") if r)
+
+
+def set_designer_roles(
+    session: Session, organisation_id: int, platform_pk: int, roles: Iterable[str]
+) -> Platform:
+    """Choose the context roles that count as designer in the platform's launches (none:
+    only grants make designers)."""
+    platform = platforms.platform_of(session, organisation_id, platform_pk)
+    chosen = set(roles)
+    platform.designer_roles = ",".join(r for r in DESIGNER_ROLE_CHOICES if r in chosen)
+    session.flush()
+    return platform
+
+
+def active_grants(session: Session, organisation_id: int, person_id: int) -> list[PermissionGrant]:
+    return list(
+        session.scalars(
+            select(PermissionGrant).where(
+                PermissionGrant.person_id == person_id,
+                PermissionGrant.organisation_id == organisation_id,
+                PermissionGrant.withdrawn_at.is_(None),
+            )
+        )
+    )
+
+
+def effective_permissions(
+    session: Session, person: Person, platform: Platform, roles: Iterable[str]
+) -> frozenset[Permission]:
+    """The LMS roles' permissions (with the platform's designer roles) and the grants."""
+    held = set(permissions_for(roles, designer_roles(platform)))
+    held.update(
+        PERMISSION_OF[g.kind] for g in active_grants(session, person.organisation_id, person.id)
+    )
+    return frozenset(held)
+
+
+def managed_unit_ids(session: Session, organisation_id: int, person_id: int) -> frozenset[int]:
+    """The units the person manages by a grant, with every unit under them."""
+    roots = {
+        g.unit_id
+        for g in active_grants(session, organisation_id, person_id)
+        if g.kind == GrantKind.MANAGER and g.unit_id is not None
+    }
+    if not roots:
+        return frozenset()
+    parent_of = dict(
+        session.execute(
+            select(OrgUnit.id, OrgUnit.parent_id).where(OrgUnit.organisation_id == organisation_id)
+        ).all()
+    )
+    children: dict[int | None, list[int]] = {}
+    for unit_id, parent_id in parent_of.items():
+        children.setdefault(parent_id, []).append(unit_id)
+    found: set[int] = set()
+    stack = list(roots)
+    while stack:
+        unit_id = stack.pop()
+        if unit_id not in found:
+            found.add(unit_id)
+            stack.extend(children.get(unit_id, ()))
+    return frozenset(found)
+
+
+def manager_scope(session: Session, launch: Launch) -> frozenset[int] | None:
+    """The units whose people a launch's manager sees and decides for: None for the whole
+    organisation (an admin, or a manager by LMS role), else the granted units with their
+    sub-units, read from the grants now (a withdrawal takes effect at once)."""
+    if Permission.ADMIN in launch.permissions:
+        return None
+    platform = launch.deployment.platform
+    by_role = permissions_for(launch.claims.get(ROLES) or [], designer_roles(platform))
+    if Permission.MANAGER in by_role:
+        return None
+    return managed_unit_ids(session, launch.deployment.organisation_id, launch.person_id)
+
+
+def granted_units(session: Session, organisation_id: int, person_id: int) -> list[OrgUnit]:
+    """The units the person was granted manager of (without the units under them)."""
+    found = [
+        g.unit
+        for g in active_grants(session, organisation_id, person_id)
+        if g.kind == GrantKind.MANAGER and g.unit is not None
+    ]
+    return sorted(found, key=lambda u: (u.name, u.id))
+
+
+# --- grants and withdrawals -----------------------------------------------------------------
+
+
+def _clean_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not 1 <= len(reason) <= MAX_REASON_LENGTH:
+        raise GrantReasonMissing(f"reason of {len(reason)} characters")
+    return reason
+
+
+def _check_scope(
+    session: Session,
+    organisation_id: int,
+    kind: GrantKind,
+    unit_id: int | None,
+    region_id: int | None,
+) -> None:
+    if kind == GrantKind.MANAGER:
+        unit = session.get(OrgUnit, unit_id) if unit_id is not None else None
+        refused = unit is None or unit.organisation_id != organisation_id or unit.archived
+    elif kind == GrantKind.COORDINATOR:
+        organisation = session.get(Organisation, organisation_id)
+        refused = unit_id is not None or (
+            region_id is not None and (organisation is None or organisation.region_id != region_id)
+        )
+    else:
+        refused = unit_id is not None or region_id is not None
+    if refused:
+        raise InvalidGrant(f"{kind} grant with unit {unit_id}, region {region_id}")
+
+
+def grant(
+    session: Session,
+    organisation_id: int,
+    *,
+    person_id: int,
+    kind: GrantKind,
+    reason: str,
+    by_id: int | None,
+    via: str,
+    unit_id: int | None = None,
+    region_id: int | None = None,
+) -> tuple[PermissionGrant, bool]:
+    """Grant the permission; the active grant and False when the person already holds it."""
+    assert via in VIA
+    reason = _clean_reason(reason)
+    person = assignments.get_person(session, organisation_id, person_id)
+    _check_scope(session, organisation_id, kind, unit_id, region_id)
+    for held in active_grants(session, organisation_id, person.id):
+        if (held.kind, held.unit_id, held.region_id) == (kind, unit_id, region_id):
+            return held, False
+    row = PermissionGrant(
+        organisation_id=organisation_id,
+        person_id=person.id,
+        kind=kind,
+        unit_id=unit_id,
+        region_id=region_id,
+        granted_by_id=by_id,
+        granted_via=via,
+        granted_at=utcnow(),
+        reason=reason,
+    )
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def get_grant(session: Session, organisation_id: int, grant_id: int) -> PermissionGrant:
+    found = session.get(PermissionGrant, grant_id)
+    if found is None or found.organisation_id != organisation_id:
+        raise NotFound(f"grant {grant_id} not in organisation {organisation_id}")
+    return found
+
+
+def withdraw(
+    session: Session,
+    organisation_id: int,
+    grant_id: int,
+    *,
+    reason: str,
+    by_id: int | None,
+    via: str,
+) -> PermissionGrant:
+    """Withdraw an active grant; the row stays with who withdrew it, when and why."""
+    assert via in VIA
+    reason = _clean_reason(reason)
+    row = get_grant(session, organisation_id, grant_id)
+    if not row.active:
+        raise NotFound(f"grant {grant_id} already withdrawn")
+    row.withdrawn_at = utcnow()
+    row.withdrawn_by_id = by_id
+    row.withdrawn_via = via
+    row.withdrawal_reason = reason
+    session.flush()
+    return row
+
+
+def grants_of(
+    session: Session,
+    organisation_id: int,
+    *,
+    active_only: bool = False,
+    offset: int | None = None,
+    limit: int | None = None,
+) -> Sequence[PermissionGrant]:
+    """The organisation's grants, newest first: the audit of who granted and withdrew what."""
+    query = (
+        select(PermissionGrant)
+        .where(PermissionGrant.organisation_id == organisation_id)
+        .options(
+            selectinload(PermissionGrant.person),
+            selectinload(PermissionGrant.granted_by),
+            selectinload(PermissionGrant.withdrawn_by),
+            selectinload(PermissionGrant.unit),
+            selectinload(PermissionGrant.region),
+        )
+        .order_by(PermissionGrant.granted_at.desc(), PermissionGrant.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    if active_only:
+        query = query.where(PermissionGrant.withdrawn_at.is_(None))
+    return list(session.scalars(query))
