@@ -142,6 +142,28 @@ def granted_units(session: Session, organisation_id: int, person_id: int) -> lis
     return sorted(found, key=lambda u: (u.name, u.id))
 
 
+def people_of(session: Session, organisation_id: int) -> list[Person]:
+    """The organisation's people who can be granted something (they have launched)."""
+    return list(
+        session.scalars(
+            select(Person)
+            .where(Person.organisation_id == organisation_id)
+            .order_by(Person.family_name, Person.given_name, Person.name, Person.id)
+        )
+    )
+
+
+def units_of(session: Session, organisation_id: int) -> list[OrgUnit]:
+    """The sectors, departments and units a manager can be granted (archived left out)."""
+    return list(
+        session.scalars(
+            select(OrgUnit)
+            .where(OrgUnit.organisation_id == organisation_id, OrgUnit.archived.is_(False))
+            .order_by(OrgUnit.name, OrgUnit.id)
+        )
+    )
+
+
 # --- grants and withdrawals -----------------------------------------------------------------
 
 

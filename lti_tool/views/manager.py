@@ -19,6 +19,7 @@ from marshmallow import ValidationError
 from lti_tool.auth import (
     current_launch,
     current_organisation_id,
+    current_permissions,
     launch_token,
     managed_units,
     require_whole_organisation,
@@ -161,7 +162,11 @@ def import_file() -> Any:
     data = upload.read(assignment_import.MAX_IMPORT_BYTES + 1) if upload else b""
     try:
         result = assignment_import.import_assignments(
-            get_session(), current_organisation_id(), data, imported_by_id=_me()
+            get_session(),
+            current_organisation_id(),
+            data,
+            imported_by_id=_me(),
+            may_grant=Permission.ADMIN in current_permissions(),
         )
     except ImportRejected as rejected:
         filename = upload.filename if upload else ""
@@ -176,6 +181,15 @@ def import_file() -> Any:
         ),
         "success",
     )
+    if result.granted:
+        flash(
+            ngettext(
+                "%(num)d manager permission granted.",
+                "%(num)d manager permissions granted.",
+                result.granted,
+            ),
+            "success",
+        )
     return _to("manager.home")
 
 
