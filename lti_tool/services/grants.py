@@ -183,7 +183,12 @@ def _check_scope(
 ) -> None:
     if kind == GrantKind.MANAGER:
         unit = session.get(OrgUnit, unit_id) if unit_id is not None else None
-        refused = unit is None or unit.organisation_id != organisation_id or unit.archived
+        refused = (
+            unit is None
+            or unit.organisation_id != organisation_id
+            or unit.archived
+            or region_id is not None
+        )
     elif kind == GrantKind.COORDINATOR:
         organisation = session.get(Organisation, organisation_id)
         refused = unit_id is not None or (

@@ -19,7 +19,14 @@ from flask_babel import get_locale, gettext
 from marshmallow import ValidationError
 
 from lti_tool import clock, csrf, limiter
-from lti_tool.auth import current_launch, current_organisation_id, launch_token, public, requires
+from lti_tool.auth import (
+    current_launch,
+    current_organisation_id,
+    launch_token,
+    managed_units,
+    public,
+    requires,
+)
 from lti_tool.db import get_session
 from lti_tool.domain.texts import localized
 from lti_tool.errors import CannotIssue, CannotRevoke, wants_json
@@ -266,11 +273,11 @@ def _expiring_page(days: int, errors: Any = None, status: int = 200) -> Any:
         "certificates/expiring.html",
         launch=current_launch(),
         days=days,
-        rows=certificates.expiring(session, organisation_id, days, _now()),
+        rows=certificates.expiring(session, organisation_id, days, _now(), managed_units()),
         certifications=certifications.list_certifications(
             session, organisation_id, published_only=True
         ),
-        people=assignments.people_of(session, organisation_id),
+        people=assignments.people_of(session, organisation_id, unit_ids=managed_units()),
         errors=errors or {},
         values=request.form,
     ), status
@@ -287,6 +294,8 @@ def issue(certification_id: int) -> Any:
 @requires(Permission.MANAGER, Permission.ADMIN)
 def issue_chosen() -> Any:
     """Issue by hand from the manager's list, the certification chosen on the form."""
+    person_id = request.form.get("person_id", type=int) or 0
+    assignments.check_in_units(get_session(), person_id, managed_units())
     return _issue_by_hand(request.form.get("certification_id", type=int) or 0)
 
 

@@ -27,6 +27,7 @@ from tests.fakes import content
 from tests.fakes.lms import TestLms, parse_forms
 from tests.functional.test_admin_console import add_platform, forged_csrf_token
 from tests.functional.test_assignments import form_for, person_id, post_form
+from tests.functional.test_certification_flow import build_certification
 from tests.functional.test_deployments import other_lms
 from tests.functional.test_learner_requirements import launch, page
 
@@ -488,6 +489,7 @@ def test_grants_through_the_api(app, lms, org):
 
     refusals = [
         ({**body, "unit_id": None}, "invalid_grant"),
+        ({**body, "region_id": 1}, "invalid_grant"),
         ({**body, "kind": "coordinator", "unit_id": None, "region_id": 999}, "invalid_grant"),
         ({**body, "reason": "  "}, "grant_reason_missing"),
         ({**body, "kind": "owner"}, "invalid_input"),
@@ -522,3 +524,37 @@ def test_only_admins_grant_through_a_launch(app, lms, org):
         assert browser.get("/api/v1/grants").status_code == 403, persona
     console = admin(app, lms)
     assert console.get("/api/v1/grants").status_code == 200
+
+
+def test_a_manager_by_grant_sees_and_issues_certificates_for_their_units_only(app, lms, org):
+    built = build_certification(app, lms, org)
+    launch(lms, TestLms.browser(app), "learner", unit="hjemmetjenesten")
+    launch(lms, TestLms.browser(app), "learner2", unit="skolen")
+    teacher = TestLms.browser(app)
+    launch(lms, teacher, "designer")
+    with app.app_context():
+        grants.grant(
+            get_session(),
+            org["organisation_id"],
+            person_id=person_id(app, TEACHER),
+            kind=GrantKind.MANAGER,
+            unit_id=org["units"]["hjemmetjenesten"],
+            reason="Head of home care",
+            by_id=None,
+            via="console",
+        )
+        get_session().commit()
+    launch(lms, teacher, "designer")
+    html = page(teacher, "/manager/certificates")
+    assert "Demo Ansatt" in html and "Kari Nilsen" not in html
+    refused = teacher.post(
+        "/manager/certificates/issue",
+        data={
+            "csrf_token": forged_csrf_token(app, teacher),
+            "person_id": str(person_id(app, "104")),
+            "certification_id": str(built["id"]),
+            "reason": "Paper proof of practice",
+        },
+    )
+    assert refused.status_code == 404
+    assert "Kari Nilsen" in page(admin(app, lms), "/manager/certificates")
