@@ -558,3 +558,37 @@ def test_a_manager_by_grant_sees_and_issues_certificates_for_their_units_only(ap
     )
     assert refused.status_code == 404
     assert "Kari Nilsen" in page(admin(app, lms), "/manager/certificates")
+
+
+def test_a_manager_by_grant_records_attendance_for_their_units_only(app, lms, org):
+    built = build_certification(app, lms, org)
+    launch(lms, TestLms.browser(app), "learner", unit="hjemmetjenesten")
+    launch(lms, TestLms.browser(app), "learner2", unit="skolen")
+    head = TestLms.browser(app)
+    launch(lms, head, "learner3")  # a Moodle learner, granted manager: no designer
+    with app.app_context():
+        grants.grant(
+            get_session(),
+            org["organisation_id"],
+            person_id=person_id(app, "105"),
+            kind=GrantKind.MANAGER,
+            unit_id=org["units"]["hjemmetjenesten"],
+            reason="Head of home care",
+            by_id=None,
+            via="console",
+        )
+        get_session().commit()
+    assert landing(lms, head, "learner3").endswith("/manager/")
+    course = built["courses"]["praksis"]
+    html = page(head, f"/designer/courses/{course}")
+    assert "Demo Ansatt" in html and "Kari Nilsen" not in html
+    token = forged_csrf_token(app, head)
+    data = {"csrf_token": token, "attended_on": "2026-12-01"}
+    kari = {**data, "person_ids": [str(person_id(app, "104"))]}
+    assert head.post(f"/designer/courses/{course}/attendance", data=kari).status_code == 404
+    demo = {**data, "person_ids": [str(person_id(app, LEARNER))]}
+    assert head.post(f"/designer/courses/{course}/attendance", data=demo).status_code == 302
+    # a designer takes anyone's attendance
+    teacher = TestLms.browser(app)
+    launch(lms, teacher, "designer")
+    assert "Kari Nilsen" in page(teacher, f"/designer/courses/{course}")
