@@ -82,13 +82,16 @@ def active_grants(session: Session, organisation_id: int, person_id: int) -> lis
 
 
 def effective_permissions(
-    session: Session, person: Person, platform: Platform, roles: Iterable[str]
+    session: Session,
+    organisation_id: int,
+    person_id: int,
+    platform: Platform,
+    roles: Iterable[str],
 ) -> frozenset[Permission]:
-    """The LMS roles' permissions (with the platform's designer roles) and the grants."""
+    """The LMS roles' permissions (with the platform's designer roles) and the person's
+    grants in the organisation they act for (their launch's deployment's)."""
     held = set(permissions_for(roles, designer_roles(platform)))
-    held.update(
-        PERMISSION_OF[g.kind] for g in active_grants(session, person.organisation_id, person.id)
-    )
+    held.update(PERMISSION_OF[g.kind] for g in active_grants(session, organisation_id, person_id))
     return frozenset(held)
 
 

@@ -74,7 +74,13 @@ def record_launch(
     """
     person = upsert_person(session, launch)
     roles = launch.claims.get(c.ROLES) or []
-    permissions = grants.effective_permissions(session, person, launch.registration.platform, roles)
+    permissions = grants.effective_permissions(
+        session,
+        launch.deployment.organisation_id,
+        person.id,
+        launch.registration.platform,
+        roles,
+    )
     if launch.message_type == c.DEEP_LINKING_REQUEST and not permissions & CAN_PLACE_CONTENT:
         raise DeepLinkingForbidden(f"deep linking by roles {roles}")
     context = launch.claims.get(c.CONTEXT) or {}
