@@ -100,19 +100,19 @@ def job_roles_of(session: Session, organisation_id: int) -> list[JobRole]:
     )
 
 
-def units_of(session: Session, organisation_id: int) -> list[OrgUnit]:
-    """The organisation's units a person can be placed in (kind unit, not archived)."""
-    return list(
-        session.scalars(
-            select(OrgUnit)
-            .where(
-                OrgUnit.organisation_id == organisation_id,
-                OrgUnit.kind == UnitKind.UNIT,
-                OrgUnit.archived.is_(False),
-            )
-            .order_by(OrgUnit.name)
-        )
+def units_of(
+    session: Session, organisation_id: int, unit_ids: frozenset[int] | None = None
+) -> list[OrgUnit]:
+    """The organisation's units a person can be placed in (kind unit, not archived); only
+    those of ``unit_ids`` (a manager's units) when given."""
+    query = select(OrgUnit).where(
+        OrgUnit.organisation_id == organisation_id,
+        OrgUnit.kind == UnitKind.UNIT,
+        OrgUnit.archived.is_(False),
     )
+    if unit_ids is not None:
+        query = query.where(OrgUnit.id.in_(unit_ids))
+    return list(session.scalars(query.order_by(OrgUnit.name)))
 
 
 def by_codes(session: Session, kind: Kind, organisation_id: int, codes: Iterable[str]) -> dict:

@@ -83,15 +83,14 @@ def home() -> Any:
 @bp.route("/people/<int:person_id>")
 @requires(Permission.MANAGER, Permission.ADMIN)
 def person(person_id: int, errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
-    session = get_session()
-    organisation_id = current_organisation_id()
-    placement = assignments.placement_of(session, organisation_id, person_id, managed_units())
+    session, organisation_id, scope = get_session(), current_organisation_id(), managed_units()
+    placement = assignments.placement_of(session, organisation_id, person_id, scope)
     page = render_template(
         "manager/person.html",
         launch=current_launch(),
         placement=placement,
         job_roles=assignments.job_roles_of(session, organisation_id),
-        units=assignments.units_of(session, organisation_id),
+        units=assignments.units_of(session, organisation_id, scope),
         errors=errors or {},
     )
     return page, status

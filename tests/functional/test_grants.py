@@ -163,7 +163,9 @@ def test_a_moodle_teacher_granted_manager_lands_on_their_units_and_decides_only_
     with app.app_context():
         decided = get_session().get(JobRoleAssignment, demo)
         assert decided is not None and decided.decided_by_id == person_id(app, TEACHER)
-    assert page(teacher, f"/manager/people/{person_id(app, LEARNER)}")
+    placing = page(teacher, f"/manager/people/{person_id(app, LEARNER)}")
+    assert f'<option value="{units["sykehjemmet"]}">Sykehjemmet' in placing
+    assert f'<option value="{units["skolen"]}">' not in placing  # not theirs to place in
     # an admin, and a manager by LMS role, still see the whole organisation
     assert "Kari Nilsen" in page(console, "/manager/")
 
