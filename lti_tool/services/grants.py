@@ -7,10 +7,10 @@ department or unit, and everything under it), designer, coordinator (of the
 organisation's region, or of the organisation) or admin: from the admin console, the REST
 API, or HR's CSV file (``manages_unit``).
 
-When it takes effect: the permissions are decided at each launch and kept on the launch
-(``Launch.permissions``), so a grant or a withdrawal changes what the person may open at
-their next launch. What a manager sees, though, is read from the grants on every request
-(``managed_unit_ids``): a withdrawn manager sees none of the unit's people at once.
+When it takes effect: on every request. The LMS roles come with the launch, the grants
+are read per request (one query, ``auth.current_permissions``), so a withdrawn admin,
+designer or manager loses the access at their next request, not their next launch.
+``Launch.permissions`` keeps what the person held at the launch (where it lands).
 
 Every grant and withdrawal is kept on its row: who, when, how (console, api, import) and
 why. Rows are never deleted; withdrawn ones stay as history.
@@ -81,27 +81,22 @@ def active_grants(session: Session, organisation_id: int, person_id: int) -> lis
     )
 
 
+def role_permissions(launch: Launch) -> frozenset[Permission]:
+    """What the launch's LMS roles give, with the context roles its platform counts as
+    designer now (a change of the platform's choice bites at once too)."""
+    platform = launch.deployment.platform
+    return permissions_for(launch.claims.get(ROLES) or [], designer_roles(platform))
+
+
 def effective_permissions(
-    session: Session,
-    organisation_id: int,
-    person_id: int,
-    platform: Platform,
-    roles: Iterable[str],
+    role_held: Iterable[Permission], held_grants: Iterable[PermissionGrant]
 ) -> frozenset[Permission]:
-    """The LMS roles' permissions (with the platform's designer roles) and the person's
-    grants in the organisation they act for (their launch's deployment's)."""
-    held = set(permissions_for(roles, designer_roles(platform)))
-    held.update(PERMISSION_OF[g.kind] for g in active_grants(session, organisation_id, person_id))
-    return frozenset(held)
+    """The LMS roles' permissions and the person's active grants in the organisation they
+    act for (their launch's deployment's)."""
+    return frozenset(role_held) | {PERMISSION_OF[g.kind] for g in held_grants}
 
 
-def managed_unit_ids(session: Session, organisation_id: int, person_id: int) -> frozenset[int]:
-    """The units the person manages by a grant, with every unit under them."""
-    roots = {
-        g.unit_id
-        for g in active_grants(session, organisation_id, person_id)
-        if g.kind == GrantKind.MANAGER and g.unit_id is not None
-    }
+def _with_sub_units(session: Session, organisation_id: int, roots: set[int]) -> frozenset[int]:
     if not roots:
         return frozenset()
     parent_of = dict(
@@ -122,26 +117,26 @@ def managed_unit_ids(session: Session, organisation_id: int, person_id: int) -> 
     return frozenset(found)
 
 
-def manager_scope(session: Session, launch: Launch) -> frozenset[int] | None:
+def manager_scope(
+    session: Session, launch: Launch, held_grants: Sequence[PermissionGrant]
+) -> frozenset[int] | None:
     """The units whose people a launch's manager sees and decides for: None for the whole
     organisation (an admin, or a manager by LMS role), else the granted units with their
-    sub-units, read from the grants now (a withdrawal takes effect at once)."""
-    if Permission.ADMIN in launch.permissions:
+    sub-units (``held_grants``: the person's active grants, read on this request)."""
+    by_role = role_permissions(launch)
+    if Permission.ADMIN in effective_permissions(by_role, held_grants):
         return None
-    platform = launch.deployment.platform
-    by_role = permissions_for(launch.claims.get(ROLES) or [], designer_roles(platform))
     if Permission.MANAGER in by_role:
         return None
-    return managed_unit_ids(session, launch.deployment.organisation_id, launch.person_id)
+    roots = {
+        g.unit_id for g in held_grants if g.kind == GrantKind.MANAGER and g.unit_id is not None
+    }
+    return _with_sub_units(session, launch.deployment.organisation_id, roots)
 
 
-def granted_units(session: Session, organisation_id: int, person_id: int) -> list[OrgUnit]:
-    """The units the person was granted manager of (without the units under them)."""
-    found = [
-        g.unit
-        for g in active_grants(session, organisation_id, person_id)
-        if g.kind == GrantKind.MANAGER and g.unit is not None
-    ]
+def granted_units(held_grants: Iterable[PermissionGrant]) -> list[OrgUnit]:
+    """The units of the manager grants among ``held_grants`` (without the units under them)."""
+    found = [g.unit for g in held_grants if g.kind == GrantKind.MANAGER and g.unit is not None]
     return sorted(found, key=lambda u: (u.name, u.id))
 
 

@@ -11,7 +11,7 @@ from lti_tool.db import insert_or_find, utcnow
 from lti_tool.errors import DeepLinkingForbidden
 from lti_tool.lti import claims as c
 from lti_tool.lti.launch import ValidatedLaunch
-from lti_tool.lti.roles import Permission, highest
+from lti_tool.lti.roles import Permission, highest, permissions_for
 from lti_tool.models import Launch, Person
 from lti_tool.services import assignments, grants, platforms
 
@@ -74,12 +74,9 @@ def record_launch(
     """
     person = upsert_person(session, launch)
     roles = launch.claims.get(c.ROLES) or []
+    held_grants = grants.active_grants(session, launch.deployment.organisation_id, person.id)
     permissions = grants.effective_permissions(
-        session,
-        launch.deployment.organisation_id,
-        person.id,
-        launch.registration.platform,
-        roles,
+        permissions_for(roles, grants.designer_roles(launch.registration.platform)), held_grants
     )
     if launch.message_type == c.DEEP_LINKING_REQUEST and not permissions & CAN_PLACE_CONTENT:
         raise DeepLinkingForbidden(f"deep linking by roles {roles}")

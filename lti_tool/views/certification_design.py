@@ -356,6 +356,7 @@ def _courses_page(status: int = 200, **context: Any) -> Any:
         courses=certifications.list_courses(
             get_session(), current_organisation_id(), include_archived=True
         ),
+        may_design=bool(current_permissions() & set(DESIGNERS)),
         **context,
     )
 

@@ -17,6 +17,7 @@ from flask_babel import gettext, ngettext
 from marshmallow import ValidationError
 
 from lti_tool.auth import (
+    current_grants,
     current_launch,
     current_organisation_id,
     current_permissions,
@@ -65,7 +66,7 @@ def _home(status: int = 200, **context: Any) -> Any:
         "manager/home.html",
         launch=current_launch(),
         whole_organisation=scope is None,
-        my_units=grants.granted_units(session, organisation_id, _me()) if scope is not None else [],
+        my_units=grants.granted_units(current_grants()) if scope is not None else [],
         people=people,
         pending=[p for p in people if p.has_pending],
         limits=(assignment_import.MAX_IMPORT_BYTES // 1024, assignment_import.MAX_IMPORT_ROWS),

@@ -28,6 +28,7 @@ from tests.fakes.lms import TestLms, parse_forms
 from tests.functional.test_admin_console import add_platform, forged_csrf_token
 from tests.functional.test_assignments import form_for, person_id, post_form
 from tests.functional.test_certification_flow import build_certification
+from tests.functional.test_cookies import statements_run
 from tests.functional.test_deployments import other_lms
 from tests.functional.test_learner_requirements import launch, page
 
@@ -134,8 +135,8 @@ def test_a_moodle_teacher_granted_manager_lands_on_their_units_and_decides_only_
         reason="Head of health and care",
     )
     assert response.status_code == 302
-    # the open designer session is unchanged until the next launch
-    assert teacher.get("/manager/").status_code == 403
+    # in force at the open session's next request
+    assert teacher.get("/manager/").status_code == 200
 
     assert landing(lms, teacher, "designer").endswith("/manager/")
     home = page(teacher, "/manager/")
@@ -230,9 +231,8 @@ def test_a_withdrawal_is_audited_and_takes_effect(app, lms, org):
     response = post_form(console, html, f"/admin/grants/{row.id}/withdraw", {"reason": "Back"})
     assert response.status_code == 302
 
-    # at once: the open manager page shows no one; at the next launch: a designer again
-    home = page(teacher, "/manager/")
-    assert "Demo Ansatt" not in home and "You manage no units now." in home
+    # at once: the open session's next request is refused; the next launch: a designer again
+    assert teacher.get("/manager/").status_code == 403
     assert landing(lms, teacher, "designer").endswith("/designer/")
     assert teacher.get("/manager/").status_code == 403
 
@@ -594,3 +594,76 @@ def test_a_manager_by_grant_records_attendance_for_their_units_only(app, lms, or
     teacher = TestLms.browser(app)
     launch(lms, teacher, "designer")
     assert "Kari Nilsen" in page(teacher, f"/designer/courses/{course}")
+
+
+# --- decided on every request -----------------------------------------------------------------
+
+
+def give(app: Any, org: dict[str, Any], sub: str, kind: GrantKind, **scope: Any) -> int:
+    with app.app_context():
+        row, _ = grants.grant(
+            get_session(),
+            org["organisation_id"],
+            person_id=person_id(app, sub),
+            kind=kind,
+            reason="Needed",
+            by_id=None,
+            via="api",
+            **scope,
+        )
+        get_session().commit()
+        return row.id
+
+
+def take_back(app: Any, org: dict[str, Any], grant_id: int) -> None:
+    with app.app_context():
+        grants.withdraw(
+            get_session(), org["organisation_id"], grant_id, reason="Gone", by_id=None, via="api"
+        )
+        get_session().commit()
+
+
+def test_a_withdrawal_bites_at_the_next_request_not_the_next_launch(app, lms, org):
+    learner = TestLms.browser(app)
+    launch(lms, learner, "learner")  # Moodle's Learner: no designer, manager nor admin
+    as_admin = give(app, org, LEARNER, GrantKind.ADMIN)
+    as_designer = give(app, org, LEARNER, GrantKind.DESIGNER)
+    as_manager = give(app, org, LEARNER, GrantKind.MANAGER, unit_id=org["units"]["hjemmetjenesten"])
+    # granted after the launch: in force at the next request already
+    for path in ("/admin/grants", "/designer/", "/manager/"):
+        assert learner.get(path).status_code == 200, path
+    with statements_run(app) as run:
+        assert learner.get("/admin/grants").status_code == 200
+    granted_reads = [s for s in run if "permission_grant" in s and s.startswith("SELECT")]
+    print(f"/admin/grants: {len(run)} statements, {len(granted_reads)} on the grants")
+
+    html = page(learner, "/admin/grants")
+    take_back(app, org, as_admin)
+    refused = post_form(
+        learner,
+        html,
+        "/admin/grants",
+        {"person_id": str(person_id(app, LEARNER)), "kind": "admin", "reason": "Me again"},
+    )
+    assert refused.status_code == 403
+    assert learner.get("/admin/grants").status_code == 403
+    assert [r.kind for r in grant_rows(app) if r.active] == [GrantKind.DESIGNER, GrantKind.MANAGER]
+    take_back(app, org, as_designer)
+    assert learner.get("/designer/").status_code == 403
+    assert learner.get("/manager/").status_code == 200
+    take_back(app, org, as_manager)
+    assert learner.get("/manager/").status_code == 403
+
+
+def test_permissions_cost_one_query_per_request(app, lms, org):
+    teacher = TestLms.browser(app)
+    launch(lms, teacher, "designer")
+    give(app, org, TEACHER, GrantKind.MANAGER, unit_id=org["units"]["hjemmetjenesten"])
+    page(teacher, "/designer/")
+    with statements_run(app) as run:
+        assert teacher.get("/designer/").status_code == 200
+    assert len([s for s in run if "FROM permission_grant " in s]) == 1
+    with statements_run(app) as run:
+        assert teacher.get("/manager/").status_code == 200
+    assert len([s for s in run if "FROM permission_grant " in s]) == 1
+    print(f"/manager/ by grant: {len(run)} statements")
