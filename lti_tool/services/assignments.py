@@ -147,21 +147,41 @@ def get_person(session: Session, organisation_id: int, person_id: int) -> Person
     return person
 
 
-def in_units(unit_ids: frozenset[int]) -> Any:
-    """People with an active or pending place in one of the units (a manager's people)."""
+def in_units(unit_ids: frozenset[int], *, pending: bool = False) -> Any:
+    """People with an active place in one of the units (a manager's people); with
+    ``pending``, also those who chose one of them and wait for the manager's decision
+    (whom the manager sees, to decide the choice, and nothing more)."""
+    statuses = [AssignmentStatus.ACTIVE]
+    if pending:
+        statuses.append(AssignmentStatus.PENDING)
     return select(UnitAssignment.person_id).where(
-        UnitAssignment.unit_id.in_(unit_ids),
-        UnitAssignment.status.in_((AssignmentStatus.ACTIVE, AssignmentStatus.PENDING)),
+        UnitAssignment.unit_id.in_(unit_ids), UnitAssignment.status.in_(statuses)
     )
 
 
-def check_in_units(session: Session, person_id: int, unit_ids: frozenset[int] | None) -> None:
+def check_in_units(
+    session: Session, person_id: int, unit_ids: frozenset[int] | None, *, pending: bool = False
+) -> None:
     """Refuse, as not found, a person outside the manager's units (None: every unit)."""
     if unit_ids is None:
         return
-    found = session.scalar(in_units(unit_ids).where(UnitAssignment.person_id == person_id).limit(1))
-    if found is None:
+    query = in_units(unit_ids, pending=pending).where(UnitAssignment.person_id == person_id)
+    if session.scalar(query.limit(1)) is None:
         raise NotFound(f"person {person_id} is in none of the units {sorted(unit_ids)}")
+
+
+def _check_for_manager(
+    session: Session, kind: Kind, row: Any, unit_ids: frozenset[int] | None, *, pending: bool
+) -> None:
+    """A manager of some units decides or ends a place in one of their units only, and a
+    job role of a person placed there (or, to decide it, who chose to be)."""
+    if unit_ids is None:
+        return
+    if kind == Kind.UNIT:
+        if row.unit_id not in unit_ids:
+            raise NotFound(f"unit assignment {row.id} is not in the units {sorted(unit_ids)}")
+        return
+    check_in_units(session, row.person_id, unit_ids, pending=pending)
 
 
 def _assignments(
@@ -324,7 +344,7 @@ def decide(
     """A manager approves (pending → active) or rejects (pending → ended) a self-choice of
     a person in their units (``unit_ids``; None: any unit of the organisation)."""
     row = get_assignment(session, organisation_id, kind, assignment_id)
-    check_in_units(session, row.person_id, unit_ids)
+    _check_for_manager(session, kind, row, unit_ids, pending=True)
     if row.status != AssignmentStatus.PENDING:
         raise NotFound(f"{kind} assignment {assignment_id} is {row.status}, not pending")
     if approve:
@@ -394,7 +414,7 @@ def end_assignment(
 ) -> Any:
     """End an active (or pending) assignment; the row stays as history."""
     row = get_assignment(session, organisation_id, kind, assignment_id)
-    check_in_units(session, row.person_id, unit_ids)
+    _check_for_manager(session, kind, row, unit_ids, pending=False)
     if row.status == AssignmentStatus.ENDED:
         raise NotFound(f"{kind} assignment {assignment_id} already ended")
     _end(row, by_id=by_id)
@@ -443,7 +463,7 @@ def placement_of(
     session: Session, organisation_id: int, person_id: int, unit_ids: frozenset[int] | None = None
 ) -> Placement:
     person = get_person(session, organisation_id, person_id)
-    check_in_units(session, person.id, unit_ids)
+    check_in_units(session, person.id, unit_ids, pending=True)
     return _placements(session, organisation_id, [person])[0]
 
 
@@ -458,7 +478,7 @@ def people_of(
     one page of them with ``offset``/``limit``; only the people of ``unit_ids`` if given."""
     query = select(Person).where(Person.organisation_id == organisation_id)
     if unit_ids is not None:
-        query = query.where(Person.id.in_(in_units(unit_ids)))
+        query = query.where(Person.id.in_(in_units(unit_ids, pending=True)))
     people = session.scalars(
         query.order_by(Person.family_name, Person.given_name, Person.name, Person.id)
         .offset(offset)

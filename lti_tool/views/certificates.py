@@ -22,6 +22,7 @@ from lti_tool import clock, csrf, limiter
 from lti_tool.auth import (
     current_launch,
     current_organisation_id,
+    current_permissions,
     launch_token,
     managed_units,
     public,
@@ -286,20 +287,22 @@ def _expiring_page(days: int, errors: Any = None, status: int = 200) -> Any:
 @bp.route("/manager/certifications/<int:certification_id>/issue", methods=["POST"])
 @requires(Permission.MANAGER, Permission.ADMIN, Permission.DESIGNER)
 def issue(certification_id: int) -> Any:
-    """Issue by hand, with a reason (designers from the certification's page)."""
-    return _issue_by_hand(certification_id)
+    """Issue by hand, with a reason (designers from the certification's page, to anyone)."""
+    designer = current_permissions() & {Permission.DESIGNER, Permission.ADMIN}
+    return _issue_by_hand(certification_id, None if designer else managed_units())
 
 
 @bp.route("/manager/certificates/issue", methods=["POST"])
 @requires(Permission.MANAGER, Permission.ADMIN)
 def issue_chosen() -> Any:
     """Issue by hand from the manager's list, the certification chosen on the form."""
+    return _issue_by_hand(request.form.get("certification_id", type=int) or 0, managed_units())
+
+
+def _issue_by_hand(certification_id: int, unit_ids: frozenset[int] | None) -> Any:
+    """Issue to a person of ``unit_ids`` (a manager of some units); None: to anyone."""
     person_id = request.form.get("person_id", type=int) or 0
-    assignments.check_in_units(get_session(), person_id, managed_units())
-    return _issue_by_hand(request.form.get("certification_id", type=int) or 0)
-
-
-def _issue_by_hand(certification_id: int) -> Any:
+    assignments.check_in_units(get_session(), person_id, unit_ids)
     try:
         form = ManualIssueForm().load(request.form.to_dict())
         certificate = certificates.issue_manually(

@@ -397,7 +397,9 @@ def _attendance_page(course_id: int, status: int = 200, **context: Any) -> Any:
         "certification_design/attendance.html",
         status,
         course=certifications.get_course(session, organisation_id, course_id),
-        attendance=certifications.attendance_of(session, organisation_id, course_id),
+        attendance=certifications.attendance_of(
+            session, organisation_id, course_id, _attendance_scope()
+        ),
         people=assignments.people_of(session, organisation_id, unit_ids=_attendance_scope()),
         **context,
     )

@@ -16,10 +16,12 @@ from sqlalchemy import select
 from lti_tool.db import get_session
 from lti_tool.models import (
     AssignmentStatus,
+    Certificate,
     GrantKind,
     JobRoleAssignment,
     Launch,
     PermissionGrant,
+    UnitAssignment,
     UnitKind,
 )
 from lti_tool.services import grants
@@ -667,3 +669,97 @@ def test_permissions_cost_one_query_per_request(app, lms, org):
         assert teacher.get("/manager/").status_code == 200
     assert len([s for s in run if "FROM permission_grant " in s]) == 1
     print(f"/manager/ by grant: {len(run)} statements")
+
+
+# --- a manager by grant acts within their units only ---------------------------------------
+
+
+def unit_place(app: Any, sub: str, unit_id: int) -> tuple[int, str]:
+    with app.app_context():
+        row = get_session().scalar(
+            select(UnitAssignment)
+            .where(
+                UnitAssignment.person_id == person_id(app, sub), UnitAssignment.unit_id == unit_id
+            )
+            .order_by(UnitAssignment.id.desc())
+        )
+        assert row is not None
+        return row.id, str(row.status.value)
+
+
+def test_choosing_a_unit_does_not_hand_the_rest_of_a_record_to_its_manager(app, lms, org):
+    units = org["units"]
+    launch(lms, TestLms.browser(app), "learner", unit="sykehjemmet")  # placed by the LMS
+    choose(lms, app, "learner", org["roles"]["sykepleier"], units["hjemmetjenesten"])
+    head = TestLms.browser(app)
+    launch(lms, head, "learner3")
+    give(app, org, "105", GrantKind.MANAGER, unit_id=units["hjemmetjenesten"])
+    home = page(head, "/manager/")
+    assert "Demo Ansatt" in home  # to decide the choice
+
+    placed, status = unit_place(app, LEARNER, units["sykehjemmet"])
+    assert status == "active"
+    token = forged_csrf_token(app, head)
+    ended = head.post(f"/manager/assignments/unit/{placed}/end", data={"csrf_token": token})
+    assert ended.status_code == 404
+    assert unit_place(app, LEARNER, units["sykehjemmet"])[1] == "active"
+    # nor issue them a certificate, nor take their attendance, before the choice is approved
+    built = build_certification(app, lms, org)
+    issued = head.post(
+        f"/manager/certifications/{built['id']}/issue",
+        data={"csrf_token": token, "person_id": str(person_id(app, LEARNER)), "reason": "Paper"},
+    )
+    assert issued.status_code == 404
+
+    chosen, status = unit_place(app, LEARNER, units["hjemmetjenesten"])
+    assert status == "pending"
+    url = f"/manager/assignments/unit/{chosen}/approve"
+    assert head.post(url, data={"csrf_token": token}).status_code == 302
+    assert unit_place(app, LEARNER, units["hjemmetjenesten"])[1] == "active"
+    # placed in their unit now: still not the other unit's place
+    ended = head.post(f"/manager/assignments/unit/{placed}/end", data={"csrf_token": token})
+    assert ended.status_code == 404
+    assert unit_place(app, LEARNER, units["sykehjemmet"])[1] == "active"
+
+
+def test_a_manager_by_grant_issues_by_hand_from_a_certification_only_to_their_people(app, lms, org):
+    built = build_certification(app, lms, org)
+    launch(lms, TestLms.browser(app), "learner", unit="hjemmetjenesten")
+    launch(lms, TestLms.browser(app), "learner2", unit="skolen")
+    head = TestLms.browser(app)
+    launch(lms, head, "learner3")  # a Moodle learner: no designer
+    give(app, org, "105", GrantKind.MANAGER, unit_id=org["units"]["hjemmetjenesten"])
+    token = forged_csrf_token(app, head)
+    url = f"/manager/certifications/{built['id']}/issue"
+    data = {"csrf_token": token, "reason": "Paper proof of practice"}
+    kari = head.post(url, data={**data, "person_id": str(person_id(app, "104"))})
+    assert kari.status_code == 404
+    demo = head.post(url, data={**data, "person_id": str(person_id(app, LEARNER))})
+    assert demo.status_code == 302
+    with app.app_context():
+        issued = get_session().scalars(select(Certificate.person_id)).all()
+    assert issued == [person_id(app, LEARNER)]
+
+
+def test_the_attendance_list_shows_a_manager_by_grant_their_people_only(app, lms, org):
+    built = build_certification(app, lms, org)
+    launch(lms, TestLms.browser(app), "learner", unit="hjemmetjenesten")
+    launch(lms, TestLms.browser(app), "learner2", unit="skolen")
+    course = built["courses"]["praksis"]
+    teacher = TestLms.browser(app)
+    launch(lms, teacher, "designer")
+    html = page(teacher, f"/designer/courses/{course}")
+    everyone = [str(person_id(app, LEARNER)), str(person_id(app, "104"))]
+    recorded = post_form(
+        teacher,
+        html,
+        f"/designer/courses/{course}/attendance",
+        {"attended_on": "2026-12-01", "person_ids": everyone},
+    )
+    assert recorded.status_code == 302
+    head = TestLms.browser(app)
+    launch(lms, head, "learner3")
+    give(app, org, "105", GrantKind.MANAGER, unit_id=org["units"]["hjemmetjenesten"])
+    html = page(head, f"/designer/courses/{course}")
+    assert "Demo Ansatt" in html and "Kari Nilsen" not in html
+    assert "Kari Nilsen" in page(teacher, f"/designer/courses/{course}")
