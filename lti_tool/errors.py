@@ -913,6 +913,25 @@ class InvalidGrant(ToolError):
     )
 
 
+class AdminByToken(ToolError):
+    status = 403
+    code = "admin_needs_an_admin"
+    title = lazy_gettext("Only an administrator grants admin")
+    message = lazy_gettext(
+        "An API token cannot grant admin. An administrator grants it on the Permissions page."
+    )
+
+
+class AdminLockout(ToolError):
+    status = 409
+    code = "admin_lockout"
+    title = lazy_gettext("The organisation would lose its administrator")
+    message = lazy_gettext(
+        "You cannot withdraw your own admin grant, nor the organisation's last one. Grant "
+        "admin to someone else first; they can withdraw it."
+    )
+
+
 class GrantReasonMissing(ToolError):
     status = 422
     code = "grant_reason_missing"

@@ -24,7 +24,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.db import utcnow
-from lti_tool.errors import GrantReasonMissing, InvalidGrant, NotFound
+from lti_tool.errors import (
+    AdminByToken,
+    AdminLockout,
+    GrantReasonMissing,
+    InvalidGrant,
+    NotFound,
+)
 from lti_tool.lti.claims import ROLES
 from lti_tool.lti.roles import DESIGNER_ROLE_CHOICES, Permission, permissions_for
 from lti_tool.models import (
@@ -209,9 +215,15 @@ def grant(
     via: str,
     unit_id: int | None = None,
     region_id: int | None = None,
+    by_token: bool = False,
 ) -> tuple[PermissionGrant, bool]:
-    """Grant the permission; the active grant and False when the person already holds it."""
+    """Grant the permission; the active grant and False when the person already holds it.
+
+    An API token (``by_token``) grants anything but admin: a leaked token must not make
+    anyone an administrator."""
     assert via in VIA
+    if by_token and kind == GrantKind.ADMIN:
+        raise AdminByToken(f"admin grant for person {person_id} by a token")
     reason = _clean_reason(reason)
     person = assignments.get_person(session, organisation_id, person_id)
     _check_scope(session, organisation_id, kind, unit_id, region_id)
@@ -250,12 +262,30 @@ def withdraw(
     by_id: int | None,
     via: str,
 ) -> PermissionGrant:
-    """Withdraw an active grant; the row stays with who withdrew it, when and why."""
+    """Withdraw an active grant; the row stays with who withdrew it, when and why.
+
+    No one withdraws their own admin grant, nor the organisation's last one: the
+    organisation keeps an administrator."""
     assert via in VIA
     reason = _clean_reason(reason)
     row = get_grant(session, organisation_id, grant_id)
     if not row.active:
         raise NotFound(f"grant {grant_id} already withdrawn")
+    if row.kind == GrantKind.ADMIN:
+        if row.person_id == by_id:
+            raise AdminLockout(f"person {by_id} withdrawing their own admin grant {grant_id}")
+        others = session.scalar(
+            select(PermissionGrant.id)
+            .where(
+                PermissionGrant.organisation_id == organisation_id,
+                PermissionGrant.kind == GrantKind.ADMIN,
+                PermissionGrant.withdrawn_at.is_(None),
+                PermissionGrant.id != row.id,
+            )
+            .limit(1)
+        )
+        if others is None:
+            raise AdminLockout(f"grant {grant_id} is organisation {organisation_id}'s last admin")
     row.withdrawn_at = utcnow()
     row.withdrawn_by_id = by_id
     row.withdrawn_via = via

@@ -19,6 +19,7 @@ from marshmallow import ValidationError
 from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
 from lti_tool.db import get_session, utcnow
 from lti_tool.errors import (
+    AdminLockout,
     DeploymentInUse,
     GrantReasonMissing,
     InvalidGrant,
@@ -679,7 +680,7 @@ def grant() -> Any:
     except (InvalidGrant, GrantReasonMissing) as exc:
         field = GRANT_FIELD_OF[type(exc)]
         return _grants_page({field: [str(exc.message)]}, request.form, INVALID_FORM)
-    flash(gettext("Granted. It applies from the person's next launch."), "success")
+    flash(gettext("Granted. It applies at once."), "success")
     return _to("admin.grants_page")
 
 
@@ -694,13 +695,16 @@ def withdraw_grant(grant_id: int) -> Any:
         return _grants_page(
             status=INVALID_FORM, withdraw_errors={grant_id: field_errors(exc)["reason"]}
         )
-    grants.withdraw(
-        get_session(),
-        current_organisation_id(),
-        grant_id,
-        reason=form["reason"],
-        by_id=launch.person_id,
-        via="console",
-    )
-    flash(gettext("Withdrawn. It applies from the person's next launch."), "success")
+    try:
+        grants.withdraw(
+            get_session(),
+            current_organisation_id(),
+            grant_id,
+            reason=form["reason"],
+            by_id=launch.person_id,
+            via="console",
+        )
+    except AdminLockout as exc:
+        return _grants_page(status=exc.status, withdraw_errors={grant_id: [str(exc.message)]})
+    flash(gettext("Withdrawn. It applies at once."), "success")
     return _to("admin.grants_page")

@@ -680,6 +680,7 @@ def create_grant() -> Any:
         reason=data["reason"],
         by_id=current_api_caller().person_id,
         via="api",
+        by_token=current_api_caller().token_id is not None,
     )
     return _dump(s.GrantOut, row, 201 if created else 200)
 

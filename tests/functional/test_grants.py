@@ -628,6 +628,8 @@ def take_back(app: Any, org: dict[str, Any], grant_id: int) -> None:
 def test_a_withdrawal_bites_at_the_next_request_not_the_next_launch(app, lms, org):
     learner = TestLms.browser(app)
     launch(lms, learner, "learner")  # Moodle's Learner: no designer, manager nor admin
+    launch(lms, TestLms.browser(app), "learner2")
+    give(app, org, "104", GrantKind.ADMIN)  # not the last admin grant then
     as_admin = give(app, org, LEARNER, GrantKind.ADMIN)
     as_designer = give(app, org, LEARNER, GrantKind.DESIGNER)
     as_manager = give(app, org, LEARNER, GrantKind.MANAGER, unit_id=org["units"]["hjemmetjenesten"])
@@ -649,7 +651,8 @@ def test_a_withdrawal_bites_at_the_next_request_not_the_next_launch(app, lms, or
     )
     assert refused.status_code == 403
     assert learner.get("/admin/grants").status_code == 403
-    assert [r.kind for r in grant_rows(app) if r.active] == [GrantKind.DESIGNER, GrantKind.MANAGER]
+    mine = [r.kind for r in grant_rows(app) if r.active and r.person_id == person_id(app, LEARNER)]
+    assert mine == [GrantKind.DESIGNER, GrantKind.MANAGER]
     take_back(app, org, as_designer)
     assert learner.get("/designer/").status_code == 403
     assert learner.get("/manager/").status_code == 200
@@ -763,3 +766,50 @@ def test_the_attendance_list_shows_a_manager_by_grant_their_people_only(app, lms
     html = page(head, f"/designer/courses/{course}")
     assert "Demo Ansatt" in html and "Kari Nilsen" not in html
     assert "Kari Nilsen" in page(teacher, f"/designer/courses/{course}")
+
+
+# --- admin grants: never by a token, never the last --------------------------------------------
+
+
+def test_a_token_cannot_grant_admin(app, lms, org):
+    launch(lms, TestLms.browser(app), "designer")
+    writer = token(app, "write")
+    body = {"person_id": person_id(app, TEACHER), "kind": "admin", "reason": "Take over"}
+    refused = call(app, "POST", "/grants", writer, json=body)
+    assert refused.status_code == 403 and refused.get_json()["error"] == "admin_needs_an_admin"
+    assert grant_rows(app) == []
+    made = call(app, "POST", "/grants", writer, json={**body, "kind": "designer"})
+    assert made.status_code == 201
+
+
+def test_an_admin_keeps_the_organisation_an_administrator(app, lms, org):
+    learner = TestLms.browser(app)
+    launch(lms, learner, "learner")
+    launch(lms, TestLms.browser(app), "learner2")
+    mine = give(app, org, LEARNER, GrantKind.ADMIN)
+    html = page(learner, "/admin/grants")
+    own = post_form(learner, html, f"/admin/grants/{mine}/withdraw", {"reason": "Done"})
+    assert own.status_code == 409
+    told = own.get_data(as_text=True)
+    assert f'id="withdraw-{mine}-error"' in told
+    assert "Du kan ikke trekke tilbake din egen admin-tillatelse" in told
+    assert grant_rows(app)[0].active
+
+    # the Moodle site admin may not withdraw the last admin grant either
+    console = admin(app, lms)
+    html = page(console, "/admin/grants")
+    last = post_form(console, html, f"/admin/grants/{mine}/withdraw", {"reason": "Gone"})
+    assert last.status_code == 409
+    assert f'id="withdraw-{mine}-error"' in last.get_data(as_text=True)
+    writer = token(app, "write")
+    path = f"/grants/{mine}/withdraw"
+    api = call(app, "POST", path, writer, json={"reason": "Gone"})
+    assert api.status_code == 409 and api.get_json()["error"] == "admin_lockout"
+    assert grant_rows(app)[0].active
+
+    other = give(app, org, "104", GrantKind.ADMIN)
+    html = page(console, "/admin/grants")
+    done = post_form(console, html, f"/admin/grants/{mine}/withdraw", {"reason": "Moved"})
+    assert done.status_code == 302
+    assert [r.id for r in grant_rows(app) if r.active] == [other]
+    assert learner.get("/admin/grants").status_code == 403
