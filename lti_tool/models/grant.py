@@ -53,12 +53,25 @@ class PermissionGrant(Base):
     withdrawn_via: Mapped[str | None] = mapped_column(String(20))
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     withdrawal_reason: Mapped[str | None] = mapped_column(String(500))
+    active_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    """What the grant gives, while active (``key_of``); None once withdrawn. Unique: two
+    concurrent grants of the same permission cannot both be active."""
 
     person: Mapped[Person] = relationship(foreign_keys=[person_id])
     granted_by: Mapped[Person | None] = relationship(foreign_keys=[granted_by_id])
     withdrawn_by: Mapped[Person | None] = relationship(foreign_keys=[withdrawn_by_id])
     unit: Mapped[OrgUnit | None] = relationship()
     region: Mapped[Region | None] = relationship()
+
+    @staticmethod
+    def key_of(
+        organisation_id: int,
+        person_id: int,
+        kind: GrantKind,
+        unit_id: int | None,
+        region_id: int | None,
+    ) -> str:
+        return f"{organisation_id}:{person_id}:{kind.value}:{unit_id or ''}:{region_id or ''}"
 
     @property
     def active(self) -> bool:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from lti_tool.db import utcnow
+from lti_tool.db import insert_or_find, utcnow
 from lti_tool.errors import (
     AdminByToken,
     AdminLockout,
@@ -227,9 +227,17 @@ def grant(
     reason = _clean_reason(reason)
     person = assignments.get_person(session, organisation_id, person_id)
     _check_scope(session, organisation_id, kind, unit_id, region_id)
-    for held in active_grants(session, organisation_id, person.id):
-        if (held.kind, held.unit_id, held.region_id) == (kind, unit_id, region_id):
-            return held, False
+    key = PermissionGrant.key_of(organisation_id, person.id, kind, unit_id, region_id)
+
+    def held() -> PermissionGrant | None:
+        found: PermissionGrant | None = session.scalar(
+            select(PermissionGrant).where(PermissionGrant.active_key == key)
+        )
+        return found
+
+    existing = held()
+    if existing is not None:
+        return existing, False
     row = PermissionGrant(
         organisation_id=organisation_id,
         person_id=person.id,
@@ -240,10 +248,12 @@ def grant(
         granted_via=via,
         granted_at=utcnow(),
         reason=reason,
+        active_key=key,
     )
-    session.add(row)
+    # a concurrent request granting the same first: theirs is the active grant
+    found = insert_or_find(session, row, held)
     session.flush()
-    return row, True
+    return found, found is row
 
 
 def get_grant(session: Session, organisation_id: int, grant_id: int) -> PermissionGrant:
@@ -287,6 +297,7 @@ def withdraw(
         if others is None:
             raise AdminLockout(f"grant {grant_id} is organisation {organisation_id}'s last admin")
     row.withdrawn_at = utcnow()
+    row.active_key = None
     row.withdrawn_by_id = by_id
     row.withdrawn_via = via
     row.withdrawal_reason = reason

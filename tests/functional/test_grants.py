@@ -8,6 +8,7 @@ Administrator; never Mentor or Manager. The personas ``designer``, ``learner`` a
 from __future__ import annotations
 
 import io
+import threading
 from typing import Any
 
 import pytest
@@ -813,3 +814,59 @@ def test_an_admin_keeps_the_organisation_an_administrator(app, lms, org):
     assert done.status_code == 302
     assert [r.id for r in grant_rows(app) if r.active] == [other]
     assert learner.get("/admin/grants").status_code == 403
+
+
+# --- one active grant of a permission, even granted twice at once ---------------------------
+
+
+def test_a_grant_given_twice_at_once_is_one_active_grant(app, lms, org):
+    launch(lms, TestLms.browser(app), "designer")
+    teacher = person_id(app, TEACHER)
+    writer = token(app, "write")
+    body = {"person_id": teacher, "kind": "designer", "reason": "Writes courses"}
+    first = call(app, "POST", "/grants", writer, json=body)
+    assert first.status_code == 201
+    path = f"/grants/{first.get_json()['id']}/withdraw"
+    assert call(app, "POST", path, writer, json={"reason": "Done"}).status_code == 200
+    again = call(app, "POST", "/grants", writer, json=body)  # withdrawn: granted anew
+    assert again.status_code == 201 and again.get_json()["id"] != first.get_json()["id"]
+    if app.extensions["db_engine"].dialect.name == "sqlite":
+        pytest.skip("SQLite runs one writer at a time; the race needs PostgreSQL")
+
+    inserted, release = threading.Event(), threading.Event()
+    results: dict[str, Any] = {}
+
+    def give_manager(name: str, hold: bool) -> None:
+        with app.app_context():
+            session = app.extensions["db_sessionmaker"]()
+            try:
+                _row, created = grants.grant(
+                    session,
+                    org["organisation_id"],
+                    person_id=teacher,
+                    kind=GrantKind.MANAGER,
+                    unit_id=org["units"]["skolen"],
+                    reason=name,
+                    by_id=None,
+                    via="api",
+                )
+                if hold:
+                    inserted.set()
+                    release.wait(5)
+                session.commit()
+                results[name] = created
+            finally:
+                session.close()
+
+    one = threading.Thread(target=give_manager, args=("one", True))
+    one.start()
+    assert inserted.wait(10)
+    two = threading.Thread(target=give_manager, args=("two", False))
+    two.start()
+    two.join(0.5)  # blocked on the unique key until the first commits
+    release.set()
+    one.join(10)
+    two.join(10)
+    assert results == {"one": True, "two": False}
+    managers = [r for r in grant_rows(app) if r.kind == GrantKind.MANAGER and r.active]
+    assert [r.reason for r in managers] == ["one"]

@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("withdrawn_via", sa.String(length=20), nullable=True),
         sa.Column("withdrawn_at", lti_tool.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("withdrawal_reason", sa.String(length=500), nullable=True),
+        sa.Column("active_key", sa.String(length=100), nullable=True),
         sa.ForeignKeyConstraint(
             ["granted_by_id"],
             ["person.id"],
@@ -86,6 +87,7 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_permission_grant")),
+        sa.UniqueConstraint("active_key", name=op.f("uq_permission_grant_active_key")),
     )
     with op.batch_alter_table("permission_grant", schema=None) as batch_op:
         batch_op.create_index(
