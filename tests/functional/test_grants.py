@@ -15,13 +15,18 @@ import pytest
 from sqlalchemy import select
 
 from lti_tool.db import get_session
+from lti_tool.lti import claims
 from lti_tool.models import (
     AssignmentStatus,
     Certificate,
+    Deployment,
     GrantKind,
     JobRoleAssignment,
     Launch,
+    Organisation,
     PermissionGrant,
+    Platform,
+    Status,
     UnitAssignment,
     UnitKind,
 )
@@ -870,3 +875,42 @@ def test_a_grant_given_twice_at_once_is_one_active_grant(app, lms, org):
     assert results == {"one": True, "two": False}
     managers = [r for r in grant_rows(app) if r.kind == GrantKind.MANAGER and r.active]
     assert [r.reason for r in managers] == ["one"]
+
+
+# --- a grant stays in its organisation ---------------------------------------------------------
+
+
+def test_a_grant_does_not_travel_through_another_organisations_deployment(app, lms, org):
+    """A regional Moodle with a deployment for each municipality: one person, one sub."""
+    here = TestLms.browser(app)
+    launch(lms, here, "learner")
+    launch(lms, TestLms.browser(app), "learner2")
+    give(app, org, "104", GrantKind.ADMIN)
+    for kind in (GrantKind.ADMIN, GrantKind.DESIGNER):
+        give(app, org, LEARNER, kind)
+    give(app, org, LEARNER, GrantKind.MANAGER, unit_id=org["units"]["hjemmetjenesten"])
+    with app.app_context():
+        session = get_session()
+        other = Organisation(name="Annenkommune")
+        session.add(other)
+        session.flush()
+        platform = session.scalar(select(Platform).where(Platform.issuer == lms.platform.issuer))
+        assert platform is not None
+        session.add(
+            Deployment(
+                platform_id=platform.id,
+                deployment_id="annen-1",
+                organisation_id=other.id,
+                status=Status.ACTIVE,
+            )
+        )
+        session.commit()
+    there = TestLms.browser(app)
+    response = lms.signed_launch(there, "learner", change={claims.DEPLOYMENT_ID: "annen-1"})
+    assert response.status_code == 302
+    assert "/learner/" in response.headers["Location"]
+    for path in ("/admin/grants", "/designer/", "/manager/", "/api/v1/grants"):
+        assert there.get(path).status_code == 403, path
+    # through their own organisation's deployment, the grants hold
+    for path in ("/admin/grants", "/designer/", "/manager/"):
+        assert here.get(path).status_code == 200, path
