@@ -99,9 +99,11 @@ def permissions_for(
         if role.scope in ADMIN_SCOPES and role.name in ADMIN_ROLES:
             granted.add(Permission.ADMIN)
         elif role.scope == "membership":
+            # a sub-role names the role precisely: Instructor#TeachingAssistant is a
+            # teaching assistant, a designer only where TeachingAssistant is ticked
+            if (role.sub_role or role.name) in designers:
+                granted.add(Permission.DESIGNER)
             for name in (role.name, role.sub_role):
-                if name in designers:
-                    granted.add(Permission.DESIGNER)
                 if name in CONTEXT_ROLE_PERMISSIONS:
                     granted.add(CONTEXT_ROLE_PERMISSIONS[name])
     return frozenset(granted)

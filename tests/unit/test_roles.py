@@ -144,6 +144,9 @@ def test_the_platform_chooses_the_designer_roles():
     only_developers = ("ContentDeveloper",)
     assert permissions_for(teacher, only_developers) == frozenset({L})
     assert permissions_for(assistant, only_developers) == frozenset({L})
+    # a sub-role is matched alone: an assistant is no designer where only Instructor is ticked
+    assert permissions_for(assistant, ("Instructor",)) == frozenset({L})
+    assert permissions_for(assistant, ("TeachingAssistant",)) == frozenset({L, D})
     assert permissions_for(developer, only_developers) == frozenset({L, D})
     assert permissions_for(developer, ()) == frozenset({L})
     # a Moodle site admin stays admin whatever the designer roles
