@@ -29,7 +29,7 @@ from lti_tool.errors import (
     ReadOnlyToken,
 )
 from lti_tool.lti.roles import Permission
-from lti_tool.models import Launch, Status
+from lti_tool.models import Launch, PermissionGrant, Status
 from lti_tool.services.launches import get_launch
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -104,9 +104,35 @@ def current_launch() -> Launch | None:
     return found
 
 
+def current_grants() -> list[PermissionGrant]:
+    """The current person's active grants in the organisation they act for: read once per
+    request (a withdrawal bites at the next request)."""
+    if "current_grants" not in g:
+        from lti_tool.services import grants
+
+        launch = current_launch()
+        g.current_grants = (
+            grants.active_grants(get_session(), launch.deployment.organisation_id, launch.person_id)
+            if launch
+            else []
+        )
+    found: list[PermissionGrant] = g.current_grants
+    return found
+
+
 def current_permissions() -> frozenset[Permission]:
-    launch = current_launch()
-    return frozenset(Permission(p) for p in launch.permissions) if launch else frozenset()
+    """The LMS roles of the launch and the person's grants now (``services.grants``)."""
+    if "current_permissions" not in g:
+        from lti_tool.services import grants
+
+        launch = current_launch()
+        g.current_permissions = (
+            grants.effective_permissions(grants.role_permissions(launch), current_grants())
+            if launch
+            else frozenset()
+        )
+    found: frozenset[Permission] = g.current_permissions
+    return found
 
 
 def launch_token() -> str | None:
@@ -125,6 +151,26 @@ def current_organisation_id() -> int:
     if launch is None:
         raise NotSignedIn("no launch")
     return launch.deployment.organisation_id
+
+
+def managed_units() -> frozenset[int] | None:
+    """The units whose people the current manager sees and decides for (with the units
+    under them); None for every unit of the organisation (``services.grants``)."""
+    if "managed_units" not in g:
+        from lti_tool.services import grants
+
+        launch = current_launch()
+        if launch is None:
+            raise NotSignedIn("no launch")
+        g.managed_units = grants.manager_scope(get_session(), launch, current_grants())
+    found: frozenset[int] | None = g.managed_units
+    return found
+
+
+def require_whole_organisation() -> None:
+    """Refuse a manager of some units what only the organisation's managers may do."""
+    if managed_units() is not None:
+        raise Forbidden(f"{request.path} needs the whole organisation")
 
 
 def requires(*permissions: Permission) -> Callable[[F], F]:

@@ -327,9 +327,9 @@ assignments_cli = AppGroup("assignments", help="Job roles and units of the emplo
 def assignments_import(file: Any, organisation: str) -> None:
     """Import job roles and units from HR's CSV file, all or nothing.
 
-    Columns: person_sourcedid or email, and job_role and/or unit; one row per employee
-    and job role. Every problem is listed with its row and column; with any, nothing
-    is written.
+    Columns: person_sourcedid or email, and job_role and/or unit (and manages_unit: the
+    units the person manages); one row per employee and job role. Every problem is
+    listed with its row and column; with any, nothing is written.
     """
     from flask_babel import force_locale
 
@@ -341,7 +341,7 @@ def assignments_import(file: Any, organisation: str) -> None:
         try:
             found = organisations.find_organisation(session, organisation)
             result = assignment_import.import_assignments(
-                session, found.id, data, imported_by_id=None
+                session, found.id, data, imported_by_id=None, may_grant=True
             )
         except assignment_import.ImportRejected as rejected:
             session.rollback()
@@ -359,6 +359,8 @@ def assignments_import(file: Any, organisation: str) -> None:
     click.echo(
         f"Imported {result.rows} row(s): {result.added} new, {result.unchanged} already held."
     )
+    if result.granted:
+        click.echo(f"Granted {result.granted} manager permission(s).")
 
 
 # --- competence frameworks, job roles, example content ------------------------------------

@@ -900,3 +900,40 @@ class CannotRevoke(FormattedError):
     code = "cannot_revoke"
     title = lazy_gettext("The certificate cannot be revoked")
     message = lazy_gettext("%(reason)s")
+
+
+class InvalidGrant(ToolError):
+    status = 422
+    code = "invalid_grant"
+    title = lazy_gettext("The permission cannot be granted")
+    message = lazy_gettext(
+        "A manager needs a unit of your organisation. A coordinator covers your "
+        "organisation's region, or your organisation when no region is given. Other "
+        "permissions take neither."
+    )
+
+
+class AdminByToken(ToolError):
+    status = 403
+    code = "admin_needs_an_admin"
+    title = lazy_gettext("Only an administrator grants admin")
+    message = lazy_gettext(
+        "An API token cannot grant admin. An administrator grants it on the Permissions page."
+    )
+
+
+class AdminLockout(ToolError):
+    status = 409
+    code = "admin_lockout"
+    title = lazy_gettext("The organisation would lose its administrator")
+    message = lazy_gettext(
+        "You cannot withdraw your own admin grant, nor the organisation's last one. Grant "
+        "admin to someone else first; they can withdraw it."
+    )
+
+
+class GrantReasonMissing(ToolError):
+    status = 422
+    code = "grant_reason_missing"
+    title = lazy_gettext("Give a reason")
+    message = lazy_gettext("Say why, in 1 to 500 characters: the reason is kept in the audit.")

@@ -18,20 +18,30 @@ LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 
 class Permission(enum.StrEnum):
     LEARNER = "learner"
+    COORDINATOR = "coordinator"
+    """Only by a grant in the tool (``services.grants``); no LMS role gives it."""
     DESIGNER = "designer"
     MANAGER = "manager"
     ADMIN = "admin"
 
 
 #: From least to most; a person lands on the page of the highest they hold.
-PERMISSION_ORDER = (Permission.LEARNER, Permission.DESIGNER, Permission.MANAGER, Permission.ADMIN)
+PERMISSION_ORDER = (
+    Permission.LEARNER,
+    Permission.COORDINATOR,
+    Permission.DESIGNER,
+    Permission.MANAGER,
+    Permission.ADMIN,
+)
+
+#: The context roles that count as designer unless the platform chooses others
+#: (``Platform.designer_roles``).
+DEFAULT_DESIGNER_ROLES = ("Administrator", "ContentDeveloper", "Instructor", "TeachingAssistant")
+#: The context roles an admin may choose among for a platform's designers.
+DESIGNER_ROLE_CHOICES = (*DEFAULT_DESIGNER_ROLES, "Mentor", "Manager")
 
 CONTEXT_ROLE_PERMISSIONS = {
     "Learner": Permission.LEARNER,
-    "Instructor": Permission.DESIGNER,
-    "ContentDeveloper": Permission.DESIGNER,
-    "TeachingAssistant": Permission.DESIGNER,
-    "Administrator": Permission.DESIGNER,
     "Mentor": Permission.MANAGER,
     "Manager": Permission.MANAGER,
 }
@@ -75,13 +85,24 @@ def parse_role(value: str) -> Role:
     return Role(scope="membership", name=value)  # short names are context roles
 
 
-def permissions_for(roles: Iterable[str]) -> frozenset[Permission]:
-    """Everyone launched is at least a learner: every employee has requirements of their own."""
+def permissions_for(
+    roles: Iterable[str], designer_roles: Iterable[str] = DEFAULT_DESIGNER_ROLES
+) -> frozenset[Permission]:
+    """Everyone launched is at least a learner: every employee has requirements of their own.
+
+    ``designer_roles``: the context roles (or sub-roles) that count as designer on the
+    platform the roles came from.
+    """
+    designers = frozenset(designer_roles)
     granted = {Permission.LEARNER}
     for role in map(parse_role, roles):
         if role.scope in ADMIN_SCOPES and role.name in ADMIN_ROLES:
             granted.add(Permission.ADMIN)
         elif role.scope == "membership":
+            # a sub-role names the role precisely: Instructor#TeachingAssistant is a
+            # teaching assistant, a designer only where TeachingAssistant is ticked
+            if (role.sub_role or role.name) in designers:
+                granted.add(Permission.DESIGNER)
             for name in (role.name, role.sub_role):
                 if name in CONTEXT_ROLE_PERMISSIONS:
                     granted.add(CONTEXT_ROLE_PERMISSIONS[name])

@@ -22,6 +22,7 @@ from lti_tool.models.competence import (
     VersionStatus,
 )
 from lti_tool.models.evidence import Evidence
+from lti_tool.models.grant import GrantKind, PermissionGrant
 from lti_tool.models.item_bank import Item, ItemCompetence, ItemOption
 from lti_tool.models.job_role import JobRole, Requirement
 from lti_tool.models.lti_state import LoginState, UsedNonce
@@ -72,6 +73,7 @@ __all__ = [
     "Framework",
     "FrameworkVersion",
     "GradePolicy",
+    "GrantKind",
     "IssueMethod",
     "Item",
     "ItemCompetence",
@@ -86,6 +88,7 @@ __all__ = [
     "MappingStatus",
     "OrgUnit",
     "Organisation",
+    "PermissionGrant",
     "Person",
     "Platform",
     "Region",

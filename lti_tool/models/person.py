@@ -49,7 +49,8 @@ class Launch(Base):
     message_type: Mapped[str] = mapped_column(String(64))
     context_id: Mapped[str | None] = mapped_column(String(255))
     permissions: Mapped[list[str]] = mapped_column(JSON)
-    """Tool permissions derived from the LTI roles of this launch."""
+    """What the person held at the launch (its LTI roles and their grants then): where
+    the launch lands. Access is decided on every request (``auth.current_permissions``)."""
     claims: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[timestamp]
 

@@ -9,6 +9,7 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_tool.db import Base, intpk, str255, str_enum, timestamp, url
+from lti_tool.lti.roles import DEFAULT_DESIGNER_ROLES
 from lti_tool.models.organisation import Organisation
 
 
@@ -19,6 +20,7 @@ class Status(enum.StrEnum):
 
 
 status_type = str_enum(Status, "registry_status")
+DESIGNER_ROLES_DEFAULT = ",".join(DEFAULT_DESIGNER_ROLES)
 
 
 class Platform(Base):
@@ -45,6 +47,11 @@ class Platform(Base):
         String(20), default="manual", server_default="manual"
     )
     """manual (CLI or admin form) or dynamic (LTI Dynamic Registration)."""
+    designer_roles: Mapped[str] = mapped_column(
+        String(200), default=DESIGNER_ROLES_DEFAULT, server_default=DESIGNER_ROLES_DEFAULT
+    )
+    """The LTI context roles (comma separated) that count as designer in this platform's
+    launches; the organisation's admin chooses them on the console."""
     created_at: Mapped[timestamp]
 
     organisation: Mapped[Organisation] = relationship()

@@ -13,6 +13,9 @@ from urllib.parse import urlsplit
 from flask_babel import gettext, lazy_gettext
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing, validates
 
+from lti_tool.lti.roles import DESIGNER_ROLE_CHOICES
+from lti_tool.models import GrantKind
+from lti_tool.services.grants import MAX_REASON_LENGTH
 from lti_tool.services.organisations import MAX_NAME_LENGTH
 from lti_tool.services.registration import MAX_EXPIRES_IN_MINUTES
 
@@ -146,6 +149,39 @@ class OrganisationForm(_Form):
 
 class ReassignForm(_Form):
     organisation_id = Choice()
+
+
+class Word(fields.Field):
+    """One of ``choices``, picked in a select or a radio group."""
+
+    def __init__(self, choices: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(required=True, error_messages={"required": CHOOSE, "null": CHOOSE})
+        self.choices = choices
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        if value not in self.choices:
+            raise ValidationError(str(CHOOSE))
+        return str(value)
+
+
+class GrantForm(_Form):
+    """A permission granted to a person, with its scope and the reason for the audit."""
+
+    person_id = Choice()
+    kind = Word(tuple(k.value for k in GrantKind))
+    unit_id = Choice(allow_empty=True)
+    region_id = Choice(allow_empty=True)
+    reason = Text(MAX_REASON_LENGTH)
+
+
+class WithdrawForm(_Form):
+    reason = Text(MAX_REASON_LENGTH)
+
+
+class DesignerRolesForm(_Form):
+    """The context roles that count as designer (checkboxes: pass ``getlist``)."""
+
+    roles = fields.List(Word(DESIGNER_ROLE_CHOICES), load_default=list)
 
 
 def field_errors(exc: ValidationError) -> dict[str, list[str]]:

@@ -13,7 +13,13 @@ from flask_babel import get_locale, gettext, lazy_gettext
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_dump, validate
 
 from lti_tool.domain.texts import localized
-from lti_tool.models import AssignmentSource, AssignmentStatus, UnitKind, VersionStatus
+from lti_tool.models import (
+    AssignmentSource,
+    AssignmentStatus,
+    GrantKind,
+    UnitKind,
+    VersionStatus,
+)
 from lti_tool.services.framework_io import FORMATS
 from lti_tool.settings import LOCALES
 
@@ -394,6 +400,48 @@ class AssignmentIn(Input):
     target_id = fields.Integer(
         required=True, metadata={"description": "The job role's or unit's id."}
     )
+
+
+# --- who may do what: permissions granted in the tool -------------------------------------
+
+
+class GrantOut(Schema):
+    id = fields.Integer()
+    person_id = fields.Integer()
+    person_name = fields.String(attribute="person.display_name")
+    kind = fields.Enum(GrantKind, by_value=True)
+    unit_id = fields.Integer(allow_none=True, metadata={"description": "Manager: the unit."})
+    region_id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "Coordinator: the region (none: the organisation)."},
+    )
+    active = fields.Boolean()
+    granted_at = fields.DateTime()
+    granted_by_id = fields.Integer(allow_none=True, metadata={"description": "None: a token."})
+    granted_via = fields.String(metadata={"enum": ["console", "api", "import"]})
+    reason = fields.String()
+    withdrawn_at = fields.DateTime(allow_none=True)
+    withdrawn_by_id = fields.Integer(allow_none=True)
+    withdrawn_via = fields.String(allow_none=True)
+    withdrawal_reason = fields.String(allow_none=True)
+
+
+class GrantQuery(PageQuery):
+    active = fields.Boolean(
+        load_default=False, metadata={"description": "Only grants not withdrawn."}
+    )
+
+
+class GrantIn(Input):
+    person_id = fields.Integer(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf([k.value for k in GrantKind]))
+    unit_id = fields.Integer(load_default=None, allow_none=True)
+    region_id = fields.Integer(load_default=None, allow_none=True)
+    reason = fields.String(required=True, metadata={"description": "Kept in the audit."})
+
+
+class WithdrawIn(Input):
+    reason = fields.String(required=True, metadata={"description": "Kept in the audit."})
 
 
 # --- the signed-in person's requirements ----------------------------------------------------

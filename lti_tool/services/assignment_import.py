@@ -13,7 +13,11 @@ has a header row and one row per person and job role and/or unit:
   every row (sourcedid wins when both are filled). Only people of the organisation who
   have launched the tool are known.
 - ``job_role`` and ``unit`` hold one code each (a second role: a second row); give at
-  least one of the two columns, and a value in one of them in every row.
+  least one of the two columns (or ``manages_unit``), and a value in one of them in every
+  row.
+- ``manages_unit`` (admins only) holds the codes of the units (sectors, departments or
+  units; several separated by commas) the person manages: each becomes a manager grant
+  (``services.grants``) with the import and its row as the reason in the audit.
 
 Every row is checked first; any problem (reported with its row number as a spreadsheet
 shows it, the header being row 1, and its column) and nothing is written. Otherwise
@@ -36,15 +40,16 @@ from sqlalchemy.orm import Session
 
 from lti_tool.errors import ToolError
 from lti_tool.lti import claims as c
-from lti_tool.models import AssignmentSource, Launch, Person
-from lti_tool.services import assignments
+from lti_tool.models import AssignmentSource, GrantKind, Launch, OrgUnit, Person
+from lti_tool.services import assignments, grants
 from lti_tool.services.assignments import Kind
 
 MAX_IMPORT_BYTES = 1024 * 1024
 MAX_IMPORT_ROWS = 5000
 PERSON_COLUMNS = ("person_sourcedid", "email")
 TARGET_COLUMNS = {"job_role": Kind.ROLE, "unit": Kind.UNIT}
-COLUMNS = (*PERSON_COLUMNS, *TARGET_COLUMNS)
+GRANT_COLUMN = "manages_unit"
+COLUMNS = (*PERSON_COLUMNS, *TARGET_COLUMNS, GRANT_COLUMN)
 
 MESSAGES: dict[str, Any] = {
     "empty": lazy_gettext("The file is empty."),
@@ -57,7 +62,8 @@ MESSAGES: dict[str, Any] = {
     ),
     "unreadable": lazy_gettext("The file cannot be read as CSV: %(error)s"),
     "unknown_column": lazy_gettext(
-        "Unknown column %(name)s. The columns are person_sourcedid, email, job_role and unit."
+        "Unknown column %(name)s. The columns are person_sourcedid, email, job_role, unit "
+        "and manages_unit."
     ),
     "repeated_column": lazy_gettext("The column %(name)s appears more than once."),
     "no_person_column": lazy_gettext("The header needs a person_sourcedid or an email column."),
@@ -65,6 +71,13 @@ MESSAGES: dict[str, Any] = {
     "extra_cells": lazy_gettext("The row has more cells than the header has columns."),
     "no_person": lazy_gettext("Fill in person_sourcedid or email."),
     "no_target": lazy_gettext("Fill in job_role or unit."),
+    "no_target_or_grant": lazy_gettext("Fill in job_role, unit or manages_unit."),
+    "grant_not_allowed": lazy_gettext(
+        "Only an administrator may grant managers. Leave out the column manages_unit."
+    ),
+    "unknown_managed_unit": lazy_gettext(
+        "Your organisation has no sector, department or unit with the code %(value)s."
+    ),
     "unknown_person": lazy_gettext(
         "No one with %(value)s in your organisation has opened Læringsløp yet."
     ),
@@ -108,6 +121,8 @@ class ImportResult:
     """New assignments written."""
     unchanged: int
     """Roles and units the people already held."""
+    granted: int = 0
+    """New manager grants (``manages_unit``)."""
 
 
 def _problem(row: int | None, column: str | None, code: str, **params: Any) -> Problem:
@@ -166,10 +181,28 @@ class _Line:
     row: int
     person_id: int
     targets: tuple[tuple[Kind, int], ...]
+    managed: tuple[int, ...] = ()
+    """Units the person is granted manager of."""
+
+
+def _managed_units(session: Session, organisation_id: int, codes: set[str]) -> dict[str, int]:
+    """The organisation's sectors, departments and units (not archived) by lower code."""
+    if not codes:
+        return {}
+    return {
+        code.lower(): unit_id
+        for code, unit_id in session.execute(
+            select(OrgUnit.code, OrgUnit.id).where(
+                OrgUnit.organisation_id == organisation_id,
+                OrgUnit.archived.is_(False),
+                func.lower(OrgUnit.code).in_({c.lower() for c in codes}),
+            )
+        )
+    }
 
 
 def check_file(
-    session: Session, organisation_id: int, data: bytes
+    session: Session, organisation_id: int, data: bytes, *, may_grant: bool = False
 ) -> tuple[list[_Line], list[Problem]]:
     """Every row checked; the lines to write, and every problem found."""
     if len(data) > MAX_IMPORT_BYTES:
@@ -196,8 +229,11 @@ def check_file(
             problems.append(_problem(header_row, name, "repeated_column", name=name))
     if not set(columns) & set(PERSON_COLUMNS):
         problems.append(_problem(header_row, None, "no_person_column"))
-    if not set(columns) & set(TARGET_COLUMNS):
+    granting = GRANT_COLUMN in columns
+    if not set(columns) & {*TARGET_COLUMNS, GRANT_COLUMN}:
         problems.append(_problem(header_row, None, "no_target_column"))
+    if granting and not may_grant:
+        problems.append(_problem(header_row, GRANT_COLUMN, "grant_not_allowed"))
     if problems:
         return [], problems
 
@@ -220,6 +256,11 @@ def check_file(
         )
         for col, kind in TARGET_COLUMNS.items()
     }
+    wanted = {
+        number: assignments.parse_codes(record.get(GRANT_COLUMN, "")) or []
+        for number, record in records
+    }
+    managed = _managed_units(session, organisation_id, {c for cs in wanted.values() for c in cs})
 
     lines = []
     for number, record in records:
@@ -249,22 +290,51 @@ def check_file(
                 problems.append(_problem(number, col, f"unknown_{col}", value=code))
             else:
                 targets.append((kind, target.id))
-        if not any(record.get(col) for col in TARGET_COLUMNS):
-            problems.append(_problem(number, "/".join(TARGET_COLUMNS), "no_target"))
-        if person_id is not None and targets:
-            lines.append(_Line(number, person_id, tuple(targets)))
+        unit_ids = []
+        for code in wanted[number]:
+            if code.lower() in managed:
+                unit_ids.append(managed[code.lower()])
+            else:
+                problems.append(_problem(number, GRANT_COLUMN, "unknown_managed_unit", value=code))
+        if not wanted[number] and not any(record.get(c) for c in TARGET_COLUMNS):
+            if granting:
+                column = "/".join((*TARGET_COLUMNS, GRANT_COLUMN))
+                problems.append(_problem(number, column, "no_target_or_grant"))
+            else:
+                problems.append(_problem(number, "/".join(TARGET_COLUMNS), "no_target"))
+        if person_id is not None and (targets or unit_ids):
+            lines.append(_Line(number, person_id, tuple(targets), tuple(unit_ids)))
     return lines, problems
 
 
 def import_assignments(
-    session: Session, organisation_id: int, data: bytes, *, imported_by_id: int | None
+    session: Session,
+    organisation_id: int,
+    data: bytes,
+    *,
+    imported_by_id: int | None,
+    may_grant: bool = False,
 ) -> ImportResult:
-    """Check the whole file; write every row, or nothing (``ImportRejected``)."""
-    lines, problems = check_file(session, organisation_id, data)
+    """Check the whole file; write every row, or nothing (``ImportRejected``).
+
+    ``may_grant``: the importer may grant managers (an admin, or the command line)."""
+    lines, problems = check_file(session, organisation_id, data, may_grant=may_grant)
     if problems:
         raise ImportRejected(problems)
-    added = unchanged = 0
+    added = unchanged = granted = 0
     for line in lines:
+        for unit_id in line.managed:
+            _grant, created = grants.grant(
+                session,
+                organisation_id,
+                person_id=line.person_id,
+                kind=GrantKind.MANAGER,
+                unit_id=unit_id,
+                reason=f"HR file import, row {line.row} (manages_unit)",
+                by_id=imported_by_id,
+                via="import",
+            )
+            granted += created
         for kind, target_id in line.targets:
             _row, created = assignments.assign_once(
                 session,
@@ -278,4 +348,4 @@ def import_assignments(
             added += created
             unchanged += not created
     session.flush()
-    return ImportResult(rows=len(lines), added=added, unchanged=unchanged)
+    return ImportResult(rows=len(lines), added=added, unchanged=unchanged, granted=granted)

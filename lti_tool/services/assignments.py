@@ -100,19 +100,19 @@ def job_roles_of(session: Session, organisation_id: int) -> list[JobRole]:
     )
 
 
-def units_of(session: Session, organisation_id: int) -> list[OrgUnit]:
-    """The organisation's units a person can be placed in (kind unit, not archived)."""
-    return list(
-        session.scalars(
-            select(OrgUnit)
-            .where(
-                OrgUnit.organisation_id == organisation_id,
-                OrgUnit.kind == UnitKind.UNIT,
-                OrgUnit.archived.is_(False),
-            )
-            .order_by(OrgUnit.name)
-        )
+def units_of(
+    session: Session, organisation_id: int, unit_ids: frozenset[int] | None = None
+) -> list[OrgUnit]:
+    """The organisation's units a person can be placed in (kind unit, not archived); only
+    those of ``unit_ids`` (a manager's units) when given."""
+    query = select(OrgUnit).where(
+        OrgUnit.organisation_id == organisation_id,
+        OrgUnit.kind == UnitKind.UNIT,
+        OrgUnit.archived.is_(False),
     )
+    if unit_ids is not None:
+        query = query.where(OrgUnit.id.in_(unit_ids))
+    return list(session.scalars(query.order_by(OrgUnit.name)))
 
 
 def by_codes(session: Session, kind: Kind, organisation_id: int, codes: Iterable[str]) -> dict:
@@ -145,6 +145,43 @@ def get_person(session: Session, organisation_id: int, person_id: int) -> Person
     if person is None or person.organisation_id != organisation_id:
         raise NotFound(f"person {person_id} not in organisation {organisation_id}")
     return person
+
+
+def in_units(unit_ids: frozenset[int], *, pending: bool = False) -> Any:
+    """People with an active place in one of the units (a manager's people); with
+    ``pending``, also those who chose one of them and wait for the manager's decision
+    (whom the manager sees, to decide the choice, and nothing more)."""
+    statuses = [AssignmentStatus.ACTIVE]
+    if pending:
+        statuses.append(AssignmentStatus.PENDING)
+    return select(UnitAssignment.person_id).where(
+        UnitAssignment.unit_id.in_(unit_ids), UnitAssignment.status.in_(statuses)
+    )
+
+
+def check_in_units(
+    session: Session, person_id: int, unit_ids: frozenset[int] | None, *, pending: bool = False
+) -> None:
+    """Refuse, as not found, a person outside the manager's units (None: every unit)."""
+    if unit_ids is None:
+        return
+    query = in_units(unit_ids, pending=pending).where(UnitAssignment.person_id == person_id)
+    if session.scalar(query.limit(1)) is None:
+        raise NotFound(f"person {person_id} is in none of the units {sorted(unit_ids)}")
+
+
+def _check_for_manager(
+    session: Session, kind: Kind, row: Any, unit_ids: frozenset[int] | None, *, pending: bool
+) -> None:
+    """A manager of some units decides or ends a place in one of their units only, and a
+    job role of a person placed there (or, to decide it, who chose to be)."""
+    if unit_ids is None:
+        return
+    if kind == Kind.UNIT:
+        if row.unit_id not in unit_ids:
+            raise NotFound(f"unit assignment {row.id} is not in the units {sorted(unit_ids)}")
+        return
+    check_in_units(session, row.person_id, unit_ids, pending=pending)
 
 
 def _assignments(
@@ -302,9 +339,12 @@ def decide(
     *,
     approve: bool,
     decided_by_id: int,
+    unit_ids: frozenset[int] | None = None,
 ) -> Any:
-    """A manager approves (pending → active) or rejects (pending → ended) a self-choice."""
+    """A manager approves (pending → active) or rejects (pending → ended) a self-choice of
+    a person in their units (``unit_ids``; None: any unit of the organisation)."""
     row = get_assignment(session, organisation_id, kind, assignment_id)
+    _check_for_manager(session, kind, row, unit_ids, pending=True)
     if row.status != AssignmentStatus.PENDING:
         raise NotFound(f"{kind} assignment {assignment_id} is {row.status}, not pending")
     if approve:
@@ -326,8 +366,15 @@ def assign(
     *,
     by_id: int | None,
     source: AssignmentSource = AssignmentSource.MANAGER,
+    unit_ids: frozenset[int] | None = None,
 ) -> Any:
-    """Give the person the role or unit (active at once); the active row if already held."""
+    """Give the person the role or unit (active at once); the active row if already held.
+
+    A manager of some units (``unit_ids``) acts for people in them, and places them in
+    those units only."""
+    check_in_units(session, person_id, unit_ids)
+    if kind == Kind.UNIT and unit_ids is not None and target_id not in unit_ids:
+        raise NotFound(f"unit {target_id} is not one of {sorted(unit_ids)}")
     row, _created = assign_once(
         session, organisation_id, person_id, kind, target_id, by_id=by_id, source=source
     )
@@ -357,10 +404,17 @@ def assign_once(
 
 
 def end_assignment(
-    session: Session, organisation_id: int, kind: Kind, assignment_id: int, *, by_id: int | None
+    session: Session,
+    organisation_id: int,
+    kind: Kind,
+    assignment_id: int,
+    *,
+    by_id: int | None,
+    unit_ids: frozenset[int] | None = None,
 ) -> Any:
     """End an active (or pending) assignment; the row stays as history."""
     row = get_assignment(session, organisation_id, kind, assignment_id)
+    _check_for_manager(session, kind, row, unit_ids, pending=False)
     if row.status == AssignmentStatus.ENDED:
         raise NotFound(f"{kind} assignment {assignment_id} already ended")
     _end(row, by_id=by_id)
@@ -405,8 +459,11 @@ def _placements(
     return list(by_id.values())
 
 
-def placement_of(session: Session, organisation_id: int, person_id: int) -> Placement:
+def placement_of(
+    session: Session, organisation_id: int, person_id: int, unit_ids: frozenset[int] | None = None
+) -> Placement:
     person = get_person(session, organisation_id, person_id)
+    check_in_units(session, person.id, unit_ids, pending=True)
     return _placements(session, organisation_id, [person])[0]
 
 
@@ -415,13 +472,15 @@ def people_of(
     organisation_id: int,
     offset: int | None = None,
     limit: int | None = None,
+    unit_ids: frozenset[int] | None = None,
 ) -> list[Placement]:
     """Everyone of the organisation the tool knows (has launched), with roles and units;
-    one page of them with ``offset``/``limit``."""
+    one page of them with ``offset``/``limit``; only the people of ``unit_ids`` if given."""
+    query = select(Person).where(Person.organisation_id == organisation_id)
+    if unit_ids is not None:
+        query = query.where(Person.id.in_(in_units(unit_ids, pending=True)))
     people = session.scalars(
-        select(Person)
-        .where(Person.organisation_id == organisation_id)
-        .order_by(Person.family_name, Person.given_name, Person.name, Person.id)
+        query.order_by(Person.family_name, Person.given_name, Person.name, Person.id)
         .offset(offset)
         .limit(limit)
     )

@@ -47,7 +47,7 @@ from lti_tool.models import (
     ScoreDelivery,
     StatusList,
 )
-from lti_tool.services import requirements, score_delivery
+from lti_tool.services import assignments, requirements, score_delivery
 from lti_tool.services.launches import CERTIFICATION_PARAM
 
 #: Entries per status list: the W3C minimum (16 KiB), so an index tells nothing.
@@ -679,22 +679,25 @@ class Expiring:
 
 
 def expiring(
-    session: Session, organisation_id: int, within_days: int, now: dt.datetime
+    session: Session,
+    organisation_id: int,
+    within_days: int,
+    now: dt.datetime,
+    unit_ids: frozenset[int] | None = None,
 ) -> list[Expiring]:
     """Current certificates that expire within the days or have expired unrenewed: the
-    manager's list of who must renew, soonest first."""
-    rows = session.scalars(
-        select(Certificate)
-        .where(
-            Certificate.organisation_id == organisation_id,
-            Certificate.revoked_at.is_(None),
-            Certificate.expires_at.is_not(None),
-            Certificate.expires_at <= now + dt.timedelta(days=within_days),
-            Certificate.expires_at > now - dt.timedelta(days=EXPIRED_LISTED_DAYS),
-        )
-        .options(*_with_all())
-        .order_by(Certificate.expires_at)
-    ).all()
+    manager's list of who must renew, soonest first; only the people of ``unit_ids`` (a
+    manager's units) when given."""
+    query = select(Certificate).where(
+        Certificate.organisation_id == organisation_id,
+        Certificate.revoked_at.is_(None),
+        Certificate.expires_at.is_not(None),
+        Certificate.expires_at <= now + dt.timedelta(days=within_days),
+        Certificate.expires_at > now - dt.timedelta(days=EXPIRED_LISTED_DAYS),
+    )
+    if unit_ids is not None:
+        query = query.where(Certificate.person_id.in_(assignments.in_units(unit_ids)))
+    rows = session.scalars(query.options(*_with_all()).order_by(Certificate.expires_at)).all()
     newest = {
         (certification_id, person_id): cycle
         for certification_id, person_id, cycle in session.execute(

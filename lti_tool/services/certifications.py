@@ -34,7 +34,7 @@ from lti_tool.models import (
     Mapping,
     Person,
 )
-from lti_tool.services import certificates
+from lti_tool.services import assignments, certificates
 from lti_tool.services.frameworks import clean_code, clean_title
 
 EARN = "earn"
@@ -550,15 +550,19 @@ def progress_of(
     ]
 
 
-def attendance_of(session: Session, organisation_id: int, course_id: int) -> list[Attendance]:
-    return list(
-        session.scalars(
-            select(Attendance)
-            .where(Attendance.organisation_id == organisation_id, Attendance.course_id == course_id)
-            .options(selectinload(Attendance.person))
-            .order_by(Attendance.attended_on.desc(), Attendance.id.desc())
-        )
+def attendance_of(
+    session: Session, organisation_id: int, course_id: int, unit_ids: frozenset[int] | None = None
+) -> list[Attendance]:
+    """The course's attendance, newest first; of the people of ``unit_ids`` only if given."""
+    query = (
+        select(Attendance)
+        .where(Attendance.organisation_id == organisation_id, Attendance.course_id == course_id)
+        .options(selectinload(Attendance.person))
+        .order_by(Attendance.attended_on.desc(), Attendance.id.desc())
     )
+    if unit_ids is not None:
+        query = query.where(Attendance.person_id.in_(assignments.in_units(unit_ids)))
+    return list(session.scalars(query))
 
 
 # --- example content ----------------------------------------------------------------------

@@ -13,7 +13,7 @@ from lti_tool.lti import claims as c
 from lti_tool.lti.launch import ValidatedLaunch
 from lti_tool.lti.roles import Permission, highest, permissions_for
 from lti_tool.models import Launch, Person
-from lti_tool.services import assignments, platforms
+from lti_tool.services import assignments, grants, platforms
 
 #: Claims copied onto the person when the platform shares them (Canvas may not).
 PROFILE_FIELDS = {"name": 300, "given_name": 200, "family_name": 200, "email": 320}
@@ -48,6 +48,7 @@ def upsert_person(session: Session, launch: ValidatedLaunch) -> Person:
 #: The page each permission lands on after a launch (the highest permission wins).
 LANDING = {
     Permission.LEARNER: "learner.home",
+    Permission.COORDINATOR: "learner.home",  # the coordinators' figures are still to come
     Permission.DESIGNER: "designer.home",
     Permission.MANAGER: "manager.home",
     Permission.ADMIN: "admin.home",
@@ -66,14 +67,19 @@ def record_launch(
 
     The custom parameters named ``job_role_param`` and ``unit_param`` place the person in
     the organisation's job roles and units (``services.assignments``), in the same
-    transaction. A launch of a link that places a mapping or certification and carries a
+    transaction. The permissions are the LMS roles' and the person's grants in the tool
+    (``services.grants``). A launch of a link that places a mapping or certification and carries a
     line item queues the grade the person has there, if the line item lacks it
     (``services.gradebook.catch_up``).
     """
-    permissions = permissions_for(launch.claims.get(c.ROLES) or [])
-    if launch.message_type == c.DEEP_LINKING_REQUEST and not permissions & CAN_PLACE_CONTENT:
-        raise DeepLinkingForbidden(f"deep linking by roles {launch.claims.get(c.ROLES)}")
     person = upsert_person(session, launch)
+    roles = launch.claims.get(c.ROLES) or []
+    held_grants = grants.active_grants(session, launch.deployment.organisation_id, person.id)
+    permissions = grants.effective_permissions(
+        permissions_for(roles, grants.designer_roles(launch.registration.platform)), held_grants
+    )
+    if launch.message_type == c.DEEP_LINKING_REQUEST and not permissions & CAN_PLACE_CONTENT:
+        raise DeepLinkingForbidden(f"deep linking by roles {roles}")
     context = launch.claims.get(c.CONTEXT) or {}
     record = Launch(
         id=secrets.token_urlsafe(24),
@@ -109,7 +115,11 @@ CERTIFICATION_PARAM = "certification"
 
 def landing(launch: Launch) -> tuple[str, dict[str, str]]:
     """Where a launch lands: the designer's picker for deep linking, the placed mapping for
-    a link that names one, else the start page of the person's highest permission."""
+    a link that names one, else the start page of the person's highest permission.
+
+    So a person granted manager lands on ``/manager/`` (their units) from any other link of
+    any course; a mapping or certification link still opens the mapping or certification,
+    which a manager, an employee too, may have to take themselves."""
     if launch.message_type == c.DEEP_LINKING_REQUEST:
         return "designer.deep_link", {}
     mapping = str((launch.claims.get(c.CUSTOM) or {}).get(MAPPING_PARAM) or "").strip()

@@ -19,27 +19,39 @@ from marshmallow import ValidationError
 from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
 from lti_tool.db import get_session, utcnow
 from lti_tool.errors import (
+    AdminLockout,
     DeploymentInUse,
+    GrantReasonMissing,
+    InvalidGrant,
     OrganisationNameTaken,
     OwnAccess,
     PlatformInUse,
     PlatformOwnedElsewhere,
     RegionNameTaken,
 )
-from lti_tool.lti.roles import Permission
+from lti_tool.lti.roles import DESIGNER_ROLE_CHOICES, Permission
 from lti_tool.lti.services import lti_services
 from lti_tool.lti.tool_configuration import tool_urls
-from lti_tool.models import DeliveryStatus, Status
+from lti_tool.models import DeliveryStatus, GrantKind, Organisation, Status
 from lti_tool.schemas.admin import (
     INVITE_LIFETIMES,
+    DesignerRolesForm,
+    GrantForm,
     InviteForm,
     ManualRegistrationForm,
     NameForm,
     OrganisationForm,
     ReassignForm,
+    WithdrawForm,
     field_errors,
 )
-from lti_tool.services import organisations, platforms, registration, score_delivery
+from lti_tool.services import (
+    grants,
+    organisations,
+    platforms,
+    registration,
+    score_delivery,
+)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -89,7 +101,23 @@ def platform(platform_pk: int) -> Any:
         platform=found,
         impact=impact,
         organisation_id=current_organisation_id(),
+        role_choices=DESIGNER_ROLE_CHOICES,
+        designer_roles=grants.designer_roles(found),
     )
+
+
+@bp.route("/platforms/<int:platform_pk>/designer-roles", methods=["POST"])
+@requires(Permission.ADMIN)
+def set_designer_roles(platform_pk: int) -> Any:
+    """Choose which LMS roles count as designer in this platform's launches (from the next
+    launch on)."""
+    try:
+        form = DesignerRolesForm().load({"roles": request.form.getlist("roles")})
+    except ValidationError:
+        return platform(platform_pk)[0], INVALID_FORM
+    grants.set_designer_roles(get_session(), current_organisation_id(), platform_pk, form["roles"])
+    flash(gettext("Saved. It applies from each person's next launch."), "success")
+    return _to("admin.platform", platform_pk=platform_pk)
 
 
 @bp.route("/platforms/<int:platform_pk>/enable", methods=["POST"])
@@ -586,3 +614,97 @@ def retry_failed_deliveries() -> Any:
         "success",
     )
     return _to("admin.deliveries")
+
+
+# --- who may do what: permissions granted in the tool ----------------------------------------
+
+#: The field a refusal of the grants service belongs to.
+GRANT_FIELD_OF = {InvalidGrant: "kind", GrantReasonMissing: "reason"}
+
+
+def _grants_page(
+    errors: Mapping[str, list[str]] | None = None,
+    values: Mapping[str, str] | None = None,
+    status: int = 200,
+    withdraw_errors: Mapping[int, list[str]] | None = None,
+) -> Any:
+    session, organisation_id = get_session(), current_organisation_id()
+    organisation = session.get(Organisation, organisation_id)
+    region = organisation.region if organisation else None
+    return _render(
+        "admin/grants.html",
+        status,
+        grants=grants.grants_of(session, organisation_id),
+        person_options=[("", "")]
+        + [
+            (p.id, f"{p.display_name} ({p.email or p.sub})")
+            for p in grants.people_of(session, organisation_id)
+        ],
+        unit_options=[("", gettext("None"))]
+        + [(u.id, f"{u.name} ({u.code})") for u in grants.units_of(session, organisation_id)],
+        region_options=[("", gettext("None: the organisation"))]
+        + ([(region.id, region.name)] if region else []),
+        errors=errors or {},
+        values=values or {},
+        withdraw_errors=withdraw_errors or {},
+    )
+
+
+@bp.route("/grants")
+@requires(Permission.ADMIN)
+def grants_page() -> Any:
+    """Who holds which permission in the tool, and the audit of every grant and withdrawal."""
+    return _grants_page()
+
+
+@bp.route("/grants", methods=["POST"])
+@requires(Permission.ADMIN)
+def grant() -> Any:
+    launch = current_launch()
+    assert launch is not None  # @requires let the request in
+    try:
+        form = GrantForm().load(request.form)
+        grants.grant(
+            get_session(),
+            current_organisation_id(),
+            person_id=form["person_id"],
+            kind=GrantKind(form["kind"]),
+            unit_id=form["unit_id"],
+            region_id=form["region_id"],
+            reason=form["reason"],
+            by_id=launch.person_id,
+            via="console",
+        )
+    except ValidationError as exc:
+        return _grants_page(field_errors(exc), request.form, INVALID_FORM)
+    except (InvalidGrant, GrantReasonMissing) as exc:
+        field = GRANT_FIELD_OF[type(exc)]
+        return _grants_page({field: [str(exc.message)]}, request.form, INVALID_FORM)
+    flash(gettext("Granted. It applies at once."), "success")
+    return _to("admin.grants_page")
+
+
+@bp.route("/grants/<int:grant_id>/withdraw", methods=["POST"])
+@requires(Permission.ADMIN)
+def withdraw_grant(grant_id: int) -> Any:
+    launch = current_launch()
+    assert launch is not None  # @requires let the request in
+    try:
+        form = WithdrawForm().load(request.form)
+    except ValidationError as exc:
+        return _grants_page(
+            status=INVALID_FORM, withdraw_errors={grant_id: field_errors(exc)["reason"]}
+        )
+    try:
+        grants.withdraw(
+            get_session(),
+            current_organisation_id(),
+            grant_id,
+            reason=form["reason"],
+            by_id=launch.person_id,
+            via="console",
+        )
+    except AdminLockout as exc:
+        return _grants_page(status=exc.status, withdraw_errors={grant_id: [str(exc.message)]})
+    flash(gettext("Withdrawn. It applies at once."), "success")
+    return _to("admin.grants_page")

@@ -21,16 +21,20 @@ from flask_babel import get_locale, lazy_gettext
 from marshmallow import Schema, ValidationError
 
 from lti_tool import csrf
-from lti_tool.auth import api_access, current_api_caller, public
+from lti_tool.auth import api_access, current_api_caller, public, require_whole_organisation
 from lti_tool.db import get_session
 from lti_tool.errors import InvalidInput
 from lti_tool.lti.roles import Permission
-from lti_tool.models import TokenScope  # noqa: F401 - named in the OpenAPI descriptions
+from lti_tool.models import (
+    GrantKind,
+    TokenScope,  # noqa: F401 - named in the OpenAPI descriptions
+)
 from lti_tool.schemas import api as s
 from lti_tool.services import (
     assignments,
     framework_io,
     frameworks,
+    grants,
     item_bank,
     job_roles,
     org_units,
@@ -80,6 +84,13 @@ def doc(summary: str, **kwargs: Any) -> Callable[[F], F]:
 
 def _org() -> int:
     return current_api_caller().organisation_id
+
+
+def _all_people() -> None:
+    """The people endpoints serve the whole organisation: a token, an admin, or a manager
+    by LMS role; a person granted manager of some units uses the manager's pages."""
+    if current_api_caller().person_id is not None:
+        require_whole_organisation()
 
 
 def _load(schema: type[Schema], data: Any) -> dict[str, Any]:
@@ -520,6 +531,7 @@ def list_org_units() -> Any:
 @api_access(*PEOPLE)
 @doc("Create a sector, department or unit", body=s.OrgUnitIn, response=s.OrgUnitOut, status=201)
 def create_org_unit() -> Any:
+    _all_people()
     data = _body(s.OrgUnitIn)
     unit = org_units.create_unit(get_session(), _org(), **data)
     return _dump(s.OrgUnitOut, unit, 201)
@@ -533,6 +545,7 @@ def create_org_unit() -> Any:
     response=s.OrgUnitOut,
 )
 def update_org_unit(unit_id: int) -> Any:
+    _all_people()
     data = _body(s.OrgUnitUpdate)
     unit = org_units.rename_unit(
         get_session(), _org(), unit_id, name=data["name"], code=data["code"]
@@ -546,6 +559,7 @@ def update_org_unit(unit_id: int) -> Any:
 @api_access(*PEOPLE)
 @doc("Archive (or restore) a sector, department or unit", body=s.ArchiveIn, response=s.OrgUnitOut)
 def archive_org_unit(unit_id: int) -> Any:
+    _all_people()
     data = _body(s.ArchiveIn)
     unit = org_units.archive_unit(get_session(), _org(), unit_id, data["archived"])
     return _dump(s.OrgUnitOut, unit)
@@ -563,6 +577,7 @@ def archive_org_unit(unit_id: int) -> Any:
     query=s.PageQuery,
 )
 def list_people() -> Any:
+    _all_people()
     query = _query(s.PageQuery)
     session, page, per_page = get_session(), query["page"], query["per_page"]
     people = assignments.people_of(session, _org(), (page - 1) * per_page, per_page)
@@ -573,6 +588,7 @@ def list_people() -> Any:
 @api_access(*PEOPLE)
 @doc("A person with their job roles and units", response=s.PersonOut)
 def get_person(person_id: int) -> Any:
+    _all_people()
     return _dump(s.PersonOut, assignments.placement_of(get_session(), _org(), person_id))
 
 
@@ -585,6 +601,7 @@ def get_person(person_id: int) -> Any:
     query=s.PageQuery,
 )
 def list_assignments(person_id: int) -> Any:
+    _all_people()
     query = _query(s.PageQuery)
     placement = assignments.placement_of(get_session(), _org(), person_id)
     rows = [*placement.roles, *placement.pending_roles, *placement.units, *placement.pending_units]
@@ -600,6 +617,7 @@ def list_assignments(person_id: int) -> Any:
     status=201,
 )
 def create_assignment(person_id: int) -> Any:
+    _all_people()
     data = _body(s.AssignmentIn)
     row = assignments.assign(
         get_session(),
@@ -616,10 +634,80 @@ def create_assignment(person_id: int) -> Any:
 @api_access(*PEOPLE)
 @doc("End an assignment (kept as history)", response=s.AssignmentOut)
 def end_assignment(kind: str, assignment_id: int) -> Any:
+    _all_people()
     row = assignments.end_assignment(
         get_session(), _org(), Kind(kind), assignment_id, by_id=current_api_caller().person_id
     )
     return _dump(s.AssignmentOut, row)
+
+
+# --- who may do what: permissions granted in the tool -------------------------------------
+
+GRANTS = (Permission.ADMIN,)
+
+
+@bp.get("/grants")
+@api_access(*GRANTS)
+@doc(
+    "The organisation's permission grants, newest first, withdrawn ones too (the audit)",
+    response=s.GrantOut,
+    paged=True,
+    query=s.GrantQuery,
+)
+def list_grants() -> Any:
+    query = _query(s.GrantQuery)
+    found = grants.grants_of(get_session(), _org(), active_only=query["active"])
+    return _page(s.GrantOut, found, query)
+
+
+@bp.post("/grants")
+@api_access(*GRANTS)
+@doc(
+    "Grant a person a permission (200 with the grant already held)",
+    body=s.GrantIn,
+    response=s.GrantOut,
+    status=201,
+)
+def create_grant() -> Any:
+    data = _body(s.GrantIn)
+    row, created = grants.grant(
+        get_session(),
+        _org(),
+        person_id=data["person_id"],
+        kind=GrantKind(data["kind"]),
+        unit_id=data["unit_id"],
+        region_id=data["region_id"],
+        reason=data["reason"],
+        by_id=current_api_caller().person_id,
+        via="api",
+        by_token=current_api_caller().token_id is not None,
+    )
+    return _dump(s.GrantOut, row, 201 if created else 200)
+
+
+@bp.get("/grants/<int:grant_id>")
+@api_access(*GRANTS)
+@doc("A grant, with who granted and withdrew it, when and why", response=s.GrantOut)
+def get_grant(grant_id: int) -> Any:
+    return _dump(s.GrantOut, grants.get_grant(get_session(), _org(), grant_id))
+
+
+@bp.post("/grants/<int:grant_id>/withdraw")
+@api_access(*GRANTS)
+@doc(
+    "Withdraw a grant (kept, with the reason, in the audit)", body=s.WithdrawIn, response=s.GrantOut
+)
+def withdraw_grant(grant_id: int) -> Any:
+    data = _body(s.WithdrawIn)
+    row = grants.withdraw(
+        get_session(),
+        _org(),
+        grant_id,
+        reason=data["reason"],
+        by_id=current_api_caller().person_id,
+        via="api",
+    )
+    return _dump(s.GrantOut, row)
 
 
 # --- the signed-in person -------------------------------------------------------------------

@@ -12,7 +12,13 @@ from typing import Any
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext
 
-from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
+from lti_tool.auth import (
+    current_launch,
+    current_organisation_id,
+    current_permissions,
+    launch_token,
+    requires,
+)
 from lti_tool.db import get_session, utcnow
 from lti_tool.domain.texts import localized
 from lti_tool.errors import AttemptClosed, InvalidAnswer, NotFound
@@ -73,7 +79,7 @@ def mapping_page(code: str) -> Any:
         launch=_launch(),
         view=view,
         code=code,
-        may_design=bool({Permission.DESIGNER, Permission.ADMIN} & set(_launch().permissions)),
+        may_design=bool({Permission.DESIGNER, Permission.ADMIN} & current_permissions()),
     )
 
 

@@ -19,7 +19,15 @@ from flask_babel import get_locale, gettext
 from marshmallow import ValidationError
 
 from lti_tool import clock, csrf, limiter
-from lti_tool.auth import current_launch, current_organisation_id, launch_token, public, requires
+from lti_tool.auth import (
+    current_launch,
+    current_organisation_id,
+    current_permissions,
+    launch_token,
+    managed_units,
+    public,
+    requires,
+)
 from lti_tool.db import get_session
 from lti_tool.domain.texts import localized
 from lti_tool.errors import CannotIssue, CannotRevoke, wants_json
@@ -266,11 +274,11 @@ def _expiring_page(days: int, errors: Any = None, status: int = 200) -> Any:
         "certificates/expiring.html",
         launch=current_launch(),
         days=days,
-        rows=certificates.expiring(session, organisation_id, days, _now()),
+        rows=certificates.expiring(session, organisation_id, days, _now(), managed_units()),
         certifications=certifications.list_certifications(
             session, organisation_id, published_only=True
         ),
-        people=assignments.people_of(session, organisation_id),
+        people=assignments.people_of(session, organisation_id, unit_ids=managed_units()),
         errors=errors or {},
         values=request.form,
     ), status
@@ -279,18 +287,22 @@ def _expiring_page(days: int, errors: Any = None, status: int = 200) -> Any:
 @bp.route("/manager/certifications/<int:certification_id>/issue", methods=["POST"])
 @requires(Permission.MANAGER, Permission.ADMIN, Permission.DESIGNER)
 def issue(certification_id: int) -> Any:
-    """Issue by hand, with a reason (designers from the certification's page)."""
-    return _issue_by_hand(certification_id)
+    """Issue by hand, with a reason (designers from the certification's page, to anyone)."""
+    designer = current_permissions() & {Permission.DESIGNER, Permission.ADMIN}
+    return _issue_by_hand(certification_id, None if designer else managed_units())
 
 
 @bp.route("/manager/certificates/issue", methods=["POST"])
 @requires(Permission.MANAGER, Permission.ADMIN)
 def issue_chosen() -> Any:
     """Issue by hand from the manager's list, the certification chosen on the form."""
-    return _issue_by_hand(request.form.get("certification_id", type=int) or 0)
+    return _issue_by_hand(request.form.get("certification_id", type=int) or 0, managed_units())
 
 
-def _issue_by_hand(certification_id: int) -> Any:
+def _issue_by_hand(certification_id: int, unit_ids: frozenset[int] | None) -> Any:
+    """Issue to a person of ``unit_ids`` (a manager of some units); None: to anyone."""
+    person_id = request.form.get("person_id", type=int) or 0
+    assignments.check_in_units(get_session(), person_id, unit_ids)
     try:
         form = ManualIssueForm().load(request.form.to_dict())
         certificate = certificates.issue_manually(

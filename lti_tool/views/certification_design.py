@@ -16,7 +16,14 @@ from flask_babel import get_locale, gettext
 from marshmallow import ValidationError
 
 from lti_tool import clock
-from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
+from lti_tool.auth import (
+    current_launch,
+    current_organisation_id,
+    current_permissions,
+    launch_token,
+    managed_units,
+    requires,
+)
 from lti_tool.db import get_session
 from lti_tool.domain import certification_rules as rules
 from lti_tool.domain.texts import LANGUAGES, localized
@@ -45,6 +52,13 @@ bp = Blueprint("certification_design", __name__, url_prefix="/designer")
 INVALID_FORM = 422
 DESIGNERS = (Permission.DESIGNER, Permission.ADMIN)
 ATTENDANCE_TAKERS = (Permission.DESIGNER, Permission.MANAGER, Permission.ADMIN)
+
+
+def _attendance_scope() -> frozenset[int] | None:
+    """Designers and admins record anyone's attendance; a manager by grant their units'."""
+    return None if current_permissions() & set(DESIGNERS) else managed_units()
+
+
 KINDS = "any(" + ", ".join(PATH_KINDS) + ")"
 
 
@@ -342,6 +356,7 @@ def _courses_page(status: int = 200, **context: Any) -> Any:
         courses=certifications.list_courses(
             get_session(), current_organisation_id(), include_archived=True
         ),
+        may_design=bool(current_permissions() & set(DESIGNERS)),
         **context,
     )
 
@@ -382,8 +397,10 @@ def _attendance_page(course_id: int, status: int = 200, **context: Any) -> Any:
         "certification_design/attendance.html",
         status,
         course=certifications.get_course(session, organisation_id, course_id),
-        attendance=certifications.attendance_of(session, organisation_id, course_id),
-        people=assignments.people_of(session, organisation_id),
+        attendance=certifications.attendance_of(
+            session, organisation_id, course_id, _attendance_scope()
+        ),
+        people=assignments.people_of(session, organisation_id, unit_ids=_attendance_scope()),
         **context,
     )
 
@@ -401,6 +418,8 @@ def record_attendance(course_id: int) -> Any:
     assert launch is not None
     try:
         form = AttendanceForm().load(form_data(request.form, "person_ids"))
+        for person_id in form["person_ids"]:
+            assignments.check_in_units(get_session(), person_id, _attendance_scope())
         added = certifications.record_attendance(
             get_session(),
             current_organisation_id(),

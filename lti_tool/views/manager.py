@@ -2,7 +2,10 @@
 and job roles and units from HR's CSV file.
 
 A manager acts for the organisation of their launch's deployment; a person or assignment
-of another organisation is not found.
+of another organisation is not found. A person granted manager of some units
+(``services.grants``) sees and decides for the people of those units (and the units under
+them) only; the organisation's structure and HR's file are for admins and for managers by
+LMS role.
 """
 
 from __future__ import annotations
@@ -13,7 +16,16 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext, ngettext
 from marshmallow import ValidationError
 
-from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
+from lti_tool.auth import (
+    current_grants,
+    current_launch,
+    current_organisation_id,
+    current_permissions,
+    launch_token,
+    managed_units,
+    require_whole_organisation,
+    requires,
+)
 from lti_tool.db import get_session
 from lti_tool.errors import (
     InvalidCode,
@@ -27,7 +39,7 @@ from lti_tool.models import UnitKind
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.assignments import AssignForm
 from lti_tool.schemas.org_units import MoveUnitForm, RenameUnitForm, UnitForm
-from lti_tool.services import assignment_import, assignments, org_units
+from lti_tool.services import assignment_import, assignments, grants, org_units
 from lti_tool.services.assignment_import import ImportRejected
 from lti_tool.services.assignments import Kind
 
@@ -48,10 +60,13 @@ def _to(endpoint: str, **values: Any) -> Any:
 
 
 def _home(status: int = 200, **context: Any) -> Any:
-    people = assignments.people_of(get_session(), current_organisation_id())
+    session, organisation_id, scope = get_session(), current_organisation_id(), managed_units()
+    people = assignments.people_of(session, organisation_id, unit_ids=scope)
     page = render_template(
         "manager/home.html",
         launch=current_launch(),
+        whole_organisation=scope is None,
+        my_units=grants.granted_units(current_grants()) if scope is not None else [],
         people=people,
         pending=[p for p in people if p.has_pending],
         limits=(assignment_import.MAX_IMPORT_BYTES // 1024, assignment_import.MAX_IMPORT_ROWS),
@@ -69,15 +84,14 @@ def home() -> Any:
 @bp.route("/people/<int:person_id>")
 @requires(Permission.MANAGER, Permission.ADMIN)
 def person(person_id: int, errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
-    session = get_session()
-    organisation_id = current_organisation_id()
-    placement = assignments.placement_of(session, organisation_id, person_id)
+    session, organisation_id, scope = get_session(), current_organisation_id(), managed_units()
+    placement = assignments.placement_of(session, organisation_id, person_id, scope)
     page = render_template(
         "manager/person.html",
         launch=current_launch(),
         placement=placement,
         job_roles=assignments.job_roles_of(session, organisation_id),
-        units=assignments.units_of(session, organisation_id),
+        units=assignments.units_of(session, organisation_id, scope),
         errors=errors or {},
     )
     return page, status
@@ -97,6 +111,7 @@ def assign(person_id: int) -> Any:
         Kind(form["kind"]),
         form["target_id"],
         by_id=_me(),
+        unit_ids=managed_units(),
     )
     flash(gettext("Assigned."), "success")
     return _to("manager.person", person_id=person_id)
@@ -106,7 +121,12 @@ def assign(person_id: int) -> Any:
 @requires(Permission.MANAGER, Permission.ADMIN)
 def end(kind: str, assignment_id: int) -> Any:
     row = assignments.end_assignment(
-        get_session(), current_organisation_id(), Kind(kind), assignment_id, by_id=_me()
+        get_session(),
+        current_organisation_id(),
+        Kind(kind),
+        assignment_id,
+        by_id=_me(),
+        unit_ids=managed_units(),
     )
     flash(gettext("Ended. It stays in the history."), "success")
     return _to("manager.person", person_id=row.person_id)
@@ -125,6 +145,7 @@ def decide(kind: str, assignment_id: int, decision: str) -> Any:
         assignment_id,
         approve=decision == "approve",
         decided_by_id=_me(),
+        unit_ids=managed_units(),
     )
     if decision == "approve":
         flash(gettext("Approved."), "success")
@@ -136,11 +157,16 @@ def decide(kind: str, assignment_id: int, decision: str) -> Any:
 @bp.route("/import", methods=["POST"])
 @requires(Permission.MANAGER, Permission.ADMIN)
 def import_file() -> Any:
+    require_whole_organisation()
     upload = request.files.get("file")
     data = upload.read(assignment_import.MAX_IMPORT_BYTES + 1) if upload else b""
     try:
         result = assignment_import.import_assignments(
-            get_session(), current_organisation_id(), data, imported_by_id=_me()
+            get_session(),
+            current_organisation_id(),
+            data,
+            imported_by_id=_me(),
+            may_grant=Permission.ADMIN in current_permissions(),
         )
     except ImportRejected as rejected:
         filename = upload.filename if upload else ""
@@ -155,6 +181,15 @@ def import_file() -> Any:
         ),
         "success",
     )
+    if result.granted:
+        flash(
+            ngettext(
+                "%(num)d manager permission granted.",
+                "%(num)d manager permissions granted.",
+                result.granted,
+            ),
+            "success",
+        )
     return _to("manager.home")
 
 
@@ -208,12 +243,14 @@ def _units_page(status: int = 200, **context: Any) -> Any:
 @bp.route("/units")
 @requires(Permission.MANAGER, Permission.ADMIN)
 def units() -> Any:
+    require_whole_organisation()
     return _units_page()
 
 
 @bp.route("/units", methods=["POST"])
 @requires(Permission.MANAGER, Permission.ADMIN)
 def create_unit() -> Any:
+    require_whole_organisation()
     try:
         form = UnitForm().load(request.form)
         made = org_units.create_unit(
@@ -255,12 +292,14 @@ def _unit_page(
 @bp.route("/units/<int:unit_id>")
 @requires(Permission.MANAGER, Permission.ADMIN)
 def unit(unit_id: int) -> Any:
+    require_whole_organisation()
     return _unit_page(unit_id)
 
 
 @bp.route("/units/<int:unit_id>", methods=["POST"])
 @requires(Permission.MANAGER, Permission.ADMIN)
 def rename_unit(unit_id: int) -> Any:
+    require_whole_organisation()
     try:
         form = RenameUnitForm().load(request.form)
         renamed = org_units.rename_unit(
@@ -277,6 +316,7 @@ def rename_unit(unit_id: int) -> Any:
 @bp.route("/units/<int:unit_id>/move", methods=["POST"])
 @requires(Permission.MANAGER, Permission.ADMIN)
 def move_unit(unit_id: int) -> Any:
+    require_whole_organisation()
     try:
         form = MoveUnitForm().load(request.form)
         moved = org_units.move_unit(
@@ -293,6 +333,7 @@ def move_unit(unit_id: int) -> Any:
 @bp.route("/units/<int:unit_id>/archive")
 @requires(Permission.MANAGER, Permission.ADMIN)
 def confirm_archive_unit(unit_id: int) -> Any:
+    require_whole_organisation()
     found = org_units.get_unit(get_session(), current_organisation_id(), unit_id)
     return render_template("manager/confirm_unit_archive.html", launch=current_launch(), unit=found)
 
@@ -300,6 +341,7 @@ def confirm_archive_unit(unit_id: int) -> Any:
 @bp.route("/units/<int:unit_id>/<any(archive, restore):action>", methods=["POST"])
 @requires(Permission.MANAGER, Permission.ADMIN)
 def archive_unit(unit_id: int, action: str) -> Any:
+    require_whole_organisation()
     found = org_units.archive_unit(
         get_session(), current_organisation_id(), unit_id, archived=action == "archive"
     )

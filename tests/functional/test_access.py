@@ -24,6 +24,7 @@ ADMIN_PAGES = [
     "/admin/registration",
     "/admin/organisations",
     "/admin/regions",
+    "/admin/grants",
     "/admin/deliveries",
     "/admin/certificates",
 ]
@@ -245,7 +246,8 @@ API_PEOPLE = {"manager", "admin"}
 
 
 def test_api_guards_match_the_declared_access(app):
-    """Content: designers change it, managers read it; people: managers; me: everyone."""
+    """Content: designers change it, managers read it; people: managers; grants: admins;
+    me: everyone."""
     for rule in _rules(app):
         if not rule.endpoint.startswith("api."):
             continue
@@ -258,6 +260,8 @@ def test_api_guards_match_the_declared_access(app):
             assert access == PERMISSION_VALUES and view.api_tokens is False
         elif rule.rule.startswith(("/api/v1/people", "/api/v1/assignments")):
             assert access == API_PEOPLE, rule.rule
+        elif rule.rule.startswith("/api/v1/grants"):
+            assert access == {"admin"}, rule.rule
         elif rule.rule.startswith("/api/v1/org-units"):
             assert access == (API_READ if methods == {"GET"} else API_PEOPLE), rule.rule
         else:

@@ -135,3 +135,27 @@ def test_real_moodle_launches(sample, expected_top, expected):
     granted = permissions_for(roles)
     assert granted == frozenset(expected)
     assert highest(granted) == expected_top
+
+
+def test_the_platform_chooses_the_designer_roles():
+    teacher = [LIS + "membership#Instructor"]
+    assistant = [LIS + "membership/Instructor#TeachingAssistant"]
+    developer = [LIS + "membership#ContentDeveloper"]
+    only_developers = ("ContentDeveloper",)
+    assert permissions_for(teacher, only_developers) == frozenset({L})
+    assert permissions_for(assistant, only_developers) == frozenset({L})
+    # a sub-role is matched alone: an assistant is no designer where only Instructor is ticked
+    assert permissions_for(assistant, ("Instructor",)) == frozenset({L})
+    assert permissions_for(assistant, ("TeachingAssistant",)) == frozenset({L, D})
+    assert permissions_for(developer, only_developers) == frozenset({L, D})
+    assert permissions_for(developer, ()) == frozenset({L})
+    # a Moodle site admin stays admin whatever the designer roles
+    admin = [LIS + "institution/person#Administrator", LIS + "membership#Instructor"]
+    assert permissions_for(admin, ()) == frozenset({L, A})
+    # Mentor and Manager stay managers, and may count as designers too
+    assert permissions_for([LIS + "membership#Mentor"], ("Mentor",)) == frozenset({L, D, M})
+
+
+def test_a_coordinator_lands_below_a_designer():
+    assert highest([L, Permission.COORDINATOR]) == Permission.COORDINATOR
+    assert highest([Permission.COORDINATOR, D]) == D
