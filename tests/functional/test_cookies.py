@@ -10,19 +10,17 @@ The test platform accepts each login's message hint once, as Moodle's auth.php d
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import event
 
 from lti_tool.db import get_session
 from lti_tool.lti.demo_platform import AuthRequestError
 from lti_tool.lti.oidc import check_cookie_name, state_cookie_name
 from tests.fakes.lms import TestLms, parse_forms
+from tests.statements import statements_run
 
 
 def cookieless_browser(app: Any) -> Any:
@@ -649,22 +647,6 @@ def test_storage_secret_for_a_login_without_platform_storage_is_refused(app, lms
 
 
 # --- what the check step costs --------------------------------------------------------
-
-
-@contextmanager
-def statements_run(app: Any) -> Iterator[list[str]]:
-    """The SQL statements the app runs inside the block."""
-    run: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        run.append(statement)
-
-    engine = app.extensions["db_engine"]
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield run
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def test_the_check_step_costs_one_request_and_no_lookup(app, lms, client, monkeypatch):

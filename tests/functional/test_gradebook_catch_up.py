@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from lti_tool.db import get_session
 from lti_tool.lti import claims as c
@@ -39,6 +37,7 @@ from tests.fakes.lms import TestLms
 from tests.fakes.mappings import designer_browser, post_form
 from tests.functional.test_certification_flow import earn
 from tests.functional.test_mapping_flow import NURSE_HALF, NURSE_RIGHT, build_mapping, deliver
+from tests.statements import statements_run
 
 LEARNER = "101"
 CODE = "sykepleier-kartlegging"
@@ -120,21 +119,6 @@ def mapping_settings(app: Any, lms: TestLms, mapping_id: int, **fields: str) -> 
     )
 
 
-@contextmanager
-def counting_statements(app: Any) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    engine = app.extensions["db_engine"]
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 def counted_launch(
     app: Any, lms: TestLms, link: str | None = None, **change: Any
 ) -> tuple[int, Any]:
@@ -146,7 +130,7 @@ def counted_launch(
         claims = lms.platform.launch_claims("learner", nonce=login.auth_query["nonce"])
         claims.update(change)
         form = {"id_token": lms.platform.sign(claims), "state": login.auth_query["state"]}
-    with counting_statements(app) as statements:
+    with statements_run(app) as statements:
         response = lms.post_launch(browser, form)
     assert response.status_code == 302, response.get_data(as_text=True)
     return len(statements), response

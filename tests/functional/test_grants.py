@@ -36,9 +36,9 @@ from tests.fakes.lms import TestLms, parse_forms
 from tests.functional.test_admin_console import add_platform, forged_csrf_token
 from tests.functional.test_assignments import form_for, person_id, post_form
 from tests.functional.test_certification_flow import build_certification
-from tests.functional.test_cookies import statements_run
 from tests.functional.test_deployments import other_lms
 from tests.functional.test_learner_requirements import launch, page
+from tests.statements import statements_run
 
 TEACHER = "102"  # the designer persona: Moodle's Instructor
 LEARNER = "101"
