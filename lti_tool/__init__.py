@@ -15,7 +15,11 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from lti_tool import db
+from lti_tool.domain.urls import safe_url
+from lti_tool.json_input import JsonProvider
+from lti_tool.schemas.checks import refuse_nul_in_request
 from lti_tool.settings import Settings, load_settings
+from lti_tool.views import IdConverter
 
 csrf = CSRFProtect()
 #: Limits the public pages anyone can hammer (certificate verification).
@@ -25,6 +29,8 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enable
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = load_settings(overrides)
     app = Flask(__name__, instance_path=settings.INSTANCE_PATH)
+    app.json = JsonProvider(app)
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     _configure(app, settings)
 
     from lti_tool import cli, errors, i18n
@@ -35,6 +41,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from lti_tool.auth import bind_csrf_to_launch_token
 
     app.before_request(_allow_import_files)  # before anything reads the form
+    app.before_request(refuse_nul_in_request)  # PostgreSQL cannot store it
     app.before_request(bind_csrf_to_launch_token)  # before CSRFProtect's own check
     csrf.init_app(app)
     limiter.init_app(app)
@@ -44,6 +51,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     cli.register(app)
     app.after_request(_finish_request)
     app.context_processor(_template_globals)
+    app.add_template_filter(safe_url)
     if settings.PROXY_FIX_HOPS:
         n = settings.PROXY_FIX_HOPS
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -82,6 +90,13 @@ def _configure(app: Flask, settings: Settings) -> None:
     logging.basicConfig(
         level=settings.LOG_LEVEL.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.is_production and not settings.REDIS_URL:
+        logging.getLogger(__name__).warning(
+            "REDIS_URL is not set: the rate limit of /verify (VERIFY_RATE_LIMIT=%s) is counted "
+            "by each worker process on its own, so one address may ask that often per worker "
+            "and per host. Set REDIS_URL to count it once for all of them.",
+            settings.VERIFY_RATE_LIMIT,
+        )
     secure = settings.is_https
     app.config.update(
         SETTINGS=settings,

@@ -236,7 +236,8 @@ def current_api_caller() -> ApiCaller:
 def api_access(*permissions: Permission, tokens: bool = True) -> Callable[[F], F]:
     """Allow an API view to tokens (read scope: GET only) and to launched people holding
     any of ``permissions``. A launched person's changes need the page's CSRF token in the
-    ``X-CSRFToken`` header; a token's do not (no cookie, so nothing to forge)."""
+    ``X-CSRFToken`` header; a token's do not (no cookie, so nothing to forge). Neither a
+    token nor a launch: 401, whatever the method (as the OpenAPI document says)."""
     from lti_tool import csrf
     from lti_tool.models import TokenScope
     from lti_tool.services import api_tokens
@@ -258,6 +259,8 @@ def api_access(*permissions: Permission, tokens: bool = True) -> Callable[[F], F
                     row.organisation_id, token_id=row.id, can_write=row.scope == TokenScope.WRITE
                 )
                 return view(*args, **kwargs)
+            if current_launch() is None:  # neither a token nor a launch: nothing to forge
+                raise NotSignedIn(f"{request.method} {request.path} without a token or launch")
             csrf.protect()
             return requires(*permissions)(_as_launch(view))(*args, **kwargs)
 

@@ -50,6 +50,10 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value
 
 
+#: The largest value an ``Integer`` column holds on every database (PostgreSQL's
+#: ``integer``): ids and numbers from outside beyond it are refused before any query.
+MAX_INT = 2**31 - 1
+
 intpk = Annotated[int, mapped_column(primary_key=True)]
 str50 = Annotated[str, mapped_column(String(50))]
 str255 = Annotated[str, mapped_column(String(255))]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, g, jsonify, make_response, render_template, request
 from flask_babel import LazyString, gettext, lazy_gettext
 from werkzeug.exceptions import HTTPException
 
@@ -456,7 +456,10 @@ def render_error(
         for extra in ("errors", "problems"):  # field-level errors, import problems (API)
             if extra in context:
                 body[extra] = context[extra]
-        return jsonify(body), status
+        response = jsonify(body)
+        if status == 401 and request.path.startswith("/api/"):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response, status
     return (
         render_template(
             "errors/error.html", status=status, code=code, title=title, message=message, **context
@@ -510,12 +513,18 @@ def register_error_handlers(app: Flask) -> None:
             413: gettext("What was sent is larger than the tool accepts."),
             429: gettext("You have asked too often. Wait a minute and try again."),
         }
-        return render_error(
-            exc.code,
-            (exc.name or "error").lower().replace(" ", "_"),
-            titles.get(exc.code, gettext("Something went wrong")),
-            messages.get(exc.code, gettext("The request could not be handled.")),
+        response = make_response(
+            render_error(
+                exc.code,
+                (exc.name or "error").lower().replace(" ", "_"),
+                titles.get(exc.code, gettext("Something went wrong")),
+                messages.get(exc.code, gettext("The request could not be handled.")),
+            )
         )
+        for name, value in exc.get_headers():  # Allow (405), Retry-After (429)…
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> tuple[Any, int]:
@@ -772,6 +781,17 @@ class PersonOnly(ToolError):
     message = lazy_gettext(
         "This address answers about the person signed in from the learning platform; an "
         "API token has no person."
+    )
+
+
+class JsonTooDeep(ToolError):
+    """A JSON body nesting deeper than anything the tool reads (``json_input``)."""
+
+    status = 400
+    code = "json_too_deep"
+    title = lazy_gettext("The request cannot be read")
+    message = lazy_gettext(
+        "The JSON nests objects and arrays too deeply. Send what the API documents."
     )
 
 

@@ -35,7 +35,9 @@ from typing import Any
 
 from flask_babel import lazy_gettext, lazy_ngettext
 
+from lti_tool import json_input
 from lti_tool.domain.texts import LANGUAGES, localized
+from lti_tool.domain.urls import is_web_url
 from lti_tool.interchange.model import (
     EXTENSION,
     MAX_IMPORT_ITEMS,
@@ -106,7 +108,7 @@ def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list
     if text is None:
         return None, problems
     try:
-        package = json.loads(text)
+        package = json_input.loads(text)
     except ValueError as exc:
         return None, [
             Problem("", lazy_gettext("the file is not valid JSON (%(error)s)", error=str(exc)))
@@ -293,7 +295,7 @@ def _item(
             _one(item_language, statement) if abbreviated and statement != abbreviated else {}
         )
     ref = ext.get("external_ref") if ext else _string(item, "uri")
-    if isinstance(ref, str) and not ref.startswith(("http://", "https://")) and not ext:
+    if not ext and not is_web_url(ref):  # a URN names the item, it is no link
         ref = None
     # CASE names items by identifier; humanCodingScheme is only a label, and may be
     # missing, repeated or too long to be a code: then the identifier is the code.
@@ -434,7 +436,7 @@ def _item_needs_extension(competence: CompetenceData, item: dict[str, Any], lang
     ):
         return True
     uri = item.get("uri")
-    derived_ref = uri if isinstance(uri, str) and uri.startswith(("http://", "https://")) else None
+    derived_ref = uri if is_web_url(uri) else None
     if competence.external_ref != derived_ref:
         return True
     full, short = item.get("fullStatement") or "", item.get("abbreviatedStatement") or ""

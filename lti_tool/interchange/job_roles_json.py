@@ -20,6 +20,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext
 
+from lti_tool import json_input
 from lti_tool.interchange.model import (
     MAX_IMPORT_ITEMS,
     Problem,
@@ -65,7 +66,7 @@ def parse(data: bytes) -> tuple[list[JobRoleData], list[Problem]]:
     if text is None:
         return [], problems
     try:
-        document = json.loads(text)
+        document = json_input.loads(text)
     except ValueError as exc:
         return [], [
             Problem("", lazy_gettext("the file is not valid JSON (%(error)s)", error=str(exc)))

@@ -17,6 +17,7 @@ from flask_babel import lazy_gettext
 
 from lti_tool.domain.requirements import has_cycle
 from lti_tool.domain.texts import LANGUAGES
+from lti_tool.domain.urls import is_web_url
 
 #: The largest file an import reads.
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -232,6 +233,15 @@ def validate_framework(data: FrameworkData, *, publish: bool = False) -> list[Pr
                     here,
                     lazy_gettext(
                         "the reference is longer than %(max)s characters", max=MAX_REF_LENGTH
+                    ),
+                )
+            )
+        elif competence.external_ref and not is_web_url(competence.external_ref):
+            problems.append(
+                Problem(
+                    here,
+                    lazy_gettext(
+                        "the reference is not an address that starts with https:// (or http://)"
                     ),
                 )
             )

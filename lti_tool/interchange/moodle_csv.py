@@ -35,6 +35,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext, lazy_ngettext
 
+from lti_tool import json_input
 from lti_tool.domain.texts import LANGUAGES, localized
 from lti_tool.interchange.model import (
     EXTENSION,
@@ -262,7 +263,7 @@ def _extension(value: str, line: int, problems: list[Problem]) -> dict[str, Any]
     if not value.strip():
         return {}
     try:
-        data = json.loads(value)
+        data = json_input.loads(value)
     except ValueError:
         data = None
     if isinstance(data, dict) and isinstance(data.get(EXTENSION), dict):
@@ -280,7 +281,7 @@ def _extension(value: str, line: int, problems: list[Problem]) -> dict[str, Any]
 
 def _json_problem(value: str, line: int, message: Any, problems: list[Problem]) -> Any:
     try:
-        return json.loads(value)
+        return json_input.loads(value)
     except ValueError:
         problems.append(Problem(at_line(line), message))
         return None
@@ -293,7 +294,7 @@ def _scale_problems(labels: str, configuration: str, line: int, problems: list[P
     if not configuration:
         return
     try:
-        parsed = json.loads(configuration)
+        parsed = json_input.loads(configuration)
     except ValueError:
         parsed = None
     if not isinstance(parsed, list):
@@ -801,7 +802,7 @@ def summary(
 
 def _scale_summary(kept: dict[str, Any]) -> list[Any]:
     try:
-        configuration = json.loads(str(kept.get("scaleconfiguration") or "[]"))
+        configuration = json_input.loads(str(kept.get("scaleconfiguration") or "[]"))
     except ValueError:
         return []
     labels = _labels(str(kept.get("scalevalues") or ""))

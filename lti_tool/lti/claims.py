@@ -39,7 +39,7 @@ class ResourceLinkSchema(_Base):
 
 
 class DeepLinkingSettingsSchema(_Base):
-    deep_link_return_url = fields.Url(required=True, require_tld=False)
+    deep_link_return_url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
     accept_types = fields.List(fields.String(), required=True)
     accept_presentation_document_targets = fields.List(fields.String(), required=True)
     accept_multiple = fields.Raw(allow_none=True)

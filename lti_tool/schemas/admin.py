@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask_babel import gettext, lazy_gettext
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing, validates
 
+from lti_tool.db import MAX_INT
+from lti_tool.domain.urls import MAX_URL_LENGTH
 from lti_tool.lti.roles import DESIGNER_ROLE_CHOICES
 from lti_tool.models import GrantKind
+from lti_tool.schemas.checks import check_web_url, refuse_nul
 from lti_tool.services.grants import MAX_REASON_LENGTH
 from lti_tool.services.organisations import MAX_NAME_LENGTH
 from lti_tool.services.registration import MAX_EXPIRES_IN_MINUTES
@@ -25,7 +27,6 @@ assert max(INVITE_LIFETIMES) <= MAX_EXPIRES_IN_MINUTES
 
 #: Longest issuer, client id and deployment id the registry stores.
 MAX_ID_LENGTH = 255
-MAX_URL_LENGTH = 2048
 
 
 class _Form(Schema):
@@ -52,6 +53,7 @@ class Text(fields.Field):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str):
             raise ValidationError(gettext("Enter text."))
+        refuse_nul(value)
         text = value.strip()
         if not text and self.required:
             raise ValidationError(str(FILL_IN))
@@ -63,18 +65,15 @@ class Text(fields.Field):
 
 
 class HttpUrl(Text):
-    """An absolute http(s) address."""
+    """An absolute http(s) address (``domain.urls``); empty when not required and blank."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(MAX_URL_LENGTH, **kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.netloc or " " in text:
-            raise ValidationError(
-                gettext("Enter a full address that starts with https:// (or http://).")
-            )
+        if text or self.required:
+            check_web_url(text)
         return text
 
 
@@ -112,9 +111,12 @@ class Choice(fields.Field):
         if value in ("", None) and self.allow_empty:
             return None
         try:
-            return int(value)
+            number = int(value)
         except (TypeError, ValueError):
             raise ValidationError(str(CHOOSE)) from None
+        if abs(number) > MAX_INT:  # no row has it; the database would refuse to look
+            raise ValidationError(str(CHOOSE))
+        return number
 
 
 class ManualRegistrationForm(_Form):

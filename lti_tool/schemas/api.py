@@ -20,7 +20,12 @@ from lti_tool.models import (
     UnitKind,
     VersionStatus,
 )
+from lti_tool.schemas.checks import Id, Int, Text, WebUrl
+from lti_tool.schemas.designer import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH
 from lti_tool.services.framework_io import FORMATS
+from lti_tool.services.frameworks import MAX_CODE_LENGTH
+from lti_tool.services.grants import MAX_REASON_LENGTH
+from lti_tool.services.org_units import MAX_NAME_LENGTH
 from lti_tool.settings import LOCALES
 
 #: marshmallow's own messages, as our translated ones.
@@ -34,6 +39,7 @@ _MESSAGES = {
     "Not a valid mapping type.": lazy_gettext("Not a valid mapping type."),
     "Not a valid list.": lazy_gettext("Not a valid list."),
     "Invalid input type.": lazy_gettext("Invalid input type."),
+    "Number too large.": lazy_gettext("The value is out of range."),
 }
 
 
@@ -66,19 +72,27 @@ class Input(Schema):
         unknown = RAISE
 
 
-def Texts(**kwargs: Any) -> fields.Dict:
-    """Text per language: ``{"nb": …, "nn": …, "en": …}``."""
+def Texts(max_length: int = MAX_TITLE_LENGTH, **kwargs: Any) -> fields.Dict:
+    """Text per language: ``{"nb": …, "nn": …, "en": …}``, each at most ``max_length``."""
     return fields.Dict(
-        keys=fields.String(validate=validate.OneOf(LOCALES)), values=fields.String(), **kwargs
+        keys=fields.String(validate=validate.OneOf(LOCALES)), values=Text(max_length), **kwargs
     )
+
+
+def Description(**kwargs: Any) -> fields.Dict:
+    return Texts(MAX_DESCRIPTION_LENGTH, load_default=dict, **kwargs)
+
+
+def Code(**kwargs: Any) -> Text:
+    return Text(MAX_CODE_LENGTH, **kwargs)
 
 
 # --- pagination and errors ------------------------------------------------------------------
 
 
 class PageQuery(Input):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
+    page = Int(load_default=1, min=1)
+    per_page = Int(load_default=25, min=1, max=100)
 
 
 class Error(Schema):
@@ -111,9 +125,9 @@ class FrameworkOut(Schema):
 
 
 class FrameworkIn(Input):
-    code = fields.String(required=True)
+    code = Code(required=True)
     title = Texts(required=True)
-    description = Texts(load_default=dict)
+    description = Description()
 
 
 class LevelOut(Schema):
@@ -182,7 +196,7 @@ class ImportedVersionOut(VersionOut):
 
 class LevelIn(Input):
     label = Texts(required=True)
-    description = Texts(load_default=dict)
+    description = Description()
 
 
 class LevelsIn(Input):
@@ -190,19 +204,19 @@ class LevelsIn(Input):
 
 
 class CompetenceIn(Input):
-    code = fields.String(required=True)
+    code = Code(required=True)
     title = Texts(required=True)
-    description = Texts(load_default=dict)
-    parent_id = fields.Integer(load_default=None, allow_none=True)
-    external_ref = fields.String(load_default=None, allow_none=True)
-    position = fields.Integer(load_default=None, allow_none=True)
+    description = Description()
+    parent_id = Id(load_default=None, allow_none=True)
+    external_ref = WebUrl(load_default=None, allow_none=True)
+    position = Int(load_default=None, allow_none=True)
 
 
 class CompetenceUpdate(Input):
-    code = fields.String(required=True)
+    code = Code(required=True)
     title = Texts(required=True)
-    description = Texts(load_default=dict)
-    external_ref = fields.String(load_default=None, allow_none=True)
+    description = Description()
+    external_ref = WebUrl(load_default=None, allow_none=True)
 
 
 class ArchiveIn(Input):
@@ -211,7 +225,7 @@ class ArchiveIn(Input):
 
 class FormatQuery(Input):
     format = fields.String(required=True, validate=validate.OneOf(sorted(FORMATS)))
-    version = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    version = Int(load_default=None, min=1)
 
 
 class ImportForm(Input):
@@ -298,22 +312,22 @@ class JobRoleOut(Schema):
 
 
 class JobRoleIn(Input):
-    code = fields.String(required=True)
+    code = Code(required=True)
     title = Texts(required=True)
-    description = Texts(load_default=dict)
+    description = Description()
 
 
 class RequirementIn(Input):
-    competence_id = fields.Integer(required=True)
-    required_level = fields.Integer(required=True)
+    competence_id = Id(required=True)
+    required_level = Int(required=True)
     mandatory = fields.Boolean(load_default=True)
-    renewal_months = fields.Integer(load_default=None, allow_none=True)
+    renewal_months = Int(load_default=None, allow_none=True)
 
 
 class RequirementUpdate(Input):
-    required_level = fields.Integer(required=True)
+    required_level = Int(required=True)
     mandatory = fields.Boolean(load_default=True)
-    renewal_months = fields.Integer(load_default=None, allow_none=True)
+    renewal_months = Int(load_default=None, allow_none=True)
 
 
 class JobRoleImportOut(Schema):
@@ -335,15 +349,15 @@ class OrgUnitOut(Schema):
 
 class OrgUnitIn(Input):
     kind = fields.Enum(UnitKind, by_value=True, required=True)
-    code = fields.String(required=True)
-    name = fields.String(required=True)
-    parent_id = fields.Integer(load_default=None, allow_none=True)
+    code = Code(required=True)
+    name = Text(MAX_NAME_LENGTH, required=True)
+    parent_id = Id(load_default=None, allow_none=True)
 
 
 class OrgUnitUpdate(Input):
-    name = fields.String(required=True)
-    code = fields.String(load_default=None)
-    parent_id = fields.Integer(
+    name = Text(MAX_NAME_LENGTH, required=True)
+    code = Code(load_default=None)
+    parent_id = Id(
         allow_none=True, metadata={"description": "Move under this unit (null: to the top)."}
     )
 
@@ -397,9 +411,7 @@ class PersonOut(Schema):
 
 class AssignmentIn(Input):
     kind = fields.String(required=True, validate=validate.OneOf(["role", "unit"]))
-    target_id = fields.Integer(
-        required=True, metadata={"description": "The job role's or unit's id."}
-    )
+    target_id = Id(required=True, metadata={"description": "The job role's or unit's id."})
 
 
 # --- who may do what: permissions granted in the tool -------------------------------------
@@ -433,15 +445,15 @@ class GrantQuery(PageQuery):
 
 
 class GrantIn(Input):
-    person_id = fields.Integer(required=True)
+    person_id = Id(required=True)
     kind = fields.String(required=True, validate=validate.OneOf([k.value for k in GrantKind]))
-    unit_id = fields.Integer(load_default=None, allow_none=True)
-    region_id = fields.Integer(load_default=None, allow_none=True)
-    reason = fields.String(required=True, metadata={"description": "Kept in the audit."})
+    unit_id = Id(load_default=None, allow_none=True)
+    region_id = Id(load_default=None, allow_none=True)
+    reason = Text(MAX_REASON_LENGTH, required=True, metadata={"description": "Kept in the audit."})
 
 
 class WithdrawIn(Input):
-    reason = fields.String(required=True, metadata={"description": "Kept in the audit."})
+    reason = Text(MAX_REASON_LENGTH, required=True, metadata={"description": "Kept in the audit."})
 
 
 # --- the signed-in person's requirements ----------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Any
 from flask_babel import lazy_gettext
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from lti_tool.db import MAX_INT
 from lti_tool.schemas.admin import Choice
 
 CHOOSE_ROLE = lazy_gettext("Choose at least one job role.")
@@ -32,7 +33,7 @@ class Choices(fields.Field):
             chosen = list(dict.fromkeys(int(v) for v in values if v not in ("", None)))
         except (TypeError, ValueError):
             raise ValidationError(str(self.message)) from None
-        if not chosen:
+        if not chosen or any(abs(n) > MAX_INT for n in chosen):
             raise ValidationError(str(self.message))
         return chosen
 

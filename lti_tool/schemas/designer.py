@@ -13,9 +13,9 @@ from flask_babel import gettext
 from marshmallow import ValidationError, fields, post_load, validates, validates_schema
 
 from lti_tool.domain.texts import LANGUAGES
-from lti_tool.schemas.admin import CHOOSE, Choice, Text, _Form
+from lti_tool.schemas.admin import CHOOSE, Choice, HttpUrl, Text, _Form
 from lti_tool.services.framework_io import FORMATS
-from lti_tool.services.frameworks import MAX_CODE_LENGTH, MAX_LEVELS, MAX_REF_LENGTH
+from lti_tool.services.frameworks import MAX_CODE_LENGTH, MAX_LEVELS
 
 #: The longest title, label and description a form accepts.
 MAX_TITLE_LENGTH = 500
@@ -69,7 +69,7 @@ CompetenceForm = _with_texts(
     _TextsForm,
     code=Text(MAX_CODE_LENGTH),
     parent_id=Choice(allow_empty=True),
-    external_ref=Text(MAX_REF_LENGTH, required=False),
+    external_ref=HttpUrl(required=False),
 )
 JobRoleForm = _with_texts("JobRoleForm", _TextsForm, code=Text(MAX_CODE_LENGTH))
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from lti_tool.credentials import open_badges, status_list
 from lti_tool.documents.certificate_pdf import CertificateDocument, render_certificate
 from lti_tool.domain.texts import localized
+from lti_tool.domain.urls import is_web_url
 from lti_tool.errors import NotFound
 from lti_tool.interchange.case import case_uri
 from lti_tool.lti.keys import KeyRing, ToolKey
@@ -124,9 +125,7 @@ def _alignment(competence: dict[str, Any], language: str) -> open_badges.Alignme
     level = localized(competence["level_label"], language) or str(competence["level"])
     return open_badges.Alignment(
         target_name=localized(competence["title"], language) or competence["code"],
-        target_url=ref
-        if ref.startswith(("https://", "http://"))
-        else case_uri(competence["identifier"]),
+        target_url=ref if is_web_url(ref) else case_uri(competence["identifier"]),
         target_code=competence["identifier"],
         target_framework=localized(competence["framework"], language) or None,
         target_description=f"{competence['level']}: {level}",

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from lti_tool.db import insert_or_find, utcnow
+from lti_tool.domain.urls import is_web_url
 from lti_tool.errors import (
     DeploymentInUse,
     NotFound,
@@ -69,8 +70,7 @@ def list_organisations(session: Session) -> Sequence[Organisation]:
 
 
 def _check_url(label: str, value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if not is_web_url(value.strip()):
         raise RegistryError(f"{label} must be an absolute http(s) URL, got {value!r}")
     return value.strip()
 

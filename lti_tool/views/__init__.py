@@ -1,0 +1,29 @@
+"""The blueprints, one per area; what they share is here."""
+
+from __future__ import annotations
+
+from werkzeug.routing import IntegerConverter
+
+from lti_tool.db import MAX_INT
+
+
+def digits_up_to(limit: int) -> str:
+    """A regular expression for the decimal numbers 0 to ``limit`` (leading zeros allowed
+    within ``limit``'s length)."""
+    text = str(limit)
+    choices = [rf"\d{{1,{len(text) - 1}}}"] if len(text) > 1 else []
+    for i, digit in enumerate(text):
+        if digit != "0":
+            rest = len(text) - i - 1
+            choices.append(text[:i] + f"[0-{int(digit) - 1}]" + (rf"\d{{{rest}}}" if rest else ""))
+    choices.append(text)
+    return "(?:" + "|".join(choices) + ")"
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in every route (registered as ``int``): a number beyond what an
+    ``Integer`` column holds does not match the route at all (404), instead of reaching
+    the database, which would refuse the query (500). In the pattern, not only in
+    ``to_python``: Werkzeug answers 405 when a path's other-method rule matched first."""
+
+    regex = digits_up_to(MAX_INT)

@@ -162,8 +162,11 @@ def _page(
     return response
 
 
-def _no_content() -> tuple[str, int]:
-    return "", 204
+def _no_content() -> Response:
+    """204, as documented: no body, so no content type either."""
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response
 
 
 # --- the document ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import current_app
 from marshmallow import Schema, fields
+from werkzeug.routing import IntegerConverter
 
 from lti_tool.schemas import api as s
 
@@ -55,8 +56,8 @@ def _parameters(rule: Any) -> list[dict[str, Any]]:
     for name in sorted(rule.arguments):
         converter = rule._converters[name]
         schema: dict[str, Any] = {"type": "string"}
-        if type(converter).__name__ == "IntegerConverter":
-            schema = {"type": "integer"}
+        if isinstance(converter, IntegerConverter):
+            schema = {"type": "integer", "minimum": 0, "maximum": converter.max}
         elif type(converter).__name__ == "AnyConverter":
             schema = {"type": "string", "enum": ["role", "unit"]}
         found.append({"in": "path", "name": name, "required": True, "schema": schema})

@@ -35,6 +35,7 @@ from lti_tool.lti.roles import Permission
 from lti_tool.lti.services import lti_services
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.certifications import ExpiringQuery, ManualIssueForm, RevokeForm
+from lti_tool.schemas.checks import id_value
 from lti_tool.services import assignments, certificates, certifications, credentials
 from lti_tool.services.certificates import Standing
 
@@ -296,12 +297,12 @@ def issue(certification_id: int) -> Any:
 @requires(Permission.MANAGER, Permission.ADMIN)
 def issue_chosen() -> Any:
     """Issue by hand from the manager's list, the certification chosen on the form."""
-    return _issue_by_hand(request.form.get("certification_id", type=int) or 0, managed_units())
+    return _issue_by_hand(request.form.get("certification_id", type=id_value) or 0, managed_units())
 
 
 def _issue_by_hand(certification_id: int, unit_ids: frozenset[int] | None) -> Any:
     """Issue to a person of ``unit_ids`` (a manager of some units); None: to anyone."""
-    person_id = request.form.get("person_id", type=int) or 0
+    person_id = request.form.get("person_id", type=id_value) or 0
     assignments.check_in_units(get_session(), person_id, unit_ids)
     try:
         form = ManualIssueForm().load(request.form.to_dict())

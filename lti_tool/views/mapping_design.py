@@ -34,6 +34,7 @@ from lti_tool.lti.roles import Permission
 from lti_tool.models import MappingStatus
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.assignments import form_data
+from lti_tool.schemas.checks import id_value
 from lti_tool.schemas.items import (
     MAX_FORM_COMPETENCES,
     MAX_FORM_OPTIONS,
@@ -91,7 +92,7 @@ def _render(template: str, status: int = 200, **context: Any) -> Any:
 def _bank_page(status: int = 200, **context: Any) -> Any:
     session = get_session()
     organisation_id = current_organisation_id()
-    competence_id = request.args.get("competence_id", type=int)
+    competence_id = request.args.get("competence_id", type=id_value)
     context.setdefault("import_values", {"format": "moodle-xml", "language": str(get_locale())})
     context.setdefault("import_errors", {})
     return _render(
@@ -441,7 +442,7 @@ def set_thresholds(mapping_id: int) -> Any:
 @bp.route("/mappings/<int:mapping_id>/items", methods=["POST"])
 @requires(*DESIGNERS)
 def add_items(mapping_id: int) -> Any:
-    ids = [int(i) for i in request.form.getlist("item_ids") if i.isdigit()]
+    ids = request.form.getlist("item_ids", type=id_value)
     mappings.add_items(get_session(), current_organisation_id(), mapping_id, ids)
     flash(ngettext("%(num)d item is added.", "%(num)d items are added.", len(ids)), "success")
     return _to("mapping_design.mapping_page", mapping_id=mapping_id)
