@@ -168,7 +168,7 @@ def _page(url: str, response: requests.Response) -> tuple[str | None, list[Membe
 
 
 def fetch_memberships(
-    client: AgsClient, auth: PlatformAuth, memberships_url: str, *, max_pages: int = MAX_PAGES
+    client: AgsClient, auth: PlatformAuth, memberships_url: str, *, max_pages: int | None = None
 ) -> Memberships:
     """Every current member of the course, following ``rel="next"`` pages.
 
@@ -176,6 +176,7 @@ def fetch_memberships(
     roster that changed while being read) counts once, the later listing winning. Raises
     ``AgsError`` on any failure, ``TooManyPages`` past ``max_pages`` pages.
     """
+    max_pages = MAX_PAGES if max_pages is None else max_pages
     url: str | None = with_query(memberships_url, limit=str(PAGE_SIZE))
     seen: set[str] = set()
     title: str | None = None

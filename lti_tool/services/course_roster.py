@@ -13,7 +13,8 @@ names. A manager's refresh reads the members from the platform and keeps them
 
 The course's mappings and certifications are those its launched links name (a link placed
 as "the mapping of my job role" counts every mapping that measures a job role). A course
-whose links name none counts every mapping and certification of the organisation.
+whose links name no mapping counts every mapping of the organisation; the same for
+certifications.
 
 Who sees whom: the organisation's managers and admins see every member. A manager granted
 some units sees the members who are people of those units (an active place in them): a
@@ -175,10 +176,9 @@ class RosterView:
     counts: Counts
     """Over every visible member, whatever the filter."""
     mappings: list[Mapping]
-    """The mappings counted (the course's, or every one of the organisation's)."""
+    """The mappings counted: the course's, or every one of the organisation's."""
     certifications: list[Certification]
-    course_placed: bool
-    """Whether the course's links name what counts (else everything counts)."""
+    """The certifications counted: the course's, or every one of the organisation's."""
 
 
 def _course_mappings(session: Session, roster: CourseRoster) -> list[Mapping]:
@@ -292,14 +292,7 @@ def roster_of(
     )
     if not_started_only:
         rows = [r for r in rows if not r.started]
-    return RosterView(
-        roster,
-        rows,
-        counts,
-        mappings,
-        certifications,
-        course_placed=bool(roster.placed_mappings or roster.placed_certifications),
-    )
+    return RosterView(roster, rows, counts, mappings, certifications)
 
 
 # --- refreshing -----------------------------------------------------------------------------

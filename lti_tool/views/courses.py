@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import ngettext
+from flask_babel import get_locale, ngettext
 from marshmallow import ValidationError
 
 from lti_tool import clock
@@ -22,6 +22,7 @@ from lti_tool.auth import (
     requires,
 )
 from lti_tool.db import get_session
+from lti_tool.domain.texts import localized
 from lti_tool.errors import RosterRefreshFailed
 from lti_tool.lti.ags import AgsClient
 from lti_tool.lti.roles import Permission
@@ -33,6 +34,11 @@ from lti_tool.services import course_roster
 bp = Blueprint("courses", __name__, url_prefix="/manager/courses")
 
 INVALID_FORM = 422
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {"localized": lambda text: localized(text, str(get_locale()))}
 
 
 @bp.route("/")
