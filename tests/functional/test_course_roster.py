@@ -195,7 +195,13 @@ def test_a_canvas_roster_is_read_over_its_pages(app, lms, gradebook):
     assert [r.url for r in canvas.calls] == [CANVAS_URL + "?limit=100", CANVAS_URL + "?page=2"]
     assert members_in_db(app) == [
         ("101", "Demo Ansatt", "ansatt@demokommune.example", ["Learner"], "active"),
-        ("102", "Demo Kursutvikler", "kursutvikler@demokommune.example", ["TeachingAssistant"], "active"),
+        (
+            "102",
+            "Demo Kursutvikler",
+            "kursutvikler@demokommune.example",
+            ["TeachingAssistant"],
+            "active",
+        ),
         ("104", "Kari Nilsen", "", ["Learner"], "active"),  # its privacy level: no name
         ("105", "Ola Hansen", "ola.hansen@demokommune.example", ["Learner"], "inactive"),
     ]
@@ -236,7 +242,9 @@ def test_a_failed_refresh_says_why_and_keeps_the_roster(
     assert set(rows(html)) == {"Demo Ansatt", "Kari Nilsen"}
 
 
-def test_a_roster_longer_than_the_page_limit_is_refused(app, lms, gradebook, memberships, monkeypatch):
+def test_a_roster_longer_than_the_page_limit_is_refused(
+    app, lms, gradebook, memberships, monkeypatch
+):
     monkeypatch.setattr(nrps, "MAX_PAGES", 1)
     memberships.serve([moodle_member("learner")], [moodle_member("learner2")])
     manager = browser_of(app, lms, "manager")
@@ -245,9 +253,7 @@ def test_a_roster_longer_than_the_page_limit_is_refused(app, lms, gradebook, mem
     assert members_in_db(app) == []
 
 
-def test_a_memberships_url_on_a_private_host_is_not_called(
-    make_app, lms, gradebook, monkeypatch
-):
+def test_a_memberships_url_on_a_private_host_is_not_called(make_app, lms, gradebook, monkeypatch):
     """As the AGS calls: in production no call to a private address (the token endpoint
     resolves, in this test's DNS, to a public one)."""
     public = {"moodle.example": "93.184.216.34", "10.1.2.3": "10.1.2.3"}
@@ -326,7 +332,9 @@ def test_another_organisation_sees_nothing(app, lms, gradebook, memberships):
     rid = roster_id(app)
     there = TestLms.browser(app)
     response = lms.signed_launch(
-        there, "manager", change={c.DEPLOYMENT_ID: "annen-1", c.CONTEXT: {"id": "9", "title": "Annet"}}
+        there,
+        "manager",
+        change={c.DEPLOYMENT_ID: "annen-1", c.CONTEXT: {"id": "9", "title": "Annet"}},
     )
     assert response.status_code == 302
     assert "Informasjonssikkerhet" not in page(there, "/manager/courses/")
@@ -339,7 +347,9 @@ def test_another_organisation_sees_nothing(app, lms, gradebook, memberships):
     assert len(memberships.calls) == 1
 
 
-def test_a_manager_by_grant_sees_the_people_of_their_units_only(app, lms, care, gradebook, memberships):
+def test_a_manager_by_grant_sees_the_people_of_their_units_only(
+    app, lms, care, gradebook, memberships
+):
     browser_of(app, lms, "learner", **{c.CUSTOM: {"unit": "hjemmetjenesten"}})
     browser_of(app, lms, "learner2")  # in no unit
     memberships.serve([moodle_member(p) for p in EVERYONE])
