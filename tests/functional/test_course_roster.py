@@ -75,7 +75,7 @@ def refresh(browser: Any, rid: int) -> str:
     """Press the refresh button; the page it returns to (with its notice)."""
     html = page(browser, f"/manager/courses/{rid}/roster")
     response = browser.post(
-        f"/manager/courses/{rid}/roster/refresh", data={"csrf_token": csrf_token(html)}
+        f"/manager/courses/{rid}/roster/refresh?lang=en", data={"csrf_token": csrf_token(html)}
     )
     assert response.status_code == 302, response.get_data(as_text=True)
     return page(browser, response.headers["Location"].replace("https://tool.example", ""))
@@ -279,7 +279,7 @@ def test_a_course_without_nrps_says_so(app, lms, gradebook, memberships):
     assert "/roster/refresh" not in html
     assert "Not offered by the platform" in page(manager, "/manager/courses/")
     response = manager.post(
-        f"/manager/courses/{rid}/roster/refresh",
+        f"/manager/courses/{rid}/roster/refresh?lang=en",
         data={"csrf_token": forged_csrf_token(app, manager)},
     )
     assert "offers no list of this course's participants" in page(
