@@ -9,6 +9,7 @@ gradebook's, as in the AGS tests.
 from __future__ import annotations
 
 import re
+import socket
 from html import unescape
 from typing import Any
 
@@ -257,10 +258,14 @@ def test_a_memberships_url_on_a_private_host_is_not_called(make_app, lms, gradeb
     """As the AGS calls: in production no call to a private address (the token endpoint
     resolves, in this test's DNS, to a public one)."""
     public = {"moodle.example": "93.184.216.34", "10.1.2.3": "10.1.2.3"}
-    monkeypatch.setattr(
-        "lti_tool.lti.registration.socket.getaddrinfo",
-        lambda host, port: [(2, 1, 6, "", (public[host], 0))],
-    )
+    resolve = socket.getaddrinfo
+
+    def fake_dns(host: str, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in public:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (public[host], 0))]
+        return resolve(host, port, *args, **kwargs)  # Redis, PostgreSQL
+
+    monkeypatch.setattr("lti_tool.lti.registration.socket.getaddrinfo", fake_dns)
     app = make_app(REGISTRATION_ALLOW_PRIVATE_HOSTS=False)
     private = FakeMemberships(lms.http, "http://10.1.2.3/memberships", gradebook)
     claim = {c.NRPS: {"context_memberships_url": private.url, "service_versions": ["2.0"]}}
