@@ -131,6 +131,7 @@ def _register_blueprints(app: Flask) -> None:
         attempts,
         certificates,
         certification_design,
+        courses,
         demo,
         designer,
         health,
@@ -154,6 +155,7 @@ def _register_blueprints(app: Flask) -> None:
         certification_design,
         certificates,
         manager,
+        courses,
         admin,
         api,
     ]

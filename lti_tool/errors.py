@@ -957,3 +957,62 @@ class GrantReasonMissing(ToolError):
     code = "grant_reason_missing"
     title = lazy_gettext("Give a reason")
     message = lazy_gettext("Say why, in 1 to 500 characters: the reason is kept in the audit.")
+
+
+# --- course rosters (LTI Names and Role Provisioning Services) ------------------------------
+
+
+class RosterRefreshFailed(ToolError):
+    """The course's members could not be read from the platform; the roster fetched before
+    is kept. Each subclass says why, in words a manager can act on."""
+
+    status = 502
+    code = "roster_refresh_failed"
+    title = lazy_gettext("The course's participants could not be fetched")
+    message = lazy_gettext(
+        "The learning platform's answer could not be used. The participants shown are those "
+        "fetched before."
+    )
+
+
+class RosterNotOffered(RosterRefreshFailed):
+    status = 409
+    code = "roster_not_offered"
+    message = lazy_gettext(
+        "The learning platform offers no list of this course's participants (Names and Role "
+        "Provisioning Services). Ask the LMS administrator to turn it on for Læringsløp."
+    )
+
+
+class RosterRefused(RosterRefreshFailed):
+    code = "roster_refused"
+    message = lazy_gettext(
+        "The learning platform refused to list the course's participants. Ask the LMS "
+        "administrator to let Læringsløp read course memberships. The participants shown are "
+        "those fetched before."
+    )
+
+
+class RosterUnreachable(RosterRefreshFailed):
+    status = 504
+    code = "roster_unreachable"
+    message = lazy_gettext(
+        "The learning platform did not answer, or answered with an error. Try again later; "
+        "the participants shown are those fetched before."
+    )
+
+
+class RosterHostRefused(RosterRefreshFailed):
+    code = "roster_host_refused"
+    message = lazy_gettext(
+        "The learning platform's address for the course's participants is on a private "
+        "network the tool may not call. Ask the tool's administrator to allow that host."
+    )
+
+
+class RosterTooLong(RosterRefreshFailed):
+    code = "roster_too_long"
+    message = lazy_gettext(
+        "The course has more participants than the tool reads at once. The participants "
+        "shown are those fetched before."
+    )

@@ -225,7 +225,7 @@ class PlatformAuth:
         )
 
 
-def _excerpt(text: str) -> str:
+def excerpt(text: str) -> str:
     flat = " ".join(text.split())
     return flat[:BODY_EXCERPT_CHARS] + ("…" if len(flat) > BODY_EXCERPT_CHARS else "")
 
@@ -305,7 +305,7 @@ class AgsClient:
             raise AgsError(f"{method} {url}: {exc.detail}", status=None, permanent=True) from exc
 
     def _fail(self, method: str, url: str, response: requests.Response) -> AgsError:
-        body = _excerpt(response.text)
+        body = excerpt(response.text)
         error = AgsError(
             f"{method} {url}",
             status=response.status_code,
@@ -366,7 +366,7 @@ class AgsClient:
             raise AgsError(
                 f"POST {url}: not an OAuth2 token response",
                 status=response.status_code,
-                body=_excerpt(response.text),
+                body=excerpt(response.text),
                 permanent=False,
             ) from exc
         ttl = loaded["expires_in"] - self.token_margin
@@ -399,6 +399,15 @@ class AgsClient:
         error = self._fail(method, url, response)
         error.permanent = True  # refused even with a token fetched just now
         raise error
+
+    def get(
+        self, auth: PlatformAuth, scopes: Iterable[str], url: str, accept: str
+    ) -> requests.Response:
+        """An authorized GET that the platform answered with 200; else an ``AgsError``."""
+        response = self._authorized(auth, scopes, "GET", url, headers={"Accept": accept})
+        if response.status_code != 200:
+            raise self._fail("GET", url, response)
+        return response
 
     # --- scores and line items -----------------------------------------------------------
 
@@ -439,11 +448,7 @@ class AgsClient:
         seen: set[str] = set()
         while url and url not in seen and len(seen) < MAX_PAGES:
             seen.add(url)
-            response = self._authorized(
-                auth, scopes, "GET", url, headers={"Accept": LINEITEM_CONTAINER_TYPE}
-            )
-            if response.status_code != 200:
-                raise self._fail("GET", url, response)
+            response = self.get(auth, scopes, url, LINEITEM_CONTAINER_TYPE)
             items = self._load(_LineItemSchema(many=True), "GET", url, response, many=True)
             for item in items:
                 if item["resourceId"] == resource_id:
@@ -529,6 +534,6 @@ class AgsClient:
             raise AgsError(
                 f"{method} {url}: not an AGS answer ({exc})",
                 status=response.status_code,
-                body=_excerpt(response.text),
+                body=excerpt(response.text),
                 permanent=False,
             ) from exc

@@ -159,6 +159,8 @@ class DemoPlatform:
         self._key = key
         #: The message hints its authorization endpoint has answered (see :meth:`authorize`).
         self.used_hints: set[str] = set()
+        #: Whether launches carry the NRPS claim (Moodle's default for registered tools).
+        self.offers_nrps = True
 
     # --- the platform's URLs (relative to its issuer) ----------------------------------
 
@@ -178,6 +180,11 @@ class DemoPlatform:
     def lineitems_url(self) -> str:
         """The course's line-item container, shaped like Moodle's (course 2, tool type 1)."""
         return self.issuer + "/mod/lti/services.php/2/lineitems?type_id=1"
+
+    @property
+    def memberships_url(self) -> str:
+        """The course's NRPS memberships URL, shaped like Moodle's (course 2, tool type 1)."""
+        return self.issuer + "/mod/lti/services.php/CourseSection/2/bindings/1/memberships"
 
     def lineitem_url(self, number: int) -> str:
         return self.issuer + f"/mod/lti/services.php/2/lineitems/{number}/lineitem?type_id=1"
@@ -339,6 +346,11 @@ class DemoPlatform:
                 **self.custom_by_persona.get(persona, {}),
             },
         }
+        if self.offers_nrps:
+            claims[c.NRPS] = {
+                "context_memberships_url": self.memberships_url,
+                "service_versions": ["1.0", "2.0"],
+            }
         if message_type == c.DEEP_LINKING_REQUEST:
             claims[c.DEEP_LINKING_SETTINGS] = {
                 "deep_link_return_url": self.issuer + "/deep-link-return",

@@ -21,6 +21,7 @@ from lti_tool.models.competence import (
     ScaleLevel,
     VersionStatus,
 )
+from lti_tool.models.course_roster import CourseRoster, RosterMember
 from lti_tool.models.evidence import Evidence
 from lti_tool.models.grant import GrantKind, PermissionGrant
 from lti_tool.models.item_bank import Item, ItemCompetence, ItemOption
@@ -67,6 +68,7 @@ __all__ = [
     "Competence",
     "Course",
     "CourseKind",
+    "CourseRoster",
     "DeliveryStatus",
     "Deployment",
     "Evidence",
@@ -95,6 +97,7 @@ __all__ = [
     "RegistrationInvite",
     "Requirement",
     "Response",
+    "RosterMember",
     "ScaleLevel",
     "ScoreDelivery",
     "Selection",

@@ -37,6 +37,7 @@ from lti_tool.lti.demo_platform import (
     PlacedLink,
     load_or_create_key,
 )
+from lti_tool.lti.nrps import context_roles
 from lti_tool.lti.services import LtiServices
 from lti_tool.models import Platform
 from lti_tool.services import certifications, framework_io, platforms
@@ -67,6 +68,10 @@ ASSERTION_LEEWAY_SECONDS = 30
 SCOPE_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
 SCOPE_LINEITEM_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
 SCOPE_SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+SCOPE_MEMBERSHIPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+#: What the token endpoint hands out: the AGS scopes and NRPS's.
+OFFERED_SCOPES = (*AGS_SCOPES, SCOPE_MEMBERSHIPS)
+MEMBERSHIP_CONTAINER_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
 ACTIVITY_PROGRESS = ("Initialized", "Started", "InProgress", "Submitted", "Completed")
 GRADING_PROGRESS = ("FullyGraded", "Pending", "PendingManual", "Failed", "NotReady")
 DEFAULT_SCORE_MAXIMUM = 100.0
@@ -319,7 +324,7 @@ def issue_token(
     lti: LtiServices, form: Mapping[str, str], now: Callable[[], float] = time.time
 ) -> dict[str, Any]:
     """The OAuth2 token endpoint (client credentials, JWT client assertion signed by the
-    tool, RFC 7523): a bearer token for the AGS scopes asked for and offered."""
+    tool, RFC 7523): a bearer token for the AGS and NRPS scopes asked for and offered."""
     if form.get("grant_type") != "client_credentials":
         raise PlatformRefusal(
             400, "unsupported_grant_type", "grant_type must be client_credentials"
@@ -339,9 +344,9 @@ def issue_token(
         raise PlatformRefusal(401, "invalid_client", f"client assertion refused: {exc}") from exc
     if claims.get("sub") != platform.client_id:
         raise PlatformRefusal(401, "invalid_client", "sub must be the client id")
-    scopes = [s for s in dict.fromkeys(form.get("scope", "").split()) if s in AGS_SCOPES]
+    scopes = [s for s in dict.fromkeys(form.get("scope", "").split()) if s in OFFERED_SCOPES]
     if not scopes:
-        raise PlatformRefusal(400, "invalid_scope", "ask for at least one AGS scope")
+        raise PlatformRefusal(400, "invalid_scope", "ask for at least one AGS or NRPS scope")
     token = secrets.token_hex(16)
     issued = int(now())
     with changing_course(lti) as course:
@@ -516,6 +521,28 @@ def record_score(
                 409, "conflict", "Refusing score with an earlier timestamp than the last one"
             )
         by_user[user] = score
+
+
+def list_memberships(lti: LtiServices, authorization: str | None) -> dict[str, Any]:
+    """The course's members (NRPS 2.0), in Moodle's shape: one page, short role names."""
+    authorize(load_course(lti), authorization, SCOPE_MEMBERSHIPS)
+    platform = demo_platform(lti)
+    return {
+        "id": platform.memberships_url,
+        "context": {"id": "2", "label": "INFOSEC", "title": "Informasjonssikkerhet for ansatte"},
+        "members": [
+            {
+                "status": "Active",
+                "roles": list(context_roles(list(p.roles))),
+                "user_id": p.sub,
+                "name": p.name,
+                "given_name": p.given_name,
+                "family_name": p.family_name,
+                "email": p.email,
+            }
+            for p in PERSONAS.values()
+        ],
+    }
 
 
 # --- the course page and the gradebook ----------------------------------------------------

@@ -70,7 +70,8 @@ def record_launch(
     transaction. The permissions are the LMS roles' and the person's grants in the tool
     (``services.grants``). A launch of a link that places a mapping or certification and carries a
     line item queues the grade the person has there, if the line item lacks it
-    (``services.gradebook.catch_up``).
+    (``services.gradebook.catch_up``). The launch's course is recorded with its NRPS
+    memberships URL (``services.course_roster``).
     """
     person = upsert_person(session, launch)
     roles = launch.claims.get(c.ROLES) or []
@@ -100,9 +101,10 @@ def record_launch(
         job_role_param=job_role_param,
         unit_param=unit_param,
     )
-    session.flush()
-    from lti_tool.services import gradebook  # it builds on what links place (placement)
+    from lti_tool.services import course_roster, gradebook  # they build on placement
 
+    course_roster.note_launch(session, record)
+    session.flush()
     gradebook.catch_up(session, record)
     return record
 

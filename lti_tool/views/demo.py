@@ -5,7 +5,8 @@ learner, course designer, unit manager or administrator, the OIDC authorization 
 that answers with a signed id_token, its JWKS, and the deep-linking return endpoint that
 places the chosen activities in the course. Its gradebook takes the tool's scores the way
 Moodle's does: an OAuth2 token endpoint for the tool's signed client assertion, and the
-AGS line-item and score endpoints at Moodle's URLs, shown on /demo/gradebook.
+AGS line-item and score endpoints at Moodle's URLs, shown on /demo/gradebook, and its
+course's members (NRPS) for the managers' roster page.
 """
 
 from __future__ import annotations
@@ -43,7 +44,13 @@ PERSONA_LABELS = {
 }
 LEARNERS = ("learner", "learner2", "learner3")
 #: The platform's own HTTP API: called by the tool's server, not by a browser.
-API_ENDPOINTS = {"demo.token", "demo.line_items", "demo.line_item", "demo.scores"}
+API_ENDPOINTS = {
+    "demo.token",
+    "demo.line_items",
+    "demo.line_item",
+    "demo.scores",
+    "demo.memberships",
+}
 
 
 class DemoAuthRefused(ToolError):
@@ -260,3 +267,11 @@ def scores(number: int) -> Response:
         request.get_data(),
     )
     return Response("", status=200, content_type=demo.SCORE_TYPE)
+
+
+@bp.route("/mod/lti/services.php/CourseSection/2/bindings/1/memberships")
+@public
+def memberships() -> Response:
+    """The course's members (NRPS), as Moodle lists them."""
+    found = demo.list_memberships(lti_services(), request.headers.get("Authorization"))
+    return _json(found, demo.MEMBERSHIP_CONTAINER_TYPE)

@@ -40,7 +40,7 @@ DESIGNER_PAGES = [
 ]
 #: Courses: designers define them; managers too record attendance.
 ATTENDANCE_PAGES = ["/designer/courses"]
-MANAGER_PAGES = ["/manager/units", "/manager/certificates"]
+MANAGER_PAGES = ["/manager/units", "/manager/certificates", "/manager/courses/"]
 #: Everyone launched sees their own certificates.
 EVERYONE_PAGES = ["/certificates/"]
 PAGES = [
@@ -110,6 +110,9 @@ def test_guards_match_the_declared_access(app):
         "manager.end": {"manager", "admin"},
         "manager.decide": {"manager", "admin"},
         "manager.import_file": {"manager", "admin"},
+        "courses.index": {"manager", "admin"},
+        "courses.roster": {"manager", "admin"},
+        "courses.refresh": {"manager", "admin"},
         "learner.choose_job_roles": {"learner"},
         "designer.frameworks_page": {"designer", "admin"},
         "designer.import_framework": {"designer", "admin"},

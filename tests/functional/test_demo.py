@@ -773,3 +773,32 @@ def test_a_submitted_mapping_reaches_the_demo_gradebook(demo_app, mocked_http):
         assert score["userId"] == PERSONAS["learner"].sub
         assert score["activityProgress"] == "Completed"
         assert dt.datetime.fromisoformat(score["timestamp"]).tzinfo is not None
+
+
+# --- the course's members (NRPS): the managers' roster page works in ./scripts/demo ---------
+
+
+def test_a_manager_fetches_the_demo_courses_participants(demo_app, mocked_http):
+    _setup(demo_app.test_client())
+    _serve_platform_api(demo_app, mocked_http)
+    client = demo_app.test_client()
+    launched = _launch(client, "manager")
+    assert launched.status_code == 302, launched.get_data(as_text=True)
+    listing = client.get("/manager/courses/?lang=en").get_data(as_text=True)
+    roster = re.search(r'href="(/manager/courses/\d+/roster)[^"]*"', listing)
+    assert roster, listing
+    page = client.get(roster.group(1) + "?lang=en").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token, page
+    fetched = client.post(roster.group(1) + "/refresh?lang=en", data={"csrf_token": token.group(1)})
+    assert fetched.status_code == 302
+    html = client.get(roster.group(1) + "?lang=en").get_data(as_text=True)
+    assert "6 participants fetched from the learning platform." in html
+    for persona in PERSONAS.values():
+        assert persona.name in html
+    # the token a call needs: without one, or with a score-only one, the answer is no
+    url = "/demo/mod/lti/services.php/CourseSection/2/bindings/1/memberships"
+    assert demo_app.test_client().get(url).status_code == 401
+    score_only = _access_token(demo_app, ags.SCOPE_SCORE)
+    refused = demo_app.test_client().get(url, headers={"Authorization": f"Bearer {score_only}"})
+    assert refused.status_code == 403
