@@ -21,7 +21,7 @@ from lti_tool.models.competence import (
     ScaleLevel,
     VersionStatus,
 )
-from lti_tool.models.evidence import Evidence
+from lti_tool.models.evidence import CompetenceHolding, Evidence
 from lti_tool.models.grant import GrantKind, PermissionGrant
 from lti_tool.models.item_bank import Item, ItemCompetence, ItemOption
 from lti_tool.models.job_role import JobRole, Requirement
@@ -65,6 +65,7 @@ __all__ = [
     "Certification",
     "CertificationStatus",
     "Competence",
+    "CompetenceHolding",
     "Course",
     "CourseKind",
     "DeliveryStatus",
