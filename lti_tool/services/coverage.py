@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.domain.coverage import (
     DEFAULT_EXPIRING_DAYS,
@@ -33,7 +33,10 @@ from lti_tool.domain.texts import localized
 from lti_tool.errors import NotFound
 from lti_tool.models import (
     AssignmentStatus,
+    Certificate,
     Competence,
+    CompetenceHolding,
+    Evidence,
     Framework,
     FrameworkVersion,
     JobRole,
@@ -42,7 +45,7 @@ from lti_tool.models import (
     Requirement,
     UnitAssignment,
 )
-from lti_tool.services import org_units
+from lti_tool.services import assignments, certificates, org_units
 from lti_tool.services.requirements import holdings_of
 
 PER_PAGE = 50
@@ -527,3 +530,143 @@ def matrix_rows(
             expiring_days=expiring_days,
             filters=filters,
         )
+
+
+# --- the drill-down: one person's evidence and certificates for one competence ---------------
+
+
+@dataclasses.dataclass(frozen=True)
+class EvidenceLine:
+    id: int
+    recorded_at: dt.datetime
+    source: str
+    level: int
+    level_label: str
+    percentage: float | None
+    valid_until: dt.datetime | None
+    mapping: str | None
+    """The code of the skills mapping it came from."""
+    framework_version: int
+    held: bool
+    """The evidence the cell's status is decided by."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CertificateLine:
+    certificate: Certificate
+    title: str
+    standing: str
+    covers: bool
+    """It certifies this competence (any version of it)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Trail:
+    person: Person
+    heading: Heading
+    cell: Cell | None
+    """None: not required of the person by their job roles now."""
+    evidence: tuple[EvidenceLine, ...]
+    certificates: tuple[CertificateLine, ...]
+
+
+def competence_trail(
+    session: Session,
+    organisation_id: int,
+    person_id: int,
+    competence_id: int,
+    unit_ids: frozenset[int] | None,
+    *,
+    now: dt.datetime,
+    expiring_days: int = DEFAULT_EXPIRING_DAYS,
+    locale: str = "nb",
+) -> Trail:
+    """What a cell stands on: the person's evidence for the competence in every version of
+    it (newest first, the held one marked), and their certificates. A person outside the
+    manager's units (``unit_ids``) or organisation, or a competence of another
+    organisation, is not found."""
+    person = assignments.get_person(session, organisation_id, person_id)
+    assignments.check_in_units(session, person_id, unit_ids)
+    competence = session.get(Competence, competence_id)
+    if competence is None or competence.version.framework.organisation_id != organisation_id:
+        raise NotFound(f"competence {competence_id} not in organisation {organisation_id}")
+    version = competence.version
+    framework = localized(version.title, locale) or version.framework.code
+    heading = Heading(
+        competence.id,
+        competence.code,
+        localized(competence.title, locale) or competence.code,
+        framework,
+        version.number,
+        order=(framework.lower(), version.number, competence.position, competence.code),
+    )
+    profiles = _profiles(session, organisation_id, locale)
+    row = session.execute(_people_query(organisation_id, None).where(Person.id == person_id)).one()
+    (mine,) = _cells_of_batch(
+        session,
+        organisation_id,
+        profiles,
+        [row],
+        now=now,
+        expiring_days=expiring_days,
+        filters=MatrixFilters(competence_ids=frozenset({competence_id})),
+    )
+    held_id = session.scalar(
+        select(CompetenceHolding.evidence_id).where(
+            CompetenceHolding.organisation_id == organisation_id,
+            CompetenceHolding.person_id == person_id,
+            CompetenceHolding.framework_id == version.framework_id,
+            CompetenceHolding.identifier == competence.identifier,
+        )
+    )
+    records = session.scalars(
+        select(Evidence)
+        .join(Competence, Evidence.competence_id == Competence.id)
+        .join(FrameworkVersion, Competence.version_id == FrameworkVersion.id)
+        .where(
+            Evidence.organisation_id == organisation_id,
+            Evidence.person_id == person_id,
+            FrameworkVersion.framework_id == version.framework_id,
+            Competence.identifier == competence.identifier,
+        )
+        .options(selectinload(Evidence.competence).selectinload(Competence.version))
+        .order_by(Evidence.recorded_at.desc(), Evidence.id.desc())
+    ).all()
+    labels = {lvl.value: localized(lvl.label, locale) for lvl in version.levels}
+    evidence = tuple(
+        EvidenceLine(
+            id=e.id,
+            recorded_at=e.recorded_at,
+            source=e.source,
+            level=e.level,
+            level_label=labels.get(e.level, ""),
+            percentage=e.percentage,
+            valid_until=e.valid_until,
+            mapping=(e.detail or {}).get("mapping"),
+            framework_version=e.competence.version.number,
+            held=e.id == held_id,
+        )
+        for e in records
+    )
+    held_certificates = certificates.certificates_of(session, organisation_id, person_id)
+    latest = {c.certification_id: c for c in reversed(held_certificates)}  # newest wins
+    return Trail(
+        person=person,
+        heading=heading,
+        cell=mine.cells.get(competence_id),
+        evidence=evidence,
+        certificates=tuple(
+            CertificateLine(
+                certificate=c,
+                title=localized((c.content or {}).get("title"), locale) or c.certification.code,
+                standing=certificates.standing(
+                    c, now, expiring_days, renewed=latest[c.certification_id].id != c.id
+                ).value,
+                covers=any(
+                    x.get("identifier") == competence.identifier
+                    for x in (c.content or {}).get("competences", [])
+                ),
+            )
+            for c in held_certificates
+        ),
+    )

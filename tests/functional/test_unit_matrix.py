@@ -451,3 +451,205 @@ def test_the_migrations_backfill_holds_what_the_evidence_writes_held(app, unit):
         get_session().execute(text(migration.BACKFILL))
         assert held() == kept
         get_session().rollback()
+
+
+# --- the manager's page, the drill-down and the API, through HTTP ------------------------------
+
+
+def browser_of(app: Any, lms: TestLms, persona: str) -> Any:
+    browser = TestLms.browser(app)
+    launch(lms, browser, persona)
+    return browser
+
+
+def get(browser: Any, path: str, expect: int = 200, **args: Any) -> str:
+    response = browser.get(path, query_string={"lang": "en", **args})
+    assert response.status_code == expect, response.get_data(as_text=True)[:2000]
+    return response.get_data(as_text=True)
+
+
+def cell_html(html: str, person: str, competence: str) -> str:
+    """The matrix cell of ``person`` and ``competence`` (by their visually hidden text)."""
+    marker = f'<span class="visually-hidden">{person}, {competence}: '
+    start = html.index(marker)
+    return html[html.rindex("<td", 0, start) : html.index("</td>", start)]
+
+
+def grant_manager(app: Any, org: int, sub: str, unit_id: int) -> None:
+    from lti_tool.models import GrantKind
+    from lti_tool.services import grants
+
+    with app.app_context():
+        person = get_session().scalar(select(Person.id).where(Person.sub == sub))
+        grants.grant(
+            get_session(),
+            org,
+            person_id=person,
+            kind=GrantKind.MANAGER,
+            unit_id=unit_id,
+            reason="Heads the unit",
+            by_id=None,
+            via="api",
+        )
+        get_session().commit()
+
+
+@pytest.fixture
+def frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lti_tool.clock.now", lambda: NOW)
+
+
+def test_the_page_says_each_status_in_words_and_links_to_the_trail(app, lms, unit, frozen):
+    manager = browser_of(app, lms, "manager")
+    home = get(manager, "/manager/")
+    matrix_url = f"/manager/units/{unit['units']['hjemmetjenesten']}/matrix"
+    assert matrix_url in home
+    html = get(manager, matrix_url)
+    assert "Competence matrix: Hjemmetjenesten" in html
+    assert "7 employees." not in html and "6 employees." in html
+    expected = {
+        ("Anne Aas", "Met"),
+        ("Bjørn Berg", "Gap"),
+        ("Cecilie Dahl", "Expires soon"),
+        ("David Eik", "Expired"),
+        ("Eva Fjell", "Never assessed"),
+    }
+    for person, words in expected:
+        cell = cell_html(html, person, "Legemiddelhåndtering (en)")
+        assert f"Legemiddelhåndtering (en): {words}, level" in cell
+        assert 'aria-hidden="true">' in cell  # an icon and the levels besides the words
+    assert "/3</span>" in cell_html(html, "Bjørn Berg", "Legemiddelhåndtering (en)")
+    assert "✗ 2/3" in cell_html(html, "Bjørn Berg", "Legemiddelhåndtering (en)")
+    assert "○ –/2" in cell_html(html, "Eva Fjell", "Legemiddelhåndtering (en)")
+    assert 'class="legend"' in html and "Never assessed" in html
+    css = Path(lti_tool.__file__).parent.joinpath("static", "style.css").read_text()
+    assert 'class="matrix-scroll"' in html and "position: sticky" in css and "@media print" in css
+    assert "40 %" in html  # medicines' coverage
+
+    anne = unit["people"]["met"]
+    medicines = unit["competences"]["legemidler"]
+    trail_url = f"/manager/people/{anne}/competences/{medicines}"
+    assert trail_url in cell_html(html, "Anne Aas", "Legemiddelhåndtering (en)")
+    trail = get(manager, trail_url, unit=unit["units"]["hjemmetjenesten"])
+    assert "Legemiddelhåndtering (en) – Anne Aas" in trail
+    assert "Level 3 held, level 3 required." in trail
+    assert "Yes: this decides the status" in trail
+    assert "Knowledge test" in trail and "No certificates." in trail
+    assert "Back to the competence matrix" in trail
+
+
+def test_a_manager_of_another_unit_an_admin_elsewhere_and_a_learner_see_nothing(
+    app, lms, unit, platform_pem, mocked_http
+):
+    from tests.functional.test_admin_console import add_platform
+    from tests.functional.test_deployments import other_lms
+
+    home, nursing = unit["units"]["hjemmetjenesten"], unit["units"]["sykehjemmet"]
+    org = unit["organisation_id"]
+    anne, medicines = unit["people"]["met"], unit["competences"]["legemidler"]
+    frida = unit["people"]["elsewhere"]
+    teacher = browser_of(app, lms, "designer")
+    grant_manager(app, org, "102", nursing)
+    assert f"/manager/units/{nursing}/matrix" in get(teacher, "/manager/")
+    assert f"/manager/units/{home}/matrix" not in get(teacher, "/manager/")
+    mine = get(teacher, f"/manager/units/{nursing}/matrix")
+    assert "Frida Gran" in mine and "Anne Aas" not in mine
+    assert get(teacher, f"/manager/people/{frida}/competences/{medicines}")
+    for path in (
+        f"/manager/units/{home}/matrix",
+        f"/manager/people/{anne}/competences/{medicines}",
+        f"/api/v1/units/{home}/coverage",
+    ):
+        get(teacher, path, 404)
+
+    annen = other_lms(platform_pem, mocked_http, "https://canvas.example", "client-456", "dep-9")
+    add_platform(app, annen, "Annenkommune")
+    stranger = TestLms.browser(app)
+    assert annen.launch(stranger, "admin").status_code == 302
+    for path in (
+        f"/manager/units/{home}/matrix",
+        f"/manager/people/{anne}/competences/{medicines}",
+        f"/api/v1/units/{home}/coverage",
+    ):
+        get(stranger, path, 404)
+
+    learner = browser_of(app, lms, "learner")
+    for path in (
+        f"/manager/units/{home}/matrix",
+        f"/manager/people/{anne}/competences/{medicines}",
+        f"/api/v1/units/{home}/coverage",
+    ):
+        get(learner, path, 403)
+
+
+def test_filters_come_from_the_query_string_and_bad_ones_are_named(app, lms, unit, frozen):
+    admin = browser_of(app, lms, "admin")
+    url = f"/manager/units/{unit['units']['hjemmetjenesten']}/matrix"
+    html = get(admin, url, status=["expired", "gap"])
+    assert "David Eik" in html and "Bjørn Berg" in html and "Anne Aas" not in html
+    html = get(admin, url, job_role=str(unit["roles"]["helsefagarbeider"]), mandatory="1")
+    assert "Eva Fjell" in html and "Anne Aas" not in html and "MS Office (en)</a>" not in html
+    html = get(admin, url, sort="-coverage")
+    assert html.index("Anne Aas") < html.index("David Eik")
+    bad = get(admin, url, 422, status="lost", page="0", sort="age")
+    assert "The filter could not be read" in bad and "Anne Aas" in bad
+    assert "Sort by name, coverage or a competence" in bad
+
+
+def test_the_page_runs_the_same_statements_for_5_and_50_people_and_pages_by_50(app, lms, frozen):
+    with app.app_context():
+        care = content.care_content()
+        org = care["organisation_id"]
+        small, large = content.unit(org, "liten", "Liten"), content.unit(org, "stor", "Stor")
+        extra = content.framework(org, "it", "IT", {f"k{i}": f"K {i}" for i in range(20)})
+        role = content.job_role(org, "it", "IT", [(c, 1, True, 12) for c in extra.values()])
+        for unit_id, size in ((small, 5), (large, 51)):
+            for n in range(size):
+                person = add_person(org, f"P{n:02d} X{unit_id}", unit_id, [role])
+                add_evidence(org, person, next(iter(extra.values())), 1, NOW - n * DAY)
+        get_session().commit()
+    manager = browser_of(app, lms, "manager")
+    counts = []
+    for unit_id in (small, large):
+        get(manager, f"/manager/units/{unit_id}/matrix")  # warm: the launch's first request
+        with statements_run(app) as run:
+            html = get(manager, f"/manager/units/{unit_id}/matrix")
+        counts.append(len(run))
+    assert counts[0] == counts[1], counts
+    assert html.count('<th scope="row"') == 50 and 'rel="next"' in html
+    second = get(manager, f"/manager/units/{large}/matrix", page="2")
+    assert second.count('<th scope="row"') == 1 and "P50" in second
+
+
+def test_the_api_gives_the_same_figures_paged(app, lms, unit, frozen, cli):
+    token = cli("api-token", "create", "--organisation", "Testkommune", "--scope", "read")
+    token = token.stdout.strip().splitlines()[-1]
+    home = unit["units"]["hjemmetjenesten"]
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    response = client.get(
+        f"/api/v1/units/{home}/coverage?per_page=4&status=gap&status=expired&status=met&status=expiring&status=never_assessed",
+        headers=headers,
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert (body["total"], body["page"], body["pages"], len(body["people"])) == (5, 1, 2, 4)
+    medicines = next(c for c in body["competences"] if c["code"] == "legemidler")
+    assert medicines["coverage"] == 40.0 and medicines["counts"]["expired"] == 1
+    anne = body["people"][0]
+    assert anne["name"] == "Anne Aas" and anne["coverage"] == 100.0
+    assert {c["status"] for c in anne["cells"]} == {"met"}
+    everyone = client.get(f"/api/v1/units/{home}/coverage", headers=headers).get_json()
+    assert everyone["total"] == 6 and len(everyone["people"]) == 6  # Geir: no job role
+    refused = client.get(f"/api/v1/units/{home}/coverage?colour=red", headers=headers)
+    assert refused.status_code == 422
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert "/api/v1/units/{unit_id}/coverage" in spec["paths"]
+
+    cli("organisation", "add", "Annenkommune")
+    other = cli("api-token", "create", "--organisation", "Annenkommune", "--scope", "read")
+    other_token = other.stdout.strip().splitlines()[-1]
+    elsewhere = client.get(
+        f"/api/v1/units/{home}/coverage", headers={"Authorization": f"Bearer {other_token}"}
+    )
+    assert elsewhere.status_code == 404
