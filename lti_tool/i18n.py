@@ -8,7 +8,7 @@ Accept-Language, then bokmål.
 from __future__ import annotations
 
 from flask import Flask, current_app, g, request, session
-from flask_babel import Babel, format_date, format_datetime, format_time, get_locale
+from flask_babel import Babel, format_date, format_datetime, format_decimal, format_time, get_locale
 
 from lti_tool.lti.claims import normalise_locale
 from lti_tool.settings import LOCALES
@@ -41,5 +41,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["format_datetime"] = format_datetime
     app.jinja_env.globals["format_time"] = format_time
     app.jinja_env.globals["format_date"] = format_date
+    app.jinja_env.globals["format_decimal"] = format_decimal
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     app.jinja_env.globals["LOCALES"] = LOCALES

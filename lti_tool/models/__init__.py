@@ -22,7 +22,7 @@ from lti_tool.models.competence import (
     VersionStatus,
 )
 from lti_tool.models.course_roster import CourseRoster, RosterMember
-from lti_tool.models.evidence import Evidence
+from lti_tool.models.evidence import CompetenceHolding, Evidence
 from lti_tool.models.grant import GrantKind, PermissionGrant
 from lti_tool.models.item_bank import Item, ItemCompetence, ItemOption
 from lti_tool.models.job_role import JobRole, Requirement
@@ -66,6 +66,7 @@ __all__ = [
     "Certification",
     "CertificationStatus",
     "Competence",
+    "CompetenceHolding",
     "Course",
     "CourseKind",
     "CourseRoster",

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String
+from sqlalchemy import JSON, Float, ForeignKey, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_tool.db import Base, UTCDateTime, intpk, timestamp
-from lti_tool.models.competence import Competence
+from lti_tool.models.competence import Competence, Framework
 
 
 class Evidence(Base):
@@ -41,3 +41,39 @@ class Evidence(Base):
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
 
     competence: Mapped[Competence] = relationship()
+
+
+class CompetenceHolding(Base):
+    """The evidence a person holds a competence by, kept for every competence they have
+    evidence for: one row per (organisation, person, framework, competence identifier),
+    so all versions of a competence share it. Written with every new evidence record
+    (``services.evidence.record_evidence``) by the rule of ``domain.coverage.holding_rank``;
+    what the competence matrix and ``requirements.current_levels`` read."""
+
+    __tablename__ = "competence_holding"
+    __table_args__ = (
+        Index("ix_competence_holding_competence", "organisation_id", "framework_id", "identifier"),
+    )
+
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("person.id", ondelete="CASCADE"), primary_key=True
+    )
+    framework_id: Mapped[int] = mapped_column(
+        ForeignKey("framework.id", ondelete="CASCADE"), primary_key=True
+    )
+    identifier: Mapped[str] = mapped_column(String(100), primary_key=True)
+    """The competence's ``identifier``, the same in every version of the framework."""
+    evidence_id: Mapped[int] = mapped_column(
+        ForeignKey("evidence.id", ondelete="CASCADE"), index=True
+    )
+    weight: Mapped[int] = mapped_column(SmallInteger)
+    """``domain.coverage.evidence_weight`` of the evidence: 0 for a self-assessment."""
+    level: Mapped[int]
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    valid_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    framework: Mapped[Framework] = relationship()
+    evidence: Mapped[Evidence] = relationship()

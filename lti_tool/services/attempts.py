@@ -60,6 +60,7 @@ from lti_tool.models import (
     Selection,
 )
 from lti_tool.services import certificates, gradebook, item_bank, mappings, placement
+from lti_tool.services.evidence import record_evidence
 
 log = logging.getLogger(__name__)
 
@@ -475,8 +476,9 @@ def _score(session: Session, attempt: Attempt, now: dt.datetime) -> None:
         mc.competence_id: [lvl.value for lvl in mc.competence.version.levels]
         for mc in mapping.competences
     }
-    for result in results.competence_results(knowledge, statements, cut, scales).values():
-        session.add(
+    record_evidence(
+        session,
+        [
             Evidence(
                 organisation_id=attempt.organisation_id,
                 person_id=attempt.person_id,
@@ -488,7 +490,9 @@ def _score(session: Session, attempt: Attempt, now: dt.datetime) -> None:
                 recorded_at=now,
                 detail={"mapping": mapping.code, "self_level": result.self_level},
             )
-        )
+            for result in results.competence_results(knowledge, statements, cut, scales).values()
+        ],
+    )
     _queue_gradebook_score(session, attempt, mapping, now)
     session.flush()
     # New evidence: certifications it completes are issued in this same transaction.

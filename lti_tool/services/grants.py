@@ -42,7 +42,7 @@ from lti_tool.models import (
     Person,
     Platform,
 )
-from lti_tool.services import assignments, platforms
+from lti_tool.services import assignments, org_units, platforms
 
 MAX_REASON_LENGTH = 500
 VIA = ("console", "api", "import")
@@ -102,27 +102,6 @@ def effective_permissions(
     return frozenset(role_held) | {PERMISSION_OF[g.kind] for g in held_grants}
 
 
-def _with_sub_units(session: Session, organisation_id: int, roots: set[int]) -> frozenset[int]:
-    if not roots:
-        return frozenset()
-    parent_of = dict(
-        session.execute(
-            select(OrgUnit.id, OrgUnit.parent_id).where(OrgUnit.organisation_id == organisation_id)
-        ).all()
-    )
-    children: dict[int | None, list[int]] = {}
-    for unit_id, parent_id in parent_of.items():
-        children.setdefault(parent_id, []).append(unit_id)
-    found: set[int] = set()
-    stack = list(roots)
-    while stack:
-        unit_id = stack.pop()
-        if unit_id not in found:
-            found.add(unit_id)
-            stack.extend(children.get(unit_id, ()))
-    return frozenset(found)
-
-
 def manager_scope(
     session: Session, launch: Launch, held_grants: Sequence[PermissionGrant]
 ) -> frozenset[int] | None:
@@ -137,7 +116,7 @@ def manager_scope(
     roots = {
         g.unit_id for g in held_grants if g.kind == GrantKind.MANAGER and g.unit_id is not None
     }
-    return _with_sub_units(session, launch.deployment.organisation_id, roots)
+    return org_units.with_sub_units(session, launch.deployment.organisation_id, roots)
 
 
 def granted_units(held_grants: Iterable[PermissionGrant]) -> list[OrgUnit]:

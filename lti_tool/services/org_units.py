@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -158,6 +159,29 @@ def archive_unit(
     unit.archived = archived
     session.flush()
     return unit
+
+
+def with_sub_units(session: Session, organisation_id: int, roots: Iterable[int]) -> frozenset[int]:
+    """The units ``roots`` and every unit under them (one statement)."""
+    roots = set(roots)
+    if not roots:
+        return frozenset()
+    parent_of = dict(
+        session.execute(
+            select(OrgUnit.id, OrgUnit.parent_id).where(OrgUnit.organisation_id == organisation_id)
+        ).all()
+    )
+    children: dict[int | None, list[int]] = {}
+    for unit_id, parent_id in parent_of.items():
+        children.setdefault(parent_id, []).append(unit_id)
+    found: set[int] = set()
+    stack = list(roots)
+    while stack:
+        unit_id = stack.pop()
+        if unit_id not in found:
+            found.add(unit_id)
+            stack.extend(children.get(unit_id, ()))
+    return frozenset(found)
 
 
 @dataclasses.dataclass

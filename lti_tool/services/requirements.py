@@ -11,10 +11,18 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
+from lti_tool.domain.coverage import Holding, holding_rank
 from lti_tool.domain.mapping_results import SELF_ASSESSMENT
 from lti_tool.domain.requirements import RoleRequirement, union_requirements
 from lti_tool.domain.texts import localized
-from lti_tool.models import Competence, Evidence, FrameworkVersion, JobRole, Requirement
+from lti_tool.models import (
+    Competence,
+    CompetenceHolding,
+    Evidence,
+    FrameworkVersion,
+    JobRole,
+    Requirement,
+)
 from lti_tool.services import assignments
 
 #: The competence asked for and the one evidence was recorded against (maybe another version
@@ -38,27 +46,27 @@ def current_levels(
 ) -> dict[int, int]:
     """The level the person has shown in each competence; 0 = nothing shown.
 
-    Evidence counts for the competence it was recorded against and for the same
-    competence (same framework and identifier) in the framework's other versions. A
-    knowledge test (or any evidence but a self-assessment) outweighs a self-assessment;
-    among evidence of the same weight the most recent counts, so a retake that went worse
-    shows where the person stands now.
+    Which evidence counts is ``domain.coverage``'s rule (``holding_rank``): evidence of
+    any version of the competence; a knowledge test outweighs a self-assessment; the most
+    recent among equals. Without conditions it is read from the person's holdings, kept by
+    that rule as evidence arrives (``services.evidence``).
 
     Certification rules count only evidence recorded ``since`` the rules' start, and never
-    a self-assessment (``certifying_only``).
+    a self-assessment (``certifying_only``): those are ranked from the evidence itself.
     """
     wanted = list(competence_ids)
     levels = dict.fromkeys(wanted, 0)
     if not wanted:
         return levels
+    if since is None and not certifying_only:
+        held = holdings_of(session, organisation_id, [person_id], wanted).get(person_id, {})
+        levels.update({competence_id: h.level for competence_id, h in held.items()})
+        return levels
     asked, shown, asked_version, shown_version = _ALIASES
     rows = session.execute(
         select(asked.id, Evidence.source, Evidence.level, Evidence.recorded_at, Evidence.id)
         .join(asked_version, asked.version_id == asked_version.id)
-        .join(
-            shown,
-            and_(shown.identifier == asked.identifier),
-        )
+        .join(shown, shown.identifier == asked.identifier)
         .join(
             shown_version,
             and_(
@@ -75,14 +83,49 @@ def current_levels(
             *([Evidence.source != SELF_ASSESSMENT] if certifying_only else []),
         )
     ).all()
-    best: dict[int, tuple[bool, Any, int, int]] = {}
+    best: dict[int, tuple[Any, int]] = {}
     for competence_id, source, level, recorded_at, evidence_id in rows:
-        rank = (source != SELF_ASSESSMENT, recorded_at, evidence_id, level)
-        if competence_id not in best or rank > best[competence_id]:
-            best[competence_id] = rank
-    for competence_id, rank in best.items():
-        levels[competence_id] = rank[3]
+        rank = holding_rank(source, recorded_at, evidence_id)
+        if competence_id not in best or rank > best[competence_id][0]:
+            best[competence_id] = (rank, level)
+    for competence_id, (_rank, level) in best.items():
+        levels[competence_id] = level
     return levels
+
+
+def holdings_of(
+    session: Session,
+    organisation_id: int,
+    person_ids: Iterable[int],
+    competence_ids: Iterable[int],
+) -> dict[int, dict[int, Holding]]:
+    """Each person's holding of each asked competence (by any version of it), by person and
+    competence id; a competence without evidence is missing. One statement."""
+    people, wanted = list(person_ids), list(competence_ids)
+    if not people or not wanted:
+        return {}
+    asked, _shown, asked_version, _ = _ALIASES
+    held = CompetenceHolding
+    rows = session.execute(
+        select(asked.id, held.person_id, held.level, held.recorded_at, held.valid_until)
+        .join(asked_version, asked.version_id == asked_version.id)
+        .join(
+            held,
+            and_(
+                held.framework_id == asked_version.framework_id,
+                held.identifier == asked.identifier,
+            ),
+        )
+        .where(
+            asked.id.in_(wanted),
+            held.organisation_id == organisation_id,
+            held.person_id.in_(people),
+        )
+    )
+    found: dict[int, dict[int, Holding]] = {}
+    for competence_id, person_id, level, recorded_at, valid_until in rows:
+        found.setdefault(person_id, {})[competence_id] = Holding(level, recorded_at, valid_until)
+    return found
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,8 +20,14 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from flask_babel import get_locale, lazy_gettext
 from marshmallow import Schema, ValidationError
 
-from lti_tool import csrf
-from lti_tool.auth import api_access, current_api_caller, public, require_whole_organisation
+from lti_tool import clock, csrf
+from lti_tool.auth import (
+    api_access,
+    current_api_caller,
+    managed_units,
+    public,
+    require_whole_organisation,
+)
 from lti_tool.db import get_session
 from lti_tool.errors import InvalidInput
 from lti_tool.lti.roles import Permission
@@ -30,8 +36,10 @@ from lti_tool.models import (
     TokenScope,  # noqa: F401 - named in the OpenAPI descriptions
 )
 from lti_tool.schemas import api as s
+from lti_tool.schemas.coverage import CoverageOut, CoverageQuery, matrix_options, query_data
 from lti_tool.services import (
     assignments,
+    coverage,
     framework_io,
     frameworks,
     grants,
@@ -566,6 +574,32 @@ def archive_org_unit(unit_id: int) -> Any:
     data = _body(s.ArchiveIn)
     unit = org_units.archive_unit(get_session(), _org(), unit_id, data["archived"])
     return _dump(s.OrgUnitOut, unit)
+
+
+@bp.get("/units/<int:unit_id>/coverage")
+@api_access(*PEOPLE)
+@doc(
+    "A unit's competence matrix: its people (and its sub-units') × the competences their "
+    "job roles require, each cell's status, and coverage per competence, per person and "
+    "in all; one page of people",
+    response=CoverageOut,
+    query=CoverageQuery,
+)
+def unit_coverage(unit_id: int) -> Any:
+    caller = current_api_caller()
+    session = get_session()
+    managed = managed_units() if caller.person_id is not None else None
+    scope = coverage.unit_scope(session, _org(), unit_id, managed)
+    query = _load(CoverageQuery, query_data(request.args))
+    found = coverage.unit_matrix(
+        session,
+        _org(),
+        scope,
+        now=clock.now(),
+        locale=str(get_locale()),
+        **matrix_options(query),
+    )
+    return _dump(CoverageOut, found)
 
 
 # --- people and assignments -----------------------------------------------------------------

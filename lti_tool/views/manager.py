@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import gettext, ngettext
+from flask_babel import get_locale, gettext, ngettext
 from marshmallow import ValidationError
 
+from lti_tool import clock
 from lti_tool.auth import (
     current_grants,
     current_launch,
@@ -38,8 +39,9 @@ from lti_tool.lti.roles import Permission
 from lti_tool.models import UnitKind
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.assignments import AssignForm
+from lti_tool.schemas.coverage import MatrixQuery, TrailQuery, matrix_options, query_data
 from lti_tool.schemas.org_units import MoveUnitForm, RenameUnitForm, UnitForm
-from lti_tool.services import assignment_import, assignments, grants, org_units
+from lti_tool.services import assignment_import, assignments, coverage, grants, org_units
 from lti_tool.services.assignment_import import ImportRejected
 from lti_tool.services.assignments import Kind
 
@@ -66,7 +68,9 @@ def _home(status: int = 200, **context: Any) -> Any:
         "manager/home.html",
         launch=current_launch(),
         whole_organisation=scope is None,
-        my_units=grants.granted_units(current_grants()) if scope is not None else [],
+        my_units=grants.granted_units(current_grants())
+        if scope is not None
+        else grants.units_of(session, organisation_id),
         people=people,
         pending=[p for p in people if p.has_pending],
         limits=(assignment_import.MAX_IMPORT_BYTES // 1024, assignment_import.MAX_IMPORT_ROWS),
@@ -350,3 +354,72 @@ def archive_unit(unit_id: int, action: str) -> Any:
     else:
         flash(gettext("%(name)s is restored.", name=found.name), "success")
     return _to("manager.units")
+
+
+# --- the unit's competence matrix ------------------------------------------------------------
+
+
+def _matrix_query() -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The matrix's query string, or its defaults and the errors when it does not read."""
+    try:
+        return MatrixQuery().load(query_data(request.args)), {}
+    except ValidationError as exc:
+        return MatrixQuery().load({}), field_errors(exc)
+
+
+@bp.route("/units/<int:unit_id>/matrix")
+@requires(Permission.MANAGER, Permission.ADMIN)
+def matrix(unit_id: int) -> Any:
+    """The unit's (and its sub-units') people × required competences, for a manager of it."""
+    session, organisation_id = get_session(), current_organisation_id()
+    scope = coverage.unit_scope(session, organisation_id, unit_id, managed_units())
+    query, errors = _matrix_query()
+    locale = str(get_locale())
+    found = coverage.unit_matrix(
+        session,
+        organisation_id,
+        scope,
+        now=clock.now(),
+        locale=locale,
+        **matrix_options(query),
+    )
+    keep = {k: v for k, v in request.args.lists() if k not in ("page", "lt", "lang")}
+    page = render_template(
+        "manager/matrix.html",
+        launch=current_launch(),
+        unit=org_units.get_unit(session, organisation_id, unit_id),
+        matrix=found,
+        competences=coverage.headings(session, organisation_id, scope, locale=locale),
+        query=query,
+        errors=errors,
+        keep=keep,
+        keep_query=[(k, v) for k, values in keep.items() for v in values],
+    )
+    return page, INVALID_FORM if errors else 200
+
+
+@bp.route("/people/<int:person_id>/competences/<int:competence_id>")
+@requires(Permission.MANAGER, Permission.ADMIN)
+def competence_trail(person_id: int, competence_id: int) -> Any:
+    """A cell's drill-down: the person's evidence for the competence and certificates."""
+    try:
+        query = TrailQuery().load(request.args.to_dict())
+    except ValidationError:
+        query = TrailQuery().load({})
+    trail = coverage.competence_trail(
+        get_session(),
+        current_organisation_id(),
+        person_id,
+        competence_id,
+        managed_units(),
+        now=clock.now(),
+        expiring_days=query["days"],
+        locale=str(get_locale()),
+    )
+    return render_template(
+        "manager/competence_trail.html",
+        launch=current_launch(),
+        trail=trail,
+        unit_id=query["unit"],
+        days=query["days"],
+    )

@@ -249,8 +249,8 @@ API_PEOPLE = {"manager", "admin"}
 
 
 def test_api_guards_match_the_declared_access(app):
-    """Content: designers change it, managers read it; people: managers; grants: admins;
-    me: everyone."""
+    """Content: designers change it, managers read it; people (and units' coverage):
+    managers; grants: admins; me: everyone."""
     for rule in _rules(app):
         if not rule.endpoint.startswith("api."):
             continue
@@ -261,7 +261,7 @@ def test_api_guards_match_the_declared_access(app):
             assert access == {PUBLIC}
         elif rule.rule == "/api/v1/me/requirements":
             assert access == PERMISSION_VALUES and view.api_tokens is False
-        elif rule.rule.startswith(("/api/v1/people", "/api/v1/assignments")):
+        elif rule.rule.startswith(("/api/v1/people", "/api/v1/assignments", "/api/v1/units")):
             assert access == API_PEOPLE, rule.rule
         elif rule.rule.startswith("/api/v1/grants"):
             assert access == {"admin"}, rule.rule

@@ -151,7 +151,9 @@ def test_a_moodle_teacher_granted_manager_lands_on_their_units_and_decides_only_
     assert "The units you manage" in home and "Helse og omsorg (helse)" in home
     assert "Demo Ansatt" in home  # in Hjemmetjenesten, under the sector
     assert "Kari Nilsen" not in home  # in Skolen
-    assert "/manager/import" not in home and "/manager/units" not in home
+    assert "/manager/import" not in home
+    assert '/manager/units"' not in home and "/manager/units?" not in home  # the units' admin
+    assert f"/manager/units/{org['sector']}/matrix" in home  # their unit's competence matrix
 
     kari = pending_role(app, "104")
     refused = teacher.post(

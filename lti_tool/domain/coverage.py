@@ -1,0 +1,115 @@
+"""Where a person stands on one required competence (a cell of a unit's competence matrix),
+and which evidence decides it. Plain data in, plain data out: no database, no Flask.
+
+**Which evidence is held** (``holding_rank``): evidence counts for the competence it was
+recorded against and for the same competence in the framework's other versions (same
+framework, same ``identifier``). Among a person's evidence for one competence, evidence
+other than a self-assessment (a knowledge test, …) outweighs a self-assessment; among
+evidence of the same weight the most recent ``recorded_at`` counts (then the highest
+evidence id), so a retake that went worse shows where the person stands now.
+
+**The cell's status** (``cell_status``), from the required level (the union of the
+person's job roles: the highest level, the shortest renewal), the held evidence, ``now``
+and the expiring window of N days, checked in this order:
+
+1. no evidence at all for the competence → ``never_assessed``;
+2. the held level is below the required level → ``gap`` (a level-0 result is a gap:
+   assessed, no level reached), whether or not the evidence has expired;
+3. the holding expires (``expires_at``: the earlier of the evidence's ``valid_until`` and
+   its ``recorded_at`` + the requirement's ``renewal_months``; neither → never) at or
+   before ``now`` → ``expired``;
+4. it expires at or before ``now`` + N days → ``expiring``;
+5. otherwise → ``met``.
+
+**Coverage** is the share of cells that are ``met`` or ``expiring`` (the person holds the
+level today), in per cent; no cells → no figure (None).
+
+Certificates do not decide a cell: they are issued from this same evidence, and revoking
+or outliving a certificate does not unsay the evidence. The person's page shows them beside
+the evidence trail, with their own status.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+from collections.abc import Iterable
+
+from lti_tool.domain.certification_rules import add_months
+from lti_tool.domain.mapping_results import SELF_ASSESSMENT
+
+#: The expiring window when none is asked for.
+DEFAULT_EXPIRING_DAYS = 30
+
+
+class CellStatus(enum.StrEnum):
+    MET = "met"
+    GAP = "gap"
+    EXPIRING = "expiring"
+    EXPIRED = "expired"
+    NEVER_ASSESSED = "never_assessed"
+
+
+#: The statuses in which the person holds the required level today.
+COVERED = frozenset({CellStatus.MET, CellStatus.EXPIRING})
+
+
+def evidence_weight(source: str) -> int:
+    """1 for evidence that outweighs a self-assessment, 0 for a self-assessment."""
+    return 0 if source == SELF_ASSESSMENT else 1
+
+
+def holding_rank(
+    source: str, recorded_at: dt.datetime, evidence_id: int
+) -> tuple[int, dt.datetime, int]:
+    """Of two pieces of evidence for one competence, the one with the higher rank is held."""
+    return (evidence_weight(source), recorded_at, evidence_id)
+
+
+@dataclasses.dataclass(frozen=True)
+class Holding:
+    """The evidence a person holds a competence by (see ``holding_rank``)."""
+
+    level: int
+    recorded_at: dt.datetime
+    valid_until: dt.datetime | None = None
+
+
+def expires_at(holding: Holding, renewal_months: int | None) -> dt.datetime | None:
+    """When the holding stops counting for a requirement renewed every ``renewal_months``:
+    the earlier of the evidence's own end and its date + the renewal period; None = never."""
+    ends = [holding.valid_until] if holding.valid_until is not None else []
+    if renewal_months:
+        ends.append(add_months(holding.recorded_at, renewal_months))
+    return min(ends) if ends else None
+
+
+def cell_status(
+    required_level: int,
+    renewal_months: int | None,
+    holding: Holding | None,
+    *,
+    now: dt.datetime,
+    expiring_days: int = DEFAULT_EXPIRING_DAYS,
+) -> CellStatus:
+    """The status of one requirement for one person (the rule in the module docstring)."""
+    if holding is None:
+        return CellStatus.NEVER_ASSESSED
+    if holding.level < required_level:
+        return CellStatus.GAP
+    ends = expires_at(holding, renewal_months)
+    if ends is not None and ends <= now:
+        return CellStatus.EXPIRED
+    if ends is not None and ends <= now + dt.timedelta(days=expiring_days):
+        return CellStatus.EXPIRING
+    return CellStatus.MET
+
+
+def coverage(statuses: Iterable[CellStatus]) -> float | None:
+    """The share of ``statuses`` met or expiring, in per cent (one decimal); None for none."""
+    total = covered = 0
+    for status in statuses:
+        total += 1
+        covered += status in COVERED
+    return round(100.0 * covered / total, 1) if total else None

@@ -1,0 +1,102 @@
+"""Writing evidence, and keeping what each person holds (``competence_holding``) in step.
+
+Every evidence record enters through ``record_evidence``: it adds the rows and, in the
+same transaction, lets each one take over the person's holding of its competence when it
+ranks higher (``domain.coverage.holding_rank``). The update is one upsert whose guard
+compares ranks in the database, so two transactions adding evidence for the same person at
+once still leave the higher-ranked evidence held, whichever commits last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from lti_tool.domain.coverage import evidence_weight, holding_rank
+from lti_tool.models import Competence, CompetenceHolding, Evidence, FrameworkVersion
+
+Key = tuple[int, int, int, str]
+"""(organisation, person, framework, competence identifier): one holding."""
+
+
+def _upsert(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(CompetenceHolding.__table__)
+
+
+def _identities(session: Session, competence_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+    """(framework, identifier) of each competence: what its versions have in common."""
+    ids = set(competence_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Competence.id, FrameworkVersion.framework_id, Competence.identifier)
+        .join(FrameworkVersion, Competence.version_id == FrameworkVersion.id)
+        .where(Competence.id.in_(ids))
+    )
+    return {
+        competence_id: (framework_id, identifier)
+        for competence_id, framework_id, identifier in rows
+    }
+
+
+def hold(session: Session, evidence: Sequence[Evidence]) -> None:
+    """Let flushed ``evidence`` take over the holdings it outranks (two statements)."""
+    identity = _identities(session, (e.competence_id for e in evidence))
+    best: dict[Key, Evidence] = {}
+    for row in evidence:
+        key = (row.organisation_id, row.person_id, *identity[row.competence_id])
+        seen = best.get(key)
+        if seen is None or holding_rank(row.source, row.recorded_at, row.id) > holding_rank(
+            seen.source, seen.recorded_at, seen.id
+        ):
+            best[key] = row
+    if not best:
+        return
+    values = [
+        {
+            "organisation_id": key[0],
+            "person_id": key[1],
+            "framework_id": key[2],
+            "identifier": key[3],
+            "evidence_id": row.id,
+            "weight": evidence_weight(row.source),
+            "level": row.level,
+            "recorded_at": row.recorded_at,
+            "valid_until": row.valid_until,
+        }
+        for key, row in best.items()
+    ]
+    insert = _upsert(session).values(values)
+    held = CompetenceHolding.__table__.c
+    new = insert.excluded
+    session.execute(
+        insert.on_conflict_do_update(
+            index_elements=[
+                held.organisation_id,
+                held.person_id,
+                held.framework_id,
+                held.identifier,
+            ],
+            set_={
+                name: new[name]
+                for name in ("evidence_id", "weight", "level", "recorded_at", "valid_until")
+            },
+            where=tuple_(new.weight, new.recorded_at, new.evidence_id)
+            > tuple_(held.weight, held.recorded_at, held.evidence_id),
+        )
+    )
+
+
+def record_evidence(session: Session, evidence: Sequence[Evidence]) -> list[Evidence]:
+    """Add new evidence records and update what their people hold: the one way evidence
+    is written (mappings now; classroom training and manual records later)."""
+    rows = list(evidence)
+    session.add_all(rows)
+    session.flush()
+    hold(session, rows)
+    return rows
