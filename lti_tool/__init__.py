@@ -125,6 +125,7 @@ def _register_blueprints(app: Flask) -> None:
         manager,
         mapping_design,
         registration,
+        unit_exports,
     )
 
     modules = [
@@ -139,6 +140,7 @@ def _register_blueprints(app: Flask) -> None:
         certification_design,
         certificates,
         manager,
+        unit_exports,
         admin,
         api,
     ]

@@ -937,3 +937,12 @@ class GrantReasonMissing(ToolError):
     code = "grant_reason_missing"
     title = lazy_gettext("Give a reason")
     message = lazy_gettext("Say why, in 1 to 500 characters: the reason is kept in the audit.")
+
+
+class InvalidFilter(FormattedError):
+    """A matrix filter in the query string that is not one of the choices."""
+
+    status = 422
+    code = "invalid_filter"
+    title = lazy_gettext("The filter cannot be used")
+    message = lazy_gettext("The filter %(field)s cannot be used: %(reason)s")

@@ -21,6 +21,7 @@ from lti_tool.models.competence import (
     ScaleLevel,
     VersionStatus,
 )
+from lti_tool.models.documentation import DocumentationExport
 from lti_tool.models.evidence import CompetenceHolding, Evidence
 from lti_tool.models.grant import GrantKind, PermissionGrant
 from lti_tool.models.item_bank import Item, ItemCompetence, ItemOption
@@ -70,6 +71,7 @@ __all__ = [
     "CourseKind",
     "DeliveryStatus",
     "Deployment",
+    "DocumentationExport",
     "Evidence",
     "Framework",
     "FrameworkVersion",
