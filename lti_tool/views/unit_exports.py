@@ -11,11 +11,12 @@ organisation (a manager by grant of the top unit exports that unit instead).
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import IO
 
-from flask import Blueprint, Response, request, send_file, stream_with_context
+from flask import Blueprint, Response, request, stream_with_context
 from flask_babel import get_locale
 from marshmallow import ValidationError
 
@@ -33,6 +34,8 @@ from lti_tool.services.unit_exports import ExportScope
 bp = Blueprint("unit_exports", __name__, url_prefix="/manager")
 
 log = logging.getLogger(__name__)
+#: Bytes read from a temporary file per chunk of the response.
+CHUNK = 64 * 1024
 
 
 def _scope(unit_id: int | None) -> ExportScope:
@@ -74,10 +77,22 @@ def _filename(scope: ExportScope, extension: str) -> str:
     return f"competence-{what}-{scope.now:%Y%m%d-%H%M}.{extension}"
 
 
-def _send(body: Any, mimetype: str, filename: str) -> Response:
-    """A temporary file as a download: read from disk as the response goes out."""
+def _send(body: IO[bytes], mimetype: str, filename: str) -> Response:
+    """A temporary file as a download, read from disk a chunk at a time as the response
+    goes out; closed (and so deleted) when sent or dropped."""
+    size = body.seek(0, os.SEEK_END)
     body.seek(0)
-    response = send_file(body, mimetype=mimetype, as_attachment=True, download_name=filename)
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            while chunk := body.read(CHUNK):
+                yield chunk
+        finally:
+            body.close()
+
+    response = Response(chunks(), mimetype=mimetype)
+    response.headers["Content-Length"] = str(size)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
