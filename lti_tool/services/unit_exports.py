@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 import xlsxwriter
-from flask_babel import format_datetime, gettext, lazy_gettext
+from flask_babel import format_datetime, format_decimal, gettext, lazy_gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -245,7 +245,7 @@ def _when(scope: ExportScope) -> str:
 
 
 def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f} %"
+    return "–" if value is None else f"{format_decimal(value, '0.0')} %"
 
 
 # --- CSV --------------------------------------------------------------------------------------
