@@ -141,6 +141,7 @@ def _register_blueprints(app: Flask) -> None:
         manager,
         mapping_design,
         registration,
+        unit_exports,
     )
 
     modules = [
@@ -156,6 +157,7 @@ def _register_blueprints(app: Flask) -> None:
         certificates,
         manager,
         courses,
+        unit_exports,
         admin,
         api,
     ]

@@ -1016,3 +1016,12 @@ class RosterTooLong(RosterRefreshFailed):
         "The course has more participants than the tool reads at once. The participants "
         "shown are those fetched before."
     )
+
+
+class InvalidFilter(FormattedError):
+    """A matrix filter in the query string that is not one of the choices."""
+
+    status = 422
+    code = "invalid_filter"
+    title = lazy_gettext("The filter cannot be used")
+    message = lazy_gettext("The filter %(field)s cannot be used: %(reason)s")

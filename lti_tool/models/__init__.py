@@ -22,6 +22,7 @@ from lti_tool.models.competence import (
     VersionStatus,
 )
 from lti_tool.models.course_roster import CourseRoster, RosterMember
+from lti_tool.models.documentation import DocumentationExport
 from lti_tool.models.evidence import CompetenceHolding, Evidence
 from lti_tool.models.grant import GrantKind, PermissionGrant
 from lti_tool.models.item_bank import Item, ItemCompetence, ItemOption
@@ -72,6 +73,7 @@ __all__ = [
     "CourseRoster",
     "DeliveryStatus",
     "Deployment",
+    "DocumentationExport",
     "Evidence",
     "Framework",
     "FrameworkVersion",

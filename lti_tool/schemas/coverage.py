@@ -4,6 +4,7 @@ for the manager's page and for ``GET /api/v1/units/<id>/coverage``."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from flask_babel import gettext
@@ -11,11 +12,25 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 from werkzeug.datastructures import MultiDict
 
 from lti_tool.domain.coverage import DEFAULT_EXPIRING_DAYS, CellStatus
+from lti_tool.schemas.checks import MAX_INT
 from lti_tool.services.coverage import PER_PAGE, SORTS, MatrixFilters
 
 SORT = re.compile(r"-?(name|coverage|c\d+)")
 #: The fields that may repeat in the query string (``?status=gap&status=expired``).
 REPEATED = ("job_role", "competence", "status")
+
+
+class _Choice(fields.Field):
+    """An id picked from the page's list (a job role, a competence)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValidationError(gettext("Choose from the list.")) from None
+        if not 1 <= number <= MAX_INT:
+            raise ValidationError(gettext("Choose from the list."))
+        return number
 
 
 class _Sort(fields.String):
@@ -33,15 +48,15 @@ class MatrixQuery(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    job_role = fields.List(fields.Integer(), load_default=list)
-    competence = fields.List(fields.Integer(), load_default=list)
+    job_role = fields.List(_Choice(), load_default=list)
+    competence = fields.List(_Choice(), load_default=list)
     status = fields.List(fields.Enum(CellStatus, by_value=True), load_default=list)
     mandatory = fields.Boolean(load_default=False)
     sort = _Sort(
         load_default="name",
         metadata={"description": f"One of {', '.join(SORTS)} or c<competence id>; - reverses."},
     )
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_INT))
     days = fields.Integer(
         load_default=DEFAULT_EXPIRING_DAYS,
         validate=validate.Range(min=1, max=3650),
@@ -58,7 +73,7 @@ class TrailQuery(Schema):
     days = fields.Integer(
         load_default=DEFAULT_EXPIRING_DAYS, validate=validate.Range(min=1, max=3650)
     )
-    unit = fields.Integer(load_default=None)
+    unit = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_INT))
 
 
 class CoverageQuery(MatrixQuery):
@@ -95,6 +110,27 @@ def matrix_options(query: dict[str, Any]) -> dict[str, Any]:
     if "per_page" in query:
         options["per_page"] = query["per_page"]
     return options
+
+
+def matrix_filters(args: Mapping[str, Any]) -> MatrixFilters:
+    """The filters in a request's query string (the exports); ValidationError names the
+    field that is wrong, one message list per field."""
+    data = query_data(args) if isinstance(args, MultiDict) else dict(args)
+    try:
+        query = MatrixQuery().load(data)
+    except ValidationError as exc:  # a list's errors come by index: one message per field
+        flat = {name: _flat(m) for name, m in exc.normalized_messages().items()}
+        raise ValidationError(flat) from exc
+    filters: MatrixFilters = matrix_options(query)["filters"]
+    return filters
+
+
+def _flat(messages: Any) -> list[str]:
+    if isinstance(messages, dict):
+        return sorted({m for found in messages.values() for m in _flat(found)})
+    if isinstance(messages, list):
+        return [str(m) for m in messages]
+    return [str(messages)]
 
 
 # --- the API's answer -------------------------------------------------------------------------

@@ -31,10 +31,11 @@ from lti_tool.models import (
     Certificate,
     Certification,
     CertificationStatus,
+    DocumentationExport,
     Organisation,
     StatusList,
 )
-from lti_tool.services import certificates
+from lti_tool.services import certificates, unit_exports
 from lti_tool.services.certificates import Standing
 
 #: The JWT claims a VC-JWT adds around the credential (OB 3.0 §8.2.4).
@@ -307,8 +308,12 @@ class Verification:
     """valid, expired, revoked, unknown, or (for a credential brought back) tampered."""
     certificate: Certificate | None = None
     renewed: bool = False
+    documentation: DocumentationExport | None = None
+    """A unit's competence documentation (PDF) whose code was looked up, not a certificate."""
 
     def public(self, urls: CredentialUrls, language: str) -> dict[str, Any]:
+        if self.documentation is not None:
+            return {"status": self.status, **unit_exports.documentation_facts(self.documentation)}
         cert = self.certificate
         if cert is None:
             return {"status": self.status}
@@ -340,8 +345,14 @@ def _verdict(session: Session, certificate: Certificate, now: dt.datetime) -> Ve
 
 
 def verify_code(session: Session, code: str, now: dt.datetime) -> Verification:
+    """A certificate's code, or a competence documentation's (``unit_exports``)."""
     found = certificates.find_by_code(session, code)
-    return _verdict(session, found, now) if found else Verification("unknown")
+    if found:
+        return _verdict(session, found, now)
+    document = unit_exports.find_documentation(session, code)
+    if document:
+        return Verification("valid", documentation=document)
+    return Verification("unknown")
 
 
 def verify_upload(

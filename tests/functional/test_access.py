@@ -40,7 +40,7 @@ DESIGNER_PAGES = [
 ]
 #: Courses: designers define them; managers too record attendance.
 ATTENDANCE_PAGES = ["/designer/courses"]
-MANAGER_PAGES = ["/manager/units", "/manager/certificates", "/manager/courses/"]
+MANAGER_PAGES = ["/manager/units", "/manager/certificates", "/manager/courses/", "/manager/export.xlsx"]
 #: Everyone launched sees their own certificates.
 EVERYONE_PAGES = ["/certificates/"]
 PAGES = [

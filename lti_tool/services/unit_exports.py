@@ -1,0 +1,559 @@
+"""A unit's competence matrix for an inspection: CSV, XLSX and a PDF "competence
+documentation" whose verification code ``/verify`` resolves, without names.
+
+Every export reads the cells from ``coverage.matrix_rows`` (people streamed a batch at a
+time), never the whole matrix at once: the CSV is written a line at a time as the response
+goes out, the XLSX and PDF into a temporary file that the response then sends. Statuses
+are words in the reader's language (never colour alone), with the stable code beside
+them in the CSV.
+
+**CSV**: semicolon-separated, UTF-8 with a byte order mark, one line per person and
+required competence. Norwegian Excel lists with semicolons (the comma is the decimal
+sign), so it opens the file in columns on a double click; LibreOffice asks.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import io
+from collections.abc import Iterator
+from typing import IO, Any
+
+import xlsxwriter
+from flask_babel import format_datetime, format_decimal, gettext, lazy_gettext
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_tool.documents import competence_pdf
+from lti_tool.documents.csv_safe import safe_cell
+from lti_tool.domain.coverage import DEFAULT_EXPIRING_DAYS, CellStatus, coverage
+from lti_tool.domain.texts import localized
+from lti_tool.errors import NotFound
+from lti_tool.models import DocumentationExport, JobRole, Organisation, OrgUnit, Person
+from lti_tool.services import org_units
+from lti_tool.services.certificates import new_code, normalise_code
+from lti_tool.services.coverage import (
+    Heading,
+    MatrixFilters,
+    PersonCells,
+    headings,
+    matrix_rows,
+    unit_scope,
+)
+
+#: The statuses in the order exports list them.
+STATUS_ORDER = (
+    CellStatus.MET,
+    CellStatus.EXPIRING,
+    CellStatus.GAP,
+    CellStatus.EXPIRED,
+    CellStatus.NEVER_ASSESSED,
+)
+STATUS_TEXTS = {
+    CellStatus.MET: lazy_gettext("Met"),
+    CellStatus.EXPIRING: lazy_gettext("Expiring"),
+    CellStatus.GAP: lazy_gettext("Gap"),
+    CellStatus.EXPIRED: lazy_gettext("Expired"),
+    CellStatus.NEVER_ASSESSED: lazy_gettext("Not assessed"),
+}
+#: The status rule in words (``domain.coverage``), ``%(days)d`` the expiring window.
+STATUS_RULES = {
+    CellStatus.MET: lazy_gettext("Holds the required level, valid beyond %(days)d days."),
+    CellStatus.EXPIRING: lazy_gettext(
+        "Holds the required level, but it expires within %(days)d days."
+    ),
+    CellStatus.GAP: lazy_gettext("Assessed below the required level."),
+    CellStatus.EXPIRED: lazy_gettext("Held the required level, but it has expired."),
+    CellStatus.NEVER_ASSESSED: lazy_gettext("No evidence for the competence yet."),
+}
+CSV_DELIMITER = ";"
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def status_text(status: CellStatus) -> str:
+    return str(STATUS_TEXTS[status])
+
+
+def _rule(status: CellStatus, days: int) -> str:
+    return str(STATUS_RULES[status]) % {"days": days}
+
+
+# --- what is exported -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportScope:
+    """Whose matrix an export holds, as printed on it."""
+
+    organisation_id: int
+    organisation_name: str
+    unit_id: int | None
+    """None: the whole organisation."""
+    unit_name: str | None
+    sub_units: tuple[str, ...]
+    unit_ids: frozenset[int] | None
+    filters: MatrixFilters
+    now: dt.datetime
+    exported_by_id: int
+    exported_by_name: str
+    locale: str
+    expiring_days: int = DEFAULT_EXPIRING_DAYS
+
+
+def export_scope(
+    session: Session,
+    organisation_id: int,
+    unit_id: int | None,
+    managed: frozenset[int] | None,
+    *,
+    filters: MatrixFilters,
+    now: dt.datetime,
+    exported_by_id: int,
+    locale: str,
+) -> ExportScope:
+    """The scope of an export of ``unit_id`` (with the units under it) or, for None, the
+    whole organisation, checked against the caller's ``managed`` units (NotFound)."""
+    organisation = session.get(Organisation, organisation_id)
+    exporter = session.get(Person, exported_by_id)
+    assert organisation is not None and exporter is not None
+    unit_ids: frozenset[int] | None = None
+    unit_name: str | None = None
+    sub_units: tuple[str, ...] = ()
+    if unit_id is None:
+        if managed is not None:
+            raise NotFound(f"the whole organisation is not one of {sorted(managed)}")
+    else:
+        unit_ids = unit_scope(session, organisation_id, unit_id, managed)
+        unit_name = org_units.get_unit(session, organisation_id, unit_id).name
+        sub_units = tuple(
+            session.scalars(
+                select(OrgUnit.name)
+                .where(OrgUnit.id.in_(unit_ids - {unit_id}))
+                .order_by(OrgUnit.name, OrgUnit.id)
+            )
+        )
+    return ExportScope(
+        organisation_id=organisation_id,
+        organisation_name=organisation.name,
+        unit_id=unit_id,
+        unit_name=unit_name,
+        sub_units=sub_units,
+        unit_ids=unit_ids,
+        filters=filters,
+        now=now,
+        exported_by_id=exported_by_id,
+        exported_by_name=exporter.display_name,
+        locale=locale,
+    )
+
+
+def _headings(session: Session, scope: ExportScope) -> tuple[Heading, ...]:
+    return headings(
+        session, scope.organisation_id, scope.unit_ids, filters=scope.filters, locale=scope.locale
+    )
+
+
+def _people(session: Session, scope: ExportScope) -> Iterator[PersonCells]:
+    return matrix_rows(
+        session,
+        scope.organisation_id,
+        scope.unit_ids,
+        now=scope.now,
+        expiring_days=scope.expiring_days,
+        filters=scope.filters,
+        locale=scope.locale,
+    )
+
+
+@dataclasses.dataclass
+class Tally:
+    """Cells per status, in all and per competence, gathered while rows stream past;
+    ``person_ids``: whose data left in the export (for the audit log)."""
+
+    person_ids: list[int] = dataclasses.field(default_factory=list)
+    counts: dict[CellStatus, int] = dataclasses.field(
+        default_factory=lambda: dict.fromkeys(CellStatus, 0)
+    )
+    by_competence: dict[int, dict[CellStatus, int]] = dataclasses.field(default_factory=dict)
+
+    def add(self, person: PersonCells) -> None:
+        self.person_ids.append(person.person_id)
+        for cell in person.cells.values():
+            self.counts[cell.status] += 1
+            mine = self.by_competence.setdefault(cell.competence_id, dict.fromkeys(CellStatus, 0))
+            mine[cell.status] += 1
+
+    @property
+    def coverage(self) -> float | None:
+        return _coverage_of(self.counts)
+
+
+def _coverage_of(counts: dict[CellStatus, int]) -> float | None:
+    return coverage(status for status, n in counts.items() for _ in range(n))
+
+
+def _person_counts(person: PersonCells) -> dict[CellStatus, int]:
+    counts = dict.fromkeys(CellStatus, 0)
+    for cell in person.cells.values():
+        counts[cell.status] += 1
+    return counts
+
+
+def filter_texts(session: Session, scope: ExportScope) -> list[str]:
+    """The filters in words (job roles and competences by name); empty: none."""
+    filters, texts = scope.filters, []
+    if filters.job_role_ids:
+        roles = session.execute(
+            select(JobRole.code, JobRole.title).where(
+                JobRole.id.in_(filters.job_role_ids),
+                JobRole.organisation_id == scope.organisation_id,
+            )
+        ).all()
+        names = sorted(localized(title, scope.locale) or code for code, title in roles)
+        texts.append(gettext("Job roles: %(names)s", names=", ".join(names)))
+    if filters.competence_ids:
+        chosen = [h for h in _headings(session, scope) if h.competence_id in filters.competence_ids]
+        texts.append(
+            gettext("Competences: %(names)s", names=", ".join(h.title for h in chosen) or "–")
+        )
+    if filters.statuses:
+        words = [status_text(s) for s in STATUS_ORDER if s in filters.statuses]
+        texts.append(gettext("People with a status of: %(names)s", names=", ".join(words)))
+    if filters.mandatory_only:
+        texts.append(gettext("Mandatory requirements only"))
+    return texts
+
+
+def filters_record(filters: MatrixFilters) -> dict[str, Any]:
+    """The filters as JSON (kept with a documentation export)."""
+    return {
+        "job_role_ids": sorted(filters.job_role_ids),
+        "competence_ids": sorted(filters.competence_ids),
+        "statuses": sorted(s.value for s in filters.statuses),
+        "mandatory_only": filters.mandatory_only,
+    }
+
+
+def _date(value: dt.datetime | None) -> str:
+    return value.date().isoformat() if value else ""
+
+
+def _when(scope: ExportScope) -> str:
+    return format_datetime(scope.now, "short")
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{format_decimal(value, '0.0')} %"
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+
+def csv_header() -> list[str]:
+    return [
+        gettext("Name"),
+        gettext("Job roles"),
+        gettext("Competence code"),
+        gettext("Competence"),
+        gettext("Framework"),
+        gettext("Mandatory"),
+        gettext("Required level"),
+        gettext("Held level"),
+        gettext("Valid until"),
+        gettext("Status"),
+        gettext("Status code"),
+    ]
+
+
+def csv_lines(session: Session, scope: ExportScope, tally: Tally) -> Iterator[str]:
+    """The export as CSV text a line at a time, one line per person and required
+    competence (none for a person nothing is required of); every cell formula-safe."""
+    columns = {h.competence_id: h for h in _headings(session, scope)}
+    yes, no = gettext("Yes"), gettext("No")
+
+    def rows() -> Iterator[list[Any]]:
+        yield csv_header()
+        for person in _people(session, scope):
+            tally.add(person)
+            roles = ", ".join(person.job_roles)
+            for cid in sorted(person.cells, key=lambda c: columns[c].order):
+                cell, heading = person.cells[cid], columns[cid]
+                yield [
+                    person.name,
+                    roles,
+                    heading.code,
+                    heading.title,
+                    heading.framework,
+                    yes if cell.mandatory else no,
+                    cell.required_level,
+                    "" if cell.held_level is None else cell.held_level,
+                    _date(cell.expires_at),
+                    status_text(cell.status),
+                    cell.status.value,
+                ]
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=CSV_DELIMITER, lineterminator="\r\n")
+    buffer.write("\ufeff")  # Excel reads UTF-8 (æ, ø, å) right only with it
+    for row in rows():
+        writer.writerow([safe_cell(value) for value in row])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+
+
+# --- XLSX -------------------------------------------------------------------------------------
+
+
+def _sheet_name(text: str) -> str:
+    """A name Excel accepts: at most 31 characters, none of []:*?/\\."""
+    cleaned = "".join(" " if ch in "[]:*?/\\" else ch for ch in text)
+    return cleaned[:31]
+
+
+def write_xlsx(session: Session, scope: ExportScope, out: IO[bytes]) -> Tally:
+    """The export as a workbook written to ``out``: the matrix (people × competences, a
+    status word in each cell), coverage per competence and per person, and a sheet about
+    the export. Rows go to disk as they come (``constant_memory``)."""
+    book = xlsxwriter.Workbook(
+        out,
+        {
+            "constant_memory": True,
+            "strings_to_formulas": False,  # a name like =HYPERLINK(…) stays text
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
+    )
+    bold = book.add_format({"bold": True, "text_wrap": True, "valign": "top"})
+    percent = book.add_format({"num_format": "0.0"})
+    columns = _headings(session, scope)
+    about = book.add_worksheet(_sheet_name(gettext("About")))
+    matrix = book.add_worksheet(_sheet_name(gettext("Matrix")))
+    people = book.add_worksheet(_sheet_name(gettext("Per person")))
+    competences = book.add_worksheet(_sheet_name(gettext("Per competence")))
+    statuses = [status_text(s) for s in STATUS_ORDER]
+
+    def head(sheet: Any, titles: list[str], widths: list[int], left: int = 0) -> None:
+        for col, width in enumerate(widths):
+            sheet.set_column(col, col, width)
+        for col, title in enumerate(titles):
+            sheet.write_string(0, col, title, bold)
+        sheet.freeze_panes(1, left)
+
+    head(
+        matrix,
+        [gettext("Name"), gettext("Job roles")] + [f"{h.code} – {h.title}" for h in columns],
+        [30, 24] + [16] * len(columns),
+        left=1,
+    )
+    head(
+        people,
+        [gettext("Name"), gettext("Job roles"), *statuses, gettext("Coverage (%)")],
+        [30, 24] + [12] * len(statuses) + [12],
+    )
+    tally, row = Tally(), 0
+    for person in _people(session, scope):
+        tally.add(person)
+        row += 1
+        roles = ", ".join(person.job_roles)
+        for sheet in (matrix, people):
+            sheet.write_string(row, 0, person.name)
+            sheet.write_string(row, 1, roles)
+        for col, heading in enumerate(columns, start=2):
+            cell = person.cells.get(heading.competence_id)
+            if cell is not None:
+                matrix.write_string(row, col, status_text(cell.status))
+        counts = _person_counts(person)
+        for col, status in enumerate(STATUS_ORDER, start=2):
+            people.write_number(row, col, counts[status])
+        mine = _coverage_of(counts)
+        if mine is not None:
+            people.write_number(row, 2 + len(STATUS_ORDER), mine, percent)
+    matrix.autofilter(0, 0, row, 1 + len(columns))
+    people.autofilter(0, 0, row, 2 + len(STATUS_ORDER))
+
+    head(
+        competences,
+        [
+            gettext("Competence code"),
+            gettext("Competence"),
+            gettext("Framework"),
+            *statuses,
+            gettext("Coverage (%)"),
+        ],
+        [18, 36, 24] + [12] * len(statuses) + [12],
+    )
+    for line, heading in enumerate(columns, start=1):
+        counts = tally.by_competence.get(heading.competence_id, dict.fromkeys(CellStatus, 0))
+        competences.write_string(line, 0, heading.code)
+        competences.write_string(line, 1, heading.title)
+        competences.write_string(line, 2, f"{heading.framework} ({heading.framework_version})")
+        for col, status in enumerate(STATUS_ORDER, start=3):
+            competences.write_number(line, col, counts[status])
+        figure = _coverage_of(counts)
+        if figure is not None:
+            competences.write_number(line, 3 + len(STATUS_ORDER), figure, percent)
+    competences.autofilter(0, 0, len(columns), 3 + len(STATUS_ORDER))
+
+    head(about, [gettext("About the export"), ""], [32, 90])
+    lines = _about(session, scope, tally)
+    for line, (label, value) in enumerate(lines, start=1):
+        about.write_string(line, 0, label, bold)
+        about.write_string(line, 1, value)
+    about.autofilter(0, 0, len(lines), 1)
+    book.close()
+    return tally
+
+
+def _about(session: Session, scope: ExportScope, tally: Tally) -> list[tuple[str, str]]:
+    """What the export is of, its figures and the status rule, as label and text."""
+    days = scope.expiring_days
+    lines = [
+        (gettext("Organisation"), scope.organisation_name),
+        (gettext("Unit"), scope.unit_name or gettext("The whole organisation")),
+        (gettext("Units under it"), ", ".join(scope.sub_units) or "–"),
+        (gettext("Exported"), _when(scope)),
+        (gettext("Exported by"), scope.exported_by_name),
+        (gettext("Filters"), "; ".join(filter_texts(session, scope)) or gettext("None")),
+        (gettext("People"), str(len(tally.person_ids))),
+        (gettext("Coverage"), _percent(tally.coverage)),
+    ]
+    lines += [(status_text(s), str(tally.counts[s])) for s in STATUS_ORDER]
+    lines += [
+        (
+            gettext("Status: %(status)s", status=status_text(s)),
+            str(STATUS_RULES[s]) % {"days": days},
+        )
+        for s in STATUS_ORDER
+    ]
+    lines.append(
+        (
+            gettext("What coverage means"),
+            gettext("The share of required competences met or expiring (held today)."),
+        )
+    )
+    return lines
+
+
+# --- the PDF and its verification -------------------------------------------------------------
+
+
+def record_documentation(session: Session, scope: ExportScope, tally: Tally) -> DocumentationExport:
+    """Keep what the document states, under a new verification code (flushed)."""
+    row = DocumentationExport(
+        code=new_code(),
+        organisation_id=scope.organisation_id,
+        unit_id=scope.unit_id,
+        organisation_name=scope.organisation_name,
+        unit_name=scope.unit_name,
+        scope_unit_ids=sorted(scope.unit_ids) if scope.unit_ids is not None else None,
+        filters=filters_record(scope.filters),
+        generated_at=scope.now,
+        exported_by_id=scope.exported_by_id,
+        people=len(tally.person_ids),
+        counts={s.value: n for s, n in tally.counts.items()},
+        coverage=tally.coverage,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def find_documentation(session: Session, code: str) -> DocumentationExport | None:
+    return session.scalar(
+        select(DocumentationExport).where(DocumentationExport.code == normalise_code(code))
+    )
+
+
+def tally(session: Session, scope: ExportScope) -> Tally:
+    """The figures of the export (a first pass over the rows: the summary comes first)."""
+    found = Tally()
+    for person in _people(session, scope):
+        found.add(person)
+    return found
+
+
+def write_pdf(
+    session: Session,
+    scope: ExportScope,
+    figures: Tally,
+    record: DocumentationExport,
+    verify_url: str,
+    out: IO[bytes],
+) -> None:
+    """The competence documentation, landscape: who and what it covers, the summary, the
+    status rule, the verification code and QR code, then the matrix (people a page at a
+    time, the competences split into groups of columns)."""
+    days = scope.expiring_days
+    document = competence_pdf.DocumentationDocument(
+        language=scope.locale,
+        heading=gettext("Competence documentation"),
+        details=(
+            (gettext("Organisation"), scope.organisation_name),
+            (gettext("Unit"), scope.unit_name or gettext("The whole organisation")),
+            (gettext("Units under it"), ", ".join(scope.sub_units) or "–"),
+            (gettext("Exported"), _when(scope)),
+            (gettext("Exported by"), scope.exported_by_name),
+            (gettext("Filters"), "; ".join(filter_texts(session, scope)) or gettext("None")),
+        ),
+        summary_heading=gettext("Summary"),
+        summary=(
+            (gettext("People"), str(len(figures.person_ids))),
+            (gettext("Coverage"), _percent(figures.coverage)),
+            *((status_text(s), str(figures.counts[s])) for s in STATUS_ORDER),
+        ),
+        legend_heading=gettext("What the statuses mean"),
+        legend=tuple((status_text(s), str(STATUS_RULES[s]) % {"days": days}) for s in STATUS_ORDER),
+        matrix_heading=gettext("The matrix"),
+        name_label=gettext("Name"),
+        not_required=gettext("–: not required of the person"),
+        empty_text=gettext("No one in the unit matches the filters."),
+        code_label=gettext("Verification code"),
+        verification_code=record.code,
+        verify_label=gettext("Check this document at"),
+        verification_url=verify_url,
+        page_label=gettext("Page"),
+        document_title=gettext(
+            "Competence documentation – %(unit)s",
+            unit=scope.unit_name or scope.organisation_name,
+        ),
+        author=scope.organisation_name,
+    )
+    columns = _headings(session, scope)
+    problem = {CellStatus.GAP, CellStatus.EXPIRED, CellStatus.NEVER_ASSESSED}
+
+    def rows() -> Iterator[competence_pdf.MatrixRow]:
+        for person in _people(session, scope):
+            cells = []
+            for heading in columns:
+                cell = person.cells.get(heading.competence_id)
+                cells.append(
+                    competence_pdf.MatrixCell("–", False)
+                    if cell is None
+                    else competence_pdf.MatrixCell(status_text(cell.status), cell.status in problem)
+                )
+            yield competence_pdf.MatrixRow(person.name, ", ".join(person.job_roles), tuple(cells))
+
+    competence_pdf.render_documentation(
+        document, [f"{h.code} – {h.title}" for h in columns], rows(), out
+    )
+
+
+def documentation_facts(row: DocumentationExport) -> dict[str, Any]:
+    """What anyone may learn from a documentation's code: no names of people."""
+    return {
+        "kind": "competence_documentation",
+        "code": row.code,
+        "organisation": row.organisation_name,
+        "unit": row.unit_name,
+        "generated_at": row.generated_at.isoformat(),
+        "people": row.people,
+        "coverage": row.coverage,
+        "counts": {s.value: row.counts.get(s.value, 0) for s in STATUS_ORDER},
+        "filtered": any(
+            row.filters.get(key) for key in ("job_role_ids", "competence_ids", "statuses")
+        )
+        or bool(row.filters.get("mandatory_only")),
+    }

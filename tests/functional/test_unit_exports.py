@@ -1,0 +1,337 @@
+"""A unit's competence matrix exported for an inspection (CSV, XLSX, PDF) through HTTP:
+each file parsed back and its statuses compared with the matrix and with an independent
+computation from the raw evidence, formulas defused, filters, the PDF's verification code
+on the public /verify page without names, who is refused, and statements that do not grow
+with the unit."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tracemalloc
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+from pypdf import PdfReader
+
+from lti_tool.db import get_session
+from lti_tool.models import GrantKind
+from lti_tool.services import coverage, grants
+from lti_tool.services.coverage import MatrixFilters
+from tests.fakes import content
+from tests.fakes.lms import TestLms
+from tests.functional.test_admin_console import add_platform
+from tests.functional.test_assignments import person_id
+from tests.functional.test_deployments import other_lms
+from tests.functional.test_unit_matrix import (
+    DAY,
+    NOW,
+    add_evidence,
+    add_person,
+    expected_status,
+    home_matrix,
+    statuses,
+    unit,  # noqa: F401 - the fixture the tests take
+)
+from tests.statements import statements_run
+
+TEXTS = {
+    "met": "Met",
+    "expiring": "Expiring",
+    "gap": "Gap",
+    "expired": "Expired",
+    "never_assessed": "Not assessed",
+}
+NAMES = ["Anne Aas", "Bjørn Berg", "Cecilie Dahl", "David Eik", "Eva Fjell", "Geir Holm"]
+TEACHER = "102"
+
+
+@pytest.fixture(autouse=True)
+def _now(monkeypatch: Any) -> None:
+    monkeypatch.setattr("lti_tool.clock.now", lambda: NOW)
+
+
+def browser(app: Any, lms: TestLms, persona: str = "admin") -> Any:
+    client = TestLms.browser(app)
+    assert lms.launch(client, persona).status_code == 302
+    return client
+
+
+def get(client: Any, path: str, expect: int = 200, **query: Any) -> Any:
+    response = client.get(path, query_string={"lang": "en", **query})
+    response.get_data()  # read, then let the view's temporary file go
+    response.close()
+    assert response.status_code == expect, response.get_data(as_text=True)[:2000]
+    return response
+
+
+def home_path(unit: dict[str, Any], kind: str) -> str:
+    return f"/manager/units/{unit['units']['hjemmetjenesten']}/export.{kind}"
+
+
+def read_csv(response: Any) -> list[dict[str, str]]:
+    text = response.get_data().decode("utf-8")
+    assert text.startswith("\ufeff")
+    return list(csv.DictReader(io.StringIO(text[1:]), delimiter=";"))
+
+
+def expected(app: Any, unit: dict[str, Any], **kwargs: Any) -> dict[tuple[str, str], str]:
+    with app.app_context():
+        return statuses(home_matrix(unit, **kwargs))
+
+
+# --- the content ---------------------------------------------------------------------------
+
+
+def test_the_csv_holds_each_cell_with_its_status_in_words_and_code(app, lms, unit):
+    response = get(browser(app, lms), home_path(unit, "csv"))
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = read_csv(response)
+    found = {(r["Name"], r["Competence code"]): r["Status code"] for r in rows}
+    assert found == expected(app, unit)
+    assert all(TEXTS[r["Status code"]] == r["Status"] for r in rows)
+    with app.app_context():
+        for r in rows:  # the status again, from the raw evidence
+            pid = unit["people"][
+                {
+                    "Anne Aas": "met",
+                    "Bjørn Berg": "gap",
+                    "Cecilie Dahl": "expiring",
+                    "David Eik": "expired",
+                    "Eva Fjell": "never",
+                }[r["Name"]]
+            ]
+            cid = unit["competences"][r["Competence code"]]
+            renewal = {"legemidler": 12 if r["Name"] == "Cecilie Dahl" else 24, "personvern": 12}
+            assert r["Status code"] == expected_status(
+                unit["organisation_id"],
+                pid,
+                cid,
+                int(r["Required level"]),
+                renewal.get(r["Competence code"]),
+            )
+    david = next(
+        r for r in rows if r["Name"] == "David Eik" and r["Competence code"] == "personvern"
+    )
+    assert david["Valid until"] == (NOW - DAY).date().isoformat()
+    assert "Frida Gran" not in {r["Name"] for r in rows}  # another unit
+
+
+def test_the_csv_speaks_the_readers_language(app, lms, unit):
+    rows = read_csv(get(browser(app, lms), home_path(unit, "csv"), lang="nb"))
+    assert {"Navn", "Status", "Statuskode"} <= set(rows[0])
+    assert {r["Status"] for r in rows if r["Statuskode"] == "met"} == {"Oppfylt"}
+
+
+def test_the_workbook_has_a_sheet_per_view_frozen_filtered_and_in_words(app, lms, unit):
+    response = get(browser(app, lms), home_path(unit, "xlsx"))
+    book = load_workbook(io.BytesIO(response.get_data()))
+    assert book.sheetnames == ["About", "Matrix", "Per person", "Per competence"]
+    matrix = book["Matrix"]
+    assert matrix.freeze_panes == "B2"
+    assert matrix.auto_filter.ref == "A1:E7"
+    heads = [c.value for c in matrix[1]]
+    assert heads[:2] == ["Name", "Job roles"]
+    codes = [h.split(" – ")[0] for h in heads[2:]]
+    found = {
+        (row[0].value, code): cell.value
+        for row in matrix.iter_rows(min_row=2)
+        for code, cell in zip(codes, row[2:], strict=True)
+        if cell.value
+    }
+    assert found == {key: TEXTS[value] for key, value in expected(app, unit).items()}
+    with app.app_context():
+        page = home_matrix(unit)
+    per_competence = book["Per competence"]
+    assert per_competence.freeze_panes == "A2" and per_competence.auto_filter.ref
+    figures = {r[0].value: r[-1].value for r in per_competence.iter_rows(min_row=2)}
+    assert figures == {c.code: c.coverage for c in page.columns}
+    per_person = book["Per person"]
+    assert per_person.auto_filter.ref == "A1:H7"
+    people = {r[0].value: r[-1].value for r in per_person.iter_rows(min_row=2)}
+    assert people == {r.name: r.coverage for r in page.rows}
+    about = {r[0].value: r[1].value for r in book["About"].iter_rows(min_row=2)}
+    assert about["Organisation"] == "Testkommune"
+    assert about["Unit"] == "Hjemmetjenesten"
+    assert about["Exported by"] == "Demo Administrator"
+    assert about["People"] == "6" and about["Coverage"] == f"{page.coverage:.1f} %"
+    assert "expires within 30 days" in about["Status: Expiring"]
+
+
+def test_the_organisation_workbook_holds_everyone(app, lms, unit):
+    book = load_workbook(io.BytesIO(get(browser(app, lms), "/manager/export.xlsx").get_data()))
+    names = [r[0].value for r in book["Matrix"].iter_rows(min_row=2)]
+    assert "Frida Gran" in names and "Anne Aas" in names
+    about = {r[0].value: r[1].value for r in book["About"].iter_rows(min_row=2)}
+    assert about["Unit"] == "The whole organisation"
+
+
+def test_the_pdf_documents_the_unit_and_verify_tells_it_without_names(app, lms, unit):
+    client = browser(app, lms)
+    response = get(client, home_path(unit, "pdf"))
+    assert response.mimetype == "application/pdf"
+    reader = PdfReader(io.BytesIO(response.get_data()))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert "Competence documentation" in text
+    assert "Testkommune" in text and "Hjemmetjenesten" in text
+    assert "Demo Administrator" in text  # who exported it
+    for name in NAMES:
+        assert name in text
+    assert "Not assessed" in text and "Gap" in text and "Expired" in text
+    code = text.split("Verification code: ")[1].split()[0]
+    with app.app_context():
+        coverage_figure = home_matrix(unit).coverage
+    # anyone, without a launch, checks the code
+    page = get(TestLms.browser(app), f"/verify/{code}").get_data(as_text=True)
+    assert "Hjemmetjenesten" in page and "Testkommune" in page
+    assert f"{coverage_figure:.1f} %" in page
+    assert "<dd>6</dd>" in page
+    for name in [*NAMES, "Demo Administrator", "Frida Gran"]:
+        assert name not in page
+    facts = get(TestLms.browser(app), f"/verify/{code.lower()}", format="json").get_json()
+    assert facts["kind"] == "competence_documentation" and facts["people"] == 6
+    assert facts["unit"] == "Hjemmetjenesten" and facts["coverage"] == coverage_figure
+    assert not any(name in str(facts) for name in NAMES)
+    get(TestLms.browser(app), "/verify/AAAA-BBBB-CCCC", expect=404)
+
+
+def test_a_name_that_looks_like_a_formula_stays_text(app, lms, unit):
+    formula = '=HYPERLINK("https://evil.example","Klikk")'
+    with app.app_context():
+        add_person(
+            unit["organisation_id"],
+            formula,
+            unit["units"]["hjemmetjenesten"],
+            [unit["roles"]["sykepleier"]],
+        )
+        get_session().commit()
+    client = browser(app, lms)
+    rows = read_csv(get(client, home_path(unit, "csv")))
+    names = {r["Name"] for r in rows}
+    assert "'" + formula in names and formula not in names
+    book = load_workbook(io.BytesIO(get(client, home_path(unit, "xlsx")).get_data()))
+    cells = [r[0] for r in book["Matrix"].iter_rows(min_row=2)]
+    evil = next(c for c in cells if "HYPERLINK" in str(c.value))
+    assert evil.data_type == "s" and evil.value == formula  # a string, not a formula
+
+
+def test_the_filters_apply_to_every_export(app, lms, unit):
+    client = browser(app, lms)
+    rows = read_csv(get(client, home_path(unit, "csv"), status="expired"))
+    assert {r["Name"] for r in rows} == {"David Eik"}
+    expired = MatrixFilters(statuses=frozenset({coverage.CellStatus.EXPIRED}))
+    assert {(r["Name"], r["Competence code"]): r["Status code"] for r in rows} == expected(
+        app, unit, filters=expired
+    )
+    rows = read_csv(get(client, home_path(unit, "csv"), mandatory="1"))
+    assert "office" not in {r["Competence code"] for r in rows}
+    worker = unit["roles"]["helsefagarbeider"]
+    book = load_workbook(
+        io.BytesIO(get(client, home_path(unit, "xlsx"), job_role=str(worker)).get_data())
+    )
+    names = [r[0].value for r in book["Matrix"].iter_rows(min_row=2)]
+    assert names == ["Cecilie Dahl", "Eva Fjell"]
+    about = {r[0].value: r[1].value for r in book["About"].iter_rows(min_row=2)}
+    assert about["Filters"] == "Job roles: Helsefagarbeider (en)"
+    text = "\n".join(
+        p.extract_text()
+        for p in PdfReader(
+            io.BytesIO(get(client, home_path(unit, "pdf"), status="gap").get_data())
+        ).pages
+    )
+    assert "Bjørn Berg" in text and "Anne Aas" not in text
+    refused = get(client, home_path(unit, "csv"), expect=422, **{"job_role": "x"})
+    assert "Choose from the list." in refused.get_data(as_text=True)
+
+
+# --- who may ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("persona", ["learner", "designer"])
+def test_learners_and_designers_are_refused(app, lms, unit, persona):
+    client = browser(app, lms, persona)
+    for kind in ("csv", "xlsx", "pdf"):
+        get(client, home_path(unit, kind), expect=403)
+    get(client, "/manager/export.xlsx", expect=403)
+
+
+def test_a_manager_of_another_unit_gets_nothing(app, lms, unit):
+    client = browser(app, lms, "designer")
+    with app.app_context():
+        grants.grant(
+            get_session(),
+            unit["organisation_id"],
+            person_id=person_id(app, TEACHER),
+            kind=GrantKind.MANAGER,
+            unit_id=unit["units"]["sykehjemmet"],
+            reason="Head of the nursing home",
+            by_id=None,
+            via="api",
+        )
+        get_session().commit()
+    for kind in ("csv", "xlsx", "pdf"):
+        get(client, home_path(unit, kind), expect=404)
+    get(client, "/manager/export.xlsx", expect=404)  # not the whole organisation
+    own = read_csv(get(client, f"/manager/units/{unit['units']['sykehjemmet']}/export.csv"))
+    assert {r["Name"] for r in own} == {"Frida Gran"}
+
+
+def test_an_admin_of_another_organisation_gets_nothing(app, lms, unit, platform_pem, mocked_http):
+    annen = other_lms(platform_pem, mocked_http, "https://canvas.example", "client-456", "dep-9")
+    add_platform(app, annen, "Annenkommune")
+    stranger = TestLms.browser(app)
+    assert annen.launch(stranger, "admin").status_code == 302
+    for kind in ("csv", "xlsx", "pdf"):
+        get(stranger, home_path(unit, kind), expect=404)
+    book = load_workbook(io.BytesIO(get(stranger, "/manager/export.xlsx").get_data()))
+    names = [r[0].value for r in book["Matrix"].iter_rows(min_row=2)]
+    assert names == ["Demo Administrator"]  # their own organisation: themselves only
+
+
+# --- cost ---------------------------------------------------------------------------------
+
+
+def _unit_of(app: Any, org: int, code: str, size: int, role: int, competence: int) -> int:
+    with app.app_context():
+        unit_id = content.unit(org, code, code.title())
+        for n in range(size):
+            person = add_person(org, f"P{n} {code}", unit_id, [role])
+            add_evidence(org, person, competence, 3, NOW - n * DAY)
+        get_session().commit()
+        return unit_id
+
+
+def test_the_csv_runs_the_same_statements_for_5_or_50_people(app, lms, care):
+    org, role = care["organisation_id"], care["roles"]["sykepleier"]
+    med = care["competences"]["legemidler"]
+    few = _unit_of(app, org, "liten", 5, role, med)
+    many = _unit_of(app, org, "stor", 50, role, med)
+    client = browser(app, lms)
+    counts = []
+    for unit_id, size in ((few, 5), (many, 50)):
+        with statements_run(app) as run:
+            rows = read_csv(get(client, f"/manager/units/{unit_id}/export.csv"))
+        assert len({r["Name"] for r in rows}) == size
+        counts.append(len(run))
+    assert counts[0] == counts[1]
+
+
+def test_streaming_the_csv_keeps_memory_bounded(app, lms, care):
+    org, role = care["organisation_id"], care["roles"]["sykepleier"]
+    med = care["competences"]["legemidler"]
+    small = _unit_of(app, org, "liten", 200, role, med)
+    large = _unit_of(app, org, "stor", 2000, role, med)
+    client = browser(app, lms)
+    peaks = []
+    for unit_id in (small, large):
+        response = client.get(f"/manager/units/{unit_id}/export.csv", buffered=False)
+        tracemalloc.start()
+        size = sum(len(chunk) for chunk in response.response)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        response.close()
+        assert size > 0
+    # ten times the people, not ten times the memory: a batch at a time
+    assert peaks[1] < 3 * peaks[0], peaks
