@@ -937,3 +937,14 @@ class GrantReasonMissing(ToolError):
     code = "grant_reason_missing"
     title = lazy_gettext("Give a reason")
     message = lazy_gettext("Say why, in 1 to 500 characters: the reason is kept in the audit.")
+
+
+class SharedPlatform(ToolError):
+    status = 403
+    code = "shared_platform"
+    title = lazy_gettext("The platform is shared")
+    message = lazy_gettext(
+        "Other organisations launch from this platform too: the LMS roles that count as "
+        "designer here decide who designs for them as well, so they cannot be changed while "
+        "the platform is shared. Grant designer to people under Permissions instead."
+    )

@@ -16,7 +16,13 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext, ngettext
 from marshmallow import ValidationError
 
-from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
+from lti_tool.auth import (
+    current_actor,
+    current_launch,
+    current_organisation_id,
+    launch_token,
+    requires,
+)
 from lti_tool.db import get_session, utcnow
 from lti_tool.errors import (
     AdminLockout,
@@ -28,6 +34,7 @@ from lti_tool.errors import (
     PlatformInUse,
     PlatformOwnedElsewhere,
     RegionNameTaken,
+    SharedPlatform,
 )
 from lti_tool.lti.roles import DESIGNER_ROLE_CHOICES, Permission
 from lti_tool.lti.services import lti_services
@@ -46,6 +53,7 @@ from lti_tool.schemas.admin import (
     field_errors,
 )
 from lti_tool.services import (
+    audit,
     grants,
     organisations,
     platforms,
@@ -103,6 +111,8 @@ def platform(platform_pk: int) -> Any:
         organisation_id=current_organisation_id(),
         role_choices=DESIGNER_ROLE_CHOICES,
         designer_roles=grants.designer_roles(found),
+        shared_with=grants.others_on_platform(found, current_organisation_id()),
+        shared_message=SharedPlatform.message,
     )
 
 
@@ -115,7 +125,7 @@ def set_designer_roles(platform_pk: int) -> Any:
         form = DesignerRolesForm().load({"roles": request.form.getlist("roles")})
     except ValidationError:
         return platform(platform_pk)[0], INVALID_FORM
-    grants.set_designer_roles(get_session(), current_organisation_id(), platform_pk, form["roles"])
+    grants.set_designer_roles(get_session(), current_actor(), platform_pk, form["roles"])
     flash(gettext("Saved. It applies from each person's next launch."), "success")
     return _to("admin.platform", platform_pk=platform_pk)
 
@@ -571,13 +581,15 @@ def deliveries() -> Any:
     organisation_id = current_organisation_id()
     pending = score_delivery.deliveries_of(session, organisation_id, DeliveryStatus.PENDING)
     failed = score_delivery.deliveries_of(session, organisation_id, DeliveryStatus.FAILED)
+    people = score_delivery.people_of_deliveries(session, [*pending, *failed])
+    audit.record_view(session, current_actor(), "score_deliveries", [p.id for p in people.values()])
     return _render(
         "admin/deliveries.html",
         counts=score_delivery.delivery_counts(session, organisation_id),
         pending=pending,
         failed=failed,
         superseded=score_delivery.superseded_ids(session, organisation_id),
-        names=score_delivery.person_names(session, [*pending, *failed]),
+        names={delivery_id: p.display_name for delivery_id, p in people.items()},
         now=utcnow(),
     )
 
@@ -631,10 +643,12 @@ def _grants_page(
     session, organisation_id = get_session(), current_organisation_id()
     organisation = session.get(Organisation, organisation_id)
     region = organisation.region if organisation else None
+    found = grants.grants_of(session, organisation_id)
+    audit.record_view(session, current_actor(), "grants", [g.person_id for g in found])
     return _render(
         "admin/grants.html",
         status,
-        grants=grants.grants_of(session, organisation_id),
+        grants=found,
         person_options=[("", "")]
         + [
             (p.id, f"{p.display_name} ({p.email or p.sub})")
@@ -660,8 +674,6 @@ def grants_page() -> Any:
 @bp.route("/grants", methods=["POST"])
 @requires(Permission.ADMIN)
 def grant() -> Any:
-    launch = current_launch()
-    assert launch is not None  # @requires let the request in
     try:
         form = GrantForm().load(request.form)
         grants.grant(
@@ -672,7 +684,7 @@ def grant() -> Any:
             unit_id=form["unit_id"],
             region_id=form["region_id"],
             reason=form["reason"],
-            by_id=launch.person_id,
+            by=current_actor(),
             via="console",
         )
     except ValidationError as exc:
@@ -687,8 +699,6 @@ def grant() -> Any:
 @bp.route("/grants/<int:grant_id>/withdraw", methods=["POST"])
 @requires(Permission.ADMIN)
 def withdraw_grant(grant_id: int) -> Any:
-    launch = current_launch()
-    assert launch is not None  # @requires let the request in
     try:
         form = WithdrawForm().load(request.form)
     except ValidationError as exc:
@@ -701,7 +711,7 @@ def withdraw_grant(grant_id: int) -> Any:
             current_organisation_id(),
             grant_id,
             reason=form["reason"],
-            by_id=launch.person_id,
+            by=current_actor(),
             via="console",
         )
     except AdminLockout as exc:

@@ -33,6 +33,7 @@ from lti_tool.models import (
 )
 from lti_tool.services import assignments, frameworks, grants
 from lti_tool.services.assignments import Kind
+from lti_tool.services.audit import Actor
 from lti_tool.views.api_spec import build_spec
 from tests.fakes import content
 from tests.fakes.lms import TestLms, csrf_token
@@ -126,10 +127,10 @@ def org_a(app, lms):
             kind=GrantKind.MANAGER,
             unit_id=found["units"]["hjemmetjenesten"],
             reason="Leads home care",
-            by_id=None,
+            by=Actor.cli(org),
             via="api",
         )  # withdrawn: the person stays a plain learner here
-        grants.withdraw(session, org, granted.id, reason="Left", by_id=None, via="api")
+        grants.withdraw(session, org, granted.id, reason="Left", by=Actor.cli(org), via="api")
         helse = session.scalar(select(Framework).where(Framework.code == "helse"))
         requirement = session.scalar(
             select(Requirement).where(Requirement.job_role_id == found["roles"]["sykepleier"])

@@ -31,6 +31,7 @@ from lti_tool.models import (
     UnitKind,
 )
 from lti_tool.services import grants
+from lti_tool.services.audit import Actor
 from tests.fakes import content
 from tests.fakes.lms import TestLms, parse_forms
 from tests.functional.test_admin_console import add_platform, forged_csrf_token
@@ -193,7 +194,7 @@ def test_a_manager_of_one_unit_does_not_see_its_sibling(app, lms, org):
             kind=GrantKind.MANAGER,
             unit_id=units["sykehjemmet"],
             reason="Head of the nursing home",
-            by_id=None,
+            by=Actor.cli(org["organisation_id"]),
             via="api",
         )
         get_session().commit()
@@ -288,7 +289,7 @@ def test_an_admin_of_another_organisation_cannot_grant_here(
             person_id=person_id(app, TEACHER),
             kind=GrantKind.DESIGNER,
             reason="Writes the courses",
-            by_id=None,
+            by=Actor.cli(org["organisation_id"]),
             via="api",
         )
         get_session().commit()
@@ -414,10 +415,17 @@ def test_hr_file_grants_managers_and_only_an_admin_may_send_it(app, lms, org):
     text = "email,job_role,manages_unit\nkursutvikler@demokommune.example,,hjemmetjenesten\n"
 
     manager = TestLms.browser(app)
-    launch(lms, manager, "manager")  # a manager by LMS role, not an admin
-    refused = upload(manager, text)
-    assert refused.status_code == 422
-    assert "Only an administrator may grant managers" in refused.get_data(as_text=True)
+    launch(lms, manager, "manager")  # a manager by LMS role: of no unit, no HR file
+    assert "/manager/import" not in page(manager, "/manager/")
+    refused = manager.post(
+        "/manager/import",
+        data={
+            "csrf_token": forged_csrf_token(app, manager),
+            "file": (io.BytesIO(text.encode()), "hr.csv"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 403
 
     console = admin(app, lms)
     bad = upload(console, "email,manages_unit\nkursutvikler@demokommune.example,ukjent\n")
@@ -550,7 +558,7 @@ def test_a_manager_by_grant_sees_and_issues_certificates_for_their_units_only(ap
             kind=GrantKind.MANAGER,
             unit_id=org["units"]["hjemmetjenesten"],
             reason="Head of home care",
-            by_id=None,
+            by=Actor.cli(org["organisation_id"]),
             via="console",
         )
         get_session().commit()
@@ -584,7 +592,7 @@ def test_a_manager_by_grant_records_attendance_for_their_units_only(app, lms, or
             kind=GrantKind.MANAGER,
             unit_id=org["units"]["hjemmetjenesten"],
             reason="Head of home care",
-            by_id=None,
+            by=Actor.cli(org["organisation_id"]),
             via="console",
         )
         get_session().commit()
@@ -615,7 +623,7 @@ def give(app: Any, org: dict[str, Any], sub: str, kind: GrantKind, **scope: Any)
             person_id=person_id(app, sub),
             kind=kind,
             reason="Needed",
-            by_id=None,
+            by=Actor.cli(org["organisation_id"]),
             via="api",
             **scope,
         )
@@ -626,7 +634,12 @@ def give(app: Any, org: dict[str, Any], sub: str, kind: GrantKind, **scope: Any)
 def take_back(app: Any, org: dict[str, Any], grant_id: int) -> None:
     with app.app_context():
         grants.withdraw(
-            get_session(), org["organisation_id"], grant_id, reason="Gone", by_id=None, via="api"
+            get_session(),
+            org["organisation_id"],
+            grant_id,
+            reason="Gone",
+            by=Actor.cli(org["organisation_id"]),
+            via="api",
         )
         get_session().commit()
 
@@ -852,7 +865,7 @@ def test_a_grant_given_twice_at_once_is_one_active_grant(app, lms, org):
                     kind=GrantKind.MANAGER,
                     unit_id=org["units"]["skolen"],
                     reason=name,
-                    by_id=None,
+                    by=Actor.cli(org["organisation_id"]),
                     via="api",
                 )
                 if hold:
