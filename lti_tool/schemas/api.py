@@ -423,7 +423,7 @@ class GrantOut(Schema):
     granted_by_token_id = fields.Integer(
         allow_none=True, metadata={"description": "The API token that granted it, if one did."}
     )
-    granted_via = fields.String(metadata={"enum": ["console", "api", "import"]})
+    granted_via = fields.String(metadata={"enum": ["console", "api", "import", "system"]})
     reason = fields.String()
     withdrawn_at = fields.DateTime(allow_none=True)
     withdrawn_by_id = fields.Integer(allow_none=True)

@@ -48,7 +48,9 @@ from lti_tool.services import assignments, audit, platforms
 from lti_tool.services.audit import Actor
 
 MAX_REASON_LENGTH = 500
-VIA = ("console", "api", "import")
+VIA = ("console", "api", "import", "system")
+"""How a grant came: the admin console, the REST API, HR's file, or the tool itself (the
+demo's set-up)."""
 
 #: The permission each kind of grant gives.
 PERMISSION_OF = {
