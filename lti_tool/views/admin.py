@@ -26,6 +26,7 @@ from flask import (
 )
 from flask_babel import gettext, ngettext
 from marshmallow import ValidationError
+from sqlalchemy.orm import Session
 
 from lti_tool.auth import (
     current_actor,
@@ -836,6 +837,29 @@ def audit_page() -> Any:
     return _audit_page(events, total, query["page"], names)
 
 
+def _audit_rows(
+    session: Session, organisation_id: int, filters: audit.Filters
+) -> Iterator[list[Any]]:
+    """The CSV rows of the events ``filters`` match, newest first."""
+    for batch in audit.all_events(session, organisation_id, filters):
+        names = audit.names_of(session, organisation_id, batch)
+        for e in batch:
+            people = [p.person_id for p in e.people]
+            yield [
+                e.occurred_at.isoformat(),
+                _actor_name(e, names),
+                e.actor_person_id,
+                e.action.value,
+                e.object_type,
+                e.object_id,
+                "; ".join(names.get(p, f"#{p}") for p in people),
+                " ".join(map(str, people)),
+                e.request_method,
+                e.request_path,
+                json.dumps(e.detail, ensure_ascii=False) if e.detail else "",
+            ]
+
+
 @bp.route("/audit.csv")
 @requires(Permission.ADMIN)
 def audit_csv() -> Any:
@@ -852,23 +876,10 @@ def audit_csv() -> Any:
     )
 
     def rows() -> Iterator[list[Any]]:
-        for batch in audit.all_events(session, organisation_id, filters):
-            names = audit.names_of(session, organisation_id, batch)
-            for e in batch:
-                people = [p.person_id for p in e.people]
-                yield [
-                    e.occurred_at.isoformat(),
-                    _actor_name(e, names),
-                    e.actor_person_id,
-                    e.action.value,
-                    e.object_type,
-                    e.object_id,
-                    "; ".join(names.get(p, f"#{p}") for p in people),
-                    " ".join(map(str, people)),
-                    e.request_method,
-                    e.request_path,
-                    json.dumps(e.detail, ensure_ascii=False) if e.detail else "",
-                ]
+        try:
+            yield from _audit_rows(session, organisation_id, filters)
+        finally:  # the rows are read after the request's commit: give the connection back
+            session.close()
 
     lines = stream_with_context(csv_safe.csv_lines(AUDIT_CSV_HEADER, rows()))
     return Response(
