@@ -30,6 +30,7 @@ from lti_tool.errors import (
 )
 from lti_tool.lti.roles import Permission
 from lti_tool.models import Launch, PermissionGrant, Status
+from lti_tool.services.audit import Actor
 from lti_tool.services.launches import get_launch
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -167,6 +168,22 @@ def managed_units() -> frozenset[int] | None:
     return found
 
 
+def current_actor() -> Actor:
+    """Who acts in this request, for the audit log: an API token, or the launched person."""
+    method, path = request.method, request.path
+    caller: ApiCaller | None = g.get("api_caller")
+    if caller is not None and caller.token_id is not None:
+        return Actor.of_token(
+            caller.organisation_id, caller.token_id, caller.token_name, method, path
+        )
+    launch = current_launch()
+    if launch is None:
+        raise NotSignedIn("no launch")
+    return Actor(
+        launch.deployment.organisation_id, person_id=launch.person_id, method=method, path=path
+    )
+
+
 def require_whole_organisation() -> None:
     """Refuse a manager of some units what only the organisation's managers may do."""
     if managed_units() is not None:
@@ -215,6 +232,7 @@ class ApiCaller:
     person_id: int | None = None
     """None for a token."""
     token_id: int | None = None
+    token_name: str = ""
     can_write: bool = False
 
 
@@ -256,7 +274,10 @@ def api_access(*permissions: Permission, tokens: bool = True) -> Callable[[F], F
                 if not reads and row.scope != TokenScope.WRITE:
                     raise ReadOnlyToken(f"{request.method} {request.path} with token {row.id}")
                 g.api_caller = ApiCaller(
-                    row.organisation_id, token_id=row.id, can_write=row.scope == TokenScope.WRITE
+                    row.organisation_id,
+                    token_id=row.id,
+                    token_name=row.name,
+                    can_write=row.scope == TokenScope.WRITE,
                 )
                 return view(*args, **kwargs)
             if current_launch() is None:  # neither a token nor a launch: nothing to forge

@@ -30,6 +30,7 @@ from lti_tool.services import (
     registration,
 )
 from lti_tool.services import frameworks as framework_services
+from lti_tool.services.audit import Actor
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +342,7 @@ def assignments_import(file: Any, organisation: str) -> None:
         try:
             found = organisations.find_organisation(session, organisation)
             result = assignment_import.import_assignments(
-                session, found.id, data, imported_by_id=None, may_grant=True
+                session, found.id, data, by=Actor.cli(found.id), may_grant=True
             )
         except assignment_import.ImportRejected as rejected:
             session.rollback()

@@ -1025,3 +1025,14 @@ class InvalidFilter(FormattedError):
     code = "invalid_filter"
     title = lazy_gettext("The filter cannot be used")
     message = lazy_gettext("The filter %(field)s cannot be used: %(reason)s")
+
+
+class SharedPlatform(ToolError):
+    status = 403
+    code = "shared_platform"
+    title = lazy_gettext("The platform is shared")
+    message = lazy_gettext(
+        "Other organisations launch from this platform too: the LMS roles that count as "
+        "designer here decide who designs for them as well, so they cannot be changed while "
+        "the platform is shared. Grant designer to people under Permissions instead."
+    )

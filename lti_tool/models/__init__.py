@@ -1,6 +1,7 @@
 """Every model, imported here so that Alembic and the app see the whole schema."""
 
 from lti_tool.models.api_token import ApiToken, TokenScope
+from lti_tool.models.audit import AuditAction, AuditEvent, AuditEventPerson
 from lti_tool.models.certification import (
     AchievementType,
     Attendance,
@@ -61,6 +62,9 @@ __all__ = [
     "Attempt",
     "AttemptStatus",
     "Attendance",
+    "AuditAction",
+    "AuditEvent",
+    "AuditEventPerson",
     "Certificate",
     "CertificateAction",
     "CertificateEvent",

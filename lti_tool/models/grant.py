@@ -13,6 +13,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_tool.db import Base, UTCDateTime, intpk, str_enum, timestamp
+from lti_tool.models.api_token import ApiToken
 from lti_tool.models.org_structure import OrgUnit
 from lti_tool.models.organisation import Region
 from lti_tool.models.person import Person
@@ -42,13 +43,19 @@ class PermissionGrant(Base):
     region_id: Mapped[int | None] = mapped_column(ForeignKey("region.id", ondelete="CASCADE"))
     """The coordinated region (coordinator grants; none: the organisation)."""
     granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
-    """None: an API token or the command line."""
+    """None: an API token (``granted_by_token_id``) or the command line."""
+    granted_by_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_token.id", ondelete="SET NULL")
+    )
     granted_via: Mapped[str] = mapped_column(String(20))
     """console, api or import."""
     granted_at: Mapped[timestamp]
     reason: Mapped[str] = mapped_column(String(500))
     withdrawn_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("person.id", ondelete="SET NULL")
+    )
+    withdrawn_by_token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_token.id", ondelete="SET NULL")
     )
     withdrawn_via: Mapped[str | None] = mapped_column(String(20))
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
@@ -60,6 +67,8 @@ class PermissionGrant(Base):
     person: Mapped[Person] = relationship(foreign_keys=[person_id])
     granted_by: Mapped[Person | None] = relationship(foreign_keys=[granted_by_id])
     withdrawn_by: Mapped[Person | None] = relationship(foreign_keys=[withdrawn_by_id])
+    granted_by_token: Mapped[ApiToken | None] = relationship(foreign_keys=[granted_by_token_id])
+    withdrawn_by_token: Mapped[ApiToken | None] = relationship(foreign_keys=[withdrawn_by_token_id])
     unit: Mapped[OrgUnit | None] = relationship()
     region: Mapped[Region | None] = relationship()
 

@@ -10,12 +10,22 @@ import re
 from typing import Any
 
 from flask_babel import gettext, lazy_gettext
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, missing, validates
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    missing,
+    pre_load,
+    validate,
+    validates,
+    validates_schema,
+)
 
 from lti_tool.db import MAX_INT
 from lti_tool.domain.urls import MAX_URL_LENGTH
 from lti_tool.lti.roles import DESIGNER_ROLE_CHOICES
-from lti_tool.models import GrantKind
+from lti_tool.models import AuditAction, GrantKind
 from lti_tool.schemas.checks import check_web_url, refuse_nul
 from lti_tool.services.grants import MAX_REASON_LENGTH
 from lti_tool.services.organisations import MAX_NAME_LENGTH
@@ -184,6 +194,34 @@ class DesignerRolesForm(_Form):
     """The context roles that count as designer (checkboxes: pass ``getlist``)."""
 
     roles = fields.List(Word(DESIGNER_ROLE_CHOICES), load_default=list)
+
+
+class AuditQuery(_Form):
+    """The audit log's filters (a GET form: every field may be left empty) and its page."""
+
+    action = fields.String(
+        load_default=None, validate=validate.OneOf([a.value for a in AuditAction], error=CHOOSE)
+    )
+    actor_id = Choice(allow_empty=True)
+    person_id = Choice(allow_empty=True)
+    since = fields.Date(
+        load_default=None, error_messages={"invalid": lazy_gettext("Enter a date.")}
+    )
+    until = fields.Date(
+        load_default=None, error_messages={"invalid": lazy_gettext("Enter a date.")}
+    )
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, error=CHOOSE))
+
+    @pre_load
+    def _empty_is_none(self, data: Any, **kwargs: Any) -> Any:
+        return {k: v for k, v in data.items() if v != ""}
+
+    @validates_schema
+    def _in_order(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("since") and data.get("until") and data["until"] < data["since"]:
+            raise ValidationError(
+                gettext("The end date comes before the start date."), field_name="until"
+            )
 
 
 def field_errors(exc: ValidationError) -> dict[str, list[str]]:

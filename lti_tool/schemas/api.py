@@ -429,11 +429,17 @@ class GrantOut(Schema):
     )
     active = fields.Boolean()
     granted_at = fields.DateTime()
-    granted_by_id = fields.Integer(allow_none=True, metadata={"description": "None: a token."})
-    granted_via = fields.String(metadata={"enum": ["console", "api", "import"]})
+    granted_by_id = fields.Integer(
+        allow_none=True, metadata={"description": "The person; none: a token or the command line."}
+    )
+    granted_by_token_id = fields.Integer(
+        allow_none=True, metadata={"description": "The API token that granted it, if one did."}
+    )
+    granted_via = fields.String(metadata={"enum": ["console", "api", "import", "system"]})
     reason = fields.String()
     withdrawn_at = fields.DateTime(allow_none=True)
     withdrawn_by_id = fields.Integer(allow_none=True)
+    withdrawn_by_token_id = fields.Integer(allow_none=True)
     withdrawn_via = fields.String(allow_none=True)
     withdrawal_reason = fields.String(allow_none=True)
 

@@ -43,6 +43,7 @@ from lti_tool.lti import claims as c
 from lti_tool.models import AssignmentSource, GrantKind, Launch, OrgUnit, Person
 from lti_tool.services import assignments, grants
 from lti_tool.services.assignments import Kind
+from lti_tool.services.audit import Actor
 
 MAX_IMPORT_BYTES = 1024 * 1024
 MAX_IMPORT_ROWS = 5000
@@ -312,12 +313,13 @@ def import_assignments(
     organisation_id: int,
     data: bytes,
     *,
-    imported_by_id: int | None,
+    by: Actor,
     may_grant: bool = False,
 ) -> ImportResult:
     """Check the whole file; write every row, or nothing (``ImportRejected``).
 
-    ``may_grant``: the importer may grant managers (an admin, or the command line)."""
+    ``by``: who imports (a person, or the command line); ``may_grant``: they may grant
+    managers (an admin, or the command line)."""
     lines, problems = check_file(session, organisation_id, data, may_grant=may_grant)
     if problems:
         raise ImportRejected(problems)
@@ -331,7 +333,7 @@ def import_assignments(
                 kind=GrantKind.MANAGER,
                 unit_id=unit_id,
                 reason=f"HR file import, row {line.row} (manages_unit)",
-                by_id=imported_by_id,
+                by=by,
                 via="import",
             )
             granted += created
@@ -342,7 +344,7 @@ def import_assignments(
                 line.person_id,
                 kind,
                 target_id,
-                by_id=imported_by_id,
+                by_id=by.person_id,
                 source=AssignmentSource.IMPORT,
             )
             added += created

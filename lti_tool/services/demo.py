@@ -27,8 +27,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lti_tool.errors import NotFound
 from lti_tool.lti.demo_platform import (
     AGS_SCOPES,
     DEFAULT_LINK_ID,
@@ -39,8 +41,9 @@ from lti_tool.lti.demo_platform import (
 )
 from lti_tool.lti.nrps import context_roles
 from lti_tool.lti.services import LtiServices
-from lti_tool.models import Platform
-from lti_tool.services import certifications, framework_io, platforms
+from lti_tool.models import GrantKind, Person, Platform, UnitKind
+from lti_tool.services import certifications, framework_io, grants, org_units, platforms
+from lti_tool.services.audit import Actor
 from lti_tool.services.framework_io import LoadedExamples
 from lti_tool.services.launches import MAPPING_PARAM
 
@@ -52,12 +55,15 @@ DEMO_ORGANISATION = "Demokommune"
 #: The job roles the demo LMS sends as the custom parameter `job_role` (the example
 #: content defines them), so each demo person sees real requirements.
 DEMO_JOB_ROLES = {
-    "learner": {"job_role": "sykepleier,alle-ansatte"},
-    "learner2": {"job_role": "sykepleier,alle-ansatte"},
-    "learner3": {"job_role": "saksbehandler,alle-ansatte"},
+    "learner": {"job_role": "sykepleier,alle-ansatte", "unit": "demo-enheten"},
+    "learner2": {"job_role": "sykepleier,alle-ansatte", "unit": "demo-enheten"},
+    "learner3": {"job_role": "saksbehandler,alle-ansatte", "unit": "demo-enheten"},
     "designer": {"job_role": "alle-ansatte"},
-    "manager": {"job_role": "alle-ansatte"},
+    "manager": {"job_role": "alle-ansatte", "unit": "demo-enheten"},
 }
+#: The demo's one unit: the learners work there, and the unit manager is granted it (an
+#: LMS role alone makes a manager of no unit).
+DEMO_UNIT = ("demo-enheten", "Demo-enheten")
 #: The demo course's state, in the instance folder.
 COURSE_FILE = "demo_lms.json"
 
@@ -215,7 +221,46 @@ def set_up_demo(session: Session, lti: LtiServices) -> tuple[Platform, LoadedExa
     loaded.items, loaded.mappings = bank.items, bank.mappings
     loaded.skipped += bank.skipped
     certifications.load_examples(session, platform.organisation_id)
+    _grant_demo_manager(session, platform)
     return platform, loaded
+
+
+def _grant_demo_manager(session: Session, platform: Platform) -> None:
+    """The demo unit, and its manager granted it before their first launch (idempotent)."""
+    organisation_id = platform.organisation_id
+    code, name = DEMO_UNIT
+    try:
+        unit = org_units.find_unit(session, organisation_id, code)
+    except NotFound:
+        unit = org_units.create_unit(
+            session, organisation_id, kind=UnitKind.UNIT, code=code, name=name
+        )
+    who = PERSONAS["manager"]
+    person = session.scalar(
+        select(Person).where(Person.platform_id == platform.id, Person.sub == who.sub)
+    )
+    if person is None:
+        person = Person(
+            platform_id=platform.id,
+            sub=who.sub,
+            organisation_id=organisation_id,
+            given_name=who.given_name,
+            family_name=who.family_name,
+            name=who.name,
+            email=who.email,
+        )
+        session.add(person)
+        session.flush()
+    grants.grant(
+        session,
+        organisation_id,
+        person_id=person.id,
+        kind=GrantKind.MANAGER,
+        unit_id=unit.id,
+        reason="Demo: the manager of the demo unit",
+        by=Actor.system(organisation_id),
+        via="system",
+    )
 
 
 # --- what the tool signs -------------------------------------------------------------------

@@ -30,10 +30,12 @@ from lti_tool.errors import (
     GrantReasonMissing,
     InvalidGrant,
     NotFound,
+    SharedPlatform,
 )
 from lti_tool.lti.claims import ROLES
 from lti_tool.lti.roles import DESIGNER_ROLE_CHOICES, Permission, permissions_for
 from lti_tool.models import (
+    AuditAction,
     GrantKind,
     Launch,
     Organisation,
@@ -42,10 +44,13 @@ from lti_tool.models import (
     Person,
     Platform,
 )
-from lti_tool.services import assignments, org_units, platforms
+from lti_tool.services import assignments, audit, org_units, platforms
+from lti_tool.services.audit import Actor
 
 MAX_REASON_LENGTH = 500
-VIA = ("console", "api", "import")
+VIA = ("console", "api", "import", "system")
+"""How a grant came: the admin console, the REST API, HR's file, or the tool itself (the
+demo's set-up)."""
 
 #: The permission each kind of grant gives.
 PERMISSION_OF = {
@@ -63,14 +68,38 @@ def designer_roles(platform: Platform) -> tuple[str, ...]:
     return tuple(r for r in platform.designer_roles.split(",") if r)
 
 
+def others_on_platform(platform: Platform, organisation_id: int) -> list[str]:
+    """The names of the other organisations with a deployment on the platform."""
+    return sorted(
+        {d.organisation.name for d in platform.deployments if d.organisation_id != organisation_id}
+    )
+
+
 def set_designer_roles(
-    session: Session, organisation_id: int, platform_pk: int, roles: Iterable[str]
+    session: Session, by: Actor, platform_pk: int, roles: Iterable[str]
 ) -> Platform:
     """Choose the context roles that count as designer in the platform's launches (none:
-    only grants make designers)."""
-    platform = platforms.platform_of(session, organisation_id, platform_pk)
+    only grants make designers); audited.
+
+    Only where the platform serves the admin's organisation alone: on a platform shared
+    with other organisations (a regional LMS) the choice would decide who designs for
+    them too, so it stays as it is; each organisation grants designer to its people."""
+    platform = platforms.platform_of(session, by.organisation_id, platform_pk)
+    if others_on_platform(platform, by.organisation_id):
+        raise SharedPlatform(f"platform {platform_pk} has deployments of other organisations")
+    before = designer_roles(platform)
     chosen = set(roles)
     platform.designer_roles = ",".join(r for r in DESIGNER_ROLE_CHOICES if r in chosen)
+    after = designer_roles(platform)
+    if after != before:
+        audit.record(
+            session,
+            by,
+            AuditAction.DESIGNER_ROLES,
+            "platform",
+            platform.id,
+            detail={"before": list(before), "after": list(after)},
+        )
     session.flush()
     return platform
 
@@ -106,12 +135,12 @@ def manager_scope(
     session: Session, launch: Launch, held_grants: Sequence[PermissionGrant]
 ) -> frozenset[int] | None:
     """The units whose people a launch's manager sees and decides for: None for the whole
-    organisation (an admin, or a manager by LMS role), else the granted units with their
-    sub-units (``held_grants``: the person's active grants, read on this request)."""
-    by_role = role_permissions(launch)
-    if Permission.ADMIN in effective_permissions(by_role, held_grants):
-        return None
-    if Permission.MANAGER in by_role:
+    organisation (an admin), else the granted units with their sub-units (``held_grants``:
+    the person's active grants, read on this request).
+
+    An LMS role (Mentor, Manager) makes a manager of none: it is a role in one course,
+    and must not open a whole municipality's personnel data. An admin grants the units."""
+    if Permission.ADMIN in effective_permissions(role_permissions(launch), held_grants):
         return None
     roots = {
         g.unit_id for g in held_grants if g.kind == GrantKind.MANAGER and g.unit_id is not None
@@ -190,18 +219,18 @@ def grant(
     person_id: int,
     kind: GrantKind,
     reason: str,
-    by_id: int | None,
+    by: Actor,
     via: str,
     unit_id: int | None = None,
     region_id: int | None = None,
-    by_token: bool = False,
 ) -> tuple[PermissionGrant, bool]:
     """Grant the permission; the active grant and False when the person already holds it.
 
-    An API token (``by_token``) grants anything but admin: a leaked token must not make
-    anyone an administrator."""
-    assert via in VIA
-    if by_token and kind == GrantKind.ADMIN:
+    An API token grants anything but admin: a leaked token must not make anyone an
+    administrator. A new grant is written to the audit log too."""
+    assert via in VIA and by.organisation_id == organisation_id
+    by_id = by.person_id
+    if by.token_id is not None and kind == GrantKind.ADMIN:
         raise AdminByToken(f"admin grant for person {person_id} by a token")
     reason = _clean_reason(reason)
     person = assignments.get_person(session, organisation_id, person_id)
@@ -224,6 +253,7 @@ def grant(
         unit_id=unit_id,
         region_id=region_id,
         granted_by_id=by_id,
+        granted_by_token_id=by.token_id,
         granted_via=via,
         granted_at=utcnow(),
         reason=reason,
@@ -232,6 +262,16 @@ def grant(
     # a concurrent request granting the same first: theirs is the active grant
     found = insert_or_find(session, row, held)
     session.flush()
+    if found is row:
+        audit.record(
+            session,
+            by,
+            AuditAction.GRANT,
+            "grant",
+            row.id,
+            [person.id],
+            {"kind": kind.value, "unit_id": unit_id, "region_id": region_id, "via": via},
+        )
     return found, found is row
 
 
@@ -248,14 +288,15 @@ def withdraw(
     grant_id: int,
     *,
     reason: str,
-    by_id: int | None,
+    by: Actor,
     via: str,
 ) -> PermissionGrant:
     """Withdraw an active grant; the row stays with who withdrew it, when and why.
 
     No one withdraws their own admin grant, nor the organisation's last one: the
     organisation keeps an administrator."""
-    assert via in VIA
+    assert via in VIA and by.organisation_id == organisation_id
+    by_id = by.person_id
     reason = _clean_reason(reason)
     row = get_grant(session, organisation_id, grant_id)
     if not row.active:
@@ -278,9 +319,19 @@ def withdraw(
     row.withdrawn_at = utcnow()
     row.active_key = None
     row.withdrawn_by_id = by_id
+    row.withdrawn_by_token_id = by.token_id
     row.withdrawn_via = via
     row.withdrawal_reason = reason
     session.flush()
+    audit.record(
+        session,
+        by,
+        AuditAction.WITHDRAW,
+        "grant",
+        row.id,
+        [row.person_id],
+        {"kind": row.kind.value, "unit_id": row.unit_id, "region_id": row.region_id, "via": via},
+    )
     return row
 
 
@@ -300,6 +351,8 @@ def grants_of(
             selectinload(PermissionGrant.person),
             selectinload(PermissionGrant.granted_by),
             selectinload(PermissionGrant.withdrawn_by),
+            selectinload(PermissionGrant.granted_by_token),
+            selectinload(PermissionGrant.withdrawn_by_token),
             selectinload(PermissionGrant.unit),
             selectinload(PermissionGrant.region),
         )

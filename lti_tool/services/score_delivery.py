@@ -620,7 +620,9 @@ def retry_failed(session: Session, organisation_id: int, now: dt.datetime | None
     return len(rows)
 
 
-def person_names(session: Session, deliveries: Sequence[ScoreDelivery]) -> dict[int, str]:
+def people_of_deliveries(
+    session: Session, deliveries: Sequence[ScoreDelivery]
+) -> dict[int, Person]:
     """Each delivery's person as the tool knows them (by platform and LMS user id)."""
     wanted = {(d.platform_id, str(d.score.get("userId"))) for d in deliveries}
     if not wanted:
@@ -631,10 +633,10 @@ def person_names(session: Session, deliveries: Sequence[ScoreDelivery]) -> dict[
             Person.sub.in_({sub for _, sub in wanted}),
         )
     )
-    names = {(p.platform_id, p.sub): p.display_name for p in people}
-    found: dict[int, str] = {}
+    by_key = {(p.platform_id, p.sub): p for p in people}
+    found: dict[int, Person] = {}
     for d in deliveries:
-        name = names.get((d.platform_id, str(d.score.get("userId"))))
-        if name:
-            found[d.id] = name
+        person = by_key.get((d.platform_id, str(d.score.get("userId"))))
+        if person is not None:
+            found[d.id] = person
     return found

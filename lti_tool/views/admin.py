@@ -9,15 +9,34 @@ rotating keys go through a confirmation page: its GET shows what will happen, it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext, ngettext
 from marshmallow import ValidationError
+from sqlalchemy.orm import Session
 
-from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
+from lti_tool.auth import (
+    current_actor,
+    current_launch,
+    current_organisation_id,
+    launch_token,
+    requires,
+)
 from lti_tool.db import get_session, utcnow
+from lti_tool.documents import csv_safe
 from lti_tool.errors import (
     AdminLockout,
     DeploymentInUse,
@@ -28,13 +47,22 @@ from lti_tool.errors import (
     PlatformInUse,
     PlatformOwnedElsewhere,
     RegionNameTaken,
+    SharedPlatform,
 )
 from lti_tool.lti.roles import DESIGNER_ROLE_CHOICES, Permission
 from lti_tool.lti.services import lti_services
 from lti_tool.lti.tool_configuration import tool_urls
-from lti_tool.models import DeliveryStatus, GrantKind, Organisation, Status
+from lti_tool.models import (
+    AuditAction,
+    AuditEvent,
+    DeliveryStatus,
+    GrantKind,
+    Organisation,
+    Status,
+)
 from lti_tool.schemas.admin import (
     INVITE_LIFETIMES,
+    AuditQuery,
     DesignerRolesForm,
     GrantForm,
     InviteForm,
@@ -46,6 +74,7 @@ from lti_tool.schemas.admin import (
     field_errors,
 )
 from lti_tool.services import (
+    audit,
     grants,
     organisations,
     platforms,
@@ -103,6 +132,8 @@ def platform(platform_pk: int) -> Any:
         organisation_id=current_organisation_id(),
         role_choices=DESIGNER_ROLE_CHOICES,
         designer_roles=grants.designer_roles(found),
+        shared_with=grants.others_on_platform(found, current_organisation_id()),
+        shared_message=SharedPlatform.message,
     )
 
 
@@ -115,7 +146,7 @@ def set_designer_roles(platform_pk: int) -> Any:
         form = DesignerRolesForm().load({"roles": request.form.getlist("roles")})
     except ValidationError:
         return platform(platform_pk)[0], INVALID_FORM
-    grants.set_designer_roles(get_session(), current_organisation_id(), platform_pk, form["roles"])
+    grants.set_designer_roles(get_session(), current_actor(), platform_pk, form["roles"])
     flash(gettext("Saved. It applies from each person's next launch."), "success")
     return _to("admin.platform", platform_pk=platform_pk)
 
@@ -571,13 +602,15 @@ def deliveries() -> Any:
     organisation_id = current_organisation_id()
     pending = score_delivery.deliveries_of(session, organisation_id, DeliveryStatus.PENDING)
     failed = score_delivery.deliveries_of(session, organisation_id, DeliveryStatus.FAILED)
+    people = score_delivery.people_of_deliveries(session, [*pending, *failed])
+    audit.record_view(session, current_actor(), "score_deliveries", [p.id for p in people.values()])
     return _render(
         "admin/deliveries.html",
         counts=score_delivery.delivery_counts(session, organisation_id),
         pending=pending,
         failed=failed,
         superseded=score_delivery.superseded_ids(session, organisation_id),
-        names=score_delivery.person_names(session, [*pending, *failed]),
+        names={delivery_id: p.display_name for delivery_id, p in people.items()},
         now=utcnow(),
     )
 
@@ -631,10 +664,12 @@ def _grants_page(
     session, organisation_id = get_session(), current_organisation_id()
     organisation = session.get(Organisation, organisation_id)
     region = organisation.region if organisation else None
+    found = grants.grants_of(session, organisation_id)
+    audit.record_view(session, current_actor(), "grants", [g.person_id for g in found])
     return _render(
         "admin/grants.html",
         status,
-        grants=grants.grants_of(session, organisation_id),
+        grants=found,
         person_options=[("", "")]
         + [
             (p.id, f"{p.display_name} ({p.email or p.sub})")
@@ -660,8 +695,6 @@ def grants_page() -> Any:
 @bp.route("/grants", methods=["POST"])
 @requires(Permission.ADMIN)
 def grant() -> Any:
-    launch = current_launch()
-    assert launch is not None  # @requires let the request in
     try:
         form = GrantForm().load(request.form)
         grants.grant(
@@ -672,7 +705,7 @@ def grant() -> Any:
             unit_id=form["unit_id"],
             region_id=form["region_id"],
             reason=form["reason"],
-            by_id=launch.person_id,
+            by=current_actor(),
             via="console",
         )
     except ValidationError as exc:
@@ -687,8 +720,6 @@ def grant() -> Any:
 @bp.route("/grants/<int:grant_id>/withdraw", methods=["POST"])
 @requires(Permission.ADMIN)
 def withdraw_grant(grant_id: int) -> Any:
-    launch = current_launch()
-    assert launch is not None  # @requires let the request in
     try:
         form = WithdrawForm().load(request.form)
     except ValidationError as exc:
@@ -701,10 +732,161 @@ def withdraw_grant(grant_id: int) -> Any:
             current_organisation_id(),
             grant_id,
             reason=form["reason"],
-            by_id=launch.person_id,
+            by=current_actor(),
             via="console",
         )
     except AdminLockout as exc:
         return _grants_page(status=exc.status, withdraw_errors={grant_id: [str(exc.message)]})
     flash(gettext("Withdrawn. It applies at once."), "success")
     return _to("admin.grants_page")
+
+
+# --- the audit log: who saw or changed what -----------------------------------------------
+
+AUDIT_PAGE_SIZE = 50
+AUDIT_CSV_HEADER = (
+    "occurred_at",
+    "actor",
+    "actor_person_id",
+    "action",
+    "object_type",
+    "object_id",
+    "people",
+    "person_ids",
+    "request_method",
+    "request_path",
+    "detail",
+)
+
+
+def _audit_filters() -> tuple[dict[str, Any], audit.Filters]:
+    """The filters in the query string (``ValidationError`` when one is wrong). Dates are
+    whole days in UTC, as the log shows its times."""
+    query = AuditQuery().load(request.args.to_dict())
+
+    def start_of(day: dt.date | None) -> dt.datetime | None:
+        return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC) if day else None
+
+    until = query["until"]
+    return query, audit.Filters(
+        action=AuditAction(query["action"]) if query["action"] else None,
+        actor_id=query["actor_id"],
+        person_id=query["person_id"],
+        since=start_of(query["since"]),
+        before=start_of(until + dt.timedelta(days=1) if until else None),
+    )
+
+
+def _chosen(query: Mapping[str, Any]) -> dict[str, str]:
+    """The filters set, as kept in the audit event of reading the log."""
+    return {k: str(v) for k, v in query.items() if v is not None and k != "page"}
+
+
+def _actor_name(event: AuditEvent, names: Mapping[int, str]) -> str:
+    if event.actor_person_id is not None:
+        return names.get(event.actor_person_id, f"#{event.actor_person_id}")
+    if event.actor_label == audit.CLI:
+        return gettext("the command line")
+    if event.actor_label == audit.SYSTEM:
+        return gettext("the system")
+    return event.actor_label or ""
+
+
+def _audit_page(
+    events: list[AuditEvent],
+    total: int,
+    page: int,
+    names: Mapping[int, str],
+    errors: Mapping[str, list[str]] | None = None,
+    status: int = 200,
+) -> Any:
+    session, organisation_id = get_session(), current_organisation_id()
+    args = {k: v for k, v in request.args.items() if k not in ("page", "lt")}
+    return _render(
+        "admin/audit.html",
+        status,
+        events=events,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // AUDIT_PAGE_SIZE)),
+        args=args,
+        names=names,
+        actor_name=lambda e: _actor_name(e, names),
+        actions=list(AuditAction),
+        person_options=[("", gettext("Anyone"))]
+        + [(p.id, p.display_name) for p in grants.people_of(session, organisation_id)],
+        values=request.args,
+        errors=errors or {},
+    )
+
+
+@bp.route("/audit")
+@requires(Permission.ADMIN)
+def audit_page() -> Any:
+    """The organisation's audit log, newest first, with filters. Reading it is recorded."""
+    session, organisation_id = get_session(), current_organisation_id()
+    try:
+        query, filters = _audit_filters()
+    except ValidationError as exc:
+        return _audit_page([], 0, 1, {}, field_errors(exc), INVALID_FORM)
+    offset = (query["page"] - 1) * AUDIT_PAGE_SIZE
+    events, total = audit.events_of(session, organisation_id, filters, offset, AUDIT_PAGE_SIZE)
+    names = audit.names_of(session, organisation_id, events)
+    shown = {p.person_id for e in events for p in e.people}
+    audit.record_view(session, current_actor(), "audit", shown, detail=_chosen(query))
+    return _audit_page(events, total, query["page"], names)
+
+
+def _audit_rows(
+    session: Session, organisation_id: int, filters: audit.Filters
+) -> Iterator[list[Any]]:
+    """The CSV rows of the events ``filters`` match, newest first."""
+    for batch in audit.all_events(session, organisation_id, filters):
+        names = audit.names_of(session, organisation_id, batch)
+        for e in batch:
+            people = [p.person_id for p in e.people]
+            yield [
+                e.occurred_at.isoformat(),
+                _actor_name(e, names),
+                e.actor_person_id,
+                e.action.value,
+                e.object_type,
+                e.object_id,
+                "; ".join(names.get(p, f"#{p}") for p in people),
+                " ".join(map(str, people)),
+                e.request_method,
+                e.request_path,
+                json.dumps(e.detail, ensure_ascii=False) if e.detail else "",
+            ]
+
+
+@bp.route("/audit.csv")
+@requires(Permission.ADMIN)
+def audit_csv() -> Any:
+    """Every event the filters match, as a CSV file streamed a batch at a time; the export
+    itself is recorded."""
+    session, organisation_id = get_session(), current_organisation_id()
+    try:
+        query, filters = _audit_filters()
+    except ValidationError as exc:
+        return _audit_page([], 0, 1, {}, field_errors(exc), INVALID_FORM)
+    concerned = [filters.person_id] if filters.person_id else []
+    audit.record(
+        session, current_actor(), AuditAction.EXPORT, "audit", None, concerned, _chosen(query)
+    )
+
+    def rows() -> Iterator[list[Any]]:
+        try:
+            yield from _audit_rows(session, organisation_id, filters)
+        finally:  # the rows are read after the request's commit: give the connection back
+            session.close()
+
+    lines = stream_with_context(csv_safe.csv_lines(AUDIT_CSV_HEADER, rows()))
+    return Response(
+        lines,
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": 'attachment; filename="audit.csv"',
+            "Cache-Control": "private, no-store",
+        },
+    )

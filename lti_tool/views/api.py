@@ -23,6 +23,7 @@ from marshmallow import Schema, ValidationError
 from lti_tool import clock, csrf
 from lti_tool.auth import (
     api_access,
+    current_actor,
     current_api_caller,
     managed_units,
     public,
@@ -39,6 +40,7 @@ from lti_tool.schemas import api as s
 from lti_tool.schemas.coverage import CoverageOut, CoverageQuery, matrix_options, query_data
 from lti_tool.services import (
     assignments,
+    audit,
     coverage,
     framework_io,
     frameworks,
@@ -99,6 +101,11 @@ def _all_people() -> None:
     by LMS role; a person granted manager of some units uses the manager's pages."""
     if current_api_caller().person_id is not None:
         require_whole_organisation()
+
+
+def _viewed(what: str, person_ids: Sequence[int], object_id: Any = None) -> None:
+    """Record in the audit log that the caller got these people's data."""
+    audit.record_view(get_session(), current_actor(), what, person_ids, object_id=object_id)
 
 
 def _load(schema: type[Schema], data: Any) -> dict[str, Any]:
@@ -618,6 +625,7 @@ def list_people() -> Any:
     query = _query(s.PageQuery)
     session, page, per_page = get_session(), query["page"], query["per_page"]
     people = assignments.people_of(session, _org(), (page - 1) * per_page, per_page)
+    _viewed("people", [p.person.id for p in people])
     return _page(s.PersonOut, people, query, assignments.count_people(session, _org()))
 
 
@@ -626,7 +634,9 @@ def list_people() -> Any:
 @doc("A person with their job roles and units", response=s.PersonOut)
 def get_person(person_id: int) -> Any:
     _all_people()
-    return _dump(s.PersonOut, assignments.placement_of(get_session(), _org(), person_id))
+    placement = assignments.placement_of(get_session(), _org(), person_id)
+    _viewed("person", [person_id], person_id)
+    return _dump(s.PersonOut, placement)
 
 
 @bp.get("/people/<int:person_id>/assignments")
@@ -641,6 +651,7 @@ def list_assignments(person_id: int) -> Any:
     _all_people()
     query = _query(s.PageQuery)
     placement = assignments.placement_of(get_session(), _org(), person_id)
+    _viewed("assignments", [person_id], person_id)
     rows = [*placement.roles, *placement.pending_roles, *placement.units, *placement.pending_units]
     return _page(s.AssignmentOut, rows, query)
 
@@ -694,6 +705,7 @@ GRANTS = (Permission.ADMIN,)
 def list_grants() -> Any:
     query = _query(s.GrantQuery)
     found = grants.grants_of(get_session(), _org(), active_only=query["active"])
+    _viewed("grants", [g.person_id for g in found])
     return _page(s.GrantOut, found, query)
 
 
@@ -715,9 +727,8 @@ def create_grant() -> Any:
         unit_id=data["unit_id"],
         region_id=data["region_id"],
         reason=data["reason"],
-        by_id=current_api_caller().person_id,
+        by=current_actor(),
         via="api",
-        by_token=current_api_caller().token_id is not None,
     )
     return _dump(s.GrantOut, row, 201 if created else 200)
 
@@ -726,7 +737,9 @@ def create_grant() -> Any:
 @api_access(*GRANTS)
 @doc("A grant, with who granted and withdrew it, when and why", response=s.GrantOut)
 def get_grant(grant_id: int) -> Any:
-    return _dump(s.GrantOut, grants.get_grant(get_session(), _org(), grant_id))
+    found = grants.get_grant(get_session(), _org(), grant_id)
+    _viewed("grant", [found.person_id], grant_id)
+    return _dump(s.GrantOut, found)
 
 
 @bp.post("/grants/<int:grant_id>/withdraw")
@@ -741,7 +754,7 @@ def withdraw_grant(grant_id: int) -> Any:
         _org(),
         grant_id,
         reason=data["reason"],
-        by_id=current_api_caller().person_id,
+        by=current_actor(),
         via="api",
     )
     return _dump(s.GrantOut, row)

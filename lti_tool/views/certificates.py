@@ -20,6 +20,7 @@ from marshmallow import ValidationError
 
 from lti_tool import clock, csrf, limiter
 from lti_tool.auth import (
+    current_actor,
     current_launch,
     current_organisation_id,
     current_permissions,
@@ -36,7 +37,7 @@ from lti_tool.lti.services import lti_services
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.certifications import ExpiringQuery, ManualIssueForm, RevokeForm
 from lti_tool.schemas.checks import id_value
-from lti_tool.services import assignments, certificates, certifications, credentials
+from lti_tool.services import assignments, audit, certificates, certifications, credentials
 from lti_tool.services.certificates import Standing
 
 bp = Blueprint("certificates", __name__)
@@ -271,11 +272,14 @@ def expiring() -> Any:
 def _expiring_page(days: int, errors: Any = None, status: int = 200) -> Any:
     session = get_session()
     organisation_id = current_organisation_id()
+    rows = certificates.expiring(session, organisation_id, days, _now(), managed_units())
+    holders = [r.certificate.person_id for r in rows]
+    audit.record_view(session, current_actor(), "certificates", holders, detail={"days": days})
     return render_template(
         "certificates/expiring.html",
         launch=current_launch(),
         days=days,
-        rows=certificates.expiring(session, organisation_id, days, _now(), managed_units()),
+        rows=rows,
         certifications=certifications.list_certifications(
             session, organisation_id, published_only=True
         ),
@@ -343,12 +347,15 @@ def register() -> Any:
     session = get_session()
     code = request.args.get("code", "").strip()
     found = certificates.find_by_code(session, code, current_organisation_id()) if code else None
+    recent = certificates.recent(session, current_organisation_id())
+    shown = [c.person_id for c in recent] + ([found.person_id] if found else [])
+    audit.record_view(session, current_actor(), "certificates", shown)
     return render_template(
         "certificates/register.html",
         launch=current_launch(),
         code=code,
         found=found,
-        recent=certificates.recent(session, current_organisation_id()),
+        recent=recent,
         now=_now(),
         warn_days=_warn_days(),
     )
@@ -359,6 +366,13 @@ def register() -> Any:
 def certificate_admin(certificate_id: int, errors: Any = None, status: int = 200) -> Any:
     certificate = certificates.get_certificate(
         get_session(), current_organisation_id(), certificate_id
+    )
+    audit.record_view(
+        get_session(),
+        current_actor(),
+        "certificate",
+        [certificate.person_id],
+        object_id=certificate.id,
     )
     return render_template(
         "certificates/admin_certificate.html",

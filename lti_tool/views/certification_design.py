@@ -17,6 +17,7 @@ from marshmallow import ValidationError
 
 from lti_tool import clock
 from lti_tool.auth import (
+    current_actor,
     current_launch,
     current_organisation_id,
     current_permissions,
@@ -44,7 +45,14 @@ from lti_tool.schemas.certifications import (
     CourseForm,
     PathForm,
 )
-from lti_tool.services import assignments, certificates, certifications, item_bank, mappings
+from lti_tool.services import (
+    assignments,
+    audit,
+    certificates,
+    certifications,
+    item_bank,
+    mappings,
+)
 from lti_tool.services.certifications import EARN, PATH_KINDS
 
 bp = Blueprint("certification_design", __name__, url_prefix="/designer")
@@ -393,13 +401,17 @@ def _attendance_page(course_id: int, status: int = 200, **context: Any) -> Any:
     organisation_id = current_organisation_id()
     context.setdefault("values", {"attended_on": _now().date().isoformat()})
     context.setdefault("errors", {})
+    course = certifications.get_course(session, organisation_id, course_id)
+    attendance = certifications.attendance_of(
+        session, organisation_id, course_id, _attendance_scope()
+    )
+    attended = [a.person_id for a in attendance]
+    audit.record_view(session, current_actor(), "attendance", attended, object_id=course.id)
     return _render(
         "certification_design/attendance.html",
         status,
-        course=certifications.get_course(session, organisation_id, course_id),
-        attendance=certifications.attendance_of(
-            session, organisation_id, course_id, _attendance_scope()
-        ),
+        course=course,
+        attendance=attendance,
         people=assignments.people_of(session, organisation_id, unit_ids=_attendance_scope()),
         **context,
     )

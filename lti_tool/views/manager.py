@@ -18,6 +18,7 @@ from marshmallow import ValidationError
 
 from lti_tool import clock
 from lti_tool.auth import (
+    current_actor,
     current_grants,
     current_launch,
     current_organisation_id,
@@ -41,7 +42,14 @@ from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.assignments import AssignForm
 from lti_tool.schemas.coverage import MatrixQuery, TrailQuery, matrix_options, query_data
 from lti_tool.schemas.org_units import MoveUnitForm, RenameUnitForm, UnitForm
-from lti_tool.services import assignment_import, assignments, coverage, grants, org_units
+from lti_tool.services import (
+    assignment_import,
+    assignments,
+    audit,
+    coverage,
+    grants,
+    org_units,
+)
 from lti_tool.services.assignment_import import ImportRejected
 from lti_tool.services.assignments import Kind
 
@@ -64,6 +72,7 @@ def _to(endpoint: str, **values: Any) -> Any:
 def _home(status: int = 200, **context: Any) -> Any:
     session, organisation_id, scope = get_session(), current_organisation_id(), managed_units()
     people = assignments.people_of(session, organisation_id, unit_ids=scope)
+    audit.record_view(session, current_actor(), "people", [p.person.id for p in people])
     page = render_template(
         "manager/home.html",
         launch=current_launch(),
@@ -90,6 +99,7 @@ def home() -> Any:
 def person(person_id: int, errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
     session, organisation_id, scope = get_session(), current_organisation_id(), managed_units()
     placement = assignments.placement_of(session, organisation_id, person_id, scope)
+    audit.record_view(session, current_actor(), "person", [person_id], object_id=person_id)
     page = render_template(
         "manager/person.html",
         launch=current_launch(),
@@ -169,7 +179,7 @@ def import_file() -> Any:
             get_session(),
             current_organisation_id(),
             data,
-            imported_by_id=_me(),
+            by=current_actor(),
             may_grant=Permission.ADMIN in current_permissions(),
         )
     except ImportRejected as rejected:

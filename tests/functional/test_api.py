@@ -33,6 +33,7 @@ from lti_tool.models import (
 )
 from lti_tool.services import assignments, frameworks, grants
 from lti_tool.services.assignments import Kind
+from lti_tool.services.audit import Actor
 from lti_tool.views.api_spec import build_spec
 from tests.fakes import content
 from tests.fakes.lms import TestLms, csrf_token
@@ -126,10 +127,10 @@ def org_a(app, lms):
             kind=GrantKind.MANAGER,
             unit_id=found["units"]["hjemmetjenesten"],
             reason="Leads home care",
-            by_id=None,
+            by=Actor.cli(org),
             via="api",
         )  # withdrawn: the person stays a plain learner here
-        grants.withdraw(session, org, granted.id, reason="Left", by_id=None, via="api")
+        grants.withdraw(session, org, granted.id, reason="Left", by=Actor.cli(org), via="api")
         helse = session.scalar(select(Framework).where(Framework.code == "helse"))
         requirement = session.scalar(
             select(Requirement).where(Requirement.job_role_id == found["roles"]["sykepleier"])
@@ -855,11 +856,15 @@ def test_a_learner_reads_own_requirements_and_cannot_write(app, org_a, lms):
 def test_a_manager_reads_people_but_cannot_change_content(app, org_a, lms):
     client = TestLms.browser(app)
     lms.launch(client, "manager")
-    assert client.get(API + "/people").get_json()["total"] == 2  # the learner and the manager
+    # by LMS role alone a manager of no unit: the people endpoints are the organisation's
+    assert client.get(API + "/people").status_code == 403
+    admin = TestLms.browser(app)
+    lms.launch(admin, "admin")
+    assert admin.get(API + "/people").get_json()["total"] == 3  # the learner, manager, admin
     assert client.get(API + "/job-roles").status_code == 200
     with client.session_transaction() as session:
         assert session.get("launch_id")
-    page = client.get("/manager/").get_data(as_text=True)
+    page = client.get("/learner/").get_data(as_text=True)  # a form: its CSRF token
     headers = {"X-CSRFToken": csrf_token(page)}
     refused = client.post(
         API + "/frameworks", json={"code": "x", "title": {"nb": "X"}}, headers=headers

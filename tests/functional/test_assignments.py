@@ -20,8 +20,10 @@ from tests.functional.test_learner_requirements import launch, page, rows
 
 @pytest.fixture
 def manager(app: Any, lms: TestLms) -> Any:
+    """A manager of the whole organisation: its admin (a manager by LMS role manages no
+    unit until an admin grants one: test_audit, test_grants)."""
     browser = TestLms.browser(app)
-    launch(lms, browser, "manager")
+    launch(lms, browser, "admin")
     return browser
 
 
@@ -84,7 +86,7 @@ def test_self_choice_waits_for_a_manager_then_counts(app, lms, care, manager):
     with app.app_context():
         held = get_session().scalars(select(JobRoleAssignment)).one()
         assert held.status.value == "active"
-        assert held.decided_by_id == person_id(app, "103")
+        assert held.decided_by_id == person_id(app, "2")  # the admin
         assert held.decided_at is not None
     assert rows(app, UnitAssignment) == [("sykehjemmet", "self", "active", False)]
     html = page(learner)
@@ -225,7 +227,7 @@ def test_a_second_municipality_sees_none_of_it(app, lms, care, manager, annen):
     assert "IT-systemer" not in page(ours)
 
     their_manager = TestLms.browser(app)
-    launch(annen, their_manager, "manager")
+    launch(annen, their_manager, "admin")
     home = page(their_manager, "/manager/")
     assert "Sykepleier i Annen (en)" in home
     our_learner = person_id(app, "101")

@@ -101,8 +101,8 @@ def build_certification(app: Any, lms: TestLms, care: dict[str, Any]) -> dict[st
 def record_attendance(
     app: Any, lms: TestLms, course_id: int, *person_ids: int, on: str = ""
 ) -> Any:
-    manager = TestLms.browser(app)
-    assert lms.launch(manager, "manager", locale="en").status_code == 302
+    manager = TestLms.browser(app)  # of the whole organisation: its admin
+    assert lms.launch(manager, "admin", locale="en").status_code == 302
     return post_form(
         manager,
         f"/designer/courses/{course_id}",
@@ -373,7 +373,7 @@ def test_an_expired_certificate_shows_expired_and_its_credential_too(app, lms, c
     monkeypatch.setattr(clock, "now", lambda: certificate.expires_at - dt.timedelta(days=20))
     home = learner_browser(app, lms).get("/learner/").get_data(as_text=True)
     assert 'class="status status-expiring">Expires soon<' in home
-    manager = learner_browser(app, lms, "manager")
+    manager = learner_browser(app, lms, "admin")  # of the whole organisation
     listed = manager.get("/manager/certificates?days=30").get_data(as_text=True)
     assert "Demo Ansatt" in listed and "Expires soon" in listed
     quiet = manager.get("/manager/certificates?days=10").get_data(as_text=True)
@@ -506,7 +506,7 @@ def test_manual_issue_needs_a_reason_and_is_audited(app, lms, care):
     learner2 = TestLms.browser(app)
     assert lms.launch(learner2, "learner2", locale="en").status_code == 302
     target = person_id(app, "104")
-    manager = learner_browser(app, lms, "manager")
+    manager = learner_browser(app, lms, "admin")  # of the whole organisation
     action = "/manager/certificates/issue"
     chosen = {"certification_id": str(built["id"])}
     refused = post_form(
@@ -536,8 +536,8 @@ def test_manual_issue_needs_a_reason_and_is_audited(app, lms, care):
     with app.app_context():
         event = get_session().scalar(select(CertificateEvent))
         assert event.reason == "Praktisk prøve dokumentert på papir"
-        assert event.actor_label == "Demo Enhetsleder"
-        assert event.actor_id == person_id(app, "103")
+        assert event.actor_label == "Demo Administrator"
+        assert event.actor_id == person_id(app, "2")  # the admin
     # a second manual issue while it is valid is refused
     again = post_form(
         manager,

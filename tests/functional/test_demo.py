@@ -34,6 +34,7 @@ from lti_tool.models import (
     Item,
     Mapping,
     MappingStatus,
+    PermissionGrant,
     ScoreDelivery,
     Selection,
     Status,
@@ -285,6 +286,24 @@ def test_the_demo_learner_sees_the_example_requirements_of_their_job_roles(demo_
     assert "Sykepleier" in page
     assert "dobbeltkontroll" in page.lower()  # from the medication-handling profile
     assert "personvern" in page.lower()  # from the all-staff information-security profile
+
+
+def test_the_demo_unit_manager_sees_the_demo_units_employees(demo_app):
+    """An LMS role alone makes a manager of no unit; setup granted the demo manager the demo
+    unit, where the demo LMS places the learners."""
+    client = demo_app.test_client()
+    _setup(client)
+    for persona in ("learner", "learner2"):
+        _launch(demo_app.test_client(), persona)
+    landing = _path(_launch(client, "manager", lang="en"))
+    assert landing.split("?")[0] == "/manager/"
+    page = client.get(landing + "&lang=en").get_data(as_text=True)
+    assert "Demo-enheten (demo-enheten)" in page
+    assert "Demo Ansatt" in page and "Kari Nilsen" in page
+    with demo_app.app_context():  # set up again: the same one grant
+        demo.set_up_demo(get_session(), lti_services())
+        get_session().commit()
+        assert get_session().scalar(select(func.count()).select_from(PermissionGrant)) == 1
 
 
 # --- the example skills mappings ------------------------------------------------------------

@@ -17,7 +17,10 @@ from sqlalchemy import select
 from lti_tool.db import get_session
 from lti_tool.lti import claims
 from lti_tool.models import (
+    ApiToken,
     AssignmentStatus,
+    AuditAction,
+    AuditEvent,
     Certificate,
     Deployment,
     GrantKind,
@@ -31,6 +34,7 @@ from lti_tool.models import (
     UnitKind,
 )
 from lti_tool.services import grants
+from lti_tool.services.audit import Actor
 from tests.fakes import content
 from tests.fakes.lms import TestLms, parse_forms
 from tests.functional.test_admin_console import add_platform, forged_csrf_token
@@ -177,7 +181,7 @@ def test_a_moodle_teacher_granted_manager_lands_on_their_units_and_decides_only_
     placing = page(teacher, f"/manager/people/{person_id(app, LEARNER)}")
     assert f'<option value="{units["sykehjemmet"]}">Sykehjemmet' in placing
     assert f'<option value="{units["skolen"]}">' not in placing  # not theirs to place in
-    # an admin, and a manager by LMS role, still see the whole organisation
+    # an admin still sees the whole organisation (a manager by LMS role: test_audit)
     assert "Kari Nilsen" in page(console, "/manager/")
 
 
@@ -195,7 +199,7 @@ def test_a_manager_of_one_unit_does_not_see_its_sibling(app, lms, org):
             kind=GrantKind.MANAGER,
             unit_id=units["sykehjemmet"],
             reason="Head of the nursing home",
-            by_id=None,
+            by=Actor.cli(org["organisation_id"]),
             via="api",
         )
         get_session().commit()
@@ -290,7 +294,7 @@ def test_an_admin_of_another_organisation_cannot_grant_here(
             person_id=person_id(app, TEACHER),
             kind=GrantKind.DESIGNER,
             reason="Writes the courses",
-            by_id=None,
+            by=Actor.cli(org["organisation_id"]),
             via="api",
         )
         get_session().commit()
@@ -416,10 +420,17 @@ def test_hr_file_grants_managers_and_only_an_admin_may_send_it(app, lms, org):
     text = "email,job_role,manages_unit\nkursutvikler@demokommune.example,,hjemmetjenesten\n"
 
     manager = TestLms.browser(app)
-    launch(lms, manager, "manager")  # a manager by LMS role, not an admin
-    refused = upload(manager, text)
-    assert refused.status_code == 422
-    assert "Only an administrator may grant managers" in refused.get_data(as_text=True)
+    launch(lms, manager, "manager")  # a manager by LMS role: of no unit, no HR file
+    assert "/manager/import" not in page(manager, "/manager/")
+    refused = manager.post(
+        "/manager/import",
+        data={
+            "csrf_token": forged_csrf_token(app, manager),
+            "file": (io.BytesIO(text.encode()), "hr.csv"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 403
 
     console = admin(app, lms)
     bad = upload(console, "email,manages_unit\nkursutvikler@demokommune.example,ukjent\n")
@@ -453,6 +464,11 @@ def test_the_command_line_import_grants_managers(app, lms, org, tmp_path):
     assert "Granted 1 manager permission(s)." in result.output
     (row,) = grant_rows(app)
     assert row.unit_id == org["sector"] and row.granted_by_id is None
+    assert row.granted_by_token_id is None
+    assert "the command line (HR file)" in page(admin(app, lms), "/admin/grants")
+    (event,) = [e for e in audit_events(app) if e.action == AuditAction.GRANT]
+    assert event.actor_label == "cli"
+    assert event.actor_person_id is None and event.request_path is None
 
 
 def test_forms_offer_every_kind(app, lms, org):
@@ -529,6 +545,76 @@ def test_grants_through_the_api(app, lms, org):
     assert landing(lms, teacher, "designer").endswith("/designer/")
 
 
+def token_named(app: Any, name: str) -> tuple[int, str]:
+    result = app.test_cli_runner().invoke(
+        args=[
+            *("api-token", "create", "--organisation", "Testkommune"),
+            "--name",
+            name,
+            "--scope",
+            "write",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        found = get_session().scalar(select(ApiToken.id).where(ApiToken.name == name))
+    assert found is not None
+    return found, str(result.stdout.strip().splitlines()[-1])
+
+
+def audit_events(app: Any) -> list[AuditEvent]:
+    with app.app_context():
+        found = list(get_session().scalars(select(AuditEvent).order_by(AuditEvent.id)))
+        for row in found:
+            get_session().expunge(row)
+        return found
+
+
+def test_a_grant_by_api_token_names_the_token(app, lms, org):
+    launch(lms, TestLms.browser(app), "designer")
+    token_id, secret = token_named(app, "HR-systemet")
+    body = {"person_id": person_id(app, TEACHER), "kind": "designer", "reason": "Writes courses"}
+    made = call(app, "POST", "/grants", secret, json=body)
+    assert made.status_code == 201
+    assert made.get_json()["granted_by_token_id"] == token_id
+    assert made.get_json()["granted_by_id"] is None
+    grant_id = made.get_json()["id"]
+    withdrawn = call(app, "POST", f"/grants/{grant_id}/withdraw", secret, json={"reason": "Left"})
+    assert withdrawn.get_json()["withdrawn_by_token_id"] == token_id
+
+    html = page(admin(app, lms), "/admin/grants")
+    assert f"the API token HR-systemet (no. {token_id}) (API): Writes courses" in html
+    assert f"the API token HR-systemet (no. {token_id}) (API): Left" in html
+    granted, withdrawal = [e for e in audit_events(app) if e.object_type == "grant"]
+    for event, action in ((granted, AuditAction.GRANT), (withdrawal, AuditAction.WITHDRAW)):
+        assert event.action == action and event.object_id == str(grant_id)
+        assert event.actor_label == f"api-token:{token_id} HR-systemet"
+        assert event.actor_person_id is None and event.request_method == "POST"
+    assert granted.detail == {"kind": "designer", "unit_id": None, "region_id": None, "via": "api"}
+    # the token read the grants too: a view of the person's data, by the token
+    call(app, "GET", "/grants", secret)
+    viewed = audit_events(app)[-1]
+    assert viewed.action == AuditAction.VIEW and viewed.actor_label.startswith("api-token:")
+
+
+def test_a_grant_on_the_console_is_in_the_audit_log(app, lms, org):
+    launch(lms, TestLms.browser(app), "designer")
+    console = admin(app, lms)
+    response = grant_on_console(
+        console, person_id=str(person_id(app, TEACHER)), kind="designer", reason="Writes"
+    )
+    assert response.status_code == 302
+    (row,) = grant_rows(app)
+    event = next(e for e in audit_events(app) if e.action == AuditAction.GRANT)
+    assert event.actor_person_id == person_id(app, ADMIN) and event.object_id == str(row.id)
+    assert event.request_path == "/admin/grants"
+    html = console.get(
+        "/admin/audit",
+        query_string={"action": "grant", "person_id": person_id(app, TEACHER), "lang": "en"},
+    ).get_data(as_text=True)
+    assert "Granted: grant" in html and "Demo Kursutvikler" in html
+
+
 def test_only_admins_grant_through_a_launch(app, lms, org):
     for persona in ("learner", "designer", "manager"):
         browser = TestLms.browser(app)
@@ -552,7 +638,7 @@ def test_a_manager_by_grant_sees_and_issues_certificates_for_their_units_only(ap
             kind=GrantKind.MANAGER,
             unit_id=org["units"]["hjemmetjenesten"],
             reason="Head of home care",
-            by_id=None,
+            by=Actor.cli(org["organisation_id"]),
             via="console",
         )
         get_session().commit()
@@ -586,7 +672,7 @@ def test_a_manager_by_grant_records_attendance_for_their_units_only(app, lms, or
             kind=GrantKind.MANAGER,
             unit_id=org["units"]["hjemmetjenesten"],
             reason="Head of home care",
-            by_id=None,
+            by=Actor.cli(org["organisation_id"]),
             via="console",
         )
         get_session().commit()
@@ -617,7 +703,7 @@ def give(app: Any, org: dict[str, Any], sub: str, kind: GrantKind, **scope: Any)
             person_id=person_id(app, sub),
             kind=kind,
             reason="Needed",
-            by_id=None,
+            by=Actor.cli(org["organisation_id"]),
             via="api",
             **scope,
         )
@@ -628,7 +714,12 @@ def give(app: Any, org: dict[str, Any], sub: str, kind: GrantKind, **scope: Any)
 def take_back(app: Any, org: dict[str, Any], grant_id: int) -> None:
     with app.app_context():
         grants.withdraw(
-            get_session(), org["organisation_id"], grant_id, reason="Gone", by_id=None, via="api"
+            get_session(),
+            org["organisation_id"],
+            grant_id,
+            reason="Gone",
+            by=Actor.cli(org["organisation_id"]),
+            via="api",
         )
         get_session().commit()
 
@@ -854,7 +945,7 @@ def test_a_grant_given_twice_at_once_is_one_active_grant(app, lms, org):
                     kind=GrantKind.MANAGER,
                     unit_id=org["units"]["skolen"],
                     reason=name,
-                    by_id=None,
+                    by=Actor.cli(org["organisation_id"]),
                     via="api",
                 )
                 if hold:
@@ -916,3 +1007,57 @@ def test_a_grant_does_not_travel_through_another_organisations_deployment(app, l
     # through their own organisation's deployment, the grants hold
     for path in ("/admin/grants", "/designer/", "/manager/"):
         assert here.get(path).status_code == 200, path
+
+
+# --- designer roles: audited, and not on a platform other organisations share ----------------
+
+
+def test_a_change_of_designer_roles_is_audited(app, lms, org):
+    console = admin(app, lms)
+    platform_pk = person_platform(app)
+    form = form_for(page(console, f"/admin/platforms/{platform_pk}"), "/designer-roles")
+    chosen = {**form["fields"], "roles": ["ContentDeveloper", "Manager"]}
+    assert console.post(form["action"], data=chosen).status_code == 302
+    assert console.post(form["action"], data=chosen).status_code == 302  # unchanged: no event
+    (event,) = [e for e in audit_events(app) if e.action == AuditAction.DESIGNER_ROLES]
+    assert event.object_type == "platform" and event.object_id == str(platform_pk)
+    assert event.actor_person_id == person_id(app, ADMIN)
+    assert event.detail == {
+        "before": ["Administrator", "ContentDeveloper", "Instructor", "TeachingAssistant"],
+        "after": ["ContentDeveloper", "Manager"],
+    }
+    html = console.get(
+        "/admin/audit", query_string={"action": "designer_roles", "lang": "en"}
+    ).get_data(as_text=True)
+    assert "Changed designer roles: platform" in html
+
+
+def test_designer_roles_of_a_platform_shared_with_another_organisation_stay(app, lms, org):
+    console = admin(app, lms)
+    platform_pk = person_platform(app)
+    with app.app_context():
+        session = get_session()
+        nabo = Organisation(name="Nabokommune")
+        session.add(nabo)
+        session.flush()
+        session.add(
+            Deployment(
+                platform_id=platform_pk,
+                deployment_id="nabo-1",
+                organisation_id=nabo.id,
+                status=Status.ACTIVE,
+            )
+        )
+        session.commit()
+    html = page(console, f"/admin/platforms/{platform_pk}")
+    assert "Other organisations launch from this platform too" in html
+    assert "Nabokommune" in html and "/designer-roles" not in html
+    refused = console.post(
+        f"/admin/platforms/{platform_pk}/designer-roles",
+        data={"csrf_token": forged_csrf_token(app, console), "roles": ["Mentor"]},
+    )
+    assert refused.status_code == 403
+    with app.app_context():
+        found = get_session().get(Platform, platform_pk)
+        assert found is not None and "Mentor" not in found.designer_roles
+    assert [e for e in audit_events(app) if e.action == AuditAction.DESIGNER_ROLES] == []

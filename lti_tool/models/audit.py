@@ -1,0 +1,76 @@
+"""The audit log: one append-only record of who did or saw what, when, and whom it concerned.
+
+One table for every kind of event (views and exports of another person's data, permission
+grants and withdrawals, changes to a platform's designer roles; later registrations, key
+rotations, content changes and certificates), so an admin reads and exports them in one
+place and the log has one retention.
+
+Rows are only ever inserted (``services.audit``). On PostgreSQL a trigger refuses UPDATE,
+and DELETE unless the transaction has set ``laeringslop.audit_purge`` (the retention job).
+People are referred to by id without a foreign key: the log outlives the rows it names,
+and a foreign key would either block deleting a person or rewrite history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lti_tool.db import Base, UTCDateTime, intpk, str_enum, utcnow
+
+
+class AuditAction(enum.StrEnum):
+    """What happened. Stored as text: a new action needs no migration."""
+
+    VIEW = "view"
+    """Another person's data shown on a page or returned by the API."""
+    EXPORT = "export"
+    """Another person's data downloaded as a file."""
+    GRANT = "grant"
+    WITHDRAW = "withdraw"
+    DESIGNER_ROLES = "designer_roles"
+    """The LMS roles that count as designer on a platform changed."""
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_event_organisation_occurred", "organisation_id", "occurred_at"),
+    )
+
+    id: Mapped[intpk]
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor_person_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    """The person who acted (a launch); None for an API token, the command line or the
+    system."""
+    actor_label: Mapped[str | None] = mapped_column(String(200))
+    """Who acted when no person did: ``api-token:<id> <name>``, ``cli`` or ``system``."""
+    action: Mapped[AuditAction] = mapped_column(str_enum(AuditAction, "audit_action", 30))
+    object_type: Mapped[str] = mapped_column(String(50))
+    """What was seen or changed: person, people, certificate, grant, platform, ..."""
+    object_id: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """What else tells the event apart (a filter, the roles before and after); never a
+    launch token or another secret."""
+    request_method: Mapped[str | None] = mapped_column(String(10))
+    request_path: Mapped[str | None] = mapped_column(String(500))
+    """The path only: a query string may carry a launch token."""
+
+    people: Mapped[list[AuditEventPerson]] = relationship(
+        lazy="raise", order_by="AuditEventPerson.person_id"
+    )
+
+
+class AuditEventPerson(Base):
+    """A person an event concerns: "who looked at person X" is one indexed query."""
+
+    __tablename__ = "audit_event_person"
+    __table_args__ = (Index("ix_audit_event_person_person", "person_id", "event_id"),)
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("audit_event.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,0 +1,191 @@
+"""The audit log: who did or saw what, when, and whom it concerned (``models.audit``).
+
+An event is written in the same transaction as what it records: a grant and its event
+commit together or not at all. A page or API answer showing other people's data records
+one view per request (``record_view``): one INSERT of the event and one bulk INSERT of
+the people it shows. Nothing here updates or deletes an event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Select, func, insert, select
+from sqlalchemy.orm import Session, selectinload
+
+from lti_tool.db import utcnow
+from lti_tool.models import AuditAction, AuditEvent, AuditEventPerson, Person
+
+CLI = "cli"
+SYSTEM = "system"
+TOKEN_PREFIX = "api-token:"  # noqa: S105 - a label, not a secret
+MAX_PATH = 500
+
+
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    """Who acts, for which organisation, and through which request (if any)."""
+
+    organisation_id: int
+    person_id: int | None = None
+    token_id: int | None = None
+    label: str | None = None
+    """Who acted when no person did: ``api-token:<id> <name>``, ``cli`` or ``system``."""
+    method: str | None = None
+    path: str | None = None
+    """The request path without its query string (which may carry a launch token)."""
+
+    @classmethod
+    def of_token(
+        cls,
+        organisation_id: int,
+        token_id: int,
+        name: str = "",
+        method: str | None = None,
+        path: str | None = None,
+    ) -> Actor:
+        label = f"{TOKEN_PREFIX}{token_id} {name}".strip()[:200]
+        return cls(organisation_id, token_id=token_id, label=label, method=method, path=path)
+
+    @classmethod
+    def cli(cls, organisation_id: int) -> Actor:
+        return cls(organisation_id, label=CLI)
+
+    @classmethod
+    def system(cls, organisation_id: int) -> Actor:
+        return cls(organisation_id, label=SYSTEM)
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    action: AuditAction,
+    object_type: str,
+    object_id: Any = None,
+    person_ids: Iterable[int] = (),
+    detail: dict[str, Any] | None = None,
+) -> int:
+    """Append an event (and the people it concerns); its id."""
+    event_id: int = session.execute(
+        insert(AuditEvent)
+        .values(
+            organisation_id=actor.organisation_id,
+            occurred_at=utcnow(),
+            actor_person_id=actor.person_id,
+            actor_label=actor.label,
+            action=action,
+            object_type=object_type,
+            object_id=None if object_id is None else str(object_id),
+            detail=detail,
+            request_method=actor.method,
+            request_path=actor.path[:MAX_PATH] if actor.path else None,
+        )
+        .returning(AuditEvent.id)
+    ).scalar_one()
+    people = sorted(set(person_ids))
+    if people:
+        session.execute(
+            insert(AuditEventPerson), [{"event_id": event_id, "person_id": p} for p in people]
+        )
+    return event_id
+
+
+def record_view(
+    session: Session,
+    actor: Actor,
+    what: str,
+    person_ids: Iterable[int],
+    *,
+    object_id: Any = None,
+    export: bool = False,
+    detail: dict[str, Any] | None = None,
+) -> int | None:
+    """Record that ``actor`` saw (or, with ``export``, downloaded) these people's data
+    (``what``: person, people, certificate, ...). Their own data is not another person's:
+    nothing is recorded when no one else is shown."""
+    others = {p for p in person_ids if p != actor.person_id}
+    if not others:
+        return None
+    action = AuditAction.EXPORT if export else AuditAction.VIEW
+    return record(session, actor, action, what, object_id, others, detail)
+
+
+# --- reading the log ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Filters:
+    action: AuditAction | None = None
+    actor_id: int | None = None
+    person_id: int | None = None
+    """Only events concerning this person."""
+    since: dt.datetime | None = None
+    before: dt.datetime | None = None
+
+
+def _events(organisation_id: int, filters: Filters) -> Select[AuditEvent]:
+    query = select(AuditEvent).where(AuditEvent.organisation_id == organisation_id)
+    if filters.action is not None:
+        query = query.where(AuditEvent.action == filters.action)
+    if filters.actor_id is not None:
+        query = query.where(AuditEvent.actor_person_id == filters.actor_id)
+    if filters.person_id is not None:
+        concerning = select(AuditEventPerson.event_id).where(
+            AuditEventPerson.person_id == filters.person_id
+        )
+        query = query.where(AuditEvent.id.in_(concerning))
+    if filters.since is not None:
+        query = query.where(AuditEvent.occurred_at >= filters.since)
+    if filters.before is not None:
+        query = query.where(AuditEvent.occurred_at < filters.before)
+    return query
+
+
+def events_of(
+    session: Session, organisation_id: int, filters: Filters, offset: int, limit: int
+) -> tuple[list[AuditEvent], int]:
+    """One page of the organisation's events, newest first, and how many match in all."""
+    query = _events(organisation_id, filters)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = session.scalars(
+        query.options(selectinload(AuditEvent.people))
+        .order_by(AuditEvent.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(page), total
+
+
+def all_events(
+    session: Session, organisation_id: int, filters: Filters, batch: int = 500
+) -> Iterator[Sequence[AuditEvent]]:
+    """Every matching event, newest first, a batch at a time (for an export)."""
+    query = _events(organisation_id, filters).options(selectinload(AuditEvent.people))
+    last: int | None = None
+    while True:
+        step = query if last is None else query.where(AuditEvent.id < last)
+        found = list(session.scalars(step.order_by(AuditEvent.id.desc()).limit(batch)))
+        if not found:
+            return
+        yield found
+        last = found[-1].id
+
+
+def names_of(
+    session: Session, organisation_id: int, events: Iterable[AuditEvent]
+) -> dict[int, str]:
+    """The display names of the actors and people of ``events`` (the organisation's)."""
+    ids = set()
+    for event in events:
+        if event.actor_person_id is not None:
+            ids.add(event.actor_person_id)
+        ids.update(p.person_id for p in event.people)
+    if not ids:
+        return {}
+    people = session.scalars(
+        select(Person).where(Person.id.in_(ids), Person.organisation_id == organisation_id)
+    )
+    return {p.id: p.display_name for p in people}

@@ -1,0 +1,269 @@
+"""The audit log through HTTP: every view of another person's data is recorded (who, what,
+when, whom), admins read and export it for their own organisation only, and an LMS role
+alone opens no one's data."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from lti_tool.db import get_session
+from lti_tool.documents.csv_safe import safe_cell
+from lti_tool.lti import claims as c
+from lti_tool.lti.demo_platform import LIS
+from lti_tool.models import AuditAction, AuditEvent, GrantKind
+from tests.fakes.lms import TestLms
+from tests.functional.test_admin_console import add_platform
+from tests.functional.test_assignments import person_id
+from tests.functional.test_deployments import other_lms
+from tests.functional.test_grants import ADMIN, LEARNER, TEACHER, admin, give, landing, org
+from tests.functional.test_learner_requirements import launch, page
+from tests.statements import statements_run
+
+__all__ = ["org"]  # the fixture, used by the tests below
+
+UNIT = "hjemmetjenesten"
+
+
+def events(app: Any) -> list[tuple[AuditEvent, list[int]]]:
+    """Every event, oldest first, with the people it concerns."""
+    with app.app_context():
+        from sqlalchemy.orm import selectinload
+
+        found = get_session().scalars(
+            select(AuditEvent).options(selectinload(AuditEvent.people)).order_by(AuditEvent.id)
+        )
+        return [(e, [p.person_id for p in e.people]) for e in found]
+
+
+def read_log(browser: Any, status: int = 200, **filters: Any) -> str:
+    response = browser.get("/admin/audit", query_string={**filters, "lang": "en"})
+    assert response.status_code == status, response.get_data(as_text=True)
+    return str(response.get_data(as_text=True))
+
+
+def unit_manager(app: Any, lms: TestLms, org: dict[str, Any]) -> Any:
+    """The Moodle teacher, granted manager of home care; a learner works there."""
+    launch(lms, TestLms.browser(app), "learner", unit=UNIT)
+    teacher = TestLms.browser(app)
+    launch(lms, teacher, "designer")
+    give(app, org, TEACHER, GrantKind.MANAGER, unit_id=org["units"][UNIT])
+    return teacher
+
+
+def test_a_manager_viewing_a_person_writes_one_event_naming_them(app, lms, org):
+    teacher = unit_manager(app, lms, org)
+    learner = person_id(app, LEARNER)
+    before = len(events(app))
+    page(teacher, f"/manager/people/{learner}")  # warm: the first request loads more
+    with statements_run(app) as run:
+        assert teacher.get(f"/manager/people/{learner}").status_code == 200
+    audit_statements = [s for s in run if "audit_event" in s]
+    assert 1 <= len(audit_statements) <= 2, audit_statements
+    print(f"/manager/people/<id>: {len(run)} statements, {len(audit_statements)} for the audit")
+
+    found = events(app)[before:]
+    assert len(found) == 2  # one per request, not per person
+    event, people = found[-1]
+    assert event.action == AuditAction.VIEW and event.object_type == "person"
+    assert event.actor_person_id == person_id(app, TEACHER) and event.actor_label is None
+    assert people == [learner]
+    assert event.request_method == "GET" and event.request_path == f"/manager/people/{learner}"
+    assert event.organisation_id == org["organisation_id"]
+
+    html = page(teacher, "/manager/")  # the list names everyone it shows
+    assert "Demo Ansatt" in html
+    event, people = events(app)[-1]
+    assert event.object_type == "people" and people == [learner]
+    assert "lt=" not in (event.request_path or "")
+
+
+def test_own_data_and_empty_lists_are_not_recorded(app, lms, org):
+    learner = TestLms.browser(app)
+    launch(lms, learner, "learner", unit=UNIT)
+    page(learner, "/learner/")
+    page(learner, "/certificates/")
+    manager = TestLms.browser(app)
+    launch(lms, manager, "manager")  # a manager of no unit: sees no one, so nothing to record
+    page(manager, "/manager/")
+    assert events(app) == []
+
+
+def test_an_admin_reads_the_log_with_filters(app, lms, org):
+    teacher = unit_manager(app, lms, org)
+    learner = person_id(app, LEARNER)
+    page(teacher, f"/manager/people/{learner}")
+    console = admin(app, lms)
+    html = page(console, "/admin/audit")
+    assert "Audit log" in html and f"/manager/people/{learner}" in html
+    assert "Demo Kursutvikler" in html  # who looked
+
+    only = read_log(console, action="view", person_id=learner, actor_id=person_id(app, TEACHER))
+    assert f"/manager/people/{learner}" in only and "1 event" in only  # the person, not the list
+    assert "/manager/people/" not in read_log(console, action="grant")
+    assert "Granted" in read_log(console, action="grant")  # the grant of the unit
+    tomorrow = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
+    assert "No events match." in read_log(console, since=tomorrow)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert f"/manager/people/{learner}" in read_log(console, since=today, until=today)
+
+    for bad in (
+        {"action": "delete"},
+        {"since": tomorrow, "until": today},
+        {"since": "yesterday"},
+        {"page": "0"},
+    ):
+        assert "Correct the marked fields" in read_log(console, 422, **bad)
+
+    # reading the log is recorded too (the refused requests record nothing), with the
+    # filters and the people shown
+    last, last_people = events(app)[-1]
+    assert last.object_type == "audit" and last.actor_person_id == person_id(app, ADMIN)
+    assert last.detail == {"since": today, "until": today} and learner in last_people
+
+
+def test_the_csv_export_is_safe_in_a_spreadsheet(app, lms, org):
+    formula = "=cmd|' /C calc'!A0"
+    browser = TestLms.browser(app)
+    response = lms.signed_launch(
+        browser, "learner", change={"name": formula, c.CUSTOM: {"unit": UNIT}}
+    )
+    assert response.status_code == 302
+    teacher = TestLms.browser(app)
+    launch(lms, teacher, "designer")
+    give(app, org, TEACHER, GrantKind.MANAGER, unit_id=org["units"][UNIT])
+    page(teacher, f"/manager/people/{person_id(app, LEARNER)}")
+
+    console = admin(app, lms)
+    response = console.get(f"/admin/audit.csv?person_id={person_id(app, LEARNER)}")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="audit.csv"'
+    body = response.get_data(as_text=True).lstrip("\ufeff")
+    table = list(csv.reader(io.StringIO(body)))
+    assert table[0][:4] == ["occurred_at", "actor", "actor_person_id", "action"]
+    cells = [cell for row in table for cell in row]
+    assert "'" + formula in cells
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@"))]
+    assert len(table) == 1 + 2  # the grant and the view concern the learner
+
+    export, people = events(app)[-1]
+    assert export.action == AuditAction.EXPORT and export.object_type == "audit"
+    assert people == [person_id(app, LEARNER)]
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+47 99", "'+47 99"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("Kari", "Kari"),
+        (None, ""),
+        (3, "3"),
+    ],
+)
+def test_a_cell_that_looks_like_a_formula_is_written_as_text(value, written):
+    assert safe_cell(value) == written
+
+
+def test_another_organisations_admin_sees_none_of_it(app, lms, org, platform_pem, mocked_http):
+    teacher = unit_manager(app, lms, org)
+    page(teacher, f"/manager/people/{person_id(app, LEARNER)}")
+    annen = other_lms(platform_pem, mocked_http, "https://canvas.example", "client-456", "dep-9")
+    add_platform(app, annen, "Annenkommune")
+    stranger = TestLms.browser(app)
+    assert annen.launch(stranger, "admin").status_code == 302
+    html = page(stranger, "/admin/audit")
+    assert "No events match." in html and "/manager/people/" not in html
+    assert "/manager/people/" not in read_log(stranger, person_id=person_id(app, LEARNER))
+    exported = stranger.get("/admin/audit.csv").get_data(as_text=True)
+    _header, own = exported.strip().splitlines()  # their own export, nothing else
+    assert own.endswith(",export,audit,,,,GET,/admin/audit.csv,")
+
+
+@pytest.mark.parametrize("persona", ["learner", "designer", "manager", "coordinator"])
+def test_only_admins_read_the_log(app, lms, org, persona):
+    browser = TestLms.browser(app)
+    launch(lms, browser, "learner" if persona == "coordinator" else persona)
+    if persona == "coordinator":
+        give(app, org, LEARNER, GrantKind.COORDINATOR)
+    for path in ("/admin/audit", "/admin/audit.csv"):
+        assert browser.get(path).status_code == 403, (persona, path)
+    assert TestLms.browser(app).get("/admin/audit").status_code in (401, 403)
+
+
+def test_a_coordinator_sees_no_ones_data(app, lms, org):
+    launch(lms, TestLms.browser(app), "learner2", unit=UNIT)
+    coordinator = TestLms.browser(app)
+    launch(lms, coordinator, "learner")
+    give(app, org, LEARNER, GrantKind.COORDINATOR)
+    for path in ("/manager/", f"/manager/people/{person_id(app, '104')}", "/admin/certificates"):
+        assert coordinator.get(path).status_code == 403, path
+    assert coordinator.get("/api/v1/people").status_code == 403
+
+
+# --- an LMS role alone opens no one's data ----------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["Mentor", "Manager"])
+def test_a_course_mentor_or_manager_without_a_grant_sees_no_other_people(app, lms, org, role):
+    launch(lms, TestLms.browser(app), "learner", unit=UNIT)
+    browser = TestLms.browser(app)
+    response = lms.signed_launch(
+        browser, "manager", change={c.ROLES: [LIS + "membership#" + role], c.CUSTOM: {}}
+    )
+    assert response.status_code == 302 and "/manager/" in response.headers["Location"]
+    home = page(browser, "/manager/")
+    assert "an administrator grants you the units you manage" in home
+    assert "Demo Ansatt" not in home and "/manager/units" not in home
+    learner = person_id(app, LEARNER)
+    assert browser.get(f"/manager/people/{learner}").status_code == 404
+    assert "Demo Ansatt" not in page(browser, "/manager/certificates")
+    for path in ("/api/v1/people", f"/api/v1/people/{learner}", "/manager/units"):
+        assert browser.get(path).status_code == 403, path
+    # what concerns only themselves stays open
+    page(browser, "/learner/")
+    page(browser, "/certificates/")
+    assert events(app) == []
+
+    give(app, org, "103", GrantKind.MANAGER, unit_id=org["units"][UNIT])
+    assert "Demo Ansatt" in page(browser, "/manager/")
+    assert browser.get(f"/manager/people/{learner}").status_code == 200
+
+
+def test_an_admin_keeps_the_whole_organisation(app, lms, org):
+    launch(lms, TestLms.browser(app), "learner", unit=UNIT)
+    console = admin(app, lms)
+    assert landing(lms, console, "admin").endswith("/admin/")
+    assert "Demo Ansatt" in page(console, "/manager/")
+    assert console.get("/manager/units").status_code == 200
+
+
+# --- append-only --------------------------------------------------------------------------
+
+
+def test_the_database_refuses_to_change_or_delete_an_event(app, lms, org):
+    teacher = unit_manager(app, lms, org)
+    page(teacher, f"/manager/people/{person_id(app, LEARNER)}")
+    with app.app_context():
+        session = get_session()
+        if session.get_bind().dialect.name != "postgresql":
+            pytest.skip("the append-only trigger is PostgreSQL's")
+        for statement in (
+            "UPDATE audit_event SET actor_person_id = NULL",
+            "DELETE FROM audit_event_person",
+            "DELETE FROM audit_event",
+        ):
+            with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
+                session.execute(text(statement))
+        session.rollback()
+    assert len(events(app)) == 2  # the grant and the view
