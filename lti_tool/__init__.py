@@ -116,6 +116,7 @@ def _register_blueprints(app: Flask) -> None:
         attempts,
         certificates,
         certification_design,
+        coordinator,
         demo,
         designer,
         health,
@@ -139,6 +140,7 @@ def _register_blueprints(app: Flask) -> None:
         certification_design,
         certificates,
         manager,
+        coordinator,
         admin,
         api,
     ]

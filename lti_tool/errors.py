@@ -937,3 +937,12 @@ class GrantReasonMissing(ToolError):
     code = "grant_reason_missing"
     title = lazy_gettext("Give a reason")
     message = lazy_gettext("Say why, in 1 to 500 characters: the reason is kept in the audit.")
+
+
+class MonthNotOver(ToolError):
+    status = 422
+    code = "month_not_over"
+    title = lazy_gettext("The month is not over")
+    message = lazy_gettext(
+        "A month's figures are recorded after its end; the current month is computed live."
+    )

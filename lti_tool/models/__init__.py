@@ -21,6 +21,7 @@ from lti_tool.models.competence import (
     ScaleLevel,
     VersionStatus,
 )
+from lti_tool.models.coverage_snapshot import CoverageSnapshot
 from lti_tool.models.evidence import CompetenceHolding, Evidence
 from lti_tool.models.grant import GrantKind, PermissionGrant
 from lti_tool.models.item_bank import Item, ItemCompetence, ItemOption
@@ -68,6 +69,7 @@ __all__ = [
     "CompetenceHolding",
     "Course",
     "CourseKind",
+    "CoverageSnapshot",
     "DeliveryStatus",
     "Deployment",
     "Evidence",
