@@ -501,9 +501,9 @@ def test_statements_do_not_grow_with_people(app, lms, now, size, request):
     assert len(run) == EXPECTED_STATEMENTS, run
 
 
-#: The launch, deployment, platform and grants (4), the organisation (1), the four sums, the
+#: The launch, deployment, platform and grants (4), the organisation (1), the sums (1), the
 #: labels (3), the trend (1).
-EXPECTED_STATEMENTS = 13
+EXPECTED_STATEMENTS = 10
 
 
 def test_invalid_filters_are_answered_with_the_page_and_its_errors(app, lms, region):
