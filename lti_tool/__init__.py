@@ -131,6 +131,7 @@ def _register_blueprints(app: Flask) -> None:
         attempts,
         certificates,
         certification_design,
+        coordinator,
         courses,
         demo,
         designer,
@@ -158,6 +159,7 @@ def _register_blueprints(app: Flask) -> None:
         manager,
         courses,
         unit_exports,
+        coordinator,
         admin,
         api,
     ]

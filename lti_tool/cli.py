@@ -5,6 +5,7 @@ Each command is one transaction: it commits at the end, or writes nothing on err
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from lti_tool import migrate
+from lti_tool import clock, migrate
 from lti_tool.db import get_session
 from lti_tool.errors import ImportErrors, ToolError
 from lti_tool.lti.services import lti_services
@@ -630,6 +631,37 @@ def api_token_revoke(token_id: int) -> None:
     click.echo(f"Revoked API token {row.id} of {row.organisation.name}.")
 
 
+# --- coverage figures ----------------------------------------------------------------------
+
+coverage_cli = AppGroup("coverage", help="Coverage figures for coordinators.")
+
+
+def _month(_ctx: Any, _param: Any, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.datetime.strptime(value, "%Y-%m").date()
+    except ValueError as exc:
+        raise click.BadParameter("give the month as YYYY-MM") from exc
+
+
+@coverage_cli.command("snapshot")
+@click.option("--month", callback=_month, help="YYYY-MM; default: the last month that is over.")
+@with_appcontext
+@transaction
+def coverage_snapshot(month: dt.date | None) -> None:
+    """Record every organisation's coverage figures at a month's end (counts only), for
+    the coordinators' trend; a month recorded before is recorded again. A past month is
+    computed from the evidence recorded up to its end, with today's job roles and units.
+    The worker records the last month by itself."""
+    from lti_tool.services import coverage_figures
+
+    now = clock.now()
+    chosen = month or coverage_figures.last_month(now)
+    rows = coverage_figures.record_snapshot(get_session(), chosen, now=now)
+    click.echo(f"Recorded {chosen:%Y-%m}: {rows} rows.")
+
+
 # --- grades for the LMS (AGS) ---------------------------------------------------------------
 
 
@@ -647,7 +679,8 @@ def worker(once: bool, batch: int) -> None:
     """Send queued scores to the LMS gradebooks (AGS), in order, retrying what fails for now.
 
     Each pass first submits attempts whose time limit ran out unattended, so their scores
-    are sent too.
+    are sent too, and records last month's coverage figures once a month is over
+    (``coverage_figures.record_due_snapshots``).
     Runs until SIGTERM or SIGINT (it finishes the score it is sending), sleeping
     SCORE_WORKER_POLL_SECONDS when nothing is due. Several workers may run at once: each
     score is claimed by one. With --once it makes one pass and prints what it did.
@@ -659,12 +692,20 @@ def worker(once: bool, batch: int) -> None:
 
     from lti_tool.db import utcnow
     from lti_tool.services.attempts import close_overdue_attempts
+    from lti_tool.services.coverage_figures import record_due_snapshots
     from lti_tool.services.score_delivery import DeliveryCounts, deliver_due
 
     services = lti_services()
     session_factory = current_app.extensions["db_sessionmaker"]
+
+    def record_snapshots() -> None:
+        with session_factory() as session:
+            if record_due_snapshots(session, utcnow()):
+                session.commit()
+
     if once:
         close_overdue_attempts(session_factory, utcnow())
+        record_snapshots()
         counts = deliver_due(session_factory, services, limit=batch)
         click.echo(str(counts))
         return
@@ -685,6 +726,10 @@ def worker(once: bool, batch: int) -> None:
                 close_overdue_attempts(session_factory, utcnow())
             except Exception:  # the database away for a moment: the scores still get a try
                 log.exception("worker: closing overdue attempts failed")
+            try:
+                record_snapshots()
+            except Exception:  # the figures wait for the next pass; the scores go on
+                log.exception("worker: recording coverage figures failed")
             try:
                 counts = deliver_due(session_factory, services, limit=batch, stop=stopping.is_set)
             except Exception:  # the database away for a moment: keep the worker, try again
@@ -715,6 +760,7 @@ def register(app: Flask) -> None:
         job_role_cli,
         content_cli,
         items_cli,
+        coverage_cli,
     )
     for group in groups:
         app.cli.add_command(group)

@@ -14,10 +14,13 @@ from typing import Annotated, Any, TypeVar
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, Enum, MetaData, String, create_engine, event
 from sqlalchemy.exc import ArgumentError, IntegrityError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from lti_tool import clock
+from lti_tool.domain.certification_rules import add_months
 from lti_tool.settings import SettingsError
 
 NAMING_CONVENTION = {
@@ -94,6 +97,40 @@ def insert_or_find(session: Session, new: T, find: Callable[[], T | None]) -> T:
     return new
 
 
+SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+"""How SQLAlchemy keeps a datetime in SQLite (text that sorts as time does)."""
+
+
+def _sqlite_add_months(moment: str | None, months: int | None) -> str | None:
+    if moment is None or months is None:
+        return None
+    return add_months(dt.datetime.fromisoformat(moment), months).strftime(SQLITE_DATETIME)
+
+
+class MonthsAfter(FunctionElement[dt.datetime]):
+    """SQL for ``domain.certification_rules.add_months(moment, months)``: the same day
+    ``months`` later, the month's last day when that day does not exist (PostgreSQL's
+    interval arithmetic on UTC wall time; on SQLite the Python function itself)."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+    name = "months_after"
+
+
+@compiles(MonthsAfter)
+def _months_after_sqlite(element: MonthsAfter, compiler: Any, **kw: Any) -> str:
+    return f"add_months({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(MonthsAfter, "postgresql")
+def _months_after_postgresql(element: MonthsAfter, compiler: Any, **kw: Any) -> str:
+    moment, months = list(element.clauses)
+    return (
+        f"(({compiler.process(moment, **kw)} AT TIME ZONE 'UTC') "
+        f"+ make_interval(months => {compiler.process(months, **kw)})) AT TIME ZONE 'UTC'"
+    )
+
+
 def make_engine(database_url: str) -> Engine:
     if database_url.startswith("sqlite"):
         engine = create_engine(database_url, connect_args={"timeout": 30})
@@ -105,6 +142,7 @@ def make_engine(database_url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            dbapi_conn.create_function("add_months", 2, _sqlite_add_months, deterministic=True)
 
         return engine
     return create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=10)

@@ -1036,3 +1036,12 @@ class SharedPlatform(ToolError):
         "designer here decide who designs for them as well, so they cannot be changed while "
         "the platform is shared. Grant designer to people under Permissions instead."
     )
+
+
+class MonthNotOver(ToolError):
+    status = 422
+    code = "month_not_over"
+    title = lazy_gettext("The month is not over")
+    message = lazy_gettext(
+        "A month's figures are recorded after its end; the current month is computed live."
+    )

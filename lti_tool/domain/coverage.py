@@ -34,7 +34,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 
 from lti_tool.domain.certification_rules import add_months
 from lti_tool.domain.mapping_results import SELF_ASSESSMENT
@@ -108,8 +109,11 @@ def cell_status(
 
 def coverage(statuses: Iterable[CellStatus]) -> float | None:
     """The share of ``statuses`` met or expiring, in per cent (one decimal); None for none."""
-    total = covered = 0
-    for status in statuses:
-        total += 1
-        covered += status in COVERED
+    return coverage_of(Counter(statuses))
+
+
+def coverage_of(counts: Mapping[CellStatus, int]) -> float | None:
+    """``coverage`` from the number of cells in each status (figures counted in SQL)."""
+    total = sum(counts.values())
+    covered = sum(n for status, n in counts.items() if status in COVERED)
     return round(100.0 * covered / total, 1) if total else None

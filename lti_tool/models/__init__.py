@@ -23,6 +23,7 @@ from lti_tool.models.competence import (
     VersionStatus,
 )
 from lti_tool.models.course_roster import CourseRoster, RosterMember
+from lti_tool.models.coverage_snapshot import CoverageSnapshot
 from lti_tool.models.documentation import DocumentationExport
 from lti_tool.models.evidence import CompetenceHolding, Evidence
 from lti_tool.models.grant import GrantKind, PermissionGrant
@@ -75,6 +76,7 @@ __all__ = [
     "Course",
     "CourseKind",
     "CourseRoster",
+    "CoverageSnapshot",
     "DeliveryStatus",
     "Deployment",
     "DocumentationExport",

@@ -48,7 +48,7 @@ def upsert_person(session: Session, launch: ValidatedLaunch) -> Person:
 #: The page each permission lands on after a launch (the highest permission wins).
 LANDING = {
     Permission.LEARNER: "learner.home",
-    Permission.COORDINATOR: "learner.home",  # the coordinators' figures are still to come
+    Permission.COORDINATOR: "coordinator.home",
     Permission.DESIGNER: "designer.home",
     Permission.MANAGER: "manager.home",
     Permission.ADMIN: "admin.home",

@@ -1,4 +1,5 @@
-"""The REST API under /api/v1: frameworks, job roles, org units, people and assignments.
+"""The REST API under /api/v1: frameworks, job roles, org units, people and assignments,
+and the coordinators' coverage figures.
 
 Callers are integrations with a per-organisation Bearer token (``read``: GET only;
 ``write``: everything), or a person signed in through a launch (designers and admins
@@ -25,6 +26,7 @@ from lti_tool.auth import (
     api_access,
     current_actor,
     current_api_caller,
+    current_grants,
     managed_units,
     public,
     require_whole_organisation,
@@ -38,10 +40,12 @@ from lti_tool.models import (
 )
 from lti_tool.schemas import api as s
 from lti_tool.schemas.coverage import CoverageOut, CoverageQuery, matrix_options, query_data
+from lti_tool.schemas.figures import FiguresOut, FiguresQuery
 from lti_tool.services import (
     assignments,
     audit,
     coverage,
+    coverage_figures,
     framework_io,
     frameworks,
     grants,
@@ -62,6 +66,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 DESIGN = (Permission.DESIGNER, Permission.ADMIN)
 READ_CONTENT = (Permission.DESIGNER, Permission.MANAGER, Permission.ADMIN)
 PEOPLE = (Permission.MANAGER, Permission.ADMIN)
+FIGURES = (Permission.COORDINATOR, Permission.ADMIN)
 KINDS = "any(role, unit)"
 SEND_JSON = lazy_gettext("Send a JSON object.")
 SEND_FILE = lazy_gettext("Send the file in the field file.")
@@ -773,3 +778,31 @@ def my_requirements() -> Any:
         get_session(), caller.organisation_id, caller.person_id, str(get_locale())
     )
     return _dump(s.MyRequirementsOut, found)
+
+
+# --- the coordinators' figures --------------------------------------------------------------
+
+
+@bp.get("/coverage/figures")
+@api_access(*FIGURES)
+@doc(
+    "Coverage per municipality, unit, job role and competence, and the monthly trend, of "
+    "the caller's region (a coordinator of it) or organisation: counts only, groups of "
+    "fewer than 5 people withheld",
+    response=FiguresOut,
+    query=FiguresQuery,
+)
+def get_coverage_figures() -> Any:
+    query = _query(FiguresQuery)
+    caller = current_api_caller()
+    found = coverage_figures.figures_for(
+        get_session(),
+        caller.organisation_id,
+        current_grants() if caller.person_id is not None else [],
+        only=query["organisation"],
+        now=clock.now(),
+        expiring_days=query["expiring_days"],
+        months=query["months"],
+        locale=str(get_locale()),
+    )
+    return _dump(FiguresOut, found)

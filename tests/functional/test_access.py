@@ -17,6 +17,8 @@ from tests.fakes.lms import TestLms, csrf_token
 PERMISSION_VALUES = {str(p) for p in Permission}
 
 HOME_PAGES = ["/learner/", "/designer/", "/manager/", "/admin/"]
+#: Coordinators' figures: coordinators (by grant only) and admins.
+COORDINATOR_PAGES = ["/coordinator/"]
 #: The admin console's pages without arguments (those with arguments: test_admin_console).
 ADMIN_PAGES = [
     "/admin/keys",
@@ -52,6 +54,7 @@ MANAGER_PAGES = [
 EVERYONE_PAGES = ["/certificates/"]
 PAGES = [
     *HOME_PAGES,
+    *COORDINATOR_PAGES,
     *ADMIN_PAGES,
     *DESIGNER_PAGES,
     *ATTENDANCE_PAGES,
@@ -141,6 +144,7 @@ def test_guards_match_the_declared_access(app):
         "manager.archive_unit": {"manager", "admin"},
         "admin.home": {"admin"},
         "admin.approve_deployment": {"admin"},
+        "coordinator.home": {"coordinator", "admin"},
     }
     for endpoint, permissions in expected.items():
         assert set(app.view_functions[endpoint].access) == permissions, endpoint
@@ -280,6 +284,8 @@ def test_api_guards_match_the_declared_access(app):
             assert access == API_PEOPLE, rule.rule
         elif rule.rule.startswith("/api/v1/grants"):
             assert access == {"admin"}, rule.rule
+        elif rule.rule.startswith("/api/v1/coverage"):
+            assert access == {"coordinator", "admin"}, rule.rule
         elif rule.rule.startswith("/api/v1/org-units"):
             assert access == (API_READ if methods == {"GET"} else API_PEOPLE), rule.rule
         else:

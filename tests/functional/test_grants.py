@@ -392,7 +392,8 @@ def test_a_coordinator_grant_is_carried_by_the_launch(app, lms, org):
         reason="Counts for the municipality",
     )
     assert response.status_code == 302
-    assert landing(lms, teacher, "learner").endswith("/learner/")
+    assert landing(lms, teacher, "learner").endswith("/coordinator/")
+    assert "Coverage figures" in page(teacher, "/coordinator/")
     with app.app_context():
         last = get_session().scalar(select(Launch).order_by(Launch.created_at.desc()))
         assert last is not None and "coordinator" in last.permissions

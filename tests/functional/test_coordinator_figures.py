@@ -1,0 +1,516 @@
+"""Coverage figures for coordinators, through HTTP: generated people in three municipalities
+of one region and one outside, compared with an independent computation from the
+generated evidence; small groups withheld (and one more where one would be alone); no
+names or person ids; the monthly trend; who may see what; statements that do not grow."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import random
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from lti_tool import clock
+from lti_tool.db import get_session
+from lti_tool.domain.certification_rules import add_months
+from lti_tool.models import (
+    Competence,
+    CoverageSnapshot,
+    GrantKind,
+    Organisation,
+    Person,
+    Region,
+)
+from lti_tool.services import coverage_figures, grants
+from tests.fakes import content
+from tests.fakes.lms import TestLms
+from tests.functional.test_admin_console import add_platform
+from tests.functional.test_assignments import person_id
+from tests.functional.test_deployments import other_lms
+from tests.functional.test_learner_requirements import launch
+from tests.functional.test_unit_matrix import add_evidence, add_person
+from tests.statements import statements_run
+
+DAY = dt.timedelta(days=1)
+STATUSES = ("met", "expiring", "expired", "gap", "never_assessed")
+#: The care profiles (tests/fakes/content.py): code → (competence, level, renewal months).
+PROFILES = {
+    "sykepleier": [("legemidler", 3, 24), ("personvern", 2, 12)],
+    "helsefagarbeider": [("legemidler", 2, 12), ("office", 1, None)],
+    "tomrolle": [],
+}
+#: People per unit, municipality by municipality; Annenkommune is outside the region.
+DESIGN = {
+    "Testkommune": {"hjemmetjenesten": 12, "sykehjemmet": 4, "legevakten": 7},
+    "Bkommune": {"hjemmetjenesten": 5, "sykehjemmet": 6},
+    "Ckommune": {"hjemmetjenesten": 3, "sykehjemmet": 2},
+    "Annenkommune": {"hjemmetjenesten": 6},
+}
+REGION = ("Testkommune", "Bkommune", "Ckommune")
+
+
+@dataclasses.dataclass
+class Generated:
+    organisation: str
+    name: str
+    unit: str
+    roles: list[str]
+    evidence: dict[str, list[tuple[int, int, dt.datetime, dt.datetime | None, str]]]
+    """By competence code: (order written, level, recorded_at, valid_until, source)."""
+
+
+@pytest.fixture
+def now(monkeypatch: pytest.MonkeyPatch) -> dt.datetime:
+    fixed = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    monkeypatch.setattr(clock, "now", lambda: fixed)
+    return fixed
+
+
+def _roles(rng: random.Random) -> list[str]:
+    return rng.choice(
+        [
+            ["sykepleier"],
+            ["helsefagarbeider"],
+            ["sykepleier", "helsefagarbeider"],
+            ["tomrolle", "sykepleier"],
+        ]
+    )
+
+
+def _build(now: dt.datetime, design: dict[str, dict[str, int]], seed: int = 13) -> dict[str, Any]:
+    """The municipalities of ``design`` (Testkommune, the LMS's, first), the first three in
+    region Vestland, the rest in Nordland, with their care content (one framework shared:
+    the same competence identifiers everywhere), units and generated people."""
+    rng = random.Random(seed)
+    session = get_session()
+    vestland, nordland = Region(name="Vestland"), Region(name="Nordland")
+    session.add_all([vestland, nordland])
+    session.flush()
+    orgs: dict[str, int] = {}
+    for name in design:
+        found = session.scalar(select(Organisation).where(Organisation.name == name))
+        if found is None:
+            found = Organisation(name=name)
+            session.add(found)
+        found.region_id = vestland.id if name in REGION else nordland.id
+        session.flush()
+        orgs[name] = found.id
+    session.commit()
+    care = {name: content.care_content(name) for name in design}
+    first = care["Testkommune"]["competences"]
+    shared = {
+        code: session.scalar(select(Competence.identifier).where(Competence.id == cid))
+        for code, cid in first.items()
+    }
+    people: list[Generated] = []
+    written = 0
+    for name, units in design.items():
+        for code, competence_id in care[name]["competences"].items():
+            session.execute(
+                update(Competence)
+                .where(Competence.id == competence_id)
+                .values(identifier=shared[code])
+            )
+        unit_ids = dict(care[name]["units"])
+        for unit_code in units:
+            if unit_code not in unit_ids:
+                unit_ids[unit_code] = content.unit(orgs[name], unit_code, unit_code.title())
+        for unit_code, size in units.items():
+            for _ in range(size):
+                roles = _roles(rng)
+                person = Generated(name, f"Navn{len(people)} Etternavnsen", unit_code, roles, {})
+                pid = add_person(
+                    orgs[name],
+                    person.name,
+                    unit_ids[unit_code],
+                    [care[name]["roles"][r] for r in roles],
+                )
+                for code, competence_id in care[name]["competences"].items():
+                    for _ in range(rng.choice([0, 1, 1, 2, 3])):
+                        written += 1
+                        level = rng.randint(0, 4)
+                        recorded = now - rng.randint(0, 800) * DAY
+                        until = (
+                            recorded + rng.randint(30, 400) * DAY if rng.random() < 0.3 else None
+                        )
+                        source = rng.choice(["knowledge_test", "self_assessment"])
+                        add_evidence(orgs[name], pid, competence_id, level, recorded, source, until)
+                        person.evidence.setdefault(code, []).append(
+                            (written, level, recorded, until, source)
+                        )
+                people.append(person)
+    session.commit()
+    return {"orgs": orgs, "people": people, "regions": (vestland.id, nordland.id)}
+
+
+# --- the independent computation ------------------------------------------------------------
+
+
+def _status(
+    person: Generated, code: str, level: int, renewal: int | None, at: dt.datetime, days: int = 30
+) -> str:
+    """From the generated evidence recorded before ``at``: tests before self-assessments,
+    then the latest, then the last written."""
+    held = [e for e in person.evidence.get(code, []) if e[2] < at]
+    if not held:
+        return "never_assessed"
+    _, got, recorded, until, _ = max(held, key=lambda e: (e[4] != "self_assessment", e[2], e[0]))
+    if got < level:
+        return "gap"
+    ends = [until] if until else []
+    if renewal:
+        ends.append(add_months(recorded, renewal))
+    if ends and min(ends) <= at:
+        return "expired"
+    if ends and min(ends) <= at + days * DAY:
+        return "expiring"
+    return "met"
+
+
+def _cells(person: Generated, at: dt.datetime) -> dict[str, str]:
+    required: dict[str, tuple[int, int | None]] = {}
+    for role in person.roles:
+        for code, level, renewal in PROFILES[role]:
+            old = required.get(code)
+            if old is None:
+                required[code] = (level, renewal)
+            else:
+                renewals = [r for r in (old[1], renewal) if r]
+                required[code] = (max(old[0], level), min(renewals) if renewals else None)
+    return {code: _status(person, code, lvl, ren, at) for code, (lvl, ren) in required.items()}
+
+
+def expected_groups(people: list[Generated], at: dt.datetime) -> dict[tuple[str, str], dict]:
+    """(dimension, key) → {"people": n, status: cells}; keys: municipality name, (name,
+    unit code), job role code, competence code."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(key: tuple[str, str], who: str, statuses: list[str]) -> None:
+        group = found.setdefault(key, {"who": set(), **dict.fromkeys(STATUSES, 0)})
+        group["who"].add(who)
+        for s in statuses:
+            group[s] += 1
+
+    for person in people:
+        cells = _cells(person, at)
+        if not cells:
+            continue
+        add(("organisation", person.organisation), person.name, list(cells.values()))
+        add(("unit", f"{person.organisation}/{person.unit}"), person.name, list(cells.values()))
+        for role in person.roles:
+            codes = {code for code, _, _ in PROFILES[role]}
+            if codes:  # a role that asks for nothing has no cells to count
+                add(("job_role", role), person.name, [s for c, s in cells.items() if c in codes])
+        for code, status in cells.items():
+            add(("competence", code), person.name, [status])
+    return {k: {"people": len(v.pop("who")), **v} for k, v in found.items()}
+
+
+def coverage_of(group: dict[str, int]) -> float | None:
+    cells = sum(group[s] for s in STATUSES)
+    return round(100 * (group["met"] + group["expiring"]) / cells, 1) if cells else None
+
+
+# --- the region, launched ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def region(app, lms, now, platform_pem, mocked_http) -> dict[str, Any]:
+    annen = other_lms(platform_pem, mocked_http, "https://canvas.example", "client-456", "dep-9")
+    add_platform(app, annen, "Annenkommune")
+    launch(lms, TestLms.browser(app), "learner")  # the coordinator-to-be
+    with app.app_context():
+        built = _build(now, DESIGN)
+        grants.grant(
+            get_session(),
+            built["orgs"]["Testkommune"],
+            person_id=person_id(app, "101"),
+            kind=GrantKind.COORDINATOR,
+            region_id=built["regions"][0],
+            reason="Region figures",
+            by_id=None,
+            via="api",
+        )
+        get_session().commit()
+    return {**built, "annen": annen}
+
+
+def coordinator(app, lms) -> Any:
+    browser = TestLms.browser(app)
+    response = launch(lms, browser, "learner")
+    assert response.headers["Location"].split("?")[0].endswith("/coordinator/")
+    return browser
+
+
+def figures_json(browser: Any, **query: Any) -> dict[str, Any]:
+    response = browser.get("/api/v1/coverage/figures", query_string=query)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    found: dict[str, Any] = response.get_json()
+    return found
+
+
+def test_the_region_figures_equal_an_independent_computation(app, lms, region, now):
+    expected = expected_groups([p for p in region["people"] if p.organisation in REGION], now)
+    names = {v: k for k, v in region["orgs"].items()}
+    with app.app_context():  # the raw sums, before any suppression
+        sums = coverage_figures.count_groups(
+            get_session(), [region["orgs"][n] for n in REGION], now=now
+        )
+        units = {u.id: u.code for u in get_session().scalars(select(content.OrgUnit))}
+        identifiers = {c.identifier: c.code for c in get_session().scalars(select(Competence))}
+
+    def counted(counts: coverage_figures.Counts) -> dict[str, int]:
+        return {"people": counts.people, **{s.value: n for s, n in counts.cells.items()}}
+
+    got = {("organisation", names[o]): counted(c) for o, c in sums.organisations.items()}
+    got |= {("unit", f"{names[o]}/{units[u]}"): counted(c) for (o, u), c in sums.units.items()}
+    merged: dict[tuple[str, str], coverage_figures.Counts] = {}
+    for (_, code), c in sums.job_roles.items():
+        merged[("job_role", code)] = merged.get(("job_role", code), coverage_figures.EMPTY) + c
+    for (_, identifier), c in sums.competences.items():
+        key = ("competence", identifiers[identifier])
+        merged[key] = merged.get(key, coverage_figures.EMPTY) + c
+    got |= {k: counted(c) for k, c in merged.items()}
+    assert got == expected
+    assert {s for g in expected.values() for s in STATUSES if g[s]} == set(STATUSES)
+
+    browser = coordinator(app, lms)
+    data = figures_json(browser)
+    assert data["region"] == "Vestland"
+    assert [g["label"] for g in data["municipalities"]] == ["Bkommune", "Ckommune", "Testkommune"]
+    for group in data["municipalities"]:
+        want = expected[("organisation", group["label"])]
+        assert not group["suppressed"]
+        assert group["people"] == want["people"]
+        assert group["cells"] == {s: want[s] for s in STATUSES}
+        assert group["coverage"] == coverage_of(want)
+    total = {s: sum(expected[("organisation", n)][s] for n in REGION) for s in STATUSES}
+    assert data["total"]["cells"] == total
+    assert data["total"]["coverage"] == coverage_of(total)
+    for group in data["job_roles"]:
+        want = expected[("job_role", group["key"])]
+        assert group["people"] == want["people"] and group["coverage"] == coverage_of(want)
+    assert {g["key"] for g in data["job_roles"]} == {"sykepleier", "helsefagarbeider"}
+    assert len(data["competences"]) == 3  # one identifier across the municipalities
+    for group in data["competences"]:
+        want = expected[("competence", group["label"].split()[0])]
+        assert group["cells"] == {s: want[s] for s in STATUSES}
+
+
+def test_small_groups_are_withheld_with_their_complement(app, lms, region, now):
+    expected = expected_groups(region["people"], now)
+    data = figures_json(coordinator(app, lms))
+    units = {(g["municipality"], g["label"]): g for g in data["units"]}
+    # Testkommune: 12, 4 and 7 people: the 4 withheld, and the 7 with it
+    size = {k: expected[("unit", f"Testkommune/{k}")]["people"] for k in DESIGN["Testkommune"]}
+    assert size == DESIGN["Testkommune"]  # everyone generated there has a required competence
+    assert units[("Testkommune", "Sykehjemmet")]["suppressed"]
+    assert units[("Testkommune", "Legevakten")]["suppressed"]
+    assert units[("Testkommune", "Hjemmetjenesten")]["people"] == 12
+    # Bkommune: 5 and 6: both shown
+    assert units[("Bkommune", "Hjemmetjenesten")]["people"] == 5
+    assert units[("Bkommune", "Sykehjemmet")]["people"] == 6
+    # Ckommune: 3 and 2: both withheld, the municipality's 5 shown
+    assert units[("Ckommune", "Hjemmetjenesten")]["suppressed"]
+    assert units[("Ckommune", "Sykehjemmet")]["suppressed"]
+    assert next(g for g in data["municipalities"] if g["label"] == "Ckommune")["people"] == 5
+    for group in data["units"]:
+        if group["suppressed"]:
+            assert group["people"] is group["cells"] is group["coverage"] is None
+    html = coordinator(app, lms).get("/coordinator/", query_string={"lang": "en"})
+    text = html.get_data(as_text=True)
+    assert html.status_code == 200
+    assert text.count("Withheld") >= 4
+
+
+def test_no_names_or_person_ids_are_shown(app, lms, region):
+    browser = coordinator(app, lms)
+    html = browser.get("/coordinator/", query_string={"lang": "en"}).get_data(as_text=True)
+    data = figures_json(browser)
+    body = json.dumps(data)
+    with app.app_context():
+        people = get_session().execute(select(Person.name, Person.sub, Person.email)).all()
+    assert len(people) > 40
+    for name, sub, email in people:
+        for text in (html, body):
+            assert name not in text
+            assert len(sub) < 10 or sub not in text  # the demo personas' subs are numbers
+            assert not email or email not in text
+    for person in region["people"]:
+        assert person.name.split()[0] not in html
+
+    def keys(found: Any) -> set[str]:
+        if isinstance(found, dict):
+            return set(found) | {k for v in found.values() for k in keys(v)}
+        if isinstance(found, list):
+            return {k for v in found for k in keys(v)}
+        return set()
+
+    assert not {k for k in keys(data) if "person" in k or k in ("id", "name", "sub")}
+
+
+def test_a_coordinator_of_a_municipality_and_an_admin_see_their_own_only(app, lms, region):
+    annen = region["annen"]
+    admin = TestLms.browser(app)
+    assert annen.launch(admin, "admin").status_code == 302  # Annenkommune's admin
+    data = figures_json(admin)
+    assert data["region"] is None
+    assert [g["label"] for g in data["municipalities"]] == ["Annenkommune"]
+    html = admin.get("/coordinator/", query_string={"lang": "en"}).get_data(as_text=True)
+    for name in REGION:
+        assert name not in html and name not in json.dumps(data)
+    assert (
+        admin.get(
+            "/api/v1/coverage/figures", query_string={"organisation": region["orgs"]["Testkommune"]}
+        ).status_code
+        == 404
+    )
+    # a coordinator of Nordland, in Annenkommune: Annenkommune only
+    learner = TestLms.browser(app)
+    annen.launch(learner, "learner")
+    with app.app_context():
+        grants.grant(
+            get_session(),
+            region["orgs"]["Annenkommune"],
+            person_id=person_id(app, "101", issuer="https://canvas.example"),
+            kind=GrantKind.COORDINATOR,
+            region_id=region["regions"][1],
+            reason="Nordland",
+            by_id=None,
+            via="api",
+        )
+        get_session().commit()
+    data = figures_json(learner)
+    assert data["region"] == "Nordland"
+    assert [g["label"] for g in data["municipalities"]] == ["Annenkommune"]
+    # Testkommune's admin: Testkommune only, not the region
+    own = TestLms.browser(app)
+    lms.launch(own, "admin")
+    data = figures_json(own)
+    assert [g["label"] for g in data["municipalities"]] == ["Testkommune"]
+    # the region's coordinator narrows to one municipality, not to one outside
+    browser = coordinator(app, lms)
+    one = figures_json(browser, organisation=region["orgs"]["Bkommune"])
+    assert [g["label"] for g in one["municipalities"]] == ["Bkommune"]
+    outside = browser.get(
+        "/coordinator/", query_string={"organisation": region["orgs"]["Annenkommune"]}
+    )
+    assert outside.status_code == 404
+
+
+@pytest.mark.parametrize("persona", ["learner", "designer", "manager"])
+def test_learners_designers_and_managers_are_refused(app, lms, persona):
+    browser = TestLms.browser(app)
+    lms.launch(browser, persona)
+    assert browser.get("/coordinator/").status_code == 403
+    assert browser.get("/api/v1/coverage/figures").status_code == 403
+
+
+def test_a_token_sees_its_organisation(app, lms, region, cli):
+    output = cli(
+        "api-token", "create", "--organisation", "Bkommune", "--scope", "read", "--name", "stats"
+    ).output
+    token = output.strip().split()[-1]
+    client = TestLms.browser(app)
+    response = client.get("/api/v1/coverage/figures", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert [g["label"] for g in response.get_json()["municipalities"]] == ["Bkommune"]
+    bad = client.get(
+        "/api/v1/coverage/figures",
+        query_string={"months": 0},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert bad.status_code == 422 and "months" in bad.get_json()["errors"]
+
+
+def test_the_openapi_document_describes_the_figures(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    operation = spec["paths"]["/api/v1/coverage/figures"]["get"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"]
+
+
+# --- the trend --------------------------------------------------------------------------------
+
+
+def test_the_trend_shows_recorded_months_and_this_month_live(app, lms, region, now, cli):
+    last = coverage_figures.last_month(now)
+    before = coverage_figures._previous_month(last)
+    result = cli("coverage", "snapshot", "--month", f"{before:%Y-%m}")
+    assert f"Recorded {before:%Y-%m}" in result.output
+    refused = cli("coverage", "snapshot", "--month", f"{now:%Y-%m}", ok=False)
+    assert refused.exit_code != 0
+    # the worker records the last month by itself, once
+    cli("worker", "--once")
+    with app.app_context():
+        months = set(get_session().scalars(select(CoverageSnapshot.month).distinct()))
+        assert months == {before, last}
+        assert coverage_figures.record_due_snapshots(get_session(), now) == 0
+    data = figures_json(coordinator(app, lms), months=4)
+    trend = {m["month"]: m for m in data["trend"]}
+    assert len(data["trend"]) == 4 and data["trend"][-1]["live"]
+    assert not trend[f"{coverage_figures._previous_month(before):%Y-%m}"]["recorded"]
+    regional = [p for p in region["people"] if p.organisation in REGION]
+    for month in (before, last):
+        at = coverage_figures.month_end(month)
+        expected = expected_groups(regional, at)
+        shown = trend[f"{month:%Y-%m}"]
+        assert shown["recorded"] and not shown["live"]
+        for group in shown["municipalities"]:
+            want = expected[("organisation", group["label"])]
+            assert group["people"] == want["people"]
+            assert group["cells"] == {s: want[s] for s in STATUSES}
+        total = {s: sum(expected[("organisation", n)][s] for n in REGION) for s in STATUSES}
+        assert shown["total"]["coverage"] == coverage_of(total)
+    live = trend[f"{now:%Y-%m}"]
+    assert {**live["total"], "label": ""} == {**data["total"], "label": ""}
+    html = coordinator(app, lms).get("/coordinator/", query_string={"lang": "en"})
+    text = html.get_data(as_text=True)
+    assert f"{last:%Y-%m}" in text and "<svg" in text and "Not recorded" in text
+
+
+def test_small_groups_are_withheld_in_the_trend(app, lms, now):
+    with app.app_context():
+        built = _build(now, {"Testkommune": {"hjemmetjenesten": 4}})
+        coverage_figures.record_snapshot(get_session(), coverage_figures.last_month(now), now=now)
+        get_session().commit()
+        teacher = TestLms.browser(app)
+        lms.launch(teacher, "admin")
+    data = figures_json(teacher, months=2)
+    assert [m["total"]["suppressed"] for m in data["trend"]] == [True, True]
+    assert data["total"]["suppressed"] and data["total"]["cells"] is None
+    assert built["orgs"]
+
+
+# --- statements -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [10, 100])
+def test_statements_do_not_grow_with_people(app, lms, now, size, request):
+    with app.app_context():
+        _build(now, {"Testkommune": {"hjemmetjenesten": size // 2, "sykehjemmet": size // 2}})
+    browser = TestLms.browser(app)
+    lms.launch(browser, "admin")
+    browser.get("/coordinator/")  # warm: the launch's first reads
+    with statements_run(app) as run:
+        response = browser.get("/coordinator/")
+    assert response.status_code == 200
+    assert len(run) == EXPECTED_STATEMENTS, run
+
+
+#: The launch, deployment, platform and grants (4), the organisation (1), the sums (1), the
+#: labels (3), the trend (1).
+EXPECTED_STATEMENTS = 10
+
+
+def test_invalid_filters_are_answered_with_the_page_and_its_errors(app, lms, region):
+    browser = coordinator(app, lms)
+    response = browser.get("/coordinator/", query_string={"months": "99", "lang": "nb"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="filter-months-error"' in html and "Dekningstall" in html
+    choices = browser.get("/coordinator/", query_string={"lang": "en"}).get_data(as_text=True)
+    assert "All municipalities" in choices and "Annenkommune" not in choices
