@@ -52,6 +52,33 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
+def nul_at(value: Any) -> str | None:
+    """Where the first string (or key) holding a NUL character is, as a path such as
+    ``CFItems[1].notes``; None when there is none. PostgreSQL stores no NUL in text, and
+    a JSON file spells it ``\\u0000``, which only the parsed value shows. (No recursion.)"""
+    pending: list[tuple[Any, str]] = [(value, "")]
+    while pending:
+        node, path = pending.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return path
+            continue
+        if isinstance(node, dict):
+            children = [
+                (child, f"{path}.{key}" if path else str(key)) for key, child in node.items()
+            ]
+            for key in node:
+                if "\x00" in key:
+                    key = key.replace("\x00", "\\0")
+                    return f"{path}.{key}" if path else key
+        elif isinstance(node, list):
+            children = [(child, f"{path}[{index}]") for index, child in enumerate(node)]
+        else:
+            continue
+        pending.extend(reversed(children))  # depth first, in the file's order
+    return None
+
+
 class JsonProvider(DefaultJSONProvider):
     """Flask's JSON, with request bodies parsed by ``loads``: too deep is a 400."""
 

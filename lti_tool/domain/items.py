@@ -31,6 +31,8 @@ TRUE_FALSE = "true_false"
 NUMERIC = "numeric"
 
 MAX_OPTIONS = 20
+#: The longest question text and option text, in any language (feedback: a description's).
+MAX_STEM_LENGTH = 2000
 
 #: Feedback by outcome (Moodle's combined feedback: correct, partially correct, incorrect),
 #: shown after the answer's own feedback; and, for numeric items, the feedback for an answer

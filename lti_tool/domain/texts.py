@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 LANGUAGES = ("nb", "nn", "en")
+#: The longest title (or label) and description, in any language: forms, the API, imports.
+MAX_TITLE_LENGTH = 500
+MAX_DESCRIPTION_LENGTH = 5000
 #: When a text lacks the asked language: bokmål and nynorsk stand in for each other first.
 FALLBACK = {"nb": ("nb", "nn", "en"), "nn": ("nn", "nb", "en"), "en": ("en", "nb", "nn")}
 

@@ -35,7 +35,6 @@ from typing import Any
 
 from flask_babel import lazy_gettext, lazy_ngettext
 
-from lti_tool import json_input
 from lti_tool.domain.texts import LANGUAGES, localized
 from lti_tool.domain.urls import is_web_url
 from lti_tool.interchange.model import (
@@ -48,7 +47,7 @@ from lti_tool.interchange.model import (
     at_item,
     code_problem,
     competence_code_problem,
-    decode,
+    read_json,
     sibling_order,
     text_of,
     too_many,
@@ -104,15 +103,9 @@ _DOCUMENT_MAPPED = frozenset(
 
 
 def parse(data: bytes, language: str = "nb") -> tuple[FrameworkData | None, list[Problem]]:
-    text, problems = decode(data)
-    if text is None:
+    package, problems = read_json(data)
+    if problems:
         return None, problems
-    try:
-        package = json_input.loads(text)
-    except ValueError as exc:
-        return None, [
-            Problem("", lazy_gettext("the file is not valid JSON (%(error)s)", error=str(exc)))
-        ]
     if (
         isinstance(package, dict)
         and "CFDocument" not in package

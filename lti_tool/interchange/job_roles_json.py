@@ -20,13 +20,17 @@ from typing import Any
 
 from flask_babel import lazy_gettext
 
-from lti_tool import json_input
+from lti_tool.domain.texts import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH
 from lti_tool.interchange.model import (
+    DESCRIPTION_TOO_LONG,
     MAX_IMPORT_ITEMS,
+    TITLE_TOO_LONG,
     Problem,
+    at_field,
     code_problem,
-    decode,
+    read_json,
     text_of,
+    text_problems,
 )
 
 FORMAT = "laeringslop-job-roles"
@@ -53,24 +57,14 @@ class JobRoleData:
     where: Any = None
 
 
-def at_field(path: str) -> Any:
-    return lazy_gettext("field %(path)s", path=path)
-
-
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def parse(data: bytes) -> tuple[list[JobRoleData], list[Problem]]:
-    text, problems = decode(data)
-    if text is None:
+    document, problems = read_json(data)
+    if problems:
         return [], problems
-    try:
-        document = json_input.loads(text)
-    except ValueError as exc:
-        return [], [
-            Problem("", lazy_gettext("the file is not valid JSON (%(error)s)", error=str(exc)))
-        ]
     roles = document.get("job_roles") if isinstance(document, dict) else None
     if not isinstance(roles, list):
         return [], [Problem(at_field("job_roles"), lazy_gettext("a list of job roles is needed"))]
@@ -118,10 +112,20 @@ def parse(data: bytes) -> tuple[list[JobRoleData], list[Problem]]:
             problems.append(
                 Problem(at_field(f"{path}.title"), lazy_gettext("the job role has no title"))
             )
+        description = text_of(raw.get("description"))
+        problems += text_problems(
+            at_field(f"{path}.title"), title, MAX_TITLE_LENGTH, TITLE_TOO_LONG
+        )
+        problems += text_problems(
+            at_field(f"{path}.description"),
+            description,
+            MAX_DESCRIPTION_LENGTH,
+            DESCRIPTION_TOO_LONG,
+        )
         role = JobRoleData(
             code=code,
             title=title,
-            description=text_of(raw.get("description")),
+            description=description,
             archived=raw.get("archived") is True,
             where=at_field(path),
         )

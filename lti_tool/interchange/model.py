@@ -2,8 +2,10 @@
 
 Each format parses bytes into a ``FrameworkData`` and a list of ``Problem``s (each with
 where it is: a line, or an item and field), and writes a ``FrameworkData`` back to bytes.
-``validate_framework`` then checks what every format shares: codes, titles, the scale,
-parents and cycles. Nothing here touches the database.
+``validate_framework`` then checks what every format shares: codes, titles and their
+lengths, the scale, parents and cycles. A NUL character, which PostgreSQL stores in no
+text, is refused for every format here: raw by ``decode`` (by line and column), spelt
+``\\u0000`` by ``read_json`` (by its path). Nothing here touches the database.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any
 
 from flask_babel import lazy_gettext
 
+from lti_tool import json_input
 from lti_tool.domain.requirements import has_cycle
-from lti_tool.domain.texts import LANGUAGES
+from lti_tool.domain.texts import LANGUAGES, MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH
 from lti_tool.domain.urls import is_web_url
 
 #: The largest file an import reads.
@@ -30,6 +33,13 @@ MAX_REF_LENGTH = 2048
 MAX_LEVELS = 10
 #: The name of our extension in formats that allow them (CASE, our Moodle CSV column).
 EXTENSION = "laeringslop"
+
+TITLE_TOO_LONG = lazy_gettext("the title is longer than %(max)s characters", max=MAX_TITLE_LENGTH)
+DESCRIPTION_TOO_LONG = lazy_gettext(
+    "the description is longer than %(max)s characters", max=MAX_DESCRIPTION_LENGTH
+)
+#: Said of a NUL character wherever a file holds one (PostgreSQL stores none in text).
+NUL_IN_TEXT = lazy_gettext("the text holds a NUL character, which cannot be stored: remove it")
 
 _CODE = re.compile(r"^\S+$")
 #: Control characters (C0, DEL, C1), which no code may hold.
@@ -56,6 +66,15 @@ def _where(where: Any) -> Any:
 
 def at_line(line: int) -> Any:
     return lazy_gettext("line %(line)s", line=line)
+
+
+def at_position(line: int, column: int) -> Any:
+    return lazy_gettext("line %(line)s, column %(column)s", line=line, column=column)
+
+
+def at_field(path: str) -> Any:
+    """A place in a JSON file, as a path (``job_roles[0].title.nb``)."""
+    return lazy_gettext("field %(path)s", path=path)
 
 
 def at_item(kind: str, identifier: str, field: str | None = None) -> Any:
@@ -122,7 +141,12 @@ def text_of(value: Any) -> dict[str, str]:
 
 def code_problem(code: str) -> Any | None:
     """What is wrong with a framework's or job role's code (these take no spaces)."""
-    if not code or len(code) > MAX_CODE_LENGTH or not _CODE.match(code):
+    if (
+        not code
+        or len(code) > MAX_CODE_LENGTH
+        or not _CODE.match(code)
+        or _CONTROL.search(code) is not None
+    ):
         return lazy_gettext(
             "the code “%(code)s” must have between 1 and %(max)s characters and no spaces",
             code=code,
@@ -151,7 +175,8 @@ def competence_code_problem(code: str) -> Any | None:
 
 
 def decode(data: bytes) -> tuple[str | None, list[Problem]]:
-    """The text of an UTF-8 file (with or without a byte order mark), or its problem."""
+    """The text of an UTF-8 file (with or without a byte order mark), or its problem
+    (too large, not UTF-8, or a NUL character anywhere)."""
     if len(data) > MAX_IMPORT_BYTES:
         return None, [
             Problem(
@@ -164,7 +189,7 @@ def decode(data: bytes) -> tuple[str | None, list[Problem]]:
             )
         ]
     try:
-        return data.decode("utf-8-sig"), []
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         return None, [
@@ -177,6 +202,42 @@ def decode(data: bytes) -> tuple[str | None, list[Problem]]:
                 ),
             )
         ]
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        column = nul - (text.rfind("\n", 0, nul) + 1) + 1
+        return None, [Problem(at_position(line, column), NUL_IN_TEXT)]
+    return text, []
+
+
+def read_json(data: bytes) -> tuple[Any, list[Problem]]:
+    """A JSON file's value, or its problems: as ``decode``'s, not JSON, nested too deep,
+    or a string holding a NUL character (``\\u0000``), named by its path."""
+    text, problems = decode(data)
+    if text is None:
+        return None, problems
+    try:
+        value = json_input.loads(text)
+    except ValueError as exc:
+        return None, [
+            Problem("", lazy_gettext("the file is not valid JSON (%(error)s)", error=str(exc)))
+        ]
+    path = json_input.nul_at(value)
+    if path is not None:
+        return None, [Problem(at_field(path), NUL_IN_TEXT)]
+    return value, []
+
+
+def text_problems(
+    where: Any, texts: dict[str, str], max_length: int, too_long: Any
+) -> list[Problem]:
+    """A title's or description's problem, if any: a NUL character, or more than
+    ``max_length`` characters (said by ``too_long``)."""
+    if any("\x00" in text for text in texts.values()):
+        return [Problem(where, NUL_IN_TEXT)]
+    if any(len(text) > max_length for text in texts.values()):
+        return [Problem(where, too_long)]
+    return []
 
 
 def too_many(count: int) -> Problem:
@@ -199,6 +260,8 @@ def validate_framework(data: FrameworkData, *, publish: bool = False) -> list[Pr
         problems.append(Problem(where, wrong_code))
     if not data.title:
         problems.append(Problem(where, lazy_gettext("the framework has no title")))
+    problems += text_problems(where, data.title, MAX_TITLE_LENGTH, TITLE_TOO_LONG)
+    problems += text_problems(where, data.description, MAX_DESCRIPTION_LENGTH, DESCRIPTION_TOO_LONG)
     if len(data.competences) > MAX_IMPORT_ITEMS:
         problems.append(too_many(len(data.competences)))
         return problems
@@ -227,6 +290,10 @@ def validate_framework(data: FrameworkData, *, publish: bool = False) -> list[Pr
             by_code[competence.code] = competence
         if not competence.title:
             problems.append(Problem(here, lazy_gettext("the competence has no title")))
+        problems += text_problems(here, competence.title, MAX_TITLE_LENGTH, TITLE_TOO_LONG)
+        problems += text_problems(
+            here, competence.description, MAX_DESCRIPTION_LENGTH, DESCRIPTION_TOO_LONG
+        )
         if competence.external_ref and len(competence.external_ref) > MAX_REF_LENGTH:
             problems.append(
                 Problem(
@@ -348,6 +415,26 @@ def _validate_levels(data: FrameworkData, where: Any, publish: bool) -> list[Pro
             problems.append(
                 Problem(where, lazy_gettext("level %(value)s has no label", value=level.value))
             )
+        problems += text_problems(
+            where,
+            level.label,
+            MAX_TITLE_LENGTH,
+            lazy_gettext(
+                "the label of level %(value)s is longer than %(max)s characters",
+                value=level.value,
+                max=MAX_TITLE_LENGTH,
+            ),
+        )
+        problems += text_problems(
+            where,
+            level.description,
+            MAX_DESCRIPTION_LENGTH,
+            lazy_gettext(
+                "the description of level %(value)s is longer than %(max)s characters",
+                value=level.value,
+                max=MAX_DESCRIPTION_LENGTH,
+            ),
+        )
     if publish and not any(not c.archived for c in data.competences):
         problems.append(
             Problem(where, lazy_gettext("a published framework needs at least one competence"))

@@ -40,6 +40,7 @@ from lti_tool.domain.texts import LANGUAGES, localized
 from lti_tool.interchange.model import (
     EXTENSION,
     MAX_IMPORT_ITEMS,
+    NUL_IN_TEXT,
     CompetenceData,
     FrameworkData,
     LevelData,
@@ -266,6 +267,9 @@ def _extension(value: str, line: int, problems: list[Problem]) -> dict[str, Any]
         data = json_input.loads(value)
     except ValueError:
         data = None
+    if data is not None and json_input.nul_at(data) is not None:
+        problems.append(Problem(at_line(line), NUL_IN_TEXT))
+        return {}
     if isinstance(data, dict) and isinstance(data.get(EXTENSION), dict):
         return dict(data[EXTENSION])
     if not isinstance(data, dict):

@@ -19,9 +19,9 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
-from lti_tool.domain.items import CompetenceRef, ItemData, validate_item
-from lti_tool.domain.texts import LANGUAGES
-from lti_tool.interchange.model import MAX_CODE_LENGTH, MAX_IMPORT_ITEMS, Problem
+from lti_tool.domain.items import MAX_STEM_LENGTH, CompetenceRef, ItemData, validate_item
+from lti_tool.domain.texts import LANGUAGES, MAX_DESCRIPTION_LENGTH
+from lti_tool.interchange.model import MAX_CODE_LENGTH, MAX_IMPORT_ITEMS, Problem, text_problems
 
 #: Moodle's text formats, as its XML names them.
 HTML = "html"
@@ -325,6 +325,29 @@ def item_problems(item: ItemData, where: Any) -> list[Problem]:
         for option in item.options
         if not is_moodle_fraction(option.fraction)
     ]
+    problems += _length_problems(item, where)
     if not item.competences:
         item = dataclasses.replace(item, competences=(CompetenceRef(code="-"),))
     return problems + [Problem(where, message) for message in validate_item(item)]
+
+
+def _length_problems(item: ItemData, where: Any) -> list[Problem]:
+    """Texts longer than the item form takes (or holding a NUL character)."""
+    stem_too_long = _l("the question's text is longer than %(max)s characters", max=MAX_STEM_LENGTH)
+    option_too_long = _l("an answer's text is longer than %(max)s characters", max=MAX_STEM_LENGTH)
+    feedback_too_long = _l(
+        "a feedback text is longer than %(max)s characters", max=MAX_DESCRIPTION_LENGTH
+    )
+    checks = [(item.stem, MAX_STEM_LENGTH, stem_too_long)]
+    checks += [(option.text, MAX_STEM_LENGTH, option_too_long) for option in item.options]
+    feedbacks = [item.feedback, *item.outcome_feedback.values()]
+    feedbacks += [option.feedback for option in item.options]
+    checks += [(texts, MAX_DESCRIPTION_LENGTH, feedback_too_long) for texts in feedbacks]
+    found: list[Problem] = []
+    said: set[int] = set()  # each message once, however many answers are too long
+    for texts, max_length, too_long in checks:
+        for problem in text_problems(where, dict(texts), max_length, too_long):
+            if id(problem.message) not in said:
+                said.add(id(problem.message))
+                found.append(problem)
+    return found

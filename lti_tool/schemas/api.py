@@ -12,7 +12,7 @@ from typing import Any
 from flask_babel import get_locale, gettext, lazy_gettext
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_dump, validate
 
-from lti_tool.domain.texts import localized
+from lti_tool.domain.texts import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH, localized
 from lti_tool.models import (
     AssignmentSource,
     AssignmentStatus,
@@ -21,7 +21,6 @@ from lti_tool.models import (
     VersionStatus,
 )
 from lti_tool.schemas.checks import Id, Int, Text, WebUrl
-from lti_tool.schemas.designer import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH
 from lti_tool.services.framework_io import FORMATS
 from lti_tool.services.frameworks import MAX_CODE_LENGTH
 from lti_tool.services.grants import MAX_REASON_LENGTH

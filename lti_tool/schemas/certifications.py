@@ -10,10 +10,10 @@ from flask_babel import gettext
 from marshmallow import ValidationError, fields, post_load, validates_schema
 
 from lti_tool.domain import certification_rules as rules
-from lti_tool.domain.texts import LANGUAGES
+from lti_tool.domain.texts import LANGUAGES, MAX_DESCRIPTION_LENGTH
 from lti_tool.models import AchievementType, CourseKind
 from lti_tool.schemas.admin import FILL_IN, Choice, Text, _Form
-from lti_tool.schemas.designer import MAX_DESCRIPTION_LENGTH, _TextsForm, _with_texts
+from lti_tool.schemas.designer import _TextsForm, _with_texts
 from lti_tool.schemas.items import Number
 from lti_tool.services.certifications import (
     MAX_CONDITIONS_PER_PATH,

@@ -12,14 +12,10 @@ from typing import Any
 from flask_babel import gettext
 from marshmallow import ValidationError, fields, post_load, validates, validates_schema
 
-from lti_tool.domain.texts import LANGUAGES
+from lti_tool.domain.texts import LANGUAGES, MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH
 from lti_tool.schemas.admin import CHOOSE, Choice, HttpUrl, Text, _Form
 from lti_tool.services.framework_io import FORMATS
 from lti_tool.services.frameworks import MAX_CODE_LENGTH, MAX_LEVELS
-
-#: The longest title, label and description a form accepts.
-MAX_TITLE_LENGTH = 500
-MAX_DESCRIPTION_LENGTH = 5000
 
 
 def _texts(data: dict[str, Any], name: str) -> dict[str, str]:

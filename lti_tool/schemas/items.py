@@ -20,6 +20,7 @@ from marshmallow import ValidationError, fields, post_load, validates_schema
 from lti_tool.domain.items import (
     FEEDBACK_KEYS,
     ITEM_TYPES,
+    MAX_STEM_LENGTH,
     MULTIPLE_CHOICE,
     NUMERIC,
     SELF_ASSESSMENT,
@@ -28,10 +29,10 @@ from lti_tool.domain.items import (
     OptionData,
     default_fractions,
 )
-from lti_tool.domain.texts import LANGUAGES
+from lti_tool.domain.texts import LANGUAGES, MAX_DESCRIPTION_LENGTH
 from lti_tool.models import GradePolicy, Selection
 from lti_tool.schemas.admin import Choice, Text, _Form
-from lti_tool.schemas.designer import MAX_DESCRIPTION_LENGTH, _TextsForm, _with_texts
+from lti_tool.schemas.designer import _TextsForm, _with_texts
 from lti_tool.services.frameworks import MAX_CODE_LENGTH
 from lti_tool.services.mappings import (
     MAX_ATTEMPTS,
@@ -42,7 +43,6 @@ from lti_tool.services.mappings import (
 
 MAX_FORM_OPTIONS = 8
 MAX_FORM_COMPETENCES = 4
-MAX_STEM_LENGTH = 2000
 
 
 def _number(text: str, *, whole: bool = False) -> float | None:

@@ -69,6 +69,7 @@ MESSAGES: dict[str, Any] = {
     "repeated_column": lazy_gettext("The column %(name)s appears more than once."),
     "no_person_column": lazy_gettext("The header needs a person_sourcedid or an email column."),
     "no_target_column": lazy_gettext("The header needs a job_role or a unit column."),
+    "nul": lazy_gettext("The text holds a NUL character, which cannot be stored. Remove it."),
     "extra_cells": lazy_gettext("The row has more cells than the header has columns."),
     "no_person": lazy_gettext("Fill in person_sourcedid or email."),
     "no_target": lazy_gettext("Fill in job_role or unit."),
@@ -245,7 +246,10 @@ def check_file(
         record = {
             name: (cells[i].strip() if i < len(cells) else "") for i, name in enumerate(columns)
         }
+        problems += [_problem(number, k, "nul") for k, v in record.items() if "\x00" in v]
         records.append((number, record))
+    if any(p.code == "nul" for p in problems):
+        return [], problems  # PostgreSQL would refuse the look-ups
 
     sourcedids = {r["person_sourcedid"] for _, r in records if r.get("person_sourcedid")}
     emails = {r["email"].lower() for _, r in records if r.get("email")}
