@@ -14,13 +14,17 @@ It measures (p50/p95/max ms of wall time, CPU ms of this process, SQL statements
    ``/manager/units/<id>/matrix`` and ``/api/v1/units/<id>/coverage`` (the latter with a
    read token), when those routes exist (they are looked up in the app's URL map; skipped
    with a message otherwise);
-3. streaming the whole big organisation's matrix: ``headings`` and ``matrix_rows`` over all
+3. new evidence on the big data: ``services.evidence.record_evidence`` of a knowledge
+   test for a cell of the unit that is not met (the holding's upsert), then the unit's
+   matrix again, which must show the cell met; rolled back each time;
+4. streaming the whole big organisation's matrix: ``headings`` and ``matrix_rows`` over all
    its 20,000 people, in a child process so that its peak RSS (``getrusage``) is its own;
    with ``--tracemalloc`` also the peak of Python allocations (slower);
-4. when the routes exist: the unit's XLSX export, the organisation-wide XLSX (streamed by
+5. when the routes exist: the unit's XLSX export, the organisation-wide XLSX (streamed by
    the client, in a child process for its peak RSS, as a whole-organisation manager) and
    the coordinator's figures (``/coordinator/`` as the region's coordinator,
-   ``/api/v1/coverage/figures`` with a token).
+   ``/api/v1/coverage/figures`` with a token); and, as a baseline for the figures, the
+   region's cells counted by status from ``matrix_rows`` (every organisation).
 
 Prints a table and keeps the JSON in ``bench/results/`` (not committed). Changes nothing
 but the platform's JWKS address, launches and a read token.
@@ -29,6 +33,7 @@ but the platform's JWKS address, launches and a read token.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import resource
 import shutil
@@ -228,6 +233,59 @@ def unit_matrix_http(bench: Bench, runs: int) -> dict[str, Any]:
     return out
 
 
+def evidence_write(bench: Bench, runs: int) -> dict[str, Any]:
+    """Evidence arriving for a cell that is not met, and the matrix showing it met."""
+    from lti_tool.domain.coverage import CellStatus
+    from lti_tool.models import Evidence
+    from lti_tool.services.evidence import record_evidence
+
+    wall, counts = [], []
+    with bench.app.app_context():
+        session = get_session()
+        scope = coverage.unit_scope(session, bench.org_id, bench.unit_id, None)
+
+        def matrix() -> coverage.Matrix:
+            return coverage.unit_matrix(
+                session, bench.org_id, scope, now=GENERATED_AT, per_page=1000
+            )
+
+        unmet = [
+            (row.person_id, cell)
+            for row in matrix().rows
+            for cell in row.cells
+            if cell is not None and cell.status in (CellStatus.GAP, CellStatus.NEVER_ASSESSED)
+        ]
+        assert len(unmet) >= runs, "too few cells to turn"
+        for person_id, cell in unmet[:: max(1, len(unmet) // runs)][:runs]:
+            evidence = Evidence(
+                organisation_id=bench.org_id,
+                person_id=person_id,
+                competence_id=cell.competence_id,
+                source="knowledge_test",
+                level=cell.required_level,
+                percentage=90.0,
+                recorded_at=GENERATED_AT - dt.timedelta(hours=1),
+                detail={},
+            )
+            with statements(bench.engine) as counted:
+                started = time.perf_counter()
+                record_evidence(session, [evidence])
+                wall.append(time.perf_counter() - started)
+            counts.append(counted[0])
+            row = next(r for r in matrix().rows if r.person_id == person_id)
+            now_held = next(c for c in row.cells if c and c.competence_id == cell.competence_id)
+            assert now_held.status == CellStatus.MET, (cell, now_held)
+            session.rollback()
+    ms = sorted(s * 1000 for s in wall)
+    return {
+        "runs": len(ms),
+        "p50_ms": round(statistics.median(ms), 1),
+        "max_ms": round(ms[-1], 1),
+        "statements": sorted(set(counts)) if len(set(counts)) > 1 else counts[0],
+        "cells_turned_met": len(ms),
+    }
+
+
 def stream_organisation(database_url: str, traced: bool) -> dict[str, Any]:
     """In the child process: the big organisation's headings and rows, all of them."""
     workdir = Path(tempfile.mkdtemp(prefix="lti-bench-coverage-"))
@@ -278,6 +336,46 @@ def stream_organisation(database_url: str, traced: bool) -> dict[str, Any]:
     engine.dispose()
     shutil.rmtree(workdir, ignore_errors=True)
     return out
+
+
+def region_by_streaming(database_url: str) -> dict[str, Any]:
+    """In the child process: the region's figures (cells per status and competence, of
+    every organisation) counted from ``matrix_rows``: what coordinator figures would cost
+    without a summary of their own; a baseline, not the figures' service."""
+    workdir = Path(tempfile.mkdtemp(prefix="lti-bench-coverage-"))
+    bench = Bench(database_url, workdir)
+    try:
+        with bench.app.app_context():
+            session = get_session()
+            region_id = session.get(Organisation, bench.org_id).region_id  # type: ignore[union-attr]
+            orgs = session.scalars(
+                select(Organisation.id).where(Organisation.region_id == region_id)
+            ).all()
+            counts: dict[tuple[int, str], int] = {}
+            people = 0
+            with statements(bench.engine) as counted:
+                started, started_cpu = time.perf_counter(), time.process_time()
+                for org_id in orgs:
+                    for row in coverage.matrix_rows(session, org_id, None, now=GENERATED_AT):
+                        people += 1
+                        for cell in row.cells.values():
+                            key = (cell.competence_id, cell.status.value)
+                            counts[key] = counts.get(key, 0) + 1
+                wall = time.perf_counter() - started
+                cpu = time.process_time() - started_cpu
+        return {
+            "organisations": len(orgs),
+            "people": people,
+            "cells": sum(counts.values()),
+            "seconds": round(wall, 2),
+            "cpu_seconds": round(cpu, 2),
+            "statements": counted[0],
+            "rss_before_mb": 0,
+            "peak_rss_mb": round(rss_mb(), 1),
+        }
+    finally:
+        bench.close()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def organisation_xlsx(database_url: str, url: str) -> dict[str, Any]:
@@ -353,6 +451,7 @@ def exports_and_figures(bench: Bench, database_url: str, runs: int) -> dict[str,
         )
     if not page and not api:
         print("  (no coordinator figures on this branch: skipped)")
+    out["region_by_streaming"] = child(database_url, "--part", "region")
     return out
 
 
@@ -384,6 +483,11 @@ def table(results: dict[str, Any]) -> str:
     for key, name in (("page", "matrix page (HTTP)"), ("api", "coverage API (HTTP)")):
         if key in results["unit_matrix_http"]:
             timed_line(name, results["unit_matrix_http"][key])
+    write = results["evidence_write"]
+    lines.append(
+        f"| record_evidence, 1 record, then the cell shows met ({write['runs']}×) | "
+        f"{write['p50_ms']} ms | max {write['max_ms']} ms | | {write['statements']} | |"
+    )
     stream = results["stream"]
     once_line(f"matrix_rows, {stream['people']:,} people, {stream['cells']:,} cells", stream)
     extra = results["exports_and_figures"]
@@ -395,6 +499,12 @@ def table(results: dict[str, Any]) -> str:
         timed_line("coordinator page (HTTP)", extra["coordinator_page"])
     if "figures_api" in extra:
         timed_line("coverage figures API (HTTP)", extra["figures_api"])
+    region = extra["region_by_streaming"]
+    once_line(
+        f"baseline: region's figures counted from matrix_rows ({region['organisations']} "
+        f"organisations, {region['people']:,} people)",
+        region,
+    )
     return "\n".join(lines)
 
 
@@ -403,12 +513,15 @@ def main() -> int:
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--runs", type=int, default=30, help="Timed runs of each request.")
     parser.add_argument("--tracemalloc", action="store_true", help="Trace the streaming too.")
-    parser.add_argument("--part", choices=("stream", "xlsx"), help=argparse.SUPPRESS)
+    parser.add_argument("--part", choices=("stream", "xlsx", "region"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     url = args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
     if args.part == "stream":
         print(json.dumps(stream_organisation(url, args.tracemalloc)))
+        return 0
+    if args.part == "region":
+        print(json.dumps(region_by_streaming(url)))
         return 0
     if args.part == "xlsx":
         print(json.dumps(organisation_xlsx(url, args.url)))
@@ -422,6 +535,8 @@ def main() -> int:
         results["unit_matrix"] = unit_matrix_service(bench, args.runs)
         print("unit matrix over HTTP …", flush=True)
         results["unit_matrix_http"] = unit_matrix_http(bench, args.runs)
+        print("new evidence turning cells met …", flush=True)
+        results["evidence_write"] = evidence_write(bench, min(args.runs, 20))
         print("organisation-wide matrix_rows (child process) …", flush=True)
         results["stream"] = child(url, "--part", "stream")
         if args.tracemalloc:
