@@ -13,8 +13,9 @@ assignments besides), 1,000,000 evidence records over four years before ``GENERA
 certifications (some revoked). The smaller municipalities have 1,000 people each.
 
 One unit, ``BENCH_UNIT``, has exactly 200 people; ``MANAGER_SUB`` is granted manager of
-it and ``COORDINATOR_SUB`` coordinator of the region (the benchmark launches as them: the
-platform ``BENCH_ISSUER``, whose JWKS address the benchmark points at its own key).
+it and ``COORDINATOR_SUB`` coordinator of the region; the demo platform's manager persona
+(a manager of the whole organisation by LMS role) is there too. The benchmark launches as
+them through the platform ``BENCH_ISSUER``, whose JWKS address it points at its own key.
 
 The big tables are written with COPY; ``competence_holding`` is then filled by the
 migration's own backfill (``BACKFILL`` of revision 94649caf93c9, the rule of
@@ -45,6 +46,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from lti_tool.lti.demo_platform import PERSONAS  # noqa: E402
 from lti_tool.models import (  # noqa: E402
     AchievementType,
     Certification,
@@ -530,6 +532,34 @@ def fill(
     return counts
 
 
+def person_row(ids: Ids, made: dict[str, Any], cursor: Any, sub: str, name: str) -> int:
+    """A person of the big organisation placed in no unit, with no job role."""
+    pid = ids.take("person")
+    cursor.execute(
+        "INSERT INTO person (id, platform_id, sub, organisation_id, name, given_name,"
+        " family_name, email, locale, created_at, last_seen_at)"
+        " VALUES (%s, %s, %s, %s, %s, 'Bench', %s, %s, 'nb', %s, %s)",
+        (
+            pid,
+            made["platform"].id,
+            sub,
+            made["org"].id,
+            f"Bench {name}",
+            name,
+            f"{sub}@storby.bench.example",
+            GENERATED_AT,
+            GENERATED_AT,
+        ),
+    )
+    return pid
+
+
+def whole_organisation(ids: Ids, made: dict[str, Any], cursor: Any) -> int:
+    """The demo platform's manager persona (the LMS's Manager role: the whole
+    organisation), made here so that launching as them adds no one."""
+    return person_row(ids, made, cursor, PERSONAS["manager"].sub, "Enhetsleder")
+
+
 def granted(
     session: Session,
     ids: Ids,
@@ -543,23 +573,7 @@ def granted(
 ) -> int:
     """A person (placed in no unit) granted ``kind``: whom the benchmark launches as."""
     org_id = made["org"].id
-    pid = ids.take("person")
-    cursor.execute(
-        "INSERT INTO person (id, platform_id, sub, organisation_id, name, given_name,"
-        " family_name, email, locale, created_at, last_seen_at)"
-        " VALUES (%s, %s, %s, %s, %s, 'Bench', %s, %s, 'nb', %s, %s)",
-        (
-            pid,
-            made["platform"].id,
-            sub,
-            org_id,
-            f"Bench {sub}",
-            sub,
-            f"{sub}@storby.bench.example",
-            GENERATED_AT,
-            GENERATED_AT,
-        ),
-    )
+    pid = person_row(ids, made, cursor, sub, sub)
     session.add(
         PermissionGrant(
             organisation_id=org_id,
@@ -615,6 +629,7 @@ def main() -> int:
         person_id = granted(
             session, ids, made[0][0], cursor, MANAGER_SUB, GrantKind.MANAGER, unit_id=unit_id
         )
+        whole_organisation(ids, made[0][0], cursor)
         granted(
             session,
             ids,
