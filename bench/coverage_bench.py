@@ -6,7 +6,9 @@ of ``coverage_data.py`` (run it first):
     .venv/bin/python bench/coverage_bench.py \
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_big] [--runs 30]
 
-It measures (p50/p95/max ms of wall time, CPU ms of this process, SQL statements):
+It measures p50/p95/max ms of wall time, SQL statements, and the CPU time of the work: this
+process's and that of the PostgreSQL backends serving the database (``ServerCpu``), which
+the machine's other load does not change:
 
 1. ``services.coverage.unit_matrix`` of the 200-person unit ``BENCH_UNIT`` (one page, the
    figures of every page), called directly;
@@ -69,10 +71,12 @@ from mapping_bench import signed_launch, tool_client  # noqa: E402
 from sqlalchemy import event, select  # noqa: E402
 
 from lti_tool.db import get_session  # noqa: E402
+from lti_tool.domain.coverage import CellStatus  # noqa: E402
 from lti_tool.lti.demo_platform import DemoPlatform  # noqa: E402
 from lti_tool.lti.keys import KeyRing, generate_private_pem  # noqa: E402
-from lti_tool.models import Organisation, OrgUnit, Platform  # noqa: E402
+from lti_tool.models import Evidence, Organisation, OrgUnit, Platform  # noqa: E402
 from lti_tool.services import coverage  # noqa: E402
+from lti_tool.services.evidence import record_evidence  # noqa: E402
 
 TOOL_BASE_URL = "https://tool.example"
 TARGETS = {
@@ -292,10 +296,6 @@ def unit_matrix_http(bench: Bench, runs: int) -> dict[str, Any]:
 
 def evidence_write(bench: Bench, runs: int) -> dict[str, Any]:
     """Evidence arriving for a cell that is not met, and the matrix showing it met."""
-    from lti_tool.domain.coverage import CellStatus
-    from lti_tool.models import Evidence
-    from lti_tool.services.evidence import record_evidence
-
     wall, counts = [], []
     with bench.app.app_context():
         session = get_session()
