@@ -95,16 +95,31 @@ def cell_status(
     expiring_days: int = DEFAULT_EXPIRING_DAYS,
 ) -> CellStatus:
     """The status of one requirement for one person (the rule in the module docstring)."""
+    return cell_status_and_expiry(
+        required_level, renewal_months, holding, now=now, expiring_days=expiring_days
+    )[0]
+
+
+def cell_status_and_expiry(
+    required_level: int,
+    renewal_months: int | None,
+    holding: Holding | None,
+    *,
+    now: dt.datetime,
+    expiring_days: int = DEFAULT_EXPIRING_DAYS,
+) -> tuple[CellStatus, dt.datetime | None]:
+    """``cell_status`` and the holding's ``expires_at`` (None without one): the matrix
+    shows both, and working out the expiry once halves its cost over 20,000 people."""
     if holding is None:
-        return CellStatus.NEVER_ASSESSED
-    if holding.level < required_level:
-        return CellStatus.GAP
+        return CellStatus.NEVER_ASSESSED, None
     ends = expires_at(holding, renewal_months)
+    if holding.level < required_level:
+        return CellStatus.GAP, ends
     if ends is not None and ends <= now:
-        return CellStatus.EXPIRED
+        return CellStatus.EXPIRED, ends
     if ends is not None and ends <= now + dt.timedelta(days=expiring_days):
-        return CellStatus.EXPIRING
-    return CellStatus.MET
+        return CellStatus.EXPIRING, ends
+    return CellStatus.MET, ends
 
 
 def coverage(statuses: Iterable[CellStatus]) -> float | None:

@@ -24,9 +24,8 @@ from sqlalchemy.orm import Session, selectinload
 from lti_tool.domain.coverage import (
     DEFAULT_EXPIRING_DAYS,
     CellStatus,
-    cell_status,
+    cell_status_and_expiry,
     coverage,
-    expires_at,
 )
 from lti_tool.domain.requirements import PersonRequirement, RoleRequirement, union_requirements
 from lti_tool.domain.texts import localized
@@ -167,6 +166,18 @@ class _Profiles:
     titles: dict[int, str]
     requirements: dict[int, list[RoleRequirement]]
     headings: dict[int, Heading]
+    merged: dict[tuple[int, ...], list[PersonRequirement]] = dataclasses.field(default_factory=dict)
+    """``required_of``'s answers: people share a few combinations of job roles."""
+
+    def required_of(self, role_ids: Sequence[int]) -> list[PersonRequirement]:
+        """What the roles ask for together (``union_requirements``), made once per
+        combination of roles."""
+        key = tuple(role_ids)
+        found = self.merged.get(key)
+        if found is None:
+            found = union_requirements(r for i in key for r in self.requirements.get(i, ()))
+            self.merged[key] = found
+        return found
 
 
 def _profiles(session: Session, organisation_id: int, locale: str) -> _Profiles:
@@ -294,11 +305,7 @@ def _cells_of_batch(
         people = [p for p in people if filters.job_role_ids.intersection(roles.get(p.id, ()))]
     required: dict[int, list[PersonRequirement]] = {}
     for person in people:
-        merged = union_requirements(
-            r
-            for role_id in roles.get(person.id, ())
-            for r in profiles.requirements.get(role_id, ())
-        )
+        merged = profiles.required_of(roles.get(person.id, ()))
         required[person.id] = [
             m
             for m in merged
@@ -313,18 +320,15 @@ def _cells_of_batch(
         cells = {}
         for m in required[person.id]:
             holding = mine.get(m.competence_id)
+            status, ends = cell_status_and_expiry(
+                m.required_level, m.renewal_months, holding, now=now, expiring_days=expiring_days
+            )
             cells[m.competence_id] = Cell(
                 competence_id=m.competence_id,
-                status=cell_status(
-                    m.required_level,
-                    m.renewal_months,
-                    holding,
-                    now=now,
-                    expiring_days=expiring_days,
-                ),
+                status=status,
                 required_level=m.required_level,
                 held_level=holding.level if holding else None,
-                expires_at=expires_at(holding, m.renewal_months) if holding else None,
+                expires_at=ends,
                 mandatory=m.mandatory,
             )
         if filters.statuses and not any(c.status in filters.statuses for c in cells.values()):

@@ -10,6 +10,7 @@ from lti_tool.domain.coverage import (
     CellStatus,
     Holding,
     cell_status,
+    cell_status_and_expiry,
     coverage,
     expires_at,
     holding_rank,
@@ -42,6 +43,8 @@ def held(level: int, days_ago: int, valid_for_days: int | None = None) -> Holdin
 )
 def test_the_five_statuses(required, renewal, holding, expected):
     assert cell_status(required, renewal, holding, now=NOW, expiring_days=30) == expected
+    both = cell_status_and_expiry(required, renewal, holding, now=NOW, expiring_days=30)
+    assert both == (expected, expires_at(holding, renewal) if holding else None)
 
 
 def test_the_expiring_window_is_n_days():
