@@ -209,6 +209,7 @@ class Bench:
             tool_login_url=TOOL_BASE_URL + "/lti/login",
         )
         self.jwks = serve_jwks(self.platform, port)
+        self.port = port
         with self.app.app_context():
             session = get_session()
             registered = session.scalars(
@@ -233,6 +234,15 @@ class Bench:
 
     def launched(self, persona: str, sub: str | None) -> tuple[Any, str]:
         """A test client after a real signed launch, and its launch token."""
+        with self.app.app_context():  # a child process's bench pointed the platform at its own
+            session = get_session()
+            registered = session.scalars(
+                select(Platform).where(
+                    Platform.issuer == BENCH_ISSUER, Platform.client_id == BENCH_CLIENT_ID
+                )
+            ).one()
+            registered.jwks_url = f"http://127.0.0.1:{self.port}/jwks"
+            session.commit()
         client = tool_client(self.app)
         _path, lt = signed_launch(client, self.platform, persona, None, sub)
         return client, lt
@@ -414,11 +424,12 @@ def region_by_streaming(database_url: str) -> dict[str, Any]:
 
 def organisation_xlsx(database_url: str, url: str) -> dict[str, Any]:
     """In the child process: the organisation-wide XLSX over HTTP as a manager of the
-    whole organisation (the LMS's Manager role), read as it streams."""
+    whole organisation (an admin: an LMS-role manager manages no unit until granted), read
+    as it streams."""
     workdir = Path(tempfile.mkdtemp(prefix="lti-bench-coverage-"))
     bench = Bench(database_url, workdir)
     try:
-        client, lt = bench.launched("manager", None)
+        client, lt = bench.launched("admin", None)
         with once(bench) as out:
             response = client.get(f"{url}?lt={lt}", buffered=False)
             assert response.status_code == 200, response.status_code
