@@ -4,8 +4,9 @@ the query string (``schemas.coverage``).
 
 Who may export what: managers and admins; a manager by grant only their units (with the
 units under them: ``coverage.unit_scope``), anything else is not found. The whole
-organisation's workbook (``/manager/export.xlsx``) is for admins and managers of the whole
-organisation (a manager by grant of the top unit exports that unit instead).
+organisation's workbook (``/manager/export.xlsx``) is the admins' (whose scope is the whole
+organisation; a manager by grant of the top unit exports that unit instead); anyone else is
+forbidden it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from flask_babel import get_locale
 from marshmallow import ValidationError
 
 from lti_tool import clock
-from lti_tool.auth import current_launch, current_organisation_id, managed_units, requires
+from lti_tool.auth import (
+    current_launch,
+    current_organisation_id,
+    managed_units,
+    require_whole_organisation,
+    requires,
+)
 from lti_tool.db import get_session
 from lti_tool.errors import InvalidFilter
 from lti_tool.lti.roles import Permission
@@ -129,7 +136,9 @@ def export_xlsx(unit_id: int) -> Response:
 @bp.route("/export.xlsx")
 @requires(Permission.MANAGER, Permission.ADMIN)
 def export_organisation_xlsx() -> Response:
-    """Everyone in the organisation (a manager of some units: not found)."""
+    """Everyone in the organisation (a manager of some units, or of none: forbidden, as
+    the organisation's other pages)."""
+    require_whole_organisation()
     return _xlsx(_scope(None))
 
 
