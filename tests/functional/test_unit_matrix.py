@@ -623,6 +623,8 @@ def test_the_page_runs_the_same_statements_for_5_and_50_people_and_pages_by_50(a
         with statements_run(app) as run:
             html = get(manager, f"/manager/units/{unit_id}/matrix")
         counts.append(len(run))
+        # the audit log's two: the event, and the people shown (all at once)
+        assert len([s for s in run if s.startswith("INSERT INTO audit_event")]) == 2
     assert counts[0] == counts[1], counts
     assert html.count('<th scope="row"') == 50 and 'rel="next"' in html
     second = get(manager, f"/manager/units/{large}/matrix", page="2")
