@@ -127,12 +127,16 @@ def _send(body: IO[bytes], mimetype: str, filename: str) -> Response:
 @bp.route("/units/<int:unit_id>/export.csv")
 @requires(Permission.MANAGER, Permission.ADMIN)
 def export_csv(unit_id: int) -> Response:
-    session, scope = get_session(), _scope(unit_id)
+    scope = _scope(unit_id)
     # The lines stream after the request's commit: whom they hold is read (a first pass,
     # as the PDF's summary) and recorded before, in the request's transaction.
-    _exported(scope, "csv", unit_exports.tally(session, scope).person_ids)
-    lines = unit_exports.csv_lines(session, scope)
-    response = Response(stream_with_context(lines), mimetype="text/csv")
+    _exported(scope, "csv", unit_exports.tally(get_session(), scope).person_ids)
+
+    def lines() -> Iterator[str]:
+        # the stream's own session (its context's), closed when the last line is out
+        yield from unit_exports.csv_lines(get_session(), scope)
+
+    response = Response(stream_with_context(lines()), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{_filename(scope, "csv")}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
