@@ -22,12 +22,15 @@ def safe_cell(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def csv_lines(header: Iterable[Any], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
-    """The header and rows as CSV text, a line at a time (to stream), every cell safe.
+def csv_lines(
+    header: Iterable[Any], rows: Iterable[Iterable[Any]], delimiter: str = ","
+) -> Iterator[str]:
+    """The header and rows as CSV text, a line at a time (to stream), every cell safe;
+    ``delimiter`` ``;`` for a file Norwegian Excel opens in columns on a double click.
 
     Starts with a byte order mark so that Excel reads the UTF-8 (æ, ø, å) right."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
     buffer.write("\ufeff")
     for row in itertools.chain([header], rows):
         writer.writerow([safe_cell(cell) for cell in row])

@@ -14,10 +14,8 @@ sign), so it opens the file in columns on a double click; LibreOffice asks.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
-import io
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -26,8 +24,7 @@ from flask_babel import format_datetime, format_decimal, gettext, lazy_gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lti_tool.documents import competence_pdf
-from lti_tool.documents.csv_safe import safe_cell
+from lti_tool.documents import competence_pdf, csv_safe
 from lti_tool.domain.coverage import DEFAULT_EXPIRING_DAYS, CellStatus, coverage
 from lti_tool.domain.texts import localized
 from lti_tool.errors import NotFound
@@ -267,16 +264,14 @@ def csv_header() -> list[str]:
     ]
 
 
-def csv_lines(session: Session, scope: ExportScope, tally: Tally) -> Iterator[str]:
+def csv_lines(session: Session, scope: ExportScope) -> Iterator[str]:
     """The export as CSV text a line at a time, one line per person and required
     competence (none for a person nothing is required of); every cell formula-safe."""
     columns = {h.competence_id: h for h in _headings(session, scope)}
     yes, no = gettext("Yes"), gettext("No")
 
     def rows() -> Iterator[list[Any]]:
-        yield csv_header()
         for person in _people(session, scope):
-            tally.add(person)
             roles = ", ".join(person.job_roles)
             for cid in sorted(person.cells, key=lambda c: columns[c].order):
                 cell, heading = person.cells[cid], columns[cid]
@@ -294,14 +289,7 @@ def csv_lines(session: Session, scope: ExportScope, tally: Tally) -> Iterator[st
                     cell.status.value,
                 ]
 
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=CSV_DELIMITER, lineterminator="\r\n")
-    buffer.write("\ufeff")  # Excel reads UTF-8 (æ, ø, å) right only with it
-    for row in rows():
-        writer.writerow([safe_cell(value) for value in row])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
+    return csv_safe.csv_lines(csv_header(), rows(), delimiter=CSV_DELIMITER)
 
 
 # --- XLSX -------------------------------------------------------------------------------------

@@ -611,6 +611,7 @@ def unit_coverage(unit_id: int) -> Any:
         locale=str(get_locale()),
         **matrix_options(query),
     )
+    _viewed("competence_matrix", [row.person_id for row in found.rows], unit_id)
     return _dump(CoverageOut, found)
 
 

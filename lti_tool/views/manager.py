@@ -393,6 +393,8 @@ def matrix(unit_id: int) -> Any:
         locale=locale,
         **matrix_options(query),
     )
+    shown = [row.person_id for row in found.rows]
+    audit.record_view(session, current_actor(), "competence_matrix", shown, object_id=unit_id)
     keep = {k: v for k, v in request.args.lists() if k not in ("page", "lt", "lang")}
     page = render_template(
         "manager/matrix.html",
@@ -416,8 +418,9 @@ def competence_trail(person_id: int, competence_id: int) -> Any:
         query = TrailQuery().load(request.args.to_dict())
     except ValidationError:
         query = TrailQuery().load({})
+    session = get_session()
     trail = coverage.competence_trail(
-        get_session(),
+        session,
         current_organisation_id(),
         person_id,
         competence_id,
@@ -425,6 +428,9 @@ def competence_trail(person_id: int, competence_id: int) -> Any:
         now=clock.now(),
         expiring_days=query["days"],
         locale=str(get_locale()),
+    )
+    audit.record_view(
+        session, current_actor(), "competence_trail", [person_id], object_id=competence_id
     )
     return render_template(
         "manager/competence_trail.html",

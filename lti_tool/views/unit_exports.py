@@ -4,8 +4,9 @@ the query string (``schemas.coverage``).
 
 Who may export what: managers and admins; a manager by grant only their units (with the
 units under them: ``coverage.unit_scope``), anything else is not found. The whole
-organisation's workbook (``/manager/export.xlsx``) is for admins and managers of the whole
-organisation (a manager by grant of the top unit exports that unit instead).
+organisation's workbook (``/manager/export.xlsx``) is the admins' (whose scope is the whole
+organisation; a manager by grant of the top unit exports that unit instead); anyone else is
+forbidden it.
 """
 
 from __future__ import annotations
@@ -14,21 +15,28 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 from flask import Blueprint, Response, request, stream_with_context
 from flask_babel import get_locale
 from marshmallow import ValidationError
 
 from lti_tool import clock
-from lti_tool.auth import current_launch, current_organisation_id, managed_units, requires
+from lti_tool.auth import (
+    current_actor,
+    current_launch,
+    current_organisation_id,
+    managed_units,
+    require_whole_organisation,
+    requires,
+)
 from lti_tool.db import get_session
 from lti_tool.errors import InvalidFilter
 from lti_tool.lti.roles import Permission
 from lti_tool.lti.services import lti_services
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.coverage import matrix_filters
-from lti_tool.services import credentials, unit_exports
+from lti_tool.services import audit, credentials, unit_exports
 from lti_tool.services.unit_exports import ExportScope
 
 bp = Blueprint("unit_exports", __name__, url_prefix="/manager")
@@ -59,9 +67,28 @@ def _scope(unit_id: int | None) -> ExportScope:
     )
 
 
-def _exported(scope: ExportScope, kind: str, person_ids: list[int]) -> None:
-    """The one place an export's people are known: ``kind`` csv/xlsx/pdf, the people
-    whose data left the tool. (The audit log's export record belongs here.)"""
+def _exported(
+    scope: ExportScope, kind: str, person_ids: list[int], code: str | None = None
+) -> None:
+    """Record in the audit log, in the request's transaction, that the people whose data
+    the export holds left the tool: ``kind`` csv/xlsx/pdf, ``code`` the PDF's
+    verification code. Called before a byte of the export is sent."""
+    detail: dict[str, Any] = {
+        "kind": kind,
+        "unit_id": scope.unit_id,
+        "filters": unit_exports.filters_record(scope.filters),
+    }
+    if code is not None:
+        detail["code"] = code
+    audit.record_view(
+        get_session(),
+        current_actor(),
+        "competence_matrix",
+        person_ids,
+        object_id=scope.unit_id,
+        export=True,
+        detail=detail,
+    )
     log.info(
         "export %s of unit %s (organisation %s) by person %s: %d people",
         kind,
@@ -101,11 +128,13 @@ def _send(body: IO[bytes], mimetype: str, filename: str) -> Response:
 @requires(Permission.MANAGER, Permission.ADMIN)
 def export_csv(unit_id: int) -> Response:
     scope = _scope(unit_id)
-    tally = unit_exports.Tally()
+    # The lines stream after the request's commit: whom they hold is read (a first pass,
+    # as the PDF's summary) and recorded before, in the request's transaction.
+    _exported(scope, "csv", unit_exports.tally(get_session(), scope).person_ids)
 
     def lines() -> Iterator[str]:
-        yield from unit_exports.csv_lines(get_session(), scope, tally)
-        _exported(scope, "csv", tally.person_ids)  # known once the last line is out
+        # the stream's own session (its context's), closed when the last line is out
+        yield from unit_exports.csv_lines(get_session(), scope)
 
     response = Response(stream_with_context(lines()), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{_filename(scope, "csv")}"'
@@ -129,7 +158,9 @@ def export_xlsx(unit_id: int) -> Response:
 @bp.route("/export.xlsx")
 @requires(Permission.MANAGER, Permission.ADMIN)
 def export_organisation_xlsx() -> Response:
-    """Everyone in the organisation (a manager of some units: not found)."""
+    """Everyone in the organisation (a manager of some units, or of none: forbidden, as
+    the organisation's other pages)."""
+    require_whole_organisation()
     return _xlsx(_scope(None))
 
 
@@ -143,5 +174,5 @@ def export_pdf(unit_id: int) -> Response:
     urls = credentials.CredentialUrls(lti_services().settings.base_url)
     out = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response once sent
     unit_exports.write_pdf(session, scope, figures, record, urls.verify(record.code), out)
-    _exported(scope, "pdf", figures.person_ids)
+    _exported(scope, "pdf", figures.person_ids, record.code)
     return _send(out, "application/pdf", _filename(scope, "pdf"))

@@ -68,11 +68,13 @@ ALLOWED = {
     "learner": {"/learner/", *EVERYONE_PAGES},
     "designer": {"/learner/", "/designer/", *DESIGNER_PAGES, *ATTENDANCE_PAGES, *EVERYONE_PAGES},
     # a manager by LMS role manages no unit until granted: the organisation's structure is
-    # an admin's (test_audit: they see no one's data either)
+    # an admin's (test_audit: they see no one's data either). The courses are listed, but
+    # a roster shows them none of its participants (test_course_roster).
     "manager": {
         "/learner/",
         "/manager/",
         "/manager/certificates",
+        "/manager/courses/",
         *ATTENDANCE_PAGES,
         *EVERYONE_PAGES,
     },

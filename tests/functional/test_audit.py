@@ -211,6 +211,133 @@ def test_a_coordinator_sees_no_ones_data(app, lms, org):
     assert coordinator.get("/api/v1/people").status_code == 403
 
 
+# --- the competence matrix, its drill-down, exports and course rosters -----------------------
+
+OTHER = "104"  # a nurse of the nursing home: in no export or page of home care
+
+
+def nurses(app: Any, lms: TestLms, org: dict[str, Any]) -> Any:
+    """The teacher as manager of home care (its nurse, the learner); a nurse elsewhere."""
+    launch(lms, TestLms.browser(app), "learner2", unit="sykehjemmet", job_role="sykepleier")
+    launch(lms, TestLms.browser(app), "learner", unit=UNIT, job_role="sykepleier")
+    teacher = TestLms.browser(app)
+    launch(lms, teacher, "designer")
+    give(app, org, TEACHER, GrantKind.MANAGER, unit_id=org["units"][UNIT])
+    return teacher
+
+
+def one_event(app: Any, browser: Any, path: str, before: int) -> tuple[AuditEvent, list[int]]:
+    """The one event ``path`` wrote (it answers 200)."""
+    response = browser.get(path)
+    assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    response.get_data()  # a streamed body read to its end
+    found = events(app)[before:]
+    assert len(found) == 1, [(e.object_type, e.request_path) for e, _ in found]
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    ("path", "action", "what", "detail"),
+    [
+        ("/manager/units/{home}/matrix", "view", "competence_matrix", None),
+        ("/manager/people/{learner}/competences/{med}", "view", "competence_trail", None),
+        ("/api/v1/units/{home}/coverage", "view", "competence_matrix", None),
+        (
+            "/manager/units/{home}/export.csv?status=never_assessed",
+            "export",
+            "competence_matrix",
+            {"kind": "csv", "statuses": ["never_assessed"]},
+        ),
+        ("/manager/units/{home}/export.xlsx", "export", "competence_matrix", {"kind": "xlsx"}),
+        ("/manager/units/{home}/export.pdf", "export", "competence_matrix", {"kind": "pdf"}),
+    ],
+)
+def test_the_matrix_and_its_exports_write_one_event_naming_whom_they_show(
+    app, lms, org, path, action, what, detail
+):
+    teacher = nurses(app, lms, org)
+    learner, other = person_id(app, LEARNER), person_id(app, OTHER)
+    home, med = org["units"][UNIT], org["competences"]["legemidler"]
+    url = path.format(home=home, learner=learner, med=med)
+    page(teacher, "/manager/")  # the launch's first request, and the list's own event
+
+    event, people = one_event(app, teacher, url, len(events(app)))
+
+    assert (event.action.value, event.object_type) == (action, what)
+    assert people == [learner]  # the nurse elsewhere is in none of it
+    assert event.actor_person_id == person_id(app, TEACHER)
+    assert event.request_path == url.split("?")[0]
+    assert event.object_id == str(med if what == "competence_trail" else home)
+    if detail is not None:
+        assert event.detail is not None
+        assert event.detail["kind"] == detail["kind"] and event.detail["unit_id"] == home
+        assert event.detail["filters"]["statuses"] == detail.get("statuses", [])
+        if detail["kind"] == "pdf":
+            from lti_tool.models import DocumentationExport
+
+            with app.app_context():
+                codes = get_session().scalars(select(DocumentationExport.code)).all()
+            assert [event.detail["code"]] == codes
+        else:
+            assert "code" not in event.detail
+    console = admin(app, lms)
+    assert url.split("?")[0] in read_log(console, person_id=learner)
+    assert url.split("?")[0] not in read_log(console, person_id=other)
+
+
+def test_the_organisations_workbook_names_everyone_in_it(app, lms, org):
+    nurses(app, lms, org)
+    console = admin(app, lms)
+    event, people = one_event(app, console, "/manager/export.xlsx", len(events(app)))
+    assert (event.action, event.object_type, event.object_id) == (
+        AuditAction.EXPORT,
+        "competence_matrix",
+        None,
+    )
+    assert event.detail is not None and event.detail["unit_id"] is None
+    # everyone but the admin who exports: the two nurses and the teacher
+    assert people == sorted(person_id(app, p) for p in (LEARNER, OTHER, TEACHER))
+    assert "/manager/export.xlsx" in read_log(console, person_id=person_id(app, OTHER))
+
+
+def test_a_page_of_the_coverage_names_the_people_on_that_page_only(app, lms, org):
+    teacher = nurses(app, lms, org)
+    launch(lms, TestLms.browser(app), "learner3", unit=UNIT, job_role="sykepleier")
+    url = f"/api/v1/units/{org['units'][UNIT]}/coverage?per_page=1"
+    page(teacher, "/manager/")
+    first = one_event(app, teacher, url, len(events(app)))[1]
+    second = one_event(app, teacher, url + "&page=2", len(events(app)))[1]
+    assert len(first) == len(second) == 1 and first != second
+    assert set(first + second) == {person_id(app, LEARNER), person_id(app, "105")}
+
+
+def test_a_roster_names_the_members_the_tool_knows(app, lms, org, gradebook):
+    from tests.fakes.memberships import FakeMemberships, moodle_member
+    from tests.functional.test_course_roster import refresh, roster_id
+
+    teacher = nurses(app, lms, org)
+    FakeMemberships(lms.http, lms.platform.memberships_url, gradebook).serve(
+        [moodle_member(p) for p in ("learner", "learner2", "learner3")]
+    )
+    console = admin(app, lms)
+    rid = roster_id(app)
+    refresh(console, rid)
+    path = f"/manager/courses/{rid}/roster"
+    everyone = one_event(app, console, path, len(events(app)))[1]
+    # the admin sees every member; learner3 never launched: no person of the tool
+    assert everyone == sorted(person_id(app, p) for p in (LEARNER, OTHER))
+
+    event, people = one_event(app, teacher, path, len(events(app)))
+
+    assert (event.action, event.object_type, event.object_id) == (
+        AuditAction.VIEW,
+        "course_roster",
+        str(rid),
+    )
+    assert people == [person_id(app, LEARNER)]  # their unit's only
+    assert path in read_log(console, person_id=person_id(app, LEARNER))
+
+
 # --- an LMS role alone opens no one's data ----------------------------------------------------
 
 
@@ -228,8 +355,21 @@ def test_a_course_mentor_or_manager_without_a_grant_sees_no_other_people(app, lm
     learner = person_id(app, LEARNER)
     assert browser.get(f"/manager/people/{learner}").status_code == 404
     assert "Demo Ansatt" not in page(browser, "/manager/certificates")
-    for path in ("/api/v1/people", f"/api/v1/people/{learner}", "/manager/units"):
+    for path in (
+        "/api/v1/people",
+        f"/api/v1/people/{learner}",
+        "/manager/units",
+        "/manager/export.xlsx",
+    ):
         assert browser.get(path).status_code == 403, path
+    home, med = org["units"][UNIT], org["competences"]["legemidler"]
+    for path in (
+        f"/manager/units/{home}/matrix",
+        f"/manager/people/{learner}/competences/{med}",
+        f"/api/v1/units/{home}/coverage",
+        *(f"/manager/units/{home}/export.{kind}" for kind in ("csv", "xlsx", "pdf")),
+    ):
+        assert browser.get(path).status_code == 404, path
     # what concerns only themselves stays open
     page(browser, "/learner/")
     page(browser, "/certificates/")

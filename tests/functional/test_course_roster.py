@@ -45,6 +45,9 @@ from tests.statements import statements_run
 
 CANVAS_URL = "https://canvas.example/api/lti/courses/7/names_and_roles"
 EVERYONE = ("learner", "learner2", "learner3")
+#: Who sees every participant: the admin (a manager by LMS role sees only the people of
+#: the units an admin grants them, none without a grant).
+WHOLE = "admin"
 
 
 @pytest.fixture
@@ -117,7 +120,7 @@ def test_a_moodle_roster_shows_who_has_not_started(app, lms, care, gradebook, me
             moodle_member("designer", "Instructor"),
         ]
     )
-    manager = browser_of(app, lms, "manager")
+    manager = browser_of(app, lms, WHOLE)
     courses = page(manager, "/manager/")
     assert "/manager/courses/" in courses
     listing = page(manager, "/manager/courses/")
@@ -188,7 +191,7 @@ def test_a_canvas_roster_is_read_over_its_pages(app, lms, gradebook):
         context={"id": "4dde05e8ca1973bcca9bffc13e1548820eee93a3", "title": "Canvas course"},
     )
     claim = {c.NRPS: {"context_memberships_url": CANVAS_URL, "service_versions": ["2.0"]}}
-    manager = browser_of(app, lms, "manager", **claim)
+    manager = browser_of(app, lms, WHOLE, **claim)
 
     html = refresh(manager, roster_id(app))
 
@@ -228,7 +231,7 @@ def test_a_failed_refresh_says_why_and_keeps_the_roster(
     app, lms, gradebook, memberships, down, message
 ):
     memberships.serve([moodle_member("learner"), moodle_member("learner2")])
-    manager = browser_of(app, lms, "manager")
+    manager = browser_of(app, lms, WHOLE)
     rid = roster_id(app)
     refresh(manager, rid)
     kept = members_in_db(app)
@@ -358,7 +361,9 @@ def test_a_manager_by_grant_sees_the_people_of_their_units_only(
     browser_of(app, lms, "learner", **{c.CUSTOM: {"unit": "hjemmetjenesten"}})
     browser_of(app, lms, "learner2")  # in no unit
     memberships.serve([moodle_member(p) for p in EVERYONE])
-    refresh(browser_of(app, lms, "manager"), roster_id(app))
+    ungranted = refresh(browser_of(app, lms, "manager"), roster_id(app))
+    assert "3 participants fetched" in ungranted
+    assert rows(ungranted) == {}  # a manager by LMS role without a grant: no one
     teacher = browser_of(app, lms, "designer")
     give(app, care, "102", GrantKind.MANAGER, unit_id=care["units"]["hjemmetjenesten"])
 
@@ -373,7 +378,7 @@ def test_the_roster_page_costs_a_fixed_number_of_statements(app, lms, care, grad
     for persona in EVERYONE:
         browser_of(app, lms, persona)
     memberships.serve([moodle_member(p) for p in EVERYONE])
-    manager = browser_of(app, lms, "manager")
+    manager = browser_of(app, lms, WHOLE)
     rid = roster_id(app)
     refresh(manager, rid)
     with statements_run(app) as statements:
@@ -381,5 +386,8 @@ def test_the_roster_page_costs_a_fixed_number_of_statements(app, lms, care, grad
     assert response.status_code == 200
     # the launch, its deployment and platform, the grants; the course, its members with
     # their people, the mappings and certifications counted, and who launched, attempted
-    # and holds a certificate: however many members
-    assert len(statements) == 11, "\n".join(statements)
+    # and holds a certificate: however many members; and the audit log's two (the event
+    # and the people it shows, at once)
+    audited = [s for s in statements if s.startswith("INSERT INTO audit_event")]
+    assert len(audited) == 2, audited
+    assert len(statements) == 11 + 2, "\n".join(statements)

@@ -16,13 +16,11 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from lti_tool.db import get_session
-from lti_tool.models import GrantKind
-from lti_tool.services import coverage, grants
+from lti_tool.services import coverage
 from lti_tool.services.coverage import MatrixFilters
 from tests.fakes import content
 from tests.fakes.lms import TestLms
 from tests.functional.test_admin_console import add_platform
-from tests.functional.test_assignments import person_id
 from tests.functional.test_deployments import other_lms
 from tests.functional.test_unit_matrix import (
     DAY,
@@ -30,6 +28,7 @@ from tests.functional.test_unit_matrix import (
     add_evidence,
     add_person,
     expected_status,
+    grant_manager,
     home_matrix,
     statuses,
     unit,  # noqa: F401 - the fixture the tests take
@@ -259,21 +258,10 @@ def test_learners_and_designers_are_refused(app, lms, unit, persona):
 
 def test_a_manager_of_another_unit_gets_nothing(app, lms, unit):
     client = browser(app, lms, "designer")
-    with app.app_context():
-        grants.grant(
-            get_session(),
-            unit["organisation_id"],
-            person_id=person_id(app, TEACHER),
-            kind=GrantKind.MANAGER,
-            unit_id=unit["units"]["sykehjemmet"],
-            reason="Head of the nursing home",
-            by_id=None,
-            via="api",
-        )
-        get_session().commit()
+    grant_manager(app, unit["organisation_id"], TEACHER, unit["units"]["sykehjemmet"])
     for kind in ("csv", "xlsx", "pdf"):
         get(client, home_path(unit, kind), expect=404)
-    get(client, "/manager/export.xlsx", expect=404)  # not the whole organisation
+    get(client, "/manager/export.xlsx", expect=403)  # not the whole organisation
     own = read_csv(get(client, f"/manager/units/{unit['units']['sykehjemmet']}/export.csv"))
     assert {r["Name"] for r in own} == {"Frida Gran"}
 
@@ -315,6 +303,8 @@ def test_the_csv_runs_the_same_statements_for_5_or_50_people(app, lms, care):
             rows = read_csv(get(client, f"/manager/units/{unit_id}/export.csv"))
         assert len({r["Name"] for r in rows}) == size
         counts.append(len(run))
+        # the audit log's two: the event, and the people exported (all at once)
+        assert len([s for s in run if s.startswith("INSERT INTO audit_event")]) == 2
     assert counts[0] == counts[1]
 
 

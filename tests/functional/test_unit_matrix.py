@@ -475,9 +475,14 @@ def cell_html(html: str, person: str, competence: str) -> str:
     return html[html.rindex("<td", 0, start) : html.index("</td>", start)]
 
 
+#: The manager persona (an LMS Manager: manages the units an admin grants, no other).
+MANAGER = "103"
+
+
 def grant_manager(app: Any, org: int, sub: str, unit_id: int) -> None:
     from lti_tool.models import GrantKind
     from lti_tool.services import grants
+    from lti_tool.services.audit import Actor
 
     with app.app_context():
         person = get_session().scalar(select(Person.id).where(Person.sub == sub))
@@ -488,7 +493,7 @@ def grant_manager(app: Any, org: int, sub: str, unit_id: int) -> None:
             kind=GrantKind.MANAGER,
             unit_id=unit_id,
             reason="Heads the unit",
-            by_id=None,
+            by=Actor.cli(org),
             via="api",
         )
         get_session().commit()
@@ -501,6 +506,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_page_says_each_status_in_words_and_links_to_the_trail(app, lms, unit, frozen):
     manager = browser_of(app, lms, "manager")
+    grant_manager(app, unit["organisation_id"], MANAGER, unit["units"]["hjemmetjenesten"])
     home = get(manager, "/manager/")
     matrix_url = f"/manager/units/{unit['units']['hjemmetjenesten']}/matrix"
     assert matrix_url in home
@@ -609,12 +615,16 @@ def test_the_page_runs_the_same_statements_for_5_and_50_people_and_pages_by_50(a
                 add_evidence(org, person, next(iter(extra.values())), 1, NOW - n * DAY)
         get_session().commit()
     manager = browser_of(app, lms, "manager")
+    for unit_id in (small, large):
+        grant_manager(app, org, MANAGER, unit_id)
     counts = []
     for unit_id in (small, large):
         get(manager, f"/manager/units/{unit_id}/matrix")  # warm: the launch's first request
         with statements_run(app) as run:
             html = get(manager, f"/manager/units/{unit_id}/matrix")
         counts.append(len(run))
+        # the audit log's two: the event, and the people shown (all at once)
+        assert len([s for s in run if s.startswith("INSERT INTO audit_event")]) == 2
     assert counts[0] == counts[1], counts
     assert html.count('<th scope="row"') == 50 and 'rel="next"' in html
     second = get(manager, f"/manager/units/{large}/matrix", page="2")
