@@ -9,11 +9,14 @@ for 60."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, text
 
+import lti_tool
 from lti_tool.db import get_session
 from lti_tool.domain.coverage import Holding, expires_at
 from lti_tool.domain.requirements import RoleRequirement, union_requirements
@@ -240,3 +243,28 @@ def test_rewriting_a_roles_rows_takes_the_same_statements_for_any_number(app, lm
 #: The launch token's checks and the designer's service calls as before, and the rows of
 #: the role's holders: one DELETE and one INSERT … SELECT, whatever their number.
 EXPECTED_ADD_REQUIREMENT = 12
+
+
+def test_the_migrations_backfill_writes_the_same_rows(app, lms, care, gradebook):
+    path = next(
+        (Path(lti_tool.__file__).parent / "migrations" / "versions").glob("*_c5d1f0a9e3b7_*.py")
+    )
+    spec = importlib.util.spec_from_file_location("coverage_cells_migration", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    mapping_id = build_mapping(app, lms, care)
+    link_id = place(lms, app, gradebook, mapping_id)
+    launch(lms, TestLms.browser(app), "learner", job_role="sykepleier, helsefagarbeider")
+    launch(lms, TestLms.browser(app), "manager", job_role="helsefagarbeider")
+    take(app, lms, "learner", link_id, NURSE_RIGHT)
+    kept = assert_current(app)
+    with app.app_context():
+        session = get_session()
+        table = select(*(getattr(CoverageCell, c) for c in COLUMNS))
+        rows = sorted(tuple(r) for r in session.execute(table))
+        assert len(kept) == 5 and any(r[7] is not None for r in rows)  # some level held
+        session.execute(delete(CoverageCell))
+        session.execute(text(migration.backfill(session.get_bind().dialect.name)))
+        assert sorted(tuple(r) for r in session.execute(table)) == rows
+        session.rollback()

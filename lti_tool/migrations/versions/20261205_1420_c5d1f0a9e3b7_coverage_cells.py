@@ -63,6 +63,18 @@ LEFT JOIN competence_holding h
 """
 
 
+def backfill(dialect: str) -> str:
+    """``BACKFILL`` for the dialect (also what a bulk loader runs after COPY)."""
+    if dialect == "postgresql":
+        renewed = (
+            "((h.recorded_at AT TIME ZONE 'UTC') "
+            "+ make_interval(months => lines.renewal_months)) AT TIME ZONE 'UTC'"
+        )
+    else:  # the function lti_tool.db.make_engine gives SQLite
+        renewed = "add_months(h.recorded_at, lines.renewal_months)"
+    return BACKFILL.format(renewed=renewed)
+
+
 def upgrade() -> None:
     op.create_table(
         "coverage_cell",
@@ -110,14 +122,7 @@ def upgrade() -> None:
         op.f("ix_coverage_cell_organisation_id"), "coverage_cell", ["organisation_id"]
     )
     op.create_index(op.f("ix_coverage_cell_job_role_id"), "coverage_cell", ["job_role_id"])
-    if op.get_bind().dialect.name == "postgresql":
-        renewed = (
-            "((h.recorded_at AT TIME ZONE 'UTC') "
-            "+ make_interval(months => lines.renewal_months)) AT TIME ZONE 'UTC'"
-        )
-    else:  # the function lti_tool.db.make_engine gives SQLite
-        renewed = "add_months(h.recorded_at, lines.renewal_months)"
-    op.execute(BACKFILL.format(renewed=renewed))
+    op.execute(backfill(op.get_bind().dialect.name))
 
 
 def downgrade() -> None:
