@@ -4,10 +4,11 @@ role and competence, never a name or a person id, with small groups suppressed
 
 **Counted in the database.** The cells (a person × a competence their active job roles
 require, with the union rule of ``domain.requirements``: the highest level, the shortest
-renewal) and their statuses are computed in SQL (``cell_status_sql``, the rule of
-``domain.coverage.cell_status``; a test checks that both agree on every case) and only
-the sums per group leave the database: the statements run do not grow with people,
-units or evidence.
+renewal) are kept in ``coverage_cell`` with the person's holding of each
+(``services.coverage_cells``); their statuses are computed in SQL when read
+(``cell_status_sql``, the rule of ``domain.coverage.cell_status``; a test checks that both
+agree on every case), and only the sums per group leave the database: the statements run
+do not grow with people, units or evidence.
 
 **Groups.** A person counts in each unit they are placed in (people in no unit form a
 group of their own) and in each of their job roles (with the cells that role asks for);
