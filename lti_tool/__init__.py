@@ -37,6 +37,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from lti_tool.lti import services as lti_services
 
     db.init_app(app, settings.database_url)
+    from lti_tool.services.coverage_cells import keep_cells_current
+
+    keep_cells_current()  # the figures' requirement lines follow every change to them
     lti_services.init_app(app, settings)
     from lti_tool.auth import bind_csrf_to_launch_token
 

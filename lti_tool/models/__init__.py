@@ -23,6 +23,7 @@ from lti_tool.models.competence import (
     VersionStatus,
 )
 from lti_tool.models.course_roster import CourseRoster, RosterMember
+from lti_tool.models.coverage_cell import CoverageCell
 from lti_tool.models.coverage_snapshot import CoverageSnapshot
 from lti_tool.models.documentation import DocumentationExport
 from lti_tool.models.evidence import CompetenceHolding, Evidence
@@ -76,6 +77,7 @@ __all__ = [
     "Course",
     "CourseKind",
     "CourseRoster",
+    "CoverageCell",
     "CoverageSnapshot",
     "DeliveryStatus",
     "Deployment",

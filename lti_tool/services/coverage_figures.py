@@ -4,10 +4,11 @@ role and competence, never a name or a person id, with small groups suppressed
 
 **Counted in the database.** The cells (a person × a competence their active job roles
 require, with the union rule of ``domain.requirements``: the highest level, the shortest
-renewal) and their statuses are computed in SQL (``cell_status_sql``, the rule of
-``domain.coverage.cell_status``; a test checks that both agree on every case) and only
-the sums per group leave the database: the statements run do not grow with people,
-units or evidence.
+renewal) are kept in ``coverage_cell`` with the person's holding of each
+(``services.coverage_cells``); their statuses are computed in SQL when read
+(``cell_status_sql``, the rule of ``domain.coverage.cell_status``; a test checks that both
+agree on every case), and only the sums per group leave the database: the statements run
+do not grow with people, units or evidence.
 
 **Groups.** A person counts in each unit they are placed in (people in no unit form a
 group of their own) and in each of their job roles (with the cells that role asks for);
@@ -37,20 +38,20 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    String,
     Subquery,
     and_,
     case,
-    cast,
     delete,
     func,
     insert,
     literal,
+    null,
     or_,
     select,
+    tuple_,
     union_all,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from lti_tool.db import MonthsAfter, UTCDateTime
 from lti_tool.domain.coverage import DEFAULT_EXPIRING_DAYS, CellStatus, coverage_of
@@ -61,19 +62,16 @@ from lti_tool.errors import MonthNotOver, NotFound
 from lti_tool.models import (
     AssignmentStatus,
     Competence,
-    CompetenceHolding,
+    CoverageCell,
     CoverageSnapshot,
     Evidence,
     Framework,
     FrameworkVersion,
     GrantKind,
     JobRole,
-    JobRoleAssignment,
     Organisation,
     OrgUnit,
     PermissionGrant,
-    Person,
-    Requirement,
     UnitAssignment,
 )
 
@@ -146,11 +144,14 @@ def figures_scope(
 
 # --- the cells and their status, in SQL ------------------------------------------------------
 
+SqlValue = ColumnElement[Any] | QueryableAttribute[Any]
+"""A column or expression the status rule is worked out on."""
+
 
 def expires_sql(
-    renewal_months: ColumnElement[Any],
-    recorded_at: ColumnElement[Any],
-    valid_until: ColumnElement[Any],
+    renewal_months: SqlValue,
+    recorded_at: SqlValue,
+    valid_until: SqlValue,
 ) -> ColumnElement[Any]:
     """``domain.coverage.expires_at`` in SQL: the earlier of ``valid_until`` and
     ``recorded_at`` + ``renewal_months`` (no renewal: none, 0 included); NULL = never."""
@@ -164,11 +165,11 @@ def expires_sql(
 
 
 def cell_status_sql(
-    required_level: ColumnElement[Any],
-    renewal_months: ColumnElement[Any],
-    level: ColumnElement[Any],
-    recorded_at: ColumnElement[Any],
-    valid_until: ColumnElement[Any],
+    required_level: SqlValue,
+    renewal_months: SqlValue,
+    level: SqlValue,
+    recorded_at: SqlValue,
+    valid_until: SqlValue,
     *,
     now: dt.datetime,
     expiring_days: int = DEFAULT_EXPIRING_DAYS,
@@ -177,13 +178,31 @@ def cell_status_sql(
     NULL) → never_assessed; below the required level → gap; expired at ``now``; expiring
     within ``expiring_days``; else met (``tests/unit/test_coverage_sql.py`` checks that the
     two agree)."""
-    ends = expires_sql(renewal_months, recorded_at, valid_until)
+    return status_by_expiry_sql(
+        required_level,
+        level,
+        expires_sql(renewal_months, recorded_at, valid_until),
+        now=now,
+        expiring_days=expiring_days,
+    )
+
+
+def status_by_expiry_sql(
+    required_level: SqlValue,
+    level: SqlValue,
+    expires_at: SqlValue,
+    *,
+    now: dt.datetime,
+    expiring_days: int = DEFAULT_EXPIRING_DAYS,
+) -> ColumnElement[str]:
+    """``cell_status_sql`` once the holding's expiry is known (``expires_sql``, as
+    ``coverage_cell`` keeps it)."""
     soon = now + dt.timedelta(days=expiring_days)
     return case(
         (level.is_(None), literal(CellStatus.NEVER_ASSESSED.value)),
         (level < required_level, literal(CellStatus.GAP.value)),
-        (ends <= literal(now, UTCDateTime()), literal(CellStatus.EXPIRED.value)),
-        (ends <= literal(soon, UTCDateTime()), literal(CellStatus.EXPIRING.value)),
+        (expires_at <= literal(now, UTCDateTime()), literal(CellStatus.EXPIRED.value)),
+        (expires_at <= literal(soon, UTCDateTime()), literal(CellStatus.EXPIRING.value)),
         else_=literal(CellStatus.MET.value),
     )
 
@@ -223,86 +242,59 @@ def _holdings_as_of(organisation_ids: Sequence[int], moment: dt.datetime) -> Sub
     return select(ranked).where(ranked.c.rank == 1).subquery("held")
 
 
-def _holdings_now(organisation_ids: Sequence[int]) -> Subquery:
-    h = CompetenceHolding
-    return (
-        select(
-            h.organisation_id,
-            h.person_id,
-            h.framework_id,
-            h.identifier,
-            h.level,
-            h.recorded_at,
-            h.valid_until,
-        )
-        .where(h.organisation_id.in_(organisation_ids))
-        .subquery("held")
-    )
-
-
 def cells_query(
     organisation_ids: Sequence[int],
     *,
     now: dt.datetime,
     expiring_days: int = DEFAULT_EXPIRING_DAYS,
     as_of: bool = False,
-    cte: bool = False,
-) -> Any:
-    """Every cell of the organisations' people: (organisation_id, person_id, competence_id,
-    identifier, status), as a subquery (or a CTE). ``as_of``: held as at ``now`` by the
-    evidence recorded before it (a month's end), else by today's holdings."""
-    ja, jr, r = JobRoleAssignment, JobRole, Requirement
-    required = (
-        select(
-            Person.organisation_id,
-            ja.person_id,
-            r.competence_id,
-            func.max(r.required_level).label("required_level"),
-            func.min(r.renewal_months).label("renewal_months"),
-        )
-        .join(Person, Person.id == ja.person_id)
-        .join(jr, jr.id == ja.job_role_id)
-        .join(r, r.job_role_id == jr.id)
-        .where(
-            ja.status == AssignmentStatus.ACTIVE,
-            jr.archived.is_(False),
-            jr.organisation_id == Person.organisation_id,
-            Person.organisation_id.in_(organisation_ids),
-        )
-        .group_by(Person.organisation_id, ja.person_id, r.competence_id)
-        .subquery("required")
+) -> Subquery:
+    """The organisations' people's rows (``models.CoverageCell``) with their status:
+    (organisation_id, person_id, job_role_id, competence_id, counts_cell, counts_person,
+    counts_role_person, status). ``as_of``: held as at ``now`` by the evidence recorded
+    before it (a month's end), else by today's holdings (kept on the rows)."""
+    line = CoverageCell
+    keys = (
+        line.organisation_id,
+        line.person_id,
+        line.job_role_id,
+        line.competence_id,
+        line.counts_cell,
+        line.counts_person,
+        line.counts_role_person,
     )
-    held = _holdings_as_of(organisation_ids, now) if as_of else _holdings_now(organisation_ids)
+    in_scope = line.organisation_id.in_(organisation_ids)
+    if not as_of:
+        status = status_by_expiry_sql(
+            line.required_level, line.level, line.expires_at, now=now, expiring_days=expiring_days
+        )
+        return select(*keys, status.label("status")).where(in_scope).subquery("cells")
+    held = _holdings_as_of(organisation_ids, now)
     status = cell_status_sql(
-        required.c.required_level,
-        required.c.renewal_months,
+        line.required_level,
+        line.renewal_months,
         held.c.level,
         held.c.recorded_at,
         held.c.valid_until,
         now=now,
         expiring_days=expiring_days,
     )
-    cells = (
-        select(
-            required.c.organisation_id,
-            required.c.person_id,
-            required.c.competence_id,
-            Competence.identifier,
-            status.label("status"),
-        )
-        .join(Competence, Competence.id == required.c.competence_id)
+    return (
+        select(*keys, status.label("status"))
+        .join(Competence, Competence.id == line.competence_id)
         .join(FrameworkVersion, FrameworkVersion.id == Competence.version_id)
         .outerjoin(
             held,
             and_(
-                held.c.organisation_id == required.c.organisation_id,
-                held.c.person_id == required.c.person_id,
+                held.c.organisation_id == line.organisation_id,
+                held.c.person_id == line.person_id,
                 held.c.framework_id == FrameworkVersion.framework_id,
                 held.c.identifier == Competence.identifier,
             ),
         )
+        .where(in_scope)
+        .subquery("cells")
     )
-    return cells.cte("cells") if cte else cells.subquery("cells")
 
 
 # --- the sums per group ---------------------------------------------------------------------
@@ -343,16 +335,90 @@ class Sums:
     """By competence identifier."""
 
 
-def _per_status(cells: Any) -> list[Any]:
-    """A cell count per status, summed over the rows of ``cells``."""
-    return [
-        func.sum(case((cells.c.status == s.value, 1), else_=0)).label(s.value) for s in STATUSES
-    ]
-
-
-def _totals(rows: Any) -> list[Any]:
-    """Over per-person rows: the people (one row each) and their cells per status."""
-    return [func.count().label("people"), *(func.sum(rows.c[s.value]) for s in STATUSES)]
+def _tallies(session: Session, cells: Subquery) -> Any:
+    """Rows counted per status and per flag in three groupings of ``cells`` joined to
+    the people's units: by unit, by job role, by competence (the role and competence
+    then labelled by code and identifier). One pass with GROUPING SETS on PostgreSQL; a
+    UNION of the three on SQLite."""
+    distinct_placed = (
+        select(UnitAssignment.person_id, UnitAssignment.unit_id)
+        .where(UnitAssignment.status == AssignmentStatus.ACTIVE)
+        .distinct()
+        .subquery("distinct_placed")
+    )
+    placed = select(
+        distinct_placed.c.person_id,
+        distinct_placed.c.unit_id,
+        func.row_number()
+        .over(partition_by=distinct_placed.c.person_id, order_by=distinct_placed.c.unit_id)
+        .label("unit_rank"),
+    ).subquery("placed")
+    first_unit = func.coalesce(placed.c.unit_rank, 1) == 1  # counts the person once
+    rows = (
+        select(cells, placed.c.unit_id, first_unit.label("first_unit"))
+        .select_from(cells.outerjoin(placed, placed.c.person_id == cells.c.person_id))
+        .subquery("rows")
+    )
+    c = rows.c
+    by = (c.organisation_id, c.first_unit, c.counts_cell)
+    sets = {
+        UNIT: (*by, c.unit_id),
+        JOB_ROLE: (*by, c.job_role_id),
+        COMPETENCE: (*by, c.competence_id),
+    }
+    columns = (*by, c.unit_id, c.job_role_id, c.competence_id)
+    sums = (
+        func.count().filter(c.counts_person).label("people"),
+        func.count().filter(c.counts_role_person).label("role_people"),
+        *(func.count().filter(c.status == s.value).label(s.value) for s in STATUSES),
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        grouped = (
+            select(
+                *columns,
+                func.grouping(c.unit_id, c.job_role_id, c.competence_id).label("grouping"),
+                *sums,
+            )
+            .group_by(func.grouping_sets(*(tuple_(*keys) for keys in sets.values())))
+            .subquery("grouped")
+        )
+        # GROUPING() sets a bit for each of (unit, role, competence) not grouped by
+        dimension: ColumnElement[Any] = case(
+            (grouped.c.grouping == 0b011, literal(UNIT)),
+            (grouped.c.grouping == 0b101, literal(JOB_ROLE)),
+            else_=literal(COMPETENCE),
+        )
+    else:
+        grouped = union_all(
+            *(
+                select(
+                    *(
+                        col if any(col is key for key in keys) else null().label(col.name)
+                        for col in columns
+                    ),
+                    literal(name).label("grouping"),
+                    *sums,
+                ).group_by(*keys)
+                for name, keys in sets.items()
+            )
+        ).subquery("grouped")
+        dimension = grouped.c.grouping
+    g = list(grouped.c)
+    return session.execute(
+        select(
+            dimension,
+            grouped.c.organisation_id,
+            grouped.c.first_unit,
+            grouped.c.counts_cell,
+            grouped.c.unit_id,
+            JobRole.code,
+            Competence.identifier,
+            *g[-len(sums) :],
+        )
+        .select_from(grouped)
+        .outerjoin(JobRole, JobRole.id == grouped.c.job_role_id)
+        .outerjoin(Competence, Competence.id == grouped.c.competence_id)
+    )
 
 
 def count_groups(
@@ -366,83 +432,37 @@ def count_groups(
     """The counts of every group of the organisations in one statement, whatever their
     size (``as_of`` as for ``cells_query``).
 
-    The cells are computed once (a CTE) and summed per person first (per person and job
-    role for the roles), so each group's people are counted as rows, not as a DISTINCT."""
+    Each row of ``coverage_cell`` carries flags that make every count a plain sum: the
+    row that counts the person's cell (``counts_cell``), the person (``counts_person``),
+    the person among a role's people (``counts_role_person``); joined to the units,
+    ``first_unit`` marks the one unit that counts a person placed in several for the rest
+    of the figures (a person's other units add nothing to their roles or competences).
+    The database sums per unit, role and competence; the organisations' counts are their
+    units' with ``first_unit``."""
     if not organisation_ids:
         return Sums({}, {}, {}, {})
-    cells = cells_query(
-        organisation_ids, now=now, expiring_days=expiring_days, as_of=as_of, cte=True
-    )
-    people = (
-        select(cells.c.organisation_id, cells.c.person_id, *_per_status(cells))
-        .group_by(cells.c.organisation_id, cells.c.person_id)
-        .cte("people")
-    )
-    placed = (
-        select(UnitAssignment.person_id, UnitAssignment.unit_id)
-        .where(UnitAssignment.status == AssignmentStatus.ACTIVE)
-        .distinct()
-        .subquery("placed")
-    )
-    asked = (  # each active job role's lines: (person, competence, role code)
-        select(JobRoleAssignment.person_id, Requirement.competence_id, JobRole.code)
-        .join(JobRole, JobRole.id == JobRoleAssignment.job_role_id)
-        .join(Requirement, Requirement.job_role_id == JobRole.id)
-        .where(
-            JobRoleAssignment.status == AssignmentStatus.ACTIVE,
-            JobRole.archived.is_(False),
-            JobRole.organisation_id.in_(organisation_ids),
-        )
-        .distinct()
-        .subquery("asked")
-    )
-    in_roles = (
-        select(cells.c.organisation_id, asked.c.code, cells.c.person_id, *_per_status(cells))
-        .join(
-            asked,
-            and_(
-                asked.c.person_id == cells.c.person_id,
-                asked.c.competence_id == cells.c.competence_id,
-            ),
-        )
-        .group_by(cells.c.organisation_id, asked.c.code, cells.c.person_id)
-        .subquery("in_roles")
-    )
-    unit_key = func.coalesce(cast(placed.c.unit_id, String), "")
-    statement = union_all(
-        select(
-            literal(ORGANISATION), people.c.organisation_id, literal(""), *_totals(people)
-        ).group_by(people.c.organisation_id),
-        select(literal(UNIT), people.c.organisation_id, unit_key, *_totals(people))
-        .select_from(people.outerjoin(placed, placed.c.person_id == people.c.person_id))
-        .group_by(people.c.organisation_id, placed.c.unit_id),
-        select(
-            literal(JOB_ROLE), in_roles.c.organisation_id, in_roles.c.code, *_totals(in_roles)
-        ).group_by(in_roles.c.organisation_id, in_roles.c.code),
-        select(
-            literal(COMPETENCE),
-            cells.c.organisation_id,
-            cells.c.identifier,
-            func.count(),  # a person has one cell per competence
-            *_per_status(cells),
-        ).group_by(cells.c.organisation_id, cells.c.identifier),
-    )
-    found: dict[str, dict[Any, Counts]] = defaultdict(dict)
-    for dimension, organisation_id, key, count, *per_status in session.execute(statement):
-        counts = Counts(
-            int(count), {s: int(n or 0) for s, n in zip(STATUSES, per_status, strict=True)}
-        )
-        if dimension == ORGANISATION:
-            found[dimension][organisation_id] = counts
+    cells = cells_query(organisation_ids, now=now, expiring_days=expiring_days, as_of=as_of)
+    found: dict[str, dict[Any, Counts]] = defaultdict(lambda: defaultdict(lambda: EMPTY))
+    for row in _tallies(session, cells):
+        dimension, org, first_unit, counts_cell, unit_id, code, identifier = row[:7]
+        people, role_people = int(row[7] or 0), int(row[8] or 0)
+        per_status = dict(zip(STATUSES, (int(n or 0) for n in row[9:]), strict=True))
+        if dimension == JOB_ROLE:  # every row of a role is one of its cells
+            if first_unit:
+                found[JOB_ROLE][(org, code)] += Counts(role_people, per_status)
+        elif not counts_cell:
+            continue  # a cell counted on another row
         elif dimension == UNIT:
-            found[dimension][(organisation_id, int(key) if key else None)] = counts
-        else:
-            found[dimension][(organisation_id, key)] = counts
+            found[UNIT][(org, unit_id)] += Counts(people, per_status)
+            if first_unit:
+                found[ORGANISATION][org] += Counts(people, per_status)
+        elif first_unit:
+            found[COMPETENCE][(org, identifier)] += Counts(sum(per_status.values()), per_status)
     return Sums(
-        organisations=found[ORGANISATION],
-        units=found[UNIT],
-        job_roles=found[JOB_ROLE],
-        competences=found[COMPETENCE],
+        organisations=dict(found[ORGANISATION]),
+        units=dict(found[UNIT]),
+        job_roles=dict(found[JOB_ROLE]),
+        competences=dict(found[COMPETENCE]),
     )
 
 

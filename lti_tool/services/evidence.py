@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from lti_tool.domain.coverage import evidence_weight, holding_rank
 from lti_tool.models import Competence, CompetenceHolding, Evidence, FrameworkVersion
+from lti_tool.services.coverage_cells import refresh_cells
 
 Key = tuple[int, int, int, str]
 """(organisation, person, framework, competence identifier): one holding."""
@@ -45,7 +46,8 @@ def _identities(session: Session, competence_ids: Iterable[int]) -> dict[int, tu
 
 
 def hold(session: Session, evidence: Sequence[Evidence]) -> None:
-    """Let flushed ``evidence`` take over the holdings it outranks (two statements)."""
+    """Let flushed ``evidence`` take over the holdings it outranks, and rewrite the
+    figures' rows of its people (four statements)."""
     identity = _identities(session, (e.competence_id for e in evidence))
     best: dict[Key, Evidence] = {}
     for row in evidence:
@@ -90,6 +92,7 @@ def hold(session: Session, evidence: Sequence[Evidence]) -> None:
             > tuple_(held.weight, held.recorded_at, held.evidence_id),
         )
     )
+    refresh_cells(session, person_ids={key[1] for key in best})
 
 
 def record_evidence(session: Session, evidence: Sequence[Evidence]) -> list[Evidence]:

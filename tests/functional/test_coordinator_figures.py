@@ -26,6 +26,7 @@ from lti_tool.models import (
     Region,
 )
 from lti_tool.services import coverage_figures, grants
+from lti_tool.services.audit import Actor
 from tests.fakes import content
 from tests.fakes.lms import TestLms
 from tests.functional.test_admin_console import add_platform
@@ -232,7 +233,7 @@ def region(app, lms, now, platform_pem, mocked_http) -> dict[str, Any]:
             kind=GrantKind.COORDINATOR,
             region_id=built["regions"][0],
             reason="Region figures",
-            by_id=None,
+            by=Actor.system(built["orgs"]["Testkommune"]),
             via="api",
         )
         get_session().commit()
@@ -380,7 +381,7 @@ def test_a_coordinator_of_a_municipality_and_an_admin_see_their_own_only(app, lm
             kind=GrantKind.COORDINATOR,
             region_id=region["regions"][1],
             reason="Nordland",
-            by_id=None,
+            by=Actor.system(region["orgs"]["Annenkommune"]),
             via="api",
         )
         get_session().commit()
