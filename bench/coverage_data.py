@@ -99,14 +99,23 @@ def step(name: str) -> Iterator[None]:
     print(f"  {name}: {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def backfill_sql() -> str:
-    """The migration's backfill of ``competence_holding``: the app's rule, not a copy."""
-    path = next((ROOT / "lti_tool" / "migrations" / "versions").glob("*_94649caf93c9_*.py"))
-    spec = importlib.util.spec_from_file_location("holdings_migration", path)
+def _migration(revision: str) -> Any:
+    path = next((ROOT / "lti_tool" / "migrations" / "versions").glob(f"*_{revision}_*.py"))
+    spec = importlib.util.spec_from_file_location(f"migration_{revision}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return str(module.BACKFILL)
+    return module
+
+
+def backfill_sql() -> str:
+    """The migration's backfill of ``competence_holding``: the app's rule, not a copy."""
+    return str(_migration("94649caf93c9").BACKFILL)
+
+
+def cells_backfill_sql() -> str:
+    """The migration's backfill of ``coverage_cell`` (the coordinator figures' rows)."""
+    return str(_migration("c5d1f0a9e3b7").backfill("postgresql"))
 
 
 def migrated(url: str) -> str:
@@ -647,6 +656,9 @@ def main() -> int:
         with step("competence_holding (the migration's backfill)"):
             cursor.execute(backfill_sql())
             counts["competence_holding"] = cursor.rowcount
+        with step("coverage_cell (the migration's backfill)"):
+            cursor.execute(cells_backfill_sql())
+            counts["coverage_cell"] = cursor.rowcount
         session.commit()
     with step("VACUUM ANALYZE"), engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
