@@ -7,8 +7,20 @@ Accept-Language, then bokmål.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+from collections.abc import Callable
+
 from flask import Flask, current_app, g, request, session
-from flask_babel import Babel, format_date, format_datetime, format_decimal, format_time, get_locale
+from flask_babel import (
+    Babel,
+    format_date,
+    format_datetime,
+    format_decimal,
+    format_time,
+    get_locale,
+    get_timezone,
+)
 
 from lti_tool.lti.claims import normalise_locale
 from lti_tool.settings import LOCALES
@@ -31,6 +43,24 @@ def select_locale() -> str:
             return str(normalise_locale(launch.person.locale))
     best = request.accept_languages.best_match(["nb", "no", "nn", "en"])
     return normalise_locale(best) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def medium_dates() -> Callable[[dt.datetime], str]:
+    """``format_date(moment, "medium")`` for the request's reader, each day formatted once:
+    for pages showing hundreds of dates (a matrix page), where Babel's formatting and its
+    lookups of locale and timezone per date would be much of the page's time."""
+    timezone = get_timezone()
+
+    @functools.cache
+    def of_day(day: dt.date) -> str:
+        return str(format_date(day, "medium"))
+
+    def formatted(moment: dt.datetime) -> str:
+        if moment.tzinfo is None:  # stored in UTC (as ``to_user_timezone`` assumes)
+            moment = moment.replace(tzinfo=dt.UTC)
+        return of_day(moment.astimezone(timezone).date())
+
+    return formatted
 
 
 def init_app(app: Flask) -> None:

@@ -31,11 +31,11 @@ the evidence trail, with their own status.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import enum
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from lti_tool.domain.certification_rules import add_months
 from lti_tool.domain.mapping_results import SELF_ASSESSMENT
@@ -68,9 +68,9 @@ def holding_rank(
     return (evidence_weight(source), recorded_at, evidence_id)
 
 
-@dataclasses.dataclass(frozen=True)
-class Holding:
-    """The evidence a person holds a competence by (see ``holding_rank``)."""
+class Holding(NamedTuple):
+    """The evidence a person holds a competence by (see ``holding_rank``). A named tuple:
+    a unit's matrix reads thousands, an organisation's export hundreds of thousands."""
 
     level: int
     recorded_at: dt.datetime
@@ -80,10 +80,12 @@ class Holding:
 def expires_at(holding: Holding, renewal_months: int | None) -> dt.datetime | None:
     """When the holding stops counting for a requirement renewed every ``renewal_months``:
     the earlier of the evidence's own end and its date + the renewal period; None = never."""
-    ends = [holding.valid_until] if holding.valid_until is not None else []
+    ends = holding.valid_until
     if renewal_months:
-        ends.append(add_months(holding.recorded_at, renewal_months))
-    return min(ends) if ends else None
+        renewed = add_months(holding.recorded_at, renewal_months)
+        if ends is None or renewed < ends:
+            ends = renewed
+    return ends
 
 
 def cell_status(

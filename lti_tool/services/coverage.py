@@ -16,7 +16,7 @@ import dataclasses
 import datetime as dt
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
@@ -24,8 +24,10 @@ from sqlalchemy.orm import Session, selectinload
 from lti_tool.domain.coverage import (
     DEFAULT_EXPIRING_DAYS,
     CellStatus,
+    Holding,
     cell_status_and_expiry,
     coverage,
+    coverage_of,
 )
 from lti_tool.domain.requirements import PersonRequirement, RoleRequirement, union_requirements
 from lti_tool.domain.texts import localized
@@ -75,8 +77,10 @@ class MatrixFilters:
     """Only the requirements that are mandatory (in any of the person's roles)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Cell:
+class Cell(NamedTuple):
+    """One person's standing on one required competence. A named tuple: an organisation's
+    export makes hundreds of thousands."""
+
     competence_id: int
     status: CellStatus
     required_level: int
@@ -213,6 +217,8 @@ def _profiles(session: Session, organisation_id: int, locale: str) -> _Profiles:
         requirements.setdefault(role_id, []).append(
             RoleRequirement(cid, level, mandatory, renewal, role_id)
         )
+        if cid in headings:  # asked for by another role
+            continue
         framework = localized(vtitle, locale) or fw
         headings[cid] = Heading(
             cid,
@@ -303,33 +309,43 @@ def _cells_of_batch(
     roles = _roles_of(session, profiles, ids)
     if filters.job_role_ids:
         people = [p for p in people if filters.job_role_ids.intersection(roles.get(p.id, ()))]
+    narrowed = filters.mandatory_only or filters.competence_ids
+    kept: dict[tuple[int, ...], list[PersonRequirement]] = {}  # per combination of roles
     required: dict[int, list[PersonRequirement]] = {}
     for person in people:
-        merged = profiles.required_of(roles.get(person.id, ()))
-        required[person.id] = [
-            m
-            for m in merged
-            if (not filters.mandatory_only or m.mandatory)
-            and (not filters.competence_ids or m.competence_id in filters.competence_ids)
-        ]
-    wanted = {m.competence_id for lines in required.values() for m in lines}
+        key = tuple(roles.get(person.id, ()))
+        lines = kept.get(key)
+        if lines is None:
+            lines = profiles.required_of(key)
+            if narrowed:
+                lines = [
+                    m
+                    for m in lines
+                    if (not filters.mandatory_only or m.mandatory)
+                    and (not filters.competence_ids or m.competence_id in filters.competence_ids)
+                ]
+            kept[key] = lines
+        required[person.id] = lines
+    wanted = {m.competence_id for lines in kept.values() for m in lines}
     held = holdings_of(session, organisation_id, list(required), wanted)
     found = []
+    nothing: dict[int, Holding] = {}
     for person in people:
-        mine = held.get(person.id, {})
+        mine = held.get(person.id, nothing)
         cells = {}
         for m in required[person.id]:
-            holding = mine.get(m.competence_id)
+            cid = m.competence_id
+            holding = mine.get(cid)
             status, ends = cell_status_and_expiry(
                 m.required_level, m.renewal_months, holding, now=now, expiring_days=expiring_days
             )
-            cells[m.competence_id] = Cell(
-                competence_id=m.competence_id,
-                status=status,
-                required_level=m.required_level,
-                held_level=holding.level if holding else None,
-                expires_at=ends,
-                mandatory=m.mandatory,
+            cells[cid] = Cell(
+                cid,
+                status,
+                m.required_level,
+                None if holding is None else holding.level,
+                ends,
+                m.mandatory,
             )
         if filters.statuses and not any(c.status in filters.statuses for c in cells.values()):
             continue
@@ -350,6 +366,11 @@ def _count(cells: Iterable[Cell | None]) -> dict[CellStatus, int]:
     return counts
 
 
+def _fields_of(heading: Heading) -> dict[str, Any]:
+    """A heading's fields, shallow (``dataclasses.asdict`` copies deep, slowly)."""
+    return {f.name: getattr(heading, f.name) for f in dataclasses.fields(heading)}
+
+
 def _columns(profiles: _Profiles, people: Sequence[PersonCells]) -> tuple[Column, ...]:
     by_competence: dict[int, list[Cell]] = {}
     for person in people:
@@ -357,7 +378,7 @@ def _columns(profiles: _Profiles, people: Sequence[PersonCells]) -> tuple[Column
             by_competence.setdefault(cell.competence_id, []).append(cell)
     columns = [
         Column(
-            **dataclasses.asdict(profiles.headings[cid]),
+            **_fields_of(profiles.headings[cid]),
             mandatory=any(cell.mandatory for cell in cells),
             counts=_count(cells),
             coverage=coverage(cell.status for cell in cells),
@@ -368,14 +389,16 @@ def _columns(profiles: _Profiles, people: Sequence[PersonCells]) -> tuple[Column
 
 
 def _row(person: PersonCells, columns: Sequence[Column]) -> PersonRow:
-    cells = tuple(person.cells.get(col.competence_id) for col in columns)
+    mine = person.cells
+    cells = tuple(mine.get(col.competence_id) for col in columns)
+    counts = _count(mine.values())  # the columns hold every cell of the person
     return PersonRow(
         person_id=person.person_id,
         name=person.name,
         job_roles=person.job_roles,
         cells=cells,
-        counts=_count(cells),
-        coverage=coverage(c.status for c in cells if c is not None),
+        counts=counts,
+        coverage=coverage_of(counts),
     )
 
 

@@ -52,6 +52,7 @@ from lti_tool.services import (
 )
 from lti_tool.services.assignment_import import ImportRejected
 from lti_tool.services.assignments import Kind
+from lti_tool.views import matrix_cells
 
 bp = Blueprint("manager", __name__, url_prefix="/manager")
 
@@ -406,6 +407,8 @@ def matrix(unit_id: int) -> Any:
         errors=errors,
         keep=keep,
         keep_query=[(k, v) for k, values in keep.items() for v in values],
+        trail_url=matrix_cells.trail_url,
+        matrix_cells=matrix_cells.MatrixCells,
     )
     return page, INVALID_FORM if errors else 200
 
