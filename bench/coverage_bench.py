@@ -70,6 +70,7 @@ from launch_bench import free_port, in_process_app, serve_jwks  # noqa: E402
 from mapping_bench import signed_launch, tool_client  # noqa: E402
 from sqlalchemy import event, select  # noqa: E402
 
+from lti_tool import gunicorn_conf  # noqa: E402
 from lti_tool.db import get_session  # noqa: E402
 from lti_tool.domain.coverage import CellStatus  # noqa: E402
 from lti_tool.lti.demo_platform import DemoPlatform  # noqa: E402
@@ -210,6 +211,7 @@ class Bench:
         )
         self.jwks = serve_jwks(self.platform, port)
         self.port = port
+        gunicorn_conf.tune_gc()  # as a production worker runs (lti_tool/gunicorn_conf.py)
         with self.app.app_context():
             session = get_session()
             registered = session.scalars(

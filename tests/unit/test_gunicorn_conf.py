@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 
 import pytest
@@ -45,3 +46,14 @@ def test_the_access_log_leaves_out_query_strings(reload):
     conf = reload()
     assert "%(U)s" in conf.access_log_format
     assert "%(r)s" not in conf.access_log_format and "%(q)s" not in conf.access_log_format
+
+
+def test_a_worker_that_has_loaded_the_app_collects_garbage_less_often():
+    before = gc.get_threshold()
+    try:
+        gunicorn_conf.post_worker_init(worker=None)
+        assert gc.get_threshold() == gunicorn_conf.GC_THRESHOLD
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
