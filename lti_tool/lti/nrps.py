@@ -135,7 +135,8 @@ def context_roles(roles: list[str]) -> tuple[str, ...]:
 
 def _status(raw: str | None) -> str:
     """``Active``, ``Inactive``, ``Deleted``, or the older ``…/status#Active`` URIs."""
-    return (raw or "Active").rpartition("#")[2].strip().lower() or "active"
+    status = (raw or "Active").rpartition("#")[2].strip().lower() or "active"
+    return status[:20]  # what the roster keeps (String(20)); any other status shows as such
 
 
 def _member(loaded: Mapping[str, Any]) -> Member:

@@ -6,6 +6,7 @@ Unknown fields (the CSRF token, the launch token) are left out.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -46,6 +47,7 @@ class _Form(Schema):
 
 FILL_IN = lazy_gettext("Fill this in.")
 CHOOSE = lazy_gettext("Choose one.")
+CHOOSE_A_DATE = lazy_gettext("Enter a date.")
 
 
 class Text(fields.Field):
@@ -208,9 +210,14 @@ class AuditQuery(_Form):
         load_default=None, error_messages={"invalid": lazy_gettext("Enter a date.")}
     )
     until = fields.Date(
-        load_default=None, error_messages={"invalid": lazy_gettext("Enter a date.")}
+        load_default=None,
+        # the view reads "until" as before the next day: the last day has none
+        validate=validate.Range(max=dt.date.max - dt.timedelta(days=1), error=CHOOSE_A_DATE),
+        error_messages={"invalid": lazy_gettext("Enter a date.")},
     )
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, error=CHOOSE))
+    page = fields.Integer(
+        load_default=1, validate=validate.Range(min=1, max=MAX_INT // 50, error=CHOOSE)
+    )
 
     @pre_load
     def _empty_is_none(self, data: Any, **kwargs: Any) -> Any:

@@ -407,3 +407,10 @@ def test_the_database_refuses_to_change_or_delete_an_event(app, lms, org):
                 session.execute(text(statement))
         session.rollback()
     assert len(events(app)) == 2  # the grant and the view
+
+
+@pytest.mark.parametrize("filters", [{"until": "9999-12-31"}, {"page": str(10**12)}])
+def test_the_log_refuses_a_date_or_page_beyond_its_range(app, lms, org, filters):
+    unit_manager(app, lms, org)
+    html = read_log(admin(app, lms), 422, **filters)
+    assert "Correct the marked fields" in html
