@@ -345,6 +345,6 @@ def refresh_roster(
     )
     roster.fetched_at = now
     if memberships.context_title and not roster.title:
-        roster.title = memberships.context_title[:300]
+        roster.title = memberships.context_title
     session.flush()
     return len(memberships.members)

@@ -300,6 +300,67 @@ def test_a_course_without_nrps_says_so(app, lms, gradebook, memberships):
     assert "did not offer" in page(manager, f"/manager/courses/{rid}/roster")
 
 
+# --- what the platform sends that the tool cannot keep as it came ----------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [CANVAS_URL + "?x=" + "y" * 2048, CANVAS_URL + "\x00"],
+    ids=["over-2048-characters", "nul"],
+)
+def test_a_memberships_url_the_tool_cannot_keep_is_no_offer(app, lms, gradebook, url):
+    """The launch lands (it failed before on PostgreSQL, a 500); the course's roster
+    says the platform does not share its participants."""
+    canvas = FakeMemberships(lms.http, CANVAS_URL, gradebook)
+    claim = {c.NRPS: {"context_memberships_url": url, "service_versions": ["2.0"]}}
+    manager = browser_of(app, lms, WHOLE, **claim)
+    html = page(manager, f"/manager/courses/{roster_id(app)}/roster")
+    assert "did not offer this course's list of participants" in html
+    assert "/roster/refresh" not in html
+    assert canvas.calls == []
+    with app.app_context():
+        assert get_session().scalars(select(CourseRoster.memberships_url)).one() is None
+
+
+def test_members_with_nul_or_over_long_text_are_kept_cleaned(app, lms, gradebook, memberships):
+    """NUL characters dropped and text cut to what the roster keeps (a 500 at the flush
+    on PostgreSQL before); a member whose user id cannot be kept as sent is left out:
+    cleaned or cut, it could be another member's."""
+    memberships.serve(
+        [
+            {
+                **moodle_member("learner"),
+                "name": "Demo\x00 Ansatt",
+                "email": "ansatt@demokommune.example\x00",
+                "status": "Inactive\x00",
+                "roles": ["Learner\x00"],
+            },
+            {
+                **moodle_member("learner2"),
+                "name": None,
+                "given_name": "Kari\x00",
+                "family_name": "N" * 400,
+                "email": "k" * 400 + "@demokommune.example",
+            },
+            {**moodle_member("learner3"), "user_id": "10\x005"},
+            {**moodle_member("designer"), "user_id": "1" * 256},
+        ],
+        context={"id": "2", "title": "Informasjons\x00sikkerhet " + "x" * 400},
+    )
+    manager = browser_of(app, lms, WHOLE, **{c.CONTEXT: {"id": "2"}})  # no title: NRPS's
+
+    html = refresh(manager, roster_id(app))
+
+    assert "2 participants fetched" in html
+    assert members_in_db(app) == [
+        ("101", "Demo Ansatt", "ansatt@demokommune.example", ["Learner"], "inactive"),
+        ("104", ("Kari " + "N" * 400)[:300], "k" * 320, ["Learner"], "active"),
+    ]
+    with app.app_context():
+        title = get_session().scalars(select(CourseRoster.title)).one()
+    assert title == ("Informasjonssikkerhet " + "x" * 400)[:300]
+
+
 # --- who may see it ----------------------------------------------------------------------------
 
 
