@@ -28,6 +28,54 @@ DEEP_LINKING_REQUEST = "LtiDeepLinkingRequest"
 SUPPORTED_MESSAGE_TYPES = (RESOURCE_LINK_REQUEST, DEEP_LINKING_REQUEST)
 
 
+#: The character PostgreSQL cannot keep in text; platforms have sent it.
+NUL = "\x00"
+
+
+class PlatformText(fields.String):
+    """Text from a platform as the tool keeps it: NUL characters dropped, surrounding
+    space stripped, cut to ``limit`` characters (the column's). Names and titles are
+    shown as the platform spells them; one the tool cannot store must not fail the
+    launch or the call that brought it."""
+
+    def __init__(self, limit: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.limit = limit
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        text = text.replace(NUL, "").strip()
+        return text[: self.limit] if self.limit is not None else text
+
+
+def storable_id(value: str, limit: int = 255) -> bool:
+    """An identifier (a user or course id, a URL) the tool can store and match as it
+    came: not empty, no NUL, at most ``limit`` characters. Cutting or cleaning one would
+    make it someone else's."""
+    return 0 < len(value) <= limit and NUL not in value
+
+
+def without_nul(value: Any) -> Any:
+    """``value`` (claims as JSON decoded them) with NUL dropped from every string and key."""
+    if isinstance(value, str):
+        return value.replace(NUL, "")
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    return value
+
+
+def _storable(value: str) -> None:
+    if not storable_id(value):
+        raise ValidationError("empty, over 255 characters, or holds NUL")
+
+
+def _no_nul(value: str) -> None:
+    if NUL in value:
+        raise ValidationError("holds NUL")
+
+
 class _Base(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -47,15 +95,17 @@ class DeepLinkingSettingsSchema(_Base):
 
 
 class ContextSchema(_Base):
-    id = fields.String(required=True)
+    id = fields.String(required=True, validate=_no_nul)
     label = fields.String(allow_none=True)
     title = fields.String(allow_none=True)
 
 
 class LaunchClaimsSchema(_Base):
-    """The claims the tool relies on; everything else is kept but not required."""
+    """The claims the tool relies on; everything else is kept but not required. The
+    identifiers must be kept as they came (``storable_id``); other text is cleaned of NUL
+    once the launch is valid (``without_nul``)."""
 
-    sub = fields.String(required=True)
+    sub = fields.String(required=True, validate=_storable)
     roles = fields.List(fields.String(), required=True, data_key=ROLES)
     message_type = fields.String(required=True, data_key=MESSAGE_TYPE)
     context = fields.Nested(ContextSchema, data_key=CONTEXT, allow_none=True)

@@ -5,6 +5,9 @@ tool configuration); every check it leaves loose is done here instead: the state
 the browser, the nonce bound to the state and consumed once, the signature with a key from
 the platform's JWKS (refetched once on an unknown kid), RS* algorithms only, iss/aud/azp,
 exp/iat with leeway, the deployment (new ones recorded as pending), message type, version.
+Identifiers the tool cannot keep as they came (a NUL, over 255 characters) refuse the
+launch; other text loses its NUL characters, and a memberships URL the tool cannot keep is
+no NRPS offer (``claims``, ``nrps``).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from lti_tool.errors import (
     WrongIssuer,
 )
 from lti_tool.lti import claims as c
+from lti_tool.lti import nrps
 from lti_tool.lti.oidc import hash_secret
 from lti_tool.lti.services import LtiServices
 from lti_tool.lti.tool_config import DatabaseToolConf, ToolRegistration
@@ -68,6 +72,7 @@ class BrowserCheckNeeded(Exception):
 @dataclasses.dataclass(frozen=True)
 class ValidatedLaunch:
     claims: dict[str, Any]
+    """The id_token's claims, without NUL characters and without an unusable NRPS claim."""
     registration: ToolRegistration
     deployment: Deployment
     message_type: str
@@ -257,8 +262,8 @@ class ToolMessageLaunch(MessageLaunch):
     def validate_deployment(self) -> ToolMessageLaunch:  # type: ignore[override]
         assert isinstance(self._registration, ToolRegistration)
         deployment_id = self._jwt["body"].get(c.DEPLOYMENT_ID)
-        if not deployment_id or not isinstance(deployment_id, str):
-            raise MissingDeployment("id_token without deployment_id")
+        if not isinstance(deployment_id, str) or not c.storable_id(deployment_id):
+            raise MissingDeployment(f"unusable deployment_id {deployment_id!r:.80}")
         deployment = platforms.record_deployment(
             self._session_db, self._registration.platform, deployment_id
         )
@@ -275,6 +280,9 @@ class ToolMessageLaunch(MessageLaunch):
     def result(self) -> ValidatedLaunch:
         assert isinstance(self._registration, ToolRegistration) and self._deployment is not None
         body = dict(self._jwt["body"])
+        if c.NRPS in body and nrps.memberships_url_from_claims(body) is None:
+            del body[c.NRPS]  # not offered, or a URL the tool cannot keep: no roster
+        body = c.without_nul(body)  # text PostgreSQL cannot store; identifiers checked before
         presentation = body.get(c.LAUNCH_PRESENTATION)
         if not isinstance(presentation, dict):
             presentation = {}

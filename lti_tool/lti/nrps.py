@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates
 
 from lti_tool.lti import claims as c
 from lti_tool.lti.ags import AgsClient, AgsError, PlatformAuth, excerpt, with_query
@@ -50,15 +50,27 @@ class _Strict(Schema):
         unknown = EXCLUDE
 
 
+#: The longest memberships URL the tool keeps (``CourseRoster.memberships_url``).
+MAX_URL_LENGTH = 2048
+
+
 class _ClaimSchema(_Strict):
-    context_memberships_url = fields.String(required=True, validate=validate.Length(min=1))
+    context_memberships_url = fields.String(required=True)
     service_versions = fields.List(fields.String(), load_default=list)
+
+    @validates("context_memberships_url")
+    def _storable(self, value: str, **kwargs: Any) -> None:
+        if not c.storable_id(value, MAX_URL_LENGTH):
+            raise ValidationError(f"empty, over {MAX_URL_LENGTH} characters, or holds NUL")
 
 
 def memberships_url_from_claims(launch_claims: Mapping[str, Any]) -> str | None:
     """The launch's context memberships URL; None when the platform offers no NRPS 2.0.
 
     A claim without ``service_versions`` is taken as 2.0 (the version LTI 1.3 requires).
+    A URL the tool cannot keep (empty, over ``MAX_URL_LENGTH``, a NUL) is no offer
+    either: the launch goes on, and the course's roster says the platform does
+    not share its participants.
     """
     raw = launch_claims.get(c.NRPS)
     if raw is None:
@@ -78,20 +90,27 @@ def memberships_url_from_claims(launch_claims: Mapping[str, Any]) -> str | None:
 # --- the platform's answer ----------------------------------------------------------------
 
 
+#: What the roster keeps of a member (``RosterMember``'s columns).
+MAX_USER_ID, MAX_NAME, MAX_EMAIL, MAX_STATUS = 255, 300, 320, 20
+
+
 class _MemberSchema(_Strict):
-    user_id = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    status = fields.String(load_default="Active", allow_none=True)
-    roles = fields.List(fields.String(), load_default=list)
-    name = fields.String(load_default=None, allow_none=True)
-    given_name = fields.String(load_default=None, allow_none=True)
-    family_name = fields.String(load_default=None, allow_none=True)
-    email = fields.String(load_default=None, allow_none=True)
+    """One member; text the tool cannot keep as sent is cleaned (``claims.PlatformText``),
+    except the user id (``_page``)."""
+
+    user_id = fields.String(required=True)
+    status = c.PlatformText(load_default="Active", allow_none=True)
+    roles = fields.List(c.PlatformText(), load_default=list)
+    name = c.PlatformText(MAX_NAME, load_default=None, allow_none=True)
+    given_name = c.PlatformText(MAX_NAME, load_default=None, allow_none=True)
+    family_name = c.PlatformText(MAX_NAME, load_default=None, allow_none=True)
+    email = c.PlatformText(MAX_EMAIL, load_default=None, allow_none=True)
 
 
 class _ContextSchema(_Strict):
-    id = fields.String(load_default=None, allow_none=True)
-    label = fields.String(load_default=None, allow_none=True)
-    title = fields.String(load_default=None, allow_none=True)
+    id = c.PlatformText(load_default=None, allow_none=True)
+    label = c.PlatformText(load_default=None, allow_none=True)
+    title = c.PlatformText(300, load_default=None, allow_none=True)
 
 
 class _ContainerSchema(_Strict):
@@ -136,21 +155,24 @@ def context_roles(roles: list[str]) -> tuple[str, ...]:
 def _status(raw: str | None) -> str:
     """``Active``, ``Inactive``, ``Deleted``, or the older ``…/status#Active`` URIs."""
     status = (raw or "Active").rpartition("#")[2].strip().lower() or "active"
-    return status[:20]  # what the roster keeps (String(20)); any other status shows as such
+    return status[:MAX_STATUS]  # what the roster keeps; any other status shows as such
 
 
 def _member(loaded: Mapping[str, Any]) -> Member:
     full = " ".join(p for p in (loaded["given_name"], loaded["family_name"]) if p)
     return Member(
         user_id=loaded["user_id"],
-        name=(loaded["name"] or full or "").strip()[:300],
-        email=(loaded["email"] or "").strip()[:320],
+        name=(loaded["name"] or full or "")[:MAX_NAME],
+        email=loaded["email"] or "",
         roles=context_roles(loaded["roles"]),
         status=_status(loaded["status"]),
     )
 
 
 def _page(url: str, response: requests.Response) -> tuple[str | None, list[Member]]:
+    """The page's course title and members. A member whose user id the tool cannot keep
+    as sent (a NUL, over ``MAX_USER_ID``) is left out, and logged: cut or cleaned, it
+    could name another member, and no launch can carry it (``claims.storable_id``)."""
     try:
         body = json.loads(response.content or b"null")
         container = _ContainerSchema().load(body if isinstance(body, Mapping) else {})
@@ -164,8 +186,11 @@ def _page(url: str, response: requests.Response) -> tuple[str | None, list[Membe
             body=excerpt(response.text),
             permanent=False,
         ) from exc
+    kept = [m for m in members if c.storable_id(m["user_id"], MAX_USER_ID)]
+    if len(kept) < len(members):
+        log.warning("GET %s: %d members left out: unusable user_id", url, len(members) - len(kept))
     title = (container["context"] or {}).get("title")
-    return title, [_member(m) for m in members]
+    return title, [_member(m) for m in kept]
 
 
 def fetch_memberships(

@@ -136,7 +136,15 @@ def refresh_cells(
     session: Session, *, person_ids: Collection[int] = (), job_role_ids: Collection[int] = ()
 ) -> None:
     """Rewrite the lines of these people and of everyone actively holding these job roles:
-    two statements, whatever their number."""
+    three statements, whatever their number.
+
+    Two transactions rewriting one person's lines at once (two managers, a launch and
+    HR's file, a new holding) would each delete the rows they see and insert the same
+    keys: the second fails on the primary key, or keeps lines missing the first's
+    change. So the people's rows are locked first (PostgreSQL; SQLite has one writer at a
+    time), in id order: the second waits for the first to commit, then its DELETE and
+    INSERT see what the first wrote. ``FOR NO KEY UPDATE``: inserts that refer to the
+    person (a launch, evidence) do not wait."""
     if not person_ids and not job_role_ids:
         return
     concerned = []
@@ -149,6 +157,7 @@ def refresh_cells(
         )
         concerned.append(Person.id.in_(holders))
     people = select(Person.id).where(or_(*concerned))
+    session.execute(people.order_by(Person.id).with_for_update(key_share=True))
     session.execute(
         delete(CoverageCell)
         .where(CoverageCell.person_id.in_(people))

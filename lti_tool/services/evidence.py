@@ -47,7 +47,7 @@ def _identities(session: Session, competence_ids: Iterable[int]) -> dict[int, tu
 
 def hold(session: Session, evidence: Sequence[Evidence]) -> None:
     """Let flushed ``evidence`` take over the holdings it outranks, and rewrite the
-    figures' rows of its people (four statements)."""
+    figures' rows of its people (five statements)."""
     identity = _identities(session, (e.competence_id for e in evidence))
     best: dict[Key, Evidence] = {}
     for row in evidence:

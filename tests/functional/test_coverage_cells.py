@@ -10,6 +10,7 @@ for 60."""
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from lti_tool.models import (
     Person,
     Requirement,
 )
+from lti_tool.services import assignments
+from lti_tool.services.assignments import Kind
 from lti_tool.services.coverage_cells import COLUMNS, lines_query
 from tests.fakes.lms import TestLms, parse_forms
 from tests.functional.test_admin_console import follow, get_page, submit
@@ -241,8 +244,58 @@ def test_rewriting_a_roles_rows_takes_the_same_statements_for_any_number(app, lm
 
 
 #: The launch token's checks and the designer's service calls as before, and the rows of
-#: the role's holders: one DELETE and one INSERT … SELECT, whatever their number.
-EXPECTED_ADD_REQUIREMENT = 12
+#: the role's holders: their people locked, one DELETE and one INSERT … SELECT, whatever
+#: their number.
+EXPECTED_ADD_REQUIREMENT = 13
+
+
+def test_two_transactions_rewriting_one_persons_rows_at_once_both_commit(app, lms, care):
+    """Two managers giving one nurse a job role each at the same moment: each flush
+    rewrites the nurse's rows. The second waits for the first to commit (on PostgreSQL
+    it failed on the primary key before, a 500), then writes the union of all three."""
+    if app.extensions["db_engine"].dialect.name == "sqlite":
+        pytest.skip("SQLite runs one writer at a time; the race needs PostgreSQL")
+    roles = care["roles"]
+    with app.app_context():
+        nurse = add_person(care["organisation_id"], "Navn Etternavn", None, [roles["sykepleier"]])
+        get_session().commit()
+    assert len(assert_current(app)) == 2
+    flushed, release = threading.Event(), threading.Event()
+    failed: dict[str, BaseException] = {}
+
+    def give_role(role: str, hold: bool) -> None:
+        with app.app_context():
+            session = app.extensions["db_sessionmaker"]()
+            try:
+                assignments.assign(
+                    session, care["organisation_id"], nurse, Kind.ROLE, roles[role], by_id=None
+                )
+                if hold:
+                    flushed.set()
+                    release.wait(10)
+                session.commit()
+            except BaseException as exc:  # reported by the test below
+                failed[role] = exc
+            finally:
+                session.close()
+
+    first = threading.Thread(target=give_role, args=("helsefagarbeider", True))
+    first.start()
+    assert flushed.wait(10)
+    second = threading.Thread(target=give_role, args=("tomrolle", False))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive()  # waiting for the first's rows
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert failed == {}
+    with app.app_context():
+        held = get_session().scalars(
+            select(JobRoleAssignment.job_role_id).where(JobRoleAssignment.person_id == nurse)
+        )
+        assert set(held) == {roles[r] for r in ("sykepleier", "helsefagarbeider", "tomrolle")}
+    assert {c for p, c in assert_current(app) if p == nurse} == set(care["competences"].values())
 
 
 def test_the_migrations_backfill_writes_the_same_rows(app, lms, care, gradebook):

@@ -19,9 +19,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt import PyJWK
+from sqlalchemy import select
 
+from lti_tool.db import get_session
 from lti_tool.lti import claims as c
 from lti_tool.lti.keys import rsa_public_jwk
+from lti_tool.models import CourseRoster, Launch, Person
 from tests.conftest import PLATFORM_ISSUER
 from tests.fakes.lms import parse_forms
 
@@ -309,6 +312,48 @@ def test_unsupported_message_type_is_refused(lms, client, caplog):
 def test_missing_version_claim_is_refused(lms, client, caplog):
     response = lms.signed_launch(client, remove=(c.VERSION,))
     assert_refused(response, 400, "invalid_lti_version", caplog)
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"sub": "10\x001"}, 400, "invalid_claims"),
+        ({"sub": "1" * 256}, 400, "invalid_claims"),
+        ({c.CONTEXT: {"id": "2\x00", "title": "Kurs"}}, 400, "invalid_claims"),
+        ({c.DEPLOYMENT_ID: "1\x00"}, 400, "missing_deployment"),
+        ({c.DEPLOYMENT_ID: "1" * 256}, 400, "missing_deployment"),
+    ],
+    ids=["sub-nul", "sub-long", "context-nul", "deployment-nul", "deployment-long"],
+)
+def test_an_identifier_the_tool_cannot_keep_is_refused_not_crashed(
+    lms, client, caplog, change, status, code
+):
+    """Who and where must be stored as they came (PostgreSQL keeps no NUL, and the columns
+    hold 255 characters); cleaned or cut, they could name someone or somewhere else."""
+    response = lms.signed_launch(client, change=change)
+    assert_refused(response, status, code, caplog)
+
+
+def test_text_with_nul_is_cleaned_and_the_launch_lands(app, lms, client):
+    """Names, titles and custom parameters with NUL characters (a 500 on PostgreSQL
+    before): the person and course are kept without them."""
+    change = {
+        "name": "Demo\x00 Ansatt",
+        "email": "ansatt@demokommune.example\x00",
+        c.CONTEXT: {"id": "2", "label": "INFO\x00SEC", "title": "Informasjons\x00sikkerhet"},
+        c.CUSTOM: {"unit": "hjemme\x00tjenesten", "job_role": "\x00"},
+        c.ROLES: ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner\x00"],
+    }
+    assert_signed_in(lms.signed_launch(client, change=change))
+    assert client.get("/learner/").status_code == 200
+    with app.app_context():
+        session = get_session()
+        person = session.scalars(select(Person)).one()
+        assert (person.name, person.email) == ("Demo Ansatt", "ansatt@demokommune.example")
+        roster = session.scalars(select(CourseRoster)).one()
+        assert (roster.label, roster.title) == ("INFOSEC", "Informasjonssikkerhet")
+        claims = session.scalars(select(Launch.claims)).one()
+        assert claims[c.CUSTOM]["unit"] == "hjemmetjenesten"
 
 
 # --- logins the tool must accept --------------------------------------------------------
