@@ -281,17 +281,25 @@ def _url_style(url: str) -> ParagraphStyle:
     return _style("url", fontSize=size, leading=size * 1.35)
 
 
+def start_footer(
+    canvas: Canvas, page_width: float, margin: float, rule_at: float, size: float
+) -> None:
+    """A footer's rule across the body at ``rule_at``, and its small muted type; the
+    caller draws its text, then restores the canvas's state."""
+    canvas.saveState()
+    canvas.setStrokeColor(RULE)
+    canvas.setLineWidth(0.5)
+    canvas.line(margin, rule_at, page_width - margin, rule_at)
+    canvas.setFont(FONT, size)
+    canvas.setFillColor(MUTED)
+
+
 def _footer(doc: CertificateDocument) -> Callable[[Canvas, BaseDocTemplate], None]:
     """Code (and revocation) on every page, so a loose second page still says whose it is."""
 
     def draw(canvas: Canvas, _template: BaseDocTemplate) -> None:
-        canvas.saveState()
         width = A4[0]
-        canvas.setStrokeColor(RULE)
-        canvas.setLineWidth(0.5)
-        canvas.line(MARGIN, 14 * mm, width - MARGIN, 14 * mm)
-        canvas.setFont(FONT, 8)
-        canvas.setFillColor(MUTED)
+        start_footer(canvas, width, MARGIN, 14 * mm, 8)
         canvas.drawCentredString(width / 2, 9 * mm, f"{doc.code_label}: {doc.verification_code}")
         if doc.revoked_text:
             canvas.setFont(FONT_BOLD, 8)

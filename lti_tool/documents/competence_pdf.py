@@ -40,6 +40,7 @@ from lti_tool.documents.certificate_pdf import (
     _QRCode,
     _register_fonts,
     _style,
+    start_footer,
 )
 from lti_tool.documents.pdf_layout import PlainText, build_pdf, fit_line
 
@@ -269,13 +270,8 @@ def _matrix(
 
 def _footer(doc: DocumentationDocument) -> Any:
     def draw(canvas: Canvas, template: BaseDocTemplate) -> None:
-        canvas.saveState()
         width = PAGE[0]
-        canvas.setStrokeColor(RULE)
-        canvas.setLineWidth(0.5)
-        canvas.line(MARGIN, 11 * mm, width - MARGIN, 11 * mm)
-        canvas.setFont(FONT, 7.5)
-        canvas.setFillColor(MUTED)
+        start_footer(canvas, width, MARGIN, 11 * mm, 7.5)
         # the title in the left third, cut short rather than run into the code
         title = fit_line(doc.document_title, FONT, 7.5, (width - 2 * MARGIN) / 3 - 4 * mm)
         canvas.drawString(MARGIN, 7 * mm, title)
