@@ -2,10 +2,13 @@
 documentation" whose verification code ``/verify`` resolves, without names.
 
 Every export reads the cells from ``coverage.matrix_rows`` (people streamed a batch at a
-time), never the whole matrix at once: the CSV is written a line at a time as the response
-goes out, the XLSX and PDF into a temporary file that the response then sends. Statuses
-are words in the reader's language (never colour alone), with the stable code beside
-them in the CSV.
+time), never the whole matrix at once, into a temporary file that the response then
+sends: the people written are tallied as they are written, so the audit log (recorded
+before a byte is sent) names exactly whose data the file holds. An export decides the
+statuses with the filters and the expiring window of the matrix page it was asked from
+(``schemas.coverage.export_filters``). Statuses are words in the reader's language
+(never colour alone), with the stable code beside them in the CSV; times are Norwegian,
+the zone named.
 
 **CSV**: semicolon-separated, UTF-8 with a byte order mark, one line per person and
 required competence. Norwegian Excel lists with semicolons (the comma is the decimal
