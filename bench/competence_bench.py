@@ -29,8 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -46,6 +45,7 @@ from launch_bench import (  # noqa: E402
     migrated_database,
     serve_jwks,
 )
+from statement_count import count_statements  # noqa: E402
 
 from lti_tool.db import get_session  # noqa: E402
 from lti_tool.interchange import case, job_roles_json, moodle_csv  # noqa: E402
@@ -104,23 +104,6 @@ def timed(fn: Callable[[], Any], repeat: int, warmup: int = 1) -> tuple[dict[str
         result = fn()
         samples.append(time.perf_counter() - started)
     return summary(samples), result
-
-
-@contextmanager
-def count_queries(engine: Any) -> Iterator[list[int]]:
-    """The number of SQL statements run inside the block (in its one element)."""
-    from sqlalchemy import event
-
-    counter = [0]
-
-    def before(*args: Any) -> None:
-        counter[0] += 1
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield counter
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 # --- generated content --------------------------------------------------------------------
@@ -270,7 +253,7 @@ def bench_frameworks(app: Any, engine: Any, org_id: int, args: argparse.Namespac
             session.commit()
             assert len(version.competences) == args.items
 
-    with count_queries(engine) as queries:
+    with count_statements(engine) as queries:
         out["import_case"], _ = timed(import_case, args.repeat, warmup=1)
     out["import_case"]["queries_per_run"] = queries[0] // (args.repeat + 1)
 
@@ -344,7 +327,7 @@ def bench_learner(
     response = get_page()
     html = response.get_data(as_text=True)
     assert "K00000" in html or "Kompetanse" in html, "the page shows no requirement"
-    with count_queries(engine) as queries:
+    with count_statements(engine) as queries:
         get_page()
     out, _ = timed(get_page, args.requests, warmup=2)
     profiled("GET /learner/", get_page)
@@ -415,7 +398,7 @@ def bench_api(
         "job_roles_page_1": "/api/v1/job-roles?page=1&per_page=100",
     }
     for name, url in calls.items():
-        with count_queries(engine) as queries:
+        with count_statements(engine) as queries:
             get(url)()
         repeat = max(3, args.requests // 4) if name == "export_case" else args.requests
         out[name], response = timed(get(url), repeat)

@@ -68,7 +68,8 @@ from coverage_data import (  # noqa: E402
 )
 from launch_bench import free_port, in_process_app, serve_jwks  # noqa: E402
 from mapping_bench import signed_launch, tool_client  # noqa: E402
-from sqlalchemy import event, select  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+from statement_count import count_statements  # noqa: E402
 
 from lti_tool import gunicorn_conf  # noqa: E402
 from lti_tool.db import get_session  # noqa: E402
@@ -90,21 +91,6 @@ TARGETS = {
 # --- measuring -----------------------------------------------------------------------------
 
 
-@contextmanager
-def statements(engine: Any) -> Iterator[list[int]]:
-    """The SQL statements run inside the block (their number, in the one element)."""
-    counter = [0]
-
-    def before(*args: Any) -> None:
-        counter[0] += 1
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield counter
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-
-
 def measure(
     engine: Any, fn: Callable[[], Any], runs: int, warmup: int = 2, server: ServerCpu | None = None
 ) -> dict[str, Any]:
@@ -115,7 +101,7 @@ def measure(
     wall, cpu, counts = [], [], []
     with server.measured() if server else nullcontext([0.0]) as server_cpu:
         for _ in range(runs):
-            with statements(engine) as counted:
+            with count_statements(engine) as counted:
                 started, started_cpu = time.perf_counter(), time.process_time()
                 fn()
                 cpu.append(time.process_time() - started_cpu)
@@ -336,7 +322,7 @@ def evidence_write(bench: Bench, runs: int) -> dict[str, Any]:
                 recorded_at=GENERATED_AT - dt.timedelta(hours=1),
                 detail={},
             )
-            with statements(bench.engine) as counted:
+            with count_statements(bench.engine) as counted:
                 started = time.perf_counter()
                 record_evidence(session, [evidence])
                 wall.append(time.perf_counter() - started)
@@ -359,7 +345,7 @@ def evidence_write(bench: Bench, runs: int) -> dict[str, Any]:
 def once(bench: Bench) -> Iterator[dict[str, Any]]:
     """Wall, CPU (here and PostgreSQL's), statements and peak RSS of the block."""
     out: dict[str, Any] = {"rss_before_mb": round(rss_mb(), 1)}
-    with statements(bench.engine) as counted, bench.server.measured() as server_cpu:
+    with count_statements(bench.engine) as counted, bench.server.measured() as server_cpu:
         started, started_cpu = time.perf_counter(), time.process_time()
         yield out
         out["seconds"] = round(time.perf_counter() - started, 2)

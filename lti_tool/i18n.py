@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 from collections.abc import Callable
 
+from babel.numbers import parse_pattern
 from flask import Flask, current_app, g, request, session
 from flask_babel import (
     Babel,
@@ -20,6 +21,7 @@ from flask_babel import (
     format_time,
     get_locale,
     get_timezone,
+    to_user_timezone,
 )
 
 from lti_tool.lti.claims import normalise_locale
@@ -63,6 +65,36 @@ def medium_dates() -> Callable[[dt.datetime], str]:
     return formatted
 
 
+def zone_name() -> str:
+    """The time zone times are shown in, as exports name it: Europe/Oslo."""
+    return str(get_timezone())
+
+
+def local_time(moment: dt.datetime, format: str = "short") -> str:
+    """A moment (stored in UTC) in the reader's locale and time zone, the zone named:
+    "05.12.2026, 16:03 (Europe/Oslo)", for a file read away from the page."""
+    return f"{format_datetime(moment, format)} ({zone_name()})"
+
+
+def local_date(moment: dt.datetime) -> dt.date:
+    """The day a moment (stored in UTC) falls on in the time zone times are shown in."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    day: dt.date = to_user_timezone(moment).date()
+    return day
+
+
+def format_percentage(value: float | None, digits: int = 1) -> str:
+    """A per cent figure (27.3 for 27.3 %) as the reader's locale writes a percentage,
+    with ``digits`` decimals: "27,3 %" in Norwegian, "27.3%" in English; "–" for none."""
+    if value is None:
+        return "–"
+    locale = get_locale()
+    pattern = parse_pattern(locale.percent_formats[None].pattern)
+    pattern.frac_prec = (digits, digits)
+    return str(pattern.apply(value / 100, locale))
+
+
 def init_app(app: Flask) -> None:
     # Dates and times are shown in Norwegian time; they are stored in UTC.
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Oslo")
@@ -72,5 +104,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["format_time"] = format_time
     app.jinja_env.globals["format_date"] = format_date
     app.jinja_env.globals["format_decimal"] = format_decimal
+    app.jinja_env.globals["format_percentage"] = format_percentage
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     app.jinja_env.globals["LOCALES"] = LOCALES

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from lti_tool.domain.coverage import DEFAULT_EXPIRING_DAYS
 from lti_tool.lti.allowed_hosts import AllowedHosts, parse_allowed_hosts
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,10 @@ PROJECT_ROOT = _CHECKOUT if (_CHECKOUT / "pyproject.toml").is_file() else Path.c
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"  # noqa: S105
 
 ENVIRONMENTS = ("development", "test", "production")
+#: Settings that have a new name: given by the old one, the start is refused with the new.
+RENAMED = {"CERTIFICATE_WARNING_DAYS": "EXPIRING_DAYS"}
+#: The longest expiring window (``EXPIRING_DAYS``, a page's ``days``): ten years.
+MAX_EXPIRING_DAYS = 3650
 LOCALES = ("nb", "nn", "en")
 
 
@@ -94,8 +99,11 @@ class Settings:
     VERIFY_RATE_LIMIT: str = "30 per minute"
     """Certificates: how often one address may ask /verify (Flask-Limiter syntax); shared
     through Redis when configured, else per process."""
-    CERTIFICATE_WARNING_DAYS: int = 90
-    """Certificates: a certificate turns amber this many days before it expires."""
+    EXPIRING_DAYS: int = DEFAULT_EXPIRING_DAYS
+    """What "expires soon" means, in days: the competence matrix's expiring window (its
+    exports, a cell's drill-down, ``/api/v1/units/<id>/coverage``), the managers' list of
+    certificates that expire, and when a certificate turns amber. A page's or export's
+    ``days`` in the address overrides it."""
     DEFAULT_LOCALE: str = "nb"
     LOG_LEVEL: str = "INFO"
 
@@ -188,10 +196,17 @@ def load_settings(
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise SettingsError(f"Cannot read LTI_TOOL_SETTINGS={settings_file}: {exc}") from exc
     fields = {f.name: f for f in dataclasses.fields(Settings)}
-    for name in fields:
+    for name in [*fields, *RENAMED]:
         if name in environ:
             values[name] = environ[name]
     values.update(overrides or {})
+    renamed = sorted(name for name in values if name in RENAMED)
+    if renamed:
+        raise SettingsError(
+            "Renamed setting(s): "
+            + ", ".join(f"{old} is now {RENAMED[old]}" for old in renamed)
+            + "."
+        )
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise SettingsError(f"Unknown setting(s): {', '.join(unknown)}.")
@@ -241,6 +256,8 @@ def validate(settings: Settings) -> None:
             "CIDR range. Give host names (moodle.kommune.no), addresses (10.20.30.40) or "
             "ranges (10.20.0.0/16), comma-separated, without scheme, port or path."
         )
+    if not 1 <= settings.EXPIRING_DAYS <= MAX_EXPIRING_DAYS:
+        problems.append(f"EXPIRING_DAYS must be between 1 and {MAX_EXPIRING_DAYS}.")
     if settings.LTI_NONCE_TTL_SECONDS < 600:
         problems.append("LTI_NONCE_TTL_SECONDS must be at least 600 (longer than any id_token).")
     if settings.is_production:

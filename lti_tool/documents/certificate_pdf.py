@@ -27,15 +27,15 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     BaseDocTemplate,
     Flowable,
-    Frame,
     HRFlowable,
     KeepTogether,
-    PageTemplate,
     Paragraph,
     Spacer,
     Table,
     TableStyle,
 )
+
+from lti_tool.documents.pdf_layout import PlainText, build_pdf
 
 FONT = "DejaVuSans"
 FONT_BOLD = "DejaVuSans-Bold"
@@ -183,8 +183,9 @@ STYLES = {
 
 
 def _p(text: str, style: str) -> Paragraph:
-    """A paragraph of plain text: names and titles must never be read as markup."""
-    return Paragraph(escape(text), STYLES[style])
+    """A paragraph of plain text: names and titles must never be read as markup, and
+    wrap between words."""
+    return PlainText(text, STYLES[style])
 
 
 def _revoked_banner(text: str) -> Table:
@@ -280,17 +281,25 @@ def _url_style(url: str) -> ParagraphStyle:
     return _style("url", fontSize=size, leading=size * 1.35)
 
 
+def start_footer(
+    canvas: Canvas, page_width: float, margin: float, rule_at: float, size: float
+) -> None:
+    """A footer's rule across the body at ``rule_at``, and its small muted type; the
+    caller draws its text, then restores the canvas's state."""
+    canvas.saveState()
+    canvas.setStrokeColor(RULE)
+    canvas.setLineWidth(0.5)
+    canvas.line(margin, rule_at, page_width - margin, rule_at)
+    canvas.setFont(FONT, size)
+    canvas.setFillColor(MUTED)
+
+
 def _footer(doc: CertificateDocument) -> Callable[[Canvas, BaseDocTemplate], None]:
     """Code (and revocation) on every page, so a loose second page still says whose it is."""
 
     def draw(canvas: Canvas, _template: BaseDocTemplate) -> None:
-        canvas.saveState()
         width = A4[0]
-        canvas.setStrokeColor(RULE)
-        canvas.setLineWidth(0.5)
-        canvas.line(MARGIN, 14 * mm, width - MARGIN, 14 * mm)
-        canvas.setFont(FONT, 8)
-        canvas.setFillColor(MUTED)
+        start_footer(canvas, width, MARGIN, 14 * mm, 8)
         canvas.drawCentredString(width / 2, 9 * mm, f"{doc.code_label}: {doc.verification_code}")
         if doc.revoked_text:
             canvas.setFont(FONT_BOLD, 8)
@@ -304,21 +313,6 @@ def _footer(doc: CertificateDocument) -> Callable[[Canvas, BaseDocTemplate], Non
 def render_certificate(doc: CertificateDocument) -> bytes:
     """The certificate as PDF bytes; identical input gives identical bytes."""
     _register_fonts()
-    out = io.BytesIO()
-    template = BaseDocTemplate(
-        out,
-        pagesize=A4,
-        leftMargin=MARGIN,
-        rightMargin=MARGIN,
-        topMargin=MARGIN,
-        bottomMargin=MARGIN,
-        title=doc.document_title,
-        author=doc.organisation_name,
-        subject=f"{doc.achievement_title} — {doc.holder_name}",
-        lang=doc.language,
-        displayDocTitle=True,
-        invariant=1,
-    )
     story: list[Flowable] = []
     if doc.revoked_text:
         story += [_revoked_banner(doc.revoked_text), Spacer(0, 6 * mm)]
@@ -339,17 +333,17 @@ def render_certificate(doc: CertificateDocument) -> bytes:
         Spacer(0, 8 * mm),
         KeepTogether([_details(doc), Spacer(0, 5 * mm), _verification(doc)]),
     ]
-    body = Frame(
-        MARGIN,
-        MARGIN,
-        BODY_WIDTH,
-        template.height,
-        leftPadding=0,
-        rightPadding=0,
-        topPadding=0,
-        bottomPadding=0,
+    out = io.BytesIO()
+    build_pdf(
+        out,
+        story,
+        pagesize=A4,
+        margin=MARGIN,
+        name="certificate",
+        footer=_footer(doc),
+        title=doc.document_title,
+        author=doc.organisation_name,
+        subject=f"{doc.achievement_title} — {doc.holder_name}",
+        lang=doc.language,
     )
-    # Drawn at the end of each page so text extraction reads it after the body.
-    template.addPageTemplates([PageTemplate("certificate", [body], onPageEnd=_footer(doc))])
-    template.build(story)
     return out.getvalue()

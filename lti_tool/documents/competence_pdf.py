@@ -21,10 +21,8 @@ from reportlab.platypus import (
     BaseDocTemplate,
     CondPageBreak,
     Flowable,
-    Frame,
     KeepTogether,
     PageBreak,
-    PageTemplate,
     Paragraph,
     Spacer,
     Table,
@@ -42,7 +40,9 @@ from lti_tool.documents.certificate_pdf import (
     _QRCode,
     _register_fonts,
     _style,
+    start_footer,
 )
+from lti_tool.documents.pdf_layout import PlainText, build_pdf, fit_line
 
 PAGE = landscape(A4)
 MARGIN = 15 * mm
@@ -202,7 +202,7 @@ def _front(doc: DocumentationDocument) -> list[Flowable]:
 
 
 def _plain(text: str, style: str) -> Paragraph:
-    return Paragraph(escape(text), MATRIX_STYLES[style])
+    return PlainText(text, MATRIX_STYLES[style])
 
 
 def _table(
@@ -270,14 +270,11 @@ def _matrix(
 
 def _footer(doc: DocumentationDocument) -> Any:
     def draw(canvas: Canvas, template: BaseDocTemplate) -> None:
-        canvas.saveState()
         width = PAGE[0]
-        canvas.setStrokeColor(RULE)
-        canvas.setLineWidth(0.5)
-        canvas.line(MARGIN, 11 * mm, width - MARGIN, 11 * mm)
-        canvas.setFont(FONT, 7.5)
-        canvas.setFillColor(MUTED)
-        canvas.drawString(MARGIN, 7 * mm, doc.document_title)
+        start_footer(canvas, width, MARGIN, 11 * mm, 7.5)
+        # the title in the left third, cut short rather than run into the code
+        title = fit_line(doc.document_title, FONT, 7.5, (width - 2 * MARGIN) / 3 - 4 * mm)
+        canvas.drawString(MARGIN, 7 * mm, title)
         canvas.drawCentredString(width / 2, 7 * mm, f"{doc.code_label}: {doc.verification_code}")
         canvas.drawRightString(width - MARGIN, 7 * mm, f"{doc.page_label} {canvas.getPageNumber()}")
         canvas.restoreState()
@@ -294,29 +291,15 @@ def render_documentation(
     """Write the documentation to ``out``: ``titles`` are the competences' column
     headings, ``rows`` the people (each with one cell per title), consumed as pages fill."""
     _register_fonts()
-    template = BaseDocTemplate(
+    build_pdf(
         out,
+        _Story([KeepTogether(_front(doc))], _matrix(doc, titles, rows)),
         pagesize=PAGE,
-        leftMargin=MARGIN,
-        rightMargin=MARGIN,
-        topMargin=MARGIN,
-        bottomMargin=MARGIN,
+        margin=MARGIN,
+        name="documentation",
+        footer=_footer(doc),
         title=doc.document_title,
         author=doc.author,
         lang=doc.language,
-        displayDocTitle=True,
-        invariant=1,
         pageCompression=1,
     )
-    body = Frame(
-        MARGIN,
-        MARGIN,
-        BODY_WIDTH,
-        template.height,
-        leftPadding=0,
-        rightPadding=0,
-        topPadding=0,
-        bottomPadding=0,
-    )
-    template.addPageTemplates([PageTemplate("documentation", [body], onPageEnd=_footer(doc))])
-    template.build(_Story([KeepTogether(_front(doc))], _matrix(doc, titles, rows)))

@@ -9,6 +9,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
+#: The longest renewal period, in months (20 years).
+MAX_RENEWAL_MONTHS = 240
+
 
 @dataclasses.dataclass(frozen=True)
 class RoleRequirement:

@@ -20,10 +20,13 @@ from typing import Any
 
 from flask_babel import lazy_gettext
 
+from lti_tool.db import MAX_INT
+from lti_tool.domain.requirements import MAX_RENEWAL_MONTHS
 from lti_tool.domain.texts import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH
 from lti_tool.interchange.model import (
     DESCRIPTION_TOO_LONG,
     MAX_IMPORT_ITEMS,
+    MAX_LEVELS,
     TITLE_TOO_LONG,
     Problem,
     at_field,
@@ -57,8 +60,38 @@ class JobRoleData:
     where: Any = None
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+#: The whole numbers of a requirement and the ranges they must be in: a version number
+#: (stored as an integer), a level on a scale (numbered from 1, ``MAX_LEVELS`` at most),
+#: and a renewal period (or null, none).
+RANGES = {
+    "framework_version": (1, MAX_INT),
+    "required_level": (1, MAX_LEVELS),
+    "renewal_months": (1, MAX_RENEWAL_MONTHS),
+}
+#: The numbers that may be null.
+OPTIONAL = frozenset({"renewal_months"})
+
+
+def _number(
+    raw: dict[str, Any], field: str, path: str, low: int, high: int, problems: list[Problem]
+) -> int | None:
+    """``raw[field]`` when it is a whole number from ``low`` to ``high`` (or null where
+    that is allowed); else None, and a problem naming ``path``."""
+    value = raw.get(field)
+    if value is None and field in OPTIONAL:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        return value
+    if field in OPTIONAL:
+        message = lazy_gettext(
+            "a whole number from %(low)s to %(high)s, or null, is needed", low=low, high=high
+        )
+    else:
+        message = lazy_gettext(
+            "a whole number from %(low)s to %(high)s is needed", low=low, high=high
+        )
+    problems.append(Problem(at_field(path), message))
+    return None
 
 
 def parse(data: bytes) -> tuple[list[JobRoleData], list[Problem]]:
@@ -158,22 +191,10 @@ def _requirement(raw: Any, path: str, problems: list[Problem]) -> RequirementDat
         else:
             texts[field] = value.strip()
     numbers = {}
-    for field in ("framework_version", "required_level"):
-        value = _int(raw.get(field))
-        if value is None:
-            problems.append(
-                Problem(at_field(f"{path}.{field}"), lazy_gettext("a whole number is needed"))
-            )
-        else:
+    for field, (low, high) in RANGES.items():
+        value = _number(raw, field, f"{path}.{field}", low, high, problems)
+        if value is not None:
             numbers[field] = value
-    renewal = raw.get("renewal_months")
-    if renewal is not None and _int(renewal) is None:
-        problems.append(
-            Problem(
-                at_field(f"{path}.renewal_months"),
-                lazy_gettext("a whole number of months, or null, is needed"),
-            )
-        )
     mandatory = raw.get("mandatory", True)
     if not isinstance(mandatory, bool):
         problems.append(
@@ -187,7 +208,7 @@ def _requirement(raw: Any, path: str, problems: list[Problem]) -> RequirementDat
         competence=texts["competence"],
         required_level=numbers["required_level"],
         mandatory=bool(mandatory),
-        renewal_months=renewal,
+        renewal_months=numbers.get("renewal_months"),
         where=at_field(path),
     )
 

@@ -16,6 +16,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from lti_tool.db import Base, UTCDateTime, intpk, str255
 
+#: The expiring window of every document made before ``filters`` kept it.
+EARLIER_EXPIRING_DAYS = 30
+
 
 class DocumentationExport(Base):
     __tablename__ = "documentation_export"
@@ -34,7 +37,8 @@ class DocumentationExport(Base):
     scope_unit_ids: Mapped[list[int] | None] = mapped_column(JSON)
     """The units the document covered (the unit and those under it); None: all."""
     filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    """The filters the document was made with (job roles, competences, statuses, mandatory)."""
+    """The filters the document was made with (job roles, competences, statuses, mandatory)
+    and its expiring window (``expiring_days``)."""
     generated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     exported_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
     people: Mapped[int]
@@ -43,3 +47,10 @@ class DocumentationExport(Base):
     """Cells per status (``CellStatus`` values)."""
     coverage: Mapped[float | None] = mapped_column(Float)
     """Per cent of the cells met or expiring; None: no cells."""
+
+    @property
+    def expiring_days(self) -> int:
+        """The expiring window the statuses were decided with; a document made before the
+        window was kept with it was made with the 30 days every export used then."""
+        days: int = self.filters.get("expiring_days", EARLIER_EXPIRING_DAYS)
+        return days

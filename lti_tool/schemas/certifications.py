@@ -23,6 +23,7 @@ from lti_tool.services.certifications import (
     ConditionInput,
 )
 from lti_tool.services.frameworks import MAX_CODE_LENGTH
+from lti_tool.settings import MAX_EXPIRING_DAYS
 
 #: Condition rows a path form shows.
 PATH_FORM_ROWS = 6
@@ -147,4 +148,4 @@ class RevokeForm(_Form):
 
 
 class ExpiringQuery(_Form):
-    days = Number(whole=True, minimum=1, maximum=3650)
+    days = Number(whole=True, minimum=1, maximum=MAX_EXPIRING_DAYS)

@@ -11,9 +11,11 @@ from flask_babel import gettext
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 from werkzeug.datastructures import MultiDict
 
-from lti_tool.domain.coverage import DEFAULT_EXPIRING_DAYS, CellStatus
+from lti_tool.domain.coverage import CellStatus
+from lti_tool.lti.services import lti_services
 from lti_tool.schemas.checks import MAX_INT
 from lti_tool.services.coverage import PER_PAGE, SORTS, MatrixFilters
+from lti_tool.settings import MAX_EXPIRING_DAYS
 
 SORT = re.compile(r"-?(name|coverage|c\d+)")
 #: The fields that may repeat in the query string (``?status=gap&status=expired``).
@@ -31,6 +33,19 @@ class _Choice(fields.Field):
         if not 1 <= number <= MAX_INT:
             raise ValidationError(gettext("Choose from the list."))
         return number
+
+
+def default_days() -> int:
+    """The expiring window when the address names none: the ``EXPIRING_DAYS`` setting."""
+    return lti_services().settings.EXPIRING_DAYS
+
+
+def _days() -> fields.Integer:
+    return fields.Integer(
+        load_default=default_days,
+        validate=validate.Range(min=1, max=MAX_EXPIRING_DAYS),
+        metadata={"description": "The expiring window in days; default: EXPIRING_DAYS."},
+    )
 
 
 class _Sort(fields.String):
@@ -57,11 +72,7 @@ class MatrixQuery(Schema):
         metadata={"description": f"One of {', '.join(SORTS)} or c<competence id>; - reverses."},
     )
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_INT))
-    days = fields.Integer(
-        load_default=DEFAULT_EXPIRING_DAYS,
-        validate=validate.Range(min=1, max=3650),
-        metadata={"description": "The expiring window in days."},
-    )
+    days = _days()
 
 
 class TrailQuery(Schema):
@@ -70,9 +81,7 @@ class TrailQuery(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    days = fields.Integer(
-        load_default=DEFAULT_EXPIRING_DAYS, validate=validate.Range(min=1, max=3650)
-    )
+    days = _days()
     unit = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_INT))
 
 
@@ -112,17 +121,32 @@ def matrix_options(query: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def matrix_filters(args: Mapping[str, Any]) -> MatrixFilters:
-    """The filters in a request's query string (the exports); ValidationError names the
-    field that is wrong, one message list per field."""
+def export_filters(args: Mapping[str, Any]) -> tuple[MatrixFilters, int]:
+    """The matrix's filters and expiring window in a request's query string (the
+    exports), so that an export shows the statuses of the matrix it was asked from;
+    ValidationError names the field that is wrong, one message list per field."""
     data = query_data(args) if isinstance(args, MultiDict) else dict(args)
     try:
         query = MatrixQuery().load(data)
     except ValidationError as exc:  # a list's errors come by index: one message per field
         flat = {name: _flat(m) for name, m in exc.normalized_messages().items()}
         raise ValidationError(flat) from exc
-    filters: MatrixFilters = matrix_options(query)["filters"]
-    return filters
+    options = matrix_options(query)
+    return options["filters"], options["expiring_days"]
+
+
+def export_query(query: dict[str, Any]) -> dict[str, Any]:
+    """A loaded query's filters and window as the exports' query string (the matrix
+    page's links to them): what ``export_filters`` reads back."""
+    chosen: dict[str, Any] = {
+        "job_role": sorted(query["job_role"]),
+        "competence": sorted(query["competence"]),
+        "status": [s.value for s in query["status"]],
+        "days": query["days"],
+    }
+    if query["mandatory"]:
+        chosen["mandatory"] = "1"
+    return {name: value for name, value in chosen.items() if value != []}
 
 
 def _flat(messages: Any) -> list[str]:

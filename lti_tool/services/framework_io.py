@@ -424,19 +424,6 @@ def _resolve(
             )
         )
         return None
-    if req.renewal_months is not None and not (
-        1 <= req.renewal_months <= job_roles.MAX_RENEWAL_MONTHS
-    ):
-        problems.append(
-            Problem(
-                req.where,
-                lazy_gettext(
-                    "the renewal period must be between 1 and %(max)s months, or none",
-                    max=job_roles.MAX_RENEWAL_MONTHS,
-                ),
-            )
-        )
-        return None
     return competence
 
 

@@ -12,7 +12,12 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from lti_tool.domain.requirements import PersonRequirement, RoleRequirement, union_requirements
+from lti_tool.domain.requirements import (
+    MAX_RENEWAL_MONTHS,
+    PersonRequirement,
+    RoleRequirement,
+    union_requirements,
+)
 from lti_tool.domain.texts import clean_text, localized
 from lti_tool.errors import (
     CompetenceNotPublished,
@@ -24,9 +29,6 @@ from lti_tool.errors import (
 )
 from lti_tool.models import Competence, FrameworkVersion, JobRole, Requirement, VersionStatus
 from lti_tool.services.frameworks import clean_code, clean_title, get_competence
-
-#: The longest renewal period, in months (20 years).
-MAX_RENEWAL_MONTHS = 240
 
 
 def list_job_roles(

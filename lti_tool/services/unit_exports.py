@@ -2,10 +2,13 @@
 documentation" whose verification code ``/verify`` resolves, without names.
 
 Every export reads the cells from ``coverage.matrix_rows`` (people streamed a batch at a
-time), never the whole matrix at once: the CSV is written a line at a time as the response
-goes out, the XLSX and PDF into a temporary file that the response then sends. Statuses
-are words in the reader's language (never colour alone), with the stable code beside
-them in the CSV.
+time), never the whole matrix at once, into a temporary file that the response then
+sends: the people written are tallied as they are written, so the audit log (recorded
+before a byte is sent) names exactly whose data the file holds. An export decides the
+statuses with the filters and the expiring window of the matrix page it was asked from
+(``schemas.coverage.export_filters``). Statuses are words in the reader's language
+(never colour alone), with the stable code beside them in the CSV; times are Norwegian,
+the zone named.
 
 **CSV**: semicolon-separated, UTF-8 with a byte order mark, one line per person and
 required competence. Norwegian Excel lists with semicolons (the comma is the decimal
@@ -20,12 +23,13 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 import xlsxwriter
-from flask_babel import format_datetime, format_decimal, gettext, lazy_gettext
+from flask_babel import gettext, lazy_gettext, ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lti_tool import i18n
 from lti_tool.documents import competence_pdf, csv_safe
-from lti_tool.domain.coverage import DEFAULT_EXPIRING_DAYS, CellStatus, coverage_of
+from lti_tool.domain.coverage import CellStatus, coverage_of
 from lti_tool.domain.texts import localized
 from lti_tool.errors import NotFound
 from lti_tool.models import DocumentationExport, JobRole, Organisation, OrgUnit, Person
@@ -98,7 +102,8 @@ class ExportScope:
     exported_by_id: int
     exported_by_name: str
     locale: str
-    expiring_days: int = DEFAULT_EXPIRING_DAYS
+    expiring_days: int
+    """The matrix's expiring window the statuses are decided with."""
 
 
 def export_scope(
@@ -108,6 +113,7 @@ def export_scope(
     managed: frozenset[int] | None,
     *,
     filters: MatrixFilters,
+    expiring_days: int,
     now: dt.datetime,
     exported_by_id: int,
     locale: str,
@@ -145,6 +151,7 @@ def export_scope(
         exported_by_id=exported_by_id,
         exported_by_name=exporter.display_name,
         locale=locale,
+        expiring_days=expiring_days,
     )
 
 
@@ -222,26 +229,40 @@ def filter_texts(session: Session, scope: ExportScope) -> list[str]:
     return texts
 
 
-def filters_record(filters: MatrixFilters) -> dict[str, Any]:
-    """The filters as JSON (kept with a documentation export)."""
+def filters_record(scope: ExportScope) -> dict[str, Any]:
+    """The filters and the expiring window as JSON (kept with a documentation export, and
+    in the audit log)."""
+    filters = scope.filters
     return {
         "job_role_ids": sorted(filters.job_role_ids),
         "competence_ids": sorted(filters.competence_ids),
         "statuses": sorted(s.value for s in filters.statuses),
         "mandatory_only": filters.mandatory_only,
+        "expiring_days": scope.expiring_days,
     }
 
 
 def _date(value: dt.datetime | None) -> str:
-    return value.date().isoformat() if value else ""
+    """A day as the file keeps it (ISO), the day it is in Norway."""
+    return i18n.local_date(value).isoformat() if value else ""
 
 
-def _when(scope: ExportScope) -> str:
-    return format_datetime(scope.now, "short")
+def _window(days: int) -> str:
+    return ngettext("%(num)d day", "%(num)d days", days)
 
 
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{format_decimal(value, '0.0')} %"
+def _details(session: Session, scope: ExportScope) -> list[tuple[str, str]]:
+    """What the export is of, who made it when, and what it was asked for with (the
+    filters, the expiring window), as label and text."""
+    return [
+        (gettext("Organisation"), scope.organisation_name),
+        (gettext("Unit"), scope.unit_name or gettext("The whole organisation")),
+        (gettext("Units under it"), ", ".join(scope.sub_units) or "–"),
+        (gettext("Exported"), i18n.local_time(scope.now)),
+        (gettext("Exported by"), scope.exported_by_name),
+        (gettext("Filters"), "; ".join(filter_texts(session, scope)) or gettext("None")),
+        (gettext("Expiring window"), _window(scope.expiring_days)),
+    ]
 
 
 # --- CSV --------------------------------------------------------------------------------------
@@ -257,20 +278,26 @@ def csv_header() -> list[str]:
         gettext("Mandatory"),
         gettext("Required level"),
         gettext("Held level"),
-        gettext("Valid until"),
+        gettext("Valid until (date in %(zone)s)", zone=i18n.zone_name()),
         gettext("Status"),
         gettext("Status code"),
     ]
 
 
-def csv_lines(session: Session, scope: ExportScope) -> Iterator[str]:
-    """The export as CSV text a line at a time, one line per person and required
-    competence (none for a person nothing is required of); every cell formula-safe."""
+def write_csv(session: Session, scope: ExportScope, out: IO[bytes]) -> Tally:
+    """The export as CSV (UTF-8) written to ``out``, one line per person and required
+    competence (none for a person nothing is required of), every cell formula-safe. The
+    people are tallied as their lines are written: one read, so the audit log names
+    exactly the people the file holds."""
     columns = {h.competence_id: h for h in _headings(session, scope)}
     yes, no = gettext("Yes"), gettext("No")
+    tally = Tally()
 
     def rows() -> Iterator[list[Any]]:
         for person in _people(session, scope):
+            if not person.cells:  # no line: nothing of theirs is in the file
+                continue
+            tally.add(person)
             roles = ", ".join(person.job_roles)
             for cid in sorted(person.cells, key=lambda c: columns[c].order):
                 cell, heading = person.cells[cid], columns[cid]
@@ -288,7 +315,9 @@ def csv_lines(session: Session, scope: ExportScope) -> Iterator[str]:
                     cell.status.value,
                 ]
 
-    return csv_safe.csv_lines(csv_header(), rows(), delimiter=CSV_DELIMITER)
+    for line in csv_safe.csv_lines(csv_header(), rows(), delimiter=CSV_DELIMITER):
+        out.write(line.encode("utf-8"))
+    return tally
 
 
 # --- XLSX -------------------------------------------------------------------------------------
@@ -402,14 +431,9 @@ def _about(session: Session, scope: ExportScope, tally: Tally) -> list[tuple[str
     """What the export is of, its figures and the status rule, as label and text."""
     days = scope.expiring_days
     lines = [
-        (gettext("Organisation"), scope.organisation_name),
-        (gettext("Unit"), scope.unit_name or gettext("The whole organisation")),
-        (gettext("Units under it"), ", ".join(scope.sub_units) or "–"),
-        (gettext("Exported"), _when(scope)),
-        (gettext("Exported by"), scope.exported_by_name),
-        (gettext("Filters"), "; ".join(filter_texts(session, scope)) or gettext("None")),
+        *_details(session, scope),
         (gettext("People"), str(len(tally.person_ids))),
-        (gettext("Coverage"), _percent(tally.coverage)),
+        (gettext("Coverage"), i18n.format_percentage(tally.coverage)),
     ]
     lines += [(status_text(s), str(tally.counts[s])) for s in STATUS_ORDER]
     lines += [
@@ -440,7 +464,7 @@ def record_documentation(session: Session, scope: ExportScope, tally: Tally) -> 
         organisation_name=scope.organisation_name,
         unit_name=scope.unit_name,
         scope_unit_ids=sorted(scope.unit_ids) if scope.unit_ids is not None else None,
-        filters=filters_record(scope.filters),
+        filters=filters_record(scope),
         generated_at=scope.now,
         exported_by_id=scope.exported_by_id,
         people=len(tally.person_ids),
@@ -473,26 +497,20 @@ def write_pdf(
     record: DocumentationExport,
     verify_url: str,
     out: IO[bytes],
-) -> None:
-    """The competence documentation, landscape: who and what it covers, the summary, the
-    status rule, the verification code and QR code, then the matrix (people a page at a
-    time, the competences split into groups of columns)."""
+) -> Tally:
+    """The competence documentation, landscape: who and what it covers, the summary
+    (``figures``, a first read), the status rule, the verification code and QR code, then
+    the matrix (people a page at a time, the competences split into groups of columns).
+    The people of the matrix as written (for the audit log: whose data the file holds)."""
     days = scope.expiring_days
     document = competence_pdf.DocumentationDocument(
         language=scope.locale,
         heading=gettext("Competence documentation"),
-        details=(
-            (gettext("Organisation"), scope.organisation_name),
-            (gettext("Unit"), scope.unit_name or gettext("The whole organisation")),
-            (gettext("Units under it"), ", ".join(scope.sub_units) or "–"),
-            (gettext("Exported"), _when(scope)),
-            (gettext("Exported by"), scope.exported_by_name),
-            (gettext("Filters"), "; ".join(filter_texts(session, scope)) or gettext("None")),
-        ),
+        details=tuple(_details(session, scope)),
         summary_heading=gettext("Summary"),
         summary=(
             (gettext("People"), str(len(figures.person_ids))),
-            (gettext("Coverage"), _percent(figures.coverage)),
+            (gettext("Coverage"), i18n.format_percentage(figures.coverage)),
             *((status_text(s), str(figures.counts[s])) for s in STATUS_ORDER),
         ),
         legend_heading=gettext("What the statuses mean"),
@@ -515,8 +533,11 @@ def write_pdf(
     columns = _headings(session, scope)
     problem = {CellStatus.GAP, CellStatus.EXPIRED, CellStatus.NEVER_ASSESSED}
 
+    written = Tally()
+
     def rows() -> Iterator[competence_pdf.MatrixRow]:
         for person in _people(session, scope):
+            written.add(person)
             cells = []
             for heading in columns:
                 cell = person.cells.get(heading.competence_id)
@@ -530,6 +551,7 @@ def write_pdf(
     competence_pdf.render_documentation(
         document, [f"{h.code} – {h.title}" for h in columns], rows(), out
     )
+    return written
 
 
 def documentation_facts(row: DocumentationExport) -> dict[str, Any]:
@@ -543,6 +565,7 @@ def documentation_facts(row: DocumentationExport) -> dict[str, Any]:
         "people": row.people,
         "coverage": row.coverage,
         "counts": {s.value: row.counts.get(s.value, 0) for s in STATUS_ORDER},
+        "expiring_days": row.expiring_days,
         "filtered": any(
             row.filters.get(key) for key in ("job_role_ids", "competence_ids", "statuses")
         )

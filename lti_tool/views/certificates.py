@@ -45,7 +45,6 @@ bp = Blueprint("certificates", __name__)
 EVERYONE = (Permission.LEARNER, Permission.DESIGNER, Permission.MANAGER, Permission.ADMIN)
 INVALID_FORM = 422
 MAX_UPLOAD_CHARS = 200_000
-DEFAULT_EXPIRING_DAYS = 90
 
 
 @bp.context_processor
@@ -69,7 +68,9 @@ def _me() -> Any:
 
 
 def _warn_days() -> int:
-    return lti_services().settings.CERTIFICATE_WARNING_DAYS
+    """When a certificate turns amber, and the managers' list's window unless it names
+    one: the ``EXPIRING_DAYS`` setting, as the competence matrix's."""
+    return lti_services().settings.EXPIRING_DAYS
 
 
 def _verify_limit() -> str:
@@ -265,8 +266,8 @@ def expiring() -> Any:
     try:
         query = ExpiringQuery().load(request.args.to_dict())
     except ValidationError as exc:
-        return _expiring_page(DEFAULT_EXPIRING_DAYS, field_errors(exc), INVALID_FORM)
-    return _expiring_page(query.get("days") or DEFAULT_EXPIRING_DAYS)
+        return _expiring_page(_warn_days(), field_errors(exc), INVALID_FORM)
+    return _expiring_page(query.get("days") or _warn_days())
 
 
 def _expiring_page(days: int, errors: Any = None, status: int = 200) -> Any:

@@ -38,7 +38,7 @@ def _page(errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
     held = certificates.current_only(
         certificates.certificates_of(get_session(), current_organisation_id(), _person_id())
     )
-    warn_days = lti_services().settings.CERTIFICATE_WARNING_DAYS
+    warn_days = lti_services().settings.EXPIRING_DAYS
     page = render_template(
         "learner/home.html",
         launch=current_launch(),

@@ -40,7 +40,13 @@ from lti_tool.lti.roles import Permission
 from lti_tool.models import UnitKind
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.assignments import AssignForm
-from lti_tool.schemas.coverage import MatrixQuery, TrailQuery, matrix_options, query_data
+from lti_tool.schemas.coverage import (
+    MatrixQuery,
+    TrailQuery,
+    export_query,
+    matrix_options,
+    query_data,
+)
 from lti_tool.schemas.org_units import MoveUnitForm, RenameUnitForm, UnitForm
 from lti_tool.services import (
     assignment_import,
@@ -407,6 +413,7 @@ def matrix(unit_id: int) -> Any:
         errors=errors,
         keep=keep,
         keep_query=[(k, v) for k, values in keep.items() for v in values],
+        exports=export_query(query),
         trail_url=matrix_cells.trail_url,
         matrix_cells=matrix_cells.MatrixCells,
     )

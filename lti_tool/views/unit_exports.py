@@ -17,8 +17,8 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
 
-from flask import Blueprint, Response, request, stream_with_context
-from flask_babel import get_locale
+from flask import Blueprint, Response, request
+from flask_babel import get_locale, to_user_timezone
 from marshmallow import ValidationError
 
 from lti_tool import clock
@@ -35,7 +35,7 @@ from lti_tool.errors import InvalidFilter
 from lti_tool.lti.roles import Permission
 from lti_tool.lti.services import lti_services
 from lti_tool.schemas.admin import field_errors
-from lti_tool.schemas.coverage import matrix_filters
+from lti_tool.schemas.coverage import export_filters
 from lti_tool.services import audit, credentials, unit_exports
 from lti_tool.services.unit_exports import ExportScope
 
@@ -49,7 +49,7 @@ CHUNK = 64 * 1024
 def _scope(unit_id: int | None) -> ExportScope:
     """What the caller asked to export, checked against the units they manage."""
     try:
-        filters = matrix_filters(request.args)
+        filters, days = export_filters(request.args)
     except ValidationError as exc:
         field, reasons = next(iter(field_errors(exc).items()))
         raise InvalidFilter(str(exc), field=field, reason=" ".join(reasons)) from exc
@@ -61,6 +61,7 @@ def _scope(unit_id: int | None) -> ExportScope:
         unit_id,
         managed_units(),
         filters=filters,
+        expiring_days=days,
         now=clock.now(),
         exported_by_id=launch.person_id,
         locale=str(get_locale()),
@@ -76,7 +77,7 @@ def _exported(
     detail: dict[str, Any] = {
         "kind": kind,
         "unit_id": scope.unit_id,
-        "filters": unit_exports.filters_record(scope.filters),
+        "filters": unit_exports.filters_record(scope),
     }
     if code is not None:
         detail["code"] = code
@@ -100,8 +101,9 @@ def _exported(
 
 
 def _filename(scope: ExportScope, extension: str) -> str:
+    """Named by the unit and the time (Norwegian) it was exported."""
     what = f"unit-{scope.unit_id}" if scope.unit_id is not None else "organisation"
-    return f"competence-{what}-{scope.now:%Y%m%d-%H%M}.{extension}"
+    return f"competence-{what}-{to_user_timezone(scope.now):%Y%m%d-%H%M}.{extension}"
 
 
 def _send(body: IO[bytes], mimetype: str, filename: str) -> Response:
@@ -128,18 +130,10 @@ def _send(body: IO[bytes], mimetype: str, filename: str) -> Response:
 @requires(Permission.MANAGER, Permission.ADMIN)
 def export_csv(unit_id: int) -> Response:
     scope = _scope(unit_id)
-    # The lines stream after the request's commit: whom they hold is read (a first pass,
-    # as the PDF's summary) and recorded before, in the request's transaction.
-    _exported(scope, "csv", unit_exports.tally(get_session(), scope).person_ids)
-
-    def lines() -> Iterator[str]:
-        # the stream's own session (its context's), closed when the last line is out
-        yield from unit_exports.csv_lines(get_session(), scope)
-
-    response = Response(stream_with_context(lines()), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{_filename(scope, "csv")}"'
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response once sent
+    tally = unit_exports.write_csv(get_session(), scope, out)
+    _exported(scope, "csv", tally.person_ids)
+    return _send(out, "text/csv", _filename(scope, "csv"))
 
 
 def _xlsx(scope: ExportScope) -> Response:
@@ -173,6 +167,6 @@ def export_pdf(unit_id: int) -> Response:
     record = unit_exports.record_documentation(session, scope, figures)
     urls = credentials.CredentialUrls(lti_services().settings.base_url)
     out = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response once sent
-    unit_exports.write_pdf(session, scope, figures, record, urls.verify(record.code), out)
-    _exported(scope, "pdf", figures.person_ids, record.code)
+    written = unit_exports.write_pdf(session, scope, figures, record, urls.verify(record.code), out)
+    _exported(scope, "pdf", written.person_ids, record.code)
     return _send(out, "application/pdf", _filename(scope, "pdf"))

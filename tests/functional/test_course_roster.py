@@ -22,12 +22,8 @@ from lti_tool.lti import claims as c
 from lti_tool.lti import nrps
 from lti_tool.models import (
     CourseRoster,
-    Deployment,
     GrantKind,
-    Organisation,
-    Platform,
     RosterMember,
-    Status,
 )
 from tests.fakes.gradebook import FakeGradebook
 from tests.fakes.lms import TestLms, csrf_token
@@ -380,25 +376,12 @@ def test_learners_and_designers_are_refused(app, lms, gradebook, memberships):
     assert memberships.calls == []
 
 
-def test_another_organisation_sees_nothing(app, lms, gradebook, memberships):
+def test_another_organisation_sees_nothing(
+    app, lms, gradebook, memberships, organisation_on_the_same_lms
+):
     memberships.serve([moodle_member("learner")])
     refresh(browser_of(app, lms, "manager"), roster_id(app))
-    with app.app_context():
-        session = get_session()
-        other = Organisation(name="Annenkommune")
-        session.add(other)
-        session.flush()
-        platform = session.scalar(select(Platform).where(Platform.issuer == lms.platform.issuer))
-        assert platform is not None
-        session.add(
-            Deployment(
-                platform_id=platform.id,
-                deployment_id="annen-1",
-                organisation_id=other.id,
-                status=Status.ACTIVE,
-            )
-        )
-        session.commit()
+    organisation_on_the_same_lms()
     rid = roster_id(app)
     there = TestLms.browser(app)
     response = lms.signed_launch(

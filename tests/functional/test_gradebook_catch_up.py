@@ -23,13 +23,9 @@ from lti_tool.lti import claims as c
 from lti_tool.models import (
     Certificate,
     DeliveryStatus,
-    Deployment,
     Launch,
     Mapping,
-    Organisation,
-    Platform,
     ScoreDelivery,
-    Status,
 )
 from lti_tool.services import gradebook as grades
 from tests.fakes.gradebook import FakeGradebook
@@ -563,7 +559,9 @@ def test_a_catch_up_that_breaks_is_undone_and_the_launch_goes_on(
 # --- another organisation -----------------------------------------------------------------------
 
 
-def test_a_certificate_reaches_no_column_of_another_organisation(app, lms, care, gradebook):
+def test_a_certificate_reaches_no_column_of_another_organisation(
+    app, lms, care, gradebook, organisation_on_the_same_lms
+):
     """One LMS, two organisations (a deployment each). A course of the other organisation
     has a link naming a certification with the same code; the learner launched it. The
     certificate they then earn here is not that organisation's: its column stays empty,
@@ -577,21 +575,7 @@ def test_a_certificate_reaches_no_column_of_another_organisation(app, lms, care,
 
     built = build_certification(app, lms, care)
     code = "legemiddel"
-    with app.app_context():
-        session = get_session()
-        other = Organisation(name="Annenkommune")
-        session.add(other)
-        session.flush()
-        platform = session.scalar(select(Platform).where(Platform.issuer == lms.platform.issuer))
-        session.add(
-            Deployment(
-                platform_id=platform.id,
-                deployment_id="annen-1",
-                organisation_id=other.id,
-                status=Status.ACTIVE,
-            )
-        )
-        session.commit()
+    organisation_on_the_same_lms()
     assert lms.launch(TestLms.browser(app), "learner").status_code == 302  # a person here
     column = gradebook.add_line_item("Legemiddelhåndtering (Annenkommune)", 100)
     elsewhere = {

@@ -22,14 +22,11 @@ from lti_tool.models import (
     AuditAction,
     AuditEvent,
     Certificate,
-    Deployment,
     GrantKind,
     JobRoleAssignment,
     Launch,
-    Organisation,
     PermissionGrant,
     Platform,
-    Status,
     UnitAssignment,
     UnitKind,
 )
@@ -974,7 +971,9 @@ def test_a_grant_given_twice_at_once_is_one_active_grant(app, lms, org):
 # --- a grant stays in its organisation ---------------------------------------------------------
 
 
-def test_a_grant_does_not_travel_through_another_organisations_deployment(app, lms, org):
+def test_a_grant_does_not_travel_through_another_organisations_deployment(
+    app, lms, org, organisation_on_the_same_lms
+):
     """A regional Moodle with a deployment for each municipality: one person, one sub."""
     here = TestLms.browser(app)
     launch(lms, here, "learner")
@@ -983,22 +982,7 @@ def test_a_grant_does_not_travel_through_another_organisations_deployment(app, l
     for kind in (GrantKind.ADMIN, GrantKind.DESIGNER):
         give(app, org, LEARNER, kind)
     give(app, org, LEARNER, GrantKind.MANAGER, unit_id=org["units"]["hjemmetjenesten"])
-    with app.app_context():
-        session = get_session()
-        other = Organisation(name="Annenkommune")
-        session.add(other)
-        session.flush()
-        platform = session.scalar(select(Platform).where(Platform.issuer == lms.platform.issuer))
-        assert platform is not None
-        session.add(
-            Deployment(
-                platform_id=platform.id,
-                deployment_id="annen-1",
-                organisation_id=other.id,
-                status=Status.ACTIVE,
-            )
-        )
-        session.commit()
+    organisation_on_the_same_lms()
     there = TestLms.browser(app)
     response = lms.signed_launch(there, "learner", change={claims.DEPLOYMENT_ID: "annen-1"})
     assert response.status_code == 302
@@ -1033,23 +1017,12 @@ def test_a_change_of_designer_roles_is_audited(app, lms, org):
     assert "Changed designer roles: platform" in html
 
 
-def test_designer_roles_of_a_platform_shared_with_another_organisation_stay(app, lms, org):
+def test_designer_roles_of_a_platform_shared_with_another_organisation_stay(
+    app, lms, org, organisation_on_the_same_lms
+):
     console = admin(app, lms)
     platform_pk = person_platform(app)
-    with app.app_context():
-        session = get_session()
-        nabo = Organisation(name="Nabokommune")
-        session.add(nabo)
-        session.flush()
-        session.add(
-            Deployment(
-                platform_id=platform_pk,
-                deployment_id="nabo-1",
-                organisation_id=nabo.id,
-                status=Status.ACTIVE,
-            )
-        )
-        session.commit()
+    organisation_on_the_same_lms("Nabokommune", "nabo-1")
     html = page(console, f"/admin/platforms/{platform_pk}")
     assert "Other organisations launch from this platform too" in html
     assert "Nabokommune" in html and "/designer-roles" not in html

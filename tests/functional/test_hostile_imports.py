@@ -192,6 +192,38 @@ def test_a_job_role_file_with_nul_or_overlong_text_is_refused(
     assert counts(app) == before
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "what"),
+    [
+        ("framework_version", 10**20, "a whole number from 1 to 2147483647 is needed"),
+        ("framework_version", 2**31, "a whole number from 1 to 2147483647 is needed"),
+        ("required_level", 10**20, "a whole number from 1 to 10 is needed"),
+        ("required_level", -1, "a whole number from 1 to 10 is needed"),
+        ("renewal_months", 10**20, "a whole number from 1 to 240, or null, is needed"),
+        ("renewal_months", 0, "a whole number from 1 to 240, or null, is needed"),
+    ],
+)
+def test_a_job_role_file_with_a_number_out_of_range_is_refused_naming_where(
+    app, lms, care, api, new_token, field, value, what
+):
+    before = counts(app)
+    requirement = {**REQUIREMENT, "competence": "brann", field: value}
+    data = job_roles(requirements=[requirement])
+    problems = refused(post_file(api, new_token(), "/job-roles/import", data))
+    assert problems == [f"field job_roles[0].requirements[0].{field}: {what}"]
+    norsk = api.call(
+        "post",
+        "/job-roles/import",
+        new_token(),
+        data={"file": (io.BytesIO(data), "file")},
+        content_type="multipart/form-data",
+        headers={"Accept-Language": "nb"},
+    )
+    assert norsk.status_code == 422
+    assert f"{field}: et heltall fra 1 til" in norsk.get_json()["problems"][0]
+    assert counts(app) == before
+
+
 # --- questions ------------------------------------------------------------------------------
 
 

@@ -7,16 +7,24 @@ with the unit."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import html as markup
 import io
+import re
+import tempfile
 import tracemalloc
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from lti_tool.db import get_session
-from lti_tool.services import coverage
+from lti_tool.models import AuditEvent, Person
+from lti_tool.services import coverage, unit_exports
 from lti_tool.services.coverage import MatrixFilters
 from tests.fakes import content
 from tests.fakes.lms import TestLms
@@ -42,6 +50,7 @@ TEXTS = {
     "expired": "Expired",
     "never_assessed": "Not assessed",
 }
+VALID_UNTIL = "Valid until (date in Europe/Oslo)"
 NAMES = ["Anne Aas", "Bjørn Berg", "Cecilie Dahl", "David Eik", "Eva Fjell", "Geir Holm"]
 TEACHER = "102"
 
@@ -80,6 +89,33 @@ def expected(app: Any, unit: dict[str, Any], **kwargs: Any) -> dict[tuple[str, s
         return statuses(home_matrix(unit, **kwargs))
 
 
+def pdf_text(response: Any) -> str:
+    """The PDF's text, whitespace made single spaces (lines wrap where they fit)."""
+    pages = PdfReader(io.BytesIO(response.get_data())).pages
+    return " ".join(" ".join(page.extract_text() for page in pages).split())
+
+
+def about_sheet(response: Any) -> dict[str, str]:
+    book = load_workbook(io.BytesIO(response.get_data()))
+    return {r[0].value: r[1].value for r in book["About"].iter_rows(min_row=2)}
+
+
+def last_export(app: Any) -> tuple[AuditEvent, set[str]]:
+    """The latest export's audit event, and the names of the people it names."""
+    with app.app_context():
+        session = get_session()
+        event = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == "export")
+            .options(selectinload(AuditEvent.people))
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        ).one()
+        ids = [p.person_id for p in event.people]
+        names = set(session.scalars(select(Person.name).where(Person.id.in_(ids))))
+        return event, names
+
+
 # --- the content ---------------------------------------------------------------------------
 
 
@@ -114,7 +150,7 @@ def test_the_csv_holds_each_cell_with_its_status_in_words_and_code(app, lms, uni
     david = next(
         r for r in rows if r["Name"] == "David Eik" and r["Competence code"] == "personvern"
     )
-    assert david["Valid until"] == (NOW - DAY).date().isoformat()
+    assert david[VALID_UNTIL] == (NOW - DAY).date().isoformat()
     assert "Frida Gran" not in {r["Name"] for r in rows}  # another unit
 
 
@@ -155,7 +191,7 @@ def test_the_workbook_has_a_sheet_per_view_frozen_filtered_and_in_words(app, lms
     assert about["Organisation"] == "Testkommune"
     assert about["Unit"] == "Hjemmetjenesten"
     assert about["Exported by"] == "Demo Administrator"
-    assert about["People"] == "6" and about["Coverage"] == f"{page.coverage:.1f} %"
+    assert about["People"] == "6" and about["Coverage"] == f"{page.coverage:.1f}%"
     assert "expires within 30 days" in about["Status: Expiring"]
 
 
@@ -185,7 +221,7 @@ def test_the_pdf_documents_the_unit_and_verify_tells_it_without_names(app, lms, 
     # anyone, without a launch, checks the code
     page = get(TestLms.browser(app), f"/verify/{code}").get_data(as_text=True)
     assert "Hjemmetjenesten" in page and "Testkommune" in page
-    assert f"{coverage_figure:.1f} %" in page
+    assert f"<dd>{coverage_figure:.1f}%</dd>" in page
     assert "<dd>6</dd>" in page
     for name in [*NAMES, "Demo Administrator", "Frida Gran"]:
         assert name not in page
@@ -243,6 +279,141 @@ def test_the_filters_apply_to_every_export(app, lms, unit):
     assert "Bjørn Berg" in text and "Anne Aas" not in text
     refused = get(client, home_path(unit, "csv"), expect=422, **{"job_role": "x"})
     assert "Choose from the list." in refused.get_data(as_text=True)
+
+
+# --- the matrix's window and filters, its links, the audit, numbers and times ----------------
+
+
+def test_the_exports_decide_the_statuses_with_the_matrix_expiring_window(app, lms, unit):
+    client = browser(app, lms)
+    # Cecilie's medicines end in 20 days: expiring within 30 days, met within 10; Anne's
+    # privacy ends in 355 days: met within 30, expiring within 400
+    rows = read_csv(get(client, home_path(unit, "csv"), days="10"))
+    found = {(r["Name"], r["Competence code"]): r["Status code"] for r in rows}
+    assert found[("Cecilie Dahl", "legemidler")] == "met"
+    assert found == expected(app, unit, expiring_days=10)
+    assert last_export(app)[0].detail["filters"]["expiring_days"] == 10  # type: ignore[index]
+
+    response = get(client, home_path(unit, "xlsx"), days="400")
+    about = about_sheet(response)
+    assert about["Expiring window"] == "400 days"
+    assert "expires within 400 days" in about["Status: Expiring"]
+    book = load_workbook(io.BytesIO(response.get_data()))
+    heads = [c.value for c in book["Matrix"][1]]
+    anne = next(r for r in book["Matrix"].iter_rows(min_row=2) if r[0].value == "Anne Aas")
+    privacy = next(i for i, h in enumerate(heads) if str(h).startswith("personvern"))
+    assert anne[privacy].value == "Expiring"
+
+    text = pdf_text(get(client, home_path(unit, "pdf"), days="400"))
+    assert "Expiring window 400 days" in text
+    assert "it expires within 400 days" in text
+    code = text.split("Verification code: ")[1].split()[0]
+    with app.app_context():
+        counts = home_matrix(unit, expiring_days=400).counts
+    page = get(TestLms.browser(app), f"/verify/{code}").get_data(as_text=True)
+    assert "counted as expiring when it ended within 400 days" in page
+    facts = get(TestLms.browser(app), f"/verify/{code}", format="json").get_json()
+    assert facts["expiring_days"] == 400
+    assert facts["counts"] == {s.value: n for s, n in counts.items()}
+
+
+def export_links(html: str) -> dict[str, tuple[str, str]]:
+    """The matrix page's links to its exports by file type: the address and the text."""
+    found = re.findall(r'<a href="([^"]*/export\.(csv|xlsx|pdf)[^"]*)">([^<]+)</a>', html)
+    return {kind: (markup.unescape(href), text) for href, kind, text in found}
+
+
+def test_the_matrix_page_links_to_its_exports_with_its_filters_and_window(app, lms, unit):
+    client = browser(app, lms)
+    worker = unit["roles"]["helsefagarbeider"]
+    matrix = f"/manager/units/{unit['units']['hjemmetjenesten']}/matrix"
+    asked = {"job_role": str(worker), "status": ["expiring", "never_assessed"], "days": "25"}
+    html = get(client, matrix, sort="-name", **asked).get_data(as_text=True)
+    links = export_links(html)
+    assert {kind: text for kind, (_, text) in links.items()} == {
+        "csv": "Download the matrix as a CSV file",
+        "xlsx": "Download the matrix as an Excel workbook",
+        "pdf": "Download the competence documentation as a PDF file",
+    }
+    for href, _ in links.values():
+        query = parse_qs(urlsplit(href).query)
+        assert query["job_role"] == [str(worker)] and query["days"] == ["25"]
+        assert query["status"] == ["expiring", "never_assessed"] and "sort" not in query
+    followed = client.get(links["csv"][0] + "&lang=en")  # the link as it is
+    assert followed.status_code == 200
+    rows = read_csv(followed)
+    filters = MatrixFilters(
+        job_role_ids=frozenset({worker}),
+        statuses=frozenset({coverage.CellStatus.EXPIRING, coverage.CellStatus.NEVER_ASSESSED}),
+    )
+    shown = expected(app, unit, expiring_days=25, filters=filters)
+    assert {(r["Name"], r["Competence code"]): r["Status code"] for r in rows} == shown
+    assert {name for name, _ in shown} == {"Cecilie Dahl", "Eva Fjell"}
+    # a filter that does not read: the page shows everyone, and so do its links
+    bad = get(client, matrix, expect=422, status="lost").get_data(as_text=True)
+    assert parse_qs(urlsplit(export_links(bad)["pdf"][0]).query) == {"days": ["30"]}
+
+
+def test_the_csv_names_in_the_audit_log_exactly_the_people_it_holds(app, lms, unit):
+    client = browser(app, lms)
+    response = client.get(home_path(unit, "csv"), query_string={"lang": "en"}, buffered=False)
+    assert response.status_code == 200
+    with app.app_context():  # someone joins the unit while the file goes out
+        add_person(
+            unit["organisation_id"],
+            "Hanne Iversen",
+            unit["units"]["hjemmetjenesten"],
+            [unit["roles"]["sykepleier"]],
+        )
+        get_session().commit()
+    rows = read_csv(response)
+    response.close()
+    _, audited = last_export(app)
+    assert audited == {r["Name"] for r in rows}
+    assert audited == {"Anne Aas", "Bjørn Berg", "Cecilie Dahl", "David Eik", "Eva Fjell"}
+
+
+def test_verify_writes_the_coverage_as_the_readers_language_does(app, lms, unit):
+    text = pdf_text(get(browser(app, lms), home_path(unit, "pdf"), lang="nb"))
+    code = text.split("Kontrollkode: ")[1].split()[0]
+    assert "Dekning 27,3 %" in text  # (its no-break space made a space, as every space)
+    anyone = TestLms.browser(app)
+    assert "<dd>27,3\u00a0%</dd>" in get(anyone, f"/verify/{code}", lang="nb").get_data(
+        as_text=True
+    )
+    assert "<dd>27,3\u00a0%</dd>" in get(anyone, f"/verify/{code}", lang="nn").get_data(
+        as_text=True
+    )
+    assert "<dd>27.3%</dd>" in get(anyone, f"/verify/{code}").get_data(as_text=True)
+
+
+def test_times_and_days_are_norwegian_and_the_zone_is_named(app, lms, unit):
+    # 22:30 UTC on 30 June is 00:30 on 1 July in Norway; NOW (12:00 UTC) is 13:00 there
+    with app.app_context():
+        org = unit["organisation_id"]
+        hanne = add_person(
+            org, "Hanne Iversen", unit["units"]["hjemmetjenesten"], [unit["roles"]["sykepleier"]]
+        )
+        ends = dt.datetime(2027, 6, 30, 22, 30, tzinfo=dt.UTC)
+        add_evidence(org, hanne, unit["competences"]["legemidler"], 3, NOW - DAY, valid_until=ends)
+        get_session().commit()
+    client = browser(app, lms)
+    response = get(client, home_path(unit, "csv"))
+    assert "-20270315-1300.csv" in response.headers["Content-Disposition"]
+    hanne_line = next(
+        r
+        for r in read_csv(response)
+        if r["Name"] == "Hanne Iversen" and r["Competence code"] == "legemidler"
+    )
+    assert hanne_line[VALID_UNTIL] == "2027-07-01"
+    assert about_sheet(get(client, home_path(unit, "xlsx")))["Exported"] == (
+        "3/15/27, 1:00\u202fPM (Europe/Oslo)"
+    )
+    text = pdf_text(get(client, home_path(unit, "pdf"), lang="nb"))
+    assert "Eksporterte 15.03.2027, 13:00 (Europe/Oslo)" in text
+    code = text.split("Kontrollkode: ")[1].split()[0]
+    page = get(TestLms.browser(app), f"/verify/{code}", lang="nb").get_data(as_text=True)
+    assert "15. mars 2027, 13:00:00 CET" in page
 
 
 # --- who may ------------------------------------------------------------------------------
@@ -308,20 +479,34 @@ def test_the_csv_runs_the_same_statements_for_5_or_50_people(app, lms, care):
     assert counts[0] == counts[1]
 
 
-def test_streaming_the_csv_keeps_memory_bounded(app, lms, care):
+def test_writing_the_csv_keeps_memory_bounded(app, lms, care):
     org, role = care["organisation_id"], care["roles"]["sykepleier"]
     med = care["competences"]["legemidler"]
-    small = _unit_of(app, org, "liten", 200, role, med)
+    small = _unit_of(app, org, "liten", 500, role, med)
     large = _unit_of(app, org, "stor", 2000, role, med)
-    client = browser(app, lms)
     peaks = []
-    for unit_id in (small, large):
-        response = client.get(f"/manager/units/{unit_id}/export.csv", buffered=False)
-        tracemalloc.start()
-        size = sum(len(chunk) for chunk in response.response)
-        peaks.append(tracemalloc.get_traced_memory()[1])
-        tracemalloc.stop()
-        response.close()
-        assert size > 0
-    # ten times the people, not ten times the memory: a batch at a time
-    assert peaks[1] < 3 * peaks[0], peaks
+    with app.test_request_context(query_string={"lang": "en"}):
+        session = get_session()
+        someone = session.scalar(select(Person.id).limit(1))
+        assert someone is not None
+        for unit_id in (small, large):
+            scope = unit_exports.export_scope(
+                session,
+                org,
+                unit_id,
+                None,
+                filters=MatrixFilters(),
+                expiring_days=30,
+                now=NOW,
+                exported_by_id=someone,
+                locale="en",
+            )
+            with tempfile.TemporaryFile() as out:
+                tracemalloc.start()
+                written = unit_exports.write_csv(session, scope, out)
+                peaks.append(tracemalloc.get_traced_memory()[1])
+                tracemalloc.stop()
+                assert out.tell() > 0 and len(written.person_ids) in (500, 2000)
+    # four times the people, not four times the memory: a batch of people at a time
+    # (both a full batch) into the file, which the response then sends a chunk at a time
+    assert peaks[1] < 2 * peaks[0], peaks

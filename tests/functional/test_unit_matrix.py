@@ -663,3 +663,30 @@ def test_the_api_gives_the_same_figures_paged(app, lms, unit, frozen, cli):
         f"/api/v1/units/{home}/coverage", headers={"Authorization": f"Bearer {other_token}"}
     )
     assert elsewhere.status_code == 404
+
+
+def test_the_expiring_window_is_one_setting_that_the_address_overrides(
+    app, lms, unit, frozen, make_app
+):
+    matrix = f"/manager/units/{unit['units']['hjemmetjenesten']}/matrix"
+    medicines = "Legemiddelhåndtering (en)"
+    # by default 30 days, on the matrix and on the list of certificates that expire alike
+    admin = browser_of(app, lms, "admin")
+    assert "when it ends within 30 days" in get(admin, matrix)
+    assert "Expired or expiring within 30 days" in get(admin, "/manager/certificates")
+
+    # EXPIRING_DAYS 10: Cecilie's medicines (20 days left) are met, on the page and in
+    # what its links export; the certificates' list looks 10 days ahead
+    shorter = make_app(EXPIRING_DAYS=10)
+    manager = TestLms.browser(shorter)
+    launch(lms, manager, "admin")
+    html = get(manager, matrix)
+    assert "when it ends within 10 days" in html
+    assert f"{medicines}: Met," in cell_html(html, "Cecilie Dahl", medicines)
+    assert "export.csv?days=10" in html
+    assert "Expired or expiring within 10 days" in get(manager, "/manager/certificates")
+    # a page's days overrides the setting
+    html = get(manager, matrix, days="30")
+    assert f"{medicines}: Expires soon," in cell_html(html, "Cecilie Dahl", medicines)
+    assert "export.csv?days=30" in html
+    assert "Expired or expiring within 60 days" in get(manager, "/manager/certificates", days="60")

@@ -10,6 +10,7 @@ from pypdf import PageObject, PdfReader
 from pypdf.generic import ContentStream
 from reportlab.lib.units import mm
 
+from lti_tool.documents import competence_pdf
 from lti_tool.documents.certificate_pdf import (
     QR_QUIET_ZONE,
     QR_TAG,
@@ -195,3 +196,82 @@ def test_texts_are_printed_literally_not_as_markup() -> None:
 
 def test_same_document_gives_the_same_bytes() -> None:
     assert render_certificate(DOC) == render_certificate(DOC)
+
+
+# --- titles wrap between words (the certificate and the competence documentation) ----------
+
+LONG_TITLE = "LM-01 – Legemiddelhåndtering i hjemmesykepleien"
+SHORT_WORDS = "HMS – Helse, miljø og sikkerhet på jobben"
+DOCUMENTATION = competence_pdf.DocumentationDocument(
+    language="nb",
+    heading="Kompetansedokumentasjon",
+    details=(("Enhet", "Hjemmesykepleien"),),
+    summary_heading="Sammendrag",
+    summary=(("Personer", "1"),),
+    legend_heading="Hva statusene betyr",
+    legend=(("Oppfylt", "Har nivået som kreves."),),
+    matrix_heading="Matrisen",
+    name_label="Navn",
+    not_required="–: kreves ikke",
+    empty_text="Ingen",
+    code_label="Kontrollkode",
+    verification_code="K7QM-2XD9-PH4T",
+    verify_label="Kontroller dokumentet på",
+    verification_url=URL,
+    page_label="Side",
+    document_title="Kompetansedokumentasjon – " + "Hjemmesykepleien Nordre distrikt " * 4,
+    author="Guovdageainnu suohkan",
+)
+
+
+def rebuilt(lines: list[str]) -> str:
+    """Lines put back together: a line ending in the break's hyphen goes on without a space."""
+    text = ""
+    for line in lines:
+        text += line[:-1] if line.endswith("-") else line + " "
+    return text.strip()
+
+
+def test_a_long_norwegian_title_wraps_between_words_and_breaks_only_a_word_too_wide() -> None:
+    rows = iter(
+        [
+            competence_pdf.MatrixRow(
+                "Kari Nordmann",
+                "Sykepleier",
+                (
+                    competence_pdf.MatrixCell("Oppfylt", False),
+                    competence_pdf.MatrixCell("Gap", True),
+                ),
+            )
+        ]
+    )
+    out = io.BytesIO()
+    competence_pdf.render_documentation(DOCUMENTATION, [LONG_TITLE, SHORT_WORDS], rows, out)
+    lines = [line.strip() for line in read(out.getvalue()).pages[1].extract_text().splitlines()]
+    first = lines.index("LM-01 –")
+    second = next(i for i, line in enumerate(lines) if line.startswith("HMS"))
+    end = lines.index("Kari Nordmann")
+
+    # each line a whole number of words, but for a word wider than the column: that one
+    # starts a line of its own and breaks with a hyphen
+    assert rebuilt(lines[first:second]) == LONG_TITLE
+    broken = [line for line in lines[first:second] if line.endswith("-")]
+    assert broken and all(" " not in line for line in broken)
+    assert broken[0].startswith("Legemiddel")
+    assert not any(line.endswith("-") for line in lines[second:end])
+    assert rebuilt(lines[second:end]) == SHORT_WORDS
+    # the footer's title stays on its third of the line, cut after a word
+    footer = next(line for line in lines if line.startswith("Kompetansedokumentasjon – "))
+    assert footer.endswith("…") and len(footer) < len(DOCUMENTATION.document_title)
+
+
+def test_a_long_competence_title_on_a_certificate_wraps_between_words() -> None:
+    title = (
+        "Legemiddelhåndteringsopplæringsprogramevalueringsrapportskriving i kommunehelsetjenesten"
+    )
+    pdf = render_certificate(dataclasses.replace(DOC, competences=((title, "Nivå 2"),)))
+    lines = [line.strip() for line in read(pdf).pages[0].extract_text().splitlines()]
+    first = next(i for i, line in enumerate(lines) if line.startswith("Legemiddel"))
+    end = lines.index("Nivå 2")
+    assert rebuilt(lines[first:end]) == title
+    assert lines[first].endswith("-") and " " not in lines[first]  # the word too wide

@@ -261,8 +261,71 @@ def test_job_roles_json_round_trip_and_problems():
     assert (
         "field job_roles[0].requirements[0].competence: required, and missing or empty" in messages
     )
-    assert "field job_roles[0].requirements[0].required_level: a whole number is needed" in messages
+    assert (
+        "field job_roles[0].requirements[0].required_level: a whole number from 1 to 10 is needed"
+        in messages
+    )
     assert any(m.startswith("field job_roles[1].code: the code r is used twice") for m in messages)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("required_level", 0, "a whole number from 1 to 10 is needed"),
+        ("required_level", 11, "a whole number from 1 to 10 is needed"),
+        ("required_level", True, "a whole number from 1 to 10 is needed"),
+        ("required_level", 2.5, "a whole number from 1 to 10 is needed"),
+        ("framework_version", 0, "a whole number from 1 to 2147483647 is needed"),
+        ("framework_version", 10**20, "a whole number from 1 to 2147483647 is needed"),
+        ("renewal_months", 0, "a whole number from 1 to 240, or null, is needed"),
+        ("renewal_months", 241, "a whole number from 1 to 240, or null, is needed"),
+        ("renewal_months", -(10**20), "a whole number from 1 to 240, or null, is needed"),
+        ("renewal_months", "12", "a whole number from 1 to 240, or null, is needed"),
+    ],
+)
+def test_job_roles_json_refuses_numbers_out_of_range_naming_where(field, value, problem):
+    requirement = {
+        "framework": "fw",
+        "framework_version": 1,
+        "competence": "A",
+        "required_level": 2,
+        "renewal_months": 24,
+        field: value,
+    }
+    document = {"job_roles": [{"code": "r", "title": {"nb": "R"}, "requirements": [requirement]}]}
+    parsed, problems = job_roles_json.parse(json.dumps(document).encode())
+    assert _messages(problems) == [f"field job_roles[0].requirements[0].{field}: {problem}"]
+    assert parsed[0].requirements == []
+
+
+def test_job_roles_json_takes_the_ends_of_each_range():
+    requirement = {"framework": "fw", "competence": "A", "mandatory": False}
+    document = {
+        "job_roles": [
+            {
+                "code": "r",
+                "title": {"nb": "R"},
+                "requirements": [
+                    {**requirement, "framework_version": 1, "required_level": 1},
+                    {
+                        **requirement,
+                        "framework_version": 2**31 - 1,
+                        "required_level": 10,
+                        "renewal_months": 240,
+                    },
+                    {
+                        **requirement,
+                        "framework_version": 1,
+                        "required_level": 1,
+                        "renewal_months": 1,
+                    },
+                ],
+            }
+        ]
+    }
+    parsed, problems = job_roles_json.parse(json.dumps(document).encode())
+    assert problems == []
+    assert [r.renewal_months for r in parsed[0].requirements] == [None, 240, 1]
 
 
 # --- real-world files (OpenSALT, CASE Network, Moodle) -------------------------------------

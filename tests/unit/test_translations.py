@@ -5,7 +5,7 @@ When a test here fails after you added or changed a user-facing string, refresh 
 translate the catalogues, then compile them:
 
     .venv/bin/pybabel extract -F lti_tool/babel.cfg -k lazy_gettext -k _l \\
-        -o lti_tool/translations/messages.pot lti_tool
+        -k lazy_ngettext:1,2 -o lti_tool/translations/messages.pot lti_tool
     .venv/bin/pybabel update -i lti_tool/translations/messages.pot -d lti_tool/translations
     (translate the new entries in nb, nn and en; remove "fuzzy" flags once checked)
     .venv/bin/pybabel compile -d lti_tool/translations
@@ -31,8 +31,14 @@ PACKAGE = ROOT / "lti_tool"
 TRANSLATIONS = PACKAGE / "translations"
 BABEL_CFG = PACKAGE / "babel.cfg"
 
-#: The keywords ``pybabel extract -k lazy_gettext -k _l`` uses (Babel's defaults and ours).
-KEYWORDS: dict[str, Any] = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "_l": None}
+#: The keywords ``pybabel extract -k lazy_gettext -k _l -k lazy_ngettext:1,2`` uses
+#: (Babel's defaults and ours).
+KEYWORDS: dict[str, Any] = {
+    **DEFAULT_KEYWORDS,
+    "lazy_gettext": None,
+    "_l": None,
+    "lazy_ngettext": (1, 2),
+}
 
 #: A Python %-format placeholder: %(name)s, %(n)d, %s, %.1f … (not the escape %%).
 PLACEHOLDER = re.compile(
