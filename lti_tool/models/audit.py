@@ -34,6 +34,9 @@ class AuditAction(enum.StrEnum):
     WITHDRAW = "withdraw"
     DESIGNER_ROLES = "designer_roles"
     """The LMS roles that count as designer on a platform changed."""
+    FETCH = "fetch"
+    """Other people's data read from the learning platform and kept (a course's
+    participants)."""
 
 
 class AuditEvent(Base):
@@ -56,7 +59,9 @@ class AuditEvent(Base):
     object_id: Mapped[str | None] = mapped_column(String(100))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     """What else tells the event apart (a filter, the roles before and after); never a
-    launch token or another secret."""
+    launch token or another secret. The people concerned who are no person of the tool
+    (a course's participants who never launched) are here too, by their user id on the
+    platform (``services.audit.OUTSIDERS``)."""
     request_method: Mapped[str | None] = mapped_column(String(10))
     request_path: Mapped[str | None] = mapped_column(String(500))
     """The path only: a query string may carry a launch token."""

@@ -4,6 +4,12 @@ An event is written in the same transaction as what it records: a grant and its 
 commit together or not at all. A page or API answer showing other people's data records
 one view per request (``record_view``): one INSERT of the event and one bulk INSERT of
 the people it shows. Nothing here updates or deletes an event.
+
+People the tool shows without knowing them as a person (a course's participants from the
+platform who never launched) have no id to name: an event keeps their user ids on the
+platform in its detail (``OUTSIDERS``, with the ``platform_id``). The filter "concerning
+a person" finds the events naming their person id only; those from before a person's
+first launch are found by their user id in the exported detail.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ CLI = "cli"
 SYSTEM = "system"
 TOKEN_PREFIX = "api-token:"  # noqa: S105 - a label, not a secret
 MAX_PATH = 500
+#: The key of ``AuditEvent.detail`` listing the people concerned who are no person of the
+#: tool, by their user id on the platform (the detail's ``platform_id``).
+OUTSIDERS = "lms_user_ids"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,8 +76,14 @@ def record(
     object_id: Any = None,
     person_ids: Iterable[int] = (),
     detail: dict[str, Any] | None = None,
+    *,
+    outsiders: Iterable[str] = (),
 ) -> int:
-    """Append an event (and the people it concerns); its id."""
+    """Append an event (and the people it concerns: ``person_ids``, and ``outsiders`` by
+    their user id on the platform); its id."""
+    named = sorted(set(outsiders))
+    if named:
+        detail = {**(detail or {}), OUTSIDERS: named}
     event_id: int = session.execute(
         insert(AuditEvent)
         .values(
@@ -102,15 +117,18 @@ def record_view(
     object_id: Any = None,
     export: bool = False,
     detail: dict[str, Any] | None = None,
+    outsiders: Iterable[str] = (),
 ) -> int | None:
     """Record that ``actor`` saw (or, with ``export``, downloaded) these people's data
-    (``what``: person, people, certificate, ...). Their own data is not another person's:
-    nothing is recorded when no one else is shown."""
+    (``what``: person, people, certificate, ...), and that of ``outsiders`` (see
+    ``record``). Their own data is not another person's: nothing is recorded when no one
+    else is shown."""
     others = {p for p in person_ids if p != actor.person_id}
-    if not others:
+    outsiders = set(outsiders)
+    if not others and not outsiders:
         return None
     action = AuditAction.EXPORT if export else AuditAction.VIEW
-    return record(session, actor, action, what, object_id, others, detail)
+    return record(session, actor, action, what, object_id, others, detail, outsiders=outsiders)
 
 
 # --- reading the log ----------------------------------------------------------------------

@@ -16,10 +16,17 @@ as "the mapping of my job role" counts every mapping that measures a job role). 
 whose links name no mapping counts every mapping of the organisation; the same for
 certifications.
 
-Who sees whom: the organisation's managers and admins see every member. A manager granted
-some units sees the members who are people of those units (an active place in them): a
-member who never launched is a person of no unit, so only the organisation's managers see
-them. Another organisation's courses are not found.
+Who sees whom: the organisation's admins see every member. A manager granted some units
+sees the members who are people of those units (an active place in them, whichever course
+they launched from): among them, who has not started this course. A member who never
+launched is a person of no unit (HR's file and the managers place people the tool knows),
+so only the admins see them: a unit's manager must not see every employee of the
+municipality in a course. A manager by LMS role alone sees no one; another organisation's
+courses are not found.
+
+The audit log records each showing of the page (``view_roster``) and each refresh (the
+platform's data read and kept), naming every member concerned: by person id, or by user
+id on the platform for those who never launched (``services.audit.OUTSIDERS``).
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from lti_tool.lti.ags import AgsClient, AgsError, PlatformAuth
 from lti_tool.models import (
     Attempt,
     AttemptStatus,
+    AuditAction,
     Certificate,
     Certification,
     CourseRoster,
@@ -58,7 +66,9 @@ from lti_tool.models import (
     Person,
     RosterMember,
 )
+from lti_tool.services import audit
 from lti_tool.services.assignments import in_units
+from lti_tool.services.audit import Actor
 from lti_tool.services.launches import CERTIFICATION_PARAM, MAPPING_PARAM
 from lti_tool.services.placement import MY_ROLE
 
@@ -200,6 +210,53 @@ def _course_certifications(session: Session, roster: CourseRoster) -> list[Certi
     return list(session.scalars(query.order_by(Certification.code)))
 
 
+def _person_of_member(roster: CourseRoster) -> Any:
+    """Joins a member to the Person with their user id, on the course's platform and in
+    its organisation (none: never launched)."""
+    return and_(
+        Person.platform_id == roster.platform_id,
+        Person.organisation_id == roster.organisation_id,
+        Person.sub == RosterMember.user_id,
+    )
+
+
+def _record_members(
+    session: Session,
+    actor: Actor,
+    roster: CourseRoster,
+    members: list[tuple[str, int | None]],
+    *,
+    fetched: bool = False,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """The audit event of a showing (nothing when no one else is shown) or a fetch (always)
+    of these members, (user id, person id or None)."""
+    known = {pid for _, pid in members if pid is not None} - {actor.person_id}
+    outsiders = [uid for uid, pid in members if pid is None]
+    detail = {**(detail or {}), **({"platform_id": roster.platform_id} if outsiders else {})}
+    if fetched:
+        audit.record(
+            session,
+            actor,
+            AuditAction.FETCH,
+            "course_roster",
+            roster.id,
+            known,
+            {**detail, "members": len(members)},
+            outsiders=outsiders,
+        )
+    else:
+        audit.record_view(
+            session,
+            actor,
+            "course_roster",
+            known,
+            object_id=roster.id,
+            detail=detail or None,
+            outsiders=outsiders,
+        )
+
+
 def roster_of(
     session: Session,
     organisation_id: int,
@@ -212,14 +269,9 @@ def roster_of(
     """The course's members with how far each has come; ``unit_ids`` limits them to the
     people of those units (a manager by grant), None shows everyone."""
     roster = get_roster(session, organisation_id, roster_id)
-    person_match = and_(
-        Person.platform_id == roster.platform_id,
-        Person.organisation_id == organisation_id,
-        Person.sub == RosterMember.user_id,
-    )
     query = (
         select(RosterMember, Person.id)
-        .outerjoin(Person, person_match)
+        .outerjoin(Person, _person_of_member(roster))
         .where(RosterMember.roster_id == roster.id)
         .order_by(func.lower(RosterMember.name), RosterMember.user_id)
     )
@@ -295,6 +347,31 @@ def roster_of(
     return RosterView(roster, rows, counts, mappings, certifications)
 
 
+def view_roster(
+    session: Session,
+    actor: Actor,
+    roster_id: int,
+    now: dt.datetime,
+    *,
+    unit_ids: frozenset[int] | None = None,
+    not_started_only: bool = False,
+) -> RosterView:
+    """``roster_of`` for ``actor``'s organisation, recorded in the audit log as a view of
+    every member it shows (their names, e-mail and progress)."""
+    view = roster_of(
+        session,
+        actor.organisation_id,
+        roster_id,
+        now,
+        unit_ids=unit_ids,
+        not_started_only=not_started_only,
+    )
+    shown = [(row.member.user_id, row.person_id) for row in view.rows]
+    filters = {"not_started_only": True} if not_started_only else None
+    _record_members(session, actor, view.roster, shown, detail=filters)
+    return view
+
+
 # --- refreshing -----------------------------------------------------------------------------
 
 
@@ -313,13 +390,14 @@ def _refusal(exc: AgsError) -> RosterRefreshFailed:
 
 
 def refresh_roster(
-    session: Session, organisation_id: int, roster_id: int, client: AgsClient, now: dt.datetime
+    session: Session, actor: Actor, roster_id: int, client: AgsClient, now: dt.datetime
 ) -> int:
     """Read the course's members from the platform now and keep them in place of the
     roster before; returns how many there are. The platform is asked before anything is
     written: on any failure (``RosterRefreshFailed``, saying why) the roster fetched before
-    stays as it was."""
-    roster = get_roster(session, organisation_id, roster_id)
+    stays as it was. The audit log names every member read (``AuditAction.FETCH``), also
+    those the actor, a manager by grant, will not see."""
+    roster = get_roster(session, actor.organisation_id, roster_id)
     if not roster.memberships_url:
         raise RosterNotOffered(f"course roster {roster.id}: the launch carried no NRPS claim")
     try:
@@ -347,4 +425,10 @@ def refresh_roster(
     if memberships.context_title and not roster.title:
         roster.title = memberships.context_title
     session.flush()
+    fetched = session.execute(
+        select(RosterMember.user_id, Person.id)
+        .outerjoin(Person, _person_of_member(roster))
+        .where(RosterMember.roster_id == roster.id)
+    ).all()
+    _record_members(session, actor, roster, [(uid, pid) for uid, pid in fetched], fetched=True)
     return len(memberships.members)

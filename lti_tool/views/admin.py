@@ -812,6 +812,7 @@ def _audit_page(
         args=args,
         names=names,
         actor_name=lambda e: _actor_name(e, names),
+        outsiders_of=lambda e: (e.detail or {}).get(audit.OUTSIDERS) or [],
         actions=list(AuditAction),
         person_options=[("", gettext("Anyone"))]
         + [(p.id, p.display_name) for p in grants.people_of(session, organisation_id)],

@@ -30,7 +30,7 @@ from lti_tool.lti.roles import Permission
 from lti_tool.lti.services import lti_services
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.course_roster import ALL, NOT_STARTED, RosterQuery
-from lti_tool.services import audit, course_roster
+from lti_tool.services import course_roster
 
 bp = Blueprint("courses", __name__, url_prefix="/manager/courses")
 
@@ -60,19 +60,14 @@ def roster(roster_id: int) -> Any:
         errors: dict[str, list[str]] = {}
     except ValidationError as exc:
         show, errors = ALL, field_errors(exc)
-    # The one place this page reads people's data (names, e-mail, progress); the members
-    # the tool knows as people are recorded as seen.
-    session = get_session()
-    view = course_roster.roster_of(
-        session,
-        current_organisation_id(),
+    view = course_roster.view_roster(
+        get_session(),
+        current_actor(),
         roster_id,
         clock.now(),
         unit_ids=managed_units(),
         not_started_only=show == NOT_STARTED,
     )
-    known = [row.person_id for row in view.rows if row.person_id is not None]
-    audit.record_view(session, current_actor(), "course_roster", known, object_id=roster_id)
     page = render_template(
         "manager/roster.html",
         launch=current_launch(),
@@ -90,7 +85,7 @@ def refresh(roster_id: int) -> Any:
     try:
         count = course_roster.refresh_roster(
             get_session(),
-            current_organisation_id(),
+            current_actor(),
             roster_id,
             AgsClient.from_services(lti_services()),
             clock.now(),

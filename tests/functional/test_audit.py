@@ -17,7 +17,7 @@ from lti_tool.db import get_session
 from lti_tool.documents.csv_safe import safe_cell
 from lti_tool.lti import claims as c
 from lti_tool.lti.demo_platform import LIS
-from lti_tool.models import AuditAction, AuditEvent, GrantKind
+from lti_tool.models import AuditAction, AuditEvent, CourseRoster, GrantKind
 from tests.fakes.lms import TestLms
 from tests.functional.test_admin_console import add_platform
 from tests.functional.test_assignments import person_id
@@ -321,11 +321,24 @@ def test_a_roster_names_the_members_the_tool_knows(app, lms, org, gradebook):
     )
     console = admin(app, lms)
     rid = roster_id(app)
+    before = len(events(app))
     refresh(console, rid)
+    platform_id = roster_platform(app)
+    fetched, people = events(app)[before]  # the refresh read every member from the LMS
+    assert (fetched.action, fetched.object_type, fetched.object_id) == (
+        AuditAction.FETCH,
+        "course_roster",
+        str(rid),
+    )
+    assert people == sorted(person_id(app, p) for p in (LEARNER, OTHER))
+    # learner3 never launched: no person of the tool, named by their user id on the LMS
+    assert fetched.detail == {"platform_id": platform_id, "members": 3, "lms_user_ids": ["105"]}
+    assert fetched.request_path == f"/manager/courses/{rid}/roster/refresh"
+
     path = f"/manager/courses/{rid}/roster"
-    everyone = one_event(app, console, path, len(events(app)))[1]
-    # the admin sees every member; learner3 never launched: no person of the tool
+    event, everyone = one_event(app, console, path, len(events(app)))
     assert everyone == sorted(person_id(app, p) for p in (LEARNER, OTHER))
+    assert event.detail == {"platform_id": platform_id, "lms_user_ids": ["105"]}
 
     event, people = one_event(app, teacher, path, len(events(app)))
 
@@ -335,7 +348,32 @@ def test_a_roster_names_the_members_the_tool_knows(app, lms, org, gradebook):
         str(rid),
     )
     assert people == [person_id(app, LEARNER)]  # their unit's only
+    assert event.detail is None
     assert path in read_log(console, person_id=person_id(app, LEARNER))
+
+    # only a member who never launched shown: an event all the same
+    event, people = one_event(app, console, path + "?show=not-started", len(events(app)))
+    assert (event.action, people) == (AuditAction.VIEW, [])
+    assert event.detail == {
+        "not_started_only": True,
+        "platform_id": platform_id,
+        "lms_user_ids": ["105"],
+    }
+    log = " ".join(read_log(console).split())
+    assert "1 course participant who has never opened Læringsløp" in log
+    assert "Fetched from the learning platform: course_roster" in log
+    assert "105" in read_csv(console)
+
+
+def roster_platform(app: Any) -> int:
+    with app.app_context():
+        return get_session().scalars(select(CourseRoster.platform_id)).one()
+
+
+def read_csv(browser: Any) -> str:
+    response = browser.get("/admin/audit.csv")
+    assert response.status_code == 200
+    return str(response.get_data(as_text=True))
 
 
 # --- an LMS role alone opens no one's data ----------------------------------------------------
