@@ -39,6 +39,7 @@ from tests.fakes.memberships import (
     moodle_sample,
 )
 from tests.functional.test_admin_console import forged_csrf_token
+from tests.functional.test_assignments import upload
 from tests.functional.test_certification_flow import earn, person_id
 from tests.functional.test_grants import give
 from tests.statements import statements_run
@@ -433,6 +434,75 @@ def test_a_manager_by_grant_sees_the_people_of_their_units_only(
     assert set(rows(html)) == {"Demo Ansatt"}
     assert "You see the participants who are employees of the units you manage" in html
     assert "Participants 1 Launched 1" in re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+#: Moodle's introduction course, where every employee first opens Læringsløp.
+START = {
+    c.CONTEXT: {
+        "id": "3",
+        "label": "START",
+        "title": "Oppstart for nye ansatte",
+        "type": ["CourseSection"],
+    },
+    c.NRPS: {
+        "context_memberships_url": (
+            "https://moodle.example/mod/lti/services.php/CourseSection/3/bindings/1/memberships"
+        ),
+        "service_versions": ["1.0", "2.0"],
+    },
+}
+#: Moodle sends Learner, Instructor and (site admins) Administrator only: never Manager.
+MOODLE_LEARNER = {c.ROLES: [LIS + "membership#Learner"]}
+
+
+def test_a_unit_manager_from_moodle_sees_who_of_their_people_has_not_started(
+    app, lms, care, gradebook, memberships
+):
+    """Tried as a new unit manager would, through Moodle's launches: HR's file places the
+    employees who have opened Læringsløp and grants the manager their unit. The manager
+    sees which of their people in the course have not started it (wherever else they
+    launched from); a participant who never opened Læringsløp is of no unit yet, so only
+    the admin sees them; the manager of another unit sees nothing of the course."""
+    for persona in ("learner", "manager", "learner2"):
+        browser_of(app, lms, persona, **START, **MOODLE_LEARNER)
+    browser_of(app, lms, "designer", **MOODLE_LEARNER)  # from the course itself: started
+    console = browser_of(app, lms, WHOLE, **START)  # Moodle's site administrator
+    hr_file = (
+        "person_sourcedid,unit,manages_unit\n"
+        "EMP-learner,hjemmetjenesten,\n"
+        "EMP-designer,hjemmetjenesten,\n"
+        "EMP-manager,,hjemmetjenesten\n"
+        "EMP-learner2,,sykehjemmet\n"
+    )
+    assert upload(console, hr_file).status_code == 302
+    memberships.serve([moodle_member(p) for p in ("learner", "designer", "learner3")])
+    manager = TestLms.browser(app)
+    landed = lms.signed_launch(manager, "manager", change={**START, **MOODLE_LEARNER})
+    assert landed.headers["Location"].split("?")[0].endswith("/manager/")
+    rid = roster_id(app)
+    assert f"/manager/courses/{rid}/roster" in page(manager, "/manager/courses/")
+
+    html = refresh(manager, rid)
+
+    assert "3 participants fetched" in html
+    assert set(rows(html)) == {"Demo Ansatt", "Demo Kursutvikler"}
+    assert "Participants 2 Launched 1 Not started 1" in re.sub(
+        r"\s+", " ", re.sub(r"<[^>]+>", " ", html)
+    )
+    not_started = page(manager, f"/manager/courses/{rid}/roster?show=not-started")
+    assert set(rows(not_started)) == {"Demo Ansatt"}
+    assert "Ola Hansen" not in html + not_started
+    admin_view = page(console, f"/manager/courses/{rid}/roster?show=not-started")
+    assert set(rows(admin_view)) == {"Demo Ansatt", "Ola Hansen"}
+
+    elsewhere = browser_of(app, lms, "learner2", **START, **MOODLE_LEARNER)
+    for path in (f"/manager/courses/{rid}/roster", f"/manager/courses/{rid}/roster?show=all"):
+        other = page(elsewhere, path)
+        assert rows(other) == {}
+        assert "Participants 0 Launched 0 Not started 0" in re.sub(
+            r"\s+", " ", re.sub(r"<[^>]+>", " ", other)
+        )
+    assert rows(page(elsewhere, f"/manager/courses/{rid}/roster?show=not-started")) == {}
 
 
 def test_the_roster_page_costs_a_fixed_number_of_statements(app, lms, care, gradebook, memberships):
