@@ -19,6 +19,8 @@ from lti_tool.services.platforms import organisation_in_reach
 
 #: The longest name of an organisation or region (the columns' length).
 MAX_NAME_LENGTH = 200
+#: The longest expiring window an organisation may set (ten years), as the matrix's ``days``.
+MAX_EXPIRING_DAYS = 3650
 
 
 def _clean_name(name: str) -> str:
@@ -84,6 +86,29 @@ def update_organisation_of(
     region = region_of(session, organisation_id, region_pk) if region_pk is not None else None
     _rename_organisation(session, organisation, name)
     organisation.region = region
+    session.flush()
+    return organisation
+
+
+def expiring_days_of(session: Session, organisation_id: int) -> int:
+    """The organisation's expiring window in days (``Organisation.expiring_days``): the
+    one setting gap analyses and plans read; pages may still ask for another window."""
+    days = session.scalar(
+        select(Organisation.expiring_days).where(Organisation.id == organisation_id)
+    )
+    if days is None:
+        raise NotFound(f"no organisation {organisation_id}")
+    return days
+
+
+def set_expiring_days(session: Session, organisation_id: int, days: int) -> Organisation:
+    """Change the organisation's expiring window (1 … ``MAX_EXPIRING_DAYS`` days)."""
+    if not 1 <= days <= MAX_EXPIRING_DAYS:
+        raise ValueError(f"an expiring window of {days} days")
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise NotFound(f"no organisation {organisation_id}")
+    organisation.expiring_days = days
     session.flush()
     return organisation
 
