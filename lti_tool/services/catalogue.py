@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -62,19 +63,25 @@ class ActivityInput:
 
 
 def list_catalogue(
-    session: Session, organisation_id: int, *, include_archived: bool = False
+    session: Session,
+    organisation_id: int,
+    *,
+    include_archived: bool = False,
+    kind: CourseKind | None = None,
 ) -> Sequence[Course]:
     """The organisation's activities by code, with what they develop and their sessions
-    (three statements)."""
+    (six statements)."""
     query = select(Course).where(Course.organisation_id == organisation_id)
     if not include_archived:
         query = query.where(Course.archived.is_(False))
+    if kind is not None:
+        query = query.where(Course.kind == kind)
     return session.scalars(
         query.options(
             selectinload(Course.competences)
             .selectinload(CourseCompetence.competence)
             .selectinload(Competence.version),
-            selectinload(Course.sessions),
+            selectinload(Course.sessions).selectinload(CourseSession.instructor),
         ).order_by(Course.code)
     ).all()
 
@@ -107,7 +114,7 @@ def update_activity(
     if data.lms_url is not None and not is_web_url(data.lms_url):
         raise CatalogueInvalid(
             f"lms_url {data.lms_url!r}",
-            reason=_l("Give a web address starting with https:// or http://."),
+            reason=_l("Enter a full address that starts with https:// (or http://)."),
             field="lms_url",
         )
     if data.language is not None and data.language not in ACTIVITY_LANGUAGES:
@@ -135,6 +142,42 @@ def update_activity(
     course.language = data.language
     session.flush()
     return course
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionView:
+    session: CourseSession
+    booked: int
+    """Seats taken."""
+    waitlisted: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivityView:
+    """An activity with its sessions' bookings counted: what the pages and the API show."""
+
+    course: Course
+    sessions: tuple[SessionView, ...]
+
+
+def activity_views(session: Session, courses: Sequence[Course]) -> list[ActivityView]:
+    """The activities with their sessions' counts (one statement for them all)."""
+    counts = booking_counts(session, [s.id for c in courses for s in c.sessions])
+    nothing: dict[BookingStatus, int] = {}
+    return [
+        ActivityView(
+            course,
+            tuple(
+                SessionView(
+                    s,
+                    counts.get(s.id, nothing).get(BookingStatus.BOOKED, 0),
+                    counts.get(s.id, nothing).get(BookingStatus.WAITLISTED, 0),
+                )
+                for s in course.sessions
+            ),
+        )
+        for course in courses
+    ]
 
 
 # --- what an activity develops --------------------------------------------------------------
@@ -269,29 +312,38 @@ class SessionInput:
     signup_deadline: dt.datetime | None = None
 
 
-def get_course_session(session: Session, organisation_id: int, session_id: int) -> CourseSession:
-    found = session.scalar(
-        select(CourseSession).where(
-            CourseSession.id == session_id, CourseSession.organisation_id == organisation_id
-        )
+def _session_query(organisation_id: int, session_id: int, course_id: int | None) -> Any:
+    query = select(CourseSession).where(
+        CourseSession.id == session_id, CourseSession.organisation_id == organisation_id
+    )
+    return query if course_id is None else query.where(CourseSession.course_id == course_id)
+
+
+def get_course_session(
+    session: Session, organisation_id: int, session_id: int, course_id: int | None = None
+) -> CourseSession:
+    """A session of the organisation (of ``course_id``, when given); else not found."""
+    found: CourseSession | None = session.scalar(
+        _session_query(organisation_id, session_id, course_id)
     )
     if found is None:
-        raise NotFound(f"no session {session_id} in organisation {organisation_id}")
+        raise NotFound(f"no session {session_id} of course {course_id} in {organisation_id}")
     return found
 
 
-def lock_course_session(session: Session, organisation_id: int, session_id: int) -> CourseSession:
+def lock_course_session(
+    session: Session, organisation_id: int, session_id: int, course_id: int | None = None
+) -> CourseSession:
     """The session, its row locked until the transaction ends (``SELECT … FOR UPDATE``):
     whoever counts or changes its seats calls this first, so two sign-ups at once count
     one after the other. Read afresh, whatever the session held before."""
-    found = session.scalar(
-        select(CourseSession)
-        .where(CourseSession.id == session_id, CourseSession.organisation_id == organisation_id)
+    found: CourseSession | None = session.scalar(
+        _session_query(organisation_id, session_id, course_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
     if found is None:
-        raise NotFound(f"no session {session_id} in organisation {organisation_id}")
+        raise NotFound(f"no session {session_id} of course {course_id} in {organisation_id}")
     return found
 
 
@@ -356,7 +408,9 @@ def _check_session(
     if len(data.place) > MAX_PLACE_LENGTH:
         raise refuse("place", _l("Shorten the place to at most 500 characters."))
     if data.video_url is not None and not is_web_url(data.video_url):
-        raise refuse("video_url", _l("Give a web address starting with https:// or http://."))
+        raise refuse(
+            "video_url", _l("Enter a full address that starts with https:// (or http://).")
+        )
     if not 0 < data.capacity <= MAX_CAPACITY:
         raise refuse("capacity", _l("Give the number of seats (1 to 10,000)."))
     if data.signup_deadline is not None and data.signup_deadline > data.starts_at:
@@ -392,9 +446,7 @@ def save_course_session(
         )
         session.add(found)
     else:
-        found = lock_course_session(session, organisation_id, session_id)
-        if found.course_id != course.id:
-            raise NotFound(f"session {session_id} is not of course {course_id}")
+        found = lock_course_session(session, organisation_id, session_id, course.id)
         if found.cancelled_at is not None:
             raise CatalogueInvalid(
                 f"session {session_id} cancelled",
@@ -431,10 +483,15 @@ def save_course_session(
 
 
 def cancel_course_session(
-    session: Session, organisation_id: int, session_id: int, reason: str, now: dt.datetime
+    session: Session,
+    organisation_id: int,
+    course_id: int,
+    session_id: int,
+    reason: str,
+    now: dt.datetime,
 ) -> CourseSession:
     """Cancel a session (kept, with its bookings, so calendars can show it cancelled)."""
-    found = lock_course_session(session, organisation_id, session_id)
+    found = lock_course_session(session, organisation_id, session_id, course_id)
     if found.cancelled_at is not None:
         raise CatalogueInvalid(
             f"session {session_id} already cancelled",
