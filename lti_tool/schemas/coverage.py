@@ -14,6 +14,7 @@ from werkzeug.datastructures import MultiDict
 from lti_tool.domain.coverage import DEFAULT_EXPIRING_DAYS, CellStatus
 from lti_tool.schemas.checks import MAX_INT
 from lti_tool.services.coverage import PER_PAGE, SORTS, MatrixFilters
+from lti_tool.services.organisations import MAX_EXPIRING_DAYS
 
 SORT = re.compile(r"-?(name|coverage|c\d+)")
 #: The fields that may repeat in the query string (``?status=gap&status=expired``).
@@ -58,9 +59,9 @@ class MatrixQuery(Schema):
     )
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_INT))
     days = fields.Integer(
-        load_default=DEFAULT_EXPIRING_DAYS,
-        validate=validate.Range(min=1, max=3650),
-        metadata={"description": "The expiring window in days."},
+        load_default=None,
+        validate=validate.Range(min=1, max=MAX_EXPIRING_DAYS),
+        metadata={"description": "The expiring window in days; default: the organisation's."},
     )
 
 
@@ -70,9 +71,7 @@ class TrailQuery(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    days = fields.Integer(
-        load_default=DEFAULT_EXPIRING_DAYS, validate=validate.Range(min=1, max=3650)
-    )
+    days = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_EXPIRING_DAYS))
     unit = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_INT))
 
 
@@ -94,10 +93,11 @@ def query_data(args: MultiDict[str, str]) -> dict[str, Any]:
     return data
 
 
-def matrix_options(query: dict[str, Any]) -> dict[str, Any]:
-    """A loaded query as ``services.coverage.unit_matrix``'s keyword arguments."""
+def matrix_options(query: dict[str, Any], organisation_days: int) -> dict[str, Any]:
+    """A loaded query as ``services.coverage.unit_matrix``'s keyword arguments; without
+    ``days``, the organisation's expiring window."""
     options = {
-        "expiring_days": query["days"],
+        "expiring_days": query["days"] or organisation_days,
         "filters": MatrixFilters(
             job_role_ids=frozenset(query["job_role"]),
             competence_ids=frozenset(query["competence"]),
@@ -121,7 +121,7 @@ def matrix_filters(args: Mapping[str, Any]) -> MatrixFilters:
     except ValidationError as exc:  # a list's errors come by index: one message per field
         flat = {name: _flat(m) for name, m in exc.normalized_messages().items()}
         raise ValidationError(flat) from exc
-    filters: MatrixFilters = matrix_options(query)["filters"]
+    filters: MatrixFilters = matrix_options(query, DEFAULT_EXPIRING_DAYS)["filters"]
     return filters
 
 

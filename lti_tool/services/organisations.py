@@ -78,14 +78,22 @@ def set_organisation_region(
 
 
 def update_organisation_of(
-    session: Session, organisation_id: int, target_pk: int, name: str, region_pk: int | None
+    session: Session,
+    organisation_id: int,
+    target_pk: int,
+    name: str,
+    region_pk: int | None,
+    expiring_days: int | None = None,
 ) -> Organisation:
     """Rename an organisation in the admin's reach, and put it in one of the regions the
-    admin's organisation manages (or take it out of its region)."""
+    admin's organisation manages (or take it out of its region); set its expiring window
+    when given."""
     organisation = organisation_in_reach(session, organisation_id, target_pk)
     region = region_of(session, organisation_id, region_pk) if region_pk is not None else None
     _rename_organisation(session, organisation, name)
     organisation.region = region
+    if expiring_days is not None:
+        set_expiring_days(session, organisation.id, expiring_days)
     session.flush()
     return organisation
 

@@ -145,6 +145,7 @@ def export_scope(
         exported_by_id=exported_by_id,
         exported_by_name=exporter.display_name,
         locale=locale,
+        expiring_days=organisation.expiring_days,
     )
 
 

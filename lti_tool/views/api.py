@@ -54,6 +54,7 @@ from lti_tool.services import (
     item_bank,
     job_roles,
     org_units,
+    organisations,
     requirements,
 )
 from lti_tool.services.assignments import Kind
@@ -640,7 +641,7 @@ def unit_coverage(unit_id: int) -> Any:
         scope,
         now=clock.now(),
         locale=str(get_locale()),
-        **matrix_options(query),
+        **matrix_options(query, organisations.expiring_days_of(session, _org())),
     )
     _viewed("competence_matrix", [row.person_id for row in found.rows], unit_id)
     return _dump(CoverageOut, found)

@@ -162,6 +162,34 @@ def test_the_organisations_window_is_the_default_and_a_caller_may_ask_another(ap
             organisations.set_expiring_days(get_session(), org, 0)
 
 
+def test_the_organisations_admin_sets_the_window_in_the_console(app, lms, care_org):
+    from tests.fakes.mappings import post_form
+    from tests.functional.test_certification_flow import admin_browser
+
+    care = care_org
+    org, med = care["organisation_id"], care["competences"]["legemidler"]
+    admin = admin_browser(app, lms)
+    page = f"/admin/organisations/{org}"
+    assert 'id="organisation-expiring_days" name="expiring_days" type="number" value="30"' in (
+        admin.get(page).get_data(as_text=True)
+    )
+    for bad in ("0", "3651", "tretti", "-5"):
+        refused = post_form(admin, page, page, name="Testkommune", region_id="", expiring_days=bad)
+        assert refused.status_code == 422, bad
+        assert 'id="organisation-expiring_days-error"' in refused.get_data(as_text=True)
+    saved = post_form(admin, page, page, name="Testkommune", region_id="", expiring_days="60")
+    assert saved.status_code == 302, saved.get_data(as_text=True)
+    # left empty: the window stays as it is
+    post_form(admin, page, page, name="Testkommune", region_id="", expiring_days="")
+    with app.app_context():
+        assert get_session().get(Organisation, org).expiring_days == 60
+        person = _nurse(care)
+        add_evidence(org, person, med, 3, _medicines_recorded_for_expiry(NOW + 45 * DAY))
+        analysis = _analysis(care, person)
+        assert analysis.expiring_days == 60
+        assert _by_code(analysis)["legemidler"].status == CellStatus.EXPIRING
+
+
 # --- which evidence counts: the holding rule, one function -----------------------------------
 
 
