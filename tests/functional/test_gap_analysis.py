@@ -181,6 +181,13 @@ def test_the_organisations_admin_sets_the_window_in_the_console(app, lms, care_o
     assert saved.status_code == 302, saved.get_data(as_text=True)
     # left empty: the window stays as it is
     post_form(admin, page, page, name="Testkommune", region_id="", expiring_days="")
+    # the unit's matrix and the coverage API use it when no other window is asked for
+    unit = care["units"]["hjemmetjenesten"]
+    matrix = admin.get(f"/manager/units/{unit}/matrix", query_string={"lang": "en"})
+    assert "ends within 60 days" in matrix.get_data(as_text=True)
+    asked = admin.get(f"/manager/units/{unit}/matrix", query_string={"lang": "en", "days": "7"})
+    assert "ends within 7 days" in asked.get_data(as_text=True)
+    assert admin.get(f"/api/v1/units/{unit}/coverage").get_json()["expiring_days"] == 60
     with app.app_context():
         assert get_session().get(Organisation, org).expiring_days == 60
         person = _nurse(care)
