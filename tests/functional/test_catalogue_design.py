@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from lti_tool.db import get_session
+from lti_tool.lti import claims as c
 from lti_tool.models import (
     BookingStatus,
     Course,
@@ -555,3 +556,35 @@ def test_the_api_list_costs_the_same_statements_for_more_courses(app, designer, 
     few = cost()
     add(range(2, 6))
     assert cost() == few
+
+
+# --- e-learning placed by deep linking -------------------------------------------------------
+
+
+def test_an_elearning_activity_is_placed_in_an_lms_course_by_deep_linking(app, lms, designer):
+    course_id = _create_course(designer, "info-e", "elearning")
+    classroom = _create_course(designer, "hms-kurs", "classroom")
+    links, message = lms.deep_link(TestLms.browser(app), [f"course:{course_id}"])
+    (item,) = message["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"]
+    assert item["type"] == "ltiResourceLink" and item["title"] == "info-e"
+    assert item["custom"] == {"course": "info-e"}
+    assert "lineItem" not in item  # no gradebook column: nothing to grade
+    assert len(links) == 1
+    course = _course(app, course_id)
+    assert course.placed_context_id == "2"
+    assert course.placed_context_title == "Informasjonssikkerhet for ansatte"
+    assert course.placed_at is not None
+    page = designer.get(_activity(course_id), query_string={"lang": "en"}).get_data(as_text=True)
+    assert "Placed by deep linking in the LMS course Informasjonssikkerhet for ansatte." in page
+    assert _course(app, classroom).placed_context_id is None
+
+    # only e-learning of the catalogue is offered, and only it is accepted
+    browser = TestLms.browser(app)
+    response = lms.launch(browser, "designer", message_type=c.DEEP_LINKING_REQUEST, locale="en")
+    picker = browser.get(response.headers["Location"]).get_data(as_text=True)
+    assert f'value="course:{course_id}"' in picker and f'value="course:{classroom}"' not in picker
+    token = csrf_token(picker)
+    for refused in (f"course:{classroom}", "course:999999", "course:x"):
+        answer = browser.post("/designer/deep-link", data={"csrf_token": token, "item": refused})
+        assert answer.status_code == 422, refused
+        assert "Choose among the e-learning activities shown." in answer.get_data(as_text=True)
