@@ -503,3 +503,76 @@ def cancel_course_session(
     found.sequence += 1
     session.flush()
     return found
+
+
+# --- bookings: the seat rule ------------------------------------------------------------------
+
+
+def _refuse_booking(detail: str, reason: object) -> CatalogueInvalid:
+    return CatalogueInvalid(detail, reason=reason, field="_schema")
+
+
+def book_course_session(
+    session: Session, organisation_id: int, session_id: int, person_id: int, now: dt.datetime
+) -> SessionBooking:
+    """A seat for the person, or a place at the back of the waitlist once the seats are
+    taken; refused when the session is cancelled, sign-up has closed (its deadline, else
+    its start) or it is full without a waitlist. Asking again while booked or waitlisted
+    changes nothing; after cancelling, it books anew.
+
+    The session's row is locked first (``lock_course_session``) and the seats counted
+    under the lock, so two sign-ups at once count one after the other: never overbooked."""
+    found = lock_course_session(session, organisation_id, session_id)
+    person = session.get(Person, person_id)
+    if person is None or person.organisation_id != organisation_id:
+        raise NotFound(f"person {person_id} not in organisation {organisation_id}")
+    if found.cancelled_at is not None:
+        raise _refuse_booking(f"session {session_id} cancelled", _l("The session is cancelled."))
+    if now >= (found.signup_deadline or found.starts_at):
+        raise _refuse_booking(f"session {session_id} closed", _l("Sign-up has closed."))
+    booking = session.scalar(
+        select(SessionBooking).where(
+            SessionBooking.session_id == found.id, SessionBooking.person_id == person_id
+        )
+    )
+    if booking is not None and booking.status != BookingStatus.CANCELLED:
+        return booking
+    taken = booking_counts(session, [found.id]).get(found.id, {}).get(BookingStatus.BOOKED, 0)
+    if taken < found.capacity:
+        status = BookingStatus.BOOKED
+    elif found.waitlist:
+        status = BookingStatus.WAITLISTED
+    else:
+        raise _refuse_booking(f"session {session_id} full", _l("The session is full."))
+    if booking is None:
+        booking = SessionBooking(
+            organisation_id=organisation_id, session_id=found.id, person_id=person_id
+        )
+        session.add(booking)
+    booking.status, booking.requested_at, booking.cancelled_at = status, now, None
+    booking.booked_at = now if status == BookingStatus.BOOKED else None
+    session.flush()
+    return booking
+
+
+def cancel_booking(
+    session: Session, organisation_id: int, session_id: int, person_id: int, now: dt.datetime
+) -> SessionBooking:
+    """Cancel the person's booking or place on the waitlist; a seat freed goes to the
+    first on the waitlist (``fill_from_waitlist``), under the session's lock."""
+    found = lock_course_session(session, organisation_id, session_id)
+    booking = session.scalar(
+        select(SessionBooking).where(
+            SessionBooking.session_id == found.id,
+            SessionBooking.person_id == person_id,
+            SessionBooking.status != BookingStatus.CANCELLED,
+        )
+    )
+    if booking is None:
+        raise NotFound(f"no booking of person {person_id} for session {session_id}")
+    held_seat = booking.status == BookingStatus.BOOKED
+    booking.status, booking.cancelled_at = BookingStatus.CANCELLED, now
+    session.flush()
+    if held_seat:
+        fill_from_waitlist(session, found, now)
+    return booking
