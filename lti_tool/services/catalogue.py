@@ -110,7 +110,7 @@ def update_activity(
 ) -> Course:
     """Change an activity: its code, texts and kind (as ``certifications.save_course``)
     and where and how it is taken. An address must be http(s); the language one of
-    ``ACTIVITY_LANGUAGES``."""
+    ``ACTIVITY_LANGUAGES``; a course with sessions to come does not become e-learning."""
     if data.lms_url is not None and not is_web_url(data.lms_url):
         raise CatalogueInvalid(
             f"lms_url {data.lms_url!r}",
@@ -126,6 +126,18 @@ def update_activity(
             f"duration {data.duration_minutes}",
             reason=_l("Give the duration in whole minutes."),
             field="duration_minutes",
+        )
+    if data.kind == CourseKind.ELEARNING and session.scalar(
+        select(func.count()).where(
+            CourseSession.course_id == course_id,
+            CourseSession.organisation_id == organisation_id,
+            CourseSession.cancelled_at.is_(None),
+        )
+    ):
+        raise CatalogueInvalid(
+            f"course {course_id} has sessions",
+            reason=_l("The course has sessions: cancel them before making it e-learning."),
+            field="kind",
         )
     course = certifications.save_course(
         session,

@@ -4,9 +4,10 @@ people and assignments, and the coordinators' coverage figures.
 Callers are integrations with a per-organisation Bearer token (``read``: GET only;
 ``write``: everything), or a person signed in through a launch (designers and admins
 change content and alone read the activity catalogue, managers people's job roles and
-units, everyone reads their own requirements). Everything is scoped by the caller's organisation: another
-organisation's object is not found. Each view: a schema reads the input, one service
-call, a schema writes the answer. The OpenAPI document is built from the same schemas.
+units, everyone reads their own requirements). Everything is scoped by the caller's
+organisation: another organisation's object is not found. Each view: a schema reads the
+input, one service call, a schema writes the answer. The OpenAPI document is built from
+the same schemas.
 """
 
 from __future__ import annotations

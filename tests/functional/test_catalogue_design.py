@@ -309,6 +309,17 @@ def test_a_designer_adds_changes_and_cancels_a_session(app, designer):
         1,
     )
 
+    # with a session to come, it cannot become e-learning
+    refused = post_form(
+        designer,
+        _activity(course_id),
+        _activity(course_id),
+        **_activity_fields(code="hms-kurs", kind="elearning"),
+    )
+    assert refused.status_code == 422
+    assert 'id="activity-kind-error"' in refused.get_data(as_text=True)
+    assert _course(app, course_id).kind == "classroom"
+
     cancel = f"{edit}/cancel"
     response = post_form(designer, edit, cancel, reason="Instruktøren er syk")
     assert response.status_code == 302, response.get_data(as_text=True)
