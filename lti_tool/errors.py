@@ -1045,3 +1045,17 @@ class MonthNotOver(ToolError):
     message = lazy_gettext(
         "A month's figures are recorded after its end; the current month is computed live."
     )
+
+
+class CatalogueInvalid(FormattedError):
+    """An activity, what it develops or a session refused; ``field`` names the form field
+    the reason belongs to (``_schema``: the whole form)."""
+
+    status = 422
+    code = "catalogue_invalid"
+    title = lazy_gettext("The activity cannot be saved")
+    message = lazy_gettext("%(reason)s")
+
+    @property
+    def field(self) -> str:
+        return str(self.values.get("field", "_schema"))

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from lti_tool.domain.coverage import DEFAULT_EXPIRING_DAYS
 from lti_tool.lti.allowed_hosts import AllowedHosts, parse_allowed_hosts
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
@@ -31,9 +30,10 @@ DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production" 
 
 ENVIRONMENTS = ("development", "test", "production")
 #: Settings that have a new name: given by the old one, the start is refused with the new.
-RENAMED = {"CERTIFICATE_WARNING_DAYS": "EXPIRING_DAYS"}
-#: The longest expiring window (``EXPIRING_DAYS``, a page's ``days``): ten years.
-MAX_EXPIRING_DAYS = 3650
+RENAMED = {
+    "CERTIFICATE_WARNING_DAYS": "each organisation's expiring window (the admin console's "
+    "organisation page)"
+}
 LOCALES = ("nb", "nn", "en")
 
 
@@ -99,11 +99,6 @@ class Settings:
     VERIFY_RATE_LIMIT: str = "30 per minute"
     """Certificates: how often one address may ask /verify (Flask-Limiter syntax); shared
     through Redis when configured, else per process."""
-    EXPIRING_DAYS: int = DEFAULT_EXPIRING_DAYS
-    """What "expires soon" means, in days: the competence matrix's expiring window (its
-    exports, a cell's drill-down, ``/api/v1/units/<id>/coverage``), the managers' list of
-    certificates that expire, and when a certificate turns amber. A page's or export's
-    ``days`` in the address overrides it."""
     DEFAULT_LOCALE: str = "nb"
     LOG_LEVEL: str = "INFO"
 
@@ -256,8 +251,6 @@ def validate(settings: Settings) -> None:
             "CIDR range. Give host names (moodle.kommune.no), addresses (10.20.30.40) or "
             "ranges (10.20.0.0/16), comma-separated, without scheme, port or path."
         )
-    if not 1 <= settings.EXPIRING_DAYS <= MAX_EXPIRING_DAYS:
-        problems.append(f"EXPIRING_DAYS must be between 1 and {MAX_EXPIRING_DAYS}.")
     if settings.LTI_NONCE_TTL_SECONDS < 600:
         problems.append("LTI_NONCE_TTL_SECONDS must be at least 600 (longer than any id_token).")
     if settings.is_production:

@@ -4,7 +4,8 @@ and which evidence decides it. Plain data in, plain data out: no database, no Fl
 **Which evidence is held** (``holding_rank``): evidence counts for the competence it was
 recorded against and for the same competence in the framework's other versions (same
 framework, same ``identifier``). Among a person's evidence for one competence, evidence
-other than a self-assessment (a knowledge test, …) outweighs a self-assessment; among
+other than the person's own word (a knowledge test, an instructor's confirmation, an LMS
+score, …) outweighs their own word (a self-assessment, a self-reported course); among
 evidence of the same weight the most recent ``recorded_at`` counts (then the highest
 evidence id), so a retake that went worse shows where the person stands now.
 
@@ -38,7 +39,7 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from lti_tool.domain.certification_rules import add_months
-from lti_tool.domain.mapping_results import SELF_ASSESSMENT
+from lti_tool.domain.evidence_sources import SELF_SOURCES
 
 #: The expiring window when none is asked for.
 DEFAULT_EXPIRING_DAYS = 30
@@ -57,8 +58,9 @@ COVERED = frozenset({CellStatus.MET, CellStatus.EXPIRING})
 
 
 def evidence_weight(source: str) -> int:
-    """1 for evidence that outweighs a self-assessment, 0 for a self-assessment."""
-    return 0 if source == SELF_ASSESSMENT else 1
+    """1 for evidence that outweighs the person's own word, 0 for their own word (a
+    self-assessment, a self-reported course: ``evidence_sources.SELF_SOURCES``)."""
+    return 0 if source in SELF_SOURCES else 1
 
 
 def holding_rank(

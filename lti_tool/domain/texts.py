@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 LANGUAGES = ("nb", "nn", "en")
+#: The languages a course can be given in (ISO 639-1; their names come from Babel's CLDR
+#: data in the reader's language): the tool's three, Northern Sami, the neighbours' and
+#: the languages of the largest groups of employees born abroad.
+ACTIVITY_LANGUAGES = ("nb", "nn", "en", "se", "sv", "da", "pl", "lt", "uk", "ar", "so")
 #: The longest title (or label) and description, in any language: forms, the API, imports.
 MAX_TITLE_LENGTH = 500
 MAX_DESCRIPTION_LENGTH = 5000

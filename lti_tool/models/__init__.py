@@ -1,7 +1,14 @@
 """Every model, imported here so that Alembic and the app see the whole schema."""
 
+from lti_tool.domain.evidence_sources import Confidence
 from lti_tool.models.api_token import ApiToken, TokenScope
 from lti_tool.models.audit import AuditAction, AuditEvent, AuditEventPerson
+from lti_tool.models.catalogue import (
+    BookingStatus,
+    CourseCompetence,
+    CourseSession,
+    SessionBooking,
+)
 from lti_tool.models.certification import (
     AchievementType,
     Attendance,
@@ -52,6 +59,7 @@ from lti_tool.models.org_structure import (
 )
 from lti_tool.models.organisation import Organisation, Region
 from lti_tool.models.person import Launch, Person
+from lti_tool.models.plan import CalendarFeed, PlanItem, PlanItemSource, PlanItemState
 from lti_tool.models.platform import Deployment, Platform, Status
 from lti_tool.models.registration import RegistrationInvite
 from lti_tool.models.score_delivery import DeliveryStatus, ScoreDelivery
@@ -67,6 +75,8 @@ __all__ = [
     "AuditAction",
     "AuditEvent",
     "AuditEventPerson",
+    "BookingStatus",
+    "CalendarFeed",
     "Certificate",
     "CertificateAction",
     "CertificateEvent",
@@ -74,9 +84,12 @@ __all__ = [
     "CertificationStatus",
     "Competence",
     "CompetenceHolding",
+    "Confidence",
     "Course",
+    "CourseCompetence",
     "CourseKind",
     "CourseRoster",
+    "CourseSession",
     "CoverageCell",
     "CoverageSnapshot",
     "DeliveryStatus",
@@ -103,6 +116,9 @@ __all__ = [
     "Organisation",
     "PermissionGrant",
     "Person",
+    "PlanItem",
+    "PlanItemSource",
+    "PlanItemState",
     "Platform",
     "Region",
     "RegistrationInvite",
@@ -112,6 +128,7 @@ __all__ = [
     "ScaleLevel",
     "ScoreDelivery",
     "Selection",
+    "SessionBooking",
     "Status",
     "StatusList",
     "TokenScope",

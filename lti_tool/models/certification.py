@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import TYPE_CHECKING
 
-from sqlalchemy import JSON, Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_tool.db import Base, UTCDateTime, intpk, str_enum, timestamp, utcnow
 from lti_tool.models.organisation import Organisation
 from lti_tool.models.person import Person
+
+if TYPE_CHECKING:
+    from lti_tool.models.catalogue import CourseCompetence, CourseSession
 
 
 class CertificationStatus(enum.StrEnum):
@@ -190,7 +194,11 @@ class CourseKind(enum.StrEnum):
 
 
 class Course(Base):
-    """A course offer (tiltak) whose completion a certification can ask for."""
+    """A course offer (tiltak): an activity of the organisation's catalogue, which learning
+    plans suggest for the competences it develops (``CourseCompetence``) and whose
+    completion a certification can ask for. E-learning carries where it is taken (a link
+    to the LMS, or the link placed there by deep linking); a classroom course its sessions
+    (``CourseSession``)."""
 
     __tablename__ = "course"
     __table_args__ = (UniqueConstraint("organisation_id", "code"),)
@@ -201,11 +209,35 @@ class Course(Base):
     )
     code: Mapped[str] = mapped_column(String(100))
     title: Mapped[dict[str, str]] = mapped_column(JSON)
+    description: Mapped[dict[str, str]] = mapped_column(
+        JSON, default=dict, server_default=text("'{}'")
+    )
     kind: Mapped[CourseKind] = mapped_column(
         str_enum(CourseKind, "course_kind"), default=CourseKind.CLASSROOM
     )
+    lms_url: Mapped[str | None] = mapped_column(String(2048))
+    """E-learning: the LMS course or activity (http(s) only, ``domain.urls.is_web_url``)."""
+    placed_context_id: Mapped[str | None] = mapped_column(String(255))
+    """E-learning placed in an LMS course by deep linking: that course's LTI context id …"""
+    placed_context_title: Mapped[str | None] = mapped_column(String(500))
+    """… and its title, as the deep-linking request named it."""
+    placed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    duration_minutes: Mapped[int | None]
+    """How long it takes, roughly (e-learning) or in all (a classroom course)."""
+    language: Mapped[str | None] = mapped_column(String(10))
+    """The language it is given in (a code of ``domain.texts.ACTIVITY_LANGUAGES``)."""
     archived: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[timestamp]
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), onupdate=utcnow)
+
+    competences: Mapped[list[CourseCompetence]] = relationship(
+        back_populates="course",
+        cascade="all, delete-orphan",
+        order_by="CourseCompetence.competence_id",
+    )
+    sessions: Mapped[list[CourseSession]] = relationship(
+        back_populates="course", order_by="(CourseSession.starts_at, CourseSession.id)"
+    )
 
 
 class Attendance(Base):

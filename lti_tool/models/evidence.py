@@ -1,8 +1,10 @@
 """Evidence: what shows that a person holds a competence at a level, and where it came from.
 
-Written by mappings now (one record per measured competence per submitted attempt); the
-certification and classroom issues add their own sources. Records are never edited: a new
-attempt adds new evidence, so a manager can show the whole history.
+Written by mappings (one record per measured competence per submitted attempt), and by
+courses: attendance, an instructor's confirmation, an LMS score or completion, or the
+person's own report (``domain.evidence_sources`` lists the sources and their default
+confidence). Records are never edited: a new attempt adds new evidence, so a manager can
+show the whole history.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import datetime as dt
 from sqlalchemy import JSON, Float, ForeignKey, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lti_tool.db import Base, UTCDateTime, intpk, timestamp
+from lti_tool.db import Base, UTCDateTime, intpk, str_enum, timestamp
+from lti_tool.domain.evidence_sources import Confidence
 from lti_tool.models.competence import Competence, Framework
 
 
@@ -29,7 +32,14 @@ class Evidence(Base):
         ForeignKey("competence.id", ondelete="RESTRICT"), index=True
     )
     source: Mapped[str] = mapped_column(String(30))
-    """Where it came from: knowledge_test or self_assessment (mappings); later classroom …"""
+    """Where it came from: a key of ``domain.evidence_sources.SOURCES`` (knowledge_test,
+    self_assessment, self_reported, instructor_confirmed, lms_score, lms_completion,
+    attendance)."""
+    confidence: Mapped[Confidence] = mapped_column(
+        str_enum(Confidence, "evidence_confidence", length=10),
+        server_default=Confidence.MEDIUM.value,
+    )
+    """How far it can be trusted; ``record_evidence`` fills in the source's default."""
     level: Mapped[int]
     """A value on the competence's scale; 0 = measured, but no level reached."""
     percentage: Mapped[float | None] = mapped_column(Float)
@@ -39,6 +49,9 @@ class Evidence(Base):
     recorded_at: Mapped[timestamp]
     valid_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    """What it came from, as it was named then: ``mapping`` (a mapping's code); for a
+    course, ``course_id`` and ``course`` (its code), and ``confirmed_by_id`` and
+    ``confirmed_by`` (the instructor's or manager's name) when someone confirmed it."""
 
     competence: Mapped[Competence] = relationship()
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, String, false
+from sqlalchemy import ForeignKey, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_tool.db import Base, intpk, timestamp
+from lti_tool.domain.coverage import DEFAULT_EXPIRING_DAYS
 
 
 class Region(Base):
@@ -34,6 +35,11 @@ class Organisation(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     auto_activate_deployments: Mapped[bool] = mapped_column(default=False, server_default=false())
     """When true, a deployment first seen in a launch is active at once instead of pending."""
+    expiring_days: Mapped[int] = mapped_column(
+        default=DEFAULT_EXPIRING_DAYS, server_default=text(str(DEFAULT_EXPIRING_DAYS))
+    )
+    """The expiring window: a competence whose evidence runs out within this many days is
+    "expiring" in gap analyses and learning plans (``domain.coverage.cell_status``)."""
     region_id: Mapped[int | None] = mapped_column(
         ForeignKey("region.id", ondelete="SET NULL"), index=True
     )

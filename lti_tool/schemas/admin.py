@@ -29,7 +29,7 @@ from lti_tool.lti.roles import DESIGNER_ROLE_CHOICES
 from lti_tool.models import AuditAction, GrantKind
 from lti_tool.schemas.checks import check_web_url, refuse_nul
 from lti_tool.services.grants import MAX_REASON_LENGTH
-from lti_tool.services.organisations import MAX_NAME_LENGTH
+from lti_tool.services.organisations import MAX_EXPIRING_DAYS, MAX_NAME_LENGTH
 from lti_tool.services.registration import MAX_EXPIRES_IN_MINUTES
 
 #: How long a registration URL may stay valid, in minutes: an hour, a day, a week.
@@ -159,6 +159,18 @@ class NameForm(_Form):
 class OrganisationForm(_Form):
     name = Text(MAX_NAME_LENGTH)
     region_id = Choice(allow_empty=True)
+    expiring_days = fields.Method(deserialize="_days", load_default=None)
+    """The expiring window in days; empty: left as it is."""
+
+    def _days(self, value: Any) -> int | None:
+        text = str(value or "").strip()
+        if not text:
+            return None
+        if not text.isdigit() or not 1 <= int(text) <= MAX_EXPIRING_DAYS:
+            raise ValidationError(
+                gettext("Enter a whole number of days from 1 to %(max)d.", max=MAX_EXPIRING_DAYS)
+            )
+        return int(text)
 
 
 class ReassignForm(_Form):

@@ -23,7 +23,7 @@ from lti_tool.services.certifications import (
     ConditionInput,
 )
 from lti_tool.services.frameworks import MAX_CODE_LENGTH
-from lti_tool.settings import MAX_EXPIRING_DAYS
+from lti_tool.services.organisations import MAX_EXPIRING_DAYS
 
 #: Condition rows a path form shows.
 PATH_FORM_ROWS = 6

@@ -12,10 +12,9 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 from werkzeug.datastructures import MultiDict
 
 from lti_tool.domain.coverage import CellStatus
-from lti_tool.lti.services import lti_services
 from lti_tool.schemas.checks import MAX_INT
 from lti_tool.services.coverage import PER_PAGE, SORTS, MatrixFilters
-from lti_tool.settings import MAX_EXPIRING_DAYS
+from lti_tool.services.organisations import MAX_EXPIRING_DAYS
 
 SORT = re.compile(r"-?(name|coverage|c\d+)")
 #: The fields that may repeat in the query string (``?status=gap&status=expired``).
@@ -33,19 +32,6 @@ class _Choice(fields.Field):
         if not 1 <= number <= MAX_INT:
             raise ValidationError(gettext("Choose from the list."))
         return number
-
-
-def default_days() -> int:
-    """The expiring window when the address names none: the ``EXPIRING_DAYS`` setting."""
-    return lti_services().settings.EXPIRING_DAYS
-
-
-def _days() -> fields.Integer:
-    return fields.Integer(
-        load_default=default_days,
-        validate=validate.Range(min=1, max=MAX_EXPIRING_DAYS),
-        metadata={"description": "The expiring window in days; default: EXPIRING_DAYS."},
-    )
 
 
 class _Sort(fields.String):
@@ -72,7 +58,11 @@ class MatrixQuery(Schema):
         metadata={"description": f"One of {', '.join(SORTS)} or c<competence id>; - reverses."},
     )
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_INT))
-    days = _days()
+    days = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1, max=MAX_EXPIRING_DAYS),
+        metadata={"description": "The expiring window in days; default: the organisation's."},
+    )
 
 
 class TrailQuery(Schema):
@@ -81,7 +71,7 @@ class TrailQuery(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    days = _days()
+    days = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_EXPIRING_DAYS))
     unit = fields.Integer(load_default=None, validate=validate.Range(min=1, max=MAX_INT))
 
 
@@ -103,16 +93,21 @@ def query_data(args: MultiDict[str, str]) -> dict[str, Any]:
     return data
 
 
-def matrix_options(query: dict[str, Any]) -> dict[str, Any]:
-    """A loaded query as ``services.coverage.unit_matrix``'s keyword arguments."""
+def _filters(query: dict[str, Any]) -> MatrixFilters:
+    return MatrixFilters(
+        job_role_ids=frozenset(query["job_role"]),
+        competence_ids=frozenset(query["competence"]),
+        statuses=frozenset(query["status"]),
+        mandatory_only=query["mandatory"],
+    )
+
+
+def matrix_options(query: dict[str, Any], organisation_days: int) -> dict[str, Any]:
+    """A loaded query as ``services.coverage.unit_matrix``'s keyword arguments; without
+    ``days``, the organisation's expiring window."""
     options = {
-        "expiring_days": query["days"],
-        "filters": MatrixFilters(
-            job_role_ids=frozenset(query["job_role"]),
-            competence_ids=frozenset(query["competence"]),
-            statuses=frozenset(query["status"]),
-            mandatory_only=query["mandatory"],
-        ),
+        "expiring_days": query["days"] or organisation_days,
+        "filters": _filters(query),
         "sort": query["sort"],
         "page": query["page"],
     }
@@ -121,9 +116,10 @@ def matrix_options(query: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def export_filters(args: Mapping[str, Any]) -> tuple[MatrixFilters, int]:
+def export_filters(args: Mapping[str, Any]) -> tuple[MatrixFilters, int | None]:
     """The matrix's filters and expiring window in a request's query string (the
-    exports), so that an export shows the statuses of the matrix it was asked from;
+    exports; a window of None is the organisation's), so that an export shows the
+    statuses of the matrix it was asked from;
     ValidationError names the field that is wrong, one message list per field."""
     data = query_data(args) if isinstance(args, MultiDict) else dict(args)
     try:
@@ -131,8 +127,7 @@ def export_filters(args: Mapping[str, Any]) -> tuple[MatrixFilters, int]:
     except ValidationError as exc:  # a list's errors come by index: one message per field
         flat = {name: _flat(m) for name, m in exc.normalized_messages().items()}
         raise ValidationError(flat) from exc
-    options = matrix_options(query)
-    return options["filters"], options["expiring_days"]
+    return _filters(query), query["days"]
 
 
 def export_query(query: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +141,7 @@ def export_query(query: dict[str, Any]) -> dict[str, Any]:
     }
     if query["mandatory"]:
         chosen["mandatory"] = "1"
-    return {name: value for name, value in chosen.items() if value != []}
+    return {name: value for name, value in chosen.items() if value not in ([], None)}
 
 
 def _flat(messages: Any) -> list[str]:

@@ -358,6 +358,34 @@ def _cells_of_batch(
     return found
 
 
+def _one_person(
+    session: Session,
+    organisation_id: int,
+    profiles: _Profiles,
+    person_id: int,
+    now: dt.datetime,
+    expiring_days: int,
+    filters: MatrixFilters,
+) -> PersonCells:
+    """One person's cells, whatever their units (three statements); another
+    organisation's person is not found."""
+    row = session.execute(
+        _people_query(organisation_id, None).where(Person.id == person_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"person {person_id} not in organisation {organisation_id}")
+    (mine,) = _cells_of_batch(
+        session,
+        organisation_id,
+        profiles,
+        [row],
+        now=now,
+        expiring_days=expiring_days,
+        filters=filters,
+    )
+    return mine
+
+
 def _count(cells: Iterable[Cell | None]) -> dict[CellStatus, int]:
     counts = dict.fromkeys(CellStatus, 0)
     for cell in cells:
@@ -482,6 +510,57 @@ def unit_matrix(
         now=now,
         expiring_days=expiring_days,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class StandingLine:
+    """One competence required of a person: its heading, the cell (status, levels,
+    expiry) and the requirement it comes from (the union of the person's roles)."""
+
+    heading: Heading
+    cell: Cell
+    renewal_months: int | None
+    job_roles: tuple[str, ...]
+    """Titles of the person's job roles that ask for it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PersonStanding:
+    person_id: int
+    name: str
+    job_roles: tuple[str, ...]
+    lines: tuple[StandingLine, ...]
+    """In the matrix's column order."""
+
+
+def person_standing(
+    session: Session,
+    organisation_id: int,
+    person_id: int,
+    *,
+    now: dt.datetime,
+    expiring_days: int = DEFAULT_EXPIRING_DAYS,
+    locale: str = "nb",
+) -> PersonStanding:
+    """One person's row of the matrix, whatever their units: every competence their
+    active job roles require, with the status by the matrix's own rule. What a learning
+    plan's gap analysis stands on (five statements). Another organisation's person is
+    not found."""
+    profiles = _profiles(session, organisation_id, locale)
+    mine = _one_person(
+        session, organisation_id, profiles, person_id, now, expiring_days, MatrixFilters()
+    )
+    lines = [
+        StandingLine(
+            heading=profiles.headings[m.competence_id],
+            cell=mine.cells[m.competence_id],
+            renewal_months=m.renewal_months,
+            job_roles=tuple(profiles.titles[i] for i in m.job_role_ids if i in profiles.titles),
+        )
+        for m in profiles.required_of(mine.job_role_ids)
+    ]
+    lines.sort(key=lambda line: line.heading.order)
+    return PersonStanding(mine.person_id, mine.name, mine.job_roles, tuple(lines))
 
 
 def headings(
@@ -628,15 +707,14 @@ def competence_trail(
         order=(framework.lower(), version.number, competence.position, competence.code),
     )
     profiles = _profiles(session, organisation_id, locale)
-    row = session.execute(_people_query(organisation_id, None).where(Person.id == person_id)).one()
-    (mine,) = _cells_of_batch(
+    mine = _one_person(
         session,
         organisation_id,
         profiles,
-        [row],
-        now=now,
-        expiring_days=expiring_days,
-        filters=MatrixFilters(competence_ids=frozenset({competence_id})),
+        person_id,
+        now,
+        expiring_days,
+        MatrixFilters(competence_ids=frozenset({competence_id})),
     )
     held_id = session.scalar(
         select(CompetenceHolding.evidence_id).where(

@@ -55,7 +55,7 @@ from sqlalchemy.orm import QueryableAttribute, Session
 
 from lti_tool.db import MonthsAfter, UTCDateTime
 from lti_tool.domain.coverage import DEFAULT_EXPIRING_DAYS, CellStatus, coverage_of
-from lti_tool.domain.mapping_results import SELF_ASSESSMENT
+from lti_tool.domain.evidence_sources import SELF_SOURCES
 from lti_tool.domain.suppression import suppressed
 from lti_tool.domain.texts import localized
 from lti_tool.errors import MonthNotOver, NotFound
@@ -212,7 +212,7 @@ def _holdings_as_of(organisation_ids: Sequence[int], moment: dt.datetime) -> Sub
     it, ranked as ``domain.coverage.holding_rank`` ranks it (``competence_holding`` keeps
     the same for now)."""
     e = Evidence
-    weight = case((e.source == SELF_ASSESSMENT, 0), else_=1)
+    weight = case((e.source.in_(sorted(SELF_SOURCES)), 0), else_=1)
     ranked = (
         select(
             e.organisation_id,

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from lti_tool.domain.coverage import evidence_weight, holding_rank
+from lti_tool.domain.evidence_sources import default_confidence
 from lti_tool.models import Competence, CompetenceHolding, Evidence, FrameworkVersion
 from lti_tool.services.coverage_cells import refresh_cells
 
@@ -97,8 +98,12 @@ def hold(session: Session, evidence: Sequence[Evidence]) -> None:
 
 def record_evidence(session: Session, evidence: Sequence[Evidence]) -> list[Evidence]:
     """Add new evidence records and update what their people hold: the one way evidence
-    is written (mappings now; classroom training and manual records later)."""
+    is written (mappings, courses, manual records). A record without a confidence gets its
+    source's default."""
     rows = list(evidence)
+    for row in rows:
+        if row.confidence is None:
+            row.confidence = default_confidence(row.source)
     session.add_all(rows)
     session.flush()
     hold(session, rows)

@@ -113,6 +113,9 @@ def record_launch(
 MAPPING_PARAM = "mapping"
 #: The custom parameter of a placed link that names a certification.
 CERTIFICATION_PARAM = "certification"
+#: The custom parameter of a placed link that names an e-learning activity of the catalogue
+#: (its code); such a launch lands on the start page until plans give it a page of its own.
+COURSE_PARAM = "course"
 
 
 def landing(launch: Launch) -> tuple[str, dict[str, str]]:

@@ -19,6 +19,8 @@ from lti_tool.services.platforms import organisation_in_reach
 
 #: The longest name of an organisation or region (the columns' length).
 MAX_NAME_LENGTH = 200
+#: The longest expiring window an organisation may set (ten years), as the matrix's ``days``.
+MAX_EXPIRING_DAYS = 3650
 
 
 def _clean_name(name: str) -> str:
@@ -76,14 +78,45 @@ def set_organisation_region(
 
 
 def update_organisation_of(
-    session: Session, organisation_id: int, target_pk: int, name: str, region_pk: int | None
+    session: Session,
+    organisation_id: int,
+    target_pk: int,
+    name: str,
+    region_pk: int | None,
+    expiring_days: int | None = None,
 ) -> Organisation:
     """Rename an organisation in the admin's reach, and put it in one of the regions the
-    admin's organisation manages (or take it out of its region)."""
+    admin's organisation manages (or take it out of its region); set its expiring window
+    when given."""
     organisation = organisation_in_reach(session, organisation_id, target_pk)
     region = region_of(session, organisation_id, region_pk) if region_pk is not None else None
     _rename_organisation(session, organisation, name)
     organisation.region = region
+    if expiring_days is not None:
+        set_expiring_days(session, organisation.id, expiring_days)
+    session.flush()
+    return organisation
+
+
+def expiring_days_of(session: Session, organisation_id: int) -> int:
+    """The organisation's expiring window in days (``Organisation.expiring_days``): the
+    one setting the matrix, its exports, gap analyses, plans and the certificates' amber
+    read; pages may still ask for another window. No statement when the launch has
+    loaded the organisation already."""
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise NotFound(f"no organisation {organisation_id}")
+    return organisation.expiring_days
+
+
+def set_expiring_days(session: Session, organisation_id: int, days: int) -> Organisation:
+    """Change the organisation's expiring window (1 … ``MAX_EXPIRING_DAYS`` days)."""
+    if not 1 <= days <= MAX_EXPIRING_DAYS:
+        raise ValueError(f"an expiring window of {days} days")
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise NotFound(f"no organisation {organisation_id}")
+    organisation.expiring_days = days
     session.flush()
     return organisation
 

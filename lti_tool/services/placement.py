@@ -1,8 +1,14 @@
 """What a designer places in an LMS course by Deep Linking: mappings (each with its own
-gradebook column), "the mapping of my job role", or the tool's start page."""
+gradebook column), "the mapping of my job role", certifications, e-learning activities of
+the catalogue, or the tool's start page.
+
+An e-learning activity placed here remembers the LMS course it was sent to
+(``Course.placed_context_id``), so plans can say where it is taken."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,9 +18,9 @@ from sqlalchemy.orm import Session
 from lti_tool.domain.texts import localized
 from lti_tool.errors import NotFound, PlacementInvalid
 from lti_tool.lti.deep_linking import DeepLinkingSettings, resource_link
-from lti_tool.models import CertificationStatus, Mapping, MappingStatus
+from lti_tool.models import CertificationStatus, Course, CourseKind, Mapping, MappingStatus
 from lti_tool.services import certificates, certifications, mappings
-from lti_tool.services.launches import CERTIFICATION_PARAM, MAPPING_PARAM
+from lti_tool.services.launches import CERTIFICATION_PARAM, COURSE_PARAM, MAPPING_PARAM
 
 #: The value that means "the published mapping of the person's job role".
 MY_ROLE = "@job-role"
@@ -24,6 +30,7 @@ LINE_ITEM_TAG = "laeringslop-mapping"
 
 HOME = "home"
 CERTIFICATION = "certification:"
+COURSE = "course:"
 ROLE = "role"
 
 
@@ -42,6 +49,15 @@ def label_of(mapping: Mapping, locale: str) -> str:
     return localized(mapping.title, locale) or mapping.code
 
 
+@dataclasses.dataclass(frozen=True)
+class PlacedIn:
+    """The LMS course a deep-linking request came from (its LTI context)."""
+
+    context_id: str
+    title: str
+    at: dt.datetime
+
+
 def content_items(
     session: Session,
     organisation_id: int,
@@ -49,8 +65,10 @@ def content_items(
     settings: DeepLinkingSettings,
     launch_url: str,
     locale: str,
+    placed_in: PlacedIn | None = None,
 ) -> list[dict[str, Any]]:
-    """The deep-linking content items for the designer's choice (empty = cancelled)."""
+    """The deep-linking content items for the designer's choice (empty = cancelled); an
+    e-learning activity chosen records that it was placed in ``placed_in``."""
     if not chosen:
         return []
     if not settings.accepts_links:
@@ -81,6 +99,15 @@ def content_items(
                     else None,
                 )
             )
+            continue
+        if choice.startswith(COURSE):
+            course = _elearning(session, organisation_id, choice)
+            title = localized(course.title, locale) or course.code
+            items.append(resource_link(launch_url, title, custom={COURSE_PARAM: course.code}))
+            if placed_in is not None:
+                course.placed_context_id = placed_in.context_id[:255]
+                course.placed_context_title = placed_in.title[:500]
+                course.placed_at = placed_in.at
             continue
         if choice == ROLE:
             placed_as, title = MY_ROLE, str(_l("Skills mapping for my job role"))
@@ -123,5 +150,20 @@ def _published_certification(session: Session, organisation_id: int, choice: str
         raise PlacementInvalid(
             f"no published certification {choice!r}",
             reason=_l("Choose among the published certifications shown."),
+        )
+    return found
+
+
+def _elearning(session: Session, organisation_id: int, choice: str) -> Course:
+    try:
+        found = certifications.get_course(
+            session, organisation_id, int(choice.removeprefix(COURSE))
+        )
+    except (ValueError, NotFound):
+        found = None
+    if found is None or found.kind != CourseKind.ELEARNING or found.archived:
+        raise PlacementInvalid(
+            f"no e-learning activity {choice!r}",
+            reason=_l("Choose among the e-learning activities shown."),
         )
     return found

@@ -8,11 +8,11 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from lti_tool.domain.coverage import Holding, holding_rank
-from lti_tool.domain.mapping_results import SELF_ASSESSMENT
+from lti_tool.domain.evidence_sources import SELF_SOURCES
 from lti_tool.domain.requirements import RoleRequirement, union_requirements
 from lti_tool.domain.texts import localized
 from lti_tool.models import (
@@ -35,6 +35,29 @@ _ALIASES = (
 )
 
 
+#: A competence asked for, and the same competence in any version (``every_version``).
+ASKED, SHOWN = _ALIASES[0], _ALIASES[1]
+
+
+def every_version(*columns: Any) -> Select[Any]:
+    """``select(*columns)`` from ``ASKED``, a competence asked for, joined to ``SHOWN``:
+    the same competence in every version of its framework (same framework, same
+    identifier). Join what was recorded against ``SHOWN``; filter on ``ASKED.id``."""
+    asked, shown, asked_version, shown_version = _ALIASES
+    return (
+        select(*columns)
+        .join(asked_version, asked.version_id == asked_version.id)
+        .join(shown, shown.identifier == asked.identifier)
+        .join(
+            shown_version,
+            and_(
+                shown.version_id == shown_version.id,
+                shown_version.framework_id == asked_version.framework_id,
+            ),
+        )
+    )
+
+
 def current_levels(
     session: Session,
     organisation_id: int,
@@ -47,12 +70,13 @@ def current_levels(
     """The level the person has shown in each competence; 0 = nothing shown.
 
     Which evidence counts is ``domain.coverage``'s rule (``holding_rank``): evidence of
-    any version of the competence; a knowledge test outweighs a self-assessment; the most
+    any version of the competence; evidence outweighs the person's own word; the most
     recent among equals. Without conditions it is read from the person's holdings, kept by
     that rule as evidence arrives (``services.evidence``).
 
     Certification rules count only evidence recorded ``since`` the rules' start, and never
-    a self-assessment (``certifying_only``): those are ranked from the evidence itself.
+    the person's own word (``certifying_only``: ``evidence_sources.SELF_SOURCES``): those
+    are ranked from the evidence itself.
     """
     wanted = list(competence_ids)
     levels = dict.fromkeys(wanted, 0)
@@ -62,25 +86,16 @@ def current_levels(
         held = holdings_of(session, organisation_id, [person_id], wanted).get(person_id, {})
         levels.update({competence_id: h.level for competence_id, h in held.items()})
         return levels
-    asked, shown, asked_version, shown_version = _ALIASES
+    asked, shown = ASKED, SHOWN
     rows = session.execute(
-        select(asked.id, Evidence.source, Evidence.level, Evidence.recorded_at, Evidence.id)
-        .join(asked_version, asked.version_id == asked_version.id)
-        .join(shown, shown.identifier == asked.identifier)
-        .join(
-            shown_version,
-            and_(
-                shown.version_id == shown_version.id,
-                shown_version.framework_id == asked_version.framework_id,
-            ),
-        )
+        every_version(asked.id, Evidence.source, Evidence.level, Evidence.recorded_at, Evidence.id)
         .join(Evidence, Evidence.competence_id == shown.id)
         .where(
             asked.id.in_(wanted),
             Evidence.person_id == person_id,
             Evidence.organisation_id == organisation_id,
             *([Evidence.recorded_at >= since] if since is not None else []),
-            *([Evidence.source != SELF_ASSESSMENT] if certifying_only else []),
+            *([Evidence.source.not_in(sorted(SELF_SOURCES))] if certifying_only else []),
         )
     ).all()
     best: dict[int, tuple[Any, int]] = {}

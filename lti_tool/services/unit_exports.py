@@ -113,13 +113,14 @@ def export_scope(
     managed: frozenset[int] | None,
     *,
     filters: MatrixFilters,
-    expiring_days: int,
+    expiring_days: int | None,
     now: dt.datetime,
     exported_by_id: int,
     locale: str,
 ) -> ExportScope:
     """The scope of an export of ``unit_id`` (with the units under it) or, for None, the
-    whole organisation, checked against the caller's ``managed`` units (NotFound)."""
+    whole organisation, checked against the caller's ``managed`` units (NotFound); an
+    ``expiring_days`` of None is the organisation's window."""
     organisation = session.get(Organisation, organisation_id)
     exporter = session.get(Person, exported_by_id)
     assert organisation is not None and exporter is not None
@@ -151,7 +152,7 @@ def export_scope(
         exported_by_id=exported_by_id,
         exported_by_name=exporter.display_name,
         locale=locale,
-        expiring_days=expiring_days,
+        expiring_days=expiring_days or organisation.expiring_days,
     )
 
 

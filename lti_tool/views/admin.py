@@ -499,6 +499,7 @@ def update_organisation(organisation_pk: int) -> Any:
             organisation_pk,
             form["name"],
             form["region_id"],
+            form["expiring_days"],
         )
     except ValidationError as exc:
         return _organisation_page(organisation_pk, field_errors(exc), request.form, INVALID_FORM)

@@ -1,12 +1,13 @@
-"""The REST API under /api/v1: frameworks, job roles, org units, people and assignments,
-and the coordinators' coverage figures.
+"""The REST API under /api/v1: frameworks, job roles, the activity catalogue, org units,
+people and assignments, and the coordinators' coverage figures.
 
 Callers are integrations with a per-organisation Bearer token (``read``: GET only;
 ``write``: everything), or a person signed in through a launch (designers and admins
-change content, managers people's job roles and units, everyone reads their own
-requirements). Everything is scoped by the caller's organisation: another
-organisation's object is not found. Each view: a schema reads the input, one service
-call, a schema writes the answer. The OpenAPI document is built from the same schemas.
+change content and alone read the activity catalogue, managers people's job roles and
+units, everyone reads their own requirements). Everything is scoped by the caller's
+organisation: another organisation's object is not found. Each view: a schema reads the
+input, one service call, a schema writes the answer. The OpenAPI document is built from
+the same schemas.
 """
 
 from __future__ import annotations
@@ -39,11 +40,13 @@ from lti_tool.models import (
     TokenScope,  # noqa: F401 - named in the OpenAPI descriptions
 )
 from lti_tool.schemas import api as s
+from lti_tool.schemas.catalogue import CatalogueQuery, CourseOut
 from lti_tool.schemas.coverage import CoverageOut, CoverageQuery, matrix_options, query_data
 from lti_tool.schemas.figures import FiguresOut, FiguresQuery
 from lti_tool.services import (
     assignments,
     audit,
+    catalogue,
     coverage,
     coverage_figures,
     framework_io,
@@ -52,6 +55,7 @@ from lti_tool.services import (
     item_bank,
     job_roles,
     org_units,
+    organisations,
     requirements,
 )
 from lti_tool.services.assignments import Kind
@@ -315,6 +319,35 @@ def import_items() -> Any:
     result = item_bank.import_items(get_session(), _org(), upload)
     found = {"dry_run": False, "imported": result.rows, "skipped": result.skipped}
     return _dump(s.ItemImportOut, found, 201)
+
+
+# --- the activity catalogue ------------------------------------------------------------------
+
+
+@bp.get("/courses")
+@api_access(*DESIGN)
+@doc(
+    "List the activity catalogue: each course (tiltak) with the competences it develops and "
+    "its sessions (UTC), seats taken and waitlist counted",
+    response=CourseOut,
+    paged=True,
+    query=CatalogueQuery,
+)
+def list_courses() -> Any:
+    query = _query(CatalogueQuery)
+    courses = catalogue.list_catalogue(
+        get_session(), _org(), include_archived=query["include_archived"], kind=query["kind"]
+    )
+    return _page(CourseOut, catalogue.activity_views(get_session(), courses), query)
+
+
+@bp.get("/courses/<int:course_id>")
+@api_access(*DESIGN)
+@doc("One course of the catalogue (archived ones too)", response=CourseOut)
+def get_course(course_id: int) -> Any:
+    course = catalogue.get_activity(get_session(), _org(), course_id)
+    (view,) = catalogue.activity_views(get_session(), [course])
+    return _dump(CourseOut, view)
 
 
 # --- versions, scales and competences -------------------------------------------------------
@@ -609,7 +642,7 @@ def unit_coverage(unit_id: int) -> Any:
         scope,
         now=clock.now(),
         locale=str(get_locale()),
-        **matrix_options(query),
+        **matrix_options(query, organisations.expiring_days_of(session, _org())),
     )
     _viewed("competence_matrix", [row.person_id for row in found.rows], unit_id)
     return _dump(CoverageOut, found)

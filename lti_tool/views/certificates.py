@@ -37,7 +37,14 @@ from lti_tool.lti.services import lti_services
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.certifications import ExpiringQuery, ManualIssueForm, RevokeForm
 from lti_tool.schemas.checks import id_value
-from lti_tool.services import assignments, audit, certificates, certifications, credentials
+from lti_tool.services import (
+    assignments,
+    audit,
+    certificates,
+    certifications,
+    credentials,
+    organisations,
+)
 from lti_tool.services.certificates import Standing
 
 bp = Blueprint("certificates", __name__)
@@ -69,8 +76,8 @@ def _me() -> Any:
 
 def _warn_days() -> int:
     """When a certificate turns amber, and the managers' list's window unless it names
-    one: the ``EXPIRING_DAYS`` setting, as the competence matrix's."""
-    return lti_services().settings.EXPIRING_DAYS
+    one: the organisation's expiring window, as the competence matrix's."""
+    return organisations.expiring_days_of(get_session(), current_organisation_id())
 
 
 def _verify_limit() -> str:

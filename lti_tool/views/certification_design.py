@@ -413,6 +413,7 @@ def _attendance_page(course_id: int, status: int = 200, **context: Any) -> Any:
         course=course,
         attendance=attendance,
         people=assignments.people_of(session, organisation_id, unit_ids=_attendance_scope()),
+        may_design=bool(current_permissions() & set(DESIGNERS)),
         **context,
     )
 

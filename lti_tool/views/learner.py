@@ -13,10 +13,9 @@ from lti_tool.auth import current_launch, current_organisation_id, launch_token,
 from lti_tool.db import get_session
 from lti_tool.domain.texts import localized
 from lti_tool.lti.roles import Permission
-from lti_tool.lti.services import lti_services
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.assignments import SelfChoiceForm, form_data
-from lti_tool.services import assignments, certificates, mappings, requirements
+from lti_tool.services import assignments, certificates, mappings, organisations, requirements
 
 bp = Blueprint("learner", __name__, url_prefix="/learner")
 
@@ -38,7 +37,7 @@ def _page(errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
     held = certificates.current_only(
         certificates.certificates_of(get_session(), current_organisation_id(), _person_id())
     )
-    warn_days = lti_services().settings.EXPIRING_DAYS
+    warn_days = organisations.expiring_days_of(get_session(), current_organisation_id())
     page = render_template(
         "learner/home.html",
         launch=current_launch(),

@@ -55,6 +55,7 @@ from lti_tool.services import (
     coverage,
     grants,
     org_units,
+    organisations,
 )
 from lti_tool.services.assignment_import import ImportRejected
 from lti_tool.services.assignments import Kind
@@ -398,7 +399,7 @@ def matrix(unit_id: int) -> Any:
         scope,
         now=clock.now(),
         locale=locale,
-        **matrix_options(query),
+        **matrix_options(query, organisations.expiring_days_of(session, organisation_id)),
     )
     shown = [row.person_id for row in found.rows]
     audit.record_view(session, current_actor(), "competence_matrix", shown, object_id=unit_id)
@@ -428,15 +429,15 @@ def competence_trail(person_id: int, competence_id: int) -> Any:
         query = TrailQuery().load(request.args.to_dict())
     except ValidationError:
         query = TrailQuery().load({})
-    session = get_session()
+    session, organisation_id = get_session(), current_organisation_id()
     trail = coverage.competence_trail(
         session,
-        current_organisation_id(),
+        organisation_id,
         person_id,
         competence_id,
         managed_units(),
         now=clock.now(),
-        expiring_days=query["days"],
+        expiring_days=query["days"] or organisations.expiring_days_of(session, organisation_id),
         locale=str(get_locale()),
     )
     audit.record_view(

@@ -270,8 +270,8 @@ API_PEOPLE = {"manager", "admin"}
 
 
 def test_api_guards_match_the_declared_access(app):
-    """Content: designers change it, managers read it; people (and units' coverage):
-    managers; grants: admins; me: everyone."""
+    """Content: designers change it, managers read it; the activity catalogue: designers;
+    people (and units' coverage): managers; grants: admins; me: everyone."""
     for rule in _rules(app):
         if not rule.endpoint.startswith("api."):
             continue
@@ -286,6 +286,8 @@ def test_api_guards_match_the_declared_access(app):
             assert access == API_PEOPLE, rule.rule
         elif rule.rule.startswith("/api/v1/grants"):
             assert access == {"admin"}, rule.rule
+        elif rule.rule.startswith("/api/v1/courses"):  # the activity catalogue
+            assert access == API_DESIGN, rule.rule
         elif rule.rule.startswith("/api/v1/coverage"):
             assert access == {"coordinator", "admin"}, rule.rule
         elif rule.rule.startswith("/api/v1/org-units"):

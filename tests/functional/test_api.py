@@ -20,6 +20,7 @@ from lti_tool.db import get_session
 from lti_tool.models import (
     ApiToken,
     Competence,
+    CourseKind,
     Framework,
     FrameworkVersion,
     GrantKind,
@@ -31,7 +32,7 @@ from lti_tool.models import (
     Requirement,
     VersionStatus,
 )
-from lti_tool.services import assignments, frameworks, grants
+from lti_tool.services import assignments, certifications, frameworks, grants
 from lti_tool.services.assignments import Kind
 from lti_tool.services.audit import Actor
 from lti_tool.views.api_spec import build_spec
@@ -135,6 +136,9 @@ def org_a(app, lms):
         requirement = session.scalar(
             select(Requirement).where(Requirement.job_role_id == found["roles"]["sykepleier"])
         )
+        course = certifications.save_course(
+            session, org, None, "hms-kurs", {"nb": "HMS-kurs"}, CourseKind.CLASSROOM
+        )
         session.commit()
         return {
             **found,
@@ -146,6 +150,7 @@ def org_a(app, lms):
             "assignment_id": role_row.id,
             "requirement_id": requirement.id,
             "grant_id": granted.id,
+            "course_id": course.id,
         }
 
 
@@ -764,6 +769,7 @@ def test_another_organisations_token_finds_nothing(
         "person_id": org_a["person_id"],
         "assignment_id": org_a["assignment_id"],
         "grant_id": org_a["grant_id"],
+        "course_id": org_a["course_id"],
         "kind": "role",
     }
     relative = path.removeprefix(API)

@@ -665,8 +665,8 @@ def test_the_api_gives_the_same_figures_paged(app, lms, unit, frozen, cli):
     assert elsewhere.status_code == 404
 
 
-def test_the_expiring_window_is_one_setting_that_the_address_overrides(
-    app, lms, unit, frozen, make_app
+def test_the_expiring_window_is_the_organisations_and_the_address_overrides_it(
+    app, lms, unit, frozen
 ):
     matrix = f"/manager/units/{unit['units']['hjemmetjenesten']}/matrix"
     medicines = "Legemiddelhåndtering (en)"
@@ -675,15 +675,20 @@ def test_the_expiring_window_is_one_setting_that_the_address_overrides(
     assert "when it ends within 30 days" in get(admin, matrix)
     assert "Expired or expiring within 30 days" in get(admin, "/manager/certificates")
 
-    # EXPIRING_DAYS 10: Cecilie's medicines (20 days left) are met, on the page and in
-    # what its links export; the certificates' list looks 10 days ahead
-    shorter = make_app(EXPIRING_DAYS=10)
-    manager = TestLms.browser(shorter)
-    launch(lms, manager, "admin")
+    # the organisation's window 10 days (set in the admin console): Cecilie's medicines
+    # (20 days left) are met, on the page and in what its links export (with no days:
+    # the export reads the same window); the certificates' list looks 10 days ahead
+    from tests.fakes.mappings import post_form
+
+    console = f"/admin/organisations/{unit['organisation_id']}"
+    name = get(admin, console).split('name="name"')[1].split('value="')[1].split('"')[0]
+    saved = post_form(admin, console, console, name=name, region_id="", expiring_days="10")
+    assert saved.status_code == 302, saved.get_data(as_text=True)
+    manager = admin
     html = get(manager, matrix)
     assert "when it ends within 10 days" in html
     assert f"{medicines}: Met," in cell_html(html, "Cecilie Dahl", medicines)
-    assert "export.csv?days=10" in html
+    assert "export.csv?days=" not in html
     assert "Expired or expiring within 10 days" in get(manager, "/manager/certificates")
     # a page's days overrides the setting
     html = get(manager, matrix, days="30")

@@ -1,0 +1,158 @@
+"""A person's gap analysis: every competence their active job roles require (the union of
+the roles' profiles), where they stand on it, and the activities that would close it.
+
+Read, not kept: the status of each line is the competence matrix's (``services.coverage``
+``person_standing``, which applies ``domain.coverage.cell_status`` to the person's
+holdings), so the plan, the matrix and the API can never disagree. The expiring window is
+the organisation's setting unless the caller asks for another. Plain data out, for the
+plan page, the manager's view of a person and ``/api/v1/people/<id>/plan``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import Counter
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_tool.domain import plan
+from lti_tool.domain.coverage import CellStatus, coverage
+from lti_tool.domain.texts import localized
+from lti_tool.models import Competence, ScaleLevel
+from lti_tool.services import catalogue, organisations
+from lti_tool.services import coverage as matrix
+from lti_tool.services.catalogue import ActivityOption
+
+
+@dataclasses.dataclass(frozen=True)
+class GapLine:
+    """One required competence, in the reader's language."""
+
+    competence_id: int
+    code: str
+    title: str
+    framework: str
+    framework_version: int
+    status: CellStatus
+    required_level: int
+    required_label: str
+    held_level: int | None
+    """None: nothing shown (never assessed); 0: assessed, no level reached."""
+    held_label: str | None
+    expires_at: dt.datetime | None
+    """When the holding stops counting (evidence's end or the renewal period); None: never."""
+    mandatory: bool
+    renewal_months: int | None
+    job_roles: tuple[str, ...]
+    """The person's job roles that ask for it."""
+    activities: tuple[ActivityOption, ...]
+    """Activities offered for it (``domain.plan.offers``); empty when met."""
+
+    @property
+    def needs_action(self) -> bool:
+        return self.status in plan.NEEDS_ACTION
+
+
+@dataclasses.dataclass(frozen=True)
+class GapAnalysis:
+    person_id: int
+    name: str
+    job_roles: tuple[str, ...]
+    now: dt.datetime
+    expiring_days: int
+    lines: tuple[GapLine, ...]
+    """Most urgent first (``domain.plan.urgency``), then in the matrix's column order."""
+    counts: dict[CellStatus, int]
+    coverage: float | None
+    """Per cent of the lines met or expiring; None without lines."""
+
+    @property
+    def gaps(self) -> tuple[GapLine, ...]:
+        """The lines that call for action."""
+        return tuple(line for line in self.lines if line.needs_action)
+
+
+def _labels(session: Session, competence_ids: list[int], locale: str) -> dict[int, dict[int, str]]:
+    """Each competence's scale: level value → label (one statement)."""
+    if not competence_ids:
+        return {}
+    rows = session.execute(
+        select(Competence.id, ScaleLevel.value, ScaleLevel.label)
+        .join(ScaleLevel, ScaleLevel.version_id == Competence.version_id)
+        .where(Competence.id.in_(competence_ids))
+    )
+    found: dict[int, dict[int, str]] = {}
+    for competence_id, value, label in rows:
+        found.setdefault(competence_id, {})[value] = localized(label, locale) or str(value)
+    return found
+
+
+def gap_analysis(
+    session: Session,
+    organisation_id: int,
+    person_id: int,
+    *,
+    now: dt.datetime,
+    expiring_days: int | None = None,
+    locale: str = "nb",
+) -> GapAnalysis:
+    """The person's gap analysis (eight statements, whatever the number of roles and
+    competences). ``expiring_days`` None: the organisation's window. Another
+    organisation's person is not found."""
+    days = (
+        organisations.expiring_days_of(session, organisation_id)
+        if expiring_days is None
+        else expiring_days
+    )
+    standing = matrix.person_standing(
+        session, organisation_id, person_id, now=now, expiring_days=days, locale=locale
+    )
+    ids = [line.heading.competence_id for line in standing.lines]
+    labels = _labels(session, ids, locale)
+    acting = [
+        line.heading.competence_id
+        for line in standing.lines
+        if line.cell.status in plan.NEEDS_ACTION
+    ]
+    offered = catalogue.activities_developing(session, organisation_id, acting, locale=locale)
+    lines = []
+    for line in standing.lines:
+        cell, heading = line.cell, line.heading
+        scale = labels.get(heading.competence_id, {})
+        lines.append(
+            GapLine(
+                competence_id=heading.competence_id,
+                code=heading.code,
+                title=heading.title,
+                framework=heading.framework,
+                framework_version=heading.framework_version,
+                status=cell.status,
+                required_level=cell.required_level,
+                required_label=scale.get(cell.required_level, str(cell.required_level)),
+                held_level=cell.held_level,
+                held_label=None if cell.held_level is None else scale.get(cell.held_level),
+                expires_at=cell.expires_at,
+                mandatory=cell.mandatory,
+                renewal_months=line.renewal_months,
+                job_roles=line.job_roles,
+                activities=tuple(
+                    a
+                    for a in offered.get(heading.competence_id, ())
+                    if plan.offers(cell.status, cell.required_level, a.level)
+                ),
+            )
+        )
+    lines.sort(key=lambda line: plan.urgency(line.status, line.mandatory))  # stable: column order
+    statuses = [line.status for line in lines]
+    return GapAnalysis(
+        person_id=standing.person_id,
+        name=standing.name,
+        job_roles=standing.job_roles,
+        now=now,
+        expiring_days=days,
+        lines=tuple(lines),
+        counts=dict(Counter(statuses)),
+        coverage=coverage(statuses),
+    )
