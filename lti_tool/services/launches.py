@@ -113,6 +113,8 @@ def record_launch(
 MAPPING_PARAM = "mapping"
 #: The custom parameter of a placed link that names a certification.
 CERTIFICATION_PARAM = "certification"
+#: The custom parameter of a placed link that names an e-learning activity (its code).
+ACTIVITY_PARAM = "activity"
 
 
 def landing(launch: Launch) -> tuple[str, dict[str, str]]:
@@ -130,6 +132,9 @@ def landing(launch: Launch) -> tuple[str, dict[str, str]]:
     certification = str((launch.claims.get(c.CUSTOM) or {}).get(CERTIFICATION_PARAM) or "")
     if certification.strip():
         return "certificates.certification_page", {"code": certification.strip()}
+    activity = str((launch.claims.get(c.CUSTOM) or {}).get(ACTIVITY_PARAM) or "").strip()
+    if activity:
+        return "learner.placed_activity", {"code": activity}
     return LANDING[highest(launch.permissions)], {}
 
 

@@ -1,8 +1,13 @@
 """What a designer places in an LMS course by Deep Linking: mappings (each with its own
-gradebook column), "the mapping of my job role", or the tool's start page."""
+gradebook column), "the mapping of my job role", certifications, e-learning activities of
+the catalogue (a link that opens the activity in the tool, with a gradebook column the
+tool reads the person's result from: ``services.plans.receive_activity_result``), or the
+tool's start page."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping as MappingType
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,9 +17,9 @@ from sqlalchemy.orm import Session
 from lti_tool.domain.texts import localized
 from lti_tool.errors import NotFound, PlacementInvalid
 from lti_tool.lti.deep_linking import DeepLinkingSettings, resource_link
-from lti_tool.models import CertificationStatus, Mapping, MappingStatus
-from lti_tool.services import certificates, certifications, mappings
-from lti_tool.services.launches import CERTIFICATION_PARAM, MAPPING_PARAM
+from lti_tool.models import CertificationStatus, Course, CourseKind, Mapping, MappingStatus
+from lti_tool.services import catalogue, certificates, certifications, mappings
+from lti_tool.services.launches import ACTIVITY_PARAM, CERTIFICATION_PARAM, MAPPING_PARAM
 
 #: The value that means "the published mapping of the person's job role".
 MY_ROLE = "@job-role"
@@ -24,7 +29,9 @@ LINE_ITEM_TAG = "laeringslop-mapping"
 
 HOME = "home"
 CERTIFICATION = "certification:"
+ACTIVITY = "activity:"
 ROLE = "role"
+ACTIVITY_TAG = "laeringslop-activity"
 
 
 def line_item_for(placed_as: str, label: str) -> dict[str, Any]:
@@ -49,8 +56,13 @@ def content_items(
     settings: DeepLinkingSettings,
     launch_url: str,
     locale: str,
+    *,
+    context: MappingType[str, Any] | None = None,
+    now: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """The deep-linking content items for the designer's choice (empty = cancelled)."""
+    """The deep-linking content items for the designer's choice (empty = cancelled). An
+    e-learning activity placed is noted with the LMS course (``context``: the request's
+    context claim) it was placed in."""
     if not chosen:
         return []
     if not settings.accepts_links:
@@ -82,6 +94,29 @@ def content_items(
                 )
             )
             continue
+        if choice.startswith(ACTIVITY):
+            course = _elearning(session, organisation_id, choice)
+            title = localized(course.title, locale) or course.code
+            items.append(
+                resource_link(
+                    launch_url,
+                    title,
+                    custom={ACTIVITY_PARAM: course.code},
+                    line_item={
+                        "scoreMaximum": SCORE_MAXIMUM,
+                        "label": title,
+                        "resourceId": f"activity:{course.code}",
+                        "tag": ACTIVITY_TAG,
+                    }
+                    if settings.accept_lineitem
+                    else None,
+                )
+            )
+            if context:
+                course.placed_context_id = str(context.get("id") or "")[:255] or None
+                course.placed_context_title = str(context.get("title") or "")[:500] or None
+                course.placed_at = now
+            continue
         if choice == ROLE:
             placed_as, title = MY_ROLE, str(_l("Skills mapping for my job role"))
         else:
@@ -110,6 +145,24 @@ def _published(session: Session, organisation_id: int, choice: str) -> Mapping:
             reason=_l("Choose among the published mappings shown."),
         )
     return mapping
+
+
+def _elearning(session: Session, organisation_id: int, choice: str) -> Course:
+    try:
+        found = catalogue.get_activity(session, organisation_id, int(choice.removeprefix(ACTIVITY)))
+    except (ValueError, NotFound):
+        found = None
+    if found is None or found.archived or found.kind != CourseKind.ELEARNING:
+        raise PlacementInvalid(
+            f"no e-learning activity {choice!r}",
+            reason=_l("Choose among the e-learning activities shown."),
+        )
+    return found
+
+
+def elearning_activities(session: Session, organisation_id: int) -> Sequence[Course]:
+    """The e-learning activities a designer can place (not archived), by code."""
+    return catalogue.list_catalogue(session, organisation_id, kind=CourseKind.ELEARNING)
 
 
 def _published_certification(session: Session, organisation_id: int, choice: str) -> Any:

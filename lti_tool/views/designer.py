@@ -19,6 +19,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_babel import get_locale, gettext, ngettext
 from marshmallow import Schema, ValidationError
 
+from lti_tool import clock
 from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
 from lti_tool.db import get_session
 from lti_tool.domain.texts import LANGUAGES, localized
@@ -174,6 +175,7 @@ def _deep_link_page(errors: Errors | None = None, status: int = 200) -> Any:
         certifications=certifications.list_certifications(
             get_session(), current_organisation_id(), published_only=True
         ),
+        activities=placement.elearning_activities(get_session(), current_organisation_id()),
         errors=errors or {},
     )
 
@@ -196,6 +198,8 @@ def deep_link_submit() -> Any:
             settings,
             lti_services().launch_url,
             str(get_locale()),
+            context=launch.claims.get(c.CONTEXT),
+            now=clock.now(),
         )
     except PlacementInvalid as exc:
         return _deep_link_page({"item": [str(exc.message)]}, INVALID_FORM)
