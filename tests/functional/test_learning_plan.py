@@ -17,10 +17,13 @@ from sqlalchemy import select
 
 from lti_tool.db import get_session
 from lti_tool.models import (
+    AuditEvent,
+    AuditEventPerson,
     Course,
     CourseKind,
     CourseSession,
     Evidence,
+    Organisation,
     Person,
     PlanItem,
     PlanItemSource,
@@ -32,7 +35,7 @@ from tests.fakes.lms import TestLms, csrf_token, parse_forms
 from tests.functional import test_api
 from tests.functional.test_gap_analysis import _course
 from tests.functional.test_learner_requirements import launch
-from tests.functional.test_unit_matrix import MANAGER, add_evidence, grant_manager
+from tests.functional.test_unit_matrix import MANAGER, add_evidence, add_person, grant_manager
 from tests.statements import statements_run
 
 NOW = dt.datetime(2027, 3, 15, 12, 0, tzinfo=dt.UTC)
@@ -474,8 +477,28 @@ def test_only_managers_of_the_persons_unit_and_admins_reach_the_plan(app, lms, o
     # an LMS-role manager manages no unit until one is granted; a learner is no manager
     get(browser_of(app, lms, "manager"), page, expect=404)
     get(browser_of(app, lms, "learner2"), page, expect=403)
-    # an admin of the organisation reaches everyone
-    assert "Learning plan of Demo Ansatt" in get(browser_of(app, lms, "admin"), page)
+    # an admin of the organisation reaches everyone of it, and no one of another
+    admin = browser_of(app, lms, "admin")
+    assert "Learning plan of Demo Ansatt" in get(admin, page)
+    with app.app_context():
+        other = Organisation(name="Annenkommune")
+        get_session().add(other)
+        get_session().flush()
+        stranger = add_person(other.id, "Frida Gran", None, [])
+        get_session().commit()
+    get(admin, f"/manager/people/{stranger}/plan", expect=404)
+    # what a manager saw is in the audit log, naming the person
+    with app.app_context():
+        seen = (
+            get_session()
+            .scalars(
+                select(AuditEventPerson.person_id)
+                .join(AuditEvent, AuditEvent.id == AuditEventPerson.event_id)
+                .where(AuditEvent.object_type == "learning_plan")
+            )
+            .all()
+        )
+        assert seen == [learner]
 
 
 def test_an_instructor_confirms_completion_for_several_people(app, lms, offers, frozen):
