@@ -9,6 +9,7 @@ evidence. Real signed launches from the test LMS."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from typing import Any
 
@@ -34,6 +35,7 @@ from tests.fakes.gradebook import FakeGradebook
 from tests.fakes.lms import TestLms, csrf_token, parse_forms
 from tests.functional import test_api
 from tests.functional.test_gap_analysis import _course
+from tests.functional.test_gradebook_catch_up import place
 from tests.functional.test_learner_requirements import launch
 from tests.functional.test_unit_matrix import MANAGER, add_evidence, add_person, grant_manager
 from tests.statements import statements_run
@@ -386,6 +388,81 @@ def test_i_have_done_this_is_the_persons_word_and_never_outweighs_a_test(app, lm
     assert "Marked done Mar 15, 2027, but the requirement still calls for action" in block
 
 
+def test_hostile_answers_get_a_clear_refusal_not_a_500(app, lms, offers, frozen):
+    comp, courses = offers["competences"], offers["courses"]
+    browser = nurse(app, lms)
+    org = offers["organisation_id"]
+    entry = key(courses["med_e"], comp["legemidler"])
+    token = csrf_token(get(browser, PLAN))
+    for data, status in [
+        ({"entry": entry, "answer": "declined", "reason": "nei\x00"}, 422),
+        ({"entry": entry, "answer": "declined", "reason": "x" * 2001}, 422),
+        ({"entry": "9" * 60, "answer": "accepted"}, 422),
+        ({"entry": "1-2-3", "answer": "accepted"}, 404),
+        ({"entry": entry, "answer": "postponed", "until": "9999-99-99"}, 422),
+        ({"answer": "accepted"}, 422),
+    ]:
+        answer = browser.post(PLAN + "/answer", data={"csrf_token": token, **data})
+        assert answer.status_code == status, data
+    assert browser.post(PLAN + "/done", data={"csrf_token": token}).status_code == 422
+    manager = browser_of(app, lms, "manager")
+    grant_manager(app, org, MANAGER, offers["units"]["hjemmetjenesten"])
+    page = f"/manager/people/{person_id(app, LEARNER)}/plan"
+    token = csrf_token(get(manager, page))
+    for action, data in [
+        ("/items", {"course_id": str(2**40)}),
+        ("/items", {"competence_id": "x"}),
+        ("/items", {"course_id": str(courses["med_e"]), "due_on": "in a week"}),
+        ("/due", {"entry": entry, "due_on": "0001-01-01"}),
+        ("/confirm", {"course_id": ""}),
+    ]:
+        answer = manager.post(page + action, data={"csrf_token": token, **data})
+        assert answer.status_code == 422, (action, data)
+    assert items(app, person_id(app, LEARNER)) == []
+
+
+def test_two_answers_at_once_make_one_item(app, lms, offers):
+    """The second answer waits for the person's row, locked by the first, then finds the
+    item the first made: one item, with the later answer."""
+    from lti_tool.services import plans
+
+    if app.extensions["db_engine"].dialect.name == "sqlite":
+        pytest.skip("SQLite runs one writer at a time; the race needs PostgreSQL")
+    org, comp, courses = offers["organisation_id"], offers["competences"], offers["courses"]
+    nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    entry = key(courses["med_e"], comp["legemidler"])
+    answered, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def answer(what: str, hold: bool) -> None:
+        with app.app_context():
+            session = app.extensions["db_sessionmaker"]()
+            try:
+                plans.answer_plan_item(session, org, learner, entry, what, now=NOW, reason="Nei")
+                if hold:
+                    answered.set()
+                    release.wait(5)
+                session.commit()
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                session.close()
+
+    one = threading.Thread(target=answer, args=("accepted", True))
+    one.start()
+    assert answered.wait(10)
+    two = threading.Thread(target=answer, args=("declined", False))
+    two.start()
+    two.join(0.5)
+    assert two.is_alive()  # waiting for the person's row
+    release.set()
+    one.join(10)
+    two.join(10)
+    assert errors == []
+    assert items(app, learner) == [(courses["med_e"], comp["legemidler"], "declined", "suggested")]
+
+
 # --- the manager -------------------------------------------------------------------------------
 
 
@@ -656,20 +733,8 @@ def test_the_api_costs_the_same_however_large_the_plan(app, lms, offers, frozen,
 
 
 def place_activity(app: Any, lms: TestLms, gradebook: FakeGradebook, course_id: int) -> tuple:
-    from tests.fakes.mappings import designer_browser
-
-    def column(line_item: dict[str, Any]) -> str:
-        return gradebook.add_line_item(
-            line_item["label"],
-            line_item["scoreMaximum"],
-            resource_id=line_item["resourceId"],
-            tag=line_item["tag"],
-        )
-
-    (link_id,), message = lms.deep_link(
-        designer_browser(app, lms), [f"activity:{course_id}"], lineitem_for=column
-    )
-    return link_id, lms.platform.links[link_id].lineitem, message
+    """The designer places the activity by deep linking; its link's id and column."""
+    return place(app, lms, gradebook, f"activity:{course_id}")
 
 
 def test_a_placed_e_learning_activity_reads_its_column_as_lms_evidence(
@@ -677,10 +742,11 @@ def test_a_placed_e_learning_activity_reads_its_column_as_lms_evidence(
 ):
     comp, courses = offers["competences"], offers["courses"]
     med = comp["legemidler"]
-    link_id, lineitem, message = place_activity(app, lms, gradebook, courses["med_e"])
-    (item,) = [i for i in message["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"]]
-    assert item["custom"] == {"activity": "legemidler-e"}
-    assert item["lineItem"]["resourceId"] == "activity:legemidler-e"
+    link_id, lineitem = place_activity(app, lms, gradebook, courses["med_e"])
+    assert lms.platform.links[link_id].custom == {"activity": "legemidler-e"}
+    (column,) = [i for i in gradebook.line_items.values() if i["id"] == lineitem]
+    assert column["resourceId"] == "activity:legemidler-e"
+    assert column["tag"] == "laeringslop-activity"
     with app.app_context():
         course = get_session().get(Course, courses["med_e"])
         assert course.placed_context_title == "Informasjonssikkerhet for ansatte"
@@ -719,7 +785,7 @@ def test_a_platform_that_fails_or_grants_no_results_records_nothing_and_the_laun
     app, lms, offers, gradebook, frozen
 ):
     courses = offers["courses"]
-    link_id, lineitem, _message = place_activity(app, lms, gradebook, courses["med_e"])
+    link_id, lineitem = place_activity(app, lms, gradebook, courses["med_e"])
     browser = nurse(app, lms)
     learner = person_id(app, LEARNER)
     gradebook.grade(lineitem, LEARNER, 100)
@@ -737,13 +803,22 @@ def test_a_platform_that_fails_or_grants_no_results_records_nothing_and_the_laun
     assert evidence(app, learner) == []
 
 
-def test_only_e_learning_can_be_placed(app, lms, offers):
-    from tests.fakes.mappings import designer_browser
+def test_the_picker_offers_e_learning_only_and_refuses_a_classroom_course(app, lms, offers):
+    from lti_tool.lti import claims as c
 
-    with pytest.raises(AssertionError):
-        lms.deep_link(designer_browser(app, lms), [f"activity:{offers['courses']['med_class']}"])
+    courses = offers["courses"]
+    browser = TestLms.browser(app)
+    opened = lms.launch(browser, "designer", message_type=c.DEEP_LINKING_REQUEST, locale="en")
+    html = browser.get(opened.headers["Location"]).get_data(as_text=True)
+    assert f'value="activity:{courses["med_e"]}"' in html
+    assert f'value="activity:{courses["med_class"]}"' not in html
+    form = next(f for f in parse_forms(html) if f["method"] == "post")
+    data = {"csrf_token": form["fields"]["csrf_token"], "item": f"activity:{courses['med_class']}"}
+    refused = browser.post(form["action"], data=data)
+    assert refused.status_code == 422
+    assert "Choose among the e-learning activities shown." in refused.get_data(as_text=True)
     with app.app_context():
-        assert get_session().get(Course, offers["courses"]["med_class"]).placed_at is None
+        assert get_session().get(Course, courses["med_class"]).placed_at is None
 
 
 def test_the_stored_items_keep_their_source(app, lms, offers, frozen):
