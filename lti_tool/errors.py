@@ -1059,3 +1059,17 @@ class CatalogueInvalid(FormattedError):
     @property
     def field(self) -> str:
         return str(self.values.get("field", "_schema"))
+
+
+class PlanInvalid(FormattedError):
+    """A learning plan's answer, item, due date or completion refused; ``field`` names the
+    form field the reason belongs to (``_schema``: the whole form)."""
+
+    status = 422
+    code = "plan_invalid"
+    title = lazy_gettext("The learning plan cannot be changed")
+    message = lazy_gettext("%(reason)s")
+
+    @property
+    def field(self) -> str:
+        return str(self.values.get("field", "_schema"))

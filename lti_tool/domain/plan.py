@@ -10,6 +10,8 @@ not close the gap, and for a renewal the required level is what must be shown ag
 
 from __future__ import annotations
 
+import datetime as dt
+
 from lti_tool.domain.coverage import CellStatus
 
 #: The statuses that call for action, the most urgent first.
@@ -33,3 +35,62 @@ def offers(status: CellStatus, required_level: int, activity_level: int) -> bool
     """Whether an activity developing the competence to ``activity_level`` is offered
     for a line of ``status`` that requires ``required_level``."""
     return status in NEEDS_ACTION and activity_level >= required_level
+
+
+# --- a plan item's state ----------------------------------------------------------------------
+
+#: The states of a plan item (``models.plan.PlanItemState`` has the same values).
+SUGGESTED, ACCEPTED, POSTPONED, DECLINED, DONE = (
+    "suggested",
+    "accepted",
+    "postponed",
+    "declined",
+    "done",
+)
+#: The person's answers to an item.
+ANSWERS = (ACCEPTED, POSTPONED, DECLINED)
+#: The furthest a person may postpone an item.
+MAX_POSTPONE_DAYS = 2 * 366
+
+
+def item_state(
+    stored: str | None,
+    status: CellStatus | None,
+    postponed_until: dt.date | None,
+    today: dt.date,
+) -> str:
+    """What a plan item shows now, from what was kept (``stored``: None when the person
+    has not answered) and the status of the requirement it is for (None: none; an
+    activity a manager added that develops none of the person's requirements).
+
+    - The requirement needs no action: done, whatever was answered (the plan updates
+      itself when evidence arrives).
+    - It calls for action and the item was done before (a completion that did not reach
+      the level, was outweighed by a measured result, or has since expired): offered
+      again, as is an item postponed to a day that has come.
+    - Otherwise what the person answered (nothing yet: suggested).
+    """
+    if status is not None and status not in NEEDS_ACTION:
+        return DONE
+    if stored == DONE and status is not None:
+        return SUGGESTED
+    if stored == POSTPONED and (postponed_until is None or postponed_until <= today):
+        return SUGGESTED
+    return stored or SUGGESTED
+
+
+def shown_when_met(stored: str | None, by_manager: bool) -> bool:
+    """Whether an item of a requirement that needs no action stays on the plan (as done):
+    what the person took on or a manager asked for, not what they never answered,
+    declined or put off (no stale suggestions for closed gaps)."""
+    return by_manager or stored in (ACCEPTED, DONE)
+
+
+def postpone_refusal(until: dt.date, today: dt.date) -> str | None:
+    """Why a postponement to ``until`` is refused (None: it is not): the day must be
+    after today and within ``MAX_POSTPONE_DAYS``."""
+    if until <= today:
+        return "past"
+    if until > today + dt.timedelta(days=MAX_POSTPONE_DAYS):
+        return "far"
+    return None

@@ -51,6 +51,7 @@ SCOPE_SCORE = AGS + "score"
 SCORE_TYPE = "application/vnd.ims.lis.v1.score+json"
 LINEITEM_TYPE = "application/vnd.ims.lis.v2.lineitem+json"
 LINEITEM_CONTAINER_TYPE = "application/vnd.ims.lis.v2.lineitemcontainer+json"
+RESULT_CONTAINER_TYPE = "application/vnd.ims.lis.v2.resultcontainer+json"
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 #: A cached token is dropped this long before the platform says it expires.
@@ -178,6 +179,12 @@ def scores_url(lineitem_url: str) -> str:
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/scores", fragment=""))
 
 
+def results_url(lineitem_url: str) -> str:
+    """``…/lineitem?type_id=1`` → ``…/lineitem/results?type_id=1``: the query is kept."""
+    parts = urlsplit(lineitem_url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/results", fragment=""))
+
+
 def with_query(url: str, **params: str) -> str:
     """The URL with these query parameters set, every other one kept as it was."""
     parts = urlsplit(url)
@@ -201,6 +208,30 @@ class _LineItemSchema(_Strict):
     resourceId = fields.String(allow_none=True, load_default=None)
     tag = fields.String(allow_none=True, load_default=None)
     scoreMaximum = fields.Float(allow_none=True, load_default=None)
+
+
+class _ResultSchema(_Strict):
+    userId = fields.String(required=True, validate=validate.Length(min=1))
+    resultScore = fields.Float(allow_none=True, load_default=None)
+    resultMaximum = fields.Float(allow_none=True, load_default=None)
+    timestamp = fields.AwareDateTime(allow_none=True, load_default=None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What the platform holds for a user in a line item (AGS result service)."""
+
+    user_id: str
+    score: float | None
+    maximum: float
+    """AGS: 1 when the platform leaves it out."""
+    timestamp: Any = None
+
+    @property
+    def percentage(self) -> float | None:
+        if self.score is None or self.maximum <= 0:
+            return None
+        return round(100.0 * self.score / self.maximum, 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -409,7 +440,30 @@ class AgsClient:
             raise self._fail("GET", url, response)
         return response
 
-    # --- scores and line items -----------------------------------------------------------
+    # --- scores, results and line items -----------------------------------------------------
+
+    def get_results(
+        self,
+        auth: PlatformAuth,
+        lineitem_url: str,
+        user_id: str,
+        scopes: Iterable[str] = (SCOPE_RESULT_READONLY,),
+    ) -> list[Result]:
+        """What the platform holds for ``user_id`` in the line item (``?user_id=``; each
+        result is checked, as not every platform filters)."""
+        url = with_query(results_url(lineitem_url), user_id=user_id)
+        response = self.get(auth, scopes, url, RESULT_CONTAINER_TYPE)
+        loaded = self._load(_ResultSchema(many=True), "GET", url, response, many=True)
+        return [
+            Result(
+                user_id=r["userId"],
+                score=r["resultScore"],
+                maximum=r["resultMaximum"] if r["resultMaximum"] is not None else 1.0,
+                timestamp=r["timestamp"],
+            )
+            for r in loaded
+            if r["userId"] == user_id
+        ]
 
     def post_score(
         self,
@@ -526,7 +580,7 @@ class AgsClient:
         try:
             body = json.loads(response.content or b"null")
             if many and not isinstance(body, list):
-                raise ValueError("a line-item container is a JSON array")
+                raise ValueError("a container is a JSON array")
             if not many and not isinstance(body, Mapping):
                 raise ValueError("a line item is a JSON object")
             return schema.load(body)

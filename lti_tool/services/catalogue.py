@@ -292,19 +292,22 @@ def activities_developing(
         options = found.setdefault(competence_id, [])
         if any(o.course_id == course.id for o in options):  # two versions in one course
             continue
-        options.append(
-            ActivityOption(
-                course_id=course.id,
-                code=course.code,
-                title=localized(course.title, locale) or course.code,
-                kind=course.kind,
-                level=level,
-                lms_url=course.lms_url,
-                duration_minutes=course.duration_minutes,
-                language=course.language,
-            )
-        )
+        options.append(activity_option(course, level, locale))
     return found
+
+
+def activity_option(course: Course, level: int, locale: str) -> ActivityOption:
+    """The activity as a plan offers it, developing its competence to ``level``."""
+    return ActivityOption(
+        course_id=course.id,
+        code=course.code,
+        title=localized(course.title, locale) or course.code,
+        kind=course.kind,
+        level=level,
+        lms_url=course.lms_url,
+        duration_minutes=course.duration_minutes,
+        language=course.language,
+    )
 
 
 # --- sessions -------------------------------------------------------------------------------

@@ -652,6 +652,12 @@ class EvidenceLine:
     valid_until: dt.datetime | None
     mapping: str | None
     """The code of the skills mapping it came from."""
+    confidence: str
+    """How far it can be trusted (``domain.evidence_sources``)."""
+    course: str | None
+    """The code of the activity whose completion it records."""
+    confirmed_by: str | None
+    """Who confirmed it (an instructor or manager), by the name they had then."""
     framework_version: int
     held: bool
     """The evidence the cell's status is decided by."""
@@ -748,6 +754,9 @@ def competence_trail(
             percentage=e.percentage,
             valid_until=e.valid_until,
             mapping=(e.detail or {}).get("mapping"),
+            confidence=str(e.confidence),
+            course=(e.detail or {}).get("course"),
+            confirmed_by=(e.detail or {}).get("confirmed_by"),
             framework_version=e.competence.version.number,
             held=e.id == held_id,
         )

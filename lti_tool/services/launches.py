@@ -113,9 +113,8 @@ def record_launch(
 MAPPING_PARAM = "mapping"
 #: The custom parameter of a placed link that names a certification.
 CERTIFICATION_PARAM = "certification"
-#: The custom parameter of a placed link that names an e-learning activity of the catalogue
-#: (its code); such a launch lands on the start page until plans give it a page of its own.
-COURSE_PARAM = "course"
+#: The custom parameter of a placed link that names an e-learning activity (its code).
+ACTIVITY_PARAM = "activity"
 
 
 def landing(launch: Launch) -> tuple[str, dict[str, str]]:
@@ -133,6 +132,9 @@ def landing(launch: Launch) -> tuple[str, dict[str, str]]:
     certification = str((launch.claims.get(c.CUSTOM) or {}).get(CERTIFICATION_PARAM) or "")
     if certification.strip():
         return "certificates.certification_page", {"code": certification.strip()}
+    activity = str((launch.claims.get(c.CUSTOM) or {}).get(ACTIVITY_PARAM) or "").strip()
+    if activity:
+        return "learner.placed_activity", {"code": activity}
     return LANDING[highest(launch.permissions)], {}
 
 

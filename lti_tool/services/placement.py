@@ -1,14 +1,13 @@
 """What a designer places in an LMS course by Deep Linking: mappings (each with its own
 gradebook column), "the mapping of my job role", certifications, e-learning activities of
-the catalogue, or the tool's start page.
-
-An e-learning activity placed here remembers the LMS course it was sent to
-(``Course.placed_context_id``), so plans can say where it is taken."""
+the catalogue (a link that opens the activity in the tool, with a gradebook column the
+tool reads the person's result from: ``services.plans.receive_activity_result``), or the
+tool's start page."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
+from collections.abc import Mapping as MappingType
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,8 +18,8 @@ from lti_tool.domain.texts import localized
 from lti_tool.errors import NotFound, PlacementInvalid
 from lti_tool.lti.deep_linking import DeepLinkingSettings, resource_link
 from lti_tool.models import CertificationStatus, Course, CourseKind, Mapping, MappingStatus
-from lti_tool.services import certificates, certifications, mappings
-from lti_tool.services.launches import CERTIFICATION_PARAM, COURSE_PARAM, MAPPING_PARAM
+from lti_tool.services import catalogue, certificates, certifications, mappings
+from lti_tool.services.launches import ACTIVITY_PARAM, CERTIFICATION_PARAM, MAPPING_PARAM
 
 #: The value that means "the published mapping of the person's job role".
 MY_ROLE = "@job-role"
@@ -30,8 +29,9 @@ LINE_ITEM_TAG = "laeringslop-mapping"
 
 HOME = "home"
 CERTIFICATION = "certification:"
-COURSE = "course:"
+ACTIVITY = "activity:"
 ROLE = "role"
+ACTIVITY_TAG = "laeringslop-activity"
 
 
 def line_item_for(placed_as: str, label: str) -> dict[str, Any]:
@@ -49,15 +49,6 @@ def label_of(mapping: Mapping, locale: str) -> str:
     return localized(mapping.title, locale) or mapping.code
 
 
-@dataclasses.dataclass(frozen=True)
-class PlacedIn:
-    """The LMS course a deep-linking request came from (its LTI context)."""
-
-    context_id: str
-    title: str
-    at: dt.datetime
-
-
 def content_items(
     session: Session,
     organisation_id: int,
@@ -65,10 +56,13 @@ def content_items(
     settings: DeepLinkingSettings,
     launch_url: str,
     locale: str,
-    placed_in: PlacedIn | None = None,
+    *,
+    context: MappingType[str, Any] | None = None,
+    now: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """The deep-linking content items for the designer's choice (empty = cancelled); an
-    e-learning activity chosen records that it was placed in ``placed_in``."""
+    """The deep-linking content items for the designer's choice (empty = cancelled). An
+    e-learning activity placed is noted with the LMS course (``context``: the request's
+    context claim) it was placed in."""
     if not chosen:
         return []
     if not settings.accepts_links:
@@ -100,14 +94,28 @@ def content_items(
                 )
             )
             continue
-        if choice.startswith(COURSE):
+        if choice.startswith(ACTIVITY):
             course = _elearning(session, organisation_id, choice)
             title = localized(course.title, locale) or course.code
-            items.append(resource_link(launch_url, title, custom={COURSE_PARAM: course.code}))
-            if placed_in is not None:
-                course.placed_context_id = placed_in.context_id[:255]
-                course.placed_context_title = placed_in.title[:500]
-                course.placed_at = placed_in.at
+            items.append(
+                resource_link(
+                    launch_url,
+                    title,
+                    custom={ACTIVITY_PARAM: course.code},
+                    line_item={
+                        "scoreMaximum": SCORE_MAXIMUM,
+                        "label": title,
+                        "resourceId": f"activity:{course.code}",
+                        "tag": ACTIVITY_TAG,
+                    }
+                    if settings.accept_lineitem
+                    else None,
+                )
+            )
+            if context:
+                course.placed_context_id = str(context.get("id") or "")[:255] or None
+                course.placed_context_title = str(context.get("title") or "")[:500] or None
+                course.placed_at = now
             continue
         if choice == ROLE:
             placed_as, title = MY_ROLE, str(_l("Skills mapping for my job role"))
@@ -139,6 +147,24 @@ def _published(session: Session, organisation_id: int, choice: str) -> Mapping:
     return mapping
 
 
+def _elearning(session: Session, organisation_id: int, choice: str) -> Course:
+    try:
+        found = catalogue.get_activity(session, organisation_id, int(choice.removeprefix(ACTIVITY)))
+    except (ValueError, NotFound):
+        found = None
+    if found is None or found.archived or found.kind != CourseKind.ELEARNING:
+        raise PlacementInvalid(
+            f"no e-learning activity {choice!r}",
+            reason=_l("Choose among the e-learning activities shown."),
+        )
+    return found
+
+
+def elearning_activities(session: Session, organisation_id: int) -> Sequence[Course]:
+    """The e-learning activities a designer can place (not archived), by code."""
+    return catalogue.list_catalogue(session, organisation_id, kind=CourseKind.ELEARNING)
+
+
 def _published_certification(session: Session, organisation_id: int, choice: str) -> Any:
     try:
         found = certifications.get_certification(
@@ -150,20 +176,5 @@ def _published_certification(session: Session, organisation_id: int, choice: str
         raise PlacementInvalid(
             f"no published certification {choice!r}",
             reason=_l("Choose among the published certifications shown."),
-        )
-    return found
-
-
-def _elearning(session: Session, organisation_id: int, choice: str) -> Course:
-    try:
-        found = certifications.get_course(
-            session, organisation_id, int(choice.removeprefix(COURSE))
-        )
-    except (ValueError, NotFound):
-        found = None
-    if found is None or found.kind != CourseKind.ELEARNING or found.archived:
-        raise PlacementInvalid(
-            f"no e-learning activity {choice!r}",
-            reason=_l("Choose among the e-learning activities shown."),
         )
     return found

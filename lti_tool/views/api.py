@@ -1,5 +1,5 @@
 """The REST API under /api/v1: frameworks, job roles, the activity catalogue, org units,
-people and assignments, and the coordinators' coverage figures.
+people and assignments, a person's learning plan, and the coordinators' coverage figures.
 
 Callers are integrations with a per-organisation Bearer token (``read``: GET only;
 ``write``: everything), or a person signed in through a launch (designers and admins
@@ -28,12 +28,13 @@ from lti_tool.auth import (
     current_actor,
     current_api_caller,
     current_grants,
+    current_permissions,
     managed_units,
     public,
     require_whole_organisation,
 )
 from lti_tool.db import get_session
-from lti_tool.errors import InvalidInput
+from lti_tool.errors import Forbidden, InvalidInput
 from lti_tool.lti.roles import Permission
 from lti_tool.models import (
     GrantKind,
@@ -43,6 +44,7 @@ from lti_tool.schemas import api as s
 from lti_tool.schemas.catalogue import CatalogueQuery, CourseOut
 from lti_tool.schemas.coverage import CoverageOut, CoverageQuery, matrix_options, query_data
 from lti_tool.schemas.figures import FiguresOut, FiguresQuery
+from lti_tool.schemas.plans import PlanOut
 from lti_tool.services import (
     assignments,
     audit,
@@ -56,6 +58,7 @@ from lti_tool.services import (
     job_roles,
     org_units,
     organisations,
+    plans,
     requirements,
 )
 from lti_tool.services.assignments import Kind
@@ -726,6 +729,32 @@ def end_assignment(kind: str, assignment_id: int) -> Any:
         get_session(), _org(), Kind(kind), assignment_id, by_id=current_api_caller().person_id
     )
     return _dump(s.AssignmentOut, row)
+
+
+@bp.get("/people/<int:person_id>/plan")
+@api_access(*tuple(Permission))
+@doc(
+    "A person's learning plan: each required competence with its status, the required and "
+    "current level and the evidence it is held by, the activities suggested or added for "
+    "it with the person's answers (state, reason, postponement) and due dates, and the "
+    "progress. For a token of the organisation, the person themself, a manager of their "
+    "unit and an admin; anyone else is refused (403), a person of another unit or "
+    "organisation is not found (404)",
+    response=PlanOut,
+)
+def get_plan(person_id: int) -> Any:
+    caller = current_api_caller()
+    if caller.person_id is None or caller.person_id == person_id:
+        scope = None  # a token (the organisation's), or the person's own plan
+    elif current_permissions() & set(PEOPLE):
+        scope = managed_units()
+    else:
+        raise Forbidden(f"person {caller.person_id} asking for the plan of {person_id}")
+    found = plans.managed_plan(
+        get_session(), _org(), person_id, scope, now=clock.now(), locale=str(get_locale())
+    )
+    _viewed("learning_plan", [person_id], person_id)
+    return _dump(PlanOut, found)
 
 
 # --- who may do what: permissions granted in the tool -------------------------------------

@@ -33,6 +33,7 @@ from lti_tool.errors import (
     CertificationInvalid,
     CourseCodeTaken,
     InvalidCode,
+    PlanInvalid,
 )
 from lti_tool.lti.roles import Permission
 from lti_tool.models import AchievementType, CertificationStatus, CourseKind
@@ -45,6 +46,7 @@ from lti_tool.schemas.certifications import (
     CourseForm,
     PathForm,
 )
+from lti_tool.schemas.plans import ConfirmPeopleForm
 from lti_tool.services import (
     assignments,
     audit,
@@ -52,6 +54,7 @@ from lti_tool.services import (
     certifications,
     item_bank,
     mappings,
+    plans,
 )
 from lti_tool.services.certifications import EARN, PATH_KINDS
 
@@ -401,6 +404,7 @@ def _attendance_page(course_id: int, status: int = 200, **context: Any) -> Any:
     organisation_id = current_organisation_id()
     context.setdefault("values", {"attended_on": _now().date().isoformat()})
     context.setdefault("errors", {})
+    context.setdefault("confirm_errors", {})
     course = certifications.get_course(session, organisation_id, course_id)
     attendance = certifications.attendance_of(
         session, organisation_id, course_id, _attendance_scope()
@@ -451,4 +455,32 @@ def record_attendance(course_id: int) -> Any:
             course_id, exc.status, values=request.form, errors={"attended_on": [str(exc.message)]}
         )
     flash(gettext("Attendance recorded for %(count)s people.", count=added), "success")
+    return _to("certification_design.attendance_page", course_id=course_id)
+
+
+@bp.route("/courses/<int:course_id>/completions", methods=["POST"])
+@requires(*ATTENDANCE_TAKERS)
+def confirm_completion(course_id: int) -> Any:
+    """An instructor (designer) or manager confirms that these people completed the
+    activity: evidence at the levels it develops, with high confidence (``services.plans``)."""
+    launch = current_launch()
+    assert launch is not None
+    try:
+        form = ConfirmPeopleForm().load(form_data(request.form, "person_ids"))
+        written = plans.confirm_completion(
+            get_session(),
+            current_organisation_id(),
+            course_id,
+            form["person_ids"],
+            by_id=launch.person_id,
+            unit_ids=_attendance_scope(),
+            now=_now(),
+        )
+    except ValidationError as exc:
+        return _attendance_page(course_id, INVALID_FORM, confirm_errors=field_errors(exc))
+    except PlanInvalid as exc:
+        return _attendance_page(
+            course_id, exc.status, confirm_errors={exc.field: [str(exc.message)]}
+        )
+    flash(gettext("Completion confirmed: %(count)s evidence records.", count=written), "success")
     return _to("certification_design.attendance_page", course_id=course_id)

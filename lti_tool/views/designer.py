@@ -47,7 +47,7 @@ from lti_tool.lti.deep_linking import DeepLinkingSettings, build_response
 from lti_tool.lti.roles import Permission
 from lti_tool.lti.services import lti_services
 from lti_tool.lti.tool_config import ToolRegistration
-from lti_tool.models import CourseKind, FrameworkVersion, VersionStatus
+from lti_tool.models import FrameworkVersion, VersionStatus
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.designer import (
     CompetenceForm,
@@ -62,7 +62,6 @@ from lti_tool.schemas.designer import (
     ScaleForm,
 )
 from lti_tool.services import (
-    catalogue,
     certifications,
     framework_io,
     frameworks,
@@ -176,9 +175,7 @@ def _deep_link_page(errors: Errors | None = None, status: int = 200) -> Any:
         certifications=certifications.list_certifications(
             get_session(), current_organisation_id(), published_only=True
         ),
-        elearning=catalogue.list_catalogue(
-            get_session(), current_organisation_id(), kind=CourseKind.ELEARNING
-        ),
+        activities=placement.elearning_activities(get_session(), current_organisation_id()),
         errors=errors or {},
     )
 
@@ -194,7 +191,6 @@ def deep_link_submit() -> Any:
     if not cancel and not chosen:
         return _deep_link_page({"item": [gettext("Choose what to add, or cancel.")]}, INVALID_FORM)
     try:
-        context = launch.claims.get(c.CONTEXT) or {}
         items = placement.content_items(
             get_session(),
             current_organisation_id(),
@@ -202,11 +198,8 @@ def deep_link_submit() -> Any:
             settings,
             lti_services().launch_url,
             str(get_locale()),
-            placement.PlacedIn(
-                str(context.get("id") or ""), str(context.get("title") or ""), clock.now()
-            )
-            if context.get("id")
-            else None,
+            context=launch.claims.get(c.CONTEXT),
+            now=clock.now(),
         )
     except PlacementInvalid as exc:
         return _deep_link_page({"item": [str(exc.message)]}, INVALID_FORM)

@@ -1,4 +1,6 @@
-"""The employee's pages: my requirements, and choosing a job role when none is known."""
+"""The employee's pages: my requirements, choosing a job role when none is known, my
+learning plan (``services.plans``: answer each item, say "I have done this") and an
+activity of the catalogue (where a placed e-learning link lands)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,22 @@ from marshmallow import ValidationError
 from lti_tool import clock
 from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
 from lti_tool.db import get_session
+from lti_tool.domain import plan as plan_rules
 from lti_tool.domain.texts import localized
+from lti_tool.errors import NotFound, PlanInvalid
 from lti_tool.lti.roles import Permission
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.assignments import SelfChoiceForm, form_data
-from lti_tool.services import assignments, certificates, mappings, organisations, requirements
+from lti_tool.schemas.plans import AnswerForm, DoneForm
+from lti_tool.services import (
+    assignments,
+    catalogue,
+    certificates,
+    mappings,
+    organisations,
+    plans,
+    requirements,
+)
 
 bp = Blueprint("learner", __name__, url_prefix="/learner")
 
@@ -74,3 +87,136 @@ def choose_job_roles() -> Any:
     )
     flash(gettext("Your choice is saved. A manager will approve it."), "success")
     return redirect(url_for("learner.home", lt=launch_token()))
+
+
+# --- my learning plan ---------------------------------------------------------------------------
+
+
+def _plan_page(
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+    failed: str | None = None,
+    values: Any = None,
+) -> Any:
+    """The plan; ``failed`` names the entry whose form is shown again with ``errors``."""
+    found = plans.learning_plan(
+        get_session(),
+        current_organisation_id(),
+        _person_id(),
+        now=clock.now(),
+        locale=str(get_locale()),
+    )
+    page = render_template(
+        "learner/plan.html",
+        launch=current_launch(),
+        plan=found,
+        rules=plan_rules,
+        errors=errors or {},
+        failed=failed,
+        values=values or {},
+    )
+    return page, status
+
+
+@bp.route("/plan")
+@requires(Permission.LEARNER)
+def plan() -> Any:
+    """My learning plan: what to do for each requirement, the most urgent first."""
+    return _plan_page()
+
+
+@bp.route("/plan/answer", methods=["POST"])
+@requires(Permission.LEARNER)
+def answer() -> Any:
+    """Accept, postpone or decline an entry of my plan."""
+    try:
+        form = AnswerForm().load(request.form.to_dict())
+        plans.answer_plan_item(
+            get_session(),
+            current_organisation_id(),
+            _person_id(),
+            form["entry"],
+            form["answer"],
+            now=clock.now(),
+            until=form["until"],
+            reason=form.get("reason", ""),
+            locale=str(get_locale()),
+        )
+    except ValidationError as exc:
+        return _plan_page(field_errors(exc), INVALID_FORM, request.form.get("entry"), request.form)
+    except PlanInvalid as exc:
+        errors = {exc.field: [str(exc.message)]}
+        return _plan_page(errors, exc.status, request.form.get("entry"), request.form)
+    messages = {
+        plan_rules.ACCEPTED: gettext("Added to your plan."),
+        plan_rules.POSTPONED: gettext("Postponed."),
+        plan_rules.DECLINED: gettext("Declined. Your manager sees your reason."),
+    }
+    flash(messages[form["answer"]], "success")
+    return redirect(url_for("learner.plan", lt=launch_token()))
+
+
+@bp.route("/plan/done", methods=["POST"])
+@requires(Permission.LEARNER)
+def report_done() -> Any:
+    """ "I have done this": my own word that I completed an activity."""
+    try:
+        form = DoneForm().load(request.form.to_dict())
+        plans.report_completion(
+            get_session(),
+            current_organisation_id(),
+            _person_id(),
+            form["entry"],
+            now=clock.now(),
+            locale=str(get_locale()),
+        )
+    except ValidationError as exc:
+        return _plan_page(field_errors(exc), INVALID_FORM)
+    except PlanInvalid as exc:
+        return _plan_page({exc.field: [str(exc.message)]}, exc.status, request.form.get("entry"))
+    flash(
+        gettext(
+            "Noted as done, in your own words. A test or an instructor's confirmation "
+            "counts for more."
+        ),
+        "success",
+    )
+    return redirect(url_for("learner.plan", lt=launch_token()))
+
+
+# --- an activity --------------------------------------------------------------------------------
+
+
+def _activity_page(course_id: int) -> Any:
+    session, organisation_id = get_session(), current_organisation_id()
+    course = catalogue.get_activity(session, organisation_id, course_id)
+    if course.archived:
+        raise NotFound(f"course {course_id} archived")
+    found = plans.learning_plan(
+        session, organisation_id, _person_id(), now=clock.now(), locale=str(get_locale())
+    )
+    (view,) = catalogue.activity_views(session, [course])
+    return render_template(
+        "learner/activity.html",
+        launch=current_launch(),
+        course=course,
+        view=view,
+        now=clock.now(),
+        entries=found.entries_of(course.id),
+        localized=lambda text: localized(text, str(get_locale())),
+    )
+
+
+@bp.route("/activities/<int:course_id>")
+@requires(Permission.LEARNER)
+def activity(course_id: int) -> Any:
+    """An activity of the catalogue: what it develops, where it is taken, its sessions."""
+    return _activity_page(course_id)
+
+
+@bp.route("/activities/placed/<code>")
+@requires(Permission.LEARNER)
+def placed_activity(code: str) -> Any:
+    """Where the link of an e-learning activity placed in the LMS lands."""
+    course = plans.placed_activity(get_session(), current_organisation_id(), code)
+    return _activity_page(course.id)

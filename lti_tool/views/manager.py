@@ -1,5 +1,7 @@
 """The unit manager's pages: self-choices to decide, people with their job roles and units,
-and job roles and units from HR's CSV file.
+job roles and units from HR's CSV file, and a person's learning plan (add an activity or a
+competence, set due dates, see the person's answers and reasons, confirm an activity
+completed).
 
 A manager acts for the organisation of their launch's deployment; a person or assignment
 of another organisation is not found. A person granted manager of some units
@@ -29,11 +31,13 @@ from lti_tool.auth import (
     requires,
 )
 from lti_tool.db import get_session
+from lti_tool.domain.texts import localized
 from lti_tool.errors import (
     InvalidCode,
     InvalidName,
     InvalidOrgUnitParent,
     OrgUnitCodeTaken,
+    PlanInvalid,
     ToolError,
 )
 from lti_tool.lti.roles import Permission
@@ -48,14 +52,17 @@ from lti_tool.schemas.coverage import (
     query_data,
 )
 from lti_tool.schemas.org_units import MoveUnitForm, RenameUnitForm, UnitForm
+from lti_tool.schemas.plans import AddItemForm, ConfirmForm, DueForm
 from lti_tool.services import (
     assignment_import,
     assignments,
     audit,
+    certifications,
     coverage,
     grants,
     org_units,
     organisations,
+    plans,
 )
 from lti_tool.services.assignment_import import ImportRejected
 from lti_tool.services.assignments import Kind
@@ -450,3 +457,120 @@ def competence_trail(person_id: int, competence_id: int) -> Any:
         unit_id=query["unit"],
         days=query["days"],
     )
+
+
+# --- a person's learning plan -----------------------------------------------------------------
+
+
+def _plan_page(
+    person_id: int,
+    status: int = 200,
+    errors: dict[str, list[str]] | None = None,
+    form: str | None = None,
+    values: Any = None,
+) -> Any:
+    """The plan of a person in the manager's units; ``form`` names the form shown again
+    with ``errors`` (``add``, or an entry's key)."""
+    session, organisation_id = get_session(), current_organisation_id()
+    found = plans.managed_plan(
+        session,
+        organisation_id,
+        person_id,
+        managed_units(),
+        now=clock.now(),
+        locale=str(get_locale()),
+    )
+    audit.record_view(session, current_actor(), "learning_plan", [person_id], object_id=person_id)
+    page = render_template(
+        "manager/plan.html",
+        launch=current_launch(),
+        plan=found,
+        activities=certifications.list_courses(session, organisation_id),
+        localized=lambda text: localized(text, str(get_locale())),
+        errors=errors or {},
+        form=form,
+        values=values or {},
+    )
+    return page, status
+
+
+def _plan_refused(person_id: int, form: str, exc: Exception) -> Any:
+    if isinstance(exc, ValidationError):
+        return _plan_page(person_id, INVALID_FORM, field_errors(exc), form, request.form)
+    assert isinstance(exc, PlanInvalid)
+    return _plan_page(person_id, exc.status, {exc.field: [str(exc.message)]}, form, request.form)
+
+
+@bp.route("/people/<int:person_id>/plan")
+@requires(Permission.MANAGER, Permission.ADMIN)
+def plan(person_id: int) -> Any:
+    """The person's learning plan, with their answers and reasons (their manager's view)."""
+    return _plan_page(person_id)
+
+
+@bp.route("/people/<int:person_id>/plan/items", methods=["POST"])
+@requires(Permission.MANAGER, Permission.ADMIN)
+def add_plan_item(person_id: int) -> Any:
+    """Add an activity or a competence to the person's plan, with a due date if wanted."""
+    try:
+        form = AddItemForm().load(request.form.to_dict())
+        plans.add_plan_item(
+            get_session(),
+            current_organisation_id(),
+            person_id,
+            by_id=_me(),
+            unit_ids=managed_units(),
+            now=clock.now(),
+            course_id=form["course_id"],
+            competence_id=form["competence_id"],
+            due_on=form["due_on"],
+            locale=str(get_locale()),
+        )
+    except (ValidationError, PlanInvalid) as exc:
+        return _plan_refused(person_id, "add", exc)
+    flash(gettext("Added to the plan."), "success")
+    return _to("manager.plan", person_id=person_id)
+
+
+@bp.route("/people/<int:person_id>/plan/due", methods=["POST"])
+@requires(Permission.MANAGER, Permission.ADMIN)
+def set_due_date(person_id: int) -> Any:
+    """Set or clear when an entry of the person's plan should be done."""
+    try:
+        form = DueForm().load(request.form.to_dict())
+        plans.set_due_date(
+            get_session(),
+            current_organisation_id(),
+            person_id,
+            form["entry"],
+            form["due_on"],
+            by_id=_me(),
+            unit_ids=managed_units(),
+            now=clock.now(),
+            locale=str(get_locale()),
+        )
+    except (ValidationError, PlanInvalid) as exc:
+        return _plan_refused(person_id, request.form.get("entry", ""), exc)
+    flash(gettext("Due date saved."), "success")
+    return _to("manager.plan", person_id=person_id)
+
+
+@bp.route("/people/<int:person_id>/plan/confirm", methods=["POST"])
+@requires(Permission.MANAGER, Permission.ADMIN)
+def confirm_completion(person_id: int) -> Any:
+    """Confirm that the person completed an activity: evidence at the levels it develops."""
+    try:
+        form = ConfirmForm().load(request.form.to_dict())
+        plans.confirm_completion(
+            get_session(),
+            current_organisation_id(),
+            form["course_id"],
+            [person_id],
+            by_id=_me(),
+            unit_ids=managed_units(),
+            now=clock.now(),
+        )
+    except (ValidationError, PlanInvalid) as exc:
+        return _plan_refused(person_id, "confirm", exc)
+    flash(gettext("Confirmed as completed."), "success")
+    return _to("manager.plan", person_id=person_id)

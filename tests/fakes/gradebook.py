@@ -77,6 +77,8 @@ class FakeGradebook:
         self.received: list[tuple[str, dict[str, Any]]] = []
         """(scores URL, score) in arrival order, over every line item."""
         self.created: list[dict[str, Any]] = []
+        self.graded: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        """Line item id (URL) → userId → a grade given in the LMS (``grade``)."""
         self.requests: list[tuple[str, str, int]] = []
         """(method, URL, status answered) of every call to the AGS endpoints."""
         self.token_calls = 0
@@ -107,6 +109,7 @@ class FakeGradebook:
         )
         http.add_callback(responses.GET, re.compile(item + query), self._line_item)
         http.add_callback(responses.POST, re.compile(item + "/scores" + query), self._score)
+        http.add_callback(responses.GET, re.compile(item + "/results" + query), self._results)
 
     # --- what tests set up and look at ------------------------------------------------
 
@@ -147,6 +150,23 @@ class FakeGradebook:
     def given(self, user_id: str, lineitem_url: str) -> list[float]:
         """The scoreGiven of every score received for the user on the line item, in order."""
         return [s["scoreGiven"] for s in self.scores[lineitem_url][user_id]]
+
+    def grade(
+        self, lineitem_url: str, user_id: str, score: float, maximum: float = 100, **extra: Any
+    ) -> None:
+        """A grade given in the LMS's gradebook (a teacher's, say), which its results
+        service then answers for the user, as Moodle does."""
+        self.graded[lineitem_url][user_id] = {
+            "id": self._with(
+                lineitem_url.replace("/lineitem?", "/lineitem/results?"), user_id=user_id
+            ),
+            "scoreOf": lineitem_url,
+            "userId": user_id,
+            "resultScore": score,
+            "resultMaximum": maximum,
+            "timestamp": "2027-03-14T10:35:46+01:00",
+            **extra,
+        }
 
     def expire_tokens(self) -> None:
         """Every token handed out so far is refused from now on (401)."""
@@ -314,6 +334,31 @@ class FakeGradebook:
         earlier.append(score)
         self.received.append((request.url, score))
         return self._answer(request, (200, {"Content-Type": ags.SCORE_TYPE}, ""))
+
+    def _results(self, request: Any) -> Reply:
+        """The results of a line item (Moodle: a teacher's grade, else the latest score
+        received), for one user with ``user_id=``."""
+        refused = self._refuse_unauthorised(request)
+        if refused is not None:
+            return self._answer(request, refused)
+        item = self._item_of(request.url)
+        if item is None:
+            return self._answer(request, _json(404, {"error": "no such line item"}))
+        if ags.RESULT_CONTAINER_TYPE not in request.headers.get("Accept", ""):
+            return self._answer(request, _json(406, {"error": "Accept a result container"}))
+        wanted = dict(parse_qsl(urlsplit(request.url).query)).get("user_id")
+        found = dict(self.graded.get(item["id"], {}))
+        for user, scores in self.scores.get(item["id"], {}).items():
+            if scores and user not in found:
+                found[user] = {
+                    "userId": user,
+                    "resultScore": scores[-1]["scoreGiven"],
+                    "resultMaximum": scores[-1]["scoreMaximum"],
+                    "timestamp": scores[-1]["timestamp"],
+                }
+        results = [r for user, r in found.items() if wanted in (None, user)]
+        headers = {"Content-Type": ags.RESULT_CONTAINER_TYPE}
+        return self._answer(request, (200, headers, json.dumps(results)))
 
     @staticmethod
     def _with(url: str, **params: str) -> str:

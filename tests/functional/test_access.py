@@ -50,8 +50,8 @@ MANAGER_PAGES = [
     "/manager/courses/",
     "/manager/export.xlsx",
 ]
-#: Everyone launched sees their own certificates.
-EVERYONE_PAGES = ["/certificates/"]
+#: Everyone launched sees their own certificates and learning plan.
+EVERYONE_PAGES = ["/certificates/", "/learner/plan"]
 PAGES = [
     *HOME_PAGES,
     *COORDINATOR_PAGES,
@@ -134,6 +134,15 @@ def test_guards_match_the_declared_access(app):
         "courses.roster": {"manager", "admin"},
         "courses.refresh": {"manager", "admin"},
         "learner.choose_job_roles": {"learner"},
+        "learner.plan": {"learner"},
+        "learner.answer": {"learner"},
+        "learner.report_done": {"learner"},
+        "learner.activity": {"learner"},
+        "manager.plan": {"manager", "admin"},
+        "manager.add_plan_item": {"manager", "admin"},
+        "manager.set_due_date": {"manager", "admin"},
+        "manager.confirm_completion": {"manager", "admin"},
+        "certification_design.confirm_completion": {"designer", "manager", "admin"},
         "designer.frameworks_page": {"designer", "admin"},
         "designer.import_framework": {"designer", "admin"},
         "designer.export_framework": {"designer", "admin"},
@@ -271,7 +280,8 @@ API_PEOPLE = {"manager", "admin"}
 
 def test_api_guards_match_the_declared_access(app):
     """Content: designers change it, managers read it; the activity catalogue: designers;
-    people (and units' coverage): managers; grants: admins; me: everyone."""
+    people (and units' coverage): managers; grants: admins; me: everyone; a learning plan:
+    everyone launched, who then reaches their own only (or, a manager, their unit's)."""
     for rule in _rules(app):
         if not rule.endpoint.startswith("api."):
             continue
@@ -282,6 +292,8 @@ def test_api_guards_match_the_declared_access(app):
             assert access == {PUBLIC}
         elif rule.rule == "/api/v1/me/requirements":
             assert access == PERMISSION_VALUES and view.api_tokens is False
+        elif rule.rule == "/api/v1/people/<int:person_id>/plan":  # the person's own too
+            assert access == PERMISSION_VALUES and view.api_tokens is True
         elif rule.rule.startswith(("/api/v1/people", "/api/v1/assignments", "/api/v1/units")):
             assert access == API_PEOPLE, rule.rule
         elif rule.rule.startswith("/api/v1/grants"):

@@ -575,11 +575,12 @@ def test_the_api_list_costs_the_same_statements_for_more_courses(app, designer, 
 def test_an_elearning_activity_is_placed_in_an_lms_course_by_deep_linking(app, lms, designer):
     course_id = _create_course(designer, "info-e", "elearning")
     classroom = _create_course(designer, "hms-kurs", "classroom")
-    links, message = lms.deep_link(TestLms.browser(app), [f"course:{course_id}"])
+    links, message = lms.deep_link(TestLms.browser(app), [f"activity:{course_id}"])
     (item,) = message["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"]
     assert item["type"] == "ltiResourceLink" and item["title"] == "info-e"
-    assert item["custom"] == {"course": "info-e"}
-    assert "lineItem" not in item  # no gradebook column: nothing to grade
+    assert item["custom"] == {"activity": "info-e"}
+    # a gradebook column the tool reads the person's result from (services.plans)
+    assert item["lineItem"]["resourceId"] == "activity:info-e"
     assert len(links) == 1
     course = _course(app, course_id)
     assert course.placed_context_id == "2"
@@ -593,9 +594,10 @@ def test_an_elearning_activity_is_placed_in_an_lms_course_by_deep_linking(app, l
     browser = TestLms.browser(app)
     response = lms.launch(browser, "designer", message_type=c.DEEP_LINKING_REQUEST, locale="en")
     picker = browser.get(response.headers["Location"]).get_data(as_text=True)
-    assert f'value="course:{course_id}"' in picker and f'value="course:{classroom}"' not in picker
+    assert f'value="activity:{course_id}"' in picker
+    assert f'value="activity:{classroom}"' not in picker
     token = csrf_token(picker)
-    for refused in (f"course:{classroom}", "course:999999", "course:x"):
+    for refused in (f"activity:{classroom}", "activity:999999", "activity:x"):
         answer = browser.post("/designer/deep-link", data={"csrf_token": token, "item": refused})
         assert answer.status_code == 422, refused
         assert "Choose among the e-learning activities shown." in answer.get_data(as_text=True)

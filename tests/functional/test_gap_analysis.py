@@ -228,6 +228,46 @@ def test_conflicting_evidence_the_persons_own_word_never_outweighs_a_test(app, c
         }
 
 
+def test_a_course_reported_done_never_outweighs_a_measured_result_but_a_confirmation_does(
+    app, care_org
+):
+    """The plan's three ways of completing an activity go through the same rule."""
+    from lti_tool.services import plans
+
+    care = care_org
+    org, med = care["organisation_id"], care["competences"]["legemidler"]
+    with app.app_context():
+        person = _nurse(care)
+        course = _course(org, "legemidler-e", {med: 4})
+        add_evidence(org, person, med, 2, NOW - 20 * DAY)  # a knowledge test: level 2
+        plans.record_course_completion(get_session(), org, person, course, "self_reported", NOW)
+        line = _by_code(_analysis(care, person))["legemidler"]
+        assert (line.status, line.held_level) == (CellStatus.GAP, 2)
+        # the LMS's score is measured: it counts over the earlier test, as the latest
+        plans.record_course_completion(
+            get_session(), org, person, course, "lms_score", NOW, percentage=80.0
+        )
+        line = _by_code(_analysis(care, person))["legemidler"]
+        assert (line.status, line.held_level) == (CellStatus.MET, 4)
+        # a later self-report still does not displace it, nor a later, lower test
+        plans.record_course_completion(
+            get_session(), org, person, course, "self_reported", NOW + DAY
+        )
+        assert _by_code(_analysis(care, person))["legemidler"].held_level == 4
+        add_evidence(org, person, med, 1, NOW + 2 * DAY)
+        line = _by_code(_analysis(care, person, now=NOW + 3 * DAY))["legemidler"]
+        assert (line.status, line.held_level) == (CellStatus.GAP, 1)
+        confidences = {
+            (e.source, e.confidence)
+            for e in get_session().scalars(select(Evidence).where(Evidence.person_id == person))
+        }
+        assert confidences == {
+            ("knowledge_test", "medium"),
+            ("self_reported", "low"),
+            ("lms_score", "medium"),
+        }
+
+
 def test_the_persons_own_word_alone_is_what_they_hold(app, care_org):
     care = care_org
     org, med = care["organisation_id"], care["competences"]["legemidler"]

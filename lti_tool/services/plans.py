@@ -1,0 +1,878 @@
+"""A person's learning plan: what to do next for each competence their job roles require.
+
+**Read, not stored:** the plan is put together from the current gap analysis
+(``services.gaps.gap_analysis``, the competence matrix's one rule) each time it is read.
+The activities it suggests are the catalogue's for the gaps as they are now, so a gap
+that closed leaves no suggestion behind. What is stored (``PlanItem``) is what people
+said of an item: the person's answer (accepted, postponed to a day, declined with a
+reason), a manager's request (an activity or a competence, with a due date), and that
+an activity was completed. What an item shows is decided by ``domain.plan.item_state``:
+an item of a requirement that is met is done, whatever was answered.
+
+An item belongs to a competence by its framework and identifier, not by one version's
+row, so a new version of the framework keeps the plan's answers.
+
+**Completion of an activity** (``record_course_completion``) is evidence at the levels
+the activity develops (``CourseCompetence``), written by ``services.evidence`` like any
+other, with its source and confidence (``domain.evidence_sources``): the person's own
+report (low: their word never outweighs a measured result), an instructor's or
+manager's confirmation (high), or the score the LMS holds in the gradebook column of an
+activity the tool placed there (medium, ``receive_activity_result``). Certifications are
+evaluated in the same transaction, as for every new evidence.
+
+Writes lock the person's row first, so two answers for the same person at once make one
+item, not two.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.orm import Session, aliased, joinedload
+
+from lti_tool.domain import evidence_sources as sources
+from lti_tool.domain import plan as rules
+from lti_tool.domain.coverage import COVERED
+from lti_tool.domain.evidence_sources import Confidence
+from lti_tool.errors import NotFound, PlanInvalid
+from lti_tool.lti import ags
+from lti_tool.lti import claims as c
+from lti_tool.models import (
+    Competence,
+    CompetenceHolding,
+    Course,
+    CourseKind,
+    CourseSession,
+    Evidence,
+    FrameworkVersion,
+    Launch,
+    Person,
+    PlanItem,
+    PlanItemSource,
+    PlanItemState,
+)
+from lti_tool.services import assignments, catalogue, certificates, gaps
+from lti_tool.services.catalogue import ActivityOption
+from lti_tool.services.evidence import record_evidence
+from lti_tool.services.gaps import GapAnalysis, GapLine
+from lti_tool.services.launches import ACTIVITY_PARAM
+
+log = logging.getLogger(__name__)
+
+#: The longest reason for declining an item.
+MAX_REASON_LENGTH = 2000
+#: How many upcoming sessions of a classroom activity the plan shows.
+SESSIONS_SHOWN = 3
+#: The share of a placed activity's gradebook column that counts as completed: the LMS
+#: does not send its own pass mark over AGS.
+LMS_PASS_PERCENTAGE = 50.0
+
+Identity = tuple[int, str]
+"""(framework, competence identifier): a competence in every version of its framework."""
+
+
+# --- what the plan shows -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionOption:
+    """An upcoming session of a classroom activity."""
+
+    id: int
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    place: str
+    video_url: str | None
+    seats_left: int
+    waitlist: bool
+    signup_deadline: dt.datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldBy:
+    """The evidence a requirement is held by: where it came from and how far to trust it."""
+
+    source: str
+    confidence: Confidence
+    recorded_at: dt.datetime
+    course: str | None
+    """The code of the activity whose completion it records."""
+
+    @property
+    def own_word(self) -> bool:
+        return self.source in sources.SELF_SOURCES
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanEntry:
+    """One thing to do: an activity for a requirement, a manager's request to close a
+    gap (no activity), or an activity a manager added outside the requirements."""
+
+    key: str
+    """Names the entry in forms: ``<course id>-<competence id>`` (0 for none)."""
+    course: ActivityOption | None
+    competence_id: int | None
+    """The requirement's competence; None for an activity outside the requirements."""
+    state: str
+    """What it shows now (``domain.plan.item_state``)."""
+    source: PlanItemSource
+    item_id: int | None
+    """None: a suggestion nobody has answered yet."""
+    stored_state: str | None
+    due_on: dt.date | None
+    postponed_until: dt.date | None
+    decline_reason: str | None
+    added_by: str | None
+    """The name of the manager who added it."""
+    updated_at: dt.datetime | None
+    sessions: tuple[SessionOption, ...] = ()
+
+    @property
+    def done(self) -> bool:
+        return self.state == rules.DONE
+
+    @property
+    def reopened(self) -> bool:
+        """Completed before, yet the requirement calls for action again."""
+        return self.stored_state == rules.DONE and not self.done
+
+    @property
+    def by_manager(self) -> bool:
+        return self.source == PlanItemSource.MANAGER
+
+    def overdue(self, today: dt.date) -> bool:
+        return self.due_on is not None and self.due_on < today and not self.done
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanLine:
+    """A required competence: where the person stands, and what to do about it."""
+
+    gap: GapLine
+    held_by: HeldBy | None
+    entries: tuple[PlanEntry, ...]
+
+    @property
+    def request(self) -> PlanEntry | None:
+        """A manager's request to close the gap, without an activity."""
+        return next((e for e in self.entries if e.course is None), None)
+
+    @property
+    def activities(self) -> tuple[PlanEntry, ...]:
+        return tuple(e for e in self.entries if e.course is not None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    analysis: GapAnalysis
+    lines: tuple[PlanLine, ...]
+    """Most urgent first, as the gap analysis orders them."""
+    extra: tuple[PlanEntry, ...]
+    """Activities a manager added that develop none of the person's requirements."""
+    today: dt.date
+
+    @property
+    def person_id(self) -> int:
+        return self.analysis.person_id
+
+    @property
+    def total(self) -> int:
+        return len(self.lines)
+
+    @property
+    def held(self) -> int:
+        """Requirements held today (met, or met and expiring): the progress shown."""
+        return sum(1 for line in self.lines if line.gap.status in COVERED)
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.held / self.total) if self.total else 0
+
+    @property
+    def progress(self) -> Plan:
+        """The plan itself: ``held`` of ``total``, ``percent`` (what the API names progress)."""
+        return self
+
+    @property
+    def open_lines(self) -> tuple[PlanLine, ...]:
+        return tuple(line for line in self.lines if line.gap.needs_action)
+
+    @property
+    def met_lines(self) -> tuple[PlanLine, ...]:
+        return tuple(line for line in self.lines if not line.gap.needs_action)
+
+    def entries(self) -> Iterable[PlanEntry]:
+        for line in self.lines:
+            yield from line.entries
+        yield from self.extra
+
+    def entry(self, key: str) -> PlanEntry | None:
+        return next((e for e in self.entries() if e.key == key), None)
+
+    def entries_of(self, course_id: int) -> list[PlanEntry]:
+        return [e for e in self.entries() if e.course and e.course.course_id == course_id]
+
+
+def entry_key(course_id: int | None, competence_id: int | None) -> str:
+    return f"{course_id or 0}-{competence_id or 0}"
+
+
+def _held_and_identities(
+    session: Session, organisation_id: int, person_id: int, competence_ids: Sequence[int]
+) -> tuple[dict[int, Identity], dict[int, HeldBy]]:
+    """Each competence's identity, and the evidence the person holds it by (one
+    statement)."""
+    if not competence_ids:
+        return {}, {}
+    held = and_(
+        CompetenceHolding.organisation_id == organisation_id,
+        CompetenceHolding.person_id == person_id,
+        CompetenceHolding.framework_id == FrameworkVersion.framework_id,
+        CompetenceHolding.identifier == Competence.identifier,
+    )
+    rows = session.execute(
+        select(
+            Competence.id,
+            FrameworkVersion.framework_id,
+            Competence.identifier,
+            Evidence.source,
+            Evidence.confidence,
+            Evidence.recorded_at,
+            Evidence.detail,
+        )
+        .join(FrameworkVersion, Competence.version_id == FrameworkVersion.id)
+        .outerjoin(CompetenceHolding, held)
+        .outerjoin(Evidence, Evidence.id == CompetenceHolding.evidence_id)
+        .where(Competence.id.in_(competence_ids))
+    )
+    identities: dict[int, Identity] = {}
+    by: dict[int, HeldBy] = {}
+    for competence_id, framework_id, identifier, source, confidence, at, detail in rows:
+        identities[competence_id] = (framework_id, identifier)
+        if source is not None:
+            course = (detail or {}).get("course")
+            by[competence_id] = HeldBy(source, Confidence(confidence), at, course)
+    return identities, by
+
+
+@dataclasses.dataclass(frozen=True)
+class _Stored:
+    item: PlanItem
+    identity: Identity | None
+    added_by: str | None
+
+
+def _stored_items(session: Session, organisation_id: int, person_id: int) -> list[_Stored]:
+    """The person's plan items with their competence's identity, course and the name of
+    who added them (one statement)."""
+    adder = aliased(Person)
+    rows = session.execute(
+        select(PlanItem, FrameworkVersion.framework_id, Competence.identifier, adder)
+        .outerjoin(Competence, PlanItem.competence_id == Competence.id)
+        .outerjoin(FrameworkVersion, Competence.version_id == FrameworkVersion.id)
+        .outerjoin(adder, PlanItem.added_by_id == adder.id)
+        .options(joinedload(PlanItem.course))
+        .where(PlanItem.organisation_id == organisation_id, PlanItem.person_id == person_id)
+        .order_by(PlanItem.id)
+    ).all()
+    return [
+        _Stored(
+            item,
+            (framework_id, identifier) if identifier is not None else None,
+            adder.display_name if adder is not None else None,
+        )
+        for item, framework_id, identifier, adder in rows
+    ]
+
+
+def _upcoming_sessions(
+    session: Session, organisation_id: int, course_ids: Iterable[int], now: dt.datetime
+) -> dict[int, tuple[SessionOption, ...]]:
+    """The next sessions of each classroom activity, not cancelled, with the seats left
+    (two statements)."""
+    ids = sorted(set(course_ids))
+    if not ids:
+        return {}
+    found = session.scalars(
+        select(CourseSession)
+        .where(
+            CourseSession.organisation_id == organisation_id,
+            CourseSession.course_id.in_(ids),
+            CourseSession.cancelled_at.is_(None),
+            CourseSession.starts_at > now,
+        )
+        .order_by(CourseSession.course_id, CourseSession.starts_at, CourseSession.id)
+    ).all()
+    shown: dict[int, list[CourseSession]] = {}
+    for row in found:
+        kept = shown.setdefault(row.course_id, [])
+        if len(kept) < SESSIONS_SHOWN:
+            kept.append(row)
+    counts = catalogue.booking_counts(session, [s.id for rows in shown.values() for s in rows])
+    booked = catalogue.BookingStatus.BOOKED
+    return {
+        course_id: tuple(
+            SessionOption(
+                id=s.id,
+                starts_at=s.starts_at,
+                ends_at=s.ends_at,
+                place=s.place,
+                video_url=s.video_url,
+                seats_left=max(0, s.capacity - counts.get(s.id, {}).get(booked, 0)),
+                waitlist=s.waitlist,
+                signup_deadline=s.signup_deadline,
+            )
+            for s in rows
+        )
+        for course_id, rows in shown.items()
+    }
+
+
+def learning_plan(
+    session: Session,
+    organisation_id: int,
+    person_id: int,
+    *,
+    now: dt.datetime,
+    locale: str = "nb",
+) -> Plan:
+    """The person's plan as it stands now (twelve statements at most, whatever the number
+    of job roles, requirements, activities, sessions and items). Another organisation's
+    person is not found."""
+    analysis = gaps.gap_analysis(session, organisation_id, person_id, now=now, locale=locale)
+    today = now.date()
+    identities, held_by = _held_and_identities(
+        session, organisation_id, person_id, [line.competence_id for line in analysis.lines]
+    )
+    stored = _stored_items(session, organisation_id, person_id)
+    by_target: dict[tuple[int | None, Identity | None], _Stored] = {}
+    for row in stored:  # oldest first: a later row for the same target wins
+        by_target[(row.item.course_id, row.identity)] = row
+
+    def entry(
+        option: ActivityOption | None, line: GapLine | None, found: _Stored | None
+    ) -> PlanEntry:
+        item = found.item if found else None
+        stored_state = item.state.value if item else None
+        competence_id = line.competence_id if line else item.competence_id if item else None
+        return PlanEntry(
+            key=entry_key(option.course_id if option else None, competence_id),
+            course=option,
+            competence_id=line.competence_id if line else None,
+            state=rules.item_state(
+                stored_state,
+                line.status if line else None,
+                item.postponed_until if item else None,
+                today,
+            ),
+            source=item.source if item else PlanItemSource.SUGGESTED,
+            item_id=item.id if item else None,
+            stored_state=stored_state,
+            due_on=item.due_on if item else None,
+            postponed_until=item.postponed_until if item else None,
+            decline_reason=item.decline_reason if item else None,
+            added_by=found.added_by if found else None,
+            updated_at=item.updated_at if item else None,
+        )
+
+    def kept(row: _Stored, line: GapLine | None) -> bool:
+        by_manager = row.item.source == PlanItemSource.MANAGER
+        if line is None or line.needs_action:
+            return by_manager
+        return rules.shown_when_met(row.item.state.value, by_manager)
+
+    used: set[int] = set()
+    lines = []
+    for line in analysis.lines:
+        identity = identities.get(line.competence_id)
+        entries = []
+        request = by_target.get((None, identity))
+        if request is not None and kept(request, line):
+            entries.append(entry(None, line, request))
+            used.add(request.item.id)
+        offered = {a.course_id for a in line.activities}
+        for option in line.activities:
+            found = by_target.get((option.course_id, identity))
+            entries.append(entry(option, line, found))
+            if found is not None:
+                used.add(found.item.id)
+        for row in by_target.values():  # items of courses no longer offered for it
+            course = row.item.course
+            if row.identity != identity or course is None or course.id in offered:
+                continue
+            if kept(row, line):
+                entries.append(entry(catalogue.activity_option(course, 0, locale), line, row))
+                used.add(row.item.id)
+        lines.append(PlanLine(line, held_by.get(line.competence_id), tuple(entries)))
+    line_identities = {identities.get(line.competence_id) for line in analysis.lines}
+    extra = [
+        entry(catalogue.activity_option(row.item.course, 0, locale), None, row)
+        for row in by_target.values()
+        if row.item.id not in used
+        and row.item.course is not None
+        and row.identity not in line_identities
+        and kept(row, None)
+    ]
+    sessions = _upcoming_sessions(
+        session,
+        organisation_id,
+        (
+            e.course.course_id
+            for e in [*(e for line in lines for e in line.entries), *extra]
+            if e.course is not None and e.course.kind != CourseKind.ELEARNING and not e.done
+        ),
+        now,
+    )
+
+    def with_sessions(e: PlanEntry) -> PlanEntry:
+        if e.course is None or e.course.course_id not in sessions or e.done:
+            return e
+        return dataclasses.replace(e, sessions=sessions[e.course.course_id])
+
+    return Plan(
+        analysis=analysis,
+        lines=tuple(
+            dataclasses.replace(line, entries=tuple(with_sessions(e) for e in line.entries))
+            for line in lines
+        ),
+        extra=tuple(with_sessions(e) for e in extra),
+        today=today,
+    )
+
+
+def managed_plan(
+    session: Session,
+    organisation_id: int,
+    person_id: int,
+    unit_ids: frozenset[int] | None,
+    *,
+    now: dt.datetime,
+    locale: str = "nb",
+) -> Plan:
+    """The plan of a person with an active place in the manager's units (``unit_ids``;
+    None: anyone of the organisation); anyone else is not found."""
+    assignments.get_person(session, organisation_id, person_id)
+    assignments.check_in_units(session, person_id, unit_ids)
+    return learning_plan(session, organisation_id, person_id, now=now, locale=locale)
+
+
+# --- the person's answers --------------------------------------------------------------------
+
+
+def _lock_person(session: Session, organisation_id: int, person_id: int) -> Person:
+    """The person, their row locked until the transaction ends: one writer of their plan
+    at a time. Another organisation's person is not found."""
+    person: Person | None = session.scalar(
+        select(Person)
+        .where(Person.id == person_id, Person.organisation_id == organisation_id)
+        .with_for_update()
+    )
+    if person is None:
+        raise NotFound(f"person {person_id} not in organisation {organisation_id}")
+    return person
+
+
+def _entry(plan: Plan, key: str) -> PlanEntry:
+    found = plan.entry(key)
+    if found is None:
+        raise NotFound(f"no entry {key!r} in the plan of person {plan.person_id}")
+    return found
+
+
+def _new_entry(course: ActivityOption | None, competence_id: int | None) -> PlanEntry:
+    """An entry not in the plan yet: what a manager adds."""
+    return PlanEntry(
+        key=entry_key(course.course_id if course else None, competence_id),
+        course=course,
+        competence_id=competence_id,
+        state=rules.SUGGESTED,
+        source=PlanItemSource.MANAGER,
+        item_id=None,
+        stored_state=None,
+        due_on=None,
+        postponed_until=None,
+        decline_reason=None,
+        added_by=None,
+        updated_at=None,
+    )
+
+
+def _item_of(session: Session, organisation_id: int, person_id: int, entry: PlanEntry) -> PlanItem:
+    """The stored item of an entry, made when it has none yet (a suggestion)."""
+    if entry.item_id is not None:
+        found = session.get(PlanItem, entry.item_id)
+        assert found is not None  # read in this transaction, under the person's lock
+        return found
+    item = PlanItem(
+        organisation_id=organisation_id,
+        person_id=person_id,
+        course_id=entry.course.course_id if entry.course else None,
+        competence_id=entry.competence_id,
+        state=PlanItemState.SUGGESTED,
+        source=PlanItemSource.SUGGESTED,
+    )
+    session.add(item)
+    return item
+
+
+def answer_plan_item(
+    session: Session,
+    organisation_id: int,
+    person_id: int,
+    key: str,
+    answer: str,
+    *,
+    now: dt.datetime,
+    until: dt.date | None = None,
+    reason: str = "",
+    locale: str = "nb",
+) -> PlanItem:
+    """The person accepts an item, postpones it until a day, or declines it with a reason
+    (which their manager sees). An item that is done cannot be answered."""
+    assert answer in rules.ANSWERS
+    _lock_person(session, organisation_id, person_id)
+    plan = learning_plan(session, organisation_id, person_id, now=now, locale=locale)
+    entry = _entry(plan, key)
+    if entry.done:
+        raise PlanInvalid(f"entry {key} done", reason=_l("This is done already."))
+    reason = reason.strip()
+    if answer == rules.DECLINED and not reason:
+        raise PlanInvalid(
+            "decline without a reason",
+            reason=_l("Say why you decline: your manager sees it."),
+            field="reason",
+        )
+    if len(reason) > MAX_REASON_LENGTH:
+        raise PlanInvalid(
+            f"reason of {len(reason)}",
+            reason=_l("Use at most %(count)d characters.", count=MAX_REASON_LENGTH),
+            field="reason",
+        )
+    if answer == rules.POSTPONED:
+        if until is None:
+            raise PlanInvalid("postpone without a day", reason=_l("Enter a date."), field="until")
+        refusal = rules.postpone_refusal(until, plan.today)
+        if refusal == "past":
+            raise PlanInvalid(
+                f"postpone to {until}", reason=_l("Choose a day after today."), field="until"
+            )
+        if refusal == "far":
+            raise PlanInvalid(
+                f"postpone to {until}",
+                reason=_l("Postpone by two years at most."),
+                field="until",
+            )
+    item = _item_of(session, organisation_id, person_id, entry)
+    item.state = PlanItemState(answer)
+    item.decline_reason = reason if answer == rules.DECLINED else None
+    item.postponed_until = until if answer == rules.POSTPONED else None
+    session.flush()
+    return item
+
+
+def report_completion(
+    session: Session,
+    organisation_id: int,
+    person_id: int,
+    key: str,
+    *,
+    now: dt.datetime,
+    locale: str = "nb",
+) -> list[Evidence]:
+    """ "I have done this": the person's own word that they completed the entry's
+    activity, recorded as self-reported evidence (low confidence; it never outweighs a
+    measured result)."""
+    _lock_person(session, organisation_id, person_id)
+    plan = learning_plan(session, organisation_id, person_id, now=now, locale=locale)
+    entry = _entry(plan, key)
+    if entry.course is None:
+        raise NotFound(f"entry {key} names no activity")
+    if entry.done:
+        raise PlanInvalid(f"entry {key} done", reason=_l("This is done already."))
+    return record_course_completion(
+        session, organisation_id, person_id, entry.course.course_id, sources.SELF_REPORTED, now
+    )
+
+
+# --- a manager's requests --------------------------------------------------------------------
+
+
+def _managed_person(
+    session: Session, organisation_id: int, person_id: int, unit_ids: frozenset[int] | None
+) -> Person:
+    """The person, locked, when the manager (of ``unit_ids``; None: every unit) manages
+    them; else not found."""
+    person = _lock_person(session, organisation_id, person_id)
+    assignments.check_in_units(session, person_id, unit_ids)
+    return person
+
+
+def _check_due(due_on: dt.date | None, today: dt.date) -> None:
+    if due_on is not None and due_on < today:
+        raise PlanInvalid(
+            f"due on {due_on}", reason=_l("Choose today or a later day."), field="due_on"
+        )
+
+
+def _by_manager(item: PlanItem, by_id: int | None, due_on: dt.date | None) -> None:
+    item.source = PlanItemSource.MANAGER
+    item.added_by_id = by_id
+    item.due_on = due_on
+
+
+def add_plan_item(
+    session: Session,
+    organisation_id: int,
+    person_id: int,
+    *,
+    by_id: int | None,
+    unit_ids: frozenset[int] | None,
+    now: dt.datetime,
+    course_id: int | None = None,
+    competence_id: int | None = None,
+    due_on: dt.date | None = None,
+    locale: str = "nb",
+) -> list[PlanItem]:
+    """A manager adds an activity or a competence to the plan of a person in their units,
+    with a due date if they like. An activity counts for each requirement of the person
+    it is offered for (an item for each); one that develops none of them is an item of
+    its own. A competence must be one the person's job roles require."""
+    if (course_id is None) == (competence_id is None):
+        raise PlanInvalid("course and competence", reason=_l("Choose an activity or a competence."))
+    _managed_person(session, organisation_id, person_id, unit_ids)
+    today = now.date()
+    _check_due(due_on, today)
+    plan = learning_plan(session, organisation_id, person_id, now=now, locale=locale)
+    items: list[PlanItem] = []
+    if competence_id is not None:
+        line = next((x for x in plan.lines if x.gap.competence_id == competence_id), None)
+        if line is None:
+            raise PlanInvalid(
+                f"competence {competence_id} not required",
+                reason=_l("Choose one of the competences the person's job roles require."),
+                field="competence_id",
+            )
+        request = line.request or _new_entry(None, competence_id)
+        items.append(_item_of(session, organisation_id, person_id, request))
+    else:
+        assert course_id is not None
+        course = catalogue.get_activity(session, organisation_id, course_id)
+        if course.archived:
+            raise PlanInvalid(
+                f"course {course_id} archived",
+                reason=_l("Choose an activity of the catalogue."),
+                field="course_id",
+            )
+        # for each requirement it is offered for; else an item of its own
+        entries = [
+            e for e in plan.entries_of(course.id) if e.competence_id is not None and not e.done
+        ]
+        if not entries:
+            option = catalogue.activity_option(course, 0, locale)
+            entries = [e for e in plan.extra if e.course and e.course.course_id == course.id]
+            entries = entries[:1] or [_new_entry(option, None)]
+        items.extend(_item_of(session, organisation_id, person_id, e) for e in entries)
+    for item in items:
+        _by_manager(item, by_id, due_on)
+    session.flush()
+    return items
+
+
+def set_due_date(
+    session: Session,
+    organisation_id: int,
+    person_id: int,
+    key: str,
+    due_on: dt.date | None,
+    *,
+    by_id: int | None,
+    unit_ids: frozenset[int] | None,
+    now: dt.datetime,
+    locale: str = "nb",
+) -> PlanItem:
+    """A manager sets (or, with None, clears) when an entry of the plan of a person in
+    their units should be done; the entry becomes the manager's."""
+    _managed_person(session, organisation_id, person_id, unit_ids)
+    _check_due(due_on, now.date())
+    plan = learning_plan(session, organisation_id, person_id, now=now, locale=locale)
+    item = _item_of(session, organisation_id, person_id, _entry(plan, key))
+    _by_manager(item, by_id, due_on)
+    session.flush()
+    return item
+
+
+# --- completing an activity: evidence ----------------------------------------------------------
+
+
+def record_course_completion(
+    session: Session,
+    organisation_id: int,
+    person_id: int,
+    course_id: int,
+    source: str,
+    now: dt.datetime,
+    *,
+    by: Person | None = None,
+    percentage: float | None = None,
+    recorded_at: dt.datetime | None = None,
+    detail: dict[str, Any] | None = None,
+) -> list[Evidence]:
+    """That the person completed the activity: evidence of ``source`` for each competence
+    it develops, at the level it develops it to; the person's items of the activity are
+    done, and their certifications evaluated."""
+    assert source in sources.SOURCES
+    course = catalogue.get_activity(session, organisation_id, course_id)
+    extra: dict[str, Any] = {"course_id": course.id, "course": course.code, **(detail or {})}
+    if by is not None:
+        extra |= {"confirmed_by_id": by.id, "confirmed_by": by.display_name}
+    rows = record_evidence(
+        session,
+        [
+            Evidence(
+                organisation_id=organisation_id,
+                person_id=person_id,
+                competence_id=developed.competence_id,
+                source=source,
+                level=developed.level,
+                percentage=percentage,
+                recorded_at=recorded_at or now,
+                detail=dict(extra),
+            )
+            for developed in course.competences
+        ],
+    )
+    session.execute(
+        update(PlanItem)
+        .where(
+            PlanItem.organisation_id == organisation_id,
+            PlanItem.person_id == person_id,
+            PlanItem.course_id == course.id,
+        )
+        .values(state=PlanItemState.DONE, updated_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    certificates.evaluate_person(session, organisation_id, person_id, now)
+    return rows
+
+
+def confirm_completion(
+    session: Session,
+    organisation_id: int,
+    course_id: int,
+    person_ids: Sequence[int],
+    *,
+    by_id: int,
+    unit_ids: frozenset[int] | None,
+    now: dt.datetime,
+) -> int:
+    """An instructor, designer or manager confirms that these people completed the
+    activity (high confidence); a manager of some units (``unit_ids``) confirms for
+    their people only. Returns how many evidence records were written."""
+    if not person_ids:
+        raise PlanInvalid("nobody", reason=_l("Choose at least one person."), field="person_ids")
+    by = assignments.get_person(session, organisation_id, by_id)
+    written = 0
+    for person_id in dict.fromkeys(person_ids):
+        _managed_person(session, organisation_id, person_id, unit_ids)
+        written += len(
+            record_course_completion(
+                session,
+                organisation_id,
+                person_id,
+                course_id,
+                sources.INSTRUCTOR_CONFIRMED,
+                now,
+                by=by,
+            )
+        )
+    return written
+
+
+# --- what the LMS holds for an activity the tool placed -----------------------------------------
+
+
+def placed_activity_code(launch: Launch) -> str:
+    """The code of the e-learning activity a launch's link places (empty: none)."""
+    return str((launch.claims.get(c.CUSTOM) or {}).get(ACTIVITY_PARAM) or "").strip()
+
+
+def placed_activity(session: Session, organisation_id: int, code: str) -> Course:
+    """The organisation's e-learning activity of this code (any case); else not found."""
+    found: Course | None = session.scalar(
+        select(Course).where(
+            Course.organisation_id == organisation_id, func.lower(Course.code) == code.lower()
+        )
+    )
+    if found is None:
+        raise NotFound(f"no activity {code!r} in organisation {organisation_id}")
+    return found
+
+
+def receive_activity_result(
+    session: Session, launch: Launch, client: ags.AgsClient, now: dt.datetime
+) -> list[Evidence]:
+    """On a launch of an activity the tool placed (``ACTIVITY_PARAM``): read what the LMS
+    holds for the person in the link's gradebook column (AGS results, when the launch
+    grants ``result.readonly``) and, for a score of at least ``LMS_PASS_PERCENTAGE``,
+    record it as LMS evidence of completing the activity, once per result. A platform
+    that cannot be reached, or answers what is not AGS, records nothing (logged): the
+    launch goes on."""
+    code = placed_activity_code(launch)
+    endpoint = ags.endpoint_from_claims(launch.claims)
+    if not code or endpoint is None or not endpoint.lineitem:
+        return []
+    if not endpoint.grants(ags.SCOPE_RESULT_READONLY):
+        return []
+    organisation_id = launch.deployment.organisation_id
+    try:
+        course = placed_activity(session, organisation_id, code)
+    except NotFound:
+        return []
+    if course.kind != CourseKind.ELEARNING or not course.competences:
+        return []
+    person = launch.person
+    try:
+        results = client.get_results(
+            ags.PlatformAuth.of(launch.deployment.platform), endpoint.lineitem, person.sub
+        )
+    except ags.AgsError as exc:
+        log.warning("no result read for activity %s, person %s: %s", code, person.id, exc)
+        return []
+    result = next((r for r in results if r.user_id == person.sub), None)
+    if result is None or result.percentage is None:
+        return []
+    if result.percentage < LMS_PASS_PERCENTAGE:
+        log.info("activity %s: person %s scored %s %%", code, person.id, result.percentage)
+        return []
+    stamp = result.timestamp.isoformat() if result.timestamp else None
+    seen = session.scalars(
+        select(Evidence.detail).where(
+            Evidence.organisation_id == organisation_id,
+            Evidence.person_id == person.id,
+            Evidence.source == sources.LMS_SCORE,
+            Evidence.competence_id.in_([d.competence_id for d in course.competences]),
+        )
+    ).all()
+    if any(
+        d.get("course_id") == course.id
+        and d.get("lms_result_at") == stamp
+        and d.get("lms_score") == result.percentage
+        for d in seen
+    ):
+        return []
+    return record_course_completion(
+        session,
+        organisation_id,
+        person.id,
+        course.id,
+        sources.LMS_SCORE,
+        now,
+        percentage=result.percentage,
+        detail={"lms_result_at": stamp, "lms_score": result.percentage},
+    )

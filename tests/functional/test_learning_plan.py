@@ -1,0 +1,837 @@
+"""The learning plan through HTTP: the learner's /learner/plan (suggestions for every gap,
+the most urgent first, classroom sessions, progress in words and a bar), the person's
+answers (accept, postpone until a day, decline with a reason), "I have done this" as
+self-reported evidence, the plan following the evidence, a manager's items, due dates
+and confirmations for their unit's people only, an instructor's confirmation, the cost of
+the page, and e-learning placed by deep linking whose gradebook column counts as LMS
+evidence. Real signed launches from the test LMS."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from lti_tool.db import get_session
+from lti_tool.models import (
+    AuditEvent,
+    AuditEventPerson,
+    Course,
+    CourseKind,
+    CourseSession,
+    Evidence,
+    Organisation,
+    Person,
+    PlanItem,
+    PlanItemSource,
+    PlanItemState,
+)
+from tests.fakes import content
+from tests.fakes.gradebook import FakeGradebook
+from tests.fakes.lms import TestLms, csrf_token, parse_forms
+from tests.functional import test_api
+from tests.functional.test_gap_analysis import _course
+from tests.functional.test_gradebook_catch_up import place
+from tests.functional.test_learner_requirements import launch
+from tests.functional.test_unit_matrix import MANAGER, add_evidence, add_person, grant_manager
+from tests.statements import statements_run
+
+NOW = dt.datetime(2027, 3, 15, 12, 0, tzinfo=dt.UTC)
+DAY = dt.timedelta(days=1)
+LEARNER = "101"
+PLAN = "/learner/plan"
+
+
+# the API tests' fixtures: a Bearer-token client, tokens, another organisation
+api, new_token, other_org = test_api.api, test_api.new_token, test_api.other_org
+
+
+@pytest.fixture
+def frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lti_tool.clock.now", lambda: NOW)
+
+
+def _session(org: int, course_id: int, starts: dt.datetime, **fields: Any) -> int:
+    row = CourseSession(
+        organisation_id=org,
+        course_id=course_id,
+        starts_at=starts,
+        ends_at=starts + dt.timedelta(hours=3),
+        place=fields.pop("place", "Rådhuset, sal 2"),
+        capacity=fields.pop("capacity", 12),
+        uid=str(uuid.uuid4()),
+        **fields,
+    )
+    get_session().add(row)
+    get_session().flush()
+    return row.id
+
+
+@pytest.fixture
+def offers(app: Any, care: dict[str, Any]) -> dict[str, Any]:
+    """The catalogue: e-learning and a classroom course for medicines, e-learning for
+    privacy and for office (which no nurse needs)."""
+    org = care["organisation_id"]
+    med, privacy, office = (care["competences"][c] for c in ("legemidler", "personvern", "office"))
+    with app.app_context():
+        courses = {
+            "med_e": _course(
+                org,
+                "legemidler-e",
+                {med: 3},
+                lms_url="https://lms.example/mod/scorm/view.php?id=7",
+                duration_minutes=45,
+                language="nb",
+            ),
+            "med_class": _course(
+                org, "legemidler-kurs", {med: 4, privacy: 2}, kind=CourseKind.CLASSROOM
+            ),
+            "privacy_e": _course(org, "personvern-e", {privacy: 2}),
+            "office_e": _course(org, "office-e", {office: 1}),
+        }
+        _session(org, courses["med_class"], NOW + 20 * DAY)
+        _session(org, courses["med_class"], NOW + 30 * DAY, place="Sykehjemmet, møterom")
+        _session(org, courses["med_class"], NOW + 25 * DAY, cancelled_at=NOW, place="Avlyst sal")
+        _session(org, courses["med_class"], NOW - 20 * DAY, place="Gammel sal")
+        get_session().commit()
+    return {**care, "courses": courses}
+
+
+def person_id(app: Any, sub: str) -> int:
+    with app.app_context():
+        found: int = get_session().scalar(select(Person.id).where(Person.sub == sub))
+        return found
+
+
+def nurse(app: Any, lms: TestLms, persona: str = "learner") -> Any:
+    """A nurse of home care, launched: their browser."""
+    browser = TestLms.browser(app)
+    launch(lms, browser, persona, job_role="sykepleier", unit="hjemmetjenesten")
+    return browser
+
+
+def browser_of(app: Any, lms: TestLms, persona: str) -> Any:
+    browser = TestLms.browser(app)
+    launch(lms, browser, persona)
+    return browser
+
+
+def get(browser: Any, path: str, expect: int = 200) -> str:
+    response = browser.get(path, query_string={"lang": "en"})
+    assert response.status_code == expect, response.get_data(as_text=True)[:3000]
+    return response.get_data(as_text=True)
+
+
+def submit(browser: Any, page: str, action: str, entry: str | None = None, **fields: Any) -> Any:
+    """Post the page's form to ``action`` (the one for ``entry``, and ``answer`` when
+    given), with its hidden fields and ``fields``."""
+    html = get(browser, page)
+    for form in parse_forms(html):
+        if form["method"] != "post" or (form["action"] or "").split("?")[0] != action:
+            continue
+        if entry is not None and form["fields"].get("entry") != entry:
+            continue
+        if "answer" in fields and form["fields"].get("answer") != fields["answer"]:
+            continue
+        url = form["action"] + ("&" if "?" in form["action"] else "?") + "lang=en"
+        return browser.post(url, data={**form["fields"], **fields})
+    raise AssertionError(f"no form posting to {action} for {entry} on {page}")
+
+
+def key(course_id: int | None, competence_id: int | None) -> str:
+    return f"{course_id or 0}-{competence_id or 0}"
+
+
+def items(app: Any, person: int) -> list[tuple[int | None, int | None, str, str]]:
+    with app.app_context():
+        rows = get_session().scalars(
+            select(PlanItem).where(PlanItem.person_id == person).order_by(PlanItem.id)
+        )
+        return [(r.course_id, r.competence_id, r.state.value, r.source.value) for r in rows]
+
+
+def evidence(app: Any, person: int) -> list[tuple[int, str, str, int, dict[str, Any]]]:
+    with app.app_context():
+        rows = get_session().scalars(
+            select(Evidence).where(Evidence.person_id == person).order_by(Evidence.id)
+        )
+        return [(e.competence_id, e.source, e.confidence, e.level, e.detail) for e in rows]
+
+
+def section(html: str, heading_id: str) -> str:
+    start = html.index(f'id="{heading_id}"')
+    end = html.find("</section>", start)
+    return html[start:end]
+
+
+# --- the plan --------------------------------------------------------------------------------
+
+
+def test_every_gap_gets_its_activities_the_most_urgent_first(app, lms, offers, frozen):
+    org, comp, courses = offers["organisation_id"], offers["competences"], offers["courses"]
+    browser = nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    with app.app_context():  # privacy: shown, but it ran out yesterday
+        add_evidence(org, learner, comp["personvern"], 2, NOW - 30 * DAY, valid_until=NOW - DAY)
+        get_session().commit()
+
+    home = get(browser, "/learner/")
+    assert 'href="/learner/plan' in home and "Open my learning plan" in home
+    html = get(browser, PLAN)
+    assert "<h1>My learning plan</h1>" in html
+    todo = section(html, "todo-title")
+    # expired (privacy) before never assessed (medicines): the most urgent first
+    assert todo.index("Personvern (en)") < todo.index("Legemiddelhåndtering (en)")
+    assert "Expired" in todo and "Never assessed" in todo  # in words, not colour alone
+    privacy = todo[todo.index("Personvern (en)") : todo.index("Legemiddelhåndtering (en)")]
+    medicines = todo[todo.index("Legemiddelhåndtering (en)") :]
+    # each gap has the activities that reach its level; office is no nurse's requirement
+    assert "Personvern-E (en)" in privacy and "Legemidler-Kurs (en)" in privacy
+    assert "Legemidler-E (en)" in medicines and "Legemidler-Kurs (en)" in medicines
+    assert "Office-E (en)" not in html
+    assert f"/learner/activities/{courses['med_e']}" in medicines
+    assert "E-learning, about 45 minutes" in medicines
+    assert 'href="https://lms.example/mod/scorm/view.php?id=7"' in medicines
+    # a classroom course's upcoming sessions, with date and place; no cancelled or past one
+    assert "Rådhuset, sal 2" in medicines and "Sykehjemmet, møterom" in medicines
+    assert "12 seats left" in medicines
+    assert "Avlyst sal" not in html and "Gammel sal" not in html
+    # progress in words and a bar
+    assert "0 of 2 requirements met (0 %)" in html
+    assert '<progress id="plan-progress" max="2" value="0">' in html
+    assert '<label for="plan-progress">' in html
+    # nothing is stored until the person answers
+    assert items(app, learner) == []
+
+
+@pytest.mark.parametrize(
+    ("lang", "title", "progress"),
+    [
+        ("nb", "Min læringsplan", "0 av 2 krav oppfylt"),
+        ("nn", "Læringsplanen min", "0 av 2 krav oppfylte"),
+        ("en", "My learning plan", "0 of 2 requirements met"),
+    ],
+)
+def test_the_plan_in_each_language(app, lms, offers, frozen, lang, title, progress):
+    browser = nurse(app, lms)
+    html = browser.get(PLAN, query_string={"lang": lang}).get_data(as_text=True)
+    assert f"<h1>{title}</h1>" in html and progress in html
+
+
+def test_the_activity_page_shows_what_it_develops_and_its_sessions(app, lms, offers, frozen):
+    courses = offers["courses"]
+    browser = nurse(app, lms)
+    html = get(browser, f"/learner/activities/{courses['med_class']}")
+    assert "<h1>Legemidler-Kurs (en)</h1>" in html
+    assert "Legemiddelhåndtering (en): level 4" in html and "Personvern (en): level 2" in html
+    assert "Rådhuset, sal 2" in html and "Avlyst sal" not in html
+    assert "I have done this" in html
+    office = get(browser, f"/learner/activities/{courses['office_e']}")
+    assert "It is not in your plan" in office
+    get(browser, "/learner/activities/999999", expect=404)
+
+
+def test_the_person_accepts_postpones_and_declines_with_a_reason(app, lms, offers, frozen):
+    comp, courses = offers["competences"], offers["courses"]
+    med, privacy = comp["legemidler"], comp["personvern"]
+    browser = nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    e_learning, classroom = key(courses["med_e"], med), key(courses["med_class"], med)
+
+    done = submit(browser, PLAN, "/learner/plan/answer", e_learning, answer="accepted")
+    assert done.status_code == 302
+    html = get(browser, PLAN)
+    assert "Added to your plan." in html
+    block = html[html.index(f'id="plan-{e_learning}"') :]
+    assert "Accepted" in block[: block.index("</li>")]
+
+    # a postponement needs a day after today and within two years
+    for until, message in [
+        ("", "Enter a date."),
+        ((NOW - DAY).date().isoformat(), "Choose a day after today."),
+        ((NOW + 800 * DAY).date().isoformat(), "Postpone by two years at most."),
+        ("31.03.2027", "Enter a date like 2026-03-31."),
+    ]:
+        refused = submit(
+            browser, PLAN, "/learner/plan/answer", classroom, answer="postponed", until=until
+        )
+        assert refused.status_code == 422, until
+        page = refused.get_data(as_text=True)
+        assert message in page and 'class="error-summary"' in page
+        assert f'href="#plan-{classroom}-until"' in page and "<details open>" in page
+    until = (NOW + 10 * DAY).date()
+    answer = submit(
+        browser,
+        PLAN,
+        "/learner/plan/answer",
+        classroom,
+        answer="postponed",
+        until=until.isoformat(),
+    )
+    assert answer.status_code == 302
+    assert "Postponed until Mar 25, 2027" in get(browser, PLAN)
+
+    # a decline needs a reason
+    privacy_e = key(courses["privacy_e"], privacy)
+    refused = submit(browser, PLAN, "/learner/plan/answer", privacy_e, answer="declined")
+    assert refused.status_code == 422
+    assert "Say why you decline: your manager sees it." in refused.get_data(as_text=True)
+    answer = submit(
+        browser,
+        PLAN,
+        "/learner/plan/answer",
+        privacy_e,
+        answer="declined",
+        reason="Tok kurset i forrige jobb",
+    )
+    assert answer.status_code == 302
+    assert "Your reason: Tok kurset i forrige jobb" in get(browser, PLAN)
+    assert items(app, learner) == [
+        (courses["med_e"], med, "accepted", "suggested"),
+        (courses["med_class"], med, "postponed", "suggested"),
+        (courses["privacy_e"], privacy, "declined", "suggested"),
+    ]
+
+    # an entry that is not in the plan, and an unknown answer
+    html = get(browser, PLAN)
+    token = next(f for f in parse_forms(html) if f["fields"].get("entry"))["fields"]
+    office = key(courses["office_e"], comp["office"])
+    gone = browser.post(PLAN + "/answer", data={**token, "entry": office, "answer": "accepted"})
+    assert gone.status_code == 404
+    odd = browser.post(PLAN + "/answer", data={**token, "entry": e_learning, "answer": "maybe"})
+    assert odd.status_code == 422
+
+    # the day comes: the postponed entry is suggested again
+    with pytest.MonkeyPatch.context() as later:
+        later.setattr("lti_tool.clock.now", lambda: NOW + 11 * DAY)
+        html = get(browser, PLAN)
+        block = html[html.index(f'id="plan-{classroom}"') :]
+        assert "Suggested" in block[: block.index("</li>")]
+
+
+def test_evidence_closes_the_gap_its_items_are_done_and_no_stale_suggestion_stays(
+    app, lms, offers, frozen
+):
+    org, comp, courses = offers["organisation_id"], offers["competences"], offers["courses"]
+    med = comp["legemidler"]
+    browser = nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    submit(browser, PLAN, "/learner/plan/answer", key(courses["med_e"], med), answer="accepted")
+    declined = key(courses["med_class"], med)
+    submit(browser, PLAN, "/learner/plan/answer", declined, answer="declined", reason="Nei")
+    with app.app_context():  # a mapping measures level 3: the requirement is met
+        add_evidence(org, learner, med, 3, NOW - DAY)
+        get_session().commit()
+    html = get(browser, PLAN)
+    assert "1 of 2 requirements met (50 %)" in html
+    met = section(html, "met-title")
+    assert "Legemiddelhåndtering (en)" in met and "Knowledge test" in met
+    assert "Legemidler-E (en)" in met and "Done" in met  # what was accepted is done
+    assert "Legemidler-Kurs (en)" not in met  # what was declined is left out
+    todo = section(html, "todo-title")
+    assert "Legemiddelhåndtering (en)" not in todo
+    assert "Legemidler-E (en)" not in todo  # no suggestion for a closed gap
+    # the classroom course still counts for privacy, which is still open
+    assert "Legemidler-Kurs (en)" in todo and "Personvern (en)" in todo
+
+
+def test_i_have_done_this_is_the_persons_word_and_never_outweighs_a_test(app, lms, offers, frozen):
+    org, comp, courses = offers["organisation_id"], offers["competences"], offers["courses"]
+    med = comp["legemidler"]
+    browser = nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    entry = key(courses["med_e"], med)
+    answer = submit(browser, PLAN, "/learner/plan/done", entry)
+    assert answer.status_code == 302
+    recorded = evidence(app, learner)
+    assert [(c, s, conf, lvl) for c, s, conf, lvl, _d in recorded] == [
+        (med, "self_reported", "low", 3)
+    ]
+    assert recorded[0][4]["course"] == "legemidler-e"
+    assert items(app, learner) == []  # no item was answered: nothing to mark done
+    html = get(browser, PLAN)
+    # alone, the person's word is what they hold, and it says so
+    met = section(html, "met-title")
+    assert "Self-reported: done, in the person's own words" in met
+    assert "low confidence" in met
+    assert "Noted as done, in your own words." in html
+
+    with app.app_context():  # then a knowledge test measures level 2: it counts over the word
+        add_evidence(org, learner, med, 2, NOW - 2 * DAY)
+        get_session().commit()
+    html = get(browser, PLAN)
+    todo = section(html, "todo-title")
+    line = todo[todo.index("Legemiddelhåndtering (en)") :]
+    assert "Gap" in line and "Level 2 shown, level 3 required" in line
+    assert "Knowledge test" in line and "medium confidence" in line
+    # and it can be said again only for what is not done
+    with app.app_context():
+        get_session().execute(
+            PlanItem.__table__.insert().values(
+                organisation_id=org,
+                person_id=learner,
+                course_id=courses["med_e"],
+                competence_id=med,
+                state="done",
+                source="suggested",
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+        get_session().commit()
+    html = get(browser, PLAN)
+    block = html[html.index(f'id="plan-{entry}"') :]
+    assert "Marked done Mar 15, 2027, but the requirement still calls for action" in block
+
+
+def test_hostile_answers_get_a_clear_refusal_not_a_500(app, lms, offers, frozen):
+    comp, courses = offers["competences"], offers["courses"]
+    browser = nurse(app, lms)
+    org = offers["organisation_id"]
+    entry = key(courses["med_e"], comp["legemidler"])
+    token = csrf_token(get(browser, PLAN))
+    for data, status in [
+        ({"entry": entry, "answer": "declined", "reason": "nei\x00"}, 422),
+        ({"entry": entry, "answer": "declined", "reason": "x" * 2001}, 422),
+        ({"entry": "9" * 60, "answer": "accepted"}, 422),
+        ({"entry": "1-2-3", "answer": "accepted"}, 404),
+        ({"entry": entry, "answer": "postponed", "until": "9999-99-99"}, 422),
+        ({"answer": "accepted"}, 422),
+    ]:
+        answer = browser.post(PLAN + "/answer", data={"csrf_token": token, **data})
+        assert answer.status_code == status, data
+    assert browser.post(PLAN + "/done", data={"csrf_token": token}).status_code == 422
+    manager = browser_of(app, lms, "manager")
+    grant_manager(app, org, MANAGER, offers["units"]["hjemmetjenesten"])
+    page = f"/manager/people/{person_id(app, LEARNER)}/plan"
+    token = csrf_token(get(manager, page))
+    for action, data in [
+        ("/items", {"course_id": str(2**40)}),
+        ("/items", {"competence_id": "x"}),
+        ("/items", {"course_id": str(courses["med_e"]), "due_on": "in a week"}),
+        ("/due", {"entry": entry, "due_on": "0001-01-01"}),
+        ("/confirm", {"course_id": ""}),
+    ]:
+        answer = manager.post(page + action, data={"csrf_token": token, **data})
+        assert answer.status_code == 422, (action, data)
+    assert items(app, person_id(app, LEARNER)) == []
+
+
+def test_two_answers_at_once_make_one_item(app, lms, offers):
+    """The second answer waits for the person's row, locked by the first, then finds the
+    item the first made: one item, with the later answer."""
+    from lti_tool.services import plans
+
+    if app.extensions["db_engine"].dialect.name == "sqlite":
+        pytest.skip("SQLite runs one writer at a time; the race needs PostgreSQL")
+    org, comp, courses = offers["organisation_id"], offers["competences"], offers["courses"]
+    nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    entry = key(courses["med_e"], comp["legemidler"])
+    answered, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def answer(what: str, hold: bool) -> None:
+        with app.app_context():
+            session = app.extensions["db_sessionmaker"]()
+            try:
+                plans.answer_plan_item(session, org, learner, entry, what, now=NOW, reason="Nei")
+                if hold:
+                    answered.set()
+                    release.wait(5)
+                session.commit()
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                session.close()
+
+    one = threading.Thread(target=answer, args=("accepted", True))
+    one.start()
+    assert answered.wait(10)
+    two = threading.Thread(target=answer, args=("declined", False))
+    two.start()
+    two.join(0.5)
+    assert two.is_alive()  # waiting for the person's row
+    release.set()
+    one.join(10)
+    two.join(10)
+    assert errors == []
+    assert items(app, learner) == [(courses["med_e"], comp["legemidler"], "declined", "suggested")]
+
+
+# --- the manager -------------------------------------------------------------------------------
+
+
+def test_a_manager_adds_items_sets_due_dates_sees_reasons_and_confirms(app, lms, offers, frozen):
+    org, comp, courses = offers["organisation_id"], offers["competences"], offers["courses"]
+    med, privacy = comp["legemidler"], comp["personvern"]
+    browser = nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    privacy_e = key(courses["privacy_e"], privacy)
+    submit(browser, PLAN, "/learner/plan/answer", privacy_e, answer="declined", reason="Tatt før")
+    manager = browser_of(app, lms, "manager")
+    grant_manager(app, org, MANAGER, offers["units"]["hjemmetjenesten"])
+    page = f"/manager/people/{learner}/plan"
+    assert page in get(manager, f"/manager/people/{learner}")
+    html = get(manager, page)
+    assert "Learning plan of Demo Ansatt" in html
+    assert "Reason: Tatt før" in html and "Declined" in html
+
+    # an activity outside the requirements, with a due date
+    due = (NOW + 30 * DAY).date().isoformat()
+    added = submit(manager, page, page + "/items", course_id=str(courses["office_e"]), due_on=due)
+    assert added.status_code == 302, added.get_data(as_text=True)
+    # a competence the person needs (a request without an activity)
+    added = submit(manager, page, page + "/items", competence_id=str(privacy))
+    assert added.status_code == 302
+    # a due date on a suggestion
+    med_e = key(courses["med_e"], med)
+    dated = submit(manager, page, page + "/due", med_e, due_on=due)
+    assert dated.status_code == 302
+    assert items(app, learner) == [
+        (courses["privacy_e"], privacy, "declined", "suggested"),
+        (courses["office_e"], None, "suggested", "manager"),
+        (None, privacy, "suggested", "manager"),
+        (courses["med_e"], med, "suggested", "manager"),
+    ]
+    # refusals: both or neither, a day gone by, a competence not required, a stranger's course
+    for fields, message in [
+        ({"course_id": str(courses["med_e"]), "competence_id": str(med)}, "Choose an activity"),
+        ({}, "Choose an activity or a competence."),
+        ({"competence_id": str(med), "due_on": "2027-03-01"}, "Choose today or a later day."),
+        ({"competence_id": str(comp["office"])}, "Choose one of the competences"),
+        ({"course_id": "999999"}, None),
+    ]:
+        refused = submit(manager, page, page + "/items", **fields)
+        if message is None:
+            assert refused.status_code == 404
+            continue
+        assert refused.status_code == 422, fields
+        assert message in refused.get_data(as_text=True)
+
+    learner_view = get(browser, PLAN)
+    assert "Other activities from your manager" in learner_view
+    assert "Office-E (en)" in learner_view and "added by Demo Enhetsleder" in learner_view
+    assert "Your manager asks you to close this gap" in learner_view
+    assert "due Apr 14, 2027" in learner_view
+
+    # the manager confirms the e-learning completed: high confidence, named
+    confirmed = submit(manager, page, page + "/confirm", course_id=str(courses["med_e"]))
+    assert confirmed.status_code == 302
+    assert [(s, conf, lvl) for _c, s, conf, lvl, _d in evidence(app, learner)] == [
+        ("instructor_confirmed", "high", 3)
+    ]
+    assert evidence(app, learner)[0][4]["confirmed_by"] == "Demo Enhetsleder"
+    html = get(manager, page)
+    assert "Confirmed by an instructor or manager" in html and "high confidence" in html
+    trail = get(manager, f"/manager/people/{learner}/competences/{med}")
+    assert "Confirmed by an instructor or manager (legemidler-e)" in trail
+    assert "confirmed by Demo Enhetsleder" in trail and "high confidence" in trail
+    assert (courses["med_e"], med, "done", "manager") in items(app, learner)
+
+
+def test_only_managers_of_the_persons_unit_and_admins_reach_the_plan(app, lms, offers, frozen):
+    org, courses = offers["organisation_id"], offers["courses"]
+    nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    page = f"/manager/people/{learner}/plan"
+    elsewhere = browser_of(app, lms, "designer")  # manages the nursing home only
+    grant_manager(app, org, "102", offers["units"]["sykehjemmet"])
+    get(elsewhere, page, expect=404)
+    token = csrf_token(get(elsewhere, f"/designer/courses/{courses['med_e']}"))
+    for action, data in [
+        ("/items", {"course_id": str(courses["med_e"])}),
+        ("/due", {"entry": key(courses["med_e"], offers["competences"]["legemidler"])}),
+        ("/confirm", {"course_id": str(courses["med_e"])}),
+    ]:
+        refused = elsewhere.post(page + action, data={"csrf_token": token, **data})
+        assert refused.status_code == 404, action
+    assert items(app, learner) == [] and evidence(app, learner) == []
+    # an LMS-role manager manages no unit until one is granted; a learner is no manager
+    get(browser_of(app, lms, "manager"), page, expect=404)
+    get(browser_of(app, lms, "learner2"), page, expect=403)
+    # an admin of the organisation reaches everyone of it, and no one of another
+    admin = browser_of(app, lms, "admin")
+    assert "Learning plan of Demo Ansatt" in get(admin, page)
+    with app.app_context():
+        other = Organisation(name="Annenkommune")
+        get_session().add(other)
+        get_session().flush()
+        stranger = add_person(other.id, "Frida Gran", None, [])
+        get_session().commit()
+    get(admin, f"/manager/people/{stranger}/plan", expect=404)
+    # what a manager saw is in the audit log, naming the person
+    with app.app_context():
+        seen = (
+            get_session()
+            .scalars(
+                select(AuditEventPerson.person_id)
+                .join(AuditEvent, AuditEvent.id == AuditEventPerson.event_id)
+                .where(AuditEvent.object_type == "learning_plan")
+            )
+            .all()
+        )
+        assert seen == [learner]
+
+
+def test_an_instructor_confirms_completion_for_several_people(app, lms, offers, frozen):
+    comp, courses = offers["competences"], offers["courses"]
+    nurse(app, lms)
+    nurse(app, lms, "learner2")
+    people = [person_id(app, LEARNER), person_id(app, "104")]
+    teacher = TestLms.browser(app)
+    lms.launch(teacher, "designer", locale="en")
+    page = f"/designer/courses/{courses['med_class']}"
+    refused = submit(teacher, page, page + "/completions", person_ids=[])
+    assert refused.status_code == 422
+    assert "Choose at least one person." in refused.get_data(as_text=True)
+    done = submit(teacher, page, page + "/completions", person_ids=[str(p) for p in people])
+    assert done.status_code == 302, done.get_data(as_text=True)
+    for person in people:
+        assert sorted((c, s, conf, lvl) for c, s, conf, lvl, _d in evidence(app, person)) == [
+            (comp["legemidler"], "instructor_confirmed", "high", 4),
+            (comp["personvern"], "instructor_confirmed", "high", 2),
+        ]
+
+
+# --- the cost ----------------------------------------------------------------------------------
+
+
+def test_the_page_and_the_api_cost_the_same_however_large_the_plan(app, lms, offers, frozen):
+    org, comp, courses = offers["organisation_id"], offers["competences"], offers["courses"]
+    small, large = nurse(app, lms, "learner2"), nurse(app, lms)
+    with app.app_context():  # a third framework and role: many more requirements and offers
+        extra = content.framework(org, "it", "IT", {f"it{i}": f"IT {i}" for i in range(12)})
+        content.job_role(org, "it-bruker", "IT-bruker", [(c, 2, True, 12) for c in extra.values()])
+        for i, competence in enumerate(extra.values()):
+            kind = CourseKind.CLASSROOM if i % 2 else CourseKind.ELEARNING
+            course = _course(org, f"it-kurs-{i}", {competence: 3}, kind=kind)
+            if kind == CourseKind.CLASSROOM:
+                _session(org, course, NOW + (i + 5) * DAY)
+        get_session().commit()
+    launch(lms, large, job_role="sykepleier,helsefagarbeider,it-bruker", unit="hjemmetjenesten")
+    learner = person_id(app, LEARNER)
+    with app.app_context():
+        add_evidence(org, learner, comp["legemidler"], 1, NOW - DAY)
+        get_session().commit()
+    for entry, answer in [
+        (key(courses["med_e"], comp["legemidler"]), "accepted"),
+        (key(courses["office_e"], comp["office"]), "accepted"),
+    ]:
+        assert submit(large, PLAN, "/learner/plan/answer", entry, answer=answer).status_code == 302
+    counts = []
+    for browser in (small, large):
+        get(browser, PLAN)
+        with statements_run(app) as run:
+            html = get(browser, PLAN)
+        counts.append(len(run))
+    assert "IT 11 (en)" in html and "Office-E (en)" in html
+    assert "0 of 15 requirements met" in html
+    assert counts[0] == counts[1], counts
+    assert counts[1] <= 22, counts
+
+
+# --- the API -----------------------------------------------------------------------------------
+
+
+def test_the_api_gives_the_plan_to_the_person_their_manager_admins_and_tokens(
+    app, lms, offers, frozen, api, new_token, other_org
+):
+    org, comp, courses = offers["organisation_id"], offers["competences"], offers["courses"]
+    browser = nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    with app.app_context():
+        add_evidence(org, learner, comp["personvern"], 2, NOW - 30 * DAY, valid_until=NOW - DAY)
+        get_session().commit()
+    entry = key(courses["privacy_e"], comp["personvern"])
+    submit(browser, PLAN, "/learner/plan/answer", entry, answer="declined", reason="Tatt før")
+    manager = browser_of(app, lms, "manager")
+    grant_manager(app, org, MANAGER, offers["units"]["hjemmetjenesten"])
+    page = f"/manager/people/{learner}/plan"
+    due = (NOW + 30 * DAY).date().isoformat()
+    submit(manager, page, page + "/due", key(courses["med_e"], comp["legemidler"]), due_on=due)
+
+    path = f"/people/{learner}/plan"
+    answer = api.call("get", path, new_token("Testkommune", "read"))
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    plan = answer.get_json()
+    assert plan["person_id"] == learner and plan["name"] == "Demo Ansatt"
+    assert plan["progress"] == {"met": 0, "total": 2, "percent": 0}
+    privacy, medicines = plan["lines"]  # the most urgent first
+    assert (privacy["code"], privacy["status"]) == ("personvern", "expired")
+    assert (privacy["required_level"], privacy["current_level"]) == (2, 2)
+    assert privacy["held_by"]["source"] == "knowledge_test"
+    assert privacy["held_by"]["confidence"] == "medium"
+    declined = next(i for i in privacy["items"] if i["key"] == entry)
+    assert declined["state"] == "declined" and declined["decline_reason"] == "Tatt før"
+    assert declined["activity"]["code"] == "personvern-e"
+    assert (medicines["status"], medicines["current_level"]) == ("never_assessed", None)
+    by_code = {i["activity"]["code"]: i for i in medicines["items"]}
+    assert by_code["legemidler-e"]["due_on"] == due
+    assert by_code["legemidler-e"]["source"] == "manager"
+    assert by_code["legemidler-e"]["added_by"] == "Demo Enhetsleder"
+    assert by_code["legemidler-e"]["state"] == "suggested"
+    assert by_code["legemidler-kurs"]["activity"]["kind"] == "classroom"
+    assert [s["place"] for s in by_code["legemidler-kurs"]["sessions"]] == [
+        "Rådhuset, sal 2",
+        "Sykehjemmet, møterom",
+    ]
+    assert plan["other_items"] == []
+
+    # the person themself, through their launch; their manager; an admin
+    assert browser.get("/api/v1" + path).get_json() == plan
+    assert manager.get("/api/v1" + path).status_code == 200
+    assert browser_of(app, lms, "admin").get("/api/v1" + path).status_code == 200
+    # another learner is refused; a manager of another unit does not find them
+    assert browser_of(app, lms, "learner2").get("/api/v1" + path).status_code == 403
+    elsewhere = browser_of(app, lms, "designer")
+    grant_manager(app, org, "102", offers["units"]["sykehjemmet"])
+    assert elsewhere.get("/api/v1" + path).status_code == 404
+    # another organisation's token does not find them; no credentials at all: 401
+    assert api.call("get", path, new_token(other_org, "read")).status_code == 404
+    assert api.call("get", path, None).status_code == 401
+    assert api.call("get", "/people/999999/plan", new_token()).status_code == 404
+
+    spec = api.call("get", "/openapi.json", None).get_json()
+    operation = spec["paths"]["/api/v1/people/{person_id}/plan"]["get"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PlanOut"
+    }
+    assert {"PlanLineOut", "PlanEntryOut", "HeldByOut"} <= set(spec["components"]["schemas"])
+
+
+def test_the_api_costs_the_same_however_large_the_plan(app, lms, offers, frozen, api, new_token):
+    org, comp = offers["organisation_id"], offers["competences"]
+    nurse(app, lms, "learner2")
+    large = nurse(app, lms)
+    with app.app_context():
+        extra = content.framework(org, "it", "IT", {f"it{i}": f"IT {i}" for i in range(10)})
+        content.job_role(org, "it-bruker", "IT-bruker", [(c, 2, True, 12) for c in extra.values()])
+        for i, competence in enumerate(extra.values()):
+            course = _course(org, f"it-kurs-{i}", {competence: 3}, kind=CourseKind.CLASSROOM)
+            _session(org, course, NOW + (i + 5) * DAY)
+        add_evidence(org, person_id(app, LEARNER), comp["legemidler"], 1, NOW - DAY)
+        get_session().commit()
+    launch(lms, large, job_role="sykepleier,helsefagarbeider,it-bruker", unit="hjemmetjenesten")
+    token = new_token("Testkommune", "read")
+    counts = []
+    for sub in ("104", LEARNER):
+        path = f"/people/{person_id(app, sub)}/plan"
+        assert api.call("get", path, token).status_code == 200
+        with statements_run(app) as run:
+            answer = api.call("get", path, token)
+        counts.append(len(run))
+    assert len(answer.get_json()["lines"]) == 13
+    assert counts[0] == counts[1], counts
+
+
+# --- e-learning placed in the LMS: its gradebook column is evidence ---------------------------
+
+
+def place_activity(app: Any, lms: TestLms, gradebook: FakeGradebook, course_id: int) -> tuple:
+    """The designer places the activity by deep linking; its link's id and column."""
+    return place(app, lms, gradebook, f"activity:{course_id}")
+
+
+def test_a_placed_e_learning_activity_reads_its_column_as_lms_evidence(
+    app, lms, offers, gradebook, frozen
+):
+    comp, courses = offers["competences"], offers["courses"]
+    med = comp["legemidler"]
+    link_id, lineitem = place_activity(app, lms, gradebook, courses["med_e"])
+    assert lms.platform.links[link_id].custom == {"activity": "legemidler-e"}
+    (column,) = [i for i in gradebook.line_items.values() if i["id"] == lineitem]
+    assert column["resourceId"] == "activity:legemidler-e"
+    assert column["tag"] == "laeringslop-activity"
+    with app.app_context():
+        course = get_session().get(Course, courses["med_e"])
+        assert course.placed_context_title == "Informasjonssikkerhet for ansatte"
+        assert course.placed_context_id == "2" and course.placed_at == NOW
+
+    browser = nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    opened = lms.launch(browser, "learner", link=link_id, locale="en")
+    assert opened.status_code == 302
+    assert "/learner/activities/placed/legemidler-e" in opened.headers["Location"]
+    landing = browser.get(opened.headers["Location"])
+    assert "<h1>Legemidler-E (en)</h1>" in landing.get_data(as_text=True)
+    assert evidence(app, learner) == []  # no grade in the column yet
+
+    gradebook.grade(lineitem, LEARNER, 40)  # below half: not completed
+    assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    assert evidence(app, learner) == []
+
+    gradebook.grade(lineitem, LEARNER, 85, timestamp="2027-03-15T09:00:00+01:00")
+    for _ in range(2):  # read on each launch, recorded once
+        assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    recorded = evidence(app, learner)
+    assert [(c, s, conf, lvl) for c, s, conf, lvl, _d in recorded] == [
+        (med, "lms_score", "medium", 3)
+    ]
+    assert recorded[0][4]["lms_score"] == 85.0
+    assert gradebook.calls("GET", "/results")
+    assert all("user_id=101" in url for _m, url, _s in gradebook.calls("GET", "/results"))
+    html = get(browser, PLAN)
+    met = section(html, "met-title")
+    assert "Legemiddelhåndtering (en)" in met and "Score in the LMS" in met
+    assert "medium confidence" in met
+
+
+def test_a_platform_that_fails_or_grants_no_results_records_nothing_and_the_launch_lands(
+    app, lms, offers, gradebook, frozen
+):
+    courses = offers["courses"]
+    link_id, lineitem = place_activity(app, lms, gradebook, courses["med_e"])
+    browser = nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    gradebook.grade(lineitem, LEARNER, 100)
+    gradebook.down = 503
+    opened = lms.launch(browser, "learner", link=link_id)
+    assert opened.status_code == 302
+    assert "/learner/activities/placed/legemidler-e" in opened.headers["Location"]
+    assert evidence(app, learner) == []
+    gradebook.down = None
+    # a launch without result.readonly asks nothing
+    before = len(gradebook.calls("GET", "/results"))
+    lms.platform.links[link_id].lineitem = None
+    assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    assert len(gradebook.calls("GET", "/results")) == before
+    assert evidence(app, learner) == []
+
+
+def test_the_picker_offers_e_learning_only_and_refuses_a_classroom_course(app, lms, offers):
+    from lti_tool.lti import claims as c
+
+    courses = offers["courses"]
+    browser = TestLms.browser(app)
+    opened = lms.launch(browser, "designer", message_type=c.DEEP_LINKING_REQUEST, locale="en")
+    html = browser.get(opened.headers["Location"]).get_data(as_text=True)
+    assert f'value="activity:{courses["med_e"]}"' in html
+    assert f'value="activity:{courses["med_class"]}"' not in html
+    form = next(f for f in parse_forms(html) if f["method"] == "post")
+    data = {"csrf_token": form["fields"]["csrf_token"], "item": f"activity:{courses['med_class']}"}
+    refused = browser.post(form["action"], data=data)
+    assert refused.status_code == 422
+    assert "Choose among the e-learning activities shown." in refused.get_data(as_text=True)
+    with app.app_context():
+        assert get_session().get(Course, courses["med_class"]).placed_at is None
+
+
+def test_the_stored_items_keep_their_source(app, lms, offers, frozen):
+    """A person's answers to a manager's item keep it the manager's."""
+    org, comp, courses = offers["organisation_id"], offers["competences"], offers["courses"]
+    browser = nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    manager = browser_of(app, lms, "manager")
+    grant_manager(app, org, MANAGER, offers["units"]["hjemmetjenesten"])
+    page = f"/manager/people/{learner}/plan"
+    submit(manager, page, page + "/items", course_id=str(courses["med_e"]))
+    entry = key(courses["med_e"], comp["legemidler"])
+    submit(browser, PLAN, "/learner/plan/answer", entry, answer="accepted")
+    with app.app_context():
+        (row,) = get_session().scalars(select(PlanItem)).all()
+        assert (row.state, row.source) == (PlanItemState.ACCEPTED, PlanItemSource.MANAGER)
