@@ -175,29 +175,6 @@ def expires_sql(
     )
 
 
-def cell_status_sql(
-    required_level: SqlValue,
-    renewal_months: SqlValue,
-    level: SqlValue,
-    recorded_at: SqlValue,
-    valid_until: SqlValue,
-    *,
-    now: dt.datetime,
-    expiring_days: int = DEFAULT_EXPIRING_DAYS,
-) -> ColumnElement[str]:
-    """``domain.coverage.cell_status`` in SQL, in the same order: no holding (``level``
-    NULL) → never_assessed; below the required level → gap; expired at ``now``; expiring
-    within ``expiring_days``; else met (``tests/unit/test_coverage_sql.py`` checks that the
-    two agree)."""
-    return status_by_expiry_sql(
-        required_level,
-        level,
-        expires_sql(renewal_months, recorded_at, valid_until),
-        now=now,
-        expiring_days=expiring_days,
-    )
-
-
 def status_conditions(
     required_level: SqlValue,
     level: SqlValue,
@@ -222,24 +199,6 @@ def status_conditions(
             expires_at <= literal(soon, UTCDateTime()),
         ),
     }
-
-
-def status_by_expiry_sql(
-    required_level: SqlValue,
-    level: SqlValue,
-    expires_at: SqlValue,
-    *,
-    now: dt.datetime,
-    expiring_days: int = DEFAULT_EXPIRING_DAYS,
-) -> ColumnElement[str]:
-    """``cell_status_sql`` once the holding's expiry is known: ``status_conditions``."""
-    conditions = status_conditions(
-        required_level, level, expires_at, now=now, expiring_days=expiring_days
-    )
-    return case(
-        *((condition, literal(status.value)) for status, condition in conditions.items()),
-        else_=literal(CellStatus.MET.value),
-    )
 
 
 def _holdings_as_of(organisation_ids: Sequence[int], moment: dt.datetime) -> Subquery:
