@@ -25,8 +25,10 @@ the machine's other load does not change:
 5. when the routes exist: the unit's XLSX export, the organisation-wide XLSX (streamed by
    the client, in a child process for its peak RSS, as a whole-organisation manager) and
    the coordinator's figures (``/coordinator/`` as the region's coordinator,
-   ``/api/v1/coverage/figures`` with a token); and, as a baseline for the figures, the
-   region's cells counted by status from ``matrix_rows`` (every organisation).
+   ``/api/v1/coverage/figures`` with a token; each then again with PostgreSQL on one
+   core, ``one_core``, for the work its parallel workers would hide); and, as a baseline
+   for the figures, the region's cells counted by status from ``matrix_rows`` (every
+   organisation). ``--only-figures``: the figures alone.
 
 Prints a table and keeps the JSON in ``bench/results/`` (not committed). Changes nothing
 but the platform's JWKS address, launches and a read token.
@@ -164,6 +166,26 @@ class ServerCpu:
 
     def close(self) -> None:
         self.conn.close()
+
+
+@contextmanager
+def one_core(engine: Any) -> Iterator[None]:
+    """PostgreSQL without parallel workers inside the block. A parallel worker's CPU time
+    is not its backend's (``ServerCpu`` reads the backends), so the work of a statement
+    PostgreSQL would spread over more cores is measured on one."""
+
+    def serial(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute("SET max_parallel_workers_per_gather = 0")
+        dbapi_conn.commit()
+
+    engine.dispose()
+    event.listen(engine, "connect", serial)
+    try:
+        yield
+    finally:
+        event.remove(engine, "connect", serial)
+        engine.dispose()
 
 
 def rss_mb() -> float:
@@ -463,36 +485,61 @@ def exports_and_figures(bench: Bench, database_url: str, runs: int) -> dict[str,
         out["organisation_xlsx"] = child(database_url, "--part", "xlsx", "--url", whole[0])
     else:
         print("  (no organisation-wide XLSX on this branch: skipped)")
-    page = route(bench.app, "/coordinator/")
-    if page:
-        client, lt = bench.launched("learner", COORDINATOR_SUB)
-        out["coordinator_page"] = measure(
-            bench.engine, get(client, f"{page}?lt={lt}"), runs, server=bench.server
-        )
-    api = route(bench.app, "/api/v1/coverage/figures")
-    if api:
-        headers = {"Authorization": f"Bearer {bench.token()}"}
-        out["figures_api"] = measure(
-            bench.engine,
-            get(tool_client(bench.app), api, headers=headers),
-            runs,
-            server=bench.server,
-        )
-    if not page and not api:
+    out |= figures(bench, runs)
+    if not out.get("coordinator_page") and not out.get("figures_api"):
         print("  (no coordinator figures on this branch: skipped)")
     out["region_by_streaming"] = child(database_url, "--part", "region")
+    return out
+
+
+def figures(bench: Bench, runs: int) -> dict[str, Any]:
+    """The coordinator's page (the region) and the figures API (the big municipality,
+    with a token): as the server runs them, then on one core for the work."""
+    out: dict[str, Any] = {}
+    page = route(bench.app, "/coordinator/")
+    api = route(bench.app, "/api/v1/coverage/figures")
+    calls: dict[str, Callable[[], Any]] = {}
+    if page:
+        client, lt = bench.launched("learner", COORDINATOR_SUB)
+        calls["coordinator_page"] = get(client, f"{page}?lt={lt}")
+    if api:
+        headers = {"Authorization": f"Bearer {bench.token()}"}
+        calls["figures_api"] = get(tool_client(bench.app), api, headers=headers)
+    for name, call in calls.items():
+        out[name] = measure(bench.engine, call, runs, server=bench.server)
+    with one_core(bench.engine):
+        for name, call in calls.items():
+            out[f"{name}_one_core"] = measure(bench.engine, call, runs, server=bench.server)
     return out
 
 
 # --- the table -----------------------------------------------------------------------------
 
 
+HEADER = [
+    "| measured | wall p50 / time | wall p95 | CPU here + PostgreSQL = work | statements "
+    "| memory |",
+    "|---|---|---|---|---|---|",
+]
+
+
+def figures_lines(lines: list[str], found: dict[str, Any]) -> None:
+    for key, name in (
+        ("coordinator_page", "coordinator page (HTTP)"),
+        ("figures_api", "coverage figures API (HTTP)"),
+    ):
+        for suffix, how in (("", ""), ("_one_core", ", PostgreSQL on one core")):
+            if key + suffix in found:
+                figures = found[key + suffix]
+                lines.append(
+                    f"| {name}{how} | {figures['p50_ms']} ms | {figures['p95_ms']} ms | "
+                    f"{figures['cpu_ms']} + {figures['server_cpu_ms']} = "
+                    f"{figures['work_ms']} ms | {figures['statements']} | |"
+                )
+
+
 def table(results: dict[str, Any]) -> str:
-    lines = [
-        "| measured | wall p50 / time | wall p95 | CPU here + PostgreSQL = work | statements "
-        "| memory |",
-        "|---|---|---|---|---|---|",
-    ]
+    lines = HEADER[:]
 
     def timed_line(name: str, figures: dict[str, Any]) -> None:
         lines.append(
@@ -527,10 +574,7 @@ def table(results: dict[str, Any]) -> str:
         timed_line("unit XLSX (HTTP)", extra["unit_xlsx"])
     if "organisation_xlsx" in extra:
         once_line("organisation XLSX (HTTP, streamed)", extra["organisation_xlsx"])
-    if "coordinator_page" in extra:
-        timed_line("coordinator page (HTTP)", extra["coordinator_page"])
-    if "figures_api" in extra:
-        timed_line("coverage figures API (HTTP)", extra["figures_api"])
+    figures_lines(lines, extra)
     region = extra["region_by_streaming"]
     once_line(
         f"baseline: region's figures counted from matrix_rows ({region['organisations']} "
@@ -545,6 +589,9 @@ def main() -> int:
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--runs", type=int, default=30, help="Timed runs of each request.")
     parser.add_argument("--tracemalloc", action="store_true", help="Trace the streaming too.")
+    parser.add_argument(
+        "--only-figures", action="store_true", help="Only the coordinator's figures."
+    )
     parser.add_argument("--part", choices=("stream", "xlsx", "region"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -563,6 +610,14 @@ def main() -> int:
     bench = Bench(url, workdir)
     results: dict[str, Any] = {"runs": args.runs}
     try:
+        if args.only_figures:
+            print("coordinator figures …", flush=True)
+            results["figures"] = figures(bench, args.runs)
+            lines = HEADER[:]
+            figures_lines(lines, results["figures"])
+            print(json.dumps(results, indent=2))
+            print("\n".join(lines))
+            return 0
         print("unit_matrix (service) …", flush=True)
         results["unit_matrix"] = unit_matrix_service(bench, args.runs)
         print("unit matrix over HTTP …", flush=True)

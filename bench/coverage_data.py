@@ -19,7 +19,8 @@ them through the platform ``BENCH_ISSUER``, whose JWKS address it points at its 
 
 The big tables are written with COPY; ``competence_holding`` is then filled by the
 migration's own backfill (``BACKFILL`` of revision 94649caf93c9, the rule of
-``domain.coverage.holding_rank``). Prints how long each step took. Refuses a ``test_*``
+``domain.coverage.holding_rank``), and ``coverage_cell`` by its migrations' (c5d1f0a9e3b7,
+482e33c31bd1). Prints how long each step took. Refuses a ``test_*``
 database.
 """
 
@@ -114,8 +115,10 @@ def backfill_sql() -> str:
 
 
 def cells_backfill_sql() -> str:
-    """The migration's backfill of ``coverage_cell`` (the coordinator figures' rows)."""
-    return str(_migration("c5d1f0a9e3b7").backfill("postgresql"))
+    """The migrations' backfill of ``coverage_cell`` (the coordinator figures' rows), and
+    of the flag a later one added to them."""
+    rows = _migration("c5d1f0a9e3b7").backfill("postgresql")
+    return f"{rows};\n{_migration('482e33c31bd1').BACKFILL}"
 
 
 def migrated(url: str) -> str:
@@ -658,10 +661,13 @@ def main() -> int:
             counts["competence_holding"] = cursor.rowcount
         with step("coverage_cell (the migration's backfill)"):
             cursor.execute(cells_backfill_sql())
-            counts["coverage_cell"] = cursor.rowcount
+            counts["coverage_cell"] = cursor.rowcount  # the flag's UPDATE: every row
         session.commit()
     with step("VACUUM ANALYZE"), engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+        autocommit = conn.execution_options(isolation_level="AUTOCOMMIT")
+        # the flag's backfill rewrote every row of coverage_cell: compact it and its indexes
+        autocommit.execute(text("VACUUM FULL coverage_cell"))
+        autocommit.execute(text("VACUUM ANALYZE"))
     engine.dispose()
     print("Rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
     print(f"Manager {MANAGER_SUB} (person {person_id}) of unit {BENCH_UNIT} (id {unit_id})")

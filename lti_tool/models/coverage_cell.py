@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index
+from sqlalchemy import ForeignKey, Index, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lti_tool.db import Base, UTCDateTime
@@ -23,8 +23,37 @@ class CoverageCell(Base):
 
     __tablename__ = "coverage_cell"
     __table_args__ = (
-        Index("ix_coverage_cell_organisation_id", "organisation_id"),
         Index("ix_coverage_cell_job_role_id", "job_role_id"),
+        # what the figures read (services.coverage_figures._tallies), in the order each
+        # of its two passes groups by: on PostgreSQL, read from the index alone
+        Index(
+            "ix_coverage_cell_figures",
+            "organisation_id",
+            "job_role_id",
+            "competence_id",
+            postgresql_include=[
+                "required_level",
+                "level",
+                "expires_at",
+                "counts_cell",
+                "counts_person",
+                "counts_role_person",
+                "counts_identifier_person",
+            ],
+        ),
+        Index(
+            "ix_coverage_cell_by_person",
+            "person_id",
+            postgresql_include=[
+                "organisation_id",
+                "required_level",
+                "level",
+                "expires_at",
+                "counts_person",
+            ],
+            postgresql_where=text("counts_cell"),
+            sqlite_where=text("counts_cell"),
+        ),
     )
 
     person_id: Mapped[int] = mapped_column(
@@ -55,3 +84,7 @@ class CoverageCell(Base):
     """True on one row of the person: the one that counts them as a person."""
     counts_role_person: Mapped[bool]
     """True on one row of the person and job role: counts them among the role's people."""
+    counts_identifier_person: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """True on one row of the person and competence identifier (the lowest competence id,
+    then job role id): counts them among the people of a competence, which one
+    identifier can name in two versions of its framework."""

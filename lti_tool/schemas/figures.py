@@ -16,7 +16,10 @@ class FiguresQuery(Input):
     organisation = fields.Integer(
         load_default=None,
         allow_none=True,
-        metadata={"description": "Only this municipality of the caller's region."},
+        metadata={
+            "description": "Only this municipality of the caller's region (what is withheld "
+            "is decided over the whole region)."
+        },
     )
     months = fields.Integer(
         load_default=DEFAULT_MONTHS,
@@ -43,7 +46,10 @@ class GroupOut(Schema):
     label = fields.String()
     municipality = fields.String(allow_none=True)
     suppressed = fields.Boolean(
-        metadata={"description": "Fewer than 5 people, or withheld with such a group: no counts."}
+        metadata={
+            "description": "Fewer than 5 people, or withheld with such a group so that it "
+            "cannot be worked back from the totals: no counts."
+        }
     )
     people = fields.Integer(allow_none=True)
     cells = fields.Function(

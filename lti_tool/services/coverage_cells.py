@@ -82,8 +82,10 @@ def lines_query(people: Any) -> Select[*tuple[Any, ...]]:
             .label("cell_rank"),
             first_of(held.c.person_id).label("person_rank"),
             first_of(held.c.person_id, held.c.job_role_id).label("role_rank"),
+            first_of(held.c.person_id, Competence.identifier).label("identifier_rank"),
         )
         .join(r, r.job_role_id == held.c.job_role_id)
+        .join(Competence, Competence.id == r.competence_id)
         .subquery("lines")
     )
     h = CompetenceHolding
@@ -101,6 +103,7 @@ def lines_query(people: Any) -> Select[*tuple[Any, ...]]:
             lines.c.cell_rank == 1,
             lines.c.person_rank == 1,
             lines.c.role_rank == 1,
+            lines.c.identifier_rank == 1,
         )
         .join(Competence, Competence.id == lines.c.competence_id)
         .join(FrameworkVersion, FrameworkVersion.id == Competence.version_id)
@@ -129,6 +132,7 @@ COLUMNS = (
     "counts_cell",
     "counts_person",
     "counts_role_person",
+    "counts_identifier_person",
 )
 
 

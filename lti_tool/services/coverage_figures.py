@@ -1,24 +1,31 @@
 """Coverage figures for coordinators: counts and percentages per municipality, unit, job
-role and competence, never a name or a person id, with small groups suppressed
-(``domain.suppression``), and the trend: coverage at each month's end.
+role and competence, never a name or a person id, with small groups and those that would
+give them away withheld (``domain.suppression``), and the trend: coverage at each month's end.
 
 **Counted in the database.** The cells (a person × a competence their active job roles
 require, with the union rule of ``domain.requirements``: the highest level, the shortest
 renewal) are kept in ``coverage_cell`` with the person's holding of each
-(``services.coverage_cells``); their statuses are computed in SQL when read
-(``cell_status_sql``, the rule of ``domain.coverage.cell_status``; a test checks that both
-agree on every case), and only the sums per group leave the database: the statements run
-do not grow with people, units or evidence.
+(``services.coverage_cells``); each status is counted in SQL when read by its condition
+(``status_conditions``, the rule of ``domain.coverage.cell_status``; a test checks that
+they agree on every case), and only the sums per group leave the database: the
+statements run do not grow with people, units or evidence.
 
 **Groups.** A person counts in each unit they are placed in (people in no unit form a
 group of their own) and in each of their job roles (with the cells that role asks for);
-a competence's group is every cell of it. Across a region, job roles are matched by
-code and competences by identifier (the same in every version and in every municipality
-that imported the same framework).
+a competence's group is every cell of it, and each person asked for it once. Across a
+region, job roles are matched by code and competences by identifier (the same in every
+version and in every municipality that imported the same framework).
 
 **Who sees what** (``figures_scope``): a coordinator of a region sees every municipality
-of the region (while their own municipality belongs to it); a coordinator of a
-municipality, an admin and an API token see their own municipality only.
+of the region (while their own municipality belongs to it), as a whole or one at a time;
+a coordinator of a municipality, an admin and an API token see their own municipality
+only.
+
+**What is withheld** (``_table``) is decided once over everything any view of the scope
+shows: the whole and each municipality alone, their units, job roles and competences,
+each month of the trend asked for, tied by the sums a reader could subtract within
+(``domain.suppression``). A view narrowed to one municipality shows part of that
+decision, so it withholds what the whole withholds.
 
 **The trend** (``coverage_snapshot``): one row per organisation, month and group, counts
 only, written after each month's end by the worker (``record_due_snapshots``) or by
@@ -37,7 +44,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
+    Integer,
+    Select,
+    String,
     Subquery,
     and_,
     case,
@@ -48,7 +59,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    tuple_,
+    text,
     union_all,
 )
 from sqlalchemy.orm import QueryableAttribute, Session
@@ -56,7 +67,7 @@ from sqlalchemy.orm import QueryableAttribute, Session
 from lti_tool.db import MonthsAfter, UTCDateTime
 from lti_tool.domain.coverage import DEFAULT_EXPIRING_DAYS, CellStatus, coverage_of
 from lti_tool.domain.evidence_sources import SELF_SOURCES
-from lti_tool.domain.suppression import suppressed
+from lti_tool.domain.suppression import Line, withheld
 from lti_tool.domain.texts import localized
 from lti_tool.errors import MonthNotOver, NotFound
 from lti_tool.models import (
@@ -164,47 +175,30 @@ def expires_sql(
     )
 
 
-def cell_status_sql(
-    required_level: SqlValue,
-    renewal_months: SqlValue,
-    level: SqlValue,
-    recorded_at: SqlValue,
-    valid_until: SqlValue,
-    *,
-    now: dt.datetime,
-    expiring_days: int = DEFAULT_EXPIRING_DAYS,
-) -> ColumnElement[str]:
-    """``domain.coverage.cell_status`` in SQL, in the same order: no holding (``level``
-    NULL) → never_assessed; below the required level → gap; expired at ``now``; expiring
-    within ``expiring_days``; else met (``tests/unit/test_coverage_sql.py`` checks that the
-    two agree)."""
-    return status_by_expiry_sql(
-        required_level,
-        level,
-        expires_sql(renewal_months, recorded_at, valid_until),
-        now=now,
-        expiring_days=expiring_days,
-    )
-
-
-def status_by_expiry_sql(
+def status_conditions(
     required_level: SqlValue,
     level: SqlValue,
     expires_at: SqlValue,
     *,
     now: dt.datetime,
     expiring_days: int = DEFAULT_EXPIRING_DAYS,
-) -> ColumnElement[str]:
-    """``cell_status_sql`` once the holding's expiry is known (``expires_sql``, as
-    ``coverage_cell`` keeps it)."""
+) -> dict[CellStatus, ColumnElement[bool]]:
+    """The rule of ``domain.coverage.cell_status`` as one condition per status but met,
+    at most one of them true for a cell (met: none), once the holding's expiry is known
+    (``expires_sql``, as ``coverage_cell`` keeps it): so the figures can count each
+    status without working out the status of each cell."""
     soon = now + dt.timedelta(days=expiring_days)
-    return case(
-        (level.is_(None), literal(CellStatus.NEVER_ASSESSED.value)),
-        (level < required_level, literal(CellStatus.GAP.value)),
-        (expires_at <= literal(now, UTCDateTime()), literal(CellStatus.EXPIRED.value)),
-        (expires_at <= literal(soon, UTCDateTime()), literal(CellStatus.EXPIRING.value)),
-        else_=literal(CellStatus.MET.value),
-    )
+    held = level >= required_level
+    return {
+        CellStatus.NEVER_ASSESSED: level.is_(None),
+        CellStatus.GAP: level < required_level,
+        CellStatus.EXPIRED: and_(held, expires_at <= literal(now, UTCDateTime())),
+        CellStatus.EXPIRING: and_(
+            held,
+            expires_at > literal(now, UTCDateTime()),
+            expires_at <= literal(soon, UTCDateTime()),
+        ),
+    }
 
 
 def _holdings_as_of(organisation_ids: Sequence[int], moment: dt.datetime) -> Subquery:
@@ -243,16 +237,13 @@ def _holdings_as_of(organisation_ids: Sequence[int], moment: dt.datetime) -> Sub
 
 
 def cells_query(
-    organisation_ids: Sequence[int],
-    *,
-    now: dt.datetime,
-    expiring_days: int = DEFAULT_EXPIRING_DAYS,
-    as_of: bool = False,
-) -> Subquery:
-    """The organisations' people's rows (``models.CoverageCell``) with their status:
-    (organisation_id, person_id, job_role_id, competence_id, counts_cell, counts_person,
-    counts_role_person, status). ``as_of``: held as at ``now`` by the evidence recorded
-    before it (a month's end), else by today's holdings (kept on the rows)."""
+    organisation_ids: Sequence[int], *, as_of: dt.datetime | None = None
+) -> Select[*tuple[Any, ...]]:
+    """The organisations' people's rows (``models.CoverageCell``) with what their status
+    is worked out from: (organisation_id, person_id, job_role_id, competence_id,
+    counts_cell, counts_person, counts_role_person, counts_identifier_person,
+    required_level, level, expires_at). ``as_of``: held at that moment by the evidence
+    recorded before it (a month's end), else by today's holdings (kept on the rows)."""
     line = CoverageCell
     keys = (
         line.organisation_id,
@@ -262,25 +253,21 @@ def cells_query(
         line.counts_cell,
         line.counts_person,
         line.counts_role_person,
+        line.counts_identifier_person,
+        line.required_level,
     )
     in_scope = line.organisation_id.in_(organisation_ids)
-    if not as_of:
-        status = status_by_expiry_sql(
-            line.required_level, line.level, line.expires_at, now=now, expiring_days=expiring_days
-        )
-        return select(*keys, status.label("status")).where(in_scope).subquery("cells")
-    held = _holdings_as_of(organisation_ids, now)
-    status = cell_status_sql(
-        line.required_level,
-        line.renewal_months,
-        held.c.level,
-        held.c.recorded_at,
-        held.c.valid_until,
-        now=now,
-        expiring_days=expiring_days,
-    )
+    if as_of is None:
+        return select(*keys, line.level, line.expires_at).where(in_scope)
+    held = _holdings_as_of(organisation_ids, as_of)
     return (
-        select(*keys, status.label("status"))
+        select(
+            *keys,
+            held.c.level.label("level"),
+            expires_sql(line.renewal_months, held.c.recorded_at, held.c.valid_until).label(
+                "expires_at"
+            ),
+        )
         .join(Competence, Competence.id == line.competence_id)
         .join(FrameworkVersion, FrameworkVersion.id == Competence.version_id)
         .outerjoin(
@@ -293,7 +280,6 @@ def cells_query(
             ),
         )
         .where(in_scope)
-        .subquery("cells")
     )
 
 
@@ -335,90 +321,108 @@ class Sums:
     """By competence identifier."""
 
 
-def _tallies(session: Session, cells: Subquery) -> Any:
-    """Rows counted per status and per flag in three groupings of ``cells`` joined to
-    the people's units: by unit, by job role, by competence (the role and competence
-    then labelled by code and identifier). One pass with GROUPING SETS on PostgreSQL; a
-    UNION of the three on SQLite."""
-    distinct_placed = (
+#: The statuses counted by their own condition (``status_conditions``); met is the rest.
+COUNTED = (CellStatus.NEVER_ASSESSED, CellStatus.GAP, CellStatus.EXPIRED, CellStatus.EXPIRING)
+
+
+def _tallies(
+    session: Session, cells: Subquery | CTE, *, now: dt.datetime, expiring_days: int
+) -> Any:
+    """Rows of (dimension, organisation, unit id, role code or competence identifier,
+    people, cells, then cells never assessed, gap, expired, expiring): the rest are met.
+
+    Two passes over ``cells``, each grouping by few columns, with each status counted by
+    its condition (no status worked out per cell): per organisation, job role and
+    competence, whose small result is summed again per job role code, competence
+    identifier and organisation; and the cells that count a person's cell, joined to the
+    units they are placed in (each of them), per unit. The indexes
+    ``ix_coverage_cell_figures`` and ``ix_coverage_cell_by_person`` hold every column
+    each pass reads, in the order it wants them (by role and competence; by person, to
+    merge with the placements), so PostgreSQL reads the indexes alone."""
+    c = cells.c
+    conditions = status_conditions(
+        c.required_level, c.level, c.expires_at, now=now, expiring_days=expiring_days
+    )
+
+    def counted(*only: Any) -> list[Any]:
+        return [func.count().filter(and_(*only, conditions[s])) for s in COUNTED]
+
+    every_row, every_cell = counted(), counted(c.counts_cell)
+    tallies = (
+        select(
+            c.organisation_id,
+            c.job_role_id,
+            c.competence_id,
+            func.count().label("rows"),
+            func.count().filter(c.counts_cell).label("cells"),
+            func.count().filter(c.counts_person).label("people"),
+            func.count().filter(c.counts_role_person).label("role_people"),
+            func.count().filter(c.counts_identifier_person).label("identifier_people"),
+            *(n.label(f"row_{s.value}") for n, s in zip(every_row, COUNTED, strict=True)),
+            *(n.label(f"cell_{s.value}") for n, s in zip(every_cell, COUNTED, strict=True)),
+        )
+        .group_by(c.organisation_id, c.job_role_id, c.competence_id)
+        .cte("tallies")
+    )
+    t = tallies.c
+
+    no_unit = null().cast(Integer)
+    no_key = null().cast(String)
+
+    def rolled_up(dimension: str, key: Any, people: Any, kind: str) -> Any:
+        """The tallies summed again per organisation and ``key``: the people their flag
+        ``people`` counts, and every row (``kind`` "row") or every cell ("cell")."""
+        return select(
+            literal(dimension),
+            t.organisation_id,
+            no_unit,
+            key,
+            func.sum(people),
+            func.sum(t.rows if kind == "row" else t.cells),
+            *(func.sum(t[f"{kind}_{s.value}"]) for s in COUNTED),
+        ).group_by(t.organisation_id, key)
+
+    placed = (
         select(UnitAssignment.person_id, UnitAssignment.unit_id)
         .where(UnitAssignment.status == AssignmentStatus.ACTIVE)
         .distinct()
-        .subquery("distinct_placed")
+        .subquery("placed")
     )
-    placed = select(
-        distinct_placed.c.person_id,
-        distinct_placed.c.unit_id,
-        func.row_number()
-        .over(partition_by=distinct_placed.c.person_id, order_by=distinct_placed.c.unit_id)
-        .label("unit_rank"),
-    ).subquery("placed")
-    first_unit = func.coalesce(placed.c.unit_rank, 1) == 1  # counts the person once
-    rows = (
-        select(cells, placed.c.unit_id, first_unit.label("first_unit"))
-        .select_from(cells.outerjoin(placed, placed.c.person_id == cells.c.person_id))
-        .subquery("rows")
-    )
-    c = rows.c
-    by = (c.organisation_id, c.first_unit, c.counts_cell)
-    sets = {
-        UNIT: (*by, c.unit_id),
-        JOB_ROLE: (*by, c.job_role_id),
-        COMPETENCE: (*by, c.competence_id),
-    }
-    columns = (*by, c.unit_id, c.job_role_id, c.competence_id)
-    sums = (
-        func.count().filter(c.counts_person).label("people"),
-        func.count().filter(c.counts_role_person).label("role_people"),
-        *(func.count().filter(c.status == s.value).label(s.value) for s in STATUSES),
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        grouped = (
-            select(
-                *columns,
-                func.grouping(c.unit_id, c.job_role_id, c.competence_id).label("grouping"),
-                *sums,
-            )
-            .group_by(func.grouping_sets(*(tuple_(*keys) for keys in sets.values())))
-            .subquery("grouped")
-        )
-        # GROUPING() sets a bit for each of (unit, role, competence) not grouped by
-        dimension: ColumnElement[Any] = case(
-            (grouped.c.grouping == 0b011, literal(UNIT)),
-            (grouped.c.grouping == 0b101, literal(JOB_ROLE)),
-            else_=literal(COMPETENCE),
-        )
-    else:
-        grouped = union_all(
-            *(
-                select(
-                    *(
-                        col if any(col is key for key in keys) else null().label(col.name)
-                        for col in columns
-                    ),
-                    literal(name).label("grouping"),
-                    *sums,
-                ).group_by(*keys)
-                for name, keys in sets.items()
-            )
-        ).subquery("grouped")
-        dimension = grouped.c.grouping
-    g = list(grouped.c)
     return session.execute(
-        select(
-            dimension,
-            grouped.c.organisation_id,
-            grouped.c.first_unit,
-            grouped.c.counts_cell,
-            grouped.c.unit_id,
-            JobRole.code,
-            Competence.identifier,
-            *g[-len(sums) :],
+        union_all(
+            # a role's cells: each of its own rows
+            rolled_up(JOB_ROLE, JobRole.code, t.role_people, "row").join(
+                JobRole, JobRole.id == t.job_role_id
+            ),
+            rolled_up(COMPETENCE, Competence.identifier, t.identifier_people, "cell").join(
+                Competence, Competence.id == t.competence_id
+            ),
+            rolled_up(ORGANISATION, no_key, t.people, "cell"),
+            select(
+                literal(UNIT),
+                c.organisation_id,
+                placed.c.unit_id,
+                no_key,
+                func.count().filter(c.counts_person),
+                func.count(),
+                *counted(),
+            )
+            .select_from(cells.outerjoin(placed, placed.c.person_id == c.person_id))
+            .where(c.counts_cell)
+            .group_by(c.organisation_id, placed.c.unit_id),
         )
-        .select_from(grouped)
-        .outerjoin(JobRole, JobRole.id == grouped.c.job_role_id)
-        .outerjoin(Competence, Competence.id == grouped.c.competence_id)
     )
+
+
+#: How PostgreSQL runs the sums, for the transaction that asks (bench/RESULTS.md): above a
+#: plan cost the statement reaches at some 400,000 rows it would first compile its
+#: expressions (JIT), ~100 ms, more than that saves on a statement of ~200 ms; and once the
+#: driver has prepared the statement, a generic plan (made for an organisation of average
+#: size) reads a big one's rows twice as slowly as a plan for the organisations asked.
+_SETTINGS = (
+    "SELECT set_config('jit', 'off', true),"
+    " set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
 
 
 def count_groups(
@@ -429,40 +433,40 @@ def count_groups(
     expiring_days: int = DEFAULT_EXPIRING_DAYS,
     as_of: bool = False,
 ) -> Sums:
-    """The counts of every group of the organisations in one statement, whatever their
-    size (``as_of`` as for ``cells_query``).
+    """The counts of every group of the organisations in one statement (and on
+    PostgreSQL one for ``_SETTINGS``), whatever their size. ``as_of``: held at ``now`` by the
+    evidence recorded before it (a month's end), else by today's holdings.
 
     Each row of ``coverage_cell`` carries flags that make every count a plain sum: the
     row that counts the person's cell (``counts_cell``), the person (``counts_person``),
-    the person among a role's people (``counts_role_person``); joined to the units,
-    ``first_unit`` marks the one unit that counts a person placed in several for the rest
-    of the figures (a person's other units add nothing to their roles or competences).
-    The database sums per unit, role and competence; the organisations' counts are their
-    units' with ``first_unit``."""
+    the person among a role's people (``counts_role_person``) and among a competence
+    identifier's (``counts_identifier_person``, so a person asked for one identifier in
+    two framework versions counts once). A person placed in several units counts in
+    each of them; their organisation, roles and competences count them once."""
     if not organisation_ids:
         return Sums({}, {}, {}, {})
-    cells = cells_query(organisation_ids, now=now, expiring_days=expiring_days, as_of=as_of)
-    found: dict[str, dict[Any, Counts]] = defaultdict(lambda: defaultdict(lambda: EMPTY))
-    for row in _tallies(session, cells):
-        dimension, org, first_unit, counts_cell, unit_id, code, identifier = row[:7]
-        people, role_people = int(row[7] or 0), int(row[8] or 0)
-        per_status = dict(zip(STATUSES, (int(n or 0) for n in row[9:]), strict=True))
-        if dimension == JOB_ROLE:  # every row of a role is one of its cells
-            if first_unit:
-                found[JOB_ROLE][(org, code)] += Counts(role_people, per_status)
-        elif not counts_cell:
-            continue  # a cell counted on another row
-        elif dimension == UNIT:
-            found[UNIT][(org, unit_id)] += Counts(people, per_status)
-            if first_unit:
-                found[ORGANISATION][org] += Counts(people, per_status)
-        elif first_unit:
-            found[COMPETENCE][(org, identifier)] += Counts(sum(per_status.values()), per_status)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(_SETTINGS))
+    query = cells_query(organisation_ids, as_of=now if as_of else None)
+    # the evidence as of a month's end is ranked once, not once per pass
+    cells = query.cte("cells") if as_of else query.subquery("cells")
+    found: dict[str, dict[Any, Counts]] = defaultdict(dict)
+    for dimension, organisation_id, unit_id, key, people, n, *per_status in _tallies(
+        session, cells, now=now, expiring_days=expiring_days
+    ):
+        counted = dict(zip(COUNTED, (int(k or 0) for k in per_status), strict=True))
+        counted[CellStatus.MET] = int(n or 0) - sum(counted.values())
+        group = (
+            organisation_id
+            if dimension == ORGANISATION
+            else (organisation_id, unit_id if dimension == UNIT else key)
+        )
+        found[dimension][group] = Counts(int(people or 0), {s: counted[s] for s in STATUSES})
     return Sums(
-        organisations=dict(found[ORGANISATION]),
-        units=dict(found[UNIT]),
-        job_roles=dict(found[JOB_ROLE]),
-        competences=dict(found[COMPETENCE]),
+        organisations=found[ORGANISATION],
+        units=found[UNIT],
+        job_roles=found[JOB_ROLE],
+        competences=found[COMPETENCE],
     )
 
 
@@ -502,33 +506,12 @@ class Figures:
     total: Group
     municipalities: tuple[Group, ...]
     units: tuple[Group, ...]
-    """Municipality by municipality; each municipality's units are one breakdown."""
+    """Municipality by municipality."""
     job_roles: tuple[Group, ...]
     competences: tuple[Group, ...]
     trend: tuple[Month, ...]
     choices: tuple[tuple[int, str], ...] = ()
     """The municipalities the caller may narrow the figures to (id, name)."""
-
-
-def _breakdown(
-    lines: Sequence[tuple[str, str, Counts]], municipality: str | None = None
-) -> list[Group]:
-    """Groups of one breakdown, with the suppression rule applied to them together."""
-    hidden = suppressed([counts.people for _, _, counts in lines])
-    return [
-        Group(key, label, None, None, None, True, municipality)
-        if hide
-        else Group(key, label, counts.people, counts.cells, counts.coverage, False, municipality)
-        for (key, label, counts), hide in zip(lines, hidden, strict=True)
-    ]
-
-
-def _merge(found: dict[tuple[int, Any], Counts]) -> dict[Any, Counts]:
-    """Sums of one key across organisations."""
-    merged: dict[Any, Counts] = defaultdict(lambda: EMPTY)
-    for (_, key), counts in found.items():
-        merged[key] = merged[key] + counts
-    return dict(merged)
 
 
 def _month_start(moment: dt.datetime | dt.date) -> dt.date:
@@ -549,13 +532,19 @@ def month_end(month: dt.date) -> dt.datetime:
     return dt.datetime(following.year, following.month, following.day, tzinfo=dt.UTC)
 
 
-def _trend(
-    session: Session, scope: Scope, live: dict[int, Counts], now: dt.datetime, months: int
-) -> tuple[Month, ...]:
-    current = _month_start(now)
-    wanted = [current]
+def _months(now: dt.datetime, months: int) -> list[dt.date]:
+    """The trend's months, the current one first."""
+    wanted = [_month_start(now)]
     while len(wanted) < months:
         wanted.append(_previous_month(wanted[-1]))
+    return wanted
+
+
+def _recorded(
+    session: Session, scope: Scope, now: dt.datetime, months: int
+) -> dict[dt.date, dict[int, Counts]]:
+    """The snapshots of the trend's months before the current one: one statement."""
+    wanted = _months(now, months)
     s = CoverageSnapshot
     rows = session.execute(
         select(
@@ -564,7 +553,7 @@ def _trend(
             s.dimension == ORGANISATION,
             s.organisation_id.in_(scope.ids),
             s.month >= wanted[-1],
-            s.month < current,
+            s.month < wanted[0],
         )
     ).all()
     recorded: dict[dt.date, dict[int, Counts]] = defaultdict(dict)
@@ -572,28 +561,72 @@ def _trend(
         recorded[month][organisation_id] = Counts(
             people, dict(zip(STATUSES, per_status, strict=True))
         )
-    recorded[current] = live
-    trend = []
-    for month in reversed(wanted):
-        per_organisation = recorded.get(month, {})
-        total = sum(per_organisation.values(), EMPTY)
-        trend.append(
-            Month(
-                month=month,
-                live=month == current,
-                recorded=bool(per_organisation) or month == current,
-                total=_breakdown([("", "", total)])[0],
-                municipalities=tuple(
-                    _breakdown(
-                        [
-                            (str(i), name, per_organisation.get(i, EMPTY))
-                            for i, name in scope.organisations
-                        ]
-                    )
-                ),
-            )
+    return dict(recorded)
+
+
+Key = tuple[Any, ...]
+"""A group of the figures: (dimension, organisation id or None for the whole scope, key).
+A scope of one municipality has no groups of its own: the municipality's are its."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Table:
+    """Every group any view of one scope shows (the whole scope or one municipality of
+    it; every month of the trend asked for), the lines that tie them, and the groups
+    withheld, decided once over all of them (``domain.suppression``)."""
+
+    counts: dict[Key, Counts]
+    lines: list[Line[Key]]
+    hidden: set[Key]
+
+
+def _table(
+    scope: Scope, sums: Sums, recorded: dict[dt.date, dict[int, Counts]], current: dt.date
+) -> _Table:
+    ids = scope.ids
+    whole = None if len(ids) > 1 else ids[0]
+    counts: dict[Key, Counts] = {}
+    lines: list[Line[Key]] = []
+
+    def tie(total: Key, parts: list[Key]) -> None:
+        if parts and parts != [total]:
+            lines.append((total, parts))
+
+    def level(dimension: Any, per_organisation: dict[int, Counts]) -> None:
+        """One group per municipality and, above them, the scope's, tied by one line."""
+        for organisation_id in ids:
+            counts[(dimension, organisation_id, "")] = per_organisation.get(organisation_id, EMPTY)
+        counts[(dimension, whole, "")] = sum(per_organisation.values(), EMPTY)
+        tie((dimension, whole, ""), [(dimension, o, "") for o in ids])
+
+    level(ORGANISATION, sums.organisations)
+    for organisation_id in ids:
+        units = sorted(
+            (u for o, u in sums.units if o == organisation_id), key=lambda u: (u is None, u)
         )
-    return tuple(trend)
+        for unit_id in units:
+            counts[(UNIT, organisation_id, unit_id)] = sums.units[(organisation_id, unit_id)]
+        tie((ORGANISATION, organisation_id, ""), [(UNIT, organisation_id, u) for u in units])
+    for dimension, found in ((JOB_ROLE, sums.job_roles), (COMPETENCE, sums.competences)):
+        keys = sorted({key for _, key in found})
+        for key in keys:
+            per_organisation = {o: c for (o, k), c in found.items() if k == key}
+            for organisation_id, c in per_organisation.items():
+                counts[(dimension, organisation_id, key)] = c
+            counts[(dimension, whole, key)] = sum(per_organisation.values(), EMPTY)
+            tie(
+                (dimension, whole, key), [(dimension, o, key) for o in ids if o in per_organisation]
+            )
+        for at in dict.fromkeys((*ids, whole)):
+            tie(
+                (ORGANISATION, at, ""),
+                [(dimension, at, k) for k in keys if (dimension, at, k) in counts],
+            )
+    for month in sorted(recorded):
+        if month != current:
+            level(month, recorded[month])
+    hidden = withheld({key: c.people for key, c in counts.items()}, lines)
+    return _Table(counts, lines, hidden)
 
 
 def _labels(
@@ -630,70 +663,90 @@ def _labels(
     return units, roles, competences
 
 
+def _by_label(groups: Iterable[Group]) -> tuple[Group, ...]:
+    """Named groups by name; the group without a name (no unit) last."""
+    return tuple(sorted(groups, key=lambda g: (g.label == "", g.label.lower())))
+
+
 def coverage_figures(
     session: Session,
     scope: Scope,
     *,
+    only: int | None = None,
     now: dt.datetime,
     expiring_days: int = DEFAULT_EXPIRING_DAYS,
     months: int = DEFAULT_MONTHS,
     locale: str = "nb",
 ) -> Figures:
-    """The scope's figures now, each breakdown suppressed by ``domain.suppression``, and
-    the trend of the last ``months`` months (the current one live). A constant number of
-    statements (five), whatever the size."""
+    """The figures of the scope, or of its municipality ``only``, now, and the trend of
+    the last ``months`` months (the current one live). The groups withheld are decided
+    over the whole scope (``_table``), so narrowing the view shows nothing that the
+    whole withholds. A constant number of statements (five, six on PostgreSQL), whatever
+    the size."""
+    shown = scope.only(only)
     sums = count_groups(session, scope.ids, now=now, expiring_days=expiring_days)
+    recorded = _recorded(session, scope, now, months)
+    current = _month_start(now)
+    table = _table(scope, sums, recorded, current)
     units, roles, competences = _labels(session, scope, sums, locale)
-    total = sum(sums.organisations.values(), EMPTY)
     names = dict(scope.organisations)
-    unit_groups: list[Group] = []
-    for organisation_id, name in scope.organisations:
-        lines = sorted(
-            (
-                (str(unit_id or ""), units.get(unit_id, "") if unit_id else "", counts)
-                for (org, unit_id), counts in sums.units.items()
-                if org == organisation_id
-            ),
-            key=lambda line: (line[1] == "", line[1].lower()),
+    at = shown.ids[0] if len(shown.ids) == 1 else None  # one municipality, or the whole
+
+    def group(key: Key, shown_key: str, label: str, municipality: str | None = None) -> Group:
+        if key in table.hidden:
+            return Group(shown_key, label, None, None, None, True, municipality)
+        c = table.counts.get(key, EMPTY)
+        return Group(shown_key, label, c.people, c.cells, c.coverage, False, municipality)
+
+    def named(dimension: str, labels: dict[str, str]) -> tuple[Group, ...]:
+        return _by_label(
+            group(key, key[2], labels.get(key[2]) or key[2])
+            for key in table.counts
+            if key[0] == dimension and key[1] == at
         )
-        unit_groups.extend(_breakdown(lines, name))
+
+    trend = []
+    for month in reversed(_months(now, months)):
+        live = month == current
+        dimension = ORGANISATION if live else month
+        trend.append(
+            Month(
+                month=month,
+                live=live,
+                recorded=live or any(o in recorded.get(month, {}) for o in shown.ids),
+                total=group((dimension, at, ""), "", ""),
+                municipalities=tuple(
+                    group((dimension, o, ""), str(o), name) for o, name in shown.organisations
+                ),
+            )
+        )
+    total_label = names[only] if only is not None else scope.region or names[scope.ids[0]]
     return Figures(
-        scope=scope,
+        scope=shown,
         now=now,
         expiring_days=expiring_days,
-        total=_breakdown([("", scope.region or names[scope.ids[0]], total)])[0],
+        total=group((ORGANISATION, at, ""), "", total_label),
         municipalities=tuple(
-            _breakdown(
-                [
-                    (str(i), name, sums.organisations.get(i, EMPTY))
-                    for i, name in scope.organisations
-                ]
-            )
+            group((ORGANISATION, o, ""), str(o), name) for o, name in shown.organisations
         ),
-        units=tuple(unit_groups),
-        job_roles=tuple(
-            _breakdown(
-                sorted(
-                    (
-                        (code, roles.get(code, code), c)
-                        for code, c in _merge(sums.job_roles).items()
-                    ),
-                    key=lambda line: line[1].lower(),
+        units=tuple(
+            g
+            for o, name in shown.organisations
+            for g in _by_label(
+                group(
+                    (UNIT, o, unit_id),
+                    str(unit_id or ""),
+                    units.get(unit_id, "") if unit_id else "",
+                    name,
                 )
+                for (dimension, organisation_id, unit_id) in table.counts
+                if dimension == UNIT and organisation_id == o
             )
         ),
-        competences=tuple(
-            _breakdown(
-                sorted(
-                    (
-                        (identifier, competences.get(identifier, identifier), c)
-                        for identifier, c in _merge(sums.competences).items()
-                    ),
-                    key=lambda line: line[1].lower(),
-                )
-            )
-        ),
-        trend=_trend(session, scope, sums.organisations, now, months),
+        job_roles=named(JOB_ROLE, roles),
+        competences=named(COMPETENCE, competences),
+        trend=tuple(trend),
+        choices=scope.organisations,
     )
 
 
@@ -709,7 +762,7 @@ def record_snapshot(
 ) -> int:
     """Write the organisations' (None: every organisation's) figures at the end of
     ``month``, replacing any written before; the number of rows written. The month must
-    be over at ``now``. Four statements."""
+    be over at ``now``. Four statements (five on PostgreSQL)."""
     month = _month_start(month)
     if month_end(month) > now:
         raise MonthNotOver(f"{month:%Y-%m} ends after {now}")
@@ -791,13 +844,12 @@ def figures_for(
 ) -> Figures:
     """What a caller of ``organisation_id`` with ``held_grants`` sees (``figures_scope``),
     narrowed to the municipality ``only`` (None: all of the scope)."""
-    whole = figures_scope(session, organisation_id, held_grants)
-    found = coverage_figures(
+    return coverage_figures(
         session,
-        whole.only(only),
+        figures_scope(session, organisation_id, held_grants),
+        only=only,
         now=now,
         expiring_days=expiring_days,
         months=months,
         locale=locale,
     )
-    return dataclasses.replace(found, choices=whole.organisations)

@@ -851,7 +851,8 @@ def my_requirements() -> Any:
 @doc(
     "Coverage per municipality, unit, job role and competence, and the monthly trend, of "
     "the caller's region (a coordinator of it) or organisation: counts only, groups of "
-    "fewer than 5 people withheld",
+    "fewer than 5 people withheld, and others with them wherever one could be worked back "
+    "from the figures shown, whichever municipality is chosen",
     response=FiguresOut,
     query=FiguresQuery,
 )

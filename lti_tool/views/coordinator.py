@@ -2,7 +2,8 @@
 
 A coordinator of a region sees every municipality of it; a coordinator of a municipality
 and an admin see their own (``services.coverage_figures.figures_scope``). No page here
-names a person: groups of fewer than five people show no counts.
+names a person: groups of fewer than five people show no counts, nor do the groups
+withheld with them (``domain.suppression``), whichever municipality is chosen.
 """
 
 from __future__ import annotations

@@ -128,6 +128,18 @@ def assert_current(app: Any) -> dict[tuple[int, int], tuple[int, int | None, boo
                 Holding(holding.level, holding.recorded_at, holding.valid_until),
                 row.renewal_months,
             )
+        # one row counts a person among a competence identifier's people: their first
+        identifier_rows: dict[tuple[int, str], list[tuple[int, int, bool]]] = {}
+        for row, identifier in session.execute(
+            select(CoverageCell, Competence.identifier).join(
+                Competence, Competence.id == CoverageCell.competence_id
+            )
+        ):
+            identifier_rows.setdefault((row.person_id, identifier), []).append(
+                (row.competence_id, row.job_role_id, row.counts_identifier_person)
+            )
+        for found in identifier_rows.values():
+            assert [flag for *_, flag in sorted(found)] == [True] + [False] * (len(found) - 1)
     cells = stored(app)
     assert cells == independent(app)
     return cells
@@ -298,14 +310,20 @@ def test_two_transactions_rewriting_one_persons_rows_at_once_both_commit(app, lm
     assert {c for p, c in assert_current(app) if p == nurse} == set(care["competences"].values())
 
 
-def test_the_migrations_backfill_writes_the_same_rows(app, lms, care, gradebook):
+def migration(revision: str) -> Any:
     path = next(
-        (Path(lti_tool.__file__).parent / "migrations" / "versions").glob("*_c5d1f0a9e3b7_*.py")
+        (Path(lti_tool.__file__).parent / "migrations" / "versions").glob(f"*_{revision}_*.py")
     )
-    spec = importlib.util.spec_from_file_location("coverage_cells_migration", path)
+    spec = importlib.util.spec_from_file_location(f"migration_{revision}", path)
     assert spec is not None and spec.loader is not None
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_migrations_backfill_writes_the_same_rows(app, lms, care, gradebook):
+    """The rows' backfill, then the one of the flag a later migration added to them."""
+    rows_backfill, flag_backfill = migration("c5d1f0a9e3b7"), migration("482e33c31bd1")
     mapping_id = build_mapping(app, lms, care)
     link_id = place(lms, app, gradebook, mapping_id)
     launch(lms, TestLms.browser(app), "learner", job_role="sykepleier, helsefagarbeider")
@@ -318,6 +336,7 @@ def test_the_migrations_backfill_writes_the_same_rows(app, lms, care, gradebook)
         rows = sorted(tuple(r) for r in session.execute(table))
         assert len(kept) == 5 and any(r[7] is not None for r in rows)  # some level held
         session.execute(delete(CoverageCell))
-        session.execute(text(migration.backfill(session.get_bind().dialect.name)))
+        session.execute(text(rows_backfill.backfill(session.get_bind().dialect.name)))
+        session.execute(text(flag_backfill.BACKFILL))
         assert sorted(tuple(r) for r in session.execute(table)) == rows
         session.rollback()
