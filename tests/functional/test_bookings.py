@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from lti_tool import clock
 from lti_tool.db import get_session
+from lti_tool.lti import claims as c
 from lti_tool.models import (
     Attendance,
     Certificate,
@@ -46,6 +47,8 @@ STARTS = dt.datetime(2027, 6, 1, 7, 0, tzinfo=UTC)
 BEFORE_DEADLINE = dt.datetime(2027, 5, 20, 12, 0, tzinfo=UTC)
 AFTER_DEADLINE = dt.datetime(2027, 5, 26, 12, 0, tzinfo=UTC)
 DURING = dt.datetime(2027, 6, 1, 9, 0, tzinfo=UTC)
+#: A signed launch's claims in English (the page's language follows the launch).
+IN_ENGLISH = {c.LAUNCH_PRESENTATION: {"locale": "en", "document_target": "iframe"}}
 
 
 @pytest.fixture
@@ -62,8 +65,12 @@ def launched(app: Any, lms: TestLms, persona: str = "learner", sub: str | None =
         response = lms.signed_launch(
             browser,
             persona,
-            change={"sub": sub, "name": f"Person {sub}", "email": f"p{sub}@example.org"},
-            locale="en",
+            change={
+                "sub": sub,
+                "name": f"Person {sub}",
+                "email": f"p{sub}@example.org",
+                **IN_ENGLISH,
+            },
         )
     assert response.status_code == 302, response.get_data(as_text=True)
     return browser
@@ -586,7 +593,10 @@ def test_a_person_without_email_gets_notices_on_the_page_only(app, lms, designer
     ids = classroom(app, designer, care)
     browser = TestLms.browser(app)
     response = lms.signed_launch(
-        browser, "learner", change={"sub": "3001", "name": "No Mail"}, remove=("email",)
+        browser,
+        "learner",
+        change={"sub": "3001", "name": "No Mail", **IN_ENGLISH},
+        remove=("email",),
     )
     assert response.status_code == 302
     assert book(browser, ids["session"]).status_code == 302
