@@ -13,9 +13,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import icalendar
+if TYPE_CHECKING:
+    import icalendar
 
 #: The tool's time zone: sessions are held, shown and written in it.
 TIME_ZONE = "Europe/Oslo"
@@ -53,6 +55,8 @@ def calendar_file(
 ) -> bytes:
     """The events as an iCalendar file (METHOD:PUBLISH: a file to add or subscribe to,
     not an invitation). ``name`` names a feed (X-WR-CALNAME)."""
+    import icalendar  # here, not at import: the app starts without it (its workers sooner)
+
     tz = ZoneInfo(zone)
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODUCT_ID)
@@ -83,6 +87,8 @@ def calendar_file(
 
 
 def _event(event: CalendarEvent, tz: ZoneInfo, now: dt.datetime) -> icalendar.Event:
+    import icalendar
+
     found = icalendar.Event()
     found.add("uid", event.uid)
     found.add("sequence", event.sequence)

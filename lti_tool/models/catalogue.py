@@ -1,5 +1,7 @@
 """The activity catalogue around a ``Course`` (tiltak): the competences it develops and to
-which level, a classroom course's sessions, and people's bookings of a session.
+which level, a classroom course's sessions, people's bookings of a session, and the
+notices telling them of their bookings and of changes (``SessionNotice``, also the outbox
+of the emails).
 
 A course is one concept (``models.certification.Course``), whether certifications ask
 for it or learning plans suggest it; these tables only hang off it.

@@ -323,6 +323,29 @@ def test_the_activity_page_costs_the_same_statements_for_more_sessions(app, lms,
     assert cost() == before
 
 
+def test_my_bookings_page_costs_the_same_statements_for_more_bookings_and_notices(
+    app, lms, designer, care
+):
+    first = classroom(app, designer, care)
+    learner = launched(app, lms)
+    assert book(learner, first["session"]).status_code == 302
+
+    def cost() -> int:
+        with statements_run(app) as run:
+            page = learner.get("/learner/bookings")
+            assert page.status_code == 200
+        return len(run)
+
+    before = cost()
+    for code in ("brann-kurs", "hlr-kurs"):
+        more = classroom(app, designer, care, code=code)
+        assert book(learner, more["session"]).status_code == 302
+        assert cancel(learner, more["session"]).status_code == 302
+        assert book(learner, more["session"]).status_code == 302
+    assert "brann-kurs" in text(learner.get("/learner/bookings"))
+    assert cost() == before
+
+
 # --- the instructor's attendance list -------------------------------------------------------
 
 
