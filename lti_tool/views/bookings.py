@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime, get_locale, get_timezone, gettext
@@ -56,12 +57,20 @@ def _helpers() -> dict[str, Any]:
     return {
         "localized": lambda text: localized(text, locale),
         "when": lambda moment: format_datetime(moment, "EEE d MMM y HH:mm") if moment else "",
-        "hour": lambda moment: format_datetime(moment, "HH:mm") if moment else "",
+        "span": _span,
         "BookingStatus": BookingStatus,
         "Signup": Signup,
         "CourseKind": CourseKind,
         "describe": lambda notice: notices.describe(notice, locale, str(get_timezone())),
     }
+
+
+def _span(starts: dt.datetime, ends: dt.datetime) -> str:
+    """When a session is held: the end's hour only when it ends the day it starts."""
+    zone = ZoneInfo(str(get_timezone()))
+    same_day = starts.astimezone(zone).date() == ends.astimezone(zone).date()
+    end = format_datetime(ends, "HH:mm" if same_day else "EEE d MMM y HH:mm")
+    return f"{format_datetime(starts, 'EEE d MMM y HH:mm')} – {end}"
 
 
 def _me() -> Person:

@@ -661,3 +661,9 @@ def test_attendance_recorded_on_the_course_page_is_evidence_too(app, lms, design
         assert [(e.person_id, e.source, e.level, e.detail["course"]) for e in evidence] == [
             (learner_id, "attendance", 3, "hms-kurs")
         ]
+
+
+def test_a_session_over_two_days_shows_the_day_it_ends(app, lms, designer, care):
+    ids = classroom(app, designer, care, ends_at="2027-06-02T15:00")
+    page = text(launched(app, lms).get(f"/learner/activities/{ids['course']}"))
+    assert "Tue 1 Jun 2027 09:00 – Wed 2 Jun 2027 15:00" in page
