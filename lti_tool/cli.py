@@ -680,7 +680,8 @@ def worker(once: bool, batch: int) -> None:
 
     Each pass first submits attempts whose time limit ran out unattended, so their scores
     are sent too, and records last month's coverage figures once a month is over
-    (``coverage_figures.record_due_snapshots``).
+    (``coverage_figures.record_due_snapshots``). With SMTP_URL set it also emails the
+    booking notices (``services.notices``).
     Runs until SIGTERM or SIGINT (it finishes the score it is sending), sleeping
     SCORE_WORKER_POLL_SECONDS when nothing is due. Several workers may run at once: each
     score is claimed by one. With --once it makes one pass and prints what it did.
@@ -691,23 +692,42 @@ def worker(once: bool, batch: int) -> None:
     from flask import current_app
 
     from lti_tool.db import utcnow
+    from lti_tool.domain.calendar import TIME_ZONE
+    from lti_tool.services import notices
     from lti_tool.services.attempts import close_overdue_attempts
     from lti_tool.services.coverage_figures import record_due_snapshots
     from lti_tool.services.score_delivery import DeliveryCounts, deliver_due
 
     services = lti_services()
     session_factory = current_app.extensions["db_sessionmaker"]
+    mailer = notices.mailer_from_settings(services.settings)
 
     def record_snapshots() -> None:
         with session_factory() as session:
             if record_due_snapshots(session, utcnow()):
                 session.commit()
 
+    def send_notices(stop: Callable[[], bool] | None = None) -> notices.MailCounts | None:
+        if mailer is None:
+            return None
+        return notices.deliver_notices(
+            session_factory,
+            mailer,
+            services.settings,
+            now=utcnow,
+            zone=TIME_ZONE,
+            limit=batch,
+            stop=stop,
+        )
+
     if once:
         close_overdue_attempts(session_factory, utcnow())
         record_snapshots()
         counts = deliver_due(session_factory, services, limit=batch)
         click.echo(str(counts))
+        mailed = send_notices()
+        if mailed is not None:
+            click.echo(str(mailed))
         return
 
     stopping = threading.Event()
@@ -730,6 +750,10 @@ def worker(once: bool, batch: int) -> None:
                 record_snapshots()
             except Exception:  # the figures wait for the next pass; the scores go on
                 log.exception("worker: recording coverage figures failed")
+            try:
+                send_notices(stopping.is_set)
+            except Exception:  # the mail server or database away: the scores still go
+                log.exception("worker: emailing notices failed")
             try:
                 counts = deliver_due(session_factory, services, limit=batch, stop=stopping.is_set)
             except Exception:  # the database away for a moment: keep the worker, try again

@@ -1073,3 +1073,13 @@ class PlanInvalid(FormattedError):
     @property
     def field(self) -> str:
         return str(self.values.get("field", "_schema"))
+
+
+class BookingRefused(FormattedError):
+    """A booking, its cancellation or attendance refused (the session is cancelled,
+    full, closed for sign-up …); ``reason`` says which."""
+
+    status = 409
+    code = "booking_refused"
+    title = lazy_gettext("That cannot be done for this session")
+    message = lazy_gettext("%(reason)s")

@@ -24,6 +24,7 @@ from flask_babel import (
     to_user_timezone,
 )
 
+from lti_tool.domain.calendar import TIME_ZONE
 from lti_tool.lti.claims import normalise_locale
 from lti_tool.settings import LOCALES
 
@@ -97,7 +98,7 @@ def format_percentage(value: float | None, digits: int = 1) -> str:
 
 def init_app(app: Flask) -> None:
     # Dates and times are shown in Norwegian time; they are stored in UTC.
-    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Oslo")
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", TIME_ZONE)
     Babel(app, locale_selector=select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["format_datetime"] = format_datetime

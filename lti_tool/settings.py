@@ -99,6 +99,20 @@ class Settings:
     VERIFY_RATE_LIMIT: str = "30 per minute"
     """Certificates: how often one address may ask /verify (Flask-Limiter syntax); shared
     through Redis when configured, else per process."""
+    CALENDAR_RATE_LIMIT: str = "30 per minute"
+    """Calendar feeds (``/calendar/<token>.ics``): how often one feed may be fetched
+    (Flask-Limiter syntax). Counted per feed, not per address: calendar services fetch
+    many people's feeds from a few addresses."""
+    SMTP_URL: str = ""
+    """Email for booking notices: ``smtp://[user:password@]host[:port]`` (STARTTLS when
+    the server offers it) or ``smtps://…`` (TLS from the start). Empty: no email; the
+    notices are shown on the person's bookings page only."""
+    MAIL_FROM: str = ""
+    """The sender of notice emails, e.g. ``Læringsløp <no-reply@kommune.no>``; needed with
+    SMTP_URL."""
+    MAIL_MAX_AGE_HOURS: int = 48
+    """A notice not emailed within this many hours is not emailed at all (mail set up
+    later, or the worker down): old news stays on the bookings page."""
     DEFAULT_LOCALE: str = "nb"
     LOG_LEVEL: str = "INFO"
 
@@ -251,6 +265,24 @@ def validate(settings: Settings) -> None:
             "CIDR range. Give host names (moodle.kommune.no), addresses (10.20.30.40) or "
             "ranges (10.20.0.0/16), comma-separated, without scheme, port or path."
         )
+    if settings.SMTP_URL:
+        smtp = urlsplit(settings.SMTP_URL)
+        try:
+            port_ok = smtp.port is None or smtp.port > 0
+        except ValueError:  # not a number, or beyond 65535
+            port_ok = False
+        if smtp.scheme not in ("smtp", "smtps") or not smtp.hostname or not port_ok:
+            problems.append(
+                "SMTP_URL must be smtp://[user:password@]host[:port] or smtps://…, "
+                "e.g. smtp://mail.kommune.no:587."
+            )
+        if "@" not in settings.MAIL_FROM:
+            problems.append(
+                "MAIL_FROM must be the sender's address when SMTP_URL is set, e.g. "
+                "'Læringsløp <no-reply@kommune.no>'."
+            )
+    if settings.MAIL_MAX_AGE_HOURS < 1:
+        problems.append("MAIL_MAX_AGE_HOURS must be at least 1.")
     if settings.LTI_NONCE_TTL_SECONDS < 600:
         problems.append("LTI_NONCE_TTL_SECONDS must be at least 600 (longer than any id_token).")
     if settings.is_production:

@@ -1,5 +1,7 @@
 """The activity catalogue around a ``Course`` (tiltak): the competences it develops and to
-which level, a classroom course's sessions, and people's bookings of a session.
+which level, a classroom course's sessions, people's bookings of a session, and the
+notices telling them of their bookings and of changes (``SessionNotice``, also the outbox
+of the emails).
 
 A course is one concept (``models.certification.Course``), whether certifications ask
 for it or learning plans suggest it; these tables only hang off it.
@@ -19,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_tool.db import Base, UTCDateTime, intpk, str_enum, timestamp, utcnow
@@ -124,6 +126,72 @@ class SessionBooking(Base):
     """When they got their seat (at once, or moved up from the waitlist)."""
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[timestamp]
+
+    session: Mapped[CourseSession] = relationship()
+    person: Mapped[Person] = relationship()
+
+
+class NoticeKind(enum.StrEnum):
+    """What a notice tells its person about a session they booked."""
+
+    BOOKED = "booked"
+    WAITLISTED = "waitlisted"
+    MOVED_UP = "moved_up"
+    """A seat freed up and went to them from the waitlist."""
+    CANCELLED_BOOKING = "cancelled_booking"
+    """They cancelled their own booking."""
+    SESSION_CHANGED = "session_changed"
+    """The session's time or place changed."""
+    SESSION_CANCELLED = "session_cancelled"
+
+
+class MailStatus(enum.StrEnum):
+    NONE = "none"
+    """Not to be emailed: the person has no email address."""
+    PENDING = "pending"
+    """Waiting for the worker; sent only if mail is set up (``SMTP_URL``) and soon enough."""
+    SENT = "sent"
+    FAILED = "failed"
+    """The mail server refused it, or retries ran out."""
+    EXPIRED = "expired"
+    """Too old to send when the worker came to it (mail not set up then, or the worker
+    down): the notice stays on the person's page."""
+
+
+class SessionNotice(Base):
+    """A confirmation or change a person is told of (booked, waitlisted, moved up, the
+    session changed or cancelled): listed on their bookings page, and the outbox of the
+    email telling them (sent by the worker after the transaction that wrote it)."""
+
+    __tablename__ = "session_notice"
+    __table_args__ = (
+        Index("ix_session_notice_person_created", "person_id", "created_at"),
+        Index("ix_session_notice_mail_due", "mail_status", "mail_next_at"),
+    )
+
+    id: Mapped[intpk]
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("course_session.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[NoticeKind] = mapped_column(str_enum(NoticeKind, "notice_kind"))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    """The session as it was told: ``starts_at``, ``ends_at`` (ISO, UTC), ``place``, and
+    ``reason`` for a cancellation."""
+    created_at: Mapped[timestamp]
+    mail_status: Mapped[MailStatus] = mapped_column(
+        str_enum(MailStatus, "mail_status"), default=MailStatus.NONE
+    )
+    mail_tries: Mapped[int] = mapped_column(default=0, server_default="0")
+    mail_next_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    """When the worker may try it (again)."""
+    mail_locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    """A worker's claim on the row, so two workers never send the same mail."""
+    mailed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    mail_error: Mapped[str | None] = mapped_column(Text)
 
     session: Mapped[CourseSession] = relationship()
     person: Mapped[Person] = relationship()

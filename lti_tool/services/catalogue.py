@@ -32,10 +32,11 @@ from lti_tool.models import (
     CourseKind,
     CourseSession,
     FrameworkVersion,
+    NoticeKind,
     Person,
     SessionBooking,
 )
-from lti_tool.services import certifications, item_bank, requirements
+from lti_tool.services import certifications, item_bank, notices, requirements
 
 #: The longest activity the forms accept (in minutes: a week of full days is 2,520).
 MAX_DURATION_MINUTES = 100_000
@@ -385,7 +386,7 @@ def fill_from_waitlist(
     session: Session, course_session: CourseSession, now: dt.datetime
 ) -> list[SessionBooking]:
     """Give free seats to the waitlist, first come first served (``requested_at``, then
-    id); returns who moved up. The caller holds the session's lock."""
+    id), and tell those who moved up; returns them. The caller holds the session's lock."""
     taken = booking_counts(session, [course_session.id]).get(course_session.id, {})
     free = course_session.capacity - taken.get(BookingStatus.BOOKED, 0)
     if free <= 0 or course_session.cancelled_at is not None:
@@ -405,6 +406,9 @@ def fill_from_waitlist(
         booking.status = BookingStatus.BOOKED
         booking.booked_at = now
     session.flush()
+    notices.add_notices(
+        session, course_session, [b.person_id for b in moved], NoticeKind.MOVED_UP, now
+    )
     return moved
 
 
@@ -445,8 +449,8 @@ def save_course_session(
     now: dt.datetime,
 ) -> CourseSession:
     """Add a session to a classroom or practical course, or change one. A change of time
-    or place moves its iCalendar SEQUENCE on; seats cannot drop below those booked, and
-    seats added go to the waitlist first."""
+    or place moves its iCalendar SEQUENCE on and is told to those who booked; seats
+    cannot drop below those booked, and seats added go to the waitlist first."""
     course = certifications.get_course(session, organisation_id, course_id)
     if course.kind == CourseKind.ELEARNING:
         raise CatalogueInvalid(
@@ -455,6 +459,7 @@ def save_course_session(
             field="_schema",
         )
     _check_session(session, organisation_id, data, now, new=session_id is None)
+    moved = False
     if session_id is None:
         found = CourseSession(
             organisation_id=organisation_id, course_id=course.id, uid=str(uuid.uuid4())
@@ -493,6 +498,8 @@ def save_course_session(
     found.instructor_id, found.signup_deadline = data.instructor_id, data.signup_deadline
     session.flush()
     if session_id is not None:
+        if moved:
+            notices.notify_participants(session, found, NoticeKind.SESSION_CHANGED, now)
         fill_from_waitlist(session, found, now)
     return found
 
@@ -505,7 +512,8 @@ def cancel_course_session(
     reason: str,
     now: dt.datetime,
 ) -> CourseSession:
-    """Cancel a session (kept, with its bookings, so calendars can show it cancelled)."""
+    """Cancel a session (kept, with its bookings, so calendars can show it cancelled), and
+    tell those who booked it."""
     found = lock_course_session(session, organisation_id, session_id, course_id)
     if found.cancelled_at is not None:
         raise CatalogueInvalid(
@@ -517,6 +525,7 @@ def cancel_course_session(
     found.cancel_reason = reason.strip()[:MAX_REASON_LENGTH]
     found.sequence += 1
     session.flush()
+    notices.notify_participants(session, found, NoticeKind.SESSION_CANCELLED, now)
     return found
 
 

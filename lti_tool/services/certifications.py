@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from lti_tool import clock
 from lti_tool.db import insert_or_find
 from lti_tool.domain import certification_rules as rules
+from lti_tool.domain.evidence_sources import ATTENDANCE
 from lti_tool.errors import CertificationCodeTaken, CertificationInvalid, CourseCodeTaken, NotFound
 from lti_tool.models import (
     AchievementType,
@@ -34,7 +35,7 @@ from lti_tool.models import (
     Mapping,
     Person,
 )
-from lti_tool.services import assignments, certificates
+from lti_tool.services import assignments, certificates, evidence
 from lti_tool.services.frameworks import clean_code, clean_title
 
 EARN = "earn"
@@ -376,22 +377,43 @@ def record_attendance(
     recorded_by_id: int | None,
     now: dt.datetime,
 ) -> int:
-    """Record that these people attended; returns how many were new. Their certifications
-    are evaluated at once, in the same transaction."""
+    """Record that these people attended; returns how many were new. Each new attendance
+    is evidence of what the course develops (``evidence.record_course_evidence``), and
+    their certifications are evaluated at once, in the same transaction."""
     course = get_course(session, organisation_id, course_id)
-    if attended_on > now.date() + dt.timedelta(days=1):
-        raise CertificationInvalid(
-            f"attendance on {attended_on}", reason=_l("Attendance cannot be recorded ahead.")
-        )
     people = session.scalars(
         select(Person).where(Person.id.in_(person_ids), Person.organisation_id == organisation_id)
     ).all()
     if len(people) != len(set(person_ids)) or not people:
         raise NotFound(f"people {person_ids} not all in organisation {organisation_id}")
-    added = 0
+    added = add_attendance(
+        session, course, [p.id for p in people], attended_on, recorded_by_id, now
+    )
+    evidence.record_course_evidence(session, course, added, ATTENDANCE, now)
     for person in people:
+        certificates.evaluate_person(session, organisation_id, person.id, now)
+    return len(added)
 
-        def existing(person_id: int = person.id) -> Attendance | None:
+
+def add_attendance(
+    session: Session,
+    course: Course,
+    person_ids: Sequence[int],
+    attended_on: dt.date,
+    recorded_by_id: int | None,
+    now: dt.datetime,
+) -> list[int]:
+    """Attendance rows for these people of the course's organisation (flush only); returns
+    those who were not recorded that day before. Neither evidence nor certifications:
+    the caller adds what the attendance shows, then evaluates."""
+    if attended_on > now.date() + dt.timedelta(days=1):
+        raise CertificationInvalid(
+            f"attendance on {attended_on}", reason=_l("Attendance cannot be recorded ahead.")
+        )
+    added = []
+    for person_id in dict.fromkeys(person_ids):
+
+        def existing(person_id: int = person_id) -> Attendance | None:
             return session.scalar(
                 select(Attendance).where(
                     Attendance.course_id == course.id,
@@ -403,18 +425,16 @@ def record_attendance(
         if existing() is not None:
             continue
         row = Attendance(
-            organisation_id=organisation_id,
+            organisation_id=course.organisation_id,
             course_id=course.id,
-            person_id=person.id,
+            person_id=person_id,
             attended_on=attended_on,
             recorded_by_id=recorded_by_id,
             recorded_at=now,
         )
         if insert_or_find(session, row, existing) is row:
-            added += 1
+            added.append(person_id)
     session.flush()
-    for person in people:
-        certificates.evaluate_person(session, organisation_id, person.id, now)
     return added
 
 

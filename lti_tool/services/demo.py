@@ -25,11 +25,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import jwt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lti_tool import clock
+from lti_tool.domain.calendar import TIME_ZONE
 from lti_tool.errors import NotFound
 from lti_tool.lti.demo_platform import (
     AGS_SCOPES,
@@ -41,8 +44,16 @@ from lti_tool.lti.demo_platform import (
 )
 from lti_tool.lti.nrps import context_roles
 from lti_tool.lti.services import LtiServices
-from lti_tool.models import GrantKind, Person, Platform, UnitKind
-from lti_tool.services import certifications, framework_io, grants, org_units, platforms
+from lti_tool.models import Course, GrantKind, Person, Platform, UnitKind
+from lti_tool.services import (
+    catalogue,
+    certifications,
+    framework_io,
+    grants,
+    item_bank,
+    org_units,
+    platforms,
+)
 from lti_tool.services.audit import Actor
 from lti_tool.services.framework_io import LoadedExamples
 from lti_tool.services.launches import MAPPING_PARAM
@@ -222,7 +233,58 @@ def set_up_demo(session: Session, lti: LtiServices) -> tuple[Platform, LoadedExa
     loaded.skipped += bank.skipped
     certifications.load_examples(session, platform.organisation_id)
     _grant_demo_manager(session, platform)
+    _demo_sessions(session, platform.organisation_id, clock.now())
     return platform, loaded
+
+
+#: The example classroom course the demo gives sessions to, and the competence (of the
+#: medication handling framework) it develops to level 3.
+DEMO_CLASSROOM = ("oppfrisking-legemiddel", "LM-04", 3)
+
+
+def _demo_sessions(session: Session, organisation_id: int, now: dt.datetime) -> None:
+    """Two sessions of the example refresher course, so a demo learner can book one (the
+    second has two seats, to try the waitlist) and a designer can take attendance; and
+    what the course develops. Only when the course has no sessions yet."""
+    code, competence_code, level = DEMO_CLASSROOM
+    course = session.scalar(
+        select(Course).where(Course.organisation_id == organisation_id, Course.code == code)
+    )
+    if course is None or course.sessions:
+        return
+    course.description = {
+        "nb": "Et halvdagskurs med praktiske øvelser i dobbeltkontroll og dokumentasjon.",
+        "nn": "Eit halvdagskurs med praktiske øvingar i dobbelkontroll og dokumentasjon.",
+        "en": "A half-day course with practical exercises in double checks and records.",
+    }
+    developed = next(
+        (
+            c
+            for c in item_bank.usable_competences(session, organisation_id)
+            if c.code == competence_code
+        ),
+        None,
+    )
+    if developed is not None:
+        catalogue.set_course_competence(session, organisation_id, course.id, developed.id, level)
+    oslo = ZoneInfo(TIME_ZONE)
+    for days, seats in ((14, 12), (35, 2)):
+        day = (now + dt.timedelta(days=days)).astimezone(oslo).date()
+        starts = dt.datetime.combine(day, dt.time(9, 0), oslo).astimezone(dt.UTC)
+        catalogue.save_course_session(
+            session,
+            organisation_id,
+            course.id,
+            None,
+            catalogue.SessionInput(
+                starts_at=starts,
+                ends_at=starts + dt.timedelta(hours=3),
+                capacity=seats,
+                place="Rådhuset, kurssal 2",
+                signup_deadline=starts - dt.timedelta(days=2),
+            ),
+            now,
+        )
 
 
 def _grant_demo_manager(session: Session, platform: Platform) -> None:

@@ -9,6 +9,7 @@ once still leave the higher-ranked evidence held, whichever commits last.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -18,7 +19,14 @@ from sqlalchemy.orm import Session
 
 from lti_tool.domain.coverage import evidence_weight, holding_rank
 from lti_tool.domain.evidence_sources import default_confidence
-from lti_tool.models import Competence, CompetenceHolding, Evidence, FrameworkVersion
+from lti_tool.models import (
+    Competence,
+    CompetenceHolding,
+    Course,
+    Evidence,
+    FrameworkVersion,
+    Person,
+)
 from lti_tool.services.coverage_cells import refresh_cells
 
 Key = tuple[int, int, int, str]
@@ -108,3 +116,40 @@ def record_evidence(session: Session, evidence: Sequence[Evidence]) -> list[Evid
     session.flush()
     hold(session, rows)
     return rows
+
+
+def record_course_evidence(
+    session: Session,
+    course: Course,
+    person_ids: Iterable[int],
+    source: str,
+    now: dt.datetime,
+    *,
+    session_id: int | None = None,
+    confirmed_by: Person | None = None,
+) -> list[Evidence]:
+    """Evidence that these people took the course: each competence it develops at the
+    level it develops it to (``CourseCompetence``). ``source`` is attendance, or an
+    instructor's confirmation (``confirmed_by``); ``session_id`` the session they came to."""
+    detail: dict[str, Any] = {"course_id": course.id, "course": course.code}
+    if session_id is not None:
+        detail["session_id"] = session_id
+    if confirmed_by is not None:
+        detail["confirmed_by_id"] = confirmed_by.id
+        detail["confirmed_by"] = confirmed_by.display_name
+    return record_evidence(
+        session,
+        [
+            Evidence(
+                organisation_id=course.organisation_id,
+                person_id=person_id,
+                competence_id=developed.competence_id,
+                source=source,
+                level=developed.level,
+                recorded_at=now,
+                detail=dict(detail),
+            )
+            for person_id in sorted(set(person_ids))
+            for developed in course.competences
+        ],
+    )

@@ -22,6 +22,7 @@ from lti_tool.schemas.assignments import SelfChoiceForm, form_data
 from lti_tool.schemas.plans import AnswerForm, DoneForm
 from lti_tool.services import (
     assignments,
+    bookings,
     catalogue,
     certificates,
     mappings,
@@ -29,6 +30,7 @@ from lti_tool.services import (
     plans,
     requirements,
 )
+from lti_tool.views.bookings import session_helpers
 
 bp = Blueprint("learner", __name__, url_prefix="/learner")
 
@@ -195,15 +197,17 @@ def _activity_page(course_id: int) -> Any:
     found = plans.learning_plan(
         session, organisation_id, _person_id(), now=clock.now(), locale=str(get_locale())
     )
-    (view,) = catalogue.activity_views(session, [course])
     return render_template(
         "learner/activity.html",
         launch=current_launch(),
         course=course,
-        view=view,
+        activity=bookings.activity_sessions(
+            session, organisation_id, course.id, _person_id(), clock.now()
+        ),
+        back=request.path,
         now=clock.now(),
         entries=found.entries_of(course.id),
-        localized=lambda text: localized(text, str(get_locale())),
+        **session_helpers(),  # localized, span, when, BookingStatus …
     )
 
 

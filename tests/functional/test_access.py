@@ -50,8 +50,9 @@ MANAGER_PAGES = [
     "/manager/courses/",
     "/manager/export.xlsx",
 ]
-#: Everyone launched sees their own certificates and learning plan.
-EVERYONE_PAGES = ["/certificates/", "/learner/plan"]
+#: Everyone launched sees their own certificates, learning plan, the activities and their
+#: bookings.
+EVERYONE_PAGES = ["/certificates/", "/learner/plan", "/learner/activities", "/learner/bookings"]
 PAGES = [
     *HOME_PAGES,
     *COORDINATOR_PAGES,
@@ -156,6 +157,15 @@ def test_guards_match_the_declared_access(app):
         "admin.home": {"admin"},
         "admin.approve_deployment": {"admin"},
         "coordinator.home": {"coordinator", "admin"},
+        "bookings.book": {"learner"},
+        "bookings.cancel": {"learner"},
+        "bookings.session_ics": {"learner"},
+        "bookings.my_bookings": {"learner"},
+        "bookings.renew_calendar": {"learner"},
+        # the session's instructor (any launched person, checked on the session)
+        "bookings.attendance_page": {"learner", "designer", "admin"},
+        "bookings.record_attendance": {"learner", "designer", "admin"},
+        "bookings.calendar_feed": {"public"},
     }
     for endpoint, permissions in expected.items():
         assert set(app.view_functions[endpoint].access) == permissions, endpoint

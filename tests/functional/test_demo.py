@@ -825,3 +825,25 @@ def test_a_manager_fetches_the_demo_courses_participants(demo_app, mocked_http):
     score_only = _access_token(demo_app, ags.SCOPE_SCORE)
     refused = demo_app.test_client().get(url, headers={"Authorization": f"Bearer {score_only}"})
     assert refused.status_code == 403
+
+
+def test_the_demo_has_a_classroom_course_with_sessions_to_book(demo_app):
+    _setup(demo_app.test_client())
+    client = demo_app.test_client()
+    launched = _launch(client, "learner")
+    assert launched.status_code == 302
+    home = client.get(_path(launched)).get_data(as_text=True)
+    assert "/learner/activities" in home  # the way to the courses
+    listing = client.get("/learner/activities?lang=en").get_data(as_text=True)
+    found = re.search(r'href="(/learner/activities/\d+)[^"]*">Refresher course', listing)
+    assert found, listing
+    page = client.get(found.group(1) + "?lang=en").get_data(as_text=True)
+    assert "12 of 12 seats free" in page and "2 of 2 seats free" in page
+    session_id = re.search(r"/sessions/(\d+)/book", page).group(1)
+    response = client.post(f"/sessions/{session_id}/book", data={"csrf_token": csrf_token(page)})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert "You have a seat" in client.get(f"/sessions/{session_id}?lang=en").get_data(as_text=True)
+    # setting up again adds no more sessions
+    assert demo_app.test_cli_runner().invoke(args=["demo", "setup"]).exit_code == 0
+    again = client.get(found.group(1) + "?lang=en").get_data(as_text=True)
+    assert again.count('<tr id="session-') == 2

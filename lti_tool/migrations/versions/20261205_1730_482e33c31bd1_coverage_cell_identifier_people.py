@@ -2,7 +2,7 @@
 and indexes holding what the figures read
 
 Revision ID: 482e33c31bd1
-Revises: b7e2c4a19d05
+Revises: 89b27d0724f5
 Create Date: 2026-12-05 16:15:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "482e33c31bd1"
-down_revision: str | None = "b7e2c4a19d05"
+down_revision: str | None = "89b27d0724f5"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
