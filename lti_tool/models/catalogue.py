@@ -9,7 +9,7 @@ for it or learning plans suggest it; these tables only hang off it.
 **No session is ever overbooked.** Whoever books, cancels or moves a booking first locks
 the session's row (``SELECT … FROM course_session WHERE id = … FOR UPDATE``:
 ``services.catalogue.lock_course_session``), then counts its ``booked`` rows and decides
-seat or waitlist, in the same transaction (``book_course_session``, ``cancel_booking``,
+seat or waitlist, in the same transaction (``services.bookings.book_session``, ``cancel_booking``,
 ``fill_from_waitlist``, a change of capacity). A second sign-up for the same session
 waits for the first to commit and then counts its seat (tests/functional/
 test_session_bookings.py shows it on PostgreSQL). SQLite has no row locks, but allows

@@ -81,6 +81,9 @@ def book_session(
     booking they hold already is kept as it is. Refused when the session is cancelled,
     its activity archived, sign-up closed, or it is full without a waitlist."""
     found = catalogue.lock_course_session(session, organisation_id, session_id)
+    person = session.get(Person, person_id)  # the launch's: no statement
+    if person is None or person.organisation_id != organisation_id:
+        raise NotFound(f"person {person_id} not in organisation {organisation_id}")
     booking = _booking_of(session, found.id, person_id)
     if booking is not None and booking.status in ACTIVE:
         return booking

@@ -1,4 +1,4 @@
-"""The seat rule of a classroom session (``services.catalogue.book_course_session`` and
+"""The seat rule of a classroom session (``services.bookings.book_session`` and
 ``cancel_booking``): seats first come first served, then the waitlist in order, a freed
 seat to the first in the queue; closed, cancelled and full sessions refused; and, on
 PostgreSQL, two sign-ups for the last seat at once: one seat, one place in the queue."""
@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from lti_tool.db import get_session
-from lti_tool.errors import CatalogueInvalid, NotFound
+from lti_tool.errors import BookingRefused, NotFound
 from lti_tool.models import (
     BookingStatus,
     Course,
@@ -22,7 +22,7 @@ from lti_tool.models import (
     Organisation,
     SessionBooking,
 )
-from lti_tool.services import catalogue
+from lti_tool.services import bookings, catalogue
 from lti_tool.services.catalogue import SessionInput
 from tests.fakes import content
 from tests.fakes.lms import TestLms
@@ -64,8 +64,8 @@ def setup(app: Any, lms: TestLms) -> dict[str, Any]:
 
 
 def _book(setup: dict[str, Any], n: int, at: dt.datetime = NOW) -> SessionBooking:
-    return catalogue.book_course_session(
-        get_session(), setup["org"], setup["session"], setup["people"][n], at
+    return bookings.book_session(
+        get_session(), setup["org"], setup["people"][n], setup["session"], at
     )
 
 
@@ -88,8 +88,8 @@ def test_seats_first_then_the_waitlist_and_a_freed_seat_to_the_first_in_the_queu
         assert again.status == BookingStatus.WAITLISTED and again.requested_at == NOW + 2 * MINUTE
 
         later = NOW + 10 * MINUTE
-        cancelled = catalogue.cancel_booking(
-            get_session(), setup["org"], setup["session"], setup["people"][0], later
+        cancelled = bookings.cancel_booking(
+            get_session(), setup["org"], setup["people"][0], setup["session"], later
         )
         assert cancelled.status == BookingStatus.CANCELLED and cancelled.cancelled_at == later
         assert _queue(setup) == [
@@ -103,16 +103,16 @@ def test_seats_first_then_the_waitlist_and_a_freed_seat_to_the_first_in_the_queu
         )
         assert moved is not None and moved.booked_at == later
         # leaving the queue frees no seat
-        catalogue.cancel_booking(
-            get_session(), setup["org"], setup["session"], setup["people"][3], later
+        bookings.cancel_booking(
+            get_session(), setup["org"], setup["people"][3], setup["session"], later
         )
         # booking again after cancelling: the back of the queue, the same row
         rebooked = _book(setup, 0, NOW + 20 * MINUTE)
         assert rebooked.id == cancelled.id and rebooked.status == BookingStatus.WAITLISTED
         assert rebooked.cancelled_at is None and rebooked.booked_at is None
-        with pytest.raises(NotFound):  # nothing left to cancel
-            catalogue.cancel_booking(
-                get_session(), setup["org"], setup["session"], setup["people"][3], later
+        with pytest.raises(BookingRefused, match="no booking"):  # nothing left to cancel
+            bookings.cancel_booking(
+                get_session(), setup["org"], setup["people"][3], setup["session"], later
             )
 
 
@@ -124,18 +124,18 @@ def test_full_without_a_waitlist_closed_and_cancelled_sessions_are_refused(app, 
         found.waitlist = False
         _book(setup, 0)
         _book(setup, 1)
-        with pytest.raises(CatalogueInvalid, match="full"):
+        with pytest.raises(BookingRefused, match="full"):
             _book(setup, 2)
         deadline = dt.datetime(2027, 5, 25, 14, 0, tzinfo=dt.UTC)
-        with pytest.raises(CatalogueInvalid, match="closed"):
+        with pytest.raises(BookingRefused, match="closed"):
             _book(setup, 3, deadline)  # at the deadline it has closed
         found.signup_deadline = None
-        with pytest.raises(CatalogueInvalid, match="closed"):
+        with pytest.raises(BookingRefused, match="closed"):
             _book(setup, 3, found.starts_at)  # without one: at the start
         catalogue.cancel_course_session(
             session, setup["org"], setup["course"], setup["session"], "", NOW
         )
-        with pytest.raises(CatalogueInvalid, match="cancelled"):
+        with pytest.raises(BookingRefused, match="cancelled"):
             _book(setup, 4)
         assert [status for _, status in _queue(setup)] == ["booked", "booked"]
 
@@ -148,11 +148,9 @@ def test_another_organisations_person_or_session_is_not_found(app, setup):
         session.flush()
         stranger = add_person(other.id, "Frida Gran", None, [])
         with pytest.raises(NotFound):
-            catalogue.book_course_session(session, setup["org"], setup["session"], stranger, NOW)
+            bookings.book_session(session, setup["org"], stranger, setup["session"], NOW)
         with pytest.raises(NotFound):
-            catalogue.book_course_session(
-                session, other.id, setup["session"], setup["people"][0], NOW
-            )
+            bookings.book_session(session, other.id, setup["people"][0], setup["session"], NOW)
         assert _queue(setup) == []
 
 
@@ -170,8 +168,8 @@ def test_two_sign_ups_for_the_last_seat_at_once_never_overbook(app, setup):
         with app.app_context():
             session = app.extensions["db_sessionmaker"]()
             try:
-                booking = catalogue.book_course_session(
-                    session, setup["org"], setup["session"], setup["people"][n], NOW + n * MINUTE
+                booking = bookings.book_session(
+                    session, setup["org"], setup["people"][n], setup["session"], NOW + n * MINUTE
                 )
                 if hold:  # holds the lock, its seat counted but not committed
                     counted.set()
