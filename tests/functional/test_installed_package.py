@@ -171,7 +171,7 @@ def _wait_for(url: str, server: subprocess.Popen[bytes], log: Path) -> requests.
     while time.monotonic() < deadline:
         assert server.poll() is None, log.read_text()
         try:
-            return requests.get(url, timeout=2)
-        except requests.ConnectionError:
+            return requests.get(url, timeout=10)
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine
             time.sleep(0.2)
     raise AssertionError(f"gunicorn did not answer at {url}:\n{log.read_text()}")
