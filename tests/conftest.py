@@ -4,14 +4,16 @@ when TEST_REDIS_URL is set, the demo platform as the test LMS, and app instances
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import responses
 from alembic import command
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 
 from lti_tool import create_app
 from lti_tool.db import Base, get_session
@@ -19,22 +21,43 @@ from lti_tool.lti.demo_platform import DemoPlatform
 from lti_tool.lti.keys import KeyRing, generate_private_pem
 from lti_tool.migrate import alembic_config
 from lti_tool.services import platforms
+from tests.compile_once import compile_once
 from tests.fakes.lms import TestLms
 
 TOOL_BASE_URL = "https://tool.example"
 PLATFORM_ISSUER = "https://moodle.example"
 
 
+compile_once()  # before any app is made
+
+
+@event.listens_for(Engine, "connect")
+def _commit_without_fsync(dbapi_conn: Any, _record: Any) -> None:
+    """A test database needs no durability across a power cut: SQLite's commits skip the
+    fsync that costs milliseconds on a disk, several times a test."""
+    if isinstance(dbapi_conn, sqlite3.Connection):
+        dbapi_conn.execute("PRAGMA synchronous=OFF")
+
+
 def _migrate(url: str) -> None:
     command.upgrade(alembic_config(url), "head")  # the migrations shipped in the package
 
 
+#: The pytest-xdist worker this process is ("gw0", "gw1", …), or "" without ``-n``.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated database for this test process. Under ``-n`` each worker has its own:
+    an SQLite file in its own temporary folder, or the PostgreSQL database of
+    TEST_DATABASE_URL with the worker's name appended (``test_gw0``), created if missing."""
     url = os.environ.get("TEST_DATABASE_URL", "")
     if url:
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        if WORKER:
+            url = _worker_database(url)
         engine = create_engine(url)
         with engine.begin() as conn:  # a clean schema for every test run
             conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
@@ -46,13 +69,38 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+def _worker_database(url: str) -> str:
+    """The worker's own PostgreSQL database beside the given one, created if missing."""
+    given = make_url(url)
+    name = f"{given.database}_{WORKER}"
+    engine = create_engine(given, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return given.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
+    """TEST_REDIS_URL, whose database each test empties. Under ``-n`` worker N uses the
+    database N above the given one (``/6`` for gw0, ``/7`` for gw1)."""
     url = os.environ.get("TEST_REDIS_URL", "")
     if url:
         import redis
 
-        redis.Redis.from_url(url).ping()  # fail loudly when asked for and unreachable
+        if WORKER:
+            parts = urlsplit(url)
+            number = int(parts.path.strip("/") or 0) + int(WORKER.removeprefix("gw"))
+            url = urlunsplit(parts._replace(path=f"/{number}"))
+        try:
+            redis.Redis.from_url(url).ping()  # fail loudly when asked for and unreachable
+        except redis.ResponseError as exc:  # a database number beyond Redis's (0–15)
+            raise RuntimeError(
+                f"{url} (TEST_REDIS_URL for worker {WORKER}): {exc}. "
+                "Give a lower database number: worker N uses the given one plus N."
+            ) from exc
     return url
 
 

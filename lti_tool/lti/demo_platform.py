@@ -20,10 +20,14 @@ from urllib.parse import urlencode
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from lti_tool.lti import claims as c
-from lti_tool.lti.keys import generate_private_pem, rsa_public_jwk, write_private_file
+from lti_tool.lti.keys import (
+    generate_private_pem,
+    load_private_pem,
+    rsa_public_jwk,
+    write_private_file,
+)
 
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 
@@ -154,9 +158,7 @@ class DemoPlatform:
         self.custom_by_persona = custom_by_persona or {}
         #: Links placed in the course by deep linking, by resource link id.
         self.links: dict[str, PlacedLink] = dict(links or {})
-        key = serialization.load_pem_private_key(private_pem, password=None)
-        assert isinstance(key, rsa.RSAPrivateKey)
-        self._key = key
+        self._key = load_private_pem(private_pem)
         #: The message hints its authorization endpoint has answered (see :meth:`authorize`).
         self.used_hints: set[str] = set()
         #: Whether launches carry the NRPS claim (Moodle's default for registered tools).
@@ -428,8 +430,9 @@ def load_or_create_key(path: Path) -> tuple[bytes, str]:
 
 def key_id(private_pem: bytes) -> str:
     """A kid derived from the public key, stable across restarts."""
-    key = serialization.load_pem_private_key(private_pem, password=None)
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    der = (
+        load_private_pem(private_pem)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return "demo-" + hashlib.sha256(der).hexdigest()[:16]

@@ -45,8 +45,15 @@ class ToolKey:
 
 @functools.lru_cache(maxsize=64)
 def _load_private_key(path: str, mtime_ns: int) -> rsa.RSAPrivateKey:
-    """Loading checks the RSA key, which takes tens of milliseconds: do it once per file."""
-    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    """Read a key file once per version of it."""
+    return load_private_pem(Path(path).read_bytes())
+
+
+@functools.lru_cache(maxsize=64)
+def load_private_pem(pem: bytes) -> rsa.RSAPrivateKey:
+    """Loading checks the RSA key, which takes tens of milliseconds: do it once per key
+    (the key object is immutable and safe to share between threads)."""
+    key = serialization.load_pem_private_key(pem, password=None)
     assert isinstance(key, rsa.RSAPrivateKey)
     return key
 

@@ -26,6 +26,7 @@ from lti_tool.db import get_session
 from lti_tool.models import AuditEvent, Person
 from lti_tool.services import coverage, unit_exports
 from lti_tool.services.coverage import MatrixFilters
+from lti_tool.services.evidence import record_evidence
 from tests.fakes import content
 from tests.fakes.lms import TestLms
 from tests.functional.test_admin_console import add_platform
@@ -33,8 +34,9 @@ from tests.functional.test_deployments import other_lms
 from tests.functional.test_unit_matrix import (
     DAY,
     NOW,
-    add_evidence,
+    add_people,
     add_person,
+    evidence,
     expected_status,
     grant_manager,
     home_matrix,
@@ -455,11 +457,12 @@ def test_an_admin_of_another_organisation_gets_nothing(app, lms, unit, platform_
 
 def _unit_of(app: Any, org: int, code: str, size: int, role: int, competence: int) -> int:
     with app.app_context():
+        session = get_session()
         unit_id = content.unit(org, code, code.title())
-        for n in range(size):
-            person = add_person(org, f"P{n} {code}", unit_id, [role])
-            add_evidence(org, person, competence, 3, NOW - n * DAY)
-        get_session().commit()
+        people = add_people(org, [f"P{n} {code}" for n in range(size)], unit_id, [role])
+        held = [evidence(org, p, competence, 3, NOW - n * DAY) for n, p in enumerate(people)]
+        record_evidence(session, held)
+        session.commit()
         return unit_id
 
 

@@ -48,29 +48,45 @@ DAY = dt.timedelta(days=1)
 
 
 def add_person(org: int, name: str, unit_id: int | None, role_ids: list[int]) -> int:
+    (person_id,) = add_people(org, [name], unit_id, role_ids)
+    return person_id
+
+
+def add_people(org: int, names: list[str], unit_id: int | None, role_ids: list[int]) -> list[int]:
+    """People in the unit holding the roles, in two flushes however many."""
     session = get_session()
     platform_id = session.scalar(select(Platform.id).limit(1))
-    given, _, family = name.partition(" ")
-    person = Person(
-        platform_id=platform_id,
-        sub=f"sub-{uuid.uuid4()}",
-        organisation_id=org,
-        name=name,
-        given_name=given,
-        family_name=family,
-    )
-    session.add(person)
+    people = []
+    for name in names:
+        given, _, family = name.partition(" ")
+        people.append(
+            Person(
+                platform_id=platform_id,
+                sub=f"sub-{uuid.uuid4()}",
+                organisation_id=org,
+                name=name,
+                given_name=given,
+                family_name=family,
+            )
+        )
+    session.add_all(people)
     session.flush()
     active = {"source": AssignmentSource.IMPORT, "status": AssignmentStatus.ACTIVE}
-    if unit_id is not None:
-        session.add(UnitAssignment(person_id=person.id, unit_id=unit_id, **active))
-    for role_id in role_ids:
-        session.add(JobRoleAssignment(person_id=person.id, job_role_id=role_id, **active))
+    for person in people:
+        if unit_id is not None:
+            session.add(UnitAssignment(person_id=person.id, unit_id=unit_id, **active))
+        for role_id in role_ids:
+            session.add(JobRoleAssignment(person_id=person.id, job_role_id=role_id, **active))
     session.flush()
-    return person.id
+    return [person.id for person in people]
 
 
-def add_evidence(
+def add_evidence(*args: Any, **kwargs: Any) -> None:
+    """Record one evidence record: ``evidence``'s arguments."""
+    record_evidence(get_session(), [evidence(*args, **kwargs)])
+
+
+def evidence(
     org: int,
     person_id: int,
     competence_id: int,
@@ -78,21 +94,17 @@ def add_evidence(
     recorded_at: dt.datetime,
     source: str = "knowledge_test",
     valid_until: dt.datetime | None = None,
-) -> None:
-    record_evidence(
-        get_session(),
-        [
-            Evidence(
-                organisation_id=org,
-                person_id=person_id,
-                competence_id=competence_id,
-                source=source,
-                level=level,
-                recorded_at=recorded_at,
-                valid_until=valid_until,
-                detail={},
-            )
-        ],
+) -> Evidence:
+    """An evidence record, not yet recorded (``record_evidence`` takes many at once)."""
+    return Evidence(
+        organisation_id=org,
+        person_id=person_id,
+        competence_id=competence_id,
+        source=source,
+        level=level,
+        recorded_at=recorded_at,
+        valid_until=valid_until,
+        detail={},
     )
 
 
