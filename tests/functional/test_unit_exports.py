@@ -34,6 +34,7 @@ from tests.functional.test_deployments import other_lms
 from tests.functional.test_unit_matrix import (
     DAY,
     NOW,
+    add_evidence,
     add_people,
     add_person,
     evidence,
