@@ -71,11 +71,6 @@ def _storable(value: str) -> None:
         raise ValidationError("empty, over 255 characters, or holds NUL")
 
 
-def _no_nul(value: str) -> None:
-    if NUL in value:
-        raise ValidationError("holds NUL")
-
-
 class _Base(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -95,7 +90,7 @@ class DeepLinkingSettingsSchema(_Base):
 
 
 class ContextSchema(_Base):
-    id = fields.String(required=True, validate=_no_nul)
+    id = fields.String(required=True, validate=_storable)
     label = fields.String(allow_none=True)
     title = fields.String(allow_none=True)
 

@@ -163,10 +163,11 @@ class OrganisationForm(_Form):
     """The expiring window in days; empty: left as it is."""
 
     def _days(self, value: Any) -> int | None:
+        """ASCII digits only: ``str.isdigit`` takes "²" (which ``int`` refuses) and "٣"."""
         text = str(value or "").strip()
         if not text:
             return None
-        if not text.isdigit() or not 1 <= int(text) <= MAX_EXPIRING_DAYS:
+        if not re.fullmatch(r"[0-9]{1,9}", text) or not 1 <= int(text) <= MAX_EXPIRING_DAYS:
             raise ValidationError(
                 gettext("Enter a whole number of days from 1 to %(max)d.", max=MAX_EXPIRING_DAYS)
             )

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from lti_tool.db import utcnow
 from lti_tool.errors import NotFound
@@ -485,6 +485,20 @@ def people_of(
         .limit(limit)
     )
     return _placements(session, organisation_id, list(people))
+
+
+def person_names(session: Session, organisation_id: int) -> list[tuple[int, str]]:
+    """Everyone of the organisation as (id, display name), in the order of ``people_of``:
+    for a select of people, which needs no roles or units (one statement)."""
+    people = session.scalars(
+        select(Person)
+        .where(Person.organisation_id == organisation_id)
+        .options(
+            load_only(Person.name, Person.given_name, Person.family_name, Person.email, Person.sub)
+        )
+        .order_by(Person.family_name, Person.given_name, Person.name, Person.id)
+    )
+    return [(person.id, person.display_name) for person in people]
 
 
 def count_people(session: Session, organisation_id: int) -> int:

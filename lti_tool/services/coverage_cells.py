@@ -140,17 +140,43 @@ def refresh_cells(
     session: Session, *, person_ids: Collection[int] = (), job_role_ids: Collection[int] = ()
 ) -> None:
     """Rewrite the lines of these people and of everyone actively holding these job roles:
-    three statements, whatever their number.
+    four statements, whatever their number.
 
     Two transactions rewriting one person's lines at once (two managers, a launch and
     HR's file, a new holding) would each delete the rows they see and insert the same
     keys: the second fails on the primary key, or keeps lines missing the first's
-    change. So the people's rows are locked first (PostgreSQL; SQLite has one writer at a
-    time), in id order: the second waits for the first to commit, then its DELETE and
-    INSERT see what the first wrote. ``FOR NO KEY UPDATE``: inserts that refer to the
-    person (a launch, evidence) do not wait."""
+    change. So the rows' inputs are locked first (PostgreSQL; SQLite has one writer at a
+    time), job roles before people, each in id order, so that two rewrites wait for one
+    another instead of deadlocking; the second waits for the first to commit, then its
+    DELETE and INSERT see what the first wrote.
+
+    - The job roles: a person's rewrite cannot see a requirement another transaction
+      is adding to a role the person is being given, and that transaction cannot see the
+      person among the role's holders. So a rewrite by role takes its roles
+      ``FOR NO KEY UPDATE`` before reading their holders, and a rewrite by person takes
+      the roles of the person's assignments (pending ones too: they may turn active)
+      ``FOR SHARE``; the two exclude each other, people's rewrites do not. Inserting a
+      row that refers to a role (a requirement, an assignment) does not wait.
+    - The people, ``FOR NO KEY UPDATE``: inserts that refer to the person (a launch's
+      membership, evidence) do not wait, but updating the person's row does, such as the
+      launch's ``last_seen_at`` (``services.launches.upsert_person``): that launch waits
+      until the rewriting transaction commits, which is the length of one request (a
+      manager's form, an HR file's import)."""
     if not person_ids and not job_role_ids:
         return
+    roles = []
+    if job_role_ids:
+        roles.append(JobRole.id.in_(sorted(job_role_ids)))
+    if person_ids:
+        theirs = select(JobRoleAssignment.job_role_id).where(
+            JobRoleAssignment.person_id.in_(sorted(person_ids))
+        )
+        roles.append(JobRole.id.in_(theirs))
+    locked = select(JobRole.id).where(or_(*roles)).order_by(JobRole.id)
+    if job_role_ids:
+        session.execute(locked.with_for_update(key_share=True))
+    else:
+        session.execute(locked.with_for_update(read=True))
     concerned = []
     if person_ids:
         concerned.append(Person.id.in_(sorted(person_ids)))

@@ -87,7 +87,7 @@ def record_launch(
         person=person,
         deployment=launch.deployment,
         message_type=launch.message_type,
-        context_id=str(context.get("id"))[:255] if context.get("id") else None,
+        context_id=context.get("id"),
         permissions=sorted(permissions),
         claims=launch.claims,
     )

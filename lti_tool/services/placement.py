@@ -18,6 +18,7 @@ from lti_tool.domain.texts import localized
 from lti_tool.errors import NotFound, PlacementInvalid
 from lti_tool.lti.deep_linking import DeepLinkingSettings, resource_link
 from lti_tool.models import CertificationStatus, Course, CourseKind, Mapping, MappingStatus
+from lti_tool.schemas.checks import id_value
 from lti_tool.services import catalogue, certificates, certifications, mappings
 from lti_tool.services.launches import ACTIVITY_PARAM, CERTIFICATION_PARAM, MAPPING_PARAM
 
@@ -28,6 +29,7 @@ SCORE_MAXIMUM = 100
 LINE_ITEM_TAG = "laeringslop-mapping"
 
 HOME = "home"
+MAPPING = "mapping:"
 CERTIFICATION = "certification:"
 ACTIVITY = "activity:"
 ROLE = "role"
@@ -133,10 +135,15 @@ def content_items(
     return items
 
 
+def _chosen_id(choice: str, prefix: str) -> int:
+    """The id after ``prefix`` in the designer's choice; ValueError for anything no id
+    column holds (SQLite raised OverflowError past 64 bits: a 500)."""
+    return id_value(choice.removeprefix(prefix))
+
+
 def _published(session: Session, organisation_id: int, choice: str) -> Mapping:
-    mapping_id = choice.removeprefix("mapping:")
     try:
-        mapping = mappings.get_mapping(session, organisation_id, int(mapping_id))
+        mapping = mappings.get_mapping(session, organisation_id, _chosen_id(choice, MAPPING))
     except (ValueError, NotFound):
         mapping = None
     if mapping is None or mapping.status != MappingStatus.PUBLISHED:
@@ -149,7 +156,7 @@ def _published(session: Session, organisation_id: int, choice: str) -> Mapping:
 
 def _elearning(session: Session, organisation_id: int, choice: str) -> Course:
     try:
-        found = catalogue.get_activity(session, organisation_id, int(choice.removeprefix(ACTIVITY)))
+        found = catalogue.get_activity(session, organisation_id, _chosen_id(choice, ACTIVITY))
     except (ValueError, NotFound):
         found = None
     if found is None or found.archived or found.kind != CourseKind.ELEARNING:
@@ -168,7 +175,7 @@ def elearning_activities(session: Session, organisation_id: int) -> Sequence[Cou
 def _published_certification(session: Session, organisation_id: int, choice: str) -> Any:
     try:
         found = certifications.get_certification(
-            session, organisation_id, int(choice.removeprefix(CERTIFICATION))
+            session, organisation_id, _chosen_id(choice, CERTIFICATION)
         )
     except (ValueError, NotFound):
         found = None

@@ -187,7 +187,7 @@ def _session_page(course_id: int, session_id: int | None, status: int = 200, **c
         status,
         course=course,
         found=found,
-        instructors=assignments.people_of(session, organisation_id),
+        instructors=assignments.person_names(session, organisation_id),
         **context,
     )
 

@@ -223,6 +223,35 @@ def _session_fields(**changes: str) -> dict[str, str]:
     return {**fields, **changes}
 
 
+def test_the_session_form_offers_everyone_by_name_not_their_roles_and_units(app, designer, care):
+    """The instructor select needs names only: one statement, not everyone's roles and
+    units loaded (it did before, for a select of names)."""
+    from tests.functional.test_unit_matrix import add_person
+
+    course_id = _create_course(designer, "hms-kurs", "classroom")
+    unit, nurse = care["units"]["hjemmetjenesten"], care["roles"]["sykepleier"]
+    with app.app_context():
+        ids = [
+            add_person(care["organisation_id"], name, unit, [nurse])
+            for name in ("Åse Ødegård", "Bodil Aas", "Cato Berg")
+        ]
+        get_session().commit()
+    with statements_run(app) as run:
+        response = designer.get(_new_session(course_id))
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert '<label for="session-instructor_id">' in page
+    assert '<select id="session-instructor_id" name="instructor_id">' in page
+    options = re.findall(r'<option value="(\d+)"[^>]*>([^<]*)</option>', page)
+    assert [o for o in options if int(o[0]) in ids] == [
+        (str(ids[1]), "Bodil Aas"),
+        (str(ids[2]), "Cato Berg"),
+        (str(ids[0]), "Åse Ødegård"),
+    ]
+    read = " ".join(run).lower()
+    assert "job_role_assignment" not in read and "unit_assignment" not in read, run
+
+
 def _book(app: Any, session_id: int, status: BookingStatus, *subs: str) -> None:
     """Bookings written straight to the table (signing up is another page's)."""
     with app.app_context():

@@ -256,9 +256,9 @@ def test_rewriting_a_roles_rows_takes_the_same_statements_for_any_number(app, lm
 
 
 #: The launch token's checks and the designer's service calls as before, and the rows of
-#: the role's holders: their people locked, one DELETE and one INSERT … SELECT, whatever
-#: their number.
-EXPECTED_ADD_REQUIREMENT = 13
+#: the role's holders: the role locked, then their people, one DELETE and one INSERT …
+#: SELECT, whatever their number.
+EXPECTED_ADD_REQUIREMENT = 14
 
 
 def test_two_transactions_rewriting_one_persons_rows_at_once_both_commit(app, lms, care):
@@ -308,6 +308,75 @@ def test_two_transactions_rewriting_one_persons_rows_at_once_both_commit(app, lm
         )
         assert set(held) == {roles[r] for r in ("sykepleier", "helsefagarbeider", "tomrolle")}
     assert {c for p, c in assert_current(app) if p == nurse} == set(care["competences"].values())
+
+
+def test_a_requirement_added_while_someone_is_given_the_role_reaches_their_rows(app, lms, care):
+    """A manager gives a nurse a job role while a designer adds a requirement to it: the
+    manager's rewrite cannot see the new requirement, and the designer's cannot see the
+    nurse among the role's holders. The designer's waits for the manager's to commit (on
+    PostgreSQL the nurse had no row for the new competence before), then writes it."""
+    if app.extensions["db_engine"].dialect.name == "sqlite":
+        pytest.skip("SQLite runs one writer at a time; the race needs PostgreSQL")
+    roles, office = care["roles"], care["competences"]["office"]
+    with app.app_context():
+        nurse = add_person(care["organisation_id"], "Navn Etternavn", None, [roles["sykepleier"]])
+        get_session().commit()
+    flushed, release = threading.Event(), threading.Event()
+    failed: dict[str, BaseException] = {}
+
+    def give_role() -> None:
+        with app.app_context():
+            session = app.extensions["db_sessionmaker"]()
+            try:
+                assignments.assign(
+                    session,
+                    care["organisation_id"],
+                    nurse,
+                    Kind.ROLE,
+                    roles["tomrolle"],
+                    by_id=None,
+                )
+                session.flush()
+                flushed.set()
+                release.wait(10)
+                session.commit()
+            except BaseException as exc:  # reported by the test below
+                failed["manager"] = exc
+            finally:
+                session.close()
+
+    def add_requirement() -> None:
+        with app.app_context():
+            session = app.extensions["db_sessionmaker"]()
+            try:
+                session.add(
+                    Requirement(
+                        job_role_id=roles["tomrolle"],
+                        competence_id=office,
+                        required_level=1,
+                        mandatory=True,
+                    )
+                )
+                session.flush()
+                session.commit()
+            except BaseException as exc:  # reported by the test below
+                failed["designer"] = exc
+            finally:
+                session.close()
+
+    first = threading.Thread(target=give_role)
+    first.start()
+    assert flushed.wait(10)
+    second = threading.Thread(target=add_requirement)
+    second.start()
+    second.join(0.5)
+    waited = second.is_alive()
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert failed == {}
+    assert waited  # for the manager's transaction
+    assert (nurse, office) in assert_current(app)
 
 
 def migration(revision: str) -> Any:

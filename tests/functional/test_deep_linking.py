@@ -158,6 +158,32 @@ def test_learner_cannot_post_a_deep_linking_response(lms, make_app):
     assert designer.post("/designer/deep-link", data={"item": "home"}).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("item", "reason"),
+    [
+        ("mapping:99999999999999999999999", "Choose among the published mappings shown."),
+        ("99999999999999999999999", "Choose among the published mappings shown."),
+        ("mapping:2147483648", "Choose among the published mappings shown."),
+        (
+            "certification:99999999999999999999999",
+            "Choose among the published certifications shown.",
+        ),
+        ("activity:99999999999999999999999", "Choose among the e-learning activities shown."),
+        ("activity:-1", "Choose among the e-learning activities shown."),
+    ],
+)
+def test_an_item_id_beyond_any_row_is_refused_as_unknown(lms, client, item, reason):
+    """Past what an id column holds (a 500 on SQLite before): the item is unknown."""
+    assert lms.launch(client, "designer", message_type=DEEP_LINKING, locale="en").status_code == 302
+    token = csrf_token(client.get("/designer/deep-link").get_data(as_text=True))
+
+    answer = client.post("/designer/deep-link", data={"csrf_token": token, "item": item})
+
+    assert answer.status_code == 422
+    assert reason in answer.get_data(as_text=True)
+    assert "JWT" not in answer.get_data(as_text=True)
+
+
 def test_deep_link_page_outside_a_deep_linking_launch(lms, client):
     assert lms.launch(client, "designer").status_code == 302
 

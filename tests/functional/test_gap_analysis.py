@@ -173,7 +173,10 @@ def test_the_organisations_admin_sets_the_window_in_the_console(app, lms, care_o
     assert 'id="organisation-expiring_days" name="expiring_days" type="number" value="30"' in (
         admin.get(page).get_data(as_text=True)
     )
-    for bad in ("0", "3651", "tretti", "-5"):
+    # "²" and "٣" are digits to str.isdigit(), and int("²") raised (a 500)
+    hint = admin.get(page, query_string={"lang": "en"}).get_data(as_text=True)
+    assert "the competence matrix and its exports; a certificate ending within it" in hint
+    for bad in ("0", "3651", "tretti", "-5", "²", "٣", "30²", "1" * 5000, "1e2"):
         refused = post_form(admin, page, page, name="Testkommune", region_id="", expiring_days=bad)
         assert refused.status_code == 422, bad
         assert 'id="organisation-expiring_days-error"' in refused.get_data(as_text=True)

@@ -320,10 +320,11 @@ def test_missing_version_claim_is_refused(lms, client, caplog):
         ({"sub": "10\x001"}, 400, "invalid_claims"),
         ({"sub": "1" * 256}, 400, "invalid_claims"),
         ({c.CONTEXT: {"id": "2\x00", "title": "Kurs"}}, 400, "invalid_claims"),
+        ({c.CONTEXT: {"id": "2" * 256, "title": "Kurs"}}, 400, "invalid_claims"),
         ({c.DEPLOYMENT_ID: "1\x00"}, 400, "missing_deployment"),
         ({c.DEPLOYMENT_ID: "1" * 256}, 400, "missing_deployment"),
     ],
-    ids=["sub-nul", "sub-long", "context-nul", "deployment-nul", "deployment-long"],
+    ids=["sub-nul", "sub-long", "context-nul", "context-long", "deployment-nul", "deployment-long"],
 )
 def test_an_identifier_the_tool_cannot_keep_is_refused_not_crashed(
     lms, client, caplog, change, status, code
