@@ -896,6 +896,51 @@ def test_two_reads_of_the_same_result_record_it_once(app, lms, offers, gradebook
     assert requests_queued(app) == []
 
 
+def test_two_workers_recording_the_same_result_at_once_record_it_once(app, lms, offers):
+    """The second waits for the person's row, locked by the first, then finds the evidence
+    the first wrote: one evidence."""
+    from lti_tool.services import plans
+
+    if app.extensions["db_engine"].dialect.name == "sqlite":
+        pytest.skip("SQLite runs one writer at a time; the race needs PostgreSQL")
+    org, course = offers["organisation_id"], offers["courses"]["med_e"]
+    nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    result = ags.Result(user_id=LEARNER, score=9, maximum=10, timestamp=NOW)
+    recorded, release = threading.Event(), threading.Event()
+    written: list[int] = []
+    errors: list[BaseException] = []
+
+    def record(hold: bool) -> None:
+        with app.app_context():
+            session = app.extensions["db_sessionmaker"]()
+            try:
+                found = plans.record_activity_result(session, org, learner, course, result, NOW)
+                written.append(len(found))
+                if hold:
+                    recorded.set()
+                    release.wait(5)
+                session.commit()
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                session.close()
+
+    one = threading.Thread(target=record, args=(True,))
+    one.start()
+    assert recorded.wait(10)
+    two = threading.Thread(target=record, args=(False,))
+    two.start()
+    two.join(0.5)
+    assert two.is_alive()  # waiting for the person's row
+    release.set()
+    one.join(10)
+    two.join(10)
+    assert errors == []
+    assert written == [1, 0]
+    assert len(evidence(app, learner)) == 1
+
+
 def test_the_picker_offers_e_learning_only_and_refuses_a_classroom_course(app, lms, offers):
     from lti_tool.lti import claims as c
 
