@@ -680,8 +680,9 @@ def worker(once: bool, batch: int) -> None:
 
     Each pass first submits attempts whose time limit ran out unattended, so their scores
     are sent too, and records last month's coverage figures once a month is over
-    (``coverage_figures.record_due_snapshots``). With SMTP_URL set it also emails the
-    booking notices (``services.notices``).
+    (``coverage_figures.record_due_snapshots``), and reads the results of placed activities
+    that launches asked for (``services.result_reads``). With SMTP_URL set it also emails
+    the booking notices (``services.notices``).
     Runs until SIGTERM or SIGINT (it finishes the score it is sending), sleeping
     SCORE_WORKER_POLL_SECONDS when nothing is due. Several workers may run at once: each
     score is claimed by one. With --once it makes one pass and prints what it did.
@@ -696,6 +697,7 @@ def worker(once: bool, batch: int) -> None:
     from lti_tool.services import notices
     from lti_tool.services.attempts import close_overdue_attempts
     from lti_tool.services.coverage_figures import record_due_snapshots
+    from lti_tool.services.result_reads import read_due_results
     from lti_tool.services.score_delivery import DeliveryCounts, deliver_due
 
     services = lti_services()
@@ -725,6 +727,9 @@ def worker(once: bool, batch: int) -> None:
         record_snapshots()
         counts = deliver_due(session_factory, services, limit=batch)
         click.echo(str(counts))
+        results = read_due_results(session_factory, services, limit=batch)
+        if results.handled:
+            click.echo(str(results))
         mailed = send_notices()
         if mailed is not None:
             click.echo(str(mailed))
@@ -754,6 +759,10 @@ def worker(once: bool, batch: int) -> None:
                 send_notices(stopping.is_set)
             except Exception:  # the mail server or database away: the scores still go
                 log.exception("worker: emailing notices failed")
+            try:
+                read_due_results(session_factory, services, limit=batch, stop=stopping.is_set)
+            except Exception:  # the database away for a moment: the requests wait
+                log.exception("worker: reading results failed")
             try:
                 counts = deliver_due(session_factory, services, limit=batch, stop=stopping.is_set)
             except Exception:  # the database away for a moment: keep the worker, try again

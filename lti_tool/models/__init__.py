@@ -65,6 +65,7 @@ from lti_tool.models.person import Launch, Person
 from lti_tool.models.plan import CalendarFeed, PlanItem, PlanItemSource, PlanItemState
 from lti_tool.models.platform import Deployment, Platform, Status
 from lti_tool.models.registration import RegistrationInvite
+from lti_tool.models.result_read import ResultRead
 from lti_tool.models.score_delivery import DeliveryStatus, ScoreDelivery
 
 __all__ = [
@@ -129,6 +130,7 @@ __all__ = [
     "RegistrationInvite",
     "Requirement",
     "Response",
+    "ResultRead",
     "RosterMember",
     "ScaleLevel",
     "ScoreDelivery",

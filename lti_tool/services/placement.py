@@ -1,7 +1,7 @@
 """What a designer places in an LMS course by Deep Linking: mappings (each with its own
 gradebook column), "the mapping of my job role", certifications, e-learning activities of
 the catalogue (a link that opens the activity in the tool, with a gradebook column the
-tool reads the person's result from: ``services.plans.receive_activity_result``), or the
+worker reads the person's result from: ``services.result_reads``), or the
 tool's start page."""
 
 from __future__ import annotations

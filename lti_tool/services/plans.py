@@ -17,7 +17,7 @@ the activity develops (``CourseCompetence``), written by ``services.evidence`` l
 other, with its source and confidence (``domain.evidence_sources``): the person's own
 report (low: their word never outweighs a measured result), an instructor's or
 manager's confirmation (high), or the score the LMS holds in the gradebook column of an
-activity the tool placed there (medium, ``receive_activity_result``). Certifications are
+activity the tool placed there (medium, ``record_activity_result``). Certifications are
 evaluated in the same transaction, as for every new evidence.
 
 Writes lock the person's row first, so two answers for the same person at once make one
@@ -814,47 +814,54 @@ def placed_activity(session: Session, organisation_id: int, code: str) -> Course
     return found
 
 
-def receive_activity_result(
-    session: Session, launch: Launch, client: ags.AgsClient, now: dt.datetime
-) -> list[Evidence]:
-    """On a launch of an activity the tool placed (``ACTIVITY_PARAM``): read what the LMS
-    holds for the person in the link's gradebook column (AGS results, when the launch
-    grants ``result.readonly``) and, for a score of at least ``LMS_PASS_PERCENTAGE``,
-    record it as LMS evidence of completing the activity, once per result. A platform
-    that cannot be reached, or answers what is not AGS, records nothing (logged): the
-    launch goes on."""
+def activity_to_read(session: Session, launch: Launch) -> tuple[Course, str] | None:
+    """The activity a launch places (``ACTIVITY_PARAM``) and its gradebook column, when
+    the launch lets the tool read results there (``result.readonly``) and the activity is
+    an e-learning one that develops competences; else None."""
     code = placed_activity_code(launch)
     endpoint = ags.endpoint_from_claims(launch.claims)
     if not code or endpoint is None or not endpoint.lineitem:
-        return []
+        return None
     if not endpoint.grants(ags.SCOPE_RESULT_READONLY):
-        return []
-    organisation_id = launch.deployment.organisation_id
+        return None
     try:
-        course = placed_activity(session, organisation_id, code)
+        course = placed_activity(session, launch.deployment.organisation_id, code)
     except NotFound:
-        return []
+        return None
     if course.kind != CourseKind.ELEARNING or not course.competences:
-        return []
-    person = launch.person
-    try:
-        results = client.get_results(
-            ags.PlatformAuth.of(launch.deployment.platform), endpoint.lineitem, person.sub
-        )
-    except ags.AgsError as exc:
-        log.warning("no result read for activity %s, person %s: %s", code, person.id, exc)
-        return []
-    result = next((r for r in results if r.user_id == person.sub), None)
+        return None
+    return course, endpoint.lineitem
+
+
+def record_activity_result(
+    session: Session,
+    organisation_id: int,
+    person_id: int,
+    course_id: int,
+    result: ags.Result | None,
+    now: dt.datetime,
+) -> list[Evidence]:
+    """What the LMS holds for the person in a placed activity's column: a score of at
+    least ``LMS_PASS_PERCENTAGE`` is LMS evidence of completing the activity, once per
+    result. The person's row is locked before looking for that evidence, so two reads of
+    the same result at once record it once."""
     if result is None or result.percentage is None:
         return []
     if result.percentage < LMS_PASS_PERCENTAGE:
-        log.info("activity %s: person %s scored %s %%", code, person.id, result.percentage)
+        log.info("activity %s: person %s scored %s %%", course_id, person_id, result.percentage)
+        return []
+    try:
+        _lock_person(session, organisation_id, person_id)
+    except NotFound:  # moved to another organisation since the launch
+        return []
+    course = session.get(Course, course_id)
+    if course is None or course.organisation_id != organisation_id or not course.competences:
         return []
     stamp = result.timestamp.isoformat() if result.timestamp else None
     seen = session.scalars(
         select(Evidence.detail).where(
             Evidence.organisation_id == organisation_id,
-            Evidence.person_id == person.id,
+            Evidence.person_id == person_id,
             Evidence.source == sources.LMS_SCORE,
             Evidence.competence_id.in_([d.competence_id for d in course.competences]),
         )
@@ -869,7 +876,7 @@ def receive_activity_result(
     return record_course_completion(
         session,
         organisation_id,
-        person.id,
+        person_id,
         course.id,
         sources.LMS_SCORE,
         now,

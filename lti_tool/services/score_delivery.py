@@ -303,6 +303,15 @@ def retry_delay(tries: int, base: float, cap: float, rng: random.Random | None =
     return (rng or random).uniform(0, ceiling)
 
 
+def next_try_at(tries: int, error: ags.AgsError, now: dt.datetime, settings: Any) -> dt.datetime:
+    """When to call the LMS again after ``tries`` failures: backoff, or what it asked for
+    (Retry-After), capped at ``SCORE_RETRY_MAX_SECONDS``."""
+    delay = retry_delay(tries, settings.SCORE_RETRY_BASE_SECONDS, settings.SCORE_RETRY_MAX_SECONDS)
+    if error.retry_after:
+        delay = max(delay, min(error.retry_after, settings.SCORE_RETRY_MAX_SECONDS))
+    return now + dt.timedelta(seconds=delay)
+
+
 def _is_due(now: dt.datetime) -> ColumnElement[bool]:
     """Pending, its time come, nobody's lease on it, and no older pending score of its key."""
     older = aliased(ScoreDelivery)
@@ -455,12 +464,7 @@ def _record(
                 "score delivery %s: failed (%s) after %s tries: %s", row.id, why, row.tries, error
             )
             return
-        delay = retry_delay(
-            row.tries, settings.SCORE_RETRY_BASE_SECONDS, settings.SCORE_RETRY_MAX_SECONDS
-        )
-        if error.retry_after:
-            delay = max(delay, min(error.retry_after, settings.SCORE_RETRY_MAX_SECONDS))
-        row.next_attempt_at = now + dt.timedelta(seconds=delay)
+        row.next_attempt_at = next_try_at(row.tries, error, now, settings)
         counts.retrying += 1
         log.info(
             "score delivery %s: try %s failed (%s); next try at %s",

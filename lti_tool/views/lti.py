@@ -17,7 +17,6 @@ from lti_tool.auth import public, sign_in
 from lti_tool.db import get_session
 from lti_tool.errors import CookiesOff, LoginUsed, StateCookieLost
 from lti_tool.lti import claims as c
-from lti_tool.lti.ags import AgsClient
 from lti_tool.lti.launch import BrowserCheckNeeded, validate_launch
 from lti_tool.lti.oidc import (
     LoginStart,
@@ -39,7 +38,7 @@ from lti_tool.lti.tool_configuration import (
     tool_urls,
 )
 from lti_tool.schemas.lti import VIA_ACCESS, VIA_FRAME, VIA_WINDOW, HeldLoginQuery
-from lti_tool.services import credentials, plans
+from lti_tool.services import credentials, plans, result_reads
 from lti_tool.services.launches import landing, record_launch
 
 bp = Blueprint("lti", __name__, url_prefix="/lti")
@@ -227,10 +226,8 @@ def launch() -> Any:
         unit_param=settings.LTI_UNIT_PARAM,
     )
     if plans.placed_activity_code(record):
-        # a placed e-learning activity: what the LMS holds in its column is evidence
-        plans.receive_activity_result(
-            get_session(), record, AgsClient.from_services(lti_services()), clock.now()
-        )
+        # a placed e-learning activity: the worker reads its column after the commit
+        result_reads.queue_result_read(get_session(), record, clock.now())
     token = sign_in(record)
     endpoint, values = landing(record)
     target = url_for(endpoint, **{**values, "lt": token})  # type: ignore[arg-type]

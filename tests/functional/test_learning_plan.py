@@ -17,6 +17,8 @@ import pytest
 from sqlalchemy import select
 
 from lti_tool.db import get_session
+from lti_tool.lti import ags
+from lti_tool.lti.services import lti_services
 from lti_tool.models import (
     AuditEvent,
     AuditEventPerson,
@@ -29,7 +31,9 @@ from lti_tool.models import (
     PlanItem,
     PlanItemSource,
     PlanItemState,
+    ResultRead,
 )
+from lti_tool.services.result_reads import ReadCounts, read_due_results
 from tests.fakes import content
 from tests.fakes.gradebook import FakeGradebook
 from tests.fakes.lms import TestLms, csrf_token, parse_forms
@@ -737,8 +741,20 @@ def place_activity(app: Any, lms: TestLms, gradebook: FakeGradebook, course_id: 
     return place(app, lms, gradebook, f"activity:{course_id}")
 
 
+def read_results(app: Any, now: dt.datetime = NOW) -> ReadCounts:
+    """One pass of the worker over the results launches asked for."""
+    with app.app_context():
+        return read_due_results(app.extensions["db_sessionmaker"], lti_services(), now)
+
+
+def requests_queued(app: Any) -> list[tuple[int, int, int]]:
+    with app.app_context():
+        rows = get_session().scalars(select(ResultRead).order_by(ResultRead.id))
+        return [(r.person_id, r.course_id, r.tries) for r in rows]
+
+
 def test_a_placed_e_learning_activity_reads_its_column_as_lms_evidence(
-    app, lms, offers, gradebook, frozen
+    app, lms, offers, gradebook, frozen, cli
 ):
     comp, courses = offers["competences"], offers["courses"]
     med = comp["legemidler"]
@@ -759,15 +775,19 @@ def test_a_placed_e_learning_activity_reads_its_column_as_lms_evidence(
     assert "/learner/activities/placed/legemidler-e" in opened.headers["Location"]
     landing = browser.get(opened.headers["Location"])
     assert "<h1>Legemidler-E (en)</h1>" in landing.get_data(as_text=True)
+    assert read_results(app).read == 1
     assert evidence(app, learner) == []  # no grade in the column yet
+    assert requests_queued(app) == []  # read: the request is done
 
     gradebook.grade(lineitem, LEARNER, 40)  # below half: not completed
     assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    assert read_results(app).read == 1
     assert evidence(app, learner) == []
 
     gradebook.grade(lineitem, LEARNER, 85, timestamp="2027-03-15T09:00:00+01:00")
-    for _ in range(2):  # read on each launch, recorded once
+    for _ in range(2):  # read after each launch, recorded once
         assert lms.launch(browser, "learner", link=link_id).status_code == 302
+        assert cli("worker", "--once").output.splitlines()[-1].startswith("results read=1")
     recorded = evidence(app, learner)
     assert [(c, s, conf, lvl) for c, s, conf, lvl, _d in recorded] == [
         (med, "lms_score", "medium", 3)
@@ -781,9 +801,30 @@ def test_a_placed_e_learning_activity_reads_its_column_as_lms_evidence(
     assert "medium confidence" in met
 
 
-def test_a_platform_that_fails_or_grants_no_results_records_nothing_and_the_launch_lands(
+def test_the_launch_asks_the_lms_nothing_and_costs_the_same_whatever_the_lms_holds(
     app, lms, offers, gradebook, frozen
 ):
+    """The launch holds the person's and deployment's rows locked: the LMS is read after it."""
+    link_id, lineitem = place_activity(app, lms, gradebook, offers["courses"]["med_e"])
+    browser = nurse(app, lms)
+    costs = []
+    for score in (None, 30, 90):
+        if score is not None:
+            gradebook.grade(lineitem, LEARNER, score)
+        asked = len(gradebook.requests)
+        with statements_run(app) as run:
+            assert lms.launch(browser, "learner", link=link_id).status_code == 302
+        assert len(gradebook.requests) == asked  # no HTTP call in the launch
+        costs.append(len(run))
+        learner = person_id(app, LEARNER)
+        assert requests_queued(app) == [(learner, offers["courses"]["med_e"], 0)]
+    assert costs[1] == costs[2]  # the first launch also made the person
+    assert evidence(app, learner) == []  # nothing before the worker
+    assert read_results(app).recorded == 1
+    assert len(evidence(app, learner)) == 1
+
+
+def test_the_lms_down_is_read_again_later_and_nothing_is_lost(app, lms, offers, gradebook, frozen):
     courses = offers["courses"]
     link_id, lineitem = place_activity(app, lms, gradebook, courses["med_e"])
     browser = nurse(app, lms)
@@ -791,16 +832,113 @@ def test_a_platform_that_fails_or_grants_no_results_records_nothing_and_the_laun
     gradebook.grade(lineitem, LEARNER, 100)
     gradebook.down = 503
     opened = lms.launch(browser, "learner", link=link_id)
-    assert opened.status_code == 302
+    assert opened.status_code == 302  # the launch lands whatever the LMS does
     assert "/learner/activities/placed/legemidler-e" in opened.headers["Location"]
+    counts = read_results(app)
+    assert (counts.read, counts.retrying) == (0, 1)
     assert evidence(app, learner) == []
+    assert requests_queued(app) == [(learner, courses["med_e"], 1)]
+    assert read_results(app).handled == 0  # not due again before its backoff
+
     gradebook.down = None
+    later = NOW + dt.timedelta(hours=2)
+    assert read_results(app, later).recorded == 1
+    assert len(evidence(app, learner)) == 1
+    assert requests_queued(app) == []
+
     # a launch without result.readonly asks nothing
-    before = len(gradebook.calls("GET", "/results"))
     lms.platform.links[link_id].lineitem = None
     assert lms.launch(browser, "learner", link=link_id).status_code == 302
-    assert len(gradebook.calls("GET", "/results")) == before
-    assert evidence(app, learner) == []
+    assert requests_queued(app) == []
+
+
+def test_a_platform_that_refuses_ends_the_request(app, lms, offers, gradebook, frozen):
+    link_id, lineitem = place_activity(app, lms, gradebook, offers["courses"]["med_e"])
+    browser = nurse(app, lms)
+    gradebook.grade(lineitem, LEARNER, 100)
+    gradebook.down = 403
+    assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    assert read_results(app).failed == 1
+    assert requests_queued(app) == []
+    assert evidence(app, person_id(app, LEARNER)) == []
+
+
+def test_two_reads_of_the_same_result_record_it_once(app, lms, offers, gradebook, frozen):
+    """A worker slower than its lease: another takes the request over and records the
+    result; the first, reading the same result, records nothing more."""
+    link_id, lineitem = place_activity(app, lms, gradebook, offers["courses"]["med_e"])
+    browser = nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    gradebook.grade(lineitem, LEARNER, 90)
+    assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    second: list[ReadCounts] = []
+    with app.app_context():
+        services = lti_services()
+        past_lease = NOW + dt.timedelta(seconds=services.settings.SCORE_LEASE_SECONDS + 1)
+
+    class SlowClient(ags.AgsClient):
+        def get_results(self, *args: Any, **kwargs: Any) -> Any:
+            found = super().get_results(*args, **kwargs)
+            if not second:  # its lease ran out meanwhile: another worker reads it too
+                second.append(read_results(app, past_lease))
+            return found
+
+    with app.app_context():
+        first = read_due_results(
+            app.extensions["db_sessionmaker"],
+            services,
+            NOW,
+            client=SlowClient.from_services(services),
+        )
+    assert (second[0].read, second[0].recorded) == (1, 1)
+    assert (first.read, first.recorded) == (1, 0)
+    assert len(evidence(app, learner)) == 1
+    assert requests_queued(app) == []
+
+
+def test_two_workers_recording_the_same_result_at_once_record_it_once(app, lms, offers):
+    """The second waits for the person's row, locked by the first, then finds the evidence
+    the first wrote: one evidence."""
+    from lti_tool.services import plans
+
+    if app.extensions["db_engine"].dialect.name == "sqlite":
+        pytest.skip("SQLite runs one writer at a time; the race needs PostgreSQL")
+    org, course = offers["organisation_id"], offers["courses"]["med_e"]
+    nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    result = ags.Result(user_id=LEARNER, score=9, maximum=10, timestamp=NOW)
+    recorded, release = threading.Event(), threading.Event()
+    written: list[int] = []
+    errors: list[BaseException] = []
+
+    def record(hold: bool) -> None:
+        with app.app_context():
+            session = app.extensions["db_sessionmaker"]()
+            try:
+                found = plans.record_activity_result(session, org, learner, course, result, NOW)
+                written.append(len(found))
+                if hold:
+                    recorded.set()
+                    release.wait(5)
+                session.commit()
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                session.close()
+
+    one = threading.Thread(target=record, args=(True,))
+    one.start()
+    assert recorded.wait(10)
+    two = threading.Thread(target=record, args=(False,))
+    two.start()
+    two.join(0.5)
+    assert two.is_alive()  # waiting for the person's row
+    release.set()
+    one.join(10)
+    two.join(10)
+    assert errors == []
+    assert written == [1, 0]
+    assert len(evidence(app, learner)) == 1
 
 
 def test_the_picker_offers_e_learning_only_and_refuses_a_classroom_course(app, lms, offers):

@@ -1,0 +1,46 @@
+"""The outbox of results to read from an LMS gradebook (AGS), written in the launch's
+transaction: the worker reads them after the commit, so a launch never waits for the LMS."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lti_tool.db import Base, UTCDateTime, intpk, timestamp
+from lti_tool.models.platform import Platform
+
+
+class ResultRead(Base):
+    """Read this person's result in this activity's gradebook column. One per (person,
+    activity): a later launch asks again through the same row; the row goes once read."""
+
+    __tablename__ = "result_read"
+    __table_args__ = (
+        Index("ix_result_read_due", "next_attempt_at"),
+        UniqueConstraint("person_id", "course_id"),
+    )
+
+    id: Mapped[intpk]
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    platform_id: Mapped[int] = mapped_column(
+        ForeignKey("platform.id", ondelete="CASCADE"), index=True
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    course_id: Mapped[int] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"), index=True)
+    lineitem_url: Mapped[str] = mapped_column(String(2048))
+    user_id: Mapped[str] = mapped_column(String(255))
+    """The person's id in the LMS (``sub``)."""
+    requested_at: Mapped[timestamp]
+    """The latest launch asking: a read that started before it does not end the request."""
+    tries: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[timestamp]
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    """A worker's claim on the row, so two workers never read the same result at once."""
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[timestamp]
+
+    platform: Mapped[Platform] = relationship()

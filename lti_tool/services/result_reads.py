@@ -1,0 +1,239 @@
+"""Results of placed activities, read from the LMS gradebook (AGS) by the worker, not the launch.
+
+A launch of a link that places an e-learning activity holds its person's and deployment's
+rows locked until it commits: reading the LMS there would keep every other launch of the
+deployment waiting on the LMS. So ``queue_result_read`` only writes a request in the
+launch's transaction, one per (person, activity) (a later launch asks again through the
+same row), and ``read_due_results`` (the ``worker`` command) reads each after the commit:
+
+- claimed by a conditional UPDATE with a lease (as ``score_delivery``), so two workers
+  never read the same request at once;
+- read with no transaction open, then recorded by ``plans.record_activity_result``, which
+  locks the person before looking for the evidence, so a result is recorded once;
+- a platform that cannot be reached is tried again with backoff for
+  ``SCORE_RETRY_FOR_HOURS``; one that refuses for good (4xx) ends the request (logged).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, CursorResult, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from lti_tool.db import utcnow
+from lti_tool.lti import ags
+from lti_tool.models import Launch, ResultRead
+from lti_tool.services import plans
+from lti_tool.services.score_delivery import MAX_ERROR_CHARS, next_try_at
+
+log = logging.getLogger(__name__)
+
+
+def queue_result_read(session: Session, launch: Launch, now: dt.datetime) -> bool:
+    """On a launch of a placed activity whose column the tool may read: ask the worker to
+    read the person's result there (one INSERT … ON CONFLICT; no HTTP). False: nothing to
+    read."""
+    found = plans.activity_to_read(session, launch)
+    if found is None:
+        return False
+    course, lineitem_url = found
+    values = {
+        "organisation_id": launch.deployment.organisation_id,
+        "platform_id": launch.deployment.platform_id,
+        "person_id": launch.person.id,
+        "course_id": course.id,
+        "lineitem_url": lineitem_url,
+        "user_id": launch.person.sub,
+        "requested_at": now,
+        "tries": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(ResultRead).values(**values)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["person_id", "course_id"],
+            set_={
+                name: statement.excluded[name]
+                for name in ("lineitem_url", "user_id", "requested_at", "tries", "next_attempt_at")
+            },
+        )
+    )
+    return True
+
+
+@dataclasses.dataclass
+class ReadCounts:
+    """What one ``read_due_results`` pass did."""
+
+    read: int = 0
+    recorded: int = 0
+    """Of those read, how many gave new evidence."""
+    retrying: int = 0
+    failed: int = 0
+
+    @property
+    def handled(self) -> int:
+        return self.read + self.retrying + self.failed
+
+    def __str__(self) -> str:
+        return (
+            f"results read={self.read} recorded={self.recorded} "
+            f"retrying={self.retrying} failed={self.failed}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """A claimed request, as plain data: it is read with no transaction open."""
+
+    id: int
+    organisation_id: int
+    person_id: int
+    course_id: int
+    auth: ags.PlatformAuth
+    lineitem_url: str
+    user_id: str
+    requested_at: dt.datetime
+
+
+def _due(now: dt.datetime) -> ColumnElement[bool]:
+    return (ResultRead.next_attempt_at <= now) & or_(
+        ResultRead.locked_until.is_(None), ResultRead.locked_until < now
+    )
+
+
+def _claim_job(
+    session_factory: Callable[[], Session], read_id: int, now: dt.datetime, lease_end: dt.datetime
+) -> _Job | None:
+    with session_factory() as session, session.begin():
+        claimed = session.execute(
+            update(ResultRead)
+            .where(ResultRead.id == read_id, _due(now))
+            .values(locked_until=lease_end)
+            .execution_options(synchronize_session=False)
+        )
+        if cast(CursorResult[Any], claimed).rowcount != 1:
+            return None  # another worker took it
+        row = session.get_one(ResultRead, read_id)
+        return _Job(
+            id=row.id,
+            organisation_id=row.organisation_id,
+            person_id=row.person_id,
+            course_id=row.course_id,
+            auth=ags.PlatformAuth.of(row.platform),
+            lineitem_url=row.lineitem_url,
+            user_id=row.user_id,
+            requested_at=row.requested_at,
+        )
+
+
+def _read(client: ags.AgsClient, job: _Job) -> ags.Result | ags.AgsError | None:
+    """The HTTP part: the person's result in the column (None: none there yet)."""
+    try:
+        results = client.get_results(job.auth, job.lineitem_url, job.user_id)
+    except ags.AgsError as exc:
+        return exc
+    except Exception as exc:  # a bug or a missing key: keep the request, try again
+        log.exception("result read %s: unexpected error", job.id)
+        return ags.AgsError(f"{type(exc).__name__}: {exc}", permanent=False)
+    return next((r for r in results if r.user_id == job.user_id), None)
+
+
+def _record(
+    session_factory: Callable[[], Session],
+    job: _Job,
+    outcome: ags.Result | ags.AgsError | None,
+    now: dt.datetime,
+    settings: Any,
+    counts: ReadCounts,
+) -> None:
+    with session_factory() as session, session.begin():
+        if not isinstance(outcome, ags.AgsError):
+            # recorded even when another worker took the request over meanwhile: the
+            # person's row is locked before looking for the evidence, so it is recorded once
+            written = plans.record_activity_result(
+                session, job.organisation_id, job.person_id, job.course_id, outcome, now
+            )
+            counts.read += 1
+            counts.recorded += bool(written)
+            # a launch that asked again while it was read (the DELETE rechecks the row)
+            # keeps the request: it is read once more
+            done = session.execute(
+                delete(ResultRead).where(
+                    ResultRead.id == job.id, ResultRead.requested_at == job.requested_at
+                )
+            )
+            if cast(CursorResult[Any], done).rowcount != 1:
+                session.execute(
+                    update(ResultRead).where(ResultRead.id == job.id).values(locked_until=None)
+                )
+            return
+        row = session.get(ResultRead, job.id)
+        if row is None:  # its person, activity or platform went away meanwhile
+            return
+        row.tries += 1
+        row.locked_until = None
+        row.last_error = str(outcome)[:MAX_ERROR_CHARS]
+        give_up_at = row.requested_at + dt.timedelta(hours=settings.SCORE_RETRY_FOR_HOURS)
+        if outcome.permanent or now >= give_up_at:
+            log.warning(
+                "result read %s (person %s, activity %s): given up after %s tries: %s",
+                row.id,
+                row.person_id,
+                row.course_id,
+                row.tries,
+                outcome,
+            )
+            session.execute(delete(ResultRead).where(ResultRead.id == row.id))
+            counts.failed += 1
+            return
+        row.next_attempt_at = next_try_at(row.tries, outcome, now, settings)
+        counts.retrying += 1
+
+
+def read_due_results(
+    session_factory: Callable[[], Session],
+    services: Any,
+    now: dt.datetime | None = None,
+    limit: int = 100,
+    *,
+    client: ags.AgsClient | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> ReadCounts:
+    """Read up to ``limit`` due results, each claimed in a transaction of its own, read
+    with none open and recorded in another (``session_factory``: the worker's sessions;
+    ``now``: the clock, by default the real time)."""
+    settings = services.settings
+    client = client or ags.AgsClient.from_services(services)
+    counts = ReadCounts()
+
+    def clock() -> dt.datetime:
+        return now or utcnow()
+
+    with session_factory() as session:
+        due = list(
+            session.scalars(
+                select(ResultRead.id)
+                .where(_due(clock()))
+                .order_by(ResultRead.next_attempt_at, ResultRead.id)
+                .limit(limit)
+            )
+        )
+    for read_id in due:
+        if stop and stop():
+            break
+        started = clock()
+        lease_end = started + dt.timedelta(seconds=settings.SCORE_LEASE_SECONDS)
+        job = _claim_job(session_factory, read_id, started, lease_end)
+        if job is None:
+            continue
+        _record(session_factory, job, _read(client, job), clock(), settings, counts)
+    return counts
