@@ -579,6 +579,39 @@ def test_notices_are_emailed_by_the_worker_after_the_commit(make_app, lms, care)
         assert "Booking cancelled: hms-kurs" in text(learner.get("/learner/bookings"))
 
 
+def test_a_notice_that_cannot_be_mailed_fails_alone(make_app, lms, care):
+    """A name with a line break, an internationalised domain and a non-ASCII local part
+    (the server offers no SMTPUTF8): the first two go out on one line, the last fails
+    for good, and none keeps the others back."""
+    with FakeSmtpServer() as smtp:
+        lms_app = make_app(SMTP_URL=smtp.url, MAIL_FROM="no-reply@kommune.example")
+        designer = designer_browser(lms_app, lms)
+        ids = classroom(lms_app, designer, care, capacity="3")
+        people = {
+            "201": ("Ola\r\nBcc: x@evil.example", "ola@demokommune.example"),
+            "202": ("Kari Nordmann", "kari@bø.example"),
+            "203": ("Pål Hansen", "pål@demokommune.example"),
+        }
+        for sub, (name, email) in people.items():
+            browser = TestLms.browser(lms_app)
+            change = {"sub": sub, "name": name, "email": email, **IN_ENGLISH}
+            assert lms.signed_launch(browser, "learner", change=change).status_code == 302
+            assert book(browser, ids["session"]).status_code == 302
+        result = lms_app.test_cli_runner().invoke(args=["worker", "--once"])
+        assert result.exit_code == 0, result.output
+        assert "mail sent=2 retrying=0 failed=1 expired=0" in result.output
+        assert sorted(str(m["To"]) for m in smtp.received) == [
+            '"Ola Bcc: x@evil.example" <ola@demokommune.example>',
+            "Kari Nordmann <kari@xn--b-5ga.example>",
+        ]
+        assert all(m["Bcc"] is None for m in smtp.received)
+        assert notices_of(lms_app, "203") == [("booked", "failed")]
+        assert (
+            "mail sent=0 retrying=0 failed=0"
+            in lms_app.test_cli_runner().invoke(args=["worker", "--once"]).output
+        )
+
+
 def test_old_notices_are_not_emailed_when_mail_comes_later(make_app, lms, care, monkeypatch):
     with FakeSmtpServer() as smtp:
         app = make_app()  # no SMTP_URL: notices on the page only
