@@ -458,6 +458,27 @@ def test_the_instructor_records_attendance_evidence_and_certificates_follow(
     assert "hms-kurs" in text(came.get("/learner/bookings"))
 
 
+def test_who_is_recorded_cannot_be_unticked_and_the_page_says_so(
+    app, lms, designer, care, monkeypatch
+):
+    ids = classroom(app, designer, care)
+    assert book(launched(app, lms), ids["session"]).status_code == 302
+    assert book(launched(app, lms, "learner2"), ids["session"]).status_code == 302
+    monkeypatch.setattr(clock, "now", lambda: DURING)
+    sheet_url = f"/sessions/{ids['session']}/attendance"
+    learner_id, learner2_id = person_id(app, "101"), person_id(app, "104")
+    recorded = post_form(designer, sheet_url, sheet_url, confirmed=[str(learner_id)])
+    assert recorded.status_code == 302
+    page = designer.get(sheet_url).get_data(as_text=True)
+    assert "Recording only adds" in page
+    for box in ("attended", "confirmed"):
+        found = re.search(rf'<input [^>]*id="{box}-{learner_id}"[^>]*>', page)
+        assert found and "checked disabled" in found.group(0), box
+        other = re.search(rf'<input [^>]*id="{box}-{learner2_id}"[^>]*>', page)
+        assert other and "disabled" not in other.group(0) and "checked" not in other.group(0)
+    assert page.count("recorded</span>") == 1 and page.count("confirmed</span>") == 1
+
+
 def test_only_people_who_booked_can_be_recorded(app, lms, designer, care, monkeypatch):
     ids = classroom(app, designer, care)
     stranger = launched(app, lms, "learner2")  # known to the tool, never booked
