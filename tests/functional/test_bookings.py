@@ -29,6 +29,7 @@ from tests.fakes.lms import TestLms, csrf_token
 from tests.fakes.mappings import designer_browser, post_form
 from tests.fakes.smtp import FakeSmtpServer
 from tests.functional.test_admin_console import add_platform
+from tests.functional.test_audit import events
 from tests.functional.test_catalogue_design import (
     _activity,
     _create_course,
@@ -477,6 +478,22 @@ def test_who_is_recorded_cannot_be_unticked_and_the_page_says_so(
         other = re.search(rf'<input [^>]*id="{box}-{learner2_id}"[^>]*>', page)
         assert other and "disabled" not in other.group(0) and "checked" not in other.group(0)
     assert page.count("recorded</span>") == 1 and page.count("confirmed</span>") == 1
+
+
+def test_the_session_attendance_list_is_an_audited_view(app, lms, designer, care):
+    ids = classroom(app, designer, care)
+    assert book(launched(app, lms), ids["session"]).status_code == 302
+    assert book(launched(app, lms, "learner2"), ids["session"]).status_code == 302
+    before = len(events(app))
+    assert designer.get(f"/sessions/{ids['session']}/attendance").status_code == 200
+    (event, people), *more = events(app)[before:]
+    assert more == []
+    assert (str(event.action), event.object_type, event.object_id) == (
+        "view",
+        "session_attendance",
+        str(ids["session"]),
+    )
+    assert sorted(people) == sorted([person_id(app, "101"), person_id(app, "104")])
 
 
 def test_only_people_who_booked_can_be_recorded(app, lms, designer, care, monkeypatch):
