@@ -426,7 +426,9 @@ def record_attendance(
     and evidence of each competence it develops at its level: attendance, or the
     instructor's confirmation; a confirmation added later is evidence of its own. Then
     the certifications of everyone recorded are evaluated. Recording again adds nothing
-    twice; only people who booked the session may be recorded."""
+    twice; only people who booked the session may be recorded. The session's row is
+    locked first, so two posts at once (a double click) record one after the other."""
+    catalogue.lock_course_session(session, organisation_id, session_id)
     sheet = attendance_sheet(session, organisation_id, session_id)
     found = sheet.session
     if found.cancelled_at is not None:

@@ -19,8 +19,9 @@ import logging
 import smtplib
 import ssl
 from collections.abc import Callable, Iterable
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import make_msgid
 from typing import Any, Protocol, cast
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -260,6 +261,8 @@ class SmtpMailer:
         except smtplib.SMTPResponseException as exc:  # a reply: 4xx for now, 5xx for good
             permanent = exc.smtp_code >= 500
             raise MailError(f"{exc.smtp_code} {exc.smtp_error!r}", permanent=permanent) from exc
+        except smtplib.SMTPNotSupportedError as exc:  # e.g. a non-ASCII address, no SMTPUTF8
+            raise MailError(f"{type(exc).__name__}: {exc}", permanent=True) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             raise MailError(f"recipient refused: {exc.recipients}", permanent=True) from exc
         except (OSError, smtplib.SMTPException) as exc:  # no answer, a broken connection
@@ -319,14 +322,30 @@ def _claim(session: Session, notice_id: int, now: dt.datetime, lease_end: dt.dat
     return cast(CursorResult[Any], result).rowcount == 1
 
 
+def _one_line(value: str) -> str:
+    """A header value on one line: a title or name from the LMS may hold CR/LF."""
+    return " ".join(value.split())
+
+
+def _recipient(name: str, email: str) -> Address:
+    """The person's address; an internationalised domain goes as IDNA so that servers
+    without SMTPUTF8 take it (a non-ASCII local part still needs SMTPUTF8)."""
+    local, _, domain = email.strip().rpartition("@")
+    if not local or not domain:
+        raise ValueError(f"not an email address: {email!r}")
+    if not domain.isascii():
+        domain = domain.encode("idna").decode("ascii")
+    return Address(display_name=_one_line(name), username=local, domain=domain)
+
+
 def _message(notice: SessionNotice, sender: str, zone: str, default_locale: str) -> EmailMessage:
     person = notice.person
     locale = person.locale if person.locale in ("nb", "nn", "en") else default_locale
     text = describe(notice, locale, zone)
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = formataddr((person.display_name, person.email))
-    message["Subject"] = text.subject
+    message["To"] = _recipient(person.display_name or "", person.email or "")
+    message["Subject"] = _one_line(text.subject)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip("> ") or None)
     message.set_content(text.body + "\n")
     return message
@@ -367,17 +386,26 @@ def deliver_notices(
             if not _claim(session, notice_id, started, lease_end):
                 continue  # another worker took it
             notice = session.get_one(SessionNotice, notice_id)
-            message = _message(notice, settings.MAIL_FROM, zone, settings.DEFAULT_LOCALE)
-        error: MailError | None = None
-        try:
-            mailer.send(message)
-        except MailError as exc:
-            error = exc
-        except Exception as exc:  # a bug: keep the notice, try again later
-            log.exception("notice %s: unexpected error mailing it", notice_id)
-            error = MailError(f"{type(exc).__name__}: {exc}", permanent=False)
+            try:  # a notice that cannot be written fails alone and keeps no others back
+                message = _message(notice, settings.MAIL_FROM, zone, settings.DEFAULT_LOCALE)
+            except (ValueError, UnicodeError) as exc:
+                log.warning("notice %s: cannot write its mail: %s", notice_id, exc)
+                message = None
+                unwritable = MailError(f"{type(exc).__name__}: {exc}", permanent=True)
+        error = _send(mailer, message, notice_id) if message is not None else unwritable
         _record(session_factory, notice_id, error, now(), settings, counts)
     return counts
+
+
+def _send(mailer: Mailer, message: EmailMessage, notice_id: int) -> MailError | None:
+    try:
+        mailer.send(message)
+    except MailError as exc:
+        return exc
+    except Exception as exc:  # a bug: keep the notice, try again later
+        log.exception("notice %s: unexpected error mailing it", notice_id)
+        return MailError(f"{type(exc).__name__}: {exc}", permanent=False)
+    return None
 
 
 def _record(

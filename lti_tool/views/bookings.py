@@ -21,6 +21,7 @@ from marshmallow import ValidationError
 
 from lti_tool import clock, limiter
 from lti_tool.auth import (
+    current_actor,
     current_launch,
     current_organisation_id,
     current_permissions,
@@ -38,7 +39,7 @@ from lti_tool.models import BookingStatus, CourseKind, Person
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.assignments import form_data
 from lti_tool.schemas.bookings import BookingForm, SessionAttendanceForm
-from lti_tool.services import bookings, calendar_feeds, catalogue, notices
+from lti_tool.services import audit, bookings, calendar_feeds, catalogue, notices
 
 bp = Blueprint("bookings", __name__)
 
@@ -208,6 +209,10 @@ def _attendance_page(session_id: int, status: int = 200, **context: Any) -> Any:
     sheet = bookings.attendance_sheet(get_session(), current_organisation_id(), session_id)
     if not bookings.may_take_attendance(sheet.session, _me().id, _designs()):
         raise Forbidden(f"person {_me().id} is not the instructor of session {session_id}")
+    shown = [row.person.id for row in sheet.rows]
+    audit.record_view(
+        get_session(), current_actor(), "session_attendance", shown, object_id=session_id
+    )
     context.setdefault("errors", {})
     return _render(
         "bookings/attendance.html",

@@ -19,6 +19,7 @@ from lti_tool.lti import claims as c
 from lti_tool.models import (
     Attendance,
     Certificate,
+    Course,
     Evidence,
     MailStatus,
     Person,
@@ -29,6 +30,7 @@ from tests.fakes.lms import TestLms, csrf_token
 from tests.fakes.mappings import designer_browser, post_form
 from tests.fakes.smtp import FakeSmtpServer
 from tests.functional.test_admin_console import add_platform
+from tests.functional.test_audit import events
 from tests.functional.test_catalogue_design import (
     _activity,
     _create_course,
@@ -458,6 +460,43 @@ def test_the_instructor_records_attendance_evidence_and_certificates_follow(
     assert "hms-kurs" in text(came.get("/learner/bookings"))
 
 
+def test_who_is_recorded_cannot_be_unticked_and_the_page_says_so(
+    app, lms, designer, care, monkeypatch
+):
+    ids = classroom(app, designer, care)
+    assert book(launched(app, lms), ids["session"]).status_code == 302
+    assert book(launched(app, lms, "learner2"), ids["session"]).status_code == 302
+    monkeypatch.setattr(clock, "now", lambda: DURING)
+    sheet_url = f"/sessions/{ids['session']}/attendance"
+    learner_id, learner2_id = person_id(app, "101"), person_id(app, "104")
+    recorded = post_form(designer, sheet_url, sheet_url, confirmed=[str(learner_id)])
+    assert recorded.status_code == 302
+    page = designer.get(sheet_url).get_data(as_text=True)
+    assert "Recording only adds" in page
+    for box in ("attended", "confirmed"):
+        found = re.search(rf'<input [^>]*id="{box}-{learner_id}"[^>]*>', page)
+        assert found and "checked disabled" in found.group(0), box
+        other = re.search(rf'<input [^>]*id="{box}-{learner2_id}"[^>]*>', page)
+        assert other and "disabled" not in other.group(0) and "checked" not in other.group(0)
+    assert page.count("recorded</span>") == 1 and page.count("confirmed</span>") == 1
+
+
+def test_the_session_attendance_list_is_an_audited_view(app, lms, designer, care):
+    ids = classroom(app, designer, care)
+    assert book(launched(app, lms), ids["session"]).status_code == 302
+    assert book(launched(app, lms, "learner2"), ids["session"]).status_code == 302
+    before = len(events(app))
+    assert designer.get(f"/sessions/{ids['session']}/attendance").status_code == 200
+    (event, people), *more = events(app)[before:]
+    assert more == []
+    assert (str(event.action), event.object_type, event.object_id) == (
+        "view",
+        "session_attendance",
+        str(ids["session"]),
+    )
+    assert sorted(people) == sorted([person_id(app, "101"), person_id(app, "104")])
+
+
 def test_only_people_who_booked_can_be_recorded(app, lms, designer, care, monkeypatch):
     ids = classroom(app, designer, care)
     stranger = launched(app, lms, "learner2")  # known to the tool, never booked
@@ -577,6 +616,44 @@ def test_notices_are_emailed_by_the_worker_after_the_commit(make_app, lms, care)
         assert "failed=1" in runner.invoke(args=["worker", "--once"]).output
         assert notices_of(lms_app, "101")[-1] == ("cancelled_booking", "failed")
         assert "Booking cancelled: hms-kurs" in text(learner.get("/learner/bookings"))
+
+
+def test_a_notice_that_cannot_be_mailed_fails_alone(make_app, lms, care):
+    """A course title and a name with line breaks, an internationalised domain and a
+    non-ASCII local part (the server offers no SMTPUTF8): the first go out on one line,
+    the last fails for good, and none keeps the others back."""
+    with FakeSmtpServer() as smtp:
+        lms_app = make_app(SMTP_URL=smtp.url, MAIL_FROM="no-reply@kommune.example")
+        designer = designer_browser(lms_app, lms)
+        ids = classroom(lms_app, designer, care, capacity="3")
+        people = {
+            "201": ("Ola\r\nBcc: x@evil.example", "ola@demokommune.example"),
+            "202": ("Kari Nordmann", "kari@bø.example"),
+            "203": ("Pål Hansen", "pål@demokommune.example"),
+        }
+        for sub, (name, email) in people.items():
+            browser = TestLms.browser(lms_app)
+            change = {"sub": sub, "name": name, "email": email, **IN_ENGLISH}
+            assert lms.signed_launch(browser, "learner", change=change).status_code == 302
+            assert book(browser, ids["session"]).status_code == 302
+        with lms_app.app_context():  # a title with a line break, as an LMS's may hold
+            db = get_session()
+            db.get_one(Course, ids["course"]).title = {"nb": "HMS\r\nkurs", "en": "HMS\r\nkurs"}
+            db.commit()
+        result = lms_app.test_cli_runner().invoke(args=["worker", "--once"])
+        assert result.exit_code == 0, result.output
+        assert "mail sent=2 retrying=0 failed=1 expired=0" in result.output
+        assert {m["Subject"] for m in smtp.received} == {"Booked: HMS kurs"}
+        assert sorted(str(m["To"]) for m in smtp.received) == [
+            '"Ola Bcc: x@evil.example" <ola@demokommune.example>',
+            "Kari Nordmann <kari@xn--b-5ga.example>",
+        ]
+        assert all(m["Bcc"] is None for m in smtp.received)
+        assert notices_of(lms_app, "203") == [("booked", "failed")]
+        assert (
+            "mail sent=0 retrying=0 failed=0"
+            in lms_app.test_cli_runner().invoke(args=["worker", "--once"]).output
+        )
 
 
 def test_old_notices_are_not_emailed_when_mail_comes_later(make_app, lms, care, monkeypatch):
