@@ -14,21 +14,27 @@ import datetime as dt
 
 from lti_tool.domain.coverage import CellStatus
 
-#: The statuses that call for action, the most urgent first.
+#: The statuses that call for action, the most urgent first: what has run out, what
+#: runs out soon, a gap, nothing shown yet.
 ACTION_ORDER = (
     CellStatus.EXPIRED,
+    CellStatus.EXPIRING,
     CellStatus.GAP,
     CellStatus.NEVER_ASSESSED,
-    CellStatus.EXPIRING,
 )
 NEEDS_ACTION = frozenset(ACTION_ORDER)
+_NEVER = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
-def urgency(status: CellStatus, mandatory: bool) -> tuple[int, int]:
-    """Sort key of a line: action before none, the most urgent status first, a
-    mandatory requirement before a recommended one."""
-    rank = ACTION_ORDER.index(status) if status in NEEDS_ACTION else len(ACTION_ORDER)
-    return (rank, 0 if mandatory else 1)
+def urgency(
+    status: CellStatus, mandatory: bool, expires_at: dt.datetime | None = None
+) -> tuple[int, int, int, dt.datetime]:
+    """Sort key of a line (issue 14: mandatory and soon-expiring first): lines that call
+    for action before met ones; among them mandatory before recommended; then expired,
+    expiring, gap, never assessed; the soonest expiry first within a status."""
+    action = status in NEEDS_ACTION
+    rank = ACTION_ORDER.index(status) if action else len(ACTION_ORDER)
+    return (0 if action else 1, 0 if mandatory else 1, rank, expires_at or _NEVER)
 
 
 def offers(status: CellStatus, required_level: int, activity_level: int) -> bool:
