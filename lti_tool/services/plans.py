@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, aliased, joinedload
 
 from lti_tool.domain import evidence_sources as sources
 from lti_tool.domain import plan as rules
+from lti_tool.domain.calendar import local_date
 from lti_tool.domain.coverage import COVERED
 from lti_tool.domain.evidence_sources import Confidence
 from lti_tool.errors import NotFound, PlanInvalid
@@ -346,7 +347,7 @@ def learning_plan(
     of job roles, requirements, activities, sessions and items). Another organisation's
     person is not found."""
     analysis = gaps.gap_analysis(session, organisation_id, person_id, now=now, locale=locale)
-    today = now.date()
+    today = local_date(now)
     identities, held_by = _held_and_identities(
         session, organisation_id, person_id, [line.competence_id for line in analysis.lines]
     )
@@ -646,7 +647,7 @@ def add_plan_item(
     if (course_id is None) == (competence_id is None):
         raise PlanInvalid("course and competence", reason=_l("Choose an activity or a competence."))
     _managed_person(session, organisation_id, person_id, unit_ids)
-    today = now.date()
+    today = local_date(now)
     _check_due(due_on, today)
     plan = learning_plan(session, organisation_id, person_id, now=now, locale=locale)
     items: list[PlanItem] = []
@@ -699,7 +700,7 @@ def set_due_date(
     """A manager sets (or, with None, clears) when an entry of the plan of a person in
     their units should be done; the entry becomes the manager's."""
     _managed_person(session, organisation_id, person_id, unit_ids)
-    _check_due(due_on, now.date())
+    _check_due(due_on, local_date(now))
     plan = learning_plan(session, organisation_id, person_id, now=now, locale=locale)
     item = _item_of(session, organisation_id, person_id, _entry(plan, key))
     _by_manager(item, by_id, due_on)

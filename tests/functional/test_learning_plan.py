@@ -313,6 +313,25 @@ def test_the_person_accepts_postpones_and_declines_with_a_reason(app, lms, offer
         assert "Suggested" in block[: block.index("</li>")]
 
 
+def test_today_is_the_day_in_oslo_not_in_utc(app, lms, offers, monkeypatch):
+    """At 00:30 in Oslo it is still yesterday in UTC: the plan's today is Oslo's."""
+    late = dt.datetime(2027, 3, 25, 23, 30, tzinfo=dt.UTC)  # 26 March, 00:30 in Oslo
+    monkeypatch.setattr("lti_tool.clock.now", lambda: late)
+    comp, courses = offers["competences"], offers["courses"]
+    browser = nurse(app, lms)
+    classroom = key(courses["med_class"], comp["legemidler"])
+    assert 'min="2027-03-26"' in get(browser, PLAN)
+    refused = submit(
+        browser, PLAN, "/learner/plan/answer", classroom, answer="postponed", until="2027-03-26"
+    )
+    assert refused.status_code == 422
+    assert "Choose a day after today." in refused.get_data(as_text=True)
+    answer = submit(
+        browser, PLAN, "/learner/plan/answer", classroom, answer="postponed", until="2027-03-27"
+    )
+    assert answer.status_code == 302
+
+
 def test_evidence_closes_the_gap_its_items_are_done_and_no_stale_suggestion_stays(
     app, lms, offers, frozen
 ):
