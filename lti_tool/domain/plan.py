@@ -85,6 +85,20 @@ def item_state(
     return stored or SUGGESTED
 
 
+def standing_completion(
+    latest_source: str | None, is_holding: bool, status: CellStatus | None
+) -> str | None:
+    """The source of the latest completion of an activity while it stands (None: none,
+    or it is what the requirement is held by and that runs out: the activity is due
+    again). Recording the same kind once more would change nothing: the person's own
+    word never outweighs a measured result, and a confirmation is not needed twice."""
+    if latest_source is None:
+        return None
+    if is_holding and status in (CellStatus.EXPIRED, CellStatus.EXPIRING):
+        return None
+    return latest_source
+
+
 def shown_when_met(stored: str | None, by_manager: bool) -> bool:
     """Whether an item of a requirement that needs no action stays on the plan (as done):
     what the person took on or a manager asked for, not what they never answered,

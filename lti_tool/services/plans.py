@@ -133,6 +133,9 @@ class PlanEntry:
     """The name of the manager who added it."""
     updated_at: dt.datetime | None
     sessions: tuple[SessionOption, ...] = ()
+    completion: str | None = None
+    """The source of the latest completion of the activity while it stands
+    (``domain.plan.standing_completion``)."""
 
     @property
     def done(self) -> bool:
@@ -142,6 +145,15 @@ class PlanEntry:
     def reopened(self) -> bool:
         """Completed before, yet the requirement calls for action again."""
         return self.stored_state == rules.DONE and not self.done
+
+    @property
+    def reported(self) -> bool:
+        """The person has said they did it, and only a confirmation will count now."""
+        return self.completion in sources.SELF_SOURCES
+
+    @property
+    def confirmed(self) -> bool:
+        return self.completion == sources.INSTRUCTOR_CONFIRMED
 
     @property
     def by_manager(self) -> bool:
@@ -335,6 +347,32 @@ def _upcoming_sessions(
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class _Completion:
+    source: str
+    recorded_at: dt.datetime
+
+
+def _latest_completions(
+    session: Session, organisation_id: int, person_ids: Sequence[int], course_ids: Iterable[int]
+) -> dict[tuple[int, int], _Completion]:
+    """The latest evidence from each activity for each person (one statement)."""
+    ids = sorted(set(course_ids))
+    if not ids or not person_ids:
+        return {}
+    course = Evidence.detail["course_id"].as_integer()
+    rows = session.execute(
+        select(Evidence.person_id, course, Evidence.source, Evidence.recorded_at)
+        .where(
+            Evidence.organisation_id == organisation_id,
+            Evidence.person_id.in_(person_ids),
+            course.in_(ids),
+        )
+        .order_by(Evidence.recorded_at, Evidence.id)
+    )
+    return {(person, course_id): _Completion(src, at) for person, course_id, src, at in rows}
+
+
 def learning_plan(
     session: Session,
     organisation_id: int,
@@ -431,18 +469,43 @@ def learning_plan(
         now,
     )
 
-    def with_sessions(e: PlanEntry) -> PlanEntry:
-        if e.course is None or e.course.course_id not in sessions or e.done:
+    latest = _latest_completions(
+        session,
+        organisation_id,
+        [person_id],
+        (
+            e.course.course_id
+            for e in [*(e for line in lines for e in line.entries), *extra]
+            if e.course
+        ),
+    )
+
+    def finished(e: PlanEntry, line: PlanLine | None) -> PlanEntry:
+        if e.course is None:
             return e
-        return dataclasses.replace(e, sessions=sessions[e.course.course_id])
+        last = latest.get((person_id, e.course.course_id))
+        held = line.held_by if line else None
+        holding = (
+            last is not None
+            and held is not None
+            and (held.source, held.recorded_at, held.course)
+            == (last.source, last.recorded_at, e.course.code)
+        )
+        return dataclasses.replace(
+            e,
+            sessions=() if e.done else sessions.get(e.course.course_id, ()),
+            completion=rules.standing_completion(
+                last.source if last else None, holding, line.gap.status if line else None
+            ),
+        )
 
     return Plan(
         analysis=analysis,
         lines=tuple(
-            dataclasses.replace(line, entries=tuple(with_sessions(e) for e in line.entries))
+            dataclasses.replace(line, entries=tuple(finished(e, line) for e in line.entries))
             for line in lines
         ),
-        extra=tuple(with_sessions(e) for e in extra),
+        extra=tuple(finished(e, None) for e in extra),
         today=today,
     )
 
@@ -577,6 +640,9 @@ def answer_plan_item(
     return item
 
 
+REPORTED = _l("You have reported it done; a confirmation by your instructor or manager will count.")
+
+
 def report_completion(
     session: Session,
     organisation_id: int,
@@ -596,6 +662,8 @@ def report_completion(
         raise NotFound(f"entry {key} names no activity")
     if entry.done:
         raise PlanInvalid(f"entry {key} done", reason=_l("This is done already."))
+    if entry.reported:
+        raise PlanInvalid(f"entry {key} reported", reason=REPORTED)
     return record_course_completion(
         session, organisation_id, person_id, entry.course.course_id, sources.SELF_REPORTED, now
     )
@@ -778,9 +846,27 @@ def confirm_completion(
     if not person_ids:
         raise PlanInvalid("nobody", reason=_l("Choose at least one person."), field="person_ids")
     by = assignments.get_person(session, organisation_id, by_id)
-    written = 0
-    for person_id in dict.fromkeys(person_ids):
+    people = list(dict.fromkeys(person_ids))
+    for person_id in people:
         _managed_person(session, organisation_id, person_id, unit_ids)
+    latest = _latest_completions(session, organisation_id, people, [course_id])
+    confirmed = [
+        p
+        for p in people
+        if (last := latest.get((p, course_id))) is not None
+        and last.source == sources.INSTRUCTOR_CONFIRMED
+        and not _due_again(session, organisation_id, p, course_id, now)
+    ]
+    if len(confirmed) == len(people):
+        raise PlanInvalid(
+            "confirmed already",
+            reason=_l("This completion is confirmed already."),
+            field="person_ids",
+        )
+    written = 0
+    for person_id in people:
+        if person_id in confirmed:
+            continue
         written += len(
             record_course_completion(
                 session,
@@ -793,6 +879,15 @@ def confirm_completion(
             )
         )
     return written
+
+
+def _due_again(
+    session: Session, organisation_id: int, person_id: int, course_id: int, now: dt.datetime
+) -> bool:
+    """Whether a confirmed activity is due again for the person: the confirmation runs
+    out for a requirement of theirs."""
+    plan = learning_plan(session, organisation_id, person_id, now=now)
+    return any(e.completion is None for e in plan.entries_of(course_id))
 
 
 # --- what the LMS holds for an activity the tool placed -----------------------------------------

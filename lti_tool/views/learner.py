@@ -206,6 +206,7 @@ def _activity_page(course_id: int) -> Any:
         ),
         back=request.path,
         now=clock.now(),
+        today=found.today,
         entries=found.entries_of(course.id),
         **session_helpers(),  # localized, span, when, BookingStatus …
     )

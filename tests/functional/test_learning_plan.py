@@ -405,6 +405,17 @@ def test_i_have_done_this_is_the_persons_word_and_never_outweighs_a_test(app, lm
     html = get(browser, PLAN)
     block = html[html.index(f'id="plan-{entry}"') :]
     assert "Marked done Mar 15, 2027, but the requirement still calls for action" in block
+    # the word is given: no button to give it again, and no second evidence row
+    block = block[: block.index("</li>")]
+    reported = "You have reported it done; a confirmation by your instructor or manager will"
+    assert reported in block and "I have done this" not in block
+    page = get(browser, f"/learner/activities/{courses['med_e']}")
+    assert reported in page and "I have done this" not in page
+    token = csrf_token(html)
+    again = browser.post(PLAN + "/done?lang=en", data={"csrf_token": token, "entry": entry})
+    assert again.status_code == 422
+    assert reported in again.get_data(as_text=True)
+    assert len(evidence(app, learner)) == 2  # the word and the test
 
 
 def test_hostile_answers_get_a_clear_refusal_not_a_500(app, lms, offers, frozen):
@@ -551,6 +562,11 @@ def test_a_manager_adds_items_sets_due_dates_sees_reasons_and_confirms(app, lms,
     assert "Confirmed by an instructor or manager (legemidler-e)" in trail
     assert "confirmed by Demo Enhetsleder" in trail and "high confidence" in trail
     assert (courses["med_e"], med, "done", "manager") in items(app, learner)
+    # confirming the same again writes nothing
+    again = submit(manager, page, page + "/confirm", course_id=str(courses["med_e"]))
+    assert again.status_code == 422
+    assert "This completion is confirmed already." in again.get_data(as_text=True)
+    assert len(evidence(app, learner)) == 1
 
 
 def test_only_managers_of_the_persons_unit_and_admins_reach_the_plan(app, lms, offers, frozen):
@@ -615,6 +631,15 @@ def test_an_instructor_confirms_completion_for_several_people(app, lms, offers, 
             (comp["legemidler"], "instructor_confirmed", "high", 4),
             (comp["personvern"], "instructor_confirmed", "high", 2),
         ]
+    # the same again changes nothing: refused, nothing written; a newcomer alone is written
+    again = submit(teacher, page, page + "/completions", person_ids=[str(p) for p in people])
+    assert again.status_code == 422
+    assert "This completion is confirmed already." in again.get_data(as_text=True)
+    nurse(app, lms, "learner3")
+    newcomer = person_id(app, "105")
+    both = [str(p) for p in [*people, newcomer]]
+    assert submit(teacher, page, page + "/completions", person_ids=both).status_code == 302
+    assert [len(evidence(app, p)) for p in [*people, newcomer]] == [2, 2, 2]
 
 
 # --- the cost ----------------------------------------------------------------------------------
