@@ -208,6 +208,34 @@ def test_every_gap_gets_its_activities_the_most_urgent_first(app, lms, offers, f
     assert items(app, learner) == []
 
 
+def test_the_plans_sessions_link_to_their_pages_and_show_the_persons_booking(
+    app, lms, offers, frozen
+):
+    courses = offers["courses"]
+    browser = nurse(app, lms)
+    with app.app_context():
+        first, second = get_session().scalars(
+            select(CourseSession.id)
+            .where(
+                CourseSession.course_id == courses["med_class"],
+                CourseSession.cancelled_at.is_(None),
+                CourseSession.starts_at > NOW,
+            )
+            .order_by(CourseSession.starts_at)
+        )
+    html = get(browser, PLAN)
+    assert f'href="/sessions/{first}' in html and f'href="/sessions/{second}' in html
+    assert "You have a seat" not in html
+    booked = submit(browser, f"/sessions/{first}", f"/sessions/{first}/book")
+    assert booked.status_code == 302
+    medicines = section(get(browser, PLAN), "todo-title")
+    # in the privacy line and in the medicines line: the seat is theirs, the other is open
+    assert medicines.count("You have a seat") == 2
+    mine = medicines[medicines.index(f'href="/sessions/{first}') :]
+    assert mine.index("You have a seat") < mine.index(f'href="/sessions/{second}')
+    assert "12 seats left" in mine[mine.index(f'href="/sessions/{second}') :]
+
+
 @pytest.mark.parametrize(
     ("lang", "title", "progress"),
     [
