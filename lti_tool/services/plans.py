@@ -316,8 +316,8 @@ def _upcoming_sessions(
     course_ids: Iterable[int],
     now: dt.datetime,
 ) -> dict[int, tuple[SessionOption, ...]]:
-    """The next sessions of each classroom activity, not cancelled, with the seats left
-    and the person's booking (three statements; a fourth when they wait for a seat)."""
+    """The next sessions of each classroom activity still offered, not cancelled, with the
+    seats left and the person's booking (three statements; four when they wait for a seat)."""
     ids = sorted(set(course_ids))
     if not ids:
         return {}
@@ -330,6 +330,7 @@ def _upcoming_sessions(
             CourseSession.course_id.in_(ids),
             CourseSession.cancelled_at.is_(None),
             CourseSession.starts_at > now,
+            Course.archived.is_(False),
         )
         .order_by(CourseSession.course_id, CourseSession.starts_at, CourseSession.id)
     ).all()

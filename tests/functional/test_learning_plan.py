@@ -236,6 +236,48 @@ def test_the_plans_sessions_link_to_their_pages_and_show_the_persons_booking(
     assert "12 seats left" in mine[mine.index(f'href="/sessions/{second}') :]
 
 
+def test_an_archived_activity_is_shown_read_only_to_those_it_concerns(app, lms, offers, frozen):
+    org, courses = offers["organisation_id"], offers["courses"]
+    classroom = courses["med_class"]
+    browser = nurse(app, lms)
+    other = nurse(app, lms, "learner2")
+    with app.app_context():
+        first = get_session().scalar(
+            select(CourseSession.id)
+            .where(CourseSession.course_id == classroom, CourseSession.starts_at > NOW)
+            .where(CourseSession.cancelled_at.is_(None))
+            .order_by(CourseSession.starts_at)
+        )
+    assert submit(browser, f"/sessions/{first}", f"/sessions/{first}/book").status_code == 302
+    with app.app_context():  # a manager's item for the other person, then it is archived
+        get_session().add(
+            PlanItem(
+                organisation_id=org,
+                person_id=person_id(app, "104"),
+                course_id=classroom,
+                state=PlanItemState.SUGGESTED,
+                source=PlanItemSource.MANAGER,
+            )
+        )
+        get_session().get(Course, classroom).archived = True
+        get_session().commit()
+    gone = "This activity is no longer offered: it can no longer be booked."
+    # the booking's session page links to the activity, which is there, read-only
+    session_page = get(browser, f"/sessions/{first}")
+    assert f'href="/learner/activities/{classroom}' in session_page
+    page = get(browser, f"/learner/activities/{classroom}")
+    assert gone in page and "Book a seat" not in page and "No longer offered." in page
+    # the plan offers it no more, nor its sessions
+    assert "Legemidler-Kurs (en)" not in get(browser, PLAN)
+    # the manager's item: in the plan, its title leads to the page
+    plan = get(other, PLAN)
+    assert f'href="/learner/activities/{classroom}' in plan and "Rådhuset, sal 2" not in plan
+    assert gone in get(other, f"/learner/activities/{classroom}")
+    # someone it does not concern: not found
+    stranger = browser_of(app, lms, "learner3")
+    get(stranger, f"/learner/activities/{classroom}", expect=404)
+
+
 @pytest.mark.parametrize(
     ("lang", "title", "progress"),
     [
