@@ -637,6 +637,13 @@ def test_a_manager_adds_items_sets_due_dates_sees_reasons_and_confirms(app, lms,
     assert again.status_code == 422
     assert "This completion is confirmed already." in again.get_data(as_text=True)
     assert len(evidence(app, learner)) == 1
+    # two years on the confirmation has run out (medicines are renewed every 24 months):
+    # the activity is due again, and confirming it is no repetition
+    with pytest.MonkeyPatch.context() as later:
+        later.setattr("lti_tool.clock.now", lambda: NOW + 740 * DAY)
+        renewed = submit(manager, page, page + "/confirm", course_id=str(courses["med_e"]))
+        assert renewed.status_code == 302, renewed.get_data(as_text=True)
+    assert len(evidence(app, learner)) == 2
 
 
 def test_only_managers_of_the_persons_unit_and_admins_reach_the_plan(app, lms, offers, frozen):
