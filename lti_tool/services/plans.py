@@ -399,7 +399,7 @@ def learning_plan(
     now: dt.datetime,
     locale: str = "nb",
 ) -> Plan:
-    """The person's plan as it stands now (twelve statements at most, whatever the number
+    """The person's plan as it stands now (fifteen statements at most, whatever the number
     of job roles, requirements, activities, sessions and items). Another organisation's
     person is not found."""
     analysis = gaps.gap_analysis(session, organisation_id, person_id, now=now, locale=locale)
