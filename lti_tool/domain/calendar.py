@@ -26,6 +26,12 @@ PRODUCT_ID = "-//Laeringslop//Classroom sessions//EN"
 REFRESH_INTERVAL = dt.timedelta(hours=1)
 
 
+def local_date(moment: dt.datetime) -> dt.date:
+    """The day ``moment`` falls on in the tool's time zone: "today" for due dates,
+    postponements and session days (the UTC date lags it around midnight)."""
+    return moment.astimezone(ZoneInfo(TIME_ZONE)).date()
+
+
 @dataclasses.dataclass(frozen=True)
 class CalendarEvent:
     """One session as a calendar shows it; times are aware (any zone)."""

@@ -14,21 +14,27 @@ import datetime as dt
 
 from lti_tool.domain.coverage import CellStatus
 
-#: The statuses that call for action, the most urgent first.
+#: The statuses that call for action, the most urgent first: what has run out, what
+#: runs out soon, a gap, nothing shown yet.
 ACTION_ORDER = (
     CellStatus.EXPIRED,
+    CellStatus.EXPIRING,
     CellStatus.GAP,
     CellStatus.NEVER_ASSESSED,
-    CellStatus.EXPIRING,
 )
 NEEDS_ACTION = frozenset(ACTION_ORDER)
+_NEVER = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
-def urgency(status: CellStatus, mandatory: bool) -> tuple[int, int]:
-    """Sort key of a line: action before none, the most urgent status first, a
-    mandatory requirement before a recommended one."""
-    rank = ACTION_ORDER.index(status) if status in NEEDS_ACTION else len(ACTION_ORDER)
-    return (rank, 0 if mandatory else 1)
+def urgency(
+    status: CellStatus, mandatory: bool, expires_at: dt.datetime | None = None
+) -> tuple[int, int, int, dt.datetime]:
+    """Sort key of a line (issue 14: mandatory and soon-expiring first): lines that call
+    for action before met ones; among them mandatory before recommended; then expired,
+    expiring, gap, never assessed; the soonest expiry first within a status."""
+    action = status in NEEDS_ACTION
+    rank = ACTION_ORDER.index(status) if action else len(ACTION_ORDER)
+    return (0 if action else 1, 0 if mandatory else 1, rank, expires_at or _NEVER)
 
 
 def offers(status: CellStatus, required_level: int, activity_level: int) -> bool:
@@ -77,6 +83,20 @@ def item_state(
     if stored == POSTPONED and (postponed_until is None or postponed_until <= today):
         return SUGGESTED
     return stored or SUGGESTED
+
+
+def standing_completion(
+    latest_source: str | None, is_holding: bool, status: CellStatus | None
+) -> str | None:
+    """The source of the latest completion of an activity while it stands (None: none,
+    or it is what the requirement is held by and that runs out: the activity is due
+    again). Recording the same kind once more would change nothing: the person's own
+    word never outweighs a measured result, and a confirmation is not needed twice."""
+    if latest_source is None:
+        return None
+    if is_holding and status in (CellStatus.EXPIRED, CellStatus.EXPIRING):
+        return None
+    return latest_source
 
 
 def shown_when_met(stored: str | None, by_manager: bool) -> bool:

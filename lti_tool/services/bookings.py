@@ -17,14 +17,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.domain import bookings as rules
-from lti_tool.domain.calendar import TIME_ZONE
+from lti_tool.domain.calendar import local_date
 from lti_tool.domain.evidence_sources import ATTENDANCE, INSTRUCTOR_CONFIRMED
 from lti_tool.errors import BookingRefused, NotFound
 from lti_tool.models import (
@@ -322,7 +321,7 @@ def may_take_attendance(course_session: CourseSession, person_id: int, designs: 
 
 def session_day(course_session: CourseSession) -> dt.date:
     """The day the session is held, in the tool's time zone: the attendance's date."""
-    return course_session.starts_at.astimezone(ZoneInfo(TIME_ZONE)).date()
+    return local_date(course_session.starts_at)
 
 
 @dataclasses.dataclass(frozen=True)

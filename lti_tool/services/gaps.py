@@ -144,7 +144,7 @@ def gap_analysis(
                 ),
             )
         )
-    lines.sort(key=lambda line: plan.urgency(line.status, line.mandatory))  # stable: column order
+    lines.sort(key=lambda line: plan.urgency(line.status, line.mandatory, line.expires_at))
     statuses = [line.status for line in lines]
     return GapAnalysis(
         person_id=standing.person_id,

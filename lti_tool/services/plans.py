@@ -34,16 +34,18 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.orm import Session, aliased, joinedload
+from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 
 from lti_tool.domain import evidence_sources as sources
 from lti_tool.domain import plan as rules
+from lti_tool.domain.calendar import local_date
 from lti_tool.domain.coverage import COVERED
 from lti_tool.domain.evidence_sources import Confidence
 from lti_tool.errors import NotFound, PlanInvalid
 from lti_tool.lti import ags
 from lti_tool.lti import claims as c
 from lti_tool.models import (
+    BookingStatus,
     Competence,
     CompetenceHolding,
     Course,
@@ -57,7 +59,7 @@ from lti_tool.models import (
     PlanItemSource,
     PlanItemState,
 )
-from lti_tool.services import assignments, catalogue, certificates, gaps
+from lti_tool.services import assignments, bookings, catalogue, certificates, gaps
 from lti_tool.services.catalogue import ActivityOption
 from lti_tool.services.evidence import record_evidence
 from lti_tool.services.gaps import GapAnalysis, GapLine
@@ -92,6 +94,10 @@ class SessionOption:
     seats_left: int
     waitlist: bool
     signup_deadline: dt.datetime | None
+    booking: BookingStatus | None = None
+    """The person's booking of it (None: none)."""
+    position: int | None = None
+    """Their place on the waitlist."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +138,9 @@ class PlanEntry:
     """The name of the manager who added it."""
     updated_at: dt.datetime | None
     sessions: tuple[SessionOption, ...] = ()
+    completion: str | None = None
+    """The source of the latest completion of the activity while it stands
+    (``domain.plan.standing_completion``)."""
 
     @property
     def done(self) -> bool:
@@ -141,6 +150,15 @@ class PlanEntry:
     def reopened(self) -> bool:
         """Completed before, yet the requirement calls for action again."""
         return self.stored_state == rules.DONE and not self.done
+
+    @property
+    def reported(self) -> bool:
+        """The person has said they did it, and only a confirmation will count now."""
+        return self.completion in sources.SELF_SOURCES
+
+    @property
+    def confirmed(self) -> bool:
+        return self.completion == sources.INSTRUCTOR_CONFIRMED
 
     @property
     def by_manager(self) -> bool:
@@ -292,20 +310,27 @@ def _stored_items(session: Session, organisation_id: int, person_id: int) -> lis
 
 
 def _upcoming_sessions(
-    session: Session, organisation_id: int, course_ids: Iterable[int], now: dt.datetime
+    session: Session,
+    organisation_id: int,
+    person_id: int,
+    course_ids: Iterable[int],
+    now: dt.datetime,
 ) -> dict[int, tuple[SessionOption, ...]]:
-    """The next sessions of each classroom activity, not cancelled, with the seats left
-    (two statements)."""
+    """The next sessions of each classroom activity still offered, not cancelled, with the
+    seats left and the person's booking (three statements; four when they wait for a seat)."""
     ids = sorted(set(course_ids))
     if not ids:
         return {}
     found = session.scalars(
         select(CourseSession)
+        .join(CourseSession.course)
+        .options(contains_eager(CourseSession.course))
         .where(
             CourseSession.organisation_id == organisation_id,
             CourseSession.course_id.in_(ids),
             CourseSession.cancelled_at.is_(None),
             CourseSession.starts_at > now,
+            Course.archived.is_(False),
         )
         .order_by(CourseSession.course_id, CourseSession.starts_at, CourseSession.id)
     ).all()
@@ -314,8 +339,12 @@ def _upcoming_sessions(
         kept = shown.setdefault(row.course_id, [])
         if len(kept) < SESSIONS_SHOWN:
             kept.append(row)
-    counts = catalogue.booking_counts(session, [s.id for rows in shown.values() for s in rows])
-    booked = catalogue.BookingStatus.BOOKED
+    standing = {
+        st.session.id: st
+        for st in bookings.standings(
+            session, [s for rows in shown.values() for s in rows], person_id, now
+        )
+    }
     return {
         course_id: tuple(
             SessionOption(
@@ -324,14 +353,42 @@ def _upcoming_sessions(
                 ends_at=s.ends_at,
                 place=s.place,
                 video_url=s.video_url,
-                seats_left=max(0, s.capacity - counts.get(s.id, {}).get(booked, 0)),
+                seats_left=standing[s.id].free,
                 waitlist=s.waitlist,
                 signup_deadline=s.signup_deadline,
+                booking=standing[s.id].status,
+                position=standing[s.id].position,
             )
             for s in rows
         )
         for course_id, rows in shown.items()
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class _Completion:
+    source: str
+    recorded_at: dt.datetime
+
+
+def _latest_completions(
+    session: Session, organisation_id: int, person_ids: Sequence[int], course_ids: Iterable[int]
+) -> dict[tuple[int, int], _Completion]:
+    """The latest evidence from each activity for each person (one statement)."""
+    ids = sorted(set(course_ids))
+    if not ids or not person_ids:
+        return {}
+    course = Evidence.detail["course_id"].as_integer()
+    rows = session.execute(
+        select(Evidence.person_id, course, Evidence.source, Evidence.recorded_at)
+        .where(
+            Evidence.organisation_id == organisation_id,
+            Evidence.person_id.in_(person_ids),
+            course.in_(ids),
+        )
+        .order_by(Evidence.recorded_at, Evidence.id)
+    )
+    return {(person, course_id): _Completion(src, at) for person, course_id, src, at in rows}
 
 
 def learning_plan(
@@ -342,11 +399,11 @@ def learning_plan(
     now: dt.datetime,
     locale: str = "nb",
 ) -> Plan:
-    """The person's plan as it stands now (twelve statements at most, whatever the number
+    """The person's plan as it stands now (fifteen statements at most, whatever the number
     of job roles, requirements, activities, sessions and items). Another organisation's
     person is not found."""
     analysis = gaps.gap_analysis(session, organisation_id, person_id, now=now, locale=locale)
-    today = now.date()
+    today = local_date(now)
     identities, held_by = _held_and_identities(
         session, organisation_id, person_id, [line.competence_id for line in analysis.lines]
     )
@@ -422,6 +479,7 @@ def learning_plan(
     sessions = _upcoming_sessions(
         session,
         organisation_id,
+        person_id,
         (
             e.course.course_id
             for e in [*(e for line in lines for e in line.entries), *extra]
@@ -430,18 +488,43 @@ def learning_plan(
         now,
     )
 
-    def with_sessions(e: PlanEntry) -> PlanEntry:
-        if e.course is None or e.course.course_id not in sessions or e.done:
+    latest = _latest_completions(
+        session,
+        organisation_id,
+        [person_id],
+        (
+            e.course.course_id
+            for e in [*(e for line in lines for e in line.entries), *extra]
+            if e.course
+        ),
+    )
+
+    def finished(e: PlanEntry, line: PlanLine | None) -> PlanEntry:
+        if e.course is None:
             return e
-        return dataclasses.replace(e, sessions=sessions[e.course.course_id])
+        last = latest.get((person_id, e.course.course_id))
+        held = line.held_by if line else None
+        holding = (
+            last is not None
+            and held is not None
+            and (held.source, held.recorded_at, held.course)
+            == (last.source, last.recorded_at, e.course.code)
+        )
+        return dataclasses.replace(
+            e,
+            sessions=() if e.done else sessions.get(e.course.course_id, ()),
+            completion=rules.standing_completion(
+                last.source if last else None, holding, line.gap.status if line else None
+            ),
+        )
 
     return Plan(
         analysis=analysis,
         lines=tuple(
-            dataclasses.replace(line, entries=tuple(with_sessions(e) for e in line.entries))
+            dataclasses.replace(line, entries=tuple(finished(e, line) for e in line.entries))
             for line in lines
         ),
-        extra=tuple(with_sessions(e) for e in extra),
+        extra=tuple(finished(e, None) for e in extra),
         today=today,
     )
 
@@ -576,6 +659,9 @@ def answer_plan_item(
     return item
 
 
+REPORTED = _l("You have reported it done; a confirmation by your instructor or manager will count.")
+
+
 def report_completion(
     session: Session,
     organisation_id: int,
@@ -595,6 +681,8 @@ def report_completion(
         raise NotFound(f"entry {key} names no activity")
     if entry.done:
         raise PlanInvalid(f"entry {key} done", reason=_l("This is done already."))
+    if entry.reported:
+        raise PlanInvalid(f"entry {key} reported", reason=REPORTED)
     return record_course_completion(
         session, organisation_id, person_id, entry.course.course_id, sources.SELF_REPORTED, now
     )
@@ -646,7 +734,7 @@ def add_plan_item(
     if (course_id is None) == (competence_id is None):
         raise PlanInvalid("course and competence", reason=_l("Choose an activity or a competence."))
     _managed_person(session, organisation_id, person_id, unit_ids)
-    today = now.date()
+    today = local_date(now)
     _check_due(due_on, today)
     plan = learning_plan(session, organisation_id, person_id, now=now, locale=locale)
     items: list[PlanItem] = []
@@ -699,7 +787,7 @@ def set_due_date(
     """A manager sets (or, with None, clears) when an entry of the plan of a person in
     their units should be done; the entry becomes the manager's."""
     _managed_person(session, organisation_id, person_id, unit_ids)
-    _check_due(due_on, now.date())
+    _check_due(due_on, local_date(now))
     plan = learning_plan(session, organisation_id, person_id, now=now, locale=locale)
     item = _item_of(session, organisation_id, person_id, _entry(plan, key))
     _by_manager(item, by_id, due_on)
@@ -777,9 +865,27 @@ def confirm_completion(
     if not person_ids:
         raise PlanInvalid("nobody", reason=_l("Choose at least one person."), field="person_ids")
     by = assignments.get_person(session, organisation_id, by_id)
-    written = 0
-    for person_id in dict.fromkeys(person_ids):
+    people = list(dict.fromkeys(person_ids))
+    for person_id in people:
         _managed_person(session, organisation_id, person_id, unit_ids)
+    latest = _latest_completions(session, organisation_id, people, [course_id])
+    confirmed = [
+        p
+        for p in people
+        if (last := latest.get((p, course_id))) is not None
+        and last.source == sources.INSTRUCTOR_CONFIRMED
+        and not _due_again(session, organisation_id, p, course_id, now)
+    ]
+    if len(confirmed) == len(people):
+        raise PlanInvalid(
+            "confirmed already",
+            reason=_l("This completion is confirmed already."),
+            field="person_ids",
+        )
+    written = 0
+    for person_id in people:
+        if person_id in confirmed:
+            continue
         written += len(
             record_course_completion(
                 session,
@@ -792,6 +898,15 @@ def confirm_completion(
             )
         )
     return written
+
+
+def _due_again(
+    session: Session, organisation_id: int, person_id: int, course_id: int, now: dt.datetime
+) -> bool:
+    """Whether a confirmed activity is due again for the person: the confirmation runs
+    out for a requirement of theirs."""
+    plan = learning_plan(session, organisation_id, person_id, now=now)
+    return any(e.completion is None for e in plan.entries_of(course_id))
 
 
 # --- what the LMS holds for an activity the tool placed -----------------------------------------

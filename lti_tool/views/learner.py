@@ -192,20 +192,23 @@ def report_done() -> Any:
 def _activity_page(course_id: int) -> Any:
     session, organisation_id = get_session(), current_organisation_id()
     course = catalogue.get_activity(session, organisation_id, course_id)
-    if course.archived:
-        raise NotFound(f"course {course_id} archived")
     found = plans.learning_plan(
         session, organisation_id, _person_id(), now=clock.now(), locale=str(get_locale())
     )
+    activity = bookings.activity_sessions(
+        session, organisation_id, course.id, _person_id(), clock.now()
+    )
+    mine = found.entries_of(course.id) or any(s.status for s in activity.sessions)
+    if course.archived and not mine:  # shown, read-only, to those it concerns
+        raise NotFound(f"course {course_id} archived")
     return render_template(
         "learner/activity.html",
         launch=current_launch(),
         course=course,
-        activity=bookings.activity_sessions(
-            session, organisation_id, course.id, _person_id(), clock.now()
-        ),
+        activity=activity,
         back=request.path,
         now=clock.now(),
+        today=found.today,
         entries=found.entries_of(course.id),
         **session_helpers(),  # localized, span, when, BookingStatus …
     )

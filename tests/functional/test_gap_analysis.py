@@ -93,8 +93,8 @@ def test_each_status_with_levels_labels_roles_and_the_union_of_roles(app, care_o
         assert medicines.title == "Legemiddelhåndtering (en)"
         assert lines["office"].held_level == 0 and lines["office"].held_label is None
         assert lines["office"].mandatory is False
-        # most urgent first: expired, gap, then expiring
-        assert [line.code for line in analysis.lines] == ["personvern", "office", "legemidler"]
+        # mandatory first (expired, then expiring), the recommended gap after them
+        assert [line.code for line in analysis.lines] == ["personvern", "legemidler", "office"]
         assert analysis.expiring_days == 30  # the organisation's default window
         assert analysis.coverage == pytest.approx(33.3)
         assert analysis.counts == {
@@ -102,7 +102,42 @@ def test_each_status_with_levels_labels_roles_and_the_union_of_roles(app, care_o
             CellStatus.EXPIRED: 1,
             CellStatus.GAP: 1,
         }
-        assert [line.code for line in analysis.gaps] == ["personvern", "office", "legemidler"]
+        assert [line.code for line in analysis.gaps] == ["personvern", "legemidler", "office"]
+
+
+def test_mandatory_and_the_soonest_expiry_come_first_and_met_lines_last(app, care_org):
+    """Issue 14: a recommended gap waits behind mandatory requirements about to run out,
+    and those that run out sooner come first."""
+    care = care_org
+    org = care["organisation_id"]
+    med, privacy, office = (care["competences"][c] for c in ("legemidler", "personvern", "office"))
+    with app.app_context():
+        person = _nurse(care, "Anne Aas", "sykepleier", "helsefagarbeider")
+        add_evidence(org, person, office, 0, NOW - DAY)  # recommended gap
+        add_evidence(org, person, med, 3, add_months(NOW + 25 * DAY, -12))  # in 25 days
+        add_evidence(org, person, privacy, 2, add_months(NOW + 3 * DAY, -12))  # in 3 days
+        analysis = _analysis(care, person)
+        assert [(line.code, line.status) for line in analysis.lines] == [
+            ("personvern", CellStatus.EXPIRING),
+            ("legemidler", CellStatus.EXPIRING),
+            ("office", CellStatus.GAP),
+        ]
+        # the one that ran out first is swapped: medicines now expires sooner
+        add_evidence(org, person, privacy, 2, add_months(NOW + 28 * DAY, -12))
+        assert [line.code for line in _analysis(care, person).lines] == [
+            "legemidler",
+            "personvern",
+            "office",
+        ]
+        # a met line goes last, a never assessed mandatory one before a recommended gap
+        other = _nurse(care, "Bo Berg", "sykepleier", "helsefagarbeider")
+        add_evidence(org, other, office, 0, NOW - DAY)
+        add_evidence(org, other, med, 3, NOW - DAY)
+        assert [(line.code, line.status) for line in _analysis(care, other).lines] == [
+            ("personvern", CellStatus.NEVER_ASSESSED),
+            ("office", CellStatus.GAP),
+            ("legemidler", CellStatus.MET),
+        ]
 
 
 def test_never_assessed_and_met_and_a_person_without_roles(app, care_org):

@@ -212,6 +212,76 @@ def test_every_gap_gets_its_activities_the_most_urgent_first(app, lms, offers, f
     assert items(app, learner) == []
 
 
+def test_the_plans_sessions_link_to_their_pages_and_show_the_persons_booking(
+    app, lms, offers, frozen
+):
+    courses = offers["courses"]
+    browser = nurse(app, lms)
+    with app.app_context():
+        first, second = get_session().scalars(
+            select(CourseSession.id)
+            .where(
+                CourseSession.course_id == courses["med_class"],
+                CourseSession.cancelled_at.is_(None),
+                CourseSession.starts_at > NOW,
+            )
+            .order_by(CourseSession.starts_at)
+        )
+    html = get(browser, PLAN)
+    assert f'href="/sessions/{first}' in html and f'href="/sessions/{second}' in html
+    assert "You have a seat" not in html
+    booked = submit(browser, f"/sessions/{first}", f"/sessions/{first}/book")
+    assert booked.status_code == 302
+    medicines = section(get(browser, PLAN), "todo-title")
+    # in the privacy line and in the medicines line: the seat is theirs, the other is open
+    assert medicines.count("You have a seat") == 2
+    mine = medicines[medicines.index(f'href="/sessions/{first}') :]
+    assert mine.index("You have a seat") < mine.index(f'href="/sessions/{second}')
+    assert "12 seats left" in mine[mine.index(f'href="/sessions/{second}') :]
+
+
+def test_an_archived_activity_is_shown_read_only_to_those_it_concerns(app, lms, offers, frozen):
+    org, courses = offers["organisation_id"], offers["courses"]
+    classroom = courses["med_class"]
+    browser = nurse(app, lms)
+    other = nurse(app, lms, "learner2")
+    with app.app_context():
+        first = get_session().scalar(
+            select(CourseSession.id)
+            .where(CourseSession.course_id == classroom, CourseSession.starts_at > NOW)
+            .where(CourseSession.cancelled_at.is_(None))
+            .order_by(CourseSession.starts_at)
+        )
+    assert submit(browser, f"/sessions/{first}", f"/sessions/{first}/book").status_code == 302
+    with app.app_context():  # a manager's item for the other person, then it is archived
+        get_session().add(
+            PlanItem(
+                organisation_id=org,
+                person_id=person_id(app, "104"),
+                course_id=classroom,
+                state=PlanItemState.SUGGESTED,
+                source=PlanItemSource.MANAGER,
+            )
+        )
+        get_session().get(Course, classroom).archived = True
+        get_session().commit()
+    gone = "This activity is no longer offered: it can no longer be booked."
+    # the booking's session page links to the activity, which is there, read-only
+    session_page = get(browser, f"/sessions/{first}")
+    assert f'href="/learner/activities/{classroom}' in session_page
+    page = get(browser, f"/learner/activities/{classroom}")
+    assert gone in page and "Book a seat" not in page and "No longer offered." in page
+    # the plan offers it no more, nor its sessions
+    assert "Legemidler-Kurs (en)" not in get(browser, PLAN)
+    # the manager's item: in the plan, its title leads to the page
+    plan = get(other, PLAN)
+    assert f'href="/learner/activities/{classroom}' in plan and "Rådhuset, sal 2" not in plan
+    assert gone in get(other, f"/learner/activities/{classroom}")
+    # someone it does not concern: not found
+    stranger = browser_of(app, lms, "learner3")
+    get(stranger, f"/learner/activities/{classroom}", expect=404)
+
+
 @pytest.mark.parametrize(
     ("lang", "title", "progress"),
     [
@@ -317,6 +387,25 @@ def test_the_person_accepts_postpones_and_declines_with_a_reason(app, lms, offer
         assert "Suggested" in block[: block.index("</li>")]
 
 
+def test_today_is_the_day_in_oslo_not_in_utc(app, lms, offers, monkeypatch):
+    """At 00:30 in Oslo it is still yesterday in UTC: the plan's today is Oslo's."""
+    late = dt.datetime(2027, 3, 25, 23, 30, tzinfo=dt.UTC)  # 26 March, 00:30 in Oslo
+    monkeypatch.setattr("lti_tool.clock.now", lambda: late)
+    comp, courses = offers["competences"], offers["courses"]
+    browser = nurse(app, lms)
+    classroom = key(courses["med_class"], comp["legemidler"])
+    assert 'min="2027-03-26"' in get(browser, PLAN)
+    refused = submit(
+        browser, PLAN, "/learner/plan/answer", classroom, answer="postponed", until="2027-03-26"
+    )
+    assert refused.status_code == 422
+    assert "Choose a day after today." in refused.get_data(as_text=True)
+    answer = submit(
+        browser, PLAN, "/learner/plan/answer", classroom, answer="postponed", until="2027-03-27"
+    )
+    assert answer.status_code == 302
+
+
 def test_evidence_closes_the_gap_its_items_are_done_and_no_stale_suggestion_stays(
     app, lms, offers, frozen
 ):
@@ -390,6 +479,17 @@ def test_i_have_done_this_is_the_persons_word_and_never_outweighs_a_test(app, lm
     html = get(browser, PLAN)
     block = html[html.index(f'id="plan-{entry}"') :]
     assert "Marked done Mar 15, 2027, but the requirement still calls for action" in block
+    # the word is given: no button to give it again, and no second evidence row
+    block = block[: block.index("</li>")]
+    reported = "You have reported it done; a confirmation by your instructor or manager will"
+    assert reported in block and "I have done this" not in block
+    page = get(browser, f"/learner/activities/{courses['med_e']}")
+    assert reported in page and "I have done this" not in page
+    token = csrf_token(html)
+    again = browser.post(PLAN + "/done?lang=en", data={"csrf_token": token, "entry": entry})
+    assert again.status_code == 422
+    assert reported in again.get_data(as_text=True)
+    assert len(evidence(app, learner)) == 2  # the word and the test
 
 
 def test_hostile_answers_get_a_clear_refusal_not_a_500(app, lms, offers, frozen):
@@ -536,6 +636,18 @@ def test_a_manager_adds_items_sets_due_dates_sees_reasons_and_confirms(app, lms,
     assert "Confirmed by an instructor or manager (legemidler-e)" in trail
     assert "confirmed by Demo Enhetsleder" in trail and "high confidence" in trail
     assert (courses["med_e"], med, "done", "manager") in items(app, learner)
+    # confirming the same again writes nothing
+    again = submit(manager, page, page + "/confirm", course_id=str(courses["med_e"]))
+    assert again.status_code == 422
+    assert "This completion is confirmed already." in again.get_data(as_text=True)
+    assert len(evidence(app, learner)) == 1
+    # two years on the confirmation has run out (medicines are renewed every 24 months):
+    # the activity is due again, and confirming it is no repetition
+    with pytest.MonkeyPatch.context() as later:
+        later.setattr("lti_tool.clock.now", lambda: NOW + 740 * DAY)
+        renewed = submit(manager, page, page + "/confirm", course_id=str(courses["med_e"]))
+        assert renewed.status_code == 302, renewed.get_data(as_text=True)
+    assert len(evidence(app, learner)) == 2
 
 
 def test_only_managers_of_the_persons_unit_and_admins_reach_the_plan(app, lms, offers, frozen):
@@ -600,6 +712,15 @@ def test_an_instructor_confirms_completion_for_several_people(app, lms, offers, 
             (comp["legemidler"], "instructor_confirmed", "high", 4),
             (comp["personvern"], "instructor_confirmed", "high", 2),
         ]
+    # the same again changes nothing: refused, nothing written; a newcomer alone is written
+    again = submit(teacher, page, page + "/completions", person_ids=[str(p) for p in people])
+    assert again.status_code == 422
+    assert "This completion is confirmed already." in again.get_data(as_text=True)
+    nurse(app, lms, "learner3")
+    newcomer = person_id(app, "105")
+    both = [str(p) for p in [*people, newcomer]]
+    assert submit(teacher, page, page + "/completions", person_ids=both).status_code == 302
+    assert [len(evidence(app, p)) for p in [*people, newcomer]] == [2, 2, 2]
 
 
 # --- the cost ----------------------------------------------------------------------------------
