@@ -113,6 +113,10 @@ class Settings:
     MAIL_MAX_AGE_HOURS: int = 48
     """A notice not emailed within this many hours is not emailed at all (mail set up
     later, or the worker down): old news stays on the bookings page."""
+    ACCESSIBILITY_CONTACT: str = ""
+    """Where users report accessibility problems, shown on the accessibility statement
+    (``/accessibility``): an email address or an https address. Empty: the statement tells
+    them to ask the municipality that runs their learning platform."""
     DEFAULT_LOCALE: str = "nb"
     LOG_LEVEL: str = "INFO"
 
@@ -281,6 +285,12 @@ def validate(settings: Settings) -> None:
                 "MAIL_FROM must be the sender's address when SMTP_URL is set, e.g. "
                 "'Læringsløp <no-reply@kommune.no>'."
             )
+    contact = settings.ACCESSIBILITY_CONTACT
+    if contact and not (_is_email(contact) or urlsplit(contact).scheme == "https"):
+        problems.append(
+            "ACCESSIBILITY_CONTACT must be an email address (uu@kommune.no) or an https "
+            "address (https://kommune.no/tilgjengelighet)."
+        )
     if settings.MAIL_MAX_AGE_HOURS < 1:
         problems.append("MAIL_MAX_AGE_HOURS must be at least 1.")
     if settings.LTI_NONCE_TTL_SECONDS < 600:
@@ -300,3 +310,8 @@ def validate(settings: Settings) -> None:
             problems.append("DEMO_ENABLED cannot be on in production: the demo LMS signs launches.")
     if problems:
         raise SettingsError("Invalid configuration:\n- " + "\n- ".join(problems))
+
+
+def _is_email(value: str) -> bool:
+    """Good enough to catch a typo in a setting; the mail server is the real judge."""
+    return re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", value) is not None
