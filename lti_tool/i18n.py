@@ -25,6 +25,7 @@ from flask_babel import (
 )
 
 from lti_tool.domain.calendar import TIME_ZONE
+from lti_tool.domain.texts import FALLBACK
 from lti_tool.lti.claims import normalise_locale
 from lti_tool.settings import LOCALES
 
@@ -108,3 +109,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["format_percentage"] = format_percentage
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     app.jinja_env.globals["LOCALES"] = LOCALES
+    app.jinja_env.globals["TEXT_FALLBACK"] = FALLBACK

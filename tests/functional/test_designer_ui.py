@@ -566,3 +566,20 @@ def test_an_import_file_as_large_as_the_page_promises_reaches_the_import(app, lm
 def test_every_import_route_named_for_large_files_exists(app):
     """A renamed view would silently fall back to the 2 MB limit."""
     assert set(app.view_functions) >= IMPORT_ENDPOINTS
+
+
+@pytest.mark.parametrize(
+    ("lang", "shown"),
+    [
+        ("nn", "Lesarar på nynorsk: bokmål, deretter engelsk."),
+        ("nb", "Lesere på bokmål: nynorsk, deretter engelsk."),
+        ("en", "Readers in English: bokmål, then nynorsk."),
+    ],
+)
+def test_text_fields_show_which_language_readers_see_when_theirs_is_missing(app, lms, lang, shown):
+    """The fallback order of domain.texts.FALLBACK, shown where texts are written."""
+    browser = designer(app, lms)
+
+    for path in ("/designer/frameworks", "/designer/job-roles", "/designer/items/new?kind=numeric"):
+        html = get_page(browser, f"{path}{'&' if '?' in path else '?'}lang={lang}")
+        assert shown in html, path
