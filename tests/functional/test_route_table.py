@@ -1,0 +1,168 @@
+"""Authorisation proven route by route: every rule of the URL map, asked by every caller,
+answers as ``route_table.ROUTES`` declares (allowed, refused, or not found)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+
+from lti_tool import create_app
+from tests.conftest import _clean, register_test_lms
+from tests.functional.route_table import ROUTES, Ref, Row
+from tests.functional.route_world import CALLERS, World, build
+
+#: Where a rule's argument takes its value when its row names none: a ``World.ids`` key
+#: (its value is used), else the literal.
+ARGUMENTS: dict[str, Any] = {
+    "organisation_pk": "organisation",
+    "organisation_id": "organisation",
+    "unit_id": "unit_a",
+    "person_id": "learner",
+    "token": "calendar_token",
+    "index": 0,
+    "position": 1,
+    "number": 1,
+    "persona": "learner",
+    "secret": "no-such-invite",
+}
+METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
+_ARGUMENT = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
+
+
+def url_map_keys(app: Any) -> dict[str, str]:
+    """``"METHOD /rule"`` of every rule but static files, with its endpoint."""
+    return {
+        f"{method} {rule.rule}": rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in sorted(rule.methods or ())
+        if method in METHODS
+    }
+
+
+def path_of(rule: str, row: Row, ids: dict[str, Any], caller: str) -> str:
+    """The rule with its arguments filled in; a ``World.ids`` entry that is a dict holds
+    a value per caller (``""``: everyone else's)."""
+
+    def value(match: re.Match[str]) -> str:
+        converter, options, name = match.groups()
+        given = row.args.get(name, ARGUMENTS.get(name, name))
+        if converter == "any" and name not in row.args:
+            given = options.split(",")[0].strip()
+        found = ids.get(given, given) if isinstance(given, str) else given
+        if isinstance(found, dict):
+            found = found.get(caller, found[""])
+        return str(found)
+
+    return _ARGUMENT.sub(value, rule)
+
+
+def _filled(given: Mapping[str, Any], ids: dict[str, Any], caller: str) -> dict[str, Any]:
+    def value(v: Any) -> Any:
+        if isinstance(v, Ref):
+            found = ids[v.name]
+            return found.get(caller, found[""]) if isinstance(found, dict) else found
+        return v
+
+    return {k: value(v) for k, v in given.items()}
+
+
+# --- the table names every route, and only routes that exist ------------------------------
+
+
+def test_every_route_has_a_row_and_every_row_a_route(app):
+    keys = url_map_keys(app)
+    missing = sorted(set(keys) - set(ROUTES))
+    gone = sorted(set(ROUTES) - set(keys))
+    assert not missing, (
+        "routes without a row in tests/functional/route_table.py ROUTES; add, with the "
+        "callers each lets through (see its docstring):\n"
+        + "\n".join(f'    "{key}": Row(...),  # {keys[key]}' for key in missing)
+    )
+    assert not gone, "rows in route_table.ROUTES for routes that no longer exist: " + ", ".join(
+        gone
+    )
+
+
+# --- every route as every caller ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def world(
+    database_url: str,
+    redis_url: str,
+    keys_dir: Path,
+    platform_pem: bytes,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[World]:
+    """One app, one data set and one browser per caller for the whole sweep."""
+    app = create_app(
+        {
+            "APP_ENV": "test",
+            "SECRET_KEY": "test-secret-key-test-secret-key-test-secret",
+            "BASE_URL": "https://tool.example",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "KEYS_DIR": str(keys_dir),
+            "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+            "LTI_LEEWAY_SECONDS": 5,
+        }
+    )
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as http:
+        lms = register_test_lms(app, platform_pem, http)
+        try:
+            yield build(app, lms)
+        finally:
+            _clean(app)
+            app.extensions["db_engine"].dispose()
+
+
+def _order(key: str) -> tuple[int, str]:
+    """Reads first, then changes, deletions last: what a change does to its own thing
+    (an archived unit, a withdrawn grant) then cannot turn a later read into a 404."""
+    method, rule = key.split(" ", 1)
+    return (("GET", "PUT", "POST", "DELETE").index(method), rule)
+
+
+SWEEP = [
+    pytest.param(key, caller, id=f"{key} as {caller}")
+    for key in sorted(ROUTES, key=_order)
+    for caller in CALLERS
+]
+
+
+@pytest.mark.parametrize(("key", "caller"), SWEEP)
+def test_route_answers_each_caller_as_declared(world: World, key: str, caller: str) -> None:
+    method, rule = key.split(" ", 1)
+    row = ROUTES[key]
+    path = path_of(rule, row, world.ids, caller)
+    browser = world.browsers[caller]
+    kwargs: dict[str, Any] = {}
+    if method != "GET":
+        token = world.csrf(caller)  # so that a refusal is the guard's, not the CSRF check's
+        kwargs = {"headers": {"X-CSRFToken": token}}
+        body = _filled(row.body or {}, world.ids, caller)
+        if rule.startswith("/api/"):
+            kwargs["json"] = body
+        else:
+            kwargs["data"] = {**body, "csrf_token": token}
+    if row.query:
+        kwargs["query_string"] = _filled(row.query, world.ids, caller)
+    response = browser.open(path, method=method, **kwargs)
+    status = response.status_code
+    expected = row.outcome(caller)
+    said = f"{method} {path} ({rule}) as {caller}: {status}, declared {expected}"
+    assert status < 500, said + "\n" + response.get_data(as_text=True)[:2000]
+    if expected == "allow" and row.status is not None:
+        assert status == row.status, said
+    elif expected == "allow":
+        assert status not in (401, 403, 404), said
+    elif expected == "hide":
+        assert status == 404, said
+    else:
+        assert status == (401 if caller == "anonymous" else 403), said
