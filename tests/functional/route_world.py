@@ -78,6 +78,7 @@ class World:
     ids: dict[str, Any]
     """The values for the rules' arguments, by name (``certificate_id``…)."""
     browsers: dict[str, Any]
+    lms: TestLms
 
     def csrf(self, caller: str) -> str:
         """What flask-wtf's csrf_token() puts in a form of the caller's browser session."""
@@ -311,7 +312,7 @@ def build(app: Any, lms: TestLms) -> World:
         )
     started = browsers["learner"].post(
         f"/mappings/{ids['mapping_code']}/attempts",
-        data={"csrf_token": World(app, ids, browsers).csrf("learner")},
+        data={"csrf_token": World(app, ids, browsers, lms).csrf("learner")},
     )
     assert started.status_code == 302, started.get_data(as_text=True)
     signed = browsers["learner"].get(f"/certificates/{ids['certificate_id']}/credential.jwt")
@@ -319,4 +320,4 @@ def build(app: Any, lms: TestLms) -> World:
     with app.app_context():
         ids["attempt_id"] = _one(Attempt, Attempt.person_id == ids["learner"]).id
     ids["kid"] = app.extensions["lti"].credential_keys.all_keys()[0].kid
-    return World(app, ids, browsers)
+    return World(app, ids, browsers, lms)

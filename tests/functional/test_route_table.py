@@ -12,9 +12,11 @@ import pytest
 import responses
 
 from lti_tool import create_app
+from lti_tool.lti import claims
 from tests.conftest import _clean, register_test_lms
+from tests.fakes.lms import TestLms
 from tests.functional.route_table import ROUTES, Ref, Row
-from tests.functional.route_world import CALLERS, World, build
+from tests.functional.route_world import CALLERS, OTHER_DEPLOYMENT, World, build
 
 #: Where a rule's argument takes its value when its row names none: a ``World.ids`` key
 #: (its value is used), else the literal.
@@ -166,3 +168,24 @@ def test_route_answers_each_caller_as_declared(world: World, key: str, caller: s
         assert status == 404, said
     else:
         assert status == (401 if caller == "anonymous" else 403), said
+
+
+def test_an_lms_account_acting_for_another_organisation_gets_no_calendar_there(world: World):
+    """A regional LMS serves two organisations: the first's admin, launched in the other's
+    deployment, is no person of that organisation; renewing a calendar there is not found
+    (it was a 500: the feed of the person's own organisation already existed)."""
+    here = world.browsers["admin"]
+    assert (
+        here.post("/learner/calendar", data={"csrf_token": world.csrf("admin")}).status_code == 200
+    )
+    visitor = TestLms.browser(world.app)
+    launched = world.lms.signed_launch(
+        visitor, "admin", change={claims.DEPLOYMENT_ID: OTHER_DEPLOYMENT}
+    )
+    assert launched.status_code == 302, launched.get_data(as_text=True)
+    world.browsers["visitor"] = visitor
+    renewed = visitor.post("/learner/calendar", data={"csrf_token": world.csrf("visitor")})
+    assert renewed.status_code == 404
+    assert (
+        here.post("/learner/calendar", data={"csrf_token": world.csrf("admin")}).status_code == 200
+    )
