@@ -4,6 +4,7 @@ answers as ``route_table.ROUTES`` declares (allowed, refused, or not found)."""
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -77,14 +78,38 @@ def _filled(given: Mapping[str, Any], ids: dict[str, Any], caller: str) -> dict[
 # --- the table names every route, and only routes that exist ------------------------------
 
 
+#: The callers each declared permission lets through (``auth.requires``), as table names.
+PERMISSION_CALLERS = {
+    "public": "EVERYONE",
+    "learner": "LAUNCHED",
+    "coordinator": "COORDINATORS",
+    "designer": "DESIGNERS",
+    "manager": "MANAGERS",
+    "admin": "ADMINS",
+}
+
+
+def suggested_row(app: Any, key: str, endpoint: str) -> str:
+    """The row its declared access suggests: those its permissions let through, and
+    another organisation's admin told 404 where the path carries an id of organisation 1."""
+    access = getattr(app.view_functions[endpoint], "access", ())
+    names = sorted({PERMISSION_CALLERS.get(p, repr(p)) for p in access})
+    allow = " | ".join(names) or "NOBODY"
+    if "<int:" in key and access != ("public",):
+        return f'"{key}": Row(({allow}) - OTHER, hide=OTHER),  # {endpoint}'
+    return f'"{key}": Row({allow}),  # {endpoint}'
+
+
 def test_every_route_has_a_row_and_every_row_a_route(app):
     keys = url_map_keys(app)
     missing = sorted(set(keys) - set(ROUTES))
     gone = sorted(set(ROUTES) - set(keys))
     assert not missing, (
-        "routes without a row in tests/functional/route_table.py ROUTES; add, with the "
-        "callers each lets through (see its docstring):\n"
-        + "\n".join(f'    "{key}": Row(...),  # {keys[key]}' for key in missing)
+        "routes without a row in tests/functional/route_table.py ROUTES. Add these rows "
+        "(what each route's declared access suggests: check them against what the route "
+        "does: a manager's unit scope, a holder-only page, args for a path argument the\n"
+        "sweep has no value of, a body to send):\n"
+        + "\n".join("    " + suggested_row(app, key, keys[key]) for key in missing)
     )
     assert not gone, "rows in route_table.ROUTES for routes that no longer exist: " + ", ".join(
         gone
@@ -102,7 +127,10 @@ def world(
     platform_pem: bytes,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[World]:
-    """One app, one data set and one browser per caller for the whole sweep."""
+    """One app, one data set and one browser per caller for the whole sweep. Its own copy
+    of the keys: the sweep rotates them, as an admin may."""
+    keys = tmp_path_factory.mktemp("sweep-keys")
+    shutil.copytree(keys_dir, keys, dirs_exist_ok=True)
     app = create_app(
         {
             "APP_ENV": "test",
@@ -110,7 +138,7 @@ def world(
             "BASE_URL": "https://tool.example",
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
-            "KEYS_DIR": str(keys_dir),
+            "KEYS_DIR": str(keys),
             "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
             "LTI_LEEWAY_SECONDS": 5,
         }
