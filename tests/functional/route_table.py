@@ -11,6 +11,7 @@ booking, an attempt… A route missing here fails that test, which names the row
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,6 +77,8 @@ class Row:
         return "deny"
 
 
+TODAY = dt.date.today().isoformat()
+
 #: The demo LMS's gradebook and roster services answer its own bearer tokens only (401
 #: to every browser); the query names the demo's tool type, as Moodle's URLs do.
 DEMO_COURSE = {"type_id": "1"}
@@ -116,6 +119,8 @@ ROUTES: dict[str, Row] = {
     "GET /admin/platforms/<int:platform_pk>": Row(ADMINS - OTHER, hide=OTHER),
     "GET /admin/platforms/<int:platform_pk>/delete": Row(ADMINS - OTHER, hide=OTHER),
     "POST /admin/platforms/<int:platform_pk>/delete": Row(ADMINS - OTHER, hide=OTHER),
+    # the test LMS serves the other organisation too: which roles design there is no one
+    # organisation's to choose (SharedPlatform, 403 to its own admin as well)
     "POST /admin/platforms/<int:platform_pk>/designer-roles": Row(NOBODY, hide=OTHER),
     "GET /admin/platforms/<int:platform_pk>/disable": Row(ADMINS - OTHER, hide=OTHER),
     "POST /admin/platforms/<int:platform_pk>/disable": Row(ADMINS - OTHER, hide=OTHER),
@@ -191,7 +196,7 @@ ROUTES: dict[str, Row] = {
         args={"unit_id": "spare_unit"},
         body={"archived": True},
     ),
-    "GET /api/v1/people": Row(WHOLE_ORGANISATION),
+    "GET /api/v1/people": Row(WHOLE_ORGANISATION),  # everyone's data: not a unit's manager
     "GET /api/v1/people/<int:person_id>": Row(WHOLE_ORGANISATION - OTHER, hide=OTHER),
     "GET /api/v1/people/<int:person_id>/assignments": Row(WHOLE_ORGANISATION - OTHER, hide=OTHER),
     "POST /api/v1/people/<int:person_id>/assignments": Row(
@@ -199,7 +204,7 @@ ROUTES: dict[str, Row] = {
         hide=OTHER,
         body={"kind": "role", "target_id": Ref("free_job_role")},
     ),
-    "GET /api/v1/people/<int:person_id>/plan": Row(
+    "GET /api/v1/people/<int:person_id>/plan": Row(  # the person, and their managers
         frozenset({"learner", "manager_a", "admin"}), hide=OTHER | {"manager_b"}
     ),
     "PUT /api/v1/requirements/<int:requirement_id>": Row(
@@ -221,7 +226,7 @@ ROUTES: dict[str, Row] = {
     "POST /api/v1/versions/<int:version_id>/publish": Row(DESIGNERS - OTHER, hide=OTHER),
     "GET /calendar/<token>.ics": Row(EVERYONE),
     "GET /certificates/": Row(LAUNCHED),
-    "GET /certificates/<int:certificate_id>": Row(
+    "GET /certificates/<int:certificate_id>": Row(  # the holder's (admins: /admin/certificates)
         frozenset({"learner"}), hide=LAUNCHED - {"learner"}
     ),
     "GET /certificates/<int:certificate_id>/certificate.pdf": Row(
@@ -293,11 +298,16 @@ ROUTES: dict[str, Row] = {
     "GET /designer/courses/<int:course_id>": Row((DESIGNERS | MANAGERS) - OTHER, hide=OTHER),
     "GET /designer/courses/<int:course_id>/activity": Row(DESIGNERS - OTHER, hide=OTHER),
     "POST /designer/courses/<int:course_id>/activity": Row(DESIGNERS - OTHER, hide=OTHER),
+    # the learner is in A: not manager_b's to record
     "POST /designer/courses/<int:course_id>/attendance": Row(
-        (DESIGNERS | MANAGERS) - OTHER, hide=OTHER
+        (DESIGNERS | MANAGERS) - OTHER - {"manager_b"},
+        hide=OTHER | {"manager_b"},
+        body={"person_ids": Ref("learner"), "attended_on": TODAY},
     ),
     "POST /designer/courses/<int:course_id>/completions": Row(
-        (DESIGNERS | MANAGERS) - OTHER, hide=OTHER
+        (DESIGNERS | MANAGERS) - OTHER - {"manager_b"},
+        hide=OTHER | {"manager_b"},
+        body={"person_ids": Ref("learner")},
     ),
     "POST /designer/courses/<int:course_id>/develops": Row(DESIGNERS - OTHER, hide=OTHER),
     "POST /designer/courses/<int:course_id>/develops/<int:competence_id>/delete": Row(
@@ -385,12 +395,12 @@ ROUTES: dict[str, Row] = {
     "GET /lti/config": Row(EVERYONE),
     "GET /lti/config.json": Row(EVERYONE),
     "GET /lti/jwks.json": Row(EVERYONE),
-    "POST /lti/launch": Row(EVERYONE, status=401),
+    "POST /lti/launch": Row(EVERYONE, status=401),  # no signed id_token in the sweep
     "GET /lti/login": Row(EVERYONE),
     "POST /lti/login": Row(EVERYONE),
     "GET /lti/login/check": Row(EVERYONE),
     "GET /lti/login/retry": Row(EVERYONE),
-    "GET /lti/register": Row(EVERYONE, status=403),
+    "GET /lti/register": Row(EVERYONE, status=403),  # no invitation: refused by itself
     "GET /lti/register/<secret>": Row(EVERYONE, status=403),
     "GET /manager/": Row(MANAGERS),
     "POST /manager/assignments/<any(role, unit):kind>/<int:assignment_id>/<any(approve, reject):decision>": Row(  # noqa: E501
@@ -469,6 +479,7 @@ ROUTES: dict[str, Row] = {
     "POST /mappings/<code>/attempts": Row(
         LAUNCHED - OTHER, hide=OTHER, args={"code": "mapping_code"}
     ),
+    # an attempt is its taker's alone
     "GET /mappings/attempts/<int:attempt_id>/items/<int:position>": Row(
         frozenset({"learner"}), hide=LAUNCHED - {"learner"}
     ),
@@ -490,6 +501,8 @@ ROUTES: dict[str, Row] = {
     "GET /ob/status/<list_uuid>": Row(EVERYONE),
     "GET /readyz": Row(EVERYONE),
     "GET /sessions/<int:session_id>": Row(LAUNCHED - OTHER, hide=OTHER),
+    # the session's instructors: designers and admins (a learner is refused, 403)
+    # the session's instructors: designers and admins (a learner is refused, 403)
     "GET /sessions/<int:session_id>/attendance": Row(DESIGNERS - OTHER, hide=OTHER),
     "POST /sessions/<int:session_id>/attendance": Row(DESIGNERS - OTHER, hide=OTHER),
     "POST /sessions/<int:session_id>/book": Row(LAUNCHED - OTHER, hide=OTHER),
