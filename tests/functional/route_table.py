@@ -83,6 +83,10 @@ TODAY = dt.date.today().isoformat()
 #: to every browser); the query names the demo's tool type, as Moodle's URLs do.
 DEMO_COURSE = {"type_id": "1"}
 
+#: A grant to a person of organisation 1 (no caller of the sweep): another organisation's
+#: admin must not reach them.
+GRANT = {"person_id": Ref("spare_person"), "kind": "designer", "reason": "route sweep"}
+
 ROUTES: dict[str, Row] = {
     "GET /": Row(EVERYONE),
     "GET /admin/": Row(ADMINS),
@@ -105,7 +109,7 @@ ROUTES: dict[str, Row] = {
         ADMINS - OTHER, hide=OTHER, body={"organisation_id": Ref("organisation")}
     ),
     "GET /admin/grants": Row(ADMINS),
-    "POST /admin/grants": Row(ADMINS),
+    "POST /admin/grants": Row(ADMINS - OTHER, hide=OTHER, body=GRANT),
     "POST /admin/grants/<int:grant_id>/withdraw": Row(
         ADMINS - OTHER, hide=OTHER, body={"reason": "route sweep"}
     ),
@@ -152,7 +156,7 @@ ROUTES: dict[str, Row] = {
     ),
     "POST /api/v1/frameworks/import": Row(DESIGNERS),
     "GET /api/v1/grants": Row(ADMINS),
-    "POST /api/v1/grants": Row(ADMINS),
+    "POST /api/v1/grants": Row(ADMINS - OTHER, hide=OTHER, body=GRANT),
     "GET /api/v1/grants/<int:grant_id>": Row(ADMINS - OTHER, hide=OTHER),
     "POST /api/v1/grants/<int:grant_id>/withdraw": Row(
         ADMINS - OTHER,
@@ -186,7 +190,11 @@ ROUTES: dict[str, Row] = {
     "GET /api/v1/me/requirements": Row(LAUNCHED),
     "GET /api/v1/openapi.json": Row(EVERYONE),
     "GET /api/v1/org-units": Row(DESIGNERS | MANAGERS),
-    "POST /api/v1/org-units": Row(ADMINS),
+    "POST /api/v1/org-units": Row(
+        ADMINS - OTHER,
+        hide=OTHER,
+        body={"kind": "unit", "code": "api-new", "name": "Ny", "parent_id": Ref("unit_a")},
+    ),
     "PUT /api/v1/org-units/<int:unit_id>": Row(
         WHOLE_ORGANISATION - OTHER, hide=OTHER, body={"name": "A", "code": "a"}
     ),
@@ -388,7 +396,9 @@ ROUTES: dict[str, Row] = {
     ),
     "GET /learner/bookings": Row(LAUNCHED),
     "POST /learner/calendar": Row(LAUNCHED),
-    "POST /learner/job-roles": Row(LAUNCHED),
+    "POST /learner/job-roles": Row(  # one's own choice, of organisation 1's roles
+        LAUNCHED - OTHER, hide=OTHER, body={"job_role_ids": Ref("chosen_job_role")}
+    ),
     "GET /learner/plan": Row(LAUNCHED),
     "POST /learner/plan/answer": Row(LAUNCHED),
     "POST /learner/plan/done": Row(LAUNCHED),
@@ -453,7 +463,11 @@ ROUTES: dict[str, Row] = {
         MANAGERS - OTHER - {"manager_b"}, hide=OTHER | {"manager_b"}
     ),
     "GET /manager/units": Row(WHOLE_ORGANISATION),
-    "POST /manager/units": Row(ADMINS),
+    "POST /manager/units": Row(  # under A: another organisation's admin is not let in
+        ADMINS - OTHER,
+        hide=OTHER,
+        body={"kind": "unit", "code": "page-new", "name": "Ny", "parent_id": Ref("unit_a")},
+    ),
     "GET /manager/units/<int:unit_id>": Row(WHOLE_ORGANISATION - OTHER, hide=OTHER),
     "POST /manager/units/<int:unit_id>": Row(ADMINS - OTHER, hide=OTHER),
     "POST /manager/units/<int:unit_id>/<any(archive, restore):action>": Row(

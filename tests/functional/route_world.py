@@ -272,6 +272,10 @@ def build(app: Any, lms: TestLms) -> World:
                 "grant_id": spare_grants["page"],
                 "api_grant_id": spare_grants["api"],
                 "free_job_role": roles["alle-ansatte"],
+                "spare_person": nobody.id,
+                # a job role of organisation 1 chosen as one's own (not by the learner, whose
+                # pending choice the sweep decides on)
+                "chosen_job_role": {"learner": "", "": roles["alle-ansatte"]},
                 "version_id": version.id,
                 "framework_id": version.framework_id,
                 "competence_id": _one(Competence, Competence.version_id == version.id).id,
