@@ -362,7 +362,16 @@ ROUTES: dict[str, Row] = {
     "GET /designer/job-roles/export": Row(DESIGNERS),
     "POST /designer/job-roles/import": Row(DESIGNERS),
     "GET /designer/mappings": Row(DESIGNERS),
-    "POST /designer/mappings": Row(DESIGNERS),
+    "POST /designer/mappings": Row(  # of organisation 1's competence and job role
+        DESIGNERS - OTHER,
+        hide=OTHER,
+        body={
+            "code": "sweep",
+            "title_nb": "Ny",
+            "competence_ids": Ref("competence_id"),
+            "job_role_id": Ref("job_role_id"),
+        },
+    ),
     "GET /designer/mappings/<int:mapping_id>": Row(DESIGNERS - OTHER, hide=OTHER),
     "POST /designer/mappings/<int:mapping_id>": Row(DESIGNERS - OTHER, hide=OTHER),
     "POST /designer/mappings/<int:mapping_id>/<any(publish, archive, draft):action>": Row(
