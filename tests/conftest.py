@@ -183,6 +183,12 @@ def mocked_http() -> Iterator[responses.RequestsMock]:
 @pytest.fixture
 def lms(app: Any, platform_pem: bytes, mocked_http: responses.RequestsMock) -> TestLms:
     """The test LMS: the demo platform code, registered with the tool, its JWKS faked."""
+    return register_test_lms(app, platform_pem, mocked_http)
+
+
+def register_test_lms(app: Any, platform_pem: bytes, http: responses.RequestsMock) -> TestLms:
+    """Register the test LMS with ``app`` (organisation "Testkommune"), its JWKS on ``http``:
+    the ``lms`` fixture, and module-wide data sets that make their own app."""
     platform = DemoPlatform(
         issuer=PLATFORM_ISSUER,
         client_id="client-123",
@@ -205,7 +211,7 @@ def lms(app: Any, platform_pem: bytes, mocked_http: responses.RequestsMock) -> T
         )
         get_session().commit()
         assert registration.id
-    return TestLms(platform, mocked_http)
+    return TestLms(platform, http)
 
 
 @pytest.fixture

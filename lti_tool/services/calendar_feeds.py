@@ -23,7 +23,7 @@ from lti_tool.db import insert_or_find
 from lti_tool.domain.calendar import TIME_ZONE, CalendarEvent, calendar_file
 from lti_tool.domain.texts import localized
 from lti_tool.models import BookingStatus, CalendarFeed, CourseSession, Person
-from lti_tool.services import bookings
+from lti_tool.services import assignments, bookings
 
 #: How far back the feed lists sessions.
 FEED_HISTORY = dt.timedelta(days=90)
@@ -49,7 +49,11 @@ def renew_calendar_feed(
     session: Session, organisation_id: int, person_id: int, now: dt.datetime
 ) -> str:
     """A new secret address for the person's feed; returns its token (shown once). The
-    previous address, if any, stops working."""
+    previous address, if any, stops working.
+
+    Only for a person of the organisation: an LMS account of another organisation's
+    person, launched in this one's deployment (a regional LMS), has no feed here."""
+    assignments.get_person(session, organisation_id, person_id)
     token = secrets.token_urlsafe(32)
     feed = feed_of(session, organisation_id, person_id)
     if feed is None:

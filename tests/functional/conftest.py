@@ -35,24 +35,27 @@ def organisation_on_the_same_lms(app: Any, lms: TestLms) -> Callable[..., int]:
     (a regional Moodle with a deployment per municipality); its id."""
 
     def add(name: str = "Annenkommune", deployment_id: str = "annen-1") -> int:
-        with app.app_context():
-            session = get_session()
-            other = Organisation(name=name)
-            session.add(other)
-            session.flush()
-            platform = session.scalar(
-                select(Platform).where(Platform.issuer == lms.platform.issuer)
-            )
-            assert platform is not None
-            session.add(
-                Deployment(
-                    platform_id=platform.id,
-                    deployment_id=deployment_id,
-                    organisation_id=other.id,
-                    status=Status.ACTIVE,
-                )
-            )
-            session.commit()
-            return other.id
+        return add_organisation_on_lms(app, lms.platform.issuer, name, deployment_id)
 
     return add
+
+
+def add_organisation_on_lms(app: Any, issuer: str, name: str, deployment_id: str) -> int:
+    """An organisation with an active deployment of its own on the LMS of ``issuer``; its id."""
+    with app.app_context():
+        session = get_session()
+        other = Organisation(name=name)
+        session.add(other)
+        session.flush()
+        platform = session.scalar(select(Platform).where(Platform.issuer == issuer))
+        assert platform is not None
+        session.add(
+            Deployment(
+                platform_id=platform.id,
+                deployment_id=deployment_id,
+                organisation_id=other.id,
+                status=Status.ACTIVE,
+            )
+        )
+        session.commit()
+        return other.id
