@@ -89,6 +89,7 @@ GRANT = {"person_id": Ref("spare_person"), "kind": "designer", "reason": "route 
 
 ROUTES: dict[str, Row] = {
     "GET /": Row(EVERYONE),
+    "GET /accessibility": Row(EVERYONE),
     "GET /admin/": Row(ADMINS),
     "GET /admin/audit": Row(ADMINS),
     "GET /admin/audit.csv": Row(ADMINS),
