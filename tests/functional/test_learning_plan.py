@@ -327,6 +327,7 @@ def test_the_person_accepts_postpones_and_declines_with_a_reason(app, lms, offer
     for until, message in [
         ("", "Enter a date."),
         ((NOW - DAY).date().isoformat(), "Choose a day after today."),
+        (NOW.date().isoformat(), "Choose a day after today."),
         ((NOW + 800 * DAY).date().isoformat(), "Postpone by two years at most."),
         ("31.03.2027", "Enter a date like 2026-03-31."),
     ]:
@@ -394,7 +395,8 @@ def test_today_is_the_day_in_oslo_not_in_utc(app, lms, offers, monkeypatch):
     comp, courses = offers["competences"], offers["courses"]
     browser = nurse(app, lms)
     classroom = key(courses["med_class"], comp["legemidler"])
-    assert 'min="2027-03-26"' in get(browser, PLAN)
+    # postponing to today changes nothing: the field and the server both start tomorrow
+    assert 'min="2027-03-27" max="2029-03-27"' in get(browser, PLAN)
     refused = submit(
         browser, PLAN, "/learner/plan/answer", classroom, answer="postponed", until="2027-03-26"
     )
