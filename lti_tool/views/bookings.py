@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from flask_babel import format_datetime, get_locale, get_timezone, gettext
+from flask_babel import format_datetime, get_locale, get_timezone, gettext, ngettext
 from marshmallow import ValidationError
 
 from lti_tool import clock, limiter
@@ -255,17 +255,46 @@ def record_attendance(session_id: int) -> Any:
     except NotFound:
         message = gettext("Choose among the people who booked the session.")
         return _attendance_page(session_id, INVALID_FORM, errors={"_schema": [message]})
-    flash(
-        gettext(
-            "Recorded: %(attended)s came, %(confirmed)s levels confirmed, "
-            "%(certificates)s certificates issued.",
-            attended=recorded.attended,
-            confirmed=recorded.confirmed,
-            certificates=recorded.certificates,
-        ),
-        "success",
-    )
+    flash(_attendance_message(recorded), "success")
     return redirect(url_for("bookings.attendance_page", session_id=session_id, lt=launch_token()))
+
+
+def _attendance_message(recorded: bookings.AttendanceRecorded) -> str:
+    """What recording attendance did, a sentence per count (none for what is zero, but
+    always who came)."""
+    if recorded.came:
+        lines = [
+            ngettext(
+                "Attendance recorded: %(num)d person came.",
+                "Attendance recorded: %(num)d people came.",
+                recorded.came,
+            )
+        ]
+    else:
+        lines = [gettext("Attendance recorded: no one came.")]
+    if recorded.absent:
+        lines.append(
+            ngettext(
+                "%(num)d person with a seat did not come.",
+                "%(num)d people with a seat did not come.",
+                recorded.absent,
+            )
+        )
+    if recorded.confirmed:
+        lines.append(
+            ngettext(
+                "Level confirmed for %(num)d person.",
+                "Level confirmed for %(num)d people.",
+                recorded.confirmed,
+            )
+        )
+    if recorded.certificates:
+        lines.append(
+            ngettext(
+                "%(num)d certificate issued.", "%(num)d certificates issued.", recorded.certificates
+            )
+        )
+    return " ".join(lines)
 
 
 # --- one's bookings, notices and calendar -----------------------------------------------------
