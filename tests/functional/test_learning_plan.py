@@ -38,6 +38,7 @@ from tests.fakes import content
 from tests.fakes.gradebook import FakeGradebook
 from tests.fakes.lms import TestLms, csrf_token, parse_forms
 from tests.functional import test_api
+from tests.functional.test_bookings import book, cancel
 from tests.functional.test_gap_analysis import _course
 from tests.functional.test_gradebook_catch_up import place
 from tests.functional.test_learner_requirements import launch
@@ -829,6 +830,55 @@ def test_the_api_gives_the_plan_to_the_person_their_manager_admins_and_tokens(
         "$ref": "#/components/schemas/PlanOut"
     }
     assert {"PlanLineOut", "PlanEntryOut", "HeldByOut"} <= set(spec["components"]["schemas"])
+
+
+def test_the_apis_sessions_carry_the_persons_own_booking(app, lms, offers, frozen, api, new_token):
+    org, courses = offers["organisation_id"], offers["courses"]
+    browser = nurse(app, lms)
+    other = browser_of(app, lms, "learner2")
+    learner = person_id(app, LEARNER)
+    with app.app_context():
+        first, second = get_session().scalars(
+            select(CourseSession)
+            .where(
+                CourseSession.course_id == courses["med_class"],
+                CourseSession.cancelled_at.is_(None),
+                CourseSession.starts_at > NOW,
+            )
+            .order_by(CourseSession.starts_at)
+        )
+        first.capacity = 1
+        first_id, second_id = first.id, second.id
+        never = _session(org, courses["med_class"], NOW + 40 * DAY)
+        get_session().commit()
+    assert book(other, first_id).status_code == 302  # the only seat
+    assert book(browser, first_id).status_code == 302  # the waitlist
+    assert book(browser, second_id).status_code == 302
+    assert cancel(browser, second_id).status_code == 302
+
+    def sessions() -> dict[int, Any]:
+        answer = api.call("get", f"/people/{learner}/plan", new_token("Testkommune", "read"))
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        (medicines,) = [line for line in answer.get_json()["lines"] if line["code"] == "legemidler"]
+        (course,) = [i for i in medicines["items"] if i["activity"]["id"] == courses["med_class"]]
+        return {s["id"]: s["booking"] for s in course["sessions"]}
+
+    assert sessions() == {
+        first_id: {"status": "waitlisted", "waitlist_position": 1},
+        second_id: {"status": "cancelled", "waitlist_position": None},
+        never: None,  # never booked
+    }
+    assert cancel(other, first_id).status_code == 302  # the learner moves up
+    assert sessions()[first_id] == {"status": "booked", "waitlist_position": None}
+
+    spec = api.call("get", "/openapi.json", None).get_json()["components"]["schemas"]
+    booking = spec["PlanSessionOut"]["properties"]["booking"]
+    assert "PlanBookingOut" in str(booking)
+    assert spec["PlanBookingOut"]["properties"]["status"]["enum"] == [
+        "booked",
+        "waitlisted",
+        "cancelled",
+    ]
 
 
 def test_the_api_costs_the_same_however_large_the_plan(app, lms, offers, frozen, api, new_token):
