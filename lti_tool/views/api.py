@@ -738,9 +738,9 @@ def end_assignment(kind: str, assignment_id: int) -> Any:
     "current level and the evidence it is held by, the activities suggested or added for "
     "it with the person's answers (state, reason, postponement) and due dates, a classroom "
     "activity's coming sessions with the person's own booking (booked, waitlisted with "
-    "their place, cancelled), and the progress. For a token of the organisation, the person themself, a manager of their "
-    "unit and an admin; anyone else is refused (403), a person of another unit or "
-    "organisation is not found (404)",
+    "their place, cancelled), and the progress. For a token of the organisation, the "
+    "person themself, a manager of their unit and an admin; anyone else is refused (403), "
+    "a person of another unit or organisation is not found (404)",
     response=PlanOut,
 )
 def get_plan(person_id: int) -> Any:
