@@ -42,6 +42,7 @@ from tests.functional.test_bookings import book, cancel
 from tests.functional.test_gap_analysis import _course
 from tests.functional.test_gradebook_catch_up import place
 from tests.functional.test_learner_requirements import launch
+from tests.functional.test_score_delivery import table_rows
 from tests.functional.test_unit_matrix import MANAGER, add_evidence, add_person, grant_manager
 from tests.statements import statements_run
 
@@ -1025,15 +1026,74 @@ def test_the_lms_down_is_read_again_later_and_nothing_is_lost(app, lms, offers, 
     assert requests_queued(app) == []
 
 
-def test_a_platform_that_refuses_ends_the_request(app, lms, offers, gradebook, frozen):
+def test_a_read_the_platform_refuses_waits_failed_for_the_admin_to_retry(
+    app, lms, offers, gradebook, frozen
+):
+    """Failed reads are shown beside the failed scores (/admin/deliveries), with their tries
+    and last error, and read again from there once the LMS is mended."""
     link_id, lineitem = place_activity(app, lms, gradebook, offers["courses"]["med_e"])
     browser = nurse(app, lms)
+    learner = person_id(app, LEARNER)
     gradebook.grade(lineitem, LEARNER, 100)
     gradebook.down = 403
     assert lms.launch(browser, "learner", link=link_id).status_code == 302
     assert read_results(app).failed == 1
-    assert requests_queued(app) == []
-    assert evidence(app, person_id(app, LEARNER)) == []
+    assert requests_queued(app) == [(learner, offers["courses"]["med_e"], 1)]  # kept, failed
+    assert read_results(app, NOW + 30 * DAY).handled == 0  # and not read again by itself
+    assert evidence(app, learner) == []
+
+    admin = browser_of(app, lms, "admin")
+    page = get(admin, "/admin/deliveries")
+    (shown,) = table_rows(page, "Results the tool could not read")
+    assert "Demo Ansatt" in shown["Person"] and "Legemidler-E (en)" in shown["Activity"]
+    assert (shown["Tries"], shown["Status code"]) == ("1", "403")
+    assert "403" in shown["Error"]
+    assert get(browser_of(app, lms, "learner2"), "/admin/deliveries", 403)
+
+    token = csrf_token(page)
+    gradebook.down = None  # mended in the LMS: the admin reads it again
+    with app.app_context():
+        read_id = get_session().scalars(select(ResultRead.id)).one()
+    retried = submit(admin, "/admin/deliveries", f"/admin/deliveries/reads/{read_id}/retry")
+    assert retried.status_code == 302
+    assert "The result will be read again shortly." in get(admin, retried.headers["Location"])
+    assert read_results(app).recorded == 1
+    assert requests_queued(app) == [] and len(evidence(app, learner)) == 1
+    page = get(admin, "/admin/deliveries")
+    assert "No failed reads." in page
+    gone = admin.post(f"/admin/deliveries/reads/{read_id}/retry", data={"csrf_token": token})
+    assert gone.status_code == 404
+
+
+def test_a_platform_unreachable_for_too_long_fails_the_read_and_a_launch_asks_again(
+    app, lms, offers, gradebook, frozen
+):
+    link_id, lineitem = place_activity(app, lms, gradebook, offers["courses"]["med_e"])
+    browser = nurse(app, lms)
+    gradebook.grade(lineitem, LEARNER, 100)
+    gradebook.down = 503
+    assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    assert read_results(app).retrying == 1
+    admin = browser_of(app, lms, "admin")
+    page = get(admin, "/admin/deliveries")
+    (waiting,) = table_rows(page, "Results waiting to be read again")
+    assert waiting["Tries"] == "1" and "HTTP 503" in waiting["Last error"]
+    with app.app_context():
+        read_id = get_session().scalars(select(ResultRead.id)).one()
+    early = admin.post(
+        f"/admin/deliveries/reads/{read_id}/retry?lang=en",
+        data={"csrf_token": csrf_token(get(admin, "/admin/grants"))},
+    )
+    assert "Reading the result has not failed" in get(admin, early.headers["Location"])
+    hours = lti_services_of(app).settings.SCORE_RETRY_FOR_HOURS
+    assert read_results(app, NOW + dt.timedelta(hours=hours + 1)).failed == 1
+    (failed,) = table_rows(get(admin, "/admin/deliveries"), "Results the tool could not read")
+    assert failed["Tries"] == "2" and failed["Status code"] == "503"
+    # the person opens the activity again: it is asked for afresh
+    gradebook.down = None
+    assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    assert requests_queued(app) == [(person_id(app, LEARNER), offers["courses"]["med_e"], 0)]
+    assert read_results(app).recorded == 1
 
 
 def test_two_reads_of_the_same_result_record_it_once(app, lms, offers, gradebook, frozen):
@@ -1146,3 +1206,8 @@ def test_the_stored_items_keep_their_source(app, lms, offers, frozen):
     with app.app_context():
         (row,) = get_session().scalars(select(PlanItem)).all()
         assert (row.state, row.source) == (PlanItemState.ACCEPTED, PlanItemSource.MANAGER)
+
+
+def lti_services_of(app: Any) -> Any:
+    with app.app_context():
+        return lti_services()
