@@ -106,11 +106,19 @@ def shown_when_met(stored: str | None, by_manager: bool) -> bool:
     return by_manager or stored in (ACCEPTED, DONE)
 
 
+def postpone_window(today: dt.date) -> tuple[dt.date, dt.date]:
+    """The first and last day an item may be postponed to: postponing to today would
+    change nothing, so tomorrow at the earliest; ``MAX_POSTPONE_DAYS`` at the latest. The
+    form's date field shows the same bounds the server keeps."""
+    return today + dt.timedelta(days=1), today + dt.timedelta(days=MAX_POSTPONE_DAYS)
+
+
 def postpone_refusal(until: dt.date, today: dt.date) -> str | None:
     """Why a postponement to ``until`` is refused (None: it is not): the day must be
-    after today and within ``MAX_POSTPONE_DAYS``."""
-    if until <= today:
+    within ``postpone_window``."""
+    first, last = postpone_window(today)
+    if until < first:
         return "past"
-    if until > today + dt.timedelta(days=MAX_POSTPONE_DAYS):
+    if until > last:
         return "far"
     return None

@@ -1,5 +1,6 @@
 """The outbox of results to read from an LMS gradebook (AGS), written in the launch's
-transaction: the worker reads them after the commit, so a launch never waits for the LMS."""
+transaction: the worker reads them after the commit, so a launch never waits for the LMS.
+Those it gives up on stay, failed, for the admin to see and retry."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_tool.db import Base, UTCDateTime, intpk, timestamp
+from lti_tool.models.certification import Course
+from lti_tool.models.person import Person
 from lti_tool.models.platform import Platform
 
 
@@ -41,6 +44,14 @@ class ResultRead(Base):
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     """A worker's claim on the row, so two workers never read the same result at once."""
     last_error: Mapped[str | None] = mapped_column(Text)
+    last_status: Mapped[int | None]
+    """The LMS's HTTP status of the last failed try (None: no answer came)."""
+    failed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    """When the worker gave up (refused for good, or unreachable for too long): kept for
+    the admin (``/admin/deliveries``) and read no more until retried there or asked again
+    by a launch."""
     created_at: Mapped[timestamp]
 
     platform: Mapped[Platform] = relationship()
+    person: Mapped[Person] = relationship()
+    course: Mapped[Course] = relationship()

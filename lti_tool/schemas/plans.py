@@ -93,6 +93,23 @@ class ConfirmPeopleForm(_Form):
 # --- the API's answer --------------------------------------------------------------------------
 
 
+class PlanBookingOut(Schema):
+    status = fields.String(
+        metadata={
+            "enum": ["booked", "waitlisted", "cancelled"],
+            "description": "booked: holds a seat; waitlisted: waits for one; cancelled: "
+            "cancelled by the person (or the session was).",
+        }
+    )
+    waitlist_position = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "Place on the waitlist (1: the next to get a seat); "
+            "null unless waitlisted."
+        },
+    )
+
+
 class PlanSessionOut(Schema):
     id = fields.Integer()
     starts_at = fields.AwareDateTime()
@@ -102,6 +119,12 @@ class PlanSessionOut(Schema):
     seats_left = fields.Integer()
     waitlist = fields.Boolean()
     signup_deadline = fields.AwareDateTime(allow_none=True)
+    booking = fields.Nested(
+        PlanBookingOut,
+        attribute="own_booking",
+        allow_none=True,
+        metadata={"description": "The person's own booking of the session; null: none."},
+    )
 
 
 class PlanActivityOut(Schema):

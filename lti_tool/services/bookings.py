@@ -403,8 +403,10 @@ def attendance_sheet(session: Session, organisation_id: int, session_id: int) ->
 
 @dataclasses.dataclass(frozen=True)
 class AttendanceRecorded:
-    attended: int
-    """People newly recorded as having come."""
+    came: int
+    """People recorded as having come, now or before."""
+    absent: int
+    """People with a seat who are not recorded as having come."""
     confirmed: int
     """People whose level the instructor newly confirmed."""
     certificates: int
@@ -468,4 +470,8 @@ def record_attendance(
     issued = 0
     for person_id in sorted(came):
         issued += len(certificates.evaluate_person(session, organisation_id, person_id, now))
-    return AttendanceRecorded(len(added), len(newly_confirmed), issued)
+    present = came | {r.person.id for r in sheet.rows if r.attended}
+    absent = sum(
+        1 for r in sheet.rows if r.status == BookingStatus.BOOKED and r.person.id not in present
+    )
+    return AttendanceRecorded(len(present), absent, len(newly_confirmed), issued)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Callable
 
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
@@ -132,9 +133,14 @@ def session_calendar(
 
 
 def personal_calendar(
-    session: Session, feed: CalendarFeed, base_url: str, now: dt.datetime, default_locale: str
+    session: Session,
+    feed: CalendarFeed,
+    session_url: Callable[[int], str],
+    now: dt.datetime,
+    default_locale: str,
 ) -> bytes:
-    """The feed of the person's booked sessions (see the module docstring)."""
+    """The feed of the person's booked sessions (see the module docstring); each event
+    links to ``session_url(session_id)``, the session's page."""
     person: Person = feed.person
     locale = person.locale if person.locale in ("nb", "nn", "en") else default_locale
     booked = bookings.bookings_of(
@@ -150,7 +156,7 @@ def personal_calendar(
             _event(
                 s.session,
                 locale,
-                f"{base_url}/sessions/{s.session.id}",
+                session_url(s.session.id),
                 cancelled=s.status == BookingStatus.CANCELLED,
                 tentative=s.status == BookingStatus.WAITLISTED,
             )

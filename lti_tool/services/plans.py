@@ -99,6 +99,13 @@ class SessionOption:
     position: int | None = None
     """Their place on the waitlist."""
 
+    @property
+    def own_booking(self) -> dict[str, Any] | None:
+        """The person's booking as the API gives it (None: they never booked it)."""
+        if self.booking is None:
+            return None
+        return {"status": self.booking.value, "waitlist_position": self.position}
+
 
 @dataclasses.dataclass(frozen=True)
 class HeldBy:

@@ -11,7 +11,10 @@ same row), and ``read_due_results`` (the ``worker`` command) reads each after th
 - read with no transaction open, then recorded by ``plans.record_activity_result``, which
   locks the person before looking for the evidence, so a result is recorded once;
 - a platform that cannot be reached is tried again with backoff for
-  ``SCORE_RETRY_FOR_HOURS``; one that refuses for good (4xx) ends the request (logged).
+  ``SCORE_RETRY_FOR_HOURS``; one that refuses for good (4xx), or is not reached by then,
+  fails the request: it stays, with its tries and last error, for the admin to see beside
+  the scores sent to the LMS (``/admin/deliveries``) and read again from there
+  (``retry_read``), or when a launch asks again.
 """
 
 from __future__ import annotations
@@ -19,14 +22,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.db import utcnow
+from lti_tool.errors import NotFound
 from lti_tool.lti import ags
 from lti_tool.models import Launch, ResultRead
 from lti_tool.services import plans
@@ -53,6 +57,7 @@ def queue_result_read(session: Session, launch: Launch, now: dt.datetime) -> boo
         "requested_at": now,
         "tries": 0,
         "next_attempt_at": now,
+        "failed_at": None,
         "created_at": now,
     }
     dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -62,7 +67,14 @@ def queue_result_read(session: Session, launch: Launch, now: dt.datetime) -> boo
             index_elements=["person_id", "course_id"],
             set_={
                 name: statement.excluded[name]
-                for name in ("lineitem_url", "user_id", "requested_at", "tries", "next_attempt_at")
+                for name in (
+                    "lineitem_url",
+                    "user_id",
+                    "requested_at",
+                    "tries",
+                    "next_attempt_at",
+                    "failed_at",
+                )
             },
         )
     )
@@ -105,7 +117,7 @@ class _Job:
 
 
 def _due(now: dt.datetime) -> ColumnElement[bool]:
-    return (ResultRead.next_attempt_at <= now) & or_(
+    return (ResultRead.failed_at.is_(None) & (ResultRead.next_attempt_at <= now)) & or_(
         ResultRead.locked_until.is_(None), ResultRead.locked_until < now
     )
 
@@ -182,6 +194,7 @@ def _record(
         row.tries += 1
         row.locked_until = None
         row.last_error = str(outcome)[:MAX_ERROR_CHARS]
+        row.last_status = outcome.status
         give_up_at = row.requested_at + dt.timedelta(hours=settings.SCORE_RETRY_FOR_HOURS)
         if outcome.permanent or now >= give_up_at:
             log.warning(
@@ -192,7 +205,7 @@ def _record(
                 row.tries,
                 outcome,
             )
-            session.execute(delete(ResultRead).where(ResultRead.id == row.id))
+            row.failed_at = now
             counts.failed += 1
             return
         row.next_attempt_at = next_try_at(row.tries, outcome, now, settings)
@@ -237,3 +250,53 @@ def read_due_results(
             continue
         _record(session_factory, job, _read(client, job), clock(), settings, counts)
     return counts
+
+
+# --- for the admin ------------------------------------------------------------------------------
+
+
+def reads_of(
+    session: Session, organisation_id: int, *, failed: bool, limit: int = 200
+) -> Sequence[ResultRead]:
+    """The organisation's reads that failed (newest first), or (``failed`` False) those
+    that failed a try and wait for another (by next try); with their person and activity."""
+    query = (
+        select(ResultRead)
+        .where(ResultRead.organisation_id == organisation_id)
+        .options(
+            selectinload(ResultRead.person),
+            selectinload(ResultRead.course),
+            selectinload(ResultRead.platform),
+        )
+    )
+    if failed:
+        query = query.where(ResultRead.failed_at.is_not(None)).order_by(
+            ResultRead.failed_at.desc(), ResultRead.id.desc()
+        )
+    else:
+        query = query.where(ResultRead.failed_at.is_(None), ResultRead.tries > 0).order_by(
+            ResultRead.next_attempt_at, ResultRead.id
+        )
+    return session.scalars(query.limit(limit)).all()
+
+
+def retry_read(
+    session: Session, organisation_id: int, read_id: int, now: dt.datetime | None = None
+) -> bool:
+    """Read a failed result again, due now, its tries kept (False: it has not failed). One
+    that fails again for now fails again at once (its request is older than the retry
+    window), as a score sent again does. Another organisation's read is not found."""
+    row = session.scalar(
+        select(ResultRead).where(
+            ResultRead.id == read_id, ResultRead.organisation_id == organisation_id
+        )
+    )
+    if row is None:
+        raise NotFound(f"result read {read_id} is not organisation {organisation_id}'s")
+    if row.failed_at is None:
+        return False
+    row.failed_at = None
+    row.next_attempt_at = now or utcnow()
+    row.locked_until = None
+    session.flush()
+    return True

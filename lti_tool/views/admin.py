@@ -24,7 +24,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_babel import gettext, ngettext
+from flask_babel import get_locale, gettext, ngettext
 from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,7 @@ from lti_tool.auth import (
 )
 from lti_tool.db import get_session, utcnow
 from lti_tool.documents import csv_safe
+from lti_tool.domain.texts import localized
 from lti_tool.errors import (
     AdminLockout,
     DeploymentInUse,
@@ -79,6 +80,7 @@ from lti_tool.services import (
     organisations,
     platforms,
     registration,
+    result_reads,
     score_delivery,
 )
 
@@ -598,15 +600,24 @@ def rotate_keys() -> Any:
 @bp.route("/deliveries")
 @requires(Permission.ADMIN)
 def deliveries() -> Any:
-    """The organisation's scores on their way to the LMS gradebooks, and those refused."""
+    """The organisation's scores on their way to the LMS gradebooks, and those refused;
+    likewise the results read from them (placed e-learning) that wait or failed."""
     session = get_session()
     organisation_id = current_organisation_id()
     pending = score_delivery.deliveries_of(session, organisation_id, DeliveryStatus.PENDING)
     failed = score_delivery.deliveries_of(session, organisation_id, DeliveryStatus.FAILED)
     people = score_delivery.people_of_deliveries(session, [*pending, *failed])
-    audit.record_view(session, current_actor(), "score_deliveries", [p.id for p in people.values()])
+    reads_failed = result_reads.reads_of(session, organisation_id, failed=True)
+    reads_retrying = result_reads.reads_of(session, organisation_id, failed=False)
+    shown = {p.id for p in people.values()} | {
+        r.person_id for r in [*reads_failed, *reads_retrying]
+    }
+    audit.record_view(session, current_actor(), "score_deliveries", sorted(shown))
     return _render(
         "admin/deliveries.html",
+        reads_failed=reads_failed,
+        reads_retrying=reads_retrying,
+        localized=lambda text: localized(text, str(get_locale())),
         counts=score_delivery.delivery_counts(session, organisation_id),
         pending=pending,
         failed=failed,
@@ -633,6 +644,17 @@ def retry_delivery(delivery_id: int) -> Any:
     else:
         flash(gettext("The score has not failed: it is queued or delivered already."), "info")
     return _to("admin.deliveries")
+
+
+@bp.route("/deliveries/reads/<int:read_id>/retry", methods=["POST"])
+@requires(Permission.ADMIN)
+def retry_result_read(read_id: int) -> Any:
+    """Read a result the worker gave up on again (after the cause is mended in the LMS)."""
+    if result_reads.retry_read(get_session(), current_organisation_id(), read_id):
+        flash(gettext("The result will be read again shortly."), "success")
+    else:
+        flash(gettext("Reading the result has not failed: it is waiting or done."), "info")
+    return _to("admin.deliveries", _anchor="reads")
 
 
 @bp.route("/deliveries/retry-failed", methods=["POST"])

@@ -736,10 +736,11 @@ def end_assignment(kind: str, assignment_id: int) -> Any:
 @doc(
     "A person's learning plan: each required competence with its status, the required and "
     "current level and the evidence it is held by, the activities suggested or added for "
-    "it with the person's answers (state, reason, postponement) and due dates, and the "
-    "progress. For a token of the organisation, the person themself, a manager of their "
-    "unit and an admin; anyone else is refused (403), a person of another unit or "
-    "organisation is not found (404)",
+    "it with the person's answers (state, reason, postponement) and due dates, a classroom "
+    "activity's coming sessions with the person's own booking (booked, waitlisted with "
+    "their place, cancelled), and the progress. For a token of the organisation, the "
+    "person themself, a manager of their unit and an admin; anyone else is refused (403), "
+    "a person of another unit or organisation is not found (404)",
     response=PlanOut,
 )
 def get_plan(person_id: int) -> Any:

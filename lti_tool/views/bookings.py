@@ -16,10 +16,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from flask_babel import format_datetime, get_locale, get_timezone, gettext
+from flask_babel import format_datetime, get_locale, get_timezone, gettext, ngettext
 from marshmallow import ValidationError
 
-from lti_tool import clock, limiter
+from lti_tool import clock, limiter, urls
 from lti_tool.auth import (
     current_actor,
     current_launch,
@@ -125,7 +125,7 @@ def _session_page(session_id: int, status: int = 200, **context: Any) -> Any:
         status,
         standing=standing,
         may_take_attendance=bookings.may_take_attendance(standing.session, _me().id, _designs()),
-        back=request.path,
+        back=urls.here(),
         **context,
     )
 
@@ -137,7 +137,10 @@ def session_page(session_id: int) -> Any:
 
 
 def _back(form: dict[str, Any], session_id: int) -> Any:
-    target = form.get("next") or url_for("bookings.session_page", session_id=session_id)
+    path = form.get("next")
+    target = (
+        urls.tool_path(path) if path else url_for("bookings.session_page", session_id=session_id)
+    )
     token = launch_token()
     if token:
         target += ("&" if "?" in target else "?") + f"lt={token}"
@@ -195,9 +198,7 @@ def session_ics(session_id: int) -> Response:
     standing = bookings.session_standing(
         get_session(), current_organisation_id(), session_id, _me().id, _now()
     )
-    page = lti_services().settings.base_url + url_for(
-        "bookings.session_page", session_id=session_id
-    )
+    page = urls.absolute_url("bookings.session_page", session_id=session_id)
     body = calendar_feeds.session_calendar(standing.session, str(get_locale()), page, _now())
     return _ics(body, f"session-{session_id}.ics")
 
@@ -255,17 +256,46 @@ def record_attendance(session_id: int) -> Any:
     except NotFound:
         message = gettext("Choose among the people who booked the session.")
         return _attendance_page(session_id, INVALID_FORM, errors={"_schema": [message]})
-    flash(
-        gettext(
-            "Recorded: %(attended)s came, %(confirmed)s levels confirmed, "
-            "%(certificates)s certificates issued.",
-            attended=recorded.attended,
-            confirmed=recorded.confirmed,
-            certificates=recorded.certificates,
-        ),
-        "success",
-    )
+    flash(_attendance_message(recorded), "success")
     return redirect(url_for("bookings.attendance_page", session_id=session_id, lt=launch_token()))
+
+
+def _attendance_message(recorded: bookings.AttendanceRecorded) -> str:
+    """What recording attendance did, a sentence per count (none for what is zero, but
+    always who came)."""
+    if recorded.came:
+        lines = [
+            ngettext(
+                "Attendance recorded: %(num)d person came.",
+                "Attendance recorded: %(num)d people came.",
+                recorded.came,
+            )
+        ]
+    else:
+        lines = [gettext("Attendance recorded: no one came.")]
+    if recorded.absent:
+        lines.append(
+            ngettext(
+                "%(num)d person with a seat did not come.",
+                "%(num)d people with a seat did not come.",
+                recorded.absent,
+            )
+        )
+    if recorded.confirmed:
+        lines.append(
+            ngettext(
+                "Level confirmed for %(num)d person.",
+                "Level confirmed for %(num)d people.",
+                recorded.confirmed,
+            )
+        )
+    if recorded.certificates:
+        lines.append(
+            ngettext(
+                "%(num)d certificate issued.", "%(num)d certificates issued.", recorded.certificates
+            )
+        )
+    return " ".join(lines)
 
 
 # --- one's bookings, notices and calendar -----------------------------------------------------
@@ -280,7 +310,7 @@ def _bookings_page(status: int = 200, **context: Any) -> Any:
         notices=notices.notices_of(session, organisation_id, me.id),
         teaching=bookings.teaching(session, organisation_id, me.id, now),
         feed=calendar_feeds.feed_of(session, organisation_id, me.id),
-        back=request.path,
+        back=urls.here(),
         **context,
     )
 
@@ -300,7 +330,7 @@ def renew_calendar() -> Any:
     token = calendar_feeds.renew_calendar_feed(
         get_session(), current_organisation_id(), _me().id, _now()
     )
-    address = lti_services().settings.base_url + url_for("bookings.calendar_feed", token=token)
+    address = urls.absolute_url("bookings.calendar_feed", token=token)
     return _bookings_page(feed_url=address)
 
 
@@ -323,8 +353,11 @@ def calendar_feed(token: str) -> Response:
     feed = calendar_feeds.find_feed(get_session(), token, now)
     if feed is None:
         raise NotFound("unknown calendar token")
-    settings = lti_services().settings
     body = calendar_feeds.personal_calendar(
-        get_session(), feed, settings.base_url, now, settings.DEFAULT_LOCALE
+        get_session(),
+        feed,
+        lambda session_id: urls.absolute_url("bookings.session_page", session_id=session_id),
+        now,
+        lti_services().settings.DEFAULT_LOCALE,
     )
     return _ics(body, "laeringslop.ics")

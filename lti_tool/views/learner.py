@@ -10,7 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext
 from marshmallow import ValidationError
 
-from lti_tool import clock
+from lti_tool import clock, urls
 from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
 from lti_tool.db import get_session
 from lti_tool.domain import plan as plan_rules
@@ -206,7 +206,7 @@ def _activity_page(course_id: int) -> Any:
         launch=current_launch(),
         course=course,
         activity=activity,
-        back=request.path,
+        back=urls.here(),
         now=clock.now(),
         today=found.today,
         entries=found.entries_of(course.id),

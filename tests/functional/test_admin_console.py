@@ -501,6 +501,7 @@ def test_non_admins_are_refused_every_admin_route(app, lms, second, own_platform
         "deployment_pk": second,
         "organisation_pk": organisation.id,
         "delivery_id": 1,
+        "read_id": 1,
         "grant_id": 1,
     }
     client = TestLms.browser(app)

@@ -415,6 +415,10 @@ def test_the_instructor_records_attendance_evidence_and_certificates_follow(
         confirmed=[str(learner2_id)],
     )
     assert response.status_code == 302, response.get_data(as_text=True)
+    assert (
+        # the third is on the waitlist: no seat, so not missed
+        "Attendance recorded: 2 people came. Level confirmed for 1 person. 2 certificates issued."
+    ) in text(instructor.get(response.headers["Location"]))
     with app.app_context():
         db = get_session()
         attendance = db.scalars(select(Attendance).order_by(Attendance.person_id)).all()
@@ -458,6 +462,18 @@ def test_the_instructor_records_attendance_evidence_and_certificates_follow(
         assert len(db.scalars(select(Certificate)).all()) == 2
     # the learner's competence shows the level
     assert "hms-kurs" in text(came.get("/learner/bookings"))
+
+
+def test_recording_that_no_one_came_says_so_in_words(app, lms, designer, care, monkeypatch):
+    ids = classroom(app, designer, care)
+    assert book(launched(app, lms), ids["session"]).status_code == 302
+    monkeypatch.setattr(clock, "now", lambda: DURING)
+    sheet_url = f"/sessions/{ids['session']}/attendance"
+    response = post_form(designer, sheet_url, sheet_url)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    shown = text(designer.get(response.headers["Location"]))
+    assert "Attendance recorded: no one came. 1 person with a seat did not come." in shown
+    assert "0 " not in shown.split("Attendance recorded")[1][:80]
 
 
 def test_who_is_recorded_cannot_be_unticked_and_the_page_says_so(

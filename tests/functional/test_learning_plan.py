@@ -38,9 +38,11 @@ from tests.fakes import content
 from tests.fakes.gradebook import FakeGradebook
 from tests.fakes.lms import TestLms, csrf_token, parse_forms
 from tests.functional import test_api
+from tests.functional.test_bookings import book, cancel
 from tests.functional.test_gap_analysis import _course
 from tests.functional.test_gradebook_catch_up import place
 from tests.functional.test_learner_requirements import launch
+from tests.functional.test_score_delivery import table_rows
 from tests.functional.test_unit_matrix import MANAGER, add_evidence, add_person, grant_manager
 from tests.statements import statements_run
 
@@ -327,6 +329,7 @@ def test_the_person_accepts_postpones_and_declines_with_a_reason(app, lms, offer
     for until, message in [
         ("", "Enter a date."),
         ((NOW - DAY).date().isoformat(), "Choose a day after today."),
+        (NOW.date().isoformat(), "Choose a day after today."),
         ((NOW + 800 * DAY).date().isoformat(), "Postpone by two years at most."),
         ("31.03.2027", "Enter a date like 2026-03-31."),
     ]:
@@ -394,7 +397,8 @@ def test_today_is_the_day_in_oslo_not_in_utc(app, lms, offers, monkeypatch):
     comp, courses = offers["competences"], offers["courses"]
     browser = nurse(app, lms)
     classroom = key(courses["med_class"], comp["legemidler"])
-    assert 'min="2027-03-26"' in get(browser, PLAN)
+    # postponing to today changes nothing: the field and the server both start tomorrow
+    assert 'min="2027-03-27" max="2029-03-27"' in get(browser, PLAN)
     refused = submit(
         browser, PLAN, "/learner/plan/answer", classroom, answer="postponed", until="2027-03-26"
     )
@@ -829,6 +833,55 @@ def test_the_api_gives_the_plan_to_the_person_their_manager_admins_and_tokens(
     assert {"PlanLineOut", "PlanEntryOut", "HeldByOut"} <= set(spec["components"]["schemas"])
 
 
+def test_the_apis_sessions_carry_the_persons_own_booking(app, lms, offers, frozen, api, new_token):
+    org, courses = offers["organisation_id"], offers["courses"]
+    browser = nurse(app, lms)
+    other = browser_of(app, lms, "learner2")
+    learner = person_id(app, LEARNER)
+    with app.app_context():
+        first, second = get_session().scalars(
+            select(CourseSession)
+            .where(
+                CourseSession.course_id == courses["med_class"],
+                CourseSession.cancelled_at.is_(None),
+                CourseSession.starts_at > NOW,
+            )
+            .order_by(CourseSession.starts_at)
+        )
+        first.capacity = 1
+        first_id, second_id = first.id, second.id
+        never = _session(org, courses["med_class"], NOW + 40 * DAY)
+        get_session().commit()
+    assert book(other, first_id).status_code == 302  # the only seat
+    assert book(browser, first_id).status_code == 302  # the waitlist
+    assert book(browser, second_id).status_code == 302
+    assert cancel(browser, second_id).status_code == 302
+
+    def sessions() -> dict[int, Any]:
+        answer = api.call("get", f"/people/{learner}/plan", new_token("Testkommune", "read"))
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        (medicines,) = [line for line in answer.get_json()["lines"] if line["code"] == "legemidler"]
+        (course,) = [i for i in medicines["items"] if i["activity"]["id"] == courses["med_class"]]
+        return {s["id"]: s["booking"] for s in course["sessions"]}
+
+    assert sessions() == {
+        first_id: {"status": "waitlisted", "waitlist_position": 1},
+        second_id: {"status": "cancelled", "waitlist_position": None},
+        never: None,  # never booked
+    }
+    assert cancel(other, first_id).status_code == 302  # the learner moves up
+    assert sessions()[first_id] == {"status": "booked", "waitlist_position": None}
+
+    spec = api.call("get", "/openapi.json", None).get_json()["components"]["schemas"]
+    booking = spec["PlanSessionOut"]["properties"]["booking"]
+    assert "PlanBookingOut" in str(booking)
+    assert spec["PlanBookingOut"]["properties"]["status"]["enum"] == [
+        "booked",
+        "waitlisted",
+        "cancelled",
+    ]
+
+
 def test_the_api_costs_the_same_however_large_the_plan(app, lms, offers, frozen, api, new_token):
     org, comp = offers["organisation_id"], offers["competences"]
     nurse(app, lms, "learner2")
@@ -973,15 +1026,74 @@ def test_the_lms_down_is_read_again_later_and_nothing_is_lost(app, lms, offers, 
     assert requests_queued(app) == []
 
 
-def test_a_platform_that_refuses_ends_the_request(app, lms, offers, gradebook, frozen):
+def test_a_read_the_platform_refuses_waits_failed_for_the_admin_to_retry(
+    app, lms, offers, gradebook, frozen
+):
+    """Failed reads are shown beside the failed scores (/admin/deliveries), with their tries
+    and last error, and read again from there once the LMS is mended."""
     link_id, lineitem = place_activity(app, lms, gradebook, offers["courses"]["med_e"])
     browser = nurse(app, lms)
+    learner = person_id(app, LEARNER)
     gradebook.grade(lineitem, LEARNER, 100)
     gradebook.down = 403
     assert lms.launch(browser, "learner", link=link_id).status_code == 302
     assert read_results(app).failed == 1
-    assert requests_queued(app) == []
-    assert evidence(app, person_id(app, LEARNER)) == []
+    assert requests_queued(app) == [(learner, offers["courses"]["med_e"], 1)]  # kept, failed
+    assert read_results(app, NOW + 30 * DAY).handled == 0  # and not read again by itself
+    assert evidence(app, learner) == []
+
+    admin = browser_of(app, lms, "admin")
+    page = get(admin, "/admin/deliveries")
+    (shown,) = table_rows(page, "Results the tool could not read")
+    assert "Demo Ansatt" in shown["Person"] and "Legemidler-E (en)" in shown["Activity"]
+    assert (shown["Tries"], shown["Status code"]) == ("1", "403")
+    assert "403" in shown["Error"]
+    assert get(browser_of(app, lms, "learner2"), "/admin/deliveries", 403)
+
+    token = csrf_token(page)
+    gradebook.down = None  # mended in the LMS: the admin reads it again
+    with app.app_context():
+        read_id = get_session().scalars(select(ResultRead.id)).one()
+    retried = submit(admin, "/admin/deliveries", f"/admin/deliveries/reads/{read_id}/retry")
+    assert retried.status_code == 302
+    assert "The result will be read again shortly." in get(admin, retried.headers["Location"])
+    assert read_results(app).recorded == 1
+    assert requests_queued(app) == [] and len(evidence(app, learner)) == 1
+    page = get(admin, "/admin/deliveries")
+    assert "No failed reads." in page
+    gone = admin.post(f"/admin/deliveries/reads/{read_id}/retry", data={"csrf_token": token})
+    assert gone.status_code == 404
+
+
+def test_a_platform_unreachable_for_too_long_fails_the_read_and_a_launch_asks_again(
+    app, lms, offers, gradebook, frozen
+):
+    link_id, lineitem = place_activity(app, lms, gradebook, offers["courses"]["med_e"])
+    browser = nurse(app, lms)
+    gradebook.grade(lineitem, LEARNER, 100)
+    gradebook.down = 503
+    assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    assert read_results(app).retrying == 1
+    admin = browser_of(app, lms, "admin")
+    page = get(admin, "/admin/deliveries")
+    (waiting,) = table_rows(page, "Results waiting to be read again")
+    assert waiting["Tries"] == "1" and "HTTP 503" in waiting["Last error"]
+    with app.app_context():
+        read_id = get_session().scalars(select(ResultRead.id)).one()
+    early = admin.post(
+        f"/admin/deliveries/reads/{read_id}/retry?lang=en",
+        data={"csrf_token": csrf_token(get(admin, "/admin/grants"))},
+    )
+    assert "Reading the result has not failed" in get(admin, early.headers["Location"])
+    hours = lti_services_of(app).settings.SCORE_RETRY_FOR_HOURS
+    assert read_results(app, NOW + dt.timedelta(hours=hours + 1)).failed == 1
+    (failed,) = table_rows(get(admin, "/admin/deliveries"), "Results the tool could not read")
+    assert failed["Tries"] == "2" and failed["Status code"] == "503"
+    # the person opens the activity again: it is asked for afresh
+    gradebook.down = None
+    assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    assert requests_queued(app) == [(person_id(app, LEARNER), offers["courses"]["med_e"], 0)]
+    assert read_results(app).recorded == 1
 
 
 def test_two_reads_of_the_same_result_record_it_once(app, lms, offers, gradebook, frozen):
@@ -1094,3 +1206,8 @@ def test_the_stored_items_keep_their_source(app, lms, offers, frozen):
     with app.app_context():
         (row,) = get_session().scalars(select(PlanItem)).all()
         assert (row.state, row.source) == (PlanItemState.ACCEPTED, PlanItemSource.MANAGER)
+
+
+def lti_services_of(app: Any) -> Any:
+    with app.app_context():
+        return lti_services()

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from lti_tool.db import get_session
 from lti_tool.models import CalendarFeed, CourseSession
-from tests.fakes.lms import TestLms
+from tests.fakes.lms import TestLms, parse_forms
 from tests.fakes.mappings import post_form
 from tests.functional.test_admin_console import add_platform
 from tests.functional.test_bookings import _post, book, cancel, classroom, launched
@@ -104,7 +104,8 @@ def _renew(browser: Any) -> tuple[str, str]:
     response = _post(browser, "/learner/calendar")
     assert response.status_code == 200, response.get_data(as_text=True)
     found = re.search(
-        r'value="(https://tool\.example/calendar/([^"]+)\.ics)"', response.get_data(as_text=True)
+        r'value="(https://tool\.example(?:/lti-tool)?/calendar/([^"]+)\.ics)"',
+        response.get_data(as_text=True),
     )
     assert found, response.get_data(as_text=True)
     assert "it is shown only this once" in response.get_data(as_text=True)
@@ -198,3 +199,34 @@ def test_another_organisations_person_cannot_book_into_this_feed(
     assert book(stranger, ids["session"]).status_code == 404
     _, token = _renew(stranger)
     assert _events(_calendar(TestLms.browser(app).get(f"/calendar/{token}.ics"))) == {}
+
+
+def test_behind_a_path_prefix_every_address_keeps_it_once(app, make_app, lms, designer, care):
+    """The tool served at /lti-tool/ by a reverse proxy (``X-Forwarded-Prefix``, BASE_URL
+    with the prefix): pages return to prefixed paths, and the calendars' addresses hold
+    the prefix once."""
+    ids = classroom(app, designer, care)
+    learner = launched(app, lms)
+    # the same tool (database, Redis, secret) as the proxy serves it
+    learner.application = make_app(BASE_URL="https://tool.example/lti-tool", PROXY_FIX_HOPS=1)
+    learner.environ_base.update(
+        {"HTTP_X_FORWARDED_PREFIX": "/lti-tool", "HTTP_X_FORWARDED_FOR": "192.0.2.1"}
+    )
+    session_path = f"/sessions/{ids['session']}"
+    activity = f"/learner/activities/{ids['course']}"
+    page = learner.get(activity).get_data(as_text=True)
+    (form,) = (f for f in parse_forms(page) if "/book" in (f["action"] or ""))
+    assert form["action"].startswith(f"/lti-tool{session_path}/book")  # url_for keeps it
+    # the proxy takes the prefix off before the tool sees the path
+    booked = learner.post(form["action"].removeprefix("/lti-tool"), data=form["fields"])
+    assert booked.status_code == 302, booked.get_data(as_text=True)
+    assert booked.headers["Location"].split("?")[0] == f"/lti-tool{activity}"  # back there
+
+    event = _calendar(learner.get(f"{session_path}/ics")).walk("VEVENT")[0]
+    assert str(event["URL"]) == f"https://tool.example/lti-tool{session_path}"
+    address, token = _renew(learner)
+    assert address == f"https://tool.example/lti-tool/calendar/{token}.ics"
+    anyone = TestLms.browser(learner.application)
+    anyone.environ_base.update(learner.environ_base)
+    (event,) = _calendar(anyone.get(f"/calendar/{token}.ics")).walk("VEVENT")
+    assert str(event["URL"]) == f"https://tool.example/lti-tool{session_path}"
