@@ -99,6 +99,7 @@ ROUTES: dict[str, Row] = {
     "GET /admin/deliveries": Row(ADMINS),
     "POST /admin/deliveries/<int:delivery_id>/retry": Row(ADMINS - OTHER, hide=OTHER),
     "POST /admin/deliveries/retry-failed": Row(ADMINS),
+    "POST /admin/deliveries/reads/<int:read_id>/retry": Row(ADMINS - OTHER, hide=OTHER),
     "GET /admin/deployments/<int:deployment_pk>": Row(ADMINS - OTHER, hide=OTHER),
     "POST /admin/deployments/<int:deployment_pk>/approve": Row(ADMINS - OTHER, hide=OTHER),
     "GET /admin/deployments/<int:deployment_pk>/delete": Row(ADMINS - OTHER, hide=OTHER),

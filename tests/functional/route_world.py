@@ -32,6 +32,7 @@ from lti_tool.models import (
     MappingStatus,
     Person,
     Platform,
+    ResultRead,
     UnitAssignment,
     UnitKind,
 )
@@ -240,6 +241,19 @@ def build(app: Any, lms: TestLms) -> World:
             submitted_at=None,
         )
         assert delivery is not None
+        # a result read the worker gave up on, for the admin to retry
+        failed_read = ResultRead(
+            organisation_id=org,
+            platform_id=learner.platform_id,
+            person_id=learner.id,
+            course_id=course_session.course_id,
+            lineitem_url="https://lms.example/lineitems/1",
+            user_id=learner.sub,
+            tries=3,
+            last_error="refused",
+            failed_at=now,
+        )
+        session.add(failed_read)
         session.commit()
         version = _one(FrameworkVersion, FrameworkVersion.framework.has(organisation_id=org))
         mapping = _one(
@@ -310,6 +324,7 @@ def build(app: Any, lms: TestLms) -> World:
                 "pending_kind": {"admin": "unit", "": "role"},
                 "pending_id": {"admin": pending["unit"], "": pending["role"]},
                 "delivery_id": delivery.id,
+                "read_id": failed_read.id,
                 "achievement_uuid": certification.uuid,
                 "list_uuid": certificate.status_list.uuid,
             }
