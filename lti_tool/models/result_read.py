@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_tool.db import Base, UTCDateTime, intpk, timestamp
 from lti_tool.models.platform import Platform
+from lti_tool.observability import REQUEST_ID_LENGTH, current_request_id
 
 
 class ResultRead(Base):
@@ -42,5 +43,9 @@ class ResultRead(Base):
     """A worker's claim on the row, so two workers never read the same result at once."""
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[timestamp]
+    request_id: Mapped[str | None] = mapped_column(
+        String(REQUEST_ID_LENGTH), default=current_request_id
+    )
+    """The request that wrote it (its X-Request-ID): the worker logs and sends it again."""
 
     platform: Mapped[Platform] = relationship()
