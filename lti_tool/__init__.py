@@ -37,7 +37,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = IdConverter  # before any route is added
     _configure(app, settings)
 
-    from lti_tool import cli, errors, i18n, observability
+    from lti_tool import cli, errors, i18n, metrics
     from lti_tool.lti import services as lti_services
 
     db.init_app(app, settings.database_url)
@@ -49,7 +49,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     app.before_request(_start_request)  # first: everything after logs under the request id
     app.teardown_request(_end_request)
-    observability.declare_refusal_reasons(errors.launch_refusal_codes())
+    metrics.declare_refusal_reasons(errors.launch_refusal_codes())
     app.before_request(_allow_import_files)  # before anything reads the form
     app.before_request(refuse_nul_in_request)  # PostgreSQL cannot store it
     app.before_request(bind_csrf_to_launch_token)  # before CSRFProtect's own check
@@ -113,16 +113,16 @@ def _observe(response: Response) -> None:
     string, which may carry a launch token)."""
     from flask import request
 
-    from lti_tool import observability
+    from lti_tool import metrics, observability
 
     started = g.get("request_started")
     if started is None:  # refused before the first hook ran
         return
     seconds = time.perf_counter() - started
     endpoint = request.endpoint or "unmatched"
-    observability.observe_response(endpoint, request.method, response.status_code, seconds)
+    metrics.observe_response(endpoint, request.method, response.status_code, seconds)
     if endpoint == "lti.launch" and response.status_code in (302, 303):
-        observability.LAUNCHES.inc()
+        metrics.LAUNCHES.inc()
     response.headers[observability.REQUEST_ID_HEADER] = g.request_id
     access_log.info(
         "%s %s %s",

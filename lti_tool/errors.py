@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def log_launch_refusal(code: str, status: int, detail: str) -> None:
     """The one log line of every refused login or launch (monitoring greps for it), and
     its count by reason in /metrics."""
-    from lti_tool.observability import count_refusal
+    from lti_tool.metrics import count_refusal
 
     log.warning(
         "LTI refused: %s (%s) %s", code, status, detail, extra={"refusal": code, "status": status}

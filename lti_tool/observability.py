@@ -1,4 +1,4 @@
-"""What operations sees: JSON logs carrying a request id, and Prometheus metrics.
+"""What operations sees: JSON logs carrying a request id (the metrics: ``lti_tool.metrics``).
 
 The request id follows one user action everywhere it goes: it is taken from a well-formed
 incoming ``X-Request-ID`` (a proxy's) or made here, returned on the response, written on
@@ -6,11 +6,6 @@ every log line, stored on the outbox rows the request writes (scores, notices, r
 reads), bound again by the worker while it handles such a row, and sent to the LMS on
 every AGS, NRPS and token call. So one grep finds a learner's click, the worker's delivery
 and the LMS's log line of it.
-
-Metrics are module-level prometheus-client objects. Under gunicorn each worker process
-writes its values to files in PROMETHEUS_MULTIPROC_DIR (set by ``gunicorn_conf``) and
-``/metrics`` sums them, so any worker answers for all of them. The outbox gauges are read
-from the database at scrape time, so they are the same whoever answers.
 """
 
 from __future__ import annotations
@@ -19,29 +14,18 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import os
 import re
-import time
 import traceback
 import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
-from prometheus_client import Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.registry import REGISTRY
-
 REQUEST_ID_HEADER = "X-Request-ID"
 #: An incoming id is kept only if it looks like an id (a UUID, a proxy's hex or base64url
 #: id): anything else could inject text into the logs or the LMS's.
 _WELL_FORMED_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{7,127}")
 REQUEST_ID_LENGTH = 128
-
-#: Where every process writes its values (gunicorn_conf sets it for the workers), as it was
-#: when prometheus-client was loaded: that decides how the values are kept.
-MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 
 _request_id: ContextVar[str | None] = ContextVar("laeringslop_request_id", default=None)
 
@@ -157,112 +141,7 @@ def configure_logging(level: str, log_format: str) -> None:
     root.setLevel(level.upper())
 
 
-# --- metrics --------------------------------------------------------------------------------
-
-LAUNCHES = Counter(
-    "laeringslop_lti_launches_total",
-    "LTI launches accepted (the launch POST answered with a redirect into the tool).",
-)
-REFUSALS = Counter(
-    "laeringslop_lti_refusals_total",
-    "LTI logins and launches refused, by reason (the error code of lti_tool.errors).",
-    ["reason"],
-)
-REQUEST_SECONDS = Histogram(
-    "laeringslop_http_request_duration_seconds",
-    "Time to answer a request, by endpoint (the route's name, not the path) and method.",
-    ["endpoint", "method"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
-)
-RESPONSES = Counter(
-    "laeringslop_http_responses_total",
-    "Responses, by endpoint, method and status code.",
-    ["endpoint", "method", "status"],
-)
-LMS_CALL_SECONDS = Histogram(
-    "laeringslop_lms_call_duration_seconds",
-    "Calls to learning platforms, by kind (token, ags, nrps, jwks), whatever the outcome.",
-    ["call"],
-    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
-)
-LMS_CALL_ERRORS = Counter(
-    "laeringslop_lms_call_errors_total",
-    "Calls to learning platforms that failed, by kind and error (network, or the HTTP "
-    "status class: 4xx, 5xx).",
-    ["call", "error"],
-)
-
-
-def count_refusal(code: str) -> None:
-    REFUSALS.labels(code).inc()
-
-
-def declare_refusal_reasons(codes: Iterator[str] | list[str]) -> None:
-    """Every reason shows from the start, at 0: a rate needs the series before its first."""
-    for code in codes:
-        REFUSALS.labels(code)
-
-
-def observe_response(endpoint: str, method: str, status: int, seconds: float) -> None:
-    REQUEST_SECONDS.labels(endpoint, method).observe(seconds)
-    RESPONSES.labels(endpoint, method, str(status)).inc()
-
-
-@contextlib.contextmanager
-def lms_call(call: str) -> Iterator[dict[str, int]]:
-    """Time one call to a platform; the caller puts the answer's HTTP status in the dict.
-    An exception counts as a network error."""
-    outcome: dict[str, int] = {}
-    started = time.perf_counter()
-    try:
-        yield outcome
-    except Exception:
-        LMS_CALL_ERRORS.labels(call, "network").inc()
-        raise
-    else:
-        status = outcome.get("status", 0)
-        if status >= 400:
-            LMS_CALL_ERRORS.labels(call, f"{status // 100}xx").inc()
-    finally:
-        LMS_CALL_SECONDS.labels(call).observe(time.perf_counter() - started)
-
-
 def outgoing_headers() -> dict[str, str]:
     """The headers every call to a platform carries: the request id, when there is one."""
     request_id = current_request_id()
     return {REQUEST_ID_HEADER: request_id} if request_id else {}
-
-
-class OutboxCollector:
-    """The outboxes' depth and oldest age, read from the database when scraped."""
-
-    def __init__(self, read: Any) -> None:
-        #: () -> {outbox: (depth, oldest age in seconds or None)}
-        self.read = read
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        depth = GaugeMetricFamily(
-            "laeringslop_outbox_depth",
-            "Rows waiting in each outbox (scores, notices to email, results to read).",
-            labels=["outbox"],
-        )
-        age = GaugeMetricFamily(
-            "laeringslop_outbox_oldest_age_seconds",
-            "Age of the oldest row waiting in each outbox (0 when empty).",
-            labels=["outbox"],
-        )
-        for name, (rows, oldest) in self.read().items():
-            depth.add_metric([name], rows)
-            age.add_metric([name], oldest or 0.0)
-        yield depth
-        yield age
-
-
-def exposition(outbox: OutboxCollector) -> bytes:
-    """The text /metrics answers: every process's values (multiprocess mode) or this
-    process's, and the outbox gauges."""
-    if MULTIPROCESS_DIR:
-        processes: Any = MultiProcessCollector(None, path=MULTIPROCESS_DIR)
-    else:
-        processes = REGISTRY
-    return generate_latest(processes) + generate_latest(outbox)  # type: ignore[arg-type]

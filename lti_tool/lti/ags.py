@@ -32,7 +32,7 @@ import jwt
 import requests
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from lti_tool import observability
+from lti_tool import metrics, observability
 from lti_tool.errors import PlatformConfigurationInvalid, RegistrationPlatformUnreachable
 from lti_tool.lti import claims as c
 from lti_tool.lti.allowed_hosts import NO_HOSTS, AllowedHosts
@@ -323,7 +323,7 @@ class AgsClient:
         }
         self._check_address(method, url)
         try:
-            with observability.lms_call(_call_kind(headers)) as outcome:
+            with metrics.lms_call(_call_kind(headers)) as outcome:
                 response = requests.request(
                     method,
                     url,

@@ -12,7 +12,7 @@ from jwt import PyJWK
 from jwt.exceptions import PyJWKError, PyJWTError
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
-from lti_tool import observability
+from lti_tool import metrics, observability
 from lti_tool.errors import PlatformUnreachable, UnknownKey
 from lti_tool.lti.state import Cache
 
@@ -42,7 +42,7 @@ class PlatformKeys:
     def fetch(self, jwks_url: str) -> list[dict[str, Any]]:
         headers = {"User-Agent": USER_AGENT, **observability.outgoing_headers()}
         try:
-            with observability.lms_call("jwks") as outcome:
+            with metrics.lms_call("jwks") as outcome:
                 response = requests.get(jwks_url, timeout=self.timeout, headers=headers)
                 outcome["status"] = response.status_code
             response.raise_for_status()

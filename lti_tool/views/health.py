@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import text
 
-from lti_tool import observability
+from lti_tool import metrics as tool_metrics
 from lti_tool.auth import public
 from lti_tool.db import get_session, utcnow
 from lti_tool.errors import MetricsTokenInvalid, NotFound
@@ -86,5 +86,5 @@ def metrics() -> Any:
             return {}
         return {name: (s.depth, s.oldest_age_seconds) for name, s in states.items()}
 
-    body = observability.exposition(observability.OutboxCollector(read_outboxes))
+    body = tool_metrics.exposition(tool_metrics.OutboxCollector(read_outboxes))
     return Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")
