@@ -20,10 +20,21 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from lti_tool.db import get_session
-from lti_tool.models import ScoreDelivery
+from lti_tool.models import ResultRead, ScoreDelivery
+from lti_tool.models.catalogue import SessionNotice
 from lti_tool.observability import JsonFormatter
 from lti_tool.settings import SettingsError, load_settings
-from tests.fakes.lms import TestLms
+from tests.fakes.lms import TestLms, csrf_token
+from tests.fakes.mappings import designer_browser
+from tests.fakes.smtp import FakeSmtpServer
+from tests.functional.test_bookings import classroom, launched
+from tests.functional.test_learning_plan import (  # noqa: F401 - fixtures: offers, frozen
+    frozen,
+    nurse,
+    offers,
+    place_activity,
+    read_results,
+)
 from tests.functional.test_mapping_flow import NURSE_RIGHT, build_mapping, deliver, place, take
 
 TOKEN = "metrics-token-metrics-token-metrics-token"
@@ -158,6 +169,50 @@ def test_the_request_id_follows_a_submit_to_the_worker_and_the_lms(
     assert all(r.headers.get("X-Request-ID") == submit_id for r in to_lms)
     worker_lines = [as_json(r) for r in caplog.records if r.name.startswith("lti_tool.services")]
     assert worker_lines and all(line["request_id"] == submit_id for line in worker_lines)
+
+
+@pytest.mark.usefixtures("frozen")
+def test_the_launch_that_asks_for_a_result_is_the_id_it_is_read_under(app, lms, gradebook, request):
+    catalogue = request.getfixturevalue("offers")
+    link_id, _lineitem = place_activity(app, lms, gradebook, catalogue["courses"]["med_e"])
+    browser = nurse(app, lms)
+    proxy = _Proxy(app)
+    app.wsgi_app = proxy
+    assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    (launch_id,) = [rid for m, path, rid in proxy.given if (m, path) == ("POST", "/lti/launch")]
+    with app.app_context():
+        (row,) = get_session().scalars(select(ResultRead))
+        assert row.request_id == launch_id
+
+    calls_before = len(lms.http.calls)
+    assert read_results(app).read == 1
+    to_lms = [call.request for call in lms.http.calls[calls_before:]]
+    assert any("/results" in r.url for r in to_lms)
+    assert all(r.headers.get("X-Request-ID") == launch_id for r in to_lms)
+
+
+def test_the_booking_that_writes_a_notice_is_the_id_it_is_mailed_under(make_app, lms, care, caplog):
+    with FakeSmtpServer() as smtp:
+        app = make_app(SMTP_URL=smtp.url, MAIL_FROM="no-reply@kommune.example")
+        ids = classroom(app, designer_browser(app, lms), care)
+        learner = launched(app, lms)
+        token = csrf_token(learner.get("/learner/bookings").get_data(as_text=True))
+        booked = learner.post(
+            f"/sessions/{ids['session']}/book",
+            data={"csrf_token": token},
+            headers={"X-Request-ID": "booking-request-0001"},
+        )
+        assert booked.status_code == 302
+        assert booked.headers["X-Request-ID"] == "booking-request-0001"
+        with app.app_context():
+            (notice,) = get_session().scalars(select(SessionNotice))
+            assert notice.request_id == "booking-request-0001"
+        smtp.refuse = "550 no such sender"  # the worker logs the refusal
+        caplog.set_level(logging.INFO)
+        result = app.test_cli_runner().invoke(args=["worker", "--once"])
+        assert "failed=1" in result.output
+    (line,) = [as_json(r) for r in caplog.records if "mail failed" in r.getMessage()]
+    assert line["request_id"] == "booking-request-0001"
 
 
 # --- /metrics -------------------------------------------------------------------------------
