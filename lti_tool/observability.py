@@ -99,9 +99,11 @@ class JsonFormatter(logging.Formatter):
 
     def _time(self, created: float) -> str:
         whole = int(created)
-        if self._second[0] != whole:
-            self._second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
-        return f"{self._second[1]}.{int((created - whole) * 1000):03d}+00:00"
+        second = self._second  # one read: another thread may replace it meanwhile
+        if second[0] != whole:
+            second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+            self._second = second
+        return f"{second[1]}.{int((created - whole) * 1000):03d}+00:00"
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
