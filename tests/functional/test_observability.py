@@ -26,8 +26,11 @@ from lti_tool.observability import JsonFormatter
 from lti_tool.settings import SettingsError, load_settings
 from tests.fakes.lms import TestLms, csrf_token
 from tests.fakes.mappings import designer_browser
+from tests.fakes.memberships import moodle_sample
 from tests.fakes.smtp import FakeSmtpServer
+from tests.functional import test_course_roster as roster_tests
 from tests.functional.test_bookings import classroom, launched
+from tests.functional.test_course_roster import memberships  # noqa: F401 - a fixture
 from tests.functional.test_learning_plan import (  # noqa: F401 - fixtures: offers, frozen
     frozen,
     nurse,
@@ -213,6 +216,25 @@ def test_the_booking_that_writes_a_notice_is_the_id_it_is_mailed_under(make_app,
         assert "failed=1" in result.output
     (line,) = [as_json(r) for r in caplog.records if "mail failed" in r.getMessage()]
     assert line["request_id"] == "booking-request-0001"
+
+
+def test_a_roster_refresh_asks_the_lms_under_its_request_id(app, lms, gradebook, request):
+    request.getfixturevalue("memberships").pages = [moodle_sample()]
+    manager = roster_tests.browser_of(app, lms, "manager")
+    rid = roster_tests.roster_id(app)
+    html = roster_tests.page(manager, f"/manager/courses/{rid}/roster")
+    before, calls_before = metrics(app.test_client()), len(lms.http.calls)
+    refreshed = manager.post(
+        f"/manager/courses/{rid}/roster/refresh",
+        data={"csrf_token": csrf_token(html)},
+        headers={"X-Request-ID": "roster-refresh-0001"},
+    )
+    assert refreshed.status_code == 302, refreshed.get_data(as_text=True)
+    to_lms = [call.request for call in lms.http.calls[calls_before:]]
+    assert any(r.url.startswith(lms.platform.memberships_url) for r in to_lms)
+    assert all(r.headers.get("X-Request-ID") == "roster-refresh-0001" for r in to_lms)
+    after = metrics(app.test_client())
+    assert grew(before, after, "laeringslop_lms_call_duration_seconds_count", call="nrps") == 1
 
 
 # --- /metrics -------------------------------------------------------------------------------
