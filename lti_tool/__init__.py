@@ -37,7 +37,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = IdConverter  # before any route is added
     _configure(app, settings)
 
-    from lti_tool import cli, errors, i18n, metrics
+    from lti_tool import cli, errors, i18n, metrics, observability
     from lti_tool.lti import services as lti_services
 
     db.init_app(app, settings.database_url)
@@ -47,8 +47,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     lti_services.init_app(app, settings)
     from lti_tool.auth import bind_csrf_to_launch_token
 
-    app.before_request(_start_request)  # first: everything after logs under the request id
-    app.teardown_request(_end_request)
+    app.before_request(_start_request)  # first: the start time
     metrics.declare_refusal_reasons(errors.launch_refusal_codes())
     app.before_request(_allow_import_files)  # before anything reads the form
     app.before_request(refuse_nul_in_request)  # PostgreSQL cannot store it
@@ -62,6 +61,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.after_request(_finish_request)
     app.context_processor(_template_globals)
     app.add_template_filter(safe_url)
+    app.wsgi_app = observability.RequestIds(app.wsgi_app)  # type: ignore[method-assign]
     if settings.PROXY_FIX_HOPS:
         n = settings.PROXY_FIX_HOPS
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -87,25 +87,16 @@ IMPORT_ENDPOINTS = frozenset(
 
 
 def _start_request() -> None:
-    """Take the request id (a proxy's well-formed X-Request-ID, else a new one) and the
-    start time, for the logs, the response header, the outbox rows and the metrics."""
+    """The request's id (``observability.RequestIds`` bound it) and start time, for the
+    response header, the outbox rows, the access line and the metrics."""
     from flask import request
 
     from lti_tool import observability
 
-    g.request_id = observability.accepted_request_id(
-        request.headers.get(observability.REQUEST_ID_HEADER)
-    )
-    g.request_id_token = observability.bind_request_id(g.request_id)
+    g.request_id = request.environ.get(
+        observability.ENVIRON_KEY
+    ) or observability.accepted_request_id(request.headers.get(observability.REQUEST_ID_HEADER))
     g.request_started = time.perf_counter()
-
-
-def _end_request(_error: BaseException | None) -> None:
-    from lti_tool import observability
-
-    token = g.pop("request_id_token", None)
-    if token is not None:
-        observability.unbind_request_id(token)
 
 
 def _observe(response: Response) -> None:

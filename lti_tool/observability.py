@@ -57,13 +57,22 @@ def bound_request_id(value: str | None) -> Iterator[str]:
         _request_id.reset(token)
 
 
-def bind_request_id(value: str) -> Any:
-    """Bind for a whole request; the returned token goes to ``unbind_request_id``."""
-    return _request_id.set(value)
+#: Where ``RequestIds`` leaves the request's id for the app (``flask.request.environ``).
+ENVIRON_KEY = "laeringslop.request_id"
 
 
-def unbind_request_id(token: Any) -> None:
-    _request_id.reset(token)
+class RequestIds:
+    """WSGI middleware: the whole request, its teardown included, runs under its id (the
+    incoming X-Request-ID if well formed, else a new one), unbound however it ends."""
+
+    def __init__(self, wsgi_app: Any) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request_id = accepted_request_id(environ.get("HTTP_X_REQUEST_ID"))
+        environ[ENVIRON_KEY] = request_id
+        with bound_request_id(request_id):
+            return self.wsgi_app(environ, start_response)
 
 
 # --- logs -----------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from lti_tool.db import get_session
 from lti_tool.models import ResultRead, ScoreDelivery
 from lti_tool.models.catalogue import SessionNotice
-from lti_tool.observability import JsonFormatter
+from lti_tool.observability import JsonFormatter, current_request_id
 from lti_tool.settings import SettingsError, load_settings
 from tests.fakes.lms import TestLms, csrf_token
 from tests.fakes.mappings import designer_browser
@@ -123,6 +123,14 @@ def test_an_incoming_request_id_is_kept_only_when_well_formed(client, given, kep
         assert answered == given
     else:
         assert answered != given and re.fullmatch(r"[0-9a-f]{32}", answered)
+
+
+def test_the_id_is_unbound_when_the_request_ends(client):
+    """Log lines after a request (in the same thread) do not carry its id."""
+    outside = current_request_id()
+    for path in ("/healthz", "/no-such-page", "/readyz"):
+        client.get(path)
+        assert current_request_id() == outside
 
 
 def test_a_traceback_stays_on_its_line():
