@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,9 @@ from lti_tool.views import IdConverter
 
 csrf = CSRFProtect()
 #: Limits the public pages anyone can hammer (certificate verification).
+#: One line per request: method, path, endpoint, status, duration_ms (gunicorn's own access
+#: log is off: it cannot carry the request id).
+access_log = logging.getLogger("lti_tool.access")
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
 
@@ -33,7 +37,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = IdConverter  # before any route is added
     _configure(app, settings)
 
-    from lti_tool import cli, errors, i18n
+    from lti_tool import cli, errors, i18n, metrics, observability
     from lti_tool.lti import services as lti_services
 
     db.init_app(app, settings.database_url)
@@ -43,6 +47,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     lti_services.init_app(app, settings)
     from lti_tool.auth import bind_csrf_to_launch_token
 
+    app.before_request(_start_request)  # first: the start time
+    metrics.declare_refusal_reasons(errors.launch_refusal_codes())
     app.before_request(_allow_import_files)  # before anything reads the form
     app.before_request(refuse_nul_in_request)  # PostgreSQL cannot store it
     app.before_request(bind_csrf_to_launch_token)  # before CSRFProtect's own check
@@ -55,6 +61,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.after_request(_finish_request)
     app.context_processor(_template_globals)
     app.add_template_filter(safe_url)
+    app.wsgi_app = observability.RequestIds(app.wsgi_app)  # type: ignore[method-assign]
     if settings.PROXY_FIX_HOPS:
         n = settings.PROXY_FIX_HOPS
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -79,6 +86,50 @@ IMPORT_ENDPOINTS = frozenset(
 )
 
 
+def _start_request() -> None:
+    """The request's id (``observability.RequestIds`` bound it) and start time, for the
+    response header, the outbox rows, the access line and the metrics."""
+    from flask import request
+
+    from lti_tool import observability
+
+    g.request_id = request.environ.get(
+        observability.ENVIRON_KEY
+    ) or observability.accepted_request_id(request.headers.get(observability.REQUEST_ID_HEADER))
+    g.request_started = time.perf_counter()
+
+
+def _observe(response: Response) -> None:
+    """The response's metrics and its one access log line (the path without the query
+    string, which may carry a launch token)."""
+    from flask import request
+
+    from lti_tool import metrics, observability
+
+    started = g.get("request_started")
+    if started is None:  # refused before the first hook ran
+        return
+    seconds = time.perf_counter() - started
+    endpoint = request.endpoint or "unmatched"
+    metrics.observe_response(endpoint, request.method, response.status_code, seconds)
+    if endpoint == "lti.launch" and response.status_code in (302, 303):
+        metrics.LAUNCHES.inc()
+    response.headers[observability.REQUEST_ID_HEADER] = g.request_id
+    access_log.info(
+        "%s %s %s",
+        request.method,
+        request.path,
+        response.status_code,
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "endpoint": endpoint,
+            "status": response.status_code,
+            "duration_ms": round(seconds * 1000, 2),
+        },
+    )
+
+
 def _allow_import_files() -> None:
     """Let the import routes take the files their pages promise (the rest: 2 MB)."""
     from flask import request
@@ -90,9 +141,9 @@ def _allow_import_files() -> None:
 
 
 def _configure(app: Flask, settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.LOG_LEVEL.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from lti_tool.observability import configure_logging
+
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     if settings.is_production and not settings.REDIS_URL:
         logging.getLogger(__name__).warning(
             "REDIS_URL is not set: the rate limit of /verify (VERIFY_RATE_LIMIT=%s) is counted "
@@ -192,4 +243,5 @@ def _finish_request(response: Response) -> Response:
         db.commit_request_session()
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    _observe(response)
     return response

@@ -17,8 +17,25 @@ log = logging.getLogger(__name__)
 
 
 def log_launch_refusal(code: str, status: int, detail: str) -> None:
-    """The one log line of every refused login or launch (monitoring greps for it)."""
-    log.warning("LTI refused: %s (%s) %s", code, status, detail)
+    """The one log line of every refused login or launch (monitoring greps for it), and
+    its count by reason in /metrics."""
+    from lti_tool.metrics import count_refusal
+
+    log.warning(
+        "LTI refused: %s (%s) %s", code, status, detail, extra={"refusal": code, "status": status}
+    )
+    count_refusal(code)
+
+
+def launch_refusal_codes() -> list[str]:
+    """Every reason a login or launch is refused (the codes of LaunchError's kinds)."""
+    codes: set[str] = set()
+    kinds: list[type[LaunchError]] = [LaunchError]
+    while kinds:
+        kind = kinds.pop()
+        codes.add(kind.code)
+        kinds.extend(kind.__subclasses__())
+    return sorted(codes)
 
 
 class ToolError(Exception):
@@ -433,7 +450,7 @@ class RegistrationResponseInvalid(RegistrationError):
 
 
 def _wants_json() -> bool:
-    if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz"):
+    if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz", "/metrics"):
         return True
     return request.path.startswith(("/verify", "/ob/")) and wants_json()
 
@@ -459,6 +476,8 @@ def render_error(
         response = jsonify(body)
         if status == 401 and request.path.startswith("/api/"):
             response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+        elif status == 401 and request.path == "/metrics":
+            response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response, status
     return (
         render_template(
@@ -762,6 +781,18 @@ class ApiTokenInvalid(ToolError):
     title = lazy_gettext("The API token is not valid")
     message = lazy_gettext(
         "The API token is unknown or has been revoked. Ask the tool's administrator for a new one."
+    )
+
+
+class MetricsTokenInvalid(ToolError):
+    """/metrics asked without METRICS_TOKEN as its bearer token."""
+
+    status = 401
+    code = "invalid_metrics_token"
+    title = lazy_gettext("The metrics token is not valid")
+    message = lazy_gettext(
+        "The metrics are read with the token set in METRICS_TOKEN, sent as "
+        "'Authorization: Bearer <token>'."
     )
 
 

@@ -3,10 +3,20 @@
     gunicorn -c python:lti_tool.gunicorn_conf 'lti_tool:create_app()'
 
 GUNICORN_BIND, GUNICORN_WORKERS, GUNICORN_THREADS and FORWARDED_ALLOW_IPS override them.
+
+Logs: gunicorn's own lines go through the tool's formatter (LOG_FORMAT: JSON by default),
+and gunicorn's access log is off: the tool logs one line per request itself, with its
+request id and endpoint (``lti_tool.access``).
+
+Metrics: the workers write their values into PROMETHEUS_MULTIPROC_DIR, so /metrics sums
+them whichever worker answers. Without the setting a fresh folder is made for this
+gunicorn; with it, give a folder that is emptied before each start (a tmpfs).
 """
 
 import gc
 import os
+import shutil
+import tempfile
 from typing import Any
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
@@ -14,10 +24,56 @@ workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 timeout = 30
-accesslog = "-"
-# %(U)s is the path without the query string: launch tokens (?lt=) stay out of the logs.
-access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms'
+accesslog = None
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+_FORMATTER = {
+    "text": "lti_tool.observability.TextFormatter",
+}.get(os.environ.get("LOG_FORMAT", "json"), "lti_tool.observability.JsonFormatter")
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"tool": {"()": _FORMATTER}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "tool",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "root": {"level": os.environ.get("LOG_LEVEL", "INFO").upper(), "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+    },
+}
+
+
+#: The metrics folder this gunicorn made (none when PROMETHEUS_MULTIPROC_DIR was given).
+_made_metrics_dir: list[str] = []
+
+
+def on_starting(_server: Any) -> None:
+    """gunicorn's hook, in the master before any worker loads the app (prometheus-client
+    reads PROMETHEUS_MULTIPROC_DIR when first imported): a metrics folder if none is set."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        folder = tempfile.mkdtemp(prefix="laeringslop-metrics-")
+        _made_metrics_dir.append(folder)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    """gunicorn's hook: a worker is gone; its live gauges go with it (its counts stay)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(_server: Any) -> None:
+    """gunicorn's hook: the master stops; remove the metrics folder it made."""
+    for folder in _made_metrics_dir:
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 #: Collect the young generation after 50,000 new objects rather than Python's 700, and the
 #: older ones more rarely still.

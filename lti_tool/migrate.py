@@ -71,6 +71,17 @@ def db_upgrade(revision: str) -> None:
         command.current(config)
 
 
+@db_cli.command("downgrade")
+@click.argument("revision", default="-1")
+def db_downgrade(revision: str) -> None:
+    """Undo migrations (the newest one by default): to go back to the tool's previous
+    version after an upgrade. Restore the backup instead when a migration dropped data."""
+    config = _config()
+    with _alembic_errors():
+        command.downgrade(config, revision)
+        command.current(config)
+
+
 @db_cli.command("current")
 def db_current() -> None:
     """Show the revision the database is at ("(head)" when up to date)."""

@@ -119,6 +119,12 @@ class Settings:
     them to ask the municipality that runs their learning platform."""
     DEFAULT_LOCALE: str = "nb"
     LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: str = "json"
+    """json: one JSON object per line (time, level, logger, message, request_id, fields);
+    text: one readable line, for a terminal."""
+    METRICS_TOKEN: str = ""
+    """The bearer token Prometheus sends to /metrics (``Authorization: Bearer …``), at
+    least 32 characters. Empty: /metrics is not served (404)."""
 
     @property
     def is_production(self) -> bool:
@@ -293,6 +299,13 @@ def validate(settings: Settings) -> None:
         )
     if settings.MAIL_MAX_AGE_HOURS < 1:
         problems.append("MAIL_MAX_AGE_HOURS must be at least 1.")
+    if settings.LOG_FORMAT not in ("json", "text"):
+        problems.append("LOG_FORMAT must be json or text.")
+    if settings.METRICS_TOKEN and len(settings.METRICS_TOKEN) < 32:
+        problems.append(
+            "METRICS_TOKEN must be at least 32 characters (e.g. python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'), or empty to serve no /metrics."
+        )
     if settings.LTI_NONCE_TTL_SECONDS < 600:
         problems.append("LTI_NONCE_TTL_SECONDS must be at least 600 (longer than any id_token).")
     if settings.is_production:

@@ -32,6 +32,7 @@ import jwt
 import requests
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from lti_tool import metrics, observability
 from lti_tool.errors import PlatformConfigurationInvalid, RegistrationPlatformUnreachable
 from lti_tool.lti import claims as c
 from lti_tool.lti.allowed_hosts import NO_HOSTS, AllowedHosts
@@ -261,6 +262,15 @@ def excerpt(text: str) -> str:
     return flat[:BODY_EXCERPT_CHARS] + ("…" if len(flat) > BODY_EXCERPT_CHARS else "")
 
 
+def _call_kind(headers: Mapping[str, str]) -> str:
+    """What a call is, for the metrics: a token, NRPS's members, or else AGS."""
+    if "Authorization" not in headers:
+        return "token"
+    if "membership" in headers.get("Accept", ""):
+        return "nrps"
+    return "ags"
+
+
 def _retry_after(response: requests.Response) -> int | None:
     value = response.headers.get("Retry-After", "").strip()
     return int(value) if value.isdigit() else None
@@ -304,20 +314,27 @@ class AgsClient:
     # --- HTTP --------------------------------------------------------------------------
 
     def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """One call: our User-Agent, the timeout, no redirects, at most MAX_RESPONSE_BYTES."""
-        headers = {"User-Agent": USER_AGENT, **kwargs.pop("headers", {})}
+        """One call: our User-Agent and the request id, the timeout, no redirects, at most
+        MAX_RESPONSE_BYTES; timed and counted in the metrics."""
+        headers = {
+            "User-Agent": USER_AGENT,
+            **observability.outgoing_headers(),
+            **kwargs.pop("headers", {}),
+        }
         self._check_address(method, url)
         try:
-            response = requests.request(
-                method,
-                url,
-                headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,
-                stream=True,
-                **kwargs,
-            )
-            content = response.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
+            with metrics.lms_call(_call_kind(headers)) as outcome:
+                response = requests.request(
+                    method,
+                    url,
+                    headers=headers,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                    stream=True,
+                    **kwargs,
+                )
+                outcome["status"] = response.status_code
+                content = response.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
         except requests.RequestException as exc:
             raise AgsError(f"{method} {url}: {type(exc).__name__}: {exc}", status=None) from exc
         if len(content) > MAX_RESPONSE_BYTES:

@@ -12,6 +12,7 @@ from jwt import PyJWK
 from jwt.exceptions import PyJWKError, PyJWTError
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
+from lti_tool import metrics, observability
 from lti_tool.errors import PlatformUnreachable, UnknownKey
 from lti_tool.lti.state import Cache
 
@@ -39,10 +40,11 @@ class PlatformKeys:
         return "jwks:" + hashlib.sha256(jwks_url.encode()).hexdigest()
 
     def fetch(self, jwks_url: str) -> list[dict[str, Any]]:
+        headers = {"User-Agent": USER_AGENT, **observability.outgoing_headers()}
         try:
-            response = requests.get(
-                jwks_url, timeout=self.timeout, headers={"User-Agent": USER_AGENT}
-            )
+            with metrics.lms_call("jwks") as outcome:
+                response = requests.get(jwks_url, timeout=self.timeout, headers=headers)
+                outcome["status"] = response.status_code
             response.raise_for_status()
             keys: list[dict[str, Any]] = _JwksSchema().load(response.json())["keys"]
         except (requests.RequestException, ValueError, ValidationError) as exc:

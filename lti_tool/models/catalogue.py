@@ -28,6 +28,7 @@ from lti_tool.db import Base, UTCDateTime, intpk, str_enum, timestamp, utcnow
 from lti_tool.models.certification import Course
 from lti_tool.models.competence import Competence
 from lti_tool.models.person import Person
+from lti_tool.observability import REQUEST_ID_LENGTH, current_request_id
 
 
 class CourseCompetence(Base):
@@ -192,6 +193,10 @@ class SessionNotice(Base):
     """A worker's claim on the row, so two workers never send the same mail."""
     mailed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     mail_error: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(
+        String(REQUEST_ID_LENGTH), default=current_request_id
+    )
+    """The request that wrote it (its X-Request-ID): the worker logs and sends it again."""
 
     session: Mapped[CourseSession] = relationship()
     person: Mapped[Person] = relationship()

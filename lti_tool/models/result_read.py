@@ -13,6 +13,7 @@ from lti_tool.db import Base, UTCDateTime, intpk, timestamp
 from lti_tool.models.certification import Course
 from lti_tool.models.person import Person
 from lti_tool.models.platform import Platform
+from lti_tool.observability import REQUEST_ID_LENGTH, current_request_id
 
 
 class ResultRead(Base):
@@ -51,6 +52,10 @@ class ResultRead(Base):
     the admin (``/admin/deliveries``) and read no more until retried there or asked again
     by a launch."""
     created_at: Mapped[timestamp]
+    request_id: Mapped[str | None] = mapped_column(
+        String(REQUEST_ID_LENGTH), default=current_request_id
+    )
+    """The request that wrote it (its X-Request-ID): the worker logs and sends it again."""
 
     platform: Mapped[Platform] = relationship()
     person: Mapped[Person] = relationship()

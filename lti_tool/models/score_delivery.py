@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_tool.db import Base, UTCDateTime, intpk, str_enum, timestamp
 from lti_tool.models.platform import Platform
+from lti_tool.observability import REQUEST_ID_LENGTH, current_request_id
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -65,6 +66,10 @@ class ScoreDelivery(Base):
     """The LMS's last HTTP status (None: no answer — timeout or network error)."""
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[timestamp]
+    request_id: Mapped[str | None] = mapped_column(
+        String(REQUEST_ID_LENGTH), default=current_request_id
+    )
+    """The request that wrote it (its X-Request-ID): the worker logs and sends it again."""
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     platform: Mapped[Platform] = relationship()

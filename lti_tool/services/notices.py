@@ -31,6 +31,7 @@ from flask_babel import force_locale, gettext
 from sqlalchemy import ColumnElement, CursorResult, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from lti_tool import observability
 from lti_tool.domain.texts import localized
 from lti_tool.models import (
     BookingStatus,
@@ -380,21 +381,37 @@ def deliver_notices(
     for notice_id in due:
         if stop and stop():
             break
-        started = now()
-        lease_end = started + dt.timedelta(seconds=settings.SCORE_LEASE_SECONDS)
-        with session_factory() as session, session.begin():
-            if not _claim(session, notice_id, started, lease_end):
-                continue  # another worker took it
-            notice = session.get_one(SessionNotice, notice_id)
-            try:  # a notice that cannot be written fails alone and keeps no others back
-                message = _message(notice, settings.MAIL_FROM, zone, settings.DEFAULT_LOCALE)
-            except (ValueError, UnicodeError) as exc:
-                log.warning("notice %s: cannot write its mail: %s", notice_id, exc)
-                message = None
-                unwritable = MailError(f"{type(exc).__name__}: {exc}", permanent=True)
+        _deliver_one(session_factory, mailer, settings, notice_id, now, zone, counts)
+    return counts
+
+
+def _deliver_one(
+    session_factory: Callable[[], Session],
+    mailer: Mailer,
+    settings: Any,
+    notice_id: int,
+    now: Callable[[], dt.datetime],
+    zone: str,
+    counts: MailCounts,
+) -> None:
+    """Claim, write, send and record one notice, logged under the request that wrote it."""
+    started = now()
+    lease_end = started + dt.timedelta(seconds=settings.SCORE_LEASE_SECONDS)
+    with session_factory() as session, session.begin():
+        if not _claim(session, notice_id, started, lease_end):
+            return  # another worker took it
+        notice = session.get_one(SessionNotice, notice_id)
+        request_id = notice.request_id
+        try:  # a notice that cannot be written fails alone and keeps no others back
+            message = _message(notice, settings.MAIL_FROM, zone, settings.DEFAULT_LOCALE)
+        except (ValueError, UnicodeError) as exc:
+            message = None
+            unwritable = MailError(f"{type(exc).__name__}: {exc}", permanent=True)
+    with observability.bound_request_id(request_id):
+        if message is None:
+            log.warning("notice %s: cannot write its mail: %s", notice_id, unwritable)
         error = _send(mailer, message, notice_id) if message is not None else unwritable
         _record(session_factory, notice_id, error, now(), settings, counts)
-    return counts
 
 
 def _send(mailer: Mailer, message: EmailMessage, notice_id: int) -> MailError | None:

@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, CursorResult, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
+from lti_tool import observability
 from lti_tool.db import utcnow
 from lti_tool.errors import NotFound
 from lti_tool.lti import ags
@@ -74,6 +75,7 @@ def queue_result_read(session: Session, launch: Launch, now: dt.datetime) -> boo
                     "tries",
                     "next_attempt_at",
                     "failed_at",
+                    "request_id",  # the latest launch asking: the read is logged under it
                 )
             },
         )
@@ -114,6 +116,8 @@ class _Job:
     lineitem_url: str
     user_id: str
     requested_at: dt.datetime
+    request_id: str | None = None
+    """The launch that asked: the read is logged and sent under it."""
 
 
 def _due(now: dt.datetime) -> ColumnElement[bool]:
@@ -144,6 +148,7 @@ def _claim_job(
             lineitem_url=row.lineitem_url,
             user_id=row.user_id,
             requested_at=row.requested_at,
+            request_id=row.request_id,
         )
 
 
@@ -248,7 +253,8 @@ def read_due_results(
         job = _claim_job(session_factory, read_id, started, lease_end)
         if job is None:
             continue
-        _record(session_factory, job, _read(client, job), clock(), settings, counts)
+        with observability.bound_request_id(job.request_id):
+            _record(session_factory, job, _read(client, job), clock(), settings, counts)
     return counts
 
 

@@ -36,6 +36,7 @@ from sqlalchemy import ColumnElement, CursorResult, exists, func, or_, select, u
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
+from lti_tool import observability
 from lti_tool.db import utcnow
 from lti_tool.errors import NotFound
 from lti_tool.lti import ags
@@ -295,6 +296,8 @@ class _Job:
     lineitems_url: str | None
     line_item: dict[str, Any]
     score: dict[str, Any]
+    request_id: str | None = None
+    """The request that queued it: the delivery is logged and sent under it."""
 
 
 def retry_delay(tries: int, base: float, cap: float, rng: random.Random | None = None) -> float:
@@ -367,6 +370,7 @@ def _claim_job(
             lineitems_url=row.lineitems_url,
             line_item=dict(row.line_item or {}),
             score=dict(row.score),
+            request_id=row.request_id,
         )
 
 
@@ -513,8 +517,9 @@ def deliver_due(
             job = _claim_job(session_factory, delivery_id, started, lease_end)
             if job is None:  # another worker took it first
                 continue
-            result = _send(client, job)
-            _record(session_factory, job, result, clock(), settings, counts)
+            with observability.bound_request_id(job.request_id):
+                result = _send(client, job)
+                _record(session_factory, job, result, clock(), settings, counts)
     return counts
 
 

@@ -1,16 +1,20 @@
-"""Health checks for load balancers and orchestrators."""
+"""Health checks for load balancers and orchestrators, and the metrics for Prometheus."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import text
 
+from lti_tool import metrics as tool_metrics
 from lti_tool.auth import public
-from lti_tool.db import get_session
+from lti_tool.db import get_session, utcnow
+from lti_tool.errors import MetricsTokenInvalid, NotFound
 from lti_tool.lti.services import lti_services
+from lti_tool.services.outbox import outbox_states
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -26,7 +30,9 @@ def healthz() -> Any:
 @bp.route("/readyz")
 @public
 def readyz() -> Any:
-    """The database and the cache (Redis, when configured) are reachable; a key exists."""
+    """The database and the cache (Redis, when configured) are reachable; a key exists.
+    Also how far behind the worker is (``outbox``: each outbox's depth and oldest age in
+    seconds), reported but not judged: a backlog does not make this process unready."""
     checks: dict[str, str] = {}
     try:
         get_session().execute(text("SELECT 1"))
@@ -48,4 +54,37 @@ def readyz() -> Any:
     # Without a signing key platforms cannot verify deep-linking responses or AGS calls.
     checks["keys"] = "ok" if lti_services().keyring.all_keys() else "missing"
     ready = all(v in ("ok", "in-process") for v in checks.values())
-    return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
+    outbox = None
+    if checks["database"] == "ok":
+        outbox = {
+            name: {"depth": state.depth, "oldest_age_seconds": state.oldest_age_seconds}
+            for name, state in outbox_states(get_session(), utcnow()).items()
+        }
+    body = {"status": "ok" if ready else "unavailable", "checks": checks, "outbox": outbox}
+    return jsonify(body), 200 if ready else 503
+
+
+@bp.route("/metrics")
+@public
+def metrics() -> Any:
+    """Prometheus's scrape: served only with METRICS_TOKEN set, to its bearer token."""
+    token = lti_services().settings.METRICS_TOKEN
+    if not token:
+        raise NotFound("/metrics: METRICS_TOKEN is not set")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        raise MetricsTokenInvalid("/metrics without its bearer token")
+
+    def read_outboxes() -> dict[str, tuple[int, float | None]]:
+        try:
+            states = outbox_states(get_session(), utcnow())
+        except Exception as exc:  # the process's metrics still count; the gauges are left out
+            g.rollback_only = True
+            log.warning("metrics: database unreachable: %s", exc)
+            return {}
+        return {name: (s.depth, s.oldest_age_seconds) for name, s in states.items()}
+
+    body = tool_metrics.exposition(tool_metrics.OutboxCollector(read_outboxes))
+    return Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")

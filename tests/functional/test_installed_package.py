@@ -8,6 +8,7 @@ no migrations/ or config/ folder.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -31,6 +32,7 @@ from lti_tool.migrate import alembic_config
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
+METRICS_TOKEN = secrets.token_urlsafe(32)
 #: What the wheel is not built from: environments, caches, local data, tests, benchmarks.
 NOT_SOURCES = (
     ".git",
@@ -64,7 +66,8 @@ def outside() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def venv(outside: Path) -> Path:
-    """A fresh virtual environment with the tool's wheel installed; returns its bin/.
+    """A virtual environment made as the Dockerfile makes the image's: the tool's wheel and
+    its dependencies installed by the build's pip, none of its own; returns its bin/.
 
     The wheel is built from a copy of the sources: setuptools' build/ folder in the
     checkout could otherwise carry files the sources no longer have.
@@ -78,10 +81,12 @@ def venv(outside: Path) -> Path:
         cwd=outside,
     )
     (wheel,) = wheels.glob("lti_tool-*.whl")
-    subprocess.run([sys.executable, "-m", "venv", outside / "venv"], check=True, cwd=outside)
-    bin_ = outside / "venv" / "bin"
-    subprocess.run([bin_ / "python", "-m", "pip", "install", "--quiet", wheel], check=True)
-    return bin_
+    target = outside / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", target], check=True)
+    python = target / "bin" / "python"
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", wheel]
+    subprocess.run(pip, check=True, cwd=outside)
+    return target / "bin"
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +101,8 @@ def environment(outside: Path) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{data}/lti_tool.sqlite3",
         "KEYS_DIR": str(data / "keys"),
         "INSTANCE_PATH": str(data / "instance"),
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO",
+        "METRICS_TOKEN": METRICS_TOKEN,
     }
 
 
@@ -124,8 +130,11 @@ def test_the_wheel_migrates_and_serves_without_the_source_tree(venv, environment
     instance, keys = _run(venv, environment, cwd, "python", "-c", defaults).split()
     assert (instance, keys) == (str(cwd / "instance"), str(cwd / "keys"))  # not site-packages
 
-    # The migrations come from the package: a fresh database at head, every table made.
-    upgraded = _run(venv, environment, cwd, "flask", "--app", "lti_tool", "db", "upgrade")
+    assert not (venv / "pip").exists()  # as in the image: nothing to install more with
+
+    # The migrations come from the package (the image's `migrate`): a fresh database at
+    # head, every table made.
+    upgraded = _run(venv, environment, cwd, "laeringslop", "migrate")
     (head,) = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
     assert f"{head} (head)" in upgraded
     with sqlite3.connect(outside / "data" / "lti_tool.sqlite3") as db:
@@ -133,21 +142,19 @@ def test_the_wheel_migrates_and_serves_without_the_source_tree(venv, environment
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
     assert set(Base.metadata.tables) <= tables
     _run(venv, environment, cwd, "flask", "--app", "lti_tool", "db", "check")
-    _run(venv, environment, cwd, "flask", "--app", "lti_tool", "keys", "rotate")
+    _run(venv, environment, cwd, "laeringslop", "flask", "--app", "lti_tool", "keys", "rotate")
+    worked = _run(venv, environment, cwd, "laeringslop", "worker", "--once")
+    assert worked.splitlines()[0] == "delivered=0 retrying=0 failed=0"
 
-    # gunicorn with the packaged settings.
+    # The image's `web`: gunicorn with the packaged settings, two workers.
     port = _free_port()
     log = outside / "gunicorn.log"
+    asks = 12
     with log.open("w") as out:
         server = subprocess.Popen(
-            [
-                str(venv / "gunicorn"),
-                "-c",
-                "python:lti_tool.gunicorn_conf",
-                "lti_tool:create_app()",
-            ],
+            [str(venv / "laeringslop"), "web"],
             cwd=cwd,
-            env={**environment, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1"},
+            env={**environment, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2"},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -155,15 +162,32 @@ def test_the_wheel_migrates_and_serves_without_the_source_tree(venv, environment
             base = f"http://127.0.0.1:{port}"
             healthz = _wait_for(base + "/healthz?lt=secret-launch-token", server, log)
             assert healthz.status_code == 200
+            for _ in range(asks - 1):
+                with requests.Session() as fresh:  # a connection of its own: either worker
+                    assert fresh.get(base + "/healthz", timeout=5).status_code == 200
             ready = requests.get(base + "/readyz", timeout=5)
             assert ready.status_code == 200, ready.text
             assert ready.json()["checks"] == {"database": "ok", "cache": "in-process", "keys": "ok"}
+            assert ready.json()["outbox"]["scores"] == {"depth": 0, "oldest_age_seconds": None}
+            assert requests.get(base + "/metrics", timeout=5).status_code == 401
+            metrics = requests.get(
+                base + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5
+            )
+            assert metrics.status_code == 200, metrics.text
+            counted = 'laeringslop_http_request_duration_seconds_count{endpoint="health.healthz"'
+            (line,) = [row for row in metrics.text.splitlines() if row.startswith(counted)]
+            assert float(line.rsplit(" ", 1)[1]) == asks  # both workers' requests, summed
         finally:
             server.terminate()
             server.wait(timeout=30)
-    logged = log.read_text()
-    assert "GET /healthz HTTP/1.1" in logged  # the packaged access log format …
-    assert "secret-launch-token" not in logged  # … without query strings
+    assert server.returncode == 0
+    lines = [json.loads(row) for row in log.read_text().splitlines()]  # JSON, one per line
+    access = [row for row in lines if row["logger"] == "lti_tool.access"]
+    assert len(access) == asks + 3  # and /readyz, /metrics twice
+    assert {row["path"] for row in access} == {"/healthz", "/readyz", "/metrics"}
+    assert len({row["request_id"] for row in access}) == len(access)
+    assert {row["logger"] for row in lines} >= {"gunicorn.error", "lti_tool.access"}
+    assert "secret-launch-token" not in log.read_text()  # no query strings
 
 
 def _wait_for(url: str, server: subprocess.Popen[bytes], log: Path) -> requests.Response:

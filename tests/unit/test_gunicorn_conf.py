@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 
 import pytest
 
@@ -40,12 +41,30 @@ def test_the_environment_sets_bind_workers_threads_and_trusted_proxies(reload):
     assert conf.forwarded_allow_ips == "10.0.0.2"
 
 
-def test_the_access_log_leaves_out_query_strings(reload):
-    """Launch tokens travel in ?lt=: the log has the path (%(U)s), never the request line
-    (%(r)s) or the query (%(q)s)."""
+def test_gunicorn_logs_json_and_leaves_the_access_log_to_the_tool(reload):
+    """The tool logs each request itself (with its request id, without the query string,
+    where launch tokens travel); gunicorn's own lines use the tool's formatter."""
     conf = reload()
-    assert "%(U)s" in conf.access_log_format
-    assert "%(r)s" not in conf.access_log_format and "%(q)s" not in conf.access_log_format
+    assert conf.accesslog is None
+    assert conf.logconfig_dict["formatters"]["tool"]["()"].endswith(".JsonFormatter")
+    assert (
+        reload(LOG_FORMAT="text")
+        .logconfig_dict["formatters"]["tool"]["()"]
+        .endswith(".TextFormatter")
+    )
+
+
+def test_the_master_makes_a_metrics_folder_for_the_workers_unless_given(reload, monkeypatch):
+    conf = reload()
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    conf.on_starting(None)
+    made = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    assert os.path.isdir(made)
+    conf.on_exit(None)
+    assert not os.path.exists(made)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/run/given")
+    conf.on_starting(None)
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == "/run/given"
 
 
 def test_a_worker_that_has_loaded_the_app_collects_garbage_less_often():

@@ -1,0 +1,128 @@
+"""Prometheus metrics (prometheus-client), served by /metrics (views/health.py).
+
+Module-level objects. Under gunicorn each worker process writes its values to files in
+PROMETHEUS_MULTIPROC_DIR (``gunicorn_conf`` makes the folder before any worker loads the
+app; the score worker may share it) and /metrics sums them, so any worker answers for all.
+The outbox gauges are read from the database at scrape time, the same whoever answers.
+Kept apart from ``observability`` (the logs): gunicorn's master loads the log formatter
+before it sets PROMETHEUS_MULTIPROC_DIR, and prometheus-client reads it when first imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from prometheus_client import Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import REGISTRY
+
+#: Where every process writes its values (gunicorn_conf sets it for the workers), as it was
+#: when prometheus-client was loaded: that decides how the values are kept.
+MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+
+LAUNCHES = Counter(
+    "laeringslop_lti_launches_total",
+    "LTI launches accepted (the launch POST answered with a redirect into the tool).",
+)
+REFUSALS = Counter(
+    "laeringslop_lti_refusals_total",
+    "LTI logins and launches refused, by reason (the error code of lti_tool.errors).",
+    ["reason"],
+)
+REQUEST_SECONDS = Histogram(
+    "laeringslop_http_request_duration_seconds",
+    "Time to answer a request, by endpoint (the route's name, not the path) and method.",
+    ["endpoint", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+RESPONSES = Counter(
+    "laeringslop_http_responses_total",
+    "Responses, by endpoint, method and status code.",
+    ["endpoint", "method", "status"],
+)
+LMS_CALL_SECONDS = Histogram(
+    "laeringslop_lms_call_duration_seconds",
+    "Calls to learning platforms, by kind (token, ags, nrps, jwks), whatever the outcome.",
+    ["call"],
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+LMS_CALL_ERRORS = Counter(
+    "laeringslop_lms_call_errors_total",
+    "Calls to learning platforms that failed, by kind and error (network, or the HTTP "
+    "status class: 4xx, 5xx).",
+    ["call", "error"],
+)
+
+
+def count_refusal(code: str) -> None:
+    REFUSALS.labels(code).inc()
+
+
+def declare_refusal_reasons(codes: Iterable[str]) -> None:
+    """Every reason shows from the start, at 0: a rate needs the series before its first."""
+    for code in codes:
+        REFUSALS.labels(code)
+
+
+def observe_response(endpoint: str, method: str, status: int, seconds: float) -> None:
+    REQUEST_SECONDS.labels(endpoint, method).observe(seconds)
+    RESPONSES.labels(endpoint, method, str(status)).inc()
+
+
+@contextlib.contextmanager
+def lms_call(call: str) -> Iterator[dict[str, int]]:
+    """Time one call to a platform; the caller puts the answer's HTTP status in the dict.
+    An exception counts as a network error."""
+    outcome: dict[str, int] = {}
+    started = time.perf_counter()
+    try:
+        yield outcome
+    except Exception:
+        LMS_CALL_ERRORS.labels(call, "network").inc()
+        raise
+    else:
+        status = outcome.get("status", 0)
+        if status >= 400:
+            LMS_CALL_ERRORS.labels(call, f"{status // 100}xx").inc()
+    finally:
+        LMS_CALL_SECONDS.labels(call).observe(time.perf_counter() - started)
+
+
+class OutboxCollector:
+    """The outboxes' depth and oldest age, read from the database when scraped."""
+
+    def __init__(self, read: Callable[[], dict[str, tuple[int, float | None]]]) -> None:
+        #: {outbox: (depth, oldest age in seconds or None)}
+        self.read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        depth = GaugeMetricFamily(
+            "laeringslop_outbox_depth",
+            "Rows waiting in each outbox (scores, notices to email, results to read).",
+            labels=["outbox"],
+        )
+        age = GaugeMetricFamily(
+            "laeringslop_outbox_oldest_age_seconds",
+            "Age of the oldest row waiting in each outbox (0 when empty).",
+            labels=["outbox"],
+        )
+        for name, (rows, oldest) in self.read().items():
+            depth.add_metric([name], rows)
+            age.add_metric([name], oldest or 0.0)
+        yield depth
+        yield age
+
+
+def exposition(outbox: OutboxCollector) -> bytes:
+    """The text /metrics answers: every process's values (multiprocess mode) or this
+    process's, and the outbox gauges."""
+    if MULTIPROCESS_DIR:
+        processes: Any = MultiProcessCollector(None, path=MULTIPROCESS_DIR)
+    else:
+        processes = REGISTRY
+    return generate_latest(processes) + generate_latest(outbox)  # type: ignore[arg-type]

@@ -1,0 +1,410 @@
+"""What operations sees, through HTTP: JSON log lines carrying a request id that follows a
+learner's submit to the worker and the LMS; /metrics (a bearer token; launches, refusals
+by reason, latency by endpoint, outbox depth and age, LMS calls), also summed over several
+processes; /readyz with the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
+
+from lti_tool.db import get_session
+from lti_tool.models import ResultRead, ScoreDelivery
+from lti_tool.models.catalogue import SessionNotice
+from lti_tool.observability import JsonFormatter, current_request_id
+from lti_tool.settings import SettingsError, load_settings
+from tests.fakes.lms import TestLms, csrf_token
+from tests.fakes.mappings import designer_browser
+from tests.fakes.memberships import moodle_sample
+from tests.fakes.smtp import FakeSmtpServer
+from tests.functional import test_course_roster as roster_tests
+from tests.functional.test_bookings import classroom, launched
+from tests.functional.test_course_roster import memberships  # noqa: F401 - a fixture
+from tests.functional.test_learning_plan import (  # noqa: F401 - fixtures: offers, frozen
+    frozen,
+    nurse,
+    offers,
+    place_activity,
+    read_results,
+)
+from tests.functional.test_mapping_flow import NURSE_RIGHT, build_mapping, deliver, place, take
+
+TOKEN = "metrics-token-metrics-token-metrics-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def app(make_app: Any) -> Any:
+    from tests.conftest import _clean
+
+    app = make_app(METRICS_TOKEN=TOKEN)
+    yield app
+    _clean(app)
+
+
+def metrics(client: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of /metrics: (name, sorted labels) → value."""
+    response = client.get("/metrics", headers=AUTH)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.content_type.startswith("text/plain")
+    return parse(response.get_data(as_text=True))
+
+
+def parse(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def as_json(record: logging.LogRecord) -> dict[str, Any]:
+    line = JsonFormatter().format(record)
+    assert "\n" not in line  # one object per line
+    parsed: dict[str, Any] = json.loads(line)
+    return parsed
+
+
+# --- the request id and the JSON log lines -------------------------------------------------
+
+
+def test_every_response_and_log_line_carries_the_request_id(client, caplog):
+    caplog.set_level(logging.INFO, logger="lti_tool.access")
+    response = client.get("/healthz?lt=secret-launch-token")
+    request_id = response.headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+    assert client.get("/healthz").headers["X-Request-ID"] != request_id  # one per request
+
+    (line,) = [as_json(r) for r in caplog.records if r.name == "lti_tool.access"][:1]
+    assert line["request_id"] == request_id
+    assert line["level"] == "INFO" and line["logger"] == "lti_tool.access"
+    assert line["message"] == "GET /healthz 200"
+    assert (line["method"], line["path"], line["endpoint"], line["status"]) == (
+        "GET",
+        "/healthz",
+        "health.healthz",
+        200,
+    )
+    assert line["duration_ms"] >= 0
+    assert dt.datetime.fromisoformat(line["time"]).tzinfo is not None
+    assert "secret-launch-token" not in json.dumps(line)  # no query strings
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("0f8fad5b-d9cb-469f-a165-70867728950e", True),  # a UUID
+        ("proxy.edge-1:abc_DEF", True),
+        ("short", False),  # under 8 characters
+        ("bad id with spaces", False),
+        ('x"}{"level":"CRITICAL', False),  # would forge log fields elsewhere
+        ("a" * 129, False),
+    ],
+)
+def test_an_incoming_request_id_is_kept_only_when_well_formed(client, given, kept):
+    answered = client.get("/healthz", headers={"X-Request-ID": given}).headers["X-Request-ID"]
+    if kept:
+        assert answered == given
+    else:
+        assert answered != given and re.fullmatch(r"[0-9a-f]{32}", answered)
+
+
+def test_the_id_is_unbound_when_the_request_ends(client):
+    """Log lines after a request (in the same thread) do not carry its id."""
+    outside = current_request_id()
+    for path in ("/healthz", "/no-such-page", "/readyz"):
+        client.get(path)
+        assert current_request_id() == outside
+
+
+def test_a_traceback_stays_on_its_line():
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    line = as_json(record)
+    assert line["message"] == "failed" and line["request_id"] is None
+    assert "ValueError: boom" in line["exception"]
+
+
+class _Proxy:
+    """A reverse proxy in front of the tool that gives every request an X-Request-ID."""
+
+    def __init__(self, app: Any) -> None:
+        self.wsgi_app = app.wsgi_app
+        self.given: list[tuple[str, str, str]] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request_id = f"proxy-{len(self.given):08d}"
+        environ["HTTP_X_REQUEST_ID"] = request_id
+        self.given.append((environ["REQUEST_METHOD"], environ["PATH_INFO"], request_id))
+        return self.wsgi_app(environ, start_response)
+
+
+def test_the_request_id_follows_a_submit_to_the_worker_and_the_lms(
+    app, lms, care, gradebook, caplog
+):
+    mapping_id = build_mapping(app, lms, care)
+    link_id = place(lms, app, gradebook, mapping_id)
+    proxy = _Proxy(app)
+    app.wsgi_app = proxy
+    take(app, lms, "learner", link_id, NURSE_RIGHT)
+    (submit_id,) = [rid for m, path, rid in proxy.given if m == "POST" and "/submit" in path]
+    with app.app_context():
+        (row,) = get_session().scalars(select(ScoreDelivery))
+        assert row.request_id == submit_id  # the outbox row keeps the request that wrote it
+
+    calls_before = len(lms.http.calls)
+    caplog.set_level(logging.INFO)
+    assert deliver(app).delivered == 1
+
+    to_lms = [call.request for call in lms.http.calls[calls_before:]]
+    assert any(r.url == lms.platform.token_url for r in to_lms)  # the access token …
+    assert any(r.url.split("?")[0].endswith("/scores") for r in to_lms)  # … and the score
+    assert all(r.headers.get("X-Request-ID") == submit_id for r in to_lms)
+    worker_lines = [as_json(r) for r in caplog.records if r.name.startswith("lti_tool.services")]
+    assert worker_lines and all(line["request_id"] == submit_id for line in worker_lines)
+
+
+@pytest.mark.usefixtures("frozen")
+def test_the_launch_that_asks_for_a_result_is_the_id_it_is_read_under(app, lms, gradebook, request):
+    catalogue = request.getfixturevalue("offers")
+    link_id, _lineitem = place_activity(app, lms, gradebook, catalogue["courses"]["med_e"])
+    browser = nurse(app, lms)
+    proxy = _Proxy(app)
+    app.wsgi_app = proxy
+    assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    (launch_id,) = [rid for m, path, rid in proxy.given if (m, path) == ("POST", "/lti/launch")]
+    with app.app_context():
+        (row,) = get_session().scalars(select(ResultRead))
+        assert row.request_id == launch_id
+
+    calls_before = len(lms.http.calls)
+    assert read_results(app).read == 1
+    to_lms = [call.request for call in lms.http.calls[calls_before:]]
+    assert any("/results" in r.url for r in to_lms)
+    assert all(r.headers.get("X-Request-ID") == launch_id for r in to_lms)
+
+
+def test_the_booking_that_writes_a_notice_is_the_id_it_is_mailed_under(make_app, lms, care, caplog):
+    with FakeSmtpServer() as smtp:
+        app = make_app(SMTP_URL=smtp.url, MAIL_FROM="no-reply@kommune.example")
+        ids = classroom(app, designer_browser(app, lms), care)
+        learner = launched(app, lms)
+        token = csrf_token(learner.get("/learner/bookings").get_data(as_text=True))
+        booked = learner.post(
+            f"/sessions/{ids['session']}/book",
+            data={"csrf_token": token},
+            headers={"X-Request-ID": "booking-request-0001"},
+        )
+        assert booked.status_code == 302
+        assert booked.headers["X-Request-ID"] == "booking-request-0001"
+        with app.app_context():
+            (notice,) = get_session().scalars(select(SessionNotice))
+            assert notice.request_id == "booking-request-0001"
+        smtp.refuse = "550 no such sender"  # the worker logs the refusal
+        caplog.set_level(logging.INFO)
+        result = app.test_cli_runner().invoke(args=["worker", "--once"])
+        assert "failed=1" in result.output
+    (line,) = [as_json(r) for r in caplog.records if "mail failed" in r.getMessage()]
+    assert line["request_id"] == "booking-request-0001"
+
+
+def test_a_roster_refresh_asks_the_lms_under_its_request_id(app, lms, gradebook, request):
+    request.getfixturevalue("memberships").pages = [moodle_sample()]
+    manager = roster_tests.browser_of(app, lms, "manager")
+    rid = roster_tests.roster_id(app)
+    html = roster_tests.page(manager, f"/manager/courses/{rid}/roster")
+    before, calls_before = metrics(app.test_client()), len(lms.http.calls)
+    refreshed = manager.post(
+        f"/manager/courses/{rid}/roster/refresh",
+        data={"csrf_token": csrf_token(html)},
+        headers={"X-Request-ID": "roster-refresh-0001"},
+    )
+    assert refreshed.status_code == 302, refreshed.get_data(as_text=True)
+    to_lms = [call.request for call in lms.http.calls[calls_before:]]
+    assert any(r.url.startswith(lms.platform.memberships_url) for r in to_lms)
+    assert all(r.headers.get("X-Request-ID") == "roster-refresh-0001" for r in to_lms)
+    after = metrics(app.test_client())
+    assert grew(before, after, "laeringslop_lms_call_duration_seconds_count", call="nrps") == 1
+
+
+# --- /metrics -------------------------------------------------------------------------------
+
+
+def test_metrics_need_the_bearer_token(app, make_app):
+    client = app.test_client()
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+        refused = client.get("/metrics", headers=headers)
+        assert refused.status_code == 401
+        assert refused.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
+        assert refused.get_json()["error"] == "invalid_metrics_token"
+        assert "laeringslop_" not in refused.get_data(as_text=True)
+    assert client.get("/metrics", headers=AUTH).status_code == 200
+    # without METRICS_TOKEN there is no /metrics at all
+    off = make_app().test_client().get("/metrics", headers=AUTH)
+    assert off.status_code == 404 and off.get_json()["error"] == "not_found"
+
+
+def test_metrics_token_is_checked_at_start(settings_overrides):
+    with pytest.raises(SettingsError, match="METRICS_TOKEN must be at least 32"):
+        load_settings({**settings_overrides, "METRICS_TOKEN": "short"}, environ={})
+    with pytest.raises(SettingsError, match="LOG_FORMAT must be json or text"):
+        load_settings({**settings_overrides, "LOG_FORMAT": "xml"}, environ={})
+
+
+def test_latency_is_by_endpoint_not_by_path(app, lms):
+    client = app.test_client()
+    before = metrics(client)
+    for code in ("AAAA-1111", "BBBB-2222", "CCCC-3333"):
+        client.get(f"/verify/{code}")
+    after = metrics(client)
+    name = "laeringslop_http_request_duration_seconds_count"
+    endpoint = "certificates.verify_code"
+    grew = value(after, name, endpoint=endpoint, method="GET") - value(
+        before, name, endpoint=endpoint, method="GET"
+    )
+    assert grew == 3
+    assert not any("AAAA" in str(labels) for _name, labels in after)
+    assert value(after, "laeringslop_http_request_duration_seconds_bucket", endpoint=endpoint,
+                 method="GET", le="+Inf") >= 3  # fmt: skip
+
+
+def test_launches_and_refusals_by_reason(app, lms):
+    client = app.test_client()
+    before = metrics(client)
+    assert (
+        "laeringslop_lti_refusals_total",
+        (("reason", "replayed_launch"),),
+    ) in before  # every reason is there from the start
+    assert lms.launch(TestLms.browser(app), "learner").status_code == 302
+    refused = lms.signed_launch(TestLms.browser(app), change={"aud": "another-tool"})
+    assert refused.status_code == 401
+    after = metrics(client)
+    assert grew(before, after, "laeringslop_lti_launches_total") == 1
+    refusals = "laeringslop_lti_refusals_total"
+    assert grew(before, after, refusals, reason="wrong_audience") == 1
+    assert grew(before, after, refusals, reason="replayed_launch") == 0
+    responses = "laeringslop_http_responses_total"
+    assert grew(before, after, responses, endpoint="lti.launch", method="POST", status="401") == 1
+
+
+def test_outbox_depth_and_age_and_lms_calls(app, lms, care, gradebook):
+    minutes = 30
+    mapping_id = build_mapping(app, lms, care)
+    link_id = place(lms, app, gradebook, mapping_id)
+    client = app.test_client()
+    empty = metrics(client)
+    assert value(empty, "laeringslop_outbox_depth", outbox="scores") == 0
+    assert value(empty, "laeringslop_outbox_oldest_age_seconds", outbox="scores") == 0
+    ready = client.get("/readyz").get_json()
+    assert ready["outbox"]["scores"] == {"depth": 0, "oldest_age_seconds": None}
+
+    take(app, lms, "learner", link_id, NURSE_RIGHT)
+    with app.app_context():
+        row = get_session().scalars(select(ScoreDelivery)).one()
+        row.created_at -= dt.timedelta(minutes=minutes)  # queued half an hour ago
+        get_session().commit()
+    queued = metrics(client)
+    assert value(queued, "laeringslop_outbox_depth", outbox="scores") == 1
+    age = value(queued, "laeringslop_outbox_oldest_age_seconds", outbox="scores")
+    assert minutes * 60 <= age < minutes * 60 + 60
+    ready = client.get("/readyz").get_json()
+    assert ready["status"] == "ok"
+    assert ready["outbox"]["scores"]["depth"] == 1
+    assert ready["outbox"]["scores"]["oldest_age_seconds"] >= minutes * 60
+    assert set(ready["outbox"]) == {"scores", "notices", "result_reads"}
+
+    gradebook.down = 503  # the LMS is down: its token endpoint fails
+    assert deliver(app).retrying == 1
+    down = metrics(client)
+    assert value(down, "laeringslop_outbox_depth", outbox="scores") == 1  # still waiting
+    assert grew(queued, down, "laeringslop_lms_call_errors_total", call="token", error="5xx") == 1
+    assert grew(queued, down, "laeringslop_lms_call_duration_seconds_count", call="token") == 1
+    assert grew(queued, down, "laeringslop_lms_call_duration_seconds_count", call="ags") == 0
+
+    gradebook.down = None
+    gradebook.refuse_with(503)  # a token, but the score endpoint fails
+    assert deliver(app, dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).retrying == 1
+    refused = metrics(client)
+    assert grew(down, refused, "laeringslop_lms_call_errors_total", call="ags", error="5xx") == 1
+    assert grew(down, refused, "laeringslop_lms_call_errors_total", call="token", error="5xx") == 0
+    assert grew(down, refused, "laeringslop_lms_call_duration_seconds_count", call="ags") == 1
+
+    gradebook.refuse_with(None)
+    assert deliver(app, dt.datetime.now(dt.UTC) + dt.timedelta(hours=5)).delivered == 1
+    done = metrics(client)
+    assert value(done, "laeringslop_outbox_depth", outbox="scores") == 0
+    assert grew(refused, done, "laeringslop_lms_call_errors_total", call="ags", error="5xx") == 0
+
+
+def grew(before: dict, after: dict, name: str, **labels: str) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
+
+
+def test_metrics_without_the_database_still_answer(make_app):
+    client = make_app(
+        METRICS_TOKEN=TOKEN, DATABASE_URL="sqlite:////nonexistent/dir/x.db"
+    ).test_client()
+    samples = metrics(client)
+    assert not any(name.startswith("laeringslop_outbox") for name, _ in samples)
+    assert client.get("/readyz").get_json()["outbox"] is None
+
+
+# --- several processes (gunicorn's workers) ---------------------------------------------------
+
+_PROCESS = """
+import json, sys
+from lti_tool import create_app
+settings, asks, scrape = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "scrape"
+client = create_app(settings).test_client()
+for _ in range(asks):
+    assert client.get("/healthz").status_code == 200
+if scrape:
+    sys.stdout.write(client.get("/metrics", headers={"Authorization": "Bearer " + settings[
+        "METRICS_TOKEN"]}).get_data(as_text=True))
+"""
+
+
+def test_any_process_answers_for_all_of_them(settings_overrides, tmp_path):
+    """With PROMETHEUS_MULTIPROC_DIR (gunicorn_conf sets it), counts from every process."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    settings = json.dumps({**settings_overrides, "METRICS_TOKEN": TOKEN})
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+
+    def run(asks: int, scrape: bool) -> str:
+        done = subprocess.run(  # noqa: S603 - the tool's own code, in a fresh interpreter
+            [sys.executable, "-c", _PROCESS, settings, str(asks), "scrape" if scrape else "-"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run(3, scrape=False)
+    run(4, scrape=False)
+    samples = parse(run(0, scrape=True))
+    count = "laeringslop_http_request_duration_seconds_count"
+    assert value(samples, count, endpoint="health.healthz", method="GET") == 7
+    assert value(samples, "laeringslop_outbox_depth", outbox="scores") == 0

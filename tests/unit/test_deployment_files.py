@@ -1,0 +1,88 @@
+"""The Dockerfile, compose.yaml and the image's entry point agree with each other, without a
+Docker engine (CI lints the Dockerfile with hadolint; test_installed_package runs the
+Dockerfile's build and the entry point from a wheel)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lti_tool import entrypoint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def stages() -> list[list[str]]:
+    """The Dockerfile's instructions (continuation lines joined), stage by stage."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    lines = [line.strip() for line in text.splitlines()]
+    found: list[list[str]] = []
+    for line in lines:
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            found.append([])
+        found[-1].append(line)
+    return found
+
+
+def test_the_image_is_built_in_stages_and_runs_from_the_wheel_as_a_user():
+    build, final = stages()
+    assert build[0].startswith("FROM python:3.11-slim AS build")
+    assert any("pip wheel" in line for line in build)
+    assert final[0] == "FROM python:3.11-slim"
+    # only the virtual environment comes over: no sources, no wheel files
+    copies = [line for line in final if line.startswith("COPY")]
+    assert copies == ["COPY --from=build /opt/laeringslop /opt/laeringslop"]
+    (user,) = [line for line in final if line.startswith("USER ")]
+    uid = user.split()[1].split(":")[0]
+    assert uid.isdigit() and int(uid) > 0
+    joined = "\n".join(final)
+    for tool in ("gcc", "build-essential", "apt-get install", "pip install"):
+        assert tool not in joined  # no compilers, nothing installed in the image's stage
+    assert not re.search(r"(SECRET|PASSWORD|TOKEN)\w*=", joined)  # secrets at run time only
+    assert 'ENTRYPOINT ["laeringslop"]' in final and 'CMD ["web"]' in final
+
+
+def test_compose_runs_postgres_redis_migrate_web_and_worker_in_order():
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"postgres", "redis", "migrate", "web", "worker"}
+    for name in ("migrate", "web", "worker"):
+        (command,) = services[name]["command"]
+        assert command in entrypoint.COMMANDS
+    assert services["migrate"]["command"] == ["migrate"]
+    for name in ("web", "worker"):
+        needs = services[name]["depends_on"]
+        assert needs["migrate"] == {"condition": "service_completed_successfully"}
+        assert needs["postgres"]["condition"] == needs["redis"]["condition"] == "service_healthy"
+        environment = services[name]["environment"]
+        assert environment["PROMETHEUS_MULTIPROC_DIR"] == "/run/laeringslop-metrics"
+        assert environment["DATABASE_URL"].startswith("postgresql://")
+        assert environment["REDIS_URL"] == "redis://redis:6379/0"
+        assert environment["SECRET_KEY"].startswith("${SECRET_KEY:?")  # from .env, required
+    # the metrics folder both write is the image's user's
+    assert "uid=10001" in compose["volumes"]["metrics"]["driver_opts"]["o"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["web"], ["gunicorn", "-c", "python:lti_tool.gunicorn_conf", "lti_tool:create_app()"]),
+        (["worker", "--once"], ["flask", "--app", "lti_tool", "worker", "--once"]),
+        (["migrate"], ["flask", "--app", "lti_tool", "db", "upgrade"]),
+        (["flask", "--app", "lti_tool", "keys", "rotate"], ["flask", "--app", "lti_tool", "keys", "rotate"]),  # noqa: E501
+    ],
+)  # fmt: skip
+def test_the_entry_point_names_each_process(args, expected):
+    assert entrypoint.command_for(args) == expected
+
+
+def test_the_entry_point_says_how_to_use_it():
+    with pytest.raises(SystemExit, match="usage: laeringslop web"):
+        entrypoint.command_for([])
+    with pytest.raises(SystemExit, match="no-such-program: command not found"):
+        entrypoint.main(["no-such-program"])
