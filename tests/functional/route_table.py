@@ -399,6 +399,8 @@ ROUTES: dict[str, Row] = {
     "GET /designer/versions/<int:version_id>/scale": Row(DESIGNERS - OTHER, hide=OTHER),
     "POST /designer/versions/<int:version_id>/scale": Row(DESIGNERS - OTHER, hide=OTHER),
     "GET /healthz": Row(EVERYONE),
+    # a bearer token (METRICS_TOKEN), not a person: without one configured, not there at all
+    "GET /metrics": Row(NOBODY, hide=EVERYONE),
     "GET /learner/": Row(LAUNCHED),
     "GET /learner/activities": Row(LAUNCHED),
     "GET /learner/activities/<int:course_id>": Row(LAUNCHED - OTHER, hide=OTHER),
