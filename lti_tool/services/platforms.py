@@ -182,12 +182,6 @@ def record_deployment(session: Session, platform: Platform, deployment_id: str) 
     return deployment
 
 
-def count_launch(session: Session, deployment: Deployment) -> None:
-    deployment.launch_count = Deployment.launch_count + 1
-    deployment.last_launch_at = utcnow()
-    session.flush()
-
-
 def list_deployments(session: Session, status: Status | None = None) -> Sequence[Deployment]:
     query = select(Deployment).join(Platform).order_by(Platform.issuer, Deployment.deployment_id)
     if status is not None:
@@ -306,11 +300,10 @@ def platform_impact(session: Session, platform: Platform, acting_deployment_pk: 
         or 0
     )
     pks = [d.id for d in platform.deployments]
-    counted = sum(d.launch_count for d in platform.deployments)
     recorded = _launch_rows(session, Launch.deployment_pk.in_(pks)) if pks else 0
     return Impact(
         people=people,
-        launches=max(counted, recorded),
+        launches=recorded,
         deployments=len(pks),
         signed_in_through=acting_deployment_pk in pks,
     )
@@ -330,7 +323,7 @@ def deployment_impact(
     recorded = _launch_rows(session, Launch.deployment_pk == deployment.id)
     return Impact(
         people=people,
-        launches=max(deployment.launch_count, recorded),
+        launches=recorded,
         deployments=1,
         signed_in_through=deployment.id == acting_deployment_pk,
     )

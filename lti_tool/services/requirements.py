@@ -215,19 +215,24 @@ def requirements_of(
     def role_line(role: JobRole) -> RoleLine:
         return RoleLine(role.id, role.code, localized(role.title, locale) or role.code)
 
-    requirements = list(
-        session.scalars(
-            select(Requirement)
-            .join(JobRole)
-            .where(
-                JobRole.id.in_([r.id for r in roles]),
-                JobRole.organisation_id == organisation_id,
-            )
-            .options(
-                selectinload(Requirement.competence)
-                .selectinload(Competence.version)
+    requirements = (
+        []
+        if not roles
+        else list(
+            session.scalars(
+                select(Requirement)
+                .join(JobRole)
+                .where(
+                    JobRole.id.in_([r.id for r in roles]),
+                    JobRole.organisation_id == organisation_id,
+                )
                 .options(
-                    selectinload(FrameworkVersion.levels), selectinload(FrameworkVersion.framework)
+                    selectinload(Requirement.competence)
+                    .selectinload(Competence.version)
+                    .options(
+                        selectinload(FrameworkVersion.levels),
+                        selectinload(FrameworkVersion.framework),
+                    )
                 )
             )
         )

@@ -206,7 +206,6 @@ def _same_origin_post() -> bool:
 def launch() -> Any:
     """The redirect URI and target link for every message type."""
     form = request.form.to_dict()
-    g.launch_locale = _unverified_locale(form.get("id_token", ""))
     cookie = state_cookie_name(form["state"]) if form.get("state") else ""
     try:
         validated = validate_launch(
@@ -216,15 +215,20 @@ def launch() -> Any:
             request.cookies.get(cookie) if cookie else None,
             same_origin_post=_same_origin_post(),
         )
+        settings = lti_services().settings
+        record = record_launch(
+            get_session(),
+            validated,
+            job_role_param=settings.LTI_JOB_ROLE_PARAM,
+            unit_param=settings.LTI_UNIT_PARAM,
+        )
     except BrowserCheckNeeded as check:
+        g.launch_locale = _unverified_locale(form.get("id_token", ""))
         return _browser_check_page(check, form)
-    settings = lti_services().settings
-    record = record_launch(
-        get_session(),
-        validated,
-        job_role_param=settings.LTI_JOB_ROLE_PARAM,
-        unit_param=settings.LTI_UNIT_PARAM,
-    )
+    except Exception:
+        # Only a page needs the language: decode the token again for it only then.
+        g.launch_locale = _unverified_locale(form.get("id_token", ""))
+        raise
     if plans.placed_activity_code(record):
         # a placed e-learning activity: the worker reads its column after the commit
         result_reads.queue_result_read(get_session(), record, clock.now())
