@@ -3,6 +3,7 @@ deployment's launches are counted from)."""
 
 from __future__ import annotations
 
+import functools
 import secrets
 from typing import Any
 
@@ -37,27 +38,30 @@ def upsert_person(session: Session, launch: ValidatedLaunch) -> Person:
             profile[field] = value.strip()[:limit]
     if launch.locale:
         profile["locale"] = launch.locale
-    insert = _dialect_insert(session)(Person).values(
-        platform_id=launch.registration.platform.id,
-        sub=launch.claims["sub"],
-        organisation_id=launch.deployment.organisation_id,
-        created_at=now,
-        last_seen_at=now,
+    values = {
+        "platform_id": launch.registration.platform.id,
+        "sub": launch.claims["sub"],
+        "organisation_id": launch.deployment.organisation_id,
+        "created_at": now,
+        "last_seen_at": now,
         **profile,
-    )
-    changed = {field: insert.excluded[field] for field in (*profile, "last_seen_at")}
-    upsert = insert.on_conflict_do_update(
-        index_elements=[Person.platform_id, Person.sub], set_=changed
-    ).returning(Person)
-    person: Person = session.scalars(upsert, execution_options={"populate_existing": True}).one()
+    }
+    upsert = _upsert(session.get_bind().dialect.name, tuple(profile))
+    person: Person = session.scalars(
+        upsert, values, execution_options={"populate_existing": True}
+    ).one()
     return person
 
 
-def _dialect_insert(session: Session) -> Any:
-    """The insert construct with ``on_conflict_do_update`` of the session's database."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
+@functools.cache
+def _upsert(dialect: str, profile: tuple[str, ...]) -> Any:
+    """The upsert of a person sharing these profile fields (made once: building it costs
+    more than running it)."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Person)
+    changed = {field: insert.excluded[field] for field in (*profile, "last_seen_at")}
+    return insert.on_conflict_do_update(
+        index_elements=[Person.platform_id, Person.sub], set_=changed
+    ).returning(Person)
 
 
 #: The page each permission lands on after a launch (the highest permission wins).
@@ -90,9 +94,9 @@ def record_launch(
     """
     person = upsert_person(session, launch)
     roles = launch.claims.get(c.ROLES) or []
-    held_grants = grants.active_grants(session, launch.deployment.organisation_id, person.id)
-    permissions = grants.effective_permissions(
-        permissions_for(roles, grants.designer_roles(launch.registration.platform)), held_grants
+    granted = grants.active_grant_permissions(session, launch.deployment.organisation_id, person.id)
+    permissions = granted | permissions_for(
+        roles, grants.designer_roles(launch.registration.platform)
     )
     if launch.message_type == c.DEEP_LINKING_REQUEST and not permissions & CAN_PLACE_CONTENT:
         raise DeepLinkingForbidden(f"deep linking by roles {roles}")

@@ -275,10 +275,9 @@ def requirements_of(
     offer_roles: tuple[RoleLine, ...] = ()
     offer_units: tuple[tuple[int, str], ...] = ()
     if not roles:
-        offer_roles = tuple(
-            role_line(r) for r in assignments.job_roles_of(session, organisation_id)
-        )
-        offer_units = tuple((u.id, u.name) for u in assignments.units_of(session, organisation_id))
+        choosable_roles, choosable_units = assignments.choices_of(session, organisation_id)
+        offer_roles = tuple(role_line(r) for r in choosable_roles)
+        offer_units = tuple((u.id, u.name) for u in choosable_units)
     return MyRequirements(
         choosable_roles=offer_roles,
         choosable_units=offer_units,

@@ -144,9 +144,12 @@ def _past_the_frame(query: dict[str, str]) -> bool:
     return query["via"] in (VIA_ACCESS, VIA_WINDOW)
 
 
+_HELD_LOGIN_QUERY = HeldLoginQuery()
+
+
 def _held_login_query() -> dict[str, str]:
     try:
-        query: dict[str, str] = HeldLoginQuery().load(request.args.to_dict())
+        query: dict[str, str] = _HELD_LOGIN_QUERY.load(request.args.to_dict())
     except ValidationError as exc:
         raise LoginUsed(f"malformed held login query: {exc.messages}") from exc
     return query
