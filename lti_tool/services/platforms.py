@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload, undefer_group
 
 from lti_tool.db import insert_or_find, utcnow
 from lti_tool.domain.urls import is_web_url
@@ -183,7 +183,12 @@ def record_deployment(session: Session, platform: Platform, deployment_id: str) 
 
 
 def list_deployments(session: Session, status: Status | None = None) -> Sequence[Deployment]:
-    query = select(Deployment).join(Platform).order_by(Platform.issuer, Deployment.deployment_id)
+    query = (
+        select(Deployment)
+        .join(Platform)
+        .options(undefer_group("launches"))
+        .order_by(Platform.issuer, Deployment.deployment_id)
+    )
     if status is not None:
         query = query.where(Deployment.status == status)
     return session.scalars(query).all()
@@ -214,9 +219,11 @@ def count_pending_deployments(session: Session) -> int:
 
 
 def platforms_of(session: Session, organisation_id: int) -> Sequence[Platform]:
+    """The organisation's platforms, with their deployments and those's launch counts."""
     return session.scalars(
         select(Platform)
         .where(Platform.organisation_id == organisation_id)
+        .options(selectinload(Platform.deployments).undefer_group("launches"))
         .order_by(Platform.issuer, Platform.client_id)
     ).all()
 
@@ -230,6 +237,7 @@ def deployments_of(session: Session, organisation_id: int) -> Sequence[Deploymen
             (Deployment.organisation_id == organisation_id)
             | (Platform.organisation_id == organisation_id)
         )
+        .options(undefer_group("launches"))
         .order_by(Deployment.status, Platform.issuer, Deployment.deployment_id)
     ).all()
 
