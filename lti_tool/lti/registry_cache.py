@@ -15,6 +15,7 @@ older than the generation it holds. Entries also expire after ``max_age`` second
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from sqlalchemy.orm.util import identity_key
 from lti_tool.models import Deployment, Platform
 
 M = TypeVar("M", Platform, Deployment)
+log = logging.getLogger(__name__)
 
 GENERATION_KEY = "lti_tool:registry-generation"
 #: The models whose changes make cached entries stale.
@@ -83,7 +85,14 @@ class RegistryCache:
             self._local_generation += 1
             self._entries.clear()
         if self.client is not None:
-            self.client.incr(GENERATION_KEY)
+            try:
+                self.client.incr(GENERATION_KEY)
+            except redis.RedisError:  # the change is committed: do not fail its request
+                log.warning(
+                    "registry changed but Redis is unreachable: other processes see the "
+                    "change within %s seconds",
+                    self.max_age,
+                )
 
     # --- the rows ---------------------------------------------------------------------
 
