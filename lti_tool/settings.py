@@ -63,6 +63,10 @@ class Settings:
     LTI_NONCE_TTL_SECONDS: int = 7200
     """How long a used nonce is remembered; longer than any id_token lives."""
     JWKS_CACHE_SECONDS: int = 3600
+    REGISTRY_CACHE_SECONDS: int = 30
+    """How long a process keeps a platform's and a deployment's registration without
+    reading it again. A change is seen at once through Redis; without Redis, only by the
+    process that made it (the others within this time)."""
     HTTP_TIMEOUT_SECONDS: int = 10
     SCORE_RETRY_BASE_SECONDS: int = 30
     """Grades (AGS): the first retry after a temporary failure comes within this many

@@ -150,6 +150,10 @@ class AgsEndpoint:
                 raise ScopeMissing(scope)
 
 
+#: Made once (every launch with grades reads the claim); a schema loads from any thread.
+_ENDPOINT_CLAIM = _EndpointClaimSchema()
+
+
 def endpoint_from_claims(launch_claims: Mapping[str, Any]) -> AgsEndpoint | None:
     """The AGS endpoint of a launch; None when it has none (the LMS takes no grades).
 
@@ -160,7 +164,7 @@ def endpoint_from_claims(launch_claims: Mapping[str, Any]) -> AgsEndpoint | None
     if raw is None:
         return None
     try:
-        loaded = _EndpointClaimSchema().load(raw if isinstance(raw, Mapping) else {"scope": raw})
+        loaded = _ENDPOINT_CLAIM.load(raw if isinstance(raw, Mapping) else {"scope": raw})
     except ValidationError as exc:
         log.warning("ignoring a malformed AGS endpoint claim: %s", exc.messages)
         return None

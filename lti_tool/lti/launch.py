@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import jwt
+import requests
 from marshmallow import ValidationError
 from pylti1p3.exception import LtiException
 from pylti1p3.message_launch import MessageLaunch
@@ -54,6 +55,11 @@ from lti_tool.services import platforms
 log = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512")
+#: Made once: a schema loads from any thread, and making one copies all its fields.
+_CLAIMS = c.LaunchClaimsSchema()
+#: pylti1p3 makes an HTTP session per launch unless given one; the tool's calls to the
+#: platform go through its own clients (``lti.ags``, ``lti.nrps``), never this one.
+_UNUSED_HTTP = requests.Session()
 
 
 class BrowserCheckNeeded(Exception):
@@ -113,11 +119,14 @@ class ToolMessageLaunch(MessageLaunch):
         self._login: dict[str, Any] = {}
         self._deployment: Deployment | None = None
         self._browser_check: BrowserCheckNeeded | None = None
+        self._generation: Any = None
+        """The registry's generation, read with the state (``registry_cache``)."""
         super().__init__(
             _FormRequest(form, lti.settings.is_https),
             DatabaseToolConf(session, lti.keyring),
             session_service=object(),  # type: ignore[arg-type]  # state lives in our store
             cookie_service=object(),  # type: ignore[arg-type]
+            requests_session=_UNUSED_HTTP,
         )
         self._registration = None
 
@@ -152,8 +161,6 @@ class ToolMessageLaunch(MessageLaunch):
         nonce = self._jwt["body"].get("nonce")
         if not nonce or not isinstance(nonce, str):
             raise MissingNonce("id_token without nonce")
-        if self._lti.state_store.nonce_was_used(nonce):
-            raise ReplayedLaunch(f"nonce {nonce[:8]}… used before")
 
     def validate_state(self) -> ToolMessageLaunch:  # type: ignore[override]
         """The state must come back to the browser that started the login.
@@ -165,7 +172,12 @@ class ToolMessageLaunch(MessageLaunch):
         state = self._get_request_param("state")
         if not state:
             raise StateMismatch("launch without state")
-        login = self._lti.state_store.get_state(state)
+        nonce = self._jwt["body"]["nonce"]
+        login, nonce_used, self._generation = self._lti.state_store.check_launch(
+            state, nonce, self._lti.registry
+        )
+        if nonce_used:
+            raise ReplayedLaunch(f"nonce {nonce[:8]}… used before")
         if login is None or "secret_hash" not in login:  # not a held login's key either
             raise StateMismatch("state unknown or expired")
         proof = self._state_cookie
@@ -192,7 +204,9 @@ class ToolMessageLaunch(MessageLaunch):
         issuer, client_id = self._login["iss"], self._login["client_id"]
         if body.get("iss") != issuer:
             raise WrongIssuer(f"iss {body.get('iss')!r}, login was from {issuer!r}")
-        platform = self._tool_config.find_platform(issuer, client_id)
+        platform = self._lti.registry.platform(
+            self._session_db, issuer, client_id, self._generation
+        )
         if platform is None:
             raise UnknownPlatform(f"registration {issuer} / {client_id} gone since login")
         if platform.status != Status.ACTIVE:
@@ -240,10 +254,12 @@ class ToolMessageLaunch(MessageLaunch):
 
     def consume_state_and_nonce(self) -> None:
         """Use up the login and its nonce, atomically: a second copy of the token fails."""
-        if self._lti.state_store.take_state(self._state) is None:
-            raise ReplayedLaunch("state used by a concurrent launch")
         nonce = self._jwt["body"]["nonce"]
-        if not self._lti.state_store.use_nonce(nonce, self._lti.settings.LTI_NONCE_TTL_SECONDS):
+        ttl = self._lti.settings.LTI_NONCE_TTL_SECONDS
+        state_unused, nonce_unused = self._lti.state_store.finish_launch(self._state, nonce, ttl)
+        if not state_unused:
+            raise ReplayedLaunch("state used by a concurrent launch")
+        if not nonce_unused:
             raise ReplayedLaunch(f"nonce {nonce[:8]}… used concurrently")
 
     def validate_message(self) -> ToolMessageLaunch:  # type: ignore[override]
@@ -254,7 +270,7 @@ class ToolMessageLaunch(MessageLaunch):
         if message_type not in c.SUPPORTED_MESSAGE_TYPES:
             raise UnsupportedMessage(f"message_type {message_type!r}")
         try:
-            c.LaunchClaimsSchema().load(body)
+            _CLAIMS.load(body)
         except ValidationError as exc:
             raise InvalidClaims(f"claims: {exc.messages}") from exc
         return self
@@ -264,9 +280,10 @@ class ToolMessageLaunch(MessageLaunch):
         deployment_id = self._jwt["body"].get(c.DEPLOYMENT_ID)
         if not isinstance(deployment_id, str) or not c.storable_id(deployment_id):
             raise MissingDeployment(f"unusable deployment_id {deployment_id!r:.80}")
-        deployment = platforms.record_deployment(
-            self._session_db, self._registration.platform, deployment_id
-        )
+        platform = self._registration.platform
+        deployment = self._lti.registry.deployment(
+            self._session_db, platform, deployment_id, self._generation
+        ) or platforms.record_deployment(self._session_db, platform, deployment_id)
         if deployment.status == Status.PENDING:
             raise DeploymentPending(
                 f"deployment {deployment_id!r} of platform {deployment.platform_id} pending",

@@ -64,6 +64,10 @@ class _ClaimSchema(_Strict):
             raise ValidationError(f"empty, over {MAX_URL_LENGTH} characters, or holds NUL")
 
 
+#: Made once (a launch reads the claim twice); a schema loads from any thread.
+_CLAIM = _ClaimSchema()
+
+
 def memberships_url_from_claims(launch_claims: Mapping[str, Any]) -> str | None:
     """The launch's context memberships URL; None when the platform offers no NRPS 2.0.
 
@@ -76,7 +80,7 @@ def memberships_url_from_claims(launch_claims: Mapping[str, Any]) -> str | None:
     if raw is None:
         return None
     try:
-        loaded = _ClaimSchema().load(raw if isinstance(raw, Mapping) else {})
+        loaded = _CLAIM.load(raw if isinstance(raw, Mapping) else {})
     except ValidationError as exc:
         log.warning("ignoring a malformed NRPS claim: %s", exc.messages)
         return None

@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 
 from lti_tool.errors import LoginUsed, MissingParameter, PlatformDisabled, UnknownPlatform
 from lti_tool.lti.services import LtiServices
-from lti_tool.lti.tool_config import DatabaseToolConf
 from lti_tool.models import Status
 from lti_tool.services import platforms
 
@@ -103,8 +102,7 @@ def check_login(session: Session, lti: LtiServices, params: Mapping[str, str]) -
         if len(candidates) != 1:
             raise MissingParameter(f"login without client_id for {issuer}", field="client_id")
         client_id = candidates[0].client_id
-    conf = DatabaseToolConf(session, lti.keyring)
-    platform = conf.find_platform(issuer, client_id)
+    platform = lti.registry.platform(session, issuer, client_id, lti.registry.generation())
     if platform is None:
         raise UnknownPlatform(f"login from unknown issuer={issuer!r} client_id={client_id!r}")
     if platform.status != Status.ACTIVE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from typing import Any
 
 import requests
@@ -30,11 +31,15 @@ class _JwksSchema(Schema):
 
 class PlatformKeys:
     REFETCH_COOLDOWN = 10
+    #: How long this process keeps a key it has parsed (at most the cache's ``ttl``): a
+    #: launch then neither reads the shared cache nor parses the key again.
+    PARSED_SECONDS = 300
 
     def __init__(self, cache: Cache, ttl: int, timeout: int) -> None:
         self.cache = cache
         self.ttl = ttl
         self.timeout = timeout
+        self._parsed: dict[tuple[str, str, str], tuple[float, PyJWK]] = {}
 
     def _cache_key(self, jwks_url: str) -> str:
         return "jwks:" + hashlib.sha256(jwks_url.encode()).hexdigest()
@@ -60,6 +65,15 @@ class PlatformKeys:
         """
         if not kid:
             raise UnknownKey("id_token header has no kid")
+        parsed = self._parsed.get((jwks_url, kid, alg))
+        if parsed is not None and parsed[0] > time.monotonic():
+            return parsed[1]
+        found = self._key_for(jwks_url, kid, alg)
+        expires = time.monotonic() + min(self.ttl, self.PARSED_SECONDS)
+        self._parsed[(jwks_url, kid, alg)] = (expires, found)
+        return found
+
+    def _key_for(self, jwks_url: str, kid: str, alg: str) -> PyJWK:
         cache_key = self._cache_key(jwks_url)
         cached = self.cache.get(cache_key)
         if cached is not None:

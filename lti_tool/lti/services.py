@@ -10,6 +10,7 @@ from flask import Flask, current_app
 
 from lti_tool.lti.keys import KeyRing
 from lti_tool.lti.platform_keys import PlatformKeys
+from lti_tool.lti.registry_cache import RegistryCache
 from lti_tool.lti.state import (
     Cache,
     DatabaseStateStore,
@@ -34,6 +35,8 @@ class LtiServices:
     keyring: KeyRing
     credential_keys: KeyRing
     """Keys that sign certificates' credentials: never pruned (see services.credentials)."""
+    registry: RegistryCache
+    """Platforms and deployments as logins and launches read them (per process)."""
     redis: redis.Redis | None = None
 
     @property
@@ -70,6 +73,7 @@ def build_services(settings: Settings) -> LtiServices:
         ),
         keyring=KeyRing(settings.KEYS_DIR, settings.KEY_GRACE_DAYS),
         credential_keys=KeyRing(Path(settings.KEYS_DIR) / "credentials", CREDENTIAL_KEY_DAYS),
+        registry=RegistryCache(client, settings.REGISTRY_CACHE_SECONDS),
         redis=client,
     )
 

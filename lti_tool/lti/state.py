@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from lti_tool.db import get_session, utcnow
+from lti_tool.lti.registry_cache import RegistryCache
 from lti_tool.models import LoginState, UsedNonce
 
 
@@ -34,6 +35,15 @@ class StateStore(Protocol):
         """Record the nonce as used; False when it had been used before."""
 
     def nonce_was_used(self, nonce: str) -> bool: ...
+
+    def check_launch(
+        self, state: str, nonce: str, registry: RegistryCache
+    ) -> tuple[dict[str, Any] | None, bool, Any]:
+        """A launch's first look, in one round trip where the store allows: the login of
+        ``state`` (not consumed), whether ``nonce`` was used, the registry's generation."""
+
+    def finish_launch(self, state: str, nonce: str, ttl: int) -> tuple[bool, bool]:
+        """Use up the state and the nonce at once: whether each was still unused."""
 
     def ping(self) -> None: ...
 
@@ -60,6 +70,23 @@ class RedisStateStore:
 
     def nonce_was_used(self, nonce: str) -> bool:
         return bool(self.client.exists(f"{self.prefix}nonce:{nonce}"))
+
+    def check_launch(
+        self, state: str, nonce: str, registry: RegistryCache
+    ) -> tuple[dict[str, Any] | None, bool, Any]:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(f"{self.prefix}state:{state}")
+        pipe.exists(f"{self.prefix}nonce:{nonce}")
+        registry.generation_command(pipe)
+        raw, used, generation = pipe.execute()
+        return (json.loads(raw) if raw else None), bool(used), generation
+
+    def finish_launch(self, state: str, nonce: str, ttl: int) -> tuple[bool, bool]:
+        pipe = self.client.pipeline(transaction=True)  # MULTI/EXEC: both or neither
+        pipe.getdel(f"{self.prefix}state:{state}")
+        pipe.set(f"{self.prefix}nonce:{nonce}", "1", nx=True, ex=ttl)
+        taken, fresh = pipe.execute()
+        return taken is not None, bool(fresh)
 
     def ping(self) -> None:
         self.client.ping()
@@ -109,6 +136,16 @@ class DatabaseStateStore:
     def nonce_was_used(self, nonce: str) -> bool:
         found = get_session().scalar(select(UsedNonce.nonce).where(UsedNonce.nonce == nonce))
         return found is not None
+
+    def check_launch(
+        self, state: str, nonce: str, registry: RegistryCache
+    ) -> tuple[dict[str, Any] | None, bool, Any]:
+        generation = registry.generation()
+        return self.get_state(state), self.nonce_was_used(nonce), generation
+
+    def finish_launch(self, state: str, nonce: str, ttl: int) -> tuple[bool, bool]:
+        taken = self.take_state(state) is not None
+        return taken, taken and self.use_nonce(nonce, ttl)
 
     def ping(self) -> None:
         get_session().execute(select(1))

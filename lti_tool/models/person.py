@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, func, select
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from lti_tool.db import Base, intpk, str255, timestamp
 from lti_tool.models.organisation import Organisation
@@ -56,3 +56,22 @@ class Launch(Base):
 
     person: Mapped[Person] = relationship()
     deployment: Mapped[Deployment] = relationship()
+
+
+# A deployment's launches are counted from their rows when asked (the admin console), not
+# kept on the deployment: a counter there would have every launch update the same row,
+# one launch after another. Both load together, on first access (``undefer_group``).
+Deployment.launch_count = deferred(  # type: ignore[assignment]
+    select(func.count())
+    .where(Launch.deployment_pk == Deployment.id)
+    .correlate_except(Launch)
+    .scalar_subquery(),
+    group="launches",
+)
+Deployment.last_launch_at = deferred(  # type: ignore[assignment]
+    select(func.max(Launch.created_at))
+    .where(Launch.deployment_pk == Deployment.id)
+    .correlate_except(Launch)
+    .scalar_subquery(),
+    group="launches",
+)

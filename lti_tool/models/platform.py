@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -72,8 +73,10 @@ class Deployment(Base):
     status: Mapped[Status] = mapped_column(status_type, default=Status.PENDING)
     created_at: Mapped[timestamp]
     approved_at: Mapped[dt.datetime | None]
-    last_launch_at: Mapped[dt.datetime | None]
-    launch_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     platform: Mapped[Platform] = relationship(back_populates="deployments")
     organisation: Mapped[Organisation] = relationship()
+
+    if TYPE_CHECKING:  # counted from the launches (``models.person``), read when asked
+        launch_count: int
+        last_launch_at: dt.datetime | None

@@ -89,15 +89,41 @@ def parse_codes(value: Any) -> list[str] | None:
 # --- lookups --------------------------------------------------------------------------------
 
 
+def _roles_in_use(organisation_id: int) -> tuple[Any, ...]:
+    return (JobRole.organisation_id == organisation_id, JobRole.archived.is_(False))
+
+
+def _placeable_units(organisation_id: int) -> tuple[Any, ...]:
+    return (
+        OrgUnit.organisation_id == organisation_id,
+        OrgUnit.kind == UnitKind.UNIT,
+        OrgUnit.archived.is_(False),
+    )
+
+
 def job_roles_of(session: Session, organisation_id: int) -> list[JobRole]:
     """The organisation's job roles in use (not archived), by code."""
     return list(
         session.scalars(
-            select(JobRole)
-            .where(JobRole.organisation_id == organisation_id, JobRole.archived.is_(False))
-            .order_by(JobRole.code)
+            select(JobRole).where(*_roles_in_use(organisation_id)).order_by(JobRole.code)
         )
     )
+
+
+def choices_of(session: Session, organisation_id: int) -> tuple[list[Any], list[Any]]:
+    """What a person may choose themselves: the job roles of ``job_roles_of`` (id, code,
+    title) and the units of ``units_of`` (id, name), as plain rows, for a page."""
+    roles = session.execute(
+        select(JobRole.id, JobRole.code, JobRole.title)
+        .where(*_roles_in_use(organisation_id))
+        .order_by(JobRole.code)
+    )
+    units = session.execute(
+        select(OrgUnit.id, OrgUnit.name)
+        .where(*_placeable_units(organisation_id))
+        .order_by(OrgUnit.name)
+    )
+    return list(roles), list(units)
 
 
 def units_of(
@@ -105,11 +131,7 @@ def units_of(
 ) -> list[OrgUnit]:
     """The organisation's units a person can be placed in (kind unit, not archived); only
     those of ``unit_ids`` (a manager's units) when given."""
-    query = select(OrgUnit).where(
-        OrgUnit.organisation_id == organisation_id,
-        OrgUnit.kind == UnitKind.UNIT,
-        OrgUnit.archived.is_(False),
-    )
+    query = select(OrgUnit).where(*_placeable_units(organisation_id))
     if unit_ids is not None:
         query = query.where(OrgUnit.id.in_(unit_ids))
     return list(session.scalars(query.order_by(OrgUnit.name)))

@@ -116,6 +116,21 @@ def active_grants(session: Session, organisation_id: int, person_id: int) -> lis
     )
 
 
+def active_grant_permissions(
+    session: Session, organisation_id: int, person_id: int
+) -> frozenset[Permission]:
+    """What the person's active grants give, read as their kinds alone (the launch needs
+    no more of them)."""
+    kinds = session.scalars(
+        select(PermissionGrant.kind).where(
+            PermissionGrant.person_id == person_id,
+            PermissionGrant.organisation_id == organisation_id,
+            PermissionGrant.withdrawn_at.is_(None),
+        )
+    )
+    return frozenset(PERMISSION_OF[kind] for kind in kinds)
+
+
 def role_permissions(launch: Launch) -> frozenset[Permission]:
     """What the launch's LMS roles give, with the context roles its platform counts as
     designer now (a change of the platform's choice bites at once too)."""

@@ -1,48 +1,67 @@
-"""What a validated launch changes: the person, the launch record, the deployment's counters."""
+"""What a validated launch changes: the person and the launch record (which the
+deployment's launches are counted from)."""
 
 from __future__ import annotations
 
+import functools
 import secrets
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, joinedload
 
-from lti_tool.db import insert_or_find, utcnow
+from lti_tool.db import utcnow
 from lti_tool.errors import DeepLinkingForbidden
 from lti_tool.lti import claims as c
 from lti_tool.lti.launch import ValidatedLaunch
 from lti_tool.lti.roles import Permission, highest, permissions_for
-from lti_tool.models import Launch, Person
-from lti_tool.services import assignments, grants, platforms
+from lti_tool.models import Deployment, Launch, Person
+from lti_tool.services import assignments, grants
 
 #: Claims copied onto the person when the platform shares them (Canvas may not).
 PROFILE_FIELDS = {"name": 300, "given_name": 200, "family_name": 200, "email": 320}
 
 
 def upsert_person(session: Session, launch: ValidatedLaunch) -> Person:
-    platform = launch.registration.platform
-    sub = launch.claims["sub"]
+    """The launch's person, new or known, with the profile the launch shares: one
+    ``INSERT … ON CONFLICT DO UPDATE`` (PostgreSQL and SQLite), so two first launches of
+    the same person at once both succeed, and a known person costs no read first.
 
-    def find() -> Person | None:
-        return session.scalar(
-            select(Person).where(Person.platform_id == platform.id, Person.sub == sub)
-        )
-
-    person = find()
-    if person is None:
-        new = Person(
-            platform_id=platform.id, sub=sub, organisation_id=launch.deployment.organisation_id
-        )
-        person = insert_or_find(session, new, find)
+    A profile claim the platform leaves out (Canvas may) keeps what the person had.
+    """
+    now = utcnow()
+    profile: dict[str, str] = {}
     for field, limit in PROFILE_FIELDS.items():
         value = launch.claims.get(field)
         if isinstance(value, str) and value.strip():
-            setattr(person, field, value.strip()[:limit])
+            profile[field] = value.strip()[:limit]
     if launch.locale:
-        person.locale = launch.locale
-    person.last_seen_at = utcnow()
-    session.flush()
+        profile["locale"] = launch.locale
+    values = {
+        "platform_id": launch.registration.platform.id,
+        "sub": launch.claims["sub"],
+        "organisation_id": launch.deployment.organisation_id,
+        "created_at": now,
+        "last_seen_at": now,
+        **profile,
+    }
+    upsert = _upsert(session.get_bind().dialect.name, tuple(profile))
+    person: Person = session.scalars(
+        upsert, values, execution_options={"populate_existing": True}
+    ).one()
     return person
+
+
+@functools.cache
+def _upsert(dialect: str, profile: tuple[str, ...]) -> Any:
+    """The upsert of a person sharing these profile fields (made once: building it costs
+    more than running it)."""
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Person)
+    changed = {field: insert.excluded[field] for field in (*profile, "last_seen_at")}
+    return insert.on_conflict_do_update(
+        index_elements=[Person.platform_id, Person.sub], set_=changed
+    ).returning(Person)
 
 
 #: The page each permission lands on after a launch (the highest permission wins).
@@ -75,9 +94,9 @@ def record_launch(
     """
     person = upsert_person(session, launch)
     roles = launch.claims.get(c.ROLES) or []
-    held_grants = grants.active_grants(session, launch.deployment.organisation_id, person.id)
-    permissions = grants.effective_permissions(
-        permissions_for(roles, grants.designer_roles(launch.registration.platform)), held_grants
+    granted = grants.active_grant_permissions(session, launch.deployment.organisation_id, person.id)
+    permissions = granted | permissions_for(
+        roles, grants.designer_roles(launch.registration.platform)
     )
     if launch.message_type == c.DEEP_LINKING_REQUEST and not permissions & CAN_PLACE_CONTENT:
         raise DeepLinkingForbidden(f"deep linking by roles {roles}")
@@ -92,15 +111,16 @@ def record_launch(
         claims=launch.claims,
     )
     session.add(record)
-    platforms.count_launch(session, launch.deployment)
-    assignments.sync_launch_assignments(
-        session,
-        person,
-        launch.deployment.organisation_id,
-        launch.claims.get(c.CUSTOM),
-        job_role_param=job_role_param,
-        unit_param=unit_param,
-    )
+    custom = launch.claims.get(c.CUSTOM)
+    if isinstance(custom, dict) and (job_role_param in custom or unit_param in custom):
+        assignments.sync_launch_assignments(
+            session,
+            person,
+            launch.deployment.organisation_id,
+            custom,
+            job_role_param=job_role_param,
+            unit_param=unit_param,
+        )
     from lti_tool.services import course_roster, gradebook  # they build on placement
 
     course_roster.note_launch(session, record)
@@ -139,4 +159,15 @@ def landing(launch: Launch) -> tuple[str, dict[str, str]]:
 
 
 def get_launch(session: Session, launch_id: str) -> Launch | None:
-    return session.get(Launch, launch_id)
+    """The launch with what every page reads of it (its person, deployment, platform and
+    organisation), in one statement."""
+    deployment = joinedload(Launch.deployment, innerjoin=True)
+    return session.scalar(
+        select(Launch)
+        .where(Launch.id == launch_id)
+        .options(
+            joinedload(Launch.person, innerjoin=True),
+            deployment.joinedload(Deployment.platform, innerjoin=True),
+            deployment.joinedload(Deployment.organisation, innerjoin=True),
+        )
+    )

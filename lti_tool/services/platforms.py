@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload, undefer_group
 
 from lti_tool.db import insert_or_find, utcnow
 from lti_tool.domain.urls import is_web_url
@@ -182,14 +182,13 @@ def record_deployment(session: Session, platform: Platform, deployment_id: str) 
     return deployment
 
 
-def count_launch(session: Session, deployment: Deployment) -> None:
-    deployment.launch_count = Deployment.launch_count + 1
-    deployment.last_launch_at = utcnow()
-    session.flush()
-
-
 def list_deployments(session: Session, status: Status | None = None) -> Sequence[Deployment]:
-    query = select(Deployment).join(Platform).order_by(Platform.issuer, Deployment.deployment_id)
+    query = (
+        select(Deployment)
+        .join(Platform)
+        .options(undefer_group("launches"))
+        .order_by(Platform.issuer, Deployment.deployment_id)
+    )
     if status is not None:
         query = query.where(Deployment.status == status)
     return session.scalars(query).all()
@@ -220,9 +219,11 @@ def count_pending_deployments(session: Session) -> int:
 
 
 def platforms_of(session: Session, organisation_id: int) -> Sequence[Platform]:
+    """The organisation's platforms, with their deployments and those's launch counts."""
     return session.scalars(
         select(Platform)
         .where(Platform.organisation_id == organisation_id)
+        .options(selectinload(Platform.deployments).undefer_group("launches"))
         .order_by(Platform.issuer, Platform.client_id)
     ).all()
 
@@ -236,6 +237,7 @@ def deployments_of(session: Session, organisation_id: int) -> Sequence[Deploymen
             (Deployment.organisation_id == organisation_id)
             | (Platform.organisation_id == organisation_id)
         )
+        .options(undefer_group("launches"))
         .order_by(Deployment.status, Platform.issuer, Deployment.deployment_id)
     ).all()
 
@@ -306,11 +308,10 @@ def platform_impact(session: Session, platform: Platform, acting_deployment_pk: 
         or 0
     )
     pks = [d.id for d in platform.deployments]
-    counted = sum(d.launch_count for d in platform.deployments)
     recorded = _launch_rows(session, Launch.deployment_pk.in_(pks)) if pks else 0
     return Impact(
         people=people,
-        launches=max(counted, recorded),
+        launches=recorded,
         deployments=len(pks),
         signed_in_through=acting_deployment_pk in pks,
     )
@@ -330,7 +331,7 @@ def deployment_impact(
     recorded = _launch_rows(session, Launch.deployment_pk == deployment.id)
     return Impact(
         people=people,
-        launches=max(deployment.launch_count, recorded),
+        launches=recorded,
         deployments=1,
         signed_in_through=deployment.id == acting_deployment_pk,
     )

@@ -215,19 +215,24 @@ def requirements_of(
     def role_line(role: JobRole) -> RoleLine:
         return RoleLine(role.id, role.code, localized(role.title, locale) or role.code)
 
-    requirements = list(
-        session.scalars(
-            select(Requirement)
-            .join(JobRole)
-            .where(
-                JobRole.id.in_([r.id for r in roles]),
-                JobRole.organisation_id == organisation_id,
-            )
-            .options(
-                selectinload(Requirement.competence)
-                .selectinload(Competence.version)
+    requirements = (
+        []
+        if not roles
+        else list(
+            session.scalars(
+                select(Requirement)
+                .join(JobRole)
+                .where(
+                    JobRole.id.in_([r.id for r in roles]),
+                    JobRole.organisation_id == organisation_id,
+                )
                 .options(
-                    selectinload(FrameworkVersion.levels), selectinload(FrameworkVersion.framework)
+                    selectinload(Requirement.competence)
+                    .selectinload(Competence.version)
+                    .options(
+                        selectinload(FrameworkVersion.levels),
+                        selectinload(FrameworkVersion.framework),
+                    )
                 )
             )
         )
@@ -270,10 +275,9 @@ def requirements_of(
     offer_roles: tuple[RoleLine, ...] = ()
     offer_units: tuple[tuple[int, str], ...] = ()
     if not roles:
-        offer_roles = tuple(
-            role_line(r) for r in assignments.job_roles_of(session, organisation_id)
-        )
-        offer_units = tuple((u.id, u.name) for u in assignments.units_of(session, organisation_id))
+        choosable_roles, choosable_units = assignments.choices_of(session, organisation_id)
+        offer_roles = tuple(role_line(r) for r in choosable_roles)
+        offer_units = tuple((u.id, u.name) for u in choosable_units)
     return MyRequirements(
         choosable_roles=offer_roles,
         choosable_units=offer_units,

@@ -144,9 +144,12 @@ def _past_the_frame(query: dict[str, str]) -> bool:
     return query["via"] in (VIA_ACCESS, VIA_WINDOW)
 
 
+_HELD_LOGIN_QUERY = HeldLoginQuery()
+
+
 def _held_login_query() -> dict[str, str]:
     try:
-        query: dict[str, str] = HeldLoginQuery().load(request.args.to_dict())
+        query: dict[str, str] = _HELD_LOGIN_QUERY.load(request.args.to_dict())
     except ValidationError as exc:
         raise LoginUsed(f"malformed held login query: {exc.messages}") from exc
     return query
@@ -206,7 +209,6 @@ def _same_origin_post() -> bool:
 def launch() -> Any:
     """The redirect URI and target link for every message type."""
     form = request.form.to_dict()
-    g.launch_locale = _unverified_locale(form.get("id_token", ""))
     cookie = state_cookie_name(form["state"]) if form.get("state") else ""
     try:
         validated = validate_launch(
@@ -216,15 +218,20 @@ def launch() -> Any:
             request.cookies.get(cookie) if cookie else None,
             same_origin_post=_same_origin_post(),
         )
+        settings = lti_services().settings
+        record = record_launch(
+            get_session(),
+            validated,
+            job_role_param=settings.LTI_JOB_ROLE_PARAM,
+            unit_param=settings.LTI_UNIT_PARAM,
+        )
     except BrowserCheckNeeded as check:
+        g.launch_locale = _unverified_locale(form.get("id_token", ""))
         return _browser_check_page(check, form)
-    settings = lti_services().settings
-    record = record_launch(
-        get_session(),
-        validated,
-        job_role_param=settings.LTI_JOB_ROLE_PARAM,
-        unit_param=settings.LTI_UNIT_PARAM,
-    )
+    except Exception:
+        # Only a page needs the language: decode the token again for it only then.
+        g.launch_locale = _unverified_locale(form.get("id_token", ""))
+        raise
     if plans.placed_activity_code(record):
         # a placed e-learning activity: the worker reads its column after the commit
         result_reads.queue_result_read(get_session(), record, clock.now())

@@ -10,11 +10,12 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import undefer_group
 
 from lti_tool.db import get_session
 from lti_tool.lti.demo_platform import DemoPlatform
-from lti_tool.models import Deployment, Platform, Status
+from lti_tool.models import Deployment, Launch, Platform, Status
 from lti_tool.services import platforms
 from tests.conftest import TOOL_BASE_URL
 from tests.fakes.lms import TestLms, csrf_token, parse_forms
@@ -63,6 +64,7 @@ def find_deployment(app: Any, issuer: str, deployment_id: str) -> Deployment | N
             select(Deployment)
             .join(Platform)
             .where(Platform.issuer == issuer, Deployment.deployment_id == deployment_id)
+            .options(undefer_group("launches"))  # counted from the launches, read now
         )
 
 
@@ -373,8 +375,11 @@ def test_enabled_again_platform_accepts_launches(app, lms, client):
 
 
 def _set_last_launch(app: Any, deployment_pk: int, when: dt.datetime) -> None:
+    """Move the deployment's launches back to ``when`` (the last launch is read from them)."""
     with app.app_context():
-        get_session().get(Deployment, deployment_pk).last_launch_at = when
+        get_session().execute(
+            update(Launch).where(Launch.deployment_pk == deployment_pk).values(created_at=when)
+        )
         get_session().commit()
 
 

@@ -1,0 +1,173 @@
+"""The platform registry as launches read it, kept per process for a short time.
+
+Every login and launch looks up its platform (issuer, client_id) and its deployment: two
+statements the registry almost never answers differently. This cache keeps each row's
+column values (never an ORM object: those belong to one session, and one thread) and
+attaches a fresh copy to the request's session, so relationships between them resolve
+from the identity map without SQL.
+
+A change to a platform or deployment is seen at once: every commit that changed one bumps
+a generation (in Redis, shared by every process and host; without Redis, in this process
+only), and an entry cached under another generation is read again. The generation is read
+*before* the database, and bumped *after* the commit, so a process can never keep values
+older than the generation it holds. Entries also expire after ``max_age`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis
+from sqlalchemy import Column, event, inspect, select
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
+
+from lti_tool.models import Deployment, Platform
+
+M = TypeVar("M", Platform, Deployment)
+log = logging.getLogger(__name__)
+
+GENERATION_KEY = "lti_tool:registry-generation"
+#: The models whose changes make cached entries stale.
+WATCHED = (Platform, Deployment)
+
+
+def _values(row: Any) -> dict[str, Any]:
+    """The row's own columns (not the expressions mapped beside them: launch counts)."""
+    mapper = inspect(type(row))
+    return {
+        attr.key: getattr(row, attr.key)
+        for attr in mapper.column_attrs
+        if isinstance(attr.expression, Column) and attr.expression.table is mapper.local_table
+    }
+
+
+def attach(session: Session, model: type[M], values: dict[str, Any]) -> M:
+    """The row as a persistent object of ``session``, without SQL: the one already in the
+    session, else a new object from the cached values."""
+    key = identity_key(model, values["id"])
+    found = session.identity_map.get(key)
+    if found is not None:
+        return found  # type: ignore[return-value]
+    row = model(**values)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
+
+
+class RegistryCache:
+    def __init__(self, client: redis.Redis | None, max_age: float) -> None:
+        self.client = client
+        self.max_age = max_age
+        self._local_generation = 0
+        self._entries: dict[tuple[Any, ...], tuple[Any, float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    # --- the generation ---------------------------------------------------------------
+
+    def generation(self) -> Any:
+        """The registry's generation now; read it before the rows it is to vouch for."""
+        if self.client is None:
+            return self._local_generation
+        return self.client.get(GENERATION_KEY)
+
+    def generation_command(self, pipe: Any) -> None:
+        """Queue the generation's read on a Redis pipeline (its answer: ``generation``)."""
+        pipe.get(GENERATION_KEY)
+
+    def invalidate(self) -> None:
+        """After a commit that changed the registry: every process reads it again."""
+        with self._lock:
+            self._local_generation += 1
+            self._entries.clear()
+        if self.client is not None:
+            try:
+                self.client.incr(GENERATION_KEY)
+            except redis.RedisError:  # the change is committed: do not fail its request
+                log.warning(
+                    "registry changed but Redis is unreachable: other processes see the "
+                    "change within %s seconds",
+                    self.max_age,
+                )
+
+    # --- the rows ---------------------------------------------------------------------
+
+    def _cached(
+        self,
+        key: tuple[Any, ...],
+        generation: Any,
+        load: Callable[[], Any],
+    ) -> dict[str, Any] | None:
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] == generation and now - entry[1] < self.max_age:
+            return entry[2]
+        row = load()
+        if row is None:
+            return None
+        values = _values(row)
+        with self._lock:
+            self._entries[key] = (generation, now, values)
+        return values
+
+    def platform(
+        self, session: Session, issuer: str, client_id: str, generation: Any
+    ) -> Platform | None:
+        """The platform registered as (issuer, client_id), whatever its status."""
+        values = self._cached(
+            ("platform", issuer, client_id),
+            generation,
+            lambda: session.scalar(
+                select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
+            ),
+        )
+        return attach(session, Platform, values) if values is not None else None
+
+    def deployment(
+        self, session: Session, platform: Platform, deployment_id: str, generation: Any
+    ) -> Deployment | None:
+        """The platform's deployment of this id, whatever its status; None when unknown."""
+        values = self._cached(
+            ("deployment", platform.id, deployment_id),
+            generation,
+            lambda: session.scalar(
+                select(Deployment).where(
+                    Deployment.platform_id == platform.id,
+                    Deployment.deployment_id == deployment_id,
+                )
+            ),
+        )
+        return attach(session, Deployment, values) if values is not None else None
+
+
+# --- invalidation on every commit that changed the registry --------------------------
+
+_CHANGED = "registry_changed"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_registry_change(session: Session, _context: Any) -> None:
+    changed = (*session.new, *session.deleted, *session.dirty)
+    if any(isinstance(row, WATCHED) for row in changed):
+        session.info[_CHANGED] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _invalidate_after_commit(session: Session) -> None:
+    if not session.info.pop(_CHANGED, False):
+        return
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        lti = current_app.extensions.get("lti")
+        if lti is not None:
+            lti.registry.invalidate()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_CHANGED, None)
