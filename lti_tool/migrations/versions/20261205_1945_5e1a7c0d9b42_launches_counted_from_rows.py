@@ -5,7 +5,7 @@ launches of a deployment waited for one another. Both are now read from the laun
 which every counted launch has.
 
 Revision ID: 5e1a7c0d9b42
-Revises: d4a8e61f2c90
+Revises: cfe30255bac2
 Create Date: 2026-12-05 19:45:00.000000
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import lti_tool.db
 
 revision: str = '5e1a7c0d9b42'
-down_revision: str | None = 'd4a8e61f2c90'
+down_revision: str | None = 'cfe30255bac2'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
