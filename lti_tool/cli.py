@@ -662,6 +662,39 @@ def coverage_snapshot(month: dt.date | None) -> None:
     click.echo(f"Recorded {chosen:%Y-%m}: {rows} rows.")
 
 
+# --- privacy: erasing people ----------------------------------------------------------------
+
+person_cli = AppGroup("person", help="People of the tool: erasure (GDPR).")
+
+
+@person_cli.command("erase")
+@click.argument("person_id", type=click.IntRange(1, 2**31 - 1))
+@click.option("--reason", required=True, help="Why; kept in the audit log (without the name).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+@transaction
+def person_erase(person_id: int, reason: str, yes: bool) -> None:
+    """Erase a person: their personal data goes, their certificates stay without their
+    name and verify as withdrawn, recorded figures stay (``services.erasure``)."""
+    from lti_tool.models import Person
+    from lti_tool.services import erasure
+
+    session = get_session()
+    person = session.get(Person, person_id)
+    if person is None:
+        raise click.ClickException(f"No person {person_id}.")
+    if not reason.strip() or "\x00" in reason:
+        raise click.BadParameter("give a reason", param_hint="--reason")
+    if not yes:
+        click.confirm(f"Erase person {person_id} for good?", abort=True)
+    done = erasure.erase_person(
+        session, Actor.cli(person.organisation_id), person, reason, via="cli"
+    )
+    click.echo(
+        f"Erased person {done.person_id}; {done.certificates_withdrawn} certificate(s) withdrawn."
+    )
+
+
 # --- grades for the LMS (AGS) ---------------------------------------------------------------
 
 
@@ -794,6 +827,7 @@ def register(app: Flask) -> None:
         content_cli,
         items_cli,
         coverage_cli,
+        person_cli,
     )
     for group in groups:
         app.cli.add_command(group)

@@ -1,0 +1,338 @@
+"""Privacy (GDPR) through HTTP: a person's "my data" page and JSON export, an admin erasing
+a person (then no page, API answer, export or table holds their name, e-mail or LMS user
+id, and their certificate verifies as withdrawn), and who is refused."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from joserfc import jwt as jose_jwt
+from openpyxl import load_workbook
+from pypdf import PdfReader
+from sqlalchemy import JSON, String, Text, select
+
+from lti_tool.credentials import status_list
+from lti_tool.db import Base, get_session
+from lti_tool.lti.demo_platform import PERSONAS
+from lti_tool.models import AuditAction, AuditEvent, Certificate, Person
+from lti_tool.services import privacy
+from tests.conftest import TOOL_BASE_URL
+from tests.fakes.lms import TestLms
+from tests.functional.test_admin_console import add_platform
+from tests.functional.test_assignments import form_for
+from tests.functional.test_certification_flow import (
+    admin_browser,
+    earn,
+    jwks,
+    learner_browser,
+    person_id,
+    verify_upload,
+)
+from tests.functional.test_deployments import other_lms
+from tests.functional.test_learner_requirements import launch
+
+LEARNER = PERSONAS["learner"]
+NAME = f"{LEARNER.given_name} {LEARNER.family_name}"
+
+
+def text_of(response: Any) -> str:
+    return str(response.get_data(as_text=True))
+
+
+def post_form(browser: Any, page: str, action: str, **fields: str) -> Any:
+    form = form_for(text_of(browser.get(page)), action)
+    return browser.post(form["action"], data={**form["fields"], **fields})
+
+
+def export(browser: Any) -> dict[str, Any]:
+    response = browser.get("/learner/my-data.json")
+    assert response.status_code == 200, text_of(response)
+    assert response.mimetype == "application/json"
+    assert "attachment" in response.headers["Content-Disposition"]
+    found: dict[str, Any] = json.loads(response.get_data())
+    return found
+
+
+# --- my data ---------------------------------------------------------------------------------
+
+
+def test_every_table_that_refers_to_a_person_is_declared_for_export_and_erasure():
+    """A new table with a person column fails here until services.privacy declares it."""
+    assert privacy.person_references() == set(privacy.COVERED)
+
+
+def test_my_data_says_what_why_and_how_long_and_exports_everything(app, lms, care):
+    browser = TestLms.browser(app)
+    launch(lms, browser, "learner", job_role="sykepleier", unit="hjemmetjenesten")
+    html = text_of(browser.get("/learner/my-data?lang=en"))
+    for heading in (
+        "Who you are",
+        "Launches",
+        "Job roles, units and permissions",
+        "Mapping answers and results",
+        "Evidence of competence",
+        "Learning plan and bookings",
+        "Certificates",
+        "Audit log entries about you",
+    ):
+        assert f">{heading}</h2>" in html
+    assert html.count("<dt>Why</dt>") == len(privacy.CATEGORIES)
+    assert html.count("<dt>How long</dt>") == len(privacy.CATEGORIES)
+    assert '<dd data-category="launches">1 record</dd>' in html
+    assert "/learner/my-data.json" in html
+    assert "/learner/my-data" in text_of(browser.get("/learner/"))  # reachable from each page
+
+    data = export(browser)
+    assert set(data) == set(privacy.CATEGORIES)
+    (me,) = data["identity"]["person"]
+    assert (me["name"], me["email"], me["sub"]) == (NAME, LEARNER.email, LEARNER.sub)
+    assert len(data["launches"]["launch"]) == 1
+    assert {r["source"] for r in data["roles"]["job_role_assignment"]} == {"launch"}
+    assert len(data["roles"]["unit_assignment"]) == 1
+    for table, _column in privacy.SUBJECT:  # every table about a person, even when empty
+        assert table in data[privacy.SUBJECT[(table, _column)]]
+
+    with app.app_context():
+        event = get_session().scalars(select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+        assert event is not None
+        assert (event.action, event.object_type) == (AuditAction.EXPORT, "own_data")
+        assert event.actor_person_id == int(me["id"]) and event.object_id == str(me["id"])
+    # the next export lists that event among those about them
+    again = export(browser)
+    assert [e["action"] for e in again["audit"]["audit_event"]] == ["export"]
+
+
+def test_everyone_launched_has_a_my_data_page_with_only_their_own_data(app, lms, care):
+    learner = TestLms.browser(app)
+    launch(lms, learner, "learner")
+    admin = admin_browser(app, lms)
+    data = export(admin)
+    (me,) = data["identity"]["person"]
+    assert me["sub"] == PERSONAS["admin"].sub
+    assert LEARNER.email not in json.dumps(data)
+    assert admin.get("/learner/my-data").status_code == 200
+    designer = TestLms.browser(app)
+    launch(lms, designer, "designer")
+    assert designer.get("/learner/my-data").status_code == 200
+    anonymous = TestLms.browser(app)
+    assert anonymous.get("/learner/my-data").status_code == 401
+    assert anonymous.get("/learner/my-data.json").status_code == 401
+
+
+# --- erasure ---------------------------------------------------------------------------------
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
+
+
+def _rows_naming(app: Any, values: tuple[str, ...], sub: str) -> list[str]:
+    """Every table row (the audit log's events aside) whose text holds one of ``values``,
+    or with a column or JSON value that is exactly ``sub``."""
+    found = []
+    with app.app_context():
+        session = get_session()
+        for table in Base.metadata.sorted_tables:
+            if table.name == "audit_event":
+                continue
+            texts = [c for c in table.c if isinstance(c.type, String | Text | JSON)]
+            if not texts:
+                continue
+            for row in session.execute(select(*texts)).all():
+                for column, value in zip(texts, row, strict=True):
+                    if value is None:
+                        continue
+                    dumped = json.dumps(value, ensure_ascii=False).lower()
+                    if any(v.lower() in dumped for v in values) or sub in _leaves(value):
+                        found.append(f"{table.name}.{column.name}: {dumped[:120]}")
+    return found
+
+
+def test_an_erased_person_is_nowhere_and_their_certificate_verifies_as_withdrawn(
+    app, lms, care, new_token
+):
+    built, certificate = earn(app, lms, care)
+    learner = learner_browser(app, lms)
+    token = learner.get(f"/certificates/{certificate.id}/credential.jwt").get_data(as_text=True)
+    signed_json = learner.get(f"/certificates/{certificate.id}/credential.json")
+    assert signed_json.status_code == 200
+    credential_json = signed_json.get_data(as_text=True)
+    erased_id = person_id(app, LEARNER.sub)
+    admin = admin_browser(app, lms)
+    api_token = new_token()
+    anyone = TestLms.browser(app)
+
+    def everywhere() -> str:
+        """What the admin, the API and anyone see: pages, API answers and exports."""
+        seen = [
+            text_of(admin.get(path))
+            for path in (
+                "/admin/people",
+                "/admin/certificates",
+                "/admin/grants",
+                "/manager/",
+                f"/designer/certifications/{built['id']}",
+                "/certificates/expiring",
+            )
+        ]
+        for path in ("/api/v1/people", "/api/v1/coverage/figures"):
+            response = anyone.get(path, headers={"Authorization": f"Bearer {api_token}"})
+            assert response.status_code == 200, text_of(response)
+            seen.append(text_of(response))
+        for unit_id in care["units"].values():
+            seen.append(text_of(admin.get(f"/manager/units/{unit_id}/matrix")))
+            seen.append(text_of(admin.get(f"/manager/units/{unit_id}/export.csv")))
+            pdf = admin.get(f"/manager/units/{unit_id}/export.pdf")
+            seen.append(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages))
+        book = load_workbook(io.BytesIO(admin.get("/manager/export.xlsx").data))
+        seen += [str(c.value) for s in book.worksheets for r in s.iter_rows() for c in r]
+        seen.append(text_of(anyone.get(f"/verify/{certificate.code}")))
+        seen.append(text_of(anyone.get(f"/verify/{certificate.code}?format=json")))
+        return "\n".join(seen)
+
+    before = everywhere()
+    assert NAME in before and LEARNER.email in before
+    assert _rows_naming(app, (NAME, LEARNER.email), LEARNER.sub)
+
+    people = text_of(admin.get("/admin/people?lang=en"))
+    assert NAME in people and f"/admin/people/{erased_id}/erase" in people
+    page = f"/admin/people/{erased_id}/erase?lang=en"
+    confirm = text_of(admin.get(page))
+    assert "1 certificate stays, without the holder" in confirm, confirm[confirm.find("<ul>") :][
+        :600
+    ]
+    refused = post_form(admin, page, f"/admin/people/{erased_id}/erase", reason="  ")
+    assert refused.status_code == 422 and 'aria-invalid="true"' in text_of(refused)
+    assert person_id(app, LEARNER.sub) == erased_id  # nothing happened
+    done = post_form(
+        admin, page, f"/admin/people/{erased_id}/erase", reason=f"{NAME} asked to be erased"
+    )
+    assert done.status_code == 302, text_of(done)
+    assert "The person is erased." in text_of(admin.get(done.headers["Location"] + "&lang=en"))
+
+    after = everywhere()
+    for value in (NAME, LEARNER.email):
+        assert value not in after
+    assert _rows_naming(app, (NAME, LEARNER.email), LEARNER.sub) == []
+    with app.app_context():
+        session = get_session()
+        assert session.get(Person, erased_id) is None
+        kept = session.get(Certificate, certificate.id)
+        assert kept is not None and kept.person_id is None and kept.holder_name == ""
+        assert kept.withdrawn_at is not None and kept.credential_jwt is None
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == AuditAction.ERASE)
+        ).one()
+        assert event.object_id == str(erased_id) and event.actor_person_id == person_id(
+            app, PERSONAS["admin"].sub
+        )
+        assert event.detail == {
+            "reason": "[erased] asked to be erased",
+            "via": "console",
+            "certificates_withdrawn": 1,
+        }
+
+    # the certificate verifies as withdrawn: by code, as JSON, and as a credential brought back
+    html = text_of(anyone.get(f"/verify/{certificate.code}?lang=en"))
+    assert "Withdrawn" in html and "its holder's data has been erased" in html
+    answer = anyone.get(f"/verify/{certificate.code}?format=json").get_json()
+    assert answer["status"] == "withdrawn" and answer["holder"] == ""
+    assert verify_upload(anyone, token)["status"] == "withdrawn"
+    assert verify_upload(anyone, credential_json)["status"] == "withdrawn"
+    html = text_of(anyone.get(f"/verify/{certificate.code}?lang=nn"))
+    assert "Trekt tilbake" in html
+    # and the status list says it is no longer valid
+    status_url = jose_jwt.decode(token, jwks(anyone)).claims["credentialStatus"]
+    listed = anyone.get(status_url["statusListCredential"].removeprefix(TOOL_BASE_URL))
+    subject = jose_jwt.decode(listed.get_data(as_text=True), jwks(anyone)).claims[
+        "credentialSubject"
+    ]
+    assert status_list.is_set(subject["encodedList"], int(status_url["statusListIndex"]))
+
+    # launching again from the LMS, they start as a new person with nothing
+    again = learner_browser(app, lms)
+    new_id = person_id(app, LEARNER.sub)
+    assert new_id != erased_id
+    data = export(again)
+    assert data["certificates"]["certificate"] == []
+    assert data["mappings"]["attempt"] == [] and data["evidence"]["evidence"] == []
+
+
+def test_only_an_admin_of_the_persons_organisation_erases_them(
+    app, lms, care, platform_pem, mocked_http
+):
+    learner = TestLms.browser(app)
+    launch(lms, learner, "learner")
+    target = person_id(app, LEARNER.sub)
+    for persona in ("learner", "designer"):
+        browser = TestLms.browser(app)
+        launch(lms, browser, persona)
+        assert browser.get("/admin/people").status_code == 403
+        assert browser.get(f"/admin/people/{target}/erase").status_code == 403
+    annen = other_lms(platform_pem, mocked_http, "https://canvas.example", "client-456", "dep-9")
+    add_platform(app, annen, "Annenkommune")
+    stranger = TestLms.browser(app)
+    assert annen.launch(stranger, "admin").status_code == 302
+    assert NAME not in text_of(stranger.get("/admin/people"))
+    assert stranger.get(f"/admin/people/{target}/erase").status_code == 404
+    own = form_for(text_of(stranger.get("/admin/people")), "/admin/people")  # the search
+    assert own["action"].startswith("/admin/people")
+    csrf = form_for(text_of(stranger.get("/admin/keys/rotate")), "/admin/keys/rotate")["fields"][
+        "csrf_token"
+    ]
+    posted = stranger.post(
+        f"/admin/people/{target}/erase", data={"csrf_token": csrf, "reason": "Prøver"}
+    )
+    assert posted.status_code == 404
+    assert person_id(app, LEARNER.sub) == target
+    # nor may an admin erase themselves on the console
+    admin = admin_browser(app, lms)
+    me = person_id(app, PERSONAS["admin"].sub)
+    page = text_of(admin.get(f"/admin/people/{me}/erase?lang=en"))
+    assert "You are signed in as this person" in page and 'method="post"' not in page
+    csrf = form_for(text_of(admin.get("/admin/keys/rotate")), "/admin/keys/rotate")["fields"][
+        "csrf_token"
+    ]
+    assert (
+        admin.post(
+            f"/admin/people/{me}/erase", data={"csrf_token": csrf, "reason": "Meg selv"}
+        ).status_code
+        == 409
+    )
+    assert person_id(app, PERSONAS["admin"].sub) == me
+
+
+def test_the_command_line_erases_a_person(app, lms, care, cli):
+    learner = TestLms.browser(app)
+    launch(lms, learner, "learner")
+    target = person_id(app, LEARNER.sub)
+    refused = cli("person", "erase", "999999", "--reason", "x", "--yes", ok=False)
+    assert refused.exit_code != 0 and "No person 999999" in refused.output
+    done = cli("person", "erase", str(target), "--reason", f"Asked by {LEARNER.email}", "--yes")
+    assert f"Erased person {target}; 0 certificate(s) withdrawn." in done.output
+    assert person_id(app, LEARNER.sub) is None
+    with app.app_context():
+        event = (
+            get_session()
+            .scalars(select(AuditEvent).where(AuditEvent.action == AuditAction.ERASE))
+            .one()
+        )
+        assert event.actor_label == "cli" and event.detail["via"] == "cli"
+        assert event.detail["reason"] == "Asked by [erased]"
+
+
+@pytest.fixture
+def new_token(cli):
+    def make(organisation: str = "Testkommune", scope: str = "read") -> str:
+        result = cli("api-token", "create", "--organisation", organisation, "--scope", scope)
+        token: str = result.stdout.strip().splitlines()[-1]
+        return token
+
+    return make
