@@ -16,9 +16,17 @@ from sqlalchemy import JSON, String, Text, select
 
 from lti_tool.credentials import status_list
 from lti_tool.db import Base, get_session
+from lti_tool.lti import claims as c
 from lti_tool.lti.demo_platform import PERSONAS
-from lti_tool.models import AuditAction, AuditEvent, Certificate, Person
-from lti_tool.services import privacy
+from lti_tool.models import (
+    AuditAction,
+    AuditEvent,
+    Certificate,
+    JobRoleAssignment,
+    Launch,
+    Person,
+)
+from lti_tool.services import launches, privacy
 from tests.conftest import TOOL_BASE_URL
 from tests.fakes.lms import TestLms
 from tests.functional.test_admin_console import add_platform
@@ -336,3 +344,40 @@ def new_token(cli):
         return token
 
     return make
+
+
+# --- data minimisation ------------------------------------------------------------------------
+
+
+def test_a_launch_record_keeps_only_the_claims_the_tool_reads(app, lms, care):
+    browser = TestLms.browser(app)
+    extra = {
+        c.LIS: {"person_sourcedid": "EMP-7", "course_section_sourcedid": "SEC-1"},
+        c.CUSTOM: {
+            "job_role": "sykepleier",
+            "mapping": "sykepleier-kartlegging",
+            "private_email": "privat@example.org",
+        },
+        "picture": "https://moodle.example/pix/u1.png",
+        "https://purl.imsglobal.org/spec/lti/claim/ext": {"user_username": "ansatt"},
+        c.LAUNCH_PRESENTATION: {"locale": "nn", "return_url": "https://moodle.example/x"},
+    }
+    response = lms.signed_launch(browser, "learner", change=extra)
+    assert response.status_code == 302, text_of(response)
+    with app.app_context():
+        session = get_session()
+        (stored,) = session.scalars(select(Launch)).all()
+        claims = stored.claims
+        person = stored.person
+        assert person.email == LEARNER.email and person.locale == "nn"  # used, at the launch
+        roles = [a.job_role.code for a in session.scalars(select(JobRoleAssignment))]
+        assert roles == ["sykepleier"]
+    dumped = json.dumps(claims)
+    for unused in ("privat@example.org", "SEC-1", "pix/u1.png", "user_username", "return_url"):
+        assert unused not in dumped
+    for personal in ("name", "given_name", "family_name", "email", "picture", "nonce"):
+        assert personal not in claims
+    assert claims[c.LIS] == {"person_sourcedid": "EMP-7"}
+    assert claims[c.CUSTOM] == {"mapping": "sykepleier-kartlegging"}
+    assert claims["sub"] == LEARNER.sub and claims[c.ROLES] and claims[c.CONTEXT]["id"]
+    assert set(claims) <= {*launches.STORED_CLAIMS, c.CUSTOM, c.LIS}
