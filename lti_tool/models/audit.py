@@ -36,6 +36,8 @@ class AuditAction(enum.StrEnum):
     """The LMS roles that count as designer on a platform changed."""
     ERASE = "erase"
     """A person's data erased (by an admin, the command line or the retention rule)."""
+    RETENTION = "retention"
+    """An organisation's retention rule for personal data set or taken away."""
     FETCH = "fetch"
     """Other people's data read from the learning platform and kept (a course's
     participants)."""

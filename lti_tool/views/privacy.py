@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from marshmallow import ValidationError
 
 from lti_tool.auth import (
@@ -23,11 +23,11 @@ from lti_tool.auth import (
     requires,
 )
 from lti_tool.db import get_session
-from lti_tool.errors import EraseOwn
+from lti_tool.errors import EraseOwn, NotFound
 from lti_tool.lti.roles import Permission
 from lti_tool.schemas.admin import field_errors
-from lti_tool.schemas.privacy import EraseForm
-from lti_tool.services import audit, erasure, privacy
+from lti_tool.schemas.privacy import EraseForm, RetentionForm
+from lti_tool.services import audit, erasure, privacy, retention
 
 bp = Blueprint("privacy", __name__)
 
@@ -136,3 +136,38 @@ def erase(person_id: int) -> Any:
     erasure.erase_person(session, current_actor(), person, form["reason"])
     flash(gettext("The person is erased. Their certificates now verify as withdrawn."), "success")
     return redirect(url_for("privacy.people", lt=launch_token()))
+
+
+# --- the organisation's retention rule ------------------------------------------------------
+
+
+@bp.route("/admin/organisations/<int:organisation_pk>/retention", methods=["POST"])
+@requires(Permission.ADMIN)
+def set_retention(organisation_pk: int) -> Any:
+    """The admin's own organisation only: another's people are not theirs to erase."""
+    from lti_tool.views import admin as console
+
+    if organisation_pk != current_organisation_id():
+        raise NotFound(f"retention of organisation {organisation_pk} by another's admin")
+    try:
+        form = RetentionForm().load(request.form.to_dict())
+    except ValidationError as exc:
+        return console.organisation_page(
+            organisation_pk, field_errors(exc), request.form, INVALID_FORM
+        )
+    months = form["retention_months"]
+    retention.set_retention(get_session(), current_actor(), organisation_pk, months)
+    if months is None:
+        flash(gettext("No retention rule: people are kept until erased by hand."), "success")
+    else:
+        flash(
+            ngettext(
+                "People with no launch for %(num)d month are now erased by the worker.",
+                "People with no launch for %(num)d months are now erased by the worker.",
+                months,
+            ),
+            "success",
+        )
+    return redirect(
+        url_for("admin.organisation", organisation_pk=organisation_pk, lt=launch_token())
+    )

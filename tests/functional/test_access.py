@@ -179,6 +179,7 @@ def test_guards_match_the_declared_access(app):
         "privacy.people": {"admin"},
         "privacy.confirm_erase": {"admin"},
         "privacy.erase": {"admin"},
+        "privacy.set_retention": {"admin"},
     }
     for endpoint, permissions in expected.items():
         assert set(app.view_functions[endpoint].access) == permissions, endpoint

@@ -14,8 +14,10 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import JSON, String, Text, select
 
+from lti_tool import clock
 from lti_tool.credentials import status_list
 from lti_tool.db import Base, get_session
+from lti_tool.domain.certification_rules import add_months
 from lti_tool.lti import claims as c
 from lti_tool.lti.demo_platform import PERSONAS
 from lti_tool.models import (
@@ -381,3 +383,105 @@ def test_a_launch_record_keeps_only_the_claims_the_tool_reads(app, lms, care):
     assert claims[c.CUSTOM] == {"mapping": "sykepleier-kartlegging"}
     assert claims["sub"] == LEARNER.sub and claims[c.ROLES] and claims[c.CONTEXT]["id"]
     assert set(claims) <= {*launches.STORED_CLAIMS, c.CUSTOM, c.LIS}
+
+
+# --- retention -------------------------------------------------------------------------------
+
+
+def _launched_months_ago(app: Any, sub: str, months: int) -> None:
+    """As if the person's last launch was ``months`` ago (the data a year of use leaves)."""
+    with app.app_context():
+        session = get_session()
+        person = session.scalars(select(Person).where(Person.sub == sub)).one()
+        person.last_seen_at = add_months(clock.now(), -months)
+        session.commit()
+
+
+def _organisation_of(app: Any, sub: str) -> int:
+    with app.app_context():
+        return int(
+            get_session().scalars(select(Person.organisation_id).where(Person.sub == sub)).one()
+        )
+
+
+def test_the_retention_rule_erases_only_those_without_a_launch_for_its_months(app, lms, care, cli):
+    old, recent = PERSONAS["learner"], PERSONAS["learner2"]
+    for persona in ("learner", "learner2"):
+        launch(lms, TestLms.browser(app), persona)
+    admin = admin_browser(app, lms)
+    organisation = _organisation_of(app, old.sub)
+    page = f"/admin/organisations/{organisation}?lang=en"
+    action = f"/admin/organisations/{organisation}/retention"
+    assert "Retention of personal data" in text_of(admin.get(page))
+    for wrong in ("0", "121", "tolv", "1e3"):
+        refused = post_form(admin, page, action, retention_months=wrong)
+        assert refused.status_code == 422, wrong
+        html = text_of(refused)
+        assert "Enter a whole number of months from 1 to 120" in html
+        assert 'id="retention-retention_months-error"' in html
+    saved = post_form(admin, page, action, retention_months="12")
+    assert saved.status_code == 302, text_of(saved)
+    with app.app_context():
+        session = get_session()
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == AuditAction.RETENTION)
+        ).one()
+        assert event.detail == {"before": None, "after": 12}
+    learner = TestLms.browser(app)
+    launch(lms, learner, "learner")
+    assert "have not opened Læringsløp for 12 months" in text_of(
+        learner.get("/learner/my-data?lang=en")
+    )
+
+    _launched_months_ago(app, old.sub, 13)
+    _launched_months_ago(app, recent.sub, 11)
+    result = cli("retention", "run")
+    assert "1 erased in 1 organisation(s) with a rule" in result.output
+    assert person_id(app, old.sub) is None
+    assert person_id(app, recent.sub) is not None
+    with app.app_context():
+        event = (
+            get_session()
+            .scalars(select(AuditEvent).where(AuditEvent.action == AuditAction.ERASE))
+            .one()
+        )
+        assert event.actor_label == "system" and event.detail["via"] == "retention"
+        assert event.detail["reason"] == (
+            "No launch for 12 months (the organisation's retention rule)"
+        )
+    # the worker applies it too
+    _launched_months_ago(app, recent.sub, 14)
+    cli("worker", "--once")
+    assert person_id(app, recent.sub) is None
+    # and no rule keeps everyone
+    saved = post_form(admin, page, action, retention_months="")
+    assert saved.status_code == 302
+    launch(lms, TestLms.browser(app), "learner")
+    _launched_months_ago(app, old.sub, 50)
+    assert "0 erased in 0 organisation(s)" in cli("retention", "run").output
+    assert person_id(app, old.sub) is not None
+
+
+def test_only_the_organisations_own_admin_sets_its_retention(
+    app, lms, care, platform_pem, mocked_http
+):
+    launch(lms, TestLms.browser(app), "learner")
+    organisation = _organisation_of(app, LEARNER.sub)
+    action = f"/admin/organisations/{organisation}/retention"
+    annen = other_lms(platform_pem, mocked_http, "https://canvas.example", "client-456", "dep-9")
+    add_platform(app, annen, "Annenkommune")
+    stranger = TestLms.browser(app)
+    assert annen.launch(stranger, "admin").status_code == 302
+    csrf = form_for(text_of(stranger.get("/admin/keys/rotate")), "/admin/keys/rotate")["fields"][
+        "csrf_token"
+    ]
+    posted = stranger.post(action, data={"csrf_token": csrf, "retention_months": "1"})
+    assert posted.status_code == 404
+    learner = TestLms.browser(app)
+    launch(lms, learner, "learner")
+    assert learner.post(action, data={"retention_months": "1"}).status_code in (400, 403)
+    with app.app_context():
+        from lti_tool.models import Organisation
+
+        found = get_session().get(Organisation, organisation)
+        assert found is not None and found.retention_months is None
