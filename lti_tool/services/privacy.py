@@ -178,6 +178,14 @@ def score_deliveries(session: Session, person: Person) -> list[ScoreDelivery]:
     return [d for d in rows if str((d.score or {}).get("userId")) == person.sub]
 
 
+def _acted_by(event: AuditEvent) -> str:
+    """person, api-token:<id>, cli or system: the kind of actor, not who."""
+    if event.actor_person_id is not None:
+        return "person"
+    words = (event.actor_label or "").split()
+    return words[0] if words else audit.SYSTEM
+
+
 def _audit_rows(session: Session, person_id: int) -> list[dict[str, Any]]:
     """Events of the audit log concerning the person: what was done, when, and whether by
     a person, a token, the command line or the system (not who: that is the actor's)."""
@@ -193,7 +201,7 @@ def _audit_rows(session: Session, person_id: int) -> list[dict[str, Any]]:
             "action": _plain(e.action),
             "object_type": e.object_type,
             "object_id": e.object_id,
-            "by": "person" if e.actor_person_id is not None else (e.actor_label or "").split()[0],
+            "by": _acted_by(e),
         }
         for e in rows
     ]

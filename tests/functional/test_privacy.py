@@ -180,34 +180,38 @@ def test_an_erased_person_is_nowhere_and_their_certificate_verifies_as_withdrawn
     api_token = new_token()
     anyone = TestLms.browser(app)
 
+    def read(client: Any, path: str, **kwargs: Any) -> Any:
+        response = client.get(path, **kwargs)
+        assert response.status_code == 200, (path, text_of(response)[:2000])
+        return response
+
     def everywhere() -> str:
         """What the admin, the API and anyone see: pages, API answers and exports."""
         seen = [
-            text_of(admin.get(path))
+            text_of(read(admin, path))
             for path in (
                 "/admin/people",
                 "/admin/certificates",
                 "/admin/grants",
                 "/manager/",
                 f"/designer/certifications/{built['id']}",
-                "/certificates/expiring",
+                "/manager/certificates",
                 "/admin/audit",
                 "/admin/audit.csv",
             )
         ]
+        bearer = {"Authorization": f"Bearer {api_token}"}
         for path in ("/api/v1/people", "/api/v1/coverage/figures"):
-            response = anyone.get(path, headers={"Authorization": f"Bearer {api_token}"})
-            assert response.status_code == 200, text_of(response)
-            seen.append(text_of(response))
+            seen.append(text_of(read(anyone, path, headers=bearer)))
         for unit_id in care["units"].values():
-            seen.append(text_of(admin.get(f"/manager/units/{unit_id}/matrix")))
-            seen.append(text_of(admin.get(f"/manager/units/{unit_id}/export.csv")))
-            pdf = admin.get(f"/manager/units/{unit_id}/export.pdf")
+            seen.append(text_of(read(admin, f"/manager/units/{unit_id}/matrix")))
+            seen.append(text_of(read(admin, f"/manager/units/{unit_id}/export.csv")))
+            pdf = read(admin, f"/manager/units/{unit_id}/export.pdf")
             seen.append(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages))
-        book = load_workbook(io.BytesIO(admin.get("/manager/export.xlsx").data))
+        book = load_workbook(io.BytesIO(read(admin, "/manager/export.xlsx").data))
         seen += [str(c.value) for s in book.worksheets for r in s.iter_rows() for c in r]
-        seen.append(text_of(anyone.get(f"/verify/{certificate.code}")))
-        seen.append(text_of(anyone.get(f"/verify/{certificate.code}?format=json")))
+        seen.append(text_of(read(anyone, f"/verify/{certificate.code}")))
+        seen.append(text_of(read(anyone, f"/verify/{certificate.code}?format=json")))
         return "\n".join(seen)
 
     before = everywhere()
@@ -218,9 +222,7 @@ def test_an_erased_person_is_nowhere_and_their_certificate_verifies_as_withdrawn
     assert NAME in people and f"/admin/people/{erased_id}/erase" in people
     page = f"/admin/people/{erased_id}/erase?lang=en"
     confirm = text_of(admin.get(page))
-    assert "1 certificate stays, without the holder" in confirm, confirm[confirm.find("<ul>") :][
-        :600
-    ]
+    assert "1 certificate stays, without the holder" in confirm
     refused = post_form(admin, page, f"/admin/people/{erased_id}/erase", reason="  ")
     assert refused.status_code == 422 and 'aria-invalid="true"' in text_of(refused)
     assert person_id(app, LEARNER.sub) == erased_id  # nothing happened
