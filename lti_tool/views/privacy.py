@@ -25,6 +25,7 @@ from lti_tool.auth import (
 from lti_tool.db import get_session
 from lti_tool.errors import EraseOwn, NotFound
 from lti_tool.lti.roles import Permission
+from lti_tool.models import Launch
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.privacy import EraseForm, RetentionForm
 from lti_tool.services import audit, erasure, privacy, retention
@@ -38,12 +39,7 @@ INVALID_FORM = 422
 MAX_SEARCH = 100
 
 
-def refuse_nul_text(text: str) -> str:
-    """A search as typed, without NUL (which PostgreSQL refuses)."""
-    return text.replace("\x00", "")
-
-
-def _launched() -> Any:
+def _launched() -> Launch:
     launch = current_launch()
     assert launch is not None  # @requires let the request in
     return launch
@@ -68,7 +64,7 @@ def my_data_json() -> Any:
     launch = _launched()
     data = privacy.export_own(get_session(), current_actor(), launch.person)
     return Response(
-        json.dumps(data, ensure_ascii=False, indent=2),
+        json.dumps(data, ensure_ascii=False, indent=2, default=str),
         mimetype="application/json",
         headers={
             "Content-Disposition": 'attachment; filename="my-data.json"',
@@ -97,7 +93,7 @@ def _people_page(search: str) -> Any:
 @requires(Permission.ADMIN)
 def people() -> Any:
     """The organisation's people, with a search; each may be erased."""
-    return _people_page(refuse_nul_text(request.args.get("q", "")))
+    return _people_page(request.args.get("q", ""))
 
 
 def _erase_page(person_id: int, errors: Any = None, status: int = 200) -> Any:

@@ -492,3 +492,22 @@ def test_only_the_organisations_own_admin_sets_its_retention(
 
         found = get_session().get(Organisation, organisation)
         assert found is not None and found.retention_months is None
+
+
+def test_hostile_input_on_the_people_pages_gets_a_clear_answer(app, lms, care):
+    learner = TestLms.browser(app)
+    launch(lms, learner, "learner")
+    target = person_id(app, LEARNER.sub)
+    admin = admin_browser(app, lms)
+    assert admin.get("/admin/people", query_string={"q": "De\x00mo"}).status_code == 422
+    assert admin.get("/admin/people", query_string={"q": "x" * 5000}).status_code == 200
+    found = text_of(admin.get("/admin/people", query_string={"q": "ansatt@demo"}))
+    assert NAME in found
+    assert NAME not in text_of(admin.get("/admin/people", query_string={"q": "%"}))
+    page = f"/admin/people/{target}/erase?lang=en"
+    too_long = post_form(admin, page, f"/admin/people/{target}/erase", reason="x" * 501)
+    assert too_long.status_code == 422 and 'aria-invalid="true"' in text_of(too_long)
+    nul = post_form(admin, page, f"/admin/people/{target}/erase", reason="Ba om\x00 sletting")
+    assert nul.status_code == 422 and "invalid_input" in text_of(nul)
+    assert admin.get("/admin/people/99999999999999999999/erase").status_code == 404
+    assert person_id(app, LEARNER.sub) == target
