@@ -238,6 +238,13 @@ def test_an_erased_person_is_nowhere_and_their_certificate_verifies_as_withdrawn
     for value in (NAME, LEARNER.email):
         assert value not in after
     assert _rows_naming(app, (NAME, LEARNER.email), LEARNER.sub) == []
+    searched = text_of(admin.get("/admin/people", query_string={"q": LEARNER.family_name}))
+    assert "No one found." in text_of(admin.get("/admin/people?lang=en&q=ansatt@"))
+    assert NAME not in searched
+    bearer = {"Authorization": f"Bearer {api_token}"}
+    assert anyone.get(f"/api/v1/people/{erased_id}", headers=bearer).status_code == 404
+    assert admin.get(f"/manager/people/{erased_id}").status_code == 404
+    assert admin.get(f"/admin/people/{erased_id}/erase").status_code == 404
     with app.app_context():
         session = get_session()
         assert session.get(Person, erased_id) is None
