@@ -197,6 +197,7 @@ def _register_blueprints(app: Flask) -> None:
         lti,
         manager,
         mapping_design,
+        privacy,
         registration,
         unit_exports,
     )
@@ -219,6 +220,7 @@ def _register_blueprints(app: Flask) -> None:
         unit_exports,
         coordinator,
         admin,
+        privacy,
         api,
     ]
     # Not even registered when off: its POST routes would otherwise answer a CSRF 400

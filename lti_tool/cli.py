@@ -34,6 +34,8 @@ from lti_tool.services import frameworks as framework_services
 from lti_tool.services.audit import Actor
 
 log = logging.getLogger(__name__)
+#: How often the worker applies the organisations' retention rules.
+RETENTION_EVERY = dt.timedelta(hours=1)
 
 
 def transaction(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -662,6 +664,53 @@ def coverage_snapshot(month: dt.date | None) -> None:
     click.echo(f"Recorded {chosen:%Y-%m}: {rows} rows.")
 
 
+# --- privacy: erasing people ----------------------------------------------------------------
+
+person_cli = AppGroup("person", help="People of the tool: erasure (GDPR).")
+
+
+@person_cli.command("erase")
+@click.argument("person_id", type=click.IntRange(1, 2**31 - 1))
+@click.option("--reason", required=True, help="Why; kept in the audit log (without the name).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+@transaction
+def person_erase(person_id: int, reason: str, yes: bool) -> None:
+    """Erase a person: their personal data goes, their certificates stay without their
+    name and verify as withdrawn, recorded figures stay (``services.erasure``)."""
+    from lti_tool.models import Person
+    from lti_tool.services import erasure
+
+    session = get_session()
+    person = session.get(Person, person_id)
+    if person is None:
+        raise click.ClickException(f"No person {person_id}.")
+    if not reason.strip() or "\x00" in reason:
+        raise click.BadParameter("give a reason", param_hint="--reason")
+    if not yes:
+        click.confirm(f"Erase person {person_id} for good?", abort=True)
+    done = erasure.erase_person(
+        session, Actor.cli(person.organisation_id), person, reason, via="cli"
+    )
+    click.echo(
+        f"Erased person {done.person_id}; {done.certificates_withdrawn} certificate(s) withdrawn."
+    )
+
+
+retention_cli = AppGroup("retention", help="Retention of personal data per organisation.")
+
+
+@retention_cli.command("run")
+@with_appcontext
+@transaction
+def retention_run() -> None:
+    """Erase the people of each organisation with a retention rule who have not launched
+    for its months (the worker does it too, once an hour); each erasure is audited."""
+    from lti_tool.services import retention
+
+    click.echo(str(retention.run_retention(get_session(), clock.now())))
+
+
 # --- grades for the LMS (AGS) ---------------------------------------------------------------
 
 
@@ -680,7 +729,8 @@ def worker(once: bool, batch: int) -> None:
 
     Each pass first submits attempts whose time limit ran out unattended, so their scores
     are sent too, and records last month's coverage figures once a month is over
-    (``coverage_figures.record_due_snapshots``), and reads the results of placed activities
+    (``coverage_figures.record_due_snapshots``), applies the organisations' retention
+    rules once an hour (``services.retention``), and reads the results of placed activities
     that launches asked for (``services.result_reads``). With SMTP_URL set it also emails
     the booking notices (``services.notices``).
     Runs until SIGTERM or SIGINT (it finishes the score it is sending), sleeping
@@ -698,6 +748,7 @@ def worker(once: bool, batch: int) -> None:
     from lti_tool.services.attempts import close_overdue_attempts
     from lti_tool.services.coverage_figures import record_due_snapshots
     from lti_tool.services.result_reads import read_due_results
+    from lti_tool.services.retention import run_retention
     from lti_tool.services.score_delivery import DeliveryCounts, deliver_due
 
     services = lti_services()
@@ -708,6 +759,20 @@ def worker(once: bool, batch: int) -> None:
         with session_factory() as session:
             if record_due_snapshots(session, utcnow()):
                 session.commit()
+
+    retained_at: list[dt.datetime] = []
+
+    def apply_retention() -> None:
+        """The organisations' retention rules, once an hour at most."""
+        now = utcnow()
+        if retained_at and now - retained_at[-1] < RETENTION_EVERY:
+            return
+        with session_factory() as session:
+            result = run_retention(session, now)
+            session.commit()
+        retained_at[:] = [now]
+        if result.erased:
+            log.info("worker: retention: %s", result)
 
     def send_notices(stop: Callable[[], bool] | None = None) -> notices.MailCounts | None:
         if mailer is None:
@@ -725,6 +790,7 @@ def worker(once: bool, batch: int) -> None:
     if once:
         close_overdue_attempts(session_factory, utcnow())
         record_snapshots()
+        apply_retention()
         counts = deliver_due(session_factory, services, limit=batch)
         click.echo(str(counts))
         results = read_due_results(session_factory, services, limit=batch)
@@ -755,6 +821,10 @@ def worker(once: bool, batch: int) -> None:
                 record_snapshots()
             except Exception:  # the figures wait for the next pass; the scores go on
                 log.exception("worker: recording coverage figures failed")
+            try:
+                apply_retention()
+            except Exception:  # the rules wait for the next pass; the scores go on
+                log.exception("worker: applying the retention rules failed")
             try:
                 send_notices(stopping.is_set)
             except Exception:  # the mail server or database away: the scores still go
@@ -794,6 +864,8 @@ def register(app: Flask) -> None:
         content_cli,
         items_cli,
         coverage_cli,
+        person_cli,
+        retention_cli,
     )
     for group in groups:
         app.cli.add_command(group)

@@ -1114,3 +1114,15 @@ class BookingRefused(FormattedError):
     code = "booking_refused"
     title = lazy_gettext("That cannot be done for this session")
     message = lazy_gettext("%(reason)s")
+
+
+class EraseOwn(ToolError):
+    """An admin would erase the person they are signed in as."""
+
+    status = 409
+    code = "erase_own"
+    title = lazy_gettext("You cannot erase yourself here")
+    message = lazy_gettext(
+        "You are signed in as this person: erasing them would end your own access at once. "
+        "Ask another administrator, or use the command line."
+    )

@@ -34,6 +34,10 @@ class AuditAction(enum.StrEnum):
     WITHDRAW = "withdraw"
     DESIGNER_ROLES = "designer_roles"
     """The LMS roles that count as designer on a platform changed."""
+    ERASE = "erase"
+    """A person's data erased (by an admin, the command line or the retention rule)."""
+    RETENTION = "retention"
+    """An organisation's retention rule for personal data set or taken away."""
     FETCH = "fetch"
     """Other people's data read from the learning platform and kept (a course's
     participants)."""

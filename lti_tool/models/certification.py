@@ -115,7 +115,11 @@ class Certificate(Base):
     certification_id: Mapped[int] = mapped_column(
         ForeignKey("certification.id", ondelete="RESTRICT"), index=True
     )
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("person.id", ondelete="SET NULL"), index=True
+    )
+    """None once the holder is erased (``services.erasure``): the certificate stays,
+    without their name, and verifies as withdrawn."""
     cycle: Mapped[int]
     """1 for the person's first certificate of this certification, 2 for the next …"""
     previous_id: Mapped[int | None] = mapped_column(
@@ -142,9 +146,11 @@ class Certificate(Base):
     """The signed Open Badges credential (VC-JWT), made once, when first asked for."""
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     revocation_reason: Mapped[str | None] = mapped_column(Text)
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    """When the holder was erased: the certificate names no one and is no longer valid."""
 
     certification: Mapped[Certification] = relationship()
-    person: Mapped[Person] = relationship()
+    person: Mapped[Person | None] = relationship()
     previous: Mapped[Certificate | None] = relationship(remote_side="Certificate.id")
     status_list: Mapped[StatusList] = relationship()
     events: Mapped[list[CertificateEvent]] = relationship(

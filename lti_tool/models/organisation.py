@@ -40,6 +40,9 @@ class Organisation(Base):
     )
     """The expiring window: a competence whose evidence runs out within this many days is
     "expiring" in gap analyses and learning plans (``domain.coverage.cell_status``)."""
+    retention_months: Mapped[int | None]
+    """Erase people with no launch for this many months (``services.retention``); None:
+    keep them until erased by hand."""
     region_id: Mapped[int | None] = mapped_column(
         ForeignKey("region.id", ondelete="SET NULL"), index=True
     )

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -582,6 +582,11 @@ def standing(
     return Standing.VALID
 
 
+#: A certificate someone holds: not one withdrawn when its holder was erased. Only the
+#: public verification and the status list see withdrawn ones.
+HELD = Certificate.person_id.is_not(None)
+
+
 def _with_all() -> Any:
     return (
         selectinload(Certificate.certification),
@@ -607,7 +612,7 @@ def certificates_of(session: Session, organisation_id: int, person_id: int) -> l
 def current_only(certificates: Iterable[Certificate]) -> list[Certificate]:
     """The latest certificate per person and certification (the others were renewed or
     replaced)."""
-    latest: dict[tuple[int, int], Certificate] = {}
+    latest: dict[tuple[int, int | None], Certificate] = {}
     for cert in certificates:
         key = (cert.certification_id, cert.person_id)
         if key not in latest or cert.cycle > latest[key].cycle:
@@ -620,7 +625,7 @@ def get_certificate(
 ) -> Certificate:
     """A certificate of the organisation; of this person only, when ``person_id`` is given."""
     query = select(Certificate).where(
-        Certificate.id == certificate_id, Certificate.organisation_id == organisation_id
+        Certificate.id == certificate_id, Certificate.organisation_id == organisation_id, HELD
     )
     if person_id is not None:
         query = query.where(Certificate.person_id == person_id)
@@ -635,7 +640,7 @@ def recent(session: Session, organisation_id: int, limit: int = 50) -> list[Cert
     return list(
         session.scalars(
             select(Certificate)
-            .where(Certificate.organisation_id == organisation_id)
+            .where(Certificate.organisation_id == organisation_id, HELD)
             .options(*_with_all())
             .order_by(Certificate.issued_at.desc(), Certificate.id.desc())
             .limit(limit)
@@ -646,10 +651,11 @@ def recent(session: Session, organisation_id: int, limit: int = 50) -> list[Cert
 def find_by_code(
     session: Session, code: str, organisation_id: int | None = None
 ) -> Certificate | None:
-    """The certificate with this code (of this organisation only, when given)."""
+    """The certificate with this code (of this organisation only, and held by someone,
+    when given; the public verification finds a withdrawn one too)."""
     query = select(Certificate).where(Certificate.code == normalise_code(code))
     if organisation_id is not None:
-        query = query.where(Certificate.organisation_id == organisation_id)
+        query = query.where(Certificate.organisation_id == organisation_id, HELD)
     return session.scalar(query.options(*_with_all()))
 
 
@@ -690,6 +696,7 @@ def expiring(
     manager's units) when given."""
     query = select(Certificate).where(
         Certificate.organisation_id == organisation_id,
+        HELD,
         Certificate.revoked_at.is_(None),
         Certificate.expires_at.is_not(None),
         Certificate.expires_at <= now + dt.timedelta(days=within_days),
@@ -717,7 +724,8 @@ def revoked_indices(session: Session, status_list_id: int) -> list[int]:
     return list(
         session.scalars(
             select(Certificate.status_index).where(
-                Certificate.status_list_id == status_list_id, Certificate.revoked_at.is_not(None)
+                Certificate.status_list_id == status_list_id,
+                or_(Certificate.revoked_at.is_not(None), Certificate.withdrawn_at.is_not(None)),
             )
         )
     )
@@ -737,6 +745,7 @@ def holders(session: Session, organisation_id: int, certification_id: int) -> li
         .where(
             Certificate.organisation_id == organisation_id,
             Certificate.certification_id == certification_id,
+            HELD,
         )
         .options(*_with_all())
         .order_by(Certificate.person_id, Certificate.cycle.desc())

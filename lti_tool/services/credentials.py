@@ -305,7 +305,8 @@ class Verification:
     """What anyone may learn about a certificate: no email, no LMS identity."""
 
     status: str
-    """valid, expired, revoked, unknown, or (for a credential brought back) tampered."""
+    """valid, expired, revoked, withdrawn (its holder was erased), unknown, or (for a
+    credential brought back) tampered."""
     certificate: Certificate | None = None
     renewed: bool = False
     documentation: DocumentationExport | None = None
@@ -338,6 +339,8 @@ class Verification:
 
 
 def _verdict(session: Session, certificate: Certificate, now: dt.datetime) -> Verification:
+    if certificate.withdrawn_at is not None:
+        return Verification("withdrawn", certificate)
     renewed = certificates.is_renewed(session, certificate)
     state = certificates.standing(certificate, now, warn_days=0)
     status = {Standing.REVOKED: "revoked", Standing.EXPIRED: "expired"}.get(state, "valid")
@@ -369,6 +372,8 @@ def verify_upload(
         if not isinstance(given, dict) or not isinstance(given.get("id"), str):
             return Verification("tampered")
         found = certificates.find_by_credential_id(session, given["id"])
+        if found is not None and found.withdrawn_at is not None:
+            return Verification("withdrawn", found)  # its signed copy went with the holder
         if found is None or not found.credential_jwt:
             return Verification("unknown")
         if credential_json(found.credential_jwt) != given:

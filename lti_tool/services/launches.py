@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -64,6 +65,41 @@ def _upsert(dialect: str, profile: tuple[str, ...]) -> Any:
     ).returning(Person)
 
 
+#: The claims a launch record keeps (data minimisation): those the tool reads later, from
+#: the launch (``Launch.claims``). The rest of the id_token (the person's name and e-mail,
+#: which ``upsert_person`` copies onto the person, picture, other custom parameters and
+#: extensions, the launch presentation) is used at the launch or not at all.
+STORED_CLAIMS = (
+    "sub",  # the LMS user id grades are sent for (services.score_delivery)
+    c.DEPLOYMENT_ID,  # deep linking's answer
+    c.ROLES,  # permissions on every request (services.grants)
+    c.CONTEXT,  # the course: its roster, the page header
+    c.DEEP_LINKING_SETTINGS,
+    c.AGS_ENDPOINT,
+    c.NRPS,
+    c.TOOL_PLATFORM,  # Canvas or not (services.score_delivery)
+)
+#: Of the lis claim: the HR number an assignment import matches (services.assignment_import).
+STORED_LIS = ("person_sourcedid",)
+
+
+def stored_claims(claims: Mapping[str, Any]) -> dict[str, Any]:
+    """What a launch record keeps of the id_token's claims (``STORED_CLAIMS``), with only
+    the custom parameters of placed links (``STORED_CUSTOM``) and the lis sourcedid."""
+    kept = {name: claims[name] for name in STORED_CLAIMS if name in claims}
+    custom = claims.get(c.CUSTOM)
+    if isinstance(custom, Mapping):
+        placed = {k: custom[k] for k in STORED_CUSTOM if k in custom}
+        if placed:
+            kept[c.CUSTOM] = placed
+    lis = claims.get(c.LIS)
+    if isinstance(lis, Mapping):
+        sourcedid = {k: lis[k] for k in STORED_LIS if k in lis}
+        if sourcedid:
+            kept[c.LIS] = sourcedid
+    return kept
+
+
 #: The page each permission lands on after a launch (the highest permission wins).
 LANDING = {
     Permission.LEARNER: "learner.home",
@@ -108,7 +144,7 @@ def record_launch(
         message_type=launch.message_type,
         context_id=context.get("id"),
         permissions=sorted(permissions),
-        claims=launch.claims,
+        claims=stored_claims(launch.claims),
     )
     session.add(record)
     custom = launch.claims.get(c.CUSTOM)
@@ -135,6 +171,8 @@ MAPPING_PARAM = "mapping"
 CERTIFICATION_PARAM = "certification"
 #: The custom parameter of a placed link that names an e-learning activity (its code).
 ACTIVITY_PARAM = "activity"
+#: The custom parameters a launch record keeps: those of the tool's placed links.
+STORED_CUSTOM = (MAPPING_PARAM, CERTIFICATION_PARAM, ACTIVITY_PARAM)
 
 
 def landing(launch: Launch) -> tuple[str, dict[str, str]]:

@@ -461,7 +461,7 @@ def create_organisation() -> Any:
     return _to("admin.organisations_page")
 
 
-def _organisation_page(
+def organisation_page(
     organisation_pk: int,
     errors: Mapping[str, list[str]] | None = None,
     values: Mapping[str, str] | None = None,
@@ -480,13 +480,14 @@ def _organisation_page(
         ],
         errors=errors or {},
         values=values or {},
+        own=organisation_pk == current_organisation_id(),
     )
 
 
 @bp.route("/organisations/<int:organisation_pk>")
 @requires(Permission.ADMIN)
 def organisation(organisation_pk: int) -> Any:
-    return _organisation_page(organisation_pk)
+    return organisation_page(organisation_pk)
 
 
 @bp.route("/organisations/<int:organisation_pk>", methods=["POST"])
@@ -504,9 +505,9 @@ def update_organisation(organisation_pk: int) -> Any:
             form["expiring_days"],
         )
     except ValidationError as exc:
-        return _organisation_page(organisation_pk, field_errors(exc), request.form, INVALID_FORM)
+        return organisation_page(organisation_pk, field_errors(exc), request.form, INVALID_FORM)
     except OrganisationNameTaken as exc:
-        return _organisation_page(
+        return organisation_page(
             organisation_pk, {"name": [str(exc.message)]}, request.form, INVALID_FORM
         )
     flash(gettext("The organisation %(name)s is saved.", name=updated.name), "success")

@@ -281,7 +281,7 @@ def _expiring_page(days: int, errors: Any = None, status: int = 200) -> Any:
     session = get_session()
     organisation_id = current_organisation_id()
     rows = certificates.expiring(session, organisation_id, days, _now(), managed_units())
-    holders = [r.certificate.person_id for r in rows]
+    holders = [p for r in rows if (p := r.certificate.person_id) is not None]
     audit.record_view(session, current_actor(), "certificates", holders, detail={"days": days})
     return render_template(
         "certificates/expiring.html",
@@ -356,7 +356,7 @@ def register() -> Any:
     code = request.args.get("code", "").strip()
     found = certificates.find_by_code(session, code, current_organisation_id()) if code else None
     recent = certificates.recent(session, current_organisation_id())
-    shown = [c.person_id for c in recent] + ([found.person_id] if found else [])
+    shown = [p for c in [*recent, *([found] if found else [])] if (p := c.person_id) is not None]
     audit.record_view(session, current_actor(), "certificates", shown)
     return render_template(
         "certificates/register.html",
@@ -379,7 +379,7 @@ def certificate_admin(certificate_id: int, errors: Any = None, status: int = 200
         get_session(),
         current_actor(),
         "certificate",
-        [certificate.person_id],
+        [certificate.person_id] if certificate.person_id is not None else [],
         object_id=certificate.id,
     )
     return render_template(

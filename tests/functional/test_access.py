@@ -31,6 +31,7 @@ ADMIN_PAGES = [
     "/admin/certificates",
     "/admin/audit",
     "/admin/audit.csv",
+    "/admin/people",
 ]
 #: The designer's and the manager's pages without arguments (the others: test_designer_ui,
 #: test_manager_units).
@@ -50,9 +51,16 @@ MANAGER_PAGES = [
     "/manager/courses/",
     "/manager/export.xlsx",
 ]
-#: Everyone launched sees their own certificates, learning plan, the activities and their
-#: bookings.
-EVERYONE_PAGES = ["/certificates/", "/learner/plan", "/learner/activities", "/learner/bookings"]
+#: Everyone launched sees their own certificates, learning plan, the activities, their
+#: bookings, and what the tool stores about them (test_privacy).
+EVERYONE_PAGES = [
+    "/certificates/",
+    "/learner/plan",
+    "/learner/activities",
+    "/learner/bookings",
+    "/learner/my-data",
+    "/learner/my-data.json",
+]
 PAGES = [
     *HOME_PAGES,
     *COORDINATOR_PAGES,
@@ -166,6 +174,12 @@ def test_guards_match_the_declared_access(app):
         "bookings.attendance_page": {"learner", "designer", "admin"},
         "bookings.record_attendance": {"learner", "designer", "admin"},
         "bookings.calendar_feed": {"public"},
+        "privacy.my_data": {"learner", "coordinator", "designer", "manager", "admin"},
+        "privacy.my_data_json": {"learner", "coordinator", "designer", "manager", "admin"},
+        "privacy.people": {"admin"},
+        "privacy.confirm_erase": {"admin"},
+        "privacy.erase": {"admin"},
+        "privacy.set_retention": {"admin"},
     }
     for endpoint, permissions in expected.items():
         assert set(app.view_functions[endpoint].access) == permissions, endpoint

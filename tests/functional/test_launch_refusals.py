@@ -354,7 +354,8 @@ def test_text_with_nul_is_cleaned_and_the_launch_lands(app, lms, client):
         roster = session.scalars(select(CourseRoster)).one()
         assert (roster.label, roster.title) == ("INFOSEC", "Informasjonssikkerhet")
         claims = session.scalars(select(Launch.claims)).one()
-        assert claims[c.CUSTOM]["unit"] == "hjemmetjenesten"
+        assert claims[c.ROLES] == ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"]
+        assert c.CUSTOM not in claims  # unit and job_role are read at the launch, not kept
 
 
 # --- logins the tool must accept --------------------------------------------------------

@@ -1,0 +1,43 @@
+"""The forms of privacy: erasing a person (with the reason kept in the audit log), and an
+organisation's retention rule."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask_babel import gettext
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
+
+from lti_tool.schemas.admin import Text
+from lti_tool.services.erasure import MAX_REASON
+from lti_tool.services.retention import MAX_RETENTION_MONTHS
+
+
+class EraseForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    reason = Text(MAX_REASON)
+
+
+class RetentionForm(Schema):
+    """An organisation's retention rule: months without a launch; empty: no rule."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    retention_months = fields.Method(deserialize="_months", load_default=None)
+
+    def _months(self, value: Any) -> int | None:
+        text = str(value or "").strip()
+        if not text:
+            return None
+        if not re.fullmatch(r"[0-9]{1,4}", text) or not 1 <= int(text) <= MAX_RETENTION_MONTHS:
+            raise ValidationError(
+                gettext(
+                    "Enter a whole number of months from 1 to %(max)d, or leave it empty.",
+                    max=MAX_RETENTION_MONTHS,
+                )
+            )
+        return int(text)

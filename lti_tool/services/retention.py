@@ -1,0 +1,107 @@
+"""Retention of personal data per organisation: people with no launch for
+``Organisation.retention_months`` months are erased (``services.erasure``).
+
+The rule is the organisation's own: its admin sets it (and the change is audited); the
+worker, or ``flask retention run``, applies it. A person's last launch is
+``Person.last_seen_at``, set at every launch. Each erasure is audited as the system's,
+with the rule as its reason. No rule: people are kept until erased by hand. The audit
+log's own retention is separate and not this rule's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_tool.db import utcnow
+from lti_tool.domain.certification_rules import add_months
+from lti_tool.errors import NotFound
+from lti_tool.models import AuditAction, Organisation, Person
+from lti_tool.services import audit, erasure
+from lti_tool.services.audit import Actor
+
+#: The longest rule an admin may set: ten years.
+MAX_RETENTION_MONTHS = 120
+
+
+def set_retention(
+    session: Session, actor: Actor, organisation_id: int, months: int | None
+) -> Organisation:
+    """Set (or, with None, take away) the organisation's retention rule; audited."""
+    if months is not None and not 1 <= months <= MAX_RETENTION_MONTHS:
+        raise ValueError(f"a retention of {months} months")
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise NotFound(f"no organisation {organisation_id}")
+    before = organisation.retention_months
+    if before != months:
+        organisation.retention_months = months
+        audit.record(
+            session,
+            actor,
+            AuditAction.RETENTION,
+            "organisation",
+            organisation_id,
+            detail={"before": before, "after": months},
+        )
+    session.flush()
+    return organisation
+
+
+def cutoff(now: dt.datetime, months: int) -> dt.datetime:
+    """Who last launched before this moment is due for erasure."""
+    return add_months(now, -months)
+
+
+def due_people(session: Session, organisation: Organisation, now: dt.datetime) -> list[Person]:
+    """The organisation's people with no launch since its rule's cutoff, oldest first."""
+    if organisation.retention_months is None:
+        return []
+    return list(
+        session.scalars(
+            select(Person)
+            .where(
+                Person.organisation_id == organisation.id,
+                Person.last_seen_at < cutoff(now, organisation.retention_months),
+            )
+            .order_by(Person.last_seen_at, Person.id)
+        )
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class RetentionRun:
+    organisations: int
+    erased: int
+
+    def __str__(self) -> str:
+        return f"{self.erased} erased in {self.organisations} organisation(s) with a rule"
+
+
+def run_retention(session: Session, now: dt.datetime | None = None) -> RetentionRun:
+    """Apply every organisation's rule (flush only: the caller commits all of it)."""
+    now = now or utcnow()
+    ruled = list(
+        session.scalars(
+            select(Organisation)
+            .where(Organisation.retention_months.is_not(None))
+            .order_by(Organisation.id)
+        )
+    )
+    erased = 0
+    for organisation in ruled:
+        months = organisation.retention_months
+        for person in due_people(session, organisation, now):
+            erasure.erase_person(
+                session,
+                Actor.system(organisation.id),
+                person,
+                f"No launch for {months} months (the organisation's retention rule)",
+                via="retention",
+                now=now,
+            )
+            erased += 1
+    return RetentionRun(len(ruled), erased)
