@@ -1,7 +1,7 @@
 """certificate withdrawn on erasure: a certificate outlives its erased holder, nameless
 
 Revision ID: 3641e08cd9eb
-Revises: d4a8e61f2c90
+Revises: 5e1a7c0d9b42
 Create Date: 2026-12-05 19:40:02.961286
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import lti_tool.db
 
 revision: str = '3641e08cd9eb'
-down_revision: str | None = 'd4a8e61f2c90'
+down_revision: str | None = '5e1a7c0d9b42'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
