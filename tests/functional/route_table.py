@@ -89,9 +89,17 @@ GRANT = {"person_id": Ref("spare_person"), "kind": "designer", "reason": "route 
 
 ROUTES: dict[str, Row] = {
     "GET /": Row(EVERYONE),
+    "GET /learner/my-data": Row(LAUNCHED),
+    "GET /learner/my-data.json": Row(LAUNCHED),
     "GET /accessibility": Row(EVERYONE),
     "GET /admin/": Row(ADMINS),
     "GET /admin/audit": Row(ADMINS),
+    "GET /admin/people": Row(ADMINS),
+    "GET /admin/people/<int:person_id>/erase": Row(ADMINS - OTHER, hide=OTHER),
+    # the empty form the sweep posts erases no one (a reason is required); the lookup of
+    # the person comes first
+    "POST /admin/people/<int:person_id>/erase": Row(ADMINS - OTHER, hide=OTHER),
+    "POST /admin/organisations/<int:organisation_pk>/retention": Row(ADMINS - OTHER, hide=OTHER),
     "GET /admin/audit.csv": Row(ADMINS),
     "GET /admin/certificates": Row(ADMINS),
     "GET /admin/certificates/<int:certificate_id>": Row(ADMINS - OTHER, hide=OTHER),
