@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lti_tool.db import get_session
-from lti_tool.models import CourseKind
+from lti_tool.models import CourseKind, CourseSession
 from tests.fakes.mappings import designer_browser, post_form
 from tests.functional.test_bookings import book
 from tests.functional.test_catalogue_design import _activity, _activity_fields
@@ -174,3 +174,23 @@ def test_a_manager_cannot_confirm_their_own_completion(app, lms, offers, frozen)
     answer = submit(manager, page, page + "/confirm", course_id=str(courses["med_e"]))
     assert answer.status_code in (403, 422), answer.status_code
     assert evidence(app, me) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: the plan's sessions show only the hour a session ends "
+    "(templates/plans/_macros.html sessions_list), not the day, for a session over two days "
+    "(the bookings pages were mended with views.bookings._span; the plan was not)",
+)
+def test_the_plans_sessions_show_the_day_a_session_over_two_days_ends(app, lms, offers, frozen):
+    org, courses = offers["organisation_id"], offers["courses"]
+    with app.app_context():  # 25 March 13:00 to 26 March 16:00 in Oslo
+        two_days = _session(org, courses["med_class"], NOW + 10 * DAY)
+        found = get_session().get(CourseSession, two_days)
+        assert found is not None
+        found.ends_at = NOW + 11 * DAY + 3 * HOUR
+        get_session().commit()
+    browser = nurse(app, lms)
+    todo = section(get(browser, PLAN), "todo-title")
+    assert "Thu 25 Mar 2027 13:00" in todo
+    assert "Fri 26 Mar 2027 16:00" in todo
