@@ -5,12 +5,16 @@ when the defect is gone, and then the xfail mark must go."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from typing import Any
 
 import pytest
+from sqlalchemy import select, text
 
 from lti_tool.db import get_session
-from lti_tool.models import CourseKind, CourseSession
+from lti_tool.models import CourseKind, CourseSession, Person
+from tests.fakes.lms import csrf_token
 from tests.fakes.mappings import designer_browser, post_form
 from tests.functional.test_bookings import book
 from tests.functional.test_catalogue_design import _activity, _activity_fields
@@ -226,3 +230,68 @@ def test_a_due_date_met_does_not_make_the_renewal_overdue(app, lms, offers, froz
         assert "Expired" in section(html, "todo-title")
         assert "Overdue" not in block
         assert "Overdue" not in get(manager, page)
+
+
+def _until_one_waits_for_a_lock(app: Any) -> None:
+    """Wait until a connection of the test database waits for a row lock."""
+    for _ in range(200):
+        with app.extensions["db_engine"].connect() as watcher:
+            waiting = watcher.scalar(
+                text(
+                    "select count(*) from pg_stat_activity "
+                    "where datname = current_database() and wait_event_type = 'Lock'"
+                )
+            )
+        if waiting:
+            return
+        time.sleep(0.05)
+    raise AssertionError("nobody waits for a lock")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: confirming a completion for several people locks them in the order the "
+    "form sent (services.plans.confirm_completion), while every rewrite of their figures "
+    "(coverage_cells.refresh_cells, under any new evidence) locks people in id order: the "
+    "two deadlock on PostgreSQL and the confirmation fails with a 500",
+)
+def test_confirming_several_people_waits_for_a_rewrite_of_their_figures_without_deadlock(
+    app, lms, offers, frozen
+):
+    if app.extensions["db_engine"].dialect.name != "postgresql":
+        pytest.skip("row locks: PostgreSQL (SQLite runs one writer at a time)")
+    courses = offers["courses"]
+    nurse(app, lms)
+    nurse(app, lms, "learner2")
+    first, second = sorted([person_id(app, LEARNER), person_id(app, "104")])
+    teacher = designer_browser(app, lms)
+    page = f"/designer/courses/{courses['med_class']}"
+    token = csrf_token(get(teacher, page))
+    answers: list[int] = []
+
+    def confirm() -> None:  # the people in the page's order, not by id
+        response = teacher.post(
+            page + "/completions",
+            data={"csrf_token": token, "person_ids": [str(second), str(first)]},
+        )
+        answers.append(response.status_code)
+
+    # meanwhile another request rewrites both people's figures (new evidence for them):
+    # it locks their rows in id order, as refresh_cells does
+    other = app.extensions["db_engine"].connect()
+    rows = Person.__table__
+    try:
+        with other.begin():
+            other.execute(
+                select(rows.c.id).where(rows.c.id == first).with_for_update(key_share=True)
+            )
+            thread = threading.Thread(target=confirm)
+            thread.start()
+            _until_one_waits_for_a_lock(app)  # the confirmation: holds the second, waits
+            other.execute(
+                select(rows.c.id).where(rows.c.id == second).with_for_update(key_share=True)
+            )
+        thread.join(30)
+    finally:
+        other.close()
+    assert answers == [302]
