@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, text
 
 from lti_tool.db import get_session
-from lti_tool.models import CourseKind, CourseSession, Person
+from lti_tool.models import CourseKind, CourseSession, JobRole, Person
 from tests.fakes.lms import csrf_token
 from tests.fakes.mappings import designer_browser, post_form
 from tests.functional.test_bookings import book
@@ -290,6 +290,51 @@ def test_confirming_several_people_waits_for_a_rewrite_of_their_figures_without_
             _until_one_waits_for_a_lock(app)  # the confirmation: holds the second, waits
             other.execute(
                 select(rows.c.id).where(rows.c.id == second).with_for_update(key_share=True)
+            )
+        thread.join(30)
+    finally:
+        other.close()
+    assert answers == [302]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect: plan writes lock the person before their job roles "
+    "(services.plans._lock_person, then coverage_cells.refresh_cells locks the roles), while "
+    "a change to a role's requirements locks the role before its people: the two deadlock on "
+    "PostgreSQL and 'I have done this' fails with a 500",
+)
+def test_i_have_done_this_waits_for_a_change_of_the_job_roles_requirements_without_deadlock(
+    app, lms, offers, frozen
+):
+    if app.extensions["db_engine"].dialect.name != "postgresql":
+        pytest.skip("row locks: PostgreSQL (SQLite runs one writer at a time)")
+    comp, courses = offers["competences"], offers["courses"]
+    browser = nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    entry = key(courses["med_e"], comp["legemidler"])
+    token = csrf_token(get(browser, PLAN))
+    answers: list[int] = []
+
+    def done() -> None:
+        response = browser.post(PLAN + "/done", data={"csrf_token": token, "entry": entry})
+        answers.append(response.status_code)
+
+    # meanwhile a designer changes what nurses need: the role first, then its people (as
+    # coverage_cells.refresh_cells does for a rewrite by role)
+    other = app.extensions["db_engine"].connect()
+    roles, people = JobRole.__table__, Person.__table__
+    try:
+        with other.begin():
+            nurses = offers["roles"]["sykepleier"]
+            other.execute(
+                select(roles.c.id).where(roles.c.id == nurses).with_for_update(key_share=True)
+            )
+            thread = threading.Thread(target=done)
+            thread.start()
+            _until_one_waits_for_a_lock(app)  # the answer: holds the person, waits for the role
+            other.execute(
+                select(people.c.id).where(people.c.id == learner).with_for_update(key_share=True)
             )
         thread.join(30)
     finally:
