@@ -44,13 +44,32 @@ HOUR = dt.timedelta(hours=1)
 __all__ = ["frozen", "offers"]
 
 
-def _record_attendance(app: Any, lms: Any, session_id: int, people: list[int]) -> None:
-    """A designer records these people as having come to the session (the clock is set
-    after its start by the caller)."""
+def _classroom(app: Any, org: int, code: str, develops: dict[int, int]) -> tuple[int, int]:
+    """A classroom course that develops ``develops`` ({competence: level}), with a
+    session in 20 days: (course, session)."""
+    with app.app_context():
+        course = _course(org, code, develops, kind=CourseKind.CLASSROOM)
+        session_id = _session(org, course, NOW + 20 * DAY)
+        get_session().commit()
+    return course, session_id
+
+
+def _book_and_come(app: Any, lms: Any, browser: Any, session_id: int, monkeypatch: Any) -> None:
+    """The person books the session; once it has started a designer records that they
+    came."""
+    assert book(browser, session_id).status_code == 302
+    monkeypatch.setattr("lti_tool.clock.now", lambda: NOW + 20 * DAY + HOUR)
     designer = designer_browser(app, lms)
     sheet = f"/sessions/{session_id}/attendance"
-    response = post_form(designer, sheet, sheet, attended=[str(p) for p in people])
+    response = post_form(designer, sheet, sheet, attended=[str(person_id(app, LEARNER))])
     assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def _manager_of_the_nurse(app: Any, lms: Any, offers: dict[str, Any]) -> tuple[Any, str]:
+    """A manager of home care, launched, and the nurse's plan page as they see it."""
+    manager = browser_of(app, lms, "manager")
+    grant_manager(app, offers["organisation_id"], MANAGER, offers["units"]["hjemmetjenesten"])
+    return manager, f"/manager/people/{person_id(app, LEARNER)}/plan"
 
 
 @pytest.mark.xfail(
@@ -63,21 +82,14 @@ def test_attendance_completes_a_classroom_activity_a_manager_added(
     app, lms, offers, frozen, monkeypatch
 ):
     org, comp = offers["organisation_id"], offers["competences"]
-    with app.app_context():  # a classroom course in office, which no nurse needs
-        office_course = _course(org, "office-kurs", {comp["office"]: 1}, kind=CourseKind.CLASSROOM)
-        session_id = _session(org, office_course, NOW + 20 * DAY)
-        get_session().commit()
+    # a classroom course in office, which no nurse needs
+    office_course, session_id = _classroom(app, org, "office-kurs", {comp["office"]: 1})
     browser = nurse(app, lms)
     learner = person_id(app, LEARNER)
-    manager = browser_of(app, lms, "manager")
-    grant_manager(app, org, MANAGER, offers["units"]["hjemmetjenesten"])
-    page = f"/manager/people/{learner}/plan"
+    manager, page = _manager_of_the_nurse(app, lms, offers)
     added = submit(manager, page, page + "/items", course_id=str(office_course))
     assert added.status_code == 302, added.get_data(as_text=True)
-    assert book(browser, session_id).status_code == 302
-
-    monkeypatch.setattr("lti_tool.clock.now", lambda: NOW + 20 * DAY + HOUR)
-    _record_attendance(app, lms, session_id, [learner])
+    _book_and_come(app, lms, browser, session_id, monkeypatch)
 
     # the person came: the course is done, as the person's own word would have made it
     assert items(app, learner) == [(office_course, None, "done", "manager")]
@@ -97,11 +109,8 @@ def test_taking_a_suggested_course_does_not_lower_a_level_already_measured(
 ):
     org, comp = offers["organisation_id"], offers["competences"]
     med, privacy = comp["legemidler"], comp["personvern"]
-    with app.app_context():
-        # a basic classroom course: privacy to the level nurses need, medicines to 2
-        basic = _course(org, "grunnkurs", {privacy: 2, med: 2}, kind=CourseKind.CLASSROOM)
-        session_id = _session(org, basic, NOW + 20 * DAY)
-        get_session().commit()
+    # a basic classroom course: privacy to the level nurses need, medicines to 2
+    _basic, session_id = _classroom(app, org, "grunnkurs", {privacy: 2, med: 2})
     browser = nurse(app, lms)
     learner = person_id(app, LEARNER)
     with app.app_context():  # medicines measured at level 4 (3 required): met
@@ -111,10 +120,7 @@ def test_taking_a_suggested_course_does_not_lower_a_level_already_measured(
     todo = section(html, "todo-title")
     assert "Grunnkurs (en)" in todo  # the plan suggests it for privacy
     assert "Legemiddelhåndtering (en)" in section(html, "met-title")
-    assert book(browser, session_id).status_code == 302
-
-    monkeypatch.setattr("lti_tool.clock.now", lambda: NOW + 20 * DAY + HOUR)
-    _record_attendance(app, lms, session_id, [learner])
+    _book_and_come(app, lms, browser, session_id, monkeypatch)
 
     html = get(browser, PLAN)
     assert "2 of 2 requirements met (100 %)" in html
@@ -130,12 +136,9 @@ def test_taking_a_suggested_course_does_not_lower_a_level_already_measured(
 def test_a_confirmation_that_runs_out_is_due_again_after_the_activitys_code_changed(
     app, lms, offers, frozen
 ):
-    org, courses = offers["organisation_id"], offers["courses"]
+    courses = offers["courses"]
     nurse(app, lms)
-    learner = person_id(app, LEARNER)
-    manager = browser_of(app, lms, "manager")
-    grant_manager(app, org, MANAGER, offers["units"]["hjemmetjenesten"])
-    page = f"/manager/people/{learner}/plan"
+    manager, page = _manager_of_the_nurse(app, lms, offers)
     confirmed = submit(manager, page, page + "/confirm", course_id=str(courses["med_e"]))
     assert confirmed.status_code == 302, confirmed.get_data(as_text=True)
 
@@ -208,12 +211,9 @@ def test_the_plans_sessions_show_the_day_a_session_over_two_days_ends(app, lms, 
     "requirement runs out the reopened entry is 'Overdue' (PlanEntry.overdue)",
 )
 def test_a_due_date_met_does_not_make_the_renewal_overdue(app, lms, offers, frozen):
-    org, comp, courses = offers["organisation_id"], offers["competences"], offers["courses"]
+    comp, courses = offers["competences"], offers["courses"]
     browser = nurse(app, lms)
-    learner = person_id(app, LEARNER)
-    manager = browser_of(app, lms, "manager")
-    grant_manager(app, org, MANAGER, offers["units"]["hjemmetjenesten"])
-    page = f"/manager/people/{learner}/plan"
+    manager, page = _manager_of_the_nurse(app, lms, offers)
     med_e = key(courses["med_e"], comp["legemidler"])
     due = (NOW + 30 * DAY).date().isoformat()
     assert submit(manager, page, page + "/due", med_e, due_on=due).status_code == 302
