@@ -108,7 +108,9 @@ class HeldBy:
     confidence: Confidence
     recorded_at: dt.datetime
     course: str | None
-    """The code of the activity whose completion it records."""
+    """The code of the activity whose completion it records, as it was then."""
+    course_id: int | None = None
+    """That activity (its code may have changed since)."""
 
     @property
     def own_word(self) -> bool:
@@ -274,8 +276,10 @@ def _held_and_identities(
     for competence_id, framework_id, identifier, source, confidence, at, detail in rows:
         identities[competence_id] = (framework_id, identifier)
         if source is not None:
-            course = (detail or {}).get("course")
-            by[competence_id] = HeldBy(source, Confidence(confidence), at, course)
+            detail = detail or {}
+            by[competence_id] = HeldBy(
+                source, Confidence(confidence), at, detail.get("course"), detail.get("course_id")
+            )
     return identities, by
 
 
@@ -507,8 +511,8 @@ def learning_plan(
         holding = (
             last is not None
             and held is not None
-            and (held.source, held.recorded_at, held.course)
-            == (last.source, last.recorded_at, e.course.code)
+            and (held.source, held.recorded_at, held.course_id)
+            == (last.source, last.recorded_at, e.course.course_id)
         )
         return dataclasses.replace(
             e,

@@ -127,12 +127,6 @@ def test_taking_a_suggested_course_does_not_lower_a_level_already_measured(
     assert "Legemiddelhåndtering (en)" in section(html, "met-title")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: whether a completion is what the requirement is held by compares the "
-    "evidence's course code with the activity's current code (services.plans.learning_plan, "
-    "finished()); after the code is changed a confirmation that runs out cannot be given again",
-)
 def test_a_confirmation_that_runs_out_is_due_again_after_the_activitys_code_changed(
     app, lms, offers, frozen
 ):
