@@ -10,10 +10,10 @@ once still leave the higher-ranked evidence held, whichever commits last.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,8 @@ from lti_tool.models import (
     Evidence,
     FrameworkVersion,
     Person,
+    PlanItem,
+    PlanItemState,
 )
 from lti_tool.services.coverage_cells import refresh_cells
 
@@ -130,14 +132,16 @@ def record_course_evidence(
 ) -> list[Evidence]:
     """Evidence that these people took the course: each competence it develops at the
     level it develops it to (``CourseCompetence``). ``source`` is attendance, or an
-    instructor's confirmation (``confirmed_by``); ``session_id`` the session they came to."""
+    instructor's confirmation (``confirmed_by``); ``session_id`` the session they came to.
+    Their plan items of the course are done (``complete_plan_items``)."""
     detail: dict[str, Any] = {"course_id": course.id, "course": course.code}
     if session_id is not None:
         detail["session_id"] = session_id
     if confirmed_by is not None:
         detail["confirmed_by_id"] = confirmed_by.id
         detail["confirmed_by"] = confirmed_by.display_name
-    return record_evidence(
+    people = sorted(set(person_ids))
+    rows = record_evidence(
         session,
         [
             Evidence(
@@ -149,7 +153,33 @@ def record_course_evidence(
                 recorded_at=now,
                 detail=dict(detail),
             )
-            for person_id in sorted(set(person_ids))
+            for person_id in people
             for developed in course.competences
         ],
+    )
+    complete_plan_items(session, course.organisation_id, people, course.id, now)
+    return rows
+
+
+def complete_plan_items(
+    session: Session,
+    organisation_id: int,
+    person_ids: Collection[int],
+    course_id: int,
+    now: dt.datetime,
+) -> None:
+    """The people's plan items of the course are done, whatever completed it (their word,
+    a confirmation, attendance, the LMS). After the evidence, whose holdings lock the people's rows:
+    the same order as the plan's own writes."""
+    if not person_ids:
+        return
+    session.execute(
+        update(PlanItem)
+        .where(
+            PlanItem.organisation_id == organisation_id,
+            PlanItem.person_id.in_(sorted(person_ids)),
+            PlanItem.course_id == course_id,
+        )
+        .values(state=PlanItemState.DONE, updated_at=now)
+        .execution_options(synchronize_session="fetch")
     )

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 
 from lti_tool.domain import evidence_sources as sources
@@ -61,7 +61,7 @@ from lti_tool.models import (
 )
 from lti_tool.services import assignments, bookings, catalogue, certificates, gaps
 from lti_tool.services.catalogue import ActivityOption
-from lti_tool.services.evidence import record_evidence
+from lti_tool.services.evidence import complete_plan_items, record_evidence
 from lti_tool.services.gaps import GapAnalysis, GapLine
 from lti_tool.services.launches import ACTIVITY_PARAM
 
@@ -839,16 +839,7 @@ def record_course_completion(
             for developed in course.competences
         ],
     )
-    session.execute(
-        update(PlanItem)
-        .where(
-            PlanItem.organisation_id == organisation_id,
-            PlanItem.person_id == person_id,
-            PlanItem.course_id == course.id,
-        )
-        .values(state=PlanItemState.DONE, updated_at=now)
-        .execution_options(synchronize_session="fetch")
-    )
+    complete_plan_items(session, organisation_id, [person_id], course.id, now)
     certificates.evaluate_person(session, organisation_id, person_id, now)
     return rows
 

@@ -72,12 +72,6 @@ def _manager_of_the_nurse(app: Any, lms: Any, offers: dict[str, Any]) -> tuple[A
     return manager, f"/manager/people/{person_id(app, LEARNER)}/plan"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: attendance does not mark a manager's extra classroom item done "
-    "(services.bookings.record_attendance writes evidence but, unlike "
-    "plans.record_course_completion, never sets the person's PlanItems of the course to done)",
-)
 def test_attendance_completes_a_classroom_activity_a_manager_added(
     app, lms, offers, frozen, monkeypatch
 ):
