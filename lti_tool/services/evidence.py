@@ -169,8 +169,9 @@ def complete_plan_items(
     now: dt.datetime,
 ) -> None:
     """The people's plan items of the course are done, whatever completed it (their word,
-    a confirmation, attendance, the LMS). After the evidence, whose holdings lock the people's rows:
-    the same order as the plan's own writes."""
+    a confirmation, attendance, the LMS), and a due date they had is met: it is cleared,
+    so it does not make the renewal overdue at once. After the evidence, whose holdings
+    lock the people's rows: the same order as the plan's own writes."""
     if not person_ids:
         return
     session.execute(
@@ -180,6 +181,6 @@ def complete_plan_items(
             PlanItem.person_id.in_(sorted(person_ids)),
             PlanItem.course_id == course_id,
         )
-        .values(state=PlanItemState.DONE, updated_at=now)
+        .values(state=PlanItemState.DONE, due_on=None, updated_at=now)
         .execution_options(synchronize_session="fetch")
     )

@@ -192,12 +192,6 @@ def test_the_plans_sessions_show_the_day_a_session_over_two_days_ends(app, lms, 
     assert "Fri 26 Mar 2027 16:00" in todo
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a due date met once makes the renewal overdue at once: the item done "
-    "before its due date keeps it (services.plans.record_course_completion), and when the "
-    "requirement runs out the reopened entry is 'Overdue' (PlanEntry.overdue)",
-)
 def test_a_due_date_met_does_not_make_the_renewal_overdue(app, lms, offers, frozen):
     comp, courses = offers["competences"], offers["courses"]
     browser = nurse(app, lms)
