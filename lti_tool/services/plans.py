@@ -20,8 +20,8 @@ manager's confirmation (high), or the score the LMS holds in the gradebook colum
 activity the tool placed there (medium, ``record_activity_result``). Certifications are
 evaluated in the same transaction, as for every new evidence.
 
-Writes lock the person's row first, so two answers for the same person at once make one
-item, not two.
+Writes lock the person's row first (after their job roles, in the order every rewrite of
+their figures takes), so two answers for the same person at once make one item, not two.
 """
 
 from __future__ import annotations
@@ -59,7 +59,14 @@ from lti_tool.models import (
     PlanItemSource,
     PlanItemState,
 )
-from lti_tool.services import assignments, bookings, catalogue, certificates, gaps
+from lti_tool.services import (
+    assignments,
+    bookings,
+    catalogue,
+    certificates,
+    coverage_cells,
+    gaps,
+)
 from lti_tool.services.catalogue import ActivityOption
 from lti_tool.services.evidence import complete_plan_items, record_evidence
 from lti_tool.services.gaps import GapAnalysis, GapLine
@@ -552,17 +559,31 @@ def managed_plan(
 # --- the person's answers --------------------------------------------------------------------
 
 
-def _lock_person(session: Session, organisation_id: int, person_id: int) -> Person:
-    """The person, their row locked until the transaction ends: one writer of their plan
-    at a time. Another organisation's person is not found."""
-    person: Person | None = session.scalar(
-        select(Person)
-        .where(Person.id == person_id, Person.organisation_id == organisation_id)
-        .with_for_update()
+def _lock_people(session: Session, organisation_id: int, person_ids: Iterable[int]) -> list[Person]:
+    """The people, their rows locked until the transaction ends: one writer of each plan
+    at a time. Their job roles are locked first (``FOR SHARE``), then the people, each in
+    id order: the order every rewrite of their figures takes
+    (``coverage_cells.refresh_cells``), so the two wait for one another instead of
+    deadlocking. Another organisation's person is not found."""
+    ids = sorted(set(person_ids))
+    coverage_cells.lock_roles_of(session, ids)
+    people = list(
+        session.scalars(
+            select(Person)
+            .where(Person.id.in_(ids), Person.organisation_id == organisation_id)
+            .order_by(Person.id)
+            .with_for_update()
+        )
     )
-    if person is None:
-        raise NotFound(f"person {person_id} not in organisation {organisation_id}")
-    return person
+    if len(people) != len(ids):
+        missing = sorted(set(ids) - {p.id for p in people})
+        raise NotFound(f"people {missing} not in organisation {organisation_id}")
+    return people
+
+
+def _lock_person(session: Session, organisation_id: int, person_id: int) -> Person:
+    """The person, locked (``_lock_people``)."""
+    return _lock_people(session, organisation_id, [person_id])[0]
 
 
 def _entry(plan: Plan, key: str) -> PlanEntry:

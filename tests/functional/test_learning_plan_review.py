@@ -279,13 +279,6 @@ def test_confirming_several_people_waits_for_a_rewrite_of_their_figures_without_
     assert answers == [302]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: plan writes lock the person before their job roles "
-    "(services.plans._lock_person, then coverage_cells.refresh_cells locks the roles), while "
-    "a change to a role's requirements locks the role before its people: the two deadlock on "
-    "PostgreSQL and 'I have done this' fails with a 500",
-)
 def test_i_have_done_this_waits_for_a_change_of_the_job_roles_requirements_without_deadlock(
     app, lms, offers, frozen
 ):
