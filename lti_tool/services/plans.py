@@ -882,8 +882,9 @@ def confirm_completion(
         raise PlanInvalid("nobody", reason=_l("Choose at least one person."), field="person_ids")
     by = assignments.get_person(session, organisation_id, by_id)
     people = list(dict.fromkeys(person_ids))
+    _lock_people(session, organisation_id, people)  # in id order, not the form's
     for person_id in people:
-        _managed_person(session, organisation_id, person_id, unit_ids)
+        assignments.check_in_units(session, person_id, unit_ids)
     latest = _latest_completions(session, organisation_id, people, [course_id])
     confirmed = [
         p

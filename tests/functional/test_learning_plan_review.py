@@ -230,13 +230,6 @@ def _until_one_waits_for_a_lock(app: Any) -> None:
     raise AssertionError("nobody waits for a lock")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: confirming a completion for several people locks them in the order the "
-    "form sent (services.plans.confirm_completion), while every rewrite of their figures "
-    "(coverage_cells.refresh_cells, under any new evidence) locks people in id order: the "
-    "two deadlock on PostgreSQL and the confirmation fails with a 500",
-)
 def test_confirming_several_people_waits_for_a_rewrite_of_their_figures_without_deadlock(
     app, lms, offers, frozen
 ):
