@@ -172,12 +172,6 @@ def test_a_manager_cannot_confirm_their_own_completion(app, lms, offers, frozen)
     assert evidence(app, me) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: the plan's sessions show only the hour a session ends "
-    "(templates/plans/_macros.html sessions_list), not the day, for a session over two days "
-    "(the bookings pages were mended with views.bookings._span; the plan was not)",
-)
 def test_the_plans_sessions_show_the_day_a_session_over_two_days_ends(app, lms, offers, frozen):
     org, courses = offers["organisation_id"], offers["courses"]
     with app.app_context():  # 25 March 13:00 to 26 March 16:00 in Oslo
