@@ -1083,3 +1083,10 @@ class BookingRefused(FormattedError):
     code = "booking_refused"
     title = lazy_gettext("That cannot be done for this session")
     message = lazy_gettext("%(reason)s")
+
+
+class AttendanceInvalid(BookingRefused):
+    """Attendance that cannot be recorded as asked (someone recording their own)."""
+
+    status = 422
+    code = "attendance_invalid"

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, selectinload
 from lti_tool.domain import bookings as rules
 from lti_tool.domain.calendar import local_date
 from lti_tool.domain.evidence_sources import ATTENDANCE, INSTRUCTOR_CONFIRMED
-from lti_tool.errors import BookingRefused, NotFound
+from lti_tool.errors import AttendanceInvalid, BookingRefused, NotFound
 from lti_tool.models import (
     Attendance,
     BookingStatus,
@@ -425,7 +425,8 @@ def record_attendance(
     and evidence of each competence it develops at its level: attendance, or the
     instructor's confirmation; a confirmation added later is evidence of its own. Then
     the certifications of everyone recorded are evaluated. Recording again adds nothing
-    twice; only people who booked the session may be recorded. The session's row is
+    twice; only people who booked the session may be recorded, and not by themselves
+    (their own word would count as attendance or a confirmation). The session's row is
     locked first, so two posts at once (a double click) record one after the other."""
     catalogue.lock_course_session(session, organisation_id, session_id)
     sheet = attendance_sheet(session, organisation_id, session_id)
@@ -441,6 +442,14 @@ def record_attendance(
         )
     confirmed = set(confirmed_ids) if sheet.develops else set()
     came = set(attended_ids) | confirmed
+    if recorded_by.id in came:
+        raise AttendanceInvalid(
+            f"person {recorded_by.id} records their own attendance",
+            reason=_l(
+                "You cannot record your own attendance or confirm your own level: "
+                "someone else must record it."
+            ),
+        )
     rows = {r.person.id: r for r in sheet.rows}
     if not came <= rows.keys():
         raise NotFound(f"people {sorted(came - rows.keys())} did not book session {session_id}")

@@ -877,9 +877,16 @@ def confirm_completion(
 ) -> int:
     """An instructor, designer or manager confirms that these people completed the
     activity (high confidence); a manager of some units (``unit_ids``) confirms for
-    their people only. Returns how many evidence records were written."""
+    their people only, and nobody for themselves (it would be their own word, recorded as
+    high confidence). Returns how many evidence records were written."""
     if not person_ids:
         raise PlanInvalid("nobody", reason=_l("Choose at least one person."), field="person_ids")
+    if by_id in person_ids:
+        raise PlanInvalid(
+            f"person {by_id} confirms their own completion",
+            reason=_l("You cannot confirm your own completion: someone else must confirm it."),
+            field="person_ids",
+        )
     by = assignments.get_person(session, organisation_id, by_id)
     people = list(dict.fromkeys(person_ids))
     _lock_people(session, organisation_id, people)  # in id order, not the form's

@@ -10,10 +10,10 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from lti_tool.db import get_session
-from lti_tool.models import CourseKind, CourseSession, JobRole, Person
+from lti_tool.models import Attendance, CourseKind, CourseSession, JobRole, Person
 from tests.fakes.lms import csrf_token
 from tests.fakes.mappings import designer_browser, post_form
 from tests.functional.test_bookings import book
@@ -40,6 +40,8 @@ from tests.functional.test_learning_plan import (
 from tests.functional.test_unit_matrix import MANAGER, add_evidence, grant_manager
 
 HOUR = dt.timedelta(hours=1)
+DESIGNER = "102"
+OWN_COMPLETION = "You cannot confirm your own completion: someone else must confirm it."
 #: the plan tests' fixtures
 __all__ = ["frozen", "offers"]
 
@@ -155,12 +157,6 @@ def test_a_confirmation_that_runs_out_is_due_again_after_the_activitys_code_chan
         assert renewed.status_code == 302, renewed.status_code
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a manager confirms their own completion (services.plans.confirm_completion "
-    "has no check that the confirming person is not the person): their own word is then "
-    "recorded as an instructor's confirmation, high confidence",
-)
 def test_a_manager_cannot_confirm_their_own_completion(app, lms, offers, frozen):
     org, courses = offers["organisation_id"], offers["courses"]
     manager = nurse(app, lms, "manager")  # a nurse of home care who heads it too
@@ -168,8 +164,46 @@ def test_a_manager_cannot_confirm_their_own_completion(app, lms, offers, frozen)
     me = person_id(app, MANAGER)
     page = f"/manager/people/{me}/plan"
     answer = submit(manager, page, page + "/confirm", course_id=str(courses["med_e"]))
-    assert answer.status_code in (403, 422), answer.status_code
+    assert answer.status_code == 422, answer.status_code
+    assert OWN_COMPLETION in answer.get_data(as_text=True)
     assert evidence(app, me) == []
+
+
+def test_a_designer_cannot_confirm_their_own_completion(app, lms, offers, frozen):
+    courses = offers["courses"]
+    nurse(app, lms)
+    teacher = designer_browser(app, lms)
+    me, learner = person_id(app, DESIGNER), person_id(app, LEARNER)
+    page = f"/designer/courses/{courses['med_class']}"
+    token = csrf_token(get(teacher, page))
+    answer = teacher.post(
+        page + "/completions?lang=en",
+        data={"csrf_token": token, "person_ids": [str(learner), str(me)]},
+    )
+    assert answer.status_code == 422, answer.status_code
+    assert OWN_COMPLETION in answer.get_data(as_text=True)
+    assert evidence(app, me) == [] and evidence(app, learner) == []  # nobody: one action
+
+
+def test_an_instructor_cannot_record_their_own_attendance(app, lms, offers, frozen, monkeypatch):
+    org, comp = offers["organisation_id"], offers["competences"]
+    _course_id, session_id = _classroom(app, org, "grunnkurs", {comp["personvern"]: 2})
+    browser = nurse(app, lms)
+    teacher = designer_browser(app, lms)
+    me, learner = person_id(app, DESIGNER), person_id(app, LEARNER)
+    for who in (browser, teacher):  # the designer who teaches it booked a seat too
+        assert book(who, session_id).status_code == 302
+    monkeypatch.setattr("lti_tool.clock.now", lambda: NOW + 20 * DAY + HOUR)
+    sheet = f"/sessions/{session_id}/attendance"
+    for fields in ({"attended": [str(learner), str(me)]}, {"confirmed": [str(me)]}):
+        answer = post_form(teacher, sheet, sheet, **fields)
+        assert answer.status_code == 422, answer.status_code
+        assert "You cannot record your own attendance or confirm your own level" in answer.get_data(
+            as_text=True
+        )
+    assert evidence(app, me) == [] and evidence(app, learner) == []
+    with app.app_context():
+        assert get_session().scalar(select(func.count()).select_from(Attendance)) == 0
 
 
 def test_the_plans_sessions_show_the_day_a_session_over_two_days_ends(app, lms, offers, frozen):
