@@ -350,3 +350,16 @@ def test_i_have_done_this_waits_for_a_change_of_the_job_roles_requirements_witho
     finally:
         other.close()
     assert answers == [302]
+
+
+def test_the_course_attendance_form_proposes_todays_date_in_norway(
+    app, lms, offers, frozen, monkeypatch
+):
+    courses = offers["courses"]
+    # half past eleven at night in UTC is half past midnight the next day in Oslo
+    late = NOW.replace(hour=23, minute=30)
+    monkeypatch.setattr("lti_tool.clock.now", lambda: late)
+    teacher = designer_browser(app, lms)
+    html = get(teacher, f"/designer/courses/{courses['med_class']}")
+    tomorrow = (late + DAY).date().isoformat()
+    assert f'value="{tomorrow}"' in html, tomorrow
