@@ -73,12 +73,34 @@ def _seats_taken(session: Session, course_session: CourseSession) -> int:
     return counts.get(course_session.id, {}).get(BookingStatus.BOOKED, 0)
 
 
+def _holds_another(
+    session: Session, course_session: CourseSession, person_id: int, now: dt.datetime
+) -> bool:
+    """Whether the person holds a seat or a place on the waitlist of another session of
+    the same activity that is not over nor cancelled: one seat an activity at a time."""
+    found = session.scalar(
+        select(SessionBooking.id)
+        .join(CourseSession, CourseSession.id == SessionBooking.session_id)
+        .where(
+            CourseSession.course_id == course_session.course_id,
+            CourseSession.id != course_session.id,
+            CourseSession.cancelled_at.is_(None),
+            CourseSession.ends_at > now,
+            SessionBooking.person_id == person_id,
+            SessionBooking.status.in_(ACTIVE),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 def book_session(
     session: Session, organisation_id: int, person_id: int, session_id: int, now: dt.datetime
 ) -> SessionBooking:
     """Book the person a seat, or a place on the waitlist when the seats are taken; a
     booking they hold already is kept as it is. Refused when the session is cancelled,
-    its activity archived, sign-up closed, or it is full without a waitlist."""
+    its activity archived, sign-up closed, it is full without a waitlist, or the person
+    holds another session of the activity still to come."""
     found = catalogue.lock_course_session(session, organisation_id, session_id)
     person = session.get(Person, person_id)  # the launch's: no statement
     if person is None or person.organisation_id != organisation_id:
@@ -89,6 +111,14 @@ def book_session(
     state = _signup(found, now)
     if state != rules.Signup.OPEN:
         raise BookingRefused(f"session {session_id}: {state}", reason=_CLOSED_REASONS[state])
+    if _holds_another(session, found, person_id, now):
+        raise BookingRefused(
+            f"person {person_id} holds another session of course {found.course_id}",
+            reason=_l(
+                "You have booked another session of this activity: cancel that booking "
+                "first to choose this one."
+            ),
+        )
     place = rules.place_for(_seats_taken(session, found), found.capacity, found.waitlist)
     if place == rules.Place.FULL:
         raise BookingRefused(

@@ -13,10 +13,18 @@ import pytest
 from sqlalchemy import func, select, text
 
 from lti_tool.db import get_session
-from lti_tool.models import Attendance, CourseKind, CourseSession, JobRole, Person
+from lti_tool.models import (
+    Attendance,
+    BookingStatus,
+    CourseKind,
+    CourseSession,
+    JobRole,
+    Person,
+    SessionBooking,
+)
 from tests.fakes.lms import csrf_token
 from tests.fakes.mappings import designer_browser, post_form
-from tests.functional.test_bookings import book
+from tests.functional.test_bookings import book, cancel
 from tests.functional.test_catalogue_design import _activity, _activity_fields
 from tests.functional.test_gap_analysis import _course
 from tests.functional.test_learning_plan import (
@@ -363,3 +371,26 @@ def test_the_course_attendance_form_proposes_todays_date_in_norway(
     html = get(teacher, f"/designer/courses/{courses['med_class']}")
     tomorrow = (late + DAY).date().isoformat()
     assert f'value="{tomorrow}"' in html, tomorrow
+
+
+def test_one_person_holds_one_session_of_an_activity_at_a_time(app, lms, offers, frozen):
+    org, courses = offers["organisation_id"], offers["courses"]
+    with app.app_context():
+        first = _session(org, courses["med_class"], NOW + 10 * DAY)
+        second = _session(org, courses["med_class"], NOW + 17 * DAY)
+        get_session().commit()
+    browser = nurse(app, lms)
+    assert book(browser, first).status_code == 302
+    refused = book(browser, second)
+    assert refused.status_code == 409
+    assert "Du er påmeldt en annen samling av dette tiltaket" in refused.get_data(as_text=True)
+    with app.app_context():
+        seats = get_session().scalar(
+            select(func.count())
+            .select_from(SessionBooking)
+            .where(SessionBooking.status == BookingStatus.BOOKED)
+        )
+    assert seats == 1
+    # once the first booking is cancelled, the other session can be chosen
+    assert cancel(browser, first).status_code == 302
+    assert book(browser, second).status_code == 302
