@@ -739,6 +739,14 @@ def _by_manager(item: PlanItem, by_id: int | None, due_on: dt.date | None) -> No
     item.due_on = due_on
 
 
+def _reopen(item: PlanItem) -> None:
+    """A manager adds an item the person declined: it is asked of them again (suggested),
+    and the manager is who added it (``added_by``, ``updated_at``)."""
+    if item.state == PlanItemState.DECLINED:
+        item.state = PlanItemState.SUGGESTED
+        item.decline_reason = None
+
+
 def add_plan_item(
     session: Session,
     organisation_id: int,
@@ -755,7 +763,8 @@ def add_plan_item(
     """A manager adds an activity or a competence to the plan of a person in their units,
     with a due date if they like. An activity counts for each requirement of the person
     it is offered for (an item for each); one that develops none of them is an item of
-    its own. A competence must be one the person's job roles require."""
+    its own. A competence must be one the person's job roles require. An item the person
+    declined is asked of them again."""
     if (course_id is None) == (competence_id is None):
         raise PlanInvalid("course and competence", reason=_l("Choose an activity or a competence."))
     _managed_person(session, organisation_id, person_id, unit_ids)
@@ -793,6 +802,7 @@ def add_plan_item(
         items.extend(_item_of(session, organisation_id, person_id, e) for e in entries)
     for item in items:
         _by_manager(item, by_id, due_on)
+        _reopen(item)
     session.flush()
     return items
 

@@ -394,3 +394,26 @@ def test_one_person_holds_one_session_of_an_activity_at_a_time(app, lms, offers,
     # once the first booking is cancelled, the other session can be chosen
     assert cancel(browser, first).status_code == 302
     assert book(browser, second).status_code == 302
+
+
+def test_a_manager_adding_an_activity_the_person_declined_asks_for_it_again(
+    app, lms, offers, frozen
+):
+    comp, courses = offers["competences"], offers["courses"]
+    browser = nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    med_class = key(courses["med_class"], comp["legemidler"])
+    answer = "/learner/plan/answer"
+    declined = submit(browser, PLAN, answer, med_class, answer="declined", reason="No time")
+    assert declined.status_code == 302
+    manager, page = _manager_of_the_nurse(app, lms, offers)
+    added = submit(manager, page, page + "/items", course_id=str(courses["med_class"]))
+    assert added.status_code == 302, added.get_data(as_text=True)
+
+    stored = items(app, learner)
+    assert (courses["med_class"], comp["legemidler"], "suggested", "manager") in stored
+    assert all(state != "declined" for _c, _k, state, _s in stored)
+    block = get(browser, PLAN)
+    block = block[block.index(f'id="plan-{med_class}"') :]
+    block = block[: block.index("</li>")]
+    assert "Suggested" in block and "Declined" not in block
