@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 
 from lti_tool.domain import evidence_sources as sources
 from lti_tool.domain import plan as rules
+from lti_tool.domain.bookings import Signup
 from lti_tool.domain.calendar import local_date
 from lti_tool.domain.coverage import COVERED
 from lti_tool.domain.evidence_sources import Confidence
@@ -105,6 +106,8 @@ class SessionOption:
     """The person's booking of it (None: none)."""
     position: int | None = None
     """Their place on the waitlist."""
+    signup_open: bool = True
+    """Whether one can still sign up (``domain.bookings.signup``: not past its deadline)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -369,6 +372,7 @@ def _upcoming_sessions(
                 signup_deadline=s.signup_deadline,
                 booking=standing[s.id].status,
                 position=standing[s.id].position,
+                signup_open=standing[s.id].signup == Signup.OPEN,
             )
             for s in rows
         )

@@ -417,3 +417,16 @@ def test_a_manager_adding_an_activity_the_person_declined_asks_for_it_again(
     block = block[block.index(f'id="plan-{med_class}"') :]
     block = block[: block.index("</li>")]
     assert "Suggested" in block and "Declined" not in block
+
+
+def test_the_plan_says_sign_up_has_closed_instead_of_the_seats_left(app, lms, offers, frozen):
+    org, courses = offers["organisation_id"], offers["courses"]
+    with app.app_context():  # in ten days, but sign-up closed yesterday
+        closed = _session(org, courses["med_class"], NOW + 10 * DAY, signup_deadline=NOW - DAY)
+        get_session().commit()
+    browser = nurse(app, lms)
+    todo = section(get(browser, PLAN), "todo-title")
+    line = todo[todo.index(f'/sessions/{closed}"') :]
+    line = line[: line.index("</li>")]
+    assert "sign-up closed" in line
+    assert "seats left" not in line and "sign up by" not in line
