@@ -127,9 +127,11 @@ def book_session(
     status = BookingStatus.BOOKED if place == rules.Place.SEAT else BookingStatus.WAITLISTED
     if booking is None:
         booking = SessionBooking(
-            organisation_id=organisation_id, session_id=found.id, person_id=person_id
+            organisation_id=organisation_id, session_id=found.id, person_id=person_id, sequence=0
         )
         session.add(booking)
+    else:  # booked again after cancelling: a change the calendar must take
+        booking.sequence += 1
     booking.status, booking.requested_at, booking.cancelled_at = status, now, None
     booking.booked_at = now if status == BookingStatus.BOOKED else None
     session.flush()
@@ -156,6 +158,7 @@ def cancel_booking(
         )
     had_seat = booking.status == BookingStatus.BOOKED
     booking.status, booking.cancelled_at, booking.booked_at = BookingStatus.CANCELLED, now, None
+    booking.sequence += 1
     session.flush()
     notices.add_notices(session, found, [person_id], NoticeKind.CANCELLED_BOOKING, now)
     if had_seat:
@@ -178,6 +181,8 @@ class SessionStanding:
     """The person's booking: None when they never booked it."""
     position: int | None
     """Their place on the waitlist (1 = next to get a seat)."""
+    changes: int = 0
+    """How often their booking changed (``SessionBooking.sequence``)."""
 
     @property
     def free(self) -> int:
@@ -229,13 +234,15 @@ def standings(
     ids = [s.id for s in sessions]
     counts = catalogue.booking_counts(session, ids)
     mine: dict[int, BookingStatus] = {}
+    changes: dict[int, int] = {}
     if ids:
         rows = session.execute(
-            select(SessionBooking.session_id, SessionBooking.status).where(
+            select(SessionBooking.session_id, SessionBooking.status, SessionBooking.sequence).where(
                 SessionBooking.session_id.in_(ids), SessionBooking.person_id == person_id
             )
         )
-        mine = {session_id: status for session_id, status in rows}
+        for session_id, status, sequence in rows:
+            mine[session_id], changes[session_id] = status, sequence
     positions = waitlist_positions(
         session, [i for i, status in mine.items() if status == BookingStatus.WAITLISTED], person_id
     )
@@ -247,6 +254,7 @@ def standings(
             signup=_signup(s, now),
             status=mine.get(s.id),
             position=positions.get(s.id),
+            changes=changes.get(s.id, 0),
         )
         for s in sessions
     ]

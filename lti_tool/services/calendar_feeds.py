@@ -88,7 +88,10 @@ def _event(
     *,
     cancelled: bool = False,
     tentative: bool = False,
+    changes: int = 0,
 ) -> CalendarEvent:
+    """The session as an event; ``changes``: how often the person's booking of it changed,
+    added to the session's SEQUENCE (a feed's event changes with the booking too)."""
     course = course_session.course
     lines = [localized(course.description, locale)]
     if course_session.video_url:
@@ -106,7 +109,7 @@ def _event(
     lines.append(page_url)
     return CalendarEvent(
         uid=course_session.uid,
-        sequence=course_session.sequence,
+        sequence=course_session.sequence + changes,
         summary=localized(course.title, locale) or course.code,
         starts_at=course_session.starts_at,
         ends_at=course_session.ends_at,
@@ -149,6 +152,7 @@ def personal_calendar(
                 f"{base_url}/sessions/{s.session.id}",
                 cancelled=s.status == BookingStatus.CANCELLED,
                 tentative=s.status == BookingStatus.WAITLISTED,
+                changes=s.changes,
             )
             for s in booked
         ]

@@ -22,9 +22,9 @@ from lti_tool.models import (
     Person,
     SessionBooking,
 )
-from tests.fakes.lms import csrf_token
+from tests.fakes.lms import TestLms, csrf_token
 from tests.fakes.mappings import designer_browser, post_form
-from tests.functional.test_bookings import book, cancel
+from tests.functional.test_bookings import book, cancel, launched
 from tests.functional.test_catalogue_design import _activity, _activity_fields
 from tests.functional.test_gap_analysis import _course
 from tests.functional.test_learning_plan import (
@@ -45,6 +45,7 @@ from tests.functional.test_learning_plan import (
     section,
     submit,
 )
+from tests.functional.test_session_calendar import _calendar, _events, _renew
 from tests.functional.test_unit_matrix import MANAGER, add_evidence, grant_manager
 
 HOUR = dt.timedelta(hours=1)
@@ -430,3 +431,27 @@ def test_the_plan_says_sign_up_has_closed_instead_of_the_seats_left(app, lms, of
     line = line[: line.index("</li>")]
     assert "sign-up closed" in line
     assert "seats left" not in line and "sign up by" not in line
+
+
+def test_a_cancelled_booking_moves_the_feeds_sequence_on(app, lms, offers, frozen):
+    org, courses = offers["organisation_id"], offers["courses"]
+    with app.app_context():
+        session_id = _session(org, courses["med_class"], NOW + 10 * DAY)
+        uid = get_session().get(CourseSession, session_id).uid
+        get_session().commit()
+    browser = launched(app, lms)  # in English, as the feed's page is read
+    assert book(browser, session_id).status_code == 302
+    _, token = _renew(browser)
+    anyone = TestLms.browser(app)  # a calendar service
+
+    def event() -> tuple[str, int]:
+        found = _events(_calendar(anyone.get(f"/calendar/{token}.ics")))[uid]
+        return str(found["STATUS"]), found["SEQUENCE"]
+
+    assert event() == ("CONFIRMED", 0)
+    # cancelled: a calendar takes the change only when SEQUENCE goes up
+    assert cancel(browser, session_id).status_code == 302
+    assert event() == ("CANCELLED", 1)
+    # booked again: up again, so the calendar shows it confirmed once more
+    assert book(browser, session_id).status_code == 302
+    assert event() == ("CONFIRMED", 2)
