@@ -1,6 +1,7 @@
 """Defects a second reading of the learning plan (issue 14) found, each shown through HTTP
-with real signed launches and marked xfail(strict) until it is mended: the test passes
-when the defect is gone, and then the xfail mark must go."""
+with real signed launches. They were marked xfail(strict) until mended; each passes now,
+and a test here fails again if its defect comes back. The two deadlock tests need
+PostgreSQL (row locks); on SQLite they are skipped."""
 
 from __future__ import annotations
 
