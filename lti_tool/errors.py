@@ -1126,3 +1126,10 @@ class EraseOwn(ToolError):
         "You are signed in as this person: erasing them would end your own access at once. "
         "Ask another administrator, or use the command line."
     )
+
+
+class AttendanceInvalid(BookingRefused):
+    """Attendance that cannot be recorded as asked (someone recording their own)."""
+
+    status = 422
+    code = "attendance_invalid"

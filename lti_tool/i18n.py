@@ -97,6 +97,14 @@ def format_percentage(value: float | None, digits: int = 1) -> str:
     return str(pattern.apply(value / 100, locale))
 
 
+def format_span(starts: dt.datetime, ends: dt.datetime) -> str:
+    """When a session is held, in the reader's time zone: the end's hour only when it
+    ends the day it starts, else its day too (a session over two days)."""
+    same_day = to_user_timezone(starts).date() == to_user_timezone(ends).date()
+    end = format_datetime(ends, "HH:mm" if same_day else "EEE d MMM y HH:mm")
+    return f"{format_datetime(starts, 'EEE d MMM y HH:mm')} – {end}"
+
+
 def init_app(app: Flask) -> None:
     # Dates and times are shown in Norwegian time; they are stored in UTC.
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", TIME_ZONE)
@@ -107,6 +115,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["format_date"] = format_date
     app.jinja_env.globals["format_decimal"] = format_decimal
     app.jinja_env.globals["format_percentage"] = format_percentage
+    app.jinja_env.globals["format_span"] = format_span
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     app.jinja_env.globals["LOCALES"] = LOCALES
     app.jinja_env.globals["TEXT_FALLBACK"] = FALLBACK

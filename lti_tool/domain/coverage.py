@@ -7,7 +7,13 @@ framework, same ``identifier``). Among a person's evidence for one competence, e
 other than the person's own word (a knowledge test, an instructor's confirmation, an LMS
 score, …) outweighs their own word (a self-assessment, a self-reported course); among
 evidence of the same weight the most recent ``recorded_at`` counts (then the highest
-evidence id), so a retake that went worse shows where the person stands now.
+evidence id), so a retake that went worse shows where the person stands now. One
+exception (``replaces``): evidence that the person took an activity (attendance, an
+instructor's confirmation, their own report, the LMS's completion:
+``evidence_sources.COURSE_SOURCES``) says "at least this level", so it does not replace
+evidence of the same weight at a higher level that still counts when it is recorded
+(not past its expiry for the person's requirement, ``expires_at``); once that has
+run out, it does.
 
 **The cell's status** (``cell_status``), from the required level (the union of the
 person's job roles: the highest level, the shortest renewal), the held evidence, ``now``
@@ -39,7 +45,7 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from lti_tool.domain.certification_rules import add_months
-from lti_tool.domain.evidence_sources import SELF_SOURCES
+from lti_tool.domain.evidence_sources import COURSE_SOURCES, SELF_SOURCES
 
 #: The expiring window when none is asked for.
 DEFAULT_EXPIRING_DAYS = 30
@@ -68,6 +74,31 @@ def holding_rank(
 ) -> tuple[int, dt.datetime, int]:
     """Of two pieces of evidence for one competence, the one with the higher rank is held."""
     return (evidence_weight(source), recorded_at, evidence_id)
+
+
+class Ranked(NamedTuple):
+    """Evidence as the holding rule compares it."""
+
+    source: str
+    level: int
+    recorded_at: dt.datetime
+    evidence_id: int
+
+
+def replaces(new: Ranked, held: Ranked, held_expires: dt.datetime | None) -> bool:
+    """Whether ``new`` evidence takes over from the ``held`` one (the rule in the module
+    docstring); ``held_expires``: when the held evidence stops counting (None: never).
+    ``services.evidence.hold`` says the same in SQL."""
+    if holding_rank(new.source, new.recorded_at, new.evidence_id) <= holding_rank(
+        held.source, held.recorded_at, held.evidence_id
+    ):
+        return False
+    return not (
+        new.source in COURSE_SOURCES
+        and evidence_weight(new.source) == evidence_weight(held.source)
+        and new.level < held.level
+        and (held_expires is None or held_expires > new.recorded_at)
+    )
 
 
 class Holding(NamedTuple):

@@ -49,6 +49,14 @@ SOURCES: dict[str, Confidence] = {
 #: The person's own word: weight 0 in the holding rule, never counted by certification rules.
 SELF_SOURCES = frozenset({SELF_ASSESSMENT, SELF_REPORTED})
 
+#: That the person took an activity (attended it, was confirmed, reported it, or the LMS
+#: holds its completion): at least the level it develops, not a measure of where they
+#: stand, so it never lowers a higher level that still counts (``domain.coverage.replaces``).
+#: A mapping's results (a knowledge test, a self-assessment) are measures.
+COURSE_SOURCES = frozenset(
+    {ATTENDANCE, INSTRUCTOR_CONFIRMED, SELF_REPORTED, LMS_SCORE, LMS_COMPLETION}
+)
+
 
 def default_confidence(source: str) -> Confidence:
     """The confidence evidence of ``source`` carries when its writer says nothing else."""

@@ -126,6 +126,11 @@ class SessionBooking(Base):
     booked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     """When they got their seat (at once, or moved up from the waitlist)."""
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    sequence: Mapped[int] = mapped_column(default=0, server_default="0")
+    """How often the booking changed since it was made (cancelled, booked again, moved up
+    from the waitlist): added to the session's ``sequence`` in the person's calendar feed,
+    so a calendar takes each change (iCalendar ignores an event whose SEQUENCE did not go
+    up)."""
     created_at: Mapped[timestamp]
 
     session: Mapped[CourseSession] = relationship()

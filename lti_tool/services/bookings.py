@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, selectinload
 from lti_tool.domain import bookings as rules
 from lti_tool.domain.calendar import local_date
 from lti_tool.domain.evidence_sources import ATTENDANCE, INSTRUCTOR_CONFIRMED
-from lti_tool.errors import BookingRefused, NotFound
+from lti_tool.errors import AttendanceInvalid, BookingRefused, NotFound
 from lti_tool.models import (
     Attendance,
     BookingStatus,
@@ -73,12 +73,34 @@ def _seats_taken(session: Session, course_session: CourseSession) -> int:
     return counts.get(course_session.id, {}).get(BookingStatus.BOOKED, 0)
 
 
+def _holds_another(
+    session: Session, course_session: CourseSession, person_id: int, now: dt.datetime
+) -> bool:
+    """Whether the person holds a seat or a place on the waitlist of another session of
+    the same activity that is not over nor cancelled: one seat an activity at a time."""
+    found = session.scalar(
+        select(SessionBooking.id)
+        .join(CourseSession, CourseSession.id == SessionBooking.session_id)
+        .where(
+            CourseSession.course_id == course_session.course_id,
+            CourseSession.id != course_session.id,
+            CourseSession.cancelled_at.is_(None),
+            CourseSession.ends_at > now,
+            SessionBooking.person_id == person_id,
+            SessionBooking.status.in_(ACTIVE),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 def book_session(
     session: Session, organisation_id: int, person_id: int, session_id: int, now: dt.datetime
 ) -> SessionBooking:
     """Book the person a seat, or a place on the waitlist when the seats are taken; a
     booking they hold already is kept as it is. Refused when the session is cancelled,
-    its activity archived, sign-up closed, or it is full without a waitlist."""
+    its activity archived, sign-up closed, it is full without a waitlist, or the person
+    holds another session of the activity still to come."""
     found = catalogue.lock_course_session(session, organisation_id, session_id)
     person = session.get(Person, person_id)  # the launch's: no statement
     if person is None or person.organisation_id != organisation_id:
@@ -89,6 +111,14 @@ def book_session(
     state = _signup(found, now)
     if state != rules.Signup.OPEN:
         raise BookingRefused(f"session {session_id}: {state}", reason=_CLOSED_REASONS[state])
+    if _holds_another(session, found, person_id, now):
+        raise BookingRefused(
+            f"person {person_id} holds another session of course {found.course_id}",
+            reason=_l(
+                "You have booked another session of this activity: cancel that booking "
+                "first to choose this one."
+            ),
+        )
     place = rules.place_for(_seats_taken(session, found), found.capacity, found.waitlist)
     if place == rules.Place.FULL:
         raise BookingRefused(
@@ -97,9 +127,11 @@ def book_session(
     status = BookingStatus.BOOKED if place == rules.Place.SEAT else BookingStatus.WAITLISTED
     if booking is None:
         booking = SessionBooking(
-            organisation_id=organisation_id, session_id=found.id, person_id=person_id
+            organisation_id=organisation_id, session_id=found.id, person_id=person_id, sequence=0
         )
         session.add(booking)
+    else:  # booked again after cancelling: a change the calendar must take
+        booking.sequence += 1
     booking.status, booking.requested_at, booking.cancelled_at = status, now, None
     booking.booked_at = now if status == BookingStatus.BOOKED else None
     session.flush()
@@ -126,6 +158,7 @@ def cancel_booking(
         )
     had_seat = booking.status == BookingStatus.BOOKED
     booking.status, booking.cancelled_at, booking.booked_at = BookingStatus.CANCELLED, now, None
+    booking.sequence += 1
     session.flush()
     notices.add_notices(session, found, [person_id], NoticeKind.CANCELLED_BOOKING, now)
     if had_seat:
@@ -148,6 +181,8 @@ class SessionStanding:
     """The person's booking: None when they never booked it."""
     position: int | None
     """Their place on the waitlist (1 = next to get a seat)."""
+    changes: int = 0
+    """How often their booking changed (``SessionBooking.sequence``)."""
 
     @property
     def free(self) -> int:
@@ -199,13 +234,15 @@ def standings(
     ids = [s.id for s in sessions]
     counts = catalogue.booking_counts(session, ids)
     mine: dict[int, BookingStatus] = {}
+    changes: dict[int, int] = {}
     if ids:
         rows = session.execute(
-            select(SessionBooking.session_id, SessionBooking.status).where(
+            select(SessionBooking.session_id, SessionBooking.status, SessionBooking.sequence).where(
                 SessionBooking.session_id.in_(ids), SessionBooking.person_id == person_id
             )
         )
-        mine = {session_id: status for session_id, status in rows}
+        for session_id, status, sequence in rows:
+            mine[session_id], changes[session_id] = status, sequence
     positions = waitlist_positions(
         session, [i for i, status in mine.items() if status == BookingStatus.WAITLISTED], person_id
     )
@@ -217,6 +254,7 @@ def standings(
             signup=_signup(s, now),
             status=mine.get(s.id),
             position=positions.get(s.id),
+            changes=changes.get(s.id, 0),
         )
         for s in sessions
     ]
@@ -427,7 +465,8 @@ def record_attendance(
     and evidence of each competence it develops at its level: attendance, or the
     instructor's confirmation; a confirmation added later is evidence of its own. Then
     the certifications of everyone recorded are evaluated. Recording again adds nothing
-    twice; only people who booked the session may be recorded. The session's row is
+    twice; only people who booked the session may be recorded, and not by themselves
+    (their own word would count as attendance or a confirmation). The session's row is
     locked first, so two posts at once (a double click) record one after the other."""
     catalogue.lock_course_session(session, organisation_id, session_id)
     sheet = attendance_sheet(session, organisation_id, session_id)
@@ -443,6 +482,14 @@ def record_attendance(
         )
     confirmed = set(confirmed_ids) if sheet.develops else set()
     came = set(attended_ids) | confirmed
+    if recorded_by.id in came:
+        raise AttendanceInvalid(
+            f"person {recorded_by.id} records their own attendance",
+            reason=_l(
+                "You cannot record your own attendance or confirm your own level: "
+                "someone else must record it."
+            ),
+        )
     rows = {r.person.id: r for r in sheet.rows}
     if not came <= rows.keys():
         raise NotFound(f"people {sorted(came - rows.keys())} did not book session {session_id}")

@@ -93,7 +93,10 @@ def _event(
     *,
     cancelled: bool = False,
     tentative: bool = False,
+    changes: int = 0,
 ) -> CalendarEvent:
+    """The session as an event; ``changes``: how often the person's booking of it changed,
+    added to the session's SEQUENCE (a feed's event changes with the booking too)."""
     course = course_session.course
     lines = [localized(course.description, locale)]
     if course_session.video_url:
@@ -111,7 +114,7 @@ def _event(
     lines.append(page_url)
     return CalendarEvent(
         uid=course_session.uid,
-        sequence=course_session.sequence,
+        sequence=course_session.sequence + changes,
         summary=localized(course.title, locale) or course.code,
         starts_at=course_session.starts_at,
         ends_at=course_session.ends_at,
@@ -159,6 +162,7 @@ def personal_calendar(
                 session_url(s.session.id),
                 cancelled=s.status == BookingStatus.CANCELLED,
                 tentative=s.status == BookingStatus.WAITLISTED,
+                changes=s.changes,
             )
             for s in booked
         ]

@@ -405,6 +405,7 @@ def fill_from_waitlist(
     for booking in moved:
         booking.status = BookingStatus.BOOKED
         booking.booked_at = now
+        booking.sequence += 1
     session.flush()
     notices.add_notices(
         session, course_session, [b.person_id for b in moved], NoticeKind.MOVED_UP, now

@@ -136,6 +136,27 @@ COLUMNS = (
 )
 
 
+def _roles_of(person_ids: Collection[int]) -> Select[int]:
+    """The job roles of the people's assignments, pending ones too (they may turn active)."""
+    return select(JobRoleAssignment.job_role_id).where(
+        JobRoleAssignment.person_id.in_(sorted(person_ids))
+    )
+
+
+def lock_roles_of(session: Session, person_ids: Collection[int]) -> None:
+    """Lock the job roles of these people ``FOR SHARE``, in id order: what a rewrite of
+    their rows takes before their own rows (``refresh_cells``). A writer that locks the
+    people itself takes this first, so it waits for a change of a role's requirements
+    instead of deadlocking with it."""
+    if person_ids:
+        session.execute(
+            select(JobRole.id)
+            .where(JobRole.id.in_(_roles_of(person_ids)))
+            .order_by(JobRole.id)
+            .with_for_update(read=True)
+        )
+
+
 def refresh_cells(
     session: Session, *, person_ids: Collection[int] = (), job_role_ids: Collection[int] = ()
 ) -> None:
@@ -168,10 +189,7 @@ def refresh_cells(
     if job_role_ids:
         roles.append(JobRole.id.in_(sorted(job_role_ids)))
     if person_ids:
-        theirs = select(JobRoleAssignment.job_role_id).where(
-            JobRoleAssignment.person_id.in_(sorted(person_ids))
-        )
-        roles.append(JobRole.id.in_(theirs))
+        roles.append(JobRole.id.in_(_roles_of(person_ids)))
     locked = select(JobRole.id).where(or_(*roles)).order_by(JobRole.id)
     if job_role_ids:
         session.execute(locked.with_for_update(key_share=True))

@@ -20,8 +20,8 @@ manager's confirmation (high), or the score the LMS holds in the gradebook colum
 activity the tool placed there (medium, ``record_activity_result``). Certifications are
 evaluated in the same transaction, as for every new evidence.
 
-Writes lock the person's row first, so two answers for the same person at once make one
-item, not two.
+Writes lock the person's row first (after their job roles, in the order every rewrite of
+their figures takes), so two answers for the same person at once make one item, not two.
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 
 from lti_tool.domain import evidence_sources as sources
 from lti_tool.domain import plan as rules
+from lti_tool.domain.bookings import Signup
 from lti_tool.domain.calendar import local_date
 from lti_tool.domain.coverage import COVERED
 from lti_tool.domain.evidence_sources import Confidence
@@ -59,9 +60,16 @@ from lti_tool.models import (
     PlanItemSource,
     PlanItemState,
 )
-from lti_tool.services import assignments, bookings, catalogue, certificates, gaps
+from lti_tool.services import (
+    assignments,
+    bookings,
+    catalogue,
+    certificates,
+    coverage_cells,
+    gaps,
+)
 from lti_tool.services.catalogue import ActivityOption
-from lti_tool.services.evidence import record_evidence
+from lti_tool.services.evidence import complete_plan_items, record_evidence
 from lti_tool.services.gaps import GapAnalysis, GapLine
 from lti_tool.services.launches import ACTIVITY_PARAM
 
@@ -98,6 +106,8 @@ class SessionOption:
     """The person's booking of it (None: none)."""
     position: int | None = None
     """Their place on the waitlist."""
+    signup_open: bool = True
+    """Whether one can still sign up (``domain.bookings.signup``: not past its deadline)."""
 
     @property
     def own_booking(self) -> dict[str, Any] | None:
@@ -115,7 +125,9 @@ class HeldBy:
     confidence: Confidence
     recorded_at: dt.datetime
     course: str | None
-    """The code of the activity whose completion it records."""
+    """The code of the activity whose completion it records, as it was then."""
+    course_id: int | None = None
+    """That activity (its code may have changed since)."""
 
     @property
     def own_word(self) -> bool:
@@ -281,8 +293,10 @@ def _held_and_identities(
     for competence_id, framework_id, identifier, source, confidence, at, detail in rows:
         identities[competence_id] = (framework_id, identifier)
         if source is not None:
-            course = (detail or {}).get("course")
-            by[competence_id] = HeldBy(source, Confidence(confidence), at, course)
+            detail = detail or {}
+            by[competence_id] = HeldBy(
+                source, Confidence(confidence), at, detail.get("course"), detail.get("course_id")
+            )
     return identities, by
 
 
@@ -365,6 +379,7 @@ def _upcoming_sessions(
                 signup_deadline=s.signup_deadline,
                 booking=standing[s.id].status,
                 position=standing[s.id].position,
+                signup_open=standing[s.id].signup == Signup.OPEN,
             )
             for s in rows
         )
@@ -514,8 +529,8 @@ def learning_plan(
         holding = (
             last is not None
             and held is not None
-            and (held.source, held.recorded_at, held.course)
-            == (last.source, last.recorded_at, e.course.code)
+            and (held.source, held.recorded_at, held.course_id)
+            == (last.source, last.recorded_at, e.course.course_id)
         )
         return dataclasses.replace(
             e,
@@ -555,17 +570,31 @@ def managed_plan(
 # --- the person's answers --------------------------------------------------------------------
 
 
-def _lock_person(session: Session, organisation_id: int, person_id: int) -> Person:
-    """The person, their row locked until the transaction ends: one writer of their plan
-    at a time. Another organisation's person is not found."""
-    person: Person | None = session.scalar(
-        select(Person)
-        .where(Person.id == person_id, Person.organisation_id == organisation_id)
-        .with_for_update()
+def _lock_people(session: Session, organisation_id: int, person_ids: Iterable[int]) -> list[Person]:
+    """The people, their rows locked until the transaction ends: one writer of each plan
+    at a time. Their job roles are locked first (``FOR SHARE``), then the people, each in
+    id order: the order every rewrite of their figures takes
+    (``coverage_cells.refresh_cells``), so the two wait for one another instead of
+    deadlocking. Another organisation's person is not found."""
+    ids = sorted(set(person_ids))
+    coverage_cells.lock_roles_of(session, ids)
+    people = list(
+        session.scalars(
+            select(Person)
+            .where(Person.id.in_(ids), Person.organisation_id == organisation_id)
+            .order_by(Person.id)
+            .with_for_update()
+        )
     )
-    if person is None:
-        raise NotFound(f"person {person_id} not in organisation {organisation_id}")
-    return person
+    if len(people) != len(ids):
+        missing = sorted(set(ids) - {p.id for p in people})
+        raise NotFound(f"people {missing} not in organisation {organisation_id}")
+    return people
+
+
+def _lock_person(session: Session, organisation_id: int, person_id: int) -> Person:
+    """The person, locked (``_lock_people``)."""
+    return _lock_people(session, organisation_id, [person_id])[0]
 
 
 def _entry(plan: Plan, key: str) -> PlanEntry:
@@ -721,6 +750,14 @@ def _by_manager(item: PlanItem, by_id: int | None, due_on: dt.date | None) -> No
     item.due_on = due_on
 
 
+def _reopen(item: PlanItem) -> None:
+    """A manager adds an item the person declined: it is asked of them again (suggested),
+    and the manager is who added it (``added_by``, ``updated_at``)."""
+    if item.state == PlanItemState.DECLINED:
+        item.state = PlanItemState.SUGGESTED
+        item.decline_reason = None
+
+
 def add_plan_item(
     session: Session,
     organisation_id: int,
@@ -737,7 +774,8 @@ def add_plan_item(
     """A manager adds an activity or a competence to the plan of a person in their units,
     with a due date if they like. An activity counts for each requirement of the person
     it is offered for (an item for each); one that develops none of them is an item of
-    its own. A competence must be one the person's job roles require."""
+    its own. A competence must be one the person's job roles require. An item the person
+    declined is asked of them again."""
     if (course_id is None) == (competence_id is None):
         raise PlanInvalid("course and competence", reason=_l("Choose an activity or a competence."))
     _managed_person(session, organisation_id, person_id, unit_ids)
@@ -775,6 +813,7 @@ def add_plan_item(
         items.extend(_item_of(session, organisation_id, person_id, e) for e in entries)
     for item in items:
         _by_manager(item, by_id, due_on)
+        _reopen(item)
     session.flush()
     return items
 
@@ -842,16 +881,7 @@ def record_course_completion(
             for developed in course.competences
         ],
     )
-    session.execute(
-        update(PlanItem)
-        .where(
-            PlanItem.organisation_id == organisation_id,
-            PlanItem.person_id == person_id,
-            PlanItem.course_id == course.id,
-        )
-        .values(state=PlanItemState.DONE, updated_at=now)
-        .execution_options(synchronize_session="fetch")
-    )
+    complete_plan_items(session, organisation_id, [person_id], course.id, now)
     certificates.evaluate_person(session, organisation_id, person_id, now)
     return rows
 
@@ -868,13 +898,21 @@ def confirm_completion(
 ) -> int:
     """An instructor, designer or manager confirms that these people completed the
     activity (high confidence); a manager of some units (``unit_ids``) confirms for
-    their people only. Returns how many evidence records were written."""
+    their people only, and nobody for themselves (it would be their own word, recorded as
+    high confidence). Returns how many evidence records were written."""
     if not person_ids:
         raise PlanInvalid("nobody", reason=_l("Choose at least one person."), field="person_ids")
+    if by_id in person_ids:
+        raise PlanInvalid(
+            f"person {by_id} confirms their own completion",
+            reason=_l("You cannot confirm your own completion: someone else must confirm it."),
+            field="person_ids",
+        )
     by = assignments.get_person(session, organisation_id, by_id)
     people = list(dict.fromkeys(person_ids))
+    _lock_people(session, organisation_id, people)  # in id order, not the form's
     for person_id in people:
-        _managed_person(session, organisation_id, person_id, unit_ids)
+        assignments.check_in_units(session, person_id, unit_ids)
     latest = _latest_completions(session, organisation_id, people, [course_id])
     confirmed = [
         p

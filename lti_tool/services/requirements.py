@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
-from lti_tool.domain.coverage import Holding, holding_rank
+from lti_tool.domain.coverage import Holding, Ranked, holding_rank, replaces
 from lti_tool.domain.evidence_sources import SELF_SOURCES
 from lti_tool.domain.requirements import RoleRequirement, union_requirements
 from lti_tool.domain.texts import localized
@@ -69,10 +69,12 @@ def current_levels(
 ) -> dict[int, int]:
     """The level the person has shown in each competence; 0 = nothing shown.
 
-    Which evidence counts is ``domain.coverage``'s rule (``holding_rank``): evidence of
-    any version of the competence; evidence outweighs the person's own word; the most
-    recent among equals. Without conditions it is read from the person's holdings, kept by
-    that rule as evidence arrives (``services.evidence``).
+    Which evidence counts is ``domain.coverage``'s rule (``replaces``): evidence of any
+    version of the competence; evidence outweighs the person's own word; the most recent
+    among equals, but a course does not lower a higher level that still counts (here: by
+    the evidence's own end; the requirement's renewal is the holdings'). Without conditions
+    it is read from the person's holdings, kept by that rule as evidence arrives
+    (``services.evidence``).
 
     Certification rules count only evidence recorded ``since`` the rules' start, and never
     the person's own word (``certifying_only``: ``evidence_sources.SELF_SOURCES``): those
@@ -88,7 +90,14 @@ def current_levels(
         return levels
     asked, shown = ASKED, SHOWN
     rows = session.execute(
-        every_version(asked.id, Evidence.source, Evidence.level, Evidence.recorded_at, Evidence.id)
+        every_version(
+            asked.id,
+            Evidence.source,
+            Evidence.level,
+            Evidence.recorded_at,
+            Evidence.id,
+            Evidence.valid_until,
+        )
         .join(Evidence, Evidence.competence_id == shown.id)
         .where(
             asked.id.in_(wanted),
@@ -98,13 +107,16 @@ def current_levels(
             *([Evidence.source.not_in(sorted(SELF_SOURCES))] if certifying_only else []),
         )
     ).all()
-    best: dict[int, tuple[Any, int]] = {}
-    for competence_id, source, level, recorded_at, evidence_id in rows:
-        rank = holding_rank(source, recorded_at, evidence_id)
-        if competence_id not in best or rank > best[competence_id][0]:
-            best[competence_id] = (rank, level)
-    for competence_id, (_rank, level) in best.items():
-        levels[competence_id] = level
+    best: dict[int, tuple[Ranked, dt.datetime | None]] = {}
+    for competence_id, source, level, recorded_at, evidence_id, valid_until in sorted(
+        rows, key=lambda r: holding_rank(r[1], r[3], r[4])
+    ):
+        new = Ranked(source, level, recorded_at, evidence_id)
+        seen = best.get(competence_id)
+        if seen is None or replaces(new, *seen):
+            best[competence_id] = (new, valid_until)
+    for competence_id, (deciding, _until) in best.items():
+        levels[competence_id] = deciding.level
     return levels
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime, get_locale, get_timezone, gettext, ngettext
@@ -33,6 +32,7 @@ from lti_tool.db import get_session
 from lti_tool.domain.bookings import Signup
 from lti_tool.domain.texts import localized
 from lti_tool.errors import BookingRefused, Forbidden, NotFound
+from lti_tool.i18n import format_span
 from lti_tool.lti.roles import Permission
 from lti_tool.lti.services import lti_services
 from lti_tool.models import BookingStatus, CourseKind, Person
@@ -60,20 +60,12 @@ def session_helpers() -> dict[str, Any]:
     return {
         "localized": lambda text: localized(text, locale),
         "when": lambda moment: format_datetime(moment, "EEE d MMM y HH:mm") if moment else "",
-        "span": _span,
+        "span": format_span,
         "BookingStatus": BookingStatus,
         "Signup": Signup,
         "CourseKind": CourseKind,
         "describe": lambda notice: notices.describe(notice, locale, str(get_timezone())),
     }
-
-
-def _span(starts: dt.datetime, ends: dt.datetime) -> str:
-    """When a session is held: the end's hour only when it ends the day it starts."""
-    zone = ZoneInfo(str(get_timezone()))
-    same_day = starts.astimezone(zone).date() == ends.astimezone(zone).date()
-    end = format_datetime(ends, "HH:mm" if same_day else "EEE d MMM y HH:mm")
-    return f"{format_datetime(starts, 'EEE d MMM y HH:mm')} – {end}"
 
 
 def _me() -> Person:

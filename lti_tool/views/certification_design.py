@@ -27,6 +27,7 @@ from lti_tool.auth import (
 )
 from lti_tool.db import get_session
 from lti_tool.domain import certification_rules as rules
+from lti_tool.domain.calendar import local_date
 from lti_tool.domain.texts import LANGUAGES, localized
 from lti_tool.errors import (
     CertificationCodeTaken,
@@ -402,7 +403,7 @@ def create_course() -> Any:
 def _attendance_page(course_id: int, status: int = 200, **context: Any) -> Any:
     session = get_session()
     organisation_id = current_organisation_id()
-    context.setdefault("values", {"attended_on": _now().date().isoformat()})
+    context.setdefault("values", {"attended_on": local_date(_now()).isoformat()})
     context.setdefault("errors", {})
     context.setdefault("confirm_errors", {})
     course = certifications.get_course(session, organisation_id, course_id)

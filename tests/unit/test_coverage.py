@@ -9,11 +9,13 @@ import pytest
 from lti_tool.domain.coverage import (
     CellStatus,
     Holding,
+    Ranked,
     cell_status,
     cell_status_and_expiry,
     coverage,
     expires_at,
     holding_rank,
+    replaces,
 )
 
 NOW = dt.datetime(2027, 3, 15, 12, 0, tzinfo=dt.UTC)
@@ -65,6 +67,26 @@ def test_a_knowledge_test_outranks_a_later_self_assessment_and_the_latest_wins_a
     assert holding_rank("knowledge_test", old, 1) > holding_rank("self_assessment", new, 2)
     assert holding_rank("knowledge_test", new, 1) > holding_rank("knowledge_test", old, 2)
     assert holding_rank("knowledge_test", new, 3) > holding_rank("knowledge_test", new, 2)
+
+
+def test_a_course_does_not_replace_a_higher_level_that_still_counts():
+    old, new = NOW - dt.timedelta(days=100), NOW
+    measured = Ranked("knowledge_test", 4, old, 1)
+    for course in ("attendance", "instructor_confirmed", "lms_score", "lms_completion"):
+        assert not replaces(Ranked(course, 2, new, 2), measured, None)
+        assert not replaces(Ranked(course, 2, new, 2), measured, new + dt.timedelta(days=1))
+        # once the higher level has run out, the course's level is what counts
+        assert replaces(Ranked(course, 2, new, 2), measured, new)
+        # at the same level or higher, the latest counts
+        assert replaces(Ranked(course, 4, new, 2), measured, None)
+    # a measured result still counts as it is: a worse retake, or after a course
+    assert replaces(Ranked("knowledge_test", 1, new, 2), measured, None)
+    assert replaces(Ranked("knowledge_test", 1, new, 2), Ranked("attendance", 3, old, 1), None)
+    # the person's own word replaces their own word only, as before
+    own = Ranked("self_assessment", 4, old, 1)
+    assert not replaces(Ranked("self_reported", 2, new, 2), own, None)
+    assert replaces(Ranked("attendance", 2, new, 2), own, None)
+    assert not replaces(Ranked("self_reported", 5, new, 2), measured, None)
 
 
 def test_coverage_is_the_share_met_or_expiring():
