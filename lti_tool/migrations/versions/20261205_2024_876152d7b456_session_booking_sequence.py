@@ -2,7 +2,7 @@
 in the personal calendar feed, so a cancelled booking is taken by calendars
 
 Revision ID: 876152d7b456
-Revises: d4a8e61f2c90
+Revises: 2644e93ddaf7
 Create Date: 2026-12-05 20:24:30.046061
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import lti_tool.db
 
 revision: str = '876152d7b456'
-down_revision: str | None = 'd4a8e61f2c90'
+down_revision: str | None = '2644e93ddaf7'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
