@@ -752,7 +752,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     every.add_argument("--page-requests", type=int, default=100)
     every.add_argument("--learners", type=int, default=200)
-    every.add_argument("--think", type=float, default=2.0, help="Seconds between answers.")
+    every.add_argument("--think", type=float, default=5.0, help="Seconds between answers.")
     every.add_argument("--seed", type=int, default=15)
     soak = commands.add_parser("soak", parents=[common], help="Mixed traffic for minutes.")
     soak.add_argument("--minutes", type=float, default=10)
