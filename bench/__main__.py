@@ -658,7 +658,12 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
             thread.start()
         cpu0 = tool.cpu()
         while any(t.is_alive() for t in threads):
-            time.sleep(min(args.sample_seconds, max(deadline - time.monotonic(), 0.5)))
+            left = deadline - time.monotonic()
+            if left > 0:
+                time.sleep(min(args.sample_seconds, left))
+            else:  # the last flows finishing: one sample when they have
+                for thread in threads:
+                    thread.join()
             samples.append(
                 {
                     "minute": round((time.monotonic() - started) / 60, 2),
