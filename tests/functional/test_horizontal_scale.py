@@ -30,10 +30,12 @@ import requests
 import responses
 from sqlalchemy import create_engine, make_url, select, text
 
+from bench.launch_bench import start_gunicorn
 from lti_tool import create_app
 from lti_tool.db import get_session
 from lti_tool.domain.items import SELF_ASSESSMENT, CompetenceRef, ItemData
 from lti_tool.lti.demo_platform import DemoPlatform, PlacedLink
+from lti_tool.lti.keys import generate_private_pem
 from lti_tool.models import DeliveryStatus, MappingStatus, ScoreDelivery
 from lti_tool.services import item_bank, mappings, platforms
 from lti_tool.services.launches import MAPPING_PARAM
@@ -171,27 +173,6 @@ def _set_up(settings: dict[str, Any], platform: DemoPlatform, lineitem: str) -> 
     platform.links[LINK] = PlacedLink(LINK, "Skala", {MAPPING_PARAM: MAPPING}, lineitem)
 
 
-def _serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-            "--worker-class",
-            "gthread",
-            "--log-level",
-            "warning",
-            "lti_tool:create_app()",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-
-
 def _wait_until(check: Callable[[], Any], seconds: float, what: str) -> Any:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -243,7 +224,7 @@ def cluster(
             issuer=cluster.server.url,
             client_id="client-scale",
             deployment_id="1",
-            private_pem=open_pem(),
+            private_pem=generate_private_pem(),
             kid="platform-key-scale",
             tool_launch_url=webs[0] + "/lti/launch",
             tool_login_url=webs[0] + "/lti/login",
@@ -254,7 +235,7 @@ def cluster(
         )
         lineitem = cluster.gradebook.add_line_item("Skala", 100)
         _set_up(settings, cluster.platform, lineitem)
-        servers = [_serve(env, port) for port in ports]
+        servers = [start_gunicorn(env, port, workers=1, threads=4) for port in ports]
         try:
             for web, server in zip(webs, servers, strict=True):
                 _wait_until(lambda w=web, s=server: _ready(w, s), 60, f"{web} ready")
@@ -267,12 +248,6 @@ def cluster(
                 server.wait(timeout=30)
             cluster.server.close()
             redis.Redis.from_url(redis_url).flushdb()
-
-
-def open_pem() -> bytes:
-    from lti_tool.lti.keys import generate_private_pem
-
-    return generate_private_pem()
 
 
 def _launch_across(cluster: Cluster, persona: str) -> tuple[requests.Session, str, str]:
@@ -346,7 +321,7 @@ def test_two_processes_serve_one_learner_and_two_workers_send_the_score_once(clu
     _take_mapping_across(cluster, "learner3")
 
     gradebook = cluster.gradebook
-    _wait_until(lambda: gradebook.received, 20, "the score reaches the gradebook")
+    _wait_until(lambda: gradebook.received, 60, "the score reaches the gradebook")
     time.sleep(2.5)  # both workers poll every second: neither sends it again
     assert len(gradebook.received) == 1
     assert gradebook.received[0][1]["userId"] == "105"
@@ -371,11 +346,11 @@ def test_a_worker_stopped_mid_batch_gives_its_scores_to_the_other(cluster):
     cluster.server.hold_scores()
     first = cluster.start_worker()
     try:
-        assert cluster.server.score_arrived.wait(20), "the first worker sends nothing"
+        assert cluster.server.score_arrived.wait(60), "the first worker sends nothing"
         first.send_signal(signal.SIGTERM)  # while its first score is on its way
     finally:
         cluster.server.release_scores()
-    assert first.wait(timeout=20) == 0
+    assert first.wait(timeout=60) == 0
     sent, waiting = cluster.rows()[-2:]
     assert sent.status == DeliveryStatus.DELIVERED
     assert waiting.status == DeliveryStatus.PENDING
@@ -383,6 +358,6 @@ def test_a_worker_stopped_mid_batch_gives_its_scores_to_the_other(cluster):
 
     cluster.start_worker()  # long before the first worker's lease (300 s) would run out
 
-    _wait_until(lambda: len(cluster.gradebook.received) == before + 2, 20, "the other sent")
+    _wait_until(lambda: len(cluster.gradebook.received) == before + 2, 60, "the other sent")
     assert sorted(s["userId"] for _url, s in cluster.gradebook.received[before:]) == ["101", "104"]
     assert all(r.status == DeliveryStatus.DELIVERED and r.tries == 1 for r in cluster.rows())
