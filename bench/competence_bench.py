@@ -283,10 +283,9 @@ def bench_frameworks(app: Any, engine: Any, org_id: int, args: argparse.Namespac
     return out
 
 
-def bench_learner(
-    app: Any, engine: Any, platform: DemoPlatform, org_id: int, args: argparse.Namespace
-) -> Any:
-    """Three roles of 120 requirements each, overlapping: 300 competences in all."""
+def required_roles() -> bytes:
+    """ROLE0..ROLE2 as job-role JSON: three roles of 120 requirements each of framework
+    BENCH, overlapping: 300 competences in all."""
     per_role = REQUIRED_TOTAL * 2 // 5  # 120
     step = (REQUIRED_TOTAL - per_role) // (ROLES - 1)  # 90
     roles = [
@@ -300,9 +299,15 @@ def bench_learner(
         )
         for r in range(ROLES)
     ]
+    return job_roles_json.dump(roles)
+
+
+def bench_learner(
+    app: Any, engine: Any, platform: DemoPlatform, org_id: int, args: argparse.Namespace
+) -> Any:
     with app.app_context():
         session = get_session()
-        framework_io.import_job_roles(session, org_id, job_roles_json.dump(roles))
+        framework_io.import_job_roles(session, org_id, required_roles())
         session.commit()
 
     client = app.test_client()

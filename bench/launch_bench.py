@@ -136,6 +136,101 @@ def in_process_app(database_url: str, workdir: Path, base_url: str, **settings: 
     )
 
 
+def prepared_tool(
+    database_url: str, redis_url: str, base_url: str, workdir: Path, platform: DemoPlatform
+) -> dict[str, str]:
+    """The database (emptied, migrated), Redis (flushed), the tool's keys in ``workdir`` and
+    ``platform`` registered, through the tool's own commands; returns the environment the
+    tool runs with."""
+    env = {
+        **os.environ,
+        "APP_ENV": "development",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "BASE_URL": base_url,
+        "KEYS_DIR": str(workdir / "keys"),
+        "INSTANCE_PATH": str(workdir / "instance"),
+        "LOG_LEVEL": "WARNING",
+    }
+    reset_database(database_url)
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    flask = [str(Path(sys.executable).parent / "flask"), "--app", "lti_tool"]
+    run: dict[str, Any] = {"cwd": ROOT, "env": env, "check": True}
+    subprocess.run([*flask, "db", "upgrade"], capture_output=True, **run)
+    subprocess.run([*flask, "keys", "rotate"], **run)
+    subprocess.run(
+        [
+            *flask,
+            "platform",
+            "add",
+            "--issuer",
+            platform.issuer,
+            "--client-id",
+            platform.client_id,
+            "--auth-url",
+            platform.auth_url,
+            "--token-url",
+            platform.token_url,
+            "--jwks-url",
+            platform.jwks_url,
+            "--deployment",
+            platform.deployment_id,
+            "--organisation",
+            "Benchkommune",
+        ],
+        **run,
+    )
+    return env
+
+
+def start_gunicorn(
+    env: dict[str, str],
+    port: int,
+    workers: int,
+    threads: int,
+    config: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """The tool under gunicorn (gthread) on 127.0.0.1:``port``; ``config`` a gunicorn
+    config file to add."""
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            *(["--config", config] if config else []),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--worker-class",
+            "gthread",
+            "--log-level",
+            "warning",
+            "lti_tool:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def wait_ready(base_url: str, server: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    """Until ``/readyz`` answers 200: on a busy machine two workers loading the app can
+    take many seconds. Fails at once if gunicorn exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {server.returncode}")
+        try:
+            if requests.get(base_url + "/readyz", timeout=10).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or slow to answer
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{base_url} not ready after {timeout:.0f} s")
+
+
 def one_flow(base_url: str, platform: DemoPlatform, persona: str) -> float:
     started = time.perf_counter()
     with requests.Session() as browser:
@@ -168,80 +263,15 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=16)
     args = parser.parse_args()
 
-    venv_bin = Path(sys.executable).parent
     tool_port, jwks_port = free_port(), free_port()
     base_url = f"http://127.0.0.1:{tool_port}"
     workdir = Path(tempfile.mkdtemp(prefix="lti-bench-"))
-    env = {
-        **os.environ,
-        "APP_ENV": "development",
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "BASE_URL": base_url,
-        "KEYS_DIR": str(workdir / "keys"),
-        "INSTANCE_PATH": str(workdir / "instance"),
-        "LOG_LEVEL": "WARNING",
-    }
     platform = bench_platform(jwks_port, base_url)
-    reset_database(args.database_url)
-    import redis
-
-    redis.Redis.from_url(args.redis_url).flushdb()
-    run = {"cwd": ROOT, "env": env, "check": True}
-    subprocess.run(
-        [venv_bin / "flask", "--app", "lti_tool", "db", "upgrade"], capture_output=True, **run
-    )
-    subprocess.run([venv_bin / "flask", "--app", "lti_tool", "keys", "rotate"], **run)
-    subprocess.run(
-        [
-            venv_bin / "flask",
-            "--app",
-            "lti_tool",
-            "platform",
-            "add",
-            "--issuer",
-            platform.issuer,
-            "--client-id",
-            platform.client_id,
-            "--auth-url",
-            platform.auth_url,
-            "--token-url",
-            platform.token_url,
-            "--jwks-url",
-            platform.jwks_url,
-            "--deployment",
-            platform.deployment_id,
-            "--organisation",
-            "Benchkommune",
-        ],
-        **run,
-    )
+    env = prepared_tool(args.database_url, args.redis_url, base_url, workdir, platform)
     jwks_server = serve_jwks(platform, jwks_port)
-    server = subprocess.Popen(
-        [
-            venv_bin / "gunicorn",
-            "--bind",
-            f"127.0.0.1:{tool_port}",
-            "--workers",
-            str(args.workers),
-            "--threads",
-            str(args.threads),
-            "--worker-class",
-            "gthread",
-            "--log-level",
-            "warning",
-            "lti_tool:create_app()",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server = start_gunicorn(env, tool_port, args.workers, args.threads)
     try:
-        for _ in range(100):
-            try:
-                if requests.get(base_url + "/readyz", timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet, or slow to answer
-                time.sleep(0.1)
+        wait_ready(base_url, server)
         personas = ["learner", "designer", "manager", "admin"]
         for i in range(args.warmup):
             one_flow(base_url, platform, personas[i % 4])

@@ -306,9 +306,10 @@ def generated_item(n: int, kind: str, competences: list[int]) -> ItemData:
     )
 
 
-def setup_content(app: Any, org_id: int) -> dict[str, Any]:
-    """Framework, item bank and mapping, through the services; returns what the learners
-    need: the mapping's id and, per item id, its kind and options."""
+def setup_content(app: Any, org_id: int, mapping_items: int = MAPPING_ITEMS) -> dict[str, Any]:
+    """Framework, item bank and a mapping of the bank's first ``mapping_items``, through the
+    services; returns what the learners need: the mapping's id and, per item id, its kind
+    and options."""
     with app.app_context():
         session = get_session()
         framework_io.import_framework(
@@ -338,7 +339,7 @@ def setup_content(app: Any, org_id: int) -> dict[str, Any]:
             rules=mappings.MappingRules(pass_percentage=50.0),
         )
         # the first 40 of the bank: 8 of each kind, every competence measured
-        chosen_items = [item.id for item in items[:MAPPING_ITEMS]]
+        chosen_items = [item.id for item in items[:mapping_items]]
         mappings.add_items(session, org_id, mapping.id, chosen_items)
         mappings.set_status(session, org_id, mapping.id, MappingStatus.PUBLISHED)
         session.commit()
@@ -346,7 +347,7 @@ def setup_content(app: Any, org_id: int) -> dict[str, Any]:
             competence_ids
         )
         assert len(measured) == COMPETENCES, f"{len(measured)} competences measured"
-        assert len(mapping.items) == MAPPING_ITEMS
+        assert len(mapping.items) == mapping_items
         kinds = defaultdict(int)
         answers_of: dict[int, dict[str, Any]] = {}
         for row in session.scalars(select(Item).where(Item.id.in_(chosen_items))):

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections import Counter
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 from lti_tool.domain import plan
@@ -75,17 +76,24 @@ class GapAnalysis:
 
 
 def _labels(session: Session, competence_ids: list[int], locale: str) -> dict[int, dict[int, str]]:
-    """Each competence's scale: level value → label (one statement)."""
+    """Each competence's scale: level value → label (one statement). The competences of a
+    framework version share its few labels: each distinct label is decoded and localised
+    once, not once per competence (300 competences × 4 levels were 1,200 decodings)."""
     if not competence_ids:
         return {}
     rows = session.execute(
-        select(Competence.id, ScaleLevel.value, ScaleLevel.label)
+        select(Competence.id, ScaleLevel.value, cast(ScaleLevel.label, Text))
         .join(ScaleLevel, ScaleLevel.version_id == Competence.version_id)
         .where(Competence.id.in_(competence_ids))
     )
+    texts: dict[tuple[int, str | None], str] = {}
     found: dict[int, dict[int, str]] = {}
-    for competence_id, value, label in rows:
-        found.setdefault(competence_id, {})[value] = localized(label, locale) or str(value)
+    for competence_id, value, raw in rows:
+        text = texts.get((value, raw))
+        if text is None:
+            label = json.loads(raw) if raw else None
+            text = texts[(value, raw)] = localized(label, locale) or str(value)
+        found.setdefault(competence_id, {})[value] = text
     return found
 
 

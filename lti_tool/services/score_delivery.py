@@ -9,8 +9,12 @@ command) sends the rows, each after the transaction that claimed it has committe
 
 - **in order**: per (platform, line item, user) only the oldest pending row is due, so a
   newer score never overtakes an older one;
-- **once**: a row is claimed by a conditional UPDATE (checked by its row count) with a
-  lease, so two workers never send the same row; a delivered row is never sent again;
+- **once**: a worker claims a few due rows at a time with a lease (on PostgreSQL one
+  UPDATE over rows selected ``FOR UPDATE SKIP LOCKED``, so workers claiming at once take
+  different rows without waiting; elsewhere a conditional UPDATE a row, checked by its row
+  count), so two workers never send the same row; a delivered row is never sent again. A
+  worker told to stop finishes the score it is sending and releases the rest of its claim
+  at once, for another worker to take;
 - **not lost**: a temporary failure (5xx, 408, 429, timeout, network) is retried with
   exponential backoff and full jitter for ``SCORE_RETRY_FOR_HOURS``; a permanent one
   (4xx) fails at once and waits for an admin to retry it from ``/admin/deliveries``.
@@ -34,7 +38,7 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from lti_tool import observability
 from lti_tool.db import utcnow
@@ -48,6 +52,13 @@ log = logging.getLogger(__name__)
 CANVAS_SUBMISSION = "https://canvas.instructure.com/lti/submission"
 #: How much of an error is kept on the row (and shown to the admin).
 MAX_ERROR_CHARS = 2000
+#: How many due rows a worker claims at once. A claimed row is sent only while its lease
+#: still has time for a whole delivery (``DELIVERY_CALLS`` HTTP timeouts); the rest are
+#: released and claimed again.
+CLAIM_BATCH = 10
+#: The most HTTP calls one delivery makes (token, line item lookup and creation, score,
+#: with room to spare): settings require SCORE_LEASE_SECONDS to cover this many timeouts.
+DELIVERY_CALLS = 6
 
 
 # --- queueing (in the caller's transaction) ----------------------------------------------
@@ -352,25 +363,83 @@ def claim(session: Session, delivery_id: int, now: dt.datetime, lease_end: dt.da
     return cast(CursorResult[Any], result).rowcount == 1
 
 
-def _claim_job(
-    session_factory: Callable[[], Session],
-    delivery_id: int,
+def claim_due(
+    session: Session,
     now: dt.datetime,
     lease_end: dt.datetime,
-) -> _Job | None:
+    limit: int,
+    skip: Sequence[int] = (),
+) -> list[int]:
+    """Take up to ``limit`` due rows (not in ``skip``) for this worker until ``lease_end``;
+    their ids, oldest due first. On PostgreSQL one UPDATE of rows picked ``FOR UPDATE SKIP
+    LOCKED``: a row another worker is claiming is passed over, not waited for. Elsewhere
+    (SQLite has one writer at a time) each candidate by ``claim``."""
+    if session.get_bind().dialect.name != "postgresql":
+        return [i for i in due_ids(session, now, limit, skip) if claim(session, i, now, lease_end)]
+    picked = select(ScoreDelivery.id).where(_is_due(now))
+    if skip:
+        picked = picked.where(ScoreDelivery.id.not_in(skip))
+    picked = (
+        picked.order_by(ScoreDelivery.next_attempt_at, ScoreDelivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=ScoreDelivery)
+        .correlate(None)
+    )
+    claimed = session.execute(
+        update(ScoreDelivery)
+        .where(ScoreDelivery.id.in_(picked.scalar_subquery()))
+        .values(locked_until=lease_end)
+        .returning(ScoreDelivery.id, ScoreDelivery.next_attempt_at)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return [row.id for row in sorted(claimed, key=lambda row: (row.next_attempt_at, row.id))]
+
+
+def _claim_jobs(
+    session_factory: Callable[[], Session],
+    now: dt.datetime,
+    lease_end: dt.datetime,
+    limit: int,
+    skip: Sequence[int],
+) -> list[_Job]:
     with session_factory() as session, session.begin():
-        if not claim(session, delivery_id, now, lease_end):
-            return None
-        row = session.get(ScoreDelivery, delivery_id)
-        assert row is not None
-        return _Job(
-            id=row.id,
-            auth=ags.PlatformAuth.of(row.platform),
-            lineitem_url=row.lineitem_url,
-            lineitems_url=row.lineitems_url,
-            line_item=dict(row.line_item or {}),
-            score=dict(row.score),
-            request_id=row.request_id,
+        ids = claim_due(session, now, lease_end, limit, skip)
+        if not ids:
+            return []
+        rows = {
+            row.id: row
+            for row in session.scalars(
+                select(ScoreDelivery)
+                .where(ScoreDelivery.id.in_(ids))
+                .options(joinedload(ScoreDelivery.platform))
+            )
+        }
+        return [
+            _Job(
+                id=row.id,
+                auth=ags.PlatformAuth.of(row.platform),
+                lineitem_url=row.lineitem_url,
+                lineitems_url=row.lineitems_url,
+                line_item=dict(row.line_item or {}),
+                score=dict(row.score),
+                request_id=row.request_id,
+            )
+            for row in (rows[i] for i in ids)
+        ]
+
+
+def _line_item_key(job: _Job) -> tuple[int, str | None, Any]:
+    return job.auth.platform_id, job.lineitems_url, job.line_item.get("resourceId")
+
+
+def release(session_factory: Callable[[], Session], ids: Sequence[int]) -> None:
+    """Give claimed rows back unsent: due again at once, for any worker."""
+    with session_factory() as session, session.begin():
+        session.execute(
+            update(ScoreDelivery)
+            .where(ScoreDelivery.id.in_(ids), ScoreDelivery.status == DeliveryStatus.PENDING)
+            .values(locked_until=None)
+            .execution_options(synchronize_session=False)
         )
 
 
@@ -488,7 +557,8 @@ def deliver_due(
     client: ags.AgsClient | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> DeliveryCounts:
-    """Send up to ``limit`` due scores, one at a time, each outside any transaction.
+    """Send up to ``limit`` due scores, claimed a few at a time (``CLAIM_BATCH``), each
+    sent outside any transaction.
 
     ``session_factory`` makes sessions of its own (not the request's); ``services`` is the
     app's ``LtiServices`` (settings, the shared token cache, the tool's keys). ``now`` is
@@ -502,24 +572,35 @@ def deliver_due(
     def clock() -> dt.datetime:
         return now or utcnow()
 
+    # A claimed row is sent only while its lease can cover a whole delivery.
+    budget = dt.timedelta(seconds=DELIVERY_CALLS * settings.HTTP_TIMEOUT_SECONDS)
     tried: list[int] = []
+    found: dict[tuple[int, str | None, Any], str] = {}
     while len(tried) < limit and not (stop and stop()):
-        with session_factory() as session:
-            candidates = due_ids(session, clock(), limit - len(tried), tried)
-        if not candidates:
+        started = clock()
+        lease_end = started + dt.timedelta(seconds=settings.SCORE_LEASE_SECONDS)
+        batch = min(CLAIM_BATCH, limit - len(tried))
+        unsent = _claim_jobs(session_factory, started, lease_end, batch, tried)
+        if not unsent:
             break
-        for delivery_id in candidates:
-            if stop and stop():
-                break
-            tried.append(delivery_id)
-            started = clock()
-            lease_end = started + dt.timedelta(seconds=settings.SCORE_LEASE_SECONDS)
-            job = _claim_job(session_factory, delivery_id, started, lease_end)
-            if job is None:  # another worker took it first
-                continue
-            with observability.bound_request_id(job.request_id):
-                result = _send(client, job)
-                _record(session_factory, job, result, clock(), settings, counts)
+        tried.extend(job.id for job in unsent)
+        claimed = len(unsent)
+        try:
+            while unsent and not (stop and stop()):
+                if len(unsent) < claimed and clock() + budget > lease_end:
+                    break  # the first always fits: SCORE_LEASE_SECONDS covers one delivery
+                job = unsent.pop(0)
+                if job.lineitem_url is None and _line_item_key(job) in found:
+                    # found or created for a row claimed with this one (_share_line_item)
+                    job = dataclasses.replace(job, lineitem_url=found[_line_item_key(job)])
+                with observability.bound_request_id(job.request_id):
+                    result = _send(client, job)
+                    if job.lineitem_url is None and result.lineitem_url:
+                        found[_line_item_key(job)] = result.lineitem_url
+                    _record(session_factory, job, result, clock(), settings, counts)
+        finally:
+            if unsent:  # told to stop, out of lease time, or the database away
+                release(session_factory, [job.id for job in unsent])
     return counts
 
 

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from lti_tool.db import get_session
 from lti_tool.lti import ags
@@ -31,6 +31,7 @@ from lti_tool.services import platforms
 from lti_tool.services.score_delivery import (
     DeliveryCounts,
     claim,
+    claim_due,
     deliver_due,
     queue_score,
 )
@@ -467,6 +468,30 @@ def test_a_claim_is_taken_by_one_worker_only(app, lms, gradebook, lineitem):
     assert len(gradebook.received) == 1
 
 
+def test_workers_claiming_at_once_skip_each_others_rows(app, lms, gradebook, lineitem):
+    """A row another worker is claiming (locked, not yet committed) is passed over, not
+    waited for: PostgreSQL's SKIP LOCKED. (SQLite has one writer at a time.)"""
+    learner = ags_launch(app, lms, gradebook.endpoint_claim(lineitem))
+    manager = ags_launch(app, lms, gradebook.endpoint_claim(lineitem), persona="manager")
+    taken = queue(app, learner, 10)
+    free = queue(app, manager, 50)
+    factory = app.extensions["db_sessionmaker"]
+    with factory() as first, factory() as second:
+        if first.get_bind().dialect.name != "postgresql":
+            pytest.skip("SKIP LOCKED is PostgreSQL's")
+        first.execute(select(ScoreDelivery).where(ScoreDelivery.id == taken).with_for_update())
+        second.execute(text("SET LOCAL lock_timeout = '2s'"))  # waiting would fail the test
+        now = dt.datetime.now(dt.UTC)
+        lease = now + dt.timedelta(minutes=5)
+
+        assert claim_due(second, now, lease, limit=10) == [free]
+        second.commit()
+        first.rollback()
+    # The learner's is free again; the manager's is leased to the second worker.
+    assert deliver(app) == counts(delivered=1)
+    assert gradebook.given(LEARNER, lineitem) == [10]
+
+
 class _InterleavingClient(ags.AgsClient):
     """Runs a second worker's pass while this worker is in the middle of its first post."""
 
@@ -497,10 +522,11 @@ def test_two_workers_never_send_the_same_score(app, lms, gradebook, lineitem):
         first = _InterleavingClient(app, ags.AgsClient(services.cache, services.keyring, 5))
         first_pass = deliver_due(app.extensions["db_sessionmaker"], services, client=first)
 
-    # While the first worker sent the learner's 10, the second could take only the
-    # manager's score: the 10 was claimed, and the 20 waits for the 10.
-    assert first.second_pass == counts(delivered=1)
-    assert first_pass == counts(delivered=2)
+    # While the first worker sent the learner's 10, the second found nothing to take: the
+    # first had claimed both due scores (the 10 and the manager's 50), and the 20 waits
+    # for the 10. The first sent the 20 in its next claim.
+    assert first.second_pass == counts()
+    assert first_pass == counts(delivered=3)
     assert gradebook.given(LEARNER, lineitem) == [10, 20]
     assert gradebook.given(MANAGER, lineitem) == [50]
     assert len(gradebook.received) == 3
