@@ -526,12 +526,47 @@ def tour_keyboard(tool: Tool) -> None:
     print(f"  keyboard: {answered} item(s) answered, submitted, result shown", flush=True)
 
 
+def tour_certificates(tool: Tool) -> None:
+    """A certificate: the manager's form to issue one by hand (sent empty, then for the
+    demo learner), the learner's certificates with it, the certificate, and its public
+    verification result."""
+    tool.person("learner")  # a person exists from their first launch
+    page = tool.open("manager", "/manager/certificates")
+    form = "form[action*='/manager/certificates/issue']"
+    page.eval_on_selector(form, "f => { f.noValidate = true; }")
+    _submit(page, form)
+    tool.check("manager: issue a certificate, nothing chosen", page)
+    page = tool.open("manager", "/manager/certificates")
+    person = page.evaluate(
+        """(form) => [...document.querySelectorAll(form + ' select[name=person_id] option')]
+            .find(o => o.textContent.includes('Demo Ansatt'))?.value""",
+        form,
+    )
+    if not person:
+        options = page.inner_text(f"{form} select[name=person_id]")
+        raise RuntimeError(f"the demo learner cannot be given a certificate by hand: {options}")
+    page.select_option(f"{form} select[name=person_id]", person)
+    page.fill(f"{form} textarea[name=reason]", "Kurs hos en annen arbeidsgiver")
+    _submit(page, form)
+    page = tool.open("learner", "/certificates/")
+    tool.check("learner: certificates, one held", page)
+    certificates = _ids(page, r"/certificates/(\d+)(?:\?|$)")
+    if not certificates:
+        raise RuntimeError("the certificate issued by hand is not among the learner's")
+    page = tool.open("learner", f"/certificates/{certificates[0]}")
+    tool.check("learner: a certificate", page)
+    verify = page.locator("a[href*='/verify/']").first.get_attribute("href") or ""
+    path = urllib.parse.urlsplit(verify).path
+    tool.check("public: /verify, a valid certificate", tool.open("anonymous", path))
+
+
 #: In this order: the catalogue tour makes the e-learning activity the sessions tour shows.
 TOURS: dict[str, Callable[[Tool], None]] = {
     "plan": tour_plan,
     "catalogue": tour_catalogue,
     "sessions": tour_sessions,
     "errors": tour_errors,
+    "certificates": tour_certificates,
     "keyboard": tour_keyboard,
     "learner": tour_learner,
     "designer": tour_designer,
