@@ -35,6 +35,9 @@ from lti_tool.views.bookings import session_helpers
 bp = Blueprint("learner", __name__, url_prefix="/learner")
 
 INVALID_FORM = 422
+PLAN_PAGE_SIZE = 20
+"""Open requirements a plan page shows: a person with 300 of them gets them a page at a time,
+the most urgent first (each renders its entries' forms; bench/RESULTS.md)."""
 
 
 def _person_id() -> int:
@@ -100,7 +103,8 @@ def _plan_page(
     failed: str | None = None,
     values: Any = None,
 ) -> Any:
-    """The plan; ``failed`` names the entry whose form is shown again with ``errors``."""
+    """The plan, a page of its open requirements at a time; ``failed`` names the entry
+    whose form is shown again with ``errors`` (on the page that holds it)."""
     found = plans.learning_plan(
         get_session(),
         current_organisation_id(),
@@ -108,11 +112,26 @@ def _plan_page(
         now=clock.now(),
         locale=str(get_locale()),
     )
+    open_lines = found.open_lines
+    pages = max(1, -(-len(open_lines) // PLAN_PAGE_SIZE))
+    number = request.args.get("page", 1, type=int)
+    holding = next(
+        (i for i, line in enumerate(open_lines) if any(e.key == failed for e in line.entries)),
+        None,
+    )
+    if holding is not None:
+        number = holding // PLAN_PAGE_SIZE + 1
+    number = min(max(number, 1), pages)
+    start = (number - 1) * PLAN_PAGE_SIZE
     page = render_template(
         "learner/plan.html",
         launch=current_launch(),
         plan=found,
-        rules=plan_rules,
+        open_lines=open_lines[start : start + PLAN_PAGE_SIZE],
+        first=start + 1,
+        page=number,
+        pages=pages,
+        window=plan_rules.postpone_window(found.today),
         errors=errors or {},
         failed=failed,
         values=values or {},
