@@ -15,8 +15,10 @@ the SQL statements and the HTML size. SQLite in a temporary folder by default.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
 import json
+import pstats
 import shutil
 import statistics
 import sys
@@ -130,6 +132,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", default="", help="Default: SQLite in a temp dir.")
     parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--profile", action="store_true", help="cProfile each page (stderr).")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="lti-bench-pages-"))
     database_url = migrated_database(args.database_url, workdir)
@@ -147,6 +150,11 @@ def main() -> int:
         gc.collect()
         for page in PAGES:
             results[page] = measure(app, client, page + query, args.requests)
+            if args.profile:
+                profiler = cProfile.Profile()
+                profiler.runcall(client.get, page + query)
+                print(f"--- {page}", file=sys.stderr)
+                pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
     finally:
         jwks_server.shutdown()
         app.extensions["db_engine"].dispose()

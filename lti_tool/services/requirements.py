@@ -259,13 +259,16 @@ def requirements_of(
     )
     shown = current_levels(session, organisation_id, person_id, [m.competence_id for m in merged])
     lines = []
+    scales: dict[int, dict[int, Level]] = {}  # a framework version's scale, localised once
     for m in merged:
         competence = competences[m.competence_id]
         version = competence.version
-        scale = {
-            lvl.value: Level(lvl.value, localized(lvl.label, locale) or str(lvl.value))
-            for lvl in version.levels
-        }
+        scale = scales.get(version.id)
+        if scale is None:
+            scale = scales[version.id] = {
+                lvl.value: Level(lvl.value, localized(lvl.label, locale) or str(lvl.value))
+                for lvl in version.levels
+            }
         now = shown.get(m.competence_id, 0)
         lines.append(
             RequirementLine(

@@ -65,6 +65,9 @@ def _page(errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
             get_session(), current_organisation_id(), [role.id for role in mine.roles]
         ),
         localized=lambda text: localized(text, locale),
+        # translated once a page, formatted for each of hundreds of requirements
+        level_format=gettext("Level %(value)d of %(top)d: %(label)s"),
+        version_format=gettext("version %(number)d"),
         certificates=[(c, certificates.standing(c, now, warn_days)) for c in held],
     )
     return page, status
