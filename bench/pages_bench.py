@@ -18,6 +18,7 @@ import argparse
 import cProfile
 import gc
 import json
+import os
 import pstats
 import shutil
 import statistics
@@ -154,7 +155,8 @@ def main() -> int:
                 profiler = cProfile.Profile()
                 profiler.runcall(client.get, page + query)
                 print(f"--- {page}", file=sys.stderr)
-                pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
+                stats = pstats.Stats(profiler, stream=sys.stderr)
+                stats.sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(45)
     finally:
         jwks_server.shutdown()
         app.extensions["db_engine"].dispose()
