@@ -142,6 +142,12 @@ def _plan_page(
     return page, status
 
 
+def _back_to_plan() -> str:
+    """The plan page the answer was given on (its forms post with ``?page=``)."""
+    page = request.args.get("page", type=int)
+    return url_for("learner.plan", lt=launch_token(), page=page if page and page > 1 else None)
+
+
 @bp.route("/plan")
 @requires(Permission.LEARNER)
 def plan() -> Any:
@@ -177,7 +183,7 @@ def answer() -> Any:
         plan_rules.DECLINED: gettext("Declined. Your manager sees your reason."),
     }
     flash(messages[form["answer"]], "success")
-    return redirect(url_for("learner.plan", lt=launch_token()))
+    return redirect(_back_to_plan())
 
 
 @bp.route("/plan/done", methods=["POST"])
@@ -205,7 +211,7 @@ def report_done() -> Any:
         ),
         "success",
     )
-    return redirect(url_for("learner.plan", lt=launch_token()))
+    return redirect(_back_to_plan())
 
 
 # --- an activity --------------------------------------------------------------------------------

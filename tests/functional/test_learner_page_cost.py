@@ -118,4 +118,5 @@ def test_the_plan_of_300_requirements_comes_20_at_a_time_and_every_answer_works(
         data={**form["fields"], "reason": "Tatt før"},
     )
     assert answered.status_code == 302
+    assert "page=2" in answered.headers["Location"]  # back to the page it was given on
     assert "Your reason: Tatt før" in get(browser, "/learner/plan", page=2)
