@@ -106,7 +106,8 @@ def _plan_page(
     failed: str | None = None,
     values: Any = None,
 ) -> Any:
-    """The plan, a page of its open requirements at a time; ``failed`` names the entry
+    """The plan, a page of its open requirements (and of its met ones: ``met_page``) at a
+    time; ``failed`` names the entry
     whose form is shown again with ``errors`` (on the page that holds it)."""
     found = plans.learning_plan(
         get_session(),
@@ -115,7 +116,7 @@ def _plan_page(
         now=clock.now(),
         locale=str(get_locale()),
     )
-    open_lines = found.open_lines
+    open_lines, met_lines = found.open_lines, found.met_lines
     pages = max(1, -(-len(open_lines) // PLAN_PAGE_SIZE))
     number = request.args.get("page", 1, type=int)
     holding = next(
@@ -126,6 +127,9 @@ def _plan_page(
         number = holding // PLAN_PAGE_SIZE + 1
     number = min(max(number, 1), pages)
     start = (number - 1) * PLAN_PAGE_SIZE
+    met_pages = max(1, -(-len(met_lines) // PLAN_PAGE_SIZE))
+    met_page = min(max(request.args.get("met_page", 1, type=int), 1), met_pages)
+    met_start = (met_page - 1) * PLAN_PAGE_SIZE
     page = render_template(
         "learner/plan.html",
         launch=current_launch(),
@@ -134,6 +138,10 @@ def _plan_page(
         first=start + 1,
         page=number,
         pages=pages,
+        met_lines=met_lines[met_start : met_start + PLAN_PAGE_SIZE],
+        met_first=met_start + 1,
+        met_page=met_page,
+        met_pages=met_pages,
         window=plan_rules.postpone_window(found.today),
         errors=errors or {},
         failed=failed,

@@ -5,15 +5,19 @@ of 20 open requirements, each entry's answers still on it and working."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 
 from lti_tool.db import get_session
+from lti_tool.services.evidence import record_evidence
 from tests.fakes import content
 from tests.fakes.lms import TestLms, parse_forms
 from tests.functional.test_gap_analysis import _course
 from tests.functional.test_learner_requirements import launch
+from tests.functional.test_learning_plan import LEARNER, person_id
+from tests.functional.test_unit_matrix import evidence
 from tests.statements import statements_run
 
 REQUIRED = 300
@@ -120,3 +124,29 @@ def test_the_plan_of_300_requirements_comes_20_at_a_time_and_every_answer_works(
     assert answered.status_code == 302
     assert "page=2" in answered.headers["Location"]  # back to the page it was given on
     assert "Your reason: Tatt før" in get(browser, "/learner/plan", page=2)
+
+
+def test_met_requirements_come_20_at_a_time_too_and_cost_no_more_statements(app, lms, large):
+    browser = TestLms.browser(app)
+    launch(lms, browser, "learner", job_role=",".join(ROLES), unit="hjemmetjenesten")
+    learner = person_id(app, LEARNER)
+    with app.app_context():  # level 4 shown for the first 250: met (50 remain to do)
+        when = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+        record_evidence(
+            get_session(),
+            [
+                evidence(large["organisation_id"], learner, large["large"][f"k{i:03d}"], 4, when)
+                for i in range(250)
+            ],
+        )
+        get_session().commit()
+    html = get(browser, "/learner/plan")
+    assert "250 of 300 requirements met" in html
+    assert "Requirements 1–20 of 250 met (page 1 of 13)." in html
+    assert '<nav aria-label="Pages of what is met"' in html
+    assert html.count('<li class="plan-line">') == 20
+    assert "(page 1 of 3)" in html  # what to do: 50
+    last = get(browser, "/learner/plan", page=3, met_page=13)
+    assert "Requirements 241–250 of 250 met (page 13 of 13)." in last
+    assert last.count('<li class="plan-line">') == 10 and "(page 3 of 3)" in last
+    assert cost(app, browser, "/learner/plan") <= 12
