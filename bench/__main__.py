@@ -587,16 +587,18 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"load_average_before": load_average(), "scenarios": {}}
     scenarios = results["scenarios"]
     with running_tool(args) as tool:
-        for concurrency in args.concurrency:
+        only = set(args.only.split(",")) if args.only else {"launch", "pages", "mapping"}
+        for concurrency in args.concurrency if "launch" in only else ():
             name = f"launch c{concurrency}"
             print(f"{name} …", file=sys.stderr)
             scenarios[name] = scenario_launches(tool, args.flows, concurrency)
-        for path in ("/learner/", "/learner/plan"):
+        for path in ("/learner/", "/learner/plan") if "pages" in only else ():
             name = ("start page " if path == "/learner/" else "plan page ") + path
             print(f"{name} …", file=sys.stderr)
             scenarios[name] = scenario_page(tool, path, args.page_requests)
-        print(f"mapping, {args.learners} learners …", file=sys.stderr)
-        scenarios["mapping"] = scenario_mapping(tool, args.learners, args.think, args.seed)
+        if "mapping" in only:
+            print(f"mapping, {args.learners} learners …", file=sys.stderr)
+            scenarios["mapping"] = scenario_mapping(tool, args.learners, args.think, args.seed)
         results["rss_mb_per_worker"] = tool.rss()
         results["rss_mb_master"] = round(rss_mb(tool.server.pid), 1)
     results["load_average_after"] = load_average()
@@ -759,6 +761,9 @@ def main(argv: list[str] | None = None) -> int:
     every.add_argument("--learners", type=int, default=200)
     every.add_argument("--think", type=float, default=5.0, help="Seconds between answers.")
     every.add_argument("--seed", type=int, default=15)
+    every.add_argument(
+        "--only", default="", help="Some scenarios, comma-separated: launch, pages, mapping."
+    )
     soak = commands.add_parser("soak", parents=[common], help="Mixed traffic for minutes.")
     soak.add_argument("--minutes", type=float, default=10)
     soak.add_argument("--concurrency", type=int, default=16)

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session, contains_eager, load_only
 
 from lti_tool.db import utcnow
 from lti_tool.errors import NotFound
@@ -220,6 +220,8 @@ def _assignments(
         .join(spec.target, spec.fk_column == spec.target.id)
         .where(spec.target.organisation_id == organisation_id, spec.model.status.in_(statuses))
         .order_by(spec.model.created_at, spec.model.id)
+        # the joined role or unit fills the relationship: no statement for each of them
+        .options(contains_eager(getattr(spec.model, spec.fk.removesuffix("_id"))))
     )
     if person_ids is not None:
         query = query.where(spec.model.person_id.in_(person_ids))

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Select, and_, select
-from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy.orm import Session, aliased
 
 from lti_tool.domain.coverage import Holding, Ranked, holding_rank, replaces
 from lti_tool.domain.evidence_sources import SELF_SOURCES
@@ -19,9 +19,11 @@ from lti_tool.models import (
     Competence,
     CompetenceHolding,
     Evidence,
+    Framework,
     FrameworkVersion,
     JobRole,
     Requirement,
+    ScaleLevel,
 )
 from lti_tool.services import assignments
 
@@ -227,29 +229,51 @@ def requirements_of(
     def role_line(role: JobRole) -> RoleLine:
         return RoleLine(role.id, role.code, localized(role.title, locale) or role.code)
 
+    # Plain rows, not ORM objects: 300 requirements of 3 roles were 360 objects and their
+    # competences, versions and scales loaded in five statements; these are two.
     requirements = (
         []
         if not roles
-        else list(
-            session.scalars(
-                select(Requirement)
-                .join(JobRole)
-                .where(
-                    JobRole.id.in_([r.id for r in roles]),
-                    JobRole.organisation_id == organisation_id,
-                )
-                .options(
-                    selectinload(Requirement.competence)
-                    .selectinload(Competence.version)
-                    .options(
-                        selectinload(FrameworkVersion.levels),
-                        selectinload(FrameworkVersion.framework),
-                    )
-                )
+        else session.execute(
+            select(
+                Requirement.job_role_id,
+                Requirement.competence_id,
+                Requirement.required_level,
+                Requirement.mandatory,
+                Requirement.renewal_months,
+                Competence.code,
+                Competence.title,
+                Competence.version_id,
+                FrameworkVersion.title.label("version_title"),
+                FrameworkVersion.number,
+                Framework.code.label("framework_code"),
             )
-        )
+            .join(JobRole, JobRole.id == Requirement.job_role_id)
+            .join(Competence, Competence.id == Requirement.competence_id)
+            .join(FrameworkVersion, FrameworkVersion.id == Competence.version_id)
+            .join(Framework, Framework.id == FrameworkVersion.framework_id)
+            .where(
+                JobRole.id.in_([r.id for r in roles]),
+                JobRole.organisation_id == organisation_id,
+            )
+            .order_by(Requirement.id)
+        ).all()
     )
-    competences = {r.competence_id: r.competence for r in requirements}
+    competences = {r.competence_id: r for r in requirements}
+    scales: dict[int, dict[int, Level]] = {}  # a framework version's scale, localised once
+    versions = {r.version_id for r in requirements}
+    for version_id, value, label in (
+        session.execute(
+            select(ScaleLevel.version_id, ScaleLevel.value, ScaleLevel.label)
+            .where(ScaleLevel.version_id.in_(versions))
+            .order_by(ScaleLevel.version_id, ScaleLevel.value)
+        )
+        if versions
+        else ()
+    ):
+        scales.setdefault(version_id, {})[value] = Level(
+            value, localized(label, locale) or str(value)
+        )
     titles = {r.id: localized(r.title, locale) or r.code for r in roles}
     merged = union_requirements(
         RoleRequirement(
@@ -259,21 +283,23 @@ def requirements_of(
     )
     shown = current_levels(session, organisation_id, person_id, [m.competence_id for m in merged])
     lines = []
+    framework_titles: dict[int, str] = {}
     for m in merged:
-        competence = competences[m.competence_id]
-        version = competence.version
-        scale = {
-            lvl.value: Level(lvl.value, localized(lvl.label, locale) or str(lvl.value))
-            for lvl in version.levels
-        }
+        row = competences[m.competence_id]
+        scale = scales.get(row.version_id, {})
+        framework = framework_titles.get(row.version_id)
+        if framework is None:
+            framework = framework_titles[row.version_id] = (
+                localized(row.version_title, locale) or row.framework_code
+            )
         now = shown.get(m.competence_id, 0)
         lines.append(
             RequirementLine(
-                competence_id=competence.id,
-                code=competence.code,
-                title=localized(competence.title, locale) or competence.code,
-                framework=localized(version.title, locale) or version.framework.code,
-                framework_version=version.number,
+                competence_id=m.competence_id,
+                code=row.code,
+                title=localized(row.title, locale) or row.code,
+                framework=framework,
+                framework_version=row.number,
                 required=_level(scale, m.required_level),
                 current=_level(scale, now) if now > 0 else None,
                 scale=tuple(scale.values()),

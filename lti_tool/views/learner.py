@@ -35,6 +35,9 @@ from lti_tool.views.bookings import session_helpers
 bp = Blueprint("learner", __name__, url_prefix="/learner")
 
 INVALID_FORM = 422
+PLAN_PAGE_SIZE = 20
+"""Open requirements a plan page shows: a person with 300 of them gets them a page at a time,
+the most urgent first (each renders its entries' forms; bench/RESULTS.md)."""
 
 
 def _person_id() -> int:
@@ -62,6 +65,9 @@ def _page(errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
             get_session(), current_organisation_id(), [role.id for role in mine.roles]
         ),
         localized=lambda text: localized(text, locale),
+        # translated once a page, formatted for each of hundreds of requirements
+        level_format=gettext("Level %(value)d of %(top)d: %(label)s"),
+        version_format=gettext("version %(number)d"),
         certificates=[(c, certificates.standing(c, now, warn_days)) for c in held],
     )
     return page, status
@@ -100,7 +106,9 @@ def _plan_page(
     failed: str | None = None,
     values: Any = None,
 ) -> Any:
-    """The plan; ``failed`` names the entry whose form is shown again with ``errors``."""
+    """The plan, a page of its open requirements (and of its met ones: ``met_page``) at a
+    time; ``failed`` names the entry
+    whose form is shown again with ``errors`` (on the page that holds it)."""
     found = plans.learning_plan(
         get_session(),
         current_organisation_id(),
@@ -108,16 +116,44 @@ def _plan_page(
         now=clock.now(),
         locale=str(get_locale()),
     )
+    open_lines, met_lines = found.open_lines, found.met_lines
+    pages = max(1, -(-len(open_lines) // PLAN_PAGE_SIZE))
+    number = request.args.get("page", 1, type=int)
+    holding = next(
+        (i for i, line in enumerate(open_lines) if any(e.key == failed for e in line.entries)),
+        None,
+    )
+    if holding is not None:
+        number = holding // PLAN_PAGE_SIZE + 1
+    number = min(max(number, 1), pages)
+    start = (number - 1) * PLAN_PAGE_SIZE
+    met_pages = max(1, -(-len(met_lines) // PLAN_PAGE_SIZE))
+    met_page = min(max(request.args.get("met_page", 1, type=int), 1), met_pages)
+    met_start = (met_page - 1) * PLAN_PAGE_SIZE
     page = render_template(
         "learner/plan.html",
         launch=current_launch(),
         plan=found,
-        rules=plan_rules,
+        open_lines=open_lines[start : start + PLAN_PAGE_SIZE],
+        first=start + 1,
+        page=number,
+        pages=pages,
+        met_lines=met_lines[met_start : met_start + PLAN_PAGE_SIZE],
+        met_first=met_start + 1,
+        met_page=met_page,
+        met_pages=met_pages,
+        window=plan_rules.postpone_window(found.today),
         errors=errors or {},
         failed=failed,
         values=values or {},
     )
     return page, status
+
+
+def _back_to_plan() -> str:
+    """The plan page the answer was given on (its forms post with ``?page=``)."""
+    page = request.args.get("page", type=int)
+    return url_for("learner.plan", lt=launch_token(), page=page if page and page > 1 else None)
 
 
 @bp.route("/plan")
@@ -155,7 +191,7 @@ def answer() -> Any:
         plan_rules.DECLINED: gettext("Declined. Your manager sees your reason."),
     }
     flash(messages[form["answer"]], "success")
-    return redirect(url_for("learner.plan", lt=launch_token()))
+    return redirect(_back_to_plan())
 
 
 @bp.route("/plan/done", methods=["POST"])
@@ -183,7 +219,7 @@ def report_done() -> Any:
         ),
         "success",
     )
-    return redirect(url_for("learner.plan", lt=launch_token()))
+    return redirect(_back_to_plan())
 
 
 # --- an activity --------------------------------------------------------------------------------
