@@ -103,6 +103,18 @@ class Settings:
     VERIFY_RATE_LIMIT: str = "30 per minute"
     """Certificates: how often one address may ask /verify (Flask-Limiter syntax); shared
     through Redis when configured, else per process."""
+    LOGIN_RATE_LIMIT: str = "600 per minute"
+    """LTI login initiation (``/lti/login``): how often one address may start a login.
+    High: a whole class behind one municipal NAT address starts at once. Shared through
+    Redis when configured, else per process."""
+    LAUNCH_RATE_LIMIT: str = "600 per minute"
+    """LTI launches (``/lti/launch``) per address, as LOGIN_RATE_LIMIT."""
+    API_TOKEN_RATE_LIMIT: str = "300 per minute"  # noqa: S105 (a rate, not a secret)
+    """The REST API (``/api/v1``) with a Bearer token: how often one token may call it."""
+    FRAME_ANCESTORS_EXTRA: tuple[str, ...] = ()
+    """Origins that may frame the tool besides the registered platforms' (their issuer,
+    login and token URLs): e.g. ``https://kommune.instructure.com`` for Canvas, which
+    frames tools from the institution's own domain. Comma-separated in the environment."""
     CALENDAR_RATE_LIMIT: str = "30 per minute"
     """Calendar feeds (``/calendar/<token>.ics``): how often one feed may be fetched
     (Flask-Limiter syntax). Counted per feed, not per address: calendar services fetch
