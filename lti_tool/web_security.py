@@ -13,6 +13,7 @@ import secrets
 
 from flask import Flask, current_app, g
 from flask.wrappers import Response
+from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from lti_tool.lti.registry_cache import origin
@@ -47,14 +48,16 @@ def allow_form_action(url: str) -> None:
 def frame_origins() -> tuple[str, ...]:
     """The registered platforms' origins and the configured extra ones; the tool's own
     origin (the demo LMS) is ``'self'`` in the policy."""
-    from lti_tool.db import get_session
     from lti_tool.lti.services import lti_services
 
     lti = lti_services()
     extra = tuple(o for o in (origin(u) for u in lti.settings.FRAME_ANCESTORS_EXTRA) if o)
     try:
-        registered = lti.registry.frame_origins(get_session(), lti.registry.generation())
-    except (SQLAlchemyError, OSError):  # no database (yet): only the tool frames itself
+        # A session of its own: the request's may have failed (an error page) or be
+        # about to be rolled back.
+        with current_app.extensions["db_sessionmaker"]() as session:
+            registered = lti.registry.frame_origins(session, lti.registry.generation())
+    except (SQLAlchemyError, RedisError, OSError):  # no database yet: the tool frames itself
         log.warning("the platforms' origins could not be read: frame-ancestors 'self' only")
         registered = ()
     return tuple(dict.fromkeys((*registered, *extra)))
