@@ -28,6 +28,22 @@ def policy(response: Any) -> dict[str, list[str]]:
     return found
 
 
+def assert_page_policy(response: Any) -> None:
+    """An HTML response carries the policy, and runs nothing it does not allow: every
+    script with the response's nonce, no inline event handlers or style attributes."""
+    if response.mimetype != "text/html":
+        return
+    csp = policy(response)
+    assert "'unsafe-inline'" not in csp["script-src"] + csp["style-src"]
+    assert csp["frame-ancestors"][0] == "'self'"
+    nonce = next(v[7:-1] for v in csp["script-src"] if v.startswith("'nonce-"))
+    html = response.get_data(as_text=True)
+    scripts = re.findall(r"<script\b([^>]*)>", html)
+    assert all(f'nonce="{nonce}"' in s for s in scripts), scripts
+    tags = re.findall(r"<[a-zA-Z][^>]*>", html)
+    assert not [t for t in tags if re.search(r"\s(style|on[a-z]+)\s*=", t)], "inline"
+
+
 def learner_page(app: Any, lms: TestLms, browser: Any = None) -> Any:
     browser = browser or TestLms.browser(app)
     launched = lms.launch(browser, "learner")
