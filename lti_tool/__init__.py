@@ -58,9 +58,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     errors.register_error_handlers(app)
     _register_blueprints(app)
     cli.register(app)
+    web_security.init_app(app)  # its headers after the commit: a new platform may frame
     app.after_request(_finish_request)
     app.context_processor(_template_globals)
-    web_security.init_app(app)
     app.add_template_filter(safe_url)
     app.wsgi_app = observability.RequestIds(app.wsgi_app)  # type: ignore[method-assign]
     if settings.PROXY_FIX_HOPS:

@@ -25,6 +25,9 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 
 def init_app(app: Flask) -> None:
+    """Register before the hook that commits: Flask runs the later-registered first, so
+    the headers are made after the commit (a platform just registered may frame its
+    own confirmation page)."""
     app.context_processor(lambda: {"csp_nonce": csp_nonce()})
     app.after_request(_add_headers)
 

@@ -85,13 +85,17 @@ def test_pages_run_no_inline_script_and_only_the_platforms_frame_them(app, lms):
 
 
 def test_every_inline_script_carries_the_responses_nonce(app, lms):
-    """The platform-storage login page and the cookie-less launch page are scripts."""
+    """The platform-storage login page, the cookie-less launch page and the page for a
+    browser that blocks the tool's cookies are scripts."""
     browser = TestLms.browser(app)
     login = lms.login(browser, "learner", storage_target="_parent")
     launch = lms.post_launch(TestLms.cookieless_browser(app), lms.authorize(login))
     assert launch.status_code == 200, launch.get_data(as_text=True)
 
-    for response in (login.response, launch):
+    blocked = lms.login(TestLms.cookieless_browser(app), "learner").response
+    assert "requestStorageAccess" in blocked.get_data(as_text=True)
+    for response in (login.response, launch, blocked):
+        assert_page_policy(response)
         nonces = [v for v in policy(response)["script-src"] if v.startswith("'nonce-")]
         assert len(nonces) == 1
         scripts = re.findall(r"<script([^>]*)>", response.get_data(as_text=True))
