@@ -185,15 +185,18 @@ def test_plain_http_sends_no_strict_transport_security(make_app, lms):
 
 
 def test_behind_a_proxy_the_tool_knows_it_is_https(make_app, lms):
-    """With PROXY_FIX_HOPS the proxy's X-Forwarded-Proto makes the tool's own links https."""
-    proxied = make_app(PROXY_FIX_HOPS=1)
-    page = proxied.test_client().get(
-        "/lti/config.json",
-        headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "tool.example"},
-    )
+    """With PROXY_FIX_HOPS the proxy's X-Forwarded-Proto and -Host are the request's: the
+    demo LMS, which sends every other host to BASE_URL, serves the page; without it the
+    tool sees plain http from the proxy."""
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "tool.example"}
+    proxied = make_app(PROXY_FIX_HOPS=1).test_client()
+    page = proxied.get("/demo/", headers=forwarded)
     assert page.status_code == 200
-    assert "http://tool.example" not in page.get_data(as_text=True)
-    assert page.headers["Strict-Transport-Security"]
+    assert page.headers["Strict-Transport-Security"].startswith("max-age=")
+
+    unproxied = make_app().test_client().get("/demo/", headers=forwarded)
+    assert unproxied.status_code == 302
+    assert unproxied.headers["Location"].startswith("https://tool.example/demo")
 
 
 # --- rate limits ----------------------------------------------------------------------------
