@@ -250,6 +250,15 @@ def load_settings(
     return settings
 
 
+def _rate_limit(text: str) -> bool:
+    from limits import parse_many
+
+    try:
+        return bool(parse_many(text))
+    except ValueError:
+        return False
+
+
 def validate(settings: Settings) -> None:
     """Refuse combinations that cannot work, with a message saying what to change."""
     problems = []
@@ -265,6 +274,16 @@ def validate(settings: Settings) -> None:
             problems.append(f"{name} must not be negative.")
     if settings.LTI_LEEWAY_SECONDS > 300:
         problems.append("LTI_LEEWAY_SECONDS above 300 would accept stale id_tokens.")
+    for origin in settings.FRAME_ANCESTORS_EXTRA:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
+            problems.append(
+                f"FRAME_ANCESTORS_EXTRA holds {origin!r}: give origins such as "
+                "https://kommune.instructure.com."
+            )
+    for name in ("LOGIN_RATE_LIMIT", "LAUNCH_RATE_LIMIT", "API_TOKEN_RATE_LIMIT"):
+        if not _rate_limit(getattr(settings, name)):
+            problems.append(f"{name} must be a rate such as '600 per minute'.")
     for name in ("LTI_JOB_ROLE_PARAM", "LTI_UNIT_PARAM"):
         if not re.fullmatch(r"[A-Za-z0-9_]{1,100}", getattr(settings, name)):
             problems.append(f"{name} must be a custom parameter name: letters, digits and _.")

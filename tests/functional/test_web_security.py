@@ -7,8 +7,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 from lti_tool.db import get_session
 from lti_tool.services import platforms
+from lti_tool.settings import SettingsError
 from tests.conftest import PLATFORM_ISSUER
 from tests.fakes.lms import TestLms
 from tests.functional import test_api
@@ -136,6 +139,23 @@ def test_an_admin_can_let_the_institutions_own_domain_frame_the_tool(make_app, l
     configured = make_app(FRAME_ANCESTORS_EXTRA=("https://kommune.instructure.com/",))
     csp = policy(configured.test_client().get("/verify"))
     assert csp["frame-ancestors"] == ["'self'", PLATFORM_ISSUER, "https://kommune.instructure.com"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"FRAME_ANCESTORS_EXTRA": ("kommune.instructure.com",)},
+        {"FRAME_ANCESTORS_EXTRA": ("https://kommune.instructure.com/courses",)},
+        {"FRAME_ANCESTORS_EXTRA": ("javascript:alert(1)",)},
+        {"LOGIN_RATE_LIMIT": "many"},
+        {"LAUNCH_RATE_LIMIT": "600 per fortnightish"},
+        {"API_TOKEN_RATE_LIMIT": ""},
+    ],
+)
+def test_a_setting_that_cannot_work_refuses_the_start(make_app, overrides):
+    (name,) = overrides
+    with pytest.raises(SettingsError, match=name):
+        make_app(**overrides)
 
 
 def test_the_deep_linking_answer_may_post_to_the_platforms_return_url(app, lms):
