@@ -37,7 +37,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = IdConverter  # before any route is added
     _configure(app, settings)
 
-    from lti_tool import cli, errors, i18n, metrics, observability
+    from lti_tool import cli, errors, i18n, metrics, observability, web_security
     from lti_tool.lti import services as lti_services
 
     db.init_app(app, settings.database_url)
@@ -58,6 +58,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     errors.register_error_handlers(app)
     _register_blueprints(app)
     cli.register(app)
+    web_security.init_app(app)  # its headers after the commit: a new platform may frame
     app.after_request(_finish_request)
     app.context_processor(_template_globals)
     app.add_template_filter(safe_url)
@@ -146,7 +147,8 @@ def _configure(app: Flask, settings: Settings) -> None:
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     if settings.is_production and not settings.REDIS_URL:
         logging.getLogger(__name__).warning(
-            "REDIS_URL is not set: the rate limit of /verify (VERIFY_RATE_LIMIT=%s) is counted "
+            "REDIS_URL is not set: the rate limits of /verify (VERIFY_RATE_LIMIT=%s), LTI "
+            "login and launch and API tokens are counted "
             "by each worker process on its own, so one address may ask that often per worker "
             "and per host. Set REDIS_URL to count it once for all of them.",
             settings.VERIFY_RATE_LIMIT,

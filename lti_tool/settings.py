@@ -103,6 +103,18 @@ class Settings:
     VERIFY_RATE_LIMIT: str = "30 per minute"
     """Certificates: how often one address may ask /verify (Flask-Limiter syntax); shared
     through Redis when configured, else per process."""
+    LOGIN_RATE_LIMIT: str = "600 per minute"
+    """LTI login initiation (``/lti/login``): how often one address may start a login.
+    High: a whole class behind one municipal NAT address starts at once. Shared through
+    Redis when configured, else per process."""
+    LAUNCH_RATE_LIMIT: str = "600 per minute"
+    """LTI launches (``/lti/launch``) per address, as LOGIN_RATE_LIMIT."""
+    API_TOKEN_RATE_LIMIT: str = "300 per minute"  # noqa: S105 (a rate, not a secret)
+    """The REST API (``/api/v1``) with a Bearer token: how often one token may call it."""
+    FRAME_ANCESTORS_EXTRA: tuple[str, ...] = ()
+    """Origins that may frame the tool besides the registered platforms' (their issuer,
+    login and token URLs): e.g. ``https://kommune.instructure.com`` for Canvas, which
+    frames tools from the institution's own domain. Comma-separated in the environment."""
     CALENDAR_RATE_LIMIT: str = "30 per minute"
     """Calendar feeds (``/calendar/<token>.ics``): how often one feed may be fetched
     (Flask-Limiter syntax). Counted per feed, not per address: calendar services fetch
@@ -238,6 +250,15 @@ def load_settings(
     return settings
 
 
+def _rate_limit(text: str) -> bool:
+    from limits import parse_many
+
+    try:
+        return bool(parse_many(text))
+    except ValueError:
+        return False
+
+
 def validate(settings: Settings) -> None:
     """Refuse combinations that cannot work, with a message saying what to change."""
     problems = []
@@ -253,6 +274,16 @@ def validate(settings: Settings) -> None:
             problems.append(f"{name} must not be negative.")
     if settings.LTI_LEEWAY_SECONDS > 300:
         problems.append("LTI_LEEWAY_SECONDS above 300 would accept stale id_tokens.")
+    for origin in settings.FRAME_ANCESTORS_EXTRA:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
+            problems.append(
+                f"FRAME_ANCESTORS_EXTRA holds {origin!r}: give origins such as "
+                "https://kommune.instructure.com."
+            )
+    for name in ("LOGIN_RATE_LIMIT", "LAUNCH_RATE_LIMIT", "API_TOKEN_RATE_LIMIT"):
+        if not _rate_limit(getattr(settings, name)):
+            problems.append(f"{name} must be a rate such as '600 per minute'.")
     for name in ("LTI_JOB_ROLE_PARAM", "LTI_UNIT_PARAM"):
         if not re.fullmatch(r"[A-Za-z0-9_]{1,100}", getattr(settings, name)):
             problems.append(f"{name} must be a custom parameter name: letters, digits and _.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
@@ -31,13 +32,17 @@ SUPPORTED_MESSAGE_TYPES = (RESOURCE_LINK_REQUEST, DEEP_LINKING_REQUEST)
 
 #: The character PostgreSQL cannot keep in text; platforms have sent it.
 NUL = "\x00"
+#: Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): in a
+#: name they turn the text after it around ("Kari \u202eexe.txt" reads as "Kari txt.exe")
+#: on every page that shows it. Right-to-left names need none of them.
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 class PlatformText(fields.String):
-    """Text from a platform as the tool keeps it: NUL characters dropped, surrounding
-    space stripped, cut to ``limit`` characters (the column's). Names and titles are
-    shown as the platform spells them; one the tool cannot store must not fail the
-    launch or the call that brought it."""
+    """Text from a platform as the tool keeps it (``shown_text``): NUL and bidirectional
+    controls dropped, surrounding space stripped, cut to ``limit`` characters (the
+    column's). Names and titles are shown as the platform spells them; one the tool
+    cannot store must not fail the launch or the call that brought it."""
 
     def __init__(self, limit: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -45,8 +50,14 @@ class PlatformText(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text: str = super()._deserialize(value, attr, data, **kwargs)
-        text = text.replace(NUL, "").strip()
+        text = shown_text(text)
         return text[: self.limit] if self.limit is not None else text
+
+
+def shown_text(text: str) -> str:
+    """A name or title from a platform as pages and exports show it: without NUL and
+    bidirectional controls, surrounding space stripped."""
+    return BIDI_CONTROLS.sub("", text.replace(NUL, "")).strip()
 
 
 def storable_id(value: str, limit: int = 255) -> bool:

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import redis
 from sqlalchemy import Column, event, inspect, select
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
 from lti_tool.models import Deployment, Platform
+from lti_tool.models.platform import Status
 
 M = TypeVar("M", Platform, Deployment)
 log = logging.getLogger(__name__)
@@ -109,7 +111,7 @@ class RegistryCache:
         row = load()
         if row is None:
             return None
-        values = _values(row)
+        values = row if isinstance(row, dict) else _values(row)
         with self._lock:
             self._entries[key] = (generation, now, values)
         return values
@@ -142,6 +144,30 @@ class RegistryCache:
             ),
         )
         return attach(session, Deployment, values) if values is not None else None
+
+    def frame_origins(self, session: Session, generation: Any) -> tuple[str, ...]:
+        """The origins of every platform not disabled (issuer, login and token URLs): the
+        pages that may frame the tool. Read again when the registry changes."""
+
+        def load() -> dict[str, Any]:
+            rows = session.execute(
+                select(Platform.issuer, Platform.auth_login_url, Platform.auth_token_url).where(
+                    Platform.status != Status.DISABLED
+                )
+            )
+            found = {origin(url) for row in rows for url in row}
+            return {"origins": tuple(sorted(o for o in found if o))}
+
+        values = self._cached(("frame-origins",), generation, load)
+        return values["origins"] if values is not None else ()
+
+
+def origin(url: str | None) -> str:
+    """``scheme://host[:port]`` of an http(s) URL; empty for anything else."""
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}".lower()
 
 
 # --- invalidation on every commit that changed the registry --------------------------

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, joinedload
 from lti_tool.db import utcnow
 from lti_tool.errors import DeepLinkingForbidden
 from lti_tool.lti import claims as c
+from lti_tool.lti.claims import shown_text
 from lti_tool.lti.launch import ValidatedLaunch
 from lti_tool.lti.roles import Permission, highest, permissions_for
 from lti_tool.models import Deployment, Launch, Person
@@ -35,8 +36,9 @@ def upsert_person(session: Session, launch: ValidatedLaunch) -> Person:
     profile: dict[str, str] = {}
     for field, limit in PROFILE_FIELDS.items():
         value = launch.claims.get(field)
-        if isinstance(value, str) and value.strip():
-            profile[field] = value.strip()[:limit]
+        text = shown_text(value) if isinstance(value, str) else ""
+        if text:
+            profile[field] = text[:limit]
     if launch.locale:
         profile["locale"] = launch.locale
     values = {

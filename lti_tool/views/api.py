@@ -13,6 +13,7 @@ the same schemas.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from flask_babel import get_locale, lazy_gettext
 from marshmallow import Schema, ValidationError
 
-from lti_tool import clock, csrf
+from lti_tool import clock, csrf, limiter
 from lti_tool.auth import (
     api_access,
     current_actor,
@@ -36,6 +37,7 @@ from lti_tool.auth import (
 from lti_tool.db import get_session
 from lti_tool.errors import Forbidden, InvalidInput
 from lti_tool.lti.roles import Permission
+from lti_tool.lti.services import lti_services
 from lti_tool.models import (
     GrantKind,
     TokenScope,  # noqa: F401 - named in the OpenAPI descriptions
@@ -64,6 +66,23 @@ from lti_tool.services import (
 from lti_tool.services.assignments import Kind
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _token_limit() -> str:
+    return lti_services().settings.API_TOKEN_RATE_LIMIT
+
+
+def _token_key() -> str:
+    """Count per Bearer token (its hash: the token itself is not written to Redis)."""
+    header = request.headers.get("Authorization", "")
+    return "api-token:" + hashlib.sha256(header.encode()).hexdigest()
+
+
+def _without_token() -> bool:
+    return not request.headers.get("Authorization", "").lower().startswith("bearer ")
+
+
+limiter.limit(_token_limit, key_func=_token_key, exempt_when=_without_token)(bp)
 # A token request carries no cookie, so nothing to forge; a launched person's changes are
 # checked by api_access (the page's token in the X-CSRFToken header).
 csrf.exempt(bp)

@@ -28,6 +28,7 @@ from lti_tool.lti import claims as c
 from lti_tool.lti.demo_platform import DEFAULT_LINK_ID, PERSONAS, AuthRequestError, PlacedLink
 from lti_tool.lti.services import lti_services
 from lti_tool.services import demo
+from lti_tool.web_security import allow_form_action
 
 bp = Blueprint("demo", __name__, url_prefix="/demo")
 
@@ -157,6 +158,7 @@ def auth() -> Any:
         )
     except AuthRequestError as exc:
         raise DemoAuthRefused(str(exc)) from exc
+    allow_form_action(action)
     return render_template("lti/autopost.html", action=action, fields=fields)
 
 

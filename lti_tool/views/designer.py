@@ -70,6 +70,7 @@ from lti_tool.services import (
     placement,
 )
 from lti_tool.services.frameworks import MAX_LEVELS, LevelInput
+from lti_tool.web_security import allow_form_action
 
 bp = Blueprint("designer", __name__, url_prefix="/designer")
 
@@ -205,6 +206,7 @@ def deep_link_submit() -> Any:
         return _deep_link_page({"item": [str(exc.message)]}, INVALID_FORM)
     registration = ToolRegistration(launch.deployment.platform, lti_services().keyring)
     return_url, token = build_response(registration, launch.claims, items)
+    allow_form_action(return_url)
     return render_template("lti/autopost.html", action=return_url, fields={"JWT": token})
 
 

@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, g, jsonify, redirect, render_template,
 from flask.wrappers import Response
 from marshmallow import ValidationError
 
-from lti_tool import clock, csrf
+from lti_tool import clock, csrf, limiter
 from lti_tool.auth import public, sign_in
 from lti_tool.db import get_session
 from lti_tool.errors import CookiesOff, LoginUsed, StateCookieLost
@@ -73,9 +73,18 @@ def _state_cookie(
 CHECK_COOKIE_VALUE = "1"
 
 
+def _login_limit() -> str:
+    return lti_services().settings.LOGIN_RATE_LIMIT
+
+
+def _launch_limit() -> str:
+    return lti_services().settings.LAUNCH_RATE_LIMIT
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @csrf.exempt
 @public
+@limiter.limit(_login_limit)
 def login() -> Any:
     """OIDC third-party login initiation (GET and POST, as platforms choose).
 
@@ -206,6 +215,7 @@ def _same_origin_post() -> bool:
 @bp.route("/launch", methods=["POST"])
 @csrf.exempt
 @public
+@limiter.limit(_launch_limit)
 def launch() -> Any:
     """The redirect URI and target link for every message type."""
     form = request.form.to_dict()

@@ -25,6 +25,7 @@ from lti_tool.models import Deployment, Platform, RegistrationInvite, Status
 from lti_tool.services import registration
 from tests.conftest import TOOL_BASE_URL
 from tests.fakes.lms import TestLms
+from tests.functional.test_web_security import assert_page_policy, policy
 
 SAMPLE = json.loads(
     (Path(__file__).parent.parent / "fakes" / "samples" / "moodle-5.2-dynamic-registration.json")
@@ -344,6 +345,9 @@ def test_moodle_registers_by_url_and_then_launches(app, cli, browser, mocked_htt
     assert "window.opener" in html
     assert 'id="registration-close"' in html
     assert "moodle.kommune.example" in html and "Moodlekommune" in html
+    # the page runs its script by nonce, and the platform just registered may frame it
+    assert_page_policy(response)
+    assert any("moodle.kommune.example" in o for o in policy(response)["frame-ancestors"])
     assert MOODLE_CLIENT_ID in html
     assert "?lang=" not in html  # the language links would open the one-time URL again
 

@@ -50,6 +50,11 @@ def test_a_launch_with_job_role_and_unit_shows_the_roles_requirements(app, lms, 
     assert "Level 3 of 4: Can guide others" in html
     assert "Level 2 of 4: Can apply" in html
     assert "Not shown yet" in html
+    # the bars' widths are classes (the Content-Security-Policy allows no inline style)
+    assert "bar-required width-75" in html and "bar-current width-0" in html
+    css = client.get("/static/style.css")
+    assert ".width-75 { width: 75%; }" in css.get_data(as_text=True)
+    css.close()
     assert "Every 24 months" in html and "Every 12 months" in html
     assert rows(app) == [("sykepleier", "launch", "active", False)]
     assert rows(app, UnitAssignment) == [("hjemmetjenesten", "launch", "active", False)]

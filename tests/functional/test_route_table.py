@@ -18,6 +18,7 @@ from tests.conftest import _clean, register_test_lms
 from tests.fakes.lms import TestLms
 from tests.functional.route_table import ROUTES, Ref, Row
 from tests.functional.route_world import CALLERS, OTHER_DEPLOYMENT, World, build
+from tests.functional.test_web_security import assert_page_policy
 
 #: Where a rule's argument takes its value when its row names none: a ``World.ids`` key
 #: (its value is used), else the literal.
@@ -188,6 +189,7 @@ def test_route_answers_each_caller_as_declared(world: World, key: str, caller: s
     expected = row.outcome(caller)
     said = f"{method} {path} ({rule}) as {caller}: {status}, declared {expected}"
     assert status < 500, said + "\n" + response.get_data(as_text=True)[:2000]
+    assert_page_policy(response)  # every page, as every caller: the CSP holds
     if expected == "allow" and row.status is not None:
         assert status == row.status, said
     elif expected == "allow":

@@ -1,0 +1,276 @@
+"""Web security for a tool inside an LMS frame: the Content-Security-Policy (only the
+registered platforms may frame the tool; only scripts with the response's nonce run), HSTS
+over https, and rate limits on login, launch and API tokens."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from lti_tool.db import get_session
+from lti_tool.services import platforms
+from lti_tool.settings import SettingsError
+from tests.conftest import PLATFORM_ISSUER
+from tests.fakes.lms import TestLms
+from tests.functional import test_api
+from tests.functional.test_api import API
+
+api, new_token = test_api.api, test_api.new_token
+
+
+def policy(response: Any) -> dict[str, list[str]]:
+    """The response's Content-Security-Policy, directive by directive."""
+    header = response.headers.get("Content-Security-Policy")
+    assert header, f"no Content-Security-Policy on {response.request.path}"
+    found: dict[str, list[str]] = {}
+    for part in header.split(";"):
+        name, *values = part.split()
+        found[name] = values
+    return found
+
+
+def assert_page_policy(response: Any) -> None:
+    """An HTML response carries the policy, and runs nothing it does not allow: every
+    script with the response's nonce, no inline event handlers or style attributes."""
+    if response.mimetype != "text/html":
+        return
+    csp = policy(response)
+    assert "'unsafe-inline'" not in csp["script-src"] + csp["style-src"]
+    assert csp["frame-ancestors"][0] == "'self'"
+    nonce = next(v[7:-1] for v in csp["script-src"] if v.startswith("'nonce-"))
+    html = response.get_data(as_text=True)
+    scripts = re.findall(r"<script\b([^>]*)>", html)
+    assert all(f'nonce="{nonce}"' in s for s in scripts), scripts
+    tags = re.findall(r"<[a-zA-Z][^>]*>", html)
+    assert not [t for t in tags if re.search(r"\s(style|on[a-z]+)\s*=", t)], "inline"
+
+
+def learner_page(app: Any, lms: TestLms, browser: Any = None) -> Any:
+    browser = browser or TestLms.browser(app)
+    launched = lms.launch(browser, "learner")
+    assert launched.status_code == 302, launched.get_data(as_text=True)
+    page = browser.get(launched.headers["Location"])
+    assert page.status_code == 200
+    return page
+
+
+def register(app: Any, issuer: str, auth: str, client_id: str = "other-client") -> None:
+    with app.app_context():
+        platforms.register_platform(
+            get_session(),
+            issuer=issuer,
+            client_id=client_id,
+            auth_login_url=auth + "/auth",
+            auth_token_url=auth + "/token",
+            jwks_url=auth + "/jwks",
+            organisation_name="Annenkommune",
+            deployment_ids=["d-1"],
+        )
+        get_session().commit()
+
+
+# --- the Content-Security-Policy --------------------------------------------------------
+
+
+def test_pages_run_no_inline_script_and_only_the_platforms_frame_them(app, lms):
+    page = learner_page(app, lms)
+    csp = policy(page)
+
+    assert csp["default-src"] == ["'self'"]
+    assert "'unsafe-inline'" not in csp["script-src"]
+    assert "'unsafe-inline'" not in csp["style-src"]
+    assert csp["frame-ancestors"] == ["'self'", PLATFORM_ISSUER]
+    assert csp["object-src"] == ["'none'"]
+    html = page.get_data(as_text=True)
+    assert not re.search(r"\sstyle=|\son[a-z]+=", html), "inline style or event handler"
+
+
+def test_every_inline_script_carries_the_responses_nonce(app, lms):
+    """The platform-storage login page, the cookie-less launch page and the page for a
+    browser that blocks the tool's cookies are scripts."""
+    browser = TestLms.browser(app)
+    login = lms.login(browser, "learner", storage_target="_parent")
+    launch = lms.post_launch(TestLms.cookieless_browser(app), lms.authorize(login))
+    assert launch.status_code == 200, launch.get_data(as_text=True)
+
+    blocked = lms.login(TestLms.cookieless_browser(app), "learner").response
+    assert "requestStorageAccess" in blocked.get_data(as_text=True)
+    for response in (login.response, launch, blocked):
+        assert_page_policy(response)
+        nonces = [v for v in policy(response)["script-src"] if v.startswith("'nonce-")]
+        assert len(nonces) == 1
+        scripts = re.findall(r"<script([^>]*)>", response.get_data(as_text=True))
+        assert scripts
+        assert all(f'nonce="{nonces[0][7:-1]}"' in s for s in scripts), scripts
+    assert policy(login.response)["script-src"] != policy(launch)["script-src"]
+
+
+def test_frame_ancestors_follow_the_registry_at_once(app, lms):
+    """A newly registered platform may frame the tool at the next response (its issuer,
+    and the separate host of its login and token URLs, as Canvas has); a disabled one no
+    longer may."""
+    browser = TestLms.browser(app)
+    assert policy(learner_page(app, lms, browser))["frame-ancestors"] == ["'self'", PLATFORM_ISSUER]
+
+    register(app, "https://canvas.example", "https://sso.canvas.example")
+    after = policy(browser.get("/learner/"))["frame-ancestors"]
+    assert sorted(after) == sorted(
+        ["'self'", PLATFORM_ISSUER, "https://canvas.example", "https://sso.canvas.example"]
+    )
+
+    runner = app.test_cli_runner()
+    disabled = runner.invoke(
+        args=[
+            "platform",
+            "disable",
+            "--issuer",
+            "https://canvas.example",
+            "--client-id",
+            "other-client",
+        ]
+    )
+    assert disabled.exit_code == 0, disabled.output
+    assert policy(browser.get("/learner/"))["frame-ancestors"] == ["'self'", PLATFORM_ISSUER]
+
+
+def test_an_admin_can_let_the_institutions_own_domain_frame_the_tool(make_app, lms):
+    configured = make_app(FRAME_ANCESTORS_EXTRA=("https://kommune.instructure.com/",))
+    csp = policy(configured.test_client().get("/verify"))
+    assert csp["frame-ancestors"] == ["'self'", PLATFORM_ISSUER, "https://kommune.instructure.com"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"FRAME_ANCESTORS_EXTRA": ("kommune.instructure.com",)},
+        {"FRAME_ANCESTORS_EXTRA": ("https://kommune.instructure.com/courses",)},
+        {"FRAME_ANCESTORS_EXTRA": ("javascript:alert(1)",)},
+        {"LOGIN_RATE_LIMIT": "many"},
+        {"LAUNCH_RATE_LIMIT": "600 per fortnightish"},
+        {"API_TOKEN_RATE_LIMIT": ""},
+    ],
+)
+def test_a_setting_that_cannot_work_refuses_the_start(make_app, overrides):
+    (name,) = overrides
+    with pytest.raises(SettingsError, match=name):
+        make_app(**overrides)
+
+
+def test_the_deep_linking_answer_may_post_to_the_platforms_return_url(app, lms):
+    browser = TestLms.browser(app)
+    from lti_tool.lti import claims as c
+
+    return_url = "https://return.moodle-sso.example/deep-link-return?x=1"
+    launched = lms.signed_launch(
+        browser,
+        "designer",
+        change={
+            c.DEEP_LINKING_SETTINGS: {
+                **lms.platform.launch_claims(
+                    "designer", nonce="unused", message_type=c.DEEP_LINKING_REQUEST
+                )[c.DEEP_LINKING_SETTINGS],
+                "deep_link_return_url": return_url,
+            },
+            c.MESSAGE_TYPE: c.DEEP_LINKING_REQUEST,
+        },
+        message_type=c.DEEP_LINKING_REQUEST,
+    )
+    assert launched.status_code == 302, launched.get_data(as_text=True)
+    picker = browser.get(launched.headers["Location"])
+    from tests.fakes.lms import parse_forms
+
+    form = next(f for f in parse_forms(picker.get_data(as_text=True)) if f["method"] == "post")
+    answer = browser.post(
+        form["action"], data={"csrf_token": form["fields"]["csrf_token"], "item": ["home"]}
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert parse_forms(answer.get_data(as_text=True))[0]["action"] == return_url
+    assert "https://return.moodle-sso.example" in policy(answer)["form-action"]
+    assert "https://return.moodle-sso.example" not in policy(picker)["form-action"]
+
+
+# --- HSTS ---------------------------------------------------------------------------------
+
+
+def test_https_sends_strict_transport_security(app, lms):
+    response = TestLms.browser(app).get("/verify")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_plain_http_sends_no_strict_transport_security(make_app, lms):
+    local = make_app(BASE_URL="http://localhost:5000")
+    assert "Strict-Transport-Security" not in local.test_client().get("/verify").headers
+
+
+def test_behind_a_proxy_the_tool_knows_it_is_https(make_app, lms):
+    """With PROXY_FIX_HOPS the proxy's X-Forwarded-Proto and -Host are the request's: the
+    demo LMS, which sends every other host to BASE_URL, serves the page; without it the
+    tool sees plain http from the proxy."""
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "tool.example"}
+    proxied = make_app(PROXY_FIX_HOPS=1).test_client()
+    page = proxied.get("/demo/", headers=forwarded)
+    assert page.status_code == 200
+    assert page.headers["Strict-Transport-Security"].startswith("max-age=")
+
+    unproxied = make_app().test_client().get("/demo/", headers=forwarded)
+    assert unproxied.status_code == 302
+    assert unproxied.headers["Location"].startswith("https://tool.example/demo")
+
+
+# --- rate limits ----------------------------------------------------------------------------
+
+
+def test_login_initiation_is_rate_limited_per_address(make_app, lms):
+    limited = make_app(LOGIN_RATE_LIMIT="2 per minute")
+    browser = limited.test_client()
+    params = {**lms.platform.login_params("learner"), "lang": "en"}
+    answers = [browser.get("/lti/login", query_string=params).status_code for _ in range(3)]
+    assert answers == [302, 302, 429]
+    refused = browser.get("/lti/login", query_string=params, headers={"Accept-Language": "en"})
+    assert "Wait a minute" in refused.get_data(as_text=True)
+    nb = browser.get("/lti/login", query_string={**params, "lang": "nb"})
+    assert "Vent et minutt" in nb.get_data(as_text=True)
+
+
+def test_launch_is_rate_limited_per_address(make_app, lms):
+    limited = make_app(LAUNCH_RATE_LIMIT="1 per minute")
+    browser = limited.test_client()
+    assert lms.launch(browser, "learner").status_code == 302
+    login = lms.login(browser, "learner")
+    refused = lms.post_launch(browser, lms.authorize(login))
+    assert refused.status_code == 429
+
+
+def test_a_whole_class_behind_one_address_may_launch_by_default(app, lms):
+    """The defaults leave room for a class starting at once from one municipal NAT."""
+    settings = app.config["SETTINGS"]
+    for limit in (settings.LOGIN_RATE_LIMIT, settings.LAUNCH_RATE_LIMIT):
+        count, _, period = limit.partition(" per ")
+        assert int(count) >= 300 and period == "minute"
+
+
+def test_an_api_token_is_rate_limited_on_its_own(make_app, lms, cli):
+    limited = make_app(API_TOKEN_RATE_LIMIT="2 per minute")
+    client = limited.test_client()
+
+    def token() -> str:
+        result = limited.test_cli_runner().invoke(
+            args=["api-token", "create", "--organisation", "Testkommune", "--scope", "read"]
+        )
+        return result.output.strip().splitlines()[-1]
+
+    first, second = token(), token()
+
+    def get(t: str) -> Any:
+        return client.get(
+            API + "/frameworks",
+            headers={"Authorization": f"Bearer {t}", "Accept-Language": "en"},
+        )
+
+    assert [get(first).status_code for _ in range(3)] == [200, 200, 429]
+    refused = get(first)
+    assert refused.status_code == 429
+    assert refused.is_json and "Wait a minute" in str(refused.get_json())
+    assert get(second).status_code == 200  # another token counts on its own
