@@ -99,6 +99,9 @@ class Tool:
         key = f"{persona}/{locale}"
         if key not in self.pages:
             context = self.browser.new_context(locale={"en": "en-GB"}.get(locale, "nb-NO"))
+            # axe comes with every document, as the browser's own script: the tool's
+            # Content-Security-Policy (nonces only) stays in force for the page's scripts.
+            context.add_init_script(script=self.axe_js)
             page = context.new_page()
             page.set_default_timeout(30_000)
             if persona != "anonymous":
@@ -121,7 +124,6 @@ class Tool:
 
     def check(self, name: str, page: Any) -> None:
         """Run axe on the page as it is now; record its violations under ``name``."""
-        page.add_script_tag(content=self.axe_js)
         found = page.evaluate(
             """async (tags) => {
                 const result = await axe.run(document, {
