@@ -46,7 +46,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
-from competence_bench import case_package, required_roles  # noqa: E402
+from competence_bench import add_page_content  # noqa: E402
 from launch_bench import (  # noqa: E402
     bench_platform,
     free_port,
@@ -174,14 +174,7 @@ def setup_data(tool_app: Any, platform: DemoPlatform, mapping_items: int) -> dic
     from sqlalchemy import select
 
     from lti_tool.db import get_session
-    from lti_tool.models import CourseKind, Organisation
-    from lti_tool.services import (
-        catalogue,
-        certifications,
-        framework_io,
-        frameworks,
-        item_bank,
-    )
+    from lti_tool.models import Organisation
 
     with tool_app.app_context():
         session = get_session()
@@ -190,23 +183,7 @@ def setup_data(tool_app: Any, platform: DemoPlatform, mapping_items: int) -> dic
     content = setup_content(tool_app, org_id, mapping_items)
     with tool_app.app_context():
         session = get_session()
-        package = case_package("BENCH", 400)
-        framework_io.import_framework(session, org_id, package, "case", publish=True)
-        framework_io.import_job_roles(session, org_id, required_roles())
-        session.flush()
-        framework = frameworks.find_framework(session, org_id, "BENCH")
-        by_code = {
-            c.code: c.id
-            for c in item_bank.usable_competences(session, org_id)
-            if c.version.framework_id == framework.id
-        }
-        for n in range(60):
-            title = {"nb": f"Kurs {n}", "nn": f"Kurs {n}", "en": f"Course {n}"}
-            kind = (CourseKind.ELEARNING, CourseKind.CLASSROOM)[n % 2]
-            course = certifications.save_course(session, org_id, None, f"KURS{n}", title, kind)
-            for k in range(5):
-                competence = by_code[f"K{(n * 5 + k):05d}"]
-                catalogue.set_course_competence(session, org_id, course.id, competence, 3)
+        add_page_content(session, org_id)
         session.commit()
     custom = {MAPPING_PARAM: MAPPING_CODE}
     platform.links[GRADED_LINK] = PlacedLink(

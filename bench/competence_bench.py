@@ -53,8 +53,21 @@ from lti_tool.interchange.job_roles_json import JobRoleData, RequirementData  # 
 from lti_tool.interchange.model import CompetenceData, FrameworkData, LevelData  # noqa: E402
 from lti_tool.lti.demo_platform import DemoPlatform  # noqa: E402
 from lti_tool.lti.keys import KeyRing  # noqa: E402
-from lti_tool.models import AssignmentSource, AssignmentStatus, JobRoleAssignment, Person  # noqa: E402
-from lti_tool.services import framework_io, frameworks, platforms  # noqa: E402
+from lti_tool.models import (  # noqa: E402
+    AssignmentSource,
+    AssignmentStatus,
+    CourseKind,
+    JobRoleAssignment,
+    Person,
+)
+from lti_tool.services import (  # noqa: E402
+    catalogue,
+    certifications,
+    framework_io,
+    frameworks,
+    item_bank,
+    platforms,
+)
 
 TOOL_BASE_URL = "https://tool.example"
 ORGANISATION = "Benchkommune"
@@ -300,6 +313,28 @@ def required_roles() -> bytes:
         for r in range(ROLES)
     ]
     return job_roles_json.dump(roles)
+
+
+def add_page_content(session: Any, org_id: int) -> None:
+    """The learner pages' benchmark content: the 400-competence framework, the job roles
+    that require 300 of them, and 60 activities (e-learning and classroom) that each
+    develop 5 of them to level 3 (``bench/pages_bench.py`` and ``python -m bench``)."""
+    framework_io.import_framework(session, org_id, case_package("BENCH", 400), "case", publish=True)
+    framework_io.import_job_roles(session, org_id, required_roles())
+    session.flush()
+    framework = frameworks.find_framework(session, org_id, "BENCH")
+    by_code = {
+        c.code: c.id
+        for c in item_bank.usable_competences(session, org_id)
+        if c.version.framework_id == framework.id
+    }
+    for n in range(60):
+        title = {"nb": f"Kurs {n}", "nn": f"Kurs {n}", "en": f"Course {n}"}
+        kind = (CourseKind.ELEARNING, CourseKind.CLASSROOM)[n % 2]
+        course = certifications.save_course(session, org_id, None, f"KURS{n}", title, kind)
+        for k in range(5):
+            competence = by_code[f"K{(n * 5 + k):05d}"]
+            catalogue.set_course_competence(session, org_id, course.id, competence, 3)
 
 
 def bench_learner(

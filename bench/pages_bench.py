@@ -33,19 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from competence_bench import ORGANISATION, TOOL_BASE_URL, case_package, required_roles  # noqa: E402
+from competence_bench import ORGANISATION, TOOL_BASE_URL, add_page_content  # noqa: E402
 from launch_bench import bench_platform, free_port, in_process_app, migrated_database, serve_jwks  # noqa: E402
 from statement_count import count_statements  # noqa: E402
 
 from lti_tool.db import get_session  # noqa: E402
 from lti_tool.lti.keys import KeyRing  # noqa: E402
-from lti_tool.models import CourseKind  # noqa: E402
 from lti_tool.services import (  # noqa: E402
-    catalogue,
-    certifications,
-    framework_io,
-    frameworks,
-    item_bank,
     platforms,
 )
 
@@ -68,23 +62,7 @@ def setup(app: Any, platform: Any) -> None:
         )
         session.flush()
         org_id = registered.deployments[0].organisation_id
-        package = case_package("BENCH", 400)
-        framework_io.import_framework(session, org_id, package, "case", publish=True)
-        framework_io.import_job_roles(session, org_id, required_roles())
-        session.flush()
-        framework = frameworks.find_framework(session, org_id, "BENCH")
-        by_code = {
-            c.code: c.id
-            for c in item_bank.usable_competences(session, org_id)
-            if c.version.framework_id == framework.id
-        }
-        for n in range(60):
-            title = {"nb": f"Kurs {n}", "nn": f"Kurs {n}", "en": f"Course {n}"}
-            kind = (CourseKind.ELEARNING, CourseKind.CLASSROOM)[n % 2]
-            course = certifications.save_course(session, org_id, None, f"KURS{n}", title, kind)
-            for k in range(5):
-                competence = by_code[f"K{(n * 5 + k):05d}"]
-                catalogue.set_course_competence(session, org_id, course.id, competence, 3)
+        add_page_content(session, org_id)
         session.commit()
 
 
