@@ -13,13 +13,18 @@ and its write and read tokens):
 
 * every page, API call and export of A, with A's own ids: nothing of B in the answer
   (HTML, JSON, CSV, XLSX, PDF text, JWT payloads, headers);
-* requests drawn by hypothesis over the whole URL map: B's real ids, B's codes and drawn
-  numbers in A's paths, bodies and filters (``?unit=``, ``?job_role=``, ``?q=``…). Never
-  a 5xx; nothing of B in the answer; a B id in the path of a guarded route is a 4xx;
-  a public route (verification of B's certificate) answers A exactly as it answers the
-  anonymous, so nothing of A's context shows there;
+* requests drawn by hypothesis over the whole URL map (``EXAMPLES``): B's real ids, B's
+  codes and drawn numbers in A's paths, bodies and filters (``?unit=``, ``?job_role=``,
+  ``?q=``…), mostly as a caller the route table lets in. Never a 5xx; nothing of B in
+  the answer; a B id in the path of a guarded route is a 4xx; a public route
+  (verification of B's certificate) answers A exactly as it answers the anonymous, so
+  nothing of A's context shows there. A change always names one of B's objects and never
+  one of A's in its path, so the world stays as built;
 * afterwards: no row of A refers to an object of B (a requirement on B's competence, a
-  grant on B's unit…), and B's rows are byte for byte what they were.
+  grant on B's unit…), and B's rows are what they were.
+
+What crosses by design: the admin of the organisation that registered the LMS sees the
+names of the organisations its deployments serve, in the console (``NAME_B``).
 """
 
 from __future__ import annotations
@@ -556,6 +561,9 @@ def _b_choices(tenants: Tenants, name: str) -> list[Any]:
 
 @dataclasses.dataclass
 class Drawn:
+    """One request of A's: where it names B (``b_in_path``: an id or code of B's in the
+    path; ``b_anywhere``: there, or in the body or the query)."""
+
     method: str
     path: str
     caller: str
