@@ -99,8 +99,19 @@ class Error(Schema):
     message = fields.String(required=True, metadata={"description": "For people; translated."})
     errors = fields.Dict(
         keys=fields.String(),
-        values=fields.List(fields.String()),
-        metadata={"description": "Field-level errors (422)."},
+        values=fields.Raw(
+            metadata={
+                "anyOf": [
+                    {"type": "array", "items": {"type": "string"}},
+                    {"type": "object", "additionalProperties": True},
+                ]
+            }
+        ),
+        metadata={
+            "description": "Field-level errors (422): a field's messages, or for a field "
+            "with parts (a list's items, a text's languages) the same by part: "
+            '{"title": {"nb": {"value": ["…"]}}}.'
+        },
     )
     problems = fields.List(fields.String(), metadata={"description": "An import's problems."})
 

@@ -60,6 +60,8 @@ def _with_texts(name: str, base: type, **more: Any) -> type:
 
 
 FrameworkForm = _with_texts("FrameworkForm", _TextsForm, code=Text(MAX_CODE_LENGTH))
+VersionTextsForm = _with_texts("VersionTextsForm", _TextsForm)
+"""A draft version's title and description, in each language."""
 CompetenceForm = _with_texts(
     "CompetenceForm",
     _TextsForm,

@@ -109,7 +109,8 @@ class Doc:
     paged: bool = False
     query: type[Schema] | None = None
     multipart: type[Schema] | None = None
-    media_type: str = "application/json"
+    media_types: tuple[str, ...] = ("application/json",)
+    """A file answer's content types (a JSON file is documented as an object)."""
 
 
 def doc(summary: str, **kwargs: Any) -> Callable[[F], F]:
@@ -274,7 +275,7 @@ def start_draft(framework_id: int) -> Any:
 @doc(
     "Export a framework (CASE JSON or Moodle CSV)",
     query=s.FormatQuery,
-    media_type="application/octet-stream",
+    media_types=tuple(sorted({f.media_type.split(";")[0] for f in framework_io.FORMATS.values()})),
 )
 def export_framework(framework_id: int) -> Any:
     query = _query(s.FormatQuery)

@@ -16,6 +16,7 @@ from flask import current_app
 from marshmallow import Schema, fields
 from werkzeug.routing import IntegerConverter
 
+from lti_tool.db import MAX_INT
 from lti_tool.schemas import api as s
 
 TITLE = "Læringsløp API"
@@ -29,6 +30,10 @@ _ERRORS = {
     409: "Conflicts with what exists (a code taken, a version not a draft…).",
     422: "Fields missing or invalid (errors), or a file that cannot be imported (problems).",
 }
+
+
+_BINARY = {"type": "string", "format": "binary"}
+_FILE_SCHEMAS: dict[str, dict[str, Any]] = {"application/json": {"type": "object"}}
 
 
 def page_schema(item: type[Schema]) -> type[Schema]:
@@ -57,7 +62,8 @@ def _parameters(rule: Any) -> list[dict[str, Any]]:
         converter = rule._converters[name]
         schema: dict[str, Any] = {"type": "string"}
         if isinstance(converter, IntegerConverter):
-            schema = {"type": "integer", "minimum": 0, "maximum": converter.max}
+            top = MAX_INT if converter.max is None else converter.max  # IdConverter's
+            schema = {"type": "integer", "minimum": 0, "maximum": top}
         elif type(converter).__name__ == "AnyConverter":
             schema = {"type": "string", "enum": ["role", "unit"]}
         found.append({"in": "path", "name": name, "required": True, "schema": schema})
@@ -96,7 +102,10 @@ def _operation(rule: Any, method: str, view: Any) -> dict[str, Any]:
     else:
         answer = {
             "description": "A file",
-            "content": {meta.media_type: {"schema": {"type": "string", "format": "binary"}}},
+            "content": {
+                media_type: {"schema": _FILE_SCHEMAS.get(media_type, _BINARY)}
+                for media_type in meta.media_types
+            },
         }
     responses: dict[Any, Any] = {str(meta.status): answer}
     if meta.paged:

@@ -60,6 +60,7 @@ from lti_tool.schemas.designer import (
     RequirementForm,
     RequirementUpdateForm,
     ScaleForm,
+    VersionTextsForm,
 )
 from lti_tool.services import (
     certifications,
@@ -363,12 +364,16 @@ def _tree(version: FrameworkVersion) -> list[tuple[Any, list[Any]]]:
     return branch(None)
 
 
-@bp.route("/versions/<int:version_id>")
-@requires(*DESIGNERS)
-def version_page(version_id: int) -> Any:
+def _version_page(
+    version_id: int,
+    errors: Errors | None = None,
+    values: Mapping[str, str] | None = None,
+    status: int = 200,
+) -> Any:
     version = _version(version_id)
     return _render(
         "designer/version.html",
+        status,
         version=version,
         framework=version.framework,
         tree=_tree(version),
@@ -376,7 +381,32 @@ def version_page(version_id: int) -> Any:
         has_draft=any(v.status == VersionStatus.DRAFT for v in version.framework.versions),
         has_published=any(v.status == VersionStatus.PUBLISHED for v in version.framework.versions),
         formats=sorted(framework_io.FORMATS),
+        errors=errors or {},
+        values=values if values is not None else _texts_of(version),
     )
+
+
+@bp.route("/versions/<int:version_id>")
+@requires(*DESIGNERS)
+def version_page(version_id: int) -> Any:
+    return _version_page(version_id)
+
+
+@bp.route("/versions/<int:version_id>/texts", methods=["POST"])
+@requires(*DESIGNERS)
+def update_version_texts(version_id: int) -> Any:
+    """A draft's title and description, in each language."""
+    try:
+        form = _load(VersionTextsForm())
+        frameworks.update_version_texts(
+            get_session(), current_organisation_id(), version_id, form["title"], form["description"]
+        )
+    except ValidationError as exc:
+        return _version_page(version_id, field_errors(exc), request.form, INVALID_FORM)
+    except FIXABLE as exc:
+        return _version_page(version_id, _refusal(exc), request.form, INVALID_FORM)
+    flash(gettext("The title and description are saved."), "success")
+    return _to("designer.version_page", version_id=version_id)
 
 
 def _scale_page(

@@ -406,6 +406,7 @@ ROUTES: dict[str, Row] = {
     "POST /designer/versions/<int:version_id>/publish": Row(DESIGNERS - OTHER, hide=OTHER),
     "GET /designer/versions/<int:version_id>/scale": Row(DESIGNERS - OTHER, hide=OTHER),
     "POST /designer/versions/<int:version_id>/scale": Row(DESIGNERS - OTHER, hide=OTHER),
+    "POST /designer/versions/<int:version_id>/texts": Row(DESIGNERS - OTHER, hide=OTHER),
     "GET /healthz": Row(EVERYONE),
     # a bearer token (METRICS_TOKEN), not a person: without one configured, not there at all
     "GET /metrics": Row(NOBODY, hide=EVERYONE),

@@ -4,14 +4,20 @@ caller. Made once per module, through launches and the app's services."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
+import responses
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
-from lti_tool import clock
+from lti_tool import clock, create_app
 from lti_tool.db import get_session
 from lti_tool.lti import claims
 from lti_tool.models import (
@@ -52,6 +58,7 @@ from lti_tool.services import (
 from lti_tool.services.assignments import Kind
 from lti_tool.services.audit import Actor
 from lti_tool.services.demo import _demo_sessions
+from tests.conftest import _clean, register_test_lms
 from tests.fakes.lms import TestLms
 from tests.functional.conftest import add_organisation_on_lms
 
@@ -340,3 +347,34 @@ def build(app: Any, lms: TestLms) -> World:
         ids["attempt_id"] = _one(Attempt, Attempt.person_id == ids["learner"]).id
     ids["kid"] = app.extensions["lti"].credential_keys.all_keys()[0].kid
     return World(app, ids, browsers, lms)
+
+
+@contextlib.contextmanager
+def made_world(request: pytest.FixtureRequest, **overrides: Any) -> Iterator[World]:
+    """One app and the world built in it, for a module's tests (``request`` a module-wide
+    fixture's: the session's database, Redis and keys); emptied afterwards. Its own copy
+    of the keys: the sweep rotates them, as an admin may."""
+    tmp_path_factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+    keys_dir: Path = request.getfixturevalue("keys_dir")
+    keys = tmp_path_factory.mktemp("sweep-keys")
+    shutil.copytree(keys_dir, keys, dirs_exist_ok=True)
+    app = create_app(
+        {
+            "APP_ENV": "test",
+            "SECRET_KEY": "test-secret-key-test-secret-key-test-secret",
+            "BASE_URL": "https://tool.example",
+            "DATABASE_URL": request.getfixturevalue("database_url"),
+            "REDIS_URL": request.getfixturevalue("redis_url"),
+            "KEYS_DIR": str(keys),
+            "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+            "LTI_LEEWAY_SECONDS": 5,
+            **overrides,
+        }
+    )
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as http:
+        lms = register_test_lms(app, request.getfixturevalue("platform_pem"), http)
+        try:
+            yield build(app, lms)
+        finally:
+            _clean(app)
+            app.extensions["db_engine"].dispose()

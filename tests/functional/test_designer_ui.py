@@ -583,3 +583,45 @@ def test_text_fields_show_which_language_readers_see_when_theirs_is_missing(app,
     for path in ("/designer/frameworks", "/designer/job-roles", "/designer/items/new?kind=numeric"):
         html = get_page(browser, f"{path}{'&' if '?' in path else '?'}lang={lang}")
         assert shown in html, path
+
+
+def test_a_drafts_title_and_description_are_edited_per_language(app, lms, care):
+    """A version's texts were set only when the framework was made: a draft's page now
+    edits them in each language, with the fallback order shown; a reader in a language
+    the text lacks gets the next in that order; a published version is not changed."""
+    browser = designer(app, lms)
+    page = get_page(browser, "/designer/frameworks")
+    made = submit(browser, page, "/designer/frameworks", code="spraak", title_nb="Bare bokmål")
+    draft = version_id(made.headers["Location"])
+    path = f"/designer/versions/{draft}/texts"
+    page = get_page(browser, f"/designer/versions/{draft}")
+    assert "Readers in English: bokmål, then nynorsk." in page
+    refused = submit(browser, page, path, title_nb="", title_nn="", title_en="")
+    assert refused.status_code == 422
+    assert "Give a title in at least one language." in refused.get_data(as_text=True)
+    saved = submit(
+        browser, page, path, title_nb="", title_nn="Berre nynorsk", description_en="In English"
+    )
+    assert saved.status_code == 302, saved.get_data(as_text=True)
+    with app.app_context():
+        version = get_session().get(FrameworkVersion, draft)
+        assert version is not None
+        assert (version.title, version.description) == (
+            {"nn": "Berre nynorsk"},
+            {"en": "In English"},
+        )
+    shown = get_page(browser, f"/designer/versions/{draft}?lang=nb")
+    assert "Berre nynorsk" in shown and "In English" in shown  # nb: nynorsk, then English
+    with app.app_context():
+        published = get_session().scalar(
+            select(FrameworkVersion).where(FrameworkVersion.status == "published")
+        )
+        assert published is not None
+        before = (published.id, published.title)
+    token = csrf_token(shown)
+    again = browser.post(
+        f"/designer/versions/{before[0]}/texts", data={"csrf_token": token, "title_nb": "Endret"}
+    )
+    assert again.status_code == 409
+    with app.app_context():
+        assert get_session().get(FrameworkVersion, before[0]).title == before[1]

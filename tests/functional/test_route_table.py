@@ -4,20 +4,15 @@ answers as ``route_table.ROUTES`` declares (allowed, refused, or not found)."""
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
-import responses
 
-from lti_tool import create_app
 from lti_tool.lti import claims
-from tests.conftest import _clean, register_test_lms
 from tests.fakes.lms import TestLms
 from tests.functional.route_table import ROUTES, Ref, Row
-from tests.functional.route_world import CALLERS, OTHER_DEPLOYMENT, World, build
+from tests.functional.route_world import CALLERS, OTHER_DEPLOYMENT, World, made_world
 from tests.functional.test_web_security import assert_page_policy
 
 #: Where a rule's argument takes its value when its row names none: a ``World.ids`` key
@@ -121,36 +116,10 @@ def test_every_route_has_a_row_and_every_row_a_route(app):
 
 
 @pytest.fixture(scope="module")
-def world(
-    database_url: str,
-    redis_url: str,
-    keys_dir: Path,
-    platform_pem: bytes,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[World]:
-    """One app, one data set and one browser per caller for the whole sweep. Its own copy
-    of the keys: the sweep rotates them, as an admin may."""
-    keys = tmp_path_factory.mktemp("sweep-keys")
-    shutil.copytree(keys_dir, keys, dirs_exist_ok=True)
-    app = create_app(
-        {
-            "APP_ENV": "test",
-            "SECRET_KEY": "test-secret-key-test-secret-key-test-secret",
-            "BASE_URL": "https://tool.example",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "KEYS_DIR": str(keys),
-            "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
-            "LTI_LEEWAY_SECONDS": 5,
-        }
-    )
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as http:
-        lms = register_test_lms(app, platform_pem, http)
-        try:
-            yield build(app, lms)
-        finally:
-            _clean(app)
-            app.extensions["db_engine"].dispose()
+def world(request: pytest.FixtureRequest) -> Iterator[World]:
+    """One app, one data set and one browser per caller for the whole sweep."""
+    with made_world(request) as made:
+        yield made
 
 
 def _order(key: str) -> tuple[int, str]:

@@ -116,24 +116,80 @@ def test_extraction_sees_templates_python_and_lazy_strings(source_messages):
     assert ("Deployment %(id)s is approved.", None) in source_messages  # gettext() in a view
 
 
-def test_every_source_string_is_translated(source_messages, catalog):
+def catalogue_problems(catalog: Catalog, source: dict[Key, tuple[str, ...]]) -> list[str]:
+    """What keeps a catalogue from shipping: a source string it lacks, and any entry of it
+    (in the source or not) that is fuzzy, untranslated or short of plural forms."""
     problems = []
-    for key, places in sorted(source_messages.items(), key=repr):
-        message = catalog.get(*key)
-        if message is None:
+    for key, places in sorted(source.items(), key=repr):
+        if catalog.get(*key) is None:
             problems.append(f"missing      {key[0]!r} ({places[0]})")
-        elif message.fuzzy:
-            problems.append(f"fuzzy        {key[0]!r} ({places[0]})")
-        elif not all(form.strip() for form in _forms(message.string)):
-            problems.append(f"untranslated {key[0]!r} ({places[0]})")
+    for message in _entries(catalog):
+        key = _key(message.id, message.context)
+        where = source.get(key, ("not in the source",))[0]
+        if message.fuzzy:
+            problems.append(f"fuzzy        {key[0]!r} ({where})")
+        elif not _forms(message.string) or not all(f.strip() for f in _forms(message.string)):
+            problems.append(f"untranslated {key[0]!r} ({where})")
         elif message.pluralizable and len(_forms(message.string)) != catalog.num_plurals:
-            problems.append(f"plural forms {key[0]!r} ({places[0]})")
+            problems.append(f"plural forms {key[0]!r} ({where})")
+    return problems
+
+
+def test_every_source_string_is_translated(source_messages, catalog):
+    problems = catalogue_problems(catalog, source_messages)
     assert not problems, f"{catalog.locale} catalogue is behind the source:\n" + "\n".join(problems)
 
 
 def test_no_catalogue_entry_is_left_fuzzy(catalog):
     fuzzy = [m.id for m in _entries(catalog) if m.fuzzy]
     assert not fuzzy, f"{catalog.locale}: fuzzy entries: {fuzzy}"
+
+
+BROKEN_PO = """\
+msgid ""
+msgstr ""
+"Content-Type: text/plain; charset=UTF-8\\n"
+"Plural-Forms: nplurals=2; plural=(n != 1);\\n"
+
+msgid "Translated"
+msgstr "Oversatt"
+
+msgid "Untranslated"
+msgstr ""
+
+#, fuzzy
+msgid "Fuzzy"
+msgstr "Uklar"
+
+msgid "One file"
+msgid_plural "%(num)d files"
+msgstr[0] "Én fil"
+msgstr[1] ""
+
+msgid "Not in the source"
+msgstr ""
+"""
+
+
+def test_the_check_fails_on_an_untranslated_or_fuzzy_entry(tmp_path):
+    """Guard the guard, with a catalogue made here: every kind of unfinished entry is
+    named, whether or not the source still has its string, and a finished one is not."""
+    path = tmp_path / "messages.po"
+    path.write_text(BROKEN_PO, encoding="utf-8")
+    with path.open("rb") as f:
+        broken = read_po(f, locale="nb")
+    source = {
+        (text, None): ("lti_tool/x.py:1",)
+        for text in ("Translated", "Untranslated", "Fuzzy", "One file", "Missing")
+    }
+    found = {line.split("(")[0].strip() for line in catalogue_problems(broken, source)}
+    assert found == {
+        "missing      'Missing'",
+        "untranslated 'Untranslated'",
+        "fuzzy        'Fuzzy'",
+        "untranslated 'One file'",
+        "untranslated 'Not in the source'",
+    }
 
 
 def test_english_is_the_source_text():
