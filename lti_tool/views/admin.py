@@ -796,6 +796,7 @@ def _audit_filters() -> tuple[dict[str, Any], audit.Filters]:
         action=AuditAction(query["action"]) if query["action"] else None,
         actor_id=query["actor_id"],
         person_id=query["person_id"],
+        object_type=query["object_type"],
         since=start_of(query["since"]),
         before=start_of(until + dt.timedelta(days=1) if until else None),
     )
@@ -838,6 +839,7 @@ def _audit_page(
         actor_name=lambda e: _actor_name(e, names),
         outsiders_of=lambda e: (e.detail or {}).get(audit.OUTSIDERS) or [],
         actions=list(AuditAction),
+        object_types=audit.object_types(session, organisation_id),
         person_options=[("", gettext("Anyone"))]
         + [(p.id, p.display_name) for p in grants.people_of(session, organisation_id)],
         values=request.args,

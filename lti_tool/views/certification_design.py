@@ -170,13 +170,15 @@ def _page(certification_id: int, status: int = 200, **context: Any) -> Any:
     certification = certifications.get_certification(session, organisation_id, certification_id)
     context.setdefault("values", _values(certification))
     context.setdefault("errors", {})
+    events = certificates.events_of(session, organisation_id, certification.id)
     return _render(
         "certification_design/certification.html",
         status,
         certification=certification,
         paths=certifications.path_views(session, certification),
         holders=certificates.holders(session, organisation_id, certification.id),
-        events=certificates.events_of(session, organisation_id, certification.id),
+        events=events,
+        event_names=audit.names_of(session, organisation_id, [e for e, _ in events]),
         people=assignments.people_of(session, organisation_id),
         now=_now(),
         **context,
