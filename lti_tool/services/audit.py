@@ -23,10 +23,12 @@ from sqlalchemy import Select, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.db import utcnow
-from lti_tool.models import AuditAction, AuditEvent, AuditEventPerson, Person
+from lti_tool.models import AuditAction, AuditEvent, AuditEventPerson, Organisation, Person
 
 CLI = "cli"
 SYSTEM = "system"
+#: An administrator of another organisation changed what all share (the signing key).
+TOOL_ADMIN = "tool-admin"
 TOKEN_PREFIX = "api-token:"  # noqa: S105 - a label, not a secret
 MAX_PATH = 500
 #: The key of ``AuditEvent.detail`` listing the people concerned who are no person of the
@@ -108,6 +110,21 @@ def record(
             insert(AuditEventPerson), [{"event_id": event_id, "person_id": p} for p in people]
         )
     return event_id
+
+
+def record_everywhere(
+    session: Session,
+    actor_of: Callable[[int], Actor],
+    action: AuditAction,
+    object_type: str,
+    object_id: Any = None,
+) -> int:
+    """Record a change to what every organisation shares (the tool's signing key) in each
+    organisation's log; in how many."""
+    organisation_ids = list(session.scalars(select(Organisation.id).order_by(Organisation.id)))
+    for organisation_id in organisation_ids:
+        record(session, actor_of(organisation_id), action, object_type, object_id)
+    return len(organisation_ids)
 
 
 def record_view(

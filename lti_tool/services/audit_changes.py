@@ -170,15 +170,32 @@ def forget(session: Session, *args: Any) -> None:
     session.info.pop(INFO_KEY, None)
 
 
-def _organisations_of_versions(session: Session, ids: set[int]) -> dict[int, int]:
+#: The model of each kind of object with an organisation of its own.
+OWNED = {
+    "platform": Platform,
+    "deployment": Deployment,
+    "framework": Framework,
+    "job_role": JobRole,
+    "mapping": Mapping,
+    "item": Item,
+    "certification": Certification,
+}
+
+
+def _organisation_ids(session: Session, object_type: str, ids: set[int]) -> dict[int, int]:
+    """The organisations of objects whose changed rows did not name it."""
     if not ids:
         return {}
-    rows = session.execute(
-        select(FrameworkVersion.id, Framework.organisation_id)
-        .join(Framework, Framework.id == FrameworkVersion.framework_id)
-        .where(FrameworkVersion.id.in_(ids))
-    )
-    return {version_id: organisation_id for version_id, organisation_id in rows}
+    if object_type == "framework_version":
+        query = (
+            select(FrameworkVersion.id, Framework.organisation_id)
+            .join(Framework, Framework.id == FrameworkVersion.framework_id)
+            .where(FrameworkVersion.id.in_(ids))
+        )
+    else:
+        model: Any = OWNED[object_type]
+        query = select(model.id, model.organisation_id).where(model.id.in_(ids))
+    return {object_id: organisation_id for object_id, organisation_id in session.execute(query)}
 
 
 def write(session: Session, actor_of: Callable[[int], Actor]) -> int:
@@ -186,8 +203,14 @@ def write(session: Session, actor_of: Callable[[int], Actor]) -> int:
     changes: dict[tuple[str, int], Change] = session.info.pop(INFO_KEY, {})
     if not changes:
         return 0
-    versions = {i for (t, i), c in changes.items() if t == "framework_version"}
-    version_orgs = _organisations_of_versions(session, versions)
+    unknown: dict[str, set[int]] = {}
+    for (object_type, object_id), change in changes.items():
+        if change.organisation_id is None:
+            unknown.setdefault(object_type, set()).add(object_id)
+    found = {
+        object_type: _organisation_ids(session, object_type, ids)
+        for object_type, ids in unknown.items()
+    }
     for (object_type, _), change in list(changes.items()):
         parent = changes.get(change.parent) if change.parent else None
         if change.created and parent is not None and parent.created:
@@ -197,9 +220,9 @@ def write(session: Session, actor_of: Callable[[int], Actor]) -> int:
     for (object_type, object_id), change in sorted(changes.items()):
         if change.folded:
             continue
-        organisation_id = change.organisation_id or version_orgs.get(object_id)
+        organisation_id = change.organisation_id or found[object_type].get(object_id)
         if organisation_id is None:
-            continue  # a version deleted with its framework: the framework's event says so
+            continue  # deleted with what it was part of: that one's event says so
         audit.record(
             session,
             actor_of(organisation_id),
