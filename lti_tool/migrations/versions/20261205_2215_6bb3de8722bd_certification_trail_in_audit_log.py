@@ -154,12 +154,12 @@ def _copy_back() -> None:
 def upgrade() -> None:
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.create_index("ix_audit_event_object", ["object_type", "object_id"], unique=False)
-    with op.batch_alter_table("organisation", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "audit_retention_months", sa.Integer(), server_default=sa.text("60"), nullable=False
-            )
-        )
+    op.add_column(
+        "organisation",
+        sa.Column(
+            "audit_retention_months", sa.Integer(), server_default=sa.text("60"), nullable=False
+        ),
+    )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(APPEND_ONLY)
 
@@ -215,7 +215,6 @@ def downgrade() -> None:
 
     if op.get_bind().dialect.name == "postgresql":
         op.execute(APPEND_ONLY_BEFORE)
-    with op.batch_alter_table("organisation", schema=None) as batch_op:
-        batch_op.drop_column("audit_retention_months")
+    op.drop_column("organisation", "audit_retention_months")
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_event_object")
