@@ -10,6 +10,7 @@ import click
 from flask import Flask, has_request_context, request
 
 from lti_tool.errors import NotSignedIn
+from lti_tool.models import AuditAction
 from lti_tool.services import audit
 from lti_tool.services.audit import Actor
 from lti_tool.services.audit_changes import Listener
@@ -36,5 +37,18 @@ def actor_of(organisation_id: int) -> Actor:
     return Actor.system(organisation_id)
 
 
+def created() -> AuditAction:
+    """What making something is in this request or command: an import (a file's content
+    through an import route or command), or a creation."""
+    from lti_tool import IMPORT_ENDPOINTS
+
+    if has_request_context():
+        imported = request.endpoint in IMPORT_ENDPOINTS
+    else:
+        command = click.get_current_context(silent=True)
+        imported = command is not None and "import" in (command.info_name or "")
+    return AuditAction.IMPORT if imported else AuditAction.CREATE
+
+
 def init_app(app: Flask) -> None:
-    Listener(actor_of).install(app.extensions["db_sessionmaker"])
+    Listener(actor_of, created).install(app.extensions["db_sessionmaker"])

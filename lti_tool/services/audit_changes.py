@@ -12,7 +12,8 @@ one creation of the framework. The events join the same transaction: they commit
 change or not at all. A rollback forgets what was collected.
 
 Who acted comes from the caller (``Listener.actor_of``): the launched person or API token of
-the request, the command line, or the system.
+the request, the command line, or the system; and whether what was made was imported
+(``Listener.created``).
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ STATUS_ACTIONS = {
     "disabled": AuditAction.DISABLE,
 }
 INFO_KEY = "audit_changes"
+#: The most ids and codes one event of many objects made together lists.
+MANY = 500
 
 
 @dataclasses.dataclass
@@ -94,9 +97,9 @@ class Change:
     folded: bool = False
     code: str | None = None
 
-    def action(self, object_type: str) -> AuditAction:
+    def action(self, object_type: str, created: AuditAction = AuditAction.CREATE) -> AuditAction:
         if self.created:
-            return AuditAction.REGISTER if object_type == "platform" else AuditAction.CREATE
+            return AuditAction.REGISTER if object_type == "platform" else created
         if self.deleted:
             return AuditAction.DELETE
         if self.status in STATUS_ACTIONS:
@@ -198,8 +201,13 @@ def _organisation_ids(session: Session, object_type: str, ids: set[int]) -> dict
     return {object_id: organisation_id for object_id, organisation_id in session.execute(query)}
 
 
-def write(session: Session, actor_of: Callable[[int], Actor]) -> int:
-    """Record one event per changed object (as the transaction commits); how many."""
+def write(
+    session: Session,
+    actor_of: Callable[[int], Actor],
+    created: Callable[[], AuditAction] = lambda: AuditAction.CREATE,
+) -> int:
+    """Record one event per changed object (as the transaction commits); how many.
+    ``created``: what a creation is in this request (an import, or a creation)."""
     changes: dict[tuple[str, int], Change] = session.info.pop(INFO_KEY, {})
     if not changes:
         return 0
@@ -216,23 +224,35 @@ def write(session: Session, actor_of: Callable[[int], Actor]) -> int:
         if change.created and parent is not None and parent.created:
             parent.rows.add(object_type)
             change.folded = True  # part of its parent's creation: no event of its own
-    written = 0
+    events: dict[tuple[int, str, AuditAction], list[tuple[int, Change]]] = {}
     for (object_type, object_id), change in sorted(changes.items()):
         if change.folded:
             continue
         organisation_id = change.organisation_id or found[object_type].get(object_id)
         if organisation_id is None:
             continue  # deleted with what it was part of: that one's event says so
-        audit.record(
-            session,
-            actor_of(organisation_id),
-            change.action(object_type),
-            object_type,
-            object_id,
-            detail=change.detail() or None,
-        )
-        written += 1
-    return written
+        action = change.action(object_type, created())
+        events.setdefault((organisation_id, object_type, action), []).append((object_id, change))
+    for (organisation_id, object_type, action), objects in events.items():
+        actor = actor_of(organisation_id)
+        if len(objects) > 1 and action in (AuditAction.CREATE, AuditAction.IMPORT):
+            # many made at once (an import of questions or job roles): one event
+            audit.record(session, actor, action, object_type, None, detail=_many(objects))
+            continue
+        for object_id, change in objects:
+            audit.record(
+                session, actor, action, object_type, object_id, detail=change.detail() or None
+            )
+    return len(events)
+
+
+def _many(objects: list[tuple[int, Change]]) -> dict[str, Any]:
+    """The detail of one event for many objects made together."""
+    found: dict[str, Any] = {"count": len(objects), "ids": [i for i, _ in objects][:MANY]}
+    codes = [c.code for _, c in objects if c.code]
+    if codes:
+        found["codes"] = codes[:MANY]
+    return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,6 +260,7 @@ class Listener:
     """Wires ``collect`` and ``write`` to the sessions a sessionmaker makes."""
 
     actor_of: Callable[[int], Actor]
+    created: Callable[[], AuditAction] = lambda: AuditAction.CREATE
 
     def install(self, maker: sessionmaker[Session]) -> None:
         event.listen(maker, "after_flush", collect)
@@ -248,5 +269,5 @@ class Listener:
 
     def _before_commit(self, session: Session) -> None:
         session.flush()  # what is pending is collected too
-        if write(session, self.actor_of):
+        if write(session, self.actor_of, self.created):
             session.flush()

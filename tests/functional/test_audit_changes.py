@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from lti_tool.db import get_session
 from lti_tool.models import AuditAction, AuditEvent, Organisation, Person
 from lti_tool.services import audit, retention
+from tests.fakes.lms import TestLms
 from tests.functional.test_admin_console import (
     SECOND,
     add_platform,
@@ -209,11 +210,12 @@ def _age_events(app: Any, days: int) -> None:
 def test_the_audit_log_keeps_its_events_for_its_own_retention(app, lms, org):
     console = admin(app, lms)
     organisation = org["organisation_id"]
-    page = get_page(console, f"/admin/organisations/{organisation}")
+    page = get_page(console, f"/admin/organisations/{organisation}?lang=en")
     assert "Retention of the audit log" in page and 'value="60"' in page
     path = f"/admin/organisations/{organisation}/audit-retention"
     refused = submit(console, page, path, audit_retention_months="3")
-    assert refused.status_code == 422 and "from 12 to 240" in refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert 'id="audit-retention-audit_retention_months-error"' in refused.get_data(as_text=True)
     follow(console, submit(console, page, path, audit_retention_months="24"))
     with app.app_context():
         assert get_session().get(Organisation, organisation).audit_retention_months == 24
@@ -264,3 +266,52 @@ def test_nothing_else_may_delete_or_change_an_event(app, lms, org, database_url)
         with pytest.raises(DBAPIError, match="append-only"):
             session.execute(text("UPDATE audit_event SET object_id = 'x'"))
         session.rollback()
+
+
+def test_an_import_is_one_event_however_much_it_makes(app, lms, care):
+    from tests.fakes.mappings import designer_browser
+    from tests.functional.test_designer_ui import FAKES, upload
+    from tests.functional.test_question_import import CODES, XML, confirm, preview
+
+    browser = designer_browser(app, lms)
+    start = last_id(app)
+    office = care["competences"]["office"]
+    shown = preview(browser, XML, "moodle-5-export.xml", "moodle-xml", office)
+    assert changes(app, start) == []  # a preview changes nothing
+    assert confirm(browser, shown.get_data(as_text=True)).status_code == 302
+    page = get_page(browser, "/designer/frameworks")
+    moodle = (FAKES / "moodle-export.csv").read_bytes()
+    imported = upload(
+        browser, page, "/designer/frameworks/import", moodle, "m.csv",
+        format="moodle-csv", language="nb",
+    )  # fmt: skip
+    assert imported.status_code == 302, imported.get_data(as_text=True)
+    me = person_id(app, TEACHER)
+    (items, framework) = changes(app, start)
+    assert items[:4] == ("import", "item", None, me)
+    assert items[4]["count"] == len(CODES) and sorted(items[4]["codes"]) == sorted(CODES)
+    assert framework[:2] == ("import", "framework") and framework[3] == me
+    assert framework[4]["parts"] == ["framework_version"]
+
+
+def test_a_dynamic_registration_is_the_systems_with_the_path_it_came_through(app, cli, mocked_http):
+    from tests.functional.test_dynamic_registration import (
+        fake_moodle,
+        issue_url,
+        open_from_moodle,
+        platforms,
+    )
+
+    path = issue_url(cli, "Moodlekommune")
+    fake_moodle(mocked_http)
+    assert open_from_moodle(TestLms.browser(app), path).status_code == 200
+    (platform,) = platforms(app)
+    with app.app_context():
+        (event,) = get_session().scalars(
+            select(AuditEvent).where(AuditEvent.action == AuditAction.REGISTER)
+        )
+        assert (event.object_type, event.object_id) == ("platform", str(platform.id))
+        assert event.organisation_id == platform.organisation_id
+        assert event.actor_label == "system" and event.actor_person_id is None
+        assert (event.request_method, event.request_path) == ("GET", path)
+        assert event.detail == {"parts": ["deployment"]}  # its deployment came with it
