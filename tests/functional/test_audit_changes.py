@@ -315,3 +315,25 @@ def test_a_dynamic_registration_is_the_systems_with_the_path_it_came_through(app
         assert event.actor_label == "system" and event.actor_person_id is None
         assert (event.request_method, event.request_path) == ("GET", path)
         assert event.detail == {"parts": ["deployment"]}  # its deployment came with it
+
+
+def test_recording_a_change_costs_one_insert_and_a_read_changes_nothing(app, lms):
+    from tests.statements import statements_run
+
+    browser = designer(app, lms)
+    page = get_page(browser, "/designer/frameworks")
+    response = submit(browser, page, "/designer/frameworks", code="ikt", title_nb="IKT")
+    version = version_id(response.headers["Location"])
+    new = get_page(browser, f"/designer/versions/{version}/competences/new")
+    with statements_run(app) as run:
+        added = submit(
+            browser, new, f"/designer/versions/{version}/competences",
+            code="grunn", parent_id="", title_nb="Grunnleggende",
+        )  # fmt: skip
+    assert added.status_code == 302
+    written = [s for s in run if "audit_event" in s]
+    print(f"adding a competence: {len(run)} statements, {len(written)} for the audit log")
+    assert len(written) == 1 and written[0].lstrip().upper().startswith("INSERT")
+    with statements_run(app) as run:
+        get_page(browser, f"/designer/versions/{version}")
+    assert not [s for s in run if "audit_event" in s]  # a designer's own content: no view
