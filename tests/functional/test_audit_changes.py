@@ -337,3 +337,26 @@ def test_recording_a_change_costs_one_insert_and_a_read_changes_nothing(app, lms
     with statements_run(app) as run:
         get_page(browser, f"/designer/versions/{version}")
     assert not [s for s in run if "audit_event" in s]  # a designer's own content: no view
+
+
+def test_a_platforms_new_key_set_is_a_key_change(app, lms):
+    from lti_tool.services import platforms
+
+    p = lms.platform
+    start = last_id(app)
+    with app.app_context():
+        platform = platforms.register_platform(
+            get_session(),
+            issuer=p.issuer,
+            client_id=p.client_id,
+            auth_login_url=p.auth_url,
+            auth_token_url=p.token_url,
+            jwks_url=p.jwks_url + "?rotated=1",
+            organisation_name="Testkommune",
+            deployment_ids=(p.deployment_id,),
+        )
+        get_session().commit()
+        platform_id = platform.id
+    ((action, kind, object_id, who, detail),) = changes(app, start)
+    assert (action, kind, object_id, who) == ("rotate_key", "platform", str(platform_id), "system")
+    assert detail == {"changed": ["jwks_url"]}
