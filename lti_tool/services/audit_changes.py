@@ -65,8 +65,10 @@ WATCHED: dict[type, tuple[str, str]] = {
     Certification: ("certification", "id"),
 }
 #: An object made together with the one it belongs to is part of that one's creation.
-PARENT: dict[type, str] = {FrameworkVersion: "framework_id", Deployment: "platform_id"}
-PARENT_TYPE = {FrameworkVersion: "framework", Deployment: "platform"}
+PARENT: dict[type, tuple[str, str]] = {
+    FrameworkVersion: ("framework", "framework_id"),
+    Deployment: ("platform", "platform_id"),
+}
 #: Columns whose change is no change of set-up, or has an event of its own.
 IGNORED = frozenset({"updated_at", "designer_roles", "approved_at", "created_at"})
 #: A platform's columns that say which keys it signs with.
@@ -160,7 +162,8 @@ def collect(session: Session, flush_context: Any = None) -> None:
             if kind == "new":
                 change.created = True
                 if type(row) in PARENT:
-                    change.parent = (PARENT_TYPE[type(row)], getattr(row, PARENT[type(row)]))
+                    parent_type, parent_key = PARENT[type(row)]
+                    change.parent = (parent_type, getattr(row, parent_key))
             elif kind == "gone":
                 change.deleted = True
             else:
