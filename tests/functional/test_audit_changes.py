@@ -360,3 +360,20 @@ def test_a_platforms_new_key_set_is_a_key_change(app, lms):
     ((action, kind, object_id, who, detail),) = changes(app, start)
     assert (action, kind, object_id, who) == ("rotate_key", "platform", str(platform_id), "system")
     assert detail == {"changed": ["jwks_url"]}
+
+
+def test_a_mapping_and_a_certification_with_its_rules_are_recorded_as_made(app, lms, care):
+    from tests.functional.test_certification_flow import build_certification
+
+    built = build_certification(app, lms, care)
+    me = person_id(app, TEACHER)
+    made = [(a, t, who) for a, t, _i, who, _d in changes(app) if t in ("mapping", "certification")]
+    assert ("create", "mapping", me) in made and ("publish", "mapping", me) in made
+    assert ("create", "certification", me) in made and ("publish", "certification", me) in made
+    rules = [
+        d
+        for a, t, i, who, d in changes(app)
+        if (a, t, i) == ("update", "certification", str(built["id"]))
+    ]
+    assert rules and all(d["changed"] for d in rules)  # the ways to earn and renew it
+    assert {c for d in rules for c in d["changed"]} >= {"earn_paths", "renewal_paths"}
