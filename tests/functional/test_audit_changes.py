@@ -107,6 +107,7 @@ def test_a_designers_framework_changes_are_one_event_per_action(app, lms):
     console = admin(app, lms)
     html = get_page(console, "/admin/audit?object_type=framework_version&lang=en")
     assert "Published: Framework version" in html and "4 events" in html
+    assert "<td>published_at, status</td>" in html and "<td>scale_level</td>" in html
     assert "Created: Framework" not in html.replace("Created: Framework version", "")
     assert 'id="audit-object_type"' in html and '<label for="audit-object_type">' in html
     assert console.get("/admin/audit?object_type=DROP%20TABLE").status_code == 422
