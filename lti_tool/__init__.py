@@ -37,10 +37,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = IdConverter  # before any route is added
     _configure(app, settings)
 
-    from lti_tool import cli, errors, i18n, metrics, observability, web_security
+    from lti_tool import auditing, cli, errors, i18n, metrics, observability, web_security
     from lti_tool.lti import services as lti_services
 
     db.init_app(app, settings.database_url)
+    auditing.init_app(app)  # set-up changes are recorded as their transaction commits
     from lti_tool.services.coverage_cells import keep_cells_current
 
     keep_cells_current()  # the figures' requirement lines follow every change to them

@@ -19,9 +19,10 @@ from lti_tool import clock, migrate
 from lti_tool.db import get_session
 from lti_tool.errors import ImportErrors, ToolError
 from lti_tool.lti.services import lti_services
-from lti_tool.models import Status, TokenScope
+from lti_tool.models import AuditAction, Status, TokenScope
 from lti_tool.services import (
     api_tokens,
+    audit,
     certifications,
     demo,
     framework_io,
@@ -276,10 +277,13 @@ def registration_url(organisation: str, expires_in: int) -> None:
 
 
 @keys_cli.command("rotate")
+@transaction
 def keys_rotate() -> None:
-    """Create the first key, or a new one; the previous stays published for the grace period."""
+    """Create the first key, or a new one; the previous stays published for the grace period.
+    Recorded in every organisation's audit log: the key signs for all of them."""
     keyring = lti_services().keyring
     key = keyring.rotate()
+    audit.record_everywhere(get_session(), Actor.cli, AuditAction.ROTATE_KEY, "tool_key", key.kid)
     click.echo(f"New signing key {key.kid} in {key.path}")
     published = keyring.published_keys()
     click.echo(f"Published keys: {', '.join(k.kid for k in published)}")

@@ -1,12 +1,14 @@
 """The audit log: one append-only record of who did or saw what, when, and whom it concerned.
 
 One table for every kind of event (views and exports of another person's data, permission
-grants and withdrawals, changes to a platform's designer roles; later registrations, key
-rotations, content changes and certificates), so an admin reads and exports them in one
-place and the log has one retention.
+grants and withdrawals, registrations and key rotations, changes to frameworks, profiles,
+mappings and rules, certificates issued, renewed and revoked), so an admin reads and exports
+them in one place and the log has one retention (``Organisation.audit_retention_months``).
 
-Rows are only ever inserted (``services.audit``). On PostgreSQL a trigger refuses UPDATE,
-and DELETE unless the transaction has set ``laeringslop.audit_purge`` (the retention job).
+Rows are only ever inserted (``services.audit``). On PostgreSQL a trigger refuses DELETE
+unless the transaction has set ``laeringslop.audit_purge`` (the audit retention job), and
+UPDATE unless it has set ``laeringslop.audit_erase`` (erasing a person cuts their name out
+of free-text reasons: ``services.erasure``).
 People are referred to by id without a foreign key: the log outlives the rows it names,
 and a foreign key would either block deleting a person or rewrite history.
 """
@@ -41,12 +43,30 @@ class AuditAction(enum.StrEnum):
     FETCH = "fetch"
     """Other people's data read from the learning platform and kept (a course's
     participants)."""
+    # --- changes to what the tool is set up with (object_type says what) -------------
+    REGISTER = "register"
+    """A platform registered (dynamic registration, or by hand in the console or CLI)."""
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    IMPORT = "import"
+    PUBLISH = "publish"
+    ENABLE = "enable"
+    DISABLE = "disable"
+    ROTATE_KEY = "rotate_key"
+    """The tool's signing key rotated, or a platform's key (JWKS) changed."""
+    # --- certificates (the certification trail) ----------------------------------------
+    ISSUE = "issue"
+    """A certificate issued: by the rules (the system) or by hand (with a reason)."""
+    RENEW = "renew"
+    REVOKE = "revoke"
 
 
 class AuditEvent(Base):
     __tablename__ = "audit_event"
     __table_args__ = (
         Index("ix_audit_event_organisation_occurred", "organisation_id", "occurred_at"),
+        Index("ix_audit_event_object", "object_type", "object_id"),
     )
 
     id: Mapped[intpk]

@@ -2,7 +2,8 @@
 
 A certification is a rule set an organisation defines; a certificate is one issue of it to
 one person. Certificates are never edited or deleted: a renewal is a new certificate that
-points at the one it renews, and a revocation only stamps who, when and why. Each is
+points at the one it renews, and a revocation only stamps when and why (who, and every
+issue and renewal, is in the audit log: ``services.certificates.trail_of``). Each is
 numbered per person and certification (``cycle``), and that number is unique, so two
 requests that see the rules met at the same moment cannot both issue.
 """
@@ -153,43 +154,6 @@ class Certificate(Base):
     person: Mapped[Person | None] = relationship()
     previous: Mapped[Certificate | None] = relationship(remote_side="Certificate.id")
     status_list: Mapped[StatusList] = relationship()
-    events: Mapped[list[CertificateEvent]] = relationship(
-        back_populates="certificate", order_by="CertificateEvent.id"
-    )
-
-
-class CertificateAction(enum.StrEnum):
-    ISSUED = "issued"
-    RENEWED = "renewed"
-    REVOKED = "revoked"
-
-
-class CertificateEvent(Base):
-    """The audit trail: who issued, renewed or revoked a certificate, when and why."""
-
-    __tablename__ = "certificate_event"
-
-    id: Mapped[intpk]
-    organisation_id: Mapped[int] = mapped_column(
-        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
-    )
-    certificate_id: Mapped[int] = mapped_column(
-        ForeignKey("certificate.id", ondelete="CASCADE"), index=True
-    )
-    action: Mapped[CertificateAction] = mapped_column(
-        str_enum(CertificateAction, "certificate_action")
-    )
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
-    """Who did it; None when the tool did it (rules met) or the command line."""
-    actor_label: Mapped[str] = mapped_column(String(300), default="")
-    """The actor's name at the time, or what acted (rules, command line)."""
-    reason: Mapped[str] = mapped_column(Text, default="")
-    detail: Mapped[dict] = mapped_column(JSON, default=dict)
-    """For automatic issues: which evidence met which condition."""
-    at: Mapped[timestamp]
-
-    certificate: Mapped[Certificate] = relationship(back_populates="events")
-    actor: Mapped[Person | None] = relationship()
 
 
 class CourseKind(enum.StrEnum):

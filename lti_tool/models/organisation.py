@@ -8,6 +8,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from lti_tool.db import Base, intpk, timestamp
 from lti_tool.domain.coverage import DEFAULT_EXPIRING_DAYS
 
+#: How long the audit log keeps an event unless the organisation says otherwise: five years.
+DEFAULT_AUDIT_RETENTION_MONTHS = 60
+
 
 class Region(Base):
     """A group of municipalities that share content and see aggregated figures."""
@@ -43,6 +46,12 @@ class Organisation(Base):
     retention_months: Mapped[int | None]
     """Erase people with no launch for this many months (``services.retention``); None:
     keep them until erased by hand."""
+    audit_retention_months: Mapped[int] = mapped_column(
+        default=DEFAULT_AUDIT_RETENTION_MONTHS,
+        server_default=text(str(DEFAULT_AUDIT_RETENTION_MONTHS)),
+    )
+    """Delete audit events older than this many months (``services.retention``): the audit
+    log's own retention, apart from personal data's (``retention_months``)."""
     region_id: Mapped[int | None] = mapped_column(
         ForeignKey("region.id", ondelete="SET NULL"), index=True
     )

@@ -219,6 +219,9 @@ class AuditQuery(_Form):
     )
     actor_id = Choice(allow_empty=True)
     person_id = Choice(allow_empty=True)
+    object_type = fields.String(
+        load_default=None, validate=validate.Regexp(r"^[a-z_]{1,50}\Z", error=CHOOSE)
+    )
     since = fields.Date(
         load_default=None, error_messages={"invalid": lazy_gettext("Enter a date.")}
     )

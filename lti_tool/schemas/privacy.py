@@ -11,7 +11,11 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from lti_tool.schemas.admin import Text
 from lti_tool.services.erasure import MAX_REASON
-from lti_tool.services.retention import MAX_RETENTION_MONTHS
+from lti_tool.services.retention import (
+    MAX_AUDIT_RETENTION_MONTHS,
+    MAX_RETENTION_MONTHS,
+    MIN_AUDIT_RETENTION_MONTHS,
+)
 
 
 class EraseForm(Schema):
@@ -38,6 +42,26 @@ class RetentionForm(Schema):
                 gettext(
                     "Enter a whole number of months from 1 to %(max)d, or leave it empty.",
                     max=MAX_RETENTION_MONTHS,
+                )
+            )
+        return int(text)
+
+
+class AuditRetentionForm(Schema):
+    """How long the organisation's audit log keeps its events, in months."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    audit_retention_months = fields.Method(deserialize="_months", required=True)
+
+    def _months(self, value: Any) -> int:
+        text = str(value or "").strip()
+        low, high = MIN_AUDIT_RETENTION_MONTHS, MAX_AUDIT_RETENTION_MONTHS
+        if not re.fullmatch(r"[0-9]{1,4}", text) or not low <= int(text) <= high:
+            raise ValidationError(
+                gettext(
+                    "Enter a whole number of months from %(min)d to %(max)d.", min=low, max=high
                 )
             )
         return int(text)

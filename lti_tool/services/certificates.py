@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -31,9 +31,9 @@ from lti_tool.models import (
     Attempt,
     AttemptStatus,
     Attendance,
+    AuditAction,
+    AuditEvent,
     Certificate,
-    CertificateAction,
-    CertificateEvent,
     Certification,
     CertificationStatus,
     Competence,
@@ -47,7 +47,7 @@ from lti_tool.models import (
     ScoreDelivery,
     StatusList,
 )
-from lti_tool.services import assignments, requirements, score_delivery
+from lti_tool.services import assignments, audit, requirements, score_delivery
 from lti_tool.services.launches import CERTIFICATION_PARAM
 
 #: Entries per status list: the W3C minimum (16 KiB), so an index tells nothing.
@@ -57,6 +57,9 @@ CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_GROUPS, CODE_GROUP_LENGTH = 3, 4
 MIN_REASON_LENGTH = 5
 SCORE_TAG = "laeringslop-certification"
+#: A certificate's events in the audit log: ``object_type`` and the actions of its trail.
+AUDIT_OBJECT = "certificate"
+TRAIL = (AuditAction.ISSUE, AuditAction.RENEW, AuditAction.REVOKE)
 #: How long an expired, unrenewed certificate stays on the manager's list.
 EXPIRED_LISTED_DAYS = 365
 
@@ -342,20 +345,20 @@ def _issue(
         break
     else:  # pragma: no cover - 40 draws in a list at most three quarters full
         raise RuntimeError("could not draw a free certificate code and status index")
-    action = (
-        CertificateAction.RENEWED if method == IssueMethod.RENEWAL else CertificateAction.ISSUED
-    )
-    session.add(
-        CertificateEvent(
-            organisation_id=certification.organisation_id,
-            certificate_id=certificate.id,
-            action=action,
-            actor_id=actor.id if actor else None,
-            actor_label=actor.display_name if actor else "",
-            reason=reason,
-            detail={"method": str(method), **(detail or {})},
-            at=now,
-        )
+    audit.record(
+        session,
+        _audit_actor(certification.organisation_id, actor),
+        AuditAction.RENEW if method == IssueMethod.RENEWAL else AuditAction.ISSUE,
+        AUDIT_OBJECT,
+        certificate.id,
+        [person_id],
+        {
+            "certification_id": certification.id,
+            "method": str(method),
+            **({"reason": reason} if reason else {}),
+            **(detail or {}),
+        },
+        at=now,
     )
     _queue_gradebook_score(session, certification, person, now)
     session.flush()
@@ -537,16 +540,15 @@ def revoke(
         raise CannotRevoke("revoked already", reason=_l("The certificate is revoked already."))
     certificate.revoked_at = now
     certificate.revocation_reason = text
-    session.add(
-        CertificateEvent(
-            organisation_id=organisation_id,
-            certificate_id=certificate.id,
-            action=CertificateAction.REVOKED,
-            actor_id=actor.id if actor else None,
-            actor_label=actor.display_name if actor else actor_label,
-            reason=text,
-            at=now,
-        )
+    audit.record(
+        session,
+        _audit_actor(organisation_id, actor, actor_label),
+        AuditAction.REVOKE,
+        AUDIT_OBJECT,
+        certificate.id,
+        [certificate.person_id] if certificate.person_id else [],
+        {"certification_id": certificate.certification_id, "reason": text},
+        at=now,
     )
     session.flush()
     return certificate
@@ -629,7 +631,7 @@ def get_certificate(
     )
     if person_id is not None:
         query = query.where(Certificate.person_id == person_id)
-    found = session.scalar(query.options(*_with_all(), selectinload(Certificate.events)))
+    found = session.scalar(query.options(*_with_all()))
     if found is None:
         raise NotFound(f"no certificate {certificate_id} for {organisation_id}/{person_id}")
     return found
@@ -753,20 +755,37 @@ def holders(session: Session, organisation_id: int, certification_id: int) -> li
     return current_only(rows)
 
 
+def trail_of(session: Session, organisation_id: int, certificate_id: int) -> list[AuditEvent]:
+    """The certificate's trail in the audit log (issued, renewed, revoked), oldest first."""
+    found = audit.history_of(session, organisation_id, AUDIT_OBJECT, [certificate_id], TRAIL)
+    return found[::-1]
+
+
 def events_of(
     session: Session, organisation_id: int, certification_id: int, limit: int = 200
-) -> list[CertificateEvent]:
-    """The audit trail of a certification's certificates, newest first."""
-    return list(
-        session.scalars(
-            select(CertificateEvent)
-            .join(Certificate, Certificate.id == CertificateEvent.certificate_id)
-            .where(
-                CertificateEvent.organisation_id == organisation_id,
-                Certificate.certification_id == certification_id,
-            )
-            .options(selectinload(CertificateEvent.certificate).selectinload(Certificate.person))
-            .order_by(CertificateEvent.at.desc(), CertificateEvent.id.desc())
-            .limit(limit)
-        )
+) -> list[tuple[AuditEvent, Certificate]]:
+    """The audit trail of a certification's certificates, newest first, each with its
+    certificate."""
+    ids = select(cast(Certificate.id, String)).where(
+        Certificate.organisation_id == organisation_id,
+        Certificate.certification_id == certification_id,
     )
+    events = audit.history_of(session, organisation_id, AUDIT_OBJECT, ids, TRAIL, limit)
+    wanted = {int(e.object_id) for e in events if e.object_id}
+    found = {
+        c.id: c
+        for c in session.scalars(
+            select(Certificate)
+            .where(Certificate.id.in_(wanted))
+            .options(selectinload(Certificate.person))
+        )
+    }
+    return [(e, found[int(e.object_id)]) for e in events if e.object_id]
+
+
+def _audit_actor(organisation_id: int, actor: Person | None, label: str = "") -> audit.Actor:
+    """Who issued or revoked, for the audit log: a person, or else what acted (the rules:
+    the system)."""
+    if actor is not None:
+        return audit.Actor(organisation_id, person_id=actor.id)
+    return audit.Actor(organisation_id, label=label or audit.SYSTEM)

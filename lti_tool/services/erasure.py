@@ -5,8 +5,7 @@ roles and units, grants, attempts and answers, evidence, holdings and coverage c
 learning plan, bookings and notices, attendance and result reads; their rows in the
 course participant lists read from the LMS, and the grades queued or sent for them (which
 carry their LMS user id). Where they acted for others (decided, granted, recorded), the
-other person's row stays, naming no one (the foreign keys set null), and a certificate
-event's label with their name is emptied.
+other person's row stays, naming no one (the foreign keys set null).
 
 What stays: their certificates, without the holder's name or the signed credential (which
 carries it), verifying as withdrawn and listed as revoked in the status list; the stored
@@ -14,7 +13,9 @@ aggregates (monthly coverage snapshots, the counts of exported documentation). L
 figures are computed from the people there are, so from now on they count the erased
 person no more: a unit's coverage today changes, last month's snapshot does not.
 
-The audit log keeps its events: they name people by id only. The erasure is recorded
+The audit log keeps its events: they name people by id only, and their name, e-mail and
+LMS user id are cut out of the reasons of the events they did or that concern them (a
+certificate's issue or revocation; the one UPDATE the log allows). The erasure is recorded
 there too (who, when, why, how many certificates were withdrawn), by the erased person's
 id, with their name, e-mail and LMS user id cut out of the reason.
 
@@ -28,14 +29,13 @@ import dataclasses
 import datetime as dt
 import re
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from lti_tool.db import utcnow
 from lti_tool.models import (
     AuditAction,
     Certificate,
-    CertificateEvent,
     Person,
     RosterMember,
     ScoreDelivery,
@@ -93,19 +93,8 @@ def erase_person(
         certificate.withdrawn_at = now
         certificate.person_id = None
         certificate.person = None
-    if held:
-        events = session.scalars(
-            select(CertificateEvent).where(
-                CertificateEvent.certificate_id.in_([c.id for c in held])
-            )
-        )
-        for event in events:
-            event.reason = without_person(event.reason, person)
-            event.actor_label = without_person(event.actor_label, person)
-    session.execute(
-        update(CertificateEvent)
-        .where(CertificateEvent.actor_id == person_id)
-        .values(actor_label="", actor_id=None)
+    audit.rewrite_reasons(
+        session, person.organisation_id, person_id, lambda text: without_person(text, person)
     )
     member_ids = privacy.roster_member_ids(session, person)
     if member_ids:

@@ -76,7 +76,6 @@ ACTOR: frozenset[tuple[str, str]] = frozenset(
         ("permission_grant", "withdrawn_by_id"),
         ("documentation_export", "exported_by_id"),
         ("plan_item", "added_by_id"),
-        ("certificate_event", "actor_id"),
         ("attendance", "recorded_by_id"),
         ("course_session", "instructor_id"),
     }

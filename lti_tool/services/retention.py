@@ -4,8 +4,11 @@
 The rule is the organisation's own: its admin sets it (and the change is audited); the
 worker, or ``flask retention run``, applies it. A person's last launch is
 ``Person.last_seen_at``, set at every launch. Each erasure is audited as the system's,
-with the rule as its reason. No rule: people are kept until erased by hand. The audit
-log's own retention is separate and not this rule's.
+with the rule as its reason. No rule: people are kept until erased by hand.
+
+The audit log's own retention is separate (``Organisation.audit_retention_months``, five
+years unless the admin sets another): its events outlive the people they name (they name
+them by id only), and the same run deletes the events older than it, and no others.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from lti_tool.services.audit import Actor
 
 #: The longest rule an admin may set: ten years.
 MAX_RETENTION_MONTHS = 120
+#: The audit log's retention: at least a year, at most twenty.
+MIN_AUDIT_RETENTION_MONTHS, MAX_AUDIT_RETENTION_MONTHS = 12, 240
 
 
 def set_retention(
@@ -49,6 +54,37 @@ def set_retention(
         )
     session.flush()
     return organisation
+
+
+def set_audit_retention(
+    session: Session, actor: Actor, organisation_id: int, months: int
+) -> Organisation:
+    """Set how long the organisation's audit log keeps its events; audited."""
+    if not MIN_AUDIT_RETENTION_MONTHS <= months <= MAX_AUDIT_RETENTION_MONTHS:
+        raise ValueError(f"an audit retention of {months} months")
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise NotFound(f"no organisation {organisation_id}")
+    before = organisation.audit_retention_months
+    if before != months:
+        organisation.audit_retention_months = months
+        audit.record(
+            session,
+            actor,
+            AuditAction.RETENTION,
+            "audit",
+            organisation_id,
+            detail={"before": before, "after": months},
+        )
+    session.flush()
+    return organisation
+
+
+def audit_retention_of(session: Session, organisation_id: int) -> int:
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None:
+        raise NotFound(f"no organisation {organisation_id}")
+    return organisation.audit_retention_months
 
 
 def cutoff(now: dt.datetime, months: int) -> dt.datetime:
@@ -76,9 +112,13 @@ def due_people(session: Session, organisation: Organisation, now: dt.datetime) -
 class RetentionRun:
     organisations: int
     erased: int
+    audit_events_deleted: int = 0
 
     def __str__(self) -> str:
-        return f"{self.erased} erased in {self.organisations} organisation(s) with a rule"
+        return (
+            f"{self.erased} erased in {self.organisations} organisation(s) with a rule; "
+            f"{self.audit_events_deleted} audit event(s) past the audit log's retention deleted"
+        )
 
 
 def run_retention(session: Session, now: dt.datetime | None = None) -> RetentionRun:
@@ -104,4 +144,15 @@ def run_retention(session: Session, now: dt.datetime | None = None) -> Retention
                 now=now,
             )
             erased += 1
-    return RetentionRun(len(ruled), erased)
+    return RetentionRun(len(ruled), erased, purge_audit(session, now))
+
+
+def purge_audit(session: Session, now: dt.datetime) -> int:
+    """Delete each organisation's audit events older than its audit retention; how many."""
+    deleted = 0
+    organisations = session.execute(
+        select(Organisation.id, Organisation.audit_retention_months).order_by(Organisation.id)
+    )
+    for organisation_id, months in organisations.all():
+        deleted += audit.purge_before(session, organisation_id, cutoff(now, months))
+    return deleted

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from flask import (
@@ -81,6 +81,7 @@ from lti_tool.services import (
     platforms,
     registration,
     result_reads,
+    retention,
     score_delivery,
 )
 
@@ -575,12 +576,26 @@ def confirm_rotate_keys() -> Any:
     )
 
 
+def _own_or_tool_admin(actor: audit.Actor) -> Callable[[int], audit.Actor]:
+    """Who acted, as each organisation's log names them: in other organisations than the
+    admin's, "a tool administrator" (their person is not those organisations' to name)."""
+
+    def actor_of(organisation_id: int) -> audit.Actor:
+        if organisation_id == actor.organisation_id:
+            return actor
+        return audit.Actor(organisation_id, label=audit.TOOL_ADMIN)
+
+    return actor_of
+
+
 @bp.route("/keys/rotate", methods=["POST"])
 @requires(Permission.ADMIN)
 def rotate_keys() -> Any:
     """A new signing key; the previous one stays published for the grace period."""
     keyring = lti_services().keyring
     key = keyring.rotate()
+    actor_of = _own_or_tool_admin(current_actor())
+    audit.record_everywhere(get_session(), actor_of, AuditAction.ROTATE_KEY, "tool_key", key.kid)
     flash(
         ngettext(
             "The new key %(kid)s signs from now on. The previous key stays published for "
@@ -796,6 +811,7 @@ def _audit_filters() -> tuple[dict[str, Any], audit.Filters]:
         action=AuditAction(query["action"]) if query["action"] else None,
         actor_id=query["actor_id"],
         person_id=query["person_id"],
+        object_type=query["object_type"],
         since=start_of(query["since"]),
         before=start_of(until + dt.timedelta(days=1) if until else None),
     )
@@ -813,6 +829,8 @@ def _actor_name(event: AuditEvent, names: Mapping[int, str]) -> str:
         return gettext("the command line")
     if event.actor_label == audit.SYSTEM:
         return gettext("the system")
+    if event.actor_label == audit.TOOL_ADMIN:
+        return gettext("an administrator of another organisation")
     return event.actor_label or ""
 
 
@@ -838,6 +856,8 @@ def _audit_page(
         actor_name=lambda e: _actor_name(e, names),
         outsiders_of=lambda e: (e.detail or {}).get(audit.OUTSIDERS) or [],
         actions=list(AuditAction),
+        object_types=audit.object_types(session, organisation_id),
+        audit_retention_months=retention.audit_retention_of(session, organisation_id),
         person_options=[("", gettext("Anyone"))]
         + [(p.id, p.display_name) for p in grants.people_of(session, organisation_id)],
         values=request.args,

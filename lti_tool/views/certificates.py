@@ -372,9 +372,9 @@ def register() -> Any:
 @bp.route("/admin/certificates/<int:certificate_id>")
 @requires(Permission.ADMIN)
 def certificate_admin(certificate_id: int, errors: Any = None, status: int = 200) -> Any:
-    certificate = certificates.get_certificate(
-        get_session(), current_organisation_id(), certificate_id
-    )
+    session, organisation_id = get_session(), current_organisation_id()
+    certificate = certificates.get_certificate(session, organisation_id, certificate_id)
+    trail = certificates.trail_of(session, organisation_id, certificate.id)
     audit.record_view(
         get_session(),
         current_actor(),
@@ -386,6 +386,8 @@ def certificate_admin(certificate_id: int, errors: Any = None, status: int = 200
         "certificates/admin_certificate.html",
         launch=current_launch(),
         certificate=certificate,
+        trail=trail,
+        names=audit.names_of(session, organisation_id, trail),
         standing=certificates.standing(certificate, _now(), _warn_days()),
         errors=errors or {},
         values=request.form,

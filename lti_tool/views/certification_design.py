@@ -170,13 +170,24 @@ def _page(certification_id: int, status: int = 200, **context: Any) -> Any:
     certification = certifications.get_certification(session, organisation_id, certification_id)
     context.setdefault("values", _values(certification))
     context.setdefault("errors", {})
+    events = certificates.events_of(session, organisation_id, certification.id)
+    holders = certificates.holders(session, organisation_id, certification.id)
+    shown = {c.person_id for c in holders} | {c.person_id for _, c in events}
+    audit.record_view(
+        session,
+        current_actor(),
+        "certificates",
+        {p for p in shown if p is not None},
+        object_id=certification.id,
+    )
     return _render(
         "certification_design/certification.html",
         status,
         certification=certification,
         paths=certifications.path_views(session, certification),
-        holders=certificates.holders(session, organisation_id, certification.id),
-        events=certificates.events_of(session, organisation_id, certification.id),
+        holders=holders,
+        events=events,
+        event_names=audit.names_of(session, organisation_id, [e for e, _ in events]),
         people=assignments.people_of(session, organisation_id),
         now=_now(),
         **context,
@@ -410,14 +421,15 @@ def _attendance_page(course_id: int, status: int = 200, **context: Any) -> Any:
     attendance = certifications.attendance_of(
         session, organisation_id, course_id, _attendance_scope()
     )
-    attended = [a.person_id for a in attendance]
-    audit.record_view(session, current_actor(), "attendance", attended, object_id=course.id)
+    people = assignments.people_of(session, organisation_id, unit_ids=_attendance_scope())
+    shown = {a.person_id for a in attendance} | {p.person.id for p in people}
+    audit.record_view(session, current_actor(), "attendance", shown, object_id=course.id)
     return _render(
         "certification_design/attendance.html",
         status,
         course=course,
         attendance=attendance,
-        people=assignments.people_of(session, organisation_id, unit_ids=_attendance_scope()),
+        people=people,
         may_design=bool(current_permissions() & set(DESIGNERS)),
         **context,
     )

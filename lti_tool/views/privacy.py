@@ -27,7 +27,7 @@ from lti_tool.errors import EraseOwn, NotFound
 from lti_tool.lti.roles import Permission
 from lti_tool.models import Launch
 from lti_tool.schemas.admin import field_errors
-from lti_tool.schemas.privacy import EraseForm, RetentionForm
+from lti_tool.schemas.privacy import AuditRetentionForm, EraseForm, RetentionForm
 from lti_tool.services import audit, erasure, privacy, retention
 
 bp = Blueprint("privacy", __name__)
@@ -164,6 +164,35 @@ def set_retention(organisation_pk: int) -> Any:
             ),
             "success",
         )
+    return redirect(
+        url_for("admin.organisation", organisation_pk=organisation_pk, lt=launch_token())
+    )
+
+
+@bp.route("/admin/organisations/<int:organisation_pk>/audit-retention", methods=["POST"])
+@requires(Permission.ADMIN)
+def set_audit_retention(organisation_pk: int) -> Any:
+    """How long the admin's own organisation's audit log keeps its events."""
+    from lti_tool.views import admin as console
+
+    if organisation_pk != current_organisation_id():
+        raise NotFound(f"audit retention of organisation {organisation_pk} by another's admin")
+    try:
+        form = AuditRetentionForm().load(request.form.to_dict())
+    except ValidationError as exc:
+        return console.organisation_page(
+            organisation_pk, field_errors(exc), request.form, INVALID_FORM
+        )
+    months = form["audit_retention_months"]
+    retention.set_audit_retention(get_session(), current_actor(), organisation_pk, months)
+    flash(
+        ngettext(
+            "The audit log now keeps its events for %(num)d month.",
+            "The audit log now keeps its events for %(num)d months.",
+            months,
+        ),
+        "success",
+    )
     return redirect(
         url_for("admin.organisation", organisation_pk=organisation_pk, lt=launch_token())
     )

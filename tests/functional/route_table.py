@@ -100,6 +100,9 @@ ROUTES: dict[str, Row] = {
     # the person comes first
     "POST /admin/people/<int:person_id>/erase": Row(ADMINS - OTHER, hide=OTHER),
     "POST /admin/organisations/<int:organisation_pk>/retention": Row(ADMINS - OTHER, hide=OTHER),
+    "POST /admin/organisations/<int:organisation_pk>/audit-retention": Row(
+        ADMINS - OTHER, hide=OTHER
+    ),
     "GET /admin/audit.csv": Row(ADMINS),
     "GET /admin/certificates": Row(ADMINS),
     "GET /admin/certificates/<int:certificate_id>": Row(ADMINS - OTHER, hide=OTHER),

@@ -18,17 +18,20 @@ from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 from pypdf import PdfReader
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from lti_tool import clock
 from lti_tool.credentials import status_list
 from lti_tool.db import get_session
-from lti_tool.models import Certificate, CertificateEvent
+from lti_tool.models import AuditEvent, Certificate
 from tests.conftest import TOOL_BASE_URL
 from tests.fakes.lms import TestLms, csrf_token, parse_forms
 from tests.fakes.mappings import designer_browser, post_form
 from tests.functional.test_mapping_flow import NURSE_RIGHT, build_mapping
 from tests.unit.test_certificate_pdf import qr_read_back
 
+#: The certification trail's events in the audit log.
+CERTIFICATE_EVENTS = AuditEvent.object_type == "certificate"
 MONTH = dt.timedelta(days=30)
 
 
@@ -172,8 +175,20 @@ def test_meeting_the_rules_issues_one_certificate_that_verifies_everywhere(app, 
     _take_mapping(app, lms, built, "learner", NURSE_RIGHT)
     assert len(certificates_in_db(app)) == 1
     with app.app_context():
-        events = get_session().scalars(select(CertificateEvent)).all()
-        assert [(e.action, e.actor_id) for e in events] == [("issued", None)]
+        events = (
+            get_session()
+            .scalars(
+                select(AuditEvent)
+                .where(CERTIFICATE_EVENTS)
+                .options(selectinload(AuditEvent.people))
+            )
+            .all()
+        )
+        assert [(e.action, e.actor_person_id, e.actor_label) for e in events] == [
+            ("issue", None, "system")
+        ]
+        assert events[0].object_id == str(certificate.id)
+        assert [p.person_id for p in events[0].people] == [learner_id]
 
     # the start page shows it green
     home = browser.get("/learner/").get_data(as_text=True)
@@ -471,9 +486,9 @@ def test_renewal_inside_the_window_makes_a_new_certificate_linked_to_the_old(
     assert new.code != old.code
     with app.app_context():
         actions = get_session().scalars(
-            select(CertificateEvent.action).order_by(CertificateEvent.id)
+            select(AuditEvent.action).where(CERTIFICATE_EVENTS).order_by(AuditEvent.id)
         )
-        assert list(actions) == ["issued", "renewed"]
+        assert list(actions) == ["issue", "renew"]
     # the old one is still genuine, and says a newer one replaced it
     old_state = TestLms.browser(app).get(f"/verify/{old.code}?format=json").get_json()
     assert old_state["status"] == "valid" and old_state["renewed"] is True
@@ -534,10 +549,11 @@ def test_manual_issue_needs_a_reason_and_is_audited(app, lms, care):
     (certificate,) = certificates_in_db(app)
     assert certificate.method == "manual" and certificate.holder_name == "Kari Nilsen"
     with app.app_context():
-        event = get_session().scalar(select(CertificateEvent))
-        assert event.reason == "Praktisk prøve dokumentert på papir"
-        assert event.actor_label == "Demo Administrator"
-        assert event.actor_id == person_id(app, "2")  # the admin
+        event = get_session().scalar(select(AuditEvent).where(CERTIFICATE_EVENTS))
+        assert event.action == "issue" and event.object_id == str(certificate.id)
+        assert event.detail["reason"] == "Praktisk prøve dokumentert på papir"
+        assert event.detail["method"] == "manual"
+        assert event.actor_person_id == person_id(app, "2")  # the admin
     # a second manual issue while it is valid is refused
     again = post_form(
         manager,

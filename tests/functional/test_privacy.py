@@ -13,6 +13,7 @@ from joserfc import jwt as jose_jwt
 from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import JSON, String, Text, select
+from sqlalchemy.orm import selectinload
 
 from lti_tool import clock
 from lti_tool.credentials import status_list
@@ -232,7 +233,7 @@ def test_an_erased_person_is_nowhere_and_their_certificate_verifies_as_withdrawn
     assert done.status_code == 302, text_of(done)
     assert "The person is erased." in text_of(admin.get(done.headers["Location"] + "&lang=en"))
     log = text_of(admin.get("/admin/audit?action=erase&lang=en"))
-    assert f"Erased: person {erased_id}" in log and f"#{erased_id}" in log
+    assert f"Erased: Person {erased_id}" in log and f"#{erased_id}" in log
 
     after = everywhere()
     for value in (NAME, LEARNER.email):
@@ -518,3 +519,39 @@ def test_hostile_input_on_the_people_pages_gets_a_clear_answer(app, lms, care):
     assert nul.status_code == 422 and "invalid_input" in text_of(nul)
     assert admin.get("/admin/people/99999999999999999999/erase").status_code == 404
     assert person_id(app, LEARNER.sub) == target
+
+
+def test_erasing_cuts_the_person_out_of_their_certificates_trail_in_the_audit_log(app, lms, care):
+    """The trail lives in the audit log, which is append-only: erasure is the one change
+    it allows (on PostgreSQL, under its own flag), and only to the reasons' text."""
+    _built, certificate = earn(app, lms, care)
+    erased_id = person_id(app, LEARNER.sub)
+    admin = admin_browser(app, lms)
+    page = f"/admin/certificates/{certificate.id}?lang=en"
+    reason = f"{NAME} showed a forged paper"
+    done = post_form(admin, page, f"/admin/certificates/{certificate.id}/revoke", reason=reason)
+    assert done.status_code == 302, text_of(done)
+    trail = text_of(admin.get(page))
+    assert '<h2 id="audit-title">Audit trail</h2>' in trail
+    for shown in ("Issued", "The tool (rules met)", "Revoked", reason, "Demo Administrator"):
+        assert shown in trail
+    erase = f"/admin/people/{erased_id}/erase?lang=en"
+    erased = post_form(admin, erase, f"/admin/people/{erased_id}/erase", reason="Asked to")
+    assert erased.status_code == 302, text_of(erased)
+    with app.app_context():
+        events = (
+            get_session()
+            .scalars(
+                select(AuditEvent)
+                .where(AuditEvent.object_type == "certificate")
+                .where(AuditEvent.action.in_([AuditAction.ISSUE, AuditAction.REVOKE]))
+                .options(selectinload(AuditEvent.people))
+                .order_by(AuditEvent.id)
+            )
+            .all()
+        )
+        assert [e.action for e in events] == [AuditAction.ISSUE, AuditAction.REVOKE]
+        assert [[p.person_id for p in e.people] for e in events] == [[erased_id], [erased_id]]
+        assert events[1].detail["reason"] == "[erased] showed a forged paper"
+        assert all(e.object_id == str(certificate.id) for e in events)
+    assert NAME not in text_of(admin.get("/admin/audit.csv"))
