@@ -61,6 +61,7 @@ from lti_tool.models.org_structure import (
     UnitKind,
 )
 from lti_tool.models.organisation import Organisation, Region
+from lti_tool.models.package import PackageImport, PackageObject
 from lti_tool.models.person import Launch, Person
 from lti_tool.models.plan import CalendarFeed, PlanItem, PlanItemSource, PlanItemState
 from lti_tool.models.platform import Deployment, Platform, Status
@@ -119,6 +120,8 @@ __all__ = [
     "MappingStatus",
     "NoticeKind",
     "OrgUnit",
+    "PackageImport",
+    "PackageObject",
     "Organisation",
     "PermissionGrant",
     "Person",

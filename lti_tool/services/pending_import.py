@@ -75,3 +75,54 @@ def unseal(
     if (pending.organisation_id, pending.person_id) != (organisation_id, person_id):
         return None
     return pending
+
+
+# --- content packages (services.packages) ---------------------------------------------------
+
+_PACKAGE_SALT = "package-import-preview"
+
+
+@dataclasses.dataclass(frozen=True)
+class PendingPackage:
+    organisation_id: int
+    person_id: int
+    data: bytes
+    fingerprint: str
+    """Of the preview the person saw (``packages.Preview.fingerprint``)."""
+    filename: str
+
+
+def seal_package(secret: str | bytes, pending: PendingPackage) -> str:
+    payload = {
+        "o": pending.organisation_id,
+        "p": pending.person_id,
+        "d": base64.b64encode(zlib.compress(pending.data, 9)).decode("ascii"),
+        "h": pending.fingerprint,
+        "n": pending.filename,
+    }
+    token: str = URLSafeTimedSerializer(secret, salt=_PACKAGE_SALT).dumps(payload)
+    return token
+
+
+def unseal_package(
+    secret: str | bytes,
+    token: str,
+    organisation_id: int,
+    person_id: int,
+    max_age: int = MAX_AGE_SECONDS,
+) -> PendingPackage | None:
+    """The pending package, or None when the seal is broken, too old or not this person's."""
+    try:
+        payload = URLSafeTimedSerializer(secret, salt=_PACKAGE_SALT).loads(token, max_age=max_age)
+        pending = PendingPackage(
+            organisation_id=int(payload["o"]),
+            person_id=int(payload["p"]),
+            data=zlib.decompress(base64.b64decode(payload["d"])),
+            fingerprint=str(payload["h"]),
+            filename=str(payload["n"]),
+        )
+    except (BadSignature, KeyError, TypeError, ValueError, zlib.error):
+        return None
+    if (pending.organisation_id, pending.person_id) != (organisation_id, person_id):
+        return None
+    return pending
