@@ -36,15 +36,15 @@ from typing import Any
 from flask_babel import lazy_gettext
 from jsonschema import Draft202012Validator
 
-from lti_tool.interchange.model import Problem
+from lti_tool.interchange.model import MAX_IMPORT_BYTES, Problem
 
 FORMAT = "laeringslop-package"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SCHEMA_ID = "/schemas/package-v1.json"
 
-#: A package file: at most this big as uploaded …
-MAX_PACKAGE_BYTES = 10 * 1024 * 1024
+#: A package file: at most this big as uploaded (what the import routes take) …
+MAX_PACKAGE_BYTES = MAX_IMPORT_BYTES
 #: … holding at most this many entries …
 MAX_ENTRIES = 200
 #: … each at most this big unpacked …
@@ -403,7 +403,7 @@ class Refused(Exception):
     """The package is refused; ``problems`` name each entry and what is wrong."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("; ".join(str(p) for p in problems))
+        super().__init__(f"{len(problems)} problem(s)")  # lazy texts: translated when shown
         self.problems = problems
 
 

@@ -1,0 +1,162 @@
+"""Content packages in the designer's pages (issue 17): export the organisation's content as
+a package, and import one with a preview first; and the package format's JSON Schema at its
+stable, public URL.
+
+Designers (and admins) of the launch's organisation only. The upload travels from the
+preview to the confirmation sealed in the form (``services.pending_import``), bound to the
+person and organisation; the import is all or nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale, gettext, ngettext
+from marshmallow import ValidationError
+
+from lti_tool.auth import current_launch, current_organisation_id, launch_token, public, requires
+from lti_tool.db import get_session
+from lti_tool.domain.texts import localized
+from lti_tool.errors import ImportErrors
+from lti_tool.interchange import package as fmt
+from lti_tool.lti.roles import Permission
+from lti_tool.schemas.admin import field_errors
+from lti_tool.schemas.assignments import form_data
+from lti_tool.schemas.packages import PackageExportForm
+from lti_tool.services import frameworks, packages, pending_import
+
+bp = Blueprint("packages", __name__)
+
+INVALID_FORM = 422
+DESIGNERS = (Permission.DESIGNER, Permission.ADMIN)
+
+
+@bp.get(fmt.SCHEMA_ID)
+@public
+def schema() -> Any:
+    """The JSON Schema (draft 2020-12) of the package format, version 1."""
+    response = jsonify(fmt.SCHEMA)
+    response.mimetype = "application/schema+json"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.cache_control.public = True
+    response.cache_control.max_age = 3600
+    return response
+
+
+def _page(status: int = 200, **context: Any) -> Any:
+    session = get_session()
+    organisation_id = current_organisation_id()
+    context.setdefault("values", {"version": "1.0.0", "licence": "CC-BY-4.0"})
+    context.setdefault("errors", {})
+    return render_template(
+        "packages/packages.html",
+        launch=current_launch(),
+        frameworks=frameworks.list_frameworks(session, organisation_id),
+        imports=packages.list_imports(session, organisation_id),
+        localized=lambda text: localized(text, str(get_locale())),
+        max_kb=fmt.MAX_PACKAGE_BYTES // 1024,
+        **context,
+    ), status
+
+
+@bp.get("/designer/packages")
+@requires(*DESIGNERS)
+def packages_page() -> Any:
+    return _page()
+
+
+@bp.post("/designer/packages/export")
+@requires(*DESIGNERS)
+def export_package() -> Any:
+    try:
+        wanted = PackageExportForm().load(form_data(request.form, "frameworks"))
+    except ValidationError as exc:
+        return _page(INVALID_FORM, errors=field_errors(exc), values=request.form)
+    data = packages.export_package(get_session(), current_organisation_id(), wanted)
+    return _zip(data, wanted)
+
+
+def _zip(data: bytes, wanted: packages.ExportRequest) -> Response:
+    name = f"{wanted.name}-{wanted.version}.zip"
+    return Response(
+        data,
+        mimetype="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.post("/designer/packages/import")
+@requires(*DESIGNERS)
+def import_package() -> Any:
+    """A preview of what the package would create, what is there already and what
+    conflicts, with a button to confirm; or every problem, naming its entry."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _page(INVALID_FORM, import_errors={"file": [gettext("Choose a file.")]})
+    data = upload.read(packages.MAX_UPLOAD + 1)
+    try:
+        preview = packages.preview_import(get_session(), current_organisation_id(), data)
+    except ImportErrors as exc:
+        return _page(INVALID_FORM, problems=exc.problems, filename=upload.filename)
+    launch = current_launch()
+    assert launch is not None  # requires() let a launched person through
+    sealed = pending_import.seal_package(
+        current_app.secret_key or "",
+        pending_import.PendingPackage(
+            organisation_id=current_organisation_id(),
+            person_id=launch.person_id,
+            data=data,
+            fingerprint=preview.fingerprint,
+            filename=upload.filename,
+        ),
+    )
+    return _page(preview=preview, pending=sealed, filename=upload.filename)
+
+
+@bp.post("/designer/packages/import/confirm")
+@requires(*DESIGNERS)
+def confirm_import() -> Any:
+    """Write what the preview showed, all or none."""
+    launch = current_launch()
+    assert launch is not None
+    pending = pending_import.unseal_package(
+        current_app.secret_key or "",
+        request.form.get("pending", ""),
+        current_organisation_id(),
+        launch.person_id,
+    )
+    if pending is None:
+        flash(gettext("The preview has expired or is not yours: choose the file again."), "error")
+        return _page(INVALID_FORM)
+    try:
+        record = packages.import_package(
+            get_session(),
+            pending.organisation_id,
+            pending.data,
+            fingerprint=pending.fingerprint,
+            person_id=launch.person_id,
+        )
+    except ImportErrors as exc:
+        return _page(INVALID_FORM, problems=exc.problems, filename=pending.filename)
+    flash(
+        ngettext(
+            "The package %(name)s %(version)s is imported: %(num)d object is created.",
+            "The package %(name)s %(version)s is imported: %(num)d objects are created.",
+            len(record.objects),
+            name=record.name,
+            version=record.version,
+        ),
+        "success",
+    )
+    return redirect(url_for("packages.packages_page", lt=launch_token()))
