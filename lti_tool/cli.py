@@ -428,21 +428,42 @@ def package_export(
 @click.argument("file", type=click.File("rb"))
 @click.option("--organisation", required=True, help="Organisation name.")
 @click.option("--dry-run", is_flag=True, help="Only show what would be imported.")
+@click.option(
+    "--take",
+    multiple=True,
+    help="Take this change of an object that differs (KIND:CODE:FIELD, or framework:CODE "
+    "for a new version; repeatable). Without: what differs is kept as it is.",
+)
+@click.option(
+    "--take-unedited",
+    is_flag=True,
+    help="Take every change of the package except where the object was changed here.",
+)
 @transaction
-def package_import(file: Any, organisation: str, dry_run: bool) -> None:
-    """Import the package FILE (all or nothing; what the organisation has is kept)."""
+def package_import(
+    file: Any, organisation: str, dry_run: bool, take: tuple[str, ...], take_unedited: bool
+) -> None:
+    """Import the package FILE (all or nothing; what the organisation has is kept unless a
+    change is taken)."""
     owner = organisations.find_organisation(get_session(), organisation)
     data = file.read(packages.MAX_UPLOAD + 1)
     try:
         preview = packages.preview_import(get_session(), owner.id, data)
+        taken = set(take)
+        if take_unedited:
+            taken |= {c.key for c in preview.suggested()}
         if not dry_run:
-            packages.import_package(get_session(), owner.id, data)
+            packages.import_package(get_session(), owner.id, data, take=taken)
     except ImportErrors as exc:
         raise _refuse_import(exc) from exc
     manifest = preview.manifest
     click.echo(f"Package {manifest.name} {manifest.version} from {manifest.publisher}")
     for line in preview.lines:
         click.echo(f"{line.status}\t{line.kind}\t{line.code}")
+        for change in line.changes:
+            mark = " (changed here)" if change.edited_here else ""
+            verb = "take" if change.key in taken else "keep"
+            click.echo(f"\t{verb}\t{change.key}{mark}")
     verb = "Would import" if dry_run else "Imported"
     click.echo(f"{verb} {len(preview.of(packages.CREATE))} object(s).")
 

@@ -4,7 +4,9 @@ package, the package's version and the organisation that published it."""
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Index, String
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_tool.db import Base, intpk, timestamp
@@ -56,5 +58,8 @@ class PackageObject(Base):
     object_id: Mapped[int]
     """The id of the framework, job role, item, mapping, course or certification."""
     code: Mapped[str] = mapped_column(String(100))
+    snapshot: Mapped[Any] = mapped_column(JSON, nullable=True)
+    """The object as this package version brought it (its package document's entry): an
+    update compares it with the object now (local edits) and with the newer package."""
 
     package_import: Mapped[PackageImport] = relationship(back_populates="objects")

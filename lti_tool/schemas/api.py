@@ -312,16 +312,34 @@ class PackageImportForm(Input):
         load_default=False,
         metadata={"description": "Only the preview: what would be created, exists, conflicts."},
     )
+    take = fields.List(
+        fields.String(validate=validate.Length(min=1, max=300)),
+        load_default=list,
+        metadata={
+            "description": "Changes to take from the package (a change's key, as the dry run "
+            "lists them; repeat the field). Without: what differs is kept as it is."
+        },
+    )
 
 
 class PackageImportDoc(PackageImportForm):
     file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
 
 
+class PackageChangeOut(Schema):
+    key = fields.String()
+    field = fields.String()
+    here = fields.Raw()
+    there = fields.Raw()
+    edited_here = fields.Boolean()
+    changed_there = fields.Boolean()
+
+
 class PackageLineOut(Schema):
     kind = fields.String()
     code = fields.String()
     status = fields.String(metadata={"description": "create, exists or conflict (kept as it is)."})
+    changes = fields.List(fields.Nested(PackageChangeOut))
 
 
 class PackagePreviewOut(Schema):

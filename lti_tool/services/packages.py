@@ -356,9 +356,31 @@ class Line:
     code: str
     title: dict[str, str]
     status: str
-    """``CREATE``, ``EXISTS`` (the same content is there) or ``CONFLICT`` (kept as it is)."""
+    """``CREATE``, ``EXISTS`` (the same content is there) or ``CONFLICT`` (differs: kept as
+    it is unless the designer takes a change)."""
     entry: Any = None
     existing: Any = None
+    changes: list[Change] = dataclasses.field(default_factory=list)
+    """A conflict's differences, field by field (a framework's: one, its content)."""
+
+    @property
+    def edited_here(self) -> bool:
+        return any(change.edited_here for change in self.changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One field that differs between the object here and the package."""
+
+    key: str
+    """What the designer takes: ``kind:code:field`` (a framework: ``framework:code``)."""
+    field: str
+    here: Any
+    there: Any
+    edited_here: bool
+    """Changed here since the package version it came from was imported (a local edit)."""
+    changed_there: bool
+    """Changed in the package since that version (or: the object did not come from it)."""
 
 
 @dataclasses.dataclass
@@ -372,6 +394,15 @@ class Preview:
 
     def of(self, status: str) -> list[Line]:
         return [line for line in self.lines if line.status == status]
+
+    def suggested(self) -> list[Change]:
+        """The changes the package made that were not changed here: ticked by default."""
+        return [
+            change
+            for line in self.lines
+            for change in line.changes
+            if change.changed_there and not change.edited_here
+        ]
 
 
 class _Resolver:
@@ -433,8 +464,48 @@ def _competence_problems(
     return found
 
 
+def _snapshots(session: Session, organisation_id: int) -> dict[tuple[str, int], Any]:
+    """(kind, object id) → the object as the latest package import that brought it had it."""
+    rows = session.execute(
+        select(PackageObject.kind, PackageObject.object_id, PackageObject.snapshot)
+        .where(PackageObject.organisation_id == organisation_id)
+        .order_by(PackageObject.id)
+    )
+    return {(kind, object_id): snapshot for kind, object_id, snapshot in rows}
+
+
+def _framework_diff(here: FrameworkData, there: FrameworkData) -> dict[str, Any]:
+    """What the package's version changes: competences added, removed, changed (by CASE
+    identifier), and whether the scale or the title differs."""
+    mine = {c.identifier or c.code: c for c in here.competences}
+    theirs = {c.identifier or c.code: c for c in there.competences}
+
+    def shown(c: Any) -> Any:
+        return (
+            c.code,
+            sorted(c.title.items()),
+            c.parent_key,
+            c.archived,
+            sorted(c.description.items()),
+        )
+
+    return {
+        "added": sorted(theirs[k].code for k in set(theirs) - set(mine)),
+        "removed": sorted(mine[k].code for k in set(mine) - set(theirs)),
+        "changed": sorted(
+            theirs[k].code for k in set(mine) & set(theirs) if shown(mine[k]) != shown(theirs[k])
+        ),
+        "scale": _framework_key(here)[0] != _framework_key(there)[0],
+        "title": here.title != there.title,
+    }
+
+
 def _framework_lines(
-    session: Session, organisation_id: int, package: fmt.Package, resolver: _Resolver
+    session: Session,
+    organisation_id: int,
+    package: fmt.Package,
+    resolver: _Resolver,
+    snapshots: dict[tuple[str, int], Any],
 ) -> tuple[list[Line], list[Problem]]:
     lines, problems = [], []
     for path, body in sorted(package.frameworks.items()):
@@ -458,25 +529,42 @@ def _framework_lines(
         published = [v for v in framework.versions if v.status == VersionStatus.PUBLISHED]
         current = published[-1] if published else framework.versions[-1]
         resolver.add_version(data.code, current)
-        same = _framework_key(framework_io.version_data(current)) == _framework_key(data)
-        lines.append(
-            Line(
-                fmt.FRAMEWORK,
-                data.code,
-                data.title,
-                EXISTS if same else CONFLICT,
-                entry=data,
-                existing=current,
-            )
-        )
+        resolver.add_version(data.code, data)  # what an update would add, for the checks
+        here = framework_io.version_data(current)
+        line = Line(fmt.FRAMEWORK, data.code, data.title, EXISTS, entry=data, existing=current)
+        if _framework_key(here) != _framework_key(data):
+            before = snapshots.get((fmt.FRAMEWORK, framework.id))
+            line.status = CONFLICT
+            line.changes = [
+                Change(
+                    key=f"{fmt.FRAMEWORK}:{data.code}",
+                    field="content",
+                    here=current.number,
+                    there=_framework_diff(here, data),
+                    edited_here=before is not None
+                    and not _same(before, _plain(_framework_key(here))),
+                    changed_there=before is None or not _same(before, _plain(_framework_key(data))),
+                )
+            ]
+        lines.append(line)
     return lines, problems
 
 
 def _framework_key(data: FrameworkData) -> Any:
+    """What a framework version holds, comparable between a package and the database (a
+    parent named by its identifier: CASE files key competences by identifier, the tool by
+    code)."""
+    identifiers = {c.key: c.identifier or c.code for c in data.competences}
     return (
         sorted((lv.value, sorted(lv.label.items())) for lv in data.levels),
         sorted(
-            (c.identifier or "", c.code, sorted(c.title.items()), c.parent_key or "", c.archived)
+            (
+                c.identifier or "",
+                c.code,
+                sorted(c.title.items()),
+                identifiers.get(c.parent_key, "") if c.parent_key else "",
+                c.archived,
+            )
             for c in data.competences
         ),
     )
@@ -500,22 +588,43 @@ def _classify(
     existing: Any,
     dumped: Any,
     resolver: _Resolver,
+    snapshot: Any = None,
 ) -> Line:
     if existing is None:
         resolver.codes[kind][code] = entry
         return Line(kind, code, title, CREATE, entry=entry)
     resolver.codes[kind][code] = existing
-    status = (
-        EXISTS if _same(dumped, _role_dict(entry) if kind == fmt.JOB_ROLES else entry) else CONFLICT
-    )
-    return Line(kind, code, title, status, entry=entry, existing=existing)
+    there = _role_dict(entry) if kind == fmt.JOB_ROLES else entry
+    if _same(dumped, there):
+        return Line(kind, code, title, EXISTS, entry=entry, existing=existing)
+    here, there = _plain(dumped), _plain(there)
+    before = _plain(snapshot) if isinstance(snapshot, dict) else None
+    changes = [
+        Change(
+            key=f"{kind}:{code}:{field}",
+            field=field,
+            here=here.get(field),
+            there=there.get(field),
+            edited_here=before is not None and not _same(here.get(field), before.get(field)),
+            changed_there=before is None or not _same(there.get(field), before.get(field)),
+        )
+        for field in sorted(set(here) | set(there))
+        if field != "code" and not _same(here.get(field), there.get(field))
+    ]
+    return Line(kind, code, title, CONFLICT, entry=entry, existing=existing, changes=changes)
+
+
+def _plain(value: Any) -> Any:
+    """As JSON has it (tuples become lists): what snapshots hold and compare with."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def _plan(
     session: Session, organisation_id: int, package: fmt.Package
 ) -> tuple[list[Line], list[Problem]]:
     resolver = _Resolver()
-    lines, problems = _framework_lines(session, organisation_id, package, resolver)
+    snapshots = _snapshots(session, organisation_id)
+    lines, problems = _framework_lines(session, organisation_id, package, resolver, snapshots)
     if problems:
         return lines, problems
     have = {
@@ -542,8 +651,11 @@ def _plan(
         problems += _competence_problems(resolver, where, refs, "level")
         existing = have[fmt.JOB_ROLES].get(role.code)
         dumped = _role_dict(_job_role_data(existing)) if existing is not None else None
+        snapshot = snapshots.get((fmt.JOB_ROLES, existing.id)) if existing is not None else None
         lines.append(
-            _classify(fmt.JOB_ROLES, role.code, role.title, role, existing, dumped, resolver)
+            _classify(
+                fmt.JOB_ROLES, role.code, role.title, role, existing, dumped, resolver, snapshot
+            )
         )
     dumpers: dict[str, Callable[[Any], Any]] = {
         fmt.ITEMS: _dump_item,
@@ -560,7 +672,10 @@ def _plan(
             existing = have[kind].get(entry["code"])
             dumped = dumpers[kind](existing) if existing is not None else None
             title = entry.get("title") or entry.get("stem") or {}
-            lines.append(_classify(kind, entry["code"], title, entry, existing, dumped, resolver))
+            snapshot = snapshots.get((kind, existing.id)) if existing is not None else None
+            lines.append(
+                _classify(kind, entry["code"], title, entry, existing, dumped, resolver, snapshot)
+            )
     return lines, problems
 
 
@@ -678,9 +793,12 @@ def import_package(
     *,
     fingerprint: str | None = None,
     person_id: int | None = None,
+    take: Iterable[str] = (),
 ) -> PackageImport:
-    """Write what the preview shows, all or nothing. With ``fingerprint`` (the preview the
-    person saw): refused when the organisation changed since."""
+    """Write what the preview shows, all or nothing: create what is new, and of what
+    differs only the changes named in ``take`` (``Change.key``s; a framework's makes a new
+    published version, never changing a published one). With ``fingerprint`` (the preview
+    the person saw): refused when the organisation changed since."""
     preview = preview_import(session, organisation_id, data)
     if fingerprint is not None and fingerprint != preview.fingerprint:
         raise ImportErrors(
@@ -693,6 +811,18 @@ def import_package(
                 )
             ]
         )
+    wanted = set(take)
+    with session.begin_nested():  # a failure half-way leaves nothing
+        return _write(session, organisation_id, preview, wanted, person_id)
+
+
+def _write(
+    session: Session,
+    organisation_id: int,
+    preview: Preview,
+    take: set[str],
+    person_id: int | None,
+) -> PackageImport:
     record = PackageImport(
         organisation_id=organisation_id,
         name=preview.manifest.name,
@@ -710,37 +840,167 @@ def import_package(
     }
     for line in preview.lines:
         if line.kind == fmt.FRAMEWORK:
-            version = line.existing
-            if line.status == CREATE:
-                version = framework_io.write_framework(
-                    session, organisation_id, line.entry, source="package", publish=True
-                )
-                _remember(record, organisation_id, fmt.FRAMEWORK, version.framework_id, line.code)
+            version = _write_framework_line(session, organisation_id, line, take)
             resolver.add_version(line.code, version)
+            if line.status != CONFLICT or any(c.key in take for c in line.changes):
+                _remember(
+                    record, fmt.FRAMEWORK, version.framework_id, line, _framework_key(line.entry)
+                )
             continue
-        if line.status != CREATE:
-            made[line.kind][line.code] = line.existing
+        there = _role_dict(line.entry) if line.kind == fmt.JOB_ROLES else line.entry
+        if line.status == CREATE:
+            obj = _WRITERS[line.kind](session, organisation_id, line.entry, resolver, made)
+            session.add(obj)
+            session.flush()
+            made[line.kind][line.code] = obj
+            _remember(record, line.kind, obj.id, line, there)
             continue
-        obj = _WRITERS[line.kind](session, organisation_id, line.entry, resolver, made)
-        session.add(obj)
-        session.flush()
-        made[line.kind][line.code] = obj
-        _remember(record, organisation_id, line.kind, obj.id, line.code)
+        fields = {c.field for c in line.changes if c.key in take}
+        if fields:
+            _update(session, organisation_id, line, fields, resolver, made)
+        if line.status == EXISTS or fields:
+            _remember(record, line.kind, line.existing.id, line, there)
     session.flush()
     return record
 
 
-def _remember(
-    record: PackageImport, organisation_id: int, kind: str, object_id: int, code: str
+def _write_framework_line(
+    session: Session, organisation_id: int, line: Line, take: set[str]
+) -> FrameworkVersion:
+    if line.status == CREATE:
+        return framework_io.write_framework(
+            session, organisation_id, line.entry, source="package", publish=True
+        )
+    current: FrameworkVersion = line.existing
+    if not any(c.key in take for c in line.changes):
+        return current
+    drafts = [v for v in current.framework.versions if v.status == VersionStatus.DRAFT]
+    if drafts:
+        raise ImportErrors(
+            [
+                Problem(
+                    line.code,
+                    lazy_gettext(
+                        "%(framework)s has a draft (version %(number)s): publish or delete it "
+                        "before taking the package's update",
+                        framework=line.code,
+                        number=drafts[0].number,
+                    ),
+                )
+            ]
+        )
+    return framework_io.write_version(
+        session, organisation_id, current.framework, line.entry, source="package"
+    )
+
+
+#: What an update copies from the object the package describes, by kind: its columns …
+_COLUMNS = {
+    fmt.JOB_ROLES: ("title", "description", "archived"),
+    fmt.ITEMS: ("kind", "stem", "feedback", "outcome_feedback", "points", "settings", "archived"),
+    fmt.MAPPINGS: (
+        "title", "description", "job_role", "status", "selection", "items_per_competence",
+        "shuffle", "time_limit_minutes", "max_attempts", "min_days_between",
+        "pass_percentage", "grade_policy",
+    ),
+    fmt.ACTIVITIES: (
+        "title", "description", "kind", "lms_url", "duration_minutes", "language", "archived",
+    ),
+    fmt.CERTIFICATIONS: (
+        "title", "description", "criteria", "achievement_type", "status", "earn_paths",
+        "renewal_paths", "validity_months", "renewal_window_days", "minimum_active_days",
+    ),
+}  # fmt: skip
+#: … and its lists of rows (replaced whole).
+_ROWS = {
+    fmt.JOB_ROLES: ("requirements",),
+    fmt.ITEMS: ("competences",),
+    fmt.MAPPINGS: ("competences", "items"),
+    fmt.ACTIVITIES: ("competences",),
+    fmt.CERTIFICATIONS: (),
+}
+
+
+def _update(
+    session: Session,
+    organisation_id: int,
+    line: Line,
+    fields: set[str],
+    resolver: _Resolver,
+    made: dict[str, dict[str, Any]],
 ) -> None:
+    """Take the package's value of each of ``fields`` into the object here; the rest stays.
+    The package's object is built as if new (not added), and what was taken copied over."""
+    obj = line.existing
+    fresh = _WRITERS[line.kind](session, organisation_id, line.entry, resolver, made)
+    for name in _COLUMNS[line.kind]:
+        if name in fields:
+            setattr(obj, name, getattr(fresh, name))
+    for name in _ROWS[line.kind]:
+        if name in fields:
+            rows = list(getattr(fresh, name))
+            setattr(fresh, name, [])
+            setattr(obj, name, [])
+            session.flush()  # the old rows go before the new ones (unique keys)
+            setattr(obj, name, rows)
+    if line.kind == fmt.ITEMS and "options" in fields:
+        _update_options(session, obj, fresh)
+    if fresh in session:
+        session.expunge(fresh)
+    session.flush()
+
+
+def _update_options(session: Session, item: Item, fresh: Item) -> None:
+    """Options change in place, by position: answers already given name them by id."""
+    new = list(fresh.options)
+    fresh.options = []
+    for position, option in enumerate(new):
+        if position < len(item.options):
+            kept = item.options[position]
+            for name in ("text", "fraction", "feedback", "value", "tolerance"):
+                setattr(kept, name, getattr(option, name))
+        else:
+            item.options.append(
+                ItemOption(
+                    position=position,
+                    text=option.text,
+                    fraction=option.fraction,
+                    feedback=option.feedback,
+                    value=option.value,
+                    tolerance=option.tolerance,
+                )
+            )
+    del item.options[len(new) :]
+
+
+def _remember(record: PackageImport, kind: str, object_id: int, line: Line, there: Any) -> None:
     record.objects.append(
-        PackageObject(organisation_id=organisation_id, kind=kind, object_id=object_id, code=code)
+        PackageObject(
+            organisation_id=record.organisation_id,
+            kind=kind,
+            object_id=object_id,
+            code=line.code,
+            snapshot=_plain(there),
+        )
     )
 
 
 def _competence(resolver: _Resolver, ref: dict[str, Any]) -> Competence:
     found = resolver.competence(ref)
-    assert isinstance(found, Competence)
+    if not isinstance(found, Competence):  # in the package's framework update, not taken
+        raise ImportErrors(
+            [
+                Problem(
+                    ref["framework"],
+                    lazy_gettext(
+                        "the competence %(code)s is only in the package's version of "
+                        "%(framework)s: take that update too",
+                        code=ref["code"],
+                        framework=ref["framework"],
+                    ),
+                )
+            ]
+        )
     return found
 
 

@@ -398,13 +398,18 @@ def export_package() -> Any:
     status=201,
 )
 def import_package() -> Any:
-    form = _form(s.PackageImportForm)
+    fields: dict[str, Any] = request.form.to_dict()
+    fields.pop("csrf_token", None)
+    fields["take"] = request.form.getlist("take")  # the field may repeat
+    form = _load(s.PackageImportForm, fields)
     data = _file()
     if form["dry_run"]:
         preview = packages.preview_import(get_session(), _org(), data)
         return jsonify({"dry_run": True, **s.PackagePreviewOut().dump(preview)})
     caller = current_api_caller()
-    record = packages.import_package(get_session(), _org(), data, person_id=caller.person_id)
+    record = packages.import_package(
+        get_session(), _org(), data, person_id=caller.person_id, take=form["take"]
+    )
     return _dump(s.PackageImportOut, record, 201)
 
 

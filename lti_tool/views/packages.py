@@ -9,6 +9,7 @@ person and organisation; the import is all or nothing.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import (
@@ -16,6 +17,7 @@ from flask import (
     Response,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -65,9 +67,19 @@ def _page(status: int = 200, **context: Any) -> Any:
         frameworks=frameworks.list_frameworks(session, organisation_id),
         imports=packages.list_imports(session, organisation_id),
         localized=lambda text: localized(text, str(get_locale())),
+        shown=_shown,
         max_kb=fmt.MAX_PACKAGE_BYTES // 1024,
         **context,
     ), status
+
+
+def _shown(value: Any) -> str:
+    """A field's value in the update's comparison: a text in the reader's language, else
+    short JSON."""
+    if isinstance(value, dict) and value and set(value) <= {"nb", "nn", "en"}:
+        return localized(value, str(get_locale()))
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 300 else text[:300] + " …"
 
 
 @bp.get("/designer/packages")
@@ -146,8 +158,10 @@ def confirm_import() -> Any:
             pending.data,
             fingerprint=pending.fingerprint,
             person_id=launch.person_id,
+            take=request.form.getlist("take"),
         )
     except ImportErrors as exc:
+        g.rollback_only = True  # nothing of a half-done import is kept
         return _page(INVALID_FORM, problems=exc.problems, filename=pending.filename)
     flash(
         ngettext(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from typing import Any
 
@@ -221,9 +222,19 @@ def preview(browser: Any, data: bytes, name: str = "pakke.zip") -> Any:
     return post_page_form(browser, PAGE + "/import", file=(io.BytesIO(data), name))
 
 
+def ticked(page: str) -> list[str]:
+    """The changes the preview ticks (a browser sends those boxes only)."""
+    return [
+        m.group(1)
+        for m in re.finditer(r'<input type="checkbox"[^>]*name="take" value="([^"]+)"[^>]*>', page)
+        if " checked" in m.group(0)
+    ]
+
+
 def confirm(browser: Any, page: str) -> Any:
     form = form_of(page, PAGE + "/import/confirm")
-    return browser.post(form["action"], data=form["fields"])
+    fields = {k: v for k, v in form["fields"].items() if k != "take"}
+    return browser.post(form["action"], data={**fields, "take": ticked(page)})
 
 
 def test_designers_export_preview_and_import_through_the_pages(
@@ -264,7 +275,7 @@ def test_designers_export_preview_and_import_through_the_pages(
         get_session().commit()
     again = preview(there, data).get_data(as_text=True)
     assert "Differ from what is here: kept as they are" in again
-    conflicts = again.split("Differ from what is here")[1].split("</table>")[0]
+    conflicts = again.split("Differ from what is here")[1].split("</form>")[0]
     assert code in conflicts
     assert "To be created" not in again
     assert confirm(there, again).status_code == 302

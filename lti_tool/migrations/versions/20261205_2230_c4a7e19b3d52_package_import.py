@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column('kind', sa.String(length=30), nullable=False),
         sa.Column('object_id', sa.Integer(), nullable=False),
         sa.Column('code', sa.String(length=100), nullable=False),
+        sa.Column('snapshot', sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(['organisation_id'], ['organisation.id'], name=op.f('fk_package_object_organisation_id_organisation'), ondelete='CASCADE'),
         sa.ForeignKeyConstraint(['package_import_id'], ['package_import.id'], name=op.f('fk_package_object_package_import_id_package_import'), ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_package_object')),
