@@ -92,8 +92,13 @@ _TEXT = {
     "propertyNames": {"pattern": "^[a-z]{2,3}(-[A-Za-z0-9]+)?$"},
     "additionalProperties": {"type": "string", "maxLength": 20000},
 }
-_NUMBER_OR_NULL = {"type": ["number", "null"]}
-_COUNT_OR_NULL = {"type": ["integer", "null"], "minimum": 0}
+#: Whole numbers stay far inside a database integer.
+MAX_COUNT = 1_000_000
+_NUMBER_OR_NULL = {"type": ["number", "null"], "minimum": -1e12, "maximum": 1e12}
+_COUNT_OR_NULL = {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_COUNT}
+_LEVEL = {"type": "integer", "minimum": 1, "maximum": 100}
+#: How deep a document's JSON may nest (a certification's rules nest five deep at most).
+MAX_DEPTH = 32
 
 
 def _document(key: str, fmt: str, item: dict[str, Any]) -> dict[str, Any]:
@@ -138,7 +143,7 @@ _ITEM = _strict(
     stem=_TEXT,
     feedback=_TEXT,
     outcome_feedback={"type": ["object", "null"], "additionalProperties": _TEXT},
-    points={"type": "number", "minimum": 0},
+    points={"type": "number", "minimum": 0, "maximum": 1e6},
     settings={"type": "object"},
     archived={"type": "boolean"},
     options={"type": "array", "maxItems": 100, "items": _OPTION},
@@ -148,7 +153,10 @@ _ITEM = _strict(
         "items": {
             **_COMPETENCE_REF,
             "required": ["framework", "competence", "code", "weight"],
-            "properties": {**_COMPETENCE_REF["properties"], "weight": {"type": "number"}},
+            "properties": {
+                **_COMPETENCE_REF["properties"],
+                "weight": {"type": "number", "minimum": 0, "maximum": 1e6},
+            },
         },
     },
 )
@@ -174,7 +182,11 @@ _MAPPING = _strict(
             **_COMPETENCE_REF,
             "properties": {
                 **_COMPETENCE_REF["properties"],
-                "thresholds": {"type": "object", "additionalProperties": {"type": "number"}},
+                "thresholds": {
+                    "type": "object",
+                    "maxProperties": 100,
+                    "additionalProperties": {"type": "number", "minimum": 0, "maximum": 100},
+                },
             },
         },
     },
@@ -190,7 +202,7 @@ _CONDITION: dict[str, Any] = {
             framework=_CODE,
             competence=_CODE,
             code=_CODE,
-            level={"type": "integer", "minimum": 1},
+            level=_LEVEL,
         ),
         _strict(["type", "mapping"], type={"const": "mapping"}, mapping=_CODE),
         _strict(["type", "course"], type={"const": "course"}, course=_CODE),
@@ -228,7 +240,7 @@ _ACTIVITY = _strict(
             "required": ["framework", "competence", "code", "level"],
             "properties": {
                 **_COMPETENCE_REF["properties"],
-                "level": {"type": "integer", "minimum": 1},
+                "level": _LEVEL,
             },
         },
     },
@@ -529,11 +541,34 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)  # NaN, Infinity: not JSON
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return deepest
+
+
 def _load_json(entry: str, data: bytes, problems: list[Problem]) -> Any:
     try:
-        loaded = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        loaded = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
         problems.append(_problem(entry, lazy_gettext("the entry is not JSON in UTF-8")))
+        return None
+    if _depth(loaded) > MAX_DEPTH:
+        problems.append(
+            _problem(
+                entry, lazy_gettext("the entry nests deeper than %(max)s levels", max=MAX_DEPTH)
+            )
+        )
         return None
     if _has_nul(loaded):
         problems.append(_problem(entry, lazy_gettext("the entry holds a NUL character")))

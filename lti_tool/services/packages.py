@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from lti_tool import clock
 from lti_tool.domain import certification_rules as rules
-from lti_tool.domain.items import ITEM_TYPES
+from lti_tool.domain.items import CompetenceRef, ItemData, OptionData, validate_item
 from lti_tool.errors import ImportErrors
 from lti_tool.interchange import case, job_roles_json
 from lti_tool.interchange import package as fmt
@@ -517,6 +517,9 @@ def _framework_lines(
                 Problem(f"{path}: {p.where}" if p.where else path, p.message) for p in found
             ]
             continue
+        if any(line.code == data.code for line in lines):
+            problems += _twice(path, [data.code, data.code])
+            continue
         framework = session.scalar(
             select(Framework).where(
                 Framework.organisation_id == organisation_id, Framework.code == data.code
@@ -637,8 +640,12 @@ def _plan(
     if package.job_roles is not None:
         roles, found = job_roles_json.parse(package.job_roles)
         problems += [Problem(f"{fmt.PATHS[fmt.JOB_ROLES]}: {p.where}", p.message) for p in found]
+    problems += _twice(fmt.PATHS[fmt.JOB_ROLES], [role.code for role in roles])
+    for kind in (fmt.ITEMS, fmt.MAPPINGS, fmt.ACTIVITIES, fmt.CERTIFICATIONS):
+        problems += _twice(fmt.PATHS[kind], [e["code"] for e in _entries(package, kind)])
     for role in roles:
         where = f"{fmt.PATHS[fmt.JOB_ROLES]}: {role.code}"
+        problems += _twice(where, [f"{r.framework}/{r.competence}" for r in role.requirements])
         refs = [
             {
                 "framework": r.framework,
@@ -711,18 +718,55 @@ def _named(
     ]
 
 
+def _twice(where: str, refs: Iterable[Any]) -> list[Problem]:
+    """A problem for each thing named twice in one list (a unique key in the database)."""
+    seen: set[Any] = set()
+    found = []
+    for ref in refs:
+        key = (ref["framework"], ref["competence"]) if isinstance(ref, dict) else ref
+        if key in seen:
+            code = ref["code"] if isinstance(ref, dict) else ref
+            found.append(Problem(where, lazy_gettext("%(code)s is named twice", code=code)))
+        seen.add(key)
+    return found
+
+
+def _item_data(entry: dict[str, Any]) -> ItemData:
+    return ItemData(
+        kind=entry["kind"],
+        stem=entry["stem"],
+        code=entry["code"],
+        points=float(entry.get("points", 1.0)),
+        feedback=entry.get("feedback") or {},
+        settings=entry.get("settings") or {},
+        outcome_feedback=entry.get("outcome_feedback") or {},
+        options=tuple(
+            OptionData(
+                text=o.get("text") or {},
+                fraction=float(o["fraction"]),
+                feedback=o.get("feedback") or {},
+                value=o.get("value"),
+                tolerance=o.get("tolerance"),
+            )
+            for o in entry.get("options") or ()
+        ),
+        competences=tuple(
+            CompetenceRef(ref["code"], float(ref["weight"])) for ref in entry["competences"]
+        ),
+    )
+
+
 def _entry_problems(
     kind: str, where: str, entry: dict[str, Any], resolver: _Resolver
 ) -> list[Problem]:
     if kind == fmt.ITEMS:
         found = _competence_problems(resolver, where, entry["competences"])
-        if entry["kind"] not in ITEM_TYPES:
-            found.append(
-                Problem(where, lazy_gettext("unknown item type %(kind)s", kind=entry["kind"]))
-            )
+        found += _twice(where, entry["competences"])
+        found += [Problem(where, message) for message in validate_item(_item_data(entry))]
         return found
     if kind == fmt.MAPPINGS:
         found = _competence_problems(resolver, where, entry["competences"])
+        found += _twice(where, entry["competences"]) + _twice(where, entry["items"])
         found += _named(
             resolver, fmt.JOB_ROLES, entry.get("job_role"), where, lazy_gettext("the job role")
         )
@@ -730,7 +774,8 @@ def _entry_problems(
             found += _named(resolver, fmt.ITEMS, code, where, lazy_gettext("the item"))
         return found
     if kind == fmt.ACTIVITIES:
-        return _competence_problems(resolver, where, entry["competences"], "level")
+        found = _competence_problems(resolver, where, entry["competences"], "level")
+        return found + _twice(where, entry["competences"])
     found = []
     for tree in entry["earn_paths"] + entry.get("renewal_paths", []):
         for leaf in rules.leaves(tree):

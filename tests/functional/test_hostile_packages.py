@@ -114,6 +114,37 @@ def _nul(doc: dict[str, Any]) -> None:
     doc["items"][0]["stem"] = {"nb": "a\x00b"}
 
 
+def _item_twice(doc: dict[str, Any]) -> None:
+    doc["items"].append(dict(doc["items"][0]))
+
+
+def _competence_twice(doc: dict[str, Any]) -> None:
+    doc["items"][0]["competences"] *= 2
+
+
+def _huge(doc: dict[str, Any]) -> None:
+    doc["items"][0]["points"] = 10**30
+
+
+def _no_options(doc: dict[str, Any]) -> None:
+    choice = next(i for i in doc["items"] if i["kind"] != "self_assessment")
+    choice["options"] = []
+
+
+def _deep(entries: dict[str, bytes]) -> None:
+    entries["certifications.json"] = (
+        b'{"format": "laeringslop-certifications", "version": 1, "certifications": '
+        + b"[" * 5000
+        + b"]" * 5000
+        + b"}"
+    )
+
+
+def _not_a_number(entries: dict[str, bytes]) -> None:
+    doc = entries["items.json"].decode().replace('"points": 1.0', '"points": NaN', 1)
+    entries["items.json"] = doc.encode()
+
+
 def _duplicate(data: bytes) -> bytes:
     with pytest.warns(UserWarning, match="Duplicate name"):
         return _add("items.json", b'{"format": "x"}')(data)
@@ -151,6 +182,12 @@ HOSTILE: dict[str, tuple[Callable[[bytes], bytes], str, str]] = {
         "activities.json",
         "lacks",
     ),
+    "the same item twice": (_items(_item_twice), "items.json", "named twice"),
+    "a competence twice in an item": (_items(_competence_twice), "items.json", "named twice"),
+    "a number too large": (_items(_huge), "items.json", "schema"),
+    "an unusable item": (_items(_no_options), "items.json", "option"),
+    "deep nesting": (lambda data: repack(data, _deep), "certifications.json", ""),
+    "NaN": (lambda data: repack(data, _not_a_number), "items.json", "not JSON"),
     "broken CASE": (
         _replace("frameworks/informasjonssikkerhet.case.json", b'{"CFDocument": {}}'),
         "frameworks/informasjonssikkerhet.case.json",
