@@ -507,7 +507,8 @@ def _framework_lines(
     resolver: _Resolver,
     snapshots: dict[tuple[str, int], Any],
 ) -> tuple[list[Line], list[Problem]]:
-    lines, problems = [], []
+    lines: list[Line] = []
+    problems: list[Problem] = []
     for path, body in sorted(package.frameworks.items()):
         data, found = case.parse(body)
         if data is not None:
