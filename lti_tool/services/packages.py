@@ -395,6 +395,13 @@ class Preview:
     def of(self, status: str) -> list[Line]:
         return [line for line in self.lines if line.status == status]
 
+    @property
+    def older(self) -> bool:
+        """An older version of the package than the one imported here last."""
+        return self.previous is not None and fmt.version_key(
+            self.manifest.version
+        ) < fmt.version_key(self.previous.version)
+
     def suggested(self) -> list[Change]:
         """The changes the package made that were not changed here: ticked by default."""
         return [

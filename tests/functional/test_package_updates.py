@@ -136,6 +136,12 @@ def test_an_update_shows_each_change_keeps_local_edits_and_versions_the_framewor
         )
         assert [r.version for r in records] == ["1.0.0", "1.1.0"]
 
+    # the older version again: what it would take back is offered, none of it ticked
+    older = preview(there, first).get_data(as_text=True)
+    assert "This is an older version of the package" in older
+    assert ticked(older) == []
+    assert f"framework:{FRAMEWORK}" in older
+
     # the same package again: only the local edit differs, and it is not ticked
     again = preview(there, second).get_data(as_text=True)
     assert ticked(again) == []
