@@ -61,7 +61,7 @@ from lti_tool.models.org_structure import (
     UnitKind,
 )
 from lti_tool.models.organisation import Organisation, Region
-from lti_tool.models.package import PackageImport, PackageObject
+from lti_tool.models.package import LibraryPackage, PackageImport, PackageObject
 from lti_tool.models.person import Launch, Person
 from lti_tool.models.plan import CalendarFeed, PlanItem, PlanItemSource, PlanItemState
 from lti_tool.models.platform import Deployment, Platform, Status
@@ -112,6 +112,7 @@ __all__ = [
     "JobRole",
     "JobRoleAssignment",
     "Launch",
+    "LibraryPackage",
     "LoginState",
     "MailStatus",
     "Mapping",

@@ -4,12 +4,13 @@ package, the package's version and the organisation that published it."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from lti_tool.db import Base, intpk, timestamp
+from lti_tool.db import Base, UTCDateTime, intpk, timestamp
 
 
 class PackageImport(Base):
@@ -63,3 +64,37 @@ class PackageObject(Base):
     update compares it with the object now (local edits) and with the newer package."""
 
     package_import: Mapped[PackageImport] = relationship(back_populates="objects")
+
+
+class LibraryPackage(Base):
+    """A package version an organisation published to its region's library: the region's
+    designers browse, search, preview and import it. Withdrawn by its publisher or hidden by
+    a regional coordinator, it is no longer offered; copies already imported stay."""
+
+    __tablename__ = "library_package"
+    __table_args__ = (UniqueConstraint("region_id", "name", "version"),)
+
+    id: Mapped[intpk]
+    region_id: Mapped[int] = mapped_column(ForeignKey("region.id", ondelete="CASCADE"), index=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    """The publisher."""
+    name: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(20))
+    title: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    licence: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    """Lower-case titles and codes of what the package holds (frameworks, competences, job
+    roles, mappings, activities, certifications): what the library's search looks in."""
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    """The package file (``interchange.package``), as exported."""
+    published_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("person.id", ondelete="SET NULL"), index=True
+    )
+    published_at: Mapped[timestamp]
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    hidden_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    """Hidden by a regional coordinator (moderation), with ``hidden_reason``."""
+    hidden_reason: Mapped[str] = mapped_column(Text, default="")

@@ -27,21 +27,35 @@ from flask import (
 from flask_babel import get_locale, gettext, ngettext
 from marshmallow import ValidationError
 
-from lti_tool.auth import current_launch, current_organisation_id, launch_token, public, requires
+from lti_tool.auth import (
+    current_launch,
+    current_organisation_id,
+    current_permissions,
+    launch_token,
+    public,
+    requires,
+)
 from lti_tool.db import get_session
 from lti_tool.domain.texts import localized
 from lti_tool.errors import ImportErrors
 from lti_tool.interchange import package as fmt
 from lti_tool.lti.roles import Permission
+from lti_tool.models import Organisation
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.assignments import form_data
 from lti_tool.schemas.packages import PackageExportForm
-from lti_tool.services import frameworks, packages, pending_import
+from lti_tool.services import frameworks, library, packages, pending_import
 
 bp = Blueprint("packages", __name__)
 
 INVALID_FORM = 422
 DESIGNERS = (Permission.DESIGNER, Permission.ADMIN)
+#: Who reads the region's library: its designers, and its coordinators (who moderate).
+READERS = (Permission.DESIGNER, Permission.COORDINATOR, Permission.ADMIN)
+
+
+def _may_design() -> bool:
+    return bool(set(DESIGNERS) & current_permissions())
 
 
 @bp.get(fmt.SCHEMA_ID)
@@ -174,3 +188,145 @@ def confirm_import() -> Any:
         "success",
     )
     return redirect(url_for("packages.packages_page", lt=launch_token()))
+
+
+# --- the regional library -------------------------------------------------------------------
+
+
+def _library_page(status: int = 200, **context: Any) -> Any:
+    session = get_session()
+    organisation_id = current_organisation_id()
+    query = request.args.get("q", "")[:200]
+    context.setdefault("values", {"version": "1.0.0", "licence": "CC-BY-4.0"})
+    context.setdefault("errors", {})
+    return render_template(
+        "packages/library.html",
+        launch=current_launch(),
+        in_region=library.region_id_of(session, organisation_id) is not None,
+        found=library.browse(session, organisation_id, query),
+        may_design=_may_design(),
+        query=query,
+        organisation_id=organisation_id,
+        frameworks=frameworks.list_frameworks(session, organisation_id),
+        localized=lambda text: localized(text, str(get_locale())),
+        **context,
+    ), status
+
+
+@bp.get("/designer/library")
+@requires(*READERS)
+def library_page() -> Any:
+    """The region's library: search and browse its packages, publish one."""
+    return _library_page()
+
+
+@bp.post("/designer/library")
+@requires(*DESIGNERS)
+def publish_to_library() -> Any:
+    try:
+        wanted = PackageExportForm().load(form_data(request.form, "frameworks"))
+    except ValidationError as exc:
+        return _library_page(INVALID_FORM, errors=field_errors(exc), values=request.form)
+    launch = current_launch()
+    assert launch is not None
+    made = library.publish_package(
+        get_session(), current_organisation_id(), wanted, person_id=launch.person_id
+    )
+    flash(
+        gettext(
+            "%(name)s %(version)s is in the region's library.",
+            name=made.name,
+            version=made.version,
+        ),
+        "success",
+    )
+    return redirect(url_for("packages.library_page", lt=launch_token()))
+
+
+@bp.get("/designer/library/<int:package_id>")
+@requires(*READERS)
+def library_package(package_id: int) -> Any:
+    """A library package: what it holds and what importing it here would do."""
+    session = get_session()
+    organisation_id = current_organisation_id()
+    found = library.get_package(session, organisation_id, package_id)
+    context: dict[str, Any] = {}
+    if found.withdrawn_at is None and found.hidden_at is None and _may_design():
+        try:
+            context["preview"] = packages.preview_import(session, organisation_id, found.data)
+        except ImportErrors as exc:
+            context["problems"] = exc.problems
+        else:
+            launch = current_launch()
+            assert launch is not None
+            context["pending"] = pending_import.seal_package(
+                current_app.secret_key or "",
+                pending_import.PendingPackage(
+                    organisation_id=organisation_id,
+                    person_id=launch.person_id,
+                    data=found.data,
+                    fingerprint=context["preview"].fingerprint,
+                    filename=f"{found.name}-{found.version}.zip",
+                ),
+            )
+    return render_template(
+        "packages/library_package.html",
+        launch=current_launch(),
+        package=found,
+        publisher=session.get(Organisation, found.organisation_id),
+        ours=found.organisation_id == organisation_id,
+        may_moderate=bool({Permission.COORDINATOR, Permission.ADMIN} & current_permissions()),
+        filename=f"{found.name}-{found.version}.zip",
+        localized=lambda text: localized(text, str(get_locale())),
+        shown=_shown,
+        **context,
+    )
+
+
+@bp.get("/designer/library/<int:package_id>/download")
+@requires(*DESIGNERS)
+def download_library_package(package_id: int) -> Any:
+    found = library.get_package(get_session(), current_organisation_id(), package_id)
+    return Response(
+        found.data,
+        mimetype="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{found.name}-{found.version}.zip"'},
+    )
+
+
+@bp.post("/designer/library/<int:package_id>/withdraw")
+@requires(*DESIGNERS)
+def withdraw_library_package(package_id: int) -> Any:
+    """The publisher withdraws the version; copies already imported stay."""
+    found = library.withdraw_package(get_session(), current_organisation_id(), package_id)
+    flash(
+        gettext(
+            "%(name)s %(version)s is withdrawn from the library.",
+            name=found.name,
+            version=found.version,
+        ),
+        "success",
+    )
+    return redirect(url_for("packages.library_page", lt=launch_token()))
+
+
+@bp.post("/designer/library/<int:package_id>/hide")
+@requires(Permission.COORDINATOR, Permission.ADMIN)
+def hide_library_package(package_id: int) -> Any:
+    """A regional coordinator takes a version out of the library (moderation)."""
+    reason = request.form.get("reason", "").strip()[:1000]
+    session = get_session()
+    if not reason:
+        found = library.get_package(session, current_organisation_id(), package_id)
+        flash(gettext("Say why the package is hidden."), "error")
+        return redirect(url_for("packages.library_package", package_id=found.id, lt=launch_token()))
+    found = library.hide_package(session, current_organisation_id(), package_id, reason)
+    flash(
+        gettext(
+            "%(name)s %(version)s is hidden from the library.",
+            name=found.name,
+            version=found.version,
+        ),
+        "success",
+    )
+    return redirect(url_for("packages.library_package", package_id=found.id, lt=launch_token()))

@@ -365,6 +365,21 @@ ROUTES: dict[str, Row] = {
     "POST /designer/items/import/confirm": Row(DESIGNERS),
     "GET /designer/items/new": Row(DESIGNERS),
     "GET /designer/job-roles": Row(DESIGNERS),
+    "GET /designer/library": Row(DESIGNERS | COORDINATORS),
+    "POST /designer/library": Row(DESIGNERS),
+    "GET /designer/library/<int:package_id>": Row(
+        (DESIGNERS | COORDINATORS) - OTHER, hide=OTHER, args={"package_id": "library_package"}
+    ),
+    "GET /designer/library/<int:package_id>/download": Row(
+        DESIGNERS - OTHER, hide=OTHER, args={"package_id": "library_package"}
+    ),
+    # the sweep's empty form hides nothing (a reason is required); the lookup comes first
+    "POST /designer/library/<int:package_id>/hide": Row(
+        COORDINATORS - OTHER, hide=OTHER, args={"package_id": "library_package"}
+    ),
+    "POST /designer/library/<int:package_id>/withdraw": Row(
+        DESIGNERS - OTHER, hide=OTHER, args={"package_id": "library_package"}
+    ),
     "GET /designer/packages": Row(DESIGNERS),
     "POST /designer/packages/export": Row(DESIGNERS),
     "POST /designer/packages/import": Row(DESIGNERS),

@@ -1,4 +1,4 @@
-"""package import: where imported content came from (package, version, publisher)
+"""package import: where imported content came from (package, version, publisher), and the regional library
 
 Revision ID: c4a7e19b3d52
 Revises: 876152d7b456
@@ -52,11 +52,41 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_package_object')),
     )
     op.create_index('ix_package_object_kind_object', 'package_object', ['kind', 'object_id'], unique=False)
+    op.create_table(
+        'library_package',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('region_id', sa.Integer(), nullable=False),
+        sa.Column('organisation_id', sa.Integer(), nullable=False),
+        sa.Column('name', sa.String(length=100), nullable=False),
+        sa.Column('version', sa.String(length=20), nullable=False),
+        sa.Column('title', sa.JSON(), nullable=False),
+        sa.Column('licence', sa.String(length=100), nullable=False),
+        sa.Column('sha256', sa.String(length=64), nullable=False),
+        sa.Column('search_text', sa.Text(), nullable=False),
+        sa.Column('data', sa.LargeBinary(), nullable=False),
+        sa.Column('published_by_id', sa.Integer(), nullable=True),
+        sa.Column('published_at', lti_tool.db.UTCDateTime(), nullable=False),
+        sa.Column('withdrawn_at', lti_tool.db.UTCDateTime(), nullable=True),
+        sa.Column('hidden_at', lti_tool.db.UTCDateTime(), nullable=True),
+        sa.Column('hidden_reason', sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(['organisation_id'], ['organisation.id'], name=op.f('fk_library_package_organisation_id_organisation'), ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(['published_by_id'], ['person.id'], name=op.f('fk_library_package_published_by_id_person'), ondelete='SET NULL'),
+        sa.ForeignKeyConstraint(['region_id'], ['region.id'], name=op.f('fk_library_package_region_id_region'), ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_library_package')),
+        sa.UniqueConstraint('region_id', 'name', 'version', name=op.f('uq_library_package_region_id_name_version')),
+    )
+    op.create_index(op.f('ix_library_package_organisation_id'), 'library_package', ['organisation_id'], unique=False)
+    op.create_index(op.f('ix_library_package_published_by_id'), 'library_package', ['published_by_id'], unique=False)
+    op.create_index(op.f('ix_library_package_region_id'), 'library_package', ['region_id'], unique=False)
     op.create_index(op.f('ix_package_object_organisation_id'), 'package_object', ['organisation_id'], unique=False)
     op.create_index(op.f('ix_package_object_package_import_id'), 'package_object', ['package_import_id'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_library_package_region_id'), table_name='library_package')
+    op.drop_index(op.f('ix_library_package_published_by_id'), table_name='library_package')
+    op.drop_index(op.f('ix_library_package_organisation_id'), table_name='library_package')
+    op.drop_table('library_package')
     op.drop_index(op.f('ix_package_object_package_import_id'), table_name='package_object')
     op.drop_index(op.f('ix_package_object_organisation_id'), table_name='package_object')
     op.drop_index('ix_package_object_kind_object', table_name='package_object')
