@@ -84,6 +84,9 @@ IMPORT_ENDPOINTS = frozenset(
         "api.import_framework",
         "api.import_items",
         "api.import_job_roles",
+        "packages.import_package",
+        "packages.confirm_import",
+        "api.import_package",
     }
 )
 
@@ -200,6 +203,7 @@ def _register_blueprints(app: Flask) -> None:
         lti,
         manager,
         mapping_design,
+        packages,
         privacy,
         registration,
         unit_exports,
@@ -216,6 +220,7 @@ def _register_blueprints(app: Flask) -> None:
         mapping_design,
         certification_design,
         catalogue_design,
+        packages,
         bookings,
         certificates,
         manager,

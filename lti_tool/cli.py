@@ -28,6 +28,7 @@ from lti_tool.services import (
     framework_io,
     item_bank,
     organisations,
+    packages,
     platforms,
     registration,
 )
@@ -388,6 +389,87 @@ def _refuse_import(exc: ImportErrors) -> click.ClickException:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
     return click.ClickException(f"Nothing imported: {len(exc.problems)} problem(s).")
+
+
+package_cli = AppGroup("package", help="Content packages: share content with other organisations.")
+
+
+@package_cli.command("export")
+@click.option("--organisation", required=True, help="Organisation name.")
+@click.option("--name", required=True, help="The package's name (a-z, 0-9, . _ -).")
+@click.option("--version", "package_version", default="1.0.0", show_default=True)
+@click.option("--licence", default="CC-BY-4.0", show_default=True)
+@click.option("--title", default="", help="The package's title (bokmål).")
+@click.option(
+    "--framework", "framework_codes", multiple=True, help="Only this framework (repeatable)."
+)
+@click.option("--output", type=click.File("wb"), default="-", help="File (default: stdout).")
+@transaction
+def package_export(
+    organisation: str,
+    name: str,
+    package_version: str,
+    licence: str,
+    title: str,
+    framework_codes: tuple[str, ...],
+    output: Any,
+) -> None:
+    """Export the organisation's content as a package (a zip; no personal data)."""
+    owner = organisations.find_organisation(get_session(), organisation)
+    from marshmallow import ValidationError
+
+    from lti_tool.schemas.packages import PackageExportForm
+
+    fields = {"name": name, "version": package_version, "licence": licence, "title": title}
+    try:
+        checked = PackageExportForm().load({**fields, "frameworks": list(framework_codes)})
+    except ValidationError as exc:
+        raise click.ClickException(str(exc.messages)) from exc
+    output.write(packages.export_package(get_session(), owner.id, checked))
+
+
+@package_cli.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option("--organisation", required=True, help="Organisation name.")
+@click.option("--dry-run", is_flag=True, help="Only show what would be imported.")
+@click.option(
+    "--take",
+    multiple=True,
+    help="Take this change of an object that differs (KIND:CODE:FIELD, or framework:CODE "
+    "for a new version; repeatable). Without: what differs is kept as it is.",
+)
+@click.option(
+    "--take-unedited",
+    is_flag=True,
+    help="Take every change of the package except where the object was changed here.",
+)
+@transaction
+def package_import(
+    file: Any, organisation: str, dry_run: bool, take: tuple[str, ...], take_unedited: bool
+) -> None:
+    """Import the package FILE (all or nothing; what the organisation has is kept unless a
+    change is taken)."""
+    owner = organisations.find_organisation(get_session(), organisation)
+    data = file.read(packages.MAX_UPLOAD + 1)
+    try:
+        preview = packages.preview_import(get_session(), owner.id, data)
+        taken = set(take)
+        if take_unedited:
+            taken |= {c.key for c in preview.suggested()}
+        if not dry_run:
+            packages.import_package(get_session(), owner.id, data, take=taken)
+    except ImportErrors as exc:
+        raise _refuse_import(exc) from exc
+    manifest = preview.manifest
+    click.echo(f"Package {manifest.name} {manifest.version} from {manifest.publisher}")
+    for line in preview.lines:
+        click.echo(f"{line.status}\t{line.kind}\t{line.code}")
+        for change in line.changes:
+            mark = " (changed here)" if change.edited_here else ""
+            verb = "take" if change.key in taken else "keep"
+            click.echo(f"\t{verb}\t{change.key}{mark}")
+    verb = "Would import" if dry_run else "Imported"
+    click.echo(f"{verb} {len(preview.of(packages.CREATE))} object(s).")
 
 
 @framework_cli.command("import")
@@ -871,6 +953,7 @@ def register(app: Flask) -> None:
         coverage_cli,
         person_cli,
         retention_cli,
+        package_cli,
     )
     for group in groups:
         app.cli.add_command(group)

@@ -1133,3 +1133,25 @@ class AttendanceInvalid(BookingRefused):
 
     status = 422
     code = "attendance_invalid"
+
+
+class NotInRegion(ToolError):
+    """The regional library needs the organisation to be in a region."""
+
+    status = 409
+    code = "not_in_region"
+    title = lazy_gettext("Your organisation is in no region")
+    message = lazy_gettext(
+        "The library is shared within a region, and your organisation is in none. An "
+        "administrator can put it in one; until then, share the package file by hand."
+    )
+
+
+class LibraryVersionTaken(FormattedError):
+    status = 409
+    code = "library_version_taken"
+    title = lazy_gettext("That version is in the library already")
+    message = lazy_gettext(
+        "The region's library already has version %(version)s of %(name)s. Give the new "
+        "one a higher version number."
+    )

@@ -59,6 +59,7 @@ from lti_tool.models.org_structure import (
     UnitKind,
 )
 from lti_tool.models.organisation import Organisation, Region
+from lti_tool.models.package import LibraryPackage, PackageImport, PackageObject
 from lti_tool.models.person import Launch, Person
 from lti_tool.models.plan import CalendarFeed, PlanItem, PlanItemSource, PlanItemState
 from lti_tool.models.platform import Deployment, Platform, Status
@@ -107,6 +108,7 @@ __all__ = [
     "JobRole",
     "JobRoleAssignment",
     "Launch",
+    "LibraryPackage",
     "LoginState",
     "MailStatus",
     "Mapping",
@@ -116,6 +118,8 @@ __all__ = [
     "NoticeKind",
     "OrgUnit",
     "Organisation",
+    "PackageImport",
+    "PackageObject",
     "PermissionGrant",
     "Person",
     "PlanItem",

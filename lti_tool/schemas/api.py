@@ -296,6 +296,83 @@ class ItemImportOut(Schema):
     skipped = fields.List(fields.Nested(SkippedQuestionOut))
 
 
+# --- content packages -----------------------------------------------------------------------
+
+
+class PackageExportIn(Input):
+    name = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[a-z0-9][a-z0-9._-]{0,99}$"),
+        metadata={"description": "The package's name, the same for all its versions."},
+    )
+    version = fields.String(
+        load_default="1.0.0", validate=validate.Regexp(r"^[0-9]{1,6}(\.[0-9]{1,6}){0,2}$")
+    )
+    licence = fields.String(load_default="CC-BY-4.0", validate=validate.Length(min=1, max=100))
+    title = Texts(load_default=dict)
+    description = Description()
+    frameworks = fields.List(
+        fields.String(validate=validate.Length(min=1, max=100)),
+        load_default=list,
+        metadata={"description": "Framework codes; none: all with a published version."},
+    )
+
+
+class PackageImportForm(Input):
+    dry_run = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Only the preview: what would be created, exists, conflicts."},
+    )
+    take = fields.List(
+        fields.String(validate=validate.Length(min=1, max=300)),
+        load_default=list,
+        metadata={
+            "description": "Changes to take from the package (a change's key, as the dry run "
+            "lists them; repeat the field). Without: what differs is kept as it is."
+        },
+    )
+
+
+class PackageImportDoc(PackageImportForm):
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+
+
+class PackageChangeOut(Schema):
+    key = fields.String()
+    field = fields.String()
+    here = fields.Raw()
+    there = fields.Raw()
+    edited_here = fields.Boolean()
+    changed_there = fields.Boolean()
+
+
+class PackageLineOut(Schema):
+    kind = fields.String()
+    code = fields.String()
+    status = fields.String(metadata={"description": "create, exists or conflict (kept as it is)."})
+    changes = fields.List(fields.Nested(PackageChangeOut))
+
+
+class PackagePreviewOut(Schema):
+    dry_run = fields.Boolean()
+    name = fields.String(attribute="manifest.name")
+    version = fields.String(attribute="manifest.version")
+    publisher = fields.String(attribute="manifest.publisher")
+    licence = fields.String(attribute="manifest.licence")
+    objects = fields.List(fields.Nested(PackageLineOut), attribute="lines")
+
+
+class PackageImportOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    version = fields.String()
+    publisher = fields.String()
+    licence = fields.String()
+    sha256 = fields.String()
+    imported_at = fields.DateTime()
+    created = fields.Function(lambda record: len(record.objects))
+
+
 # --- job roles ------------------------------------------------------------------------------
 
 

@@ -233,6 +233,15 @@ def write_framework(
         identifier=data.identifier,
         source=source,
     )
+    _fill(version, data)
+    session.flush()
+    if publish:
+        frameworks.publish_version(session, organisation_id, version.id)
+    return version
+
+
+def _fill(version: FrameworkVersion, data: FrameworkData) -> None:
+    """Put checked data's scale and competences into a new version."""
     version.kept = data.kept
     version.levels = [
         ScaleLevel(value=level.value, label=level.label, description=level.description)
@@ -258,10 +267,31 @@ def write_framework(
             made[item.key].parent = made[item.parent_key]
         made[item.key].related = [made[key].identifier for key in item.related]
     version.competences = [made[item.key] for item in data.competences]
+
+
+def write_version(
+    session: Session,
+    organisation_id: int,
+    framework: Framework,
+    data: FrameworkData,
+    *,
+    source: str,
+) -> FrameworkVersion:
+    """A new published version of ``framework`` from checked data (a package's update): the
+    version published before is archived, never changed; competences keep their identifiers."""
+    version = FrameworkVersion(
+        framework=framework,
+        number=max(v.number for v in framework.versions) + 1,
+        status=VersionStatus.DRAFT,
+        title=data.title,
+        description=data.description,
+        identifier=data.identifier or frameworks.new_identifier(),
+        source=source,
+    )
+    session.add(version)
+    _fill(version, data)
     session.flush()
-    if publish:
-        frameworks.publish_version(session, organisation_id, version.id)
-    return version
+    return frameworks.publish_version(session, organisation_id, version.id)
 
 
 # --- job roles ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import zlib
+from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -33,19 +34,52 @@ class PendingImport:
     filename: str
 
 
-def seal(secret: str | bytes, pending: PendingImport) -> str:
+def _seal(
+    secret: str | bytes, salt: str, organisation_id: int, person_id: int, data: bytes, **extra: Any
+) -> str:
     payload = {
-        "o": pending.organisation_id,
-        "p": pending.person_id,
-        "d": base64.b64encode(zlib.compress(pending.upload.data, 9)).decode("ascii"),
-        "f": pending.upload.fmt,
-        "l": pending.upload.language,
-        "c": list(pending.upload.competence_ids),
-        "h": pending.fingerprint,
-        "n": pending.filename,
+        "o": organisation_id,
+        "p": person_id,
+        "d": base64.b64encode(zlib.compress(data, 9)).decode("ascii"),
+        **extra,
     }
-    token: str = URLSafeTimedSerializer(secret, salt=_SALT).dumps(payload)
+    token: str = URLSafeTimedSerializer(secret, salt=salt).dumps(payload)
     return token
+
+
+def _unseal(
+    secret: str | bytes,
+    salt: str,
+    token: str,
+    organisation_id: int,
+    person_id: int,
+    max_age: int,
+) -> dict[str, Any] | None:
+    """The payload with its file (``data``), or None when the seal is broken, too old or
+    not this person's in this organisation."""
+    try:
+        payload = URLSafeTimedSerializer(secret, salt=salt).loads(token, max_age=max_age)
+        if (int(payload["o"]), int(payload["p"])) != (organisation_id, person_id):
+            return None
+        payload["data"] = zlib.decompress(base64.b64decode(payload["d"]))
+    except (BadSignature, KeyError, TypeError, ValueError, zlib.error):
+        return None
+    return dict(payload)
+
+
+def seal(secret: str | bytes, pending: PendingImport) -> str:
+    return _seal(
+        secret,
+        _SALT,
+        pending.organisation_id,
+        pending.person_id,
+        pending.upload.data,
+        f=pending.upload.fmt,
+        l=pending.upload.language,
+        c=list(pending.upload.competence_ids),
+        h=pending.fingerprint,
+        n=pending.filename,
+    )
 
 
 def unseal(
@@ -56,13 +90,15 @@ def unseal(
     max_age: int = MAX_AGE_SECONDS,
 ) -> PendingImport | None:
     """The pending import, or None when the seal is broken, too old or not this person's."""
+    payload = _unseal(secret, _SALT, token, organisation_id, person_id, max_age)
+    if payload is None:
+        return None
     try:
-        payload = URLSafeTimedSerializer(secret, salt=_SALT).loads(token, max_age=max_age)
-        pending = PendingImport(
-            organisation_id=int(payload["o"]),
-            person_id=int(payload["p"]),
+        return PendingImport(
+            organisation_id=organisation_id,
+            person_id=person_id,
             upload=QuestionUpload(
-                data=zlib.decompress(base64.b64decode(payload["d"])),
+                data=payload["data"],
                 fmt=str(payload["f"]),
                 language=str(payload["l"]),
                 competence_ids=[int(i) for i in payload["c"]],
@@ -70,8 +106,48 @@ def unseal(
             fingerprint=str(payload["h"]),
             filename=str(payload["n"]),
         )
-    except (BadSignature, KeyError, TypeError, ValueError, zlib.error):
+    except (KeyError, TypeError, ValueError):
         return None
-    if (pending.organisation_id, pending.person_id) != (organisation_id, person_id):
+
+
+# --- content packages (services.packages) ---------------------------------------------------
+
+_PACKAGE_SALT = "package-import-preview"
+
+
+@dataclasses.dataclass(frozen=True)
+class PendingPackage:
+    organisation_id: int
+    person_id: int
+    data: bytes
+    fingerprint: str
+    """Of the preview the person saw (``packages.Preview.fingerprint``)."""
+    filename: str
+
+
+def seal_package(secret: str | bytes, pending: PendingPackage) -> str:
+    return _seal(
+        secret,
+        _PACKAGE_SALT,
+        pending.organisation_id,
+        pending.person_id,
+        pending.data,
+        h=pending.fingerprint,
+        n=pending.filename,
+    )
+
+
+def unseal_package(
+    secret: str | bytes,
+    token: str,
+    organisation_id: int,
+    person_id: int,
+    max_age: int = MAX_AGE_SECONDS,
+) -> PendingPackage | None:
+    """The pending package, or None when the seal is broken, too old or not this person's."""
+    payload = _unseal(secret, _PACKAGE_SALT, token, organisation_id, person_id, max_age)
+    if payload is None or "h" not in payload or "n" not in payload:
         return None
-    return pending
+    return PendingPackage(
+        organisation_id, person_id, payload["data"], str(payload["h"]), str(payload["n"])
+    )

@@ -60,6 +60,7 @@ from lti_tool.services import (
     job_roles,
     org_units,
     organisations,
+    packages,
     plans,
     requirements,
 )
@@ -342,6 +343,75 @@ def import_items() -> Any:
     result = item_bank.import_items(get_session(), _org(), upload)
     found = {"dry_run": False, "imported": result.rows, "skipped": result.skipped}
     return _dump(s.ItemImportOut, found, 201)
+
+
+# --- content packages ------------------------------------------------------------------------
+
+
+@bp.get("/packages")
+@api_access(*DESIGN)
+@doc(
+    "List the content packages imported into the organisation (newest first)",
+    response=s.PackageImportOut,
+    paged=True,
+    query=s.PageQuery,
+)
+def list_packages() -> Any:
+    query = _query(s.PageQuery)
+    return _page(s.PackageImportOut, packages.list_imports(get_session(), _org()), query)
+
+
+@bp.post("/packages")
+@api_access(*DESIGN)
+@doc(
+    "Export the organisation's content as a package (a zip, no personal data; the format: "
+    "/schemas/package-v1.json)",
+    body=s.PackageExportIn,
+    media_type="application/zip",
+)
+def export_package() -> Any:
+    data = _body(s.PackageExportIn)
+    wanted = packages.ExportRequest(
+        name=data["name"],
+        version=data["version"],
+        licence=data["licence"],
+        title=data["title"],
+        description=data["description"],
+        frameworks=data["frameworks"],
+    )
+    zipped = packages.export_package(get_session(), _org(), wanted)
+    return Response(
+        zipped,
+        mimetype="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{wanted.name}-{wanted.version}.zip"'
+        },
+    )
+
+
+@bp.post("/packages/import")
+@api_access(*DESIGN)
+@doc(
+    "Import a package (all or nothing; what the organisation has is kept, never "
+    "overwritten). With dry_run: only the preview, nothing written (200).",
+    multipart=s.PackageImportDoc,
+    response=s.PackageImportOut,
+    status=201,
+)
+def import_package() -> Any:
+    fields: dict[str, Any] = request.form.to_dict()
+    fields.pop("csrf_token", None)
+    fields["take"] = request.form.getlist("take")  # the field may repeat
+    form = _load(s.PackageImportForm, fields)
+    data = _file()
+    if form["dry_run"]:
+        preview = packages.preview_import(get_session(), _org(), data)
+        return jsonify({"dry_run": True, **s.PackagePreviewOut().dump(preview)})
+    caller = current_api_caller()
+    record = packages.import_package(
+        get_session(), _org(), data, person_id=caller.person_id, take=form["take"]
+    )
+    return _dump(s.PackageImportOut, record, 201)
 
 
 # --- the activity catalogue ------------------------------------------------------------------

@@ -92,6 +92,7 @@ ROUTES: dict[str, Row] = {
     "GET /learner/my-data": Row(LAUNCHED),
     "GET /learner/my-data.json": Row(LAUNCHED),
     "GET /accessibility": Row(EVERYONE),
+    "GET /schemas/package-v1.json": Row(EVERYONE),
     "GET /admin/": Row(ADMINS),
     "GET /admin/audit": Row(ADMINS),
     "GET /admin/people": Row(ADMINS),
@@ -178,6 +179,9 @@ ROUTES: dict[str, Row] = {
         body={"reason": "route sweep"},
     ),
     "POST /api/v1/items/import": Row(DESIGNERS),
+    "GET /api/v1/packages": Row(DESIGNERS),
+    "POST /api/v1/packages": Row(DESIGNERS),
+    "POST /api/v1/packages/import": Row(DESIGNERS),
     "GET /api/v1/job-roles": Row(DESIGNERS | MANAGERS),
     "POST /api/v1/job-roles": Row(DESIGNERS),
     "GET /api/v1/job-roles/<int:job_role_id>": Row((DESIGNERS | MANAGERS) - OTHER, hide=OTHER),
@@ -364,6 +368,25 @@ ROUTES: dict[str, Row] = {
     "POST /designer/items/import/confirm": Row(DESIGNERS),
     "GET /designer/items/new": Row(DESIGNERS),
     "GET /designer/job-roles": Row(DESIGNERS),
+    "GET /designer/library": Row(DESIGNERS | COORDINATORS),
+    "POST /designer/library": Row(DESIGNERS),
+    "GET /designer/library/<int:package_id>": Row(
+        (DESIGNERS | COORDINATORS) - OTHER, hide=OTHER, args={"package_id": "library_package"}
+    ),
+    "GET /designer/library/<int:package_id>/download": Row(
+        DESIGNERS - OTHER, hide=OTHER, args={"package_id": "library_package"}
+    ),
+    # the sweep's empty form hides nothing (a reason is required); the lookup comes first
+    "POST /designer/library/<int:package_id>/hide": Row(
+        COORDINATORS - OTHER, hide=OTHER, args={"package_id": "library_package"}
+    ),
+    "POST /designer/library/<int:package_id>/withdraw": Row(
+        DESIGNERS - OTHER, hide=OTHER, args={"package_id": "library_package"}
+    ),
+    "GET /designer/packages": Row(DESIGNERS),
+    "POST /designer/packages/export": Row(DESIGNERS),
+    "POST /designer/packages/import": Row(DESIGNERS),
+    "POST /designer/packages/import/confirm": Row(DESIGNERS),
     "POST /designer/job-roles": Row(DESIGNERS),
     "GET /designer/job-roles/<int:job_role_id>": Row(DESIGNERS - OTHER, hide=OTHER),
     "POST /designer/job-roles/<int:job_role_id>": Row(DESIGNERS - OTHER, hide=OTHER),

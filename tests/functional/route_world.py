@@ -52,7 +52,10 @@ from lti_tool.services import (
     framework_io,
     grants,
     job_roles,
+    library,
     org_units,
+    organisations,
+    packages,
     score_delivery,
 )
 from lti_tool.services.assignments import Kind
@@ -140,6 +143,11 @@ def build(app: Any, lms: TestLms) -> World:
             "spare_job_role": spare_role.id,
             "platform_pk": platform.id,
         }
+        # the region's library holds a package of organisation 1 (Annenkommune: no region)
+        region = organisations.create_region(session, "Region for the sweep")
+        platform.organisation.region_id = region.id
+        request = packages.ExportRequest(name="sweep", version="1.0.0")
+        ids["library_package"] = library.publish_package(session, org, request).id
         session.commit()
     ids["other_organisation"] = add_organisation_on_lms(
         app, lms.platform.issuer, "Annenkommune", OTHER_DEPLOYMENT
