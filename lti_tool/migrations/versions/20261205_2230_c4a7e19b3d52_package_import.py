@@ -1,7 +1,7 @@
 """package import: where imported content came from (package, version, publisher), and the regional library
 
 Revision ID: c4a7e19b3d52
-Revises: 876152d7b456
+Revises: 6bb3de8722bd
 Create Date: 2026-12-05 22:30:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import lti_tool.db
 
 revision: str = 'c4a7e19b3d52'
-down_revision: str | None = '876152d7b456'
+down_revision: str | None = '6bb3de8722bd'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
