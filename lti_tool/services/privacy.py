@@ -78,6 +78,8 @@ ACTOR: frozenset[tuple[str, str]] = frozenset(
         ("plan_item", "added_by_id"),
         ("attendance", "recorded_by_id"),
         ("course_session", "instructor_id"),
+        ("package_import", "imported_by_id"),
+        ("library_package", "published_by_id"),
     }
 )
 COVERED: frozenset[tuple[str, str]] = frozenset(SUBJECT) | ACTOR

@@ -367,7 +367,7 @@ def list_packages() -> Any:
     "Export the organisation's content as a package (a zip, no personal data; the format: "
     "/schemas/package-v1.json)",
     body=s.PackageExportIn,
-    media_type="application/zip",
+    media_types=("application/zip",),
 )
 def export_package() -> Any:
     data = _body(s.PackageExportIn)
