@@ -201,3 +201,45 @@ def test_the_log_lines_of_a_session_hold_no_token(app, lms, caplog):
     for line in lines:
         assert not any(s in line for s in secrets), line
         assert not TOKEN_IN_URL.search(line), line
+
+
+def test_gunicorns_access_lines_hold_no_token(app, lms):
+    """Turned on (``--access-logfile``), gunicorn's access line redacts the handoff, a
+    Referer holding it and the X-Launch-Token header."""
+    import datetime as dt
+    import io
+
+    from gunicorn.config import Config
+
+    from lti_tool.gunicorn_conf import RedactingLogger
+
+    launched = lms.launch(TestLms.browser(app), "learner")
+    handoff = handoff_of(launched)
+    target = urlsplit(launched.headers["Location"])
+    config = Config()
+    config.set("access_log_format", config.access_log_format + ' "%({x-launch-token}i)s"')
+    config.set("accesslog", "-")  # on
+    logger = RedactingLogger(config)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger.access_log.addHandler(handler)
+    logger.access_log.setLevel(logging.INFO)
+
+    class Response:
+        status, sent, headers = "200 OK", 100, [("Content-Type", "text/html")]
+
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": f"{target.path}?{target.query}",
+        "PATH_INFO": target.path,
+        "QUERY_STRING": target.query,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_REFERER": f"https://tool.example{target.path}?{target.query}",
+        "REMOTE_ADDR": "127.0.0.1",
+    }
+    headers = [("X-LAUNCH-TOKEN", "the-launch-token"), ("REFERER", environ["HTTP_REFERER"])]
+    logger.access(Response(), headers, environ, dt.timedelta(milliseconds=5))
+
+    line = stream.getvalue()
+    assert target.path in line and "lt=[redacted]" in line, line
+    assert handoff not in line and "the-launch-token" not in line, line

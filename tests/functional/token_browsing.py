@@ -75,3 +75,12 @@ class CookielessTab:
 
     def post_forms(self) -> list[dict[str, Any]]:
         return [f for f in parse_forms(self.html) if f["method"] == "post"]
+
+
+def launch_id_of(app: Any, launched: Any) -> str:
+    """The id of the Launch row a launch made, read from the handoff on its redirect."""
+    from itsdangerous import URLSafeTimedSerializer
+
+    made = URLSafeTimedSerializer(app.secret_key, salt="launch-handoff")
+    launch_id, _path = made.loads(handoff_of(launched))
+    return str(launch_id)
