@@ -76,6 +76,7 @@ def test_with_cookies_no_page_link_or_redirect_carries_a_token(app, lms, persona
 
     first = browser.get(landing)
     assert first.status_code == 200
+    assert first.headers["Referrer-Policy"] == "same-origin"
     assert page_token(first.get_data(as_text=True)) is None  # the cookie carries the launch
     parts = urlsplit(landing)
     reached = _crawl(browser.get, f"{parts.path}?{parts.query}")  # the landing with its handoff
@@ -135,6 +136,12 @@ def test_a_navigation_post_is_only_ever_a_get(app, lms):
         data={"_navigate": "get", "lt": tab.token, "code": "x", "title_nb": "X"},
     )
     assert disguised.status_code == 400  # a POST without its CSRF token
+    multipart = tab.client.post(
+        "/designer/frameworks",
+        data={"_navigate": "get", "lt": tab.token},
+        content_type="multipart/form-data",
+    )
+    assert multipart.status_code == 400  # only a urlencoded body of the two fields navigates
     navigated = tab.client.post("/designer/frameworks", data={"_navigate": "get", "lt": tab.token})
     assert navigated.status_code == 200  # the frameworks page, read
     assert "Brannvern" not in navigated.get_data(as_text=True)
