@@ -20,11 +20,36 @@
     input.type = "hidden";
     input.name = name;
     input.value = value;
+    input.setAttribute("data-launch-token", "");
     form.appendChild(input);
   }
-  function isPost(form) { return (form.getAttribute("method") || "get").toLowerCase() === "post"; }
+  function sameOrigin(url) { return url.origin === window.location.origin; }
+  function resolve(address) { return new URL(address || window.location.href, window.location.href); }
+  // How and where a form goes: a submit button's formmethod/formaction override the form's.
+  function methodOf(form, button) {
+    var given = (button && button.getAttribute("formmethod")) || form.getAttribute("method");
+    return (given || "get").toLowerCase();
+  }
+  function actionOf(form, button) {
+    return resolve((button && button.getAttribute("formaction")) || form.getAttribute("action"));
+  }
+  function field(form) { return form.querySelector('input[name="lt"]'); }
+  function wanted(form, button) {
+    return methodOf(form, button) === "post" && sameOrigin(actionOf(form, button));
+  }
+  // Only a form posting to the tool carries the token (never the LMS's deep-linking return).
   function carry(form) {
-    if (isPost(form) && !form.querySelector('input[name="lt"]')) { hidden(form, "lt", token); }
+    if (wanted(form) && !field(form) && !form.launchTokenWithheld) { hidden(form, "lt", token); }
+  }
+  // As submitted: the button may send the form elsewhere or by another method.
+  function carryAsSubmitted(form, button) {
+    var found = field(form);
+    form.launchTokenWithheld = !wanted(form, button);  // also from carryAll meanwhile
+    if (!form.launchTokenWithheld) {
+      if (!found) { hidden(form, "lt", token); }
+    } else if (found && found.hasAttribute("data-launch-token")) {
+      form.removeChild(found);
+    }
   }
   function navigate(url, target) {
     var form = document.createElement("form");
@@ -39,34 +64,38 @@
     document.body.removeChild(form);
   }
 
-  Array.prototype.forEach.call(document.forms, carry);
-  new MutationObserver(function () { Array.prototype.forEach.call(document.forms, carry); })
-    .observe(document.body, {childList: true, subtree: true});
+  function carryAll() { Array.prototype.forEach.call(document.forms, carry); }
+  carryAll();
+  new MutationObserver(carryAll).observe(document.body, {childList: true, subtree: true});
 
-  document.addEventListener("click", function (event) {
-    if (event.defaultPrevented || event.button !== 0) { return; }
+  // A click (Enter on a link too), or the middle button's click (a new tab).
+  function follow(event) {
+    if (event.defaultPrevented || (event.button !== 0 && event.button !== 1)) { return; }
     var link = event.target.closest ? event.target.closest("a[href]") : null;
     if (!link) { return; }
     var url = new URL(link.href, window.location.href);
-    if (url.origin !== window.location.origin) { return; }
+    if (!sameOrigin(url)) { return; }
     if (url.hash && url.pathname === window.location.pathname && url.search === window.location.search) {
       return;  // a place on this page (the skip link)
     }
     event.preventDefault();
-    var newTab = event.ctrlKey || event.metaKey || event.shiftKey;
+    var newTab = event.button === 1 || event.ctrlKey || event.metaKey || event.shiftKey;
     navigate(url, newTab ? "_blank" : link.getAttribute("target"));
-  });
+  }
+  document.addEventListener("click", follow);
+  document.addEventListener("auxclick", follow);
 
   document.addEventListener("submit", function (event) {
-    var form = event.target;
-    if (isPost(form)) { carry(form); return; }
-    var url = new URL(form.getAttribute("action") || window.location.href, window.location.href);
-    if (url.origin !== window.location.origin) { return; }
+    var form = event.target, button = event.submitter;
+    carryAsSubmitted(form, button);
+    if (event.defaultPrevented || methodOf(form, button) !== "get") { return; }
+    var url = actionOf(form, button);
+    if (!sameOrigin(url)) { return; }
     event.preventDefault();
     var data = new FormData(form);
-    if (event.submitter && event.submitter.name) { data.append(event.submitter.name, event.submitter.value); }
+    if (button && button.name) { data.append(button.name, button.value); }
     url.search = new URLSearchParams(data).toString();
-    navigate(url, form.getAttribute("target"));
+    navigate(url, (button && button.getAttribute("formtarget")) || form.getAttribute("target"));
   });
 
   var onward = document.getElementById("launch-token-continue");
