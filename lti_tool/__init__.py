@@ -46,7 +46,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     keep_cells_current()  # the figures' requirement lines follow every change to them
     lti_services.init_app(app, settings)
-    from lti_tool.auth import bind_csrf_to_launch_token, carry_token_over_redirect
+    from lti_tool.auth import (
+        bind_csrf_to_launch_token,
+        carry_token_over_redirect,
+        keep_token_pages_private,
+    )
 
     app.before_request(_start_request)  # first: the start time
     metrics.declare_refusal_reasons(errors.launch_refusal_codes())
@@ -61,6 +65,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     cli.register(app)
     web_security.init_app(app)  # its headers after the commit: a new platform may frame
     app.after_request(_finish_request)
+    app.after_request(keep_token_pages_private)  # after the redirect carried over
     app.after_request(carry_token_over_redirect)  # before the commit: it may render a page
     app.context_processor(_template_globals)
     app.add_template_filter(safe_url)

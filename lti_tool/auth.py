@@ -226,6 +226,14 @@ def carry_token_over_redirect(response: Response) -> Response:
     return moved
 
 
+def keep_token_pages_private(response: Response) -> Response:
+    """A page carrying the launch token (its ``<meta>``) is stored by no cache, shared or
+    the browser's disk, whatever the view allowed: the token outlives the page."""
+    if page_launch_token() is not None:
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
 def current_organisation_id() -> int:
     """The organisation of the current launch's deployment: what the person acts for."""
     launch = current_launch()

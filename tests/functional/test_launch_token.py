@@ -250,3 +250,22 @@ def test_gunicorns_access_lines_hold_no_token(app, lms):
     line = stream.getvalue()
     assert target.path in line and "lt=[redacted]" in line, line
     assert handoff not in line and "the-launch-token" not in line, line
+
+
+# --- (e) a page holding the token is never stored by a cache -----------------------------
+
+
+def test_a_page_holding_the_token_is_never_stored(app, lms):
+    """Its ``<meta>`` holds a long-lived token: no cache (shared or the browser's disk)
+    keeps it, also where the view allows caching."""
+    tab = CookielessTab(app, lms.storage_launch(TestLms.cookieless_browser(app), "learner"))
+    pages = [tab.page, tab.navigate("/learner/"), tab.navigate("/accessibility")]
+    header = tab.client.get("/learner/", headers={"X-Launch-Token": tab.token})
+    for page in [*pages, header]:
+        assert page.status_code == 200
+        assert page_token(page.get_data(as_text=True)) == tab.token
+        assert "no-store" in page.headers.get("Cache-Control", ""), page.headers
+        assert "public" not in page.headers.get("Cache-Control", ""), page.headers
+    missing = tab.navigate("/learner/no-such-page")
+    assert missing.status_code == 404
+    assert "no-store" in missing.headers.get("Cache-Control", ""), missing.headers
