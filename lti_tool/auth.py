@@ -215,8 +215,7 @@ def carry_token_over_redirect(response: Response) -> Response:
         query = [(k, v) for k, v in query if k != LAUNCH_TOKEN_PARAM]
         location = urlunsplit(parts._replace(query=urlencode(query)))
         response.headers["Location"] = location
-    same_origin = not parts.netloc or parts.netloc == request.host
-    if not same_origin or page_launch_token() is None:
+    if not _within_tool(location) or page_launch_token() is None:
         return response
     page = render_template("navigate_on.html", target=location)
     moved = current_app.make_response((page, 200))
@@ -224,6 +223,16 @@ def carry_token_over_redirect(response: Response) -> Response:
         if name.lower() == "set-cookie":
             moved.headers.add(name, value)
     return moved
+
+
+def _within_tool(location: str) -> bool:
+    """Whether a browser on this request's page would take ``location`` to the tool's own
+    origin: read as a browser does (``\\`` as ``/``; another scheme is another origin,
+    ``javascript:`` and ``data:`` too)."""
+    parts = urlsplit(location.replace("\\", "/"))
+    if parts.scheme and parts.scheme.lower() != request.scheme:
+        return False
+    return not parts.netloc or parts.netloc.lower() == request.host.lower()
 
 
 def keep_token_pages_private(response: Response) -> Response:

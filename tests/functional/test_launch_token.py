@@ -269,3 +269,35 @@ def test_a_page_holding_the_token_is_never_stored(app, lms):
     missing = tab.navigate("/learner/no-such-page")
     assert missing.status_code == 404
     assert "no-store" in missing.headers.get("Cache-Control", ""), missing.headers
+
+
+@pytest.mark.parametrize(
+    ("location", "carried"),
+    [
+        ("/learner/plan?page=2", True),
+        ("https://tool.test/learner/", True),
+        ("//evil.test/x", False),
+        ("/\\evil.test/x", False),  # a browser reads ``\\`` as ``/``: //evil.test
+        ("\t//evil.test/x", False),  # and drops tabs and newlines
+        ("http://tool.test/learner/", False),  # another scheme: another origin
+        ("http:evil.test/x", False),  # to a browser on https: http://evil.test/x
+        ("https://tool.test:8443/learner/", False),
+        ("javascript:alert(1)", False),
+        ("data:text/html,x", False),
+    ],
+)
+def test_a_redirect_is_carried_over_only_within_the_tool(app, lms, location, carried):
+    """The page that navigates on posts the token: only ever to the tool's own origin;
+    elsewhere the redirect stays a bare redirect (no token)."""
+    from flask import redirect
+
+    from lti_tool.auth import carry_token_over_redirect
+
+    tab = CookielessTab(app, lms.storage_launch(TestLms.cookieless_browser(app), "learner"))
+    with app.test_request_context(
+        "/learner/", base_url="https://tool.test", headers={"X-Launch-Token": tab.token}
+    ):
+        answered = carry_token_over_redirect(redirect(location))
+    assert (answered.status_code == 200) is carried, (location, answered.status_code)
+    if not carried:
+        assert answered.headers["Location"] == location
