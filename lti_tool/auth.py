@@ -108,16 +108,25 @@ def _read_launch_token() -> str | None:
         g.launch_token = token
         return launch_id
     handoff = request.args.get(LAUNCH_TOKEN_PARAM)
-    if not handoff or request.method not in ("GET", "HEAD"):
+    if not handoff or request.method != "GET":
         return None
     try:
         found, path = _handoff_serializer().loads(handoff, max_age=HANDOFF_SECONDS)
     except (BadSignature, ValueError, TypeError):
         return None
-    if path != request.path:
+    if path != request.path or not _use_handoff(handoff):
         return None
     g.launch_token = _serializer().dumps(found)  # what the page carries on, if it must
     return str(found)
+
+
+def _use_handoff(handoff: str) -> bool:
+    """Use the handoff up (the launch nonces' store): False when it served before. Its
+    address may be read later (a proxy's access log, a ``Referer``): not its launch."""
+    from lti_tool.lti.services import lti_services
+
+    digest = hashlib.sha256(handoff.encode()).hexdigest()
+    return lti_services().state_store.use_nonce(f"handoff:{digest}", HANDOFF_SECONDS)
 
 
 def _launch_from_token() -> Launch | None:

@@ -167,19 +167,18 @@ def test_the_handoff_expires_and_fits_only_its_landing(app, lms):
     assert client.get(landing, headers={"X-Launch-Token": handoff}).status_code == 401
     assert client.get(landing, query_string={"lt": handoff}).status_code == 200
 
-    class Earlier(TimestampSigner):
-        def get_timestamp(self) -> int:
-            return int(time.time()) - HANDOFF_SECONDS - 5
+    def handoff_made(age: int) -> str:
+        class Earlier(TimestampSigner):
+            def get_timestamp(self) -> int:
+                return int(time.time()) - age
 
-    def handoff_made(signer: Any) -> str:
-        made = URLSafeTimedSerializer(app.secret_key, salt="launch-handoff", signer=signer)
+        made = URLSafeTimedSerializer(app.secret_key, salt="launch-handoff", signer=Earlier)
         launch_id, path = made.loads(handoff)
         return str(made.dumps([launch_id, path]))
 
-    assert (
-        client.get(landing, query_string={"lt": handoff_made(TimestampSigner)}).status_code == 200
-    )
-    expired = handoff_made(Earlier)
+    # each made anew: a handoff serves once (test_the_handoff_serves_once)
+    assert client.get(landing, query_string={"lt": handoff_made(60)}).status_code == 200
+    expired = handoff_made(HANDOFF_SECONDS + 5)
     assert client.get(landing, query_string={"lt": expired}).status_code == 401
 
 
@@ -301,3 +300,19 @@ def test_a_redirect_is_carried_over_only_within_the_tool(app, lms, location, car
     assert (answered.status_code == 200) is carried, (location, answered.status_code)
     if not carried:
         assert answered.headers["Location"] == location
+
+
+def test_the_handoff_serves_once(app, lms):
+    """Whoever reads the landing's address afterwards (a proxy's access log, a Referer)
+    within its 2 minutes gets nothing: the first GET used it up. A HEAD neither answers
+    by it nor uses it."""
+    launched = lms.storage_launch(TestLms.cookieless_browser(app), "learner")
+    landing, handoff = urlsplit(launched.headers["Location"]).path, handoff_of(launched)
+    first, other = TestLms.cookieless_browser(app), TestLms.cookieless_browser(app)
+    assert first.head(landing, query_string={"lt": handoff}).status_code == 401
+    page = first.get(landing, query_string={"lt": handoff})
+    assert page.status_code == 200
+    assert page_token(page.get_data(as_text=True))
+    again = other.get(landing, query_string={"lt": handoff})
+    assert again.status_code == 401
+    assert page_token(again.get_data(as_text=True)) is None
