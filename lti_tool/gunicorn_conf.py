@@ -24,16 +24,20 @@ from gunicorn.glogging import Logger
 
 from lti_tool.observability import redact_launch_tokens
 
+_TOKEN_ATOMS = frozenset(("{x-launch-token}i", "{http_x_launch_token}e"))
+
 
 class RedactingLogger(Logger):
     """gunicorn's logger, whose access lines (when turned on: ``--access-logfile``) hold
-    no launch token: every ``lt=`` value and the ``X-Launch-Token`` header redacted."""
+    no launch token: every ``lt=`` value and the ``X-Launch-Token`` header redacted, as
+    sent (``{x-launch-token}i``) and as ``navigation.NavigationPost`` puts it in the
+    environ (``{http_x_launch_token}e``)."""
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         found: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         return {
             key: "[redacted]"
-            if key == "{x-launch-token}i"
+            if key in _TOKEN_ATOMS
             else redact_launch_tokens(value)
             if isinstance(value, str)
             else value

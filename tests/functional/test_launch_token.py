@@ -223,7 +223,9 @@ def test_gunicorns_access_lines_hold_no_token(app, lms):
     handoff = handoff_of(launched)
     target = urlsplit(launched.headers["Location"])
     config = Config()
-    config.set("access_log_format", config.access_log_format + ' "%({x-launch-token}i)s"')
+    # the header as sent, and as NavigationPost puts it in the environ
+    extra = ' "%({x-launch-token}i)s" "%({http_x_launch_token}e)s"'
+    config.set("access_log_format", config.access_log_format + extra)
     config.set("accesslog", "-")  # on
     logger = RedactingLogger(config)
     stream = io.StringIO()
@@ -242,6 +244,7 @@ def test_gunicorns_access_lines_hold_no_token(app, lms):
         "SERVER_PROTOCOL": "HTTP/1.1",
         "HTTP_REFERER": f"https://tool.example{target.path}?{target.query}",
         "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_X_LAUNCH_TOKEN": "the-navigation-token",
     }
     headers = [("X-LAUNCH-TOKEN", "the-launch-token"), ("REFERER", environ["HTTP_REFERER"])]
     logger.access(Response(), headers, environ, dt.timedelta(milliseconds=5))
@@ -249,6 +252,7 @@ def test_gunicorns_access_lines_hold_no_token(app, lms):
     line = stream.getvalue()
     assert target.path in line and "lt=[redacted]" in line, line
     assert handoff not in line and "the-launch-token" not in line, line
+    assert "the-navigation-token" not in line, line
 
 
 # --- (e) a page holding the token is never stored by a cache -----------------------------
