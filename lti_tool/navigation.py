@@ -7,7 +7,8 @@ turns a link click or a GET form into a POST whose body holds exactly two fields
 the GET it stands for, with the token in the ``X-Launch-Token`` header, before Flask
 routes it. A body with anything else is left as the POST it is (routed as a POST, CSRF
 checked): a state-changing POST cannot be disguised as a navigation, and a navigation can
-only ever reach what a GET reaches.
+only ever reach what a GET reaches. Nor is a POST from another site (``Sec-Fetch-Site``) a
+navigation.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class NavigationPost:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") == "POST" and _urlencoded(environ):
+        if environ.get("REQUEST_METHOD") == "POST" and _urlencoded(environ) and _own(environ):
             length = _length(environ)
             if 0 < length <= MAX_BODY:
                 body = environ["wsgi.input"].read(length)
@@ -46,6 +47,13 @@ class NavigationPost:
                     environ.pop("CONTENT_TYPE", None)
         result: Iterable[bytes] = self.app(environ, start_response)
         return result
+
+
+def _own(environ: dict[str, Any]) -> bool:
+    """Sent from the tool's own pages, or by the person (a reload), as far as the browser
+    tells (``Sec-Fetch-Site``; older browsers send none): another site's form cannot make a
+    browser navigate by a token of its choosing (login CSRF)."""
+    return environ.get("HTTP_SEC_FETCH_SITE", "same-origin") in ("same-origin", "none")
 
 
 def _urlencoded(environ: dict[str, Any]) -> bool:

@@ -75,3 +75,17 @@ def test_a_body_without_its_length_is_left_unread():
     body = b"_navigate=get&lt=tok"
     seen = _seen(body, FORM, CONTENT_LENGTH="", **{"wsgi.input": io.BytesIO(body)})
     assert (seen["method"], seen["body"]) == ("POST", body)
+
+
+@pytest.mark.parametrize(
+    ("site", "navigates"),
+    [("same-origin", True), ("none", True), ("cross-site", False), ("same-site", False)],
+)
+def test_a_navigation_comes_from_the_tools_own_pages(site, navigates):
+    """Another site's form cannot sign a browser in with its own token (login CSRF): its
+    POST stays a POST (CSRF-checked). ``none``: the person's own doing (a reload)."""
+    body = b"_navigate=get&lt=tok"
+    seen = _seen(body, FORM, HTTP_SEC_FETCH_SITE=site)
+    assert (seen["method"] == "GET") is navigates
+    if not navigates:
+        assert (seen["token"], seen["body"]) == (None, body)
