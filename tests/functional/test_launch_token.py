@@ -142,7 +142,17 @@ def test_a_navigation_post_is_only_ever_a_get(app, lms):
         content_type="multipart/form-data",
     )
     assert multipart.status_code == 400  # only a urlencoded body of the two fields navigates
-    navigated = tab.client.post("/designer/frameworks", data={"_navigate": "get", "lt": tab.token})
+    elsewhere = TestLms.cookieless_browser(app).post(  # another site's form, its token
+        "/designer/frameworks",
+        data={"_navigate": "get", "lt": tab.token},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+    assert elsewhere.status_code == 400  # a POST (login CSRF), not a navigation
+    navigated = tab.client.post(
+        "/designer/frameworks",
+        data={"_navigate": "get", "lt": tab.token},
+        headers={"Sec-Fetch-Site": "same-origin"},
+    )
     assert navigated.status_code == 200  # the frameworks page, read
     assert "Brannvern" not in navigated.get_data(as_text=True)
     with app.app_context():
