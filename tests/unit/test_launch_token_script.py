@@ -50,6 +50,8 @@ class Site:
         self.context = browser.new_context()
         self.context.route("**/*", self._answer)
         self.tab = self.context.new_page()
+        self.errors: list[str] = []
+        self.tab.on("pageerror", lambda error: self.errors.append(str(error)))
 
     def _answer(self, route: Any) -> None:
         request = route.request
@@ -76,7 +78,9 @@ class Site:
         raise AssertionError((method, url, self.requests))
 
     def close(self) -> None:
+        """Done: the script threw nothing."""
         self.context.close()
+        assert self.errors == []
 
 
 def test_a_form_posting_to_another_site_gets_no_launch_token(browser):
