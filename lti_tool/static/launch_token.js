@@ -1,7 +1,7 @@
 // The launch token never goes in a URL (lti_tool/auth.py, lti_tool/navigation.py).
 // 1. The landing after a launch: the short-lived handoff (?lt=) leaves the address bar.
 // 2. A page reached without the session cookie carries the token in
-//    <meta name="launch-token">: every POST form gets it as a hidden field, and a
+//    <meta name="launch-token">: every POST form to the tool gets it as a hidden field, and a
 //    same-origin link or GET form becomes a POST navigation (_navigate=get plus the
 //    token), which the server answers as the GET it stands for.
 (function () {
