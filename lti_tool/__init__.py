@@ -18,6 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from lti_tool import db
 from lti_tool.domain.urls import safe_url
 from lti_tool.json_input import JsonProvider
+from lti_tool.navigation import NavigationPost
 from lti_tool.schemas.checks import refuse_nul_in_request
 from lti_tool.settings import Settings, load_settings
 from lti_tool.views import IdConverter
@@ -46,7 +47,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     keep_cells_current()  # the figures' requirement lines follow every change to them
     lti_services.init_app(app, settings)
-    from lti_tool.auth import bind_csrf_to_launch_token
+    from lti_tool.auth import (
+        bind_csrf_to_launch_token,
+        carry_token_over_redirect,
+        keep_token_pages_private,
+    )
 
     app.before_request(_start_request)  # first: the start time
     metrics.declare_refusal_reasons(errors.launch_refusal_codes())
@@ -61,8 +66,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     cli.register(app)
     web_security.init_app(app)  # its headers after the commit: a new platform may frame
     app.after_request(_finish_request)
+    app.after_request(keep_token_pages_private)  # after the redirect carried over
+    app.after_request(carry_token_over_redirect)  # before the commit: it may render a page
     app.context_processor(_template_globals)
     app.add_template_filter(safe_url)
+    app.wsgi_app = NavigationPost(app.wsgi_app)  # type: ignore[method-assign]
     app.wsgi_app = observability.RequestIds(app.wsgi_app)  # type: ignore[method-assign]
     if settings.PROXY_FIX_HOPS:
         n = settings.PROXY_FIX_HOPS
@@ -240,9 +248,11 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _template_globals() -> dict[str, Any]:
-    from lti_tool.auth import launch_token
+    """``lt`` is None: templates' ``url_for(..., lt=lt)`` and ``{% if lt %}`` fields add no
+    launch token to any URL or form (it travels by ``page_launch_token`` only)."""
+    from lti_tool.auth import page_launch_token
 
-    return {"lt": launch_token()}
+    return {"lt": None, "page_launch_token": page_launch_token()}
 
 
 def _finish_request(response: Response) -> Response:

@@ -1,8 +1,17 @@
 """Who is asking: the person and permissions of the current launch, and route guards.
 
 A launch signs the browser in through the session cookie. Where the browser drops
-cookies inside the LMS iframe, pages carry a signed launch token (``lt``) instead, in
-links and forms, so navigation keeps working without cookies.
+cookies inside the LMS iframe, a signed launch token stands in for it, and it never goes
+in a URL (access logs, browser history, ``Referer``):
+
+- the redirect after the launch POST carries a *handoff* (``?lt=``): another salt, bound
+  to that one landing path, valid for ``HANDOFF_SECONDS``; the landing strips it from the
+  address bar (``static/launch_token.js``);
+- after it, the launch token travels only in a POST body (``lt``) or the
+  ``X-Launch-Token`` header. A page reached by the token (not by the cookie) carries it in
+  ``<meta name="launch-token">``; the static script adds it to POST forms and turns links
+  and GET forms into POST navigations, which ``navigation.NavigationPost`` turns back
+  into the GET they stand for; a redirect becomes a page that navigates on that way.
 """
 
 from __future__ import annotations
@@ -13,8 +22,10 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import current_app, g, request, session
+from flask import current_app, g, render_template, request, session
+from flask.wrappers import Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
@@ -37,39 +48,85 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 PUBLIC = "public"
 LAUNCH_TOKEN_PARAM = "lt"  # noqa: S105 - a parameter name, not a secret
+LAUNCH_TOKEN_HEADER = "X-Launch-Token"  # noqa: S105 - a header name, not a secret
+#: How long the handoff on the redirect after a launch may be used.
+HANDOFF_SECONDS = 120
 
 
 def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key or "", salt="launch-token")
 
 
-def sign_in(launch: Launch) -> str:
-    """Remember the launch for this browser; return the token for cookie-less navigation."""
+def _handoff_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key or "", salt="launch-handoff")
+
+
+def sign_in(launch: Launch) -> None:
+    """Remember the launch for this browser (the session cookie)."""
     session.clear()
     session.permanent = True
     session["launch_id"] = launch.id
     if launch.person.locale:
         session["locale"] = launch.person.locale
-    token: str = _serializer().dumps(launch.id)
-    g.launch_token = token
-    return token
+    g.token_launch_id = str(launch.id)
+    g.launch_token = _serializer().dumps(launch.id)
+
+
+def with_handoff(url: str, launch: Launch) -> str:
+    """``url`` (the landing after a launch) with a handoff for a frame without cookies:
+    valid only for that path and only ``HANDOFF_SECONDS``."""
+    parts = urlsplit(url)
+    handoff = _handoff_serializer().dumps([launch.id, parts.path])
+    query = urlencode([*parse_qsl(parts.query), (LAUNCH_TOKEN_PARAM, handoff)])
+    g.handoff_location = True
+    return urlunsplit(parts._replace(query=query))
 
 
 def _launch_id_from_token() -> str | None:
-    """The launch id in the request's launch token, when it carries a valid one."""
+    """The launch id in the request's launch token, when it carries a valid one (read once)."""
+    if "token_launch_id" not in g:
+        g.token_launch_id = _read_launch_token()
+    found: str | None = g.token_launch_id
+    return found
+
+
+def _read_launch_token() -> str | None:
+    """The header, a POST body's ``lt`` or, on a GET, the handoff in the query; never the
+    launch token in a query string."""
     try:
-        token = request.values.get(LAUNCH_TOKEN_PARAM) or request.headers.get("X-Launch-Token")
+        token = request.headers.get(LAUNCH_TOKEN_HEADER) or (
+            request.form.get(LAUNCH_TOKEN_PARAM) if request.method == "POST" else None
+        )
     except HTTPException:  # a body the request may not carry (too large): no token
         return None
-    if not token:
+    if token:
+        max_age = current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
+        try:
+            launch_id = str(_serializer().loads(token, max_age=max_age))
+        except BadSignature:
+            return None
+        g.launch_token = token
+        return launch_id
+    handoff = request.args.get(LAUNCH_TOKEN_PARAM)
+    if not handoff or request.method != "GET":
         return None
-    max_age = current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
     try:
-        launch_id = str(_serializer().loads(token, max_age=max_age))
-    except BadSignature:
+        found, path = _handoff_serializer().loads(handoff, max_age=HANDOFF_SECONDS)
+    except (BadSignature, ValueError, TypeError):
         return None
-    g.launch_token = token
-    return launch_id
+    if path != request.path or not _use_handoff(handoff):
+        return None
+    g.launch_token = _serializer().dumps(found)  # what the page carries on, if it must
+    return str(found)
+
+
+def _use_handoff(handoff: str) -> bool:
+    """Use the handoff up (the launch nonces' store): False when it served before. Its
+    address may be read later (a proxy's access log, a ``Referer``): not its launch."""
+    from lti_tool.lti.services import lti_services
+
+    digest = hashlib.sha256(handoff.encode()).hexdigest()
+    return lti_services().state_store.use_nonce(f"handoff:{digest}", HANDOFF_SECONDS)
 
 
 def _launch_from_token() -> Launch | None:
@@ -137,13 +194,62 @@ def current_permissions() -> frozenset[Permission]:
 
 
 def launch_token() -> str | None:
-    """The token to carry in links when this request came with one.
+    """Nothing: links never carry the launch token (``url_for(..., lt=None)`` adds
+    nothing). Kept so calls not yet removed stay harmless; see ``page_launch_token``."""
+    return None
 
-    Always carried, not only without cookies: each tab keeps the launch it was opened
-    with, even when a later launch in another tab changed the shared session.
-    """
-    token: str | None = g.get("launch_token")
+
+def page_launch_token() -> str | None:
+    """The launch token this page must carry on (in its ``<meta>`` and POST forms): when
+    the request came by the token and the session cookie does not hold that launch (the
+    browser drops cookies, or another tab launched since)."""
+    if "page_launch_token" not in g:
+        launch_id = _launch_id_from_token()
+        carry = launch_id is not None and str(session.get("launch_id")) != launch_id
+        g.page_launch_token = g.get("launch_token") if carry else None
+    token: str | None = g.page_launch_token
     return token
+
+
+def carry_token_over_redirect(response: Response) -> Response:
+    """A redirect answered to a page that carries the token would lose it (the browser
+    follows with a bare GET): a page that navigates on by POST instead. Whatever the
+    view did, no ``lt`` leaves in a Location but the launch's handoff."""
+    location = response.headers.get("Location")
+    if not location or not 300 <= response.status_code < 400:
+        return response
+    parts = urlsplit(location)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if not g.get("handoff_location") and any(k == LAUNCH_TOKEN_PARAM for k, _ in query):
+        query = [(k, v) for k, v in query if k != LAUNCH_TOKEN_PARAM]
+        location = urlunsplit(parts._replace(query=urlencode(query)))
+        response.headers["Location"] = location
+    if not _within_tool(location) or page_launch_token() is None:
+        return response
+    page = render_template("navigate_on.html", target=location)
+    moved = current_app.make_response((page, 200))
+    for name, value in response.headers.items():
+        if name.lower() == "set-cookie":
+            moved.headers.add(name, value)
+    return moved
+
+
+def _within_tool(location: str) -> bool:
+    """Whether a browser on this request's page would take ``location`` to the tool's own
+    origin: read as a browser does (``\\`` as ``/``; another scheme is another origin,
+    ``javascript:`` and ``data:`` too)."""
+    parts = urlsplit(location.replace("\\", "/"))
+    if parts.scheme and parts.scheme.lower() != request.scheme:
+        return False
+    return not parts.netloc or parts.netloc.lower() == request.host.lower()
+
+
+def keep_token_pages_private(response: Response) -> Response:
+    """A page carrying the launch token (its ``<meta>``) is stored by no cache, shared or
+    the browser's disk, whatever the view allowed: the token outlives the page."""
+    if page_launch_token() is not None:
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def current_organisation_id() -> int:

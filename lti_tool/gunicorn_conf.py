@@ -6,7 +6,8 @@ GUNICORN_BIND, GUNICORN_WORKERS, GUNICORN_THREADS and FORWARDED_ALLOW_IPS overri
 
 Logs: gunicorn's own lines go through the tool's formatter (LOG_FORMAT: JSON by default),
 and gunicorn's access log is off: the tool logs one line per request itself, with its
-request id and endpoint (``lti_tool.access``).
+request id and endpoint (``lti_tool.access``), the path without the query. Turned on, its
+lines hold no launch token (``RedactingLogger``).
 
 Metrics: the workers write their values into PROMETHEUS_MULTIPROC_DIR, so /metrics sums
 them whichever worker answers. Without the setting a fresh folder is made for this
@@ -19,12 +20,38 @@ import shutil
 import tempfile
 from typing import Any
 
+from gunicorn.glogging import Logger
+
+from lti_tool.observability import redact_launch_tokens
+
+_TOKEN_ATOMS = frozenset(("{x-launch-token}i", "{http_x_launch_token}e"))
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger, whose access lines (when turned on: ``--access-logfile``) hold
+    no launch token: every ``lt=`` value and the ``X-Launch-Token`` header redacted, as
+    sent (``{x-launch-token}i``) and as ``navigation.NavigationPost`` puts it in the
+    environ (``{http_x_launch_token}e``)."""
+
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        found: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+        return {
+            key: "[redacted]"
+            if key in _TOKEN_ATOMS
+            else redact_launch_tokens(value)
+            if isinstance(value, str)
+            else value
+            for key, value in found.items()
+        }
+
+
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 timeout = 30
 accesslog = None
+logger_class = RedactingLogger
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 _FORMATTER = {

@@ -98,6 +98,15 @@ _RECORD_ATTRIBUTES = frozenset(
 )
 
 
+#: ``lt=`` in a URL (the handoff after a launch: ``lti_tool.auth``), whatever logs it.
+_LAUNCH_TOKEN = re.compile(r"((?:^|[?&;\s\"'])lt=)[^&;\s\"']+")
+
+
+def redact_launch_tokens(text: str) -> str:
+    """``text`` with every ``lt=`` value replaced: no log line holds a launch token."""
+    return _LAUNCH_TOKEN.sub(r"\1[redacted]", text) if "lt=" in text else text
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request_id and the fields
     given as ``extra=``; a traceback as ``exception``. Every request writes one (the access
@@ -129,7 +138,7 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
         elif record.exc_text:
             entry["exception"] = record.exc_text
-        return self._encoder.encode(entry)
+        return redact_launch_tokens(self._encoder.encode(entry))
 
 
 class TextFormatter(logging.Formatter):
@@ -141,7 +150,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if not getattr(record, "request_id", None):
             record.request_id = "-"
-        return super().format(record)
+        return redact_launch_tokens(super().format(record))
 
 
 def formatter(log_format: str) -> logging.Formatter:

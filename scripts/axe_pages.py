@@ -563,6 +563,85 @@ def tour_certificates(tool: Tool) -> None:
 
 
 #: In this order: the catalogue tour makes the e-learning activity the sessions tour shows.
+def tour_cookieless(tool: Tool) -> None:
+    """A browser that drops the tool's cookies in the LMS frame (as Safari does): the
+    launch's answer loses its cookie, and no later answer sets one. The landing comes by
+    its short handoff, which then leaves the address bar; links, the language links and
+    the plan's forms (one refused with 422, one accepted and redirected) work through
+    ``static/launch_token.js``, and so does a download (my data); no request after the
+    landing has the token in its URL."""
+    context = tool.browser.new_context(locale="nb-NO")
+    context.add_init_script(script=tool.axe_js)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+
+    def tool_page(url: str) -> bool:  # the launch's own legs keep their state cookie
+        parts = urllib.parse.urlsplit(url)
+        return parts.netloc == base and not parts.path.startswith(("/lti/", "/demo"))
+
+    def without_cookies(route: Any) -> None:
+        headers = route.request.all_headers()
+        route.continue_(headers={k: v for k, v in headers.items() if k.lower() != "cookie"})
+
+    def launch_loses_its_cookie(route: Any) -> None:
+        answer = route.fetch(max_redirects=0)  # keeps what it sets: cleared at once
+        context.clear_cookies()
+        headers = {k: v for k, v in answer.headers.items() if k.lower() != "set-cookie"}
+        route.fulfill(response=answer, headers=headers)
+
+    base = urllib.parse.urlsplit(tool.base).netloc
+    page.route(tool_page, without_cookies)
+    launch_post = re.compile(r"^[^?]*/lti/launch$")
+    page.route(launch_post, launch_loses_its_cookie)
+    page.goto(f"{tool.base}/demo/launch/learner")
+    page.wait_for_url("**/learner/")
+    if "lt=" in page.url or not page.locator('meta[name="launch-token"]').count():
+        raise RuntimeError(f"the cookie-less landing kept its handoff or has no token: {page.url}")
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.url))
+    tool.check("cookie-less learner: start page", page)
+
+    with page.expect_navigation():
+        page.locator("a[href='/learner/plan']").first.click()
+    if not page.url.endswith("/learner/plan") or "Demo Ansatt" not in page.content():
+        raise RuntimeError(f"a link without cookies did not reach the plan: {page.url}")
+    tool.check("cookie-less learner: plan", page)
+
+    declines = page.locator("details", has=page.locator("input[value=declined]"))
+    declines.first.locator("summary").click()
+    with page.expect_navigation() as refused:
+        declines.first.locator("[type=submit]").click()
+    if refused.value.status != 422:
+        raise RuntimeError(f"a decline without a reason, cookie-less: {refused.value.status}")
+    tool.check("cookie-less learner: decline without a reason (422)", page)
+
+    accept = page.locator("form", has=page.locator("input[value=accepted]")).first
+    accept.locator("[type=submit]").click()  # redirected: a page that navigates on by POST
+    page.wait_for_url("**/learner/plan")
+    page.wait_for_load_state()
+    if "launch-token-continue" in page.content() or "Demo Ansatt" not in page.content():
+        raise RuntimeError("an accepted plan entry did not navigate on to the plan")
+
+    with page.expect_navigation():
+        page.locator("a[href='/learner/my-data']").first.click()
+    with page.expect_download() as download:
+        page.locator("a[download]").first.click()
+    if '"person"' not in Path(download.value.path()).read_text(encoding="utf-8"):
+        raise RuntimeError("the download of my data without cookies holds no person")
+    tool.check("cookie-less learner: my data", page)
+
+    with page.expect_navigation():
+        page.locator("a[hreflang=nn]").first.click()
+    if page.locator("html").get_attribute("lang") != "nn":
+        raise RuntimeError("the language link did not work without cookies")
+    tool.check("cookie-less learner: plan in nynorsk", page)
+    leaked = [url for url in sent if "lt=" in urllib.parse.urlsplit(url).query]
+    if leaked:
+        raise RuntimeError(f"a launch token in a URL: {leaked}")
+    print(f"  cookie-less: {len(sent)} requests, none with a token in its URL", flush=True)
+    context.close()
+
+
 TOURS: dict[str, Callable[[Tool], None]] = {
     "plan": tour_plan,
     "catalogue": tour_catalogue,
@@ -576,6 +655,7 @@ TOURS: dict[str, Callable[[Tool], None]] = {
     "admin": tour_admin,
     "public": tour_public,
     "languages": tour_languages,
+    "cookieless": tour_cookieless,
 }
 
 

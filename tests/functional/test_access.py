@@ -13,6 +13,7 @@ from lti_tool.lti.roles import Permission
 from lti_tool.models import Status
 from lti_tool.services.platforms import find_platform, get_deployment, record_deployment
 from tests.fakes.lms import TestLms, csrf_token
+from tests.functional.token_browsing import launch_token_of
 
 PERMISSION_VALUES = {str(p) for p in Permission}
 
@@ -218,14 +219,16 @@ def test_each_persona_sees_only_its_pages(app, lms, persona):
 
 @pytest.mark.parametrize("persona", list(ALLOWED))
 def test_launch_token_without_cookie_grants_the_same(app, lms, persona):
-    """In an iframe without cookies the lt token is the sign-in; same permissions."""
-    launched = lms.launch(TestLms.browser(app), persona)
-    token = launched.headers["Location"].split("lt=")[1].split("&")[0]
-    cookieless = TestLms.browser(app)
+    """In an iframe without cookies the launch token is the sign-in (in the header, or the
+    body of a POST navigation); same permissions."""
+    token = launch_token_of(app, lms.launch(TestLms.browser(app), persona))
+    cookieless = TestLms.cookieless_browser(app)
     for path in PAGES:
-        status = cookieless.get(path, query_string={"lt": token}).status_code
         expected = 200 if path in ALLOWED[persona] else 403
-        assert status == expected, f"{persona} on {path} with lt: {status}"
+        status = cookieless.get(path, headers={"X-Launch-Token": token}).status_code
+        assert status == expected, f"{persona} on {path} with the header: {status}"
+        navigated = cookieless.post(path, data={"_navigate": "get", "lt": token}).status_code
+        assert navigated == expected, f"{persona} on {path} by POST navigation: {navigated}"
 
 
 @pytest.mark.parametrize(

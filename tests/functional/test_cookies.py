@@ -20,6 +20,7 @@ from lti_tool.db import get_session
 from lti_tool.lti.demo_platform import AuthRequestError
 from lti_tool.lti.oidc import check_cookie_name, state_cookie_name
 from tests.fakes.lms import TestLms, parse_forms
+from tests.functional.token_browsing import launch_token_of, page_token
 from tests.statements import statements_run
 
 
@@ -571,12 +572,15 @@ def test_navigation_without_cookies_uses_the_launch_token(app, lms):
     assert page.status_code == 200, page.get_data(as_text=True)
     html = page.get_data(as_text=True)
     assert "Demo Ansatt" in html
-    assert f"lt={token}" in html  # links on the page keep carrying the token
+    carried = page_token(html)  # the page carries the launch token on, not in its links
+    assert carried and carried != token and "lt=" not in html
+    navigated = browser.post("/learner/", data={"_navigate": "get", "lt": carried})
+    assert navigated.status_code == 200
     assert browser.get("/learner/").status_code == 401  # no token, no cookie: not signed in
 
 
 def test_launch_token_by_header(app, lms):
-    token = auth_query(_launch_through_platform_storage(app, lms).headers["Location"])["lt"]
+    token = launch_token_of(app, _launch_through_platform_storage(app, lms))
 
     page = cookieless_browser(app).get("/learner/", headers={"X-Launch-Token": token})
 
@@ -593,9 +597,9 @@ def test_launch_token_by_header(app, lms):
     ids=["tampered-signature", "garbage", "forged-timestamp-and-signature"],
 )
 def test_forged_launch_token_is_refused(app, lms, forge):
-    token = auth_query(_launch_through_platform_storage(app, lms).headers["Location"])["lt"]
+    token = launch_token_of(app, _launch_through_platform_storage(app, lms))
 
-    page = cookieless_browser(app).get("/learner/", query_string={"lt": forge(token)})
+    page = cookieless_browser(app).get("/learner/", headers={"X-Launch-Token": forge(token)})
 
     assert page.status_code == 401
     assert "not_signed_in" in page.get_data(as_text=True)
@@ -603,13 +607,13 @@ def test_forged_launch_token_is_refused(app, lms, forge):
 
 def test_launch_token_signed_with_another_secret_is_refused(app, lms, make_app):
     """A token made by an instance with another SECRET_KEY (or by anyone else) is refused."""
-    token = auth_query(_launch_through_platform_storage(app, lms).headers["Location"])["lt"]
+    token = launch_token_of(app, _launch_through_platform_storage(app, lms))
     other = make_app(SECRET_KEY="another-secret-key-another-secret-key-xx")
     with other.test_request_context():
         launch_id = URLSafeTimedSerializer(app.secret_key, salt="launch-token").loads(token)
         forged = URLSafeTimedSerializer(other.secret_key, salt="launch-token").dumps(launch_id)
 
-    page = cookieless_browser(app).get("/learner/", query_string={"lt": forged})
+    page = cookieless_browser(app).get("/learner/", headers={"X-Launch-Token": forged})
 
     assert page.status_code == 401
 

@@ -13,6 +13,7 @@ from lti_tool.lti import claims as c
 from lti_tool.models import Launch
 from tests.conftest import TOOL_BASE_URL
 from tests.fakes.lms import TestLms, csrf_token, parse_forms
+from tests.functional.token_browsing import page_token
 
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 DEEP_LINKING = "LtiDeepLinkingRequest"
@@ -200,12 +201,15 @@ def _cookieless_deep_link_page(app: Any, lms: TestLms) -> tuple[Any, dict[str, A
     page = browser.get(response.headers["Location"])
     assert page.status_code == 200, page.get_data(as_text=True)
     forms = parse_forms(page.get_data(as_text=True))
-    return browser, next(f for f in forms if f["action"].startswith("/designer/deep-link"))
+    form = next(f for f in forms if f["action"].startswith("/designer/deep-link"))
+    form["fields"]["lt"] = page_token(page.get_data(as_text=True))  # as the page's script adds it
+    return browser, form
 
 
 def test_deep_linking_works_without_cookies(app, lms):
     browser, form = _cookieless_deep_link_page(app, lms)
-    assert "lt=" in form["action"]
+    assert "lt=" not in form["action"]
+    assert form["fields"]["lt"]
 
     response = browser.post(form["action"], data=form["fields"])
 
@@ -219,7 +223,7 @@ def test_deep_linking_works_without_cookies(app, lms):
 def test_cookieless_post_without_csrf_token_is_refused(app, lms):
     browser, form = _cookieless_deep_link_page(app, lms)
 
-    response = browser.post(form["action"], data={"item": "home"})
+    response = browser.post(form["action"], data={"item": "home", "lt": form["fields"]["lt"]})
 
     assert response.status_code == 400
     assert "JWT" not in response.get_data(as_text=True)
@@ -230,7 +234,9 @@ def test_cookieless_csrf_token_of_another_launch_is_refused(app, lms):
     browser, second = _cookieless_deep_link_page(app, lms)
     assert first["fields"]["csrf_token"] != second["fields"]["csrf_token"]
 
-    response = browser.post(second["action"], data=first["fields"])
+    response = browser.post(
+        second["action"], data={**first["fields"], "lt": second["fields"]["lt"]}
+    )
 
     assert response.status_code == 400
     assert "JWT" not in response.get_data(as_text=True)

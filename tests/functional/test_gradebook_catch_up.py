@@ -12,10 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select, text
 
 from lti_tool.db import get_session
@@ -33,6 +31,7 @@ from tests.fakes.lms import TestLms
 from tests.fakes.mappings import designer_browser, post_form
 from tests.functional.test_certification_flow import earn
 from tests.functional.test_mapping_flow import NURSE_HALF, NURSE_RIGHT, build_mapping, deliver
+from tests.functional.token_browsing import launch_id_of
 from tests.statements import statements_run
 
 LEARNER = "101"
@@ -72,9 +71,7 @@ def launch_link(
 
 
 def _launch_id(app: Any, response: Any) -> str:
-    token = dict(parse_qsl(urlsplit(response.headers["Location"]).query))["lt"]
-    launch_id: str = URLSafeTimedSerializer(app.secret_key, salt="launch-token").loads(token)
-    return launch_id
+    return launch_id_of(app, response)
 
 
 def take_without_grades(app: Any, lms: TestLms, answers: dict[str, Any]) -> None:

@@ -368,3 +368,37 @@ def test_each_answer_saved_costs_the_same_statements_and_submitting_a_bounded_nu
     assert len(saves) == 4 and len(set(saves)) == 1, saves
     assert saves[0] <= 16, saves
     assert len(run) <= 43, len(run)
+
+
+def test_without_cookies_a_learner_starts_answers_and_autosaves(app, lms, care, gradebook):
+    """In a frame that drops cookies: Start and each answer are POST forms carrying the
+    launch token in their body, the autosave sends it in the X-Launch-Token header (as the
+    item page's script does), and no URL carries it."""
+    from tests.functional.token_browsing import CookielessTab
+
+    link_id = place(lms, app, gradebook, build_mapping(app, lms, care))
+    launched = lms.storage_launch(TestLms.cookieless_browser(app), "learner", link=link_id)
+    tab = CookielessTab(app, launched)
+    (start,) = [f for f in tab.post_forms() if "/attempts" in (f["action"] or "")]
+    item = tab.submit(start)  # the redirect to the first item, carried over by POST
+    assert item.status_code == 200 and "/items/1" in tab.visited[-1][0], tab.visited[-1][0]
+    base, n = tab.visited[-1][0].split("/items/")[0], 1
+    while "50 mg" not in tab.html:  # the numeric item (items may be in any order)
+        n += 1
+        assert tab.navigate(f"{base}/items/{n}").status_code == 200
+    form = next(f for f in tab.post_forms() if "/items/" in (f["action"] or ""))
+    assert "lt" not in form["fields"] and "lt=" not in form["action"]
+
+    saved = tab.client.post(
+        form["action"],
+        data={"csrf_token": form["fields"]["csrf_token"], "answer": "5", "go": "stay"},
+        headers={"X-Autosave": "1", "X-Launch-Token": tab.token},
+    )
+    assert saved.status_code == 204, saved.get_data(as_text=True)
+    unsigned = tab.client.post(
+        form["action"],
+        data={"csrf_token": form["fields"]["csrf_token"], "answer": "5", "go": "stay"},
+        headers={"X-Autosave": "1"},
+    )
+    assert unsigned.status_code == 400  # no launch token: its CSRF secret is not bound
+    assert 'value="5"' in tab.navigate(f"{base}/items/{n}").get_data(as_text=True)  # kept

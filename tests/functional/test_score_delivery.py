@@ -15,11 +15,9 @@ import re
 import signal
 import threading
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
-from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select, text
 
 from lti_tool.db import get_session
@@ -38,6 +36,7 @@ from lti_tool.services.score_delivery import (
 from tests.fakes.gradebook import FakeGradebook
 from tests.fakes.lms import TestLms, csrf_token, parse_forms
 from tests.functional.test_deployments import _Rows, admin_session, other_lms
+from tests.functional.token_browsing import launch_id_of
 
 LEARNER, MANAGER = "101", "103"  # the test LMS's people (their LMS user ids)
 MOODLE_TIME = dt.datetime(2026, 11, 22, 10, 35, 46, 41000, tzinfo=dt.UTC)
@@ -70,9 +69,7 @@ def launch(app: Any, lms: TestLms, persona: str = "learner", **change: Any) -> s
     """A real launch with these claims changed; the id of the Launch row it made."""
     response = lms.signed_launch(TestLms.browser(app), persona, change=change)
     assert response.status_code == 302, response.get_data(as_text=True)
-    token = dict(parse_qsl(urlsplit(response.headers["Location"]).query))["lt"]
-    launch_id: str = URLSafeTimedSerializer(app.secret_key, salt="launch-token").loads(token)
-    return launch_id
+    return launch_id_of(app, response)
 
 
 def ags_launch(app: Any, lms: TestLms, claim: dict[str, Any], persona: str = "learner") -> str:

@@ -4,9 +4,9 @@ deployments, and the organisation of the launch's deployment."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes.lms import TestLms
+from tests.functional.token_browsing import launch_token_of, page_token
 
 
 def cli(app: Any, *args: str) -> str:
@@ -15,34 +15,35 @@ def cli(app: Any, *args: str) -> str:
     return result.output
 
 
-def token_of(response: Any) -> str:
-    return dict(parse_qsl(urlsplit(response.headers["Location"]).query))["lt"]
-
-
-def test_each_tab_keeps_the_launch_it_was_opened_with(app, lms):
+def test_a_tab_with_its_launch_token_keeps_its_launch(app, lms):
+    """A tab carrying its token (header or POST navigation) keeps the launch it was opened
+    with after a later launch in the same browser changed the shared session; its pages
+    carry the token on, since the cookie now holds another launch."""
     browser = TestLms.browser(app)
-    learner_tab = lms.launch(browser, "learner")
-    learner_token = token_of(learner_tab)
+    learner_token = launch_token_of(app, lms.launch(browser, "learner"))
     admin_tab = lms.launch(browser, "admin")  # a later launch, same browser, shared session
     assert browser.get(admin_tab.headers["Location"]).status_code == 200
 
-    page = browser.get("/learner/", query_string={"lt": learner_token})
+    page = browser.post("/learner/", data={"_navigate": "get", "lt": learner_token})
     assert page.status_code == 200
-    assert f"lt={learner_token}" in page.get_data(as_text=True)  # links keep the tab's launch
-    assert browser.get("/admin/", query_string={"lt": learner_token}).status_code == 403
+    assert page_token(page.get_data(as_text=True)) == learner_token  # carried on, not in links
+    assert "lt=" not in page.get_data(as_text=True)
+    assert browser.get("/admin/", headers={"X-Launch-Token": learner_token}).status_code == 403
+    assert browser.get("/admin/").status_code == 200  # the cookie: the later launch
+    assert page_token(browser.get("/admin/").get_data(as_text=True)) is None
 
 
 def test_disabling_the_platform_ends_existing_sessions_and_tokens(app, lms):
     browser = TestLms.browser(app)
     response = lms.launch(browser, "learner")
-    token = token_of(response)
+    token = launch_token_of(app, response)
     assert browser.get("/learner/").status_code == 200
     p = lms.platform
     cli(app, "platform", "disable", "--issuer", p.issuer, "--client-id", p.client_id)
 
     assert browser.get("/learner/").status_code == 403
     cookieless = TestLms.cookieless_browser(app)
-    refused = cookieless.get("/learner/", query_string={"lt": token})
+    refused = cookieless.get("/learner/", headers={"X-Launch-Token": token})
     assert refused.status_code == 403
     assert "<code>platform_disabled</code>" in refused.get_data(as_text=True)
 
