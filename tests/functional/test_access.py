@@ -71,8 +71,15 @@ PAGES = [
     *MANAGER_PAGES,
     *EVERYONE_PAGES,
 ]
-#: Pages that need a query or a launch of a kind (tested in their own modules).
-GUARDED_GET_PAGES = [*PAGES, "/designer/deep-link", "/designer/items/new"]
+#: Pages that need a query, a launch of a kind or a region (tested in their own modules;
+#: every caller of every route: test_route_table).
+GUARDED_GET_PAGES = [
+    *PAGES,
+    "/designer/deep-link",
+    "/designer/items/new",
+    "/designer/packages",
+    "/designer/library",
+]
 
 ALLOWED = {
     "learner": {"/learner/", *EVERYONE_PAGES},
@@ -326,6 +333,8 @@ def test_api_guards_match_the_declared_access(app):
         elif rule.rule.startswith("/api/v1/grants"):
             assert access == {"admin"}, rule.rule
         elif rule.rule.startswith("/api/v1/courses"):  # the activity catalogue
+            assert access == API_DESIGN, rule.rule
+        elif rule.rule.startswith("/api/v1/packages"):  # content packages: designers'
             assert access == API_DESIGN, rule.rule
         elif rule.rule.startswith("/api/v1/coverage"):
             assert access == {"coordinator", "admin"}, rule.rule
