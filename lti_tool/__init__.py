@@ -27,7 +27,9 @@ csrf = CSRFProtect()
 #: One line per request: method, path, endpoint, status, duration_ms (gunicorn's own access
 #: log is off: it cannot carry the request id).
 access_log = logging.getLogger("lti_tool.access")
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+#: No X-RateLimit headers on every limited response (each costs a Redis command to read
+#: the window); a refusal (429) says when to try again (``errors._retry_after``).
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:

@@ -8,9 +8,10 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from lti_tool.db import utcnow
 from lti_tool.errors import DeepLinkingForbidden
@@ -139,16 +140,15 @@ def record_launch(
     if launch.message_type == c.DEEP_LINKING_REQUEST and not permissions & CAN_PLACE_CONTENT:
         raise DeepLinkingForbidden(f"deep linking by roles {roles}")
     context = launch.claims.get(c.CONTEXT) or {}
-    record = Launch(
-        id=secrets.token_urlsafe(24),
-        person=person,
-        deployment=launch.deployment,
+    record = insert_launch(
+        session,
+        person,
+        launch.deployment,
         message_type=launch.message_type,
         context_id=context.get("id"),
         permissions=sorted(permissions),
         claims=stored_claims(launch.claims),
     )
-    session.add(record)
     custom = launch.claims.get(c.CUSTOM)
     if isinstance(custom, dict) and (job_role_param in custom or unit_param in custom):
         assignments.sync_launch_assignments(
@@ -165,6 +165,31 @@ def record_launch(
     session.flush()
     gradebook.catch_up(session, record)
     return record
+
+
+def insert_launch(
+    session: Session, person: Person, deployment: Deployment, **values: Any
+) -> Launch:
+    """The launch record, written at once by one Core ``INSERT`` and kept in ``session``
+    as a persistent object with its person and deployment: the unit of work would spend
+    more on one new row than the statement does, and nothing of it changes later."""
+    values = {
+        "id": secrets.token_urlsafe(24),
+        "person_id": person.id,
+        "deployment_pk": deployment.id,
+        "created_at": utcnow(),
+        **values,
+    }
+    session.execute(_LAUNCH_INSERT, values)
+    record = Launch(**values)
+    make_transient_to_detached(record)  # what it holds is what the row holds
+    set_committed_value(record, "person", person)
+    set_committed_value(record, "deployment", deployment)
+    session.add(record)
+    return record
+
+
+_LAUNCH_INSERT = insert(Launch.__table__)  # type: ignore[arg-type]
 
 
 #: The custom parameter of a placed link that names a mapping (see services.placement).
@@ -201,10 +226,17 @@ def landing(launch: Launch) -> tuple[str, dict[str, str]]:
 def get_launch(session: Session, launch_id: str) -> Launch | None:
     """The launch with what every page reads of it (its person, deployment, platform and
     organisation), in one statement."""
+    return session.scalar(_launch_by_id(), {"launch_id": launch_id})
+
+
+@functools.cache
+def _launch_by_id() -> Any:
+    """``get_launch``'s statement, made once (every page runs it; making it anew each
+    time cost more than running it)."""
     deployment = joinedload(Launch.deployment, innerjoin=True)
-    return session.scalar(
+    return (
         select(Launch)
-        .where(Launch.id == launch_id)
+        .where(Launch.id == bindparam("launch_id"))
         .options(
             joinedload(Launch.person, innerjoin=True),
             deployment.joinedload(Deployment.platform, innerjoin=True),
