@@ -520,15 +520,27 @@ def people_of(
 ) -> list[Placement]:
     """Everyone of the organisation the tool knows (has launched), with roles and units;
     one page of them with ``offset``/``limit``; only the people of ``unit_ids`` if given."""
+    if unit_ids is None and offset is None and limit is None:  # a manager's start page
+        people = session.scalars(_everyone_query(), {"organisation_id": organisation_id})
+        return _placements(session, organisation_id, list(people))
     query = select(Person).where(Person.organisation_id == organisation_id)
     if unit_ids is not None:
         query = query.where(Person.id.in_(in_units(unit_ids, pending=True)))
-    people = session.scalars(
-        query.order_by(Person.family_name, Person.given_name, Person.name, Person.id)
-        .offset(offset)
-        .limit(limit)
-    )
+    people = session.scalars(query.order_by(*_PEOPLE_ORDER).offset(offset).limit(limit))
     return _placements(session, organisation_id, list(people))
+
+
+_PEOPLE_ORDER = (Person.family_name, Person.given_name, Person.name, Person.id)
+
+
+@functools.cache
+def _everyone_query() -> Any:
+    """``people_of`` the whole organisation, made once (a manager's start page)."""
+    return (
+        select(Person)
+        .where(Person.organisation_id == bindparam("organisation_id"))
+        .order_by(*_PEOPLE_ORDER)
+    )
 
 
 def person_names(session: Session, organisation_id: int) -> list[tuple[int, str]]:
