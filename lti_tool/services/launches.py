@@ -6,12 +6,13 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from lti_tool.db import utcnow
 from lti_tool.errors import DeepLinkingForbidden
@@ -21,6 +22,8 @@ from lti_tool.lti.launch import ValidatedLaunch
 from lti_tool.lti.roles import Permission, highest, permissions_for
 from lti_tool.models import Deployment, Launch, Person
 from lti_tool.services import assignments, grants
+
+M = TypeVar("M", Person, Launch)
 
 #: Claims copied onto the person when the platform shares them (Canvas may not).
 PROFILE_FIELDS = {"name": 300, "given_name": 200, "family_name": 200, "email": 320}
@@ -51,21 +54,35 @@ def upsert_person(session: Session, launch: ValidatedLaunch) -> Person:
         **profile,
     }
     upsert = _upsert(session.get_bind().dialect.name, tuple(profile))
-    person: Person = session.scalars(
-        upsert, values, execution_options={"populate_existing": True}
-    ).one()
-    return person
+    row = session.execute(upsert, values).one()
+    return _persistent(session, Person, dict(row._mapping))
+
+
+def _persistent(session: Session, model: type[M], values: dict[str, Any]) -> M:
+    """The row a Core statement returned as the session's object: the one the session
+    holds, brought up to date, else a new persistent one (no SQL either way; the ORM's
+    ``RETURNING`` of an entity cost several times the statement)."""
+    found = session.identity_map.get(identity_key(model, values["id"]))
+    if found is not None:
+        for key, value in values.items():
+            set_committed_value(found, key, value)
+        return found  # type: ignore[no-any-return]
+    row = model(**values)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
 
 
 @functools.cache
 def _upsert(dialect: str, profile: tuple[str, ...]) -> Any:
     """The upsert of a person sharing these profile fields (made once: building it costs
     more than running it)."""
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Person)
+    table: Any = Person.__table__
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     changed = {field: insert.excluded[field] for field in (*profile, "last_seen_at")}
     return insert.on_conflict_do_update(
-        index_elements=[Person.platform_id, Person.sub], set_=changed
-    ).returning(Person)
+        index_elements=[table.c.platform_id, table.c.sub], set_=changed
+    ).returning(*table.c)
 
 
 #: The claims a launch record keeps (data minimisation): those the tool reads later, from
@@ -181,11 +198,9 @@ def insert_launch(
         **values,
     }
     session.execute(_LAUNCH_INSERT, values)
-    record = Launch(**values)
-    make_transient_to_detached(record)  # what it holds is what the row holds
+    record = _persistent(session, Launch, values)  # what it holds is what the row holds
     set_committed_value(record, "person", person)
     set_committed_value(record, "deployment", deployment)
-    session.add(record)
     return record
 
 
