@@ -85,13 +85,7 @@ def content_security_policy() -> str:
 
 
 def _add_headers(response: Response) -> Response:
-    # A redirect's body is never shown, nor framed: browsers apply the policy of the page
-    # they land on (three of a launch's four responses are redirects).
-    if (
-        response.mimetype == "text/html"
-        and not 300 <= response.status_code < 400
-        and "Content-Security-Policy" not in response.headers
-    ):
+    if response.mimetype == "text/html" and "Content-Security-Policy" not in response.headers:
         response.headers["Content-Security-Policy"] = " ".join(
             content_security_policy().split()
         ).replace(" ;", ";")
