@@ -117,7 +117,7 @@ def request_translations() -> NullTranslations:
         context = g._flask_babel
         locale = context.babel_locale
         cached_locale, translations = context.translations_of_locale
-    except AttributeError:  # outside a request, or not looked up yet in this one
+    except (AttributeError, RuntimeError):  # not looked up yet, or outside an app context
         translations = get_translations()
         context = getattr(g, "_flask_babel", None) if g else None
         if context is not None and getattr(context, "babel_locale", None) is not None:
