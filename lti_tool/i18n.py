@@ -12,6 +12,7 @@ import functools
 from collections.abc import Callable
 
 from babel.numbers import parse_pattern
+from babel.support import NullTranslations
 from flask import Flask, current_app, g, request, session
 from flask_babel import (
     Babel,
@@ -21,6 +22,7 @@ from flask_babel import (
     format_time,
     get_locale,
     get_timezone,
+    get_translations,
     to_user_timezone,
 )
 
@@ -105,10 +107,39 @@ def format_span(starts: dt.datetime, ends: dt.datetime) -> str:
     return f"{format_datetime(starts, 'EEE d MMM y HH:mm')} – {end}"
 
 
+def request_translations() -> NullTranslations:
+    """The request's translations, as Flask-Babel's ``get_translations`` finds them, kept
+    beside the locale they are for: a page's dozens of ``{{ _(…) }}`` then cost one
+    lookup each, not Flask-Babel's context, domain and locale lookups (and the locale's
+    name made again) per string. Flask-Babel's ``refresh`` and ``force_locale`` change
+    the locale object, so a new one finds its own translations."""
+    try:
+        context = g._flask_babel
+        locale = context.babel_locale
+        cached_locale, translations = context.translations_of_locale
+    except (AttributeError, RuntimeError):  # not looked up yet, or outside an app context
+        translations = get_translations()
+        context = getattr(g, "_flask_babel", None) if g else None
+        if context is not None and getattr(context, "babel_locale", None) is not None:
+            context.translations_of_locale = (context.babel_locale, translations)
+        return translations
+    if cached_locale is not locale:
+        translations = get_translations()
+        context.translations_of_locale = (locale, translations)
+    return translations
+
+
 def init_app(app: Flask) -> None:
     # Dates and times are shown in Norwegian time; they are stored in UTC.
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", TIME_ZONE)
     Babel(app, locale_selector=select_locale)
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: request_translations().ugettext(s),
+        ngettext=lambda s, p, n: request_translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: request_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: request_translations().unpgettext(c, s, p, n),
+    )
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["format_datetime"] = format_datetime
     app.jinja_env.globals["format_time"] = format_time

@@ -58,8 +58,9 @@ def frame_origins() -> tuple[str, ...]:
     try:
         # A session of its own: the request's may have failed (an error page) or be
         # about to be rolled back.
-        with current_app.extensions["db_sessionmaker"]() as session:
-            registered = lti.registry.frame_origins(session, lti.registry.generation())
+        registered = lti.registry.frame_origins(
+            current_app.extensions["db_sessionmaker"], lti.registry.request_generation()
+        )
     except (SQLAlchemyError, RedisError, OSError):  # no database yet: the tool frames itself
         log.warning("the platforms' origins could not be read: frame-ancestors 'self' only")
         registered = ()

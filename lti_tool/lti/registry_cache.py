@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import redis
+from flask import g, has_request_context
 from sqlalchemy import Column, event, inspect, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
@@ -34,6 +35,7 @@ M = TypeVar("M", Platform, Deployment)
 log = logging.getLogger(__name__)
 
 GENERATION_KEY = "lti_tool:registry-generation"
+_NOT_READ = object()
 #: The models whose changes make cached entries stale.
 WATCHED = (Platform, Deployment)
 
@@ -75,7 +77,23 @@ class RegistryCache:
         """The registry's generation now; read it before the rows it is to vouch for."""
         if self.client is None:
             return self._local_generation
-        return self.client.get(GENERATION_KEY)
+        return self.noted(self.client.get(GENERATION_KEY))
+
+    def noted(self, generation: Any) -> Any:
+        """Keep the generation a request read (``request_generation``); returns it."""
+        if has_request_context():
+            g.registry_generation = generation
+        return generation
+
+    def request_generation(self) -> Any:
+        """The generation this request read already (its login or launch did, with its
+        state), else the one now: the response's headers (``web_security``) need no
+        Redis command of their own after a login or launch."""
+        if self.client is not None and has_request_context():
+            found = g.get("registry_generation", _NOT_READ)
+            if found is not _NOT_READ:
+                return found
+        return self.generation()
 
     def generation_command(self, pipe: Any) -> None:
         """Queue the generation's read on a Redis pipeline (its answer: ``generation``)."""
@@ -86,6 +104,8 @@ class RegistryCache:
         with self._lock:
             self._local_generation += 1
             self._entries.clear()
+        if has_request_context():
+            g.pop("registry_generation", None)
         if self.client is not None:
             try:
                 self.client.incr(GENERATION_KEY)
@@ -145,16 +165,18 @@ class RegistryCache:
         )
         return attach(session, Deployment, values) if values is not None else None
 
-    def frame_origins(self, session: Session, generation: Any) -> tuple[str, ...]:
+    def frame_origins(self, new_session: Callable[[], Session], generation: Any) -> tuple[str, ...]:
         """The origins of every platform not disabled (issuer, login and token URLs): the
-        pages that may frame the tool. Read again when the registry changes."""
+        pages that may frame the tool. Read again when the registry changes, in a session
+        of ``new_session`` (made only then)."""
 
         def load() -> dict[str, Any]:
-            rows = session.execute(
-                select(Platform.issuer, Platform.auth_login_url, Platform.auth_token_url).where(
-                    Platform.status != Status.DISABLED
-                )
-            )
+            with new_session() as session:
+                rows = session.execute(
+                    select(Platform.issuer, Platform.auth_login_url, Platform.auth_token_url).where(
+                        Platform.status != Status.DISABLED
+                    )
+                ).all()
             found = {origin(url) for row in rows for url in row}
             return {"origins": tuple(sorted(o for o in found if o))}
 

@@ -79,7 +79,7 @@ class RedisStateStore:
         pipe.exists(f"{self.prefix}nonce:{nonce}")
         registry.generation_command(pipe)
         raw, used, generation = pipe.execute()
-        return (json.loads(raw) if raw else None), bool(used), generation
+        return (json.loads(raw) if raw else None), bool(used), registry.noted(generation)
 
     def finish_launch(self, state: str, nonce: str, ttl: int) -> tuple[bool, bool]:
         pipe = self.client.pipeline(transaction=True)  # MULTI/EXEC: both or neither

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, contains_eager, load_only
 
 from lti_tool.db import utcnow
@@ -89,11 +90,11 @@ def parse_codes(value: Any) -> list[str] | None:
 # --- lookups --------------------------------------------------------------------------------
 
 
-def _roles_in_use(organisation_id: int) -> tuple[Any, ...]:
+def _roles_in_use(organisation_id: Any) -> tuple[Any, ...]:
     return (JobRole.organisation_id == organisation_id, JobRole.archived.is_(False))
 
 
-def _placeable_units(organisation_id: int) -> tuple[Any, ...]:
+def _placeable_units(organisation_id: Any) -> tuple[Any, ...]:
     return (
         OrgUnit.organisation_id == organisation_id,
         OrgUnit.kind == UnitKind.UNIT,
@@ -113,17 +114,23 @@ def job_roles_of(session: Session, organisation_id: int) -> list[JobRole]:
 def choices_of(session: Session, organisation_id: int) -> tuple[list[Any], list[Any]]:
     """What a person may choose themselves: the job roles of ``job_roles_of`` (id, code,
     title) and the units of ``units_of`` (id, name), as plain rows, for a page."""
-    roles = session.execute(
+    roles_query, units_query = _choices_queries()
+    of = {"organisation_id": organisation_id}
+    return list(session.execute(roles_query, of)), list(session.execute(units_query, of))
+
+
+@functools.cache
+def _choices_queries() -> tuple[Any, Any]:
+    """``choices_of``' two statements, made once (the start page runs them)."""
+    organisation_id: Any = bindparam("organisation_id")
+    return (
         select(JobRole.id, JobRole.code, JobRole.title)
         .where(*_roles_in_use(organisation_id))
-        .order_by(JobRole.code)
-    )
-    units = session.execute(
+        .order_by(JobRole.code),
         select(OrgUnit.id, OrgUnit.name)
         .where(*_placeable_units(organisation_id))
-        .order_by(OrgUnit.name)
+        .order_by(OrgUnit.name),
     )
-    return list(roles), list(units)
 
 
 def units_of(
@@ -214,18 +221,31 @@ def _assignments(
     person_ids: Sequence[int] | None = None,
     statuses: Iterable[AssignmentStatus] = (AssignmentStatus.ACTIVE,),
 ) -> list[Any]:
+    values: dict[str, Any] = {"organisation_id": organisation_id, "statuses": list(statuses)}
+    if person_ids is not None:
+        values["person_ids"] = list(person_ids)
+    return list(session.scalars(_assignments_query(kind, person_ids is not None), values))
+
+
+@functools.cache
+def _assignments_query(kind: Kind, of_people: bool) -> Any:
+    """``_assignments``' statement, made once for each kind (pages run it for every
+    person they show; making it anew cost more than running it)."""
     spec = SPECS[kind]
     query = (
         select(spec.model)
         .join(spec.target, spec.fk_column == spec.target.id)
-        .where(spec.target.organisation_id == organisation_id, spec.model.status.in_(statuses))
+        .where(
+            spec.target.organisation_id == bindparam("organisation_id"),
+            spec.model.status.in_(bindparam("statuses", expanding=True)),
+        )
         .order_by(spec.model.created_at, spec.model.id)
         # the joined role or unit fills the relationship: no statement for each of them
         .options(contains_eager(getattr(spec.model, spec.fk.removesuffix("_id"))))
     )
-    if person_ids is not None:
-        query = query.where(spec.model.person_id.in_(person_ids))
-    return list(session.scalars(query))
+    if of_people:
+        query = query.where(spec.model.person_id.in_(bindparam("person_ids", expanding=True)))
+    return query
 
 
 def get_assignment(session: Session, organisation_id: int, kind: Kind, assignment_id: int) -> Any:
@@ -500,15 +520,27 @@ def people_of(
 ) -> list[Placement]:
     """Everyone of the organisation the tool knows (has launched), with roles and units;
     one page of them with ``offset``/``limit``; only the people of ``unit_ids`` if given."""
+    if unit_ids is None and offset is None and limit is None:  # a manager's start page
+        people = session.scalars(_everyone_query(), {"organisation_id": organisation_id})
+        return _placements(session, organisation_id, list(people))
     query = select(Person).where(Person.organisation_id == organisation_id)
     if unit_ids is not None:
         query = query.where(Person.id.in_(in_units(unit_ids, pending=True)))
-    people = session.scalars(
-        query.order_by(Person.family_name, Person.given_name, Person.name, Person.id)
-        .offset(offset)
-        .limit(limit)
-    )
+    people = session.scalars(query.order_by(*_PEOPLE_ORDER).offset(offset).limit(limit))
     return _placements(session, organisation_id, list(people))
+
+
+_PEOPLE_ORDER = (Person.family_name, Person.given_name, Person.name, Person.id)
+
+
+@functools.cache
+def _everyone_query() -> Any:
+    """``people_of`` the whole organisation, made once (a manager's start page)."""
+    return (
+        select(Person)
+        .where(Person.organisation_id == bindparam("organisation_id"))
+        .order_by(*_PEOPLE_ORDER)
+    )
 
 
 def person_names(session: Session, organisation_id: int) -> list[tuple[int, str]]:

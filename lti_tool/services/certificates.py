@@ -13,13 +13,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import functools
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, bindparam, cast, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -599,15 +600,21 @@ def _with_all() -> Any:
 
 def certificates_of(session: Session, organisation_id: int, person_id: int) -> list[Certificate]:
     """Every certificate the person has held, newest first (the history)."""
-    return list(
-        session.scalars(
-            select(Certificate)
-            .where(
-                Certificate.organisation_id == organisation_id, Certificate.person_id == person_id
-            )
-            .options(*_with_all())
-            .order_by(Certificate.issued_at.desc(), Certificate.id.desc())
+    of = {"organisation_id": organisation_id, "person_id": person_id}
+    return list(session.scalars(_certificates_of_person(), of))
+
+
+@functools.cache
+def _certificates_of_person() -> Any:
+    """``certificates_of``' statement, made once (the start page runs it)."""
+    return (
+        select(Certificate)
+        .where(
+            Certificate.organisation_id == bindparam("organisation_id"),
+            Certificate.person_id == bindparam("person_id"),
         )
+        .options(*_with_all())
+        .order_by(Certificate.issued_at.desc(), Certificate.id.desc())
     )
 
 

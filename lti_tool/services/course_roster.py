@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, case, delete, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from lti_tool.db import insert_or_find
@@ -97,6 +99,27 @@ def note_launch(session: Session, launch: Launch) -> CourseRoster | None:
         return None
     organisation_id = launch.deployment.organisation_id
     platform_id = launch.deployment.platform_id
+    context = launch.claims.get(c.CONTEXT) or {}
+    custom = launch.claims.get(c.CUSTOM) or {}
+    if not custom.get(MAPPING_PARAM) and not custom.get(CERTIFICATION_PARAM):
+        # The course's names and roster offer, new or known, in one statement: the link
+        # places nothing to add to its lists.
+        upsert = _roster_upsert(session.get_bind().dialect.name)
+        label, title = _text(context.get("label"), 100), _text(context.get("title"), 300)
+        session.execute(
+            upsert,
+            {
+                "organisation_id": organisation_id,
+                "platform_id": platform_id,
+                "context_id": launch.context_id,
+                "label": label or "",
+                "title": title or "",
+                "memberships_url": nrps.memberships_url_from_claims(launch.claims),
+                "placed_mappings": [],
+                "placed_certifications": [],
+            },
+        )
+        return None
 
     def find() -> CourseRoster | None:
         return session.scalar(
@@ -117,16 +140,37 @@ def note_launch(session: Session, launch: Launch) -> CourseRoster | None:
             placed_certifications=[],
         )
         roster = insert_or_find(session, new, find)
-    context = launch.claims.get(c.CONTEXT) or {}
     roster.label = _text(context.get("label"), 100) or roster.label or ""
     roster.title = _text(context.get("title"), 300) or roster.title or ""
     roster.memberships_url = nrps.memberships_url_from_claims(launch.claims)
-    custom = launch.claims.get(c.CUSTOM) or {}
     roster.placed_mappings = _placed(roster.placed_mappings, custom.get(MAPPING_PARAM))
     roster.placed_certifications = _placed(
         roster.placed_certifications, custom.get(CERTIFICATION_PARAM)
     )
     return roster
+
+
+@functools.cache
+def _roster_upsert(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT DO UPDATE`` of a launch's course (PostgreSQL and SQLite): a
+    name the launch leaves out (empty) keeps the one the course had; the roster offer is
+    the launch's (none when it made none). Made once: building it costs more than running
+    it."""
+    table: Any = CourseRoster.__table__
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    new = insert.excluded
+
+    def kept(column: str) -> Any:
+        return case((new[column] == "", table.c[column]), else_=new[column])
+
+    return insert.on_conflict_do_update(
+        index_elements=[table.c.organisation_id, table.c.platform_id, table.c.context_id],
+        set_={
+            "label": kept("label"),
+            "title": kept("title"),
+            "memberships_url": new.memberships_url,
+        },
+    )
 
 
 # --- reading --------------------------------------------------------------------------------

@@ -18,9 +18,11 @@ why. Rows are never deleted; withdrawn ones stay as history.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.db import insert_or_find, utcnow
@@ -105,14 +107,22 @@ def set_designer_roles(
 
 
 def active_grants(session: Session, organisation_id: int, person_id: int) -> list[PermissionGrant]:
-    return list(
-        session.scalars(
-            select(PermissionGrant).where(
-                PermissionGrant.person_id == person_id,
-                PermissionGrant.organisation_id == organisation_id,
-                PermissionGrant.withdrawn_at.is_(None),
-            )
-        )
+    """The person's active grants in the organisation (every page reads them)."""
+    return list(session.scalars(_active_grants(), _of(organisation_id, person_id)))
+
+
+def _of(organisation_id: int, person_id: int) -> dict[str, int]:
+    return {"organisation_id": organisation_id, "person_id": person_id}
+
+
+@functools.cache
+def _active_grants(kinds_only: bool = False) -> Any:
+    """The statement of a person's active grants (their kinds only, or the grants), made
+    once: every page and launch runs one, and making it cost more than running it."""
+    return select(PermissionGrant.kind if kinds_only else PermissionGrant).where(
+        PermissionGrant.person_id == bindparam("person_id"),
+        PermissionGrant.organisation_id == bindparam("organisation_id"),
+        PermissionGrant.withdrawn_at.is_(None),
     )
 
 
@@ -121,13 +131,7 @@ def active_grant_permissions(
 ) -> frozenset[Permission]:
     """What the person's active grants give, read as their kinds alone (the launch needs
     no more of them)."""
-    kinds = session.scalars(
-        select(PermissionGrant.kind).where(
-            PermissionGrant.person_id == person_id,
-            PermissionGrant.organisation_id == organisation_id,
-            PermissionGrant.withdrawn_at.is_(None),
-        )
-    )
+    kinds = session.scalars(_active_grants(kinds_only=True), _of(organisation_id, person_id))
     return frozenset(PERMISSION_OF[kind] for kind in kinds)
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from lti_tool.db import utcnow
 from lti_tool.errors import DeepLinkingForbidden
@@ -20,6 +22,8 @@ from lti_tool.lti.launch import ValidatedLaunch
 from lti_tool.lti.roles import Permission, highest, permissions_for
 from lti_tool.models import Deployment, Launch, Person
 from lti_tool.services import assignments, grants
+
+M = TypeVar("M", Person, Launch)
 
 #: Claims copied onto the person when the platform shares them (Canvas may not).
 PROFILE_FIELDS = {"name": 300, "given_name": 200, "family_name": 200, "email": 320}
@@ -50,21 +54,35 @@ def upsert_person(session: Session, launch: ValidatedLaunch) -> Person:
         **profile,
     }
     upsert = _upsert(session.get_bind().dialect.name, tuple(profile))
-    person: Person = session.scalars(
-        upsert, values, execution_options={"populate_existing": True}
-    ).one()
-    return person
+    row = session.execute(upsert, values).one()
+    return _persistent(session, Person, dict(row._mapping))
+
+
+def _persistent(session: Session, model: type[M], values: dict[str, Any]) -> M:
+    """The row a Core statement returned as the session's object: the one the session
+    holds, brought up to date, else a new persistent one (no SQL either way; the ORM's
+    ``RETURNING`` of an entity cost several times the statement)."""
+    found = session.identity_map.get(identity_key(model, values["id"]))
+    if found is not None:
+        for key, value in values.items():
+            set_committed_value(found, key, value)
+        return found  # type: ignore[no-any-return]
+    row = model(**values)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
 
 
 @functools.cache
 def _upsert(dialect: str, profile: tuple[str, ...]) -> Any:
     """The upsert of a person sharing these profile fields (made once: building it costs
     more than running it)."""
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Person)
+    table: Any = Person.__table__
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     changed = {field: insert.excluded[field] for field in (*profile, "last_seen_at")}
     return insert.on_conflict_do_update(
-        index_elements=[Person.platform_id, Person.sub], set_=changed
-    ).returning(Person)
+        index_elements=[table.c.platform_id, table.c.sub], set_=changed
+    ).returning(*table.c)
 
 
 #: The claims a launch record keeps (data minimisation): those the tool reads later, from
@@ -139,16 +157,15 @@ def record_launch(
     if launch.message_type == c.DEEP_LINKING_REQUEST and not permissions & CAN_PLACE_CONTENT:
         raise DeepLinkingForbidden(f"deep linking by roles {roles}")
     context = launch.claims.get(c.CONTEXT) or {}
-    record = Launch(
-        id=secrets.token_urlsafe(24),
-        person=person,
-        deployment=launch.deployment,
+    record = insert_launch(
+        session,
+        person,
+        launch.deployment,
         message_type=launch.message_type,
         context_id=context.get("id"),
         permissions=sorted(permissions),
         claims=stored_claims(launch.claims),
     )
-    session.add(record)
     custom = launch.claims.get(c.CUSTOM)
     if isinstance(custom, dict) and (job_role_param in custom or unit_param in custom):
         assignments.sync_launch_assignments(
@@ -165,6 +182,29 @@ def record_launch(
     session.flush()
     gradebook.catch_up(session, record)
     return record
+
+
+def insert_launch(
+    session: Session, person: Person, deployment: Deployment, **values: Any
+) -> Launch:
+    """The launch record, written at once by one Core ``INSERT`` and kept in ``session``
+    as a persistent object with its person and deployment: the unit of work would spend
+    more on one new row than the statement does, and nothing of it changes later."""
+    values = {
+        "id": secrets.token_urlsafe(24),
+        "person_id": person.id,
+        "deployment_pk": deployment.id,
+        "created_at": utcnow(),
+        **values,
+    }
+    session.execute(_LAUNCH_INSERT, values)
+    record = _persistent(session, Launch, values)  # what it holds is what the row holds
+    set_committed_value(record, "person", person)
+    set_committed_value(record, "deployment", deployment)
+    return record
+
+
+_LAUNCH_INSERT = insert(Launch.__table__)  # type: ignore[arg-type]
 
 
 #: The custom parameter of a placed link that names a mapping (see services.placement).
@@ -201,10 +241,17 @@ def landing(launch: Launch) -> tuple[str, dict[str, str]]:
 def get_launch(session: Session, launch_id: str) -> Launch | None:
     """The launch with what every page reads of it (its person, deployment, platform and
     organisation), in one statement."""
+    return session.scalar(_launch_by_id(), {"launch_id": launch_id})
+
+
+@functools.cache
+def _launch_by_id() -> Any:
+    """``get_launch``'s statement, made once (every page runs it; making it anew each
+    time cost more than running it)."""
     deployment = joinedload(Launch.deployment, innerjoin=True)
-    return session.scalar(
+    return (
         select(Launch)
-        .where(Launch.id == launch_id)
+        .where(Launch.id == bindparam("launch_id"))
         .options(
             joinedload(Launch.person, innerjoin=True),
             deployment.joinedload(Deployment.platform, innerjoin=True),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.orm import Session, selectinload, undefer_group
 
 from lti_tool.db import insert_or_find, utcnow
@@ -220,17 +222,24 @@ def count_pending_deployments(session: Session) -> int:
 
 def platforms_of(session: Session, organisation_id: int) -> Sequence[Platform]:
     """The organisation's platforms, with their deployments and those's launch counts."""
-    return session.scalars(
-        select(Platform)
-        .where(Platform.organisation_id == organisation_id)
-        .options(selectinload(Platform.deployments).undefer_group("launches"))
-        .order_by(Platform.issuer, Platform.client_id)
-    ).all()
+    return session.scalars(_console_queries()[0], {"organisation_id": organisation_id}).all()
 
 
 def deployments_of(session: Session, organisation_id: int) -> Sequence[Deployment]:
     """Deployments an organisation's admin manages: its own, and those on its platforms."""
-    return session.scalars(
+    return session.scalars(_console_queries()[1], {"organisation_id": organisation_id}).all()
+
+
+@functools.cache
+def _console_queries() -> tuple[Any, Any]:
+    """The statements of ``platforms_of`` and ``deployments_of``, made once (the admin's
+    start page runs both)."""
+    organisation_id: Any = bindparam("organisation_id")
+    return (
+        select(Platform)
+        .where(Platform.organisation_id == organisation_id)
+        .options(selectinload(Platform.deployments).undefer_group("launches"))
+        .order_by(Platform.issuer, Platform.client_id),
         select(Deployment)
         .join(Platform)
         .where(
@@ -238,8 +247,8 @@ def deployments_of(session: Session, organisation_id: int) -> Sequence[Deploymen
             | (Platform.organisation_id == organisation_id)
         )
         .options(undefer_group("launches"))
-        .order_by(Deployment.status, Platform.issuer, Deployment.deployment_id)
-    ).all()
+        .order_by(Deployment.status, Platform.issuer, Deployment.deployment_id),
+    )
 
 
 def approve_deployment_of(session: Session, organisation_id: int, deployment_pk: int) -> Deployment:

@@ -94,6 +94,8 @@ def test_login_and_cookie_check_need_no_sql_with_the_registry_cached(app, lms):
 
 
 def test_the_first_page_reads_the_launch_once(app, lms):
+    warm = TestLms.browser(app)  # the process has read the platforms' origins once
+    assert warm.get(lms.launch(warm, "learner").headers["Location"]).status_code == 200
     browser = TestLms.browser(app)
     launched = lms.launch(browser, "learner")
     assert launched.status_code == 302
@@ -173,3 +175,48 @@ def test_the_same_learner_launching_in_eight_tabs_at_once_lands_every_time(app, 
         session = get_session()
         assert session.scalar(select(func.count()).select_from(Person)) == 1
         assert session.scalar(select(func.count()).select_from(Launch)) == TABS
+
+
+#: The first page of each persona the benchmark launches (``python -m bench all``), and
+#: its statements once the process has read the platforms' origins: the launch with its
+#: person, deployment, platform and organisation, and the grants, then the page's own.
+FIRST_PAGES = {
+    # the person's job roles and units; the roles and units to choose from; certificates
+    "learner": ("/learner/", 7),
+    "designer": ("/designer/", 2),
+    # everyone of the organisation, their job roles and units
+    "manager": ("/manager/", 5),
+    # the platforms, their deployments (with their launch counts), the deployments
+    "admin": ("/admin/", 5),
+}
+
+
+@pytest.mark.parametrize("persona", sorted(FIRST_PAGES))
+def test_each_first_page_costs_its_statements(app, lms, persona):
+    path, count = FIRST_PAGES[persona]
+    warm = TestLms.browser(app)
+    assert warm.get(lms.launch(warm, persona).headers["Location"]).status_code == 200
+    browser = TestLms.browser(app)
+    launched = lms.launch(browser, persona)
+    assert launched.headers["Location"].startswith(path)
+
+    with statements_run(app) as run, commits_run(app) as commits:
+        page = browser.get(launched.headers["Location"])
+
+    assert page.status_code == 200
+    assert len(run) == count, "\n".join(run)
+    assert len([s for s in run if s.startswith("SELECT launch.id")]) == 1  # the launch, once
+    assert len(commits) <= 1
+
+
+def test_a_refusal_by_the_rate_limit_says_when_to_try_again(make_app, lms):
+    """The limiter adds no headers to the responses it lets through (each would cost a
+    Redis command): only its refusal says when to try again."""
+    browser = make_app(LOGIN_RATE_LIMIT="2 per minute").test_client()
+    params = lms.platform.login_params("learner")
+
+    answers = [browser.get("/lti/login", query_string=params) for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [302, 302, 429]
+    assert not [a for a in answers if "X-RateLimit-Limit" in a.headers]
+    assert 1 <= int(answers[2].headers["Retry-After"]) <= 60
