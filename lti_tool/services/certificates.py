@@ -60,7 +60,9 @@ MIN_REASON_LENGTH = 5
 SCORE_TAG = "laeringslop-certification"
 #: A certificate's events in the audit log: ``object_type`` and the actions of its trail.
 AUDIT_OBJECT = "certificate"
-TRAIL = (AuditAction.ISSUE, AuditAction.RENEW, AuditAction.REVOKE)
+#: ``WITHDRAW``: the holder's data was erased (``services.erasure``).
+TRAIL = (AuditAction.ISSUE, AuditAction.RENEW, AuditAction.REVOKE, AuditAction.WITHDRAW)
+
 #: How long an expired, unrenewed certificate stays on the manager's list.
 EXPIRED_LISTED_DAYS = 365
 

@@ -40,7 +40,7 @@ from lti_tool.models import (
     RosterMember,
     ScoreDelivery,
 )
-from lti_tool.services import audit, privacy
+from lti_tool.services import audit, certificates, privacy
 from lti_tool.services.audit import Actor
 
 #: What stands in a kept text where the erased person's name was.
@@ -87,6 +87,7 @@ def erase_person(
     clean_reason = without_person(reason.strip(), person)[:MAX_REASON]
 
     held = list(session.scalars(select(Certificate).where(Certificate.person_id == person_id)))
+    withdrawn_ids = [certificate.id for certificate in held]
     for certificate in held:
         certificate.holder_name = ""
         certificate.credential_jwt = None
@@ -119,5 +120,14 @@ def erase_person(
             "certificates_withdrawn": len(held),
         },
     )
+    for certificate_id in withdrawn_ids:  # each certificate's own trail says so too
+        audit.record(
+            session,
+            actor,
+            AuditAction.WITHDRAW,
+            certificates.AUDIT_OBJECT,
+            certificate_id,
+            at=now,
+        )
     session.flush()
     return Erased(person_id, len(held))

@@ -264,6 +264,11 @@ def test_an_erased_person_is_nowhere_and_their_certificate_verifies_as_withdrawn
             "certificates_withdrawn": 1,
         }
 
+    # the certification's trail says the certificate was withdrawn, and so does the log
+    trail = text_of(admin.get(f"/designer/certifications/{built['id']}?lang=en"))
+    assert "data was erased</td><td><code>" + certificate.code in trail
+    withdrawn = text_of(admin.get("/admin/audit?action=withdraw&lang=en"))
+    assert f"Withdrew: Certificate {certificate.id}" in withdrawn
     # the certificate verifies as withdrawn: by code, as JSON, and as a credential brought back
     html = text_of(anyone.get(f"/verify/{certificate.code}?lang=en"))
     assert "Withdrawn" in html and "its holder's data has been erased" in html
