@@ -91,6 +91,29 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
+#: glibc's malloc arenas a worker may use. By default each thread that allocates gets an
+#: arena of its own (up to 8 per core), and freed memory stays spread over them: a
+#: worker's resident memory grew with its threads and over time (bench/RESULTS.md).
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
+
+
+def limit_arenas() -> bool:
+    """At most ``MALLOC_ARENAS`` malloc arenas in this process (glibc; elsewhere nothing):
+    before the worker starts its threads. Returns whether the limit is set."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        return bool(ctypes.CDLL(name).mallopt(_M_ARENA_MAX, MALLOC_ARENAS))
+    except (OSError, AttributeError):  # not glibc (musl has no arenas to limit)
+        return False
+
+
 def post_worker_init(worker: Any) -> None:
     """gunicorn's hook: the worker has loaded the app."""
+    limit_arenas()
     tune_gc()

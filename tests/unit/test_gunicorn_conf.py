@@ -76,3 +76,12 @@ def test_a_worker_that_has_loaded_the_app_collects_garbage_less_often():
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_a_worker_limits_its_malloc_arenas_on_glibc():
+    """Each thread's own arena kept workers' resident memory growing (bench/RESULTS.md)."""
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc arenas are glibc's")
+    assert gunicorn_conf.limit_arenas() is True
