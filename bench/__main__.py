@@ -329,6 +329,9 @@ class Learner:
         values = answer_for(self.tool.content["items"][self.plan[position - 1]], good, self.rng)
         if think:
             time.sleep(self.rng.uniform(0.5 * think, 1.5 * think))
+            # gunicorn closes a connection idle for 2 s (its keepalive): a browser thinking
+            # longer opens a new one, rather than racing the server's close on the old
+            browser.close()
         data = {"csrf_token": self.token, "answer": values, "go": "review" if last else "next"}
         self.timed(
             "save answer",
