@@ -14,12 +14,20 @@ from typing import Any
 from lti_tool.gunicorn_conf import (
     forwarded_allow_ips,
     limit_arenas,
+    post_request,
     timeout,
     tune_gc,
     worker_class,
 )
 
-__all__ = ["accesslog", "forwarded_allow_ips", "post_worker_init", "timeout", "worker_class"]
+__all__ = [
+    "accesslog",
+    "forwarded_allow_ips",
+    "post_request",
+    "post_worker_init",
+    "timeout",
+    "worker_class",
+]
 
 accesslog = None
 

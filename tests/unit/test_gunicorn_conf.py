@@ -85,3 +85,12 @@ def test_a_worker_limits_its_malloc_arenas_on_glibc():
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("malloc arenas are glibc's")
     assert gunicorn_conf.limit_arenas() is True
+
+
+def test_a_worker_trims_its_heap_after_a_request_at_most_every_ten_seconds(monkeypatch):
+    trimmed: list[bool] = []
+    monkeypatch.setattr(gunicorn_conf, "trim_heap", lambda: trimmed.append(True) or True)
+    monkeypatch.setattr(gunicorn_conf, "_last_trim", [0.0])
+    for _ in range(3):
+        gunicorn_conf.post_request(None, None, None, None)
+    assert trimmed == [True]
