@@ -137,7 +137,7 @@ def trim_heap() -> bool:
         return False
 
 
-def post_request(_worker: Any, *_args: Any) -> None:
+def post_request(_worker: Any, _req: Any, _environ: Any, _resp: Any) -> None:
     """gunicorn's hook, after each request: the heap trimmed every ``TRIM_SECONDS`` at most
     (a few ms each time)."""
     now = time.monotonic()

@@ -94,3 +94,12 @@ def test_a_worker_trims_its_heap_after_a_request_at_most_every_ten_seconds(monke
     for _ in range(3):
         gunicorn_conf.post_request(None, None, None, None)
     assert trimmed == [True]
+
+
+def test_gunicorn_accepts_every_hook_of_the_settings():
+    """gunicorn checks each hook's arity when it reads the settings, and refuses to start."""
+    from gunicorn.config import Config
+
+    config = Config()
+    for name in ("on_starting", "child_exit", "on_exit", "post_worker_init", "post_request"):
+        config.set(name, getattr(gunicorn_conf, name))
