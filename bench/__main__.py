@@ -107,6 +107,23 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def memory_mb(pid: int) -> dict[str, float]:
+    """Resident (RSS), proportional (PSS: shared pages divided among their users) and
+    unique (USS: private pages) memory of a process, from ``/proc/<pid>/smaps_rollup``."""
+    found = {"rss": 0.0, "pss": 0.0, "uss": 0.0}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            name, _, value = line.partition(":")
+            kb = int(value.split()[0]) if value.split() and value.split()[0].isdigit() else 0
+            if name == "Rss":
+                found["rss"] = round(kb / 1024, 1)
+            elif name == "Pss":
+                found["pss"] = round(kb / 1024, 1)
+            elif name in ("Private_Clean", "Private_Dirty"):
+                found["uss"] = round(found["uss"] + kb / 1024, 1)
+    return found
+
+
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -317,6 +334,9 @@ class Learner:
         values = answer_for(self.tool.content["items"][self.plan[position - 1]], good, self.rng)
         if think:
             time.sleep(self.rng.uniform(0.5 * think, 1.5 * think))
+            # gunicorn closes a connection idle for 2 s (its keepalive): a browser thinking
+            # longer opens a new one, rather than racing the server's close on the old
+            browser.close()
         data = {"csrf_token": self.token, "answer": values, "go": "review" if last else "next"}
         self.timed(
             "save answer",
@@ -582,6 +602,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             print(f"mapping, {args.learners} learners …", file=sys.stderr)
             scenarios["mapping"] = scenario_mapping(tool, args.learners, args.think, args.seed)
         results["rss_mb_per_worker"] = tool.rss()
+        results["memory_mb_per_worker"] = {pid: memory_mb(pid) for pid in tool.workers()}
         results["rss_mb_master"] = round(rss_mb(tool.server.pid), 1)
     results["load_average_after"] = load_average()
     return results
@@ -660,6 +681,7 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
             print(json.dumps(samples[-1]), file=sys.stderr)
         cpu = tool.cpu() - cpu0
         results["rss_mb_master"] = round(rss_mb(tool.server.pid), 1)
+        results["memory_mb_per_worker"] = {pid: memory_mb(pid) for pid in tool.workers()}
     warm = [s for s in samples if s["minute"] >= args.warmup_minutes] or samples
     first, last = warm[0]["rss_mb"], samples[-1]["rss_mb"]
     growth = {
@@ -698,11 +720,22 @@ def table(results: dict[str, Any]) -> str:
                 s = steps.get(step)
                 if not s:
                     continue
-                rows.append(_row(f"mapping: {step}", r, s, s["server"], s["sql"]))
+                flows = f"{s['n']} ({r['flows']} learners)"
+                rows.append(
+                    _row(f"mapping: {step}", {**r, "flows": flows}, s, s["server"], s["sql"])
+                )
             continue
         rows.append(_row(name, r, r, r, r["sql_per_request"]))
     rss = ", ".join(f"{v} MB" for v in results["rss_mb_per_worker"].values())
-    return head + "\n".join(rows) + f"\n\nRSS per worker after the runs: {rss} (target ≤ 150 MB)."
+    shares = "; ".join(
+        f"PSS {m['pss']} / USS {m['uss']} MB"
+        for m in results.get("memory_mb_per_worker", {}).values()
+    )
+    return (
+        head
+        + "\n".join(rows)
+        + f"\n\nRSS per worker after the runs: {rss} (target ≤ 150 MB); {shares}."
+    )
 
 
 def _row(name: str, r: dict[str, Any], q: dict[str, Any], server: dict[str, Any], sql: Any) -> str:

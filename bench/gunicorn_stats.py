@@ -11,9 +11,23 @@ import threading
 import time
 from typing import Any
 
-from lti_tool.gunicorn_conf import forwarded_allow_ips, timeout, tune_gc, worker_class
+from lti_tool.gunicorn_conf import (
+    forwarded_allow_ips,
+    limit_arenas,
+    post_request,
+    timeout,
+    tune_gc,
+    worker_class,
+)
 
-__all__ = ["accesslog", "forwarded_allow_ips", "post_worker_init", "timeout", "worker_class"]
+__all__ = [
+    "accesslog",
+    "forwarded_allow_ips",
+    "post_request",
+    "post_worker_init",
+    "timeout",
+    "worker_class",
+]
 
 accesslog = None
 
@@ -22,6 +36,7 @@ _NUMBER = re.compile(r"/\d+")
 
 def post_worker_init(worker: Any) -> None:
     """The production hook, then the worker's app wrapped to record each request."""
+    limit_arenas()
     tune_gc()
     from sqlalchemy import event
 

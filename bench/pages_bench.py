@@ -130,7 +130,7 @@ def main() -> int:
         for page in PAGES:
             results[page] = measure(app, client, page + query, args.requests)
             if args.profile:
-                profiler = cProfile.Profile()
+                profiler = cProfile.Profile(time.process_time)
                 profiler.runcall(client.get, page + query)
                 print(f"--- {page}", file=sys.stderr)
                 stats = pstats.Stats(profiler, stream=sys.stderr)

@@ -18,6 +18,7 @@ import gc
 import os
 import shutil
 import tempfile
+import time
 from typing import Any
 
 from gunicorn.glogging import Logger
@@ -118,6 +119,61 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
+#: glibc's malloc arenas a worker may use. By default each thread that allocates gets an
+#: arena of its own (up to 8 per core), and freed memory stays spread over them: a
+#: worker's resident memory grew with its threads and over time (bench/RESULTS.md).
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
+
+
+#: How often a worker hands the heap's free memory back to the system (seconds, at most).
+TRIM_SECONDS = 10.0
+_last_trim = [0.0]
+
+
+def _libc() -> Any:
+    """glibc, or None elsewhere."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
+def limit_arenas() -> bool:
+    """At most ``MALLOC_ARENAS`` malloc arenas in this process (glibc; elsewhere nothing):
+    before the worker starts its threads. Returns whether the limit is set."""
+    libc = _libc()
+    try:
+        return bool(libc and libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS))
+    except AttributeError:  # not glibc (musl has no arenas to limit)
+        return False
+
+
+def trim_heap() -> bool:
+    """Give the free memory of malloc's heap back to the system (glibc's ``malloc_trim``):
+    a page that made many objects for a moment leaves the worker's resident memory at its
+    peak otherwise. Returns whether memory was released."""
+    libc = _libc()
+    try:
+        return bool(libc and libc.malloc_trim(0))
+    except AttributeError:
+        return False
+
+
+def post_request(_worker: Any, _req: Any, _environ: Any, _resp: Any) -> None:
+    """gunicorn's hook, after each request: the heap trimmed every ``TRIM_SECONDS`` at most
+    (a few ms each time)."""
+    now = time.monotonic()
+    if now - _last_trim[0] >= TRIM_SECONDS:
+        _last_trim[0] = now
+        trim_heap()
+
+
 def post_worker_init(worker: Any) -> None:
     """gunicorn's hook: the worker has loaded the app."""
+    limit_arenas()
     tune_gc()

@@ -12,15 +12,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from alembic import command
-from alembic.config import Config
-from alembic.util.exc import CommandError
 from flask import current_app
 from flask.cli import AppGroup
 
 from lti_tool.settings import Settings
+
+if TYPE_CHECKING:  # Alembic (and Mako) load when a command runs, not in every web worker
+    from alembic.config import Config
 
 #: Where Alembic finds env.py and versions/: the package's own folder, wherever installed.
 SCRIPT_LOCATION = "lti_tool:migrations"
@@ -28,6 +29,8 @@ SCRIPT_LOCATION = "lti_tool:migrations"
 
 def alembic_config(database_url: str) -> Config:
     """The Alembic configuration of the packaged migrations, for the given database."""
+    from alembic.config import Config
+
     config = Config(stdout=sys.stdout)  # Alembic's default is the stdout at its import
     config.set_main_option("script_location", SCRIPT_LOCATION)
     config.set_main_option("path_separator", "os")
@@ -52,6 +55,8 @@ def _config() -> Config:
 @contextmanager
 def _alembic_errors() -> Iterator[None]:
     """Alembic's refusals (not at head, drift, unknown revision) as a message and exit 1."""
+    from alembic.util.exc import CommandError
+
     try:
         yield
     except CommandError as exc:
@@ -65,6 +70,8 @@ def db_upgrade(revision: str) -> None:
 
     A deploy step, run before the new version starts; never run at start-up.
     """
+    from alembic import command
+
     config = _config()
     with _alembic_errors():
         command.upgrade(config, revision)
@@ -76,6 +83,8 @@ def db_upgrade(revision: str) -> None:
 def db_downgrade(revision: str) -> None:
     """Undo migrations (the newest one by default): to go back to the tool's previous
     version after an upgrade. Restore the backup instead when a migration dropped data."""
+    from alembic import command
+
     config = _config()
     with _alembic_errors():
         command.downgrade(config, revision)
@@ -85,6 +94,8 @@ def db_downgrade(revision: str) -> None:
 @db_cli.command("current")
 def db_current() -> None:
     """Show the revision the database is at ("(head)" when up to date)."""
+    from alembic import command
+
     with _alembic_errors():
         command.current(_config())
 
@@ -92,6 +103,8 @@ def db_current() -> None:
 @db_cli.command("check")
 def db_check() -> None:
     """Fail when the database is behind, or the models differ from the migrations."""
+    from alembic import command
+
     with _alembic_errors():
         command.check(_config())
     click.echo("The database is at head and matches the models.")

@@ -15,14 +15,28 @@ import datetime as dt
 import logging
 import math
 import random
-from collections.abc import Callable, Sequence
+import typing
+from collections.abc import Callable, Collection, Sequence
 from collections.abc import Mapping as MappingType
 from typing import Any
 
 from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import (
+    Integer,
+    String,
+    Table,
+    bindparam,
+    cast,
+    delete,
+    func,
+    null,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from lti_tool.db import insert_or_find
 from lti_tool.domain import mapping_results as results
@@ -32,6 +46,8 @@ from lti_tool.domain.items import (
     OTHER_ANSWER,
     SELF_ASSESSMENT,
     TRUE_FALSE,
+    ItemData,
+    OptionData,
     Scale,
     outcome,
     score_answer,
@@ -53,16 +69,21 @@ from lti_tool.models import (
     FrameworkVersion,
     Item,
     ItemCompetence,
+    ItemOption,
     Launch,
     Mapping,
     MappingStatus,
     Response,
+    ScaleLevel,
     Selection,
 )
 from lti_tool.services import certificates, gradebook, item_bank, mappings, placement
 from lti_tool.services.evidence import record_evidence
 
 log = logging.getLogger(__name__)
+
+_RESPONSES = typing.cast(Table, Response.__table__)
+_ATTEMPTS = typing.cast(Table, Attempt.__table__)
 
 
 # --- starting and resuming ----------------------------------------------------------------
@@ -204,35 +225,29 @@ def _draw(session: Session, mapping: Mapping, rng: random.Random) -> list[Item]:
 # --- answering ----------------------------------------------------------------------------
 
 
-def get_attempt(
-    session: Session,
-    organisation_id: int,
-    attempt_id: int,
-    person_id: int,
-    *,
-    lock: bool = False,
-) -> Attempt:
-    """The person's own attempt (anyone else's is not found). ``lock`` holds its row until
-    the transaction ends, so a save and a submission of the same attempt never interleave."""
-    query = (
+def get_attempt(session: Session, organisation_id: int, attempt_id: int, person_id: int) -> Attempt:
+    """The person's own attempt, with its mapping and answers (two statements); anyone
+    else's is not found."""
+    attempt = session.scalar(
         select(Attempt)
         .where(
             Attempt.id == attempt_id,
             Attempt.organisation_id == organisation_id,
             Attempt.person_id == person_id,
         )
-        .options(selectinload(Attempt.responses), selectinload(Attempt.mapping))
+        .options(selectinload(Attempt.responses), joinedload(Attempt.mapping, innerjoin=True))
     )
-    if lock:
-        query = query.with_for_update(of=Attempt)
-    attempt = session.scalar(query)
     if attempt is None:
         raise NotFound(f"no attempt {attempt_id} for person {person_id}")
     return attempt
 
 
 def _overdue(attempt: Attempt, now: dt.datetime) -> bool:
-    return attempt.deadline_at is not None and now >= attempt.deadline_at
+    return _past(attempt.deadline_at, now)
+
+
+def _past(deadline_at: dt.datetime | None, now: dt.datetime) -> bool:
+    return deadline_at is not None and now >= deadline_at
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,46 +265,57 @@ class Question:
     answered: int
 
 
-def _items(
-    session: Session, attempt: Attempt, only: Sequence[int] | None = None
-) -> dict[int, Item]:
-    ids = list(only) if only is not None else [entry["item"] for entry in attempt.plan]
+@dataclasses.dataclass(frozen=True)
+class _Items:
+    """Items with their options (in their order), and each self-assessment's scale: the
+    levels of its first competence's framework version."""
+
+    by_id: dict[int, Item]
+    scales: dict[int, list[ScaleLevel]]
+
+
+def _items(session: Session, ids: Sequence[int]) -> _Items:
+    """The items (two statements; three when one is a self-assessment)."""
     loaded = session.scalars(
-        select(Item)
-        .where(Item.id.in_(ids))
-        .options(
-            selectinload(Item.options),
-            selectinload(Item.competences)
-            .selectinload(ItemCompetence.competence)
-            .selectinload(Competence.version)
-            .selectinload(FrameworkVersion.levels),
-        )
+        select(Item).where(Item.id.in_(ids)).options(selectinload(Item.options))
     ).all()
-    return {item.id: item for item in loaded}
-
-
-def _scale_of(item: Item) -> list[Any]:
-    if item.kind != SELF_ASSESSMENT or not item.competences:
-        return []
-    return list(item.competences[0].competence.version.levels)
+    by_id = {item.id: item for item in loaded}
+    statements = [item.id for item in loaded if item.kind == SELF_ASSESSMENT]
+    scales: dict[int, list[ScaleLevel]] = {}
+    if statements:
+        first = (
+            select(func.min(ItemCompetence.id))
+            .where(ItemCompetence.item_id.in_(statements))
+            .group_by(ItemCompetence.item_id)
+        )
+        rows = session.execute(
+            select(ItemCompetence.item_id, ScaleLevel)
+            .join(Competence, Competence.id == ItemCompetence.competence_id)
+            .join(ScaleLevel, ScaleLevel.version_id == Competence.version_id)
+            .where(ItemCompetence.id.in_(first))
+            .order_by(ScaleLevel.value)
+        )
+        for item_id, level in rows:
+            scales.setdefault(item_id, []).append(level)
+    return _Items(by_id, scales)
 
 
 def question(session: Session, attempt: Attempt, position: int) -> Question:
     if not 1 <= position <= len(attempt.plan):
         raise NotFound(f"attempt {attempt.id} has no item {position}")
     entry = attempt.plan[position - 1]
-    return _question(attempt, position, _items(session, attempt, [entry["item"]]))
+    return _question(attempt, position, _items(session, [entry["item"]]))
 
 
 def questions(session: Session, attempt: Attempt) -> list[Question]:
     """Every page of the attempt, with one load of its items (the review page)."""
-    items = _items(session, attempt)
+    items = _items(session, [entry["item"] for entry in attempt.plan])
     return [_question(attempt, n, items) for n in range(1, len(attempt.plan) + 1)]
 
 
-def _question(attempt: Attempt, position: int, items: MappingType[int, Item]) -> Question:
+def _question(attempt: Attempt, position: int, items: _Items) -> Question:
     entry = attempt.plan[position - 1]
-    item = items[entry["item"]]
+    item = items.by_id[entry["item"]]
     by_id = {o.id: o for o in item.options}
     # The attempt's order first; an option added to the item since the attempt started last.
     order = [i for i in entry["options"] if i in by_id]
@@ -300,37 +326,26 @@ def _question(attempt: Attempt, position: int, items: MappingType[int, Item]) ->
         count=len(attempt.plan),
         item=item,
         options=[by_id[i] for i in order],
-        scale=_scale_of(item),
+        scale=items.scales.get(item.id, []),
         answer=answers.get(item.id),
         answered=sum(1 for e in attempt.plan if e["item"] in answers),
     )
 
 
-def _open(session: Session, attempt: Attempt, now: dt.datetime) -> None:
-    if attempt.status != AttemptStatus.IN_PROGRESS:
-        raise AttemptClosed(
-            f"attempt {attempt.id} submitted", reason=_l("This attempt is already submitted.")
-        )
-    if _overdue(attempt, now):
-        submit_attempt(session, attempt.organisation_id, attempt.id, attempt.person_id, now)
-        raise AttemptClosed(
-            f"attempt {attempt.id} past its deadline",
-            reason=_l("The time is up: the attempt was submitted with the answers saved in time."),
-            commit=True,
-        )
-
-
-def parse_answer(item: Item, options: Sequence[int], scale: Sequence[int], raw: Any) -> dict | None:
-    """An answer from form values, checked against what the attempt offered; None = blank."""
+def parse_answer(
+    kind: str, options: Collection[int], scale: Collection[int], raw: Any
+) -> dict | None:
+    """An answer to an item of ``kind`` from form values, checked against what the attempt
+    offered (the item's ``options``, or the ``scale`` of a self-assessment); None = blank."""
     values = [v for v in (raw or []) if str(v).strip()]
     if not values:
         return None
-    if item.kind == SELF_ASSESSMENT:
+    if kind == SELF_ASSESSMENT:
         level = _whole(values[0])
         if level not in scale:
             raise InvalidAnswer("level not on scale", reason=_l("Choose one of the levels."))
         return {"level": level}
-    if item.kind == NUMERIC:
+    if kind == NUMERIC:
         text = str(values[0]).strip().replace(" ", "").replace("\u2212", "-").replace(",", ".")
         try:
             number = float(text)
@@ -342,7 +357,7 @@ def parse_answer(item: Item, options: Sequence[int], scale: Sequence[int], raw: 
     chosen = [_whole(v) for v in values]
     if any(c not in options for c in chosen) or len(set(chosen)) != len(chosen):
         raise InvalidAnswer("unknown option", reason=_l("Choose among the options shown."))
-    if item.kind != MULTIPLE_CHOICE and len(chosen) > 1:
+    if kind != MULTIPLE_CHOICE and len(chosen) > 1:
         raise InvalidAnswer("several options", reason=_l("Choose one option."))
     return {"options": chosen}
 
@@ -354,6 +369,42 @@ def _whole(value: Any) -> int | None:
         return None
 
 
+@dataclasses.dataclass(frozen=True)
+class Saved:
+    """Where a saved answer leaves the attempt."""
+
+    attempt_id: int
+    count: int
+    """How many items the attempt asks."""
+
+
+def _accepted(session: Session, item_id: int) -> tuple[str, set[int], set[int]]:
+    """What an answer to the item may be (one statement): its kind, its options' ids and
+    the values of its scale (a self-assessment: its first competence's levels)."""
+    first_version = (
+        select(Competence.version_id)
+        .join(ItemCompetence, ItemCompetence.competence_id == Competence.id)
+        .where(ItemCompetence.item_id == item_id)
+        .order_by(ItemCompetence.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        union_all(
+            select(Item.kind, ItemOption.id, cast(null(), Integer))
+            .outerjoin(ItemOption, ItemOption.item_id == Item.id)
+            .where(Item.id == item_id),
+            select(cast(null(), String), cast(null(), Integer), ScaleLevel.value).where(
+                ScaleLevel.version_id == first_version
+            ),
+        )
+    ).all()
+    kind = next((row[0] for row in rows if row[0] is not None), "")
+    options = {row[1] for row in rows if row[1] is not None}
+    levels = {row[2] for row in rows if row[2] is not None}
+    return kind, options, levels if kind == SELF_ASSESSMENT else set()
+
+
 def save_answer(
     session: Session,
     organisation_id: int,
@@ -362,43 +413,76 @@ def save_answer(
     position: int,
     raw: Any,
     now: dt.datetime,
-) -> Attempt:
-    """Keep the answer to the item at ``position`` (blank clears it)."""
-    attempt = get_attempt(session, organisation_id, attempt_id, person_id, lock=True)
-    _open(session, attempt, now)
-    page = question(session, attempt, position)
-    answer = parse_answer(
-        page.item,
-        [o.id for o in page.options],
-        [lvl.value for lvl in page.scale],
-        raw,
-    )
-    existing = next((r for r in attempt.responses if r.item_id == page.item.id), None)
+) -> Saved:
+    """Keep the answer to the item at ``position`` (blank clears it), in three statements:
+    the attempt, its row locked until the transaction ends so that a save and a
+    submission of the same attempt never interleave; what the item accepts; one upsert
+    (a blank: one delete). Two saves of the same item at once (a second tab, the page's
+    background save) leave one answer, the later one. Nothing is scored here: submitting
+    scores every answer at once."""
+    found = session.execute(
+        select(Attempt.status, Attempt.deadline_at, Attempt.plan)
+        .where(
+            Attempt.id == attempt_id,
+            Attempt.organisation_id == organisation_id,
+            Attempt.person_id == person_id,
+        )
+        .with_for_update()
+    ).first()
+    if found is None:
+        raise NotFound(f"no attempt {attempt_id} for person {person_id}")
+    status, deadline_at, plan = found
+    if status != AttemptStatus.IN_PROGRESS:
+        raise AttemptClosed(
+            f"attempt {attempt_id} submitted", reason=_l("This attempt is already submitted.")
+        )
+    if _past(deadline_at, now):
+        submit_attempt(session, organisation_id, attempt_id, person_id, now)
+        raise AttemptClosed(
+            f"attempt {attempt_id} past its deadline",
+            reason=_l("The time is up: the attempt was submitted with the answers saved in time."),
+            commit=True,
+        )
+    if not 1 <= position <= len(plan):
+        raise NotFound(f"attempt {attempt_id} has no item {position}")
+    item_id = plan[position - 1]["item"]
+    answer = parse_answer(*_accepted(session, item_id), raw)
+    table = _RESPONSES
     if answer is None:
-        if existing is not None:
-            attempt.responses.remove(existing)
-            session.delete(existing)
-    elif existing is not None:
-        existing.answer = answer
-        existing.answered_at = now
+        session.execute(
+            delete(table).where(table.c.attempt_id == attempt_id, table.c.item_id == item_id)
+        )
     else:
-        new = Response(attempt_id=attempt.id, item_id=page.item.id, answer=answer, answered_at=now)
-
-        def saved_in_another_tab() -> Response | None:
-            return session.scalar(
-                select(Response).where(
-                    Response.attempt_id == attempt.id, Response.item_id == page.item.id
-                )
+        insert = _dialect(session).insert(table)
+        insert = insert.values(
+            attempt_id=attempt_id, item_id=item_id, answer=answer, answered_at=now
+        )
+        session.execute(
+            insert.on_conflict_do_update(
+                index_elements=[table.c.attempt_id, table.c.item_id],
+                set_={"answer": insert.excluded.answer, "answered_at": insert.excluded.answered_at},
             )
+        )
+    return Saved(attempt_id, len(plan))
 
-        saved = insert_or_find(session, new, saved_in_another_tab)
-        saved.answer, saved.answered_at = answer, now
-    session.flush()
-    session.expire(attempt, ["responses"])
-    return attempt
+
+def _dialect(session: Session) -> Any:
+    """The INSERT … ON CONFLICT of the session's database."""
+    return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
 
 
 # --- submitting ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Submitted:
+    id: int
+    organisation_id: int
+    person_id: int
+    mapping_id: int
+    plan: list[dict[str, Any]]
+    deadline_at: dt.datetime | None
+    launch_id: str | None
 
 
 def submit_attempt(
@@ -408,55 +492,161 @@ def submit_attempt(
     person_id: int,
     now: dt.datetime,
     launch_id: str | None = None,
-) -> Attempt:
-    """Score the attempt, write its evidence and queue its score, once.
+) -> bool:
+    """Score the attempt, write its evidence and queue its score, once. Returns whether
+    this call submitted it (False: it was submitted already, and nothing more is written).
 
     ``launch_id`` is the launch the person submits from: its course receives the score.
+    The attempt moves from in progress to submitted in one conditional UPDATE, which
+    waits for a save of the same attempt to commit (its row lock); the answers are read
+    after it, so every answer saved before the submission is scored.
     """
-    attempt = get_attempt(session, organisation_id, attempt_id, person_id, lock=True)
     moved = session.execute(
         update(Attempt)
-        .where(Attempt.id == attempt.id, Attempt.status == AttemptStatus.IN_PROGRESS)
+        .where(
+            Attempt.id == attempt_id,
+            Attempt.organisation_id == organisation_id,
+            Attempt.person_id == person_id,
+            Attempt.status == AttemptStatus.IN_PROGRESS,
+        )
         .values(
             status=AttemptStatus.SUBMITTED,
             submitted_at=now,
             **({"launch_id": launch_id} if launch_id else {}),
         )
+        .returning(Attempt.mapping_id, Attempt.plan, Attempt.deadline_at, Attempt.launch_id)
         .execution_options(synchronize_session=False)
+    ).first()
+    if moved is None:
+        mine = select(Attempt.id).where(
+            Attempt.id == attempt_id,
+            Attempt.organisation_id == organisation_id,
+            Attempt.person_id == person_id,
+        )
+        if session.scalar(mine) is None:
+            raise NotFound(f"no attempt {attempt_id} for person {person_id}")
+        return False
+    _score(session, _Submitted(attempt_id, organisation_id, person_id, *moved), now)
+    _forget(session, attempt_id)
+    return True
+
+
+def _forget(session: Session, attempt_id: int) -> None:
+    """The attempt and its answers as this session may hold them are out of date now (the
+    submission wrote them with Core statements): read again when next used."""
+    for obj in list(session.identity_map.values()):
+        if (isinstance(obj, Attempt) and obj.id == attempt_id) or (
+            isinstance(obj, Response) and obj.attempt_id == attempt_id
+        ):
+            session.expire(obj)
+
+
+@dataclasses.dataclass
+class _Scored:
+    """An item as scoring sees it."""
+
+    kind: str
+    points: float
+    options: list[OptionData] = dataclasses.field(default_factory=list)
+    competences: list[tuple[int, float]] = dataclasses.field(default_factory=list)
+    """(competence id, weight), in the item's order."""
+
+
+def _scored_items(session: Session, ids: Sequence[int]) -> dict[int, _Scored]:
+    """What scoring needs of the items (two statements): kind, points, options' credits,
+    competences and weights."""
+    found: dict[int, _Scored] = {}
+    rows = session.execute(
+        select(
+            Item.id,
+            Item.kind,
+            Item.points,
+            ItemOption.id,
+            ItemOption.fraction,
+            ItemOption.value,
+            ItemOption.tolerance,
+        )
+        .outerjoin(ItemOption, ItemOption.item_id == Item.id)
+        .where(Item.id.in_(ids))
+        .order_by(Item.id, ItemOption.position, ItemOption.id)
     )
-    session.refresh(attempt)
-    if moved.rowcount != 1:  # type: ignore[attr-defined]  # submitted already: nothing more
-        return attempt
-    _score(session, attempt, now)
-    return attempt
+    for item_id, kind, points, option_id, fraction, value, tolerance in rows:
+        item = found.setdefault(item_id, _Scored(kind, points))
+        if option_id is not None:
+            item.options.append(
+                OptionData(fraction=fraction, value=value, tolerance=tolerance, id=option_id)
+            )
+    measures = session.execute(
+        select(ItemCompetence.item_id, ItemCompetence.competence_id, ItemCompetence.weight)
+        .where(ItemCompetence.item_id.in_(ids))
+        .order_by(ItemCompetence.id)
+    )
+    for item_id, competence_id, weight in measures:
+        found[item_id].competences.append((competence_id, weight))
+    return found
 
 
-def _score(session: Session, attempt: Attempt, now: dt.datetime) -> None:
-    mapping = mappings.get_mapping(session, attempt.organisation_id, attempt.mapping_id)
-    items = _items(session, attempt)
-    in_time = {
-        r.item_id: r
-        for r in attempt.responses
-        if attempt.deadline_at is None or r.answered_at <= attempt.deadline_at
+def _scales(session: Session, competence_ids: Collection[int]) -> dict[int, list[int]]:
+    """Each competence's scale: its version's level values, lowest first (one statement)."""
+    rows = session.execute(
+        select(Competence.id, ScaleLevel.value)
+        .join(ScaleLevel, ScaleLevel.version_id == Competence.version_id)
+        .where(Competence.id.in_(sorted(competence_ids)))
+        .order_by(ScaleLevel.value)
+    )
+    found: dict[int, list[int]] = {}
+    for competence_id, value in rows:
+        found.setdefault(competence_id, []).append(value)
+    return found
+
+
+def _score(session: Session, attempt: _Submitted, now: dt.datetime) -> None:
+    """Every answer scored in one pass, then the evidence, the gradebook's score and the
+    certifications it completes."""
+    mapping = (
+        session.scalars(
+            select(Mapping)
+            .where(Mapping.id == attempt.mapping_id)
+            .options(joinedload(Mapping.competences))
+        )
+        .unique()
+        .one()
+    )
+    responses = {
+        item_id: (response_id, answer, answered_at)
+        for response_id, item_id, answer, answered_at in session.execute(
+            select(Response.id, Response.item_id, Response.answer, Response.answered_at).where(
+                Response.attempt_id == attempt.id
+            )
+        )
     }
+    items = _scored_items(session, [entry["item"] for entry in attempt.plan])
     measured = {mc.competence_id for mc in mapping.competences}
-    knowledge, statements = [], []
+    scales = _scales(
+        session,
+        measured | {item.competences[0][0] for item in items.values() if item.competences},
+    )
+    knowledge, statements, fractions = [], [], []
     score = maximum = 0.0
     for entry in attempt.plan:
         item = items[entry["item"]]
-        response = in_time.get(item.id)
-        scale = Scale([lvl.value for lvl in _scale_of(item)])
-        fraction = (
-            score_answer(item_bank.item_data(item), response.answer, scale) if response else 0.0
+        saved = responses.get(entry["item"])
+        in_time = saved is not None and (
+            attempt.deadline_at is None or saved[2] <= attempt.deadline_at
         )
-        for r in attempt.responses:
-            if r.item_id == item.id:
-                r.fraction = fraction if r is response else None
-        competences = [
-            (ic.competence_id, ic.weight) for ic in item.competences if ic.competence_id in measured
-        ]
+        answer = saved[1] if saved is not None and in_time else None
+        scale = Scale(
+            scales.get(item.competences[0][0], [])
+            if item.kind == SELF_ASSESSMENT and item.competences
+            else []
+        )
+        data = ItemData(kind=item.kind, stem={}, options=item.options, points=item.points)
+        fraction = score_answer(data, answer, scale) if answer is not None else 0.0
+        if saved is not None:
+            fractions.append({"id": saved[0], "fraction": fraction if in_time else None})
+        competences = [(cid, weight) for cid, weight in item.competences if cid in measured]
         if item.kind == SELF_ASSESSMENT:
-            level = response.answer.get("level") if response else None
+            level = answer.get("level") if answer is not None else None
             statements.append(results.ScoredItem(item.points, fraction, competences, level))
         else:
             knowledge.append(results.ScoredItem(item.points, fraction, competences))
@@ -465,15 +655,24 @@ def _score(session: Session, attempt: Attempt, now: dt.datetime) -> None:
     if not knowledge:  # a self-assessment only: the gradebook sees how far along the scale
         score = sum(s.points * s.fraction for s in statements)
         maximum = sum(s.points for s in statements)
-    attempt.score = round(score, 4)
-    attempt.max_score = round(maximum, 4)
-    attempt.percentage = round(100.0 * score / maximum, 1) if maximum else 0.0
+    if fractions:
+        session.execute(
+            update(_RESPONSES)
+            .where(_RESPONSES.c.id == bindparam("response_id"))
+            .values(fraction=bindparam("fraction")),
+            [{"response_id": f["id"], "fraction": f["fraction"]} for f in fractions],
+        )
+    session.execute(
+        update(_ATTEMPTS)
+        .where(_ATTEMPTS.c.id == attempt.id)
+        .values(
+            score=round(score, 4),
+            max_score=round(maximum, 4),
+            percentage=round(100.0 * score / maximum, 1) if maximum else 0.0,
+        )
+    )
     cut = {
         mc.competence_id: {int(k): v for k, v in mc.thresholds.items()}
-        for mc in mapping.competences
-    }
-    scales = {
-        mc.competence_id: [lvl.value for lvl in mc.competence.version.levels]
         for mc in mapping.competences
     }
     record_evidence(
@@ -490,7 +689,9 @@ def _score(session: Session, attempt: Attempt, now: dt.datetime) -> None:
                 recorded_at=now,
                 detail={"mapping": mapping.code, "self_level": result.self_level},
             )
-            for result in results.competence_results(knowledge, statements, cut, scales).values()
+            for result in results.competence_results(
+                knowledge, statements, cut, {c: scales.get(c, []) for c in measured}
+            ).values()
         ],
     )
     _queue_gradebook_score(session, attempt, mapping, now)
@@ -500,7 +701,7 @@ def _score(session: Session, attempt: Attempt, now: dt.datetime) -> None:
 
 
 def _queue_gradebook_score(
-    session: Session, attempt: Attempt, mapping: Mapping, now: dt.datetime
+    session: Session, attempt: _Submitted, mapping: Mapping, now: dt.datetime
 ) -> None:
     """Queue the grade for the gradebook of the course the attempt was submitted from, when
     that course's link placed this mapping (a learner who wanders from one placed mapping
@@ -572,11 +773,12 @@ class AttemptResult:
 
 
 def attempt_result(
-    session: Session, organisation_id: int, attempt_id: int, person_id: int, locale: str
+    session: Session, organisation_id: int, attempt: Attempt, locale: str
 ) -> AttemptResult:
+    """The result of the person's attempt (``get_attempt``), once it is submitted."""
     from lti_tool.services import requirements
 
-    attempt = get_attempt(session, organisation_id, attempt_id, person_id)
+    person_id = attempt.person_id
     if attempt.status != AttemptStatus.SUBMITTED:
         raise AttemptClosed(
             f"attempt {attempt.id} not submitted",
@@ -620,11 +822,11 @@ def attempt_result(
 
 
 def _reviews(session: Session, attempt: Attempt, locale: str) -> list[ItemReview]:
-    items = _items(session, attempt)
+    items = _items(session, [entry["item"] for entry in attempt.plan])
     answers = {r.item_id: r for r in attempt.responses}
     reviews = []
     for entry in attempt.plan:
-        item = items[entry["item"]]
+        item = items.by_id[entry["item"]]
         response = answers.get(item.id)
         answer = response.answer if response else {}
         options = {o.id: o for o in item.options}
@@ -636,8 +838,10 @@ def _reviews(session: Session, attempt: Attempt, locale: str) -> list[ItemReview
         if item.feedback:
             feedback.append(localized(item.feedback, locale))
         if item.kind == SELF_ASSESSMENT:
-            labels = {lvl.value: localized(lvl.label, locale) for lvl in _scale_of(item)}
-            shown = labels.get(answer.get("level"), "")
+            labels = {
+                lvl.value: localized(lvl.label, locale) for lvl in items.scales.get(item.id, [])
+            }
+            shown = labels.get(answer.get("level") or 0, "")
             right = ""
         elif item.kind == NUMERIC:
             shown = f"{answer['value']:g}" if "value" in answer else ""

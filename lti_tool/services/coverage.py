@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Text, cast, select
 from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.domain.coverage import (
@@ -199,10 +200,10 @@ def _profiles(session: Session, organisation_id: int, locale: str) -> _Profiles:
             Requirement.renewal_months,
             Competence.id,
             Competence.code,
-            Competence.title,
+            cast(Competence.title, Text).label("competence_title"),
             Competence.position,
             Framework.code,
-            FrameworkVersion.title,
+            cast(FrameworkVersion.title, Text).label("version_title"),
             FrameworkVersion.number,
         )
         .join(JobRole, Requirement.job_role_id == JobRole.id)
@@ -213,17 +214,21 @@ def _profiles(session: Session, organisation_id: int, locale: str) -> _Profiles:
     ).all()
     requirements: dict[int, list[RoleRequirement]] = {}
     headings: dict[int, Heading] = {}
+    # titles read as text and decoded once each: a version's title is on every row
+    frameworks: dict[tuple[str | None, str], str] = {}
     for role_id, level, mandatory, renewal, cid, code, title, position, fw, vtitle, vnum in rows:
         requirements.setdefault(role_id, []).append(
             RoleRequirement(cid, level, mandatory, renewal, role_id)
         )
         if cid in headings:  # asked for by another role
             continue
-        framework = localized(vtitle, locale) or fw
+        framework = frameworks.get((vtitle, fw)) or frameworks.setdefault(
+            (vtitle, fw), localized(json.loads(vtitle) if vtitle else None, locale) or fw
+        )
         headings[cid] = Heading(
             cid,
             code,
-            localized(title, locale) or code,
+            localized(json.loads(title) if title else None, locale) or code,
             framework,
             vnum,
             order=(framework.lower(), vnum, position, code),

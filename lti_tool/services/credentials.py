@@ -15,13 +15,11 @@ import json
 from typing import Any
 
 import jwt
-import segno
 from flask_babel import force_locale, format_date, gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_tool.credentials import open_badges, status_list
-from lti_tool.documents.certificate_pdf import CertificateDocument, render_certificate
 from lti_tool.domain.texts import localized
 from lti_tool.domain.urls import is_web_url
 from lti_tool.errors import NotFound
@@ -222,6 +220,8 @@ def achievement(session: Session, urls: CredentialUrls, achievement_uuid: str) -
 
 def qr_svg(url: str) -> str:
     """The verification address as an inline SVG QR code (for the certificate page)."""
+    import segno  # here, not at start: most workers never draw one
+
     qr = segno.make_qr(url, error="m")
     return str(qr.svg_inline(scale=4, dark="#000", light="#fff", title=url))
 
@@ -252,6 +252,9 @@ def signed_status_list(
 
 def pdf(certificate: Certificate, language: str, urls: CredentialUrls, now: dt.datetime) -> bytes:
     """The certificate printed in ``language``, with its code, QR code and address."""
+    # ReportLab (and Pillow) load with the first PDF, not in every worker at start
+    from lti_tool.documents.certificate_pdf import CertificateDocument, render_certificate
+
     content = certificate.content
     with force_locale(language):
         revoked = certificate.revoked_at is not None

@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import json
 from collections import Counter
+from collections.abc import Callable, Collection, Sequence
 
 from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
@@ -105,10 +106,16 @@ def gap_analysis(
     now: dt.datetime,
     expiring_days: int | None = None,
     locale: str = "nb",
+    detail: Callable[[Sequence[GapLine]], Collection[int]] | None = None,
 ) -> GapAnalysis:
     """The person's gap analysis (eight statements, whatever the number of roles and
     competences). ``expiring_days`` None: the organisation's window. Another
-    organisation's person is not found."""
+    organisation's person is not found.
+
+    ``detail`` picks, from every line in order (status, level and expiry known), the
+    competences whose lines get their scale's labels and the activities offered: a page
+    that shows 20 of 300 lines makes only those. The others keep their figures, with
+    empty labels and no activities. None: every line."""
     days = (
         organisations.expiring_days_of(session, organisation_id)
         if expiring_days is None
@@ -117,42 +124,40 @@ def gap_analysis(
     standing = matrix.person_standing(
         session, organisation_id, person_id, now=now, expiring_days=days, locale=locale
     )
-    ids = [line.heading.competence_id for line in standing.lines]
+    lines = [
+        GapLine(
+            competence_id=line.heading.competence_id,
+            code=line.heading.code,
+            title=line.heading.title,
+            framework=line.heading.framework,
+            framework_version=line.heading.framework_version,
+            status=line.cell.status,
+            required_level=line.cell.required_level,
+            required_label=str(line.cell.required_level),
+            held_level=line.cell.held_level,
+            held_label=None,
+            expires_at=line.cell.expires_at,
+            mandatory=line.cell.mandatory,
+            renewal_months=line.renewal_months,
+            job_roles=line.job_roles,
+            activities=(),
+        )
+        for line in standing.lines
+    ]
+    lines.sort(key=lambda line: plan.urgency(line.status, line.mandatory, line.expires_at))
+    wanted = set(detail(lines)) if detail else {line.competence_id for line in lines}
+    ids = [line.competence_id for line in lines if line.competence_id in wanted]
     labels = _labels(session, ids, locale)
     acting = [
-        line.heading.competence_id
-        for line in standing.lines
-        if line.cell.status in plan.NEEDS_ACTION
+        line.competence_id for line in lines if line.competence_id in wanted and line.needs_action
     ]
     offered = catalogue.activities_developing(session, organisation_id, acting, locale=locale)
-    lines = []
-    for line in standing.lines:
-        cell, heading = line.cell, line.heading
-        scale = labels.get(heading.competence_id, {})
-        lines.append(
-            GapLine(
-                competence_id=heading.competence_id,
-                code=heading.code,
-                title=heading.title,
-                framework=heading.framework,
-                framework_version=heading.framework_version,
-                status=cell.status,
-                required_level=cell.required_level,
-                required_label=scale.get(cell.required_level, str(cell.required_level)),
-                held_level=cell.held_level,
-                held_label=None if cell.held_level is None else scale.get(cell.held_level),
-                expires_at=cell.expires_at,
-                mandatory=cell.mandatory,
-                renewal_months=line.renewal_months,
-                job_roles=line.job_roles,
-                activities=tuple(
-                    a
-                    for a in offered.get(heading.competence_id, ())
-                    if plan.offers(cell.status, cell.required_level, a.level)
-                ),
-            )
-        )
-    lines.sort(key=lambda line: plan.urgency(line.status, line.mandatory, line.expires_at))
+    lines = [
+        _detailed(line, labels.get(line.competence_id, {}), offered.get(line.competence_id, ()))
+        if line.competence_id in wanted
+        else line
+        for line in lines
+    ]
     statuses = [line.status for line in lines]
     return GapAnalysis(
         person_id=standing.person_id,
@@ -163,4 +168,16 @@ def gap_analysis(
         lines=tuple(lines),
         counts=dict(Counter(statuses)),
         coverage=coverage(statuses),
+    )
+
+
+def _detailed(line: GapLine, scale: dict[int, str], offered: Sequence[ActivityOption]) -> GapLine:
+    """The line with its scale's labels and the activities offered for it."""
+    return dataclasses.replace(
+        line,
+        required_label=scale.get(line.required_level, str(line.required_level)),
+        held_label=None if line.held_level is None else scale.get(line.held_level),
+        activities=tuple(
+            a for a in offered if plan.offers(line.status, line.required_level, a.level)
+        ),
     )

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -420,11 +420,26 @@ def learning_plan(
     *,
     now: dt.datetime,
     locale: str = "nb",
+    detail: Callable[[Sequence[GapLine]], Collection[int]] | None = None,
 ) -> Plan:
     """The person's plan as it stands now (fifteen statements at most, whatever the number
     of job roles, requirements, activities, sessions and items). Another organisation's
-    person is not found."""
-    analysis = gaps.gap_analysis(session, organisation_id, person_id, now=now, locale=locale)
+    person is not found.
+
+    ``detail`` (``gaps.gap_analysis``): the lines a page shows, picked from every line in
+    order; only they get their entries, activities and sessions. Every line still counts
+    in the progress. None: every line."""
+    chosen: set[int] | None = None
+
+    def pick(lines: Sequence[GapLine]) -> set[int]:
+        nonlocal chosen
+        assert detail is not None
+        chosen = set(detail(lines))
+        return chosen
+
+    analysis = gaps.gap_analysis(
+        session, organisation_id, person_id, now=now, locale=locale, detail=detail and pick
+    )
     today = local_date(now)
     identities, held_by = _held_and_identities(
         session, organisation_id, person_id, [line.competence_id for line in analysis.lines]
@@ -469,6 +484,9 @@ def learning_plan(
     used: set[int] = set()
     lines = []
     for line in analysis.lines:
+        if chosen is not None and line.competence_id not in chosen:  # not on the page
+            lines.append(PlanLine(line, held_by.get(line.competence_id), ()))
+            continue
         identity = identities.get(line.competence_id)
         entries = []
         request = by_target.get((None, identity))

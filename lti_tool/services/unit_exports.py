@@ -22,13 +22,12 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import IO, Any
 
-import xlsxwriter
 from flask_babel import gettext, lazy_gettext, ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_tool import i18n
-from lti_tool.documents import competence_pdf, csv_safe
+from lti_tool.documents import csv_safe
 from lti_tool.domain.coverage import CellStatus, coverage_of
 from lti_tool.domain.texts import localized
 from lti_tool.errors import NotFound
@@ -334,6 +333,8 @@ def write_xlsx(session: Session, scope: ExportScope, out: IO[bytes]) -> Tally:
     """The export as a workbook written to ``out``: the matrix (people × competences, a
     status word in each cell), coverage per competence and per person, and a sheet about
     the export. Rows go to disk as they come (``constant_memory``)."""
+    import xlsxwriter  # here, not at start: most workers never write a workbook
+
     book = xlsxwriter.Workbook(
         out,
         {
@@ -503,6 +504,9 @@ def write_pdf(
     (``figures``, a first read), the status rule, the verification code and QR code, then
     the matrix (people a page at a time, the competences split into groups of columns).
     The people of the matrix as written (for the audit log: whose data the file holds)."""
+    # ReportLab (and Pillow) load with the first PDF, not in every worker at start
+    from lti_tool.documents import competence_pdf
+
     days = scope.expiring_days
     document = competence_pdf.DocumentationDocument(
         language=scope.locale,

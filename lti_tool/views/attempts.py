@@ -143,7 +143,7 @@ def save(attempt_id: int, position: int) -> Any:
     save it."""
     autosave = request.headers.get("X-Autosave") == "1"
     try:
-        attempt = attempts.save_answer(
+        saved = attempts.save_answer(
             get_session(),
             current_organisation_id(),
             attempt_id,
@@ -165,12 +165,12 @@ def save(attempt_id: int, position: int) -> Any:
         return "", 204
     go = request.form.get("go", "next")
     if go == "previous" and position > 1:
-        return _to("attempts.item_page", attempt_id=attempt.id, position=position - 1)
-    if go == "next" and position < len(attempt.plan):
-        return _to("attempts.item_page", attempt_id=attempt.id, position=position + 1)
-    if go.isdigit() and 1 <= int(go) <= len(attempt.plan):
-        return _to("attempts.item_page", attempt_id=attempt.id, position=int(go))
-    return _to("attempts.review_page", attempt_id=attempt.id)
+        return _to("attempts.item_page", attempt_id=attempt_id, position=position - 1)
+    if go == "next" and position < saved.count:
+        return _to("attempts.item_page", attempt_id=attempt_id, position=position + 1)
+    if go.isdigit() and 1 <= int(go) <= saved.count:
+        return _to("attempts.item_page", attempt_id=attempt_id, position=int(go))
+    return _to("attempts.review_page", attempt_id=attempt_id)
 
 
 @bp.route("/attempts/<int:attempt_id>/review")
@@ -216,7 +216,5 @@ def result_page(attempt_id: int) -> Any:
         attempts.overview(session, organisation_id, attempt.mapping, person_id, utcnow())
         if attempt.status == AttemptStatus.IN_PROGRESS:
             return _to("attempts.review_page", attempt_id=attempt.id)
-    result = attempts.attempt_result(
-        session, organisation_id, attempt_id, person_id, str(get_locale())
-    )
+    result = attempts.attempt_result(session, organisation_id, attempt, str(get_locale()))
     return render_template("attempts/result.html", launch=_launch(), result=result)

@@ -4,6 +4,7 @@ activity of the catalogue (where a placed e-learning link lands)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -30,6 +31,7 @@ from lti_tool.services import (
     plans,
     requirements,
 )
+from lti_tool.services.gaps import GapLine
 from lti_tool.views.bookings import session_helpers
 
 bp = Blueprint("learner", __name__, url_prefix="/learner")
@@ -107,28 +109,40 @@ def _plan_page(
     values: Any = None,
 ) -> Any:
     """The plan, a page of its open requirements (and of its met ones: ``met_page``) at a
-    time; ``failed`` names the entry
-    whose form is shown again with ``errors`` (on the page that holds it)."""
+    time; ``failed`` names the entry whose form is shown again with ``errors`` (on the
+    page that holds it). Only the lines of the two pages are made in full."""
+    pages: dict[str, int] = {}
+
+    def shown(lines: Sequence[GapLine]) -> list[int]:
+        open_ids = [line.competence_id for line in lines if line.needs_action]
+        met_ids = [line.competence_id for line in lines if not line.needs_action]
+        number = request.args.get("page", 1, type=int)
+        holding = _line_of(failed, open_ids)
+        if holding is not None:
+            number = holding // PLAN_PAGE_SIZE + 1
+        met_page = request.args.get("met_page", 1, type=int)
+        pages.update(
+            page=min(max(number, 1), max(1, -(-len(open_ids) // PLAN_PAGE_SIZE))),
+            met_page=min(max(met_page, 1), max(1, -(-len(met_ids) // PLAN_PAGE_SIZE))),
+        )
+        start = (pages["page"] - 1) * PLAN_PAGE_SIZE
+        met_start = (pages["met_page"] - 1) * PLAN_PAGE_SIZE
+        return [
+            *open_ids[start : start + PLAN_PAGE_SIZE],
+            *met_ids[met_start : met_start + PLAN_PAGE_SIZE],
+        ]
+
     found = plans.learning_plan(
         get_session(),
         current_organisation_id(),
         _person_id(),
         now=clock.now(),
         locale=str(get_locale()),
+        detail=shown,
     )
     open_lines, met_lines = found.open_lines, found.met_lines
-    pages = max(1, -(-len(open_lines) // PLAN_PAGE_SIZE))
-    number = request.args.get("page", 1, type=int)
-    holding = next(
-        (i for i, line in enumerate(open_lines) if any(e.key == failed for e in line.entries)),
-        None,
-    )
-    if holding is not None:
-        number = holding // PLAN_PAGE_SIZE + 1
-    number = min(max(number, 1), pages)
+    number, met_page = pages.get("page", 1), pages.get("met_page", 1)
     start = (number - 1) * PLAN_PAGE_SIZE
-    met_pages = max(1, -(-len(met_lines) // PLAN_PAGE_SIZE))
-    met_page = min(max(request.args.get("met_page", 1, type=int), 1), met_pages)
     met_start = (met_page - 1) * PLAN_PAGE_SIZE
     page = render_template(
         "learner/plan.html",
@@ -137,17 +151,25 @@ def _plan_page(
         open_lines=open_lines[start : start + PLAN_PAGE_SIZE],
         first=start + 1,
         page=number,
-        pages=pages,
+        pages=max(1, -(-len(open_lines) // PLAN_PAGE_SIZE)),
         met_lines=met_lines[met_start : met_start + PLAN_PAGE_SIZE],
         met_first=met_start + 1,
         met_page=met_page,
-        met_pages=met_pages,
+        met_pages=max(1, -(-len(met_lines) // PLAN_PAGE_SIZE)),
         window=plan_rules.postpone_window(found.today),
         errors=errors or {},
         failed=failed,
         values=values or {},
     )
     return page, status
+
+
+def _line_of(key: str | None, competence_ids: Sequence[int]) -> int | None:
+    """Where the requirement of an entry's key (``plans.entry_key``) is among the lines."""
+    _course, _dash, competence = (key or "").partition("-")
+    if not competence.isdigit() or int(competence) not in competence_ids:
+        return None
+    return list(competence_ids).index(int(competence))
 
 
 def _back_to_plan() -> str:

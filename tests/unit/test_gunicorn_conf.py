@@ -76,3 +76,30 @@ def test_a_worker_that_has_loaded_the_app_collects_garbage_less_often():
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_a_worker_limits_its_malloc_arenas_on_glibc():
+    """Each thread's own arena kept workers' resident memory growing (bench/RESULTS.md)."""
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc arenas are glibc's")
+    assert gunicorn_conf.limit_arenas() is True
+
+
+def test_a_worker_trims_its_heap_after_a_request_at_most_every_ten_seconds(monkeypatch):
+    trimmed: list[bool] = []
+    monkeypatch.setattr(gunicorn_conf, "trim_heap", lambda: trimmed.append(True) or True)
+    monkeypatch.setattr(gunicorn_conf, "_last_trim", [0.0])
+    for _ in range(3):
+        gunicorn_conf.post_request(None, None, None, None)
+    assert trimmed == [True]
+
+
+def test_gunicorn_accepts_every_hook_of_the_settings():
+    """gunicorn checks each hook's arity when it reads the settings, and refuses to start."""
+    from gunicorn.config import Config
+
+    config = Config()
+    for name in ("on_starting", "child_exit", "on_exit", "post_worker_init", "post_request"):
+        config.set(name, getattr(gunicorn_conf, name))
