@@ -329,7 +329,9 @@ def _custom_mapping() -> dict[str, Any]:
     return {c.CUSTOM: {"mapping": "sykepleier-kartlegging"}}
 
 
-def _answer_all(browser: Any, location: str, answers: Any) -> Any:
+def _answer_all(browser: Any, location: str, answers: Any, *, submit: bool = True) -> Any:
+    """Start (or continue) the mapping at ``location``, answer every item and submit; with
+    ``submit=False``, return the review page's submit form instead."""
     from tests.functional.test_mapping_flow import answer, option_values
 
     start = browser.get(location).get_data(as_text=True)
@@ -347,8 +349,10 @@ def _answer_all(browser: Any, location: str, answers: Any) -> Any:
             value = [options[v] for v in value]
         location = answer(browser, location, value).headers["Location"]
     review = browser.get(location).get_data(as_text=True)
-    submit = next(f for f in parse_forms(review) if "/submit" in (f["action"] or ""))
-    done = browser.post(submit["action"], data=submit["fields"])
+    submit_form = next(f for f in parse_forms(review) if "/submit" in (f["action"] or ""))
+    if not submit:
+        return submit_form
+    done = browser.post(submit_form["action"], data=submit_form["fields"])
     assert done.status_code == 302, done.get_data(as_text=True)
     return done
 

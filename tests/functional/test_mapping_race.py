@@ -201,3 +201,51 @@ def test_a_submission_waits_for_a_save_under_way_and_scores_its_answer(
         assert response.answer == pairs[0][0][1]
         assert response.fraction is not None  # … and scores the answer it brought
         assert db.scalar(select(func.count()).select_from(ScoreDelivery)) == 1
+
+
+def test_the_last_missing_mapping_submitted_from_two_tabs_at_once_issues_one_certificate(
+    app, lms, care, postgresql_only
+):
+    """Submitting scores, records evidence and issues the certifications it completes in
+    the submission's transaction: a double submission at the same instant (two tabs) does
+    that once — one score, one set of evidence, one certificate."""
+    from tests.functional.test_certification_flow import (
+        _answer_all,
+        _custom_mapping,
+        build_certification,
+        certificates_in_db,
+        person_id,
+        record_attendance,
+    )
+    from tests.functional.test_mapping_flow import NURSE_RIGHT
+
+    built = build_certification(app, lms, care)
+    tabs = []
+    for _ in range(2):
+        browser = TestLms.browser(app)
+        response = lms.signed_launch(browser, "learner", change=_custom_mapping())
+        assert response.status_code == 302, response.get_data(as_text=True)
+        tabs.append((browser, response.headers["Location"]))
+    attendance = record_attendance(app, lms, built["courses"]["praksis"], person_id(app, "101"))
+    assert attendance.status_code == 302
+    assert certificates_in_db(app) == []
+    # the first tab answers every item; both are on the review page when they submit
+    first, second = tabs[0][0], tabs[1][0]
+    start = second.get(tabs[1][1]).get_data(as_text=True)
+    submit_form = _answer_all(first, tabs[0][1], NURSE_RIGHT, submit=False)
+    form = next(f for f in parse_forms(start) if "/attempts" in (f["action"] or ""))
+    continued = second.post(form["action"], data=form["fields"]).headers["Location"]
+    review_url = continued.split("/items/")[0] + "/review"
+    other = csrf_token(second.get(review_url).get_data(as_text=True))
+    posts = [
+        partial(first.post, submit_form["action"], data=submit_form["fields"]),
+        partial(second.post, submit_form["action"], data={"csrf_token": other}),
+    ]
+    assert _at_once(posts) == [302, 302]
+    with app.app_context():
+        db = get_session()
+        (attempt,) = db.scalars(select(Attempt)).all()
+        assert attempt.status == AttemptStatus.SUBMITTED and attempt.percentage == 100.0
+        assert db.scalar(select(func.count()).select_from(Evidence)) == 2
+    (certificate,) = certificates_in_db(app)
+    assert certificate.method == "automatic"

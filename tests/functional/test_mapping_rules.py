@@ -53,6 +53,25 @@ def set_rules(app: Any, lms: TestLms, mapping_id: int, **rules: str) -> None:
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
+def neighbour_lms(app: Any, lms: TestLms, platform_pem: bytes) -> TestLms:
+    """The LMS of another municipality, registered: its people are of another
+    organisation."""
+    neighbour = other_lms(platform_pem, lms.http, "https://nabo.example", "nabo", "n1")
+    with app.app_context():
+        platforms.register_platform(
+            get_session(),
+            issuer=neighbour.platform.issuer,
+            client_id=neighbour.platform.client_id,
+            auth_login_url=neighbour.platform.auth_url,
+            auth_token_url=neighbour.platform.token_url,
+            jwks_url=neighbour.platform.jwks_url,
+            organisation_name="Nabokommune",
+            deployment_ids=["n1"],
+        )
+        get_session().commit()
+    return neighbour
+
+
 def test_time_limit_is_enforced_on_the_server(app, lms, care, gradebook, monkeypatch):
     mapping_id = build_mapping(app, lms, care)
     set_rules(app, lms, mapping_id, time_limit_minutes="10")
@@ -136,20 +155,7 @@ def test_designer_pages_refuse_learners_and_other_organisations(
     ):
         assert learner.get(path).status_code == 403, path
     # a designer of another municipality (its own LMS) finds nothing
-    neighbour = other_lms(platform_pem, lms.http, "https://nabo.example", "nabo", "n1")
-    with app.app_context():
-        platforms.register_platform(
-            get_session(),
-            issuer=neighbour.platform.issuer,
-            client_id=neighbour.platform.client_id,
-            auth_login_url=neighbour.platform.auth_url,
-            auth_token_url=neighbour.platform.token_url,
-            jwks_url=neighbour.platform.jwks_url,
-            organisation_name="Nabokommune",
-            deployment_ids=["n1"],
-        )
-        get_session().commit()
-    outsider = designer_browser(app, neighbour)
+    outsider = designer_browser(app, neighbour_lms(app, lms, platform_pem))
     for path in (
         f"/designer/mappings/{mapping_id}",
         f"/designer/mappings/{mapping_id}/statistics",
