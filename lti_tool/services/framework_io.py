@@ -299,27 +299,28 @@ def write_version(
 
 def export_job_roles(session: Session, organisation_id: int) -> bytes:
     roles = job_roles.list_job_roles(session, organisation_id, include_archived=True)
-    return job_roles_json.dump(
-        [
-            JobRoleData(
-                code=role.code,
-                title=dict(role.title),
-                description=dict(role.description or {}),
-                archived=role.archived,
-                requirements=[
-                    RequirementData(
-                        framework=r.competence.version.framework.code,
-                        framework_version=r.competence.version.number,
-                        competence=r.competence.code,
-                        required_level=r.required_level,
-                        mandatory=r.mandatory,
-                        renewal_months=r.renewal_months,
-                    )
-                    for r in role.requirements
-                ],
+    return job_roles_json.dump([job_role_data(role) for role in roles])
+
+
+def job_role_data(role: JobRole) -> JobRoleData:
+    """A job role as the interchange has it: requirements by framework, version and code
+    (the job-role file and content packages)."""
+    return JobRoleData(
+        code=role.code,
+        title=dict(role.title),
+        description=dict(role.description or {}),
+        archived=role.archived,
+        requirements=[
+            RequirementData(
+                framework=r.competence.version.framework.code,
+                framework_version=r.competence.version.number,
+                competence=r.competence.code,
+                required_level=r.required_level,
+                mandatory=r.mandatory,
+                renewal_months=r.renewal_months,
             )
-            for role in roles
-        ]
+            for r in role.requirements
+        ],
     )
 
 

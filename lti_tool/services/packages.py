@@ -33,7 +33,7 @@ from lti_tool.domain.items import CompetenceRef, ItemData, OptionData, validate_
 from lti_tool.errors import ImportErrors
 from lti_tool.interchange import case, job_roles_json
 from lti_tool.interchange import package as fmt
-from lti_tool.interchange.job_roles_json import JobRoleData, RequirementData
+from lti_tool.interchange.job_roles_json import JobRoleData
 from lti_tool.interchange.model import FrameworkData, Problem, validate_framework
 from lti_tool.models import (
     AchievementType,
@@ -185,26 +185,6 @@ def _map_rule(tree: dict[str, Any], leaf: Callable[[dict[str, Any]], dict[str, A
     return leaf(tree)
 
 
-def _job_role_data(role: JobRole) -> JobRoleData:
-    return JobRoleData(
-        code=role.code,
-        title=dict(role.title),
-        description=dict(role.description or {}),
-        archived=role.archived,
-        requirements=[
-            RequirementData(
-                framework=r.competence.version.framework.code,
-                framework_version=r.competence.version.number,
-                competence=r.competence.code,
-                required_level=r.required_level,
-                mandatory=r.mandatory,
-                renewal_months=r.renewal_months,
-            )
-            for r in role.requirements
-        ],
-    )
-
-
 def _role_dict(role: JobRoleData) -> dict[str, Any]:
     """A job role as compared (the version number is the package's, so left out)."""
     return {
@@ -341,7 +321,7 @@ def export_package(session: Session, organisation_id: int, request: ExportReques
             fmt.ACTIVITIES: [_dump_activity(c) for c in courses],
             fmt.CERTIFICATIONS: certifications,
         },
-        job_roles_json.dump([_job_role_data(r) for r in roles]),
+        job_roles_json.dump([framework_io.job_role_data(r) for r in roles]),
     )
 
 
@@ -665,7 +645,7 @@ def _plan(
         ]
         problems += _competence_problems(resolver, where, refs, "level")
         existing = have[fmt.JOB_ROLES].get(role.code)
-        dumped = _role_dict(_job_role_data(existing)) if existing is not None else None
+        dumped = _role_dict(framework_io.job_role_data(existing)) if existing is not None else None
         snapshot = snapshots.get((fmt.JOB_ROLES, existing.id)) if existing is not None else None
         lines.append(
             _classify(

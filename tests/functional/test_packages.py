@@ -90,7 +90,7 @@ def content(app: Any, name: str) -> dict[str, Any]:
                 for f in of(Framework)
             },
             "job_roles": sorted(
-                json.dumps(packages._role_dict(packages._job_role_data(r)), sort_keys=True)
+                json.dumps(packages._role_dict(framework_io.job_role_data(r)), sort_keys=True)
                 for r in of(JobRole)
             ),
             "items": sorted(json.dumps(packages._dump_item(i), sort_keys=True) for i in of(Item)),
