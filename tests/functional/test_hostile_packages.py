@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 from lti_tool.db import get_session
+from lti_tool.domain.items import MAX_STEM_LENGTH
+from lti_tool.domain.texts import MAX_TITLE_LENGTH
 from lti_tool.interchange import package as fmt
 from lti_tool.models import Certification, Course, Framework, Item, JobRole, Mapping, PackageImport
 from tests.functional import test_api
@@ -145,6 +147,43 @@ def _not_a_number(entries: dict[str, bytes]) -> None:
     entries["items.json"] = doc.encode()
 
 
+def _directories(count: int) -> Callable[[bytes], bytes]:
+    """Append ``count`` empty directory entries (which hold nothing, but still count)."""
+
+    def build(data: bytes) -> bytes:
+        out = io.BytesIO(data)
+        with zipfile.ZipFile(out, "a") as zf:
+            for n in range(count):
+                zf.writestr(zipfile.ZipInfo(f"d{n}/"), b"")
+        return out.getvalue()
+
+    return build
+
+
+def _settings(value: str) -> Callable[[bytes], bytes]:
+    """An item's free-form settings holding ``value`` spelt as raw JSON."""
+
+    def edit(entries: dict[str, bytes]) -> None:
+        doc = json.loads(entries["items.json"])
+        doc["items"][0]["settings"] = {"unit": "@@"}
+        entries["items.json"] = json.dumps(doc).replace('"@@"', value).encode()
+
+    return lambda data: repack(data, edit)
+
+
+def _activity(**values: Any) -> Callable[[bytes], bytes]:
+    def edit(entries: dict[str, bytes]) -> None:
+        doc = json.loads(entries["activities.json"])
+        doc["activities"][0].update(values)
+        entries["activities.json"] = json.dumps(doc).encode()
+
+    return lambda data: repack(data, edit)
+
+
+def _long_stem(doc: dict[str, Any]) -> None:
+    doc["items"][0]["stem"] = {"nb": "x" * (MAX_STEM_LENGTH + 1)}
+
+
 def _duplicate(data: bytes) -> bytes:
     with pytest.warns(UserWarning, match="Duplicate name"):
         return _add("items.json", b'{"format": "x"}')(data)
@@ -184,10 +223,34 @@ HOSTILE: dict[str, tuple[Callable[[bytes], bytes], str, str]] = {
     ),
     "the same item twice": (_items(_item_twice), "items.json", "named twice"),
     "a competence twice in an item": (_items(_competence_twice), "items.json", "named twice"),
-    "a number too large": (_items(_huge), "items.json", "schema"),
+    "a number too large": (_items(_huge), "items.json", "number"),
     "an unusable item": (_items(_no_options), "items.json", "option"),
     "deep nesting": (lambda data: repack(data, _deep), "certifications.json", ""),
     "NaN": (lambda data: repack(data, _not_a_number), "items.json", "not JSON"),
+    "a directory entry leaving the package": (
+        _add("../evil/", b""),
+        "../evil/",
+        "leaves the package",
+    ),
+    "many directory entries": (_directories(fmt.MAX_ENTRIES + 1), "", "entries"),
+    "an infinite number": (_settings("1e999"), "items.json", "number"),
+    "a huge whole number": (_settings("1" + "0" * 400), "items.json", "number"),
+    "an activity's address without a host": (
+        _activity(lms_url="https://"),
+        "activities.json",
+        "address",
+    ),
+    "an activity's address with a tab": (
+        _activity(lms_url="https://\tjavascript:alert(1)"),
+        "activities.json",
+        "address",
+    ),
+    "an activity's title too long": (
+        _activity(title={"nb": "x" * (MAX_TITLE_LENGTH + 1)}),
+        "activities.json",
+        "longer than",
+    ),
+    "an item's text too long": (_items(_long_stem), "items.json", "longer than"),
     "broken CASE": (
         _replace("frameworks/informasjonssikkerhet.case.json", b'{"CFDocument": {}}'),
         "frameworks/informasjonssikkerhet.case.json",
