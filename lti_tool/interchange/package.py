@@ -57,6 +57,7 @@ MAX_TOTAL_BYTES = 20 * 1024 * 1024
 MAX_RATIO = 100
 
 FRAMEWORK = "framework"
+FRAMEWORKS_DIRECTORY = "frameworks/"
 JOB_ROLES = "job_roles"
 ITEMS = "items"
 MAPPINGS = "mappings"
@@ -374,7 +375,8 @@ def write(
 ) -> bytes:
     """The zip: ``frameworks`` by code (CASE bytes), ``documents`` by type (their lists)."""
     entries: list[tuple[str, str, bytes]] = [
-        (f"frameworks/{code}.case.json", FRAMEWORK, data) for code, data in frameworks.items()
+        (f"{FRAMEWORKS_DIRECTORY}{code}.case.json", FRAMEWORK, data)
+        for code, data in frameworks.items()
     ]
     entries.append((PATHS[JOB_ROLES], JOB_ROLES, job_roles))
     for kind in (ITEMS, MAPPINGS, ACTIVITIES, CERTIFICATIONS):
@@ -705,6 +707,18 @@ def _read_open(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> Package:
                 _problem(path, lazy_gettext("the entry's checksum does not match the manifest"))
             )
             continue
+        if len(body) != entry["size"]:
+            problems.append(
+                _problem(
+                    path,
+                    lazy_gettext(
+                        "the entry is %(size)s bytes; the manifest says %(listed)s",
+                        size=len(body),
+                        listed=entry["size"],
+                    ),
+                )
+            )
+            continue
         problems += _document_into(package, path, kind, body)
     for name in sorted(set(contents) - listed - {MANIFEST}):
         problems.append(_problem(name, lazy_gettext("the manifest does not list the entry")))
@@ -715,6 +729,16 @@ def _read_open(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> Package:
 
 def _document_into(package: Package, path: str, kind: str, body: bytes) -> list[Problem]:
     problems: list[Problem] = []
+    if kind == FRAMEWORK and not path.startswith(FRAMEWORKS_DIRECTORY):
+        return [
+            _problem(
+                path,
+                lazy_gettext(
+                    "a framework document must be in %(directory)s",
+                    directory=FRAMEWORKS_DIRECTORY,
+                ),
+            )
+        ]
     if kind != FRAMEWORK and path != PATHS[kind]:
         return [
             _problem(

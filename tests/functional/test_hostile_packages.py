@@ -184,6 +184,59 @@ def _long_stem(doc: dict[str, Any]) -> None:
     doc["items"][0]["stem"] = {"nb": "x" * (MAX_STEM_LENGTH + 1)}
 
 
+def _encrypted(data: bytes) -> bytes:
+    out = io.BytesIO(data)
+    with zipfile.ZipFile(out, "a") as zf:
+        zf.writestr("secret.json", b"{}")
+        zf.getinfo("secret.json").flag_bits |= 0x1  # in the central directory, read first
+    return out.getvalue()
+
+
+FRAMEWORK_PATH = "frameworks/informasjonssikkerhet.case.json"
+
+
+def _case_ref(ref: str) -> Callable[[bytes], bytes]:
+    """The first competence's external reference (in our CASE extension) set to ``ref``."""
+
+    def edit(entries: dict[str, bytes]) -> None:
+        doc = json.loads(entries[FRAMEWORK_PATH])
+        item = doc["CFItems"][0]
+        item.setdefault("extensions", {}).setdefault("laeringslop", {})["external_ref"] = ref
+        entries[FRAMEWORK_PATH] = json.dumps(doc).encode()
+
+    return lambda data: repack(data, edit)
+
+
+def _size_lies(head: dict[str, Any]) -> None:
+    listed = next(e for e in head["entries"] if e["path"] == FRAMEWORK_PATH)
+    listed["size"] += 1
+
+
+def _framework_elsewhere(data: bytes) -> bytes:
+    """The framework moved out of frameworks/, the manifest still calling it one."""
+
+    def edit(entries: dict[str, bytes]) -> None:
+        entries["framework.json"] = entries.pop(FRAMEWORK_PATH)
+
+    def listed(head: dict[str, Any]) -> None:
+        for entry in head["entries"]:
+            if entry["path"] == FRAMEWORK_PATH:
+                entry["path"] = "framework.json"
+
+    return repack(data, edit, manifest=listed)
+
+
+def _zip64(data: bytes) -> bytes:
+    """The same package written with ZIP64 records (a legitimate form)."""
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in archive.namelist():
+            with zf.open(name, "w", force_zip64=True) as entry:
+                entry.write(archive.read(name))
+    return out.getvalue()
+
+
 def _duplicate(data: bytes) -> bytes:
     with pytest.warns(UserWarning, match="Duplicate name"):
         return _add("items.json", b'{"format": "x"}')(data)
@@ -251,6 +304,27 @@ HOSTILE: dict[str, tuple[Callable[[bytes], bytes], str, str]] = {
         "longer than",
     ),
     "an item's text too long": (_items(_long_stem), "items.json", "longer than"),
+    "an encrypted entry": (_encrypted, "secret.json", "encrypted"),
+    "the same name in other case": (_add("ITEMS.json", b"{}"), "ITEMS.json", "twice"),
+    "a drive letter": (_add("C:evil.json", b"{}"), "C:evil.json", "leaves the package"),
+    "a NUL in a name": (_add("extra\x00.json", b"{}"), "extra", "does not list"),
+    "a dot segment": (_add("frameworks/./x.json", b"{}"), "frameworks/./x.json", "leaves"),
+    "the manifest lists an entry twice": (
+        _set(entries=[{"path": "items.json", "type": "items", "sha256": "0" * 64, "size": 1}] * 2),
+        "items.json",
+        "twice",
+    ),
+    "the manifest's size lies": (
+        lambda data: repack(data, manifest=_size_lies),
+        FRAMEWORK_PATH,
+        "the manifest says",
+    ),
+    "a framework outside frameworks/": (_framework_elsewhere, "framework.json", "frameworks/"),
+    "a competence's reference runs script": (
+        _case_ref("javascript:alert(1)"),
+        FRAMEWORK_PATH,
+        "https://",
+    ),
     "broken CASE": (
         _replace("frameworks/informasjonssikkerhet.case.json", b'{"CFDocument": {}}'),
         "frameworks/informasjonssikkerhet.case.json",
@@ -292,12 +366,13 @@ def test_a_hostile_package_is_refused_naming_the_entry(app, api, new_token, good
     assert counts(app) == before
 
 
-def test_the_good_package_itself_imports(app, api, new_token, good):
+@pytest.mark.parametrize("form", [bytes, _zip64], ids=["as exported", "with ZIP64 records"])
+def test_the_good_package_itself_imports(app, api, new_token, good, form):
     made = api.call(
         "post",
         "/packages/import",
         new_token(OTHER, "write"),
-        data={"file": (io.BytesIO(good), "p")},
+        data={"file": (io.BytesIO(form(good)), "p")},
     )
     assert made.status_code == 201, made.get_data(as_text=True)
 
