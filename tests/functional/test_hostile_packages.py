@@ -192,6 +192,16 @@ def _encrypted(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def _understated(data: bytes) -> bytes:
+    """A zip bomb whose central directory claims 1,000 bytes unpacked (and so a harmless
+    ratio): the reader never unpacks more than the claim, and the lie does not add up."""
+    out = io.BytesIO(data)
+    with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("bomb.json", b"0" * (50 * 1024 * 1024))
+        zf.getinfo("bomb.json").file_size = 1000
+    return out.getvalue()
+
+
 FRAMEWORK_PATH = "frameworks/informasjonssikkerhet.case.json"
 
 
@@ -305,6 +315,7 @@ HOSTILE: dict[str, tuple[Callable[[bytes], bytes], str, str]] = {
     ),
     "an item's text too long": (_items(_long_stem), "items.json", "longer than"),
     "an encrypted entry": (_encrypted, "secret.json", "encrypted"),
+    "a header understating the size": (_understated, "bomb.json", "cannot be unpacked"),
     "the same name in other case": (_add("ITEMS.json", b"{}"), "ITEMS.json", "twice"),
     "a drive letter": (_add("C:evil.json", b"{}"), "C:evil.json", "leaves the package"),
     "a NUL in a name": (_add("extra\x00.json", b"{}"), "extra", "does not list"),
