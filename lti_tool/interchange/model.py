@@ -38,6 +38,10 @@ TITLE_TOO_LONG = lazy_gettext("the title is longer than %(max)s characters", max
 DESCRIPTION_TOO_LONG = lazy_gettext(
     "the description is longer than %(max)s characters", max=MAX_DESCRIPTION_LENGTH
 )
+#: Said of an address that is not an absolute http(s) one (``domain.urls.is_web_url``).
+NOT_A_WEB_ADDRESS = lazy_gettext(
+    "the reference is not an address that starts with https:// (or http://)"
+)
 #: Said of a NUL character wherever a file holds one (PostgreSQL stores none in text).
 NUL_IN_TEXT = lazy_gettext("the text holds a NUL character, which cannot be stored: remove it")
 
@@ -304,14 +308,7 @@ def validate_framework(data: FrameworkData, *, publish: bool = False) -> list[Pr
                 )
             )
         elif competence.external_ref and not is_web_url(competence.external_ref):
-            problems.append(
-                Problem(
-                    here,
-                    lazy_gettext(
-                        "the reference is not an address that starts with https:// (or http://)"
-                    ),
-                )
-            )
+            problems.append(Problem(here, NOT_A_WEB_ADDRESS))
         if competence.identifier:
             if len(competence.identifier) > MAX_CODE_LENGTH:
                 problems.append(

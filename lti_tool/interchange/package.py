@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import math
 import re
 import stat
 import zipfile
@@ -56,6 +57,7 @@ MAX_TOTAL_BYTES = 20 * 1024 * 1024
 MAX_RATIO = 100
 
 FRAMEWORK = "framework"
+FRAMEWORKS_DIRECTORY = "frameworks/"
 JOB_ROLES = "job_roles"
 ITEMS = "items"
 MAPPINGS = "mappings"
@@ -373,7 +375,8 @@ def write(
 ) -> bytes:
     """The zip: ``frameworks`` by code (CASE bytes), ``documents`` by type (their lists)."""
     entries: list[tuple[str, str, bytes]] = [
-        (f"frameworks/{code}.case.json", FRAMEWORK, data) for code, data in frameworks.items()
+        (f"{FRAMEWORKS_DIRECTORY}{code}.case.json", FRAMEWORK, data)
+        for code, data in frameworks.items()
     ]
     entries.append((PATHS[JOB_ROLES], JOB_ROLES, job_roles))
     for kind in (ITEMS, MAPPINGS, ACTIVITIES, CERTIFICATIONS):
@@ -438,6 +441,8 @@ def _problem(entry: str, message: Any) -> Problem:
 
 
 def _check_entries(infos: list[zipfile.ZipInfo]) -> list[Problem]:
+    """Every entry's problems, directories included: they hold nothing the import reads,
+    but count towards ``MAX_ENTRIES`` and must not name a way out either."""
     problems: list[Problem] = []
     if len(infos) > MAX_ENTRIES:
         problems.append(
@@ -460,6 +465,10 @@ def _check_entries(infos: list[zipfile.ZipInfo]) -> list[Problem]:
             problems.append(
                 _problem(name, lazy_gettext("the entry's name leaves the package (../ or /)"))
             )
+            continue
+        if info.is_dir():
+            if info.file_size:
+                problems.append(_problem(name, lazy_gettext("the directory entry holds data")))
             continue
         if stat.S_ISLNK(mode):
             problems.append(_problem(name, lazy_gettext("the entry is a symbolic link")))
@@ -545,6 +554,31 @@ def _no_constant(name: str) -> Any:
     raise ValueError(name)  # NaN, Infinity: not JSON
 
 
+#: The largest number (either sign) a document may hold anywhere: every number the tool
+#: stores is far smaller, and a larger one (or 1e999, read as infinity) no database takes.
+MAX_NUMBER = 1e15
+
+
+class _NumberTooLarge(ValueError):
+    pass
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+        raise _NumberTooLarge(text[:40])
+    return value
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > 16:  # checked before converting: no giant int is ever made
+        raise _NumberTooLarge(text[:40])
+    value = int(text)
+    if abs(value) > MAX_NUMBER:
+        raise _NumberTooLarge(text[:40])
+    return value
+
+
 def _depth(value: Any) -> int:
     deepest, stack = 0, [(value, 1)]
     while stack:
@@ -559,7 +593,20 @@ def _depth(value: Any) -> int:
 
 def _load_json(entry: str, data: bytes, problems: list[Problem]) -> Any:
     try:
-        loaded = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+        loaded = json.loads(
+            data.decode("utf-8"), parse_constant=_no_constant, parse_float=_float, parse_int=_int
+        )
+    except _NumberTooLarge:
+        problems.append(
+            _problem(
+                entry,
+                lazy_gettext(
+                    "the entry holds a number larger than %(max)s or not finite",
+                    max=f"{MAX_NUMBER:.0e}",
+                ),
+            )
+        )
+        return None
     except (UnicodeDecodeError, ValueError, RecursionError):
         problems.append(_problem(entry, lazy_gettext("the entry is not JSON in UTF-8")))
         return None
@@ -593,14 +640,14 @@ def read(data: bytes) -> Package:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
         raise Refused([_problem("", lazy_gettext("the file is not a zip package"))]) from None
     with zf:
-        return _read_open(zf, [i for i in infos if not i.is_dir()])
+        return _read_open(zf, infos)
 
 
 def _read_open(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> Package:
     problems = _check_entries(infos)
     if problems:
         raise Refused(problems)
-    by_name = {info.filename: info for info in infos}
+    by_name = {info.filename: info for info in infos if not info.is_dir()}
     if MANIFEST not in by_name:
         raise Refused([_problem(MANIFEST, lazy_gettext("the package has no manifest.json"))])
     contents: dict[str, bytes] = {}
@@ -660,6 +707,18 @@ def _read_open(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> Package:
                 _problem(path, lazy_gettext("the entry's checksum does not match the manifest"))
             )
             continue
+        if len(body) != entry["size"]:
+            problems.append(
+                _problem(
+                    path,
+                    lazy_gettext(
+                        "the entry is %(size)s bytes; the manifest says %(listed)s",
+                        size=len(body),
+                        listed=entry["size"],
+                    ),
+                )
+            )
+            continue
         problems += _document_into(package, path, kind, body)
     for name in sorted(set(contents) - listed - {MANIFEST}):
         problems.append(_problem(name, lazy_gettext("the manifest does not list the entry")))
@@ -670,6 +729,16 @@ def _read_open(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> Package:
 
 def _document_into(package: Package, path: str, kind: str, body: bytes) -> list[Problem]:
     problems: list[Problem] = []
+    if kind == FRAMEWORK and not path.startswith(FRAMEWORKS_DIRECTORY):
+        return [
+            _problem(
+                path,
+                lazy_gettext(
+                    "a framework document must be in %(directory)s",
+                    directory=FRAMEWORKS_DIRECTORY,
+                ),
+            )
+        ]
     if kind != FRAMEWORK and path != PATHS[kind]:
         return [
             _problem(

@@ -325,13 +325,13 @@ def item_problems(item: ItemData, where: Any) -> list[Problem]:
         for option in item.options
         if not is_moodle_fraction(option.fraction)
     ]
-    problems += _length_problems(item, where)
+    problems += length_problems(item, where)
     if not item.competences:
         item = dataclasses.replace(item, competences=(CompetenceRef(code="-"),))
     return problems + [Problem(where, message) for message in validate_item(item)]
 
 
-def _length_problems(item: ItemData, where: Any) -> list[Problem]:
+def length_problems(item: ItemData, where: Any) -> list[Problem]:
     """Texts longer than the item form takes (or holding a NUL character)."""
     stem_too_long = _l("the question's text is longer than %(max)s characters", max=MAX_STEM_LENGTH)
     option_too_long = _l("an answer's text is longer than %(max)s characters", max=MAX_STEM_LENGTH)

@@ -3,7 +3,8 @@
 An organisation in a region publishes package versions to the region's library; the
 region's designers browse and search them (by title, competence, job role …), preview and
 import them (``services.packages``). The publisher withdraws a version; a regional
-coordinator hides one (moderation). Either way copies already imported stay. Another
+coordinator hides one (moderation, audited), sees what is hidden and may show it again.
+Either way copies already imported stay. Another
 region's packages are not found. Outside a region a package file is shared by hand.
 """
 
@@ -19,8 +20,12 @@ from lti_tool import clock
 from lti_tool.errors import ImportErrors, LibraryVersionTaken, NotFound, NotInRegion
 from lti_tool.interchange import case, job_roles_json
 from lti_tool.interchange import package as fmt
-from lti_tool.models import LibraryPackage, Organisation
-from lti_tool.services import packages
+from lti_tool.models import AuditAction, LibraryPackage, Organisation
+from lti_tool.services import audit, packages
+from lti_tool.services.audit import Actor
+
+#: The audit log's name for a library package (moderation: hidden, shown again).
+LIBRARY_PACKAGE = "library_package"
 
 
 def region_id_of(session: Session, organisation_id: int) -> int | None:
@@ -133,12 +138,46 @@ def withdraw_package(session: Session, organisation_id: int, package_id: int) ->
     return found
 
 
-def hide_package(
-    session: Session, organisation_id: int, package_id: int, reason: str
-) -> LibraryPackage:
-    """A regional coordinator hides a version from the region's library (moderation)."""
-    found = get_package(session, organisation_id, package_id)
-    found.hidden_at = clock.now()
-    found.hidden_reason = reason
+def hidden_packages(session: Session, organisation_id: int) -> Sequence[LibraryPackage]:
+    """The versions a coordinator hid from the organisation's region's library, the last
+    hidden first (for its coordinators, who may show them again)."""
+    region_id = region_id_of(session, organisation_id)
+    if region_id is None:
+        return []
+    return session.scalars(
+        select(LibraryPackage)
+        .where(LibraryPackage.region_id == region_id, LibraryPackage.hidden_at.is_not(None))
+        .order_by(LibraryPackage.hidden_at.desc(), LibraryPackage.id.desc())
+    ).all()
+
+
+def _moderated(package: LibraryPackage) -> dict[str, str]:
+    return {"name": package.name, "version": package.version, "reason": package.hidden_reason}
+
+
+def hide_package(session: Session, actor: Actor, package_id: int, reason: str) -> LibraryPackage:
+    """A regional coordinator hides a version from the region's library (moderation);
+    recorded in the audit log of the coordinator's organisation."""
+    found = get_package(session, actor.organisation_id, package_id)
+    if found.hidden_at is None:
+        found.hidden_at = clock.now()
+        found.hidden_reason = reason
+        audit.record(
+            session, actor, AuditAction.DISABLE, LIBRARY_PACKAGE, found.id, detail=_moderated(found)
+        )
+    session.flush()
+    return found
+
+
+def show_package(session: Session, actor: Actor, package_id: int) -> LibraryPackage:
+    """A regional coordinator offers a hidden version again (recorded with the reason it
+    was hidden for)."""
+    found = get_package(session, actor.organisation_id, package_id)
+    if found.hidden_at is not None:
+        audit.record(
+            session, actor, AuditAction.ENABLE, LIBRARY_PACKAGE, found.id, detail=_moderated(found)
+        )
+        found.hidden_at = None
+        found.hidden_reason = ""
     session.flush()
     return found

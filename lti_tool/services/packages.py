@@ -30,11 +30,22 @@ from sqlalchemy.orm import Session
 from lti_tool import clock
 from lti_tool.domain import certification_rules as rules
 from lti_tool.domain.items import CompetenceRef, ItemData, OptionData, validate_item
+from lti_tool.domain.texts import MAX_DESCRIPTION_LENGTH, MAX_TITLE_LENGTH
+from lti_tool.domain.urls import is_web_url
 from lti_tool.errors import ImportErrors
 from lti_tool.interchange import case, job_roles_json
 from lti_tool.interchange import package as fmt
 from lti_tool.interchange.job_roles_json import JobRoleData
-from lti_tool.interchange.model import FrameworkData, Problem, validate_framework
+from lti_tool.interchange.model import (
+    DESCRIPTION_TOO_LONG,
+    NOT_A_WEB_ADDRESS,
+    TITLE_TOO_LONG,
+    FrameworkData,
+    Problem,
+    text_problems,
+    validate_framework,
+)
+from lti_tool.interchange.questions import length_problems
 from lti_tool.models import (
     AchievementType,
     Certification,
@@ -744,16 +755,28 @@ def _item_data(entry: dict[str, Any]) -> ItemData:
     )
 
 
+def _text_problems(where: str, entry: dict[str, Any]) -> list[Problem]:
+    """Titles and descriptions longer than the tool's forms take (or holding NUL)."""
+    found = text_problems(where, entry.get("title") or {}, MAX_TITLE_LENGTH, TITLE_TOO_LONG)
+    for name in ("description", "criteria"):
+        found += text_problems(
+            where, entry.get(name) or {}, MAX_DESCRIPTION_LENGTH, DESCRIPTION_TOO_LONG
+        )
+    return found
+
+
 def _entry_problems(
     kind: str, where: str, entry: dict[str, Any], resolver: _Resolver
 ) -> list[Problem]:
     if kind == fmt.ITEMS:
+        item = _item_data(entry)
         found = _competence_problems(resolver, where, entry["competences"])
-        found += _twice(where, entry["competences"])
-        found += [Problem(where, message) for message in validate_item(_item_data(entry))]
+        found += _twice(where, entry["competences"]) + length_problems(item, where)
+        found += [Problem(where, message) for message in validate_item(item)]
         return found
+    found = _text_problems(where, entry)
     if kind == fmt.MAPPINGS:
-        found = _competence_problems(resolver, where, entry["competences"])
+        found += _competence_problems(resolver, where, entry["competences"])
         found += _twice(where, entry["competences"]) + _twice(where, entry["items"])
         found += _named(
             resolver, fmt.JOB_ROLES, entry.get("job_role"), where, lazy_gettext("the job role")
@@ -762,9 +785,10 @@ def _entry_problems(
             found += _named(resolver, fmt.ITEMS, code, where, lazy_gettext("the item"))
         return found
     if kind == fmt.ACTIVITIES:
-        found = _competence_problems(resolver, where, entry["competences"], "level")
+        found += _competence_problems(resolver, where, entry["competences"], "level")
+        if entry.get("lms_url") is not None and not is_web_url(entry["lms_url"]):
+            found.append(Problem(where, NOT_A_WEB_ADDRESS))
         return found + _twice(where, entry["competences"])
-    found = []
     for tree in entry["earn_paths"] + entry.get("renewal_paths", []):
         for leaf in rules.leaves(tree):
             if leaf["type"] == rules.COMPETENCE:

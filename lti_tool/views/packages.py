@@ -28,6 +28,7 @@ from flask_babel import get_locale, gettext, ngettext
 from marshmallow import ValidationError
 
 from lti_tool.auth import (
+    current_actor,
     current_launch,
     current_organisation_id,
     current_permissions,
@@ -40,7 +41,7 @@ from lti_tool.domain.texts import localized
 from lti_tool.errors import ImportErrors
 from lti_tool.interchange import package as fmt
 from lti_tool.lti.roles import Permission
-from lti_tool.models import Organisation
+from lti_tool.models import LibraryPackage, Organisation
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.assignments import form_data
 from lti_tool.schemas.packages import PackageExportForm
@@ -52,10 +53,16 @@ INVALID_FORM = 422
 DESIGNERS = (Permission.DESIGNER, Permission.ADMIN)
 #: Who reads the region's library: its designers, and its coordinators (who moderate).
 READERS = (Permission.DESIGNER, Permission.COORDINATOR, Permission.ADMIN)
+#: Who moderates it: the region's coordinators (and admins).
+MODERATORS = (Permission.COORDINATOR, Permission.ADMIN)
 
 
 def _may_design() -> bool:
     return bool(set(DESIGNERS) & current_permissions())
+
+
+def _may_moderate() -> bool:
+    return bool(set(MODERATORS) & current_permissions())
 
 
 @bp.get(fmt.SCHEMA_ID)
@@ -204,6 +211,7 @@ def _library_page(status: int = 200, **context: Any) -> Any:
         launch=current_launch(),
         in_region=library.region_id_of(session, organisation_id) is not None,
         found=library.browse(session, organisation_id, query),
+        hidden=library.hidden_packages(session, organisation_id) if _may_moderate() else (),
         may_design=_may_design(),
         query=query,
         organisation_id=organisation_id,
@@ -275,7 +283,7 @@ def library_package(package_id: int) -> Any:
         package=found,
         publisher=session.get(Organisation, found.organisation_id),
         ours=found.organisation_id == organisation_id,
-        may_moderate=bool({Permission.COORDINATOR, Permission.ADMIN} & current_permissions()),
+        may_moderate=_may_moderate(),
         filename=f"{found.name}-{found.version}.zip",
         localized=lambda text: localized(text, str(get_locale())),
         shown=_shown,
@@ -311,7 +319,7 @@ def withdraw_library_package(package_id: int) -> Any:
 
 
 @bp.post("/designer/library/<int:package_id>/hide")
-@requires(Permission.COORDINATOR, Permission.ADMIN)
+@requires(*MODERATORS)
 def hide_library_package(package_id: int) -> Any:
     """A regional coordinator takes a version out of the library (moderation)."""
     reason = request.form.get("reason", "").strip()[:1000]
@@ -320,13 +328,32 @@ def hide_library_package(package_id: int) -> Any:
         found = library.get_package(session, current_organisation_id(), package_id)
         flash(gettext("Say why the package is hidden."), "error")
         return redirect(url_for("packages.library_package", package_id=found.id, lt=launch_token()))
-    found = library.hide_package(session, current_organisation_id(), package_id, reason)
-    flash(
+    found = library.hide_package(session, current_actor(), package_id, reason)
+    return _moderated(
+        found,
         gettext(
             "%(name)s %(version)s is hidden from the library.",
             name=found.name,
             version=found.version,
         ),
-        "success",
     )
+
+
+def _moderated(found: LibraryPackage, said: str) -> Any:
+    flash(said, "success")
     return redirect(url_for("packages.library_package", package_id=found.id, lt=launch_token()))
+
+
+@bp.post("/designer/library/<int:package_id>/show")
+@requires(*MODERATORS)
+def show_library_package(package_id: int) -> Any:
+    """A regional coordinator offers a hidden version in the library again."""
+    found = library.show_package(get_session(), current_actor(), package_id)
+    return _moderated(
+        found,
+        gettext(
+            "%(name)s %(version)s is in the library again.",
+            name=found.name,
+            version=found.version,
+        ),
+    )

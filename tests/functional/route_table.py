@@ -380,6 +380,9 @@ ROUTES: dict[str, Row] = {
     "POST /designer/library/<int:package_id>/hide": Row(
         COORDINATORS - OTHER, hide=OTHER, args={"package_id": "library_package"}
     ),
+    "POST /designer/library/<int:package_id>/show": Row(
+        COORDINATORS - OTHER, hide=OTHER, args={"package_id": "library_package"}
+    ),
     "POST /designer/library/<int:package_id>/withdraw": Row(
         DESIGNERS - OTHER, hide=OTHER, args={"package_id": "library_package"}
     ),

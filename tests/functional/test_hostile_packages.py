@@ -15,6 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 from lti_tool.db import get_session
+from lti_tool.domain.items import MAX_STEM_LENGTH
+from lti_tool.domain.texts import MAX_TITLE_LENGTH
 from lti_tool.interchange import package as fmt
 from lti_tool.models import Certification, Course, Framework, Item, JobRole, Mapping, PackageImport
 from tests.functional import test_api
@@ -145,6 +147,106 @@ def _not_a_number(entries: dict[str, bytes]) -> None:
     entries["items.json"] = doc.encode()
 
 
+def _directories(count: int) -> Callable[[bytes], bytes]:
+    """Append ``count`` empty directory entries (which hold nothing, but still count)."""
+
+    def build(data: bytes) -> bytes:
+        out = io.BytesIO(data)
+        with zipfile.ZipFile(out, "a") as zf:
+            for n in range(count):
+                zf.writestr(zipfile.ZipInfo(f"d{n}/"), b"")
+        return out.getvalue()
+
+    return build
+
+
+def _settings(value: str) -> Callable[[bytes], bytes]:
+    """An item's free-form settings holding ``value`` spelt as raw JSON."""
+
+    def edit(entries: dict[str, bytes]) -> None:
+        doc = json.loads(entries["items.json"])
+        doc["items"][0]["settings"] = {"unit": "@@"}
+        entries["items.json"] = json.dumps(doc).replace('"@@"', value).encode()
+
+    return lambda data: repack(data, edit)
+
+
+def _activity(**values: Any) -> Callable[[bytes], bytes]:
+    def edit(entries: dict[str, bytes]) -> None:
+        doc = json.loads(entries["activities.json"])
+        doc["activities"][0].update(values)
+        entries["activities.json"] = json.dumps(doc).encode()
+
+    return lambda data: repack(data, edit)
+
+
+def _long_stem(doc: dict[str, Any]) -> None:
+    doc["items"][0]["stem"] = {"nb": "x" * (MAX_STEM_LENGTH + 1)}
+
+
+def _encrypted(data: bytes) -> bytes:
+    out = io.BytesIO(data)
+    with zipfile.ZipFile(out, "a") as zf:
+        zf.writestr("secret.json", b"{}")
+        zf.getinfo("secret.json").flag_bits |= 0x1  # in the central directory, read first
+    return out.getvalue()
+
+
+def _understated(data: bytes) -> bytes:
+    """A zip bomb whose central directory claims 1,000 bytes unpacked (and so a harmless
+    ratio): the reader never unpacks more than the claim, and the lie does not add up."""
+    out = io.BytesIO(data)
+    with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("bomb.json", b"0" * (50 * 1024 * 1024))
+        zf.getinfo("bomb.json").file_size = 1000
+    return out.getvalue()
+
+
+FRAMEWORK_PATH = "frameworks/informasjonssikkerhet.case.json"
+
+
+def _case_ref(ref: str) -> Callable[[bytes], bytes]:
+    """The first competence's external reference (in our CASE extension) set to ``ref``."""
+
+    def edit(entries: dict[str, bytes]) -> None:
+        doc = json.loads(entries[FRAMEWORK_PATH])
+        item = doc["CFItems"][0]
+        item.setdefault("extensions", {}).setdefault("laeringslop", {})["external_ref"] = ref
+        entries[FRAMEWORK_PATH] = json.dumps(doc).encode()
+
+    return lambda data: repack(data, edit)
+
+
+def _size_lies(head: dict[str, Any]) -> None:
+    listed = next(e for e in head["entries"] if e["path"] == FRAMEWORK_PATH)
+    listed["size"] += 1
+
+
+def _framework_elsewhere(data: bytes) -> bytes:
+    """The framework moved out of frameworks/, the manifest still calling it one."""
+
+    def edit(entries: dict[str, bytes]) -> None:
+        entries["framework.json"] = entries.pop(FRAMEWORK_PATH)
+
+    def listed(head: dict[str, Any]) -> None:
+        for entry in head["entries"]:
+            if entry["path"] == FRAMEWORK_PATH:
+                entry["path"] = "framework.json"
+
+    return repack(data, edit, manifest=listed)
+
+
+def _zip64(data: bytes) -> bytes:
+    """The same package written with ZIP64 records (a legitimate form)."""
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in archive.namelist():
+            with zf.open(name, "w", force_zip64=True) as entry:
+                entry.write(archive.read(name))
+    return out.getvalue()
+
+
 def _duplicate(data: bytes) -> bytes:
     with pytest.warns(UserWarning, match="Duplicate name"):
         return _add("items.json", b'{"format": "x"}')(data)
@@ -184,10 +286,56 @@ HOSTILE: dict[str, tuple[Callable[[bytes], bytes], str, str]] = {
     ),
     "the same item twice": (_items(_item_twice), "items.json", "named twice"),
     "a competence twice in an item": (_items(_competence_twice), "items.json", "named twice"),
-    "a number too large": (_items(_huge), "items.json", "schema"),
+    "a number too large": (_items(_huge), "items.json", "number"),
     "an unusable item": (_items(_no_options), "items.json", "option"),
     "deep nesting": (lambda data: repack(data, _deep), "certifications.json", ""),
     "NaN": (lambda data: repack(data, _not_a_number), "items.json", "not JSON"),
+    "a directory entry leaving the package": (
+        _add("../evil/", b""),
+        "../evil/",
+        "leaves the package",
+    ),
+    "many directory entries": (_directories(fmt.MAX_ENTRIES + 1), "", "entries"),
+    "an infinite number": (_settings("1e999"), "items.json", "number"),
+    "a huge whole number": (_settings("1" + "0" * 400), "items.json", "number"),
+    "an activity's address without a host": (
+        _activity(lms_url="https://"),
+        "activities.json",
+        "address",
+    ),
+    "an activity's address with a tab": (
+        _activity(lms_url="https://\tjavascript:alert(1)"),
+        "activities.json",
+        "address",
+    ),
+    "an activity's title too long": (
+        _activity(title={"nb": "x" * (MAX_TITLE_LENGTH + 1)}),
+        "activities.json",
+        "longer than",
+    ),
+    "an item's text too long": (_items(_long_stem), "items.json", "longer than"),
+    "an encrypted entry": (_encrypted, "secret.json", "encrypted"),
+    "a header understating the size": (_understated, "bomb.json", "cannot be unpacked"),
+    "the same name in other case": (_add("ITEMS.json", b"{}"), "ITEMS.json", "twice"),
+    "a drive letter": (_add("C:evil.json", b"{}"), "C:evil.json", "leaves the package"),
+    "a NUL in a name": (_add("extra\x00.json", b"{}"), "extra", "does not list"),
+    "a dot segment": (_add("frameworks/./x.json", b"{}"), "frameworks/./x.json", "leaves"),
+    "the manifest lists an entry twice": (
+        _set(entries=[{"path": "items.json", "type": "items", "sha256": "0" * 64, "size": 1}] * 2),
+        "items.json",
+        "twice",
+    ),
+    "the manifest's size lies": (
+        lambda data: repack(data, manifest=_size_lies),
+        FRAMEWORK_PATH,
+        "the manifest says",
+    ),
+    "a framework outside frameworks/": (_framework_elsewhere, "framework.json", "frameworks/"),
+    "a competence's reference runs script": (
+        _case_ref("javascript:alert(1)"),
+        FRAMEWORK_PATH,
+        "https://",
+    ),
     "broken CASE": (
         _replace("frameworks/informasjonssikkerhet.case.json", b'{"CFDocument": {}}'),
         "frameworks/informasjonssikkerhet.case.json",
@@ -229,12 +377,13 @@ def test_a_hostile_package_is_refused_naming_the_entry(app, api, new_token, good
     assert counts(app) == before
 
 
-def test_the_good_package_itself_imports(app, api, new_token, good):
+@pytest.mark.parametrize("form", [bytes, _zip64], ids=["as exported", "with ZIP64 records"])
+def test_the_good_package_itself_imports(app, api, new_token, good, form):
     made = api.call(
         "post",
         "/packages/import",
         new_token(OTHER, "write"),
-        data={"file": (io.BytesIO(good), "p")},
+        data={"file": (io.BytesIO(form(good)), "p")},
     )
     assert made.status_code == 201, made.get_data(as_text=True)
 

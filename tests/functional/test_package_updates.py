@@ -16,6 +16,7 @@ from tests.functional import test_api
 from tests.functional.test_packages import (
     OTHER,
     PAGE,
+    content,
     form_of,
     loaded,
     org_id,
@@ -221,3 +222,39 @@ def test_an_item_update_needing_an_untaken_framework_update_is_refused_whole(
             is None
         )
     assert item(app, OTHER, "IS-02-S").stem == before.stem
+
+
+def _statuses(output: str) -> set[str]:
+    """The statuses of the objects a ``package import`` listed (create, exists, conflict)."""
+    return {line.split("\t")[0] for line in output.splitlines() if line.count("\t") == 2}
+
+
+def test_one_organisations_preview_and_import_never_touch_anothers(app, lms, cli, tmp_path):
+    """Objects are matched by code and CASE identifier within the importing organisation
+    only: the publisher's own objects, with the very same codes, are never matched, changed
+    or recorded as imported."""
+    loaded(cli)
+    cli("organisation", "add", OTHER)
+    path = tmp_path / "v1.zip"
+    export(cli, path, "1.0.0")
+    dry = cli("package", "import", "--organisation", OTHER, "--dry-run", str(path))
+    assert _statuses(dry.output) == {"create"}
+    cli("package", "import", "--organisation", OTHER, str(path))
+    edit_item(app, OTHER, "IS-01-S", stem={"nb": "Vår egen formulering"})
+    # the publisher previewing its own package sees its own objects only, unchanged
+    own = cli("package", "import", "--organisation", "Testkommune", "--dry-run", str(path))
+    assert _statuses(own.output) == {"exists"}
+
+    # Nabokommune takes every change of the next version; the publisher's objects stay
+    edit_item(app, "Testkommune", "IS-02-S", stem={"nb": "Ny formulering"})
+    export(cli, tmp_path / "v2.zip", "1.1.0")
+    publisher = content(app, "Testkommune")
+    taken = cli("package", "import", "--organisation", OTHER, "--take-unedited",
+                str(tmp_path / "v2.zip"))  # fmt: skip
+    assert "take\titems:IS-02-S:stem" in taken.output
+    assert item(app, OTHER, "IS-02-S").stem == {"nb": "Ny formulering"}
+    assert content(app, "Testkommune") == publisher
+    assert item(app, "Testkommune", "IS-01-S").stem != {"nb": "Vår egen formulering"}
+    with app.app_context():
+        recorded = get_session().scalars(select(PackageImport.organisation_id).distinct()).all()
+        assert recorded == [org_id(app, OTHER)]
