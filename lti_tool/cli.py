@@ -819,9 +819,10 @@ def worker(once: bool, batch: int) -> None:
     rules once an hour (``services.retention``), and reads the results of placed activities
     that launches asked for (``services.result_reads``). With SMTP_URL set it also emails
     the booking notices (``services.notices``).
-    Runs until SIGTERM or SIGINT (it finishes the score it is sending and gives back the
-    rest of its claim), sleeping SCORE_WORKER_POLL_SECONDS when nothing is due. Several
-    workers may run at once: each score is claimed by one (on PostgreSQL with SKIP LOCKED).
+    Runs until SIGTERM or SIGINT (it finishes the score, mail or read in hand and gives back
+    the rest of its claim), sleeping SCORE_WORKER_POLL_SECONDS when nothing is due. Several
+    workers may run at once: each score, notice and result read is claimed by one
+    (``services.outbox.claim_due``: on PostgreSQL with SKIP LOCKED).
     With --once it makes one pass and prints what it did.
     """
     import signal

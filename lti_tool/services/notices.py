@@ -7,8 +7,9 @@ A notice is always listed on the person's bookings page; it is also an outbox ro
 those only when mail is set up (``SMTP_URL``, ``MAIL_FROM``), and only while they are
 fresh (``MAIL_MAX_AGE_HOURS``): mail set up later, or a worker that was down, does not
 flood people with old news. Sending follows the score outbox (``services.score_delivery``):
-a row is claimed by a conditional UPDATE with a lease, sent outside any transaction,
-retried with backoff after a temporary failure, failed for good after a permanent one.
+rows are claimed a few at a time with a lease (``services.outbox.claim_due``: SKIP LOCKED
+on PostgreSQL), sent outside any transaction, released unsent when the worker is told to
+stop, retried with backoff after a temporary failure, failed for good after a permanent one.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from lti_tool.models import (
     SessionBooking,
     SessionNotice,
 )
+from lti_tool.services import outbox
 from lti_tool.services.score_delivery import retry_delay
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,9 @@ MAX_ERROR_CHARS = 2000
 WHEN_FORMAT = "EEE d MMM y HH:mm"
 #: Temporary failures are retried for this many tries, then failed.
 MAX_MAIL_TRIES = 8
+#: The most socket waits one mail takes (connect, greeting, STARTTLS, login, send, quit),
+#: each up to HTTP_TIMEOUT_SECONDS: settings require SCORE_LEASE_SECONDS to cover six.
+MAIL_CALLS = 6
 
 
 # --- writing notices (in the caller's transaction) ------------------------------------------
@@ -299,6 +304,16 @@ def _due(now: dt.datetime) -> ColumnElement[bool]:
     )
 
 
+#: The notice outbox as workers take its rows (``outbox.claim_due``).
+NOTICES = outbox.Claimable(
+    id=SessionNotice.id,
+    lease=SessionNotice.mail_locked_until,
+    due=_due,
+    order=(SessionNotice.mail_next_at, SessionNotice.id),
+    waiting=SessionNotice.mail_status == MailStatus.PENDING,
+)
+
+
 def expire_old_mail(session: Session, now: dt.datetime, max_age: dt.timedelta) -> int:
     """Give up mailing notices older than ``max_age``: they stay on the person's page."""
     result = session.execute(
@@ -311,16 +326,6 @@ def expire_old_mail(session: Session, now: dt.datetime, max_age: dt.timedelta) -
         .execution_options(synchronize_session=False)
     )
     return cast(CursorResult[Any], result).rowcount
-
-
-def _claim(session: Session, notice_id: int, now: dt.datetime, lease_end: dt.datetime) -> bool:
-    result = session.execute(
-        update(SessionNotice)
-        .where(SessionNotice.id == notice_id, _due(now))
-        .values(mail_locked_until=lease_end)
-        .execution_options(synchronize_session=False)
-    )
-    return cast(CursorResult[Any], result).rowcount == 1
 
 
 def _one_line(value: str) -> str:
@@ -362,56 +367,59 @@ def deliver_notices(
     limit: int = 100,
     stop: Callable[[], bool] | None = None,
 ) -> MailCounts:
-    """Email up to ``limit`` due notices, each claimed in a transaction of its own, sent
-    with none open, and its outcome recorded in another (``session_factory`` makes
-    sessions of the worker's own)."""
+    """Email up to ``limit`` due notices, claimed a few at a time, each sent with no
+    transaction open and its outcome recorded in a transaction of its own
+    (``session_factory`` makes sessions of the worker's own). ``stop`` is asked between
+    notices: a worker told to stop finishes the one it is sending and releases the rest."""
     counts = MailCounts()
     max_age = dt.timedelta(hours=settings.MAIL_MAX_AGE_HOURS)
     with session_factory() as session, session.begin():
         counts.expired = expire_old_mail(session, now(), max_age)
-    with session_factory() as session:
-        due = list(
-            session.scalars(
-                select(SessionNotice.id)
-                .where(_due(now()))
-                .order_by(SessionNotice.mail_next_at, SessionNotice.id)
-                .limit(limit)
-            )
-        )
-    for notice_id in due:
-        if stop and stop():
-            break
-        _deliver_one(session_factory, mailer, settings, notice_id, now, zone, counts)
+
+    def load(session: Session, ids: list[int]) -> list[_Mail]:
+        return [_write(session, notice_id, settings, zone) for notice_id in ids]
+
+    def handle(mail: _Mail) -> None:
+        with observability.bound_request_id(mail.request_id):
+            if mail.message is None:
+                log.warning("notice %s: cannot write its mail: %s", mail.id, mail.error)
+            error = _send(mailer, mail.message, mail.id) if mail.message is not None else mail.error
+            _record(session_factory, mail.id, error, now(), settings, counts)
+
+    outbox.work_off(
+        session_factory,
+        NOTICES,
+        load,
+        handle,
+        clock=now,
+        lease_seconds=settings.SCORE_LEASE_SECONDS,
+        budget=dt.timedelta(seconds=MAIL_CALLS * settings.HTTP_TIMEOUT_SECONDS),
+        limit=limit,
+        stop=stop,
+    )
     return counts
 
 
-def _deliver_one(
-    session_factory: Callable[[], Session],
-    mailer: Mailer,
-    settings: Any,
-    notice_id: int,
-    now: Callable[[], dt.datetime],
-    zone: str,
-    counts: MailCounts,
-) -> None:
-    """Claim, write, send and record one notice, logged under the request that wrote it."""
-    started = now()
-    lease_end = started + dt.timedelta(seconds=settings.SCORE_LEASE_SECONDS)
-    with session_factory() as session, session.begin():
-        if not _claim(session, notice_id, started, lease_end):
-            return  # another worker took it
-        notice = session.get_one(SessionNotice, notice_id)
-        request_id = notice.request_id
-        try:  # a notice that cannot be written fails alone and keeps no others back
-            message = _message(notice, settings.MAIL_FROM, zone, settings.DEFAULT_LOCALE)
-        except (ValueError, UnicodeError) as exc:
-            message = None
-            unwritable = MailError(f"{type(exc).__name__}: {exc}", permanent=True)
-    with observability.bound_request_id(request_id):
-        if message is None:
-            log.warning("notice %s: cannot write its mail: %s", notice_id, unwritable)
-        error = _send(mailer, message, notice_id) if message is not None else unwritable
-        _record(session_factory, notice_id, error, now(), settings, counts)
+@dataclasses.dataclass(frozen=True)
+class _Mail:
+    id: int
+    request_id: str | None
+    """The request that wrote the notice: its mail is logged under it."""
+    message: EmailMessage | None
+    error: MailError | None = None
+    """Why it cannot be written (``message`` None)."""
+
+
+def _write(session: Session, notice_id: int, settings: Any, zone: str) -> _Mail:
+    """A claimed notice's mail; one that cannot be written fails alone and keeps no others
+    back."""
+    notice = session.get_one(SessionNotice, notice_id)
+    try:
+        message = _message(notice, settings.MAIL_FROM, zone, settings.DEFAULT_LOCALE)
+    except (ValueError, UnicodeError) as exc:
+        error = MailError(f"{type(exc).__name__}: {exc}", permanent=True)
+        return _Mail(notice_id, notice.request_id, None, error)
+    return _Mail(notice_id, notice.request_id, message)
 
 
 def _send(mailer: Mailer, message: EmailMessage, notice_id: int) -> MailError | None:

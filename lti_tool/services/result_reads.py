@@ -6,8 +6,9 @@ deployment waiting on the LMS. So ``queue_result_read`` only writes a request in
 launch's transaction, one per (person, activity) (a later launch asks again through the
 same row), and ``read_due_results`` (the ``worker`` command) reads each after the commit:
 
-- claimed by a conditional UPDATE with a lease (as ``score_delivery``), so two workers
-  never read the same request at once;
+- claimed a few at a time with a lease (``services.outbox.claim_due``, as
+  ``score_delivery``: SKIP LOCKED on PostgreSQL), so two workers never read the same
+  request at once, and released unread when the worker is told to stop;
 - read with no transaction open, then recorded by ``plans.record_activity_result``, which
   locks the person before looking for the evidence, so a result is recorded once;
 - a platform that cannot be reached is tried again with backoff for
@@ -34,7 +35,7 @@ from lti_tool.db import utcnow
 from lti_tool.errors import NotFound
 from lti_tool.lti import ags
 from lti_tool.models import Launch, ResultRead
-from lti_tool.services import plans
+from lti_tool.services import outbox, plans
 from lti_tool.services.score_delivery import MAX_ERROR_CHARS, next_try_at
 
 log = logging.getLogger(__name__)
@@ -126,20 +127,31 @@ def _due(now: dt.datetime) -> ColumnElement[bool]:
     )
 
 
-def _claim_job(
-    session_factory: Callable[[], Session], read_id: int, now: dt.datetime, lease_end: dt.datetime
-) -> _Job | None:
-    with session_factory() as session, session.begin():
-        claimed = session.execute(
-            update(ResultRead)
-            .where(ResultRead.id == read_id, _due(now))
-            .values(locked_until=lease_end)
-            .execution_options(synchronize_session=False)
+#: The result-read outbox as workers take its rows (``outbox.claim_due``): every row waits
+#: until read or failed.
+READS = outbox.Claimable(
+    id=ResultRead.id,
+    lease=ResultRead.locked_until,
+    due=_due,
+    order=(ResultRead.next_attempt_at, ResultRead.id),
+    waiting=ResultRead.failed_at.is_(None),
+)
+#: The most HTTP calls one read makes (token, results, with room to spare).
+READ_CALLS = 3
+
+
+def _jobs(session: Session, ids: list[int]) -> list[_Job]:
+    """The claimed requests, in the order of ``ids``."""
+    rows = {
+        row.id: row
+        for row in session.scalars(
+            select(ResultRead)
+            .where(ResultRead.id.in_(ids))
+            .options(selectinload(ResultRead.platform))
         )
-        if cast(CursorResult[Any], claimed).rowcount != 1:
-            return None  # another worker took it
-        row = session.get_one(ResultRead, read_id)
-        return _Job(
+    }
+    return [
+        _Job(
             id=row.id,
             organisation_id=row.organisation_id,
             person_id=row.person_id,
@@ -150,6 +162,8 @@ def _claim_job(
             requested_at=row.requested_at,
             request_id=row.request_id,
         )
+        for row in (rows[i] for i in ids)
+    ]
 
 
 def _read(client: ags.AgsClient, job: _Job) -> ags.Result | ags.AgsError | None:
@@ -226,9 +240,10 @@ def read_due_results(
     client: ags.AgsClient | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> ReadCounts:
-    """Read up to ``limit`` due results, each claimed in a transaction of its own, read
-    with none open and recorded in another (``session_factory``: the worker's sessions;
-    ``now``: the clock, by default the real time)."""
+    """Read up to ``limit`` due results, claimed a few at a time, each read with no
+    transaction open and recorded in a transaction of its own (``session_factory``: the
+    worker's sessions; ``now``: the clock, by default the real time). ``stop`` is asked
+    between reads: a worker told to stop finishes the read in hand and releases the rest."""
     settings = services.settings
     client = client or ags.AgsClient.from_services(services)
     counts = ReadCounts()
@@ -236,25 +251,21 @@ def read_due_results(
     def clock() -> dt.datetime:
         return now or utcnow()
 
-    with session_factory() as session:
-        due = list(
-            session.scalars(
-                select(ResultRead.id)
-                .where(_due(clock()))
-                .order_by(ResultRead.next_attempt_at, ResultRead.id)
-                .limit(limit)
-            )
-        )
-    for read_id in due:
-        if stop and stop():
-            break
-        started = clock()
-        lease_end = started + dt.timedelta(seconds=settings.SCORE_LEASE_SECONDS)
-        job = _claim_job(session_factory, read_id, started, lease_end)
-        if job is None:
-            continue
+    def handle(job: _Job) -> None:
         with observability.bound_request_id(job.request_id):
             _record(session_factory, job, _read(client, job), clock(), settings, counts)
+
+    outbox.work_off(
+        session_factory,
+        READS,
+        _jobs,
+        handle,
+        clock=clock,
+        lease_seconds=settings.SCORE_LEASE_SECONDS,
+        budget=dt.timedelta(seconds=READ_CALLS * settings.HTTP_TIMEOUT_SECONDS),
+        limit=limit,
+        stop=stop,
+    )
     return counts
 
 

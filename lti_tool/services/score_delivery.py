@@ -34,9 +34,9 @@ import logging
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, CursorResult, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, joinedload
 
@@ -46,6 +46,7 @@ from lti_tool.errors import NotFound
 from lti_tool.lti import ags
 from lti_tool.lti import claims as c
 from lti_tool.models import DeliveryStatus, Launch, Person, ScoreDelivery
+from lti_tool.services import outbox
 
 log = logging.getLogger(__name__)
 
@@ -342,25 +343,24 @@ def _is_due(now: dt.datetime) -> ColumnElement[bool]:
     )
 
 
+#: The score outbox as workers take its rows (``outbox.claim_due``).
+SCORES = outbox.Claimable(
+    id=ScoreDelivery.id,
+    lease=ScoreDelivery.locked_until,
+    due=_is_due,
+    order=(ScoreDelivery.next_attempt_at, ScoreDelivery.id),
+    waiting=ScoreDelivery.status == DeliveryStatus.PENDING,
+)
+
+
 def due_ids(session: Session, now: dt.datetime, limit: int, skip: Sequence[int] = ()) -> list[int]:
-    query = select(ScoreDelivery.id).where(_is_due(now))
-    if skip:
-        query = query.where(ScoreDelivery.id.not_in(skip))
-    query = query.order_by(ScoreDelivery.next_attempt_at, ScoreDelivery.id).limit(limit)
-    return list(session.scalars(query))
+    return outbox.due_ids(session, SCORES, now, limit, skip)
 
 
 def claim(session: Session, delivery_id: int, now: dt.datetime, lease_end: dt.datetime) -> bool:
     """Take the row for this worker until ``lease_end``; False when another worker has it
-    (or it is no longer due). One UPDATE, checked by its row count: atomic on SQLite and
-    PostgreSQL alike."""
-    result = session.execute(
-        update(ScoreDelivery)
-        .where(ScoreDelivery.id == delivery_id, _is_due(now))
-        .values(locked_until=lease_end)
-        .execution_options(synchronize_session=False)
-    )
-    return cast(CursorResult[Any], result).rowcount == 1
+    (or it is no longer due)."""
+    return outbox.claim(session, SCORES, delivery_id, now, lease_end)
 
 
 def claim_due(
@@ -371,28 +371,8 @@ def claim_due(
     skip: Sequence[int] = (),
 ) -> list[int]:
     """Take up to ``limit`` due rows (not in ``skip``) for this worker until ``lease_end``;
-    their ids, oldest due first. On PostgreSQL one UPDATE of rows picked ``FOR UPDATE SKIP
-    LOCKED``: a row another worker is claiming is passed over, not waited for. Elsewhere
-    (SQLite has one writer at a time) each candidate by ``claim``."""
-    if session.get_bind().dialect.name != "postgresql":
-        return [i for i in due_ids(session, now, limit, skip) if claim(session, i, now, lease_end)]
-    picked = select(ScoreDelivery.id).where(_is_due(now))
-    if skip:
-        picked = picked.where(ScoreDelivery.id.not_in(skip))
-    picked = (
-        picked.order_by(ScoreDelivery.next_attempt_at, ScoreDelivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=ScoreDelivery)
-        .correlate(None)
-    )
-    claimed = session.execute(
-        update(ScoreDelivery)
-        .where(ScoreDelivery.id.in_(picked.scalar_subquery()))
-        .values(locked_until=lease_end)
-        .returning(ScoreDelivery.id, ScoreDelivery.next_attempt_at)
-        .execution_options(synchronize_session=False)
-    ).all()
-    return [row.id for row in sorted(claimed, key=lambda row: (row.next_attempt_at, row.id))]
+    their ids, oldest due first (``outbox.claim_due``: SKIP LOCKED on PostgreSQL)."""
+    return outbox.claim_due(session, SCORES, now, lease_end, limit, skip)
 
 
 def _claim_jobs(
@@ -434,13 +414,7 @@ def _line_item_key(job: _Job) -> tuple[int, str | None, Any]:
 
 def release(session_factory: Callable[[], Session], ids: Sequence[int]) -> None:
     """Give claimed rows back unsent: due again at once, for any worker."""
-    with session_factory() as session, session.begin():
-        session.execute(
-            update(ScoreDelivery)
-            .where(ScoreDelivery.id.in_(ids), ScoreDelivery.status == DeliveryStatus.PENDING)
-            .values(locked_until=None)
-            .execution_options(synchronize_session=False)
-        )
+    outbox.release(session_factory, SCORES, ids)
 
 
 @dataclasses.dataclass

@@ -153,7 +153,8 @@ class TestLms:
     ) -> Any:
         """Log in for real, then answer with an id_token built to a test's needs."""
         login = self.login(client, persona, **login_kwargs)
-        claims = self.platform.launch_claims(persona, nonce=login.auth_query["nonce"])
+        nonce = login.auth_query["nonce"]
+        claims = self.platform.launch_claims(persona, nonce=nonce, link=login_kwargs.get("link"))
         claims.update(change or {})
         for name in remove:
             claims.pop(name, None)

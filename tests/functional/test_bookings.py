@@ -15,7 +15,9 @@ from sqlalchemy import select
 
 from lti_tool import clock
 from lti_tool.db import get_session
+from lti_tool.domain.calendar import TIME_ZONE
 from lti_tool.lti import claims as c
+from lti_tool.lti.services import lti_services
 from lti_tool.models import (
     Attendance,
     Certificate,
@@ -26,6 +28,7 @@ from lti_tool.models import (
     SessionBooking,
     SessionNotice,
 )
+from lti_tool.services import notices
 from tests.fakes.lms import TestLms, csrf_token
 from tests.fakes.mappings import designer_browser, post_form
 from tests.fakes.smtp import FakeSmtpServer
@@ -40,6 +43,7 @@ from tests.functional.test_catalogue_design import (
 )
 from tests.functional.test_certification_flow import person_id
 from tests.functional.test_deployments import other_lms
+from tests.functional.test_score_delivery import claimed_at_once
 from tests.statements import statements_run
 
 UTC = dt.UTC
@@ -688,6 +692,53 @@ def test_old_notices_are_not_emailed_when_mail_comes_later(make_app, lms, care, 
         assert "mail sent=0 retrying=0 failed=0 expired=1" in result.output
         assert smtp.received == []
         assert notices_of(app, "101") == [("booked", "expired")]
+
+
+def _three_notices(app: Any, lms: TestLms, designer: Any, care: dict[str, Any]) -> list[int]:
+    """Three people book a session: a notice each to email, oldest first."""
+    ids = classroom(app, designer, care, capacity="3")
+    for sub in ("301", "302", "303"):
+        assert book(launched(app, lms, sub=sub), ids["session"]).status_code == 302
+    with app.app_context():
+        return list(get_session().scalars(select(SessionNotice.id).order_by(SessionNotice.id)))
+
+
+def test_workers_claiming_notices_at_once_take_different_ones(app, lms, designer, care):
+    first, *rest = _three_notices(app, lms, designer, care)
+    assert claimed_at_once(app, notices.NOTICES, clock.now()) == ([first], rest)
+
+
+def test_a_worker_told_to_stop_releases_the_notices_it_has_not_sent(make_app, lms, care):
+    """Stopped (SIGTERM) while it mails the first of its claim: it sends that one and
+    gives the others back, due at once for another worker (not after its lease)."""
+    with FakeSmtpServer() as smtp:
+        lms_app = make_app(SMTP_URL=smtp.url, MAIL_FROM="no-reply@kommune.example")
+        first, *rest = _three_notices(lms_app, lms, designer_browser(lms_app, lms), care)
+        with lms_app.app_context():
+            settings = lti_services().settings
+        mailer = notices.SmtpMailer.from_url(smtp.url, 5)
+
+        def deliver(stop: Any = None) -> notices.MailCounts:
+            return notices.deliver_notices(
+                lms_app.extensions["db_sessionmaker"],
+                mailer,
+                settings,
+                now=clock.now,
+                zone=TIME_ZONE,
+                stop=stop,
+            )
+
+        assert deliver(stop=lambda: len(smtp.received) > 0).sent == 1
+        with lms_app.app_context():
+            rows = get_session().execute(
+                select(SessionNotice.id, SessionNotice.mail_status, SessionNotice.mail_locked_until)
+            )
+            assert {row.id: (row.mail_status, row.mail_locked_until) for row in rows} == {
+                first: (MailStatus.SENT, None),
+                **{i: (MailStatus.PENDING, None) for i in rest},
+            }
+        assert deliver().sent == 2
+        assert len(smtp.received) == 3
 
 
 @pytest.mark.parametrize(

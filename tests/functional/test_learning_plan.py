@@ -33,7 +33,7 @@ from lti_tool.models import (
     PlanItemState,
     ResultRead,
 )
-from lti_tool.services.result_reads import ReadCounts, read_due_results
+from lti_tool.services.result_reads import READS, ReadCounts, read_due_results
 from tests.fakes import content
 from tests.fakes.gradebook import FakeGradebook
 from tests.fakes.lms import TestLms, csrf_token, parse_forms
@@ -42,7 +42,7 @@ from tests.functional.test_bookings import book, cancel
 from tests.functional.test_gap_analysis import _course
 from tests.functional.test_gradebook_catch_up import place
 from tests.functional.test_learner_requirements import launch
-from tests.functional.test_score_delivery import table_rows
+from tests.functional.test_score_delivery import claimed_at_once, table_rows
 from tests.functional.test_unit_matrix import MANAGER, add_evidence, add_person, grant_manager
 from tests.statements import statements_run
 
@@ -1128,6 +1128,53 @@ def test_two_reads_of_the_same_result_record_it_once(app, lms, offers, gradebook
     assert (second[0].read, second[0].recorded) == (1, 1)
     assert (first.read, first.recorded) == (1, 0)
     assert len(evidence(app, learner)) == 1
+    assert requests_queued(app) == []
+
+
+def _three_reads(app: Any, lms: TestLms, gradebook: FakeGradebook, course_id: int) -> list[int]:
+    """Three people open a placed activity: a result to read each, oldest first."""
+    link_id, _ = place_activity(app, lms, gradebook, course_id)
+    for sub in ("301", "302", "303"):
+        change = {"sub": sub, "name": f"Person {sub}", "email": f"p{sub}@example.org"}
+        response = lms.signed_launch(TestLms.browser(app), "learner", change=change, link=link_id)
+        assert response.status_code == 302
+    with app.app_context():
+        return list(get_session().scalars(select(ResultRead.id).order_by(ResultRead.id)))
+
+
+def test_workers_claiming_reads_at_once_take_different_ones(app, lms, offers, gradebook, frozen):
+    first, *rest = _three_reads(app, lms, gradebook, offers["courses"]["med_e"])
+    assert claimed_at_once(app, READS, NOW) == ([first], rest)
+
+
+def test_a_worker_told_to_stop_releases_the_reads_it_has_not_made(
+    app, lms, offers, gradebook, frozen
+):
+    """Stopped (SIGTERM) while it reads the first of its claim: it records that one and
+    gives the others back, due at once for another worker (not after its lease)."""
+    first, *rest = _three_reads(app, lms, gradebook, offers["courses"]["med_e"])
+    told = threading.Event()
+
+    class StoppedWhileReading(ags.AgsClient):
+        def get_results(self, *args: Any, **kwargs: Any) -> Any:
+            told.set()
+            return super().get_results(*args, **kwargs)
+
+    with app.app_context():
+        services = lti_services()
+        counts = read_due_results(
+            app.extensions["db_sessionmaker"],
+            services,
+            NOW,
+            client=StoppedWhileReading.from_services(services),
+            stop=told.is_set,
+        )
+        assert counts.read == 1
+        rows = get_session().execute(select(ResultRead.id, ResultRead.locked_until))
+        leases = {row.id: row.locked_until for row in rows}
+    assert first not in leases  # read and done
+    assert leases == dict.fromkeys(rest)
+    assert read_results(app).read == 2
     assert requests_queued(app) == []
 
 

@@ -25,8 +25,9 @@ from lti_tool.lti import ags
 from lti_tool.lti import claims as c
 from lti_tool.lti.services import lti_services
 from lti_tool.models import DeliveryStatus, Launch, ScoreDelivery
-from lti_tool.services import platforms
+from lti_tool.services import outbox, platforms
 from lti_tool.services.score_delivery import (
+    SCORES,
     DeliveryCounts,
     claim,
     claim_due,
@@ -487,6 +488,32 @@ def test_workers_claiming_at_once_skip_each_others_rows(app, lms, gradebook, lin
     # The learner's is free again; the manager's is leased to the second worker.
     assert deliver(app) == counts(delivered=1)
     assert gradebook.given(LEARNER, lineitem) == [10]
+
+
+def claimed_at_once(
+    app: Any, box: outbox.Claimable, now: dt.datetime
+) -> tuple[list[int], list[int]]:
+    """Two workers claiming an outbox's due rows at once: the first takes one, and before
+    it commits the second asks for up to ten (a wait for the first's row would fail). Each
+    one's ids, committed. PostgreSQL only: SQLite runs one writer at a time."""
+    if app.extensions["db_engine"].dialect.name != "postgresql":
+        pytest.skip("SKIP LOCKED is PostgreSQL's")
+    factory = app.extensions["db_sessionmaker"]
+    lease = now + dt.timedelta(minutes=5)
+    with factory() as first, factory() as second:
+        second.execute(text("SET LOCAL lock_timeout = '2s'"))
+        mine = outbox.claim_due(first, box, now, lease, limit=1)
+        theirs = outbox.claim_due(second, box, now, lease, limit=10)
+        first.commit()
+        second.commit()
+    return mine, theirs
+
+
+def test_workers_claiming_scores_at_once_take_different_ones(app, lms, gradebook, lineitem):
+    learner = ags_launch(app, lms, gradebook.endpoint_claim(lineitem))
+    manager = ags_launch(app, lms, gradebook.endpoint_claim(lineitem), persona="manager")
+    first, second = queue(app, learner, 10), queue(app, manager, 50)
+    assert claimed_at_once(app, SCORES, dt.datetime.now(dt.UTC)) == ([first], [second])
 
 
 class _InterleavingClient(ags.AgsClient):
