@@ -280,6 +280,42 @@ def tour_catalogue(tool: Tool) -> None:
     tool.check("designer: new session, errors", page)
 
 
+def tour_packages(tool: Tool) -> None:
+    """Content packages as a designer: the export form sent empty (its errors), a package
+    exported, a file that is no package (the import's errors), the exported package's
+    preview; the region's library with the publish form sent empty."""
+    page = tool.open("designer", "/designer/packages")
+    export = "form[action*='/designer/packages/export']"
+    _submit(page, export)
+    tool.check("designer: package export, errors", page)
+    page = tool.open("designer", "/designer/packages")
+    page.fill(f"{export} input[name=name]", "axe-pakke")
+    page.fill(f"{export} input[name=version]", "1.0.0")
+    with page.expect_download() as download:
+        page.locator(f"{export} [type=submit]").first.click()
+    package = download.value.path()
+    page = tool.open("designer", "/designer/packages")
+    upload = "form[action*='/designer/packages/import']"
+    page.set_input_files(
+        f"{upload} input[type=file]",
+        files=[{"name": "ikke-en-pakke.zip", "mimeType": "application/zip", "buffer": b"no"}],
+    )
+    _submit(page, upload)
+    tool.check("designer: package import, errors", page)
+    page = tool.open("designer", "/designer/packages")
+    page.set_input_files(f"{upload} input[type=file]", str(package))
+    _submit(page, upload)
+    if "/designer/packages" not in page.url or not page.locator("form[action*='confirm']").count():
+        raise RuntimeError(f"the exported package gave no preview: {page.url}")
+    tool.check("designer: package import, preview", page)
+    page = tool.open("designer", "/designer/library")
+    tool.check("designer: the region's library", page)
+    publish = "form[action*='/designer/library']:has(input[name=version])"
+    if page.locator(publish).count():
+        _submit(page, publish)
+        tool.check("designer: publish to the library, errors", page)
+
+
 #: Links a crawl does not follow: other parts (the demo LMS, the API, LTI's machinery),
 #: downloads, and the launch itself.
 NOT_PAGES = re.compile(
@@ -643,6 +679,7 @@ def tour_cookieless(tool: Tool) -> None:
 
 
 TOURS: dict[str, Callable[[Tool], None]] = {
+    "packages": tour_packages,
     "plan": tour_plan,
     "catalogue": tour_catalogue,
     "sessions": tour_sessions,
