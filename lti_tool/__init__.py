@@ -274,11 +274,11 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _template_globals() -> dict[str, Any]:
-    """``lt`` is None: templates' ``url_for(..., lt=lt)`` and ``{% if lt %}`` fields add no
-    launch token to any URL or form (it travels by ``page_launch_token`` only)."""
+    """The launch token a page carries on in its ``<meta>`` (a frame without cookies),
+    never in a URL: ``static/launch_token.js`` puts it in POST bodies and a header."""
     from lti_tool.auth import page_launch_token
 
-    return {"lt": None, "page_launch_token": page_launch_token()}
+    return {"page_launch_token": page_launch_token()}
 
 
 def _finish_request(response: Response) -> Response:

@@ -193,12 +193,6 @@ def current_permissions() -> frozenset[Permission]:
     return found
 
 
-def launch_token() -> str | None:
-    """Nothing: links never carry the launch token (``url_for(..., lt=None)`` adds
-    nothing). Kept so calls not yet removed stay harmless; see ``page_launch_token``."""
-    return None
-
-
 def page_launch_token() -> str | None:
     """The launch token this page must carry on (in its ``<meta>`` and POST forms): when
     the request came by the token and the session cookie does not hold that launch (the

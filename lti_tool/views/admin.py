@@ -32,7 +32,6 @@ from lti_tool.auth import (
     current_actor,
     current_launch,
     current_organisation_id,
-    launch_token,
     requires,
 )
 from lti_tool.db import get_session, utcnow
@@ -99,7 +98,7 @@ def _acting_deployment_pk() -> int:
 
 def _to(endpoint: str, **values: Any) -> Any:
     """Redirect within the console, keeping the tab's launch token."""
-    return redirect(url_for(endpoint, lt=launch_token(), **values))
+    return redirect(url_for(endpoint, **values))
 
 
 def _render(template: str, status: int = 200, **context: Any) -> Any:
@@ -254,7 +253,7 @@ def approve_deployment(deployment_pk: int) -> Any:
         get_session(), current_organisation_id(), deployment_pk
     )
     flash(gettext("Deployment %(id)s is approved.", id=deployment.deployment_id), "success")
-    return redirect(url_for("admin.home", lt=launch_token()))
+    return redirect(url_for("admin.home"))
 
 
 @bp.route("/deployments/<int:deployment_pk>/enable", methods=["POST"])

@@ -16,7 +16,6 @@ from lti_tool.auth import (
     current_launch,
     current_organisation_id,
     current_permissions,
-    launch_token,
     requires,
 )
 from lti_tool.db import get_session, utcnow
@@ -43,7 +42,7 @@ def _launch() -> Launch:
 
 
 def _to(endpoint: str, **values: Any) -> Any:
-    return redirect(url_for(endpoint, lt=launch_token(), **values))
+    return redirect(url_for(endpoint, **values))
 
 
 def _mapping(code: str) -> Any:

@@ -24,7 +24,6 @@ from lti_tool.auth import (
     current_launch,
     current_organisation_id,
     current_permissions,
-    launch_token,
     public,
     requires,
 )
@@ -133,9 +132,6 @@ def _back(form: dict[str, Any], session_id: int) -> Any:
     target = (
         urls.tool_path(path) if path else url_for("bookings.session_page", session_id=session_id)
     )
-    token = launch_token()
-    if token:
-        target += ("&" if "?" in target else "?") + f"lt={token}"
     return redirect(target)
 
 
@@ -249,7 +245,7 @@ def record_attendance(session_id: int) -> Any:
         message = gettext("Choose among the people who booked the session.")
         return _attendance_page(session_id, INVALID_FORM, errors={"_schema": [message]})
     flash(_attendance_message(recorded), "success")
-    return redirect(url_for("bookings.attendance_page", session_id=session_id, lt=launch_token()))
+    return redirect(url_for("bookings.attendance_page", session_id=session_id))
 
 
 def _attendance_message(recorded: bookings.AttendanceRecorded) -> str:

@@ -15,7 +15,7 @@ from flask_babel import format_datetime, get_locale, gettext
 from marshmallow import ValidationError
 
 from lti_tool import clock
-from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
+from lti_tool.auth import current_launch, current_organisation_id, requires
 from lti_tool.db import get_session
 from lti_tool.domain.texts import ACTIVITY_LANGUAGES, LANGUAGES, localized
 from lti_tool.errors import CatalogueInvalid, CourseCodeTaken, InvalidCode, MissingTitle
@@ -57,7 +57,7 @@ def _language_names() -> list[tuple[str, str]]:
 
 
 def _to(endpoint: str, **values: Any) -> Any:
-    return redirect(url_for(endpoint, lt=launch_token(), **values))
+    return redirect(url_for(endpoint, **values))
 
 
 def _render(template: str, status: int = 200, **context: Any) -> Any:

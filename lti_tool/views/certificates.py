@@ -24,7 +24,6 @@ from lti_tool.auth import (
     current_launch,
     current_organisation_id,
     current_permissions,
-    launch_token,
     managed_units,
     public,
     requires,
@@ -343,7 +342,7 @@ def _back() -> str:
     local = target.startswith("/") and not target.startswith("//") and "\\" not in target
     if local and target.isprintable():
         return target
-    return url_for("certificates.expiring", lt=launch_token())
+    return url_for("certificates.expiring")
 
 
 # --- admins: the register and revocation --------------------------------------------------
@@ -412,6 +411,4 @@ def revoke(certificate_id: int) -> Any:
     except CannotRevoke as exc:
         return certificate_admin(certificate_id, {"reason": [str(exc.message)]}, exc.status)
     flash(gettext("The certificate is revoked."), "success")
-    return redirect(
-        url_for("certificates.certificate_admin", certificate_id=certificate_id, lt=launch_token())
-    )
+    return redirect(url_for("certificates.certificate_admin", certificate_id=certificate_id))

@@ -21,7 +21,6 @@ from lti_tool.auth import (
     current_launch,
     current_organisation_id,
     current_permissions,
-    launch_token,
     managed_units,
     requires,
 )
@@ -87,7 +86,7 @@ def _helpers() -> dict[str, Any]:
 
 
 def _to(endpoint: str, **values: Any) -> Any:
-    return redirect(url_for(endpoint, lt=launch_token(), **values))
+    return redirect(url_for(endpoint, **values))
 
 
 def _render(template: str, status: int = 200, **context: Any) -> Any:

@@ -18,7 +18,6 @@ from lti_tool.auth import (
     current_actor,
     current_launch,
     current_organisation_id,
-    launch_token,
     managed_units,
     requires,
 )
@@ -101,4 +100,4 @@ def refresh(roster_id: int) -> Any:
             ),
             "success",
         )
-    return redirect(url_for("courses.roster", roster_id=roster_id, lt=launch_token()))
+    return redirect(url_for("courses.roster", roster_id=roster_id))

@@ -20,7 +20,7 @@ from flask_babel import get_locale, gettext, ngettext
 from marshmallow import Schema, ValidationError
 
 from lti_tool import clock
-from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
+from lti_tool.auth import current_launch, current_organisation_id, requires
 from lti_tool.db import get_session
 from lti_tool.domain.texts import LANGUAGES, localized
 from lti_tool.errors import (
@@ -112,7 +112,7 @@ def _helpers() -> dict[str, Any]:
 
 def _to(endpoint: str, **values: Any) -> Any:
     """Redirect within the designer's pages, keeping the tab's launch token."""
-    return redirect(url_for(endpoint, lt=launch_token(), **values))
+    return redirect(url_for(endpoint, **values))
 
 
 def _render(template: str, status: int = 200, **context: Any) -> Any:

@@ -12,7 +12,7 @@ from flask_babel import get_locale, gettext
 from marshmallow import ValidationError
 
 from lti_tool import clock, urls
-from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
+from lti_tool.auth import current_launch, current_organisation_id, requires
 from lti_tool.db import get_session
 from lti_tool.domain import plan as plan_rules
 from lti_tool.domain.texts import localized
@@ -96,7 +96,7 @@ def choose_job_roles() -> Any:
         form["unit_id"],
     )
     flash(gettext("Your choice is saved. A manager will approve it."), "success")
-    return redirect(url_for("learner.home", lt=launch_token()))
+    return redirect(url_for("learner.home"))
 
 
 # --- my learning plan ---------------------------------------------------------------------------
@@ -175,7 +175,7 @@ def _line_of(key: str | None, competence_ids: Sequence[int]) -> int | None:
 def _back_to_plan() -> str:
     """The plan page the answer was given on (its forms post with ``?page=``)."""
     page = request.args.get("page", type=int)
-    return url_for("learner.plan", lt=launch_token(), page=page if page and page > 1 else None)
+    return url_for("learner.plan", page=page if page and page > 1 else None)
 
 
 @bp.route("/plan")

@@ -25,7 +25,6 @@ from lti_tool.auth import (
     current_launch,
     current_organisation_id,
     current_permissions,
-    launch_token,
     managed_units,
     require_whole_organisation,
     requires,
@@ -81,7 +80,7 @@ def _me() -> int:
 
 
 def _to(endpoint: str, **values: Any) -> Any:
-    return redirect(url_for(endpoint, lt=launch_token(), **values))
+    return redirect(url_for(endpoint, **values))
 
 
 def _home(status: int = 200, **context: Any) -> Any:

@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import get_locale, gettext, ngettext
 from marshmallow import ValidationError
 
-from lti_tool.auth import current_launch, current_organisation_id, launch_token, requires
+from lti_tool.auth import current_launch, current_organisation_id, requires
 from lti_tool.db import get_session
 from lti_tool.domain.items import ITEM_TYPES
 from lti_tool.domain.mapping_results import default_thresholds
@@ -79,7 +79,7 @@ def _helpers() -> dict[str, Any]:
 
 
 def _to(endpoint: str, **values: Any) -> Any:
-    return redirect(url_for(endpoint, lt=launch_token(), **values))
+    return redirect(url_for(endpoint, **values))
 
 
 def _render(template: str, status: int = 200, **context: Any) -> Any:

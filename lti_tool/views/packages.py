@@ -32,7 +32,6 @@ from lti_tool.auth import (
     current_launch,
     current_organisation_id,
     current_permissions,
-    launch_token,
     public,
     requires,
 )
@@ -194,7 +193,7 @@ def confirm_import() -> Any:
         ),
         "success",
     )
-    return redirect(url_for("packages.packages_page", lt=launch_token()))
+    return redirect(url_for("packages.packages_page"))
 
 
 # --- the regional library -------------------------------------------------------------------
@@ -248,7 +247,7 @@ def publish_to_library() -> Any:
         ),
         "success",
     )
-    return redirect(url_for("packages.library_page", lt=launch_token()))
+    return redirect(url_for("packages.library_page"))
 
 
 @bp.get("/designer/library/<int:package_id>")
@@ -315,7 +314,7 @@ def withdraw_library_package(package_id: int) -> Any:
         ),
         "success",
     )
-    return redirect(url_for("packages.library_page", lt=launch_token()))
+    return redirect(url_for("packages.library_page"))
 
 
 @bp.post("/designer/library/<int:package_id>/hide")
@@ -327,7 +326,7 @@ def hide_library_package(package_id: int) -> Any:
     if not reason:
         found = library.get_package(session, current_organisation_id(), package_id)
         flash(gettext("Say why the package is hidden."), "error")
-        return redirect(url_for("packages.library_package", package_id=found.id, lt=launch_token()))
+        return redirect(url_for("packages.library_package", package_id=found.id))
     found = library.hide_package(session, current_actor(), package_id, reason)
     return _moderated(
         found,
@@ -341,7 +340,7 @@ def hide_library_package(package_id: int) -> Any:
 
 def _moderated(found: LibraryPackage, said: str) -> Any:
     flash(said, "success")
-    return redirect(url_for("packages.library_package", package_id=found.id, lt=launch_token()))
+    return redirect(url_for("packages.library_package", package_id=found.id))
 
 
 @bp.post("/designer/library/<int:package_id>/show")

@@ -19,7 +19,6 @@ from lti_tool.auth import (
     current_actor,
     current_launch,
     current_organisation_id,
-    launch_token,
     requires,
 )
 from lti_tool.db import get_session
@@ -131,7 +130,7 @@ def erase(person_id: int) -> Any:
         return _erase_page(person_id, field_errors(exc), INVALID_FORM)
     erasure.erase_person(session, current_actor(), person, form["reason"])
     flash(gettext("The person is erased. Their certificates now verify as withdrawn."), "success")
-    return redirect(url_for("privacy.people", lt=launch_token()))
+    return redirect(url_for("privacy.people"))
 
 
 # --- the organisation's retention rule ------------------------------------------------------
@@ -164,9 +163,7 @@ def set_retention(organisation_pk: int) -> Any:
             ),
             "success",
         )
-    return redirect(
-        url_for("admin.organisation", organisation_pk=organisation_pk, lt=launch_token())
-    )
+    return redirect(url_for("admin.organisation", organisation_pk=organisation_pk))
 
 
 @bp.route("/admin/organisations/<int:organisation_pk>/audit-retention", methods=["POST"])
@@ -193,6 +190,4 @@ def set_audit_retention(organisation_pk: int) -> Any:
         ),
         "success",
     )
-    return redirect(
-        url_for("admin.organisation", organisation_pk=organisation_pk, lt=launch_token())
-    )
+    return redirect(url_for("admin.organisation", organisation_pk=organisation_pk))
