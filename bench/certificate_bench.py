@@ -110,7 +110,7 @@ from lti_tool.models import (  # noqa: E402
     Evidence,
     Person,
 )
-from lti_tool.services import certificates, certifications, platforms  # noqa: E402
+from lti_tool.services import certificates, certifications, demo  # noqa: E402
 from lti_tool.services.certifications import ConditionInput  # noqa: E402
 
 TOOL_BASE_URL = "https://tool.example"
@@ -614,15 +614,8 @@ def main() -> int:
         started = time.perf_counter()
         with app.app_context():
             session = get_session()
-            registered = platforms.register_platform(
-                session,
-                issuer=platform.issuer,
-                client_id=platform.client_id,
-                auth_login_url=platform.auth_url,
-                auth_token_url=platform.token_url,
-                jwks_url=platform.jwks_url,
-                organisation_name=ORGANISATION,
-                deployment_ids=[platform.deployment_id],
+            registered = demo.register_demo_platform(
+                session, platform, organisation_name=ORGANISATION
             )
             session.commit()
             org_id = registered.deployments[0].organisation_id

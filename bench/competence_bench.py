@@ -63,10 +63,10 @@ from lti_tool.models import (  # noqa: E402
 from lti_tool.services import (  # noqa: E402
     catalogue,
     certifications,
+    demo,
     framework_io,
     frameworks,
     item_bank,
-    platforms,
 )
 
 TOOL_BASE_URL = "https://tool.example"
@@ -216,15 +216,8 @@ def main() -> int:
     try:
         with app.app_context():
             session = get_session()
-            registered = platforms.register_platform(
-                session,
-                issuer=platform.issuer,
-                client_id=platform.client_id,
-                auth_login_url=platform.auth_url,
-                auth_token_url=platform.token_url,
-                jwks_url=platform.jwks_url,
-                organisation_name=ORGANISATION,
-                deployment_ids=[platform.deployment_id],
+            registered = demo.register_demo_platform(
+                session, platform, organisation_name=ORGANISATION
             )
             session.commit()
             org_id = registered.deployments[0].organisation_id

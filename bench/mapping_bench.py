@@ -90,12 +90,12 @@ from lti_tool.models import (  # noqa: E402
     ScoreDelivery,
 )
 from lti_tool.services import (  # noqa: E402
+    demo,
     framework_io,
     frameworks,
     item_bank,
     mappings,
     placement,
-    platforms,
     score_delivery,
 )
 from lti_tool.services.launches import MAPPING_PARAM  # noqa: E402
@@ -617,15 +617,8 @@ def main() -> int:
     try:
         with app.app_context():
             session = get_session()
-            registered = platforms.register_platform(
-                session,
-                issuer=platform.issuer,
-                client_id=platform.client_id,
-                auth_login_url=platform.auth_url,
-                auth_token_url=gradebook.token_url,
-                jwks_url=platform.jwks_url,
-                organisation_name=ORGANISATION,
-                deployment_ids=[platform.deployment_id],
+            registered = demo.register_demo_platform(
+                session, platform, organisation_name=ORGANISATION, token_url=gradebook.token_url
             )
             session.commit()
             org_id = registered.deployments[0].organisation_id

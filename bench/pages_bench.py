@@ -40,7 +40,7 @@ from statement_count import count_statements  # noqa: E402
 from lti_tool.db import get_session  # noqa: E402
 from lti_tool.lti.keys import KeyRing  # noqa: E402
 from lti_tool.services import (  # noqa: E402
-    platforms,
+    demo,
 )
 
 PAGES = ("/learner/", "/learner/plan")
@@ -50,16 +50,7 @@ def setup(app: Any, platform: Any) -> None:
     """As ``bench.__main__.setup_data`` does for the page scenarios."""
     with app.app_context():
         session = get_session()
-        registered = platforms.register_platform(
-            session,
-            issuer=platform.issuer,
-            client_id=platform.client_id,
-            auth_login_url=platform.auth_url,
-            auth_token_url=platform.token_url,
-            jwks_url=platform.jwks_url,
-            organisation_name=ORGANISATION,
-            deployment_ids=[platform.deployment_id],
-        )
+        registered = demo.register_demo_platform(session, platform, organisation_name=ORGANISATION)
         session.flush()
         org_id = registered.deployments[0].organisation_id
         add_page_content(session, org_id)

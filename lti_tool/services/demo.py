@@ -205,16 +205,23 @@ def find_demo_registration(session: Session, platform: DemoPlatform) -> Platform
     return platforms.find_platform(session, platform.issuer, platform.client_id)
 
 
-def register_demo_platform(session: Session, platform: DemoPlatform) -> Platform:
-    """Register the demo LMS like an administrator would (idempotent)."""
+def register_demo_platform(
+    session: Session,
+    platform: DemoPlatform,
+    *,
+    organisation_name: str = DEMO_ORGANISATION,
+    token_url: str | None = None,
+) -> Platform:
+    """Register the demo LMS like an administrator would (idempotent); the benches and
+    tests register it for their own organisation, some with a fake LMS's token URL."""
     return platforms.register_platform(
         session,
         issuer=platform.issuer,
         client_id=platform.client_id,
         auth_login_url=platform.auth_url,
-        auth_token_url=platform.token_url,
+        auth_token_url=token_url or platform.token_url,
         jwks_url=platform.jwks_url,
-        organisation_name=DEMO_ORGANISATION,
+        organisation_name=organisation_name,
         deployment_ids=[platform.deployment_id],
         name="Demo LMS",
     )

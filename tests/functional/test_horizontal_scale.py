@@ -37,7 +37,7 @@ from lti_tool.domain.items import SELF_ASSESSMENT, CompetenceRef, ItemData
 from lti_tool.lti.demo_platform import DemoPlatform, PlacedLink
 from lti_tool.lti.keys import generate_private_pem
 from lti_tool.models import DeliveryStatus, MappingStatus, ScoreDelivery
-from lti_tool.services import item_bank, mappings, platforms
+from lti_tool.services import demo, item_bank, mappings
 from lti_tool.services.launches import MAPPING_PARAM
 from tests.conftest import WORKER, _migrate
 from tests.fakes import content
@@ -131,15 +131,8 @@ def _set_up(settings: dict[str, Any], platform: DemoPlatform, lineitem: str) -> 
     try:
         with app.app_context():
             session = get_session()
-            registered = platforms.register_platform(
-                session,
-                issuer=platform.issuer,
-                client_id=platform.client_id,
-                auth_login_url=platform.auth_url,
-                auth_token_url=platform.token_url,
-                jwks_url=platform.jwks_url,
-                organisation_name="Testkommune",
-                deployment_ids=[platform.deployment_id],
+            registered = demo.register_demo_platform(
+                session, platform, organisation_name="Testkommune"
             )
             org_id = registered.deployments[0].organisation_id
             competences = content.framework(org_id, "SKALA", "Skala", {"K1": "Kompetanse 1"})
