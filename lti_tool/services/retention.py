@@ -38,22 +38,7 @@ def set_retention(
     """Set (or, with None, take away) the organisation's retention rule; audited."""
     if months is not None and not 1 <= months <= MAX_RETENTION_MONTHS:
         raise ValueError(f"a retention of {months} months")
-    organisation = session.get(Organisation, organisation_id)
-    if organisation is None:
-        raise NotFound(f"no organisation {organisation_id}")
-    before = organisation.retention_months
-    if before != months:
-        organisation.retention_months = months
-        audit.record(
-            session,
-            actor,
-            AuditAction.RETENTION,
-            "organisation",
-            organisation_id,
-            detail={"before": before, "after": months},
-        )
-    session.flush()
-    return organisation
+    return _change_rule(session, actor, organisation_id, "retention_months", "organisation", months)
 
 
 def set_audit_retention(
@@ -62,17 +47,30 @@ def set_audit_retention(
     """Set how long the organisation's audit log keeps its events; audited."""
     if not MIN_AUDIT_RETENTION_MONTHS <= months <= MAX_AUDIT_RETENTION_MONTHS:
         raise ValueError(f"an audit retention of {months} months")
+    return _change_rule(session, actor, organisation_id, "audit_retention_months", "audit", months)
+
+
+def _change_rule(
+    session: Session,
+    actor: Actor,
+    organisation_id: int,
+    attribute: str,
+    object_type: str,
+    months: int | None,
+) -> Organisation:
+    """One of the organisation's retention rules set to ``months``: a change (only) is
+    recorded in the audit log as ``object_type``, with the months before and after."""
     organisation = session.get(Organisation, organisation_id)
     if organisation is None:
         raise NotFound(f"no organisation {organisation_id}")
-    before = organisation.audit_retention_months
+    before = getattr(organisation, attribute)
     if before != months:
-        organisation.audit_retention_months = months
+        setattr(organisation, attribute, months)
         audit.record(
             session,
             actor,
             AuditAction.RETENTION,
-            "audit",
+            object_type,
             organisation_id,
             detail={"before": before, "after": months},
         )
