@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask, g, request
 from flask.wrappers import Response
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -129,7 +129,7 @@ def _observe(response: Response) -> None:
     endpoint = request.endpoint or "unmatched"
     metrics.observe_response(endpoint, request.method, response.status_code, seconds)
     if endpoint == "lti.launch" and response.status_code in (302, 303):
-        metrics.LAUNCHES.inc()
+        metrics.LAUNCHES.inc()  # a launch redirected to its landing (views.lti counts the rest)
     response.headers[observability.REQUEST_ID_HEADER] = g.request_id
     access_log.info(
         "%s %s %s",
@@ -278,7 +278,12 @@ def _template_globals() -> dict[str, Any]:
     never in a URL: ``static/launch_token.js`` puts it in POST bodies and a header."""
     from lti_tool.auth import page_launch_token
 
-    return {"page_launch_token": page_launch_token()}
+    return {
+        "page_launch_token": page_launch_token(),
+        # a start page answering the launch POST: the address and endpoint it stands for
+        "page_address": g.get("page_address"),
+        "page_endpoint": g.get("page_endpoint") or request.endpoint,
+    }
 
 
 def _finish_request(response: Response) -> Response:

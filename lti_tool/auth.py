@@ -62,14 +62,18 @@ def _handoff_serializer() -> URLSafeTimedSerializer:
 
 
 def sign_in(launch: Launch) -> None:
-    """Remember the launch for this browser (the session cookie)."""
+    """Remember the launch for this browser (the session cookie), and make it the
+    request's: a start page rendered in the launch's own response reads it from here."""
     session.clear()
     session.permanent = True
     session["launch_id"] = launch.id
     if launch.person.locale:
         session["locale"] = launch.person.locale
+    # The launch's CSRF secret: the same with or without the cookie (bind_csrf_to_launch_token)
+    session[_csrf_field()] = _launch_csrf_secret(launch.id)
     g.token_launch_id = str(launch.id)
     g.launch_token = _serializer().dumps(launch.id)
+    g.current_launch = launch
 
 
 def with_handoff(url: str, launch: Launch) -> str:
@@ -141,15 +145,30 @@ def bind_csrf_to_launch_token() -> None:
     a new session, so a form rendered with ``lt`` could never be posted back. A request
     with a valid launch token and no session gets a secret derived from that launch.
     """
-    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    field = _csrf_field()
     if field in session or session.get("launch_id"):
         return
     launch_id = _launch_id_from_token()
     if not launch_id:
         return
+    session[field] = _launch_csrf_secret(launch_id)
+
+
+def _csrf_field() -> str:
+    return str(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
+
+
+def _launch_csrf_secret(launch_id: str) -> str:
     key = str(current_app.secret_key or "").encode()
     message = f"launch-csrf:{launch_id}".encode()
-    session[field] = hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def carry_launch_token_on_page() -> None:
+    """The page answering the launch carries its token (``<meta>``): the browser proved
+    itself by platform storage, not by the state cookie, so it will drop the session
+    cookie too."""
+    g.page_launch_token = g.launch_token
 
 
 def current_launch() -> Launch | None:

@@ -12,9 +12,9 @@ from flask import Blueprint, current_app, g, jsonify, redirect, render_template,
 from flask.wrappers import Response
 from marshmallow import ValidationError
 
-from lti_tool import clock, csrf, limiter
-from lti_tool.auth import public, sign_in, with_handoff
-from lti_tool.db import get_session
+from lti_tool import clock, csrf, limiter, metrics
+from lti_tool.auth import carry_launch_token_on_page, public, sign_in, with_handoff
+from lti_tool.db import commit_request_session, get_session
 from lti_tool.errors import CookiesOff, LoginUsed, StateCookieLost
 from lti_tool.lti import claims as c
 from lti_tool.lti.launch import BrowserCheckNeeded, validate_launch
@@ -39,7 +39,7 @@ from lti_tool.lti.tool_configuration import (
 )
 from lti_tool.schemas.lti import VIA_ACCESS, VIA_FRAME, VIA_WINDOW, HeldLoginQuery
 from lti_tool.services import credentials, plans, result_reads
-from lti_tool.services.launches import landing, record_launch
+from lti_tool.services.launches import LANDING, landing, record_launch
 
 bp = Blueprint("lti", __name__, url_prefix="/lti")
 
@@ -220,12 +220,13 @@ def launch() -> Any:
     """The redirect URI and target link for every message type."""
     form = request.form.to_dict()
     cookie = state_cookie_name(form["state"]) if form.get("state") else ""
+    cookie_value = request.cookies.get(cookie) if cookie else None
     try:
         validated = validate_launch(
             get_session(),
             lti_services(),
             form,
-            request.cookies.get(cookie) if cookie else None,
+            cookie_value,
             same_origin_post=_same_origin_post(),
         )
         settings = lti_services().settings
@@ -247,11 +248,33 @@ def launch() -> Any:
         result_reads.queue_result_read(get_session(), record, clock.now())
     sign_in(record)
     endpoint, values = landing(record)
-    # The one URL with a token: a short handoff, for a frame that drops the cookie.
-    target = with_handoff(url_for(endpoint, **values), record)  # type: ignore[arg-type]
-    response = current_app.make_response(redirect(target))
+    if endpoint in START_PAGES:
+        response = _start_page(endpoint, carry_token=cookie_value is None)
+    else:
+        # The one URL with a token: a short handoff, for a frame that drops the cookie.
+        target = with_handoff(url_for(endpoint, **values), record)  # type: ignore[arg-type]
+        response = current_app.make_response(redirect(target))
     _state_cookie(response, cookie, "", 0)
     return response
+
+
+#: The start pages a launch answers with at once (no redirect): GET pages of the launch
+#: alone. A placed link's landing (a mapping, a certification, the picker) is redirected to.
+START_PAGES = frozenset(LANDING.values())
+
+
+def _start_page(endpoint: str, *, carry_token: bool) -> Response:
+    """The person's start page as the launch's own response: one round trip fewer in the
+    LMS frame, and the launch, person and grants already read. The launch is committed
+    first (a page that fails leaves it recorded); ``static/launch_token.js`` gives the
+    page its own address (``page_address``), so a reload is a GET of it."""
+    commit_request_session()
+    metrics.LAUNCHES.inc()
+    g.page_address = url_for(endpoint)
+    g.page_endpoint = endpoint
+    if carry_token:
+        carry_launch_token_on_page()
+    return current_app.make_response(current_app.view_functions[endpoint]())
 
 
 def _browser_check_page(check: BrowserCheckNeeded, form: dict[str, str]) -> Any:
