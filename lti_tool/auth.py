@@ -61,9 +61,10 @@ def _handoff_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key or "", salt="launch-handoff")
 
 
-def sign_in(launch: Launch) -> None:
-    """Remember the launch for this browser (the session cookie), and make it the
-    request's: a start page rendered in the launch's own response reads it from here."""
+def sign_in(launch: Launch, held_grants: list[PermissionGrant]) -> None:
+    """Remember the launch for this browser (the session cookie), and make it and the
+    person's grants read for it the request's: a start page rendered in the launch's own
+    response reads them from here."""
     session.clear()
     session.permanent = True
     session["launch_id"] = launch.id
@@ -74,6 +75,7 @@ def sign_in(launch: Launch) -> None:
     g.token_launch_id = str(launch.id)
     g.launch_token = _serializer().dumps(launch.id)
     g.current_launch = launch
+    g.current_grants = held_grants
 
 
 def with_handoff(url: str, launch: Launch) -> str:

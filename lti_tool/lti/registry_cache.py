@@ -1,7 +1,8 @@
 """The platform registry as launches read it, kept per process for a short time.
 
-Every login and launch looks up its platform (issuer, client_id) and its deployment: two
-statements the registry almost never answers differently. This cache keeps each row's
+Every login and launch looks up its platform (issuer, client_id) and its deployment (with
+the deployment's organisation, which the start page answering the launch names): rows
+the registry almost never answers differently. This cache keeps each row's
 column values (never an ORM object: those belong to one session, and one thread) and
 attaches a fresh copy to the request's session, so relationships between them resolve
 from the identity map without SQL.
@@ -26,18 +27,19 @@ import redis
 from flask import g, has_request_context
 from sqlalchemy import Column, event, inspect, select
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
-from lti_tool.models import Deployment, Platform
+from lti_tool.models import Deployment, Organisation, Platform
 from lti_tool.models.platform import Status
 
-M = TypeVar("M", Platform, Deployment)
+M = TypeVar("M", Platform, Deployment, Organisation)
 log = logging.getLogger(__name__)
 
 GENERATION_KEY = "lti_tool:registry-generation"
 _NOT_READ = object()
 #: The models whose changes make cached entries stale.
-WATCHED = (Platform, Deployment)
+WATCHED = (Platform, Deployment, Organisation)
 
 
 def _values(row: Any) -> dict[str, Any]:
@@ -163,7 +165,19 @@ class RegistryCache:
                 )
             ),
         )
-        return attach(session, Deployment, values) if values is not None else None
+        if values is None:
+            return None
+        deployment = attach(session, Deployment, values)
+        organisation = self._cached(
+            ("organisation", values["organisation_id"]),
+            generation,
+            lambda: session.get(Organisation, values["organisation_id"]),
+        )
+        if organisation is not None:  # held by the deployment: the identity map is weak
+            set_committed_value(
+                deployment, "organisation", attach(session, Organisation, organisation)
+            )
+        return deployment
 
     def frame_origins(self, new_session: Callable[[], Session], generation: Any) -> tuple[str, ...]:
         """The origins of every platform not disabled (issuer, login and token URLs): the

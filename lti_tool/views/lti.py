@@ -90,12 +90,15 @@ def login() -> Any:
 
     The login is held, unused, until the check step sees the check cookie come back: only
     then does the platform see the authorization request (Moodle and Canvas accept each
-    login once). With LTI platform storage the page first tries to keep the browser's
+    login once). A browser that brings the session cookie of an earlier launch goes to the
+    platform at once. With LTI platform storage the page first tries to keep the browser's
     proof there and, when the platform answers, goes straight to it; when it does not
     (Canvas's mobile apps), the page goes to the cookie check instead.
     """
     lti = lti_services()
     requested = check_login(get_session(), lti, request.values.to_dict())
+    if not requested.storage_target and _keeps_cookies():
+        return _to_platform(begin_auth(lti, requested))
     login_id = hold_login(lti, dataclasses.replace(requested, storage_target=None))
     check_url = url_for("lti.login_check", id=login_id)
     if requested.storage_target:
@@ -146,6 +149,13 @@ def login_retry() -> Any:
     response = current_app.make_response(redirect(target))
     _check_cookie(response, query["id"], partitioned=not _past_the_frame(query))
     return response
+
+
+def _keeps_cookies() -> bool:
+    """The login brought the tool's session cookie: this browser keeps the tool's cookies
+    where the LMS shows it (an earlier launch set it there), so the check would only cost
+    a round trip. A first launch, or a browser that dropped it, is checked."""
+    return current_app.config["SESSION_COOKIE_NAME"] in request.cookies
 
 
 def _past_the_frame(query: dict[str, str]) -> bool:
@@ -230,7 +240,7 @@ def launch() -> Any:
             same_origin_post=_same_origin_post(),
         )
         settings = lti_services().settings
-        record = record_launch(
+        record, held_grants = record_launch(
             get_session(),
             validated,
             job_role_param=settings.LTI_JOB_ROLE_PARAM,
@@ -246,7 +256,7 @@ def launch() -> Any:
     if plans.placed_activity_code(record):
         # a placed e-learning activity: the worker reads its column after the commit
         result_reads.queue_result_read(get_session(), record, clock.now())
-    sign_in(record)
+    sign_in(record, held_grants)
     endpoint, values = landing(record)
     if endpoint in START_PAGES:
         response = _start_page(endpoint, carry_token=cookie_value is None)
@@ -274,7 +284,8 @@ def _start_page(endpoint: str, *, carry_token: bool) -> Response:
     g.page_endpoint = endpoint
     if carry_token:
         carry_launch_token_on_page()
-    return current_app.make_response(current_app.view_functions[endpoint]())
+    page: Any = current_app.view_functions[endpoint]()  # the start page's own view
+    return current_app.make_response(page)
 
 
 def _browser_check_page(check: BrowserCheckNeeded, form: dict[str, str]) -> Any:
