@@ -32,10 +32,15 @@ def platform() -> DemoPlatform:
     )
 
 
+@pytest.fixture(scope="module")
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("peer") / "tool.pem"
+    path.write_bytes(generate_private_pem())
+    return path
+
+
 @pytest.fixture
-def app(platform: DemoPlatform, tmp_path: Path) -> Any:
-    key_file = tmp_path / "tool.pem"
-    key_file.write_bytes(generate_private_pem())
+def app(platform: DemoPlatform, key_file: Path, tmp_path: Path) -> Any:
     app = create_app(
         {
             "PEER_ISSUER": platform.issuer,
