@@ -11,7 +11,9 @@ gunicorn (2 workers × 4 threads, gthread, production's settings from
 ``lti_tool/gunicorn_conf.py`` without the access log, see ``bench/gunicorn_stats.py``)
 and drive it from this process, which plays the LMS and the browsers, on 127.0.0.1 only.
 
-``all`` runs the scenarios and prints one table (see ``bench/README.md``); ``soak`` runs
+``all`` runs the scenarios and prints one table (see ``bench/README.md``); its launch runs
+take turns with a peer tool on pylti1p3 (``bench/peer_pylti1p3.py``, issue 15's
+comparison) under the same gunicorn settings, unless ``--no-peer``. ``soak`` runs
 mixed traffic (launches, mappings, reports) for the minutes given and reports the errors
 and the workers' resident memory over time. The JSON is kept in ``bench/results/``.
 """
@@ -58,12 +60,15 @@ from launch_bench import (  # noqa: E402
     wait_ready,
 )
 from mapping_bench import CSRF, answer_for, setup_content  # noqa: E402
+from peer_pylti1p3 import peer_flow  # noqa: E402
 
 from lti_tool.lti.demo_platform import DemoPlatform, PlacedLink  # noqa: E402
+from lti_tool.lti.keys import generate_private_pem  # noqa: E402
 from lti_tool.services.launches import MAPPING_PARAM  # noqa: E402
 
 GRADED_LINK = "2"
 MAPPING_CODE = "bench-kartlegging"
+PEER_NAME = "pylti1p3"  # issue 15's peer: a tool on pylti1p3's Flask API (bench/peer_pylti1p3.py)
 ROLES_PERSONA = "learner2"  # the person with 3 job roles and 300 required competences
 LAUNCH_PERSONAS = ("learner", "designer", "manager", "admin")  # as launch_bench
 TARGETS = {
@@ -128,17 +133,23 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def _version(distribution: str) -> str:
+    from importlib.metadata import version
+
+    return version(distribution)
+
+
 # --- the tool under gunicorn ----------------------------------------------------------------
 
 
 @dataclass
-class Tool:
+class Served:
+    """A tool under gunicorn, measured from ``/proc``; as such, the peer tool
+    (``bench/peer_pylti1p3.py``): no database and no per-request log (``Tool`` has both)."""
+
     base_url: str
     platform: DemoPlatform
     server: subprocess.Popen[bytes]
-    stats_dir: Path
-    database_url: str
-    content: dict[str, Any]
 
     def workers(self) -> list[int]:
         return sorted(children(self.server.pid))
@@ -146,6 +157,27 @@ class Tool:
     def cpu(self) -> float:
         """The gunicorn processes' CPU seconds so far (master and workers)."""
         return cpu_seconds([self.server.pid, *self.workers()])
+
+    def rss(self) -> dict[int, float]:
+        return {pid: round(rss_mb(pid), 1) for pid in self.workers()}
+
+    def postgres_cpu(self) -> float | None:
+        return None
+
+    def lines(self) -> dict[Path, int]:
+        return {}
+
+    def requests_since(self, marks: dict[Path, int]) -> list[tuple[str, float, int]]:
+        return []
+
+
+@dataclass
+class Tool(Served):
+    """Ours: its database, its workers' request log, and the scenarios' data."""
+
+    stats_dir: Path
+    database_url: str
+    content: dict[str, Any]
 
     def postgres_cpu(self) -> float | None:
         """CPU seconds of the PostgreSQL backends serving the bench database, when the
@@ -163,9 +195,6 @@ class Tool:
         if not pids or not Path(f"/proc/{pids[0]}").exists():
             return None
         return cpu_seconds(pids)
-
-    def rss(self) -> dict[int, float]:
-        return {pid: round(rss_mb(pid), 1) for pid in self.workers()}
 
     def lines(self) -> dict[Path, int]:
         """Where each worker's request log ends now."""
@@ -251,6 +280,56 @@ def running_tool(args: argparse.Namespace) -> Iterator[Tool]:
         server.terminate()
         server.wait(timeout=30)
         jwks_server.shutdown()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def peer_platform(platform: DemoPlatform, base_url: str) -> DemoPlatform:
+    """The same LMS (issuer, client, deployment, key, custom parameters, links) with the
+    peer's login and launch URLs: its id_tokens carry the claims ours get."""
+    return DemoPlatform(
+        issuer=platform.issuer,
+        client_id=platform.client_id,
+        deployment_id=platform.deployment_id,
+        private_pem=platform.private_pem,
+        kid=platform.kid,
+        tool_launch_url=base_url + "/launch",
+        tool_login_url=base_url + "/login",
+        custom_by_persona=platform.custom_by_persona,
+        links=platform.links,
+    )
+
+
+@contextlib.contextmanager
+def running_peer(args: argparse.Namespace, platform: DemoPlatform) -> Iterator[Served]:
+    """The peer under gunicorn with our settings (``--workers`` × ``--threads``, gthread) on
+    a port of its own, registered with ``platform`` (whose JWKS the suite serves), its
+    state and nonces in the Redis database given (Flask-Caching's keys beside ours)."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    workdir = Path(tempfile.mkdtemp(prefix="lti-bench-peer-"))
+    key_file = workdir / "tool.pem"
+    key_file.write_bytes(generate_private_pem())
+    env = {
+        **os.environ,
+        "PEER_ISSUER": platform.issuer,
+        "PEER_CLIENT_ID": platform.client_id,
+        "PEER_AUTH_URL": platform.auth_url,
+        "PEER_TOKEN_URL": platform.token_url,
+        "PEER_JWKS_URL": platform.jwks_url,
+        "PEER_DEPLOYMENT_ID": platform.deployment_id,
+        "PEER_PRIVATE_KEY_FILE": str(key_file),
+        "PEER_REDIS_URL": args.redis_url,
+        "PEER_CACHE_DIR": str(workdir / "cache"),
+    }
+    server = start_gunicorn(
+        env, port, args.workers, args.threads, app="bench.peer_pylti1p3:create_app()"
+    )
+    try:
+        wait_ready(base_url, server, timeout=args.ready_timeout)
+        yield Served(base_url, peer_platform(platform, base_url), server)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -389,24 +468,32 @@ def quantiles(samples: list[float]) -> dict[str, float | None]:
 
 
 class Measured:
-    """CPU of gunicorn and PostgreSQL, and the requests the workers logged, around a block."""
+    """CPU of gunicorn and PostgreSQL, and the requests the workers logged, around a block,
+    or summed over the blocks it is entered for (the rounds of an interleaved run)."""
 
-    def __init__(self, tool: Tool) -> None:
+    def __init__(self, tool: Served) -> None:
         self.tool = tool
+        self.elapsed = 0.0
+        self.cpu = 0.0
+        self.pg_cpu: float | None = 0.0
+        self.requests: list[tuple[str, float, int]] = []
 
     def __enter__(self) -> Measured:
         self.marks = self.tool.lines()
-        self.cpu = self.tool.cpu()
-        self.pg_cpu = self.tool.postgres_cpu()
+        self.cpu_before = self.tool.cpu()
+        self.pg_before = self.tool.postgres_cpu()
         self.started = time.perf_counter()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.elapsed = time.perf_counter() - self.started
-        self.cpu = self.tool.cpu() - self.cpu
+        self.elapsed += time.perf_counter() - self.started
+        self.cpu += self.tool.cpu() - self.cpu_before
         pg_after = self.tool.postgres_cpu()
-        self.pg_cpu = None if pg_after is None or self.pg_cpu is None else pg_after - self.pg_cpu
-        self.requests = self.tool.requests_since(self.marks)
+        if pg_after is None or self.pg_before is None or self.pg_cpu is None:
+            self.pg_cpu = None
+        else:
+            self.pg_cpu += pg_after - self.pg_before
+        self.requests += self.tool.requests_since(self.marks)
 
     def row(self, flows: int, pattern: str | None = None) -> dict[str, Any]:
         """Rates, CPU per flow, statements per request (all, and of ``pattern``'s), server
@@ -448,24 +535,70 @@ def guarded(call: Callable[[], Any], errors: Counter[str]) -> Any:
         return None
 
 
-def scenario_launches(tool: Tool, flows: int, concurrency: int) -> dict[str, Any]:
-    """Full flows (login → check → launch → first page), personas in turn."""
-    errors: Counter[str] = Counter()
+@dataclass
+class Contender:
+    """A tool in the launch scenario: its server, how one full flow goes, and its figures
+    summed over the rounds."""
 
-    def flow(i: int) -> float | None:
+    server: Served
+    flow: Callable[[str, DemoPlatform, str], float]
+    pattern: str | None  # the launch POST in the workers' log (None: the peer has no log)
+    measured: Measured
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    rounds: list[dict[str, float]] = field(default_factory=list)
+    done: int = 0
+
+    def one(self, i: int) -> float | None:
         persona = LAUNCH_PERSONAS[i % len(LAUNCH_PERSONAS)]
-        return guarded(lambda: one_flow(tool.base_url, tool.platform, persona), errors)
+        server = self.server
+        return guarded(lambda: self.flow(server.base_url, server.platform, persona), self.errors)
 
-    for i in range(16):  # warm-up
-        flow(i)
-    with Measured(tool) as m, ThreadPoolExecutor(max_workers=concurrency) as pool:
-        latencies = [t for t in pool.map(flow, range(flows)) if t is not None]
-    return {
-        **m.row(flows, "POST /lti/launch"),
-        **quantiles(latencies),
-        "errors": sum(errors.values()),
-        "error_kinds": dict(errors),
-    }
+    def run(self, flows: int, concurrency: int) -> None:
+        """One round: ``flows`` flows at ``concurrency``, measured."""
+        cpu, elapsed = self.measured.cpu, self.measured.elapsed
+        numbers = range(self.done, self.done + flows)
+        with self.measured, ThreadPoolExecutor(max_workers=concurrency) as pool:
+            self.latencies += [t for t in pool.map(self.one, numbers) if t is not None]
+        self.done += flows
+        took = self.measured.elapsed - elapsed
+        self.rounds.append(
+            {
+                "flows": flows,
+                "per_second": round(flows / took, 1),
+                "cpu_ms_per_flow": round((self.measured.cpu - cpu) * 1000 / flows, 1),
+            }
+        )
+
+    def result(self) -> dict[str, Any]:
+        return {
+            **self.measured.row(self.done, self.pattern),
+            **quantiles(self.latencies),
+            "errors": sum(self.errors.values()),
+            "error_kinds": dict(self.errors),
+            "rounds": self.rounds,
+        }
+
+
+def scenario_launches(
+    tool: Tool, flows: int, concurrency: int, peer: Served | None = None, rounds: int = 1
+) -> list[dict[str, Any]]:
+    """Full flows (ours: login → check → launch → first page; the peer's: login's cookie
+    check page → its reload → launch and its page), personas in turn, after 16 not counted.
+    With a peer, the two take turns: ``rounds`` rounds each, ours first in each, the
+    ``flows`` split over them. Returns ours, then the peer's."""
+    contenders = [Contender(tool, one_flow, "POST /lti/launch", Measured(tool))]
+    if peer is not None:
+        contenders.append(Contender(peer, peer_flow, None, Measured(peer)))
+    for contender in contenders:  # warm-up
+        for i in range(16):
+            contender.one(i)
+        contender.errors.clear()
+    shares = [flows // rounds + (1 if r < flows % rounds else 0) for r in range(rounds)]
+    for share in shares:
+        for contender in contenders:
+            contender.run(share, concurrency)
+    return [contender.result() for contender in contenders]
 
 
 def scenario_page(tool: Tool, path: str, requests_: int) -> dict[str, Any]:
@@ -588,12 +721,26 @@ def check_mapping_data(tool: Tool, subs: list[str], items: int) -> dict[str, Any
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"load_average_before": load_average(), "scenarios": {}}
     scenarios = results["scenarios"]
-    with running_tool(args) as tool:
-        only = set(args.only.split(",")) if args.only else {"launch", "pages", "mapping"}
+    only = set(args.only.split(",")) if args.only else {"launch", "pages", "mapping"}
+    with running_tool(args) as tool, contextlib.ExitStack() as stack:
+        peer = None
+        if args.peer and "launch" in only:
+            peer = stack.enter_context(running_peer(args, tool.platform))
+            results["peer"] = {"name": PEER_NAME, "pylti1p3": _version("pylti1p3")}
         for concurrency in args.concurrency if "launch" in only else ():
             name = f"launch c{concurrency}"
-            print(f"{name} …", file=sys.stderr)
-            scenarios[name] = scenario_launches(tool, args.flows, concurrency)
+            print(
+                f"{name} ({args.rounds} rounds{', with the peer' if peer else ''}) …",
+                file=sys.stderr,
+            )
+            ours, *theirs = scenario_launches(tool, args.flows, concurrency, peer, args.rounds)
+            scenarios[name] = ours
+            for found in theirs:
+                scenarios[f"{name} (peer: {PEER_NAME})"] = found
+        if peer is not None:
+            results["peer"]["rss_mb_per_worker"] = peer.rss()
+            results["peer"]["rss_mb_master"] = round(rss_mb(peer.server.pid), 1)
+            stack.close()
         for path in ("/learner/", "/learner/plan") if "pages" in only else ():
             name = ("start page " if path == "/learner/" else "plan page ") + path
             print(f"{name} …", file=sys.stderr)
@@ -731,11 +878,19 @@ def table(results: dict[str, Any]) -> str:
         f"PSS {m['pss']} / USS {m['uss']} MB"
         for m in results.get("memory_mb_per_worker", {}).values()
     )
-    return (
-        head
-        + "\n".join(rows)
-        + f"\n\nRSS per worker after the runs: {rss} (target ≤ 150 MB); {shares}."
-    )
+    notes = f"\n\nRSS per worker after the runs: {rss} (target ≤ 150 MB); {shares}."
+    peer = results.get("peer")
+    if peer:
+        peer_rss = ", ".join(f"{v} MB" for v in peer.get("rss_mb_per_worker", {}).values())
+        options = results.get("options", {})
+        notes += (
+            f"\n\nPeer: {peer['name']} {peer['pylti1p3']} under the same gunicorn settings "
+            f"(`bench/peer_pylti1p3.py`), interleaved with ours: {options.get('rounds')} "
+            "rounds at each concurrency, ours then the peer in each, the flows split over "
+            f"them. Its RSS per worker: {peer_rss}; master {peer.get('rss_mb_master')} MB "
+            f"(ours: {results.get('rss_mb_master')} MB)."
+        )
+    return head + "\n".join(rows) + notes
 
 
 def _row(name: str, r: dict[str, Any], q: dict[str, Any], server: dict[str, Any], sql: Any) -> str:
@@ -748,10 +903,12 @@ def _row(name: str, r: dict[str, Any], q: dict[str, Any], server: dict[str, Any]
         met = f"{kind} ≤ {limit:g} ms: {verdict}"
     sp50 = server.get("server_p50_ms", server.get("p50_ms"))
     sp95 = server.get("server_p95_ms", server.get("p95_ms"))
+    server_ms = "–" if sp50 is None and sp95 is None else f"{sp50} / {sp95}"
+    pg = "–" if r["pg_cpu_ms_per_flow"] is None else r["pg_cpu_ms_per_flow"]
     return (
         f"| {name} | {r['flows']} | {r['per_second']} | {q['p50_ms']} | {q['p95_ms']} | "
-        f"{q['p99_ms']} | {r['errors']} | {r['cpu_ms_per_flow']} | {r['pg_cpu_ms_per_flow']} | "
-        f"{sql} | {sp50} / {sp95} | {met} |"
+        f"{q['p99_ms']} | {r['errors']} | {r['cpu_ms_per_flow']} | {pg} | "
+        f"{'–' if sql is None else sql} | {server_ms} | {met} |"
     )
 
 
@@ -768,7 +925,21 @@ def main(argv: list[str] | None = None) -> int:
     common.add_argument("--items", type=int, default=30, help="Items of the mapping.")
     common.add_argument("--ready-timeout", type=float, default=180.0)
     every = commands.add_parser("all", parents=[common], help="Every scenario, one table.")
-    every.add_argument("--flows", type=int, default=400, help="Launches per concurrency.")
+    every.add_argument(
+        "--flows", type=int, default=400, help="Launches per concurrency (each tool's)."
+    )
+    every.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="Rounds per concurrency, ours and the peer's in turn; the flows split over them.",
+    )
+    every.add_argument(
+        "--peer",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Measure the peer tool (bench/peer_pylti1p3.py) beside ours in the launch runs.",
+    )
     every.add_argument(
         "--concurrency", type=lambda s: [int(c) for c in s.split(",")], default=[8, 32]
     )

@@ -191,9 +191,10 @@ def start_gunicorn(
     workers: int,
     threads: int,
     config: str | None = None,
+    app: str = "lti_tool:create_app()",
 ) -> subprocess.Popen[bytes]:
     """The tool under gunicorn (gthread) on 127.0.0.1:``port``; ``config`` a gunicorn
-    config file to add."""
+    config file to add, ``app`` another WSGI app to serve (the suite's peer tool)."""
     return subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -208,7 +209,7 @@ def start_gunicorn(
             "gthread",
             "--log-level",
             "warning",
-            "lti_tool:create_app()",
+            app,
         ],
         cwd=ROOT,
         env=env,
