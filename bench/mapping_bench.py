@@ -50,7 +50,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -61,6 +61,7 @@ from launch_bench import (  # noqa: E402
     bench_platform,
     free_port,
     in_process_app,
+    landing_of,
     migrated_database,
     serve_jwks,
 )
@@ -409,10 +410,7 @@ def signed_launch(
         )
     form = {"id_token": platform.sign(claims), "state": query["state"]}
     launch = client.post("/lti/launch", data=form)
-    assert launch.status_code == 302, launch.get_data(as_text=True)[:300]
-    location = urlsplit(launch.headers["Location"])
-    lt = parse_qs(location.query).get("lt", [""])[0]
-    return location.path, lt
+    return landing_of(launch.status_code, launch.location, launch.get_data(as_text=True))
 
 
 def take_mapping(

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, Enum, MetaData, String, create_engine, event
-from sqlalchemy.exc import ArgumentError, IntegrityError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.sql.functions import FunctionElement
@@ -145,7 +146,38 @@ def make_engine(database_url: str) -> Engine:
             dbapi_conn.create_function("add_months", 2, _sqlite_add_months, deterministic=True)
 
         return engine
-    return create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(database_url, pool_size=5, max_overflow=10)
+    _ping_idle_connections(engine)
+    return engine
+
+
+#: A pooled connection unused this long is tried before a request gets it (seconds).
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Try a pooled connection before handing it out, if it sat unused for
+    ``IDLE_PING_SECONDS``: one that died meanwhile (a database restart, a firewall's idle
+    cut) is replaced, not given to a request. SQLAlchemy's ``pool_pre_ping`` tries every
+    checkout, one more round trip for each of the busy requests that reuse a connection
+    within milliseconds; a connection that dies while busy fails that request, and the
+    pool drops every connection it had then (SQLAlchemy's disconnect handling)."""
+
+    @event.listens_for(engine, "checkin")
+    def _note_idle(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return  # new, or used a moment ago
+        try:
+            with dbapi_conn.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            dbapi_conn.rollback()
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"pooled connection dead after idling: {exc}") from exc
 
 
 def init_app(app: Flask, database_url: str) -> None:

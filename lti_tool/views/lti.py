@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 
 from lti_tool import clock, csrf, limiter, metrics
 from lti_tool.auth import carry_launch_token_on_page, public, sign_in, with_handoff
-from lti_tool.db import commit_request_session, get_session
+from lti_tool.db import get_session
 from lti_tool.errors import CookiesOff, LoginUsed, StateCookieLost
 from lti_tool.lti import claims as c
 from lti_tool.lti.launch import BrowserCheckNeeded, validate_launch
@@ -275,10 +275,10 @@ START_PAGES = frozenset(LANDING.values())
 
 def _start_page(endpoint: str, *, carry_token: bool) -> Response:
     """The person's start page as the launch's own response: one round trip fewer in the
-    LMS frame, and the launch, person and grants already read. The launch is committed
-    first (a page that fails leaves it recorded); ``static/launch_token.js`` gives the
-    page its own address (``page_address``), so a reload is a GET of it."""
-    commit_request_session()
+    LMS frame, and the launch, person and grants already read. Launch and page are one
+    transaction, committed once (a page that fails leaves no launch: the LMS launches
+    again); ``static/launch_token.js`` gives the page its own address
+    (``page_address``), so a reload is a GET of it."""
     metrics.LAUNCHES.inc()
     g.page_address = url_for(endpoint)
     g.page_endpoint = endpoint
