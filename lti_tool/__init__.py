@@ -128,8 +128,6 @@ def _observe(response: Response) -> None:
     seconds = time.perf_counter() - started
     endpoint = request.endpoint or "unmatched"
     metrics.observe_response(endpoint, request.method, response.status_code, seconds)
-    if endpoint == "lti.launch" and response.status_code in (302, 303):
-        metrics.LAUNCHES.inc()  # a launch redirected to its landing (views.lti counts the rest)
     response.headers[observability.REQUEST_ID_HEADER] = g.request_id
     access_log.info(
         "%s %s %s",

@@ -2,16 +2,13 @@
 
 A launch signs the browser in through the session cookie. Where the browser drops
 cookies inside the LMS iframe, a signed launch token stands in for it, and it never goes
-in a URL (access logs, browser history, ``Referer``):
-
-- the redirect after the launch POST carries a *handoff* (``?lt=``): another salt, bound
-  to that one landing path, valid for ``HANDOFF_SECONDS``; the landing strips it from the
-  address bar (``static/launch_token.js``);
-- after it, the launch token travels only in a POST body (``lt``) or the
-  ``X-Launch-Token`` header. A page reached by the token (not by the cookie) carries it in
-  ``<meta name="launch-token">``; the static script adds it to POST forms and turns links
-  and GET forms into POST navigations, which ``navigation.NavigationPost`` turns back
-  into the GET they stand for; a redirect becomes a page that navigates on that way.
+in a URL (access logs, browser history, ``Referer``): the launch answers with its landing
+page itself (``views.lti``), which carries the token in ``<meta name="launch-token">``
+when the browser proved itself without the state cookie; the token then travels only in a
+POST body (``lt``) or the ``X-Launch-Token`` header. The static script adds it to POST
+forms and turns links and GET forms into POST navigations, which
+``navigation.NavigationPost`` turns back into the GET they stand for; a redirect becomes a
+page that navigates on that way.
 """
 
 from __future__ import annotations
@@ -49,16 +46,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 PUBLIC = "public"
 LAUNCH_TOKEN_PARAM = "lt"  # noqa: S105 - a parameter name, not a secret
 LAUNCH_TOKEN_HEADER = "X-Launch-Token"  # noqa: S105 - a header name, not a secret
-#: How long the handoff on the redirect after a launch may be used.
-HANDOFF_SECONDS = 120
 
 
 def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key or "", salt="launch-token")
-
-
-def _handoff_serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key or "", salt="launch-handoff")
 
 
 def sign_in(launch: Launch, held_grants: list[PermissionGrant]) -> None:
@@ -78,16 +69,6 @@ def sign_in(launch: Launch, held_grants: list[PermissionGrant]) -> None:
     g.current_grants = held_grants
 
 
-def with_handoff(url: str, launch: Launch) -> str:
-    """``url`` (the landing after a launch) with a handoff for a frame without cookies:
-    valid only for that path and only ``HANDOFF_SECONDS``."""
-    parts = urlsplit(url)
-    handoff = _handoff_serializer().dumps([launch.id, parts.path])
-    query = urlencode([*parse_qsl(parts.query), (LAUNCH_TOKEN_PARAM, handoff)])
-    g.handoff_location = True
-    return urlunsplit(parts._replace(query=query))
-
-
 def _launch_id_from_token() -> str | None:
     """The launch id in the request's launch token, when it carries a valid one (read once)."""
     if "token_launch_id" not in g:
@@ -97,42 +78,22 @@ def _launch_id_from_token() -> str | None:
 
 
 def _read_launch_token() -> str | None:
-    """The header, a POST body's ``lt`` or, on a GET, the handoff in the query; never the
-    launch token in a query string."""
+    """The header or a POST body's ``lt``; never a launch token in a query string."""
     try:
         token = request.headers.get(LAUNCH_TOKEN_HEADER) or (
             request.form.get(LAUNCH_TOKEN_PARAM) if request.method == "POST" else None
         )
     except HTTPException:  # a body the request may not carry (too large): no token
         return None
-    if token:
-        max_age = current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
-        try:
-            launch_id = str(_serializer().loads(token, max_age=max_age))
-        except BadSignature:
-            return None
-        g.launch_token = token
-        return launch_id
-    handoff = request.args.get(LAUNCH_TOKEN_PARAM)
-    if not handoff or request.method != "GET":
+    if not token:
         return None
+    max_age = current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
     try:
-        found, path = _handoff_serializer().loads(handoff, max_age=HANDOFF_SECONDS)
-    except (BadSignature, ValueError, TypeError):
+        launch_id = str(_serializer().loads(token, max_age=max_age))
+    except BadSignature:
         return None
-    if path != request.path or not _use_handoff(handoff):
-        return None
-    g.launch_token = _serializer().dumps(found)  # what the page carries on, if it must
-    return str(found)
-
-
-def _use_handoff(handoff: str) -> bool:
-    """Use the handoff up (the launch nonces' store): False when it served before. Its
-    address may be read later (a proxy's access log, a ``Referer``): not its launch."""
-    from lti_tool.lti.services import lti_services
-
-    digest = hashlib.sha256(handoff.encode()).hexdigest()
-    return lti_services().state_store.use_nonce(f"handoff:{digest}", HANDOFF_SECONDS)
+    g.launch_token = token
+    return launch_id
 
 
 def _launch_from_token() -> Launch | None:
@@ -229,13 +190,13 @@ def page_launch_token() -> str | None:
 def carry_token_over_redirect(response: Response) -> Response:
     """A redirect answered to a page that carries the token would lose it (the browser
     follows with a bare GET): a page that navigates on by POST instead. Whatever the
-    view did, no ``lt`` leaves in a Location but the launch's handoff."""
+    view did, no ``lt`` leaves in a Location."""
     location = response.headers.get("Location")
     if not location or not 300 <= response.status_code < 400:
         return response
     parts = urlsplit(location)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    if not g.get("handoff_location") and any(k == LAUNCH_TOKEN_PARAM for k, _ in query):
+    if any(k == LAUNCH_TOKEN_PARAM for k, _ in query):
         query = [(k, v) for k, v in query if k != LAUNCH_TOKEN_PARAM]
         location = urlunsplit(parts._replace(query=urlencode(query)))
         response.headers["Location"] = location

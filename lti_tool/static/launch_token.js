@@ -1,22 +1,16 @@
 // The launch token never goes in a URL (lti_tool/auth.py, lti_tool/navigation.py).
-// 1. The landing after a launch: the short-lived handoff (?lt=) leaves the address bar; a
-//    start page rendered in the launch's response takes its own address.
+// 1. The page a launch answers with (its landing) takes its own address.
 // 2. A page reached without the session cookie carries the token in
 //    <meta name="launch-token">: every POST form to the tool gets it as a hidden field, and a
 //    same-origin link or GET form becomes a POST navigation (_navigate=get plus the
 //    token), which the server answers as the GET it stands for.
 (function () {
   "use strict";
-  // A start page answering the launch POST: its own address, so a reload is a GET of it
-  // (not the launch posted again, which the tool refuses as a replay).
+  // The landing page answering the launch POST: its own address, so a reload is a GET of
+  // it (not the launch posted again, which the tool refuses as a replay).
   var address = document.querySelector('meta[name="page-address"]');
   if (address && address.content && address.content.charAt(0) === "/") {
     window.history.replaceState(window.history.state, "", address.content);
-  }
-  var here = new URL(window.location.href);
-  if (here.searchParams.has("lt")) {
-    here.searchParams.delete("lt");
-    window.history.replaceState(window.history.state, "", here.pathname + here.search + here.hash);
   }
   var meta = document.querySelector('meta[name="launch-token"]');
   if (!meta || !meta.content) { return; }

@@ -3,6 +3,7 @@ the tool's JWKS."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from typing import Any
@@ -11,10 +12,11 @@ import jwt
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask.wrappers import Response
 from marshmallow import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from lti_tool import clock, csrf, limiter, metrics
-from lti_tool.auth import carry_launch_token_on_page, public, sign_in, with_handoff
-from lti_tool.db import get_session
+from lti_tool.auth import carry_launch_token_on_page, public, sign_in
+from lti_tool.db import commit_request_session, get_session
 from lti_tool.errors import CookiesOff, LoginUsed, StateCookieLost
 from lti_tool.lti import claims as c
 from lti_tool.lti.launch import BrowserCheckNeeded, validate_launch
@@ -39,7 +41,7 @@ from lti_tool.lti.tool_configuration import (
 )
 from lti_tool.schemas.lti import VIA_ACCESS, VIA_FRAME, VIA_WINDOW, HeldLoginQuery
 from lti_tool.services import credentials, plans, result_reads
-from lti_tool.services.launches import LANDING, landing, record_launch
+from lti_tool.services.launches import landing, record_launch
 
 bp = Blueprint("lti", __name__, url_prefix="/lti")
 
@@ -257,34 +259,29 @@ def launch() -> Any:
         # a placed e-learning activity: the worker reads its column after the commit
         result_reads.queue_result_read(get_session(), record, clock.now())
     sign_in(record, held_grants)
-    endpoint, values = landing(record)
-    if endpoint in START_PAGES:
-        response = _start_page(endpoint, carry_token=cookie_value is None)
-    else:
-        # The one URL with a token: a short handoff, for a frame that drops the cookie.
-        target = with_handoff(url_for(endpoint, **values), record)  # type: ignore[arg-type]
-        response = current_app.make_response(redirect(target))
+    response = _landing_page(*landing(record), carry_token=cookie_value is None)
     _state_cookie(response, cookie, "", 0)
     return response
 
 
-#: The start pages a launch answers with at once (no redirect): GET pages of the launch
-#: alone. A placed link's landing (a mapping, a certification, the picker) is redirected to.
-START_PAGES = frozenset(LANDING.values())
-
-
-def _start_page(endpoint: str, *, carry_token: bool) -> Response:
-    """The person's start page as the launch's own response: one round trip fewer in the
-    LMS frame, and the launch, person and grants already read. Launch and page are one
-    transaction, committed once (a page that fails leaves no launch: the LMS launches
-    again); ``static/launch_token.js`` gives the page its own address
-    (``page_address``), so a reload is a GET of it."""
+def _landing_page(endpoint: str, values: dict[str, str], *, carry_token: bool) -> Response:
+    """Where the launch lands (its start page, the placed mapping, the picker…), as the
+    launch's own response: one round trip fewer in the LMS frame, no token in any URL, and
+    the launch, person and grants already read. Launch and page are one transaction; if
+    the page fails (a placed mapping since deleted) the launch is committed all the same,
+    so the person is signed in and can go on. ``static/launch_token.js`` gives the page
+    its own address (``page_address``): a reload is a GET of it, not the launch again."""
     metrics.LAUNCHES.inc()
-    g.page_address = url_for(endpoint)
+    g.page_address = url_for(endpoint, **values)  # type: ignore[arg-type]
     g.page_endpoint = endpoint
     if carry_token:
         carry_launch_token_on_page()
-    page: Any = current_app.view_functions[endpoint]()  # the start page's own view
+    try:
+        page: Any = current_app.view_functions[endpoint](**values)  # the landing's own view
+    except Exception:
+        with contextlib.suppress(SQLAlchemyError):  # a broken transaction: the error tells
+            commit_request_session()
+        raise
     return current_app.make_response(page)
 
 
