@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import math
 import random
@@ -381,6 +382,20 @@ class Saved:
 def _accepted(session: Session, item_id: int) -> tuple[str, set[int], set[int]]:
     """What an answer to the item may be (one statement): its kind, its options' ids and
     the values of its scale (a self-assessment: its first competence's levels)."""
+    rows = session.execute(_accepted_statement(), {"item_id": item_id}).all()
+    kind = next((row[0] for row in rows if row[0] is not None), "")
+    options = {row[1] for row in rows if row[1] is not None}
+    levels = {row[2] for row in rows if row[2] is not None}
+    return kind, options, levels if kind == SELF_ASSESSMENT else set()
+
+
+# Every save runs these statements; each is made once (making them cost more than running
+# them: bench/RESULTS.md), their values bound per save.
+
+
+@functools.cache
+def _accepted_statement() -> Any:
+    item_id: Any = bindparam("item_id")
     first_version = (
         select(Competence.version_id)
         .join(ItemCompetence, ItemCompetence.competence_id == Competence.id)
@@ -389,20 +404,51 @@ def _accepted(session: Session, item_id: int) -> tuple[str, set[int], set[int]]:
         .limit(1)
         .scalar_subquery()
     )
-    rows = session.execute(
-        union_all(
-            select(Item.kind, ItemOption.id, cast(null(), Integer))
-            .outerjoin(ItemOption, ItemOption.item_id == Item.id)
-            .where(Item.id == item_id),
-            select(cast(null(), String), cast(null(), Integer), ScaleLevel.value).where(
-                ScaleLevel.version_id == first_version
-            ),
+    return union_all(
+        select(Item.kind, ItemOption.id, cast(null(), Integer))
+        .outerjoin(ItemOption, ItemOption.item_id == Item.id)
+        .where(Item.id == item_id),
+        select(cast(null(), String), cast(null(), Integer), ScaleLevel.value).where(
+            ScaleLevel.version_id == first_version
+        ),
+    )
+
+
+@functools.cache
+def _attempt_to_save_in() -> Any:
+    """The attempt's status, deadline and plan, its row locked (see ``save_answer``)."""
+    return (
+        select(Attempt.status, Attempt.deadline_at, Attempt.plan)
+        .where(
+            Attempt.id == bindparam("attempt_id"),
+            Attempt.organisation_id == bindparam("organisation_id"),
+            Attempt.person_id == bindparam("person_id"),
         )
-    ).all()
-    kind = next((row[0] for row in rows if row[0] is not None), "")
-    options = {row[1] for row in rows if row[1] is not None}
-    levels = {row[2] for row in rows if row[2] is not None}
-    return kind, options, levels if kind == SELF_ASSESSMENT else set()
+        .with_for_update()
+    )
+
+
+@functools.cache
+def _answer_upsert(dialect_name: str) -> Any:
+    insert = (postgresql if dialect_name == "postgresql" else sqlite).insert(_RESPONSES)
+    insert = insert.values(
+        attempt_id=bindparam("attempt_id"),
+        item_id=bindparam("item_id"),
+        answer=bindparam("answer"),
+        answered_at=bindparam("answered_at"),
+    )
+    return insert.on_conflict_do_update(
+        index_elements=[_RESPONSES.c.attempt_id, _RESPONSES.c.item_id],
+        set_={"answer": insert.excluded.answer, "answered_at": insert.excluded.answered_at},
+    )
+
+
+@functools.cache
+def _answer_delete() -> Any:
+    return delete(_RESPONSES).where(
+        _RESPONSES.c.attempt_id == bindparam("attempt_id"),
+        _RESPONSES.c.item_id == bindparam("item_id"),
+    )
 
 
 def save_answer(
@@ -421,13 +467,8 @@ def save_answer(
     background save) leave one answer, the later one. Nothing is scored here: submitting
     scores every answer at once."""
     found = session.execute(
-        select(Attempt.status, Attempt.deadline_at, Attempt.plan)
-        .where(
-            Attempt.id == attempt_id,
-            Attempt.organisation_id == organisation_id,
-            Attempt.person_id == person_id,
-        )
-        .with_for_update()
+        _attempt_to_save_in(),
+        {"attempt_id": attempt_id, "organisation_id": organisation_id, "person_id": person_id},
     ).first()
     if found is None:
         raise NotFound(f"no attempt {attempt_id} for person {person_id}")
@@ -447,28 +488,13 @@ def save_answer(
         raise NotFound(f"attempt {attempt_id} has no item {position}")
     item_id = plan[position - 1]["item"]
     answer = parse_answer(*_accepted(session, item_id), raw)
-    table = _RESPONSES
+    keys = {"attempt_id": attempt_id, "item_id": item_id}
     if answer is None:
-        session.execute(
-            delete(table).where(table.c.attempt_id == attempt_id, table.c.item_id == item_id)
-        )
+        session.execute(_answer_delete(), keys)
     else:
-        insert = _dialect(session).insert(table)
-        insert = insert.values(
-            attempt_id=attempt_id, item_id=item_id, answer=answer, answered_at=now
-        )
-        session.execute(
-            insert.on_conflict_do_update(
-                index_elements=[table.c.attempt_id, table.c.item_id],
-                set_={"answer": insert.excluded.answer, "answered_at": insert.excluded.answered_at},
-            )
-        )
+        dialect = session.get_bind().dialect.name
+        session.execute(_answer_upsert(dialect), {**keys, "answer": answer, "answered_at": now})
     return Saved(attempt_id, len(plan))
-
-
-def _dialect(session: Session) -> Any:
-    """The INSERT … ON CONFLICT of the session's database."""
-    return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
 
 
 # --- submitting ---------------------------------------------------------------------------
