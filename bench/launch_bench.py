@@ -244,8 +244,8 @@ def is_check(location: str) -> bool:
 
 
 def landing_of(status: int, location: str | None, body: str) -> tuple[str, str]:
-    """Where a launch landed and its handoff ``lt``: the redirect's path and handoff, or,
-    for a start page the launch answered with itself, the page's address and none."""
+    """Where a launch landed, and a token in its address (none since the launch answers
+    with its landing page: its address is the page's ``page-address``)."""
     if status == 302:
         assert location, "a redirect without Location"
         parts = urlsplit(location)

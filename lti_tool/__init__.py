@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, g
 from flask.wrappers import Response
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -126,7 +126,8 @@ def _observe(response: Response) -> None:
     if started is None:  # refused before the first hook ran
         return
     seconds = time.perf_counter() - started
-    endpoint = request.endpoint or "unmatched"
+    # a launch answered with its landing page is the launch's (views.lti._landing_page)
+    endpoint = g.get("observed_endpoint") or request.endpoint or "unmatched"
     metrics.observe_response(endpoint, request.method, response.status_code, seconds)
     response.headers[observability.REQUEST_ID_HEADER] = g.request_id
     access_log.info(
@@ -278,9 +279,8 @@ def _template_globals() -> dict[str, Any]:
 
     return {
         "page_launch_token": page_launch_token(),
-        # a start page answering the launch POST: the address and endpoint it stands for
+        # a landing page answering the launch POST: the address it stands for
         "page_address": g.get("page_address"),
-        "page_endpoint": g.get("page_endpoint") or request.endpoint,
     }
 
 

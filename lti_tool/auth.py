@@ -253,6 +253,8 @@ def managed_units() -> frozenset[int] | None:
 def current_actor() -> Actor:
     """Who acts in this request, for the audit log: an API token, or the launched person."""
     method, path = request.method, request.path
+    if g.get("page_address"):  # the landing page answering a launch: the GET it stands for
+        method, path = "GET", g.page_address
     caller: ApiCaller | None = g.get("api_caller")
     if caller is not None and caller.token_id is not None:
         return Actor.of_token(

@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, Enum, MetaData, String, create_engine, event
-from sqlalchemy.exc import ArgumentError, DisconnectionError, IntegrityError
+from sqlalchemy.exc import ArgumentError, IntegrityError, InvalidatePoolError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, mapped_column, sessionmaker
 from sqlalchemy.sql.functions import FunctionElement
@@ -160,8 +160,10 @@ def _ping_idle_connections(engine: Engine) -> None:
     ``IDLE_PING_SECONDS``: one that died meanwhile (a database restart, a firewall's idle
     cut) is replaced, not given to a request. SQLAlchemy's ``pool_pre_ping`` tries every
     checkout, one more round trip for each of the busy requests that reuse a connection
-    within milliseconds; a connection that dies while busy fails that request, and the
-    pool drops every connection it had then (SQLAlchemy's disconnect handling)."""
+    within milliseconds. A dead one found here retires every connection pooled before it
+    (a restart killed them all); one that died since its last use a moment ago fails its
+    request, and the pool drops every connection it had then (SQLAlchemy's disconnect
+    handling)."""
 
     @event.listens_for(engine, "checkin")
     def _note_idle(_dbapi_conn: Any, record: Any) -> None:
@@ -177,7 +179,8 @@ def _ping_idle_connections(engine: Engine) -> None:
                 cursor.execute("SELECT 1")
             dbapi_conn.rollback()
         except engine.dialect.loaded_dbapi.Error as exc:
-            raise DisconnectionError(f"pooled connection dead after idling: {exc}") from exc
+            # as pool_pre_ping does: every connection pooled before this one is suspect too
+            raise InvalidatePoolError(f"pooled connection dead after idling: {exc}") from exc
 
 
 def init_app(app: Flask, database_url: str) -> None:

@@ -27,7 +27,7 @@ MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 
 LAUNCHES = Counter(
     "laeringslop_lti_launches_total",
-    "LTI launches accepted (the launch POST answered with a redirect into the tool).",
+    "LTI launches accepted and recorded (the launch POST then answers with its landing page).",
 )
 REFUSALS = Counter(
     "laeringslop_lti_refusals_total",

@@ -98,7 +98,7 @@ _RECORD_ATTRIBUTES = frozenset(
 )
 
 
-#: ``lt=`` in a URL (the handoff after a launch: ``lti_tool.auth``), whatever logs it.
+#: ``lt=`` in a URL (a launch token someone put there; the tool never does), whatever logs it.
 _LAUNCH_TOKEN = re.compile(r"((?:^|[?&;\s\"'])lt=)[^&;\s\"']+")
 
 

@@ -9,7 +9,7 @@
   // The landing page answering the launch POST: its own address, so a reload is a GET of
   // it (not the launch posted again, which the tool refuses as a replay).
   var address = document.querySelector('meta[name="page-address"]');
-  if (address && address.content && address.content.charAt(0) === "/") {
+  if (address && /^\/(?![\/\\])/.test(address.content)) {  // a path on this origin
     window.history.replaceState(window.history.state, "", address.content);
   }
   var meta = document.querySelector('meta[name="launch-token"]');

@@ -3,7 +3,6 @@ the tool's JWKS."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 from typing import Any
@@ -12,7 +11,7 @@ import jwt
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask.wrappers import Response
 from marshmallow import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.routing import Rule
 
 from lti_tool import clock, csrf, limiter, metrics
 from lti_tool.auth import carry_launch_token_on_page, public, sign_in
@@ -267,22 +266,26 @@ def launch() -> Any:
 def _landing_page(endpoint: str, values: dict[str, str], *, carry_token: bool) -> Response:
     """Where the launch lands (its start page, the placed mapping, the picker…), as the
     launch's own response: one round trip fewer in the LMS frame, no token in any URL, and
-    the launch, person and grants already read. Launch and page are one transaction; if
-    the page fails (a placed mapping since deleted) the launch is committed all the same,
-    so the person is signed in and can go on. ``static/launch_token.js`` gives the page
-    its own address (``page_address``): a reload is a GET of it, not the launch again."""
+    the launch, person and grants already read. The launch is committed first: it stands
+    whatever the page does, and its locks (the course's row) are not held while the page
+    is made. The page is made as the GET of its own address would make it (the landing's
+    rule: its blueprint's template helpers, ``request.endpoint``); ``static/launch_token.js``
+    puts that address (``page_address``) in the address bar, so a reload is a GET of it,
+    not the launch posted again."""
+    commit_request_session()
     metrics.LAUNCHES.inc()
     g.page_address = url_for(endpoint, **values)  # type: ignore[arg-type]
-    g.page_endpoint = endpoint
+    g.observed_endpoint = request.endpoint  # metrics and the access line: the launch
+    request.url_rule = _get_rule(endpoint)
+    request.view_args = dict(values)
     if carry_token:
         carry_launch_token_on_page()
-    try:
-        page: Any = current_app.view_functions[endpoint](**values)  # the landing's own view
-    except Exception:
-        with contextlib.suppress(SQLAlchemyError):  # a broken transaction: the error tells
-            commit_request_session()
-        raise
+    page: Any = current_app.view_functions[endpoint](**values)  # the landing's own view
     return current_app.make_response(page)
+
+
+def _get_rule(endpoint: str) -> Rule:
+    return next(r for r in current_app.url_map.iter_rules(endpoint) if "GET" in (r.methods or ()))
 
 
 def _browser_check_page(check: BrowserCheckNeeded, form: dict[str, str]) -> Any:
