@@ -1,7 +1,8 @@
 """gunicorn settings for ``python -m bench``: production's (``lti_tool/gunicorn_conf.py``),
 without the access log, and each worker writes one line per request to
 ``$BENCH_STATS_DIR/<pid>.tsv``: the request's pattern (digits as ``N``), its server time
-in ms and the SQL statements it ran. The suite reads the lines a scenario added: server
+in ms and the SQL statements it ran. With ``BENCH_MEMORY_PROBE`` set, each worker also
+logs what its memory holds (``memory_probe.py``). The suite reads the lines a scenario added: server
 time and statements per request come from inside the worker, not from the load generator.
 """
 
@@ -11,6 +12,7 @@ import threading
 import time
 from typing import Any
 
+from bench import memory_probe
 from lti_tool.gunicorn_conf import (
     forwarded_allow_ips,
     limit_arenas,
@@ -41,6 +43,7 @@ def post_worker_init(worker: Any) -> None:
     from sqlalchemy import event
 
     app = worker.wsgi
+    probe = memory_probe.install(app)
     local = threading.local()
 
     def count(*_args: Any) -> None:
@@ -64,6 +67,8 @@ def post_worker_init(worker: Any) -> None:
         pattern = _NUMBER.sub("/N", environ.get("PATH_INFO", ""))
         with lock:
             out.write(f"{environ['REQUEST_METHOD']} {pattern}\t{ms:.3f}\t{local.statements}\n")
+        if probe is not None:
+            probe.after_request()
         return [data]
 
     worker.wsgi = recorded

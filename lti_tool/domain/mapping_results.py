@@ -120,34 +120,55 @@ class ItemStatistics:
     how well it separates strong from weak (None: too few answers, or no spread)."""
 
 
-def item_statistics(attempts: Sequence[Mapping[int, float]]) -> dict[int, ItemStatistics]:
+def item_statistics(attempts: Iterable[Mapping[int, float]]) -> dict[int, ItemStatistics]:
     """Facility and corrected item-total correlation per item, over submitted attempts.
 
-    Each attempt maps item id → credit (0 … 1) for the knowledge items it asked.
+    Each attempt maps item id → credit (0 … 1) for the knowledge items it asked. One pass,
+    keeping a few running sums per item (``_Running``), never the attempts: a mapping
+    taken thousands of times costs a page no more memory than one taken ten times.
     """
-    item_ids = sorted({i for attempt in attempts for i in attempt})
-    stats = {}
-    for item_id in item_ids:
-        pairs = [
-            (attempt[item_id], sum(v for k, v in attempt.items() if k != item_id))
-            for attempt in attempts
-            if item_id in attempt
-        ]
-        credits = [p[0] for p in pairs]
-        facility = sum(credits) / len(credits) if credits else None
-        stats[item_id] = ItemStatistics(item_id, len(pairs), facility, _correlation(pairs))
-    return stats
+    running: dict[int, _Running] = {}
+    for attempt in attempts:
+        total = sum(attempt.values())
+        for item_id, credit in attempt.items():
+            found = running.get(item_id)
+            if found is None:
+                found = running[item_id] = _Running()
+            found.add(credit, total - credit)
+    return {
+        item_id: ItemStatistics(
+            item_id,
+            running[item_id].n,
+            running[item_id].sum_x / running[item_id].n,
+            running[item_id].correlation(),
+        )
+        for item_id in sorted(running)
+    }
 
 
-def _correlation(pairs: Sequence[tuple[float, float]]) -> float | None:
-    if len(pairs) < 3:
-        return None
-    n = len(pairs)
-    mean_x = sum(p[0] for p in pairs) / n
-    mean_y = sum(p[1] for p in pairs) / n
-    cov = sum((x - mean_x) * (y - mean_y) for x, y in pairs)
-    var_x = sum((x - mean_x) ** 2 for x, _ in pairs)
-    var_y = sum((y - mean_y) ** 2 for _, y in pairs)
-    if var_x <= 1e-12 or var_y <= 1e-12:
-        return None
-    return round(cov / math.sqrt(var_x * var_y), 3)
+class _Running:
+    """An item's credits x and rest scores y so far: their count, the credits' sum, and
+    Welford's running means and (co-)moments (stable, unlike sums of squares: a credit
+    every attempt got right gives a spread of exactly 0)."""
+
+    __slots__ = ("c_xy", "m2_x", "m2_y", "mean_x", "mean_y", "n", "sum_x")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.sum_x = self.mean_x = self.mean_y = self.m2_x = self.m2_y = self.c_xy = 0.0
+
+    def add(self, x: float, y: float) -> None:
+        self.n += 1
+        self.sum_x += x
+        dx = x - self.mean_x
+        dy = y - self.mean_y
+        self.mean_x += dx / self.n
+        self.mean_y += dy / self.n
+        self.m2_x += dx * (x - self.mean_x)
+        self.m2_y += dy * (y - self.mean_y)
+        self.c_xy += dx * (y - self.mean_y)
+
+    def correlation(self) -> float | None:
+        if self.n < 3 or self.m2_x <= 1e-12 or self.m2_y <= 1e-12:
+            return None
+        return round(self.c_xy / math.sqrt(self.m2_x * self.m2_y), 3)

@@ -134,3 +134,25 @@ def test_item_statistics_facility_and_discrimination():
     assert stats[3].discrimination is None  # no spread
     assert stats[1].discrimination is not None and -1 <= stats[1].discrimination <= 1
     assert item_statistics(attempts[:2])[1].discrimination is None  # too few
+
+
+def test_item_statistics_fold_a_stream_of_attempts_without_keeping_them():
+    """The statistics page streams a mapping's attempts: one pass, and memory that does not
+    grow with them (it read every attempt and answer at once, and a web worker's resident
+    memory grew with every attempt submitted: bench/RESULTS.md, the soak)."""
+    import tracemalloc
+
+    def attempts(n: int):
+        for k in range(n):
+            yield {i: float((k + i) % 3 == 0) for i in range(1, 31)}
+
+    few = item_statistics(attempts(300))
+    assert few[1].answers == 300 and few[1].facility == pytest.approx(1 / 3, abs=0.01)
+    tracemalloc.start()
+    try:
+        many = item_statistics(attempts(3000))
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert many[1].answers == 3000 and many.keys() == few.keys()
+    assert peak < 100_000, peak  # 30 items' sums and one attempt; all at once: megabytes
