@@ -61,9 +61,10 @@ def _handoff_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key or "", salt="launch-handoff")
 
 
-def sign_in(launch: Launch) -> None:
+def sign_in(launch: Launch, held_grants: list[PermissionGrant] | None = None) -> None:
     """Remember the launch for this browser (the session cookie), and make it the
-    request's: a start page rendered in the launch's own response reads it from here."""
+    request's: a start page rendered in the launch's own response reads it (and the
+    person's active grants, ``held_grants``, when the launch read them) from here."""
     session.clear()
     session.permanent = True
     session["launch_id"] = launch.id
@@ -74,6 +75,8 @@ def sign_in(launch: Launch) -> None:
     g.token_launch_id = str(launch.id)
     g.launch_token = _serializer().dumps(launch.id)
     g.current_launch = launch
+    if held_grants is not None:
+        g.current_grants = held_grants
 
 
 def with_handoff(url: str, launch: Launch) -> str:

@@ -116,23 +116,15 @@ def _of(organisation_id: int, person_id: int) -> dict[str, int]:
 
 
 @functools.cache
-def _active_grants(kinds_only: bool = False) -> Any:
-    """The statement of a person's active grants (their kinds only, or the grants), made
-    once: every page and launch runs one, and making it cost more than running it."""
-    return select(PermissionGrant.kind if kinds_only else PermissionGrant).where(
+def _active_grants() -> Any:
+    """The statement of a person's active grants, made once: every page and launch runs
+    one (a start page answering its launch takes the launch's), and making it cost more
+    than running it."""
+    return select(PermissionGrant).where(
         PermissionGrant.person_id == bindparam("person_id"),
         PermissionGrant.organisation_id == bindparam("organisation_id"),
         PermissionGrant.withdrawn_at.is_(None),
     )
-
-
-def active_grant_permissions(
-    session: Session, organisation_id: int, person_id: int
-) -> frozenset[Permission]:
-    """What the person's active grants give, read as their kinds alone (the launch needs
-    no more of them)."""
-    kinds = session.scalars(_active_grants(kinds_only=True), _of(organisation_id, person_id))
-    return frozenset(PERMISSION_OF[kind] for kind in kinds)
 
 
 def role_permissions(launch: Launch) -> frozenset[Permission]:

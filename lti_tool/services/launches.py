@@ -20,7 +20,7 @@ from lti_tool.lti import claims as c
 from lti_tool.lti.claims import shown_text
 from lti_tool.lti.launch import ValidatedLaunch
 from lti_tool.lti.roles import Permission, highest, permissions_for
-from lti_tool.models import Deployment, Launch, Person
+from lti_tool.models import Deployment, Launch, Organisation, PermissionGrant, Person
 from lti_tool.services import assignments, grants
 
 M = TypeVar("M", Person, Launch)
@@ -137,8 +137,10 @@ def record_launch(
     *,
     job_role_param: str = "job_role",
     unit_param: str = "unit",
-) -> Launch:
+) -> tuple[Launch, list[PermissionGrant]]:
     """Record a validated launch; a deep-linking request needs someone who may add content.
+    Returns the launch and the person's active grants it read (a start page answering the
+    launch reads them from there, not again).
 
     The custom parameters named ``job_role_param`` and ``unit_param`` place the person in
     the organisation's job roles and units (``services.assignments``), in the same
@@ -150,9 +152,9 @@ def record_launch(
     """
     person = upsert_person(session, launch)
     roles = launch.claims.get(c.ROLES) or []
-    granted = grants.active_grant_permissions(session, launch.deployment.organisation_id, person.id)
-    permissions = granted | permissions_for(
-        roles, grants.designer_roles(launch.registration.platform)
+    held = grants.active_grants(session, launch.deployment.organisation_id, person.id)
+    permissions = grants.effective_permissions(
+        permissions_for(roles, grants.designer_roles(launch.registration.platform)), held
     )
     if launch.message_type == c.DEEP_LINKING_REQUEST and not permissions & CAN_PLACE_CONTENT:
         raise DeepLinkingForbidden(f"deep linking by roles {roles}")
@@ -181,7 +183,7 @@ def record_launch(
     course_roster.note_launch(session, record)
     session.flush()
     gradebook.catch_up(session, record)
-    return record
+    return record, held
 
 
 def insert_launch(
@@ -236,6 +238,16 @@ def landing(launch: Launch) -> tuple[str, dict[str, str]]:
     if activity:
         return "learner.placed_activity", {"code": activity}
     return LANDING[highest(launch.permissions)], {}
+
+
+def hold_organisation(session: Session, launch: Launch) -> None:
+    """Load the launch's organisation onto its deployment (one statement), as
+    ``get_launch``'s join does for every other page. A start page answering the launch
+    reads it twice otherwise: by ``session.get`` (its settings), whose object nothing
+    holds, and again through ``launch.deployment`` (its name)."""
+    deployment = launch.deployment
+    organisation = session.get(Organisation, deployment.organisation_id)
+    set_committed_value(deployment, "organisation", organisation)
 
 
 def get_launch(session: Session, launch_id: str) -> Launch | None:

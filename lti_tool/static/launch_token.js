@@ -9,8 +9,10 @@
   "use strict";
   // A start page answering the launch POST: its own address, so a reload is a GET of it
   // (not the launch posted again, which the tool refuses as a replay).
+  // Only a path of the tool: "//host/x" is a path to a browser's eye but another origin,
+  // which replaceState refuses by throwing (and the rest of this script would not run).
   var address = document.querySelector('meta[name="page-address"]');
-  if (address && address.content && address.content.charAt(0) === "/") {
+  if (address && /^\/(?![\/\\])/.test(address.content)) {
     window.history.replaceState(window.history.state, "", address.content);
   }
   var here = new URL(window.location.href);

@@ -39,7 +39,7 @@ from lti_tool.lti.tool_configuration import (
 )
 from lti_tool.schemas.lti import VIA_ACCESS, VIA_FRAME, VIA_WINDOW, HeldLoginQuery
 from lti_tool.services import credentials, plans, result_reads
-from lti_tool.services.launches import LANDING, landing, record_launch
+from lti_tool.services.launches import LANDING, hold_organisation, landing, record_launch
 
 bp = Blueprint("lti", __name__, url_prefix="/lti")
 
@@ -230,7 +230,7 @@ def launch() -> Any:
             same_origin_post=_same_origin_post(),
         )
         settings = lti_services().settings
-        record = record_launch(
+        record, held_grants = record_launch(
             get_session(),
             validated,
             job_role_param=settings.LTI_JOB_ROLE_PARAM,
@@ -246,7 +246,7 @@ def launch() -> Any:
     if plans.placed_activity_code(record):
         # a placed e-learning activity: the worker reads its column after the commit
         result_reads.queue_result_read(get_session(), record, clock.now())
-    sign_in(record)
+    sign_in(record, held_grants)
     endpoint, values = landing(record)
     if endpoint in START_PAGES:
         response = _start_page(endpoint, carry_token=cookie_value is None)
@@ -270,11 +270,13 @@ def _start_page(endpoint: str, *, carry_token: bool) -> Response:
     page its own address (``page_address``), so a reload is a GET of it."""
     commit_request_session()
     metrics.LAUNCHES.inc()
+    hold_organisation(get_session(), g.current_launch)
     g.page_address = url_for(endpoint)
     g.page_endpoint = endpoint
     if carry_token:
         carry_launch_token_on_page()
-    return current_app.make_response(current_app.view_functions[endpoint]())
+    page: Any = current_app.view_functions[endpoint]()  # a view's return, whatever it is
+    return current_app.make_response(page)
 
 
 def _browser_check_page(check: BrowserCheckNeeded, form: dict[str, str]) -> Any:
