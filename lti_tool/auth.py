@@ -291,8 +291,12 @@ def managed_units() -> frozenset[int] | None:
 
 
 def current_actor() -> Actor:
-    """Who acts in this request, for the audit log: an API token, or the launched person."""
+    """Who acts in this request, for the audit log: an API token, or the launched person.
+    A start page answering the launch POST is recorded as the page it stands for (its
+    address, what a reload GETs), as when the launch redirected there."""
     method, path = request.method, request.path
+    if g.get("page_address"):
+        method, path = "GET", g.page_address
     caller: ApiCaller | None = g.get("api_caller")
     if caller is not None and caller.token_id is not None:
         return Actor.of_token(

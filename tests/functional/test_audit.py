@@ -72,6 +72,26 @@ def unit_manager(app: Any, lms: TestLms, org: dict[str, Any]) -> Any:
     return teacher
 
 
+def test_the_start_page_answering_a_launch_records_its_view_at_its_own_address(app, lms, org):
+    """The manager's start page answers the launch POST itself: its view of the unit's
+    people is recorded as the page it is (``GET /manager/``, what a reload gets), as it
+    was when the launch redirected there; not as the launch URL."""
+    launch(lms, TestLms.browser(app), "learner", unit=UNIT)
+    launch(lms, TestLms.browser(app), "manager")  # the manager is a person of the tool
+    give(app, org, "103", GrantKind.MANAGER, unit_id=org["units"][UNIT])
+    before = len(events(app))
+
+    launched = lms.launch(TestLms.browser(app), "manager")
+
+    assert launched.status_code == 200, launched.get_data(as_text=True)
+    assert lms.landing_path(launched) == "/manager/"
+    assert "Demo Ansatt" in launched.get_data(as_text=True)
+    ((event, people),) = events(app)[before:]
+    assert event.object_type == "people" and people == [person_id(app, LEARNER)]
+    assert event.actor_person_id == person_id(app, "103")
+    assert (event.request_method, event.request_path) == ("GET", "/manager/")
+
+
 def test_a_manager_viewing_a_person_writes_one_event_naming_them(app, lms, org):
     teacher = unit_manager(app, lms, org)
     learner = person_id(app, LEARNER)
