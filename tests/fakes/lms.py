@@ -38,6 +38,8 @@ def parse_forms(html: str) -> list[dict[str, Any]]:
     return parser.forms
 
 
+#: The start pages (``services.launches.LANDING``): a launch to one answers with the page.
+START_PAGE_PATHS = ("/learner/", "/coordinator/", "/designer/", "/manager/", "/admin/")
 PAGE_ADDRESS = re.compile(r'<meta name="page-address" content="([^"]*)">')
 LAUNCH_TOKEN = re.compile(r'<meta name="launch-token" content="([^"]*)">')
 
@@ -102,13 +104,16 @@ class TestLms:
     @staticmethod
     def landed(response: Any) -> bool:
         """A launch accepted: its start page answering the POST itself (200 with the
-        page's address in a ``<meta>``), or a redirect to a placed link's landing (the
-        picker, a mapping, a certification, an activity) with its one-use handoff."""
+        page's address, a start page's, in a ``<meta>``), or a redirect with its one-use
+        handoff to a placed link's landing (the picker, a mapping, a certification, an
+        activity), never to a start page."""
         if response.status_code == 200:
-            return page_address(response.get_data(as_text=True)) is not None
+            address = page_address(response.get_data(as_text=True))
+            return address is not None and address.endswith(START_PAGE_PATHS)
         if response.status_code == 302:
-            query = dict(parse_qsl(urlsplit(response.headers["Location"]).query))
-            return "lt" in query
+            location = urlsplit(response.headers["Location"])
+            handoff = "lt" in dict(parse_qsl(location.query))
+            return handoff and not location.path.endswith(START_PAGE_PATHS)
         return False
 
     @classmethod
