@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import html
 import json
 import os
 import re
@@ -142,7 +143,8 @@ class Tool:
         self.report.checked.append(name)
         if self.shots is not None:
             slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-            page.screenshot(
+            shown = getattr(page, "page", page)  # a frame (the cookie-less tour): its page
+            shown.screenshot(
                 path=str(self.shots / f"{len(self.report.checked):02d}-{slug}.png"), full_page=True
             )
         for violation in found["violations"]:
@@ -599,43 +601,83 @@ def tour_certificates(tool: Tool) -> None:
 
 
 #: In this order: the catalogue tour makes the e-learning activity the sessions tour shows.
+#: The LMS page of the cookie-less tour: the tool in a frame, and LTI platform storage
+#: (``lti.put_data`` / ``lti.get_data``) kept for it, as Moodle's and Canvas's pages do.
+LMS_FRAME = """<!doctype html><html lang="nb"><head><title>LMS</title></head><body>
+<iframe name="tool" title="Læringsløp" src="{login}" width="1000" height="700"></iframe>
+<script>
+var kept = {};
+window.addEventListener("message", function (event) {
+  var data = event.data || {};
+  var answer = {message_id: data.message_id, key: data.key};
+  if (data.subject === "lti.put_data") {
+    kept[data.key] = data.value;
+    answer.subject = "lti.put_data.response";
+    answer.value = data.value;
+  } else if (data.subject === "lti.get_data") {
+    answer.subject = "lti.get_data.response";
+    answer.value = kept[data.key];
+  } else {
+    return;
+  }
+  event.source.postMessage(answer, event.origin);
+});
+</script></body></html>"""
+
+
 def tour_cookieless(tool: Tool) -> None:
-    """A browser that drops the tool's cookies in the LMS frame (as Safari does): the
-    launch's answer loses its cookie, and no later answer sets one. The landing comes by
-    its short handoff, which then leaves the address bar; links, the language links and
+    """A browser that drops every cookie of the tool in the LMS frame (as Safari does):
+    the login keeps its proof in LTI platform storage instead, and the launch's answer
+    loses its cookie. The start page answers the launch with the launch token in its
+    ``<meta>`` and takes its own address (``/learner/``); links, the language links and
     the plan's forms (one refused with 422, one accepted and redirected) work through
     ``static/launch_token.js``, and so does a download (my data); no request after the
-    landing has the token in its URL."""
+    launch has the token in its URL."""
     context = tool.browser.new_context(locale="nb-NO")
     context.add_init_script(script=tool.axe_js)
     page = context.new_page()
     page.set_default_timeout(30_000)
+    base = urllib.parse.urlsplit(tool.base).netloc
+    lms_frame = f"{tool.base}/lms-course-frame"  # the LMS page, answered here
 
-    def tool_page(url: str) -> bool:  # the launch's own legs keep their state cookie
+    def tool_page(url: str) -> bool:  # the demo LMS's own pages keep their cookies
         parts = urllib.parse.urlsplit(url)
-        return parts.netloc == base and not parts.path.startswith(("/lti/", "/demo"))
+        return parts.netloc == base and not parts.path.startswith("/demo") and url != lms_frame
+
+    def cookies_off(headers: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in headers.items() if k.lower() != "cookie"}
 
     def without_cookies(route: Any) -> None:
-        headers = route.request.all_headers()
-        route.continue_(headers={k: v for k, v in headers.items() if k.lower() != "cookie"})
+        route.continue_(headers=cookies_off(route.request.all_headers()))
 
     def launch_loses_its_cookie(route: Any) -> None:
-        answer = route.fetch(max_redirects=0)  # keeps what it sets: cleared at once
+        context.clear_cookies()  # the fetch would send the context's: the state cookie too
+        answer = route.fetch(headers=cookies_off(route.request.all_headers()), max_redirects=0)
         context.clear_cookies()
         headers = {k: v for k, v in answer.headers.items() if k.lower() != "set-cookie"}
         route.fulfill(response=answer, headers=headers)
 
-    base = urllib.parse.urlsplit(tool.base).netloc
     page.route(tool_page, without_cookies)
-    launch_post = re.compile(r"^[^?]*/lti/launch$")
-    page.route(launch_post, launch_loses_its_cookie)
-    page.goto(f"{tool.base}/demo/launch/learner")
-    page.wait_for_url("**/learner/")
-    if "lt=" in page.url or not page.locator('meta[name="launch-token"]').count():
-        raise RuntimeError(f"the cookie-less landing kept its handoff or has no token: {page.url}")
+    page.route(re.compile(r"^[^?]*/lti/launch$"), launch_loses_its_cookie)
+    # The demo LMS's login for the learner, asking the tool to keep its proof in platform
+    # storage; the frame opens it at once (a route sees no request a redirect makes).
+    started = context.request.get(f"{tool.base}/demo/launch/learner", max_redirects=0)
+    login = started.headers["location"] + "&lti_storage_target=_parent"
+    framed = LMS_FRAME.replace("{login}", html.escape(login))
+    page.route(lms_frame, lambda route: route.fulfill(body=framed, content_type="text/html"))
+    page.goto(lms_frame)
+    frame = page.frame(name="tool")
+    if frame is None:
+        raise RuntimeError("the LMS page has no frame for the tool")
+    frame.wait_for_url("**/learner/")  # the start page answering the launch, its address
+    if "lt=" in frame.url or not frame.locator('meta[name="launch-token"]').count():
+        raise RuntimeError(f"the cookie-less start page has a handoff or no token: {frame.url}")
+    if frame.locator('meta[name="page-address"]').get_attribute("content") != "/learner/":
+        raise RuntimeError("the start page answering the launch names no address of its own")
     sent: list[str] = []
     page.on("request", lambda request: sent.append(request.url))
-    tool.check("cookie-less learner: start page", page)
+    tool.check("cookie-less learner: start page", frame)
+    page = frame  # the tour goes on in the tool's frame
 
     with page.expect_navigation():
         page.locator("a[href='/learner/plan']").first.click()
@@ -660,7 +702,7 @@ def tour_cookieless(tool: Tool) -> None:
 
     with page.expect_navigation():
         page.locator("a[href='/learner/my-data']").first.click()
-    with page.expect_download() as download:
+    with page.page.expect_download() as download:
         page.locator("a[download]").first.click()
     if '"person"' not in Path(download.value.path()).read_text(encoding="utf-8"):
         raise RuntimeError("the download of my data without cookies holds no person")

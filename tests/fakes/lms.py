@@ -38,6 +38,24 @@ def parse_forms(html: str) -> list[dict[str, Any]]:
     return parser.forms
 
 
+#: The start pages (``services.launches.LANDING``): a launch to one answers with the page.
+START_PAGE_PATHS = ("/learner/", "/coordinator/", "/designer/", "/manager/", "/admin/")
+PAGE_ADDRESS = re.compile(r'<meta name="page-address" content="([^"]*)">')
+LAUNCH_TOKEN = re.compile(r'<meta name="launch-token" content="([^"]*)">')
+
+
+def page_address(html: str) -> str | None:
+    """The address a start page answering a launch POST stands for (its ``<meta>``)."""
+    found = PAGE_ADDRESS.search(html)
+    return found.group(1) if found else None
+
+
+def page_launch_token(html: str) -> str | None:
+    """The launch token a page carries for a browser without the session cookie."""
+    found = LAUNCH_TOKEN.search(html)
+    return found.group(1) if found else None
+
+
 def csrf_token(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found, "page has no CSRF token"
@@ -80,6 +98,48 @@ class TestLms:
     def cookieless_browser(app: Any) -> Any:
         """A browser that drops every cookie the tool sets (third-party cookies blocked)."""
         return app.test_client(use_cookies=False)
+
+    # --- what a launch answers -------------------------------------------------------------
+
+    @staticmethod
+    def landed(response: Any) -> bool:
+        """A launch accepted: its start page answering the POST itself (200 with the
+        page's address, a start page's, in a ``<meta>``), or a redirect with its one-use
+        handoff to a placed link's landing (the picker, a mapping, a certification, an
+        activity), never to a start page."""
+        if response.status_code == 200:
+            address = page_address(response.get_data(as_text=True))
+            return address is not None and address.endswith(START_PAGE_PATHS)
+        if response.status_code == 302:
+            location = urlsplit(response.headers["Location"])
+            handoff = "lt" in dict(parse_qsl(location.query))
+            return handoff and not location.path.endswith(START_PAGE_PATHS)
+        return False
+
+    @classmethod
+    def landing_path(cls, response: Any) -> str:
+        """Where a launch landed: the redirect's path, or the path the start page answering
+        the launch stands for. Fails (with the page) for a launch not accepted."""
+        assert cls.landed(response), (response.status_code, response.get_data(as_text=True))
+        if response.status_code == 302:
+            return urlsplit(response.headers["Location"]).path
+        address = page_address(response.get_data(as_text=True))
+        assert address is not None
+        return address
+
+    @classmethod
+    def landing_page(cls, client: Any, response: Any, **kwargs: Any) -> Any:
+        """The page a launch landed on: the redirect followed (``kwargs`` to that GET, whose
+        answer may be an error page), or the start page answering the launch itself."""
+        assert cls.landed(response), (response.status_code, response.get_data(as_text=True))
+        if response.status_code == 302:
+            return client.get(response.headers["Location"], **kwargs)
+        return response
+
+    @classmethod
+    def landing_html(cls, client: Any, response: Any, **kwargs: Any) -> str:
+        """The HTML of ``landing_page``."""
+        return str(cls.landing_page(client, response, **kwargs).get_data(as_text=True))
 
     # --- the three legs of a launch ----------------------------------------------------
 
@@ -173,8 +233,8 @@ class TestLms:
         found = re.search(r'value: "([^"]+)"', login.response.get_data(as_text=True))
         assert found, "the login page puts no secret in platform storage"
         response = self.post_launch(client, self.authorize(login))
-        if response.status_code != 200:  # the browser kept the cookie after all
-            return response
+        if response.status_code != 200 or self.landed(response):
+            return response  # the browser kept the cookie after all
         forms = parse_forms(response.get_data(as_text=True))
         relaunch = next(f for f in forms if f["action"] == "/lti/launch")
         fields = {**relaunch["fields"], "lti_storage_secret": found.group(1)}
@@ -200,9 +260,9 @@ class TestLms:
         from lti_tool.lti import claims as c
 
         response = self.launch(client, persona, message_type=c.DEEP_LINKING_REQUEST, locale="en")
-        assert response.status_code == 302, response.get_data(as_text=True)
-        page = client.get(response.headers["Location"])
-        assert page.status_code == 200, page.get_data(as_text=True)
+        assert response.status_code == 302, response.get_data(as_text=True)  # the picker
+        assert self.landing_path(response) == "/designer/deep-link"
+        page = self.landing_page(client, response)
         form = next(f for f in parse_forms(page.get_data(as_text=True)) if f["method"] == "post")
         data: dict[str, Any] = {"csrf_token": form["fields"]["csrf_token"]}
         if cancel:

@@ -15,7 +15,7 @@ from tests.fakes.lms import TestLms, parse_forms
 def designer_browser(app: Any, lms: TestLms, persona: str = "designer") -> Any:
     browser = TestLms.browser(app)
     response = lms.launch(browser, persona, locale="en")
-    assert response.status_code == 302, response.get_data(as_text=True)
+    assert lms.landed(response), response.get_data(as_text=True)
     return browser
 
 
@@ -109,7 +109,7 @@ def start_attempt(
     start (the rules refuse a new attempt)."""
     browser = TestLms.browser(app)
     response = lms.launch(browser, persona, link=link_id, locale="en")
-    page = browser.get(response.headers["Location"]).get_data(as_text=True)
+    page = lms.landing_page(browser, response).get_data(as_text=True)
     forms = [f for f in parse_forms(page) if "/attempts" in (f["action"] or "")]
     if not forms:
         return browser, page

@@ -202,7 +202,7 @@ def test_platform_and_deployment_pages(app, lms, admin, own_platform, second):
 
 
 def test_disabling_a_deployment_refuses_its_launches_until_enabled(app, lms, admin, second):
-    assert launch_into(lms, TestLms.browser(app), SECOND).status_code == 302
+    assert lms.landing_path(launch_into(lms, TestLms.browser(app), SECOND)) == "/learner/"
     confirm_url = f"/admin/deployments/{second}/disable"
     page = get_page(admin, f"/admin/deployments/{second}")
     confirm = admin.get(
@@ -226,7 +226,7 @@ def test_disabling_a_deployment_refuses_its_launches_until_enabled(app, lms, adm
 
     assert f"Deployment {SECOND} is enabled." in enabled
     assert find_deployment(app, lms.platform.issuer, SECOND).status == Status.ACTIVE
-    assert launch_into(lms, TestLms.browser(app), SECOND).status_code == 302
+    assert lms.landing_path(launch_into(lms, TestLms.browser(app), SECOND)) == "/learner/"
 
 
 def test_disabling_needs_the_csrf_token(app, lms, admin, second):
@@ -279,7 +279,7 @@ def test_deleting_a_deployment_never_launched_through(app, lms, admin):
 
 
 def test_deleting_a_used_deployment_is_refused(app, lms, admin, second):
-    assert launch_into(lms, TestLms.browser(app), SECOND).status_code == 302
+    assert lms.landing_path(launch_into(lms, TestLms.browser(app), SECOND)) == "/learner/"
     url = f"/admin/deployments/{second}/delete"
     page = get_page(admin, url)
     assert "Disable it instead" in page
@@ -326,8 +326,8 @@ def test_moving_a_deployment_changes_whom_its_next_launch_acts_for(app, lms, adm
     flesberg_admin = TestLms.browser(app)
     with deployment(lms, SECOND):
         launched = lms.launch(flesberg_admin, "admin", locale="en")
-    assert launched.status_code == 302
-    overview = get_page(flesberg_admin, launched.headers["Location"])
+    assert lms.landed(launched)
+    overview = lms.landing_html(flesberg_admin, launched)
     assert "Flesberg kommune" in overview
     assert deployment_row(overview, SECOND) is not None
     assert deployment_row(overview, lms.platform.deployment_id) is None
@@ -355,7 +355,7 @@ def test_moving_a_deployment_to_an_organisation_out_of_reach_is_not_found(
 
 def test_disabling_a_platform_refuses_its_launches_until_enabled(app, admin, spare_lms):
     spare = platforms_pk(app, spare_lms)
-    assert spare_lms.launch(TestLms.browser(app)).status_code == 302
+    assert spare_lms.landed(spare_lms.launch(TestLms.browser(app)))
     url = f"/admin/platforms/{spare}/disable"
     page = get_page(admin, url)
     assert "Disable the platform moodle2.example?" in page
@@ -372,7 +372,7 @@ def test_disabling_a_platform_refuses_its_launches_until_enabled(app, admin, spa
     follow(admin, submit(admin, done, f"/admin/platforms/{spare}/enable"))
 
     assert platform_row(app, spare).status == Status.ACTIVE
-    assert spare_lms.launch(TestLms.browser(app)).status_code == 302
+    assert spare_lms.landed(spare_lms.launch(TestLms.browser(app)))
 
 
 def test_admin_cannot_disable_the_platform_they_are_signed_in_through(app, admin, own_platform):
@@ -406,7 +406,7 @@ def test_deleting_an_unused_platform_removes_it_and_its_deployments(app, admin, 
 
 def test_deleting_a_used_platform_is_refused_disable_instead(app, admin, spare_lms):
     spare = platforms_pk(app, spare_lms)
-    assert spare_lms.launch(TestLms.browser(app)).status_code == 302
+    assert spare_lms.landed(spare_lms.launch(TestLms.browser(app)))
     url = f"/admin/platforms/{spare}/delete"
     page = get_page(admin, url)
     assert "1 person has used the tool" in page
@@ -419,7 +419,7 @@ def test_deleting_a_used_platform_is_refused_disable_instead(app, admin, spare_l
     assert refused.status_code == 409
     assert "platform_in_use" in refused.get_data(as_text=True)
     assert platform_row(app, spare) is not None
-    assert spare_lms.launch(TestLms.browser(app)).status_code == 302
+    assert spare_lms.landed(spare_lms.launch(TestLms.browser(app)))
 
 
 # --- scope: another organisation's admin ------------------------------------------------------
@@ -469,7 +469,7 @@ def test_another_organisations_admin_neither_sees_nor_touches(
     moved = find_deployment(app, lms.platform.issuer, SECOND)
     assert (moved.status, moved.organisation_id) == (Status.ACTIVE, testkommune.id)
     assert organisation_named(app, "Testkommune") is not None
-    assert launch_into(lms, TestLms.browser(app), SECOND).status_code == 302
+    assert lms.landing_path(launch_into(lms, TestLms.browser(app), SECOND)) == "/learner/"
 
 
 def test_a_regional_platform_owner_manages_deployments_of_other_municipalities(
@@ -506,7 +506,7 @@ def test_non_admins_are_refused_every_admin_route(app, lms, second, own_platform
         "grant_id": 1,
     }
     client = TestLms.browser(app)
-    assert lms.launch(client, persona).status_code == 302
+    assert lms.landed(lms.launch(client, persona))
     token = forged_csrf_token(app, client)
     checked = 0
     for rule in app.url_map.iter_rules():
@@ -785,7 +785,7 @@ def test_confirmation_flow_works_without_cookies(app, lms, second):
     the POST form with the launch token in its body; never the token in a URL."""
     admin = TestLms.cookieless_browser(app)
     launched = lms.storage_launch(admin, "admin")
-    assert launched.status_code == 302, launched.get_data(as_text=True)
+    assert lms.landed(launched), launched.get_data(as_text=True)
     tab = CookielessTab(app, launched)
     manage = re.search(rf'href="(/admin/deployments/{second})"', tab.html).group(1)
     page = tab.navigate(manage).get_data(as_text=True)

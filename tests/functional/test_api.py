@@ -105,7 +105,7 @@ def api(app):
 def org_a(app, lms):
     """Testkommune with content, a draft, a person placed in a role and a unit."""
     client = TestLms.browser(app)
-    assert lms.launch(client, "learner").status_code == 302
+    assert lms.landed(lms.launch(client, "learner"))
     with app.app_context():
         found = content.care_content()
         session = get_session()

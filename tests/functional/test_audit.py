@@ -72,6 +72,26 @@ def unit_manager(app: Any, lms: TestLms, org: dict[str, Any]) -> Any:
     return teacher
 
 
+def test_the_start_page_answering_a_launch_records_its_view_at_its_own_address(app, lms, org):
+    """The manager's start page answers the launch POST itself: its view of the unit's
+    people is recorded as the page it is (``GET /manager/``, what a reload gets), as it
+    was when the launch redirected there; not as the launch URL."""
+    launch(lms, TestLms.browser(app), "learner", unit=UNIT)
+    launch(lms, TestLms.browser(app), "manager")  # the manager is a person of the tool
+    give(app, org, "103", GrantKind.MANAGER, unit_id=org["units"][UNIT])
+    before = len(events(app))
+
+    launched = lms.launch(TestLms.browser(app), "manager")
+
+    assert launched.status_code == 200, launched.get_data(as_text=True)
+    assert lms.landing_path(launched) == "/manager/"
+    assert "Demo Ansatt" in launched.get_data(as_text=True)
+    ((event, people),) = events(app)[before:]
+    assert event.object_type == "people" and people == [person_id(app, LEARNER)]
+    assert event.actor_person_id == person_id(app, "103")
+    assert (event.request_method, event.request_path) == ("GET", "/manager/")
+
+
 def test_a_manager_viewing_a_person_writes_one_event_naming_them(app, lms, org):
     teacher = unit_manager(app, lms, org)
     learner = person_id(app, LEARNER)
@@ -149,7 +169,7 @@ def test_the_csv_export_is_safe_in_a_spreadsheet(app, lms, org):
     response = lms.signed_launch(
         browser, "learner", change={"name": formula, c.CUSTOM: {"unit": UNIT}}
     )
-    assert response.status_code == 302
+    assert lms.landed(response)
     teacher = TestLms.browser(app)
     launch(lms, teacher, "designer")
     give(app, org, TEACHER, GrantKind.MANAGER, unit_id=org["units"][UNIT])
@@ -196,7 +216,7 @@ def test_another_organisations_admin_sees_none_of_it(app, lms, org, platform_pem
     annen = other_lms(platform_pem, mocked_http, "https://canvas.example", "client-456", "dep-9")
     add_platform(app, annen, "Annenkommune")
     stranger = TestLms.browser(app)
-    assert annen.launch(stranger, "admin").status_code == 302
+    assert annen.landed(annen.launch(stranger, "admin"))
     html = page(stranger, "/admin/audit")
     assert "/manager/people/" not in html and "helse" not in html  # the other's framework
     assert "1 event" in html  # their own platform's registration, nothing else
@@ -403,7 +423,7 @@ def test_a_course_mentor_or_manager_without_a_grant_sees_no_other_people(app, lm
     response = lms.signed_launch(
         browser, "manager", change={c.ROLES: [LIS + "membership#" + role], c.CUSTOM: {}}
     )
-    assert response.status_code == 302 and "/manager/" in response.headers["Location"]
+    assert lms.landing_path(response) == "/manager/"
     home = page(browser, "/manager/")
     assert "an administrator grants you the units you manage" in home
     assert "Demo Ansatt" not in home and "/manager/units" not in home

@@ -147,7 +147,7 @@ def test_learner_cannot_post_a_deep_linking_response(lms, make_app):
     no_csrf = make_app()
     no_csrf.config["WTF_CSRF_ENABLED"] = False
     learner = TestLms.browser(no_csrf)
-    assert lms.launch(learner, "learner").status_code == 302
+    assert lms.landed(lms.launch(learner, "learner"))
 
     refused = learner.post("/designer/deep-link", data={"item": "home"})
 
@@ -186,7 +186,7 @@ def test_an_item_id_beyond_any_row_is_refused_as_unknown(lms, client, item, reas
 
 
 def test_deep_link_page_outside_a_deep_linking_launch(lms, client):
-    assert lms.launch(client, "designer").status_code == 302
+    assert lms.landed(lms.launch(client, "designer"))
 
     assert client.get("/designer/deep-link").status_code == 400
 
@@ -198,7 +198,7 @@ def _cookieless_deep_link_page(app: Any, lms: TestLms) -> tuple[Any, dict[str, A
     browser = TestLms.cookieless_browser(app)
     response = lms.storage_launch(browser, "designer", message_type=DEEP_LINKING)
     assert response.status_code == 302, response.get_data(as_text=True)
-    page = browser.get(response.headers["Location"])
+    page = lms.landing_page(browser, response)
     assert page.status_code == 200, page.get_data(as_text=True)
     forms = parse_forms(page.get_data(as_text=True))
     form = next(f for f in forms if f["action"].startswith("/designer/deep-link"))

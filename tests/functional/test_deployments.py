@@ -116,8 +116,8 @@ def approve_form(app: Any, page: str, issuer: str, deployment_id: str) -> dict[s
 def admin_session(lms: TestLms, app: Any) -> Any:
     browser = TestLms.browser(app)
     response = lms.launch(browser, "admin", locale="en")  # the page's words, in English
-    assert response.status_code == 302, response.get_data(as_text=True)
-    assert response.headers["Location"].split("?")[0].endswith("/admin/")
+    assert lms.landed(response), response.get_data(as_text=True)
+    assert lms.landing_path(response).endswith("/admin/")
     return browser
 
 
@@ -196,8 +196,9 @@ def test_admin_approves_a_pending_deployment(app, lms, client):
 
     learner = TestLms.browser(app)
     response = launch_into(lms, learner, NEW_DEPLOYMENT)
-    assert response.status_code == 302, response.get_data(as_text=True)
-    assert learner.get(response.headers["Location"]).status_code == 200
+    assert response.status_code == 200, response.get_data(as_text=True)  # the start page
+    assert lms.landing_path(response) == "/learner/"
+    assert learner.get("/learner/").status_code == 200
 
 
 def test_approval_needs_the_csrf_token(app, lms, client):
@@ -218,9 +219,9 @@ def test_non_admin_cannot_approve(app, lms, client):
     form = approve_form(app, admin_page, lms.platform.issuer, NEW_DEPLOYMENT)
     designer = TestLms.browser(app)
     launched = lms.launch(designer, "designer", message_type="LtiDeepLinkingRequest")
-    assert launched.status_code == 302
+    assert launched.status_code == 302  # the picker
     # A valid CSRF token of the designer's own session, so only the permission refuses.
-    token = csrf_token(designer.get(launched.headers["Location"]).get_data(as_text=True))
+    token = csrf_token(lms.landing_page(designer, launched).get_data(as_text=True))
 
     assert designer.get("/admin/").status_code == 403
     refused = designer.post(form["action"], data={"csrf_token": token})
@@ -234,7 +235,7 @@ def test_admin_approves_without_cookies(app, lms, client):
     assert launch_into(lms, client, NEW_DEPLOYMENT).status_code == 403
     admin = TestLms.cookieless_browser(app)
     launched = lms.storage_launch(admin, "admin")
-    assert launched.status_code == 302, launched.get_data(as_text=True)
+    assert lms.landed(launched), launched.get_data(as_text=True)
     tab = CookielessTab(app, launched)
     form = approve_form(app, tab.html, lms.platform.issuer, NEW_DEPLOYMENT)
     assert "lt=" not in form["action"]
@@ -313,8 +314,8 @@ def test_auto_activate_organisation_accepts_new_deployments_at_once(
     browser = TestLms.browser(app)
     response = other.launch(browser, "learner")
 
-    assert response.status_code == 302, response.get_data(as_text=True)
-    assert browser.get(response.headers["Location"]).status_code == 200
+    assert other.landed(response), response.get_data(as_text=True)
+    assert other.landing_page(browser, response).status_code == 200
     recorded = find_deployment(app, other.platform.issuer, "d-new")
     assert recorded.status == Status.ACTIVE
     assert recorded.approved_at is not None
@@ -335,7 +336,7 @@ def test_organisation_without_auto_activate_keeps_new_deployments_pending(
 
 
 def test_disabled_platform_refuses_login(app, lms, client):
-    assert lms.launch(TestLms.browser(app), "learner").status_code == 302
+    assert lms.landed(lms.launch(TestLms.browser(app), "learner"))
     cli(
         app, "platform", "disable",
         "--issuer", lms.platform.issuer, "--client-id", lms.platform.client_id,
@@ -368,7 +369,7 @@ def test_enabled_again_platform_accepts_launches(app, lms, client):
     cli(app, "platform", "disable", *args)
     cli(app, "platform", "enable", *args)
 
-    assert lms.launch(client, "learner").status_code == 302
+    assert lms.landed(lms.launch(client, "learner"))
 
 
 # --- launch counters --------------------------------------------------------------------
@@ -394,7 +395,7 @@ def test_launches_are_counted_on_the_deployment(app, lms):
     _set_last_launch(app, first.id, an_hour_ago)
 
     for persona in ("learner", "designer"):
-        assert lms.launch(TestLms.browser(app), persona).status_code == 302
+        assert lms.landed(lms.launch(TestLms.browser(app), persona))
 
     page = admin.get("/admin/").get_data(as_text=True)
     assert deployment_row(page, lms.platform.deployment_id)["Launches"] == "3"
@@ -406,7 +407,7 @@ def test_launches_are_counted_on_the_deployment(app, lms):
 def test_refused_launches_are_not_counted(app, lms, client):
     login = lms.login(client, "learner")
     form = lms.authorize(login)
-    assert lms.post_launch(client, form).status_code == 302
+    assert lms.landing_path(lms.post_launch(client, form)) == "/learner/"
     assert lms.post_launch(client, form).status_code == 401  # the same id_token again
 
     recorded = find_deployment(app, lms.platform.issuer, lms.platform.deployment_id)

@@ -272,7 +272,7 @@ def test_a_question_file_with_nul_or_overlong_text_is_refused(
 
 def test_the_designer_sees_the_nul_in_a_question_file(app, lms, care):
     browser = TestLms.browser(app)
-    assert lms.launch(browser, "designer", locale="en").status_code == 302
+    assert lms.landed(lms.launch(browser, "designer", locale="en"))
     page = preview(browser, GIFT.replace("brann", "br\x00ann").encode(), "q.gift", "gift")
     assert page.status_code == 422
     shown = "<td>line 1, column 45</td><td>the text holds a NUL character"

@@ -37,7 +37,7 @@ TOO_BIG = (2**31, 2**63, 2**70, 99999999999999999999999)
 
 def designer(app: Any, lms: TestLms) -> Any:
     browser = TestLms.browser(app)
-    assert lms.launch(browser, "designer", locale="en").status_code == 302
+    assert lms.landed(lms.launch(browser, "designer", locale="en"))
     return browser
 
 

@@ -404,7 +404,7 @@ def test_the_refusal_is_translated_on_the_designers_page(app, lms, cli, good, tm
     from tests.functional.test_packages import PAGE, form_of
 
     browser = TestLms.browser(app)
-    assert lms.launch(browser, "designer", locale="nb").status_code == 302
+    assert lms.landed(lms.launch(browser, "designer", locale="nb"))
     form = form_of(browser.get(PAGE).get_data(as_text=True), PAGE + "/import")
     bad = HOSTILE["path traversal"][0](good)
     before = counts(app)

@@ -1,9 +1,10 @@
 """The launch token never goes in a URL the tool makes (issue 16, item 5).
 
-With cookies, pages carry no token at all. Without them, the redirect after the launch
-carries a short handoff bound to its landing path, and the token then travels only in POST
-bodies and the ``X-Launch-Token`` header (``token_browsing.CookielessTab`` drives it as
-``static/launch_token.js`` does). Log lines of a whole session hold no token.
+With cookies, pages carry no token at all. Without them, the start page answering the
+launch carries the token in a ``<meta>``, a placed link's landing (the redirect after the
+launch) a short handoff bound to its landing path, and the token then travels only in
+POST bodies and the ``X-Launch-Token`` header (``token_browsing.CookielessTab`` drives it
+as ``static/launch_token.js`` does). Log lines of a whole session hold no token.
 """
 
 from __future__ import annotations
@@ -19,8 +20,13 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from lti_tool.auth import HANDOFF_SECONDS
-from tests.fakes.lms import TestLms, parse_forms
-from tests.functional.token_browsing import CookielessTab, handoff_of, page_token
+from tests.fakes.lms import TestLms, page_address, parse_forms
+from tests.functional.token_browsing import (
+    CookielessTab,
+    handoff_launch,
+    handoff_of,
+    page_token,
+)
 
 #: A launch token or handoff in a URL: ``?lt=``, ``&lt=`` or ``&amp;lt=`` (not ``default=``).
 TOKEN_IN_URL = re.compile(r"(?:[?&]|&amp;)lt=")
@@ -70,22 +76,31 @@ def _crawl(get: Any, start: str, limit: int = 40) -> list[str]:
 def test_with_cookies_no_page_link_or_redirect_carries_a_token(app, lms, persona):
     browser = TestLms.browser(app)
     launched = lms.launch(browser, persona)
-    assert launched.status_code == 302, launched.get_data(as_text=True)
-    landing = launched.headers["Location"]
-    assert handoff_of(launched)  # the one handoff, on the redirect after the launch POST
+    assert launched.status_code == 200, launched.get_data(as_text=True)  # the start page
+    assert "Location" not in launched.headers  # no redirect, so no handoff either
+    _assert_no_token("/lti/launch", launched)
+    assert launched.headers["Referrer-Policy"] == "same-origin"
+    assert page_token(launched.get_data(as_text=True)) is None  # the cookie carries the launch
 
-    first = browser.get(landing)
+    reached = _crawl(browser.get, lms.landing_path(launched))
+    assert len(reached) >= 3, reached
+
+
+def test_with_cookies_a_placed_links_redirect_carries_the_one_handoff(app, lms):
+    browser = TestLms.browser(app)
+    launched = handoff_launch(lms, browser)  # the picker: still a redirect
+    assert handoff_of(launched)  # the one handoff, on the redirect after the launch POST
+    first = browser.get(launched.headers["Location"])
     assert first.status_code == 200
-    assert first.headers["Referrer-Policy"] == "same-origin"
     assert page_token(first.get_data(as_text=True)) is None  # the cookie carries the launch
-    parts = urlsplit(landing)
+    parts = urlsplit(launched.headers["Location"])
     reached = _crawl(browser.get, f"{parts.path}?{parts.query}")  # the landing with its handoff
     assert len(reached) >= 3, reached
 
 
 def test_with_cookies_a_form_redirects_without_a_token(app, lms):
     browser = TestLms.browser(app)
-    browser.get(lms.launch(browser, "designer").headers["Location"])
+    assert lms.landing_path(lms.launch(browser, "designer")) == "/designer/"
     page = browser.get("/designer/frameworks").get_data(as_text=True)
     (create,) = [f for f in parse_forms(page) if f["action"].endswith("/designer/frameworks")]
     created = browser.post(
@@ -168,7 +183,7 @@ def test_a_navigation_post_is_only_ever_a_get(app, lms):
 
 
 def test_the_handoff_expires_and_fits_only_its_landing(app, lms):
-    launched = lms.storage_launch(TestLms.cookieless_browser(app), "designer")
+    launched = handoff_launch(lms, TestLms.cookieless_browser(app))
     landing, handoff = urlsplit(launched.headers["Location"]).path, handoff_of(launched)
     client = TestLms.cookieless_browser(app)
 
@@ -206,11 +221,14 @@ def test_the_log_lines_of_a_session_hold_no_token(app, lms, caplog):
     caplog.set_level(logging.DEBUG)
     with_cookies = TestLms.browser(app)
     launched = lms.launch(with_cookies, "designer")
-    _crawl(with_cookies.get, urlsplit(launched.headers["Location"]).path, limit=10)
+    _crawl(with_cookies.get, lms.landing_path(launched), limit=10)
     cookieless = lms.storage_launch(TestLms.cookieless_browser(app), "designer")
     tab = CookielessTab(app, cookieless)
     _crawl(tab.navigate, "/designer/", limit=10)
-    secrets = {handoff_of(launched), handoff_of(cookieless), tab.token}
+    handed = handoff_launch(lms, TestLms.cookieless_browser(app))  # the picker, by handoff
+    picker = CookielessTab(app, handed)
+    _crawl(picker.navigate, "/designer/deep-link", limit=3)
+    secrets = {handoff_of(handed), tab.token, picker.token}
 
     lines = [caplog.handler.format(r) for r in caplog.records]
     assert any('"lti_tool.access"' in line or "lti_tool.access" in line for line in lines)
@@ -229,7 +247,7 @@ def test_gunicorns_access_lines_hold_no_token(app, lms):
 
     from lti_tool.gunicorn_conf import RedactingLogger
 
-    launched = lms.launch(TestLms.browser(app), "learner")
+    launched = handoff_launch(lms, TestLms.browser(app))
     handoff = handoff_of(launched)
     target = urlsplit(launched.headers["Location"])
     config = Config()
@@ -320,7 +338,7 @@ def test_the_handoff_serves_once(app, lms):
     """Whoever reads the landing's address afterwards (a proxy's access log, a Referer)
     within its 2 minutes gets nothing: the first GET used it up. A HEAD neither answers
     by it nor uses it."""
-    launched = lms.storage_launch(TestLms.cookieless_browser(app), "learner")
+    launched = handoff_launch(lms, TestLms.cookieless_browser(app))
     landing, handoff = urlsplit(launched.headers["Location"]).path, handoff_of(launched)
     first, other = TestLms.cookieless_browser(app), TestLms.cookieless_browser(app)
     assert first.head(landing, query_string={"lt": handoff}).status_code == 401
@@ -330,3 +348,97 @@ def test_the_handoff_serves_once(app, lms):
     again = other.get(landing, query_string={"lt": handoff})
     assert again.status_code == 401
     assert page_token(again.get_data(as_text=True)) is None
+
+
+# --- (f) the start page answering the launch -----------------------------------------------
+
+START_PAGES = {
+    "learner": "/learner/",
+    "designer": "/designer/",
+    "manager": "/manager/",
+    "admin": "/admin/",
+}
+
+
+def _session_cookie_set(app: Any, response: Any) -> bool:
+    name = app.config["SESSION_COOKIE_NAME"] + "="
+    return any(h.startswith(name) for h in response.headers.getlist("Set-Cookie"))
+
+
+@pytest.mark.parametrize("persona", sorted(START_PAGES))
+def test_a_start_page_answering_the_launch_carries_its_address_and_the_token_only_if_needed(
+    app, lms, persona
+):
+    """The launch POST answers with the start page, whose ``<meta name="page-address">``
+    names the address it stands for (``launch_token.js`` puts it in the address bar). A
+    browser that proved itself by platform storage (no state cookie) will drop the
+    session cookie too: its page carries the launch token; a cookie-proven one's does not."""
+    landing = START_PAGES[persona]
+    by_cookie = lms.launch(TestLms.browser(app), persona)
+    by_storage = lms.storage_launch(TestLms.cookieless_browser(app), persona)
+
+    for launched in (by_cookie, by_storage):
+        assert launched.status_code == 200, launched.get_data(as_text=True)
+        assert page_address(launched.get_data(as_text=True)) == landing
+        assert "Location" not in launched.headers
+        assert _session_cookie_set(app, launched)  # as before, for a browser that keeps it
+        _assert_no_token("/lti/launch", launched)
+    assert page_token(by_cookie.get_data(as_text=True)) is None
+    token = page_token(by_storage.get_data(as_text=True))
+    assert token
+    assert "no-store" in by_storage.headers["Cache-Control"]  # a page holding the token
+    # the token is the launch's: it opens the page's address without a cookie
+    again = TestLms.cookieless_browser(app).get(landing, headers={"X-Launch-Token": token})
+    assert again.status_code == 200
+    assert page_address(again.get_data(as_text=True)) is None  # at its own address now
+
+
+def _choice_form(html: str) -> tuple[dict[str, Any], str, str]:
+    """The learner's job-role choice on the page: the form, a role's id and a unit's id."""
+    (form,) = [f for f in parse_forms(html) if f["action"] == "/learner/job-roles"]
+    role = re.search(r'name="job_role_ids" value="(\d+)"', html)
+    unit = re.search(r'<option value="(\d+)">', html)
+    assert role and unit, html
+    return form, role.group(1), unit.group(1)
+
+
+def _chosen(app: Any) -> list[tuple[str, str, str, bool]]:
+    from tests.functional.test_learner_requirements import rows
+
+    return rows(app)
+
+
+def test_a_form_on_the_start_page_posts_back_with_cookies(app, lms, care):
+    browser = TestLms.browser(app)
+    launched = lms.launch(browser, "learner", locale="en")
+    assert launched.status_code == 200, launched.get_data(as_text=True)
+    form, role, unit = _choice_form(launched.get_data(as_text=True))
+    data = {"csrf_token": form["fields"]["csrf_token"], "job_role_ids": role, "unit_id": unit}
+
+    chosen = browser.post(form["action"], data=data)
+
+    assert chosen.status_code == 302, chosen.get_data(as_text=True)  # CSRF passed
+    assert urlsplit(chosen.headers["Location"]).path == "/learner/"
+    assert "Your choice is saved" in browser.get("/learner/").get_data(as_text=True)
+    assert len(_chosen(app)) == 1
+
+
+def test_a_form_on_the_start_page_posts_back_without_cookies_by_the_token(app, lms, care):
+    launched = lms.storage_launch(TestLms.cookieless_browser(app), "learner", locale="en")
+    tab = CookielessTab(app, launched)
+    assert page_address(tab.html) == "/learner/"
+    (form,) = [f for f in tab.post_forms() if f["action"] == "/learner/job-roles"]
+    _form, role, unit = _choice_form(tab.html)
+    forged = TestLms.cookieless_browser(app).post(  # the same form, without the token
+        form["action"], data={**form["fields"], "job_role_ids": role, "unit_id": unit}
+    )
+    assert forged.status_code == 400, forged.status_code  # its CSRF token fits no session
+    assert _chosen(app) == []
+
+    done = tab.submit(form, job_role_ids=role, unit_id=unit)
+
+    # the redirect was carried over as a POST navigation back to the start page
+    assert done.status_code == 200, done.get_data(as_text=True)
+    assert tab.visited[-2][1].status_code == 200  # CSRF passed: not a 400
+    assert urlsplit(tab.visited[-1][0]).path == "/learner/"
+    assert len(_chosen(app)) == 1

@@ -15,7 +15,7 @@ from tests.fakes.lms import TestLms
 def launch(lms: TestLms, client: Any, persona: str = "learner", **custom: str) -> Any:
     """A launch whose custom parameters are ``custom`` (none when empty)."""
     response = lms.signed_launch(client, persona, change={c.CUSTOM: custom})
-    assert response.status_code == 302, response.get_data(as_text=True)
+    assert lms.landed(response), response.get_data(as_text=True)
     return response
 
 

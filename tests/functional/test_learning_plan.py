@@ -947,7 +947,7 @@ def test_a_placed_e_learning_activity_reads_its_column_as_lms_evidence(
     opened = lms.launch(browser, "learner", link=link_id, locale="en")
     assert opened.status_code == 302
     assert "/learner/activities/placed/legemidler-e" in opened.headers["Location"]
-    landing = browser.get(opened.headers["Location"])
+    landing = lms.landing_page(browser, opened)
     assert "<h1>Legemidler-E (en)</h1>" in landing.get_data(as_text=True)
     assert read_results(app).read == 1
     assert evidence(app, learner) == []  # no grade in the column yet
@@ -1229,7 +1229,7 @@ def test_the_picker_offers_e_learning_only_and_refuses_a_classroom_course(app, l
     courses = offers["courses"]
     browser = TestLms.browser(app)
     opened = lms.launch(browser, "designer", message_type=c.DEEP_LINKING_REQUEST, locale="en")
-    html = browser.get(opened.headers["Location"]).get_data(as_text=True)
+    html = lms.landing_page(browser, opened).get_data(as_text=True)
     assert f'value="activity:{courses["med_e"]}"' in html
     assert f'value="activity:{courses["med_class"]}"' not in html
     form = next(f for f in parse_forms(html) if f["method"] == "post")

@@ -137,7 +137,7 @@ def test_a_coordinator_hides_a_package(app, lms, cli, organisation_on_the_same_l
     assert publish(here, name="helse-basis", version="1.0.0").status_code == 302
     pid = package_id(app, "helse-basis", "1.0.0")
     admin = TestLms.browser(app)
-    assert lms.launch(admin, "admin", locale="en").status_code == 302
+    assert lms.landed(lms.launch(admin, "admin", locale="en"))
     page = admin.get(f"{LIBRARY}/{pid}").get_data(as_text=True)
     form = form_of(page, f"{LIBRARY}/{pid}/hide")
     empty = admin.post(form["action"], data={"csrf_token": form["fields"]["csrf_token"]})
@@ -175,7 +175,7 @@ def test_outside_the_region_nothing_is_seen_and_nothing_published(
 def _coordinator(app: Any, lms: Any, organisation: str = "Testkommune") -> Any:
     """A learner of ``organisation`` made its region's coordinator, launched again."""
     browser = TestLms.browser(app)
-    assert lms.launch(browser, "learner", locale="en").status_code == 302
+    assert lms.landed(lms.launch(browser, "learner", locale="en"))
     with app.app_context():
         session = get_session()
         oid = org_id(app, organisation)
@@ -191,7 +191,7 @@ def _coordinator(app: Any, lms: Any, organisation: str = "Testkommune") -> Any:
         )
         session.commit()
     browser = TestLms.browser(app)
-    assert lms.launch(browser, "learner", locale="en").status_code == 302
+    assert lms.landed(lms.launch(browser, "learner", locale="en"))
     return browser
 
 
@@ -276,7 +276,7 @@ def test_a_coordinator_of_another_region_neither_sees_nor_shows_its_hidden_packa
     launched = lms.signed_launch(
         admin, "admin", change={c.DEPLOYMENT_ID: "nabo-1", c.LAUNCH_PRESENTATION: presentation}
     )
-    assert launched.status_code == 302
+    assert lms.landed(launched)
     assert _hidden_rows(admin) == []
     token = form_of(admin.get(LIBRARY).get_data(as_text=True), LIBRARY)
     csrf = token["fields"]["csrf_token"]

@@ -17,7 +17,7 @@ from tests.functional.test_admin_console import follow, get_page, submit
 def manager(app: Any, lms: TestLms, persona: str = "admin") -> Any:
     """The organisation's structure is its admin's (a manager by LMS role manages no unit)."""
     browser = TestLms.browser(app)
-    assert lms.launch(browser, persona, locale="en").status_code == 302
+    assert lms.landed(lms.launch(browser, persona, locale="en"))
     return browser
 
 

@@ -201,7 +201,7 @@ def other_designer(app: Any, lms: TestLms, organisation_on_the_same_lms: Any) ->
         "designer",
         change={c.DEPLOYMENT_ID: "nabo-1", c.LAUNCH_PRESENTATION: presentation},
     )
-    assert response.status_code == 302
+    assert lms.landed(response)
     return browser
 
 

@@ -335,7 +335,7 @@ def test_only_designers_and_admins_may_import(app, lms, care, persona):
     pending = _form(page.get_data(as_text=True), CONFIRM)["fields"]["pending"]  # type: ignore[index]
 
     browser = TestLms.browser(app)
-    assert lms.launch(browser, persona).status_code == 302
+    assert lms.landed(lms.launch(browser, persona))
     csrf = _page_csrf(app, browser)
     assert browser.get("/designer/items").status_code == 403
     upload = {"csrf_token": csrf, "format": "gift", "language": "nb"}

@@ -69,7 +69,7 @@ def lineitem(gradebook: FakeGradebook) -> str:
 def launch(app: Any, lms: TestLms, persona: str = "learner", **change: Any) -> str:
     """A real launch with these claims changed; the id of the Launch row it made."""
     response = lms.signed_launch(TestLms.browser(app), persona, change=change)
-    assert response.status_code == 302, response.get_data(as_text=True)
+    assert lms.landed(response), response.get_data(as_text=True)
     return launch_id_of(app, response)
 
 

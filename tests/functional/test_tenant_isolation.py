@@ -203,7 +203,7 @@ def _populate_b(world: World) -> dict[str, Any]:
     launched = lms.signed_launch(  # a learner of B (the persona's job role and unit "a")
         browser, "learner", change={claims.DEPLOYMENT_ID: OTHER_DEPLOYMENT, "sub": "b-learner"}
     )
-    assert launched.status_code == 302, launched.get_data(as_text=True)
+    assert lms.landed(launched), launched.get_data(as_text=True)
     world.browsers["b_learner"] = browser
     with app.app_context():
         session = get_session()

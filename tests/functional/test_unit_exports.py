@@ -65,7 +65,7 @@ def _now(monkeypatch: Any) -> None:
 
 def browser(app: Any, lms: TestLms, persona: str = "admin") -> Any:
     client = TestLms.browser(app)
-    assert lms.launch(client, persona).status_code == 302
+    assert lms.landed(lms.launch(client, persona))
     return client
 
 
@@ -445,7 +445,7 @@ def test_an_admin_of_another_organisation_gets_nothing(app, lms, unit, platform_
     annen = other_lms(platform_pem, mocked_http, "https://canvas.example", "client-456", "dep-9")
     add_platform(app, annen, "Annenkommune")
     stranger = TestLms.browser(app)
-    assert annen.launch(stranger, "admin").status_code == 302
+    assert annen.landed(annen.launch(stranger, "admin"))
     for kind in ("csv", "xlsx", "pdf"):
         get(stranger, home_path(unit, kind), expect=404)
     book = load_workbook(io.BytesIO(get(stranger, "/manager/export.xlsx").get_data()))

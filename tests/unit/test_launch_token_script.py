@@ -19,8 +19,10 @@ TOOL = "https://tool.test"
 TOKEN = "the-launch-token"
 
 
-def _page(body: str, token: str | None = TOKEN) -> str:
+def _page(body: str, token: str | None = TOKEN, address: str | None = None) -> str:
     meta = f'<meta name="launch-token" content="{token}">' if token else ""
+    if address is not None:  # a start page answering the launch POST (views.lti)
+        meta += f'<meta name="page-address" content="{address}">'
     return (
         f'<!doctype html><html><head>{meta}<script src="/static/launch_token.js" defer>'
         f"</script></head><body>{body}</body></html>"
@@ -69,7 +71,8 @@ class Site:
             route.fulfill(body=SCRIPT.read_text(), content_type="text/javascript")
             return
         path = "/" + request.url.split("://", 1)[1].split("/", 1)[1].split("?")[0]
-        route.fulfill(body=self.pages.get(path, _page("<p>done</p>")), content_type="text/html")
+        page = self.pages.get(f"{request.method} {path}") or self.pages.get(path)
+        route.fulfill(body=page or _page("<p>done</p>"), content_type="text/html")
 
     def open(self, path: str) -> None:
         self.requests.clear()
@@ -220,4 +223,65 @@ def test_without_a_token_the_page_is_left_alone_and_the_handoff_leaves_the_addre
     assert site.tab.url == f"{TOOL}/a?x=1"
     site.tab.click("#in")
     assert site.sent("GET", f"{TOOL}/b") == {}
+    site.close()
+
+
+def _launched(browser: Any, page: str) -> Site:
+    """A tab the LMS launched: its form posted to the tool's launch URL, which answered
+    with ``page`` (a start page). Every GET of the tool answers a page saying so."""
+    site = Site(
+        browser,
+        {
+            "/launch-from-lms": (
+                '<!doctype html><html><body><form method="post" id="f" '
+                f'action="{TOOL}/lti/launch"><input type="hidden" name="id_token" value="x">'
+                "</form><script>document.getElementById('f').submit();</script></body></html>"
+            ),
+            "POST /lti/launch": page,
+            "GET /learner/": _page("<p>got again</p>", token=None),
+        },
+    )
+    site.tab.goto("https://lms.test/launch-from-lms")
+    site.tab.wait_for_url(f"{TOOL}/**")
+    site.tab.wait_for_load_state("load")
+    return site
+
+
+@pytest.mark.parametrize("token", [None, TOKEN], ids=["by-cookie", "by-storage"])
+def test_a_start_page_answering_the_launch_takes_its_address_and_a_reload_gets_it(browser, token):
+    """The launch POST's answer is the start page: its address, not the launch URL, is in
+    the address bar, so a reload is a GET of the page, not the launch posted again (which
+    the tool refuses as a replay)."""
+    site = _launched(browser, _page('<p id="start">start</p>', token=token, address="/learner/"))
+    assert site.tab.locator("#start").count() == 1  # the launch's own answer, shown
+    assert site.tab.url == f"{TOOL}/learner/"
+    assert [m for m, u, _b in site.requests if u == f"{TOOL}/lti/launch"] == ["POST"]
+
+    site.requests.clear()
+    site.tab.reload()
+    site.tab.wait_for_load_state("load")
+
+    assert [(m, u) for m, u, _b in site.requests if not u.endswith(".js")] == [
+        ("GET", f"{TOOL}/learner/")
+    ]
+    assert site.tab.locator("text=got again").count() == 1
+    site.close()
+
+
+@pytest.mark.parametrize(
+    "address", ["https://lms.test/x", "//lms.test/x", "/\\lms.test/x", "learner/", ""]
+)
+def test_a_page_address_elsewhere_leaves_the_address_and_the_token_at_work(browser, address):
+    """Only a path of the tool becomes the address; anything else is ignored, and the
+    launch token still goes with the page's forms."""
+    site = _launched(
+        browser,
+        _page(
+            '<form method="post" action="/b"><button type="submit">Go</button></form>',
+            address=address,
+        ),
+    )
+    assert site.tab.url == f"{TOOL}/lti/launch"
+    site.tab.click("button")
+    assert site.sent("POST", f"{TOOL}/b") == {"lt": [TOKEN]}
     site.close()
