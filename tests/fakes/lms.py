@@ -103,37 +103,30 @@ class TestLms:
 
     @staticmethod
     def landed(response: Any) -> bool:
-        """A launch accepted: its start page answering the POST itself (200 with the
-        page's address, a start page's, in a ``<meta>``), or a redirect with its one-use
-        handoff to a placed link's landing (the picker, a mapping, a certification, an
-        activity), never to a start page."""
-        if response.status_code == 200:
-            address = page_address(response.get_data(as_text=True))
-            return address is not None and address.endswith(START_PAGE_PATHS)
-        if response.status_code == 302:
-            location = urlsplit(response.headers["Location"])
-            handoff = "lt" in dict(parse_qsl(location.query))
-            return handoff and not location.path.endswith(START_PAGE_PATHS)
-        return False
+        """A launch accepted: its landing page (a start page, the picker, a placed
+        mapping, certification or activity) answering the POST itself, 200 with the page's
+        address in a ``<meta>``; never a redirect (no token in any URL)."""
+        if response.status_code != 200:
+            return False
+        address = page_address(response.get_data(as_text=True))
+        return address is not None and address.startswith("/")
 
     @classmethod
     def landing_path(cls, response: Any) -> str:
-        """Where a launch landed: the redirect's path, or the path the start page answering
-        the launch stands for. Fails (with the page) for a launch not accepted."""
+        """The address of the page a launch answered with. Fails (with the page) for a
+        launch not accepted."""
         assert cls.landed(response), (response.status_code, response.get_data(as_text=True))
-        if response.status_code == 302:
-            return urlsplit(response.headers["Location"]).path
         address = page_address(response.get_data(as_text=True))
         assert address is not None
         return address
 
     @classmethod
     def landing_page(cls, client: Any, response: Any, **kwargs: Any) -> Any:
-        """The page a launch landed on: the redirect followed (``kwargs`` to that GET, whose
-        answer may be an error page), or the start page answering the launch itself."""
+        """The page a launch landed on: the launch's answer itself, or, with ``kwargs``
+        (a language, headers), a GET of its address with them, as a reload would."""
         assert cls.landed(response), (response.status_code, response.get_data(as_text=True))
-        if response.status_code == 302:
-            return client.get(response.headers["Location"], **kwargs)
+        if kwargs:
+            return client.get(cls.landing_path(response), **kwargs)
         return response
 
     @classmethod
@@ -260,7 +253,7 @@ class TestLms:
         from lti_tool.lti import claims as c
 
         response = self.launch(client, persona, message_type=c.DEEP_LINKING_REQUEST, locale="en")
-        assert response.status_code == 302, response.get_data(as_text=True)  # the picker
+        assert self.landed(response), response.get_data(as_text=True)  # the picker
         assert self.landing_path(response) == "/designer/deep-link"
         page = self.landing_page(client, response)
         form = next(f for f in parse_forms(page.get_data(as_text=True)) if f["method"] == "post")

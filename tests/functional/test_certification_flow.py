@@ -318,9 +318,7 @@ def _take_mapping(app: Any, lms: TestLms, built: dict[str, Any], persona: str, a
     """Launch a link that names the certification's mapping, answer every item, submit."""
     browser = TestLms.browser(app)
     response = lms.signed_launch(browser, persona, change=_custom_mapping())
-    assert response.status_code == 302, response.get_data(as_text=True)
-    location = response.headers["Location"]
-    return _answer_all(browser, location, answers)
+    return _answer_all(browser, TestLms.landing_path(response), answers)
 
 
 def _custom_mapping() -> dict[str, Any]:
@@ -749,7 +747,7 @@ def test_a_placed_certification_lands_on_its_page_and_scores_100_when_achieved(a
 
     learner = TestLms.browser(app)
     response = lms.launch(learner, "learner", link=link_id, locale="en")
-    assert response.headers["Location"].split("?")[0] == "/certificates/certification/legemiddel"
+    assert lms.landing_path(response) == "/certificates/certification/legemiddel"
     page = lms.landing_page(learner, response).get_data(as_text=True)
     assert "What it takes" in page and "Pass the skills mapping" in page
 

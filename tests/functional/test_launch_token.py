@@ -1,9 +1,9 @@
 """The launch token never goes in a URL the tool makes (issue 16, item 5).
 
-With cookies, pages carry no token at all. Without them, the start page answering the
-launch carries the token in a ``<meta>``, a placed link's landing (the redirect after the
-launch) a short handoff bound to its landing path, and the token then travels only in
-POST bodies and the ``X-Launch-Token`` header (``token_browsing.CookielessTab`` drives it
+With cookies, pages carry no token at all. Without them, the landing page answering the
+launch carries the token in a ``<meta>`` (no launch answers with a redirect, so no URL
+ever holds one), and the token then travels only in POST bodies and the
+``X-Launch-Token`` header (``token_browsing.CookielessTab`` drives it
 as ``static/launch_token.js`` does). Log lines of a whole session hold no token.
 """
 
@@ -11,24 +11,17 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from lti_tool.auth import HANDOFF_SECONDS
+from lti_tool.lti import claims as c
 from tests.fakes.lms import TestLms, page_address, parse_forms
-from tests.functional.token_browsing import (
-    CookielessTab,
-    handoff_launch,
-    handoff_of,
-    page_token,
-)
+from tests.functional.token_browsing import CookielessTab, launch_token_of, page_token
 
-#: A launch token or handoff in a URL: ``?lt=``, ``&lt=`` or ``&amp;lt=`` (not ``default=``).
+#: A launch token in a URL: ``?lt=``, ``&lt=`` or ``&amp;lt=`` (not ``default=``).
 TOKEN_IN_URL = re.compile(r"(?:[?&]|&amp;)lt=")
 LINK = re.compile(r'(?:href|action|src)="([^"]*)"')
 #: Where a crawl does not go: the LTI endpoints and static files.
@@ -83,18 +76,6 @@ def test_with_cookies_no_page_link_or_redirect_carries_a_token(app, lms, persona
     assert page_token(launched.get_data(as_text=True)) is None  # the cookie carries the launch
 
     reached = _crawl(browser.get, lms.landing_path(launched))
-    assert len(reached) >= 3, reached
-
-
-def test_with_cookies_a_placed_links_redirect_carries_the_one_handoff(app, lms):
-    browser = TestLms.browser(app)
-    launched = handoff_launch(lms, browser)  # the picker: still a redirect
-    assert handoff_of(launched)  # the one handoff, on the redirect after the launch POST
-    first = browser.get(launched.headers["Location"])
-    assert first.status_code == 200
-    assert page_token(first.get_data(as_text=True)) is None  # the cookie carries the launch
-    parts = urlsplit(launched.headers["Location"])
-    reached = _crawl(browser.get, f"{parts.path}?{parts.query}")  # the landing with its handoff
     assert len(reached) >= 3, reached
 
 
@@ -182,31 +163,6 @@ def test_a_navigation_post_is_only_ever_a_get(app, lms):
 # --- (c) the handoff is short and narrow; the launch token is never read from a URL -------
 
 
-def test_the_handoff_expires_and_fits_only_its_landing(app, lms):
-    launched = handoff_launch(lms, TestLms.cookieless_browser(app))
-    landing, handoff = urlsplit(launched.headers["Location"]).path, handoff_of(launched)
-    client = TestLms.cookieless_browser(app)
-
-    assert client.get("/designer/frameworks", query_string={"lt": handoff}).status_code == 401
-    assert client.post(landing, data={"_navigate": "get", "lt": handoff}).status_code == 401
-    assert client.get(landing, headers={"X-Launch-Token": handoff}).status_code == 401
-    assert client.get(landing, query_string={"lt": handoff}).status_code == 200
-
-    def handoff_made(age: int) -> str:
-        class Earlier(TimestampSigner):
-            def get_timestamp(self) -> int:
-                return int(time.time()) - age
-
-        made = URLSafeTimedSerializer(app.secret_key, salt="launch-handoff", signer=Earlier)
-        launch_id, path = made.loads(handoff)
-        return str(made.dumps([launch_id, path]))
-
-    # each made anew: a handoff serves once (test_the_handoff_serves_once)
-    assert client.get(landing, query_string={"lt": handoff_made(60)}).status_code == 200
-    expired = handoff_made(HANDOFF_SECONDS + 5)
-    assert client.get(landing, query_string={"lt": expired}).status_code == 401
-
-
 def test_the_launch_token_in_a_query_string_is_refused(app, lms):
     tab = CookielessTab(app, lms.storage_launch(TestLms.cookieless_browser(app), "learner"))
     client = TestLms.cookieless_browser(app)
@@ -225,10 +181,12 @@ def test_the_log_lines_of_a_session_hold_no_token(app, lms, caplog):
     cookieless = lms.storage_launch(TestLms.cookieless_browser(app), "designer")
     tab = CookielessTab(app, cookieless)
     _crawl(tab.navigate, "/designer/", limit=10)
-    handed = handoff_launch(lms, TestLms.cookieless_browser(app))  # the picker, by handoff
+    handed = lms.storage_launch(
+        TestLms.cookieless_browser(app), "designer", message_type=c.DEEP_LINKING_REQUEST
+    )  # the picker, answering the launch
     picker = CookielessTab(app, handed)
     _crawl(picker.navigate, "/designer/deep-link", limit=3)
-    secrets = {handoff_of(handed), tab.token, picker.token}
+    secrets = {tab.token, picker.token}
 
     lines = [caplog.handler.format(r) for r in caplog.records]
     assert any('"lti_tool.access"' in line or "lti_tool.access" in line for line in lines)
@@ -238,8 +196,9 @@ def test_the_log_lines_of_a_session_hold_no_token(app, lms, caplog):
 
 
 def test_gunicorns_access_lines_hold_no_token(app, lms):
-    """Turned on (``--access-logfile``), gunicorn's access line redacts the handoff, a
-    Referer holding it and the X-Launch-Token header."""
+    """Turned on (``--access-logfile``), gunicorn's access line redacts a launch token put
+    in a URL by hand (the tool never puts one there), a Referer holding it and the
+    X-Launch-Token header."""
     import datetime as dt
     import io
 
@@ -247,9 +206,9 @@ def test_gunicorns_access_lines_hold_no_token(app, lms):
 
     from lti_tool.gunicorn_conf import RedactingLogger
 
-    launched = handoff_launch(lms, TestLms.browser(app))
-    handoff = handoff_of(launched)
-    target = urlsplit(launched.headers["Location"])
+    launched = lms.storage_launch(TestLms.cookieless_browser(app), "designer")
+    handoff = launch_token_of(app, launched)
+    target = urlsplit(f"/designer/?lt={handoff}")
     config = Config()
     # the header as sent, and as NavigationPost puts it in the environ
     extra = ' "%({x-launch-token}i)s" "%({http_x_launch_token}e)s"'
@@ -332,22 +291,6 @@ def test_a_redirect_is_carried_over_only_within_the_tool(app, lms, location, car
     assert (answered.status_code == 200) is carried, (location, answered.status_code)
     if not carried:
         assert answered.headers["Location"] == location
-
-
-def test_the_handoff_serves_once(app, lms):
-    """Whoever reads the landing's address afterwards (a proxy's access log, a Referer)
-    within its 2 minutes gets nothing: the first GET used it up. A HEAD neither answers
-    by it nor uses it."""
-    launched = handoff_launch(lms, TestLms.cookieless_browser(app))
-    landing, handoff = urlsplit(launched.headers["Location"]).path, handoff_of(launched)
-    first, other = TestLms.cookieless_browser(app), TestLms.cookieless_browser(app)
-    assert first.head(landing, query_string={"lt": handoff}).status_code == 401
-    page = first.get(landing, query_string={"lt": handoff})
-    assert page.status_code == 200
-    assert page_token(page.get_data(as_text=True))
-    again = other.get(landing, query_string={"lt": handoff})
-    assert again.status_code == 401
-    assert page_token(again.get_data(as_text=True)) is None
 
 
 # --- (f) the start page answering the launch -----------------------------------------------

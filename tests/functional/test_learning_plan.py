@@ -945,8 +945,8 @@ def test_a_placed_e_learning_activity_reads_its_column_as_lms_evidence(
     browser = nurse(app, lms)
     learner = person_id(app, LEARNER)
     opened = lms.launch(browser, "learner", link=link_id, locale="en")
-    assert opened.status_code == 302
-    assert "/learner/activities/placed/legemidler-e" in opened.headers["Location"]
+    assert TestLms.landed(opened)
+    assert TestLms.landing_path(opened) == "/learner/activities/placed/legemidler-e"
     landing = lms.landing_page(browser, opened)
     assert "<h1>Legemidler-E (en)</h1>" in landing.get_data(as_text=True)
     assert read_results(app).read == 1
@@ -954,13 +954,13 @@ def test_a_placed_e_learning_activity_reads_its_column_as_lms_evidence(
     assert requests_queued(app) == []  # read: the request is done
 
     gradebook.grade(lineitem, LEARNER, 40)  # below half: not completed
-    assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    assert TestLms.landed(lms.launch(browser, "learner", link=link_id))
     assert read_results(app).read == 1
     assert evidence(app, learner) == []
 
     gradebook.grade(lineitem, LEARNER, 85, timestamp="2027-03-15T09:00:00+01:00")
     for _ in range(2):  # read after each launch, recorded once
-        assert lms.launch(browser, "learner", link=link_id).status_code == 302
+        assert TestLms.landed(lms.launch(browser, "learner", link=link_id))
         assert cli("worker", "--once").output.splitlines()[-1].startswith("results read=1")
     recorded = evidence(app, learner)
     assert [(c, s, conf, lvl) for c, s, conf, lvl, _d in recorded] == [
@@ -989,7 +989,7 @@ def test_the_launch_asks_the_lms_nothing_and_costs_the_same_whatever_the_lms_hol
             gradebook.grade(lineitem, LEARNER, score)
         asked = len(gradebook.requests)
         with statements_run(app) as run:
-            assert lms.launch(browser, "learner", link=link_id).status_code == 302
+            assert TestLms.landed(lms.launch(browser, "learner", link=link_id))
         assert len(gradebook.requests) == asked  # no HTTP call in the launch
         costs.append(len(run))
         learner = person_id(app, LEARNER)
@@ -1008,8 +1008,8 @@ def test_the_lms_down_is_read_again_later_and_nothing_is_lost(app, lms, offers, 
     gradebook.grade(lineitem, LEARNER, 100)
     gradebook.down = 503
     opened = lms.launch(browser, "learner", link=link_id)
-    assert opened.status_code == 302  # the launch lands whatever the LMS does
-    assert "/learner/activities/placed/legemidler-e" in opened.headers["Location"]
+    assert TestLms.landed(opened)  # the launch lands whatever the LMS does
+    assert TestLms.landing_path(opened) == "/learner/activities/placed/legemidler-e"
     counts = read_results(app)
     assert (counts.read, counts.retrying) == (0, 1)
     assert evidence(app, learner) == []
@@ -1024,7 +1024,7 @@ def test_the_lms_down_is_read_again_later_and_nothing_is_lost(app, lms, offers, 
 
     # a launch without result.readonly asks nothing
     lms.platform.links[link_id].lineitem = None
-    assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    assert TestLms.landed(lms.launch(browser, "learner", link=link_id))
     assert requests_queued(app) == []
 
 
@@ -1038,7 +1038,7 @@ def test_a_read_the_platform_refuses_waits_failed_for_the_admin_to_retry(
     learner = person_id(app, LEARNER)
     gradebook.grade(lineitem, LEARNER, 100)
     gradebook.down = 403
-    assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    assert TestLms.landed(lms.launch(browser, "learner", link=link_id))
     assert read_results(app).failed == 1
     assert requests_queued(app) == [(learner, offers["courses"]["med_e"], 1)]  # kept, failed
     assert read_results(app, NOW + 30 * DAY).handled == 0  # and not read again by itself
@@ -1074,7 +1074,7 @@ def test_a_platform_unreachable_for_too_long_fails_the_read_and_a_launch_asks_ag
     browser = nurse(app, lms)
     gradebook.grade(lineitem, LEARNER, 100)
     gradebook.down = 503
-    assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    assert TestLms.landed(lms.launch(browser, "learner", link=link_id))
     assert read_results(app).retrying == 1
     admin = browser_of(app, lms, "admin")
     page = get(admin, "/admin/deliveries")
@@ -1093,7 +1093,7 @@ def test_a_platform_unreachable_for_too_long_fails_the_read_and_a_launch_asks_ag
     assert failed["Tries"] == "2" and failed["Status code"] == "503"
     # the person opens the activity again: it is asked for afresh
     gradebook.down = None
-    assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    assert TestLms.landed(lms.launch(browser, "learner", link=link_id))
     assert requests_queued(app) == [(person_id(app, LEARNER), offers["courses"]["med_e"], 0)]
     assert read_results(app).recorded == 1
 
@@ -1105,7 +1105,7 @@ def test_two_reads_of_the_same_result_record_it_once(app, lms, offers, gradebook
     browser = nurse(app, lms)
     learner = person_id(app, LEARNER)
     gradebook.grade(lineitem, LEARNER, 90)
-    assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    assert TestLms.landed(lms.launch(browser, "learner", link=link_id))
     second: list[ReadCounts] = []
     with app.app_context():
         services = lti_services()
@@ -1137,7 +1137,7 @@ def _three_reads(app: Any, lms: TestLms, gradebook: FakeGradebook, course_id: in
     for sub in ("301", "302", "303"):
         change = {"sub": sub, "name": f"Person {sub}", "email": f"p{sub}@example.org"}
         response = lms.signed_launch(TestLms.browser(app), "learner", change=change, link=link_id)
-        assert response.status_code == 302
+        assert TestLms.landed(response)
     with app.app_context():
         return list(get_session().scalars(select(ResultRead.id).order_by(ResultRead.id)))
 

@@ -189,7 +189,7 @@ def test_the_launch_that_asks_for_a_result_is_the_id_it_is_read_under(app, lms, 
     browser = nurse(app, lms)
     proxy = _Proxy(app)
     app.wsgi_app = proxy
-    assert lms.launch(browser, "learner", link=link_id).status_code == 302
+    assert TestLms.landed(lms.launch(browser, "learner", link=link_id))
     (launch_id,) = [rid for m, path, rid in proxy.given if (m, path) == ("POST", "/lti/launch")]
     with app.app_context():
         (row,) = get_session().scalars(select(ResultRead))

@@ -177,7 +177,6 @@ def test_the_deep_linking_answer_may_post_to_the_platforms_return_url(app, lms):
         },
         message_type=c.DEEP_LINKING_REQUEST,
     )
-    assert launched.status_code == 302, launched.get_data(as_text=True)
     picker = lms.landing_page(browser, launched)
     from tests.fakes.lms import parse_forms
 

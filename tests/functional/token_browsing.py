@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-from lti_tool.lti import claims as c
 from tests.fakes.lms import TestLms, parse_forms
 
 META = re.compile(r'<meta name="launch-token" content="([^"]+)">')
@@ -22,28 +20,10 @@ def page_token(html: str) -> str | None:
     return found.group(1) if found else None
 
 
-def handoff_of(response: Any) -> str:
-    """The handoff on the redirect after a launch (a placed link's, the picker's)."""
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return dict(parse_qsl(urlsplit(response.headers["Location"]).query))["lt"]
-
-
-def handoff_launch(lms: TestLms, client: Any, persona: str = "designer", **kwargs: Any) -> Any:
-    """A launch whose landing still redirects with the handoff: the deep-linking picker
-    (a start page answers its launch itself, with no handoff)."""
-    launched = lms.storage_launch(client, persona, message_type=c.DEEP_LINKING_REQUEST, **kwargs)
-    assert launched.status_code == 302, launched.get_data(as_text=True)
-    assert TestLms.landing_path(launched) == "/designer/deep-link"
-    return launched
-
-
 def launch_token_of(app: Any, launched: Any) -> str:
-    """The launch token a cookie-less landing carries: the start page's answering a
-    storage-proven launch, or the page a redirect's handoff opens without cookies."""
-    if launched.status_code == 200:
-        page = launched
-    else:
-        page = TestLms.cookieless_browser(app).get(launched.headers["Location"])
+    """The launch token a cookie-less landing carries: the page answering a
+    storage-proven launch."""
+    page = launched
     assert page.status_code == 200, page.get_data(as_text=True)
     token = page_token(page.get_data(as_text=True))
     assert token, "the cookie-less landing carries no launch token"
@@ -51,17 +31,12 @@ def launch_token_of(app: Any, launched: Any) -> str:
 
 
 class CookielessTab:
-    """One tab: the start page answering the launch (or the landing the handoff opens),
-    then carries the page's token on."""
+    """One tab: the landing page answering the launch, then carries the page's token on."""
 
     def __init__(self, app: Any, launched: Any) -> None:
         self.client = TestLms.cookieless_browser(app)
         self.visited: list[tuple[str, Any]] = []
-        if launched.status_code == 200:  # the start page, the launch's own answer
-            self.page = self._see(TestLms.landing_path(launched), launched)
-        else:
-            location = launched.headers["Location"]
-            self.page = self._see(location, self.client.get(location))
+        self.page = self._see(TestLms.landing_path(launched), launched)
         self.token = page_token(self.html)
         assert self.token, "the cookie-less landing carries no launch token"
 
@@ -97,14 +72,8 @@ class CookielessTab:
 
 
 def launch_id_of(app: Any, launched: Any) -> str:
-    """The id of the Launch row a launch made: read from the handoff on its redirect, or
-    from the session cookie the start page answering it sets."""
-    from itsdangerous import URLSafeTimedSerializer
-
-    if launched.status_code == 302:
-        made = URLSafeTimedSerializer(app.secret_key, salt="launch-handoff")
-        launch_id, _path = made.loads(handoff_of(launched))
-        return str(launch_id)
+    """The id of the Launch row a launch made: read from the session cookie the landing
+    page answering it sets."""
     assert TestLms.landed(launched), launched.get_data(as_text=True)
     name = app.config["SESSION_COOKIE_NAME"]
     (cookie,) = [
