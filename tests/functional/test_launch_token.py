@@ -70,7 +70,7 @@ def test_with_cookies_no_page_link_or_redirect_carries_a_token(app, lms, persona
     browser = TestLms.browser(app)
     launched = lms.launch(browser, persona)
     assert launched.status_code == 200, launched.get_data(as_text=True)  # the start page
-    assert "Location" not in launched.headers  # no redirect, so no handoff either
+    assert "Location" not in launched.headers  # no redirect, so no token in an address
     _assert_no_token("/lti/launch", launched)
     assert launched.headers["Referrer-Policy"] == "same-origin"
     assert page_token(launched.get_data(as_text=True)) is None  # the cookie carries the launch
@@ -160,7 +160,7 @@ def test_a_navigation_post_is_only_ever_a_get(app, lms):
         assert get_session().scalar(select(func.count()).select_from(Framework)) == 0
 
 
-# --- (c) the handoff is short and narrow; the launch token is never read from a URL -------
+# --- (c) the launch token is never read from a URL ---------------------------------------
 
 
 def test_the_launch_token_in_a_query_string_is_refused(app, lms):
@@ -207,8 +207,8 @@ def test_gunicorns_access_lines_hold_no_token(app, lms):
     from lti_tool.gunicorn_conf import RedactingLogger
 
     launched = lms.storage_launch(TestLms.cookieless_browser(app), "designer")
-    handoff = launch_token_of(app, launched)
-    target = urlsplit(f"/designer/?lt={handoff}")
+    token = launch_token_of(app, launched)
+    target = urlsplit(f"/designer/?lt={token}")
     config = Config()
     # the header as sent, and as NavigationPost puts it in the environ
     extra = ' "%({x-launch-token}i)s" "%({http_x_launch_token}e)s"'
@@ -238,7 +238,7 @@ def test_gunicorns_access_lines_hold_no_token(app, lms):
 
     line = stream.getvalue()
     assert target.path in line and "lt=[redacted]" in line, line
-    assert handoff not in line and "the-launch-token" not in line, line
+    assert token not in line and "the-launch-token" not in line, line
     assert "the-navigation-token" not in line, line
 
 
