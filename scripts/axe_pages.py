@@ -671,7 +671,7 @@ def tour_cookieless(tool: Tool) -> None:
         raise RuntimeError("the LMS page has no frame for the tool")
     frame.wait_for_url("**/learner/")  # the start page answering the launch, its address
     if "lt=" in frame.url or not frame.locator('meta[name="launch-token"]').count():
-        raise RuntimeError(f"the cookie-less start page has a token in its address or none in its page: {frame.url}")
+        raise RuntimeError(f"cookie-less start page: a token in its address or none: {frame.url}")
     if frame.locator('meta[name="page-address"]').get_attribute("content") != "/learner/":
         raise RuntimeError("the start page answering the launch names no address of its own")
     sent: list[str] = []

@@ -1,6 +1,7 @@
 """A tab in a browser that drops the tool's cookies, driven as ``static/launch_token.js``
 drives it: the landing page answering the launch (its ``<meta>`` launch token), then links
-and GET forms as POST navigations and POST forms with the launch token as a hidden field. Never a launch token in a URL."""
+and GET forms as POST navigations and POST forms with the launch token as a hidden field.
+Never a launch token in a URL."""
 
 from __future__ import annotations
 
