@@ -45,8 +45,7 @@ def _tab(app: Any, lms: TestLms, link_id: str, sub: str) -> tuple[Any, str]:
         },
         link=link_id,
     )
-    assert response.status_code == 302, response.get_data(as_text=True)
-    start = lms.landing_page(browser, response).get_data(as_text=True)
+    start = lms.landing_html(browser, response)
     form = next(f for f in parse_forms(start) if "/attempts" in (f["action"] or ""))
     location = browser.post(form["action"], data=form["fields"]).headers["Location"]
     return browser, location.split("/items/")[0]
@@ -224,8 +223,7 @@ def test_the_last_missing_mapping_submitted_from_two_tabs_at_once_issues_one_cer
     for _ in range(2):
         browser = TestLms.browser(app)
         response = lms.signed_launch(browser, "learner", change=_custom_mapping())
-        assert response.status_code == 302, response.get_data(as_text=True)
-        tabs.append((browser, response.headers["Location"]))
+        tabs.append((browser, lms.landing_path(response)))
     attendance = record_attendance(app, lms, built["courses"]["praksis"], person_id(app, "101"))
     assert attendance.status_code == 302
     assert certificates_in_db(app) == []
