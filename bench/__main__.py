@@ -340,9 +340,10 @@ def running_peer(args: argparse.Namespace, platform: DemoPlatform) -> Iterator[S
 
 def launched(
     tool: Tool, persona: str, link: str | None = None, sub: str | None = None
-) -> tuple[requests.Session, str, str]:
+) -> tuple[requests.Session, str]:
     """A browser after a real login → id_token → launch (signed here for ``sub``, a person
-    of our own, when given); returns it, the landing path and the launch token ``lt``."""
+    of our own, when given); returns it and the landing's address (its cookie keeps the
+    browser signed in)."""
     browser = requests.Session()
     platform = tool.platform
     login = browser.get(
@@ -360,8 +361,7 @@ def launched(
         claims.update(sub=sub, given_name="Bench", family_name=sub, name=f"Bench {sub}")
     form = {"id_token": platform.sign(claims), "state": query["state"]}
     launch = browser.post(tool.base_url + "/lti/launch", data=form, allow_redirects=False)
-    path, lt = landing_of(launch.status_code, launch.headers.get("Location"), launch.text)
-    return browser, path, lt
+    return browser, landing_of(launch.status_code, launch.text)
 
 
 @dataclass
@@ -373,7 +373,6 @@ class Learner:
     rng: random.Random
     times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     browser: requests.Session | None = None
-    lt: str = ""
     token: str = ""
     base: str = ""
     plan: list[int] = field(default_factory=list)
@@ -386,17 +385,16 @@ class Learner:
         return response
 
     def start(self) -> None:
-        self.browser, path, self.lt = launched(self.tool, "learner", GRADED_LINK, self.sub)
+        self.browser, path = launched(self.tool, "learner", GRADED_LINK, self.sub)
         assert path == f"/mappings/{MAPPING_CODE}", path
         url = self.tool.base_url + path
-        page = self.browser.get(url, params={"lt": self.lt})
+        page = self.browser.get(url)
         assert page.status_code == 200, page.status_code
         found = CSRF.search(page.text)
         assert found, "no CSRF token on the start page"
         self.token = found.group(1)
         started = self.browser.post(
             url + "/attempts",
-            params={"lt": self.lt},
             data={"csrf_token": self.token},
             allow_redirects=False,
         )
@@ -407,10 +405,10 @@ class Learner:
         self.plan = attempt_plan(self.tool.database_url, int(attempt.group(1)))
 
     def answer(self, position: int, last: bool, think: float) -> None:
-        browser, q = self.browser, {"lt": self.lt}
+        browser = self.browser
         assert browser is not None
         url = f"{self.base}/items/{position}"
-        self.timed("item page", lambda: browser.get(url, params=q), 200)
+        self.timed("item page", lambda: browser.get(url), 200)
         good = self.rng.random() < 0.7
         values = answer_for(self.tool.content["items"][self.plan[position - 1]], good, self.rng)
         if think:
@@ -421,25 +419,24 @@ class Learner:
         data = {"csrf_token": self.token, "answer": values, "go": "review" if last else "next"}
         self.timed(
             "save answer",
-            lambda: browser.post(url, params=q, data=data, allow_redirects=False),
+            lambda: browser.post(url, data=data, allow_redirects=False),
             302,
         )
 
     def finish(self) -> None:
-        browser, q = self.browser, {"lt": self.lt}
+        browser = self.browser
         assert browser is not None
-        self.timed("review page", lambda: browser.get(self.base + "/review", params=q), 200)
+        self.timed("review page", lambda: browser.get(self.base + "/review"), 200)
         self.timed(
             "submit",
             lambda: browser.post(
                 self.base + "/submit",
-                params=q,
                 data={"csrf_token": self.token},
                 allow_redirects=False,
             ),
             302,
         )
-        self.timed("result page", lambda: browser.get(self.base + "/result", params=q), 200)
+        self.timed("result page", lambda: browser.get(self.base + "/result"), 200)
         browser.close()
 
 
@@ -605,13 +602,13 @@ def scenario_launches(
 
 def scenario_page(tool: Tool, path: str, requests_: int) -> dict[str, Any]:
     """One person (3 job roles, 300 required competences) asking for a page, one at a time."""
-    browser, _landing, lt = launched(tool, ROLES_PERSONA)
+    browser, _landing = launched(tool, ROLES_PERSONA)
     url = tool.base_url + path
     errors: Counter[str] = Counter()
 
     def get() -> float:
         started = time.perf_counter()
-        response = browser.get(url, params={"lt": lt})
+        response = browser.get(url)
         assert response.status_code == 200, response.status_code
         return time.perf_counter() - started
 
@@ -787,9 +784,9 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
                     (ROLES_PERSONA, "/learner/plan"),
                 ]
             )
-            browser, _landing, lt = launched(tool, persona)
+            browser, _landing = launched(tool, persona)
             for _ in range(5):
-                response = browser.get(tool.base_url + path, params={"lt": lt})
+                response = browser.get(tool.base_url + path)
                 assert response.status_code == 200, (path, response.status_code)
             browser.close()
 

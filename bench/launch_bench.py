@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urljoin, urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
 
@@ -243,22 +243,18 @@ def is_check(location: str) -> bool:
     return urlsplit(location).path == CHECK_PATH
 
 
-def landing_of(status: int, location: str | None, body: str) -> tuple[str, str]:
-    """Where a launch landed, and a token in its address (none since the launch answers
-    with its landing page: its address is the page's ``page-address``)."""
-    if status == 302:
-        assert location, "a redirect without Location"
-        parts = urlsplit(location)
-        return parts.path, parse_qs(parts.query).get("lt", [""])[0]
+def landing_of(status: int, body: str) -> str:
+    """Where a launch landed: the address its landing page stands for (``page-address``;
+    the launch answers with that page itself, never a redirect)."""
     assert status == 200, body[:300]
     found = PAGE_ADDRESS.search(body)
     assert found, "a launch page without its address"
-    return found.group(1), ""
+    return found.group(1)
 
 
 def one_flow(base_url: str, platform: DemoPlatform, persona: str) -> float:
     """One full flow in a new browser: login → cookie check → the platform → launch,
-    answered with the start page (or redirected to a landing, then that page)."""
+    answered with the start page."""
     started = time.perf_counter()
     with requests.Session() as browser:
         login = browser.get(
@@ -272,11 +268,7 @@ def one_flow(base_url: str, platform: DemoPlatform, persona: str) -> float:
         query = dict(parse_qsl(urlsplit(login.headers["Location"]).query))
         action, form = platform.authorize(query)
         launch = browser.post(action, data=form, allow_redirects=False)
-        if launch.status_code == 302:
-            landing = browser.get(urljoin(base_url + "/", launch.headers["Location"]))
-            assert landing.status_code == 200, landing.status_code
-        else:
-            landing_of(launch.status_code, None, launch.text)
+        landing_of(launch.status_code, launch.text)
     return time.perf_counter() - started
 
 

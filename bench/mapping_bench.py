@@ -391,9 +391,9 @@ def tool_client(app: Any) -> Any:
 
 def signed_launch(
     client: Any, platform: DemoPlatform, persona: str, link: str | None, sub: str | None = None
-) -> tuple[str, str]:
+) -> str:
     """A real login → id_token → launch; the id_token is signed here for ``sub`` (a
-    person of our own) instead of the persona's. Returns the landing path and ``lt``."""
+    person of our own) instead of the persona's. Returns the landing's address."""
     login = client.get("/lti/login", query_string=platform.login_params(persona, link=link))
     assert login.status_code == 302, login.get_data(as_text=True)[:300]
     login = client.get(login.headers["Location"])  # the cookie check, then the platform
@@ -410,7 +410,7 @@ def signed_launch(
         )
     form = {"id_token": platform.sign(claims), "state": query["state"]}
     launch = client.post("/lti/launch", data=form)
-    return landing_of(launch.status_code, launch.location, launch.get_data(as_text=True))
+    return landing_of(launch.status_code, launch.get_data(as_text=True))
 
 
 def take_mapping(
@@ -425,17 +425,16 @@ def take_mapping(
 ) -> int:
     """One learner from launch to result; returns the attempt's id."""
     client = tool_client(app)
-    path, lt = signed_launch(client, platform, "learner", link, sub)
+    path = signed_launch(client, platform, "learner", link, sub)
     assert path == f"/mappings/{MAPPING_CODE}", path
-    q = {"lt": lt}
 
     def get(url: str) -> Any:
-        response = client.get(url, query_string=q)
+        response = client.get(url)
         assert response.status_code == 200, (url, response.status_code)
         return response
 
     def post(url: str, data: dict[str, Any]) -> Any:
-        response = client.post(url, query_string=q, data=data)
+        response = client.post(url, data=data)
         assert response.status_code == 302, (url, response.get_data(as_text=True)[:500])
         return response
 
@@ -687,11 +686,11 @@ def bench_statistics(
     app: Any, platform: DemoPlatform, queries: QueryCounter, mapping_id: int, args: Any
 ) -> dict[str, Any]:
     client = tool_client(app)
-    _path, lt = signed_launch(client, platform, "designer", None)
+    signed_launch(client, platform, "designer", None)
     url = f"/designer/mappings/{mapping_id}/statistics"
 
     def get() -> Any:
-        response = client.get(url, query_string={"lt": lt})
+        response = client.get(url)
         assert response.status_code == 200, response.status_code
         return response
 

@@ -64,8 +64,8 @@ def setup(app: Any, platform: Any) -> None:
         session.commit()
 
 
-def launched(app: Any, platform: Any) -> tuple[Any, str]:
-    """A test client after a real signed launch of the 3-role learner; the ``?lt=…``."""
+def launched(app: Any, platform: Any) -> Any:
+    """A test client after a real signed launch of the 3-role learner (its cookie)."""
     client = app.test_client()
     client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": "tool.example"})
     login = client.get("/lti/login", query_string=platform.login_params("learner"))
@@ -75,8 +75,8 @@ def launched(app: Any, platform: Any) -> tuple[Any, str]:
     query = dict(parse_qsl(urlsplit(login.headers["Location"]).query))
     _action, form = platform.authorize(query)
     launch = client.post("/lti/launch", data=form)
-    _path, lt = landing_of(launch.status_code, launch.location, launch.get_data(as_text=True))
-    return client, (f"?lt={lt}" if lt else "")
+    landing_of(launch.status_code, launch.get_data(as_text=True))
+    return client
 
 
 def measure(app: Any, client: Any, url: str, requests: int) -> dict[str, Any]:
@@ -122,13 +122,13 @@ def main() -> int:
     results: dict[str, Any] = {"database": database_url.split(":")[0]}
     try:
         setup(app, platform)
-        client, query = launched(app, platform)
+        client = launched(app, platform)
         gc.collect()
         for page in PAGES:
-            results[page] = measure(app, client, page + query, args.requests)
+            results[page] = measure(app, client, page, args.requests)
             if args.profile:
                 profiler = cProfile.Profile(time.process_time)
-                profiler.runcall(client.get, page + query)
+                profiler.runcall(client.get, page)
                 print(f"--- {page}", file=sys.stderr)
                 stats = pstats.Stats(profiler, stream=sys.stderr)
                 stats.sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(45)

@@ -39,7 +39,6 @@ def parse_forms(html: str) -> list[dict[str, Any]]:
 
 
 #: The start pages (``services.launches.LANDING``): a launch to one answers with the page.
-START_PAGE_PATHS = ("/learner/", "/coordinator/", "/designer/", "/manager/", "/admin/")
 PAGE_ADDRESS = re.compile(r'<meta name="page-address" content="([^"]*)">')
 LAUNCH_TOKEN = re.compile(r'<meta name="launch-token" content="([^"]*)">')
 
