@@ -84,11 +84,19 @@ def content_security_policy() -> str:
     )
 
 
+#: A redirect's policy: its body is never shown (the browser follows the Location), so
+#: nothing in it may load or run, and no platform's origin need be read for it.
+REDIRECT_POLICY = "default-src 'none'; base-uri 'none'"
+
+
 def _add_headers(response: Response) -> Response:
     if response.mimetype == "text/html" and "Content-Security-Policy" not in response.headers:
-        response.headers["Content-Security-Policy"] = " ".join(
-            content_security_policy().split()
-        ).replace(" ;", ";")
+        if 300 <= response.status_code < 400 and "Location" in response.headers:
+            response.headers["Content-Security-Policy"] = REDIRECT_POLICY
+        else:
+            response.headers["Content-Security-Policy"] = " ".join(
+                content_security_policy().split()
+            ).replace(" ;", ";")
     settings = current_app.config["SETTINGS"]
     if settings.is_https:  # also behind a proxy that forgot X-Forwarded-Proto
         response.headers.setdefault("Strict-Transport-Security", HSTS)

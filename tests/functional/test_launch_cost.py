@@ -154,6 +154,45 @@ def test_login_and_cookie_check_need_no_sql_with_the_registry_cached(app, lms):
         assert at_login == [] and commits == []
 
 
+@contextmanager
+def redis_round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[list[Any]]]:
+    """The round trips to Redis inside the block, each as the commands it sent (a pipeline
+    is one), whichever client sends them (the tool's and the rate limiter's)."""
+    from redis.connection import AbstractConnection
+
+    sent: list[list[Any]] = []
+    original = AbstractConnection.send_packed_command
+
+    def send(self: Any, command: Any, check_health: bool = True) -> None:
+        sent.append([command])
+        original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", send)
+    yield sent
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", original)
+
+
+def test_a_new_browsers_login_and_cookie_check_take_five_redis_round_trips(app, lms, monkeypatch):
+    """The login: its rate limit, the registry's generation, the held login; the check:
+    the held login used up, the state saved. The redirects' own policy needs no platform
+    origins, so no generation read for them."""
+    if app.extensions["lti"].redis is None:
+        pytest.skip("the state store is the database without Redis")
+    assert lms.landed(lms.launch(TestLms.browser(app), "learner"))
+    browser = TestLms.browser(app)
+    params = lms.platform.login_params("learner")
+
+    with redis_round_trips(monkeypatch) as at_login:
+        initiation = browser.get("/lti/login", query_string=params)
+    with redis_round_trips(monkeypatch) as at_check:
+        checked = browser.get(initiation.headers["Location"])
+
+    assert lms.is_check(initiation.headers["Location"]) and checked.status_code == 302
+    assert checked.headers["Content-Security-Policy"] == "default-src 'none'; base-uri 'none'"
+    assert len(at_login) == 3, at_login
+    assert len(at_check) == 2, at_check
+
+
 def test_the_start_page_got_again_reads_the_launch_once(app, lms):
     """A reload GETs the start page's own address: as any page, it reads the launch (with
     its person, deployment, platform and organisation) in one statement."""
