@@ -1,7 +1,7 @@
 """Compile once per test run what each new app would compile again.
 
 The tests make a new app for nearly every test (and a few per test for several workers or
-hosts). Two things an app compiles do not depend on the app at all; compiling them for
+hosts). Three things an app compiles do not depend on the app at all; compiling them for
 each app was over half of a test's time. Each is shared as the same code a new app would
 compile, so nothing the tests see changes.
 """
@@ -17,8 +17,52 @@ from werkzeug.routing.rules import Rule
 
 
 def compile_once() -> None:
+    _share_rule_parts()
     _share_url_builders()
     _share_templates()
+
+
+def _share_rule_parts() -> None:
+    """Werkzeug parses every rule's path into its parts (regular expressions, weights and
+    converters) when an app registers it: half of ``create_app`` once the builders below
+    are shared. The parts depend only on the rule's path, its host or subdomain, and the
+    map's converters (all apps register the same), so a rule parsed once is handed to each
+    later app's rule as copies of the same lists. The parts are frozen dataclasses; the
+    converters keep nothing of their map but the reference (``BaseConverter.__init__``)."""
+    compile_rule = Rule.compile
+    parsed: dict[Any, Any] = {}
+
+    def shared(rule: Rule) -> None:
+        url_map = rule.map
+        assert url_map is not None, "rule not bound"
+        key = (
+            rule.rule,
+            rule.host,
+            rule.subdomain,
+            rule.merge_slashes,
+            url_map.host_matching,
+            tuple(sorted(url_map.converters.items())),
+        )
+        found = parsed.get(key)
+        if found is None:
+            compile_rule(rule)
+            own = set(map(str, rule.defaults or {}))
+            parsed[key] = (
+                tuple(rule._parts),
+                tuple(rule._trace),
+                dict(rule._converters),
+                frozenset(rule.arguments - own),
+            )
+            return
+        parts, trace, converters, arguments = found
+        rule._parts = list(parts)
+        rule._trace = list(trace)
+        rule._converters = dict(converters)
+        rule.arguments |= arguments
+        rule._build = rule._compile_builder(False).__get__(rule, None)  # type: ignore[method-assign]
+        rule._build_unknown = rule._compile_builder(True).__get__(rule, None)  # type: ignore[method-assign]
+
+    Rule.compile = shared  # type: ignore[method-assign]
 
 
 def _share_url_builders() -> None:
