@@ -3,7 +3,8 @@ only the registered platforms frame it and runs only the tool's own scripts (eac
 script carries the response's nonce), and HSTS over https.
 
 The platforms' origins come from the registry cache (one statement per process each time
-the registry changes, or every ``REGISTRY_CACHE_SECONDS``), never per request.
+the registry changes, or every ``REGISTRY_CACHE_SECONDS``), never per request; a change
+made on another host reaches them within ``FRAME_ORIGINS_LAG_SECONDS``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from lti_tool.lti.registry_cache import origin
 
 log = logging.getLogger(__name__)
+
+#: How long a page's framing policy may lag a registry change made by another process: a
+#: page reads the registry's generation from Redis only when its process has not read it
+#: (at a login or launch) for that long. Framing is no permission: a platform registered
+#: elsewhere a moment ago is refused a frame for a few seconds at most.
+FRAME_ORIGINS_LAG_SECONDS = 5.0
 
 #: A year; sent only when BASE_URL is https.
 HSTS = "max-age=31536000; includeSubDomains"
@@ -59,7 +66,8 @@ def frame_origins() -> tuple[str, ...]:
         # A session of its own: the request's may have failed (an error page) or be
         # about to be rolled back.
         registered = lti.registry.frame_origins(
-            current_app.extensions["db_sessionmaker"], lti.registry.request_generation()
+            current_app.extensions["db_sessionmaker"],
+            lti.registry.recent_generation(FRAME_ORIGINS_LAG_SECONDS),
         )
     except (SQLAlchemyError, RedisError, OSError):  # no database yet: the tool frames itself
         log.warning("the platforms' origins could not be read: frame-ancestors 'self' only")

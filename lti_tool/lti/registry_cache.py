@@ -72,6 +72,8 @@ class RegistryCache:
         self._local_generation = 0
         self._entries: dict[tuple[Any, ...], tuple[Any, float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        #: The generation this process read last, and when (``time.monotonic``).
+        self._last_read: tuple[Any, float] | None = None
 
     # --- the generation ---------------------------------------------------------------
 
@@ -82,19 +84,28 @@ class RegistryCache:
         return self.noted(self.client.get(GENERATION_KEY))
 
     def noted(self, generation: Any) -> Any:
-        """Keep the generation a request read (``request_generation``); returns it."""
+        """Keep the generation a request read (``recent_generation``); returns it."""
         if has_request_context():
             g.registry_generation = generation
+        self._last_read = (generation, time.monotonic())
         return generation
 
-    def request_generation(self) -> Any:
-        """The generation this request read already (its login or launch did, with its
-        state), else the one now: the response's headers (``web_security``) need no
-        Redis command of their own after a login or launch."""
-        if self.client is not None and has_request_context():
+    def recent_generation(self, max_age: float) -> Any:
+        """For what may lag the registry by ``max_age`` seconds (the pages' framing
+        policy, ``web_security``): the generation this request read already (its login or
+        launch did, with its state), else the one this process read last if that is
+        recent enough, else the one now. Under traffic every login and launch reads it, so
+        a page costs no Redis command of its own; a change made in this process is seen
+        at once (``invalidate``)."""
+        if self.client is None:
+            return self._local_generation
+        if has_request_context():
             found = g.get("registry_generation", _NOT_READ)
             if found is not _NOT_READ:
                 return found
+        last = self._last_read
+        if last is not None and time.monotonic() - last[1] < max_age:
+            return last[0]
         return self.generation()
 
     def generation_command(self, pipe: Any) -> None:
@@ -106,6 +117,7 @@ class RegistryCache:
         with self._lock:
             self._local_generation += 1
             self._entries.clear()
+            self._last_read = None
         if has_request_context():
             g.pop("registry_generation", None)
         if self.client is not None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from lti_tool import web_security
 from lti_tool.db import get_session
 from lti_tool.services import platforms
 from lti_tool.settings import SettingsError
@@ -133,6 +134,27 @@ def test_frame_ancestors_follow_the_registry_at_once(app, lms):
     )
     assert disabled.exit_code == 0, disabled.output
     assert policy(browser.get("/learner/"))["frame-ancestors"] == ["'self'", PLATFORM_ISSUER]
+
+
+def test_another_process_frames_for_a_platform_registered_elsewhere_after_its_lag(
+    app, lms, make_app, monkeypatch
+):
+    """A page's policy reads no registry generation of its own while its process read one
+    lately (at a login or launch): a platform registered by another process may frame
+    this one's pages ``FRAME_ORIGINS_LAG_SECONDS`` later at most, not at once."""
+    if app.extensions["lti"].redis is None:
+        pytest.skip("without Redis each process sees another's change after its cache time")
+    browser = TestLms.browser(app)
+    assert policy(learner_page(app, lms, browser))["frame-ancestors"] == ["'self'", PLATFORM_ISSUER]
+
+    other = make_app()
+    register(other, "https://canvas.example", "https://sso.canvas.example")
+    lagging = policy(browser.get("/learner/"))["frame-ancestors"]
+    assert lagging == ["'self'", PLATFORM_ISSUER]  # read a moment ago: within the lag
+
+    monkeypatch.setattr(web_security, "FRAME_ORIGINS_LAG_SECONDS", 0.0)  # the lag is over
+    after = policy(browser.get("/learner/"))["frame-ancestors"]
+    assert "https://canvas.example" in after and "https://sso.canvas.example" in after
 
 
 def test_an_admin_can_let_the_institutions_own_domain_frame_the_tool(make_app, lms):
