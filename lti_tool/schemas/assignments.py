@@ -54,3 +54,9 @@ def form_data(form: Any, *lists: str) -> dict[str, Any]:
     for name in lists:
         data[name] = form.getlist(name)
     return data
+
+
+class PeoplePageQuery(_Form):
+    """A manager's start page: which page of the people."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_INT))

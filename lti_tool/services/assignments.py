@@ -21,11 +21,12 @@ import dataclasses
 import enum
 import functools
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session, contains_eager, load_only
+from sqlalchemy.orm import Session, contains_eager, joinedload, load_only
 
 from lti_tool.db import utcnow
 from lti_tool.errors import NotFound
@@ -568,6 +569,58 @@ def count_people(session: Session, organisation_id: int) -> int:
     )
 
 
-def pending_choices(session: Session, organisation_id: int) -> list[Placement]:
-    """The people with self-choices awaiting a manager's decision."""
-    return [p for p in people_of(session, organisation_id) if p.has_pending]
+def pending_placements(
+    session: Session, organisation_id: int, unit_ids: frozenset[int] | None = None
+) -> list[Placement]:
+    """The people with self-choices awaiting a manager's decision (of ``unit_ids``' people
+    if given), with those choices only: two statements, however many people there are."""
+    by_id: dict[int, Placement] = {}
+    for kind in Kind:
+        spec = SPECS[kind]
+        query = _assignments_query(kind, False)
+        if unit_ids is not None:
+            query = query.where(spec.model.person_id.in_(in_units(unit_ids, pending=True)))
+        values = {"organisation_id": organisation_id, "statuses": [AssignmentStatus.PENDING]}
+        for row in session.scalars(query.options(joinedload(spec.model.person)), values):
+            placement = by_id.setdefault(row.person_id, Placement(row.person))
+            (placement.pending_roles if kind == Kind.ROLE else placement.pending_units).append(row)
+    return sorted(by_id.values(), key=lambda p: (p.person.display_name.casefold(), p.person.id))
+
+
+#: The people a manager's start page shows at a time.
+PEOPLE_PER_PAGE = 50
+
+
+@dataclasses.dataclass
+class PeoplePage:
+    """One page of a manager's people, and where it stands among all of them."""
+
+    people: list[Placement]
+    page: int
+    pages: int
+    total: int
+
+
+def people_page(
+    session: Session,
+    organisation_id: int,
+    unit_ids: frozenset[int] | None,
+    page: int,
+    per_page: int = PEOPLE_PER_PAGE,
+) -> PeoplePage:
+    """Page ``page`` of ``people_of`` (the last page when there are fewer), with the count
+    of them all from the same statement (a window count): an organisation of thousands
+    costs what a unit of ten does."""
+    query = select(Person, func.count().over()).where(Person.organisation_id == organisation_id)
+    if unit_ids is not None:
+        query = query.where(Person.id.in_(in_units(unit_ids, pending=True)))
+    query = query.order_by(*_PEOPLE_ORDER)
+    page = max(page, 1)
+    rows = session.execute(query.offset((page - 1) * per_page).limit(per_page)).all()
+    if not rows and page > 1:  # past the last page: the last one
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        page = max(1, math.ceil(total / per_page))
+        rows = session.execute(query.offset((page - 1) * per_page).limit(per_page)).all()
+    total = rows[0][1] if rows else 0
+    placements = _placements(session, organisation_id, [row[0] for row in rows])
+    return PeoplePage(placements, page, max(1, math.ceil(total / per_page)), total)

@@ -33,6 +33,7 @@ from lti_tool.db import get_session
 from lti_tool.domain.texts import localized
 from lti_tool.errors import (
     InvalidCode,
+    InvalidInput,
     InvalidName,
     InvalidOrgUnitParent,
     OrgUnitCodeTaken,
@@ -42,7 +43,7 @@ from lti_tool.errors import (
 from lti_tool.lti.roles import Permission
 from lti_tool.models import UnitKind
 from lti_tool.schemas.admin import field_errors
-from lti_tool.schemas.assignments import AssignForm
+from lti_tool.schemas.assignments import AssignForm, PeoplePageQuery
 from lti_tool.schemas.coverage import (
     MatrixQuery,
     TrailQuery,
@@ -85,8 +86,17 @@ def _to(endpoint: str, **values: Any) -> Any:
 
 def _home(status: int = 200, **context: Any) -> Any:
     session, organisation_id, scope = get_session(), current_organisation_id(), managed_units()
-    people = assignments.people_of(session, organisation_id, unit_ids=scope)
-    audit.record_view(session, current_actor(), "people", [p.person.id for p in people])
+    try:
+        number = PeoplePageQuery().load(query_data(request.args))["page"]
+    except ValidationError as exc:
+        raise InvalidInput(field_errors(exc)) from exc
+    people = assignments.people_page(session, organisation_id, scope, number)
+    if people.pages == 1:  # everyone is on the page, their choices too
+        pending = [p for p in people.people if p.has_pending]
+    else:
+        pending = assignments.pending_placements(session, organisation_id, scope)
+    shown = dict.fromkeys(p.person.id for p in (*pending, *people.people))
+    audit.record_view(session, current_actor(), "people", list(shown))
     page = render_template(
         "manager/home.html",
         launch=current_launch(),
@@ -95,7 +105,7 @@ def _home(status: int = 200, **context: Any) -> Any:
         if scope is not None
         else grants.units_of(session, organisation_id),
         people=people,
-        pending=[p for p in people if p.has_pending],
+        pending=pending,
         limits=(assignment_import.MAX_IMPORT_BYTES // 1024, assignment_import.MAX_IMPORT_ROWS),
         **context,
     )

@@ -1,0 +1,144 @@
+"""The manager's start page lists the employees 50 a page: an organisation of thousands
+answers as fast as a unit of ten, the choices awaiting a decision are shown whichever
+page their people are on, and the audit log names the people shown, not everyone."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import func, select
+
+from lti_tool.db import get_session
+from lti_tool.models import (
+    AssignmentSource,
+    AssignmentStatus,
+    JobRoleAssignment,
+    Person,
+)
+from lti_tool.services.assignments import PEOPLE_PER_PAGE
+from tests.fakes import content
+from tests.functional.test_assignments import person_id
+from tests.functional.test_audit import events
+from tests.functional.test_grants import ADMIN
+from tests.functional.test_unit_matrix import add_people, browser_of, get, grant_manager
+from tests.statements import statements_run
+
+ROW = re.compile(r'<td><a href="/manager/people/(\d+)"')
+
+
+def people_in(app: Any, count: int) -> dict[str, Any]:
+    """The care organisation with ``count`` employees (Ansatt 000 … in name order) in the
+    home-care unit, each a nurse."""
+    with app.app_context():
+        care = content.care_content()
+        org = care["organisation_id"]
+        unit = content.unit(org, "hjem", "Hjemmetjenesten")
+        names = [f"Ansatt{n:03d} Etternavn{n:03d}" for n in range(count)]
+        ids = add_people(org, names, unit, [care["roles"]["sykepleier"]])
+        get_session().commit()
+    return {"organisation_id": org, "unit": unit, "ids": ids, "care": care}
+
+
+def total_people(app: Any, org: int) -> int:
+    with app.app_context():
+        return get_session().scalar(
+            select(func.count()).select_from(Person).where(Person.organisation_id == org)
+        )
+
+
+def shown(html: str) -> list[int]:
+    return [int(found) for found in ROW.findall(html)]
+
+
+def test_the_employees_come_50_a_page_with_links_to_every_page(app, lms):
+    world = people_in(app, 120)
+    manager = browser_of(app, lms, "admin")  # an admin: the whole organisation
+    total = total_people(app, world["organisation_id"])  # the admin's own person too
+    pages = -(-total // PEOPLE_PER_PAGE)
+
+    first = get(manager, "/manager/")
+    assert len(shown(first)) == PEOPLE_PER_PAGE
+    assert f"{total} employees." in first and f"Page 1 of {pages}" in first
+    assert 'href="/manager/?page=2#people-title" rel="next"' in first
+    assert 'aria-label="Pages of employees"' in first and 'aria-current="page">1<' in first
+    assert 'rel="prev"' not in first
+
+    last = get(manager, "/manager/", page=str(pages))
+    assert len(shown(last)) == total - (pages - 1) * PEOPLE_PER_PAGE
+    assert f'href="/manager/?page={pages - 1}#people-title" rel="prev"' in last
+    every = set(shown(first))
+    for number in range(2, pages + 1):
+        every |= set(shown(get(manager, "/manager/", page=str(number))))
+    assert set(world["ids"]) <= every and len(every) == total  # each once, none left out
+
+    beyond = get(manager, "/manager/", page="999")  # a page past the end: the last one
+    assert shown(beyond) == shown(last)
+
+
+def test_a_page_that_is_no_number_is_refused_with_a_translated_error(app, lms):
+    people_in(app, 3)
+    manager = browser_of(app, lms, "admin")
+    for wrong in ("0", "abc", "-1", "99999999999999999999"):
+        answer = manager.get("/manager/", query_string={"page": wrong, "lang": "nb"})
+        assert answer.status_code == 422, (wrong, answer.status_code)
+        assert "Forespørselen har feil" in answer.get_data(as_text=True)
+
+
+def test_a_choice_awaiting_a_decision_shows_on_every_page(app, lms):
+    world = people_in(app, 70)
+    last_person = world["ids"][-1]  # last in name order: on the second page
+    with app.app_context():
+        get_session().add(
+            JobRoleAssignment(
+                person_id=last_person,
+                job_role_id=world["care"]["roles"]["helsefagarbeider"],
+                source=AssignmentSource.SELF,
+                status=AssignmentStatus.PENDING,
+            )
+        )
+        get_session().commit()
+    manager = browser_of(app, lms, "admin")
+
+    first = get(manager, "/manager/")
+    assert last_person not in shown(first)
+    pending = first[first.index('id="pending-title"') : first.index('id="people-title"')]
+    assert "Ansatt069 Etternavn069" in pending and "Approve" in pending
+    (event, people) = events(app)[-1]
+    assert event.object_type == "people"
+    own = person_id(app, ADMIN)  # one's own data is not another person's
+    assert sorted(people) == sorted({*shown(first), last_person} - {own})  # those shown only
+
+
+def test_a_unit_manager_pages_through_their_units_people_only(app, lms):
+    world = people_in(app, 60)
+    with app.app_context():
+        other = content.unit(world["organisation_id"], "annen", "Annen enhet")
+        outsiders = add_people(world["organisation_id"], ["Utenfor Person"], other, [])
+        get_session().commit()
+    manager = browser_of(app, lms, "manager")  # granted manager of the home-care unit
+    grant_manager(app, world["organisation_id"], "103", world["unit"])
+
+    first = get(manager, "/manager/")
+    second = get(manager, "/manager/", page="2")
+    assert "60 employees." in first and "Page 1 of 2" in first
+    assert set(shown(first)) | set(shown(second)) == set(world["ids"])
+    assert outsiders[0] not in shown(first) + shown(second)
+
+
+def test_the_page_costs_the_same_statements_for_60_and_600_employees(app, lms):
+    world = people_in(app, 60)
+    manager = browser_of(app, lms, "admin")
+    get(manager, "/manager/")  # warm
+    with statements_run(app) as small:
+        get(manager, "/manager/")
+    with app.app_context():
+        add_people(world["organisation_id"], [f"Flere{n:03d} Folk" for n in range(540)], None, [])
+        get_session().commit()
+    with statements_run(app) as large:
+        html = get(manager, "/manager/")
+
+    assert len(shown(html)) == PEOPLE_PER_PAGE
+    # the page with its count (one statement), their roles and units, the choices awaiting
+    # a decision (roles and units), the audit log's event and the people it names
+    assert len(small) == len(large), (small, large)
