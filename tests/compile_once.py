@@ -26,9 +26,11 @@ def _share_rule_parts() -> None:
     """Werkzeug parses every rule's path into its parts (regular expressions, weights and
     converters) when an app registers it: half of ``create_app`` once the builders below
     are shared. The parts depend only on the rule's path, its host or subdomain, and the
-    map's converters (all apps register the same), so a rule parsed once is handed to each
-    later app's rule as copies of the same lists. The parts are frozen dataclasses; the
-    converters keep nothing of their map but the reference (``BaseConverter.__init__``)."""
+    map's converters (all apps register the same) and the names of its defaults (its
+    arguments with the path's variables), so a rule parsed once is handed to each later
+    app's rule as copies of the same lists. The parts are frozen dataclasses; the
+    converters keep nothing of their map but the reference (``BaseConverter.__init__``),
+    which no converter of the tool reads."""
     compile_rule = Rule.compile
     parsed: dict[Any, Any] = {}
 
@@ -42,23 +44,23 @@ def _share_rule_parts() -> None:
             rule.merge_slashes,
             url_map.host_matching,
             tuple(sorted(url_map.converters.items())),
+            tuple(sorted(map(str, rule.defaults or {}))),  # among the rule's arguments
         )
         found = parsed.get(key)
         if found is None:
             compile_rule(rule)
-            own = set(map(str, rule.defaults or {}))
             parsed[key] = (
                 tuple(rule._parts),
                 tuple(rule._trace),
                 dict(rule._converters),
-                frozenset(rule.arguments - own),
+                frozenset(rule.arguments),
             )
             return
         parts, trace, converters, arguments = found
         rule._parts = list(parts)
         rule._trace = list(trace)
         rule._converters = dict(converters)
-        rule.arguments |= arguments
+        rule.arguments = set(arguments)
         rule._build = rule._compile_builder(False).__get__(rule, None)  # type: ignore[method-assign]
         rule._build_unknown = rule._compile_builder(True).__get__(rule, None)  # type: ignore[method-assign]
 

@@ -74,6 +74,8 @@ class RegistryCache:
         self._lock = threading.Lock()
         #: The generation this process read last, and when (``time.monotonic``).
         self._last_read: tuple[Any, float] | None = None
+        #: Bumped by ``invalidate``: a read begun before it is not kept as the last read.
+        self._epoch = 0
 
     # --- the generation ---------------------------------------------------------------
 
@@ -81,22 +83,26 @@ class RegistryCache:
         """The registry's generation now; read it before the rows it is to vouch for."""
         if self.client is None:
             return self._local_generation
-        return self.noted(self.client.get(GENERATION_KEY))
+        epoch = self._epoch
+        generation = self.client.get(GENERATION_KEY)
+        with self._lock:
+            if epoch == self._epoch:  # no change of this process's since: keep it
+                self._last_read = (generation, time.monotonic())
+        return self.noted(generation)
 
     def noted(self, generation: Any) -> Any:
         """Keep the generation a request read (``recent_generation``); returns it."""
         if has_request_context():
             g.registry_generation = generation
-        self._last_read = (generation, time.monotonic())
         return generation
 
     def recent_generation(self, max_age: float) -> Any:
         """For what may lag the registry by ``max_age`` seconds (the pages' framing
         policy, ``web_security``): the generation this request read already (its login or
         launch did, with its state), else the one this process read last if that is
-        recent enough, else the one now. Under traffic every login and launch reads it, so
-        a page costs no Redis command of its own; a change made in this process is seen
-        at once (``invalidate``)."""
+        recent enough, else the one now. Under traffic every login reads it, so a page
+        costs no Redis command of its own; a change made in this process is seen at once
+        (``invalidate``)."""
         if self.client is None:
             return self._local_generation
         if has_request_context():
@@ -114,21 +120,27 @@ class RegistryCache:
 
     def invalidate(self) -> None:
         """After a commit that changed the registry: every process reads it again."""
-        with self._lock:
-            self._local_generation += 1
-            self._entries.clear()
-            self._last_read = None
+        self._forget_reads()
         if has_request_context():
             g.pop("registry_generation", None)
         if self.client is not None:
             try:
                 self.client.incr(GENERATION_KEY)
+                # a read that began before the increment may hold the old generation
+                self._forget_reads()
             except redis.RedisError:  # the change is committed: do not fail its request
                 log.warning(
                     "registry changed but Redis is unreachable: other processes see the "
                     "change within %s seconds",
                     self.max_age,
                 )
+
+    def _forget_reads(self) -> None:
+        with self._lock:
+            self._local_generation += 1
+            self._epoch += 1
+            self._entries.clear()
+            self._last_read = None
 
     # --- the rows ---------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session, contains_eager, joinedload, load_only
+from sqlalchemy.orm import Session, contains_eager, load_only
 
 from lti_tool.db import utcnow
 from lti_tool.errors import NotFound
@@ -536,7 +536,7 @@ _PEOPLE_ORDER = (Person.family_name, Person.given_name, Person.name, Person.id)
 
 @functools.cache
 def _everyone_query() -> Any:
-    """``people_of`` the whole organisation, made once (a manager's start page)."""
+    """``people_of`` the whole organisation, made once (its pages ask for everyone)."""
     return (
         select(Person)
         .where(Person.organisation_id == bindparam("organisation_id"))
@@ -573,18 +573,33 @@ def pending_placements(
     session: Session, organisation_id: int, unit_ids: frozenset[int] | None = None
 ) -> list[Placement]:
     """The people with self-choices awaiting a manager's decision (of ``unit_ids``' people
-    if given), with those choices only: two statements, however many people there are."""
+    if given), with those choices only, in ``people_order``: two statements, however many
+    people there are."""
     by_id: dict[int, Placement] = {}
     for kind in Kind:
         spec = SPECS[kind]
-        query = _assignments_query(kind, False)
+        query = (
+            _assignments_query(kind, False)
+            .join(Person, Person.id == spec.model.person_id)
+            .where(Person.organisation_id == bindparam("organisation_id"))
+            .options(contains_eager(spec.model.person))
+        )
         if unit_ids is not None:
             query = query.where(spec.model.person_id.in_(in_units(unit_ids, pending=True)))
         values = {"organisation_id": organisation_id, "statuses": [AssignmentStatus.PENDING]}
-        for row in session.scalars(query.options(joinedload(spec.model.person)), values):
+        for row in session.scalars(query, values):
             placement = by_id.setdefault(row.person_id, Placement(row.person))
             (placement.pending_roles if kind == Kind.ROLE else placement.pending_units).append(row)
-    return sorted(by_id.values(), key=lambda p: (p.person.display_name.casefold(), p.person.id))
+    return sorted(by_id.values(), key=people_order)
+
+
+def people_order(placement: Placement) -> tuple[Any, ...]:
+    """The order people are listed in (family name, given name, name, id; a missing name
+    first), the same on every database: the choices awaiting a decision keep their order
+    whether everyone is on one page or not."""
+    person = placement.person
+    names = (person.family_name, person.given_name, person.name)
+    return (*((value is not None, (value or "").casefold()) for value in names), person.id)
 
 
 #: The people a manager's start page shows at a time.

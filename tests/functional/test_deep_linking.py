@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -44,12 +45,16 @@ def submit_selection(client: Any) -> tuple[dict[str, Any], str]:
     return autopost, body
 
 
-def posts_a_response(html: str) -> bool:
-    """Whether the page carries the auto-post form with a signed response (a field named JWT).
+#: A signed JWT anywhere in a page: a JSON header and payload, base64url-encoded.
+SIGNED_JWT = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+")
 
-    Looking for the bare letters would fail at random: a CSRF token may contain them.
-    """
-    return any("JWT" in form["fields"] for form in parse_forms(html))
+
+def posts_a_response(html: str) -> bool:
+    """Whether the page carries a signed response: the auto-post form's field named JWT,
+    or a token shaped like one anywhere. Looking for the bare letters JWT would fail at
+    random: a CSRF token may contain them."""
+    has_form = any("JWT" in form["fields"] for form in parse_forms(html))
+    return has_form or SIGNED_JWT.search(html) is not None
 
 
 def verify_with_tool_jwks(client: Any, token: str, audience: str) -> dict[str, Any]:

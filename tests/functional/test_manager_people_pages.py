@@ -61,7 +61,8 @@ def test_the_employees_come_50_a_page_with_links_to_every_page(app, lms):
     assert len(shown(first)) == PEOPLE_PER_PAGE
     assert f"{total} employees." in first and f"Page 1 of {pages}" in first
     assert 'href="/manager/?page=2#people-title" rel="next"' in first
-    assert 'aria-label="Pages of employees"' in first and 'aria-current="page">1<' in first
+    assert 'aria-label="Pages of employees"' in first
+    assert 'aria-current="page"><span class="visually-hidden">Page </span>1<' in first
     assert 'rel="prev"' not in first
 
     last = get(manager, "/manager/", page=str(pages))
@@ -139,6 +140,38 @@ def test_the_page_costs_the_same_statements_for_60_and_600_employees(app, lms):
         html = get(manager, "/manager/")
 
     assert len(shown(html)) == PEOPLE_PER_PAGE
+    links = re.findall(r'\?page=(\d+)#people-title"><span class="visually-hidden">Page', html)
+    assert links == ["2", "3", "13"], links  # the first, near the current one, the last
+    assert '<li aria-hidden="true">…</li>' in html
     # the page with its count (one statement), their roles and units, the choices awaiting
     # a decision (roles and units), the audit log's event and the people it names
     assert len(small) == len(large), (small, large)
+
+
+def test_the_choices_keep_their_order_when_the_employees_fill_a_second_page(app, lms):
+    world = people_in(app, 10)
+    with app.app_context():
+        (early_family,) = add_people(world["organisation_id"], ["Zz Aaa"], world["unit"], [])
+        for person in (early_family, world["ids"][2]):  # Aaa before Etternavn002
+            get_session().add(
+                JobRoleAssignment(
+                    person_id=person,
+                    job_role_id=world["care"]["roles"]["helsefagarbeider"],
+                    source=AssignmentSource.SELF,
+                    status=AssignmentStatus.PENDING,
+                )
+            )
+        get_session().commit()
+    manager = browser_of(app, lms, "admin")
+
+    def pending_names() -> list[str]:
+        html = get(manager, "/manager/")
+        section = html[html.index('id="pending-title"') : html.index('id="people-title"')]
+        return re.findall(r"<td>(Zz Aaa|Ansatt002 Etternavn002)</td>", section)
+
+    one_page = pending_names()
+    with app.app_context():
+        add_people(world["organisation_id"], [f"Flere{n:03d} Folk" for n in range(60)], None, [])
+        get_session().commit()
+    assert one_page == ["Zz Aaa", "Ansatt002 Etternavn002"]
+    assert pending_names() == one_page
