@@ -587,8 +587,9 @@ class _Scored:
 # The submission reads what scoring needs in one statement, made once (making it costs more
 # than running it), with its values bound per submission: a row per item option, item
 # competence, scale level, answer and measured competence, told apart by ``tag``, and
-# whether the organisation has a published certification (evidence may complete it).
-_ITEM, _MEASURE, _LEVEL, _ANSWER, _MEASURED, _CERTIFICATION = range(6)
+# whether the organisation has a published certification (evidence may complete it), and
+# the person's other submitted attempts of the mapping (the gradebook's grade).
+_ITEM, _MEASURE, _LEVEL, _ANSWER, _MEASURED, _CERTIFICATION, _GRADED = range(7)
 
 
 @functools.cache
@@ -670,6 +671,15 @@ def _scoring_reads() -> Any:
             Certification.organisation_id == bindparam("organisation_id"),
             Certification.status == CertificationStatus.PUBLISHED,
         ),
+        select(
+            *row(_GRADED, Attempt.id, fraction=Attempt.percentage, at=Attempt.submitted_at)
+        ).where(
+            Attempt.mapping_id == mapping_id,
+            Attempt.person_id == bindparam("person_id"),
+            Attempt.status == AttemptStatus.SUBMITTED,
+            Attempt.percentage.is_not(None),
+            Attempt.id != bindparam("attempt_id"),
+        ),
     )
     c = reads.selected_columns
     return reads.order_by(c.tag, c.a, c.c, c.b)
@@ -687,11 +697,14 @@ class _Reads:
     thresholds: dict[int, dict[int, float]] = dataclasses.field(default_factory=dict)
     """The mapping's competences, in its order, with their {level: minimum %}."""
     certifications: bool = False
+    graded: list[gradebook.Graded] = dataclasses.field(default_factory=list)
+    """The person's other submitted attempts of the mapping: (id, percentage, submitted)."""
 
 
 def _read_for_scoring(session: Session, attempt: _Submitted) -> _Reads:
     """What scoring needs (one statement): the items' kind, points, options' credits,
-    competences and weights, the scales, the answers, the mapping's competences."""
+    competences and weights, the scales, the answers, the mapping's competences, and the
+    person's other graded attempts."""
     found = _Reads()
     rows = session.execute(
         _scoring_reads(),
@@ -700,6 +713,7 @@ def _read_for_scoring(session: Session, attempt: _Submitted) -> _Reads:
             "mapping_id": attempt.mapping_id,
             "attempt_id": attempt.id,
             "organisation_id": attempt.organisation_id,
+            "person_id": attempt.person_id,
         },
     )
     for tag, a, b, _c, fraction, value, tolerance, points, kind, data, at in rows:
@@ -717,8 +731,10 @@ def _read_for_scoring(session: Session, attempt: _Submitted) -> _Reads:
             found.responses[b] = (a, data, at)
         elif tag == _MEASURED:
             found.thresholds[b] = {int(k): v for k, v in data.items()}
-        else:
+        elif tag == _CERTIFICATION:
             found.certifications = True
+        else:
+            found.graded.append((a, fraction, at))
     return found
 
 
@@ -765,13 +781,14 @@ def _score(session: Session, attempt: _Submitted, now: dt.datetime) -> None:
             .values(fraction=bindparam("fraction")),
             [{"response_id": f["id"], "fraction": f["fraction"]} for f in fractions],
         )
+    percentage = round(100.0 * score / maximum, 1) if maximum else 0.0
     session.execute(
         update(_ATTEMPTS)
         .where(_ATTEMPTS.c.id == attempt.id)
         .values(
             score=round(score, 4),
             max_score=round(maximum, 4),
-            percentage=round(100.0 * score / maximum, 1) if maximum else 0.0,
+            percentage=percentage,
         )
     )
     record_evidence(
@@ -793,7 +810,8 @@ def _score(session: Session, attempt: _Submitted, now: dt.datetime) -> None:
             ).values()
         ],
     )
-    _queue_gradebook_score(session, attempt, mapping, now)
+    graded = [*reads.graded, (attempt.id, percentage, now)]
+    _queue_gradebook_score(session, attempt, mapping, graded, now)
     session.flush()
     # New evidence: certifications it completes are issued in this same transaction.
     if reads.certifications:
@@ -801,7 +819,11 @@ def _score(session: Session, attempt: _Submitted, now: dt.datetime) -> None:
 
 
 def _queue_gradebook_score(
-    session: Session, attempt: _Submitted, mapping: Mapping, now: dt.datetime
+    session: Session,
+    attempt: _Submitted,
+    mapping: Mapping,
+    graded: list[gradebook.Graded],
+    now: dt.datetime,
 ) -> None:
     """Queue the grade for the gradebook of the course the attempt was submitted from, when
     that course's link placed this mapping (a learner who wanders from one placed mapping
@@ -815,7 +837,9 @@ def _queue_gradebook_score(
         placed_as = mapping.code
     elif placed_as != placement.MY_ROLE or mapping.job_role_id is None:
         return
-    gradebook.queue_mapping_grade(session, launch, mapping, placed_as, now, attempt_id=attempt.id)
+    gradebook.queue_mapping_grade(
+        session, launch, mapping, placed_as, now, attempt_id=attempt.id, graded=graded
+    )
 
 
 def attempt_count(session: Session, mapping_id: int) -> int:
