@@ -567,6 +567,29 @@ def queue_extra(app: Any, attempt_ids: list[int], extra: int) -> None:
 # --- the benchmark ------------------------------------------------------------------------
 
 
+def bench_tool(database_url: str, prefix: str) -> tuple[Path, str, Gradebook, Any, Any, Any]:
+    """The tool in process on its migrated database (``migrated_database``), its keys in a
+    new folder, the fake gradebook and the benchmark's LMS with its JWKS served: (folder,
+    database URL, gradebook, platform, JWKS server, app)."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    url = migrated_database(database_url, workdir)
+    KeyRing(workdir / "keys", 7).rotate()
+    gradebook = Gradebook()
+    jwks_port = free_port()
+    platform = bench_platform(jwks_port, TOOL_BASE_URL)
+    jwks_server = serve_jwks(platform, jwks_port)
+    app = in_process_app(
+        url,
+        workdir,
+        TOOL_BASE_URL,
+        # The fake gradebook is on 127.0.0.1. Outside production this is meant to be
+        # the default, but AgsClient.from_services reads the raw setting (None when
+        # unset, so private hosts are refused): say it explicitly.
+        REGISTRATION_ALLOW_PRIVATE_HOSTS=True,
+    )
+    return workdir, url, gradebook, platform, jwks_server, app
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", default="", help="Default: SQLite in a temp dir.")
@@ -584,22 +607,8 @@ def main() -> int:
     global PROFILE
     PROFILE = args.profile
 
-    workdir = Path(tempfile.mkdtemp(prefix="lti-bench-mapping-"))
-    database_url = migrated_database(args.database_url, workdir)
-    KeyRing(workdir / "keys", 7).rotate()
-
-    gradebook = Gradebook()
-    jwks_port = free_port()
-    platform = bench_platform(jwks_port, TOOL_BASE_URL)
-    jwks_server = serve_jwks(platform, jwks_port)
-    app = in_process_app(
-        database_url,
-        workdir,
-        TOOL_BASE_URL,
-        # The fake gradebook is on 127.0.0.1. Outside production this is meant to be
-        # the default, but AgsClient.from_services reads the raw setting (None when
-        # unset, so private hosts are refused): say it explicitly.
-        REGISTRATION_ALLOW_PRIVATE_HOSTS=True,
+    workdir, database_url, gradebook, platform, jwks_server, app = bench_tool(
+        args.database_url, "lti-bench-mapping-"
     )
     engine = app.extensions["db_engine"]
     results: dict[str, Any] = {

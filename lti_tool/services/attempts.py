@@ -24,6 +24,8 @@ from typing import Any
 from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
+    JSON,
+    Float,
     Integer,
     String,
     Table,
@@ -31,6 +33,7 @@ from sqlalchemy import (
     cast,
     delete,
     func,
+    literal,
     null,
     select,
     union_all,
@@ -39,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from lti_tool.db import insert_or_find
+from lti_tool.db import UTCDateTime, insert_or_find
 from lti_tool.domain import mapping_results as results
 from lti_tool.domain.items import (
     MULTIPLE_CHOICE,
@@ -65,6 +68,8 @@ from lti_tool.lti import claims as c
 from lti_tool.models import (
     Attempt,
     AttemptStatus,
+    Certification,
+    CertificationStatus,
     Competence,
     Evidence,
     FrameworkVersion,
@@ -73,6 +78,7 @@ from lti_tool.models import (
     ItemOption,
     Launch,
     Mapping,
+    MappingCompetence,
     MappingStatus,
     Response,
     ScaleLevel,
@@ -578,80 +584,167 @@ class _Scored:
     """(competence id, weight), in the item's order."""
 
 
-def _scored_items(session: Session, ids: Sequence[int]) -> dict[int, _Scored]:
-    """What scoring needs of the items (two statements): kind, points, options' credits,
-    competences and weights."""
-    found: dict[int, _Scored] = {}
-    rows = session.execute(
+# The submission reads what scoring needs in one statement, made once (making it costs more
+# than running it), with its values bound per submission: a row per item option, item
+# competence, scale level, answer and measured competence, told apart by ``tag``, and
+# whether the organisation has a published certification (evidence may complete it), and
+# the person's other submitted attempts of the mapping (the gradebook's grade).
+_ITEM, _MEASURE, _LEVEL, _ANSWER, _MEASURED, _CERTIFICATION, _GRADED = range(7)
+
+
+@functools.cache
+def _scoring_reads() -> Any:
+    item_ids: Any = bindparam("item_ids", expanding=True)
+    mapping_id: Any = bindparam("mapping_id")
+    none_int, none_float = cast(null(), Integer), cast(null(), Float)
+    none_str, none_json, none_time = (
+        cast(null(), String),
+        cast(null(), JSON),
+        cast(null(), UTCDateTime()),
+    )
+
+    def row(tag: int, a: Any, b: Any = none_int, c: Any = none_int, **more: Any) -> Any:
+        return (
+            literal(tag, Integer).label("tag"),
+            a.label("a"),
+            b.label("b"),
+            c.label("c"),
+            more.get("fraction", none_float).label("fraction"),
+            more.get("value", none_float).label("value"),
+            more.get("tolerance", none_float).label("tolerance"),
+            more.get("points", none_float).label("points"),
+            more.get("kind", none_str).label("kind"),
+            more.get("data", none_json).label("data"),
+            more.get("at", none_time).label("at"),
+        )
+
+    scaled = union_all(
+        select(ItemCompetence.competence_id).where(ItemCompetence.item_id.in_(item_ids)),
+        select(MappingCompetence.competence_id).where(MappingCompetence.mapping_id == mapping_id),
+    )
+    reads = union_all(
         select(
-            Item.id,
-            Item.kind,
-            Item.points,
-            ItemOption.id,
-            ItemOption.fraction,
-            ItemOption.value,
-            ItemOption.tolerance,
+            *row(
+                _ITEM,
+                Item.id,
+                ItemOption.id,
+                ItemOption.position,
+                fraction=ItemOption.fraction,
+                value=ItemOption.value,
+                tolerance=ItemOption.tolerance,
+                points=Item.points,
+                kind=Item.kind,
+            )
         )
         .outerjoin(ItemOption, ItemOption.item_id == Item.id)
-        .where(Item.id.in_(ids))
-        .order_by(Item.id, ItemOption.position, ItemOption.id)
-    )
-    for item_id, kind, points, option_id, fraction, value, tolerance in rows:
-        item = found.setdefault(item_id, _Scored(kind, points))
-        if option_id is not None:
-            item.options.append(
-                OptionData(fraction=fraction, value=value, tolerance=tolerance, id=option_id)
+        .where(Item.id.in_(item_ids)),
+        select(
+            *row(
+                _MEASURE,
+                ItemCompetence.item_id,
+                ItemCompetence.competence_id,
+                ItemCompetence.id,
+                points=ItemCompetence.weight,
             )
-    measures = session.execute(
-        select(ItemCompetence.item_id, ItemCompetence.competence_id, ItemCompetence.weight)
-        .where(ItemCompetence.item_id.in_(ids))
-        .order_by(ItemCompetence.id)
-    )
-    for item_id, competence_id, weight in measures:
-        found[item_id].competences.append((competence_id, weight))
-    return found
-
-
-def _scales(session: Session, competence_ids: Collection[int]) -> dict[int, list[int]]:
-    """Each competence's scale: its version's level values, lowest first (one statement)."""
-    rows = session.execute(
-        select(Competence.id, ScaleLevel.value)
+        ).where(ItemCompetence.item_id.in_(item_ids)),
+        select(*row(_LEVEL, Competence.id, ScaleLevel.value))
         .join(ScaleLevel, ScaleLevel.version_id == Competence.version_id)
-        .where(Competence.id.in_(sorted(competence_ids)))
-        .order_by(ScaleLevel.value)
+        .where(Competence.id.in_(scaled)),
+        select(
+            *row(
+                _ANSWER,
+                Response.id,
+                Response.item_id,
+                data=Response.answer,
+                at=Response.answered_at,
+            )
+        ).where(Response.attempt_id == bindparam("attempt_id")),
+        select(
+            *row(
+                _MEASURED,
+                MappingCompetence.id,
+                MappingCompetence.competence_id,
+                data=MappingCompetence.thresholds,
+            )
+        ).where(MappingCompetence.mapping_id == mapping_id),
+        select(*row(_CERTIFICATION, Certification.id)).where(
+            Certification.organisation_id == bindparam("organisation_id"),
+            Certification.status == CertificationStatus.PUBLISHED,
+        ),
+        select(
+            *row(_GRADED, Attempt.id, fraction=Attempt.percentage, at=Attempt.submitted_at)
+        ).where(
+            Attempt.mapping_id == mapping_id,
+            Attempt.person_id == bindparam("person_id"),
+            Attempt.status == AttemptStatus.SUBMITTED,
+            Attempt.percentage.is_not(None),
+            Attempt.id != bindparam("attempt_id"),
+        ),
     )
-    found: dict[int, list[int]] = {}
-    for competence_id, value in rows:
-        found.setdefault(competence_id, []).append(value)
+    c = reads.selected_columns
+    return reads.order_by(c.tag, c.a, c.c, c.b)
+
+
+@dataclasses.dataclass
+class _Reads:
+    """What scoring reads (``_scoring_reads``), sorted out."""
+
+    items: dict[int, _Scored] = dataclasses.field(default_factory=dict)
+    scales: dict[int, list[int]] = dataclasses.field(default_factory=dict)
+    """Each competence's scale: its version's level values, lowest first."""
+    responses: dict[int, tuple[int, Any, dt.datetime]] = dataclasses.field(default_factory=dict)
+    """item id → (response id, answer, answered at)."""
+    thresholds: dict[int, dict[int, float]] = dataclasses.field(default_factory=dict)
+    """The mapping's competences, in its order, with their {level: minimum %}."""
+    certifications: bool = False
+    graded: list[gradebook.Graded] = dataclasses.field(default_factory=list)
+    """The person's other submitted attempts of the mapping: (id, percentage, submitted)."""
+
+
+def _read_for_scoring(session: Session, attempt: _Submitted) -> _Reads:
+    """What scoring needs (one statement): the items' kind, points, options' credits,
+    competences and weights, the scales, the answers, the mapping's competences, and the
+    person's other graded attempts."""
+    found = _Reads()
+    rows = session.execute(
+        _scoring_reads(),
+        {
+            "item_ids": [entry["item"] for entry in attempt.plan],
+            "mapping_id": attempt.mapping_id,
+            "attempt_id": attempt.id,
+            "organisation_id": attempt.organisation_id,
+            "person_id": attempt.person_id,
+        },
+    )
+    for tag, a, b, _c, fraction, value, tolerance, points, kind, data, at in rows:
+        if tag == _ITEM:
+            item = found.items.setdefault(a, _Scored(kind, points))
+            if b is not None:
+                item.options.append(
+                    OptionData(fraction=fraction, value=value, tolerance=tolerance, id=b)
+                )
+        elif tag == _MEASURE:
+            found.items[a].competences.append((b, points))
+        elif tag == _LEVEL:
+            found.scales.setdefault(a, []).append(b)
+        elif tag == _ANSWER:
+            found.responses[b] = (a, data, at)
+        elif tag == _MEASURED:
+            found.thresholds[b] = {int(k): v for k, v in data.items()}
+        elif tag == _CERTIFICATION:
+            found.certifications = True
+        else:
+            found.graded.append((a, fraction, at))
     return found
 
 
 def _score(session: Session, attempt: _Submitted, now: dt.datetime) -> None:
     """Every answer scored in one pass, then the evidence, the gradebook's score and the
     certifications it completes."""
-    mapping = (
-        session.scalars(
-            select(Mapping)
-            .where(Mapping.id == attempt.mapping_id)
-            .options(joinedload(Mapping.competences))
-        )
-        .unique()
-        .one()
-    )
-    responses = {
-        item_id: (response_id, answer, answered_at)
-        for response_id, item_id, answer, answered_at in session.execute(
-            select(Response.id, Response.item_id, Response.answer, Response.answered_at).where(
-                Response.attempt_id == attempt.id
-            )
-        )
-    }
-    items = _scored_items(session, [entry["item"] for entry in attempt.plan])
-    measured = {mc.competence_id for mc in mapping.competences}
-    scales = _scales(
-        session,
-        measured | {item.competences[0][0] for item in items.values() if item.competences},
-    )
+    mapping = session.get_one(Mapping, attempt.mapping_id)
+    reads = _read_for_scoring(session, attempt)
+    items, responses, scales = reads.items, reads.responses, reads.scales
+    measured = set(reads.thresholds)
     knowledge, statements, fractions = [], [], []
     score = maximum = 0.0
     for entry in attempt.plan:
@@ -688,19 +781,16 @@ def _score(session: Session, attempt: _Submitted, now: dt.datetime) -> None:
             .values(fraction=bindparam("fraction")),
             [{"response_id": f["id"], "fraction": f["fraction"]} for f in fractions],
         )
+    percentage = round(100.0 * score / maximum, 1) if maximum else 0.0
     session.execute(
         update(_ATTEMPTS)
         .where(_ATTEMPTS.c.id == attempt.id)
         .values(
             score=round(score, 4),
             max_score=round(maximum, 4),
-            percentage=round(100.0 * score / maximum, 1) if maximum else 0.0,
+            percentage=percentage,
         )
     )
-    cut = {
-        mc.competence_id: {int(k): v for k, v in mc.thresholds.items()}
-        for mc in mapping.competences
-    }
     record_evidence(
         session,
         [
@@ -716,18 +806,24 @@ def _score(session: Session, attempt: _Submitted, now: dt.datetime) -> None:
                 detail={"mapping": mapping.code, "self_level": result.self_level},
             )
             for result in results.competence_results(
-                knowledge, statements, cut, {c: scales.get(c, []) for c in measured}
+                knowledge, statements, reads.thresholds, {c: scales.get(c, []) for c in measured}
             ).values()
         ],
     )
-    _queue_gradebook_score(session, attempt, mapping, now)
+    graded = [*reads.graded, (attempt.id, percentage, now)]
+    _queue_gradebook_score(session, attempt, mapping, graded, now)
     session.flush()
     # New evidence: certifications it completes are issued in this same transaction.
-    certificates.evaluate_person(session, attempt.organisation_id, attempt.person_id, now)
+    if reads.certifications:
+        certificates.evaluate_person(session, attempt.organisation_id, attempt.person_id, now)
 
 
 def _queue_gradebook_score(
-    session: Session, attempt: _Submitted, mapping: Mapping, now: dt.datetime
+    session: Session,
+    attempt: _Submitted,
+    mapping: Mapping,
+    graded: list[gradebook.Graded],
+    now: dt.datetime,
 ) -> None:
     """Queue the grade for the gradebook of the course the attempt was submitted from, when
     that course's link placed this mapping (a learner who wanders from one placed mapping
@@ -741,7 +837,9 @@ def _queue_gradebook_score(
         placed_as = mapping.code
     elif placed_as != placement.MY_ROLE or mapping.job_role_id is None:
         return
-    gradebook.queue_mapping_grade(session, launch, mapping, placed_as, now, attempt_id=attempt.id)
+    gradebook.queue_mapping_grade(
+        session, launch, mapping, placed_as, now, attempt_id=attempt.id, graded=graded
+    )
 
 
 def attempt_count(session: Session, mapping_id: int) -> int:

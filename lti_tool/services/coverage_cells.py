@@ -19,10 +19,25 @@ call ``refresh_cells`` themselves.
 
 from __future__ import annotations
 
+import functools
+import typing
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Select, and_, case, delete, event, func, insert, inspect, or_, select
+from sqlalchemy import (
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session, object_session
 
 from lti_tool.models import (
@@ -185,6 +200,10 @@ def refresh_cells(
       manager's form, an HR file's import)."""
     if not person_ids and not job_role_ids:
         return
+    if not job_role_ids:  # the usual case (new evidence): statements made once, ids bound
+        for statement in _rewrite_of_people():
+            session.execute(statement, {"person_ids": sorted(person_ids)})
+        return
     roles = []
     if job_role_ids:
         roles.append(JobRole.id.in_(sorted(job_role_ids)))
@@ -212,6 +231,25 @@ def refresh_cells(
         .execution_options(synchronize_session=False)
     )
     session.execute(insert(CoverageCell).from_select(COLUMNS, lines_query(people)))
+
+
+@functools.cache
+def _rewrite_of_people() -> tuple[Any, ...]:
+    """``refresh_cells`` of people only, its four statements made once (making them costs
+    more than running them), the ids bound as ``person_ids``: the same SQL."""
+    ids: Any = bindparam("person_ids", expanding=True)
+    roles = select(JobRoleAssignment.job_role_id).where(JobRoleAssignment.person_id.in_(ids))
+    people = select(Person.id).where(Person.id.in_(ids))
+    cells = typing.cast(Table, CoverageCell.__table__)  # Core: the ids bound as for a select
+    return (
+        select(JobRole.id)
+        .where(JobRole.id.in_(roles))
+        .order_by(JobRole.id)
+        .with_for_update(read=True),
+        people.order_by(Person.id).with_for_update(key_share=True),
+        delete(cells).where(cells.c.person_id.in_(people)),
+        insert(cells).from_select(COLUMNS, lines_query(people)),
+    )
 
 
 # --- noticing the changes -------------------------------------------------------------------

@@ -10,6 +10,7 @@ same person at once still leave the evidence that should be held, whichever comm
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
@@ -35,11 +36,6 @@ from lti_tool.services.coverage_cells import refresh_cells
 
 Key = tuple[int, int, int, str]
 """(organisation, person, framework, competence identifier): one holding."""
-
-
-def _upsert(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(CompetenceHolding.__table__)
 
 
 def _identities(session: Session, competence_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
@@ -106,7 +102,14 @@ def _upsert_holdings(
         }
         for key, row in rows
     ]
-    insert = _upsert(session).values(values)
+    session.execute(_holdings_upsert(session.get_bind().dialect.name, at_least), values)
+
+
+@functools.cache
+def _holdings_upsert(dialect: str, at_least: bool) -> Any:
+    """The upsert of ``_upsert_holdings``, made once (making it costs more than running it),
+    its rows bound per call."""
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(CompetenceHolding.__table__)
     held = CompetenceHolding.__table__.c
     new = insert.excluded
     guard = tuple_(new.weight, new.recorded_at, new.evidence_id) > tuple_(
@@ -132,20 +135,18 @@ def _upsert_holdings(
         guard = and_(
             guard, not_(and_(new.weight == held.weight, new.level < held.level, still_counts))
         )
-    session.execute(
-        insert.on_conflict_do_update(
-            index_elements=[
-                held.organisation_id,
-                held.person_id,
-                held.framework_id,
-                held.identifier,
-            ],
-            set_={
-                name: new[name]
-                for name in ("evidence_id", "weight", "level", "recorded_at", "valid_until")
-            },
-            where=guard,
-        )
+    return insert.on_conflict_do_update(
+        index_elements=[
+            held.organisation_id,
+            held.person_id,
+            held.framework_id,
+            held.identifier,
+        ],
+        set_={
+            held[name]: new[name]
+            for name in ("evidence_id", "weight", "level", "recorded_at", "valid_until")
+        },
+        where=guard,
     )
 
 

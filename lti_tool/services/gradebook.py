@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from collections.abc import Mapping as MappingType
 from typing import Any
 
@@ -52,24 +53,45 @@ def mapping_title(mapping: Mapping, language: str) -> str:
     return localized(mapping.title, language) or mapping.code
 
 
+Graded = tuple[int, float | None, dt.datetime | None]
+"""A submitted attempt as its grade sees it: (id, percentage, submitted at)."""
+
+_EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def chosen_grade(
+    policy: GradePolicy, attempts: Iterable[Graded]
+) -> tuple[float, dt.datetime | None] | None:
+    """The percentage the gradebook gets for these submitted attempts, and when that
+    attempt was submitted (None: no attempt with a percentage): the highest attempt (the
+    first to reach it) or the latest, as the mapping's ``policy`` says."""
+    scored = [a for a in attempts if a[1] is not None]
+    if not scored:
+        return None
+
+    def submitted(attempt: Graded) -> dt.datetime:
+        return attempt[2] or _EARLIEST  # never None: submitting sets it with the status
+
+    if policy == GradePolicy.LATEST:
+        best = max(scored, key=lambda a: (submitted(a), a[0]))
+    else:
+        best = min(scored, key=lambda a: (-(a[1] or 0.0), submitted(a), a[0]))
+    return float(best[1] or 0.0), best[2]
+
+
 def mapping_grade(
     session: Session, mapping: Mapping, person_id: int
 ) -> tuple[float, dt.datetime | None] | None:
-    """The percentage the gradebook gets for the person's submitted attempts, and when
-    that attempt was submitted (None: no attempt submitted): the highest attempt (the
-    first to reach it) or the latest, as the mapping says."""
-    query = select(Attempt.percentage, Attempt.submitted_at).where(
-        Attempt.mapping_id == mapping.id,
-        Attempt.person_id == person_id,
-        Attempt.status == AttemptStatus.SUBMITTED,
-        Attempt.percentage.is_not(None),
+    """The grade of the person's submitted attempts in the mapping (``chosen_grade``)."""
+    rows = session.execute(
+        select(Attempt.id, Attempt.percentage, Attempt.submitted_at).where(
+            Attempt.mapping_id == mapping.id,
+            Attempt.person_id == person_id,
+            Attempt.status == AttemptStatus.SUBMITTED,
+            Attempt.percentage.is_not(None),
+        )
     )
-    if mapping.grade_policy == GradePolicy.LATEST:
-        query = query.order_by(Attempt.submitted_at.desc(), Attempt.id.desc())
-    else:
-        query = query.order_by(Attempt.percentage.desc(), Attempt.submitted_at, Attempt.id)
-    found = session.execute(query.limit(1)).first()
-    return None if found is None else (float(found[0] or 0.0), found[1])
+    return chosen_grade(mapping.grade_policy, [(i, p, at) for i, p, at in rows])
 
 
 def queue_mapping_grade(
@@ -81,10 +103,16 @@ def queue_mapping_grade(
     *,
     attempt_id: int | None = None,
     catching_up: bool = False,
+    graded: Iterable[Graded] | None = None,
 ) -> ScoreDelivery | None:
     """Queue the person's grade in the mapping for the column of the launch's link, unless
-    that column has it already (flush only)."""
-    found = mapping_grade(session, mapping, launch.person_id)
+    that column has it already (flush only). ``graded``: the person's submitted attempts
+    in the mapping, when the caller has them (else they are read)."""
+    found = (
+        mapping_grade(session, mapping, launch.person_id)
+        if graded is None
+        else chosen_grade(mapping.grade_policy, graded)
+    )
     if found is None:
         return None
     grade, submitted_at = found

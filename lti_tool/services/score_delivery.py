@@ -210,7 +210,7 @@ def queue_score(
         latest = latest_score(session, key)
         if if_changed and latest is not None and same_grade(latest[1], document):
             return None
-        delivery_id = _insert_unless_taken(
+        delivery = _insert_unless_taken(
             session,
             organisation_id=organisation_id,
             platform_id=platform.id,
@@ -226,8 +226,8 @@ def queue_score(
             next_attempt_at=now,
             created_at=now,
         )
-        if delivery_id is not None:
-            return session.get_one(ScoreDelivery, delivery_id)
+        if delivery is not None:
+            return delivery
         if yield_on_conflict:  # another transaction queued a score for them just now
             return None
     raise RuntimeError(  # pragma: no cover - five transactions queueing in the same instant
@@ -240,10 +240,11 @@ def queue_score(
 MAX_CHAIN_TRIES = 5
 
 
-def _insert_unless_taken(session: Session, **values: Any) -> int | None:
-    """INSERT … ON CONFLICT DO NOTHING: the new row's id, or None when another row has its
-    (ordering_key, follows_id). On PostgreSQL it waits for a concurrent insert of the same
-    pair to commit or roll back; SQLite runs one writer at a time."""
+def _insert_unless_taken(session: Session, **values: Any) -> ScoreDelivery | None:
+    """INSERT … ON CONFLICT DO NOTHING: the new row (returned by the INSERT, not read
+    again), or None when another row has its (ordering_key, follows_id). On PostgreSQL it
+    waits for a concurrent insert of the same pair to commit or roll back; SQLite runs one
+    writer at a time."""
     if session.get_bind().dialect.name == "postgresql":
         statement: Any = postgresql.insert(ScoreDelivery)
     else:
@@ -251,9 +252,9 @@ def _insert_unless_taken(session: Session, **values: Any) -> int | None:
     statement = (
         statement.values(**values)
         .on_conflict_do_nothing(index_elements=["ordering_key", "follows_id"])
-        .returning(ScoreDelivery.id)
+        .returning(ScoreDelivery)
     )
-    inserted: int | None = session.execute(statement).scalar()
+    inserted: ScoreDelivery | None = session.scalars(statement).first()
     return inserted
 
 
