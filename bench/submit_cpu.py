@@ -104,7 +104,7 @@ def answered_attempt(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", default="", help="Default: SQLite in a temporary folder.")
-    parser.add_argument("--learners", type=int, default=40)
+    parser.add_argument("--learners", type=int, default=40, help="2 at least (for a p95)")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--items", type=int, default=30)
     parser.add_argument("--seed", type=int, default=7)
@@ -119,6 +119,8 @@ def main() -> int:
         help="also write a cProfile (CPU time) of the counted submits to FILE (pstats)",
     )
     args = parser.parse_args()
+    if args.learners < 2:
+        parser.error("--learners: 2 at least (a p95 needs two submits)")
     profile = cProfile.Profile(time.process_time) if args.profile else None
 
     workdir, _url, gradebook, platform, jwks_server, app = bench_tool(

@@ -681,8 +681,8 @@ def _scoring_reads() -> Any:
             Attempt.id != bindparam("attempt_id"),
         ),
     )
-    c = reads.selected_columns
-    return reads.order_by(c.tag, c.a, c.c, c.b)
+    columns = reads.selected_columns  # the tags sort the items before what refers to them
+    return reads.order_by(columns.tag, columns.a, columns.c, columns.b)
 
 
 @dataclasses.dataclass

@@ -64,7 +64,9 @@ def chosen_grade(
 ) -> tuple[float, dt.datetime | None] | None:
     """The percentage the gradebook gets for these submitted attempts, and when that
     attempt was submitted (None: no attempt with a percentage): the highest attempt (the
-    first to reach it) or the latest, as the mapping's ``policy`` says."""
+    first to reach it) or the latest, as the mapping's ``policy`` says. An attempt with no
+    submission time would count as the earliest, on every database alike; submitting sets
+    it with the status, so none has none."""
     scored = [a for a in attempts if a[1] is not None]
     if not scored:
         return None
