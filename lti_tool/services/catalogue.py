@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from lti_tool.db import insert_or_find
+from lti_tool.db import among, insert_or_find
 from lti_tool.domain.texts import ACTIVITY_LANGUAGES, clean_text, localized
 from lti_tool.domain.urls import is_web_url
 from lti_tool.errors import CatalogueInvalid, NotFound
@@ -282,7 +282,7 @@ def activities_developing(
         .join(CourseCompetence, CourseCompetence.competence_id == developed.id)
         .join(Course, Course.id == CourseCompetence.course_id)
         .where(
-            asked.id.in_(wanted),
+            among(session, asked.id, wanted),
             Course.organisation_id == organisation_id,
             Course.archived.is_(False),
         )

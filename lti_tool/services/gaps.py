@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Sequence
 from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
+from lti_tool.db import among
 from lti_tool.domain import plan
 from lti_tool.domain.coverage import CellStatus, coverage
 from lti_tool.domain.texts import localized
@@ -85,7 +86,7 @@ def _labels(session: Session, competence_ids: list[int], locale: str) -> dict[in
     rows = session.execute(
         select(Competence.id, ScaleLevel.value, cast(ScaleLevel.label, Text))
         .join(ScaleLevel, ScaleLevel.version_id == Competence.version_id)
-        .where(Competence.id.in_(competence_ids))
+        .where(among(session, Competence.id, competence_ids))
     )
     texts: dict[tuple[int, str | None], str] = {}
     found: dict[int, dict[int, str]] = {}

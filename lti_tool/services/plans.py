@@ -36,6 +36,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 
+from lti_tool.db import among
 from lti_tool.domain import evidence_sources as sources
 from lti_tool.domain import plan as rules
 from lti_tool.domain.bookings import Signup
@@ -286,7 +287,7 @@ def _held_and_identities(
         .join(FrameworkVersion, Competence.version_id == FrameworkVersion.id)
         .outerjoin(CompetenceHolding, held)
         .outerjoin(Evidence, Evidence.id == CompetenceHolding.evidence_id)
-        .where(Competence.id.in_(competence_ids))
+        .where(among(session, Competence.id, competence_ids))
     )
     identities: dict[int, Identity] = {}
     by: dict[int, HeldBy] = {}
@@ -562,6 +563,8 @@ def learning_plan(
         analysis=analysis,
         lines=tuple(
             dataclasses.replace(line, entries=tuple(finished(e, line) for e in line.entries))
+            if line.entries
+            else line  # off the page, or nothing to do: as it is (a copy of 300 costs)
             for line in lines
         ),
         extra=tuple(finished(e, None) for e in extra),

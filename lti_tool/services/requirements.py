@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
+import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, Text, and_, cast, select
 from sqlalchemy.orm import Session, aliased
 
+from lti_tool.db import among
 from lti_tool.domain.coverage import Holding, Ranked, holding_rank, replaces
 from lti_tool.domain.evidence_sources import SELF_SOURCES
 from lti_tool.domain.requirements import RoleRequirement, union_requirements
@@ -146,9 +149,9 @@ def holdings_of(
             ),
         )
         .where(
-            asked.id.in_(wanted),
+            among(session, asked.id, wanted),
             held.organisation_id == organisation_id,
-            held.person_id.in_(people),
+            among(session, held.person_id, people),
         )
     )
     found: dict[int, dict[int, Holding]] = {}
@@ -181,7 +184,7 @@ class RequirementLine:
     job_roles: tuple[str, ...]
     """Titles of the roles that ask for it."""
 
-    @property
+    @functools.cached_property
     def top(self) -> int:
         """The scale's highest value (the bars' full width)."""
         return max([lvl.value for lvl in self.scale] + [self.required.value, 1])
@@ -189,6 +192,21 @@ class RequirementLine:
     @property
     def current_value(self) -> int:
         return self.current.value if self.current else 0
+
+    @property
+    def required_percent(self) -> int:
+        """How much of its bar the required level fills, 0–100."""
+        return _percent(self.required.value, self.top)
+
+    @property
+    def current_percent(self) -> int:
+        """How much of its bar the level shown fills, 0–100."""
+        return _percent(self.current_value, self.top)
+
+    @property
+    def required_by(self) -> str:
+        """The titles of the roles that ask for it, as read."""
+        return ", ".join(self.job_roles)
 
     @property
     def met(self) -> bool:
@@ -215,6 +233,16 @@ class MyRequirements:
     choosable_units: tuple[tuple[int, str], ...] = ()
 
 
+def _percent(value: int, top: int) -> int:
+    """``value`` in per cent of ``top``, rounded as Jinja's ``round`` filter does."""
+    return min(max(int(round(100 * value / top, 0)), 0), 100)
+
+
+def _decoded(text: str | None) -> Any:
+    """A JSON column read as text (``cast(…, Text)``), decoded."""
+    return json.loads(text) if text else None
+
+
 def _level(levels: dict[int, Level], value: int) -> Level:
     return levels.get(value) or Level(value, str(value))
 
@@ -230,7 +258,8 @@ def requirements_of(
         return RoleLine(role.id, role.code, localized(role.title, locale) or role.code)
 
     # Plain rows, not ORM objects: 300 requirements of 3 roles were 360 objects and their
-    # competences, versions and scales loaded in five statements; these are two.
+    # competences, versions and scales loaded in five statements; these are two. Titles
+    # come as text, decoded once each (a version's title is on every row).
     requirements = (
         []
         if not roles
@@ -242,9 +271,9 @@ def requirements_of(
                 Requirement.mandatory,
                 Requirement.renewal_months,
                 Competence.code,
-                Competence.title,
+                cast(Competence.title, Text).label("title"),
                 Competence.version_id,
-                FrameworkVersion.title.label("version_title"),
+                cast(FrameworkVersion.title, Text).label("version_title"),
                 FrameworkVersion.number,
                 Framework.code.label("framework_code"),
             )
@@ -290,14 +319,14 @@ def requirements_of(
         framework = framework_titles.get(row.version_id)
         if framework is None:
             framework = framework_titles[row.version_id] = (
-                localized(row.version_title, locale) or row.framework_code
+                localized(_decoded(row.version_title), locale) or row.framework_code
             )
         now = shown.get(m.competence_id, 0)
         lines.append(
             RequirementLine(
                 competence_id=m.competence_id,
                 code=row.code,
-                title=localized(row.title, locale) or row.code,
+                title=localized(_decoded(row.title), locale) or row.code,
                 framework=framework,
                 framework_version=row.number,
                 required=_level(scale, m.required_level),
