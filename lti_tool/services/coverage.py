@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, Text, cast, select
+from sqlalchemy import Select, Text, bindparam, cast, select
 from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.domain.coverage import (
@@ -185,14 +186,13 @@ class _Profiles:
         return found
 
 
-def _profiles(session: Session, organisation_id: int, locale: str) -> _Profiles:
-    """Every job role of the organisation in use, with its requirements (two statements)."""
-    roles = session.execute(
-        select(JobRole.id, JobRole.code, JobRole.title).where(
-            JobRole.organisation_id == organisation_id, JobRole.archived.is_(False)
-        )
-    ).all()
-    rows = session.execute(
+@functools.cache
+def _profiles_queries() -> tuple[Any, Any]:
+    """``_profiles``' two statements, made once (every plan page runs them)."""
+    roles = select(JobRole.id, JobRole.code, JobRole.title).where(
+        JobRole.organisation_id == bindparam("organisation_id"), JobRole.archived.is_(False)
+    )
+    requirements = (
         select(
             Requirement.job_role_id,
             Requirement.required_level,
@@ -210,8 +210,17 @@ def _profiles(session: Session, organisation_id: int, locale: str) -> _Profiles:
         .join(Competence, Requirement.competence_id == Competence.id)
         .join(FrameworkVersion, Competence.version_id == FrameworkVersion.id)
         .join(Framework, FrameworkVersion.framework_id == Framework.id)
-        .where(JobRole.organisation_id == organisation_id, JobRole.archived.is_(False))
-    ).all()
+        .where(JobRole.organisation_id == bindparam("organisation_id"), JobRole.archived.is_(False))
+    )
+    return roles, requirements
+
+
+def _profiles(session: Session, organisation_id: int, locale: str) -> _Profiles:
+    """Every job role of the organisation in use, with its requirements (two statements)."""
+    of = {"organisation_id": organisation_id}
+    roles_query, requirements_query = _profiles_queries()
+    roles = session.execute(roles_query, of).all()
+    rows = session.execute(requirements_query, of).all()
     requirements: dict[int, list[RoleRequirement]] = {}
     headings: dict[int, Heading] = {}
     # titles read as text and decoded once each: a version's title is on every row

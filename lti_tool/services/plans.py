@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 
-from lti_tool.db import among
+from lti_tool.db import among, dialect_of
 from lti_tool.domain import evidence_sources as sources
 from lti_tool.domain import plan as rules
 from lti_tool.domain.bookings import Signup
@@ -268,13 +269,36 @@ def _held_and_identities(
     statement)."""
     if not competence_ids:
         return {}, {}
+    rows = session.execute(
+        _held_and_identities_query(dialect_of(session)),
+        {
+            "organisation_id": organisation_id,
+            "person_id": person_id,
+            "competence_ids": list(competence_ids),
+        },
+    )
+    identities: dict[int, Identity] = {}
+    by: dict[int, HeldBy] = {}
+    for competence_id, framework_id, identifier, source, confidence, at, detail in rows:
+        identities[competence_id] = (framework_id, identifier)
+        if source is not None:
+            detail = detail or {}
+            by[competence_id] = HeldBy(
+                source, Confidence(confidence), at, detail.get("course"), detail.get("course_id")
+            )
+    return identities, by
+
+
+@functools.cache
+def _held_and_identities_query(dialect: str) -> Any:
+    """``_held_and_identities``' statement, made once for each database."""
     held = and_(
-        CompetenceHolding.organisation_id == organisation_id,
-        CompetenceHolding.person_id == person_id,
+        CompetenceHolding.organisation_id == bindparam("organisation_id"),
+        CompetenceHolding.person_id == bindparam("person_id"),
         CompetenceHolding.framework_id == FrameworkVersion.framework_id,
         CompetenceHolding.identifier == Competence.identifier,
     )
-    rows = session.execute(
+    return (
         select(
             Competence.id,
             FrameworkVersion.framework_id,
@@ -287,18 +311,8 @@ def _held_and_identities(
         .join(FrameworkVersion, Competence.version_id == FrameworkVersion.id)
         .outerjoin(CompetenceHolding, held)
         .outerjoin(Evidence, Evidence.id == CompetenceHolding.evidence_id)
-        .where(among(session, Competence.id, competence_ids))
+        .where(among(dialect, Competence.id, "competence_ids"))
     )
-    identities: dict[int, Identity] = {}
-    by: dict[int, HeldBy] = {}
-    for competence_id, framework_id, identifier, source, confidence, at, detail in rows:
-        identities[competence_id] = (framework_id, identifier)
-        if source is not None:
-            detail = detail or {}
-            by[competence_id] = HeldBy(
-                source, Confidence(confidence), at, detail.get("course"), detail.get("course_id")
-            )
-    return identities, by
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,10 +10,10 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, Text, and_, cast, select
+from sqlalchemy import Select, Text, and_, bindparam, cast, select
 from sqlalchemy.orm import Session, aliased
 
-from lti_tool.db import among
+from lti_tool.db import among, dialect_of
 from lti_tool.domain.coverage import Holding, Ranked, holding_rank, replaces
 from lti_tool.domain.evidence_sources import SELF_SOURCES
 from lti_tool.domain.requirements import RoleRequirement, union_requirements
@@ -136,9 +136,22 @@ def holdings_of(
     people, wanted = list(person_ids), list(competence_ids)
     if not people or not wanted:
         return {}
+    rows = session.execute(
+        _holdings_query(dialect_of(session)),
+        {"competence_ids": wanted, "organisation_id": organisation_id, "person_ids": people},
+    )
+    found: dict[int, dict[int, Holding]] = {}
+    for competence_id, person_id, level, recorded_at, valid_until in rows:
+        found.setdefault(person_id, {})[competence_id] = Holding(level, recorded_at, valid_until)
+    return found
+
+
+@functools.cache
+def _holdings_query(dialect: str) -> Any:
+    """``holdings_of``' statement, made once for each database."""
     asked, _shown, asked_version, _ = _ALIASES
     held = CompetenceHolding
-    rows = session.execute(
+    return (
         select(asked.id, held.person_id, held.level, held.recorded_at, held.valid_until)
         .join(asked_version, asked.version_id == asked_version.id)
         .join(
@@ -149,15 +162,11 @@ def holdings_of(
             ),
         )
         .where(
-            among(session, asked.id, wanted),
-            held.organisation_id == organisation_id,
-            among(session, held.person_id, people),
+            among(dialect, asked.id, "competence_ids"),
+            held.organisation_id == bindparam("organisation_id"),
+            among(dialect, held.person_id, "person_ids"),
         )
     )
-    found: dict[int, dict[int, Holding]] = {}
-    for competence_id, person_id, level, recorded_at, valid_until in rows:
-        found.setdefault(person_id, {})[competence_id] = Holding(level, recorded_at, valid_until)
-    return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,6 +256,35 @@ def _level(levels: dict[int, Level], value: int) -> Level:
     return levels.get(value) or Level(value, str(value))
 
 
+@functools.cache
+def _requirements_query(dialect: str) -> Any:
+    """``requirements_of``' statement, made once for each database."""
+    return (
+        select(
+            Requirement.job_role_id,
+            Requirement.competence_id,
+            Requirement.required_level,
+            Requirement.mandatory,
+            Requirement.renewal_months,
+            Competence.code,
+            cast(Competence.title, Text).label("title"),
+            Competence.version_id,
+            cast(FrameworkVersion.title, Text).label("version_title"),
+            FrameworkVersion.number,
+            Framework.code.label("framework_code"),
+        )
+        .join(JobRole, JobRole.id == Requirement.job_role_id)
+        .join(Competence, Competence.id == Requirement.competence_id)
+        .join(FrameworkVersion, FrameworkVersion.id == Competence.version_id)
+        .join(Framework, Framework.id == FrameworkVersion.framework_id)
+        .where(
+            among(dialect, JobRole.id, "role_ids"),
+            JobRole.organisation_id == bindparam("organisation_id"),
+        )
+        .order_by(Requirement.id)
+    )
+
+
 def requirements_of(
     session: Session, organisation_id: int, person_id: int, locale: str
 ) -> MyRequirements:
@@ -264,28 +302,8 @@ def requirements_of(
         []
         if not roles
         else session.execute(
-            select(
-                Requirement.job_role_id,
-                Requirement.competence_id,
-                Requirement.required_level,
-                Requirement.mandatory,
-                Requirement.renewal_months,
-                Competence.code,
-                cast(Competence.title, Text).label("title"),
-                Competence.version_id,
-                cast(FrameworkVersion.title, Text).label("version_title"),
-                FrameworkVersion.number,
-                Framework.code.label("framework_code"),
-            )
-            .join(JobRole, JobRole.id == Requirement.job_role_id)
-            .join(Competence, Competence.id == Requirement.competence_id)
-            .join(FrameworkVersion, FrameworkVersion.id == Competence.version_id)
-            .join(Framework, Framework.id == FrameworkVersion.framework_id)
-            .where(
-                JobRole.id.in_([r.id for r in roles]),
-                JobRole.organisation_id == organisation_id,
-            )
-            .order_by(Requirement.id)
+            _requirements_query(dialect_of(session)),
+            {"role_ids": [r.id for r in roles], "organisation_id": organisation_id},
         ).all()
     )
     competences = {r.competence_id: r for r in requirements}
