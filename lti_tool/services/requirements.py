@@ -174,6 +174,12 @@ class Level:
     value: int
     label: str
 
+    @functools.cached_property
+    def text(self) -> str:
+        """The level as a table shows it, "2 – label": made once for each level of a scale,
+        which hundreds of lines share."""
+        return f"{self.value} – {self.label}"
+
 
 @dataclasses.dataclass(frozen=True)
 class RequirementLine:
