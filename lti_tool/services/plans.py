@@ -322,18 +322,29 @@ class _Stored:
     added_by: str | None
 
 
-def _stored_items(session: Session, organisation_id: int, person_id: int) -> list[_Stored]:
-    """The person's plan items with their competence's identity, course and the name of
-    who added them (one statement)."""
+@functools.cache
+def _stored_items_query() -> Any:
+    """``_stored_items``' statement, made once (every plan page runs it)."""
     adder = aliased(Person)
-    rows = session.execute(
+    return (
         select(PlanItem, FrameworkVersion.framework_id, Competence.identifier, adder)
         .outerjoin(Competence, PlanItem.competence_id == Competence.id)
         .outerjoin(FrameworkVersion, Competence.version_id == FrameworkVersion.id)
         .outerjoin(adder, PlanItem.added_by_id == adder.id)
         .options(joinedload(PlanItem.course))
-        .where(PlanItem.organisation_id == organisation_id, PlanItem.person_id == person_id)
+        .where(
+            PlanItem.organisation_id == bindparam("organisation_id"),
+            PlanItem.person_id == bindparam("person_id"),
+        )
         .order_by(PlanItem.id)
+    )
+
+
+def _stored_items(session: Session, organisation_id: int, person_id: int) -> list[_Stored]:
+    """The person's plan items with their competence's identity, course and the name of
+    who added them (one statement)."""
+    rows = session.execute(
+        _stored_items_query(), {"organisation_id": organisation_id, "person_id": person_id}
     ).all()
     return [
         _Stored(
@@ -408,6 +419,21 @@ class _Completion:
     recorded_at: dt.datetime
 
 
+@functools.cache
+def _latest_completions_query(dialect: str) -> Any:
+    """``_latest_completions``' statement, made once for each database."""
+    course = Evidence.detail["course_id"].as_integer()
+    return (
+        select(Evidence.person_id, course, Evidence.source, Evidence.recorded_at)
+        .where(
+            Evidence.organisation_id == bindparam("organisation_id"),
+            among(dialect, Evidence.person_id, "person_ids"),
+            among(dialect, course, "course_ids"),
+        )
+        .order_by(Evidence.recorded_at, Evidence.id)
+    )
+
+
 def _latest_completions(
     session: Session, organisation_id: int, person_ids: Sequence[int], course_ids: Iterable[int]
 ) -> dict[tuple[int, int], _Completion]:
@@ -415,15 +441,9 @@ def _latest_completions(
     ids = sorted(set(course_ids))
     if not ids or not person_ids:
         return {}
-    course = Evidence.detail["course_id"].as_integer()
     rows = session.execute(
-        select(Evidence.person_id, course, Evidence.source, Evidence.recorded_at)
-        .where(
-            Evidence.organisation_id == organisation_id,
-            Evidence.person_id.in_(person_ids),
-            course.in_(ids),
-        )
-        .order_by(Evidence.recorded_at, Evidence.id)
+        _latest_completions_query(dialect_of(session)),
+        {"organisation_id": organisation_id, "person_ids": list(person_ids), "course_ids": ids},
     )
     return {(person, course_id): _Completion(src, at) for person, course_id, src, at in rows}
 
