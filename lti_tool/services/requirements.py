@@ -337,9 +337,17 @@ def requirements_of(
     shown = current_levels(session, organisation_id, person_id, [m.competence_id for m in merged])
     lines = []
     framework_titles: dict[int, str] = {}
+    # what many lines share, made once: a version's scale, a combination of roles' titles
+    scale_levels = {version_id: tuple(scale.values()) for version_id, scale in scales.items()}
+    askers: dict[tuple[int, ...], tuple[str, ...]] = {}
     for m in merged:
         row = competences[m.competence_id]
         scale = scales.get(row.version_id, {})
+        asking_roles = askers.get(m.job_role_ids)
+        if asking_roles is None:
+            asking_roles = askers[m.job_role_ids] = tuple(
+                titles[i] for i in m.job_role_ids if i in titles
+            )
         framework = framework_titles.get(row.version_id)
         if framework is None:
             framework = framework_titles[row.version_id] = (
@@ -355,10 +363,10 @@ def requirements_of(
                 framework_version=row.number,
                 required=_level(scale, m.required_level),
                 current=_level(scale, now) if now > 0 else None,
-                scale=tuple(scale.values()),
+                scale=scale_levels.get(row.version_id, ()),
                 mandatory=m.mandatory,
                 renewal_months=m.renewal_months,
-                job_roles=tuple(titles[i] for i in m.job_role_ids if i in titles),
+                job_roles=asking_roles,
             )
         )
     lines.sort(key=lambda line: (not line.mandatory, line.framework, line.title))
