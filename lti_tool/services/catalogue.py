@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from lti_tool.db import insert_or_find
+from lti_tool.db import among, dialect_of, insert_or_find
 from lti_tool.domain.texts import ACTIVITY_LANGUAGES, clean_text, localized
 from lti_tool.domain.urls import is_web_url
 from lti_tool.errors import CatalogueInvalid, NotFound
@@ -276,17 +277,9 @@ def activities_developing(
     wanted = list(competence_ids)
     if not wanted:
         return {}
-    asked, developed = requirements.ASKED, requirements.SHOWN
     rows = session.execute(
-        requirements.every_version(asked.id, CourseCompetence.level, Course)
-        .join(CourseCompetence, CourseCompetence.competence_id == developed.id)
-        .join(Course, Course.id == CourseCompetence.course_id)
-        .where(
-            asked.id.in_(wanted),
-            Course.organisation_id == organisation_id,
-            Course.archived.is_(False),
-        )
-        .order_by(asked.id, CourseCompetence.level.desc(), Course.code)
+        _developing_query(dialect_of(session)),
+        {"competence_ids": wanted, "organisation_id": organisation_id},
     ).all()
     found: dict[int, list[ActivityOption]] = {}
     for competence_id, level, course in rows:
@@ -295,6 +288,23 @@ def activities_developing(
             continue
         options.append(activity_option(course, level, locale))
     return found
+
+
+@functools.cache
+def _developing_query(dialect: str) -> Any:
+    """``activities_developing``' statement, made once for each database."""
+    asked, developed = requirements.ASKED, requirements.SHOWN
+    return (
+        requirements.every_version(asked.id, CourseCompetence.level, Course)
+        .join(CourseCompetence, CourseCompetence.competence_id == developed.id)
+        .join(Course, Course.id == CourseCompetence.course_id)
+        .where(
+            among(dialect, asked.id, "competence_ids"),
+            Course.organisation_id == bindparam("organisation_id"),
+            Course.archived.is_(False),
+        )
+        .order_by(asked.id, CourseCompetence.level.desc(), Course.code)
+    )
 
 
 def activity_option(course: Course, level: int, locale: str) -> ActivityOption:

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, Text, cast, select
+from sqlalchemy import BindParameter, Select, Text, bindparam, cast, select
 from sqlalchemy.orm import Session, selectinload
 
+from lti_tool.db import among, dialect_of
 from lti_tool.domain.coverage import (
     DEFAULT_EXPIRING_DAYS,
     CellStatus,
@@ -185,14 +187,13 @@ class _Profiles:
         return found
 
 
-def _profiles(session: Session, organisation_id: int, locale: str) -> _Profiles:
-    """Every job role of the organisation in use, with its requirements (two statements)."""
-    roles = session.execute(
-        select(JobRole.id, JobRole.code, JobRole.title).where(
-            JobRole.organisation_id == organisation_id, JobRole.archived.is_(False)
-        )
-    ).all()
-    rows = session.execute(
+@functools.cache
+def _profiles_queries() -> tuple[Any, Any]:
+    """``_profiles``' two statements, made once (every plan page runs them)."""
+    roles = select(JobRole.id, JobRole.code, JobRole.title).where(
+        JobRole.organisation_id == bindparam("organisation_id"), JobRole.archived.is_(False)
+    )
+    requirements = (
         select(
             Requirement.job_role_id,
             Requirement.required_level,
@@ -210,8 +211,17 @@ def _profiles(session: Session, organisation_id: int, locale: str) -> _Profiles:
         .join(Competence, Requirement.competence_id == Competence.id)
         .join(FrameworkVersion, Competence.version_id == FrameworkVersion.id)
         .join(Framework, FrameworkVersion.framework_id == Framework.id)
-        .where(JobRole.organisation_id == organisation_id, JobRole.archived.is_(False))
-    ).all()
+        .where(JobRole.organisation_id == bindparam("organisation_id"), JobRole.archived.is_(False))
+    )
+    return roles, requirements
+
+
+def _profiles(session: Session, organisation_id: int, locale: str) -> _Profiles:
+    """Every job role of the organisation in use, with its requirements (two statements)."""
+    of = {"organisation_id": organisation_id}
+    roles_query, requirements_query = _profiles_queries()
+    roles = session.execute(roles_query, of).all()
+    rows = session.execute(requirements_query, of).all()
     requirements: dict[int, list[RoleRequirement]] = {}
     headings: dict[int, Heading] = {}
     # titles read as text and decoded once each: a version's title is on every row
@@ -241,7 +251,7 @@ def _profiles(session: Session, organisation_id: int, locale: str) -> _Profiles:
 
 
 def _people_query(
-    organisation_id: int, unit_ids: frozenset[int] | None
+    organisation_id: int | BindParameter[int], unit_ids: frozenset[int] | None
 ) -> Select[*tuple[Any, ...]]:
     """The people placed (active) in the units, or every person of the organisation, by
     name."""
@@ -266,20 +276,34 @@ def _display_name(name: str, given: str, family: str, email: str, sub: str) -> s
     return full or email or sub
 
 
+@functools.cache
+def _roles_query(dialect: str) -> Any:
+    """``_roles_of``' statement, made once for each database."""
+    return (
+        select(JobRoleAssignment.person_id, JobRoleAssignment.job_role_id)
+        .where(
+            among(dialect, JobRoleAssignment.person_id, "person_ids"),
+            JobRoleAssignment.status == AssignmentStatus.ACTIVE,
+        )
+        .order_by(JobRoleAssignment.id)
+    )
+
+
+@functools.cache
+def _person_query() -> Any:
+    """``_one_person``'s statement, made once (every plan page runs it)."""
+    return _people_query(bindparam("organisation_id"), None).where(
+        Person.id == bindparam("person_id")
+    )
+
+
 def _roles_of(
     session: Session, profiles: _Profiles, person_ids: Sequence[int]
 ) -> dict[int, list[int]]:
     """Each person's active job roles in use (one statement)."""
     if not person_ids:
         return {}
-    rows = session.execute(
-        select(JobRoleAssignment.person_id, JobRoleAssignment.job_role_id)
-        .where(
-            JobRoleAssignment.person_id.in_(person_ids),
-            JobRoleAssignment.status == AssignmentStatus.ACTIVE,
-        )
-        .order_by(JobRoleAssignment.id)
-    )
+    rows = session.execute(_roles_query(dialect_of(session)), {"person_ids": list(person_ids)})
     found: dict[int, list[int]] = {}
     for person_id, role_id in rows:
         if role_id in profiles.titles:  # the organisation's, not archived
@@ -375,7 +399,7 @@ def _one_person(
     """One person's cells, whatever their units (three statements); another
     organisation's person is not found."""
     row = session.execute(
-        _people_query(organisation_id, None).where(Person.id == person_id)
+        _person_query(), {"organisation_id": organisation_id, "person_id": person_id}
     ).one_or_none()
     if row is None:
         raise NotFound(f"person {person_id} not in organisation {organisation_id}")

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
+from typing import Any
 
 from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
+from lti_tool.db import among, dialect_of
 from lti_tool.domain import plan
 from lti_tool.domain.coverage import CellStatus, coverage
 from lti_tool.domain.texts import localized
@@ -82,11 +85,7 @@ def _labels(session: Session, competence_ids: list[int], locale: str) -> dict[in
     once, not once per competence (300 competences × 4 levels were 1,200 decodings)."""
     if not competence_ids:
         return {}
-    rows = session.execute(
-        select(Competence.id, ScaleLevel.value, cast(ScaleLevel.label, Text))
-        .join(ScaleLevel, ScaleLevel.version_id == Competence.version_id)
-        .where(Competence.id.in_(competence_ids))
-    )
+    rows = session.execute(_labels_query(dialect_of(session)), {"ids": competence_ids})
     texts: dict[tuple[int, str | None], str] = {}
     found: dict[int, dict[int, str]] = {}
     for competence_id, value, raw in rows:
@@ -96,6 +95,16 @@ def _labels(session: Session, competence_ids: list[int], locale: str) -> dict[in
             text = texts[(value, raw)] = localized(label, locale) or str(value)
         found.setdefault(competence_id, {})[value] = text
     return found
+
+
+@functools.cache
+def _labels_query(dialect: str) -> Any:
+    """``_labels``' statement, made once for each database."""
+    return (
+        select(Competence.id, ScaleLevel.value, cast(ScaleLevel.label, Text))
+        .join(ScaleLevel, ScaleLevel.version_id == Competence.version_id)
+        .where(among(dialect, Competence.id, "ids"))
+    )
 
 
 def gap_analysis(

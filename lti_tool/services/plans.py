@@ -28,14 +28,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased, contains_eager, joinedload
 
+from lti_tool.db import among, dialect_of
 from lti_tool.domain import evidence_sources as sources
 from lti_tool.domain import plan as rules
 from lti_tool.domain.bookings import Signup
@@ -267,26 +269,13 @@ def _held_and_identities(
     statement)."""
     if not competence_ids:
         return {}, {}
-    held = and_(
-        CompetenceHolding.organisation_id == organisation_id,
-        CompetenceHolding.person_id == person_id,
-        CompetenceHolding.framework_id == FrameworkVersion.framework_id,
-        CompetenceHolding.identifier == Competence.identifier,
-    )
     rows = session.execute(
-        select(
-            Competence.id,
-            FrameworkVersion.framework_id,
-            Competence.identifier,
-            Evidence.source,
-            Evidence.confidence,
-            Evidence.recorded_at,
-            Evidence.detail,
-        )
-        .join(FrameworkVersion, Competence.version_id == FrameworkVersion.id)
-        .outerjoin(CompetenceHolding, held)
-        .outerjoin(Evidence, Evidence.id == CompetenceHolding.evidence_id)
-        .where(Competence.id.in_(competence_ids))
+        _held_and_identities_query(dialect_of(session)),
+        {
+            "organisation_id": organisation_id,
+            "person_id": person_id,
+            "competence_ids": list(competence_ids),
+        },
     )
     identities: dict[int, Identity] = {}
     by: dict[int, HeldBy] = {}
@@ -300,6 +289,32 @@ def _held_and_identities(
     return identities, by
 
 
+@functools.cache
+def _held_and_identities_query(dialect: str) -> Any:
+    """``_held_and_identities``' statement, made once for each database."""
+    held = and_(
+        CompetenceHolding.organisation_id == bindparam("organisation_id"),
+        CompetenceHolding.person_id == bindparam("person_id"),
+        CompetenceHolding.framework_id == FrameworkVersion.framework_id,
+        CompetenceHolding.identifier == Competence.identifier,
+    )
+    return (
+        select(
+            Competence.id,
+            FrameworkVersion.framework_id,
+            Competence.identifier,
+            Evidence.source,
+            Evidence.confidence,
+            Evidence.recorded_at,
+            Evidence.detail,
+        )
+        .join(FrameworkVersion, Competence.version_id == FrameworkVersion.id)
+        .outerjoin(CompetenceHolding, held)
+        .outerjoin(Evidence, Evidence.id == CompetenceHolding.evidence_id)
+        .where(among(dialect, Competence.id, "competence_ids"))
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class _Stored:
     item: PlanItem
@@ -307,18 +322,29 @@ class _Stored:
     added_by: str | None
 
 
-def _stored_items(session: Session, organisation_id: int, person_id: int) -> list[_Stored]:
-    """The person's plan items with their competence's identity, course and the name of
-    who added them (one statement)."""
+@functools.cache
+def _stored_items_query() -> Any:
+    """``_stored_items``' statement, made once (every plan page runs it)."""
     adder = aliased(Person)
-    rows = session.execute(
+    return (
         select(PlanItem, FrameworkVersion.framework_id, Competence.identifier, adder)
         .outerjoin(Competence, PlanItem.competence_id == Competence.id)
         .outerjoin(FrameworkVersion, Competence.version_id == FrameworkVersion.id)
         .outerjoin(adder, PlanItem.added_by_id == adder.id)
         .options(joinedload(PlanItem.course))
-        .where(PlanItem.organisation_id == organisation_id, PlanItem.person_id == person_id)
+        .where(
+            PlanItem.organisation_id == bindparam("organisation_id"),
+            PlanItem.person_id == bindparam("person_id"),
+        )
         .order_by(PlanItem.id)
+    )
+
+
+def _stored_items(session: Session, organisation_id: int, person_id: int) -> list[_Stored]:
+    """The person's plan items with their competence's identity, course and the name of
+    who added them (one statement)."""
+    rows = session.execute(
+        _stored_items_query(), {"organisation_id": organisation_id, "person_id": person_id}
     ).all()
     return [
         _Stored(
@@ -393,6 +419,21 @@ class _Completion:
     recorded_at: dt.datetime
 
 
+@functools.cache
+def _latest_completions_query(dialect: str) -> Any:
+    """``_latest_completions``' statement, made once for each database."""
+    course = Evidence.detail["course_id"].as_integer()
+    return (
+        select(Evidence.person_id, course, Evidence.source, Evidence.recorded_at)
+        .where(
+            Evidence.organisation_id == bindparam("organisation_id"),
+            among(dialect, Evidence.person_id, "person_ids"),
+            among(dialect, course, "course_ids"),
+        )
+        .order_by(Evidence.recorded_at, Evidence.id)
+    )
+
+
 def _latest_completions(
     session: Session, organisation_id: int, person_ids: Sequence[int], course_ids: Iterable[int]
 ) -> dict[tuple[int, int], _Completion]:
@@ -400,15 +441,9 @@ def _latest_completions(
     ids = sorted(set(course_ids))
     if not ids or not person_ids:
         return {}
-    course = Evidence.detail["course_id"].as_integer()
     rows = session.execute(
-        select(Evidence.person_id, course, Evidence.source, Evidence.recorded_at)
-        .where(
-            Evidence.organisation_id == organisation_id,
-            Evidence.person_id.in_(person_ids),
-            course.in_(ids),
-        )
-        .order_by(Evidence.recorded_at, Evidence.id)
+        _latest_completions_query(dialect_of(session)),
+        {"organisation_id": organisation_id, "person_ids": list(person_ids), "course_ids": ids},
     )
     return {(person, course_id): _Completion(src, at) for person, course_id, src, at in rows}
 
@@ -562,6 +597,8 @@ def learning_plan(
         analysis=analysis,
         lines=tuple(
             dataclasses.replace(line, entries=tuple(finished(e, line) for e in line.entries))
+            if line.entries
+            else line  # off the page, or nothing to do: as it is (a copy of 300 costs)
             for line in lines
         ),
         extra=tuple(finished(e, None) for e in extra),

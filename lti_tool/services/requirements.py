@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
+import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, Text, and_, bindparam, cast, select
 from sqlalchemy.orm import Session, aliased
 
+from lti_tool.db import among, dialect_of
 from lti_tool.domain.coverage import Holding, Ranked, holding_rank, replaces
 from lti_tool.domain.evidence_sources import SELF_SOURCES
 from lti_tool.domain.requirements import RoleRequirement, union_requirements
@@ -133,9 +136,22 @@ def holdings_of(
     people, wanted = list(person_ids), list(competence_ids)
     if not people or not wanted:
         return {}
+    rows = session.execute(
+        _holdings_query(dialect_of(session)),
+        {"competence_ids": wanted, "organisation_id": organisation_id, "person_ids": people},
+    )
+    found: dict[int, dict[int, Holding]] = {}
+    for competence_id, person_id, level, recorded_at, valid_until in rows:
+        found.setdefault(person_id, {})[competence_id] = Holding(level, recorded_at, valid_until)
+    return found
+
+
+@functools.cache
+def _holdings_query(dialect: str) -> Any:
+    """``holdings_of``' statement, made once for each database."""
     asked, _shown, asked_version, _ = _ALIASES
     held = CompetenceHolding
-    rows = session.execute(
+    return (
         select(asked.id, held.person_id, held.level, held.recorded_at, held.valid_until)
         .join(asked_version, asked.version_id == asked_version.id)
         .join(
@@ -146,21 +162,23 @@ def holdings_of(
             ),
         )
         .where(
-            asked.id.in_(wanted),
-            held.organisation_id == organisation_id,
-            held.person_id.in_(people),
+            among(dialect, asked.id, "competence_ids"),
+            held.organisation_id == bindparam("organisation_id"),
+            among(dialect, held.person_id, "person_ids"),
         )
     )
-    found: dict[int, dict[int, Holding]] = {}
-    for competence_id, person_id, level, recorded_at, valid_until in rows:
-        found.setdefault(person_id, {})[competence_id] = Holding(level, recorded_at, valid_until)
-    return found
 
 
 @dataclasses.dataclass(frozen=True)
 class Level:
     value: int
     label: str
+
+    @functools.cached_property
+    def text(self) -> str:
+        """The level as a table shows it, "2 – label": made once for each level of a scale,
+        which hundreds of lines share."""
+        return f"{self.value} – {self.label}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,7 +199,7 @@ class RequirementLine:
     job_roles: tuple[str, ...]
     """Titles of the roles that ask for it."""
 
-    @property
+    @functools.cached_property
     def top(self) -> int:
         """The scale's highest value (the bars' full width)."""
         return max([lvl.value for lvl in self.scale] + [self.required.value, 1])
@@ -189,6 +207,21 @@ class RequirementLine:
     @property
     def current_value(self) -> int:
         return self.current.value if self.current else 0
+
+    @property
+    def required_percent(self) -> int:
+        """How much of its bar the required level fills, 0–100."""
+        return _percent(self.required.value, self.top)
+
+    @property
+    def current_percent(self) -> int:
+        """How much of its bar the level shown fills, 0–100."""
+        return _percent(self.current_value, self.top)
+
+    @property
+    def required_by(self) -> str:
+        """The titles of the roles that ask for it, as read."""
+        return ", ".join(self.job_roles)
 
     @property
     def met(self) -> bool:
@@ -215,8 +248,47 @@ class MyRequirements:
     choosable_units: tuple[tuple[int, str], ...] = ()
 
 
+def _percent(value: int, top: int) -> int:
+    """``value`` in per cent of ``top``, rounded as Jinja's ``round`` filter does."""
+    return min(max(int(round(100 * value / top, 0)), 0), 100)
+
+
+def _decoded(text: str | None) -> Any:
+    """A JSON column read as text (``cast(…, Text)``), decoded."""
+    return json.loads(text) if text else None
+
+
 def _level(levels: dict[int, Level], value: int) -> Level:
     return levels.get(value) or Level(value, str(value))
+
+
+@functools.cache
+def _requirements_query(dialect: str) -> Any:
+    """``requirements_of``' statement, made once for each database."""
+    return (
+        select(
+            Requirement.job_role_id,
+            Requirement.competence_id,
+            Requirement.required_level,
+            Requirement.mandatory,
+            Requirement.renewal_months,
+            Competence.code,
+            cast(Competence.title, Text).label("title"),
+            Competence.version_id,
+            cast(FrameworkVersion.title, Text).label("version_title"),
+            FrameworkVersion.number,
+            Framework.code.label("framework_code"),
+        )
+        .join(JobRole, JobRole.id == Requirement.job_role_id)
+        .join(Competence, Competence.id == Requirement.competence_id)
+        .join(FrameworkVersion, FrameworkVersion.id == Competence.version_id)
+        .join(Framework, Framework.id == FrameworkVersion.framework_id)
+        .where(
+            among(dialect, JobRole.id, "role_ids"),
+            JobRole.organisation_id == bindparam("organisation_id"),
+        )
+        .order_by(Requirement.id)
+    )
 
 
 def requirements_of(
@@ -230,33 +302,14 @@ def requirements_of(
         return RoleLine(role.id, role.code, localized(role.title, locale) or role.code)
 
     # Plain rows, not ORM objects: 300 requirements of 3 roles were 360 objects and their
-    # competences, versions and scales loaded in five statements; these are two.
+    # competences, versions and scales loaded in five statements; these are two. Titles
+    # come as text, decoded once each (a version's title is on every row).
     requirements = (
         []
         if not roles
         else session.execute(
-            select(
-                Requirement.job_role_id,
-                Requirement.competence_id,
-                Requirement.required_level,
-                Requirement.mandatory,
-                Requirement.renewal_months,
-                Competence.code,
-                Competence.title,
-                Competence.version_id,
-                FrameworkVersion.title.label("version_title"),
-                FrameworkVersion.number,
-                Framework.code.label("framework_code"),
-            )
-            .join(JobRole, JobRole.id == Requirement.job_role_id)
-            .join(Competence, Competence.id == Requirement.competence_id)
-            .join(FrameworkVersion, FrameworkVersion.id == Competence.version_id)
-            .join(Framework, Framework.id == FrameworkVersion.framework_id)
-            .where(
-                JobRole.id.in_([r.id for r in roles]),
-                JobRole.organisation_id == organisation_id,
-            )
-            .order_by(Requirement.id)
+            _requirements_query(dialect_of(session)),
+            {"role_ids": [r.id for r in roles], "organisation_id": organisation_id},
         ).all()
     )
     competences = {r.competence_id: r for r in requirements}
@@ -284,28 +337,36 @@ def requirements_of(
     shown = current_levels(session, organisation_id, person_id, [m.competence_id for m in merged])
     lines = []
     framework_titles: dict[int, str] = {}
+    # what many lines share, made once: a version's scale, a combination of roles' titles
+    scale_levels = {version_id: tuple(scale.values()) for version_id, scale in scales.items()}
+    askers: dict[tuple[int, ...], tuple[str, ...]] = {}
     for m in merged:
         row = competences[m.competence_id]
         scale = scales.get(row.version_id, {})
+        asking_roles = askers.get(m.job_role_ids)
+        if asking_roles is None:
+            asking_roles = askers[m.job_role_ids] = tuple(
+                titles[i] for i in m.job_role_ids if i in titles
+            )
         framework = framework_titles.get(row.version_id)
         if framework is None:
             framework = framework_titles[row.version_id] = (
-                localized(row.version_title, locale) or row.framework_code
+                localized(_decoded(row.version_title), locale) or row.framework_code
             )
         now = shown.get(m.competence_id, 0)
         lines.append(
             RequirementLine(
                 competence_id=m.competence_id,
                 code=row.code,
-                title=localized(row.title, locale) or row.code,
+                title=localized(_decoded(row.title), locale) or row.code,
                 framework=framework,
                 framework_version=row.number,
                 required=_level(scale, m.required_level),
                 current=_level(scale, now) if now > 0 else None,
-                scale=tuple(scale.values()),
+                scale=scale_levels.get(row.version_id, ()),
                 mandatory=m.mandatory,
                 renewal_months=m.renewal_months,
-                job_roles=tuple(titles[i] for i in m.job_role_ids if i in titles),
+                job_roles=asking_roles,
             )
         )
     lines.sort(key=lambda line: (not line.mandatory, line.framework, line.title))

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale, gettext
+from flask_babel import get_locale, gettext, ngettext
 from marshmallow import ValidationError
 
 from lti_tool import clock, urls
@@ -70,6 +70,11 @@ def _page(errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
         # translated once a page, formatted for each of hundreds of requirements
         level_format=gettext("Level %(value)d of %(top)d: %(label)s"),
         version_format=gettext("version %(number)d"),
+        renewals={
+            months: ngettext("Every month", "Every %(num)d months", months)
+            for months in {line.renewal_months for line in mine.lines}
+            if months
+        },
         certificates=[(c, certificates.standing(c, now, warn_days)) for c in held],
     )
     return page, status
