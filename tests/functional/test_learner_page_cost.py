@@ -6,6 +6,7 @@ of 20 open requirements, each entry's answers still on it and working."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -93,8 +94,12 @@ def test_the_plan_of_300_requirements_comes_20_at_a_time_and_every_answer_works(
     assert "Requirements 1–20 of 300 that call for action (page 1 of 15)." in first
     assert (
         '<nav aria-label="Pages of what to do"' in first
-        and '<span aria-current="page">1</span>' in first
+        and '<span aria-current="page"><span class="visually-hidden">Page </span>1</span>' in first
     )
+    # 15 pages: the first, the two after it and the last, a gap marked between (the pager
+    # above the list and the one below it)
+    links = re.findall(r'\?page=(\d+)(?:&amp;met_page=\d+)?#todo-title"><span', first)
+    assert links == ["2", "3", "15"] * 2, links
     assert 'rel="next"' in first and 'rel="prev"' not in first
     second = get(browser, "/learner/plan", page=2)
     assert "Requirements 21–40 of 300" in second and 'rel="prev"' in second
