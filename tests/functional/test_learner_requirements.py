@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from lti_tool.db import get_session
@@ -58,6 +59,23 @@ def test_a_launch_with_job_role_and_unit_shows_the_roles_requirements(app, lms, 
     assert "Every 24 months" in html and "Every 12 months" in html
     assert rows(app) == [("sykepleier", "launch", "active", False)]
     assert rows(app, UnitAssignment) == [("hjemmetjenesten", "launch", "active", False)]
+
+
+@pytest.mark.parametrize(
+    ("lang", "every_24", "every_12"),
+    [
+        ("nb", "Hver 24. måned", "Hver 12. måned"),
+        ("nn", "Kvar 24. månad", "Kvar 12. månad"),
+        ("en", "Every 24 months", "Every 12 months"),
+    ],
+)
+def test_the_renewal_words_follow_the_language(app, lms, care, lang, every_24, every_12):
+    """The start page words each renewal once per page (the view makes them): in the
+    reader's language and plural form."""
+    client = TestLms.browser(app)
+    launch(lms, client, job_role="sykepleier", unit="hjemmetjenesten")
+    html = client.get("/learner/", query_string={"lang": lang}).get_data(as_text=True)
+    assert every_24 in html and every_12 in html
 
 
 def test_two_roles_give_the_union_with_the_highest_level(app, lms, care):
