@@ -572,9 +572,9 @@ def count_people(session: Session, organisation_id: int) -> int:
 def pending_placements(
     session: Session, organisation_id: int, unit_ids: frozenset[int] | None = None
 ) -> list[Placement]:
-    """The people with self-choices awaiting a manager's decision (of ``unit_ids``' people
-    if given), with those choices only, in ``people_order``: two statements, however many
-    people there are."""
+    """The people with self-choices awaiting a decision (of ``unit_ids``' people if given),
+    with those choices only (``decidable`` keeps those a manager of the units may
+    decide): two statements, however many people there are."""
     by_id: dict[int, Placement] = {}
     for kind in Kind:
         spec = SPECS[kind]
@@ -590,7 +590,19 @@ def pending_placements(
         for row in session.scalars(query, values):
             placement = by_id.setdefault(row.person_id, Placement(row.person))
             (placement.pending_roles if kind == Kind.ROLE else placement.pending_units).append(row)
-    return sorted(by_id.values(), key=people_order)
+    return list(by_id.values())
+
+
+def decidable(placements: Iterable[Placement], unit_ids: frozenset[int] | None) -> list[Placement]:
+    """The choices a manager of ``unit_ids`` (None: every unit) may decide, person by person
+    in ``people_order``: a chosen unit only among those units (``_check_for_manager``); a
+    chosen job role of anyone shown. No button is offered that would answer "not found"."""
+    found = []
+    for placement in placements:
+        units = [a for a in placement.pending_units if unit_ids is None or a.unit_id in unit_ids]
+        if placement.pending_roles or units:
+            found.append(dataclasses.replace(placement, pending_units=units))
+    return sorted(found, key=people_order)
 
 
 def people_order(placement: Placement) -> tuple[Any, ...]:

@@ -92,9 +92,10 @@ def _home(status: int = 200, **context: Any) -> Any:
         raise InvalidInput(field_errors(exc)) from exc
     people = assignments.people_page(session, organisation_id, scope, number)
     if people.pages == 1:  # everyone is on the page, their choices too
-        pending = sorted((p for p in people.people if p.has_pending), key=assignments.people_order)
+        waiting = people.people
     else:
-        pending = assignments.pending_placements(session, organisation_id, scope)
+        waiting = assignments.pending_placements(session, organisation_id, scope)
+    pending = assignments.decidable(waiting, scope)
     shown = dict.fromkeys(p.person.id for p in (*pending, *people.people))
     audit.record_view(session, current_actor(), "people", list(shown))
     page = render_template(

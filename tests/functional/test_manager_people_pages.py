@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from lti_tool.db import get_session
@@ -15,6 +16,7 @@ from lti_tool.models import (
     AssignmentStatus,
     JobRoleAssignment,
     Person,
+    UnitAssignment,
 )
 from lti_tool.services.assignments import PEOPLE_PER_PAGE
 from tests.fakes import content
@@ -175,3 +177,39 @@ def test_the_choices_keep_their_order_when_the_employees_fill_a_second_page(app,
         get_session().commit()
     assert one_page == ["Zz Aaa", "Ansatt002 Etternavn002"]
     assert pending_names() == one_page
+
+
+@pytest.mark.parametrize("employees", [5, 60], ids=["one page", "two pages"])
+def test_a_unit_manager_is_offered_only_the_choices_they_may_decide(app, lms, employees):
+    """An employee of the manager's unit who chose another unit too: the manager decides
+    the job role they chose and a choice of the manager's own unit, not the other unit
+    (deciding it would answer "not found")."""
+    world = people_in(app, employees)
+    org, mine = world["organisation_id"], world["unit"]
+    with app.app_context():
+        other = content.unit(org, "annen", "Annen enhet")
+        (newcomer,) = add_people(org, ["Ny Ansatt"], None, [])
+        chooser = world["ids"][0]
+        session = get_session()
+        waiting = {"source": AssignmentSource.SELF, "status": AssignmentStatus.PENDING}
+        session.add(UnitAssignment(person_id=chooser, unit_id=other, **waiting))
+        session.add(
+            JobRoleAssignment(
+                person_id=chooser, job_role_id=world["care"]["roles"]["helsefagarbeider"], **waiting
+            )
+        )
+        session.add(UnitAssignment(person_id=newcomer, unit_id=mine, **waiting))
+        session.commit()
+    manager = browser_of(app, lms, "manager")
+    grant_manager(app, org, "103", mine)
+
+    html = get(manager, "/manager/")
+    pending = html[html.index('id="pending-title"') : html.index('id="people-title"')]
+    assert "Job role: Helsefagarbeider" in pending and "Unit: Hjemmetjenesten</td>" in pending
+    assert "Annen enhet" not in pending
+    approve = re.search(r'action="(/manager/assignments/unit/\d+/approve)"', pending)
+    assert approve is not None
+    with app.app_context():
+        assert (
+            get_session().get(UnitAssignment, int(approve.group(1).split("/")[4])).unit_id == mine
+        )
