@@ -521,14 +521,20 @@ def people_of(
 ) -> list[Placement]:
     """Everyone of the organisation the tool knows (has launched), with roles and units;
     one page of them with ``offset``/``limit``; only the people of ``unit_ids`` if given."""
-    if unit_ids is None and offset is None and limit is None:  # a manager's start page
+    if unit_ids is None and offset is None and limit is None:  # everyone, often asked
         people = session.scalars(_everyone_query(), {"organisation_id": organisation_id})
         return _placements(session, organisation_id, list(people))
-    query = select(Person).where(Person.organisation_id == organisation_id)
+    query = _people_query(select(Person), organisation_id, unit_ids)
+    people = session.scalars(query.offset(offset).limit(limit))
+    return _placements(session, organisation_id, list(people))
+
+
+def _people_query(query: Any, organisation_id: int, unit_ids: frozenset[int] | None) -> Any:
+    """``query`` of the organisation's people (of ``unit_ids``' if given), in list order."""
+    query = query.where(Person.organisation_id == organisation_id)
     if unit_ids is not None:
         query = query.where(Person.id.in_(in_units(unit_ids, pending=True)))
-    people = session.scalars(query.order_by(*_PEOPLE_ORDER).offset(offset).limit(limit))
-    return _placements(session, organisation_id, list(people))
+    return query.order_by(*_PEOPLE_ORDER)
 
 
 _PEOPLE_ORDER = (Person.family_name, Person.given_name, Person.name, Person.id)
@@ -620,12 +626,14 @@ PEOPLE_PER_PAGE = 50
 
 @dataclasses.dataclass
 class PeoplePage:
-    """One page of a manager's people, and where it stands among all of them."""
+    """One page of a manager's people, where it stands among all of them, and every
+    choice awaiting the manager's decision (whichever page its person is on)."""
 
     people: list[Placement]
     page: int
     pages: int
     total: int
+    pending: list[Placement]
 
 
 def people_page(
@@ -637,11 +645,9 @@ def people_page(
 ) -> PeoplePage:
     """Page ``page`` of ``people_of`` (the last page when there are fewer), with the count
     of them all from the same statement (a window count): an organisation of thousands
-    costs what a unit of ten does."""
-    query = select(Person, func.count().over()).where(Person.organisation_id == organisation_id)
-    if unit_ids is not None:
-        query = query.where(Person.id.in_(in_units(unit_ids, pending=True)))
-    query = query.order_by(*_PEOPLE_ORDER)
+    costs what a unit of ten does. The choices the manager may decide (``decidable``)
+    come from the page when everyone is on it, else from two statements of their own."""
+    query = _people_query(select(Person, func.count().over()), organisation_id, unit_ids)
     page = max(page, 1)
     rows = session.execute(query.offset((page - 1) * per_page).limit(per_page)).all()
     if not rows and page > 1:  # past the last page: the last one
@@ -650,4 +656,6 @@ def people_page(
         rows = session.execute(query.offset((page - 1) * per_page).limit(per_page)).all()
     total = rows[0][1] if rows else 0
     placements = _placements(session, organisation_id, [row[0] for row in rows])
-    return PeoplePage(placements, page, max(1, math.ceil(total / per_page)), total)
+    pages = max(1, math.ceil(total / per_page))
+    waiting = placements if pages == 1 else pending_placements(session, organisation_id, unit_ids)
+    return PeoplePage(placements, page, pages, total, decidable(waiting, unit_ids))

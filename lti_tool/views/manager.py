@@ -91,12 +91,7 @@ def _home(status: int = 200, **context: Any) -> Any:
     except ValidationError as exc:
         raise InvalidInput(field_errors(exc)) from exc
     people = assignments.people_page(session, organisation_id, scope, number)
-    if people.pages == 1:  # everyone is on the page, their choices too
-        waiting = people.people
-    else:
-        waiting = assignments.pending_placements(session, organisation_id, scope)
-    pending = assignments.decidable(waiting, scope)
-    shown = dict.fromkeys(p.person.id for p in (*pending, *people.people))
+    shown = dict.fromkeys(p.person.id for p in (*people.pending, *people.people))
     audit.record_view(session, current_actor(), "people", list(shown))
     page = render_template(
         "manager/home.html",
@@ -106,7 +101,7 @@ def _home(status: int = 200, **context: Any) -> Any:
         if scope is not None
         else grants.units_of(session, organisation_id),
         people=people,
-        pending=pending,
+        pending=people.pending,
         limits=(assignment_import.MAX_IMPORT_BYTES // 1024, assignment_import.MAX_IMPORT_ROWS),
         **context,
     )

@@ -42,6 +42,16 @@ def people_in(app: Any, count: int) -> dict[str, Any]:
     return {"organisation_id": org, "unit": unit, "ids": ids, "care": care}
 
 
+#: A choice the employee made, awaiting a manager's decision.
+WAITING = {"source": AssignmentSource.SELF, "status": AssignmentStatus.PENDING}
+
+
+def choose_role(world: dict[str, Any], person_id: int) -> None:
+    """``person_id`` chose the health-worker role (inside an app context; not committed)."""
+    role = world["care"]["roles"]["helsefagarbeider"]
+    get_session().add(JobRoleAssignment(person_id=person_id, job_role_id=role, **WAITING))
+
+
 def total_people(app: Any, org: int) -> int:
     with app.app_context():
         return get_session().scalar(
@@ -92,14 +102,7 @@ def test_a_choice_awaiting_a_decision_shows_on_every_page(app, lms):
     world = people_in(app, 70)
     last_person = world["ids"][-1]  # last in name order: on the second page
     with app.app_context():
-        get_session().add(
-            JobRoleAssignment(
-                person_id=last_person,
-                job_role_id=world["care"]["roles"]["helsefagarbeider"],
-                source=AssignmentSource.SELF,
-                status=AssignmentStatus.PENDING,
-            )
-        )
+        choose_role(world, last_person)
         get_session().commit()
     manager = browser_of(app, lms, "admin")
 
@@ -155,14 +158,7 @@ def test_the_choices_keep_their_order_when_the_employees_fill_a_second_page(app,
     with app.app_context():
         (early_family,) = add_people(world["organisation_id"], ["Zz Aaa"], world["unit"], [])
         for person in (early_family, world["ids"][2]):  # Aaa before Etternavn002
-            get_session().add(
-                JobRoleAssignment(
-                    person_id=person,
-                    job_role_id=world["care"]["roles"]["helsefagarbeider"],
-                    source=AssignmentSource.SELF,
-                    status=AssignmentStatus.PENDING,
-                )
-            )
+            choose_role(world, person)
         get_session().commit()
     manager = browser_of(app, lms, "admin")
 
@@ -191,14 +187,9 @@ def test_a_unit_manager_is_offered_only_the_choices_they_may_decide(app, lms, em
         (newcomer,) = add_people(org, ["Ny Ansatt"], None, [])
         chooser = world["ids"][0]
         session = get_session()
-        waiting = {"source": AssignmentSource.SELF, "status": AssignmentStatus.PENDING}
-        session.add(UnitAssignment(person_id=chooser, unit_id=other, **waiting))
-        session.add(
-            JobRoleAssignment(
-                person_id=chooser, job_role_id=world["care"]["roles"]["helsefagarbeider"], **waiting
-            )
-        )
-        session.add(UnitAssignment(person_id=newcomer, unit_id=mine, **waiting))
+        session.add(UnitAssignment(person_id=chooser, unit_id=other, **WAITING))
+        choose_role(world, chooser)
+        session.add(UnitAssignment(person_id=newcomer, unit_id=mine, **WAITING))
         session.commit()
     manager = browser_of(app, lms, "manager")
     grant_manager(app, org, "103", mine)
