@@ -11,6 +11,7 @@ id_token), the launch POST (answered with its landing page), personas in turn. P
 mean ``time.process_time`` of each step and of a flow, after 20 flows not counted.
 ``--profile FILE`` writes a cProfile (CPU time) of the counted flows (the platform's signing
 included).
+``--personas learner``: only the learner launches (default: the four in turn).
 ``--returning``: one browser per persona, kept, as a person launching again (the login
 then skips the cookie check); by default every flow is a new browser.
 """
@@ -50,6 +51,11 @@ def main() -> int:
     parser.add_argument("--flows", type=int, default=400)
     parser.add_argument("--returning", action="store_true")
     parser.add_argument(
+        "--personas",
+        default=",".join(PERSONAS),
+        help="who launches, in turn (default: %(default)s)",
+    )
+    parser.add_argument(
         "--database-url", default="postgresql://postgres@127.0.0.1:5432/lti_flow_steps"
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
@@ -59,6 +65,9 @@ def main() -> int:
         help="also write a cProfile of the counted flows to FILE (read it with pstats)",
     )
     args = parser.parse_args()
+    personas = args.personas.split(",")
+    if not set(personas) <= set(PERSONAS):
+        parser.error(f"--personas: each one of {', '.join(PERSONAS)}")
 
     import redis
 
@@ -85,7 +94,7 @@ def main() -> int:
     browsers: dict[str, object] = {}
 
     def flow(i: int) -> None:
-        persona = PERSONAS[i % len(PERSONAS)]
+        persona = personas[i % len(personas)]
         client = (
             browsers.setdefault(persona, app.test_client()) if args.returning else app.test_client()
         )

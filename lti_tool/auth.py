@@ -152,7 +152,7 @@ def current_grants() -> list[PermissionGrant]:
 
         launch = current_launch()
         g.current_grants = (
-            grants.active_grants(get_session(), launch.deployment.organisation_id, launch.person_id)
+            grants.active_grants(get_session(), launch.deployment.organisation_id, launch.person)
             if launch
             else []
         )

@@ -72,7 +72,32 @@ def _compare_server_default(  # type: ignore[no-untyped-def]
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
-    is_sqlite = connection.dialect.name == "sqlite"
+    if connection.dialect.name != "sqlite":
+        _migrate(connection, is_sqlite=False)
+        return
+    _sqlite_foreign_keys(connection, on=False)  # the connection is this migration's only
+    _migrate(connection, is_sqlite=True)
+    _sqlite_foreign_keys(connection, on=True)
+
+
+def _sqlite_foreign_keys(connection, *, on: bool) -> None:  # type: ignore[no-untyped-def]
+    """SQLite's batch migrations copy a table, drop it and rename the copy. With foreign
+    keys enforced (``db.make_engine``) the drop deletes every row that refers to the table
+    (``ON DELETE CASCADE``): a downgrade that re-created ``person`` emptied the grants and
+    launches. So they are off while migrating (outside a transaction: SQLite ignores the
+    pragma inside one), and the data is checked before they are on again."""
+    connection.commit()
+    if on:
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        if broken:
+            raise RuntimeError(f"rows referring to missing rows after the migration: {broken[:5]}")
+    else:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+
+
+def _migrate(connection, *, is_sqlite: bool) -> None:  # type: ignore[no-untyped-def]
     if connection.dialect.name == "postgresql":
         # Never wait forever behind a lock held by a running app, nor run away.
         connection.execute(text("SET lock_timeout = '10s'"))

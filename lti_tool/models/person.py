@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, func, select
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, false, func, select
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from lti_tool.db import Base, intpk, str255, timestamp
@@ -26,6 +26,10 @@ class Person(Base):
     locale: Mapped[str] = mapped_column(String(10), default="")
     created_at: Mapped[timestamp]
     last_seen_at: Mapped[timestamp]
+    ever_granted: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """Set when the person is first granted a permission in the tool (``services.grants``),
+    and kept after a withdrawal. Most people are never granted anything: their launches
+    and pages skip reading grants they cannot have (``grants.active_grants``)."""
 
     platform: Mapped[Platform] = relationship()
     organisation: Mapped[Organisation] = relationship()

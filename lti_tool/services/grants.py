@@ -8,8 +8,9 @@ organisation's region, or of the organisation) or admin: from the admin console,
 API, or HR's CSV file (``manages_unit``).
 
 When it takes effect: on every request. The LMS roles come with the launch, the grants
-are read per request (one query, ``auth.current_permissions``), so a withdrawn admin,
-designer or manager loses the access at their next request, not their next launch.
+are read per request (one query, ``auth.current_permissions``; none for someone never
+granted anything: ``Person.ever_granted``), so a withdrawn admin, designer or manager
+loses the access at their next request, not their next launch.
 ``Launch.permissions`` keeps what the person held at the launch (where it lands).
 
 Every grant and withdrawal is kept on its row: who, when, how (console, api, import) and
@@ -106,9 +107,12 @@ def set_designer_roles(
     return platform
 
 
-def active_grants(session: Session, organisation_id: int, person_id: int) -> list[PermissionGrant]:
-    """The person's active grants in the organisation (every page reads them)."""
-    return list(session.scalars(_active_grants(), _of(organisation_id, person_id)))
+def active_grants(session: Session, organisation_id: int, person: Person) -> list[PermissionGrant]:
+    """The person's active grants in the organisation (every page needs them): none, without
+    a statement, for someone never granted anything (``Person.ever_granted``), as most are."""
+    if not person.ever_granted:
+        return []
+    return list(session.scalars(_active_grants(), _of(organisation_id, person.id)))
 
 
 def _of(organisation_id: int, person_id: int) -> dict[str, int]:
@@ -271,6 +275,7 @@ def grant(
     )
     # a concurrent request granting the same first: theirs is the active grant
     found = insert_or_find(session, row, held)
+    person.ever_granted = True  # from now on, their launches and pages read their grants
     session.flush()
     if found is row:
         audit.record(

@@ -151,7 +151,7 @@ def record_launch(
     """
     person = upsert_person(session, launch)
     roles = launch.claims.get(c.ROLES) or []
-    held = grants.active_grants(session, launch.deployment.organisation_id, person.id)
+    held = grants.active_grants(session, launch.deployment.organisation_id, person)
     permissions = grants.effective_permissions(
         permissions_for(roles, grants.designer_roles(launch.registration.platform)), held
     )

@@ -698,9 +698,10 @@ def test_statements_do_not_grow_with_people(app, lms, now, size, request):
         assert "jit" in str(settings) and "plan_cache_mode" in str(settings), settings
 
 
-#: The launch (with its deployment, platform and organisation) and the grants (2), the sums
-#: (1), the labels (3), the trend (1); on PostgreSQL the sums' settings (1).
-EXPECTED_STATEMENTS = 7
+#: The launch (with its deployment, platform and organisation; the coordinator's LMS role
+#: decides, no grant to read) (1), the sums (1), the labels (3), the trend (1); on
+#: PostgreSQL the sums' settings (1).
+EXPECTED_STATEMENTS = 6
 
 
 def test_invalid_filters_are_answered_with_the_page_and_its_errors(app, lms, region):

@@ -260,7 +260,7 @@ def test_rewriting_a_roles_rows_takes_the_same_statements_for_any_number(app, lm
 #: the role's holders: the role locked, then their people, one DELETE and one INSERT …
 #: SELECT, whatever their number; then the audit log's event for the changed role (its
 #: organisation read, one INSERT).
-EXPECTED_ADD_REQUIREMENT = 14
+EXPECTED_ADD_REQUIREMENT = 13
 
 
 def test_two_transactions_rewriting_one_persons_rows_at_once_both_commit(app, lms, care):

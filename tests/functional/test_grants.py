@@ -26,6 +26,7 @@ from lti_tool.models import (
     JobRoleAssignment,
     Launch,
     PermissionGrant,
+    Person,
     Platform,
     UnitAssignment,
     UnitKind,
@@ -755,18 +756,26 @@ def test_a_withdrawal_bites_at_the_next_request_not_the_next_launch(app, lms, or
     assert learner.get("/manager/").status_code == 403
 
 
-def test_permissions_cost_one_query_per_request(app, lms, org):
+def grant_reads(app: Any, browser: Any, path: str, status: int = 200) -> int:
+    """The statements reading grants that a GET of ``path`` runs."""
+    with statements_run(app) as run:
+        assert browser.get(path).status_code == status, path
+    return len([s for s in run if "FROM permission_grant " in s])
+
+
+def test_permissions_cost_one_query_per_request_and_none_for_someone_never_granted(app, lms, org):
     teacher = TestLms.browser(app)
     launch(lms, teacher, "designer")
-    give(app, org, TEACHER, GrantKind.MANAGER, unit_id=org["units"]["hjemmetjenesten"])
     page(teacher, "/designer/")
-    with statements_run(app) as run:
-        assert teacher.get("/designer/").status_code == 200
-    assert len([s for s in run if "FROM permission_grant " in s]) == 1
-    with statements_run(app) as run:
-        assert teacher.get("/manager/").status_code == 200
-    assert len([s for s in run if "FROM permission_grant " in s]) == 1
-    print(f"/manager/ by grant: {len(run)} statements")
+    assert grant_reads(app, teacher, "/designer/") == 0  # never granted anything
+    manager = give(app, org, TEACHER, GrantKind.MANAGER, unit_id=org["units"]["hjemmetjenesten"])
+    assert grant_reads(app, teacher, "/designer/") == 1
+    assert grant_reads(app, teacher, "/manager/") == 1
+    # withdrawn: still read (the person was granted once), and the permission is gone
+    take_back(app, org, manager)
+    assert grant_reads(app, teacher, "/manager/", 403) == 1
+    with app.app_context():
+        assert get_session().get(Person, person_id(app, TEACHER)).ever_granted
 
 
 # --- a manager by grant acts within their units only ---------------------------------------

@@ -335,9 +335,9 @@ def test_a_changed_answer_is_saved_in_the_background(app, lms, care, gradebook):
     assert 'value="5"' in browser.get(url).get_data(as_text=True)  # the good answer kept
 
 
-LAUNCH = 2
+LAUNCH = 1
 """Statements every request of a launched person makes before its own work (``auth.py``:
-the launch with its person, their grants)."""
+the launch with its person; their grants too, were they ever granted a permission)."""
 
 
 def test_each_answer_saved_costs_three_statements_and_submitting_fourteen(

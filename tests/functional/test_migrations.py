@@ -173,3 +173,68 @@ def test_alembic_check_compares_json_defaults_on_every_database(database_url):
     finally:
         column.server_default = default
     command.check(_config(database_url))
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_people_granted_before_the_upgrade_have_their_grants_read(
+    kind, tmp_path, make_app, platform_pem, mocked_http
+):
+    """``person.ever_granted`` (launches and pages skip the grants of someone never
+    granted anything) is set by its migration for everyone granted before, withdrawn
+    grants too: a manager granted before the upgrade keeps their units after it."""
+    from sqlalchemy import select
+
+    from lti_tool.db import get_session
+    from lti_tool.models import GrantKind, Person
+    from lti_tool.services import grants
+    from lti_tool.services.audit import Actor
+    from tests.conftest import register_test_lms
+
+    url = _roundtrip_database(kind, tmp_path)
+    app = make_app(DATABASE_URL=url)
+    runner = app.test_cli_runner()
+
+    def db(*args: str) -> None:
+        result = runner.invoke(args=["db", *args])
+        assert result.exit_code == 0, result.output
+
+    def flags() -> dict[str, bool]:
+        with app.app_context():
+            return {p.sub: p.ever_granted for p in get_session().scalars(select(Person))}
+
+    try:
+        db("upgrade")
+        register_test_lms(app, platform_pem, mocked_http)
+        with app.app_context():
+            session = get_session()
+            platform_id, org = session.execute(
+                text("SELECT id, organisation_id FROM platform")
+            ).one()
+            for sub in ("granted", "withdrawn", "never"):
+                session.add(Person(platform_id=platform_id, sub=sub, organisation_id=org))
+            session.flush()
+            ids = {p.sub: p.id for p in session.scalars(select(Person))}
+            by = Actor.cli(org)
+            for sub in ("granted", "withdrawn"):
+                grants.grant(
+                    session,
+                    org,
+                    person_id=ids[sub],
+                    kind=GrantKind.DESIGNER,
+                    reason="Needed",
+                    by=by,
+                    via="api",
+                )
+            gone = session.scalar(
+                select(grants.PermissionGrant.id).where(
+                    grants.PermissionGrant.person_id == ids["withdrawn"]
+                )
+            )
+            grants.withdraw(session, org, gone, reason="Gone", by=by, via="api")
+            session.commit()
+        assert flags() == {"granted": True, "withdrawn": True, "never": False}
+        db("downgrade")
+        db("upgrade")  # the column again, set from the grants
+        assert flags() == {"granted": True, "withdrawn": True, "never": False}
+    finally:
+        app.extensions["db_engine"].dispose()
