@@ -20,6 +20,7 @@ from lti_tool.db import get_session
 from lti_tool.errors import ImportErrors, ToolError
 from lti_tool.lti.services import lti_services
 from lti_tool.models import AuditAction, Status, TokenScope
+from lti_tool.models.person import LAUNCH_COUNT_DAYS
 from lti_tool.services import (
     api_tokens,
     audit,
@@ -118,7 +119,7 @@ def platform_list() -> None:
         for d in p.deployments:
             click.echo(
                 f"\tdeployment {d.id}\t{d.status.value}\t{d.deployment_id}\t"
-                f"{d.organisation.name}\tlaunches={d.launch_count}"
+                f"{d.organisation.name}\tlaunches_{LAUNCH_COUNT_DAYS}_days={d.recent_launch_count}"
             )
 
 

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, false, func, select
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    bindparam,
+    false,
+    func,
+    select,
+)
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
-from lti_tool.db import Base, intpk, str255, timestamp
+from lti_tool.db import Base, intpk, str255, timestamp, utcnow
 from lti_tool.models.organisation import Organisation
 from lti_tool.models.platform import Deployment, Platform
 
@@ -44,12 +56,12 @@ class Launch(Base):
     """A validated launch; later requests and LMS service calls refer back to it."""
 
     __tablename__ = "launch"
+    #: A deployment's launches by time: the console's counts and last launch (below).
+    __table_args__ = (Index("ix_launch_deployment_pk_created_at", "deployment_pk", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
-    deployment_pk: Mapped[int] = mapped_column(
-        ForeignKey("deployment.id", ondelete="CASCADE"), index=True
-    )
+    deployment_pk: Mapped[int] = mapped_column(ForeignKey("deployment.id", ondelete="CASCADE"))
     message_type: Mapped[str] = mapped_column(String(64))
     context_id: Mapped[str | None] = mapped_column(String(255))
     permissions: Mapped[list[str]] = mapped_column(JSON)
@@ -62,12 +74,31 @@ class Launch(Base):
     deployment: Mapped[Deployment] = relationship()
 
 
+#: The admin console counts a deployment's launches over this many days. A count over every
+#: launch would grow without end (a municipality's LMS makes millions in a few years) and
+#: each admin page would pay for it; a window's count reads only its part of the index.
+LAUNCH_COUNT_DAYS = 30
+
+
+def _launch_count_start() -> dt.datetime:
+    return utcnow() - dt.timedelta(days=LAUNCH_COUNT_DAYS)
+
+
 # A deployment's launches are counted from their rows when asked (the admin console), not
 # kept on the deployment: a counter there would have every launch update the same row,
-# one launch after another. Both load together, on first access (``undefer_group``).
-Deployment.launch_count = deferred(  # type: ignore[assignment]
+# one launch after another. Both load together, on first access (``undefer_group``), each
+# from the launches' index on (deployment, time).
+Deployment.recent_launch_count = deferred(  # type: ignore[assignment]
     select(func.count())
-    .where(Launch.deployment_pk == Deployment.id)
+    .where(
+        Launch.deployment_pk == Deployment.id,
+        Launch.created_at
+        >= bindparam(
+            "launch_count_start",
+            callable_=_launch_count_start,  # when the statement runs
+            type_=Launch.__table__.c.created_at.type,
+        ),
+    )
     .correlate_except(Launch)
     .scalar_subquery(),
     group="launches",

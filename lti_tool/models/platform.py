@@ -78,5 +78,6 @@ class Deployment(Base):
     organisation: Mapped[Organisation] = relationship()
 
     if TYPE_CHECKING:  # counted from the launches (``models.person``), read when asked
-        launch_count: int
+        recent_launch_count: int
+        """Launches in the last ``LAUNCH_COUNT_DAYS`` days."""
         last_launch_at: dt.datetime | None

@@ -60,6 +60,7 @@ from lti_tool.models import (
     Organisation,
     Status,
 )
+from lti_tool.models.person import LAUNCH_COUNT_DAYS
 from lti_tool.schemas.admin import (
     INVITE_LIFETIMES,
     AuditQuery,
@@ -85,6 +86,8 @@ from lti_tool.services import (
 )
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+# the window the console's launch counts cover (its tables' headings name it)
+bp.add_app_template_global(LAUNCH_COUNT_DAYS, "launch_count_days")
 
 #: Status of a page that shows a form again with what was wrong in it.
 INVALID_FORM = 422

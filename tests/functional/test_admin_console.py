@@ -174,7 +174,7 @@ def test_overview_lists_platforms_and_deployments(app, lms, admin, second):
     first = deployment_row(page, lms.platform.deployment_id)
     assert first["Organisation"] == "Testkommune"
     assert first["Status"] == "Active"
-    assert first["Launches"] == "1"
+    assert first["Launches, last 30 days"] == "1"
     assert first["Last launch"].endswith("UTC")
     assert deployment_row(page, SECOND)["Last launch"] == "never"
     assert "Platforms" in page and lms.platform.issuer in page

@@ -154,7 +154,7 @@ def test_unknown_deployment_is_recorded_pending_and_refused(app, lms, client):
     assert recorded is not None
     assert recorded.status == Status.PENDING
     assert recorded.approved_at is None
-    assert recorded.launch_count == 0
+    assert recorded.recent_launch_count == 0
 
 
 def test_pending_deployment_stays_pending_on_the_next_launch(app, lms, client):
@@ -319,7 +319,7 @@ def test_auto_activate_organisation_accepts_new_deployments_at_once(
     recorded = find_deployment(app, other.platform.issuer, "d-new")
     assert recorded.status == Status.ACTIVE
     assert recorded.approved_at is not None
-    assert recorded.launch_count == 1
+    assert recorded.recent_launch_count == 1
 
 
 def test_organisation_without_auto_activate_keeps_new_deployments_pending(
@@ -387,9 +387,9 @@ def _set_last_launch(app: Any, deployment_pk: int, when: dt.datetime) -> None:
 def test_launches_are_counted_on_the_deployment(app, lms):
     admin = admin_session(lms, app)  # launch 1
     page = admin.get("/admin/").get_data(as_text=True)
-    assert deployment_row(page, lms.platform.deployment_id)["Launches"] == "1"
+    assert deployment_row(page, lms.platform.deployment_id)["Launches, last 30 days"] == "1"
     first = find_deployment(app, lms.platform.issuer, lms.platform.deployment_id)
-    assert first.launch_count == 1
+    assert first.recent_launch_count == 1
     assert first.last_launch_at is not None
     an_hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     _set_last_launch(app, first.id, an_hour_ago)
@@ -398,10 +398,30 @@ def test_launches_are_counted_on_the_deployment(app, lms):
         assert lms.landed(lms.launch(TestLms.browser(app), persona))
 
     page = admin.get("/admin/").get_data(as_text=True)
-    assert deployment_row(page, lms.platform.deployment_id)["Launches"] == "3"
+    assert deployment_row(page, lms.platform.deployment_id)["Launches, last 30 days"] == "3"
     later = find_deployment(app, lms.platform.issuer, lms.platform.deployment_id)
-    assert later.launch_count == 3
+    assert later.recent_launch_count == 3
     assert later.last_launch_at > an_hour_ago + dt.timedelta(minutes=59)
+
+
+def test_the_console_counts_the_last_30_days_and_shows_an_older_last_launch(app, lms):
+    """Counting every launch ever would grow without end; the last launch is any age."""
+    admin = admin_session(lms, app)
+    first = find_deployment(app, lms.platform.issuer, lms.platform.deployment_id)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=31)
+    _set_last_launch(app, first.id, long_ago)  # the admin's launch, 31 days ago
+
+    page = admin.get("/admin/?lang=en").get_data(as_text=True)
+    row = deployment_row(page, lms.platform.deployment_id)
+    assert row["Launches, last 30 days"] == "0"
+    assert row["Last launch"] != "never"
+    older = find_deployment(app, lms.platform.issuer, lms.platform.deployment_id)
+    assert older.recent_launch_count == 0
+    assert older.last_launch_at < dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    almost = dt.datetime.now(dt.UTC) - dt.timedelta(days=29, hours=23)
+    _set_last_launch(app, first.id, almost)
+    page = admin.get("/admin/?lang=en").get_data(as_text=True)
+    assert deployment_row(page, lms.platform.deployment_id)["Launches, last 30 days"] == "1"
 
 
 def test_refused_launches_are_not_counted(app, lms, client):
@@ -411,4 +431,4 @@ def test_refused_launches_are_not_counted(app, lms, client):
     assert lms.post_launch(client, form).status_code == 401  # the same id_token again
 
     recorded = find_deployment(app, lms.platform.issuer, lms.platform.deployment_id)
-    assert recorded.launch_count == 1
+    assert recorded.recent_launch_count == 1
