@@ -24,6 +24,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask.blueprints import BlueprintSetupState
 from flask_babel import get_locale, gettext, ngettext
 from marshmallow import ValidationError
 from sqlalchemy.orm import Session
@@ -86,8 +87,13 @@ from lti_tool.services import (
 )
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-# the window the console's launch counts cover (its tables' headings name it)
-bp.add_app_template_global(LAUNCH_COUNT_DAYS, "launch_count_days")
+
+
+@bp.record_once
+def _launch_count_days(state: BlueprintSetupState) -> None:
+    """The window the console's launch counts cover: its tables' headings name it."""
+    state.app.jinja_env.globals["launch_count_days"] = LAUNCH_COUNT_DAYS
+
 
 #: Status of a page that shows a form again with what was wrong in it.
 INVALID_FORM = 422
