@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
+from typing import Any
 
 from babel.numbers import parse_pattern
 from babel.support import NullTranslations
@@ -25,6 +26,9 @@ from flask_babel import (
     get_translations,
     to_user_timezone,
 )
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup
 
 from lti_tool.domain.calendar import TIME_ZONE
 from lti_tool.domain.texts import FALLBACK
@@ -129,6 +133,30 @@ def request_translations() -> NullTranslations:
     return translations
 
 
+@pass_context
+def _page_gettext(__context: Context, __string: str, **variables: Any) -> str:
+    """Jinja's newstyle ``gettext``, and ``_``, in one call. The i18n extension's own pass
+    each of a page's dozens of strings through two more ``Context.call`` (``_`` calls
+    ``gettext``, which calls the callable installed): a tenth of a simple page's CPU.
+    The same result: the translation, Markup under autoescape, always %-formatted."""
+    text = request_translations().ugettext(__string)
+    if __context.eval_ctx.autoescape:
+        text = Markup(text)  # noqa: S704 - the catalogue's own text, as Jinja marks it
+    return text % variables  # type: ignore[no-any-return]
+
+
+@pass_context
+def _page_ngettext(
+    __context: Context, __singular: str, __plural: str, __num: int, **variables: Any
+) -> str:
+    """Jinja's newstyle ``ngettext`` in one call (see ``_page_gettext``)."""
+    variables.setdefault("num", __num)
+    text = request_translations().ungettext(__singular, __plural, __num)
+    if __context.eval_ctx.autoescape:
+        text = Markup(text)  # noqa: S704 - the catalogue's own text, as Jinja marks it
+    return text % variables  # type: ignore[no-any-return]
+
+
 def init_app(app: Flask) -> None:
     # Dates and times are shown in Norwegian time; they are stored in UTC.
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", TIME_ZONE)
@@ -140,6 +168,7 @@ def init_app(app: Flask) -> None:
         pgettext=lambda c, s: request_translations().upgettext(c, s),
         npgettext=lambda c, s, p, n: request_translations().unpgettext(c, s, p, n),
     )
+    app.jinja_env.globals.update(_=_page_gettext, gettext=_page_gettext, ngettext=_page_ngettext)
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["format_datetime"] = format_datetime
     app.jinja_env.globals["format_time"] = format_time

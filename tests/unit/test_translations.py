@@ -299,3 +299,34 @@ def test_translations_format_with_the_source_arguments(catalog):
         args = {n: 1 for n in names}
         for text in _forms(message.string):
             text % args  # raises KeyError/ValueError/TypeError when broken
+
+
+TEMPLATE_STRINGS = (
+    '{{ _("Skip to content") }}|{{ _("Page %(number)d of %(pages)d", number=2, pages=3) }}|'
+    '{{ _("%(name)s", name="<b>") }}|{{ ngettext("Every month", "Every %(num)d months", 3) }}|'
+    '{% trans who="<i>" %}<strong>Hello</strong> {{ who }}{% endtrans %}'
+)
+
+
+@pytest.mark.parametrize("lang", LOCALES)
+def test_templates_translate_as_jinjas_own_gettext_does(make_app, lang):
+    """The tool's one-call ``_``/``gettext``/``ngettext`` (``i18n._page_gettext``) give what
+    Jinja's i18n extension gives: the translation, variables escaped, always formatted."""
+    from flask import render_template_string
+    from jinja2 import Environment
+
+    from lti_tool.i18n import request_translations
+
+    app = make_app()
+    with app.test_request_context(f"/?lang={lang}"):
+        ours = render_template_string(TEMPLATE_STRINGS)
+        jinjas = Environment(extensions=["jinja2.ext.i18n"], autoescape=True)
+        translations = request_translations()
+        jinjas.install_gettext_callables(  # type: ignore[attr-defined]
+            translations.ugettext, translations.ungettext, newstyle=True
+        )
+        expected = jinjas.from_string(TEMPLATE_STRINGS).render()
+    assert ours == expected
+    assert "&lt;b&gt;" in ours and "<strong>Hello</strong> &lt;i&gt;" in ours
+    if lang != "en":
+        assert "Skip to content" not in ours  # translated
