@@ -543,13 +543,14 @@ class Contender:
     flow: Callable[[str, DemoPlatform, str], float]
     pattern: str | None  # the launch POST in the workers' log (None: the peer has no log)
     measured: Measured
+    personas: tuple[str, ...] = LAUNCH_PERSONAS
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     rounds: list[dict[str, float]] = field(default_factory=list)
     done: int = 0
 
     def one(self, i: int) -> float | None:
-        persona = LAUNCH_PERSONAS[i % len(LAUNCH_PERSONAS)]
+        persona = self.personas[i % len(self.personas)]
         server = self.server
         return guarded(lambda: self.flow(server.base_url, server.platform, persona), self.errors)
 
@@ -580,15 +581,20 @@ class Contender:
 
 
 def scenario_launches(
-    tool: Tool, flows: int, concurrency: int, peer: Served | None = None, rounds: int = 1
+    tool: Tool,
+    flows: int,
+    concurrency: int,
+    peer: Served | None = None,
+    rounds: int = 1,
+    personas: tuple[str, ...] = LAUNCH_PERSONAS,
 ) -> list[dict[str, Any]]:
     """Full flows (ours: login → check → launch → first page; the peer's: login's cookie
-    check page → its reload → launch and its page), personas in turn, after 16 not counted.
-    With a peer, the two take turns: ``rounds`` rounds each, ours first in each, the
-    ``flows`` split over them. Returns ours, then the peer's."""
-    contenders = [Contender(tool, one_flow, "POST /lti/launch", Measured(tool))]
+    check page → its reload → launch and its page), ``personas`` in turn, after 16 not
+    counted. With a peer, the two take turns: ``rounds`` rounds each, ours first in each,
+    the ``flows`` split over them. Returns ours, then the peer's."""
+    contenders = [Contender(tool, one_flow, "POST /lti/launch", Measured(tool), personas)]
     if peer is not None:
-        contenders.append(Contender(peer, peer_flow, None, Measured(peer)))
+        contenders.append(Contender(peer, peer_flow, None, Measured(peer), personas))
     for contender in contenders:  # warm-up
         for i in range(16):
             contender.one(i)
@@ -717,6 +723,14 @@ def check_mapping_data(tool: Tool, subs: list[str], items: int) -> dict[str, Any
 # --- the commands ---------------------------------------------------------------------------
 
 
+def _personas(text: str) -> list[str]:
+    chosen = [p for p in text.split(",") if p]
+    unknown = set(chosen) - set(LAUNCH_PERSONAS)
+    if not chosen or unknown:
+        raise argparse.ArgumentTypeError(f"each one of {', '.join(LAUNCH_PERSONAS)}")
+    return chosen
+
+
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"load_average_before": load_average(), "scenarios": {}}
     scenarios = results["scenarios"]
@@ -732,7 +746,9 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 f"{name} ({args.rounds} rounds{', with the peer' if peer else ''}) …",
                 file=sys.stderr,
             )
-            ours, *theirs = scenario_launches(tool, args.flows, concurrency, peer, args.rounds)
+            ours, *theirs = scenario_launches(
+                tool, args.flows, concurrency, peer, args.rounds, tuple(args.personas)
+            )
             scenarios[name] = ours
             for found in theirs:
                 scenarios[f"{name} (peer: {PEER_NAME})"] = found
@@ -878,6 +894,9 @@ def table(results: dict[str, Any]) -> str:
         for m in results.get("memory_mb_per_worker", {}).values()
     )
     notes = f"\n\nRSS per worker after the runs: {rss} (target ≤ 150 MB); {shares}."
+    personas = results.get("options", {}).get("personas")
+    if personas and any(name.startswith("launch") for name in results["scenarios"]):
+        notes += f"\n\nWho launches in the launch runs, in turn: {', '.join(personas)}."
     peer = results.get("peer")
     if peer:
         peer_rss = ", ".join(f"{v} MB" for v in peer.get("rss_mb_per_worker", {}).values())
@@ -941,6 +960,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     every.add_argument(
         "--concurrency", type=lambda s: [int(c) for c in s.split(",")], default=[8, 32]
+    )
+    every.add_argument(
+        "--personas",
+        type=_personas,
+        default=list(LAUNCH_PERSONAS),
+        help="Who launches in the launch runs, in turn (default: all four; "
+        "'learner' as an LMS's employees do).",
     )
     every.add_argument("--page-requests", type=int, default=100)
     every.add_argument("--learners", type=int, default=200)
