@@ -40,6 +40,7 @@ from lti_tool.lti.roles import Permission
 from lti_tool.models import Launch, PermissionGrant, Status
 from lti_tool.services.audit import Actor
 from lti_tool.services.launches import get_launch
+from lti_tool.signing import SerializerOfKeys
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,8 +49,11 @@ LAUNCH_TOKEN_PARAM = "lt"  # noqa: S105 - a parameter name, not a secret
 LAUNCH_TOKEN_HEADER = "X-Launch-Token"  # noqa: S105 - a header name, not a secret
 
 
+_launch_tokens = SerializerOfKeys(salt="launch-token")
+
+
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key or "", salt="launch-token")
+    return _launch_tokens((current_app.secret_key or "",))
 
 
 def sign_in(launch: Launch, held_grants: list[PermissionGrant]) -> None:

@@ -69,9 +69,23 @@ def declare_refusal_reasons(codes: Iterable[str]) -> None:
         REFUSALS.labels(code)
 
 
+#: Each series' child, found once: ``labels()`` checks and locks on every call, and every
+#: request observes two. As many as the metrics' own children (endpoint × method × status).
+_request_seconds: dict[tuple[str, str], Any] = {}
+_responses: dict[tuple[str, str, int], Any] = {}
+
+
 def observe_response(endpoint: str, method: str, status: int, seconds: float) -> None:
-    REQUEST_SECONDS.labels(endpoint, method).observe(seconds)
-    RESPONSES.labels(endpoint, method, str(status)).inc()
+    timer = _request_seconds.get((endpoint, method))
+    if timer is None:
+        timer = _request_seconds[endpoint, method] = REQUEST_SECONDS.labels(endpoint, method)
+    timer.observe(seconds)
+    counter = _responses.get((endpoint, method, status))
+    if counter is None:
+        counter = _responses[endpoint, method, status] = RESPONSES.labels(
+            endpoint, method, str(status)
+        )
+    counter.inc()
 
 
 @contextlib.contextmanager

@@ -71,8 +71,11 @@ class RequestIds:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request_id = accepted_request_id(environ.get("HTTP_X_REQUEST_ID"))
         environ[ENVIRON_KEY] = request_id
-        with bound_request_id(request_id):
+        token = _request_id.set(request_id)  # as bound_request_id, without its generator
+        try:
             return self.wsgi_app(environ, start_response)
+        finally:
+            _request_id.reset(token)
 
 
 # --- logs -----------------------------------------------------------------------------------
