@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -191,6 +192,12 @@ def page_launch_token() -> str | None:
     return token
 
 
+#: A query field whose name ``parse_qsl`` reads as ``lt``: each letter as it is or
+#: percent-encoded (no other bytes decode to them), ending at ``=``, ``&`` or the end. A
+#: query without one is not parsed (an authorization redirect's is some 500 characters).
+_MAY_NAME_LAUNCH_TOKEN = re.compile(r"(?:^|&)(?:l|%6[cC])(?:t|%74)(?:[=&]|$)")
+
+
 def carry_token_over_redirect(response: Response) -> Response:
     """A redirect answered to a page that carries the token would lose it (the browser
     follows with a bare GET): a page that navigates on by POST instead. Whatever the
@@ -199,7 +206,11 @@ def carry_token_over_redirect(response: Response) -> Response:
     if not location or not 300 <= response.status_code < 400:
         return response
     parts = urlsplit(location)
-    query = parse_qsl(parts.query, keep_blank_values=True)
+    query = (
+        parse_qsl(parts.query, keep_blank_values=True)
+        if _MAY_NAME_LAUNCH_TOKEN.search(parts.query)
+        else []
+    )
     if any(k == LAUNCH_TOKEN_PARAM for k, _ in query):
         query = [(k, v) for k, v in query if k != LAUNCH_TOKEN_PARAM]
         location = urlunsplit(parts._replace(query=urlencode(query)))

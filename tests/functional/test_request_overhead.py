@@ -105,3 +105,27 @@ def test_responses_are_counted_by_endpoint_method_and_status(make_app, status):
     for _ in range(3):
         assert browser.get(path).status_code == status
     assert series._value.get() == before + 3
+
+
+@pytest.mark.parametrize(
+    ("location", "left"),
+    [
+        ("https://lms.test/auth?lt=abc&state=1", "https://lms.test/auth?state=1"),
+        ("https://lms.test/auth?state=1&%6Ct=abc", "https://lms.test/auth?state=1"),
+        ("https://lms.test/auth?l%74=abc", "https://lms.test/auth"),
+        ("https://lms.test/auth?%6c%74&x=1", "https://lms.test/auth?x=1"),
+        ("https://lms.test/auth?alt=1&lt2=2&x=%6C", "https://lms.test/auth?alt=1&lt2=2&x=%6C"),
+        ("https://lms.test/auth?redirect_uri=https%3A%2F%2Ft%2F%3Flt%3D1", None),
+    ],
+)
+def test_no_redirect_leaves_with_a_launch_token_however_its_name_is_written(app, location, left):
+    """A Location whose query names ``lt`` in any way ``parse_qsl`` reads it loses it; any
+    other is left exactly as the view made it (an authorization redirect's long query is
+    not parsed)."""
+    from flask import redirect
+
+    from lti_tool.auth import carry_token_over_redirect
+
+    with app.test_request_context("/lti/login"):
+        answered = carry_token_over_redirect(redirect(location))
+    assert answered.headers["Location"] == (left or location)
