@@ -25,10 +25,21 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import (
+    JSON,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session, contains_eager, load_only
 
-from lti_tool.db import utcnow
+from lti_tool.db import UTCDateTime, utcnow
 from lti_tool.errors import NotFound
 from lti_tool.models import (
     AssignmentSource,
@@ -109,28 +120,6 @@ def job_roles_of(session: Session, organisation_id: int) -> list[JobRole]:
         session.scalars(
             select(JobRole).where(*_roles_in_use(organisation_id)).order_by(JobRole.code)
         )
-    )
-
-
-def choices_of(session: Session, organisation_id: int) -> tuple[list[Any], list[Any]]:
-    """What a person may choose themselves: the job roles of ``job_roles_of`` (id, code,
-    title) and the units of ``units_of`` (id, name), as plain rows, for a page."""
-    roles_query, units_query = _choices_queries()
-    of = {"organisation_id": organisation_id}
-    return list(session.execute(roles_query, of)), list(session.execute(units_query, of))
-
-
-@functools.cache
-def _choices_queries() -> tuple[Any, Any]:
-    """``choices_of``' two statements, made once (the start page runs them)."""
-    organisation_id: Any = bindparam("organisation_id")
-    return (
-        select(JobRole.id, JobRole.code, JobRole.title)
-        .where(*_roles_in_use(organisation_id))
-        .order_by(JobRole.code),
-        select(OrgUnit.id, OrgUnit.name)
-        .where(*_placeable_units(organisation_id))
-        .order_by(OrgUnit.name),
     )
 
 
@@ -228,18 +217,23 @@ def _assignments(
     return list(session.scalars(_assignments_query(kind, person_ids is not None), values))
 
 
+def _of_organisation(kind: Kind, query: Any, statuses: Any) -> Any:
+    """``query`` of one kind of assignment in ``statuses``, joined to its role or unit, of
+    the organisation ``:organisation_id`` only."""
+    spec = SPECS[kind]
+    return query.join(spec.target, spec.fk_column == spec.target.id).where(
+        spec.target.organisation_id == bindparam("organisation_id"),
+        spec.model.status.in_(statuses),
+    )
+
+
 @functools.cache
 def _assignments_query(kind: Kind, of_people: bool) -> Any:
     """``_assignments``' statement, made once for each kind (pages run it for every
     person they show; making it anew cost more than running it)."""
     spec = SPECS[kind]
     query = (
-        select(spec.model)
-        .join(spec.target, spec.fk_column == spec.target.id)
-        .where(
-            spec.target.organisation_id == bindparam("organisation_id"),
-            spec.model.status.in_(bindparam("statuses", expanding=True)),
-        )
+        _of_organisation(kind, select(spec.model), bindparam("statuses", expanding=True))
         .order_by(spec.model.created_at, spec.model.id)
         # the joined role or unit fills the relationship: no statement for each of them
         .options(contains_eager(getattr(spec.model, spec.fk.removesuffix("_id"))))
@@ -510,6 +504,100 @@ def placement_of(
     person = get_person(session, organisation_id, person_id)
     check_in_units(session, person.id, unit_ids, pending=True)
     return _placements(session, organisation_id, [person])[0]
+
+
+#: A job role as a page shows it: id, code and title (by language).
+RoleRow = tuple[int, str, dict[str, str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class OwnPlacement:
+    """A person's roles and units as their start page shows them, as plain rows: job roles
+    as (id, code, title), units by name, in the order of ``placement_of``; and what they
+    may choose themselves when they hold no active job role (else empty): the job roles of
+    ``job_roles_of`` (id, code, title) and the units of ``units_of`` (id, name)."""
+
+    roles: list[RoleRow] = dataclasses.field(default_factory=list)
+    pending_roles: list[RoleRow] = dataclasses.field(default_factory=list)
+    units: list[str] = dataclasses.field(default_factory=list)
+    pending_units: list[str] = dataclasses.field(default_factory=list)
+    choosable_roles: list[RoleRow] = dataclasses.field(default_factory=list)
+    choosable_units: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+
+
+# The tags of ``_own_placement_query``'s rows: what each row is, in the order they come.
+_ROLE, _UNIT, _CHOOSABLE_ROLE, _CHOOSABLE_UNIT = range(4)
+
+
+def own_placement(session: Session, organisation_id: int, person_id: int) -> OwnPlacement:
+    """The person's ``OwnPlacement``, in one statement (the start page's, which every
+    learner's launch answers with): no ORM objects, and the organisation's roles and units
+    to choose from only for a person who holds no active job role."""
+    found = OwnPlacement()
+    rows = session.execute(
+        _own_placement_query(), {"organisation_id": organisation_id, "person_id": person_id}
+    )
+    for tag, status, target_id, name, title, _at, _n in rows:
+        pending = status == AssignmentStatus.PENDING
+        if tag == _ROLE:
+            (found.pending_roles if pending else found.roles).append((target_id, name, title))
+        elif tag == _UNIT:
+            (found.pending_units if pending else found.units).append(name)
+        elif tag == _CHOOSABLE_ROLE:
+            found.choosable_roles.append((target_id, name, title))
+        else:
+            found.choosable_units.append((target_id, name))
+    return found
+
+
+@functools.cache
+def _own_placement_query() -> Any:
+    """``own_placement``'s statement, made once: the person's active and pending role and
+    unit assignments (``_of_organisation``), then, if none of the roles is active, the
+    choices (``_roles_in_use``, ``_placeable_units``), tagged and in page order."""
+    organisation_id: Any = bindparam("organisation_id")
+    person_id: Any = bindparam("person_id")
+    placed = [AssignmentStatus.ACTIVE, AssignmentStatus.PENDING]
+    no_title, no_status = cast(null(), JSON), cast(null(), String)
+    no_place = (cast(null(), UTCDateTime()), cast(null(), Integer))  # a choice's at, n
+
+    def row(tag: int, status: Any, target: Any, name: Any, title: Any, at: Any, n: Any) -> Any:
+        return (
+            literal(tag, Integer).label("tag"),
+            status.label("status"),
+            target.label("target_id"),
+            name.label("name"),  # a role's code, a unit's name
+            title.label("title"),
+            at.label("at"),
+            n.label("n"),
+        )
+
+    def held(kind: Kind, name: Any, title: Any) -> Any:
+        spec = SPECS[kind]
+        tag = _ROLE if kind == Kind.ROLE else _UNIT
+        at, n = spec.model.created_at, spec.model.id
+        query = select(*row(tag, spec.model.status, spec.target.id, name, title, at, n))
+        return _of_organisation(kind, query.select_from(spec.model), placed).where(
+            spec.model.person_id == person_id
+        )
+
+    active_role = _of_organisation(
+        Kind.ROLE, select(JobRoleAssignment.id), [AssignmentStatus.ACTIVE]
+    ).where(JobRoleAssignment.person_id == person_id)
+    no_active_role = ~active_role.exists()
+    reads = union_all(
+        held(Kind.ROLE, JobRole.code, JobRole.title),
+        held(Kind.UNIT, OrgUnit.name, no_title),
+        select(
+            *row(_CHOOSABLE_ROLE, no_status, JobRole.id, JobRole.code, JobRole.title, *no_place)
+        ).where(*_roles_in_use(organisation_id), no_active_role),
+        select(
+            *row(_CHOOSABLE_UNIT, no_status, OrgUnit.id, OrgUnit.name, no_title, *no_place)
+        ).where(*_placeable_units(organisation_id), no_active_role),
+    )
+    # held: oldest first (``_assignments_query``); choices: roles by code, units by name
+    columns = reads.selected_columns
+    return reads.order_by(columns.tag, columns.at, columns.n, columns.name, columns.target_id)
 
 
 def people_of(

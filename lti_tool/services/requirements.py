@@ -295,11 +295,13 @@ def requirements_of(
     session: Session, organisation_id: int, person_id: int, locale: str
 ) -> MyRequirements:
     """What the person's active job roles require, and their pending self-choices."""
-    placement = assignments.placement_of(session, organisation_id, person_id)
-    roles = [a.job_role for a in placement.roles]
+    placed = assignments.own_placement(session, organisation_id, person_id)
 
-    def role_line(role: JobRole) -> RoleLine:
-        return RoleLine(role.id, role.code, localized(role.title, locale) or role.code)
+    def role_line(role: assignments.RoleRow) -> RoleLine:
+        role_id, code, title = role
+        return RoleLine(role_id, code, localized(title, locale) or code)
+
+    roles = [role_line(r) for r in placed.roles]
 
     # Plain rows, not ORM objects: 300 requirements of 3 roles were 360 objects and their
     # competences, versions and scales loaded in five statements; these are two. Titles
@@ -327,7 +329,7 @@ def requirements_of(
         scales.setdefault(version_id, {})[value] = Level(
             value, localized(label, locale) or str(value)
         )
-    titles = {r.id: localized(r.title, locale) or r.code for r in roles}
+    titles = {r.id: r.title for r in roles}
     merged = union_requirements(
         RoleRequirement(
             r.competence_id, r.required_level, r.mandatory, r.renewal_months, r.job_role_id
@@ -371,19 +373,13 @@ def requirements_of(
         )
     lines.sort(key=lambda line: (not line.mandatory, line.framework, line.title))
     asking = {r.job_role_id for r in requirements}
-    offer_roles: tuple[RoleLine, ...] = ()
-    offer_units: tuple[tuple[int, str], ...] = ()
-    if not roles:
-        choosable_roles, choosable_units = assignments.choices_of(session, organisation_id)
-        offer_roles = tuple(role_line(r) for r in choosable_roles)
-        offer_units = tuple((u.id, u.name) for u in choosable_units)
     return MyRequirements(
-        choosable_roles=offer_roles,
-        choosable_units=offer_units,
-        roles=tuple(role_line(r) for r in roles),
-        pending_roles=tuple(role_line(a.job_role) for a in placement.pending_roles),
-        units=tuple(a.unit.name for a in placement.units),
-        pending_units=tuple(a.unit.name for a in placement.pending_units),
+        choosable_roles=tuple(role_line(r) for r in placed.choosable_roles),
+        choosable_units=tuple(placed.choosable_units),
+        roles=tuple(roles),
+        pending_roles=tuple(role_line(r) for r in placed.pending_roles),
+        units=tuple(placed.units),
+        pending_units=tuple(placed.pending_units),
         lines=tuple(lines),
         roles_without_requirements=tuple(titles[r.id] for r in roles if r.id not in asking),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy import func, select
 
 from lti_tool.db import get_session
 from lti_tool.lti import claims as c
-from lti_tool.models import JobRoleAssignment, Person, UnitAssignment
+from lti_tool.models import JobRole, JobRoleAssignment, Person, UnitAssignment
 from tests.fakes import content
 from tests.fakes.lms import TestLms, parse_forms
 from tests.functional.test_admin_console import add_platform
@@ -136,6 +137,51 @@ def test_a_self_choice_of_another_organisations_role_is_not_found(
     assert rows(app) == []
 
 
+def offered(html: str) -> tuple[list[str], list[str]]:
+    """The start page's choices: the job roles' titles and the units' names, in order."""
+    roles = re.findall(r'name="job_role_ids" value="\d+"> ([^<]*)</label>', html)
+    units = re.findall(r'<option value="\d+">([^<]*)</option>', html)
+    return roles, units
+
+
+def awaiting(html: str) -> str | None:
+    """What the start page lists as awaiting a manager's approval, if anything."""
+    found = re.search(r"<dt>Awaiting a manager's approval</dt>\s*<dd>(.*?)</dd>", html)
+    return found.group(1) if found else None
+
+
+def test_choices_wait_beside_the_roles_held_and_are_offered_only_without_an_active_role(
+    app, lms, care
+):
+    """The start page reads the person's roles and units, pending or not, and the choices
+    in one statement: the choices only while no job role is active (a pending one is not)."""
+    learner = TestLms.browser(app)
+    launch(lms, learner)
+    html = page(learner)
+    assert awaiting(html) is None
+    assert offered(html) == (
+        ["Helsefagarbeider (en)", "Sykepleier (en)", "Tom rolle (en)"],  # by code
+        ["Hjemmetjenesten", "Sykehjemmet"],  # by name; not the sector
+    )
+    roles = [str(care["roles"][code]) for code in ("tomrolle", "sykepleier")]
+    post_form(
+        learner,
+        html,
+        "/learner/job-roles",
+        {"job_role_ids": roles, "unit_id": str(care["units"]["sykehjemmet"])},
+    )
+    html = page(learner)
+    assert awaiting(html) == "Tom rolle (en), Sykepleier (en); Sykehjemmet"  # as chosen
+    assert "Choose your job role" in html and offered(html)[0]  # nothing active yet
+
+    launch(lms, learner, job_role="helsefagarbeider", unit="hjemmetjenesten")
+    html = page(learner)
+    assert "<dd>Helsefagarbeider (en)</dd>" in html and "<dd>Hjemmetjenesten</dd>" in html
+    assert awaiting(html) == "Tom rolle (en), Sykepleier (en); Sykehjemmet"
+    assert "Choose your job role" not in html and offered(html) == ([], [])
+    assert "MS Office (en)" in html  # the active role's requirements
+
+
 # --- a manager assigns and ends ---------------------------------------------------------------
 
 
@@ -247,6 +293,26 @@ def test_a_second_municipality_sees_none_of_it(app, lms, care, manager, annen):
     their_learner = person_id(app, "101", "https://canvas.example")
     assert f"/manager/people/{their_learner}" not in our_home
     assert manager.get(f"/manager/people/{their_learner}").status_code == 404
+
+
+def test_the_choices_offered_are_the_organisations_own(app, lms, care, annen):
+    """Each municipality's learner without a job role is offered its own job roles and
+    units in use, never another's: an archived role, a sector, Annen's unit are not."""
+    with app.app_context():
+        org = content.organisation_id("Annenkommune")
+        content.unit(org, "annen-enhet", "Enhet i Annen")
+        archived = content.job_role(care["organisation_id"], "gammel", "Gammel rolle", [])
+        get_session().get_one(JobRole, archived).archived = True
+        get_session().commit()
+    ours, theirs = TestLms.browser(app), TestLms.browser(app)
+    launch(lms, ours)
+    launch(annen, theirs)
+
+    assert offered(page(ours)) == (
+        ["Helsefagarbeider (en)", "Sykepleier (en)", "Tom rolle (en)"],
+        ["Hjemmetjenesten", "Sykehjemmet"],
+    )
+    assert offered(page(theirs)) == (["Sykepleier i Annen (en)"], ["Enhet i Annen"])
 
 
 # --- HR's CSV file --------------------------------------------------------------------------

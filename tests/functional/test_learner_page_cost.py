@@ -77,9 +77,9 @@ def test_the_start_page_and_the_plan_cost_the_same_statements_for_300_requiremen
         path: [cost(app, b, path) for b in (small, many)] for path in ("/learner/", "/learner/plan")
     }
     # the start page: launch (the learner was never granted a permission: no grants read),
-    # roles, units, requirements (with their competences and frameworks), scales, levels
-    # shown, certificates, the role's mapping
-    assert counts["/learner/"] == [8, 8], counts
+    # roles and units (one statement), requirements (with their competences and
+    # frameworks), scales, levels shown, certificates, the role's mapping
+    assert counts["/learner/"] == [7, 7], counts
     # the plan: launch, the organisation's window, job roles and requirements
     # (two), the person, their roles, holdings, labels, activities, held by, stored items;
     # the person with two requirements has no activity to look sessions up for
