@@ -22,8 +22,9 @@ import enum
 import functools
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from collections.abc import Mapping as MappingType
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -46,11 +47,13 @@ from lti_tool.models import (
     AssignmentStatus,
     JobRole,
     JobRoleAssignment,
+    Mapping,
     OrgUnit,
     Person,
     UnitAssignment,
     UnitKind,
 )
+from lti_tool.services.mappings import published_for_job_roles
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +315,7 @@ def sync_launch_assignments(
     session: Session,
     person: Person,
     organisation_id: int,
-    custom: Mapping[str, Any] | None,
+    custom: MappingType[str, Any] | None,
     *,
     job_role_param: str,
     unit_param: str,
@@ -320,7 +323,7 @@ def sync_launch_assignments(
     """Bring the person's launch-sourced roles and units in line with the launch's custom
     parameters. Unknown codes are logged and ignored; a role or unit already held from
     another source is not added twice."""
-    custom = custom if isinstance(custom, Mapping) else {}
+    custom = custom if isinstance(custom, MappingType) else {}
     for kind, param in ((Kind.ROLE, job_role_param), (Kind.UNIT, unit_param)):
         codes = parse_codes(custom.get(param))
         if codes is not None:
@@ -506,33 +509,41 @@ def placement_of(
     return _placements(session, organisation_id, [person])[0]
 
 
-#: A job role as a page shows it: id, code and title (by language).
-RoleRow = tuple[int, str, dict[str, str]]
+class Titled(NamedTuple):
+    """A job role or a mapping as a page names it."""
+
+    id: int
+    code: str
+    title: dict[str, str]
+    """By language."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class OwnPlacement:
     """A person's roles and units as their start page shows them, as plain rows: job roles
-    as (id, code, title), units by name, in the order of ``placement_of``; and what they
-    may choose themselves when they hold no active job role (else empty): the job roles of
-    ``job_roles_of`` (id, code, title) and the units of ``units_of`` (id, name)."""
+    held and awaiting a decision, units by name, in the order of ``placement_of``; when
+    they hold no active job role, what they may choose themselves: the job roles of
+    ``job_roles_of`` and the units of ``units_of`` (id, name); and when they do, their
+    roles' mapping (``mappings.mapping_for_job_roles``), if one is published."""
 
-    roles: list[RoleRow] = dataclasses.field(default_factory=list)
-    pending_roles: list[RoleRow] = dataclasses.field(default_factory=list)
+    roles: list[Titled] = dataclasses.field(default_factory=list)
+    pending_roles: list[Titled] = dataclasses.field(default_factory=list)
     units: list[str] = dataclasses.field(default_factory=list)
     pending_units: list[str] = dataclasses.field(default_factory=list)
-    choosable_roles: list[RoleRow] = dataclasses.field(default_factory=list)
+    choosable_roles: list[Titled] = dataclasses.field(default_factory=list)
     choosable_units: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+    role_mapping: Titled | None = None
 
 
 # The tags of ``_own_placement_query``'s rows: what each row is, in the order they come.
-_ROLE, _UNIT, _CHOOSABLE_ROLE, _CHOOSABLE_UNIT = range(4)
+_ROLE, _UNIT, _CHOOSABLE_ROLE, _CHOOSABLE_UNIT, _ROLE_MAPPING = range(5)
 
 
 def own_placement(session: Session, organisation_id: int, person_id: int) -> OwnPlacement:
     """The person's ``OwnPlacement``, in one statement (the start page's, which every
-    learner's launch answers with): no ORM objects, and the organisation's roles and units
-    to choose from only for a person who holds no active job role."""
+    learner's launch answers with): no ORM objects; the organisation's roles and units to
+    choose from only for a person who holds no active job role, and of a mapping only its
+    code and title."""
     found = OwnPlacement()
     rows = session.execute(
         _own_placement_query(), {"organisation_id": organisation_id, "person_id": person_id}
@@ -540,33 +551,36 @@ def own_placement(session: Session, organisation_id: int, person_id: int) -> Own
     for tag, status, target_id, name, title, _at, _n in rows:
         pending = status == AssignmentStatus.PENDING
         if tag == _ROLE:
-            (found.pending_roles if pending else found.roles).append((target_id, name, title))
+            (found.pending_roles if pending else found.roles).append(Titled(target_id, name, title))
         elif tag == _UNIT:
             (found.pending_units if pending else found.units).append(name)
         elif tag == _CHOOSABLE_ROLE:
-            found.choosable_roles.append((target_id, name, title))
-        else:
+            found.choosable_roles.append(Titled(target_id, name, title))
+        elif tag == _CHOOSABLE_UNIT:
             found.choosable_units.append((target_id, name))
+        elif found.role_mapping is None:  # the first by id
+            found.role_mapping = Titled(target_id, name, title)
     return found
 
 
 @functools.cache
 def _own_placement_query() -> Any:
     """``own_placement``'s statement, made once: the person's active and pending role and
-    unit assignments (``_of_organisation``), then, if none of the roles is active, the
-    choices (``_roles_in_use``, ``_placeable_units``), tagged and in page order."""
+    unit assignments (``_of_organisation``); if none of the roles is active, the choices
+    (``_roles_in_use``, ``_placeable_units``), else the active roles' published mappings
+    (``mappings.published_for_job_roles``); tagged, in page order."""
     organisation_id: Any = bindparam("organisation_id")
     person_id: Any = bindparam("person_id")
     placed = [AssignmentStatus.ACTIVE, AssignmentStatus.PENDING]
     no_title, no_status = cast(null(), JSON), cast(null(), String)
-    no_place = (cast(null(), UTCDateTime()), cast(null(), Integer))  # a choice's at, n
+    no_time, no_number = cast(null(), UTCDateTime()), cast(null(), Integer)
 
     def row(tag: int, status: Any, target: Any, name: Any, title: Any, at: Any, n: Any) -> Any:
         return (
             literal(tag, Integer).label("tag"),
             status.label("status"),
             target.label("target_id"),
-            name.label("name"),  # a role's code, a unit's name
+            name.label("name"),  # a role's or a mapping's code, a unit's name
             title.label("title"),
             at.label("at"),
             n.label("n"),
@@ -581,21 +595,29 @@ def _own_placement_query() -> Any:
             spec.model.person_id == person_id
         )
 
-    active_role = _of_organisation(
-        Kind.ROLE, select(JobRoleAssignment.id), [AssignmentStatus.ACTIVE]
+    active_roles = _of_organisation(
+        Kind.ROLE, select(JobRoleAssignment.job_role_id), [AssignmentStatus.ACTIVE]
     ).where(JobRoleAssignment.person_id == person_id)
-    no_active_role = ~active_role.exists()
+    no_active_role = ~active_roles.exists()
+
+    def named(tag: int, target: Any, name: Any, title: Any, n: Any = no_number) -> Any:
+        return select(*row(tag, no_status, target, name, title, no_time, n))
+
     reads = union_all(
         held(Kind.ROLE, JobRole.code, JobRole.title),
         held(Kind.UNIT, OrgUnit.name, no_title),
-        select(
-            *row(_CHOOSABLE_ROLE, no_status, JobRole.id, JobRole.code, JobRole.title, *no_place)
-        ).where(*_roles_in_use(organisation_id), no_active_role),
-        select(
-            *row(_CHOOSABLE_UNIT, no_status, OrgUnit.id, OrgUnit.name, no_title, *no_place)
-        ).where(*_placeable_units(organisation_id), no_active_role),
+        named(_CHOOSABLE_ROLE, JobRole.id, JobRole.code, JobRole.title).where(
+            *_roles_in_use(organisation_id), no_active_role
+        ),
+        named(_CHOOSABLE_UNIT, OrgUnit.id, OrgUnit.name, no_title).where(
+            *_placeable_units(organisation_id), no_active_role
+        ),
+        named(_ROLE_MAPPING, Mapping.id, Mapping.code, Mapping.title, Mapping.id).where(
+            *published_for_job_roles(organisation_id, active_roles)
+        ),
     )
-    # held: oldest first (``_assignments_query``); choices: roles by code, units by name
+    # held: oldest first (``_assignments_query``); choices: roles by code, units by name;
+    # mappings by id
     columns = reads.selected_columns
     return reads.order_by(columns.tag, columns.at, columns.n, columns.name, columns.target_id)
 

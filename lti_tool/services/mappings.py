@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping as MappingType
 from collections.abc import Sequence
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
@@ -109,13 +110,19 @@ def mapping_for_job_roles(
         return None
     return session.scalar(
         _query()
-        .where(
-            Mapping.organisation_id == organisation_id,
-            Mapping.status == MappingStatus.PUBLISHED,
-            Mapping.job_role_id.in_(job_role_ids),
-        )
+        .where(*published_for_job_roles(organisation_id, job_role_ids))
         .order_by(Mapping.id)
         .limit(1)
+    )
+
+
+def published_for_job_roles(organisation_id: Any, job_role_ids: Any) -> tuple[Any, ...]:
+    """The conditions of "my role's mapping": the organisation's published mappings of one
+    of these job roles (ids, or a select of them); the first by id is the one."""
+    return (
+        Mapping.organisation_id == organisation_id,
+        Mapping.status == MappingStatus.PUBLISHED,
+        Mapping.job_role_id.in_(job_role_ids),
     )
 
 

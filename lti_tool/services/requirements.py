@@ -246,6 +246,8 @@ class MyRequirements:
     choosable_roles: tuple[RoleLine, ...] = ()
     """Offered for a self-choice when the person has no active job role."""
     choosable_units: tuple[tuple[int, str], ...] = ()
+    role_mapping: assignments.Titled | None = None
+    """The active roles' published mapping (its code and title), if any."""
 
 
 def _percent(value: int, top: int) -> int:
@@ -294,12 +296,12 @@ def _requirements_query(dialect: str) -> Any:
 def requirements_of(
     session: Session, organisation_id: int, person_id: int, locale: str
 ) -> MyRequirements:
-    """What the person's active job roles require, and their pending self-choices."""
+    """What the person's active job roles require, their pending self-choices, and (no role
+    active) the roles and units they may choose or (else) their roles' mapping."""
     placed = assignments.own_placement(session, organisation_id, person_id)
 
-    def role_line(role: assignments.RoleRow) -> RoleLine:
-        role_id, code, title = role
-        return RoleLine(role_id, code, localized(title, locale) or code)
+    def role_line(role: assignments.Titled) -> RoleLine:
+        return RoleLine(role.id, role.code, localized(role.title, locale) or role.code)
 
     roles = [role_line(r) for r in placed.roles]
 
@@ -382,4 +384,5 @@ def requirements_of(
         pending_units=tuple(placed.pending_units),
         lines=tuple(lines),
         roles_without_requirements=tuple(titles[r.id] for r in roles if r.id not in asking),
+        role_mapping=placed.role_mapping,
     )

@@ -26,7 +26,6 @@ from lti_tool.services import (
     bookings,
     catalogue,
     certificates,
-    mappings,
     organisations,
     plans,
     requirements,
@@ -63,9 +62,7 @@ def _page(errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
         launch=current_launch(),
         mine=mine,
         errors=errors or {},
-        role_mapping=mappings.mapping_for_job_roles(
-            get_session(), current_organisation_id(), [role.id for role in mine.roles]
-        ),
+        role_mapping=mine.role_mapping,
         localized=lambda text: localized(text, locale),
         # translated once a page, formatted for each of hundreds of requirements
         level_format=gettext("Level %(value)d of %(top)d: %(label)s"),

@@ -15,9 +15,12 @@ from lti_tool.db import get_session
 from lti_tool.services.evidence import record_evidence
 from tests.fakes import content
 from tests.fakes.lms import TestLms, parse_forms
+from tests.fakes.mappings import add_all_items, create_mapping, designer_browser, publish
+from tests.functional.test_assignments import post_form
 from tests.functional.test_gap_analysis import _course
 from tests.functional.test_learner_requirements import launch
 from tests.functional.test_learning_plan import LEARNER, person_id
+from tests.functional.test_mapping_flow import build_mapping
 from tests.functional.test_unit_matrix import evidence
 from tests.statements import statements_run
 
@@ -77,9 +80,9 @@ def test_the_start_page_and_the_plan_cost_the_same_statements_for_300_requiremen
         path: [cost(app, b, path) for b in (small, many)] for path in ("/learner/", "/learner/plan")
     }
     # the start page: launch (the learner was never granted a permission: no grants read),
-    # roles and units (one statement), requirements (with their competences and
-    # frameworks), scales, levels shown, certificates, the role's mapping
-    assert counts["/learner/"] == [7, 7], counts
+    # roles and units with the roles' mapping (one statement), requirements (with their
+    # competences and frameworks), scales, levels shown, certificates
+    assert counts["/learner/"] == [6, 6], counts
     # the plan: launch, the organisation's window, job roles and requirements
     # (two), the person, their roles, holdings, labels, activities, held by, stored items;
     # the person with two requirements has no activity to look sessions up for
@@ -159,3 +162,34 @@ def test_met_requirements_come_20_at_a_time_too_and_cost_no_more_statements(app,
     assert "Requirements 241–250 of 250 met (page 13 of 13)." in last
     assert last.count('<li class="plan-line">') == 10 and "(page 3 of 3)" in last
     assert cost(app, browser, "/learner/plan") == 11
+
+
+def test_the_roles_mapping_costs_the_start_page_no_statement_of_its_own(app, lms, care):
+    """The start page links the published mapping of the person's active job roles (the
+    first by id): its code and title come with the roles, not the mapping with its items
+    (ten statements more)."""
+    nurse = TestLms.browser(app)
+    launch(lms, nurse, "learner2", job_role="sykepleier")
+    without = cost(app, nurse, "/learner/")
+    build_mapping(app, lms, care)  # the nurse's, published
+    designer = designer_browser(app, lms)
+    role = str(care["roles"]["helsefagarbeider"])
+    later = create_mapping(designer, "hfa", "Kartlegging for helsefagarbeidere", job_role_id=role)
+    add_all_items(designer, later)
+    assert publish(designer, later).status_code == 302
+    create_mapping(designer, "utkast", "Et utkast", job_role_id=role)  # a draft
+
+    assert cost(app, nurse, "/learner/") == without == 6
+    assert "Map your competence: Kartlegging for sykepleiere" in get(nurse, "/learner/")
+    both = TestLms.browser(app)
+    launch(lms, both, "learner", job_role="helsefagarbeider,sykepleier")
+    assert "Map your competence: Kartlegging for sykepleiere" in get(both, "/learner/")
+    worker = TestLms.browser(app)
+    launch(lms, worker, "learner3", job_role="helsefagarbeider")
+    assert "Map your competence: Kartlegging for helsefagarbeidere" in get(worker, "/learner/")
+    chosen = TestLms.browser(app)  # a role awaiting a manager's decision: no mapping yet
+    launch(lms, chosen, "manager")
+    nurse_role = [str(care["roles"]["sykepleier"])]
+    post_form(chosen, get(chosen, "/learner/"), "/learner/job-roles", {"job_role_ids": nurse_role})
+    html = get(chosen, "/learner/")
+    assert "Awaiting a manager" in html and "Map your competence" not in html
