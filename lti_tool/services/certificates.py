@@ -17,7 +17,7 @@ import functools
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, bindparam, cast, func, or_, select
@@ -571,8 +571,29 @@ class Standing(enum.StrEnum):
     """Replaced by a newer certificate of the same certification."""
 
 
+class Dated(Protocol):
+    """What ``current_only`` and ``standing`` read of a certificate: a ``Certificate``, or
+    a ``HeldCertificate`` row."""
+
+    @property
+    def certification_id(self) -> int: ...
+    @property
+    def person_id(self) -> int | None: ...
+    @property
+    def cycle(self) -> int: ...
+    @property
+    def issued_at(self) -> dt.datetime: ...
+    @property
+    def expires_at(self) -> dt.datetime | None: ...
+    @property
+    def revoked_at(self) -> dt.datetime | None: ...
+
+
+D = TypeVar("D", bound=Dated)
+
+
 def standing(
-    certificate: Certificate, now: dt.datetime, warn_days: int, renewed: bool = False
+    certificate: Dated, now: dt.datetime, warn_days: int, renewed: bool = False
 ) -> Standing:
     if certificate.revoked_at is not None:
         return Standing.REVOKED
@@ -608,22 +629,63 @@ def certificates_of(session: Session, organisation_id: int, person_id: int) -> l
 
 @functools.cache
 def _certificates_of_person() -> Any:
-    """``certificates_of``' statement, made once (the start page runs it)."""
-    return (
-        select(Certificate)
-        .where(
-            Certificate.organisation_id == bindparam("organisation_id"),
-            Certificate.person_id == bindparam("person_id"),
+    """``certificates_of``' statement, made once."""
+    return _of_person(select(Certificate).options(*_with_all()))
+
+
+def _of_person(query: Any) -> Any:
+    """``query`` of the certificates of ``:person_id`` in ``:organisation_id``, newest
+    first."""
+    return query.where(
+        Certificate.organisation_id == bindparam("organisation_id"),
+        Certificate.person_id == bindparam("person_id"),
+    ).order_by(Certificate.issued_at.desc(), Certificate.id.desc())
+
+
+class HeldCertificate(NamedTuple):
+    """A certificate as a list of them shows it, a plain row."""
+
+    id: int
+    certification_id: int
+    person_id: int | None
+    cycle: int
+    issued_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    title: dict[str, str] | None
+    """The certification's title when issued, by language."""
+
+
+def current_of(session: Session, organisation_id: int, person_id: int) -> list[HeldCertificate]:
+    """The person's current certificates (``current_only``), newest first, as plain rows:
+    what their start page lists, in one statement (no certificate's credential, content,
+    certification or status list)."""
+    of = {"organisation_id": organisation_id, "person_id": person_id}
+    return current_only(HeldCertificate(*row) for row in session.execute(_current_of_person(), of))
+
+
+@functools.cache
+def _current_of_person() -> Any:
+    """``current_of``'s statement, made once (the start page runs it)."""
+    held = Certificate
+    return _of_person(
+        select(
+            held.id,
+            held.certification_id,
+            held.person_id,
+            held.cycle,
+            held.issued_at,
+            held.expires_at,
+            held.revoked_at,
+            held.content["title"],
         )
-        .options(*_with_all())
-        .order_by(Certificate.issued_at.desc(), Certificate.id.desc())
     )
 
 
-def current_only(certificates: Iterable[Certificate]) -> list[Certificate]:
+def current_only(certificates: Iterable[D]) -> list[D]:
     """The latest certificate per person and certification (the others were renewed or
     replaced)."""
-    latest: dict[tuple[int, int | None], Certificate] = {}
+    latest: dict[tuple[int, int | None], D] = {}
     for cert in certificates:
         key = (cert.certification_id, cert.person_id)
         if key not in latest or cert.cycle > latest[key].cycle:

@@ -53,9 +53,7 @@ def _page(errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
         get_session(), current_organisation_id(), _person_id(), locale
     )
     now = clock.now()
-    held = certificates.current_only(
-        certificates.certificates_of(get_session(), current_organisation_id(), _person_id())
-    )
+    held = certificates.current_of(get_session(), current_organisation_id(), _person_id())
     warn_days = organisations.expiring_days_of(get_session(), current_organisation_id())
     page = render_template(
         "learner/home.html",

@@ -17,6 +17,7 @@ from tests.fakes import content
 from tests.fakes.lms import TestLms, parse_forms
 from tests.fakes.mappings import add_all_items, create_mapping, designer_browser, publish
 from tests.functional.test_assignments import post_form
+from tests.functional.test_certification_flow import earn, learner_browser
 from tests.functional.test_gap_analysis import _course
 from tests.functional.test_learner_requirements import launch
 from tests.functional.test_learning_plan import LEARNER, person_id
@@ -193,3 +194,18 @@ def test_the_roles_mapping_costs_the_start_page_no_statement_of_its_own(app, lms
     post_form(chosen, get(chosen, "/learner/"), "/learner/job-roles", {"job_role_ids": nurse_role})
     html = get(chosen, "/learner/")
     assert "Awaiting a manager" in html and "Map your competence" not in html
+
+
+def test_the_certificates_on_the_start_page_cost_one_statement_of_plain_rows(app, lms, care):
+    """The start page lists the person's current certificates from one statement of what
+    it shows: not each certificate's certification, holder and status list."""
+    earn(app, lms, care)
+    holder = learner_browser(app, lms)
+    html = get(holder, "/learner/")
+    assert '<span class="status status-valid">Valid</span>' in html
+    assert 'href="/certificates/' in html and "You hold no certificates yet." not in html
+    with statements_run(app) as run:
+        get(holder, "/learner/")
+    read = [re.findall(r"\bFROM (\w+)", s)[0] for s in run]  # each statement's first table
+    assert read.count("certificate") == 1, run
+    assert not {"certification", "status_list", "person"} & set(read), read
