@@ -586,6 +586,8 @@ def granted(
     """A person (placed in no unit) granted ``kind``: whom the benchmark launches as."""
     org_id = made["org"].id
     pid = person_row(ids, made, cursor, sub, sub)
+    # as ``grants.grant`` does: else launches and pages skip their grants (never granted)
+    cursor.execute("UPDATE person SET ever_granted = true WHERE id = %s", (pid,))
     session.add(
         PermissionGrant(
             organisation_id=org_id,
