@@ -778,6 +778,23 @@ def test_permissions_cost_one_query_per_request_and_none_for_someone_never_grant
         assert get_session().get(Person, person_id(app, TEACHER)).ever_granted
 
 
+def test_granting_again_marks_someone_whose_grant_was_written_without_the_flag(app, lms, org):
+    """A grant written past ``grants.grant`` (by a process older than ``ever_granted``,
+    by hand) is not read; granting it again, "already held", makes it count."""
+    teacher = TestLms.browser(app)
+    launch(lms, teacher, "learner")
+    give(app, org, LEARNER, GrantKind.DESIGNER)
+    assert teacher.get("/designer/").status_code == 200
+    with app.app_context():
+        get_session().get(Person, person_id(app, LEARNER)).ever_granted = False
+        get_session().commit()
+    assert teacher.get("/designer/").status_code == 403  # the grant is not read
+    give(app, org, LEARNER, GrantKind.DESIGNER)  # already held: the same grant
+    assert teacher.get("/designer/").status_code == 200
+    held = [r for r in grant_rows(app) if r.person_id == person_id(app, LEARNER)]
+    assert len(held) == 1
+
+
 # --- a manager by grant acts within their units only ---------------------------------------
 
 
