@@ -543,7 +543,9 @@ def own_placement(session: Session, organisation_id: int, person_id: int) -> Own
     """The person's ``OwnPlacement``, in one statement (the start page's, which every
     learner's launch answers with): no ORM objects; the organisation's roles and units to
     choose from only for a person who holds no active job role, and of a mapping only its
-    code and title."""
+    code and title. A person of another organisation is not found, as in ``placement_of``
+    (the person is the request's: read with its launch, no statement)."""
+    get_person(session, organisation_id, person_id)
     found = OwnPlacement()
     rows = session.execute(
         _own_placement_query(), {"organisation_id": organisation_id, "person_id": person_id}
