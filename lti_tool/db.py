@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import threading
 import time
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -115,6 +118,71 @@ def insert_or_find(session: Session, new: T, find: Callable[[], T | None]) -> T:
             raise
         return found
     return new
+
+
+class RecentWrites:
+    """Rows this process wrote lately, with the values it wrote, per database: a write that
+    would give a row the values it was given a moment ago is skipped.
+
+    For idempotent upserts that nearly every request repeats: each launch writes its
+    course's names and roster offer, the same as the launch before it, and on PostgreSQL
+    an ``ON CONFLICT DO UPDATE`` locks and rewrites that one row for every launch of the
+    course, so a class launching at once queued on it. A write is noted only once its
+    transaction commits (one rolled back is written again), and kept ``max_age`` seconds:
+    a row another process changed since (a course renamed back, a database restored) is
+    written again at the latest then. At most ``max_rows`` rows per database.
+    """
+
+    def __init__(self, max_age: float, max_rows: int) -> None:
+        self.max_age = max_age
+        self.max_rows = max_rows
+        self._lock = threading.Lock()
+        self._written: weakref.WeakKeyDictionary[Engine, OrderedDict[Any, tuple[Any, float]]]
+        self._written = weakref.WeakKeyDictionary()
+
+    def unchanged(self, session: Session, key: Any, values: Any) -> bool:
+        """This process committed ``values`` for the row ``key`` less than ``max_age``
+        seconds ago."""
+        with self._lock:
+            found = self._written.get(session.get_bind().engine, {}).get(key)
+        return found is not None and found[0] == values and time.monotonic() < found[1]
+
+    def note(self, session: Session, key: Any, values: Any) -> None:
+        """The row ``key`` is written with ``values`` in the session's transaction: kept
+        once it commits."""
+        session.info.setdefault(_PENDING_WRITES, []).append((self, key, values))
+
+    def forget(self, session: Session, key: Any) -> None:
+        """The row ``key`` is written otherwise: its next write is not skipped."""
+        with self._lock:
+            self._written.get(session.get_bind().engine, OrderedDict()).pop(key, None)
+
+    def _keep(self, engine: Engine, key: Any, values: Any) -> None:
+        with self._lock:
+            rows = self._written.setdefault(engine, OrderedDict())
+            rows[key] = (values, time.monotonic() + self.max_age)
+            rows.move_to_end(key)
+            while len(rows) > self.max_rows:
+                rows.popitem(last=False)
+
+
+_PENDING_WRITES = "recent_writes"
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_committed_writes(session: Session) -> None:
+    pending = session.info.pop(_PENDING_WRITES, None)
+    if pending:
+        engine = session.get_bind().engine
+        for recent, key, values in pending:
+            recent._keep(engine, key, values)
+
+
+@event.listens_for(Session, "after_begin")
+@event.listens_for(Session, "after_rollback")
+def _drop_uncommitted_writes(session: Session, *_args: Any) -> None:
+    """A transaction rolled back, or one begun after another that never committed."""
+    session.info.pop(_PENDING_WRITES, None)
 
 
 SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import Any, Protocol
 
 #: The longest renewal period, in months (20 years).
 MAX_RENEWAL_MONTHS = 240
@@ -40,23 +41,43 @@ def _shortest(a: int | None, b: int | None) -> int | None:
     return min(a, b)
 
 
-def union_requirements(requirements: Iterable[RoleRequirement]) -> list[PersonRequirement]:
-    merged: dict[int, PersonRequirement] = {}
+class AskedRequirement(Protocol):
+    """What one job role asks for (a ``RoleRequirement``, or a row with its names)."""
+
+    @property
+    def competence_id(self) -> int: ...
+    @property
+    def required_level(self) -> int: ...
+    @property
+    def mandatory(self) -> bool: ...
+    @property
+    def renewal_months(self) -> int | None: ...
+    @property
+    def job_role_id(self) -> int: ...
+
+
+def union_requirements(requirements: Iterable[AskedRequirement]) -> list[PersonRequirement]:
+    # Each competence's asks are folded first and its requirement made once: three roles
+    # asking for the same 300 competences made 900 objects on every page of their holder.
+    merged: dict[int, list[Any]] = {}
     for r in requirements:
         seen = merged.get(r.competence_id)
         if seen is None:
-            merged[r.competence_id] = PersonRequirement(
-                r.competence_id, r.required_level, r.mandatory, r.renewal_months, (r.job_role_id,)
-            )
+            merged[r.competence_id] = [
+                r.required_level,
+                r.mandatory,
+                r.renewal_months,
+                {r.job_role_id},
+            ]
             continue
-        merged[r.competence_id] = PersonRequirement(
-            competence_id=r.competence_id,
-            required_level=max(seen.required_level, r.required_level),
-            mandatory=seen.mandatory or r.mandatory,
-            renewal_months=_shortest(seen.renewal_months, r.renewal_months),
-            job_role_ids=tuple(sorted({*seen.job_role_ids, r.job_role_id})),
-        )
-    return sorted(merged.values(), key=lambda p: p.competence_id)
+        seen[0] = max(seen[0], r.required_level)
+        seen[1] = seen[1] or r.mandatory
+        seen[2] = _shortest(seen[2], r.renewal_months)
+        seen[3].add(r.job_role_id)
+    return [
+        PersonRequirement(competence_id, level, mandatory, renewal, tuple(sorted(roles)))
+        for competence_id, (level, mandatory, renewal, roles) in sorted(merged.items())
+    ]
 
 
 def has_cycle(parent_of: dict[int, int | None], node: int, new_parent: int | None) -> bool:

@@ -41,7 +41,7 @@ from sqlalchemy import and_, case, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from lti_tool.db import insert_or_find
+from lti_tool.db import RecentWrites, insert_or_find
 from lti_tool.errors import (
     NotFound,
     PlatformConfigurationInvalid,
@@ -92,6 +92,11 @@ def _placed(codes: list[str], value: Any) -> list[str]:
     return [*codes, code]
 
 
+#: The courses whose names and roster offer this process wrote lately: a launch that
+#: brings the same again writes nothing (``db.RecentWrites``; five minutes, 4,096 courses).
+RECENT_COURSE_WRITES = RecentWrites(max_age=300.0, max_rows=4096)
+
+
 def note_launch(session: Session, launch: Launch) -> CourseRoster | None:
     """Record the launch's course: its names, its memberships URL (None when the launch
     offered no NRPS), what its link names. Nothing for a launch without a course."""
@@ -103,22 +108,29 @@ def note_launch(session: Session, launch: Launch) -> CourseRoster | None:
     custom = launch.claims.get(c.CUSTOM) or {}
     if not custom.get(MAPPING_PARAM) and not custom.get(CERTIFICATION_PARAM):
         # The course's names and roster offer, new or known, in one statement: the link
-        # places nothing to add to its lists.
-        upsert = _roster_upsert(session.get_bind().dialect.name)
-        label, title = _text(context.get("label"), 100), _text(context.get("title"), 300)
+        # places nothing to add to its lists. None when this process wrote the same lately.
+        course = (organisation_id, platform_id, launch.context_id)
+        written = (
+            _text(context.get("label"), 100) or "",
+            _text(context.get("title"), 300) or "",
+            nrps.memberships_url_from_claims(launch.claims),
+        )
+        if RECENT_COURSE_WRITES.unchanged(session, course, written):
+            return None
         session.execute(
-            upsert,
+            _roster_upsert(session.get_bind().dialect.name),
             {
                 "organisation_id": organisation_id,
                 "platform_id": platform_id,
                 "context_id": launch.context_id,
-                "label": label or "",
-                "title": title or "",
-                "memberships_url": nrps.memberships_url_from_claims(launch.claims),
+                "label": written[0],
+                "title": written[1],
+                "memberships_url": written[2],
                 "placed_mappings": [],
                 "placed_certifications": [],
             },
         )
+        RECENT_COURSE_WRITES.note(session, course, written)
         return None
 
     def find() -> CourseRoster | None:
@@ -130,6 +142,7 @@ def note_launch(session: Session, launch: Launch) -> CourseRoster | None:
             )
         )
 
+    RECENT_COURSE_WRITES.forget(session, (organisation_id, platform_id, launch.context_id))
     roster = find()
     if roster is None:
         new = CourseRoster(

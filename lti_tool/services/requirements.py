@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, aliased
 from lti_tool.db import among, dialect_of
 from lti_tool.domain.coverage import Holding, Ranked, holding_rank, replaces
 from lti_tool.domain.evidence_sources import SELF_SOURCES
-from lti_tool.domain.requirements import RoleRequirement, union_requirements
+from lti_tool.domain.requirements import union_requirements
 from lti_tool.domain.texts import localized
 from lti_tool.models import (
     Competence,
@@ -255,9 +255,12 @@ def _percent(value: int, top: int) -> int:
     return min(max(int(round(100 * value / top, 0)), 0), 100)
 
 
-def _decoded(text: str | None) -> Any:
-    """A JSON column read as text (``cast(…, Text)``), decoded."""
-    return json.loads(text) if text else None
+@functools.lru_cache(maxsize=8192)
+def _text_in(text: str | None, locale: str) -> str:
+    """A JSON text column read as text (``cast(…, Text)``), in the reader's language:
+    decoded once for each text and language in a process, not for each of a page's 300
+    requirements on every request. (A title changed is another text.)"""
+    return localized(json.loads(text), locale) if text else ""
 
 
 def _level(levels: dict[int, Level], value: int) -> Level:
@@ -332,12 +335,7 @@ def requirements_of(
             value, localized(label, locale) or str(value)
         )
     titles = {r.id: r.title for r in roles}
-    merged = union_requirements(
-        RoleRequirement(
-            r.competence_id, r.required_level, r.mandatory, r.renewal_months, r.job_role_id
-        )
-        for r in requirements
-    )
+    merged = union_requirements(requirements)  # the rows carry a role requirement's names
     shown = current_levels(session, organisation_id, person_id, [m.competence_id for m in merged])
     lines = []
     framework_titles: dict[int, str] = {}
@@ -355,14 +353,14 @@ def requirements_of(
         framework = framework_titles.get(row.version_id)
         if framework is None:
             framework = framework_titles[row.version_id] = (
-                localized(_decoded(row.version_title), locale) or row.framework_code
+                _text_in(row.version_title, locale) or row.framework_code
             )
         now = shown.get(m.competence_id, 0)
         lines.append(
             RequirementLine(
                 competence_id=m.competence_id,
                 code=row.code,
-                title=localized(_decoded(row.title), locale) or row.code,
+                title=_text_in(row.title, locale) or row.code,
                 framework=framework,
                 framework_version=row.number,
                 required=_level(scale, m.required_level),
