@@ -36,9 +36,12 @@ from sqlalchemy.orm import (
     DeclarativeBase,
     QueryableAttribute,
     Session,
+    make_transient_to_detached,
     mapped_column,
     sessionmaker,
 )
+from sqlalchemy.orm.attributes import instance_state, manager_of_class, set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
@@ -118,6 +121,25 @@ def insert_or_find(session: Session, new: T, find: Callable[[], T | None]) -> T:
             raise
         return found
     return new
+
+
+def attach_row(session: Session, model: type[T], values: dict[str, Any], *, refresh: bool) -> T:
+    """The row ``values`` (as the database holds it) as a persistent object of ``session``,
+    without SQL: the one the session holds already (brought up to date with ``values`` when
+    ``refresh``), else a new one. The new one is made without the model's constructor,
+    whose instrumented sets and their history cost more than the values are worth here
+    (a launch attaches five: its platform, deployment, organisation, person and itself)."""
+    found = session.identity_map.get(identity_key(model, values["id"]))
+    if found is not None:
+        if refresh:
+            for key, value in values.items():
+                set_committed_value(found, key, value)
+        return found  # type: ignore[no-any-return]
+    row: T = manager_of_class(model).new_instance()
+    instance_state(row).dict.update(values)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
 
 
 class RecentWrites:

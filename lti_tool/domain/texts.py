@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping
 
 LANGUAGES = ("nb", "nn", "en")
@@ -25,6 +27,14 @@ def localized(text: Mapping[str, str] | None, locale: str) -> str:
         if value:
             return value
     return ""
+
+
+@functools.lru_cache(maxsize=8192)
+def localized_json(text: str | None, locale: str) -> str:
+    """``localized`` of a text stored as JSON and read as text (``cast(…, Text)``): decoded
+    once for each text and language in a process, not on every page that shows it (a
+    person's 300 requirements were 300 decodings a request). A text changed is another."""
+    return localized(json.loads(text), locale) if text else ""
 
 
 def clean_text(text: Mapping[str, str] | None) -> dict[str, str]:

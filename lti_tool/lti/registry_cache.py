@@ -26,10 +26,10 @@ from urllib.parse import urlsplit
 import redis
 from flask import g, has_request_context
 from sqlalchemy import Column, event, inspect, select
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
+from lti_tool.db import attach_row
 from lti_tool.models import Deployment, Organisation, Platform
 from lti_tool.models.platform import Status
 
@@ -55,14 +55,7 @@ def _values(row: Any) -> dict[str, Any]:
 def attach(session: Session, model: type[M], values: dict[str, Any]) -> M:
     """The row as a persistent object of ``session``, without SQL: the one already in the
     session, else a new object from the cached values."""
-    key = identity_key(model, values["id"])
-    found = session.identity_map.get(key)
-    if found is not None:
-        return found  # type: ignore[return-value]
-    row = model(**values)
-    make_transient_to_detached(row)
-    session.add(row)
-    return row
+    return attach_row(session, model, values, refresh=False)
 
 
 class RegistryCache:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
@@ -33,7 +32,7 @@ from lti_tool.domain.coverage import (
     coverage_of,
 )
 from lti_tool.domain.requirements import PersonRequirement, RoleRequirement, union_requirements
-from lti_tool.domain.texts import localized
+from lti_tool.domain.texts import localized, localized_json
 from lti_tool.errors import NotFound
 from lti_tool.models import (
     AssignmentStatus,
@@ -188,8 +187,9 @@ class _Profiles:
 
 
 @functools.cache
-def _profiles_queries() -> tuple[Any, Any]:
-    """``_profiles``' two statements, made once (every plan page runs them)."""
+def _profiles_queries(dialect: str | None = None) -> tuple[Any, Any]:
+    """``_profiles``' two statements, made once (every plan page runs them); with a
+    ``dialect``, the requirements of the roles given (``role_ids``) only."""
     roles = select(JobRole.id, JobRole.code, JobRole.title).where(
         JobRole.organisation_id == bindparam("organisation_id"), JobRole.archived.is_(False)
     )
@@ -213,13 +213,22 @@ def _profiles_queries() -> tuple[Any, Any]:
         .join(Framework, FrameworkVersion.framework_id == Framework.id)
         .where(JobRole.organisation_id == bindparam("organisation_id"), JobRole.archived.is_(False))
     )
+    if dialect is not None:
+        requirements = requirements.where(among(dialect, JobRole.id, "role_ids"))
     return roles, requirements
 
 
-def _profiles(session: Session, organisation_id: int, locale: str) -> _Profiles:
-    """Every job role of the organisation in use, with its requirements (two statements)."""
-    of = {"organisation_id": organisation_id}
-    roles_query, requirements_query = _profiles_queries()
+def _profiles(
+    session: Session, organisation_id: int, locale: str, role_ids: Sequence[int] | None = None
+) -> _Profiles:
+    """Every job role of the organisation in use, with its requirements, or with those of
+    ``role_ids`` only (two statements)."""
+    of: dict[str, Any] = {"organisation_id": organisation_id}
+    if role_ids is None:
+        roles_query, requirements_query = _profiles_queries()
+    else:
+        roles_query, requirements_query = _profiles_queries(dialect_of(session))
+        of["role_ids"] = list(role_ids)
     roles = session.execute(roles_query, of).all()
     rows = session.execute(requirements_query, of).all()
     requirements: dict[int, list[RoleRequirement]] = {}
@@ -233,12 +242,12 @@ def _profiles(session: Session, organisation_id: int, locale: str) -> _Profiles:
         if cid in headings:  # asked for by another role
             continue
         framework = frameworks.get((vtitle, fw)) or frameworks.setdefault(
-            (vtitle, fw), localized(json.loads(vtitle) if vtitle else None, locale) or fw
+            (vtitle, fw), localized_json(vtitle, locale) or fw
         )
         headings[cid] = Heading(
             cid,
             code,
-            localized(json.loads(title) if title else None, locale) or code,
+            localized_json(title, locale) or code,
             framework,
             vnum,
             order=(framework.lower(), vnum, position, code),
@@ -332,10 +341,12 @@ def _cells_of_batch(
     now: dt.datetime,
     expiring_days: int,
     filters: MatrixFilters,
+    roles: dict[int, list[int]] | None = None,
 ) -> list[PersonCells]:
-    """The cells of a batch of people (two statements: their roles, their holdings)."""
-    ids = [p.id for p in people]
-    roles = _roles_of(session, profiles, ids)
+    """The cells of a batch of people (two statements: their roles, unless given, and
+    their holdings)."""
+    if roles is None:
+        roles = _roles_of(session, profiles, [p.id for p in people])
     if filters.job_role_ids:
         people = [p for p in people if filters.job_role_ids.intersection(roles.get(p.id, ()))]
     narrowed = filters.mandatory_only or filters.competence_ids
@@ -390,19 +401,30 @@ def _cells_of_batch(
 def _one_person(
     session: Session,
     organisation_id: int,
-    profiles: _Profiles,
     person_id: int,
     now: dt.datetime,
     expiring_days: int,
     filters: MatrixFilters,
-) -> PersonCells:
-    """One person's cells, whatever their units (three statements); another
+    locale: str,
+) -> tuple[_Profiles, PersonCells]:
+    """One person's cells, whatever their units, with the profiles of their own job roles
+    (five statements: the person, their roles, the organisation's roles, their roles'
+    requirements, their holdings). The requirements of the organisation's other roles are
+    not read: a person's page costs the same among 5 job roles or 500. Another
     organisation's person is not found."""
     row = session.execute(
         _person_query(), {"organisation_id": organisation_id, "person_id": person_id}
     ).one_or_none()
     if row is None:
         raise NotFound(f"person {person_id} not in organisation {organisation_id}")
+    assigned = [
+        role_id
+        for _person, role_id in session.execute(
+            _roles_query(dialect_of(session)), {"person_ids": [person_id]}
+        )
+    ]
+    profiles = _profiles(session, organisation_id, locale, role_ids=assigned)
+    in_use = [role_id for role_id in assigned if role_id in profiles.titles]  # not archived
     (mine,) = _cells_of_batch(
         session,
         organisation_id,
@@ -411,8 +433,9 @@ def _one_person(
         now=now,
         expiring_days=expiring_days,
         filters=filters,
+        roles={person_id: in_use},
     )
-    return mine
+    return profiles, mine
 
 
 def _count(cells: Iterable[Cell | None]) -> dict[CellStatus, int]:
@@ -575,9 +598,8 @@ def person_standing(
     active job roles require, with the status by the matrix's own rule. What a learning
     plan's gap analysis stands on (five statements). Another organisation's person is
     not found."""
-    profiles = _profiles(session, organisation_id, locale)
-    mine = _one_person(
-        session, organisation_id, profiles, person_id, now, expiring_days, MatrixFilters()
+    profiles, mine = _one_person(
+        session, organisation_id, person_id, now, expiring_days, MatrixFilters(), locale
     )
     lines = [
         StandingLine(
@@ -741,15 +763,14 @@ def competence_trail(
         version.number,
         order=(framework.lower(), version.number, competence.position, competence.code),
     )
-    profiles = _profiles(session, organisation_id, locale)
-    mine = _one_person(
+    _, mine = _one_person(
         session,
         organisation_id,
-        profiles,
         person_id,
         now,
         expiring_days,
         MatrixFilters(competence_ids=frozenset({competence_id})),
+        locale,
     )
     held_id = session.scalar(
         select(CompetenceHolding.evidence_id).where(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import json
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
@@ -24,7 +23,7 @@ from sqlalchemy.orm import Session
 from lti_tool.db import among, dialect_of
 from lti_tool.domain import plan
 from lti_tool.domain.coverage import CellStatus, coverage
-from lti_tool.domain.texts import localized
+from lti_tool.domain.texts import localized_json
 from lti_tool.models import Competence, ScaleLevel
 from lti_tool.services import catalogue, organisations
 from lti_tool.services import coverage as matrix
@@ -91,8 +90,7 @@ def _labels(session: Session, competence_ids: list[int], locale: str) -> dict[in
     for competence_id, value, raw in rows:
         text = texts.get((value, raw))
         if text is None:
-            label = json.loads(raw) if raw else None
-            text = texts[(value, raw)] = localized(label, locale) or str(value)
+            text = texts[(value, raw)] = localized_json(raw, locale) or str(value)
         found.setdefault(competence_id, {})[value] = text
     return found
 

@@ -10,11 +10,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
-from lti_tool.db import utcnow
+from lti_tool.db import attach_row, utcnow
 from lti_tool.errors import DeepLinkingForbidden
 from lti_tool.lti import claims as c
 from lti_tool.lti.claims import shown_text
@@ -62,15 +61,7 @@ def _persistent(session: Session, model: type[M], values: dict[str, Any]) -> M:
     """The row a Core statement returned as the session's object: the one the session
     holds, brought up to date, else a new persistent one (no SQL either way; the ORM's
     ``RETURNING`` of an entity cost several times the statement)."""
-    found = session.identity_map.get(identity_key(model, values["id"]))
-    if found is not None:
-        for key, value in values.items():
-            set_committed_value(found, key, value)
-        return found  # type: ignore[no-any-return]
-    row = model(**values)
-    make_transient_to_detached(row)
-    session.add(row)
-    return row
+    return attach_row(session, model, values, refresh=True)
 
 
 @functools.cache

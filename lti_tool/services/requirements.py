@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,7 +16,7 @@ from lti_tool.db import among, dialect_of
 from lti_tool.domain.coverage import Holding, Ranked, holding_rank, replaces
 from lti_tool.domain.evidence_sources import SELF_SOURCES
 from lti_tool.domain.requirements import union_requirements
-from lti_tool.domain.texts import localized
+from lti_tool.domain.texts import localized, localized_json
 from lti_tool.models import (
     Competence,
     CompetenceHolding,
@@ -255,14 +254,6 @@ def _percent(value: int, top: int) -> int:
     return min(max(int(round(100 * value / top, 0)), 0), 100)
 
 
-@functools.lru_cache(maxsize=8192)
-def _text_in(text: str | None, locale: str) -> str:
-    """A JSON text column read as text (``cast(…, Text)``), in the reader's language:
-    decoded once for each text and language in a process, not for each of a page's 300
-    requirements on every request. (A title changed is another text.)"""
-    return localized(json.loads(text), locale) if text else ""
-
-
 def _level(levels: dict[int, Level], value: int) -> Level:
     return levels.get(value) or Level(value, str(value))
 
@@ -353,14 +344,14 @@ def requirements_of(
         framework = framework_titles.get(row.version_id)
         if framework is None:
             framework = framework_titles[row.version_id] = (
-                _text_in(row.version_title, locale) or row.framework_code
+                localized_json(row.version_title, locale) or row.framework_code
             )
         now = shown.get(m.competence_id, 0)
         lines.append(
             RequirementLine(
                 competence_id=m.competence_id,
                 code=row.code,
-                title=_text_in(row.title, locale) or row.code,
+                title=localized_json(row.title, locale) or row.code,
                 framework=framework,
                 framework_version=row.number,
                 required=_level(scale, m.required_level),

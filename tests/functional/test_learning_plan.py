@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from lti_tool.db import get_session
 from lti_tool.lti import ags
@@ -26,6 +26,7 @@ from lti_tool.models import (
     CourseKind,
     CourseSession,
     Evidence,
+    JobRoleAssignment,
     Organisation,
     Person,
     PlanItem,
@@ -762,6 +763,56 @@ def test_the_page_and_the_api_cost_the_same_however_large_the_plan(app, lms, off
     assert "0 of 15 requirements met" in html
     assert counts[0] == counts[1], counts
     assert counts[1] <= 22, counts
+
+
+def _numbers(parameters: Any) -> set[int]:
+    """The whole numbers a statement was given, however the driver takes them."""
+    values = parameters.values() if isinstance(parameters, dict) else parameters
+    found: set[int] = set()
+    for value in values:
+        found.update(_numbers(value) if isinstance(value, list | tuple) else {value})
+    return {v for v in found if isinstance(v, int)}
+
+
+def test_the_plan_reads_the_requirements_of_the_persons_own_job_roles_only(
+    app, lms, offers, frozen
+):
+    """A municipality has hundreds of job roles; a person's plan stands on their own."""
+    browser = nurse(app, lms)
+    org = offers["organisation_id"]
+    with app.app_context():
+        extra = content.framework(org, "it", "IT", {f"it{i}": f"IT {i}" for i in range(12)})
+        other = content.job_role(
+            org, "it-bruker", "IT-bruker", [(c, 2, True, 12) for c in extra.values()]
+        )
+        get_session().commit()
+    engine = app.extensions["db_engine"]
+    asked: list[tuple[str, set[int]]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if "FROM requirement" in statement:
+            asked.append((statement, _numbers(parameters)))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        html = get(browser, PLAN)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    assert "IT 1" not in html
+    assert asked, "the page read no requirements"
+    with app.app_context():
+        mine = set(
+            get_session().scalars(
+                select(JobRoleAssignment.job_role_id).where(
+                    JobRoleAssignment.person_id == person_id(app, LEARNER)
+                )
+            )
+        )
+    restricted = ("job_role.id IN (", "job_role.id = ANY (")
+    for statement, numbers in asked:
+        assert any(r in statement for r in restricted), statement
+        assert mine <= numbers and other not in numbers, (mine, other, numbers)
 
 
 # --- the API -----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lti_tool.domain.texts import FALLBACK, LANGUAGES, localized
+from lti_tool.domain.texts import FALLBACK, LANGUAGES, localized, localized_json
 
 
 def test_every_language_falls_back_through_all_the_others_its_own_first():
@@ -31,3 +31,22 @@ def test_every_language_falls_back_through_all_the_others_its_own_first():
 )
 def test_a_reader_gets_the_nearest_language_the_text_has(text, locale, shown):
     assert localized(text, locale) == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "shown"),
+    [
+        ('{"nb": "bokmål", "nn": "nynorsk"}', "nn", "nynorsk"),
+        ('{"nb": "bokmål", "nn": "nynorsk"}', "en", "bokmål"),
+        ('{"en": "English"}', "nb", "English"),
+        ("{}", "nb", ""),
+        ("null", "nb", ""),
+        (None, "nb", ""),
+        ("", "nb", ""),
+    ],
+)
+def test_a_text_stored_as_json_is_read_as_the_text_itself(text, locale, shown):
+    """The same answer from a column read as JSON text, asked twice (the second from the
+    process's cache)."""
+    assert localized_json(text, locale) == shown
+    assert localized_json(text, locale) == shown
