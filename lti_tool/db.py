@@ -171,8 +171,10 @@ class RecentWrites:
 
     def note(self, session: Session, key: Any, values: Any) -> None:
         """The row ``key`` is written with ``values`` in the session's transaction: kept
-        once it commits."""
-        session.info.setdefault(_PENDING_WRITES, []).append((self, key, values))
+        once it commits. A write inside a savepoint is not kept (the savepoint could be
+        rolled back alone): it is written again the next time."""
+        if not session.in_nested_transaction():
+            session.info.setdefault(_PENDING_WRITES, []).append((self, key, values))
 
     def forget(self, session: Session, key: Any) -> None:
         """The row ``key`` is written otherwise: its next write is not skipped."""
@@ -191,8 +193,15 @@ class RecentWrites:
 _PENDING_WRITES = "recent_writes"
 
 
+# The transaction's events also fire for its savepoints (SQLAlchemy 2.1: a savepoint
+# released "commits", one rolled back "rolls back"): those leave the transaction's writes
+# pending.
+
+
 @event.listens_for(Session, "after_commit")
 def _keep_committed_writes(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(_PENDING_WRITES, None)
     if pending:
         engine = session.get_bind().engine
@@ -200,11 +209,17 @@ def _keep_committed_writes(session: Session) -> None:
             recent._keep(engine, key, values)
 
 
-@event.listens_for(Session, "after_begin")
 @event.listens_for(Session, "after_rollback")
-def _drop_uncommitted_writes(session: Session, *_args: Any) -> None:
-    """A transaction rolled back, or one begun after another that never committed."""
-    session.info.pop(_PENDING_WRITES, None)
+def _drop_rolled_back_writes(session: Session) -> None:
+    if not session.in_nested_transaction():
+        session.info.pop(_PENDING_WRITES, None)
+
+
+@event.listens_for(Session, "after_begin")
+def _drop_unfinished_writes(session: Session, transaction: Any, _connection: Any) -> None:
+    """A transaction begun after one that ended without a commit (a session closed)."""
+    if not transaction.nested:
+        session.info.pop(_PENDING_WRITES, None)
 
 
 SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"

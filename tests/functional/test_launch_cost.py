@@ -175,24 +175,62 @@ def test_the_course_is_written_at_its_first_launch_in_a_process_and_when_it_chan
     assert "Informasjonstryggleik" in courses and "Informasjonssikkerhet" not in courses
 
 
-def test_a_course_write_that_was_rolled_back_is_written_again(app, lms):
-    """A write is kept as done only once its transaction commits."""
-    from lti_tool.services.course_roster import RECENT_COURSE_WRITES
+def test_a_course_write_is_kept_as_done_only_once_its_transaction_commits(app, lms):
+    """A write rolled back, or made in a savepoint, is written again the next time; one
+    committed is not, whatever savepoints came and went beside it."""
+    from lti_tool.services.course_roster import RECENT_COURSE_WRITES as recent
 
     assert lms.landed(lms.launch(TestLms.browser(app), "learner"))
-    course, names = (1, 1, "2"), ("INFOSIK", "Informasjonssikkerhet", None)
+    course = (1, 1, "2")
+    first, renamed = ("INFOSIK", "Informasjonssikkerhet", None), ("INFOSIK", "Annet", None)
     with app.app_context():
         session = get_session()
-        session.execute(select(1))
-        RECENT_COURSE_WRITES.forget(session, course)
-        RECENT_COURSE_WRITES.note(session, course, names)
-        session.rollback()
-        assert not RECENT_COURSE_WRITES.unchanged(session, course, names)
-        session.execute(select(1))
-        RECENT_COURSE_WRITES.note(session, course, names)
+
+        def begin() -> None:
+            session.execute(select(1))
+            recent.forget(session, course)
+
+        begin()
+        recent.note(session, course, first)
         session.commit()
-        assert RECENT_COURSE_WRITES.unchanged(session, course, names)
-        assert not RECENT_COURSE_WRITES.unchanged(session, course, ("INFOSIK", "Annet", None))
+        assert recent.unchanged(session, course, first)
+        assert not recent.unchanged(session, course, renamed)
+
+        begin()
+        recent.note(session, course, renamed)
+        session.rollback()
+        session.commit()  # a commit without the note (and no statement: nothing begun)
+        assert not recent.unchanged(session, course, renamed)
+
+        begin()
+        recent.note(session, course, renamed)
+        with session.begin_nested():  # released: the transaction goes on
+            session.execute(select(2))
+        session.rollback()
+        assert not recent.unchanged(session, course, renamed)
+
+        begin()
+        with session.begin_nested():
+            recent.note(session, course, renamed)  # inside a savepoint: not kept
+        session.commit()
+        assert not recent.unchanged(session, course, renamed)
+
+        begin()
+        recent.note(session, course, renamed)
+        try:
+            with session.begin_nested():  # a savepoint rolled back alone
+                raise ValueError
+        except ValueError:
+            pass
+        session.commit()
+        assert recent.unchanged(session, course, renamed)
+
+        begin()
+        recent.note(session, course, first)
+        session.close()  # ended without a commit
+        begin()
+        session.commit()
+        assert not recent.unchanged(session, course, first)
 
 
 def test_login_and_cookie_check_need_no_sql_with_the_registry_cached(app, lms):
