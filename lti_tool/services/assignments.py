@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, contains_eager, load_only
 
-from lti_tool.db import UTCDateTime, utcnow
+from lti_tool.db import UTCDateTime, among_values, utcnow
 from lti_tool.errors import NotFound
 from lti_tool.models import (
     AssignmentSource,
@@ -221,12 +221,17 @@ def _assignments(
 
 
 def _of_organisation(kind: Kind, query: Any, statuses: Any) -> Any:
-    """``query`` of one kind of assignment in ``statuses``, joined to its role or unit, of
-    the organisation ``:organisation_id`` only."""
+    """``query`` of one kind of assignment in ``statuses`` (a list fixed with the query, or
+    an expanding parameter), joined to its role or unit, of the organisation
+    ``:organisation_id`` only."""
     spec = SPECS[kind]
+    in_statuses = (
+        among_values(spec.model.status, statuses)
+        if isinstance(statuses, list | tuple)
+        else spec.model.status.in_(statuses)
+    )
     return query.join(spec.target, spec.fk_column == spec.target.id).where(
-        spec.target.organisation_id == bindparam("organisation_id"),
-        spec.model.status.in_(statuses),
+        spec.target.organisation_id == bindparam("organisation_id"), in_statuses
     )
 
 

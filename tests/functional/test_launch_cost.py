@@ -429,3 +429,28 @@ def test_a_refusal_by_the_rate_limit_says_when_to_try_again(make_app, lms):
     assert [a.status_code for a in answers] == [302, 302, 429]
     assert not [a for a in answers if "X-RateLimit-Limit" in a.headers]
     assert 1 <= int(answers[2].headers["Retry-After"]) <= 60
+
+
+def test_a_learners_launch_and_start_page_need_no_sql_rendered_again(app, lms):
+    """Every statement of the learner's launch POST (with its start page) is rendered once
+    and kept compiled: none holds an expanding ``IN`` parameter, which SQLAlchemy renders
+    into the SQL again on every execution (``db.among_values``)."""
+    browser = TestLms.browser(app)
+    form = _launch_form(lms, browser, "learner")
+    rendered_again: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, *_: Any):
+        compiled = getattr(context, "compiled", None)
+        if compiled is not None and "POSTCOMPILE" in compiled.string:
+            rendered_again.append(compiled.string)
+
+    engine = app.extensions["db_engine"]
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        launched = lms.post_launch(browser, form)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    assert launched.status_code == 200
+    assert lms.landing_path(launched) == "/learner/"
+    assert rendered_again == []
