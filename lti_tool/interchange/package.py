@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import functools
 import io
 import json
 import math
@@ -35,7 +36,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from flask_babel import lazy_gettext
-from jsonschema import Draft202012Validator
 
 from lti_tool.interchange.model import MAX_IMPORT_BYTES, Problem
 
@@ -325,11 +325,14 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-def _validator(name: str) -> Draft202012Validator:
+@functools.cache
+def _validator(name: str) -> Any:
+    """The JSON Schema validator of one document type, made when a package is first read:
+    jsonschema and its dependencies cost a web worker about 8 MB that only imports of
+    packages need."""
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator({**SCHEMA, "$ref": f"#/$defs/{name}"})
-
-
-_VALIDATORS = {name: _validator(name) for name in ("manifest", *TYPES)}
 
 
 # --- the package as data --------------------------------------------------------------------
@@ -529,7 +532,7 @@ def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
 
 def _schema_problems(entry: str, name: str, document: Any) -> list[Problem]:
     found = []
-    for error in sorted(_VALIDATORS[name].iter_errors(document), key=lambda e: list(e.path))[:10]:
+    for error in sorted(_validator(name).iter_errors(document), key=lambda e: list(e.path))[:10]:
         where = "/".join(str(p) for p in error.absolute_path)
         found.append(
             _problem(
