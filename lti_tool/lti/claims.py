@@ -67,6 +67,14 @@ def storable_id(value: str, limit: int = 255) -> bool:
     return 0 < len(value) <= limit and NUL not in value
 
 
+def json_may_hold_nul(text: bytes) -> bool:
+    """Whether JSON ``text`` may decode to a string or key holding NUL: JSON writes NUL only
+    as the escape ``\\u0000`` (a raw one is refused), so text without it holds none. A
+    literal backslash before ``u0000`` counts too: it only costs the walk of
+    ``without_nul``."""
+    return b"\\u0000" in text
+
+
 def without_nul(value: Any) -> Any:
     """``value`` (claims as JSON decoded them) with NUL dropped from every string and key."""
     if isinstance(value, str):

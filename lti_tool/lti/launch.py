@@ -331,12 +331,18 @@ class ToolMessageLaunch(MessageLaunch):
         self._deployment = deployment
         return self
 
+    def _payload_json(self) -> bytes:
+        """The id_token's payload as the JSON text it was sent as (decoded and verified
+        already: its segment is well formed)."""
+        return base64url_decode(self._get_id_token().split(".")[1].encode())
+
     def result(self) -> ValidatedLaunch:
         assert isinstance(self._registration, ToolRegistration) and self._deployment is not None
         body = dict(self._jwt["body"])
         if c.NRPS in body and nrps.memberships_url_from_claims(body) is None:
             del body[c.NRPS]  # not offered, or a URL the tool cannot keep: no roster
-        body = c.without_nul(body)  # text PostgreSQL cannot store; identifiers checked before
+        if c.json_may_hold_nul(self._payload_json()):  # most hold none: no walk then
+            body = c.without_nul(body)  # text PostgreSQL cannot store; ids checked before
         presentation = body.get(c.LAUNCH_PRESENTATION)
         if not isinstance(presentation, dict):
             presentation = {}

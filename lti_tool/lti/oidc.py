@@ -167,11 +167,13 @@ def hold_login(lti: LtiServices, login: LoginRequest) -> str:
     """Keep the checked login, unused, under a random id; return the id.
 
     It lives as long as a state, in Redis or the database (never in one process): the
-    check may reach another worker, and the new window another host.
+    check may reach another worker, and the new window another host. Stored as its fields
+    are (``vars``: strings, None and a dict of strings, serialised at once), not deep
+    copied by ``dataclasses.asdict`` first.
     """
     login_id = secrets.token_urlsafe(32)
     lti.state_store.save_state(
-        _HELD + login_id, {"login": dataclasses.asdict(login)}, lti.settings.LTI_STATE_TTL_SECONDS
+        _HELD + login_id, {"login": vars(login)}, lti.settings.LTI_STATE_TTL_SECONDS
     )
     return login_id
 
