@@ -24,8 +24,8 @@ published at ``/schemas/package-v1.json``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import functools
+import hashlib
 import io
 import json
 import math
