@@ -99,7 +99,7 @@ def login() -> Any:
     lti = lti_services()
     requested = check_login(get_session(), lti, request.values.to_dict())
     if not requested.storage_target and _keeps_cookies():
-        return _to_platform(begin_auth(lti, requested))
+        return _to_platform(begin_auth(lti, requested), partitioned=not _top_level())
     login_id = hold_login(lti, dataclasses.replace(requested, storage_target=None))
     check_url = url_for("lti.login_check", id=login_id)
     if requested.storage_target:
@@ -153,10 +153,18 @@ def login_retry() -> Any:
 
 
 def _keeps_cookies() -> bool:
-    """The login brought the tool's session cookie: this browser keeps the tool's cookies
-    where the LMS shows it (an earlier launch set it there), so the check would only cost
-    a round trip. A first launch, or a browser that dropped it, is checked."""
-    return current_app.config["SESSION_COOKIE_NAME"] in request.cookies
+    """This browser keeps the tool's cookies where the LMS shows it, so the check would
+    only cost a round trip: the login brought the tool's session cookie (an earlier launch
+    set it there), or it is a window of its own (the LMS opens the tool in a new window,
+    not a frame), where the tool's cookies are first party and every browser keeps them.
+    A first launch in a frame, or a browser that dropped the cookie, is checked."""
+    return current_app.config["SESSION_COOKIE_NAME"] in request.cookies or _top_level()
+
+
+def _top_level() -> bool:
+    """The browser says this request loads a window's page, not a frame's (Fetch metadata,
+    which a page cannot forge; a browser that sends none is taken to be in a frame)."""
+    return request.headers.get("Sec-Fetch-Dest") == "document"
 
 
 def _past_the_frame(query: dict[str, str]) -> bool:
@@ -259,7 +267,7 @@ def launch() -> Any:
         result_reads.queue_result_read(get_session(), record, clock.now())
     sign_in(record, held_grants)
     response = _landing_page(*landing(record), carry_token=cookie_value is None)
-    _state_cookie(response, cookie, "", 0)
+    _state_cookie(response, cookie, "", 0, partitioned=not _top_level())
     return response
 
 
@@ -299,6 +307,8 @@ def _browser_check_page(check: BrowserCheckNeeded, form: dict[str, str]) -> Any:
             storage_target=check.login["storage_target"],
             platform_origin=check.login["platform_origin"],
         )
+    if _top_level():  # not the frame: a window of its own dropped the cookie
+        raise CookiesOff("no state cookie in a window of its own")
     raise StateCookieLost("no state cookie and no platform storage")
 
 

@@ -174,6 +174,54 @@ def test_with_cookies_the_check_adds_one_redirect(lms, client):
     assert lms.landing_path(response) == "/learner/"
 
 
+def _dest(browser: Any, destination: str) -> Any:
+    """``browser`` sending the Fetch metadata of a page loaded into ``destination``
+    (``document``: a window of its own; ``iframe``: the LMS's frame)."""
+    browser.environ_base["HTTP_SEC_FETCH_DEST"] = destination
+    return browser
+
+
+def test_a_window_of_its_own_goes_to_the_platform_without_the_check(app, lms):
+    """The LMS opens the tool in a new window: its cookies are first party there, which
+    every browser keeps, so the login goes to the platform at once (one round trip
+    fewer) and the launch lands."""
+    window = _dest(TestLms.browser(app), "document")
+
+    login = lms.login(window, "learner")
+
+    assert login.initiation is None  # no cookie check
+    assert login.response.status_code == 302
+    assert login.response.headers["Location"].startswith(lms.platform.auth_url + "?")
+    state_cookie = state_cookie_name(login.auth_query["state"])
+    assert "partitioned" not in set_cookie_attributes(login.response, state_cookie)  # 1st party
+    response = lms.post_launch(window, lms.authorize(login))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert lms.landing_path(response) == "/learner/"
+    cleared = set_cookie_attributes(response, state_cookie)
+    assert cleared["max-age"] == "0" and "partitioned" not in cleared
+
+
+def test_a_frame_is_checked_whatever_it_sends(app, lms):
+    for destination in ("iframe", None):
+        browser = TestLms.browser(app)
+        if destination:
+            _dest(browser, destination)
+        login = lms.login(browser, "learner")
+        assert login.initiation is not None, destination  # /lti/login → the cookie check
+
+
+def test_a_window_of_its_own_that_drops_the_cookie_says_cookies_are_off(app, lms):
+    window = _dest(cookieless_browser(app), "document")
+    login = lms.login(window, "learner")
+
+    response = lms.post_launch(window, lms.authorize(login))
+
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert "<code>cookies_off</code>" in page
+    assert "new-window" not in page
+
+
 def test_frame_without_cookies_gets_a_choice_and_the_platform_sees_nothing(app, lms):
     page = blocked_page(app, lms)
 
