@@ -68,8 +68,7 @@ def sign_in(launch: Launch, held_grants: list[PermissionGrant]) -> None:
         session["locale"] = launch.person.locale
     # The launch's CSRF secret: the same with or without the cookie (bind_csrf_to_launch_token)
     session[_csrf_field()] = _launch_csrf_secret(launch.id)
-    g.token_launch_id = str(launch.id)
-    g.launch_token = _serializer().dumps(launch.id)
+    g.token_launch_id = str(launch.id)  # its token is made only for a page that carries it
     g.current_launch = launch
     g.current_grants = held_grants
 
@@ -136,7 +135,7 @@ def carry_launch_token_on_page() -> None:
     """The page answering the launch carries its token (``<meta>``): the browser proved
     itself by platform storage, not by the state cookie, so it will drop the session
     cookie too."""
-    g.page_launch_token = g.launch_token
+    g.page_launch_token = g.launch_token = _serializer().dumps(g.token_launch_id)
 
 
 def current_launch() -> Launch | None:
