@@ -134,8 +134,8 @@ def _launch_csrf_secret(launch_id: str) -> str:
 def carry_launch_token_on_page() -> None:
     """The page answering the launch carries its token (``<meta>``): the browser proved
     itself by platform storage, not by the state cookie, so it will drop the session
-    cookie too."""
-    g.page_launch_token = g.launch_token = _serializer().dumps(g.token_launch_id)
+    cookie too. Made here, from the launch ``sign_in`` named, only for such a page."""
+    g.page_launch_token = _serializer().dumps(g.token_launch_id)
 
 
 def current_launch() -> Launch | None:

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
+
+
+@contextmanager
+def engine_events(app: Any, **listeners: Callable[..., None]) -> Iterator[None]:
+    """The app's engine calls each listener (by event name: ``commit=…``) inside the block."""
+    engine = app.extensions["db_engine"]
+    for name, listener in listeners.items():
+        event.listen(engine, name, listener)
+    try:
+        yield
+    finally:
+        for name, listener in listeners.items():
+            event.remove(engine, name, listener)
 
 
 @contextmanager
@@ -17,9 +30,20 @@ def statements_run(app: Any) -> Iterator[list[str]]:
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         run.append(statement)
 
-    engine = app.extensions["db_engine"]
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with engine_events(app, before_cursor_execute=record):
         yield run
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def statements_rendered_again(app: Any) -> Iterator[list[str]]:
+    """The statements run inside the block that SQLAlchemy renders again on every execution
+    (an expanding ``IN`` parameter: ``POSTCOMPILE`` in the compiled SQL)."""
+    found: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, *_: Any):
+        compiled = getattr(context, "compiled", None)
+        if compiled is not None and "POSTCOMPILE" in compiled.string:
+            found.append(compiled.string)
+
+    with engine_events(app, before_cursor_execute=record):
+        yield found

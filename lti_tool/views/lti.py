@@ -91,10 +91,11 @@ def login() -> Any:
 
     The login is held, unused, until the check step sees the check cookie come back: only
     then does the platform see the authorization request (Moodle and Canvas accept each
-    login once). A browser that brings the session cookie of an earlier launch goes to the
-    platform at once. With LTI platform storage the page first tries to keep the browser's
-    proof there and, when the platform answers, goes straight to it; when it does not
-    (Canvas's mobile apps), the page goes to the cookie check instead.
+    login once). A browser that brings the session cookie of an earlier launch, or a window
+    of its own (``_keeps_cookies``), goes to the platform at once. With LTI platform
+    storage the page first tries to keep the browser's proof there and, when the platform
+    answers, goes straight to it; when it does not (Canvas's mobile apps), the page goes to
+    the cookie check instead.
     """
     lti = lti_services()
     requested = check_login(get_session(), lti, request.values.to_dict())
@@ -267,8 +268,17 @@ def launch() -> Any:
         result_reads.queue_result_read(get_session(), record, clock.now())
     sign_in(record, held_grants)
     response = _landing_page(*landing(record), carry_token=cookie_value is None)
-    _state_cookie(response, cookie, "", 0, partitioned=not _top_level())
+    _forget_state_cookie(response, cookie)
     return response
+
+
+def _forget_state_cookie(response: Response, name: str) -> None:
+    """Delete the launch's state cookie, partitioned and not: the launch cannot tell which
+    path set it (the frame: partitioned; a window of its own, or the frame after storage
+    access: not), and a browser that keeps partitioned cookies keeps the two apart."""
+    _state_cookie(response, name, "", 0)
+    if current_app.config["SESSION_COOKIE_PARTITIONED"]:
+        _state_cookie(response, name, "", 0, partitioned=False)
 
 
 def _landing_page(endpoint: str, values: dict[str, str], *, carry_token: bool) -> Response:
@@ -307,8 +317,6 @@ def _browser_check_page(check: BrowserCheckNeeded, form: dict[str, str]) -> Any:
             storage_target=check.login["storage_target"],
             platform_origin=check.login["platform_origin"],
         )
-    if _top_level():  # not the frame: a window of its own dropped the cookie
-        raise CookiesOff("no state cookie in a window of its own")
     raise StateCookieLost("no state cookie and no platform storage")
 
 

@@ -34,13 +34,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from lti_tool.db import get_session
 from lti_tool.lti import claims as c
 from lti_tool.models import Launch, Person
 from tests.fakes.lms import TestLms
-from tests.statements import statements_run
+from tests.statements import engine_events, statements_rendered_again, statements_run
 
 #: The state store's own statements when it is the database (no Redis).
 STATE_TABLES = ("lti_login_state", "lti_used_nonce")
@@ -54,12 +54,8 @@ def commits_run(app: Any) -> Iterator[list[int]]:
     def record(conn: Any) -> None:
         done.append(1)
 
-    engine = app.extensions["db_engine"]
-    event.listen(engine, "commit", record)
-    try:
+    with engine_events(app, commit=record):
         yield done
-    finally:
-        event.remove(engine, "commit", record)
 
 
 def _without_state_store(statements: list[str]) -> list[str]:
@@ -89,14 +85,8 @@ def statements_and_commits(app: Any) -> Iterator[list[str]]:
     def committed(conn: Any) -> None:
         run.append("COMMIT")
 
-    engine = app.extensions["db_engine"]
-    event.listen(engine, "before_cursor_execute", record)
-    event.listen(engine, "commit", committed)
-    try:
+    with engine_events(app, before_cursor_execute=record, commit=committed):
         yield run
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-        event.remove(engine, "commit", committed)
 
 
 #: The launch's own statements, in order (after the state store's), for someone never
@@ -437,19 +427,9 @@ def test_a_learners_launch_and_start_page_need_no_sql_rendered_again(app, lms):
     into the SQL again on every execution (``db.among_values``)."""
     browser = TestLms.browser(app)
     form = _launch_form(lms, browser, "learner")
-    rendered_again: list[str] = []
 
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, *_: Any):
-        compiled = getattr(context, "compiled", None)
-        if compiled is not None and "POSTCOMPILE" in compiled.string:
-            rendered_again.append(compiled.string)
-
-    engine = app.extensions["db_engine"]
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_rendered_again(app) as rendered_again:
         launched = lms.post_launch(browser, form)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
     assert launched.status_code == 200
     assert lms.landing_path(launched) == "/learner/"
