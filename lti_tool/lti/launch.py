@@ -195,9 +195,14 @@ class ToolMessageLaunch(MessageLaunch):
     # --- each check -------------------------------------------------------------------
 
     def validate_nonce_present(self) -> None:
+        """A nonce the state store can look up: it is read before the signature is checked,
+        so a forged one with NUL or of any length must be refused, not crash the lookup
+        (PostgreSQL keeps no NUL; the database store's column holds 255 characters)."""
         nonce = self._jwt["body"].get("nonce")
         if not nonce or not isinstance(nonce, str):
             raise MissingNonce("id_token without nonce")
+        if not c.storable_id(nonce):
+            raise MissingNonce(f"id_token with an unusable nonce {nonce[:8]!r}…")
 
     def validate_state(self) -> ToolMessageLaunch:  # type: ignore[override]
         """The state must come back to the browser that started the login.

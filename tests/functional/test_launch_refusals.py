@@ -324,8 +324,19 @@ def test_missing_version_claim_is_refused(lms, client, caplog):
         ({c.CONTEXT: {"id": "2" * 256, "title": "Kurs"}}, 400, "invalid_claims"),
         ({c.DEPLOYMENT_ID: "1\x00"}, 400, "missing_deployment"),
         ({c.DEPLOYMENT_ID: "1" * 256}, 400, "missing_deployment"),
+        ({"nonce": "n\x00once"}, 401, "missing_nonce"),  # looked up before the signature
+        ({"nonce": "n" * 256}, 401, "missing_nonce"),
     ],
-    ids=["sub-nul", "sub-long", "context-nul", "context-long", "deployment-nul", "deployment-long"],
+    ids=[
+        "sub-nul",
+        "sub-long",
+        "context-nul",
+        "context-long",
+        "deployment-nul",
+        "deployment-long",
+        "nonce-nul",
+        "nonce-long",
+    ],
 )
 def test_an_identifier_the_tool_cannot_keep_is_refused_not_crashed(
     lms, client, caplog, change, status, code
