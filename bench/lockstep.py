@@ -155,6 +155,10 @@ def _page(unit: str, database_url: str, workdir: Path) -> Callable[[], float]:
 
 
 def _flow(unit: str, database_url: str, redis_url: str, workdir: Path) -> Callable[[], float]:
+    """A persona's flow set up as ``flow_steps.py`` sets it up, written out here rather
+    than called: each side must be built by its own checkout's bench code (``launch_bench``
+    puts its own tree first on ``sys.path``), and a base older than a shared helper would
+    not have it."""
     from urllib.parse import parse_qsl, urlsplit
 
     import redis
