@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -11,8 +10,6 @@ from typing import Any
 
 from flask import Flask, g
 from flask.wrappers import Response
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -20,19 +17,18 @@ from lti_tool import db
 from lti_tool.domain.urls import safe_url
 from lti_tool.json_input import JsonProvider
 from lti_tool.navigation import NavigationPost
+from lti_tool.rate_limits import RateLimits
 from lti_tool.schemas.checks import refuse_nul_in_request
 from lti_tool.settings import Settings, load_settings
 from lti_tool.signing import SessionCookies
 from lti_tool.views import IdConverter
 
 csrf = CSRFProtect()
-#: Limits the public pages anyone can hammer (certificate verification).
 #: One line per request: method, path, endpoint, status, duration_ms (gunicorn's own access
 #: log is off: it cannot carry the request id).
 access_log = logging.getLogger("lti_tool.access")
-#: No X-RateLimit headers on every limited response (each costs a Redis command to read
-#: the window); a refusal (429) says when to try again (``errors._retry_after``).
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
+#: Limits what anyone may call without signing in (``rate_limits``).
+limiter = RateLimits()
 
 
 class Tool(Flask):
@@ -84,9 +80,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(refuse_nul_in_request)  # PostgreSQL cannot store it
     app.before_request(bind_csrf_to_launch_token)  # before CSRFProtect's own check
     csrf.init_app(app)
-    limiter.init_app(app)
-    _check_blueprint_limits_only_where_they_are(app)
-    _limiter_hooks_after_a_check_only(app)
+    limiter.init_app(
+        app,
+        storage_uri=settings.REDIS_URL or "memory://",
+        # Each app (and test) counts on its own, even when they share one Redis.
+        key_prefix=f"laeringslop-{id(app)}" if settings.APP_ENV == "test" else "laeringslop",
+    )
     i18n.init_app(app)
     errors.register_error_handlers(app)
     _register_blueprints(app)
@@ -169,66 +168,6 @@ def _observe(response: Response) -> None:
     )
 
 
-#: The blueprints with a limit of their own (``limiter.limit(…)(bp)``).
-LIMITED_BLUEPRINTS = frozenset({"api"})
-
-
-def _check_blueprint_limits_only_where_they_are(app: Flask) -> None:
-    """Flask-Limiter checks every request, before its view, for default, application and
-    blueprint limits: the tool has none but the API's. The routes' own limits (login,
-    launch, verification, calendars) are checked by their decorators. So its check runs
-    before the API's requests only (elsewhere it found nothing, at ~0.05 ms a request)."""
-    from flask import request
-
-    check = limiter._check_request_limit
-    hooks = app.before_request_funcs.setdefault(None, [])
-    if check not in hooks or app.config.get("RATELIMIT_DEFAULT"):
-        return
-
-    def check_blueprint_limits() -> None:
-        if request.blueprint in LIMITED_BLUEPRINTS:
-            check()
-
-    hooks[hooks.index(check)] = check_blueprint_limits
-
-
-def _limiter_hooks_after_a_check_only(app: Flask) -> None:
-    """Flask-Limiter's after-request hook (limits deducted by their response,
-    ``deduct_when``; its headers are off) and its teardown act on what a limit's check
-    left on the request: they run after a check only (elsewhere they found nothing, at
-    ~0.02 ms a request)."""
-    from flask.globals import request_ctx
-
-    def checked() -> bool:
-        return hasattr(request_ctx, LIMITER_CONTEXT)
-
-    def after_a_check(hook: Callable[[Response], Response]) -> Callable[[Response], Response]:
-        def run(response: Response) -> Response:
-            return hook(response) if checked() else response
-
-        return run
-
-    def teardown_after_a_check(hook: Callable[..., Any]) -> Callable[..., None]:
-        def run(error: BaseException | None = None) -> None:
-            if checked():
-                hook(error)
-
-        return run
-
-    after = app.after_request_funcs.get(None, [])
-    for i, hook in enumerate(after):
-        if isinstance(hook, functools.partial) and hook.args == (limiter,):
-            after[i] = after_a_check(hook)
-    teardown = app.teardown_request_funcs.get(None, [])
-    for i, hook in enumerate(teardown):
-        if getattr(hook, "__self__", None) is limiter:
-            teardown[i] = teardown_after_a_check(hook)
-
-
-#: Where Flask-Limiter keeps a request's checked limits (``Limiter.context``).
-LIMITER_CONTEXT = "_limiter_request_context"
-
-
 def _allow_import_files() -> None:
     """Let the import routes take the files their pages promise (the rest: 2 MB)."""
     from flask import request
@@ -270,11 +209,6 @@ def _configure(app: Flask, settings: Settings) -> None:
         WTF_CSRF_TIME_LIMIT=None,
         BABEL_DEFAULT_LOCALE=settings.DEFAULT_LOCALE,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
-        RATELIMIT_STORAGE_URI=settings.REDIS_URL or "memory://",
-        # Each app (and test) counts on its own, even when they share one Redis.
-        RATELIMIT_KEY_PREFIX=f"laeringslop-{id(app)}"
-        if settings.APP_ENV == "test"
-        else "laeringslop",
     )
 
 

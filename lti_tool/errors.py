@@ -543,8 +543,6 @@ def register_error_handlers(app: Flask) -> None:
         for name, value in exc.get_headers():  # Allow (405), Retry-After (429)…
             if name.lower() != "content-type":
                 response.headers[name] = value
-        if exc.code == 429:
-            _retry_after(response)
         return response
 
     @app.errorhandler(Exception)
@@ -1157,15 +1155,3 @@ class LibraryVersionTaken(FormattedError):
         "The region's library already has version %(version)s of %(name)s. Give the new "
         "one a higher version number."
     )
-
-
-def _retry_after(response: Any) -> None:
-    """A rate limit's refusal says when to try again. The limiter adds its headers to no
-    other response (``lti_tool.limiter``): each would cost a Redis command."""
-    import time
-
-    from lti_tool import limiter
-
-    limit = limiter.current_limit
-    if limit is not None and "Retry-After" not in response.headers:
-        response.headers["Retry-After"] = str(max(1, int(limit.reset_at - time.time())))

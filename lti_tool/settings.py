@@ -101,8 +101,9 @@ class Settings:
     LTI_UNIT_PARAM: str = "unit"
     """The launch's custom parameter naming the person's unit code(s), comma-separated."""
     VERIFY_RATE_LIMIT: str = "30 per minute"
-    """Certificates: how often one address may ask /verify (Flask-Limiter syntax); shared
-    through Redis when configured, else per process."""
+    """Certificates: how often one address may ask /verify, its three routes together
+    (``limits`` syntax: ``30 per minute``); shared through Redis when configured, else per
+    process."""
     LOGIN_RATE_LIMIT: str = "600 per minute"
     """LTI login initiation (``/lti/login``): how often one address may start a login.
     High: a whole class behind one municipal NAT address starts at once. Shared through
@@ -117,8 +118,8 @@ class Settings:
     frames tools from the institution's own domain. Comma-separated in the environment."""
     CALENDAR_RATE_LIMIT: str = "30 per minute"
     """Calendar feeds (``/calendar/<token>.ics``): how often one feed may be fetched
-    (Flask-Limiter syntax). Counted per feed, not per address: calendar services fetch
-    many people's feeds from a few addresses."""
+    (``limits`` syntax). Counted per feed, not per address: calendar services fetch many
+    people's feeds from a few addresses."""
     SMTP_URL: str = ""
     """Email for booking notices: ``smtp://[user:password@]host[:port]`` (STARTTLS when
     the server offers it) or ``smtps://…`` (TLS from the start). Empty: no email; the

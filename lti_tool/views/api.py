@@ -83,7 +83,7 @@ def _without_token() -> bool:
     return not request.headers.get("Authorization", "").lower().startswith("bearer ")
 
 
-limiter.limit(_token_limit, key_func=_token_key, exempt_when=_without_token)(bp)
+limiter.limit(_token_limit, key=_token_key, exempt_when=_without_token)(bp)
 # A token request carries no cookie, so nothing to forge; a launched person's changes are
 # checked by api_access (the page's token in the X-CSRFToken header).
 csrf.exempt(bp)

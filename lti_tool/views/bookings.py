@@ -334,7 +334,7 @@ def _feed_key() -> str:
 
 @bp.route("/calendar/<token>.ics")
 @public
-@limiter.limit(_calendar_limit, key_func=_feed_key)
+@limiter.limit(_calendar_limit, key=_feed_key)
 def calendar_feed(token: str) -> Response:
     """A person's feed, to whoever has its secret address; any other token: not found."""
     now = _now()

@@ -187,7 +187,7 @@ def _verification(result: credentials.Verification, status: int = 200) -> Any:
 
 @bp.route("/verify")
 @public
-@limiter.limit(_verify_limit)
+@limiter.limit(_verify_limit, scope="certificates.verify")
 def verify_form() -> Any:
     """Look up a code typed from a printed certificate, or check a credential file."""
     code = request.args.get("code", "").strip()
@@ -198,7 +198,7 @@ def verify_form() -> Any:
 
 @bp.route("/verify/<code>")
 @public
-@limiter.limit(_verify_limit)
+@limiter.limit(_verify_limit, scope="certificates.verify")
 def verify_code(code: str) -> Any:
     result = credentials.verify_code(get_session(), code, _now())
     return _verification(result, 404 if result.status == "unknown" else 200)
@@ -207,7 +207,7 @@ def verify_code(code: str) -> Any:
 @bp.route("/verify", methods=["POST"])
 @public
 @csrf.exempt  # changes nothing; scripts and wallets post here without a session
-@limiter.limit(_verify_limit)
+@limiter.limit(_verify_limit, scope="certificates.verify")
 def verify_upload() -> Any:
     """Check a downloaded credential (.jwt or .json): tampering shows."""
     upload = request.files.get("credential")

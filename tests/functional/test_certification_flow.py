@@ -642,6 +642,23 @@ def test_verification_is_rate_limited(make_app, lms):
     refused = anyone.get("/verify/ABCD-EFGH-JKMN?lang=en")
     assert refused.status_code == 429
     assert "Wait a minute" in refused.get_data(as_text=True)
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+
+
+def test_the_verification_pages_share_one_limit(make_app, lms):
+    """Looking a code up, typing one in and uploading a file count together: switching
+    between them gives no one more tries."""
+    limited = make_app(VERIFY_RATE_LIMIT="3 per minute")
+    anyone = limited.test_client()
+    answers = [
+        anyone.get("/verify/ABCD-EFGH-JKMN?format=json").status_code,
+        anyone.get("/verify?code=ABCD-EFGH-JKMN").status_code,
+        anyone.post("/verify", data={}).status_code,
+        anyone.get("/verify/ABCD-EFGH-JKMN?format=json").status_code,
+    ]
+    assert answers == [404, 302, 422, 429]
+    elsewhere = {"REMOTE_ADDR": "10.0.0.9"}  # another address counts on its own
+    assert anyone.get("/verify/ABCD-EFGH-JKMN", environ_base=elsewhere).status_code == 404
 
 
 def test_a_certificate_is_issued_once_when_evidence_arrives_twice_at_once(app, lms, care):

@@ -1,0 +1,100 @@
+"""Rate limits on what anyone may call without signing in: LTI login and launch, certificate
+verification, calendar feeds, the API's Bearer tokens.
+
+Counted by ``limits`` (the library Flask-Limiter is built on) in fixed windows: in Redis
+when ``REDIS_URL`` is set, shared by every process and host, else in this process. A
+request within its limit costs one Redis command and gets no headers (reading the window
+for ``X-RateLimit-*`` would cost another); one over it is refused with 429 and
+``Retry-After``. A limit is checked by its view only: Flask-Limiter, which hooked every
+request, took 7.6 % of a learner's in-process launch flow; this takes 4 % (its two
+Redis commands, bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, Flask, current_app, request
+from limits import RateLimitItem, parse_many
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+from werkzeug.exceptions import TooManyRequests
+
+T = TypeVar("T")  # a view or a Blueprint
+LimitValue = Callable[[], str]
+"""A limit as the settings write it (``"600 per minute"``; several: ``"10/second;600/minute"``),
+read at each request: tests and deployments set it per app."""
+
+EXTENSION = "rate_limits"
+
+
+def remote_address() -> str:
+    """Count per client address (as ProxyFix made it, behind trusted proxies)."""
+    return request.remote_addr or "127.0.0.1"
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(value: str) -> tuple[RateLimitItem, ...]:
+    return tuple(parse_many(value))
+
+
+class _Counter:
+    """One app's windows: its storage and the prefix its keys share."""
+
+    def __init__(self, storage_uri: str, key_prefix: str) -> None:
+        self.strategy = FixedWindowRateLimiter(storage_from_string(storage_uri))
+        self.key_prefix = key_prefix
+
+    def hit(self, limits: tuple[RateLimitItem, ...], scope: str, key: str) -> None:
+        """Count one request against each limit; refuse it when one is used up."""
+        for limit in limits:
+            if not self.strategy.hit(limit, self.key_prefix, scope, key):
+                reset_at = self.strategy.get_window_stats(
+                    limit, self.key_prefix, scope, key
+                ).reset_time
+                raise TooManyRequests(retry_after=max(1, math.ceil(reset_at - time.time())))
+
+
+class RateLimits:
+    """``limit(…)`` on a view or a blueprint; ``init_app`` gives each app its windows."""
+
+    def init_app(self, app: Flask, storage_uri: str, key_prefix: str) -> None:
+        app.extensions[EXTENSION] = _Counter(storage_uri, key_prefix)
+
+    def limit(
+        self,
+        value: LimitValue,
+        *,
+        key: Callable[[], str] = remote_address,
+        exempt_when: Callable[[], bool] | None = None,
+        scope: str | None = None,
+    ) -> Callable[[T], T]:
+        """Limit a view (each view counts on its own unless given the same ``scope``) or
+        every view of a blueprint together, per ``key`` (the client's address)."""
+
+        def check(counted_as: str) -> None:
+            if exempt_when is not None and exempt_when():
+                return
+            counter: _Counter = current_app.extensions[EXTENSION]
+            counter.hit(_parsed(value()), counted_as, key())
+
+        def apply(target: T) -> T:
+            if isinstance(target, Blueprint):
+                counted_as = scope or target.name
+                target.before_request(lambda: check(counted_as))
+                return target
+            view: Callable[..., Any] = target  # type: ignore[assignment]
+            view_scope = scope or f"{view.__module__}.{view.__qualname__}"
+
+            @functools.wraps(view)
+            def limited(*args: Any, **kwargs: Any) -> Any:
+                check(view_scope)
+                return view(*args, **kwargs)
+
+            return limited  # type: ignore[return-value]
+
+        return apply
