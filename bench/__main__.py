@@ -260,6 +260,9 @@ def running_tool(args: argparse.Namespace) -> Iterator[Tool]:
     # the environment, they are kept.
     for limit in ("LOGIN_RATE_LIMIT", "LAUNCH_RATE_LIMIT"):
         env.setdefault(limit, "100000 per minute")
+    # The tool logs as production does: a JSON access line per request (INFO), each one
+    # formatted and written (into the run's folder, not the terminal).
+    env["LOG_LEVEL"] = "INFO"
     tool_app = in_process_app(
         args.database_url.replace("postgresql://", "postgresql+psycopg://", 1),
         workdir,
@@ -271,7 +274,12 @@ def running_tool(args: argparse.Namespace) -> Iterator[Tool]:
         tool_app.extensions["db_engine"].dispose()
     jwks_server = serve_jwks(platform, jwks_port)
     server = start_gunicorn(
-        env, tool_port, args.workers, args.threads, config=str(BENCH / "gunicorn_stats.py")
+        env,
+        tool_port,
+        args.workers,
+        args.threads,
+        config=str(BENCH / "gunicorn_stats.py"),
+        log=workdir / "tool.log",
     )
     try:
         started = time.monotonic()
@@ -282,7 +290,18 @@ def running_tool(args: argparse.Namespace) -> Iterator[Tool]:
         server.terminate()
         server.wait(timeout=30)
         jwks_server.shutdown()
+        _show_logged_errors(workdir / "tool.log")
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _show_logged_errors(log: Path) -> None:
+    """The tool's log goes with the run's folder: what it logged at ERROR is shown first."""
+    if not log.exists():
+        return
+    errors = [line for line in log.open(errors="replace") if '"level": "ERROR"' in line]
+    if errors:
+        print(f"the tool logged {len(errors)} error(s); the first:", file=sys.stderr)
+        print(errors[0].rstrip()[:2000], file=sys.stderr)
 
 
 def peer_platform(platform: DemoPlatform, base_url: str) -> DemoPlatform:

@@ -193,9 +193,11 @@ def start_gunicorn(
     threads: int,
     config: str | None = None,
     app: str = "lti_tool:create_app()",
+    log: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """The tool under gunicorn (gthread) on 127.0.0.1:``port``; ``config`` a gunicorn
-    config file to add, ``app`` another WSGI app to serve (the suite's peer tool)."""
+    config file to add, ``app`` another WSGI app to serve (the suite's peer tool); its
+    logs to ``log`` when given (else to this process's stderr)."""
     return subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -214,6 +216,7 @@ def start_gunicorn(
         ],
         cwd=ROOT,
         env=env,
+        stderr=log.open("ab") if log else None,
     )
 
 
