@@ -792,10 +792,12 @@ retention_cli = AppGroup("retention", help="Retention of personal data per organ
 @transaction
 def retention_run() -> None:
     """Erase the people of each organisation with a retention rule who have not launched
-    for its months (the worker does it too, once an hour); each erasure is audited."""
+    for its months, and delete launch records past LAUNCH_RECORD_DAYS (the worker does it
+    too, once an hour); each erasure is audited."""
     from lti_tool.services import retention
 
-    click.echo(str(retention.run_retention(get_session(), clock.now())))
+    days = lti_services().settings.LAUNCH_RECORD_DAYS
+    click.echo(str(retention.run_retention(get_session(), clock.now(), days)))
 
 
 # --- grades for the LMS (AGS) ---------------------------------------------------------------
@@ -857,10 +859,10 @@ def worker(once: bool, batch: int) -> None:
         if retained_at and now - retained_at[-1] < RETENTION_EVERY:
             return
         with session_factory() as session:
-            result = run_retention(session, now)
+            result = run_retention(session, now, services.settings.LAUNCH_RECORD_DAYS)
             session.commit()
         retained_at[:] = [now]
-        if result.erased:
+        if result.erased or result.launches_deleted:
             log.info("worker: retention: %s", result)
 
     def send_notices(stop: Callable[[], bool] | None = None) -> notices.MailCounts | None:

@@ -25,6 +25,10 @@ _CHECKOUT = Path(__file__).resolve().parent.parent
 #: never site-packages. Production sets INSTANCE_PATH and KEYS_DIR anyway.
 PROJECT_ROOT = _CHECKOUT if (_CHECKOUT / "pyproject.toml").is_file() else Path.cwd()
 
+#: Launch records are kept at least as long as the admin console counts them, and a day
+#: more (``models.person.LAUNCH_COUNT_DAYS``: 30).
+MIN_LAUNCH_RECORD_DAYS = 31
+
 #: The secret used when none is configured. Refused in production.
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"  # noqa: S105
 
@@ -96,6 +100,11 @@ class Settings:
     PROXY_FIX_HOPS: int = 0
     """Number of trusted reverse proxies setting X-Forwarded-* (e.g. 1 behind nginx)."""
     SESSION_HOURS: int = 8
+    LAUNCH_RECORD_DAYS: int = 180
+    """How long a launch record (its course, roles, gradebook and roster addresses, the
+    person's LMS ids) is kept: the worker deletes older ones, except the newest of each
+    person's link and those an attempt sends its score through (``services.retention``).
+    At least ``MIN_LAUNCH_RECORD_DAYS``."""
     LTI_JOB_ROLE_PARAM: str = "job_role"
     """The launch's custom parameter naming the person's job role code(s), comma-separated."""
     LTI_UNIT_PARAM: str = "unit"
@@ -273,6 +282,11 @@ def validate(settings: Settings) -> None:
     for name in ("LTI_LEEWAY_SECONDS", "KEY_GRACE_DAYS", "PROXY_FIX_HOPS"):
         if getattr(settings, name) < 0:
             problems.append(f"{name} must not be negative.")
+    if settings.LAUNCH_RECORD_DAYS < MIN_LAUNCH_RECORD_DAYS:
+        problems.append(
+            f"LAUNCH_RECORD_DAYS must be at least {MIN_LAUNCH_RECORD_DAYS}: the admin console "
+            "counts the last 30 days of launches."
+        )
     if settings.LTI_LEEWAY_SECONDS > 300:
         problems.append("LTI_LEEWAY_SECONDS above 300 would accept stale id_tokens.")
     for origin in settings.FRAME_ANCESTORS_EXTRA:
@@ -282,7 +296,13 @@ def validate(settings: Settings) -> None:
                 f"FRAME_ANCESTORS_EXTRA holds {origin!r}: give origins such as "
                 "https://kommune.instructure.com."
             )
-    for name in ("LOGIN_RATE_LIMIT", "LAUNCH_RATE_LIMIT", "API_TOKEN_RATE_LIMIT"):
+    for name in (
+        "LOGIN_RATE_LIMIT",
+        "LAUNCH_RATE_LIMIT",
+        "API_TOKEN_RATE_LIMIT",
+        "VERIFY_RATE_LIMIT",
+        "CALENDAR_RATE_LIMIT",
+    ):
         if not _rate_limit(getattr(settings, name)):
             problems.append(f"{name} must be a rate such as '600 per minute'.")
     for name in ("LTI_JOB_ROLE_PARAM", "LTI_UNIT_PARAM"):

@@ -24,6 +24,7 @@ from lti_tool.auth import (
 from lti_tool.db import get_session
 from lti_tool.errors import EraseOwn, NotFound
 from lti_tool.lti.roles import Permission
+from lti_tool.lti.services import lti_services
 from lti_tool.models import Launch
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.privacy import AuditRetentionForm, EraseForm, RetentionForm
@@ -54,6 +55,7 @@ def my_data() -> Any:
         launch=launch,
         person=launch.person,
         counts=privacy.counts_of(data),
+        launch_record_days=lti_services().settings.LAUNCH_RECORD_DAYS,
     )
 
 

@@ -4,6 +4,7 @@ id, and their certificate verifies as withdrawn), and who is refused."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 from typing import Any
@@ -22,6 +23,7 @@ from lti_tool.domain.certification_rules import add_months
 from lti_tool.lti import claims as c
 from lti_tool.lti.demo_platform import PERSONAS
 from lti_tool.models import (
+    Attempt,
     AuditAction,
     AuditEvent,
     Certificate,
@@ -45,6 +47,7 @@ from tests.functional.test_certification_flow import (
 )
 from tests.functional.test_deployments import other_lms
 from tests.functional.test_learner_requirements import launch
+from tests.functional.test_mapping_flow import NURSE_RIGHT, build_mapping, place, take
 
 LEARNER = PERSONAS["learner"]
 NAME = f"{LEARNER.given_name} {LEARNER.family_name}"
@@ -481,6 +484,67 @@ def test_the_retention_rule_erases_only_those_without_a_launch_for_its_months(ap
     _launched_months_ago(app, old.sub, 50)
     assert "0 erased in 0 organisation(s)" in cli("retention", "run").output
     assert person_id(app, old.sub) is not None
+
+
+def test_launch_records_past_their_days_go_but_each_links_newest_and_scored_ones_stay(
+    app, lms, care, gradebook, cli, monkeypatch
+):
+    """LAUNCH_RECORD_DAYS (180): older launch records are deleted, except the newest of each
+    of the person's links (its course and what it places: scores and rosters still go
+    through it) and the launch an attempt sends its score through; the person and today's
+    session stand."""
+    link_id = place(lms, app, gradebook, build_mapping(app, lms, care))
+    browser = TestLms.browser(app)
+    kurs7 = {"id": "kurs-7", "label": "K7", "title": "Kurs 7"}
+    kurs8 = {"id": "kurs-8", "label": "K8", "title": "Kurs 8"}
+    today = clock.now()
+    now = [today - dt.timedelta(days=200)]
+    monkeypatch.setattr("lti_tool.clock.now", lambda: now[0])
+
+    def launched(context: dict[str, str] | None = None, link: str | None = None) -> Any:
+        """A launch a minute after the last; its record's id and its response."""
+        now[0] += dt.timedelta(minutes=1)
+        change: dict[str, Any] = {c.CONTEXT: context} if context else {}
+        if link:
+            linked = lms.platform.launch_claims("learner", nonce="-", link=link)
+            change.update({k: linked[k] for k in (c.RESOURCE_LINK, c.CUSTOM, c.AGS_ENDPOINT)})
+        response = lms.signed_launch(browser, "learner", change=change, link=link)
+        assert response.status_code == 200, text_of(response)
+        return _launch_ids(app)[-1], response
+
+    take(app, lms, "learner", link_id, NURSE_RIGHT)  # submitted: its score goes through
+    (scored,) = _launch_ids(app)
+    old_kurs7 = [launched(kurs7)[0] for _ in range(3)]
+    kurs8_only, _ = launched(kurs8)
+    mapping_newest, _ = launched(link=link_id)
+    plain_newest, _ = launched()  # the same course as the mapping's link, a link of its own
+    now[0] = today - dt.timedelta(days=10)
+    recent_kurs7, _ = launched(kurs7)  # not its link's newest, but within the 180 days
+    now[0] = today
+    today_kurs7, _ = launched(kurs7)
+    with app.app_context():
+        (attempt,) = get_session().scalars(select(Attempt)).all()
+        assert attempt.launch_id == scored
+    before = set(_launch_ids(app))
+
+    result = cli("retention", "run")
+
+    assert "3 launch record(s) past their retention deleted" in result.output
+    after = set(_launch_ids(app))
+    assert before - after == set(old_kurs7)
+    assert after == {scored, kurs8_only, mapping_newest, plain_newest, recent_kurs7, today_kurs7}
+    assert browser.get("/learner/").status_code == 200  # today's session stands
+    assert person_id(app, LEARNER.sub) is not None
+    assert "0 launch record(s) past" in cli("retention", "run").output
+    told = text_of(browser.get("/learner/my-data?lang=nb"))
+    assert "Lagres i 180 dager og slettes så" in told  # the person is told
+
+
+def _launch_ids(app: Any, sub: str = LEARNER.sub) -> list[str]:
+    """The ids of the person's launch records, oldest first."""
+    with app.app_context():
+        query = select(Launch.id).join(Person).where(Person.sub == sub)
+        return list(get_session().scalars(query.order_by(Launch.created_at)))
 
 
 def test_only_the_organisations_own_admin_sets_its_retention(

@@ -176,6 +176,9 @@ def test_an_admin_can_let_the_institutions_own_domain_frame_the_tool(make_app, l
         {"LOGIN_RATE_LIMIT": "many"},
         {"LAUNCH_RATE_LIMIT": "600 per fortnightish"},
         {"API_TOKEN_RATE_LIMIT": ""},
+        {"VERIFY_RATE_LIMIT": "30 per lunch"},
+        {"CALENDAR_RATE_LIMIT": "often"},
+        {"LAUNCH_RECORD_DAYS": 30},
     ],
 )
 def test_a_setting_that_cannot_work_refuses_the_start(make_app, overrides):
