@@ -13,6 +13,7 @@ Redis commands, bench/RESULTS.md).
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ LimitValue = Callable[[], str]
 read at each request: tests and deployments set it per app."""
 
 EXTENSION = "rate_limits"
+log = logging.getLogger(__name__)
 
 
 def remote_address() -> str:
@@ -39,7 +41,9 @@ def remote_address() -> str:
 
 @functools.lru_cache(maxsize=64)
 def _parsed(value: str) -> tuple[RateLimitItem, ...]:
-    return tuple(parse_many(value))
+    """The limits of ``value``, the shortest window first: a request it refuses is not
+    counted against the longer ones (as Flask-Limiter checked them)."""
+    return tuple(sorted(parse_many(value), key=lambda limit: limit.get_expiry()))
 
 
 class _Counter:
@@ -53,6 +57,7 @@ class _Counter:
         """Count one request against each limit; refuse it when one is used up."""
         for limit in limits:
             if not self.strategy.hit(limit, self.key_prefix, scope, key):
+                log.info("rate limit %s reached on %s", limit, scope)
                 reset_at = self.strategy.get_window_stats(
                     limit, self.key_prefix, scope, key
                 ).reset_time
@@ -74,7 +79,8 @@ class RateLimits:
         scope: str | None = None,
     ) -> Callable[[T], T]:
         """Limit a view (each view counts on its own unless given the same ``scope``) or
-        every view of a blueprint together, per ``key`` (the client's address)."""
+        every view of a blueprint together (one budget for all of them), per ``key`` (the
+        client's address); ``exempt_when`` says which requests the limit leaves alone."""
 
         def check(counted_as: str) -> None:
             if exempt_when is not None and exempt_when():

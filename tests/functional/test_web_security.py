@@ -5,6 +5,7 @@ over https, and rate limits on login, launch and API tokens."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -302,3 +303,36 @@ def test_an_api_token_is_rate_limited_on_its_own(make_app, lms, cli):
     assert refused.status_code == 429
     assert refused.is_json and "Wait a minute" in str(refused.get_json())
     assert get(second).status_code == 200  # another token counts on its own
+
+
+def test_an_api_tokens_limit_is_one_budget_for_the_whole_api(make_app, lms, cli):
+    """API_TOKEN_RATE_LIMIT is how often one token may call /api/v1, whichever endpoints:
+    an integration syncing several does not get the limit once per endpoint."""
+    limited = make_app(API_TOKEN_RATE_LIMIT="2 per minute")
+    created = limited.test_cli_runner().invoke(
+        args=["api-token", "create", "--organisation", "Testkommune", "--scope", "read"]
+    )
+    bearer = {"Authorization": f"Bearer {created.output.strip().splitlines()[-1]}"}
+    client = limited.test_client()
+    paths = ("/frameworks", "/job-roles", "/job-roles")
+    assert [client.get(API + p, headers=bearer).status_code for p in paths] == [200, 200, 429]
+
+
+def test_the_pages_own_api_calls_are_not_counted_as_a_tokens(make_app, lms):
+    """A launched person's pages call the API with the session, not a token: the token
+    limit leaves them alone (all of them would share one counter otherwise)."""
+    limited = make_app(API_TOKEN_RATE_LIMIT="1 per minute")
+    designer = TestLms.browser(limited)
+    assert lms.landed(lms.launch(designer, "designer"))
+    assert [designer.get(API + "/frameworks").status_code for _ in range(3)] == [200] * 3
+
+
+def test_a_refused_request_is_not_counted_against_a_longer_window(make_app, lms):
+    """With several windows the shortest is checked first, whatever the order written: a
+    burst the second's window refuses leaves the minute's budget for later."""
+    limited = make_app(VERIFY_RATE_LIMIT="3 per minute;1 per second")
+    anyone = limited.test_client()
+    code = "/verify/ABCD-EFGH-JKMN?format=json"
+    assert [anyone.get(code).status_code for _ in range(3)] == [404, 429, 429]
+    time.sleep(1.1)
+    assert anyone.get(code).status_code == 404
