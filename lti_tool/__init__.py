@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -83,8 +84,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(
         app,
         storage_uri=settings.REDIS_URL or "memory://",
-        # Each app (and test) counts on its own, even when they share one Redis.
-        key_prefix=f"laeringslop-{id(app)}" if settings.APP_ENV == "test" else "laeringslop",
+        # Each app (and test) counts on its own, even when they share one Redis (a new
+        # app may get a collected one's id(): a name of its own, not its address).
+        key_prefix=f"laeringslop-{uuid.uuid4().hex}"
+        if settings.APP_ENV == "test"
+        else "laeringslop",
     )
     i18n.init_app(app)
     errors.register_error_handlers(app)
