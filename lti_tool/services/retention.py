@@ -184,8 +184,8 @@ def purge_launches(session: Session, now: dt.datetime, days: int) -> int:
         raise ValueError(f"launch records kept {days} days")
     # A launch record keeps only the custom parameters that place something
     # (``launches.STORED_CUSTOM``, in that order): the whole object names what its link
-    # places, read once a row (the JSON is parsed for each read: three reads cost 2.3 s
-    # over 300,000 launches, one 1.0 s; bench/RESULTS.md).
+    # places, read once a row (the JSON is parsed at each read: over 300,000 launches a
+    # run took 2.8 s with three reads, 1.1 s with one; bench/RESULTS.md).
     placed = Launch.claims[c.CUSTOM].as_string()
     newest_first = func.row_number().over(
         partition_by=(Launch.person_id, Launch.deployment_pk, Launch.context_id, placed),

@@ -537,7 +537,7 @@ def test_launch_records_past_their_days_go_but_each_links_newest_and_scored_ones
     assert person_id(app, LEARNER.sub) is not None
     assert "0 launch record(s) past" in cli("retention", "run").output
     told = text_of(browser.get("/learner/my-data?lang=nb"))
-    assert "Lagres i 180 dager og slettes så" in told  # the person is told
+    assert "Lagres i 180 dager og slettes deretter" in told  # the person is told
 
 
 def _launch_ids(app: Any, sub: str = LEARNER.sub) -> list[str]:
