@@ -103,8 +103,8 @@ class Settings:
     LAUNCH_RECORD_DAYS: int = 180
     """How long a launch record (its course, roles, gradebook and roster addresses, the
     person's LMS ids) is kept: the worker deletes older ones, except the newest of each
-    person's link and those an attempt sends its score through (``services.retention``).
-    At least ``MIN_LAUNCH_RECORD_DAYS``."""
+    person's link and those an attempt in progress will send its score through
+    (``services.retention``). At least ``MIN_LAUNCH_RECORD_DAYS``."""
     LTI_JOB_ROLE_PARAM: str = "job_role"
     """The launch's custom parameter naming the person's job role code(s), comma-separated."""
     LTI_UNIT_PARAM: str = "unit"

@@ -15,8 +15,8 @@ person's LMS ids) are kept ``LAUNCH_RECORD_DAYS`` days (a setting), for every
 organisation: a year of an LMS's launches is millions of rows, each a piece of personal
 data the tool no longer needs once the launch's session is over. Kept longer: the newest
 launch of each person's link (its course, and what the link places), which the tool still
-sends scores and reads rosters through, and every launch an attempt sends its score
-through.
+sends scores and reads rosters through, and every launch an attempt in progress will
+send its score through.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from lti_tool.db import utcnow
 from lti_tool.domain.certification_rules import add_months
 from lti_tool.errors import NotFound
 from lti_tool.lti import claims as c
-from lti_tool.models import Attempt, AuditAction, Launch, Organisation, Person
+from lti_tool.models import Attempt, AttemptStatus, AuditAction, Launch, Organisation, Person
 from lti_tool.services import audit, erasure
 from lti_tool.services.audit import Actor
 from lti_tool.settings import MIN_LAUNCH_RECORD_DAYS
@@ -177,9 +177,11 @@ def purge_audit(session: Session, now: dt.datetime) -> int:
 
 def purge_launches(session: Session, now: dt.datetime, days: int) -> int:
     """Delete launch records older than ``days`` (at most ``LAUNCH_PURGE_BATCH``), except
-    the newest of each person's link and those an attempt sends its score through; how
-    many. A link is the person's course in a deployment, with what the link places (a
-    mapping, a certification, an activity): two links of one course are scored apart."""
+    the newest of each person's link and those an attempt in progress will send its score
+    through (the worker submits it through that launch when its time runs out; a submitted
+    attempt's score is sent, in the outbox with its addresses); how many. A link is the
+    person's course in a deployment, with what the link places (a mapping, a
+    certification, an activity): two links of one course are scored apart."""
     if days < MIN_LAUNCH_RECORD_DAYS:
         raise ValueError(f"launch records kept {days} days")
     # A launch record keeps only the custom parameters that place something
@@ -197,7 +199,9 @@ def purge_launches(session: Session, now: dt.datetime, days: int) -> int:
         .where(
             ranked.c.newest_first > 1,
             ranked.c.created_at < now - dt.timedelta(days=days),
-            ~exists().where(Attempt.launch_id == ranked.c.id),
+            ~exists().where(
+                Attempt.launch_id == ranked.c.id, Attempt.status == AttemptStatus.IN_PROGRESS
+            ),
         )
         .limit(LAUNCH_PURGE_BATCH)
     )

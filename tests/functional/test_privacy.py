@@ -33,7 +33,7 @@ from lti_tool.models import (
 )
 from lti_tool.services import launches, privacy
 from tests.conftest import TOOL_BASE_URL
-from tests.fakes.lms import TestLms, page_address
+from tests.fakes.lms import TestLms, page_address, parse_forms
 from tests.functional.test_admin_console import add_platform
 from tests.functional.test_assignments import form_for
 from tests.functional.test_assignments import person_id as moodle_person_id
@@ -491,8 +491,9 @@ def test_launch_records_past_their_days_go_but_each_links_newest_and_scored_ones
 ):
     """LAUNCH_RECORD_DAYS (180): older launch records are deleted, except the newest of each
     of the person's links (its course and what it places: scores and rosters still go
-    through it) and the launch an attempt sends its score through; the person and today's
-    session stand."""
+    through it) and the launch an attempt in progress will send its score through (when
+    its time runs out, the worker submits it through that launch); a submitted attempt's
+    score has gone. The person and today's session stand."""
     link_id = place(lms, app, gradebook, build_mapping(app, lms, care))
     browser = TestLms.browser(app)
     kurs7 = {"id": "kurs-7", "label": "K7", "title": "Kurs 7"}
@@ -512,27 +513,38 @@ def test_launch_records_past_their_days_go_but_each_links_newest_and_scored_ones
         assert response.status_code == 200, text_of(response)
         return _launch_ids(app)[-1], response
 
-    take(app, lms, "learner", link_id, NURSE_RIGHT)  # submitted: its score goes through
-    (scored,) = _launch_ids(app)
+    take(app, lms, "learner", link_id, NURSE_RIGHT)  # submitted, its score sent
+    (submitted_from,) = _launch_ids(app)
+    in_progress_from, response = launched(link=link_id)
+    again = next(
+        f
+        for f in parse_forms(lms.landing_html(browser, response))
+        if "/attempts" in (f["action"] or "")
+    )
+    assert browser.post(again["action"], data=again["fields"]).status_code == 302
     old_kurs7 = [launched(kurs7)[0] for _ in range(3)]
     kurs8_only, _ = launched(kurs8)
-    mapping_newest, _ = launched(link=link_id)
+    mapping_newest, _ = launched(link=link_id)  # not continued: the attempt keeps its launch
     plain_newest, _ = launched()  # the same course as the mapping's link, a link of its own
     now[0] = today - dt.timedelta(days=10)
     recent_kurs7, _ = launched(kurs7)  # not its link's newest, but within the 180 days
     now[0] = today
     today_kurs7, _ = launched(kurs7)
     with app.app_context():
-        (attempt,) = get_session().scalars(select(Attempt)).all()
-        assert attempt.launch_id == scored
+        attempts = get_session().scalars(select(Attempt).order_by(Attempt.number)).all()
+        assert [(a.status.value, a.launch_id) for a in attempts] == [
+            ("submitted", submitted_from),
+            ("in_progress", in_progress_from),
+        ]
     before = set(_launch_ids(app))
 
     result = cli("retention", "run")
 
-    assert "3 launch record(s) past their retention deleted" in result.output
+    assert "4 launch record(s) past their retention deleted" in result.output
     after = set(_launch_ids(app))
-    assert before - after == set(old_kurs7)
-    assert after == {scored, kurs8_only, mapping_newest, plain_newest, recent_kurs7, today_kurs7}
+    assert before - after == {submitted_from, *old_kurs7}
+    kept = {in_progress_from, mapping_newest, kurs8_only, plain_newest, recent_kurs7}
+    assert after == kept | {today_kurs7}
     assert browser.get("/learner/").status_code == 200  # today's session stands
     assert person_id(app, LEARNER.sub) is not None
     assert "0 launch record(s) past" in cli("retention", "run").output
