@@ -136,7 +136,7 @@ WrongIssuer = _launch_error(
     lazy_gettext("The launch message comes from another platform than the one that logged in."),
 )
 MissingNonce = _launch_error(
-    "MissingNonce", 401, "missing_nonce", lazy_gettext("The launch message has no nonce.")
+    "MissingNonce", 401, "missing_nonce", lazy_gettext("The launch message has no usable nonce.")
 )
 ReplayedLaunch = _launch_error(
     "ReplayedLaunch",

@@ -34,9 +34,9 @@ NOT_VERIFIED = {
     "en": "The launch message could not be verified (signature or format).",
 }
 NO_NONCE = {
-    "nb": "Oppstartsmeldingen mangler nonce.",
-    "nn": "Oppstartsmeldinga manglar nonce.",
-    "en": "The launch message has no nonce.",
+    "nb": "Oppstartsmeldingen mangler en brukbar nonce.",
+    "nn": "Oppstartsmeldinga manglar ein brukbar nonce.",
+    "en": "The launch message has no usable nonce.",
 }
 RETRY_HINT = {
     "nb": "Gå tilbake til kurset ditt og åpne aktiviteten på nytt.",
