@@ -84,7 +84,14 @@ from lti_tool.models import (
     ScaleLevel,
     Selection,
 )
-from lti_tool.services import certificates, gradebook, item_bank, mappings, placement
+from lti_tool.services import (
+    assignments,
+    certificates,
+    gradebook,
+    item_bank,
+    mappings,
+    placement,
+)
 from lti_tool.services.evidence import record_evidence
 
 log = logging.getLogger(__name__)
@@ -129,6 +136,19 @@ def _refusal(mapping: Mapping, attempts: Sequence[Attempt], now: dt.datetime) ->
         if now < opens:
             return _l("Your next attempt opens on %(date)s.", date=format_date(opens, "long"))
     return None
+
+
+def mapping_to_take(session: Session, organisation_id: int, person_id: int, code: str) -> Mapping:
+    """The mapping a placed link names: the one of that code, or (``placement.MY_ROLE``)
+    the published mapping of the person's job roles. None of them: ``NotFound``, with
+    ``no_role_mapping`` when the person's job roles have none (its own page says so)."""
+    if code != placement.MY_ROLE:
+        return mappings.find_mapping(session, organisation_id, code)
+    roles = assignments.placement_of(session, organisation_id, person_id).roles
+    found = mappings.mapping_for_job_roles(session, organisation_id, [a.job_role_id for a in roles])
+    if found is None:
+        raise NotFound("no mapping for the person's job roles", no_role_mapping=True)
+    return found
 
 
 def overview(

@@ -23,7 +23,7 @@ from lti_tool.domain.texts import localized
 from lti_tool.errors import AttemptClosed, InvalidAnswer, NotFound
 from lti_tool.lti.roles import Permission
 from lti_tool.models import AttemptStatus, Launch
-from lti_tool.services import assignments, attempts, mappings, placement
+from lti_tool.services import attempts
 
 bp = Blueprint("attempts", __name__, url_prefix="/mappings")
 
@@ -46,17 +46,9 @@ def _to(endpoint: str, **values: Any) -> Any:
 
 
 def _mapping(code: str) -> Any:
-    session = get_session()
-    organisation_id = current_organisation_id()
-    if code == placement.MY_ROLE:
-        placed = assignments.placement_of(session, organisation_id, _launch().person_id)
-        found = mappings.mapping_for_job_roles(
-            session, organisation_id, [a.job_role_id for a in placed.roles]
-        )
-        if found is None:
-            raise NotFound("no mapping for the person's job roles", no_role_mapping=True)
-        return found
-    return mappings.find_mapping(session, organisation_id, code)
+    return attempts.mapping_to_take(
+        get_session(), current_organisation_id(), _launch().person_id, code
+    )
 
 
 @bp.route("/<code>")
