@@ -538,16 +538,16 @@ def test_launch_records_past_their_days_go_but_each_links_newest_and_scored_ones
         ]
     before = set(_launch_ids(app))
 
-    result = cli("retention", "run")
+    cli("worker", "--once")  # its hourly retention run, as production runs it
 
-    assert "4 launch record(s) past their retention deleted" in result.output
     after = set(_launch_ids(app))
     assert before - after == {submitted_from, *old_kurs7}
     kept = {in_progress_from, mapping_newest, kurs8_only, plain_newest, recent_kurs7}
     assert after == kept | {today_kurs7}
     assert browser.get("/learner/").status_code == 200  # today's session stands
     assert person_id(app, LEARNER.sub) is not None
-    assert "0 launch record(s) past" in cli("retention", "run").output
+    again = cli("retention", "run").output  # by hand, as an administrator would
+    assert "0 launch record(s) past their retention deleted" in again
     told = text_of(browser.get("/learner/my-data?lang=nb"))
     assert "Lagres i 180 dager og slettes deretter" in told  # the person is told
 
