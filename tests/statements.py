@@ -47,3 +47,23 @@ def statements_rendered_again(app: Any) -> Iterator[list[str]]:
 
     with engine_events(app, before_cursor_execute=record):
         yield found
+
+
+@contextmanager
+def statements_in_transaction(app: Any) -> Iterator[list[tuple[str, bool]]]:
+    """The SQL statements the app runs inside the block, each with whether the database
+    connection ran it inside a transaction (as the driver holds it: not in autocommit)."""
+    run: list[tuple[str, bool]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        run.append((statement, not _autocommit(cursor.connection)))
+
+    with engine_events(app, before_cursor_execute=record):
+        yield run
+
+
+def _autocommit(dbapi_connection: Any) -> bool:
+    autocommit = getattr(dbapi_connection, "autocommit", None)
+    if isinstance(autocommit, bool):  # psycopg
+        return autocommit
+    return dbapi_connection.isolation_level is None  # sqlite3

@@ -35,7 +35,7 @@ from lti_tool.auth import (
     current_organisation_id,
     requires,
 )
-from lti_tool.db import get_session, utcnow
+from lti_tool.db import get_session, reads_only, utcnow
 from lti_tool.documents import csv_safe
 from lti_tool.domain.texts import localized
 from lti_tool.errors import (
@@ -118,6 +118,7 @@ def _render(template: str, status: int = 200, **context: Any) -> Any:
 
 
 @bp.route("/")
+@reads_only
 @requires(Permission.ADMIN)
 def home() -> Any:
     session = get_session()

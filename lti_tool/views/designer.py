@@ -21,7 +21,7 @@ from marshmallow import Schema, ValidationError
 
 from lti_tool import clock
 from lti_tool.auth import current_launch, current_organisation_id, requires
-from lti_tool.db import get_session
+from lti_tool.db import get_session, reads_only
 from lti_tool.domain.texts import LANGUAGES, localized
 from lti_tool.errors import (
     CompetenceCodeTaken,
@@ -145,6 +145,7 @@ def _texts_of(item: Any, *names: str) -> dict[str, str]:
 
 
 @bp.route("/")
+@reads_only
 @requires(*DESIGNERS)
 def home() -> Any:
     return render_template("designer/home.html", launch=current_launch())
@@ -159,6 +160,7 @@ def _deep_linking_launch() -> Any:
 
 
 @bp.route("/deep-link")
+@reads_only
 @requires(*DESIGNERS)
 def deep_link() -> Any:
     """Choose what to place in the course (the LMS's "add activity / external tool")."""

@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 
 from lti_tool import clock, urls
 from lti_tool.auth import current_launch, current_organisation_id, requires
-from lti_tool.db import get_session
+from lti_tool.db import get_session, reads_only
 from lti_tool.domain import plan as plan_rules
 from lti_tool.domain.texts import localized
 from lti_tool.errors import NotFound, PlanInvalid
@@ -76,6 +76,7 @@ def _page(errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
 
 
 @bp.route("/")
+@reads_only
 @requires(Permission.LEARNER)
 def home() -> Any:
     return _page()
@@ -179,6 +180,7 @@ def _back_to_plan() -> str:
 
 
 @bp.route("/plan")
+@reads_only
 @requires(Permission.LEARNER)
 def plan() -> Any:
     """My learning plan: what to do for each requirement, the most urgent first."""

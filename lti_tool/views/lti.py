@@ -15,7 +15,12 @@ from werkzeug.routing import Rule
 
 from lti_tool import clock, csrf, limiter, metrics
 from lti_tool.auth import carry_launch_token_on_page, public, sign_in
-from lti_tool.db import commit_request_session, get_session
+from lti_tool.db import (
+    commit_request_session,
+    get_session,
+    read_outside_transaction,
+    view_reads_only,
+)
 from lti_tool.errors import CookiesOff, LoginUsed, StateCookieLost
 from lti_tool.lti import claims as c
 from lti_tool.lti.launch import BrowserCheckNeeded, validate_launch
@@ -289,8 +294,12 @@ def _landing_page(endpoint: str, values: dict[str, str], *, carry_token: bool) -
     is made. The page is made as the GET of its own address would make it (the landing's
     rule: its blueprint's template helpers, ``request.endpoint``); ``static/launch_token.js``
     puts that address (``page_address``) in the address bar, so a reload is a GET of it,
-    not the launch posted again."""
+    not the launch posted again. A page that only reads (``db.reads_only``: the start
+    pages) reads outside a transaction, as its GET does."""
     commit_request_session()
+    view = current_app.view_functions[endpoint]  # the landing's own view
+    if view_reads_only(view):
+        read_outside_transaction(get_session())
     metrics.LAUNCHES.inc()
     g.page_address = url_for(endpoint, **values)  # type: ignore[arg-type]
     g.observed_endpoint = request.endpoint  # metrics and the access line: the launch
@@ -298,7 +307,7 @@ def _landing_page(endpoint: str, values: dict[str, str], *, carry_token: bool) -
     request.view_args = dict(values)
     if carry_token:
         carry_launch_token_on_page()
-    page: Any = current_app.view_functions[endpoint](**values)  # the landing's own view
+    page: Any = view(**values)
     return current_app.make_response(page)
 
 

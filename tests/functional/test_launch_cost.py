@@ -34,13 +34,18 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 
-from lti_tool.db import get_session
+from lti_tool.db import get_session, reads_only
 from lti_tool.lti import claims as c
-from lti_tool.models import Launch, Person
+from lti_tool.models import Launch, Organisation, Person
 from tests.fakes.lms import TestLms
-from tests.statements import engine_events, statements_rendered_again, statements_run
+from tests.statements import (
+    engine_events,
+    statements_in_transaction,
+    statements_rendered_again,
+    statements_run,
+)
 
 #: The state store's own statements when it is the database (no Redis).
 STATE_TABLES = ("lti_login_state", "lti_used_nonce")
@@ -406,6 +411,73 @@ def test_each_start_page_costs_its_statements(app, lms, persona):
     assert len([s for s in got if s.startswith("SELECT launch.id")]) == 1  # the launch, once
     assert len(commits) <= 1
     assert again - len(page) == 1  # the GET reads the launch again
+
+
+#: Whether a persona's start page only reads (``db.reads_only``): then its statements,
+#: after the launch's commit and when got again, run outside a transaction (no BEGIN and
+#: no COMMIT sent). The manager's writes (its view of everyone is audited): in one.
+READS_ONLY_START_PAGES = {"learner": True, "designer": True, "admin": True, "manager": False}
+
+
+@pytest.mark.parametrize("persona", sorted(READS_ONLY_START_PAGES))
+def test_a_start_page_that_only_reads_reads_outside_a_transaction(app, lms, persona):
+    outside = READS_ONLY_START_PAGES[persona]
+    lms.launch(TestLms.browser(app), persona)  # the course known
+    browser = TestLms.browser(app)
+    form = _launch_form(lms, browser, persona)
+
+    with statements_in_transaction(app) as run:
+        launched = lms.post_launch(browser, form)
+
+    assert launched.status_code == 200
+    launch_writes = [s for s, _ in run if s.startswith(LAUNCH_WRITES)]
+    assert len(launch_writes) == 2 and all(held for s, held in run if s in launch_writes)
+    after = run[run.index((launch_writes[-1], True)) + 1 :]
+    assert [held for _, held in after] == [not outside] * len(after), after
+
+    with statements_in_transaction(app) as got:
+        reloaded = browser.get(lms.landing_path(launched))
+
+    assert reloaded.status_code == 200
+    assert got and [held for _, held in got] == [not outside] * len(got), got
+
+
+def _rename_by_statement() -> None:
+    get_session().execute(update(Organisation).values(name="Renamed"))
+
+
+def _rename_by_flush() -> None:
+    session = get_session()
+    for organisation in session.scalars(select(Organisation)):
+        organisation.name = "Renamed"
+    session.flush()
+
+
+def _rename_by_text() -> None:
+    get_session().execute(text("UPDATE organisation SET name = 'Renamed'"))
+
+
+@pytest.mark.parametrize("rename", [_rename_by_statement, _rename_by_flush, _rename_by_text])
+def test_a_view_marked_as_only_reading_cannot_write(make_app, lms, rename):
+    """A ``reads_only`` view that writes is a mistake: its writes would each commit on
+    their own. The write is refused (``db.WriteWhileReadingOnly``, a 500) before it
+    reaches the database."""
+    app = make_app()
+
+    @reads_only
+    def renames() -> str:
+        rename()
+        return "renamed"
+
+    app.add_url_rule("/renames", "renames", renames)
+    with app.app_context():
+        names = get_session().scalars(select(Organisation.name)).all()
+
+    answered = app.test_client().get("/renames")
+
+    assert answered.status_code == 500
+    with app.app_context():
+        assert get_session().scalars(select(Organisation.name)).all() == names
 
 
 def test_a_refusal_by_the_rate_limit_says_when_to_try_again(make_app, lms):
