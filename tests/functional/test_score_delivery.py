@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -628,12 +629,25 @@ def test_worker_runs_until_sigterm(make_app, lms, gradebook, lineitem):
     queue(app, learner, 10)
     queue(app, learner, 20)
     before = signal.getsignal(signal.SIGTERM)
-    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGTERM))
-    timer.start()
+    finished = threading.Event()
+
+    def stop_once_delivered() -> None:
+        """SIGTERM once both scores arrived (a busy machine may take several polls)."""
+        deadline = time.monotonic() + 30
+        while not finished.is_set() and time.monotonic() < deadline:
+            if gradebook.given(LEARNER, lineitem) == [10, 20]:
+                break
+            time.sleep(0.05)
+        if not finished.is_set():
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    stopper = threading.Thread(target=stop_once_delivered)
+    stopper.start()
     try:
         result = app.test_cli_runner().invoke(args=["worker"])
     finally:
-        timer.cancel()
+        finished.set()
+        stopper.join(5)
     assert result.exit_code == 0, result.output
     assert "Stopped: delivered=2 retrying=0 failed=0" in result.output
     assert gradebook.given(LEARNER, lineitem) == [10, 20]
