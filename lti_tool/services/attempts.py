@@ -85,7 +85,6 @@ from lti_tool.models import (
     Selection,
 )
 from lti_tool.services import (
-    assignments,
     certificates,
     gradebook,
     item_bank,
@@ -142,13 +141,12 @@ def mapping_to_take(session: Session, organisation_id: int, person_id: int, code
     """The mapping a placed link names: the one of that code, or (``placement.MY_ROLE``)
     the published mapping of the person's job roles. None of them: ``NotFound``, with
     ``no_role_mapping`` when the person's job roles have none (its own page says so)."""
-    if code != placement.MY_ROLE:
-        return mappings.find_mapping(session, organisation_id, code)
-    roles = assignments.placement_of(session, organisation_id, person_id).roles
-    found = mappings.mapping_for_job_roles(session, organisation_id, [a.job_role_id for a in roles])
-    if found is None:
+    found = placement.placed_mapping(session, organisation_id, person_id, code)
+    if found is not None:
+        return found
+    if code == placement.MY_ROLE:
         raise NotFound("no mapping for the person's job roles", no_role_mapping=True)
-    return found
+    raise NotFound(f"no mapping {code!r} in organisation {organisation_id}")
 
 
 def overview(

@@ -38,7 +38,7 @@ from lti_tool.models import (
     Mapping,
     ScoreDelivery,
 )
-from lti_tool.services import assignments, certificates, mappings, placement, score_delivery
+from lti_tool.services import certificates, placement, score_delivery
 from lti_tool.services.launches import CERTIFICATION_PARAM, MAPPING_PARAM
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,9 @@ def _queue_placed_grade(
 ) -> ScoreDelivery | None:
     organisation_id = launch.deployment.organisation_id
     if placed.mapping:
-        mapping = _placed_mapping(session, organisation_id, launch.person_id, placed.mapping)
+        mapping = placement.placed_mapping(
+            session, organisation_id, launch.person_id, placed.mapping, whole=False
+        )
         if mapping is None:
             return None
         placed_as = placement.MY_ROLE if placed.mapping == placement.MY_ROLE else mapping.code
@@ -196,19 +198,3 @@ def _queue_placed_grade(
     if certification is None:
         return None
     return certificates.queue_holder_score(session, certification, launch, now, catching_up=True)
-
-
-def _placed_mapping(
-    session: Session, organisation_id: int, person_id: int, placed: str
-) -> Mapping | None:
-    if placed == placement.MY_ROLE:
-        roles = assignments.placement_of(session, organisation_id, person_id).roles
-        return mappings.mapping_for_job_roles(
-            session, organisation_id, [a.job_role_id for a in roles]
-        )
-    return session.scalar(
-        select(Mapping).where(
-            Mapping.organisation_id == organisation_id,
-            func.lower(Mapping.code) == placed.lower(),
-        )
-    )

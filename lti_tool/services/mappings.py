@@ -90,26 +90,35 @@ def get_mapping(session: Session, organisation_id: int, mapping_id: int) -> Mapp
     return mapping
 
 
-def find_mapping(session: Session, organisation_id: int, code: str) -> Mapping:
-    mapping = session.scalar(
-        _query().where(
+def mapping_of_code(
+    session: Session, organisation_id: int, code: str, *, whole: bool = True
+) -> Mapping | None:
+    """The organisation's mapping of this code, in any case; ``whole``: with its
+    competences and items (its pages), else its row alone (its grade)."""
+    return session.scalar(
+        (_query() if whole else select(Mapping)).where(
             Mapping.organisation_id == organisation_id,
             func.lower(Mapping.code) == code.strip().lower(),
         )
     )
+
+
+def find_mapping(session: Session, organisation_id: int, code: str) -> Mapping:
+    mapping = mapping_of_code(session, organisation_id, code)
     if mapping is None:
         raise NotFound(f"no mapping {code!r} in organisation {organisation_id}")
     return mapping
 
 
 def mapping_for_job_roles(
-    session: Session, organisation_id: int, job_role_ids: Sequence[int]
+    session: Session, organisation_id: int, job_role_ids: Sequence[int], *, whole: bool = True
 ) -> Mapping | None:
-    """The published mapping of one of these job roles ("my role's mapping")."""
+    """The published mapping of one of these job roles ("my role's mapping"); ``whole`` as
+    in ``mapping_of_code``."""
     if not job_role_ids:
         return None
     return session.scalar(
-        _query()
+        (_query() if whole else select(Mapping))
         .where(*published_for_job_roles(organisation_id, job_role_ids))
         .order_by(Mapping.id)
         .limit(1)

@@ -19,7 +19,7 @@ from lti_tool.errors import NotFound, PlacementInvalid
 from lti_tool.lti.deep_linking import DeepLinkingSettings, resource_link
 from lti_tool.models import CertificationStatus, Course, CourseKind, Mapping, MappingStatus
 from lti_tool.schemas.checks import id_value
-from lti_tool.services import catalogue, certificates, certifications, mappings
+from lti_tool.services import assignments, catalogue, certificates, certifications, mappings
 from lti_tool.services.launches import ACTIVITY_PARAM, CERTIFICATION_PARAM, MAPPING_PARAM
 
 #: The value that means "the published mapping of the person's job role".
@@ -34,6 +34,19 @@ CERTIFICATION = "certification:"
 ACTIVITY = "activity:"
 ROLE = "role"
 ACTIVITY_TAG = "laeringslop-activity"
+
+
+def placed_mapping(
+    session: Session, organisation_id: int, person_id: int, placed: str, *, whole: bool = True
+) -> Mapping | None:
+    """The mapping a placed link names (its ``mapping`` custom parameter): the one of that
+    code, or (``MY_ROLE``) the published mapping of the person's job roles; None when there
+    is none. ``whole``: with its competences and items (its pages), else its row alone."""
+    if placed == MY_ROLE:
+        roles = assignments.placement_of(session, organisation_id, person_id).roles
+        job_role_ids = [a.job_role_id for a in roles]
+        return mappings.mapping_for_job_roles(session, organisation_id, job_role_ids, whole=whole)
+    return mappings.mapping_of_code(session, organisation_id, placed, whole=whole)
 
 
 def line_item_for(placed_as: str, label: str) -> dict[str, Any]:
