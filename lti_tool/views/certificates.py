@@ -28,7 +28,7 @@ from lti_tool.auth import (
     public,
     requires,
 )
-from lti_tool.db import get_session
+from lti_tool.db import get_session, reads_only
 from lti_tool.domain.texts import localized
 from lti_tool.errors import CannotIssue, CannotRevoke, wants_json
 from lti_tool.lti.roles import Permission
@@ -123,6 +123,7 @@ def _mine(certificate_id: int) -> Any:
 
 
 @bp.route("/certificates/<int:certificate_id>")
+@reads_only
 @requires(*EVERYONE)
 def certificate_page(certificate_id: int) -> Any:
     certificate = _mine(certificate_id)

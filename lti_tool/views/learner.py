@@ -275,6 +275,7 @@ def _activity_page(course_id: int) -> Any:
 
 
 @bp.route("/activities/<int:course_id>")
+@reads_only
 @requires(Permission.LEARNER)
 def activity(course_id: int) -> Any:
     """An activity of the catalogue: what it develops, where it is taken, its sessions."""
@@ -282,6 +283,7 @@ def activity(course_id: int) -> Any:
 
 
 @bp.route("/activities/placed/<code>")
+@reads_only
 @requires(Permission.LEARNER)
 def placed_activity(code: str) -> Any:
     """Where the link of an e-learning activity placed in the LMS lands."""
