@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 
 from lti_tool import clock
 from lti_tool.auth import LAUNCH_TOKEN_PARAM, current_grants, current_organisation_id, requires
-from lti_tool.db import get_session, reads_only
+from lti_tool.db import get_session
 from lti_tool.domain.suppression import MIN_PEOPLE
 from lti_tool.lti.roles import Permission
 from lti_tool.schemas.admin import field_errors
@@ -31,7 +31,6 @@ NOT_FILTERS = (LAUNCH_TOKEN_PARAM, "lang")
 
 
 @bp.route("/")
-@reads_only
 @requires(Permission.COORDINATOR, Permission.ADMIN)
 def home() -> Any:
     args = {k: v for k, v in request.args.items() if k not in NOT_FILTERS and v != ""}

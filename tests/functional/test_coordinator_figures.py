@@ -36,7 +36,7 @@ from tests.functional.test_assignments import person_id
 from tests.functional.test_deployments import other_lms
 from tests.functional.test_learner_requirements import launch
 from tests.functional.test_unit_matrix import add_evidence, add_person, new_version
-from tests.statements import statements_run
+from tests.statements import engine_events, statements_run
 from tests.unit.test_suppression import exact
 
 DAY = dt.timedelta(days=1)
@@ -686,7 +686,14 @@ def test_statements_do_not_grow_with_people(app, lms, now, size, request):
     browser = TestLms.browser(app)
     lms.launch(browser, "admin")
     browser.get("/coordinator/")  # warm: the launch's first reads
-    with statements_run(app) as run:
+    in_force: list[Any] = []
+
+    def settings_in_force(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if "tallies" in statement:  # the sums: as the database will run them
+            shown = "SELECT current_setting('jit'), current_setting('plan_cache_mode')"
+            in_force.append(tuple(cursor.connection.execute(shown).fetchone()))
+
+    with statements_run(app) as run, engine_events(app, before_cursor_execute=settings_in_force):
         response = browser.get("/coordinator/")
     assert response.status_code == 200
     on_postgresql = app.extensions["db_engine"].dialect.name == "postgresql"
@@ -696,6 +703,8 @@ def test_statements_do_not_grow_with_people(app, lms, now, size, request):
     assert len(settings) == on_postgresql
     if on_postgresql:
         assert "jit" in str(settings) and "plan_cache_mode" in str(settings), settings
+        # set for the transaction: the sums must run in the same one (not in autocommit)
+        assert in_force == [("off", "force_custom_plan")], in_force
 
 
 #: The launch (with its deployment, platform and organisation; the coordinator's LMS role
