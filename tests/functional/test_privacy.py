@@ -552,6 +552,24 @@ def test_launch_records_past_their_days_go_but_each_links_newest_and_scored_ones
     assert "Lagres i 180 dager og slettes deretter" in told  # the person is told
 
 
+def test_launch_records_of_one_link_made_at_one_moment_keep_exactly_one(app, lms, cli, monkeypatch):
+    """Two launches of one link recorded at the same moment (two tabs at once): past their
+    days, one of them stays as the link's newest (the greater id breaks the tie), not both
+    and not none."""
+    browser = TestLms.browser(app)
+    today = clock.now()
+    now = [today - dt.timedelta(days=200)]
+    monkeypatch.setattr("lti_tool.clock.now", lambda: now[0])
+    for _ in range(2):
+        assert lms.signed_launch(browser, "learner").status_code == 200
+    made = _launch_ids(app)
+    now[0] = today
+
+    cli("retention", "run")
+
+    assert len(made) == 2 and _launch_ids(app) == [max(made)]
+
+
 def _launch_ids(app: Any, sub: str = LEARNER.sub) -> list[str]:
     """The ids of the person's launch records, oldest first."""
     with app.app_context():
