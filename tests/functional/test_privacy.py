@@ -27,6 +27,7 @@ from lti_tool.models import (
     AuditAction,
     AuditEvent,
     Certificate,
+    Deployment,
     JobRoleAssignment,
     Launch,
     Person,
@@ -568,6 +569,34 @@ def test_launch_records_of_one_link_made_at_one_moment_keep_exactly_one(app, lms
     cli("retention", "run")
 
     assert len(made) == 2 and _launch_ids(app) == [max(made)]
+
+
+def test_launch_records_of_one_course_in_two_deployments_are_two_links(app, lms, cli, monkeypatch):
+    """A course reached through two deployments of the LMS (a course copied into another
+    deployment) keeps the newest launch of each: its scores go through the deployment the
+    link was placed in."""
+    browser = TestLms.browser(app)
+    refused = lms.signed_launch(browser, "learner", change={c.DEPLOYMENT_ID: "dep-copy"})
+    assert refused.status_code == 403  # recorded as pending
+    with app.app_context():
+        copy = get_session().scalar(
+            select(Deployment).where(Deployment.deployment_id == "dep-copy")
+        )
+        assert copy is not None
+    cli("deployment", "approve", str(copy.id))
+    today = clock.now()
+    now = [today - dt.timedelta(days=200)]
+    monkeypatch.setattr("lti_tool.clock.now", lambda: now[0])
+    assert lms.signed_launch(browser, "learner").status_code == 200
+    now[0] += dt.timedelta(minutes=1)
+    copied = lms.signed_launch(browser, "learner", change={c.DEPLOYMENT_ID: "dep-copy"})
+    assert copied.status_code == 200
+    made = _launch_ids(app)
+    now[0] = today
+
+    cli("retention", "run")
+
+    assert len(made) == 2 and _launch_ids(app) == made
 
 
 def _launch_ids(app: Any, sub: str = LEARNER.sub) -> list[str]:
