@@ -1,10 +1,11 @@
 """What a transaction's own round trips cost the tool, and what a statement guard costs.
 
     .venv/bin/python bench/transaction_overhead.py \
-        [--database-url postgresql://postgres@127.0.0.1:5432/lti_bench_suite] [--rounds 3000]
+        [--database-url postgresql://postgres@127.0.0.1:5432/postgres] [--rounds 3000]
 
-On PostgreSQL (psycopg 3, as the tool uses it) a request's session sends BEGIN before its
-first statement and COMMIT at its end, each a round trip of its own. A page that only
+It needs no tables: any database the server holds will do. On PostgreSQL (psycopg 3, as
+the tool uses it) a request's session sends BEGIN before its first statement and COMMIT
+at its end, each a round trip of its own. A page that only
 reads (``db.reads_only``) runs its statements in autocommit instead. Each variant below is
 a session running two ``SELECT 1`` and committing, ``--rounds`` times after 200 not counted,
 in 3 batches; printed is the mean ``time.process_time`` (this process's CPU) and wall
@@ -77,9 +78,7 @@ def _measure(unit: Callable[[], None], rounds: int) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--database-url", default="postgresql://postgres@127.0.0.1:5432/lti_bench_suite"
-    )
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--rounds", type=int, default=3000)
     args = parser.parse_args()
     url = args.database_url.replace("postgresql://", "postgresql+psycopg://", 1)

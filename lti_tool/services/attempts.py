@@ -84,13 +84,7 @@ from lti_tool.models import (
     ScaleLevel,
     Selection,
 )
-from lti_tool.services import (
-    certificates,
-    gradebook,
-    item_bank,
-    mappings,
-    placement,
-)
+from lti_tool.services import certificates, gradebook, item_bank, mappings, placement
 from lti_tool.services.evidence import record_evidence
 
 log = logging.getLogger(__name__)

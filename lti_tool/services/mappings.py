@@ -103,13 +103,6 @@ def mapping_of_code(
     )
 
 
-def find_mapping(session: Session, organisation_id: int, code: str) -> Mapping:
-    mapping = mapping_of_code(session, organisation_id, code)
-    if mapping is None:
-        raise NotFound(f"no mapping {code!r} in organisation {organisation_id}")
-    return mapping
-
-
 def mapping_for_job_roles(
     session: Session, organisation_id: int, job_role_ids: Sequence[int], *, whole: bool = True
 ) -> Mapping | None:

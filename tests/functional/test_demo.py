@@ -340,7 +340,8 @@ def test_setup_loads_the_example_mappings_exactly_once(demo_app):
     with demo_app.app_context():
         session = get_session()
         org = _demo_org(demo_app)
-        infosec = mappings.find_mapping(session, org, INFOSEC)
+        infosec = mappings.mapping_of_code(session, org, INFOSEC)
+        assert infosec is not None
         assert infosec.status == MappingStatus.PUBLISHED
         assert infosec.job_role is not None and infosec.job_role.code == "alle-ansatte"
         assert infosec.selection == Selection.FIXED and infosec.pass_percentage == 80
@@ -353,7 +354,8 @@ def test_setup_loads_the_example_mappings_exactly_once(demo_app):
         assert statements == measured  # a self-assessment statement per competence
         assert not mappings.unmeasured(session, infosec)
 
-        medication = mappings.find_mapping(session, org, MEDICATION)
+        medication = mappings.mapping_of_code(session, org, MEDICATION)
+        assert medication is not None
         assert medication.status == MappingStatus.PUBLISHED
         assert medication.job_role is not None and medication.job_role.code == "sykepleier"
         assert medication.selection == Selection.RANDOM
@@ -412,7 +414,8 @@ def _place_infosec(app) -> str:
     client = app.test_client()
     _setup(client)
     with app.app_context():
-        mapping = mappings.find_mapping(get_session(), _demo_org(app), INFOSEC)
+        mapping = mappings.mapping_of_code(get_session(), _demo_org(app), INFOSEC)
+        assert mapping is not None
         choice, title = f"mapping:{mapping.id}", mapping.title["nb"]
     html = _deep_link(app, client, choice)
     assert title in html and "with a gradebook column" in html
