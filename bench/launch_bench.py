@@ -198,26 +198,31 @@ def start_gunicorn(
     """The tool under gunicorn (gthread) on 127.0.0.1:``port``; ``config`` a gunicorn
     config file to add, ``app`` another WSGI app to serve (the suite's peer tool); its
     logs to ``log`` when given (else to this process's stderr)."""
-    return subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            *(["--config", config] if config else []),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--worker-class",
-            "gthread",
-            "--log-level",
-            "warning",
-            app,
-        ],
-        cwd=ROOT,
-        env=env,
-        stderr=log.open("ab") if log else None,
-    )
+    log_file = log.open("ab") if log else None
+    try:
+        return subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                *(["--config", config] if config else []),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+                "--worker-class",
+                "gthread",
+                "--log-level",
+                "warning",
+                app,
+            ],
+            cwd=ROOT,
+            env=env,
+            stderr=log_file,
+        )
+    finally:
+        if log_file is not None:
+            log_file.close()  # gunicorn holds its own copy
 
 
 def wait_ready(base_url: str, server: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
