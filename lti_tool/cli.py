@@ -20,7 +20,6 @@ from lti_tool.db import get_session
 from lti_tool.errors import ImportErrors, ToolError
 from lti_tool.lti.services import lti_services
 from lti_tool.models import AuditAction, Status, TokenScope
-from lti_tool.models.person import LAUNCH_COUNT_DAYS
 from lti_tool.services import (
     api_tokens,
     audit,
@@ -35,6 +34,7 @@ from lti_tool.services import (
 )
 from lti_tool.services import frameworks as framework_services
 from lti_tool.services.audit import Actor
+from lti_tool.settings import LAUNCH_COUNT_DAYS
 
 log = logging.getLogger(__name__)
 #: How often the worker applies the organisations' retention rules.

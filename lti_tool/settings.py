@@ -25,9 +25,14 @@ _CHECKOUT = Path(__file__).resolve().parent.parent
 #: never site-packages. Production sets INSTANCE_PATH and KEYS_DIR anyway.
 PROJECT_ROOT = _CHECKOUT if (_CHECKOUT / "pyproject.toml").is_file() else Path.cwd()
 
+#: The admin console counts a deployment's launches over this many days. A count over every
+#: launch would grow without end (a municipality's LMS makes millions in a few years) and
+#: each admin page would pay for it; a window's count reads only its part of the index.
+LAUNCH_COUNT_DAYS = 30
 #: Launch records are kept at least as long as the admin console counts them, and a day
-#: more (``models.person.LAUNCH_COUNT_DAYS``: 30).
-MIN_LAUNCH_RECORD_DAYS = 31
+#: more; at most a century (a longer time is past any date the database can compute).
+MIN_LAUNCH_RECORD_DAYS = LAUNCH_COUNT_DAYS + 1
+MAX_LAUNCH_RECORD_DAYS = 36_500
 
 #: The secret used when none is configured. Refused in production.
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"  # noqa: S105
@@ -104,7 +109,7 @@ class Settings:
     """How long a launch record (its course, roles, gradebook and roster addresses, the
     person's LMS ids) is kept: the worker deletes older ones, except the newest of each
     person's link and those an attempt in progress will send its score through
-    (``services.retention``). At least ``MIN_LAUNCH_RECORD_DAYS``."""
+    (``services.retention``). From ``MIN_LAUNCH_RECORD_DAYS`` to ``MAX_LAUNCH_RECORD_DAYS``."""
     LTI_JOB_ROLE_PARAM: str = "job_role"
     """The launch's custom parameter naming the person's job role code(s), comma-separated."""
     LTI_UNIT_PARAM: str = "unit"
@@ -285,8 +290,10 @@ def validate(settings: Settings) -> None:
     if settings.LAUNCH_RECORD_DAYS < MIN_LAUNCH_RECORD_DAYS:
         problems.append(
             f"LAUNCH_RECORD_DAYS must be at least {MIN_LAUNCH_RECORD_DAYS}: the admin console "
-            "counts the last 30 days of launches."
+            f"counts the last {LAUNCH_COUNT_DAYS} days of launches."
         )
+    if settings.LAUNCH_RECORD_DAYS > MAX_LAUNCH_RECORD_DAYS:
+        problems.append(f"LAUNCH_RECORD_DAYS must be at most {MAX_LAUNCH_RECORD_DAYS} (a century).")
     if settings.LTI_LEEWAY_SECONDS > 300:
         problems.append("LTI_LEEWAY_SECONDS above 300 would accept stale id_tokens.")
     for origin in settings.FRAME_ANCESTORS_EXTRA:

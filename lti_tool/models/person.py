@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 from lti_tool.db import Base, intpk, str255, timestamp, utcnow
 from lti_tool.models.organisation import Organisation
 from lti_tool.models.platform import Deployment, Platform
+from lti_tool.settings import LAUNCH_COUNT_DAYS
 
 
 class Person(Base):
@@ -72,12 +73,6 @@ class Launch(Base):
 
     person: Mapped[Person] = relationship()
     deployment: Mapped[Deployment] = relationship()
-
-
-#: The admin console counts a deployment's launches over this many days. A count over every
-#: launch would grow without end (a municipality's LMS makes millions in a few years) and
-#: each admin page would pay for it; a window's count reads only its part of the index.
-LAUNCH_COUNT_DAYS = 30
 
 
 def _launch_count_start() -> dt.datetime:

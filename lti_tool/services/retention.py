@@ -27,7 +27,6 @@ import datetime as dt
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
-from lti_tool.db import utcnow
 from lti_tool.domain.certification_rules import add_months
 from lti_tool.errors import NotFound
 from lti_tool.lti import claims as c
@@ -134,12 +133,9 @@ class RetentionRun:
         )
 
 
-def run_retention(
-    session: Session, now: dt.datetime | None = None, launch_record_days: int | None = None
-) -> RetentionRun:
-    """Apply every organisation's rule, and the launch records' retention when
-    ``launch_record_days`` is given (flush only: the caller commits all of it)."""
-    now = now or utcnow()
+def run_retention(session: Session, now: dt.datetime, launch_record_days: int) -> RetentionRun:
+    """Apply every organisation's rule, and the launch records' retention (flush only: the
+    caller commits all of it)."""
     ruled = list(
         session.scalars(
             select(Organisation)
@@ -160,7 +156,7 @@ def run_retention(
                 now=now,
             )
             erased += 1
-    launches = purge_launches(session, now, launch_record_days) if launch_record_days else 0
+    launches = purge_launches(session, now, launch_record_days)
     return RetentionRun(len(ruled), erased, purge_audit(session, now), launches)
 
 

@@ -61,7 +61,6 @@ from lti_tool.models import (
     Organisation,
     Status,
 )
-from lti_tool.models.person import LAUNCH_COUNT_DAYS
 from lti_tool.schemas.admin import (
     INVITE_LIFETIMES,
     AuditQuery,
@@ -85,6 +84,7 @@ from lti_tool.services import (
     retention,
     score_delivery,
 )
+from lti_tool.settings import LAUNCH_COUNT_DAYS
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

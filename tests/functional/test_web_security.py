@@ -180,12 +180,25 @@ def test_an_admin_can_let_the_institutions_own_domain_frame_the_tool(make_app, l
         {"VERIFY_RATE_LIMIT": "30 per lunch"},
         {"CALENDAR_RATE_LIMIT": "often"},
         {"LAUNCH_RECORD_DAYS": 30},
+        {"LAUNCH_RECORD_DAYS": 36_501},
     ],
 )
 def test_a_setting_that_cannot_work_refuses_the_start(make_app, overrides):
     (name,) = overrides
     with pytest.raises(SettingsError, match=name):
         make_app(**overrides)
+
+
+@pytest.mark.parametrize("days", [31, 36_500])
+def test_launch_records_kept_from_a_month_to_a_century_start_and_run(make_app, days):
+    """The bounds of LAUNCH_RECORD_DAYS: the admin console's 30 days and a day more, and a
+    century (a time longer than that once started, and broke the hourly run)."""
+    app = make_app(LAUNCH_RECORD_DAYS=days)
+
+    ran = app.test_cli_runner().invoke(args=["retention", "run"])
+
+    assert ran.exit_code == 0, ran.output
+    assert "launch record(s) past their retention deleted" in ran.output
 
 
 def test_the_deep_linking_answer_may_post_to_the_platforms_return_url(app, lms):
