@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask, g
 from flask.wrappers import Response
 from flask_wtf.csrf import CSRFProtect
+from redis import ConnectionPool
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from lti_tool import db
@@ -89,6 +90,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         key_prefix=f"laeringslop-{uuid.uuid4().hex}"
         if settings.APP_ENV == "test"
         else "laeringslop",
+        connection_pool=_redis_pool(app),
     )
     i18n.init_app(app)
     errors.register_error_handlers(app)
@@ -170,6 +172,12 @@ def _observe(response: Response) -> None:
             "duration_ms": round(seconds * 1000, 2),
         },
     )
+
+
+def _redis_pool(app: Flask) -> ConnectionPool | None:
+    """The tool's Redis connection pool (``lti.services``), None without Redis."""
+    client = app.extensions["lti"].redis
+    return None if client is None else client.connection_pool
 
 
 def _allow_import_files() -> None:

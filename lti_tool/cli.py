@@ -789,15 +789,22 @@ retention_cli = AppGroup("retention", help="Retention of personal data per organ
 
 @retention_cli.command("run")
 @with_appcontext
-@transaction
 def retention_run() -> None:
     """Erase the people of each organisation with a retention rule who have not launched
-    for its months, and delete launch records past LAUNCH_RECORD_DAYS (the worker does it
-    too, once an hour); each erasure is audited."""
+    for its months, and delete audit events and launch records past their retention (the
+    worker does it too, once an hour); each erasure is audited. Each organisation's rule
+    and each purge commits on its own: one that fails is rolled back alone, and the
+    command then exits with 1."""
+    from flask import current_app
+
     from lti_tool.services import retention
 
     days = lti_services().settings.LAUNCH_RECORD_DAYS
-    click.echo(str(retention.run_retention(get_session(), clock.now(), days)))
+    sessions = current_app.extensions["db_sessionmaker"]
+    result = retention.run_retention(sessions, clock.now(), days)
+    if result.failed:
+        raise click.ClickException(str(result))
+    click.echo(str(result))
 
 
 # --- grades for the LMS (AGS) ---------------------------------------------------------------
@@ -858,11 +865,11 @@ def worker(once: bool, batch: int) -> None:
         now = utcnow()
         if retained_at and now - retained_at[-1] < RETENTION_EVERY:
             return
-        with session_factory() as session:
-            result = run_retention(session, now, services.settings.LAUNCH_RECORD_DAYS)
-            session.commit()
-        retained_at[:] = [now]
-        if result.erased or result.launches_deleted:
+        result = run_retention(session_factory, now, services.settings.LAUNCH_RECORD_DAYS)
+        retained_at[:] = [now]  # a part that failed is tried again in an hour
+        if result.failed:
+            log.error("worker: retention: %s", result)
+        elif result.erased or result.launches_deleted:
             log.info("worker: retention: %s", result)
 
     def send_notices(stop: Callable[[], bool] | None = None) -> notices.MailCounts | None:

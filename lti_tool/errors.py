@@ -6,11 +6,12 @@ Anything unexpected is logged with its traceback and shown as a generic message.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
 from flask import Flask, g, jsonify, make_response, render_template, request
-from flask_babel import LazyString, gettext, lazy_gettext
+from flask_babel import LazyString, format_timedelta, gettext, lazy_gettext
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -530,7 +531,7 @@ def register_error_handlers(app: Flask) -> None:
             404: gettext("The page or item does not exist."),
             405: gettext("This address does not accept that kind of request."),
             413: gettext("What was sent is larger than the tool accepts."),
-            429: gettext("You have asked too often. Wait a minute and try again."),
+            429: _too_often(exc),
         }
         response = make_response(
             render_error(
@@ -554,6 +555,16 @@ def register_error_handlers(app: Flask) -> None:
             gettext("Something went wrong"),
             gettext("An unexpected error occurred. It has been logged; please try again later."),
         )
+
+
+def _too_often(exc: HTTPException) -> str:
+    """The 429 message, with the wait its Retry-After asks for (a limit may count per
+    second, minute, hour or day), in the page's language."""
+    seconds = getattr(exc, "retry_after", None)
+    if not isinstance(seconds, int) or seconds < 1:
+        return gettext("You have asked too often. Wait a minute and try again.")
+    wait = format_timedelta(dt.timedelta(seconds=seconds), add_direction=True)
+    return gettext("You have asked too often. Try again %(wait)s.", wait=wait)
 
 
 # --- competence frameworks, job roles and their import/export -----------------------------

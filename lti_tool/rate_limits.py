@@ -21,8 +21,9 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, current_app, request
 from limits import RateLimitItem, parse_many
-from limits.storage import storage_from_string
+from limits.storage import RedisStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
+from redis import ConnectionPool
 from werkzeug.exceptions import TooManyRequests
 
 T = TypeVar("T")  # a view or a Blueprint
@@ -49,8 +50,15 @@ def _parsed(value: str) -> tuple[RateLimitItem, ...]:
 class _Counter:
     """One app's windows: its storage and the prefix its keys share."""
 
-    def __init__(self, storage_uri: str, key_prefix: str) -> None:
-        self.strategy = FixedWindowRateLimiter(storage_from_string(storage_uri))
+    def __init__(
+        self, storage_uri: str, key_prefix: str, connection_pool: ConnectionPool | None
+    ) -> None:
+        storage = (
+            storage_from_string(storage_uri)
+            if connection_pool is None
+            else RedisStorage(storage_uri, connection_pool=connection_pool)
+        )
+        self.strategy = FixedWindowRateLimiter(storage)
         self.key_prefix = key_prefix
 
     def hit(self, limits: tuple[RateLimitItem, ...], scope: str, key: str) -> None:
@@ -67,8 +75,17 @@ class _Counter:
 class RateLimits:
     """``limit(…)`` on a view or a blueprint; ``init_app`` gives each app its windows."""
 
-    def init_app(self, app: Flask, storage_uri: str, key_prefix: str) -> None:
-        app.extensions[EXTENSION] = _Counter(storage_uri, key_prefix)
+    def init_app(
+        self,
+        app: Flask,
+        storage_uri: str,
+        key_prefix: str,
+        connection_pool: ConnectionPool | None = None,
+    ) -> None:
+        """Count in ``storage_uri``; through ``connection_pool`` when given (the tool's own
+        Redis pool, with its timeouts: a Redis that stops answering fails a login in
+        seconds, not never, and the process keeps one pool, not two)."""
+        app.extensions[EXTENSION] = _Counter(storage_uri, key_prefix, connection_pool)
 
     def limit(
         self,

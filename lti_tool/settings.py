@@ -269,9 +269,10 @@ def _rate_limit(text: str) -> bool:
     from limits import parse_many
 
     try:
-        return bool(parse_many(text))
+        limits = parse_many(text)
     except ValueError:
         return False
+    return bool(limits) and all(limit.amount >= 1 for limit in limits)  # "0 per minute" refuses all
 
 
 def validate(settings: Settings) -> None:
@@ -311,7 +312,7 @@ def validate(settings: Settings) -> None:
         "CALENDAR_RATE_LIMIT",
     ):
         if not _rate_limit(getattr(settings, name)):
-            problems.append(f"{name} must be a rate such as '600 per minute'.")
+            problems.append(f"{name} must be a rate of at least 1, such as '600 per minute'.")
     for name in ("LTI_JOB_ROLE_PARAM", "LTI_UNIT_PARAM"):
         if not re.fullmatch(r"[A-Za-z0-9_]{1,100}", getattr(settings, name)):
             problems.append(f"{name} must be a custom parameter name: letters, digits and _.")

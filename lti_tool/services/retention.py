@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
+import logging
+from collections.abc import Callable
 
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
@@ -34,6 +37,8 @@ from lti_tool.models import Attempt, AttemptStatus, AuditAction, Launch, Organis
 from lti_tool.services import audit, erasure
 from lti_tool.services.audit import Actor
 from lti_tool.settings import MIN_LAUNCH_RECORD_DAYS
+
+log = logging.getLogger(__name__)
 
 #: The longest rule an admin may set: ten years.
 MAX_RETENTION_MONTHS = 120
@@ -124,40 +129,95 @@ class RetentionRun:
     erased: int
     audit_events_deleted: int = 0
     launches_deleted: int = 0
+    #: The parts that failed (logged with their error) and were rolled back alone.
+    failed: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        return (
+        done = (
             f"{self.erased} erased in {self.organisations} organisation(s) with a rule; "
             f"{self.audit_events_deleted} audit event(s) past the audit log's retention "
             f"deleted; {self.launches_deleted} launch record(s) past their retention deleted"
         )
+        if self.failed:
+            done += f"; failed, rolled back and logged: {', '.join(self.failed)}"
+        return done
 
 
-def run_retention(session: Session, now: dt.datetime, launch_record_days: int) -> RetentionRun:
-    """Apply every organisation's rule, and the launch records' retention (flush only: the
-    caller commits all of it)."""
-    ruled = list(
-        session.scalars(
-            select(Organisation)
-            .where(Organisation.retention_months.is_not(None))
-            .order_by(Organisation.id)
-        )
-    )
-    erased = 0
-    for organisation in ruled:
-        months = organisation.retention_months
-        for person in due_people(session, organisation, now):
-            erasure.erase_person(
-                session,
-                Actor.system(organisation.id),
-                person,
-                f"No launch for {months} months (the organisation's retention rule)",
-                via="retention",
-                now=now,
+def run_retention(
+    sessions: Callable[[], Session], now: dt.datetime, launch_record_days: int
+) -> RetentionRun:
+    """Apply every organisation's rule, then the audit log's and the launch records'
+    retention, each organisation's rule and each purge in a transaction of its own (each
+    from ``sessions``, committed as it ends): a part that fails is logged, rolled back
+    alone and named in the result, and the others are done all the same. An erasure the
+    law asks for does not wait on a purge of launch records, nor one municipality on
+    another's."""
+    with sessions() as session:
+        ruled = (
+            session.execute(
+                select(Organisation.id)
+                .where(Organisation.retention_months.is_not(None))
+                .order_by(Organisation.id)
             )
-            erased += 1
-    launches = purge_launches(session, now, launch_record_days)
-    return RetentionRun(len(ruled), erased, purge_audit(session, now), launches)
+            .scalars()
+            .all()
+        )
+    failed: list[str] = []
+    erased = 0
+    for organisation_id in ruled:
+        erased += _own_transaction(
+            sessions,
+            f"the retention rule of organisation {organisation_id}",
+            functools.partial(apply_rule, organisation_id=organisation_id, now=now),
+            failed,
+        )
+    audit_deleted = _own_transaction(
+        sessions, "the audit log's retention", lambda s: purge_audit(s, now), failed
+    )
+    launches = _own_transaction(
+        sessions,
+        "the launch records' retention",
+        lambda s: purge_launches(s, now, launch_record_days),
+        failed,
+    )
+    return RetentionRun(len(ruled), erased, audit_deleted, launches, tuple(failed))
+
+
+def _own_transaction(
+    sessions: Callable[[], Session],
+    part: str,
+    work: Callable[[Session], int],
+    failed: list[str],
+) -> int:
+    """``work`` in a transaction of its own, committed; 0 and ``part`` in ``failed`` if it
+    fails (whatever the error: one part must not stop the run's others)."""
+    try:
+        with sessions() as session, session.begin():
+            return work(session)
+    except Exception:  # logged with its traceback, named in the result
+        log.exception("retention: %s failed and was rolled back", part)
+        failed.append(part)
+        return 0
+
+
+def apply_rule(session: Session, organisation_id: int, now: dt.datetime) -> int:
+    """Erase the organisation's people due under its rule (none if it has none now); how
+    many. Each erasure is audited as the system's, with the rule as its reason."""
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None or organisation.retention_months is None:
+        return 0
+    months = organisation.retention_months
+    people = due_people(session, organisation, now)
+    for person in people:
+        erasure.erase_person(
+            session,
+            Actor.system(organisation.id),
+            person,
+            f"No launch for {months} months (the organisation's retention rule)",
+            via="retention",
+            now=now,
+        )
+    return len(people)
 
 
 def purge_audit(session: Session, now: dt.datetime) -> int:

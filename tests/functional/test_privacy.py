@@ -599,6 +599,74 @@ def test_launch_records_of_one_course_in_two_deployments_are_two_links(app, lms,
     assert len(made) == 2 and _launch_ids(app) == made
 
 
+def _launches_days_ago(app: Any, lms: Any, monkeypatch: Any, persona: str, count: int) -> None:
+    """``count`` launches of one link by ``persona``, a minute apart, 200 days ago."""
+    browser = TestLms.browser(app)
+    today = clock.now()
+    now = [today - dt.timedelta(days=200)]
+    monkeypatch.setattr("lti_tool.clock.now", lambda: now[0])
+    for _ in range(count):
+        now[0] += dt.timedelta(minutes=1)
+        assert lms.signed_launch(browser, persona).status_code == 200
+    monkeypatch.setattr("lti_tool.clock.now", lambda: today)
+
+
+def test_a_run_deletes_at_most_a_batch_of_launch_records(app, lms, cli, monkeypatch):
+    """Years of launch records are deleted a batch a run (one run an hour), not in one
+    long transaction: each run takes the oldest-first batch's worth, the next the rest."""
+    monkeypatch.setattr("lti_tool.services.retention.LAUNCH_PURGE_BATCH", 2)
+    _launches_days_ago(app, lms, monkeypatch, "learner", 5)
+    made = _launch_ids(app)
+
+    told = [cli("retention", "run").output for _ in range(3)]
+
+    assert [
+        f"{n} launch record(s) past their retention deleted" in t
+        for n, t in zip((2, 2, 0), told, strict=True)
+    ] == [True] * 3
+    assert _launch_ids(app) == made[-1:]
+
+
+@pytest.mark.parametrize(
+    ("broken", "part"),
+    [
+        ("lti_tool.services.erasure.erase_person", "the retention rule of organisation"),
+        ("lti_tool.services.retention.purge_launches", "the launch records' retention"),
+    ],
+)
+def test_a_part_of_the_retention_run_that_fails_leaves_the_others_done(
+    app, lms, care, cli, monkeypatch, caplog, broken, part
+):
+    """Each organisation's rule and each purge commits on its own: one that fails is rolled
+    back alone, logged and named (the command exits with 1), and the others are done."""
+    _launches_days_ago(app, lms, monkeypatch, "learner2", 2)
+    kept_newest = _launch_ids(app, PERSONAS["learner2"].sub)[-1:]
+    launch(lms, TestLms.browser(app), "learner")
+    admin = admin_browser(app, lms)
+    organisation = _organisation_of(app, LEARNER.sub)
+    page = f"/admin/organisations/{organisation}?lang=en"
+    action = f"/admin/organisations/{organisation}/retention"
+    assert post_form(admin, page, action, retention_months="12").status_code == 302
+    _launched_months_ago(app, LEARNER.sub, 13)
+
+    def fails(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("broken for the test")
+
+    monkeypatch.setattr(broken, fails)
+    result = cli("retention", "run", ok=False)
+
+    assert result.exit_code == 1
+    assert f"failed, rolled back and logged: {part}" in result.output
+    assert "broken for the test" in caplog.text
+    still = _launch_ids(app, PERSONAS["learner2"].sub)
+    if "erase_person" in broken:
+        assert person_id(app, LEARNER.sub) is not None
+        assert still == kept_newest  # the launch records' purge was done
+    else:
+        assert person_id(app, LEARNER.sub) is None  # the erasure was done
+        assert len(still) == 2
+
+
 def _launch_ids(app: Any, sub: str = LEARNER.sub) -> list[str]:
     """The ids of the person's launch records, oldest first."""
     with app.app_context():
