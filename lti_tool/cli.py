@@ -860,17 +860,18 @@ def worker(once: bool, batch: int) -> None:
 
     retained_at: list[dt.datetime] = []
 
-    def apply_retention() -> None:
-        """The organisations' retention rules, once an hour at most."""
+    def apply_retention() -> tuple[str, ...]:
+        """The organisations' retention rules, once an hour at most; the parts that failed."""
         now = utcnow()
         if retained_at and now - retained_at[-1] < RETENTION_EVERY:
-            return
+            return ()
         result = run_retention(session_factory, now, services.settings.LAUNCH_RECORD_DAYS)
         retained_at[:] = [now]  # a part that failed is tried again in an hour
         if result.failed:
             log.error("worker: retention: %s", result)
         elif result.erased or result.launches_deleted:
             log.info("worker: retention: %s", result)
+        return result.failed
 
     def send_notices(stop: Callable[[], bool] | None = None) -> notices.MailCounts | None:
         if mailer is None:
@@ -888,7 +889,7 @@ def worker(once: bool, batch: int) -> None:
     if once:
         close_overdue_attempts(session_factory, utcnow())
         record_snapshots()
-        apply_retention()
+        retention_failed = apply_retention()
         counts = deliver_due(session_factory, services, limit=batch)
         click.echo(str(counts))
         results = read_due_results(session_factory, services, limit=batch)
@@ -897,6 +898,8 @@ def worker(once: bool, batch: int) -> None:
         mailed = send_notices()
         if mailed is not None:
             click.echo(str(mailed))
+        if retention_failed:  # the pass went on; cron sees the failure all the same
+            raise click.ClickException(f"retention failed: {', '.join(retention_failed)}")
         return
 
     stopping = threading.Event()

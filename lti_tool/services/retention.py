@@ -153,15 +153,11 @@ def run_retention(
     law asks for does not wait on a purge of launch records, nor one municipality on
     another's."""
     with sessions() as session:
-        ruled = (
-            session.execute(
-                select(Organisation.id)
-                .where(Organisation.retention_months.is_not(None))
-                .order_by(Organisation.id)
-            )
-            .scalars()
-            .all()
-        )
+        ruled = session.scalars(
+            select(Organisation.id)
+            .where(Organisation.retention_months.is_not(None))
+            .order_by(Organisation.id)
+        ).all()
     failed: list[str] = []
     erased = 0
     for organisation_id in ruled:
@@ -232,12 +228,13 @@ def purge_audit(session: Session, now: dt.datetime) -> int:
 
 
 def purge_launches(session: Session, now: dt.datetime, days: int) -> int:
-    """Delete launch records older than ``days`` (at most ``LAUNCH_PURGE_BATCH``), except
-    the newest of each person's link and those an attempt in progress will send its score
-    through (the worker submits it through that launch when its time runs out; a submitted
-    attempt's score is sent, in the outbox with its addresses); how many. A link is the
-    person's course in a deployment, with what the link places (a mapping, a
-    certification, an activity): two links of one course are scored apart."""
+    """Delete launch records older than ``days`` (at most ``LAUNCH_PURGE_BATCH``, the
+    oldest first), except the newest of each person's link and those an attempt in
+    progress will send its score through (the worker submits it through that launch when
+    its time runs out; a submitted attempt's score is sent, in the outbox with its
+    addresses); how many. A link is the person's course in a deployment, with what the
+    link places (a mapping, a certification, an activity): two links of one course are
+    scored apart."""
     if days < MIN_LAUNCH_RECORD_DAYS:
         raise ValueError(f"launch records kept {days} days")
     # A launch record keeps only the custom parameters that place something
@@ -259,6 +256,7 @@ def purge_launches(session: Session, now: dt.datetime, days: int) -> int:
                 Attempt.launch_id == ranked.c.id, Attempt.status == AttemptStatus.IN_PROGRESS
             ),
         )
+        .order_by(ranked.c.created_at, ranked.c.id)  # the oldest personal data first
         .limit(LAUNCH_PURGE_BATCH)
     )
     deleted = session.execute(

@@ -30,9 +30,10 @@ from lti_tool.models import (
     Deployment,
     JobRoleAssignment,
     Launch,
+    Organisation,
     Person,
 )
-from lti_tool.services import launches, privacy
+from lti_tool.services import erasure, launches, privacy
 from tests.conftest import TOOL_BASE_URL
 from tests.fakes.lms import TestLms, page_address, parse_forms
 from tests.functional.test_admin_console import add_platform
@@ -613,58 +614,98 @@ def _launches_days_ago(app: Any, lms: Any, monkeypatch: Any, persona: str, count
 
 def test_a_run_deletes_at_most_a_batch_of_launch_records(app, lms, cli, monkeypatch):
     """Years of launch records are deleted a batch a run (one run an hour), not in one
-    long transaction: each run takes the oldest-first batch's worth, the next the rest."""
+    long transaction, the oldest first; the next run takes the next batch."""
     monkeypatch.setattr("lti_tool.services.retention.LAUNCH_PURGE_BATCH", 2)
     _launches_days_ago(app, lms, monkeypatch, "learner", 5)
     made = _launch_ids(app)
 
-    told = [cli("retention", "run").output for _ in range(3)]
+    left, told = [], []
+    for _ in range(3):
+        told.append(cli("retention", "run").output)
+        left.append(_launch_ids(app))
 
     assert [
         f"{n} launch record(s) past their retention deleted" in t
         for n, t in zip((2, 2, 0), told, strict=True)
     ] == [True] * 3
-    assert _launch_ids(app) == made[-1:]
+    assert left == [made[2:], made[4:], made[4:]]
 
 
-@pytest.mark.parametrize(
-    ("broken", "part"),
-    [
-        ("lti_tool.services.erasure.erase_person", "the retention rule of organisation"),
-        ("lti_tool.services.retention.purge_launches", "the launch records' retention"),
-    ],
-)
-def test_a_part_of_the_retention_run_that_fails_leaves_the_others_done(
-    app, lms, care, cli, monkeypatch, caplog, broken, part
-):
-    """Each organisation's rule and each purge commits on its own: one that fails is rolled
-    back alone, logged and named (the command exits with 1), and the others are done."""
-    _launches_days_ago(app, lms, monkeypatch, "learner2", 2)
-    kept_newest = _launch_ids(app, PERSONAS["learner2"].sub)[-1:]
-    launch(lms, TestLms.browser(app), "learner")
-    admin = admin_browser(app, lms)
-    organisation = _organisation_of(app, LEARNER.sub)
+def _set_rule(browser: Any, organisation: int, months: str) -> None:
     page = f"/admin/organisations/{organisation}?lang=en"
     action = f"/admin/organisations/{organisation}/retention"
-    assert post_form(admin, page, action, retention_months="12").status_code == 302
+    assert post_form(browser, page, action, retention_months=months).status_code == 302
+
+
+def test_a_purge_that_fails_leaves_the_erasures_done(app, lms, care, cli, monkeypatch, caplog):
+    """The launch records' purge commits on its own: when it fails, it is logged and named
+    (the command exits with 1), and the erasures the rules ask for are done."""
+    _launches_days_ago(app, lms, monkeypatch, "learner2", 2)
+    launch(lms, TestLms.browser(app), "learner")
+    _set_rule(admin_browser(app, lms), _organisation_of(app, LEARNER.sub), "12")
     _launched_months_ago(app, LEARNER.sub, 13)
 
     def fails(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("broken for the test")
 
-    monkeypatch.setattr(broken, fails)
+    monkeypatch.setattr("lti_tool.services.retention.purge_launches", fails)
     result = cli("retention", "run", ok=False)
 
     assert result.exit_code == 1
-    assert f"failed, rolled back and logged: {part}" in result.output
+    assert "failed, rolled back and logged: the launch records' retention" in result.output
     assert "broken for the test" in caplog.text
-    still = _launch_ids(app, PERSONAS["learner2"].sub)
-    if "erase_person" in broken:
-        assert person_id(app, LEARNER.sub) is not None
-        assert still == kept_newest  # the launch records' purge was done
-    else:
-        assert person_id(app, LEARNER.sub) is None  # the erasure was done
-        assert len(still) == 2
+    assert person_id(app, LEARNER.sub) is None  # the erasure was done
+    assert len(_launch_ids(app, PERSONAS["learner2"].sub)) == 2
+
+
+def test_an_organisations_rule_that_fails_midway_is_rolled_back_alone(
+    app, lms, care, cli, monkeypatch, caplog, platform_pem, mocked_http
+):
+    """Each organisation's rule is a transaction of its own: one whose erasure fails after
+    writing leaves nothing of it (the person and their audit trail stand), and another
+    municipality's rule and the purges are done. The worker's cron pass (``--once``) does
+    the rest of its work, then exits with 1."""
+    _launches_days_ago(app, lms, monkeypatch, "learner2", 2)
+    kept_newest = _launch_ids(app, PERSONAS["learner2"].sub)[-1:]
+    annen = other_lms(platform_pem, mocked_http, "https://canvas.example", "client-456", "dep-9")
+    add_platform(app, annen, "Annenkommune")
+    launch(lms, TestLms.browser(app), "learner")
+    launch(annen, TestLms.browser(app), "learner")  # the same LMS id, another municipality
+    annen_admin = TestLms.browser(app)
+    assert annen.landed(annen.launch(annen_admin, "admin"))
+    with app.app_context():
+        session = get_session()
+        organisations = dict(session.execute(select(Organisation.name, Organisation.id)).all())
+        for person in session.scalars(select(Person).where(Person.sub == LEARNER.sub)):
+            person.last_seen_at = add_months(clock.now(), -13)
+        session.commit()
+    ours, theirs = organisations["Testkommune"], organisations["Annenkommune"]
+    _set_rule(admin_browser(app, lms), ours, "12")
+    _set_rule(annen_admin, theirs, "12")
+    erase = erasure.erase_person
+
+    def erase_then_fail(session: Any, actor: Any, person: Any, *args: Any, **kwargs: Any) -> Any:
+        erased = erase(session, actor, person, *args, **kwargs)
+        if person.organisation_id == ours:
+            raise RuntimeError("broken for the test, after the erasure")
+        return erased
+
+    monkeypatch.setattr("lti_tool.services.erasure.erase_person", erase_then_fail)
+    result = cli("worker", "--once", ok=False)
+
+    assert result.exit_code == 1
+    assert f"retention failed: the retention rule of organisation {ours}" in result.output
+    assert "delivered=" in result.output  # the pass went on
+    assert "broken for the test, after the erasure" in caplog.text
+    with app.app_context():
+        session = get_session()
+        left = session.scalars(select(Person.organisation_id).where(Person.sub == LEARNER.sub))
+        assert list(left) == [ours]  # rolled back here, erased there
+        erasures = session.scalars(
+            select(AuditEvent.organisation_id).where(AuditEvent.action == AuditAction.ERASE)
+        )
+        assert list(erasures) == [theirs]
+    assert _launch_ids(app, PERSONAS["learner2"].sub) == kept_newest  # the purge was done
 
 
 def _launch_ids(app: Any, sub: str = LEARNER.sub) -> list[str]:
