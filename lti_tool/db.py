@@ -32,6 +32,7 @@ from sqlalchemy import (
     literal,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, InvalidatePoolError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import (
@@ -299,6 +300,12 @@ def among_values(
     return column.in_([literal(value, column.type) for value in values])
 
 
+#: How long a new PostgreSQL connection may take (libpq's ``connect_timeout``, unless the
+#: URL gives one): a server that accepts and never answers (a half-dead host, a stuck
+#: proxy) fails a request, and ``/readyz``, in seconds, not minutes. Redis's is the same.
+CONNECT_TIMEOUT_SECONDS = 5
+
+
 def make_engine(database_url: str) -> Engine:
     if database_url.startswith("sqlite"):
         engine = create_engine(database_url, connect_args={"timeout": 30})
@@ -313,7 +320,11 @@ def make_engine(database_url: str) -> Engine:
             dbapi_conn.create_function("add_months", 2, _sqlite_add_months, deterministic=True)
 
         return engine
-    engine = create_engine(database_url, pool_size=5, max_overflow=10)
+    given = make_url(database_url).query
+    connect_args = (
+        {} if "connect_timeout" in given else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    )
+    engine = create_engine(database_url, pool_size=5, max_overflow=10, connect_args=connect_args)
     _ping_idle_connections(engine)
     return engine
 

@@ -12,6 +12,10 @@ from typing import Any
 
 from flask import Flask, g, jsonify, make_response, render_template, request
 from flask_babel import LazyString, format_timedelta, gettext, lazy_gettext
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -495,6 +499,10 @@ def _api_extras(exc: ToolError) -> dict[str, Any]:
     return {}
 
 
+#: The wait a 503 asks for while the database or Redis does not answer.
+SERVICE_DOWN_RETRY_SECONDS = 30
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ToolError)
     def handle_tool_error(exc: ToolError) -> tuple[Any, int]:
@@ -544,6 +552,28 @@ def register_error_handlers(app: Flask) -> None:
         for name, value in exc.get_headers():  # Allow (405), Retry-After (429)…
             if name.lower() != "content-type":
                 response.headers[name] = value
+        return response
+
+    @app.errorhandler(RedisConnectionError)
+    @app.errorhandler(RedisTimeoutError)
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeoutError)
+    def handle_service_down(exc: Exception) -> Any:
+        """The database or Redis does not answer (down, restarting, all connections in
+        use): 503 and a moment's wait, not an unexpected error; logged for operations."""
+        log.exception("a service is unavailable on %s %s", request.method, request.path)
+        response = make_response(
+            render_error(
+                503,
+                "service_unavailable",
+                gettext("Temporarily unavailable"),
+                gettext(
+                    "A service Læringsløp depends on is not answering just now. "
+                    "Try again in a moment."
+                ),
+            )
+        )
+        response.headers["Retry-After"] = str(SERVICE_DOWN_RETRY_SECONDS)
         return response
 
     @app.errorhandler(Exception)

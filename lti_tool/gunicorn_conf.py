@@ -24,6 +24,7 @@ from typing import Any
 from gunicorn.glogging import Logger
 
 from lti_tool.observability import redact_launch_tokens
+from lti_tool.settings import LOG_LEVELS
 
 _TOKEN_ATOMS = frozenset(("{x-launch-token}i", "{http_x_launch_token}e"))
 
@@ -52,12 +53,21 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 timeout = 30
 accesslog = None
+#: gunicorn's control socket (for ``gunicornc``, gunicorn 25.1+) is off: nothing here uses
+#: it, a read-only home made every start log an error, and two gunicorns on one host
+#: shared its default path.
+control_socket_disable = True
 logger_class = RedactingLogger
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 _FORMATTER = {
     "text": "lti_tool.observability.TextFormatter",
 }.get(os.environ.get("LOG_FORMAT", "json"), "lti_tool.observability.JsonFormatter")
+#: A LOG_LEVEL the logging module does not know would stop gunicorn with "Unable to
+#: configure root logger": INFO here, and the app's own check says what is wrong.
+_LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+if _LOG_LEVEL not in LOG_LEVELS:
+    _LOG_LEVEL = "INFO"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -69,7 +79,7 @@ logconfig_dict = {
             "stream": "ext://sys.stderr",
         }
     },
-    "root": {"level": os.environ.get("LOG_LEVEL", "INFO").upper(), "handlers": ["stderr"]},
+    "root": {"level": _LOG_LEVEL, "handlers": ["stderr"]},
     "loggers": {
         "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
         "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
@@ -94,7 +104,9 @@ def child_exit(_server: Any, worker: Any) -> None:
     """gunicorn's hook: a worker is gone; its live gauges go with it (its counts stay)."""
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)
+    from lti_tool.metrics import process_identifier
+
+    multiprocess.mark_process_dead(process_identifier(worker.pid))
 
 
 def on_exit(_server: Any) -> None:

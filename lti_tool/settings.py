@@ -232,6 +232,10 @@ def _coerce_list(name: str, raw: Any) -> tuple[str, ...]:
     return tuple(v.strip() for v in raw if v.strip())
 
 
+#: The levels LOG_LEVEL may name (in any case).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def load_settings(
     overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
@@ -365,6 +369,8 @@ def validate(settings: Settings) -> None:
         problems.append("MAIL_MAX_AGE_HOURS must be at least 1.")
     if settings.LOG_FORMAT not in ("json", "text"):
         problems.append("LOG_FORMAT must be json or text.")
+    if settings.LOG_LEVEL.upper() not in LOG_LEVELS:
+        problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}.")
     if settings.METRICS_TOKEN and len(settings.METRICS_TOKEN) < 32:
         problems.append(
             "METRICS_TOKEN must be at least 32 characters (e.g. python -c 'import secrets; "

@@ -8,12 +8,14 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from lti_tool import metrics as tool_metrics
 from lti_tool.auth import public
 from lti_tool.db import get_session, utcnow
 from lti_tool.errors import MetricsTokenInvalid, NotFound
 from lti_tool.lti.services import lti_services
+from lti_tool.migrate import schema_revisions
 from lti_tool.services.outbox import outbox_states
 
 bp = Blueprint("health", __name__)
@@ -30,9 +32,11 @@ def healthz() -> Any:
 @bp.route("/readyz")
 @public
 def readyz() -> Any:
-    """The database and the cache (Redis, when configured) are reachable; a key exists.
-    Also how far behind the worker is (``outbox``: each outbox's depth and oldest age in
-    seconds), reported but not judged: a backlog does not make this process unready."""
+    """The database and the cache (Redis, when configured) are reachable, the database's
+    schema is this version's (or a newer version's: a rolling upgrade migrates first), a
+    key exists. Also how far behind the worker is (``outbox``: each outbox's depth and
+    oldest age in seconds), reported but not judged: a backlog does not make this process
+    unready."""
     checks: dict[str, str] = {}
     try:
         get_session().execute(text("SELECT 1"))
@@ -41,6 +45,8 @@ def readyz() -> Any:
         g.rollback_only = True
         log.warning("readyz: database unreachable: %s", exc)
         checks["database"] = "unreachable"
+    if checks["database"] == "ok":
+        checks["schema"] = _schema_state()
     redis_client = lti_services().redis
     if redis_client is not None:
         try:
@@ -53,15 +59,36 @@ def readyz() -> Any:
         checks["cache"] = "in-process"
     # Without a signing key platforms cannot verify deep-linking responses or AGS calls.
     checks["keys"] = "ok" if lti_services().keyring.all_keys() else "missing"
-    ready = all(v in ("ok", "in-process") for v in checks.values())
+    ready = all(v in ("ok", "in-process", "newer") for v in checks.values())
     outbox = None
-    if checks["database"] == "ok":
+    if checks["database"] == "ok" and checks["schema"] in ("ok", "newer"):
         outbox = {
             name: {"depth": state.depth, "oldest_age_seconds": state.oldest_age_seconds}
             for name, state in outbox_states(get_session(), utcnow()).items()
         }
     body = {"status": "ok" if ready else "unavailable", "checks": checks, "outbox": outbox}
     return jsonify(body), 200 if ready else 503
+
+
+def _schema_state() -> str:
+    """The database's schema against this version's migrations (``migrate.SchemaRevisions``);
+    a schema behind makes the process unready: its pages would fail on what is missing."""
+    session = get_session()
+    try:
+        revision = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError:  # no alembic_version: never migrated
+        session.rollback()
+        revision = None
+    state = schema_revisions().state_of(revision)
+    if state in ("behind", "not migrated"):
+        log.warning(
+            "readyz: the database's schema is %s (at %s, this version needs %s): run "
+            "`laeringslop migrate` (or `flask --app lti_tool db upgrade`)",
+            state,
+            revision,
+            schema_revisions().head,
+        )
+    return state
 
 
 @bp.route("/metrics")

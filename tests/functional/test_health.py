@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def test_healthz(client):
     response = client.get("/healthz")
@@ -44,3 +46,98 @@ def test_readyz_is_503_without_a_signing_key(make_app, tmp_path):
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["keys"] == "missing"
+
+
+def test_readyz_judges_the_databases_schema_against_this_versions(make_app, tmp_path):
+    """Not migrated, or behind this version (a pod started before `laeringslop migrate`
+    ran): unready, its pages would fail. A newer version's schema (the rolling upgrade
+    migrated first): ready, and said so."""
+    from sqlalchemy import create_engine, text
+
+    url = f"sqlite:///{tmp_path / 'schema.db'}"
+    app = make_app(DATABASE_URL=url)
+    client, cli = app.test_client(), app.test_cli_runner()
+
+    def schema() -> tuple[int, str]:
+        response = client.get("/readyz")
+        return response.status_code, response.get_json()["checks"]["schema"]
+
+    assert schema() == (503, "not migrated")
+    assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
+    assert schema() == (200, "ok")
+    assert cli.invoke(args=["db", "downgrade"]).exit_code == 0
+    assert schema() == (503, "behind")
+    assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'f0f0f0f0f0f0'"))
+    engine.dispose()
+    assert schema() == (200, "newer")
+
+
+def test_the_revisions_readyz_knows_are_alembics():
+    """``migrate.schema_revisions`` reads the migration files without Alembic: it must
+    read them as Alembic does."""
+    from alembic.script import ScriptDirectory
+
+    from lti_tool.migrate import alembic_config, schema_revisions
+
+    alembic = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    ours = schema_revisions()
+    assert [ours.head] == alembic.get_heads()
+    assert ours.known == {script.revision for script in alembic.walk_revisions()}
+
+
+def test_readyz_gives_up_on_a_database_that_accepts_and_never_answers(make_app, monkeypatch):
+    """A half-dead database host (or a stuck proxy in front of it) accepts the connection
+    and says nothing: the probe answers 503 after the connect timeout, not minutes later."""
+    import socket
+    import threading
+    import time
+
+    monkeypatch.setattr("lti_tool.db.CONNECT_TIMEOUT_SECONDS", 2)  # libpq's least
+    silent = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    accepting = threading.Thread(target=lambda: held.append(silent.accept()[0]), daemon=True)
+    accepting.start()
+    port = silent.getsockname()[1]
+    app = make_app(DATABASE_URL=f"postgresql+psycopg://tool@127.0.0.1:{port}/tool")
+    answers: list[Any] = []
+    asking = threading.Thread(target=lambda: answers.append(app.test_client().get("/readyz")))
+    try:
+        started = time.monotonic()
+        asking.start()
+        asking.join(timeout=15)  # without a timeout it would wait for ever
+        waited = time.monotonic() - started
+    finally:
+        for connection in held:  # the database "answers" at last: the probe ends
+            connection.close()
+        silent.close()
+        asking.join()
+    assert waited < 10, waited
+    assert answers[0].status_code == 503
+    assert answers[0].get_json()["checks"]["database"] == "unreachable"
+
+
+def test_a_login_while_redis_is_down_is_told_to_try_again(make_app, lms):
+    """Redis down (the OIDC state lives there): 503 with Retry-After and a page saying to
+    try again in a moment, in the login's language, not an unexpected error's 500."""
+    app = make_app(REDIS_URL="redis://127.0.0.1:1/0")
+    params = lms.platform.login_params("learner")
+    browser = app.test_client()
+
+    refused = browser.get("/lti/login", query_string={**params, "lang": "nb"})
+
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "30"
+    assert "Prøv igjen om litt" in refused.get_data(as_text=True)
+
+
+def test_a_page_while_the_database_is_down_is_told_to_try_again(make_app):
+    app = make_app(DATABASE_URL="sqlite:////nonexistent/dir/x.db")
+    client = app.test_client()
+    page = client.get("/verify/ABCD-EFGH-JKMN?lang=en")
+    assert page.status_code == 503
+    assert "Try again in a moment" in page.get_data(as_text=True)
+    asked = client.get("/verify/ABCD-EFGH-JKMN?format=json")
+    assert asked.status_code == 503 and asked.get_json()["error"] == "service_unavailable"

@@ -382,6 +382,22 @@ if scrape:
 """
 
 
+def _process(settings: str, env: dict[str, str], asks: int, *, scrape: bool) -> str:
+    """A process of the tool asking /healthz ``asks`` times, then /metrics if ``scrape``;
+    what it printed (the scrape)."""
+    done = subprocess.run(  # noqa: S603 - the tool's own code, in a fresh interpreter
+        [sys.executable, "-c", _PROCESS, settings, str(asks), "scrape" if scrape else "-"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_any_process_answers_for_all_of_them(settings_overrides, tmp_path):
     """With PROMETHEUS_MULTIPROC_DIR (gunicorn_conf sets it), counts from every process."""
     folder = tmp_path / "metrics"
@@ -389,22 +405,61 @@ def test_any_process_answers_for_all_of_them(settings_overrides, tmp_path):
     settings = json.dumps({**settings_overrides, "METRICS_TOKEN": TOKEN})
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
 
-    def run(asks: int, scrape: bool) -> str:
-        done = subprocess.run(  # noqa: S603 - the tool's own code, in a fresh interpreter
-            [sys.executable, "-c", _PROCESS, settings, str(asks), "scrape" if scrape else "-"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    run(3, scrape=False)
-    run(4, scrape=False)
-    samples = parse(run(0, scrape=True))
+    _process(settings, env, 3, scrape=False)
+    _process(settings, env, 4, scrape=False)
+    samples = parse(_process(settings, env, 0, scrape=True))
     count = "laeringslop_http_request_duration_seconds_count"
     assert value(samples, count, endpoint="health.healthz", method="GET") == 7
     assert value(samples, "laeringslop_outbox_depth", outbox="scores") == 0
+
+
+_CONTAINER = """
+import json, os, socket, sys
+settings, host = json.loads(sys.argv[1]), sys.argv[2]
+asks, then = int(sys.argv[3]), int(sys.argv[4])
+os.getpid = lambda: 1  # every container's first process
+socket.gethostname = lambda: host  # each container's own name
+from lti_tool import create_app
+client = create_app(settings).test_client()
+for _ in range(asks):
+    assert client.get("/healthz").status_code == 200
+print("counted", flush=True)
+sys.stdin.readline()  # the other container counts meanwhile
+for _ in range(then):
+    assert client.get("/healthz").status_code == 200
+"""
+
+
+def test_processes_of_two_containers_with_one_pid_keep_their_counts_apart(
+    settings_overrides, tmp_path
+):
+    """Compose's web and worker containers share one metrics volume, and the first process
+    of each is pid 1: named by pid alone, their files were one, and a count made in one
+    container was overwritten by the other's."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    settings = json.dumps({**settings_overrides, "METRICS_TOKEN": TOKEN})
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+
+    def container(host: str, asks: int, then: int) -> subprocess.Popen[str]:
+        return subprocess.Popen(  # noqa: S603 - the tool's own code, in a fresh interpreter
+            [sys.executable, "-c", _CONTAINER, settings, host, str(asks), str(then)],
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    first = container("web-1", 3, 1)
+    assert first.stdout is not None and first.stdin is not None
+    assert first.stdout.readline() == "counted\n"
+    second = container("worker-1", 4, 0)
+    second_out, _ = second.communicate("\n", timeout=120)
+    assert second.returncode == 0 and second_out == "counted\n"
+    first.communicate("\n", timeout=120)  # now the first counts once more
+    assert first.returncode == 0
+
+    scraped = parse(_process(settings, env, 0, scrape=True))
+    count = "laeringslop_http_request_duration_seconds_count"
+    assert value(scraped, count, endpoint="health.healthz", method="GET") == 8

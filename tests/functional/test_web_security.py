@@ -180,6 +180,7 @@ def test_an_admin_can_let_the_institutions_own_domain_frame_the_tool(make_app, l
         {"VERIFY_RATE_LIMIT": "30 per lunch"},
         {"CALENDAR_RATE_LIMIT": "often"},
         {"LOGIN_RATE_LIMIT": "0 per minute"},
+        {"LOG_LEVEL": "LOUD"},
         {"VERIFY_RATE_LIMIT": "30 per minute;0 per second"},
         {"LAUNCH_RECORD_DAYS": 30},
         {"LAUNCH_RECORD_DAYS": 36_501},

@@ -30,6 +30,15 @@ def test_defaults_serve_every_interface_with_threads(reload):
     assert conf.forwarded_allow_ips == "127.0.0.1"
 
 
+def test_no_control_socket_and_a_log_level_gunicorn_can_configure(reload):
+    """gunicorn's control socket is off; a LOG_LEVEL logging does not know leaves gunicorn
+    at INFO (the app's settings check then names the mistake), where it stopped gunicorn
+    with "Unable to configure root logger"."""
+    assert reload().control_socket_disable is True
+    assert reload(LOG_LEVEL="warning").logconfig_dict["root"]["level"] == "WARNING"
+    assert reload(LOG_LEVEL="LOUD").logconfig_dict["root"]["level"] == "INFO"
+
+
 def test_the_environment_sets_bind_workers_threads_and_trusted_proxies(reload):
     conf = reload(
         GUNICORN_BIND="127.0.0.1:9000",
