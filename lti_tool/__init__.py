@@ -13,9 +13,10 @@ from flask import Flask, g
 from flask.wrappers import Response
 from flask_wtf.csrf import CSRFProtect
 from redis import ConnectionPool
+from sqlalchemy.exc import OperationalError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from lti_tool import db
+from lti_tool import db, errors
 from lti_tool.domain.urls import safe_url
 from lti_tool.json_input import JsonProvider
 from lti_tool.navigation import NavigationPost
@@ -292,11 +293,18 @@ def _template_globals() -> dict[str, Any]:
 
 
 def _finish_request(response: Response) -> Response:
-    """Commit the request's one transaction, unless an error asked for a rollback."""
+    """Commit the request's one transaction, unless an error asked for a rollback. A
+    database that stops answering at the commit gets the 503 any other statement would."""
     if g.get("rollback_only"):
         db.rollback_request_session()
     else:
-        db.commit_request_session()
+        try:
+            db.commit_request_session()
+        except OperationalError as exc:
+            if not errors.is_outage(exc):
+                raise
+            db.rollback_request_session()
+            response = errors.service_down_response()
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     _observe(response)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
 from typing import Any
 
 from flask import Flask, g, jsonify, make_response, render_template, request
+from flask.wrappers import Response
 from flask_babel import LazyString, format_timedelta, gettext, lazy_gettext
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -501,6 +503,47 @@ def _api_extras(exc: ToolError) -> dict[str, Any]:
 
 #: The wait a 503 asks for while the database or Redis does not answer.
 SERVICE_DOWN_RETRY_SECONDS = 30
+#: PostgreSQL's SQLSTATEs of a server that cannot serve now: a connection exception (class
+#: 08), shutting down or starting (57P01-57P03), too many connections (53300).
+_OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+#: SQLite's: another writer holds the file past busy_timeout, or the file cannot be opened.
+_SQLITE_OUTAGES = ("database is locked", "unable to open database file")
+
+
+def is_outage(exc: OperationalError) -> bool:
+    """The database cannot serve now (down, restarting, unreachable, busy), as opposed to
+    an OperationalError that is a fault in the statement (a missing table, a syntax error,
+    too many parameters), which trying again would not mend."""
+    if exc.connection_invalidated:
+        return True
+    original = exc.orig
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate:
+        return str(sqlstate).startswith(_OUTAGE_SQLSTATES)
+    text = str(original).lower()
+    if isinstance(original, sqlite3.OperationalError):
+        return text.startswith(_SQLITE_OUTAGES)
+    # psycopg's own, without a SQLSTATE: the connection failed, timed out or was closed
+    return "connection" in text or "server closed" in text
+
+
+def service_down_response() -> Response:
+    """503 and a moment's wait (Retry-After), in the reader's language: the database or
+    Redis does not answer (down, restarting, every connection in use). Logged with the
+    error for operations; the request's transaction is rolled back."""
+    log.exception("a service is unavailable on %s %s", request.method, request.path)
+    response = make_response(
+        render_error(
+            503,
+            "service_unavailable",
+            gettext("Temporarily unavailable"),
+            gettext(
+                "A service Læringsløp depends on is not answering just now. Try again in a moment."
+            ),
+        )
+    )
+    response.headers["Retry-After"] = str(SERVICE_DOWN_RETRY_SECONDS)
+    return response
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -559,22 +602,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeoutError)
     def handle_service_down(exc: Exception) -> Any:
-        """The database or Redis does not answer (down, restarting, all connections in
-        use): 503 and a moment's wait, not an unexpected error; logged for operations."""
-        log.exception("a service is unavailable on %s %s", request.method, request.path)
-        response = make_response(
-            render_error(
-                503,
-                "service_unavailable",
-                gettext("Temporarily unavailable"),
-                gettext(
-                    "A service Læringsløp depends on is not answering just now. "
-                    "Try again in a moment."
-                ),
-            )
-        )
-        response.headers["Retry-After"] = str(SERVICE_DOWN_RETRY_SECONDS)
-        return response
+        if isinstance(exc, OperationalError) and not is_outage(exc):
+            return handle_unexpected(exc)  # a fault of ours: trying again will not help
+        return service_down_response()
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> tuple[Any, int]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from lti_tool.observability import redact_launch_tokens
+from lti_tool.observability import metrics_process_id, redact_launch_tokens
 from lti_tool.settings import LOG_LEVELS
 
 _TOKEN_ATOMS = frozenset(("{x-launch-token}i", "{http_x_launch_token}e"))
@@ -104,9 +104,7 @@ def child_exit(_server: Any, worker: Any) -> None:
     """gunicorn's hook: a worker is gone; its live gauges go with it (its counts stay)."""
     from prometheus_client import multiprocess
 
-    from lti_tool.metrics import process_identifier
-
-    multiprocess.mark_process_dead(process_identifier(worker.pid))
+    multiprocess.mark_process_dead(metrics_process_id(worker.pid))
 
 
 def on_exit(_server: Any) -> None:

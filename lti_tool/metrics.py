@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -22,22 +21,16 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY
 
+from lti_tool.observability import metrics_process_id
+
 #: Where every process writes its values (gunicorn_conf sets it for the workers), as it was
 #: when prometheus-client was loaded: that decides how the values are kept.
 MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
-#: This host's name as a metrics file names it ("_" separates the parts of those names).
-_HOST = socket.gethostname().replace("_", "-") or "host"
-
-
-def process_identifier(pid: int | None = None) -> str:
-    """How a process's metrics files are named: its host and pid. Processes that share the
-    folder from several hosts or containers (compose's ``metrics`` volume, where every
-    container's first process is pid 1) would otherwise write into one another's files."""
-    return f"{_HOST}-{os.getpid() if pid is None else pid}"
-
-
 if MULTIPROCESS_DIR:  # before any metric is made: each takes its value class when made
-    values.ValueClass = values.MultiProcessValue(process_identifier)
+    # a folder named but not made yet (a fresh /run after a reboot) is made, not a failure
+    # of every request
+    os.makedirs(MULTIPROCESS_DIR, mode=0o700, exist_ok=True)
+    values.ValueClass = values.MultiProcessValue(metrics_process_id)
 
 LAUNCHES = Counter(
     "laeringslop_lti_launches_total",

@@ -8,15 +8,15 @@ commands (``revision --autogenerate``, ``check``) at the same migrations.
 
 from __future__ import annotations
 
+import ast
 import functools
-import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import current_app
@@ -49,12 +49,6 @@ def settings_config(settings: Settings) -> Config:
     return alembic_config(settings.database_url)
 
 
-#: A migration's own revision and the one it revises, as Alembic's template writes them.
-_REVISION_LINE = re.compile(
-    r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:['\"]([0-9A-Za-z_]+)['\"]|None)", re.M
-)
-
-
 @dataclass(frozen=True)
 class SchemaRevisions:
     """The revisions the shipped migrations know, and the newest (their head)."""
@@ -80,20 +74,43 @@ def schema_revisions() -> SchemaRevisions:
     """Read from the migration files themselves, once a process, without loading Alembic
     (8 MB in each web worker, for the readiness probe). A test checks it against Alembic's
     own reading."""
-    revises: dict[str, str | None] = {}
-    for migration in (files("lti_tool") / "migrations" / "versions").iterdir():
-        if not migration.name.endswith(".py"):
-            continue
-        found = {
-            name: value or None for name, value in _REVISION_LINE.findall(migration.read_text())
-        }
-        revision = found.get("revision")
-        if revision:
-            revises[revision] = found.get("down_revision")
-    heads = set(revises) - set(revises.values())
+    folder = files("lti_tool") / "migrations" / "versions"
+    return revisions_of(m.read_text() for m in folder.iterdir() if m.name.endswith(".py"))
+
+
+def revisions_of(sources: Iterable[str]) -> SchemaRevisions:
+    """The revisions of these migration files' sources, and their one head."""
+    revises: dict[str, tuple[str, ...]] = {}
+    for source in sources:
+        found = _revision_of(source)
+        if found is not None:
+            revises[found[0]] = found[1]
+    heads = set(revises) - {parent for parents in revises.values() for parent in parents}
     if len(heads) != 1:
         raise RuntimeError(f"the migrations have {len(heads)} heads: {sorted(heads)}")
     return SchemaRevisions(frozenset(revises), heads.pop())
+
+
+def _revision_of(source: str) -> tuple[str, tuple[str, ...]] | None:
+    """A migration file's ``revision`` and the revisions it revises (``down_revision``:
+    none, one, or a merge's several), as module-level assignments; None if not one."""
+    values: dict[str, Any] = {}
+    for node in ast.parse(source).body:
+        target: ast.expr
+        value: ast.expr | None
+        if isinstance(node, ast.AnnAssign):
+            target, value = node.target, node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+            values[target.id] = None if value is None else ast.literal_eval(value)
+    revision, down = values.get("revision"), values.get("down_revision")
+    if not isinstance(revision, str):
+        return None
+    parents = () if down is None else (down,) if isinstance(down, str) else tuple(down)
+    return revision, parents
 
 
 db_cli = AppGroup("db", help="The database schema (the migrations shipped with the tool).")

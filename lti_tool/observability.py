@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
+import socket
 import time
 import traceback
 import uuid
@@ -76,6 +78,21 @@ class RequestIds:
             return self.wsgi_app(environ, start_response)
         finally:
             _request_id.reset(token)
+
+
+# --- metrics files ---------------------------------------------------------------------------
+
+#: This host's name as a metrics file names it ("_" separates the parts of those names).
+_HOST = socket.gethostname().replace("_", "-") or "host"
+
+
+def metrics_process_id(pid: int | None = None) -> str:
+    """How a process's metrics files are named (``lti_tool.metrics``): its host and pid.
+    Processes that share the folder from several hosts or containers (compose's
+    ``metrics`` volume, where every container's first process is pid 1) would otherwise
+    write into one another's files. Here, not in ``metrics``: gunicorn's master names a
+    dead worker's files without loading prometheus-client's values."""
+    return f"{_HOST}-{os.getpid() if pid is None else pid}"
 
 
 # --- logs -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import os
 import re
 import tomllib
@@ -232,8 +233,8 @@ def _coerce_list(name: str, raw: Any) -> tuple[str, ...]:
     return tuple(v.strip() for v in raw if v.strip())
 
 
-#: The levels LOG_LEVEL may name (in any case).
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: The levels LOG_LEVEL may name (in any case): those the logging module knows.
+LOG_LEVELS = tuple(logging.getLevelNamesMapping())
 
 
 def load_settings(

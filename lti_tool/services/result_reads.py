@@ -228,6 +228,15 @@ def _record(
             counts.failed += 1
             return
         row.next_attempt_at = next_try_at(row.tries, outcome, now, settings)
+        log.info(
+            "result read %s (person %s, activity %s): try %s failed, again at %s: %s",
+            row.id,
+            row.person_id,
+            row.course_id,
+            row.tries,
+            row.next_attempt_at.isoformat(),
+            outcome,
+        )
         counts.retrying += 1
 
 

@@ -141,3 +141,32 @@ def test_a_page_while_the_database_is_down_is_told_to_try_again(make_app):
     assert "Try again in a moment" in page.get_data(as_text=True)
     asked = client.get("/verify/ABCD-EFGH-JKMN?format=json")
     assert asked.status_code == 503 and asked.get_json()["error"] == "service_unavailable"
+
+
+def test_the_revisions_of_branches_and_their_merge():
+    """A merge migration (``alembic merge``) revises two: the head is the merge."""
+    from lti_tool.migrate import revisions_of
+
+    def migration(revision: str, down: str) -> str:
+        return f'"""doc"""\nrevision: str = {revision!r}\ndown_revision: str | None = {down}\n'
+
+    found = revisions_of(
+        [
+            migration("a1", "None"),
+            migration("b2", "'a1'"),
+            migration("c3", "'a1'"),
+            migration("d4", "('b2', 'c3')"),
+            "def helper():\n    revision = 'not one'\n",
+        ]
+    )
+    assert found.head == "d4" and found.known == {"a1", "b2", "c3", "d4"}
+    assert found.state_of("b2") == "behind" and found.state_of("e5") == "newer"
+
+
+def test_a_fault_in_a_statement_is_no_outage(make_app, tmp_path):
+    """An OperationalError that trying again will not mend (here SQLite's "no such table":
+    the database was never migrated) is an unexpected error, 500, not "try again"."""
+    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}")
+    response = app.test_client().get("/verify/ABCD-EFGH-JKMN?lang=en")
+    assert response.status_code == 500
+    assert "Retry-After" not in response.headers

@@ -6,7 +6,8 @@ SQLite has no server to lose."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.orm import Session
 
 from lti_tool import db
 
@@ -55,3 +56,39 @@ def test_a_connection_used_a_moment_ago_is_not_tried(pg_app, database_url, monke
     failed = pg_app.test_client().get("/readyz")
     assert failed.status_code == 503
     assert pg_app.test_client().get("/readyz").status_code == 200  # a new connection
+
+
+def test_a_page_whose_connection_died_is_told_to_try_again(pg_app, database_url, monkeypatch):
+    """A connection lost under a page (a database restart): 503 with Retry-After and
+    "try again", not an unexpected error; the next request gets a new connection."""
+    pid = _pooled_backend(pg_app)
+    _kill(database_url, pid)
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 3600.0)
+    client = pg_app.test_client()
+
+    failed = client.get("/verify/ABCD-EFGH-JKMN?lang=en")
+
+    assert failed.status_code == 503 and failed.headers["Retry-After"] == "30"
+    assert "Try again in a moment" in failed.get_data(as_text=True)
+    assert client.get("/verify/ABCD-EFGH-JKMN?lang=en").status_code == 404  # no such code
+
+
+def test_a_commit_the_database_does_not_answer_is_told_to_try_again(pg_app, database_url):
+    """The connection is lost at the request's own commit (after the page was made): the
+    page made is not sent as if its work were kept; 503, "try again"."""
+    sessions = pg_app.extensions["db_sessionmaker"]
+    armed = [True]
+
+    def lose_the_connection(session: Session) -> None:
+        if armed.pop() if armed else False:
+            _kill(database_url, int(session.scalar(text("SELECT pg_backend_pid()"))))
+
+    event.listen(sessions, "before_commit", lose_the_connection)
+    try:
+        failed = pg_app.test_client().get("/verify/ABCD-EFGH-JKMN?lang=en")
+    finally:
+        event.remove(sessions, "before_commit", lose_the_connection)
+
+    assert not armed  # the commit ran, and lost its connection
+    assert failed.status_code == 503 and failed.headers["Retry-After"] == "30"
+    assert "Try again in a moment" in failed.get_data(as_text=True)

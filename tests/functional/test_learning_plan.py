@@ -9,6 +9,7 @@ evidence. Real signed launches from the test LMS."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import uuid
 from typing import Any
@@ -1051,7 +1052,10 @@ def test_the_launch_asks_the_lms_nothing_and_costs_the_same_whatever_the_lms_hol
     assert len(evidence(app, learner)) == 1
 
 
-def test_the_lms_down_is_read_again_later_and_nothing_is_lost(app, lms, offers, gradebook, frozen):
+def test_the_lms_down_is_read_again_later_and_nothing_is_lost(
+    app, lms, offers, gradebook, frozen, caplog
+):
+    caplog.set_level(logging.INFO, logger="lti_tool.services.result_reads")
     courses = offers["courses"]
     link_id, lineitem = place_activity(app, lms, gradebook, courses["med_e"])
     browser = nurse(app, lms)
@@ -1063,6 +1067,7 @@ def test_the_lms_down_is_read_again_later_and_nothing_is_lost(app, lms, offers, 
     assert TestLms.landing_path(opened) == "/learner/activities/placed/legemidler-e"
     counts = read_results(app)
     assert (counts.read, counts.retrying) == (0, 1)
+    assert "try 1 failed, again at" in caplog.text  # operations sees it before it gives up
     assert evidence(app, learner) == []
     assert requests_queued(app) == [(learner, courses["med_e"], 1)]
     assert read_results(app).handled == 0  # not due again before its backoff

@@ -399,9 +399,9 @@ def _process(settings: str, env: dict[str, str], asks: int, *, scrape: bool) -> 
 
 
 def test_any_process_answers_for_all_of_them(settings_overrides, tmp_path):
-    """With PROMETHEUS_MULTIPROC_DIR (gunicorn_conf sets it), counts from every process."""
-    folder = tmp_path / "metrics"
-    folder.mkdir()
+    """With PROMETHEUS_MULTIPROC_DIR (gunicorn_conf sets it), counts from every process. The
+    folder named need not exist yet (a fresh /run after a reboot): the first process makes it."""
+    folder = tmp_path / "run" / "metrics"
     settings = json.dumps({**settings_overrides, "METRICS_TOKEN": TOKEN})
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
 

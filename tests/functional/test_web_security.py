@@ -192,6 +192,12 @@ def test_a_setting_that_cannot_work_refuses_the_start(make_app, overrides):
         make_app(**overrides)
 
 
+@pytest.mark.parametrize("level", ["debug", "WARN", "warning", "CRITICAL"])
+def test_every_level_logging_knows_starts(make_app, level):
+    settings = make_app(LOG_LEVEL=level).config["SETTINGS"]
+    assert settings.LOG_LEVEL.upper() == level.upper()
+
+
 @pytest.mark.parametrize("days", [31, 36_500])
 def test_launch_records_kept_from_a_month_to_a_century_start_and_run(make_app, days):
     """The bounds of LAUNCH_RECORD_DAYS: the admin console's 30 days and a day more, and a

@@ -36,6 +36,7 @@ def test_no_control_socket_and_a_log_level_gunicorn_can_configure(reload):
     with "Unable to configure root logger"."""
     assert reload().control_socket_disable is True
     assert reload(LOG_LEVEL="warning").logconfig_dict["root"]["level"] == "WARNING"
+    assert reload(LOG_LEVEL="warn").logconfig_dict["root"]["level"] == "WARN"
     assert reload(LOG_LEVEL="LOUD").logconfig_dict["root"]["level"] == "INFO"
 
 
