@@ -543,6 +543,8 @@ def service_down_response() -> Response:
         )
     )
     response.headers["Retry-After"] = str(SERVICE_DOWN_RETRY_SECONDS)
+    # never kept: made in place of a page after its hooks ran, it may carry a launch token
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

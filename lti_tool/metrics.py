@@ -29,7 +29,7 @@ MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 if MULTIPROCESS_DIR:  # before any metric is made: each takes its value class when made
     # a folder named but not made yet (a fresh /run after a reboot) is made, not a failure
     # of every request
-    os.makedirs(MULTIPROCESS_DIR, mode=0o700, exist_ok=True)
+    os.makedirs(MULTIPROCESS_DIR, exist_ok=True)
     values.ValueClass = values.MultiProcessValue(metrics_process_id)
 
 LAUNCHES = Counter(

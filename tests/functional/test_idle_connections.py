@@ -91,4 +91,5 @@ def test_a_commit_the_database_does_not_answer_is_told_to_try_again(pg_app, data
 
     assert not armed  # the commit ran, and lost its connection
     assert failed.status_code == 503 and failed.headers["Retry-After"] == "30"
+    assert failed.headers["Cache-Control"] == "no-store"  # made after the hooks that set it
     assert "Try again in a moment" in failed.get_data(as_text=True)
