@@ -20,6 +20,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
+from lti_tool.signing import SESSION_ROLLED_BACK
+
 log = logging.getLogger(__name__)
 
 
@@ -532,6 +534,7 @@ def service_down_response() -> Response:
     Redis does not answer (down, restarting, every connection in use). Logged with the
     error for operations; the request's transaction is rolled back."""
     log.exception("a service is unavailable on %s %s", request.method, request.path)
+    g.setdefault(SESSION_ROLLED_BACK, True)  # the session's changes go with the request's
     response = make_response(
         render_error(
             503,
@@ -625,8 +628,17 @@ def _too_often(exc: HTTPException) -> str:
     seconds = getattr(exc, "retry_after", None)
     if not isinstance(seconds, int) or seconds < 1:
         return gettext("You have asked too often. Wait a minute and try again.")
-    wait = format_timedelta(dt.timedelta(seconds=seconds), add_direction=True)
+    wait = format_timedelta(wait_rounded_up(seconds), add_direction=True)
     return gettext("You have asked too often. Try again %(wait)s.", wait=wait)
+
+
+def wait_rounded_up(seconds: int) -> dt.timedelta:
+    """``seconds`` in the unit Babel will say them in, rounded up, not to the nearest:
+    a wait of 5,399 s is said as "2 hours", never "1 hour"."""
+    for unit in (86_400, 3_600, 60):
+        if seconds >= unit:
+            return dt.timedelta(seconds=-(-seconds // unit) * unit)
+    return dt.timedelta(seconds=seconds)
 
 
 # --- competence frameworks, job roles and their import/export -----------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 from itsdangerous.signer import Signer
@@ -114,6 +114,10 @@ class SerializerOfKeys:
         return made[1]
 
 
+#: ``flask.g``'s mark of a request whose session changes are not to be kept.
+SESSION_ROLLED_BACK = "session_rolled_back"
+
+
 class SessionCookies(SecureCookieSessionInterface):
     """Flask's signed session cookie, its serializer made once per secret key. The cookie
     is still signed again on every request (``SESSION_REFRESH_EACH_REQUEST``): a session
@@ -129,6 +133,14 @@ class SessionCookies(SecureCookieSessionInterface):
                 "digest_method": self.digest_method,
             },
         )
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        """As Flask's, except after a request whose work was lost with the database
+        (``errors.service_down_response``): its session changes go too, and the browser
+        keeps the cookie it came with (a launch whose commit was lost signs no one in)."""
+        if g.get(SESSION_ROLLED_BACK):
+            return
+        super().save_session(app, session, response)
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         if not app.secret_key:

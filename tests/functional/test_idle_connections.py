@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import Session
 
 from lti_tool import db
+from tests.fakes.lms import TestLms
 
 
 @pytest.fixture
@@ -93,3 +94,27 @@ def test_a_commit_the_database_does_not_answer_is_told_to_try_again(pg_app, data
     assert failed.status_code == 503 and failed.headers["Retry-After"] == "30"
     assert failed.headers["Cache-Control"] == "no-store"  # made after the hooks that set it
     assert "Try again in a moment" in failed.get_data(as_text=True)
+
+
+def test_a_launch_whose_commit_is_lost_signs_no_one_in(pg_app, lms, database_url):
+    """The launch's commit loses its connection: 503, and the browser keeps the cookie it
+    came with (none), not a session naming a launch that was never recorded."""
+    browser = TestLms.browser(pg_app)
+    form = lms.authorize(lms.login(browser, "learner"))
+    sessions = pg_app.extensions["db_sessionmaker"]
+    armed = [True]
+
+    def lose_the_connection(session: Session) -> None:
+        if armed.pop() if armed else False:
+            _kill(database_url, int(session.scalar(text("SELECT pg_backend_pid()"))))
+
+    event.listen(sessions, "before_commit", lose_the_connection)
+    try:
+        failed = lms.post_launch(browser, form)
+    finally:
+        event.remove(sessions, "before_commit", lose_the_connection)
+
+    assert not armed and failed.status_code == 503
+    set_cookies = " ".join(failed.headers.getlist("Set-Cookie"))
+    assert pg_app.config["SESSION_COOKIE_NAME"] + "=" not in set_cookies
+    assert browser.get("/learner/").status_code in (401, 403)
