@@ -5,6 +5,10 @@ SQLite has no server to lose."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import Session
@@ -74,10 +78,11 @@ def test_a_page_whose_connection_died_is_told_to_try_again(pg_app, database_url,
     assert client.get("/verify/ABCD-EFGH-JKMN?lang=en").status_code == 404  # no such code
 
 
-def test_a_commit_the_database_does_not_answer_is_told_to_try_again(pg_app, database_url):
-    """The connection is lost at the request's own commit (after the page was made): the
-    page made is not sent as if its work were kept; 503, "try again"."""
-    sessions = pg_app.extensions["db_sessionmaker"]
+@contextmanager
+def _connection_lost_at_next_commit(app: Any, database_url: str) -> Iterator[list[bool]]:
+    """The app's next commit finds its connection killed (a database restart at that
+    moment); the list yielded is empty once that commit has run."""
+    sessions = app.extensions["db_sessionmaker"]
     armed = [True]
 
     def lose_the_connection(session: Session) -> None:
@@ -86,9 +91,16 @@ def test_a_commit_the_database_does_not_answer_is_told_to_try_again(pg_app, data
 
     event.listen(sessions, "before_commit", lose_the_connection)
     try:
-        failed = pg_app.test_client().get("/verify/ABCD-EFGH-JKMN?lang=en")
+        yield armed
     finally:
         event.remove(sessions, "before_commit", lose_the_connection)
+
+
+def test_a_commit_the_database_does_not_answer_is_told_to_try_again(pg_app, database_url):
+    """The connection is lost at the request's own commit (after the page was made): the
+    page made is not sent as if its work were kept; 503, "try again"."""
+    with _connection_lost_at_next_commit(pg_app, database_url) as armed:
+        failed = pg_app.test_client().get("/verify/ABCD-EFGH-JKMN?lang=en")
 
     assert not armed  # the commit ran, and lost its connection
     assert failed.status_code == 503 and failed.headers["Retry-After"] == "30"
@@ -101,18 +113,8 @@ def test_a_launch_whose_commit_is_lost_signs_no_one_in(pg_app, lms, database_url
     came with (none), not a session naming a launch that was never recorded."""
     browser = TestLms.browser(pg_app)
     form = lms.authorize(lms.login(browser, "learner"))
-    sessions = pg_app.extensions["db_sessionmaker"]
-    armed = [True]
-
-    def lose_the_connection(session: Session) -> None:
-        if armed.pop() if armed else False:
-            _kill(database_url, int(session.scalar(text("SELECT pg_backend_pid()"))))
-
-    event.listen(sessions, "before_commit", lose_the_connection)
-    try:
+    with _connection_lost_at_next_commit(pg_app, database_url) as armed:
         failed = lms.post_launch(browser, form)
-    finally:
-        event.remove(sessions, "before_commit", lose_the_connection)
 
     assert not armed and failed.status_code == 503
     set_cookies = " ".join(failed.headers.getlist("Set-Cookie"))
