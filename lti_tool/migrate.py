@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import logging
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,9 @@ from typing import TYPE_CHECKING, Any
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
 
 from lti_tool.settings import Settings
 
@@ -29,6 +33,7 @@ if TYPE_CHECKING:  # Alembic (and Mako) load when a command runs, not in every w
 
 #: Where Alembic finds env.py and versions/: the package's own folder, wherever installed.
 SCRIPT_LOCATION = "lti_tool:migrations"
+log = logging.getLogger(__name__)
 
 
 def alembic_config(database_url: str) -> Config:
@@ -111,6 +116,33 @@ def _revision_of(source: str) -> tuple[str, tuple[str, ...]] | None:
         return None
     parents = () if down is None else (down,) if isinstance(down, str) else tuple(down)
     return revision, parents
+
+
+def schema_state(session: Session) -> str:
+    """Where the database's schema stands to this version's migrations
+    (``SchemaRevisions.state_of``), logged when the migrations have yet to run. A table
+    that is not there is "not migrated"; a database that stops answering meanwhile is an
+    outage (``errors.is_outage``), raised as such."""
+    from lti_tool.errors import is_outage
+
+    try:
+        revision = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (ProgrammingError, OperationalError) as exc:
+        if isinstance(exc, OperationalError) and is_outage(exc):
+            raise
+        session.rollback()
+        revision = None
+    revisions = schema_revisions()
+    state = revisions.state_of(revision)
+    if state in ("behind", "not migrated"):
+        log.warning(
+            "the database's schema is %s (at %s, this version needs %s): run "
+            "`laeringslop migrate` (or `flask --app lti_tool db upgrade`)",
+            state,
+            revision,
+            revisions.head,
+        )
+    return state
 
 
 db_cli = AppGroup("db", help="The database schema (the migrations shipped with the tool).")

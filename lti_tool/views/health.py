@@ -8,14 +8,13 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from lti_tool import metrics as tool_metrics
 from lti_tool.auth import public
 from lti_tool.db import get_session, utcnow
 from lti_tool.errors import MetricsTokenInvalid, NotFound
 from lti_tool.lti.services import lti_services
-from lti_tool.migrate import schema_revisions
+from lti_tool.migrate import schema_state
 from lti_tool.services.outbox import outbox_states
 
 bp = Blueprint("health", __name__)
@@ -46,7 +45,7 @@ def readyz() -> Any:
         log.warning("readyz: database unreachable: %s", exc)
         checks["database"] = "unreachable"
     if checks["database"] == "ok":
-        checks["schema"] = _schema_state()
+        checks["schema"] = schema_state(get_session())
     redis_client = lti_services().redis
     if redis_client is not None:
         try:
@@ -68,27 +67,6 @@ def readyz() -> Any:
         }
     body = {"status": "ok" if ready else "unavailable", "checks": checks, "outbox": outbox}
     return jsonify(body), 200 if ready else 503
-
-
-def _schema_state() -> str:
-    """The database's schema against this version's migrations (``migrate.SchemaRevisions``);
-    a schema behind makes the process unready: its pages would fail on what is missing."""
-    session = get_session()
-    try:
-        revision = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except SQLAlchemyError:  # no alembic_version: never migrated
-        session.rollback()
-        revision = None
-    state = schema_revisions().state_of(revision)
-    if state in ("behind", "not migrated"):
-        log.warning(
-            "readyz: the database's schema is %s (at %s, this version needs %s): run "
-            "`laeringslop migrate` (or `flask --app lti_tool db upgrade`)",
-            state,
-            revision,
-            schema_revisions().head,
-        )
-    return state
 
 
 @bp.route("/metrics")

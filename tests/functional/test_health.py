@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 
 def test_healthz(client):
     response = client.get("/healthz")
@@ -170,3 +172,24 @@ def test_a_fault_in_a_statement_is_no_outage(make_app, tmp_path):
     response = app.test_client().get("/verify/ABCD-EFGH-JKMN?lang=en")
     assert response.status_code == 500
     assert "Retry-After" not in response.headers
+
+
+def test_readyz_on_a_postgresql_database_never_migrated(make_app, database_url):
+    """PostgreSQL says a missing alembic_version otherwise than SQLite (UndefinedTable, a
+    ProgrammingError): the same "not migrated", not an outage."""
+    from sqlalchemy import create_engine, make_url, text
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's own error for a missing table")
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE SCHEMA IF NOT EXISTS never_migrated"))
+    engine.dispose()
+    empty = make_url(database_url).update_query_dict({"options": "-csearch_path=never_migrated"})
+    app = make_app(DATABASE_URL=empty.render_as_string(hide_password=False))
+
+    response = app.test_client().get("/readyz")
+
+    assert response.status_code == 503
+    checks = response.get_json()["checks"]
+    assert (checks["database"], checks["schema"]) == ("ok", "not migrated")
