@@ -65,7 +65,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from lti_tool import auditing, cli, errors, i18n, metrics, observability, web_security
     from lti_tool.lti import services as lti_services
 
-    db.init_app(app, settings.database_url)
+    db.init_app(app, settings.database_url, settings.DATABASE_STATEMENT_TIMEOUT_SECONDS)
     auditing.init_app(app)  # set-up changes are recorded as their transaction commits
     from lti_tool.services.coverage_cells import keep_cells_current
 

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from lti_tool import clock, migrate
-from lti_tool.db import get_session
+from lti_tool.db import get_session, set_statement_timeout
 from lti_tool.errors import ImportErrors, ToolError
 from lti_tool.lti.services import lti_services
 from lti_tool.models import AuditAction, Status, TokenScope
@@ -952,6 +952,34 @@ def worker(once: bool, batch: int) -> None:
     click.echo(f"Stopped: {total}")
 
 
+#: The mark of a command already run with the worker's statement timeout (the commands are
+#: the module's, shared by every app ``register`` is called for).
+_WORKER_TIMEOUT = "_with_the_workers_statement_timeout"
+
+
+def _with_the_workers_timeout(command: click.Command) -> None:
+    """Run ``command`` (each command of a group) with WORKER_STATEMENT_TIMEOUT_SECONDS, not
+    the web requests' timeout the app opens its connections with: an import, or the
+    worker's retention over every launch record, may run longer than a page may."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _with_the_workers_timeout(sub)
+        return
+    callback = command.callback
+    if callback is None or getattr(callback, _WORKER_TIMEOUT, False):
+        return
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        seconds = current_app.config["SETTINGS"].WORKER_STATEMENT_TIMEOUT_SECONDS
+        set_statement_timeout(current_app.extensions["db_engine"], seconds)
+        return callback(*args, **kwargs)
+
+    wrapped = with_appcontext(run)
+    setattr(wrapped, _WORKER_TIMEOUT, True)
+    command.callback = wrapped
+
+
 def register(app: Flask) -> None:
     groups = (
         platform_cli,
@@ -976,3 +1004,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(registration_url)
     app.cli.add_command(worker)
     app.cli.add_command(migrate.db_cli)
+    _with_the_workers_timeout(app.cli)

@@ -306,7 +306,24 @@ def among_values(
 CONNECT_TIMEOUT_SECONDS = 5
 
 
-def make_engine(database_url: str) -> Engine:
+class StatementTimeout:
+    """The ``statement_timeout`` an engine's PostgreSQL connections are opened with, in
+    seconds (0: none set, the role's own). Set by ``SET`` on each new connection, not by
+    libpq's ``options``, which a connection pooler such as PgBouncer may refuse."""
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+
+    def apply(self, dbapi_conn: Any, _record: Any) -> None:
+        if self.seconds:
+            # a whole number of milliseconds (validated settings): no quoting needed
+            dbapi_conn.execute(f"SET statement_timeout = {int(self.seconds) * 1000}")
+            dbapi_conn.commit()  # a session setting, not undone by the pool's rollback
+
+
+def make_engine(database_url: str, statement_timeout_seconds: int = 0) -> Engine:
+    """The engine; on PostgreSQL each connection stops a statement that runs past
+    ``statement_timeout_seconds`` (0: no limit; ``set_statement_timeout`` changes it)."""
     if database_url.startswith("sqlite"):
         engine = create_engine(database_url, connect_args={"timeout": 30})
 
@@ -325,8 +342,29 @@ def make_engine(database_url: str) -> Engine:
         {} if "connect_timeout" in given else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
     )
     engine = create_engine(database_url, pool_size=5, max_overflow=10, connect_args=connect_args)
+    timeout = StatementTimeout(statement_timeout_seconds)
+    _STATEMENT_TIMEOUTS[engine] = timeout
+    event.listen(engine, "connect", timeout.apply)
     _ping_idle_connections(engine)
     return engine
+
+
+#: Each PostgreSQL engine's statement timeout (``set_statement_timeout`` changes it).
+_STATEMENT_TIMEOUTS: weakref.WeakKeyDictionary[Engine, StatementTimeout] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def set_statement_timeout(engine: Engine, seconds: int) -> None:
+    """Open the engine's connections from now on with ``seconds`` as their statement
+    timeout (the worker and the commands: WORKER_STATEMENT_TIMEOUT_SECONDS, not the web
+    requests' DATABASE_STATEMENT_TIMEOUT_SECONDS); the idle ones are closed, so none
+    keeps the old one. Nothing on SQLite, which has no such timeout."""
+    timeout = _STATEMENT_TIMEOUTS.get(engine)
+    if timeout is None or timeout.seconds == seconds:
+        return
+    timeout.seconds = seconds
+    engine.dispose()
 
 
 # --- views that only read ----------------------------------------------------------------
@@ -439,9 +477,9 @@ def _ping_idle_connections(engine: Engine) -> None:
             raise InvalidatePoolError(f"pooled connection dead after idling: {exc}") from exc
 
 
-def init_app(app: Flask, database_url: str) -> None:
+def init_app(app: Flask, database_url: str, statement_timeout_seconds: int = 0) -> None:
     try:
-        engine = make_engine(database_url)
+        engine = make_engine(database_url, statement_timeout_seconds)
     except (ArgumentError, ImportError) as exc:  # a typo'd URL or a driver not installed
         raise SettingsError(
             f"DATABASE_URL cannot be used ({exc}). Use postgresql://user@host/db "

@@ -529,25 +529,63 @@ def is_outage(exc: OperationalError) -> bool:
     return "connection" in text or "server closed" in text
 
 
+#: PostgreSQL's SQLSTATE of a statement stopped by its ``statement_timeout``
+#: (query_canceled; the tool sends no cancel requests of its own).
+_STOPPED_SQLSTATE = "57014"
+
+
+def is_too_slow(exc: OperationalError) -> bool:
+    """A statement ran past DATABASE_STATEMENT_TIMEOUT_SECONDS (or the worker's) and was
+    stopped: neither an outage nor a fault in the statement."""
+    return getattr(exc.orig, "sqlstate", None) == _STOPPED_SQLSTATE
+
+
+def too_slow_response(exc: OperationalError) -> Response:
+    """503 for a request whose statement was stopped for taking too long, in the reader's
+    language. No Retry-After: the same request may well take as long again. Logged with
+    the statement (not its values, which may be personal data), for operations to find the
+    slow query; the request's transaction is rolled back."""
+    statement = " ".join(str(exc.statement or "").split())
+    log.error(
+        "a statement ran past its time limit on %s %s: %s",
+        request.method,
+        request.path,
+        statement[:1000],
+    )
+    return _unavailable(
+        "took_too_long",
+        gettext("This took too long"),
+        gettext(
+            "Læringsløp stopped the request because the database needed too long to answer "
+            "it. Try again later; if it happens again, tell the administrator of your "
+            "learning platform."
+        ),
+    )
+
+
+def _unavailable(code: str, title: str, message: str) -> Response:
+    """A 503 made in place of the request's answer: its transaction and its session's
+    changes go, and the answer is never kept by a cache (it may have been made after the
+    page's own hooks ran, with its launch token)."""
+    g.setdefault(SESSION_ROLLED_BACK, True)  # the session's changes go with the request's
+    response = make_response(render_error(503, code, title, message))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def service_down_response() -> Response:
     """503 and a moment's wait (Retry-After), in the reader's language: the database or
     Redis does not answer (down, restarting, every connection in use). Logged with the
     error for operations; the request's transaction is rolled back."""
     log.exception("a service is unavailable on %s %s", request.method, request.path)
-    g.setdefault(SESSION_ROLLED_BACK, True)  # the session's changes go with the request's
-    response = make_response(
-        render_error(
-            503,
-            "service_unavailable",
-            gettext("Temporarily unavailable"),
-            gettext(
-                "A service Læringsløp depends on is not answering just now. Try again in a moment."
-            ),
-        )
+    response = _unavailable(
+        "service_unavailable",
+        gettext("Temporarily unavailable"),
+        gettext(
+            "A service Læringsløp depends on is not answering just now. Try again in a moment."
+        ),
     )
     response.headers["Retry-After"] = str(SERVICE_DOWN_RETRY_SECONDS)
-    # never kept: made in place of a page after its hooks ran, it may carry a launch token
-    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -607,6 +645,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeoutError)
     def handle_service_down(exc: Exception) -> Any:
+        if isinstance(exc, OperationalError) and is_too_slow(exc):
+            return too_slow_response(exc)
         if isinstance(exc, OperationalError) and not is_outage(exc):
             return handle_unexpected(exc)  # a fault of ours: trying again will not help
         return service_down_response()

@@ -35,6 +35,10 @@ LAUNCH_COUNT_DAYS = 30
 MIN_LAUNCH_RECORD_DAYS = LAUNCH_COUNT_DAYS + 1
 MAX_LAUNCH_RECORD_DAYS = 36_500
 
+#: The longest statement timeout a setting may give: a day (PostgreSQL's own limit is
+#: about 24.8 days, as milliseconds in a 32-bit integer).
+MAX_STATEMENT_TIMEOUT_SECONDS = 86_400
+
 #: The secret used when none is configured. Refused in production.
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key-do-not-use-in-production"  # noqa: S105
 
@@ -78,6 +82,17 @@ class Settings:
     reading it again. A change is seen at once through Redis; without Redis, only by the
     process that made it (the others within this time)."""
     HTTP_TIMEOUT_SECONDS: int = 10
+    DATABASE_STATEMENT_TIMEOUT_SECONDS: int = 30
+    """PostgreSQL: the longest one statement of a web request may run (its
+    ``statement_timeout``). A statement past it is stopped and the request answered 503
+    ("took too long"), so that a runaway query or a request queued behind a lock does not
+    hold a connection, and the server's CPU, long after the browser gave up. 0: no limit
+    (the database role's own). The worker and the command-line commands use
+    WORKER_STATEMENT_TIMEOUT_SECONDS."""
+    WORKER_STATEMENT_TIMEOUT_SECONDS: int = 600
+    """PostgreSQL: as DATABASE_STATEMENT_TIMEOUT_SECONDS, for the worker (``laeringslop
+    worker``: retention over every launch record, the coverage figures) and every
+    command-line command (imports, ``retention run``). 0: no limit."""
     SCORE_RETRY_BASE_SECONDS: int = 30
     """Grades (AGS): the first retry after a temporary failure comes within this many
     seconds; each further one within twice as long (exponential backoff, full jitter)."""
@@ -329,6 +344,11 @@ def validate(settings: Settings) -> None:
     ):
         if getattr(settings, name) < 1:
             problems.append(f"{name} must be at least 1.")
+    for name in ("DATABASE_STATEMENT_TIMEOUT_SECONDS", "WORKER_STATEMENT_TIMEOUT_SECONDS"):
+        if not 0 <= getattr(settings, name) <= MAX_STATEMENT_TIMEOUT_SECONDS:
+            problems.append(
+                f"{name} must be from 0 (no limit) to {MAX_STATEMENT_TIMEOUT_SECONDS} seconds."
+            )
     if settings.SCORE_RETRY_MAX_SECONDS < settings.SCORE_RETRY_BASE_SECONDS:
         problems.append("SCORE_RETRY_MAX_SECONDS must not be less than SCORE_RETRY_BASE_SECONDS.")
     if settings.SCORE_LEASE_SECONDS < 6 * settings.HTTP_TIMEOUT_SECONDS:
