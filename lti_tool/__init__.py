@@ -294,17 +294,22 @@ def _template_globals() -> dict[str, Any]:
 
 def _finish_request(response: Response) -> Response:
     """Commit the request's one transaction, unless an error asked for a rollback. A
-    database that stops answering at the commit gets the 503 any other statement would."""
+    database that stops answering at the commit, or a statement of it stopped for taking
+    too long, gets the 503 any other statement would."""
     if g.get("rollback_only"):
         db.rollback_request_session()
     else:
         try:
-            db.commit_request_session()
+            db.commit_request_session()  # the audit's rows and what is not yet flushed too
         except OperationalError as exc:
-            if not errors.is_outage(exc):
+            if errors.is_too_slow(exc):
+                db.rollback_request_session()
+                response = errors.too_slow_response(exc)
+            elif errors.is_outage(exc):
+                db.rollback_request_session()
+                response = errors.service_down_response()
+            else:
                 raise
-            db.rollback_request_session()
-            response = errors.service_down_response()
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     _observe(response)

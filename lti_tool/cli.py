@@ -960,7 +960,8 @@ _WORKER_TIMEOUT = "_with_the_workers_statement_timeout"
 def _with_the_workers_timeout(command: click.Command) -> None:
     """Run ``command`` (each command of a group) with WORKER_STATEMENT_TIMEOUT_SECONDS, not
     the web requests' timeout the app opens its connections with: an import, or the
-    worker's retention over every launch record, may run longer than a page may."""
+    worker's retention over every launch record, may run longer than a page may. (A
+    process is one or the other; in tests, an app that ran a command keeps the worker's.)"""
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             _with_the_workers_timeout(sub)

@@ -308,8 +308,9 @@ CONNECT_TIMEOUT_SECONDS = 5
 
 class StatementTimeout:
     """The ``statement_timeout`` an engine's PostgreSQL connections are opened with, in
-    seconds (0: none set, the role's own). Set by ``SET`` on each new connection, not by
-    libpq's ``options``, which a connection pooler such as PgBouncer may refuse."""
+    seconds (0: none set, the URL's or the role's own). Set by ``SET`` on each new
+    connection, a session setting (with PgBouncer: session pooling), not by libpq's
+    ``options``, which a pooler may refuse as a startup parameter."""
 
     def __init__(self, seconds: int) -> None:
         self.seconds = seconds
@@ -342,9 +343,11 @@ def make_engine(database_url: str, statement_timeout_seconds: int = 0) -> Engine
         {} if "connect_timeout" in given else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
     )
     engine = create_engine(database_url, pool_size=5, max_overflow=10, connect_args=connect_args)
-    timeout = StatementTimeout(statement_timeout_seconds)
-    _STATEMENT_TIMEOUTS[engine] = timeout
-    event.listen(engine, "connect", timeout.apply)
+    # a URL that gives one (``?options=-c statement_timeout=…``) keeps it, in every process
+    if "statement_timeout" not in str(given.get("options", "")):
+        timeout = StatementTimeout(statement_timeout_seconds)
+        _STATEMENT_TIMEOUTS[engine] = timeout
+        event.listen(engine, "connect", timeout.apply)
     _ping_idle_connections(engine)
     return engine
 
@@ -359,7 +362,8 @@ def set_statement_timeout(engine: Engine, seconds: int) -> None:
     """Open the engine's connections from now on with ``seconds`` as their statement
     timeout (the worker and the commands: WORKER_STATEMENT_TIMEOUT_SECONDS, not the web
     requests' DATABASE_STATEMENT_TIMEOUT_SECONDS); the idle ones are closed, so none
-    keeps the old one. Nothing on SQLite, which has no such timeout."""
+    keeps the old one. Nothing on SQLite, which has no such timeout, nor when DATABASE_URL
+    gives its own."""
     timeout = _STATEMENT_TIMEOUTS.get(engine)
     if timeout is None or timeout.seconds == seconds:
         return

@@ -529,14 +529,14 @@ def is_outage(exc: OperationalError) -> bool:
     return "connection" in text or "server closed" in text
 
 
-#: PostgreSQL's SQLSTATE of a statement stopped by its ``statement_timeout``
-#: (query_canceled; the tool sends no cancel requests of its own).
+#: PostgreSQL's SQLSTATE of a statement stopped by its ``statement_timeout`` (query_canceled:
+#: also a database administrator's ``pg_cancel_backend``; the tool sends no cancel itself).
 _STOPPED_SQLSTATE = "57014"
 
 
 def is_too_slow(exc: OperationalError) -> bool:
-    """A statement ran past DATABASE_STATEMENT_TIMEOUT_SECONDS (or the worker's) and was
-    stopped: neither an outage nor a fault in the statement."""
+    """A statement ran past DATABASE_STATEMENT_TIMEOUT_SECONDS (or the worker's), or was
+    cancelled by hand, and was stopped: neither an outage nor a fault in the statement."""
     return getattr(exc.orig, "sqlstate", None) == _STOPPED_SQLSTATE
 
 
@@ -547,7 +547,7 @@ def too_slow_response(exc: OperationalError) -> Response:
     slow query; the request's transaction is rolled back."""
     statement = " ".join(str(exc.statement or "").split())
     log.error(
-        "a statement ran past its time limit on %s %s: %s",
+        "a statement ran past its time limit (or was cancelled) on %s %s: %s",
         request.method,
         request.path,
         statement[:1000],

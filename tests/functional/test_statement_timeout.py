@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import make_url
 
 from lti_tool.settings import SettingsError, load_settings
-from tests.fakes.lms import TestLms
+from tests.fakes.lms import TestLms, parse_forms
 
 NB_TOO_LONG = "Dette tok for lang tid"
 
@@ -119,6 +119,46 @@ def test_the_stop_is_told_in_the_launchs_language(
 
     assert response.status_code == 503
     assert title in response.get_data(as_text=True)
+
+
+def test_a_statement_of_the_commit_stopped_so_is_answered_alike(
+    make_app: Any, platform_pem: bytes, mocked_http: Any, postgresql: str
+) -> None:
+    """A change whose audit rows are written as it commits (``_finish_request``), after
+    the view: stopped there, the same 503, and none of it kept."""
+    from tests.conftest import register_test_lms
+
+    app = make_app(DATABASE_STATEMENT_TIMEOUT_SECONDS=1)
+    lms = register_test_lms(app, platform_pem, mocked_http)
+    browser = TestLms.browser(app)
+    assert TestLms.landed(lms.launch(browser, "designer"))
+    page = browser.get("/designer/frameworks").get_data(as_text=True)
+    (create,) = [f for f in parse_forms(page) if f["action"].endswith("/designer/frameworks")]
+    fields = {**create["fields"], "code": "brann", "title_nb": "Brannvern"}
+
+    with table_locked(postgresql, "audit_event", seconds=30):
+        response = browser.post(create["action"], data=fields)
+
+    assert response.status_code == 503, response.get_data(as_text=True)[:2000]
+    assert NB_TOO_LONG in response.get_data(as_text=True)
+    assert "Brannvern" not in browser.get("/designer/frameworks").get_data(as_text=True)
+
+
+def test_a_limit_the_database_url_gives_is_kept_everywhere(
+    make_app: Any, database_url: str, postgresql: str
+) -> None:
+    from sqlalchemy import text
+
+    url = make_url(database_url).update_query_dict({"options": "-c statement_timeout=7000"})
+    app = make_app(DATABASE_URL=url.render_as_string(hide_password=False))
+
+    def limit() -> str:
+        with app.extensions["db_engine"].connect() as connection:
+            return str(connection.scalar(text("SHOW statement_timeout")))
+
+    assert limit() == "7s"
+    assert app.test_cli_runner().invoke(args=["organisation", "list"]).exit_code == 0
+    assert limit() == "7s"  # not the worker's either
 
 
 def test_the_commands_wait_longer_than_a_web_request(make_app: Any, postgresql: str) -> None:
