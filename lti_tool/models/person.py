@@ -57,8 +57,13 @@ class Launch(Base):
     """A validated launch; later requests and LMS service calls refer back to it."""
 
     __tablename__ = "launch"
-    #: A deployment's launches by time: the console's counts and last launch (below).
-    __table_args__ = (Index("ix_launch_deployment_pk_created_at", "deployment_pk", "created_at"),)
+    __table_args__ = (
+        #: A deployment's launches by time: the console's counts and last launch (below).
+        Index("ix_launch_deployment_pk_created_at", "deployment_pk", "created_at"),
+        #: A link's launches by time: whether a record past its days has a newer one
+        #: (``services.retention.purge_launches``), one index probe, not a scan of them all.
+        Index("ix_launch_link_key_created_at", "link_key", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
@@ -69,6 +74,9 @@ class Launch(Base):
     """What the person held at the launch (its LTI roles and their grants then): where
     the launch lands. Access is decided on every request (``auth.current_permissions``)."""
     claims: Mapped[dict] = mapped_column(JSON)
+    link_key: Mapped[str] = mapped_column(String(32))
+    """The person's link this launch came through (``services.launches.link_key``): the
+    course in the deployment and what the link places. Retention keeps each link's newest."""
     created_at: Mapped[timestamp]
 
     person: Mapped[Person] = relationship()

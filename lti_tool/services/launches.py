@@ -4,6 +4,8 @@ deployment's launches are counted from)."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import secrets
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -189,6 +191,9 @@ def insert_launch(
         "created_at": utcnow(),
         **values,
     }
+    values["link_key"] = link_key(
+        person.id, deployment.id, values.get("context_id"), values["claims"]
+    )
     session.execute(_LAUNCH_INSERT, values)
     record = _persistent(session, Launch, values)  # what it holds is what the row holds
     set_committed_value(record, "person", person)
@@ -197,6 +202,25 @@ def insert_launch(
 
 
 _LAUNCH_INSERT = insert(Launch.__table__)  # type: ignore[arg-type]
+
+
+#: A link key's hexadecimal digits: 128 bits, far from any two links' keys meeting by chance,
+#: and half the index a whole SHA-256 would make.
+LINK_KEY_LENGTH = 32
+
+
+def link_key(
+    person_id: int, deployment_pk: int, context_id: str | None, claims: Mapping[str, Any]
+) -> str:
+    """The person's link a launch came through, as one indexed value: the person, the
+    deployment, the course (context) and what the link places (the custom parameters a
+    record keeps, ``stored_claims``). Two links of one course are two links: their scores
+    and rosters go through their own launches. Also the migration's, for older records."""
+    placed = claims.get(c.CUSTOM) or {}
+    named = json.dumps(
+        [person_id, deployment_pk, context_id, placed], sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(named.encode()).hexdigest()[:LINK_KEY_LENGTH]
 
 
 #: The custom parameter of a placed link that names a mapping (see services.placement).

@@ -238,3 +238,48 @@ def test_people_granted_before_the_upgrade_have_their_grants_read(
         assert flags() == {"granted": True, "withdrawn": True, "never": False}
     finally:
         app.extensions["db_engine"].dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_launch_records_made_before_the_upgrade_get_the_link_key_a_launch_gives(
+    kind, tmp_path, make_app, platform_pem, mocked_http, app
+):
+    """``launch.link_key`` (retention keeps each link's newest record) is computed by its
+    migration for the records there are, from their claims, as a launch computes its own:
+    the records of one link stay one link across the upgrade. (``app``, unused, empties
+    the test Redis after it: the launches' platform and keys are cached there.)"""
+    from tests.conftest import register_test_lms
+    from tests.fakes.lms import TestLms
+
+    url = _roundtrip_database(kind, tmp_path)
+    upgraded = make_app(DATABASE_URL=url)
+    runner = upgraded.test_cli_runner()
+
+    def db(*args: str) -> None:
+        result = runner.invoke(args=["db", *args])
+        assert result.exit_code == 0, result.output
+
+    def keys() -> dict[str, str]:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as connection:
+                rows = connection.execute(text("SELECT id, link_key FROM launch"))
+                return {row.id: row.link_key for row in rows}
+        finally:
+            engine.dispose()
+
+    try:
+        db("upgrade")
+        lms = register_test_lms(upgraded, platform_pem, mocked_http)
+        browser = TestLms.browser(upgraded)
+        for persona in ("learner", "learner", "learner2"):
+            assert TestLms.landed(lms.launch(browser, persona))
+        other_course = {"https://purl.imsglobal.org/spec/lti/claim/context": {"id": "kurs-9"}}
+        assert TestLms.landed(lms.signed_launch(browser, "learner", change=other_course))
+        given = keys()
+        assert len(given) == 4 and len(set(given.values())) == 3  # the learner's twice
+        db("downgrade")
+        db("upgrade")
+        assert keys() == given
+    finally:
+        upgraded.extensions["db_engine"].dispose()
