@@ -7,8 +7,9 @@
 The database given is emptied and migrated with this checkout's migrations. Then
 ``--people`` people of one organisation launch ``--launches`` times in all, evenly over
 400 days, in 3 courses each, a third of the launches through a link that places a
-mapping: 6 links a person. The records are written by one SQL statement (as the tool
-would key them, with ``launch.link_key`` where the schema has it). The purge
+mapping: 6 links a person. The records are written by one SQL statement, with a
+``launch.link_key`` where the schema has one (an md5 of the link's parts: the same links
+as the tool's own keys make, not the same values). The purge
 (``services.retention.purge_launches``, LAUNCH_RECORD_DAYS 180, at most
 ``LAUNCH_PURGE_BATCH`` a run) is timed three times, each run rolled back; then it is run
 until nothing is left to delete, and timed once more: what each later hour costs, when

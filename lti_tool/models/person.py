@@ -74,9 +74,11 @@ class Launch(Base):
     """What the person held at the launch (its LTI roles and their grants then): where
     the launch lands. Access is decided on every request (``auth.current_permissions``)."""
     claims: Mapped[dict] = mapped_column(JSON)
-    link_key: Mapped[str] = mapped_column(String(32))
+    link_key: Mapped[str | None] = mapped_column(String(32))
     """The person's link this launch came through (``services.launches.link_key``): the
-    course in the deployment and what the link places. Retention keeps each link's newest."""
+    course in the deployment and what the link places. Retention keeps each link's newest.
+    None only in a record an older version wrote while it overlapped an upgrade: the
+    retention run keys it first."""
     created_at: Mapped[timestamp]
 
     person: Mapped[Person] = relationship()

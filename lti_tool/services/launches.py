@@ -214,9 +214,16 @@ def link_key(
 ) -> str:
     """The person's link a launch came through, as one indexed value: the person, the
     deployment, the course (context) and what the link places (the custom parameters a
-    record keeps, ``stored_claims``). Two links of one course are two links: their scores
-    and rosters go through their own launches. Also the migration's, for older records."""
-    placed = claims.get(c.CUSTOM) or {}
+    record keeps, ``STORED_CUSTOM``: a record older than ``stored_claims``, with the whole
+    custom object, is of the same link). Two links of one course are two links: their
+    scores and rosters go through their own launches. Also the migration's and the
+    retention's, for records without one."""
+    custom = claims.get(c.CUSTOM)
+    placed = (
+        {name: custom[name] for name in STORED_CUSTOM if name in custom}
+        if isinstance(custom, Mapping)
+        else {}
+    )
     named = json.dumps(
         [person_id, deployment_pk, context_id, placed], sort_keys=True, separators=(",", ":")
     )

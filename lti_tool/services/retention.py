@@ -27,7 +27,7 @@ import functools
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from lti_tool.domain.certification_rules import add_months
@@ -35,6 +35,7 @@ from lti_tool.errors import NotFound
 from lti_tool.models import Attempt, AttemptStatus, AuditAction, Launch, Organisation, Person
 from lti_tool.services import audit, erasure
 from lti_tool.services.audit import Actor
+from lti_tool.services.launches import link_key
 from lti_tool.settings import MIN_LAUNCH_RECORD_DAYS
 
 log = logging.getLogger(__name__)
@@ -226,6 +227,31 @@ def purge_audit(session: Session, now: dt.datetime) -> int:
     return deleted
 
 
+def key_unkeyed_launches(session: Session) -> int:
+    """Give records without a link key theirs (at most ``LAUNCH_PURGE_BATCH`` a run): those
+    a process of the version before wrote while it overlapped the upgrade. Unkeyed, a
+    record would never have a newer one of its link, and would be kept for ever."""
+    rows = session.execute(
+        select(Launch.id, Launch.person_id, Launch.deployment_pk, Launch.context_id, Launch.claims)
+        .where(Launch.link_key.is_(None))
+        .limit(LAUNCH_PURGE_BATCH)
+    ).all()
+    if rows:
+        session.execute(
+            update(Launch),
+            [
+                {
+                    "id": row.id,
+                    "link_key": link_key(
+                        row.person_id, row.deployment_pk, row.context_id, row.claims
+                    ),
+                }
+                for row in rows
+            ],
+        )
+    return len(rows)
+
+
 def purge_launches(session: Session, now: dt.datetime, days: int) -> int:
     """Delete launch records older than ``days`` (at most ``LAUNCH_PURGE_BATCH``, the
     oldest first), except the newest of each person's link and those an attempt in
@@ -236,6 +262,7 @@ def purge_launches(session: Session, now: dt.datetime, days: int) -> int:
     of one course are scored apart."""
     if days < MIN_LAUNCH_RECORD_DAYS:
         raise ValueError(f"launch records kept {days} days")
+    key_unkeyed_launches(session)
     # A record goes when its link has a newer one (later, or as late with a greater id:
     # two tabs' launches at one moment keep exactly one): a probe of the link's index per
     # record past its days, not a ranking of every record (bench/RESULTS.md).

@@ -13,7 +13,7 @@ import pytest
 from joserfc import jwt as jose_jwt
 from openpyxl import load_workbook
 from pypdf import PdfReader
-from sqlalchemy import JSON, String, Text, select
+from sqlalchemy import JSON, String, Text, select, update
 from sqlalchemy.orm import selectinload
 
 from lti_tool import clock
@@ -629,6 +629,28 @@ def test_a_run_deletes_at_most_a_batch_of_launch_records(app, lms, cli, monkeypa
         for n, t in zip((2, 2, 0), told, strict=True)
     ] == [True] * 3
     assert left == [made[2:], made[4:], made[4:]]
+
+
+def test_records_written_without_a_link_key_are_keyed_and_purged_as_their_links(
+    app, lms, cli, monkeypatch
+):
+    """A process of the version before, still running while the upgrade starts, writes
+    its launches without ``link_key``: the retention run keys them, and they go as any of
+    their link's records go, the newest kept."""
+    _launches_days_ago(app, lms, monkeypatch, "learner", 3)
+    made = _launch_ids(app)
+    with app.app_context():
+        session = get_session()
+        keys = dict(session.execute(select(Launch.id, Launch.link_key)).all())
+        session.execute(update(Launch).values(link_key=None))
+        session.commit()
+
+    assert "2 launch record(s) past their retention deleted" in cli("retention", "run").output
+
+    assert _launch_ids(app) == made[-1:]
+    with app.app_context():
+        kept = get_session().scalar(select(Launch.link_key).where(Launch.id == made[-1]))
+    assert kept == keys[made[-1]]  # as the launch itself keyed it
 
 
 def _set_rule(browser: Any, organisation: int, months: str) -> None:
