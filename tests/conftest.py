@@ -84,8 +84,10 @@ def _worker_database(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    """TEST_REDIS_URL, whose database each test empties. Under ``-n`` worker N uses the
-    database N above the given one (``/6`` for gw0, ``/7`` for gw1)."""
+    """TEST_REDIS_URL, whose database each test empties, and this run first: a run stopped
+    midway leaves what it cached (a test LMS's JWKS under its URL, which the next run's new
+    platform key does not match). Under ``-n`` worker N uses the database N above the
+    given one (``/6`` for gw0, ``/7`` for gw1)."""
     url = os.environ.get("TEST_REDIS_URL", "")
     if url:
         import redis
@@ -95,7 +97,7 @@ def redis_url() -> str:
             number = int(parts.path.strip("/") or 0) + int(WORKER.removeprefix("gw"))
             url = urlunsplit(parts._replace(path=f"/{number}"))
         try:
-            redis.Redis.from_url(url).ping()  # fail loudly when asked for and unreachable
+            redis.Redis.from_url(url).flushdb()  # fails loudly when asked for and unreachable
         except redis.ResponseError as exc:  # a database number beyond Redis's (0–15)
             raise RuntimeError(
                 f"{url} (TEST_REDIS_URL for worker {WORKER}): {exc}. "
