@@ -302,14 +302,11 @@ def _finish_request(response: Response) -> Response:
         try:
             db.commit_request_session()  # the audit's rows and what is not yet flushed too
         except OperationalError as exc:
-            if errors.is_too_slow(exc):
-                db.rollback_request_session()
-                response = errors.too_slow_response(exc)
-            elif errors.is_outage(exc):
-                db.rollback_request_session()
-                response = errors.service_down_response()
-            else:
+            unavailable = errors.database_unavailable_response(exc)
+            if unavailable is None:
                 raise
+            db.rollback_request_session()
+            response = unavailable
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     _observe(response)

@@ -589,6 +589,17 @@ def service_down_response() -> Response:
     return response
 
 
+def database_unavailable_response(exc: OperationalError) -> Response | None:
+    """The 503 for a database error that is not the request's fault (a statement stopped
+    for taking too long, an outage); None for a fault in the statement, an error of ours.
+    For the error handlers and for the request's commit alike."""
+    if is_too_slow(exc):
+        return too_slow_response(exc)
+    if is_outage(exc):
+        return service_down_response()
+    return None
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ToolError)
     def handle_tool_error(exc: ToolError) -> tuple[Any, int]:
@@ -645,10 +656,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeoutError)
     def handle_service_down(exc: Exception) -> Any:
-        if isinstance(exc, OperationalError) and is_too_slow(exc):
-            return too_slow_response(exc)
-        if isinstance(exc, OperationalError) and not is_outage(exc):
-            return handle_unexpected(exc)  # a fault of ours: trying again will not help
+        if isinstance(exc, OperationalError):
+            # None: a fault of ours, which trying again will not help
+            return database_unavailable_response(exc) or handle_unexpected(exc)
         return service_down_response()
 
     @app.errorhandler(Exception)

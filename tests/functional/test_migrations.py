@@ -8,7 +8,9 @@ commands at the same folder.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -76,6 +78,18 @@ def _roundtrip_database(kind: str, tmp_path: Path) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+def _db_commands(app: Any) -> Callable[..., str]:
+    """``flask --app lti_tool db …`` on ``app``, as an operator runs it; each must succeed."""
+    runner = app.test_cli_runner()
+
+    def db(*args: str) -> str:
+        result = runner.invoke(args=["db", *args])
+        assert result.exit_code == 0, result.output
+        return str(result.output)
+
+    return db
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_the_latest_migration_downgrades_and_upgrades_again(kind, tmp_path, make_app):
     """What an operator does when an upgrade must be undone (``flask --app lti_tool db``):
@@ -86,12 +100,7 @@ def test_the_latest_migration_downgrades_and_upgrades_again(kind, tmp_path, make
     previous = script.get_revision(head).down_revision
     assert isinstance(previous, str)
     app = make_app(DATABASE_URL=url)
-    runner = app.test_cli_runner()
-
-    def db(*args: str) -> str:
-        result = runner.invoke(args=["db", *args])
-        assert result.exit_code == 0, result.output
-        return str(result.output)
+    db = _db_commands(app)
 
     try:
         assert f"{head} (head)" in db("upgrade")
@@ -192,11 +201,7 @@ def test_people_granted_before_the_upgrade_have_their_grants_read(
 
     url = _roundtrip_database(kind, tmp_path)
     app = make_app(DATABASE_URL=url)
-    runner = app.test_cli_runner()
-
-    def db(*args: str) -> None:
-        result = runner.invoke(args=["db", *args])
-        assert result.exit_code == 0, result.output
+    db = _db_commands(app)
 
     def flags() -> dict[str, bool]:
         with app.app_context():
@@ -253,11 +258,7 @@ def test_launch_records_made_before_the_upgrade_get_the_link_key_a_launch_gives(
 
     url = _roundtrip_database(kind, tmp_path)
     upgraded = make_app(DATABASE_URL=url)
-    runner = upgraded.test_cli_runner()
-
-    def db(*args: str) -> None:
-        result = runner.invoke(args=["db", *args])
-        assert result.exit_code == 0, result.output
+    db = _db_commands(upgraded)
 
     def keys() -> dict[str, str]:
         engine = create_engine(url)

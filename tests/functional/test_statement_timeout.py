@@ -161,33 +161,39 @@ def test_a_limit_the_database_url_gives_is_kept_everywhere(
     assert limit() == "7s"  # not the worker's either
 
 
-def test_the_commands_wait_longer_than_a_web_request(make_app: Any, postgresql: str) -> None:
-    """A command writes past the web requests' limit: it runs with the worker's."""
-    app = make_app(DATABASE_STATEMENT_TIMEOUT_SECONDS=1, WORKER_STATEMENT_TIMEOUT_SECONDS=20)
+def _add_organisation_while_locked(
+    app: Any, dsn: str, lock_seconds: float
+) -> tuple[Any, float, bool]:
+    """``organisation add`` while its table is locked for ``lock_seconds``: the command's
+    result, how long it took, and whether the organisation is there after."""
     runner = app.test_cli_runner()
-
-    with table_locked(postgresql, "organisation", seconds=2.5):
+    with table_locked(dsn, "organisation", seconds=lock_seconds):
         started = time.monotonic()
         result = runner.invoke(args=["organisation", "add", "Ventekommune"])
         took = time.monotonic() - started
+    added = "Ventekommune" in runner.invoke(args=["organisation", "list"]).output
+    return result, took, added
+
+
+def test_the_commands_wait_longer_than_a_web_request(make_app: Any, postgresql: str) -> None:
+    """A command writes past the web requests' limit: it runs with the worker's."""
+    app = make_app(DATABASE_STATEMENT_TIMEOUT_SECONDS=1, WORKER_STATEMENT_TIMEOUT_SECONDS=20)
+
+    result, took, added = _add_organisation_while_locked(app, postgresql, lock_seconds=2.5)
 
     assert result.exit_code == 0, result.output
     assert took >= 2  # it waited for the lock, past the web requests' second
-    assert "Ventekommune" in runner.invoke(args=["organisation", "list"]).output
+    assert added
 
 
 def test_a_command_past_the_workers_limit_is_stopped(make_app: Any, postgresql: str) -> None:
     app = make_app(DATABASE_STATEMENT_TIMEOUT_SECONDS=30, WORKER_STATEMENT_TIMEOUT_SECONDS=1)
-    runner = app.test_cli_runner()
 
-    with table_locked(postgresql, "organisation", seconds=30):
-        started = time.monotonic()
-        result = runner.invoke(args=["organisation", "add", "Ventekommune"])
-        took = time.monotonic() - started
+    result, took, added = _add_organisation_while_locked(app, postgresql, lock_seconds=30)
 
     assert result.exit_code != 0
     assert took < 10
-    assert "Ventekommune" not in runner.invoke(args=["organisation", "list"]).output
+    assert not added
 
 
 @pytest.mark.parametrize(
