@@ -27,8 +27,8 @@ from lti_tool.signing import SessionCookies
 from lti_tool.views import IdConverter
 
 csrf = CSRFProtect()
-#: One line per request: method, path, endpoint, status, duration_ms (gunicorn's own access
-#: log is off: it cannot carry the request id).
+#: One line per request: method, path, endpoint, status, duration_ms and the client's
+#: address (gunicorn's own access log is off: it cannot carry the request id).
 access_log = logging.getLogger("lti_tool.access")
 #: Limits what anyone may call without signing in (``rate_limits``).
 limiter = RateLimits()
@@ -171,6 +171,8 @@ def _observe(response: Response) -> None:
             "endpoint": endpoint,
             "status": response.status_code,
             "duration_ms": round(seconds * 1000, 2),
+            # as the rate limits count it: behind PROXY_FIX_HOPS proxies, the forwarded one
+            "client": request.remote_addr,
         },
     )
 

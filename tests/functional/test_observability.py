@@ -102,8 +102,26 @@ def test_every_response_and_log_line_carries_the_request_id(client, caplog):
         200,
     )
     assert line["duration_ms"] >= 0
+    assert line["client"] == "127.0.0.1"
     assert dt.datetime.fromisoformat(line["time"]).tzinfo is not None
     assert "secret-launch-token" not in json.dumps(line)  # no query strings
+
+
+@pytest.mark.parametrize(("hops", "client"), [(0, "10.0.0.9"), (1, "203.0.113.7")])
+def test_the_access_line_names_the_client_as_the_rate_limits_count_it(
+    make_app, caplog, hops, client
+):
+    """Behind a trusted proxy (PROXY_FIX_HOPS) the address it forwards; else the socket's
+    (a forwarded address without a trusted proxy is anyone's to write)."""
+    app = make_app(PROXY_FIX_HOPS=hops)
+    caplog.set_level(logging.INFO, logger="lti_tool.access")
+    app.test_client().get(
+        "/healthz",
+        headers={"X-Forwarded-For": "203.0.113.7"},
+        environ_base={"REMOTE_ADDR": "10.0.0.9"},
+    )
+    (line,) = [as_json(r) for r in caplog.records if r.name == "lti_tool.access"]
+    assert line["client"] == client
 
 
 @pytest.mark.parametrize(

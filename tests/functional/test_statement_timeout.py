@@ -33,15 +33,16 @@ def postgresql(database_url: str, app: Any) -> str:
 
 
 @contextmanager
-def table_locked(dsn: str, table: str, seconds: float) -> Iterator[None]:
-    """``table`` locked against writes by another connection (as by a transaction that
-    is stuck), for ``seconds`` or until the block ends, whichever comes first."""
+def table_locked(dsn: str, table: str, seconds: float, mode: str = "EXCLUSIVE") -> Iterator[None]:
+    """``table`` locked against writes (``mode`` ``ACCESS EXCLUSIVE``: reads too) by
+    another connection, as by a transaction that is stuck, for ``seconds`` or until the
+    block ends, whichever comes first."""
     locked = threading.Event()
     release = threading.Event()
 
     def hold() -> None:
         with psycopg.connect(dsn) as conn:
-            conn.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")  # reads pass, writes wait
+            conn.execute(f"LOCK TABLE {table} IN {mode} MODE")  # EXCLUSIVE: reads pass
             locked.set()
             release.wait(seconds)
             conn.rollback()
@@ -159,6 +160,30 @@ def test_a_limit_the_database_url_gives_is_kept_everywhere(
     assert limit() == "7s"
     assert app.test_cli_runner().invoke(args=["organisation", "list"]).exit_code == 0
     assert limit() == "7s"  # not the worker's either
+
+
+def test_readyz_answers_its_checks_when_the_outbox_cannot_be_read_in_time(
+    make_app: Any, postgresql: str
+) -> None:
+    """The outbox's depth is reported, not judged: a count stopped by the time limit (its
+    table locked by a stuck transaction) leaves it out, and the probe still answers its
+    checks, ready, not the error page's took-too-long."""
+    app = make_app(DATABASE_STATEMENT_TIMEOUT_SECONDS=1)
+    client = app.test_client()
+
+    with table_locked(postgresql, "score_delivery", seconds=30, mode="ACCESS EXCLUSIVE"):
+        started = time.monotonic()
+        response = client.get("/readyz")
+        took = time.monotonic() - started
+
+    assert took < 10
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"] == "ok"
+    assert body["outbox"] is None
+    # the stopped transaction was rolled back: the next probe reads the outbox again
+    assert client.get("/readyz").get_json()["outbox"]["scores"]["depth"] == 0
 
 
 def _add_organisation_while_locked(
