@@ -1,6 +1,8 @@
 # Læringsløp: the production image, installed from the tool's wheel alone (no source tree at
 # run time: the migrations and the gunicorn settings are in the package). compose.yaml runs
 # it as migrate, web and worker; by hand, with the same environment and volume:
+# (config/example.env's PROMETHEUS_MULTIPROC_DIR, /run/laeringslop-metrics, is the
+# user's; shared by web and worker only as a volume, as compose.yaml mounts it)
 #   docker run --env-file config/example.env -v laeringslop:/var/lib/laeringslop IMAGE migrate
 #   docker run --env-file config/example.env -v laeringslop:/var/lib/laeringslop IMAGE \
 #       flask --app lti_tool keys rotate
@@ -31,8 +33,9 @@ ENV PATH=/opt/laeringslop/bin:$PATH \
 
 RUN groupadd --gid 10001 laeringslop \
  && useradd --uid 10001 --gid 10001 --create-home --shell /usr/sbin/nologin laeringslop \
- && mkdir -p /var/lib/laeringslop/keys /var/lib/laeringslop/instance \
- && chown -R 10001:10001 /var/lib/laeringslop && chmod 700 /var/lib/laeringslop/keys
+ && mkdir -p /var/lib/laeringslop/keys /var/lib/laeringslop/instance /run/laeringslop-metrics \
+ && chown -R 10001:10001 /var/lib/laeringslop /run/laeringslop-metrics \
+ && chmod 700 /var/lib/laeringslop/keys
 
 COPY --from=build /opt/laeringslop /opt/laeringslop
 

@@ -283,6 +283,11 @@ def registration_url(organisation: str, expires_in: int) -> None:
 def keys_rotate() -> None:
     """Create the first key, or a new one; the previous stays published for the grace period.
     Recorded in every organisation's audit log: the key signs for all of them."""
+    if migrate.schema_state(get_session()) in ("behind", "not migrated"):
+        # the key file would be written and the audit's rows refused: checked first
+        raise click.ClickException(
+            "the database is not migrated: run `laeringslop migrate` first (no key was made)"
+        )
     keyring = lti_services().keyring
     key = keyring.rotate()
     audit.record_everywhere(get_session(), Actor.cli, AuditAction.ROTATE_KEY, "tool_key", key.kid)

@@ -22,6 +22,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY
 
 from lti_tool.observability import metrics_process_id
+from lti_tool.settings import SettingsError
 
 #: Where every process writes its values (gunicorn_conf sets it for the workers), as it was
 #: when prometheus-client was loaded: that decides how the values are kept.
@@ -29,7 +30,13 @@ MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 if MULTIPROCESS_DIR:  # before any metric is made: each takes its value class when made
     # a folder named but not made yet (a fresh /run after a reboot) is made, not a failure
     # of every request
-    os.makedirs(MULTIPROCESS_DIR, exist_ok=True)
+    try:
+        os.makedirs(MULTIPROCESS_DIR, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError(
+            f"PROMETHEUS_MULTIPROC_DIR={MULTIPROCESS_DIR} cannot be made ({exc}): make the "
+            "folder, writable by the user the tool runs as, or leave the setting unset"
+        ) from exc
     values.ValueClass = values.MultiProcessValue(metrics_process_id)
 
 LAUNCHES = Counter(
@@ -66,6 +73,11 @@ LMS_CALL_ERRORS = Counter(
 )
 
 
+#: The kinds of call to a platform (``lms_call``), and how one may fail.
+LMS_CALLS = ("token", "ags", "nrps", "jwks")
+LMS_CALL_FAILURES = ("network", "4xx", "5xx")
+
+
 def count_refusal(code: str) -> None:
     REFUSALS.labels(code).inc()
 
@@ -74,6 +86,14 @@ def declare_refusal_reasons(codes: Iterable[str]) -> None:
     """Every reason shows from the start, at 0: a rate needs the series before its first."""
     for code in codes:
         REFUSALS.labels(code)
+
+
+def declare_lms_call_errors() -> None:
+    """Every kind of call's every failure from the start, at 0, as the refusals: an
+    alert on ``increase()`` needs the series before the first error."""
+    for call in LMS_CALLS:
+        for failure in LMS_CALL_FAILURES:
+            LMS_CALL_ERRORS.labels(call, failure)
 
 
 #: Each series' child, found once: ``labels()`` checks and locks on every call, and every

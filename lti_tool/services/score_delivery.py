@@ -514,7 +514,9 @@ def _record(
             return
         row.next_attempt_at = next_try_at(row.tries, error, now, settings)
         counts.retrying += 1
-        log.info(
+        # a warning: an LMS refusing or down shows where operations watch, long before a
+        # score is given up
+        log.warning(
             "score delivery %s: try %s failed (%s); next try at %s",
             row.id,
             row.tries,

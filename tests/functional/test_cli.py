@@ -259,3 +259,21 @@ def test_organisation_set_region_needs_exactly_one_choice_and_known_names(cli):
     assert unknown.exit_code == 1 and "no organisation named 'Nope'" in unknown.output
 
     assert _regions(cli("region", "list").output) == {"Kongsbergregionen": []}
+
+
+def test_the_first_key_waits_for_the_schema(make_app, tmp_path):
+    """``keys rotate`` on a database not migrated yet (compose's steps taken out of order):
+    said so, and no key file written that a later rotation would add a second to."""
+    keys = tmp_path / "keys"
+    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'fresh.db'}", KEYS_DIR=str(keys))
+    cli = app.test_cli_runner()
+
+    refused = cli.invoke(args=["keys", "rotate"])
+    assert refused.exit_code == 1
+    assert "run `laeringslop migrate` first (no key was made)" in refused.output
+    assert not list(keys.glob("*.pem"))
+
+    assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
+    made = cli.invoke(args=["keys", "rotate"])
+    assert made.exit_code == 0, made.output
+    assert len(list(keys.glob("*.pem"))) == 1

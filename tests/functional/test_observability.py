@@ -431,6 +431,44 @@ def test_any_process_answers_for_all_of_them(settings_overrides, tmp_path):
     assert value(samples, "laeringslop_outbox_depth", outbox="scores") == 0
 
 
+def test_every_kind_of_lms_call_error_shows_from_the_start(settings_overrides, tmp_path):
+    """A fresh process, no call made yet: each call's each failure at 0, so an alert on
+    ``increase()`` sees the first error (a series that appears with it shows no increase)."""
+    settings = json.dumps({**settings_overrides, "METRICS_TOKEN": TOKEN})
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    samples = parse(_process(settings, env, 0, scrape=True))
+    shown = {
+        (dict(labels)["call"], dict(labels)["error"]): count
+        for (name, labels), count in samples.items()
+        if name == "laeringslop_lms_call_errors_total"
+    }
+    assert shown == {
+        (call, error): 0.0
+        for call in ("token", "ags", "nrps", "jwks")
+        for error in ("network", "4xx", "5xx")
+    }
+
+
+def test_a_metrics_folder_that_cannot_be_made_is_named_at_start(tmp_path):
+    """Every process would fail on it (the image's /run is root's): the start says which
+    setting and what to do, not a traceback of os.makedirs."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = subprocess.run(
+        [sys.executable, "-c", "import lti_tool.metrics"],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(blocker / "metrics")},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("lti_tool.settings.SettingsError: PROMETHEUS_MULTIPROC_DIR="), last
+    assert "leave the setting unset" in last
+
+
 _CONTAINER = """
 import json, os, socket, sys
 settings, host = json.loads(sys.argv[1]), sys.argv[2]

@@ -289,7 +289,7 @@ def test_the_token_is_reused_across_deliveries_and_renewed_after_a_401(
 
 
 def test_an_hour_long_outage_delays_but_loses_nothing_and_keeps_the_order(
-    app, lms, gradebook, lineitem
+    app, lms, gradebook, lineitem, caplog
 ):
     learner = ags_launch(app, lms, gradebook.endpoint_claim(lineitem))
     manager = ags_launch(app, lms, gradebook.endpoint_claim(lineitem), persona="manager")
@@ -315,6 +315,11 @@ def test_an_hour_long_outage_delays_but_loses_nothing_and_keeps_the_order(
     assert [r.tries > 0 for r in waiting] == [True, True, False, False, False]
     assert {r.last_status for r in waiting if r.tries} <= {503, None}  # None: no answer
     assert all(r.last_error for r in waiting if r.tries)
+    # each failed try is a warning: where operations watch, long before a score fails
+    tries = [
+        r for r in caplog.records if "failed (" in r.getMessage() and "next try" in r.getMessage()
+    ]
+    assert tries and {r.levelname for r in tries} == {"WARNING"}
 
     # The LMS is back; within the longest backoff every score is delivered.
     gradebook.down = None

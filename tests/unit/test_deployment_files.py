@@ -47,6 +47,29 @@ def test_the_image_is_built_in_stages_and_runs_from_the_wheel_as_a_user():
     assert 'ENTRYPOINT ["laeringslop"]' in final and 'CMD ["web"]' in final
 
 
+def test_the_image_makes_the_metrics_folder_the_example_settings_name_for_its_user():
+    """config/example.env's PROMETHEUS_MULTIPROC_DIR, made in the image and the user's:
+    ``docker run --env-file config/example.env`` would fail every process otherwise."""
+    (named,) = re.findall(
+        r"^PROMETHEUS_MULTIPROC_DIR=(\S+)$", (ROOT / "config/example.env").read_text(), re.M
+    )
+    _build, final = stages()
+    (run,) = [line for line in final if line.startswith("RUN ") and "useradd" in line]
+    assert re.search(rf"mkdir -p [^&]*{re.escape(named)}", run)
+    assert re.search(rf"chown -R 10001:10001 [^&]*{re.escape(named)}", run)
+
+
+def test_the_build_context_leaves_out_the_environment_the_keys_and_the_history():
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {".git", ".venv", "keys", ".env", "instance"} <= ignored
+    copied = {"pyproject.toml", "README.md", "lti_tool"}  # the build stage's COPY lines
+    assert not ignored & copied
+
+
 def test_compose_runs_postgres_redis_migrate_web_and_worker_in_order():
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     services = compose["services"]
