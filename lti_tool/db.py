@@ -305,6 +305,21 @@ def among_values(
 #: proxy) fails a request, and ``/readyz``, in seconds, not minutes. Redis's is the same.
 CONNECT_TIMEOUT_SECONDS = 5
 
+#: libpq's settings for a connection whose server went away while it was open (a host
+#: gone, a failover, a dropped route): without them a request waits on it for TCP's own
+#: retransmissions, some 15 minutes. Sent data left unacknowledged 30 s, or an idle
+#: connection whose keepalives go unanswered for 30 + 3 × 10 s, fails; the request gets
+#: the outage's 503 and the pool a new connection. A server that acknowledges and never
+#: answers (a hung process) is not seen so: ``/readyz`` has its own deadline for that.
+#: Each applies unless ``DATABASE_URL`` gives it.
+TCP_SETTINGS = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # ms
+}
+
 
 class StatementTimeout:
     """The ``statement_timeout`` an engine's PostgreSQL connections are opened with, in
@@ -339,9 +354,8 @@ def make_engine(database_url: str, statement_timeout_seconds: int = 0) -> Engine
 
         return engine
     given = make_url(database_url).query
-    connect_args = (
-        {} if "connect_timeout" in given else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
-    )
+    defaults = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **TCP_SETTINGS}
+    connect_args = {name: value for name, value in defaults.items() if name not in given}
     engine = create_engine(database_url, pool_size=5, max_overflow=10, connect_args=connect_args)
     # a URL that gives one (``?options=-c statement_timeout=…``) keeps it, in every process
     if "statement_timeout" not in str(given.get("options", "")):

@@ -193,3 +193,133 @@ def test_readyz_on_a_postgresql_database_never_migrated(make_app, database_url):
     assert response.status_code == 503
     checks = response.get_json()["checks"]
     assert (checks["database"], checks["schema"]) == ("ok", "not migrated")
+
+
+class FreezingProxy:
+    """A TCP proxy in front of the database that can freeze: it then takes what the tool
+    sends and passes nothing on either way, as a server that stopped answering on
+    connections already open (a hung host behind a load balancer). ``thaw`` drops the
+    frozen connections (as TCP gives up on them at last) and passes new ones again."""
+
+    def __init__(self, host: str, port: int) -> None:
+        import socket
+        import threading
+
+        self.upstream = (host, port)
+        self.frozen = threading.Event()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.open: list[Any] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            self.open += [client, server]
+            for source, target in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    def _pump(self, source: Any, target: Any) -> None:
+        try:
+            while data := source.recv(65536):
+                if not self.frozen.is_set():
+                    target.sendall(data)
+        except OSError:
+            pass
+        for end in (source, target):
+            end.close()
+
+    def thaw(self) -> None:
+        import contextlib
+        import socket
+
+        for connection in self.open:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        self.open.clear()
+        self.frozen.clear()
+
+    def close(self) -> None:
+        self.thaw()
+        self.server.close()
+
+
+def test_readyz_gives_up_on_a_database_that_stops_answering_on_an_open_connection(
+    make_app, app, database_url
+):
+    """The pooled connection is open and the server stops answering on it: the probe says
+    unreachable within its deadline, not when TCP gives up (minutes), and later probes
+    too; once the connection is gone, it is ready again on a new one."""
+    import threading
+    import time
+
+    from sqlalchemy import make_url
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a database server behind a network connection")
+    url = make_url(database_url)
+    proxy = FreezingProxy(url.host or "127.0.0.1", url.port or 5432)
+    proxied = url.set(host="127.0.0.1", port=proxy.port)
+    tool = make_app(DATABASE_URL=proxied.render_as_string(hide_password=False))
+    client = tool.test_client()
+    try:
+        assert client.get("/readyz").status_code == 200  # its connection, pooled
+
+        proxy.frozen.set()
+        answers: list[Any] = []
+
+        def probe() -> None:
+            answers.append(client.get("/readyz"))
+
+        started = time.monotonic()
+        for _ in range(2):  # the second waits behind the first's stuck read, no longer
+            asking = threading.Thread(target=probe, daemon=True)
+            asking.start()
+            asking.join(timeout=20)
+        waited = time.monotonic() - started
+        assert len(answers) == 2, f"a probe still waits after {waited:.0f} s"
+        assert waited < 15, waited
+        for answer in answers:
+            assert answer.status_code == 503
+            assert answer.get_json()["checks"]["database"] == "unreachable"
+
+        proxy.thaw()
+        deadline = time.monotonic() + 15
+        while (status := client.get("/readyz").status_code) != 200:
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+    finally:
+        proxy.close()
+        tool.extensions["db_engine"].dispose()
+
+
+def test_connections_give_up_on_a_server_gone_in_seconds_not_minutes(make_app, database_url):
+    """libpq's keepalives and TCP user timeout on every connection (``db.TCP_SETTINGS``),
+    unless the URL gives its own: the kernel's retransmissions would take some 15 minutes."""
+    from sqlalchemy import make_url
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("libpq's settings")
+
+    def parameters(url: str) -> dict[str, str]:
+        tool = make_app(DATABASE_URL=url)
+        connection = tool.extensions["db_engine"].raw_connection()
+        try:
+            return dict(connection.driver_connection.info.get_parameters())
+        finally:
+            connection.close()
+            tool.extensions["db_engine"].dispose()
+
+    given = parameters(database_url)
+    assert given["tcp_user_timeout"] == "30000"
+    assert (given["keepalives_idle"], given["keepalives_interval"]) == ("30", "10")
+    assert (given["keepalives_count"], given["connect_timeout"]) == ("3", "5")
+    own = make_url(database_url).update_query_dict({"tcp_user_timeout": "9000"})
+    assert parameters(own.render_as_string(hide_password=False))["tcp_user_timeout"] == "9000"
