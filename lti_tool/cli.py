@@ -9,7 +9,7 @@ import datetime as dt
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from flask import Flask, current_app
@@ -39,6 +39,9 @@ from lti_tool.settings import LAUNCH_COUNT_DAYS
 log = logging.getLogger(__name__)
 #: How often the worker applies the organisations' retention rules.
 RETENTION_EVERY = dt.timedelta(hours=1)
+
+
+T = TypeVar("T")
 
 
 def transaction(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -892,19 +895,36 @@ def worker(once: bool, batch: int) -> None:
         )
 
     if once:
-        close_overdue_attempts(session_factory, utcnow())
-        record_snapshots()
-        retention_failed = apply_retention()
-        counts = deliver_due(session_factory, services, limit=batch)
-        click.echo(str(counts))
-        results = read_due_results(session_factory, services, limit=batch)
-        if results.handled:
+        # each part on its own, as the running worker's passes: one that fails (the
+        # database away) is logged and the others are still tried; cron sees the failure
+        failed: list[str] = []
+
+        def part(name: str, run: Callable[[], T]) -> T | None:
+            try:
+                return run()
+            except Exception:
+                log.exception("worker --once: %s failed", name)
+                failed.append(name)
+                return None
+
+        part("closing overdue attempts", lambda: close_overdue_attempts(session_factory, utcnow()))
+        part("recording coverage figures", record_snapshots)
+        retention_failed = part("retention", apply_retention) or ()
+        counts = part("sending scores", lambda: deliver_due(session_factory, services, limit=batch))
+        if counts is not None:
+            click.echo(str(counts))
+        results = part(
+            "reading results", lambda: read_due_results(session_factory, services, limit=batch)
+        )
+        if results is not None and results.handled:
             click.echo(str(results))
-        mailed = send_notices()
+        mailed = part("emailing notices", send_notices)
         if mailed is not None:
             click.echo(str(mailed))
-        if retention_failed:  # the pass went on; cron sees the failure all the same
-            raise click.ClickException(f"retention failed: {', '.join(retention_failed)}")
+        if retention_failed:
+            failed.append(f"retention failed: {', '.join(retention_failed)}")
+        if failed:
+            raise click.ClickException("; ".join(failed))
         return
 
     stopping = threading.Event()
@@ -953,8 +973,7 @@ def worker(once: bool, batch: int) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    log.info("worker: stopped (%s)", total)
-    click.echo(f"Stopped: {total}")
+    log.info("worker: stopped (%s)", total)  # a log line, as every line the worker writes
 
 
 #: The mark of a command already run with the worker's statement timeout (the commands are

@@ -628,7 +628,7 @@ def test_worker_once_counts_failures(app, lms, gradebook, lineitem, cli):
     assert cli("worker", "--once").output.strip() == "delivered=0 retrying=1 failed=0"
 
 
-def test_worker_runs_until_sigterm(make_app, lms, gradebook, lineitem):
+def test_worker_runs_until_sigterm(make_app, lms, gradebook, lineitem, caplog):
     app = make_app(SCORE_WORKER_POLL_SECONDS=1)
     learner = ags_launch(app, lms, gradebook.endpoint_claim(lineitem))
     queue(app, learner, 10)
@@ -649,14 +649,33 @@ def test_worker_runs_until_sigterm(make_app, lms, gradebook, lineitem):
     stopper = threading.Thread(target=stop_once_delivered)
     stopper.start()
     try:
-        result = app.test_cli_runner().invoke(args=["worker"])
+        with caplog.at_level(logging.INFO, logger="lti_tool.cli"):
+            result = app.test_cli_runner().invoke(args=["worker"])
     finally:
         finished.set()
         stopper.join(5)
     assert result.exit_code == 0, result.output
-    assert "Stopped: delivered=2 retrying=0 failed=0" in result.output
+    # what it did, as a log line (JSON in production), not a line of its own on stdout
+    assert "worker: stopped (delivered=2 retrying=0 failed=0)" in caplog.text
+    assert result.output == ""
     assert gradebook.given(LEARNER, lineitem) == [10, 20]
     assert signal.getsignal(signal.SIGTERM) is before  # the worker's handler is gone again
+
+
+def test_worker_once_without_the_database_logs_and_fails_each_part(make_app, caplog):
+    """Cron's pass with the database away: each part logged as it failed (one JSON line
+    each in production, its traceback inside), the others still tried, and exit 1, not a
+    traceback of the first on the terminal."""
+    app = make_app(DATABASE_URL="sqlite:////nonexistent/dir/x.db")
+    with caplog.at_level(logging.ERROR):
+        result = app.test_cli_runner().invoke(args=["worker", "--once"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), result.exception  # not a traceback
+    assert "closing overdue attempts; recording coverage figures" in result.output
+    assert "sending scores" in result.output
+    failed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("worker --once")]
+    assert "worker --once: sending scores failed" in failed
+    assert all(r.exc_info for r in caplog.records if r.getMessage() in failed)
 
 
 # --- the admin page -------------------------------------------------------------------------
