@@ -342,6 +342,8 @@ def test_a_worker_stopped_mid_batch_gives_its_scores_to_the_other(cluster):
     first = cluster.start_worker()
     try:
         assert cluster.server.score_arrived.wait(60), "the first worker sends nothing"
+        # both rows in its claim, under its lease: the release below is the worker's doing
+        assert all(row.locked_until is not None for row in cluster.rows()[-2:])
         first.send_signal(signal.SIGTERM)  # while its first score is on its way
     finally:
         cluster.server.release_scores()
