@@ -519,3 +519,31 @@ def test_processes_of_two_containers_with_one_pid_keep_their_counts_apart(
     scraped = parse(_process(settings, env, 0, scrape=True))
     count = "laeringslop_http_request_duration_seconds_count"
     assert value(scraped, count, endpoint="health.healthz", method="GET") == 8
+
+
+def test_the_example_alerts_name_only_what_the_tool_exports(app):
+    """config/prometheus-alerts.yml: each rule complete, and every metric, label and
+    outbox it names is in a scrape (a rule on a name that is not would never fire)."""
+    import yaml
+
+    rules = yaml.safe_load((ROOT / "config" / "prometheus-alerts.yml").read_text())
+    (group,) = rules["groups"]
+    client = app.test_client()
+    client.get("/healthz")  # the request metrics' series
+    samples = metrics(client)
+    exported = {name for name, _labels in samples}
+    labels = {key for _name, found in samples for key, _value in found}
+    outboxes = {dict(found).get("outbox") for _name, found in samples} - {None}
+    named_outboxes = set()
+    for rule in group["rules"]:
+        assert rule["alert"].startswith("Laeringslop")
+        assert rule["labels"]["severity"] in ("warning", "critical")
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+        expr = rule["expr"]
+        for name in re.findall(r"\b(laeringslop_\w+)", expr):
+            assert name in exported, (rule["alert"], name)
+        for grouping in re.findall(r"by \(([^)]*)\)", expr):
+            for label in grouping.split(","):
+                assert label.strip() in labels | {"le"}, (rule["alert"], label)
+        named_outboxes |= set(re.findall(r'outbox="(\w+)"', expr))
+    assert named_outboxes == outboxes  # an alert for each outbox
