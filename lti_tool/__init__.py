@@ -20,7 +20,7 @@ from lti_tool import db, errors
 from lti_tool.domain.urls import safe_url
 from lti_tool.json_input import JsonProvider
 from lti_tool.navigation import NavigationPost
-from lti_tool.rate_limits import RateLimits
+from lti_tool.rate_limits import RateLimits, remote_address
 from lti_tool.schemas.checks import refuse_nul_in_request
 from lti_tool.settings import Settings, load_settings
 from lti_tool.signing import SessionCookies
@@ -172,8 +172,7 @@ def _observe(response: Response) -> None:
             "endpoint": endpoint,
             "status": response.status_code,
             "duration_ms": round(seconds * 1000, 2),
-            # as the rate limits count it: behind PROXY_FIX_HOPS proxies, the forwarded one
-            "client": request.remote_addr,
+            "client": remote_address(),  # as the rate limits count it
         },
     )
 

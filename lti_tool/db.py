@@ -6,14 +6,18 @@ view returned without error) and rolled back otherwise; services only ``flush()`
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
+import logging
+import os
 import re
+import socket
 import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Annotated, Any, TypeVar
 
 from flask import Flask, current_app, g, has_request_context, request
@@ -30,6 +34,7 @@ from sqlalchemy import (
     create_engine,
     event,
     literal,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
@@ -45,6 +50,7 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.orm.attributes import instance_state, manager_of_class, set_committed_value
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
@@ -52,6 +58,8 @@ from sqlalchemy.types import TypeDecorator
 from lti_tool import clock
 from lti_tool.domain.certification_rules import add_months
 from lti_tool.settings import SettingsError
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -337,9 +345,13 @@ class StatementTimeout:
             dbapi_conn.commit()  # a session setting, not undone by the pool's rollback
 
 
-def make_engine(database_url: str, statement_timeout_seconds: int = 0) -> Engine:
+def make_engine(
+    database_url: str, statement_timeout_seconds: int = 0, *, pooled: bool = True
+) -> Engine:
     """The engine; on PostgreSQL each connection stops a statement that runs past
-    ``statement_timeout_seconds`` (0: no limit; ``set_statement_timeout`` changes it)."""
+    ``statement_timeout_seconds`` (0: no limit; ``set_statement_timeout`` changes it).
+    ``pooled=False``: each session gets a new connection, closed after it
+    (``answering_session``)."""
     if database_url.startswith("sqlite"):
         engine = create_engine(database_url, connect_args={"timeout": 30})
 
@@ -356,13 +368,17 @@ def make_engine(database_url: str, statement_timeout_seconds: int = 0) -> Engine
     given = make_url(database_url).query
     defaults = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **TCP_SETTINGS}
     connect_args = {name: value for name, value in defaults.items() if name not in given}
-    engine = create_engine(database_url, pool_size=5, max_overflow=10, connect_args=connect_args)
+    pool: dict[str, Any] = (
+        {"pool_size": 5, "max_overflow": 10} if pooled else {"poolclass": NullPool}
+    )
+    engine = create_engine(database_url, connect_args=connect_args, **pool)
     # a URL that gives one (``?options=-c statement_timeout=…``) keeps it, in every process
     if "statement_timeout" not in str(given.get("options", "")):
         timeout = StatementTimeout(statement_timeout_seconds)
         _STATEMENT_TIMEOUTS[engine] = timeout
         event.listen(engine, "connect", timeout.apply)
-    _ping_idle_connections(engine)
+    if pooled:
+        _ping_idle_connections(engine)
     return engine
 
 
@@ -505,7 +521,76 @@ def init_app(app: Flask, database_url: str, statement_timeout_seconds: int = 0) 
         ) from exc
     app.extensions["db_engine"] = engine
     app.extensions["db_sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
+    # /readyz's: a connection of its own each time (SQLite has no server to stop answering)
+    app.extensions["db_probe_engine"] = (
+        engine
+        if engine.dialect.name == "sqlite"
+        else make_engine(database_url, statement_timeout_seconds, pooled=False)
+    )
     app.teardown_appcontext(_close_session)
+
+
+@contextlib.contextmanager
+def answering_session(engine: Engine, seconds: float) -> Iterator[Session]:
+    """A session on a new connection of its own (``make_engine(pooled=False)``) whose
+    statements are all answered within ``seconds`` of its start, or its connection is cut
+    under it: the statement in hand then fails as a lost connection. For ``/readyz``: a
+    server that stopped answering on a connection already open ends neither libpq's
+    timeouts (it acknowledged what was sent: ``TCP_SETTINGS``) nor its own statement
+    limit, and a pooled connection may be one a stuck request holds. A new connection
+    takes at most ``connect_timeout``. On SQLite, a plain session."""
+    started = time.monotonic()
+    with Session(engine, expire_on_commit=False) as session:
+        pgconn = getattr(session.connection().connection.driver_connection, "pgconn", None)
+        if pgconn is None:
+            yield session
+            return
+        cutter = _ConnectionCutter(pgconn.socket, seconds - (time.monotonic() - started))
+        try:
+            yield session
+        finally:
+            cutter.stop()  # before the session closes the connection: its number is reused
+
+
+def limit_statements(session: Session, seconds: float) -> None:
+    """For the rest of the session's transaction, each statement is stopped after
+    ``seconds``, and waits as long at most for a lock (PostgreSQL; elsewhere nothing): a
+    read that may be held up and is not worth the connection's whole limit."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(
+        text(
+            "SELECT set_config('statement_timeout', :ms, true), "
+            "set_config('lock_timeout', :ms, true)"
+        ),
+        {"ms": str(int(seconds * 1000))},
+    )
+
+
+class _ConnectionCutter:
+    """Shuts down the socket ``fileno`` after ``seconds``, unless stopped first."""
+
+    def __init__(self, fileno: int, seconds: float) -> None:
+        self.fileno = fileno
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = threading.Timer(max(seconds, 0.0), self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        with self._lock:  # never after ``stop``: the number may be another socket's by then
+            if self._done:
+                return
+            self._done = True
+            log.warning("the database did not answer in time: its connection is cut")
+            with contextlib.suppress(OSError), socket.socket(fileno=os.dup(self.fileno)) as dup:
+                dup.shutdown(socket.SHUT_RDWR)  # the connection's own socket too
+
+    def stop(self) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
 
 
 def get_session() -> Session:

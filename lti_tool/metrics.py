@@ -32,9 +32,11 @@ if MULTIPROCESS_DIR:  # before any metric is made: each takes its value class wh
     # of every request
     try:
         os.makedirs(MULTIPROCESS_DIR, exist_ok=True)
+        if not os.access(MULTIPROCESS_DIR, os.W_OK | os.X_OK):
+            raise PermissionError("not writable by this user")
     except OSError as exc:
         raise SettingsError(
-            f"PROMETHEUS_MULTIPROC_DIR={MULTIPROCESS_DIR} cannot be made ({exc}): make the "
+            f"PROMETHEUS_MULTIPROC_DIR={MULTIPROCESS_DIR} cannot be used ({exc}): make the "
             "folder, writable by the user the tool runs as, or leave the setting unset"
         ) from exc
     values.ValueClass = values.MultiProcessValue(metrics_process_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -195,11 +196,21 @@ def test_readyz_on_a_postgresql_database_never_migrated(make_app, database_url):
     assert (checks["database"], checks["schema"]) == ("ok", "not migrated")
 
 
+class _Link:
+    """One connection through the proxy: frozen, it passes nothing on, either way."""
+
+    def __init__(self, client: Any, server: Any) -> None:
+        self.ends = (client, server)
+        self.frozen = False
+
+
 class FreezingProxy:
-    """A TCP proxy in front of the database that can freeze: it then takes what the tool
-    sends and passes nothing on either way, as a server that stopped answering on
-    connections already open (a hung host behind a load balancer). ``thaw`` drops the
-    frozen connections (as TCP gives up on them at last) and passes new ones again."""
+    """A TCP proxy in front of the database whose connections can freeze: one frozen takes
+    what the tool sends and passes nothing on, either way, as a server that stopped
+    answering (a hung host behind a load balancer). ``frozen`` freezes every connection,
+    new ones too; ``freeze_open`` those open now; ``freeze_on`` each whose client sends
+    those bytes (a statement), from then on. ``thaw`` drops the frozen connections (as TCP
+    gives up on them at last) and passes new ones again."""
 
     def __init__(self, host: str, port: int) -> None:
         import socket
@@ -207,9 +218,10 @@ class FreezingProxy:
 
         self.upstream = (host, port)
         self.frozen = threading.Event()
+        self.freeze_on: bytes | None = None
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
-        self.open: list[Any] = []
+        self.links: list[_Link] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -221,83 +233,147 @@ class FreezingProxy:
                 client, _ = self.server.accept()
             except OSError:
                 return
-            server = socket.create_connection(self.upstream)
-            self.open += [client, server]
-            for source, target in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+            link = _Link(client, socket.create_connection(self.upstream))
+            self.links.append(link)
+            for source, target in (link.ends, link.ends[::-1]):
+                threading.Thread(
+                    target=self._pump, args=(link, source, target), daemon=True
+                ).start()
 
-    def _pump(self, source: Any, target: Any) -> None:
+    def _pump(self, link: _Link, source: Any, target: Any) -> None:
         try:
             while data := source.recv(65536):
-                if not self.frozen.is_set():
+                if source is link.ends[0] and self.freeze_on and self.freeze_on in data:
+                    link.frozen = True
+                if not (link.frozen or self.frozen.is_set()):
                     target.sendall(data)
         except OSError:
             pass
-        for end in (source, target):
+        for end in link.ends:
             end.close()
+
+    def freeze_open(self) -> None:
+        for link in self.links:
+            link.frozen = True
 
     def thaw(self) -> None:
         import contextlib
         import socket
 
-        for connection in self.open:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        self.open.clear()
+        for link in self.links:
+            if link.frozen or self.frozen.is_set():
+                for end in link.ends:
+                    with contextlib.suppress(OSError):
+                        end.shutdown(socket.SHUT_RDWR)
+        self.links = [link for link in self.links if not link.frozen]
         self.frozen.clear()
+        self.freeze_on = None
 
     def close(self) -> None:
+        self.frozen.set()
         self.thaw()
         self.server.close()
 
 
-def test_readyz_gives_up_on_a_database_that_stops_answering_on_an_open_connection(
-    make_app, app, database_url
-):
-    """The pooled connection is open and the server stops answering on it: the probe says
-    unreachable within its deadline, not when TCP gives up (minutes), and later probes
-    too; once the connection is gone, it is ready again on a new one."""
-    import threading
-    import time
-
+@pytest.fixture
+def proxied(make_app: Any, app: Any, database_url: str) -> Iterator[tuple[Any, FreezingProxy]]:
+    """A tool whose database (the test database, migrated) is behind a ``FreezingProxy``."""
     from sqlalchemy import make_url
 
     if not database_url.startswith("postgresql"):
         pytest.skip("a database server behind a network connection")
     url = make_url(database_url)
     proxy = FreezingProxy(url.host or "127.0.0.1", url.port or 5432)
-    proxied = url.set(host="127.0.0.1", port=proxy.port)
-    tool = make_app(DATABASE_URL=proxied.render_as_string(hide_password=False))
-    client = tool.test_client()
+    through = url.set(host="127.0.0.1", port=proxy.port)
+    tool = make_app(DATABASE_URL=through.render_as_string(hide_password=False))
     try:
-        assert client.get("/readyz").status_code == 200  # its connection, pooled
-
-        proxy.frozen.set()
-        answers: list[Any] = []
-
-        def probe() -> None:
-            answers.append(client.get("/readyz"))
-
-        started = time.monotonic()
-        for _ in range(2):  # the second waits behind the first's stuck read, no longer
-            asking = threading.Thread(target=probe, daemon=True)
-            asking.start()
-            asking.join(timeout=20)
-        waited = time.monotonic() - started
-        assert len(answers) == 2, f"a probe still waits after {waited:.0f} s"
-        assert waited < 15, waited
-        for answer in answers:
-            assert answer.status_code == 503
-            assert answer.get_json()["checks"]["database"] == "unreachable"
-
-        proxy.thaw()
-        deadline = time.monotonic() + 15
-        while (status := client.get("/readyz").status_code) != 200:
-            assert time.monotonic() < deadline, status
-            time.sleep(0.2)
+        yield tool, proxy
     finally:
         proxy.close()
-        tool.extensions["db_engine"].dispose()
+        for name in ("db_engine", "db_probe_engine"):
+            tool.extensions[name].dispose()
+
+
+def _probes(client: Any, count: int) -> tuple[list[Any], float]:
+    """``count`` probes one after the other, each given up on after 20 s: the answers, and
+    how long they took all told."""
+    import threading
+    import time
+
+    answers: list[Any] = []
+    started = time.monotonic()
+    for _ in range(count):
+        asking = threading.Thread(target=lambda: answers.append(client.get("/readyz")))
+        asking.daemon = True
+        asking.start()
+        asking.join(timeout=20)
+    return answers, time.monotonic() - started
+
+
+def _ready_again(client: Any) -> None:
+    import time
+
+    deadline = time.monotonic() + 15
+    while (status := client.get("/readyz").status_code) != 200:
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+
+
+def test_readyz_gives_up_on_a_database_that_stops_answering(proxied):
+    """Every connection frozen, new ones too: each probe says unreachable after the
+    connect timeout, not when TCP gives up (minutes); once it answers, ready again."""
+    tool, proxy = proxied
+    client = tool.test_client()
+    assert client.get("/readyz").status_code == 200
+
+    proxy.frozen.set()
+    answers, waited = _probes(client, 2)
+
+    assert len(answers) == 2, f"a probe still waits after {waited:.0f} s"
+    assert waited < 15, waited
+    for answer in answers:
+        assert answer.status_code == 503
+        assert answer.get_json()["checks"]["database"] == "unreachable"
+    proxy.thaw()
+    _ready_again(client)
+
+
+def test_readyz_cuts_a_connection_that_stops_answering_midway(proxied, caplog):
+    """The probe's own connection made, then its server stops answering its query: libpq
+    and the server's statement limit would wait for ever; the probe cuts the connection
+    at its deadline and says unreachable."""
+    tool, proxy = proxied
+    client = tool.test_client()
+    proxy.freeze_on = b"SELECT 1"
+
+    answers, waited = _probes(client, 1)
+
+    assert len(answers) == 1, f"the probe still waits after {waited:.0f} s"
+    assert 4 < waited < 10, waited  # at its deadline (5 s)
+    assert answers[0].status_code == 503
+    assert answers[0].get_json()["checks"]["database"] == "unreachable"
+    assert "its connection is cut" in caplog.text
+    proxy.thaw()
+    _ready_again(client)
+
+
+def test_readyz_does_not_wait_on_the_connections_requests_hold(proxied):
+    """The pool's connections stuck (requests hold them, their server stopped answering on
+    them) while new ones are answered: the probe reads on a new one, ready."""
+    from sqlalchemy import text
+
+    tool, proxy = proxied
+    held = tool.extensions["db_engine"].connect()  # a request's, from the pool
+    held.execute(text("SELECT 1"))
+    proxy.freeze_open()
+
+    answers, waited = _probes(tool.test_client(), 1)
+
+    proxy.thaw()
+    held.invalidate()  # its server gone: dropped, not given back to the pool
+    held.close()
+    assert len(answers) == 1 and waited < 5, waited
+    assert answers[0].status_code == 200, answers[0].get_json()
 
 
 def test_connections_give_up_on_a_server_gone_in_seconds_not_minutes(make_app, database_url):

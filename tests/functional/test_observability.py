@@ -449,7 +449,7 @@ def test_every_kind_of_lms_call_error_shows_from_the_start(settings_overrides, t
     }
 
 
-def test_a_metrics_folder_that_cannot_be_made_is_named_at_start(tmp_path):
+def test_a_metrics_folder_that_cannot_be_used_is_named_at_start(tmp_path):
     """Every process would fail on it (the image's /run is root's): the start says which
     setting and what to do, not a traceback of os.makedirs."""
     blocker = tmp_path / "a-file"
