@@ -403,8 +403,15 @@ if scrape:
 def _process(settings: str, env: dict[str, str], asks: int, *, scrape: bool) -> str:
     """A process of the tool asking /healthz ``asks`` times, then /metrics if ``scrape``;
     what it printed (the scrape)."""
-    done = subprocess.run(  # noqa: S603 - the tool's own code, in a fresh interpreter
-        [sys.executable, "-c", _PROCESS, settings, str(asks), "scrape" if scrape else "-"],
+    done = _python(env, _PROCESS, settings, str(asks), "scrape" if scrape else "-")
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _python(env: dict[str, str], code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``code`` run by a fresh interpreter in ``env``, from the repository."""
+    return subprocess.run(  # noqa: S603 - the tool's own code, in a fresh interpreter
+        [sys.executable, "-c", code, *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -412,8 +419,6 @@ def _process(settings: str, env: dict[str, str], asks: int, *, scrape: bool) -> 
         timeout=120,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def test_any_process_answers_for_all_of_them(settings_overrides, tmp_path):
@@ -454,15 +459,8 @@ def test_a_metrics_folder_that_cannot_be_used_is_named_at_start(tmp_path):
     setting and what to do, not a traceback of os.makedirs."""
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    done = subprocess.run(
-        [sys.executable, "-c", "import lti_tool.metrics"],
-        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(blocker / "metrics")},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(blocker / "metrics")}
+    done = _python(env, "import lti_tool.metrics")
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("lti_tool.settings.SettingsError: PROMETHEUS_MULTIPROC_DIR="), last
@@ -547,3 +545,23 @@ def test_the_example_alerts_name_only_what_the_tool_exports(app):
                 assert label.strip() in labels | {"le"}, (rule["alert"], label)
         named_outboxes |= set(re.findall(r'outbox="(\w+)"', expr))
     assert named_outboxes == outboxes  # an alert for each outbox
+
+
+def test_settings_that_cannot_work_are_a_log_line_before_the_traceback(tmp_path):
+    """A process that cannot start says why in its log format (JSON), where the log
+    collector reads: the traceback after it is its caller's (gunicorn's, Flask's)."""
+    env = {
+        **os.environ,
+        "APP_ENV": "production",
+        "BASE_URL": "https://laeringslop.example",
+        "SECRET_KEY": "k" * 48,
+        "METRICS_TOKEN": "too-short",
+        "INSTANCE_PATH": str(tmp_path),
+        "LOG_FORMAT": "json",
+    }
+    done = _python(env, "from lti_tool import create_app; create_app()")
+    assert done.returncode == 1
+    first = json.loads(done.stderr.splitlines()[0])
+    assert first["level"] == "CRITICAL"
+    assert first["message"].startswith("the tool cannot start: Invalid configuration")
+    assert "METRICS_TOKEN must be at least 32 characters" in first["message"]
