@@ -7,6 +7,7 @@ view returned without error) and rolled back otherwise; services only ``flush()`
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import enum
 import logging
@@ -379,6 +380,8 @@ def make_engine(
         event.listen(engine, "connect", timeout.apply)
     if pooled:
         _ping_idle_connections(engine)
+    else:
+        event.listen(engine, "connect", _hand_to_cutter, insert=True)
     return engine
 
 
@@ -525,31 +528,45 @@ def init_app(app: Flask, database_url: str, statement_timeout_seconds: int = 0) 
     app.extensions["db_probe_engine"] = (
         engine
         if engine.dialect.name == "sqlite"
-        else make_engine(database_url, statement_timeout_seconds, pooled=False)
+        else make_engine(database_url, pooled=False)  # no limit to set: it cuts at its own
     )
     app.teardown_appcontext(_close_session)
+
+
+#: The cutter of the ``answering_session`` this thread is in: the probe engine's new
+#: connections are handed to it as they are made (``_hand_to_cutter``).
+_CUTTER: contextvars.ContextVar[_ConnectionCutter | None] = contextvars.ContextVar(
+    "lti_tool_connection_cutter", default=None
+)
 
 
 @contextlib.contextmanager
 def answering_session(engine: Engine, seconds: float) -> Iterator[Session]:
     """A session on a new connection of its own (``make_engine(pooled=False)``) whose
-    statements are all answered within ``seconds`` of its start, or its connection is cut
-    under it: the statement in hand then fails as a lost connection. For ``/readyz``: a
-    server that stopped answering on a connection already open ends neither libpq's
-    timeouts (it acknowledged what was sent: ``TCP_SETTINGS``) nor its own statement
-    limit, and a pooled connection may be one a stuck request holds. A new connection
-    takes at most ``connect_timeout``. On SQLite, a plain session."""
-    started = time.monotonic()
-    with Session(engine, expire_on_commit=False) as session:
-        pgconn = getattr(session.connection().connection.driver_connection, "pgconn", None)
-        if pgconn is None:
+    statements, the connection's own setting up included, are all answered within
+    ``seconds`` of its start, or the connection is cut under it: the statement in hand
+    then fails as a lost connection. For ``/readyz``: a server that stopped answering on a
+    connection already open ends neither libpq's timeouts (it acknowledged what was sent:
+    ``TCP_SETTINGS``) nor its own statement limit, and a pooled connection may be one a
+    stuck request holds. Making the connection takes at most ``connect_timeout``. On
+    SQLite (no server, nothing handed over), a plain session."""
+    cutter = _ConnectionCutter(seconds)
+    handed = _CUTTER.set(cutter)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
             yield session
-            return
-        cutter = _ConnectionCutter(pgconn.socket, seconds - (time.monotonic() - started))
-        try:
-            yield session
-        finally:
-            cutter.stop()  # before the session closes the connection: its number is reused
+    finally:
+        _CUTTER.reset(handed)
+        cutter.stop()
+
+
+def _hand_to_cutter(dbapi_conn: Any, _record: Any) -> None:
+    """The probe engine's first ``connect`` listener: before the dialect's first queries
+    and any setting, the new connection's socket goes to the session's cutter."""
+    cutter = _CUTTER.get()
+    pgconn = getattr(dbapi_conn, "pgconn", None)
+    if cutter is not None and pgconn is not None:
+        cutter.watch(pgconn.socket)
 
 
 def limit_statements(session: Session, seconds: float) -> None:
@@ -568,29 +585,41 @@ def limit_statements(session: Session, seconds: float) -> None:
 
 
 class _ConnectionCutter:
-    """Shuts down the socket ``fileno`` after ``seconds``, unless stopped first."""
+    """Shuts down the sockets handed to it (``watch``) ``seconds`` after it is made, unless
+    stopped first. It holds a duplicate of each: shutting that down reaches the
+    connection's socket, and never another's, whatever became of the connection's own
+    descriptor (closed when a lost connection is dropped, its number then reused)."""
 
-    def __init__(self, fileno: int, seconds: float) -> None:
-        self.fileno = fileno
+    def __init__(self, seconds: float) -> None:
         self._lock = threading.Lock()
-        self._done = False
+        self._sockets: list[socket.socket] = []
+        self._stopped = False
         self._timer = threading.Timer(max(seconds, 0.0), self._cut)
         self._timer.daemon = True
         self._timer.start()
 
+    def watch(self, fileno: int) -> None:
+        with self._lock:
+            if not self._stopped:
+                self._sockets.append(socket.socket(fileno=os.dup(fileno)))
+
     def _cut(self) -> None:
-        with self._lock:  # never after ``stop``: the number may be another socket's by then
-            if self._done:
+        with self._lock:
+            if self._stopped:
                 return
-            self._done = True
-            log.warning("the database did not answer in time: its connection is cut")
-            with contextlib.suppress(OSError), socket.socket(fileno=os.dup(self.fileno)) as dup:
-                dup.shutdown(socket.SHUT_RDWR)  # the connection's own socket too
+            if self._sockets:
+                log.warning("the database did not answer in time: its connection is cut")
+            for duplicate in self._sockets:
+                with contextlib.suppress(OSError):
+                    duplicate.shutdown(socket.SHUT_RDWR)  # the connection's socket too
 
     def stop(self) -> None:
-        with self._lock:
-            self._done = True
         self._timer.cancel()
+        with self._lock:
+            self._stopped = True
+            for duplicate in self._sockets:
+                duplicate.close()
+            self._sockets.clear()
 
 
 def get_session() -> Session:

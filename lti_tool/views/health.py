@@ -8,12 +8,13 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from lti_tool import metrics as tool_metrics
 from lti_tool.auth import public
 from lti_tool.db import answering_session, get_session, limit_statements, utcnow
-from lti_tool.errors import MetricsTokenInvalid, NotFound
+from lti_tool.errors import MetricsTokenInvalid, NotFound, is_too_slow
 from lti_tool.lti.services import lti_services
 from lti_tool.migrate import schema_state
 from lti_tool.services.outbox import outbox_states
@@ -33,6 +34,8 @@ def healthz() -> Any:
 DATABASE_ANSWER_SECONDS = 5.0
 #: How long the outbox's count may take, or wait for a lock: it is reported, not judged.
 OUTBOX_COUNT_SECONDS = 2.0
+#: PostgreSQL's SQLSTATE for a lock waited for past ``lock_timeout``.
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 @bp.route("/readyz")
@@ -44,21 +47,20 @@ def readyz() -> Any:
     oldest age in seconds), reported but not judged: a backlog does not make this process
     unready. The database is read on a connection of the probe's own, which must answer
     within ``DATABASE_ANSWER_SECONDS`` (``db.answering_session``)."""
-    checks: dict[str, str] = {"database": "unreachable"}
+    checks: dict[str, str] = {}
     outbox = None
     try:
         with answering_session(
             current_app.extensions["db_probe_engine"], DATABASE_ANSWER_SECONDS
         ) as session:
             session.execute(text("SELECT 1"))
-            checks["schema"] = schema_state(session)
-            checks["database"] = "ok"
-            if checks["schema"] in ("ok", "newer"):
+            schema = schema_state(session)
+            if schema in ("ok", "newer"):
                 outbox = _outbox_report(session)
+        checks["database"], checks["schema"] = "ok", schema
     except Exception as exc:
         log.warning("readyz: database unreachable: %s", exc)
-        if checks["database"] != "ok":
-            checks.pop("schema", None)
+        checks["database"], outbox = "unreachable", None
     redis_client = lti_services().redis
     if redis_client is not None:
         try:
@@ -77,13 +79,16 @@ def readyz() -> Any:
 
 
 def _outbox_report(session: Session) -> dict[str, dict[str, Any]] | None:
-    """Each outbox's depth and oldest age; None when the count did not come within
-    ``OUTBOX_COUNT_SECONDS`` (a table locked by a stuck transaction): the probe still
-    gives its checks, which decide readiness."""
+    """Each outbox's depth and oldest age; None when PostgreSQL gave up the count after
+    ``OUTBOX_COUNT_SECONDS`` (its time, or its wait for a lock a stuck transaction holds):
+    the probe still gives its checks, which decide readiness. A database that stopped
+    answering is the probe's failure, not the count's."""
     try:
         limit_statements(session, OUTBOX_COUNT_SECONDS)
         states = outbox_states(session, utcnow())
-    except Exception as exc:
+    except OperationalError as exc:
+        if not (is_too_slow(exc) or getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE):
+            raise
         log.warning("readyz: outbox not read: %s", exc)
         return None
     return {

@@ -357,6 +357,30 @@ def test_readyz_cuts_a_connection_that_stops_answering_midway(proxied, caplog):
     _ready_again(client)
 
 
+@pytest.mark.parametrize(
+    ("marker", "when"),
+    [
+        (b"version()", "the dialect's first queries, as the connection is set up"),
+        (b"set_config", "the outbox's count, after the checks were answered"),
+    ],
+)
+def test_readyz_cuts_a_connection_whatever_it_was_doing(proxied, marker, when):
+    """The deadline holds from the probe's start, whatever the connection was doing when
+    its server stopped answering: unreachable, not a probe that never answers, nor a
+    ready one because only the outbox's count was held up."""
+    tool, proxy = proxied
+    proxy.freeze_on = marker
+
+    answers, waited = _probes(tool.test_client(), 1)
+
+    assert len(answers) == 1, f"the probe still waits after {waited:.0f} s ({when})"
+    assert waited < 10, waited
+    assert answers[0].status_code == 503, when
+    assert answers[0].get_json()["checks"]["database"] == "unreachable"
+    proxy.thaw()
+    _ready_again(tool.test_client())
+
+
 def test_readyz_does_not_wait_on_the_connections_requests_hold(proxied):
     """The pool's connections stuck (requests hold them, their server stopped answering on
     them) while new ones are answered: the probe reads on a new one, ready."""

@@ -1,0 +1,42 @@
+"""The probe's connection cutter (``db.answering_session``) shuts down the socket it was
+handed, through a duplicate of its own: never a socket that took over the number after the
+connection's own descriptor was closed (a lost connection is dropped at once)."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from lti_tool import db
+
+
+def test_the_cut_reaches_the_socket_handed_over_and_no_other():
+    handed, its_server = socket.socketpair()
+    cutter = db._ConnectionCutter(0.3)
+    cutter.watch(handed.fileno())
+    handed.close()  # the connection dropped: its number free for the next socket
+    other, other_peer = socket.socketpair()
+    try:
+        time.sleep(0.6)  # past the deadline
+        its_server.settimeout(2)
+        assert its_server.recv(1) == b""  # cut: the server's end sees it go
+        other.sendall(b"x")  # the socket that came after, whatever its number, untouched
+        other_peer.settimeout(2)
+        assert other_peer.recv(1) == b"x"
+    finally:
+        cutter.stop()
+        for end in (its_server, other, other_peer):
+            end.close()
+
+
+def test_a_stopped_cutter_cuts_nothing():
+    handed, its_server = socket.socketpair()
+    cutter = db._ConnectionCutter(0.2)
+    cutter.watch(handed.fileno())
+    cutter.stop()
+    time.sleep(0.4)
+    handed.sendall(b"x")
+    its_server.settimeout(2)
+    assert its_server.recv(1) == b"x"
+    handed.close()
+    its_server.close()
