@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -853,6 +854,7 @@ def worker(once: bool, batch: int) -> None:
     from lti_tool.services import notices
     from lti_tool.services.attempts import close_overdue_attempts
     from lti_tool.services.coverage_figures import record_due_snapshots
+    from lti_tool.services.outbox import note_worker_pass
     from lti_tool.services.result_reads import read_due_results
     from lti_tool.services.retention import run_retention
     from lti_tool.services.score_delivery import DeliveryCounts, deliver_due
@@ -923,6 +925,8 @@ def worker(once: bool, batch: int) -> None:
             click.echo(str(mailed))
         if retention_failed:
             failed.append(f"retention failed: {', '.join(retention_failed)}")
+        if counts is not None:  # the scores went: a pass, as the running worker's
+            note_worker_pass(services.redis, time.time())
         if failed:
             raise click.ClickException("; ".join(failed))
         return
@@ -968,6 +972,7 @@ def worker(once: bool, batch: int) -> None:
             total.delivered += counts.delivered
             total.retrying += counts.retrying
             total.failed += counts.failed
+            note_worker_pass(services.redis, time.time())
             if counts.handled < batch:  # nothing more due now: wait, or until told to stop
                 stopping.wait(poll)
     finally:

@@ -161,11 +161,31 @@ class OutboxCollector:
         yield age
 
 
-def exposition(outbox: OutboxCollector) -> bytes:
+class WorkerPassCollector:
+    """How long ago a worker last finished a pass, read from Redis when scraped; left out
+    when not known (no Redis, or Redis away)."""
+
+    def __init__(self, read: Callable[[], float | None]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        age = self.read()
+        if age is not None:
+            yield GaugeMetricFamily(
+                "laeringslop_worker_last_pass_age_seconds",
+                "Seconds since a worker last finished a pass (+Inf: none in the last day).",
+                value=age,
+            )
+
+
+def exposition(*gauges: OutboxCollector | WorkerPassCollector) -> bytes:
     """The text /metrics answers: every process's values (multiprocess mode) or this
-    process's, and the outbox gauges."""
+    process's, and the gauges read when scraped."""
     if MULTIPROCESS_DIR:
         processes: Any = MultiProcessCollector(None, path=MULTIPROCESS_DIR)
     else:
         processes = REGISTRY
-    return generate_latest(processes) + generate_latest(outbox)  # type: ignore[arg-type]
+    return generate_latest(processes) + b"".join(
+        generate_latest(gauge)  # type: ignore[arg-type]
+        for gauge in gauges
+    )

@@ -10,16 +10,21 @@ each candidate by a conditional UPDATE), and gives back those it did not get to
 
 How far behind: read by /readyz and /metrics. A growing depth or age means the worker is
 down, or a platform or the mail server has been refusing for a while (the admin console's
-deliveries page says which).
+deliveries page says which). Each worker also notes in Redis when it finished its latest
+pass (``note_worker_pass``): a worker down shows with nothing queued too (a quiet
+weekend: no score waits, but neither do retention nor the monthly figures run).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
+import redis
 from sqlalchemy import ColumnElement, CursorResult, func, select, update
 from sqlalchemy.orm import QueryableAttribute, Session
 
@@ -55,6 +60,37 @@ def outbox_states(session: Session, now: dt.datetime) -> dict[str, OutboxState]:
         age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else None
         states[name] = OutboxState(depth, age)
     return states
+
+
+# --- the workers' passes -------------------------------------------------------------------
+
+log = logging.getLogger(__name__)
+
+#: Where the workers note when one of them last finished a pass (Unix seconds), shared by
+#: every host; forgotten after ``WORKER_HEARTBEAT_KEPT_SECONDS`` without one.
+WORKER_HEARTBEAT_KEY = "lti_tool:worker-last-pass"
+WORKER_HEARTBEAT_KEPT_SECONDS = 86_400
+
+
+def note_worker_pass(client: redis.Redis | None, now: float) -> None:
+    """A worker finished a pass (``now``: Unix seconds). Without Redis nothing is noted;
+    Redis away, the pass is not noted, and the worker goes on."""
+    if client is None:
+        return
+    try:
+        client.set(WORKER_HEARTBEAT_KEY, repr(now), ex=WORKER_HEARTBEAT_KEPT_SECONDS)
+    except redis.RedisError as exc:
+        log.warning("worker: its pass not noted in Redis: %s", exc)
+
+
+def worker_pass_age(client: redis.Redis | None, now: float) -> float | None:
+    """Seconds since a worker (any) last finished a pass: infinite when none has for
+    ``WORKER_HEARTBEAT_KEPT_SECONDS`` (or ever); None when unknown (no Redis: the worker has
+    nowhere to note it). Redis away raises ``redis.RedisError``."""
+    if client is None:
+        return None
+    noted = client.get(WORKER_HEARTBEAT_KEY)
+    return math.inf if noted is None else max(now - float(noted), 0.0)
 
 
 # --- taking rows --------------------------------------------------------------------------

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
+import time
 from typing import Any
 
+import redis
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -17,7 +20,7 @@ from lti_tool.db import answering_session, get_session, limit_statements, utcnow
 from lti_tool.errors import MetricsTokenInvalid, NotFound, is_too_slow
 from lti_tool.lti.services import lti_services
 from lti_tool.migrate import schema_state
-from lti_tool.services.outbox import outbox_states
+from lti_tool.services.outbox import outbox_states, worker_pass_age
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -74,8 +77,32 @@ def readyz() -> Any:
     # Without a signing key platforms cannot verify deep-linking responses or AGS calls.
     checks["keys"] = "ok" if lti_services().keyring.all_keys() else "missing"
     ready = all(v in ("ok", "in-process", "newer") for v in checks.values())
-    body = {"status": "ok" if ready else "unavailable", "checks": checks, "outbox": outbox}
+    body = {
+        "status": "ok" if ready else "unavailable",
+        "checks": checks,
+        "outbox": outbox,
+        "worker": _worker_report() if checks["cache"] == "ok" else None,
+    }
     return jsonify(body), 200 if ready else 503
+
+
+def _worker_pass_age() -> float | None:
+    """Seconds since a worker last finished a pass; None when not known (no Redis, or
+    Redis away: logged)."""
+    try:
+        return worker_pass_age(lti_services().redis, time.time())
+    except redis.RedisError as exc:
+        log.warning("the workers' last pass not read: %s", exc)
+        return None
+
+
+def _worker_report() -> dict[str, float | None] | None:
+    """Reported, not judged (a web process is ready without a worker): the seconds since
+    a worker last finished a pass, null when none has in the last day."""
+    age = _worker_pass_age()
+    if age is None:
+        return None
+    return {"last_pass_age_seconds": None if math.isinf(age) else round(age, 1)}
 
 
 def _outbox_report(session: Session) -> dict[str, dict[str, Any]] | None:
@@ -119,5 +146,8 @@ def metrics() -> Any:
             return {}
         return {name: (s.depth, s.oldest_age_seconds) for name, s in states.items()}
 
-    body = tool_metrics.exposition(tool_metrics.OutboxCollector(read_outboxes))
+    body = tool_metrics.exposition(
+        tool_metrics.OutboxCollector(read_outboxes),
+        tool_metrics.WorkerPassCollector(_worker_pass_age),
+    )
     return Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")

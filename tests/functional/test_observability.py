@@ -519,7 +519,7 @@ def test_processes_of_two_containers_with_one_pid_keep_their_counts_apart(
     assert value(scraped, count, endpoint="health.healthz", method="GET") == 8
 
 
-def test_the_example_alerts_name_only_what_the_tool_exports(app):
+def test_the_example_alerts_name_only_what_the_tool_exports(app, redis_url):
     """config/prometheus-alerts.yml: each rule complete, and every metric, label and
     outbox it names is in a scrape (a rule on a name that is not would never fire)."""
     import yaml
@@ -530,6 +530,8 @@ def test_the_example_alerts_name_only_what_the_tool_exports(app):
     client.get("/healthz")  # the request metrics' series
     samples = metrics(client)
     exported = {name for name, _labels in samples}
+    if not redis_url:  # the workers' passes are noted in Redis (the test above)
+        exported.add("laeringslop_worker_last_pass_age_seconds")
     labels = {key for _name, found in samples for key, _value in found}
     outboxes = {dict(found).get("outbox") for _name, found in samples} - {None}
     named_outboxes = set()
@@ -565,3 +567,29 @@ def test_settings_that_cannot_work_are_a_log_line_before_the_traceback(tmp_path)
     assert first["level"] == "CRITICAL"
     assert first["message"].startswith("the tool cannot start: Invalid configuration")
     assert "METRICS_TOKEN must be at least 32 characters" in first["message"]
+
+
+def test_the_workers_last_pass_shows_in_readyz_and_metrics(app, redis_url, cli):
+    """A worker down shows even with nothing queued: the seconds since a worker (any, on
+    any host: noted in Redis) last finished a pass. Reported, not judged."""
+    if not redis_url:
+        pytest.skip("the workers note their passes in Redis")
+    client = app.test_client()
+
+    before = client.get("/readyz").get_json()
+    assert before["status"] == "ok"  # no worker yet: still ready
+    assert before["worker"] == {"last_pass_age_seconds": None}  # none noted
+    assert value(metrics(client), "laeringslop_worker_last_pass_age_seconds") == float("inf")
+
+    assert cli("worker", "--once").exit_code == 0
+
+    after = client.get("/readyz").get_json()["worker"]["last_pass_age_seconds"]
+    assert 0 <= after < 60
+    assert 0 <= value(metrics(client), "laeringslop_worker_last_pass_age_seconds") < 60
+
+
+def test_without_redis_the_workers_passes_are_not_known(make_app):
+    tool = make_app(REDIS_URL="", METRICS_TOKEN=TOKEN)
+    client = tool.test_client()
+    assert client.get("/readyz").get_json()["worker"] is None
+    assert ("laeringslop_worker_last_pass_age_seconds", ()) not in metrics(client)
