@@ -72,25 +72,31 @@ WORKER_HEARTBEAT_KEY = "lti_tool:worker-last-pass"
 WORKER_HEARTBEAT_KEPT_SECONDS = 86_400
 
 
-def note_worker_pass(client: redis.Redis | None, now: float) -> None:
-    """A worker finished a pass (``now``: Unix seconds). Without Redis nothing is noted;
-    Redis away, the pass is not noted, and the worker goes on."""
+def note_worker_pass(client: redis.Redis | None) -> None:
+    """A worker finished a pass. Without Redis nothing is noted; Redis away, the pass is
+    not noted, and the worker goes on."""
     if client is None:
         return
     try:
-        client.set(WORKER_HEARTBEAT_KEY, repr(now), ex=WORKER_HEARTBEAT_KEPT_SECONDS)
+        client.set(WORKER_HEARTBEAT_KEY, "1", ex=WORKER_HEARTBEAT_KEPT_SECONDS)
     except redis.RedisError as exc:
         log.warning("worker: its pass not noted in Redis: %s", exc)
 
 
-def worker_pass_age(client: redis.Redis | None, now: float) -> float | None:
-    """Seconds since a worker (any) last finished a pass: infinite when none has for
-    ``WORKER_HEARTBEAT_KEPT_SECONDS`` (or ever); None when unknown (no Redis: the worker has
-    nowhere to note it). Redis away raises ``redis.RedisError``."""
+def worker_pass_age(client: redis.Redis | None) -> float | None:
+    """Seconds since a worker (any) last finished a pass, by Redis's own clock (the key's
+    time left: no host's clock, nor the value, is read): infinite when none has for
+    ``WORKER_HEARTBEAT_KEPT_SECONDS`` (or ever); None when not known (no Redis: the
+    workers have nowhere to note it; a key someone left without a lifetime). Redis away
+    raises ``redis.RedisError``."""
     if client is None:
         return None
-    noted = client.get(WORKER_HEARTBEAT_KEY)
-    return math.inf if noted is None else max(now - float(noted), 0.0)
+    left = int(client.pttl(WORKER_HEARTBEAT_KEY))
+    if left == -2:  # no such key
+        return math.inf
+    if left < 0:
+        return None
+    return max(WORKER_HEARTBEAT_KEPT_SECONDS - left / 1000, 0.0)
 
 
 # --- taking rows --------------------------------------------------------------------------

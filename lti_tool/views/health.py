@@ -5,19 +5,18 @@ from __future__ import annotations
 import hmac
 import logging
 import math
-import time
 from typing import Any
 
 import redis
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from lti_tool import metrics as tool_metrics
 from lti_tool.auth import public
 from lti_tool.db import answering_session, get_session, limit_statements, utcnow
-from lti_tool.errors import MetricsTokenInvalid, NotFound, is_too_slow
+from lti_tool.errors import MetricsTokenInvalid, NotFound, is_outage
 from lti_tool.lti.services import lti_services
 from lti_tool.migrate import schema_state
 from lti_tool.services.outbox import outbox_states, worker_pass_age
@@ -37,8 +36,6 @@ def healthz() -> Any:
 DATABASE_ANSWER_SECONDS = 5.0
 #: How long the outbox's count may take, or wait for a lock: it is reported, not judged.
 OUTBOX_COUNT_SECONDS = 2.0
-#: PostgreSQL's SQLSTATE for a lock waited for past ``lock_timeout``.
-LOCK_NOT_AVAILABLE = "55P03"
 
 
 @bp.route("/readyz")
@@ -90,7 +87,7 @@ def _worker_pass_age() -> float | None:
     """Seconds since a worker last finished a pass; None when not known (no Redis, or
     Redis away: logged)."""
     try:
-        return worker_pass_age(lti_services().redis, time.time())
+        return worker_pass_age(lti_services().redis)
     except redis.RedisError as exc:
         log.warning("the workers' last pass not read: %s", exc)
         return None
@@ -106,17 +103,17 @@ def _worker_report() -> dict[str, float | None] | None:
 
 
 def _outbox_report(session: Session) -> dict[str, dict[str, Any]] | None:
-    """Each outbox's depth and oldest age; None when PostgreSQL gave up the count after
-    ``OUTBOX_COUNT_SECONDS`` (its time, or its wait for a lock a stuck transaction holds):
-    the probe still gives its checks, which decide readiness. A database that stopped
-    answering is the probe's failure, not the count's."""
+    """Each outbox's depth and oldest age; None when the database answered the count with
+    an error (PostgreSQL gave it up after ``OUTBOX_COUNT_SECONDS``, waiting for a lock a
+    stuck transaction holds; a newer version's schema): the probe still gives its checks,
+    which decide readiness. A database that stopped answering is the probe's failure."""
     try:
         limit_statements(session, OUTBOX_COUNT_SECONDS)
         states = outbox_states(session, utcnow())
-    except OperationalError as exc:
-        if not (is_too_slow(exc) or getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE):
-            raise
-        log.warning("readyz: outbox not read: %s", exc)
+    except DBAPIError as exc:
+        if exc.connection_invalidated or (isinstance(exc, OperationalError) and is_outage(exc)):
+            raise  # no answer at all: the probe's failure
+        log.warning("readyz: outbox not read: %s", exc)  # its time, a lock, a newer schema
         return None
     return {
         name: {"depth": state.depth, "oldest_age_seconds": state.oldest_age_seconds}

@@ -593,3 +593,39 @@ def test_without_redis_the_workers_passes_are_not_known(make_app):
     client = tool.test_client()
     assert client.get("/readyz").get_json()["worker"] is None
     assert ("laeringslop_worker_last_pass_age_seconds", ()) not in metrics(client)
+
+
+def test_a_value_in_the_workers_key_is_not_read(app, redis_url):
+    """The age is the key's time left by Redis's clock: whatever a hand (or a bug) put in
+    it, the probe and the scrape answer; a key without a lifetime is not known."""
+    import redis
+
+    if not redis_url:
+        pytest.skip("the workers note their passes in Redis")
+    redis.Redis.from_url(redis_url).set("lti_tool:worker-last-pass", "garbage")
+    client = app.test_client()
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["worker"] is None
+    assert ("laeringslop_worker_last_pass_age_seconds", ()) not in metrics(client)
+
+
+def test_an_outbox_the_schema_changed_under_is_left_out_not_unreachable(app, database_url):
+    """A newer version migrated the database (a rolling upgrade): a count this version's
+    query cannot make leaves the outbox out; the database answered, the process is ready."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    rename = "ALTER TABLE result_read RENAME COLUMN created_at TO {}"
+    with engine.begin() as connection:
+        connection.execute(text(rename.format("queued_at")))
+    try:
+        response = app.test_client().get("/readyz")
+    finally:
+        with engine.begin() as connection:
+            connection.execute(
+                text("ALTER TABLE result_read RENAME COLUMN queued_at TO created_at")
+            )
+        engine.dispose()
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["checks"]["database"] == "ok" and body["outbox"] is None
