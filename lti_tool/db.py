@@ -51,7 +51,6 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.orm.attributes import instance_state, manager_of_class, set_committed_value
 from sqlalchemy.orm.util import identity_key
-from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
@@ -347,12 +346,12 @@ class StatementTimeout:
 
 
 def make_engine(
-    database_url: str, statement_timeout_seconds: int = 0, *, pooled: bool = True
+    database_url: str, statement_timeout_seconds: int = 0, *, probe: bool = False
 ) -> Engine:
     """The engine; on PostgreSQL each connection stops a statement that runs past
     ``statement_timeout_seconds`` (0: no limit; ``set_statement_timeout`` changes it).
-    ``pooled=False``: each session gets a new connection, closed after it
-    (``answering_session``)."""
+    ``probe=True``: ``/readyz``'s own (``answering_session``), one connection kept, a
+    second for probes that overlap."""
     if database_url.startswith("sqlite"):
         engine = create_engine(database_url, connect_args={"timeout": 30})
 
@@ -370,7 +369,9 @@ def make_engine(
     defaults = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **TCP_SETTINGS}
     connect_args = {name: value for name, value in defaults.items() if name not in given}
     pool: dict[str, Any] = (
-        {"pool_size": 5, "max_overflow": 10} if pooled else {"poolclass": NullPool}
+        {"pool_size": 1, "max_overflow": 1, "pool_timeout": PROBE_WAIT_SECONDS}
+        if probe
+        else {"pool_size": 5, "max_overflow": 10}
     )
     engine = create_engine(database_url, connect_args=connect_args, **pool)
     # a URL that gives one (``?options=-c statement_timeout=…``) keeps it, in every process
@@ -378,10 +379,10 @@ def make_engine(
         timeout = StatementTimeout(statement_timeout_seconds)
         _STATEMENT_TIMEOUTS[engine] = timeout
         event.listen(engine, "connect", timeout.apply)
-    if pooled:
-        _ping_idle_connections(engine)
-    else:
+    if probe:  # first: before the dialect's first queries, and the idle ping
         event.listen(engine, "connect", _hand_to_cutter, insert=True)
+        event.listen(engine, "checkout", _hand_to_cutter, insert=True)
+    _ping_idle_connections(engine)
     return engine
 
 
@@ -524,17 +525,27 @@ def init_app(app: Flask, database_url: str, statement_timeout_seconds: int = 0) 
         ) from exc
     app.extensions["db_engine"] = engine
     app.extensions["db_sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
-    # /readyz's: a connection of its own each time (SQLite has no server to stop answering)
+    # /readyz's own connection (SQLite has no server to stop answering)
     app.extensions["db_probe_engine"] = (
         engine
         if engine.dialect.name == "sqlite"
-        else make_engine(database_url, pooled=False)  # no limit to set: it cuts at its own
+        else make_engine(database_url, probe=True)  # no limit to set: it cuts at its own
     )
     app.teardown_appcontext(_close_session)
 
 
-#: The cutter of the ``answering_session`` this thread is in: the probe engine's new
-#: connections are handed to it as they are made (``_hand_to_cutter``).
+def close_connections(app: Flask) -> None:
+    """Close the app's pooled connections, the requests' and ``/readyz``'s (an app a
+    test is done with: PostgreSQL's connections warn when garbage-collected open)."""
+    for name in ("db_engine", "db_probe_engine"):
+        app.extensions[name].dispose()
+
+
+#: How long a probe waits for one of the probe engine's two connections.
+PROBE_WAIT_SECONDS = 5
+
+#: The cutter of the ``answering_session`` this thread is in: the probe engine's
+#: connections are handed to it as they are made and taken (``_hand_to_cutter``).
 _CUTTER: contextvars.ContextVar[_ConnectionCutter | None] = contextvars.ContextVar(
     "lti_tool_connection_cutter", default=None
 )
@@ -542,14 +553,16 @@ _CUTTER: contextvars.ContextVar[_ConnectionCutter | None] = contextvars.ContextV
 
 @contextlib.contextmanager
 def answering_session(engine: Engine, seconds: float) -> Iterator[Session]:
-    """A session on a new connection of its own (``make_engine(pooled=False)``) whose
-    statements, the connection's own setting up included, are all answered within
-    ``seconds`` of its start, or the connection is cut under it: the statement in hand
-    then fails as a lost connection. For ``/readyz``: a server that stopped answering on a
-    connection already open ends neither libpq's timeouts (it acknowledged what was sent:
-    ``TCP_SETTINGS``) nor its own statement limit, and a pooled connection may be one a
-    stuck request holds. Making the connection takes at most ``connect_timeout``. On
-    SQLite (no server, nothing handed over), a plain session."""
+    """A session on ``engine``'s connection (``make_engine(probe=True)``: not one the
+    requests' pool may have given a stuck request, and there even when the database has
+    no connection left to give) whose statements, the idle ping and a new connection's
+    setting up included, are all answered within ``seconds`` of its start, or the
+    connection is cut under it: the statement in hand then fails as a lost connection,
+    and the next probe connects again. For ``/readyz``: a server that stopped answering
+    on a connection already open ends neither libpq's timeouts (it acknowledged what was
+    sent: ``TCP_SETTINGS``) nor its own statement limit. Making a connection takes at
+    most ``connect_timeout``. On SQLite (no server, nothing handed over), a plain
+    session."""
     cutter = _ConnectionCutter(seconds)
     handed = _CUTTER.set(cutter)
     try:
@@ -560,9 +573,10 @@ def answering_session(engine: Engine, seconds: float) -> Iterator[Session]:
         cutter.stop()
 
 
-def _hand_to_cutter(dbapi_conn: Any, _record: Any) -> None:
-    """The probe engine's first ``connect`` listener: before the dialect's first queries
-    and any setting, the new connection's socket goes to the session's cutter."""
+def _hand_to_cutter(dbapi_conn: Any, *_record: Any) -> None:
+    """The probe engine's first ``connect`` and ``checkout`` listener: before the dialect's
+    first queries and the idle ping, the connection's socket goes to the session's
+    cutter."""
     cutter = _CUTTER.get()
     pgconn = getattr(dbapi_conn, "pgconn", None)
     if cutter is not None and pgconn is not None:
@@ -593,14 +607,16 @@ class _ConnectionCutter:
     def __init__(self, seconds: float) -> None:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
+        self._watched: set[int] = set()
         self._stopped = False
         self._timer = threading.Timer(max(seconds, 0.0), self._cut)
         self._timer.daemon = True
         self._timer.start()
 
     def watch(self, fileno: int) -> None:
-        with self._lock:
-            if not self._stopped:
+        with self._lock:  # a new connection is handed twice: made, then taken
+            if not self._stopped and fileno not in self._watched:
+                self._watched.add(fileno)
                 self._sockets.append(socket.socket(fileno=os.dup(fileno)))
 
     def _cut(self) -> None:

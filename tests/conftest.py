@@ -16,7 +16,7 @@ from alembic import command
 from sqlalchemy import Engine, create_engine, event, make_url, text
 
 from lti_tool import create_app
-from lti_tool.db import Base, get_session
+from lti_tool.db import Base, close_connections, get_session
 from lti_tool.lti.demo_platform import DemoPlatform
 from lti_tool.lti.keys import KeyRing, generate_private_pem
 from lti_tool.migrate import alembic_config
@@ -145,8 +145,8 @@ def make_app(settings_overrides: dict[str, Any]) -> Iterator[Callable[..., Any]]
         return app
 
     yield make
-    for app in made:  # close pooled connections: PostgreSQL's warn when garbage-collected
-        app.extensions["db_engine"].dispose()
+    for app in made:
+        close_connections(app)
         lti = app.extensions["lti"]
         if lti.redis is not None:
             lti.redis.close()

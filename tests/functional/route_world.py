@@ -18,7 +18,7 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 from lti_tool import clock, create_app
-from lti_tool.db import get_session
+from lti_tool.db import close_connections, get_session
 from lti_tool.lti import claims
 from lti_tool.models import (
     Attempt,
@@ -385,4 +385,4 @@ def made_world(request: pytest.FixtureRequest, **overrides: Any) -> Iterator[Wor
             yield build(app, lms)
         finally:
             _clean(app)
-            app.extensions["db_engine"].dispose()
+            close_connections(app)

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from lti_tool.db import close_connections
+
 
 def test_healthz(client):
     response = client.get("/healthz")
@@ -290,8 +292,7 @@ def proxied(make_app: Any, app: Any, database_url: str) -> Iterator[tuple[Any, F
         yield tool, proxy
     finally:
         proxy.close()
-        for name in ("db_engine", "db_probe_engine"):
-            tool.extensions[name].dispose()
+        close_connections(tool)
 
 
 def _probes(client: Any, count: int) -> tuple[list[Any], float]:
@@ -423,3 +424,45 @@ def test_connections_give_up_on_a_server_gone_in_seconds_not_minutes(make_app, d
     assert (given["keepalives_count"], given["connect_timeout"]) == ("3", "5")
     own = make_url(database_url).update_query_dict({"tcp_user_timeout": "9000"})
     assert parameters(own.render_as_string(hide_password=False))["tcp_user_timeout"] == "9000"
+
+
+def test_readyz_keeps_its_connection_when_the_database_has_none_left(make_app, app, database_url):
+    """At the database's (or the role's) connection limit the requests' pool still serves,
+    and so does the probe: it keeps a connection of its own, rather than making every
+    process unready at once."""
+    from sqlalchemy import create_engine, make_url, text
+    from sqlalchemy.exc import OperationalError
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's connection limits")
+    admin = create_engine(database_url)
+    role = "lt_probe_limit"
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        # the test database's tables are its owner's: the role reads them as its member
+        owner = connection.scalar(text("SELECT current_user"))
+        connection.execute(text(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 2 IN ROLE {owner}"))
+    limited = make_url(database_url).set(username=role, password=None)
+    tool = make_app(DATABASE_URL=limited.render_as_string(hide_password=False))
+    client = tool.test_client()
+    others = create_engine(limited)
+    held = []
+    try:
+        assert client.get("/readyz").status_code == 200
+        with pytest.raises(OperationalError, match="too many connections"):  # none left
+            for _ in range(3):
+                held.append(others.connect())
+
+        response = client.get("/readyz")
+
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["checks"]["database"] == "ok"
+        assert len(held) == 1  # the probe's connection was one of the two
+    finally:
+        for connection in held:
+            connection.close()
+        others.dispose()
+        close_connections(tool)
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP ROLE {role}"))
+        admin.dispose()
