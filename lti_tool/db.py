@@ -529,7 +529,7 @@ def init_app(app: Flask, database_url: str, statement_timeout_seconds: int = 0) 
     app.extensions["db_probe_engine"] = (
         engine
         if engine.dialect.name == "sqlite"
-        else make_engine(database_url, probe=True)  # no limit to set: it cuts at its own
+        else make_engine(database_url, PROBE_STATEMENT_SECONDS, probe=True)
     )
     app.teardown_appcontext(_close_session)
 
@@ -543,6 +543,9 @@ def close_connections(app: Flask) -> None:
 
 #: How long a probe waits for one of the probe engine's two connections.
 PROBE_WAIT_SECONDS = 5
+#: The probe's connections' statement limit: the probe cuts its side at 5 s, and the
+#: server stops a statement of a cut connection (one waiting for a lock) as soon.
+PROBE_STATEMENT_SECONDS = 5
 
 #: The cutter of the ``answering_session`` this thread is in: the probe engine's
 #: connections are handed to it as they are made and taken (``_hand_to_cutter``).
@@ -571,6 +574,8 @@ def answering_session(engine: Engine, seconds: float) -> Iterator[Session]:
     finally:
         _CUTTER.reset(handed)
         cutter.stop()
+        if cutter.cut:  # a connection cut as it went back to the pool: not kept
+            engine.dispose()
 
 
 def _hand_to_cutter(dbapi_conn: Any, *_record: Any) -> None:
@@ -607,27 +612,45 @@ class _ConnectionCutter:
     def __init__(self, seconds: float) -> None:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
-        self._watched: set[int] = set()
+        self._fired = False
         self._stopped = False
         self._timer = threading.Timer(max(seconds, 0.0), self._cut)
         self._timer.daemon = True
         self._timer.start()
 
     def watch(self, fileno: int) -> None:
-        with self._lock:  # a new connection is handed twice: made, then taken
-            if not self._stopped and fileno not in self._watched:
-                self._watched.add(fileno)
-                self._sockets.append(socket.socket(fileno=os.dup(fileno)))
+        """Cut this socket too at the deadline, or at once if it is past (a connection
+        made, or tried again, after the cut). A new connection is handed twice (made,
+        then taken): a second duplicate, not a check of the number, which a connection
+        made after a lost one may have taken over."""
+        with self._lock:
+            if self._stopped:
+                return
+            duplicate = socket.socket(fileno=os.dup(fileno))
+            self._sockets.append(duplicate)
+            if self.cut:
+                self._shut(duplicate)
+
+    @property
+    def cut(self) -> bool:
+        """The deadline passed with a connection handed over: the engine's kept
+        connection may be one the server no longer answers on."""
+        return self._fired and bool(self._sockets)
 
     def _cut(self) -> None:
         with self._lock:
             if self._stopped:
                 return
+            self._fired = True
             if self._sockets:
                 log.warning("the database did not answer in time: its connection is cut")
             for duplicate in self._sockets:
-                with contextlib.suppress(OSError):
-                    duplicate.shutdown(socket.SHUT_RDWR)  # the connection's socket too
+                self._shut(duplicate)
+
+    @staticmethod
+    def _shut(duplicate: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            duplicate.shutdown(socket.SHUT_RDWR)  # the connection's socket too
 
     def stop(self) -> None:
         self._timer.cancel()

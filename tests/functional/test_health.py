@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -258,10 +260,15 @@ class FreezingProxy:
         for link in self.links:
             link.frozen = True
 
-    def thaw(self) -> None:
-        import contextlib
-        import socket
+    def drop_open(self) -> None:
+        """Close the connections open now, as a database restart does."""
+        for link in self.links:
+            for end in link.ends:
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+        self.links = []
 
+    def thaw(self) -> None:
         for link in self.links:
             if link.frozen or self.frozen.is_set():
                 for end in link.ends:
@@ -380,6 +387,29 @@ def test_readyz_cuts_a_connection_whatever_it_was_doing(proxied, marker, when):
     assert answers[0].get_json()["checks"]["database"] == "unreachable"
     proxy.thaw()
     _ready_again(tool.test_client())
+
+
+@pytest.mark.parametrize("kept", ["frozen", "dropped"])
+def test_readyz_cuts_a_connection_made_again_after_its_kept_one_failed(proxied, monkeypatch, kept):
+    """The probe's kept connection fails its idle ping (frozen: cut at the deadline;
+    dropped, as by a restart: at once), the pool connects again within the same probe,
+    and that new connection stops answering too: cut as well, at once when past the
+    deadline, whatever number its socket took (the dropped one's, freed a moment ago)."""
+    tool, proxy = proxied
+    client = tool.test_client()
+    assert client.get("/readyz").status_code == 200  # its connection, kept
+    monkeypatch.setattr("lti_tool.db.IDLE_PING_SECONDS", 0.0)  # tried at every probe
+    if kept == "dropped":
+        proxy.drop_open()
+    proxy.freeze_on = b"SELECT 1"  # the ping's, and the probe's own on a new connection
+
+    answers, waited = _probes(client, 1)
+
+    assert len(answers) == 1, f"the probe still waits after {waited:.0f} s"
+    assert waited < 10, waited
+    assert answers[0].status_code == 503
+    proxy.thaw()
+    _ready_again(client)
 
 
 def test_readyz_does_not_wait_on_the_connections_requests_hold(proxied):
