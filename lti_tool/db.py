@@ -11,6 +11,7 @@ import contextvars
 import datetime as dt
 import enum
 import logging
+import math
 import os
 import re
 import socket
@@ -380,8 +381,10 @@ def make_engine(
         _STATEMENT_TIMEOUTS[engine] = timeout
         event.listen(engine, "connect", timeout.apply)
     if probe:  # first: before the dialect's first queries, and the idle ping
+        event.listen(engine, "do_connect", _connect_within_deadline)
         event.listen(engine, "connect", _hand_to_cutter, insert=True)
         event.listen(engine, "checkout", _hand_to_cutter, insert=True)
+        event.listen(engine, "checkin", _take_from_cutter, insert=True)
     _ping_idle_connections(engine)
     return engine
 
@@ -574,8 +577,6 @@ def answering_session(engine: Engine, seconds: float) -> Iterator[Session]:
     finally:
         _CUTTER.reset(handed)
         cutter.stop()
-        if cutter.cut:  # a connection cut as it went back to the pool: not kept
-            engine.dispose()
 
 
 def _hand_to_cutter(dbapi_conn: Any, *_record: Any) -> None:
@@ -586,6 +587,30 @@ def _hand_to_cutter(dbapi_conn: Any, *_record: Any) -> None:
     pgconn = getattr(dbapi_conn, "pgconn", None)
     if cutter is not None and pgconn is not None:
         cutter.watch(pgconn.socket)
+
+
+def _take_from_cutter(dbapi_conn: Any, record: Any) -> None:
+    """The probe engine's first ``checkin`` listener: the connection goes back to the pool,
+    so the cutter lets go of it (another probe may take it before this one's deadline);
+    cut already, it is not kept (closed with nothing in flight, it would not have said)."""
+    cutter = _CUTTER.get()
+    pgconn = getattr(dbapi_conn, "pgconn", None) if dbapi_conn is not None else None
+    if cutter is not None and pgconn is not None and cutter.release(pgconn.socket):
+        record.invalidate()
+
+
+def _connect_within_deadline(_dialect: Any, _record: Any, _args: Any, params: Any) -> None:
+    """The probe engine's ``do_connect``: a connection begun within the probe's deadline
+    takes at most what is left of it (libpq's least is 2 s); none is begun after it (the
+    pool connecting again, its kept connection having failed the idle ping at the cut)."""
+    cutter = _CUTTER.get()
+    if cutter is None:
+        return
+    left = cutter.seconds_left()
+    if left <= 0:
+        raise TimeoutError("the probe's time is up: no new connection")
+    given = int(params.get("connect_timeout", CONNECT_TIMEOUT_SECONDS))
+    params["connect_timeout"] = min(given, max(2, math.ceil(left)))
 
 
 def limit_statements(session: Session, seconds: float) -> None:
@@ -605,12 +630,14 @@ def limit_statements(session: Session, seconds: float) -> None:
 
 class _ConnectionCutter:
     """Shuts down the sockets handed to it (``watch``) ``seconds`` after it is made, unless
-    stopped first. It holds a duplicate of each: shutting that down reaches the
-    connection's socket, and never another's, whatever became of the connection's own
-    descriptor (closed when a lost connection is dropped, its number then reused)."""
+    stopped first, or given back (``release``). It holds a duplicate of each: shutting
+    that down reaches the connection's socket, and never another's, whatever became of
+    the connection's own descriptor (closed when a lost connection is dropped, its number
+    then reused)."""
 
     def __init__(self, seconds: float) -> None:
         self._lock = threading.Lock()
+        self._deadline = time.monotonic() + seconds
         self._sockets: list[socket.socket] = []
         self._fired = False
         self._stopped = False
@@ -618,24 +645,32 @@ class _ConnectionCutter:
         self._timer.daemon = True
         self._timer.start()
 
+    def seconds_left(self) -> float:
+        return 0.0 if self._fired else self._deadline - time.monotonic()
+
     def watch(self, fileno: int) -> None:
         """Cut this socket too at the deadline, or at once if it is past (a connection
-        made, or tried again, after the cut). A new connection is handed twice (made,
-        then taken): a second duplicate, not a check of the number, which a connection
-        made after a lost one may have taken over."""
+        taken after the cut). A new connection is handed twice (made, then taken): a
+        second duplicate, not a check of the number, which a connection made after a
+        lost one may have taken over."""
         with self._lock:
             if self._stopped:
                 return
             duplicate = socket.socket(fileno=os.dup(fileno))
             self._sockets.append(duplicate)
-            if self.cut:
+            if self._fired:
                 self._shut(duplicate)
 
-    @property
-    def cut(self) -> bool:
-        """The deadline passed with a connection handed over: the engine's kept
-        connection may be one the server no longer answers on."""
-        return self._fired and bool(self._sockets)
+    def release(self, fileno: int) -> bool:
+        """Let go of the socket ``fileno`` (its connection goes back to the pool); whether
+        it was cut (the deadline passed while it was handed over)."""
+        with self._lock:
+            identity = _socket_identity(fileno)
+            mine = [d for d in self._sockets if _socket_identity(d.fileno()) == identity]
+            for duplicate in mine:
+                self._sockets.remove(duplicate)
+                duplicate.close()
+            return bool(mine) and self._fired
 
     def _cut(self) -> None:
         with self._lock:
@@ -659,6 +694,13 @@ class _ConnectionCutter:
             for duplicate in self._sockets:
                 duplicate.close()
             self._sockets.clear()
+
+
+def _socket_identity(fileno: int) -> tuple[int, int]:
+    """The socket a descriptor refers to (its device and inode), whatever its number:
+    a duplicate's is its original's."""
+    found = os.fstat(fileno)
+    return found.st_dev, found.st_ino
 
 
 def get_session() -> Session:

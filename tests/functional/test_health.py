@@ -389,27 +389,53 @@ def test_readyz_cuts_a_connection_whatever_it_was_doing(proxied, marker, when):
     _ready_again(tool.test_client())
 
 
-@pytest.mark.parametrize("kept", ["frozen", "dropped"])
+@pytest.mark.parametrize("kept", ["frozen", "dropped", "host gone"])
 def test_readyz_cuts_a_connection_made_again_after_its_kept_one_failed(proxied, monkeypatch, kept):
     """The probe's kept connection fails its idle ping (frozen: cut at the deadline;
-    dropped, as by a restart: at once), the pool connects again within the same probe,
-    and that new connection stops answering too: cut as well, at once when past the
-    deadline, whatever number its socket took (the dropped one's, freed a moment ago)."""
+    dropped, as by a restart: at once; the host gone, new connections unanswered too),
+    and the pool connects again within the same probe: that connection is cut as well,
+    whatever number its socket took (the dropped one's, freed a moment ago), and none is
+    begun after the deadline. The probe ends at its 5 seconds, not 5 + connect_timeout."""
     tool, proxy = proxied
     client = tool.test_client()
     assert client.get("/readyz").status_code == 200  # its connection, kept
     monkeypatch.setattr("lti_tool.db.IDLE_PING_SECONDS", 0.0)  # tried at every probe
     if kept == "dropped":
         proxy.drop_open()
+    if kept == "host gone":
+        proxy.frozen.set()
     proxy.freeze_on = b"SELECT 1"  # the ping's, and the probe's own on a new connection
 
     answers, waited = _probes(client, 1)
 
     assert len(answers) == 1, f"the probe still waits after {waited:.0f} s"
-    assert waited < 10, waited
+    assert waited < 7, waited
     assert answers[0].status_code == 503
     proxy.thaw()
     _ready_again(client)
+
+
+def test_a_connection_given_back_before_the_deadline_is_not_cut(app, database_url):
+    """A probe's connection goes back to the pool before its deadline passes (the probe
+    done, or its session between transactions): the deadline no longer reaches it, so the
+    next probe, or another thread's probe holding it by then, finds it whole."""
+    import time
+
+    from sqlalchemy import text
+
+    from lti_tool.db import answering_session
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a server connection to cut")
+    engine = app.extensions["db_probe_engine"]
+    with answering_session(engine, 0.5) as session:
+        session.execute(text("SELECT 1"))
+        session.commit()  # the connection back in the pool, idle
+        time.sleep(1)  # the deadline passes, the probe's session not yet closed
+
+    response = app.test_client().get("/readyz")
+
+    assert response.status_code == 200, response.get_json()
 
 
 def test_readyz_does_not_wait_on_the_connections_requests_hold(proxied):

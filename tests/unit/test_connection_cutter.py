@@ -40,3 +40,25 @@ def test_a_stopped_cutter_cuts_nothing():
     assert its_server.recv(1) == b"x"
     handed.close()
     its_server.close()
+
+
+def test_a_socket_given_back_is_not_cut_and_one_taken_late_is_cut_at_once():
+    given_back, its_server = socket.socketpair()
+    late, late_server = socket.socketpair()
+    cutter = db._ConnectionCutter(0.2)
+    cutter.watch(given_back.fileno())
+    assert cutter.release(given_back.fileno()) is False  # before the deadline: not cut
+    time.sleep(0.4)
+    cutter.watch(late.fileno())  # taken after the deadline
+    try:
+        given_back.sendall(b"x")
+        its_server.settimeout(2)
+        assert its_server.recv(1) == b"x"  # whole
+        late_server.settimeout(2)
+        assert late_server.recv(1) == b""  # cut as it was handed over
+        assert cutter.seconds_left() == 0.0
+        assert cutter.release(late.fileno()) is True  # cut: not to be kept
+    finally:
+        cutter.stop()
+        for end in (given_back, its_server, late, late_server):
+            end.close()
