@@ -609,8 +609,10 @@ def _connect_within_deadline(_dialect: Any, _record: Any, _args: Any, params: An
     left = cutter.seconds_left()
     if left <= 0:
         raise TimeoutError("the probe's time is up: no new connection")
-    given = int(params.get("connect_timeout", CONNECT_TIMEOUT_SECONDS))
-    params["connect_timeout"] = min(given, max(2, math.ceil(left)))
+    allowed = max(2, math.ceil(left))
+    given = int(params.get("connect_timeout") or 0)  # 0: libpq's none (130 s an attempt)
+    # each of a URL's hosts and addresses is an attempt with this much: documented
+    params["connect_timeout"] = min(given, allowed) if given > 0 else allowed
 
 
 def limit_statements(session: Session, seconds: float) -> None:

@@ -62,3 +62,29 @@ def test_a_socket_given_back_is_not_cut_and_one_taken_late_is_cut_at_once():
         cutter.stop()
         for end in (given_back, its_server, late, late_server):
             end.close()
+
+
+def test_a_probe_connection_is_begun_only_within_what_is_left_of_its_deadline():
+    """connect_timeout: what is left (at least libpq's 2 s), or less if the URL gives
+    less; a URL's 0 (libpq's "none": 130 s an attempt) is not kept; past it, none."""
+    import pytest
+
+    cutter = db._ConnectionCutter(3.5)
+    handed = db._CUTTER.set(cutter)
+    try:
+        for given, expected in [(None, 4), ("0", 4), ("2", 2), (5, 4)]:
+            params = {} if given is None else {"connect_timeout": given}
+            db._connect_within_deadline(None, None, (), params)
+            assert params["connect_timeout"] == expected, given
+    finally:
+        db._CUTTER.reset(handed)
+        cutter.stop()
+    late = db._ConnectionCutter(0.05)
+    handed = db._CUTTER.set(late)
+    try:
+        time.sleep(0.2)
+        with pytest.raises(TimeoutError):
+            db._connect_within_deadline(None, None, (), {})
+    finally:
+        db._CUTTER.reset(handed)
+        late.stop()
