@@ -66,8 +66,9 @@ def outbox_states(session: Session, now: dt.datetime) -> dict[str, OutboxState]:
 
 log = logging.getLogger(__name__)
 
-#: Where the workers note when one of them last finished a pass (Unix seconds), shared by
-#: every host; forgotten after ``WORKER_HEARTBEAT_KEPT_SECONDS`` without one.
+#: Where the workers note that one of them finished a pass, shared by every host: the
+#: key's time left says when (``worker_pass_age``); gone after
+#: ``WORKER_HEARTBEAT_KEPT_SECONDS`` without one.
 WORKER_HEARTBEAT_KEY = "lti_tool:worker-last-pass"
 WORKER_HEARTBEAT_KEPT_SECONDS = 86_400
 
