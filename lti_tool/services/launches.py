@@ -216,8 +216,8 @@ def link_key(
     deployment, the course (context) and what the link places (the custom parameters a
     record keeps, ``STORED_CUSTOM``: a record older than ``stored_claims``, with the whole
     custom object, is of the same link). Two links of one course are two links: their
-    scores and rosters go through their own launches. Also the migration's and the
-    retention's, for records without one."""
+    scores and rosters go through their own launches. Also the retention's, for
+    records without one; the migration that added the key keeps a copy of this."""
     custom = claims.get(c.CUSTOM)
     placed = (
         {name: custom[name] for name in STORED_CUSTOM if name in custom}

@@ -7,12 +7,13 @@ Create Date: 2026-12-07 09:00:00.000000
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
-
-from lti_tool.services.launches import link_key
 
 revision: str = '5e1c7a9d3b20'
 down_revision: str | None = '3b8e5c2d1f47'
@@ -32,6 +33,29 @@ _launch = sa.table(
     sa.column("claims", sa.JSON),
     sa.column("link_key", sa.String),
 )
+
+
+#: The custom-parameters claim, and the parameters of it a link key names.
+CUSTOM_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/custom"
+KEYED_CUSTOM = ("mapping", "certification", "activity")
+
+
+def link_key(
+    person_id: int, deployment_pk: int, context_id: str | None, claims: Mapping[str, Any]
+) -> str:
+    """``services.launches.link_key`` as it stood when this revision was written: a
+    migration keeps its own copy, so it runs the same whatever the application later
+    becomes (a test checks the two agree on launches the application records)."""
+    custom = claims.get(CUSTOM_CLAIM)
+    placed = (
+        {name: custom[name] for name in KEYED_CUSTOM if name in custom}
+        if isinstance(custom, Mapping)
+        else {}
+    )
+    named = json.dumps(
+        [person_id, deployment_pk, context_id, placed], sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(named.encode()).hexdigest()[:32]
 
 
 def upgrade() -> None:
