@@ -925,7 +925,7 @@ def worker(once: bool, batch: int) -> None:
         if retention_failed:
             failed.append(f"retention failed: {', '.join(retention_failed)}")
         if counts is not None:  # the scores went: a pass, as the running worker's
-            note_worker_pass(services.redis)
+            note_worker_pass(services.status_redis)
         if failed:
             raise click.ClickException("; ".join(failed))
         return
@@ -971,7 +971,7 @@ def worker(once: bool, batch: int) -> None:
             total.delivered += counts.delivered
             total.retrying += counts.retrying
             total.failed += counts.failed
-            note_worker_pass(services.redis)
+            note_worker_pass(services.status_redis)
             if counts.handled < batch:  # nothing more due now: wait, or until told to stop
                 stopping.wait(poll)
     finally:

@@ -148,8 +148,9 @@ def make_app(settings_overrides: dict[str, Any]) -> Iterator[Callable[..., Any]]
     for app in made:
         close_connections(app)
         lti = app.extensions["lti"]
-        if lti.redis is not None:
-            lti.redis.close()
+        for client in (lti.redis, lti.status_redis):
+            if client is not None:
+                client.close()
 
 
 @pytest.fixture

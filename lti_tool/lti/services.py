@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import redis
 from flask import Flask, current_app
+from redis import Redis
 
 from lti_tool.lti.keys import KeyRing
 from lti_tool.lti.platform_keys import PlatformKeys
@@ -25,6 +25,11 @@ from lti_tool.settings import Settings, SettingsError
 #: effect for ever (a hundred years), since a plain course certificate never expires.
 CREDENTIAL_KEY_DAYS = 36500
 
+#: How long a command may wait on Redis: 5 s for what a person waits on (a login's
+#: state, a rate limit), 1 s for the status operations read (``status_redis``).
+REDIS_SECONDS = 5
+STATUS_REDIS_SECONDS = 1
+
 
 @dataclasses.dataclass
 class LtiServices:
@@ -37,7 +42,12 @@ class LtiServices:
     """Keys that sign certificates' credentials: never pruned (see services.credentials)."""
     registry: RegistryCache
     """Platforms and deployments as logins and launches read them (per process)."""
-    redis: redis.Redis | None = None
+    redis: Redis | None = None
+    status_redis: Redis | None = None
+    """The same Redis, for what operations read of it (``/readyz``, ``/metrics``) and the
+    workers' heartbeat, on connections of its own that wait ``STATUS_REDIS_SECONDS``: a
+    Redis that accepts and never answers fails a probe or a scrape in a second, and
+    holds a worker's pass a second, not the 5 s a request may wait."""
 
     @property
     def launch_url(self) -> str:
@@ -49,13 +59,17 @@ class LtiServices:
 
 
 def build_services(settings: Settings) -> LtiServices:
-    client: redis.Redis | None = None
+    client: Redis | None = None
+    status_client: Redis | None = None
     state_store: StateStore
     cache: Cache
     if settings.REDIS_URL:
         try:
-            client = redis.Redis.from_url(
-                settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5
+            client, status_client = (
+                Redis.from_url(
+                    settings.REDIS_URL, socket_timeout=seconds, socket_connect_timeout=seconds
+                )
+                for seconds in (REDIS_SECONDS, STATUS_REDIS_SECONDS)
             )
         except ValueError as exc:
             raise SettingsError(
@@ -75,6 +89,7 @@ def build_services(settings: Settings) -> LtiServices:
         credential_keys=KeyRing(Path(settings.KEYS_DIR) / "credentials", CREDENTIAL_KEY_DAYS),
         registry=RegistryCache(client, settings.REGISTRY_CACHE_SECONDS),
         redis=client,
+        status_redis=status_client,
     )
 
 

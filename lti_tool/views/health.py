@@ -41,7 +41,7 @@ def readyz() -> Any:
         checks["database"] = "unreachable"
     else:
         checks["database"], checks["schema"] = "ok", report.schema
-    redis_client = lti_services().redis
+    redis_client = lti_services().status_redis
     if redis_client is not None:
         try:
             redis_client.ping()
@@ -88,7 +88,7 @@ def metrics() -> Any:
     body = tool_metrics.exposition(
         tool_metrics.OutboxCollector(read_outboxes),
         tool_metrics.WorkerPassCollector(
-            lambda: readiness.last_worker_pass_age(lti_services().redis)
+            lambda: readiness.last_worker_pass_age(lti_services().status_redis)
         ),
     )
     return Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -24,6 +24,7 @@ from lti_tool.models import ResultRead, ScoreDelivery
 from lti_tool.models.catalogue import SessionNotice
 from lti_tool.observability import JsonFormatter, current_request_id
 from lti_tool.settings import SettingsError, load_settings
+from tests.fakes.freezing_proxy import FreezingProxy
 from tests.fakes.lms import TestLms, csrf_token
 from tests.fakes.mappings import designer_browser
 from tests.fakes.memberships import moodle_sample
@@ -593,6 +594,59 @@ def test_without_redis_the_workers_passes_are_not_known(make_app):
     client = tool.test_client()
     assert client.get("/readyz").get_json()["worker"] is None
     assert ("laeringslop_worker_last_pass_age_seconds", ()) not in metrics(client)
+
+
+@pytest.fixture
+def proxied_redis(make_app: Any, redis_url: str) -> Any:
+    """A tool whose Redis (the test one) is behind a ``FreezingProxy``."""
+    from urllib.parse import urlsplit
+
+    if not redis_url:
+        pytest.skip("a Redis server behind a network connection")
+    url = urlsplit(redis_url)
+    proxy = FreezingProxy(url.hostname or "127.0.0.1", url.port or 6379)
+    through = url._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
+    try:
+        yield make_app(REDIS_URL=through, METRICS_TOKEN=TOKEN), proxy
+    finally:
+        proxy.close()
+
+
+def test_a_redis_that_stops_answering_holds_a_probe_a_scrape_and_a_pass_a_second(
+    proxied_redis, caplog
+):
+    """Redis accepts and never answers (a hung host): ``/readyz`` says so, ``/metrics``
+    answers without the workers' gauge, and a worker's pass goes on without its
+    heartbeat, each within about a second (``STATUS_REDIS_SECONDS``), not the 5 s a
+    person's request may wait on Redis."""
+    import time
+
+    tool, proxy = proxied_redis
+    client = tool.test_client()
+    assert client.get("/readyz").status_code == 200
+    assert tool.test_cli_runner().invoke(args=["worker", "--once"]).exit_code == 0
+    proxy.frozen.set()
+    proxy.freeze_open()  # the connections the pools keep, and every new one
+
+    started = time.monotonic()
+    ready = client.get("/readyz")
+    assert time.monotonic() - started < 3
+    assert ready.status_code == 503
+    assert ready.get_json()["checks"]["cache"] == "unreachable"
+    assert ready.get_json()["worker"] is None
+
+    started = time.monotonic()
+    samples = metrics(client)
+    assert time.monotonic() - started < 3
+    assert ("laeringslop_worker_last_pass_age_seconds", ()) not in samples
+    assert value(samples, "laeringslop_launches_total") >= 0  # the rest is there
+
+    caplog.clear()
+    started = time.monotonic()
+    passed = tool.test_cli_runner().invoke(args=["worker", "--once"])
+    assert time.monotonic() - started < 3
+    assert passed.exit_code == 0, passed.output
+    assert "its pass not noted in Redis" in caplog.text
 
 
 def test_a_value_in_the_workers_key_is_not_read(app, redis_url):
