@@ -5,11 +5,12 @@ Each command is one transaction: it commits at the end, or writes nothing on err
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -39,9 +40,6 @@ from lti_tool.settings import LAUNCH_COUNT_DAYS
 log = logging.getLogger(__name__)
 #: How often the worker applies the organisations' retention rules.
 RETENTION_EVERY = dt.timedelta(hours=1)
-
-
-T = TypeVar("T")
 
 
 def transaction(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -815,6 +813,38 @@ def retention_run() -> None:
     click.echo(str(result))
 
 
+#: The parts of a worker's pass (``services.worker_status.WORKER_PARTS``), as its log and
+#: ``worker --once`` name them.
+_WORKER_PARTS = {
+    "attempts": "closing overdue attempts",
+    "figures": "recording coverage figures",
+    "retention": "applying the retention rules",
+    "notices": "emailing notices",
+    "result_reads": "reading results",
+    "scores": "sending scores",
+}
+
+
+@dataclasses.dataclass
+class _Pass:
+    """What a worker's pass did: each part tried, whether it went, and what it returned."""
+
+    went: dict[str, bool] = dataclasses.field(default_factory=dict)
+    results: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[str]:
+        """The parts that failed, as ``worker --once`` names them: retention with the
+        parts of it that failed (each organisation's rule, each purge)."""
+        return [
+            f"retention failed: {', '.join(self.results['retention'])}"
+            if name == "retention" and self.results.get(name)
+            else _WORKER_PARTS[name]
+            for name, ok in self.went.items()
+            if not ok
+        ]
+
+
 # --- grades for the LMS (AGS) ---------------------------------------------------------------
 
 
@@ -853,10 +883,10 @@ def worker(once: bool, batch: int) -> None:
     from lti_tool.services import notices
     from lti_tool.services.attempts import close_overdue_attempts
     from lti_tool.services.coverage_figures import record_due_snapshots
-    from lti_tool.services.outbox import note_worker_pass
     from lti_tool.services.result_reads import read_due_results
     from lti_tool.services.retention import run_retention
     from lti_tool.services.score_delivery import DeliveryCounts, deliver_due
+    from lti_tool.services.worker_status import note_pass
 
     services = lti_services()
     session_factory = current_app.extensions["db_sessionmaker"]
@@ -869,11 +899,12 @@ def worker(once: bool, batch: int) -> None:
 
     retained_at: list[dt.datetime] = []
 
-    def apply_retention() -> tuple[str, ...]:
-        """The organisations' retention rules, once an hour at most; the parts that failed."""
+    def apply_retention() -> tuple[str, ...] | None:
+        """The organisations' retention rules, once an hour at most (None when not due
+        yet); the parts of it that failed."""
         now = utcnow()
         if retained_at and now - retained_at[-1] < RETENTION_EVERY:
-            return ()
+            return None
         result = run_retention(session_factory, now, services.settings.LAUNCH_RECORD_DAYS)
         retained_at[:] = [now]  # a part that failed is tried again in an hour
         if result.failed:
@@ -882,9 +913,8 @@ def worker(once: bool, batch: int) -> None:
             log.info("worker: retention: %s", result)
         return result.failed
 
-    def send_notices(stop: Callable[[], bool] | None = None) -> notices.MailCounts | None:
-        if mailer is None:
-            return None
+    def send_notices(stop: Callable[[], bool] | None) -> notices.MailCounts:
+        assert mailer is not None
         return notices.deliver_notices(
             session_factory,
             mailer,
@@ -895,39 +925,50 @@ def worker(once: bool, batch: int) -> None:
             stop=stop,
         )
 
-    if once:
-        # each part on its own, as the running worker's passes: one that fails (the
-        # database away) is logged and the others are still tried; cron sees the failure
-        failed: list[str] = []
+    def one_pass(stop: Callable[[], bool] | None, logged_as: str) -> _Pass:
+        """One pass, each part on its own: one that fails (the database away for a moment,
+        the mail server refusing) is logged with its traceback and the others are still
+        tried. Noted in Redis (``services.worker_status``): the pass once its scores went,
+        and each part tried as gone or failing."""
+        done = _Pass()
 
-        def part(name: str, run: Callable[[], T]) -> T | None:
+        def part(name: str, run: Callable[[], Any]) -> None:
             try:
-                return run()
+                done.results[name] = run()
             except Exception:
-                log.exception("worker --once: %s failed", name)
-                failed.append(name)
-                return None
+                log.exception("%s: %s failed", logged_as, _WORKER_PARTS[name])
+                done.went[name] = False
+            else:
+                done.went[name] = True
 
-        part("closing overdue attempts", lambda: close_overdue_attempts(session_factory, utcnow()))
-        part("recording coverage figures", record_snapshots)
-        retention_failed = part("retention", apply_retention) or ()
-        counts = part("sending scores", lambda: deliver_due(session_factory, services, limit=batch))
-        if counts is not None:
-            click.echo(str(counts))
-        results = part(
-            "reading results", lambda: read_due_results(session_factory, services, limit=batch)
+        part("attempts", lambda: close_overdue_attempts(session_factory, utcnow()))
+        part("figures", record_snapshots)
+        part("retention", apply_retention)
+        if done.went.get("retention") and done.results["retention"] is None:
+            del done.went["retention"]  # not due: what its latest run left stands
+        elif done.results.get("retention"):
+            done.went["retention"] = False  # a part of it failed, rolled back and logged
+        if mailer is not None:
+            part("notices", lambda: send_notices(stop))
+        part(
+            "result_reads",
+            lambda: read_due_results(session_factory, services, limit=batch, stop=stop),
         )
-        if results is not None and results.handled:
-            click.echo(str(results))
-        mailed = part("emailing notices", send_notices)
-        if mailed is not None:
-            click.echo(str(mailed))
-        if retention_failed:
-            failed.append(f"retention failed: {', '.join(retention_failed)}")
-        if counts is not None:  # the scores went: a pass, as the running worker's
-            note_worker_pass(services.status_redis)
-        if failed:
-            raise click.ClickException("; ".join(failed))
+        part("scores", lambda: deliver_due(session_factory, services, limit=batch, stop=stop))
+        note_pass(services.status_redis, done.went)
+        return done
+
+    if once:
+        # cron's pass: what it did on stdout, and exit 1 naming each part that failed
+        done = one_pass(None, "worker --once")
+        if done.went.get("scores"):
+            click.echo(str(done.results["scores"]))
+        if done.went.get("result_reads") and done.results["result_reads"].handled:
+            click.echo(str(done.results["result_reads"]))
+        if done.went.get("notices"):
+            click.echo(str(done.results["notices"]))
+        if done.failed:
+            raise click.ClickException("; ".join(done.failed))
         return
 
     stopping = threading.Event()
@@ -942,36 +983,15 @@ def worker(once: bool, batch: int) -> None:
     total = DeliveryCounts()
     try:
         while not stopping.is_set():
-            try:
-                close_overdue_attempts(session_factory, utcnow())
-            except Exception:  # the database away for a moment: the scores still get a try
-                log.exception("worker: closing overdue attempts failed")
-            try:
-                record_snapshots()
-            except Exception:  # the figures wait for the next pass; the scores go on
-                log.exception("worker: recording coverage figures failed")
-            try:
-                apply_retention()
-            except Exception:  # the rules wait for the next pass; the scores go on
-                log.exception("worker: applying the retention rules failed")
-            try:
-                send_notices(stopping.is_set)
-            except Exception:  # the mail server or database away: the scores still go
-                log.exception("worker: emailing notices failed")
-            try:
-                read_due_results(session_factory, services, limit=batch, stop=stopping.is_set)
-            except Exception:  # the database away for a moment: the requests wait
-                log.exception("worker: reading results failed")
-            try:
-                counts = deliver_due(session_factory, services, limit=batch, stop=stopping.is_set)
-            except Exception:  # the database away for a moment: keep the worker, try again
-                log.exception("worker: a pass failed; trying again in %ss", poll)
+            done = one_pass(stopping.is_set, "worker")
+            counts = done.results.get("scores") if done.went.get("scores") else None
+            if counts is None:  # the database away for a moment: keep the worker, try again
+                log.warning("worker: scores not sent this pass; trying again in %ss", poll)
                 stopping.wait(poll)
                 continue
             total.delivered += counts.delivered
             total.retrying += counts.retrying
             total.failed += counts.failed
-            note_worker_pass(services.status_redis)
             if counts.handled < batch:  # nothing more due now: wait, or until told to stop
                 stopping.wait(poll)
     finally:

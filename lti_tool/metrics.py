@@ -22,6 +22,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY
 
 from lti_tool.observability import metrics_process_id
+from lti_tool.services.worker_status import WORKER_PARTS, WorkerStatus
 from lti_tool.settings import SettingsError
 
 #: Where every process writes its values (gunicorn_conf sets it for the workers), as it was
@@ -161,24 +162,35 @@ class OutboxCollector:
         yield age
 
 
-class WorkerPassCollector:
-    """How long ago a worker last finished a pass, read from Redis when scraped; left out
-    when not known (no Redis, or Redis away)."""
+class WorkerStatusCollector:
+    """The workers' status (``services.worker_status``), read from Redis when scraped:
+    how long ago a worker last finished a pass, and each part of a pass failing (1) or not
+    (0) at its latest try; left out when not known (no Redis, or Redis away)."""
 
-    def __init__(self, read: Callable[[], float | None]) -> None:
+    def __init__(self, read: Callable[[], WorkerStatus | None]) -> None:
         self.read = read
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        age = self.read()
-        if age is not None:
+        status = self.read()
+        if status is None:
+            return
+        if status.last_pass_age_seconds is not None:
             yield GaugeMetricFamily(
                 "laeringslop_worker_last_pass_age_seconds",
                 "Seconds since a worker last finished a pass (+Inf: none in the last day).",
-                value=age,
+                value=status.last_pass_age_seconds,
             )
+        failing = GaugeMetricFamily(
+            "laeringslop_worker_part_failing",
+            "A part of the workers' pass failed at its latest try (1) or went (0).",
+            labels=["part"],
+        )
+        for part in WORKER_PARTS:
+            failing.add_metric([part], 1.0 if part in status.failing else 0.0)
+        yield failing
 
 
-def exposition(*gauges: OutboxCollector | WorkerPassCollector) -> bytes:
+def exposition(*gauges: OutboxCollector | WorkerStatusCollector) -> bytes:
     """The text /metrics answers: every process's values (multiprocess mode) or this
     process's, and the gauges read when scraped."""
     if MULTIPROCESS_DIR:

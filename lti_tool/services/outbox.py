@@ -10,21 +10,16 @@ each candidate by a conditional UPDATE), and gives back those it did not get to
 
 How far behind: read by /readyz and /metrics. A growing depth or age means the worker is
 down, or a platform or the mail server has been refusing for a while (the admin console's
-deliveries page says which). Each worker also notes in Redis when it finished its latest
-pass (``note_worker_pass``): a worker down shows with nothing queued too (a quiet
-weekend: no score waits, but neither do retention nor the monthly figures run).
+deliveries page says which). The workers' own passes: ``services.worker_status``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import logging
-import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
-import redis
 from sqlalchemy import ColumnElement, CursorResult, func, select, update
 from sqlalchemy.orm import QueryableAttribute, Session
 
@@ -60,44 +55,6 @@ def outbox_states(session: Session, now: dt.datetime) -> dict[str, OutboxState]:
         age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else None
         states[name] = OutboxState(depth, age)
     return states
-
-
-# --- the workers' passes -------------------------------------------------------------------
-
-log = logging.getLogger(__name__)
-
-#: Where the workers note that one of them finished a pass, shared by every host: the
-#: key's time left says when (``worker_pass_age``); gone after
-#: ``WORKER_HEARTBEAT_KEPT_SECONDS`` without one.
-WORKER_HEARTBEAT_KEY = "lti_tool:worker-last-pass"
-WORKER_HEARTBEAT_KEPT_SECONDS = 86_400
-
-
-def note_worker_pass(client: redis.Redis | None) -> None:
-    """A worker finished a pass. Without Redis nothing is noted; Redis away, the pass is
-    not noted, and the worker goes on."""
-    if client is None:
-        return
-    try:
-        client.set(WORKER_HEARTBEAT_KEY, "1", ex=WORKER_HEARTBEAT_KEPT_SECONDS)
-    except redis.RedisError as exc:
-        log.warning("worker: its pass not noted in Redis: %s", exc)
-
-
-def worker_pass_age(client: redis.Redis | None) -> float | None:
-    """Seconds since a worker (any) last finished a pass, by Redis's own clock (the key's
-    time left: no host's clock, nor the value, is read): infinite when none has for
-    ``WORKER_HEARTBEAT_KEPT_SECONDS`` (or ever); None when not known (no Redis: the
-    workers have nowhere to note it; a key someone left without a lifetime). Redis away
-    raises ``redis.RedisError``."""
-    if client is None:
-        return None
-    left = int(client.pttl(WORKER_HEARTBEAT_KEY))
-    if left == -2:  # no such key
-        return math.inf
-    if left < 0:
-        return None
-    return max(WORKER_HEARTBEAT_KEPT_SECONDS - left / 1000, 0.0)
 
 
 # --- taking rows --------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """What ``/readyz`` reads of the database and of the workers, each within its own limit:
 a database that stops answering makes the probe say so in seconds, and what is reported
-but not judged (the outboxes, the workers' last pass) never makes a process unready."""
+but not judged (the outboxes, the workers' passes) never makes a process unready."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from lti_tool.db import answering_session, limit_statements, utcnow
 from lti_tool.errors import is_outage
 from lti_tool.migrate import schema_state
-from lti_tool.services.outbox import outbox_states, worker_pass_age
+from lti_tool.services import worker_status
+from lti_tool.services.outbox import outbox_states
 
 log = logging.getLogger(__name__)
 
@@ -69,21 +70,16 @@ def _outbox_report(session: Session) -> dict[str, dict[str, Any]] | None:
     }
 
 
-def last_worker_pass_age(client: redis.Redis | None) -> float | None:
-    """Seconds since a worker last finished a pass (``outbox.worker_pass_age``); None when
-    not known (no Redis, or Redis away: logged)."""
-    try:
-        return worker_pass_age(client)
-    except redis.RedisError as exc:
-        log.warning("the workers' last pass not read: %s", exc)
-        return None
-
-
-def worker_report(client: redis.Redis | None) -> dict[str, float | None] | None:
+def worker_report(client: redis.Redis | None) -> dict[str, Any] | None:
     """Reported, not judged (a web process is ready without a worker): the seconds since
-    a worker last finished a pass, null when none has in the last day; None when not
+    a worker last finished a pass (null when none has in the last day) and the parts of a
+    pass that failed at their latest try (``services.worker_status``); None when not
     known."""
-    age = last_worker_pass_age(client)
-    if age is None:
+    status = worker_status.read_status(client)
+    if status is None or status.last_pass_age_seconds is None:
         return None
-    return {"last_pass_age_seconds": None if math.isinf(age) else round(age, 1)}
+    age = status.last_pass_age_seconds
+    return {
+        "last_pass_age_seconds": None if math.isinf(age) else round(age, 1),
+        "failing": list(status.failing),
+    }

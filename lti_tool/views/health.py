@@ -13,7 +13,7 @@ from lti_tool.auth import public
 from lti_tool.db import get_session, utcnow
 from lti_tool.errors import MetricsTokenInvalid, NotFound
 from lti_tool.lti.services import lti_services
-from lti_tool.services import readiness
+from lti_tool.services import readiness, worker_status
 from lti_tool.services.outbox import outbox_states
 
 bp = Blueprint("health", __name__)
@@ -87,8 +87,8 @@ def metrics() -> Any:
 
     body = tool_metrics.exposition(
         tool_metrics.OutboxCollector(read_outboxes),
-        tool_metrics.WorkerPassCollector(
-            lambda: readiness.last_worker_pass_age(lti_services().status_redis)
+        tool_metrics.WorkerStatusCollector(
+            lambda: worker_status.read_status(lti_services().status_redis)
         ),
     )
     return Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")

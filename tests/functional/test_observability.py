@@ -23,6 +23,7 @@ from lti_tool.db import get_session
 from lti_tool.models import ResultRead, ScoreDelivery
 from lti_tool.models.catalogue import SessionNotice
 from lti_tool.observability import JsonFormatter, current_request_id
+from lti_tool.services.worker_status import WORKER_PARTS
 from lti_tool.settings import SettingsError, load_settings
 from tests.fakes.freezing_proxy import FreezingProxy
 from tests.fakes.lms import TestLms, csrf_token
@@ -531,9 +532,10 @@ def test_the_example_alerts_name_only_what_the_tool_exports(app, redis_url):
     client.get("/healthz")  # the request metrics' series
     samples = metrics(client)
     exported = {name for name, _labels in samples}
-    if not redis_url:  # the workers' passes are noted in Redis (the test above)
-        exported.add("laeringslop_worker_last_pass_age_seconds")
     labels = {key for _name, found in samples for key, _value in found}
+    if not redis_url:  # the workers' passes are noted in Redis (the tests above)
+        exported |= {"laeringslop_worker_last_pass_age_seconds", "laeringslop_worker_part_failing"}
+        labels.add("part")
     outboxes = {dict(found).get("outbox") for _name, found in samples} - {None}
     named_outboxes = set()
     for rule in group["rules"]:
@@ -579,14 +581,69 @@ def test_the_workers_last_pass_shows_in_readyz_and_metrics(app, redis_url, cli):
 
     before = client.get("/readyz").get_json()
     assert before["status"] == "ok"  # no worker yet: still ready
-    assert before["worker"] == {"last_pass_age_seconds": None}  # none noted
+    assert before["worker"] == {"last_pass_age_seconds": None, "failing": []}  # none noted
     assert value(metrics(client), "laeringslop_worker_last_pass_age_seconds") == float("inf")
 
     assert cli("worker", "--once").exit_code == 0
 
-    after = client.get("/readyz").get_json()["worker"]["last_pass_age_seconds"]
-    assert 0 <= after < 60
-    assert 0 <= value(metrics(client), "laeringslop_worker_last_pass_age_seconds") < 60
+    after = client.get("/readyz").get_json()["worker"]
+    assert 0 <= after["last_pass_age_seconds"] < 60 and after["failing"] == []
+    samples = metrics(client)
+    assert 0 <= value(samples, "laeringslop_worker_last_pass_age_seconds") < 60
+    assert all(  # every part listed, at 0: an alert sees its first failure
+        value(samples, "laeringslop_worker_part_failing", part=part) == 0 for part in WORKER_PARTS
+    )
+
+
+def test_a_part_of_the_pass_that_fails_shows_until_it_goes_again(
+    app, make_app, lms, redis_url, database_url
+):
+    """Retention cannot purge the audit log (a stuck transaction holds it): the pass goes
+    on and its scores go, the worker exits 1 naming retention, and ``/readyz`` and
+    ``/metrics`` show retention failing, not only the log, until a pass applies it."""
+    from sqlalchemy import create_engine, text
+
+    if not redis_url or not database_url.startswith("postgresql"):
+        pytest.skip("a lock held on PostgreSQL; the workers note their passes in Redis")
+    lms.launch(app.test_client(), "learner")  # an organisation, whose audit log retention purges
+    worker = make_app(WORKER_STATEMENT_TIMEOUT_SECONDS=1).test_cli_runner()
+    client = app.test_client()
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as stuck:
+            stuck.execute(text("LOCK TABLE audit_event IN ACCESS EXCLUSIVE MODE"))
+            passed = worker.invoke(args=["worker", "--once"])
+            stuck.rollback()
+    finally:
+        engine.dispose()
+    assert passed.exit_code == 1
+    assert "Error: retention failed: the audit log's retention" in passed.output
+    assert "delivered=0" in passed.output  # the scores went
+
+    report = client.get("/readyz").get_json()
+    assert report["status"] == "ok"  # reported, not judged
+    assert report["worker"]["failing"] == ["retention"]
+    assert report["worker"]["last_pass_age_seconds"] < 60
+    samples = metrics(client)
+    assert value(samples, "laeringslop_worker_part_failing", part="retention") == 1
+    assert value(samples, "laeringslop_worker_part_failing", part="scores") == 0
+
+    assert worker.invoke(args=["worker", "--once"]).exit_code == 0
+    assert client.get("/readyz").get_json()["worker"]["failing"] == []
+    assert value(metrics(client), "laeringslop_worker_part_failing", part="retention") == 0
+
+
+def test_a_pass_without_the_database_shows_every_part_failing_and_no_pass(app, make_app, redis_url):
+    """The workers' database away (a wrong DATABASE_URL on the worker's host): each part
+    tried fails, no pass is noted, and the web processes show it."""
+    if not redis_url:
+        pytest.skip("the workers note their passes in Redis")
+    away = make_app(DATABASE_URL="sqlite:////nonexistent/dir/x.db")
+    assert away.test_cli_runner().invoke(args=["worker", "--once"]).exit_code == 1
+
+    worker = app.test_client().get("/readyz").get_json()["worker"]
+    assert worker["last_pass_age_seconds"] is None  # none in a day
+    assert worker["failing"] == [p for p in WORKER_PARTS if p != "notices"]  # no mail server
 
 
 def test_without_redis_the_workers_passes_are_not_known(make_app):
