@@ -986,7 +986,7 @@ def worker(once: bool, batch: int) -> None:
             done = one_pass(stopping.is_set, "worker")
             counts = done.results.get("scores") if done.went.get("scores") else None
             if counts is None:  # the database away for a moment: keep the worker, try again
-                log.warning("worker: scores not sent this pass; trying again in %ss", poll)
+                log.warning("worker: a pass failed; trying again in %ss", poll)
                 stopping.wait(poll)
                 continue
             total.delivered += counts.delivered

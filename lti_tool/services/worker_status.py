@@ -32,9 +32,13 @@ WORKER_PARTS = ("scores", "result_reads", "notices", "retention", "figures", "at
 HEARTBEAT_KEY = "lti_tool:worker-last-pass"
 #: Where a part that failed at its latest try is noted, ``{prefix}{part}``.
 PART_FAILING_PREFIX = "lti_tool:worker-failing:"
-#: How long a note is kept: a pass none noted for a day reads as none (infinitely old); a
-#: part not tried again for a day (retention whose rules were removed) no longer fails.
+#: How long the heartbeat is kept: a pass none noted for a day reads as none (infinitely
+#: old).
 KEPT_SECONDS = 86_400
+#: How long a part's failure is kept: longer than retention's hour, so a retention that
+#: keeps failing stays noted between its runs; a part no longer tried (the workers
+#: stopped, SMTP_URL removed) is no longer shown failing two hours after its last try.
+FAILING_KEPT_SECONDS = 7_200
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +62,7 @@ def note_pass(client: redis.Redis | None, went: Mapping[str, bool]) -> None:
         if ok:
             pipeline.delete(PART_FAILING_PREFIX + part)
         else:
-            pipeline.set(PART_FAILING_PREFIX + part, "1", ex=KEPT_SECONDS)
+            pipeline.set(PART_FAILING_PREFIX + part, "1", ex=FAILING_KEPT_SECONDS)
     if went.get("scores"):
         pipeline.set(HEARTBEAT_KEY, "1", ex=KEPT_SECONDS)
     try:
