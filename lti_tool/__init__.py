@@ -19,6 +19,17 @@ __all__ = ["IMPORT_ENDPOINTS", "create_app", "csrf", "limiter"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("lti_tool.app_factory"), name)
-    raise AttributeError(f"module 'lti_tool' has no attribute {name!r}")
+    if name not in __all__:
+        raise AttributeError(f"module 'lti_tool' has no attribute {name!r}")
+    try:
+        factory = importlib.import_module("lti_tool.app_factory")
+    except AttributeError as exc:
+        # A name missing while the app loads (a typo, a library that dropped it) would
+        # read as "lti_tool has no create_app" to gunicorn, Flask and ``from … import``,
+        # which then hide the cause: an ImportError keeps it, with its traceback.
+        raise ImportError(f"lti_tool.app_factory cannot be loaded: {exc}") from exc
+    return getattr(factory, name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

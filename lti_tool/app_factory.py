@@ -62,7 +62,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     except SettingsError as exc:
         _log_refused_start(exc)
         raise
-    app = Tool(__name__, instance_path=settings.INSTANCE_PATH)
+    app = Tool("lti_tool", instance_path=settings.INSTANCE_PATH)  # its logger, templates…
     app.json = JsonProvider(app)
     app.session_interface = SessionCookies()
     app.url_map.converters["int"] = IdConverter  # before any route is added
@@ -211,7 +211,7 @@ def _log_refused_start(exc: SettingsError) -> None:
     configure_logging(
         level if level in LOG_LEVELS else "INFO", os.environ.get("LOG_FORMAT", "json")
     )
-    logging.getLogger(__name__).critical("the tool cannot start: %s", exc)
+    logging.getLogger("lti_tool").critical("the tool cannot start: %s", exc)
 
 
 def _configure(app: Flask, settings: Settings) -> None:
@@ -219,7 +219,7 @@ def _configure(app: Flask, settings: Settings) -> None:
 
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     if settings.is_production and not settings.REDIS_URL:
-        logging.getLogger(__name__).warning(
+        logging.getLogger("lti_tool").warning(
             "REDIS_URL is not set: the rate limits of /verify (VERIFY_RATE_LIMIT=%s), LTI "
             "login and launch and API tokens are counted "
             "by each worker process on its own, so one address may ask that often per worker "

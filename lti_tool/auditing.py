@@ -40,7 +40,7 @@ def actor_of(organisation_id: int) -> Actor:
 def created() -> AuditAction:
     """What making something is in this request or command: an import (a file's content
     through an import route or command), or a creation."""
-    from lti_tool import IMPORT_ENDPOINTS
+    from lti_tool.app_factory import IMPORT_ENDPOINTS
 
     if has_request_context():
         imported = request.endpoint in IMPORT_ENDPOINTS

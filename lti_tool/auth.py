@@ -354,7 +354,7 @@ def api_access(*permissions: Permission, tokens: bool = True) -> Callable[[F], F
     any of ``permissions``. A launched person's changes need the page's CSRF token in the
     ``X-CSRFToken`` header; a token's do not (no cookie, so nothing to forge). Neither a
     token nor a launch: 401, whatever the method (as the OpenAPI document says)."""
-    from lti_tool import csrf
+    from lti_tool.app_factory import csrf
     from lti_tool.models import TokenScope
     from lti_tool.services import api_tokens
 

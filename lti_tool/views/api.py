@@ -23,7 +23,8 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from flask_babel import get_locale, lazy_gettext
 from marshmallow import Schema, ValidationError
 
-from lti_tool import clock, csrf, limiter
+from lti_tool import clock
+from lti_tool.app_factory import csrf, limiter
 from lti_tool.auth import (
     api_access,
     current_actor,

@@ -18,7 +18,8 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_babel import format_datetime, get_locale, get_timezone, gettext, ngettext
 from marshmallow import ValidationError
 
-from lti_tool import clock, limiter, urls
+from lti_tool import clock, urls
+from lti_tool.app_factory import limiter
 from lti_tool.auth import (
     current_actor,
     current_launch,

@@ -18,7 +18,8 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 from flask_babel import get_locale, gettext
 from marshmallow import ValidationError
 
-from lti_tool import clock, csrf, limiter
+from lti_tool import clock
+from lti_tool.app_factory import csrf, limiter
 from lti_tool.auth import (
     current_actor,
     current_launch,

@@ -20,7 +20,7 @@ from flask.wrappers import Response
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
-from lti_tool import csrf
+from lti_tool.app_factory import csrf
 from lti_tool.auth import public
 from lti_tool.db import get_session
 from lti_tool.errors import NotFound, ToolError

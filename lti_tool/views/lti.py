@@ -13,7 +13,8 @@ from flask.wrappers import Response
 from marshmallow import ValidationError
 from werkzeug.routing import Rule
 
-from lti_tool import clock, csrf, limiter, metrics
+from lti_tool import clock, metrics
+from lti_tool.app_factory import csrf, limiter
 from lti_tool.auth import carry_launch_token_on_page, public, sign_in
 from lti_tool.db import (
     commit_request_session,
