@@ -36,6 +36,14 @@ SCRIPT_LOCATION = "lti_tool:migrations"
 log = logging.getLogger(__name__)
 
 
+#: The PostgreSQL advisory lock upgrades and downgrades take turns on (migrations/env.py):
+#: any number no other application on the database uses, the same in every version.
+MIGRATION_LOCK = 7_364_019_882
+#: How long an upgrade waits for another one to finish (the longest migration so far took
+#: minutes over a million launch records).
+MIGRATION_LOCK_WAIT = "15min"
+
+
 def alembic_config(database_url: str) -> Config:
     """The Alembic configuration of the packaged migrations, for the given database."""
     from alembic.config import Config
@@ -173,9 +181,10 @@ def db_upgrade(revision: str) -> None:
     from alembic import command
 
     config = _config()
+    config.attributes["takes_turns"] = True  # with another upgrade at once (migrations/env.py)
     with _alembic_errors():
         command.upgrade(config, revision)
-        command.current(config)
+        command.current(_config())  # reads only: it need not wait for another upgrade
 
 
 @db_cli.command("downgrade")
@@ -186,9 +195,10 @@ def db_downgrade(revision: str) -> None:
     from alembic import command
 
     config = _config()
+    config.attributes["takes_turns"] = True
     with _alembic_errors():
         command.downgrade(config, revision)
-        command.current(config)
+        command.current(_config())  # reads only: it need not wait for another upgrade
 
 
 @db_cli.command("current")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from logging.config import fileConfig
 from pathlib import Path
 
 from alembic import context
+from alembic.util import CommandError
 from sqlalchemy import JSON, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from lti_tool import models  # noqa: F401  - every model registers its table
 from lti_tool.db import Base, make_engine
+from lti_tool.migrate import MIGRATION_LOCK, MIGRATION_LOCK_WAIT
 from lti_tool.settings import load_settings
 
 config = context.config
@@ -97,21 +102,61 @@ def _sqlite_foreign_keys(connection, *, on: bool) -> None:  # type: ignore[no-un
     connection.commit()
 
 
+log = logging.getLogger("lti_tool.migrate")
+
+
+def _takes_turns() -> bool:
+    """An upgrade or downgrade: ``flask --app lti_tool db upgrade|downgrade`` (and so
+    ``laeringslop migrate``) or alembic's own ``upgrade``/``downgrade``; not ``check`` or
+    ``current``, which only read."""
+    if config.attributes.get("takes_turns"):
+        return True
+    cmd = getattr(config.cmd_opts, "cmd", None)
+    return bool(cmd) and getattr(cmd[0], "__name__", "") in ("upgrade", "downgrade")
+
+
+def _wait_for_our_turn(connection) -> None:  # type: ignore[no-untyped-def]
+    """Two hosts (or two compose projects, two pods) migrating one database at once: the
+    second used to fail halfway with a duplicate key in PostgreSQL's catalogue. Now it
+    waits for the first, then finds the schema at its revision and has nothing to do."""
+    connection.execute(text(f"SET lock_timeout = '{MIGRATION_LOCK_WAIT}'"))
+    connection.execute(text(f"SET statement_timeout = '{MIGRATION_LOCK_WAIT}'"))
+    if connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": MIGRATION_LOCK}).scalar():
+        return
+    log.warning("another migration of this database is running: waiting for it to finish")
+    try:
+        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+    except OperationalError as exc:
+        raise CommandError(
+            f"another migration of this database has run for over {MIGRATION_LOCK_WAIT}; "
+            "try again once it has finished"
+        ) from exc
+
+
 def _migrate(connection, *, is_sqlite: bool) -> None:  # type: ignore[no-untyped-def]
+    turns = connection.dialect.name == "postgresql" and _takes_turns()
+    if turns:
+        _wait_for_our_turn(connection)
     if connection.dialect.name == "postgresql":
         # Never wait forever behind a lock held by a running app, nor run away.
         connection.execute(text("SET lock_timeout = '10s'"))
         connection.execute(text("SET statement_timeout = '5min'"))
         connection.commit()  # else Alembic runs inside this implicit transaction, uncommitted
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        render_as_batch=is_sqlite,
-        compare_type=True,
-        compare_server_default=_compare_server_default,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=is_sqlite,
+            compare_type=True,
+            compare_server_default=_compare_server_default,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        if turns:  # a session's lock: held until given back, or the connection closes
+            with contextlib.suppress(DBAPIError):
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+                connection.commit()
 
 
 if context.is_offline_mode():

@@ -284,3 +284,67 @@ def test_launch_records_made_before_the_upgrade_get_the_link_key_a_launch_gives(
         assert keys() == given
     finally:
         upgraded.extensions["db_engine"].dispose()
+
+
+def _upgrade_process(url: str, tmp_path: Path) -> Any:
+    """``flask --app lti_tool db upgrade`` as a process of its own (another host's)."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update(DATABASE_URL=url, REDIS_URL="", APP_ENV="development", LOG_FORMAT="json")
+    env.update(INSTANCE_PATH=str(tmp_path / "instance"), KEYS_DIR=str(tmp_path / "keys"))
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "lti_tool", "db", "upgrade"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_upgrades_at_once_take_turns_and_both_succeed(tmp_path):
+    """Two hosts run ``laeringslop migrate`` on one empty database at once: the second
+    waits for the first (an advisory lock), then finds nothing to do. Before, one failed
+    halfway with a duplicate key in PostgreSQL's catalogue."""
+    url = _roundtrip_database("postgresql", tmp_path)
+    first, second = _upgrade_process(url, tmp_path), _upgrade_process(url, tmp_path)
+    outputs = [process.communicate(timeout=120) for process in (first, second)]
+    assert (first.returncode, second.returncode) == (0, 0), outputs
+    (head,) = _heads()
+    assert all(f"{head} (head)" in out for out, _err in outputs)
+
+
+def test_an_upgrade_waits_while_another_migration_holds_the_lock(tmp_path):
+    """The lock is PostgreSQL's, so a migration on another host holds it: an upgrade says
+    it waits, and runs once the lock is given back."""
+    import time
+
+    from lti_tool.migrate import MIGRATION_LOCK
+
+    url = _roundtrip_database("postgresql", tmp_path)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as other_host:
+            other_host.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+            other_host.commit()
+            upgrade = _upgrade_process(url, tmp_path)
+            waiting = (  # this database's: another test's migration may wait on its own
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+            deadline = time.monotonic() + 60
+            while not other_host.execute(text(waiting)).scalar():
+                assert upgrade.poll() is None, upgrade.communicate()
+                assert time.monotonic() < deadline, "the upgrade never waited"
+                time.sleep(0.1)
+                other_host.commit()
+            other_host.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+            other_host.commit()
+        out, err = upgrade.communicate(timeout=120)
+    finally:
+        engine.dispose()
+    assert upgrade.returncode == 0, err
+    assert "another migration of this database is running: waiting" in err
+    (head,) = _heads()
+    assert f"{head} (head)" in out
