@@ -109,3 +109,90 @@ def test_the_entry_point_says_how_to_use_it():
         entrypoint.command_for([])
     with pytest.raises(SystemExit, match="no-such-program: command not found"):
         entrypoint.main(["no-such-program"])
+
+
+# --- systemd (config/systemd): the same processes without containers --------------------
+
+SYSTEMD = ROOT / "config" / "systemd"
+UNITS = ("laeringslop-migrate", "laeringslop-web", "laeringslop-worker")
+
+
+def unit(name: str) -> dict[str, dict[str, list[str]]]:
+    """A unit file's settings, section by section (a key may be given more than once)."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current: dict[str, list[str]] = {}
+    for line in (SYSTEMD / f"{name}.service").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+            continue
+        key, _, value = line.partition("=")
+        current.setdefault(key, []).append(value)
+    return sections
+
+
+def test_the_systemd_units_run_the_entry_points_processes_in_order():
+    """migrate first (web and worker require it, after it), each as the entry point runs it,
+    as a user of its own, with the settings from one environment file."""
+    for name in UNITS:
+        service = unit(name)["Service"]
+        (start,) = service["ExecStart"]
+        program, command = start.split()
+        assert program == "/opt/laeringslop/bin/laeringslop"
+        assert command == name.removeprefix("laeringslop-")
+        assert command in entrypoint.COMMANDS
+        assert service["User"] == ["laeringslop"]
+        assert service["EnvironmentFile"] == ["/etc/laeringslop/laeringslop.env"]
+        assert service["NoNewPrivileges"] == ["yes"] and service["ProtectSystem"] == ["strict"]
+    assert unit("laeringslop-migrate")["Service"]["Type"] == ["oneshot"]
+    for name in ("laeringslop-web", "laeringslop-worker"):
+        sections = unit(name)
+        assert sections["Unit"]["Requires"] == ["laeringslop-migrate.service"]
+        assert "laeringslop-migrate.service" in sections["Unit"]["After"][0].split()
+        assert sections["Install"]["WantedBy"] == ["multi-user.target"]
+        assert sections["Service"]["Restart"] == ["on-failure"]
+
+
+def test_the_systemd_units_give_the_folders_the_example_settings_name():
+    """The keys and instance folder under the state directory, the metrics folder (shared
+    by web and worker, kept while either runs) the runtime directory: the folders
+    config/example.env names are the ones systemd makes, writable under ProtectSystem."""
+    env = dict(re.findall(r"^(\w+)=(.*)$", (ROOT / "config" / "example.env").read_text(), re.M))
+    for name in UNITS:
+        (state,) = unit(name)["Service"]["StateDirectory"]
+        for setting in ("KEYS_DIR", "INSTANCE_PATH"):
+            assert env[setting].startswith(f"/var/lib/{state}/")
+    for name in ("laeringslop-web", "laeringslop-worker"):
+        service = unit(name)["Service"]
+        assert service["RuntimeDirectory"] == [
+            env["PROMETHEUS_MULTIPROC_DIR"].removeprefix("/run/")
+        ]
+        assert service["RuntimeDirectoryPreserve"] == ["yes"]
+
+
+def test_systemd_finds_nothing_wrong_with_the_units(tmp_path):
+    """``systemd-analyze verify`` (offline: no systemd need run here), with the entry point
+    this test's environment installed in place of /opt/laeringslop's."""
+    import shutil
+    import subprocess
+    import sys
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    laeringslop = Path(sys.executable).parent / "laeringslop"
+    assert laeringslop.exists()
+    for name in UNITS:
+        text = (SYSTEMD / f"{name}.service").read_text()
+        text = text.replace("/opt/laeringslop/bin/laeringslop", str(laeringslop))
+        (tmp_path / f"{name}.service").write_text(text)
+    done = subprocess.run(  # noqa: S603 - systemd's own checker
+        [analyze, "verify", "--man=no", *(str(tmp_path / f"{n}.service") for n in UNITS)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not [line for line in done.stderr.splitlines() if "laeringslop" in line], done.stderr
