@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from logging.config import fileConfig
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 from alembic import context
 from alembic.util import CommandError
 from sqlalchemy import JSON, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from lti_tool import models  # noqa: F401  - every model registers its table
 from lti_tool.db import Base, make_engine
@@ -118,45 +117,71 @@ def _takes_turns() -> bool:
 def _wait_for_our_turn(connection) -> None:  # type: ignore[no-untyped-def]
     """Two hosts (or two compose projects, two pods) migrating one database at once: the
     second used to fail halfway with a duplicate key in PostgreSQL's catalogue. Now it
-    waits for the first, then finds the schema at its revision and has nothing to do."""
-    connection.execute(text(f"SET lock_timeout = '{MIGRATION_LOCK_WAIT}'"))
-    connection.execute(text(f"SET statement_timeout = '{MIGRATION_LOCK_WAIT}'"))
-    if connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": MIGRATION_LOCK}).scalar():
+    waits for the first, then finds the schema at its revision and has nothing to do.
+
+    The lock is the migration transaction's (``pg_advisory_xact_lock``, taken first in
+    it, before Alembic reads the schema's revision): the commit or rollback gives it back,
+    whatever happens, and it holds through a pooler in transaction mode too."""
+    lock = {"k": MIGRATION_LOCK}
+    if connection.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), lock).scalar():
         return
-    log.warning("another migration of this database is running: waiting for it to finish")
+    log.warning(
+        "another migration of this database is running%s: waiting for it to finish",
+        _holder(connection),
+    )
+    connection.execute(text(f"SET LOCAL lock_timeout = '{MIGRATION_LOCK_WAIT}'"))
+    connection.execute(text("SET LOCAL statement_timeout = 0"))  # the lock's wait decides
     try:
-        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), lock)
     except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise  # cancelled, the server gone: the cause as it is
         raise CommandError(
             f"another migration of this database has run for over {MIGRATION_LOCK_WAIT}; "
             "try again once it has finished"
         ) from exc
+    # the migration's own limits again (``_migrate``), for the rest of the transaction
+    connection.execute(text("SET LOCAL lock_timeout = '10s'"))
+    connection.execute(text("SET LOCAL statement_timeout = '5min'"))
+
+
+#: PostgreSQL's "lock_not_available": the lock's wait ran past ``lock_timeout``.
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+def _holder(connection) -> str:  # type: ignore[no-untyped-def]
+    """Who holds the migration lock, for the log: a crashed host's session shows here."""
+    row = connection.execute(
+        text(
+            "SELECT a.pid, a.client_addr, a.application_name FROM pg_locks l"
+            " JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted"
+            " AND l.classid = :high AND l.objid = :low AND l.objsubid = 1"
+        ),
+        {"high": MIGRATION_LOCK >> 32, "low": MIGRATION_LOCK & 0xFFFFFFFF},
+    ).first()
+    if row is None:
+        return ""
+    return f" (PostgreSQL pid {row.pid}, from {row.client_addr or 'this host'})"
 
 
 def _migrate(connection, *, is_sqlite: bool) -> None:  # type: ignore[no-untyped-def]
-    turns = connection.dialect.name == "postgresql" and _takes_turns()
-    if turns:
-        _wait_for_our_turn(connection)
     if connection.dialect.name == "postgresql":
         # Never wait forever behind a lock held by a running app, nor run away.
         connection.execute(text("SET lock_timeout = '10s'"))
         connection.execute(text("SET statement_timeout = '5min'"))
         connection.commit()  # else Alembic runs inside this implicit transaction, uncommitted
-    try:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=is_sqlite,
-            compare_type=True,
-            compare_server_default=_compare_server_default,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-    finally:
-        if turns:  # a session's lock: held until given back, or the connection closes
-            with contextlib.suppress(DBAPIError):
-                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
-                connection.commit()
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=is_sqlite,
+        compare_type=True,
+        compare_server_default=_compare_server_default,
+    )
+    with context.begin_transaction():
+        if connection.dialect.name == "postgresql" and _takes_turns():
+            _wait_for_our_turn(connection)
+        context.run_migrations()
 
 
 if context.is_offline_mode():

@@ -303,13 +303,24 @@ def _upgrade_process(url: str, tmp_path: Path) -> Any:
     )
 
 
+def _stopped(*processes: Any) -> None:
+    """Processes a failed test left running (each would go on migrating its database)."""
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def test_two_upgrades_at_once_take_turns_and_both_succeed(tmp_path):
     """Two hosts run ``laeringslop migrate`` on one empty database at once: the second
     waits for the first (an advisory lock), then finds nothing to do. Before, one failed
     halfway with a duplicate key in PostgreSQL's catalogue."""
     url = _roundtrip_database("postgresql", tmp_path)
     first, second = _upgrade_process(url, tmp_path), _upgrade_process(url, tmp_path)
-    outputs = [process.communicate(timeout=120) for process in (first, second)]
+    try:
+        outputs = [process.communicate(timeout=120) for process in (first, second)]
+    finally:
+        _stopped(first, second)
     assert (first.returncode, second.returncode) == (0, 0), outputs
     (head,) = _heads()
     assert all(f"{head} (head)" in out for out, _err in outputs)
@@ -317,16 +328,18 @@ def test_two_upgrades_at_once_take_turns_and_both_succeed(tmp_path):
 
 def test_an_upgrade_waits_while_another_migration_holds_the_lock(tmp_path):
     """The lock is PostgreSQL's, so a migration on another host holds it: an upgrade says
-    it waits, and runs once the lock is given back."""
+    it waits, and who holds the lock, and runs once the lock is given back."""
     import time
 
     from lti_tool.migrate import MIGRATION_LOCK
 
     url = _roundtrip_database("postgresql", tmp_path)
     engine = create_engine(url)
+    upgrade = None
     try:
         with engine.connect() as other_host:
             other_host.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+            holder = other_host.execute(text("SELECT pg_backend_pid()")).scalar()
             other_host.commit()
             upgrade = _upgrade_process(url, tmp_path)
             waiting = (  # this database's: another test's migration may wait on its own
@@ -344,7 +357,10 @@ def test_an_upgrade_waits_while_another_migration_holds_the_lock(tmp_path):
         out, err = upgrade.communicate(timeout=120)
     finally:
         engine.dispose()
+        if upgrade is not None:
+            _stopped(upgrade)
     assert upgrade.returncode == 0, err
-    assert "another migration of this database is running: waiting" in err
+    assert f"another migration of this database is running (PostgreSQL pid {holder}," in err
+    assert "waiting for it to finish" in err
     (head,) = _heads()
     assert f"{head} (head)" in out
