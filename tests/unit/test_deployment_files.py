@@ -114,7 +114,8 @@ def test_the_entry_point_says_how_to_use_it():
 # --- systemd (config/systemd): the same processes without containers --------------------
 
 SYSTEMD = ROOT / "config" / "systemd"
-UNITS = ("laeringslop-migrate", "laeringslop-web", "laeringslop-worker")
+UNITS = ("laeringslop-web", "laeringslop-worker")
+LAERINGSLOP = "/opt/laeringslop/bin/laeringslop"
 
 
 def unit(name: str) -> dict[str, dict[str, list[str]]]:
@@ -133,43 +134,64 @@ def unit(name: str) -> dict[str, dict[str, list[str]]]:
     return sections
 
 
-def test_the_systemd_units_run_the_entry_points_processes_in_order():
-    """migrate first (web and worker require it, after it), each as the entry point runs it,
-    as a user of its own, with the settings from one environment file."""
+def example_env() -> dict[str, str]:
+    text = (ROOT / "config" / "example.env").read_text()
+    return dict(re.findall(r"^(\w+)=(.*)$", text, re.M))
+
+
+def test_the_systemd_units_migrate_then_run_the_entry_points_processes():
+    """Each unit migrates first (``ExecStartPre``: a failure is retried by ``Restart=``,
+    as a database not up yet at boot), then runs its process as the entry point does, as
+    a user of its own, with the settings from one environment file."""
+    assert sorted(p.stem for p in SYSTEMD.glob("*.service")) == sorted(UNITS)
     for name in UNITS:
-        service = unit(name)["Service"]
+        sections = unit(name)
+        service = sections["Service"]
+        assert service["ExecStartPre"] == [f"{LAERINGSLOP} migrate"]
         (start,) = service["ExecStart"]
         program, command = start.split()
-        assert program == "/opt/laeringslop/bin/laeringslop"
-        assert command == name.removeprefix("laeringslop-")
-        assert command in entrypoint.COMMANDS
+        assert program == LAERINGSLOP and command == name.removeprefix("laeringslop-")
+        for process in (command, "migrate"):
+            assert process in entrypoint.COMMANDS
         assert service["User"] == ["laeringslop"]
         assert service["EnvironmentFile"] == ["/etc/laeringslop/laeringslop.env"]
         assert service["NoNewPrivileges"] == ["yes"] and service["ProtectSystem"] == ["strict"]
-    assert unit("laeringslop-migrate")["Service"]["Type"] == ["oneshot"]
-    for name in ("laeringslop-web", "laeringslop-worker"):
-        sections = unit(name)
-        assert sections["Unit"]["Requires"] == ["laeringslop-migrate.service"]
-        assert "laeringslop-migrate.service" in sections["Unit"]["After"][0].split()
+        assert service["Restart"] == ["on-failure"]
         assert sections["Install"]["WantedBy"] == ["multi-user.target"]
-        assert sections["Service"]["Restart"] == ["on-failure"]
+        assert "Requires" not in sections["Unit"]  # a failed dependency is never retried
+    web = unit("laeringslop-web")["Service"]
+    assert web["Type"] == ["notify"]  # gunicorn's READY=1 once it listens
+    assert web["Environment"] == ["GUNICORN_BIND=127.0.0.1:8000"]
 
 
 def test_the_systemd_units_give_the_folders_the_example_settings_name():
     """The keys and instance folder under the state directory, the metrics folder (shared
     by web and worker, kept while either runs) the runtime directory: the folders
     config/example.env names are the ones systemd makes, writable under ProtectSystem."""
-    env = dict(re.findall(r"^(\w+)=(.*)$", (ROOT / "config" / "example.env").read_text(), re.M))
+    env = example_env()
     for name in UNITS:
-        (state,) = unit(name)["Service"]["StateDirectory"]
+        service = unit(name)["Service"]
+        (state,) = service["StateDirectory"]
         for setting in ("KEYS_DIR", "INSTANCE_PATH"):
             assert env[setting].startswith(f"/var/lib/{state}/")
-    for name in ("laeringslop-web", "laeringslop-worker"):
-        service = unit(name)["Service"]
         assert service["RuntimeDirectory"] == [
             env["PROMETHEUS_MULTIPROC_DIR"].removeprefix("/run/")
         ]
         assert service["RuntimeDirectoryPreserve"] == ["yes"]
+
+
+def test_the_readmes_commands_under_systemd_leave_the_metrics_folder_to_the_units():
+    """A command run beside the units (``systemd-run`` with the environment file) has no
+    metrics folder of its own and could not make one under /run: it must not be told of
+    it, or the tool refuses to start (README, "Without containers: systemd")."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Without containers: systemd", 1)[1].split("\n### ", 1)[0]
+    runs = re.findall(r"systemd-run (?:[^\n]*\\\n)*[^\n]*", section)
+    assert runs
+    for run in runs:
+        assert "EnvironmentFile=/etc/laeringslop/laeringslop.env" in run
+        assert "UnsetEnvironment=PROMETHEUS_MULTIPROC_DIR" in run
+        assert "StateDirectoryMode=0700" in run and "User=laeringslop" in run
 
 
 def test_systemd_finds_nothing_wrong_with_the_units(tmp_path):
