@@ -7,7 +7,8 @@ retention, the monthly coverage figures, closing overdue attempts. The scores ar
 heart: a pass is noted (``HEARTBEAT_KEY``) once its scores went, so a worker down shows
 with nothing queued too (a quiet weekend). A part that fails (retention on a locked table,
 the mail server refusing) does not stop the pass; it is noted as failing until it goes
-again, so it shows in ``/readyz`` and ``/metrics`` and not only in the log.
+again (or is not tried for ``FAILING_KEPT_SECONDS``), so it shows in ``/readyz`` and
+``/metrics`` and not only in the log.
 
 Every read and write is by Redis's clock (a key's time left), never a host's, and never
 reads a value: a hand (or a bug) that put something in a key cannot break a probe.

@@ -33,8 +33,8 @@ def readyz() -> Any:
     """The database and the cache (Redis, when configured) are reachable, the database's
     schema is this version's (or a newer version's: a rolling upgrade migrates first), a
     key exists. Also how far behind the worker is (``outbox``: each outbox's depth and
-    oldest age in seconds; ``worker``: its last pass), reported but not judged: a backlog
-    does not make this process unready (``services.readiness``)."""
+    oldest age in seconds; ``worker``: its last pass and the parts of it failing), reported
+    but not judged: a backlog does not make this process unready (``services.readiness``)."""
     checks: dict[str, str] = {}
     report = readiness.database_report(current_app.extensions["db_probe_engine"])
     if report is None:
