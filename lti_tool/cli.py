@@ -35,6 +35,7 @@ from lti_tool.services import (
 )
 from lti_tool.services import frameworks as framework_services
 from lti_tool.services.audit import Actor
+from lti_tool.services.worker_status import WORKER_PARTS
 from lti_tool.settings import LAUNCH_COUNT_DAYS
 
 log = logging.getLogger(__name__)
@@ -813,18 +814,6 @@ def retention_run() -> None:
     click.echo(str(result))
 
 
-#: The parts of a worker's pass (``services.worker_status.WORKER_PARTS``), as its log and
-#: ``worker --once`` name them.
-_WORKER_PARTS = {
-    "attempts": "closing overdue attempts",
-    "figures": "recording coverage figures",
-    "retention": "applying the retention rules",
-    "notices": "emailing notices",
-    "result_reads": "reading results",
-    "scores": "sending scores",
-}
-
-
 @dataclasses.dataclass
 class _Pass:
     """What a worker's pass did: each part tried, whether it went, and what it returned."""
@@ -839,7 +828,7 @@ class _Pass:
         return [
             f"retention failed: {', '.join(self.results['retention'])}"
             if name == "retention" and self.results.get(name)
-            else _WORKER_PARTS[name]
+            else WORKER_PARTS[name]
             for name, ok in self.went.items()
             if not ok
         ]
@@ -936,7 +925,7 @@ def worker(once: bool, batch: int) -> None:
             try:
                 done.results[name] = run()
             except Exception:
-                log.exception("%s: %s failed", logged_as, _WORKER_PARTS[name])
+                log.exception("%s: %s failed", logged_as, WORKER_PARTS[name])
                 done.went[name] = False
             else:
                 done.went[name] = True

@@ -25,8 +25,16 @@ import redis
 
 log = logging.getLogger(__name__)
 
-#: The parts of a worker's pass, by the name ``/readyz`` and ``/metrics`` give them.
-WORKER_PARTS = ("scores", "result_reads", "notices", "retention", "figures", "attempts")
+#: The parts of a worker's pass, by the name ``/readyz`` and ``/metrics`` give them, and
+#: as the worker's log and ``worker --once`` say them.
+WORKER_PARTS = {
+    "scores": "sending scores",
+    "result_reads": "reading results",
+    "notices": "emailing notices",
+    "retention": "applying the retention rules",
+    "figures": "recording coverage figures",
+    "attempts": "closing overdue attempts",
+}
 
 #: The heartbeat: where the workers note that one of them finished a pass (its time left
 #: says when).
