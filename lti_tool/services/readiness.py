@@ -72,14 +72,15 @@ def _outbox_report(session: Session) -> dict[str, dict[str, Any]] | None:
 
 def worker_report(client: redis.Redis | None) -> dict[str, Any] | None:
     """Reported, not judged (a web process is ready without a worker): the seconds since
-    a worker last finished a pass (null when none has in the last day) and the parts of a
-    pass that failed at their latest try (``services.worker_status``); None when not
-    known."""
+    a worker last finished a pass (null when none has in the last day, or when the
+    heartbeat is not the workers': a key without a lifetime, until the next pass replaces
+    it) and the parts of a pass that failed at their latest try
+    (``services.worker_status``), shown either way; None without Redis or with it away."""
     status = worker_status.read_status(client)
-    if status is None or status.last_pass_age_seconds is None:
+    if status is None:
         return None
     age = status.last_pass_age_seconds
     return {
-        "last_pass_age_seconds": None if math.isinf(age) else round(age, 1),
+        "last_pass_age_seconds": None if age is None or math.isinf(age) else round(age, 1),
         "failing": list(status.failing),
     }

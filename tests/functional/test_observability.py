@@ -769,16 +769,22 @@ def test_a_redis_that_stops_answering_holds_a_probe_a_scrape_and_a_pass_a_second
 
 def test_a_value_in_the_workers_key_is_not_read(app, redis_url):
     """The age is the key's time left by Redis's clock: whatever a hand (or a bug) put in
-    it, the probe and the scrape answer; a key without a lifetime is not known."""
+    it, the probe and the scrape answer; a key without a lifetime is not known, and the
+    parts failing are shown still."""
     import redis
 
     if not redis_url:
         pytest.skip("the workers note their passes in Redis")
-    redis.Redis.from_url(redis_url).set("lti_tool:worker-last-pass", "garbage")
+    store = redis.Redis.from_url(redis_url)
+    store.set("lti_tool:worker-last-pass", "garbage")
+    store.set("lti_tool:worker-failing:retention", "1", ex=60)
     client = app.test_client()
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.get_json()["worker"] is None
-    assert ("laeringslop_worker_last_pass_age_seconds", ()) not in metrics(client)
+    assert ready.status_code == 200
+    assert ready.get_json()["worker"] == {"last_pass_age_seconds": None, "failing": ["retention"]}
+    samples = metrics(client)
+    assert ("laeringslop_worker_last_pass_age_seconds", ()) not in samples
+    assert listed(samples, "laeringslop_worker_part_failing", part="retention") == 1
 
 
 def test_an_outbox_the_schema_changed_under_is_left_out_not_unreachable(app, database_url):
