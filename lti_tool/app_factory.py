@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -24,7 +23,7 @@ from lti_tool.json_input import JsonProvider
 from lti_tool.navigation import NavigationPost
 from lti_tool.rate_limits import RateLimits, remote_address
 from lti_tool.schemas.checks import refuse_nul_in_request
-from lti_tool.settings import Settings, SettingsError, load_settings
+from lti_tool.settings import Settings, SettingsError, load_settings, log_refused_start
 from lti_tool.signing import SessionCookies
 from lti_tool.views import IdConverter
 
@@ -60,7 +59,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     try:
         settings = load_settings(overrides)
     except SettingsError as exc:
-        _log_refused_start(exc)
+        log_refused_start(exc)  # the traceback that follows is the caller's
         raise
     app = Tool("lti_tool", instance_path=settings.INSTANCE_PATH)  # its logger, templates…
     app.json = JsonProvider(app)
@@ -197,21 +196,6 @@ def _allow_import_files() -> None:
 
     if request.endpoint in IMPORT_ENDPOINTS:
         request.max_content_length = 2 * MAX_IMPORT_BYTES
-
-
-def _log_refused_start(exc: SettingsError) -> None:
-    """What is wrong with the settings, as a log line of the process's own format: the
-    traceback that follows is the caller's (gunicorn's, Flask's command line), and a log
-    collector reading JSON lines would pass it by. LOG_LEVEL and LOG_FORMAT as the
-    environment gives them, where they can be read."""
-    from lti_tool.observability import configure_logging
-    from lti_tool.settings import LOG_LEVELS
-
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
-    configure_logging(
-        level if level in LOG_LEVELS else "INFO", os.environ.get("LOG_FORMAT", "json")
-    )
-    logging.getLogger("lti_tool").critical("the tool cannot start: %s", exc)
 
 
 def _configure(app: Flask, settings: Settings) -> None:

@@ -7,6 +7,8 @@ process a deployment runs, so compose.yaml, systemd units and the Dockerfile agr
     laeringslop <command>  anything else, as given (``laeringslop flask --app lti_tool …``)
 
 Each replaces this process (``exec``), so signals reach gunicorn or the worker directly.
+Settings that cannot work stop ``web``, ``worker`` and ``migrate`` before that, with one
+log line saying what to change and exit status 78 (``settings.EXIT_BAD_SETTINGS``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,12 @@ def command_for(args: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    command = command_for(list(sys.argv[1:] if argv is None else argv))
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = command_for(args)
+    if args[0] in COMMANDS:  # the tool's own processes: not a `tar` of the backup
+        from lti_tool.settings import settings_or_exit
+
+        settings_or_exit()
     # the tools installed beside this script (the image's virtual environment) first
     here = os.path.dirname(os.path.abspath(sys.argv[0]))
     program = shutil.which(command[0], path=os.pathsep.join([here, os.environ.get("PATH", "")]))

@@ -24,7 +24,7 @@ from typing import Any
 from gunicorn.glogging import Logger
 
 from lti_tool.observability import metrics_process_id, redact_launch_tokens
-from lti_tool.settings import LOG_LEVELS
+from lti_tool.settings import EXIT_BAD_SETTINGS, LOG_LEVELS, settings_or_exit
 
 _TOKEN_ATOMS = frozenset(("{x-launch-token}i", "{http_x_launch_token}e"))
 
@@ -92,12 +92,33 @@ _made_metrics_dir: list[str] = []
 
 
 def on_starting(_server: Any) -> None:
-    """gunicorn's hook, in the master before any worker loads the app (prometheus-client
-    reads PROMETHEUS_MULTIPROC_DIR when first imported): a metrics folder if none is set."""
+    """gunicorn's hook, in the master before any worker loads the app: settings that
+    cannot work stop gunicorn here, with one line (each worker would otherwise log it with
+    a traceback); a metrics folder if none is set (prometheus-client reads
+    PROMETHEUS_MULTIPROC_DIR when first imported)."""
+    _check_settings()
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         folder = tempfile.mkdtemp(prefix="laeringslop-metrics-")
         _made_metrics_dir.append(folder)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+
+
+def _check_settings() -> None:
+    """:func:`settings.settings_or_exit` in a child of its own: checking loads libraries
+    (``limits``, for the rate limits; some 7 MB) the master does not need otherwise."""
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child leaves through os._exit only
+        code = 1
+        try:
+            settings_or_exit()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            os._exit(code)  # never gunicorn's code in the child
+    _, status = os.waitpid(child, 0)
+    if os.waitstatus_to_exitcode(status) == EXIT_BAD_SETTINGS:
+        raise SystemExit(EXIT_BAD_SETTINGS)  # its line is written: stop, no traceback
 
 
 def child_exit(_server: Any, worker: Any) -> None:

@@ -55,6 +55,11 @@ class SettingsError(RuntimeError):
     """The configuration cannot work; the message says what to change."""
 
 
+#: The exit status of a process that settings which cannot work stop before it starts
+#: (sysexits' EX_CONFIG): a script, a supervisor or an operator tells it from a crash.
+EXIT_BAD_SETTINGS = 78
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     APP_ENV: str = "development"
@@ -419,3 +424,28 @@ def validate(settings: Settings) -> None:
 def _is_email(value: str) -> bool:
     """Good enough to catch a typo in a setting; the mail server is the real judge."""
     return re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", value) is not None
+
+
+def log_refused_start(exc: SettingsError) -> None:
+    """What is wrong with the settings, as a log line of the process's own format, where a
+    log collector reading JSON lines finds it. LOG_LEVEL and LOG_FORMAT as the environment
+    gives them, where they can be read."""
+    from lti_tool.observability import configure_logging
+
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    configure_logging(
+        level if level in LOG_LEVELS else "INFO", os.environ.get("LOG_FORMAT", "json")
+    )
+    logging.getLogger("lti_tool").critical("the tool cannot start: %s", exc)
+
+
+def settings_or_exit() -> Settings:
+    """The settings, checked before a process starts its work (``laeringslop web``,
+    ``worker``, ``migrate``; gunicorn's master before it forks): settings that cannot work
+    stop it with the one line of :func:`log_refused_start` and ``EXIT_BAD_SETTINGS``, not a
+    traceback per worker."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        log_refused_start(exc)
+        raise SystemExit(EXIT_BAD_SETTINGS) from None

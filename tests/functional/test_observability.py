@@ -420,8 +420,12 @@ def _process(settings: str, env: dict[str, str], asks: int, *, scrape: bool) -> 
 
 def _python(env: dict[str, str], code: str, *args: str) -> subprocess.CompletedProcess[str]:
     """``code`` run by a fresh interpreter in ``env``, from the repository."""
+    return _interpreter(env, "-c", code, *args)
+
+
+def _interpreter(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - the tool's own code, in a fresh interpreter
-        [sys.executable, "-c", code, *args],
+        [sys.executable, *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -560,9 +564,8 @@ def test_the_example_alerts_name_only_what_the_tool_exports(app, redis_url):
     assert named_outboxes == outboxes  # an alert for each outbox
 
 
-def test_settings_that_cannot_work_are_a_log_line_before_the_traceback(tmp_path):
-    """A process that cannot start says why in its log format (JSON), where the log
-    collector reads: the traceback after it is its caller's (gunicorn's, Flask's)."""
+def _settings_that_cannot_work(tmp_path: Path) -> dict[str, str]:
+    """Production settings with a metrics token too short to keep /metrics safe."""
     env = {
         **os.environ,
         "APP_ENV": "production",
@@ -572,12 +575,44 @@ def test_settings_that_cannot_work_are_a_log_line_before_the_traceback(tmp_path)
         "INSTANCE_PATH": str(tmp_path),
         "LOG_FORMAT": "json",
     }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return env
+
+
+def test_settings_that_cannot_work_are_a_log_line_before_the_traceback(tmp_path):
+    """A process that cannot start says why in its log format (JSON), where the log
+    collector reads: the traceback after it is its caller's (gunicorn's, Flask's)."""
+    env = _settings_that_cannot_work(tmp_path)
     done = _python(env, "from lti_tool import create_app; create_app()")
     assert done.returncode == 1
     first = json.loads(done.stderr.splitlines()[0])
     assert first["level"] == "CRITICAL"
     assert first["message"].startswith("the tool cannot start: Invalid configuration")
     assert "METRICS_TOKEN must be at least 32 characters" in first["message"]
+
+
+def test_settings_that_cannot_work_stop_each_process_with_one_line(tmp_path):
+    """``laeringslop web``, ``worker`` and ``migrate``, and gunicorn's master before it
+    forks, stop with the one line saying what to change and exit status 78 (EX_CONFIG): no
+    traceback, no worker booted to fail; a command that is not the tool's (the backup's
+    ``tar``) runs whatever the settings."""
+    env = _settings_that_cannot_work(tmp_path)
+    entry_point = "from lti_tool.entrypoint import main; main()"
+    gunicorn = ("-m", "gunicorn", "-c", "python:lti_tool.gunicorn_conf", "-b", "127.0.0.1:0")
+    for stopped in (
+        _python(env, entry_point, "web"),
+        _python(env, entry_point, "worker", "--once"),
+        _python(env, entry_point, "migrate"),
+        _interpreter(env, *gunicorn, "lti_tool:create_app()"),  # as the README runs it
+    ):
+        assert stopped.returncode == 78, stopped.stderr
+        assert "Traceback" not in stopped.stderr and "Booting worker" not in stopped.stderr
+        lines = [json.loads(line) for line in stopped.stderr.splitlines()]
+        (refusal,) = [line for line in lines if line["level"] != "INFO"]  # gunicorn's start
+        assert refusal["level"] == "CRITICAL"
+        assert refusal["message"].startswith("the tool cannot start: Invalid configuration")
+        assert "METRICS_TOKEN must be at least 32 characters" in refusal["message"]
+    assert _python(env, entry_point, "true").returncode == 0
 
 
 def test_the_workers_last_pass_shows_in_readyz_and_metrics(app, redis_url, cli):
