@@ -44,6 +44,31 @@ MIGRATION_LOCK = 7_364_019_882
 MIGRATION_LOCK_WAIT = "15min"
 
 
+def rows_to_copy(revision: str, what: str) -> bool:
+    """For a migration that reads rows into Python to copy or key them: whether to do so.
+
+    Run against a database, always. Writing SQL for a database administrator to run
+    (``db upgrade --sql``), a script from an empty database (no start revision) made the
+    tables it would read, empty, in the same script: there is nothing to copy, and the
+    script says so. From a revision (``--sql FROM:TO``) the rows are the database's, and
+    only the migration run against it can read them: that is refused, naming the
+    migration, rather than written without its data. (A downgrade's SQL always has a
+    start.)"""
+    from alembic import context, op
+    from alembic.util import CommandError
+
+    if not context.is_offline_mode():
+        return True
+    if context.get_starting_revision_argument() is None:
+        op.execute(f"-- {revision}: no {what} to copy, the tables are new in this script")
+        return False
+    raise CommandError(
+        f"migration {revision} copies {what} row by row, which SQL written in advance "
+        "cannot do: run `laeringslop migrate` against the database up to it, then write "
+        f"SQL from {revision} on"
+    )
+
+
 def alembic_config(database_url: str) -> Config:
     """The Alembic configuration of the packaged migrations, for the given database."""
     from alembic.config import Config
@@ -173,18 +198,27 @@ def _alembic_errors() -> Iterator[None]:
 
 @db_cli.command("upgrade")
 @click.argument("revision", default="head")
-def db_upgrade(revision: str) -> None:
+@click.option(
+    "--sql",
+    is_flag=True,
+    help="Write the SQL to standard output instead (PostgreSQL; from an empty database, "
+    "or FROM:TO as the revision).",
+)
+def db_upgrade(revision: str, sql: bool) -> None:
     """Create or upgrade the schema of DATABASE_URL (to the newest revision by default).
 
-    A deploy step, run before the new version starts; never run at start-up.
+    A deploy step, run before the new version starts; never run at start-up. With
+    ``--sql``, the database is not touched: its SQL is written for an administrator to
+    read and run (``psql --single-transaction -v ON_ERROR_STOP=1 -f``).
     """
     from alembic import command
 
     config = _config()
     config.attributes["takes_turns"] = True  # with another upgrade at once (migrations/env.py)
     with _alembic_errors():
-        command.upgrade(config, revision)
-        command.current(_config())  # reads only: it need not wait for another upgrade
+        command.upgrade(config, revision, sql=sql)
+        if not sql:
+            command.current(_config())  # reads only: it need not wait for another upgrade
 
 
 @db_cli.command("downgrade")

@@ -34,13 +34,24 @@ def database_url() -> str:
 
 
 def run_migrations_offline() -> None:
+    """The SQL of the migrations, written for a database administrator to read and run
+    (``db upgrade --sql``), PostgreSQL's only: SQLite's batch migrations copy tables they
+    must first read. One transaction that first takes the migration lock, so the script
+    takes turns with ``laeringslop migrate`` as two of those do."""
+    url = database_url()
+    if not url.startswith("postgresql"):
+        raise CommandError(
+            "SQL written in advance (--sql) is PostgreSQL's: the embedded SQLite database is "
+            "migrated by `laeringslop migrate`"
+        )
     context.configure(
-        url=database_url(),
+        url=url,
         target_metadata=target_metadata,
         literal_binds=True,
-        render_as_batch=True,
+        dialect_opts={"paramstyle": "named"},  # a % as itself, not the driver's %%
     )
     with context.begin_transaction():
+        context.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
 
 

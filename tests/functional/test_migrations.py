@@ -60,16 +60,16 @@ def test_downgrade_and_upgrade_round_trip(tmp_path):
     command.check(config)
 
 
-def _roundtrip_database(kind: str, tmp_path: Path) -> str:
+def _roundtrip_database(kind: str, tmp_path: Path, purpose: str = "roundtrip") -> str:
     """An empty database of its own: an SQLite file, or a PostgreSQL database beside
-    TEST_DATABASE_URL's (``<name>_roundtrip``, per xdist worker)."""
+    TEST_DATABASE_URL's (``<name>_<purpose>``, per xdist worker)."""
     if kind == "sqlite":
-        return "sqlite:///" + str(tmp_path / "latest.sqlite3")
+        return "sqlite:///" + str(tmp_path / f"{purpose}.sqlite3")
     given = os.environ.get("TEST_DATABASE_URL", "")
     if not given.startswith(("postgresql://", "postgresql+psycopg://")):
         pytest.skip("TEST_DATABASE_URL is not a PostgreSQL database")
     url = make_url(given).set(drivername="postgresql+psycopg")
-    name = f"{url.database}_roundtrip{os.environ.get('PYTEST_XDIST_WORKER', '')}"
+    name = f"{url.database}_{purpose}{os.environ.get('PYTEST_XDIST_WORKER', '')}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
@@ -364,3 +364,71 @@ def test_an_upgrade_waits_while_another_migration_holds_the_lock(tmp_path):
     assert "waiting for it to finish" in err
     (head,) = _heads()
     assert f"{head} (head)" in out
+
+
+#: What makes a PostgreSQL schema, as its catalogue describes it.
+CATALOGUE = {
+    "columns": "SELECT table_name, column_name, data_type, character_maximum_length,"
+    " is_nullable, column_default FROM information_schema.columns"
+    " WHERE table_schema = 'public'",
+    "indexes": "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'",
+    "constraints": "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)"
+    " FROM pg_constraint WHERE connamespace = 'public'::regnamespace",
+    "triggers": "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal",
+    "functions": "SELECT proname, pg_get_functiondef(oid) FROM pg_proc"
+    " WHERE pronamespace = 'public'::regnamespace",
+    "revision": "SELECT version_num FROM alembic_version",
+}
+
+
+def _catalogue(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                part: sorted(tuple(row) for row in conn.execute(text(query)))
+                for part, query in CATALOGUE.items()
+                if part != "revision" or inspect(conn).has_table("alembic_version")
+            }
+    finally:
+        engine.dispose()
+
+
+def test_the_upgrade_as_sql_makes_the_schema_the_upgrade_makes(make_app, tmp_path):
+    """``db upgrade --sql`` (``laeringslop migrate --sql``) writes the schema's SQL for a
+    database administrator to read and run, touching no database: run on an empty
+    PostgreSQL database, it makes what ``laeringslop migrate`` makes (tables, columns,
+    defaults, indexes, constraints, the audit log's trigger and function, the revision).
+    Written from a revision before a migration that reads rows, it is refused, naming the
+    migration; SQLite's is refused."""
+    import psycopg
+
+    migrated = _roundtrip_database("postgresql", tmp_path)
+    _db_commands(make_app(DATABASE_URL=migrated))("upgrade")
+    empty = _roundtrip_database("postgresql", tmp_path, purpose="offline")
+    runner = make_app(DATABASE_URL=empty).test_cli_runner()
+
+    written = runner.invoke(args=["db", "upgrade", "--sql"])
+    assert written.exit_code == 0, written.output
+    script = written.stdout
+    assert script.lstrip().startswith("BEGIN;") and script.rstrip().endswith("COMMIT;")
+    assert "pg_advisory_xact_lock" in script  # takes turns with `laeringslop migrate`
+    assert _catalogue(empty)["columns"] == []  # written, not run: no table made
+    with psycopg.connect(
+        make_url(empty).set(drivername="postgresql").render_as_string(hide_password=False),
+        autocommit=True,
+    ) as conn:
+        conn.execute(script.encode())  # its own BEGIN and COMMIT, as psql -f runs it
+
+    assert _catalogue(empty) == _catalogue(migrated)
+    assert "matches the models" in _db_commands(make_app(DATABASE_URL=empty))("check")
+
+    script_dir = ScriptDirectory.from_config(_config(migrated))
+    (head,) = script_dir.get_heads()
+    before = script_dir.get_revision(head).down_revision
+    refused = runner.invoke(args=["db", "upgrade", "--sql", f"{before}:head"])
+    assert refused.exit_code == 1
+    assert f"migration {head} copies launch records' link keys row by row" in refused.output
+    sqlite = make_app(DATABASE_URL="sqlite:///" + str(tmp_path / "x.sqlite3"))
+    refused = sqlite.test_cli_runner().invoke(args=["db", "upgrade", "--sql"])
+    assert refused.exit_code == 1 and "PostgreSQL's" in refused.output

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import lti_tool.db
+from lti_tool.migrate import rows_to_copy
 
 revision: str = "6bb3de8722bd"
 down_revision: str | None = "876152d7b456"
@@ -163,7 +164,8 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(APPEND_ONLY)
 
-    _copy_into_audit()
+    if rows_to_copy(revision, "certification trail"):
+        _copy_into_audit()
 
     with op.batch_alter_table("certificate_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_certificate_event_certificate_id"))
@@ -211,7 +213,8 @@ def downgrade() -> None:
             batch_op.f("ix_certificate_event_certificate_id"), ["certificate_id"], unique=False
         )
 
-    _copy_back()
+    if rows_to_copy(revision, "certification trail"):
+        _copy_back()
 
     if op.get_bind().dialect.name == "postgresql":
         op.execute(APPEND_ONLY_BEFORE)

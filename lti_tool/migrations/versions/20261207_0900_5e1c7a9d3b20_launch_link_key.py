@@ -15,6 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
+from lti_tool.migrate import rows_to_copy
+
 revision: str = '5e1c7a9d3b20'
 down_revision: str | None = '3b8e5c2d1f47'
 branch_labels: str | Sequence[str] | None = None
@@ -61,6 +63,17 @@ def link_key(
 def upgrade() -> None:
     with op.batch_alter_table("launch", schema=None) as batch_op:
         batch_op.add_column(sa.Column("link_key", sa.String(length=32), nullable=True))
+    if rows_to_copy(revision, "launch records' link keys"):
+        _key_launches()
+    # Nullable: a process of the version before, still running while this one starts
+    # (README, Upgrades), writes its launches without a key; the retention run keys them.
+    with op.batch_alter_table("launch", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_launch_link_key_created_at", ["link_key", "created_at"], unique=False
+        )
+
+
+def _key_launches() -> None:
     connection = op.get_bind()
     records = sa.select(
         _launch.c.id,
@@ -89,12 +102,6 @@ def upgrade() -> None:
             ],
         )
         after = rows[-1].id
-    # Nullable: a process of the version before, still running while this one starts
-    # (README, Upgrades), writes its launches without a key; the retention run keys them.
-    with op.batch_alter_table("launch", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_launch_link_key_created_at", ["link_key", "created_at"], unique=False
-        )
 
 
 def downgrade() -> None:
