@@ -84,7 +84,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     app.before_request(_start_request)  # first: the start time
     metrics.declare_refusal_reasons(errors.launch_refusal_codes())
-    metrics.declare_lms_call_errors()
+    metrics.declare_lms_calls()
     app.before_request(_allow_import_files)  # before anything reads the form
     app.before_request(refuse_nul_in_request)  # PostgreSQL cannot store it
     app.before_request(bind_csrf_to_launch_token)  # before CSRFProtect's own check

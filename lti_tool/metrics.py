@@ -91,10 +91,12 @@ def declare_refusal_reasons(codes: Iterable[str]) -> None:
         REFUSALS.labels(code)
 
 
-def declare_lms_call_errors() -> None:
-    """Every kind of call's every failure from the start, at 0, as the refusals: an
-    alert on ``increase()`` needs the series before the first error."""
+def declare_lms_calls() -> None:
+    """Every kind of call's time and every failure from the start, at 0, as the refusals:
+    an alert on ``increase()`` needs the series before the first error, and a dashboard's
+    panel shows none made rather than no data."""
     for call in LMS_CALLS:
+        LMS_CALL_SECONDS.labels(call)
         for failure in LMS_CALL_FAILURES:
             LMS_CALL_ERRORS.labels(call, failure)
 

@@ -533,6 +533,20 @@ def test_processes_of_two_containers_with_one_pid_keep_their_counts_apart(
     assert value(scraped, count, endpoint="health.healthz", method="GET") == 8
 
 
+def _scraped_names(app: Any, redis_url: str | None) -> tuple[dict, set[str], set[str]]:
+    """A scrape's samples, and the metric and label names in it (the workers' too, which
+    only a Redis shows: the tests above)."""
+    client = app.test_client()
+    client.get("/healthz")  # the request metrics' series
+    samples = metrics(client)
+    exported = {name for name, _labels in samples}
+    labels = {key for _name, found in samples for key, _value in found}
+    if not redis_url:
+        exported |= {"laeringslop_worker_last_pass_age_seconds", "laeringslop_worker_part_failing"}
+        labels.add("part")
+    return samples, exported, labels
+
+
 def test_the_example_alerts_name_only_what_the_tool_exports(app, redis_url):
     """config/prometheus-alerts.yml: each rule complete, and every metric, label and
     outbox it names is in a scrape (a rule on a name that is not would never fire)."""
@@ -540,14 +554,7 @@ def test_the_example_alerts_name_only_what_the_tool_exports(app, redis_url):
 
     rules = yaml.safe_load((ROOT / "config" / "prometheus-alerts.yml").read_text())
     (group,) = rules["groups"]
-    client = app.test_client()
-    client.get("/healthz")  # the request metrics' series
-    samples = metrics(client)
-    exported = {name for name, _labels in samples}
-    labels = {key for _name, found in samples for key, _value in found}
-    if not redis_url:  # the workers' passes are noted in Redis (the tests above)
-        exported |= {"laeringslop_worker_last_pass_age_seconds", "laeringslop_worker_part_failing"}
-        labels.add("part")
+    samples, exported, labels = _scraped_names(app, redis_url)
     outboxes = {dict(found).get("outbox") for _name, found in samples} - {None}
     named_outboxes = set()
     for rule in group["rules"]:
@@ -562,6 +569,51 @@ def test_the_example_alerts_name_only_what_the_tool_exports(app, redis_url):
                 assert label.strip() in labels | {"le"}, (rule["alert"], label)
         named_outboxes |= set(re.findall(r'outbox="(\w+)"', expr))
     assert named_outboxes == outboxes  # an alert for each outbox
+
+
+def test_the_grafana_dashboard_shows_only_what_the_tool_exports(app, redis_url):
+    """config/grafana-dashboard.json: every panel complete and in its own place on the grid,
+    and every metric, label and grouping its queries name is in a scrape (a panel on a
+    name that is not would stay empty), each metric chosen by the dashboard's job."""
+    board = json.loads((ROOT / "config" / "grafana-dashboard.json").read_text())
+    _samples, exported, labels = _scraped_names(app, redis_url)
+    assert {v["name"] for v in board["templating"]["list"]} == {"datasource", "job"}
+    panels = board["panels"]
+    assert len({panel["id"] for panel in panels}) == len(panels)
+    cells: set[tuple[int, int]] = set()
+    shown = set()
+    for panel in panels:
+        place = panel["gridPos"]
+        assert place["x"] >= 0 and place["x"] + place["w"] <= 24, panel["title"]
+        mine = {
+            (x, y)
+            for x in range(place["x"], place["x"] + place["w"])
+            for y in range(place["y"], place["y"] + place["h"])
+        }
+        assert not mine & cells, panel["title"]  # no panel over another
+        cells |= mine
+        if panel["type"] == "row":
+            continue
+        assert panel["type"] == "timeseries" and panel["title"] and panel["description"]
+        assert panel["datasource"]["uid"] == "${datasource}"
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            expr = target["expr"]
+            names = re.findall(r"\b(laeringslop_\w+)", expr)
+            assert names, (panel["title"], expr)
+            for name in names:
+                assert name in exported, (panel["title"], name)
+                assert re.search(rf'{name}\{{job="\$job"', expr), (panel["title"], name)
+            for grouping in re.findall(r"by \(([^)]*)\)", expr):
+                for label in grouping.split(","):
+                    assert label.strip() in labels | {"le"}, (panel["title"], label)
+            for label in re.findall(r'[{,](\w+)=~?"', expr):
+                assert label in labels | {"job"}, (panel["title"], label)
+            shown |= {re.sub(r"_(bucket|count|sum)$", "", name) for name in names}
+    families = {re.sub(r"_(bucket|count|sum)$", "", name) for name in exported}
+    assert shown == {
+        name for name in families if name.startswith("laeringslop_") and "_created" not in name
+    }  # every one the tool exports
 
 
 def _settings_that_cannot_work(tmp_path: Path) -> dict[str, str]:
