@@ -214,6 +214,10 @@ def _configure(app: Flask, settings: Settings) -> None:
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.SECRET_KEY,
+        SECRET_KEY_FALLBACKS=list(settings.SECRET_KEY_FALLBACKS),
+        # Flask-WTF signs with the last key and accepts any (itsdangerous): a form a
+        # page showed before the key changed can still be sent
+        WTF_CSRF_SECRET_KEY=[*settings.SECRET_KEY_FALLBACKS, settings.SECRET_KEY],
         TESTING=settings.APP_ENV == "test",
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.SESSION_HOURS),
         SESSION_COOKIE_NAME="laeringslop_session",

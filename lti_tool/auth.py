@@ -41,7 +41,7 @@ from lti_tool.lti.roles import Permission
 from lti_tool.models import Launch, PermissionGrant, Status
 from lti_tool.services.audit import Actor
 from lti_tool.services.launches import get_launch
-from lti_tool.signing import SerializerOfKeys
+from lti_tool.signing import SerializerOfKeys, secret_keys
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,7 +54,8 @@ _launch_tokens = SerializerOfKeys(salt="launch-token")
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return _launch_tokens((current_app.secret_key or "",))
+    """The current key's: it signs every new launch token."""
+    return _launch_tokens(secret_keys(current_app)[-1:])
 
 
 def sign_in(launch: Launch, held_grants: list[PermissionGrant]) -> None:
@@ -92,12 +93,15 @@ def _read_launch_token() -> str | None:
     if not token:
         return None
     max_age = current_app.config["PERMANENT_SESSION_LIFETIME"].total_seconds()
-    try:
-        launch_id = str(_serializer().loads(token, max_age=max_age))
-    except BadSignature:
-        return None
-    g.launch_token = token
-    return launch_id
+    for key in reversed(secret_keys(current_app)):  # the current key first: almost every token's
+        try:
+            launch_id = str(_launch_tokens((key,)).loads(token, max_age=max_age))
+        except BadSignature:
+            continue
+        g.launch_token = token
+        g.launch_token_key = key  # its CSRF secret is of the same key (bind_csrf_to_launch_token)
+        return launch_id
+    return None
 
 
 def _launch_from_token() -> Launch | None:
@@ -118,17 +122,20 @@ def bind_csrf_to_launch_token() -> None:
     launch_id = _launch_id_from_token()
     if not launch_id:
         return
-    session[field] = _launch_csrf_secret(launch_id)
+    session[field] = _launch_csrf_secret(launch_id, g.get("launch_token_key"))
 
 
 def _csrf_field() -> str:
     return str(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
 
 
-def _launch_csrf_secret(launch_id: str) -> str:
-    key = str(current_app.secret_key or "").encode()
+def _launch_csrf_secret(launch_id: str, key: str | None = None) -> str:
+    """A launch's CSRF secret, made again from its id wherever it is needed: by the key
+    that signed its launch token (the current key, or while the key changes an earlier
+    one, so a page shown before the change can still send its form)."""
+    secret = (key or str(current_app.secret_key or "")).encode()
     message = f"launch-csrf:{launch_id}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
 def carry_launch_token_on_page() -> None:

@@ -65,6 +65,10 @@ class Settings:
     APP_ENV: str = "development"
     """development (demo LMS on), test, or production (demo off, strict checks)."""
     SECRET_KEY: str = DEVELOPMENT_SECRET_KEY
+    SECRET_KEY_FALLBACKS: tuple[str, ...] = ()
+    """Other SECRET_KEYs (comma-separated), accepted but never signed with: the one a new
+    key replaced, so changing it signs no one out (remove it once ``SESSION_HOURS`` have
+    passed); on several hosts, first the new one, until every host has it."""
     BASE_URL: str = "http://localhost:5000"
     """The public URL the platforms reach the tool at; https in production."""
     DATABASE_URL: str = ""
@@ -404,11 +408,23 @@ def validate(settings: Settings) -> None:
         )
     if settings.LTI_NONCE_TTL_SECONDS < 600:
         problems.append("LTI_NONCE_TTL_SECONDS must be at least 600 (longer than any id_token).")
+    if settings.SECRET_KEY in settings.SECRET_KEY_FALLBACKS:
+        problems.append(
+            "SECRET_KEY_FALLBACKS holds SECRET_KEY itself: the new key goes in SECRET_KEY, "
+            "the one it replaces in SECRET_KEY_FALLBACKS."
+        )
     if settings.is_production:
         if settings.SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(settings.SECRET_KEY) < 32:
             problems.append(
                 "Production needs SECRET_KEY: a random value of at least 32 characters "
                 "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+            )
+        if any(
+            key == DEVELOPMENT_SECRET_KEY or len(key) < 32 for key in settings.SECRET_KEY_FALLBACKS
+        ):
+            problems.append(
+                "Each of SECRET_KEY_FALLBACKS must be a production SECRET_KEY (at least 32 "
+                "characters): a weak one would let anyone sign a session."
             )
         if base.scheme != "https":
             problems.append(

@@ -97,21 +97,34 @@ class _SessionSerializer(KeptSerializer):
         return dict(found)  # the session is changed in place: never the kept one
 
 
+def secret_keys(app: Flask) -> tuple[str, ...]:
+    """The keys a signed value of the tool's may carry: the earlier ones
+    (``SECRET_KEY_FALLBACKS``), accepted, then ``SECRET_KEY``, the one that signs
+    (itsdangerous signs with the last and accepts any)."""
+    return (*(app.config["SECRET_KEY_FALLBACKS"] or ()), str(app.secret_key or ""))
+
+
 class SerializerOfKeys:
-    """The serializer of the current secret keys: made again only when they change (a
-    test's app, a rotated key), not per request."""
+    """The serializer of each set of secret keys asked for, made once (not per request):
+    the current keys, and while a key changes each key alone (``auth`` asks which key
+    signed a launch token). A few at most; made again only for a test's app."""
+
+    #: More sets than that: a process making apps (the tests) starts again.
+    KEPT = 8
 
     def __init__(self, kind: type[KeptSerializer] = KeptSerializer, **options: Any) -> None:
         self.kind = kind
         self.options = options
-        self._made: tuple[tuple[Any, ...], KeptSerializer] | None = None
+        self._made: dict[tuple[Any, ...], KeptSerializer] = {}
 
     def __call__(self, keys: tuple[Any, ...]) -> KeptSerializer:
-        made = self._made  # one read: another thread may replace it meanwhile
-        if made is None or made[0] != keys:
-            made = (keys, self.kind(list(keys), **self.options))
-            self._made = made
-        return made[1]
+        made = self._made.get(keys)
+        if made is None:
+            made = self.kind(list(keys), **self.options)
+            if len(self._made) >= self.KEPT:
+                self._made.clear()  # another thread reading meanwhile makes its own
+            self._made[keys] = made
+        return made
 
 
 #: ``flask.g``'s mark of a request whose session changes are not to be kept.
@@ -145,5 +158,4 @@ class SessionCookies(SecureCookieSessionInterface):
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         if not app.secret_key:
             return None
-        # itsdangerous expects the current key last
-        return self._serializer((*(app.config["SECRET_KEY_FALLBACKS"] or ()), app.secret_key))
+        return self._serializer(secret_keys(app))

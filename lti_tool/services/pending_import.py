@@ -13,11 +13,15 @@ from __future__ import annotations
 import base64
 import dataclasses
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from lti_tool.services.item_bank import QuestionUpload
+
+#: What seals and opens: the tool's secret keys (``signing.secret_keys``), the last seals.
+SecretKeys = str | bytes | Sequence[str]
 
 #: How long a preview may wait for its confirmation.
 MAX_AGE_SECONDS = 60 * 60
@@ -35,7 +39,7 @@ class PendingImport:
 
 
 def _seal(
-    secret: str | bytes, salt: str, organisation_id: int, person_id: int, data: bytes, **extra: Any
+    secret: SecretKeys, salt: str, organisation_id: int, person_id: int, data: bytes, **extra: Any
 ) -> str:
     payload = {
         "o": organisation_id,
@@ -48,7 +52,7 @@ def _seal(
 
 
 def _unseal(
-    secret: str | bytes,
+    secret: SecretKeys,
     salt: str,
     token: str,
     organisation_id: int,
@@ -67,7 +71,7 @@ def _unseal(
     return dict(payload)
 
 
-def seal(secret: str | bytes, pending: PendingImport) -> str:
+def seal(secret: SecretKeys, pending: PendingImport) -> str:
     return _seal(
         secret,
         _SALT,
@@ -83,7 +87,7 @@ def seal(secret: str | bytes, pending: PendingImport) -> str:
 
 
 def unseal(
-    secret: str | bytes,
+    secret: SecretKeys,
     token: str,
     organisation_id: int,
     person_id: int,
@@ -125,7 +129,7 @@ class PendingPackage:
     filename: str
 
 
-def seal_package(secret: str | bytes, pending: PendingPackage) -> str:
+def seal_package(secret: SecretKeys, pending: PendingPackage) -> str:
     return _seal(
         secret,
         _PACKAGE_SALT,
@@ -138,7 +142,7 @@ def seal_package(secret: str | bytes, pending: PendingPackage) -> str:
 
 
 def unseal_package(
-    secret: str | bytes,
+    secret: SecretKeys,
     token: str,
     organisation_id: int,
     person_id: int,

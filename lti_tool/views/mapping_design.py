@@ -52,6 +52,7 @@ from lti_tool.services import (
     pending_import,
 )
 from lti_tool.services.mappings import MappingRules
+from lti_tool.signing import secret_keys
 
 bp = Blueprint("mapping_design", __name__, url_prefix="/designer")
 
@@ -238,7 +239,7 @@ def import_items() -> Any:
     launch = current_launch()
     assert launch is not None  # requires() let a launched person through
     sealed = pending_import.seal(
-        current_app.secret_key or "",
+        secret_keys(current_app),
         pending_import.PendingImport(
             organisation_id=current_organisation_id(),
             person_id=launch.person_id,
@@ -259,7 +260,7 @@ def confirm_import() -> Any:
     launch = current_launch()
     assert launch is not None
     pending = pending_import.unseal(
-        current_app.secret_key or "",
+        secret_keys(current_app),
         request.form.get("pending", ""),
         current_organisation_id(),
         launch.person_id,

@@ -45,6 +45,7 @@ from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.assignments import form_data
 from lti_tool.schemas.packages import PackageExportForm
 from lti_tool.services import frameworks, library, packages, pending_import
+from lti_tool.signing import secret_keys
 
 bp = Blueprint("packages", __name__)
 
@@ -144,7 +145,7 @@ def import_package() -> Any:
     launch = current_launch()
     assert launch is not None  # requires() let a launched person through
     sealed = pending_import.seal_package(
-        current_app.secret_key or "",
+        secret_keys(current_app),
         pending_import.PendingPackage(
             organisation_id=current_organisation_id(),
             person_id=launch.person_id,
@@ -163,7 +164,7 @@ def confirm_import() -> Any:
     launch = current_launch()
     assert launch is not None
     pending = pending_import.unseal_package(
-        current_app.secret_key or "",
+        secret_keys(current_app),
         request.form.get("pending", ""),
         current_organisation_id(),
         launch.person_id,
@@ -267,7 +268,7 @@ def library_package(package_id: int) -> Any:
             launch = current_launch()
             assert launch is not None
             context["pending"] = pending_import.seal_package(
-                current_app.secret_key or "",
+                secret_keys(current_app),
                 pending_import.PendingPackage(
                     organisation_id=organisation_id,
                     person_id=launch.person_id,
