@@ -4,11 +4,12 @@ process a deployment runs, so compose.yaml, systemd units and the Dockerfile agr
     laeringslop web        gunicorn with the packaged settings (lti_tool.gunicorn_conf)
     laeringslop worker     the outbox worker (scores, notices, result reads)
     laeringslop migrate    the schema to the newest version (run before web and worker)
+    laeringslop check      only check the settings (before a reload: systemd's ExecReload)
     laeringslop <command>  anything else, as given (``laeringslop flask --app lti_tool …``)
 
 Each replaces this process (``exec``), so signals reach gunicorn or the worker directly.
-Settings that cannot work stop ``web``, ``worker`` and ``migrate`` before that, with one
-log line saying what to change and exit status 78 (``settings.EXIT_BAD_SETTINGS``).
+Settings that cannot work stop ``web``, ``worker``, ``migrate`` and ``check`` before that,
+with one log line saying what to change and exit status 78 (``settings.EXIT_BAD_SETTINGS``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ COMMANDS = {
 def command_for(args: list[str]) -> list[str]:
     """What ``laeringslop ARGS`` runs."""
     if not args:
-        raise SystemExit("usage: laeringslop web | worker | migrate | <command> [args…]")
+        raise SystemExit("usage: laeringslop web | worker | migrate | check | <command> [args…]")
     if args[0] in COMMANDS:
         return [*COMMANDS[args[0]], *args[1:]]
     return args
@@ -35,6 +36,12 @@ def command_for(args: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["check"]:
+        from lti_tool.settings import settings_or_exit
+
+        settings_or_exit()
+        print("laeringslop: the settings can work")
+        return
     command = command_for(args)
     if args[0] in COMMANDS:  # the tool's own processes: not a `tar` of the backup
         from lti_tool.settings import settings_or_exit

@@ -91,19 +91,19 @@ logconfig_dict = {
 _made_metrics_dir: list[str] = []
 
 
-def on_starting(_server: Any) -> None:
+def on_starting(server: Any) -> None:
     """gunicorn's hook, in the master before any worker loads the app: settings that
     cannot work stop gunicorn here, with one line (each worker would otherwise log it with
     a traceback); a metrics folder if none is set (prometheus-client reads
     PROMETHEUS_MULTIPROC_DIR when first imported)."""
-    _check_settings()
+    _check_settings(server)
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         folder = tempfile.mkdtemp(prefix="laeringslop-metrics-")
         _made_metrics_dir.append(folder)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
 
 
-def _check_settings() -> None:
+def _check_settings(server: Any) -> None:
     """:func:`settings.settings_or_exit` in a child of its own: checking loads libraries
     (``limits``, for the rate limits; some 7 MB) the master does not need otherwise."""
     child = os.fork()
@@ -118,6 +118,8 @@ def _check_settings() -> None:
             os._exit(code)  # never gunicorn's code in the child
     _, status = os.waitpid(child, 0)
     if os.waitstatus_to_exitcode(status) == EXIT_BAD_SETTINGS:
+        if server.pidfile is not None:  # written before this hook; gunicorn's exit would not
+            server.pidfile.unlink()
         raise SystemExit(EXIT_BAD_SETTINGS)  # its line is written: stop, no traceback
 
 

@@ -23,23 +23,13 @@ from prometheus_client.registry import REGISTRY
 
 from lti_tool.observability import metrics_process_id
 from lti_tool.services.worker_status import WORKER_PARTS, WorkerStatus
-from lti_tool.settings import SettingsError
+from lti_tool.settings import make_metrics_folder
 
 #: Where every process writes its values (gunicorn_conf sets it for the workers), as it was
 #: when prometheus-client was loaded: that decides how the values are kept.
 MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 if MULTIPROCESS_DIR:  # before any metric is made: each takes its value class when made
-    # a folder named but not made yet (a fresh /run after a reboot) is made, not a failure
-    # of every request
-    try:
-        os.makedirs(MULTIPROCESS_DIR, exist_ok=True)
-        if not os.access(MULTIPROCESS_DIR, os.W_OK | os.X_OK):
-            raise PermissionError("not writable by this user")
-    except OSError as exc:
-        raise SettingsError(
-            f"PROMETHEUS_MULTIPROC_DIR={MULTIPROCESS_DIR} cannot be used ({exc}): make the "
-            "folder, writable by the user the tool runs as, or leave the setting unset"
-        ) from exc
+    make_metrics_folder(MULTIPROCESS_DIR)
     values.ValueClass = values.MultiProcessValue(metrics_process_id)
 
 LAUNCHES = Counter(
@@ -93,8 +83,8 @@ def declare_refusal_reasons(codes: Iterable[str]) -> None:
 
 def declare_lms_calls() -> None:
     """Every kind of call's time and every failure from the start, at 0, as the refusals:
-    an alert on ``increase()`` needs the series before the first error, and a dashboard's
-    panel shows none made rather than no data."""
+    an alert on ``increase()`` needs the series before the first error, and a rate of the
+    calls is 0 before the first, not missing."""
     for call in LMS_CALLS:
         LMS_CALL_SECONDS.labels(call)
         for failure in LMS_CALL_FAILURES:

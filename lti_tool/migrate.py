@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import io
 import logging
 import sys
 from collections.abc import Iterable, Iterator
@@ -42,6 +43,11 @@ MIGRATION_LOCK = 7_364_019_882
 #: How long an upgrade waits for another one to finish (the longest migration so far took
 #: minutes over a million launch records).
 MIGRATION_LOCK_WAIT = "15min"
+#: How long a migration's statement waits for a table's lock the running app holds (then
+#: the migration fails and is undone, rather than stop every request queued behind it),
+#: and how long a statement may run.
+MIGRATION_STATEMENT_LOCK_WAIT = "10s"
+MIGRATION_STATEMENT_TIME = "5min"
 
 
 def rows_to_copy(revision: str, what: str) -> bool:
@@ -64,8 +70,8 @@ def rows_to_copy(revision: str, what: str) -> bool:
         return False
     raise CommandError(
         f"migration {revision} copies {what} row by row, which SQL written in advance "
-        "cannot do: run `laeringslop migrate` against the database up to it, then write "
-        f"SQL from {revision} on"
+        "cannot do: run that migration against the database, then write the SQL of the "
+        "rest (nothing was written)"
     )
 
 
@@ -209,16 +215,23 @@ def db_upgrade(revision: str, sql: bool) -> None:
 
     A deploy step, run before the new version starts; never run at start-up. With
     ``--sql``, the database is not touched: its SQL is written for an administrator to
-    read and run (``psql --single-transaction -v ON_ERROR_STOP=1 -f``).
+    read and run (``psql -v ON_ERROR_STOP=1 -f``: the script is its own transaction).
     """
     from alembic import command
 
     config = _config()
     config.attributes["takes_turns"] = True  # with another upgrade at once (migrations/env.py)
+    script = io.StringIO()
+    if sql:
+        # The whole script or nothing: a range refused halfway (``rows_to_copy``) must not
+        # leave a script without its COMMIT for psql to run in part.
+        config.output_buffer = script
     with _alembic_errors():
         command.upgrade(config, revision, sql=sql)
         if not sql:
             command.current(_config())  # reads only: it need not wait for another upgrade
+    if sql:
+        click.echo(script.getvalue(), nl=False)
 
 
 @db_cli.command("downgrade")

@@ -455,13 +455,32 @@ def log_refused_start(exc: SettingsError) -> None:
     logging.getLogger("lti_tool").critical("the tool cannot start: %s", exc)
 
 
+def make_metrics_folder(folder: str) -> None:
+    """PROMETHEUS_MULTIPROC_DIR, read by prometheus-client (not a setting of the tool's
+    own, but one a process cannot work without): a folder named but not made yet (a fresh
+    /run after a reboot) is made, not a failure of every request; one this user cannot
+    write is settings that cannot work."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError("not writable by this user")
+    except OSError as exc:
+        raise SettingsError(
+            f"PROMETHEUS_MULTIPROC_DIR={folder} cannot be used ({exc}): make the "
+            "folder, writable by the user the tool runs as, or leave the setting unset"
+        ) from exc
+
+
 def settings_or_exit() -> Settings:
     """The settings, checked before a process starts its work (``laeringslop web``,
     ``worker``, ``migrate``; gunicorn's master before it forks): settings that cannot work
     stop it with the one line of :func:`log_refused_start` and ``EXIT_BAD_SETTINGS``, not a
     traceback per worker."""
     try:
-        return load_settings()
+        settings = load_settings()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            make_metrics_folder(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     except SettingsError as exc:
         log_refused_start(exc)
         raise SystemExit(EXIT_BAD_SETTINGS) from None
+    return settings

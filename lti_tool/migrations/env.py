@@ -13,7 +13,12 @@ from sqlalchemy.exc import OperationalError
 
 from lti_tool import models  # noqa: F401  - every model registers its table
 from lti_tool.db import Base, make_engine
-from lti_tool.migrate import MIGRATION_LOCK, MIGRATION_LOCK_WAIT
+from lti_tool.migrate import (
+    MIGRATION_LOCK,
+    MIGRATION_LOCK_WAIT,
+    MIGRATION_STATEMENT_LOCK_WAIT,
+    MIGRATION_STATEMENT_TIME,
+)
 from lti_tool.settings import load_settings
 
 config = context.config
@@ -51,7 +56,12 @@ def run_migrations_offline() -> None:
         dialect_opts={"paramstyle": "named"},  # a % as itself, not the driver's %%
     )
     with context.begin_transaction():
+        # as an upgrade run against the database (_wait_for_our_turn, _migrate): wait for
+        # another migration at most MIGRATION_LOCK_WAIT, then never long behind the app
+        context.execute(f"SET LOCAL lock_timeout = '{MIGRATION_LOCK_WAIT}'")
         context.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+        context.execute(f"SET LOCAL lock_timeout = '{MIGRATION_STATEMENT_LOCK_WAIT}'")
+        context.execute(f"SET LOCAL statement_timeout = '{MIGRATION_STATEMENT_TIME}'")
         context.run_migrations()
 
 
@@ -152,8 +162,8 @@ def _wait_for_our_turn(connection) -> None:  # type: ignore[no-untyped-def]
             "try again once it has finished"
         ) from exc
     # the migration's own limits again (``_migrate``), for the rest of the transaction
-    connection.execute(text("SET LOCAL lock_timeout = '10s'"))
-    connection.execute(text("SET LOCAL statement_timeout = '5min'"))
+    connection.execute(text(f"SET LOCAL lock_timeout = '{MIGRATION_STATEMENT_LOCK_WAIT}'"))
+    connection.execute(text(f"SET LOCAL statement_timeout = '{MIGRATION_STATEMENT_TIME}'"))
 
 
 #: PostgreSQL's "lock_not_available": the lock's wait ran past ``lock_timeout``.
@@ -179,8 +189,8 @@ def _holder(connection) -> str:  # type: ignore[no-untyped-def]
 def _migrate(connection, *, is_sqlite: bool) -> None:  # type: ignore[no-untyped-def]
     if connection.dialect.name == "postgresql":
         # Never wait forever behind a lock held by a running app, nor run away.
-        connection.execute(text("SET lock_timeout = '10s'"))
-        connection.execute(text("SET statement_timeout = '5min'"))
+        connection.execute(text(f"SET lock_timeout = '{MIGRATION_STATEMENT_LOCK_WAIT}'"))
+        connection.execute(text(f"SET statement_timeout = '{MIGRATION_STATEMENT_TIME}'"))
         connection.commit()  # else Alembic runs inside this implicit transaction, uncommitted
     context.configure(
         connection=connection,

@@ -413,6 +413,9 @@ def test_the_upgrade_as_sql_makes_the_schema_the_upgrade_makes(make_app, tmp_pat
     script = written.stdout
     assert script.lstrip().startswith("BEGIN;") and script.rstrip().endswith("COMMIT;")
     assert "pg_advisory_xact_lock" in script  # takes turns with `laeringslop migrate`
+    # and, as it, never long behind the running app's locks
+    assert "SET LOCAL lock_timeout = '10s'" in script
+    assert "SET LOCAL statement_timeout = '5min'" in script
     assert _catalogue(empty)["columns"] == []  # written, not run: no table made
     with psycopg.connect(
         make_url(empty).set(drivername="postgresql").render_as_string(hide_password=False),
@@ -429,6 +432,7 @@ def test_the_upgrade_as_sql_makes_the_schema_the_upgrade_makes(make_app, tmp_pat
     refused = runner.invoke(args=["db", "upgrade", "--sql", f"{before}:head"])
     assert refused.exit_code == 1
     assert f"migration {head} copies launch records' link keys row by row" in refused.output
+    assert refused.stdout == ""  # not the script's first half, without its COMMIT
     sqlite = make_app(DATABASE_URL="sqlite:///" + str(tmp_path / "x.sqlite3"))
     refused = sqlite.test_cli_runner().invoke(args=["db", "upgrade", "--sql"])
     assert refused.exit_code == 1 and "PostgreSQL's" in refused.output

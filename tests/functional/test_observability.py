@@ -650,21 +650,31 @@ def test_settings_that_cannot_work_stop_each_process_with_one_line(tmp_path):
     ``tar``) runs whatever the settings."""
     env = _settings_that_cannot_work(tmp_path)
     entry_point = "from lti_tool.entrypoint import main; main()"
+    pidfile = tmp_path / "gunicorn.pid"
     gunicorn = ("-m", "gunicorn", "-c", "python:lti_tool.gunicorn_conf", "-b", "127.0.0.1:0")
-    for stopped in (
-        _python(env, entry_point, "web"),
-        _python(env, entry_point, "worker", "--once"),
-        _python(env, entry_point, "migrate"),
-        _interpreter(env, *gunicorn, "lti_tool:create_app()"),  # as the README runs it
+    gunicorn_pid = (*gunicorn, "--pid", str(pidfile))
+    no_folder = {**env, "METRICS_TOKEN": "", "PROMETHEUS_MULTIPROC_DIR": "/proc/no-such-folder"}
+    for stopped, saying in (
+        (_python(env, entry_point, "web"), "METRICS_TOKEN must be at least 32 characters"),
+        (_python(env, entry_point, "worker", "--once"), "METRICS_TOKEN must be at least 32"),
+        (_python(env, entry_point, "migrate"), "METRICS_TOKEN must be at least 32 characters"),
+        (_python(env, entry_point, "check"), "METRICS_TOKEN must be at least 32 characters"),
+        (_interpreter(env, *gunicorn_pid, "lti_tool:create_app()"), "METRICS_TOKEN must be"),
+        (_python(no_folder, entry_point, "worker", "--once"), "PROMETHEUS_MULTIPROC_DIR="),
+        (_interpreter(no_folder, *gunicorn, "lti_tool:create_app()"), "cannot be used"),
     ):
         assert stopped.returncode == 78, stopped.stderr
         assert "Traceback" not in stopped.stderr and "Booting worker" not in stopped.stderr
         lines = [json.loads(line) for line in stopped.stderr.splitlines()]
         (refusal,) = [line for line in lines if line["level"] != "INFO"]  # gunicorn's start
         assert refusal["level"] == "CRITICAL"
-        assert refusal["message"].startswith("the tool cannot start: Invalid configuration")
-        assert "METRICS_TOKEN must be at least 32 characters" in refusal["message"]
+        assert refusal["message"].startswith("the tool cannot start: ")
+        assert saying in refusal["message"]
+    assert not pidfile.exists()  # gunicorn's, written before the check: not left behind
     assert _python(env, entry_point, "true").returncode == 0
+    env["METRICS_TOKEN"] = ""
+    checked = _python(env, entry_point, "check")
+    assert checked.returncode == 0 and checked.stdout == "laeringslop: the settings can work\n"
 
 
 def test_the_workers_last_pass_shows_in_readyz_and_metrics(app, redis_url, cli):

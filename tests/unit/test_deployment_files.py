@@ -162,6 +162,8 @@ def test_the_systemd_units_migrate_then_run_the_entry_points_processes():
     web = unit("laeringslop-web")["Service"]
     assert web["Type"] == ["notify"]  # gunicorn's READY=1 once it listens
     assert web["Environment"] == ["GUNICORN_BIND=127.0.0.1:8000"]
+    # a reload (new workers read the settings again) only when they can work
+    assert web["ExecReload"] == [f"{LAERINGSLOP} check", "/bin/kill -s HUP $MAINPID"]
 
 
 def test_the_systemd_units_give_the_folders_the_example_settings_name():
