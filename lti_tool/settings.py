@@ -67,8 +67,9 @@ class Settings:
     SECRET_KEY: str = DEVELOPMENT_SECRET_KEY
     SECRET_KEY_FALLBACKS: tuple[str, ...] = ()
     """Other SECRET_KEYs (comma-separated), accepted but never signed with: the one a new
-    key replaced, so changing it signs no one out (remove it once ``SESSION_HOURS`` have
-    passed); on several hosts, first the new one, until every host has it."""
+    key replaced, so a routine change signs no one out (remove it once ``SESSION_HOURS``
+    have passed; never after a leak); on several hosts, first the new one, until every
+    host has it."""
     BASE_URL: str = "http://localhost:5000"
     """The public URL the platforms reach the tool at; https in production."""
     DATABASE_URL: str = ""
@@ -253,7 +254,8 @@ def _coerce_list(name: str, raw: Any) -> tuple[str, ...]:
     if isinstance(raw, str):
         raw = raw.split(",")
     if not isinstance(raw, (list, tuple)) or not all(isinstance(v, str) for v in raw):
-        raise SettingsError(f"Setting {name}={raw!r} is not a list of strings.")
+        shown = "" if "SECRET" in name else f"={raw!r}"  # never a key in the log
+        raise SettingsError(f"Setting {name}{shown} is not a list of strings.")
     return tuple(v.strip() for v in raw if v.strip())
 
 
@@ -424,7 +426,8 @@ def validate(settings: Settings) -> None:
         ):
             problems.append(
                 "Each of SECRET_KEY_FALLBACKS must be a production SECRET_KEY (at least 32 "
-                "characters): a weak one would let anyone sign a session."
+                "characters; a comma separates two keys): a weak one would let anyone sign "
+                "a session."
             )
         if base.scheme != "https":
             problems.append(

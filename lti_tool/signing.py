@@ -98,10 +98,14 @@ class _SessionSerializer(KeptSerializer):
 
 
 def secret_keys(app: Flask) -> tuple[str, ...]:
-    """The keys a signed value of the tool's may carry: the earlier ones
+    """The keys a signed value of the tool's may carry: the other ones
     (``SECRET_KEY_FALLBACKS``), accepted, then ``SECRET_KEY``, the one that signs
-    (itsdangerous signs with the last and accepts any)."""
-    return (*(app.config["SECRET_KEY_FALLBACKS"] or ()), str(app.secret_key or ""))
+    (itsdangerous signs with the last and accepts any). Made once per app."""
+    keys: tuple[str, ...] | None = app.extensions.get("secret_keys")
+    if keys is None:
+        keys = (*(app.config["SECRET_KEY_FALLBACKS"] or ()), str(app.secret_key or ""))
+        app.extensions["secret_keys"] = keys
+    return keys
 
 
 class SerializerOfKeys:

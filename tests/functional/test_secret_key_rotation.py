@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from lti_tool.settings import SettingsError, load_settings
+from lti_tool.settings import DEVELOPMENT_SECRET_KEY, SettingsError, load_settings
 from tests.fakes.lms import TestLms, parse_forms
 from tests.fakes.mappings import designer_browser
+from tests.functional import test_packages as packages
 from tests.functional.test_question_import import CONFIRM, XML, _count, _form, preview
 from tests.functional.token_browsing import CookielessTab
 
@@ -111,6 +112,46 @@ def test_an_import_previewed_before_the_new_key_is_confirmed_after(
     assert _count(app) == 5
 
 
+def test_a_package_previewed_before_the_new_key_is_imported_after(
+    app, lms, cli, make_app, old_key, organisation_on_the_same_lms
+):
+    packages.loaded(cli)
+    here = designer_browser(app, lms)
+    exported = packages.post_page_form(
+        here, packages.PAGE + "/export", name="helse-basis", version="1.2"
+    )
+    there = packages.other_designer(app, lms, organisation_on_the_same_lms)
+    page = packages.preview(there, exported.get_data()).get_data(as_text=True)
+
+    after = _carried(there, make_app(SECRET_KEY=NEW, SECRET_KEY_FALLBACKS=old_key))
+    assert packages.confirm(after, page).status_code == 302
+    assert packages.content(app, packages.OTHER) == packages.content(app, "Testkommune")
+
+
+def test_what_is_signed_after_the_change_needs_only_the_new_key(app, lms, care, make_app, old_key):
+    """The other keys are accepted, never signed with: a launch token, a form's CSRF
+    token and an import preview made after the change hold once the other key is gone."""
+    rotated = make_app(SECRET_KEY=NEW, SECRET_KEY_FALLBACKS=old_key)
+    only_new = make_app(SECRET_KEY=NEW)
+
+    launched = lms.storage_launch(TestLms.cookieless_browser(rotated), "designer")
+    tab = CookielessTab(rotated, launched)
+    tab.navigate("/designer/frameworks")
+    (create,) = [f for f in tab.post_forms() if f["action"].endswith("/designer/frameworks")]
+    tab.client = TestLms.cookieless_browser(only_new)
+    done = tab.submit(create, code="brann", title_nb="Brannvern")
+    assert done.status_code == 200 and "Brannvern" in done.get_data(as_text=True)
+
+    browser = designer_browser(rotated, lms)
+    office = care["competences"]["office"]
+    page = preview(browser, XML, "moodle-5-export.xml", "moodle-xml", office).get_data(as_text=True)
+    form = _form(page, CONFIRM)
+    assert form is not None, page
+    confirmed = _carried(browser, only_new).post(form["action"], data=form["fields"])
+    assert confirmed.status_code == 302, confirmed.get_data(as_text=True)
+    assert _count(app) == 5
+
+
 def test_the_fallbacks_are_checked_as_the_key_is():
     production = {
         "APP_ENV": "production",
@@ -119,6 +160,8 @@ def test_the_fallbacks_are_checked_as_the_key_is():
     }
     with pytest.raises(SettingsError, match="SECRET_KEY_FALLBACKS must be a production"):
         load_settings(environ={**production, "SECRET_KEY_FALLBACKS": "short"})
+    with pytest.raises(SettingsError, match="SECRET_KEY_FALLBACKS must be a production"):
+        load_settings(environ={**production, "SECRET_KEY_FALLBACKS": DEVELOPMENT_SECRET_KEY})
     with pytest.raises(SettingsError, match="SECRET_KEY_FALLBACKS holds SECRET_KEY itself"):
         load_settings(environ={**production, "SECRET_KEY_FALLBACKS": f"{'o' * 40},{NEW}"})
     settings = load_settings(
