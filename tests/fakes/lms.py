@@ -94,6 +94,17 @@ class TestLms:
         return client
 
     @staticmethod
+    def same_browser_on(browser: Any, app: Any) -> Any:
+        """``browser``, now answered by another ``app`` (restarted, restored, another host):
+        its session cookie carried over."""
+        target = TestLms.browser(app)
+        name = app.config["SESSION_COOKIE_NAME"]
+        cookie = browser.get_cookie(name)  # the test client keeps it as localhost's
+        assert cookie is not None, "no session cookie to carry"
+        target.set_cookie(name, cookie.decoded_value)
+        return target
+
+    @staticmethod
     def cookieless_browser(app: Any) -> Any:
         """A browser that drops every cookie the tool sets (third-party cookies blocked)."""
         return app.test_client(use_cookies=False)

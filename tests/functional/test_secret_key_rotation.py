@@ -20,21 +20,11 @@ from tests.functional.test_question_import import CONFIRM, XML, _count, _form, p
 from tests.functional.token_browsing import CookielessTab
 
 NEW = "new-secret-key-new-secret-key-new-secret-key"
-SESSION = "laeringslop_session"
 
 
 @pytest.fixture
 def old_key(settings_overrides: dict[str, Any]) -> str:
     return str(settings_overrides["SECRET_KEY"])
-
-
-def _carried(source: Any, target_app: Any) -> Any:
-    """The same browser, now answered by ``target_app``: its session cookie carried."""
-    target = TestLms.browser(target_app)
-    cookie = source.get_cookie(SESSION)  # the test client keeps it as localhost's
-    assert cookie is not None, "no session cookie to carry"
-    target.set_cookie(SESSION, cookie.decoded_value)
-    return target
 
 
 def test_a_session_and_an_open_form_outlast_the_new_key(app, lms, make_app, old_key):
@@ -45,11 +35,11 @@ def test_a_session_and_an_open_form_outlast_the_new_key(app, lms, make_app, old_
     page = before.get("/designer/frameworks").get_data(as_text=True)
     (create,) = [f for f in parse_forms(page) if f["action"].endswith("/designer/frameworks")]
 
-    signed_out = _carried(before, make_app(SECRET_KEY=NEW))  # no fallback: as before
+    signed_out = TestLms.same_browser_on(before, make_app(SECRET_KEY=NEW))  # no fallback: as before
     assert signed_out.get("/designer/").status_code == 401
 
     rotated = make_app(SECRET_KEY=NEW, SECRET_KEY_FALLBACKS=old_key)
-    after = _carried(before, rotated)
+    after = TestLms.same_browser_on(before, rotated)
     assert after.get("/designer/").status_code == 200
     created = after.post(
         create["action"], data={**create["fields"], "code": "ks", "title_nb": "Kurs"}
@@ -57,7 +47,9 @@ def test_a_session_and_an_open_form_outlast_the_new_key(app, lms, make_app, old_
     assert created.status_code == 302, created.get_data(as_text=True)
     assert "Kurs" in after.get(created.headers["Location"]).get_data(as_text=True)
 
-    only_new = _carried(after, make_app(SECRET_KEY=NEW))  # the cookie the new key signed
+    only_new = TestLms.same_browser_on(
+        after, make_app(SECRET_KEY=NEW)
+    )  # the cookie the new key signed
     assert only_new.get("/designer/").status_code == 200
 
 
@@ -106,7 +98,7 @@ def test_an_import_previewed_before_the_new_key_is_confirmed_after(
     form = _form(page, CONFIRM)
     assert form is not None, page
 
-    after = _carried(before, make_app(SECRET_KEY=NEW, SECRET_KEY_FALLBACKS=old_key))
+    after = TestLms.same_browser_on(before, make_app(SECRET_KEY=NEW, SECRET_KEY_FALLBACKS=old_key))
     done = after.post(form["action"], data=form["fields"])
     assert done.status_code == 302, done.get_data(as_text=True)
     assert _count(app) == 5
@@ -123,7 +115,7 @@ def test_a_package_previewed_before_the_new_key_is_imported_after(
     there = packages.other_designer(app, lms, organisation_on_the_same_lms)
     page = packages.preview(there, exported.get_data()).get_data(as_text=True)
 
-    after = _carried(there, make_app(SECRET_KEY=NEW, SECRET_KEY_FALLBACKS=old_key))
+    after = TestLms.same_browser_on(there, make_app(SECRET_KEY=NEW, SECRET_KEY_FALLBACKS=old_key))
     assert packages.confirm(after, page).status_code == 302
     assert packages.content(app, packages.OTHER) == packages.content(app, "Testkommune")
 
@@ -147,7 +139,7 @@ def test_what_is_signed_after_the_change_needs_only_the_new_key(app, lms, care, 
     page = preview(browser, XML, "moodle-5-export.xml", "moodle-xml", office).get_data(as_text=True)
     form = _form(page, CONFIRM)
     assert form is not None, page
-    confirmed = _carried(browser, only_new).post(form["action"], data=form["fields"])
+    confirmed = TestLms.same_browser_on(browser, only_new).post(form["action"], data=form["fields"])
     assert confirmed.status_code == 302, confirmed.get_data(as_text=True)
     assert _count(app) == 5
 
