@@ -21,6 +21,7 @@ from flask_babel import (
     format_datetime,
     format_decimal,
     format_time,
+    format_timedelta,
     get_locale,
     get_timezone,
     get_translations,
@@ -172,6 +173,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["format_datetime"] = format_datetime
     app.jinja_env.globals["format_time"] = format_time
+    app.jinja_env.globals["format_timedelta"] = format_timedelta
     app.jinja_env.globals["format_date"] = format_date
     app.jinja_env.globals["format_decimal"] = format_decimal
     app.jinja_env.globals["format_percentage"] = format_percentage

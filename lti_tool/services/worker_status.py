@@ -17,6 +17,7 @@ reads a value: a hand (or a bug) that put something in a key cannot break a prob
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import math
 from collections.abc import Mapping
@@ -44,6 +45,9 @@ PART_FAILING_PREFIX = "lti_tool:worker-failing:"
 #: How long the heartbeat is kept: a pass none noted for a day reads as none (infinitely
 #: old).
 KEPT_SECONDS = 86_400
+#: A worker pass older than this, and the workers are taken to have stopped: they pass
+#: every few seconds when idle (config/prometheus-alerts.yml's LaeringslopWorkerStopped).
+STOPPED_AFTER_SECONDS = 300
 #: How long a part's failure is kept: longer than retention's hour, so a retention that
 #: keeps failing stays noted between its runs; a part no longer tried (the workers
 #: stopped, SMTP_URL removed) is no longer shown failing two hours after its last try.
@@ -57,6 +61,18 @@ class WorkerStatus:
     not known (a key someone left without a lifetime)."""
     failing: tuple[str, ...]
     """The parts that failed at their latest try, in ``WORKER_PARTS``'s order."""
+
+    @property
+    def stopped(self) -> bool:
+        """No worker has finished a pass for ``STOPPED_AFTER_SECONDS`` (or in a day)."""
+        age = self.last_pass_age_seconds
+        return age is not None and age > STOPPED_AFTER_SECONDS
+
+    @property
+    def passed_ago(self) -> dt.timedelta | None:
+        """Since a worker finished a pass; None when none has in a day, or not known."""
+        age = self.last_pass_age_seconds
+        return None if age is None or math.isinf(age) else dt.timedelta(seconds=age)
 
 
 def note_pass(client: redis.Redis | None, went: Mapping[str, bool]) -> None:

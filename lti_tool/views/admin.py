@@ -83,6 +83,7 @@ from lti_tool.services import (
     result_reads,
     retention,
     score_delivery,
+    worker_status,
 )
 from lti_tool.settings import LAUNCH_COUNT_DAYS
 
@@ -626,7 +627,10 @@ def rotate_keys() -> Any:
 @requires(Permission.ADMIN)
 def deliveries() -> Any:
     """The organisation's scores on their way to the LMS gradebooks, and those refused;
-    likewise the results read from them (placed e-learning) that wait or failed."""
+    likewise the results read from them (placed e-learning) that wait or failed. And
+    whether the tool's worker, which sends them, runs (with Redis, where the workers note
+    their passes): an LMS administrator asked where a grade is may not see the tool's
+    metrics."""
     session = get_session()
     organisation_id = current_organisation_id()
     pending = score_delivery.deliveries_of(session, organisation_id, DeliveryStatus.PENDING)
@@ -649,6 +653,7 @@ def deliveries() -> Any:
         superseded=score_delivery.superseded_ids(session, organisation_id),
         names={delivery_id: p.display_name for delivery_id, p in people.items()},
         now=utcnow(),
+        worker=worker_status.read_status(lti_services().status_redis),
     )
 
 

@@ -677,6 +677,43 @@ def test_settings_that_cannot_work_stop_each_process_with_one_line(tmp_path):
     assert checked.returncode == 0 and checked.stdout == "laeringslop: the settings can work\n"
 
 
+def test_an_admin_sees_on_the_deliveries_page_whether_the_worker_sends(app, lms, redis_url, cli):
+    """An LMS administrator asked where a grade is sees whether the tool's worker runs,
+    without the tool's metrics: warned when none has finished a pass (in a day, or for
+    minutes), told when one has, and the parts failing named, in the page's language."""
+    import redis
+
+    from lti_tool.services.worker_status import HEARTBEAT_KEY, KEPT_SECONDS
+    from tests.functional.test_deployments import admin_session
+
+    if not redis_url:
+        pytest.skip("the workers note their passes in Redis")
+    admin = admin_session(lms, app)
+
+    def sending() -> str:
+        page = admin.get("/admin/deliveries")
+        assert page.status_code == 200
+        text: str = page.get_data(as_text=True)
+        return re.sub(r"\s+", " ", text.split('<h2 id="worker">')[1].split("<h2")[0])
+
+    assert "has not finished a round in the last day, so nothing waiting is sent" in sending()
+    cli("worker", "--once")
+    shown = sending()
+    assert "sends what waits every few seconds; it last finished a round" in shown
+    assert "notice-warning" not in shown
+    store = redis.Redis.from_url(redis_url)
+    store.set(HEARTBEAT_KEY, "1", ex=KEPT_SECONDS - 600)  # ten minutes ago
+    store.set("lti_tool:worker-failing:retention", "1", ex=60)
+    shown = sending()
+    assert "last finished a round 10 minutes ago; it usually does every few seconds" in shown
+    assert "Failing at the worker's latest try: applying the retention rules." in shown
+
+    norwegian = TestLms.browser(app)
+    lms.launch(norwegian, "admin", locale="nb")
+    page = norwegian.get("/admin/deliveries").get_data(as_text=True)
+    assert "for 10 minutter siden" in page and "bruke reglene for lagringstid" in page
+
+
 def test_the_workers_last_pass_shows_in_readyz_and_metrics(app, redis_url, cli):
     """A worker down shows even with nothing queued: the seconds since a worker (any, on
     any host: noted in Redis) last finished a pass. Reported, not judged."""
