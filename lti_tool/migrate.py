@@ -12,6 +12,7 @@ import ast
 import functools
 import io
 import logging
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -244,8 +245,41 @@ def db_downgrade(revision: str) -> None:
     config = _config()
     config.attributes["takes_turns"] = True
     with _alembic_errors():
-        command.downgrade(config, revision)
+        command.downgrade(config, _from_here(config, revision))
         command.current(_config())  # reads only: it need not wait for another upgrade
+
+
+def _from_here(config: Config, revision: str) -> str:
+    """A relative downgrade (``-1``, the default) as the revision it reaches from where the
+    database is now. Two hosts running it at once take turns (``migrations/env.py``), and
+    the second then finds the database there and has nothing to do, where ``-1`` read
+    after its turn came would have taken it down one step more."""
+    steps = re.fullmatch(r"-(\d+)", revision)
+    if steps is None:
+        return revision
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from lti_tool.db import make_engine
+
+    engine = make_engine(config.attributes["database_url"])
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+    if current is None:
+        return revision  # nothing to undo: Alembic says so
+    script = ScriptDirectory.from_config(config)
+    target: str | None = current
+    for _ in range(int(steps.group(1))):
+        if target is None:
+            return revision  # past the first migration: Alembic says so
+        down = script.get_revision(target).down_revision
+        if not (down is None or isinstance(down, str)):
+            return revision  # a merge of two lines: Alembic's own reading (one line so far)
+        target = down
+    return target or "base"
 
 
 @db_cli.command("current")

@@ -286,16 +286,17 @@ def test_launch_records_made_before_the_upgrade_get_the_link_key_a_launch_gives(
         upgraded.extensions["db_engine"].dispose()
 
 
-def _upgrade_process(url: str, tmp_path: Path) -> Any:
-    """``flask --app lti_tool db upgrade`` as a process of its own (another host's)."""
+def _upgrade_process(url: str, tmp_path: Path, command: str = "upgrade") -> Any:
+    """``flask --app lti_tool db upgrade`` (or ``downgrade``) as a process of its own
+    (another host's)."""
     import subprocess
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update(DATABASE_URL=url, REDIS_URL="", APP_ENV="development", LOG_FORMAT="json")
     env.update(INSTANCE_PATH=str(tmp_path / "instance"), KEYS_DIR=str(tmp_path / "keys"))
-    return subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "lti_tool", "db", "upgrade"],
+    return subprocess.Popen(  # noqa: S603 - the tool's own command, "upgrade" or "downgrade"
+        [sys.executable, "-m", "flask", "--app", "lti_tool", "db", command],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -324,6 +325,27 @@ def test_two_upgrades_at_once_take_turns_and_both_succeed(tmp_path):
     assert (first.returncode, second.returncode) == (0, 0), outputs
     (head,) = _heads()
     assert all(f"{head} (head)" in out for out, _err in outputs)
+
+
+def test_two_downgrades_at_once_undo_one_migration_not_two(tmp_path):
+    """``db downgrade`` (``-1``, the newest migration) on two hosts at once: the second
+    waits for the first, then finds the database one step down already and stays there.
+    Before, it read ``-1`` after its turn came and undid one migration more."""
+    url = _roundtrip_database("postgresql", tmp_path)
+    command.upgrade(_config(url), "head")
+    (head,) = _heads()
+    previous = ScriptDirectory.from_config(_config(url)).get_revision(head).down_revision
+    first = _upgrade_process(url, tmp_path, "downgrade")
+    second = _upgrade_process(url, tmp_path, "downgrade")
+    try:
+        outputs = [process.communicate(timeout=120) for process in (first, second)]
+    finally:
+        _stopped(first, second)
+    assert (first.returncode, second.returncode) == (0, 0), outputs
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == previous
+    engine.dispose()
 
 
 def test_an_upgrade_waits_while_another_migration_holds_the_lock(tmp_path):
