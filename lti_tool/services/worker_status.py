@@ -62,17 +62,18 @@ class WorkerStatus:
     failing: tuple[str, ...]
     """The parts that failed at their latest try, in ``WORKER_PARTS``'s order."""
 
-    @property
-    def stopped(self) -> bool:
-        """No worker has finished a pass for ``STOPPED_AFTER_SECONDS`` (or in a day)."""
+    def stopped(self, poll_seconds: int) -> bool:
+        """No worker has finished a pass for ``STOPPED_AFTER_SECONDS`` (or in a day), nor
+        for three of its polls, when they are that long apart (``SCORE_WORKER_POLL_SECONDS``)."""
         age = self.last_pass_age_seconds
-        return age is not None and age > STOPPED_AFTER_SECONDS
+        return age is not None and age > max(STOPPED_AFTER_SECONDS, 3 * poll_seconds)
 
     @property
     def passed_ago(self) -> dt.timedelta | None:
-        """Since a worker finished a pass; None when none has in a day, or not known."""
+        """Since a worker finished a pass, a second at least (a pass this very moment is
+        not "in 0 seconds"); None when none has in a day, or not known."""
         age = self.last_pass_age_seconds
-        return None if age is None or math.isinf(age) else dt.timedelta(seconds=age)
+        return None if age is None or math.isinf(age) else dt.timedelta(seconds=max(age, 1))
 
 
 def note_pass(client: redis.Redis | None, went: Mapping[str, bool]) -> None:

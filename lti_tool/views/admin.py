@@ -25,7 +25,7 @@ from flask import (
     url_for,
 )
 from flask.blueprints import BlueprintSetupState
-from flask_babel import get_locale, gettext, ngettext
+from flask_babel import get_locale, gettext, lazy_gettext, ngettext
 from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 
@@ -653,8 +653,33 @@ def deliveries() -> Any:
         superseded=score_delivery.superseded_ids(session, organisation_id),
         names={delivery_id: p.display_name for delivery_id, p in people.items()},
         now=utcnow(),
-        worker=worker_status.read_status(lti_services().status_redis),
+        **_worker(),
     )
+
+
+#: The parts of the workers' pass (``worker_status.WORKER_PARTS``), as the page names them.
+WORKER_PART_NAMES = {
+    "scores": lazy_gettext("sending scores"),
+    "result_reads": lazy_gettext("reading results"),
+    "notices": lazy_gettext("emailing notices"),
+    "retention": lazy_gettext("applying the retention rules"),
+    "figures": lazy_gettext("recording coverage figures"),
+    "attempts": lazy_gettext("closing overdue attempts"),
+}
+
+
+def _worker() -> dict[str, Any]:
+    """Whether the tool's worker runs, for the deliveries page (nothing without Redis)."""
+    services = lti_services()
+    status = worker_status.read_status(services.status_redis)
+    return {
+        "worker": status,
+        "worker_stopped": status is not None
+        and status.stopped(services.settings.SCORE_WORKER_POLL_SECONDS),
+        "worker_failing": [str(WORKER_PART_NAMES[part]) for part in status.failing]
+        if status is not None
+        else [],
+    }
 
 
 @bp.route("/deliveries/<int:delivery_id>/retry", methods=["POST"])

@@ -680,38 +680,58 @@ def test_settings_that_cannot_work_stop_each_process_with_one_line(tmp_path):
 def test_an_admin_sees_on_the_deliveries_page_whether_the_worker_sends(app, lms, redis_url, cli):
     """An LMS administrator asked where a grade is sees whether the tool's worker runs,
     without the tool's metrics: warned when none has finished a pass (in a day, or for
-    minutes), told when one has, and the parts failing named, in the page's language."""
+    minutes), told when one has, and the parts failing named (a heartbeat not known
+    hides the age, not them), in the page's language."""
     import redis
 
-    from lti_tool.services.worker_status import HEARTBEAT_KEY, KEPT_SECONDS
+    from lti_tool.services.worker_status import HEARTBEAT_KEY, KEPT_SECONDS, WORKER_PARTS
+    from lti_tool.views.admin import WORKER_PART_NAMES
     from tests.functional.test_deployments import admin_session
 
+    assert WORKER_PART_NAMES.keys() == WORKER_PARTS.keys()  # each part named on the page
     if not redis_url:
         pytest.skip("the workers note their passes in Redis")
     admin = admin_session(lms, app)
 
-    def sending() -> str:
-        page = admin.get("/admin/deliveries")
+    def section(browser: Any = admin) -> str:
+        page = browser.get("/admin/deliveries")
         assert page.status_code == 200
         text: str = page.get_data(as_text=True)
+        if '<h2 id="worker">' not in text:
+            return ""
         return re.sub(r"\s+", " ", text.split('<h2 id="worker">')[1].split("<h2")[0])
 
-    assert "has not finished a round in the last day, so nothing waiting is sent" in sending()
+    shown = section()
+    assert "has not finished a round in the last day, so nothing waiting is sent" in shown
+    assert "notice-warning" in shown and "laeringslop worker" in shown
     cli("worker", "--once")
-    shown = sending()
-    assert "sends what waits every few seconds; it last finished a round" in shown
+    shown = section()
+    assert "sends what waits to the learning platforms; it last finished a round" in shown
+    assert re.search(r"finished a round [1-9]\d* seconds? ago", shown), shown  # not "in 0"
     assert "notice-warning" not in shown
     store = redis.Redis.from_url(redis_url)
     store.set(HEARTBEAT_KEY, "1", ex=KEPT_SECONDS - 600)  # ten minutes ago
     store.set("lti_tool:worker-failing:retention", "1", ex=60)
-    shown = sending()
-    assert "last finished a round 10 minutes ago; it usually does every few seconds" in shown
-    assert "Failing at the worker's latest try: applying the retention rules." in shown
+    shown = section()
+    assert "last finished a round 10 minutes ago. Nothing waiting is sent until" in shown
+    assert shown.count("notice-warning") == 2
+    failing = "For the tool as a whole, these failed at the worker's latest try: applying"
+    assert f"{failing} the retention rules." in shown
 
-    norwegian = TestLms.browser(app)
-    lms.launch(norwegian, "admin", locale="nb")
-    page = norwegian.get("/admin/deliveries").get_data(as_text=True)
-    assert "for 10 minutter siden" in page and "bruke reglene for lagringstid" in page
+    for language, ago, part in (
+        ("nb", "for 10 minutter siden", "bruke reglene for lagringstid"),
+        ("nn", "for 10 minutt sidan", "bruke reglane for lagringstid"),
+    ):
+        browser = TestLms.browser(app)
+        lms.launch(browser, "admin", locale=language)
+        shown = section(browser)
+        assert ago in shown and part in shown, (language, shown)
+
+    store.set(HEARTBEAT_KEY, "by hand")  # no lifetime: the age is not known
+    shown = section()
+    assert "finished a round" not in shown and f"{failing} the retention rules." in shown
+    store.delete("lti_tool:worker-failing:retention")
+    assert section() == ""  # nothing known, nothing to say
 
 
 def test_the_workers_last_pass_shows_in_readyz_and_metrics(app, redis_url, cli):
