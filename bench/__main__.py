@@ -936,7 +936,7 @@ def _row(name: str, r: dict[str, Any], q: dict[str, Any], server: dict[str, Any]
     if target:
         kind, limit = target
         # a page's row holds the client's quantiles and the server's (server_p95_ms)
-        server_p95 = server.get("server_p95_ms", server["p95_ms"])
+        server_p95 = server.get("server_p95_ms", server.get("p95_ms"))
         value = server_p95 if kind == "server p95" else q["p95_ms"]
         verdict = "met" if value is not None and value <= limit else "MISSED"
         met = f"{kind} ≤ {limit:g} ms: {verdict}"
