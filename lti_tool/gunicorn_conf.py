@@ -19,7 +19,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from gunicorn.glogging import Logger
 
@@ -116,11 +116,20 @@ def _check_settings(server: Any) -> None:
             code = exc.code if isinstance(exc.code, int) else 1
         finally:
             os._exit(code)  # never gunicorn's code in the child
-    _, status = os.waitpid(child, 0)
+    try:
+        _, status = os.waitpid(child, 0)
+    except KeyboardInterrupt:  # Ctrl-C while checking (the child has it too): stop quietly
+        _stop(server, 130)
     if os.waitstatus_to_exitcode(status) == EXIT_BAD_SETTINGS:
-        if server.pidfile is not None:  # written before this hook; gunicorn's exit would not
-            server.pidfile.unlink()
-        raise SystemExit(EXIT_BAD_SETTINGS)  # its line is written: stop, no traceback
+        _stop(server, EXIT_BAD_SETTINGS)  # its line is written: stop, no traceback
+
+
+def _stop(server: Any, code: int) -> NoReturn:
+    """Stop gunicorn from ``on_starting``: its pidfile, written before the hook, removed
+    (gunicorn's own exit would not)."""
+    if server.pidfile is not None:
+        server.pidfile.unlink()
+    raise SystemExit(code)
 
 
 def child_exit(_server: Any, worker: Any) -> None:
