@@ -72,7 +72,7 @@ def _roundtrip_database(kind: str, tmp_path: Path, purpose: str = "roundtrip") -
     name = f"{url.database}_{purpose}{os.environ.get('PYTEST_XDIST_WORKER', '')}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return url.set(database=name).render_as_string(hide_password=False)
@@ -328,30 +328,57 @@ def test_two_upgrades_at_once_take_turns_and_both_succeed(tmp_path):
 
 
 def test_two_downgrades_at_once_undo_one_migration_not_two(tmp_path):
-    """``db downgrade`` (``-1``, the newest migration) on two hosts at once: the second
-    waits for the first, then finds the database one step down already and stays there.
-    Before, it read ``-1`` after its turn came and undid one migration more."""
+    """``db downgrade`` (``-1``, the newest migration) on two hosts while a migration runs
+    (here: the test holds its lock): each counts from where the database is when it
+    starts, so the second, after its turn, finds the database one step down already and
+    stays there. Before, it read ``-1`` after its turn came and undid one migration more.
+    (One started after the other finished is another step, as it should be.)"""
+    from lti_tool.migrate import MIGRATION_LOCK
+
     url = _roundtrip_database("postgresql", tmp_path)
     command.upgrade(_config(url), "head")
     (head,) = _heads()
     previous = ScriptDirectory.from_config(_config(url)).get_revision(head).down_revision
-    first = _upgrade_process(url, tmp_path, "downgrade")
-    second = _upgrade_process(url, tmp_path, "downgrade")
-    try:
-        outputs = [process.communicate(timeout=120) for process in (first, second)]
-    finally:
-        _stopped(first, second)
-    assert (first.returncode, second.returncode) == (0, 0), outputs
     engine = create_engine(url)
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == previous
-    engine.dispose()
+    downgrades: list[Any] = []
+    try:
+        with engine.connect() as other_host:
+            other_host.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+            other_host.commit()
+            downgrades = [_upgrade_process(url, tmp_path, "downgrade") for _ in range(2)]
+            _wait_until_waiting(other_host, downgrades, 2)
+            other_host.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+            other_host.commit()
+        outputs = [process.communicate(timeout=120) for process in downgrades]
+        assert [p.returncode for p in downgrades] == [0, 0], outputs
+        with engine.connect() as conn:
+            revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        assert revision == previous
+    finally:
+        _stopped(*downgrades)
+        engine.dispose()
+
+
+def _wait_until_waiting(connection: Any, processes: list[Any], count: int) -> None:
+    """Until ``count`` migrations of this database wait for the advisory lock."""
+    import time
+
+    waiting = (  # this database's: another test's migration may wait on its own
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    deadline = time.monotonic() + 60
+    while connection.execute(text(waiting)).scalar() < count:
+        for process in processes:
+            assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the migrations never waited"
+        time.sleep(0.1)
+        connection.commit()
 
 
 def test_an_upgrade_waits_while_another_migration_holds_the_lock(tmp_path):
     """The lock is PostgreSQL's, so a migration on another host holds it: an upgrade says
     it waits, and who holds the lock, and runs once the lock is given back."""
-    import time
 
     from lti_tool.migrate import MIGRATION_LOCK
 
@@ -364,16 +391,7 @@ def test_an_upgrade_waits_while_another_migration_holds_the_lock(tmp_path):
             holder = other_host.execute(text("SELECT pg_backend_pid()")).scalar()
             other_host.commit()
             upgrade = _upgrade_process(url, tmp_path)
-            waiting = (  # this database's: another test's migration may wait on its own
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            )
-            deadline = time.monotonic() + 60
-            while not other_host.execute(text(waiting)).scalar():
-                assert upgrade.poll() is None, upgrade.communicate()
-                assert time.monotonic() < deadline, "the upgrade never waited"
-                time.sleep(0.1)
-                other_host.commit()
+            _wait_until_waiting(other_host, [upgrade], 1)
             other_host.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
             other_host.commit()
         out, err = upgrade.communicate(timeout=120)
