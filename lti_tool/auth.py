@@ -133,7 +133,7 @@ def _launch_csrf_secret(launch_id: str, key: str | None = None) -> str:
     """A launch's CSRF secret, made again from its id wherever it is needed: by the key
     that signed its launch token (the current key, or while the key changes an earlier
     one, so a page shown before the change can still send its form)."""
-    secret = (key or str(current_app.secret_key or "")).encode()
+    secret = (key or secret_keys(current_app)[-1]).encode()
     message = f"launch-csrf:{launch_id}".encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 

@@ -36,17 +36,15 @@ def command_for(args: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args == ["check"]:
+    checking = args[:1] == ["check"]
+    command = [] if checking else command_for(args)
+    if checking or args[0] in COMMANDS:  # the tool's own processes: not a `tar` of the backup
         from lti_tool.settings import settings_or_exit
 
         settings_or_exit()
+    if checking:
         print("laeringslop: the settings can work")
         return
-    command = command_for(args)
-    if args[0] in COMMANDS:  # the tool's own processes: not a `tar` of the backup
-        from lti_tool.settings import settings_or_exit
-
-        settings_or_exit()
     # the tools installed beside this script (the image's virtual environment) first
     here = os.path.dirname(os.path.abspath(sys.argv[0]))
     program = shutil.which(command[0], path=os.pathsep.join([here, os.environ.get("PATH", "")]))

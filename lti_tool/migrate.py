@@ -251,23 +251,18 @@ def db_downgrade(revision: str) -> None:
 
 def _from_here(config: Config, revision: str) -> str:
     """A relative downgrade (``-1``, the default) as the revision it reaches from where the
-    database is now. Two hosts running it at once take turns (``migrations/env.py``), and
-    the second then finds the database there and has nothing to do, where ``-1`` read
-    after its turn came would have taken it down one step more."""
+    app's database is when the command starts. One started on another host while a
+    downgrade runs waits its turn (``migrations/env.py``), then finds the database there
+    and has nothing to do, where ``-1`` read after its turn came would have taken it down
+    one step more."""
     steps = re.fullmatch(r"-(\d+)", revision)
     if steps is None:
         return revision
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    from lti_tool.db import make_engine
-
-    engine = make_engine(config.attributes["database_url"])
-    try:
-        with engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
-    finally:
-        engine.dispose()
+    with current_app.extensions["db_engine"].connect() as connection:  # the app's database
+        current = MigrationContext.configure(connection).get_current_revision()
     if current is None:
         return revision  # nothing to undo: Alembic says so
     script = ScriptDirectory.from_config(config)

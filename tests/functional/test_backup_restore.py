@@ -80,14 +80,10 @@ def _createdb(url: str) -> None:
     """``createdb --owner=… …``, as a PostgreSQL administrator (TEST_DATABASE_URL's user)."""
     target = make_url(url)
     admin = make_url(os.environ["TEST_DATABASE_URL"])
-    _run(
-        "createdb",
-        f"--owner={target.username}",
-        f"--host={admin.host}",
-        f"--port={admin.port or 5432}",
-        f"--username={admin.username}",
-        str(target.database),
-    )
+    where = [f"--host={admin.host}"] if admin.host else []  # else libpq's socket
+    where += [f"--port={admin.port}"] if admin.port else []
+    where += [f"--username={admin.username}"] if admin.username else []
+    _run("createdb", f"--owner={target.username}", *where, str(target.database))
 
 
 def _run(*command: str | Path) -> None:

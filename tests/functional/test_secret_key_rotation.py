@@ -156,6 +156,9 @@ def test_the_fallbacks_are_checked_as_the_key_is():
         load_settings(environ={**production, "SECRET_KEY_FALLBACKS": DEVELOPMENT_SECRET_KEY})
     with pytest.raises(SettingsError, match="SECRET_KEY_FALLBACKS holds SECRET_KEY itself"):
         load_settings(environ={**production, "SECRET_KEY_FALLBACKS": f"{'o' * 40},{NEW}"})
+    with pytest.raises(SettingsError) as refused:  # a list of other things: never echoed
+        load_settings(overrides={"SECRET_KEY_FALLBACKS": ["o" * 40, 7]}, environ={})
+    assert "o" * 40 not in str(refused.value)
     settings = load_settings(
         environ={**production, "SECRET_KEY_FALLBACKS": f" {'o' * 40} , {'p' * 40}"}
     )
