@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
+from lti_tool.redis_pool import RedisUnavailable
 from lti_tool.signing import SESSION_ROLLED_BACK
 
 log = logging.getLogger(__name__)
@@ -573,11 +574,16 @@ def _unavailable(code: str, title: str, message: str) -> Response:
     return response
 
 
-def service_down_response() -> Response:
+def service_down_response(*, traceback: bool = True) -> Response:
     """503 and a moment's wait (Retry-After), in the reader's language: the database or
     Redis does not answer (down, restarting, every connection in use). Logged with the
-    error for operations; the request's transaction is rolled back."""
-    log.exception("a service is unavailable on %s %s", request.method, request.path)
+    error for operations (``traceback=False``: one line, for a request refused because
+    Redis failed a moment ago, which ``redis_pool`` logged once); the request's
+    transaction is rolled back."""
+    if traceback:
+        log.exception("a service is unavailable on %s %s", request.method, request.path)
+    else:
+        log.warning("Redis is unavailable on %s %s", request.method, request.path)
     response = _unavailable(
         "service_unavailable",
         gettext("Temporarily unavailable"),
@@ -659,7 +665,7 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, OperationalError):
             # None: a fault of ours, which trying again will not help
             return database_unavailable_response(exc) or handle_unexpected(exc)
-        return service_down_response()
+        return service_down_response(traceback=not isinstance(exc, RedisUnavailable))
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> tuple[Any, int]:

@@ -21,9 +21,11 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, current_app, request
 from limits import RateLimitItem, parse_many
-from limits.storage import RedisStorage, storage_from_string
+from limits.storage import MemoryStorage, RedisStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from redis import ConnectionPool
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import TooManyRequests
 
 T = TypeVar("T")  # a view or a Blueprint
@@ -59,17 +61,39 @@ class _Counter:
             else RedisStorage(storage_uri, connection_pool=connection_pool)
         )
         self.strategy = FixedWindowRateLimiter(storage)
+        #: While Redis fails, the limits count in this process (as Flask-Limiter's
+        #: in-memory fallback): what needs no Redis otherwise (``/verify``, the calendar
+        #: feeds, the API) keeps answering, still limited.
+        self.fallback = (
+            FixedWindowRateLimiter(MemoryStorage()) if connection_pool is not None else None
+        )
         self.key_prefix = key_prefix
 
     def hit(self, limits: tuple[RateLimitItem, ...], scope: str, key: str) -> None:
         """Count one request against each limit; refuse it when one is used up."""
+        strategy = self.strategy
         for limit in limits:
-            if not self.strategy.hit(limit, self.key_prefix, scope, key):
+            try:
+                allowed = strategy.hit(limit, self.key_prefix, scope, key)
+            except (RedisConnectionError, RedisTimeoutError):
+                if self.fallback is None:
+                    raise
+                strategy = self.fallback  # this limit and the next count in this process
+                allowed = strategy.hit(limit, self.key_prefix, scope, key)
+            if not allowed:
                 log.info("rate limit %s reached on %s", limit, scope)
-                reset_at = self.strategy.get_window_stats(
-                    limit, self.key_prefix, scope, key
-                ).reset_time
-                raise TooManyRequests(retry_after=max(1, math.ceil(reset_at - time.time())))
+                raise TooManyRequests(retry_after=self._wait(strategy, limit, scope, key))
+
+    def _wait(
+        self, strategy: FixedWindowRateLimiter, limit: RateLimitItem, scope: str, key: str
+    ) -> int:
+        """Seconds until ``limit``'s window ends; the whole window when Redis, which
+        refused the request a moment ago, does not say."""
+        try:
+            reset_at = strategy.get_window_stats(limit, self.key_prefix, scope, key).reset_time
+        except (RedisConnectionError, RedisTimeoutError):
+            return int(limit.get_expiry())
+        return max(1, math.ceil(reset_at - time.time()))
 
 
 class RateLimits:

@@ -14,7 +14,6 @@ import secrets
 
 from flask import Flask, current_app, g
 from flask.wrappers import Response
-from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from lti_tool.lti.registry_cache import origin
@@ -69,7 +68,7 @@ def frame_origins() -> tuple[str, ...]:
             current_app.extensions["db_sessionmaker"],
             lti.registry.recent_generation(FRAME_ORIGINS_LAG_SECONDS),
         )
-    except (SQLAlchemyError, RedisError, OSError):  # no database yet: the tool frames itself
+    except (SQLAlchemyError, OSError):  # no database yet: the tool frames itself
         log.warning("the platforms' origins could not be read: frame-ancestors 'self' only")
         registered = ()
     return tuple(dict.fromkeys((*registered, *extra)))

@@ -95,7 +95,8 @@ class RegistryCache:
         launch did, with its state), else the one this process read last if that is
         recent enough, else the one now. Under traffic every login reads it, so a page
         costs no Redis command of its own; a change made in this process is seen at once
-        (``invalidate``)."""
+        (``invalidate``). While Redis fails, the one this process read last: a page keeps
+        its framing and does not wait on Redis."""
         if self.client is None:
             return self._local_generation
         if has_request_context():
@@ -105,7 +106,19 @@ class RegistryCache:
         last = self._last_read
         if last is not None and time.monotonic() - last[1] < max_age:
             return last[0]
-        return self.generation()
+        breaker = getattr(self.client.connection_pool, "breaker", None)  # redis_pool's
+        if breaker is not None and breaker.failing:
+            return self._last_known()  # refused at once anyway; once due, a page may try
+        try:
+            return self.generation()
+        except redis.RedisError:
+            return self._last_known()
+
+    def _last_known(self) -> Any:
+        """While Redis fails: the generation this process read last, however long ago
+        (its entries are read again from the database after ``max_age`` all the same)."""
+        last = self._last_read
+        return last[0] if last is not None else _NOT_READ
 
     def generation_command(self, pipe: Any) -> None:
         """Queue the generation's read on a Redis pipeline (its answer: ``generation``)."""

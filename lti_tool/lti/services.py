@@ -19,6 +19,7 @@ from lti_tool.lti.state import (
     RedisStateStore,
     StateStore,
 )
+from lti_tool.redis_pool import FailFastPool
 from lti_tool.settings import Settings, SettingsError
 
 #: Credential keys stay published as long as anything they signed may be checked: in
@@ -29,6 +30,10 @@ CREDENTIAL_KEY_DAYS = 36500
 #: state, a rate limit), 1 s for the status operations read (``status_redis``).
 REDIS_SECONDS = 5
 STATUS_REDIS_SECONDS = 1
+#: After Redis failed a command, the tool's own connections refuse the next ones at once
+#: for this long, then one tries again (``redis_pool``): while Redis hangs, one request a
+#: process waits the timeout every 10 s, not every request.
+REDIS_RETRY_SECONDS = 10
 
 
 @dataclasses.dataclass
@@ -43,6 +48,7 @@ class LtiServices:
     registry: RegistryCache
     """Platforms and deployments as logins and launches read them (per process)."""
     redis: Redis | None = None
+    """Redis for what requests and workers keep there, on a ``redis_pool.FailFastPool``."""
     status_redis: Redis | None = None
     """The same Redis, for what operations read of it (``/readyz``, ``/metrics``) and the
     workers' heartbeat, on connections of its own that wait ``STATUS_REDIS_SECONDS``: a
@@ -65,11 +71,19 @@ def build_services(settings: Settings) -> LtiServices:
     cache: Cache
     if settings.REDIS_URL:
         try:
-            client, status_client = (
-                Redis.from_url(
-                    settings.REDIS_URL, socket_timeout=seconds, socket_connect_timeout=seconds
+            client = Redis(
+                connection_pool=FailFastPool.from_url(
+                    settings.REDIS_URL,
+                    retry_seconds=REDIS_RETRY_SECONDS,
+                    socket_timeout=REDIS_SECONDS,
+                    socket_connect_timeout=REDIS_SECONDS,
                 )
-                for seconds in (REDIS_SECONDS, STATUS_REDIS_SECONDS)
+            )
+            client.auto_close_connection_pool = True  # as Redis.from_url: close() closes it
+            status_client = Redis.from_url(
+                settings.REDIS_URL,
+                socket_timeout=STATUS_REDIS_SECONDS,
+                socket_connect_timeout=STATUS_REDIS_SECONDS,
             )
         except ValueError as exc:
             raise SettingsError(

@@ -73,6 +73,8 @@ def tool_databases() -> Iterator[tuple[str, str]]:
         )
     finally:
         drop()
+        with admin.connect() as conn:  # it owned only those databases
+            conn.execute(text(f'DROP ROLE IF EXISTS "{TOOL_USER}"'))
         admin.dispose()
 
 

@@ -1,0 +1,144 @@
+"""The tool's Redis connections, which fail at once for a few seconds after Redis failed.
+
+Without this, a Redis that stops answering (paused, a host gone, a network that drops
+packets) holds every request that asks it for the whole timeout, one after the other:
+a web process's threads all wait, and pages that need Redis only for a moment (the
+registry's generation, a rate limit) wait too. Once a command has failed on a connection
+error or a timeout, the pool refuses the next ones at once, with the same
+``ConnectionError`` (a 503 "try again in a moment" on a page, a score tried again later
+by the worker), for ``retry_seconds``; then one command tries Redis again while the others
+keep being refused, and the first answer lets every command through. What can do without
+Redis for a while (the pages' framing policy, the rate limits) does so meanwhile.
+
+Every client on the pool shares this: the tool's own, and the rate limits' (``limits``
+builds its client on the pool). ``/readyz``, ``/metrics`` and the workers' heartbeat
+use connections of their own (``LtiServices.status_redis``), which ask Redis every time:
+they say whether it answers now.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from redis import ConnectionPool
+from redis.connection import Connection
+from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+
+log = logging.getLogger(__name__)
+
+#: What makes the pool stop asking: Redis did not answer, or not in time (a refused
+#: login is a ConnectionError too). An error *in* an answer (a wrong command) is an answer.
+FAILURES = (ConnectionError, TimeoutError)
+
+
+class RedisUnavailable(ConnectionError):
+    """Refused without asking: Redis failed a moment ago."""
+
+
+class Breaker:
+    """Whether Redis failed a moment ago, for one pool (every thread of the process)."""
+
+    def __init__(self, retry_seconds: float) -> None:
+        self.retry_seconds = retry_seconds
+        self._lock = threading.Lock()
+        #: ``time.monotonic()`` until which commands are refused; 0 while Redis answers.
+        self._refused_until = 0.0
+
+    @property
+    def failing(self) -> bool:
+        """Redis failed and has not answered since, and no command may try it yet (what
+        can wait, asks it later; once the retry is due, any command may be the one)."""
+        refused_until = self._refused_until
+        return refused_until != 0.0 and time.monotonic() < refused_until
+
+    def before_command(self) -> None:
+        """Refuse at once while Redis failed a moment ago. After ``retry_seconds``, this
+        command tries it; the others are refused until it has an answer or fails."""
+        if not self._refused_until:
+            return
+        with self._lock:
+            now = time.monotonic()
+            if now < self._refused_until:
+                raise RedisUnavailable(
+                    f"Redis failed less than {self.retry_seconds:g} s ago; not asked again yet"
+                )
+            self._refused_until = now + self.retry_seconds
+
+    def failed(self, exc: Exception) -> None:
+        with self._lock:
+            first = not self._refused_until
+            self._refused_until = time.monotonic() + self.retry_seconds
+        if first:
+            log.warning(
+                "Redis failed (%s): commands are refused for %g s, then tried again",
+                exc,
+                self.retry_seconds,
+            )
+
+    def answered(self) -> None:
+        if not self._refused_until:
+            return
+        with self._lock:
+            was_failing, self._refused_until = bool(self._refused_until), 0.0
+        if was_failing:
+            log.info("Redis answers again")
+
+
+class _NotedConnection:
+    """A connection that tells its pool's breaker when Redis fails or answers (mixed into
+    the class the URL chose: TCP, TLS or a Unix socket)."""
+
+    breaker: Breaker
+
+    def connect(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().connect(*args, **kwargs)  # type: ignore[misc]
+        except FAILURES as exc:
+            self.breaker.failed(exc)
+            raise
+
+    def send_packed_command(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().send_packed_command(*args, **kwargs)  # type: ignore[misc]
+        except FAILURES as exc:
+            self.breaker.failed(exc)
+            raise
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            response = super().read_response(*args, **kwargs)  # type: ignore[misc]
+        except FAILURES as exc:
+            self.breaker.failed(exc)
+            raise
+        except ResponseError:  # an error in the answer (WRONGTYPE, NOSCRIPT): an answer
+            self.breaker.answered()
+            raise
+        self.breaker.answered()
+        return response
+
+
+class FailFastPool(ConnectionPool):
+    """A ``ConnectionPool`` (``FailFastPool.from_url(url, retry_seconds=…, …)``) whose
+    commands are refused at once for ``retry_seconds`` after Redis failed one."""
+
+    def __init__(
+        self,
+        *,
+        retry_seconds: float,
+        connection_class: type[Connection] = Connection,
+        **kwargs: Any,
+    ) -> None:
+        self.breaker = Breaker(retry_seconds)
+        noted = type(
+            f"Noted{connection_class.__name__}",
+            (_NotedConnection, connection_class),
+            {"breaker": self.breaker},
+        )
+        super().__init__(connection_class=noted, **kwargs)
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        self.breaker.before_command()
+        return super().get_connection(*args, **kwargs)

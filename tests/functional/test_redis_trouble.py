@@ -1,0 +1,131 @@
+"""Redis down or not answering: what needs it fails at once with "try again in a moment",
+what can do without it for a while keeps working. A person signed in keeps the tool in the
+LMS frame (the pages' framing policy comes from the database, not only 'self'), public
+verification answers (its rate limit counts in the process meanwhile), and one request
+waits Redis's timeout, not every one (``redis_pool``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from redis import Redis
+from redis.exceptions import ConnectionError, ResponseError
+
+from lti_tool import web_security
+from lti_tool.lti import services as lti_services_module
+from lti_tool.redis_pool import FailFastPool
+from tests.conftest import PLATFORM_ISSUER
+from tests.fakes.freezing_proxy import FreezingProxy
+from tests.fakes.lms import TestLms
+from tests.functional.test_web_security import learner_page, policy, register
+
+UNKNOWN_CODE = "/verify/ABCD-EFGH-JKMN?format=json"
+#: A Redis URL on which nothing listens: every connection is refused at once.
+NOBODY_THERE = "redis://127.0.0.1:1/0"
+
+
+def test_a_signed_in_person_keeps_the_tool_in_the_lms_frame_while_redis_is_down(app, make_app, lms):
+    """The launch went while Redis answered; then Redis went down (another process, as a
+    host whose Redis is gone): the pages still name the platform as one that may frame
+    them. Before, they said frame-ancestors 'self' only, and the LMS showed a blocked frame."""
+    browser = TestLms.browser(app)
+    learner_page(app, lms, browser)
+    down = make_app(REDIS_URL=NOBODY_THERE, VERIFY_RATE_LIMIT="2 per minute")
+    same_person = TestLms.same_browser_on(browser, down)
+
+    for _ in range(2):  # the first finds Redis down; the second is refused without asking
+        page = same_person.get("/learner/")
+        assert page.status_code == 200
+        assert policy(page)["frame-ancestors"] == ["'self'", PLATFORM_ISSUER]
+
+    anyone = down.test_client()
+    answers = [anyone.get(UNKNOWN_CODE).status_code for _ in range(3)]
+    assert answers == [404, 404, 429]  # verification answers, and is still limited
+
+    login = anyone.get("/lti/login", query_string=lms.platform.login_params("learner"))
+    assert login.status_code == 503  # the login's state lives in Redis: try again soon
+    assert login.headers["Retry-After"] == "30"
+
+
+@pytest.fixture
+def proxied(make_app: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A tool whose Redis (the test one) is behind a ``FreezingProxy``; Redis's timeout 1 s
+    and its retry after 2 s, to keep the test short (not 5 s and 10 s); every page asks
+    Redis for the registry's generation (no lag allowed), as a page does that comes 5 s
+    after the process last read it."""
+    if not redis_url:
+        pytest.skip("a Redis server behind a network connection")
+    monkeypatch.setattr(lti_services_module, "REDIS_SECONDS", 1)
+    monkeypatch.setattr(lti_services_module, "REDIS_RETRY_SECONDS", 2)
+    monkeypatch.setattr(web_security, "FRAME_ORIGINS_LAG_SECONDS", 0.0)
+    url = urlsplit(redis_url)
+    proxy = FreezingProxy(url.hostname or "127.0.0.1", url.port or 6379)
+    through = url._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
+    try:
+        # the registry's entries kept long: a change is seen by its generation, not by age
+        yield make_app(REDIS_URL=through, REGISTRY_CACHE_SECONDS=300), proxy
+    finally:
+        proxy.close()
+
+
+def test_a_redis_that_stops_answering_holds_one_request_not_each(proxied, make_app, lms, caplog):
+    """Redis accepts and never answers (a paused server, a hung host): the first request
+    that asks waits its timeout; the pages after it answer at once, with their framing,
+    and a login is told at once to try again (``/readyz`` still asks, and says so). When
+    Redis answers again, pages alone find it (a registry change made elsewhere shows in
+    their framing), and logins go again."""
+    tool, proxy = proxied
+    browser = TestLms.browser(tool)
+    learner_page(tool, lms, browser)
+    proxy.frozen.set()
+    proxy.freeze_open()
+
+    started = time.monotonic()
+    first = browser.get("/learner/")
+    waited = time.monotonic() - started
+    assert first.status_code == 200 and 0.8 < waited < 3, waited  # its 1 s timeout
+    assert policy(first)["frame-ancestors"] == ["'self'", PLATFORM_ISSUER]
+
+    started = time.monotonic()
+    pages = [browser.get("/learner/") for _ in range(5)]
+    anyone = tool.test_client()
+    verified = anyone.get(UNKNOWN_CODE)
+    login = anyone.get("/lti/login", query_string=lms.platform.login_params("learner"))
+    assert time.monotonic() - started < 1.0  # 7 requests: none waited on Redis
+    assert all(p.status_code == 200 for p in pages)
+    assert all(policy(p)["frame-ancestors"] == ["'self'", PLATFORM_ISSUER] for p in pages)
+    assert verified.status_code == 404
+    assert login.status_code == 503
+    refused = [r for r in caplog.records if r.getMessage().startswith("Redis is unavailable")]
+    assert len(refused) == 1 and refused[0].exc_info is None  # a line, not a traceback
+
+    ready = anyone.get("/readyz")  # asks Redis on its own connections: never refused
+    assert ready.status_code == 503 and ready.get_json()["checks"]["cache"] == "unreachable"
+
+    proxy.thaw()  # Redis answers again (the frozen connections are dropped)
+    register(make_app(), "https://canvas.example", "https://sso.canvas.example")
+    deadline = time.monotonic() + 10  # pages alone try Redis again once its retry is due
+    while (
+        "https://canvas.example" not in policy(page := browser.get("/learner/"))["frame-ancestors"]
+    ):
+        assert time.monotonic() < deadline, policy(page)["frame-ancestors"]
+        time.sleep(0.2)
+    assert lms.landed(lms.launch(TestLms.browser(tool), "learner"))  # logins go again
+
+
+def test_an_error_in_redis_answer_is_an_answer(redis_url):
+    """A command Redis answers with an error (a wrong type) after a failure: Redis is
+    there, and the commands are no longer refused."""
+    if not redis_url:
+        pytest.skip("a Redis server")
+    client = Redis(connection_pool=FailFastPool.from_url(redis_url, retry_seconds=0.01))
+    client.set("a-string", "x")
+    client.connection_pool.breaker.failed(ConnectionError("gone a moment"))
+    time.sleep(0.02)
+    with pytest.raises(ResponseError):
+        client.lpush("a-string", "y")
+    assert client.get("a-string") == b"x"  # not refused
+    client.close()

@@ -1,0 +1,87 @@
+"""The tool's Redis pool refuses at once after a failure, and tries again one at a time."""
+
+from __future__ import annotations
+
+import pytest
+from redis import Redis
+from redis.exceptions import ConnectionError
+
+from lti_tool import redis_pool
+from lti_tool.redis_pool import FailFastPool, RedisUnavailable
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(redis_pool.time, "monotonic", clock)
+    return clock
+
+
+def refused_client() -> Redis:
+    """A client of the pool on a port where nothing listens (refused at once)."""
+    pool = FailFastPool.from_url("redis://127.0.0.1:1/0", retry_seconds=5, socket_timeout=1)
+    return Redis(connection_pool=pool)
+
+
+def test_after_a_failure_commands_are_refused_without_asking_until_the_retry(clock, caplog):
+    client = refused_client()
+    breaker = client.connection_pool.breaker
+    with pytest.raises(ConnectionError) as first:
+        client.get("k")
+    assert not isinstance(first.value, RedisUnavailable)  # it asked Redis
+    assert breaker.failing
+
+    clock.now += 4.9
+    with pytest.raises(RedisUnavailable):
+        client.get("k")
+
+    clock.now += 0.2  # the retry is due: this command asks Redis again, and fails again
+    with pytest.raises(ConnectionError) as again:
+        client.get("k")
+    assert not isinstance(again.value, RedisUnavailable)
+    with pytest.raises(RedisUnavailable):  # refused for another 5 s
+        client.get("k")
+    told = [r.getMessage() for r in caplog.records if r.name == "lti_tool.redis_pool"]
+    assert len(told) == 1 and "commands are refused for 5 s" in told[0]  # once, not per try
+
+
+def test_one_command_tries_again_while_the_others_are_still_refused(clock):
+    breaker = redis_pool.Breaker(retry_seconds=5)
+    breaker.failed(ConnectionError("down"))
+    clock.now += 5
+    breaker.before_command()  # this one asks Redis (its answer may take the timeout)…
+    with pytest.raises(RedisUnavailable):
+        breaker.before_command()  # …while a second is refused at once
+    breaker.answered()
+    assert not breaker.failing
+    breaker.before_command()
+    breaker.before_command()
+
+
+def test_a_request_redis_refused_stays_refused_when_redis_then_fails():
+    """Redis counted the request over its limit, then failed before saying when the
+    window ends: 429 for the whole window, never counted again in the process (where
+    the window is empty) and let through."""
+    from limits import parse
+    from werkzeug.exceptions import TooManyRequests
+
+    from lti_tool.rate_limits import _Counter
+
+    counter = _Counter("redis://127.0.0.1:1/0", "test", refused_client().connection_pool)
+
+    def fails(*_args: object) -> None:
+        raise ConnectionError("Redis went away")
+
+    counter.strategy.hit = lambda *_args: False  # type: ignore[method-assign]
+    counter.strategy.get_window_stats = fails  # type: ignore[method-assign]
+    with pytest.raises(TooManyRequests) as refused:
+        counter.hit((parse("1 per minute"),), "scope", "10.0.0.1")
+    assert refused.value.retry_after == 60
