@@ -7,6 +7,7 @@ replayed id_token fails even when two copies arrive at once.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import random
@@ -161,21 +162,33 @@ class Cache(Protocol):
     def delete(self, key: str) -> None: ...
 
 
+#: Redis not answering (``redis_pool`` logs it once): a cache then misses and keeps nothing.
+_REDIS_AWAY = (redis.ConnectionError, redis.TimeoutError)
+
+
 class RedisCache:
+    """Shared by every process. While Redis fails it misses and keeps nothing, as a cache
+    may: the worker then asks the LMS for a token for each score, and the scores go."""
+
     prefix = "lti_tool:cache:"
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
 
     def get(self, key: str) -> Any | None:
-        raw = self.client.get(self.prefix + key)
+        try:
+            raw = self.client.get(self.prefix + key)
+        except _REDIS_AWAY:
+            return None
         return json.loads(raw) if raw else None
 
     def set(self, key: str, value: Any, ttl: int) -> None:
-        self.client.set(self.prefix + key, json.dumps(value), ex=ttl)
+        with contextlib.suppress(*_REDIS_AWAY):
+            self.client.set(self.prefix + key, json.dumps(value), ex=ttl)
 
     def delete(self, key: str) -> None:
-        self.client.delete(self.prefix + key)
+        with contextlib.suppress(*_REDIS_AWAY):
+            self.client.delete(self.prefix + key)
 
 
 class MemoryCache:

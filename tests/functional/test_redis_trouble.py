@@ -20,6 +20,7 @@ from lti_tool.redis_pool import FailFastPool
 from tests.conftest import PLATFORM_ISSUER
 from tests.fakes.freezing_proxy import FreezingProxy
 from tests.fakes.lms import TestLms
+from tests.functional.test_mapping_flow import NURSE_RIGHT, build_mapping, deliver, place, take
 from tests.functional.test_web_security import learner_page, policy, register
 
 UNKNOWN_CODE = "/verify/ABCD-EFGH-JKMN?format=json"
@@ -129,3 +130,16 @@ def test_an_error_in_redis_answer_is_an_answer(redis_url):
         client.lpush("a-string", "y")
     assert client.get("a-string") == b"x"  # not refused
     client.close()
+
+
+def test_grades_reach_the_lms_while_redis_is_down(app, make_app, lms, care, gradebook):
+    """The worker keeps the LMS's access tokens in Redis, a cache: while Redis is down it
+    asks the LMS for one per score, and the scores go (they waited, failing, before)."""
+    mapping_id = build_mapping(app, lms, care)
+    link_id = place(lms, app, gradebook, mapping_id)
+    take(app, lms, "learner", link_id, NURSE_RIGHT)
+
+    counts = deliver(make_app(REDIS_URL=NOBODY_THERE))  # a worker whose Redis is down
+
+    assert counts.delivered == 1
+    assert gradebook.given("101", lms.platform.links[link_id].lineitem) == [100]
