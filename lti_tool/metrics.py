@@ -182,7 +182,25 @@ class WorkerStatusCollector:
         yield failing
 
 
-def exposition(*gauges: OutboxCollector | WorkerStatusCollector) -> bytes:
+class RedisCollector:
+    """Whether Redis answered the scrape's PING (``readiness.redis_state``): 1 or 0; left
+    out without Redis. While it is 0, logins and launches are refused with 503 (their
+    state lives there) and the rest goes on (``redis_pool``)."""
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        if self.state == "in-process":
+            return
+        yield GaugeMetricFamily(
+            "laeringslop_redis_up",
+            "Redis answered this scrape's PING within a second (1) or not (0).",
+            value=1.0 if self.state == "ok" else 0.0,
+        )
+
+
+def exposition(*gauges: OutboxCollector | RedisCollector | WorkerStatusCollector) -> bytes:
     """The text /metrics answers: every process's values (multiprocess mode) or this
     process's, and the gauges read when scraped."""
     if MULTIPROCESS_DIR:

@@ -70,6 +70,19 @@ def _outbox_report(session: Session) -> dict[str, dict[str, Any]] | None:
     }
 
 
+def redis_state(client: redis.Redis | None) -> str:
+    """``ok`` when Redis answers a PING (on ``client``, the status connections: within a
+    second), ``unreachable`` when not, ``in-process`` without Redis."""
+    if client is None:
+        return "in-process"
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        log.warning("redis unreachable: %s", exc)
+        return "unreachable"
+    return "ok"
+
+
 def worker_report(client: redis.Redis | None) -> dict[str, Any] | None:
     """Reported, not judged (a web process is ready without a worker): the seconds since
     a worker last finished a pass (null when none has in the last day, or when the

@@ -42,15 +42,7 @@ def readyz() -> Any:
     else:
         checks["database"], checks["schema"] = "ok", report.schema
     redis_client = lti_services().status_redis
-    if redis_client is not None:
-        try:
-            redis_client.ping()
-            checks["cache"] = "ok"
-        except Exception as exc:
-            log.warning("readyz: redis unreachable: %s", exc)
-            checks["cache"] = "unreachable"
-    else:
-        checks["cache"] = "in-process"
+    checks["cache"] = readiness.redis_state(redis_client)
     # Without a signing key platforms cannot verify deep-linking responses or AGS calls.
     checks["keys"] = "ok" if lti_services().keyring.all_keys() else "missing"
     ready = all(v in ("ok", "in-process", "newer") for v in checks.values())
@@ -85,10 +77,13 @@ def metrics() -> Any:
             return {}
         return {name: (s.depth, s.oldest_age_seconds) for name, s in states.items()}
 
+    redis_client = lti_services().status_redis
+    redis_state = readiness.redis_state(redis_client)  # one wait on a Redis away, not two
     body = tool_metrics.exposition(
         tool_metrics.OutboxCollector(read_outboxes),
+        tool_metrics.RedisCollector(redis_state),
         tool_metrics.WorkerStatusCollector(
-            lambda: worker_status.read_status(lti_services().status_redis)
+            lambda: worker_status.read_status(redis_client) if redis_state == "ok" else None
         ),
     )
     return Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")
