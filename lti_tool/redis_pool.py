@@ -3,12 +3,13 @@
 Without this, a Redis that stops answering (paused, a host gone, a network that drops
 packets) holds every request that asks it for the whole timeout, one after the other:
 a web process's threads all wait, and pages that need Redis only for a moment (the
-registry's generation, a rate limit) wait too. Once a command has failed on a connection
-error or a timeout, the pool refuses the next ones at once, with the same
-``ConnectionError`` (a 503 "try again in a moment" on a page, a score tried again later
-by the worker), for ``retry_seconds``; then one command tries Redis again while the others
-keep being refused, and the first answer lets every command through. What can do without
-Redis for a while (the pages' framing policy, the rate limits) does so meanwhile.
+registry's generation, a rate limit) wait too. Once Redis has failed (a connection it
+did not take, a command it did not answer in time), the pool refuses the next commands at
+once, with the same ``ConnectionError`` (a 503 "try again in a moment" on a login), for
+``retry_seconds``; then one command tries Redis again while the others keep being
+refused, and the first answer lets every command through. What can do without Redis for
+a while (the pages' framing policy, the rate limits, the cache of the LMS's tokens) does
+so meanwhile.
 
 Every client on the pool shares this: the tool's own, and the rate limits' (``limits``
 builds its client on the pool). ``/readyz``, ``/metrics`` and the workers' heartbeat
@@ -29,8 +30,8 @@ from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
 log = logging.getLogger(__name__)
 
-#: What makes the pool stop asking: Redis did not answer, or not in time (a refused
-#: login is a ConnectionError too). An error *in* an answer (a wrong command) is an answer.
+#: A connection Redis did not take, or not in time (a refused login to Redis is a
+#: ConnectionError too). An error *in* an answer (a wrong command) is an answer.
 FAILURES = (ConnectionError, TimeoutError)
 
 
@@ -89,13 +90,19 @@ class Breaker:
 
 class _NotedConnection:
     """A connection that tells its pool's breaker when Redis fails or answers (mixed into
-    the class the URL chose: TCP, TLS or a Unix socket)."""
+    the class the URL chose: TCP, TLS or a Unix socket). Redis fails when a connection
+    cannot be made (refused, no answer in time, the handshake refused) or a command gets
+    no answer in time. A connection that breaks under a command (Redis restarted, an idle
+    connection closed by a firewall or a managed Redis) is not Redis failing: that command
+    fails (it is not sent again: a second ``SET NX`` of a nonce would say "used"), the
+    next gets a new connection, and if that cannot be made, Redis fails. (A connection
+    closed while it sat in the pool is replaced when taken: redis-py sees it.)"""
 
     breaker: Breaker
 
-    def connect(self, *args: Any, **kwargs: Any) -> Any:
+    def connect_check_health(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return super().connect(*args, **kwargs)  # type: ignore[misc]
+            return super().connect_check_health(*args, **kwargs)  # type: ignore[misc]
         except FAILURES as exc:
             self.breaker.failed(exc)
             raise
@@ -103,14 +110,14 @@ class _NotedConnection:
     def send_packed_command(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().send_packed_command(*args, **kwargs)  # type: ignore[misc]
-        except FAILURES as exc:
+        except TimeoutError as exc:
             self.breaker.failed(exc)
             raise
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
             response = super().read_response(*args, **kwargs)  # type: ignore[misc]
-        except FAILURES as exc:
+        except TimeoutError as exc:
             self.breaker.failed(exc)
             raise
         except ResponseError:  # an error in the answer (WRONGTYPE, NOSCRIPT): an answer

@@ -21,7 +21,9 @@ class FreezingProxy:
     that stopped answering (a hung host behind a load balancer). ``frozen`` freezes every
     connection, new ones too; ``freeze_open`` those open now; ``freeze_on`` each whose
     client sends those bytes (a statement), from then on. ``thaw`` drops the frozen
-    connections (as TCP gives up on them at last) and passes new ones again."""
+    connections (as TCP gives up on them at last) and passes new ones again.
+    ``break_on``: the first connection whose client sends those bytes is closed, the
+    command not passed on (a server restarted under it)."""
 
     def __init__(self, host: str, port: int) -> None:
         import threading
@@ -29,6 +31,7 @@ class FreezingProxy:
         self.upstream = (host, port)
         self.frozen = threading.Event()
         self.freeze_on: bytes | None = None
+        self.break_on: bytes | None = None
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         self.links: list[_Link] = []
@@ -54,6 +57,9 @@ class FreezingProxy:
             while data := source.recv(65536):
                 if source is link.ends[0] and self.freeze_on and self.freeze_on in data:
                     link.frozen = True
+                if source is link.ends[0] and self.break_on and self.break_on in data:
+                    self.break_on = None  # once
+                    break
                 if not (link.frozen or self.frozen.is_set()):
                     target.sendall(data)
         except OSError:

@@ -143,3 +143,18 @@ def test_grades_reach_the_lms_while_redis_is_down(app, make_app, lms, care, grad
 
     assert counts.delivered == 1
     assert gradebook.given("101", lms.platform.links[link_id].lineitem) == [100]
+
+
+def test_a_connection_broken_under_a_command_is_no_redis_failure(proxied, lms, caplog):
+    """Redis restarted under a command (or a firewall cut the connection): that login is
+    told to try again, and the next one, on a new connection, goes; nothing is refused
+    for the next seconds."""
+    tool, proxy = proxied
+    browser = TestLms.browser(tool)
+    learner_page(tool, lms, browser)
+    proxy.break_on = b"registry-generation"  # the login's first command
+
+    params = lms.platform.login_params("learner")
+    assert TestLms.browser(tool).get("/lti/login", query_string=params).status_code == 503
+    assert lms.landed(lms.launch(TestLms.browser(tool), "learner"))
+    assert "Redis failed" not in caplog.text
