@@ -6,7 +6,8 @@ data, with a form's errors), and take a skills mapping with the keyboard alone.
     .venv/bin/python scripts/axe_pages.py --tour plan      # one tour (see TOURS)
     .venv/bin/python scripts/axe_pages.py --base-url http://localhost:5000   # a running demo
     .venv/bin/python scripts/axe_pages.py --json axe.json  # every violation, for a CI stage
-    .venv/bin/python scripts/axe_pages.py --impact serious # as CI runs it (.ci/run)
+    .venv/bin/python scripts/axe_pages.py --impact serious # as CI runs it (.ci/run),
+        [--redis-url redis://127.0.0.1:6379/6]             # with Redis when it can
 
 What it needs (none of it is a dependency of the tool):
 - the Python package ``playwright`` (``.venv/bin/pip install playwright``); its own browser
@@ -748,8 +749,14 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def started_tool() -> Iterator[str]:
-    """The tool on SQLite in a temporary folder with the demo LMS; its base URL."""
+def started_tool(redis_url: str = "") -> Iterator[str]:
+    """The tool on SQLite in a temporary folder with the demo LMS; its base URL. With
+    ``redis_url`` (emptied first) its state, limits and the workers' status live there,
+    as in production: the deliveries page then shows whether the worker runs."""
+    if redis_url:
+        import redis
+
+        redis.Redis.from_url(redis_url).flushdb()
     port = _free_port()
     base = f"http://localhost:{port}"
     flask = str(Path(sys.executable).parent / "flask")
@@ -759,7 +766,7 @@ def started_tool() -> Iterator[str]:
             "APP_ENV": "development",
             "BASE_URL": base,
             "DATABASE_URL": "",
-            "REDIS_URL": "",
+            "REDIS_URL": redis_url,
             "INSTANCE_PATH": str(Path(folder) / "instance"),
             "KEYS_DIR": str(Path(folder) / "keys"),
         }
@@ -824,6 +831,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--impact", choices=IMPACTS, default="minor", help="fail from here")
     parser.add_argument("--json", help="write every violation to this file")
     parser.add_argument("--screenshots", help="a folder for a screenshot of each state checked")
+    parser.add_argument(
+        "--redis-url", default="", help="the started tool's Redis (a database it may empty)"
+    )
     args = parser.parse_args(argv)
     try:
         from playwright.sync_api import sync_playwright
@@ -833,7 +843,7 @@ def main(argv: list[str] | None = None) -> int:
     axe_js, chromium = _axe_source(args.axe), _chromium(args.chromium)
     report = Report()
     with contextlib.ExitStack() as stack:
-        base = args.base_url.rstrip("/") if args.base_url else stack.enter_context(started_tool())
+        base = args.base_url.rstrip("/") if args.base_url else stack.enter_context(started_tool(args.redis_url))
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(
             executable_path=chromium, headless=True, args=CHROMIUM_ARGS
