@@ -843,7 +843,11 @@ def main(argv: list[str] | None = None) -> int:
     axe_js, chromium = _axe_source(args.axe), _chromium(args.chromium)
     report = Report()
     with contextlib.ExitStack() as stack:
-        base = args.base_url.rstrip("/") if args.base_url else stack.enter_context(started_tool(args.redis_url))
+        base = (
+            args.base_url.rstrip("/")
+            if args.base_url
+            else stack.enter_context(started_tool(args.redis_url))
+        )
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(
             executable_path=chromium, headless=True, args=CHROMIUM_ARGS
