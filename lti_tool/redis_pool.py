@@ -20,13 +20,14 @@ they say whether it answers now.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from typing import Any
 
 from redis import ConnectionPool
-from redis.connection import Connection
-from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+from redis.connection import Connection, UnixDomainSocketConnection
+from redis.exceptions import BusyLoadingError, ConnectionError, ResponseError, TimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +92,13 @@ class Breaker:
 class _NotedConnection:
     """A connection that tells its pool's breaker when Redis fails or answers (mixed into
     the class the URL chose: TCP, TLS or a Unix socket). Redis fails when a connection
-    cannot be made (refused, no answer in time, the handshake refused) or a command gets
-    no answer in time. A connection that breaks under a command (Redis restarted, an idle
-    connection closed by a firewall or a managed Redis) is not Redis failing: that command
-    fails (it is not sent again: a second ``SET NX`` of a nonce would say "used"), the
-    next gets a new connection, and if that cannot be made, Redis fails. (A connection
-    closed while it sat in the pool is replaced when taken: redis-py sees it.)"""
+    cannot be made (refused, no answer in time, the handshake refused), or a command gets
+    no answer in time or "loading". A connection that breaks under a command (Redis
+    restarted, a connection reset) is not Redis failing: that command fails (it is not
+    sent again: a second ``SET NX`` of a nonce would say "used"), the next gets a new
+    connection, and if that cannot be made, Redis fails. A connection closed while it sat
+    in the pool is replaced when taken (redis-py sees it); one a firewall dropped without
+    a word would time out, but TCP keepalives (``KEEPALIVE``) keep idle ones open."""
 
     breaker: Breaker
 
@@ -117,7 +119,7 @@ class _NotedConnection:
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
             response = super().read_response(*args, **kwargs)  # type: ignore[misc]
-        except TimeoutError as exc:
+        except (TimeoutError, BusyLoadingError) as exc:  # no answer; loading its data
             self.breaker.failed(exc)
             raise
         except ResponseError:  # an error in the answer (WRONGTYPE, NOSCRIPT): an answer
@@ -125,6 +127,17 @@ class _NotedConnection:
             raise
         self.breaker.answered()
         return response
+
+
+#: TCP keepalives on the tool's Redis connections, as on its database's: a probe after 30 s
+#: idle, every 10 s, 3 tries. A firewall or NAT that drops idle connections silently
+#: keeps them, and a peer gone is found in about a minute, not at the next command's
+#: timeout (which would count as Redis failing).
+KEEPALIVE: dict[int, int] = {
+    option: value
+    for name, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
+    if (option := getattr(socket, name, None)) is not None
+}
 
 
 class FailFastPool(ConnectionPool):
@@ -144,6 +157,9 @@ class FailFastPool(ConnectionPool):
             (_NotedConnection, connection_class),
             {"breaker": self.breaker},
         )
+        if not issubclass(connection_class, UnixDomainSocketConnection):
+            kwargs.setdefault("socket_keepalive", True)
+            kwargs.setdefault("socket_keepalive_options", KEEPALIVE)
         super().__init__(connection_class=noted, **kwargs)
 
     def get_connection(self, *args: Any, **kwargs: Any) -> Any:

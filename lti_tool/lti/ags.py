@@ -389,11 +389,14 @@ class AgsClient:
         }
         return jwt.encode(claims, key.private_pem(), algorithm="RS256", headers={"kid": key.kid})
 
-    def access_token(self, auth: PlatformAuth, scopes: Iterable[str]) -> str:
-        """A bearer token for these scopes: from the shared cache, else a fresh one."""
+    def access_token(
+        self, auth: PlatformAuth, scopes: Iterable[str], *, fresh: bool = False
+    ) -> str:
+        """A bearer token for these scopes: from the shared cache, else (or ``fresh``) a
+        new one."""
         wanted = sorted(set(scopes))
         key = self._token_key(auth, wanted)
-        cached = self.cache.get(key)
+        cached = None if fresh else self.cache.get(key)
         if isinstance(cached, str) and cached:
             return cached
         url = auth.token_url
@@ -439,7 +442,9 @@ class AgsClient:
         scopes = sorted(set(scopes))
         headers = kwargs.pop("headers", {})
         for attempt in (1, 2):
-            token = self.access_token(auth, scopes)
+            # the second with a new token, even if the cache could not forget the refused
+            # one (Redis failing a moment): a cached token again would be refused for good
+            token = self.access_token(auth, scopes, fresh=attempt == 2)
             response = self._request(
                 method, url, headers={**headers, "Authorization": "Bearer " + token}, **kwargs
             )

@@ -162,13 +162,10 @@ class Cache(Protocol):
     def delete(self, key: str) -> None: ...
 
 
-#: Redis not answering (``redis_pool`` logs it once): a cache then misses and keeps nothing.
-_REDIS_AWAY = (redis.ConnectionError, redis.TimeoutError)
-
-
 class RedisCache:
-    """Shared by every process. While Redis fails it misses and keeps nothing, as a cache
-    may: the worker then asks the LMS for a token for each score, and the scores go."""
+    """Shared by every process. While Redis fails (not answering, full, a replica after a
+    failover) it misses and keeps nothing, as a cache may: the worker then asks the LMS
+    for a token for each score, and the scores go."""
 
     prefix = "lti_tool:cache:"
 
@@ -178,16 +175,16 @@ class RedisCache:
     def get(self, key: str) -> Any | None:
         try:
             raw = self.client.get(self.prefix + key)
-        except _REDIS_AWAY:
+        except redis.RedisError:
             return None
         return json.loads(raw) if raw else None
 
     def set(self, key: str, value: Any, ttl: int) -> None:
-        with contextlib.suppress(*_REDIS_AWAY):
+        with contextlib.suppress(redis.RedisError):
             self.client.set(self.prefix + key, json.dumps(value), ex=ttl)
 
     def delete(self, key: str) -> None:
-        with contextlib.suppress(*_REDIS_AWAY):
+        with contextlib.suppress(redis.RedisError):
             self.client.delete(self.prefix + key)
 
 

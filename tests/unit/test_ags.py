@@ -425,3 +425,24 @@ def test_in_production_the_client_calls_the_allowed_internal_platform_only(http)
         client._request("GET", "http://[::1]:8080/mod/lti/services.php/2/lineitems")
     assert refused.value.permanent
     assert "REGISTRATION_ALLOWED_HOSTS" in str(refused.value)
+
+
+class ForgetfulCache(MemoryCache):
+    """The shared cache while Redis fails a moment: it cannot forget a token."""
+
+    def delete(self, key: str) -> None:
+        pass
+
+
+def test_after_a_401_the_new_token_is_fetched_even_when_the_cache_cannot_forget(gradebook, keyring):
+    """A token the platform refused is not taken from the cache again (it would be
+    refused again, and the score would wait for an administrator for good)."""
+    client = ags.AgsClient(ForgetfulCache(), keyring, timeout=5)
+    lineitem = gradebook.add_line_item("INFOSEC modul 1", 100)
+    client.post_score(AUTH, lineitem, SCORE)
+    gradebook.expire_tokens()
+
+    client.post_score(AUTH, lineitem, {**SCORE, "timestamp": "2026-11-22T10:36:00.000+00:00"})
+
+    assert gradebook.token_calls == 2
+    assert [status for _, _, status in gradebook.calls("POST", "/scores")] == [200, 401, 200]
