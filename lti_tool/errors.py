@@ -15,6 +15,8 @@ from flask import Flask, g, jsonify, make_response, render_template, request
 from flask.wrappers import Response
 from flask_babel import LazyString, format_timedelta, gettext, lazy_gettext
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError as RedisOutOfMemoryError
+from redis.exceptions import ReadOnlyError as RedisReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -659,6 +661,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RedisConnectionError)
     @app.errorhandler(RedisTimeoutError)
+    @app.errorhandler(RedisOutOfMemoryError)
+    @app.errorhandler(RedisReadOnlyError)
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeoutError)
     def handle_service_down(exc: Exception) -> Any:

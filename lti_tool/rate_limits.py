@@ -24,9 +24,9 @@ from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage, RedisStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from redis import ConnectionPool
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from werkzeug.exceptions import TooManyRequests
+
+from lti_tool.redis_pool import CANNOT_SERVE
 
 T = TypeVar("T")  # a view or a Blueprint
 LimitValue = Callable[[], str]
@@ -75,7 +75,7 @@ class _Counter:
         for limit in limits:
             try:
                 allowed = strategy.hit(limit, self.key_prefix, scope, key)
-            except (RedisConnectionError, RedisTimeoutError):
+            except CANNOT_SERVE:
                 if self.fallback is None:
                     raise
                 strategy = self.fallback  # this limit and the next count in this process
@@ -91,7 +91,7 @@ class _Counter:
         refused the request a moment ago, does not say."""
         try:
             reset_at = strategy.get_window_stats(limit, self.key_prefix, scope, key).reset_time
-        except (RedisConnectionError, RedisTimeoutError):
+        except CANNOT_SERVE:
             return int(limit.get_expiry())
         return max(1, math.ceil(reset_at - time.time()))
 

@@ -27,13 +27,24 @@ from typing import Any
 
 from redis import ConnectionPool
 from redis.connection import Connection, UnixDomainSocketConnection
-from redis.exceptions import BusyLoadingError, ConnectionError, ResponseError, TimeoutError
+from redis.exceptions import (
+    BusyLoadingError,
+    ConnectionError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+    TimeoutError,
+)
 
 log = logging.getLogger(__name__)
 
 #: A connection Redis did not take, or not in time (a refused login to Redis is a
 #: ConnectionError too). An error *in* an answer (a wrong command) is an answer.
 FAILURES = (ConnectionError, TimeoutError)
+#: Redis cannot serve now: it fails (above), or it answers that it cannot write (full,
+#: or a replica after a failover, until the connections reach the new primary). A
+#: request is told to try again in a moment (503), and a rate limit counts in the process.
+CANNOT_SERVE = (*FAILURES, OutOfMemoryError, ReadOnlyError)
 
 
 class RedisUnavailable(ConnectionError):

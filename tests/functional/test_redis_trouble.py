@@ -20,6 +20,7 @@ from lti_tool.redis_pool import FailFastPool
 from tests.conftest import PLATFORM_ISSUER
 from tests.fakes.freezing_proxy import FreezingProxy
 from tests.fakes.lms import TestLms
+from tests.fakes.redis_server import FakeRedis
 from tests.functional.test_mapping_flow import NURSE_RIGHT, build_mapping, deliver, place, take
 from tests.functional.test_web_security import learner_page, policy, register
 
@@ -158,3 +159,22 @@ def test_a_connection_broken_under_a_command_is_no_redis_failure(proxied, lms, c
     assert TestLms.browser(tool).get("/lti/login", query_string=params).status_code == 503
     assert lms.landed(lms.launch(TestLms.browser(tool), "learner"))
     assert "Redis failed" not in caplog.text
+
+
+def test_a_redis_that_cannot_write_is_a_moment_to_wait_not_an_error(app, make_app, lms):
+    """Redis full (OOM), or a replica after a failover (READONLY), answers each command
+    with an error: a login is told to try again in a moment (503, not 500), and
+    verification answers, still limited."""
+    for reply in (
+        b"-READONLY You can't write against a read only replica.\r\n",
+        b"-OOM command not allowed when used memory > 'maxmemory'.\r\n",
+    ):
+        server = FakeRedis(reply)
+        try:
+            full = make_app(REDIS_URL=server.url, VERIFY_RATE_LIMIT="1 per minute")
+            anyone = full.test_client()
+            login = anyone.get("/lti/login", query_string=lms.platform.login_params("learner"))
+            assert login.status_code == 503, reply
+            assert [anyone.get(UNKNOWN_CODE).status_code for _ in range(2)] == [404, 429]
+        finally:
+            server.close()

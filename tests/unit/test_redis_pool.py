@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from redis import Redis
 from redis.exceptions import ConnectionError
 
 from lti_tool import redis_pool
 from lti_tool.redis_pool import FailFastPool, RedisUnavailable
+from tests.fakes.redis_server import FakeRedis
 
 
 class Clock:
@@ -87,49 +86,6 @@ def test_a_request_redis_refused_stays_refused_when_redis_then_fails():
     with pytest.raises(TooManyRequests) as refused:
         counter.hit((parse("1 per minute"),), "scope", "10.0.0.1")
     assert refused.value.retry_after == 60
-
-
-class FakeRedis:
-    """A Redis server that takes the connection's handshake (RESP3 ``HELLO``, ``CLIENT``)
-    and answers every other command with ``reply`` (an error line: ``-LOADING …``)."""
-
-    def __init__(self, reply: bytes) -> None:
-        import socket
-        import threading
-
-        self.reply = reply
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"redis://127.0.0.1:{self.server.getsockname()[1]}/0"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        import threading
-
-        while True:
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
-
-    def _answer(self, connection: Any) -> None:
-        with connection, connection.makefile("rb") as commands:
-            while line := commands.readline():
-                if not line.startswith(b"*"):
-                    continue
-                words = []
-                for _ in range(int(line[1:])):
-                    size = int(commands.readline()[1:])
-                    words.append(commands.read(size + 2)[:-2].upper())
-                if words[0] == b"HELLO":
-                    connection.sendall(b"%1\r\n$5\r\nproto\r\n:3\r\n")
-                elif words[0] == b"CLIENT":
-                    connection.sendall(b"+OK\r\n")
-                else:
-                    connection.sendall(self.reply)
-
-    def close(self) -> None:
-        self.server.close()
 
 
 def test_a_redis_loading_its_data_is_failing(clock):
