@@ -32,6 +32,8 @@ class FreezingProxy:
         self.frozen = threading.Event()
         self.freeze_on: bytes | None = None
         self.break_on: bytes | None = None
+        #: What clients sent that a freeze kept from the server (pieces of it, as read).
+        self.swallowed = 0
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         self.links: list[_Link] = []
@@ -62,6 +64,8 @@ class FreezingProxy:
                     break
                 if not (link.frozen or self.frozen.is_set()):
                     target.sendall(data)
+                elif source is link.ends[0]:
+                    self.swallowed += 1
         except OSError:
             pass
         for end in link.ends:
