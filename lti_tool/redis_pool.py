@@ -6,10 +6,10 @@ a web process's threads all wait, and pages that need Redis only for a moment (t
 registry's generation, a rate limit) wait too. Once Redis has failed (a connection it
 did not take, a command it did not answer in time), the pool refuses the next commands at
 once, with the same ``ConnectionError`` (a 503 "try again in a moment" on a login), for
-``retry_seconds``; then one command tries Redis again while the others keep being
-refused, and the first answer lets every command through. What can do without Redis for
-a while (the pages' framing policy, the rate limits, the cache of the LMS's tokens) does
-so meanwhile.
+``retry_seconds``; then the next command first asks with a PING that waits a second at
+most, while the others keep being refused, and goes on if Redis answers. What can do
+without Redis for a while (the pages' framing policy, the rate limits, the cache of the
+LMS's tokens) does so meanwhile.
 
 Every client on the pool shares this: the tool's own, and the rate limits' (``limits``
 builds its client on the pool). ``/readyz``, ``/metrics`` and the workers' heartbeat
@@ -19,10 +19,12 @@ they say whether it answers now.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from redis import ConnectionPool
@@ -54,8 +56,11 @@ class RedisUnavailable(ConnectionError):
 class Breaker:
     """Whether Redis failed a moment ago, for one pool (every thread of the process)."""
 
-    def __init__(self, retry_seconds: float) -> None:
+    def __init__(self, retry_seconds: float, probe: Callable[[], None] | None = None) -> None:
         self.retry_seconds = retry_seconds
+        #: Asks Redis whether it answers again, quickly (``FailFastPool._ping``); without
+        #: it, the command that tries does, with its own timeout.
+        self.probe = probe
         self._lock = threading.Lock()
         #: ``time.monotonic()`` until which commands are refused; 0 while Redis answers.
         self._refused_until = 0.0
@@ -69,7 +74,8 @@ class Breaker:
 
     def before_command(self) -> None:
         """Refuse at once while Redis failed a moment ago. After ``retry_seconds``, this
-        command tries it; the others are refused until it has an answer or fails."""
+        command asks whether it answers again (``probe``), and goes on if it does; the
+        others are refused meanwhile."""
         if not self._refused_until:
             return
         with self._lock:
@@ -79,6 +85,14 @@ class Breaker:
                     f"Redis failed less than {self.retry_seconds:g} s ago; not asked again yet"
                 )
             self._refused_until = now + self.retry_seconds
+        if self.probe is None:
+            return
+        try:
+            self.probe()
+        except FAILURES as exc:
+            self.failed(exc)
+            raise RedisUnavailable(f"Redis does not answer yet ({exc})") from exc
+        self.answered()
 
     def failed(self, exc: Exception) -> None:
         with self._lock:
@@ -151,9 +165,15 @@ KEEPALIVE: dict[int, int] = {
 }
 
 
+#: How long the PING that asks whether Redis answers again may wait (to connect, and for
+#: the answer): the request that asks waits that, not the commands' timeout.
+PROBE_SECONDS = 1.0
+
+
 class FailFastPool(ConnectionPool):
     """A ``ConnectionPool`` (``FailFastPool.from_url(url, retry_seconds=…, …)``) whose
-    commands are refused at once for ``retry_seconds`` after Redis failed one."""
+    commands are refused at once for ``retry_seconds`` after Redis failed one; then a PING
+    (``PROBE_SECONDS``) says whether they may go again."""
 
     def __init__(
         self,
@@ -162,7 +182,8 @@ class FailFastPool(ConnectionPool):
         connection_class: type[Connection] = Connection,
         **kwargs: Any,
     ) -> None:
-        self.breaker = Breaker(retry_seconds)
+        self.breaker = Breaker(retry_seconds, probe=self._ping)
+        self._probe_class = connection_class
         noted = type(
             f"Noted{connection_class.__name__}",
             (_NotedConnection, connection_class),
@@ -176,3 +197,19 @@ class FailFastPool(ConnectionPool):
     def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         self.breaker.before_command()
         return super().get_connection(*args, **kwargs)
+
+    def _ping(self) -> None:
+        """PING on a connection of its own (the pool's settings, ``PROBE_SECONDS``)."""
+        connection = self._probe_class(
+            **{
+                **self.connection_kwargs,
+                "socket_timeout": PROBE_SECONDS,
+                "socket_connect_timeout": PROBE_SECONDS,
+            }
+        )
+        try:
+            connection.send_command("PING")
+            with contextlib.suppress(ResponseError):  # an error in the answer is an answer
+                connection.read_response()
+        finally:
+            connection.disconnect()

@@ -44,14 +44,31 @@ def test_after_a_failure_commands_are_refused_without_asking_until_the_retry(clo
     with pytest.raises(RedisUnavailable):
         client.get("k")
 
-    clock.now += 0.2  # the retry is due: this command asks Redis again, and fails again
-    with pytest.raises(ConnectionError) as again:
+    clock.now += 0.2  # the retry is due: this command asks Redis (a PING), which fails again
+    with pytest.raises(RedisUnavailable) as again:
         client.get("k")
-    assert not isinstance(again.value, RedisUnavailable)
-    with pytest.raises(RedisUnavailable):  # refused for another 5 s
+    assert isinstance(again.value.__cause__, ConnectionError)  # the PING's
+    assert "does not answer yet" in str(again.value)
+    with pytest.raises(RedisUnavailable) as refused:  # refused for another 5 s, not asked
         client.get("k")
+    assert refused.value.__cause__ is None
     told = [r.getMessage() for r in caplog.records if r.name == "lti_tool.redis_pool"]
     assert len(told) == 1 and "commands are refused for 5 s" in told[0]  # once, not per try
+
+
+def test_once_redis_answers_the_ping_the_command_goes(clock, redis_url):
+    """The retry due, a PING (a second at most) says Redis answers: the command goes."""
+    if not redis_url:
+        pytest.skip("a Redis server")
+    client = Redis(connection_pool=FailFastPool.from_url(redis_url, retry_seconds=5))
+    client.set("k", "v")
+    client.connection_pool.breaker.failed(ConnectionError("gone a moment"))
+    with pytest.raises(RedisUnavailable):
+        client.get("k")
+    clock.now += 5
+    assert client.get("k") == b"v"
+    assert not client.connection_pool.breaker.failing
+    client.close()
 
 
 def test_one_command_tries_again_while_the_others_are_still_refused(clock):
