@@ -15,14 +15,13 @@ from flask import Flask, g, jsonify, make_response, render_template, request
 from flask.wrappers import Response
 from flask_babel import LazyString, format_timedelta, gettext, lazy_gettext
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError as RedisOutOfMemoryError
-from redis.exceptions import ReadOnlyError as RedisReadOnlyError
+from redis.exceptions import ResponseError as RedisResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
-from lti_tool.redis_pool import RedisUnavailable
+from lti_tool.redis_pool import RedisUnavailable, cannot_serve
 from lti_tool.signing import SESSION_ROLLED_BACK
 
 log = logging.getLogger(__name__)
@@ -661,14 +660,15 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(RedisConnectionError)
     @app.errorhandler(RedisTimeoutError)
-    @app.errorhandler(RedisOutOfMemoryError)
-    @app.errorhandler(RedisReadOnlyError)
+    @app.errorhandler(RedisResponseError)
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeoutError)
     def handle_service_down(exc: Exception) -> Any:
         if isinstance(exc, OperationalError):
             # None: a fault of ours, which trying again will not help
             return database_unavailable_response(exc) or handle_unexpected(exc)
+        if isinstance(exc, RedisResponseError) and not cannot_serve(exc):
+            return handle_unexpected(exc)  # a wrong command: a fault of ours
         return service_down_response(traceback=not isinstance(exc, RedisUnavailable))
 
     @app.errorhandler(Exception)

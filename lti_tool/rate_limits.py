@@ -23,10 +23,10 @@ from flask import Blueprint, Flask, current_app, request
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage, RedisStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
-from redis import ConnectionPool
+from redis import ConnectionPool, RedisError
 from werkzeug.exceptions import TooManyRequests
 
-from lti_tool.redis_pool import CANNOT_SERVE
+from lti_tool.redis_pool import cannot_serve
 
 T = TypeVar("T")  # a view or a Blueprint
 LimitValue = Callable[[], str]
@@ -75,8 +75,8 @@ class _Counter:
         for limit in limits:
             try:
                 allowed = strategy.hit(limit, self.key_prefix, scope, key)
-            except CANNOT_SERVE:
-                if self.fallback is None:
+            except RedisError as exc:
+                if self.fallback is None or not cannot_serve(exc):
                     raise
                 strategy = self.fallback  # this limit and the next count in this process
                 allowed = strategy.hit(limit, self.key_prefix, scope, key)
@@ -91,7 +91,9 @@ class _Counter:
         refused the request a moment ago, does not say."""
         try:
             reset_at = strategy.get_window_stats(limit, self.key_prefix, scope, key).reset_time
-        except CANNOT_SERVE:
+        except RedisError as exc:
+            if not cannot_serve(exc):
+                raise
             return int(limit.get_expiry())
         return max(1, math.ceil(reset_at - time.time()))
 

@@ -32,6 +32,7 @@ from redis.connection import Connection, UnixDomainSocketConnection
 from redis.exceptions import (
     BusyLoadingError,
     ConnectionError,
+    MaxClientsReachedError,
     OutOfMemoryError,
     ReadOnlyError,
     ResponseError,
@@ -41,12 +42,22 @@ from redis.exceptions import (
 log = logging.getLogger(__name__)
 
 #: A connection Redis did not take, or not in time (a refused login to Redis is a
-#: ConnectionError too). An error *in* an answer (a wrong command) is an answer.
+#: ConnectionError too). An error *in* an answer (a wrong command) is an answer, and so
+#: is "max clients reached": Redis serves the connections it has (the pool's too).
 FAILURES = (ConnectionError, TimeoutError)
-#: Redis cannot serve now: it fails (above), or it answers that it cannot write (full,
-#: or a replica after a failover, until the connections reach the new primary). A
-#: request is told to try again in a moment (503), and a rate limit counts in the process.
-CANNOT_SERVE = (*FAILURES, OutOfMemoryError, ReadOnlyError)
+#: What Redis says when it cannot write now, whatever command or script asked: full,
+#: snapshots failing, a replica (after a failover: the connection is dropped, so the next
+#: one reaches the new primary where the name now points), a replica whose primary is
+#: down. Redis 6.2 wraps them in "Error running script" when a script wrote.
+_CANNOT_WRITE = ("OOM ", "MISCONF ", "READONLY ", "MASTERDOWN ")
+
+
+def cannot_serve(exc: BaseException) -> bool:
+    """Redis cannot serve now: it fails, or it answers that it cannot write. A request
+    is told to try again in a moment (503); a rate limit counts in the process."""
+    if isinstance(exc, (*FAILURES, OutOfMemoryError, ReadOnlyError)):
+        return True
+    return isinstance(exc, ResponseError) and any(word in str(exc) for word in _CANNOT_WRITE)
 
 
 class RedisUnavailable(ConnectionError):
@@ -89,8 +100,8 @@ class Breaker:
             return
         try:
             self.probe()
-        except FAILURES as exc:
-            self.failed(exc)
+        except Exception as exc:  # whatever it was, Redis did not say it serves
+            self.failed(exc)  # refused again from now, not from when the probe began
             raise RedisUnavailable(f"Redis does not answer yet ({exc})") from exc
         self.answered()
 
@@ -130,6 +141,8 @@ class _NotedConnection:
     def connect_check_health(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().connect_check_health(*args, **kwargs)  # type: ignore[misc]
+        except MaxClientsReachedError:  # Redis serves; this connection is one too many
+            raise
         except FAILURES as exc:
             self.breaker.failed(exc)
             raise
@@ -147,8 +160,10 @@ class _NotedConnection:
         except (TimeoutError, BusyLoadingError) as exc:  # no answer; loading its data
             self.breaker.failed(exc)
             raise
-        except ResponseError:  # an error in the answer (WRONGTYPE, NOSCRIPT): an answer
+        except ResponseError as exc:  # an error in the answer (WRONGTYPE, NOSCRIPT): an answer
             self.breaker.answered()
+            if isinstance(exc, ReadOnlyError):  # a replica now: reconnect where the name points
+                self.disconnect()  # type: ignore[attr-defined]
             raise
         self.breaker.answered()
         return response
@@ -165,8 +180,9 @@ KEEPALIVE: dict[int, int] = {
 }
 
 
-#: How long the PING that asks whether Redis answers again may wait (to connect, and for
-#: the answer): the request that asks waits that, not the commands' timeout.
+#: How long the PING that asks whether Redis answers again may wait at each step (to
+#: connect, for the handshake, for the answer): the request that asks waits a second or
+#: a few, not the commands' timeout.
 PROBE_SECONDS = 1.0
 
 
@@ -211,5 +227,7 @@ class FailFastPool(ConnectionPool):
             connection.send_command("PING")
             with contextlib.suppress(ResponseError):  # an error in the answer is an answer
                 connection.read_response()
+        except MaxClientsReachedError:
+            pass  # Redis serves the connections it has; the pool's may go on
         finally:
             connection.disconnect()

@@ -1,4 +1,5 @@
-"""A Redis server that answers every command with one error (LOADING, OOM, READONLY)."""
+"""A Redis server that answers every command with one error (LOADING, OOM, READONLY), or
+greets each connection with one (max clients reached) and closes it."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ class FakeRedis:
     """A Redis server that takes the connection's handshake (RESP3 ``HELLO``, ``CLIENT``)
     and answers every other command with ``reply`` (an error line: ``-LOADING …``)."""
 
-    def __init__(self, reply: bytes) -> None:
+    def __init__(self, reply: bytes, greeting: bytes = b"") -> None:
         self.reply = reply
+        #: Sent as each connection is accepted (Redis at maxclients says so, and closes).
+        self.greeting = greeting
+        self.accepted = 0
         self.server = socket.create_server(("127.0.0.1", 0))
         self.url = f"redis://127.0.0.1:{self.server.getsockname()[1]}/0"
         threading.Thread(target=self._serve, daemon=True).start()
@@ -23,6 +27,11 @@ class FakeRedis:
                 connection, _ = self.server.accept()
             except OSError:
                 return
+            self.accepted += 1
+            if self.greeting:
+                connection.sendall(self.greeting)
+                connection.close()
+                continue
             threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
 
     def _answer(self, connection: Any) -> None:

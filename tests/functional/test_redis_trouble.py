@@ -183,6 +183,10 @@ def test_a_redis_that_cannot_write_is_a_moment_to_wait_not_an_error(app, make_ap
     for reply in (
         b"-READONLY You can't write against a read only replica.\r\n",
         b"-OOM command not allowed when used memory > 'maxmemory'.\r\n",
+        b"-MISCONF Redis is configured to save RDB snapshots, but it's not able to.\r\n",
+        # Redis 6.2: a script's write refused, wrapped
+        b"-ERR Error running script (call to f_0): @user_script:1: @user_script: 1: "
+        b"-OOM command not allowed when used memory > 'maxmemory'.\r\n",
     ):
         server = FakeRedis(reply)
         try:

@@ -142,3 +142,90 @@ def test_the_cache_misses_and_keeps_nothing_when_redis_cannot_serve(reply):
         cache.delete("token")
     finally:
         server.close()
+
+
+def test_max_clients_reached_is_redis_serving_not_failing(clock):
+    """Redis at ``maxclients`` turns new connections away but serves those it has (the
+    pool's): no refusal for the next seconds, and a PING that meets it lets commands go."""
+    from redis.exceptions import MaxClientsReachedError
+
+    server = FakeRedis(b"+OK\r\n", greeting=b"-ERR max number of clients reached\r\n")
+    try:
+        client = Redis(connection_pool=FailFastPool.from_url(server.url, retry_seconds=5))
+        breaker = client.connection_pool.breaker
+        with pytest.raises(MaxClientsReachedError):
+            client.get("k")
+        assert not breaker.failing
+        breaker.failed(TimeoutError("a moment ago"))
+        clock.now += 5
+        with pytest.raises(MaxClientsReachedError):  # the PING said "serving": it went
+            client.get("k")
+        assert not breaker.failing
+    finally:
+        server.close()
+
+
+def test_a_probe_that_breaks_refuses_again_from_when_it_ended(clock):
+    """Whatever the PING raised, Redis did not say it serves: refused again, for the
+    whole wait from then, and the PING not sent again meanwhile."""
+    asked = []
+
+    def probe() -> None:
+        asked.append(clock.now)
+        clock.now += 4  # it took longer than the wait itself
+        raise ValueError("a reply it could not read")
+
+    breaker = redis_pool.Breaker(retry_seconds=3, probe=probe)
+    breaker.failed(TimeoutError("a moment ago"))
+    clock.now += 3
+    with pytest.raises(RedisUnavailable):
+        breaker.before_command()
+    clock.now += 2.9
+    with pytest.raises(RedisUnavailable):
+        breaker.before_command()
+    assert len(asked) == 1
+
+
+def test_a_replica_answer_drops_the_connection(clock):
+    """READONLY (a failover made this Redis a replica): the connection is closed, so the
+    next command connects where the name now points, not to the same replica."""
+    from redis.exceptions import ReadOnlyError
+
+    server = FakeRedis(b"-READONLY You can't write against a read only replica.\r\n")
+    try:
+        client = Redis(connection_pool=FailFastPool.from_url(server.url, retry_seconds=5))
+        for _ in range(2):
+            with pytest.raises(ReadOnlyError):
+                client.set("k", "v")
+        assert server.accepted == 2
+    finally:
+        server.close()
+
+
+def test_the_ping_waits_a_second_not_the_commands_timeout(clock, redis_url):
+    """The retry due and Redis not answering: the command that asks waits the PING's
+    second or so (connecting, the handshake), not the pool's 5 s."""
+    import time
+    from urllib.parse import urlsplit
+
+    from tests.fakes.freezing_proxy import FreezingProxy
+
+    if not redis_url:
+        pytest.skip("a Redis server behind a network connection")
+    url = urlsplit(redis_url)
+    proxy = FreezingProxy(url.hostname or "127.0.0.1", url.port or 6379)
+    try:
+        through = url._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
+        pool = FailFastPool.from_url(through, retry_seconds=5, socket_timeout=5)
+        client = Redis(connection_pool=pool)
+        client.ping()
+        pool.breaker.failed(TimeoutError("a moment ago"))
+        clock.now += 5
+        proxy.frozen.set()
+        proxy.freeze_open()
+        started = time.perf_counter()  # (the clock fixture replaced time.monotonic)
+        with pytest.raises(RedisUnavailable):
+            client.get("k")
+        assert time.perf_counter() - started < 4  # 5 s and more with the pool's timeout
+    finally:
+        proxy.close()
