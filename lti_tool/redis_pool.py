@@ -6,8 +6,8 @@ a web process's threads all wait, and pages that need Redis only for a moment (t
 registry's generation, a rate limit) wait too. Once Redis has failed (a connection it
 did not take, a command it did not answer in time), the pool refuses the next commands at
 once, with the same ``ConnectionError`` (a 503 "try again in a moment" on a login), for
-``retry_seconds``; then the next command first asks with a PING that waits a second at
-most, while the others keep being refused, and goes on if Redis answers. What can do
+``retry_seconds``; then the next command first asks with a PING that waits about a
+second, while the others keep being refused, and goes on if Redis answers. What can do
 without Redis for a while (the pages' framing policy, the rate limits, the cache of the
 LMS's tokens) does so meanwhile.
 
