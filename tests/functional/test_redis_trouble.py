@@ -56,7 +56,7 @@ def test_a_signed_in_person_keeps_the_tool_in_the_lms_frame_while_redis_is_down(
 def proxied(make_app: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     """``proxied(retry_seconds)``: a tool whose Redis (the test one) is behind a
     ``FreezingProxy``, its Redis timeout 1 s (not 5), refusing for ``retry_seconds`` after
-    a failure (not 10); every page asks Redis for the registry's generation (no lag
+    a failure (not 3); every page asks Redis for the registry's generation (no lag
     allowed), as a page does that comes 5 s after its process last read it."""
     if not redis_url:
         pytest.skip("a Redis server behind a network connection")
