@@ -58,10 +58,8 @@ def launch(base: str, platform: DemoPlatform, browser: requests.Session) -> int:
         login = browser.get(base + login.headers["Location"], allow_redirects=False)
     if login.status_code != 302:
         return login.status_code
-    query = dict(parse_qsl(urlsplit(login.headers["Location"]).query))
-    claims = platform.launch_claims("learner", nonce=query["nonce"])
-    form = {"id_token": platform.sign(claims), "state": query["state"]}
-    return browser.post(base + "/lti/launch", data=form, allow_redirects=False).status_code
+    action, form = platform.authorize(dict(parse_qsl(urlsplit(login.headers["Location"]).query)))
+    return browser.post(action, data=form, allow_redirects=False).status_code
 
 
 class Phase:

@@ -106,10 +106,7 @@ class RegistryCache:
         last = self._last_read
         if last is not None and time.monotonic() - last[1] < max_age:
             return last[0]
-        breaker = getattr(self.client.connection_pool, "breaker", None)  # redis_pool's
-        if breaker is not None and breaker.failing:
-            return self._last_known()  # refused at once anyway; once due, a page may try
-        try:
+        try:  # while Redis fails, refused at once (redis_pool); once due, a page may try
             return self.generation()
         except redis.RedisError:
             return self._last_known()
