@@ -14,11 +14,13 @@ them whichever worker answers. Without the setting a fresh folder is made for th
 gunicorn; with it, give a folder that is emptied before each start (a tmpfs).
 """
 
+import functools
 import gc
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from gunicorn.glogging import Logger
@@ -94,18 +96,38 @@ _made_metrics_dir: list[str] = []
 def on_starting(server: Any) -> None:
     """gunicorn's hook, in the master before any worker loads the app: settings that
     cannot work stop gunicorn here, with one line (each worker would otherwise log it with
-    a traceback); a metrics folder if none is set (prometheus-client reads
-    PROMETHEUS_MULTIPROC_DIR when first imported)."""
-    _check_settings(server)
+    a traceback), and refuse a reload later (``_reload_if_settings_work``); a metrics
+    folder if none is set (prometheus-client reads PROMETHEUS_MULTIPROC_DIR when first
+    imported)."""
+    if not _settings_work(server):
+        _stop(server, EXIT_BAD_SETTINGS)  # its line is written: stop, no traceback
+    server.handle_hup = functools.partial(_reload_if_settings_work, server, server.handle_hup)
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         folder = tempfile.mkdtemp(prefix="laeringslop-metrics-")
         _made_metrics_dir.append(folder)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
 
 
-def _check_settings(server: Any) -> None:
+def _reload_if_settings_work(server: Any, reload: Callable[[], None]) -> None:
+    """gunicorn's SIGHUP, checked first: its reload starts new workers, which read the
+    settings file again, and stops the old ones before the new have loaded the app; a
+    worker that cannot load it then stops gunicorn ("Worker failed to boot"), and the
+    service is down. So settings that cannot work refuse the reload, whoever sent the
+    signal (systemd's ExecReload checks first too, but not a ``kill -HUP``), and the
+    workers go on with the settings they have."""
+    if _settings_work(server):
+        reload()
+        return
+    server.log.error(
+        "Reload refused: the settings cannot work (the line before says why); the "
+        "workers go on with the settings they started with"
+    )
+
+
+def _settings_work(server: Any) -> bool:
     """:func:`settings.settings_or_exit` in a child of its own: checking loads libraries
-    (``limits``, for the rate limits; some 7 MB) the master does not need otherwise."""
+    (``limits``, for the rate limits; some 7 MB) the master does not need otherwise; the
+    child writes the line that says what is wrong."""
     child = os.fork()
     if child == 0:  # pragma: no cover - the child leaves through os._exit only
         code = 1
@@ -120,8 +142,7 @@ def _check_settings(server: Any) -> None:
         _, status = os.waitpid(child, 0)
     except KeyboardInterrupt:  # Ctrl-C while checking (the child has it too): stop quietly
         _stop(server, 130)
-    if os.waitstatus_to_exitcode(status) == EXIT_BAD_SETTINGS:
-        _stop(server, EXIT_BAD_SETTINGS)  # its line is written: stop, no traceback
+    return os.waitstatus_to_exitcode(status) != EXIT_BAD_SETTINGS
 
 
 def _stop(server: Any, code: int) -> NoReturn:

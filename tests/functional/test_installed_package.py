@@ -9,10 +9,8 @@ no migrations/ or config/ folder.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +26,8 @@ from alembic.script import ScriptDirectory
 from lti_tool import models  # noqa: F401  - every model registers its table
 from lti_tool.db import Base
 from lti_tool.migrate import alembic_config
+from tests.fakes.platform_server import free_port
+from tests.production_processes import production_environment
 
 pytestmark = pytest.mark.slow
 
@@ -47,12 +47,6 @@ NOT_SOURCES = (
     "tests",
     "bench",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -91,19 +85,7 @@ def venv(outside: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def environment(outside: Path) -> dict[str, str]:
-    data = outside / "data"
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(outside),
-        "APP_ENV": "production",
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "BASE_URL": "https://laeringslop.kommune.example",
-        "DATABASE_URL": f"sqlite:///{data}/lti_tool.sqlite3",
-        "KEYS_DIR": str(data / "keys"),
-        "INSTANCE_PATH": str(data / "instance"),
-        "LOG_LEVEL": "INFO",
-        "METRICS_TOKEN": METRICS_TOKEN,
-    }
+    return {**production_environment(outside), "LOG_LEVEL": "INFO", "METRICS_TOKEN": METRICS_TOKEN}
 
 
 def _run(venv: Path, environment: dict[str, str], cwd: Path, *args: str) -> str:
@@ -147,7 +129,7 @@ def test_the_wheel_migrates_and_serves_without_the_source_tree(venv, environment
     assert worked.splitlines()[0] == "delivered=0 retrying=0 failed=0"
 
     # The image's `web`: gunicorn with the packaged settings, two workers.
-    port = _free_port()
+    port = free_port()
     log = outside / "gunicorn.log"
     asks = 12
     with log.open("w") as out:

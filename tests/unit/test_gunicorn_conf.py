@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+from types import SimpleNamespace
 
 import pytest
 
@@ -67,13 +68,14 @@ def test_gunicorn_logs_json_and_leaves_the_access_log_to_the_tool(reload):
 def test_the_master_makes_a_metrics_folder_for_the_workers_unless_given(reload, monkeypatch):
     conf = reload()
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    conf.on_starting(None)
+    master = SimpleNamespace(handle_hup=lambda: None, pidfile=None)  # gunicorn's Arbiter
+    conf.on_starting(master)
     made = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     assert os.path.isdir(made)
     conf.on_exit(None)
     assert not os.path.exists(made)
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/run/given")
-    conf.on_starting(None)
+    conf.on_starting(master)
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == "/run/given"
 
 
