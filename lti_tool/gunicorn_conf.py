@@ -154,10 +154,14 @@ def _stop(server: Any, code: int) -> NoReturn:
 
 
 def child_exit(_server: Any, worker: Any) -> None:
-    """gunicorn's hook: a worker is gone; its live gauges go with it (its counts stay)."""
+    """gunicorn's hook: a worker is gone; its live gauges go with it, and its counts are
+    merged into the folder's counts of ended processes (``metrics_files``)."""
     from prometheus_client import multiprocess
 
+    from lti_tool import metrics_files
+
     multiprocess.mark_process_dead(metrics_process_id(worker.pid))
+    metrics_files.merge_gone(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 
 def on_exit(_server: Any) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -21,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY
 
+from lti_tool import metrics_files
 from lti_tool.observability import metrics_process_id
 from lti_tool.services.worker_status import WORKER_PARTS, WorkerStatus
 from lti_tool.settings import make_metrics_folder
@@ -28,9 +30,28 @@ from lti_tool.settings import make_metrics_folder
 #: Where every process writes its values (gunicorn_conf sets it for the workers), as it was
 #: when prometheus-client was loaded: that decides how the values are kept.
 MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+
+#: The pid whose life lock this process holds (``metrics_files.hold_life``), and its lock.
+_living: list[int] = [0]
+_living_lock = threading.Lock()
+
+
+def living_process_id() -> str:
+    """This process's metrics id (prometheus-client asks on every count, to notice a
+    fork), its life lock taken first in a new process, before its first file."""
+    pid = os.getpid()
+    if _living[0] != pid:
+        with _living_lock:
+            if _living[0] != pid:
+                metrics_files.hold_life(MULTIPROCESS_DIR, metrics_process_id(pid))
+                _living[0] = pid
+    return metrics_process_id(pid)
+
+
 if MULTIPROCESS_DIR:  # before any metric is made: each takes its value class when made
     make_metrics_folder(MULTIPROCESS_DIR)
-    values.ValueClass = values.MultiProcessValue(metrics_process_id)
+    values.ValueClass = values.MultiProcessValue(living_process_id)
+    metrics_files.merge_gone(MULTIPROCESS_DIR, own=living_process_id())
 
 LAUNCHES = Counter(
     "laeringslop_lti_launches_total",
@@ -204,10 +225,11 @@ def exposition(*gauges: OutboxCollector | RedisCollector | WorkerStatusCollector
     """The text /metrics answers: every process's values (multiprocess mode) or this
     process's, and the gauges read when scraped."""
     if MULTIPROCESS_DIR:
-        processes: Any = MultiProcessCollector(None, path=MULTIPROCESS_DIR)
+        with metrics_files.folder_lock(MULTIPROCESS_DIR, shared=True):  # not mid-merge
+            counted = generate_latest(MultiProcessCollector(None, path=MULTIPROCESS_DIR))
     else:
-        processes = REGISTRY
-    return generate_latest(processes) + b"".join(
+        counted = generate_latest(REGISTRY)
+    return counted + b"".join(
         generate_latest(gauge)  # type: ignore[arg-type]
         for gauge in gauges
     )

@@ -8,7 +8,9 @@ sends the signal. Slow (a real gunicorn, a few seconds); the SQLite stage runs i
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from tests.production_processes import production_environment
 
 pytestmark = pytest.mark.slow
 
+METRICS_TOKEN = secrets.token_urlsafe(32)
 BOOTED = re.compile(r"Booting worker with pid: (\d+)")
 
 
@@ -46,6 +49,8 @@ def gunicorn(
         "LOG_FORMAT": "text",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "METRICS_TOKEN": METRICS_TOKEN,
     }
     command = [sys.executable, "-m", "gunicorn", "-c", "python:lti_tool.gunicorn_conf"]
     with log.open("w") as out:
@@ -73,6 +78,16 @@ def _until(found: Callable[[], bool], server: subprocess.Popen[bytes], log: Path
     raise AssertionError(f"not in time:\n{log.read_text()}")
 
 
+def _healthz_count(base: str) -> float:
+    """/healthz's requests as /metrics adds them up over the workers, ended ones too."""
+    text = requests.get(
+        base + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10
+    ).text
+    prefix = 'laeringslop_http_request_duration_seconds_count{endpoint="health.healthz"'
+    (line,) = [row for row in text.splitlines() if row.startswith(prefix)]
+    return float(line.rsplit(" ", 1)[1])
+
+
 def _answers(url: str) -> bool:
     try:
         return requests.get(url + "/healthz", timeout=10).status_code == 200
@@ -81,7 +96,7 @@ def _answers(url: str) -> bool:
 
 
 def test_a_reload_with_settings_that_cannot_work_is_refused_and_the_workers_go_on(
-    gunicorn, settings_file
+    gunicorn, settings_file, tmp_path
 ):
     server, log, base = gunicorn
     _until(lambda: _answers(base), server, log)
@@ -98,10 +113,19 @@ def test_a_reload_with_settings_that_cannot_work_is_refused_and_the_workers_go_o
     assert f"Cannot read LTI_TOOL_SETTINGS={settings_file}" in text  # what to change
     assert "Traceback" not in text
 
+    answered = _healthz_count(base)
     settings_file.write_text('LOG_LEVEL = "WARNING"\n')  # mended: the next reload goes on
     server.send_signal(signal.SIGHUP)
     _until(lambda: len(BOOTED.findall(log.read_text())) == 2, server, log)
     _until(lambda: _answers(base), server, log)
-    assert BOOTED.findall(log.read_text())[1] != first
+    second = BOOTED.findall(log.read_text())[1]
+    assert second != first
+
+    # The first worker's counts are merged when it ends: one file a kind for the ended
+    # workers, and the counts go on from where they were.
+    folder = tmp_path / "metrics"
+    _until(lambda: (folder / "counter_gone.db").exists(), server, log)
+    assert not [name for name in os.listdir(folder) if f"-{first}." in name]
+    assert _healthz_count(base) >= answered + 1
     server.terminate()
     assert server.wait(timeout=30) == 0

@@ -1,0 +1,193 @@
+"""The metrics folder: the counts of processes that ended are merged, those of live ones
+kept, and /metrics adds up the same (never lower) before and after.
+
+Real processes count into a folder of their own, as gunicorn's workers do (each a fresh
+interpreter with PROMETHEUS_MULTIPROC_DIR set before prometheus-client loads).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from prometheus_client import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+
+from lti_tool import metrics_files
+from lti_tool.observability import metrics_process_id
+
+#: A process that counts: 3 launches and 2 requests of 0.1 s, then waits for a line on
+#: its standard input (alive) or ends at once.
+COUNTING = """
+import sys
+import threading
+from types import SimpleNamespace
+from lti_tool import metrics
+metrics.LAUNCHES.inc(3)
+for _ in range(2):
+    metrics.REQUEST_SECONDS.labels(endpoint="learner.home", method="GET").observe(0.1)
+print("counted", flush=True)
+if sys.argv[1] == "stay":
+    sys.stdin.readline()
+"""
+
+
+def _counting(folder: Path, stay: bool) -> subprocess.Popen[str]:
+    process = subprocess.Popen(  # noqa: S603 - the tool's own code, in a fresh interpreter
+        [sys.executable, "-c", COUNTING, "stay" if stay else "end"],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == "counted\n"
+    return process
+
+
+def _sums(folder: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = generate_latest(MultiProcessCollector(None, path=str(folder))).decode()  # type: ignore[arg-type]
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _launches(folder: Path) -> float:
+    return _sums(folder)[("laeringslop_lti_launches_total", ())]
+
+
+def _files(folder: Path) -> set[str]:
+    return {name for name in os.listdir(folder) if name.endswith(".db")}
+
+
+def _ended(folder: Path) -> int:
+    """A process that counted and ended; its pid."""
+    process = _counting(folder, stay=False)
+    process.communicate(timeout=30)
+    assert process.returncode == 0
+    return process.pid
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    made = tmp_path / "metrics"
+    made.mkdir()
+    return made
+
+
+def test_the_counts_of_ended_processes_are_merged_and_live_ones_kept(folder):
+    alive = _counting(folder, stay=True)
+    try:
+        live_id = metrics_process_id(alive.pid)
+        first = metrics_process_id(_ended(folder))
+        assert _files(folder) == {
+            f"{kind}_{process}.db"
+            for kind in ("counter", "histogram")
+            for process in (live_id, first)
+        }
+        before = _sums(folder)
+        assert _launches(folder) == 6
+
+        assert metrics_files.merge_gone(str(folder)) == 1
+        assert metrics_files.merge_gone(str(folder)) == 0  # the live one is not gone
+
+        assert _files(folder) == {
+            f"counter_{live_id}.db",
+            f"histogram_{live_id}.db",
+            "counter_gone.db",
+            "histogram_gone.db",
+        }
+        assert {name for name in os.listdir(folder) if name.startswith("life_")} == {
+            f"life_{live_id}.lock"  # the ended one's went with its files
+        }
+        after = _sums(folder)
+        assert after.keys() == before.keys()
+        for sample, value in before.items():
+            assert after[sample] >= value  # never lower: Prometheus would see a reset
+            assert math.isclose(after[sample], value, rel_tol=1e-9)
+        count = ("laeringslop_http_request_duration_seconds_count",)
+        assert after[(*count, (("endpoint", "learner.home"), ("method", "GET")))] == 4
+
+        # A process that starts merges those that ended before it.
+        second = metrics_process_id(_ended(folder))
+        assert f"counter_{second}.db" in _files(folder)
+        third = metrics_process_id(_ended(folder))
+        assert f"counter_{second}.db" not in _files(folder)
+        assert f"counter_{third}.db" in _files(folder)
+        assert _launches(folder) == 12
+    finally:
+        alive.communicate("\n", timeout=30)
+    assert metrics_files.merge_gone(str(folder)) == 2  # the third and, now, the live one
+    assert _files(folder) == {"counter_gone.db", "histogram_gone.db"}
+    assert _launches(folder) == 12
+
+
+def test_files_from_before_life_locks_are_merged_unless_their_process_runs_here(folder):
+    """Files of a version without life locks: another host's are taken to be gone, and
+    so is a pid of this host that no longer runs; this process's are kept."""
+    ended_id = metrics_process_id(_ended(folder))
+    (life,) = folder.glob("life_*.lock")
+    life.unlink()  # as an older version left it
+    for kind in ("counter", "histogram"):
+        source = folder / f"{kind}_{ended_id}.db"
+        (folder / f"{kind}_{metrics_process_id()}.db").write_bytes(source.read_bytes())
+        (folder / f"{kind}_otherhost-1.db").write_bytes(source.read_bytes())
+    assert _launches(folder) == 9
+
+    assert metrics_files.merge_gone(str(folder)) == 2  # the ended pid and the other host
+    assert _files(folder) == {
+        f"counter_{metrics_process_id()}.db",
+        f"histogram_{metrics_process_id()}.db",
+        "counter_gone.db",
+        "histogram_gone.db",
+    }
+    assert _launches(folder) == 9
+
+
+def test_a_folder_that_cannot_be_merged_is_logged_not_raised(folder, caplog):
+    """It runs in gunicorn's master and at a worker's start, which must go on."""
+    _ended(folder)
+    (folder / ".merge.lock").unlink()
+    (folder / ".merge.lock").mkdir()  # its lock cannot be opened (as a full or read-only folder)
+    assert metrics_files.merge_gone(str(folder)) == 0
+    assert "not merged" in caplog.text
+    assert _launches(folder) == 3
+
+
+def test_a_scrape_never_reads_the_folder_while_it_is_merged(folder, monkeypatch):
+    """/metrics takes the folder's lock shared, a merge exclusively: a scrape in the
+    middle of a merge could count a process twice, or not at all (a fall)."""
+    from lti_tool import metrics
+
+    _ended(folder)
+    monkeypatch.setattr(metrics, "MULTIPROCESS_DIR", str(folder))
+    answered: list[bytes] = []
+    with metrics_files.folder_lock(str(folder), shared=False):  # as a merge holds it
+        scrape = threading.Thread(target=lambda: answered.append(metrics.exposition()))
+        scrape.start()
+        scrape.join(timeout=0.5)
+        assert scrape.is_alive() and not answered
+    scrape.join(timeout=30)
+    assert b"laeringslop_lti_launches_total 3.0" in answered[0]
+
+
+def test_gunicorn_s_master_merges_a_worker_s_counts_when_it_ends(folder, monkeypatch):
+    """A worker replaced at a reload may end after its successor started (it finishes
+    its requests first): the master merges it then, not at the next start."""
+    from lti_tool import gunicorn_conf
+
+    pid = _ended(folder)
+    assert f"counter_{metrics_process_id(pid)}.db" in _files(folder)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    gunicorn_conf.child_exit(None, SimpleNamespace(pid=pid))
+    assert _files(folder) == {"counter_gone.db", "histogram_gone.db"}
+    assert _launches(folder) == 3
