@@ -51,7 +51,7 @@ def living_process_id() -> str:
 if MULTIPROCESS_DIR:  # before any metric is made: each takes its value class when made
     make_metrics_folder(MULTIPROCESS_DIR)
     values.ValueClass = values.MultiProcessValue(living_process_id)
-    metrics_files.merge_gone(MULTIPROCESS_DIR, own=living_process_id())
+    metrics_files.merge_gone(MULTIPROCESS_DIR, own=living_process_id(), wait_seconds=1.0)
 
 LAUNCHES = Counter(
     "laeringslop_lti_launches_total",

@@ -8,14 +8,16 @@ upgrade), and they must stay in the sums, or the counters would fall. So the fol
 only grew: a scrape took 64 ms of CPU with one process's files and 2.6 s with 200 gone
 processes' (bench/RESULTS.md). Here a gone process's counters and histograms are added
 into ``counter_gone.db`` and ``histogram_gone.db`` and its files removed: the sums stay
-the same and a scrape reads a file per live process and one more.
+(never lower: ``_rounding_margins``) and a scrape reads a file per live process and one
+more. A file that cannot be read, which broke every scrape, is set aside
+(``*.unreadable``) when its process is merged.
 
 Whether a process is alive: each holds a POSIX lock on its own ``life_<id>.lock`` for as
 long as it runs (the kernel lets go when it ends, however it ends; a forked child does
 not inherit it), and a lock can be tested from any container that shares the folder.
 Merging holds the folder's lock, which a scrape takes shared, so a scrape never sees a
 count twice or not at all. Here, not in ``metrics``: gunicorn's master merges the files
-of a worker that ended without loading prometheus-client's values.
+of a worker that ended without making the tool's metrics.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ import contextlib
 import fcntl
 import logging
 import os
+import signal
+import struct
+import sys
+import threading
+import time
 from collections.abc import Iterator
+
+from prometheus_client.mmap_dict import MmapedDict
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +66,7 @@ def hold_life(folder: str, process_id: str) -> int:
 
 @contextlib.contextmanager
 def folder_lock(folder: str, *, shared: bool) -> Iterator[None]:
-    """The folder's lock: shared for a scrape, exclusive for a merge."""
+    """The folder's lock, shared: a scrape (waits while a merge holds it)."""
     descriptor = os.open(
         os.path.join(folder, _FOLDER_LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640
     )
@@ -68,48 +77,94 @@ def folder_lock(folder: str, *, shared: bool) -> Iterator[None]:
         os.close(descriptor)
 
 
-def merge_gone(folder: str, *, own: str = "") -> int:
+@contextlib.contextmanager
+def _merge_lock(folder: str, wait_seconds: float) -> Iterator[bool]:
+    """The folder's lock, exclusive, if it comes within ``wait_seconds``: a merge can
+    wait for the next chance, and gunicorn's master must not wait on scrapes."""
+    descriptor = os.open(
+        os.path.join(folder, _FOLDER_LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640
+    )
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.05)
+        yield True
+    finally:
+        os.close(descriptor)
+
+
+def merge_gone(folder: str, *, own: str = "", wait_seconds: float = 0.0) -> int:
     """Merge the counts of every process in ``folder`` that is gone (``own``, this
-    process's id, is never looked at); returns how many processes were merged. A folder
-    that cannot be merged (full, not writable) is logged, never raised: it runs in
-    gunicorn's master and at a worker's start, which must go on."""
+    process's id, is never looked at); returns how many processes were merged. Nothing
+    when a scrape holds the folder past ``wait_seconds`` (the next start or worker's end
+    merges). Never raises: it runs in gunicorn's master and at a worker's start, which
+    must go on; what cannot be merged is logged."""
     merged = 0
     try:
-        with folder_lock(folder, shared=False):
-            for process_id in sorted(_process_ids(folder) - {GONE, own}):
-                if _merge_if_gone(folder, process_id):
-                    merged += 1
-    except OSError as exc:
+        with _merge_lock(folder, wait_seconds) as locked:
+            if locked:
+                merged = _merge_all(folder, own)
+    except Exception as exc:  # logged, and gunicorn goes on
         log.warning("metrics: the counts of ended processes in %s not merged: %s", folder, exc)
     if merged:
         log.info("metrics: the counts of %d ended processes merged", merged)
     return merged
 
 
+def _merge_all(folder: str, own: str) -> int:
+    for kind in SUMMED_KINDS:  # a damaged merged file breaks every scrape: set it aside
+        path = os.path.join(folder, f"{kind}_{GONE}.db")
+        try:
+            list(MmapedDict.read_all_values_from_file(path))
+        except FileNotFoundError:
+            pass
+        except _UNREADABLE as exc:
+            _set_aside(path, exc)  # its counts are lost (a counter reset, once), not /metrics
+    merged = 0
+    margins: dict[str, dict[str, float]] = {}
+    for process_id in sorted(_process_ids(folder) - {GONE, own}):
+        try:
+            if _merge_if_gone(folder, process_id, margins):
+                merged += 1
+        except Exception as exc:  # one process's files: the others go on
+            log.warning("metrics: the counts of %s in %s not merged: %s", process_id, folder, exc)
+    return merged
+
+
 def _process_ids(folder: str) -> set[str]:
+    """Every process with files or a life lock (one that never counted has only that)."""
     ids = set()
     for name in os.listdir(folder):
         kind, _, rest = name.partition("_")
         if kind in SUMMED_KINDS and rest.endswith(".db"):
             ids.add(rest[: -len(".db")])
+        elif kind == "life" and rest.endswith(".lock"):
+            ids.add(rest[: -len(".lock")])
     return ids
 
 
-def _merge_if_gone(folder: str, process_id: str) -> bool:
+def _merge_if_gone(folder: str, process_id: str, margins: dict[str, dict[str, float]]) -> bool:
     path = _life_path(folder, process_id)
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:  # written before processes held a life lock
         if _pid_alive_here(process_id):
             return False
-        _merge(folder, process_id)
+        _merge(folder, process_id, margins)
         return True
     try:
         try:
             fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:  # its process holds it: alive
             return False
-        _merge(folder, process_id)
+        _merge(folder, process_id, margins)
         os.unlink(path)  # while locked: a new process of this id makes a new one
         return True
     finally:
@@ -133,36 +188,94 @@ def _pid_alive_here(process_id: str) -> bool:
     return True
 
 
-#: How much a merged sum that is not a whole number is raised (relatively).
-ROUNDING_MARGIN = 1e-12
+#: What a file that cannot be read raises (prometheus-client's ``MmapedDict``): an empty
+#: file (a process ended as it made it), one cut short, a key that is not UTF-8.
+_UNREADABLE = (struct.error, RuntimeError, ValueError)
 
 
-def _not_less(total: float) -> float:
-    """A merged value, never below what a scrape added up before the merge. Counts are
-    whole numbers, exact in any order; a histogram's sum of seconds is not, and added up
-    in another order it may come out a last digit lower, which Prometheus reads as a
-    counter reset (a spike in every rate of it). Raised by a millionth of a millionth,
-    it stays above for any number of processes a folder holds."""
-    if total.is_integer():
-        return total
-    return total + abs(total) * ROUNDING_MARGIN
-
-
-def _merge(folder: str, process_id: str) -> None:
+def _merge(folder: str, process_id: str, margins: dict[str, dict[str, float]]) -> None:
     """Add one gone process's values into the gone files, then remove its files."""
-    from prometheus_client.mmap_dict import MmapedDict
-
     for kind in SUMMED_KINDS:
         source = os.path.join(folder, f"{kind}_{process_id}.db")
         try:
             values = list(MmapedDict.read_all_values_from_file(source))
         except FileNotFoundError:
             continue
+        except _UNREADABLE as exc:
+            _set_aside(source, exc)  # /metrics could not read it either
+            continue
+        if kind not in margins:
+            margins[kind] = _rounding_margins(folder, kind)
         gone = MmapedDict(os.path.join(folder, f"{kind}_{GONE}.db"))
         try:
-            for key, value, timestamp, _position in values:
-                total, _ = gone.read_value(key)
-                gone.write_value(key, _not_less(total + value), timestamp)
+            for key, _value, _timestamp, _position in values:
+                gone.read_value(key)  # every key's place made first: the writes cannot fail
+            with _signals_held():  # both, or neither: never counted twice
+                for key, value, timestamp, _position in values:
+                    total, _ = gone.read_value(key)
+                    gone.write_value(key, total + value + margins[kind].get(key, 0.0), timestamp)
+                os.unlink(source)
         finally:
             gone.close()
-        os.unlink(source)
+
+
+def _set_aside(path: str, exc: Exception) -> None:
+    os.replace(path, path + ".unreadable")
+    log.error("metrics: %s cannot be read (%s): set aside as %s.unreadable", path, exc, path)
+
+
+#: A double's relative precision (2**-52).
+_EPSILON = sys.float_info.epsilon
+
+
+def _rounding_margins(folder: str, kind: str) -> dict[str, float]:
+    """For each key whose values are not all whole numbers, how much to add to a merged
+    value so that no scrape afterwards sums it lower than one before. A scrape adds the
+    files up in the folder's order; merging changes the order and the terms, and a sum of
+    seconds (a histogram's ``_sum``) may come out a last digit lower, which Prometheus
+    reads as a counter reset (a spike in every rate of it). Two orders of n terms differ
+    by at most 2(n-1)·ε/2·Σ|x|; the margin is twice that. Whole numbers (the counts) add
+    up exactly in any order and get none."""
+    sums: dict[str, float] = {}
+    whole: dict[str, bool] = {}
+    files = [name for name in os.listdir(folder) if name.startswith(f"{kind}_")]
+    for name in files:
+        if not name.endswith(".db"):
+            continue
+        try:
+            found = MmapedDict.read_all_values_from_file(os.path.join(folder, name))
+            for key, value, _timestamp, _position in found:
+                sums[key] = sums.get(key, 0.0) + abs(value)
+                whole[key] = whole.get(key, True) and float(value).is_integer()
+        except (FileNotFoundError, *_UNREADABLE):
+            continue  # set aside when its process is merged, or ended meanwhile
+    count = len(files) + 1
+    return {key: 2 * count * _EPSILON * total for key, total in sums.items() if not whole[key]}
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Signals wait until the block ends: a Ctrl-C or a worker's stop (gunicorn's
+    handlers raise SystemExit) between adding a process's values and removing its file
+    would count it twice at the next merge. Python runs its handlers in the main thread,
+    whichever thread the signal reached: there they are swapped for ones that only note
+    the signal, sent again once the block ends; blocking them here also holds those that
+    would end the process outright (a kill -9 still can)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python's handlers cannot interrupt this thread
+        return
+    noted: list[int] = []
+    swapped = {}
+    for number in signal.valid_signals():
+        handler = signal.getsignal(number)
+        if callable(handler):
+            swapped[number] = signal.signal(number, lambda caught, _frame: noted.append(caught))
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        for number, handler in swapped.items():
+            signal.signal(number, handler)
+        for caught in noted:
+            signal.raise_signal(caught)
