@@ -42,6 +42,10 @@ SUMMED_KINDS = ("counter", "histogram")
 #: The process id the merged counts of gone processes are filed under.
 GONE = "gone"
 _FOLDER_LOCK = ".merge.lock"
+#: At most this many processes are merged at a time (about 8 ms each: reading a file of
+#: a long-running worker's counts), so that neither gunicorn's master nor a starting
+#: worker is held for long by a folder that grew for years; the next merge goes on.
+MERGED_AT_ONCE = 100
 
 
 def _life_path(folder: str, process_id: str) -> str:
@@ -128,13 +132,20 @@ def _merge_all(folder: str, own: str) -> int:
         except _UNREADABLE as exc:
             _set_aside(path, exc)  # its counts are lost (a counter reset, once), not /metrics
     merged = 0
-    margins: dict[str, dict[str, float]] = {}
-    for process_id in sorted(_process_ids(folder) - {GONE, own}):
-        try:
-            if _merge_if_gone(folder, process_id, margins):
-                merged += 1
-        except Exception as exc:  # one process's files: the others go on
-            log.warning("metrics: the counts of %s in %s not merged: %s", process_id, folder, exc)
+    gone = _GoneFiles(folder)
+    try:
+        for process_id in sorted(_process_ids(folder) - {GONE, own}):
+            if merged == MERGED_AT_ONCE:
+                break
+            try:
+                if _merge_if_gone(gone, process_id):
+                    merged += 1
+            except Exception as exc:  # one process's files: the others go on
+                log.warning(
+                    "metrics: the counts of %s in %s not merged: %s", process_id, folder, exc
+                )
+    finally:
+        gone.close()
     return merged
 
 
@@ -150,21 +161,21 @@ def _process_ids(folder: str) -> set[str]:
     return ids
 
 
-def _merge_if_gone(folder: str, process_id: str, margins: dict[str, dict[str, float]]) -> bool:
-    path = _life_path(folder, process_id)
+def _merge_if_gone(gone: _GoneFiles, process_id: str) -> bool:
+    path = _life_path(gone.folder, process_id)
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:  # written before processes held a life lock
         if _pid_alive_here(process_id):
             return False
-        _merge(folder, process_id, margins)
+        gone.merge(process_id)
         return True
     try:
         try:
             fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:  # its process holds it: alive
             return False
-        _merge(folder, process_id, margins)
+        gone.merge(process_id)
         os.unlink(path)  # while locked: a new process of this id makes a new one
         return True
     finally:
@@ -193,29 +204,47 @@ def _pid_alive_here(process_id: str) -> bool:
 _UNREADABLE = (struct.error, RuntimeError, ValueError)
 
 
-def _merge(folder: str, process_id: str, margins: dict[str, dict[str, float]]) -> None:
-    """Add one gone process's values into the gone files, then remove its files."""
-    for kind in SUMMED_KINDS:
-        source = os.path.join(folder, f"{kind}_{process_id}.db")
-        try:
-            values = list(MmapedDict.read_all_values_from_file(source))
-        except FileNotFoundError:
-            continue
-        except _UNREADABLE as exc:
-            _set_aside(source, exc)  # /metrics could not read it either
-            continue
-        if kind not in margins:
-            margins[kind] = _rounding_margins(folder, kind)
-        gone = MmapedDict(os.path.join(folder, f"{kind}_{GONE}.db"))
-        try:
-            for key, _value, _timestamp, _position in values:
-                gone.read_value(key)  # every key's place made first: the writes cannot fail
+class _GoneFiles:
+    """The merged files of one merge, each opened once (opening reads every key), and the
+    rounding margins of their keys."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self._files: dict[str, MmapedDict] = {}
+        self._margins: dict[str, dict[str, float]] = {}
+
+    def merge(self, process_id: str) -> None:
+        """Add one gone process's values into the merged files, then remove its files."""
+        for kind in SUMMED_KINDS:
+            source = os.path.join(self.folder, f"{kind}_{process_id}.db")
+            try:
+                values = list(MmapedDict.read_all_values_from_file(source))
+            except FileNotFoundError:
+                continue
+            except _UNREADABLE as exc:
+                _set_aside(source, exc)  # /metrics could not read it either
+                continue
+            self._add(kind, values)
             with _signals_held():  # both, or neither: never counted twice
-                for key, value, timestamp, _position in values:
-                    total, _ = gone.read_value(key)
-                    gone.write_value(key, total + value + margins[kind].get(key, 0.0), timestamp)
+                self._add_now(kind, values)
                 os.unlink(source)
-        finally:
+
+    def _add(self, kind: str, values: list[tuple[str, float, float, int]]) -> None:
+        """Make every key's place first, so that adding (``_add_now``) cannot fail."""
+        if kind not in self._files:
+            self._margins[kind] = _rounding_margins(self.folder, kind)
+            self._files[kind] = MmapedDict(os.path.join(self.folder, f"{kind}_{GONE}.db"))
+        for key, _value, _timestamp, _position in values:
+            self._files[kind].read_value(key)
+
+    def _add_now(self, kind: str, values: list[tuple[str, float, float, int]]) -> None:
+        gone, margins = self._files[kind], self._margins[kind]
+        for key, value, timestamp, _position in values:
+            total, _ = gone.read_value(key)
+            gone.write_value(key, total + value + margins.get(key, 0.0), timestamp)
+
+    def close(self) -> None:
+        for gone in self._files.values():
             gone.close()
 
 

@@ -324,3 +324,15 @@ def test_a_stop_in_the_middle_of_a_merge_counts_nothing_twice(folder, monkeypatc
     assert _launches(folder) == 3
     count = ("laeringslop_http_request_duration_seconds_count",)
     assert _sums(folder)[(*count, (("endpoint", "learner.home"), ("method", "GET")))] == 2
+
+
+def test_a_merge_takes_a_hundred_processes_at_a_time(folder, monkeypatch):
+    """A folder that grew for years holds neither the master nor a starting worker long."""
+    monkeypatch.setattr(metrics_files, "MERGED_AT_ONCE", 2)
+    source = folder / f"counter_{metrics_process_id(_ended(folder))}.db"
+    for number in range(3):
+        (folder / f"counter_otherhost-{number}.db").write_bytes(source.read_bytes())
+    assert _launches(folder) == 12
+    assert [metrics_files.merge_gone(str(folder)) for _ in range(3)] == [2, 2, 0]
+    assert _files(folder) == {"counter_gone.db", "histogram_gone.db"}
+    assert _launches(folder) == 12
