@@ -166,7 +166,7 @@ def _merge_if_gone(gone: _GoneFiles, process_id: str) -> bool:
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:  # written before processes held a life lock
-        if _pid_alive_here(process_id):
+        if _may_run_without_life_lock(gone.folder, process_id):
             return False
         gone.merge(process_id)
         return True
@@ -182,21 +182,32 @@ def _merge_if_gone(gone: _GoneFiles, process_id: str) -> bool:
         os.close(descriptor)
 
 
-def _pid_alive_here(process_id: str) -> bool:
-    """A process id of this host whose pid runs (a process of a version before life
-    locks); another host's is taken to be gone."""
+#: How long the files of another host's process without a life lock must have been left
+#: unwritten before it is taken to be gone (seconds). The kernel marks a file written
+#: through its mapping at least as often as it writes it back (half a minute).
+UNWRITTEN_SECONDS = 600
+
+
+def _may_run_without_life_lock(folder: str, process_id: str) -> bool:
+    """A process of a version before life locks (an upgrade): of this host, while its pid
+    runs; of another (a container not yet stopped), while its files are being written."""
     from lti_tool.observability import metrics_process_id
 
     pid = process_id.rpartition("-")[2]
-    if not pid.isdigit() or metrics_process_id(int(pid)) != process_id:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
+    if pid.isdigit() and metrics_process_id(int(pid)) == process_id:
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # another user's process
+            return True
         return True
-    return True
+    written = 0.0
+    for kind in SUMMED_KINDS:
+        with contextlib.suppress(FileNotFoundError):
+            path = os.path.join(folder, f"{kind}_{process_id}.db")
+            written = max(written, os.stat(path).st_mtime)
+    return time.time() - written < UNWRITTEN_SECONDS
 
 
 #: What a file that cannot be read raises (prometheus-client's ``MmapedDict``): an empty
@@ -286,25 +297,46 @@ def _rounding_margins(folder: str, kind: str) -> dict[str, float]:
 def _signals_held() -> Iterator[None]:
     """Signals wait until the block ends: a Ctrl-C or a worker's stop (gunicorn's
     handlers raise SystemExit) between adding a process's values and removing its file
-    would count it twice at the next merge. Python runs its handlers in the main thread,
-    whichever thread the signal reached: there they are swapped for ones that only note
-    the signal, sent again once the block ends; blocking them here also holds those that
-    would end the process outright (a kill -9 still can)."""
+    would count it twice at the next merge. A kill -9 still can."""
     if threading.current_thread() is not threading.main_thread():
-        yield  # Python's handlers cannot interrupt this thread
+        yield  # Python runs its handlers in the main thread: this one is not interrupted
         return
+    if _threads() == 1:  # gunicorn's master, a worker starting
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # the held ones come now
+        return
+    with _handlers_noting():
+        yield
+
+
+def _threads() -> int:
+    """This process's threads, those not started by ``threading`` too (execnet's, C
+    libraries'); ``threading``'s count where /proc cannot tell."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
+@contextlib.contextmanager
+def _handlers_noting() -> Iterator[None]:
+    """With other threads, a signal blocked here may reach one of them, and Python would
+    still run its handler in this thread: the handlers are swapped for ones that only note
+    the signal, and it is sent again once they are back (put back while blocked here)."""
     noted: list[int] = []
     swapped = {}
-    for number in signal.valid_signals():
-        handler = signal.getsignal(number)
-        if callable(handler):
-            swapped[number] = signal.signal(number, lambda caught, _frame: noted.append(caught))
     held = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     try:
+        for number in signal.valid_signals():
+            if callable(signal.getsignal(number)):
+                swapped[number] = signal.signal(number, lambda caught, _: noted.append(caught))
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         for number, handler in swapped.items():
             signal.signal(number, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         for caught in noted:
             signal.raise_signal(caught)

@@ -136,9 +136,10 @@ def test_the_counts_of_ended_processes_are_merged_and_live_ones_kept(folder):
     assert _launches(folder) == 12
 
 
-def test_files_from_before_life_locks_are_merged_unless_their_process_runs_here(folder):
-    """Files of a version without life locks: another host's are taken to be gone, and
-    so is a pid of this host that no longer runs; this process's are kept."""
+def test_files_from_before_life_locks_are_merged_once_their_process_is_gone(folder):
+    """Files of a version without life locks (an upgrade): a pid of this host is gone
+    when it no longer runs; another host's process (a container not yet stopped) when its
+    files have not been written for ten minutes; this process's are kept."""
     ended_id = metrics_process_id(_ended(folder))
     (life,) = folder.glob("life_*.lock")
     life.unlink()  # as an older version left it
@@ -146,16 +147,24 @@ def test_files_from_before_life_locks_are_merged_unless_their_process_runs_here(
         source = folder / f"{kind}_{ended_id}.db"
         (folder / f"{kind}_{metrics_process_id()}.db").write_bytes(source.read_bytes())
         (folder / f"{kind}_otherhost-1.db").write_bytes(source.read_bytes())
-    assert _launches(folder) == 9
+        (folder / f"{kind}_otherhost-2.db").write_bytes(source.read_bytes())
+        _left_long_ago(folder / f"{kind}_otherhost-2.db")
+    (folder / "histogram_otherhost-1.db").unlink()  # only its counter was written lately
+    _left_long_ago(folder / "counter_otherhost-1.db")
+    os.utime(folder / "counter_otherhost-1.db")  # written just now
+    assert _launches(folder) == 12
 
-    assert metrics_files.merge_gone(str(folder)) == 2  # the ended pid and the other host
+    assert metrics_files.merge_gone(str(folder)) == 2  # the ended pid and otherhost-2
     assert _files(folder) == {
         f"counter_{metrics_process_id()}.db",
         f"histogram_{metrics_process_id()}.db",
+        "counter_otherhost-1.db",
         "counter_gone.db",
         "histogram_gone.db",
     }
-    assert _launches(folder) == 9
+    _left_long_ago(folder / "counter_otherhost-1.db")
+    assert metrics_files.merge_gone(str(folder)) == 1
+    assert _launches(folder) == 12
 
 
 def test_a_folder_that_cannot_be_merged_is_logged_not_raised(folder, caplog):
@@ -203,6 +212,7 @@ def test_a_file_that_cannot_be_read_is_set_aside_and_processes_still_start(folde
     and read by a starting worker's merge it would stop gunicorn ("Worker failed to
     boot"): an ended process's is set aside, and so is a damaged merged file."""
     (folder / "counter_otherhost-1.db").write_bytes(b"")
+    _left_long_ago(folder / "counter_otherhost-1.db")
     damaged = struct.pack("i", 4096) + bytes(60)  # says 4 kB are used, holds 64 bytes
     (folder / "histogram_gone.db").write_bytes(damaged)
     _ended(folder)  # its start merged (and set aside) what it could not read
@@ -217,6 +227,12 @@ def test_a_file_that_cannot_be_read_is_set_aside_and_processes_still_start(folde
         "histogram_gone.db",
         *(f"{kind}_{process}.db" for kind in ("counter", "histogram") for process in _ids(folder)),
     }
+
+
+def _left_long_ago(path: Path) -> None:
+    """Written last an hour ago (another host's process without a life lock: gone)."""
+    an_hour_ago = time.time() - 3600
+    os.utime(path, (an_hour_ago, an_hour_ago))
 
 
 def _ids(folder: Path) -> set[str]:
@@ -251,6 +267,7 @@ def test_a_merged_sum_of_seconds_never_reads_lower_than_before(folder):
             os.unlink(folder / name)
         put("histogram_gone.db", chance.uniform(0, 10))
         put("histogram_otherhost-5.db", chance.uniform(0, 1))
+        _left_long_ago(folder / "histogram_otherhost-5.db")
         put(f"histogram_{metrics_process_id()}.db", chance.uniform(0, 1e6))
         put(f"histogram_{metrics_process_id(1)}.db", chance.uniform(0, 1e6))  # pid 1 runs
         before = total()
@@ -332,6 +349,7 @@ def test_a_merge_takes_a_hundred_processes_at_a_time(folder, monkeypatch):
     source = folder / f"counter_{metrics_process_id(_ended(folder))}.db"
     for number in range(3):
         (folder / f"counter_otherhost-{number}.db").write_bytes(source.read_bytes())
+        _left_long_ago(folder / f"counter_otherhost-{number}.db")
     assert _launches(folder) == 12
     assert [metrics_files.merge_gone(str(folder)) for _ in range(3)] == [2, 2, 0]
     assert _files(folder) == {"counter_gone.db", "histogram_gone.db"}
