@@ -575,14 +575,16 @@ def _unavailable(code: str, title: str, message: str) -> Response:
     return response
 
 
-def service_down_response(*, traceback: bool = True) -> Response:
+def service_down_response(*, traceback: bool = True, cause: str = "") -> Response:
     """503 and a moment's wait (Retry-After), in the reader's language: the database or
     Redis does not answer (down, restarting, every connection in use). Logged with the
     error for operations (``traceback=False``: one line, for a request refused because
-    Redis failed a moment ago, which ``redis_pool`` logged once); the request's
-    transaction is rolled back."""
+    Redis failed a moment ago, which ``redis_pool`` logged once, or because Redis said
+    why it cannot serve, its ``cause``); the request's transaction is rolled back."""
     if traceback:
         log.exception("a service is unavailable on %s %s", request.method, request.path)
+    elif cause:
+        log.warning("Redis cannot serve %s %s: %s", request.method, request.path, cause)
     else:
         log.warning("Redis is unavailable on %s %s", request.method, request.path)
     response = _unavailable(
@@ -667,8 +669,12 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, OperationalError):
             # None: a fault of ours, which trying again will not help
             return database_unavailable_response(exc) or handle_unexpected(exc)
-        if isinstance(exc, RedisResponseError) and not cannot_serve(exc):
-            return handle_unexpected(exc)  # a wrong command: a fault of ours
+        if isinstance(exc, RedisResponseError):
+            if not cannot_serve(exc):
+                return handle_unexpected(exc)  # a wrong command: a fault of ours
+            # full, read-only, failing its snapshots: its answer says so (on every
+            # request until it is mended: a line each, no traceback)
+            return service_down_response(traceback=False, cause=f"{type(exc).__name__}: {exc}")
         return service_down_response(traceback=not isinstance(exc, RedisUnavailable))
 
     @app.errorhandler(Exception)

@@ -176,10 +176,11 @@ def test_a_connection_broken_under_a_command_is_no_redis_failure(proxied, lms, c
     assert "Redis failed" not in caplog.text
 
 
-def test_a_redis_that_cannot_write_is_a_moment_to_wait_not_an_error(app, make_app, lms):
+def test_a_redis_that_cannot_write_is_a_moment_to_wait_not_an_error(app, make_app, lms, caplog):
     """Redis full (OOM), or a replica after a failover (READONLY), answers each command
     with an error: a login is told to try again in a moment (503, not 500), and
-    verification answers, still limited."""
+    verification answers, still limited. The log says what Redis answered, a line a
+    request (no traceback: it lasts until Redis is mended)."""
     for reply in (
         b"-READONLY You can't write against a read only replica.\r\n",
         b"-OOM command not allowed when used memory > 'maxmemory'.\r\n",
@@ -192,8 +193,15 @@ def test_a_redis_that_cannot_write_is_a_moment_to_wait_not_an_error(app, make_ap
         try:
             full = make_app(REDIS_URL=server.url, VERIFY_RATE_LIMIT="1 per minute")
             anyone = full.test_client()
+            caplog.clear()
             login = anyone.get("/lti/login", query_string=lms.platform.login_params("learner"))
             assert login.status_code == 503, reply
+            (line,) = [row for row in caplog.records if row.name == "lti_tool.errors"]
+            assert line.getMessage().startswith("Redis cannot serve GET /lti/login: ")
+            # what Redis said after its code (redis-py keeps the code in the class name)
+            said = reply.decode().rsplit(": ", 1)[-1].strip().split(" ", 1)[1]
+            assert said in line.getMessage(), said
+            assert not line.exc_info
             assert [anyone.get(UNKNOWN_CODE).status_code for _ in range(2)] == [404, 429]
         finally:
             server.close()
