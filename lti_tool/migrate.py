@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import io
 import logging
 import re
 import sys
@@ -222,17 +221,10 @@ def db_upgrade(revision: str, sql: bool) -> None:
 
     config = _config()
     config.attributes["takes_turns"] = True  # with another upgrade at once (migrations/env.py)
-    script = io.StringIO()
-    if sql:
-        # The whole script or nothing: a range refused halfway (``rows_to_copy``) must not
-        # leave a script without its COMMIT for psql to run in part.
-        config.output_buffer = script
     with _alembic_errors():
-        command.upgrade(config, revision, sql=sql)
+        command.upgrade(config, revision, sql=sql)  # --sql: the whole script, or nothing
         if not sql:
             command.current(_config())  # reads only: it need not wait for another upgrade
-    if sql:
-        click.echo(script.getvalue(), nl=False)
 
 
 @db_cli.command("downgrade")

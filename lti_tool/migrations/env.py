@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import sys
 from logging.config import fileConfig
 from pathlib import Path
 
@@ -42,18 +44,23 @@ def run_migrations_offline() -> None:
     """The SQL of the migrations, written for a database administrator to read and run
     (``db upgrade --sql``), PostgreSQL's only: SQLite's batch migrations copy tables they
     must first read. One transaction that first takes the migration lock, so the script
-    takes turns with ``laeringslop migrate`` as two of those do."""
+    takes turns with ``laeringslop migrate`` as two of those do. The whole script or
+    nothing, through Alembic's own command too: a range refused halfway
+    (``migrate.rows_to_copy``) must not leave a script without its COMMIT for psql to run
+    in part."""
     url = database_url()
     if not url.startswith("postgresql"):
         raise CommandError(
             "SQL written in advance (--sql) is PostgreSQL's: the embedded SQLite database is "
             "migrated by `laeringslop migrate`"
         )
+    script = io.StringIO()
     context.configure(
         url=url,
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},  # a % as itself, not the driver's %%
+        output_buffer=script,
     )
     with context.begin_transaction():
         # as an upgrade run against the database (_wait_for_our_turn, _migrate): wait for
@@ -63,6 +70,7 @@ def run_migrations_offline() -> None:
         context.execute(f"SET LOCAL lock_timeout = '{MIGRATION_STATEMENT_LOCK_WAIT}'")
         context.execute(f"SET LOCAL statement_timeout = '{MIGRATION_STATEMENT_TIME}'")
         context.run_migrations()
+    (config.output_buffer or sys.stdout).write(script.getvalue())
 
 
 def run_migrations_online() -> None:
@@ -171,12 +179,15 @@ LOCK_NOT_AVAILABLE = "55P03"
 
 
 def _holder(connection) -> str:  # type: ignore[no-untyped-def]
-    """Who holds the migration lock, for the log: a crashed host's session shows here."""
+    """Who holds the migration lock, for the log: a crashed host's session shows here.
+    This database's: an advisory lock is one database's, and a server may hold several
+    tools' databases (several municipalities'), each migrating on its own."""
     row = connection.execute(
         text(
             "SELECT a.pid, a.client_addr, a.application_name FROM pg_locks l"
             " JOIN pg_stat_activity a ON a.pid = l.pid"
             " WHERE l.locktype = 'advisory' AND l.granted"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             " AND l.classid = :high AND l.objid = :low AND l.objsubid = 1"
         ),
         {"high": MIGRATION_LOCK >> 32, "low": MIGRATION_LOCK & 0xFFFFFFFF},

@@ -378,15 +378,20 @@ def _wait_until_waiting(connection: Any, processes: list[Any], count: int) -> No
 
 def test_an_upgrade_waits_while_another_migration_holds_the_lock(tmp_path):
     """The lock is PostgreSQL's, so a migration on another host holds it: an upgrade says
-    it waits, and who holds the lock, and runs once the lock is given back."""
+    it waits, and who holds the lock, and runs once the lock is given back. Another
+    database on the server (another municipality's tool) migrating meanwhile is not
+    named (the log named its session instead: a second server-wide lock in pg_locks)."""
 
     from lti_tool.migrate import MIGRATION_LOCK
 
     url = _roundtrip_database("postgresql", tmp_path)
     engine = create_engine(url)
+    neighbour = create_engine(_roundtrip_database("postgresql", tmp_path, purpose="neighbour"))
     upgrade = None
     try:
-        with engine.connect() as other_host:
+        with neighbour.connect() as elsewhere, engine.connect() as other_host:
+            elsewhere.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+            elsewhere.commit()
             other_host.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
             holder = other_host.execute(text("SELECT pg_backend_pid()")).scalar()
             other_host.commit()
@@ -397,6 +402,7 @@ def test_an_upgrade_waits_while_another_migration_holds_the_lock(tmp_path):
         out, err = upgrade.communicate(timeout=120)
     finally:
         engine.dispose()
+        neighbour.dispose()
         if upgrade is not None:
             _stopped(upgrade)
     assert upgrade.returncode == 0, err
@@ -476,3 +482,43 @@ def test_the_upgrade_as_sql_makes_the_schema_the_upgrade_makes(make_app, tmp_pat
     sqlite = make_app(DATABASE_URL="sqlite:///" + str(tmp_path / "x.sqlite3"))
     refused = sqlite.test_cli_runner().invoke(args=["db", "upgrade", "--sql"])
     assert refused.exit_code == 1 and "PostgreSQL's" in refused.output
+
+
+def test_alembic_s_own_command_writes_the_whole_script_or_nothing(tmp_path):
+    """``alembic upgrade --sql`` (a developer's or administrator's habit, from the
+    repository) goes through the same environment: a range refused halfway writes
+    nothing, not a first half without its COMMIT that psql would run in part. Written
+    in advance, it needs no database (the URL's server is never asked)."""
+    import subprocess
+    import sys
+
+    script_dir = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    (head,) = script_dir.get_heads()
+    before = script_dir.get_revision(head).down_revision
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update(
+        DATABASE_URL="postgresql://nobody@127.0.0.1:9/none",  # never connected to
+        INSTANCE_PATH=str(tmp_path / "instance"),
+        KEYS_DIR=str(tmp_path / "keys"),
+    )
+
+    def alembic(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 - Alembic's own command, on the tool's migrations
+            [sys.executable, "-m", "alembic", "-c", str(root / "alembic.ini"), *args],
+            env=env,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    refused = alembic("upgrade", "--sql", f"{before}:head")
+    assert refused.returncode != 0
+    # Alembic's command says FAILED on standard output too, and nothing of the script
+    (said,) = refused.stdout.splitlines()
+    assert said.startswith(f"FAILED: migration {head} copies")
+    written = alembic("upgrade", "--sql", "head")
+    assert written.returncode == 0, written.stderr
+    assert written.stdout.lstrip().startswith("BEGIN;")
+    assert written.stdout.rstrip().endswith("COMMIT;")
