@@ -227,18 +227,42 @@ def db_upgrade(revision: str, sql: bool) -> None:
             command.current(_config())  # reads only: it need not wait for another upgrade
 
 
-@db_cli.command("downgrade")
-@click.argument("revision", default="-1")
-def db_downgrade(revision: str) -> None:
+@db_cli.command("downgrade", context_settings={"ignore_unknown_options": True})
+@click.argument("revision", default="-1")  # -2 is a revision, not an option
+@click.option(
+    "--sql",
+    is_flag=True,
+    help="Write the SQL to standard output instead (PostgreSQL): from this version's newest "
+    "revision, where an upgrade to it left the database, or FROM:TO as the revision.",
+)
+def db_downgrade(revision: str, sql: bool) -> None:
     """Undo migrations (the newest one by default): to go back to the tool's previous
-    version after an upgrade. Restore the backup instead when a migration dropped data."""
+    version after an upgrade. Restore the backup instead when a migration dropped data.
+
+    With ``--sql``, the database is not touched: the SQL is written for an administrator
+    to read and run, as ``upgrade --sql`` writes it."""
     from alembic import command
 
     config = _config()
     config.attributes["takes_turns"] = True
     with _alembic_errors():
+        if sql:
+            command.downgrade(config, _from_the_head(config, revision), sql=True)
+            return
         command.downgrade(config, _from_here(config, revision))
         command.current(_config())  # reads only: it need not wait for another upgrade
+
+
+def _from_the_head(config: Config, revision: str) -> str:
+    """The range a downgrade written in advance undoes: SQL for no database in particular
+    starts where this version's upgrade leaves one, its newest revision (``FROM:TO`` as
+    given; ``-1`` and other steps counted from there)."""
+    if ":" in revision:
+        return revision
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(config).get_current_head()
+    return f"{head}:{_steps_down(config, head, revision)}"
 
 
 def _from_here(config: Config, revision: str) -> str:
@@ -247,16 +271,22 @@ def _from_here(config: Config, revision: str) -> str:
     downgrade runs waits its turn (``migrations/env.py``), then finds the database there
     and has nothing to do, where ``-1`` read after its turn came would have taken it down
     one step more."""
-    steps = re.fullmatch(r"-(\d+)", revision)
-    if steps is None:
+    if re.fullmatch(r"-(\d+)", revision) is None:
         return revision
     from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
 
     with current_app.extensions["db_engine"].connect() as connection:  # the app's database
         current = MigrationContext.configure(connection).get_current_revision()
-    if current is None:
+    return _steps_down(config, current, revision)
+
+
+def _steps_down(config: Config, current: str | None, revision: str) -> str:
+    """The revision ``revision`` (``-N``) reaches from ``current``; any other as given."""
+    steps = re.fullmatch(r"-(\d+)", revision)
+    if steps is None or current is None:
         return revision  # nothing to undo: Alembic says so
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(config)
     target: str | None = current
     for _ in range(int(steps.group(1))):

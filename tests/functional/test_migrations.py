@@ -440,6 +440,17 @@ def _catalogue(url: str) -> dict[str, list[tuple[Any, ...]]]:
         engine.dispose()
 
 
+def _written_script(runner: Any, command: str) -> str:
+    """``db <command> --sql``'s script: one transaction that first takes the migration
+    lock, so it takes turns with ``laeringslop migrate``."""
+    written = runner.invoke(args=["db", command, "--sql"])
+    assert written.exit_code == 0, written.output
+    script = str(written.stdout)
+    assert script.lstrip().startswith("BEGIN;") and script.rstrip().endswith("COMMIT;")
+    assert "pg_advisory_xact_lock" in script
+    return script
+
+
 def test_the_upgrade_as_sql_makes_the_schema_the_upgrade_makes(make_app, tmp_path):
     """``db upgrade --sql`` (``laeringslop migrate --sql``) writes the schema's SQL for a
     database administrator to read and run, touching no database: run on an empty
@@ -454,11 +465,7 @@ def test_the_upgrade_as_sql_makes_the_schema_the_upgrade_makes(make_app, tmp_pat
     empty = _roundtrip_database("postgresql", tmp_path, purpose="offline")
     runner = make_app(DATABASE_URL=empty).test_cli_runner()
 
-    written = runner.invoke(args=["db", "upgrade", "--sql"])
-    assert written.exit_code == 0, written.output
-    script = written.stdout
-    assert script.lstrip().startswith("BEGIN;") and script.rstrip().endswith("COMMIT;")
-    assert "pg_advisory_xact_lock" in script  # takes turns with `laeringslop migrate`
+    script = _written_script(runner, "upgrade")
     # and, as it, never long behind the running app's locks
     assert "SET LOCAL lock_timeout = '10s'" in script
     assert "SET LOCAL statement_timeout = '5min'" in script
@@ -481,6 +488,47 @@ def test_the_upgrade_as_sql_makes_the_schema_the_upgrade_makes(make_app, tmp_pat
     assert refused.stdout == ""  # not the script's first half, without its COMMIT
     sqlite = make_app(DATABASE_URL="sqlite:///" + str(tmp_path / "x.sqlite3"))
     refused = sqlite.test_cli_runner().invoke(args=["db", "upgrade", "--sql"])
+    assert refused.exit_code == 1 and "PostgreSQL's" in refused.output
+
+
+def test_the_downgrade_as_sql_undoes_the_newest_migration(make_app, tmp_path):
+    """``db downgrade --sql`` writes the SQL of going back a version for a database
+    administrator, touching no database: from this version's newest revision (where its
+    upgrade left the database), one step by default, any steps, or FROM:TO. Run, the
+    database is at the previous revision and upgrades again. Across a migration that
+    copies rows back it is refused, naming it, and writes nothing."""
+    import psycopg
+
+    url = _roundtrip_database("postgresql", tmp_path)
+    db = _db_commands(make_app(DATABASE_URL=url))
+    db("upgrade")
+    script_dir = ScriptDirectory.from_config(_config(url))
+    (head,) = script_dir.get_heads()
+    before = script_dir.get_revision(head).down_revision
+    runner = make_app(DATABASE_URL=url).test_cli_runner()
+
+    script = _written_script(runner, "downgrade")
+    assert f"version_num='{before}'" in script
+    assert f"{head} (head)" in db("current")  # written, not run
+    steps = runner.invoke(args=["db", "downgrade", "--sql", "-1"])
+    assert steps.stdout == script
+    ranged = runner.invoke(args=["db", "downgrade", "--sql", f"{head}:{before}"])
+    assert ranged.stdout == script
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(script.encode())  # its own BEGIN and COMMIT, as psql -f runs it
+    assert before in db("current")
+    db("upgrade")
+    assert f"{head} (head)" in db("current")
+
+    copying = "6bb3de8722bd"  # the certification trail: its downgrade copies rows back
+    below = script_dir.get_revision(copying).down_revision
+    refused = runner.invoke(args=["db", "downgrade", "--sql", f"{head}:{below}"])
+    assert refused.exit_code == 1
+    assert f"migration {copying} copies certification trail row by row" in refused.output
+    assert refused.stdout == ""
+    sqlite = make_app(DATABASE_URL="sqlite:///" + str(tmp_path / "x.sqlite3"))
+    refused = sqlite.test_cli_runner().invoke(args=["db", "downgrade", "--sql"])
     assert refused.exit_code == 1 and "PostgreSQL's" in refused.output
 
 
