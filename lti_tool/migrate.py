@@ -243,6 +243,8 @@ def db_downgrade(revision: str, sql: bool) -> None:
     to read and run, as ``upgrade --sql`` writes it."""
     from alembic import command
 
+    if revision.startswith("-") and re.fullmatch(r"-\d+", revision) is None:
+        raise click.UsageError(f"No such option: {revision}")  # before any connection
     config = _config()
     config.attributes["takes_turns"] = True
     with _alembic_errors():

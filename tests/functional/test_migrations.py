@@ -530,6 +530,10 @@ def test_the_downgrade_as_sql_undoes_the_newest_migration(make_app, tmp_path):
     sqlite = make_app(DATABASE_URL="sqlite:///" + str(tmp_path / "x.sqlite3"))
     refused = sqlite.test_cli_runner().invoke(args=["db", "downgrade", "--sql"])
     assert refused.exit_code == 1 and "PostgreSQL's" in refused.output
+    # -2 is a revision, but a mistyped option is no revision to wait for the lock with
+    mistyped = sqlite.test_cli_runner().invoke(args=["db", "downgrade", "--sqll"])
+    assert mistyped.exit_code == 2 and "No such option: --sqll" in mistyped.output
+    assert not (tmp_path / "x.sqlite3").exists()  # no database was opened
 
 
 def test_alembic_s_own_command_writes_the_whole_script_or_nothing(tmp_path):
