@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import sys
 from logging.config import fileConfig
 from pathlib import Path
@@ -69,8 +70,31 @@ def run_migrations_offline() -> None:
         context.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.execute(f"SET LOCAL lock_timeout = '{MIGRATION_STATEMENT_LOCK_WAIT}'")
         context.execute(f"SET LOCAL statement_timeout = '{MIGRATION_STATEMENT_TIME}'")
+        _refuse_another_start()
         context.run_migrations()
     (config.output_buffer or sys.stdout).write(script.getvalue())
+
+
+def _refuse_another_start() -> None:
+    """A script written from a revision (``--sql FROM:TO``, every downgrade's) first checks
+    that the database is at it: run on one at another revision, its statements would fail
+    halfway or, worse, succeed on tables of another shape. It stops with the two
+    revisions, and psql's ON_ERROR_STOP rolls the script back."""
+    start = context.get_starting_revision_argument()
+    if start is None:
+        return  # a new database's whole schema: alembic_version is made in the script
+    revision = context.script.as_revision_number(start)  # a known revision's id, or None
+    if not isinstance(revision, str) or not re.fullmatch(r"[0-9a-f]+", revision):
+        return  # base: nothing to check
+    # a revision id of the shipped migrations, hexadecimal: nothing to quote
+    check = (
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM alembic_version"  # noqa: S608
+        f" WHERE version_num = '{revision}') THEN RAISE EXCEPTION"
+        f" 'this script starts at revision {revision}, and the database is at %',"
+        " (SELECT string_agg(version_num, ', ') FROM alembic_version);"
+        " END IF; END $$"
+    )
+    context.execute(check)
 
 
 def run_migrations_online() -> None:

@@ -495,7 +495,8 @@ def test_the_downgrade_as_sql_undoes_the_newest_migration(make_app, tmp_path):
     """``db downgrade --sql`` writes the SQL of going back a version for a database
     administrator, touching no database: from this version's newest revision (where its
     upgrade left the database), one step by default, any steps, or FROM:TO. Run, the
-    database is at the previous revision and upgrades again. Across a migration that
+    database is at the previous revision and upgrades again; run on a database at
+    another revision, it stops first, saying both. Across a migration that
     copies rows back it is refused, naming it, and writes nothing."""
     import psycopg
 
@@ -517,6 +518,11 @@ def test_the_downgrade_as_sql_undoes_the_newest_migration(make_app, tmp_path):
     plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(script.encode())  # its own BEGIN and COMMIT, as psql -f runs it
+    assert before in db("current")
+    with psycopg.connect(plain, autocommit=True) as conn:  # again: not where it starts
+        elsewhere = f"this script starts at revision {head}, and the database is at {before}"
+        with pytest.raises(psycopg.errors.RaiseException, match=elsewhere):
+            conn.execute(script.encode())
     assert before in db("current")
     db("upgrade")
     assert f"{head} (head)" in db("current")
