@@ -60,12 +60,11 @@ def main() -> int:
         return sum(times) / len(times), sums
 
     own = [name for name in os.listdir(folder) if name.endswith(".db")]
-    for name in own:
-        kind = name.split("_", 1)[0]
-        for number in range(args.ended):
-            shutil.copy(
-                os.path.join(folder, name), os.path.join(folder, f"{kind}_ended{number}-1.db")
-            )
+    for number in range(args.ended):
+        Path(folder, f"life_ended{number}-1.lock").touch()  # its process gone: not held
+        for name in own:
+            ended = os.path.join(folder, f"{name.split('_', 1)[0]}_ended{number}-1.db")
+            shutil.copy(os.path.join(folder, name), ended)
     before_cpu, before = scrape()
     started = time.perf_counter()
     merged = rounds = 0
@@ -82,7 +81,7 @@ def main() -> int:
     print(f"files of ended processes: {args.ended} × 2, this process's: {len(own)}")
     print(f"a scrape with them: {before_cpu * 1000:.1f} ms CPU ({len(before)} samples)")
     print(f"merged {merged} processes in {rounds} merges, {merge_seconds:.2f} s in all")
-    print(f"files now: {', '.join(files)}")
+    print(f"files now: {', '.join(files[:10])}{' …' if len(files) > 10 else ''}")
     print(f"a scrape after: {after_cpu * 1000:.1f} ms CPU; every sum kept: {kept}")
     shutil.rmtree(folder, ignore_errors=True)
     return 0 if kept and merged == args.ended else 1

@@ -120,7 +120,9 @@ def _reload_if_settings_work(server: Any, reload: Callable[[], None]) -> None:
         return
     server.log.error(
         "Reload refused: the settings cannot work (the line before says why); the "
-        "workers go on with the settings they started with"
+        "workers go on with the settings they started with. Mend them soon: a worker "
+        "started meanwhile (one replaced after a timeout or a crash) would read them "
+        "and stop gunicorn"
     )
 
 

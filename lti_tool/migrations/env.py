@@ -83,7 +83,8 @@ def _refuse_another_start() -> None:
     start = context.get_starting_revision_argument()
     if start is None:
         return  # a new database's whole schema: alembic_version is made in the script
-    revision = context.script.as_revision_number(start)  # a known revision's id, or None
+    script = context.script.get_revision(start)  # "head", a short id: the whole id
+    revision = None if script is None else script.revision
     if not isinstance(revision, str) or not re.fullmatch(r"[0-9a-f]+", revision):
         return  # base: nothing to check
     # a revision id of the shipped migrations, hexadecimal: nothing to quote

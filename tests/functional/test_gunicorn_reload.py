@@ -124,8 +124,10 @@ def test_a_reload_with_settings_that_cannot_work_is_refused_and_the_workers_go_o
     # The first worker's counts are merged when it ends: one file a kind for the ended
     # workers, and the counts go on from where they were.
     folder = tmp_path / "metrics"
-    _until(lambda: (folder / "counter_gone.db").exists(), server, log)
+    merged = "metrics: the counts of 1 ended processes merged"  # after its last file
+    _until(lambda: merged in log.read_text(), server, log)
     assert not [name for name in os.listdir(folder) if f"-{first}." in name]
+    assert (folder / "counter_gone.db").exists()
     assert _healthz_count(base) >= answered + 1
     server.terminate()
     assert server.wait(timeout=30) == 0

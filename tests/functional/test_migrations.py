@@ -515,6 +515,8 @@ def test_the_downgrade_as_sql_undoes_the_newest_migration(make_app, tmp_path):
     assert steps.stdout == script
     ranged = runner.invoke(args=["db", "downgrade", "--sql", f"{head}:{before}"])
     assert ranged.stdout == script
+    short = runner.invoke(args=["db", "downgrade", "--sql", f"{head[:6]}:{before}"])
+    assert short.stdout == script  # the check names the whole id, as the database has it
     plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(script.encode())  # its own BEGIN and COMMIT, as psql -f runs it
