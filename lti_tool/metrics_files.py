@@ -48,6 +48,11 @@ _FOLDER_LOCK = ".merge.lock"
 MERGED_AT_ONCE = 100
 
 
+def _opened(path: str) -> int:
+    """A lock file's descriptor (made if missing), not inherited by programs run."""
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+
+
 def _life_path(folder: str, process_id: str) -> str:
     return os.path.join(folder, f"life_{process_id}.lock")
 
@@ -58,7 +63,7 @@ def hold_life(folder: str, process_id: str) -> int:
     in this process would let the lock go)."""
     path = _life_path(folder, process_id)
     while True:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        descriptor = _opened(path)
         fcntl.lockf(descriptor, fcntl.LOCK_SH)  # waits while a merge looks at it
         try:
             if os.stat(path).st_ino == os.fstat(descriptor).st_ino:
@@ -71,9 +76,7 @@ def hold_life(folder: str, process_id: str) -> int:
 @contextlib.contextmanager
 def folder_lock(folder: str, *, shared: bool) -> Iterator[None]:
     """The folder's lock, shared: a scrape (waits while a merge holds it)."""
-    descriptor = os.open(
-        os.path.join(folder, _FOLDER_LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640
-    )
+    descriptor = _opened(os.path.join(folder, _FOLDER_LOCK))
     try:
         fcntl.flock(descriptor, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
@@ -85,9 +88,7 @@ def folder_lock(folder: str, *, shared: bool) -> Iterator[None]:
 def _merge_lock(folder: str, wait_seconds: float) -> Iterator[bool]:
     """The folder's lock, exclusive, if it comes within ``wait_seconds``: a merge can
     wait for the next chance, and gunicorn's master must not wait on scrapes."""
-    descriptor = os.open(
-        os.path.join(folder, _FOLDER_LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640
-    )
+    descriptor = _opened(os.path.join(folder, _FOLDER_LOCK))
     try:
         deadline = time.monotonic() + wait_seconds
         while True:

@@ -13,7 +13,7 @@ import functools
 import logging
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
@@ -202,14 +202,19 @@ def _alembic_errors() -> Iterator[None]:
         raise click.ClickException(str(exc)) from exc
 
 
+def _sql_option(starting: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--sql``: the script written for a database administrator (``migrations/env.py``),
+    where it starts."""
+    return click.option(
+        "--sql",
+        is_flag=True,
+        help=f"Write the SQL to standard output instead (PostgreSQL): {starting}.",
+    )
+
+
 @db_cli.command("upgrade")
 @click.argument("revision", default="head")
-@click.option(
-    "--sql",
-    is_flag=True,
-    help="Write the SQL to standard output instead (PostgreSQL; from an empty database, "
-    "or FROM:TO as the revision).",
-)
+@_sql_option("from an empty database, or FROM:TO as the revision")
 def db_upgrade(revision: str, sql: bool) -> None:
     """Create or upgrade the schema of DATABASE_URL (to the newest revision by default).
 
@@ -229,11 +234,9 @@ def db_upgrade(revision: str, sql: bool) -> None:
 
 @db_cli.command("downgrade", context_settings={"ignore_unknown_options": True})
 @click.argument("revision", default="-1")  # -2 is a revision, not an option
-@click.option(
-    "--sql",
-    is_flag=True,
-    help="Write the SQL to standard output instead (PostgreSQL): from this version's newest "
-    "revision, where an upgrade to it left the database, or FROM:TO as the revision.",
+@_sql_option(
+    "from this version's newest revision, where an upgrade to it left the database, or "
+    "FROM:TO as the revision"
 )
 def db_downgrade(revision: str, sql: bool) -> None:
     """Undo migrations (the newest one by default): to go back to the tool's previous
