@@ -16,8 +16,11 @@ Whether a process is alive: each holds a POSIX lock on its own ``life_<id>.lock`
 long as it runs (the kernel lets go when it ends, however it ends; a forked child does
 not inherit it), and a lock can be tested from any container that shares the folder.
 Merging holds the folder's lock, which a scrape takes shared, so a scrape never sees a
-count twice or not at all. Here, not in ``metrics``: gunicorn's master merges the files
-of a worker that ended without making the tool's metrics.
+count twice or not at all. A merge stopped halfway (a kill -9, a worker told to stop as it
+starts) is undone from its journal before anything reads the folder again: its process is
+then merged once, as if the first merge had not begun. Here, not in ``metrics``:
+gunicorn's master merges the files of a worker that ended without making the tool's
+metrics.
 """
 
 from __future__ import annotations
@@ -26,10 +29,9 @@ import contextlib
 import fcntl
 import logging
 import os
-import signal
+import shutil
 import struct
 import sys
-import threading
 import time
 from collections.abc import Iterator
 
@@ -123,18 +125,45 @@ def merge_gone(folder: str, *, own: str = "", wait_seconds: float = 0.0) -> int:
     return merged
 
 
+def undo_interrupted(folder: str, *, wait_seconds: float) -> None:
+    """Undo a merge that was stopped halfway, before a scrape reads the folder: a
+    scrape would otherwise see that process's counts partly twice, and then lower once
+    the next merge undid it (Prometheus reads a counter that falls as a reset). Costs a
+    listing of the folder when nothing was stopped."""
+    if not _journals(folder):
+        return
+    try:
+        with _merge_lock(folder, wait_seconds) as locked:
+            if locked:
+                gone = _GoneFiles(folder)
+                try:
+                    gone.undo_interrupted()
+                finally:
+                    gone.close()
+    except Exception as exc:  # the scrape goes on
+        log.warning("metrics: a merge stopped halfway in %s not undone: %s", folder, exc)
+
+
+def _journals(folder: str) -> list[str]:
+    """The journals of merges stopped halfway (or running, without the folder's lock)."""
+    return sorted(
+        name for name in os.listdir(folder) if name.startswith(_JOURNAL) and name.endswith(_BEFORE)
+    )
+
+
 def _merge_all(folder: str, own: str) -> int:
-    for kind in SUMMED_KINDS:  # a damaged merged file breaks every scrape: set it aside
-        path = os.path.join(folder, f"{kind}_{GONE}.db")
-        try:
-            list(MmapedDict.read_all_values_from_file(path))
-        except FileNotFoundError:
-            pass
-        except _UNREADABLE as exc:
-            _set_aside(path, exc)  # its counts are lost (a counter reset, once), not /metrics
     merged = 0
     gone = _GoneFiles(folder)
     try:
+        gone.undo_interrupted()
+        for kind in SUMMED_KINDS:  # a damaged merged file breaks every scrape: set it aside
+            path = os.path.join(folder, f"{kind}_{GONE}.db")
+            try:
+                list(MmapedDict.read_all_values_from_file(path))
+            except FileNotFoundError:
+                pass
+            except _UNREADABLE as exc:
+                _set_aside(path, exc)  # its counts are lost (a counter reset, once)
         for process_id in sorted(_process_ids(folder) - {GONE, own}):
             if merged == MERGED_AT_ONCE:
                 break
@@ -216,6 +245,13 @@ def _may_run_without_life_lock(folder: str, process_id: str) -> bool:
 _UNREADABLE = (struct.error, RuntimeError, ValueError)
 
 
+#: The journal of one kind of one process's merge: a copy of the merged file as it was
+#: before (``merging_<kind>_<process id>.before``), there from before the first value is
+#: added until the process's file is removed. Not ``*.db``: a scrape reads those.
+_JOURNAL = "merging_"
+_BEFORE = ".before"
+
+
 class _GoneFiles:
     """The merged files of one merge, each opened once (opening reads every key), and the
     rounding margins of their keys."""
@@ -226,7 +262,9 @@ class _GoneFiles:
         self._margins: dict[str, dict[str, float]] = {}
 
     def merge(self, process_id: str) -> None:
-        """Add one gone process's values into the merged files, then remove its files."""
+        """Add one gone process's values into the merged files, then remove its files.
+        Stopped anywhere, by anything, it is undone by the next merge or scrape
+        (``undo_interrupted``): never counted twice, nor partly."""
         for kind in SUMMED_KINDS:
             source = os.path.join(self.folder, f"{kind}_{process_id}.db")
             try:
@@ -236,18 +274,47 @@ class _GoneFiles:
             except _UNREADABLE as exc:
                 _set_aside(source, exc)  # /metrics could not read it either
                 continue
-            self._add(kind, values)
-            with _signals_held():  # both, or neither: never counted twice
-                self._add_now(kind, values)
-                os.unlink(source)
+            journal = self._begin(kind, process_id, values)
+            self._add_now(kind, values)
+            os.unlink(source)  # done: from here the journal is only left to remove
+            os.unlink(journal)
 
-    def _add(self, kind: str, values: list[tuple[str, float, float, int]]) -> None:
-        """Make every key's place first, so that adding (``_add_now``) cannot fail."""
+    def undo_interrupted(self) -> None:
+        """Put back the merged file a merge stopped halfway had begun to change (its
+        process's file is still there, and is merged again); a journal whose process's
+        file was removed belongs to a merge that was done. Before any merged file is
+        opened: it is replaced."""
+        for name in _journals(self.folder):
+            path = os.path.join(self.folder, name)
+            kind, _, process_id = name[len(_JOURNAL) : -len(_BEFORE)].partition("_")
+            source = os.path.join(self.folder, f"{kind}_{process_id}.db")
+            if kind in SUMMED_KINDS and os.path.exists(source):
+                os.replace(path, os.path.join(self.folder, f"{kind}_{GONE}.db"))
+                log.warning("metrics: a merge of %s stopped halfway: undone", source)
+            else:
+                os.unlink(path)
+        for name in os.listdir(self.folder):
+            if name.startswith(_JOURNAL) and name.endswith(".part"):
+                os.unlink(os.path.join(self.folder, name))  # nothing was added yet
+
+    def _file(self, kind: str) -> MmapedDict:
         if kind not in self._files:
             self._margins[kind] = _rounding_margins(self.folder, kind)
             self._files[kind] = MmapedDict(os.path.join(self.folder, f"{kind}_{GONE}.db"))
+        return self._files[kind]
+
+    def _begin(
+        self, kind: str, process_id: str, values: list[tuple[str, float, float, int]]
+    ) -> str:
+        """Make every key's place in the merged file, then copy it as it is before the
+        merge (whole, or not at all: copied aside, then renamed): the journal."""
+        gone = self._file(kind)
         for key, _value, _timestamp, _position in values:
-            self._files[kind].read_value(key)
+            gone.read_value(key)
+        path = os.path.join(self.folder, f"{_JOURNAL}{kind}_{process_id}{_BEFORE}")
+        shutil.copyfile(os.path.join(self.folder, f"{kind}_{GONE}.db"), path + ".part")
+        os.replace(path + ".part", path)
+        return path
 
     def _add_now(self, kind: str, values: list[tuple[str, float, float, int]]) -> None:
         gone, margins = self._files[kind], self._margins[kind]
@@ -292,52 +359,3 @@ def _rounding_margins(folder: str, kind: str) -> dict[str, float]:
             continue  # set aside when its process is merged, or ended meanwhile
     count = len(files) + 1
     return {key: 2 * count * _EPSILON * total for key, total in sums.items() if not whole[key]}
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Signals wait until the block ends: a Ctrl-C or a worker's stop (gunicorn's
-    handlers raise SystemExit) between adding a process's values and removing its file
-    would count it twice at the next merge. A kill -9 still can."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # Python runs its handlers in the main thread: this one is not interrupted
-        return
-    if _threads() == 1:  # gunicorn's master, a worker starting
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-        try:
-            yield
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # the held ones come now
-        return
-    with _handlers_noting():
-        yield
-
-
-def _threads() -> int:
-    """This process's threads, those not started by ``threading`` too (execnet's, C
-    libraries'); ``threading``'s count where /proc cannot tell."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:
-        return threading.active_count()
-
-
-@contextlib.contextmanager
-def _handlers_noting() -> Iterator[None]:
-    """With other threads, a signal blocked here may reach one of them, and Python would
-    still run its handler in this thread: the handlers are swapped for ones that only note
-    the signal, and it is sent again once they are back (put back while blocked here)."""
-    noted: list[int] = []
-    swapped = {}
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-    try:
-        for number in signal.valid_signals():
-            if callable(signal.getsignal(number)):
-                swapped[number] = signal.signal(number, lambda caught, _: noted.append(caught))
-        yield
-    finally:
-        for number, handler in swapped.items():
-            signal.signal(number, handler)
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-        for caught in noted:
-            signal.raise_signal(caught)

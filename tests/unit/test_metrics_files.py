@@ -311,20 +311,78 @@ def test_a_life_lock_without_files_is_removed_once_its_process_ended(folder):
     assert not _ids(folder)
 
 
-def test_signals_wait_while_a_process_s_counts_are_moved():
-    """Between adding an ended process's values and removing its file, a Ctrl-C or a
-    worker's stop would count it twice at the next merge: the signal waits."""
-    received: list[int] = []
-    previous = signal.signal(signal.SIGUSR1, lambda number, _frame: received.append(number))
-    try:
-        with metrics_files._signals_held():
-            os.kill(os.getpid(), signal.SIGUSR1)
-            time.sleep(0.05)
-            assert received == []
-        time.sleep(0.05)
-        assert received == [signal.SIGUSR1]
-    finally:
-        signal.signal(signal.SIGUSR1, previous)
+#: A merge killed (kill -9) halfway: after adding one value into the merged file
+#: ("adding"), or after removing the process's counter file but not its journal
+#: ("removed").
+KILLED_MERGE = """
+import os
+import signal
+import sys
+from prometheus_client.mmap_dict import MmapedDict
+from lti_tool import metrics_files
+folder, where = sys.argv[1:]
+if where == "adding":
+    write = MmapedDict.write_value
+    def write_and_die(self, key, value, timestamp):
+        write(self, key, value, timestamp)
+        os.kill(os.getpid(), signal.SIGKILL)
+    MmapedDict.write_value = write_and_die
+else:
+    unlink = os.unlink
+    def unlink_and_die(path):
+        unlink(path)
+        if path.endswith(".db"):
+            os.kill(os.getpid(), signal.SIGKILL)
+    os.unlink = unlink_and_die
+metrics_files.merge_gone(folder)
+"""
+
+
+@pytest.mark.parametrize("where", ["adding", "removed"])
+def test_a_merge_killed_halfway_counts_nothing_twice(folder, monkeypatch, where):
+    """A kill -9 (the kernel out of memory, a container's stop that timed out) as a
+    process merges: the next scrape undoes what it had begun (rather than show the counts
+    partly twice, then lower), and the next merge merges that process once."""
+    from lti_tool import metrics
+
+    _ended(folder)
+    _ended(folder)  # its start merged the first: the merged file holds 3 launches
+    assert _launches(folder) == 6
+    before = _sums(folder)
+    environment = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    killed = subprocess.run(  # noqa: S603 - the tool's own code, in a fresh interpreter
+        [sys.executable, "-c", KILLED_MERGE, str(folder), where],
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert [name for name in os.listdir(folder) if name.startswith("merging_")]
+    if where == "adding":  # partly twice
+        assert _sums(folder) != before, "killed before the merge began, or after it ended"
+    else:  # its counters are merged, only its journal was left to remove
+        assert _sums(folder) == before
+
+    monkeypatch.setattr(metrics, "MULTIPROCESS_DIR", str(folder))
+    assert b"laeringslop_lti_launches_total 6.0" in metrics.exposition()
+    assert metrics_files.merge_gone(str(folder)) == 1  # what was left of it
+    assert _files(folder) == {"counter_gone.db", "histogram_gone.db"}
+    assert not [name for name in os.listdir(folder) if name.startswith("merging_")]
+    assert _launches(folder) == 6
+    count = ("laeringslop_http_request_duration_seconds_count",)
+    assert _sums(folder)[(*count, (("endpoint", "learner.home"), ("method", "GET")))] == 4
+
+
+def test_journals_of_merges_that_were_done_or_had_not_begun_are_removed(folder):
+    """A journal half copied (the merge had added nothing), or left beside a process's
+    file already removed (the merge was done): removed, nothing put back."""
+    _ended(folder)
+    _ended(folder)
+    (folder / "merging_counter_otherhost-1.before.part").write_bytes(b"half")
+    (folder / "merging_counter_otherhost-2.before").write_bytes(b"not the merged file")
+    assert metrics_files.merge_gone(str(folder)) == 1  # the second process
+    assert not [name for name in os.listdir(folder) if name.startswith("merging_")]
+    assert _launches(folder) == 6
 
 
 def test_a_stop_in_the_middle_of_a_merge_counts_nothing_twice(folder, monkeypatch):
