@@ -12,6 +12,7 @@ Redis commands, bench/RESULTS.md).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -69,20 +70,35 @@ class _Counter:
         )
         self.key_prefix = key_prefix
 
-    def hit(self, limits: tuple[RateLimitItem, ...], scope: str, key: str) -> None:
-        """Count one request against each limit; refuse it when one is used up."""
+    def hit(
+        self, limits: tuple[RateLimitItem, ...], scope: str, key: str, *, count: bool = True
+    ) -> None:
+        """Count one request against each limit (``count``), or only look whether it
+        would be allowed; refuse it when one is used up."""
         strategy = self.strategy
         for limit in limits:
             try:
-                allowed = strategy.hit(limit, self.key_prefix, scope, key)
+                allowed = self._ask(strategy, count, limit, scope, key)
             except RedisError as exc:
                 if self.fallback is None or not cannot_serve(exc):
                     raise
                 strategy = self.fallback  # this limit and the next count in this process
-                allowed = strategy.hit(limit, self.key_prefix, scope, key)
+                allowed = self._ask(strategy, count, limit, scope, key)
             if not allowed:
                 log.info("rate limit %s reached on %s", limit, scope)
                 raise TooManyRequests(retry_after=self._wait(strategy, limit, scope, key))
+
+    def _ask(
+        self,
+        strategy: FixedWindowRateLimiter,
+        count: bool,
+        limit: RateLimitItem,
+        scope: str,
+        key: str,
+    ) -> bool:
+        if count:
+            return strategy.hit(limit, self.key_prefix, scope, key)
+        return strategy.test(limit, self.key_prefix, scope, key)
 
     def _wait(
         self, strategy: FixedWindowRateLimiter, limit: RateLimitItem, scope: str, key: str
@@ -96,6 +112,15 @@ class _Counter:
                 raise
             return int(limit.get_expiry())
         return max(1, math.ceil(reset_at - time.time()))
+
+
+def _status(exc: Exception) -> int:
+    """The HTTP status an exception is answered with (the tool's errors say ``status``,
+    werkzeug's ``code``); 500 for any other."""
+    status = getattr(exc, "status", None)
+    if not isinstance(status, int):
+        status = getattr(exc, "code", None)
+    return status if isinstance(status, int) else 500
 
 
 class RateLimits:
@@ -120,19 +145,28 @@ class RateLimits:
         key: Callable[[], str] = remote_address,
         exempt_when: Callable[[], bool] | None = None,
         scope: str | None = None,
+        refusals_only: bool = False,
     ) -> Callable[[T], T]:
         """Limit a view (each view counts on its own unless given the same ``scope``) or
         every view of a blueprint together (one budget for all of them), per ``key`` (the
-        client's address); ``exempt_when`` says which requests the limit leaves alone."""
+        client's address); ``exempt_when`` says which requests the limit leaves alone.
 
-        def check(counted_as: str) -> None:
+        ``refusals_only`` (a view): only the requests the view refuses (a 4xx it raises)
+        are counted, and once they used the limit up every request is refused until the
+        window ends. For what only a trusted party can make valid (an LTI launch, which
+        the platform signs): those are never held back, however many come from one
+        address at once; forged or replayed ones are."""
+
+        def check(counted_as: str, *, count: bool = True) -> None:
             if exempt_when is not None and exempt_when():
                 return
             counter: _Counter = current_app.extensions[EXTENSION]
-            counter.hit(_parsed(value()), counted_as, key())
+            counter.hit(_parsed(value()), counted_as, key(), count=count)
 
         def apply(target: T) -> T:
             if isinstance(target, Blueprint):
+                if refusals_only:
+                    raise TypeError("refusals_only limits a view: a blueprint's answer is not seen")
                 counted_as = scope or target.name
                 target.before_request(lambda: check(counted_as))
                 return target
@@ -141,8 +175,16 @@ class RateLimits:
 
             @functools.wraps(view)
             def limited(*args: Any, **kwargs: Any) -> Any:
-                check(view_scope)
-                return view(*args, **kwargs)
+                check(view_scope, count=not refusals_only)
+                if not refusals_only:
+                    return view(*args, **kwargs)
+                try:
+                    return view(*args, **kwargs)
+                except Exception as exc:
+                    if 400 <= _status(exc) < 500:
+                        with contextlib.suppress(TooManyRequests):  # refused anyway
+                            check(view_scope)
+                    raise
 
             return limited  # type: ignore[return-value]
 

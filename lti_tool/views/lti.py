@@ -241,7 +241,7 @@ def _same_origin_post() -> bool:
 @bp.route("/launch", methods=["POST"])
 @csrf.exempt
 @public
-@limiter.limit(_launch_limit)
+@limiter.limit(_launch_limit, refusals_only=True)  # a launch the platform signed is never held back
 def launch() -> Any:
     """The redirect URI and target link for every message type."""
     form = request.form.to_dict()

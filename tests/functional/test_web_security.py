@@ -312,13 +312,26 @@ def test_the_rate_limits_count_through_the_tools_own_redis_connections(app):
     assert counted_in.connection_pool.connection_kwargs["socket_timeout"] == 5
 
 
-def test_launch_is_rate_limited_per_address(make_app, lms):
-    limited = make_app(LAUNCH_RATE_LIMIT="1 per minute")
+def test_refused_launches_are_rate_limited_per_address_and_signed_ones_never(make_app, lms):
+    """A launch the platform signed cannot be forged from outside: however many come from
+    one address (a municipality behind one NAT, eight tabs of one person), none is held
+    back. Refused ones (forged, replayed) count; once they used the limit up, every launch
+    from that address is refused until the window ends."""
+    from tests.functional.test_launch_refusals import new_rsa_key
+
+    limited = make_app(LAUNCH_RATE_LIMIT="2 per minute")
     browser = limited.test_client()
-    assert lms.landed(lms.launch(browser, "learner"))
-    login = lms.login(browser, "learner")
-    refused = lms.post_launch(browser, lms.authorize(login))
+    for _ in range(4):
+        assert lms.landed(lms.launch(browser, "learner"))
+    for _ in range(2):
+        forged = lms.signed_launch(browser, "learner", key=new_rsa_key())
+        assert forged.status_code == 401
+    refused = lms.launch(browser, "learner")
     assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    other = limited.test_client()
+    other.environ_base["REMOTE_ADDR"] = "192.0.2.7"
+    assert lms.landed(lms.launch(other, "learner"))  # another address: its own count
 
 
 def test_a_whole_class_behind_one_address_may_launch_by_default(app, lms):
