@@ -75,6 +75,9 @@ class Breaker:
         self._lock = threading.Lock()
         #: ``time.monotonic()`` until which commands are refused; 0 while Redis answers.
         self._refused_until = 0.0
+        #: Since when Redis fails, and the commands refused since (the log's summary).
+        self._failed_at = 0.0
+        self._refused = 0
 
     @property
     def failing(self) -> bool:
@@ -92,6 +95,7 @@ class Breaker:
         with self._lock:
             now = time.monotonic()
             if now < self._refused_until:
+                self._refused += 1
                 raise RedisUnavailable(
                     f"Redis failed less than {self.retry_seconds:g} s ago; not asked again yet"
                 )
@@ -102,13 +106,18 @@ class Breaker:
             self.probe()
         except Exception as exc:  # whatever it was, Redis did not say it serves
             self.failed(exc)  # refused again from now, not from when the probe began
+            with self._lock:
+                self._refused += 1
             raise RedisUnavailable(f"Redis does not answer yet ({exc})") from exc
         self.answered()
 
     def failed(self, exc: Exception) -> None:
         with self._lock:
             first = not self._refused_until
-            self._refused_until = time.monotonic() + self.retry_seconds
+            now = time.monotonic()
+            self._refused_until = now + self.retry_seconds
+            if first:
+                self._failed_at, self._refused = now, 0
         if first:
             log.warning(
                 "Redis failed (%s): commands are refused for %g s, then tried again",
@@ -121,8 +130,13 @@ class Breaker:
             return
         with self._lock:
             was_failing, self._refused_until = bool(self._refused_until), 0.0
+            seconds, refused = time.monotonic() - self._failed_at, self._refused
         if was_failing:
-            log.info("Redis answers again")
+            log.info(
+                "Redis answers again, after %.1f s; %d commands refused without asking meanwhile",
+                seconds,
+                refused,
+            )
 
 
 class _NotedConnection:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from redis import Redis
 from redis.exceptions import ConnectionError
@@ -69,6 +71,32 @@ def test_once_redis_answers_the_ping_the_command_goes(clock, redis_url):
     assert client.get("k") == b"v"
     assert not client.connection_pool.breaker.failing
     client.close()
+
+
+def test_redis_answering_again_says_how_long_it_failed_and_what_was_refused(clock, caplog):
+    """What operations want to know after an outage, in the line that ends it."""
+    answers: list[Exception | None] = [ConnectionError("still gone"), None]
+
+    def probe() -> None:
+        answer = answers.pop(0)
+        if answer:
+            raise answer
+
+    caplog.set_level(logging.INFO, logger="lti_tool.redis_pool")
+    breaker = redis_pool.Breaker(retry_seconds=3, probe=probe)
+    breaker.failed(ConnectionError("gone"))
+    for _ in range(4):
+        with pytest.raises(RedisUnavailable):
+            breaker.before_command()
+    clock.now += 3
+    with pytest.raises(RedisUnavailable):
+        breaker.before_command()  # the PING fails: refused again for 3 s
+    clock.now += 3.5
+    breaker.before_command()  # the PING answers
+    told = [r.getMessage() for r in caplog.records if r.name == "lti_tool.redis_pool"]
+    assert told[-1] == (
+        "Redis answers again, after 6.5 s; 5 commands refused without asking meanwhile"
+    )
 
 
 def test_one_command_tries_again_while_the_others_are_still_refused(clock):
