@@ -225,8 +225,7 @@ def exposition(*gauges: OutboxCollector | RedisCollector | WorkerStatusCollector
     """The text /metrics answers: every process's values (multiprocess mode) or this
     process's, and the gauges read when scraped."""
     if MULTIPROCESS_DIR:
-        metrics_files.undo_interrupted(MULTIPROCESS_DIR, wait_seconds=1.0)
-        with metrics_files.folder_lock(MULTIPROCESS_DIR, shared=True):  # not mid-merge
+        with metrics_files.readable(MULTIPROCESS_DIR, wait_seconds=1.0):  # not mid-merge
             counted = generate_latest(MultiProcessCollector(None, path=MULTIPROCESS_DIR))
     else:
         counted = generate_latest(REGISTRY)

@@ -17,8 +17,8 @@ long as it runs (the kernel lets go when it ends, however it ends; a forked chil
 not inherit it), and a lock can be tested from any container that shares the folder.
 Merging holds the folder's lock, which a scrape takes shared, so a scrape never sees a
 count twice or not at all. A merge stopped halfway (a kill -9, a worker told to stop as it
-starts) is undone from its journal before anything reads the folder again: its process is
-then merged once, as if the first merge had not begun. Here, not in ``metrics``:
+starts, an error) is finished before anything reads the folder or adds to it again
+(``_GoneFiles.finish_stopped``): its process is counted once. Here, not in ``metrics``:
 gunicorn's master merges the files of a worker that ended without making the tool's
 metrics.
 """
@@ -125,29 +125,42 @@ def merge_gone(folder: str, *, own: str = "", wait_seconds: float = 0.0) -> int:
     return merged
 
 
-def undo_interrupted(folder: str, *, wait_seconds: float) -> None:
-    """Undo a merge that was stopped halfway, before a scrape reads the folder: a
-    scrape would otherwise see that process's counts partly twice, and then lower once
-    the next merge undid it (Prometheus reads a counter that falls as a reset). Costs a
-    listing of the folder when nothing was stopped."""
-    if not _journals(folder):
-        return
+@contextlib.contextmanager
+def readable(folder: str, *, wait_seconds: float) -> Iterator[None]:
+    """The folder as a scrape may read it: its lock held shared (not mid-merge), and no
+    merge left stopped halfway in it (finished first, ``_GoneFiles.finish_stopped``). A
+    stopped merge's process is out of the sums until it is finished; read then, a counter
+    would fall (Prometheus reads that as a reset). Costs a listing of the folder when
+    nothing was stopped."""
+    for _ in range(3):  # another stop between finishing and reading: rarer still
+        with folder_lock(folder, shared=True):
+            if not _stopped(folder):
+                yield
+                return
+        _finish_stopped(folder, wait_seconds)
+    with folder_lock(folder, shared=True):  # what a merge could not finish: logged
+        yield
+
+
+def _finish_stopped(folder: str, wait_seconds: float) -> None:
     try:
         with _merge_lock(folder, wait_seconds) as locked:
             if locked:
                 gone = _GoneFiles(folder)
                 try:
-                    gone.undo_interrupted()
+                    gone.finish_stopped()
                 finally:
                     gone.close()
     except Exception as exc:  # the scrape goes on
-        log.warning("metrics: a merge stopped halfway in %s not undone: %s", folder, exc)
+        log.warning("metrics: a merge stopped halfway in %s not finished: %s", folder, exc)
 
 
-def _journals(folder: str) -> list[str]:
-    """The journals of merges stopped halfway (or running, without the folder's lock)."""
+def _stopped(folder: str) -> list[str]:
+    """What merges stopped halfway left: processes' files taken, copies of merged files."""
     return sorted(
-        name for name in os.listdir(folder) if name.startswith(_JOURNAL) and name.endswith(_BEFORE)
+        name
+        for name in os.listdir(folder)
+        if name.startswith(_MERGING) and name.endswith((_TAKEN, _BEFORE, _BEFORE + ".part"))
     )
 
 
@@ -155,7 +168,7 @@ def _merge_all(folder: str, own: str) -> int:
     merged = 0
     gone = _GoneFiles(folder)
     try:
-        gone.undo_interrupted()
+        gone.finish_stopped()
         for kind in SUMMED_KINDS:  # a damaged merged file breaks every scrape: set it aside
             path = os.path.join(folder, f"{kind}_{GONE}.db")
             try:
@@ -170,6 +183,8 @@ def _merge_all(folder: str, own: str) -> int:
             try:
                 if _merge_if_gone(gone, process_id):
                     merged += 1
+            except _Stopped:
+                raise  # finished by the next merge or scrape, before anything is added
             except Exception as exc:  # one process's files: the others go on
                 log.warning(
                     "metrics: the counts of %s in %s not merged: %s", process_id, folder, exc
@@ -245,11 +260,18 @@ def _may_run_without_life_lock(folder: str, process_id: str) -> bool:
 _UNREADABLE = (struct.error, RuntimeError, ValueError)
 
 
-#: The journal of one kind of one process's merge: a copy of the merged file as it was
-#: before (``merging_<kind>_<process id>.before``), there from before the first value is
-#: added until the process's file is removed. Not ``*.db``: a scrape reads those.
-_JOURNAL = "merging_"
+#: What a merge writes besides the merged files, named ``merging_<kind>_<process id>``:
+#: ``.taken``, the process's file taken out of the sums (renamed: a new process of the
+#: same id, a container restarted, makes a file of its own); ``.before``, a copy of the
+#: merged file before the process's values are added. Not ``*.db``: a scrape reads those.
+_MERGING = "merging_"
+_TAKEN = ".taken"
 _BEFORE = ".before"
+
+
+class _Stopped(Exception):
+    """A merge could not finish a process's file it had taken: stop, so that nothing is
+    added on top before it is finished (``_GoneFiles.finish_stopped``)."""
 
 
 class _GoneFiles:
@@ -263,58 +285,63 @@ class _GoneFiles:
 
     def merge(self, process_id: str) -> None:
         """Add one gone process's values into the merged files, then remove its files.
-        Stopped anywhere, by anything, it is undone by the next merge or scrape
-        (``undo_interrupted``): never counted twice, nor partly."""
+        Stopped anywhere, by anything (a kill -9 too), it is finished by the next merge
+        or scrape (``finish_stopped``): counted once, never twice nor partly."""
         for kind in SUMMED_KINDS:
             source = os.path.join(self.folder, f"{kind}_{process_id}.db")
+            taken = os.path.join(self.folder, f"{_MERGING}{kind}_{process_id}{_TAKEN}")
             try:
-                values = list(MmapedDict.read_all_values_from_file(source))
+                os.rename(source, taken)
             except FileNotFoundError:
                 continue
-            except _UNREADABLE as exc:
-                _set_aside(source, exc)  # /metrics could not read it either
-                continue
-            journal = self._begin(kind, process_id, values)
-            self._add_now(kind, values)
-            os.unlink(source)  # done: from here the journal is only left to remove
-            os.unlink(journal)
+            try:
+                self._add_taken(kind, taken)
+            except Exception as exc:  # a stop (SystemExit) goes on as it is
+                raise _Stopped(f"{taken}: {exc!r}") from exc
 
-    def undo_interrupted(self) -> None:
-        """Put back the merged file a merge stopped halfway had begun to change (its
-        process's file is still there, and is merged again); a journal whose process's
-        file was removed belongs to a merge that was done. Before any merged file is
-        opened: it is replaced."""
-        for name in _journals(self.folder):
+    def finish_stopped(self) -> None:
+        """Finish what merges stopped halfway left, before any merged file is opened (a
+        copy may replace one): a copy beside a taken file is put back (its values were
+        being added), then each taken file is merged; a copy alone belongs to a merge
+        that was done, a half-made copy (``.part``) to one that had added nothing."""
+        names = _stopped(self.folder)
+        for name in names:
             path = os.path.join(self.folder, name)
-            kind, _, process_id = name[len(_JOURNAL) : -len(_BEFORE)].partition("_")
-            source = os.path.join(self.folder, f"{kind}_{process_id}.db")
-            if kind in SUMMED_KINDS and os.path.exists(source):
+            if name.endswith(_BEFORE) and name[: -len(_BEFORE)] + _TAKEN in names:
+                kind = name[len(_MERGING) :].partition("_")[0]
                 os.replace(path, os.path.join(self.folder, f"{kind}_{GONE}.db"))
-                log.warning("metrics: a merge of %s stopped halfway: undone", source)
-            else:
+            elif not name.endswith(_TAKEN):
                 os.unlink(path)
-        for name in os.listdir(self.folder):
-            if name.startswith(_JOURNAL) and name.endswith(".part"):
-                os.unlink(os.path.join(self.folder, name))  # nothing was added yet
+        for name in names:
+            if name.endswith(_TAKEN):
+                kind = name[len(_MERGING) :].partition("_")[0]
+                log.warning("metrics: a merge of %s stopped halfway: finished", name)
+                self._add_taken(kind, os.path.join(self.folder, name))
+
+    def _add_taken(self, kind: str, taken: str) -> None:
+        """Add a taken file's values, with a copy of the merged file kept until it is
+        removed (whole, or not at all: copied aside, then renamed)."""
+        try:
+            values = list(MmapedDict.read_all_values_from_file(taken))
+        except _UNREADABLE as exc:  # /metrics could not read it either: set aside
+            process_file = os.path.basename(taken)[len(_MERGING) : -len(_TAKEN)] + ".db"
+            _set_aside(taken, exc, os.path.join(self.folder, process_file))
+            return
+        gone = self._file(kind)
+        for key, _value, _timestamp, _position in values:
+            gone.read_value(key)  # every key's place made: adding writes in place
+        before = taken[: -len(_TAKEN)] + _BEFORE
+        shutil.copyfile(os.path.join(self.folder, f"{kind}_{GONE}.db"), before + ".part")
+        os.replace(before + ".part", before)
+        self._add_now(kind, values)
+        os.unlink(taken)  # done: from here the copy is only left to remove
+        os.unlink(before)
 
     def _file(self, kind: str) -> MmapedDict:
         if kind not in self._files:
             self._margins[kind] = _rounding_margins(self.folder, kind)
             self._files[kind] = MmapedDict(os.path.join(self.folder, f"{kind}_{GONE}.db"))
         return self._files[kind]
-
-    def _begin(
-        self, kind: str, process_id: str, values: list[tuple[str, float, float, int]]
-    ) -> str:
-        """Make every key's place in the merged file, then copy it as it is before the
-        merge (whole, or not at all: copied aside, then renamed): the journal."""
-        gone = self._file(kind)
-        for key, _value, _timestamp, _position in values:
-            gone.read_value(key)
-        path = os.path.join(self.folder, f"{_JOURNAL}{kind}_{process_id}{_BEFORE}")
-        shutil.copyfile(os.path.join(self.folder, f"{kind}_{GONE}.db"), path + ".part")
-        os.replace(path + ".part", path)
-        return path
 
     def _add_now(self, kind: str, values: list[tuple[str, float, float, int]]) -> None:
         gone, margins = self._files[kind], self._margins[kind]
@@ -327,9 +354,11 @@ class _GoneFiles:
             gone.close()
 
 
-def _set_aside(path: str, exc: Exception) -> None:
-    os.replace(path, path + ".unreadable")
-    log.error("metrics: %s cannot be read (%s): set aside as %s.unreadable", path, exc, path)
+def _set_aside(path: str, exc: Exception, named: str = "") -> None:
+    """Rename a file that cannot be read ``<named or path>.unreadable``."""
+    aside = (named or path) + ".unreadable"
+    os.replace(path, aside)
+    log.error("metrics: %s cannot be read (%s): set aside as %s", named or path, exc, aside)
 
 
 #: A double's relative precision (2**-52).
@@ -346,10 +375,13 @@ def _rounding_margins(folder: str, kind: str) -> dict[str, float]:
     up exactly in any order and get none."""
     sums: dict[str, float] = {}
     whole: dict[str, bool] = {}
-    files = [name for name in os.listdir(folder) if name.startswith(f"{kind}_")]
+    files = [
+        name
+        for name in os.listdir(folder)
+        if (name.startswith(f"{kind}_") and name.endswith(".db"))
+        or (name.startswith(f"{_MERGING}{kind}_") and name.endswith(_TAKEN))
+    ]
     for name in files:
-        if not name.endswith(".db"):
-            continue
         try:
             found = MmapedDict.read_all_values_from_file(os.path.join(folder, name))
             for key, value, _timestamp, _position in found:

@@ -311,91 +311,184 @@ def test_a_life_lock_without_files_is_removed_once_its_process_ended(folder):
     assert not _ids(folder)
 
 
-#: A merge killed (kill -9) halfway: after adding one value into the merged file
-#: ("adding"), or after removing the process's counter file but not its journal
-#: ("removed").
+#: A merge killed (kill -9) halfway through an ended process's counter file: once it
+#: took the file out of the sums ("taken"), after adding one of its values into the
+#: merged file ("adding"), or after removing the taken file, the copy of the merged file
+#: not yet ("removed"). With "slowly", it says "adding" and waits 2.5 s before it dies.
 KILLED_MERGE = """
 import os
 import signal
 import sys
+import time
 from prometheus_client.mmap_dict import MmapedDict
 from lti_tool import metrics_files
-folder, where = sys.argv[1:]
-if where == "adding":
+folder, where = sys.argv[1:3]
+def die():
+    if "slowly" in sys.argv:
+        print("adding", flush=True)
+        time.sleep(2.5)
+    os.kill(os.getpid(), signal.SIGKILL)
+if where == "taken":
+    rename = os.rename
+    def rename_and_die(source, target):
+        rename(source, target)
+        die()
+    os.rename = rename_and_die
+elif where == "adding":
     write = MmapedDict.write_value
     def write_and_die(self, key, value, timestamp):
         write(self, key, value, timestamp)
-        os.kill(os.getpid(), signal.SIGKILL)
+        die()
     MmapedDict.write_value = write_and_die
 else:
     unlink = os.unlink
     def unlink_and_die(path):
         unlink(path)
-        if path.endswith(".db"):
-            os.kill(os.getpid(), signal.SIGKILL)
+        if path.endswith(".taken"):
+            die()
     os.unlink = unlink_and_die
 metrics_files.merge_gone(folder)
 """
 
 
-@pytest.mark.parametrize("where", ["adding", "removed"])
-def test_a_merge_killed_halfway_counts_nothing_twice(folder, monkeypatch, where):
-    """A kill -9 (the kernel out of memory, a container's stop that timed out) as a
-    process merges: the next scrape undoes what it had begun (rather than show the counts
-    partly twice, then lower), and the next merge merges that process once."""
+def _killed_merge(folder: Path, where: str, *, slowly: bool = False) -> subprocess.Popen[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    return subprocess.Popen(  # noqa: S603 - the tool's own code, in a fresh interpreter
+        [sys.executable, "-c", KILLED_MERGE, str(folder), where, *(["slowly"] if slowly else [])],
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _merge_killed(folder: Path, where: str) -> int:
+    """Run KILLED_MERGE to its end; its return code."""
+    with _killed_merge(folder, where) as merging:
+        return merging.wait(timeout=60)
+
+
+def _scraped_launches(folder: Path, monkeypatch: pytest.MonkeyPatch) -> float:
+    """The launches /metrics answers (``metrics.exposition``), not the folder's files read
+    as they are."""
     from lti_tool import metrics
 
+    monkeypatch.setattr(metrics, "MULTIPROCESS_DIR", str(folder))
+    text = metrics.exposition().decode()
+    [line] = [x for x in text.splitlines() if x.startswith("laeringslop_lti_launches_total ")]
+    return float(line.split()[1])
+
+
+def _merging(folder: Path) -> list[str]:
+    return sorted(name for name in os.listdir(folder) if name.startswith("merging_"))
+
+
+@pytest.mark.parametrize("where", ["taken", "adding", "removed"])
+def test_a_merge_killed_halfway_counts_its_process_once(folder, monkeypatch, where):
+    """A kill -9 (the kernel out of memory, a container's stop that timed out) as a
+    process merges: the next scrape finishes what it had begun before it reads (rather
+    than show that process's counts partly twice, or not at all, then right again: a
+    counter that falls is a reset to Prometheus), and counts it once."""
     _ended(folder)
-    _ended(folder)  # its start merged the first: the merged file holds 3 launches
+    ended = metrics_process_id(_ended(folder))  # its start merged the first: 3 launches
     assert _launches(folder) == 6
     before = _sums(folder)
-    environment = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    killed = subprocess.run(  # noqa: S603 - the tool's own code, in a fresh interpreter
-        [sys.executable, "-c", KILLED_MERGE, str(folder), where],
-        env=environment,
-        timeout=60,
-        check=False,
-    )
-    assert killed.returncode == -signal.SIGKILL
-    assert [name for name in os.listdir(folder) if name.startswith("merging_")]
-    if where == "adding":  # partly twice
-        assert _sums(folder) != before, "killed before the merge began, or after it ended"
-    else:  # its counters are merged, only its journal was left to remove
+    assert _merge_killed(folder, where) == -signal.SIGKILL
+    assert _merging(folder)
+    if where == "taken":  # out of the sums: the folder read as it is counts too little
+        assert _sums(folder) != before
+    elif where == "adding":  # some of its values added, the copy of before kept
+        assert f"merging_counter_{ended}.before" in _merging(folder)
+    else:  # its counts are merged, the copy was left to remove
         assert _sums(folder) == before
 
-    monkeypatch.setattr(metrics, "MULTIPROCESS_DIR", str(folder))
-    assert b"laeringslop_lti_launches_total 6.0" in metrics.exposition()
-    assert metrics_files.merge_gone(str(folder)) == 1  # what was left of it
+    assert _scraped_launches(folder, monkeypatch) == 6
+    assert not _merging(folder)
+    assert metrics_files.merge_gone(str(folder)) == 1  # what was left of it: its histogram
     assert _files(folder) == {"counter_gone.db", "histogram_gone.db"}
-    assert not [name for name in os.listdir(folder) if name.startswith("merging_")]
     assert _launches(folder) == 6
     count = ("laeringslop_http_request_duration_seconds_count",)
     assert _sums(folder)[(*count, (("endpoint", "learner.home"), ("method", "GET")))] == 4
 
+    # A new process of the same id (a container restarted: its pids begin again) counts
+    # into a file of its own; the merge of the old one, finished, is not confused by it.
+    assert _merge_killed(folder, where) == 0  # nothing left to merge
+    (folder / f"counter_{ended}.db").write_bytes((folder / "counter_gone.db").read_bytes())
+    assert _scraped_launches(folder, monkeypatch) == 12
 
-def test_journals_of_merges_that_were_done_or_had_not_begun_are_removed(folder):
-    """A journal half copied (the merge had added nothing), or left beside a process's
-    file already removed (the merge was done): removed, nothing put back."""
+
+def test_a_merge_killed_after_its_process_was_taken_and_a_new_one_of_its_id(folder, monkeypatch):
+    """Killed once it took a process's file out of the sums, then a new process of the
+    same id makes its file before anything finished the merge: both are counted."""
+    _ended(folder)
+    ended = metrics_process_id(_ended(folder))
+    assert _merge_killed(folder, "adding") == -signal.SIGKILL
+    (folder / f"counter_{ended}.db").write_bytes(
+        (folder / f"merging_counter_{ended}.taken").read_bytes()
+    )
+    assert _scraped_launches(folder, monkeypatch) == 9
+
+
+def test_a_scrape_waiting_on_a_merge_that_is_killed_finishes_it_before_reading(folder, monkeypatch):
+    """A scrape that began while the merge held the folder (it waits for it): killed
+    meanwhile, the merge is finished before the scrape reads."""
+    _ended(folder)
+    _ended(folder)
+    with _killed_merge(folder, "adding", slowly=True) as merging:
+        assert merging.stdout is not None and merging.stdout.readline() == "adding\n"
+        assert _scraped_launches(folder, monkeypatch) == 6  # it waited, past the kill
+        assert merging.wait(timeout=60) == -signal.SIGKILL
+    assert not _merging(folder)
+
+
+def test_a_merge_that_fails_halfway_adds_no_other_process_on_top(folder, monkeypatch, caplog):
+    """A process's file taken, then an error (here: its copy cannot be removed): the merge
+    stops there, and the next one finishes it before it adds anything more."""
+    first = metrics_process_id(_ended(folder))
+    for kind in ("counter", "histogram"):  # another host's process, gone long ago
+        copy = folder / f"{kind}_zzz-1.db"
+        copy.write_bytes((folder / f"{kind}_{first}.db").read_bytes())
+        _left_long_ago(copy)
+    unlink = os.unlink
+
+    def refused_once(path: str) -> None:
+        if path.endswith(f"merging_counter_{first}.taken") and "refused" not in caplog.text:
+            raise PermissionError(13, "refused", path)
+        unlink(path)
+
+    monkeypatch.setattr(os, "unlink", refused_once)
+    assert metrics_files.merge_gone(str(folder)) == 0
+    monkeypatch.undo()
+    assert "refused" in caplog.text
+    assert (folder / "counter_zzz-1.db").exists()  # not merged on top
+    assert _scraped_launches(folder, monkeypatch) == 6
+    assert metrics_files.merge_gone(str(folder)) == 2
+    assert _launches(folder) == 6
+    assert _files(folder) == {"counter_gone.db", "histogram_gone.db"}
+
+
+def test_what_merges_that_were_done_or_had_not_begun_left_is_removed(folder):
+    """A copy half made (the merge had added nothing), or a copy whose process's file is
+    no longer taken (the merge was done): removed, nothing put back."""
     _ended(folder)
     _ended(folder)
     (folder / "merging_counter_otherhost-1.before.part").write_bytes(b"half")
     (folder / "merging_counter_otherhost-2.before").write_bytes(b"not the merged file")
     assert metrics_files.merge_gone(str(folder)) == 1  # the second process
-    assert not [name for name in os.listdir(folder) if name.startswith("merging_")]
+    assert not _merging(folder)
     assert _launches(folder) == 6
 
 
 def test_a_stop_in_the_middle_of_a_merge_counts_nothing_twice(folder, monkeypatch):
     """A worker told to stop while its start merges (SIGQUIT or Ctrl-C: gunicorn's
     handlers raise SystemExit) between adding an ended process's values and removing its
-    file: its counts would be added again at the next merge."""
+    file: the stop goes on, and the next merge counts that process once."""
     ended = metrics_process_id(_ended(folder))
     unlink = os.unlink
 
     def stopped_first(path: str) -> None:
-        if os.path.basename(path) == f"counter_{ended}.db":
+        if os.path.basename(path) == f"merging_counter_{ended}.taken":
             os.kill(os.getpid(), signal.SIGUSR1)
-            time.sleep(0.05)  # the handler runs here unless the signal is held
+            time.sleep(0.05)  # the handler runs here
         unlink(path)
 
     def stop(_number: int, _frame: object) -> None:
