@@ -72,6 +72,9 @@ class LaunchError(ToolError):
     message = lazy_gettext("The learning platform sent a launch the tool cannot accept.")
     #: Ask the user to start again from the course: most causes are transient.
     retry_hint = True
+    #: Refused before the platform's signature was verified: it may come from anyone
+    #: (a launch counted against ``LAUNCH_RATE_LIMIT``); set by ``lti.launch``.
+    unsigned = False
 
 
 def _launch_error(
@@ -89,6 +92,12 @@ MissingParameter = _launch_error(
     400,
     "missing_parameter",
     lazy_gettext("The login request from the learning platform lacks a required field."),
+)
+LoginParameterTooLong = _launch_error(
+    "LoginParameterTooLong",
+    400,
+    "login_parameter_too_long",
+    lazy_gettext("The login request from the learning platform has a field that is too long."),
 )
 UnknownPlatform = _launch_error(
     "UnknownPlatform",

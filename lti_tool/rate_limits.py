@@ -114,15 +114,6 @@ class _Counter:
         return max(1, math.ceil(reset_at - time.time()))
 
 
-def _status(exc: Exception) -> int:
-    """The HTTP status an exception is answered with (the tool's errors say ``status``,
-    werkzeug's ``code``); 500 for any other."""
-    status = getattr(exc, "status", None)
-    if not isinstance(status, int):
-        status = getattr(exc, "code", None)
-    return status if isinstance(status, int) else 500
-
-
 class RateLimits:
     """``limit(…)`` on a view or a blueprint; ``init_app`` gives each app its windows."""
 
@@ -145,17 +136,17 @@ class RateLimits:
         key: Callable[[], str] = remote_address,
         exempt_when: Callable[[], bool] | None = None,
         scope: str | None = None,
-        refusals_only: bool = False,
+        counted_only: Callable[[Exception], bool] | None = None,
     ) -> Callable[[T], T]:
         """Limit a view (each view counts on its own unless given the same ``scope``) or
         every view of a blueprint together (one budget for all of them), per ``key`` (the
         client's address); ``exempt_when`` says which requests the limit leaves alone.
 
-        ``refusals_only`` (a view): only the requests the view refuses (a 4xx it raises)
-        are counted, and once they used the limit up every request is refused until the
-        window ends. For what only a trusted party can make valid (an LTI launch, which
-        the platform signs): those are never held back, however many come from one
-        address at once; forged or replayed ones are."""
+        ``counted_only`` (a view): only the requests whose view raises an exception it
+        accepts are counted, and once they used the limit up every request is refused
+        until the window ends. For what only a trusted party can make valid (an LTI
+        launch, which the platform signs): those are never held back, however many come
+        from one address at once; forged or replayed ones are."""
 
         def check(counted_as: str, *, count: bool = True) -> None:
             if exempt_when is not None and exempt_when():
@@ -165,8 +156,8 @@ class RateLimits:
 
         def apply(target: T) -> T:
             if isinstance(target, Blueprint):
-                if refusals_only:
-                    raise TypeError("refusals_only limits a view: a blueprint's answer is not seen")
+                if counted_only is not None:
+                    raise TypeError("counted_only limits a view: a blueprint's are not seen")
                 counted_as = scope or target.name
                 target.before_request(lambda: check(counted_as))
                 return target
@@ -175,13 +166,13 @@ class RateLimits:
 
             @functools.wraps(view)
             def limited(*args: Any, **kwargs: Any) -> Any:
-                check(view_scope, count=not refusals_only)
-                if not refusals_only:
+                check(view_scope, count=counted_only is None)
+                if counted_only is None:
                     return view(*args, **kwargs)
                 try:
                     return view(*args, **kwargs)
                 except Exception as exc:
-                    if 400 <= _status(exc) < 500:
+                    if counted_only(exc):
                         with contextlib.suppress(TooManyRequests):  # refused anyway
                             check(view_scope)
                     raise

@@ -147,13 +147,14 @@ class Settings:
     LOGIN_RATE_LIMIT: str = "6000 per minute"
     """LTI login initiation (``/lti/login``): how often one address may start a login.
     High: a whole municipality behind one NAT address starts at once, and a load test
-    runs from one address. It bounds what one address can keep in Redis (each login
-    waits there up to ``LTI_STATE_TTL_SECONDS``: about 30 MB at the default). Shared
-    through Redis when configured, else per process."""
+    runs from one address. With the login's fields at most 4 kB each, it bounds what one
+    address can keep in Redis (each login waits there up to ``LTI_STATE_TTL_SECONDS``).
+    Shared through Redis when configured, else per process."""
     LAUNCH_RATE_LIMIT: str = "600 per minute"
-    """Refused LTI launches (``/lti/launch``: forged, replayed, expired) per address;
-    once used up, every launch from it is refused until the window ends. A launch the
-    platform signed is never counted: it holds no one back."""
+    """LTI launches (``/lti/launch``) refused before the platform's signature was
+    verified (forged, replayed, expired, without their login) per address; once used up,
+    every launch from it is refused until the window ends. A launch the platform signed
+    is never counted, whatever becomes of it: it holds no one back."""
     API_TOKEN_RATE_LIMIT: str = "300 per minute"  # noqa: S105 (a rate, not a secret)
     """The REST API (``/api/v1``) with a Bearer token: how often one token may call it."""
     FRAME_ANCESTORS_EXTRA: tuple[str, ...] = ()

@@ -36,6 +36,7 @@ from lti_tool.errors import (
     InvalidClaims,
     InvalidToken,
     InvalidVersion,
+    LaunchError,
     MissingDeployment,
     MissingNonce,
     PlatformDisabled,
@@ -173,6 +174,22 @@ class ToolMessageLaunch(MessageLaunch):
     def validate(self) -> ToolMessageLaunch:
         self._validated = True
         try:
+            self._validate_signature()
+        except LaunchError as exc:
+            exc.unsigned = True
+            raise
+        if self._browser_check is not None:
+            # Only a genuine id_token learns how to continue without the cookie.
+            raise self._browser_check
+        self.consume_state_and_nonce()
+        self.validate_message()
+        self.validate_deployment()
+        return self
+
+    def _validate_signature(self) -> None:
+        """Everything up to the platform's signature: what fails here may come from
+        anyone."""
+        try:
             self.validate_jwt_format()
         except LtiException as exc:
             raise InvalidToken(str(exc)) from exc
@@ -184,13 +201,6 @@ class ToolMessageLaunch(MessageLaunch):
         self.validate_state()
         self.validate_registration()
         self.validate_jwt_signature()
-        if self._browser_check is not None:
-            # Only a genuine id_token learns how to continue without the cookie.
-            raise self._browser_check
-        self.consume_state_and_nonce()
-        self.validate_message()
-        self.validate_deployment()
-        return self
 
     # --- each check -------------------------------------------------------------------
 
@@ -369,7 +379,9 @@ def validate_launch(
 ) -> ValidatedLaunch:
     """Validate an id_token POSTed to /lti/launch, or raise a LaunchError saying why."""
     if not form.get("id_token"):
-        raise InvalidToken("launch without id_token")
+        missing = InvalidToken("launch without id_token")
+        missing.unsigned = True
+        raise missing
     launch = ToolMessageLaunch(
         form,
         session=session,

@@ -24,10 +24,21 @@ from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy.orm import Session
 
-from lti_tool.errors import LoginUsed, MissingParameter, PlatformDisabled, UnknownPlatform
+from lti_tool.errors import (
+    LoginParameterTooLong,
+    LoginUsed,
+    MissingParameter,
+    PlatformDisabled,
+    UnknownPlatform,
+)
 from lti_tool.lti.services import LtiServices
 from lti_tool.models import Status
 from lti_tool.services import platforms
+
+#: The longest login parameter taken (characters). Moodle's and Canvas's are far shorter
+#: (Canvas's ``lti_message_hint``, a JWT, is under a kilobyte); a held login and a state
+#: wait in Redis, so what one login may keep there is bounded.
+LONGEST_PARAMETER = 4096
 
 #: The login parameters a held login keeps, to send to the platform later.
 LOGIN_PARAMS = (
@@ -93,6 +104,9 @@ def check_login(session: Session, lti: LtiServices, params: Mapping[str, str]) -
     for name, value in required.items():
         if not value:
             raise MissingParameter(f"login without {name}", field=name)
+    for name in (*LOGIN_PARAMS, "lti_storage_target"):
+        if len(params.get(name) or "") > LONGEST_PARAMETER:
+            raise LoginParameterTooLong(f"login {name} of {len(params[name])} characters")
     client_id = (params.get("client_id") or "").strip()
     if not client_id:
         # Older platforms omit client_id; it is only unambiguous with one registration.

@@ -22,7 +22,7 @@ from lti_tool.db import (
     read_outside_transaction,
     view_reads_only,
 )
-from lti_tool.errors import CookiesOff, LoginUsed, StateCookieLost
+from lti_tool.errors import CookiesOff, LaunchError, LoginUsed, StateCookieLost
 from lti_tool.lti import claims as c
 from lti_tool.lti.launch import BrowserCheckNeeded, validate_launch
 from lti_tool.lti.oidc import (
@@ -238,10 +238,16 @@ def _same_origin_post() -> bool:
     return request.headers.get("Origin") == request.host_url.rstrip("/")
 
 
+def _unsigned(exc: Exception) -> bool:
+    """A launch refused before its platform's signature was verified (it may come from
+    anyone): counted against LAUNCH_RATE_LIMIT. One the platform signed never is."""
+    return isinstance(exc, LaunchError) and exc.unsigned
+
+
 @bp.route("/launch", methods=["POST"])
 @csrf.exempt
 @public
-@limiter.limit(_launch_limit, refusals_only=True)  # a launch the platform signed is never held back
+@limiter.limit(_launch_limit, counted_only=_unsigned)
 def launch() -> Any:
     """The redirect URI and target link for every message type."""
     form = request.form.to_dict()

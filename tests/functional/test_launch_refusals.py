@@ -224,6 +224,23 @@ def test_login_from_unknown_issuer_without_client_id_is_refused(lms, client, cap
     assert_refused(login.response, 403, "unknown_platform", caplog)
 
 
+@pytest.mark.parametrize("name", ["login_hint", "lti_message_hint", "target_link_uri"])
+def test_a_login_with_a_field_too_long_is_refused_and_keeps_nothing(lms, app, caplog, name):
+    """A held login and a state wait in Redis (or the database) for minutes: what one
+    login may keep there is bounded. Moodle's and Canvas's fields are far shorter."""
+    client = app.test_client()
+    params = lms.platform.login_params()
+    params[name] = (params.get(name) or "x") + "x" * 4096
+    refused = client.post("/lti/login", data={**params, "lang": "nb"})
+    assert_refused(refused, 400, "login_parameter_too_long", caplog)
+    assert "har et felt som er for langt" in refused.get_data(as_text=True)
+    held = [h for h in refused.headers.getlist("Set-Cookie") if h.startswith("lti1p3_")]
+    assert not held  # no login held, no state
+
+    params[name] = params[name][:4096]
+    assert lms.login_with(client, params).response.status_code == 302
+
+
 # --- nonce and state --------------------------------------------------------------------
 
 

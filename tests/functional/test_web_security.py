@@ -312,20 +312,33 @@ def test_the_rate_limits_count_through_the_tools_own_redis_connections(app):
     assert counted_in.connection_pool.connection_kwargs["socket_timeout"] == 5
 
 
-def test_refused_launches_are_rate_limited_per_address_and_signed_ones_never(make_app, lms):
+def test_unsigned_launches_are_rate_limited_per_address_and_signed_ones_never(make_app, lms):
     """A launch the platform signed cannot be forged from outside: however many come from
     one address (a municipality behind one NAT, eight tabs of one person), none is held
-    back. Refused ones (forged, replayed) count; once they used the limit up, every launch
-    from that address is refused until the window ends."""
+    back, even those refused after the signature (a link to a mapping that is gone, a
+    deployment not yet approved). Those refused before it (forged, replayed) count; once
+    they used the limit up, every launch from that address is refused until the window
+    ends."""
+    from lti_tool.lti import claims as c
+    from lti_tool.services.launches import MAPPING_PARAM
     from tests.functional.test_launch_refusals import new_rsa_key
 
     limited = make_app(LAUNCH_RATE_LIMIT="2 per minute")
     browser = limited.test_client()
-    for _ in range(4):
+    for _ in range(3):
         assert lms.landed(lms.launch(browser, "learner"))
-    for _ in range(2):
-        forged = lms.signed_launch(browser, "learner", key=new_rsa_key())
-        assert forged.status_code == 401
+    gone = lms.signed_launch(browser, "learner", change={c.CUSTOM: {MAPPING_PARAM: "NO-SUCH"}})
+    assert gone.status_code == 404
+    pending = lms.signed_launch(browser, "learner", change={c.DEPLOYMENT_ID: "not-yet"})
+    assert pending.status_code == 403
+    assert lms.landed(lms.launch(browser, "learner"))  # none of them counted
+
+    login = lms.login(browser, "learner")
+    form = lms.authorize(login)
+    assert lms.landed(lms.post_launch(browser, form))
+    assert lms.post_launch(browser, form).status_code == 401  # replayed: counted
+    forged = lms.signed_launch(browser, "learner", key=new_rsa_key())
+    assert forged.status_code == 401  # counted: the limit is used up
     refused = lms.launch(browser, "learner")
     assert refused.status_code == 429
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
