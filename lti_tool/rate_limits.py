@@ -12,8 +12,8 @@ Redis commands, bench/RESULTS.md).
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import ipaddress
 import logging
 import math
 import time
@@ -39,8 +39,23 @@ log = logging.getLogger(__name__)
 
 
 def remote_address() -> str:
-    """Count per client address (as ProxyFix made it, behind trusted proxies)."""
+    """The client's address (as ProxyFix made it, behind trusted proxies)."""
     return request.remote_addr or "127.0.0.1"
+
+
+def counted_address() -> str:
+    """Count per client address; an IPv6 one per /64, the block one host is given (it may
+    take any address in it, one per request)."""
+    address = remote_address()
+    if ":" not in address:
+        return address
+    try:
+        ip = ipaddress.IPv6Address(address)
+    except ValueError:
+        return address
+    if ip.ipv4_mapped is not None:  # an IPv4 client through a dual-stack socket
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
 
 
 @functools.lru_cache(maxsize=64)
@@ -114,6 +129,17 @@ class _Counter:
         return max(1, math.ceil(reset_at - time.time()))
 
 
+def _count_refusal(count: Callable[[], None]) -> None:
+    """Count a refused request; the refusal is answered whatever the count says (used up,
+    or Redis answering with an error: logged)."""
+    try:
+        count()
+    except TooManyRequests:
+        pass  # refused anyway; the next request is refused by the limit
+    except RedisError as exc:
+        log.warning("a refusal not counted: %s: %s", type(exc).__name__, exc)
+
+
 class RateLimits:
     """``limit(…)`` on a view or a blueprint; ``init_app`` gives each app its windows."""
 
@@ -133,7 +159,7 @@ class RateLimits:
         self,
         value: LimitValue,
         *,
-        key: Callable[[], str] = remote_address,
+        key: Callable[[], str] = counted_address,
         exempt_when: Callable[[], bool] | None = None,
         scope: str | None = None,
         counted_only: Callable[[Exception], bool] | None = None,
@@ -173,8 +199,7 @@ class RateLimits:
                     return view(*args, **kwargs)
                 except Exception as exc:
                     if counted_only(exc):
-                        with contextlib.suppress(TooManyRequests):  # refused anyway
-                            check(view_scope)
+                        _count_refusal(lambda: check(view_scope))
                     raise
 
             return limited  # type: ignore[return-value]

@@ -347,6 +347,48 @@ def test_unsigned_launches_are_rate_limited_per_address_and_signed_ones_never(ma
     assert lms.landed(lms.launch(other, "learner"))  # another address: its own count
 
 
+def test_an_ipv6_client_is_counted_by_its_slash_64(make_app, lms):
+    """One host is given a /64 and may take any address in it, one per request: counted
+    per address, an IPv6 limit would hold nothing. An IPv4 client reaching a dual-stack
+    socket counts as its IPv4 address."""
+    limited = make_app(LOGIN_RATE_LIMIT="1 per minute")
+    params = lms.platform.login_params("learner")
+
+    def login_from(address: str) -> int:
+        client = limited.test_client()
+        client.environ_base["REMOTE_ADDR"] = address
+        return client.get("/lti/login", query_string=params).status_code
+
+    assert login_from("2001:db8:1:2::10") == 302
+    assert login_from("2001:db8:1:2:ffff::20") == 429  # the same /64
+    assert login_from("2001:db8:1:3::10") == 302  # the next one
+    assert login_from("192.0.2.9") == 302
+    assert login_from("::ffff:192.0.2.9") == 429
+
+
+def test_a_refusal_is_answered_when_redis_cannot_count_it(make_app, lms, caplog):
+    """Counting a refused launch fails (Redis answers with an error): the launch is
+    still refused as it was (401), not turned into a 500."""
+    from redis.exceptions import ResponseError
+
+    from tests.functional.test_launch_refusals import new_rsa_key
+
+    limited = make_app(LAUNCH_RATE_LIMIT="5 per minute")
+    counter = limited.extensions["rate_limits"]
+
+    def wrong_type(*_args: Any) -> bool:
+        raise ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
+
+    browser = limited.test_client()
+    login = lms.login(browser, "learner")
+    claims = lms.platform.launch_claims("learner", nonce=login.auth_query["nonce"])
+    token = lms.platform.sign(claims, key=new_rsa_key())
+    counter.strategy.hit = wrong_type  # from here: the login counted already
+    forged = lms.post_launch(browser, {"id_token": token, "state": login.auth_query["state"]})
+    assert forged.status_code == 401
+    assert "a refusal not counted: ResponseError: WRONGTYPE" in caplog.text
+
+
 def test_a_whole_class_behind_one_address_may_launch_by_default(app, lms):
     """The defaults leave room for a class starting at once from one municipal NAT."""
     settings = app.config["SETTINGS"]
