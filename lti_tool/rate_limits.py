@@ -45,17 +45,30 @@ def remote_address() -> str:
 
 def counted_address() -> str:
     """Count per client address; an IPv6 one per /64, the block one host is given (it may
-    take any address in it, one per request)."""
-    address = remote_address()
-    if ":" not in address:
-        return address
+    take any address in it, one per request). As proxies write it: with a port
+    (``203.0.113.5:41234``, ``[2001:db8::1]:443``), an IPv4 client through a dual-stack
+    socket (``::ffff:…``) or a NAT64 gateway (``64:ff9b::…``) counts as its IPv4 address."""
+    address = remote_address().strip()
+    host = address
+    if host.startswith("[") and "]" in host:
+        host = host[1 : host.index("]")]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
     try:
-        ip = ipaddress.IPv6Address(address)
+        ip = ipaddress.ip_address(host)
     except ValueError:
         return address
-    if ip.ipv4_mapped is not None:  # an IPv4 client through a dual-stack socket
+    if isinstance(ip, ipaddress.IPv4Address):
+        return str(ip)
+    if ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)
+    if ip in _NAT64:
+        return str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
     return str(ipaddress.IPv6Network((ip, 64), strict=False))
+
+
+#: The well-known NAT64 prefix (RFC 6052): an IPv4 client's address in its last 32 bits.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 @functools.lru_cache(maxsize=64)

@@ -224,6 +224,8 @@ class ToolMessageLaunch(MessageLaunch):
         state = self._get_request_param("state")
         if not state:
             raise StateMismatch("launch without state")
+        if not c.storable_id(state):  # looked up before the signature is checked
+            raise StateMismatch(f"launch with an unusable state {state[:8]!r}…")
         nonce = self._jwt["body"]["nonce"]
         login, nonce_used, self._generation = self._lti.state_store.check_launch(
             state, nonce, self._lti.registry

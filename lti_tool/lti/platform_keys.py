@@ -63,8 +63,8 @@ class PlatformKeys:
         A refetch for an unknown kid is allowed once per ``REFETCH_COOLDOWN`` seconds, so
         tokens with made-up kids cannot make the tool hammer the platform.
         """
-        if not kid:
-            raise UnknownKey("id_token header has no kid")
+        if not kid or not isinstance(kid, str):
+            raise UnknownKey(f"id_token header has no kid, or not a string: {kid!r:.40}")
         parsed = self._parsed.get((jwks_url, kid, alg))
         if parsed is not None and parsed[0] > time.monotonic():
             return parsed[1]

@@ -224,21 +224,57 @@ def test_login_from_unknown_issuer_without_client_id_is_refused(lms, client, cap
     assert_refused(login.response, 403, "unknown_platform", caplog)
 
 
-@pytest.mark.parametrize("name", ["login_hint", "lti_message_hint", "target_link_uri"])
-def test_a_login_with_a_field_too_long_is_refused_and_keeps_nothing(lms, app, caplog, name):
+@pytest.mark.parametrize(
+    ("name", "taken", "padding"),
+    [
+        ("login_hint", "y" * 1500, "x" * 4096),
+        ("lti_message_hint", "y" * 1500, "x" * 4096),
+        ("iss", "\u3000" * 10, "\u3000" * 700),
+    ],
+)
+def test_a_login_too_long_is_refused_and_keeps_nothing(lms, app, caplog, name, taken, padding):
     """A held login and a state wait in Redis (or the database) for minutes: what one
-    login may keep there is bounded. Moodle's and Canvas's fields are far shorter."""
+    login may keep there is bounded, as it is kept (a wide space, stripped from the
+    issuer to find the platform, is six bytes there). Moodle's fields take about 300
+    bytes, Canvas's about 1.5 kB (its message hint is a JWT)."""
     client = app.test_client()
     params = lms.platform.login_params()
-    params[name] = (params.get(name) or "x") + "x" * 4096
+    longest_taken = params[name] = (params.get(name) or "") + taken
+    assert lms.login_with(client, params).response.status_code == 302
+
+    params[name] = longest_taken + padding
     refused = client.post("/lti/login", data={**params, "lang": "nb"})
     assert_refused(refused, 400, "login_parameter_too_long", caplog)
     assert "har et felt som er for langt" in refused.get_data(as_text=True)
     held = [h for h in refused.headers.getlist("Set-Cookie") if h.startswith("lti1p3_")]
     assert not held  # no login held, no state
 
-    params[name] = params[name][:4096]
-    assert lms.login_with(client, params).response.status_code == 302
+
+@pytest.mark.parametrize("kid", [["x"], {"k": 1}, 7])
+def test_a_kid_that_is_not_a_string_is_refused_not_crashed(lms, client, caplog, kid):
+    """Looked up before the signature is checked (the token need not be signed)."""
+    header = {"alg": "RS256", "typ": "JWT", "kid": kid}
+    response = login_and_post(
+        lms, client, lambda claims: f"{b64json(header)}.{b64json(claims)}.{b64url(b'sig')}"
+    )
+    assert_refused(response, 401, "unknown_key", caplog)
+
+
+@pytest.mark.parametrize("store", ["the configured state store", "the database"])
+def test_a_state_that_cannot_be_stored_is_refused_not_crashed(lms, make_app, caplog, store):
+    """Looked up before the signature is checked, as the nonce: a state with NUL is
+    refused at the boundary (as every parameter with NUL), a longer one than any the
+    tool makes is not looked up (the database state store, without Redis, too)."""
+    tool = make_app() if store == "the configured state store" else make_app(REDIS_URL="")
+    browser = tool.test_client()
+    login = lms.login(browser)
+    claims = lms.platform.launch_claims("learner", nonce=login.auth_query["nonce"])
+    token = lms.platform.sign(claims)
+    state = login.auth_query["state"]
+    with_nul = lms.post_launch(browser, {"id_token": token, "state": state + "\x00"})
+    assert with_nul.status_code == 422
+    too_long = lms.post_launch(browser, {"id_token": token, "state": state + "x" * 255})
+    assert_refused(too_long, 401, "state_mismatch", caplog)
 
 
 # --- nonce and state --------------------------------------------------------------------

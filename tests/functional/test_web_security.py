@@ -364,6 +364,9 @@ def test_an_ipv6_client_is_counted_by_its_slash_64(make_app, lms):
     assert login_from("2001:db8:1:3::10") == 302  # the next one
     assert login_from("192.0.2.9") == 302
     assert login_from("::ffff:192.0.2.9") == 429
+    assert login_from("192.0.2.9:41234") == 429  # a proxy that writes the port
+    assert login_from("64:ff9b::c000:209") == 429  # through NAT64
+    assert login_from("[2001:db8:1:3::99]:443") == 429
 
 
 def test_a_refusal_is_answered_when_redis_cannot_count_it(make_app, lms, caplog):
