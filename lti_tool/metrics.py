@@ -225,7 +225,7 @@ def exposition(*gauges: OutboxCollector | RedisCollector | WorkerStatusCollector
     """The text /metrics answers: every process's values (multiprocess mode) or this
     process's, and the gauges read when scraped."""
     if MULTIPROCESS_DIR:
-        with metrics_files.readable(MULTIPROCESS_DIR, wait_seconds=1.0):  # not mid-merge
+        with metrics_files.readable(MULTIPROCESS_DIR):  # not mid-merge
             counted = generate_latest(MultiProcessCollector(None, path=MULTIPROCESS_DIR))
     else:
         counted = generate_latest(REGISTRY)

@@ -76,32 +76,25 @@ def hold_life(folder: str, process_id: str) -> int:
 
 
 @contextlib.contextmanager
-def folder_lock(folder: str, *, shared: bool) -> Iterator[None]:
-    """The folder's lock, shared: a scrape (waits while a merge holds it)."""
-    descriptor = _opened(os.path.join(folder, _FOLDER_LOCK))
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)
-
-
-@contextlib.contextmanager
-def _merge_lock(folder: str, wait_seconds: float) -> Iterator[bool]:
-    """The folder's lock, exclusive, if it comes within ``wait_seconds``: a merge can
-    wait for the next chance, and gunicorn's master must not wait on scrapes."""
+def folder_lock(folder: str, *, shared: bool, wait_seconds: float) -> Iterator[bool]:
+    """The folder's lock, shared (a scrape) or exclusive (a merge), if it comes within
+    ``wait_seconds``; yields whether it came. A merge can wait for the next chance, and
+    gunicorn's master must not wait on scrapes; a scrape answers 503 rather than hold a
+    thread of every process while a merging process is paused."""
     descriptor = _opened(os.path.join(folder, _FOLDER_LOCK))
     try:
         deadline = time.monotonic() + wait_seconds
         while True:
             try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(
+                    descriptor, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
+                )
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     yield False
                     return
-                time.sleep(0.05)
+                time.sleep(0.01 if shared else 0.05)
         yield True
     finally:
         os.close(descriptor)
@@ -115,7 +108,7 @@ def merge_gone(folder: str, *, own: str = "", wait_seconds: float = 0.0) -> int:
     must go on; what cannot be merged is logged."""
     merged = 0
     try:
-        with _merge_lock(folder, wait_seconds) as locked:
+        with folder_lock(folder, shared=False, wait_seconds=wait_seconds) as locked:
             if locked:
                 merged = _merge_all(folder, own)
     except Exception as exc:  # logged, and gunicorn goes on
@@ -125,26 +118,36 @@ def merge_gone(folder: str, *, own: str = "", wait_seconds: float = 0.0) -> int:
     return merged
 
 
+class FolderBusy(Exception):
+    """The folder cannot be read as a whole now: a scrape is answered 503 (Prometheus
+    notes a scrape missed), not with counts lower than the last (a reset to it)."""
+
+
+#: How long a scrape waits for a merge (seconds): a merge of 100 processes takes about one.
+SCRAPE_WAIT_SECONDS = 5.0
+
+
 @contextlib.contextmanager
-def readable(folder: str, *, wait_seconds: float) -> Iterator[None]:
+def readable(folder: str) -> Iterator[None]:
     """The folder as a scrape may read it: its lock held shared (not mid-merge), and no
-    merge left stopped halfway in it (finished first, ``_GoneFiles.finish_stopped``). A
-    stopped merge's process is out of the sums until it is finished; read then, a counter
-    would fall (Prometheus reads that as a reset). Costs a listing of the folder when
+    merge left stopped halfway in it (finished first, ``_GoneFiles.finish_stopped``): a
+    stopped merge's process is out of the sums until it is finished. ``FolderBusy`` when
+    neither comes within ``SCRAPE_WAIT_SECONDS``. Costs a listing of the folder when
     nothing was stopped."""
     for _ in range(3):  # another stop between finishing and reading: rarer still
-        with folder_lock(folder, shared=True):
+        with folder_lock(folder, shared=True, wait_seconds=SCRAPE_WAIT_SECONDS) as locked:
+            if not locked:
+                raise FolderBusy(f"a merge held {folder} for {SCRAPE_WAIT_SECONDS:g} s")
             if not _stopped(folder):
                 yield
                 return
-        _finish_stopped(folder, wait_seconds)
-    with folder_lock(folder, shared=True):  # what a merge could not finish: logged
-        yield
+        _finish_stopped(folder, SCRAPE_WAIT_SECONDS)
+    raise FolderBusy(f"a merge stopped halfway in {folder} could not be finished (logged)")
 
 
 def _finish_stopped(folder: str, wait_seconds: float) -> None:
     try:
-        with _merge_lock(folder, wait_seconds) as locked:
+        with folder_lock(folder, shared=False, wait_seconds=wait_seconds) as locked:
             if locked:
                 gone = _GoneFiles(folder)
                 try:
@@ -169,14 +172,6 @@ def _merge_all(folder: str, own: str) -> int:
     gone = _GoneFiles(folder)
     try:
         gone.finish_stopped()
-        for kind in SUMMED_KINDS:  # a damaged merged file breaks every scrape: set it aside
-            path = os.path.join(folder, f"{kind}_{GONE}.db")
-            try:
-                list(MmapedDict.read_all_values_from_file(path))
-            except FileNotFoundError:
-                pass
-            except _UNREADABLE as exc:
-                _set_aside(path, exc)  # its counts are lost (a counter reset, once)
         for process_id in sorted(_process_ids(folder) - {GONE, own}):
             if merged == MERGED_AT_ONCE:
                 break
@@ -294,16 +289,15 @@ class _GoneFiles:
                 os.rename(source, taken)
             except FileNotFoundError:
                 continue
-            try:
-                self._add_taken(kind, taken)
-            except Exception as exc:  # a stop (SystemExit) goes on as it is
-                raise _Stopped(f"{taken}: {exc!r}") from exc
+            self._add_taken(kind, taken)
 
     def finish_stopped(self) -> None:
         """Finish what merges stopped halfway left, before any merged file is opened (a
         copy may replace one): a copy beside a taken file is put back (its values were
         being added), then each taken file is merged; a copy alone belongs to a merge
-        that was done, a half-made copy (``.part``) to one that had added nothing."""
+        that was done, a half-made copy (``.part``) to one that had added nothing. A
+        merged file that cannot be read (it broke every scrape) is set aside first: its
+        counts are lost (a counter reset, once), not the merges."""
         names = _stopped(self.folder)
         for name in names:
             path = os.path.join(self.folder, name)
@@ -312,29 +306,46 @@ class _GoneFiles:
                 os.replace(path, os.path.join(self.folder, f"{kind}_{GONE}.db"))
             elif not name.endswith(_TAKEN):
                 os.unlink(path)
+        for kind in SUMMED_KINDS:
+            path = os.path.join(self.folder, f"{kind}_{GONE}.db")
+            try:
+                list(MmapedDict.read_all_values_from_file(path))
+            except FileNotFoundError:
+                pass
+            except _UNREADABLE as exc:
+                _set_aside(path, exc)
         for name in names:
             if name.endswith(_TAKEN):
                 kind = name[len(_MERGING) :].partition("_")[0]
-                log.warning("metrics: a merge of %s stopped halfway: finished", name)
                 self._add_taken(kind, os.path.join(self.folder, name))
+                log.warning("metrics: a merge of %s stopped halfway: finished", name)
 
     def _add_taken(self, kind: str, taken: str) -> None:
         """Add a taken file's values, with a copy of the merged file kept until it is
-        removed (whole, or not at all: copied aside, then renamed)."""
-        try:
-            values = list(MmapedDict.read_all_values_from_file(taken))
-        except _UNREADABLE as exc:  # /metrics could not read it either: set aside
-            process_file = os.path.basename(taken)[len(_MERGING) : -len(_TAKEN)] + ".db"
-            _set_aside(taken, exc, os.path.join(self.folder, process_file))
-            return
-        gone = self._file(kind)
-        for key, _value, _timestamp, _position in values:
-            gone.read_value(key)  # every key's place made: adding writes in place
+        removed (whole, or not at all: copied aside, then renamed). Until the copy is
+        made nothing is added: what fails there puts the file back in the sums (the other
+        processes are merged); what fails after stops the merge (``_Stopped``)."""
+        process_file = os.path.basename(taken)[len(_MERGING) : -len(_TAKEN)] + ".db"
         before = taken[: -len(_TAKEN)] + _BEFORE
-        shutil.copyfile(os.path.join(self.folder, f"{kind}_{GONE}.db"), before + ".part")
-        os.replace(before + ".part", before)
-        self._add_now(kind, values)
-        os.unlink(taken)  # done: from here the copy is only left to remove
+        try:
+            try:
+                values = list(MmapedDict.read_all_values_from_file(taken))
+            except _UNREADABLE as exc:  # /metrics could not read it either: set aside
+                _set_aside(taken, exc, os.path.join(self.folder, process_file))
+                return
+            gone = self._file(kind)
+            for key, _value, _timestamp, _position in values:
+                gone.read_value(key)  # every key's place made: adding writes in place
+            shutil.copyfile(os.path.join(self.folder, f"{kind}_{GONE}.db"), before + ".part")
+            os.replace(before + ".part", before)
+        except Exception:
+            _put_back(taken, os.path.join(self.folder, process_file))
+            raise
+        try:
+            self._add_now(kind, values)
+            os.unlink(taken)  # done: from here the copy is only left to remove
+        except Exception as exc:
+            raise _Stopped(f"{taken}: {exc!r}") from exc
         os.unlink(before)
 
     def _file(self, kind: str) -> MmapedDict:
@@ -352,6 +363,17 @@ class _GoneFiles:
     def close(self) -> None:
         for gone in self._files.values():
             gone.close()
+
+
+def _put_back(taken: str, process_file: str) -> None:
+    """A taken file back in the sums, under its process's name, unless a new process of
+    that id made one meanwhile (then it stays taken, and the next merge tries again)."""
+    try:
+        os.link(taken, process_file)
+    except OSError as exc:
+        log.warning("metrics: %s not put back as %s: %s", taken, process_file, exc)
+        return
+    os.unlink(taken)
 
 
 def _set_aside(path: str, exc: Exception, named: str = "") -> None:

@@ -7,12 +7,14 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import ServiceUnavailable
 
 from lti_tool import metrics as tool_metrics
 from lti_tool.auth import public
 from lti_tool.db import get_session, utcnow
 from lti_tool.errors import MetricsTokenInvalid, NotFound
 from lti_tool.lti.services import lti_services
+from lti_tool.metrics_files import FolderBusy
 from lti_tool.services import readiness, worker_status
 from lti_tool.services.outbox import outbox_states
 
@@ -79,11 +81,15 @@ def metrics() -> Any:
 
     redis_client = lti_services().status_redis
     redis_state = readiness.redis_state(redis_client)  # one wait on a Redis away, not two
-    body = tool_metrics.exposition(
-        tool_metrics.OutboxCollector(read_outboxes),
-        tool_metrics.RedisCollector(redis_state),
-        tool_metrics.WorkerStatusCollector(
-            lambda: worker_status.read_status(redis_client) if redis_state == "ok" else None
-        ),
-    )
+    try:
+        body = tool_metrics.exposition(
+            tool_metrics.OutboxCollector(read_outboxes),
+            tool_metrics.RedisCollector(redis_state),
+            tool_metrics.WorkerStatusCollector(
+                lambda: worker_status.read_status(redis_client) if redis_state == "ok" else None
+            ),
+        )
+    except FolderBusy as exc:  # a scrape missed, rather than counts that fall
+        log.warning("metrics: %s", exc)
+        raise ServiceUnavailable(str(exc), retry_after=15) from exc
     return Response(body, content_type="text/plain; version=0.0.4; charset=utf-8")

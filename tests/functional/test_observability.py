@@ -981,3 +981,20 @@ def test_an_outbox_the_schema_changed_under_is_left_out_not_unreachable(app, dat
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["checks"]["database"] == "ok" and body["outbox"] is None
+
+
+def test_metrics_answers_503_while_a_merge_holds_its_folder_too_long(app, monkeypatch, tmp_path):
+    """A scrape missed (Prometheus notes it) rather than a thread held, or counts that
+    fall (``metrics_files.readable``)."""
+    from lti_tool import metrics as tool_metrics
+    from lti_tool import metrics_files
+
+    monkeypatch.setattr(tool_metrics, "MULTIPROCESS_DIR", str(tmp_path))
+    monkeypatch.setattr(metrics_files, "SCRAPE_WAIT_SECONDS", 0.2)
+    client = app.test_client()
+    with metrics_files.folder_lock(str(tmp_path), shared=False, wait_seconds=0) as locked:
+        assert locked  # as a merge holds it
+        busy = client.get("/metrics", headers=AUTH)
+    assert busy.status_code == 503
+    assert busy.headers["Retry-After"] == "15"
+    assert client.get("/metrics", headers=AUTH).status_code == 200

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import shutil
 import signal
 import struct
 import subprocess
@@ -185,13 +186,30 @@ def test_a_scrape_never_reads_the_folder_while_it_is_merged(folder, monkeypatch)
     _ended(folder)
     monkeypatch.setattr(metrics, "MULTIPROCESS_DIR", str(folder))
     answered: list[bytes] = []
-    with metrics_files.folder_lock(str(folder), shared=False):  # as a merge holds it
+    with metrics_files.folder_lock(str(folder), shared=False, wait_seconds=0) as locked:
+        assert locked  # as a merge holds it
         scrape = threading.Thread(target=lambda: answered.append(metrics.exposition()))
         scrape.start()
         scrape.join(timeout=0.5)
         assert scrape.is_alive() and not answered
     scrape.join(timeout=30)
     assert b"laeringslop_lti_launches_total 3.0" in answered[0]
+
+
+def test_a_scrape_held_too_long_by_a_merge_is_refused_not_held(folder, monkeypatch):
+    """A merging process paused (SIGSTOP, a container paused) would hold a thread of
+    every process that is scraped: the scrape gives up, and /metrics answers 503."""
+    from lti_tool import metrics
+
+    monkeypatch.setattr(metrics, "MULTIPROCESS_DIR", str(folder))
+    monkeypatch.setattr(metrics_files, "SCRAPE_WAIT_SECONDS", 0.3)
+    with metrics_files.folder_lock(str(folder), shared=False, wait_seconds=0) as locked:
+        assert locked
+        started = time.monotonic()
+        with pytest.raises(metrics_files.FolderBusy):
+            metrics.exposition()
+        assert 0.3 <= time.monotonic() - started < 5
+    metrics.exposition()  # the merge over
 
 
 def test_gunicorn_s_master_merges_a_worker_s_counts_when_it_ends(folder, monkeypatch):
@@ -297,7 +315,7 @@ def test_a_merge_does_not_wait_on_a_scrape_longer_than_it_was_given(folder):
         assert not merging.is_alive(), "the merge waited on the scrape"
         return time.monotonic() - started
 
-    with metrics_files.folder_lock(str(folder), shared=True):  # a scrape
+    with metrics_files.folder_lock(str(folder), shared=True, wait_seconds=0):  # a scrape
         assert 0.3 <= merge(0.3) < 5
         merge(0)
     assert merged == [0, 0]
@@ -440,14 +458,21 @@ def test_a_scrape_waiting_on_a_merge_that_is_killed_finishes_it_before_reading(f
     assert not _merging(folder)
 
 
-def test_a_merge_that_fails_halfway_adds_no_other_process_on_top(folder, monkeypatch, caplog):
-    """A process's file taken, then an error (here: its copy cannot be removed): the merge
-    stops there, and the next one finishes it before it adds anything more."""
+def _ended_twice(folder: Path) -> str:
+    """A process that counted and ended, and a copy of its files as another host's
+    process gone long ago (``zzz-1``); the first one's id."""
     first = metrics_process_id(_ended(folder))
-    for kind in ("counter", "histogram"):  # another host's process, gone long ago
+    for kind in ("counter", "histogram"):
         copy = folder / f"{kind}_zzz-1.db"
         copy.write_bytes((folder / f"{kind}_{first}.db").read_bytes())
         _left_long_ago(copy)
+    return first
+
+
+def test_a_merge_that_fails_halfway_adds_no_other_process_on_top(folder, monkeypatch, caplog):
+    """A process's file taken, then an error (here: its copy cannot be removed): the merge
+    stops there, and the next one finishes it before it adds anything more."""
+    first = _ended_twice(folder)
     unlink = os.unlink
 
     def refused_once(path: str) -> None:
@@ -464,6 +489,44 @@ def test_a_merge_that_fails_halfway_adds_no_other_process_on_top(folder, monkeyp
     assert metrics_files.merge_gone(str(folder)) == 2
     assert _launches(folder) == 6
     assert _files(folder) == {"counter_gone.db", "histogram_gone.db"}
+
+
+def test_a_merge_that_cannot_copy_puts_the_process_back_and_merges_the_others(
+    folder, monkeypatch, caplog
+):
+    """Nothing added yet (here: the copy of the merged file fails, as on a full disk):
+    the process's file goes back into the sums, and the other processes are merged."""
+    first = _ended_twice(folder)
+    copyfile = shutil.copyfile
+
+    def full_for_the_first(source: str, target: str) -> object:
+        if first in target:
+            raise OSError(28, "No space left on device", target)
+        return copyfile(source, target)
+
+    monkeypatch.setattr(shutil, "copyfile", full_for_the_first)
+    assert metrics_files.merge_gone(str(folder)) == 1  # the other one
+    monkeypatch.undo()
+    assert "No space left on device" in caplog.text
+    assert f"counter_{first}.db" in _files(folder)  # back in the sums
+    assert not _merging(folder)
+    assert _scraped_launches(folder, monkeypatch) == 6
+    assert metrics_files.merge_gone(str(folder)) == 1
+    assert _files(folder) == {"counter_gone.db", "histogram_gone.db"}
+    assert _launches(folder) == 6
+
+
+def test_a_damaged_merged_file_does_not_keep_a_stopped_merge_from_finishing(folder):
+    """A host that crashed as it merged may leave both: the damaged file is set aside
+    (its counts lost, once), and the stopped merge finished, not stuck for good."""
+    ended = metrics_process_id(_ended(folder))
+    os.rename(folder / f"counter_{ended}.db", folder / f"merging_counter_{ended}.taken")
+    damaged = struct.pack("i", 4096) + bytes(60)  # says 4 kB are used, holds 64 bytes
+    (folder / "counter_gone.db").write_bytes(damaged)
+    assert metrics_files.merge_gone(str(folder)) == 1  # its histogram
+    assert (folder / "counter_gone.db.unreadable").exists()
+    assert not _merging(folder)
+    assert _launches(folder) == 3
 
 
 def test_what_merges_that_were_done_or_had_not_begun_left_is_removed(folder):
