@@ -152,9 +152,10 @@ class Settings:
     Shared through Redis when configured, else per process."""
     LAUNCH_RATE_LIMIT: str = "600 per minute"
     """LTI launches (``/lti/launch``) refused before the platform's signature was
-    verified (forged, replayed, expired, without their login) per address; once used up,
-    every launch from it is refused until the window ends. A launch the platform signed
-    is never counted, whatever becomes of it: it holds no one back."""
+    verified (forged, replayed, without their login, from a disabled platform or one whose
+    keys cannot be fetched) per address; once used up, every launch from it is refused
+    until the window ends. A launch whose signature was verified is never counted,
+    whatever becomes of it (expired, for another tool, a link to what is gone)."""
     API_TOKEN_RATE_LIMIT: str = "300 per minute"  # noqa: S105 (a rate, not a secret)
     """The REST API (``/api/v1``) with a Bearer token: how often one token may call it."""
     FRAME_ANCESTORS_EXTRA: tuple[str, ...] = ()

@@ -167,6 +167,7 @@ class ToolMessageLaunch(MessageLaunch):
             requests_session=_UNUSED_HTTP,
         )
         self._registration = None
+        self._signature_verified = False  # a refusal before it may come from anyone
 
     def _get_request_param(self, key: str) -> str:
         return self._request.get_param(key)
@@ -176,7 +177,7 @@ class ToolMessageLaunch(MessageLaunch):
         try:
             self._validate_signature()
         except LaunchError as exc:
-            exc.unsigned = True
+            exc.unsigned = not self._signature_verified
             raise
         if self._browser_check is not None:
             # Only a genuine id_token learns how to continue without the cookie.
@@ -187,8 +188,8 @@ class ToolMessageLaunch(MessageLaunch):
         return self
 
     def _validate_signature(self) -> None:
-        """Everything up to the platform's signature: what fails here may come from
-        anyone."""
+        """Everything up to the platform's signature and its claims: what fails before
+        the signature is verified may come from anyone."""
         try:
             self.validate_jwt_format()
         except LtiException as exc:
@@ -286,18 +287,12 @@ class ToolMessageLaunch(MessageLaunch):
                 leeway=self._lti.settings.LTI_LEEWAY_SECONDS,
                 options={"require": ["exp", "iat", "iss", "aud", "sub"]},
             )
-        except jwt.ExpiredSignatureError as exc:
-            raise ExpiredToken(str(exc)) from exc
-        except jwt.ImmatureSignatureError as exc:
-            raise TokenFromFuture(str(exc)) from exc
-        except jwt.InvalidAudienceError as exc:
-            raise WrongAudience(str(exc)) from exc
-        except jwt.InvalidIssuerError as exc:
-            raise WrongIssuer(str(exc)) from exc
-        except jwt.MissingRequiredClaimError as exc:
-            raise InvalidClaims(str(exc)) from exc
+        except _CHECKED_AFTER_THE_SIGNATURE as exc:  # PyJWT verified the signature first
+            self._signature_verified = True
+            raise _claims_error(exc) from exc
         except jwt.InvalidTokenError as exc:
             raise InvalidToken(f"{type(exc).__name__}: {exc}") from exc
+        self._signature_verified = True
         aud = self._jwt["body"].get("aud")
         azp = self._jwt["body"].get("azp")
         if isinstance(aud, list) and len(aud) > 1 and azp is None:
@@ -370,6 +365,31 @@ class ToolMessageLaunch(MessageLaunch):
             message_type=str(body[c.MESSAGE_TYPE]),
             locale=c.normalise_locale(presentation.get("locale")),
         )
+
+
+#: What PyJWT raises on a token's claims, which it checks once the signature is verified.
+_CHECKED_AFTER_THE_SIGNATURE = (
+    jwt.ExpiredSignatureError,
+    jwt.ImmatureSignatureError,
+    jwt.InvalidAudienceError,
+    jwt.InvalidIssuerError,
+    jwt.MissingRequiredClaimError,
+    jwt.InvalidIssuedAtError,
+)
+
+
+def _claims_error(exc: jwt.InvalidTokenError) -> LaunchError:
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return ExpiredToken(str(exc))
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return TokenFromFuture(str(exc))
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return WrongAudience(str(exc))
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return WrongIssuer(str(exc))
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return InvalidClaims(str(exc))
+    return InvalidToken(f"{type(exc).__name__}: {exc}")
 
 
 def validate_launch(

@@ -331,6 +331,11 @@ def test_unsigned_launches_are_rate_limited_per_address_and_signed_ones_never(ma
     assert gone.status_code == 404
     pending = lms.signed_launch(browser, "learner", change={c.DEPLOYMENT_ID: "not-yet"})
     assert pending.status_code == 403
+    an_hour_ago = int(time.time()) - 3600
+    expired = lms.signed_launch(
+        browser, "learner", change={"iat": an_hour_ago - 60, "exp": an_hour_ago}
+    )
+    assert expired.status_code == 401  # its signature verified: the platform's
     assert lms.landed(lms.launch(browser, "learner"))  # none of them counted
 
     login = lms.login(browser, "learner")
