@@ -36,22 +36,11 @@ from lti_tool.lti.services import LtiServices
 from lti_tool.models import Status
 from lti_tool.services import platforms
 
-#: The most a login's kept parameters may take, written as they are kept (JSON, ASCII:
-#: ``\u3000`` for a wide space): Moodle's take about 300 bytes, Canvas's about 1.5 kB
-#: (its ``lti_message_hint`` is a JWT). A held login and a state wait in Redis, so what
-#: one login may keep there is bounded.
+#: The most what a login keeps from its request may take, written as it is kept (JSON,
+#: ASCII: ``\u3000`` for a wide space): Moodle's take about 200 bytes, Canvas's about
+#: 1.5 kB (its ``lti_message_hint`` is a JWT). A held login and a state wait in Redis, so
+#: what one login may keep there is bounded.
 LONGEST_LOGIN = 4096
-
-#: The login parameters a held login keeps, to send to the platform later.
-LOGIN_PARAMS = (
-    "iss",
-    "login_hint",
-    "target_link_uri",
-    "lti_message_hint",
-    "client_id",
-    "lti_deployment_id",
-    "deployment_id",
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +54,6 @@ class LoginRequest:
     lti_message_hint: str | None
     storage_target: str | None
     """Frame name for LTI client-side storage, when the platform offers it."""
-    params: dict[str, str]
-    """The login parameters worth keeping (:data:`LOGIN_PARAMS`)."""
 
     @property
     def platform_origin(self) -> str:
@@ -106,12 +93,18 @@ def check_login(session: Session, lti: LtiServices, params: Mapping[str, str]) -
     for name, value in required.items():
         if not value:
             raise MissingParameter(f"login without {name}", field=name)
-    kept = {k: params[k] for k in (*LOGIN_PARAMS, "lti_storage_target") if params.get(k)}
+    client_id = (params.get("client_id") or "").strip()
+    kept = {
+        "iss": issuer,
+        "client_id": client_id,
+        "login_hint": login_hint,
+        "lti_message_hint": params.get("lti_message_hint") or "",
+        "lti_storage_target": params.get("lti_storage_target") or "",
+    }
     size = len(json.dumps(kept))
     if size > LONGEST_LOGIN:
         longest = max(kept, key=lambda k: len(json.dumps(kept[k])))
         raise LoginParameterTooLong(f"login of {size} bytes kept, the longest {longest}")
-    client_id = (params.get("client_id") or "").strip()
     if not client_id:
         # Older platforms omit client_id; it is only unambiguous with one registration.
         candidates = platforms.platforms_for_issuer(session, issuer)
@@ -132,7 +125,6 @@ def check_login(session: Session, lti: LtiServices, params: Mapping[str, str]) -
         login_hint=login_hint,
         lti_message_hint=params.get("lti_message_hint") or None,
         storage_target=params.get("lti_storage_target") or None,
-        params={k: params[k] for k in LOGIN_PARAMS if params.get(k)},
     )
 
 

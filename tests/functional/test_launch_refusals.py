@@ -229,14 +229,14 @@ def test_login_from_unknown_issuer_without_client_id_is_refused(lms, client, cap
     [
         ("login_hint", "y" * 1500, "x" * 4096),
         ("lti_message_hint", "y" * 1500, "x" * 4096),
-        ("iss", "\u3000" * 10, "\u3000" * 700),
+        ("login_hint", "\u3000" * 10, "\u3000" * 700),
     ],
 )
 def test_a_login_too_long_is_refused_and_keeps_nothing(lms, app, caplog, name, taken, padding):
     """A held login and a state wait in Redis (or the database) for minutes: what one
-    login may keep there is bounded, as it is kept (a wide space, stripped from the
-    issuer to find the platform, is six bytes there). Moodle's fields take about 300
-    bytes, Canvas's about 1.5 kB (its message hint is a JWT)."""
+    login may keep there is bounded, as it is kept (a wide space is six bytes there).
+    Moodle's fields take about 200 bytes, Canvas's about 1.5 kB (its message hint is a
+    JWT)."""
     client = app.test_client()
     params = lms.platform.login_params()
     longest_taken = params[name] = (params.get(name) or "") + taken
