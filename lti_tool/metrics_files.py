@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
+import mmap
 import os
 import shutil
 import struct
@@ -134,15 +136,17 @@ def readable(folder: str) -> Iterator[None]:
     stopped merge's process is out of the sums until it is finished. ``FolderBusy`` when
     neither comes within ``SCRAPE_WAIT_SECONDS``. Costs a listing of the folder when
     nothing was stopped."""
+    deadline = time.monotonic() + SCRAPE_WAIT_SECONDS
     for _ in range(3):  # another stop between finishing and reading: rarer still
-        with folder_lock(folder, shared=True, wait_seconds=SCRAPE_WAIT_SECONDS) as locked:
+        left = max(0.0, deadline - time.monotonic())
+        with folder_lock(folder, shared=True, wait_seconds=left) as locked:
             if not locked:
                 raise FolderBusy(f"a merge held {folder} for {SCRAPE_WAIT_SECONDS:g} s")
             if not _stopped(folder):
                 yield
                 return
-        _finish_stopped(folder, SCRAPE_WAIT_SECONDS)
-    raise FolderBusy(f"a merge stopped halfway in {folder} could not be finished (logged)")
+        _finish_stopped(folder, max(0.0, deadline - time.monotonic()))
+    raise FolderBusy(f"what a merge stopped halfway left in {folder} is not finished yet")
 
 
 def _finish_stopped(folder: str, wait_seconds: float) -> None:
@@ -252,7 +256,7 @@ def _may_run_without_life_lock(folder: str, process_id: str) -> bool:
 
 #: What a file that cannot be read raises (prometheus-client's ``MmapedDict``): an empty
 #: file (a process ended as it made it), one cut short, a key that is not UTF-8.
-_UNREADABLE = (struct.error, RuntimeError, ValueError)
+_UNREADABLE = (struct.error, RuntimeError, ValueError)  # json's errors are ValueErrors
 
 
 #: What a merge writes besides the merged files, named ``merging_<kind>_<process id>``:
@@ -277,6 +281,7 @@ class _GoneFiles:
         self.folder = folder
         self._files: dict[str, MmapedDict] = {}
         self._margins: dict[str, dict[str, float]] = {}
+        self._keys: set[str] = set()
 
     def merge(self, process_id: str) -> None:
         """Add one gone process's values into the merged files, then remove its files.
@@ -309,7 +314,7 @@ class _GoneFiles:
         for kind in SUMMED_KINDS:
             path = os.path.join(self.folder, f"{kind}_{GONE}.db")
             try:
-                list(MmapedDict.read_all_values_from_file(path))
+                self._values(path)
             except FileNotFoundError:
                 pass
             except _UNREADABLE as exc:
@@ -325,21 +330,27 @@ class _GoneFiles:
         removed (whole, or not at all: copied aside, then renamed). Until the copy is
         made nothing is added: what fails there puts the file back in the sums (the other
         processes are merged); what fails after stops the merge (``_Stopped``)."""
-        process_file = os.path.basename(taken)[len(_MERGING) : -len(_TAKEN)] + ".db"
+        process_file = os.path.join(
+            self.folder, os.path.basename(taken)[len(_MERGING) : -len(_TAKEN)] + ".db"
+        )
+        if _same_file(taken, process_file):  # put back, stopped before its taken name went
+            os.unlink(taken)
+            return
         before = taken[: -len(_TAKEN)] + _BEFORE
         try:
             try:
-                values = list(MmapedDict.read_all_values_from_file(taken))
+                values = self._values(taken)
             except _UNREADABLE as exc:  # /metrics could not read it either: set aside
-                _set_aside(taken, exc, os.path.join(self.folder, process_file))
+                _set_aside(taken, exc, process_file)
                 return
             gone = self._file(kind)
+            _reserve(gone, [key for key, _value, _timestamp, _position in values])
             for key, _value, _timestamp, _position in values:
                 gone.read_value(key)  # every key's place made: adding writes in place
             shutil.copyfile(os.path.join(self.folder, f"{kind}_{GONE}.db"), before + ".part")
             os.replace(before + ".part", before)
         except Exception:
-            _put_back(taken, os.path.join(self.folder, process_file))
+            _put_back(taken, process_file)
             raise
         try:
             self._add_now(kind, values)
@@ -351,8 +362,34 @@ class _GoneFiles:
     def _file(self, kind: str) -> MmapedDict:
         if kind not in self._files:
             self._margins[kind] = _rounding_margins(self.folder, kind)
-            self._files[kind] = MmapedDict(os.path.join(self.folder, f"{kind}_{GONE}.db"))
+            path = os.path.join(self.folder, f"{kind}_{GONE}.db")
+            descriptor = _opened(path)
+            try:  # on the disk before it is written through its mapping (``_reserve``)
+                size = os.fstat(descriptor).st_size
+                try:
+                    os.posix_fallocate(descriptor, 0, size or _FIRST_SIZE)
+                except OSError:
+                    if not size:  # made here: not left empty, which a scrape cannot read
+                        os.unlink(path)
+                    raise
+            finally:
+                os.close(descriptor)
+            self._files[kind] = MmapedDict(path)
         return self._files[kind]
+
+    def _values(self, path: str) -> list[tuple[str, float, float, int]]:
+        """A file's values, if /metrics can read them: each key JSON of the four parts
+        prometheus-client writes (a zeroed entry, a host that crashed, is not); else one of
+        ``_UNREADABLE``. Each key is parsed once a merge."""
+        values = list(MmapedDict.read_all_values_from_file(path))
+        for key, _value, _timestamp, _position in values:
+            if key in self._keys:
+                continue
+            parts = json.loads(key)
+            if not isinstance(parts, list) or len(parts) != 4:
+                raise ValueError(f"a key /metrics cannot read: {key[:60]!r}")
+            self._keys.add(key)
+        return values
 
     def _add_now(self, kind: str, values: list[tuple[str, float, float, int]]) -> None:
         gone, margins = self._files[kind], self._margins[kind]
@@ -363,6 +400,37 @@ class _GoneFiles:
     def close(self) -> None:
         for gone in self._files.values():
             gone.close()
+
+
+#: The size prometheus-client gives a new file (its ``_INITIAL_MMAP_SIZE``; it takes the
+#: size a file has).
+_FIRST_SIZE = 1 << 16
+
+
+def _reserve(gone: MmapedDict, keys: list[str]) -> None:
+    """Put on the disk the room the merged file needs for the keys it lacks, before it
+    is written through its mapping: on a full folder (a tmpfs) a write to a page the file
+    has no room for kills the process (SIGBUS), here gunicorn's master; this raises
+    ENOSPC instead. Grows the file as ``MmapedDict`` would (doubling), its internals."""
+    needed = 0
+    for key in set(keys):
+        if key not in gone._positions:
+            encoded = len(key.encode("utf-8"))
+            needed += 4 + encoded + (8 - (encoded + 4) % 8) + 16
+    capacity = gone._capacity
+    while gone._used + needed > capacity:
+        capacity *= 2
+    os.posix_fallocate(gone._f.fileno(), 0, capacity)  # the holes of the file as it is too
+    if capacity != gone._capacity:
+        gone._capacity = capacity
+        gone._m = mmap.mmap(gone._f.fileno(), capacity)
+
+
+def _same_file(path: str, other: str) -> bool:
+    try:
+        return os.path.samefile(path, other)
+    except FileNotFoundError:
+        return False
 
 
 def _put_back(taken: str, process_file: str) -> None:

@@ -529,6 +529,55 @@ def test_a_damaged_merged_file_does_not_keep_a_stopped_merge_from_finishing(fold
     assert _launches(folder) == 3
 
 
+def test_a_put_back_stopped_before_its_taken_name_went_counts_the_process_once(folder):
+    """Stopped between linking a taken file back and removing its taken name: both names
+    are the same file, in the sums once; the taken name goes, nothing is added."""
+    ended = metrics_process_id(_ended(folder))
+    os.link(folder / f"counter_{ended}.db", folder / f"merging_counter_{ended}.taken")
+    assert _launches(folder) == 3
+    assert metrics_files.merge_gone(str(folder)) == 1
+    assert not _merging(folder)
+    assert _launches(folder) == 3
+
+
+@pytest.mark.parametrize("key", ["", "7", '["a", "b"]'])
+def test_a_file_whose_keys_a_scrape_cannot_read_is_set_aside_not_merged(folder, key):
+    """A zeroed entry (a host that crashed with the folder on its disk) reads as a key
+    that is not JSON, or not prometheus-client's: merged, it would break every scrape from
+    then on."""
+    ended = metrics_process_id(_ended(folder))
+    damaged = MmapedDict(str(folder / f"counter_{ended}.db"))
+    damaged.write_value(key, 1.0, 0.0)
+    damaged.close()
+    assert metrics_files.merge_gone(str(folder)) == 1
+    assert (folder / f"counter_{ended}.db.unreadable").exists()
+    assert _files(folder) == {"histogram_gone.db"}
+    _sums(folder)  # a scrape reads the folder
+
+
+def test_a_full_folder_puts_the_process_back_and_leaves_no_empty_merged_file(
+    folder, monkeypatch, caplog
+):
+    """The room the merged file needs is asked of the disk before it is written through
+    its mapping: on a full tmpfs that write killed the process (SIGBUS: here gunicorn's
+    master, or every scrape). Tried on a full 512 kB tmpfs: exit 135 before, a warning
+    now."""
+    _ended(folder)
+
+    def full(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    assert metrics_files.merge_gone(str(folder)) == 0
+    monkeypatch.undo()
+    assert "No space left on device" in caplog.text
+    assert not _merging(folder)
+    assert not [name for name in _files(folder) if name.endswith("_gone.db")]
+    assert _launches(folder) == 3
+    assert metrics_files.merge_gone(str(folder)) == 1
+    assert _launches(folder) == 3
+
+
 def test_what_merges_that_were_done_or_had_not_begun_left_is_removed(folder):
     """A copy half made (the merge had added nothing), or a copy whose process's file is
     no longer taken (the merge was done): removed, nothing put back."""
