@@ -988,13 +988,14 @@ def test_metrics_answers_503_while_a_merge_holds_its_folder_too_long(app, monkey
     fall (``metrics_files.readable``)."""
     from lti_tool import metrics as tool_metrics
     from lti_tool import metrics_files
+    from tests.unit.test_metrics_files import answered_within
 
     monkeypatch.setattr(tool_metrics, "MULTIPROCESS_DIR", str(tmp_path))
     monkeypatch.setattr(metrics_files, "SCRAPE_WAIT_SECONDS", 0.2)
     client = app.test_client()
     with metrics_files.folder_lock(str(tmp_path), shared=False, wait_seconds=0) as locked:
         assert locked  # as a merge holds it
-        busy = client.get("/metrics", headers=AUTH)
+        busy = answered_within(lambda: client.get("/metrics", headers=AUTH), 10)
     assert busy.status_code == 503
     assert busy.headers["Retry-After"] == "15"
     assert client.get("/metrics", headers=AUTH).status_code == 200
