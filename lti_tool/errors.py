@@ -640,6 +640,9 @@ def register_error_handlers(app: Flask) -> None:
     def handle_http_error(exc: HTTPException) -> Any:
         if exc.code is None or exc.code < 400:
             return exc
+        refusal = exc.__cause__
+        if isinstance(refusal, LaunchError):  # answered 429: one of too many (rate_limits)
+            log_launch_refusal(refusal.code, exc.code, f"{refusal.detail}; over the limit")
         titles = {
             400: gettext("Bad request"),
             403: gettext("Access denied"),

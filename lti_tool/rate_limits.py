@@ -7,7 +7,8 @@ request within its limit costs one Redis command and gets no headers (reading th
 for ``X-RateLimit-*`` would cost another); one over it is refused with 429 and
 ``Retry-After``. A limit is checked by its view only: Flask-Limiter, which hooked every
 request, took 7.6 % of a learner's in-process launch flow; this takes 4 % (its two
-Redis commands, bench/RESULTS.md).
+Redis commands, bench/RESULTS.md). A limit that counts only refusals (the launch's:
+``counted_only``) costs a request that is not refused nothing.
 """
 
 from __future__ import annotations
@@ -98,35 +99,20 @@ class _Counter:
         )
         self.key_prefix = key_prefix
 
-    def hit(
-        self, limits: tuple[RateLimitItem, ...], scope: str, key: str, *, count: bool = True
-    ) -> None:
-        """Count one request against each limit (``count``), or only look whether it
-        would be allowed; refuse it when one is used up."""
+    def hit(self, limits: tuple[RateLimitItem, ...], scope: str, key: str) -> None:
+        """Count one request against each limit; refuse it when one is used up."""
         strategy = self.strategy
         for limit in limits:
             try:
-                allowed = self._ask(strategy, count, limit, scope, key)
+                allowed = strategy.hit(limit, self.key_prefix, scope, key)
             except RedisError as exc:
                 if self.fallback is None or not cannot_serve(exc):
                     raise
                 strategy = self.fallback  # this limit and the next count in this process
-                allowed = self._ask(strategy, count, limit, scope, key)
+                allowed = strategy.hit(limit, self.key_prefix, scope, key)
             if not allowed:
                 log.info("rate limit %s reached on %s", limit, scope)
                 raise TooManyRequests(retry_after=self._wait(strategy, limit, scope, key))
-
-    def _ask(
-        self,
-        strategy: FixedWindowRateLimiter,
-        count: bool,
-        limit: RateLimitItem,
-        scope: str,
-        key: str,
-    ) -> bool:
-        if count:
-            return strategy.hit(limit, self.key_prefix, scope, key)
-        return strategy.test(limit, self.key_prefix, scope, key)
 
     def _wait(
         self, strategy: FixedWindowRateLimiter, limit: RateLimitItem, scope: str, key: str
@@ -142,13 +128,15 @@ class _Counter:
         return max(1, math.ceil(reset_at - time.time()))
 
 
-def _count_refusal(count: Callable[[], None]) -> None:
-    """Count a refused request; the refusal is answered whatever the count says (used up,
-    or Redis answering with an error: logged)."""
+def _count_refusal(count: Callable[[], None], refusal: Exception) -> None:
+    """Count a refused request. Within the limit the refusal is answered as it was; past
+    it, 429 (``TooManyRequests``, caused by the refusal, which the error handlers still
+    log by its reason). Redis answering the count with an error is logged, and the
+    refusal answered as it was."""
     try:
         count()
-    except TooManyRequests:
-        pass  # refused anyway; the next request is refused by the limit
+    except TooManyRequests as used_up:
+        raise used_up from refusal
     except RedisError as exc:
         log.warning("a refusal not counted: %s: %s", type(exc).__name__, exc)
 
@@ -182,16 +170,20 @@ class RateLimits:
         client's address); ``exempt_when`` says which requests the limit leaves alone.
 
         ``counted_only`` (a view): only the requests whose view raises an exception it
-        accepts are counted, and once they used the limit up every request is refused
-        until the window ends. For what only a trusted party can make valid (an LTI
-        launch, which the platform signs): those are never held back, however many come
-        from one address at once; forged or replayed ones are."""
+        accepts are counted, and once they used the limit up those are answered 429 until
+        the window ends; every other request goes on to its view, whatever the count.
+        For what only a trusted party can make valid (an LTI launch, which the platform
+        signs): those are never held back, however many come from one address, even
+        while forged or replayed ones from it (someone else behind the same NAT) are.
+        Refusing every request past the limit would have let anyone lock a whole
+        municipality's address out for the window, and saved little: a forged launch is
+        refused for about what the window's test costs (its state is looked up first)."""
 
-        def check(counted_as: str, *, count: bool = True) -> None:
+        def check(counted_as: str) -> None:
             if exempt_when is not None and exempt_when():
                 return
             counter: _Counter = current_app.extensions[EXTENSION]
-            counter.hit(_parsed(value()), counted_as, key(), count=count)
+            counter.hit(_parsed(value()), counted_as, key())
 
         def apply(target: T) -> T:
             if isinstance(target, Blueprint):
@@ -205,14 +197,14 @@ class RateLimits:
 
             @functools.wraps(view)
             def limited(*args: Any, **kwargs: Any) -> Any:
-                check(view_scope, count=counted_only is None)
                 if counted_only is None:
+                    check(view_scope)
                     return view(*args, **kwargs)
                 try:
                     return view(*args, **kwargs)
                 except Exception as exc:
                     if counted_only(exc):
-                        _count_refusal(lambda: check(view_scope))
+                        _count_refusal(lambda: check(view_scope), exc)
                     raise
 
             return limited  # type: ignore[return-value]

@@ -153,9 +153,11 @@ class Settings:
     LAUNCH_RATE_LIMIT: str = "600 per minute"
     """LTI launches (``/lti/launch``) refused before the platform's signature was
     verified (forged, replayed, without their login, from a disabled platform or one whose
-    keys cannot be fetched) per address; once used up, every launch from it is refused
-    until the window ends. A launch whose signature was verified is never counted,
-    whatever becomes of it (expired, for another tool, a link to what is gone)."""
+    keys cannot be fetched) per address; once used up, such launches from it are answered
+    429 until the window ends. A launch whose signature was verified is never counted nor
+    refused by it, whatever becomes of it (expired, for another tool, a link to what is
+    gone): forged launches from someone behind a municipality's NAT address do not lock
+    its employees out."""
     API_TOKEN_RATE_LIMIT: str = "300 per minute"  # noqa: S105 (a rate, not a secret)
     """The REST API (``/api/v1``) with a Bearer token: how often one token may call it."""
     FRAME_ANCESTORS_EXTRA: tuple[str, ...] = ()

@@ -240,7 +240,8 @@ def _same_origin_post() -> bool:
 
 def _unsigned(exc: Exception) -> bool:
     """A launch refused before its platform's signature was verified (it may come from
-    anyone): counted against LAUNCH_RATE_LIMIT. One the platform signed never is."""
+    anyone): counted against LAUNCH_RATE_LIMIT, and answered 429 past it. One the
+    platform signed is never counted nor held back."""
     return isinstance(exc, LaunchError) and exc.unsigned
 
 

@@ -506,3 +506,22 @@ def test_a_learners_launch_and_start_page_need_no_sql_rendered_again(app, lms):
     assert launched.status_code == 200
     assert lms.landing_path(launched) == "/learner/"
     assert rendered_again == []
+
+
+def test_a_signed_launch_takes_two_redis_round_trips_and_none_for_its_rate_limit(
+    app, lms, monkeypatch
+):
+    """The launch: its login and nonce looked up, then used up. Its rate limit counts
+    only refused launches, so a launch that lands sends it nothing."""
+    if app.extensions["lti"].redis is None:
+        pytest.skip("the state store is the database without Redis")
+    assert lms.landed(lms.launch(TestLms.browser(app), "learner"))
+    browser = TestLms.browser(app)
+    form = lms.authorize(lms.login(browser, "learner"))
+
+    with redis_round_trips(monkeypatch) as at_launch:
+        launched = lms.post_launch(browser, form)
+
+    assert lms.landed(launched)
+    assert not [sent for sent in at_launch if b"LIMITS:LIMITER/" in b"".join(sent[0])], at_launch
+    assert len(at_launch) == 2, at_launch

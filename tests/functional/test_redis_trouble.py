@@ -23,6 +23,7 @@ from tests.fakes.lms import TestLms
 from tests.fakes.redis_server import FakeRedis
 from tests.functional.test_mapping_flow import NURSE_RIGHT, build_mapping, deliver, place, take
 from tests.functional.test_web_security import learner_page, policy, register
+from tests.redis_process import redis_server
 
 UNKNOWN_CODE = "/verify/ABCD-EFGH-JKMN?format=json"
 #: A Redis URL on which nothing listens: every connection is refused at once.
@@ -205,3 +206,29 @@ def test_a_redis_that_cannot_write_is_a_moment_to_wait_not_an_error(app, make_ap
             assert [anyone.get(UNKNOWN_CODE).status_code for _ in range(2)] == [404, 429]
         finally:
             server.close()
+
+
+def test_a_full_redis_refuses_new_logins_while_those_signed_in_work_on(make_app, lms, tmp_path):
+    """A real redis-server bounded as ``compose.yaml`` bounds it (noeviction), then full
+    (logins started and never finished fill it): a new login is told to try again in a
+    moment (503), the person signed in before goes on with their pages, and once there is
+    room again logins land. Nothing already kept is dropped to make room."""
+    with redis_server(tmp_path, "--maxmemory-policy", "noeviction") as url:
+        full = make_app(REDIS_URL=url)
+        browser = full.test_client()
+        launched = lms.launch(browser, "learner")
+        assert lms.landed(launched)
+        redis = Redis.from_url(url, socket_timeout=5)
+        kept = sorted(redis.keys())
+        redis.config_set("maxmemory", 1)  # full: Redis refuses every write from here
+
+        assert browser.get(lms.landing_path(launched)).status_code == 200
+        newcomer = full.test_client()
+        login = newcomer.get("/lti/login", query_string=lms.platform.login_params("learner"))
+        assert login.status_code == 503
+        assert int(login.headers["Retry-After"]) > 0
+        assert sorted(redis.keys()) == kept  # noeviction: nothing dropped
+
+        redis.config_set("maxmemory", 0)
+        assert lms.landed(lms.launch(newcomer, "learner"))
+        redis.close()

@@ -312,13 +312,16 @@ def test_the_rate_limits_count_through_the_tools_own_redis_connections(app):
     assert counted_in.connection_pool.connection_kwargs["socket_timeout"] == 5
 
 
-def test_unsigned_launches_are_rate_limited_per_address_and_signed_ones_never(make_app, lms):
+def test_unsigned_launches_are_rate_limited_per_address_and_signed_ones_never(
+    make_app, lms, caplog
+):
     """A launch the platform signed cannot be forged from outside: however many come from
     one address (a municipality behind one NAT, eight tabs of one person), none is held
     back, even those refused after the signature (a link to a mapping that is gone, a
     deployment not yet approved). Those refused before it (forged, replayed) count; once
-    they used the limit up, every launch from that address is refused until the window
-    ends."""
+    they used the limit up, further ones are answered 429 until the window ends, while
+    the signed launches from that address still land: someone forging launches behind a
+    municipality's NAT does not lock its employees out."""
     from lti_tool.lti import claims as c
     from lti_tool.services.launches import MAPPING_PARAM
     from tests.functional.test_launch_refusals import new_rsa_key
@@ -344,12 +347,20 @@ def test_unsigned_launches_are_rate_limited_per_address_and_signed_ones_never(ma
     assert lms.post_launch(browser, form).status_code == 401  # replayed: counted
     forged = lms.signed_launch(browser, "learner", key=new_rsa_key())
     assert forged.status_code == 401  # counted: the limit is used up
-    refused = lms.launch(browser, "learner")
+    caplog.clear()
+    refused = lms.signed_launch(browser, "learner", key=new_rsa_key())
     assert refused.status_code == 429
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    # still logged, and counted in /metrics, by its reason
+    assert "LTI refused: invalid_token (429)" in caplog.text
+    assert lms.post_launch(browser, form).status_code == 429  # a replay again
+    for _ in range(3):  # the address's signed launches land, the window used up
+        assert lms.landed(lms.launch(browser, "learner"))
+    assert lms.signed_launch(browser, "learner", key=new_rsa_key()).status_code == 429
     other = limited.test_client()
     other.environ_base["REMOTE_ADDR"] = "192.0.2.7"
-    assert lms.landed(lms.launch(other, "learner"))  # another address: its own count
+    forged_elsewhere = lms.signed_launch(other, "learner", key=new_rsa_key())
+    assert forged_elsewhere.status_code == 401  # another address: its own count
 
 
 def test_an_ipv6_client_is_counted_by_its_slash_64(make_app, lms):
