@@ -42,6 +42,8 @@ def redis_server(folder: Path, *arguments: str) -> Iterator[str]:
                 assert started.poll() is None, f"redis-server refused {arguments}"
                 assert time.monotonic() < deadline, "redis-server did not answer in 10 s"
                 time.sleep(0.05)
+        # the port was free a moment ago: make sure it is this server that answers there
+        assert client.info("server")["process_id"] == started.pid, "port taken meanwhile"
         client.close()
         yield url
     finally:

@@ -207,6 +207,13 @@ def release_login(lti: LtiServices, login_id: str) -> LoginStart:
 
     Call it once the check cookie came back. A held login is released once: whichever of
     the frame, the frame after storage access and the new window comes back with the
-    cookie first sends it to the platform; the others get LoginUsed.
+    cookie first sends it to the platform; the others get LoginUsed. Its state is saved
+    before the held login is used up: a Redis too full to keep the state (503, "try again
+    in a moment") leaves the login held for that moment, not lost.
     """
-    return begin_auth(lti, _held(lti.state_store.take_state(_HELD + login_id), login_id))
+    store = lti.state_store
+    start = begin_auth(lti, peek_login(lti, login_id))
+    if store.take_state(_HELD + login_id) is None:  # released meanwhile, or expired
+        store.take_state(start.state)  # the state made for it goes unused
+        raise LoginUsed(f"held login {login_id[:8]}… used or expired while released")
+    return start

@@ -643,11 +643,54 @@ def test_navigation_without_cookies_uses_the_launch_token(app, lms):
     assert browser.get("/learner/").status_code == 401  # no token, no cookie: not signed in
 
 
+def test_a_held_login_released_by_two_at_once_reaches_the_platform_once(app, lms, monkeypatch):
+    """Two checks of one held login at the same moment (the frame and the new window) both
+    read it and save a state; only the one that then uses it up goes on to the platform,
+    and the other's state is removed with it, unused. (In the database the request's
+    rollback removes it: the two checks are two transactions.)"""
+    if app.extensions["lti"].redis is None:
+        pytest.skip("the database store: the refused check's transaction is rolled back")
+    store = app.extensions["lti"].state_store
+    browser = TestLms.browser(app)
+    initiation = browser.get("/lti/login", query_string=lms.platform.login_params("learner"))
+    check = initiation.headers["Location"]
+    held_key = next(k for k in _held_keys(app))  # the one held login
+    taken_first: list[Any] = []
+    take = store.take_state
+
+    def the_other_check_first(key: str) -> Any:
+        if key == held_key and not taken_first:
+            taken_first.append(take(key))  # the other check used it up just now
+        return take(key)
+
+    states_before = _state_keys(app)
+    monkeypatch.setattr(store, "take_state", the_other_check_first)
+    late = browser.get(check)
+
+    assert late.status_code == 400
+    assert "<code>login_used</code>" in late.get_data(as_text=True)
+    assert taken_first and taken_first[0] is not None
+    # the held login used up by the other, the state this one made removed, unused
+    assert _state_keys(app) == states_before - {held_key}
+
+
+def _held_keys(app: Any) -> list[str]:
+    return [k for k in _state_keys(app) if "held-login:" in k]
+
+
+def _state_keys(app: Any) -> set[str]:
+    """Every login and state Redis keeps."""
+    lti = app.extensions["lti"]
+    prefix = lti.state_store.prefix + "state:"
+    return {k.decode()[len(prefix) :] for k in lti.redis.scan_iter(prefix + "*")}
+
+
 def test_the_check_step_costs_one_request_and_no_lookup(app, lms, client, monkeypatch):
     """A launch with cookies: one more request (the check) than before. /lti/login still
-    saves one record (the held login instead of the state); the check looks nothing up: it
-    takes the held login and saves the state — two Redis commands (GETDEL, SET) and no
-    SQL with Redis; two statements (DELETE … RETURNING, INSERT) without."""
+    saves one record (the held login instead of the state); the check reads the held
+    login, saves the state, then uses the held login up (a Redis too full for the state
+    leaves it held) — three Redis commands (GET, SET, GETDEL) and no SQL with Redis; three
+    statements (SELECT, INSERT, DELETE … RETURNING) without."""
     monkeypatch.setattr("lti_tool.lti.state.random.randrange", lambda n: 1)  # no sweep now
     on_redis = app.extensions["lti"].redis is not None
     params = lms.platform.login_params("learner")
@@ -664,5 +707,5 @@ def test_the_check_step_costs_one_request_and_no_lookup(app, lms, client, monkey
     saved_at_login = [q for q in at_login if "lti_login_state" in q]
     assert len(saved_at_login) == (0 if on_redis else 1), saved_at_login
     assert all(q.startswith("SELECT") for q in at_login if q not in saved_at_login)
-    assert len(at_check) == (0 if on_redis else 2), at_check
+    assert len(at_check) == (0 if on_redis else 3), at_check
     print(f"SQL statements: login {len(at_login)}, check {len(at_check)}, launch {len(at_launch)}")

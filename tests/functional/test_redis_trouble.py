@@ -211,24 +211,32 @@ def test_a_redis_that_cannot_write_is_a_moment_to_wait_not_an_error(app, make_ap
 def test_a_full_redis_refuses_new_logins_while_those_signed_in_work_on(make_app, lms, tmp_path):
     """A real redis-server bounded as ``compose.yaml`` bounds it (noeviction), then full
     (logins started and never finished fill it): a new login is told to try again in a
-    moment (503), the person signed in before goes on with their pages, and once there is
-    room again logins land. Nothing already kept is dropped to make room."""
+    moment (503), the person signed in before goes on with their pages, a login caught
+    at its cookie check is kept for that moment, and once there is room again both
+    land. Nothing already kept is dropped to make room."""
+    params = lms.platform.login_params("learner")
     with redis_server(tmp_path, "--maxmemory-policy", "noeviction") as url:
         full = make_app(REDIS_URL=url)
         browser = full.test_client()
         launched = lms.launch(browser, "learner")
         assert lms.landed(launched)
+        checking = full.test_client()  # a new browser in the frame: its login held
+        check = checking.get("/lti/login", query_string=params).headers["Location"]
+        assert lms.is_check(check)
         redis = Redis.from_url(url, socket_timeout=5)
         kept = sorted(redis.keys())
         redis.config_set("maxmemory", 1)  # full: Redis refuses every write from here
 
         assert browser.get(lms.landing_path(launched)).status_code == 200
         newcomer = full.test_client()
-        login = newcomer.get("/lti/login", query_string=lms.platform.login_params("learner"))
+        login = newcomer.get("/lti/login", query_string=params)
         assert login.status_code == 503
         assert int(login.headers["Retry-After"]) > 0
-        assert sorted(redis.keys()) == kept  # noeviction: nothing dropped
+        assert checking.get(check).status_code == 503
+        assert sorted(redis.keys()) == kept  # noeviction: nothing dropped, the held login kept
 
         redis.config_set("maxmemory", 0)
         assert lms.landed(lms.launch(newcomer, "learner"))
+        form = lms.authorize_redirect(checking.get(check))  # on to the platform
+        assert lms.landed(lms.post_launch(checking, form))
         redis.close()

@@ -95,13 +95,13 @@ def test_compose_runs_postgres_redis_migrate_web_and_worker_in_order():
 
 def test_composes_redis_is_bounded_and_refuses_rather_than_drops_when_full(tmp_path):
     """Redis started with compose's own arguments (a real redis-server) holds at most
-    256 MB and, full, refuses writes (the tool answers 503) instead of evicting a held
+    512 MB and, full, refuses writes (the tool answers 503) instead of evicting a held
     login, a used nonce or a rate limit's count."""
     command = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["redis"]["command"]
     assert command[0] == "redis-server"
     with redis_server(tmp_path, *command[1:]) as url:
         client = redis.Redis.from_url(url, socket_timeout=5)
-        assert client.config_get("maxmemory") == {"maxmemory": str(256 * 1024 * 1024)}
+        assert client.config_get("maxmemory") == {"maxmemory": str(512 * 1024 * 1024)}
         assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
         assert client.config_get("appendonly") == {"appendonly": "no"}
         client.close()
