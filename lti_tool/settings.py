@@ -148,10 +148,10 @@ class Settings:
     """LTI login initiation (``/lti/login``): how often one address may start a login.
     High: a whole municipality behind one NAT address starts at once, and a load test
     runs from one address. With a login keeping at most 4 kB (``oidc.LONGEST_LOGIN``;
-    about 5 kB in Redis), it bounds what one address can keep there (each login waits up
-    to ``LTI_STATE_TTL_SECONDS``: about 300 MB at the defaults), not what many can: bound
-    Redis itself too (README, "Redis's memory"). Shared through Redis when configured,
-    else per process."""
+    about 5 kB in Redis), it bounds what one address can keep there (each login waits
+    up to ``LTI_STATE_TTL_SECONDS``: up to about 400 MB at the defaults), not what many
+    can: bound Redis itself too (README, "Redis's memory"). Shared through Redis when
+    configured, else per process."""
     LAUNCH_RATE_LIMIT: str = "600 per minute"
     """LTI launches (``/lti/launch``) refused before the platform's signature was
     verified (forged, replayed, without their login, from a disabled platform or one whose
