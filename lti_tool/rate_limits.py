@@ -6,8 +6,8 @@ when ``REDIS_URL`` is set, shared by every process and host, else in this proces
 request within its limit costs one Redis command and gets no headers (reading the window
 for ``X-RateLimit-*`` would cost another); one over it is refused with 429 and
 ``Retry-After``. A limit is checked by its view only: Flask-Limiter, which hooked every
-request, took 7.6 % of a learner's in-process launch flow; this took 4 % (then the
-login's and the launch's Redis commands, bench/RESULTS.md). A limit that counts only
+request, took 7.6 % of a learner's in-process launch flow; this took 4 % when measured
+(bench/RESULTS.md). A limit that counts only
 refusals (the launch's: ``counted_only``) costs a request that is not refused nothing.
 """
 
@@ -178,10 +178,11 @@ class RateLimits:
         Refusing every request past the limit would have let anyone lock a whole
         municipality's address out for the window. The price: a refusal past the limit
         still does its view's work first. For a launch that is little when its state is
-        unknown (one Redis round trip, where the window's test took one); with a state of
-        its own (a login started at the tool, itself limited by ``LOGIN_RATE_LIMIT``) it
-        goes on to the key and the signature, and an unknown key fetches the platform's
-        JWKS at most once per cooldown (``platform_keys``)."""
+        unknown (one Redis round trip, as much as testing the window before the view
+        would cost); with a state of its own (a login started at the tool, itself
+        limited by ``LOGIN_RATE_LIMIT``) it goes on to the key and the signature, and an
+        unknown key fetches the platform's JWKS at most once per cooldown
+        (``platform_keys``)."""
 
         def check(counted_as: str) -> None:
             if exempt_when is not None and exempt_when():

@@ -203,7 +203,8 @@ def peek_login(lti: LtiServices, login_id: str) -> LoginRequest:
 
 
 def release_login(lti: LtiServices, login_id: str) -> LoginStart:
-    """Use up the held login and begin its authorization: the only time the platform sees it.
+    """Begin the held login's authorization, then use it up: the only time the platform
+    sees it.
 
     Call it once the check cookie came back. A held login is released once: whichever of
     the frame, the frame after storage access and the new window comes back with the

@@ -654,7 +654,7 @@ def test_a_held_login_released_by_two_at_once_reaches_the_platform_once(app, lms
     browser = TestLms.browser(app)
     initiation = browser.get("/lti/login", query_string=lms.platform.login_params("learner"))
     check = initiation.headers["Location"]
-    held_key = next(k for k in _held_keys(app))  # the one held login
+    [held_key] = _held_keys(app)  # the one held login
     taken_first: list[Any] = []
     take = store.take_state
 
@@ -685,7 +685,7 @@ def _state_keys(app: Any) -> set[str]:
     return {k.decode()[len(prefix) :] for k in lti.redis.scan_iter(prefix + "*")}
 
 
-def test_the_check_step_costs_one_request_and_no_lookup(app, lms, client, monkeypatch):
+def test_the_check_step_costs_one_request_and_three_store_commands(app, lms, client, monkeypatch):
     """A launch with cookies: one more request (the check) than before. /lti/login still
     saves one record (the held login instead of the state); the check reads the held
     login, saves the state, then uses the held login up (a Redis too full for the state
