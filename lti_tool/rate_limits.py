@@ -7,8 +7,8 @@ request within its limit costs one Redis command and gets no headers (reading th
 for ``X-RateLimit-*`` would cost another); one over it is refused with 429 and
 ``Retry-After``. A limit is checked by its view only: Flask-Limiter, which hooked every
 request, took 7.6 % of a learner's in-process launch flow; this took 4 % when measured
-(bench/RESULTS.md). A limit that counts only
-refusals (the launch's: ``counted_only``) costs a request that is not refused nothing.
+(bench/RESULTS.md). A limit that counts only refusals (the launch's: ``counted_only``)
+costs a request that is not refused nothing.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ must not be given (a memory bound, a configuration of its own)."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,6 +13,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.fakes.platform_server import free_port
+
 
 @contextmanager
 def redis_server(folder: Path, *arguments: str) -> Iterator[str]:
@@ -22,9 +23,7 @@ def redis_server(folder: Path, *arguments: str) -> Iterator[str]:
     server = shutil.which("redis-server")
     if server is None:
         pytest.skip("no redis-server on this machine")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     started = subprocess.Popen(  # noqa: S603 - redis-server, with the test's own arguments
         [server, *arguments, "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
         cwd=folder,
