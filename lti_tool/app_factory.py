@@ -177,7 +177,7 @@ def _observe(response: Response) -> None:
             "endpoint": endpoint,
             "status": response.status_code,
             "duration_ms": round(seconds * 1000, 2),
-            "client": remote_address(),  # as the rate limits see it (IPv6: they count its /64)
+            "client": remote_address(),  # behind trusted proxies, the client (rate limits: per /64)
         },
     )
 

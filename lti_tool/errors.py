@@ -97,7 +97,12 @@ LoginParameterTooLong = _launch_error(
     "LoginParameterTooLong",
     400,
     "login_parameter_too_long",
-    lazy_gettext("The login request from the learning platform has a field that is too long."),
+    lazy_gettext(
+        "The login request from the learning platform has a field that is too long. "
+        "Opening the activity again would send the same: ask your LMS administrator to "
+        "check the tool's registration."
+    ),
+    retry_hint=False,
 )
 UnknownPlatform = _launch_error(
     "UnknownPlatform",

@@ -232,22 +232,39 @@ def test_login_from_unknown_issuer_without_client_id_is_refused(lms, client, cap
         ("login_hint", "\u3000" * 10, "\u3000" * 700),
     ],
 )
-def test_a_login_too_long_is_refused_and_keeps_nothing(lms, app, caplog, name, taken, padding):
+def test_a_login_too_long_is_refused_and_keeps_nothing(
+    lms, app, caplog, monkeypatch, name, taken, padding
+):
     """A held login and a state wait in Redis (or the database) for minutes: what one
     login may keep there is bounded, as it is kept (a wide space is six bytes there).
     Moodle's fields take about 200 bytes, Canvas's about 1.5 kB (its message hint is a
     JWT)."""
+    store = app.extensions["lti"].state_store
+    kept: list[str] = []
+    save_state = store.save_state
+
+    def counted(state: str, data: Any, ttl: int) -> None:
+        kept.append(state)
+        save_state(state, data, ttl)
+
+    monkeypatch.setattr(store, "save_state", counted)
     client = app.test_client()
     params = lms.platform.login_params()
     longest_taken = params[name] = (params.get(name) or "") + taken
     assert lms.login_with(client, params).response.status_code == 302
+    assert kept  # the longest accepted login was kept
 
+    kept.clear()
     params[name] = longest_taken + padding
     refused = client.post("/lti/login", data={**params, "lang": "nb"})
     assert_refused(refused, 400, "login_parameter_too_long", caplog)
-    assert "har et felt som er for langt" in refused.get_data(as_text=True)
+    page = refused.get_data(as_text=True)
+    assert "har et felt som er for langt" in page
+    assert "be LMS-administratoren" in page  # what to do: opening it again will not help
+    assert "Gå tilbake til kurset" not in page
+    assert kept == []  # no login held, no state
     held = [h for h in refused.headers.getlist("Set-Cookie") if h.startswith("lti1p3_")]
-    assert not held  # no login held, no state
+    assert not held
 
 
 @pytest.mark.parametrize("kid", [["x"], {"k": 1}, 7])
@@ -261,11 +278,22 @@ def test_a_kid_that_is_not_a_string_is_refused_not_crashed(lms, client, caplog, 
 
 
 @pytest.mark.parametrize("store", ["the configured state store", "the database"])
-def test_a_state_that_cannot_be_stored_is_refused_not_crashed(lms, make_app, caplog, store):
+def test_a_state_that_cannot_be_stored_is_refused_not_crashed(
+    lms, make_app, caplog, monkeypatch, store
+):
     """Looked up before the signature is checked, as the nonce: a state with NUL is
     refused at the boundary (as every parameter with NUL), a longer one than any the
     tool makes is not looked up (the database state store, without Redis, too)."""
     tool = make_app() if store == "the configured state store" else make_app(REDIS_URL="")
+    looked_up: list[str] = []
+    state_store = tool.extensions["lti"].state_store
+    check_launch = state_store.check_launch
+
+    def counted(state: str, *args: Any) -> Any:
+        looked_up.append(state)
+        return check_launch(state, *args)
+
+    monkeypatch.setattr(state_store, "check_launch", counted)
     browser = tool.test_client()
     login = lms.login(browser)
     claims = lms.platform.launch_claims("learner", nonce=login.auth_query["nonce"])
@@ -275,6 +303,11 @@ def test_a_state_that_cannot_be_stored_is_refused_not_crashed(lms, make_app, cap
     assert with_nul.status_code == 422
     too_long = lms.post_launch(browser, {"id_token": token, "state": state + "x" * 255})
     assert_refused(too_long, 401, "state_mismatch", caplog)
+    assert looked_up == []  # neither was looked up
+    caplog.clear()
+    unknown = lms.post_launch(browser, {"id_token": token, "state": "x" * len(state)})
+    assert_refused(unknown, 401, "state_mismatch", caplog)
+    assert len(looked_up) == 1  # one of usable length is
 
 
 # --- nonce and state --------------------------------------------------------------------

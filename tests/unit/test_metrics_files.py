@@ -598,6 +598,47 @@ def test_a_full_folder_puts_the_process_back_and_leaves_no_empty_merged_file(
     assert _launches(folder) == 3
 
 
+#: A process that counts refusals of 12,000 reasons (some 1.5 MB of keys: more than the
+#: merged file's first 1 MB), then ends.
+MANY_KEYS = """
+from lti_tool import metrics
+for reason in range(12_000):
+    metrics.count_refusal(f"a-reason-long-enough-to-need-room-{reason:05d}")
+"""
+
+
+def test_a_merged_file_that_must_grow_on_a_full_folder_puts_the_process_back(
+    folder, monkeypatch, caplog
+):
+    """The merged file exists and the ended process brings more keys than it has room
+    for: the room it must grow by is asked of the disk first (``_reserve``). Refused
+    (a full tmpfs), nothing is written through the mapping and the process is back in
+    the sums; given room, it is merged."""
+    _ended(folder)
+    assert metrics_files.merge_gone(str(folder)) == 1  # the merged file, 1 MB of room
+    subprocess.run(  # noqa: S603 - the tool's own code, in a fresh interpreter
+        [sys.executable, "-c", MANY_KEYS],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)},
+        check=True,
+    )
+    before = _sums(folder)
+    allocate = os.posix_fallocate
+
+    def full_beyond_the_file(fd: int, offset: int, length: int) -> None:
+        if offset + length > os.fstat(fd).st_size:
+            raise OSError(28, "No space left on device")
+        allocate(fd, offset, length)
+
+    monkeypatch.setattr(os, "posix_fallocate", full_beyond_the_file)
+    assert metrics_files.merge_gone(str(folder)) == 0
+    monkeypatch.undo()
+    assert "No space left on device" in caplog.text
+    assert not _merging(folder)
+    assert _sums(folder) == before  # the process back in the sums, the merged file whole
+    assert metrics_files.merge_gone(str(folder)) == 1
+    assert _sums(folder) == before
+
+
 def test_what_merges_that_were_done_or_had_not_begun_left_is_removed(folder):
     """A copy half made (the merge had added nothing), or a copy whose process's file is
     no longer taken (the merge was done): removed, nothing put back."""
