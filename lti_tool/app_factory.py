@@ -67,8 +67,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = IdConverter  # before any route is added
     _configure(app, settings)
 
-    from lti_tool import auditing, cli, errors, i18n, metrics, observability, web_security
+    from lti_tool import auditing, cli, errors, i18n, metrics, migrate, observability, web_security
     from lti_tool.lti import services as lti_services
+
+    # The schema is judged (readiness, the commands) against the migrations this process
+    # was loaded with, not those a newer version installs under it while it runs.
+    migrate.schema_revisions()
 
     db.init_app(app, settings.database_url, settings.DATABASE_STATEMENT_TIMEOUT_SECONDS)
     auditing.init_app(app)  # set-up changes are recorded as their transaction commits
@@ -103,6 +107,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     errors.register_error_handlers(app)
     _register_blueprints(app)
     cli.register(app)
+    app.after_request(_observe)  # last of the hooks (Flask runs the later-registered first)
     web_security.init_app(app)  # its headers after the commit: a new platform may frame
     app.after_request(_finish_request)
     app.after_request(keep_token_pages_private)  # after the redirect carried over
@@ -151,16 +156,18 @@ def _start_request() -> None:
     g.request_started = time.perf_counter()
 
 
-def _observe(response: Response) -> None:
+def _observe(response: Response) -> Response:
     """The response's metrics and its one access log line (the path without the query
-    string, which may carry a launch token)."""
+    string, which may carry a launch token), once every other hook has run: the commit
+    and the security headers (which may read the platforms' origins) are part of the
+    time a request took."""
     from flask import request
 
     from lti_tool import metrics, observability
 
     started = g.get("request_started")
     if started is None:  # refused before the first hook ran
-        return
+        return response
     seconds = time.perf_counter() - started
     # a launch answered with its landing page is the launch's (views.lti._landing_page)
     endpoint = g.get("observed_endpoint") or request.endpoint or "unmatched"
@@ -180,6 +187,7 @@ def _observe(response: Response) -> None:
             "client": remote_address(),  # behind trusted proxies, the client (rate limits: per /64)
         },
     )
+    return response
 
 
 def _redis_pool(app: Flask) -> ConnectionPool | None:
@@ -320,5 +328,4 @@ def _finish_request(response: Response) -> Response:
             response = unavailable
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    _observe(response)
     return response

@@ -284,23 +284,35 @@ def registration_url(organisation: str, expires_in: int) -> None:
 @transaction
 def keys_rotate() -> None:
     """Create the first key, or a new one; the previous stays published for the grace period.
-    Recorded in every organisation's audit log: the key signs for all of them."""
+    Recorded in every organisation's audit log: the key signs for all of them. The first
+    time, also the credential key (certificates' credentials), which is never replaced."""
     if migrate.schema_state(get_session()) in ("behind", "not migrated"):
         # the key file would be written and the audit's rows refused: checked first
         raise click.ClickException(
             "the database is not migrated: run `laeringslop migrate` first (no key was made)"
         )
-    keyring = lti_services().keyring
+    lti = lti_services()
+    keyring = lti.keyring
     key = keyring.rotate()
     audit.record_everywhere(get_session(), Actor.cli, AuditAction.ROTATE_KEY, "tool_key", key.kid)
     click.echo(f"New signing key {key.kid} in {key.path}")
     published = keyring.published_keys()
     click.echo(f"Published keys: {', '.join(k.kid for k in published)}")
+    if not lti.credential_keys.all_keys():
+        # made with the first key, so that the backup taken after installing holds it
+        made = lti.credential_keys.rotate()
+        click.echo(
+            f"New credential key {made.kid} in {made.path}: it signs the certificates' "
+            "credentials and is never replaced; back it up with the signing keys"
+        )
 
 
 @keys_cli.command("list")
 def keys_list() -> None:
-    keyring = lti_services().keyring
+    """The signing keys, newest first (published or expired), then the credential keys
+    (``credential``: each stays, to verify what it signed)."""
+    lti = lti_services()
+    keyring = lti.keyring
     published = {k.kid for k in keyring.published_keys()}
     keys = keyring.all_keys()
     if not keys:
@@ -308,6 +320,8 @@ def keys_list() -> None:
     for key in reversed(keys):
         state = "published" if key.kid in published else "expired"
         click.echo(f"{key.kid}\t{key.created_at.isoformat()}\t{state}")
+    for key in reversed(lti.credential_keys.all_keys()):
+        click.echo(f"{key.kid}\t{key.created_at.isoformat()}\tcredential")
 
 
 @keys_cli.command("prune")

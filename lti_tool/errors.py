@@ -11,7 +11,7 @@ import logging
 import sqlite3
 from typing import Any
 
-from flask import Flask, g, jsonify, make_response, render_template, request
+from flask import Flask, g, has_request_context, jsonify, make_response, render_template, request
 from flask.wrappers import Response
 from flask_babel import LazyString, format_timedelta, gettext, lazy_gettext
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -29,13 +29,36 @@ log = logging.getLogger(__name__)
 
 def log_launch_refusal(code: str, status: int, detail: str) -> None:
     """The one log line of every refused login or launch (monitoring greps for it), and
-    its count by reason in /metrics."""
+    its count by reason in /metrics. It names the platform the request claims to come
+    from (``claimed_issuer``, ``claimed_client_id``, ``claimed_deployment_id``: as sent,
+    unverified), so that a registration changed in an LMS shows whose."""
     from lti_tool.metrics import count_refusal
 
+    claimed = {f"claimed_{name}": value[:CLAIMED_LENGTH] for name, value in _claimed().items()}
     log.warning(
-        "LTI refused: %s (%s) %s", code, status, detail, extra={"refusal": code, "status": status}
+        "LTI refused: %s (%s) %s",
+        code,
+        status,
+        detail,
+        extra={"refusal": code, "status": status, **claimed},
     )
     count_refusal(code)
+
+
+#: The most of a claimed value a refusal's line keeps: a forged one may be of any length.
+CLAIMED_LENGTH = 200
+
+
+def _claimed() -> dict[str, str]:
+    """The platform a refused launch's id_token (``views.lti``: ``g.claimed_platform``)
+    or a refused login's parameters name, as sent."""
+    if not has_request_context():
+        return {}
+    claimed: dict[str, str] | None = g.get("claimed_platform")
+    if claimed is None and request.endpoint == "lti.login":
+        values = request.values
+        claimed = {"issuer": values.get("iss", ""), "client_id": values.get("client_id", "")}
+    return {name: value for name, value in (claimed or {}).items() if value}
 
 
 def launch_refusal_codes() -> list[str]:
@@ -120,6 +143,15 @@ PlatformDisabled = _launch_error(
     "platform_disabled",
     lazy_gettext("This learning platform has been disabled by the tool's administrator."),
     retry_hint=False,
+)
+TooManyLogins = _launch_error(
+    "TooManyLogins",
+    429,
+    "too_many_logins",
+    lazy_gettext(
+        "Too many logins came from your network just now. Wait a minute and open the "
+        "activity again."
+    ),
 )
 InvalidToken = _launch_error(
     "InvalidToken",

@@ -115,9 +115,10 @@ class SchemaRevisions:
 
 @functools.cache
 def schema_revisions() -> SchemaRevisions:
-    """Read from the migration files themselves, once a process, without loading Alembic
-    (8 MB in each web worker, for the readiness probe). A test checks it against Alembic's
-    own reading."""
+    """Read from the migration files themselves, once a process (``create_app``: as the
+    process starts, so files a newer version installs under it later change nothing),
+    without loading Alembic (8 MB in each web worker, for the readiness probe). A test
+    checks it against Alembic's own reading."""
     folder = files("lti_tool") / "migrations" / "versions"
     return revisions_of(m.read_text() for m in folder.iterdir() if m.name.endswith(".py"))
 

@@ -164,6 +164,7 @@ class RateLimits:
         exempt_when: Callable[[], bool] | None = None,
         scope: str | None = None,
         counted_only: Callable[[Exception], bool] | None = None,
+        refused_as: Callable[[], Exception] | None = None,
     ) -> Callable[[T], T]:
         """Limit a view (each view counts on its own unless given the same ``scope``) or
         every view of a blueprint together (one budget for all of them), per ``key`` (the
@@ -182,13 +183,21 @@ class RateLimits:
         would cost); with a state of its own (a login started at the tool, itself
         limited by ``LOGIN_RATE_LIMIT``) it goes on to the key and the signature, and an
         unknown key fetches the platform's JWKS at most once per cooldown
-        (``platform_keys``)."""
+        (``platform_keys``).
+
+        ``refused_as``: what a request refused by the limit is, as the 429's cause (the
+        login's: ``TooManyLogins``, logged and counted as a refusal by its reason)."""
 
         def check(counted_as: str) -> None:
             if exempt_when is not None and exempt_when():
                 return
             counter: _Counter = current_app.extensions[EXTENSION]
-            counter.hit(_parsed(value()), counted_as, key())
+            try:
+                counter.hit(_parsed(value()), counted_as, key())
+            except TooManyRequests as used_up:
+                if refused_as is None:
+                    raise
+                raise used_up from refused_as()
 
         def apply(target: T) -> T:
             if isinstance(target, Blueprint):

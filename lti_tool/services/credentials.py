@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 from typing import Any
 
 import jwt
@@ -35,6 +36,8 @@ from lti_tool.models import (
 )
 from lti_tool.services import certificates, unit_exports
 from lti_tool.services.certificates import Standing
+
+log = logging.getLogger(__name__)
 
 #: The JWT claims a VC-JWT adds around the credential (OB 3.0 §8.2.4).
 JWT_CLAIMS = frozenset({"iss", "jti", "sub", "nbf", "exp", "iat", "aud"})
@@ -65,9 +68,20 @@ class CredentialUrls:
 
 
 def signing_key(keyring: KeyRing) -> ToolKey:
-    """The newest credential key, made on first need."""
+    """The newest credential key; made on first need when ``keys rotate`` (which makes it
+    with the first tool key) did not, or its folder was lost: said in the log, since the
+    backup must then hold it."""
     keys = keyring.all_keys()
-    return keys[-1] if keys else keyring.rotate()
+    if keys:
+        return keys[-1]
+    made = keyring.rotate()
+    log.warning(
+        "no credential key in %s: made %s; back it up with the other keys (a credential "
+        "signed by a lost key can never be verified again)",
+        keyring.keys_dir,
+        made.kid,
+    )
+    return made
 
 
 def public_keys(keyring: KeyRing, urls: CredentialUrls) -> list[dict[str, Any]]:

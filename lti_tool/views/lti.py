@@ -22,7 +22,7 @@ from lti_tool.db import (
     read_outside_transaction,
     view_reads_only,
 )
-from lti_tool.errors import CookiesOff, LaunchError, LoginUsed, StateCookieLost
+from lti_tool.errors import CookiesOff, LaunchError, LoginUsed, StateCookieLost, TooManyLogins
 from lti_tool.lti import claims as c
 from lti_tool.lti.launch import BrowserCheckNeeded, validate_launch
 from lti_tool.lti.oidc import (
@@ -91,7 +91,7 @@ def _launch_limit() -> str:
 @bp.route("/login", methods=["GET", "POST"])
 @csrf.exempt
 @public
-@limiter.limit(_login_limit)
+@limiter.limit(_login_limit, refused_as=lambda: TooManyLogins("logins from this address"))
 def login() -> Any:
     """OIDC third-party login initiation (GET and POST, as platforms choose).
 
@@ -219,16 +219,23 @@ def _to_platform(start: LoginStart, check_url: str = "", *, partitioned: bool = 
     return response
 
 
-def _unverified_locale(id_token: str) -> str | None:
-    """The launch's locale before validation, only to word an error page."""
+def _unverified_claims(form: dict[str, str]) -> tuple[dict[str, str], Any]:
+    """What a refused launch's id_token says, unverified: the platform it claims to come
+    from (for the refusal's log line: a registration changed in the LMS shows whose) and
+    its locale (to word the error page)."""
     try:
-        body = jwt.decode(id_token, options={"verify_signature": False})
+        body = jwt.decode(form.get("id_token", ""), options={"verify_signature": False})
     except jwt.InvalidTokenError:
-        return None
+        return {}, None
     presentation = body.get(c.LAUNCH_PRESENTATION)
-    if not isinstance(presentation, dict):
-        return None
-    return c.normalise_locale(presentation.get("locale"))
+    locale = presentation.get("locale") if isinstance(presentation, dict) else None
+    aud = body.get("aud")
+    claimed = {
+        "issuer": body.get("iss"),
+        "client_id": body.get("azp") or (aud[0] if isinstance(aud, list) and aud else aud),
+        "deployment_id": body.get(c.DEPLOYMENT_ID),
+    }
+    return {k: v for k, v in claimed.items() if isinstance(v, str)}, locale
 
 
 def _same_origin_post() -> bool:
@@ -270,11 +277,12 @@ def launch() -> Any:
             unit_param=settings.LTI_UNIT_PARAM,
         )
     except BrowserCheckNeeded as check:
-        g.launch_locale = _unverified_locale(form.get("id_token", ""))
+        g.launch_locale = c.normalise_locale(_unverified_claims(form)[1])
         return _browser_check_page(check, form)
     except Exception:
-        # Only a page needs the language: decode the token again for it only then.
-        g.launch_locale = _unverified_locale(form.get("id_token", ""))
+        # Only a refusal needs these: decode the token again for them only then.
+        g.claimed_platform, locale = _unverified_claims(form)
+        g.launch_locale = c.normalise_locale(locale)
         raise
     if plans.placed_activity_code(record):
         # a placed e-learning activity: the worker reads its column after the commit

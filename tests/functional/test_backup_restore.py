@@ -104,7 +104,7 @@ def test_the_readme_gives_the_commands_this_test_runs():
     section = (ROOT / "README.md").read_text().split("### Backup and restore")[1]
     section = re.sub(r"\s+", " ", section.split("\n### ")[0])
     for command in (
-        'pg_dump --format=custom --file=laeringslop-$(date +%F).dump "$PG_URL"',
+        '(umask 077; pg_dump --format=custom --file=laeringslop-$(date +%F).dump "$PG_URL")',
         "(umask 077; tar -C /var/lib/laeringslop -czpf keys.tgz keys)",
         "createdb --owner=laeringslop laeringslop",
         'pg_restore --no-owner --dbname "$PG_URL" laeringslop-2026-12-06.dump',
@@ -134,7 +134,9 @@ def test_a_backup_restored_into_an_empty_database_is_the_tool_backed_up(
 
     # Back up: the database, and the key folders with their modes, readable by you only.
     dump = tmp_path / "laeringslop-2026-12-07.dump"
-    _run("pg_dump", "--format=custom", f"--file={dump}", _pg_url(backed_up))
+    pg_dump = shlex.join(["pg_dump", "--format=custom", f"--file={dump}", _pg_url(backed_up)])
+    _run("sh", "-c", f"umask 077; {pg_dump}")
+    assert stat.S_IMODE(dump.stat().st_mode) == 0o600  # names, e-mail addresses, the audit log
     archive = tmp_path / "keys.tgz"
     tar = f"umask 077; tar -C {shlex.quote(str(state))} -czpf {shlex.quote(str(archive))} keys"
     _run("sh", "-c", tar)

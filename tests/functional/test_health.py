@@ -82,6 +82,32 @@ def test_readyz_judges_the_databases_schema_against_this_versions(make_app, tmp_
     assert schema() == (200, "newer")
 
 
+def test_a_running_process_judges_the_schema_by_the_migrations_it_was_loaded_with(
+    make_app, monkeypatch, tmp_path
+):
+    """A newer version's files installed under a running process (a pip upgrade before
+    its restart) must not make it take its database for behind and answer 503."""
+    from lti_tool import migrate
+
+    installed = tmp_path / "lti_tool" / "migrations" / "versions"
+    installed.mkdir(parents=True)
+    shipped = migrate.files("lti_tool") / "migrations" / "versions"
+    for migration in shipped.iterdir():
+        if migration.name.endswith(".py"):
+            (installed / migration.name).write_text(migration.read_text())
+    (installed / "ffffffffffff_newer.py").write_text(
+        f'revision = "ffffffffffff"\ndown_revision = "{migrate.schema_revisions().head}"\n'
+    )
+    migrate.schema_revisions.cache_clear()  # a process that has read none yet
+    try:
+        running = make_app().test_client()
+        monkeypatch.setattr(migrate, "files", lambda package: tmp_path / package)  # installed
+        assert running.get("/readyz").get_json()["checks"]["schema"] == "ok"
+    finally:
+        monkeypatch.undo()
+        migrate.schema_revisions.cache_clear()
+
+
 def test_the_revisions_readyz_knows_are_alembics():
     """``migrate.schema_revisions`` reads the migration files without Alembic: it must
     read them as Alembic does."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import jwt
 import pytest
@@ -21,6 +22,11 @@ def _jwks(app):
     assert response.status_code == 200
     assert response.mimetype == "application/json"
     return response.get_json()
+
+
+def _tool_keys(app):
+    """The JWKS's tool keys: the credential keys beside them are named by their URL."""
+    return [k for k in _jwks(app)["keys"] if not k["kid"].startswith("http")]
 
 
 def test_jwks_is_one_keys_list_of_public_keys(app):
@@ -55,7 +61,7 @@ def test_keys_rotate_publishes_both_kids(fresh_app):
     with fresh_app.app_context():
         (old,) = lti_services().keyring.all_keys()
     assert old.kid in first.output
-    assert [k["kid"] for k in _jwks(fresh_app)["keys"]] == [old.kid]
+    assert [k["kid"] for k in _tool_keys(fresh_app)] == [old.kid]
 
     second = runner.invoke(args=["keys", "rotate"])
     assert second.exit_code == 0, second.output
@@ -64,16 +70,23 @@ def test_keys_rotate_publishes_both_kids(fresh_app):
         new = keyring.signing_key()
     assert new.kid != old.kid
     assert new.kid in second.output
-    assert [k["kid"] for k in _jwks(fresh_app)["keys"]] == [old.kid, new.kid]
+    assert [k["kid"] for k in _tool_keys(fresh_app)] == [old.kid, new.kid]
 
     listed = runner.invoke(args=["keys", "list"])
     assert listed.exit_code == 0, listed.output
     assert listed.output.count("published") == 2
+    # the first rotate also made the credential key, which the second left alone
+    with fresh_app.app_context():
+        (credential,) = lti_services().credential_keys.all_keys()
+    assert credential.kid in first.output and credential.kid not in second.output
+    assert credential.path.parent == Path(fresh_app.config["SETTINGS"].KEYS_DIR) / "credentials"
+    assert f"{credential.kid}\t" in listed.output and listed.output.count("credential") == 1
+    assert credential.kid in {k["kid"].rsplit("/", 1)[-1] for k in _jwks(fresh_app)["keys"]}
     # Both keys are inside the grace period: prune keeps them.
     pruned = runner.invoke(args=["keys", "prune"])
     assert pruned.exit_code == 0, pruned.output
     assert "Removed 0 key(s)" in pruned.output
-    assert len(_jwks(fresh_app)["keys"]) == 2
+    assert len(_tool_keys(fresh_app)) == 2
 
 
 def test_a_jwt_signed_with_the_signing_key_verifies_with_the_published_key(fresh_app):
@@ -90,7 +103,7 @@ def test_a_jwt_signed_with_the_signing_key_verifies_with_the_published_key(fresh
         headers={"kid": signing.kid},
     )
     kid = jwt.get_unverified_header(token)["kid"]
-    published = {k["kid"]: k for k in _jwks(fresh_app)["keys"]}
+    published = {k["kid"]: k for k in _tool_keys(fresh_app)}
     public = jwt.PyJWK.from_dict(published[kid])
     claims = jwt.decode(token, public.key, algorithms=["RS256"], audience="https://moodle.example")
     assert claims["iss"] == "client"

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,31 @@ def test_every_response_and_log_line_carries_the_request_id(client, caplog):
     assert line["client"] == "127.0.0.1"
     assert dt.datetime.fromisoformat(line["time"]).tzinfo is not None
     assert "secret-launch-token" not in json.dumps(line)  # no query strings
+
+
+def test_the_access_line_and_the_latency_time_the_whole_request(app, monkeypatch, caplog):
+    """The security headers come after the commit and may read the platforms' origins
+    (a database that hangs: seconds): that is part of the time the request took."""
+    from lti_tool import web_security
+
+    reads_origins = web_security.frame_origins
+
+    def slow_origins() -> tuple[str, ...]:
+        time.sleep(0.3)
+        return reads_origins()
+
+    monkeypatch.setattr(web_security, "frame_origins", slow_origins)
+    caplog.set_level(logging.INFO, logger="lti_tool.access")
+    client = app.test_client()
+    before = metrics(client)
+    page = client.get("/accessibility")  # a public HTML page: its policy names the platforms
+    assert page.status_code == 200 and "frame-ancestors" in page.headers["Content-Security-Policy"]
+    (line,) = [as_json(r) for r in caplog.records if r.name == "lti_tool.access"][-1:]
+    assert line["path"] == "/accessibility" and line["duration_ms"] >= 300
+    name = "laeringslop_http_request_duration_seconds_bucket"
+    labels = {"endpoint": "home.accessibility", "method": "GET"}
+    fast = grew(before, metrics(client), name, le="0.25", **labels)
+    assert fast == 0 and grew(before, metrics(client), name, le="0.5", **labels) == 1
 
 
 @pytest.mark.parametrize(("hops", "client"), [(0, "10.0.0.9"), (1, "203.0.113.7")])
@@ -314,7 +340,7 @@ def test_latency_is_by_endpoint_not_by_path(app, lms):
                  method="GET", le="+Inf") >= 3  # fmt: skip
 
 
-def test_launches_and_refusals_by_reason(app, lms):
+def test_launches_and_refusals_by_reason(app, lms, caplog):
     client = app.test_client()
     before = metrics(client)
     assert (
@@ -324,13 +350,23 @@ def test_launches_and_refusals_by_reason(app, lms):
     assert lms.landed(lms.launch(TestLms.browser(app), "learner"))
     refused = lms.signed_launch(TestLms.browser(app), change={"aud": "another-tool"})
     assert refused.status_code == 401
+    # its line names the platform the token claims (a registration changed: whose?)
+    (line,) = [as_json(r) for r in caplog.records if getattr(r, "refusal", None)]
+    assert line["refusal"] == "wrong_audience"
+    assert line["claimed_issuer"] == lms.platform.issuer
+    assert line["claimed_deployment_id"] == lms.platform.deployment_id
+    assert line["claimed_client_id"] in (lms.platform.client_id, "another-tool")
+    caplog.clear()
+    forged = lms.signed_launch(TestLms.browser(app), change={"iss": "https://x.example/" * 500})
+    (line,) = [as_json(r) for r in caplog.records if getattr(r, "refusal", None)]
+    assert forged.status_code == 401 and len(line["claimed_issuer"]) == 200  # what it keeps
     after = metrics(client)
     assert grew(before, after, "laeringslop_lti_launches_total") == 1
     refusals = "laeringslop_lti_refusals_total"
     assert grew(before, after, refusals, reason="wrong_audience") == 1
     assert grew(before, after, refusals, reason="replayed_launch") == 0
     responses = "laeringslop_http_responses_total"
-    assert grew(before, after, responses, endpoint="lti.launch", method="POST", status="401") == 1
+    assert grew(before, after, responses, endpoint="lti.launch", method="POST", status="401") == 2
 
 
 def test_outbox_depth_and_age_and_lms_calls(app, lms, care, gradebook):
@@ -572,6 +608,11 @@ def test_the_example_alerts_name_only_what_the_tool_exports(app, redis_url):
             for label in grouping.split(","):
                 assert label.strip() in labels | {"le"}, (rule["alert"], label)
         named_outboxes |= set(re.findall(r'outbox="(\w+)"', expr))
+        if "laeringslop_lti_refusals_total" in expr:  # the reasons it names are the tool's
+            reasons = {dict(found).get("reason") for _name, found in samples} - {None}
+            words = re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", rule["annotations"]["description"])
+            named = {w for w in words if not w.startswith("claimed_")}
+            assert named and named <= reasons, (rule["alert"], named - reasons)
     assert named_outboxes == outboxes  # an alert for each outbox
 
 

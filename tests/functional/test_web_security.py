@@ -272,13 +272,23 @@ def test_behind_a_proxy_the_tool_knows_it_is_https(make_app, lms):
 
 # --- rate limits ----------------------------------------------------------------------------
 
+METRICS_TOKEN = "metrics-token-metrics-token-metrics-token"
 
-def test_login_initiation_is_rate_limited_per_address(make_app, lms):
-    limited = make_app(LOGIN_RATE_LIMIT="2 per minute")
+
+def test_login_initiation_is_rate_limited_per_address(make_app, lms, caplog):
+    limited = make_app(LOGIN_RATE_LIMIT="2 per minute", METRICS_TOKEN=METRICS_TOKEN)
     browser = limited.test_client()
     params = {**lms.platform.login_params("learner"), "lang": "en"}
     answers = [browser.get("/lti/login", query_string=params).status_code for _ in range(3)]
     assert answers == [302, 302, 429]
+    # a refusal like any other: its line, by its reason, naming the platform, and counted
+    (line,) = [r for r in caplog.records if getattr(r, "refusal", None)]
+    assert (line.refusal, line.status) == ("too_many_logins", 429)
+    assert line.claimed_issuer == params["iss"] and line.claimed_client_id == params["client_id"]
+    scrape = browser.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert 'laeringslop_lti_refusals_total{reason="too_many_logins"} 1.0' in scrape.get_data(
+        as_text=True
+    )
     refused = browser.get("/lti/login", query_string=params, headers={"Accept-Language": "en"})
     assert 0 < int(refused.headers["Retry-After"]) <= 60
     # about a minute (a slow run may have used some seconds of it)

@@ -105,3 +105,15 @@ def test_unrelated_files_in_the_keys_dir_are_ignored(ring):
     (ring.keys_dir / "README.pem").write_text("not a key")
     (ring.keys_dir / "notes.txt").write_text("x")
     assert [k.kid for k in ring.all_keys()] == [key.kid]
+
+
+def test_a_credential_key_made_on_first_need_is_said_in_the_log(ring, caplog):
+    """``keys rotate`` makes the credential key with the first tool key; one the web has
+    to make (never made, or its folder lost) must be backed up: the log says so, once."""
+    from lti_tool.services.credentials import signing_key
+
+    made = signing_key(ring)
+    (line,) = [r for r in caplog.records if r.name == "lti_tool.services.credentials"]
+    assert line.levelname == "WARNING" and made.kid in line.getMessage()
+    assert "back it up" in line.getMessage()
+    assert signing_key(ring) == made and len(caplog.records) == 1
