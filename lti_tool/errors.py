@@ -374,6 +374,18 @@ class DeploymentInUse(ToolError):
     )
 
 
+class DeploymentMoveRefused(ToolError):
+    status = 409
+    code = "deployment_in_use"
+    title = lazy_gettext("The deployment cannot be moved")
+    message = lazy_gettext(
+        "People have launched the tool through this deployment. They belong to its "
+        "organisation, with their data, and moved they could not open their pages through "
+        "it. Leave it where it is; for the other organisation, add a deployment in the LMS "
+        "(a course or placement of its own) and approve it there."
+    )
+
+
 class OwnAccess(ToolError):
     """An admin would disable or delete what their own launch goes through."""
 

@@ -1,8 +1,8 @@
 """Languages: bokmål by default, nynorsk and English; the launch decides.
 
-Order: an explicit ``?lang=`` choice, the locale the LMS sent at launch (kept in the
-session, or found through the launch token without cookies), the browser's
-Accept-Language, then bokmål.
+Order: an explicit ``?lang=`` choice (kept in the session for the pages after it, until
+the next launch), the locale the LMS sent at launch (kept in the session, or found
+through the launch token without cookies), the browser's Accept-Language, then bokmål.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ LANGUAGE_NAMES = {"nb": "Norsk bokmål", "nn": "Norsk nynorsk", "en": "English"}
 def select_locale() -> str:
     chosen = normalise_locale(request.args.get("lang"))
     if chosen:
+        if session.get("launch_id") and session.get("locale") != chosen:
+            # the pages after it keep the choice, until the next launch says the LMS's
+            session["locale"] = chosen
         return chosen
     from_launch = normalise_locale(g.get("launch_locale") or session.get("locale"))
     if from_launch:

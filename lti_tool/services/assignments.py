@@ -450,6 +450,40 @@ def assign_once(
     return row, True
 
 
+@dataclasses.dataclass(frozen=True)
+class Ending:
+    """An assignment a manager may end, and whether ending it takes its person out of
+    the manager's units (they would no longer see them)."""
+
+    row: Any
+    leaves_scope: bool
+
+
+def assignment_to_end(
+    session: Session,
+    organisation_id: int,
+    kind: Kind,
+    assignment_id: int,
+    unit_ids: frozenset[int] | None = None,
+) -> Ending:
+    """The active (or pending) assignment ``end_assignment`` would end, for its
+    confirmation; not found when already ended or out of the manager's reach."""
+    row = get_assignment(session, organisation_id, kind, assignment_id)
+    _check_for_manager(session, kind, row, unit_ids, pending=False)
+    if row.status == AssignmentStatus.ENDED:
+        raise NotFound(f"{kind} assignment {assignment_id} already ended")
+    return Ending(row, _leaves_scope(session, kind, row, unit_ids))
+
+
+def _leaves_scope(session: Session, kind: Kind, row: Any, unit_ids: frozenset[int] | None) -> bool:
+    if unit_ids is None or kind != Kind.UNIT:
+        return False
+    others = in_units(unit_ids, pending=True).where(
+        UnitAssignment.person_id == row.person_id, UnitAssignment.id != row.id
+    )
+    return session.scalar(others.limit(1)) is None
+
+
 def end_assignment(
     session: Session,
     organisation_id: int,
@@ -458,17 +492,15 @@ def end_assignment(
     *,
     by_id: int | None,
     unit_ids: frozenset[int] | None = None,
-) -> Any:
+) -> Ending:
     """End an active (or pending) assignment; the row stays as history."""
-    row = get_assignment(session, organisation_id, kind, assignment_id)
-    _check_for_manager(session, kind, row, unit_ids, pending=False)
-    if row.status == AssignmentStatus.ENDED:
-        raise NotFound(f"{kind} assignment {assignment_id} already ended")
+    ending = assignment_to_end(session, organisation_id, kind, assignment_id, unit_ids)
+    row = ending.row
     _end(row, by_id=by_id)
     if row.decided_by_id is None:
         row.decided_by_id = by_id
     session.flush()
-    return row
+    return ending
 
 
 # --- overviews ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from lti_tool.db import insert_or_find, utcnow
 from lti_tool.domain.urls import is_web_url
 from lti_tool.errors import (
     DeploymentInUse,
+    DeploymentMoveRefused,
     NotFound,
     OrganisationNameTaken,
     OwnAccess,
@@ -468,9 +469,15 @@ def organisation_in_reach(session: Session, organisation_id: int, target_pk: int
 def reassign_deployment_of(
     session: Session, organisation_id: int, deployment_pk: int, target_pk: int
 ) -> Deployment:
-    """Give a deployment to another organisation: its next launches act for that one."""
+    """Give a deployment nobody has launched through yet to another organisation (one
+    approved into the wrong one): its launches act for that one. One in use is refused:
+    its people belong to the organisation they launched for, with their data, and would
+    find the tool's pages closed to them through it."""
     deployment = deployment_of(session, organisation_id, deployment_pk)
-    deployment.organisation = organisation_in_reach(session, organisation_id, target_pk)
+    target = organisation_in_reach(session, organisation_id, target_pk)
+    if target.id != deployment.organisation_id and deployment_impact(session, deployment, 0).in_use:
+        raise DeploymentMoveRefused(f"deployment {deployment_pk} has launches")
+    deployment.organisation = target
     session.flush()
     return deployment
 

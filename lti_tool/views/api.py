@@ -816,10 +816,10 @@ def create_assignment(person_id: int) -> Any:
 @doc("End an assignment (kept as history)", response=s.AssignmentOut)
 def end_assignment(kind: str, assignment_id: int) -> Any:
     _all_people()
-    row = assignments.end_assignment(
+    ending = assignments.end_assignment(
         get_session(), _org(), Kind(kind), assignment_id, by_id=current_api_caller().person_id
     )
-    return _dump(s.AssignmentOut, row)
+    return _dump(s.AssignmentOut, ending.row)
 
 
 @bp.get("/people/<int:person_id>/plan")

@@ -151,10 +151,21 @@ def assign(person_id: int) -> Any:
     return _to("manager.person", person_id=person_id)
 
 
+@bp.route(f"/assignments/<{KINDS}:kind>/<int:assignment_id>/end")
+@requires(Permission.MANAGER, Permission.ADMIN)
+def confirm_end(kind: str, assignment_id: int) -> Any:
+    ending = assignments.assignment_to_end(
+        get_session(), current_organisation_id(), Kind(kind), assignment_id, managed_units()
+    )
+    return render_template(
+        "manager/confirm_end.html", launch=current_launch(), ending=ending, kind=kind
+    )
+
+
 @bp.route(f"/assignments/<{KINDS}:kind>/<int:assignment_id>/end", methods=["POST"])
 @requires(Permission.MANAGER, Permission.ADMIN)
 def end(kind: str, assignment_id: int) -> Any:
-    row = assignments.end_assignment(
+    ending = assignments.end_assignment(
         get_session(),
         current_organisation_id(),
         Kind(kind),
@@ -162,8 +173,18 @@ def end(kind: str, assignment_id: int) -> Any:
         by_id=_me(),
         unit_ids=managed_units(),
     )
+    person = ending.row.person
+    if ending.leaves_scope:  # their page is no longer this manager's to see
+        flash(
+            gettext(
+                "Ended. %(name)s is no longer in your units; it stays in the history.",
+                name=person.display_name,
+            ),
+            "success",
+        )
+        return _to("manager.home")
     flash(gettext("Ended. It stays in the history."), "success")
-    return _to("manager.person", person_id=row.person_id)
+    return _to("manager.person", person_id=person.id)
 
 
 @bp.route(

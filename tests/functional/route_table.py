@@ -469,6 +469,9 @@ ROUTES: dict[str, Row] = {
         hide=OTHER | {"manager_b"},
         args={"kind": "pending_kind", "assignment_id": "pending_id"},
     ),
+    "GET /manager/assignments/<any(role, unit):kind>/<int:assignment_id>/end": Row(
+        MANAGERS - OTHER - {"manager_b"}, hide=OTHER | {"manager_b"}
+    ),
     "POST /manager/assignments/<any(role, unit):kind>/<int:assignment_id>/end": Row(
         MANAGERS - OTHER - {"manager_b"}, hide=OTHER | {"manager_b"}
     ),

@@ -144,6 +144,7 @@ def test_guards_match_the_declared_access(app):
         "manager.home": {"manager", "admin"},
         "manager.person": {"manager", "admin"},
         "manager.assign": {"manager", "admin"},
+        "manager.confirm_end": {"manager", "admin"},
         "manager.end": {"manager", "admin"},
         "manager.decide": {"manager", "admin"},
         "manager.import_file": {"manager", "admin"},

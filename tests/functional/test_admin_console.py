@@ -334,6 +334,35 @@ def test_moving_a_deployment_changes_whom_its_next_launch_acts_for(app, lms, adm
     assert "No platforms." in overview
 
 
+def test_a_deployment_people_launched_through_stays_with_its_organisation(app, lms, admin, second):
+    """Its people belong to the organisation they launched for, with their data: moved,
+    a learner's pages would be closed to them through it (they got "not found")."""
+    learner = TestLms.browser(app)
+    with deployment(lms, SECOND):
+        assert lms.landed(lms.launch(learner, "learner", locale="en"))
+    follow(
+        admin,
+        submit(admin, get_page(admin, "/admin/organisations"), "/admin/organisations",
+               name="Flesberg kommune"),
+    )  # fmt: skip
+    flesberg = organisation_named(app, "Flesberg kommune")
+    page = get_page(admin, f"/admin/deployments/{second}")
+    assert not has_form(page, f"/admin/deployments/{second}/organisation")
+    assert "People have launched the tool through this deployment" in page
+
+    refused = admin.post(
+        f"/admin/deployments/{second}/organisation",
+        data={"csrf_token": admin_token(admin), "organisation_id": str(flesberg.id)},
+    )
+    assert refused.status_code == 409
+    assert "The deployment cannot be moved" in refused.get_data(as_text=True)
+    testkommune = organisation_named(app, "Testkommune")
+    assert find_deployment(app, lms.platform.issuer, SECOND).organisation_id == testkommune.id
+    with deployment(lms, SECOND):  # the learner still opens their pages through it
+        again = lms.launch(learner, "learner", locale="en")
+    assert lms.landed(again) and lms.landing_page(learner, again).status_code == 200
+
+
 def test_moving_a_deployment_to_an_organisation_out_of_reach_is_not_found(
     app, lms, admin, second, other_organisation
 ):

@@ -35,9 +35,9 @@ from lti_tool.models import (
 from lti_tool.services import assignments
 from lti_tool.services.assignments import Kind
 from lti_tool.services.coverage_cells import COLUMNS, lines_query
-from tests.fakes.lms import TestLms, parse_forms
+from tests.fakes.lms import TestLms
 from tests.functional.test_admin_console import follow, get_page, submit
-from tests.functional.test_assignments import person_id, post_form, upload
+from tests.functional.test_assignments import end_confirmed, person_id, post_form, upload
 from tests.functional.test_designer_ui import designer
 from tests.functional.test_learner_requirements import launch, page
 from tests.functional.test_mapping_flow import NURSE_RIGHT, build_mapping, place, take
@@ -165,10 +165,9 @@ def test_a_manager_assigning_and_ending_a_role_rewrites_the_rows(app, lms, care)
     assert len(cells) == 3
 
     html = page(manager, f"/manager/people/{learner_id}")
-    ends = [f for f in parse_forms(html) if "/role/" in f["action"] and "/end" in f["action"]]
-    assert manager.post(ends[0]["action"], data=ends[0]["fields"]).status_code == 302
+    assert end_confirmed(manager, html, "role", 0).status_code == 302
     assert len(assert_current(app)) == 2
-    assert manager.post(ends[1]["action"], data=ends[1]["fields"]).status_code == 302
+    assert end_confirmed(manager, html, "role", 1).status_code == 302
     assert assert_current(app) == {}
 
 

@@ -913,7 +913,7 @@ def test_an_admin_keeps_the_organisation_an_administrator(app, lms, org):
     assert own.status_code == 409
     told = own.get_data(as_text=True)
     assert f'id="withdraw-{mine}-error"' in told
-    assert "Du kan ikke trekke tilbake din egen admin-tillatelse" in told
+    assert "You cannot withdraw your own admin grant" in told  # the page's English stays
     assert grant_rows(app)[0].active
 
     # the Moodle site admin may not withdraw the last admin grant either
@@ -1063,3 +1063,26 @@ def test_designer_roles_of_a_platform_shared_with_another_organisation_stay(
         found = get_session().get(Platform, platform_pk)
         assert found is not None and "Mentor" not in found.designer_roles
     assert [e for e in audit_events(app) if e.action == AuditAction.DESIGNER_ROLES] == []
+
+
+def test_ending_a_persons_last_place_in_a_managers_units_asks_first_and_says_where_they_went(
+    app, lms, org
+):
+    """A unit's manager ends someone's place there: the confirmation says they will no
+    longer see them, and the end lands on the manager's start page, not on "not found"."""
+    units = org["units"]
+    launch(lms, TestLms.browser(app), "learner", unit="sykehjemmet")  # placed by the LMS
+    head = TestLms.browser(app)
+    launch(lms, head, "learner3")
+    give(app, org, "105", GrantKind.MANAGER, unit_id=units["sykehjemmet"])
+    placed, _status = unit_place(app, LEARNER, units["sykehjemmet"])
+    html = page(head, f"/manager/people/{person_id(app, LEARNER)}")
+    (end,) = [f for f in parse_forms(html) if f["action"].endswith(f"/unit/{placed}/end")]
+    assert end["method"] == "get"
+    confirmation = head.get(end["action"]).get_data(as_text=True)
+    assert unit_place(app, LEARNER, units["sykehjemmet"])[1] == "active"  # asking ends nothing
+    assert "you will no longer see them" in confirmation
+    ended = post_form(head, confirmation, end["action"])
+    assert ended.status_code == 302 and ended.headers["Location"].endswith("/manager/")
+    assert "is no longer in your units" in head.get("/manager/").get_data(as_text=True)
+    assert unit_place(app, LEARNER, units["sykehjemmet"])[1] == "ended"

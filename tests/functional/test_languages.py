@@ -142,8 +142,18 @@ def test_lang_parameter_accepts_regional_codes_and_ignores_unknown_ones(lms, cli
     _, location = landing(lms, client, "nn")
     assert html_lang(client.get(location + "?lang=en-US").get_data(as_text=True)) == "en"
     assert html_lang(client.get(location + "?lang=no").get_data(as_text=True)) == "nb"
-    # An unknown ?lang= is ignored: the launch's nynorsk stays.
-    assert html_lang(client.get(location + "?lang=de").get_data(as_text=True)) == "nn"
+    # An unknown ?lang= is ignored: the last choice stays.
+    assert html_lang(client.get(location + "?lang=de").get_data(as_text=True)) == "nb"
+
+
+def test_a_language_chosen_stays_on_the_next_pages_until_the_next_launch(lms, client):
+    _, location = landing(lms, client, "nb")
+    assert html_lang(client.get(location + "?lang=nn").get_data(as_text=True)) == "nn"
+    for page in (location, "/learner/plan", "/certificates/"):
+        answered = client.get(page)
+        assert answered.status_code == 200 and html_lang(answered.get_data(as_text=True)) == "nn"
+    _, location = landing(lms, client, "en")  # the LMS's language again
+    assert html_lang(client.get(location).get_data(as_text=True)) == "en"
 
 
 def test_the_language_menu_links_switch_on_the_same_page(lms, client):
