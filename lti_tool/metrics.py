@@ -14,7 +14,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import Counter, Histogram, generate_latest, values
@@ -24,6 +24,7 @@ from prometheus_client.registry import REGISTRY
 
 from lti_tool import metrics_files
 from lti_tool.observability import metrics_process_id
+from lti_tool.services.outbox import OutboxState
 from lti_tool.services.worker_status import WORKER_PARTS, WorkerStatus
 from lti_tool.settings import make_metrics_folder
 
@@ -151,13 +152,23 @@ def lms_call(call: str) -> Iterator[dict[str, int]]:
 
 
 class OutboxCollector:
-    """The outboxes' depth and oldest age, read from the database when scraped."""
+    """The outboxes' depth, oldest age and rows given up on, read from the database when
+    scraped; and whether it answered (``laeringslop_database_up``: without it, the outbox
+    gauges are left out, and an alert on them would go quiet rather than fire)."""
 
-    def __init__(self, read: Callable[[], dict[str, tuple[int, float | None]]]) -> None:
-        #: {outbox: (depth, oldest age in seconds or None)}
+    def __init__(self, read: Callable[[], Mapping[str, OutboxState] | None]) -> None:
+        #: {outbox: its state}; None when the database did not answer
         self.read = read
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        states = self.read()
+        yield GaugeMetricFamily(
+            "laeringslop_database_up",
+            "The database answered this scrape's outbox counts (1) or not (0).",
+            value=0.0 if states is None else 1.0,
+        )
+        if states is None:
+            return
         depth = GaugeMetricFamily(
             "laeringslop_outbox_depth",
             "Rows waiting in each outbox (scores, notices to email, results to read).",
@@ -168,11 +179,18 @@ class OutboxCollector:
             "Age of the oldest row waiting in each outbox (0 when empty).",
             labels=["outbox"],
         )
-        for name, (rows, oldest) in self.read().items():
-            depth.add_metric([name], rows)
-            age.add_metric([name], oldest or 0.0)
+        failed = GaugeMetricFamily(
+            "laeringslop_outbox_failed",
+            "Rows of each outbox the worker gave up on, kept for an admin to retry.",
+            labels=["outbox"],
+        )
+        for name, state in states.items():
+            depth.add_metric([name], state.depth)
+            age.add_metric([name], state.oldest_age_seconds or 0.0)
+            failed.add_metric([name], state.failed)
         yield depth
         yield age
+        yield failed
 
 
 class WorkerStatusCollector:

@@ -32,28 +32,44 @@ class OutboxState:
     depth: int
     oldest_age_seconds: float | None
     """None when the outbox is empty."""
+    failed: int
+    """Rows the worker gave up on (refused for good, or retried too long), kept until an
+    admin retries them (``/admin/deliveries``): not waiting, but not done either."""
 
 
-#: Each outbox: its table's creation time and what counts as waiting.
+#: Each outbox: its table's creation time, what counts as waiting, and as given up on.
 _OUTBOXES = {
-    "scores": (ScoreDelivery.created_at, ScoreDelivery.status == DeliveryStatus.PENDING),
-    "notices": (SessionNotice.created_at, SessionNotice.mail_status == MailStatus.PENDING),
-    # a request goes once read: every row waits
-    "result_reads": (ResultRead.created_at, None),
+    "scores": (
+        ScoreDelivery.created_at,
+        ScoreDelivery.status == DeliveryStatus.PENDING,
+        ScoreDelivery.status == DeliveryStatus.FAILED,
+    ),
+    "notices": (
+        SessionNotice.created_at,
+        SessionNotice.mail_status == MailStatus.PENDING,
+        SessionNotice.mail_status == MailStatus.FAILED,
+    ),
+    # a request goes once read: every row waits but those given up on
+    "result_reads": (
+        ResultRead.created_at,
+        ResultRead.failed_at.is_(None),
+        ResultRead.failed_at.is_not(None),
+    ),
 }
 
 
 def outbox_states(session: Session, now: dt.datetime) -> dict[str, OutboxState]:
-    """Scores to send, notices to email and results to read: how many, and how old the
-    oldest (scores that failed for good are not waiting: an admin sees them)."""
+    """Scores to send, notices to email and results to read: how many, how old the oldest,
+    and how many the worker gave up on. Two counts an outbox, each on its index (the
+    status; result reads are few), not one scan of the table for both."""
     states = {}
-    for name, (created_at, waiting) in _OUTBOXES.items():
-        query = select(func.count(), func.min(created_at))
-        if waiting is not None:
-            query = query.where(waiting)
-        depth, oldest = session.execute(query).one()
+    for name, (created_at, waiting, given_up) in _OUTBOXES.items():
+        depth, oldest = session.execute(
+            select(func.count(), func.min(created_at)).where(waiting)
+        ).one()
+        failed = session.scalar(select(func.count()).where(given_up)) or 0
         age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else None
-        states[name] = OutboxState(depth, age)
+        states[name] = OutboxState(depth, age, failed)
     return states
 
 

@@ -65,7 +65,11 @@ def _outbox_report(session: Session) -> dict[str, dict[str, Any]] | None:
         log.warning("readyz: outbox not read: %s", exc)  # its time, a lock, a newer schema
         return None
     return {
-        name: {"depth": state.depth, "oldest_age_seconds": state.oldest_age_seconds}
+        name: {
+            "depth": state.depth,
+            "oldest_age_seconds": state.oldest_age_seconds,
+            "failed": state.failed,
+        }
         for name, state in states.items()
     }
 

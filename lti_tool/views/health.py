@@ -16,7 +16,7 @@ from lti_tool.errors import MetricsTokenInvalid, NotFound
 from lti_tool.lti.services import lti_services
 from lti_tool.metrics_files import FolderBusy
 from lti_tool.services import readiness, worker_status
-from lti_tool.services.outbox import outbox_states
+from lti_tool.services.outbox import OutboxState, outbox_states
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -70,14 +70,13 @@ def metrics() -> Any:
     ):
         raise MetricsTokenInvalid("/metrics without its bearer token")
 
-    def read_outboxes() -> dict[str, tuple[int, float | None]]:
+    def read_outboxes() -> dict[str, OutboxState] | None:
         try:
-            states = outbox_states(get_session(), utcnow())
-        except Exception as exc:  # the process's metrics still count; the gauges are left out
+            return outbox_states(get_session(), utcnow())
+        except Exception as exc:  # the process's metrics still count; the outboxes' are left out
             g.rollback_only = True
             log.warning("metrics: database unreachable: %s", exc)
-            return {}
-        return {name: (s.depth, s.oldest_age_seconds) for name, s in states.items()}
+            return None
 
     redis_client = lti_services().status_redis
     redis_state = readiness.redis_state(redis_client)  # one wait on a Redis away, not two

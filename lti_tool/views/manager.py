@@ -154,9 +154,12 @@ def assign(person_id: int) -> Any:
 @bp.route(f"/assignments/<{KINDS}:kind>/<int:assignment_id>/end")
 @requires(Permission.MANAGER, Permission.ADMIN)
 def confirm_end(kind: str, assignment_id: int) -> Any:
+    session = get_session()
     ending = assignments.assignment_to_end(
-        get_session(), current_organisation_id(), Kind(kind), assignment_id, managed_units()
+        session, current_organisation_id(), Kind(kind), assignment_id, managed_units()
     )
+    person_id = ending.row.person_id  # their name and place, shown to ask
+    audit.record_view(session, current_actor(), "person", [person_id], object_id=person_id)
     return render_template(
         "manager/confirm_end.html", launch=current_launch(), ending=ending, kind=kind
     )

@@ -155,7 +155,11 @@ def test_the_wheel_migrates_and_serves_without_the_source_tree(venv, environment
                 "cache": "in-process",
                 "keys": "ok",
             }
-            assert ready.json()["outbox"]["scores"] == {"depth": 0, "oldest_age_seconds": None}
+            assert ready.json()["outbox"]["scores"] == {
+                "depth": 0,
+                "oldest_age_seconds": None,
+                "failed": 0,
+            }
             assert requests.get(base + "/metrics", timeout=5).status_code == 401
             metrics = requests.get(
                 base + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=5

@@ -378,7 +378,9 @@ def test_outbox_depth_and_age_and_lms_calls(app, lms, care, gradebook):
     assert value(empty, "laeringslop_outbox_depth", outbox="scores") == 0
     assert value(empty, "laeringslop_outbox_oldest_age_seconds", outbox="scores") == 0
     ready = client.get("/readyz").get_json()
-    assert ready["outbox"]["scores"] == {"depth": 0, "oldest_age_seconds": None}
+    assert ready["outbox"]["scores"] == {"depth": 0, "oldest_age_seconds": None, "failed": 0}
+    assert listed(empty, "laeringslop_database_up") == 1
+    assert listed(empty, "laeringslop_outbox_failed", outbox="scores") == 0
 
     take(app, lms, "learner", link_id, NURSE_RIGHT)
     with app.app_context():
@@ -417,6 +419,15 @@ def test_outbox_depth_and_age_and_lms_calls(app, lms, care, gradebook):
     assert value(done, "laeringslop_outbox_depth", outbox="scores") == 0
     assert grew(refused, done, "laeringslop_lms_call_errors_total", call="ags", error="5xx") == 0
 
+    # the LMS refuses a score for good: given up on, no longer waiting, but not lost from view
+    take(app, lms, "learner2", link_id, NURSE_RIGHT)
+    gradebook.refuse_with(404)  # the column was deleted in the LMS
+    deliver(app, dt.datetime.now(dt.UTC) + dt.timedelta(hours=6))
+    given_up = metrics(client)
+    assert value(given_up, "laeringslop_outbox_depth", outbox="scores") == 0
+    assert listed(given_up, "laeringslop_outbox_failed", outbox="scores") == 1
+    assert client.get("/readyz").get_json()["outbox"]["scores"]["failed"] == 1
+
 
 def grew(before: dict, after: dict, name: str, **labels: str) -> float:
     return value(after, name, **labels) - value(before, name, **labels)
@@ -428,6 +439,7 @@ def test_metrics_without_the_database_still_answer(make_app):
     ).test_client()
     samples = metrics(client)
     assert not any(name.startswith("laeringslop_outbox") for name, _ in samples)
+    assert listed(samples, "laeringslop_database_up") == 0  # an alert can fire on it
     assert client.get("/readyz").get_json()["outbox"] is None
 
 
