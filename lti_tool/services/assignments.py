@@ -561,7 +561,9 @@ class OwnPlacement:
     held and awaiting a decision, units by name, in the order of ``placement_of``; when
     they hold no active job role, what they may choose themselves: the job roles of
     ``job_roles_of`` and the units of ``units_of`` (id, name); and when they do, their
-    roles' mapping (``mappings.mapping_for_job_roles``), if one is published."""
+    roles' published mappings, by id (the first is ``mappings.mapping_for_job_roles``, the
+    one a placed "my role's mapping" link opens; a person of several roles is offered
+    each)."""
 
     roles: list[Titled] = dataclasses.field(default_factory=list)
     pending_roles: list[Titled] = dataclasses.field(default_factory=list)
@@ -569,7 +571,7 @@ class OwnPlacement:
     pending_units: list[str] = dataclasses.field(default_factory=list)
     choosable_roles: list[Titled] = dataclasses.field(default_factory=list)
     choosable_units: list[tuple[int, str]] = dataclasses.field(default_factory=list)
-    role_mapping: Titled | None = None
+    role_mappings: list[Titled] = dataclasses.field(default_factory=list)
 
 
 # The tags of ``_own_placement_query``'s rows: what each row is, in the order they come.
@@ -597,8 +599,8 @@ def own_placement(session: Session, organisation_id: int, person_id: int) -> Own
             found.choosable_roles.append(Titled(target_id, name, title))
         elif tag == _CHOOSABLE_UNIT:
             found.choosable_units.append((target_id, name))
-        elif found.role_mapping is None:  # the first by id
-            found.role_mapping = Titled(target_id, name, title)
+        else:  # by id
+            found.role_mappings.append(Titled(target_id, name, title))
     return found
 
 

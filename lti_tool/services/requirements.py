@@ -245,8 +245,8 @@ class MyRequirements:
     choosable_roles: tuple[RoleLine, ...] = ()
     """Offered for a self-choice when the person has no active job role."""
     choosable_units: tuple[tuple[int, str], ...] = ()
-    role_mapping: assignments.Titled | None = None
-    """The active roles' published mapping (its code and title), if any."""
+    role_mappings: tuple[assignments.Titled, ...] = ()
+    """The active roles' published mappings (code and title), by id."""
 
 
 def _percent(value: int, top: int) -> int:
@@ -373,5 +373,5 @@ def requirements_of(
         pending_units=tuple(placed.pending_units),
         lines=tuple(lines),
         roles_without_requirements=tuple(titles[r.id] for r in roles if r.id not in asking),
-        role_mapping=placed.role_mapping,
+        role_mappings=tuple(placed.role_mappings),
     )

@@ -60,7 +60,7 @@ def _page(errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
         launch=current_launch(),
         mine=mine,
         errors=errors or {},
-        role_mapping=mine.role_mapping,
+        role_mappings=mine.role_mappings,
         localized=lambda text: localized(text, locale),
         # translated once a page, formatted for each of hundreds of requirements
         level_format=gettext("Level %(value)d of %(top)d: %(label)s"),

@@ -295,6 +295,11 @@ def test_the_region_figures_equal_an_independent_computation(app, lms, region, n
     total = {s: sum(expected[("organisation", n)][s] for n in REGION) for s in STATUSES}
     assert data["total"]["cells"] == total
     assert data["total"]["coverage"] == coverage_of(total)
+    # the page writes it as its language does: "13,7 %" in Norwegian, "13.7%" in English
+    shown = f"{data['total']['coverage']:.1f}"
+    for lang, written in (("nb", shown.replace(".", ",") + "\xa0%"), ("en", shown + "%")):
+        page = browser.get("/coordinator/", query_string={"lang": lang}).get_data(as_text=True)
+        assert written in page, (lang, written)
     for group in data["job_roles"]:
         want = expected[("job_role", group["key"])]
         assert group["people"] == want["people"] and group["coverage"] == coverage_of(want)
