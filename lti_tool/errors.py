@@ -56,7 +56,10 @@ def _claimed() -> dict[str, str]:
         return {}
     claimed: dict[str, str] | None = g.get("claimed_platform")
     if claimed is None and request.endpoint == "lti.login":
-        values = request.values
+        try:
+            values = request.values
+        except HTTPException:  # a form too large to read: refused without reading it
+            return {}
         claimed = {"issuer": values.get("iss", ""), "client_id": values.get("client_id", "")}
     return {name: value for name, value in (claimed or {}).items() if value}
 

@@ -230,9 +230,10 @@ def _unverified_claims(form: dict[str, str]) -> tuple[dict[str, str], Any]:
     presentation = body.get(c.LAUNCH_PRESENTATION)
     locale = presentation.get("locale") if isinstance(presentation, dict) else None
     aud = body.get("aud")
+    audiences = [body.get("azp"), *(aud if isinstance(aud, list) else [aud])]
     claimed = {
         "issuer": body.get("iss"),
-        "client_id": body.get("azp") or (aud[0] if isinstance(aud, list) and aud else aud),
+        "client_id": next((a for a in audiences if isinstance(a, str) and a), None),
         "deployment_id": body.get(c.DEPLOYMENT_ID),
     }
     return {k: v for k, v in claimed.items() if isinstance(v, str)}, locale

@@ -318,8 +318,18 @@ def test_the_matrix_and_its_exports_write_one_event_naming_whom_they_show(
         else:
             assert "code" not in event.detail
     console = admin(app, lms)
-    assert url.split("?")[0] in read_log(console, person_id=learner)
+    logged = read_log(console, person_id=learner)
+    assert url.split("?")[0] in logged
     assert url.split("?")[0] not in read_log(console, person_id=other)
+    # what was shown is named in words, never by its key
+    assert f": {what}" not in logged and f"{AUDITED_AS[what]}" in logged
+
+
+#: How the log names what was shown (``admin/audit.html``'s labels), in English.
+AUDITED_AS = {
+    "competence_matrix": "Competence matrix",
+    "competence_trail": "Evidence of a competence",
+}
 
 
 def test_the_organisations_workbook_names_everyone_in_it(app, lms, org):
@@ -398,7 +408,7 @@ def test_a_roster_names_the_members_the_tool_knows(app, lms, org, gradebook):
     }
     log = " ".join(read_log(console).split())
     assert "1 course participant who has never opened Læringsløp" in log
-    assert "Fetched from the learning platform: course_roster" in log
+    assert "Fetched from the learning platform: Participants" in log
     assert "105" in read_csv(console)
 
 

@@ -289,6 +289,9 @@ def test_login_initiation_is_rate_limited_per_address(make_app, lms, caplog):
     assert 'laeringslop_lti_refusals_total{reason="too_many_logins"} 1.0' in scrape.get_data(
         as_text=True
     )
+    # one too large to read is refused the same, its parameters unread (not a 500)
+    huge = browser.post("/lti/login", data={**params, "lti_message_hint": "x" * 3_000_000})
+    assert huge.status_code == 429
     refused = browser.get("/lti/login", query_string=params, headers={"Accept-Language": "en"})
     assert 0 < int(refused.headers["Retry-After"]) <= 60
     # about a minute (a slow run may have used some seconds of it)
