@@ -43,6 +43,7 @@ from tests.functional.test_catalogue_design import (
 )
 from tests.functional.test_certification_flow import person_id
 from tests.functional.test_deployments import other_lms
+from tests.functional.test_learner_requirements import launch
 from tests.functional.test_score_delivery import claimed_at_once
 from tests.statements import statements_run
 
@@ -186,6 +187,19 @@ def test_a_learner_sees_the_sessions_books_a_seat_and_cancels(app, lms, designer
     # and booking again after cancelling joins as new
     assert book(learner, ids["session"]).status_code == 302
     assert statuses(app, ids["session"]) == {"101": "booked"}
+
+
+def test_the_plan_says_a_seat_is_booked_where_it_suggested_the_course(app, lms, designer, care):
+    ids = classroom(app, designer, care)
+    learner = TestLms.browser(app)  # a nurse: the course develops one of her requirements
+    launch(lms, learner, job_role="sykepleier")
+    before = text(learner.get("/learner/plan", query_string={"lang": "en"}))
+    assert "hms-kurs" in before and "Suggested" in before and "Seat booked" not in before
+    assert book(learner, ids["session"]).status_code == 302
+    after = text(learner.get("/learner/plan"))
+    assert "Seat booked" in after and after.count("Suggested") == before.count("Suggested") - 1
+    assert cancel(learner, ids["session"]).status_code == 302
+    assert "Seat booked" not in text(learner.get("/learner/plan"))
 
 
 def test_seats_then_the_waitlist_in_order_and_a_cancelled_seat_moves_the_first_up(
