@@ -474,6 +474,9 @@ def reassign_deployment_of(
     its people belong to the organisation they launched for, with their data, and would
     find the tool's pages closed to them through it."""
     deployment = deployment_of(session, organisation_id, deployment_pk)
+    # FOR UPDATE (PostgreSQL): a launch's row holds KEY SHARE on its deployment until it
+    # commits, so a first launch under way is counted below, and one after waits the move
+    session.refresh(deployment, with_for_update=True)
     target = organisation_in_reach(session, organisation_id, target_pk)
     if target.id != deployment.organisation_id and deployment_impact(session, deployment, 0).in_use:
         raise DeploymentMoveRefused(f"deployment {deployment_pk} has launches")

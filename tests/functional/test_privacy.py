@@ -238,7 +238,7 @@ def test_an_erased_person_is_nowhere_and_their_certificate_verifies_as_withdrawn
     assert done.status_code == 302, text_of(done)
     assert "The person is erased." in text_of(admin.get(done.headers["Location"] + "&lang=en"))
     log = text_of(admin.get("/admin/audit?action=erase&lang=en"))
-    assert f"Erased: Person {erased_id}" in log and f"#{erased_id}" in log
+    assert f"Erased (privacy): Person {erased_id}" in log and f"#{erased_id}" in log
 
     after = everywhere()
     for value in (NAME, LEARNER.email):
