@@ -31,6 +31,11 @@ and the expiring window of N days, checked in this order:
 **Coverage** is the share of cells that are ``met`` or ``expiring`` (the person holds the
 level today), in per cent; no cells → no figure (None).
 
+**The person's own word** (``Holding.own_word``): a cell whose held evidence is only the
+person's own word (a self-assessment, a self-reported course) keeps its status by the
+rule above, but says so wherever it is shown or exported, so that a unit manager
+documenting the unit sees which "met" no test, instructor or LMS has confirmed.
+
 Certificates do not decide a cell: they are issued from this same evidence, and revoking
 or outliving a certificate does not unsay the evidence. The person's page shows them beside
 the evidence trail, with their own status.
@@ -108,6 +113,8 @@ class Holding(NamedTuple):
     level: int
     recorded_at: dt.datetime
     valid_until: dt.datetime | None = None
+    own_word: bool = False
+    """Held by the person's own word only (``evidence_weight`` 0)."""
 
 
 def expires_at(holding: Holding, renewal_months: int | None) -> dt.datetime | None:

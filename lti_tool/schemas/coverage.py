@@ -177,6 +177,12 @@ class CellOut(Schema):
     held_level = fields.Integer(allow_none=True, metadata={"description": "null: no evidence."})
     expires_at = fields.DateTime(allow_none=True)
     mandatory = fields.Boolean()
+    own_word = fields.Boolean(
+        metadata={
+            "description": "Held by the person's own word only (a self-assessment or a "
+            "self-reported course), confirmed by no test, instructor or LMS."
+        }
+    )
 
 
 class CompetenceColumnOut(Schema):
@@ -214,5 +220,10 @@ class CoverageOut(Schema):
     now = fields.DateTime()
     coverage = _coverage()
     counts = _counts()
+    own_word = fields.Integer(
+        metadata={
+            "description": "Of the cells met or expiring, those held by the person's own word only."
+        }
+    )
     competences = fields.List(fields.Nested(CompetenceColumnOut), attribute="columns")
     people = fields.List(fields.Nested(PersonRowOut), attribute="rows")

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.db import among, dialect_of
 from lti_tool.domain.coverage import (
+    COVERED,
     DEFAULT_EXPIRING_DAYS,
     CellStatus,
     Holding,
@@ -90,6 +91,8 @@ class Cell(NamedTuple):
     """None: nothing shown (never assessed)."""
     expires_at: dt.datetime | None
     mandatory: bool
+    own_word: bool = False
+    """Held by the person's own word only (``domain.coverage.Holding.own_word``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,6 +148,8 @@ class Matrix:
     counts: dict[CellStatus, int]
     coverage: float | None
     """Of every cell of the filtered people (every page)."""
+    own_word: int
+    """Of those cells, the ones held today (met or expiring) by the person's own word only."""
     job_roles: tuple[RoleOption, ...]
     """The job roles the unit's people hold (the filter's choices)."""
     now: dt.datetime
@@ -386,6 +391,7 @@ def _cells_of_batch(
                 None if holding is None else holding.level,
                 ends,
                 m.mandatory,
+                holding is not None and holding.own_word,
             )
         if filters.statuses and not any(c.status in filters.statuses for c in cells.values()):
             continue
@@ -553,6 +559,7 @@ def unit_matrix(
         per_page=per_page,
         counts=_count(all_cells),
         coverage=coverage(c.status for c in all_cells if c is not None),
+        own_word=sum(1 for c in all_cells if c is not None and c.own_word and c.status in COVERED),
         job_roles=tuple(
             sorted(
                 (RoleOption(i, profiles.titles[i]) for i in held_roles),

@@ -140,8 +140,10 @@ def holdings_of(
         {"competence_ids": wanted, "organisation_id": organisation_id, "person_ids": people},
     )
     found: dict[int, dict[int, Holding]] = {}
-    for competence_id, person_id, level, recorded_at, valid_until in rows:
-        found.setdefault(person_id, {})[competence_id] = Holding(level, recorded_at, valid_until)
+    for competence_id, person_id, level, recorded_at, valid_until, weight in rows:
+        found.setdefault(person_id, {})[competence_id] = Holding(
+            level, recorded_at, valid_until, weight == 0
+        )
     return found
 
 
@@ -151,7 +153,9 @@ def _holdings_query(dialect: str) -> Any:
     asked, _shown, asked_version, _ = _ALIASES
     held = CompetenceHolding
     return (
-        select(asked.id, held.person_id, held.level, held.recorded_at, held.valid_until)
+        select(
+            asked.id, held.person_id, held.level, held.recorded_at, held.valid_until, held.weight
+        )
         .join(asked_version, asked.version_id == asked_version.id)
         .join(
             held,

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from lti_tool import i18n
 from lti_tool.documents import csv_safe
-from lti_tool.domain.coverage import CellStatus, coverage_of
+from lti_tool.domain.coverage import COVERED, CellStatus, coverage_of
 from lti_tool.domain.texts import localized
 from lti_tool.errors import NotFound
 from lti_tool.models import DocumentationExport, JobRole, Organisation, OrgUnit, Person
@@ -68,6 +68,13 @@ STATUS_RULES = {
     CellStatus.EXPIRED: lazy_gettext("Held the required level, but it has expired."),
     CellStatus.NEVER_ASSESSED: lazy_gettext("No evidence for the competence yet."),
 }
+#: A cell held by the person's own word only (``domain.coverage``: a self-assessment, a
+#: self-reported course), beside its status in every export.
+OWN_WORD = lazy_gettext("own word only")
+OWN_WORD_RULE = lazy_gettext(
+    "The level rests only on the person's own word (a self-assessment or a self-reported "
+    "course): no test, instructor or LMS has confirmed it."
+)
 #: Every status (iterating the enum itself is slow: the exports count per cell).
 _STATUSES = tuple(CellStatus)
 CSV_DELIMITER = ";"
@@ -76,6 +83,11 @@ XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.she
 
 def status_text(status: CellStatus) -> str:
     return str(STATUS_TEXTS[status])
+
+
+def _own_word_texts() -> dict[CellStatus, str]:
+    """Each status's word with the own-word mark, as a cell held by it reads."""
+    return {s: f"{status_text(s)} ({OWN_WORD})" for s in _STATUSES}
 
 
 def _rule(status: CellStatus, days: int) -> str:
@@ -183,6 +195,8 @@ class Tally:
         default_factory=lambda: dict.fromkeys(_STATUSES, 0)
     )
     by_competence: dict[int, dict[CellStatus, int]] = dataclasses.field(default_factory=dict)
+    own_word: int = 0
+    """Cells held today (met or expiring) by the person's own word only."""
 
     def add(self, person: PersonCells) -> dict[CellStatus, int]:
         """Count the person's cells in; their own counts by status."""
@@ -191,6 +205,8 @@ class Tally:
         by_competence = self.by_competence
         for cell in person.cells.values():
             counts[cell.status] += 1
+            if cell.own_word and cell.status in COVERED:
+                self.own_word += 1
             mine = by_competence.get(cell.competence_id)
             if mine is None:
                 mine = by_competence[cell.competence_id] = dict.fromkeys(_STATUSES, 0)
@@ -242,6 +258,10 @@ def filters_record(scope: ExportScope) -> dict[str, Any]:
     }
 
 
+def _own_word_count_label() -> str:
+    return gettext("Of the cells held today: by the person's own word only")
+
+
 def _date(value: dt.datetime | None) -> str:
     """A day as the file keeps it (ISO), the day it is in Norway."""
     return i18n.local_date(value).isoformat() if value else ""
@@ -281,6 +301,7 @@ def csv_header() -> list[str]:
         gettext("Valid until (date in %(zone)s)", zone=i18n.zone_name()),
         gettext("Status"),
         gettext("Status code"),
+        gettext("Own word only"),
     ]
 
 
@@ -313,6 +334,7 @@ def write_csv(session: Session, scope: ExportScope, out: IO[bytes]) -> Tally:
                     _date(cell.expires_at),
                     status_text(cell.status),
                     cell.status.value,
+                    "" if cell.held_level is None else (yes if cell.own_word else no),
                 ]
 
     for line in csv_safe.csv_lines(csv_header(), rows(), delimiter=CSV_DELIMITER):
@@ -373,6 +395,7 @@ def write_xlsx(session: Session, scope: ExportScope, out: IO[bytes]) -> Tally:
     )
     # 375,000 cells for 20,000 people: words looked up once, not translated per cell
     words = {s: status_text(s) for s in _STATUSES}
+    own_words = _own_word_texts()
     column_of = {h.competence_id: col for col, h in enumerate(columns, start=2)}
     coverage_col = 2 + len(STATUS_ORDER)
     tally, row = Tally(), 0
@@ -385,7 +408,8 @@ def write_xlsx(session: Session, scope: ExportScope, out: IO[bytes]) -> Tally:
         for cid, cell in person.cells.items():  # a row's cells in any order (constant_memory)
             col = column_of.get(cid)
             if col is not None:
-                matrix.write_string(row, col, words[cell.status])
+                said = own_words if cell.own_word else words
+                matrix.write_string(row, col, said[cell.status])
         people.write_string(row, 0, person.name)
         people.write_string(row, 1, roles)
         for col, status in enumerate(STATUS_ORDER, start=2):
@@ -438,6 +462,7 @@ def _about(session: Session, scope: ExportScope, tally: Tally) -> list[tuple[str
         (gettext("Coverage"), i18n.format_percentage(tally.coverage)),
     ]
     lines += [(status_text(s), str(tally.counts[s])) for s in STATUS_ORDER]
+    lines.append((_own_word_count_label(), str(tally.own_word)))
     lines += [
         (
             gettext("Status: %(status)s", status=status_text(s)),
@@ -445,6 +470,7 @@ def _about(session: Session, scope: ExportScope, tally: Tally) -> list[tuple[str
         )
         for s in STATUS_ORDER
     ]
+    lines.append((f"({OWN_WORD})", str(OWN_WORD_RULE)))
     lines.append(
         (
             gettext("What coverage means"),
@@ -517,9 +543,13 @@ def write_pdf(
             (gettext("People"), str(len(figures.person_ids))),
             (gettext("Coverage"), i18n.format_percentage(figures.coverage)),
             *((status_text(s), str(figures.counts[s])) for s in STATUS_ORDER),
+            (_own_word_count_label(), str(figures.own_word)),
         ),
         legend_heading=gettext("What the statuses mean"),
-        legend=tuple((status_text(s), str(STATUS_RULES[s]) % {"days": days}) for s in STATUS_ORDER),
+        legend=(
+            *((status_text(s), str(STATUS_RULES[s]) % {"days": days}) for s in STATUS_ORDER),
+            (f"({OWN_WORD})", str(OWN_WORD_RULE)),
+        ),
         matrix_heading=gettext("The matrix"),
         name_label=gettext("Name"),
         not_required=gettext("–: not required of the person"),
@@ -537,6 +567,8 @@ def write_pdf(
     )
     columns = _headings(session, scope)
     problem = {CellStatus.GAP, CellStatus.EXPIRED, CellStatus.NEVER_ASSESSED}
+    words = {s: status_text(s) for s in _STATUSES}
+    own_words = _own_word_texts()
 
     written = Tally()
 
@@ -549,7 +581,10 @@ def write_pdf(
                 cells.append(
                     competence_pdf.MatrixCell("–", False)
                     if cell is None
-                    else competence_pdf.MatrixCell(status_text(cell.status), cell.status in problem)
+                    else competence_pdf.MatrixCell(
+                        (own_words if cell.own_word else words)[cell.status],
+                        cell.status in problem,
+                    )
                 )
             yield competence_pdf.MatrixRow(person.name, ", ".join(person.job_roles), tuple(cells))
 

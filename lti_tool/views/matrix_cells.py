@@ -41,13 +41,17 @@ class MatrixCells:
     """A page's cells from the template's pieces: ``icons`` and ``labels`` by status
     (markup), the ``not_required`` cell (markup), the ``levels`` and ``ends`` sentences
     translated with their placeholders kept (``%(held)s``, ``%(required)s``, ``%(date)s``),
-    the columns' ``titles`` and the drill-down's address (``trail_url``)."""
+    the mark of a cell held by the person's own word (``own_mark``, shown) and its words
+    (``own_word``, read out), the columns' ``titles`` and the drill-down's address
+    (``trail_url``)."""
 
     icons: Mapping[str, str]
     labels: Mapping[str, str]
     not_required: str
     levels: str
     ends: str
+    own_mark: str
+    own_word: str
     titles: Sequence[str]
     trail: tuple[str, str, str]
     dates: Callable[[dt.datetime], str] = dataclasses.field(default_factory=i18n.medium_dates)
@@ -55,6 +59,7 @@ class MatrixCells:
     def __post_init__(self) -> None:
         # translations are trusted as in the template; plain str: Markup's % is slow
         self.levels, self.ends = str(self.levels), str(self.ends)
+        self.own_mark, self.own_word = str(self.own_mark), str(self.own_word)
         self.titles = [str(escape(t)) for t in self.titles]
 
     def row(self, row: PersonRow) -> Markup:
@@ -63,6 +68,7 @@ class MatrixCells:
         to_person = f"{self.trail[0]}{row.person_id}{self.trail[1]}"
         query = self.trail[2]
         none, levels, ends = str(self.not_required), self.levels, self.ends
+        own_mark, own_word = f" {self.own_mark}", f", {self.own_word}"
         out = []
         for cell, title in zip(row.cells, self.titles, strict=True):
             if cell is None:
@@ -72,10 +78,13 @@ class MatrixCells:
             said = levels % {"held": held or 0, "required": required}
             if cell.expires_at is not None:
                 said += ", " + ends % {"date": escape(self.dates(cell.expires_at))}
+            mark = ""
+            if cell.own_word:
+                mark, said = own_mark, said + own_word
             out.append(
                 f'<td class="cell cell-{status}"><a href="{to_person}{cell.competence_id}{query}">'
                 f'<span aria-hidden="true">{self.icons[status]} {"–" if held is None else held}'
-                f'/{required}</span><span class="visually-hidden">{name}, {title}: '
+                f'/{required}{mark}</span><span class="visually-hidden">{name}, {title}: '
                 f"{self.labels[status]}, {said}</span></a></td>"
             )
         return Markup("\n".join(out))  # noqa: S704 - pieces escaped above or markup given

@@ -1317,3 +1317,69 @@ def test_the_stored_items_keep_their_source(app, lms, offers, frozen):
 def lti_services_of(app: Any) -> Any:
     with app.app_context():
         return lti_services()
+
+
+def test_a_level_held_by_the_persons_own_word_says_so_to_the_manager_until_confirmed(
+    app, lms, offers, frozen, cli
+):
+    """A self-reported course meets the requirement by the matrix's rule, but a unit
+    manager documenting the unit sees, on the page and in every export, that no test,
+    instructor or LMS has confirmed it; the manager's confirmation takes the mark away."""
+    from tests.functional.test_unit_exports import about_sheet, pdf_text, read_csv
+    from tests.functional.test_unit_matrix import cell_html
+
+    org, comp, courses = offers["organisation_id"], offers["competences"], offers["courses"]
+    med, home = comp["legemidler"], offers["units"]["hjemmetjenesten"]
+    browser = nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    assert (
+        submit(browser, PLAN, "/learner/plan/done", key(courses["med_e"], med)).status_code == 302
+    )
+    manager = browser_of(app, lms, "manager")
+    grant_manager(app, org, MANAGER, home)
+    matrix = f"/manager/units/{home}/matrix"
+    token = cli("api-token", "create", "--organisation", "Testkommune", "--scope", "read")
+    api = {"Authorization": f"Bearer {token.stdout.strip().splitlines()[-1]}"}
+
+    def shown() -> dict[str, Any]:
+        html = get(manager, matrix)
+        cell = cell_html(html, "Demo Ansatt", "Legemiddelhåndtering (en)")
+        lines = read_csv(manager.get(f"/manager/units/{home}/export.csv?lang=en"))
+        (line,) = [r for r in lines if r["Competence code"] == "legemidler"]
+        body = app.test_client().get(f"/api/v1/units/{home}/coverage", headers=api).get_json()
+        (row,) = body["people"]
+        (api_cell,) = [c for c in row["cells"] if c["competence_id"] == med]
+        about = about_sheet(manager.get(f"/manager/units/{home}/export.xlsx?lang=en"))
+        pdf = pdf_text(manager.get(f"/manager/units/{home}/export.pdf?lang=en"))
+        return {
+            "cell": cell,
+            "summary": "rests only on the employee's own word" in html,
+            "csv": (line["Status code"], line["Own word only"]),
+            "api": (api_cell["status"], api_cell["own_word"], body["own_word"]),
+            "xlsx": about["Of the cells held today: by the person's own word only"],
+            "pdf": "Met (own word only)" in pdf,
+            "trail": get(manager, f"/manager/people/{learner}/competences/{med}"),
+        }
+
+    said = shown()
+    assert "✓ 3/3 own</span>" in said["cell"]  # seen, and read out
+    assert (
+        "Met, level 3, level 3 required, ends Mar 15, 2029, by the employee's own word only"
+        in (said["cell"])
+    )
+    assert said["summary"]
+    assert said["csv"] == ("met", "Yes")
+    assert said["api"] == ("met", True, 1)
+    assert said["xlsx"] == "1" and said["pdf"]
+    assert "The level rests only on the employee's own word" in said["trail"]
+
+    page = f"/manager/people/{learner}/plan"
+    confirmed = submit(manager, page, page + "/confirm", course_id=str(courses["med_e"]))
+    assert confirmed.status_code == 302
+    said = shown()
+    assert "✓ 3/3</span>" in said["cell"] and "own word" not in said["cell"]
+    assert not said["summary"]
+    assert said["csv"] == ("met", "No")
+    assert said["api"] == ("met", False, 0)
+    assert said["xlsx"] == "0" and not said["pdf"]
+    assert "The level rests only on the employee's own word" not in said["trail"]
