@@ -7,6 +7,7 @@ PDF fonts lack the Sami letters (đ ŋ ŧ …).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import io
 import math
@@ -74,6 +75,8 @@ class CertificateDocument:
     organisation_name: str
     issued_label: str
     issued_on: str
+    issued_at: dt.datetime
+    """The document's own date (its metadata)."""
     expires_label: str
     expires_on: str | None
     no_expiry_text: str
@@ -341,6 +344,7 @@ def render_certificate(doc: CertificateDocument) -> bytes:
         margin=MARGIN,
         name="certificate",
         footer=_footer(doc),
+        created=doc.issued_at,
         title=doc.document_title,
         author=doc.organisation_name,
         subject=f"{doc.achievement_title} — {doc.holder_name}",

@@ -10,6 +10,7 @@ in greyscale.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any
 from xml.sax.saxutils import escape
@@ -74,6 +75,8 @@ class DocumentationDocument:
     """Every text of the document but the matrix, already translated and formatted."""
 
     language: str
+    created: dt.datetime
+    """When it was made (its metadata)."""
     heading: str
     details: tuple[tuple[str, str], ...]
     summary_heading: str
@@ -298,6 +301,7 @@ def render_documentation(
         margin=MARGIN,
         name="documentation",
         footer=_footer(doc),
+        created=doc.created,
         title=doc.document_title,
         author=doc.author,
         lang=doc.language,

@@ -9,6 +9,7 @@ on a line of its own, with a hyphen where each line ends.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 from xml.sax.saxutils import escape
@@ -71,6 +72,20 @@ def fit_line(text: str, font: str, size: float, width: float) -> str:
     return ELLIPSIS
 
 
+class _Dated(BaseDocTemplate):
+    """A document whose creation and modification dates are ``created`` (ReportLab's
+    invariant mode, which makes the same input give the same bytes, would say 2000-01-01:
+    a file an inspector opens should say when it was made)."""
+
+    def __init__(self, out: IO[bytes], created: dt.datetime, **kwargs: Any) -> None:
+        utc = created.astimezone(dt.UTC)
+        self.pdf_date = utc.strftime("D:%Y%m%d%H%M%S+00'00'")
+        super().__init__(out, **kwargs)
+
+    def beforeDocument(self) -> None:
+        self.canv.setDateFormatter(lambda *_ymdhms: self.pdf_date)
+
+
 def build_pdf(
     out: IO[bytes],
     story: Sequence[Flowable],
@@ -79,14 +94,16 @@ def build_pdf(
     margin: float,
     name: str,
     footer: Callable[[Canvas, BaseDocTemplate], None],
+    created: dt.datetime,
     **info: Any,
 ) -> None:
     """Lay ``story`` out into ``out``: one frame filling the page within ``margin`` on
     every side, ``footer`` drawn at the end of each page (so text extraction reads it after
-    the body). ``info``: the document's title, author, subject and lang; it opens showing
-    its title, and the same input gives the same bytes."""
-    template = BaseDocTemplate(
+    the body). ``created``: the document's date; ``info``: its title, author, subject and
+    lang; it opens showing its title, and the same input gives the same bytes."""
+    template = _Dated(
         out,
+        created,
         pagesize=pagesize,
         leftMargin=margin,
         rightMargin=margin,

@@ -293,6 +293,7 @@ def pdf(certificate: Certificate, language: str, urls: CredentialUrls, now: dt.d
             organisation_name=content["organisation"],
             issued_label=gettext("Issued"),
             issued_on=format_date(certificate.issued_at, "long"),
+            issued_at=certificate.issued_at,
             expires_label=gettext("Valid until"),
             expires_on=format_date(certificate.expires_at, "long")
             if certificate.expires_at

@@ -536,6 +536,7 @@ def write_pdf(
     days = scope.expiring_days
     document = competence_pdf.DocumentationDocument(
         language=scope.locale,
+        created=scope.now,
         heading=gettext("Competence documentation"),
         details=tuple(_details(session, scope)),
         summary_heading=gettext("Summary"),

@@ -215,6 +215,7 @@ def test_the_pdf_documents_the_unit_and_verify_tells_it_without_names(app, lms, 
     assert "Competence documentation" in text
     assert "Testkommune" in text and "Hjemmetjenesten" in text
     assert "Demo Administrator" in text  # who exported it
+    assert reader.metadata.creation_date == NOW  # when, in the file's own data too
     for name in NAMES:
         assert name in text
     assert "Not assessed" in text and "Gap" in text and "Expired" in text

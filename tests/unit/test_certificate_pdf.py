@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import io
 
 import segno
@@ -39,6 +40,7 @@ DOC = CertificateDocument(
     organisation_name="Guovdageainnu suohkan / Kautokeino kommune",
     issued_label="Utstedt",
     issued_on="3. mars 2026",
+    issued_at=dt.datetime(2026, 3, 3, 9, 30, tzinfo=dt.UTC),
     expires_label="Gyldig til",
     expires_on="3. mars 2029",
     no_expiry_text="Utløper ikke",
@@ -117,6 +119,9 @@ def test_metadata_and_language() -> None:
     assert reader.metadata.title == DOC.document_title
     assert reader.metadata.author == DOC.organisation_name
     assert reader.metadata.subject == f"{DOC.achievement_title} — {NAME}"
+    # the day it was issued, not ReportLab's fixed 2000-01-01 of its reproducible mode
+    assert reader.metadata.creation_date == DOC.issued_at
+    assert reader.metadata.modification_date == DOC.issued_at
     assert reader.trailer["/Root"]["/Lang"] == "nb"
     assert len(reader.pages) == 1
     assert [round(float(v)) for v in reader.pages[0].mediabox] == [0, 0, 595, 842]
@@ -204,6 +209,7 @@ LONG_TITLE = "LM-01 – Legemiddelhåndtering i hjemmesykepleien"
 SHORT_WORDS = "HMS – Helse, miljø og sikkerhet på jobben"
 DOCUMENTATION = competence_pdf.DocumentationDocument(
     language="nb",
+    created=dt.datetime(2026, 12, 7, 22, 5, 9, tzinfo=dt.UTC),
     heading="Kompetansedokumentasjon",
     details=(("Enhet", "Hjemmesykepleien"),),
     summary_heading="Sammendrag",
