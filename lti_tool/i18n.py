@@ -181,6 +181,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["format_decimal"] = format_decimal
     app.jinja_env.globals["format_percentage"] = format_percentage
     app.jinja_env.globals["format_span"] = format_span
+    app.jinja_env.globals["local_time"] = local_time
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     app.jinja_env.globals["LOCALES"] = LOCALES
     app.jinja_env.globals["TEXT_FALLBACK"] = FALLBACK

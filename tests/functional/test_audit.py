@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, text
@@ -143,9 +144,10 @@ def test_an_admin_reads_the_log_with_filters(app, lms, org):
     assert f"/manager/people/{learner}" in only and "1 event" in only  # the person, not the list
     assert "/manager/people/" not in read_log(console, action="grant")
     assert "Granted" in read_log(console, action="grant")  # the grant of the unit
-    tomorrow = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
+    oslo = dt.datetime.now(dt.UTC).astimezone(ZoneInfo("Europe/Oslo")).date()  # its days
+    tomorrow = (oslo + dt.timedelta(days=1)).isoformat()
     assert "No events match." in read_log(console, since=tomorrow)
-    today = dt.datetime.now(dt.UTC).date().isoformat()
+    today = oslo.isoformat()
     assert f"/manager/people/{learner}" in read_log(console, since=today, until=today)
 
     for bad in (
@@ -161,6 +163,27 @@ def test_an_admin_reads_the_log_with_filters(app, lms, org):
     last, last_people = events(app)[-1]
     assert last.object_type == "audit" and last.actor_person_id == person_id(app, ADMIN)
     assert last.detail == {"since": today, "until": today} and learner in last_people
+
+
+def test_the_log_shows_norwegian_time_and_its_day_filters_are_norwegian_days(
+    app, lms, org, monkeypatch
+):
+    """A view at 23:30 UTC on 7 December is at 00:30 on 8 December in Oslo: the log says
+    so, and the 8th's filter finds it (a UTC day would put it on the 7th)."""
+    late = dt.datetime(2026, 12, 7, 23, 30, tzinfo=dt.UTC)
+    monkeypatch.setattr("lti_tool.clock.now", lambda: late)
+    teacher = unit_manager(app, lms, org)
+    learner = person_id(app, LEARNER)
+    page(teacher, f"/manager/people/{learner}")
+    console = admin(app, lms)
+    viewed = f"/manager/people/{learner}"
+    eighth = read_log(console, since="2026-12-08", until="2026-12-08")
+    assert viewed in eighth and "12/8/26, 12:30\u202fAM (Europe/Oslo)" in eighth
+    assert viewed not in read_log(console, until="2026-12-07")
+    assert viewed not in read_log(console, since="2026-12-09")
+    nb = console.get("/admin/audit", query_string={"lang": "nb"}).get_data(as_text=True)
+    assert "08.12.2026, 00:30 (Europe/Oslo)" in nb
+    assert "(UTC)" not in nb
 
 
 def test_the_csv_export_is_safe_in_a_spreadsheet(app, lms, org):
