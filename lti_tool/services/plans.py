@@ -185,6 +185,19 @@ class PlanEntry:
     def by_manager(self) -> bool:
         return self.source == PlanItemSource.MANAGER
 
+    @property
+    def booking(self) -> BookingStatus | None:
+        """A suggestion the person acted on by booking one of its sessions: booked if
+        they hold a seat in any, else waitlisted if they wait for one in any (None: no
+        booking, or not a suggestion: the item's own state says more)."""
+        if self.state != rules.SUGGESTED:
+            return None
+        held = {s.booking for s in self.sessions}
+        for status in (BookingStatus.BOOKED, BookingStatus.WAITLISTED):
+            if status in held:
+                return status
+        return None
+
     def overdue(self, today: dt.date) -> bool:
         return self.due_on is not None and self.due_on < today and not self.done
 
