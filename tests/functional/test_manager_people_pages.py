@@ -4,11 +4,12 @@ page their people are on, and the audit log names the people shown, not everyone
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from lti_tool.db import get_session
 from lti_tool.models import (
@@ -151,6 +152,35 @@ def test_the_page_costs_the_same_statements_for_60_and_600_employees(app, lms):
     # the page with its count (one statement), their roles and units, the choices awaiting
     # a decision (roles and units), the audit log's event and the people it names
     assert len(small) == len(large), (small, large)
+
+
+#: The day every assignment below was made: not today, so no other date on a page is it.
+MADE_AT = dt.datetime(2026, 3, 4, 10, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(("lang", "day"), [("nb", "4. mars 2026"), ("en", "Mar 4, 2026")])
+def test_the_managers_pages_write_dates_as_the_language_does(app, lms, lang, day):
+    """The start page's choices and an employee's roles and units: the day in the
+    language's medium form, never ISO's 2026-03-04."""
+    world = people_in(app, 1)
+    (person,) = world["ids"]
+    with app.app_context():
+        choose_role(world, person)
+        session = get_session()
+        for model in (JobRoleAssignment, UnitAssignment):
+            session.execute(
+                update(model).where(model.person_id == person).values(created_at=MADE_AT)
+            )
+        session.commit()
+    manager = browser_of(app, lms, "admin")
+
+    home = get(manager, "/manager/", lang=lang)
+    pending = home[home.index('id="pending-title"') : home.index('id="people-title"')]
+    assert f"<td>{day}</td>" in pending
+    page = get(manager, f"/manager/people/{person}", lang=lang)
+    assert page.count(f", {day})") == 2  # the nurse's role and the unit, both imported
+    assert page.count(f", {day}, ") == 1  # the role awaiting approval
+    assert "2026-03-04" not in home + page
 
 
 def test_the_choices_keep_their_order_when_the_employees_fill_a_second_page(app, lms):
