@@ -194,6 +194,15 @@ def test_placed_mapping_gives_each_learner_one_score_and_evidence(app, lms, care
     assert gradebook.given("101", lineitem) == [100]  # never sent twice
 
 
+def test_the_start_page_says_where_one_may_come_back_in_everyday_words(app, lms, care, gradebook):
+    """Bokmål says 'PC eller mobil' (it said 'enhet', a device: not what people say)."""
+    link_id = place(lms, app, gradebook, build_mapping(app, lms, care))
+    browser = TestLms.browser(app)
+    response = lms.launch(browser, "learner", link=link_id, locale="nb")
+    start = lms.landing_html(browser, response)
+    assert "du kan stoppe og komme tilbake senere, også på en annen PC eller mobil." in start
+
+
 NURSE_HALF = {
     "dobbeltkontrollere": "1",
     "dobbeltkontroll?": "Bare den ene",

@@ -556,6 +556,24 @@ def test_the_page_says_each_status_in_words_and_links_to_the_trail(app, lms, uni
     assert "Back to the competence matrix" in trail
 
 
+def test_a_cell_and_the_trail_say_levels_and_confidence_in_words_users_read(app, lms, unit, frozen):
+    """A cell's levels read 'level 2, level 3 required' (it said '2 of 3', read as a
+    score); in bokmål confidence is 'pålitelighet' (it said 'sikkerhet': security)."""
+    admin = browser_of(app, lms, "admin")
+    home, bjorn = unit["units"]["hjemmetjenesten"], unit["people"]["gap"]
+    matrix_url = f"/manager/units/{home}/matrix"
+    cell = cell_html(get(admin, matrix_url), "Bjørn Berg", "Legemiddelhåndtering (en)")
+    assert "Legemiddelhåndtering (en): Gap, level 2, level 3 required, ends" in cell
+    assert ", nivå 2, nivå 3 påkrevd, " in get(admin, matrix_url, lang="nb")
+
+    # his medicines: knowledge tests (medium confidence) and a self-assessment (low)
+    trail_url = f"/manager/people/{bjorn}/competences/{unit['competences']['legemidler']}"
+    trail = get(admin, trail_url, lang="nb", unit=home)
+    assert '<span class="tag confidence-medium">middels pålitelighet</span>' in trail
+    assert '<span class="tag confidence-low">lav pålitelighet</span>' in trail
+    assert "sikkerhet</span>" not in trail
+
+
 def test_a_manager_of_another_unit_an_admin_elsewhere_and_a_learner_see_nothing(
     app, lms, unit, platform_pem, mocked_http
 ):
