@@ -7,8 +7,10 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
+from defusedxml import ElementTree
 
 from lti_tool import web_security
 from lti_tool.db import get_session
@@ -93,6 +95,19 @@ def test_pages_run_no_inline_script_and_only_the_platforms_frame_them(app, lms):
     assert csp["object-src"] == ["'none'"]
     html = page.get_data(as_text=True)
     assert not re.search(r"\sstyle=|\son[a-z]+=", html), "inline style or event handler"
+
+
+def test_a_page_carries_its_icon_and_the_policy_lets_it_show(app, lms):
+    """The icon is in the page, an SVG in a data: address, so a browser does not ask for
+    /favicon.ico (a 404 after every page before); img-src allows data:."""
+    page = learner_page(app, lms)
+    found = re.search(
+        r'<link rel="icon" href="data:image/svg\+xml,([^"]+)">', page.get_data(as_text=True)
+    )
+    assert found, "no inline icon"
+    icon = ElementTree.fromstring(unquote(found.group(1)))
+    assert icon.tag == "{http://www.w3.org/2000/svg}svg"
+    assert "data:" in policy(page)["img-src"]
 
 
 def test_every_inline_script_carries_the_responses_nonce(app, lms):
