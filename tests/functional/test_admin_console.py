@@ -9,16 +9,25 @@ from __future__ import annotations
 import re
 import secrets
 import shutil
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from lti_tool.db import get_session
 from lti_tool.lti.services import lti_services
-from lti_tool.models import Organisation, Platform, Region, RegistrationInvite, Status
+from lti_tool.models import (
+    Launch,
+    Organisation,
+    Person,
+    Platform,
+    Region,
+    RegistrationInvite,
+    Status,
+)
 from lti_tool.services import platforms
 from tests.fakes.lms import TestLms, csrf_token, parse_forms
 from tests.functional.test_deployments import (
@@ -364,6 +373,63 @@ def test_a_deployment_people_launched_through_stays_with_its_organisation(app, l
     with deployment(lms, SECOND):  # the learner still opens their pages through it
         again = lms.launch(learner, "learner", locale="en")
     assert lms.landed(again) and lms.landing_page(learner, again).status_code == 200
+
+
+@pytest.mark.parametrize("launch_ends", ["commits", "rolls back"])
+def test_a_move_waits_for_a_first_launch_under_way_through_the_deployment(
+    app, lms, admin, second, launch_ends
+):
+    """A launch's row holds KEY SHARE on its deployment's row until it commits (the
+    foreign key's check), which the move's own UPDATE does not wait for: the move takes
+    the row FOR UPDATE first, so it waits, then counts the launch that committed (and is
+    refused) or moves a deployment still unused."""
+    if app.extensions["db_engine"].dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time; the race needs PostgreSQL")
+    follow(
+        admin,
+        submit(admin, get_page(admin, "/admin/organisations"), "/admin/organisations",
+               name="Flesberg kommune"),
+    )  # fmt: skip
+    flesberg = organisation_named(app, "Flesberg kommune")
+    path = f"/admin/deployments/{second}/organisation"
+    form = form_for(get_page(admin, f"/admin/deployments/{second}"), path)
+    answers: list[Any] = []
+
+    def move() -> None:
+        data = {**form["fields"], "organisation_id": str(flesberg.id)}
+        answers.append(admin.post(form["action"], data=data))
+
+    with app.extensions["db_engine"].connect() as launching:
+        launching.execute(
+            insert(Launch).values(
+                id="launch-under-way",
+                person_id=launching.scalar(select(Person.id).limit(1)),
+                deployment_pk=second,
+                message_type="LtiResourceLinkRequest",
+                permissions=[],
+                claims={},
+            )
+        )
+        mover = threading.Thread(target=move)
+        mover.start()
+        mover.join(0.5)
+        assert mover.is_alive()  # waiting for the launch's transaction
+        if launch_ends == "commits":
+            launching.commit()
+        else:
+            launching.rollback()
+        mover.join(10)
+    assert not mover.is_alive()
+
+    (answer,) = answers
+    owner = find_deployment(app, lms.platform.issuer, SECOND).organisation_id
+    if launch_ends == "commits":
+        assert answer.status_code == 409
+        assert "The deployment cannot be moved" in answer.get_data(as_text=True)
+        assert owner == organisation_named(app, "Testkommune").id
+    else:
+        assert answer.status_code == 302, answer.get_data(as_text=True)
+        assert owner == flesberg.id
 
 
 def test_moving_a_deployment_to_an_organisation_out_of_reach_is_not_found(
