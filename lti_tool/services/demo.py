@@ -44,7 +44,7 @@ from lti_tool.lti.demo_platform import (
 )
 from lti_tool.lti.nrps import context_roles
 from lti_tool.lti.services import LtiServices
-from lti_tool.models import Course, GrantKind, Person, Platform, UnitKind
+from lti_tool.models import Course, CourseKind, GrantKind, Person, Platform, UnitKind
 from lti_tool.services import (
     catalogue,
     certifications,
@@ -241,6 +241,7 @@ def set_up_demo(session: Session, lti: LtiServices) -> tuple[Platform, LoadedExa
     certifications.load_examples(session, platform.organisation_id)
     _grant_demo_manager(session, platform)
     _demo_sessions(session, platform.organisation_id, clock.now())
+    _demo_elearning(session, platform.organisation_id, lti.settings.base_url + "/demo")
     return platform, loaded
 
 
@@ -292,6 +293,57 @@ def _demo_sessions(session: Session, organisation_id: int, now: dt.datetime) -> 
             ),
             now,
         )
+
+
+#: The example e-learning: its code, and the competences (of the information security
+#: framework every employee's role asks for) it develops, with the level.
+DEMO_ELEARNING = ("e-svindelforsok", (("IS-04", 2), ("IS-05", 2)))
+
+
+def _demo_elearning(session: Session, organisation_id: int, lms_url: str) -> None:
+    """An e-learning activity beside the classroom course, so that a demo learner's plan
+    mixes the two (the method's fourth step); it opens the demo LMS, where a real LMS
+    would open its own activity. Only when the organisation has no activity of that code."""
+    code, develops = DEMO_ELEARNING
+    if session.scalar(
+        select(Course.id).where(Course.organisation_id == organisation_id, Course.code == code)
+    ):
+        return
+    title = {
+        "nb": "E-læring: Kjenn igjen svindelforsøk",
+        "nn": "E-læring: Kjenn att svindelforsøk",
+        "en": "E-learning: Spotting scams",
+    }
+    made = certifications.save_course(
+        session, organisation_id, None, code, title, CourseKind.ELEARNING
+    )
+    course = catalogue.update_activity(
+        session,
+        organisation_id,
+        made.id,
+        catalogue.ActivityInput(
+            code=code,
+            title=title,
+            kind=CourseKind.ELEARNING,
+            description={
+                "nb": "Falske e-poster, SMS og telefoner, og sterke passord: 30 minutter med "
+                "eksempler fra kommunen.",
+                "nn": "Falske e-postar, SMS og telefonar, og sterke passord: 30 minutt med "
+                "døme frå kommunen.",
+                "en": "Fake e-mails, text messages and calls, and strong passwords: 30 minutes "
+                "of examples from the municipality.",
+            },
+            lms_url=lms_url,
+            duration_minutes=30,
+            language="nb",
+        ),
+    )
+    usable = {c.code: c for c in item_bank.usable_competences(session, organisation_id)}
+    for competence_code, level in develops:
+        if competence_code in usable:
+            catalogue.set_course_competence(
+                session, organisation_id, course.id, usable[competence_code].id, level
+            )
 
 
 def _grant_demo_manager(session: Session, platform: Platform) -> None:

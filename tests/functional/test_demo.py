@@ -844,3 +844,24 @@ def test_the_demo_has_a_classroom_course_with_sessions_to_book(demo_app):
     assert demo_app.test_cli_runner().invoke(args=["demo", "setup"]).exit_code == 0
     again = client.get(found.group(1) + "?lang=en").get_data(as_text=True)
     assert again.count('<tr id="session-') == 2
+
+
+def test_the_demo_learners_plan_mixes_e_learning_and_a_classroom_course(demo_app):
+    """The method's fourth step in the demo: the all-staff information security asks for
+    what the demo's e-learning develops, the medication handling for the refresher course."""
+    _setup(demo_app.test_client())
+    client = demo_app.test_client()
+    assert TestLms.landing_path(_launch(client, "learner")) == "/learner/"
+    plan = client.get("/learner/plan?lang=en")
+    assert plan.status_code == 200
+    html = plan.get_data(as_text=True)
+    assert "E-learning: Spotting scams" in html and "Refresher course" in html
+    found = re.search(r'href="(/learner/activities/\d+)[^"]*">E-learning: Spotting scams', html)
+    assert found, html
+    page = client.get(found.group(1) + "?lang=en").get_data(as_text=True)
+    assert "E-learning" in page and "30 min" in page
+    assert 'href="http://localhost/demo"' in page  # opens the (demo) LMS
+    # setting up again adds nothing
+    assert demo_app.test_cli_runner().invoke(args=["demo", "setup"]).exit_code == 0
+    listing = client.get("/learner/activities?lang=en").get_data(as_text=True)
+    assert listing.count(">E-learning: Spotting scams") == 1
