@@ -467,9 +467,12 @@ def assignment_to_end(
     unit_ids: frozenset[int] | None = None,
 ) -> Ending:
     """The active (or pending) assignment ``end_assignment`` would end, for its
-    confirmation; not found when already ended or out of the manager's reach."""
+    confirmation; not found when already ended or out of the manager's reach. A role
+    awaiting a decision may be ended (withdrawn) by whoever may decide it: a manager of a
+    unit the person chose too; an active role only by a manager of a unit they are in."""
     row = get_assignment(session, organisation_id, kind, assignment_id)
-    _check_for_manager(session, kind, row, unit_ids, pending=False)
+    pending = row.status == AssignmentStatus.PENDING
+    _check_for_manager(session, kind, row, unit_ids, pending=pending)
     if row.status == AssignmentStatus.ENDED:
         raise NotFound(f"{kind} assignment {assignment_id} already ended")
     return Ending(row, _leaves_scope(session, kind, row, unit_ids))
@@ -515,6 +518,9 @@ class Placement:
     units: list[UnitAssignment] = dataclasses.field(default_factory=list)
     pending_roles: list[JobRoleAssignment] = dataclasses.field(default_factory=list)
     pending_units: list[UnitAssignment] = dataclasses.field(default_factory=list)
+    placed: bool = True
+    """In the reader's units (not only asking to be): their active job roles are the
+    reader's to end (``assignment_to_end``)."""
 
     @property
     def has_pending(self) -> bool:
@@ -542,8 +548,21 @@ def placement_of(
     session: Session, organisation_id: int, person_id: int, unit_ids: frozenset[int] | None = None
 ) -> Placement:
     person = get_person(session, organisation_id, person_id)
-    check_in_units(session, person.id, unit_ids, pending=True)
-    return _placements(session, organisation_id, [person])[0]
+    placed = True
+    if unit_ids is not None:  # one read: in the units at all (else not found), and how
+        statuses = set(
+            session.scalars(
+                in_units(unit_ids, pending=True)
+                .with_only_columns(UnitAssignment.status)
+                .where(UnitAssignment.person_id == person.id)
+            )
+        )
+        if not statuses:
+            raise NotFound(f"person {person.id} is in none of the units {sorted(unit_ids)}")
+        placed = AssignmentStatus.ACTIVE in statuses
+    placement = _placements(session, organisation_id, [person])[0]
+    placement.placed = placed
+    return placement
 
 
 class Titled(NamedTuple):

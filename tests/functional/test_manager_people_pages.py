@@ -234,3 +234,45 @@ def test_a_unit_manager_is_offered_only_the_choices_they_may_decide(app, lms, em
         assert (
             get_session().get(UnitAssignment, int(approve.group(1).split("/")[4])).unit_id == mine
         )
+
+
+def test_a_role_of_someone_only_asking_to_join_the_unit_is_not_offered_to_end(app, lms):
+    """A person who chose the manager's unit (awaiting the decision) and holds a job role:
+    the manager sees them to decide, not to change their roles. Their active role has no
+    End button (it answered "not found"); the role they chose themselves may be ended
+    (withdrawn), as it may be rejected; once the place is approved, the active role too."""
+    world = people_in(app, 1)
+    org, mine = world["organisation_id"], world["unit"]
+    with app.app_context():
+        (joining,) = add_people(org, ["Ny Ansatt"], None, [world["care"]["roles"]["sykepleier"]])
+        session = get_session()
+        session.add(UnitAssignment(person_id=joining, unit_id=mine, **WAITING))
+        choose_role(world, joining)
+        session.commit()
+        active, chosen = (
+            session.scalars(
+                select(JobRoleAssignment.id)
+                .where(JobRoleAssignment.person_id == joining)
+                .order_by(JobRoleAssignment.status)  # active before pending
+            )
+        ).all()
+    manager = browser_of(app, lms, "manager")
+    grant_manager(app, org, "103", mine)
+    html = get(manager, f"/manager/people/{joining}")
+    assert f"/manager/assignments/role/{active}/end" not in html
+    assert "Approve their place in your unit to change it." in html
+    assert f"/manager/assignments/role/{chosen}/end" in html
+    get(manager, f"/manager/assignments/role/{chosen}/end")  # its confirmation, not 404
+    get(manager, f"/manager/assignments/role/{active}/end", expect=404)
+
+    with app.app_context():
+        get_session().execute(
+            update(UnitAssignment)
+            .where(UnitAssignment.person_id == joining)
+            .values(status=AssignmentStatus.ACTIVE)
+        )
+        get_session().commit()
+    html = get(manager, f"/manager/people/{joining}")
+    assert f"/manager/assignments/role/{active}/end" in html
+    assert "Approve their place in your unit" not in html
+    get(manager, f"/manager/assignments/role/{active}/end")
