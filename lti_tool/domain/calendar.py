@@ -32,6 +32,12 @@ def local_date(moment: dt.datetime) -> dt.date:
     return moment.astimezone(ZoneInfo(TIME_ZONE)).date()
 
 
+def day_start(day: dt.date) -> dt.datetime:
+    """When ``day`` begins in the tool's time zone (its midnight), in UTC: a filter of
+    whole days counts the days as ``local_date`` does."""
+    return dt.datetime.combine(day, dt.time.min, tzinfo=ZoneInfo(TIME_ZONE)).astimezone(dt.UTC)
+
+
 @dataclasses.dataclass(frozen=True)
 class CalendarEvent:
     """One session as a calendar shows it; times are aware (any zone)."""

@@ -223,7 +223,10 @@ class AuditQuery(_Form):
         load_default=None, validate=validate.Regexp(r"^[a-z_]{1,50}\Z", error=CHOOSE)
     )
     since = fields.Date(
-        load_default=None, error_messages={"invalid": lazy_gettext("Enter a date.")}
+        load_default=None,
+        # the view reads a day from Norway's midnight, before the first day's in UTC
+        validate=validate.Range(min=dt.date.min + dt.timedelta(days=1), error=CHOOSE_A_DATE),
+        error_messages={"invalid": lazy_gettext("Enter a date.")},
     )
     until = fields.Date(
         load_default=None,

@@ -183,13 +183,22 @@ def in_units(unit_ids: frozenset[int], *, pending: bool = False) -> Any:
 
 def check_in_units(
     session: Session, person_id: int, unit_ids: frozenset[int] | None, *, pending: bool = False
-) -> None:
-    """Refuse, as not found, a person outside the manager's units (None: every unit)."""
+) -> bool:
+    """Refuse, as not found, a person outside the manager's units (None: every unit); with
+    ``pending``, one who chose one of them passes too. Whether the person has a place
+    in them, not only a choice (one statement)."""
     if unit_ids is None:
-        return
-    query = in_units(unit_ids, pending=pending).where(UnitAssignment.person_id == person_id)
-    if session.scalar(query.limit(1)) is None:
+        return True
+    statuses = set(
+        session.scalars(
+            in_units(unit_ids, pending=pending)
+            .with_only_columns(UnitAssignment.status)
+            .where(UnitAssignment.person_id == person_id)
+        )
+    )
+    if not statuses:
         raise NotFound(f"person {person_id} is in none of the units {sorted(unit_ids)}")
+    return AssignmentStatus.ACTIVE in statuses
 
 
 def _check_for_manager(
@@ -548,18 +557,7 @@ def placement_of(
     session: Session, organisation_id: int, person_id: int, unit_ids: frozenset[int] | None = None
 ) -> Placement:
     person = get_person(session, organisation_id, person_id)
-    placed = True
-    if unit_ids is not None:  # one read: in the units at all (else not found), and how
-        statuses = set(
-            session.scalars(
-                in_units(unit_ids, pending=True)
-                .with_only_columns(UnitAssignment.status)
-                .where(UnitAssignment.person_id == person.id)
-            )
-        )
-        if not statuses:
-            raise NotFound(f"person {person.id} is in none of the units {sorted(unit_ids)}")
-        placed = AssignmentStatus.ACTIVE in statuses
+    placed = check_in_units(session, person.id, unit_ids, pending=True)
     placement = _placements(session, organisation_id, [person])[0]
     placement.placed = placed
     return placement

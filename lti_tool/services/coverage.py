@@ -94,6 +94,12 @@ class Cell(NamedTuple):
     own_word: bool = False
     """Held by the person's own word only (``domain.coverage.Holding.own_word``)."""
 
+    @property
+    def held_by_own_word(self) -> bool:
+        """Held today (met or expiring) by the person's own word only: what the page, the
+        exports and the API count."""
+        return self.own_word and self.status in COVERED
+
 
 @dataclasses.dataclass(frozen=True)
 class Heading:
@@ -559,7 +565,7 @@ def unit_matrix(
         per_page=per_page,
         counts=_count(all_cells),
         coverage=coverage(c.status for c in all_cells if c is not None),
-        own_word=sum(1 for c in all_cells if c is not None and c.own_word and c.status in COVERED),
+        own_word=sum(1 for c in all_cells if c is not None and c.held_by_own_word),
         job_roles=tuple(
             sorted(
                 (RoleOption(i, profiles.titles[i]) for i in held_roles),

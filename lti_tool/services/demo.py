@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import jwt
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_tool import clock
@@ -305,8 +305,10 @@ def _demo_elearning(session: Session, organisation_id: int, lms_url: str) -> Non
     mixes the two (the method's fourth step); it opens the demo LMS, where a real LMS
     would open its own activity. Only when the organisation has no activity of that code."""
     code, develops = DEMO_ELEARNING
-    if session.scalar(
-        select(Course.id).where(Course.organisation_id == organisation_id, Course.code == code)
+    if session.scalar(  # codes are one in any case (``certifications.save_course``)
+        select(Course.id).where(
+            Course.organisation_id == organisation_id, func.lower(Course.code) == code
+        )
     ):
         return
     title = {

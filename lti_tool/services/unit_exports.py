@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from lti_tool import i18n
 from lti_tool.documents import csv_safe
-from lti_tool.domain.coverage import COVERED, CellStatus, coverage_of
+from lti_tool.domain.coverage import CellStatus, coverage_of
 from lti_tool.domain.texts import localized
 from lti_tool.errors import NotFound
 from lti_tool.models import DocumentationExport, JobRole, Organisation, OrgUnit, Person
@@ -85,9 +85,11 @@ def status_text(status: CellStatus) -> str:
     return str(STATUS_TEXTS[status])
 
 
-def _own_word_texts() -> dict[CellStatus, str]:
-    """Each status's word with the own-word mark, as a cell held by it reads."""
-    return {s: f"{status_text(s)} ({OWN_WORD})" for s in _STATUSES}
+def _cell_words() -> tuple[dict[CellStatus, str], dict[CellStatus, str]]:
+    """A cell's words by status, translated once (the exports write one a cell): as they
+    read, and with the own-word mark."""
+    words = {s: status_text(s) for s in _STATUSES}
+    return words, {s: f"{word} ({OWN_WORD})" for s, word in words.items()}
 
 
 def _rule(status: CellStatus, days: int) -> str:
@@ -205,7 +207,7 @@ class Tally:
         by_competence = self.by_competence
         for cell in person.cells.values():
             counts[cell.status] += 1
-            if cell.own_word and cell.status in COVERED:
+            if cell.held_by_own_word:
                 self.own_word += 1
             mine = by_competence.get(cell.competence_id)
             if mine is None:
@@ -259,7 +261,7 @@ def filters_record(scope: ExportScope) -> dict[str, Any]:
 
 
 def _own_word_count_label() -> str:
-    return gettext("Of the cells held today: by the person's own word only")
+    return gettext("Held today, by the person's own word only")
 
 
 def _date(value: dt.datetime | None) -> str:
@@ -368,6 +370,7 @@ def write_xlsx(session: Session, scope: ExportScope, out: IO[bytes]) -> Tally:
     )
     bold = book.add_format({"bold": True, "text_wrap": True, "valign": "top"})
     percent = book.add_format({"num_format": "0.0"})
+    wrapped = book.add_format({"text_wrap": True, "valign": "top"})  # "Met (own word only)"
     columns = _headings(session, scope)
     about = book.add_worksheet(_sheet_name(gettext("About")))
     matrix = book.add_worksheet(_sheet_name(gettext("Matrix")))
@@ -385,7 +388,7 @@ def write_xlsx(session: Session, scope: ExportScope, out: IO[bytes]) -> Tally:
     head(
         matrix,
         [gettext("Name"), gettext("Job roles")] + [f"{h.code} – {h.title}" for h in columns],
-        [30, 24] + [16] * len(columns),
+        [30, 24] + [20] * len(columns),
         left=1,
     )
     head(
@@ -394,8 +397,7 @@ def write_xlsx(session: Session, scope: ExportScope, out: IO[bytes]) -> Tally:
         [30, 24] + [12] * len(statuses) + [12],
     )
     # 375,000 cells for 20,000 people: words looked up once, not translated per cell
-    words = {s: status_text(s) for s in _STATUSES}
-    own_words = _own_word_texts()
+    words, own_words = _cell_words()
     column_of = {h.competence_id: col for col, h in enumerate(columns, start=2)}
     coverage_col = 2 + len(STATUS_ORDER)
     tally, row = Tally(), 0
@@ -409,7 +411,7 @@ def write_xlsx(session: Session, scope: ExportScope, out: IO[bytes]) -> Tally:
             col = column_of.get(cid)
             if col is not None:
                 said = own_words if cell.own_word else words
-                matrix.write_string(row, col, said[cell.status])
+                matrix.write_string(row, col, said[cell.status], wrapped)
         people.write_string(row, 0, person.name)
         people.write_string(row, 1, roles)
         for col, status in enumerate(STATUS_ORDER, start=2):
@@ -496,7 +498,7 @@ def record_documentation(session: Session, scope: ExportScope, tally: Tally) -> 
         generated_at=scope.now,
         exported_by_id=scope.exported_by_id,
         people=len(tally.person_ids),
-        counts={s.value: n for s, n in tally.counts.items()},
+        counts={**{s.value: n for s, n in tally.counts.items()}, "own_word": tally.own_word},
         coverage=tally.coverage,
     )
     session.add(row)
@@ -568,8 +570,7 @@ def write_pdf(
     )
     columns = _headings(session, scope)
     problem = {CellStatus.GAP, CellStatus.EXPIRED, CellStatus.NEVER_ASSESSED}
-    words = {s: status_text(s) for s in _STATUSES}
-    own_words = _own_word_texts()
+    words, own_words = _cell_words()
 
     written = Tally()
 
@@ -606,6 +607,8 @@ def documentation_facts(row: DocumentationExport) -> dict[str, Any]:
         "people": row.people,
         "coverage": row.coverage,
         "counts": {s.value: row.counts.get(s.value, 0) for s in STATUS_ORDER},
+        # held today by the person's own word only (None: exported before it was counted)
+        "own_word": row.counts.get("own_word"),
         "expiring_days": row.expiring_days,
         "filtered": any(
             row.filters.get(key) for key in ("job_role_ids", "competence_ids", "statuses")

@@ -13,7 +13,6 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -38,7 +37,7 @@ from lti_tool.auth import (
 )
 from lti_tool.db import get_session, reads_only, utcnow
 from lti_tool.documents import csv_safe
-from lti_tool.domain.calendar import TIME_ZONE
+from lti_tool.domain.calendar import day_start
 from lti_tool.domain.texts import localized
 from lti_tool.errors import (
     AdminLockout,
@@ -843,12 +842,9 @@ def _audit_filters() -> tuple[dict[str, Any], audit.Filters]:
     """The filters in the query string (``ValidationError`` when one is wrong). Dates are
     whole days in Norway, as the log shows its times."""
     query = AuditQuery().load(request.args.to_dict())
-    zone = ZoneInfo(TIME_ZONE)
 
     def start_of(day: dt.date | None) -> dt.datetime | None:
-        if day is None:
-            return None
-        return dt.datetime.combine(day, dt.time.min, tzinfo=zone).astimezone(dt.UTC)
+        return day_start(day) if day else None
 
     until = query["until"]
     return query, audit.Filters(

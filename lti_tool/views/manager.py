@@ -126,6 +126,7 @@ def person(person_id: int, errors: dict[str, list[str]] | None = None, status: i
         placement=placement,
         job_roles=assignments.job_roles_of(session, organisation_id),
         units=assignments.units_of(session, organisation_id, scope),
+        scope=scope,
         errors=errors or {},
     )
     return page, status

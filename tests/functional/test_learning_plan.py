@@ -1351,18 +1351,20 @@ def test_a_level_held_by_the_persons_own_word_says_so_to_the_manager_until_confi
         (api_cell,) = [c for c in row["cells"] if c["competence_id"] == med]
         about = about_sheet(manager.get(f"/manager/units/{home}/export.xlsx?lang=en"))
         pdf = pdf_text(manager.get(f"/manager/units/{home}/export.pdf?lang=en"))
+        code = pdf.split("Verification code: ")[1].split()[0]
+        verified = app.test_client().get(f"/verify/{code}?format=json").get_json()
         return {
             "cell": cell,
             "summary": "rests only on the employee's own word" in html,
             "csv": (line["Status code"], line["Own word only"]),
             "api": (api_cell["status"], api_cell["own_word"], body["own_word"]),
-            "xlsx": about["Of the cells held today: by the person's own word only"],
-            "pdf": "Met (own word only)" in pdf,
+            "xlsx": about["Held today, by the person's own word only"],
+            "pdf": ("Met (own word only)" in pdf, verified["own_word"]),
             "trail": get(manager, f"/manager/people/{learner}/competences/{med}"),
         }
 
     said = shown()
-    assert "✓ 3/3 own</span>" in said["cell"]  # seen, and read out
+    assert "✓ 3/3 self</span>" in said["cell"]  # seen, and read out
     assert (
         "Met, level 3, level 3 required, ends Mar 15, 2029, by the employee's own word only"
         in (said["cell"])
@@ -1370,8 +1372,8 @@ def test_a_level_held_by_the_persons_own_word_says_so_to_the_manager_until_confi
     assert said["summary"]
     assert said["csv"] == ("met", "Yes")
     assert said["api"] == ("met", True, 1)
-    assert said["xlsx"] == "1" and said["pdf"]
-    assert "The level rests only on the employee's own word" in said["trail"]
+    assert said["xlsx"] == "1" and said["pdf"] == (True, 1)
+    assert "The level rests only on the person's own word" in said["trail"]
 
     page = f"/manager/people/{learner}/plan"
     confirmed = submit(manager, page, page + "/confirm", course_id=str(courses["med_e"]))
@@ -1381,5 +1383,5 @@ def test_a_level_held_by_the_persons_own_word_says_so_to_the_manager_until_confi
     assert not said["summary"]
     assert said["csv"] == ("met", "No")
     assert said["api"] == ("met", False, 0)
-    assert said["xlsx"] == "0" and not said["pdf"]
-    assert "The level rests only on the employee's own word" not in said["trail"]
+    assert said["xlsx"] == "0" and said["pdf"] == (False, 0)
+    assert "The level rests only on the person's own word" not in said["trail"]

@@ -244,7 +244,9 @@ def test_a_role_of_someone_only_asking_to_join_the_unit_is_not_offered_to_end(ap
     world = people_in(app, 1)
     org, mine = world["organisation_id"], world["unit"]
     with app.app_context():
-        (joining,) = add_people(org, ["Ny Ansatt"], None, [world["care"]["roles"]["sykepleier"]])
+        elsewhere = content.unit(org, "annen", "Annen enhet")
+        nurse = world["care"]["roles"]["sykepleier"]
+        (joining,) = add_people(org, ["Ny Ansatt"], elsewhere, [nurse])  # placed elsewhere
         session = get_session()
         session.add(UnitAssignment(person_id=joining, unit_id=mine, **WAITING))
         choose_role(world, joining)
@@ -264,6 +266,14 @@ def test_a_role_of_someone_only_asking_to_join_the_unit_is_not_offered_to_end(ap
     assert f"/manager/assignments/role/{chosen}/end" in html
     get(manager, f"/manager/assignments/role/{chosen}/end")  # its confirmation, not 404
     get(manager, f"/manager/assignments/role/{active}/end", expect=404)
+    # nor the place in another unit, nor assigning anything (both answered "not found")
+    with app.app_context():
+        other_place = get_session().scalar(
+            select(UnitAssignment.id).where(UnitAssignment.unit_id == elsewhere)
+        )
+    assert f"/manager/assignments/unit/{other_place}/end" not in html
+    get(manager, f"/manager/assignments/unit/{other_place}/end", expect=404)
+    assert f'action="/manager/people/{joining}/assign"' not in html
 
     with app.app_context():
         get_session().execute(
@@ -275,4 +285,6 @@ def test_a_role_of_someone_only_asking_to_join_the_unit_is_not_offered_to_end(ap
     html = get(manager, f"/manager/people/{joining}")
     assert f"/manager/assignments/role/{active}/end" in html
     assert "Approve their place in your unit" not in html
+    assert f'action="/manager/people/{joining}/assign"' in html
+    assert f"/manager/assignments/unit/{other_place}/end" not in html  # still not theirs
     get(manager, f"/manager/assignments/role/{active}/end")
