@@ -5,7 +5,8 @@ incoming ``X-Request-ID`` (a proxy's) or made here, returned on the response, wr
 every log line, stored on the outbox rows the request writes (scores, notices, result
 reads), bound again by the worker while it handles such a row, and sent to the LMS on
 every AGS, NRPS and token call. So one grep finds a learner's click, the worker's delivery
-and the LMS's log line of it.
+and the LMS's log line of it. The worker's lines also name the row they are about
+(``outbox``, ``outbox_row``): one request may write several rows.
 """
 
 from __future__ import annotations
@@ -59,6 +60,23 @@ def bound_request_id(value: str | None) -> Iterator[str]:
         _request_id.reset(token)
 
 
+#: The outbox row a worker is handling (``bound_outbox_row``): its outbox's name and id.
+_outbox_row: ContextVar[tuple[str, int] | None] = ContextVar("laeringslop_outbox_row", default=None)
+
+
+@contextlib.contextmanager
+def bound_outbox_row(outbox: str, row_id: int, request_id: str | None) -> Iterator[str]:
+    """Handle an outbox row under the id of the request that wrote it, each line logged
+    meanwhile naming the row as fields (``outbox`` as the metrics name it, ``outbox_row``):
+    a request may write several rows, and the LMS calls' own lines name only a URL."""
+    token = _outbox_row.set((outbox, row_id))
+    try:
+        with bound_request_id(request_id) as bound:
+            yield bound
+    finally:
+        _outbox_row.reset(token)
+
+
 #: Where ``RequestIds`` leaves the request's id for the app (``flask.request.environ``).
 ENVIRON_KEY = "laeringslop.request_id"
 
@@ -101,10 +119,13 @@ _make_record = logging.getLogRecordFactory()
 
 
 def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
-    """Every log record made in a request (or an outbox row's handling) keeps its id, as it
-    was when logged: handlers may format it later, in another thread."""
+    """Every log record made in a request (or an outbox row's handling) keeps its id, and
+    the row, as they were when logged: handlers may format it later, in another thread."""
     record = _make_record(*args, **kwargs)
     record.request_id = _request_id.get()
+    row = _outbox_row.get()
+    if row is not None:  # only then: a web line has no such fields
+        record.outbox, record.outbox_row = row
     return record
 
 

@@ -380,7 +380,7 @@ def deliver_notices(
         return [_write(session, notice_id, settings, zone) for notice_id in ids]
 
     def handle(mail: _Mail) -> None:
-        with observability.bound_request_id(mail.request_id):
+        with observability.bound_outbox_row("notices", mail.id, mail.request_id):
             if mail.message is None:
                 log.warning("notice %s: cannot write its mail: %s", mail.id, mail.error)
             error = _send(mailer, mail.message, mail.id) if mail.message is not None else mail.error

@@ -261,7 +261,7 @@ def read_due_results(
         return now or utcnow()
 
     def handle(job: _Job) -> None:
-        with observability.bound_request_id(job.request_id):
+        with observability.bound_outbox_row("result_reads", job.id, job.request_id):
             _record(session_factory, job, _read(client, job), clock(), settings, counts)
 
     outbox.work_off(

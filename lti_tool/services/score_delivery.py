@@ -570,7 +570,7 @@ def deliver_due(
                 if job.lineitem_url is None and _line_item_key(job) in found:
                     # found or created for a row claimed with this one (_share_line_item)
                     job = dataclasses.replace(job, lineitem_url=found[_line_item_key(job)])
-                with observability.bound_request_id(job.request_id):
+                with observability.bound_outbox_row("scores", job.id, job.request_id):
                     result = _send(client, job)
                     if job.lineitem_url is None and result.lineitem_url:
                         found[_line_item_key(job)] = result.lineitem_url

@@ -236,6 +236,28 @@ def test_the_request_id_follows_a_submit_to_the_worker_and_the_lms(
     assert worker_lines and all(line["request_id"] == submit_id for line in worker_lines)
 
 
+def test_the_workers_lines_name_the_row_they_are_about(app, lms, care, gradebook, caplog):
+    """Each line the worker logs while it sends a score, the LMS calls' lines too, names
+    its outbox and row as fields (a request may write several rows, and a token's or a
+    refusal's line names only a URL); a line about no row names none."""
+    mapping_id = build_mapping(app, lms, care)
+    link_id = place(lms, app, gradebook, mapping_id)
+    take(app, lms, "learner", link_id, NURSE_RIGHT)
+    with app.app_context():
+        (row_id,) = get_session().scalars(select(ScoreDelivery.id))
+
+    caplog.set_level(logging.INFO)
+    passed = app.test_cli_runner().invoke(args=["worker", "--once"])
+    assert passed.exit_code == 0 and "delivered=1" in passed.output, passed.output
+
+    lines = [as_json(r) for r in caplog.records]
+    about_the_row = [line for line in lines if line["request_id"] is not None]
+    loggers = {line["logger"] for line in about_the_row}
+    assert {"lti_tool.services.score_delivery", "lti_tool.lti.ags"} <= loggers
+    assert all((line["outbox"], line["outbox_row"]) == ("scores", row_id) for line in about_the_row)
+    assert not any("outbox" in line for line in lines if line["request_id"] is None)
+
+
 @pytest.mark.usefixtures("frozen")
 def test_the_launch_that_asks_for_a_result_is_the_id_it_is_read_under(app, lms, gradebook, request):
     catalogue = request.getfixturevalue("offers")
@@ -272,12 +294,14 @@ def test_the_booking_that_writes_a_notice_is_the_id_it_is_mailed_under(make_app,
         with app.app_context():
             (notice,) = get_session().scalars(select(SessionNotice))
             assert notice.request_id == "booking-request-0001"
+            notice_id = notice.id
         smtp.refuse = "550 no such sender"  # the worker logs the refusal
         caplog.set_level(logging.INFO)
         result = app.test_cli_runner().invoke(args=["worker", "--once"])
         assert "failed=1" in result.output
     (line,) = [as_json(r) for r in caplog.records if "mail failed" in r.getMessage()]
     assert line["request_id"] == "booking-request-0001"
+    assert (line["outbox"], line["outbox_row"]) == ("notices", notice_id)
 
 
 def test_a_roster_refresh_asks_the_lms_under_its_request_id(app, lms, gradebook, request):
