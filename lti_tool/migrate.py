@@ -203,6 +203,40 @@ def _alembic_errors() -> Iterator[None]:
         raise click.ClickException(str(exc)) from exc
 
 
+@contextmanager
+def _logged_end(what: str) -> Iterator[None]:
+    """A migration run against the database is a deploy step (compose's ``migrate``, the
+    units' ``ExecStartPre``) whose output goes where the logs go: one that fails says why
+    as a log line (JSON by default, a traceback in its ``exception``), not as click's plain
+    ``Error:`` line or a bare traceback a log shipper takes line by line. Exit status 1."""
+    try:
+        yield
+    except click.ClickException as exc:
+        log.error("%s failed: %s", what, exc.format_message())
+        raise SystemExit(exc.exit_code) from None
+    except Exception as exc:  # the database not answering yet, at boot: its first line
+        log.exception("%s failed: %s", what, (str(exc).splitlines() or [repr(exc)])[0])
+        raise SystemExit(1) from None
+
+
+def _log_revision(config: Config) -> None:
+    """Where the migrations left the database, as a log line (``_logged_end``) rather than
+    Alembic's ``current`` on standard output. Read after the turn (``migrations/env.py``)
+    is over: it need not wait for another upgrade."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with current_app.extensions["db_engine"].connect() as connection:  # the app's database
+        revision = MigrationContext.configure(connection).get_current_revision()
+    head = ScriptDirectory.from_config(config).get_current_head()
+    log.info(
+        "the database's schema is at %s%s",
+        revision or "base",
+        " (head)" if revision == head else "",
+        extra={"revision": revision},
+    )
+
+
 def _sql_option(starting: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--sql``: the script written for a database administrator (``migrations/env.py``),
     where it starts."""
@@ -227,10 +261,13 @@ def db_upgrade(revision: str, sql: bool) -> None:
 
     config = _config()
     config.attributes["takes_turns"] = True  # with another upgrade at once (migrations/env.py)
-    with _alembic_errors():
-        command.upgrade(config, revision, sql=sql)  # --sql: the whole script, or nothing
-        if not sql:
-            command.current(_config())  # reads only: it need not wait for another upgrade
+    if sql:
+        with _alembic_errors():
+            command.upgrade(config, revision, sql=True)  # the whole script, or nothing
+        return
+    with _logged_end("the upgrade"), _alembic_errors():
+        command.upgrade(config, revision)
+        _log_revision(config)
 
 
 @db_cli.command("downgrade", context_settings={"ignore_unknown_options": True})
@@ -251,12 +288,13 @@ def db_downgrade(revision: str, sql: bool) -> None:
         raise click.UsageError(f"No such option: {revision}")  # before any connection
     config = _config()
     config.attributes["takes_turns"] = True
-    with _alembic_errors():
-        if sql:
+    if sql:
+        with _alembic_errors():
             command.downgrade(config, _from_the_head(config, revision), sql=True)
-            return
+        return
+    with _logged_end("the downgrade"), _alembic_errors():
         command.downgrade(config, _from_here(config, revision))
-        command.current(_config())  # reads only: it need not wait for another upgrade
+        _log_revision(config)
 
 
 def _from_the_head(config: Config, revision: str) -> str:

@@ -154,8 +154,8 @@ def test_a_backup_restored_into_an_empty_database_is_the_tool_backed_up(
     restored = make_app(DATABASE_URL=restored_url, KEYS_DIR=str(elsewhere / "keys"))
 
     db = _db_commands(restored)
-    migrated = db("upgrade")  # `laeringslop migrate`: at head already, nothing to run
-    assert "(head)" in migrated and "Running upgrade" not in migrated
+    db("upgrade")  # `laeringslop migrate`: at head already, nothing to run
+    assert "(head)" in db("current")
     assert "matches the models" in db("check")
     again = TestLms.same_browser_on(browser, restored)  # still signed in
     assert "Brannvern" in again.get("/designer/frameworks").get_data(as_text=True)

@@ -118,7 +118,7 @@ def test_the_wheel_migrates_and_serves_without_the_source_tree(venv, environment
     # head, every table made.
     upgraded = _run(venv, environment, cwd, "laeringslop", "migrate")
     (head,) = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
-    assert f"{head} (head)" in upgraded
+    assert upgraded == ""  # where it left the schema is a log line, on stderr
     with sqlite3.connect(outside / "data" / "lti_tool.sqlite3") as db:
         assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}

@@ -758,6 +758,47 @@ def test_settings_that_cannot_work_stop_each_process_with_one_line(tmp_path):
     assert checked.returncode == 0 and checked.stdout == "laeringslop: the settings can work\n"
 
 
+def test_a_migration_writes_nothing_but_log_lines(tmp_path):
+    """``laeringslop migrate`` is a deploy step whose output a log shipper reads (compose's
+    ``migrate`` container, the units' ``ExecStartPre``): every line it writes is a JSON log
+    line, where it left the schema and why it failed (a revision it does not know, a
+    database not answering yet: the traceback inside the line), with exit status 1."""
+    from lti_tool.migrate import schema_revisions
+
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update(APP_ENV="development", LOG_FORMAT="json", REDIS_URL="", METRICS_TOKEN="")
+    env.update(INSTANCE_PATH=str(tmp_path), KEYS_DIR=str(tmp_path / "keys"))
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'migrated.sqlite3'}")
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    entry_point = "from lti_tool.entrypoint import main; main()"
+
+    def log_lines(done: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+        assert done.stdout == ""
+        return [json.loads(line) for line in done.stderr.splitlines()]
+
+    migrated = _python(env, entry_point, "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    head = schema_revisions().head
+    last = log_lines(migrated)[-1]
+    assert (last["level"], last["logger"], last["revision"]) == ("INFO", "lti_tool.migrate", head)
+    assert last["message"] == f"the database's schema is at {head} (head)"
+
+    unknown = _python(env, entry_point, "migrate", "nonexistent")
+    assert unknown.returncode == 1
+    (refused,) = [line for line in log_lines(unknown) if line["level"] != "INFO"]
+    assert refused["message"] == (
+        "the upgrade failed: Can't locate revision identified by 'nonexistent'"
+    )
+
+    env["DATABASE_URL"] = "postgresql://laeringslop@127.0.0.1:1/laeringslop"  # nobody there
+    away = _python(env, entry_point, "migrate")
+    assert away.returncode == 1
+    (failed,) = [line for line in log_lines(away) if line["level"] != "INFO"]
+    assert failed["level"] == "ERROR"
+    assert failed["message"].startswith("the upgrade failed: (psycopg.OperationalError)")
+    assert failed["exception"].startswith("Traceback (most recent call last):")
+
+
 def test_an_admin_sees_on_the_deliveries_page_whether_the_worker_sends(app, lms, redis_url, cli):
     """An LMS administrator asked where a grade is sees whether the tool's worker runs,
     without the tool's metrics: warned when none has finished a pass (in a day, or for
