@@ -200,7 +200,10 @@ def formatter(log_format: str) -> logging.Formatter:
 
 def configure_logging(level: str, log_format: str) -> None:
     """As ``logging.basicConfig``: only when nothing configured the root logger before
-    (gunicorn's ``logconfig_dict`` in ``gunicorn_conf`` does, with the same formatter)."""
+    (gunicorn's ``logconfig_dict`` in ``gunicorn_conf`` does, with the same formatter).
+    Python's warnings (a library's deprecation, SQLAlchemy's) go through it either way, as
+    ``py.warnings`` lines in the log's format, not plain text on standard error."""
+    logging.captureWarnings(True)
     root = logging.getLogger()
     if root.handlers:
         return

@@ -758,6 +758,31 @@ def test_settings_that_cannot_work_stop_each_process_with_one_line(tmp_path):
     assert checked.returncode == 0 and checked.stdout == "laeringslop: the settings can work\n"
 
 
+@pytest.mark.parametrize("configured_by", ["the app", "gunicorn"])
+def test_a_python_warning_is_a_log_line(tmp_path, configured_by):
+    """A warning (a library's deprecation, an SAWarning) is a JSON line with the rest, in a
+    process that set up its logs itself (``worker``, ``migrate``) and in gunicorn's
+    workers (``gunicorn_conf.logconfig_dict``): not plain text, the source line under it
+    another line, that a log shipper drops or takes for a line of its own."""
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update(APP_ENV="development", LOG_FORMAT="json", REDIS_URL="", METRICS_TOKEN="")
+    env.update(INSTANCE_PATH=str(tmp_path), KEYS_DIR=str(tmp_path / "keys"))
+    code = (
+        "import logging.config, warnings\n"
+        "from lti_tool import create_app, gunicorn_conf\n"
+        f"if {configured_by == 'gunicorn'}:\n"
+        "    logging.config.dictConfig(gunicorn_conf.logconfig_dict)\n"
+        "create_app()\n"
+        "warnings.warn('this call is deprecated', UserWarning)\n"
+    )
+    done = _python(env, code)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    (warned,) = [line for line in lines if line["logger"] == "py.warnings"]
+    assert warned["level"] == "WARNING"
+    assert "UserWarning: this call is deprecated" in warned["message"]
+
+
 def test_a_migration_writes_nothing_but_log_lines(tmp_path):
     """``laeringslop migrate`` is a deploy step whose output a log shipper reads (compose's
     ``migrate`` container, the units' ``ExecStartPre``): every line it writes is a JSON log
