@@ -176,6 +176,20 @@ def test_a_moodle_teacher_granted_manager_lands_on_their_units_and_decides_only_
     with app.app_context():
         decided = get_session().get(JobRoleAssignment, demo)
         assert decided is not None and decided.decided_by_id == person_id(app, TEACHER)
+    # their place in the unit still waits: nothing to assign until it is approved
+    waiting = page(teacher, f"/manager/people/{person_id(app, LEARNER)}")
+    assert "Approve their place in your unit to change it." in waiting
+    assert f'action="/manager/people/{person_id(app, LEARNER)}/assign"' not in waiting
+    with app.app_context():
+        place = get_session().scalar(
+            select(UnitAssignment.id).where(
+                UnitAssignment.person_id == person_id(app, LEARNER),
+                UnitAssignment.status == AssignmentStatus.PENDING,
+            )
+        )
+    home = page(teacher, "/manager/")
+    approve = form_for(home, f"/manager/assignments/unit/{place}/approve")
+    assert teacher.post(approve["action"], data=approve["fields"]).status_code == 302
     placing = page(teacher, f"/manager/people/{person_id(app, LEARNER)}")
     assert f'<option value="{units["sykehjemmet"]}">Sykehjemmet' in placing
     assert f'<option value="{units["skolen"]}">' not in placing  # not theirs to place in
