@@ -150,13 +150,15 @@ def cell_status_and_expiry(
     now: dt.datetime,
     expiring_days: int = DEFAULT_EXPIRING_DAYS,
 ) -> tuple[CellStatus, dt.datetime | None]:
-    """``cell_status`` and the holding's ``expires_at`` (None without one): the matrix
-    shows both, and working out the expiry once halves its cost over 20,000 people."""
+    """``cell_status`` and the holding's ``expires_at`` (None without one, and for a gap:
+    a level below the requirement counts until no date worth showing beside "gap"): the
+    matrix shows both, and working out the expiry once halves its cost over 20,000
+    people."""
     if holding is None:
         return CellStatus.NEVER_ASSESSED, None
-    ends = expires_at(holding, renewal_months)
     if holding.level < required_level:
-        return CellStatus.GAP, ends
+        return CellStatus.GAP, None
+    ends = expires_at(holding, renewal_months)
     if ends is not None and ends <= now:
         return CellStatus.EXPIRED, ends
     if ends is not None and ends <= now + dt.timedelta(days=expiring_days):

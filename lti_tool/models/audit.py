@@ -60,6 +60,10 @@ class AuditAction(enum.StrEnum):
     """A certificate issued: by the rules (the system) or by hand (with a reason)."""
     RENEW = "renew"
     REVOKE = "revoke"
+    # --- evidence given by someone else than the person ----------------------------------
+    CONFIRM = "confirm"
+    """Completions of an activity confirmed (high-confidence evidence, which outweighs a
+    test): who confirmed whose, for the inspection trail."""
 
 
 class AuditEvent(Base):

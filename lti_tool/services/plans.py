@@ -48,6 +48,7 @@ from lti_tool.errors import NotFound, PlanInvalid
 from lti_tool.lti import ags
 from lti_tool.lti import claims as c
 from lti_tool.models import (
+    AuditAction,
     BookingStatus,
     Competence,
     CompetenceHolding,
@@ -64,6 +65,7 @@ from lti_tool.models import (
 )
 from lti_tool.services import (
     assignments,
+    audit,
     bookings,
     catalogue,
     certificates,
@@ -960,14 +962,17 @@ def confirm_completion(
     course_id: int,
     person_ids: Sequence[int],
     *,
-    by_id: int,
+    actor: audit.Actor,
     unit_ids: frozenset[int] | None,
     now: dt.datetime,
 ) -> int:
-    """An instructor, designer or manager confirms that these people completed the
-    activity (high confidence); a manager of some units (``unit_ids``) confirms for
+    """An instructor, designer or manager (``actor``) confirms that these people completed
+    the activity (high confidence); a manager of some units (``unit_ids``) confirms for
     their people only, and nobody for themselves (it would be their own word, recorded as
-    high confidence). Returns how many evidence records were written."""
+    high confidence). Recorded in the audit log, naming the people confirmed. Returns how
+    many evidence records were written."""
+    by_id = actor.person_id
+    assert by_id is not None, "a completion is confirmed by a person (a page's actor)"
     if not person_ids:
         raise PlanInvalid("nobody", reason=_l("Choose at least one person."), field="person_ids")
     if by_id in person_ids:
@@ -1010,6 +1015,8 @@ def confirm_completion(
                 by=by,
             )
         )
+    newly = [p for p in people if p not in confirmed]
+    audit.record(session, actor, AuditAction.CONFIRM, "course_completion", course_id, newly)
     return written
 
 

@@ -280,7 +280,7 @@ def _details(session: Session, scope: ExportScope) -> list[tuple[str, str]]:
         (gettext("Organisation"), scope.organisation_name),
         (gettext("Unit"), scope.unit_name or gettext("The whole organisation")),
         (gettext("Units under it"), ", ".join(scope.sub_units) or "–"),
-        (gettext("Exported"), i18n.local_time(scope.now)),
+        (gettext("Exported on"), i18n.local_time(scope.now)),
         (gettext("Exported by"), scope.exported_by_name),
         (gettext("Filters"), "; ".join(filter_texts(session, scope)) or gettext("None")),
         (gettext("Expiring window"), _window(scope.expiring_days)),

@@ -484,7 +484,7 @@ def confirm_completion(course_id: int) -> Any:
             current_organisation_id(),
             course_id,
             form["person_ids"],
-            by_id=launch.person_id,
+            actor=current_actor(),
             unit_ids=_attendance_scope(),
             now=_now(),
         )

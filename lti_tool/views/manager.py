@@ -596,7 +596,7 @@ def confirm_completion(person_id: int) -> Any:
             current_organisation_id(),
             form["course_id"],
             [person_id],
-            by_id=_me(),
+            actor=current_actor(),
             unit_ids=managed_units(),
             now=clock.now(),
         )

@@ -636,6 +636,19 @@ def test_a_manager_adds_items_sets_due_dates_sees_reasons_and_confirms(app, lms,
         ("instructor_confirmed", "high", 3)
     ]
     assert evidence(app, learner)[0][4]["confirmed_by"] == "Demo Enhetsleder"
+    with app.app_context():  # the inspection trail: who confirmed whose completion
+        confirmed_event = (
+            get_session().scalars(select(AuditEvent).where(AuditEvent.action == "confirm")).one()
+        )
+        assert confirmed_event.object_type == "course_completion"
+        assert confirmed_event.object_id == str(courses["med_e"])
+        assert confirmed_event.actor_person_id == person_id(app, MANAGER)
+        concerned = get_session().scalars(
+            select(AuditEventPerson.person_id).where(
+                AuditEventPerson.event_id == confirmed_event.id
+            )
+        )
+        assert list(concerned) == [learner]
     html = get(manager, page)
     assert "Confirmed by an instructor or manager" in html and "high confidence" in html
     trail = get(manager, f"/manager/people/{learner}/competences/{med}")

@@ -224,6 +224,7 @@ def test_the_pdf_documents_the_unit_and_verify_tells_it_without_names(app, lms, 
         coverage_figure = home_matrix(unit).coverage
     # anyone, without a launch, checks the code
     page = get(TestLms.browser(app), f"/verify/{code}").get_data(as_text=True)
+    assert "<h1>Verify a competence documentation</h1>" in page  # not "a certificate"
     assert "Hjemmetjenesten" in page and "Testkommune" in page
     assert f"<dd>{coverage_figure:.1f}%</dd>" in page
     assert "<dd>6</dd>" in page
@@ -411,11 +412,11 @@ def test_times_and_days_are_norwegian_and_the_zone_is_named(app, lms, unit):
         if r["Name"] == "Hanne Iversen" and r["Competence code"] == "legemidler"
     )
     assert hanne_line[VALID_UNTIL] == "2027-07-01"
-    assert about_sheet(get(client, home_path(unit, "xlsx")))["Exported"] == (
+    assert about_sheet(get(client, home_path(unit, "xlsx")))["Exported on"] == (
         "3/15/27, 1:00\u202fPM (Europe/Oslo)"
     )
     text = pdf_text(get(client, home_path(unit, "pdf"), lang="nb"))
-    assert "Eksporterte 15.03.2027, 13:00 (Europe/Oslo)" in text
+    assert "Eksportert 15.03.2027, 13:00 (Europe/Oslo)" in text
     code = text.split("Kontrollkode: ")[1].split()[0]
     page = get(TestLms.browser(app), f"/verify/{code}", lang="nb").get_data(as_text=True)
     assert "15. mars 2027, 13:00:00 CET" in page

@@ -46,7 +46,9 @@ def held(level: int, days_ago: int, valid_for_days: int | None = None) -> Holdin
 def test_the_five_statuses(required, renewal, holding, expected):
     assert cell_status(required, renewal, holding, now=NOW, expiring_days=30) == expected
     both = cell_status_and_expiry(required, renewal, holding, now=NOW, expiring_days=30)
-    assert both == (expected, expires_at(holding, renewal) if holding else None)
+    # a gap shows no end: the level held does not count for the requirement
+    ends = expires_at(holding, renewal) if holding and expected != CellStatus.GAP else None
+    assert both == (expected, ends)
 
 
 def test_the_expiring_window_is_n_days():
