@@ -175,6 +175,12 @@ class PlanEntry:
         return self.stored_state == rules.DONE and not self.done
 
     @property
+    def seat_to_come(self) -> bool:
+        """The person holds a seat in a session still to come: they have not done it yet,
+        and their attendance there will be recorded (no "I have done this")."""
+        return any(s.booking == BookingStatus.BOOKED for s in self.sessions)
+
+    @property
     def reported(self) -> bool:
         """The person has said they did it, and only a confirmation will count now."""
         return self.completion in sources.SELF_SOURCES
@@ -766,6 +772,7 @@ def answer_plan_item(
 
 
 REPORTED = _l("You have reported it done; a confirmation by your instructor or manager will count.")
+SEAT_TO_COME = _l("You have a seat in a session still to come: your attendance there will count.")
 
 
 def report_completion(
@@ -789,6 +796,8 @@ def report_completion(
         raise PlanInvalid(f"entry {key} done", reason=_l("This is done already."))
     if entry.reported:
         raise PlanInvalid(f"entry {key} reported", reason=REPORTED)
+    if entry.seat_to_come:
+        raise PlanInvalid(f"entry {key} booked", reason=SEAT_TO_COME)
     return record_course_completion(
         session, organisation_id, person_id, entry.course.course_id, sources.SELF_REPORTED, now
     )

@@ -238,7 +238,9 @@ def test_the_plans_sessions_link_to_their_pages_and_show_the_persons_booking(
     assert booked.status_code == 302
     medicines = section(get(browser, PLAN), "todo-title")
     # in the privacy line and in the medicines line: the seat is theirs, the other is open
-    assert medicines.count("You have a seat") == 2
+    assert medicines.count("<strong>You have a seat</strong>") == 2
+    # and no "I have done this" where the seat is still to come (their attendance counts)
+    assert medicines.count("You have a seat in a session still to come") == 2
     mine = medicines[medicines.index(f'href="/sessions/{first}') :]
     assert mine.index("You have a seat") < mine.index(f'href="/sessions/{second}')
     assert "12 seats left" in mine[mine.index(f'href="/sessions/{second}') :]
@@ -1398,3 +1400,45 @@ def test_a_level_held_by_the_persons_own_word_says_so_to_the_manager_until_confi
     assert said["api"] == ("met", False, 0)
     assert said["xlsx"] == "0" and said["pdf"] == (False, 0)
     assert "The level rests only on the person's own word" not in said["trail"]
+
+
+def test_a_classroom_course_with_a_seat_to_come_is_not_reported_done(app, lms, offers, frozen):
+    """ "I have done this" for a course whose booked session is still to come would meet
+    the requirement before the person sat in it (and take the course out of the plan):
+    it is not offered, and refused; the attendance will count. A cancelled seat brings
+    the button back."""
+    courses, med = offers["courses"], offers["competences"]["legemidler"]
+    browser = nurse(app, lms)
+    learner = person_id(app, LEARNER)
+    with app.app_context():
+        first = (
+            get_session()
+            .scalars(
+                select(CourseSession.id)
+                .where(
+                    CourseSession.course_id == courses["med_class"],
+                    CourseSession.cancelled_at.is_(None),
+                    CourseSession.starts_at > NOW,
+                )
+                .order_by(CourseSession.starts_at)
+            )
+            .first()
+        )
+    entry = key(courses["med_class"], med)
+    told = "You have a seat in a session still to come: your attendance there will count."
+    assert book(browser, first).status_code == 302
+    page = get(browser, PLAN)
+    block = page[page.index(f'id="plan-{entry}"') :]
+    block = block[: block.index('id="plan-', 10)] if 'id="plan-' in block[10:] else block
+    assert told in block and "I have done this" not in block
+    activity = get(browser, f"/learner/activities/{courses['med_class']}")
+    assert told in activity and "I have done this" not in activity
+    refused = browser.post(
+        PLAN + "/done?lang=en", data={"csrf_token": csrf_token(page), "entry": entry}
+    )
+    assert refused.status_code == 422 and told in refused.get_data(as_text=True)
+    assert evidence(app, learner) == []
+
+    assert cancel(browser, first).status_code == 302
+    assert "I have done this" in get(browser, f"/learner/activities/{courses['med_class']}")
+    assert submit(browser, PLAN, "/learner/plan/done", entry).status_code == 302
