@@ -115,6 +115,22 @@ def person_id(app: Any, sub: str) -> int:
         return found
 
 
+def upcoming_sessions(app: Any, course_id: int) -> list[int]:
+    """The ids of the course's sessions to come, not cancelled, the first first."""
+    with app.app_context():
+        return list(
+            get_session().scalars(
+                select(CourseSession.id)
+                .where(
+                    CourseSession.course_id == course_id,
+                    CourseSession.cancelled_at.is_(None),
+                    CourseSession.starts_at > NOW,
+                )
+                .order_by(CourseSession.starts_at)
+            )
+        )
+
+
 def nurse(app: Any, lms: TestLms, persona: str = "learner") -> Any:
     """A nurse of home care, launched: their browser."""
     browser = TestLms.browser(app)
@@ -221,16 +237,7 @@ def test_the_plans_sessions_link_to_their_pages_and_show_the_persons_booking(
 ):
     courses = offers["courses"]
     browser = nurse(app, lms)
-    with app.app_context():
-        first, second = get_session().scalars(
-            select(CourseSession.id)
-            .where(
-                CourseSession.course_id == courses["med_class"],
-                CourseSession.cancelled_at.is_(None),
-                CourseSession.starts_at > NOW,
-            )
-            .order_by(CourseSession.starts_at)
-        )
+    first, second = upcoming_sessions(app, courses["med_class"])
     html = get(browser, PLAN)
     assert f'href="/sessions/{first}' in html and f'href="/sessions/{second}' in html
     assert "You have a seat" not in html
@@ -1410,20 +1417,7 @@ def test_a_classroom_course_with_a_seat_to_come_is_not_reported_done(app, lms, o
     courses, med = offers["courses"], offers["competences"]["legemidler"]
     browser = nurse(app, lms)
     learner = person_id(app, LEARNER)
-    with app.app_context():
-        first = (
-            get_session()
-            .scalars(
-                select(CourseSession.id)
-                .where(
-                    CourseSession.course_id == courses["med_class"],
-                    CourseSession.cancelled_at.is_(None),
-                    CourseSession.starts_at > NOW,
-                )
-                .order_by(CourseSession.starts_at)
-            )
-            .first()
-        )
+    first = upcoming_sessions(app, courses["med_class"])[0]
     entry = key(courses["med_class"], med)
     told = "You have a seat in a session still to come: your attendance there will count."
     assert book(browser, first).status_code == 302
