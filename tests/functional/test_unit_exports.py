@@ -228,6 +228,12 @@ def test_the_pdf_documents_the_unit_and_verify_tells_it_without_names(app, lms, 
     assert "Hjemmetjenesten" in page and "Testkommune" in page
     assert f"<dd>{coverage_figure:.1f}%</dd>" in page
     assert "<dd>6</dd>" in page
+    # each status's count, as the PDF prints them: the figures an inspector compares
+    counts = get(TestLms.browser(app), f"/verify/{code}", format="json").get_json()["counts"]
+    assert counts["gap"] >= 1 and counts["never_assessed"] >= 1
+    for status, word in (("met", "Met"), ("gap", "Gap"), ("never_assessed", "Never assessed")):
+        n = counts[status]
+        assert f"<dt>{word}</dt><dd>{n} cell{'' if n == 1 else 's'}</dd>" in page
     for name in [*NAMES, "Demo Administrator", "Frida Gran"]:
         assert name not in page
     facts = get(TestLms.browser(app), f"/verify/{code.lower()}", format="json").get_json()
