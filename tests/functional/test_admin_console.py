@@ -305,16 +305,14 @@ def test_deleting_a_used_deployment_is_refused(app, lms, admin, second):
     assert find_deployment(app, lms.platform.issuer, SECOND) is not None
 
 
+def create_organisation(admin: Any, name: str) -> str:
+    """The organisation made through the console's form: the page it lands on."""
+    page = submit(admin, get_page(admin, "/admin/organisations"), "/admin/organisations", name=name)
+    return str(follow(admin, page))
+
+
 def test_moving_a_deployment_changes_whom_its_next_launch_acts_for(app, lms, admin, second):
-    created = follow(
-        admin,
-        submit(
-            admin,
-            get_page(admin, "/admin/organisations"),
-            "/admin/organisations",
-            name="Flesberg kommune",
-        ),
-    )
+    created = create_organisation(admin, "Flesberg kommune")
     assert "The organisation Flesberg kommune is created." in created
     flesberg = organisation_named(app, "Flesberg kommune")
     page = get_page(admin, f"/admin/deployments/{second}")
@@ -352,11 +350,7 @@ def test_a_deployment_people_launched_through_stays_with_its_organisation(app, l
     learner = TestLms.browser(app)
     with deployment(lms, SECOND):
         assert lms.landed(lms.launch(learner, "learner", locale="en"))
-    follow(
-        admin,
-        submit(admin, get_page(admin, "/admin/organisations"), "/admin/organisations",
-               name="Flesberg kommune"),
-    )  # fmt: skip
+    create_organisation(admin, "Flesberg kommune")
     flesberg = organisation_named(app, "Flesberg kommune")
     page = get_page(admin, f"/admin/deployments/{second}")
     assert not has_form(page, f"/admin/deployments/{second}/organisation")
@@ -385,11 +379,7 @@ def test_a_move_waits_for_a_first_launch_under_way_through_the_deployment(
     refused) or moves a deployment still unused."""
     if app.extensions["db_engine"].dialect.name != "postgresql":
         pytest.skip("SQLite runs one writer at a time; the race needs PostgreSQL")
-    follow(
-        admin,
-        submit(admin, get_page(admin, "/admin/organisations"), "/admin/organisations",
-               name="Flesberg kommune"),
-    )  # fmt: skip
+    create_organisation(admin, "Flesberg kommune")
     flesberg = organisation_named(app, "Flesberg kommune")
     path = f"/admin/deployments/{second}/organisation"
     form = form_for(get_page(admin, f"/admin/deployments/{second}"), path)
