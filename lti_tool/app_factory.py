@@ -245,6 +245,7 @@ def _configure(app: Flask, settings: Settings) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from lti_tool.services.unit_exports import status_text as cell_status_text
     from lti_tool.views import (
         admin,
         api,
@@ -297,6 +298,8 @@ def _register_blueprints(app: Flask) -> None:
         modules.append(demo)
     for module in modules:
         app.register_blueprint(module.bp)
+    # A cell status in words: the same word on pages, in exports and on /verify.
+    app.jinja_env.globals["status_text"] = cell_status_text
 
 
 def _template_globals() -> dict[str, Any]:

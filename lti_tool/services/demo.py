@@ -380,7 +380,7 @@ def _grant_demo_manager(session: Session, platform: Platform) -> None:
         person_id=person.id,
         kind=GrantKind.MANAGER,
         unit_id=unit.id,
-        reason="Demo: the manager of the demo unit",
+        reason="Demo: leder for Demo-enheten",
         by=Actor.system(organisation_id),
         via="system",
     )

@@ -53,7 +53,7 @@ STATUS_ORDER = (
 )
 STATUS_TEXTS = {
     CellStatus.MET: lazy_gettext("Met"),
-    CellStatus.EXPIRING: lazy_gettext("Expiring"),
+    CellStatus.EXPIRING: lazy_gettext("Expires soon"),
     CellStatus.GAP: lazy_gettext("Gap"),
     CellStatus.EXPIRED: lazy_gettext("Expired"),
     CellStatus.NEVER_ASSESSED: lazy_gettext("Not assessed"),
@@ -81,8 +81,10 @@ CSV_DELIMITER = ";"
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def status_text(status: CellStatus) -> str:
-    return str(STATUS_TEXTS[status])
+def status_text(status: CellStatus | str) -> str:
+    """A status in the reader's words: the one word pages, exports and the public
+    verification all use, so an inspector comparing them reads the same."""
+    return str(STATUS_TEXTS[CellStatus(status)])
 
 
 def _cell_words() -> tuple[dict[CellStatus, str], dict[CellStatus, str]]:

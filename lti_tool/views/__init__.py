@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import unicodedata
+from urllib.parse import quote
+
 from werkzeug.routing import IntegerConverter
 
 from lti_tool.db import MAX_INT
@@ -27,3 +30,19 @@ class IdConverter(IntegerConverter):
     ``to_python``: Werkzeug answers 405 when a path's other-method rule matched first."""
 
     regex = digits_up_to(MAX_INT)
+
+
+#: Letters NFKD leaves whole, as Norwegian writes them without the letter (å decomposes).
+_NOT_DECOMPOSED = str.maketrans({"æ": "ae", "Æ": "Ae", "ø": "o", "Ø": "O", "ß": "ss"})
+
+
+def attachment(filename: str) -> str:
+    """A ``Content-Disposition`` that downloads as ``filename``, letters like æøå kept:
+    RFC 6266's ``filename*`` in UTF-8 beside a plain ASCII ``filename`` for old clients
+    (as Werkzeug's ``send_file`` writes it; a header's bytes may not carry UTF-8)."""
+    folded = unicodedata.normalize("NFKD", filename.translate(_NOT_DECOMPOSED))
+    plain = folded.encode("ascii", "ignore").decode()
+    if plain == filename:
+        return f'attachment; filename="{filename}"'
+    utf8 = quote(filename, safe="!#$&+-.^_`|~")
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{utf8}"

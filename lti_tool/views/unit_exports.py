@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from flask import Blueprint, Response, request
-from flask_babel import get_locale, to_user_timezone
+from flask_babel import get_locale, gettext, to_user_timezone
 from marshmallow import ValidationError
 
 from lti_tool import clock
@@ -32,12 +32,14 @@ from lti_tool.auth import (
 )
 from lti_tool.db import get_session
 from lti_tool.errors import InvalidFilter
+from lti_tool.interchange.questions import slug
 from lti_tool.lti.roles import Permission
 from lti_tool.lti.services import lti_services
 from lti_tool.schemas.admin import field_errors
 from lti_tool.schemas.coverage import export_filters
 from lti_tool.services import audit, credentials, unit_exports
 from lti_tool.services.unit_exports import ExportScope
+from lti_tool.views import attachment
 
 bp = Blueprint("unit_exports", __name__, url_prefix="/manager")
 
@@ -101,9 +103,11 @@ def _exported(
 
 
 def _filename(scope: ExportScope, extension: str) -> str:
-    """Named by the unit and the time (Norwegian) it was exported."""
-    what = f"unit-{scope.unit_id}" if scope.unit_id is not None else "organisation"
-    return f"competence-{what}-{to_user_timezone(scope.now):%Y%m%d-%H%M}.{extension}"
+    """Named in the reader's language by the unit (else the organisation) and the time
+    (Norwegian) it was exported: "kompetanse-hjemmetjenesten-20261208-0930.pdf"."""
+    whose = slug(scope.unit_name or scope.organisation_name) or str(scope.unit_id or "")
+    when = f"{to_user_timezone(scope.now):%Y%m%d-%H%M}"
+    return "-".join(filter(None, [slug(gettext("competence")), whose, when])) + f".{extension}"
 
 
 def _send(body: IO[bytes], mimetype: str, filename: str) -> Response:
@@ -121,7 +125,7 @@ def _send(body: IO[bytes], mimetype: str, filename: str) -> Response:
 
     response = Response(chunks(), mimetype=mimetype)
     response.headers["Content-Length"] = str(size)
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Content-Disposition"] = attachment(filename)
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

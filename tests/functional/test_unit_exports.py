@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from lti_tool.db import get_session
-from lti_tool.models import AuditEvent, Person
+from lti_tool.models import AuditEvent, OrgUnit, Person
 from lti_tool.services import coverage, unit_exports
 from lti_tool.services.coverage import MatrixFilters
 from lti_tool.services.evidence import record_evidence
@@ -48,7 +48,7 @@ from tests.statements import statements_run
 
 TEXTS = {
     "met": "Met",
-    "expiring": "Expiring",
+    "expiring": "Expires soon",
     "gap": "Gap",
     "expired": "Expired",
     "never_assessed": "Not assessed",
@@ -195,7 +195,7 @@ def test_the_workbook_has_a_sheet_per_view_frozen_filtered_and_in_words(app, lms
     assert about["Unit"] == "Hjemmetjenesten"
     assert about["Exported by"] == "Demo Administrator"
     assert about["People"] == "6" and about["Coverage"] == f"{page.coverage:.1f}%"
-    assert "expires within 30 days" in about["Status: Expiring"]
+    assert "expires within 30 days" in about["Status: Expires soon"]
 
 
 def test_the_organisation_workbook_holds_everyone(app, lms, unit):
@@ -231,7 +231,7 @@ def test_the_pdf_documents_the_unit_and_verify_tells_it_without_names(app, lms, 
     # each status's count, as the PDF prints them: the figures an inspector compares
     counts = get(TestLms.browser(app), f"/verify/{code}", format="json").get_json()["counts"]
     assert counts["gap"] >= 1 and counts["never_assessed"] >= 1
-    for status, word in (("met", "Met"), ("gap", "Gap"), ("never_assessed", "Never assessed")):
+    for status, word in (("met", "Met"), ("gap", "Gap"), ("never_assessed", "Not assessed")):
         n = counts[status]
         assert f"<dt>{word}</dt><dd>{n} cell{'' if n == 1 else 's'}</dd>" in page
     for name in [*NAMES, "Demo Administrator", "Frida Gran"]:
@@ -308,12 +308,12 @@ def test_the_exports_decide_the_statuses_with_the_matrix_expiring_window(app, lm
     response = get(client, home_path(unit, "xlsx"), days="400")
     about = about_sheet(response)
     assert about["Expiring window"] == "400 days"
-    assert "expires within 400 days" in about["Status: Expiring"]
+    assert "expires within 400 days" in about["Status: Expires soon"]
     book = load_workbook(io.BytesIO(response.get_data()))
     heads = [c.value for c in book["Matrix"][1]]
     anne = next(r for r in book["Matrix"].iter_rows(min_row=2) if r[0].value == "Anne Aas")
     privacy = next(i for i, h in enumerate(heads) if str(h).startswith("personvern"))
-    assert anne[privacy].value == "Expiring"
+    assert anne[privacy].value == "Expires soon"
 
     text = pdf_text(get(client, home_path(unit, "pdf"), days="400"))
     assert "Expiring window 400 days" in text
@@ -397,6 +397,27 @@ def test_verify_writes_the_coverage_as_the_readers_language_does(app, lms, unit)
         as_text=True
     )
     assert "<dd>27.3%</dd>" in get(anyone, f"/verify/{code}").get_data(as_text=True)
+
+
+def test_a_file_is_named_in_the_readers_language_by_its_unit(app, lms, unit):
+    """Not "competence-unit-3": a manager with several units tells the files apart."""
+    client = browser(app, lms)
+    disposition = get(client, home_path(unit, "csv")).headers["Content-Disposition"]
+    assert disposition == 'attachment; filename="competence-hjemmetjenesten-20270315-1300.csv"'
+    disposition = get(client, home_path(unit, "pdf"), lang="nb").headers["Content-Disposition"]
+    assert disposition == 'attachment; filename="kompetanse-hjemmetjenesten-20270315-1300.pdf"'
+    whole = get(client, "/manager/export.xlsx", lang="nn").headers["Content-Disposition"]
+    assert re.fullmatch(r'attachment; filename="kompetanse-[a-z0-9-]+-20270315-1300\.xlsx"', whole)
+
+    with app.app_context():  # a name a header cannot carry as it is
+        found = get_session().get(OrgUnit, unit["units"]["hjemmetjenesten"])
+        found.name = "Hjemmetjenesten Øst"
+        get_session().commit()
+    disposition = get(client, home_path(unit, "csv"), lang="nb").headers["Content-Disposition"]
+    assert disposition == (
+        'attachment; filename="kompetanse-hjemmetjenesten-ost-20270315-1300.csv"; '
+        "filename*=UTF-8''kompetanse-hjemmetjenesten-%C3%B8st-20270315-1300.csv"
+    )
 
 
 def test_times_and_days_are_norwegian_and_the_zone_is_named(app, lms, unit):

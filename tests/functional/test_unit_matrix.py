@@ -530,7 +530,7 @@ def test_the_page_says_each_status_in_words_and_links_to_the_trail(app, lms, uni
         ("Bjørn Berg", "Gap"),
         ("Cecilie Dahl", "Expires soon"),
         ("David Eik", "Expired"),
-        ("Eva Fjell", "Never assessed"),
+        ("Eva Fjell", "Not assessed"),
     }
     for person, words in expected:
         cell = cell_html(html, person, "Legemiddelhåndtering (en)")
@@ -539,7 +539,7 @@ def test_the_page_says_each_status_in_words_and_links_to_the_trail(app, lms, uni
     assert "/3</span>" in cell_html(html, "Bjørn Berg", "Legemiddelhåndtering (en)")
     assert "✗ 2/3" in cell_html(html, "Bjørn Berg", "Legemiddelhåndtering (en)")
     assert "○ –/2" in cell_html(html, "Eva Fjell", "Legemiddelhåndtering (en)")
-    assert 'class="legend"' in html and "Never assessed" in html
+    assert 'class="legend"' in html and "Not assessed" in html
     css = Path(lti_tool.__file__).parent.joinpath("static", "style.css").read_text()
     assert 'class="matrix-scroll"' in html and "position: sticky" in css and "@media print" in css
     assert "40 %" in html  # medicines' coverage
